@@ -1,0 +1,1 @@
+//! WhatsApp Cloud API channel: webhook parsing and the send client.

@@ -1,0 +1,294 @@
+//! Layered configuration: `config/base.yaml`, then `config/{environment}.yaml`, then
+//! `SWITCHBOARD__SECTION__KEY` environment variables (double underscore for nesting).
+//!
+//! Every capacity, timeout and rate lives here. Secrets are [`SecretString`]s: they never
+//! appear in `Debug` output or logs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::bot::BotConfig;
+use crate::domain::{AccountId, ChannelId, ChannelKind};
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub whatsapp: WhatsappSettings,
+    pub database: DatabaseSettings,
+    pub intake: IntakeSettings,
+    pub conversations: ConversationSettings,
+    pub outbound: OutboundSettings,
+    /// Channels by id: one entry per WhatsApp phone number (later also pages, widgets).
+    pub channels: BTreeMap<String, ChannelSettings>,
+    /// Bot flows by name; each channel names the bot it runs.
+    pub bots: BTreeMap<String, BotConfig>,
+    #[serde(default)]
+    pub teams: BTreeMap<String, TeamSettings>,
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentSettings>,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest accepted webhook body (Meta sends at most 3 MB).
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct WhatsappSettings {
+    /// The Meta app secret: key of the `X-Hub-Signature-256` HMAC.
+    pub app_secret: SecretString,
+    /// The token Meta echoes in the GET verification handshake.
+    pub verify_token: SecretString,
+    /// Graph API base URL (`https://graph.facebook.com`); tests point it at a fake.
+    pub api_base_url: String,
+    /// Graph API version path segment, e.g. `v23.0`.
+    pub api_version: String,
+    /// System-user access token used for sends, unless a channel has its own.
+    pub access_token: SecretString,
+    pub request_timeout_ms: u64,
+    /// Send a read receipt for each inbound message.
+    pub mark_as_read: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db`; empty means `{data_dir}/switchboard.db`.
+    pub url: String,
+    /// Where the embedded store keeps its file.
+    pub data_dir: PathBuf,
+    /// Most writes carried by one grouped commit.
+    pub max_batch: usize,
+    /// Longest a write waits for companions before its group commits.
+    pub max_wait_ms: u64,
+    /// Pending writes accepted before intake answers 503.
+    pub queue_capacity: usize,
+    /// Read connections.
+    pub read_pool_size: u32,
+}
+
+impl DatabaseSettings {
+    pub fn sqlite_path(&self) -> PathBuf {
+        match self.url.strip_prefix("sqlite://") {
+            Some(path) if !path.is_empty() => PathBuf::from(path.split('?').next().unwrap_or(path)),
+            _ => self.data_dir.join("switchboard.db"),
+        }
+    }
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct IntakeSettings {
+    /// Dispatch partitions: each conversation's events go through one, in order.
+    pub partitions: usize,
+    /// Recorded events waiting for dispatch, per partition.
+    pub partition_capacity: usize,
+    /// `Retry-After` seconds on a 503.
+    pub retry_after_seconds: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConversationSettings {
+    /// Arbiters (threads) the conversation actors are spread over.
+    pub arbiters: usize,
+    /// Mailbox capacity of each conversation actor.
+    pub mailbox_capacity: usize,
+    /// A conversation actor with no event for this long stops (its state is in the store).
+    pub idle_timeout_seconds: u64,
+    /// Timeout of the bot's HTTP action steps.
+    pub http_action_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct OutboundSettings {
+    /// Token bucket per phone number: messages per second (Meta: 80 by default, up to 1,000).
+    pub messages_per_second: u32,
+    /// Pair rate: messages to one recipient per minute (Meta: 1 per 6 s, about 10 a minute).
+    pub per_recipient_per_minute: u32,
+    /// Pair rate burst: messages to one recipient that may go at once.
+    pub per_recipient_burst: u32,
+    /// Attempts per message, the first included.
+    pub max_attempts: usize,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Base delay after a pair-rate error (131056); Meta advises 4^X seconds.
+    pub pair_rate_backoff_ms: u64,
+    /// Messages waiting in one number's sender before producers are slowed.
+    pub queue_capacity: usize,
+    /// Concurrent requests to the provider per number.
+    pub max_in_flight: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChannelSettings {
+    pub kind: ChannelKind,
+    /// WhatsApp: the `phone_number_id` webhooks carry in `metadata`.
+    pub phone_number_id: String,
+    #[serde(default)]
+    pub display_phone_number: Option<String>,
+    /// The bot that answers on this channel (a key of `bots`).
+    pub bot: String,
+    /// Overrides `whatsapp.access_token` for this number.
+    #[serde(default)]
+    pub access_token: Option<SecretString>,
+    /// Overrides `outbound.messages_per_second` for this number.
+    #[serde(default)]
+    pub messages_per_second: Option<u32>,
+}
+
+impl ChannelSettings {
+    pub fn account(&self) -> AccountId {
+        AccountId::new(self.phone_number_id.clone())
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TeamSettings {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AgentSettings {
+    pub name: String,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+}
+
+fn default_capacity() -> u32 {
+    3
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    /// `tracing` filter, e.g. `info,switchboard=debug`; `RUST_LOG` wins when set.
+    pub filter: String,
+    /// JSON lines instead of human-readable text.
+    pub json: bool,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            json: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Load from `./config` (or `SWITCHBOARD_CONFIG_DIR`), for `SWITCHBOARD_ENVIRONMENT`
+    /// (default `local`), with `SWITCHBOARD__…` overrides.
+    pub fn load() -> Result<Self, ConfigError> {
+        let dir = std::env::var_os("SWITCHBOARD_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        let environment =
+            std::env::var("SWITCHBOARD_ENVIRONMENT").unwrap_or_else(|_| "local".to_string());
+        Self::load_from(&dir, &environment, true)
+    }
+
+    /// Load `base.yaml` and `{environment}.yaml` (optional) from `dir`; with `use_env`, apply
+    /// `SWITCHBOARD__…` overrides too.
+    pub fn load_from(dir: &Path, environment: &str, use_env: bool) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(dir.join("base.yaml")).required(true))
+            .add_source(config::File::from(dir.join(format!("{environment}.yaml"))).required(false));
+        if use_env {
+            builder = builder.add_source(
+                config::Environment::with_prefix("SWITCHBOARD")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.outbound.messages_per_second == 0 || self.outbound.messages_per_second > 1000 {
+            return invalid("outbound.messages_per_second must be 1..=1000".into());
+        }
+        if self.outbound.per_recipient_per_minute == 0 || self.outbound.per_recipient_burst == 0 {
+            return invalid("outbound.per_recipient_* must be positive".into());
+        }
+        if self.intake.partitions == 0 || self.conversations.arbiters == 0 {
+            return invalid("intake.partitions and conversations.arbiters must be positive".into());
+        }
+        if self.database.max_batch == 0 || self.database.queue_capacity == 0 {
+            return invalid("database.max_batch and database.queue_capacity must be positive".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (id, channel) in &self.channels {
+            if !self.bots.contains_key(&channel.bot) {
+                return invalid(format!("channel {id} names unknown bot {}", channel.bot));
+            }
+            if let Some(mps) = channel.messages_per_second
+                && (mps == 0 || mps > 1000)
+            {
+                return invalid(format!("channel {id}: messages_per_second must be 1..=1000"));
+            }
+            if !seen.insert((channel.kind, channel.phone_number_id.clone())) {
+                return invalid(format!(
+                    "channel {id}: phone_number_id {} is used twice",
+                    channel.phone_number_id
+                ));
+            }
+        }
+        for (name, bot) in &self.bots {
+            bot.validate(&self.teams)
+                .map_err(|e| ConfigError::Invalid(format!("bot {name}: {e}")))?;
+        }
+        for (id, agent) in &self.agents {
+            for team in &agent.teams {
+                if !self.teams.contains_key(team) {
+                    return invalid(format!("agent {id} is in unknown team {team}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The channel a provider account (phone_number_id) belongs to.
+    pub fn channel_for_account(&self, kind: ChannelKind, account: &AccountId) -> Option<ChannelId> {
+        self.channels
+            .iter()
+            .find(|(_, c)| c.kind == kind && c.phone_number_id == account.as_str())
+            .map(|(id, _)| ChannelId::new(id.clone()))
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.database.sqlite_path().display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+}

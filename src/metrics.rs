@@ -1,0 +1,92 @@
+//! Every metric Switchboard exports, declared in one place. Names are `switchboard_…`; labels
+//! are route templates, channels, event types, outcomes and error codes, never a conversation,
+//! an agent or a phone number.
+
+use std::sync::OnceLock;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Webhook requests, by `channel_kind` and `outcome` (ok, unauthorized, malformed, too_large,
+/// overloaded, unavailable).
+pub const WEBHOOK_REQUESTS: &str = "switchboard_webhook_requests_total";
+/// Inbound events recorded, by `type` (text, image, status_read, other...).
+pub const INBOUND_EVENTS: &str = "switchboard_inbound_events_total";
+/// Redelivered events recognised and skipped, by `type`.
+pub const INBOUND_DUPLICATES: &str = "switchboard_inbound_duplicates_total";
+/// Events for a business account no channel is configured for.
+pub const INBOUND_UNROUTED: &str = "switchboard_inbound_unrouted_total";
+/// Webhook handling latency (receive → acknowledged), seconds.
+pub const WEBHOOK_LATENCY: &str = "switchboard_webhook_duration_seconds";
+/// Live conversation actors.
+pub const LIVE_CONVERSATIONS: &str = "switchboard_live_conversations";
+/// Conversation events processed, by `outcome` (ok, error).
+pub const CONVERSATION_EVENTS: &str = "switchboard_conversation_events_total";
+/// Bot handoffs to humans, by `team` (or `auto`).
+pub const BOT_HANDOFFS: &str = "switchboard_bot_handoffs_total";
+/// Bot HTTP action calls, by `outcome` (ok, error, timeout).
+pub const BOT_HTTP_ACTIONS: &str = "switchboard_bot_http_actions_total";
+/// Outbound send attempts, by `channel`, `outcome` (accepted, retried, failed) and `code`.
+pub const OUTBOUND_SENDS: &str = "switchboard_outbound_sends_total";
+/// Outbound send latency to the provider, seconds.
+pub const OUTBOUND_LATENCY: &str = "switchboard_outbound_send_duration_seconds";
+/// Messages shed because a mailbox or queue was full, by `queue` (store, partition, mailbox,
+/// outbound).
+pub const MAILBOX_SHEDS: &str = "switchboard_mailbox_sheds_total";
+/// Store grouped-commit latency, seconds.
+pub const STORE_COMMIT_LATENCY: &str = "switchboard_store_commit_duration_seconds";
+/// Writes carried per grouped commit.
+pub const STORE_COMMIT_BATCH: &str = "switchboard_store_commit_batch_size";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Install the Prometheus recorder once per process and describe every metric.
+/// Later calls (several apps in one test process) return the same handle.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(STORE_COMMIT_BATCH.into()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0],
+                    )
+                })
+                .map(|b| b.build_recorder());
+            let handle = match recorder {
+                Ok(recorder) => {
+                    let handle = recorder.handle();
+                    // Another recorder may already be installed (a test harness); then ours only
+                    // renders what is recorded through it, which is nothing: acceptable in tests.
+                    let _ = metrics::set_global_recorder(recorder);
+                    handle
+                }
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            };
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(WEBHOOK_REQUESTS, "Webhook requests by channel kind and outcome");
+    describe_counter!(INBOUND_EVENTS, "Inbound events recorded, by type");
+    describe_counter!(INBOUND_DUPLICATES, "Redelivered inbound events skipped, by type");
+    describe_counter!(INBOUND_UNROUTED, "Inbound events for an unconfigured business account");
+    describe_histogram!(WEBHOOK_LATENCY, Unit::Seconds, "Webhook receive-to-acknowledge time");
+    describe_gauge!(LIVE_CONVERSATIONS, "Live conversation actors");
+    describe_counter!(CONVERSATION_EVENTS, "Conversation events processed, by outcome");
+    describe_counter!(BOT_HANDOFFS, "Bot handoffs to a human, by team");
+    describe_counter!(BOT_HTTP_ACTIONS, "Bot HTTP action calls, by outcome");
+    describe_counter!(OUTBOUND_SENDS, "Outbound send attempts by channel, outcome and error code");
+    describe_histogram!(OUTBOUND_LATENCY, Unit::Seconds, "Provider send request time");
+    describe_counter!(MAILBOX_SHEDS, "Work shed because a bounded queue was full, by queue");
+    describe_histogram!(STORE_COMMIT_LATENCY, Unit::Seconds, "Grouped commit time");
+    describe_histogram!(STORE_COMMIT_BATCH, "Writes per grouped commit");
+}

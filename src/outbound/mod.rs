@@ -1,0 +1,1 @@
+//! PLACEHOLDER: per-number senders (rate limits, retries) are being written.

@@ -1,0 +1,257 @@
+//! The durable store seam: contacts, conversations, messages and the inbound event log.
+//!
+//! The embedded default is SQLite ([`sqlite::SqliteStore`]); writes go through one writer task
+//! that groups concurrent writes into one transaction, so one fsync serves many webhooks.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    ChannelId, ConversationKey, CustomerId, DeliveryStatus, InboundEnvelope, MessageId,
+    OutboundMessage, ProviderMessageId, Sender, StatusUpdate, TeamId,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write queue is full: shed the request (503 + Retry-After).
+    #[error("store overloaded")]
+    Overloaded,
+    /// The store is shutting down or its writer died.
+    #[error("store unavailable")]
+    Unavailable,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// An inbound event to record: the parsed envelope, the channel it maps to (None when no
+/// configured channel owns the account), and its conversation (None for account-level events).
+#[derive(Clone, Debug)]
+pub struct NewInbound {
+    pub dedupe_key: String,
+    pub channel: Option<ChannelId>,
+    pub conversation: Option<ConversationKey>,
+    pub envelope: InboundEnvelope,
+}
+
+/// An inbound event as recorded, with its position in the log.
+#[derive(Clone, Debug)]
+pub struct RecordedInbound {
+    pub seq: i64,
+    pub channel: ChannelId,
+    pub conversation: ConversationKey,
+    pub envelope: InboundEnvelope,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// The bot is talking.
+    Bot,
+    /// Handed off, waiting for a human.
+    Waiting,
+    /// An agent has it.
+    Assigned,
+    Snoozed,
+    Resolved,
+}
+
+impl ConversationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Bot => "bot",
+            ConversationStatus::Waiting => "waiting",
+            ConversationStatus::Assigned => "assigned",
+            ConversationStatus::Snoozed => "snoozed",
+            ConversationStatus::Resolved => "resolved",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "bot" => ConversationStatus::Bot,
+            "waiting" => ConversationStatus::Waiting,
+            "assigned" => ConversationStatus::Assigned,
+            "snoozed" => ConversationStatus::Snoozed,
+            "resolved" => ConversationStatus::Resolved,
+            _ => return None,
+        })
+    }
+}
+
+/// A conversation's durable state: everything its actor needs to resume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConversationRecord {
+    /// Our id for this conversation (a customer's later conversation after resolve gets a new one).
+    pub id: String,
+    pub key: ConversationKey,
+    pub channel: ChannelId,
+    pub customer: CustomerId,
+    pub status: ConversationStatus,
+    pub team: Option<TeamId>,
+    /// The bot's serialized state (position in the flow, counters...).
+    pub bot_state: serde_json::Value,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub handoff_at: Option<i64>,
+}
+
+/// The customer's profile on a channel kind: what the bot learned and what agents see.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct ContactRecord {
+    pub customer: CustomerId,
+    pub name: Option<String>,
+    /// The phone number, when the channel shares it.
+    pub phone: Option<String>,
+    pub language: Option<String>,
+    pub fields: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+}
+
+/// An inbound message to store as part of a step (the customer's side of the transcript).
+#[derive(Clone, Debug)]
+pub struct InboundMessageRecord {
+    pub id: MessageId,
+    pub provider_id: ProviderMessageId,
+    pub kind: String,
+    /// The typed content as JSON.
+    pub body: serde_json::Value,
+    /// Provider timestamp, unix seconds.
+    pub sent_at: i64,
+}
+
+/// Everything one processed event changes, committed atomically: the conversation's state, the
+/// contact, the message(s), and the inbound log cursor. Replaying an event after a crash is
+/// therefore safe: either all of this happened, or none of it.
+#[derive(Clone, Debug)]
+pub struct ConversationStep {
+    /// The inbound log entry this step consumed, marked processed in the same transaction.
+    pub processed_seq: Option<i64>,
+    pub conversation: ConversationRecord,
+    pub contact: Option<ContactRecord>,
+    pub inbound_message: Option<InboundMessageRecord>,
+    /// Outbound messages to record as `queued` before they are sent.
+    pub outbound: Vec<(OutboundMessage, Sender)>,
+    /// A delivery status to apply to the outbound message it names.
+    pub status: Option<StatusUpdate>,
+}
+
+/// The outcome of sending one recorded outbound message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutboundOutcome {
+    /// The provider accepted it (`sent` is set by the status webhook later).
+    Accepted { provider_id: Option<ProviderMessageId> },
+    /// Failed for good (permanent error, or retries exhausted).
+    Failed { code: Option<i64>, reason: String },
+}
+
+/// A stored message, as a transcript shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredMessage {
+    pub id: String,
+    pub conversation_id: String,
+    pub direction: String,
+    pub sender: String,
+    pub kind: String,
+    pub body: serde_json::Value,
+    pub provider_id: Option<String>,
+    /// Outbound: queued, accepted, sent, delivered, read, played, failed. Inbound: received.
+    pub status: String,
+    pub error_code: Option<i64>,
+    pub error_reason: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// Counts for readiness, tests and the load test's checks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StoreCounts {
+    pub inbound_events: i64,
+    pub unprocessed_events: i64,
+    pub conversations: i64,
+    pub messages: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Record inbound events durably, in order, in one grouped commit. For each event: its log
+    /// sequence if it is new, `None` if it was recorded before (a redelivery).
+    async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Vec<Option<i64>>, StoreError>;
+
+    /// Inbound events recorded but not yet processed by their conversation, in log order,
+    /// starting after `after_seq`.
+    async fn unprocessed_inbound(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedInbound>, StoreError>;
+
+    /// The current (latest) conversation for a key, with its contact.
+    async fn load_conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<(ConversationRecord, ContactRecord)>, StoreError>;
+
+    /// The contact behind a customer id, if known.
+    async fn load_contact(&self, customer: &CustomerId) -> Result<Option<ContactRecord>, StoreError>;
+
+    /// Commit one processed event's effects atomically (grouped with other writers).
+    async fn commit_step(&self, step: ConversationStep) -> Result<(), StoreError>;
+
+    /// Record an outbound send attempt's outcome.
+    async fn record_outbound_outcome(
+        &self,
+        id: MessageId,
+        attempts: u32,
+        outcome: OutboundOutcome,
+    ) -> Result<(), StoreError>;
+
+    /// Outbound messages recorded as queued but never handed to the provider (after a restart).
+    async fn queued_outbound(&self) -> Result<Vec<OutboundMessage>, StoreError>;
+
+    /// A conversation's messages, oldest first.
+    async fn conversation_messages(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// A message by the provider's id.
+    async fn message_by_provider_id(
+        &self,
+        provider_id: &ProviderMessageId,
+    ) -> Result<Option<StoredMessage>, StoreError>;
+
+    async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    /// Cheap liveness check of the database.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Flush pending writes and close.
+    async fn close(&self);
+}
+
+/// Ordering of delivery statuses: a status never moves a message backwards (webhooks can
+/// arrive out of order; `delivered` may be skipped).
+pub fn status_rank(status: &str) -> i32 {
+    match status {
+        "queued" => 0,
+        "accepted" => 1,
+        "sent" => 2,
+        "delivered" => 3,
+        "read" => 4,
+        "played" => 5,
+        "failed" => 6,
+        _ => -1,
+    }
+}
+
+pub fn delivery_status_str(status: DeliveryStatus) -> &'static str {
+    status.as_str()
+}
