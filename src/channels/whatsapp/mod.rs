@@ -1,1 +1,4 @@
 //! WhatsApp Cloud API channel: webhook parsing and the send client.
+
+pub mod client;
+pub mod webhook;

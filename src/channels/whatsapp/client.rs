@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the Cloud API send client.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the webhook parser.

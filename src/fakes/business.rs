@@ -1,0 +1,1 @@
+//! PLACEHOLDER: fake business API.

@@ -1,0 +1,5 @@
+//! Fake external services, real HTTP servers: Meta's Graph API and a business API. Used by the
+//! integration tests, the load test and the README demo (`cargo run --release --bin fakes`).
+
+pub mod business;
+pub mod graph;
