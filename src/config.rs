@@ -109,6 +109,10 @@ pub struct ConversationSettings {
     pub idle_timeout_seconds: u64,
     /// Timeout of the bot's HTTP action steps.
     pub http_action_timeout_ms: u64,
+    /// How often to look for recorded events left unprocessed (a dropped dispatch, a crash).
+    pub sweep_interval_ms: u64,
+    /// How old an unprocessed event must be before the sweep nudges its conversation.
+    pub sweep_grace_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

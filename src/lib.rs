@@ -3,8 +3,13 @@
 pub mod bot;
 pub mod channels;
 pub mod config;
+pub mod conversation;
 pub mod domain;
+pub mod fakes;
+pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod outbound;
+pub mod startup;
 pub mod store;
-pub mod fakes;
+pub mod telemetry;

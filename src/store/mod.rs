@@ -101,6 +101,8 @@ pub struct ConversationRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub handoff_at: Option<i64>,
+    /// The last inbound log sequence this conversation consumed.
+    pub last_seq: i64,
 }
 
 /// The customer's profile on a channel kind: what the bot learned and what agents see.
@@ -134,7 +136,8 @@ pub struct InboundMessageRecord {
 pub struct ConversationStep {
     /// The inbound log entry this step consumed, marked processed in the same transaction.
     pub processed_seq: Option<i64>,
-    pub conversation: ConversationRecord,
+    /// None for an event of a customer we never had a conversation with (a stray status).
+    pub conversation: Option<ConversationRecord>,
     pub contact: Option<ContactRecord>,
     pub inbound_message: Option<InboundMessageRecord>,
     /// Outbound messages to record as `queued` before they are sent.
@@ -185,13 +188,20 @@ pub trait Store: Send + Sync + 'static {
     /// sequence if it is new, `None` if it was recorded before (a redelivery).
     async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Vec<Option<i64>>, StoreError>;
 
-    /// Inbound events recorded but not yet processed by their conversation, in log order,
-    /// starting after `after_seq`.
-    async fn unprocessed_inbound(
+    /// A conversation's inbound events not yet processed, after `after_seq`, in log order.
+    async fn unprocessed_for(
         &self,
+        key: &ConversationKey,
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<RecordedInbound>, StoreError>;
+
+    /// Conversations with unprocessed inbound events recorded before `before_ms` (unix ms).
+    async fn conversations_with_backlog(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(ChannelId, ConversationKey)>, StoreError>;
 
     /// The current (latest) conversation for a key, with its contact.
     async fn load_conversation(

@@ -1,0 +1,266 @@
+//! Conversation actors, their registry, and the partition dispatchers that feed them.
+//!
+//! Intake records events, then pushes each into the partition of its conversation
+//! (`hash(key) % partitions`). One dispatcher task per partition delivers to the conversation's
+//! actor, creating it on demand on one of several arbiters. Each partition is a bounded queue
+//! and each actor a bounded mailbox; a full mailbox slows only its own partition. A periodic
+//! sweep nudges any conversation whose recorded events are still unprocessed, so an event whose
+//! dispatch was dropped (a full partition) or whose actor died is processed all the same.
+
+pub mod actor;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix::{Arbiter, ArbiterHandle};
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use crate::bot::{Bot, HttpExecutor};
+use crate::config::ConversationSettings;
+use crate::domain::{ChannelId, ConversationKey, CustomerId};
+use crate::metrics as m;
+use crate::outbound::Outbound;
+use crate::store::{RecordedInbound, Store};
+pub use actor::{CatchUp, ConversationActor, Deliver, Shutdown};
+
+/// What every conversation actor needs, passed in explicitly.
+pub struct ConversationDeps {
+    pub store: Arc<dyn Store>,
+    pub bots: HashMap<ChannelId, Arc<Bot>>,
+    pub http: HttpExecutor,
+    pub outbound: Outbound,
+    pub settings: ConversationSettings,
+    pub mark_as_read: bool,
+    actors: DashMap<ConversationKey, Addr<ConversationActor>>,
+}
+
+impl ConversationDeps {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bots: HashMap<ChannelId, Arc<Bot>>,
+        http: HttpExecutor,
+        outbound: Outbound,
+        settings: ConversationSettings,
+        mark_as_read: bool,
+    ) -> Self {
+        Self {
+            store,
+            bots,
+            http,
+            outbound,
+            settings,
+            mark_as_read,
+            actors: DashMap::new(),
+        }
+    }
+
+    /// Called by a stopping actor: forget it, unless a newer actor already took its place.
+    pub(crate) fn registry_forget(&self, key: &ConversationKey, addr: &Addr<ConversationActor>) {
+        self.actors.remove_if(key, |_, current| current == addr);
+    }
+
+    pub fn live_actors(&self) -> usize {
+        self.actors.len()
+    }
+}
+
+/// Owns the arbiters and the live actors; delivers events to them.
+#[derive(Clone)]
+pub struct ConversationRegistry {
+    deps: Arc<ConversationDeps>,
+    arbiters: Arc<Vec<ArbiterHandle>>,
+}
+
+impl ConversationRegistry {
+    pub fn new(deps: Arc<ConversationDeps>) -> Self {
+        let arbiters = (0..deps.settings.arbiters.max(1))
+            .map(|_| Arbiter::new().handle())
+            .collect();
+        Self {
+            deps,
+            arbiters: Arc::new(arbiters),
+        }
+    }
+
+    pub fn deps(&self) -> &Arc<ConversationDeps> {
+        &self.deps
+    }
+
+    /// The live actor for a conversation, started (on an arbiter chosen by hash) if needed.
+    fn actor(&self, channel: &ChannelId, key: &ConversationKey) -> Addr<ConversationActor> {
+        if let Some(addr) = self.deps.actors.get(key)
+            && addr.connected()
+        {
+            return addr.clone();
+        }
+        let entry = self.deps.actors.entry(key.clone());
+        match entry {
+            dashmap::Entry::Occupied(mut occupied) if !occupied.get().connected() => {
+                let addr = self.start(channel, key);
+                occupied.insert(addr.clone());
+                addr
+            }
+            dashmap::Entry::Occupied(occupied) => occupied.get().clone(),
+            dashmap::Entry::Vacant(vacant) => {
+                let addr = self.start(channel, key);
+                vacant.insert(addr.clone());
+                addr
+            }
+        }
+    }
+
+    fn start(&self, channel: &ChannelId, key: &ConversationKey) -> Addr<ConversationActor> {
+        let index = (hash_of(key) % self.arbiters.len() as u64) as usize;
+        let arbiter = &self.arbiters[index];
+        let customer = customer_of(channel, key);
+        let deps = self.deps.clone();
+        let (key, channel) = (key.clone(), channel.clone());
+        ConversationActor::start_in_arbiter(arbiter, move |_| {
+            ConversationActor::new(key, channel, customer, deps)
+        })
+    }
+
+    /// Deliver one event, waiting for room in the actor's mailbox if it is full (this slows
+    /// only the event's partition). An actor that stopped meanwhile is replaced; the new one
+    /// catches up from the store, this event included.
+    pub async fn deliver(&self, event: RecordedInbound) {
+        let addr = self.actor(&event.channel, &event.conversation);
+        match addr.try_send(Deliver(event)) {
+            Ok(()) => {}
+            Err(SendError::Full(message)) => {
+                metrics::counter!(m::MAILBOX_SHEDS, "queue" => "mailbox_wait").increment(1);
+                if addr.send(message).await.is_err() {
+                    tracing::debug!("actor stopped while we waited; the sweep will catch up");
+                }
+            }
+            Err(SendError::Closed(Deliver(event))) => {
+                self.deps.registry_forget(&event.conversation, &addr);
+                // Starting a fresh actor is enough: it catches up from the store.
+                let _ = self.actor(&event.channel, &event.conversation);
+            }
+        }
+    }
+
+    /// Wake a conversation that has unprocessed events in the store.
+    pub fn nudge(&self, channel: &ChannelId, key: &ConversationKey) {
+        let addr = self.actor(channel, key);
+        // A full mailbox means the actor is busy and will reach its backlog anyway.
+        let _ = addr.try_send(CatchUp);
+    }
+
+    /// Stop every actor and the arbiters (shutdown).
+    pub async fn stop(&self) {
+        let addrs: Vec<_> = self.deps.actors.iter().map(|e| e.value().clone()).collect();
+        for addr in addrs {
+            let _ = addr.send(Shutdown).await;
+        }
+        for arbiter in self.arbiters.iter() {
+            arbiter.stop();
+        }
+    }
+}
+
+fn hash_of(key: &ConversationKey) -> u64 {
+    // Fixed keys: the partition of a conversation must not change between processes.
+    let mut hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+        .build_hasher();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The customer part of a key (`{channel}:{customer}`).
+fn customer_of(channel: &ChannelId, key: &ConversationKey) -> CustomerId {
+    let s = key.as_str();
+    let customer = s
+        .strip_prefix(channel.as_str())
+        .and_then(|rest| rest.strip_prefix(':'))
+        .unwrap_or(s);
+    CustomerId::new(customer)
+}
+
+/// The partition queues between intake and the actors.
+#[derive(Clone)]
+pub struct Partitions {
+    senders: Arc<Vec<mpsc::Sender<RecordedInbound>>>,
+}
+
+impl Partitions {
+    /// Create the partitions and spawn one dispatcher task per partition (on the current
+    /// runtime).
+    pub fn start(count: usize, capacity: usize, registry: ConversationRegistry) -> Self {
+        let mut senders = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            let (tx, mut rx) = mpsc::channel::<RecordedInbound>(capacity.max(1));
+            let registry = registry.clone();
+            actix_rt::spawn(async move {
+                while let Some(event) = rx.recv().await {
+                    registry.deliver(event).await;
+                }
+            });
+            senders.push(tx);
+        }
+        Self {
+            senders: Arc::new(senders),
+        }
+    }
+
+    pub fn partition_of(&self, key: &ConversationKey) -> usize {
+        (hash_of(key) % self.senders.len() as u64) as usize
+    }
+
+    /// Whether the partition has room for `n` more events (checked before recording, so a
+    /// saturated gateway sheds before it acknowledges).
+    pub fn has_room(&self, partition: usize, n: usize) -> bool {
+        self.senders
+            .get(partition)
+            .is_some_and(|s| s.capacity() >= n)
+    }
+
+    /// Hand a recorded event to its partition. If the partition filled up meanwhile, the event
+    /// stays unprocessed in the store and the sweep delivers it.
+    pub fn push(&self, event: RecordedInbound) {
+        let partition = self.partition_of(&event.conversation);
+        if let Some(sender) = self.senders.get(partition)
+            && sender.try_send(event).is_err()
+        {
+            metrics::counter!(m::MAILBOX_SHEDS, "queue" => "partition").increment(1);
+        }
+    }
+}
+
+/// Periodically nudge conversations whose recorded events are not processed after `grace`;
+/// at start-up (`grace` zero on the first pass) this resumes everything a crash interrupted.
+pub fn spawn_sweeper(
+    store: Arc<dyn Store>,
+    registry: ConversationRegistry,
+    interval: Duration,
+    grace: Duration,
+) -> actix_rt::task::JoinHandle<()> {
+    actix_rt::spawn(async move {
+        let mut first = true;
+        loop {
+            let cutoff = if first {
+                i64::MAX
+            } else {
+                chrono::Utc::now().timestamp_millis() - grace.as_millis() as i64
+            };
+            first = false;
+            match store.conversations_with_backlog(cutoff, 10_000).await {
+                Ok(backlog) => {
+                    if !backlog.is_empty() {
+                        tracing::info!(conversations = backlog.len(), "resuming unprocessed events");
+                    }
+                    for (channel, key) in backlog {
+                        registry.nudge(&channel, &key);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sweep failed"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    })
+}

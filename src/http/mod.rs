@@ -1,0 +1,38 @@
+//! The HTTP edge (actix-web): webhooks, health, metrics.
+
+pub mod error;
+pub mod health;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use error::ApiError;
+
+use crate::channels::WebhookParser;
+use crate::channels::signature::SignatureVerifier;
+use crate::config::Settings;
+use crate::conversation::ConversationRegistry;
+use crate::intake::Intake;
+use crate::store::Store;
+
+/// Shared, read-only state of the HTTP workers.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub intake: Intake,
+    pub conversations: ConversationRegistry,
+    pub whatsapp_verifier: SignatureVerifier,
+    pub whatsapp_parser: Box<dyn WebhookParser>,
+    pub prometheus: PrometheusHandle,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks/whatsapp", web::get().to(webhooks::verify))
+        .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics));
+}

@@ -1,0 +1,121 @@
+//! Intake: parsed webhook events in, durably recorded, then dispatched.
+//!
+//! The order of operations is the durability invariant: map each event to its channel and
+//! conversation, check there is room downstream (else shed with 503 before recording
+//! anything), record all events in one grouped commit (deduplicating redeliveries), and only
+//! then report success so the HTTP edge can answer 200. Dispatch to the conversation actors
+//! happens after the commit and never blocks the webhook.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::conversation::Partitions;
+use crate::domain::{AccountId, ChannelId, ChannelKind, ConversationKey, InboundEnvelope};
+use crate::metrics as m;
+use crate::store::{NewInbound, RecordedInbound, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Downstream queues are full: answer 503 with Retry-After; nothing was recorded.
+    #[error("overloaded")]
+    Overloaded,
+    /// The store could not record the events: answer 503; nothing is acknowledged.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[from] StoreError),
+}
+
+/// What one webhook amounted to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IntakeReport {
+    pub recorded: usize,
+    pub duplicates: usize,
+    pub unrouted: usize,
+}
+
+pub struct Intake {
+    store: Arc<dyn Store>,
+    partitions: Partitions,
+    /// (channel kind, provider account) → configured channel.
+    accounts: BTreeMap<(ChannelKind, AccountId), ChannelId>,
+}
+
+impl Intake {
+    pub fn new(settings: &Settings, store: Arc<dyn Store>, partitions: Partitions) -> Self {
+        let accounts = settings
+            .channels
+            .iter()
+            .map(|(id, c)| ((c.kind, c.account()), ChannelId::new(id.clone())))
+            .collect();
+        Self {
+            store,
+            partitions,
+            accounts,
+        }
+    }
+
+    pub async fn accept(&self, envelopes: Vec<InboundEnvelope>) -> Result<IntakeReport, IntakeError> {
+        let mut report = IntakeReport::default();
+        let mut needed: BTreeMap<usize, usize> = BTreeMap::new();
+        let events: Vec<NewInbound> = envelopes
+            .into_iter()
+            .map(|envelope| {
+                let channel = self
+                    .accounts
+                    .get(&(envelope.channel_kind, envelope.account.clone()))
+                    .cloned();
+                if channel.is_none() {
+                    report.unrouted += 1;
+                }
+                let conversation = match (&channel, envelope.customer()) {
+                    (Some(channel), Some(customer)) => Some(ConversationKey::new(channel, customer)),
+                    _ => None,
+                };
+                if let Some(key) = &conversation {
+                    *needed.entry(self.partitions.partition_of(key)).or_default() += 1;
+                }
+                NewInbound {
+                    dedupe_key: envelope.dedupe_key(),
+                    channel,
+                    conversation,
+                    envelope,
+                }
+            })
+            .collect();
+        if needed
+            .iter()
+            .any(|(partition, n)| !self.partitions.has_room(*partition, *n))
+        {
+            metrics::counter!(m::MAILBOX_SHEDS, "queue" => "partition").increment(1);
+            return Err(IntakeError::Overloaded);
+        }
+        let seqs = match self.store.record_inbound(events.clone()).await {
+            Ok(seqs) => seqs,
+            Err(StoreError::Overloaded) => return Err(IntakeError::Overloaded),
+            Err(e) => return Err(IntakeError::Unavailable(e)),
+        };
+        for (event, seq) in events.into_iter().zip(seqs) {
+            let label = event.envelope.type_label();
+            let Some(seq) = seq else {
+                report.duplicates += 1;
+                metrics::counter!(m::INBOUND_DUPLICATES, "type" => label).increment(1);
+                continue;
+            };
+            report.recorded += 1;
+            metrics::counter!(m::INBOUND_EVENTS, "type" => label).increment(1);
+            if event.channel.is_none() {
+                metrics::counter!(m::INBOUND_UNROUTED).increment(1);
+                tracing::warn!(account = %event.envelope.account, "event for an unconfigured account recorded");
+            }
+            if let (Some(channel), Some(conversation)) = (event.channel, event.conversation) {
+                self.partitions.push(RecordedInbound {
+                    seq,
+                    channel,
+                    conversation,
+                    envelope: event.envelope,
+                });
+            }
+        }
+        Ok(report)
+    }
+}
