@@ -220,7 +220,9 @@ impl Settings {
     pub fn load_from(dir: &Path, environment: &str, use_env: bool) -> Result<Self, ConfigError> {
         let mut builder = config::Config::builder()
             .add_source(config::File::from(dir.join("base.yaml")).required(true))
-            .add_source(config::File::from(dir.join(format!("{environment}.yaml"))).required(false));
+            .add_source(
+                config::File::from(dir.join(format!("{environment}.yaml"))).required(false),
+            );
         if use_env {
             builder = builder.add_source(
                 config::Environment::with_prefix("SWITCHBOARD")
@@ -247,7 +249,9 @@ impl Settings {
             return invalid("intake.partitions and conversations.arbiters must be positive".into());
         }
         if self.database.max_batch == 0 || self.database.queue_capacity == 0 {
-            return invalid("database.max_batch and database.queue_capacity must be positive".into());
+            return invalid(
+                "database.max_batch and database.queue_capacity must be positive".into(),
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for (id, channel) in &self.channels {
@@ -257,7 +261,9 @@ impl Settings {
             if let Some(mps) = channel.messages_per_second
                 && (mps == 0 || mps > 1000)
             {
-                return invalid(format!("channel {id}: messages_per_second must be 1..=1000"));
+                return invalid(format!(
+                    "channel {id}: messages_per_second must be 1..=1000"
+                ));
             }
             if !seen.insert((channel.kind, channel.phone_number_id.clone())) {
                 return invalid(format!(

@@ -144,9 +144,9 @@ impl InboundEnvelope {
     pub fn dedupe_key(&self) -> String {
         match &self.event {
             InboundEvent::Message(m) => format!("m:{}", m.provider_id),
-            InboundEvent::Status(s) => format!("s:{}:{}", s.provider_id, s.status.as_str()),
-            InboundEvent::Error(e) => format!("e:{}", e.digest),
-            InboundEvent::Other(o) => format!("o:{}", o.digest),
+            InboundEvent::Status(s) => format!("s:{}:{}", s.provider_id, s.raw_status),
+            InboundEvent::Error(e) => format!("e:{}:{}", self.account, e.digest),
+            InboundEvent::Other(o) => format!("o:{}:{}", self.account, o.digest),
         }
     }
 
@@ -180,7 +180,8 @@ impl InboundEnvelope {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InboundEvent {
-    Message(InboundMessage),
+    /// Boxed: a message is several times larger than the other events.
+    Message(Box<InboundMessage>),
     Status(StatusUpdate),
     /// Value-level errors (no message or status attached), e.g. 130429 on the account.
     Error(AccountError),

@@ -54,7 +54,10 @@ impl Intake {
         }
     }
 
-    pub async fn accept(&self, envelopes: Vec<InboundEnvelope>) -> Result<IntakeReport, IntakeError> {
+    pub async fn accept(
+        &self,
+        envelopes: Vec<InboundEnvelope>,
+    ) -> Result<IntakeReport, IntakeError> {
         let mut report = IntakeReport::default();
         let mut needed: BTreeMap<usize, usize> = BTreeMap::new();
         let events: Vec<NewInbound> = envelopes
@@ -68,7 +71,9 @@ impl Intake {
                     report.unrouted += 1;
                 }
                 let conversation = match (&channel, envelope.customer()) {
-                    (Some(channel), Some(customer)) => Some(ConversationKey::new(channel, customer)),
+                    (Some(channel), Some(customer)) => {
+                        Some(ConversationKey::new(channel, customer))
+                    }
                     _ => None,
                 };
                 if let Some(key) = &conversation {

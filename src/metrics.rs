@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Webhook requests, by `channel_kind` and `outcome` (ok, unauthorized, malformed, too_large,
@@ -54,7 +54,9 @@ pub fn install() -> PrometheusHandle {
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(STORE_COMMIT_BATCH.into()),
-                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0],
+                        &[
+                            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+                        ],
                     )
                 })
                 .map(|b| b.build_recorder());
@@ -75,18 +77,44 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
-    describe_counter!(WEBHOOK_REQUESTS, "Webhook requests by channel kind and outcome");
+    describe_counter!(
+        WEBHOOK_REQUESTS,
+        "Webhook requests by channel kind and outcome"
+    );
     describe_counter!(INBOUND_EVENTS, "Inbound events recorded, by type");
-    describe_counter!(INBOUND_DUPLICATES, "Redelivered inbound events skipped, by type");
-    describe_counter!(INBOUND_UNROUTED, "Inbound events for an unconfigured business account");
-    describe_histogram!(WEBHOOK_LATENCY, Unit::Seconds, "Webhook receive-to-acknowledge time");
+    describe_counter!(
+        INBOUND_DUPLICATES,
+        "Redelivered inbound events skipped, by type"
+    );
+    describe_counter!(
+        INBOUND_UNROUTED,
+        "Inbound events for an unconfigured business account"
+    );
+    describe_histogram!(
+        WEBHOOK_LATENCY,
+        Unit::Seconds,
+        "Webhook receive-to-acknowledge time"
+    );
     describe_gauge!(LIVE_CONVERSATIONS, "Live conversation actors");
-    describe_counter!(CONVERSATION_EVENTS, "Conversation events processed, by outcome");
+    describe_counter!(
+        CONVERSATION_EVENTS,
+        "Conversation events processed, by outcome"
+    );
     describe_counter!(BOT_HANDOFFS, "Bot handoffs to a human, by team");
     describe_counter!(BOT_HTTP_ACTIONS, "Bot HTTP action calls, by outcome");
-    describe_counter!(OUTBOUND_SENDS, "Outbound send attempts by channel, outcome and error code");
-    describe_histogram!(OUTBOUND_LATENCY, Unit::Seconds, "Provider send request time");
-    describe_counter!(MAILBOX_SHEDS, "Work shed because a bounded queue was full, by queue");
+    describe_counter!(
+        OUTBOUND_SENDS,
+        "Outbound send attempts by channel, outcome and error code"
+    );
+    describe_histogram!(
+        OUTBOUND_LATENCY,
+        Unit::Seconds,
+        "Provider send request time"
+    );
+    describe_counter!(
+        MAILBOX_SHEDS,
+        "Work shed because a bounded queue was full, by queue"
+    );
     describe_histogram!(STORE_COMMIT_LATENCY, Unit::Seconds, "Grouped commit time");
     describe_histogram!(STORE_COMMIT_BATCH, "Writes per grouped commit");
 }

@@ -124,9 +124,10 @@ impl Application {
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
-        let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-            .listen(listener)?
-            .shutdown_timeout(10);
+        let mut server =
+            HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+                .listen(listener)?
+                .shutdown_timeout(10);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

@@ -30,7 +30,10 @@ async fn verification_handshake_echoes_the_challenge_only_for_the_right_token() 
 
     let incomplete = app
         .client
-        .get(format!("{}/webhooks/whatsapp?hub.mode=subscribe", app.address))
+        .get(format!(
+            "{}/webhooks/whatsapp?hub.mode=subscribe",
+            app.address
+        ))
         .send()
         .await
         .unwrap();
@@ -183,7 +186,13 @@ async fn every_documented_webhook_is_acknowledged_and_recorded_as_the_right_even
         if name == "batch_two_entries.json" {
             // Two entries, two changes each: every message and status, in order.
             let expected = [
-                "text", "image", "text", "status_sent", "status_delivered", "text", "reaction",
+                "text",
+                "image",
+                "text",
+                "status_sent",
+                "status_delivered",
+                "text",
+                "reaction",
                 "location",
             ];
             assert!(fresh.iter().all(|f| *f), "{name} reuses no id");
@@ -197,7 +206,11 @@ async fn every_documented_webhook_is_acknowledged_and_recorded_as_the_right_even
             .filter(|(_, fresh)| **fresh)
             .map(|(kind, _)| kind)
             .collect();
-        assert_eq!(fresh.len(), expected_types(&name).map_or(0, |e| e.len()), "{name}");
+        assert_eq!(
+            fresh.len(),
+            expected_types(&name).map_or(0, |e| e.len()),
+            "{name}"
+        );
         assert_eq!(kinds, expected, "{name}");
     }
     assert_eq!(app.scalar(EVENTS).await, total);
@@ -222,7 +235,10 @@ async fn a_redelivered_message_is_acknowledged_and_processed_once() {
     let inbound = "SELECT COUNT(*) FROM messages WHERE direction = 'inbound'";
     assert_eq!(app.wait_count(inbound, 1, Duration::from_secs(5)).await, 1);
     // The bot answered once: the greeting batch, not three of them.
-    let replies = app.wait_messages_to("16505550003", 1, Duration::from_secs(5)).await.len();
+    let replies = app
+        .wait_messages_to("16505550003", 1, Duration::from_secs(5))
+        .await
+        .len();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.graph.messages_to("16505550003").len(), replies);
 
@@ -283,7 +299,11 @@ async fn a_large_batch_across_many_customers_is_processed_in_order_per_conversat
     let total = (CUSTOMERS * PER_CUSTOMER) as i64;
     assert_eq!(app.scalar(EVENTS).await, total);
     let inbound = "SELECT COUNT(*) FROM messages WHERE direction = 'inbound'";
-    assert_eq!(app.wait_count(inbound, total, Duration::from_secs(30)).await, total);
+    assert_eq!(
+        app.wait_count(inbound, total, Duration::from_secs(30))
+            .await,
+        total
+    );
 
     let db = app.db().await;
     for c in 0..CUSTOMERS {
@@ -295,7 +315,9 @@ async fn a_large_batch_across_many_customers_is_processed_in_order_per_conversat
         .fetch_all(&db)
         .await
         .unwrap();
-        let expected: Vec<String> = (0..PER_CUSTOMER).map(|r| format!("wamid.b{c}-{r}")).collect();
+        let expected: Vec<String> = (0..PER_CUSTOMER)
+            .map(|r| format!("wamid.b{c}-{r}"))
+            .collect();
         assert_eq!(ids, expected, "customer {c}");
     }
     let conversations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
@@ -310,14 +332,23 @@ async fn a_large_batch_across_many_customers_is_processed_in_order_per_conversat
 async fn health_readiness_and_metrics_are_served() {
     let app = TestApp::spawn().await;
     for path in ["/healthz", "/readyz"] {
-        let r = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        let r = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{path}");
     }
     assert_eq!(
-        app.post_json(&text_webhook("16505550004", "wamid.m1", "hi")).await.status(),
+        app.post_json(&text_webhook("16505550004", "wamid.m1", "hi"))
+            .await
+            .status(),
         200
     );
-    let _ = app.wait_messages_to("16505550004", 1, Duration::from_secs(5)).await;
+    let _ = app
+        .wait_messages_to("16505550004", 1, Duration::from_secs(5))
+        .await;
     let metrics = app
         .client
         .get(format!("{}/metrics", app.address))
@@ -336,5 +367,8 @@ async fn health_readiness_and_metrics_are_served() {
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
-    assert!(!metrics.contains("16505550004"), "no phone numbers in metric labels");
+    assert!(
+        !metrics.contains("16505550004"),
+        "no phone numbers in metric labels"
+    );
 }

@@ -14,9 +14,7 @@ pub mod whatsapp;
 
 use futures::future::BoxFuture;
 
-use crate::domain::{
-    ChannelKind, CustomerId, InboundEnvelope, OutboundContent, ProviderMessageId,
-};
+use crate::domain::{ChannelKind, CustomerId, InboundEnvelope, OutboundContent, ProviderMessageId};
 
 /// The webhook body could not be understood at all (as opposed to an unknown field or type,
 /// which parsers tolerate).
@@ -108,5 +106,8 @@ impl SendError {
 /// Sends through one business account (one WhatsApp phone number, one page...).
 pub trait ChannelClient: Send + Sync + 'static {
     fn kind(&self) -> ChannelKind;
-    fn send<'a>(&'a self, request: &'a SendRequest) -> BoxFuture<'a, Result<SendAccepted, SendError>>;
+    fn send<'a>(
+        &'a self,
+        request: &'a SendRequest,
+    ) -> BoxFuture<'a, Result<SendAccepted, SendError>>;
 }

@@ -92,9 +92,18 @@ mod tests {
     fn malformed_headers() {
         let v = SignatureVerifier::new(b"secret").unwrap();
         assert_eq!(v.verify(None, b"x"), Err(SignatureError::Missing));
-        assert_eq!(v.verify(Some(b"sha1=abc"), b"x"), Err(SignatureError::Malformed));
-        assert_eq!(v.verify(Some(b"sha256=zz"), b"x"), Err(SignatureError::Malformed));
-        assert_eq!(v.verify(Some(b"sha256=abcd"), b"x"), Err(SignatureError::Malformed));
+        assert_eq!(
+            v.verify(Some(b"sha1=abc"), b"x"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            v.verify(Some(b"sha256=zz"), b"x"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            v.verify(Some(b"sha256=abcd"), b"x"),
+            Err(SignatureError::Malformed)
+        );
         let upper = v.sign(b"x").to_uppercase().replace("SHA256=", "sha256=");
         // Hex decoding accepts either case; the MAC still has to match.
         assert_eq!(v.verify(Some(upper.as_bytes()), b"x"), Ok(()));

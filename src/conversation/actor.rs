@@ -131,7 +131,7 @@ impl Actor for ConversationActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.deps.settings.mailbox_capacity);
-        metrics::gauge!(m::LIVE_CONVERSATIONS).increment(1.0);
+        tracing::trace!(conversation = %self.key, channel = %self.channel, "started");
         self.catch_up(ctx);
         let idle = Duration::from_secs(self.deps.settings.idle_timeout_seconds.max(1));
         let check = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
@@ -144,7 +144,6 @@ impl Actor for ConversationActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        metrics::gauge!(m::LIVE_CONVERSATIONS).decrement(1.0);
         self.deps.registry_forget(&self.key, &ctx.address());
     }
 }
@@ -164,19 +163,23 @@ impl Handler<Deliver> for ConversationActor {
         let deps = self.deps.clone();
         let seq = event.seq;
         let fut = async move { process(&deps, loaded, event).await };
-        ctx.wait(fut.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(loaded) => {
-                act.state = Some(loaded);
-                act.last_seq = seq;
-            }
-            Err(e) => {
-                metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "error").increment(1);
-                tracing::error!(conversation = %act.key, seq, error = %e,
+        ctx.wait(
+            fut.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(loaded) => {
+                        act.state = Some(loaded);
+                        act.last_seq = seq;
+                    }
+                    Err(e) => {
+                        metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "error")
+                            .increment(1);
+                        tracing::error!(conversation = %act.key, seq, error = %e,
                     "event not committed; stopping so a fresh actor replays it");
-                act.poisoned = true;
-                ctx.stop();
-            }
-        }));
+                        act.poisoned = true;
+                        ctx.stop();
+                    }
+                }),
+        );
     }
 }
 
@@ -208,17 +211,17 @@ async fn load(
             conversation: Some(conversation),
             contact,
         },
-        None => Loaded {
-            conversation: None,
-            contact: deps
-                .store
-                .load_contact(customer)
-                .await?
-                .unwrap_or_else(|| ContactRecord {
-                    customer: customer.clone(),
-                    ..ContactRecord::default()
+        None => {
+            Loaded {
+                conversation: None,
+                contact: deps.store.load_contact(customer).await?.unwrap_or_else(|| {
+                    ContactRecord {
+                        customer: customer.clone(),
+                        ..ContactRecord::default()
+                    }
                 }),
-        },
+            }
+        }
     })
 }
 

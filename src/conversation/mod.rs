@@ -10,7 +10,7 @@
 pub mod actor;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,10 +166,8 @@ impl ConversationRegistry {
 
 fn hash_of(key: &ConversationKey) -> u64 {
     // Fixed keys: the partition of a conversation must not change between processes.
-    let mut hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .build_hasher();
-    key.hash(&mut hasher);
-    hasher.finish()
+    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+        .hash_one(key)
 }
 
 /// The customer part of a key (`{channel}:{customer}`).
@@ -252,7 +250,10 @@ pub fn spawn_sweeper(
             match store.conversations_with_backlog(cutoff, 10_000).await {
                 Ok(backlog) => {
                     if !backlog.is_empty() {
-                        tracing::info!(conversations = backlog.len(), "resuming unprocessed events");
+                        tracing::info!(
+                            conversations = backlog.len(),
+                            "resuming unprocessed events"
+                        );
                     }
                     for (channel, key) in backlog {
                         registry.nudge(&channel, &key);

@@ -1,1 +1,559 @@
-//! PLACEHOLDER: fake Graph API.
+//! A fake Meta Graph API: a real actix-web HTTP server on 127.0.0.1 answering
+//! `POST /{version}/{phone_number_id}/messages` like the Cloud API does, recording every request.
+//!
+//! It runs on its own thread with its own actix System, so [`FakeGraph::start`] works from a
+//! plain binary, a `#[test]`, a `#[tokio::test]` or an `#[actix_web::test]`. Errors can be
+//! scripted with [`FakeGraph::fail_next`]; `GET /_fake/requests` returns the recorded sends.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Requests kept for inspection; older ones are dropped first.
+const MAX_RECORDED: usize = 200_000;
+
+/// One request the fake received.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordedSend {
+    /// The API version path segment (`v23.0`).
+    pub version: String,
+    pub phone_number_id: String,
+    /// The `Authorization` header as received.
+    pub authorization: Option<String>,
+    /// The JSON body (`null` when it was not JSON).
+    pub body: Value,
+    /// The HTTP status the fake answered with.
+    pub status: u16,
+    /// Wall-clock receive time.
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// Monotonic receive time, for measuring gaps in tests.
+    #[serde(skip)]
+    pub received: Instant,
+}
+
+impl RecordedSend {
+    /// The recipient (`to`), absent for read receipts.
+    pub fn to(&self) -> Option<&str> {
+        self.body.get("to").and_then(Value::as_str)
+    }
+    /// True for a read receipt / typing indicator.
+    pub fn is_read_receipt(&self) -> bool {
+        self.body.get("status").and_then(Value::as_str) == Some("read")
+    }
+    /// True when the fake accepted it.
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// A scripted failure: the next `remaining` matching requests get this Graph error.
+#[derive(Clone, Debug)]
+struct FailRule {
+    recipient: Option<String>,
+    code: i64,
+    http_status: u16,
+    remaining: usize,
+}
+
+#[derive(Default)]
+struct State {
+    requests: VecDeque<RecordedSend>,
+    rules: Vec<FailRule>,
+    latency: Duration,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    /// Distinguishes wamids of fakes started in the same process.
+    instance: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a handler panicked mid-update; the data is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running fake Graph API. Stops its server (and joins its thread) when dropped.
+pub struct FakeGraph {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: Option<actix_web::dev::ServerHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeGraph {
+    /// Start on an ephemeral port of 127.0.0.1.
+    ///
+    /// # Panics
+    /// If no local port can be bound or the server thread cannot start (test setup failure);
+    /// use [`FakeGraph::start_on`] to handle that.
+    pub fn start() -> FakeGraph {
+        match Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))) {
+            Ok(fake) => fake,
+            Err(err) => panic!("fake graph: cannot start: {err}"),
+        }
+    }
+
+    /// Start on `addr` (port 0 for an ephemeral port).
+    pub fn start_on(addr: SocketAddr) -> io::Result<FakeGraph> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            next_id: AtomicU64::new(1),
+            instance: uuid::Uuid::now_v7().simple().to_string(),
+        });
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let data = web::Data::from(shared.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-graph-{}", addr.port()))
+            .spawn(move || {
+                let system = actix_rt::System::new();
+                let result = system.block_on(async move {
+                    let server = HttpServer::new(move || {
+                        App::new()
+                            .app_data(data.clone())
+                            .app_data(web::JsonConfig::default().limit(1 << 20))
+                            .route("/_fake/requests", web::get().to(list_requests))
+                            .route(
+                                "/{version}/{phone_number_id}/messages",
+                                web::post().to(messages),
+                            )
+                    })
+                    .workers(2)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .listen(listener);
+                    match server {
+                        Ok(server) => {
+                            let server = server.run();
+                            let _ = ready_tx.send(Ok(server.handle()));
+                            server.await
+                        }
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            Ok(())
+                        }
+                    }
+                });
+                if let Err(err) = result {
+                    tracing::error!(error = %err, "fake graph: server stopped with an error");
+                }
+            })?;
+        let server = ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("fake graph thread exited before starting"))??;
+        tracing::info!(%addr, "fake graph: listening");
+        Ok(FakeGraph {
+            addr,
+            shared,
+            server: Some(server),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:{port}`: what `whatsapp.api_base_url` should be.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far, oldest first (failed ones included).
+    pub fn requests(&self) -> Vec<RecordedSend> {
+        self.shared.lock().requests.iter().cloned().collect()
+    }
+
+    /// Bodies of the messages accepted for `recipient`, in the order received.
+    pub fn messages_to(&self, recipient: &str) -> Vec<Value> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.accepted() && r.to() == Some(recipient))
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// Forget recorded requests and scripted failures.
+    pub fn clear(&self) {
+        let mut state = self.shared.lock();
+        state.requests.clear();
+        state.rules.clear();
+    }
+
+    /// Wait until at least `n` requests were received; false on timeout.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.shared.lock().requests.len() >= n {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Answer the next `times` requests to `recipient` (any request when None) with a Graph
+    /// error envelope carrying `code`, with HTTP status `http_status`.
+    pub fn fail_next(&self, recipient: Option<&str>, code: i64, http_status: u16, times: usize) {
+        self.shared.lock().rules.push(FailRule {
+            recipient: recipient.map(str::to_string),
+            code,
+            http_status,
+            remaining: times,
+        });
+    }
+
+    /// Delay every answer by `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// Stop the server and wait for its thread (also done on drop).
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            // The stop command is sent when `stop` is called; its completion is not awaited.
+            drop(server.stop(false));
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn list_requests(shared: web::Data<Shared>) -> HttpResponse {
+    let requests: Vec<RecordedSend> = shared.lock().requests.iter().cloned().collect();
+    HttpResponse::Ok().json(requests)
+}
+
+fn graph_error(http_status: u16, code: i64, message: &str, kind: &str) -> (u16, Value) {
+    let body = json!({
+        "error": {
+            "message": format!("(#{code}) {message}"),
+            "type": kind,
+            "code": code,
+            "error_data": { "messaging_product": "whatsapp", "details": message },
+            "fbtrace_id": "AFakeGraphTrace",
+            "is_transient": false,
+        }
+    });
+    (http_status, body)
+}
+
+fn error_message(code: i64) -> &'static str {
+    match code {
+        130429 => "Rate limit hit",
+        131056 => "(Business Account, Consumer Account) pair rate limit hit",
+        131026 => "Message Undeliverable",
+        131047 => "Re-engagement message",
+        131000 => "Something went wrong",
+        131057 => "Account in maintenance mode",
+        190 => "Invalid OAuth access token",
+        100 => "Invalid parameter",
+        _ => "Scripted error",
+    }
+}
+
+async fn messages(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let received = Instant::now();
+    let received_at = chrono::Utc::now();
+    let (version, phone_number_id) = path.into_inner();
+    let authorization = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let json_body: Option<Value> = serde_json::from_slice(&body).ok();
+    let to = json_body
+        .as_ref()
+        .and_then(|b| b.get("to"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let has_token = authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().is_empty());
+    let (status, answer) = if !has_token {
+        graph_error(401, 190, error_message(190), "OAuthException")
+    } else if let Some(scripted) = take_rule(&shared, to.as_deref()) {
+        graph_error(
+            scripted.http_status,
+            scripted.code,
+            error_message(scripted.code),
+            "OAuthException",
+        )
+    } else {
+        match &json_body {
+            Some(b) if b.get("messaging_product").and_then(Value::as_str) == Some("whatsapp") => {
+                if b.get("status").and_then(Value::as_str) == Some("read") {
+                    if b.get("message_id").and_then(Value::as_str).is_some() {
+                        (200, json!({ "success": true }))
+                    } else {
+                        graph_error(400, 100, "message_id is required", "OAuthException")
+                    }
+                } else if let Some(to) = &to {
+                    let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                    let id = format!("wamid.FAKE{}{n:010}", shared.instance);
+                    (
+                        200,
+                        json!({
+                            "messaging_product": "whatsapp",
+                            "contacts": [{ "input": to, "wa_id": to }],
+                            "messages": [{ "id": id }],
+                        }),
+                    )
+                } else {
+                    graph_error(400, 100, "The parameter to is required", "OAuthException")
+                }
+            }
+            _ => graph_error(400, 100, error_message(100), "OAuthException"),
+        }
+    };
+
+    let recorded_body = json_body.unwrap_or(Value::Null);
+    log_request(&phone_number_id, status, &recorded_body);
+    {
+        let mut state = shared.lock();
+        if state.requests.len() >= MAX_RECORDED {
+            state.requests.pop_front();
+        }
+        state.requests.push_back(RecordedSend {
+            version,
+            phone_number_id,
+            authorization,
+            body: recorded_body,
+            status,
+            received_at,
+            received,
+        });
+    }
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status).json(answer)
+}
+
+/// Consume one use of the first rule matching `to`.
+fn take_rule(shared: &Shared, to: Option<&str>) -> Option<FailRule> {
+    let mut state = shared.lock();
+    let index = state.rules.iter().position(|r| {
+        r.remaining > 0 && r.recipient.as_deref().is_none_or(|want| Some(want) == to)
+    })?;
+    let rule = &mut state.rules[index];
+    rule.remaining -= 1;
+    let taken = rule.clone();
+    if rule.remaining == 0 {
+        state.rules.remove(index);
+    }
+    Some(taken)
+}
+
+/// One info line per request: what the bot "said", for the README demo.
+fn log_request(phone_number_id: &str, status: u16, body: &Value) {
+    let to = body.get("to").and_then(Value::as_str).unwrap_or("-");
+    if body.get("status").and_then(Value::as_str) == Some("read") {
+        let message_id = body
+            .get("message_id")
+            .and_then(Value::as_str)
+            .unwrap_or("-");
+        tracing::info!(
+            phone_number_id,
+            status,
+            message_id,
+            "fake graph: read receipt"
+        );
+        return;
+    }
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or("-");
+    let text = summary(body);
+    tracing::info!(phone_number_id, to, status, kind, text = %text, "fake graph: message");
+}
+
+/// A one-line rendering of a message body.
+fn summary(body: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    match body.get("type").and_then(Value::as_str) {
+        Some("text") => s(&body["text"]["body"]),
+        Some("interactive") => {
+            let i = &body["interactive"];
+            let mut out = s(&i["body"]["text"]);
+            let options: Vec<String> = match i["type"].as_str() {
+                Some("button") => i["action"]["buttons"]
+                    .as_array()
+                    .map(|b| b.iter().map(|b| s(&b["reply"]["title"])).collect())
+                    .unwrap_or_default(),
+                Some("list") => i["action"]["sections"]
+                    .as_array()
+                    .map(|sections| {
+                        sections
+                            .iter()
+                            .filter_map(|sec| sec["rows"].as_array())
+                            .flatten()
+                            .map(|r| s(&r["title"]))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if !options.is_empty() {
+                out.push_str(" [");
+                out.push_str(&options.join(" | "));
+                out.push(']');
+            }
+            out
+        }
+        Some("template") => format!("template {}", s(&body["template"]["name"])),
+        Some(kind) => {
+            let media = &body[kind];
+            let what = media
+                .get("link")
+                .or_else(|| media.get("id"))
+                .map(s)
+                .unwrap_or_default();
+            format!("{kind} {what}")
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn post(
+        client: &reqwest::Client,
+        url: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
+        let mut req = client.post(url).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("json"))
+    }
+
+    fn text(to: &str, body: &str) -> Value {
+        json!({"messaging_product":"whatsapp","recipient_type":"individual","to":to,
+               "type":"text","text":{"body":body,"preview_url":false}})
+    }
+
+    #[actix_web::test]
+    async fn answers_like_graph_and_records() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let url = format!("{}/v23.0/111/messages", fake.base_url());
+
+        let (status, body) = post(&http, &url, Some("tok"), text("15550001", "hi")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["messaging_product"], "whatsapp");
+        assert_eq!(body["contacts"][0]["wa_id"], "15550001");
+        let id1 = body["messages"][0]["id"].as_str().expect("id").to_string();
+        assert!(id1.starts_with("wamid."));
+
+        let (_, body) = post(&http, &url, Some("tok"), text("15550001", "again")).await;
+        assert_ne!(body["messages"][0]["id"].as_str(), Some(id1.as_str()));
+
+        let read = json!({"messaging_product":"whatsapp","status":"read","message_id":"wamid.X"});
+        let (status, body) = post(&http, &url, Some("tok"), read).await;
+        assert_eq!((status, body), (200, json!({"success": true})));
+
+        let (status, body) = post(&http, &url, None, text("15550001", "no token")).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], 190);
+
+        assert!(fake.wait_for(4, Duration::from_secs(1)).await);
+        let requests = fake.requests();
+        assert_eq!(requests.len(), 4);
+        assert_eq!(requests[0].phone_number_id, "111");
+        assert_eq!(requests[0].version, "v23.0");
+        assert_eq!(requests[0].authorization.as_deref(), Some("Bearer tok"));
+        let bodies = fake.messages_to("15550001");
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[1]["text"]["body"], "again");
+
+        let listed: Value = http
+            .get(format!("{}/_fake/requests", fake.base_url()))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(listed.as_array().map(Vec::len), Some(4));
+        assert_eq!(listed[0]["body"]["text"]["body"], "hi");
+    }
+
+    #[tokio::test]
+    async fn scripted_failures_match_recipient_and_count() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let url = format!("{}/v23.0/111/messages", fake.base_url());
+        fake.fail_next(Some("A"), 131056, 400, 2);
+
+        let (status, body) = post(&http, &url, Some("t"), text("B", "b")).await;
+        assert_eq!(status, 200, "{body}");
+        for _ in 0..2 {
+            let (status, body) = post(&http, &url, Some("t"), text("A", "a")).await;
+            assert_eq!(status, 400);
+            assert_eq!(body["error"]["code"], 131056);
+            assert!(body["error"]["fbtrace_id"].is_string());
+        }
+        let (status, _) = post(&http, &url, Some("t"), text("A", "a")).await;
+        assert_eq!(status, 200);
+        assert_eq!(fake.messages_to("A").len(), 1);
+        assert_eq!(fake.requests().len(), 4);
+    }
+
+    #[test]
+    fn starts_without_a_runtime_and_stops_on_drop() {
+        let fake = FakeGraph::start();
+        let addr = fake.addr();
+        assert!(std::net::TcpStream::connect(addr).is_ok());
+        drop(fake);
+        // The port is released once the system stops.
+        let mut released = false;
+        for _ in 0..100 {
+            if TcpListener::bind(addr).is_ok() {
+                released = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(released);
+    }
+}

@@ -6,14 +6,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use secrecy::ExposeSecret;
 
-use super::{AppState, ApiError};
+use super::{ApiError, AppState};
 use crate::channels::signature::SIGNATURE_HEADER;
 use crate::intake::IntakeError;
 use crate::metrics as m;
 
 /// `GET /webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`: echo the
 /// challenge when the token matches. The raw query string is parsed (dots in names kept).
-pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let mut mode = None;
     let mut token = None;
     let mut challenge = None;
@@ -30,7 +33,9 @@ pub async fn verify(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
         (Some("subscribe"), Some(token), Some(challenge))
             if constant_time_eq(token.as_bytes(), expected.as_bytes()) =>
         {
-            Ok(HttpResponse::Ok().content_type("text/plain").body(challenge))
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain")
+                .body(challenge))
         }
         (Some("subscribe"), Some(_), Some(_)) => {
             Err(ApiError::Forbidden("verify token does not match".into()))
@@ -86,8 +91,12 @@ async fn receive_inner(
     let retry_after_seconds = state.settings.intake.retry_after_seconds;
     match state.intake.accept(envelopes).await {
         Ok(report) => {
-            tracing::debug!(recorded = report.recorded, duplicates = report.duplicates,
-                unrouted = report.unrouted, "webhook recorded");
+            tracing::debug!(
+                recorded = report.recorded,
+                duplicates = report.duplicates,
+                unrouted = report.unrouted,
+                "webhook recorded"
+            );
             Ok(HttpResponse::Ok().finish())
         }
         Err(IntakeError::Overloaded) => Err(ApiError::Overloaded {

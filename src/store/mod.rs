@@ -150,7 +150,9 @@ pub struct ConversationStep {
 #[derive(Clone, Debug, PartialEq)]
 pub enum OutboundOutcome {
     /// The provider accepted it (`sent` is set by the status webhook later).
-    Accepted { provider_id: Option<ProviderMessageId> },
+    Accepted {
+        provider_id: Option<ProviderMessageId>,
+    },
     /// Failed for good (permanent error, or retries exhausted).
     Failed { code: Option<i64>, reason: String },
 }
@@ -186,7 +188,8 @@ pub struct StoreCounts {
 pub trait Store: Send + Sync + 'static {
     /// Record inbound events durably, in order, in one grouped commit. For each event: its log
     /// sequence if it is new, `None` if it was recorded before (a redelivery).
-    async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Vec<Option<i64>>, StoreError>;
+    async fn record_inbound(&self, events: Vec<NewInbound>)
+    -> Result<Vec<Option<i64>>, StoreError>;
 
     /// A conversation's inbound events not yet processed, after `after_seq`, in log order.
     async fn unprocessed_for(
@@ -210,7 +213,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(ConversationRecord, ContactRecord)>, StoreError>;
 
     /// The contact behind a customer id, if known.
-    async fn load_contact(&self, customer: &CustomerId) -> Result<Option<ContactRecord>, StoreError>;
+    async fn load_contact(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<ContactRecord>, StoreError>;
 
     /// Commit one processed event's effects atomically (grouped with other writers).
     async fn commit_step(&self, step: ConversationStep) -> Result<(), StoreError>;

@@ -98,7 +98,10 @@ impl SqliteStore {
                 mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable,
             })?;
         } else {
-            self.writer.send(op).await.map_err(|_| StoreError::Unavailable)?;
+            self.writer
+                .send(op)
+                .await
+                .map_err(|_| StoreError::Unavailable)?;
         }
         rx.await.map_err(|_| StoreError::Unavailable)?
     }
@@ -106,12 +109,16 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Vec<Option<i64>>, StoreError> {
+    async fn record_inbound(
+        &self,
+        events: Vec<NewInbound>,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         // The webhook path sheds: Meta retries a 503, and memory stays bounded.
-        self.write(|reply| WriteOp::Inbound(events, reply), true).await
+        self.write(|reply| WriteOp::Inbound(events, reply), true)
+            .await
     }
 
     async fn unprocessed_for(
@@ -191,7 +198,10 @@ impl Store for SqliteStore {
         Ok(Some((conversation, contact)))
     }
 
-    async fn load_contact(&self, customer: &CustomerId) -> Result<Option<ContactRecord>, StoreError> {
+    async fn load_contact(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<ContactRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM contacts WHERE customer = ?")
             .bind(customer.as_str())
             .fetch_optional(&self.reader)
@@ -202,7 +212,8 @@ impl Store for SqliteStore {
     async fn commit_step(&self, step: ConversationStep) -> Result<(), StoreError> {
         // Conversation actors wait for room: the event is already durable, and waiting slows
         // intake upstream through the bounded partitions.
-        self.write(|reply| WriteOp::Step(Box::new(step), reply), false).await
+        self.write(|reply| WriteOp::Step(Box::new(step), reply), false)
+            .await
     }
 
     async fn record_outbound_outcome(
@@ -211,8 +222,11 @@ impl Store for SqliteStore {
         attempts: u32,
         outcome: OutboundOutcome,
     ) -> Result<(), StoreError> {
-        self.write(|reply| WriteOp::Outcome(id, attempts, outcome, reply), false)
-            .await
+        self.write(
+            |reply| WriteOp::Outcome(id, attempts, outcome, reply),
+            false,
+        )
+        .await
     }
 
     async fn queued_outbound(&self) -> Result<Vec<OutboundMessage>, StoreError> {
@@ -316,7 +330,10 @@ impl Writer {
             batch.push(first);
             self.fill(&mut batch).await;
             // A shutdown request ends the batch: what came before it commits, then we stop.
-            let shutdown = match batch.iter().position(|op| matches!(op, WriteOp::Shutdown(_))) {
+            let shutdown = match batch
+                .iter()
+                .position(|op| matches!(op, WriteOp::Shutdown(_)))
+            {
                 Some(i) => {
                     let rest = batch.split_off(i);
                     rest.into_iter().next()
@@ -392,7 +409,10 @@ impl Writer {
                 tracing::error!(error = %e, "grouped commit failed");
                 let message = e.to_string();
                 for op in batch.drain(..) {
-                    reply(op, Err(StoreError::Corrupt(format!("commit failed: {message}"))));
+                    reply(
+                        op,
+                        Err(StoreError::Corrupt(format!("commit failed: {message}"))),
+                    );
                 }
             }
         }
@@ -465,7 +485,10 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Applied, Sto
     }
 }
 
-async fn apply_step(conn: &mut SqliteConnection, step: &ConversationStep) -> Result<(), StoreError> {
+async fn apply_step(
+    conn: &mut SqliteConnection,
+    step: &ConversationStep,
+) -> Result<(), StoreError> {
     let now = now_ms();
     if let Some(contact) = &step.contact {
         sqlx::query(

@@ -109,7 +109,8 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, value: &Value) -> reqwest::Response {
-        self.post_webhook(&serde_json::to_vec(value).expect("json")).await
+        self.post_webhook(&serde_json::to_vec(value).expect("json"))
+            .await
     }
 
     /// A read-only connection to the app's database file, for assertions.
@@ -156,7 +157,12 @@ impl TestApp {
     }
 
     /// Wait until the fake Graph API has `n` messages for `recipient`.
-    pub async fn wait_messages_to(&self, recipient: &str, n: usize, timeout: Duration) -> Vec<Value> {
+    pub async fn wait_messages_to(
+        &self,
+        recipient: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let messages = self.graph.messages_to(recipient);
@@ -170,7 +176,11 @@ impl TestApp {
 
 /// A webhook with one text message from `wa_id` to the support number.
 pub fn text_webhook(wa_id: &str, wamid: &str, body: &str) -> Value {
-    message_webhook(wa_id, wamid, json!({"type": "text", "text": {"body": body}}))
+    message_webhook(
+        wa_id,
+        wamid,
+        json!({"type": "text", "text": {"body": body}}),
+    )
 }
 
 /// A webhook with one interactive button reply.
@@ -234,7 +244,10 @@ pub fn fixtures() -> Vec<(String, Vec<u8>)> {
     files
         .into_iter()
         .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (name, std::fs::read(&p).expect("fixture readable"))
         })
         .collect()

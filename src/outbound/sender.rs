@@ -1,0 +1,411 @@
+//! One number's sender: a dispatcher task routing jobs into per-recipient lanes.
+//!
+//! - Producers take a slot (a permit of a `queue_capacity` semaphore) before enqueuing; the
+//!   slot travels with the job and is released once its outcome is recorded, so at most
+//!   `queue_capacity` jobs exist per number, wherever they are.
+//! - The dispatcher owns `recipient → lane`. A lane is a task draining its own channel in
+//!   order; it closes itself after [`LANE_IDLE`] without work. A lane that closed (or, in
+//!   theory, filled up) is replaced by a new one that first waits for its predecessor to
+//!   finish, so per-recipient order survives re-creation.
+//! - Each attempt waits for the recipient's pair-rate limiter, the number's token bucket, then
+//!   an in-flight permit; backoff sleeps hold no permit, so other recipients keep going.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::channels::{ChannelClient, RetryClass, SendError, SendRequest};
+use crate::config::OutboundSettings;
+use crate::domain::{ChannelId, CustomerId, OutboundMessage, ProviderMessageId};
+use crate::metrics::{MAILBOX_SHEDS, OUTBOUND_LATENCY, OUTBOUND_SENDS};
+use crate::store::{OutboundOutcome, Store};
+
+/// A lane with no work for this long closes; the dispatcher also sweeps finished lanes and
+/// stale pair-rate state at this interval.
+const LANE_IDLE: Duration = Duration::from_secs(30);
+
+/// The sender has shut down; the message was not enqueued.
+#[derive(Debug, thiserror::Error)]
+#[error("outbound sender closed")]
+pub struct SenderClosed(pub Box<OutboundMessage>);
+
+/// Why [`OutboundSender::try_send`] did not enqueue.
+#[derive(Debug, thiserror::Error)]
+pub enum TrySendError {
+    /// `queue_capacity` messages are already waiting or in progress.
+    #[error("outbound queue full")]
+    Full(Box<OutboundMessage>),
+    #[error("outbound sender closed")]
+    Closed(Box<OutboundMessage>),
+}
+
+enum Job {
+    Send(Box<OutboundMessage>),
+    MarkRead {
+        message_id: ProviderMessageId,
+        typing: bool,
+    },
+}
+
+struct Queued {
+    to: CustomerId,
+    job: Job,
+    /// Released when the job is done.
+    _slot: OwnedSemaphorePermit,
+}
+
+struct Lane {
+    tx: mpsc::Sender<Queued>,
+    handle: JoinHandle<()>,
+}
+
+struct Shared {
+    channel: ChannelId,
+    client: Arc<dyn ChannelClient>,
+    settings: OutboundSettings,
+    store: Arc<dyn Store>,
+    number_limiter: DefaultDirectRateLimiter,
+    pair_limiter: DefaultKeyedRateLimiter<CustomerId>,
+    in_flight: Semaphore,
+    lane_capacity: usize,
+    lane_idle: Duration,
+}
+
+/// Handle to one channel's sender; cheap to clone. The tasks stop once every handle is
+/// dropped and the queued work is done.
+#[derive(Clone)]
+pub struct OutboundSender {
+    channel: ChannelId,
+    tx: mpsc::Sender<Queued>,
+    slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for OutboundSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundSender")
+            .field("channel", &self.channel)
+            .field("free_slots", &self.slots.available_permits())
+            .finish()
+    }
+}
+
+impl OutboundSender {
+    /// Start the sender's tasks on the current tokio runtime.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime (tokio's `spawn` requires one).
+    pub fn spawn(
+        channel: ChannelId,
+        client: Arc<dyn ChannelClient>,
+        settings: OutboundSettings,
+        messages_per_second: u32,
+        store: Arc<dyn Store>,
+    ) -> OutboundSender {
+        Self::spawn_with_idle(
+            channel,
+            client,
+            settings,
+            messages_per_second,
+            store,
+            LANE_IDLE,
+        )
+    }
+
+    /// [`OutboundSender::spawn`] with a chosen lane idle period (tests).
+    pub(crate) fn spawn_with_idle(
+        channel: ChannelId,
+        client: Arc<dyn ChannelClient>,
+        settings: OutboundSettings,
+        messages_per_second: u32,
+        store: Arc<dyn Store>,
+        lane_idle: Duration,
+    ) -> OutboundSender {
+        let capacity = settings.queue_capacity.max(1);
+        let mps = NonZeroU32::new(messages_per_second).unwrap_or(NonZeroU32::MIN);
+        let per_minute =
+            NonZeroU32::new(settings.per_recipient_per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.per_recipient_burst).unwrap_or(NonZeroU32::MIN);
+        let shared = Arc::new(Shared {
+            channel: channel.clone(),
+            client,
+            number_limiter: RateLimiter::direct(Quota::per_second(mps)),
+            pair_limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            in_flight: Semaphore::new(settings.max_in_flight.max(1)),
+            lane_capacity: capacity,
+            lane_idle,
+            settings,
+            store,
+        });
+        let (tx, rx) = mpsc::channel(capacity);
+        tokio::spawn(dispatch(shared, rx));
+        OutboundSender {
+            channel,
+            tx,
+            slots: Arc::new(Semaphore::new(capacity)),
+        }
+    }
+
+    pub fn channel(&self) -> &ChannelId {
+        &self.channel
+    }
+
+    /// Enqueue a message already recorded as queued in the store, waiting for room when
+    /// `queue_capacity` messages are pending (backpressure on the producer).
+    pub async fn send(&self, msg: OutboundMessage) -> Result<(), SenderClosed> {
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return Err(SenderClosed(Box::new(msg)));
+        };
+        // Holding a slot guarantees room; reserve only fails when the dispatcher is gone.
+        let Ok(permit) = self.tx.reserve().await else {
+            return Err(SenderClosed(Box::new(msg)));
+        };
+        permit.send(Queued {
+            to: msg.to.clone(),
+            job: Job::Send(Box::new(msg)),
+            _slot: slot,
+        });
+        Ok(())
+    }
+
+    /// Enqueue without waiting. On `Full` the caller sheds (this counts
+    /// `MAILBOX_SHEDS{queue="outbound"}`; do not count it again).
+    pub fn try_send(&self, msg: OutboundMessage) -> Result<(), TrySendError> {
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                metrics::counter!(MAILBOX_SHEDS, "queue" => "outbound").increment(1);
+                return Err(TrySendError::Full(Box::new(msg)));
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(TrySendError::Closed(Box::new(msg)));
+            }
+        };
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                metrics::counter!(MAILBOX_SHEDS, "queue" => "outbound").increment(1);
+                return Err(TrySendError::Full(Box::new(msg)));
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => {
+                return Err(TrySendError::Closed(Box::new(msg)));
+            }
+        };
+        permit.send(Queued {
+            to: msg.to.clone(),
+            job: Job::Send(Box::new(msg)),
+            _slot: slot,
+        });
+        Ok(())
+    }
+
+    /// Mark `message_id` from `to` as read (with a typing indicator when `typing`). Best
+    /// effort: not recorded, shed (counted in `MAILBOX_SHEDS{queue="outbound"}`) when the
+    /// queue is full. Goes through `to`'s lane, so it precedes replies enqueued after it, and
+    /// takes a token of the number's throughput.
+    pub fn mark_read(&self, to: CustomerId, message_id: ProviderMessageId, typing: bool) {
+        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+            metrics::counter!(MAILBOX_SHEDS, "queue" => "outbound").increment(1);
+            return;
+        };
+        let queued = Queued {
+            to,
+            job: Job::MarkRead { message_id, typing },
+            _slot: slot,
+        };
+        if self.tx.try_send(queued).is_err() {
+            metrics::counter!(MAILBOX_SHEDS, "queue" => "outbound").increment(1);
+        }
+    }
+}
+
+async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) {
+    let mut lanes: HashMap<CustomerId, Lane> = HashMap::new();
+    let mut sweep = tokio::time::interval(shared.lane_idle.max(Duration::from_millis(100)));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            queued = rx.recv() => match queued {
+                Some(queued) => route(&shared, &mut lanes, queued),
+                None => break,
+            },
+            _ = sweep.tick() => {
+                lanes.retain(|_, lane| !lane.handle.is_finished());
+                shared.pair_limiter.retain_recent();
+                shared.pair_limiter.shrink_to_fit();
+            }
+        }
+    }
+    // Dropping the lanes' senders lets each lane finish its queue and exit.
+    tracing::debug!(channel = %shared.channel, "outbound: dispatcher stopped");
+}
+
+/// Hand `queued` to its recipient's lane, creating (or re-creating) the lane when needed.
+fn route(shared: &Arc<Shared>, lanes: &mut HashMap<CustomerId, Lane>, mut queued: Queued) {
+    let mut predecessor = None;
+    if let Some(lane) = lanes.get(&queued.to) {
+        match lane.tx.try_send(queued) {
+            Ok(()) => return,
+            // Closed after idling (or full, which the slots rule out): a new lane takes over
+            // once the old one has finished.
+            Err(err) => queued = err.into_inner(),
+        }
+        predecessor = lanes.remove(&queued.to).map(|lane| lane.handle);
+    }
+    let key = queued.to.clone();
+    let (tx, rx) = mpsc::channel(shared.lane_capacity);
+    // A new channel with capacity ≥ 1 has room for its first job.
+    if tx.try_send(queued).is_err() {
+        tracing::error!(channel = %shared.channel, "outbound: new lane refused its first job");
+    }
+    let handle = tokio::spawn(run_lane(shared.clone(), rx, predecessor));
+    lanes.insert(key, Lane { tx, handle });
+}
+
+async fn run_lane(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Queued>,
+    predecessor: Option<JoinHandle<()>>,
+) {
+    if let Some(predecessor) = predecessor {
+        // Earlier messages to this recipient finish first. A panicked predecessor is logged.
+        if let Err(err) = predecessor.await {
+            tracing::error!(channel = %shared.channel, error = %err, "outbound: lane task failed");
+        }
+    }
+    loop {
+        match tokio::time::timeout(shared.lane_idle, rx.recv()).await {
+            Ok(Some(queued)) => process(&shared, queued).await,
+            Ok(None) => break,
+            Err(_idle) => {
+                // Refuse new work, then finish what slipped in before the close.
+                rx.close();
+                while let Ok(queued) = rx.try_recv() {
+                    process(&shared, queued).await;
+                }
+                break;
+            }
+        }
+    }
+}
+
+async fn process(shared: &Shared, queued: Queued) {
+    let Queued { to, job, _slot } = queued;
+    match job {
+        Job::Send(msg) => deliver(shared, *msg).await,
+        Job::MarkRead { message_id, typing } => mark_read(shared, to, message_id, typing).await,
+    }
+}
+
+async fn mark_read(shared: &Shared, to: CustomerId, message_id: ProviderMessageId, typing: bool) {
+    let request = SendRequest::MarkRead {
+        message_id,
+        typing_indicator: typing,
+    };
+    shared.number_limiter.until_ready().await;
+    let _permit = shared.in_flight.acquire().await.ok();
+    if let Err(err) = shared.client.send(&request).await {
+        tracing::debug!(channel = %shared.channel, customer = %to, error = %err, "outbound: read receipt failed");
+    }
+}
+
+/// Send one message with retries, then record its outcome.
+async fn deliver(shared: &Shared, msg: OutboundMessage) {
+    let settings = &shared.settings;
+    let max_attempts = settings.max_attempts.max(1);
+    // Throughput and transient errors: exponential with jitter, capped.
+    let mut fast = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(settings.initial_backoff_ms))
+        .with_max_delay(Duration::from_millis(
+            settings.max_backoff_ms.max(settings.initial_backoff_ms),
+        ))
+        .with_jitter()
+        .with_max_times(max_attempts)
+        .build();
+    // Pair rate: base × 4^(n-1), Meta's 4^X advice; this lane only.
+    let mut pair = ExponentialBuilder::new()
+        .with_factor(4.0)
+        .with_min_delay(Duration::from_millis(settings.pair_rate_backoff_ms))
+        .without_max_delay()
+        .with_max_times(max_attempts)
+        .build();
+    let request = SendRequest::Message {
+        to: msg.to.clone(),
+        content: msg.content.clone(),
+        reply_to: msg.reply_to.clone(),
+        callback_data: Some(msg.id.to_string()),
+    };
+    let channel = shared.channel.to_string();
+    let mut attempts: usize = 0;
+    let outcome = loop {
+        attempts += 1;
+        shared.pair_limiter.until_key_ready(&msg.to).await;
+        shared.number_limiter.until_ready().await;
+        let result = {
+            let _permit = shared.in_flight.acquire().await.ok();
+            let started = Instant::now();
+            let result = shared.client.send(&request).await;
+            metrics::histogram!(OUTBOUND_LATENCY, "channel" => channel.clone())
+                .record(started.elapsed().as_secs_f64());
+            result
+        };
+        let err = match result {
+            Ok(accepted) => {
+                count(&channel, "accepted", String::new());
+                break OutboundOutcome::Accepted {
+                    provider_id: accepted.provider_id,
+                };
+            }
+            Err(err) => err,
+        };
+        let class = err.class();
+        let delay = match class {
+            RetryClass::Permanent => None,
+            _ if attempts >= max_attempts => None,
+            RetryClass::PairRate => pair.next(),
+            RetryClass::Throughput | RetryClass::Transient => fast.next(),
+        };
+        match delay {
+            Some(delay) => {
+                count(&channel, "retried", code_label(&err));
+                tracing::debug!(channel = %channel, message = %msg.id, attempt = attempts, error = %err, ?delay, "outbound: retrying");
+                tokio::time::sleep(delay).await;
+            }
+            None => {
+                count(&channel, "failed", code_label(&err));
+                tracing::warn!(channel = %channel, message = %msg.id, attempts, error = %err, "outbound: send failed");
+                break OutboundOutcome::Failed {
+                    code: err.code(),
+                    reason: err.to_string(),
+                };
+            }
+        }
+    };
+    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+    if let Err(err) = shared
+        .store
+        .record_outbound_outcome(msg.id, attempts, outcome)
+        .await
+    {
+        tracing::error!(channel = %channel, message = %msg.id, error = %err, "outbound: cannot record outcome");
+    }
+}
+
+fn count(channel: &str, outcome: &'static str, code: String) {
+    metrics::counter!(OUTBOUND_SENDS, "channel" => channel.to_string(), "outcome" => outcome, "code" => code)
+        .increment(1);
+}
+
+/// The `code` label: the provider's code, or `timeout` / `transport`.
+fn code_label(err: &SendError) -> String {
+    match err {
+        SendError::Provider { code, .. } => code.to_string(),
+        SendError::Timeout => "timeout".into(),
+        SendError::Transport(_) => "transport".into(),
+    }
+}

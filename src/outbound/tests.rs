@@ -1,0 +1,584 @@
+//! Sender tests over real HTTP: [`FakeGraph`] behind a real [`WhatsappClient`], outcomes
+//! captured by an in-test [`Store`] probe. Time assertions are lower bounds only.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::*;
+use crate::config::{ChannelSettings, OutboundSettings, WhatsappSettings};
+use crate::domain::{
+    ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage, ProviderMessageId,
+};
+use crate::fakes::graph::{FakeGraph, RecordedSend};
+use crate::store::{
+    ContactRecord, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome,
+    RecordedInbound, StoreCounts, StoreError, StoredMessage,
+};
+
+/// Records outcomes; everything else is empty.
+#[derive(Default)]
+struct Probe {
+    outcomes: Mutex<Vec<(MessageId, u32, OutboundOutcome)>>,
+    notify: Notify,
+    fail_records: AtomicBool,
+}
+
+impl Probe {
+    fn outcomes(&self) -> Vec<(MessageId, u32, OutboundOutcome)> {
+        self.outcomes.lock().expect("lock").clone()
+    }
+
+    /// Wait for `n` recorded outcomes (panics after 20 s: a test failure).
+    async fn wait(&self, n: usize) -> Vec<(MessageId, u32, OutboundOutcome)> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.notify.notified();
+            let outcomes = self.outcomes();
+            if outcomes.len() >= n {
+                return outcomes;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "only {} of {n} outcomes recorded",
+                outcomes.len()
+            );
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+
+    fn outcome_of(&self, id: MessageId) -> Option<(u32, OutboundOutcome)> {
+        self.outcomes()
+            .into_iter()
+            .find(|(m, _, _)| *m == id)
+            .map(|(_, attempts, outcome)| (attempts, outcome))
+    }
+}
+
+#[async_trait]
+impl Store for Probe {
+    async fn record_inbound(&self, _: Vec<NewInbound>) -> Result<Vec<Option<i64>>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn unprocessed_for(
+        &self,
+        _: &ConversationKey,
+        _: i64,
+        _: i64,
+    ) -> Result<Vec<RecordedInbound>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn conversations_with_backlog(
+        &self,
+        _: i64,
+        _: i64,
+    ) -> Result<Vec<(ChannelId, ConversationKey)>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn load_conversation(
+        &self,
+        _: &ConversationKey,
+    ) -> Result<Option<(ConversationRecord, ContactRecord)>, StoreError> {
+        Ok(None)
+    }
+    async fn load_contact(&self, _: &CustomerId) -> Result<Option<ContactRecord>, StoreError> {
+        Ok(None)
+    }
+    async fn commit_step(&self, _: ConversationStep) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn record_outbound_outcome(
+        &self,
+        id: MessageId,
+        attempts: u32,
+        outcome: OutboundOutcome,
+    ) -> Result<(), StoreError> {
+        if self.fail_records.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable);
+        }
+        self.outcomes
+            .lock()
+            .expect("lock")
+            .push((id, attempts, outcome));
+        self.notify.notify_waiters();
+        Ok(())
+    }
+    async fn queued_outbound(&self) -> Result<Vec<OutboundMessage>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn conversation_messages(&self, _: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn message_by_provider_id(
+        &self,
+        _: &ProviderMessageId,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        Ok(None)
+    }
+    async fn counts(&self) -> Result<StoreCounts, StoreError> {
+        Ok(StoreCounts::default())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn close(&self) {}
+}
+
+fn outbound_settings() -> OutboundSettings {
+    OutboundSettings {
+        messages_per_second: 1000,
+        per_recipient_per_minute: 6000,
+        per_recipient_burst: 100,
+        max_attempts: 4,
+        initial_backoff_ms: 20,
+        max_backoff_ms: 100,
+        pair_rate_backoff_ms: 100,
+        queue_capacity: 256,
+        max_in_flight: 8,
+    }
+}
+
+fn whatsapp_settings(base: &str) -> WhatsappSettings {
+    WhatsappSettings {
+        app_secret: SecretString::from("secret"),
+        verify_token: SecretString::from("verify"),
+        api_base_url: base.to_string(),
+        api_version: "v23.0".into(),
+        access_token: SecretString::from("token"),
+        request_timeout_ms: 5000,
+        mark_as_read: true,
+    }
+}
+
+fn channel_settings() -> ChannelSettings {
+    ChannelSettings {
+        kind: crate::domain::ChannelKind::Whatsapp,
+        phone_number_id: "1001".into(),
+        display_phone_number: None,
+        bot: "default".into(),
+        access_token: None,
+        messages_per_second: None,
+    }
+}
+
+fn start(fake: &FakeGraph, settings: OutboundSettings) -> (OutboundSender, Arc<Probe>) {
+    let probe = Arc::new(Probe::default());
+    let mps = settings.messages_per_second;
+    let client = WhatsappClient::new(
+        reqwest::Client::new(),
+        &whatsapp_settings(&fake.base_url()),
+        &channel_settings(),
+    );
+    let sender = OutboundSender::spawn(
+        ChannelId::new("wa-test"),
+        Arc::new(client),
+        settings,
+        mps,
+        probe.clone(),
+    );
+    (sender, probe)
+}
+
+fn msg(to: &str, text: &str) -> OutboundMessage {
+    let channel = ChannelId::new("wa-test");
+    let customer = CustomerId::new(to);
+    OutboundMessage {
+        id: MessageId::generate(),
+        conversation: ConversationKey::new(&channel, &customer),
+        channel,
+        to: customer,
+        content: OutboundContent::Text {
+            body: text.into(),
+            preview_url: false,
+        },
+        reply_to: None,
+    }
+}
+
+fn texts(bodies: &[Value]) -> Vec<String> {
+    bodies
+        .iter()
+        .map(|b| b["text"]["body"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn requests_to(fake: &FakeGraph, to: &str) -> Vec<RecordedSend> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.to() == Some(to))
+        .collect()
+}
+
+#[actix_web::test]
+async fn per_recipient_order_is_kept_under_concurrency() {
+    let fake = FakeGraph::start();
+    fake.set_latency(Duration::from_millis(3));
+    let (sender, probe) = start(&fake, outbound_settings());
+    let recipients = ["A", "B", "C", "D", "E"];
+    for i in 0..20 {
+        for r in recipients {
+            sender
+                .send(msg(r, &format!("{r}-{i}")))
+                .await
+                .expect("enqueued");
+        }
+    }
+    let outcomes = probe.wait(100).await;
+    assert!(outcomes.iter().all(|(_, attempts, o)| *attempts == 1
+        && matches!(
+            o,
+            OutboundOutcome::Accepted {
+                provider_id: Some(_)
+            }
+        )));
+    for r in recipients {
+        let expected: Vec<String> = (0..20).map(|i| format!("{r}-{i}")).collect();
+        assert_eq!(texts(&fake.messages_to(r)), expected, "order for {r}");
+    }
+    // Every request carried our message id as callback data.
+    let ids: std::collections::HashSet<String> =
+        outcomes.iter().map(|(id, _, _)| id.to_string()).collect();
+    assert!(fake.requests().iter().all(|r| {
+        r.body["biz_opaque_callback_data"]
+            .as_str()
+            .is_some_and(|d| ids.contains(d))
+    }));
+}
+
+#[tokio::test]
+async fn number_throughput_is_limited() {
+    let fake = FakeGraph::start();
+    let settings = OutboundSettings {
+        messages_per_second: 20,
+        ..outbound_settings()
+    };
+    let (sender, probe) = start(&fake, settings);
+    let started = Instant::now();
+    for i in 0..60 {
+        sender
+            .send(msg(&format!("r{i}"), "hi"))
+            .await
+            .expect("enqueued");
+    }
+    probe.wait(60).await;
+    let elapsed = started.elapsed();
+    // 20 at once (the bucket's burst), then 40 at 20/s.
+    assert!(elapsed >= Duration::from_millis(1800), "took {elapsed:?}");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 60);
+    let span = requests[59].received - requests[0].received;
+    assert!(span >= Duration::from_millis(1800), "span {span:?}");
+}
+
+#[tokio::test]
+async fn pair_rate_is_limited_per_recipient() {
+    let fake = FakeGraph::start();
+    let settings = OutboundSettings {
+        per_recipient_per_minute: 120,
+        per_recipient_burst: 1,
+        ..outbound_settings()
+    };
+    let (sender, probe) = start(&fake, settings);
+    for i in 0..4 {
+        sender
+            .send(msg("A", &format!("A-{i}")))
+            .await
+            .expect("enqueued");
+        sender
+            .send(msg("B", &format!("B-{i}")))
+            .await
+            .expect("enqueued");
+    }
+    probe.wait(8).await;
+    for r in ["A", "B"] {
+        let requests = requests_to(&fake, r);
+        assert_eq!(requests.len(), 4);
+        for pair in requests.windows(2) {
+            let gap = pair[1].received - pair[0].received;
+            // One message per 500 ms per recipient.
+            assert!(gap >= Duration::from_millis(450), "{r}: gap {gap:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn throughput_error_is_retried_then_accepted() {
+    let fake = FakeGraph::start();
+    let (sender, probe) = start(&fake, outbound_settings());
+    fake.fail_next(Some("A"), 130429, 429, 1);
+    let m = msg("A", "hello");
+    let id = m.id;
+    sender.send(m).await.expect("enqueued");
+    probe.wait(1).await;
+    let (attempts, outcome) = probe.outcome_of(id).expect("outcome");
+    assert_eq!(attempts, 2);
+    assert!(
+        matches!(
+            outcome,
+            OutboundOutcome::Accepted {
+                provider_id: Some(_)
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn permanent_error_is_not_retried() {
+    let fake = FakeGraph::start();
+    let (sender, probe) = start(&fake, outbound_settings());
+    fake.fail_next(Some("A"), 131026, 400, 1);
+    let m = msg("A", "hello");
+    let id = m.id;
+    sender.send(m).await.expect("enqueued");
+    probe.wait(1).await;
+    let (attempts, outcome) = probe.outcome_of(id).expect("outcome");
+    assert_eq!(attempts, 1);
+    match outcome {
+        OutboundOutcome::Failed { code, reason } => {
+            assert_eq!(code, Some(131026));
+            assert!(reason.contains("131026"), "{reason}");
+        }
+        other => panic!("expected failure, got {other:?}"),
+    }
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn pair_rate_backoff_delays_only_that_recipient() {
+    let fake = FakeGraph::start();
+    let settings = OutboundSettings {
+        pair_rate_backoff_ms: 300,
+        ..outbound_settings()
+    };
+    let (sender, probe) = start(&fake, settings);
+    fake.fail_next(Some("A"), 131056, 400, 2);
+    let a1 = msg("A", "A-1");
+    let a1_id = a1.id;
+    sender.send(a1).await.expect("enqueued");
+    sender.send(msg("A", "A-2")).await.expect("enqueued");
+    for i in 0..3 {
+        sender
+            .send(msg("B", &format!("B-{i}")))
+            .await
+            .expect("enqueued");
+    }
+    probe.wait(5).await;
+    let (attempts, outcome) = probe.outcome_of(a1_id).expect("outcome");
+    assert_eq!(attempts, 3);
+    assert!(matches!(outcome, OutboundOutcome::Accepted { .. }));
+
+    let a = requests_to(&fake, "A");
+    assert_eq!(a.len(), 4, "A-1 three times, then A-2");
+    // 300 ms, then 300 × 4 ms.
+    let waited = a[2].received - a[0].received;
+    assert!(waited >= Duration::from_millis(1400), "A waited {waited:?}");
+    assert_eq!(texts(&fake.messages_to("A")), ["A-1", "A-2"]);
+    // B went ahead meanwhile: all of B was received before A-1 got through.
+    let b = requests_to(&fake, "B");
+    assert_eq!(b.len(), 3);
+    assert!(b.iter().all(|r| r.received < a[2].received));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() {
+    let fake = FakeGraph::start();
+    let (sender, probe) = start(&fake, outbound_settings());
+    fake.fail_next(None, 987654, 503, 2);
+    let m = msg("A", "hello");
+    let id = m.id;
+    sender.send(m).await.expect("enqueued");
+    probe.wait(1).await;
+    let (attempts, outcome) = probe.outcome_of(id).expect("outcome");
+    assert_eq!(attempts, 3);
+    assert!(matches!(outcome, OutboundOutcome::Accepted { .. }));
+}
+
+#[tokio::test]
+async fn exhausted_retries_fail() {
+    let fake = FakeGraph::start();
+    let settings = OutboundSettings {
+        max_attempts: 3,
+        ..outbound_settings()
+    };
+    let (sender, probe) = start(&fake, settings);
+    fake.fail_next(Some("A"), 131000, 500, 10);
+    let m = msg("A", "hello");
+    let id = m.id;
+    sender.send(m).await.expect("enqueued");
+    sender.send(msg("B", "other")).await.expect("enqueued");
+    probe.wait(2).await;
+    let (attempts, outcome) = probe.outcome_of(id).expect("outcome");
+    assert_eq!(attempts, 3);
+    assert!(
+        matches!(
+            outcome,
+            OutboundOutcome::Failed {
+                code: Some(131000),
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(requests_to(&fake, "A").len(), 3);
+}
+
+#[tokio::test]
+async fn try_send_reports_full_and_send_waits_for_room() {
+    let fake = FakeGraph::start();
+    fake.set_latency(Duration::from_millis(300));
+    let settings = OutboundSettings {
+        queue_capacity: 2,
+        max_in_flight: 1,
+        ..outbound_settings()
+    };
+    let (sender, probe) = start(&fake, settings);
+    sender.try_send(msg("A", "1")).expect("room");
+    sender.try_send(msg("B", "2")).expect("room");
+    match sender.try_send(msg("C", "3")) {
+        Err(TrySendError::Full(m)) => assert_eq!(m.to.as_str(), "C"),
+        other => panic!("expected Full, got {other:?}"),
+    }
+    // Read receipts are shed too, silently.
+    sender.mark_read(
+        CustomerId::new("D"),
+        ProviderMessageId::new("wamid.D"),
+        false,
+    );
+
+    // `send` waits until a message is done (300 ms of fake latency at least).
+    let started = Instant::now();
+    sender.send(msg("C", "3")).await.expect("enqueued");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    probe.wait(3).await;
+    assert!(!fake.requests().iter().any(|r| r.is_read_receipt()));
+}
+
+#[tokio::test]
+async fn mark_read_goes_out_before_later_replies() {
+    let fake = FakeGraph::start();
+    let (sender, probe) = start(&fake, outbound_settings());
+    sender.mark_read(
+        CustomerId::new("A"),
+        ProviderMessageId::new("wamid.IN1"),
+        true,
+    );
+    sender.send(msg("A", "reply")).await.expect("enqueued");
+    probe.wait(1).await;
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[0].is_read_receipt());
+    assert_eq!(requests[0].body["message_id"], "wamid.IN1");
+    assert_eq!(requests[0].body["typing_indicator"]["type"], "text");
+    assert_eq!(requests[1].body["text"]["body"], "reply");
+    assert_eq!(probe.outcomes().len(), 1, "read receipts are not recorded");
+}
+
+#[tokio::test]
+async fn store_failures_do_not_stop_the_sender() {
+    let fake = FakeGraph::start();
+    let (sender, probe) = start(&fake, outbound_settings());
+    probe.fail_records.store(true, Ordering::SeqCst);
+    sender
+        .send(msg("A", "lost outcome"))
+        .await
+        .expect("enqueued");
+    assert!(fake.wait_for(1, Duration::from_secs(5)).await);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    probe.fail_records.store(false, Ordering::SeqCst);
+    sender.send(msg("A", "next")).await.expect("enqueued");
+    probe.wait(1).await;
+    assert_eq!(texts(&fake.messages_to("A")), ["lost outcome", "next"]);
+}
+
+#[tokio::test]
+async fn lanes_are_recreated_after_idling_without_reordering() {
+    let fake = FakeGraph::start();
+    let probe = Arc::new(Probe::default());
+    let client = WhatsappClient::new(
+        reqwest::Client::new(),
+        &whatsapp_settings(&fake.base_url()),
+        &channel_settings(),
+    );
+    // Lanes close after 2 ms idle: enqueue with gaps around that, so lanes keep closing and
+    // being re-created while messages arrive.
+    let sender = OutboundSender::spawn_with_idle(
+        ChannelId::new("wa-test"),
+        Arc::new(client),
+        outbound_settings(),
+        1000,
+        probe.clone(),
+        Duration::from_millis(2),
+    );
+    for i in 0..40u64 {
+        sender
+            .send(msg("A", &format!("A-{i}")))
+            .await
+            .expect("enqueued");
+        tokio::time::sleep(Duration::from_millis(i % 5)).await;
+    }
+    probe.wait(40).await;
+    let expected: Vec<String> = (0..40).map(|i| format!("A-{i}")).collect();
+    assert_eq!(texts(&fake.messages_to("A")), expected);
+    // Dropping the last handle stops the dispatcher; queued work still completes.
+    for i in 0..3 {
+        sender
+            .send(msg("B", &format!("B-{i}")))
+            .await
+            .expect("enqueued");
+    }
+    drop(sender);
+    probe.wait(43).await;
+    assert_eq!(texts(&fake.messages_to("B")), ["B-0", "B-1", "B-2"]);
+}
+
+#[tokio::test]
+async fn registry_builds_one_sender_per_whatsapp_channel() {
+    use crate::config::Settings;
+
+    let fake = FakeGraph::start();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load_from(&dir, "no-such-environment", false).expect("settings");
+    settings.whatsapp.api_base_url = fake.base_url();
+    settings.channels.clear();
+    settings.channels.insert(
+        "wa-one".into(),
+        ChannelSettings {
+            phone_number_id: "111".into(),
+            access_token: Some(SecretString::from("one-token")),
+            messages_per_second: Some(5),
+            ..channel_settings()
+        },
+    );
+    settings.channels.insert(
+        "web".into(),
+        ChannelSettings {
+            kind: crate::domain::ChannelKind::Webchat,
+            phone_number_id: "w".into(),
+            ..channel_settings()
+        },
+    );
+    let probe = Arc::new(Probe::default());
+    let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone());
+    assert!(outbound.sender(&ChannelId::new("web")).is_none());
+    let sender = outbound.sender(&ChannelId::new("wa-one")).expect("sender");
+    sender.send(msg("A", "hi")).await.expect("enqueued");
+    probe.wait(1).await;
+    let requests = fake.requests();
+    assert_eq!(requests[0].phone_number_id, "111");
+    assert_eq!(
+        requests[0].authorization.as_deref(),
+        Some("Bearer one-token")
+    );
+}
