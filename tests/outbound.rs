@@ -136,16 +136,14 @@ async fn status_webhooks_move_a_sent_message_forward_never_back() {
                 .unwrap()
         }
     };
-    let wait_status = |want: &'static str| {
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            loop {
-                let s = status_of().await;
-                if s == want || tokio::time::Instant::now() > deadline {
-                    return s;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    let wait_status = |want: &'static str| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = status_of().await;
+            if s == want || tokio::time::Instant::now() > deadline {
+                return s;
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     for status in ["sent", "delivered"] {

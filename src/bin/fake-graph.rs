@@ -1,4 +1,5 @@
-//! Runs the fake Meta Graph API (`switchboard::fakes::graph`) until Ctrl-C.
+//! Runs the fake Meta Graph API (`switchboard::fakes::graph`), with the fake business API under
+//! `/business`, until Ctrl-C.
 //!
 //! `fake-graph [--port N] [--host ADDR]`; the port defaults to `FAKE_GRAPH_PORT`, else 9090,
 //! the host to 127.0.0.1. Log level from `RUST_LOG` (default `info`).

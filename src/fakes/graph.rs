@@ -4,6 +4,7 @@
 //! It runs on its own thread with its own actix System, so [`FakeGraph::start`] works from a
 //! plain binary, a `#[test]`, a `#[tokio::test]` or an `#[actix_web::test]`. Errors can be
 //! scripted with [`FakeGraph::fail_next`]; `GET /_fake/requests` returns the recorded sends.
+//! The same server also serves the fake business API ([`FakeBusiness`]) under `/business`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::fakes::business::FakeBusiness;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -87,6 +89,7 @@ impl Shared {
 pub struct FakeGraph {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    business: FakeBusiness,
     server: Option<actix_web::dev::ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -116,6 +119,8 @@ impl FakeGraph {
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let data = web::Data::from(shared.clone());
+        let business = FakeBusiness::default();
+        let business_state = business.clone();
         let thread = std::thread::Builder::new()
             .name(format!("fake-graph-{}", addr.port()))
             .spawn(move || {
@@ -126,6 +131,7 @@ impl FakeGraph {
                             .app_data(data.clone())
                             .app_data(web::JsonConfig::default().limit(1 << 20))
                             .route("/_fake/requests", web::get().to(list_requests))
+                            .service(business_state.service())
                             .route(
                                 "/{version}/{phone_number_id}/messages",
                                 web::post().to(messages),
@@ -158,9 +164,21 @@ impl FakeGraph {
         Ok(FakeGraph {
             addr,
             shared,
+            business,
             server: Some(server),
             thread: Some(thread),
         })
+    }
+
+    /// The fake business API served by the same server under `/business` (the demo bot's
+    /// order tracking and booking endpoint).
+    pub fn business(&self) -> &FakeBusiness {
+        &self.business
+    }
+
+    /// `{base_url}/business`: what a bot's `apis.orders` should be.
+    pub fn business_url(&self) -> String {
+        format!("{}/business", self.base_url())
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -47,6 +47,11 @@ pub fn test_settings(dir: &Path, graph: &FakeGraph) -> Settings {
     settings.outbound.pair_rate_backoff_ms = 50;
     settings.outbound.per_recipient_burst = 50;
     settings.outbound.per_recipient_per_minute = 600;
+    if let Some(bot) = settings.bots.get_mut("default") {
+        // Deterministic whatever the day: always open, business API at the fake.
+        bot.hours = None;
+        bot.apis.insert("orders".into(), graph.business_url());
+    }
     settings
 }
 
