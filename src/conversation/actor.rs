@@ -26,10 +26,11 @@ use crate::store::{
     RecordedInbound, StoreError,
 };
 
-/// Deliver a recorded inbound event.
+/// Deliver a recorded inbound event. The permit is this message's place in the actor's bounded
+/// mailbox (see `ConversationRegistry::deliver`); it is released once the event is handled.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Deliver(pub RecordedInbound);
+pub struct Deliver(pub RecordedInbound, pub tokio::sync::OwnedSemaphorePermit);
 
 /// Look in the store for recorded events not yet consumed (the sweeper's nudge).
 #[derive(Message)]
@@ -130,7 +131,8 @@ impl Actor for ConversationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.deps.settings.mailbox_capacity);
+        // Deliveries are bounded by the registry's permits; the slack is for nudges.
+        ctx.set_mailbox_capacity(self.deps.settings.mailbox_capacity + 16);
         tracing::trace!(conversation = %self.key, channel = %self.channel, "started");
         self.catch_up(ctx);
         let idle = Duration::from_secs(self.deps.settings.idle_timeout_seconds.max(1));
@@ -151,7 +153,7 @@ impl Actor for ConversationActor {
 impl Handler<Deliver> for ConversationActor {
     type Result = ();
 
-    fn handle(&mut self, Deliver(event): Deliver, ctx: &mut Self::Context) {
+    fn handle(&mut self, Deliver(event, permit): Deliver, ctx: &mut Self::Context) {
         self.last_activity = Instant::now();
         if self.poisoned || event.seq <= self.last_seq {
             return; // already consumed (a replay, or the catch-up got it first)
@@ -162,7 +164,11 @@ impl Handler<Deliver> for ConversationActor {
         };
         let deps = self.deps.clone();
         let seq = event.seq;
-        let fut = async move { process(&deps, loaded, event).await };
+        let fut = async move {
+            let result = process(&deps, loaded, event).await;
+            drop(permit);
+            result
+        };
         ctx.wait(
             fut.into_actor(self)
                 .map(move |result, act, ctx| match result {

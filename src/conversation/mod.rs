@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix::{Arbiter, ArbiterHandle};
 use dashmap::DashMap;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::bot::{Bot, HttpExecutor};
 use crate::config::ConversationSettings;
@@ -35,7 +35,15 @@ pub struct ConversationDeps {
     pub outbound: Outbound,
     pub settings: ConversationSettings,
     pub mark_as_read: bool,
-    actors: DashMap<ConversationKey, Addr<ConversationActor>>,
+    actors: DashMap<ConversationKey, ActorEntry>,
+}
+
+/// A live actor and the permits that bound its mailbox: actix's own mailbox bound is per
+/// sender (every `Addr` clone may add one more message), so the bound is enforced here.
+#[derive(Clone)]
+struct ActorEntry {
+    addr: Addr<ConversationActor>,
+    permits: Arc<Semaphore>,
 }
 
 impl ConversationDeps {
@@ -60,7 +68,8 @@ impl ConversationDeps {
 
     /// Called by a stopping actor: forget it, unless a newer actor already took its place.
     pub(crate) fn registry_forget(&self, key: &ConversationKey, addr: &Addr<ConversationActor>) {
-        self.actors.remove_if(key, |_, current| current == addr);
+        self.actors
+            .remove_if(key, |_, current| &current.addr == addr);
     }
 
     pub fn live_actors(&self) -> usize {
@@ -91,55 +100,69 @@ impl ConversationRegistry {
     }
 
     /// The live actor for a conversation, started (on an arbiter chosen by hash) if needed.
-    fn actor(&self, channel: &ChannelId, key: &ConversationKey) -> Addr<ConversationActor> {
-        if let Some(addr) = self.deps.actors.get(key)
-            && addr.connected()
+    fn actor(&self, channel: &ChannelId, key: &ConversationKey) -> ActorEntry {
+        if let Some(entry) = self.deps.actors.get(key)
+            && entry.addr.connected()
         {
-            return addr.clone();
+            return entry.clone();
         }
-        let entry = self.deps.actors.entry(key.clone());
-        match entry {
-            dashmap::Entry::Occupied(mut occupied) if !occupied.get().connected() => {
-                let addr = self.start(channel, key);
-                occupied.insert(addr.clone());
-                addr
+        match self.deps.actors.entry(key.clone()) {
+            dashmap::Entry::Occupied(mut occupied) if !occupied.get().addr.connected() => {
+                let entry = self.start(channel, key);
+                occupied.insert(entry.clone());
+                entry
             }
             dashmap::Entry::Occupied(occupied) => occupied.get().clone(),
             dashmap::Entry::Vacant(vacant) => {
-                let addr = self.start(channel, key);
-                vacant.insert(addr.clone());
-                addr
+                let entry = self.start(channel, key);
+                vacant.insert(entry.clone());
+                entry
             }
         }
     }
 
-    fn start(&self, channel: &ChannelId, key: &ConversationKey) -> Addr<ConversationActor> {
+    fn start(&self, channel: &ChannelId, key: &ConversationKey) -> ActorEntry {
         let index = (hash_of(key) % self.arbiters.len() as u64) as usize;
         let arbiter = &self.arbiters[index];
         let customer = customer_of(channel, key);
         let deps = self.deps.clone();
+        let capacity = deps.settings.mailbox_capacity.max(1);
         let (key, channel) = (key.clone(), channel.clone());
-        ConversationActor::start_in_arbiter(arbiter, move |_| {
+        let addr = ConversationActor::start_in_arbiter(arbiter, move |_| {
             ConversationActor::new(key, channel, customer, deps)
-        })
+        });
+        ActorEntry {
+            addr,
+            permits: Arc::new(Semaphore::new(capacity)),
+        }
     }
 
-    /// Deliver one event, waiting for room in the actor's mailbox if it is full (this slows
-    /// only the event's partition). An actor that stopped meanwhile is replaced; the new one
-    /// catches up from the store, this event included.
+    /// Deliver one event. When the actor already holds `mailbox_capacity` undelivered events
+    /// this waits for room, which slows only the event's partition (and, once the partition is
+    /// full, makes intake shed with 503). An actor that stopped meanwhile is replaced; the new
+    /// one catches up from the store, this event included.
     pub async fn deliver(&self, event: RecordedInbound) {
-        let addr = self.actor(&event.channel, &event.conversation);
-        match addr.try_send(Deliver(event)) {
-            Ok(()) => {}
-            Err(SendError::Full(message)) => {
+        let entry = self.actor(&event.channel, &event.conversation);
+        let permit = match entry.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
                 metrics::counter!(m::MAILBOX_SHEDS, "queue" => "mailbox_wait").increment(1);
-                if addr.send(message).await.is_err() {
-                    tracing::debug!("actor stopped while we waited; the sweep will catch up");
+                match entry.permits.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return, // closed: never happens, the semaphore is never closed
                 }
             }
-            Err(SendError::Closed(Deliver(event))) => {
-                self.deps.registry_forget(&event.conversation, &addr);
-                // Starting a fresh actor is enough: it catches up from the store.
+        };
+        // The permits keep the actix mailbox (sized above them) from ever being full.
+        match entry.addr.try_send(Deliver(event, permit)) {
+            Ok(()) => {}
+            Err(SendError::Full(_)) => {
+                // Cannot happen while permits ≤ mailbox; if it does, the sweep delivers it.
+                metrics::counter!(m::MAILBOX_SHEDS, "queue" => "mailbox").increment(1);
+            }
+            Err(SendError::Closed(Deliver(event, _))) => {
+                self.deps.registry_forget(&event.conversation, &entry.addr);
+                // A fresh actor catches up from the store, this event included.
                 let _ = self.actor(&event.channel, &event.conversation);
             }
         }
@@ -147,14 +170,19 @@ impl ConversationRegistry {
 
     /// Wake a conversation that has unprocessed events in the store.
     pub fn nudge(&self, channel: &ChannelId, key: &ConversationKey) {
-        let addr = self.actor(channel, key);
+        let entry = self.actor(channel, key);
         // A full mailbox means the actor is busy and will reach its backlog anyway.
-        let _ = addr.try_send(CatchUp);
+        let _ = entry.addr.try_send(CatchUp);
     }
 
     /// Stop every actor and the arbiters (shutdown).
     pub async fn stop(&self) {
-        let addrs: Vec<_> = self.deps.actors.iter().map(|e| e.value().clone()).collect();
+        let addrs: Vec<_> = self
+            .deps
+            .actors
+            .iter()
+            .map(|e| e.value().addr.clone())
+            .collect();
         for addr in addrs {
             let _ = addr.send(Shutdown).await;
         }
