@@ -274,3 +274,29 @@ async fn events_recorded_but_not_processed_before_a_stop_are_processed_after_res
     app.handle.stop().await;
     drop(dir);
 }
+
+#[actix_rt::test]
+async fn an_idle_conversation_actor_stops_and_is_rehydrated_from_the_store() {
+    let app = TestApp::spawn_with(|s| s.conversations.idle_timeout_seconds = 1).await;
+    let wa = "15550005555";
+    exchange(&app, wa, text_webhook(wa, "wamid.i1", "hi"), 2).await;
+    exchange(&app, wa, text_webhook(wa, "wamid.i2", "Track my order"), 3).await;
+    assert_eq!(app.handle.conversations.deps().live_actors(), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.handle.conversations.deps().live_actors() > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.handle.conversations.deps().live_actors(),
+        0,
+        "the idle actor stopped"
+    );
+    // The customer answers the pending question: a new actor loads the state and goes on.
+    let texts = exchange(&app, wa, text_webhook(wa, "wamid.i3", "B5678"), 5).await;
+    assert!(
+        texts[0].starts_with("Order B5678 is processing"),
+        "{texts:?}"
+    );
+}
