@@ -150,15 +150,7 @@ async fn greeting_menu_faq_order_tracking_and_handoff() {
     assert_eq!(app.wait_count(inbound, 10, WAIT).await, 10);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.graph.messages_to(wa).len(), 13);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("switchboard_bot_handoffs_total{team=\"billing\"}"),
         "handoff metric"

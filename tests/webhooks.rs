@@ -250,15 +250,7 @@ async fn a_redelivered_message_is_acknowledged_and_processed_once() {
     let read = status_webhook("16505550003", "wamid.out1", "read");
     assert_eq!(app.post_json(&read).await.status(), 200);
     assert_eq!(app.scalar(EVENTS).await, 3);
-    let duplicates = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let duplicates = app.metrics().await;
     assert!(duplicates.contains("switchboard_inbound_duplicates_total"));
 }
 
@@ -350,15 +342,7 @@ async fn health_readiness_and_metrics_are_served() {
     let _ = app
         .wait_messages_to("16505550004", 1, Duration::from_secs(5))
         .await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "switchboard_webhook_requests_total",
         "switchboard_inbound_events_total",

@@ -118,6 +118,18 @@ impl TestApp {
             .await
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("metrics request")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// A read-only connection to the app's database file, for assertions.
     pub async fn db(&self) -> sqlx::SqlitePool {
         sqlx::sqlite::SqlitePoolOptions::new()
