@@ -1,5 +1,5 @@
 //! Fake external services, real HTTP servers: Meta's Graph API and a business API. Used by the
-//! integration tests, the load test and the README demo (`cargo run --release --bin fakes`).
+//! integration tests, the load test and the README demo (`cargo run --release --bin fake-graph`).
 
 pub mod business;
 pub mod graph;
