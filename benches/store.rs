@@ -115,9 +115,12 @@ fn record_inbound(c: &mut Criterion) {
                             ));
                             total += started.elapsed();
                             for result in results {
-                                let seqs = result.expect("the event is recorded");
-                                assert!(seqs.iter().all(Option::is_some), "every event is new");
-                                recorded += seqs.len() as i64;
+                                let events = result.expect("the event is recorded");
+                                assert!(
+                                    events.iter().all(|(_, s)| s.is_some()),
+                                    "every event is new"
+                                );
+                                recorded += events.len() as i64;
                             }
                         }
                         total

@@ -94,12 +94,12 @@ impl Intake {
             metrics::counter!(m::MAILBOX_SHEDS, "queue" => "partition").increment(1);
             return Err(IntakeError::Overloaded);
         }
-        let seqs = match self.store.record_inbound(events.clone()).await {
-            Ok(seqs) => seqs,
+        let recorded = match self.store.record_inbound(events).await {
+            Ok(recorded) => recorded,
             Err(StoreError::Overloaded) => return Err(IntakeError::Overloaded),
             Err(e) => return Err(IntakeError::Unavailable(e)),
         };
-        for (event, seq) in events.into_iter().zip(seqs) {
+        for (event, seq) in recorded {
             let label = event.envelope.type_label();
             let Some(seq) = seq else {
                 report.duplicates += 1;

@@ -702,14 +702,7 @@ impl Bot {
         msg: &InboundMessage,
         now: DateTime<Utc>,
     ) -> BotStep {
-        let mut turn = Turn {
-            state,
-            contact,
-            now,
-            response: None,
-            out: BotStep::default(),
-            hops: 0,
-        };
+        let mut turn = Turn::new(state, contact, now);
         if turn.state.handed_off {
             return turn.out;
         }
@@ -755,14 +748,7 @@ impl Bot {
         result: HttpResult,
         now: DateTime<Utc>,
     ) -> BotStep {
-        let mut turn = Turn {
-            state,
-            contact,
-            now,
-            response: None,
-            out: BotStep::default(),
-            hops: 0,
-        };
+        let mut turn = Turn::new(state, contact, now);
         let Some(name) = turn.state.pending_http.take() else {
             tracing::warn!("bot: HTTP result without a pending HTTP step; ignored");
             return turn.out;
@@ -1541,6 +1527,19 @@ struct Turn<'a> {
     response: Option<(u16, serde_json::Value)>,
     out: BotStep,
     hops: u32,
+}
+
+impl<'a> Turn<'a> {
+    fn new(state: &'a mut BotState, contact: &'a mut ContactRecord, now: DateTime<Utc>) -> Self {
+        Self {
+            state,
+            contact,
+            now,
+            response: None,
+            out: BotStep::default(),
+            hops: 0,
+        }
+    }
 }
 
 /// What the bot sees of a message.

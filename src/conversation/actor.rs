@@ -340,8 +340,8 @@ async fn process(
 /// Keep the contact's profile current from what the webhook says.
 fn refresh_contact(contact: &mut ContactRecord, message: &InboundMessage) -> bool {
     let mut changed = false;
+    // The profile name fills an empty name only: a name the customer gave the bot wins.
     if let Some(name) = &message.customer.name
-        && contact.name.as_deref() != Some(name.as_str())
         && contact.name.is_none()
     {
         contact.name = Some(name.clone());

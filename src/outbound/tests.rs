@@ -17,7 +17,7 @@ use crate::domain::{
 };
 use crate::fakes::graph::{FakeGraph, RecordedSend};
 use crate::store::{
-    ContactRecord, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome,
+    ContactRecord, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome, Recorded,
     RecordedInbound, StoreCounts, StoreError, StoredMessage,
 };
 
@@ -63,7 +63,7 @@ impl Probe {
 
 #[async_trait]
 impl Store for Probe {
-    async fn record_inbound(&self, _: Vec<NewInbound>) -> Result<Vec<Option<i64>>, StoreError> {
+    async fn record_inbound(&self, _: Vec<NewInbound>) -> Result<Recorded, StoreError> {
         Ok(Vec::new())
     }
     async fn unprocessed_for(

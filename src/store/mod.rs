@@ -41,6 +41,9 @@ pub struct NewInbound {
     pub envelope: InboundEnvelope,
 }
 
+/// What `record_inbound` hands back: every event with its sequence (None = redelivery).
+pub type Recorded = Vec<(NewInbound, Option<i64>)>;
+
 /// An inbound event as recorded, with its position in the log.
 #[derive(Clone, Debug)]
 pub struct RecordedInbound {
@@ -186,10 +189,9 @@ pub struct StoreCounts {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Record inbound events durably, in order, in one grouped commit. For each event: its log
-    /// sequence if it is new, `None` if it was recorded before (a redelivery).
-    async fn record_inbound(&self, events: Vec<NewInbound>)
-    -> Result<Vec<Option<i64>>, StoreError>;
+    /// Record inbound events durably, in order, in one grouped commit. Each event comes back
+    /// with its log sequence if it is new, `None` if it was recorded before (a redelivery).
+    async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Recorded, StoreError>;
 
     /// A conversation's inbound events not yet processed, after `after_seq`, in log order.
     async fn unprocessed_for(

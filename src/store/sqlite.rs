@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     ContactRecord, ConversationRecord, ConversationStatus, ConversationStep, NewInbound,
-    OutboundOutcome, RecordedInbound, Store, StoreCounts, StoreError, StoredMessage, status_rank,
+    OutboundOutcome, Recorded, RecordedInbound, Store, StoreCounts, StoreError, StoredMessage,
+    status_rank,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
@@ -37,7 +38,7 @@ pub struct SqliteStore {
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum WriteOp {
-    Inbound(Vec<NewInbound>, Reply<Vec<Option<i64>>>),
+    Inbound(Vec<NewInbound>, Reply<Recorded>),
     Step(Box<ConversationStep>, Reply<()>),
     Outcome(MessageId, u32, OutboundOutcome, Reply<()>),
     /// Commit what came before, close the connection, stop.
@@ -109,10 +110,7 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn record_inbound(
-        &self,
-        events: Vec<NewInbound>,
-    ) -> Result<Vec<Option<i64>>, StoreError> {
+    async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Recorded, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -427,9 +425,9 @@ enum Applied {
 fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
     // A writer that stopped waiting (timed out, dropped) is not an error of the store.
     match op {
-        WriteOp::Inbound(_, tx) => {
+        WriteOp::Inbound(events, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
-                Applied::Inbound(seqs) => Ok(seqs),
+                Applied::Inbound(seqs) => Ok(events.into_iter().zip(seqs).collect()),
                 Applied::Done => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
