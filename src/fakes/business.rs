@@ -1,4 +1,5 @@
-//! A fake business API for the demo bot and the tests: order tracking and appointment booking.
+//! A fake business API for the demo bot, the router and the tests: order tracking, appointment
+//! booking and open support tickets.
 //!
 //! Endpoint contract (all JSON, mounted under `/business`):
 //!
@@ -9,6 +10,9 @@
 //!   and non-empty): `201 {"id":"APT-<n>","name","date","phone","status":"confirmed"}`, `n`
 //!   counting from 1; a body that is not a JSON object or lacks `date` gets
 //!   `400 {"error":"..."}`.
+//! * `GET /business/tickets?phone=<digits>`: the customer's open support ticket, for the
+//!   routing lookup `open_ticket`. `200 {"open":true,"ticket":"T-1001","subject":"Damaged
+//!   parcel"}` for phone `34600000001`; `200 {"open":false}` for any other phone, or none.
 //!
 //! Every request is recorded ([`FakeBusiness::requests`]); [`FakeBusiness::set_delay`] makes
 //! every answer slow (timeout tests). Mount it with [`FakeBusiness::service`] (carries its
@@ -27,6 +31,8 @@ pub struct RecordedRequest {
     pub method: String,
     /// The path, e.g. `/business/orders/A1234`.
     pub path: String,
+    /// The query string, without the `?` (empty when there is none), e.g. `phone=34600000001`.
+    pub query: String,
     /// The JSON body, when it parsed.
     pub body: Option<Value>,
 }
@@ -105,6 +111,7 @@ impl FakeBusiness {
         inner.requests.push(RecordedRequest {
             method: req.method().to_string(),
             path: req.path().to_string(),
+            query: req.query_string().to_string(),
             body,
         });
         inner.delay
@@ -120,6 +127,7 @@ fn routes(scope: Scope) -> Scope {
     scope
         .route("/orders/{number}", web::get().to(get_order))
         .route("/appointments", web::post().to(book_appointment))
+        .route("/tickets", web::get().to(get_tickets))
 }
 
 async fn pause(delay: Duration) {
@@ -139,6 +147,23 @@ async fn get_order(
     match order {
         Some(order) => HttpResponse::Ok().json(order),
         None => HttpResponse::NotFound().json(json!({"error": "not found"})),
+    }
+}
+
+/// The demo customer with an open ticket.
+const TICKET_PHONE: &str = "34600000001";
+
+async fn get_tickets(state: web::Data<FakeBusiness>, req: HttpRequest) -> HttpResponse {
+    let delay = state.record(&req, None);
+    pause(delay).await;
+    // Lenient like the real systems it stands for: a query that does not parse has no phone.
+    let query: BTreeMap<String, String> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    if query.get("phone").map(String::as_str) == Some(TICKET_PHONE) {
+        HttpResponse::Ok()
+            .json(json!({"open": true, "ticket": "T-1001", "subject": "Damaged parcel"}))
+    } else {
+        HttpResponse::Ok().json(json!({"open": false}))
     }
 }
 
@@ -226,5 +251,32 @@ mod tests {
         assert_eq!(fake.requests().len(), 5);
         assert_eq!(fake.appointments().len(), 1);
         assert_eq!(fake.requests()[1].path, "/business/orders/NOPE");
+    }
+
+    #[actix_web::test]
+    async fn serves_tickets() {
+        let fake = FakeBusiness::default();
+        let app = test::init_service(App::new().service(fake.service())).await;
+
+        let req = test::TestRequest::get()
+            .uri("/business/tickets?phone=34600000001")
+            .to_request();
+        let body: Value = test::call_and_read_body_json(&app, req).await;
+        assert_eq!(
+            body,
+            json!({"open": true, "ticket": "T-1001", "subject": "Damaged parcel"})
+        );
+        for uri in ["/business/tickets?phone=34600000002", "/business/tickets"] {
+            let req = test::TestRequest::get().uri(uri).to_request();
+            let body: Value = test::call_and_read_body_json(&app, req).await;
+            assert_eq!(body, json!({"open": false}));
+        }
+
+        let requests = fake.requests();
+        assert_eq!(requests.len(), 3);
+        assert_eq!(requests[0].method, "GET");
+        assert_eq!(requests[0].path, "/business/tickets");
+        assert_eq!(requests[0].query, "phone=34600000001");
+        assert_eq!(requests[2].query, "");
     }
 }
