@@ -1,0 +1,963 @@
+//! The assignment decision: pure, synchronous code (no actors, no I/O, no clock).
+//!
+//! A [`Board`] holds the teams, the agents (presence, capacity, load), every placed conversation
+//! (assigned, offered or queued) and each team's queue, and makes every decision of the
+//! [`Assignments`](super::Assignments) seam as one synchronous method call. Time only enters
+//! through the tickets' `arrival_ms`; "who was assigned longest ago" is an internal counter.
+//!
+//! Rules:
+//! - An agent is eligible for a ticket when it is a member of the ticket's team (any team for
+//!   [`Board::assign_to`]), online, below capacity (load = assigned + offered conversations,
+//!   across all its teams) and has not declined the ticket.
+//! - [`Board::place`] tries the ticket's preferred agent, then the team's [`Strategy`]; a team
+//!   with offers offers instead of assigning; with nobody eligible the ticket is queued by
+//!   priority (higher first), then arrival, then placing order.
+//! - Whenever capacity frees or an agent comes online the affected teams' queues drain at once,
+//!   inside the same call: the best waiting ticket that someone can take goes first.
+//!
+//! Cost: choosing an agent is linear in the team's members (a few nanoseconds each); queue
+//! operations are logarithmic in the queue length, except a queued position, which is counted
+//! from the nearer end of the queue (new arrivals land at the end, so it is usually a few steps).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use crate::config::Settings;
+use crate::domain::{AgentId, Presence, TeamId};
+
+use super::{AgentView, AssignError, Held, Placement, Snapshot, Strategy, TeamView, Ticket};
+
+/// A team as the board sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamSpec {
+    pub id: TeamId,
+    /// How the team picks among its eligible agents.
+    pub strategy: Strategy,
+    /// Offer conversations (the agent must accept) instead of assigning them outright.
+    pub offers: bool,
+    /// Most conversations waiting in the team's queue; [`Board::place`] refuses more.
+    pub max_queue: usize,
+}
+
+/// An agent as the board sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentSpec {
+    pub id: AgentId,
+    /// The teams the agent serves (unknown ones are ignored with a warning).
+    pub teams: Vec<TeamId>,
+    /// Most concurrent conversations (assigned plus offered), across all its teams.
+    pub capacity: u32,
+}
+
+/// A queue's order: priority (higher first), then arrival, then placing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct QueueKey {
+    priority: Reverse<i32>,
+    arrival_ms: i64,
+    seq: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Team {
+    id: TeamId,
+    strategy: Strategy,
+    offers: bool,
+    max_queue: usize,
+    /// Agent indexes, ascending (which is [`AgentId`] order).
+    members: Vec<usize>,
+    /// Round robin: the position in `members` of the agent the strategy picked last.
+    cursor: Option<usize>,
+    /// Queued tickets: order key to entry index.
+    queue: BTreeMap<QueueKey, usize>,
+    /// How many members are online with room right now.
+    available: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Agent {
+    id: AgentId,
+    /// Team indexes, ascending, no duplicates.
+    teams: Vec<usize>,
+}
+
+/// The part of an agent every decision reads, kept apart so a scan over a large team stays in
+/// cache.
+#[derive(Clone, Copy, Debug)]
+struct AgentState {
+    presence: Presence,
+    capacity: u32,
+    load: u32,
+    /// Value of the board's tick at the agent's latest assignment or offer; 0: never.
+    last_assigned: u64,
+}
+
+impl AgentState {
+    fn online_with_room(&self) -> bool {
+        self.presence == Presence::Online && self.load < self.capacity
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Queued,
+    Offered(usize),
+    Assigned(usize),
+}
+
+/// One placed conversation.
+#[derive(Clone, Debug)]
+struct Entry {
+    ticket: Ticket,
+    /// Team index; `ticket.team` is kept equal to that team's id.
+    team: usize,
+    /// The preferred agent's index, if it is a known agent.
+    preferred: Option<usize>,
+    key: QueueKey,
+    status: Status,
+    /// Agents who declined the ticket in its current team.
+    declined: Vec<usize>,
+}
+
+/// An agent chosen for a ticket.
+#[derive(Clone, Copy, Debug)]
+struct Pick {
+    agent: usize,
+    /// Round robin only: the agent's position in the team's members, the team's next cursor.
+    cursor: Option<usize>,
+}
+
+/// The assignment state and its decisions. See the [module documentation](self) for the rules.
+#[derive(Clone, Debug)]
+pub struct Board {
+    /// Ascending by id.
+    teams: Vec<Team>,
+    team_index: HashMap<TeamId, usize>,
+    /// Ascending by id.
+    agents: Vec<Agent>,
+    /// Parallel to `agents`.
+    states: Vec<AgentState>,
+    agent_index: HashMap<AgentId, usize>,
+    /// Placed conversations; `None` slots are listed in `free`.
+    entries: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    /// Conversation id to entry index.
+    by_id: HashMap<String, usize>,
+    next_seq: u64,
+    ticks: u64,
+}
+
+impl Board {
+    /// A board with these teams and agents, every agent offline, nothing placed. Duplicate ids
+    /// keep their first spec; an agent's unknown teams are ignored (both with a warning).
+    pub fn new(teams: Vec<TeamSpec>, agents: Vec<AgentSpec>) -> Board {
+        let mut team_specs = teams;
+        team_specs.sort_by(|a, b| a.id.cmp(&b.id));
+        team_specs.dedup_by(|later, earlier| {
+            let duplicate = later.id == earlier.id;
+            if duplicate {
+                tracing::warn!(team = %later.id, "duplicate team ignored");
+            }
+            duplicate
+        });
+        let mut agent_specs = agents;
+        agent_specs.sort_by(|a, b| a.id.cmp(&b.id));
+        agent_specs.dedup_by(|later, earlier| {
+            let duplicate = later.id == earlier.id;
+            if duplicate {
+                tracing::warn!(agent = %later.id, "duplicate agent ignored");
+            }
+            duplicate
+        });
+
+        let team_index: HashMap<TeamId, usize> = team_specs
+            .iter()
+            .enumerate()
+            .map(|(ix, spec)| (spec.id.clone(), ix))
+            .collect();
+        let mut teams: Vec<Team> = team_specs
+            .into_iter()
+            .map(|spec| Team {
+                id: spec.id,
+                strategy: spec.strategy,
+                offers: spec.offers,
+                max_queue: spec.max_queue,
+                members: Vec::new(),
+                cursor: None,
+                queue: BTreeMap::new(),
+                available: 0,
+            })
+            .collect();
+
+        let mut agents = Vec::with_capacity(agent_specs.len());
+        let mut states = Vec::with_capacity(agent_specs.len());
+        let mut agent_index = HashMap::with_capacity(agent_specs.len());
+        for (ix, spec) in agent_specs.into_iter().enumerate() {
+            let mut agent_teams: Vec<usize> = spec
+                .teams
+                .iter()
+                .filter_map(|team| {
+                    let found = team_index.get(team).copied();
+                    if found.is_none() {
+                        tracing::warn!(
+                            agent = %spec.id, team = %team,
+                            "agent's unknown team ignored"
+                        );
+                    }
+                    found
+                })
+                .collect();
+            agent_teams.sort_unstable();
+            agent_teams.dedup();
+            for &team in &agent_teams {
+                teams[team].members.push(ix);
+            }
+            agent_index.insert(spec.id.clone(), ix);
+            agents.push(Agent {
+                id: spec.id,
+                teams: agent_teams,
+            });
+            states.push(AgentState {
+                presence: Presence::Offline,
+                capacity: spec.capacity,
+                load: 0,
+                last_assigned: 0,
+            });
+        }
+
+        Board {
+            teams,
+            team_index,
+            agents,
+            states,
+            agent_index,
+            entries: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            next_seq: 0,
+            ticks: 0,
+        }
+    }
+
+    /// The configured teams (a team offers when its `offer_timeout_seconds` is above 0) and
+    /// agents.
+    pub fn from_settings(settings: &Settings) -> Board {
+        let teams = settings
+            .teams
+            .iter()
+            .map(|(id, team)| TeamSpec {
+                id: TeamId::new(id.clone()),
+                strategy: team.strategy,
+                offers: team.offer_timeout_seconds > 0,
+                max_queue: team.max_queue,
+            })
+            .collect();
+        let agents = settings
+            .agents
+            .iter()
+            .map(|(id, agent)| AgentSpec {
+                id: AgentId::new(id.clone()),
+                teams: agent
+                    .teams
+                    .iter()
+                    .map(|team| TeamId::new(team.clone()))
+                    .collect(),
+                capacity: agent.capacity,
+            })
+            .collect();
+        Board::new(teams, agents)
+    }
+
+    /// Assign to the preferred agent if eligible, else by the team's strategy (offer in a team
+    /// with offers), else queue by priority then arrival. `QueueFull` changes nothing.
+    pub fn place(&mut self, ticket: Ticket) -> Result<Placement, AssignError> {
+        self.ensure_unplaced(&ticket)?;
+        let team = self.team_ix(&ticket.team)?;
+        let preferred = self.preferred_ix(&ticket);
+        let pick = self.pick(team, preferred, &[]);
+        if pick.is_none() && self.teams[team].queue.len() >= self.teams[team].max_queue {
+            return Err(AssignError::QueueFull(self.teams[team].id.clone()));
+        }
+        let ix = self.vacant_slot();
+        let mut entry = self.new_entry(ticket, team, preferred);
+        let placement = match pick {
+            Some(pick) => {
+                let offer = self.teams[team].offers;
+                self.commit(&mut entry, pick, offer)
+            }
+            None => {
+                self.teams[team].queue.insert(entry.key, ix);
+                self.queued_placement(&entry)
+            }
+        };
+        self.store_new(ix, entry);
+        Ok(placement)
+    }
+
+    /// Assign straight to `agent` (a transfer), whatever its teams: it must be online with room.
+    /// Always an assignment, never an offer.
+    pub fn assign_to(&mut self, agent: &AgentId, ticket: Ticket) -> Result<Placement, AssignError> {
+        self.ensure_unplaced(&ticket)?;
+        let agent = self.agent_ix(agent)?;
+        let team = self.team_ix(&ticket.team)?;
+        if !self.states[agent].online_with_room() {
+            return Err(AssignError::AgentUnavailable(self.agents[agent].id.clone()));
+        }
+        let preferred = self.preferred_ix(&ticket);
+        let ix = self.vacant_slot();
+        let mut entry = self.new_entry(ticket, team, preferred);
+        let pick = Pick {
+            agent,
+            cursor: None,
+        };
+        let placement = self.commit(&mut entry, pick, false);
+        self.store_new(ix, entry);
+        Ok(placement)
+    }
+
+    /// Change an agent's presence. Coming online drains the agent's teams; away or offline keep
+    /// what the agent holds but get nothing new.
+    pub fn set_presence(
+        &mut self,
+        agent: &AgentId,
+        presence: Presence,
+    ) -> Result<Vec<Placement>, AssignError> {
+        let agent = self.agent_ix(agent)?;
+        self.update_agent(agent, |state| state.presence = presence);
+        let mut placements = Vec::new();
+        if presence == Presence::Online {
+            self.drain(agent, None, &mut placements);
+        }
+        Ok(placements)
+    }
+
+    /// Remove a conversation from its agent, offer or queue. A freed slot drains the agent's
+    /// teams at once. An unknown conversation is `(None, [])`.
+    pub fn release(
+        &mut self,
+        conversation_id: &str,
+    ) -> Result<(Option<Held>, Vec<Placement>), AssignError> {
+        let Some(ix) = self.by_id.remove(conversation_id) else {
+            return Ok((None, Vec::new()));
+        };
+        let Some(entry) = self.take_entry(ix) else {
+            return Ok((None, Vec::new()));
+        };
+        self.free.push(ix);
+        let team = self.teams[entry.team].id.clone();
+        let mut placements = Vec::new();
+        let held = match entry.status {
+            Status::Queued => {
+                self.teams[entry.team].queue.remove(&entry.key);
+                Held::Queued { team }
+            }
+            Status::Offered(agent) => {
+                self.unload(agent);
+                self.drain(agent, None, &mut placements);
+                Held::Offered {
+                    team,
+                    agent: self.agents[agent].id.clone(),
+                }
+            }
+            Status::Assigned(agent) => {
+                self.unload(agent);
+                self.drain(agent, None, &mut placements);
+                Held::Assigned {
+                    team,
+                    agent: self.agents[agent].id.clone(),
+                }
+            }
+        };
+        Ok((Some(held), placements))
+    }
+
+    /// The agent takes a conversation offered to it: it becomes assigned (load unchanged).
+    pub fn accept(
+        &mut self,
+        agent: &AgentId,
+        conversation_id: &str,
+    ) -> Result<Placement, AssignError> {
+        let agent = self.agent_ix(agent)?;
+        let ix = self.offered_ix(agent, conversation_id)?;
+        let Some(entry) = self.entries.get_mut(ix).and_then(Option::as_mut) else {
+            return Err(AssignError::NotOffered(conversation_id.to_owned()));
+        };
+        entry.status = Status::Assigned(agent);
+        Ok(Placement::Assigned {
+            conversation: entry.ticket.conversation.clone(),
+            team: entry.ticket.team.clone(),
+            agent: self.agents[agent].id.clone(),
+        })
+    }
+
+    /// The agent rejects an offer (or it timed out): the ticket goes back to its place in its
+    /// team's queue, never to be offered to this agent again while in this team, and the
+    /// ticket's team and the agent's teams drain. If the ticket is still waiting afterwards, the
+    /// last placement is its `Queued` position.
+    pub fn decline(
+        &mut self,
+        agent: &AgentId,
+        conversation_id: &str,
+    ) -> Result<Vec<Placement>, AssignError> {
+        let agent = self.agent_ix(agent)?;
+        let ix = self.offered_ix(agent, conversation_id)?;
+        let Some(mut entry) = self.take_entry(ix) else {
+            return Err(AssignError::NotOffered(conversation_id.to_owned()));
+        };
+        self.unload(agent);
+        entry.declined.push(agent);
+        entry.status = Status::Queued;
+        let (team, key) = (entry.team, entry.key);
+        self.teams[team].queue.insert(key, ix);
+        self.entries[ix] = Some(entry);
+
+        let mut placements = Vec::new();
+        self.drain(agent, Some(team), &mut placements);
+        if self.teams[team].queue.contains_key(&key)
+            && let Some(entry) = self.entries.get(ix).and_then(Option::as_ref)
+        {
+            placements.push(self.queued_placement(entry));
+        }
+        Ok(placements)
+    }
+
+    /// If the conversation is queued, move it to team `to` (keeping priority and arrival,
+    /// forgetting who declined it) and place it there. `None` if it is not queued; `QueueFull`
+    /// leaves it where it was.
+    pub fn overflow(
+        &mut self,
+        conversation_id: &str,
+        to: &TeamId,
+    ) -> Result<Option<Placement>, AssignError> {
+        let to = self.team_ix(to)?;
+        let Some(&ix) = self.by_id.get(conversation_id) else {
+            return Ok(None);
+        };
+        if !matches!(
+            self.entry(ix).map(|entry| entry.status),
+            Some(Status::Queued)
+        ) {
+            return Ok(None);
+        }
+        let Some(mut entry) = self.take_entry(ix) else {
+            return Ok(None);
+        };
+        let from = entry.team;
+        self.teams[from].queue.remove(&entry.key);
+        let pick = self.pick(to, entry.preferred, &[]);
+        if pick.is_none() && self.teams[to].queue.len() >= self.teams[to].max_queue {
+            self.teams[from].queue.insert(entry.key, ix);
+            self.entries[ix] = Some(entry);
+            return Err(AssignError::QueueFull(self.teams[to].id.clone()));
+        }
+        entry.team = to;
+        entry.ticket.team = self.teams[to].id.clone();
+        entry.declined.clear();
+        let placement = match pick {
+            Some(pick) => {
+                let offer = self.teams[to].offers;
+                self.commit(&mut entry, pick, offer)
+            }
+            None => {
+                self.teams[to].queue.insert(entry.key, ix);
+                self.queued_placement(&entry)
+            }
+        };
+        self.entries[ix] = Some(entry);
+        Ok(Some(placement))
+    }
+
+    /// Where a conversation is now.
+    pub fn held(&self, conversation_id: &str) -> Result<Option<Held>, AssignError> {
+        let Some(entry) = self.entry_by_id(conversation_id) else {
+            return Ok(None);
+        };
+        let team = self.teams[entry.team].id.clone();
+        Ok(Some(match entry.status {
+            Status::Queued => Held::Queued { team },
+            Status::Offered(agent) => Held::Offered {
+                team,
+                agent: self.agents[agent].id.clone(),
+            },
+            Status::Assigned(agent) => Held::Assigned {
+                team,
+                agent: self.agents[agent].id.clone(),
+            },
+        }))
+    }
+
+    /// Queued position (1 = next) of a queued conversation.
+    pub fn position(&self, conversation_id: &str) -> Result<Option<usize>, AssignError> {
+        Ok(self
+            .entry_by_id(conversation_id)
+            .filter(|entry| entry.status == Status::Queued)
+            .map(|entry| queue_position(&self.teams[entry.team].queue, &entry.key)))
+    }
+
+    /// Every team's queue and every agent, ordered by id.
+    pub fn snapshot(&self) -> Result<Snapshot, AssignError> {
+        let mut assigned: Vec<Vec<String>> = vec![Vec::new(); self.agents.len()];
+        let mut offered: Vec<Vec<String>> = vec![Vec::new(); self.agents.len()];
+        for entry in self.entries.iter().flatten() {
+            match entry.status {
+                Status::Queued => {}
+                Status::Offered(agent) => offered[agent].push(entry.ticket.conversation.id.clone()),
+                Status::Assigned(agent) => {
+                    assigned[agent].push(entry.ticket.conversation.id.clone())
+                }
+            }
+        }
+        let teams = self
+            .teams
+            .iter()
+            .map(|team| TeamView {
+                team: team.id.clone(),
+                strategy: team.strategy,
+                queue: team
+                    .queue
+                    .values()
+                    .filter_map(|&ix| self.entry(ix))
+                    .map(|entry| entry.ticket.conversation.id.clone())
+                    .collect(),
+                oldest_arrival_ms: team.queue.keys().map(|key| key.arrival_ms).min(),
+            })
+            .collect();
+        let agents = self
+            .agents
+            .iter()
+            .zip(&self.states)
+            .zip(assigned.into_iter().zip(offered))
+            .map(|((agent, state), (mut assigned, mut offered))| {
+                assigned.sort_unstable();
+                offered.sort_unstable();
+                AgentView {
+                    agent: agent.id.clone(),
+                    presence: state.presence,
+                    teams: agent
+                        .teams
+                        .iter()
+                        .map(|&team| self.teams[team].id.clone())
+                        .collect(),
+                    capacity: state.capacity,
+                    load: state.load,
+                    assigned,
+                    offered,
+                }
+            })
+            .collect();
+        Ok(Snapshot { teams, agents })
+    }
+
+    /// Forget everything and rebuild: every agent offline, `assigned` counted in their agents'
+    /// loads (even above capacity), `waiting` queued in queue order (whatever `max_queue`).
+    /// Duplicates and unknown teams or agents are skipped with a warning.
+    pub fn restore(
+        &mut self,
+        assigned: Vec<(Ticket, AgentId)>,
+        waiting: Vec<Ticket>,
+    ) -> Result<(), AssignError> {
+        self.reset();
+        for (ticket, agent_id) in assigned {
+            let id = &ticket.conversation.id;
+            if self.by_id.contains_key(id) {
+                tracing::warn!(conversation = %id, "restore: duplicate conversation skipped");
+                continue;
+            }
+            let Some(&agent) = self.agent_index.get(&agent_id) else {
+                tracing::warn!(
+                    conversation = %id, agent = %agent_id,
+                    "restore: unknown agent, assignment skipped"
+                );
+                continue;
+            };
+            let Some(&team) = self.team_index.get(&ticket.team) else {
+                tracing::warn!(
+                    conversation = %id, team = %ticket.team,
+                    "restore: unknown team, assignment skipped"
+                );
+                continue;
+            };
+            let preferred = self.preferred_ix(&ticket);
+            let ix = self.vacant_slot();
+            let mut entry = self.new_entry(ticket, team, preferred);
+            entry.status = Status::Assigned(agent);
+            self.update_agent(agent, |state| state.load = state.load.saturating_add(1));
+            self.store_new(ix, entry);
+        }
+        for ticket in waiting {
+            let id = &ticket.conversation.id;
+            if self.by_id.contains_key(id) {
+                tracing::warn!(conversation = %id, "restore: duplicate conversation skipped");
+                continue;
+            }
+            let Some(&team) = self.team_index.get(&ticket.team) else {
+                tracing::warn!(
+                    conversation = %id, team = %ticket.team,
+                    "restore: unknown team, waiting conversation skipped"
+                );
+                continue;
+            };
+            let preferred = self.preferred_ix(&ticket);
+            let ix = self.vacant_slot();
+            let entry = self.new_entry(ticket, team, preferred);
+            self.teams[team].queue.insert(entry.key, ix);
+            self.store_new(ix, entry);
+        }
+        Ok(())
+    }
+
+    // ---- decisions ----
+
+    /// The agent a ticket of `team` goes to now, if any: the preferred agent if eligible, else
+    /// the team's strategy. Never mutates.
+    fn pick(&self, team: usize, preferred: Option<usize>, declined: &[usize]) -> Option<Pick> {
+        let team_ref = &self.teams[team];
+        if team_ref.available == 0 {
+            return None;
+        }
+        let eligible =
+            |agent: usize| self.states[agent].online_with_room() && !declined.contains(&agent);
+        if let Some(agent) = preferred
+            && eligible(agent)
+            && self.agents[agent].teams.binary_search(&team).is_ok()
+        {
+            return Some(Pick {
+                agent,
+                cursor: None,
+            });
+        }
+        let members = &team_ref.members;
+        match team_ref.strategy {
+            Strategy::RoundRobin => {
+                let start = team_ref
+                    .cursor
+                    .map_or(0, |cursor| cursor + 1)
+                    .min(members.len());
+                (start..members.len())
+                    .chain(0..start)
+                    .find(|&position| eligible(members[position]))
+                    .map(|position| Pick {
+                        agent: members[position],
+                        cursor: Some(position),
+                    })
+            }
+            Strategy::LeastBusy => {
+                // Members are in id order, so a strict comparison keeps the lowest id on ties.
+                let mut best: Option<(u32, u64, usize)> = None;
+                for &agent in members {
+                    if !eligible(agent) {
+                        continue;
+                    }
+                    let state = &self.states[agent];
+                    let rank = (state.load, state.last_assigned);
+                    if best.is_none_or(|(load, last, _)| rank < (load, last)) {
+                        best = Some((rank.0, rank.1, agent));
+                    }
+                }
+                best.map(|(_, _, agent)| Pick {
+                    agent,
+                    cursor: None,
+                })
+            }
+        }
+    }
+
+    /// Give `entry` to the picked agent (offer or assign), count it in the agent's load and move
+    /// the team's round-robin cursor.
+    fn commit(&mut self, entry: &mut Entry, pick: Pick, offer: bool) -> Placement {
+        self.ticks += 1;
+        let tick = self.ticks;
+        self.update_agent(pick.agent, |state| {
+            state.load = state.load.saturating_add(1);
+            state.last_assigned = tick;
+        });
+        if let Some(cursor) = pick.cursor {
+            self.teams[entry.team].cursor = Some(cursor);
+        }
+        let conversation = entry.ticket.conversation.clone();
+        let team = entry.ticket.team.clone();
+        let agent = self.agents[pick.agent].id.clone();
+        if offer {
+            entry.status = Status::Offered(pick.agent);
+            Placement::Offered {
+                conversation,
+                team,
+                agent,
+            }
+        } else {
+            entry.status = Status::Assigned(pick.agent);
+            Placement::Assigned {
+                conversation,
+                team,
+                agent,
+            }
+        }
+    }
+
+    /// Serve queued tickets of `agent`'s teams (and `extra_team`) for as long as someone
+    /// eligible can take one, best ticket first.
+    fn drain(&mut self, agent: usize, extra_team: Option<usize>, out: &mut Vec<Placement>) {
+        while let Some((team, key, ix, pick)) = self.next_servable(agent, extra_team) {
+            self.teams[team].queue.remove(&key);
+            let Some(mut entry) = self.take_entry(ix) else {
+                continue;
+            };
+            let offer = self.teams[team].offers;
+            out.push(self.commit(&mut entry, pick, offer));
+            self.entries[ix] = Some(entry);
+        }
+    }
+
+    /// The best queued ticket across the given teams that has an eligible agent, with its team,
+    /// queue key, entry index and agent.
+    fn next_servable(
+        &self,
+        agent: usize,
+        extra_team: Option<usize>,
+    ) -> Option<(usize, QueueKey, usize, Pick)> {
+        let mut best: Option<(usize, QueueKey, usize, Pick)> = None;
+        for team in self.agents[agent].teams.iter().copied().chain(extra_team) {
+            if self.teams[team].available == 0 {
+                continue;
+            }
+            for (key, &ix) in &self.teams[team].queue {
+                if best.is_some_and(|(_, best_key, _, _)| best_key <= *key) {
+                    break;
+                }
+                let Some(entry) = self.entry(ix) else {
+                    continue;
+                };
+                if let Some(pick) = self.pick(team, entry.preferred, &entry.declined) {
+                    best = Some((team, *key, ix, pick));
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    // ---- bookkeeping ----
+
+    /// Change an agent's state, keeping its teams' `available` counts right.
+    fn update_agent(&mut self, agent: usize, change: impl FnOnce(&mut AgentState)) {
+        let state = &mut self.states[agent];
+        let before = state.online_with_room();
+        change(state);
+        let after = state.online_with_room();
+        if before != after {
+            for &team in &self.agents[agent].teams {
+                let available = &mut self.teams[team].available;
+                *available = if after {
+                    *available + 1
+                } else {
+                    available.saturating_sub(1)
+                };
+            }
+        }
+    }
+
+    fn unload(&mut self, agent: usize) {
+        self.update_agent(agent, |state| state.load = state.load.saturating_sub(1));
+    }
+
+    /// Everything back to nothing placed and every agent offline.
+    fn reset(&mut self) {
+        self.entries.clear();
+        self.free.clear();
+        self.by_id.clear();
+        for team in &mut self.teams {
+            team.queue.clear();
+            team.cursor = None;
+            team.available = 0;
+        }
+        for state in &mut self.states {
+            state.presence = Presence::Offline;
+            state.load = 0;
+            state.last_assigned = 0;
+        }
+    }
+
+    fn ensure_unplaced(&self, ticket: &Ticket) -> Result<(), AssignError> {
+        if self.by_id.contains_key(&ticket.conversation.id) {
+            return Err(AssignError::AlreadyPlaced(ticket.conversation.id.clone()));
+        }
+        Ok(())
+    }
+
+    fn team_ix(&self, team: &TeamId) -> Result<usize, AssignError> {
+        self.team_index
+            .get(team)
+            .copied()
+            .ok_or_else(|| AssignError::UnknownTeam(team.clone()))
+    }
+
+    fn agent_ix(&self, agent: &AgentId) -> Result<usize, AssignError> {
+        self.agent_index
+            .get(agent)
+            .copied()
+            .ok_or_else(|| AssignError::UnknownAgent(agent.clone()))
+    }
+
+    fn preferred_ix(&self, ticket: &Ticket) -> Option<usize> {
+        ticket
+            .preferred_agent
+            .as_ref()
+            .and_then(|agent| self.agent_index.get(agent).copied())
+    }
+
+    /// The entry index of a conversation offered to `agent`, else `NotOffered`.
+    fn offered_ix(&self, agent: usize, conversation_id: &str) -> Result<usize, AssignError> {
+        self.by_id
+            .get(conversation_id)
+            .copied()
+            .filter(|&ix| {
+                self.entry(ix)
+                    .is_some_and(|entry| entry.status == Status::Offered(agent))
+            })
+            .ok_or_else(|| AssignError::NotOffered(conversation_id.to_owned()))
+    }
+
+    fn entry(&self, ix: usize) -> Option<&Entry> {
+        self.entries.get(ix).and_then(Option::as_ref)
+    }
+
+    fn entry_by_id(&self, conversation_id: &str) -> Option<&Entry> {
+        self.by_id
+            .get(conversation_id)
+            .and_then(|&ix| self.entry(ix))
+    }
+
+    /// Take an entry out of its slot to work on it; the caller puts it back.
+    fn take_entry(&mut self, ix: usize) -> Option<Entry> {
+        let entry = self.entries.get_mut(ix).and_then(Option::take);
+        if entry.is_none() {
+            tracing::error!(entry = ix, "assignment board: missing entry");
+        }
+        entry
+    }
+
+    fn vacant_slot(&mut self) -> usize {
+        self.free.pop().unwrap_or_else(|| {
+            self.entries.push(None);
+            self.entries.len() - 1
+        })
+    }
+
+    /// A fresh, queued, entry with the next placing sequence.
+    fn new_entry(&mut self, ticket: Ticket, team: usize, preferred: Option<usize>) -> Entry {
+        self.next_seq += 1;
+        Entry {
+            key: QueueKey {
+                priority: Reverse(ticket.priority),
+                arrival_ms: ticket.arrival_ms,
+                seq: self.next_seq,
+            },
+            ticket: Ticket {
+                team: self.teams[team].id.clone(),
+                ..ticket
+            },
+            team,
+            preferred,
+            status: Status::Queued,
+            declined: Vec::new(),
+        }
+    }
+
+    fn store_new(&mut self, ix: usize, entry: Entry) {
+        self.by_id.insert(entry.ticket.conversation.id.clone(), ix);
+        self.entries[ix] = Some(entry);
+    }
+
+    fn queued_placement(&self, entry: &Entry) -> Placement {
+        Placement::Queued {
+            conversation: entry.ticket.conversation.clone(),
+            team: entry.ticket.team.clone(),
+            position: queue_position(&self.teams[entry.team].queue, &entry.key),
+        }
+    }
+
+    /// Check the board's internal bookkeeping (tests only).
+    #[cfg(test)]
+    pub(crate) fn audit(&self) -> Result<(), String> {
+        let mut loads = vec![0u32; self.agents.len()];
+        let mut live = 0;
+        for (ix, entry) in self.entries.iter().enumerate() {
+            let Some(entry) = entry else { continue };
+            live += 1;
+            let id = &entry.ticket.conversation.id;
+            if self.by_id.get(id) != Some(&ix) {
+                return Err(format!("{id}: not indexed at {ix}"));
+            }
+            if entry.ticket.team != self.teams[entry.team].id {
+                return Err(format!("{id}: ticket team differs from its team"));
+            }
+            let queued = self.teams[entry.team].queue.get(&entry.key) == Some(&ix);
+            match entry.status {
+                Status::Queued if !queued => return Err(format!("{id}: queued but not in queue")),
+                Status::Offered(agent) | Status::Assigned(agent) => {
+                    if queued {
+                        return Err(format!("{id}: with an agent and in the queue"));
+                    }
+                    loads[agent] += 1;
+                }
+                Status::Queued => {}
+            }
+        }
+        if live != self.by_id.len() {
+            return Err(format!("{live} entries, {} indexed", self.by_id.len()));
+        }
+        if self.free.len() + live != self.entries.len() {
+            return Err("free list out of step".to_owned());
+        }
+        let queued: usize = self.teams.iter().map(|team| team.queue.len()).sum();
+        let queued_entries = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|entry| entry.status == Status::Queued)
+            .count();
+        if queued != queued_entries {
+            return Err(format!(
+                "{queued} queued keys, {queued_entries} queued entries"
+            ));
+        }
+        for (agent, state) in self.states.iter().enumerate() {
+            if state.load != loads[agent] {
+                return Err(format!(
+                    "{}: load {} but holds {}",
+                    self.agents[agent].id, state.load, loads[agent]
+                ));
+            }
+        }
+        for team in &self.teams {
+            let available = team
+                .members
+                .iter()
+                .filter(|&&agent| self.states[agent].online_with_room())
+                .count();
+            if available != team.available {
+                return Err(format!(
+                    "{}: available {} counted {}",
+                    team.id, available, team.available
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Position (1 = next) of `key` in `queue`, counted from whichever end is nearer.
+fn queue_position(queue: &BTreeMap<QueueKey, usize>, key: &QueueKey) -> usize {
+    let mut ahead = queue.range(..*key);
+    let mut behind = queue.range((Bound::Excluded(*key), Bound::Unbounded));
+    let mut steps = 0;
+    loop {
+        if ahead.next().is_none() {
+            return steps + 1;
+        }
+        if behind.next().is_none() {
+            return queue.len().saturating_sub(steps);
+        }
+        steps += 1;
+    }
+}

@@ -1,0 +1,109 @@
+//! The embedded-mode [`Assignments`]: one [`Board`] behind a mutex, locked only for the
+//! synchronous decision itself (never across an await), so every call is atomic.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::domain::{AgentId, Presence, TeamId};
+
+use super::board::Board;
+use super::{AssignError, Assignments, Held, Placement, Snapshot, Ticket};
+
+/// Assignment state in this process's memory.
+#[derive(Debug)]
+pub struct MemoryAssignments {
+    board: Mutex<Board>,
+}
+
+impl MemoryAssignments {
+    /// Serve the decisions of `board`.
+    pub fn new(board: Board) -> Self {
+        Self {
+            board: Mutex::new(board),
+        }
+    }
+
+    /// The board, for one synchronous decision. A panic in an earlier holder poisons the lock;
+    /// the board is still consistent between operations, so the poison is ignored.
+    fn board(&self) -> MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Panic while holding the lock, poisoning it (tests only).
+    #[cfg(test)]
+    pub(crate) fn poison_for_test(&self) {
+        let _board = self.board();
+        panic!("poisoning the assignment lock on purpose");
+    }
+}
+
+#[async_trait]
+impl Assignments for MemoryAssignments {
+    async fn place(&self, ticket: Ticket) -> Result<Placement, AssignError> {
+        self.board().place(ticket)
+    }
+
+    async fn assign_to(&self, agent: &AgentId, ticket: Ticket) -> Result<Placement, AssignError> {
+        self.board().assign_to(agent, ticket)
+    }
+
+    async fn set_presence(
+        &self,
+        agent: &AgentId,
+        presence: Presence,
+    ) -> Result<Vec<Placement>, AssignError> {
+        self.board().set_presence(agent, presence)
+    }
+
+    async fn release(
+        &self,
+        conversation_id: &str,
+    ) -> Result<(Option<Held>, Vec<Placement>), AssignError> {
+        self.board().release(conversation_id)
+    }
+
+    async fn accept(
+        &self,
+        agent: &AgentId,
+        conversation_id: &str,
+    ) -> Result<Placement, AssignError> {
+        self.board().accept(agent, conversation_id)
+    }
+
+    async fn decline(
+        &self,
+        agent: &AgentId,
+        conversation_id: &str,
+    ) -> Result<Vec<Placement>, AssignError> {
+        self.board().decline(agent, conversation_id)
+    }
+
+    async fn overflow(
+        &self,
+        conversation_id: &str,
+        to: &TeamId,
+    ) -> Result<Option<Placement>, AssignError> {
+        self.board().overflow(conversation_id, to)
+    }
+
+    async fn held(&self, conversation_id: &str) -> Result<Option<Held>, AssignError> {
+        self.board().held(conversation_id)
+    }
+
+    async fn position(&self, conversation_id: &str) -> Result<Option<usize>, AssignError> {
+        self.board().position(conversation_id)
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, AssignError> {
+        self.board().snapshot()
+    }
+
+    async fn restore(
+        &self,
+        assigned: Vec<(Ticket, AgentId)>,
+        waiting: Vec<Ticket>,
+    ) -> Result<(), AssignError> {
+        self.board().restore(assigned, waiting)
+    }
+}

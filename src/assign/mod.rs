@@ -1,0 +1,219 @@
+//! Assignment: which agent gets a handed-off conversation, or where it waits.
+//!
+//! The decision is pure code ([`board::Board`], no actors, no I/O), exhaustively unit-tested
+//! and benchmarked. The shared state it works on sits behind the [`Assignments`] seam: in
+//! memory here ([`memory::MemoryAssignments`], the board behind a lock held only for the
+//! decision itself), in Redis in cluster mode (the same operations as atomic Lua scripts).
+//! Every operation is atomic: a conversation is never with two agents, an agent never above
+//! capacity, an offline or away agent never gets anything.
+
+pub mod board;
+pub mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AgentId, ChannelId, ConversationKey, Presence, TeamId};
+
+/// How a team picks among its online agents with room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Take turns: the next eligible agent after the one who got the team's last conversation.
+    #[default]
+    RoundRobin,
+    /// The eligible agent with the fewest conversations (ties: idle longest, then id).
+    LeastBusy,
+}
+
+/// A conversation as the board knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConversationRef {
+    /// The conversation's id (a customer's later conversation has another).
+    pub id: String,
+    /// Its actor's key.
+    pub key: ConversationKey,
+    pub channel: ChannelId,
+}
+
+/// A conversation asking for an agent of a team.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub conversation: ConversationRef,
+    pub team: TeamId,
+    /// Higher is served first.
+    pub priority: i32,
+    /// When it was handed off (unix ms): the queue's order within a priority.
+    pub arrival_ms: i64,
+    /// Try this agent first (the agent who last served a returning customer), if online with room.
+    pub preferred_agent: Option<AgentId>,
+}
+
+/// Where one conversation ended up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Placement {
+    Assigned {
+        conversation: ConversationRef,
+        team: TeamId,
+        agent: AgentId,
+    },
+    /// Reserved for the agent, who must accept within the team's offer timeout.
+    Offered {
+        conversation: ConversationRef,
+        team: TeamId,
+        agent: AgentId,
+    },
+    /// Waiting in the team's queue at `position` (1 = next).
+    Queued {
+        conversation: ConversationRef,
+        team: TeamId,
+        position: usize,
+    },
+}
+
+impl Placement {
+    pub fn conversation(&self) -> &ConversationRef {
+        match self {
+            Placement::Assigned { conversation, .. }
+            | Placement::Offered { conversation, .. }
+            | Placement::Queued { conversation, .. } => conversation,
+        }
+    }
+    pub fn team(&self) -> &TeamId {
+        match self {
+            Placement::Assigned { team, .. }
+            | Placement::Offered { team, .. }
+            | Placement::Queued { team, .. } => team,
+        }
+    }
+}
+
+/// What a released conversation had.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Held {
+    Assigned { team: TeamId, agent: AgentId },
+    Offered { team: TeamId, agent: AgentId },
+    Queued { team: TeamId },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AssignError {
+    #[error("unknown team {0}")]
+    UnknownTeam(TeamId),
+    #[error("unknown agent {0}")]
+    UnknownAgent(AgentId),
+    #[error("the queue of team {0} is full")]
+    QueueFull(TeamId),
+    #[error("conversation {0} is already assigned, offered or queued")]
+    AlreadyPlaced(String),
+    #[error("conversation {0} is not offered to this agent")]
+    NotOffered(String),
+    #[error("agent {0} is not online with room")]
+    AgentUnavailable(AgentId),
+    /// The shared state cannot be reached (cluster mode): retry later.
+    #[error("assignment state unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One team's queue, for the console, metrics and tests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeamView {
+    pub team: TeamId,
+    pub strategy: Strategy,
+    /// Queued conversation ids in service order.
+    pub queue: Vec<String>,
+    /// Arrival (unix ms) of the longest-waiting queued conversation.
+    pub oldest_arrival_ms: Option<i64>,
+}
+
+/// One agent, for the console, metrics and tests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub agent: AgentId,
+    pub presence: Presence,
+    pub teams: Vec<TeamId>,
+    pub capacity: u32,
+    /// Assigned plus offered conversations.
+    pub load: u32,
+    /// Conversation ids assigned to the agent.
+    pub assigned: Vec<String>,
+    /// Conversation ids offered to the agent, awaiting accept.
+    pub offered: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub teams: Vec<TeamView>,
+    pub agents: Vec<AgentView>,
+}
+
+/// The shared-state seam of assignment. Each call is one atomic decision; the returned
+/// placements are every conversation the call assigned, offered or queued (a drain can place
+/// several), for the caller to act on (tell the conversation, the agent, the customer).
+#[async_trait]
+pub trait Assignments: Send + Sync + 'static {
+    /// Assign to the preferred agent if online with room, else by the team's strategy, or
+    /// offer (teams with offers), or enqueue by priority then arrival.
+    async fn place(&self, ticket: Ticket) -> Result<Placement, AssignError>;
+
+    /// Assign straight to one agent (a transfer to an agent): online with room, any team.
+    async fn assign_to(&self, agent: &AgentId, ticket: Ticket) -> Result<Placement, AssignError>;
+
+    /// Change an agent's presence. Coming online drains the agent's teams.
+    async fn set_presence(
+        &self,
+        agent: &AgentId,
+        presence: Presence,
+    ) -> Result<Vec<Placement>, AssignError>;
+
+    /// Take a conversation off its agent, offer or queue (resolve, snooze, transfer), freeing
+    /// the capacity it held and draining the agent's teams at once.
+    async fn release(
+        &self,
+        conversation_id: &str,
+    ) -> Result<(Option<Held>, Vec<Placement>), AssignError>;
+
+    /// The agent takes an offered conversation.
+    async fn accept(
+        &self,
+        agent: &AgentId,
+        conversation_id: &str,
+    ) -> Result<Placement, AssignError>;
+
+    /// The agent rejects an offer, or it timed out: the conversation goes to the next eligible
+    /// agent of its team (never back to one who declined it) or back to the queue at its place.
+    async fn decline(
+        &self,
+        agent: &AgentId,
+        conversation_id: &str,
+    ) -> Result<Vec<Placement>, AssignError>;
+
+    /// If the conversation is still queued, move it to another team's queue (overflow),
+    /// keeping its priority and arrival, and place it there.
+    async fn overflow(
+        &self,
+        conversation_id: &str,
+        to: &TeamId,
+    ) -> Result<Option<Placement>, AssignError>;
+
+    /// Where a conversation is now.
+    async fn held(&self, conversation_id: &str) -> Result<Option<Held>, AssignError>;
+
+    /// Queued position (1 = next) of a queued conversation.
+    async fn position(&self, conversation_id: &str) -> Result<Option<usize>, AssignError>;
+
+    async fn snapshot(&self) -> Result<Snapshot, AssignError>;
+
+    /// Rebuild after a restart from the durable store: conversations assigned (to their
+    /// agents, whatever their presence) and conversations waiting (queued in order). Agents
+    /// start offline.
+    async fn restore(
+        &self,
+        assigned: Vec<(Ticket, AgentId)>,
+        waiting: Vec<Ticket>,
+    ) -> Result<(), AssignError>;
+}
+
+#[cfg(test)]
+mod tests;
