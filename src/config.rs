@@ -11,8 +11,10 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::bot::BotConfig;
+use crate::assign::Strategy;
+use crate::bot::{BotConfig, Text};
 use crate::domain::{AccountId, ChannelId, ChannelKind};
+use crate::routing::RoutingSettings;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Settings {
@@ -30,6 +32,12 @@ pub struct Settings {
     pub teams: BTreeMap<String, TeamSettings>,
     #[serde(default)]
     pub agents: BTreeMap<String, AgentSettings>,
+    /// How handed-off conversations find their team.
+    pub routing: RoutingSettings,
+    /// Queue texts and limits.
+    pub assignment: AssignmentSettings,
+    /// The agents' console: REST, websocket and event log.
+    pub console: ConsoleSettings,
     #[serde(default)]
     pub log: LogSettings,
 }
@@ -163,6 +171,29 @@ pub struct TeamSettings {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// `round_robin` or `least_busy`.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// 0: assign at once. N: offer to the agent, who must accept within N seconds (else the
+    /// next agent gets the offer).
+    #[serde(default)]
+    pub offer_timeout_seconds: u64,
+    /// Move a conversation still queued after a while to another team's queue.
+    #[serde(default)]
+    pub overflow: Option<OverflowSettings>,
+    /// Most conversations waiting in the queue; beyond it the customer is told to try later.
+    #[serde(default = "default_max_queue")]
+    pub max_queue: usize,
+}
+
+fn default_max_queue() -> usize {
+    10_000
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct OverflowSettings {
+    pub team: String,
+    pub after_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -170,8 +201,49 @@ pub struct AgentSettings {
     pub name: String,
     #[serde(default)]
     pub teams: Vec<String>,
+    /// Most concurrent conversations, across all the agent's teams.
     #[serde(default = "default_capacity")]
     pub capacity: u32,
+    /// SHA-256 (hex) of the agent's console bearer token; no token, no login.
+    /// `switchboard hash-token <token>` prints it.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AssignmentSettings {
+    /// Told to a customer whose conversation waits in a queue (minijinja: `position`, `team`).
+    pub queue_message: Option<Text>,
+    /// Told when the team's queue is full.
+    pub queue_full_message: Text,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ConsoleSettings {
+    /// Console events kept per agent for consoles that reconnect (older ones are pruned).
+    pub event_log_size: usize,
+    /// Websocket ping interval.
+    pub heartbeat_seconds: u64,
+    /// A console that answers no ping for this long is disconnected.
+    pub client_timeout_seconds: u64,
+    /// Largest websocket frame accepted from a console.
+    pub max_frame_bytes: usize,
+    /// Events buffered per websocket session; a console that falls further behind is
+    /// disconnected and resumes from the event log when it reconnects.
+    pub session_buffer: usize,
+    /// Mailbox of each agent actor.
+    pub agent_mailbox: usize,
+    /// Most conversations one list request returns.
+    pub max_page_size: usize,
+    /// Canned answers by shortcut (`/hours`).
+    #[serde(default)]
+    pub quick_replies: BTreeMap<String, QuickReply>,
+}
+
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+pub struct QuickReply {
+    pub title: String,
+    pub text: String,
 }
 
 fn default_capacity() -> u32 {
@@ -282,6 +354,37 @@ impl Settings {
                     return invalid(format!("agent {id} is in unknown team {team}"));
                 }
             }
+            if let Some(hash) = &agent.token_sha256
+                && (hash.len() != 64 || hex::decode(hash).is_err())
+            {
+                return invalid(format!("agent {id}: token_sha256 must be 64 hex digits"));
+            }
+        }
+        for (id, team) in &self.teams {
+            if let Some(overflow) = &team.overflow
+                && (!self.teams.contains_key(&overflow.team) || &overflow.team == id)
+            {
+                return invalid(format!(
+                    "team {id} overflows to unknown team {}",
+                    overflow.team
+                ));
+            }
+            if team.max_queue == 0 {
+                return invalid(format!("team {id}: max_queue must be positive"));
+            }
+        }
+        if !self.teams.contains_key(&self.routing.default_team) {
+            return invalid(format!(
+                "routing.default_team {} is not a team",
+                self.routing.default_team
+            ));
+        }
+        if self.console.session_buffer == 0
+            || self.console.agent_mailbox == 0
+            || self.console.event_log_size == 0
+            || self.console.max_page_size == 0
+        {
+            return invalid("console sizes must be positive".into());
         }
         Ok(())
     }

@@ -59,6 +59,31 @@ string_newtype!(
     /// A team name from configuration.
     TeamId
 );
+string_newtype!(
+    /// An agent id from configuration (`alice`).
+    AgentId
+);
+
+/// An agent's availability. Only `online` agents with room are assigned conversations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    Away,
+    #[default]
+    Offline,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Online => "online",
+            Presence::Away => "away",
+            Presence::Offline => "offline",
+        }
+    }
+    pub const ALL: [Presence; 3] = [Presence::Online, Presence::Away, Presence::Offline];
+}
 
 /// One live conversation thread: one customer on one channel. Stable across restarts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

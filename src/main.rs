@@ -1,8 +1,19 @@
+use sha2::{Digest, Sha256};
 use switchboard::config::Settings;
 use switchboard::startup::Application;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {}
+        [command, token] if command == "hash-token" => {
+            // The value of `agents.<id>.token_sha256` for a console token.
+            println!("{}", hex::encode(Sha256::digest(token.as_bytes())));
+            return Ok(());
+        }
+        _ => anyhow::bail!("usage: switchboard [hash-token <token>]"),
+    }
     let settings = Settings::load()?;
     switchboard::telemetry::init(&settings.log);
     let app = Application::build(settings).await?;

@@ -37,6 +37,27 @@ pub const MAILBOX_SHEDS: &str = "switchboard_mailbox_sheds_total";
 pub const STORE_COMMIT_LATENCY: &str = "switchboard_store_commit_duration_seconds";
 /// Writes carried per grouped commit.
 pub const STORE_COMMIT_BATCH: &str = "switchboard_store_commit_batch_size";
+/// Conversations waiting in a team's queue, by `team`.
+pub const QUEUE_DEPTH: &str = "switchboard_queue_depth";
+/// How long the longest-waiting queued conversation has waited, by `team`, seconds.
+pub const QUEUE_OLDEST_WAIT: &str = "switchboard_queue_oldest_wait_seconds";
+/// Handoff to assignment (an agent has it), by `team`, seconds.
+pub const TIME_TO_ASSIGN: &str = "switchboard_time_to_assign_seconds";
+/// Handoff to the first agent reply, by `team`, seconds.
+pub const FIRST_RESPONSE: &str = "switchboard_first_response_seconds";
+/// Offers by `outcome` (offered, accepted, rejected, expired).
+pub const OFFERS: &str = "switchboard_offers_total";
+/// Agents by `presence` (online, away, offline).
+pub const AGENTS: &str = "switchboard_agents";
+/// Open console websocket sessions.
+pub const WEBSOCKET_SESSIONS: &str = "switchboard_websocket_sessions";
+/// Console events appended to agents' logs.
+pub const CONSOLE_EVENTS: &str = "switchboard_console_events_total";
+/// Routing decisions by `team` and `by` (choice, location, rule, default).
+pub const ROUTING_DECISIONS: &str = "switchboard_routing_decisions_total";
+/// Routing lookups into business systems, by `lookup` (configured name) and `outcome` (ok,
+/// error, timeout, cached).
+pub const ROUTING_LOOKUPS: &str = "switchboard_routing_lookups_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -117,4 +138,28 @@ fn describe() {
     );
     describe_histogram!(STORE_COMMIT_LATENCY, Unit::Seconds, "Grouped commit time");
     describe_histogram!(STORE_COMMIT_BATCH, "Writes per grouped commit");
+    describe_gauge!(QUEUE_DEPTH, "Conversations waiting in a team's queue");
+    describe_gauge!(
+        QUEUE_OLDEST_WAIT,
+        Unit::Seconds,
+        "Wait of the longest-waiting queued conversation, by team"
+    );
+    describe_histogram!(
+        TIME_TO_ASSIGN,
+        Unit::Seconds,
+        "Handoff to assignment time, by team"
+    );
+    describe_histogram!(
+        FIRST_RESPONSE,
+        Unit::Seconds,
+        "Handoff to first agent reply, by team"
+    );
+    describe_counter!(OFFERS, "Offers to agents, by outcome");
+    describe_gauge!(AGENTS, "Agents by presence");
+    describe_gauge!(WEBSOCKET_SESSIONS, "Open console websocket sessions");
+    describe_counter!(CONSOLE_EVENTS, "Console events appended to agents' logs");
+    describe_counter!(
+        ROUTING_DECISIONS,
+        "Routing decisions by team and deciding step"
+    );
 }

@@ -11,15 +11,23 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 
+use crate::assign::board::Board;
+use crate::assign::memory::MemoryAssignments;
+use crate::assign::{Assignments, Placement, Ticket};
 use crate::bot::{Bot, HttpExecutor};
 use crate::channels::signature::SignatureVerifier;
 use crate::channels::whatsapp::webhook::WhatsappWebhookParser;
 use crate::config::Settings;
+use crate::conversation::commands::conversation_ref;
 use crate::conversation::{ConversationDeps, ConversationRegistry, Partitions, spawn_sweeper};
-use crate::domain::ChannelId;
+use crate::desk::Desk;
+use crate::domain::{ChannelId, TeamId};
 use crate::http::{AppState, routes};
 use crate::intake::Intake;
 use crate::outbound::Outbound;
+use crate::routing::Router;
+use crate::routing::actor::RouterActor;
+use crate::store::ConversationStatus;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
@@ -35,7 +43,10 @@ pub struct AppHandle {
     server: ServerHandle,
     pub store: Arc<dyn Store>,
     pub conversations: ConversationRegistry,
+    pub desk: Arc<Desk>,
     sweeper: Arc<actix_rt::task::JoinHandle<()>>,
+    sampler: Arc<actix_rt::task::JoinHandle<()>>,
+    desk_arbiter: actix::ArbiterHandle,
 }
 
 impl AppHandle {
@@ -43,7 +54,9 @@ impl AppHandle {
     pub async fn stop(&self) {
         self.server.stop(true).await;
         self.sweeper.abort();
+        self.sampler.abort();
         self.conversations.stop().await;
+        self.desk_arbiter.stop();
         self.store.close().await;
     }
 }
@@ -88,6 +101,23 @@ impl Application {
             settings.conversations.http_action_timeout_ms,
         ))?;
 
+        // Routing, team queues and agents, on their own thread.
+        let desk_arbiter = actix::Arbiter::new().handle();
+        let assignments: Arc<dyn Assignments> =
+            Arc::new(MemoryAssignments::new(Board::from_settings(&settings)));
+        let desk = Arc::new(Desk::start(
+            settings.clone(),
+            store.clone(),
+            assignments,
+            &desk_arbiter,
+        )?);
+        let router = Arc::new(Router::new(
+            &settings.routing,
+            &settings.teams,
+            http_client.clone(),
+        )?);
+        let router = RouterActor::start_on(&desk_arbiter, router, 1024);
+
         let deps = Arc::new(ConversationDeps::new(
             store.clone(),
             bots,
@@ -95,8 +125,13 @@ impl Application {
             outbound,
             settings.conversations.clone(),
             settings.whatsapp.mark_as_read,
+            desk.clone(),
+            router,
         ));
         let conversations = ConversationRegistry::new(deps);
+        desk.attach(conversations.clone());
+        restore(&store, &desk).await?;
+        let sampler = desk.spawn_sampler();
         let partitions = Partitions::start(
             settings.intake.partitions,
             settings.intake.partition_capacity,
@@ -120,6 +155,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("app secret: {e}"))?,
             whatsapp_parser: Box::new(WhatsappWebhookParser),
             prometheus,
+            desk: desk.clone(),
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
@@ -136,7 +172,10 @@ impl Application {
             server: server.handle(),
             store,
             conversations,
+            desk,
             sweeper: Arc::new(sweeper),
+            sampler: Arc::new(sampler),
+            desk_arbiter,
         };
         tracing::info!(port, "switchboard listening");
         Ok(Self {
@@ -158,4 +197,60 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Rebuild the queues and assignments from the store after a start: assigned conversations go
+/// back to their agents (who start offline until their consoles say otherwise), waiting ones
+/// back to their queues in order, snoozed ones get their reopen timers.
+async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow::Result<()> {
+    let open = store.open_conversations().await?;
+    let default_team = TeamId::new(desk.settings.routing.default_team.clone());
+    let ticket = |c: &crate::store::ConversationRecord| Ticket {
+        conversation: conversation_ref(c),
+        team: c
+            .team
+            .clone()
+            .filter(|t| desk.settings.teams.contains_key(t.as_str()))
+            .unwrap_or_else(|| default_team.clone()),
+        priority: c.priority,
+        arrival_ms: c.handoff_at.unwrap_or(c.created_at),
+        preferred_agent: None,
+    };
+    let mut assigned = Vec::new();
+    let mut waiting = Vec::new();
+    for c in &open {
+        match c.status {
+            ConversationStatus::Assigned => match &c.assignee {
+                Some(agent) if desk.agent(agent).is_some() => {
+                    assigned.push((ticket(c), agent.clone()))
+                }
+                _ => waiting.push(ticket(c)),
+            },
+            ConversationStatus::Waiting => waiting.push(ticket(c)),
+            ConversationStatus::Snoozed => {
+                desk.schedule_reopen(conversation_ref(c), c.snoozed_until.unwrap_or(0));
+            }
+            _ => {}
+        }
+    }
+    if !assigned.is_empty() || !waiting.is_empty() {
+        tracing::info!(
+            assigned = assigned.len(),
+            waiting = waiting.len(),
+            "restoring queues and assignments"
+        );
+    }
+    let queued: Vec<Ticket> = waiting.clone();
+    desk.assignments.restore(assigned, waiting).await?;
+    for ticket in queued {
+        if let Ok(Some(position)) = desk.assignments.position(&ticket.conversation.id).await {
+            desk.watch(Placement::Queued {
+                conversation: ticket.conversation,
+                team: ticket.team,
+                position,
+            })
+            .await;
+        }
+    }
+    Ok(())
 }

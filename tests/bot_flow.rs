@@ -149,7 +149,14 @@ async fn greeting_menu_faq_order_tracking_and_handoff() {
     let inbound = "SELECT COUNT(*) FROM messages WHERE direction = 'inbound'";
     assert_eq!(app.wait_count(inbound, 10, WAIT).await, 10);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.graph.messages_to(wa).len(), 13);
+    // 13 bot messages, then the queue position: no billing agent is online.
+    let texts = app.texts_to(wa);
+    assert_eq!(texts.len(), 14, "{texts:#?}");
+    assert!(
+        texts[13].contains("You are number 1 in the queue for Billing"),
+        "{}",
+        texts[13]
+    );
     let metrics = app.metrics().await;
     assert!(
         metrics.contains("switchboard_bot_handoffs_total{team=\"billing\"}"),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{OutboundContent, TeamId};
 
-pub use config::BotConfig;
+pub use config::{BotConfig, Text};
 pub use engine::Bot;
 pub use http::HttpExecutor;
 

@@ -15,15 +15,18 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::ConversationDeps;
-use crate::bot::{BotState, HttpResult};
+use super::commands::{self, Command, CommandError, CommandReply, Effects};
+use crate::bot::{BotState, Handoff, HttpResult};
 use crate::domain::{
     ChannelId, ConversationKey, CustomerId, InboundEvent, InboundMessage, MessageId,
-    OutboundMessage, Sender,
+    OutboundMessage, Sender, TeamId,
 };
 use crate::metrics as m;
+use crate::routing::actor::Route;
+use crate::routing::{RouteDecision, RouteRequest};
 use crate::store::{
-    ContactRecord, ConversationRecord, ConversationStatus, ConversationStep, InboundMessageRecord,
-    RecordedInbound, StoreError,
+    ContactRecord, ConversationEvent, ConversationRecord, ConversationStatus, ConversationStep,
+    InboundMessageRecord, RecordedInbound, StoreError,
 };
 
 /// Deliver a recorded inbound event. The permit is this message's place in the actor's bounded
@@ -36,6 +39,16 @@ pub struct Deliver(pub RecordedInbound, pub tokio::sync::OwnedSemaphorePermit);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CatchUp;
+
+/// Run a command (an agent's action, a placement, a timer). The permit bounds the mailbox like
+/// `Deliver`'s; the answer goes back on `reply`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Execute {
+    pub command: Command,
+    pub reply: tokio::sync::oneshot::Sender<Result<CommandReply, CommandError>>,
+    pub permit: tokio::sync::OwnedSemaphorePermit,
+}
 
 /// Stop now (shutdown).
 #[derive(Message)]
@@ -189,6 +202,47 @@ impl Handler<Deliver> for ConversationActor {
     }
 }
 
+impl Handler<Execute> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, execute: Execute, ctx: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        let Execute {
+            command,
+            reply,
+            permit,
+        } = execute;
+        let Some(loaded) = self.state.take().filter(|_| !self.poisoned) else {
+            let _ = reply.send(Err(CommandError::Unavailable(
+                "the conversation is restarting; retry".into(),
+            )));
+            return;
+        };
+        let deps = self.deps.clone();
+        let fut = async move {
+            let result = commands::execute(&deps, loaded, command).await;
+            drop(permit);
+            result
+        };
+        ctx.wait(
+            fut.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok((loaded, outcome)) => {
+                        act.state = Some(loaded);
+                        let _ = reply.send(outcome);
+                    }
+                    Err(e) => {
+                        tracing::error!(conversation = %act.key, error = %e,
+                    "command not committed; stopping so a fresh actor reloads");
+                        let _ = reply.send(Err(CommandError::Unavailable(e.to_string())));
+                        act.poisoned = true;
+                        ctx.stop();
+                    }
+                }),
+        );
+    }
+}
+
 impl Handler<CatchUp> for ConversationActor {
     type Result = ();
 
@@ -231,16 +285,19 @@ async fn load(
     })
 }
 
-/// Process one event to the end: decide, commit atomically, then hand replies to the sender.
+/// Process one event to the end: decide, commit atomically, then act outside (send replies,
+/// tell the agent, hand placements on).
 async fn process(
     deps: &ConversationDeps,
     mut loaded: Loaded,
     event: RecordedInbound,
 ) -> Result<Loaded, StoreError> {
     let seq = event.seq;
-    let mut outbound = Vec::new();
-    let mut inbound_message = None;
-    let mut status = None;
+    let mut fx = Effects::default();
+    let mut step = ConversationStep {
+        processed_seq: Some(seq),
+        ..ConversationStep::empty()
+    };
     let mut contact_changed = false;
     let mut read_receipt = None;
 
@@ -248,54 +305,95 @@ async fn process(
         InboundEvent::Message(message) => {
             let now_ms = Utc::now().timestamp_millis();
             contact_changed = refresh_contact(&mut loaded.contact, &message);
-            let conversation = match loaded.conversation.take() {
+            let mut conversation = match loaded.conversation.take() {
                 Some(c) if c.status != ConversationStatus::Resolved => c,
                 // First contact, or the last conversation was resolved: a new conversation.
                 _ => {
                     contact_changed = true;
-                    ConversationRecord {
-                        id: MessageId::generate().to_string(),
-                        key: event.conversation.clone(),
-                        channel: event.channel.clone(),
-                        customer: message.customer.id.clone(),
-                        status: ConversationStatus::Bot,
-                        team: None,
-                        bot_state: serde_json::Value::Null,
-                        created_at: now_ms,
-                        updated_at: now_ms,
-                        handoff_at: None,
-                        last_seq: 0,
-                    }
+                    ConversationRecord::new(
+                        event.conversation.clone(),
+                        event.channel.clone(),
+                        message.customer.id.clone(),
+                        now_ms,
+                    )
                 }
             };
-            let mut conversation = conversation;
-            inbound_message = Some(InboundMessageRecord {
+            let inbound = InboundMessageRecord {
                 id: MessageId::generate(),
                 provider_id: message.provider_id.clone(),
                 kind: message.content.type_label().to_string(),
                 body: serde_json::to_value(&message.content).unwrap_or(serde_json::Value::Null),
                 sent_at: message.timestamp,
-            });
+            };
             if deps.mark_as_read {
                 read_receipt = Some(message.provider_id.clone());
             }
-            if conversation.status == ConversationStatus::Bot {
-                let replies = run_bot(deps, &mut conversation, &mut loaded.contact, &message).await;
-                contact_changed = true;
-                for content in replies {
-                    outbound.push((
-                        OutboundMessage {
-                            id: MessageId::generate(),
-                            conversation: event.conversation.clone(),
-                            channel: event.channel.clone(),
-                            to: conversation.customer.clone(),
-                            content,
-                            reply_to: None,
-                        },
-                        Sender::Bot,
-                    ));
+            match conversation.status {
+                ConversationStatus::Bot => {
+                    let (replies, handoff) =
+                        run_bot(deps, &mut conversation, &mut loaded.contact, &message).await;
+                    contact_changed = true;
+                    for content in replies {
+                        fx.outbound.push((
+                            OutboundMessage {
+                                id: MessageId::generate(),
+                                conversation: event.conversation.clone(),
+                                channel: event.channel.clone(),
+                                to: conversation.customer.clone(),
+                                content,
+                                reply_to: None,
+                            },
+                            Sender::Bot,
+                        ));
+                    }
+                    if let Some(handoff) = handoff {
+                        hand_off(
+                            deps,
+                            &mut conversation,
+                            &loaded.contact,
+                            handoff,
+                            &mut step,
+                            &mut fx,
+                        )
+                        .await;
+                    }
+                }
+                status => {
+                    contact_changed |= save_location(&mut loaded.contact, &message);
+                    if status == ConversationStatus::Snoozed {
+                        // The customer wrote: the snooze ends now.
+                        commands::reopen(
+                            deps,
+                            &mut conversation,
+                            &loaded.contact,
+                            &mut step,
+                            &mut fx,
+                        )
+                        .await;
+                    }
                 }
             }
+            if conversation.status == ConversationStatus::Assigned
+                && let Some(agent) = conversation.assignee.clone()
+            {
+                let mut view = commands::message_view(
+                    &conversation,
+                    &inbound.id,
+                    "inbound",
+                    "customer",
+                    &inbound.kind,
+                    inbound.body.clone(),
+                    None,
+                    "received",
+                );
+                view["provider_id"] = serde_json::json!(inbound.provider_id);
+                fx.emits.push((
+                    agent,
+                    "message.created",
+                    serde_json::json!({ "conversation_id": conversation.id, "message": view }),
+                ));
+            }
+            step.inbound_message = Some(inbound);
             conversation.updated_at = now_ms;
             conversation.last_seq = seq;
             loaded.conversation = Some(conversation);
@@ -303,38 +401,136 @@ async fn process(
         InboundEvent::Status(update) => {
             if let Some(c) = loaded.conversation.as_mut() {
                 c.last_seq = seq;
+                if matches!(
+                    c.status,
+                    ConversationStatus::Assigned | ConversationStatus::Snoozed
+                ) && let Some(agent) = c.assignee.clone()
+                {
+                    fx.emits.push((
+                        agent,
+                        "message.status",
+                        serde_json::json!({
+                            "conversation_id": c.id,
+                            "provider_id": update.provider_id,
+                            "status": update.status.as_str(),
+                            "error_code": update.errors.first().map(|e| e.code),
+                        }),
+                    ));
+                }
             }
-            status = Some(update);
+            step.status = Some(update);
         }
         // Account-level events are never dispatched to a conversation; consume them anyway.
         InboundEvent::Error(_) | InboundEvent::Other(_) => {}
     }
 
-    let step = ConversationStep {
-        processed_seq: Some(seq),
-        conversation: loaded.conversation.clone(),
-        contact: contact_changed.then(|| loaded.contact.clone()),
-        inbound_message,
-        outbound: outbound.clone(),
-        status,
-    };
+    step.conversation = loaded.conversation.clone();
+    step.contact = contact_changed.then(|| loaded.contact.clone());
+    step.outbound = fx.outbound.clone();
     deps.store.commit_step(step).await?;
     metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "ok").increment(1);
 
-    // Durable now: hand the replies to the number's sender (waiting for room: backpressure).
-    if let Some(sender) = deps.outbound.sender(&event.channel) {
-        if let Some(message_id) = read_receipt {
-            sender.mark_read(loaded.contact.customer.clone(), message_id, false);
-        }
-        for (message, _) in outbound {
-            if sender.send(message).await.is_err() {
-                tracing::warn!(channel = %event.channel, "sender closed; message stays queued");
+    // Durable now: hand replies to the number's sender (waiting for room: backpressure).
+    if let Some(message_id) = read_receipt
+        && let Some(sender) = deps.outbound.sender(&event.channel)
+    {
+        sender.mark_read(loaded.contact.customer.clone(), message_id, false);
+    }
+    fx.run(deps).await;
+    Ok(loaded)
+}
+
+/// The bot handed off: route (team, priority, maybe the agent who served the customer last),
+/// then ask for an agent.
+async fn hand_off(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    handoff: Handoff,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) {
+    c.status = ConversationStatus::Waiting;
+    c.handoff_at = Some(Utc::now().timestamp_millis());
+    let team_label = handoff
+        .team
+        .as_ref()
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_else(|| "auto".to_string());
+    metrics::counter!(m::BOT_HANDOFFS, "team" => team_label).increment(1);
+    let last_agent = if deps.desk.settings.routing.prefer_last_agent {
+        deps.store
+            .last_assignee(&c.customer, &c.id)
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let request = RouteRequest {
+        conversation_id: c.id.clone(),
+        channel: c.channel.clone(),
+        choice: handoff.team.clone(),
+        reason: handoff.reason.clone(),
+        contact: contact.clone(),
+        last_agent,
+    };
+    let decision = match deps.router.send(Route(request)).await {
+        Ok(decision) => decision,
+        Err(e) => {
+            let team = handoff
+                .team
+                .clone()
+                .unwrap_or_else(|| TeamId::new(deps.desk.settings.routing.default_team.clone()));
+            RouteDecision {
+                team,
+                priority: deps.desk.settings.routing.default_priority,
+                preferred_agent: None,
+                trace: vec![format!("router unavailable ({e}); default routing")],
             }
         }
-    } else if !outbound.is_empty() {
-        tracing::warn!(channel = %event.channel, "no sender for channel; messages stay queued");
+    };
+    tracing::info!(conversation = %c.id, team = %decision.team, priority = decision.priority,
+        reason = %handoff.reason, trace = ?decision.trace, "handed off and routed");
+    metrics::counter!(m::ROUTING_DECISIONS, "team" => decision.team.to_string()).increment(1);
+    c.priority = decision.priority;
+    c.route = serde_json::to_value(&decision).ok();
+    step.events.push(ConversationEvent {
+        kind: "routed".into(),
+        agent: None,
+        team: Some(decision.team.clone()),
+        detail: Some(decision.trace.join("; ")),
+    });
+    commands::place(
+        deps,
+        c,
+        contact,
+        decision.team,
+        decision.preferred_agent,
+        true,
+        step,
+        fx,
+    )
+    .await;
+}
+
+/// A location shared after the bot let go is still the customer's latest location.
+fn save_location(contact: &mut ContactRecord, message: &InboundMessage) -> bool {
+    if let crate::domain::MessageContent::Location {
+        latitude,
+        longitude,
+        ..
+    } = &message.content
+    {
+        contact
+            .fields
+            .insert("location_lat".into(), latitude.to_string());
+        contact
+            .fields
+            .insert("location_lon".into(), longitude.to_string());
+        return true;
     }
-    Ok(loaded)
+    false
 }
 
 /// Keep the contact's profile current from what the webhook says.
@@ -357,15 +553,15 @@ fn refresh_contact(contact: &mut ContactRecord, message: &InboundMessage) -> boo
 }
 
 /// Run the bot on a customer message, including its HTTP actions; returns the replies and
-/// applies a handoff to the conversation.
+/// the handoff, if the bot let go.
 async fn run_bot(
     deps: &ConversationDeps,
     conversation: &mut ConversationRecord,
     contact: &mut ContactRecord,
     message: &InboundMessage,
-) -> Vec<crate::domain::OutboundContent> {
+) -> (Vec<crate::domain::OutboundContent>, Option<Handoff>) {
     let Some(bot) = deps.bots.get(&conversation.channel) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let mut state: BotState = if conversation.bot_state.is_null() {
         BotState::default()
@@ -402,19 +598,6 @@ async fn run_bot(
             handoff = step.handoff.take();
         }
     }
-    if let Some(handoff) = handoff {
-        conversation.status = ConversationStatus::Waiting;
-        conversation.team = handoff.team.clone();
-        conversation.handoff_at = Some(Utc::now().timestamp_millis());
-        let team = handoff
-            .team
-            .as_ref()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_else(|| "auto".to_string());
-        metrics::counter!(m::BOT_HANDOFFS, "team" => team).increment(1);
-        tracing::info!(conversation = %conversation.key, reason = %handoff.reason,
-            "handed off to a human");
-    }
     conversation.bot_state = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
-    replies
+    (replies, handoff)
 }

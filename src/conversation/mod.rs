@@ -8,6 +8,7 @@
 //! dispatch was dropped (a full partition) or whose actor died is processed all the same.
 
 pub mod actor;
+pub mod commands;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -25,7 +26,11 @@ use crate::domain::{ChannelId, ConversationKey, CustomerId};
 use crate::metrics as m;
 use crate::outbound::Outbound;
 use crate::store::{RecordedInbound, Store};
-pub use actor::{CatchUp, ConversationActor, Deliver, Shutdown};
+pub use actor::{CatchUp, ConversationActor, Deliver, Execute, Shutdown};
+use commands::{Command, CommandError, CommandReply};
+
+use crate::desk::Desk;
+use crate::routing::actor::RouterActor;
 
 /// What every conversation actor needs, passed in explicitly.
 pub struct ConversationDeps {
@@ -35,6 +40,9 @@ pub struct ConversationDeps {
     pub outbound: Outbound,
     pub settings: ConversationSettings,
     pub mark_as_read: bool,
+    /// Routing, queues, agents.
+    pub desk: Arc<Desk>,
+    pub router: Addr<RouterActor>,
     actors: DashMap<ConversationKey, ActorEntry>,
 }
 
@@ -47,6 +55,7 @@ struct ActorEntry {
 }
 
 impl ConversationDeps {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         bots: HashMap<ChannelId, Arc<Bot>>,
@@ -54,6 +63,8 @@ impl ConversationDeps {
         outbound: Outbound,
         settings: ConversationSettings,
         mark_as_read: bool,
+        desk: Arc<Desk>,
+        router: Addr<RouterActor>,
     ) -> Self {
         Self {
             store,
@@ -62,6 +73,8 @@ impl ConversationDeps {
             outbound,
             settings,
             mark_as_read,
+            desk,
+            router,
             actors: DashMap::new(),
         }
     }
@@ -166,6 +179,53 @@ impl ConversationRegistry {
                 let _ = self.actor(&event.channel, &event.conversation);
             }
         }
+    }
+
+    /// Run a command in the conversation's actor, in order with its other events, and wait for
+    /// the answer. Waits for room in the actor's bounded mailbox.
+    pub async fn command(
+        &self,
+        channel: &ChannelId,
+        key: &ConversationKey,
+        command: Command,
+    ) -> Result<CommandReply, CommandError> {
+        let mut command = Some(command);
+        // Two tries: an actor that stopped just now is replaced once.
+        for _ in 0..2 {
+            let entry = self.actor(channel, key);
+            let permit = entry
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| CommandError::Unavailable("mailbox closed".into()))?;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let Some(cmd) = command.take() else { break };
+            match entry.addr.try_send(Execute {
+                command: cmd,
+                reply,
+                permit,
+            }) {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(CommandError::Unavailable(
+                            "the conversation restarted; retry".into(),
+                        ))
+                    });
+                }
+                Err(SendError::Full(_)) => {
+                    metrics::counter!(m::MAILBOX_SHEDS, "queue" => "mailbox").increment(1);
+                    return Err(CommandError::Unavailable("conversation busy".into()));
+                }
+                Err(SendError::Closed(execute)) => {
+                    self.deps.registry_forget(key, &entry.addr);
+                    command = Some(execute.command);
+                }
+            }
+        }
+        Err(CommandError::Unavailable(
+            "the conversation is restarting; retry".into(),
+        ))
     }
 
     /// Wake a conversation that has unprocessed events in the store.

@@ -1,8 +1,11 @@
 //! The HTTP edge (actix-web): webhooks, health, metrics.
 
+pub mod auth;
+pub mod console;
 pub mod error;
 pub mod health;
 pub mod webhooks;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -15,6 +18,7 @@ use crate::channels::WebhookParser;
 use crate::channels::signature::SignatureVerifier;
 use crate::config::Settings;
 use crate::conversation::ConversationRegistry;
+use crate::desk::Desk;
 use crate::intake::Intake;
 use crate::store::Store;
 
@@ -27,6 +31,7 @@ pub struct AppState {
     pub whatsapp_verifier: SignatureVerifier,
     pub whatsapp_parser: Box<dyn WebhookParser>,
     pub prometheus: PrometheusHandle,
+    pub desk: Arc<Desk>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,5 +39,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics));
+        .route("/metrics", web::get().to(health::metrics))
+        .service(console::scope());
 }

@@ -12,13 +12,15 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::config::{ChannelSettings, OutboundSettings, WhatsappSettings};
+use crate::domain::AgentId;
 use crate::domain::{
     ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage, ProviderMessageId,
 };
 use crate::fakes::graph::{FakeGraph, RecordedSend};
 use crate::store::{
-    ContactRecord, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome, Recorded,
-    RecordedInbound, StoreCounts, StoreError, StoredMessage,
+    AgentEventRecord, ContactRecord, ConversationEvent, ConversationFilter, ConversationRecord,
+    ConversationStep, NewInbound, OutboundOutcome, Recorded, RecordedInbound, StoreCounts,
+    StoreError, StoredMessage,
 };
 
 /// Records outcomes; everything else is empty.
@@ -123,6 +125,50 @@ impl Store for Probe {
     }
     async fn counts(&self) -> Result<StoreCounts, StoreError> {
         Ok(StoreCounts::default())
+    }
+    async fn conversation_by_id(&self, _: &str) -> Result<Option<ConversationRecord>, StoreError> {
+        Ok(None)
+    }
+    async fn list_conversations(
+        &self,
+        _: &ConversationFilter,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn customer_conversations(
+        &self,
+        _: &CustomerId,
+        _: i64,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn last_assignee(&self, _: &CustomerId, _: &str) -> Result<Option<AgentId>, StoreError> {
+        Ok(None)
+    }
+    async fn open_conversations(&self) -> Result<Vec<ConversationRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn conversation_events(&self, _: &str) -> Result<Vec<ConversationEvent>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn append_agent_events(
+        &self,
+        _: &AgentId,
+        _: Vec<AgentEventRecord>,
+        _: usize,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn agent_events_after(
+        &self,
+        _: &AgentId,
+        _: i64,
+        _: i64,
+    ) -> Result<Vec<AgentEventRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn agent_event_bounds(&self, _: &AgentId) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(None)
     }
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())

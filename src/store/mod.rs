@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    ChannelId, ConversationKey, CustomerId, DeliveryStatus, InboundEnvelope, MessageId,
+    AgentId, ChannelId, ConversationKey, CustomerId, DeliveryStatus, InboundEnvelope, MessageId,
     OutboundMessage, ProviderMessageId, Sender, StatusUpdate, TeamId,
 };
 
@@ -106,6 +106,73 @@ pub struct ConversationRecord {
     pub handoff_at: Option<i64>,
     /// The last inbound log sequence this conversation consumed.
     pub last_seq: i64,
+    /// The agent who has it (assigned), or had it last (snoozed, resolved).
+    pub assignee: Option<AgentId>,
+    /// Queue priority (higher first), set by routing.
+    pub priority: i32,
+    /// The routing decision with its trace (JSON), for agents and logs.
+    pub route: Option<serde_json::Value>,
+    pub assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    /// Reopens by itself at this time (unix ms), or when the customer writes.
+    pub snoozed_until: Option<i64>,
+}
+
+impl ConversationRecord {
+    /// A new conversation for a customer, in the bot's hands.
+    pub fn new(
+        key: ConversationKey,
+        channel: ChannelId,
+        customer: CustomerId,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            id: MessageId::generate().to_string(),
+            key,
+            channel,
+            customer,
+            status: ConversationStatus::Bot,
+            team: None,
+            bot_state: serde_json::Value::Null,
+            created_at: now_ms,
+            updated_at: now_ms,
+            handoff_at: None,
+            last_seq: 0,
+            assignee: None,
+            priority: 0,
+            route: None,
+            assigned_at: None,
+            first_response_at: None,
+            resolved_at: None,
+            snoozed_until: None,
+        }
+    }
+
+    /// What agents see of the conversation (everything but the bot's internals).
+    pub fn view(&self, contact: Option<&ContactRecord>) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "channel": self.channel,
+            "customer": {
+                "id": self.customer,
+                "name": contact.and_then(|c| c.name.clone()),
+                "phone": contact.and_then(|c| c.phone.clone()),
+            },
+            "status": self.status.as_str(),
+            "team": self.team,
+            "assignee": self.assignee,
+            "priority": self.priority,
+            "route": self.route,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "handoff_at": self.handoff_at,
+            "assigned_at": self.assigned_at,
+            "first_response_at": self.first_response_at,
+            "resolved_at": self.resolved_at,
+            "snoozed_until": self.snoozed_until,
+        })
+    }
 }
 
 /// The customer's profile on a channel kind: what the bot learned and what agents see.
@@ -147,6 +214,70 @@ pub struct ConversationStep {
     pub outbound: Vec<(OutboundMessage, Sender)>,
     /// A delivery status to apply to the outbound message it names.
     pub status: Option<StatusUpdate>,
+    /// The agent acting in this step: author of its outbound messages sent as `Sender::Agent`
+    /// and of its note.
+    pub agent: Option<AgentId>,
+    /// A private note (never sent to the customer).
+    pub note: Option<(MessageId, String)>,
+    /// Assignment and status events, for reports.
+    pub events: Vec<ConversationEvent>,
+}
+
+impl ConversationStep {
+    /// A step that changes only the conversation (an agent's action, an assignment).
+    pub fn update(conversation: ConversationRecord) -> Self {
+        Self {
+            conversation: Some(conversation),
+            ..Self::empty()
+        }
+    }
+
+    /// A step that changes nothing yet.
+    pub fn empty() -> Self {
+        Self {
+            processed_seq: None,
+            conversation: None,
+            contact: None,
+            inbound_message: None,
+            outbound: Vec::new(),
+            status: None,
+            agent: None,
+            note: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// An assignment or status event of a conversation (`assigned`, `offered`, `queued`,
+/// `transferred`, `resolved`, `snoozed`, `reopened`, `routed`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConversationEvent {
+    pub kind: String,
+    pub agent: Option<AgentId>,
+    pub team: Option<TeamId>,
+    pub detail: Option<String>,
+}
+
+/// One entry of an agent's console event log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentEventRecord {
+    pub seq: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// Which conversations a console list asks for. `visible_teams` limits the result to the
+/// agent's teams (plus conversations assigned to `viewer`).
+#[derive(Clone, Debug, Default)]
+pub struct ConversationFilter {
+    pub viewer: Option<AgentId>,
+    pub visible_teams: Vec<TeamId>,
+    pub status: Option<ConversationStatus>,
+    pub team: Option<TeamId>,
+    pub assignee: Option<AgentId>,
+    pub unassigned: bool,
+    pub limit: i64,
 }
 
 /// The outcome of sending one recorded outbound message.
@@ -176,6 +307,8 @@ pub struct StoredMessage {
     pub error_reason: Option<String>,
     pub attempts: i64,
     pub created_at: i64,
+    /// The agent who wrote it (outbound agent messages and notes).
+    pub author: Option<String>,
 }
 
 /// Counts for readiness, tests and the load test's checks.
@@ -247,6 +380,57 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<StoredMessage>, StoreError>;
 
     async fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    /// A conversation by its id.
+    async fn conversation_by_id(&self, id: &str) -> Result<Option<ConversationRecord>, StoreError>;
+
+    /// Conversations for a console list, most recently updated first.
+    async fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<ConversationRecord>, StoreError>;
+
+    /// Every conversation of a customer (single customer view), newest first.
+    async fn customer_conversations(
+        &self,
+        customer: &CustomerId,
+        limit: i64,
+    ) -> Result<Vec<ConversationRecord>, StoreError>;
+
+    /// The agent who served the customer's most recent conversation other than `except`.
+    async fn last_assignee(
+        &self,
+        customer: &CustomerId,
+        except: &str,
+    ) -> Result<Option<AgentId>, StoreError>;
+
+    /// Conversations waiting, assigned or snoozed (to rebuild queues and timers at start).
+    async fn open_conversations(&self) -> Result<Vec<ConversationRecord>, StoreError>;
+
+    /// A conversation's assignment and status events, oldest first.
+    async fn conversation_events(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<ConversationEvent>, StoreError>;
+
+    /// Append console events (already numbered) to an agent's log, keeping its last `keep`.
+    async fn append_agent_events(
+        &self,
+        agent: &AgentId,
+        events: Vec<AgentEventRecord>,
+        keep: usize,
+    ) -> Result<(), StoreError>;
+
+    /// An agent's console events after `after_seq`, in order.
+    async fn agent_events_after(
+        &self,
+        agent: &AgentId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AgentEventRecord>, StoreError>;
+
+    /// The oldest and newest sequence in an agent's log (None when empty).
+    async fn agent_event_bounds(&self, agent: &AgentId) -> Result<Option<(i64, i64)>, StoreError>;
 
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -18,14 +18,14 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    ContactRecord, ConversationRecord, ConversationStatus, ConversationStep, NewInbound,
-    OutboundOutcome, Recorded, RecordedInbound, Store, StoreCounts, StoreError, StoredMessage,
-    status_rank,
+    AgentEventRecord, ContactRecord, ConversationEvent, ConversationFilter, ConversationRecord,
+    ConversationStatus, ConversationStep, NewInbound, OutboundOutcome, Recorded, RecordedInbound,
+    Store, StoreCounts, StoreError, StoredMessage, status_rank,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
-    ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
-    ProviderMessageId, TeamId,
+    AgentId, ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
+    ProviderMessageId, Sender, TeamId,
 };
 use crate::metrics as m;
 
@@ -41,6 +41,7 @@ enum WriteOp {
     Inbound(Vec<NewInbound>, Reply<Recorded>),
     Step(Box<ConversationStep>, Reply<()>),
     Outcome(MessageId, u32, OutboundOutcome, Reply<()>),
+    AgentEvents(AgentId, Vec<AgentEventRecord>, usize, Reply<()>),
     /// Commit what came before, close the connection, stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -294,6 +295,181 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn conversation_by_id(&self, id: &str) -> Result<Option<ConversationRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    async fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT * FROM conversations WHERE status != 'bot' AND (team IN (",
+        );
+        {
+            let mut teams = query.separated(", ");
+            teams.push_bind("");
+            for team in &filter.visible_teams {
+                teams.push_bind(team.as_str().to_string());
+            }
+        }
+        query.push(")");
+        if let Some(viewer) = &filter.viewer {
+            query
+                .push(" OR assignee = ")
+                .push_bind(viewer.as_str().to_string());
+        }
+        query.push(")");
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(team) = &filter.team {
+            query
+                .push(" AND team = ")
+                .push_bind(team.as_str().to_string());
+        }
+        if let Some(assignee) = &filter.assignee {
+            query
+                .push(" AND assignee = ")
+                .push_bind(assignee.as_str().to_string());
+        }
+        if filter.unassigned {
+            query.push(" AND status = 'waiting'");
+        }
+        query
+            .push(" ORDER BY updated_at DESC LIMIT ")
+            .push_bind(filter.limit.max(1));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    async fn customer_conversations(
+        &self,
+        customer: &CustomerId,
+        limit: i64,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM conversations WHERE customer = ?
+             ORDER BY created_at DESC, rowid DESC LIMIT ?",
+        )
+        .bind(customer.as_str())
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    async fn last_assignee(
+        &self,
+        customer: &CustomerId,
+        except: &str,
+    ) -> Result<Option<AgentId>, StoreError> {
+        let agent: Option<String> = sqlx::query_scalar(
+            "SELECT assignee FROM conversations
+             WHERE customer = ? AND id != ? AND assignee IS NOT NULL
+             ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        )
+        .bind(customer.as_str())
+        .bind(except)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(agent.map(AgentId::new))
+    }
+
+    async fn open_conversations(&self) -> Result<Vec<ConversationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM conversations WHERE status IN ('waiting', 'assigned', 'snoozed')
+             ORDER BY handoff_at, rowid",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    async fn conversation_events(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<ConversationEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, agent, team, detail FROM conversation_events
+             WHERE conversation_id = ? ORDER BY id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ConversationEvent {
+                    kind: row.try_get("kind")?,
+                    agent: row.try_get::<Option<String>, _>("agent")?.map(AgentId::new),
+                    team: row.try_get::<Option<String>, _>("team")?.map(TeamId::new),
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn append_agent_events(
+        &self,
+        agent: &AgentId,
+        events: Vec<AgentEventRecord>,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let agent = agent.clone();
+        self.write(
+            |reply| WriteOp::AgentEvents(agent, events, keep, reply),
+            false,
+        )
+        .await
+    }
+
+    async fn agent_events_after(
+        &self,
+        agent: &AgentId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AgentEventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, payload, created_at FROM agent_events
+             WHERE agent = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(agent.as_str())
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let payload: String = row.try_get("payload")?;
+                Ok(AgentEventRecord {
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get("kind")?,
+                    payload: from_json(&payload, "agent event")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn agent_event_bounds(&self, agent: &AgentId) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(seq) AS first, MAX(seq) AS last FROM agent_events WHERE agent = ?",
+        )
+        .bind(agent.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        let first: Option<i64> = row.try_get("first")?;
+        let last: Option<i64> = row.try_get("last")?;
+        Ok(first.zip(last))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         if self.writer.is_closed() {
@@ -431,7 +607,9 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
                 Applied::Done => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
-        WriteOp::Step(_, tx) | WriteOp::Outcome(_, _, _, tx) => {
+        WriteOp::Step(_, tx)
+        | WriteOp::Outcome(_, _, _, tx)
+        | WriteOp::AgentEvents(_, _, _, tx) => {
             let _ = tx.send(result.map(|_| ()));
         }
         WriteOp::Shutdown(_) => {}
@@ -479,8 +657,43 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Applied, Sto
             apply_outcome(conn, *id, *attempts, outcome).await?;
             Ok(Applied::Done)
         }
+        WriteOp::AgentEvents(agent, events, keep, _) => {
+            apply_agent_events(conn, agent, events, *keep).await?;
+            Ok(Applied::Done)
+        }
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
+}
+
+async fn apply_agent_events(
+    conn: &mut SqliteConnection,
+    agent: &AgentId,
+    events: &[AgentEventRecord],
+    keep: usize,
+) -> Result<(), StoreError> {
+    let mut last = None;
+    for event in events {
+        sqlx::query(
+            "INSERT INTO agent_events (agent, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(agent.as_str())
+        .bind(event.seq)
+        .bind(&event.kind)
+        .bind(to_json(&event.payload)?)
+        .bind(event.created_at)
+        .execute(&mut *conn)
+        .await?;
+        last = Some(event.seq);
+    }
+    if let Some(last) = last {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        sqlx::query("DELETE FROM agent_events WHERE agent = ? AND seq <= ?")
+            .bind(agent.as_str())
+            .bind(last.saturating_sub(keep))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn apply_step(
@@ -516,11 +729,15 @@ async fn apply_step(
     sqlx::query(
         "INSERT INTO conversations
             (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
-             handoff_at, last_seq)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
+             resolved_at, snoozed_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, team = excluded.team,
             bot_state = excluded.bot_state, updated_at = excluded.updated_at,
-            handoff_at = excluded.handoff_at, last_seq = excluded.last_seq",
+            handoff_at = excluded.handoff_at, last_seq = excluded.last_seq,
+            assignee = excluded.assignee, priority = excluded.priority, route = excluded.route,
+            assigned_at = excluded.assigned_at, first_response_at = excluded.first_response_at,
+            resolved_at = excluded.resolved_at, snoozed_until = excluded.snoozed_until",
     )
     .bind(&c.id)
     .bind(c.key.as_str())
@@ -533,6 +750,13 @@ async fn apply_step(
     .bind(c.updated_at)
     .bind(c.handoff_at)
     .bind(c.last_seq)
+    .bind(c.assignee.as_ref().map(|a| a.as_str()))
+    .bind(c.priority)
+    .bind(c.route.as_ref().map(to_json).transpose()?)
+    .bind(c.assigned_at)
+    .bind(c.first_response_at)
+    .bind(c.resolved_at)
+    .bind(c.snoozed_until)
     .execute(&mut *conn)
     .await?;
     if let Some(message) = &step.inbound_message {
@@ -552,11 +776,12 @@ async fn apply_step(
         .execute(&mut *conn)
         .await?;
     }
+    let author = step.agent.as_ref().map(|a| a.as_str());
     for (message, sender) in &step.outbound {
         sqlx::query(
             "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, reply_to,
-                status, created_at, updated_at)
-             VALUES (?, ?, 'outbound', ?, ?, ?, ?, 'queued', ?, ?)",
+                status, created_at, updated_at, author)
+             VALUES (?, ?, 'outbound', ?, ?, ?, ?, 'queued', ?, ?, ?)",
         )
         .bind(message.id.to_string())
         .bind(&c.id)
@@ -565,6 +790,42 @@ async fn apply_step(
         .bind(to_json(&message.content)?)
         .bind(message.reply_to.as_ref().map(|r| r.as_str()))
         .bind(now)
+        .bind(now)
+        .bind(if *sender == Sender::Agent {
+            author
+        } else {
+            None
+        })
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some((id, text)) = &step.note {
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, status,
+                created_at, updated_at, author)
+             VALUES (?, ?, 'note', 'agent', 'note', ?, 'internal', ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(&c.id)
+        .bind(to_json(
+            &serde_json::json!({ "type": "note", "body": text }),
+        )?)
+        .bind(now)
+        .bind(now)
+        .bind(author)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for event in &step.events {
+        sqlx::query(
+            "INSERT INTO conversation_events (conversation_id, kind, agent, team, detail, at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&event.kind)
+        .bind(event.agent.as_ref().map(|a| a.as_str()))
+        .bind(event.team.as_ref().map(|t| t.as_str()))
+        .bind(&event.detail)
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -719,6 +980,7 @@ fn conversation_from_row(row: &SqliteRow) -> Result<ConversationRecord, StoreErr
     let status: String = row.try_get("status")?;
     let bot_state: String = row.try_get("bot_state")?;
     let team: Option<String> = row.try_get("team")?;
+    let route: Option<String> = row.try_get("route")?;
     Ok(ConversationRecord {
         id: row.try_get("id")?,
         key: ConversationKey::from_stored(row.try_get("key")?),
@@ -732,6 +994,15 @@ fn conversation_from_row(row: &SqliteRow) -> Result<ConversationRecord, StoreErr
         updated_at: row.try_get("updated_at")?,
         handoff_at: row.try_get("handoff_at")?,
         last_seq: row.try_get("last_seq")?,
+        assignee: row
+            .try_get::<Option<String>, _>("assignee")?
+            .map(AgentId::new),
+        priority: row.try_get("priority")?,
+        route: route.map(|r| from_json(&r, "route")).transpose()?,
+        assigned_at: row.try_get("assigned_at")?,
+        first_response_at: row.try_get("first_response_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+        snoozed_until: row.try_get("snoozed_until")?,
     })
 }
 
@@ -763,5 +1034,6 @@ fn message_from_row(row: &SqliteRow) -> Result<StoredMessage, StoreError> {
         error_reason: row.try_get("error_reason")?,
         attempts: row.try_get("attempts")?,
         created_at: row.try_get("created_at")?,
+        author: row.try_get("author")?,
     })
 }

@@ -2,6 +2,8 @@
 //! API and a fake business API (real HTTP servers), driven over HTTP like Meta would.
 #![allow(dead_code)]
 
+pub mod console;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -92,6 +94,11 @@ impl TestApp {
     }
 
     /// Stop the app and hand back what a restart needs (the temp dir stays alive).
+    /// Keep a temporary directory alive as long as this app (after a restart).
+    pub fn keep_dir(&mut self, dir: Option<tempfile::TempDir>) {
+        self._dir = dir;
+    }
+
     pub async fn stop(mut self) -> (Settings, FakeGraph, PathBuf, Option<tempfile::TempDir>) {
         self.handle.stop().await;
         (self.settings, self.graph, self.db_path, self._dir.take())

@@ -1,0 +1,800 @@
+//! Commands to a conversation's actor besides the customer's own events: agents' actions
+//! (reply, note, transfer, resolve, snooze, accept, reject) and the desk's (a placement made
+//! elsewhere, an offer timeout, an overflow, a snooze ending). The actor runs each one in
+//! order with the customer's events, commits what it changes in one step, and only then acts
+//! outside (sends to the customer, tells agents, hands placements on).
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::ConversationDeps;
+use super::actor::Loaded;
+use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
+use crate::domain::{AgentId, MessageId, OutboundContent, OutboundMessage, Sender, TeamId};
+use crate::metrics as m;
+use crate::store::{
+    ContactRecord, ConversationEvent, ConversationRecord, ConversationStatus, ConversationStep,
+    StoreError, StoredMessage,
+};
+
+/// What a conversation's actor can be asked to do.
+#[derive(Debug)]
+pub enum Command {
+    /// A decision made elsewhere placed this conversation (a drain, an offer moving on).
+    Placed(Placement),
+    /// The offer to `agent` was not answered in time.
+    OfferTimeout {
+        conversation_id: String,
+        agent: AgentId,
+    },
+    /// Still queued in `from` after its overflow wait: move to `to`.
+    Overflow {
+        conversation_id: String,
+        from: TeamId,
+        to: TeamId,
+    },
+    /// A snooze ended.
+    Reopen { conversation_id: String },
+    /// An agent acts on the conversation.
+    Agent {
+        conversation_id: String,
+        agent: AgentId,
+        action: AgentAction,
+    },
+}
+
+#[derive(Debug)]
+pub enum AgentAction {
+    Reply(OutboundContent),
+    Note(String),
+    TransferToTeam(TeamId),
+    TransferToAgent(AgentId),
+    Resolve,
+    Snooze { until_ms: i64 },
+    Accept,
+    Reject,
+}
+
+#[derive(Debug)]
+pub enum CommandReply {
+    /// The conversation as agents see it, after the command.
+    Conversation(Value),
+    /// A message the command created.
+    Message(Value),
+    Done,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("no such conversation")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Side effects of a step, run once it is committed.
+#[derive(Default)]
+pub(crate) struct Effects {
+    pub outbound: Vec<(OutboundMessage, Sender)>,
+    pub emits: Vec<(AgentId, &'static str, Value)>,
+    pub dispatch: Vec<Placement>,
+    pub watch: Vec<Placement>,
+    pub reopen_at: Option<(ConversationRef, i64)>,
+}
+
+impl Effects {
+    pub(crate) async fn run(self, deps: &ConversationDeps) {
+        if !self.outbound.is_empty() {
+            let channel = self.outbound[0].0.channel.clone();
+            match deps.outbound.sender(&channel) {
+                Some(sender) => {
+                    for (message, _) in self.outbound {
+                        if sender.send(message).await.is_err() {
+                            tracing::warn!(%channel, "sender closed; message stays queued");
+                        }
+                    }
+                }
+                None => tracing::warn!(%channel, "no sender for channel; messages stay queued"),
+            }
+        }
+        for (agent, kind, data) in self.emits {
+            deps.desk.emit(&agent, kind, data).await;
+        }
+        for placement in self.watch {
+            deps.desk.watch(placement).await;
+        }
+        deps.desk.dispatch(self.dispatch);
+        if let Some((conversation, at)) = self.reopen_at {
+            deps.desk.schedule_reopen(conversation, at);
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub(crate) fn conversation_ref(c: &ConversationRecord) -> ConversationRef {
+    ConversationRef {
+        id: c.id.clone(),
+        key: c.key.clone(),
+        channel: c.channel.clone(),
+    }
+}
+
+fn event(
+    kind: &str,
+    agent: Option<&AgentId>,
+    team: Option<&TeamId>,
+    detail: Option<String>,
+) -> ConversationEvent {
+    ConversationEvent {
+        kind: kind.to_string(),
+        agent: agent.cloned(),
+        team: team.cloned(),
+        detail,
+    }
+}
+
+/// A text message from the business to the customer, recorded with the step.
+pub(crate) fn text_to_customer(c: &ConversationRecord, text: String) -> OutboundMessage {
+    OutboundMessage {
+        id: MessageId::generate(),
+        conversation: c.key.clone(),
+        channel: c.channel.clone(),
+        to: c.customer.clone(),
+        content: OutboundContent::Text {
+            body: text,
+            preview_url: false,
+        },
+        reply_to: None,
+    }
+}
+
+/// The transcript view of a message this step records.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn message_view(
+    c: &ConversationRecord,
+    id: &MessageId,
+    direction: &str,
+    sender: &str,
+    kind: &str,
+    body: Value,
+    author: Option<&AgentId>,
+    status: &str,
+) -> Value {
+    serde_json::to_value(StoredMessage {
+        id: id.to_string(),
+        conversation_id: c.id.clone(),
+        direction: direction.into(),
+        sender: sender.into(),
+        kind: kind.into(),
+        body,
+        provider_id: None,
+        status: status.into(),
+        error_code: None,
+        error_reason: None,
+        attempts: 0,
+        created_at: now_ms(),
+        author: author.map(|a| a.to_string()),
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// Ask for an agent: place the conversation (assigned, offered or queued) and apply the result.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn place(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    team: TeamId,
+    preferred: Option<AgentId>,
+    tell_position: bool,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) {
+    c.status = ConversationStatus::Waiting;
+    c.team = Some(team.clone());
+    let ticket = Ticket {
+        conversation: conversation_ref(c),
+        team: team.clone(),
+        priority: c.priority,
+        arrival_ms: c.handoff_at.unwrap_or_else(now_ms),
+        preferred_agent: preferred,
+    };
+    match deps.desk.assignments.place(ticket).await {
+        Ok(placement) => {
+            apply_placement(deps, c, contact, placement, tell_position, step, fx).await
+        }
+        Err(AssignError::QueueFull(team)) => {
+            tracing::warn!(conversation = %c.id, %team, "queue full");
+            step.events
+                .push(event("queue_full", None, Some(&team), None));
+            if let Some(text) = deps
+                .desk
+                .queue_full_text(contact.language.as_deref(), &team)
+            {
+                fx.outbound.push((text_to_customer(c, text), Sender::Bot));
+            }
+        }
+        Err(AssignError::AlreadyPlaced(_)) => {
+            // Placed before a failed commit: adopt what the seam holds.
+            if let Ok(Some(held)) = deps.desk.assignments.held(&c.id).await {
+                let conversation = conversation_ref(c);
+                let placement = match held {
+                    Held::Assigned { team, agent } => Placement::Assigned {
+                        conversation,
+                        team,
+                        agent,
+                    },
+                    Held::Offered { team, agent } => Placement::Offered {
+                        conversation,
+                        team,
+                        agent,
+                    },
+                    Held::Queued { team } => {
+                        let position = deps
+                            .desk
+                            .assignments
+                            .position(&c.id)
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or(1);
+                        Placement::Queued {
+                            conversation,
+                            team,
+                            position,
+                        }
+                    }
+                };
+                apply_placement(deps, c, contact, placement, false, step, fx).await;
+            }
+        }
+        Err(e) => {
+            // Stays waiting for its team; the queues are rebuilt from the store at start.
+            tracing::error!(conversation = %c.id, error = %e, "could not place the conversation");
+        }
+    }
+}
+
+/// Record where the conversation is now and line up who must hear of it.
+pub(crate) async fn apply_placement(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    placement: Placement,
+    tell_position: bool,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) {
+    let now = now_ms();
+    match placement {
+        Placement::Assigned { team, agent, .. } => {
+            c.team = Some(team.clone());
+            c.status = ConversationStatus::Assigned;
+            c.assignee = Some(agent.clone());
+            c.assigned_at = Some(now);
+            c.snoozed_until = None;
+            if let Some(handoff) = c.handoff_at {
+                metrics::histogram!(m::TIME_TO_ASSIGN, "team" => team.to_string())
+                    .record((now - handoff).max(0) as f64 / 1000.0);
+            }
+            tracing::info!(conversation = %c.id, %agent, %team, "assigned");
+            step.events
+                .push(event("assigned", Some(&agent), Some(&team), None));
+            fx.emits.push((
+                agent,
+                "conversation.assigned",
+                json!({ "conversation": c.view(Some(contact)) }),
+            ));
+        }
+        Placement::Offered { team, agent, .. } => {
+            c.team = Some(team.clone());
+            c.status = ConversationStatus::Waiting;
+            metrics::counter!(m::OFFERS, "outcome" => "offered").increment(1);
+            step.events
+                .push(event("offered", Some(&agent), Some(&team), None));
+            let timeout = deps
+                .desk
+                .settings
+                .teams
+                .get(team.as_str())
+                .map(|t| t.offer_timeout_seconds)
+                .unwrap_or(0);
+            fx.emits.push((
+                agent.clone(),
+                "conversation.offered",
+                json!({
+                    "conversation": c.view(Some(contact)),
+                    "expires_at": now + (timeout as i64) * 1000,
+                }),
+            ));
+            fx.watch.push(Placement::Offered {
+                conversation: conversation_ref(c),
+                team,
+                agent,
+            });
+        }
+        Placement::Queued { team, position, .. } => {
+            c.team = Some(team.clone());
+            c.status = ConversationStatus::Waiting;
+            step.events.push(event(
+                "queued",
+                None,
+                Some(&team),
+                Some(format!("position {position}")),
+            ));
+            if tell_position
+                && let Some(text) =
+                    deps.desk
+                        .queue_text(contact.language.as_deref(), position, &team)
+            {
+                fx.outbound.push((text_to_customer(c, text), Sender::Bot));
+            }
+            fx.watch.push(Placement::Queued {
+                conversation: conversation_ref(c),
+                team,
+                position,
+            });
+        }
+    }
+}
+
+/// Take the conversation off its agent, offer or queue; what that frees is handed on.
+async fn release(
+    deps: &ConversationDeps,
+    c: &ConversationRecord,
+    fx: &mut Effects,
+) -> Option<Held> {
+    match deps.desk.assignments.release(&c.id).await {
+        Ok((held, placements)) => {
+            fx.dispatch.extend(placements);
+            held
+        }
+        Err(e) => {
+            tracing::error!(conversation = %c.id, error = %e, "release failed");
+            None
+        }
+    }
+}
+
+type Outcome = Result<CommandReply, CommandError>;
+
+/// Run one command on the loaded conversation. The outer error means the store failed (the
+/// actor stops and a fresh one reloads); the inner result is the command's answer.
+pub(crate) async fn execute(
+    deps: &ConversationDeps,
+    mut loaded: Loaded,
+    command: Command,
+) -> Result<(Loaded, Outcome), StoreError> {
+    let Some(mut c) = loaded.conversation.clone() else {
+        return Ok((loaded, Err(CommandError::NotFound)));
+    };
+    let target = match &command {
+        Command::Placed(p) => p.conversation().id.clone(),
+        Command::OfferTimeout {
+            conversation_id, ..
+        }
+        | Command::Overflow {
+            conversation_id, ..
+        }
+        | Command::Reopen { conversation_id }
+        | Command::Agent {
+            conversation_id, ..
+        } => conversation_id.clone(),
+    };
+    if target != c.id {
+        // An earlier conversation of this customer: it was resolved, a new one began.
+        if let Command::Placed(p) = &command {
+            // A stale placement: undo it so the agent's slot is not held.
+            let mut fx = Effects::default();
+            if let Ok((_, placements)) = deps.desk.assignments.release(&p.conversation().id).await {
+                fx.dispatch.extend(placements);
+            }
+            fx.run(deps).await;
+        }
+        return Ok((
+            loaded,
+            Err(CommandError::Conflict("the conversation is closed".into())),
+        ));
+    }
+    let mut step = ConversationStep::update(c.clone());
+    let mut fx = Effects::default();
+    let contact = loaded.contact.clone();
+    let now = now_ms();
+    let before = c.clone();
+
+    let outcome: Outcome = match command {
+        Command::Placed(placement) => {
+            let valid = c.status == ConversationStatus::Waiting
+                && c.team.as_ref() == Some(placement.team());
+            if valid {
+                apply_placement(deps, &mut c, &contact, placement, false, &mut step, &mut fx).await;
+            } else {
+                tracing::info!(conversation = %c.id, status = c.status.as_str(), "stale placement; undoing it");
+                release(deps, &c, &mut fx).await;
+            }
+            Ok(CommandReply::Done)
+        }
+        Command::OfferTimeout { agent, .. } => {
+            // An error means it was accepted or rejected meanwhile: nothing to do.
+            if let Ok(placements) = deps.desk.assignments.decline(&agent, &c.id).await {
+                {
+                    metrics::counter!(m::OFFERS, "outcome" => "expired").increment(1);
+                    step.events
+                        .push(event("offer_expired", Some(&agent), c.team.as_ref(), None));
+                    fx.emits.push((
+                        agent,
+                        "conversation.updated",
+                        json!({ "conversation": c.view(Some(&contact)), "reason": "offer_expired" }),
+                    ));
+                    fx.dispatch.extend(placements);
+                }
+            }
+            Ok(CommandReply::Done)
+        }
+        Command::Overflow { from, to, .. } => {
+            if c.status == ConversationStatus::Waiting && c.team.as_ref() == Some(&from) {
+                match deps.desk.assignments.overflow(&c.id, &to).await {
+                    Ok(Some(placement)) => {
+                        tracing::info!(conversation = %c.id, %from, %to, "overflow");
+                        step.events.push(event(
+                            "overflow",
+                            None,
+                            Some(&to),
+                            Some(format!("from {from}")),
+                        ));
+                        apply_placement(
+                            deps, &mut c, &contact, placement, false, &mut step, &mut fx,
+                        )
+                        .await;
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(conversation = %c.id, error = %e, "overflow failed"),
+                }
+            }
+            Ok(CommandReply::Done)
+        }
+        Command::Reopen { .. } => {
+            if c.status == ConversationStatus::Snoozed
+                && c.snoozed_until.is_some_and(|t| t <= now + 50)
+            {
+                reopen(deps, &mut c, &contact, &mut step, &mut fx).await;
+            }
+            Ok(CommandReply::Done)
+        }
+        Command::Agent { agent, action, .. } => {
+            agent_action(deps, &mut c, &contact, agent, action, &mut step, &mut fx).await
+        }
+    };
+
+    if c != before || step.note.is_some() || !step.outbound.is_empty() || !step.events.is_empty() {
+        c.updated_at = now;
+        step.conversation = Some(c.clone());
+        step.outbound = fx.outbound.clone();
+        deps.store.commit_step(step).await?;
+        loaded.conversation = Some(c);
+    }
+    fx.run(deps).await;
+    Ok((loaded, outcome))
+}
+
+/// A snoozed conversation comes back: to the agent who had it if they can take it, else the
+/// team's queue.
+pub(crate) async fn reopen(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) {
+    let team = c
+        .team
+        .clone()
+        .unwrap_or_else(|| TeamId::new(deps.desk.settings.routing.default_team.clone()));
+    let previous = c.assignee.clone();
+    c.snoozed_until = None;
+    c.handoff_at = Some(now_ms());
+    step.events.push(event("reopened", None, Some(&team), None));
+    if let Some(agent) = &previous {
+        fx.emits.push((
+            agent.clone(),
+            "conversation.updated",
+            json!({ "conversation": c.view(Some(contact)), "reason": "reopened" }),
+        ));
+    }
+    place(deps, c, contact, team, previous, true, step, fx).await;
+}
+
+async fn agent_action(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    agent: AgentId,
+    action: AgentAction,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) -> Outcome {
+    let now = now_ms();
+    let is_assignee = c.assignee.as_ref() == Some(&agent);
+    let holds = is_assignee && c.status == ConversationStatus::Assigned;
+    match action {
+        AgentAction::Reply(content) => {
+            if !holds {
+                return Err(if c.status == ConversationStatus::Resolved {
+                    CommandError::Conflict("the conversation is resolved".into())
+                } else {
+                    CommandError::Forbidden("only the assigned agent can reply".into())
+                });
+            }
+            let message = OutboundMessage {
+                id: MessageId::generate(),
+                conversation: c.key.clone(),
+                channel: c.channel.clone(),
+                to: c.customer.clone(),
+                content,
+                reply_to: None,
+            };
+            if c.first_response_at.is_none() {
+                c.first_response_at = Some(now);
+                if let Some(handoff) = c.handoff_at {
+                    let team = c.team.as_ref().map(|t| t.to_string()).unwrap_or_default();
+                    metrics::histogram!(m::FIRST_RESPONSE, "team" => team)
+                        .record((now - handoff).max(0) as f64 / 1000.0);
+                }
+            }
+            let view = message_view(
+                c,
+                &message.id,
+                "outbound",
+                "agent",
+                message.content.type_label(),
+                serde_json::to_value(&message.content).unwrap_or(Value::Null),
+                Some(&agent),
+                "queued",
+            );
+            step.agent = Some(agent.clone());
+            fx.outbound.push((message, Sender::Agent));
+            fx.emits.push((
+                agent,
+                "message.created",
+                json!({ "conversation_id": c.id, "message": view }),
+            ));
+            Ok(CommandReply::Message(view))
+        }
+        AgentAction::Note(text) => {
+            let id = MessageId::generate();
+            let view = message_view(
+                c,
+                &id,
+                "note",
+                "agent",
+                "note",
+                json!({ "type": "note", "body": text }),
+                Some(&agent),
+                "internal",
+            );
+            step.agent = Some(agent.clone());
+            step.note = Some((id, text));
+            let mut told = vec![agent.clone()];
+            if let Some(assignee) = &c.assignee
+                && *assignee != agent
+            {
+                told.push(assignee.clone());
+            }
+            for who in told {
+                fx.emits.push((
+                    who,
+                    "message.created",
+                    json!({ "conversation_id": c.id, "message": view }),
+                ));
+            }
+            Ok(CommandReply::Message(view))
+        }
+        AgentAction::Resolve => {
+            if !(holds
+                || c.status == ConversationStatus::Waiting
+                || (is_assignee && c.status == ConversationStatus::Snoozed))
+            {
+                return Err(refuse(c, "resolve"));
+            }
+            release(deps, c, fx).await;
+            c.status = ConversationStatus::Resolved;
+            c.resolved_at = Some(now);
+            c.snoozed_until = None;
+            step.events
+                .push(event("resolved", Some(&agent), c.team.as_ref(), None));
+            let view = c.view(Some(contact));
+            if let Some(assignee) = c.assignee.clone() {
+                fx.emits.push((
+                    assignee,
+                    "conversation.updated",
+                    json!({ "conversation": view, "reason": "resolved" }),
+                ));
+            }
+            Ok(CommandReply::Conversation(view))
+        }
+        AgentAction::Snooze { until_ms } => {
+            if !holds {
+                return Err(refuse(c, "snooze"));
+            }
+            if until_ms <= now {
+                return Err(CommandError::BadRequest(
+                    "`until` must be in the future".into(),
+                ));
+            }
+            if until_ms > now + 90 * 24 * 3600 * 1000 {
+                return Err(CommandError::BadRequest(
+                    "`until` must be within 90 days".into(),
+                ));
+            }
+            release(deps, c, fx).await;
+            c.status = ConversationStatus::Snoozed;
+            c.snoozed_until = Some(until_ms);
+            step.events.push(event(
+                "snoozed",
+                Some(&agent),
+                c.team.as_ref(),
+                Some(format!("until {until_ms}")),
+            ));
+            fx.reopen_at = Some((conversation_ref(c), until_ms));
+            let view = c.view(Some(contact));
+            fx.emits.push((
+                agent,
+                "conversation.updated",
+                json!({ "conversation": view, "reason": "snoozed" }),
+            ));
+            Ok(CommandReply::Conversation(view))
+        }
+        AgentAction::TransferToTeam(team) => {
+            if !(holds || c.status == ConversationStatus::Waiting) {
+                return Err(refuse(c, "transfer"));
+            }
+            if !deps.desk.settings.teams.contains_key(team.as_str()) {
+                return Err(CommandError::BadRequest(format!("unknown team {team}")));
+            }
+            release(deps, c, fx).await;
+            let previous = c.assignee.take();
+            step.events.push(event(
+                "transferred",
+                Some(&agent),
+                Some(&team),
+                Some(format!("to team {team}")),
+            ));
+            if let Some(previous) = previous {
+                fx.emits.push((
+                    previous,
+                    "conversation.updated",
+                    json!({ "conversation": c.view(Some(contact)), "reason": "transferred" }),
+                ));
+            }
+            c.handoff_at = Some(now);
+            place(deps, c, contact, team, None, true, step, fx).await;
+            Ok(CommandReply::Conversation(c.view(Some(contact))))
+        }
+        AgentAction::TransferToAgent(to) => {
+            if !(holds || c.status == ConversationStatus::Waiting) {
+                return Err(refuse(c, "transfer"));
+            }
+            let Some(target) = deps.desk.agent(&to) else {
+                return Err(CommandError::BadRequest(format!("unknown agent {to}")));
+            };
+            if to == agent && holds {
+                return Err(CommandError::Conflict(
+                    "the conversation is already yours".into(),
+                ));
+            }
+            let team = match &c.team {
+                Some(t) if target.teams.contains(t) => t.clone(),
+                _ => target
+                    .teams
+                    .first()
+                    .cloned()
+                    .or_else(|| c.team.clone())
+                    .unwrap_or_else(|| {
+                        TeamId::new(deps.desk.settings.routing.default_team.clone())
+                    }),
+            };
+            // Check first, so a refusal leaves the conversation where it is.
+            let available = deps
+                .desk
+                .assignments
+                .snapshot()
+                .await
+                .ok()
+                .is_some_and(|s| {
+                    s.agents.iter().any(|a| {
+                        a.agent == to
+                            && a.presence == crate::domain::Presence::Online
+                            && a.load < a.capacity
+                    })
+                });
+            if !available {
+                return Err(CommandError::Conflict(format!(
+                    "agent {to} is not online with room"
+                )));
+            }
+            release(deps, c, fx).await;
+            let previous = c.assignee.take();
+            let ticket = Ticket {
+                conversation: conversation_ref(c),
+                team: team.clone(),
+                priority: c.priority,
+                arrival_ms: now,
+                preferred_agent: None,
+            };
+            c.handoff_at = Some(now);
+            c.status = ConversationStatus::Waiting;
+            c.team = Some(team.clone());
+            step.events.push(event(
+                "transferred",
+                Some(&agent),
+                Some(&team),
+                Some(format!("to agent {to}")),
+            ));
+            if let Some(previous) = previous {
+                fx.emits.push((
+                    previous,
+                    "conversation.updated",
+                    json!({ "conversation": c.view(Some(contact)), "reason": "transferred" }),
+                ));
+            }
+            match deps.desk.assignments.assign_to(&to, ticket).await {
+                Ok(placement) => {
+                    apply_placement(deps, c, contact, placement, false, step, fx).await;
+                    Ok(CommandReply::Conversation(c.view(Some(contact))))
+                }
+                Err(e) => {
+                    // Lost a race for the agent's last slot: queue it in the team instead.
+                    place(deps, c, contact, team, Some(to), true, step, fx).await;
+                    Err(CommandError::Conflict(format!(
+                        "{e}; the conversation was queued for its team instead"
+                    )))
+                }
+            }
+        }
+        AgentAction::Accept => match deps.desk.assignments.accept(&agent, &c.id).await {
+            Ok(placement) => {
+                metrics::counter!(m::OFFERS, "outcome" => "accepted").increment(1);
+                apply_placement(deps, c, contact, placement, false, step, fx).await;
+                Ok(CommandReply::Conversation(c.view(Some(contact))))
+            }
+            Err(AssignError::NotOffered(_)) => Err(CommandError::Conflict(
+                "no offer of this conversation to you is open".into(),
+            )),
+            Err(e) => Err(CommandError::Unavailable(e.to_string())),
+        },
+        AgentAction::Reject => match deps.desk.assignments.decline(&agent, &c.id).await {
+            Ok(placements) => {
+                metrics::counter!(m::OFFERS, "outcome" => "rejected").increment(1);
+                step.events
+                    .push(event("offer_rejected", Some(&agent), c.team.as_ref(), None));
+                fx.dispatch.extend(placements);
+                Ok(CommandReply::Done)
+            }
+            Err(AssignError::NotOffered(_)) => Err(CommandError::Conflict(
+                "no offer of this conversation to you is open".into(),
+            )),
+            Err(e) => Err(CommandError::Unavailable(e.to_string())),
+        },
+    }
+}
+
+fn refuse(c: &ConversationRecord, what: &str) -> CommandError {
+    match c.status {
+        ConversationStatus::Resolved => {
+            CommandError::Conflict("the conversation is resolved".into())
+        }
+        ConversationStatus::Bot => {
+            CommandError::Conflict("the bot still has the conversation".into())
+        }
+        _ => CommandError::Forbidden(format!("only the assigned agent can {what} it")),
+    }
+}

@@ -1,0 +1,340 @@
+//! The desk: where handed-off conversations meet agents.
+//!
+//! It wires the assignment seam ([`Assignments`]) to the actors around it: one
+//! [`TeamQueueActor`] per team (offer timeouts, overflow timers), one [`AgentActor`] per agent
+//! (console sessions and the agent's durable event log), and the conversation actors, which
+//! own each conversation's record. A decision made anywhere (a drain after a resolve, an agent
+//! coming online, an offer timing out) yields placements; the desk hands each one to the
+//! conversation it concerns, whose actor records it and tells the agent and the customer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use minijinja::Environment;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::agents::{AgentActor, Emit};
+use crate::assign::{Assignments, Placement};
+use crate::bot::Text;
+use crate::config::Settings;
+use crate::conversation::ConversationRegistry;
+use crate::conversation::commands::Command;
+use crate::domain::{AgentId, Presence, TeamId};
+use crate::metrics as m;
+use crate::queues::{TeamQueueActor, Watch};
+use crate::store::Store;
+
+/// The conversation registry, set once it exists (it needs the desk to be built first).
+pub type RegistryCell = Arc<OnceLock<ConversationRegistry>>;
+
+/// A configured agent and their actor.
+pub struct AgentEntry {
+    pub id: AgentId,
+    pub name: String,
+    pub teams: Vec<TeamId>,
+    pub capacity: u32,
+    pub addr: Addr<AgentActor>,
+}
+
+pub struct Desk {
+    pub assignments: Arc<dyn Assignments>,
+    pub settings: Arc<Settings>,
+    agents: BTreeMap<AgentId, AgentEntry>,
+    teams: HashMap<TeamId, Addr<TeamQueueActor>>,
+    /// SHA-256 of a bearer token → its agent.
+    tokens: HashMap<[u8; 32], AgentId>,
+    registry: RegistryCell,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("unknown agent {0}")]
+    UnknownAgent(AgentId),
+    #[error("assignment: {0}")]
+    Assign(#[from] crate::assign::AssignError),
+}
+
+impl Desk {
+    /// Start the team queue and agent actors on `arbiter`.
+    pub fn start(
+        settings: Arc<Settings>,
+        store: Arc<dyn Store>,
+        assignments: Arc<dyn Assignments>,
+        arbiter: &ArbiterHandle,
+    ) -> anyhow::Result<Self> {
+        check_texts(&settings)?;
+        let registry: RegistryCell = Arc::new(OnceLock::new());
+        let mut teams = HashMap::new();
+        for (id, team) in &settings.teams {
+            let actor = TeamQueueActor::new(
+                TeamId::new(id.clone()),
+                (team.offer_timeout_seconds > 0)
+                    .then(|| Duration::from_secs(team.offer_timeout_seconds)),
+                team.overflow.as_ref().map(|o| {
+                    (
+                        TeamId::new(o.team.clone()),
+                        Duration::from_secs(o.after_seconds),
+                    )
+                }),
+                registry.clone(),
+            );
+            teams.insert(
+                TeamId::new(id.clone()),
+                TeamQueueActor::start_in_arbiter(arbiter, move |_| actor),
+            );
+        }
+        let mut agents = BTreeMap::new();
+        let mut tokens = HashMap::new();
+        for (id, agent) in &settings.agents {
+            let agent_id = AgentId::new(id.clone());
+            if let Some(hash) = &agent.token_sha256 {
+                let bytes = hex::decode(hash)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| anyhow::anyhow!("agent {id}: bad token_sha256"))?;
+                tokens.insert(bytes, agent_id.clone());
+            }
+            let actor = AgentActor::new(agent_id.clone(), store.clone(), settings.console.clone());
+            let addr = AgentActor::start_in_arbiter(arbiter, move |_| actor);
+            agents.insert(
+                agent_id.clone(),
+                AgentEntry {
+                    id: agent_id,
+                    name: agent.name.clone(),
+                    teams: agent.teams.iter().cloned().map(TeamId::new).collect(),
+                    capacity: agent.capacity,
+                    addr,
+                },
+            );
+        }
+        Ok(Self {
+            assignments,
+            settings,
+            agents,
+            teams,
+            tokens,
+            registry,
+        })
+    }
+
+    /// Called once the conversation registry exists.
+    pub fn attach(&self, registry: ConversationRegistry) {
+        let _ = self.registry.set(registry);
+    }
+
+    /// The agent a bearer token belongs to.
+    pub fn authenticate(&self, token: &str) -> Option<&AgentEntry> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.tokens.get(&digest).and_then(|id| self.agents.get(id))
+    }
+
+    pub fn agent(&self, id: &AgentId) -> Option<&AgentEntry> {
+        self.agents.get(id)
+    }
+
+    pub fn agents(&self) -> impl Iterator<Item = &AgentEntry> {
+        self.agents.values()
+    }
+
+    /// Agents sharing at least one team with `agent` (themselves included).
+    pub fn teammates(&self, agent: &AgentId) -> Vec<&AgentEntry> {
+        let Some(me) = self.agents.get(agent) else {
+            return Vec::new();
+        };
+        self.agents
+            .values()
+            .filter(|a| a.id == *agent || a.teams.iter().any(|t| me.teams.contains(t)))
+            .collect()
+    }
+
+    pub fn team_name(&self, team: &TeamId) -> String {
+        self.settings
+            .teams
+            .get(team.as_str())
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| team.to_string())
+    }
+
+    /// Append an event to an agent's console log and push it to their sessions. Waits for room
+    /// in the agent's mailbox (backpressure); the agent actor never waits on anyone.
+    pub async fn emit(&self, agent: &AgentId, kind: &'static str, data: Value) {
+        let Some(entry) = self.agents.get(agent) else {
+            return;
+        };
+        if entry.addr.send(Emit { kind, data }).await.is_err() {
+            tracing::warn!(%agent, kind, "agent actor gone; console event dropped");
+        }
+    }
+
+    /// Change an agent's presence: tell the seam (which drains the agent's teams when they come
+    /// online), tell the teammates, hand out what the drain placed.
+    pub async fn set_presence(&self, agent: &AgentId, presence: Presence) -> Result<(), DeskError> {
+        if !self.agents.contains_key(agent) {
+            return Err(DeskError::UnknownAgent(agent.clone()));
+        }
+        let placements = self.assignments.set_presence(agent, presence).await?;
+        tracing::info!(%agent, presence = presence.as_str(), placed = placements.len(), "presence");
+        let data = serde_json::json!({ "agent": agent, "presence": presence });
+        for mate in self.teammates(agent) {
+            self.emit(&mate.id, "presence.changed", data.clone()).await;
+        }
+        self.dispatch(placements);
+        self.publish_gauges().await;
+        Ok(())
+    }
+
+    /// Hand each placement to its conversation's actor (which records it, tells the agent and
+    /// the customer). Never waits: a conversation actor may itself be waiting on the desk.
+    pub fn dispatch(&self, placements: Vec<Placement>) {
+        let Some(registry) = self.registry.get() else {
+            tracing::error!("placements before the registry exists; they are restored at start");
+            return;
+        };
+        for placement in placements {
+            let registry = registry.clone();
+            actix_rt::spawn(async move {
+                let conversation = placement.conversation().clone();
+                let command = Command::Placed(placement);
+                if let Err(e) = registry
+                    .command(&conversation.channel, &conversation.key, command)
+                    .await
+                {
+                    tracing::warn!(conversation = %conversation.id, error = %e,
+                        "placement not delivered");
+                }
+            });
+        }
+    }
+
+    /// Let the team's queue actor start its timers (offer timeout, overflow) for a placement.
+    pub async fn watch(&self, placement: Placement) {
+        if let Some(team) = self.teams.get(placement.team())
+            && team.send(Watch(placement)).await.is_err()
+        {
+            tracing::warn!("team queue actor gone; its timers are lost");
+        }
+    }
+
+    /// Reopen a snoozed conversation at `until_ms` (unix ms).
+    pub fn schedule_reopen(&self, conversation: crate::assign::ConversationRef, until_ms: i64) {
+        let Some(registry) = self.registry.get().cloned() else {
+            return;
+        };
+        let delay = (until_ms - chrono::Utc::now().timestamp_millis()).max(0) as u64;
+        actix_rt::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let command = Command::Reopen {
+                conversation_id: conversation.id.clone(),
+            };
+            if let Err(e) = registry
+                .command(&conversation.channel, &conversation.key, command)
+                .await
+            {
+                tracing::warn!(conversation = %conversation.id, error = %e, "reopen failed");
+            }
+        });
+    }
+
+    /// The text telling a customer their queue position, in their language.
+    pub fn queue_text(
+        &self,
+        language: Option<&str>,
+        position: usize,
+        team: &TeamId,
+    ) -> Option<String> {
+        let text = self.settings.assignment.queue_message.as_ref()?;
+        let ctx = minijinja::context! { position => position, team => self.team_name(team) };
+        render(text, language, ctx)
+    }
+
+    pub fn queue_full_text(&self, language: Option<&str>, team: &TeamId) -> Option<String> {
+        let ctx = minijinja::context! { team => self.team_name(team) };
+        render(&self.settings.assignment.queue_full_message, language, ctx)
+    }
+
+    /// Publish queue depth, oldest wait and agents by presence now.
+    pub async fn publish_gauges(&self) {
+        let Ok(snapshot) = self.assignments.snapshot().await else {
+            return;
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        for team in &snapshot.teams {
+            let label = team.team.to_string();
+            metrics::gauge!(m::QUEUE_DEPTH, "team" => label.clone()).set(team.queue.len() as f64);
+            let wait = team
+                .oldest_arrival_ms
+                .map(|a| (now - a).max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            metrics::gauge!(m::QUEUE_OLDEST_WAIT, "team" => label).set(wait);
+        }
+        for presence in Presence::ALL {
+            let count = snapshot
+                .agents
+                .iter()
+                .filter(|a| a.presence == presence)
+                .count();
+            metrics::gauge!(m::AGENTS, "presence" => presence.as_str()).set(count as f64);
+        }
+    }
+
+    /// Keep the gauges current every second (sampling for Prometheus only; nothing is decided
+    /// on a timer). Presence changes publish at once too.
+    pub fn spawn_sampler(self: &Arc<Self>) -> actix_rt::task::JoinHandle<()> {
+        let desk = Arc::downgrade(self);
+        actix_rt::spawn(async move {
+            loop {
+                let Some(desk) = desk.upgrade() else { return };
+                desk.publish_gauges().await;
+                drop(desk);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+}
+
+fn pick<'a>(text: &'a Text, language: Option<&str>) -> Option<&'a str> {
+    match text {
+        Text::Same(s) => Some(s),
+        Text::PerLanguage(map) => language
+            .and_then(|l| map.get(l))
+            .or_else(|| map.get("en"))
+            .or_else(|| map.values().next())
+            .map(String::as_str),
+    }
+}
+
+fn render(text: &Text, language: Option<&str>, ctx: minijinja::Value) -> Option<String> {
+    let source = pick(text, language)?;
+    match Environment::new().render_str(source, ctx) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "queue text does not render");
+            None
+        }
+    }
+}
+
+/// Render every assignment text once at start-up, so a broken template stops the start.
+fn check_texts(settings: &Settings) -> anyhow::Result<()> {
+    let mut texts = vec![&settings.assignment.queue_full_message];
+    texts.extend(settings.assignment.queue_message.as_ref());
+    for text in texts {
+        let sources: Vec<&str> = match text {
+            Text::Same(s) => vec![s.as_str()],
+            Text::PerLanguage(map) => map.values().map(String::as_str).collect(),
+        };
+        for source in sources {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            env.render_str(
+                source,
+                minijinja::context! { position => 1, team => "Support" },
+            )
+            .map_err(|e| anyhow::anyhow!("assignment text {source:?}: {e}"))?;
+        }
+    }
+    Ok(())
+}
