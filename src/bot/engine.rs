@@ -20,6 +20,7 @@ use crate::domain::{
     InboundMessage, ListRow, ListSection, MessageContent, OutboundContent, ReplyButton, TeamId,
 };
 use crate::store::ContactRecord;
+use crate::templates::{describe, from_json, urlencode};
 
 // WhatsApp interactive message limits.
 const MAX_BUTTONS: usize = 3;
@@ -334,7 +335,7 @@ impl Bot {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env.add_filter("urlencode", urlencode);
+        env.add_filter("urlencode", |v: Value| urlencode(&v));
         let mut c = Compiler {
             env,
             default_language: default_language.clone(),
@@ -1256,12 +1257,10 @@ impl Bot {
         .into_iter()
         .collect();
         if let Some((status, body)) = &turn.response {
-            let r: BTreeMap<&str, Value> = [
-                ("status", Value::from(*status)),
-                ("body", json_to_value(body)),
-            ]
-            .into_iter()
-            .collect();
+            let r: BTreeMap<&str, Value> =
+                [("status", Value::from(*status)), ("body", from_json(body))]
+                    .into_iter()
+                    .collect();
             ctx.insert("response", Value::from(r));
         }
         Value::from(ctx)
@@ -1609,61 +1608,6 @@ impl<'a> Input<'a> {
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
-}
-
-fn describe(e: &minijinja::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-/// Percent-encode everything but RFC 3986 unreserved characters.
-fn urlencode(value: &Value) -> String {
-    let s = if value.is_undefined() || value.is_none() {
-        String::new()
-    } else {
-        value.to_string()
-    };
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// JSON → template value.
-fn json_to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::from(()),
-        serde_json::Value::Bool(b) => Value::from(*b),
-        serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                Value::from(n.as_f64().unwrap_or_default())
-            }
-        }
-        serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => {
-            Value::from(items.iter().map(json_to_value).collect::<Vec<_>>())
-        }
-        serde_json::Value::Object(map) => Value::from(
-            map.iter()
-                .map(|(k, v)| (k.clone(), json_to_value(v)))
-                .collect::<BTreeMap<String, Value>>(),
-        ),
-    }
 }
 
 /// Stands for an unknown response body at validation: every attribute exists.

@@ -31,6 +31,7 @@ use serde_json::Value;
 
 use crate::routing::rules::{ContactVars, ConversationVars};
 use crate::routing::{LookupSettings, RouteRequest, RoutingError};
+use crate::templates::{describe, from_json, urlencode};
 
 /// How a lookup answer was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +129,7 @@ impl Lookups {
         let mut templates = Environment::new();
         templates.set_undefined_behavior(UndefinedBehavior::Strict);
         templates.set_auto_escape_callback(|_| AutoEscape::None);
-        templates.add_filter("urlencode", urlencode);
+        templates.add_filter("urlencode", |v: minijinja::Value| urlencode(&v));
         let mut lookups = BTreeMap::new();
         for (name, lookup) in settings {
             let invalid = |reason: String| RoutingError::InvalidLookup {
@@ -188,8 +189,8 @@ impl Lookups {
         let conversation = serde_json::to_value(ConversationVars::of(req))
             .map_err(|e| format!("conversation: {e}"))?;
         let context = minijinja::context! {
-            contact => json_to_jinja(&contact),
-            conversation => json_to_jinja(&conversation),
+            contact => from_json(&contact),
+            conversation => from_json(&conversation),
         };
         template
             .render(context)
@@ -305,59 +306,4 @@ impl Lookups {
             },
         }
     }
-}
-
-/// `value | urlencode`: percent-encode everything but RFC 3986 unreserved characters; `none`
-/// and undefined encode as the empty string.
-fn urlencode(value: minijinja::Value) -> String {
-    if value.is_none() || value.is_undefined() {
-        return String::new();
-    }
-    let text = value.to_string();
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-fn json_to_jinja(value: &Value) -> minijinja::Value {
-    match value {
-        Value::Null => minijinja::Value::from(()),
-        Value::Bool(b) => minijinja::Value::from(*b),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                minijinja::Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                minijinja::Value::from(u)
-            } else {
-                minijinja::Value::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Value::String(s) => minijinja::Value::from(s.as_str()),
-        Value::Array(items) => {
-            minijinja::Value::from(items.iter().map(json_to_jinja).collect::<Vec<_>>())
-        }
-        Value::Object(map) => minijinja::Value::from(
-            map.iter()
-                .map(|(k, v)| (k.clone(), json_to_jinja(v)))
-                .collect::<BTreeMap<String, minijinja::Value>>(),
-        ),
-    }
-}
-
-/// A template error's message with its causes.
-fn describe(e: &minijinja::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
