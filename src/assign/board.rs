@@ -79,6 +79,9 @@ struct Agent {
     id: AgentId,
     /// Team indexes, ascending, no duplicates.
     teams: Vec<usize>,
+    /// While online or away, the agent stays so until this time (unix ms), unless a heartbeat
+    /// extends it; `None`: until told otherwise.
+    lease_until: Option<i64>,
 }
 
 /// The part of an agent every decision reads, kept apart so a scan over a large team stays in
@@ -216,6 +219,7 @@ impl Board {
             agents.push(Agent {
                 id: spec.id,
                 teams: agent_teams,
+                lease_until: None,
             });
             states.push(AgentState {
                 presence: Presence::Offline,
@@ -324,11 +328,43 @@ impl Board {
     ) -> Result<Vec<Placement>, AssignError> {
         let agent = self.agent_ix(agent)?;
         self.update_agent(agent, |state| state.presence = presence);
+        if presence == Presence::Offline {
+            self.agents[agent].lease_until = None;
+        }
         let mut placements = Vec::new();
         if presence == Presence::Online {
             self.drain(agent, None, &mut placements);
         }
         Ok(placements)
+    }
+
+    /// Extend the presence lease of agents who are online or away until `until_ms` (unix ms).
+    /// Offline and unknown agents are left alone: a heartbeat never brings anyone online.
+    pub fn heartbeat(&mut self, agents: &[AgentId], until_ms: i64) {
+        for id in agents {
+            if let Some(&agent) = self.agent_index.get(id)
+                && self.states[agent].presence != Presence::Offline
+            {
+                self.agents[agent].lease_until = Some(until_ms);
+            }
+        }
+    }
+
+    /// Agents whose lease ended before `now_ms` go offline (they keep what they hold, like any
+    /// offline agent); returns them, in id order.
+    pub fn expire_presence(&mut self, now_ms: i64) -> Vec<AgentId> {
+        let mut expired = Vec::new();
+        for agent in 0..self.agents.len() {
+            let lapsed = self.agents[agent]
+                .lease_until
+                .is_some_and(|until| until < now_ms);
+            if lapsed && self.states[agent].presence != Presence::Offline {
+                self.update_agent(agent, |state| state.presence = Presence::Offline);
+                self.agents[agent].lease_until = None;
+                expired.push(self.agents[agent].id.clone());
+            }
+        }
+        expired
     }
 
     /// Remove a conversation from its agent, offer or queue. A freed slot drains the agent's
@@ -774,6 +810,9 @@ impl Board {
             state.presence = Presence::Offline;
             state.load = 0;
             state.last_assigned = 0;
+        }
+        for agent in &mut self.agents {
+            agent.lease_until = None;
         }
     }
 

@@ -1,6 +1,7 @@
 //! The embedded-mode [`Assignments`]: one [`Board`] behind a mutex, locked only for the
 //! synchronous decision itself (never across an await), so every call is atomic.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use super::{AssignError, Assignments, Held, Placement, Snapshot, Ticket};
 #[derive(Debug)]
 pub struct MemoryAssignments {
     board: Mutex<Board>,
+    restored: AtomicBool,
 }
 
 impl MemoryAssignments {
@@ -21,6 +23,7 @@ impl MemoryAssignments {
     pub fn new(board: Board) -> Self {
         Self {
             board: Mutex::new(board),
+            restored: AtomicBool::new(false),
         }
     }
 
@@ -54,6 +57,15 @@ impl Assignments for MemoryAssignments {
         presence: Presence,
     ) -> Result<Vec<Placement>, AssignError> {
         self.board().set_presence(agent, presence)
+    }
+
+    async fn heartbeat(&self, agents: &[AgentId], until_ms: i64) -> Result<(), AssignError> {
+        self.board().heartbeat(agents, until_ms);
+        Ok(())
+    }
+
+    async fn expire_presence(&self, now_ms: i64) -> Result<Vec<AgentId>, AssignError> {
+        Ok(self.board().expire_presence(now_ms))
     }
 
     async fn release(
@@ -99,11 +111,17 @@ impl Assignments for MemoryAssignments {
         self.board().snapshot()
     }
 
+    async fn is_ready(&self) -> Result<bool, AssignError> {
+        Ok(self.restored.load(Ordering::Acquire))
+    }
+
     async fn restore(
         &self,
         assigned: Vec<(Ticket, AgentId)>,
         waiting: Vec<Ticket>,
-    ) -> Result<(), AssignError> {
-        self.board().restore(assigned, waiting)
+    ) -> Result<bool, AssignError> {
+        self.board().restore(assigned, waiting)?;
+        self.restored.store(true, Ordering::Release);
+        Ok(true)
     }
 }

@@ -167,6 +167,14 @@ pub trait Assignments: Send + Sync + 'static {
         presence: Presence,
     ) -> Result<Vec<Placement>, AssignError>;
 
+    /// Extend the presence lease of these agents (online or away; offline ones are left
+    /// alone) until `until_ms` (unix ms): a console that is still there says so periodically.
+    async fn heartbeat(&self, agents: &[AgentId], until_ms: i64) -> Result<(), AssignError>;
+
+    /// Agents whose presence lease ended before `now_ms` go offline by themselves (their console
+    /// and its node are gone); returns who did.
+    async fn expire_presence(&self, now_ms: i64) -> Result<Vec<AgentId>, AssignError>;
+
     /// Take a conversation off its agent, offer or queue (resolve, snooze, transfer), freeing
     /// the capacity it held and draining the agent's teams at once.
     async fn release(
@@ -205,14 +213,20 @@ pub trait Assignments: Send + Sync + 'static {
 
     async fn snapshot(&self) -> Result<Snapshot, AssignError>;
 
-    /// Rebuild after a restart from the durable store: conversations assigned (to their
-    /// agents, whatever their presence) and conversations waiting (queued in order). Agents
-    /// start offline.
+    /// Whether the state holds a board built from the durable store: in memory, once
+    /// [`restore`](Assignments::restore)d; in Redis, once any node restored it since Redis last
+    /// started empty.
+    async fn is_ready(&self) -> Result<bool, AssignError>;
+
+    /// Rebuild from the durable store: conversations assigned (to their agents, whatever their
+    /// presence) and conversations waiting (queued in order). Agents start offline. In memory
+    /// this always rebuilds; a shared state that is already ready is left alone (another node
+    /// rebuilt it, and has been deciding since): the answer says whether this call rebuilt.
     async fn restore(
         &self,
         assigned: Vec<(Ticket, AgentId)>,
         waiting: Vec<Ticket>,
-    ) -> Result<(), AssignError>;
+    ) -> Result<bool, AssignError>;
 }
 
 #[cfg(test)]

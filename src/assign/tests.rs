@@ -1001,6 +1001,65 @@ fn set_presence_rejects_an_unknown_agent() {
 // ---- release ----
 
 #[test]
+fn a_presence_lease_that_is_not_renewed_takes_the_agent_offline() {
+    let mut board = Board::new(
+        vec![team("sales", Strategy::RoundRobin)],
+        vec![
+            agent("alice", &["sales"], 2),
+            agent("bob", &["sales"], 2),
+            agent("carla", &["sales"], 2),
+        ],
+    );
+    online(&mut board, &["alice", "bob"]);
+    board
+        .set_presence(&aid("carla"), Presence::Away)
+        .expect("away");
+    let placement = board.place(ticket("c1", "sales", 0, 1)).expect("placed");
+    assert_eq!(assigned_to(&placement), "alice");
+    // A heartbeat never brings an offline agent online; unknown agents are ignored.
+    board.heartbeat(
+        &[aid("alice"), aid("bob"), aid("carla"), aid("nobody")],
+        1_000,
+    );
+    board.heartbeat(&[aid("bob")], 5_000);
+    assert!(
+        board.expire_presence(1_000).is_empty(),
+        "a lease ends after its time"
+    );
+    assert_eq!(board.expire_presence(1_001), [aid("alice"), aid("carla")]);
+    let snapshot = board.snapshot().expect("snapshot");
+    assert_eq!(agent_view(&snapshot, "alice").presence, Presence::Offline);
+    assert_eq!(agent_view(&snapshot, "carla").presence, Presence::Offline);
+    assert_eq!(agent_view(&snapshot, "bob").presence, Presence::Online);
+    // What alice held stays hers; she gets nothing new.
+    assert_eq!(agent_view(&snapshot, "alice").assigned, ["c1"]);
+    let placement = board.place(ticket("c2", "sales", 0, 2)).expect("placed");
+    assert_eq!(assigned_to(&placement), "bob");
+    // Already offline: not expired twice. Bob without a new heartbeat lapses later.
+    assert!(board.expire_presence(2_000).is_empty());
+    assert_eq!(board.expire_presence(5_001), [aid("bob")]);
+    board.audit().expect("consistent");
+}
+
+#[test]
+fn going_offline_forgets_the_lease_and_no_lease_never_expires() {
+    let mut board = Board::new(
+        vec![team("sales", Strategy::RoundRobin)],
+        vec![agent("alice", &["sales"], 2), agent("bob", &["sales"], 2)],
+    );
+    online(&mut board, &["alice", "bob"]);
+    board.heartbeat(&[aid("alice")], 1_000);
+    board
+        .set_presence(&aid("alice"), Presence::Offline)
+        .expect("offline");
+    online(&mut board, &["alice"]);
+    // Online again without a heartbeat: no lease, so no expiry (bob never had one either).
+    assert!(board.expire_presence(i64::MAX).is_empty());
+    let snapshot = board.snapshot().expect("snapshot");
+    assert_eq!(agent_view(&snapshot, "alice").presence, Presence::Online);
+}
+
+#[test]
 fn release_frees_the_slot_and_drains_at_once() {
     let mut board = Board::new(
         vec![
@@ -2271,10 +2330,25 @@ async fn memory_assignments_delegate_to_the_board() {
         })
     );
     assert_eq!(assignments.held("c2").await.expect("held"), None);
+    assert!(!assignments.is_ready().await.expect("ready?"));
+    assert!(
+        assignments
+            .restore(vec![(ticket("r1", "sales", 0, 1), aid("bob"))], vec![])
+            .await
+            .expect("restored")
+    );
+    assert!(assignments.is_ready().await.expect("ready?"));
     assignments
-        .restore(vec![(ticket("r1", "sales", 0, 1), aid("bob"))], vec![])
+        .heartbeat(&[aid("bob")], 10)
         .await
-        .expect("restored");
+        .expect("heartbeat");
+    assert!(
+        assignments
+            .expire_presence(11)
+            .await
+            .expect("expire")
+            .is_empty()
+    );
     let snapshot = assignments.snapshot().await.expect("snapshot");
     assert_eq!(agent_view(&snapshot, "bob").assigned, ["r1"]);
 }
