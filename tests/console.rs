@@ -757,9 +757,20 @@ async fn quick_replies_are_listed_and_sent_by_shortcut() {
     let at = texts.iter().position(|t| *t == hours).expect("hours sent");
     assert_eq!(
         texts[at + 1..],
-        [thanks],
+        [thanks.clone()],
         "nothing was sent for the unknown shortcut"
     );
+    // Both replies are in the transcript (every reply is recorded before it is sent, the second
+    // one too, although it changes nothing else about the conversation).
+    let shown = alice.conversation(&id).await;
+    let replies: Vec<&str> = shown["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["sender"] == "agent" && m["direction"] == "outbound")
+        .filter_map(message_text)
+        .collect();
+    assert_eq!(replies, [hours.as_str(), thanks.as_str()], "{shown}");
 }
 
 // 11 ---------------------------------------------------------------------------------------

@@ -475,7 +475,7 @@ pub(crate) async fn execute(
         }
     };
 
-    if c != before || step.note.is_some() || !step.outbound.is_empty() || !step.events.is_empty() {
+    if c != before || step.note.is_some() || !fx.outbound.is_empty() || !step.events.is_empty() {
         c.updated_at = now;
         step.conversation = Some(c.clone());
         step.outbound = fx.outbound.clone();
