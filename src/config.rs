@@ -141,6 +141,10 @@ pub struct OutboundSettings {
     pub queue_capacity: usize,
     /// Concurrent requests to the provider per number.
     pub max_in_flight: usize,
+    /// A message whose sender died mid-request (claimed, no outcome) is sent again after this
+    /// long unless a status webhook (which carries our id as callback data) shows it reached
+    /// Meta meanwhile.
+    pub resend_unconfirmed_after_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

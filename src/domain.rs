@@ -101,6 +101,13 @@ impl ConversationKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The partition (of `count`) this conversation's events go through. Stable across
+    /// processes, builds and nodes (XXH3 of the key), as cluster mode requires: every node must
+    /// agree on which partition, hence which owner, a conversation has.
+    pub fn partition(&self, count: usize) -> usize {
+        let count = count.max(1) as u64;
+        (xxhash_rust::xxh3::xxh3_64(self.0.as_bytes()) % count) as usize
+    }
 }
 
 impl fmt::Display for ConversationKey {
@@ -616,5 +623,36 @@ impl Sender {
             Sender::Bot => "bot",
             Sender::Agent => "agent",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_and_spread() {
+        let key = ConversationKey::new(&ChannelId::new("support"), &CustomerId::new("16505551234"));
+        // Pinned: every node of a cluster, whatever its build, must compute the same value.
+        assert_eq!(
+            xxhash_rust::xxh3::xxh3_64(key.as_str().as_bytes()),
+            xxhash_rust::xxh3::xxh3_64(b"support:16505551234")
+        );
+        let pinned = key.partition(16);
+        assert_eq!(pinned, key.partition(16), "deterministic");
+        assert_eq!(key.partition(1), 0);
+        assert_eq!(key.partition(0), 0, "a zero count is treated as one");
+        let mut counts = [0usize; 16];
+        for n in 0..16_000 {
+            let key = ConversationKey::new(
+                &ChannelId::new("support"),
+                &CustomerId::new(format!("3460{n:07}")),
+            );
+            counts[key.partition(16)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "even spread: {counts:?}"
+        );
     }
 }

@@ -26,7 +26,8 @@ pub const CONVERSATION_EVENTS: &str = "switchboard_conversation_events_total";
 pub const BOT_HANDOFFS: &str = "switchboard_bot_handoffs_total";
 /// Bot HTTP action calls, by `outcome` (ok, error, timeout).
 pub const BOT_HTTP_ACTIONS: &str = "switchboard_bot_http_actions_total";
-/// Outbound send attempts, by `channel`, `outcome` (accepted, retried, failed) and `code`.
+/// Outbound send attempts, by `channel`, `outcome` (accepted, retried, failed; skipped: claimed
+/// or settled elsewhere, not sent) and `code`.
 pub const OUTBOUND_SENDS: &str = "switchboard_outbound_sends_total";
 /// Outbound send latency to the provider, seconds.
 pub const OUTBOUND_LATENCY: &str = "switchboard_outbound_send_duration_seconds";

@@ -74,12 +74,14 @@ impl Application {
             .pool_max_idle_per_host(64)
             .build()?;
         let outbound = Outbound::start(&settings, http_client.clone(), store.clone());
-        // Messages recorded before a restart but never handed to the provider.
-        for message in store.queued_outbound().await? {
-            if let Some(sender) = outbound.sender(&message.channel) {
-                let _ = sender.send(message).await;
-            }
-        }
+        // Messages recorded before a restart that have no outcome yet.
+        outbound
+            .resume(
+                store.as_ref(),
+                |_| true,
+                Duration::from_millis(settings.outbound.resend_unconfirmed_after_ms),
+            )
+            .await?;
 
         let mut bots = HashMap::new();
         let mut compiled: HashMap<String, Arc<Bot>> = HashMap::new();

@@ -756,8 +756,8 @@ async fn quick_replies_are_listed_and_sent_by_shortcut() {
     let texts = customer.texts();
     let at = texts.iter().position(|t| *t == hours).expect("hours sent");
     assert_eq!(
-        texts[at + 1..],
-        [thanks.clone()],
+        &texts[at + 1..],
+        std::slice::from_ref(&thanks),
         "nothing was sent for the unknown shortcut"
     );
     // Both replies are in the transcript (every reply is recorded before it is sent, the second

@@ -31,9 +31,15 @@ use crate::store::{
 
 /// Deliver a recorded inbound event. The permit is this message's place in the actor's bounded
 /// mailbox (see `ConversationRegistry::deliver`); it is released once the event is handled.
+/// `done`, if any, hears `true` once the event is consumed (processed now or before); it is
+/// dropped when the event could not be committed (a fresh actor will replay it).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Deliver(pub RecordedInbound, pub tokio::sync::OwnedSemaphorePermit);
+pub struct Deliver {
+    pub event: RecordedInbound,
+    pub permit: tokio::sync::OwnedSemaphorePermit,
+    pub done: Option<tokio::sync::oneshot::Sender<bool>>,
+}
 
 /// Look in the store for recorded events not yet consumed (the sweeper's nudge).
 #[derive(Message)]
@@ -113,15 +119,19 @@ impl ConversationActor {
                     .map(|c| c.last_seq)
                     .unwrap_or(0),
             );
+            // Every unprocessed event, whatever its sequence: concurrent writers (several
+            // nodes) may commit a lower sequence after a higher one was processed.
+            let mut cursor = 0;
             loop {
-                let backlog = deps.store.unprocessed_for(&key, last_seq, 256).await?;
+                let backlog = deps.store.unprocessed_for(&key, cursor, 256).await?;
                 if backlog.is_empty() {
                     break;
                 }
                 for event in backlog {
                     let seq = event.seq;
                     loaded = process(&deps, loaded, event).await?;
-                    last_seq = seq;
+                    cursor = seq;
+                    last_seq = last_seq.max(seq);
                 }
             }
             Ok::<_, StoreError>((loaded, last_seq))
@@ -166,10 +176,15 @@ impl Actor for ConversationActor {
 impl Handler<Deliver> for ConversationActor {
     type Result = ();
 
-    fn handle(&mut self, Deliver(event, permit): Deliver, ctx: &mut Self::Context) {
+    fn handle(&mut self, deliver: Deliver, ctx: &mut Self::Context) {
         self.last_activity = Instant::now();
-        if self.poisoned || event.seq <= self.last_seq {
-            return; // already consumed (a replay, or the catch-up got it first)
+        let Deliver {
+            event,
+            permit,
+            done,
+        } = deliver;
+        if self.poisoned {
+            return;
         }
         let Some(loaded) = self.state.take() else {
             // The state failed to load; the actor is stopping.
@@ -177,8 +192,15 @@ impl Handler<Deliver> for ConversationActor {
         };
         let deps = self.deps.clone();
         let seq = event.seq;
+        // At or below what this actor consumed: most likely a replay (the catch-up got it
+        // first), but concurrent writers may commit sequences out of order, so ask the store.
+        let maybe_seen = seq <= self.last_seq;
         let fut = async move {
-            let result = process(&deps, loaded, event).await;
+            let result = if maybe_seen && deps.store.is_processed(seq).await? {
+                Ok(loaded)
+            } else {
+                process(&deps, loaded, event).await
+            };
             drop(permit);
             result
         };
@@ -187,13 +209,21 @@ impl Handler<Deliver> for ConversationActor {
                 .map(move |result, act, ctx| match result {
                     Ok(loaded) => {
                         act.state = Some(loaded);
-                        act.last_seq = seq;
+                        act.last_seq = act.last_seq.max(seq);
+                        if let Some(done) = done {
+                            let _ = done.send(true);
+                        }
                     }
                     Err(e) => {
                         metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "error")
                             .increment(1);
-                        tracing::error!(conversation = %act.key, seq, error = %e,
-                    "event not committed; stopping so a fresh actor replays it");
+                        if matches!(e, StoreError::Conflict(_)) {
+                            tracing::info!(conversation = %act.key, seq, error = %e,
+                                "lost a race with another owner; stopping so a fresh actor reloads");
+                        } else {
+                            tracing::error!(conversation = %act.key, seq, error = %e,
+                                "event not committed; stopping so a fresh actor replays it");
+                        }
                         act.poisoned = true;
                         ctx.stop();
                     }
@@ -232,8 +262,13 @@ impl Handler<Execute> for ConversationActor {
                         let _ = reply.send(outcome);
                     }
                     Err(e) => {
-                        tracing::error!(conversation = %act.key, error = %e,
-                    "command not committed; stopping so a fresh actor reloads");
+                        if matches!(e, StoreError::Conflict(_)) {
+                            tracing::info!(conversation = %act.key, error = %e,
+                                "command lost a race with another owner; stopping so a fresh actor reloads");
+                        } else {
+                            tracing::error!(conversation = %act.key, error = %e,
+                                "command not committed; stopping so a fresh actor reloads");
+                        }
                         let _ = reply.send(Err(CommandError::Unavailable(e.to_string())));
                         act.poisoned = true;
                         ctx.stop();
@@ -428,6 +463,9 @@ async fn process(
     step.contact = contact_changed.then(|| loaded.contact.clone());
     step.outbound = fx.outbound.clone();
     deps.store.commit_step(step).await?;
+    if let Some(c) = loaded.conversation.as_mut() {
+        c.version += 1;
+    }
     metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "ok").increment(1);
 
     // Durable now: hand replies to the number's sender (waiting for room: backpressure).

@@ -480,6 +480,7 @@ pub(crate) async fn execute(
         step.conversation = Some(c.clone());
         step.outbound = fx.outbound.clone();
         deps.store.commit_step(step).await?;
+        c.version += 1;
         loaded.conversation = Some(c);
     }
     fx.run(deps).await;

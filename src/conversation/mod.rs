@@ -11,7 +11,6 @@ pub mod actor;
 pub mod commands;
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,7 +134,7 @@ impl ConversationRegistry {
     }
 
     fn start(&self, channel: &ChannelId, key: &ConversationKey) -> ActorEntry {
-        let index = (hash_of(key) % self.arbiters.len() as u64) as usize;
+        let index = key.partition(self.arbiters.len());
         let arbiter = &self.arbiters[index];
         let customer = customer_of(channel, key);
         let deps = self.deps.clone();
@@ -155,6 +154,16 @@ impl ConversationRegistry {
     /// full, makes intake shed with 503). An actor that stopped meanwhile is replaced; the new
     /// one catches up from the store, this event included.
     pub async fn deliver(&self, event: RecordedInbound) {
+        self.deliver_with(event, None).await
+    }
+
+    /// [`deliver`](Self::deliver), with `done` told once the event is consumed (see
+    /// [`Deliver`]).
+    pub async fn deliver_with(
+        &self,
+        event: RecordedInbound,
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    ) {
         let entry = self.actor(&event.channel, &event.conversation);
         let permit = match entry.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -167,13 +176,17 @@ impl ConversationRegistry {
             }
         };
         // The permits keep the actix mailbox (sized above them) from ever being full.
-        match entry.addr.try_send(Deliver(event, permit)) {
+        match entry.addr.try_send(Deliver {
+            event,
+            permit,
+            done,
+        }) {
             Ok(()) => {}
             Err(SendError::Full(_)) => {
                 // Cannot happen while permits ≤ mailbox; if it does, the sweep delivers it.
                 metrics::counter!(m::MAILBOX_SHEDS, "queue" => "mailbox").increment(1);
             }
-            Err(SendError::Closed(Deliver(event, _))) => {
+            Err(SendError::Closed(Deliver { event, .. })) => {
                 self.deps.registry_forget(&event.conversation, &entry.addr);
                 // A fresh actor catches up from the store, this event included.
                 let _ = self.actor(&event.channel, &event.conversation);
@@ -252,12 +265,6 @@ impl ConversationRegistry {
     }
 }
 
-fn hash_of(key: &ConversationKey) -> u64 {
-    // Fixed keys: the partition of a conversation must not change between processes.
-    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .hash_one(key)
-}
-
 /// The customer part of a key (`{channel}:{customer}`).
 fn customer_of(channel: &ChannelId, key: &ConversationKey) -> CustomerId {
     let s = key.as_str();
@@ -295,7 +302,7 @@ impl Partitions {
     }
 
     pub fn partition_of(&self, key: &ConversationKey) -> usize {
-        (hash_of(key) % self.senders.len() as u64) as usize
+        key.partition(self.senders.len())
     }
 
     /// Whether the partition has room for `n` more events (checked before recording, so a

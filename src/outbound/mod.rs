@@ -11,10 +11,12 @@ mod sender;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use crate::channels::whatsapp::client::WhatsappClient;
 use crate::config::Settings;
-use crate::domain::{ChannelId, ChannelKind};
-use crate::store::Store;
+use crate::domain::{ChannelId, ChannelKind, ConversationKey};
+use crate::store::{OutboundState, Store, StoreError};
 
 pub use sender::{OutboundSender, SenderClosed, TrySendError};
 
@@ -60,6 +62,51 @@ impl Outbound {
     /// All senders, by channel.
     pub fn senders(&self) -> impl Iterator<Item = (&ChannelId, &OutboundSender)> {
         self.senders.iter()
+    }
+
+    /// Resume the recorded outbound messages with no outcome yet of the conversations `mine`
+    /// accepts (all of them in the embedded mode; the owned partitions' in a cluster): queued
+    /// ones are sent; ones a dead sender had claimed are sent again once `unconfirmed_after`
+    /// has passed since the claim, unless a status webhook has shown meanwhile that they reached
+    /// Meta (the claim in the store decides; see [`OutboundSender::resend_unconfirmed`]).
+    /// Returns how many were resumed.
+    pub async fn resume(
+        &self,
+        store: &dyn Store,
+        mine: impl Fn(&ConversationKey) -> bool,
+        unconfirmed_after: Duration,
+    ) -> Result<usize, StoreError> {
+        let grace = i64::try_from(unconfirmed_after.as_millis()).unwrap_or(i64::MAX);
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut resumed = 0;
+        for pending in store.pending_outbound().await? {
+            if !mine(&pending.message.conversation) {
+                continue;
+            }
+            let Some(sender) = self.sender(&pending.message.channel).cloned() else {
+                tracing::warn!(channel = %pending.message.channel, "no sender for a pending message's channel");
+                continue;
+            };
+            resumed += 1;
+            match pending.state {
+                OutboundState::Queued => {
+                    let _ = sender.send(pending.message).await;
+                }
+                OutboundState::Sending => {
+                    // Still unconfirmed at `due` (its claim time + grace) → send it again.
+                    let due = pending.updated_at.saturating_add(grace);
+                    let wait = u64::try_from(due - now).unwrap_or(0);
+                    let reclaim_before = pending.updated_at.saturating_add(1);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                        let _ = sender
+                            .resend_unconfirmed(pending.message, reclaim_before)
+                            .await;
+                    });
+                }
+            }
+        }
+        Ok(resumed)
     }
 }
 

@@ -46,7 +46,12 @@ pub enum TrySendError {
 }
 
 enum Job {
-    Send(Box<OutboundMessage>),
+    /// Send a recorded message. `reclaim_before`: it was left `sending` by a sender that may
+    /// have died; take it over only if it is still so since before that time (unix ms).
+    Send {
+        msg: Box<OutboundMessage>,
+        reclaim_before: Option<i64>,
+    },
     MarkRead {
         message_id: ProviderMessageId,
         typing: bool,
@@ -158,6 +163,26 @@ impl OutboundSender {
     /// Enqueue a message already recorded as queued in the store, waiting for room when
     /// `queue_capacity` messages are pending (backpressure on the producer).
     pub async fn send(&self, msg: OutboundMessage) -> Result<(), SenderClosed> {
+        self.enqueue(msg, None).await
+    }
+
+    /// Enqueue a message that a sender claimed before it died (see [`Outbound::resume`]); it
+    /// is sent only if it is still unconfirmed since before `reclaim_before` (unix ms).
+    ///
+    /// [`Outbound::resume`]: super::Outbound::resume
+    pub async fn resend_unconfirmed(
+        &self,
+        msg: OutboundMessage,
+        reclaim_before: i64,
+    ) -> Result<(), SenderClosed> {
+        self.enqueue(msg, Some(reclaim_before)).await
+    }
+
+    async fn enqueue(
+        &self,
+        msg: OutboundMessage,
+        reclaim_before: Option<i64>,
+    ) -> Result<(), SenderClosed> {
         let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return Err(SenderClosed(Box::new(msg)));
         };
@@ -167,7 +192,10 @@ impl OutboundSender {
         };
         permit.send(Queued {
             to: msg.to.clone(),
-            job: Job::Send(Box::new(msg)),
+            job: Job::Send {
+                msg: Box::new(msg),
+                reclaim_before,
+            },
             _slot: slot,
         });
         Ok(())
@@ -198,7 +226,10 @@ impl OutboundSender {
         };
         permit.send(Queued {
             to: msg.to.clone(),
-            job: Job::Send(Box::new(msg)),
+            job: Job::Send {
+                msg: Box::new(msg),
+                reclaim_before: None,
+            },
             _slot: slot,
         });
         Ok(())
@@ -297,7 +328,14 @@ async fn run_lane(
 async fn process(shared: &Shared, queued: Queued) {
     let Queued { to, job, _slot } = queued;
     match job {
-        Job::Send(msg) => deliver(shared, *msg).await,
+        Job::Send {
+            msg,
+            reclaim_before,
+        } => {
+            if claim(shared, &msg, reclaim_before).await {
+                deliver(shared, *msg).await
+            }
+        }
         Job::MarkRead { message_id, typing } => mark_read(shared, to, message_id, typing).await,
     }
 }
@@ -311,6 +349,42 @@ async fn mark_read(shared: &Shared, to: CustomerId, message_id: ProviderMessageI
     let _permit = shared.in_flight.acquire().await.ok();
     if let Err(err) = shared.client.send(&request).await {
         tracing::debug!(channel = %shared.channel, customer = %to, error = %err, "outbound: read receipt failed");
+    }
+}
+
+/// Claim the message in the store before its first attempt, so that it is sent once whoever
+/// resumes it after a crash; false when it is not ours to send (already claimed by another
+/// sender, or it has an outcome). A store that cannot answer is retried with backoff; if it
+/// stays down the message stays recorded and is resumed at the next start or takeover.
+async fn claim(shared: &Shared, msg: &OutboundMessage, reclaim_before: Option<i64>) -> bool {
+    let settings = &shared.settings;
+    let mut backoff = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(settings.initial_backoff_ms))
+        .with_max_delay(Duration::from_millis(
+            settings.max_backoff_ms.max(settings.initial_backoff_ms),
+        ))
+        .with_jitter()
+        .with_max_times(settings.max_attempts.max(1))
+        .build();
+    loop {
+        match shared.store.claim_outbound(msg.id, reclaim_before).await {
+            Ok(true) => return true,
+            Ok(false) => {
+                count(shared.channel.as_str(), "skipped", String::new());
+                tracing::debug!(channel = %shared.channel, message = %msg.id, "outbound: already claimed or settled; not sending");
+                return false;
+            }
+            Err(err) => match backoff.next() {
+                Some(delay) => {
+                    tracing::warn!(channel = %shared.channel, message = %msg.id, error = %err, "outbound: cannot claim; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    tracing::error!(channel = %shared.channel, message = %msg.id, error = %err, "outbound: cannot claim; the message stays queued until the next resume");
+                    return false;
+                }
+            },
+        }
     }
 }
 

@@ -27,6 +27,7 @@ use crate::store::{
 #[derive(Default)]
 struct Probe {
     outcomes: Mutex<Vec<(MessageId, u32, OutboundOutcome)>>,
+    claimed: Mutex<std::collections::HashSet<MessageId>>,
     notify: Notify,
     fail_records: AtomicBool,
 }
@@ -111,8 +112,18 @@ impl Store for Probe {
         self.notify.notify_waiters();
         Ok(())
     }
-    async fn queued_outbound(&self) -> Result<Vec<OutboundMessage>, StoreError> {
+    async fn is_processed(&self, _: i64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    async fn claim_outbound(&self, id: MessageId, _: Option<i64>) -> Result<bool, StoreError> {
+        // Like the store: the first claim of a message wins, later ones are refused.
+        Ok(self.claimed.lock().expect("lock").insert(id))
+    }
+    async fn pending_outbound(&self) -> Result<Vec<crate::store::PendingOutbound>, StoreError> {
         Ok(Vec::new())
+    }
+    async fn prune(&self, _: i64, _: i64) -> Result<crate::store::Pruned, StoreError> {
+        Ok(crate::store::Pruned::default())
     }
     async fn conversation_messages(&self, _: &str) -> Result<Vec<StoredMessage>, StoreError> {
         Ok(Vec::new())
@@ -187,6 +198,7 @@ fn outbound_settings() -> OutboundSettings {
         pair_rate_backoff_ms: 100,
         queue_capacity: 256,
         max_in_flight: 8,
+        resend_unconfirmed_after_ms: 1000,
     }
 }
 
@@ -374,6 +386,23 @@ async fn throughput_error_is_retried_then_accepted() {
         "{outcome:?}"
     );
     assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_message_claimed_by_another_sender_is_not_sent_again() {
+    let fake = FakeGraph::start();
+    let (sender, probe) = start(&fake, outbound_settings());
+    let taken = msg("A", "already on its way elsewhere");
+    probe.claimed.lock().expect("lock").insert(taken.id);
+    sender.send(taken).await.expect("enqueued");
+    let fresh = msg("A", "mine");
+    let fresh_id = fresh.id;
+    sender.send(fresh).await.expect("enqueued");
+    // Same recipient lane, so the refused one was looked at first.
+    let outcomes = probe.wait(1).await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].0, fresh_id);
+    assert_eq!(texts(&fake.messages_to("A")), ["mine"]);
 }
 
 #[tokio::test]

@@ -29,6 +29,10 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The write lost a race and changed nothing: the conversation was changed by another
+    /// owner since it was loaded, or the event was already processed. Reload and carry on.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// An inbound event to record: the parsed envelope, the channel it maps to (None when no
@@ -117,6 +121,9 @@ pub struct ConversationRecord {
     pub resolved_at: Option<i64>,
     /// Reopens by itself at this time (unix ms), or when the customer writes.
     pub snoozed_until: Option<i64>,
+    /// Steps committed so far (0: not stored yet). A step commits only over the version it was
+    /// computed from, so two owners of one conversation can never both write.
+    pub version: i64,
 }
 
 impl ConversationRecord {
@@ -146,6 +153,7 @@ impl ConversationRecord {
             first_response_at: None,
             resolved_at: None,
             snoozed_until: None,
+            version: 0,
         }
     }
 
@@ -202,6 +210,12 @@ pub struct InboundMessageRecord {
 /// Everything one processed event changes, committed atomically: the conversation's state, the
 /// contact, the message(s), and the inbound log cursor. Replaying an event after a crash is
 /// therefore safe: either all of this happened, or none of it.
+///
+/// The commit is fenced: it fails with [`StoreError::Conflict`] and changes nothing when the
+/// event is already processed, when the conversation's stored version is not the one the step
+/// was computed from (`conversation.version`; 0 inserts a new conversation, which conflicts if
+/// the customer already has an open one), so a second owner of a conversation can never write
+/// over the first. On success the stored version is `conversation.version + 1`.
 #[derive(Clone, Debug)]
 pub struct ConversationStep {
     /// The inbound log entry this step consumed, marked processed in the same transaction.
@@ -291,6 +305,33 @@ pub enum OutboundOutcome {
     Failed { code: Option<i64>, reason: String },
 }
 
+/// Where a recorded outbound message stands before its outcome is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboundState {
+    /// Recorded, never handed to the provider: safe to send.
+    Queued,
+    /// Claimed for sending: it may or may not have reached the provider.
+    Sending,
+}
+
+/// An outbound message without an outcome yet (to resume after a restart or a takeover).
+#[derive(Clone, Debug)]
+pub struct PendingOutbound {
+    pub message: OutboundMessage,
+    pub state: OutboundState,
+    /// When it was recorded or claimed (unix ms).
+    pub updated_at: i64,
+}
+
+/// What a retention pass deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Processed inbound events (and with them their dedupe keys).
+    pub inbound_events: u64,
+    pub agent_events: u64,
+    pub orphan_statuses: u64,
+}
+
 /// A stored message, as a transcript shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StoredMessage {
@@ -301,7 +342,8 @@ pub struct StoredMessage {
     pub kind: String,
     pub body: serde_json::Value,
     pub provider_id: Option<String>,
-    /// Outbound: queued, accepted, sent, delivered, read, played, failed. Inbound: received.
+    /// Outbound: queued, sending, accepted, sent, delivered, read, played, failed. Inbound:
+    /// received.
     pub status: String,
     pub error_code: Option<i64>,
     pub error_reason: Option<String>,
@@ -326,7 +368,9 @@ pub trait Store: Send + Sync + 'static {
     /// with its log sequence if it is new, `None` if it was recorded before (a redelivery).
     async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Recorded, StoreError>;
 
-    /// A conversation's inbound events not yet processed, after `after_seq`, in log order.
+    /// A conversation's inbound events not yet processed with a sequence above `after_seq`, in
+    /// log order. (Sequences of concurrent writers may commit out of order: an event below a
+    /// sequence already processed can still be unprocessed.)
     async fn unprocessed_for(
         &self,
         key: &ConversationKey,
@@ -353,7 +397,12 @@ pub trait Store: Send + Sync + 'static {
         customer: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError>;
 
-    /// Commit one processed event's effects atomically (grouped with other writers).
+    /// Whether the inbound event `seq` was processed (unknown sequences count as processed: there
+    /// is nothing left to do for them).
+    async fn is_processed(&self, seq: i64) -> Result<bool, StoreError>;
+
+    /// Commit one processed event's effects atomically (grouped with other writers), fenced as
+    /// [`ConversationStep`] says.
     async fn commit_step(&self, step: ConversationStep) -> Result<(), StoreError>;
 
     /// Record an outbound send attempt's outcome.
@@ -364,8 +413,18 @@ pub trait Store: Send + Sync + 'static {
         outcome: OutboundOutcome,
     ) -> Result<(), StoreError>;
 
-    /// Outbound messages recorded as queued but never handed to the provider (after a restart).
-    async fn queued_outbound(&self) -> Result<Vec<OutboundMessage>, StoreError>;
+    /// Claim a recorded outbound message right before its first send attempt: `queued` becomes
+    /// `sending`. With `stale_before_ms`, a message left `sending` since before that time (its
+    /// sender died) is claimed again. False: someone else has it, or it has an outcome.
+    async fn claim_outbound(
+        &self,
+        id: MessageId,
+        stale_before_ms: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// Outbound messages with no outcome yet (queued, or claimed by a sender that may have
+    /// died), oldest first: what a restart or a takeover resumes.
+    async fn pending_outbound(&self) -> Result<Vec<PendingOutbound>, StoreError>;
 
     /// A conversation's messages, oldest first.
     async fn conversation_messages(
@@ -432,6 +491,16 @@ pub trait Store: Send + Sync + 'static {
     /// The oldest and newest sequence in an agent's log (None when empty).
     async fn agent_event_bounds(&self, agent: &AgentId) -> Result<Option<(i64, i64)>, StoreError>;
 
+    /// Retention: delete processed inbound events (their dedupe keys) received before
+    /// `inbound_before_ms`, console events created before `console_before_ms`, and statuses
+    /// that never found their message, received before `inbound_before_ms`. History
+    /// (conversations, messages, notes, conversation events) is kept.
+    async fn prune(
+        &self,
+        inbound_before_ms: i64,
+        console_before_ms: i64,
+    ) -> Result<Pruned, StoreError>;
+
     /// Cheap liveness check of the database.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -443,7 +512,7 @@ pub trait Store: Send + Sync + 'static {
 /// arrive out of order; `delivered` may be skipped).
 pub fn status_rank(status: &str) -> i32 {
     match status {
-        "queued" => 0,
+        "queued" | "sending" => 0,
         "accepted" => 1,
         "sent" => 2,
         "delivered" => 3,
@@ -457,3 +526,6 @@ pub fn status_rank(status: &str) -> i32 {
 pub fn delivery_status_str(status: DeliveryStatus) -> &'static str {
     status.as_str()
 }
+
+#[cfg(test)]
+mod tests;

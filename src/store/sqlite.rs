@@ -19,8 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AgentEventRecord, ContactRecord, ConversationEvent, ConversationFilter, ConversationRecord,
-    ConversationStatus, ConversationStep, NewInbound, OutboundOutcome, Recorded, RecordedInbound,
-    Store, StoreCounts, StoreError, StoredMessage, status_rank,
+    ConversationStatus, ConversationStep, NewInbound, OutboundOutcome, OutboundState,
+    PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts, StoreError,
+    StoredMessage, status_rank,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
@@ -42,6 +43,8 @@ enum WriteOp {
     Step(Box<ConversationStep>, Reply<()>),
     Outcome(MessageId, u32, OutboundOutcome, Reply<()>),
     AgentEvents(AgentId, Vec<AgentEventRecord>, usize, Reply<()>),
+    Claim(MessageId, Option<i64>, Reply<bool>),
+    Prune(i64, i64, Reply<Pruned>),
     /// Commit what came before, close the connection, stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -208,6 +211,15 @@ impl Store for SqliteStore {
         row.map(|row| contact_from_row(&row)).transpose()
     }
 
+    async fn is_processed(&self, seq: i64) -> Result<bool, StoreError> {
+        let processed: Option<bool> =
+            sqlx::query_scalar("SELECT processed != 0 FROM inbound_events WHERE seq = ?")
+                .bind(seq)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(processed.unwrap_or(true))
+    }
+
     async fn commit_step(&self, step: ConversationStep) -> Result<(), StoreError> {
         // Conversation actors wait for room: the event is already durable, and waiting slows
         // intake upstream through the bounded partitions.
@@ -228,11 +240,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn queued_outbound(&self) -> Result<Vec<OutboundMessage>, StoreError> {
+    async fn claim_outbound(
+        &self,
+        id: MessageId,
+        stale_before_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.write(|reply| WriteOp::Claim(id, stale_before_ms, reply), false)
+            .await
+    }
+
+    async fn pending_outbound(&self) -> Result<Vec<PendingOutbound>, StoreError> {
         let rows = sqlx::query(
-            "SELECT m.id, m.body, m.reply_to, c.key, c.channel, c.customer
+            "SELECT m.id, m.body, m.reply_to, m.status, m.updated_at, c.key, c.channel, c.customer
              FROM messages m JOIN conversations c ON c.id = m.conversation_id
-             WHERE m.direction = 'outbound' AND m.status = 'queued' ORDER BY m.rowid",
+             WHERE m.direction = 'outbound' AND m.status IN ('queued', 'sending')
+             ORDER BY m.created_at, m.rowid",
         )
         .fetch_all(&self.reader)
         .await?;
@@ -240,17 +262,25 @@ impl Store for SqliteStore {
             .map(|row| {
                 let id: String = row.try_get("id")?;
                 let body: String = row.try_get("body")?;
-                let content: OutboundContent = serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Corrupt(format!("outbound body: {e}")))?;
+                let content: OutboundContent = from_json(&body, "outbound body")?;
                 let reply_to: Option<String> = row.try_get("reply_to")?;
-                Ok(OutboundMessage {
-                    id: MessageId::parse(&id)
-                        .ok_or_else(|| StoreError::Corrupt(format!("message id {id}")))?,
-                    conversation: ConversationKey::from_stored(row.try_get("key")?),
-                    channel: ChannelId::new(row.try_get::<String, _>("channel")?),
-                    to: CustomerId::new(row.try_get::<String, _>("customer")?),
-                    content,
-                    reply_to: reply_to.map(ProviderMessageId::new),
+                let status: String = row.try_get("status")?;
+                Ok(PendingOutbound {
+                    message: OutboundMessage {
+                        id: MessageId::parse(&id)
+                            .ok_or_else(|| StoreError::Corrupt(format!("message id {id}")))?,
+                        conversation: ConversationKey::from_stored(row.try_get("key")?),
+                        channel: ChannelId::new(row.try_get::<String, _>("channel")?),
+                        to: CustomerId::new(row.try_get::<String, _>("customer")?),
+                        content,
+                        reply_to: reply_to.map(ProviderMessageId::new),
+                    },
+                    state: if status == "sending" {
+                        OutboundState::Sending
+                    } else {
+                        OutboundState::Queued
+                    },
+                    updated_at: row.try_get("updated_at")?,
                 })
             })
             .collect()
@@ -470,6 +500,18 @@ impl Store for SqliteStore {
         Ok(first.zip(last))
     }
 
+    async fn prune(
+        &self,
+        inbound_before_ms: i64,
+        console_before_ms: i64,
+    ) -> Result<Pruned, StoreError> {
+        self.write(
+            |reply| WriteOp::Prune(inbound_before_ms, console_before_ms, reply),
+            false,
+        )
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         if self.writer.is_closed() {
@@ -595,6 +637,8 @@ impl Writer {
 
 enum Applied {
     Inbound(Vec<Option<i64>>),
+    Claimed(bool),
+    Pruned(Pruned),
     Done,
 }
 
@@ -604,13 +648,25 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         WriteOp::Inbound(events, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Inbound(seqs) => Ok(events.into_iter().zip(seqs).collect()),
-                Applied::Done => Err(StoreError::Corrupt("unexpected result".into())),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
         WriteOp::Step(_, tx)
         | WriteOp::Outcome(_, _, _, tx)
         | WriteOp::AgentEvents(_, _, _, tx) => {
             let _ = tx.send(result.map(|_| ()));
+        }
+        WriteOp::Claim(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Claimed(claimed) => Ok(claimed),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
+        }
+        WriteOp::Prune(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Pruned(pruned) => Ok(pruned),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
         }
         WriteOp::Shutdown(_) => {}
     }
@@ -648,6 +704,44 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Applied, Sto
                 seqs.push(seq);
             }
             Ok(Applied::Inbound(seqs))
+        }
+        WriteOp::Claim(id, stale_before_ms, _) => {
+            let claimed = sqlx::query(
+                "UPDATE messages SET status = 'sending', updated_at = ?
+                 WHERE id = ? AND direction = 'outbound'
+                   AND (status = 'queued' OR (status = 'sending' AND updated_at < ?))",
+            )
+            .bind(now_ms())
+            .bind(id.to_string())
+            .bind(stale_before_ms.unwrap_or(i64::MIN))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                > 0;
+            Ok(Applied::Claimed(claimed))
+        }
+        WriteOp::Prune(inbound_before, console_before, _) => {
+            let inbound_events =
+                sqlx::query("DELETE FROM inbound_events WHERE processed = 1 AND received_at < ?")
+                    .bind(inbound_before)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+            let agent_events = sqlx::query("DELETE FROM agent_events WHERE created_at < ?")
+                .bind(console_before)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            let orphan_statuses = sqlx::query("DELETE FROM orphan_statuses WHERE received_at < ?")
+                .bind(inbound_before)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            Ok(Applied::Pruned(Pruned {
+                inbound_events,
+                agent_events,
+                orphan_statuses,
+            }))
         }
         WriteOp::Step(step, _) => {
             apply_step(conn, step).await?;
@@ -701,6 +795,11 @@ async fn apply_step(
     step: &ConversationStep,
 ) -> Result<(), StoreError> {
     let now = now_ms();
+    // Fences first: nothing of a step that lost a race is written.
+    mark_processed(conn, step.processed_seq).await?;
+    if let Some(c) = &step.conversation {
+        write_conversation(conn, c).await?;
+    }
     if let Some(contact) = &step.contact {
         sqlx::query(
             "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at, updated_at)
@@ -724,41 +823,8 @@ async fn apply_step(
         if let Some(status) = &step.status {
             apply_status_update(conn, status).await?;
         }
-        return mark_processed(conn, step.processed_seq).await;
+        return Ok(());
     };
-    sqlx::query(
-        "INSERT INTO conversations
-            (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
-             handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
-             resolved_at, snoozed_until)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, team = excluded.team,
-            bot_state = excluded.bot_state, updated_at = excluded.updated_at,
-            handoff_at = excluded.handoff_at, last_seq = excluded.last_seq,
-            assignee = excluded.assignee, priority = excluded.priority, route = excluded.route,
-            assigned_at = excluded.assigned_at, first_response_at = excluded.first_response_at,
-            resolved_at = excluded.resolved_at, snoozed_until = excluded.snoozed_until",
-    )
-    .bind(&c.id)
-    .bind(c.key.as_str())
-    .bind(c.channel.as_str())
-    .bind(c.customer.as_str())
-    .bind(c.status.as_str())
-    .bind(c.team.as_ref().map(|t| t.as_str()))
-    .bind(to_json(&c.bot_state)?)
-    .bind(c.created_at)
-    .bind(c.updated_at)
-    .bind(c.handoff_at)
-    .bind(c.last_seq)
-    .bind(c.assignee.as_ref().map(|a| a.as_str()))
-    .bind(c.priority)
-    .bind(c.route.as_ref().map(to_json).transpose()?)
-    .bind(c.assigned_at)
-    .bind(c.first_response_at)
-    .bind(c.resolved_at)
-    .bind(c.snoozed_until)
-    .execute(&mut *conn)
-    .await?;
     if let Some(message) = &step.inbound_message {
         sqlx::query(
             "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, provider_id,
@@ -833,15 +899,100 @@ async fn apply_step(
     if let Some(status) = &step.status {
         apply_status_update(conn, status).await?;
     }
-    mark_processed(conn, step.processed_seq).await
+    Ok(())
 }
 
+/// Insert a new conversation (version 0 → 1) or update the stored one over the version the step
+/// was computed from; anything else is a [`StoreError::Conflict`].
+async fn write_conversation(
+    conn: &mut SqliteConnection,
+    c: &ConversationRecord,
+) -> Result<(), StoreError> {
+    if c.version == 0 {
+        let inserted = sqlx::query(
+            "INSERT INTO conversations
+                (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
+                 handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
+                 resolved_at, snoozed_until, version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        )
+        .bind(&c.id)
+        .bind(c.key.as_str())
+        .bind(c.channel.as_str())
+        .bind(c.customer.as_str())
+        .bind(c.status.as_str())
+        .bind(c.team.as_ref().map(|t| t.as_str()))
+        .bind(to_json(&c.bot_state)?)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.handoff_at)
+        .bind(c.last_seq)
+        .bind(c.assignee.as_ref().map(|a| a.as_str()))
+        .bind(c.priority)
+        .bind(c.route.as_ref().map(to_json).transpose()?)
+        .bind(c.assigned_at)
+        .bind(c.first_response_at)
+        .bind(c.resolved_at)
+        .bind(c.snoozed_until)
+        .execute(&mut *conn)
+        .await;
+        return match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("conversation {} already has an open conversation", c.key),
+            )),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let updated = sqlx::query(
+        "UPDATE conversations SET status = ?, team = ?, bot_state = ?, updated_at = ?,
+            handoff_at = ?, last_seq = ?, assignee = ?, priority = ?, route = ?, assigned_at = ?,
+            first_response_at = ?, resolved_at = ?, snoozed_until = ?, version = version + 1
+         WHERE id = ? AND version = ?",
+    )
+    .bind(c.status.as_str())
+    .bind(c.team.as_ref().map(|t| t.as_str()))
+    .bind(to_json(&c.bot_state)?)
+    .bind(c.updated_at)
+    .bind(c.handoff_at)
+    .bind(c.last_seq)
+    .bind(c.assignee.as_ref().map(|a| a.as_str()))
+    .bind(c.priority)
+    .bind(c.route.as_ref().map(to_json).transpose()?)
+    .bind(c.assigned_at)
+    .bind(c.first_response_at)
+    .bind(c.resolved_at)
+    .bind(c.snoozed_until)
+    .bind(&c.id)
+    .bind(c.version)
+    .execute(&mut *conn)
+    .await;
+    match updated {
+        Ok(done) if done.rows_affected() == 1 => Ok(()),
+        Ok(_) => Err(StoreError::Conflict(format!(
+            "conversation {} changed since version {}",
+            c.id, c.version
+        ))),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+            format!("conversation {} already has an open conversation", c.key),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Mark the inbound event consumed; [`StoreError::Conflict`] if it already was.
 async fn mark_processed(conn: &mut SqliteConnection, seq: Option<i64>) -> Result<(), StoreError> {
     if let Some(seq) = seq {
-        sqlx::query("UPDATE inbound_events SET processed = 1 WHERE seq = ?")
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?;
+        let done =
+            sqlx::query("UPDATE inbound_events SET processed = 1 WHERE seq = ? AND processed = 0")
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "inbound event {seq} already processed"
+            )));
+        }
     }
     Ok(())
 }
@@ -851,6 +1002,24 @@ async fn apply_status_update(
     status: &crate::domain::StatusUpdate,
 ) -> Result<(), StoreError> {
     let error = status.errors.first();
+    // A message whose send response never came back (its sender died mid-request) is known by
+    // the id we gave Meta as callback data: the status tells us it did reach Meta.
+    if let Some(id) = status
+        .biz_opaque_callback_data
+        .as_deref()
+        .and_then(MessageId::parse)
+    {
+        sqlx::query(
+            "UPDATE messages SET provider_id = ?
+             WHERE id = ? AND direction = 'outbound' AND provider_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM messages WHERE provider_id = ?)",
+        )
+        .bind(status.provider_id.as_str())
+        .bind(id.to_string())
+        .bind(status.provider_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
     apply_status(
         conn,
         status.provider_id.as_str(),
@@ -920,7 +1089,7 @@ async fn apply_outcome(
         OutboundOutcome::Accepted { provider_id } => {
             sqlx::query(
                 "UPDATE messages SET provider_id = COALESCE(?, provider_id), attempts = ?,
-                    status = CASE WHEN status = 'queued' THEN 'accepted' ELSE status END,
+                    status = CASE WHEN status IN ('queued', 'sending') THEN 'accepted' ELSE status END,
                     updated_at = ?
                  WHERE id = ?",
             )
@@ -1003,6 +1172,7 @@ fn conversation_from_row(row: &SqliteRow) -> Result<ConversationRecord, StoreErr
         first_response_at: row.try_get("first_response_at")?,
         resolved_at: row.try_get("resolved_at")?,
         snoozed_until: row.try_get("snoozed_until")?,
+        version: row.try_get("version")?,
     })
 }
 
