@@ -90,6 +90,9 @@ fn record_inbound(c: &mut Criterion) {
                 // Every one of the N concurrent writes must be accepted (no shedding).
                 queue_capacity: 4 * N,
                 read_pool_size: 2,
+                inbound_retention_days: 8,
+                console_retention_days: 7,
+                prune_interval_minutes: 60,
             };
             let store = rt
                 .block_on(SqliteStore::open(&url, &settings))

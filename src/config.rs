@@ -83,6 +83,13 @@ pub struct DatabaseSettings {
     pub queue_capacity: usize,
     /// Read connections.
     pub read_pool_size: u32,
+    /// Processed inbound events (the dedupe keys of redeliveries) are kept this long; Meta
+    /// retries for up to 7 days, so keep at least 8.
+    pub inbound_retention_days: u32,
+    /// Agents' console events are kept this long (and at most `console.event_log_size`).
+    pub console_retention_days: u32,
+    /// How often retention runs.
+    pub prune_interval_minutes: u64,
 }
 
 impl DatabaseSettings {
@@ -239,6 +246,9 @@ pub struct ConsoleSettings {
     pub agent_mailbox: usize,
     /// Most conversations one list request returns.
     pub max_page_size: usize,
+    /// An agent stays online (or away) this long after setting it, kept alive while any of
+    /// their console websockets is open (on any node); then they go offline by themselves.
+    pub presence_ttl_seconds: u64,
     /// Canned answers by shortcut (`/hours`).
     #[serde(default)]
     pub quick_replies: BTreeMap<String, QuickReply>,
@@ -323,6 +333,12 @@ impl Settings {
         }
         if self.intake.partitions == 0 || self.conversations.arbiters == 0 {
             return invalid("intake.partitions and conversations.arbiters must be positive".into());
+        }
+        if self.database.inbound_retention_days < 8 {
+            return invalid(
+                "database.inbound_retention_days must be at least 8 (Meta retries for 7 days)"
+                    .into(),
+            );
         }
         if self.database.max_batch == 0 || self.database.queue_capacity == 0 {
             return invalid(

@@ -8,7 +8,8 @@
 //! conversation it concerns, whose actor records it and tells the agent and the customer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -16,19 +17,16 @@ use minijinja::Environment;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::agents::{AgentActor, Emit};
+use crate::agents::{AgentActor, ConsoleLog, Emit};
 use crate::assign::{Assignments, Placement};
 use crate::bot::Text;
 use crate::config::Settings;
-use crate::conversation::ConversationRegistry;
+use crate::conversation::Conversations;
 use crate::conversation::commands::Command;
 use crate::domain::{AgentId, Presence, TeamId};
 use crate::metrics as m;
 use crate::queues::{TeamQueueActor, Watch};
-use crate::store::Store;
-
-/// The conversation registry, set once it exists (it needs the desk to be built first).
-pub type RegistryCell = Arc<OnceLock<ConversationRegistry>>;
+use crate::timers::{ConversationsCell, Scheduler};
 
 /// A configured agent and their actor.
 pub struct AgentEntry {
@@ -37,6 +35,8 @@ pub struct AgentEntry {
     pub teams: Vec<TeamId>,
     pub capacity: u32,
     pub addr: Addr<AgentActor>,
+    /// Console sessions open on this node (kept by the agent's actor).
+    pub sessions: Arc<AtomicUsize>,
 }
 
 pub struct Desk {
@@ -46,7 +46,8 @@ pub struct Desk {
     teams: HashMap<TeamId, Addr<TeamQueueActor>>,
     /// SHA-256 of a bearer token → its agent.
     tokens: HashMap<[u8; 32], AgentId>,
-    registry: RegistryCell,
+    conversations: ConversationsCell,
+    timers: Arc<dyn Scheduler>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,15 +59,17 @@ pub enum DeskError {
 }
 
 impl Desk {
-    /// Start the team queue and agent actors on `arbiter`.
+    /// Start the team queue and agent actors on `arbiter`. `conversations` is filled once the
+    /// conversations exist ([`Desk::attach`]); `timers` and `console_log` are the mode's.
     pub fn start(
         settings: Arc<Settings>,
-        store: Arc<dyn Store>,
         assignments: Arc<dyn Assignments>,
+        console_log: Arc<dyn ConsoleLog>,
+        conversations: ConversationsCell,
+        timers: Arc<dyn Scheduler>,
         arbiter: &ArbiterHandle,
     ) -> anyhow::Result<Self> {
         check_texts(&settings)?;
-        let registry: RegistryCell = Arc::new(OnceLock::new());
         let mut teams = HashMap::new();
         for (id, team) in &settings.teams {
             let actor = TeamQueueActor::new(
@@ -79,7 +82,7 @@ impl Desk {
                         Duration::from_secs(o.after_seconds),
                     )
                 }),
-                registry.clone(),
+                timers.clone(),
             );
             teams.insert(
                 TeamId::new(id.clone()),
@@ -97,7 +100,13 @@ impl Desk {
                     .ok_or_else(|| anyhow::anyhow!("agent {id}: bad token_sha256"))?;
                 tokens.insert(bytes, agent_id.clone());
             }
-            let actor = AgentActor::new(agent_id.clone(), store.clone(), settings.console.clone());
+            let sessions = Arc::new(AtomicUsize::new(0));
+            let actor = AgentActor::new(
+                agent_id.clone(),
+                console_log.clone(),
+                settings.console.clone(),
+                sessions.clone(),
+            );
             let addr = AgentActor::start_in_arbiter(arbiter, move |_| actor);
             agents.insert(
                 agent_id.clone(),
@@ -107,6 +116,7 @@ impl Desk {
                     teams: agent.teams.iter().cloned().map(TeamId::new).collect(),
                     capacity: agent.capacity,
                     addr,
+                    sessions,
                 },
             );
         }
@@ -116,13 +126,14 @@ impl Desk {
             agents,
             teams,
             tokens,
-            registry,
+            conversations,
+            timers,
         })
     }
 
-    /// Called once the conversation registry exists.
-    pub fn attach(&self, registry: ConversationRegistry) {
-        let _ = self.registry.set(registry);
+    /// Called once the conversations exist.
+    pub fn attach(&self, conversations: Conversations) {
+        let _ = self.conversations.set(conversations);
     }
 
     /// The agent a bearer token belongs to.
@@ -176,6 +187,12 @@ impl Desk {
             return Err(DeskError::UnknownAgent(agent.clone()));
         }
         let placements = self.assignments.set_presence(agent, presence).await?;
+        if presence != Presence::Offline {
+            // Online or away for a while; the agent's open consoles keep it so.
+            self.assignments
+                .heartbeat(std::slice::from_ref(agent), self.lease_until())
+                .await?;
+        }
         tracing::info!(%agent, presence = presence.as_str(), placed = placements.len(), "presence");
         let data = serde_json::json!({ "agent": agent, "presence": presence });
         for mate in self.teammates(agent) {
@@ -186,26 +203,87 @@ impl Desk {
         Ok(())
     }
 
+    fn presence_ttl(&self) -> Duration {
+        Duration::from_secs(self.settings.console.presence_ttl_seconds.max(1))
+    }
+
+    fn lease_until(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+            + i64::try_from(self.presence_ttl().as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// One round of presence keeping: agents with a console open on this node stay online (or
+    /// away); agents whose lease ended (every console closed, or their node died) go offline,
+    /// and their teammates hear of it.
+    pub async fn keep_presence(&self) {
+        let connected: Vec<AgentId> = self
+            .agents
+            .values()
+            .filter(|a| a.sessions.load(Ordering::Relaxed) > 0)
+            .map(|a| a.id.clone())
+            .collect();
+        if !connected.is_empty()
+            && let Err(e) = self
+                .assignments
+                .heartbeat(&connected, self.lease_until())
+                .await
+        {
+            tracing::warn!(error = %e, "presence heartbeat failed");
+        }
+        match self
+            .assignments
+            .expire_presence(chrono::Utc::now().timestamp_millis())
+            .await
+        {
+            Ok(expired) => {
+                for agent in &expired {
+                    tracing::info!(%agent, "presence lease ended; offline");
+                    let data = serde_json::json!({ "agent": agent, "presence": Presence::Offline });
+                    for mate in self.teammates(agent) {
+                        self.emit(&mate.id, "presence.changed", data.clone()).await;
+                    }
+                }
+                if !expired.is_empty() {
+                    self.publish_gauges().await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "presence expiry failed"),
+        }
+    }
+
+    /// Keep presence every quarter of the lease (at most every 5 s).
+    pub fn spawn_presence_keeper(self: &Arc<Self>) -> actix_rt::task::JoinHandle<()> {
+        let desk = Arc::downgrade(self);
+        let every =
+            (self.presence_ttl() / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        actix_rt::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(desk) = desk.upgrade() else { return };
+                desk.keep_presence().await;
+            }
+        })
+    }
+
     /// Hand each placement to its conversation's actor (which records it, tells the agent and
     /// the customer). Never waits: a conversation actor may itself be waiting on the desk.
     pub fn dispatch(&self, placements: Vec<Placement>) {
-        let Some(registry) = self.registry.get() else {
-            tracing::error!("placements before the registry exists; they are restored at start");
+        if placements.is_empty() {
+            return;
+        }
+        let Some(conversations) = self.conversations.get() else {
+            tracing::error!(
+                "placements before the conversations exist; they are restored at start"
+            );
             return;
         };
         for placement in placements {
-            let registry = registry.clone();
-            actix_rt::spawn(async move {
-                let conversation = placement.conversation().clone();
-                let command = Command::Placed(placement);
-                if let Err(e) = registry
-                    .command(&conversation.channel, &conversation.key, command)
-                    .await
-                {
-                    tracing::warn!(conversation = %conversation.id, error = %e,
-                        "placement not delivered");
-                }
-            });
+            let conversation = placement.conversation().clone();
+            conversations.tell(
+                &conversation.channel,
+                &conversation.key,
+                Command::Placed(placement),
+            );
         }
     }
 
@@ -220,22 +298,10 @@ impl Desk {
 
     /// Reopen a snoozed conversation at `until_ms` (unix ms).
     pub fn schedule_reopen(&self, conversation: crate::assign::ConversationRef, until_ms: i64) {
-        let Some(registry) = self.registry.get().cloned() else {
-            return;
+        let command = Command::Reopen {
+            conversation_id: conversation.id.clone(),
         };
-        let delay = (until_ms - chrono::Utc::now().timestamp_millis()).max(0) as u64;
-        actix_rt::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-            let command = Command::Reopen {
-                conversation_id: conversation.id.clone(),
-            };
-            if let Err(e) = registry
-                .command(&conversation.channel, &conversation.key, command)
-                .await
-            {
-                tracing::warn!(conversation = %conversation.id, error = %e, "reopen failed");
-            }
-        });
+        self.timers.schedule(until_ms, &conversation, command);
     }
 
     /// The text telling a customer their queue position, in their language.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::conversation::Partitions;
+use crate::conversation::InboundLog;
 use crate::domain::{AccountId, ChannelId, ChannelKind, ConversationKey, InboundEnvelope};
 use crate::metrics as m;
 use crate::store::{NewInbound, RecordedInbound, Store, StoreError};
@@ -23,6 +23,11 @@ pub enum IntakeError {
     /// The store could not record the events: answer 503; nothing is acknowledged.
     #[error("store unavailable: {0}")]
     Unavailable(#[from] StoreError),
+    /// The events are recorded but their partitions' owners could not be told (cluster mode:
+    /// Redis unreachable): answer 503. Meta's retry is a redelivery; the owner's sweep finds the
+    /// recorded events meanwhile.
+    #[error("{0}")]
+    LogUnavailable(#[from] crate::conversation::LogUnavailable),
 }
 
 /// What one webhook amounted to.
@@ -35,13 +40,13 @@ pub struct IntakeReport {
 
 pub struct Intake {
     store: Arc<dyn Store>,
-    partitions: Partitions,
+    log: Arc<dyn InboundLog>,
     /// (channel kind, provider account) → configured channel.
     accounts: BTreeMap<(ChannelKind, AccountId), ChannelId>,
 }
 
 impl Intake {
-    pub fn new(settings: &Settings, store: Arc<dyn Store>, partitions: Partitions) -> Self {
+    pub fn new(settings: &Settings, store: Arc<dyn Store>, log: Arc<dyn InboundLog>) -> Self {
         let accounts = settings
             .channels
             .iter()
@@ -49,7 +54,7 @@ impl Intake {
             .collect();
         Self {
             store,
-            partitions,
+            log,
             accounts,
         }
     }
@@ -77,7 +82,9 @@ impl Intake {
                     _ => None,
                 };
                 if let Some(key) = &conversation {
-                    *needed.entry(self.partitions.partition_of(key)).or_default() += 1;
+                    *needed
+                        .entry(key.partition(self.log.partitions()))
+                        .or_default() += 1;
                 }
                 NewInbound {
                     dedupe_key: envelope.dedupe_key(),
@@ -87,10 +94,7 @@ impl Intake {
                 }
             })
             .collect();
-        if needed
-            .iter()
-            .any(|(partition, n)| !self.partitions.has_room(*partition, *n))
-        {
+        if !self.log.has_room(&needed).await? {
             metrics::counter!(m::MAILBOX_SHEDS, "queue" => "partition").increment(1);
             return Err(IntakeError::Overloaded);
         }
@@ -99,6 +103,7 @@ impl Intake {
             Err(StoreError::Overloaded) => return Err(IntakeError::Overloaded),
             Err(e) => return Err(IntakeError::Unavailable(e)),
         };
+        let mut dispatch = Vec::with_capacity(recorded.len());
         for (event, seq) in recorded {
             let label = event.envelope.type_label();
             let Some(seq) = seq else {
@@ -113,7 +118,7 @@ impl Intake {
                 tracing::warn!(account = %event.envelope.account, "event for an unconfigured account recorded");
             }
             if let (Some(channel), Some(conversation)) = (event.channel, event.conversation) {
-                self.partitions.push(RecordedInbound {
+                dispatch.push(RecordedInbound {
                     seq,
                     channel,
                     conversation,
@@ -121,6 +126,7 @@ impl Intake {
                 });
             }
         }
+        self.log.publish(dispatch).await?;
         Ok(report)
     }
 }

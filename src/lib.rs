@@ -20,3 +20,4 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod testkit;
+pub mod timers;

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use secrecy::ExposeSecret;
 
+use crate::agents::{ConsoleLog, StoreConsoleLog};
 use crate::assign::board::Board;
 use crate::assign::memory::MemoryAssignments;
 use crate::assign::{Assignments, Placement, Ticket};
@@ -19,7 +20,9 @@ use crate::channels::signature::SignatureVerifier;
 use crate::channels::whatsapp::webhook::WhatsappWebhookParser;
 use crate::config::Settings;
 use crate::conversation::commands::conversation_ref;
-use crate::conversation::{ConversationDeps, ConversationRegistry, Partitions, spawn_sweeper};
+use crate::conversation::{
+    ConversationDeps, ConversationRegistry, Conversations, InboundLog, Partitions, spawn_sweeper,
+};
 use crate::desk::Desk;
 use crate::domain::{ChannelId, TeamId};
 use crate::http::{AppState, routes};
@@ -30,6 +33,7 @@ use crate::routing::actor::RouterActor;
 use crate::store::ConversationStatus;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
+use crate::timers::{ConversationsCell, LocalTimers, Scheduler};
 
 pub struct Application {
     port: u16,
@@ -44,8 +48,8 @@ pub struct AppHandle {
     pub store: Arc<dyn Store>,
     pub conversations: ConversationRegistry,
     pub desk: Arc<Desk>,
-    sweeper: Arc<actix_rt::task::JoinHandle<()>>,
-    sampler: Arc<actix_rt::task::JoinHandle<()>>,
+    /// Background loops (sweep, gauges, presence, retention), aborted on stop.
+    tasks: Arc<Vec<actix_rt::task::JoinHandle<()>>>,
     desk_arbiter: actix::ArbiterHandle,
 }
 
@@ -53,8 +57,9 @@ impl AppHandle {
     /// Stop accepting requests, let in-flight ones finish, stop the actors, flush the store.
     pub async fn stop(&self) {
         self.server.stop(true).await;
-        self.sweeper.abort();
-        self.sampler.abort();
+        for task in self.tasks.iter() {
+            task.abort();
+        }
         self.conversations.stop().await;
         self.desk_arbiter.stop();
         self.store.close().await;
@@ -105,12 +110,17 @@ impl Application {
 
         // Routing, team queues and agents, on their own thread.
         let desk_arbiter = actix::Arbiter::new().handle();
+        let conversations_cell: ConversationsCell = Arc::new(OnceLock::new());
         let assignments: Arc<dyn Assignments> =
             Arc::new(MemoryAssignments::new(Board::from_settings(&settings)));
+        let console_log: Arc<dyn ConsoleLog> = Arc::new(StoreConsoleLog(store.clone()));
+        let timers: Arc<dyn Scheduler> = Arc::new(LocalTimers::new(conversations_cell.clone()));
         let desk = Arc::new(Desk::start(
             settings.clone(),
-            store.clone(),
             assignments,
+            console_log,
+            conversations_cell,
+            timers,
             &desk_arbiter,
         )?);
         let router = Arc::new(Router::new(
@@ -130,27 +140,33 @@ impl Application {
             desk.clone(),
             router,
         ));
-        let conversations = ConversationRegistry::new(deps);
+        let registry = ConversationRegistry::new(deps);
+        let conversations = Conversations::new(registry.clone(), None);
         desk.attach(conversations.clone());
         restore(&store, &desk).await?;
-        let sampler = desk.spawn_sampler();
-        let partitions = Partitions::start(
+        let mut tasks = vec![
+            desk.spawn_sampler(),
+            desk.spawn_presence_keeper(),
+            spawn_retention(store.clone(), &settings),
+        ];
+        let log: Arc<dyn InboundLog> = Arc::new(Partitions::start(
             settings.intake.partitions,
             settings.intake.partition_capacity,
-            conversations.clone(),
-        );
-        let sweeper = spawn_sweeper(
+            registry.clone(),
+        ));
+        tasks.push(spawn_sweeper(
             store.clone(),
-            conversations.clone(),
+            registry.clone(),
+            None,
             Duration::from_millis(settings.conversations.sweep_interval_ms.max(10)),
             Duration::from_millis(settings.conversations.sweep_grace_ms),
-        );
+        ));
 
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             store: store.clone(),
-            intake: Intake::new(&settings, store.clone(), partitions),
-            conversations: conversations.clone(),
+            intake: Intake::new(&settings, store.clone(), log),
+            conversations,
             whatsapp_verifier: SignatureVerifier::new(
                 settings.whatsapp.app_secret.expose_secret().as_bytes(),
             )
@@ -173,10 +189,9 @@ impl Application {
         let handle = AppHandle {
             server: server.handle(),
             store,
-            conversations,
+            conversations: registry,
             desk,
-            sweeper: Arc::new(sweeper),
-            sampler: Arc::new(sampler),
+            tasks: Arc::new(tasks),
             desk_arbiter,
         };
         tracing::info!(port, "switchboard listening");
@@ -243,7 +258,9 @@ async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow::Result<()>
         );
     }
     let queued: Vec<Ticket> = waiting.clone();
-    desk.assignments.restore(assigned, waiting).await?;
+    if !desk.assignments.restore(assigned, waiting).await? {
+        return Ok(()); // another node rebuilt the shared state and has been deciding since
+    }
     for ticket in queued {
         if let Ok(Some(position)) = desk.assignments.position(&ticket.conversation.id).await {
             desk.watch(Placement::Queued {
@@ -255,4 +272,26 @@ async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// Prune what retention allows (processed inbound events and their dedupe keys, old console
+/// events), once at start and then every `database.prune_interval_minutes`.
+fn spawn_retention(store: Arc<dyn Store>, settings: &Settings) -> actix_rt::task::JoinHandle<()> {
+    let day_ms: i64 = 24 * 3600 * 1000;
+    let inbound_ms = i64::from(settings.database.inbound_retention_days).saturating_mul(day_ms);
+    let console_ms = i64::from(settings.database.console_retention_days).saturating_mul(day_ms);
+    let every = Duration::from_secs(settings.database.prune_interval_minutes.max(1) * 60);
+    actix_rt::spawn(async move {
+        loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            match store.prune(now - inbound_ms, now - console_ms).await {
+                Ok(pruned) if pruned != crate::store::Pruned::default() => {
+                    tracing::info!(?pruned, "retention: pruned");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention: prune failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
 }

@@ -246,6 +246,45 @@ async fn an_agent_going_online_takes_the_waiting_conversation_at_once() {
         .await;
 }
 
+#[actix_rt::test]
+async fn an_agent_whose_consoles_are_all_closed_goes_offline_by_itself() {
+    let app = spawn_console_app(|s| s.console.presence_ttl_seconds = 2).await;
+    // Bob keeps a console open; Alice only says she is online, over REST, and has no console.
+    let (bob, mut bob_ws) = online(&app, BOB).await;
+    let alice = Console::new(&app, ALICE);
+    alice.set_presence("online").await;
+    bob.set_presence("away").await;
+    let customer = Customer::new(&app, "15550300101");
+    let id = customer.hands_off_to(SUPPORT).await;
+    assert_eq!(
+        alice.wait_status(&id, "assigned", WAIT).await["assignee"],
+        "alice"
+    );
+
+    // Her lease ends: offline by herself, and her teammates hear of it.
+    let offline = bob_ws
+        .wait_for("alice offline by herself", WAIT, |e| {
+            e["kind"] == PRESENCE_CHANGED
+                && e["data"]["agent"] == "alice"
+                && e["data"]["presence"] == "offline"
+        })
+        .await;
+    assert_eq!(offline["data"]["presence"], "offline");
+    assert_eq!(alice.me().await["presence"], "offline");
+    // Bob's open console kept him (away) well past the lease.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(bob.me().await["presence"], "away");
+    // What Alice held stays hers; nothing new goes to her.
+    assert_eq!(
+        alice.conversation(&id).await["conversation"]["assignee"],
+        "alice"
+    );
+    bob.set_presence("online").await;
+    let next = Customer::new(&app, "15550300102");
+    let next_id = next.hands_off_to(SUPPORT).await;
+    bob_ws.wait_for_conversation(ASSIGNED, &next_id, WAIT).await;
+}
+
 // 4 ----------------------------------------------------------------------------------------
 
 #[actix_rt::test]

@@ -1,18 +1,27 @@
-//! Agent actors: one per agent. Each numbers the agent's console events (a per-agent sequence
-//! that survives restarts), appends them to the agent's bounded durable log, and only then
-//! pushes them to every open console session of the agent (browser and phone alike). A
-//! console that reconnects with its last sequence gets what it missed from the log, then the
-//! live events, with no gap and no duplicate: the backlog is read while the actor holds its
-//! mailbox, and the session is registered in the same step.
+//! Agent actors: one per agent (per node). Each keeps the agent's console sessions on this node
+//! and the agent's event log: every console event gets a per-agent sequence, is appended to the
+//! agent's bounded log, and only then pushed to every open session of the agent (browser and
+//! phone alike). A console that reconnects with its last sequence gets what it missed from the
+//! log, then the live events, with no gap and no duplicate: the backlog is read while the actor
+//! holds its mailbox, up to the last event it pushed, and the session is registered in the same
+//! step.
+//!
+//! The log is a seam ([`ConsoleLog`]). In the embedded mode it is the store: this actor is the
+//! only writer, numbers the events itself and pushes them once written. In a cluster several
+//! nodes append to one agent's log (a Redis stream, which numbers them), and a reader on each
+//! node hands every appended event back to the node's actor ([`Pushed`]), which pushes them in
+//! sequence order, filling any gap from the log.
 //!
 //! The actor never waits on another actor. A session too slow to keep up (its bounded buffer
 //! full) is dropped; the console reconnects and resumes from the log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
+use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -21,6 +30,70 @@ use crate::domain::AgentId;
 use crate::metrics as m;
 use crate::store::{AgentEventRecord, Store, StoreError};
 
+/// Where agents' console events are kept for reconnecting consoles.
+#[async_trait]
+pub trait ConsoleLog: Send + Sync + 'static {
+    /// True when the log numbers appended events itself and every node hears of them through
+    /// [`Pushed`] (a log shared by several nodes); false when the appending actor numbers them
+    /// and pushes them itself once they are written.
+    fn shared(&self) -> bool;
+
+    /// Append events (numbered already unless [`shared`](Self::shared)), keeping the agent's
+    /// last `keep`; returns them as numbered.
+    async fn append(
+        &self,
+        agent: &AgentId,
+        events: Vec<AgentEventRecord>,
+        keep: usize,
+    ) -> Result<Vec<AgentEventRecord>, StoreError>;
+
+    /// The agent's events after `after_seq`, in order, at most `limit`.
+    async fn after(
+        &self,
+        agent: &AgentId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AgentEventRecord>, StoreError>;
+
+    /// The oldest and newest sequence in the agent's log (None when empty).
+    async fn bounds(&self, agent: &AgentId) -> Result<Option<(i64, i64)>, StoreError>;
+}
+
+/// The embedded mode's log: the durable store's `agent_events`.
+pub struct StoreConsoleLog(pub Arc<dyn Store>);
+
+#[async_trait]
+impl ConsoleLog for StoreConsoleLog {
+    fn shared(&self) -> bool {
+        false
+    }
+
+    async fn append(
+        &self,
+        agent: &AgentId,
+        events: Vec<AgentEventRecord>,
+        keep: usize,
+    ) -> Result<Vec<AgentEventRecord>, StoreError> {
+        self.0
+            .append_agent_events(agent, events.clone(), keep)
+            .await?;
+        Ok(events)
+    }
+
+    async fn after(
+        &self,
+        agent: &AgentId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AgentEventRecord>, StoreError> {
+        self.0.agent_events_after(agent, after_seq, limit).await
+    }
+
+    async fn bounds(&self, agent: &AgentId) -> Result<Option<(i64, i64)>, StoreError> {
+        self.0.agent_event_bounds(agent).await
+    }
+}
+
 /// Append an event to the agent's log and push it to the agent's sessions.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -28,6 +101,11 @@ pub struct Emit {
     pub kind: &'static str,
     pub data: Value,
 }
+
+/// Events appended to a shared log (by any node), in sequence order, for this node's sessions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Pushed(pub Vec<AgentEventRecord>);
 
 /// A console session connects; `after` is the last sequence it saw.
 #[derive(Message)]
@@ -50,57 +128,65 @@ pub struct Disconnect(pub u64);
 
 pub struct AgentActor {
     id: AgentId,
-    store: Arc<dyn Store>,
+    log: Arc<dyn ConsoleLog>,
     settings: ConsoleSettings,
-    /// The next sequence to hand out (loaded from the log at start).
+    /// The next sequence to hand out (a log this actor numbers; loaded from it at start).
     next_seq: i64,
-    /// The newest sequence durable in the log (and pushed).
+    /// The newest sequence pushed to this node's sessions (everything up to it is in the log).
     flushed_seq: i64,
     pending: Vec<AgentEventRecord>,
     in_flight: bool,
     sessions: HashMap<u64, mpsc::Sender<Arc<str>>>,
+    /// Open sessions, shared with the desk (which keeps their agents' presence alive).
+    session_count: Arc<AtomicUsize>,
     next_session: u64,
     ready: bool,
 }
 
 impl AgentActor {
-    pub fn new(id: AgentId, store: Arc<dyn Store>, settings: ConsoleSettings) -> Self {
+    pub fn new(
+        id: AgentId,
+        log: Arc<dyn ConsoleLog>,
+        settings: ConsoleSettings,
+        session_count: Arc<AtomicUsize>,
+    ) -> Self {
         Self {
             id,
-            store,
+            log,
             settings,
             next_seq: 1,
             flushed_seq: 0,
             pending: Vec::new(),
             in_flight: false,
             sessions: HashMap::new(),
+            session_count,
             next_session: 1,
             ready: false,
         }
     }
 
-    /// Write what is pending (one grouped commit), then push it; repeat while more arrived.
+    /// Write what is pending (one append), then push it unless the log fans out itself; repeat
+    /// while more arrived.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.in_flight || self.pending.is_empty() || !self.ready {
             return;
         }
         self.in_flight = true;
         let batch = std::mem::take(&mut self.pending);
-        let store = self.store.clone();
+        let log = self.log.clone();
         let agent = self.id.clone();
         let keep = self.settings.event_log_size;
         let write = {
             let batch = batch.clone();
-            async move { store.append_agent_events(&agent, batch, keep).await }
+            async move { log.append(&agent, batch, keep).await }
         };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.in_flight = false;
             match result {
-                Ok(()) => {
-                    metrics::counter!(m::CONSOLE_EVENTS).increment(batch.len() as u64);
-                    for event in &batch {
-                        act.push(frame(event));
-                        act.flushed_seq = event.seq;
+                Ok(appended) => {
+                    metrics::counter!(m::CONSOLE_EVENTS).increment(appended.len() as u64);
+                    if !act.log.shared() {
+                        act.push_in_order(appended);
                     }
                     act.flush(ctx);
                 }
@@ -116,7 +202,19 @@ impl AgentActor {
         }));
     }
 
+    /// Push events that directly follow what was pushed; older ones were pushed already.
+    fn push_in_order(&mut self, events: Vec<AgentEventRecord>) {
+        for event in events {
+            if event.seq <= self.flushed_seq {
+                continue;
+            }
+            self.push(frame(&event));
+            self.flushed_seq = event.seq;
+        }
+    }
+
     fn push(&mut self, frame: Arc<str>) {
+        let before = self.sessions.len();
         self.sessions
             .retain(|id, sink| match sink.try_send(frame.clone()) {
                 Ok(()) => true,
@@ -126,6 +224,23 @@ impl AgentActor {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
+        self.count_sessions(before);
+    }
+
+    /// Drop every session: they reconnect and resume from the log (which no longer holds what
+    /// they would need to continue seamlessly).
+    fn drop_sessions(&mut self) {
+        let before = self.sessions.len();
+        self.sessions.clear();
+        self.count_sessions(before);
+    }
+
+    fn count_sessions(&self, before: usize) {
+        let after = self.sessions.len();
+        if after != before {
+            metrics::gauge!(m::WEBSOCKET_SESSIONS).decrement((before - after) as f64);
+        }
+        self.session_count.store(after, Ordering::Relaxed);
     }
 }
 
@@ -147,11 +262,11 @@ impl Actor for AgentActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.settings.agent_mailbox);
-        let store = self.store.clone();
+        let log = self.log.clone();
         let agent = self.id.clone();
         // Continue the sequence where the log ends; hold the mailbox until then.
         ctx.wait(
-            async move { store.agent_event_bounds(&agent).await }
+            async move { log.bounds(&agent).await }
                 .into_actor(self)
                 .map(|result, act, ctx| {
                     match result {
@@ -170,14 +285,23 @@ impl Actor for AgentActor {
                 }),
         );
     }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.drop_sessions();
+    }
 }
 
 impl Handler<Emit> for AgentActor {
     type Result = ();
 
     fn handle(&mut self, Emit { kind, data }: Emit, ctx: &mut Self::Context) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = if self.log.shared() {
+            0 // numbered by the log
+        } else {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            seq
+        };
         self.pending.push(AgentEventRecord {
             seq,
             kind: kind.to_string(),
@@ -188,11 +312,54 @@ impl Handler<Emit> for AgentActor {
     }
 }
 
+impl Handler<Pushed> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, Pushed(events): Pushed, ctx: &mut Self::Context) {
+        let Some(first) = events.iter().map(|e| e.seq).find(|&s| s > self.flushed_seq) else {
+            return; // pushed already
+        };
+        if first == self.flushed_seq + 1 {
+            self.push_in_order(events);
+            return;
+        }
+        // A gap (this node's reader started or resumed after events it did not see): fill it
+        // from the log first, holding the mailbox so the order stays right.
+        let log = self.log.clone();
+        let agent = self.id.clone();
+        let from = self.flushed_seq;
+        let limit = first - from - 1;
+        ctx.wait(
+            async move { log.after(&agent, from, limit).await }
+                .into_actor(self)
+                .map(move |result, act, _| match result {
+                    Ok(missing) if missing.first().map(|e| e.seq) == Some(from + 1) => {
+                        act.push_in_order(missing);
+                        act.push_in_order(events);
+                    }
+                    Ok(_) => {
+                        // The log no longer holds them: sessions must resync.
+                        tracing::info!(agent = %act.id, from, "console events missing from the log; sessions resync");
+                        act.drop_sessions();
+                        act.flushed_seq = act.flushed_seq.max(first - 1);
+                        act.push_in_order(events);
+                    }
+                    Err(e) => {
+                        tracing::warn!(agent = %act.id, error = %e, "cannot fill a gap of console events; sessions resync");
+                        act.drop_sessions();
+                        act.flushed_seq = act.flushed_seq.max(first - 1);
+                        act.push_in_order(events);
+                    }
+                }),
+        );
+    }
+}
+
 impl Handler<Connect> for AgentActor {
     type Result = AtomicResponse<Self, Result<Connected, StoreError>>;
 
     fn handle(&mut self, Connect { after, sink }: Connect, _: &mut Self::Context) -> Self::Result {
-        let store = self.store.clone();
+        let log = self.log.clone();
         let agent = self.id.clone();
         let upto = self.flushed_seq;
         let keep = self.settings.event_log_size as i64;
@@ -201,7 +368,7 @@ impl Handler<Connect> for AgentActor {
                 return Ok(Vec::new());
             };
             let mut frames: Vec<Arc<str>> = Vec::new();
-            let bounds = store.agent_event_bounds(&agent).await?;
+            let bounds = log.bounds(&agent).await?;
             let oldest = bounds.map(|(first, _)| first).unwrap_or(upto + 1);
             let mut from = after;
             if after > upto || after + 1 < oldest {
@@ -215,9 +382,7 @@ impl Handler<Connect> for AgentActor {
                 from = oldest - 1;
             }
             while from < upto {
-                let events = store
-                    .agent_events_after(&agent, from, keep.clamp(1, 1000))
-                    .await?;
+                let events = log.after(&agent, from, keep.clamp(1, 1000)).await?;
                 let Some(last) = events.last() else { break };
                 from = last.seq;
                 frames.extend(events.iter().filter(|e| e.seq <= upto).map(frame));
@@ -231,6 +396,8 @@ impl Handler<Connect> for AgentActor {
                 let session = act.next_session;
                 act.next_session += 1;
                 act.sessions.insert(session, sink);
+                act.session_count
+                    .store(act.sessions.len(), Ordering::Relaxed);
                 metrics::gauge!(m::WEBSOCKET_SESSIONS).increment(1.0);
                 Ok(Connected {
                     session,
@@ -246,7 +413,8 @@ impl Handler<Disconnect> for AgentActor {
     type Result = ();
 
     fn handle(&mut self, Disconnect(session): Disconnect, _: &mut Self::Context) {
+        let before = self.sessions.len();
         self.sessions.remove(&session);
-        metrics::gauge!(m::WEBSOCKET_SESSIONS).decrement(1.0);
+        self.count_sessions(before);
     }
 }

@@ -5,6 +5,7 @@
 //! outside (sends to the customer, tells agents, hands placements on).
 
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ConversationDeps;
@@ -17,8 +18,10 @@ use crate::store::{
     StoreError, StoredMessage,
 };
 
-/// What a conversation's actor can be asked to do.
-#[derive(Debug)]
+/// What a conversation's actor can be asked to do. Serializable: in a cluster a command travels
+/// to the node that owns the conversation, and timers keep theirs in Redis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// A decision made elsewhere placed this conversation (a drain, an offer moving on).
     Placed(Placement),
@@ -43,7 +46,8 @@ pub enum Command {
     },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "value", rename_all = "snake_case")]
 pub enum AgentAction {
     Reply(OutboundContent),
     Note(String),
@@ -55,7 +59,8 @@ pub enum AgentAction {
     Reject,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", content = "value", rename_all = "snake_case")]
 pub enum CommandReply {
     /// The conversation as agents see it, after the command.
     Conversation(Value),
@@ -64,7 +69,8 @@ pub enum CommandReply {
     Done,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", content = "message", rename_all = "snake_case")]
 pub enum CommandError {
     #[error("no such conversation")]
     NotFound,

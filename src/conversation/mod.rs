@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix::{Arbiter, ArbiterHandle};
+use async_trait::async_trait;
 use dashmap::DashMap;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -265,6 +266,100 @@ impl ConversationRegistry {
     }
 }
 
+/// Where commands for conversations this node does not own go (cluster mode: the node that
+/// owns the conversation's partition).
+#[async_trait]
+pub trait Remote: Send + Sync + 'static {
+    /// Whether this node owns the conversation's partition now.
+    fn owns(&self, key: &ConversationKey) -> bool;
+
+    /// Run a command on the owning node and wait for its answer.
+    async fn command(
+        &self,
+        channel: &ChannelId,
+        key: &ConversationKey,
+        command: Command,
+    ) -> Result<CommandReply, CommandError>;
+
+    /// Hand a command to the owning node without waiting for it to run; Ok once it is durably
+    /// queued for that node.
+    async fn tell(
+        &self,
+        channel: &ChannelId,
+        key: &ConversationKey,
+        command: Command,
+    ) -> Result<(), CommandError>;
+}
+
+/// How commands reach a conversation's owner: its actor here (the embedded mode, or a
+/// conversation this node owns), or the owning node (cluster mode).
+#[derive(Clone)]
+pub struct Conversations {
+    registry: ConversationRegistry,
+    remote: Option<Arc<dyn Remote>>,
+}
+
+impl Conversations {
+    pub fn new(registry: ConversationRegistry, remote: Option<Arc<dyn Remote>>) -> Self {
+        Self { registry, remote }
+    }
+
+    pub fn registry(&self) -> &ConversationRegistry {
+        &self.registry
+    }
+
+    fn elsewhere(&self, key: &ConversationKey) -> Option<&Arc<dyn Remote>> {
+        self.remote.as_ref().filter(|remote| !remote.owns(key))
+    }
+
+    /// Run a command in the conversation's actor, wherever it lives, and wait for the answer.
+    pub async fn command(
+        &self,
+        channel: &ChannelId,
+        key: &ConversationKey,
+        command: Command,
+    ) -> Result<CommandReply, CommandError> {
+        match self.elsewhere(key) {
+            Some(remote) => remote.command(channel, key, command).await,
+            None => self.registry.command(channel, key, command).await,
+        }
+    }
+
+    /// Hand a command to the conversation without waiting (the desk's placements, timers):
+    /// never blocks the caller. While the conversation's owner cannot be reached it is retried
+    /// with backoff for about a minute; an answer (even a refusal) ends it.
+    pub fn tell(&self, channel: &ChannelId, key: &ConversationKey, command: Command) {
+        let this = self.clone();
+        let (channel, key) = (channel.clone(), key.clone());
+        actix_rt::spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            for _ in 0..16 {
+                let result = match this.elsewhere(&key) {
+                    Some(remote) => remote.tell(&channel, &key, command.clone()).await,
+                    None => this
+                        .registry
+                        .command(&channel, &key, command.clone())
+                        .await
+                        .map(|_| ()),
+                };
+                match result {
+                    Ok(()) => return,
+                    Err(CommandError::Unavailable(e)) => {
+                        tracing::debug!(conversation = %key, error = %e, "command not delivered yet; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    Err(answer) => {
+                        tracing::debug!(conversation = %key, %answer, "command refused");
+                        return;
+                    }
+                }
+            }
+            tracing::warn!(conversation = %key, ?command, "command dropped: its conversation stayed unreachable");
+        });
+    }
+}
+
 /// The customer part of a key (`{channel}:{customer}`).
 fn customer_of(channel: &ChannelId, key: &ConversationKey) -> CustomerId {
     let s = key.as_str();
@@ -275,7 +370,32 @@ fn customer_of(channel: &ChannelId, key: &ConversationKey) -> CustomerId {
     CustomerId::new(customer)
 }
 
-/// The partition queues between intake and the actors.
+/// The inbound log could not take the events (cluster mode: Redis unreachable). Nothing is
+/// acknowledged: the webhook is answered 503 and Meta retries.
+#[derive(Debug, thiserror::Error)]
+#[error("inbound log unavailable: {0}")]
+pub struct LogUnavailable(pub String);
+
+/// Between intake and the conversation actors: recorded events go through the partition of
+/// their conversation (`key.partition(partitions())`), in order, to the partition's owner. In
+/// memory here ([`Partitions`]); Redis streams in cluster mode (`cluster::inbox`).
+#[async_trait]
+pub trait InboundLog: Send + Sync + 'static {
+    /// How many partitions there are.
+    fn partitions(&self) -> usize;
+
+    /// Whether each partition has room for that many more events (checked before recording, so
+    /// a saturated gateway sheds before it acknowledges).
+    async fn has_room(
+        &self,
+        needed: &std::collections::BTreeMap<usize, usize>,
+    ) -> Result<bool, LogUnavailable>;
+
+    /// Hand recorded events to their partitions' owners, in order.
+    async fn publish(&self, events: Vec<RecordedInbound>) -> Result<(), LogUnavailable>;
+}
+
+/// The partition queues between intake and the actors (the embedded mode).
 #[derive(Clone)]
 pub struct Partitions {
     senders: Arc<Vec<mpsc::Sender<RecordedInbound>>>,
@@ -325,11 +445,36 @@ impl Partitions {
     }
 }
 
+#[async_trait]
+impl InboundLog for Partitions {
+    fn partitions(&self) -> usize {
+        self.senders.len()
+    }
+
+    async fn has_room(
+        &self,
+        needed: &std::collections::BTreeMap<usize, usize>,
+    ) -> Result<bool, LogUnavailable> {
+        Ok(needed
+            .iter()
+            .all(|(partition, n)| Partitions::has_room(self, *partition, *n)))
+    }
+
+    async fn publish(&self, events: Vec<RecordedInbound>) -> Result<(), LogUnavailable> {
+        for event in events {
+            self.push(event);
+        }
+        Ok(())
+    }
+}
+
 /// Periodically nudge conversations whose recorded events are not processed after `grace`;
 /// at start-up (`grace` zero on the first pass) this resumes everything a crash interrupted.
+/// With an `owner` (cluster mode), only conversations whose partition this node owns.
 pub fn spawn_sweeper(
     store: Arc<dyn Store>,
     registry: ConversationRegistry,
+    owner: Option<Arc<dyn Remote>>,
     interval: Duration,
     grace: Duration,
 ) -> actix_rt::task::JoinHandle<()> {
@@ -351,7 +496,10 @@ pub fn spawn_sweeper(
                         );
                     }
                     for (channel, key) in backlog {
-                        registry.nudge(&channel, &key);
+                        // In a cluster, only the conversations of the partitions owned here.
+                        if owner.as_ref().is_none_or(|owner| owner.owns(&key)) {
+                            registry.nudge(&channel, &key);
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "sweep failed"),

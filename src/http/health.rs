@@ -20,7 +20,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!(crate::metrics::LIVE_CONVERSATIONS)
-        .set(state.conversations.deps().live_actors() as f64);
+        .set(state.conversations.registry().deps().live_actors() as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.prometheus.render())

@@ -17,7 +17,7 @@ pub use error::ApiError;
 use crate::channels::WebhookParser;
 use crate::channels::signature::SignatureVerifier;
 use crate::config::Settings;
-use crate::conversation::ConversationRegistry;
+use crate::conversation::Conversations;
 use crate::desk::Desk;
 use crate::intake::Intake;
 use crate::store::Store;
@@ -27,7 +27,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Arc<dyn Store>,
     pub intake: Intake,
-    pub conversations: ConversationRegistry,
+    pub conversations: Conversations,
     pub whatsapp_verifier: SignatureVerifier,
     pub whatsapp_parser: Box<dyn WebhookParser>,
     pub prometheus: PrometheusHandle,

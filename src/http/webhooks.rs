@@ -108,6 +108,12 @@ async fn receive_inner(
                 retry_after_seconds,
             })
         }
+        Err(IntakeError::LogUnavailable(e)) => {
+            tracing::warn!(error = %e, "webhook recorded but not dispatched; answering 503");
+            Err(ApiError::Unavailable {
+                retry_after_seconds,
+            })
+        }
     }
 }
 

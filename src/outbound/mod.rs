@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::domain::{ChannelId, ChannelKind, ConversationKey};
 use crate::store::{OutboundState, Store, StoreError};
 
-pub use sender::{OutboundSender, SenderClosed, TrySendError};
+pub use sender::{LocalThrottle, OutboundSender, SenderClosed, Throttle, TrySendError};
 
 /// The senders of all configured channels.
 #[derive(Clone, Default)]
@@ -28,9 +28,21 @@ pub struct Outbound {
 
 impl Outbound {
     /// Build one [`WhatsappClient`] and [`OutboundSender`] per configured WhatsApp channel (a
-    /// channel's `messages_per_second` overrides `outbound.messages_per_second`). Must be called
-    /// inside a tokio runtime (an actix System is one).
+    /// channel's `messages_per_second` overrides `outbound.messages_per_second`), with limits
+    /// kept in this process. Must be called inside a tokio runtime (an actix System is one).
     pub fn start(settings: &Settings, http: reqwest::Client, store: Arc<dyn Store>) -> Outbound {
+        Self::start_with(settings, http, store, |_, mps| {
+            Arc::new(LocalThrottle::new(mps, &settings.outbound))
+        })
+    }
+
+    /// [`Outbound::start`] with each channel's limits made by `throttle(channel, mps)`.
+    pub fn start_with(
+        settings: &Settings,
+        http: reqwest::Client,
+        store: Arc<dyn Store>,
+        throttle: impl Fn(&ChannelId, u32) -> Arc<dyn Throttle>,
+    ) -> Outbound {
         let mut senders = HashMap::new();
         for (id, channel) in &settings.channels {
             if channel.kind != ChannelKind::Whatsapp {
@@ -42,12 +54,13 @@ impl Outbound {
             let mps = channel
                 .messages_per_second
                 .unwrap_or(settings.outbound.messages_per_second);
-            let sender = OutboundSender::spawn(
+            let sender = OutboundSender::spawn_throttled(
                 channel_id.clone(),
                 Arc::new(client),
                 settings.outbound.clone(),
-                mps,
+                throttle(&channel_id, mps),
                 store.clone(),
+                sender::LANE_IDLE,
             );
             senders.insert(channel_id, sender);
         }

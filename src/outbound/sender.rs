@@ -26,9 +26,55 @@ use crate::domain::{ChannelId, CustomerId, OutboundMessage, ProviderMessageId};
 use crate::metrics::{MAILBOX_SHEDS, OUTBOUND_LATENCY, OUTBOUND_SENDS};
 use crate::store::{OutboundOutcome, Store};
 
+/// The limits of one number's sends: its throughput (messages per second) and the pair rate
+/// to each recipient. In this process ([`LocalThrottle`]), or shared by every node of a cluster
+/// (`cluster::throttle`, in Redis) so that all nodes together stay within Meta's limits.
+#[async_trait::async_trait]
+pub trait Throttle: Send + Sync + 'static {
+    /// Wait for a slot of the number's throughput.
+    async fn number(&self);
+    /// Wait for a slot of the pair rate to `to`.
+    async fn pair(&self, to: &CustomerId);
+    /// Forget per-recipient state that no longer limits anything (called periodically).
+    fn tidy(&self) {}
+}
+
+/// Limits kept in this process: a GCRA token bucket for the number and one per recipient.
+pub struct LocalThrottle {
+    number: DefaultDirectRateLimiter,
+    pair: DefaultKeyedRateLimiter<CustomerId>,
+}
+
+impl LocalThrottle {
+    pub fn new(messages_per_second: u32, settings: &OutboundSettings) -> Self {
+        let mps = NonZeroU32::new(messages_per_second).unwrap_or(NonZeroU32::MIN);
+        let per_minute =
+            NonZeroU32::new(settings.per_recipient_per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.per_recipient_burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            number: RateLimiter::direct(Quota::per_second(mps)),
+            pair: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Throttle for LocalThrottle {
+    async fn number(&self) {
+        self.number.until_ready().await;
+    }
+    async fn pair(&self, to: &CustomerId) {
+        self.pair.until_key_ready(to).await;
+    }
+    fn tidy(&self) {
+        self.pair.retain_recent();
+        self.pair.shrink_to_fit();
+    }
+}
+
 /// A lane with no work for this long closes; the dispatcher also sweeps finished lanes and
 /// stale pair-rate state at this interval.
-const LANE_IDLE: Duration = Duration::from_secs(30);
+pub(crate) const LANE_IDLE: Duration = Duration::from_secs(30);
 
 /// The sender has shut down; the message was not enqueued.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +121,7 @@ struct Shared {
     client: Arc<dyn ChannelClient>,
     settings: OutboundSettings,
     store: Arc<dyn Store>,
-    number_limiter: DefaultDirectRateLimiter,
-    pair_limiter: DefaultKeyedRateLimiter<CustomerId>,
+    throttle: Arc<dyn Throttle>,
     in_flight: Semaphore,
     lane_capacity: usize,
     lane_idle: Duration,
@@ -131,16 +176,24 @@ impl OutboundSender {
         store: Arc<dyn Store>,
         lane_idle: Duration,
     ) -> OutboundSender {
+        let throttle = Arc::new(LocalThrottle::new(messages_per_second, &settings));
+        Self::spawn_throttled(channel, client, settings, throttle, store, lane_idle)
+    }
+
+    /// Start a sender whose limits are kept by `throttle` (shared by every node in a cluster).
+    pub fn spawn_throttled(
+        channel: ChannelId,
+        client: Arc<dyn ChannelClient>,
+        settings: OutboundSettings,
+        throttle: Arc<dyn Throttle>,
+        store: Arc<dyn Store>,
+        lane_idle: Duration,
+    ) -> OutboundSender {
         let capacity = settings.queue_capacity.max(1);
-        let mps = NonZeroU32::new(messages_per_second).unwrap_or(NonZeroU32::MIN);
-        let per_minute =
-            NonZeroU32::new(settings.per_recipient_per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(settings.per_recipient_burst).unwrap_or(NonZeroU32::MIN);
         let shared = Arc::new(Shared {
             channel: channel.clone(),
             client,
-            number_limiter: RateLimiter::direct(Quota::per_second(mps)),
-            pair_limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            throttle,
             in_flight: Semaphore::new(settings.max_in_flight.max(1)),
             lane_capacity: capacity,
             lane_idle,
@@ -267,8 +320,7 @@ async fn dispatch(shared: Arc<Shared>, mut rx: mpsc::Receiver<Queued>) {
             },
             _ = sweep.tick() => {
                 lanes.retain(|_, lane| !lane.handle.is_finished());
-                shared.pair_limiter.retain_recent();
-                shared.pair_limiter.shrink_to_fit();
+                shared.throttle.tidy();
             }
         }
     }
@@ -345,7 +397,7 @@ async fn mark_read(shared: &Shared, to: CustomerId, message_id: ProviderMessageI
         message_id,
         typing_indicator: typing,
     };
-    shared.number_limiter.until_ready().await;
+    shared.throttle.number().await;
     let _permit = shared.in_flight.acquire().await.ok();
     if let Err(err) = shared.client.send(&request).await {
         tracing::debug!(channel = %shared.channel, customer = %to, error = %err, "outbound: read receipt failed");
@@ -418,8 +470,8 @@ async fn deliver(shared: &Shared, msg: OutboundMessage) {
     let mut attempts: usize = 0;
     let outcome = loop {
         attempts += 1;
-        shared.pair_limiter.until_key_ready(&msg.to).await;
-        shared.number_limiter.until_ready().await;
+        shared.throttle.pair(&msg.to).await;
+        shared.throttle.number().await;
         let result = {
             let _permit = shared.in_flight.acquire().await.ok();
             let started = Instant::now();

@@ -4,14 +4,15 @@
 //! still queued after the team's overflow wait moves to the overflow team. Each timer ends in
 //! a command to the conversation's own actor, which re-checks its state before acting.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::assign::Placement;
 use crate::conversation::commands::Command;
-use crate::desk::RegistryCell;
 use crate::domain::TeamId;
+use crate::timers::Scheduler;
 
 /// Start the team's timers for a placement it made (offered → offer timeout, queued →
 /// overflow).
@@ -23,7 +24,7 @@ pub struct TeamQueueActor {
     team: TeamId,
     offer_timeout: Option<Duration>,
     overflow: Option<(TeamId, Duration)>,
-    registry: RegistryCell,
+    timers: Arc<dyn Scheduler>,
 }
 
 impl TeamQueueActor {
@@ -31,30 +32,20 @@ impl TeamQueueActor {
         team: TeamId,
         offer_timeout: Option<Duration>,
         overflow: Option<(TeamId, Duration)>,
-        registry: RegistryCell,
+        timers: Arc<dyn Scheduler>,
     ) -> Self {
         Self {
             team,
             offer_timeout,
             overflow,
-            registry,
+            timers,
         }
     }
 
-    /// Send a command to a conversation's actor without waiting for it here.
-    fn tell(&self, placement: &Placement, command: Command) {
-        let Some(registry) = self.registry.get().cloned() else {
-            return;
-        };
-        let conversation = placement.conversation().clone();
-        actix_rt::spawn(async move {
-            if let Err(e) = registry
-                .command(&conversation.channel, &conversation.key, command)
-                .await
-            {
-                tracing::warn!(conversation = %conversation.id, error = %e, "queue timer command failed");
-            }
-        });
+    fn after(&self, delay: Duration, placement: &Placement, command: Command) {
+        let at = chrono::Utc::now().timestamp_millis()
+            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        self.timers.schedule(at, placement.conversation(), command);
     }
 }
 
@@ -70,7 +61,7 @@ impl Actor for TeamQueueActor {
 impl Handler<Watch> for TeamQueueActor {
     type Result = ();
 
-    fn handle(&mut self, Watch(placement): Watch, ctx: &mut Self::Context) {
+    fn handle(&mut self, Watch(placement): Watch, _: &mut Self::Context) {
         match &placement {
             Placement::Offered {
                 conversation,
@@ -82,7 +73,7 @@ impl Handler<Watch> for TeamQueueActor {
                         conversation_id: conversation.id.clone(),
                         agent: agent.clone(),
                     };
-                    ctx.run_later(timeout, move |act, _| act.tell(&placement, command));
+                    self.after(timeout, &placement, command);
                 }
             }
             Placement::Queued { conversation, .. } => {
@@ -92,7 +83,7 @@ impl Handler<Watch> for TeamQueueActor {
                         from: self.team.clone(),
                         to,
                     };
-                    ctx.run_later(after, move |act, _| act.tell(&placement, command));
+                    self.after(after, &placement, command);
                 }
             }
             Placement::Assigned { .. } => {}

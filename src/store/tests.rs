@@ -508,6 +508,9 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
         max_wait_ms: 1,
         queue_capacity: 1024,
         read_pool_size: 2,
+        inbound_retention_days: 8,
+        console_retention_days: 7,
+        prune_interval_minutes: 60,
     };
     let store = sqlite::SqliteStore::open(&settings.url, &settings)
         .await
