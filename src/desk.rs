@@ -296,6 +296,22 @@ impl Desk {
         }
     }
 
+    /// Try placing a waiting conversation again in a moment (its placement failed: the
+    /// assignment state could not be reached). Kept in this process: if the node dies first,
+    /// the partition's next owner reconciles its waiting conversations when it takes over.
+    pub fn reconcile_later(&self, conversation: crate::assign::ConversationRef) {
+        let Some(conversations) = self.conversations.get().cloned() else {
+            return;
+        };
+        actix_rt::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let command = Command::Reconcile {
+                conversation_id: conversation.id.clone(),
+            };
+            conversations.tell(&conversation.channel, &conversation.key, command);
+        });
+    }
+
     /// Reopen a snoozed conversation at `until_ms` (unix ms).
     pub fn schedule_reopen(&self, conversation: crate::assign::ConversationRef, until_ms: i64) {
         let command = Command::Reopen {

@@ -69,7 +69,7 @@ async fn throughput_errors_are_retried_and_permanent_errors_are_not() {
         .fetch_all(&db)
         .await
         .unwrap();
-        let settled = !rows.is_empty() && rows.iter().all(|r| r.1 != "queued");
+        let settled = !rows.is_empty() && rows.iter().all(|r| r.1 != "queued" && r.1 != "sending");
         if settled || tokio::time::Instant::now() > deadline {
             break rows;
         }

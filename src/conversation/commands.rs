@@ -38,6 +38,9 @@ pub enum Command {
     },
     /// A snooze ended.
     Reopen { conversation_id: String },
+    /// Make sure a waiting conversation is where the assignment state says (placed again if it
+    /// holds nothing for it: a placement that failed, or state that was lost).
+    Reconcile { conversation_id: String },
     /// An agent acts on the conversation.
     Agent {
         conversation_id: String,
@@ -92,6 +95,8 @@ pub(crate) struct Effects {
     pub dispatch: Vec<Placement>,
     pub watch: Vec<Placement>,
     pub reopen_at: Option<(ConversationRef, i64)>,
+    /// The conversation could not be placed (assignment state unreachable): try again soon.
+    pub reconcile: Option<ConversationRef>,
 }
 
 impl Effects {
@@ -118,6 +123,9 @@ impl Effects {
         deps.desk.dispatch(self.dispatch);
         if let Some((conversation, at)) = self.reopen_at {
             deps.desk.schedule_reopen(conversation, at);
+        }
+        if let Some(conversation) = self.reconcile {
+            deps.desk.reconcile_later(conversation);
         }
     }
 }
@@ -232,41 +240,70 @@ pub(crate) async fn place(
         Err(AssignError::AlreadyPlaced(_)) => {
             // Placed before a failed commit: adopt what the seam holds.
             if let Ok(Some(held)) = deps.desk.assignments.held(&c.id).await {
-                let conversation = conversation_ref(c);
-                let placement = match held {
-                    Held::Assigned { team, agent } => Placement::Assigned {
-                        conversation,
-                        team,
-                        agent,
-                    },
-                    Held::Offered { team, agent } => Placement::Offered {
-                        conversation,
-                        team,
-                        agent,
-                    },
-                    Held::Queued { team } => {
-                        let position = deps
-                            .desk
-                            .assignments
-                            .position(&c.id)
-                            .await
-                            .ok()
-                            .flatten()
-                            .unwrap_or(1);
-                        Placement::Queued {
-                            conversation,
-                            team,
-                            position,
-                        }
-                    }
-                };
-                apply_placement(deps, c, contact, placement, false, step, fx).await;
+                adopt(deps, c, contact, held, step, fx).await;
             }
         }
         Err(e) => {
-            // Stays waiting for its team; the queues are rebuilt from the store at start.
-            tracing::error!(conversation = %c.id, error = %e, "could not place the conversation");
+            // Stays waiting for its team; placed again shortly (and whenever its partition
+            // changes hands, and at start).
+            tracing::warn!(conversation = %c.id, error = %e, "could not place the conversation; retrying shortly");
+            fx.reconcile = Some(conversation_ref(c));
         }
+    }
+}
+
+/// Make the record say what the assignment state holds for the conversation.
+async fn adopt(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    held: Held,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) {
+    let conversation = conversation_ref(c);
+    let placement = match held {
+        Held::Assigned { team, agent } => Placement::Assigned {
+            conversation,
+            team,
+            agent,
+        },
+        Held::Offered { team, agent } => Placement::Offered {
+            conversation,
+            team,
+            agent,
+        },
+        Held::Queued { team } => {
+            let position = deps
+                .desk
+                .assignments
+                .position(&c.id)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(1);
+            Placement::Queued {
+                conversation,
+                team,
+                position,
+            }
+        }
+    };
+    apply_placement(deps, c, contact, placement, false, step, fx).await;
+}
+
+/// What the assignment state holds for a placement's conversation if that placement stands.
+fn held_by(placement: &Placement) -> Held {
+    match placement {
+        Placement::Assigned { team, agent, .. } => Held::Assigned {
+            team: team.clone(),
+            agent: agent.clone(),
+        },
+        Placement::Offered { team, agent, .. } => Held::Offered {
+            team: team.clone(),
+            agent: agent.clone(),
+        },
+        Placement::Queued { team, .. } => Held::Queued { team: team.clone() },
     }
 }
 
@@ -392,6 +429,7 @@ pub(crate) async fn execute(
             conversation_id, ..
         }
         | Command::Reopen { conversation_id }
+        | Command::Reconcile { conversation_id }
         | Command::Agent {
             conversation_id, ..
         } => conversation_id.clone(),
@@ -419,13 +457,52 @@ pub(crate) async fn execute(
 
     let outcome: Outcome = match command {
         Command::Placed(placement) => {
+            let recorded = match &placement {
+                Placement::Assigned { agent, .. } => {
+                    c.status == ConversationStatus::Assigned && c.assignee.as_ref() == Some(agent)
+                }
+                _ => false,
+            };
             let valid = c.status == ConversationStatus::Waiting
                 && c.team.as_ref() == Some(placement.team());
-            if valid {
+            if recorded {
+                // Delivered twice (a replayed command): nothing left to do.
+            } else if valid {
                 apply_placement(deps, &mut c, &contact, placement, false, &mut step, &mut fx).await;
-            } else {
+            } else if deps.desk.assignments.held(&c.id).await.ok().flatten()
+                == Some(held_by(&placement))
+            {
+                // The conversation moved on (resolved, transferred...) while the decision
+                // still holds a slot for it: undo it.
                 tracing::info!(conversation = %c.id, status = c.status.as_str(), "stale placement; undoing it");
                 release(deps, &c, &mut fx).await;
+            }
+            Ok(CommandReply::Done)
+        }
+        Command::Reconcile { .. } => {
+            if c.status == ConversationStatus::Waiting {
+                match deps.desk.assignments.held(&c.id).await {
+                    Ok(Some(held)) => {
+                        let differs = match &held {
+                            Held::Queued { team } => c.team.as_ref() != Some(team),
+                            _ => true,
+                        };
+                        if differs {
+                            adopt(deps, &mut c, &contact, held, &mut step, &mut fx).await;
+                        }
+                    }
+                    Ok(None) => {
+                        let team = c.team.clone().unwrap_or_else(|| {
+                            TeamId::new(deps.desk.settings.routing.default_team.clone())
+                        });
+                        tracing::info!(conversation = %c.id, %team, "placing a waiting conversation the queues did not hold");
+                        place(
+                            deps, &mut c, &contact, team, None, false, &mut step, &mut fx,
+                        )
+                        .await;
+                    }
+                    Err(_) => fx.reconcile = Some(conversation_ref(&c)),
+                }
             }
             Ok(CommandReply::Done)
         }
