@@ -232,4 +232,8 @@ pub trait Assignments: Send + Sync + 'static {
 }
 
 #[cfg(test)]
+mod redis_tests;
+#[cfg(test)]
+mod seam_tests;
+#[cfg(test)]
 mod tests;
