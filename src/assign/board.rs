@@ -152,26 +152,10 @@ pub struct Board {
 
 impl Board {
     /// A board with these teams and agents, every agent offline, nothing placed. Duplicate ids
-    /// keep their first spec; an agent's unknown teams are ignored (both with a warning).
+    /// keep their first spec; an agent's unknown teams are ignored (both with a warning): see
+    /// [`normalize`].
     pub fn new(teams: Vec<TeamSpec>, agents: Vec<AgentSpec>) -> Board {
-        let mut team_specs = teams;
-        team_specs.sort_by(|a, b| a.id.cmp(&b.id));
-        team_specs.dedup_by(|later, earlier| {
-            let duplicate = later.id == earlier.id;
-            if duplicate {
-                tracing::warn!(team = %later.id, "duplicate team ignored");
-            }
-            duplicate
-        });
-        let mut agent_specs = agents;
-        agent_specs.sort_by(|a, b| a.id.cmp(&b.id));
-        agent_specs.dedup_by(|later, earlier| {
-            let duplicate = later.id == earlier.id;
-            if duplicate {
-                tracing::warn!(agent = %later.id, "duplicate agent ignored");
-            }
-            duplicate
-        });
+        let (team_specs, agent_specs) = normalize(teams, agents);
 
         let team_index: HashMap<TeamId, usize> = team_specs
             .iter()
@@ -196,22 +180,12 @@ impl Board {
         let mut states = Vec::with_capacity(agent_specs.len());
         let mut agent_index = HashMap::with_capacity(agent_specs.len());
         for (ix, spec) in agent_specs.into_iter().enumerate() {
-            let mut agent_teams: Vec<usize> = spec
+            // Normalized: known teams only, ascending by id, which is ascending by index.
+            let agent_teams: Vec<usize> = spec
                 .teams
                 .iter()
-                .filter_map(|team| {
-                    let found = team_index.get(team).copied();
-                    if found.is_none() {
-                        tracing::warn!(
-                            agent = %spec.id, team = %team,
-                            "agent's unknown team ignored"
-                        );
-                    }
-                    found
-                })
+                .filter_map(|team| team_index.get(team).copied())
                 .collect();
-            agent_teams.sort_unstable();
-            agent_teams.dedup();
             for &team in &agent_teams {
                 teams[team].members.push(ix);
             }
@@ -243,32 +217,9 @@ impl Board {
         }
     }
 
-    /// The configured teams (a team offers when its `offer_timeout_seconds` is above 0) and
-    /// agents.
+    /// The configured teams and agents: see [`specs_from_settings`].
     pub fn from_settings(settings: &Settings) -> Board {
-        let teams = settings
-            .teams
-            .iter()
-            .map(|(id, team)| TeamSpec {
-                id: TeamId::new(id.clone()),
-                strategy: team.strategy,
-                offers: team.offer_timeout_seconds > 0,
-                max_queue: team.max_queue,
-            })
-            .collect();
-        let agents = settings
-            .agents
-            .iter()
-            .map(|(id, agent)| AgentSpec {
-                id: AgentId::new(id.clone()),
-                teams: agent
-                    .teams
-                    .iter()
-                    .map(|team| TeamId::new(team.clone()))
-                    .collect(),
-                capacity: agent.capacity,
-            })
-            .collect();
+        let (teams, agents) = specs_from_settings(settings);
         Board::new(teams, agents)
     }
 
@@ -983,6 +934,76 @@ impl Board {
         }
         Ok(())
     }
+}
+
+/// The configured teams (a team offers when its `offer_timeout_seconds` is above 0) and agents,
+/// as specs for a [`Board`] or any other implementation of the seam.
+pub fn specs_from_settings(settings: &Settings) -> (Vec<TeamSpec>, Vec<AgentSpec>) {
+    let teams = settings
+        .teams
+        .iter()
+        .map(|(id, team)| TeamSpec {
+            id: TeamId::new(id.clone()),
+            strategy: team.strategy,
+            offers: team.offer_timeout_seconds > 0,
+            max_queue: team.max_queue,
+        })
+        .collect();
+    let agents = settings
+        .agents
+        .iter()
+        .map(|(id, agent)| AgentSpec {
+            id: AgentId::new(id.clone()),
+            teams: agent
+                .teams
+                .iter()
+                .map(|team| TeamId::new(team.clone()))
+                .collect(),
+            capacity: agent.capacity,
+        })
+        .collect();
+    (teams, agents)
+}
+
+/// The specs as every implementation of the seam reads them: teams ascending by id, agents
+/// ascending by id (a duplicate id keeps its first spec), each agent's teams restricted to known
+/// ones, ascending, without duplicates. Duplicates and unknown teams are logged as warnings.
+pub fn normalize(teams: Vec<TeamSpec>, agents: Vec<AgentSpec>) -> (Vec<TeamSpec>, Vec<AgentSpec>) {
+    let mut team_specs = teams;
+    team_specs.sort_by(|a, b| a.id.cmp(&b.id));
+    team_specs.dedup_by(|later, earlier| {
+        let duplicate = later.id == earlier.id;
+        if duplicate {
+            tracing::warn!(team = %later.id, "duplicate team ignored");
+        }
+        duplicate
+    });
+    let mut agent_specs = agents;
+    agent_specs.sort_by(|a, b| a.id.cmp(&b.id));
+    agent_specs.dedup_by(|later, earlier| {
+        let duplicate = later.id == earlier.id;
+        if duplicate {
+            tracing::warn!(agent = %later.id, "duplicate agent ignored");
+        }
+        duplicate
+    });
+    for spec in &mut agent_specs {
+        let mut known: Vec<TeamId> = Vec::with_capacity(spec.teams.len());
+        for team in &spec.teams {
+            if team_specs
+                .binary_search_by(|candidate| candidate.id.cmp(team))
+                .is_ok()
+            {
+                known.push(team.clone());
+            } else {
+                tracing::warn!(agent = %spec.id, team = %team, "agent's unknown team ignored");
+            }
+        }
+        known.sort();
+        known.dedup();
+        spec.teams = known;
+    }
+    (team_specs, agent_specs)
 }
 
 /// Position (1 = next) of `key` in `queue`, counted from whichever end is nearer.

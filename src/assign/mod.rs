@@ -3,12 +3,14 @@
 //! The decision is pure code ([`board::Board`], no actors, no I/O), exhaustively unit-tested
 //! and benchmarked. The shared state it works on sits behind the [`Assignments`] seam: in
 //! memory here ([`memory::MemoryAssignments`], the board behind a lock held only for the
-//! decision itself), in Redis in cluster mode (the same operations as atomic Lua scripts).
+//! decision itself), in Redis in cluster mode ([`redis::RedisAssignments`], the same operations
+//! as atomic Lua scripts).
 //! Every operation is atomic: a conversation is never with two agents, an agent never above
 //! capacity, an offline or away agent never gets anything.
 
 pub mod board;
 pub mod memory;
+pub mod redis;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -229,5 +231,9 @@ pub trait Assignments: Send + Sync + 'static {
     ) -> Result<bool, AssignError>;
 }
 
+#[cfg(test)]
+mod redis_tests;
+#[cfg(test)]
+mod seam_tests;
 #[cfg(test)]
 mod tests;

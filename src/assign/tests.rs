@@ -12,15 +12,15 @@ use crate::domain::{AgentId, ChannelId, ConversationKey, Presence, TeamId};
 
 // ---- helpers ----
 
-fn tid(id: &str) -> TeamId {
+pub(super) fn tid(id: &str) -> TeamId {
     TeamId::new(id)
 }
 
-fn aid(id: &str) -> AgentId {
+pub(super) fn aid(id: &str) -> AgentId {
     AgentId::new(id)
 }
 
-fn team(id: &str, strategy: Strategy) -> TeamSpec {
+pub(super) fn team(id: &str, strategy: Strategy) -> TeamSpec {
     TeamSpec {
         id: tid(id),
         strategy,
@@ -29,14 +29,14 @@ fn team(id: &str, strategy: Strategy) -> TeamSpec {
     }
 }
 
-fn offering(id: &str, strategy: Strategy) -> TeamSpec {
+pub(super) fn offering(id: &str, strategy: Strategy) -> TeamSpec {
     TeamSpec {
         offers: true,
         ..team(id, strategy)
     }
 }
 
-fn agent(id: &str, teams: &[&str], capacity: u32) -> AgentSpec {
+pub(super) fn agent(id: &str, teams: &[&str], capacity: u32) -> AgentSpec {
     AgentSpec {
         id: aid(id),
         teams: teams.iter().map(|team| tid(team)).collect(),
@@ -44,7 +44,7 @@ fn agent(id: &str, teams: &[&str], capacity: u32) -> AgentSpec {
     }
 }
 
-fn conversation(id: &str) -> ConversationRef {
+pub(super) fn conversation(id: &str) -> ConversationRef {
     ConversationRef {
         id: id.to_owned(),
         key: ConversationKey::from_stored(format!("wa:{id}")),
@@ -52,7 +52,7 @@ fn conversation(id: &str) -> ConversationRef {
     }
 }
 
-fn ticket(id: &str, team: &str, priority: i32, arrival_ms: i64) -> Ticket {
+pub(super) fn ticket(id: &str, team: &str, priority: i32, arrival_ms: i64) -> Ticket {
     Ticket {
         conversation: conversation(id),
         team: tid(team),
@@ -62,7 +62,7 @@ fn ticket(id: &str, team: &str, priority: i32, arrival_ms: i64) -> Ticket {
     }
 }
 
-fn preferring(id: &str, team: &str, agent: &str) -> Ticket {
+pub(super) fn preferring(id: &str, team: &str, agent: &str) -> Ticket {
     Ticket {
         preferred_agent: Some(aid(agent)),
         ..ticket(id, team, 0, 0)
@@ -79,7 +79,7 @@ fn online(board: &mut Board, agents: &[&str]) {
 }
 
 /// The agent a placement went to (assigned or offered).
-fn agent_of(placement: &Placement) -> Option<&str> {
+pub(super) fn agent_of(placement: &Placement) -> Option<&str> {
     match placement {
         Placement::Assigned { agent, .. } | Placement::Offered { agent, .. } => {
             Some(agent.as_str())
@@ -88,21 +88,21 @@ fn agent_of(placement: &Placement) -> Option<&str> {
     }
 }
 
-fn assigned_to(placement: &Placement) -> &str {
+pub(super) fn assigned_to(placement: &Placement) -> &str {
     match placement {
         Placement::Assigned { agent, .. } => agent.as_str(),
         other => panic!("expected an assignment, got {other:?}"),
     }
 }
 
-fn offered_to(placement: &Placement) -> &str {
+pub(super) fn offered_to(placement: &Placement) -> &str {
     match placement {
         Placement::Offered { agent, .. } => agent.as_str(),
         other => panic!("expected an offer, got {other:?}"),
     }
 }
 
-fn queued_at(placement: &Placement) -> usize {
+pub(super) fn queued_at(placement: &Placement) -> usize {
     match placement {
         Placement::Queued { position, .. } => *position,
         other => panic!("expected a queued placement, got {other:?}"),
@@ -110,7 +110,7 @@ fn queued_at(placement: &Placement) -> usize {
 }
 
 /// (conversation id, agent) of each placement, in order; agent "-" for a queued one.
-fn summary(placements: &[Placement]) -> Vec<(String, String)> {
+pub(super) fn summary(placements: &[Placement]) -> Vec<(String, String)> {
     placements
         .iter()
         .map(|placement| {
@@ -122,7 +122,7 @@ fn summary(placements: &[Placement]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
         .map(|(id, agent)| ((*id).to_owned(), (*agent).to_owned()))
@@ -133,7 +133,7 @@ fn load(board: &Board, agent: &str) -> u32 {
     agent_view(&board.snapshot().expect("snapshot"), agent).load
 }
 
-fn agent_view<'a>(snapshot: &'a Snapshot, agent: &str) -> &'a super::AgentView {
+pub(super) fn agent_view<'a>(snapshot: &'a Snapshot, agent: &str) -> &'a super::AgentView {
     snapshot
         .agents
         .iter()
@@ -154,7 +154,7 @@ fn queue(board: &Board, team: &str) -> Vec<String> {
 
 /// Board bookkeeping plus the invariants visible from a snapshot. `declined` holds, per queued
 /// conversation, the agents who declined it in its current team.
-fn check_invariants(
+pub(super) fn check_invariants(
     snapshot: &Snapshot,
     declined: &HashMap<String, HashSet<AgentId>>,
     allow_overload: bool,
@@ -199,26 +199,26 @@ fn check_invariants(
 }
 
 /// A small, seeded, deterministic random source for the randomized tests.
-struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         // xorshift64*
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    fn percent(&mut self, percent: u64) -> bool {
+    pub(super) fn percent(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
-    fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+    pub(super) fn choose<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         if items.is_empty() {
             None
         } else {
