@@ -297,7 +297,10 @@ struct Firing {
     next_customer: AtomicU64,
     next_slot: AtomicU64,
     stats: Arc<FireStats>,
+    /// Ctrl-C: stop now.
     stop: Arc<AtomicBool>,
+    /// The pace's duration is over: customers send nothing new (what is due still goes).
+    over: AtomicBool,
     deadline: Instant,
 }
 
@@ -331,6 +334,7 @@ pub async fn fire(
         signer,
         stats,
         stop,
+        over: AtomicBool::new(false),
         deadline,
     });
     let tasks: Vec<_> = (0..firing.plan.active.max(1))
@@ -347,7 +351,11 @@ async fn customer_slot(f: Arc<Firing>) {
     let end = (f.plan.first + f.plan.customers) as u64;
     loop {
         let i = f.next_customer.fetch_add(1, Ordering::Relaxed);
-        if i >= end || f.stop.load(Ordering::Relaxed) || Instant::now() >= f.deadline {
+        if i >= end
+            || f.stop.load(Ordering::Relaxed)
+            || f.over.load(Ordering::Relaxed)
+            || Instant::now() >= f.deadline
+        {
             return;
         }
         let i = i as usize;
@@ -364,7 +372,7 @@ async fn customer_slot(f: Arc<Firing>) {
                         Some(offset) => Some(f.stats.start + offset),
                         None => {
                             // The scenario's time is over.
-                            f.stop.store(true, Ordering::Relaxed);
+                            f.over.store(true, Ordering::Relaxed);
                             return;
                         }
                     }
