@@ -166,7 +166,8 @@ pub fn locate_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
         // Make sure the gateway is built from the same tree, in release mode.
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         eprintln!("building the gateway: cargo build --release -p switchboard --bin switchboard");
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        build
             .args([
                 "build",
                 "--release",
@@ -175,7 +176,23 @@ pub fn locate_binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
                 "--bin",
                 "switchboard",
             ])
-            .current_dir(&workspace)
+            .current_dir(&workspace);
+        // `cargo run` gave this process its package's variables (CARGO_PKG_NAME, …); build
+        // scripts watch some of them (ring: rerun-if-env-changed), so passing them on would
+        // rebuild half the dependency tree here and again at the next plain `cargo build`.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    name.as_ref(),
+                    "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
+                )
+            {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let status = build
             .status()
             .context("running cargo build for the gateway")?;
         if !status.success() {
