@@ -55,6 +55,9 @@ impl RecordedSend {
     }
 }
 
+/// Called with every request the fake answers, as it is answered (see [`FakeGraph::observe`]).
+pub type Observer = Arc<dyn Fn(&RecordedSend) + Send + Sync>;
+
 /// A scripted failure: the next `remaining` matching requests get this Graph error.
 #[derive(Clone, Debug)]
 struct FailRule {
@@ -69,6 +72,9 @@ struct State {
     requests: VecDeque<RecordedSend>,
     rules: Vec<FailRule>,
     latency: Duration,
+    observer: Option<Observer>,
+    /// Requests kept for inspection (None: [`MAX_RECORDED`]).
+    record_limit: Option<usize>,
 }
 
 struct Shared {
@@ -238,6 +244,22 @@ impl FakeGraph {
         });
     }
 
+    /// Call `observer` with every request from now on, as it is answered (the load test
+    /// measures when agents' replies arrive this way, without keeping every request).
+    pub fn observe(&self, observer: impl Fn(&RecordedSend) + Send + Sync + 'static) {
+        self.shared.lock().observer = Some(Arc::new(observer));
+    }
+
+    /// Keep at most `limit` requests for [`requests`](Self::requests) (0: keep none), instead
+    /// of the default 200,000.
+    pub fn set_record_limit(&self, limit: usize) {
+        let mut state = self.shared.lock();
+        state.record_limit = Some(limit);
+        while state.requests.len() > limit {
+            state.requests.pop_front();
+        }
+    }
+
     /// Delay every answer by `latency`.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency = latency;
@@ -363,20 +385,28 @@ async fn messages(
 
     let recorded_body = json_body.unwrap_or(Value::Null);
     log_request(&phone_number_id, status, &recorded_body);
+    let record = RecordedSend {
+        version,
+        phone_number_id,
+        authorization,
+        body: recorded_body,
+        status,
+        received_at,
+        received,
+    };
+    let observer = shared.lock().observer.clone();
+    if let Some(observer) = observer {
+        observer(&record);
+    }
     {
         let mut state = shared.lock();
-        if state.requests.len() >= MAX_RECORDED {
-            state.requests.pop_front();
+        let limit = state.record_limit.unwrap_or(MAX_RECORDED);
+        if limit > 0 {
+            while state.requests.len() >= limit {
+                state.requests.pop_front();
+            }
+            state.requests.push_back(record);
         }
-        state.requests.push_back(RecordedSend {
-            version,
-            phone_number_id,
-            authorization,
-            body: recorded_body,
-            status,
-            received_at,
-            received,
-        });
     }
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
@@ -555,6 +585,43 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(fake.messages_to("A").len(), 1);
         assert_eq!(fake.requests().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn observer_sees_every_request_and_the_record_limit_holds() {
+        let fake = FakeGraph::start();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tap = seen.clone();
+        fake.observe(move |r| {
+            if let Ok(mut seen) = tap.lock() {
+                seen.push((r.to().map(str::to_string), r.status));
+            }
+        });
+        fake.set_record_limit(2);
+        let http = reqwest::Client::new();
+        let url = format!("{}/v23.0/111/messages", fake.base_url());
+        for n in 0..3 {
+            let (status, _) = post(&http, &url, Some("t"), text(&format!("C{n}"), "x")).await;
+            assert_eq!(status, 200);
+        }
+        let (status, _) = post(&http, &url, None, text("C9", "no token")).await;
+        assert_eq!(status, 401);
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let expected: Vec<(Option<String>, u16)> = vec![
+            (Some("C0".into()), 200),
+            (Some("C1".into()), 200),
+            (Some("C2".into()), 200),
+            (Some("C9".into()), 401),
+        ];
+        assert_eq!(seen, expected);
+        let kept: Vec<_> = fake
+            .requests()
+            .iter()
+            .map(|r| r.to().map(str::to_string))
+            .collect();
+        assert_eq!(kept, vec![Some("C2".to_string()), Some("C9".to_string())]);
+        fake.set_record_limit(0);
+        assert!(fake.requests().is_empty());
     }
 
     #[test]

@@ -1,0 +1,1119 @@
+//! `loadtest`: the end-to-end load test of Switchboard (issue 6). See load-tests/README.md.
+//!
+//! It starts the release gateway as a child process on a generated configuration (or targets
+//! a running one), a fake Graph API that accepts and records sends (and serves the fake
+//! business API the bot calls), N simulated agents on the console API, and M simulated
+//! customers firing signed webhooks; the same firing goes first at a bare verify+parse server,
+//! the ceiling the gateway is reported against. At the end it checks the store: every
+//! acknowledged message is there exactly once, every handed-off conversation was assigned
+//! exactly once.
+
+mod agents;
+mod baseline;
+mod checks;
+mod customers;
+mod gateway;
+mod plot;
+mod report;
+mod sampler;
+mod stats;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use switchboard::fakes::graph::FakeGraph;
+
+use crate::agents::{AgentPlan, AgentStats, REPLY_PREFIX};
+use crate::customers::{CustomerPlan, FireStats, Pace, RunIds};
+use crate::gateway::{ChildProcess, Gateway, GatewayConfig};
+use crate::report::{FireReport, HandoffReport, Machine, MemoryPoint, MemoryReport, Ratio, Report};
+use crate::sampler::Sampler;
+use crate::stats::{Summary, histogram, micros};
+
+const DEFAULT_APP_SECRET: &str = "loadtest-app-secret";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadtest",
+    about = "End-to-end load test of Switchboard: signed webhooks from simulated customers, \
+             simulated agents, a bare verify+parse baseline, and checks that nothing \
+             acknowledged is lost",
+    after_help = "The one command: cargo run --release -p switchboard-load -- burst"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+    #[command(flatten)]
+    opts: Opts,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum Scenario {
+    /// As fast as possible: MESSAGES webhooks from CUSTOMERS customers (default 100,000 from
+    /// 20,000), 10 % of them ending in a handoff; baseline first.
+    Burst {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 20_000)]
+        customers: usize,
+    },
+    /// A steady RATE of webhooks a second for DURATION seconds (open loop; latency counts
+    /// from when each message was due); baseline first.
+    Steady {
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        #[arg(long, default_value_t = 5)]
+        messages_per_customer: usize,
+    },
+    /// A morning ramp: the rate rises from START_RATE to PEAK_RATE over DURATION seconds,
+    /// half the customers ask for a person, and there are fewer agents than the peak needs:
+    /// queues grow, then drain once the ramp ends.
+    Ramp {
+        #[arg(long, default_value_t = 20.0)]
+        start_rate: f64,
+        #[arg(long, default_value_t = 200.0)]
+        peak_rate: f64,
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        #[arg(long, default_value_t = 4)]
+        messages_per_customer: usize,
+    },
+    /// Resident memory of the gateway: idle, with WEBSOCKETS agent websockets, then with each
+    /// count of live conversation actors (every customer writes once).
+    Memory {
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        actors: Vec<usize>,
+        #[arg(long, default_value_t = 1000)]
+        websockets: usize,
+    },
+    /// The burst at the baseline server only (the ceiling on this machine).
+    Baseline {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 20_000)]
+        customers: usize,
+    },
+    /// Write the generated configuration (base.yaml + loadtest.yaml) to OUT, to start a gateway
+    /// by hand (SWITCHBOARD_CONFIG_DIR=OUT SWITCHBOARD_ENVIRONMENT=loadtest) and aim the load
+    /// test at it with --target.
+    Config {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// (internal) The baseline server.
+    #[command(hide = true)]
+    ServeBaseline {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+        #[arg(long)]
+        app_secret: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct Opts {
+    /// Aim at a running gateway (http://host:port) instead of starting one. Its Graph API
+    /// must be this run's fake (--graph-addr), its agents those of `loadtest config`.
+    #[arg(long, global = true)]
+    target: Option<String>,
+    /// The gateway's store, checked read-only at the end (with --target; a SQLite URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// The target gateway's process id, to read its memory (with --target).
+    #[arg(long, global = true)]
+    pid: Option<u32>,
+    /// Allow a --target that is not on this machine (loopback).
+    #[arg(long, global = true)]
+    allow_remote: bool,
+    /// The release `switchboard` binary (default: built with cargo, next to this one).
+    #[arg(long, global = true)]
+    gateway_bin: Option<PathBuf>,
+    /// The base configuration layered under the generated one (default: config/base.yaml as
+    /// compiled in).
+    #[arg(long, global = true)]
+    base_config: Option<PathBuf>,
+    /// `RUST_LOG` of the started gateway.
+    #[arg(long, global = true, default_value = "warn")]
+    gateway_log: String,
+    /// HTTP workers of the gateway and of the baseline (0: one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    workers: usize,
+    /// Where the fake Graph API listens (default: a free port; with --target 127.0.0.1:9090).
+    #[arg(long, global = true)]
+    graph_addr: Option<SocketAddr>,
+    /// The Meta app secret webhooks are signed with.
+    #[arg(long, global = true)]
+    app_secret: Option<String>,
+    /// WhatsApp numbers the customers write to (generated channels; 1000 sends/s each).
+    #[arg(long, global = true, default_value_t = 16)]
+    numbers: usize,
+    /// With --target: the phone_number_ids to write to (default: the generated numbers).
+    #[arg(long, global = true, value_delimiter = ',')]
+    phone_number_ids: Vec<String>,
+    /// Simulated agents (scenario default).
+    #[arg(long, global = true)]
+    agents: Option<usize>,
+    /// Conversations each agent may hold (scenario default).
+    #[arg(long, global = true)]
+    capacity: Option<u32>,
+    /// Agents' think time before each reply and before resolving, ms (scenario default).
+    #[arg(long, global = true)]
+    think_ms: Option<u64>,
+    /// Replies per conversation before the agent resolves it.
+    #[arg(long, global = true, default_value_t = 2)]
+    replies: usize,
+    /// Agent tokens are PREFIX00000, PREFIX00001, …
+    #[arg(long, global = true, default_value = "lt-agent-")]
+    agent_token_prefix: String,
+    /// Webhook requests in flight at most (keep-alive connections).
+    #[arg(long, global = true)]
+    connections: Option<usize>,
+    /// Customers writing at the same time (scenario default).
+    #[arg(long, global = true)]
+    active: Option<usize>,
+    /// Share of customers who end by asking for a person (scenario default).
+    #[arg(long, global = true)]
+    handoff_fraction: Option<f64>,
+    /// Share of those who pick Sales (offers, accepted by the agent) instead of typing "agent".
+    #[arg(long, global = true, default_value_t = 0.3)]
+    sales_fraction: f64,
+    /// The gateway does not send read receipts (whatsapp.mark_as_read: false).
+    #[arg(long, global = true)]
+    no_read_receipts: bool,
+    /// Skip the baseline.
+    #[arg(long, global = true)]
+    no_baseline: bool,
+    /// Write the report as JSON.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Write an SVG of latency, acks/s and queue depth over time.
+    #[arg(long, global = true)]
+    plot: Option<PathBuf>,
+    /// Longest wait after the firing for queues to drain and events to be processed, s.
+    #[arg(long, global = true, default_value_t = 300)]
+    drain_timeout: u64,
+    /// Hard limit of the whole run, s: every loop stops by then.
+    #[arg(long, global = true, default_value_t = 1800)]
+    max_seconds: u64,
+    /// Keep the generated directory (configuration, database, gateway log).
+    #[arg(long, global = true)]
+    keep: bool,
+}
+
+/// The shape of the load, resolved from the scenario and the options.
+#[derive(Clone, Debug)]
+struct Shape {
+    name: String,
+    customers: CustomerPlan,
+    agents: usize,
+    capacity: u32,
+    think: Duration,
+    replies: usize,
+}
+
+fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
+    // (customers, per customer, extra, pace, agents, capacity, think ms, active, handoff)
+    let (name, customers, per, extra, pace, agents, capacity, think, active, handoff) =
+        match scenario.clone() {
+            Scenario::Burst {
+                messages,
+                customers,
+            }
+            | Scenario::Baseline {
+                messages,
+                customers,
+            } => {
+                if customers == 0 || messages < customers {
+                    bail!("--messages must be at least --customers (> 0)");
+                }
+                (
+                    if matches!(scenario, Scenario::Baseline { .. }) {
+                        "baseline"
+                    } else {
+                        "burst"
+                    },
+                    customers,
+                    messages / customers,
+                    messages % customers,
+                    Pace::Unlimited,
+                    100,
+                    5,
+                    200,
+                    2000.min(customers),
+                    0.1,
+                )
+            }
+            Scenario::Steady {
+                rate,
+                duration,
+                messages_per_customer,
+            } => {
+                let total = (rate * duration as f64).ceil() as usize;
+                let per = messages_per_customer.max(1);
+                (
+                    "steady",
+                    total / per + 1,
+                    per,
+                    0,
+                    Pace::Constant {
+                        rate,
+                        duration: Duration::from_secs(duration),
+                    },
+                    50,
+                    5,
+                    500,
+                    (rate as usize).clamp(50, 4000),
+                    0.2,
+                )
+            }
+            Scenario::Ramp {
+                start_rate,
+                peak_rate,
+                duration,
+                messages_per_customer,
+            } => {
+                let total = ((start_rate + peak_rate) / 2.0 * duration as f64).ceil() as usize;
+                let per = messages_per_customer.max(1);
+                (
+                    "ramp",
+                    total / per + 1,
+                    per,
+                    0,
+                    Pace::Ramp {
+                        from: start_rate,
+                        to: peak_rate,
+                        duration: Duration::from_secs(duration),
+                    },
+                    20,
+                    2,
+                    1000,
+                    ((peak_rate / 4.0) as usize).clamp(20, 4000),
+                    0.5,
+                )
+            }
+            Scenario::Memory { .. } | Scenario::Config { .. } | Scenario::ServeBaseline { .. } => {
+                bail!("not a firing scenario")
+            }
+        };
+    let handoff_fraction = o.handoff_fraction.unwrap_or(handoff);
+    if !(0.0..=1.0).contains(&handoff_fraction) || !(0.0..=1.0).contains(&o.sales_fraction) {
+        bail!("--handoff-fraction and --sales-fraction are between 0 and 1");
+    }
+    Ok(Shape {
+        name: name.to_string(),
+        customers: CustomerPlan {
+            first: 0,
+            customers,
+            messages_per_customer: per,
+            extra,
+            handoff_fraction,
+            sales_fraction: o.sales_fraction,
+            pace,
+            active: o.active.unwrap_or(active).max(1),
+            connections: o.connections.unwrap_or(64).max(1),
+            numbers,
+        },
+        agents: o.agents.unwrap_or(agents),
+        capacity: o.capacity.unwrap_or(capacity),
+        think: Duration::from_millis(o.think_ms.unwrap_or(think)),
+        replies: o.replies,
+    })
+}
+
+/// What the fake Graph API received that the report needs (it keeps no request list).
+#[derive(Default)]
+struct GraphTap {
+    sends: AtomicU64,
+    read_receipts: AtomicU64,
+    replies: Mutex<HashMap<String, Instant>>,
+}
+
+fn start_graph(addr: SocketAddr) -> Result<(FakeGraph, Arc<GraphTap>)> {
+    let graph = FakeGraph::start_on(addr)
+        .with_context(|| format!("starting the fake Graph API on {addr}"))?;
+    graph.set_record_limit(0);
+    let tap = Arc::new(GraphTap::default());
+    let t = tap.clone();
+    graph.observe(move |r| {
+        if !r.accepted() {
+            return;
+        }
+        if r.is_read_receipt() {
+            t.read_receipts.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        t.sends.fetch_add(1, Ordering::Relaxed);
+        if let Some(text) = r.body.pointer("/text/body").and_then(|v| v.as_str())
+            && text.starts_with(REPLY_PREFIX)
+            && let Ok(mut replies) = t.replies.lock()
+        {
+            replies.insert(text.to_string(), r.received);
+        }
+    });
+    Ok((graph, tap))
+}
+
+fn check_target(url: &str, allow_remote: bool) -> Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .with_context(|| format!("--target {url}: expected http://host:port"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = host
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(host)
+        .trim_matches(['[', ']']);
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !local && !allow_remote {
+        bail!("--target {url} is not on this machine; pass --allow-remote if you mean it");
+    }
+    Ok(())
+}
+
+fn numbers(o: &Opts) -> Vec<String> {
+    if o.target.is_some() && !o.phone_number_ids.is_empty() {
+        return o.phone_number_ids.clone();
+    }
+    (0..o.numbers.max(1))
+        .map(gateway::phone_number_id)
+        .collect()
+}
+
+fn gateway_config(
+    o: &Opts,
+    port: u16,
+    graph_url: String,
+    agents: usize,
+    capacity: u32,
+) -> GatewayConfig {
+    GatewayConfig {
+        port,
+        workers: o.workers,
+        app_secret: o
+            .app_secret
+            .clone()
+            .unwrap_or_else(|| DEFAULT_APP_SECRET.into()),
+        graph_url,
+        numbers: o.numbers.max(1),
+        agents,
+        capacity,
+        token_prefix: o.agent_token_prefix.clone(),
+        data_dir: PathBuf::from("./data"),
+        mark_as_read: !o.no_read_receipts,
+    }
+}
+
+/// The gateway under test: started here, or the --target.
+struct UnderTest {
+    base_url: String,
+    database_url: Option<String>,
+    pid: Option<u32>,
+    _gateway: Option<Gateway>,
+}
+
+async fn gateway_under_test(
+    o: &Opts,
+    graph_url: String,
+    agents: usize,
+    capacity: u32,
+) -> Result<UnderTest> {
+    if let Some(target) = &o.target {
+        check_target(target, o.allow_remote)?;
+        return Ok(UnderTest {
+            base_url: target.trim_end_matches('/').to_string(),
+            database_url: o.database_url.clone(),
+            pid: o.pid,
+            _gateway: None,
+        });
+    }
+    let binary = gateway::locate_binary(o.gateway_bin.clone())?;
+    let cfg = gateway_config(o, gateway::free_port()?, graph_url, agents, capacity);
+    let http = reqwest::Client::new();
+    let g = Gateway::start(
+        &binary,
+        o.base_config.as_deref(),
+        cfg,
+        &o.gateway_log,
+        o.keep,
+        &http,
+    )
+    .await?;
+    eprintln!(
+        "gateway: {} (pid {}), data in {}",
+        g.base_url,
+        g.process.pid(),
+        g.dir.display()
+    );
+    Ok(UnderTest {
+        base_url: g.base_url.clone(),
+        database_url: Some(g.database_url.clone()),
+        pid: Some(g.process.pid()),
+        _gateway: Some(g),
+    })
+}
+
+/// Print a progress line every second until `done`.
+fn spawn_progress(
+    label: String,
+    fire: Arc<FireStats>,
+    agents: Option<Arc<AgentStats>>,
+    sampler: Option<Arc<Sampler>>,
+    tap: Arc<GraphTap>,
+    done: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        ticks.tick().await;
+        let mut last_acked = 0;
+        while !done.load(Ordering::Relaxed) {
+            ticks.tick().await;
+            let acked = fire.acked.get();
+            let mut line = format!(
+                "[{:>6.1}s] {label}: sent {} acked {} ({}/s) 503s {} errors {}",
+                fire.start.elapsed().as_secs_f64(),
+                fire.sent.get(),
+                acked,
+                acked - last_acked,
+                fire.unavailable.get(),
+                fire.errors.total()
+            );
+            last_acked = acked;
+            if let Some(s) = &sampler {
+                let s = s.latest();
+                line.push_str(&format!(
+                    " | queue {:.0} live {:.0}",
+                    s.queue_depth, s.live_conversations
+                ));
+                if let Some(rss) = s.rss_mib {
+                    line.push_str(&format!(" rss {rss:.0} MiB"));
+                }
+            }
+            if let Some(a) = &agents {
+                let handoffs = fire.handoffs.lock().map(|h| h.len()).unwrap_or(0);
+                line.push_str(&format!(
+                    " | handoffs {} assigned {} resolved {} working {}",
+                    handoffs,
+                    a.assigned.lock().map(|m| m.len()).unwrap_or(0),
+                    a.resolved.get(),
+                    a.working.load(Ordering::Relaxed)
+                ));
+            }
+            line.push_str(&format!(
+                " | graph sends {}",
+                tap.sends.load(Ordering::Relaxed)
+            ));
+            eprintln!("{line}");
+        }
+    })
+}
+
+fn fire_report(target: &str, f: &FireStats) -> FireReport {
+    FireReport {
+        target: target.to_string(),
+        requests: f.sent.get(),
+        acknowledged: f.acked.get(),
+        status_503: f.unavailable.get(),
+        errors: f.errors.snapshot(),
+        seconds: f.firing_time().as_secs_f64(),
+        acks_per_second: f.acks_per_second(),
+        ack_latency: Summary::of(&f.latency.snapshot()),
+        per_second: f.per_second.series(),
+    }
+}
+
+fn deadline(o: &Opts, started: Instant) -> Instant {
+    started + Duration::from_secs(o.max_seconds)
+}
+
+/// Fire `plan` at the baseline server (a child process of this binary).
+async fn run_baseline(
+    o: &Opts,
+    plan: &CustomerPlan,
+    tap: Arc<GraphTap>,
+    stop: Arc<AtomicBool>,
+    until: Instant,
+) -> Result<FireReport> {
+    let port = gateway::free_port()?;
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let secret = o
+        .app_secret
+        .clone()
+        .unwrap_or_else(|| DEFAULT_APP_SECRET.into());
+    let mut command = Command::new(exe);
+    command.args([
+        "serve-baseline",
+        "--port",
+        &port.to_string(),
+        "--workers",
+        &o.workers.to_string(),
+        "--app-secret",
+        &secret,
+    ]);
+    let log = std::env::temp_dir().join(format!("switchboard-load-baseline-{port}.log"));
+    let mut server = ChildProcess::spawn("baseline server", command, log.clone())?;
+    let base = format!("http://127.0.0.1:{port}");
+    server
+        .wait_ready(
+            &reqwest::Client::new(),
+            &format!("{base}/healthz"),
+            Duration::from_secs(30),
+        )
+        .await?;
+    eprintln!(
+        "baseline: {base} (pid {}): verify + parse, nothing else",
+        server.pid()
+    );
+    let start = Instant::now();
+    let stats = Arc::new(FireStats::new(start));
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = spawn_progress(
+        "baseline".into(),
+        stats.clone(),
+        None,
+        None,
+        tap,
+        done.clone(),
+    );
+    let result = customers::fire(
+        plan.clone(),
+        RunIds::new(),
+        format!("{base}/webhooks/whatsapp"),
+        &secret,
+        stats.clone(),
+        stop,
+        until,
+    )
+    .await;
+    done.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    drop(server);
+    let _ = std::fs::remove_file(&log);
+    result?;
+    Ok(fire_report("baseline", &stats))
+}
+
+/// burst, steady, ramp, baseline.
+async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
+    let started = Instant::now();
+    let until = deadline(o, started);
+    let numbers = numbers(o);
+    let shape = shape(scenario, o, numbers)?;
+    let only_baseline = matches!(scenario, Scenario::Baseline { .. });
+    let graph_addr = o.graph_addr.unwrap_or_else(|| {
+        if o.target.is_some() {
+            SocketAddr::from(([127, 0, 0, 1], 9090))
+        } else {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    });
+    let (graph, tap) = start_graph(graph_addr)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: stopping the firing");
+                stop.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+    let mut report = Report {
+        scenario: shape.name.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        unix_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        machine: Machine::read(),
+        plan: json!({
+            "customers": shape.customers.customers,
+            "messages": shape.customers.total_messages(),
+            "messages_per_customer": shape.customers.messages_per_customer,
+            "pace": format!("{:?}", shape.customers.pace),
+            "active_customers": shape.customers.active,
+            "connections": shape.customers.connections,
+            "handoff_fraction": shape.customers.handoff_fraction,
+            "sales_fraction": shape.customers.sales_fraction,
+            "numbers": shape.customers.numbers.len(),
+            "agents": shape.agents,
+            "capacity": shape.capacity,
+            "think_ms": shape.think.as_millis() as u64,
+            "replies": shape.replies,
+            "read_receipts": !o.no_read_receipts,
+            "workers": o.workers,
+        }),
+        passed: true,
+        ..Report::default()
+    };
+    eprintln!("plan: {}", report.plan);
+
+    if !o.no_baseline || only_baseline {
+        report.baseline =
+            Some(run_baseline(o, &shape.customers, tap.clone(), stop.clone(), until).await?);
+    }
+    if only_baseline {
+        drop(graph);
+        return Ok(report);
+    }
+
+    let under = gateway_under_test(o, graph.base_url(), shape.agents, shape.capacity).await?;
+    let agent_stats = Arc::new(AgentStats::new());
+    let (stop_agents, agents_stop_rx) = tokio::sync::watch::channel(false);
+    let tokens: Vec<String> = (0..shape.agents)
+        .map(|i| gateway::agent_token(&o.agent_token_prefix, i))
+        .collect();
+    let agent_tasks = agents::start(
+        &under.base_url,
+        AgentPlan {
+            tokens,
+            go_online: true,
+            think: shape.think,
+            replies: shape.replies,
+        },
+        agent_stats.clone(),
+        agents_stop_rx,
+    )
+    .await?;
+    eprintln!(
+        "agents: {} logged in, websockets connected, online",
+        shape.agents
+    );
+
+    let ids = RunIds::new();
+    let start = Instant::now();
+    let sampler_stop = Arc::new(AtomicBool::new(false));
+    let sampler = sampler::spawn(
+        format!("{}/metrics", under.base_url),
+        under.pid,
+        start,
+        sampler_stop.clone(),
+    );
+    let fire = Arc::new(FireStats::new(start));
+    let progress_done = Arc::new(AtomicBool::new(false));
+    let progress = spawn_progress(
+        "gateway".into(),
+        fire.clone(),
+        Some(agent_stats.clone()),
+        Some(sampler.clone()),
+        tap.clone(),
+        progress_done.clone(),
+    );
+    let secret = o
+        .app_secret
+        .clone()
+        .unwrap_or_else(|| DEFAULT_APP_SECRET.into());
+    customers::fire(
+        shape.customers.clone(),
+        ids,
+        format!("{}/webhooks/whatsapp", under.base_url),
+        &secret,
+        fire.clone(),
+        stop.clone(),
+        until,
+    )
+    .await?;
+    let fired = Instant::now();
+    eprintln!("firing done; waiting for handoffs to be worked and events processed");
+
+    // Drain: every acknowledged handoff assigned (and its conversation worked), queues empty.
+    let drain_until = (fired + Duration::from_secs(o.drain_timeout)).min(until);
+    let db = match &under.database_url {
+        Some(url) => Some(checks::open(url).await?),
+        None => {
+            eprintln!("no --database-url: the store checks are skipped");
+            None
+        }
+    };
+    let mut drained = false;
+    while Instant::now() < drain_until && !stop.load(Ordering::Relaxed) {
+        let handoffs = fire
+            .handoffs
+            .lock()
+            .map(|h| h.values().filter(|s| s.acked).count())
+            .unwrap_or(0);
+        let assigned = agent_stats.assigned_customers();
+        let working = agent_stats.working.load(Ordering::Relaxed);
+        let queue = sampler.latest().queue_depth;
+        let unprocessed = match &db {
+            Some(db) => checks::unprocessed(db, &ids).await?,
+            None => 0,
+        };
+        if assigned >= handoffs && working == 0 && queue == 0.0 && unprocessed == 0 {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    report.drain_seconds = drained.then(|| fired.elapsed().as_secs_f64());
+    if !drained {
+        eprintln!(
+            "!! not drained within --drain-timeout {} s",
+            o.drain_timeout
+        );
+    }
+    // Let the last replies reach the fake Graph API.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sampler_stop.store(true, Ordering::Relaxed);
+    progress_done.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+
+    let mut queued = HashSet::new();
+    if let Some(db) = &db {
+        let checks = checks::check(db, &ids, &fire, Some(&agent_stats), &mut queued).await?;
+        report.passed &= checks.violations.is_empty();
+        report.checks = Some(checks);
+        db.close().await;
+    }
+    if !drained {
+        report.passed = false;
+    }
+    report.handoff = Some(handoff_report(&fire, &agent_stats, &tap, &queued));
+    let _ = stop_agents.send(true);
+    for task in agent_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    let gateway = fire_report("gateway", &fire);
+    if let Some(b) = &report.baseline {
+        let div = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        report.ratio = Some(Ratio {
+            acks_per_second: div(gateway.acks_per_second, b.acks_per_second),
+            ack_p50: div(gateway.ack_latency.p50_ms, b.ack_latency.p50_ms),
+            ack_p99: div(gateway.ack_latency.p99_ms, b.ack_latency.p99_ms),
+        });
+    }
+    report.gateway = Some(gateway);
+    report.samples = sampler.all();
+    report.max_queue_depth = sampler.max_queue_depth();
+    drop(under);
+    drop(graph);
+    Ok(report)
+}
+
+fn handoff_report(
+    fire: &FireStats,
+    agents: &AgentStats,
+    tap: &GraphTap,
+    queued: &HashSet<String>,
+) -> HandoffReport {
+    let handoffs = fire.handoffs.lock().map(|h| h.clone()).unwrap_or_default();
+    let (mut all, mut not_queued, mut was_queued, mut assigned) =
+        (histogram(), histogram(), histogram(), histogram());
+    if let Ok(first) = agents.first_event.lock() {
+        for (conversation, seen) in first.iter() {
+            let Some(h) = handoffs.get(&seen.customer) else {
+                continue;
+            };
+            let d = micros(seen.at.saturating_duration_since(h.sent));
+            let _ = all.record(d);
+            let _ = if queued.contains(conversation) {
+                was_queued.record(d)
+            } else {
+                not_queued.record(d)
+            };
+        }
+    }
+    if let Ok(seen) = agents.assigned.lock() {
+        for events in seen.values() {
+            if let Some(first) = events.first()
+                && let Some(h) = handoffs.get(&first.customer)
+            {
+                let _ = assigned.record(micros(first.at.saturating_duration_since(h.sent)));
+            }
+        }
+    }
+    let mut reply = histogram();
+    let mut missing = 0;
+    let received = tap.replies.lock().map(|r| r.clone()).unwrap_or_default();
+    if let Ok(sent) = agents.reply_sent.lock() {
+        for (text, at) in sent.iter() {
+            match received.get(text) {
+                Some(got) => {
+                    let _ = reply.record(micros(got.saturating_duration_since(*at)));
+                }
+                None => missing += 1,
+            }
+        }
+    }
+    HandoffReport {
+        handoffs_acknowledged: handoffs.values().filter(|h| h.acked).count(),
+        to_agent_event: Summary::of(&all),
+        to_agent_event_not_queued: Summary::of(&not_queued),
+        to_agent_event_queued: Summary::of(&was_queued),
+        to_assigned: Summary::of(&assigned),
+        offers: agents.offers.get(),
+        accepted: agents.accepted.get(),
+        replies: agents.replies.get(),
+        resolved: agents.resolved.get(),
+        reply_to_graph: Summary::of(&reply),
+        replies_not_received: missing,
+        agent_errors: agents.errors.snapshot(),
+    }
+}
+
+/// Memory: idle, with agent websockets, then with each count of live conversation actors.
+async fn run_memory(actors: &[usize], websockets: usize, o: &Opts) -> Result<Report> {
+    let started = Instant::now();
+    let until = deadline(o, started);
+    let graph_addr = o.graph_addr.unwrap_or_else(|| {
+        if o.target.is_some() {
+            SocketAddr::from(([127, 0, 0, 1], 9090))
+        } else {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    });
+    let (graph, tap) = start_graph(graph_addr)?;
+    let under = gateway_under_test(o, graph.base_url(), websockets, 1).await?;
+    let Some(pid) = under.pid else {
+        bail!("the memory scenario reads the gateway's memory: pass --pid with --target");
+    };
+    let Some(database_url) = &under.database_url else {
+        bail!("the memory scenario waits on the store: pass --database-url with --target");
+    };
+    let db = checks::open(database_url).await?;
+    let http = reqwest::Client::new();
+    let metrics_url = format!("{}/metrics", under.base_url);
+    let read = |what: String| {
+        let http = http.clone();
+        let metrics_url = metrics_url.clone();
+        async move {
+            // Let the allocator and the gauges settle.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let text = match http.get(&metrics_url).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            let (_, live, sessions) = sampler::parse_metrics(&text);
+            let rss = gateway::rss_kib(pid)
+                .map(|k| k as f64 / 1024.0)
+                .unwrap_or(0.0);
+            eprintln!(
+                "memory: {what}: RSS {rss:.1} MiB, {live:.0} live actors, {sessions:.0} websockets"
+            );
+            MemoryPoint {
+                what,
+                rss_mib: rss,
+                live_conversations: live,
+                websocket_sessions: sessions,
+            }
+        }
+    };
+    let mut mem = MemoryReport::default();
+    let idle = read("started, idle".into()).await;
+    mem.points.push(idle.clone());
+
+    let agent_stats = Arc::new(AgentStats::new());
+    let (stop_agents, rx) = tokio::sync::watch::channel(false);
+    let tokens = (0..websockets)
+        .map(|i| gateway::agent_token(&o.agent_token_prefix, i))
+        .collect();
+    let tasks = agents::start(
+        &under.base_url,
+        AgentPlan {
+            tokens,
+            go_online: false,
+            think: Duration::from_secs(1),
+            replies: 0,
+        },
+        agent_stats.clone(),
+        rx,
+    )
+    .await?;
+    let with_ws = read(format!("{websockets} agent websockets connected")).await;
+    mem.per_websocket_kib =
+        Some((with_ws.rss_mib - idle.rss_mib) * 1024.0 / websockets.max(1) as f64);
+    mem.points.push(with_ws.clone());
+
+    let ids = RunIds::new();
+    let start = Instant::now();
+    let fire = Arc::new(FireStats::new(start));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler_stop = Arc::new(AtomicBool::new(false));
+    let sampler = sampler::spawn(metrics_url.clone(), Some(pid), start, sampler_stop.clone());
+    let progress = spawn_progress(
+        "memory".into(),
+        fire.clone(),
+        None,
+        Some(sampler.clone()),
+        tap.clone(),
+        done.clone(),
+    );
+    let mut sorted = actors.to_vec();
+    sorted.sort_unstable();
+    let mut first = 0;
+    for &count in &sorted {
+        if count <= first {
+            continue;
+        }
+        let plan = CustomerPlan {
+            first,
+            customers: count - first,
+            messages_per_customer: 1,
+            extra: 0,
+            handoff_fraction: 0.0,
+            sales_fraction: 0.0,
+            pace: Pace::Unlimited,
+            active: o.active.unwrap_or(2000),
+            connections: o.connections.unwrap_or(64),
+            numbers: numbers(o),
+        };
+        customers::fire(
+            plan,
+            ids,
+            format!("{}/webhooks/whatsapp", under.base_url),
+            &o.app_secret
+                .clone()
+                .unwrap_or_else(|| DEFAULT_APP_SECRET.into()),
+            fire.clone(),
+            stop.clone(),
+            until,
+        )
+        .await?;
+        first = count;
+        // Every greeting processed and sent before measuring.
+        if !checks::wait_processed(&db, &ids, Duration::from_secs(o.drain_timeout)).await? {
+            eprintln!("!! events still unprocessed after --drain-timeout");
+        }
+        let wait_until = Instant::now() + Duration::from_secs(o.drain_timeout);
+        while checks::queued_outbound(&db).await? > 0 && Instant::now() < wait_until {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let point = read(format!("{count} customers wrote once")).await;
+        mem.per_actor_kib.insert(
+            count.to_string(),
+            (point.rss_mib - with_ws.rss_mib) * 1024.0 / point.live_conversations.max(1.0),
+        );
+        mem.points.push(point);
+    }
+    done.store(true, Ordering::Relaxed);
+    sampler_stop.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    let mut queued = HashSet::new();
+    let checks = checks::check(&db, &ids, &fire, None, &mut queued).await?;
+    db.close().await;
+    let _ = stop_agents.send(true);
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    let live_ok = mem
+        .points
+        .iter()
+        .skip(2)
+        .zip(sorted.iter().filter(|c| **c > 0))
+        .all(|(p, &c)| p.live_conversations >= c as f64);
+    let mut report = Report {
+        scenario: "memory".into(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        machine: Machine::read(),
+        plan: json!({"actors": sorted, "websockets": websockets, "numbers": o.numbers}),
+        gateway: Some(fire_report("gateway", &fire)),
+        samples: sampler.all(),
+        max_queue_depth: sampler.max_queue_depth(),
+        passed: checks.violations.is_empty(),
+        checks: Some(checks),
+        memory: Some(mem),
+        ..Report::default()
+    };
+    if !live_ok {
+        eprintln!(
+            "!! fewer live conversation actors than customers: some stopped or never started"
+        );
+        report.passed = false;
+    }
+    drop(under);
+    drop(graph);
+    Ok(report)
+}
+
+fn write_config(out: &std::path::Path, port: u16, o: &Opts) -> Result<()> {
+    let graph = o
+        .graph_addr
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090)));
+    let mut cfg = gateway_config(
+        o,
+        port,
+        format!("http://{graph}"),
+        o.agents.unwrap_or(100),
+        o.capacity.unwrap_or(5),
+    );
+    cfg.data_dir = std::path::absolute(out.join("data")).unwrap_or_else(|_| out.join("data"));
+    gateway::write_config_dir(out, o.base_config.as_deref(), &cfg)?;
+    println!(
+        "wrote {}/base.yaml and loadtest.yaml ({} agents, tokens {}00000…, app secret {:?}, Graph API http://{graph}).\n\
+         Start the gateway:   SWITCHBOARD_CONFIG_DIR={} SWITCHBOARD_ENVIRONMENT=loadtest target/release/switchboard\n\
+         Then fire at it:     cargo run --release -p switchboard-load -- burst --target http://127.0.0.1:{port} \
+         --graph-addr {graph} --agents {} --database-url sqlite://{}/switchboard.db",
+        out.display(),
+        cfg.agents,
+        cfg.token_prefix,
+        cfg.app_secret,
+        out.display(),
+        cfg.agents,
+        cfg.data_dir.display()
+    );
+    Ok(())
+}
+
+fn finish(report: &Report, o: &Opts) -> Result<bool> {
+    println!("{}", report.table());
+    if let Some(path) = &o.json {
+        let text = serde_json::to_string_pretty(report).context("serializing the report")?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &o.plot {
+        plot::write_svg(report, path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(report.passed)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match &cli.scenario {
+        Scenario::ServeBaseline {
+            port,
+            workers,
+            app_secret,
+        } => return baseline::serve(*port, *workers, app_secret),
+        Scenario::Config { out, port } => return write_config(out, *port, &cli.opts),
+        _ => {}
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime.block_on(async {
+        match &cli.scenario {
+            Scenario::Memory { actors, websockets } => {
+                run_memory(actors, *websockets, &cli.opts).await
+            }
+            scenario => run_firing(scenario, &cli.opts).await,
+        }
+    })?;
+    let passed = finish(&report, &cli.opts)?;
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    if !passed {
+        eprintln!("FAILED: see the violations above");
+        std::process::exit(1);
+    }
+    Ok(())
+}
