@@ -38,8 +38,62 @@ pub struct Settings {
     pub assignment: AssignmentSettings,
     /// The agents' console: REST, websocket and event log.
     pub console: ConsoleSettings,
+    /// Cluster mode: several nodes sharing Redis (and PostgreSQL). Empty `redis.url`: the
+    /// embedded mode.
+    #[serde(default)]
+    pub redis: RedisSettings,
     #[serde(default)]
     pub log: LogSettings,
+}
+
+/// Cluster mode. Redis holds presence, queues and assignments, the partition streams and their
+/// leases, the timers, the agents' console streams and the outbound rate limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`; empty: embedded mode (no Redis).
+    pub url: String,
+    /// Prefix of every key (several deployments can share a Redis).
+    pub namespace: String,
+    /// This node's name in leases and consumer groups; empty: `{hostname}-{pid}-{random}`.
+    pub node_id: String,
+    /// A node that stops renewing its leases for this long loses its partitions to the others.
+    pub lease_ttl_ms: u64,
+    /// How often a node renews its leases and rebalances partitions.
+    pub lease_renew_ms: u64,
+    /// How long an agent's action waits for the node that owns the conversation.
+    pub command_timeout_ms: u64,
+    /// How long a partition read blocks waiting for entries.
+    pub read_block_ms: u64,
+    /// Entries read per partition at a time.
+    pub read_batch: usize,
+    /// How often due timers are handed to their conversations' owners.
+    pub timer_poll_ms: u64,
+    /// Timeout of one Redis command (a Redis that does not answer counts as down).
+    pub response_timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            namespace: "switchboard".into(),
+            node_id: String::new(),
+            lease_ttl_ms: 5000,
+            lease_renew_ms: 1000,
+            command_timeout_ms: 5000,
+            read_block_ms: 200,
+            read_batch: 256,
+            timer_poll_ms: 100,
+            response_timeout_ms: 2000,
+        }
+    }
+}
+
+impl RedisSettings {
+    pub fn enabled(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -398,6 +452,22 @@ impl Settings {
                 "routing.default_team {} is not a team",
                 self.routing.default_team
             ));
+        }
+        if self.redis.enabled() {
+            let r = &self.redis;
+            if r.lease_renew_ms == 0 || r.lease_ttl_ms < 2 * r.lease_renew_ms {
+                return invalid(
+                    "redis.lease_ttl_ms must be at least twice redis.lease_renew_ms".into(),
+                );
+            }
+            if r.namespace.is_empty() || r.namespace.contains(['{', '}']) {
+                return invalid("redis.namespace must be non-empty, without braces".into());
+            }
+            if r.read_batch == 0 || r.timer_poll_ms == 0 || r.read_block_ms == 0 {
+                return invalid(
+                    "redis.read_batch, read_block_ms and timer_poll_ms must be positive".into(),
+                );
+            }
         }
         if self.console.session_buffer == 0
             || self.console.agent_mailbox == 0

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod assign;
 pub mod bot;
 pub mod channels;
+pub mod cluster;
 pub mod config;
 pub mod conversation;
 pub mod desk;

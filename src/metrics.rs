@@ -60,6 +60,16 @@ pub const ROUTING_DECISIONS: &str = "switchboard_routing_decisions_total";
 /// error, timeout, cached).
 pub const ROUTING_LOOKUPS: &str = "switchboard_routing_lookups_total";
 
+/// Cluster mode: partitions this node owns (serves) now.
+pub const CLUSTER_PARTITIONS: &str = "switchboard_cluster_partitions_owned";
+/// Cluster mode: failed Redis operations, by `op` (lease, read, publish, ack, command, ...).
+pub const CLUSTER_REDIS_ERRORS: &str = "switchboard_cluster_redis_errors_total";
+/// Cluster mode: partition stream entries handled by this node, by `kind` (event, command).
+pub const CLUSTER_ENTRIES: &str = "switchboard_cluster_stream_entries_total";
+/// Cluster mode: commands sent to the node owning a conversation, by `outcome` (ok, refused,
+/// timeout, expired).
+pub const CLUSTER_COMMANDS: &str = "switchboard_cluster_remote_commands_total";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Install the Prometheus recorder once per process and describe every metric.
@@ -159,6 +169,16 @@ fn describe() {
     describe_gauge!(AGENTS, "Agents by presence");
     describe_gauge!(WEBSOCKET_SESSIONS, "Open console websocket sessions");
     describe_counter!(CONSOLE_EVENTS, "Console events appended to agents' logs");
+    describe_gauge!(CLUSTER_PARTITIONS, "Partitions this node owns");
+    describe_counter!(CLUSTER_REDIS_ERRORS, "Failed Redis operations, by purpose");
+    describe_counter!(
+        CLUSTER_ENTRIES,
+        "Partition stream entries handled by this node, by kind"
+    );
+    describe_counter!(
+        CLUSTER_COMMANDS,
+        "Commands sent to the node owning a conversation, by outcome"
+    );
     describe_counter!(
         ROUTING_DECISIONS,
         "Routing decisions by team and deciding step"

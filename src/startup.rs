@@ -1,6 +1,11 @@
-//! `Application::build(settings)`: opens the store, starts the senders, the conversation
-//! registry, the partition dispatchers and the sweep, binds the listener (port 0 in tests),
-//! and serves until stopped.
+//! `Application::build(settings)`: opens the store, starts the senders, the desk (routing,
+//! queues, agents), the conversations and the way events reach them, binds the listener (port 0
+//! in tests), and serves until stopped.
+//!
+//! The embedded mode (one process) and the cluster mode (`redis.url` set: several nodes sharing
+//! Redis and PostgreSQL) build the same parts; only the seams differ: where assignment state,
+//! console events, timers and outbound limits live, and how events reach a conversation's actor
+//! (in-memory partitions here, partition streams with leases in a cluster).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -9,19 +14,28 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
+use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
 use crate::agents::{ConsoleLog, StoreConsoleLog};
 use crate::assign::board::Board;
 use crate::assign::memory::MemoryAssignments;
+use crate::assign::redis::RedisAssignments;
 use crate::assign::{Assignments, Placement, Ticket};
 use crate::bot::{Bot, HttpExecutor};
 use crate::channels::signature::SignatureVerifier;
 use crate::channels::whatsapp::webhook::WhatsappWebhookParser;
+use crate::cluster::Cluster;
+use crate::cluster::console::RedisConsoleLog;
+use crate::cluster::inbox::{InboxHost, RedisInbox, Resume};
+use crate::cluster::leases::LeaseKeeper;
+use crate::cluster::throttle::RedisThrottle;
+use crate::cluster::timers::RedisTimers;
 use crate::config::Settings;
-use crate::conversation::commands::conversation_ref;
+use crate::conversation::commands::{Command, conversation_ref};
 use crate::conversation::{
-    ConversationDeps, ConversationRegistry, Conversations, InboundLog, Partitions, spawn_sweeper,
+    ConversationDeps, ConversationRegistry, Conversations, InboundLog, Partitions, Remote,
+    spawn_sweeper,
 };
 use crate::desk::Desk;
 use crate::domain::{ChannelId, TeamId};
@@ -46,24 +60,40 @@ pub struct Application {
 pub struct AppHandle {
     server: ServerHandle,
     pub store: Arc<dyn Store>,
+    /// This node's conversation actors.
     pub conversations: ConversationRegistry,
     pub desk: Arc<Desk>,
-    /// Background loops (sweep, gauges, presence, retention), aborted on stop.
+    /// Cluster mode: this node's connection to the cluster.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Cluster mode: the node's leases, given back on a graceful stop.
+    leases: Option<Arc<LeaseKeeper>>,
+    /// Background loops (sweep, gauges, presence, retention, cluster readers), aborted on stop.
     tasks: Arc<Vec<actix_rt::task::JoinHandle<()>>>,
     desk_arbiter: actix::ArbiterHandle,
 }
 
 impl AppHandle {
-    /// Stop accepting requests, let in-flight ones finish, stop the actors, flush the store.
+    /// Stop accepting requests, let in-flight ones finish, hand the partitions to the other
+    /// nodes (cluster mode), stop the actors, flush the store.
     pub async fn stop(&self) {
         self.server.stop(true).await;
         for task in self.tasks.iter() {
             task.abort();
         }
+        if let Some(leases) = &self.leases {
+            leases.leave().await;
+        }
         self.conversations.stop().await;
         self.desk_arbiter.stop();
         self.store.close().await;
     }
+}
+
+/// The cluster mode's parts that are not behind the embedded mode's seams.
+struct ClusterParts {
+    cluster: Arc<Cluster>,
+    console: Arc<RedisConsoleLog>,
+    timers: Arc<RedisTimers>,
 }
 
 impl Application {
@@ -78,15 +108,6 @@ impl Application {
             .timeout(Duration::from_millis(settings.whatsapp.request_timeout_ms))
             .pool_max_idle_per_host(64)
             .build()?;
-        let outbound = Outbound::start(&settings, http_client.clone(), store.clone());
-        // Messages recorded before a restart that have no outcome yet.
-        outbound
-            .resume(
-                store.as_ref(),
-                |_| true,
-                Duration::from_millis(settings.outbound.resend_unconfirmed_after_ms),
-            )
-            .await?;
 
         let mut bots = HashMap::new();
         let mut compiled: HashMap<String, Arc<Bot>> = HashMap::new();
@@ -108,13 +129,62 @@ impl Application {
             settings.conversations.http_action_timeout_ms,
         ))?;
 
+        // Cluster mode (Redis set) or the embedded mode: the same parts, different seams.
+        let parts = match settings.redis.enabled() {
+            true => {
+                let cluster = Cluster::connect(&settings).await?;
+                Some(ClusterParts {
+                    console: RedisConsoleLog::new(cluster.clone()),
+                    timers: RedisTimers::new(cluster.clone()),
+                    cluster,
+                })
+            }
+            false => None,
+        };
+        let conversations_cell: ConversationsCell = Arc::new(OnceLock::new());
+        let (assignments, console_log, timers): (
+            Arc<dyn Assignments>,
+            Arc<dyn ConsoleLog>,
+            Arc<dyn Scheduler>,
+        ) = match &parts {
+            Some(parts) => (
+                Arc::new(
+                    RedisAssignments::from_settings(
+                        parts.cluster.conn(),
+                        parts.cluster.namespace(),
+                        &settings,
+                    )
+                    .await?,
+                ),
+                parts.console.clone(),
+                parts.timers.clone(),
+            ),
+            None => (
+                Arc::new(MemoryAssignments::new(Board::from_settings(&settings))),
+                Arc::new(StoreConsoleLog(store.clone())),
+                Arc::new(LocalTimers::new(conversations_cell.clone())),
+            ),
+        };
+        let outbound = match &parts {
+            Some(parts) => Outbound::start_with(
+                &settings,
+                http_client.clone(),
+                store.clone(),
+                |channel, mps| {
+                    Arc::new(RedisThrottle::new(
+                        parts.cluster.clone(),
+                        channel,
+                        mps,
+                        &settings.outbound,
+                    ))
+                },
+            ),
+            None => Outbound::start(&settings, http_client.clone(), store.clone()),
+        };
+        let unconfirmed = Duration::from_millis(settings.outbound.resend_unconfirmed_after_ms);
+
         // Routing, team queues and agents, on their own thread.
         let desk_arbiter = actix::Arbiter::new().handle();
-        let conversations_cell: ConversationsCell = Arc::new(OnceLock::new());
-        let assignments: Arc<dyn Assignments> =
-            Arc::new(MemoryAssignments::new(Board::from_settings(&settings)));
-        let console_log: Arc<dyn ConsoleLog> = Arc::new(StoreConsoleLog(store.clone()));
-        let timers: Arc<dyn Scheduler> = Arc::new(LocalTimers::new(conversations_cell.clone()));
         let desk = Arc::new(Desk::start(
             settings.clone(),
             assignments,
@@ -134,33 +204,83 @@ impl Application {
             store.clone(),
             bots,
             http_actions,
-            outbound,
+            outbound.clone(),
             settings.conversations.clone(),
             settings.whatsapp.mark_as_read,
             desk.clone(),
             router,
         ));
         let registry = ConversationRegistry::new(deps);
-        let conversations = Conversations::new(registry.clone(), None);
-        desk.attach(conversations.clone());
-        restore(&store, &desk).await?;
         let mut tasks = vec![
             desk.spawn_sampler(),
             desk.spawn_presence_keeper(),
             spawn_retention(store.clone(), &settings),
         ];
-        let log: Arc<dyn InboundLog> = Arc::new(Partitions::start(
-            settings.intake.partitions,
-            settings.intake.partition_capacity,
-            registry.clone(),
-        ));
-        tasks.push(spawn_sweeper(
-            store.clone(),
-            registry.clone(),
-            None,
-            Duration::from_millis(settings.conversations.sweep_interval_ms.max(10)),
-            Duration::from_millis(settings.conversations.sweep_grace_ms),
-        ));
+        let sweep_every = Duration::from_millis(settings.conversations.sweep_interval_ms.max(10));
+        let sweep_grace = Duration::from_millis(settings.conversations.sweep_grace_ms);
+        let mut leases = None;
+        let (conversations, log): (Conversations, Arc<dyn InboundLog>) = match &parts {
+            None => {
+                let conversations = Conversations::new(registry.clone(), None);
+                desk.attach(conversations.clone());
+                // Messages recorded before a restart that have no outcome yet.
+                outbound
+                    .resume(store.as_ref(), |_| true, unconfirmed)
+                    .await?;
+                restore(&store, &desk).await?;
+                let log: Arc<dyn InboundLog> = Arc::new(Partitions::start(
+                    settings.intake.partitions,
+                    settings.intake.partition_capacity,
+                    registry.clone(),
+                ));
+                tasks.push(spawn_sweeper(
+                    store.clone(),
+                    registry.clone(),
+                    None,
+                    sweep_every,
+                    sweep_grace,
+                ));
+                (conversations, log)
+            }
+            Some(parts) => {
+                let (inbox, inbox_tasks) = RedisInbox::start(
+                    parts.cluster.clone(),
+                    registry.clone(),
+                    settings.intake.partition_capacity,
+                );
+                tasks.extend(inbox_tasks);
+                let remote: Arc<dyn Remote> = inbox.clone();
+                let conversations = Conversations::new(registry.clone(), Some(remote.clone()));
+                desk.attach(conversations.clone());
+                if !desk.assignments.is_ready().await? {
+                    restore(&store, &desk).await?;
+                }
+                inbox.set_resume(Arc::new(TakeOver {
+                    store: store.clone(),
+                    registry: registry.clone(),
+                    conversations: conversations.clone(),
+                    outbound,
+                    unconfirmed,
+                    partitions: settings.intake.partitions,
+                }));
+                tasks.push(parts.timers.spawn_mover());
+                tasks.push(parts.console.spawn_reader(desk.clone()));
+                tasks.push(spawn_board_watch(store.clone(), desk.clone()));
+                tasks.push(spawn_sweeper(
+                    store.clone(),
+                    registry.clone(),
+                    Some(remote),
+                    sweep_every,
+                    sweep_grace,
+                ));
+                let keeper =
+                    LeaseKeeper::new(parts.cluster.clone(), Arc::new(InboxHost(inbox.clone())));
+                tasks.push(keeper.spawn());
+                leases = Some(keeper);
+                let log: Arc<dyn InboundLog> = inbox;
+                (conversations, log)
+            }
+        };
 
         let state = web::Data::new(AppState {
             settings: settings.clone(),
@@ -191,6 +311,8 @@ impl Application {
             store,
             conversations: registry,
             desk,
+            cluster: parts.map(|p| p.cluster),
+            leases,
             tasks: Arc::new(tasks),
             desk_arbiter,
         };
@@ -216,10 +338,11 @@ impl Application {
     }
 }
 
-/// Rebuild the queues and assignments from the store after a start: assigned conversations go
-/// back to their agents (who start offline until their consoles say otherwise), waiting ones
-/// back to their queues in order, snoozed ones get their reopen timers.
-async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow::Result<()> {
+/// Rebuild the queues and assignments from the store after a start (in a cluster: when Redis
+/// holds no board, e.g. it restarted empty): assigned conversations go back to their agents
+/// (who start offline until their consoles say otherwise), waiting ones back to their queues in
+/// order, snoozed ones get their reopen timers.
+pub(crate) async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow::Result<()> {
     let open = store.open_conversations().await?;
     let default_team = TeamId::new(desk.settings.routing.default_team.clone());
     let ticket = |c: &crate::store::ConversationRecord| Ticket {
@@ -244,9 +367,6 @@ async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow::Result<()>
                 _ => waiting.push(ticket(c)),
             },
             ConversationStatus::Waiting => waiting.push(ticket(c)),
-            ConversationStatus::Snoozed => {
-                desk.schedule_reopen(conversation_ref(c), c.snoozed_until.unwrap_or(0));
-            }
             _ => {}
         }
     }
@@ -260,6 +380,13 @@ async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow::Result<()>
     let queued: Vec<Ticket> = waiting.clone();
     if !desk.assignments.restore(assigned, waiting).await? {
         return Ok(()); // another node rebuilt the shared state and has been deciding since
+    }
+    // The timers went with the state they belonged to: snoozes end, offers and overflows.
+    for c in open
+        .iter()
+        .filter(|c| c.status == ConversationStatus::Snoozed)
+    {
+        desk.schedule_reopen(conversation_ref(c), c.snoozed_until.unwrap_or(0));
     }
     for ticket in queued {
         if let Ok(Some(position)) = desk.assignments.position(&ticket.conversation.id).await {
@@ -292,6 +419,81 @@ fn spawn_retention(store: Arc<dyn Store>, settings: &Settings) -> actix_rt::task
                 Err(e) => tracing::warn!(error = %e, "retention: prune failed"),
             }
             tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// What a node does when it takes partitions over (at start, when another node leaves or dies,
+/// on rebalancing): process their recorded-but-unprocessed events, resume their outbound
+/// messages that have no outcome, and make sure their waiting conversations are in the queues.
+struct TakeOver {
+    store: Arc<dyn Store>,
+    registry: ConversationRegistry,
+    conversations: Conversations,
+    outbound: Outbound,
+    unconfirmed: Duration,
+    partitions: usize,
+}
+
+#[async_trait]
+impl Resume for TakeOver {
+    async fn resume(&self, partitions: Vec<usize>) {
+        let mine = |key: &crate::domain::ConversationKey| {
+            partitions.contains(&key.partition(self.partitions))
+        };
+        match self
+            .store
+            .conversations_with_backlog(i64::MAX, 100_000)
+            .await
+        {
+            Ok(backlog) => {
+                for (channel, key) in backlog.into_iter().filter(|(_, k)| mine(k)) {
+                    self.registry.nudge(&channel, &key);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "take-over: cannot read the backlog"),
+        }
+        match self
+            .outbound
+            .resume(self.store.as_ref(), mine, self.unconfirmed)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, ?partitions, "take-over: outbound resumed"),
+            Err(e) => tracing::warn!(error = %e, "take-over: cannot resume outbound"),
+        }
+        match self.store.open_conversations().await {
+            Ok(open) => {
+                for c in open
+                    .iter()
+                    .filter(|c| c.status == ConversationStatus::Waiting && mine(&c.key))
+                {
+                    self.conversations.tell(
+                        &c.channel,
+                        &c.key,
+                        Command::Reconcile {
+                            conversation_id: c.id.clone(),
+                        },
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "take-over: cannot read open conversations"),
+        }
+    }
+}
+
+/// Cluster mode: if Redis loses the assignment state (it restarted without its data), rebuild
+/// it from the store; checked every few seconds by every node (one of them rebuilds).
+fn spawn_board_watch(store: Arc<dyn Store>, desk: Arc<Desk>) -> actix_rt::task::JoinHandle<()> {
+    actix_rt::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            if let Ok(false) = desk.assignments.is_ready().await {
+                tracing::warn!("the shared assignment state is gone; rebuilding it from the store");
+                if let Err(e) = restore(&store, &desk).await {
+                    tracing::warn!(error = %e, "rebuilding the assignment state failed");
+                }
+            }
         }
     })
 }

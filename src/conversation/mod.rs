@@ -250,6 +250,19 @@ impl ConversationRegistry {
     }
 
     /// Stop every actor and the arbiters (shutdown).
+    /// Stop the actors of conversations in these partitions (of `count`): this node no longer
+    /// owns them. Each finishes the event it is handling first.
+    pub async fn stop_partitions(&self, partitions: &[usize], count: usize) {
+        let addrs: Vec<_> = self
+            .deps
+            .actors
+            .iter()
+            .filter(|e| partitions.contains(&e.key().partition(count)))
+            .map(|e| e.value().addr.clone())
+            .collect();
+        futures::future::join_all(addrs.iter().map(|addr| addr.send(Shutdown))).await;
+    }
+
     pub async fn stop(&self) {
         let addrs: Vec<_> = self
             .deps

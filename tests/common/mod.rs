@@ -2,9 +2,12 @@
 //! API and a fake business API (real HTTP servers), driven over HTTP like Meta would.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod console;
+pub mod process;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -21,7 +24,7 @@ pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub struct TestApp {
     pub address: String,
     pub handle: AppHandle,
-    pub graph: FakeGraph,
+    pub graph: Arc<FakeGraph>,
     pub db_path: PathBuf,
     pub client: reqwest::Client,
     pub settings: Settings,
@@ -64,7 +67,7 @@ impl TestApp {
 
     pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let graph = FakeGraph::start();
+        let graph = Arc::new(FakeGraph::start());
         let mut settings = test_settings(dir.path(), &graph);
         customize(&mut settings);
         let db_path = dir.path().join("switchboard.db");
@@ -74,7 +77,7 @@ impl TestApp {
     }
 
     /// Start the application on an existing settings/database (restart tests).
-    pub async fn start(settings: Settings, graph: FakeGraph, db_path: PathBuf) -> TestApp {
+    pub async fn start(settings: Settings, graph: Arc<FakeGraph>, db_path: PathBuf) -> TestApp {
         let app = Application::build(settings.clone())
             .await
             .expect("the application builds");
@@ -99,7 +102,7 @@ impl TestApp {
         self._dir = dir;
     }
 
-    pub async fn stop(mut self) -> (Settings, FakeGraph, PathBuf, Option<tempfile::TempDir>) {
+    pub async fn stop(mut self) -> (Settings, Arc<FakeGraph>, PathBuf, Option<tempfile::TempDir>) {
         self.handle.stop().await;
         (self.settings, self.graph, self.db_path, self._dir.take())
     }

@@ -1,0 +1,239 @@
+//! Agents' console events in a cluster: one stream per agent, `console:{agent}`, whose entry
+//! ids are `0-{seq}` with `seq` from the agent's counter, so the sequence is per agent across
+//! every node and a range read after a sequence is one XRANGE. Any node appends (the one that
+//! runs the conversation); every node reads every agent's stream and hands the events to its
+//! agent actors, which push them to the consoles connected to that node. A console that
+//! reconnects to another node with its last sequence resumes from the stream, missing nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+
+use super::{Cluster, redis_error};
+use crate::agents::{ConsoleLog, Pushed};
+use crate::desk::Desk;
+use crate::domain::AgentId;
+use crate::store::{AgentEventRecord, StoreError};
+
+const APPEND: &str = r#"
+local stream = KEYS[1]
+local counter = KEYS[2]
+local keep = tonumber(ARGV[1])
+local seqs = {}
+for i = 2, #ARGV, 3 do
+  local seq = redis.call('INCR', counter)
+  redis.call('XADD', stream, 'MAXLEN', '~', keep, '0-' .. seq,
+    'k', ARGV[i], 'p', ARGV[i + 1], 'a', ARGV[i + 2])
+  seqs[#seqs + 1] = seq
+end
+return seqs
+"#;
+
+/// The agents' console logs in Redis.
+pub struct RedisConsoleLog {
+    cluster: Arc<Cluster>,
+    append: redis::Script,
+}
+
+impl RedisConsoleLog {
+    pub fn new(cluster: Arc<Cluster>) -> Arc<Self> {
+        Arc::new(Self {
+            cluster,
+            append: redis::Script::new(APPEND),
+        })
+    }
+
+    fn stream(&self, agent: &AgentId) -> String {
+        self.cluster.key(&format!("console:{agent}"))
+    }
+
+    /// Read every agent's stream and hand new events to this node's agent actors, until
+    /// aborted. Starts at each stream's end: the actors start there too, and fill any gap from
+    /// the stream themselves.
+    pub fn spawn_reader(self: &Arc<Self>, desk: Arc<Desk>) -> actix_rt::task::JoinHandle<()> {
+        let log = self.clone();
+        actix_rt::spawn(async move { log.read(desk).await })
+    }
+
+    async fn read(&self, desk: Arc<Desk>) {
+        let agents: Vec<AgentId> = desk.agents().map(|a| a.id.clone()).collect();
+        if agents.is_empty() {
+            return;
+        }
+        let block = Duration::from_millis(1000);
+        let mut cursors: HashMap<AgentId, i64> = HashMap::new();
+        for agent in &agents {
+            let last = loop {
+                match self.bounds(agent).await {
+                    Ok(bounds) => break bounds.map(|(_, last)| last).unwrap_or(0),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            };
+            cursors.insert(agent.clone(), last);
+        }
+        let keys: Vec<String> = agents.iter().map(|a| self.stream(a)).collect();
+        let by_key: HashMap<String, AgentId> = keys.iter().cloned().zip(agents.clone()).collect();
+        let mut conn = None;
+        loop {
+            let mut connection = match conn.take() {
+                Some(c) => c,
+                None => match self.cluster.blocking_connection(block).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        redis_error("console_read", &e);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                },
+            };
+            let ids: Vec<String> = agents
+                .iter()
+                .map(|a| format!("0-{}", cursors.get(a).copied().unwrap_or(0)))
+                .collect();
+            let options = StreamReadOptions::default()
+                .count(256)
+                .block(block.as_millis() as usize);
+            let read: redis::RedisResult<Option<StreamReadReply>> =
+                connection.xread_options(&keys, &ids, &options).await;
+            match read {
+                Ok(reply) => {
+                    conn = Some(connection);
+                    for stream in reply.map(|r| r.keys).unwrap_or_default() {
+                        let Some(agent) = by_key.get(&stream.key) else {
+                            continue;
+                        };
+                        let events: Vec<AgentEventRecord> =
+                            stream.ids.iter().filter_map(record).collect();
+                        let Some(last) = events.last().map(|e| e.seq) else {
+                            continue;
+                        };
+                        cursors.insert(agent.clone(), last);
+                        if let Some(entry) = desk.agent(agent)
+                            && entry.addr.send(Pushed(events)).await.is_err()
+                        {
+                            tracing::warn!(%agent, "agent actor gone; console events not pushed");
+                        }
+                    }
+                }
+                Err(e) => {
+                    redis_error("console_read", &e);
+                    // A stream that restarted from 1 (Redis lost its data): follow it.
+                    for agent in &agents {
+                        if let Ok(bounds) = self.bounds(agent).await {
+                            let last = bounds.map(|(_, last)| last).unwrap_or(0);
+                            if cursors.get(agent).is_some_and(|&c| c > last) {
+                                cursors.insert(agent.clone(), last);
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+/// A stream entry as an event record (`0-{seq}`, fields k, p, a).
+fn record(entry: &StreamId) -> Option<AgentEventRecord> {
+    let seq = entry.id.strip_prefix("0-")?.parse().ok()?;
+    let kind: String = entry.get("k")?;
+    let payload: String = entry.get("p")?;
+    Some(AgentEventRecord {
+        seq,
+        kind,
+        payload: serde_json::from_str(&payload).ok()?,
+        created_at: entry.get("a").unwrap_or(0),
+    })
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    redis_error("console", &e);
+    StoreError::Unavailable
+}
+
+#[async_trait]
+impl ConsoleLog for RedisConsoleLog {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn append(
+        &self,
+        agent: &AgentId,
+        events: Vec<AgentEventRecord>,
+        keep: usize,
+    ) -> Result<Vec<AgentEventRecord>, StoreError> {
+        let mut invocation = self.append.key(self.stream(agent));
+        invocation
+            .key(self.cluster.key(&format!("console:{agent}:seq")))
+            .arg(keep.max(1));
+        for event in &events {
+            let payload = serde_json::to_string(&event.payload)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            invocation
+                .arg(&event.kind)
+                .arg(payload)
+                .arg(event.created_at);
+        }
+        let mut conn = self.cluster.conn();
+        let seqs: Vec<i64> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(events
+            .into_iter()
+            .zip(seqs)
+            .map(|(event, seq)| AgentEventRecord { seq, ..event })
+            .collect())
+    }
+
+    async fn after(
+        &self,
+        agent: &AgentId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AgentEventRecord>, StoreError> {
+        let mut conn = self.cluster.conn();
+        let range: StreamRangeReply = conn
+            .xrange_count(
+                self.stream(agent),
+                format!("(0-{}", after_seq.max(0)),
+                "+",
+                limit.max(1),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(range.ids.iter().filter_map(record).collect())
+    }
+
+    async fn bounds(&self, agent: &AgentId) -> Result<Option<(i64, i64)>, StoreError> {
+        let stream = self.stream(agent);
+        let mut conn = self.cluster.conn();
+        let (first, last): (StreamRangeReply, StreamRangeReply) = redis::pipe()
+            .cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .cmd("XREVRANGE")
+            .arg(&stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let seq = |r: &StreamRangeReply| {
+            r.ids
+                .first()
+                .and_then(|e| e.id.strip_prefix("0-")?.parse::<i64>().ok())
+        };
+        Ok(seq(&first).zip(seq(&last)))
+    }
+}

@@ -1,0 +1,135 @@
+//! Cluster mode: several nodes on one Redis and one store, webhooks and consoles spread over
+//! them like a load balancer would.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::cluster::TestCluster;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// What the demo bot says to "hello", then to each FAQ question (answer + the menu again).
+fn expected_texts(wa: &str, faqs: usize) -> Vec<String> {
+    let mut texts = vec![
+        format!("Hi Customer {wa}! Welcome to Acme. I'm the Acme assistant."),
+        "How can I help you today?".to_string(),
+    ];
+    for _ in 0..faqs {
+        texts.push("We're open Monday to Friday, 9:00 to 18:00 (Madrid time).".into());
+        texts.push("How can I help you today?".into());
+    }
+    texts
+}
+
+#[actix_rt::test]
+async fn conversations_are_served_once_and_in_order_whichever_node_meta_calls() {
+    let cluster = TestCluster::start(2, |_| {}).await;
+    let customers: Vec<String> = (0..24).map(|n| format!("1555700{n:04}")).collect();
+    // Each customer writes three times; the webhooks alternate between the nodes, and the
+    // customers write concurrently.
+    let sends = customers.iter().enumerate().map(|(n, wa)| {
+        let cluster = &cluster;
+        async move {
+            let texts = [
+                "hello",
+                "what are your opening hours?",
+                "opening hours please",
+            ];
+            for (i, text) in texts.iter().enumerate() {
+                let node = cluster.node((n + i) % 2);
+                let webhook = text_webhook(wa, &format!("wamid.{wa}.{i}"), text);
+                assert_eq!(node.post_json(&webhook).await.status(), 200);
+            }
+        }
+    });
+    futures::future::join_all(sends).await;
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for wa in &customers {
+        let expected = expected_texts(wa, 2);
+        loop {
+            let texts = cluster.node(0).texts_to(wa);
+            if texts.len() >= expected.len() || tokio::time::Instant::now() > deadline {
+                assert_eq!(
+                    texts, expected,
+                    "{wa}: every message answered once, in order"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    // Nothing more arrives later (no event processed twice).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for wa in &customers {
+        assert_eq!(cluster.node(0).texts_to(wa).len(), 6, "{wa}");
+    }
+    let counts = cluster.node(1).handle.store.counts().await.expect("counts");
+    assert_eq!(counts.unprocessed_events, 0);
+    assert_eq!(counts.inbound_events, 72);
+    assert_eq!(counts.conversations, 24);
+
+    // Each conversation was served by the node owning its partition, and both nodes served.
+    let ownership: HashMap<usize, Vec<usize>> = cluster.ownership().into_iter().collect();
+    assert!(ownership.values().all(|p| !p.is_empty()), "{ownership:?}");
+}
+
+/// Post a webhook until it is answered 200, like Meta retrying after a 503 (or a connection
+/// error); returns how many 503s it got.
+async fn deliver_until_ok(node: &TestApp, webhook: &serde_json::Value) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut refused = 0;
+    loop {
+        let status = node.post_json(webhook).await.status().as_u16();
+        match status {
+            200 => return refused,
+            503 => refused += 1,
+            other => panic!("unexpected answer {other}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still refused after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn while_redis_is_down_webhooks_get_503_and_nothing_acknowledged_is_lost() {
+    let mut cluster = TestCluster::start(2, |_| {}).await;
+    let before: Vec<String> = (0..6).map(|n| format!("1555710{n:04}")).collect();
+    for (n, wa) in before.iter().enumerate() {
+        let webhook = text_webhook(wa, &format!("wamid.{wa}.0"), "hello");
+        assert_eq!(cluster.node(n % 2).post_json(&webhook).await.status(), 200);
+    }
+
+    cluster.redis.kill();
+    let during: Vec<String> = (0..6).map(|n| format!("1555711{n:04}")).collect();
+    for (n, wa) in during.iter().enumerate() {
+        let webhook = text_webhook(wa, &format!("wamid.{wa}.0"), "hello");
+        let status = cluster.node(n % 2).post_json(&webhook).await.status();
+        assert_eq!(status, 503, "Redis is down: not acknowledged, Meta retries");
+    }
+
+    cluster.redis.restart().expect("redis-server restarts");
+    // Meta retries the refused webhooks; the nodes recover by themselves.
+    for (n, wa) in during.iter().enumerate() {
+        let webhook = text_webhook(wa, &format!("wamid.{wa}.0"), "hello");
+        deliver_until_ok(cluster.node(n % 2), &webhook).await;
+    }
+    cluster.settle().await;
+    for wa in before.iter().chain(&during) {
+        let messages = cluster.node(0).wait_messages_to(wa, 2, WAIT).await;
+        assert_eq!(
+            cluster.node(0).texts_to(wa),
+            expected_texts(wa, 0),
+            "{wa} answered once: {messages:?}"
+        );
+    }
+    let counts = cluster.node(0).handle.store.counts().await.expect("counts");
+    assert_eq!(counts.inbound_events, 12, "each webhook recorded once");
+    assert_eq!(counts.unprocessed_events, 0);
+}
