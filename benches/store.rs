@@ -90,6 +90,7 @@ fn record_inbound(c: &mut Criterion) {
                 // Every one of the N concurrent writes must be accepted (no shedding).
                 queue_capacity: 4 * N,
                 read_pool_size: 2,
+                connect_timeout_ms: 5_000,
             };
             let store = rt
                 .block_on(SqliteStore::open(&url, &settings))

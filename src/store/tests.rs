@@ -508,6 +508,7 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
         max_wait_ms: 1,
         queue_capacity: 1024,
         read_pool_size: 2,
+        connect_timeout_ms: 2_000,
     };
     let store = sqlite::SqliteStore::open(&settings.url, &settings)
         .await
