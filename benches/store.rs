@@ -1,6 +1,11 @@
-//! The SQLite store's grouped commit: 1000 webhooks' inbound events recorded as 1000
-//! concurrent single-event `record_inbound` calls, with one commit per webhook (`max_batch` 1,
-//! the baseline) against grouped commits (`max_batch` 512), each with `max_wait_ms` 0 and 1.
+//! Ingest throughput of the store: 1000 webhooks' inbound events recorded as 1000 concurrent
+//! single-event `record_inbound` calls (what intake does for 1000 one-message webhooks), on
+//! SQLite and on PostgreSQL, with one commit per webhook (`max_batch` 1, the baseline) against
+//! grouped commits (`max_batch` 512), each with `max_wait_ms` 0 and 1. Every configuration gets
+//! a fresh database.
+//!
+//! PostgreSQL: a database created on the server of `SWITCHBOARD_TEST_POSTGRES_URL` when set,
+//! else on a private server the bench starts (initdb in a temporary directory, fsync on).
 //!
 //! `cargo bench --bench store -- --warm-up-time 1 --measurement-time 3`
 
@@ -14,8 +19,8 @@ use serde_json::json;
 use switchboard::channels::whatsapp::webhook::parse_webhook;
 use switchboard::config::DatabaseSettings;
 use switchboard::domain::{ChannelId, ConversationKey};
-use switchboard::store::sqlite::SqliteStore;
-use switchboard::store::{NewInbound, Store};
+use switchboard::store::NewInbound;
+use switchboard::testkit::postgres::TestDatabase;
 
 /// Webhooks (one inbound event each) per measured iteration.
 const N: usize = 1000;
@@ -64,6 +69,24 @@ fn fresh_events(round: &mut u64) -> Vec<NewInbound> {
         .collect()
 }
 
+/// A fresh database of `backend`: its URL, and what keeps it alive (a temporary directory, a
+/// PostgreSQL database dropped with it).
+fn fresh_database(rt: &tokio::runtime::Runtime, backend: &str) -> (String, Box<dyn std::any::Any>) {
+    match backend {
+        "sqlite" => {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
+            (url, Box::new(dir))
+        }
+        _ => {
+            let db = rt.block_on(TestDatabase::create()).expect(
+                "a PostgreSQL database (set SWITCHBOARD_TEST_POSTGRES_URL or install PostgreSQL)",
+            );
+            (db.url().to_string(), Box::new(db))
+        }
+    }
+}
+
 fn record_inbound(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,65 +100,67 @@ fn record_inbound(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .throughput(Throughput::Elements(N as u64));
 
-    for max_batch in [1usize, 512] {
-        for max_wait_ms in [0u64, 1] {
-            let dir = tempfile::tempdir().expect("a temp dir");
-            let path = dir.path().join("switchboard.db");
-            let url = format!("sqlite://{}", path.display());
-            let settings = DatabaseSettings {
-                url: url.clone(),
-                data_dir: dir.path().to_path_buf(),
-                max_batch,
-                max_wait_ms,
-                // Every one of the N concurrent writes must be accepted (no shedding).
-                queue_capacity: 4 * N,
-                read_pool_size: 2,
-                inbound_retention_days: 8,
-                console_retention_days: 7,
-                prune_interval_minutes: 60,
-            };
-            let store = rt
-                .block_on(SqliteStore::open(&url, &settings))
-                .expect("the store opens");
-            let mut round = 0u64;
-            let mut recorded = 0i64;
+    for backend in ["sqlite", "postgres"] {
+        for max_batch in [1usize, 512] {
+            for max_wait_ms in [0u64, 1] {
+                let (url, guard) = fresh_database(&rt, backend);
+                let settings = DatabaseSettings {
+                    url,
+                    data_dir: std::env::temp_dir(),
+                    max_batch,
+                    max_wait_ms,
+                    // Every one of the N concurrent writes must be accepted (no shedding).
+                    queue_capacity: 4 * N,
+                    read_pool_size: 2,
+                    connect_timeout_ms: 5_000,
+                    inbound_retention_days: 8,
+                    console_retention_days: 7,
+                    prune_interval_minutes: 60,
+                };
+                let store = rt
+                    .block_on(switchboard::store::open(&settings))
+                    .expect("the store opens");
+                let mut round = 0u64;
+                let mut recorded = 0i64;
 
-            group.bench_function(
-                BenchmarkId::new(
-                    format!("max_batch={max_batch}"),
-                    format!("max_wait_ms={max_wait_ms}"),
-                ),
-                |b| {
-                    b.iter_custom(|iters| {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            let events = fresh_events(&mut round);
-                            let started = Instant::now();
-                            let results = rt.block_on(join_all(
-                                events
-                                    .into_iter()
-                                    .map(|event| store.record_inbound(vec![event])),
-                            ));
-                            total += started.elapsed();
-                            for result in results {
-                                let events = result.expect("the event is recorded");
-                                assert!(
-                                    events.iter().all(|(_, s)| s.is_some()),
-                                    "every event is new"
-                                );
-                                recorded += events.len() as i64;
+                group.bench_function(
+                    BenchmarkId::new(
+                        format!("{backend}/max_batch={max_batch}"),
+                        format!("max_wait_ms={max_wait_ms}"),
+                    ),
+                    |b| {
+                        b.iter_custom(|iters| {
+                            let mut total = Duration::ZERO;
+                            for _ in 0..iters {
+                                let events = fresh_events(&mut round);
+                                let started = Instant::now();
+                                let results = rt.block_on(join_all(
+                                    events
+                                        .into_iter()
+                                        .map(|event| store.record_inbound(vec![event])),
+                                ));
+                                total += started.elapsed();
+                                for result in results {
+                                    let events = result.expect("the event is recorded");
+                                    assert!(
+                                        events.iter().all(|(_, s)| s.is_some()),
+                                        "every event is new"
+                                    );
+                                    recorded += events.len() as i64;
+                                }
                             }
-                        }
-                        total
-                    })
-                },
-            );
+                            total
+                        })
+                    },
+                );
 
-            rt.block_on(async {
-                let counts = store.counts().await.expect("counts");
-                assert_eq!(counts.inbound_events, recorded, "every event was stored");
-                store.close().await;
-            });
+                rt.block_on(async {
+                    let counts = store.counts().await.expect("counts");
+                    assert_eq!(counts.inbound_events, recorded, "every event was stored");
+                    store.close().await;
+                });
+                drop(guard);
+            }
         }
     }
     group.finish();

@@ -125,7 +125,8 @@ pub struct WhatsappSettings {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db`; empty means `{data_dir}/switchboard.db`.
+    /// `sqlite://path/to/file.db`; empty means `{data_dir}/switchboard.db`;
+    /// `postgres://user:password@host:port/database` for PostgreSQL (cluster mode).
     pub url: String,
     /// Where the embedded store keeps its file.
     pub data_dir: PathBuf,
@@ -144,6 +145,14 @@ pub struct DatabaseSettings {
     pub console_retention_days: u32,
     /// How often retention runs.
     pub prune_interval_minutes: u64,
+    /// PostgreSQL: longest wait for a new connection (or a free read connection) before the
+    /// operation fails.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    5000
 }
 
 impl DatabaseSettings {
@@ -155,6 +164,9 @@ impl DatabaseSettings {
     }
     pub fn max_wait(&self) -> Duration {
         Duration::from_millis(self.max_wait_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1))
     }
 }
 

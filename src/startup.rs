@@ -46,7 +46,6 @@ use crate::routing::Router;
 use crate::routing::actor::RouterActor;
 use crate::store::ConversationStatus;
 use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
 use crate::timers::{ConversationsCell, LocalTimers, Scheduler};
 
 pub struct Application {
@@ -101,8 +100,7 @@ impl Application {
         let settings = Arc::new(settings);
         let prometheus = crate::metrics::install();
 
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&settings.database_url(), &settings.database).await?);
+        let store: Arc<dyn Store> = crate::store::open(&settings.database).await?;
 
         let http_client = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.whatsapp.request_timeout_ms))

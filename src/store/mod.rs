@@ -1,15 +1,20 @@
 //! The durable store seam: contacts, conversations, messages and the inbound event log.
 //!
-//! The embedded default is SQLite ([`sqlite::SqliteStore`]); writes go through one writer task
-//! that groups concurrent writes into one transaction, so one fsync serves many webhooks.
+//! The embedded default is SQLite ([`sqlite::SqliteStore`]); several nodes share PostgreSQL
+//! ([`postgres::PostgresStore`]). [`open`] picks one by `database.url`. In both, writes go
+//! through one writer task that groups concurrent writes into one transaction, so one fsync
+//! serves many webhooks.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::config::DatabaseSettings;
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, DeliveryStatus, InboundEnvelope, MessageId,
     OutboundMessage, ProviderMessageId, Sender, StatusUpdate, TeamId,
@@ -506,6 +511,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flush pending writes and close.
     async fn close(&self);
+}
+
+/// Open the store `settings.url` names, running its migrations: SQLite for `sqlite:…` (or an
+/// empty URL: `{data_dir}/switchboard.db`), PostgreSQL for `postgres://…` or `postgresql://…`.
+pub async fn open(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, StoreError> {
+    let url = settings.url.trim();
+    if url.is_empty() {
+        let url = format!("sqlite://{}", settings.sqlite_path().display());
+        return Ok(Arc::new(sqlite::SqliteStore::open(&url, settings).await?));
+    }
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(sqlite::SqliteStore::open(url, settings).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(
+            postgres::PostgresStore::open(url, settings).await?,
+        ));
+    }
+    // The URL may hold a password: name only its scheme.
+    let scheme = url.split(':').next().unwrap_or_default();
+    Err(StoreError::Database(sqlx::Error::Configuration(
+        format!("database.url: unsupported scheme {scheme:?} (sqlite:// or postgres://)").into(),
+    )))
 }
 
 /// Ordering of delivery statuses: a status never moves a message backwards (webhooks can

@@ -461,61 +461,1209 @@ pub(crate) async fn retention_prunes_what_is_done_and_old(store: Arc<dyn Store>)
     );
 }
 
-/// One test per case for a backend: `store_suite!(module, async fn that makes a store)`.
+fn agent(name: &str) -> AgentId {
+    AgentId::new(name)
+}
+
+fn team(name: &str) -> TeamId {
+    TeamId::new(name)
+}
+
+/// A conversation of `customer` in `status`, as routing and assignment leave it.
+fn conversation_in(
+    customer: &str,
+    status: ConversationStatus,
+    team_name: Option<&str>,
+    assignee: Option<&str>,
+    handoff_at: Option<i64>,
+    updated_at: i64,
+) -> ConversationRecord {
+    let mut c = new_conversation(customer);
+    c.status = status;
+    c.team = team_name.map(team);
+    c.assignee = assignee.map(agent);
+    c.handoff_at = handoff_at;
+    c.updated_at = updated_at;
+    c
+}
+
+fn ids(conversations: &[ConversationRecord]) -> Vec<&str> {
+    conversations.iter().map(|c| c.id.as_str()).collect()
+}
+
+/// A delivery status for the message Meta knows as `wamid`.
+fn delivery(wamid: &str, status: DeliveryStatus, error: Option<(i64, &str)>) -> StatusUpdate {
+    StatusUpdate {
+        provider_id: ProviderMessageId::new(wamid),
+        status,
+        raw_status: status.as_str().into(),
+        timestamp: 1_749_416_400,
+        recipient: CustomerId::new("777"),
+        errors: error
+            .map(|(code, title)| crate::domain::ProviderError {
+                code,
+                title: Some(title.into()),
+                message: None,
+                details: None,
+            })
+            .into_iter()
+            .collect(),
+        pricing_category: None,
+        biz_opaque_callback_data: None,
+    }
+}
+
+/// Apply a status webhook's update the way a conversation step does.
+async fn apply(store: &dyn Store, update: StatusUpdate) {
+    store
+        .commit_step(ConversationStep {
+            status: Some(update),
+            ..ConversationStep::empty()
+        })
+        .await
+        .expect("status applied");
+}
+
+async fn message(store: &dyn Store, wamid: &str) -> Option<StoredMessage> {
+    store
+        .message_by_provider_id(&ProviderMessageId::new(wamid))
+        .await
+        .expect("by provider id")
+}
+
+/// Console lists: bot conversations hidden, visibility by team or own assignment, every
+/// filter, most recently updated first, the limit; and the single-customer and restore
+/// queries, the conversation's events, the counts, records read back exactly as written.
+pub(crate) async fn lists_and_lookups_read_back_what_steps_wrote(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    use ConversationStatus::*;
+    let mut bot = conversation_in("501", Bot, None, None, None, 8_000);
+    let mut waiting = conversation_in("502", Waiting, Some("support"), None, Some(2_000), 5_000);
+    let mut mine = conversation_in(
+        "503",
+        Assigned,
+        Some("support"),
+        Some("alice"),
+        Some(1_500),
+        6_000,
+    );
+    let mut elsewhere = conversation_in("504", Assigned, Some("sales"), Some("alice"), None, 7_000);
+    let mut snoozed = conversation_in(
+        "505",
+        Snoozed,
+        Some("sales"),
+        Some("bob"),
+        Some(1_000),
+        4_000,
+    );
+    let mut resolved = conversation_in(
+        "506",
+        Resolved,
+        Some("support"),
+        Some("bob"),
+        Some(500),
+        3_000,
+    );
+    // Everything a record holds, to read it back exactly.
+    mine.bot_state = json!({"step": "menu", "answers": {"order": "A-17"}, "n": 2});
+    mine.route = Some(json!({"team": "support", "trace": ["rule vip", {"matched": true}]}));
+    mine.priority = 5;
+    mine.assigned_at = Some(1_600);
+    mine.first_response_at = Some(1_700);
+    mine.snoozed_until = Some(99_000);
+    mine.last_seq = 42;
+    for c in [
+        &mut bot,
+        &mut waiting,
+        &mut mine,
+        &mut elsewhere,
+        &mut snoozed,
+        &mut resolved,
+    ] {
+        commit(store, c, ConversationStep::empty()).await;
+    }
+    let events = vec![
+        ConversationEvent {
+            kind: "routed".into(),
+            agent: None,
+            team: Some(team("support")),
+            detail: Some("rule vip".into()),
+        },
+        ConversationEvent {
+            kind: "assigned".into(),
+            agent: Some(agent("alice")),
+            team: Some(team("support")),
+            detail: None,
+        },
+    ];
+    commit(
+        store,
+        &mut mine,
+        ConversationStep {
+            events: events.clone(),
+            agent: Some(agent("alice")),
+            note: Some((MessageId::generate(), "VIP, be nice".into())),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let transferred = ConversationEvent {
+        kind: "transferred".into(),
+        agent: Some(agent("bob")),
+        team: None,
+        detail: Some("to bob".into()),
+    };
+    commit(
+        store,
+        &mut mine,
+        ConversationStep {
+            events: vec![transferred.clone()],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    // The customer of the resolved conversation writes again: a new one, created later.
+    let mut again = ConversationRecord::new(key("506"), channel(), CustomerId::new("506"), 9_000);
+    commit(store, &mut again, ConversationStep::empty()).await;
+
+    assert_eq!(
+        store.conversation_by_id(&mine.id).await.expect("by id"),
+        Some(mine.clone()),
+        "read back exactly as written"
+    );
+    assert_eq!(store.conversation_by_id("nope").await.expect("by id"), None);
+    let (loaded, contact) = store
+        .load_conversation(&key("503"))
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(loaded, mine);
+    assert_eq!(
+        contact.customer,
+        CustomerId::new("503"),
+        "a default contact"
+    );
+    assert_eq!(
+        store.conversation_events(&mine.id).await.expect("events"),
+        [events, vec![transferred]].concat(),
+        "in order"
+    );
+    assert!(
+        store
+            .conversation_events(&waiting.id)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+    let notes = store.conversation_messages(&mine.id).await.expect("notes");
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (
+            notes[0].direction.as_str(),
+            notes[0].author.as_deref(),
+            &notes[0].body
+        ),
+        (
+            "note",
+            Some("alice"),
+            &json!({"type": "note", "body": "VIP, be nice"})
+        )
+    );
+
+    let list = |filter: ConversationFilter| async move {
+        store
+            .list_conversations(&ConversationFilter {
+                limit: 50,
+                ..filter
+            })
+            .await
+            .expect("list")
+    };
+    let all_teams = || vec![team("support"), team("sales")];
+    // Alice in support sees support's conversations and her own elsewhere; never the bot's.
+    let seen = list(ConversationFilter {
+        viewer: Some(agent("alice")),
+        visible_teams: vec![team("support")],
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert_eq!(
+        ids(&seen),
+        [&elsewhere.id, &mine.id, &waiting.id, &resolved.id],
+        "visible, most recently updated first"
+    );
+    let seen = list(ConversationFilter {
+        visible_teams: vec![team("sales")],
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&seen), [&elsewhere.id, &snoozed.id]);
+    assert!(
+        list(ConversationFilter::default()).await.is_empty(),
+        "no team, no viewer: nothing"
+    );
+    let seen = list(ConversationFilter {
+        visible_teams: all_teams(),
+        status: Some(Waiting),
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&seen), [&waiting.id]);
+    let seen = list(ConversationFilter {
+        visible_teams: all_teams(),
+        team: Some(team("sales")),
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&seen), [&elsewhere.id, &snoozed.id]);
+    let seen = list(ConversationFilter {
+        visible_teams: all_teams(),
+        assignee: Some(agent("bob")),
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&seen), [&snoozed.id, &resolved.id]);
+    let seen = list(ConversationFilter {
+        visible_teams: all_teams(),
+        unassigned: true,
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert_eq!(ids(&seen), [&waiting.id]);
+    let seen = store
+        .list_conversations(&ConversationFilter {
+            visible_teams: all_teams(),
+            limit: 2,
+            ..ConversationFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(ids(&seen), [&elsewhere.id, &mine.id], "the limit");
+
+    // The single customer view: newest first, with a limit.
+    let history = store
+        .customer_conversations(&CustomerId::new("506"), 10)
+        .await
+        .expect("history");
+    assert_eq!(ids(&history), [&again.id, &resolved.id]);
+    let history = store
+        .customer_conversations(&CustomerId::new("506"), 1)
+        .await
+        .expect("history");
+    assert_eq!(ids(&history), [&again.id]);
+    assert_eq!(
+        store
+            .last_assignee(&CustomerId::new("506"), &again.id)
+            .await
+            .expect("last assignee"),
+        Some(agent("bob")),
+        "who served the customer last time"
+    );
+    assert_eq!(
+        store
+            .last_assignee(&CustomerId::new("506"), &resolved.id)
+            .await
+            .expect("last assignee"),
+        None,
+        "the other conversation has nobody"
+    );
+    assert_eq!(
+        store
+            .last_assignee(&CustomerId::new("999"), "")
+            .await
+            .expect("last assignee"),
+        None
+    );
+
+    // What a start restores: waiting, assigned and snoozed, by handoff time, the ones without
+    // one first.
+    let open = store.open_conversations().await.expect("open");
+    assert_eq!(
+        ids(&open),
+        [&elsewhere.id, &snoozed.id, &mine.id, &waiting.id]
+    );
+
+    assert_eq!(
+        store.counts().await.expect("counts"),
+        StoreCounts {
+            inbound_events: 0,
+            unprocessed_events: 0,
+            conversations: 7,
+            messages: 1,
+        }
+    );
+}
+
+/// Delivery statuses only move a message forward; statuses that come before the send's
+/// response wait as orphans and apply when it comes; failures keep their code and reason.
+pub(crate) async fn statuses_move_forward_and_orphans_wait_for_the_send_response(
+    store: Arc<dyn Store>,
+) {
+    let store = store.as_ref();
+    let mut c = new_conversation("777");
+    let (first, second, third) = (
+        text_to("777", "one"),
+        text_to("777", "two"),
+        text_to("777", "three"),
+    );
+    commit(
+        store,
+        &mut c,
+        ConversationStep {
+            outbound: vec![
+                (first.clone(), Sender::Bot),
+                (second.clone(), Sender::Agent),
+                (third.clone(), Sender::Bot),
+            ],
+            agent: Some(agent("alice")),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let transcript = store.conversation_messages(&c.id).await.expect("messages");
+    assert_eq!(
+        transcript
+            .iter()
+            .map(|m| (m.id.clone(), m.status.as_str(), m.author.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (first.id.to_string(), "queued", None),
+            (second.id.to_string(), "queued", Some("alice")),
+            (third.id.to_string(), "queued", None),
+        ],
+        "in the order recorded, the agent's with its author"
+    );
+
+    // The first: accepted, then statuses out of order.
+    assert!(store.claim_outbound(first.id, None).await.expect("claim"));
+    store
+        .record_outbound_outcome(
+            first.id,
+            2,
+            OutboundOutcome::Accepted {
+                provider_id: Some(ProviderMessageId::new("wamid.one")),
+            },
+        )
+        .await
+        .expect("outcome");
+    let m = message(store, "wamid.one").await.expect("known");
+    assert_eq!((m.status.as_str(), m.attempts), ("accepted", 2));
+    apply(
+        store,
+        delivery("wamid.one", DeliveryStatus::Delivered, None),
+    )
+    .await;
+    apply(store, delivery("wamid.one", DeliveryStatus::Sent, None)).await;
+    let m = message(store, "wamid.one").await.expect("known");
+    assert_eq!(m.status, "delivered", "a late `sent` does not move it back");
+    apply(store, delivery("wamid.one", DeliveryStatus::Read, None)).await;
+    apply(
+        store,
+        delivery("wamid.one", DeliveryStatus::Delivered, None),
+    )
+    .await;
+    assert_eq!(
+        message(store, "wamid.one").await.expect("known").status,
+        "read"
+    );
+    apply(
+        store,
+        delivery(
+            "wamid.one",
+            DeliveryStatus::Failed,
+            Some((131_047, "Re-engagement message")),
+        ),
+    )
+    .await;
+    let m = message(store, "wamid.one").await.expect("known");
+    assert_eq!(
+        (m.status.as_str(), m.error_code, m.error_reason.as_deref()),
+        ("failed", Some(131_047), Some("Re-engagement message"))
+    );
+
+    // The second: its statuses arrive before the send's response.
+    assert!(store.claim_outbound(second.id, None).await.expect("claim"));
+    apply(
+        store,
+        delivery("wamid.two", DeliveryStatus::Delivered, None),
+    )
+    .await;
+    apply(store, delivery("wamid.two", DeliveryStatus::Read, None)).await;
+    apply(store, delivery("wamid.ghost", DeliveryStatus::Sent, None)).await;
+    assert_eq!(message(store, "wamid.two").await, None, "not tied yet");
+    store
+        .record_outbound_outcome(
+            second.id,
+            1,
+            OutboundOutcome::Accepted {
+                provider_id: Some(ProviderMessageId::new("wamid.two")),
+            },
+        )
+        .await
+        .expect("outcome");
+    let m = message(store, "wamid.two")
+        .await
+        .expect("tied by the response");
+    assert_eq!(
+        (m.id.as_str(), m.status.as_str()),
+        (second.id.to_string().as_str(), "read"),
+        "the orphans applied, the furthest wins"
+    );
+
+    // The third fails for good.
+    assert!(store.claim_outbound(third.id, None).await.expect("claim"));
+    store
+        .record_outbound_outcome(
+            third.id,
+            5,
+            OutboundOutcome::Failed {
+                code: Some(131_026),
+                reason: "Message undeliverable".into(),
+            },
+        )
+        .await
+        .expect("outcome");
+    let m = store
+        .conversation_messages(&c.id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .find(|m| m.id == third.id.to_string())
+        .expect("recorded");
+    assert_eq!(
+        (
+            m.status.as_str(),
+            m.error_code,
+            m.error_reason.as_deref(),
+            m.attempts,
+            m.provider_id
+        ),
+        (
+            "failed",
+            Some(131_026),
+            Some("Message undeliverable"),
+            5,
+            None
+        )
+    );
+    assert!(store.pending_outbound().await.expect("pending").is_empty());
+    assert!(
+        !store
+            .claim_outbound(third.id, Some(i64::MAX))
+            .await
+            .expect("claim"),
+        "a failed message is not sent again"
+    );
+    assert!(
+        !store
+            .claim_outbound(MessageId::generate(), None)
+            .await
+            .expect("claim"),
+        "an unknown message is nobody's to send"
+    );
+    // Only the status that never found its message is left to prune.
+    let pruned = store.prune(i64::MAX, 0).await.expect("pruned");
+    assert_eq!(pruned.orphan_statuses, 1);
+}
+
+/// An agent's console log: appended in order, read after a sequence with a limit, bounded to
+/// its last `keep`, per agent; a batch that reuses a sequence is refused whole.
+pub(crate) async fn agent_event_log_appends_pages_and_keeps_its_bound(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let (alice, bob) = (agent("alice"), agent("bob"));
+    let event = |seq: i64| AgentEventRecord {
+        seq,
+        kind: format!("kind.{seq}"),
+        payload: json!({"seq": seq, "text": "hé \"quoted\"", "nested": [1, {"a": null}]}),
+        created_at: 1_000 + seq,
+    };
+    assert_eq!(
+        store.agent_event_bounds(&alice).await.expect("bounds"),
+        None
+    );
+    store
+        .append_agent_events(&alice, (1..=5).map(event).collect(), 3)
+        .await
+        .expect("appended");
+    store
+        .append_agent_events(&bob, vec![event(1)], 3)
+        .await
+        .expect("appended");
+    store
+        .append_agent_events(&alice, Vec::new(), 3)
+        .await
+        .expect("nothing to append");
+    assert_eq!(
+        store.agent_event_bounds(&alice).await.expect("bounds"),
+        Some((3, 5)),
+        "the last 3 kept"
+    );
+    assert_eq!(
+        store.agent_event_bounds(&bob).await.expect("bounds"),
+        Some((1, 1))
+    );
+    assert_eq!(
+        store
+            .agent_events_after(&alice, 3, 10)
+            .await
+            .expect("after"),
+        vec![event(4), event(5)]
+    );
+    assert_eq!(
+        store.agent_events_after(&alice, 0, 2).await.expect("after"),
+        vec![event(3), event(4)],
+        "the limit"
+    );
+    assert!(
+        store
+            .agent_events_after(&alice, 5, 10)
+            .await
+            .expect("after")
+            .is_empty()
+    );
+    store
+        .append_agent_events(&alice, vec![event(6), event(7)], 100)
+        .await
+        .expect("appended");
+    assert_eq!(
+        store.agent_event_bounds(&alice).await.expect("bounds"),
+        Some((3, 7))
+    );
+    assert!(
+        store
+            .append_agent_events(&alice, vec![event(8), event(5)], 100)
+            .await
+            .is_err(),
+        "sequence 5 is taken"
+    );
+    assert_eq!(
+        store.agent_event_bounds(&alice).await.expect("bounds"),
+        Some((3, 7)),
+        "nothing of the refused batch"
+    );
+}
+
+/// The sweep's query: conversations with unprocessed events, oldest first; events that belong
+/// to no conversation are never work.
+pub(crate) async fn backlog_lists_conversations_with_unprocessed_events(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let mut unrouted = text_event("604", "wamid.unrouted", "for no channel");
+    unrouted.channel = None;
+    let seqs = record(
+        store,
+        vec![
+            text_event("603", "wamid.603a", "first"),
+            text_event("601", "wamid.601a", "a"),
+            text_event("602", "wamid.602a", "b"),
+            text_event("601", "wamid.601b", "c"),
+            unrouted,
+        ],
+    )
+    .await;
+    assert!(seqs.iter().all(Option::is_some));
+    let mut c = new_conversation("603");
+    commit(
+        store,
+        &mut c,
+        ConversationStep {
+            processed_seq: seqs[0],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    assert_eq!(
+        store
+            .conversations_with_backlog(i64::MAX, 10)
+            .await
+            .expect("backlog"),
+        [(channel(), key("601")), (channel(), key("602"))]
+    );
+    assert_eq!(
+        store
+            .conversations_with_backlog(i64::MAX, 1)
+            .await
+            .expect("backlog"),
+        [(channel(), key("601"))]
+    );
+    assert!(
+        store
+            .conversations_with_backlog(0, 10)
+            .await
+            .expect("backlog")
+            .is_empty(),
+        "nothing recorded that long ago"
+    );
+    let backlog = store
+        .unprocessed_for(&key("601"), 0, 10)
+        .await
+        .expect("backlog");
+    assert_eq!(
+        backlog.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [seqs[1].expect("new"), seqs[3].expect("new")]
+    );
+    assert_eq!(backlog[0].channel, channel());
+    assert_eq!(
+        backlog[0].envelope,
+        text_event("601", "wamid.601a", "a").envelope,
+        "the envelope as recorded"
+    );
+    assert_eq!(
+        store
+            .unprocessed_for(&key("601"), seqs[1].expect("new"), 10)
+            .await
+            .expect("backlog")
+            .len(),
+        1,
+        "after a sequence"
+    );
+    assert!(
+        store.is_processed(seqs[4].expect("new")).await.expect("?"),
+        "no conversation: nothing to do"
+    );
+    let counts = store.counts().await.expect("counts");
+    assert_eq!((counts.inbound_events, counts.unprocessed_events), (5, 3));
+}
+
+/// Text with NUL characters (which a customer can type) is stored, never a write refused for
+/// ever; in JSON documents it comes back exactly.
+pub(crate) async fn text_with_nul_characters_is_stored(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let seqs = record(store, vec![text_event("808", "wamid.nul", "a\u{0}b")]).await;
+    let backlog = store
+        .unprocessed_for(&key("808"), 0, 10)
+        .await
+        .expect("backlog");
+    assert_eq!(
+        backlog[0].envelope,
+        text_event("808", "wamid.nul", "a\u{0}b").envelope
+    );
+    let mut c = new_conversation("808");
+    c.bot_state = json!({"name": "x\u{0}y"});
+    commit(
+        store,
+        &mut c,
+        ConversationStep {
+            processed_seq: seqs[0],
+            contact: Some(contact("808", "Ana\u{0}Bob")),
+            note: Some((MessageId::generate(), "n\u{0}te".into())),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let stored = store
+        .load_contact(&CustomerId::new("808"))
+        .await
+        .expect("contact")
+        .expect("known");
+    let name = stored.name.expect("a name");
+    assert!(name.starts_with("Ana") && name.ends_with("Bob"), "{name:?}");
+    let (loaded, _) = store
+        .load_conversation(&key("808"))
+        .await
+        .expect("load")
+        .expect("exists");
+    assert_eq!(loaded.bot_state, json!({"name": "x\u{0}y"}));
+    let notes = store.conversation_messages(&c.id).await.expect("notes");
+    assert_eq!(notes[0].body["body"], json!("n\u{0}te"));
+}
+
+// ---- cases that open their own stores on the backend's database ----
+
+/// The webhook path sheds with `Overloaded` when the write queue is full, and records nothing
+/// of what it shed; the other writers wait for room instead.
+pub(crate) async fn the_webhook_path_sheds_when_the_write_queue_is_full(db: &TestDb) {
+    let store = db.open_with(|s| s.queue_capacity = 2).await;
+    // On this one-thread runtime the writer cannot take anything until every call below has
+    // tried to queue its write.
+    let results = futures::future::join_all((0..10).map(|i| {
+        store.record_inbound(vec![text_event(
+            &format!("90{i}"),
+            &format!("wamid.shed.{i}"),
+            "hi",
+        )])
+    }))
+    .await;
+    let shed: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, Err(StoreError::Overloaded)))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(shed.len(), 8, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| !matches!(r, Err(StoreError::Overloaded)))
+            .all(|r| matches!(r, Ok(events) if events[0].1.is_some()))
+    );
+    assert_eq!(
+        store.counts().await.expect("counts").inbound_events,
+        2,
+        "nothing of the shed webhooks"
+    );
+    // Meta redelivers them: recorded now.
+    for i in shed {
+        let again = store
+            .record_inbound(vec![text_event(
+                &format!("90{i}"),
+                &format!("wamid.shed.{i}"),
+                "hi",
+            )])
+            .await
+            .expect("recorded");
+        assert!(again[0].1.is_some());
+    }
+    // Conversation steps wait for room rather than fail.
+    let steps = futures::future::join_all((0..10).map(|i| {
+        store.commit_step(ConversationStep::update(new_conversation(&format!(
+            "91{i}"
+        ))))
+    }))
+    .await;
+    assert!(steps.iter().all(Result::is_ok), "{steps:?}");
+    let counts = store.counts().await.expect("counts");
+    assert_eq!((counts.inbound_events, counts.conversations), (10, 10));
+    store.close().await;
+}
+
+/// One grouped commit carries many writers: each gets its own answer, a write that fails is
+/// rolled back alone, a webhook delivered twice in the batch is recorded once.
+pub(crate) async fn a_grouped_commit_carries_many_writers(db: &TestDb) {
+    let store = db.open_with(|s| s.max_batch = 128).await;
+    let seqs = record(
+        store.as_ref(),
+        vec![text_event("950", "wamid.taken", "consumed below")],
+    )
+    .await;
+    let mut taken = new_conversation("950");
+    commit(
+        store.as_ref(),
+        &mut taken,
+        ConversationStep {
+            processed_seq: seqs[0],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+
+    let webhooks = (0..40).map(|i| {
+        // Webhooks 10 and 11 carry the same message (a redelivery racing the original).
+        let n = if i == 11 { 10 } else { i };
+        store.record_inbound(vec![text_event(
+            &format!("96{n:02}"),
+            &format!("wamid.group.{n}"),
+            "hello",
+        )])
+    });
+    let steps = (0..5).map(|i| {
+        store.commit_step(ConversationStep {
+            note: Some((MessageId::generate(), format!("note {i}"))),
+            ..ConversationStep::update(new_conversation(&format!("97{i}")))
+        })
+    });
+    // This one lost a race: its event was processed already.
+    let loser = store.commit_step(ConversationStep {
+        processed_seq: seqs[0],
+        note: Some((MessageId::generate(), "must not be written".into())),
+        ..ConversationStep::update(taken.clone())
+    });
+    let (webhooks, steps, loser) = tokio::join!(
+        futures::future::join_all(webhooks),
+        futures::future::join_all(steps),
+        loser
+    );
+    let webhooks: Vec<Option<i64>> = webhooks
+        .into_iter()
+        .map(|r| r.expect("recorded")[0].1)
+        .collect();
+    assert_eq!(
+        webhooks.iter().filter(|s| s.is_some()).count(),
+        39,
+        "the same message twice in one batch: recorded once"
+    );
+    assert!(webhooks[10].is_some() != webhooks[11].is_some());
+    let mut distinct: Vec<i64> = webhooks.iter().flatten().copied().collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 39);
+    assert!(steps.iter().all(Result::is_ok), "{steps:?}");
+    assert!(is_conflict(loser));
+    assert!(
+        store
+            .conversation_messages(&taken.id)
+            .await
+            .expect("messages")
+            .is_empty(),
+        "the loser's note rolled back alone"
+    );
+    let counts = store.counts().await.expect("counts");
+    assert_eq!(
+        (counts.inbound_events, counts.conversations, counts.messages),
+        (40, 6, 5)
+    );
+    if let Some(transactions) = db.inbound_transactions().await {
+        // The 39 new webhooks went in together (PostgreSQL shows each row's transaction).
+        assert_eq!(transactions, 2, "the first event, then one group");
+    }
+    store.close().await;
+}
+
+/// `close` commits every write accepted before it, then refuses more; `ping` tells.
+pub(crate) async fn close_flushes_pending_writes(db: &TestDb) {
+    // A long wait for companions: `close` arrives while the writer is still gathering.
+    let store = db.open_with(|s| s.max_wait_ms = 200).await;
+    store.ping().await.expect("alive");
+    let pending: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_inbound(vec![text_event(
+                        &format!("98{i:02}"),
+                        &format!("wamid.flush.{i}"),
+                        "hi",
+                    )])
+                    .await
+            })
+        })
+        .collect();
+    // Let every writer queue its write (this runtime has one thread).
+    tokio::task::yield_now().await;
+    store.close().await;
+    for write in pending {
+        let recorded = write.await.expect("joined").expect("flushed by close");
+        assert!(recorded[0].1.is_some());
+    }
+    assert!(matches!(
+        store
+            .record_inbound(vec![text_event("9900", "wamid.late", "hi")])
+            .await,
+        Err(StoreError::Unavailable)
+    ));
+    assert!(store.ping().await.is_err(), "closed");
+    let reopened = db.open().await;
+    assert_eq!(
+        reopened.counts().await.expect("counts").inbound_events,
+        20,
+        "all of them durable"
+    );
+    reopened.close().await;
+}
+
+/// Two nodes on one database race for the same event, conversation version, open
+/// conversation, webhook and outbound claim: each time exactly one wins and the other gets
+/// `Conflict` (or `None`, `false`); nothing is lost or written twice.
+pub(crate) async fn two_nodes_race_and_exactly_one_wins(db: &TestDb) {
+    let (a, b) = (db.open().await, db.open().await);
+    let rounds = 20usize;
+    let events: Vec<NewInbound> = (0..rounds)
+        .map(|i| text_event("990", &format!("wamid.race.{i}"), "hi"))
+        .collect();
+    let seqs = record(a.as_ref(), events).await;
+    let mut c = new_conversation("990");
+    commit(a.as_ref(), &mut c, ConversationStep::empty()).await;
+    let mut winners = Vec::new();
+    for (round, seq) in seqs.into_iter().enumerate() {
+        let step = |node: &str| {
+            let mut next = c.clone();
+            next.last_seq = seq.expect("new");
+            next.bot_state = json!({"node": node, "round": round});
+            ConversationStep {
+                processed_seq: seq,
+                conversation: Some(next),
+                note: Some((MessageId::generate(), format!("{node} {round}"))),
+                ..ConversationStep::empty()
+            }
+        };
+        let (on_a, on_b) = tokio::join!(a.commit_step(step("a")), b.commit_step(step("b")));
+        let winner = match (on_a, on_b) {
+            (Ok(()), Err(StoreError::Conflict(_))) => "a",
+            (Err(StoreError::Conflict(_)), Ok(())) => "b",
+            other => panic!("round {round}: exactly one must win, got {other:?}"),
+        };
+        winners.push(format!("{winner} {round}"));
+        c.version += 1;
+        let (loaded, _) = b
+            .load_conversation(&key("990"))
+            .await
+            .expect("load")
+            .expect("exists");
+        assert_eq!(loaded.version, c.version);
+        assert_eq!(loaded.bot_state["node"], json!(winner));
+        c = loaded;
+    }
+    let notes: Vec<String> = a
+        .conversation_messages(&c.id)
+        .await
+        .expect("messages")
+        .into_iter()
+        .map(|m| m.body["body"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(notes, winners, "every winner's note once, no loser's");
+    assert!(
+        a.unprocessed_for(&key("990"), 0, 100)
+            .await
+            .expect("backlog")
+            .is_empty(),
+        "every event processed"
+    );
+
+    // Both nodes open the customer's first conversation at once.
+    let (on_a, on_b) = tokio::join!(
+        a.commit_step(ConversationStep::update(new_conversation("991"))),
+        b.commit_step(ConversationStep::update(new_conversation("991")))
+    );
+    assert!(
+        matches!(
+            (&on_a, &on_b),
+            (Ok(()), Err(StoreError::Conflict(_))) | (Err(StoreError::Conflict(_)), Ok(()))
+        ),
+        "{on_a:?} {on_b:?}"
+    );
+    // The same webhook delivered to both nodes.
+    let (on_a, on_b) = tokio::join!(
+        a.record_inbound(vec![text_event("992", "wamid.twice", "hi")]),
+        b.record_inbound(vec![text_event("992", "wamid.twice", "hi")])
+    );
+    let recorded = [on_a, on_b]
+        .into_iter()
+        .filter(|r| matches!(r, Ok(events) if events[0].1.is_some()))
+        .count();
+    assert_eq!(recorded, 1);
+    // Both nodes resume the same queued message.
+    let mut d = new_conversation("993");
+    let out = text_to("993", "once");
+    commit(
+        a.as_ref(),
+        &mut d,
+        ConversationStep {
+            outbound: vec![(out.clone(), Sender::Bot)],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let (on_a, on_b) = tokio::join!(
+        a.claim_outbound(out.id, None),
+        b.claim_outbound(out.id, None)
+    );
+    assert_eq!(
+        [on_a.expect("claim"), on_b.expect("claim")]
+            .iter()
+            .filter(|claimed| **claimed)
+            .count(),
+        1,
+        "sent by one node only"
+    );
+    let counts = a.counts().await.expect("counts");
+    assert_eq!(
+        (counts.inbound_events, counts.conversations, counts.messages),
+        (rounds as i64 + 1, 3, rounds as i64 + 1)
+    );
+    a.close().await;
+    b.close().await;
+}
+
+/// One test per case for a backend: `store_suite!(module, async fn that makes a TestDb)`.
 macro_rules! store_suite {
-    ($module:ident, $make:path) => {
+    ($module:ident, $database:path) => {
         mod $module {
             use super::*;
 
-            #[tokio::test]
-            async fn events_are_recorded_once_and_consumed_once() {
-                let (store, _guard) = $make().await;
-                super::events_are_recorded_once_and_consumed_once(store.clone()).await;
-                store.close().await;
-            }
-
-            #[tokio::test]
-            async fn steps_are_fenced_by_version_and_one_open_conversation() {
-                let (store, _guard) = $make().await;
-                super::steps_are_fenced_by_version_and_one_open_conversation(store.clone()).await;
-                store.close().await;
-            }
-
-            #[tokio::test]
-            async fn outbound_is_claimed_once_and_confirmed_by_callback() {
-                let (store, _guard) = $make().await;
-                super::outbound_is_claimed_once_and_confirmed_by_callback(store.clone()).await;
-                store.close().await;
-            }
-
-            #[tokio::test]
-            async fn retention_prunes_what_is_done_and_old() {
-                let (store, _guard) = $make().await;
-                super::retention_prunes_what_is_done_and_old(store.clone()).await;
-                store.close().await;
-            }
+            store_suite!(@store $database,
+                events_are_recorded_once_and_consumed_once,
+                steps_are_fenced_by_version_and_one_open_conversation,
+                outbound_is_claimed_once_and_confirmed_by_callback,
+                retention_prunes_what_is_done_and_old,
+                lists_and_lookups_read_back_what_steps_wrote,
+                statuses_move_forward_and_orphans_wait_for_the_send_response,
+                agent_event_log_appends_pages_and_keeps_its_bound,
+                backlog_lists_conversations_with_unprocessed_events,
+                text_with_nul_characters_is_stored);
+            store_suite!(@database $database,
+                the_webhook_path_sheds_when_the_write_queue_is_full,
+                a_grouped_commit_carries_many_writers,
+                close_flushes_pending_writes,
+                two_nodes_race_and_exactly_one_wins);
         }
+    };
+    (@store $database:path, $($case:ident),+) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let db = $database().await;
+                let store = db.open().await;
+                super::$case(store.clone()).await;
+                store.close().await;
+            }
+        )+
+    };
+    (@database $database:path, $($case:ident),+) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let db = $database().await;
+                super::$case(&db).await;
+            }
+        )+
     };
 }
 
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+/// A fresh, empty database of one backend, with the settings to open stores on it.
+pub(crate) struct TestDb {
+    settings: crate::config::DatabaseSettings,
+    /// Keeps the database (a temporary directory, a PostgreSQL database) until the test ends.
+    _guard: Box<dyn std::any::Any + Send>,
+    postgres: bool,
+}
+
+impl TestDb {
+    fn new(url: String, guard: Box<dyn std::any::Any + Send>, postgres: bool) -> TestDb {
+        TestDb {
+            settings: crate::config::DatabaseSettings {
+                url,
+                data_dir: std::env::temp_dir(),
+                max_batch: 64,
+                max_wait_ms: 1,
+                queue_capacity: 1024,
+                read_pool_size: 2,
+                connect_timeout_ms: 2_000,
+                inbound_retention_days: 8,
+                console_retention_days: 7,
+                prune_interval_minutes: 60,
+            },
+            _guard: guard,
+            postgres,
+        }
+    }
+
+    /// A store on this database, through `store::open` (which picks the backend by URL).
+    pub(crate) async fn open(&self) -> Arc<dyn Store> {
+        self.open_with(|_| {}).await
+    }
+
+    pub(crate) async fn open_with(
+        &self,
+        adjust: impl FnOnce(&mut crate::config::DatabaseSettings),
+    ) -> Arc<dyn Store> {
+        let mut settings = self.settings.clone();
+        adjust(&mut settings);
+        open(&settings).await.expect("the store opens")
+    }
+
+    /// PostgreSQL: how many transactions wrote the inbound events (each row's `xmin`).
+    async fn inbound_transactions(&self) -> Option<i64> {
+        if !self.postgres {
+            return None;
+        }
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.settings.url)
+            .await
+            .expect("connects");
+        let n = sqlx::query_scalar("SELECT COUNT(DISTINCT xmin::text) FROM inbound_events")
+            .fetch_one(&mut conn)
+            .await
+            .expect("query");
+        let _ = sqlx::Connection::close(conn).await;
+        Some(n)
+    }
+}
+
+async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("store.db");
-    let settings = crate::config::DatabaseSettings {
-        url: format!("sqlite://{}", path.display()),
-        data_dir: dir.path().to_path_buf(),
-        max_batch: 64,
-        max_wait_ms: 1,
-        queue_capacity: 1024,
-        read_pool_size: 2,
-        inbound_retention_days: 8,
-        console_retention_days: 7,
-        prune_interval_minutes: 60,
-    };
-    let store = sqlite::SqliteStore::open(&settings.url, &settings)
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    TestDb::new(url, Box::new(dir), false)
+}
+
+async fn postgres() -> TestDb {
+    let db = crate::testkit::postgres::TestDatabase::create()
         .await
-        .expect("store opens");
-    (Arc::new(store), dir)
+        .expect("a PostgreSQL test database");
+    TestDb::new(db.url().to_string(), Box::new(db), true)
 }
 
 store_suite!(on_sqlite, sqlite);
+store_suite!(on_postgres, postgres);
+
+/// PostgreSQL goes away and comes back: writes fail (intake answers 503) while it is down and
+/// succeed after, reads too, without reopening the store; nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_fail_while_the_database_is_down_and_recover_without_reopening() {
+    let server = Arc::new(std::sync::Mutex::new(
+        crate::testkit::postgres::PgServer::new().expect("a private PostgreSQL"),
+    ));
+    let url = server.lock().expect("lock").url();
+    let db = crate::testkit::postgres::TestDatabase::create_on(&url)
+        .await
+        .expect("a database");
+    let db = TestDb::new(db.url().to_string(), Box::new(db), true);
+    let store = db.open_with(|s| s.connect_timeout_ms = 500).await;
+    let before = record(
+        store.as_ref(),
+        vec![text_event("700", "wamid.before", "before")],
+    )
+    .await;
+    assert!(before[0].is_some());
+
+    let stopper = server.clone();
+    tokio::task::spawn_blocking(move || stopper.lock().expect("lock").stop())
+        .await
+        .expect("joined")
+        .expect("stops");
+    for i in 0..3 {
+        let down = store
+            .record_inbound(vec![text_event("700", &format!("wamid.down.{i}"), "down")])
+            .await;
+        assert!(
+            matches!(down, Err(StoreError::Unavailable)),
+            "a write while the database is down: {down:?}"
+        );
+    }
+    let mut down = new_conversation("701");
+    assert!(
+        store
+            .commit_step(ConversationStep::update(down.clone()))
+            .await
+            .is_err()
+    );
+    assert!(store.ping().await.is_err());
+
+    let starter = server.clone();
+    tokio::task::spawn_blocking(move || starter.lock().expect("lock").start())
+        .await
+        .expect("joined")
+        .expect("starts again");
+    // The writer reconnects by itself (its pause between attempts is at most a second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let after = loop {
+        match store
+            .record_inbound(vec![text_event("700", "wamid.after", "after")])
+            .await
+        {
+            Ok(recorded) => break recorded,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("not yet: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the store did not recover: {e}"),
+        }
+    };
+    assert!(after[0].1.is_some());
+    commit(store.as_ref(), &mut down, ConversationStep::empty()).await;
+    store.ping().await.expect("reads recovered");
+    let backlog = store
+        .unprocessed_for(&key("700"), 0, 10)
+        .await
+        .expect("backlog");
+    assert_eq!(
+        backlog
+            .iter()
+            .map(|e| e.envelope.dedupe_key())
+            .collect::<Vec<_>>(),
+        [
+            text_event("700", "wamid.before", "").dedupe_key,
+            text_event("700", "wamid.after", "").dedupe_key
+        ],
+        "acknowledged before and after, nothing of what was refused"
+    );
+    store.close().await;
+    drop(db);
+}

@@ -1,6 +1,7 @@
 //! Real servers for tests and load tests: each starts its own process on a free port, in a
 //! temporary directory, and stops it when dropped. Nothing here is used by the gateway itself.
 
+pub mod postgres;
 pub mod redis;
 
 use std::net::TcpListener;
