@@ -171,8 +171,10 @@ pub struct RedisAssignments {
     prefix: String,
     config_key: String,
     ready_key: String,
-    /// The `sync` script's arguments after the prefix (fingerprint first).
+    /// The `sync` script's arguments after the prefix: the configuration's fingerprint, then
+    /// the teams and agents.
     config: Vec<Vec<u8>>,
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for RedisAssignments {
@@ -201,10 +203,12 @@ impl RedisAssignments {
         }
         let prefix = format!("sb:{{{namespace}}}:");
         let (teams, agents) = normalize(teams, agents);
+        let (fingerprint, config) = sync_arguments(&teams, &agents);
         let assignments = RedisAssignments {
             config_key: format!("{prefix}config"),
             ready_key: format!("{prefix}ready"),
-            config: sync_arguments(&teams, &agents),
+            config,
+            fingerprint,
             prefix,
             conn,
         };
@@ -246,10 +250,9 @@ impl RedisAssignments {
                 Refusal::Error(error) => error,
             })?;
         let replaced = reader.string()?;
-        let fingerprint = String::from_utf8_lossy(&self.config[0]);
-        if !replaced.is_empty() && replaced != fingerprint {
+        if !replaced.is_empty() && replaced != self.fingerprint {
             tracing::warn!(
-                previous = %replaced, ours = %fingerprint,
+                previous = %replaced, ours = %self.fingerprint,
                 "assignment configuration in Redis differed from this node's; replaced"
             );
         }
@@ -410,8 +413,9 @@ fn presence_from(code: &str) -> Option<Presence> {
         .find(|presence| presence.as_str() == code)
 }
 
-/// The `sync` script's arguments: fingerprint, teams, agents (already normalized).
-fn sync_arguments(teams: &[TeamSpec], agents: &[AgentSpec]) -> Vec<Vec<u8>> {
+/// The configuration's fingerprint, and the `sync` script's arguments: that fingerprint, then
+/// the teams and agents (already normalized).
+fn sync_arguments(teams: &[TeamSpec], agents: &[AgentSpec]) -> (String, Vec<Vec<u8>>) {
     let mut args = Args::default().with(teams.len().to_string());
     for team in teams {
         args.push(team.id.as_str());
@@ -434,9 +438,9 @@ fn sync_arguments(teams: &[TeamSpec], agents: &[AgentSpec]) -> Vec<Vec<u8>> {
         framed.extend_from_slice(arg);
     }
     let fingerprint = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&framed));
-    let mut all = vec![fingerprint.into_bytes()];
+    let mut all = vec![fingerprint.clone().into_bytes()];
     all.extend(args.0);
-    all
+    (fingerprint, all)
 }
 
 /// A script's reply, read front to back.
