@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::cluster::TestCluster;
+use common::console::*;
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -132,4 +133,109 @@ async fn while_redis_is_down_webhooks_get_503_and_nothing_acknowledged_is_lost()
     let counts = cluster.node(0).handle.store.counts().await.expect("counts");
     assert_eq!(counts.inbound_events, 12, "each webhook recorded once");
     assert_eq!(counts.unprocessed_events, 0);
+}
+
+/// (conversation, assignee) of every assigned conversation, from the store.
+async fn assigned(node: &TestApp) -> Vec<(String, String)> {
+    let filter = switchboard::store::ConversationFilter {
+        visible_teams: ["support", "sales", "billing"]
+            .map(switchboard::domain::TeamId::new)
+            .to_vec(),
+        status: Some(switchboard::store::ConversationStatus::Assigned),
+        limit: 10_000,
+        ..Default::default()
+    };
+    node.handle
+        .store
+        .list_conversations(&filter)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| (c.id, c.assignee.map(|a| a.to_string()).unwrap_or_default()))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn assignments_are_atomic_across_nodes_and_agents_act_through_any_node() {
+    const CUSTOMERS: usize = 30;
+    let cluster = TestCluster::start(2, |settings| {
+        for agent in ["alice", "bob"] {
+            if let Some(a) = settings.agents.get_mut(agent) {
+                a.capacity = 2;
+            }
+        }
+        add_agent(settings, "dave", &["support"], 2, DAVE);
+        add_agent(settings, "erin", &["support"], 2, "erin-test-token");
+    })
+    .await;
+    // Each agent's console on one node, their REST calls on the other.
+    let tokens = [ALICE, BOB, DAVE, "erin-test-token"];
+    let mut sockets = Vec::new();
+    let mut consoles = Vec::new();
+    for (n, token) in tokens.iter().enumerate() {
+        sockets.push(ConsoleSocket::connect(cluster.node(n % 2), token, None).await);
+        let console = Console::new(cluster.node((n + 1) % 2), token);
+        console.set_presence("online").await;
+        consoles.push(console);
+    }
+    let by_agent: HashMap<&str, usize> = [("alice", 0), ("bob", 1), ("dave", 2), ("erin", 3)]
+        .into_iter()
+        .collect();
+
+    // A burst of handoffs from customers writing to either node.
+    let customers: Vec<Customer> = (0..CUSTOMERS)
+        .map(|i| Customer::new(cluster.node(i % 2), &format!("1555720{i:04}")))
+        .collect();
+    let ids: Vec<String> =
+        futures::future::join_all(customers.iter().map(|c| c.hands_off_to("support"))).await;
+    assert_eq!(ids.len(), CUSTOMERS);
+
+    // Eight slots: eight assigned, the rest queued; then resolve through the other node until
+    // everyone was served, checking the invariants each time.
+    let mut served = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while served < CUSTOMERS {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "served {served} of {CUSTOMERS}"
+        );
+        let rows = assigned(cluster.node(served % 2)).await;
+        let mut load: HashMap<String, usize> = HashMap::new();
+        for (_, agent) in &rows {
+            *load.entry(agent.clone()).or_default() += 1;
+        }
+        assert!(
+            load.values().all(|&n| n <= 2),
+            "an agent above capacity: {load:?}"
+        );
+        let Some((id, agent)) = rows.first().cloned() else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        expect_status(200, consoles[by_agent[agent.as_str()]].resolve(&id).await);
+        served += 1;
+    }
+    // Each conversation was assigned exactly once, to one agent, who heard of it once.
+    let store = &cluster.node(0).handle.store;
+    for id in &ids {
+        let events = store.conversation_events(id).await.expect("events");
+        let assigned: Vec<_> = events.iter().filter(|e| e.kind == "assigned").collect();
+        assert_eq!(assigned.len(), 1, "{id}: {events:?}");
+        let agent = assigned[0].agent.as_ref().expect("an agent").to_string();
+        let socket = &mut sockets[by_agent[agent.as_str()]];
+        socket.wait_for_conversation(ASSIGNED, id, WAIT).await;
+    }
+    // No console heard of a conversation assigned twice; together they heard of all of them.
+    let mut heard: Vec<String> = sockets
+        .iter()
+        .flat_map(|s| s.received_after(0))
+        .filter(|e| e["kind"] == ASSIGNED)
+        .filter_map(|e| event_conversation(&e).map(str::to_string))
+        .collect();
+    heard.sort();
+    let before = heard.len();
+    heard.dedup();
+    assert_eq!(heard.len(), before, "an assignment was pushed twice");
+    assert_eq!(heard.len(), CUSTOMERS);
+    assert!(consoles[0].queue("support").await.is_empty());
 }

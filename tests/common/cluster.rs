@@ -1,6 +1,7 @@
-//! Cluster-mode harness: a private `redis-server`, one shared durable store, a shared fake
-//! Graph API, and several gateway nodes (the real application, each on its own port) in this
-//! test process. Webhooks and consoles can be aimed at any node, like a load balancer would.
+//! Cluster-mode harness: a private `redis-server`, one PostgreSQL database (created for the
+//! test, dropped after), a shared fake Graph API, and several gateway nodes (the real
+//! application, each on its own port) in this test process. Webhooks and consoles can be aimed
+//! at any node, like a load balancer would.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use switchboard::config::Settings;
 use switchboard::fakes::graph::FakeGraph;
+use switchboard::testkit::postgres::TestDatabase;
 use switchboard::testkit::redis::RedisServer;
 use tokio::time::Instant;
 
@@ -19,6 +21,7 @@ pub struct TestCluster {
     pub nodes: Vec<Option<TestApp>>,
     pub settings: Settings,
     pub db_path: PathBuf,
+    pub database: TestDatabase,
     _dir: tempfile::TempDir,
 }
 
@@ -39,11 +42,15 @@ impl TestCluster {
     /// wait until every partition has an owner.
     pub async fn start(nodes: usize, customize: impl Fn(&mut Settings)) -> TestCluster {
         let redis = RedisServer::start().expect("redis-server starts");
+        let database = TestDatabase::create()
+            .await
+            .expect("a PostgreSQL test database");
         let dir = tempfile::tempdir().expect("temp dir");
         let graph = Arc::new(FakeGraph::start());
         let mut settings = test_settings(dir.path(), &graph);
         super::console::console_defaults(&mut settings);
         cluster_settings(&mut settings, &redis);
+        settings.database.url = database.url().to_string();
         customize(&mut settings);
         let db_path = dir.path().join("switchboard.db");
         let mut cluster = TestCluster {
@@ -52,6 +59,7 @@ impl TestCluster {
             nodes: Vec::new(),
             settings,
             db_path,
+            database,
             _dir: dir,
         };
         for _ in 0..nodes {

@@ -970,35 +970,31 @@ impl<'a> Customer<'a> {
     }
 
     /// Wait until the customer's newest conversation is handed off (`waiting` or
-    /// `assigned` in the database); its id.
+    /// `assigned` in the store); its id.
     pub async fn wait_handed_off(&self) -> String {
-        let db = self.app.db().await;
+        let store = &self.app.handle.store;
+        let customer = switchboard::domain::CustomerId::new(self.wa_id.clone());
         let deadline = Instant::now() + WAIT;
-        let found = loop {
-            let row: Option<(String, String)> = sqlx::query_as(
-                "SELECT id, status FROM conversations WHERE customer = ?
-                 ORDER BY created_at DESC, id DESC LIMIT 1",
-            )
-            .bind(&self.wa_id)
-            .fetch_optional(&db)
-            .await
-            .expect("conversations query");
-            if let Some((id, status)) = &row
-                && (status == "waiting" || status == "assigned")
+        loop {
+            let newest = store
+                .customer_conversations(&customer, 1)
+                .await
+                .expect("conversations query")
+                .pop();
+            if let Some(c) = &newest
+                && matches!(c.status.as_str(), "waiting" | "assigned")
             {
-                break id.clone();
+                return c.id.clone();
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "{}'s conversation was not handed off; newest: {row:?}; texts: {:#?}",
+                    "{}'s conversation was not handed off; newest: {newest:?}; texts: {:#?}",
                     self.wa_id,
                     self.texts()
                 );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
-        };
-        db.close().await;
-        found
+        }
     }
 
     /// Report a delivery status for a message we sent this customer.
