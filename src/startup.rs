@@ -73,7 +73,8 @@ pub struct AppHandle {
 
 impl AppHandle {
     /// Stop accepting requests, let in-flight ones finish, hand the partitions to the other
-    /// nodes (cluster mode), stop the actors, flush the store.
+    /// nodes (cluster mode), stop the actors and the senders (what they have not sent stays
+    /// recorded for the next start), flush the store.
     pub async fn stop(&self) {
         self.server.stop(true).await;
         for task in self.tasks.iter() {
@@ -83,6 +84,7 @@ impl AppHandle {
             leases.leave().await;
         }
         self.conversations.stop().await;
+        self.conversations.deps().outbound.stop();
         self.desk_arbiter.stop();
         self.store.close().await;
     }

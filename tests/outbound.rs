@@ -167,3 +167,110 @@ async fn status_webhooks_move_a_sent_message_forward_never_back() {
     assert_eq!(wait_status("read").await, "read");
     db.close().await;
 }
+
+/// The app's pending outbound messages (queued or claimed), oldest first.
+async fn pending(app: &TestApp) -> Vec<switchboard::store::PendingOutbound> {
+    app.handle.store.pending_outbound().await.expect("pending")
+}
+
+/// Start `customer`'s conversation while Meta fails every send to them, then stop the app with
+/// the greeting claimed (`sending`: its sender is retrying) and the menu still queued.
+async fn stop_mid_send(customer: &str) -> TestApp {
+    let app = TestApp::spawn_with(|s| {
+        s.outbound.max_attempts = 1000;
+        s.outbound.initial_backoff_ms = 200;
+        s.outbound.max_backoff_ms = 200;
+        s.outbound.resend_unconfirmed_after_ms = 1500;
+    })
+    .await;
+    app.graph.fail_next(Some(customer), 131000, 500, 1_000_000);
+    assert_eq!(
+        app.post_json(&text_webhook(customer, "wamid.mid1", "hello"))
+            .await
+            .status(),
+        200
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let states: Vec<_> = pending(&app).await.iter().map(|p| p.state).collect();
+        if states
+            == [
+                switchboard::store::OutboundState::Sending,
+                switchboard::store::OutboundState::Queued,
+            ]
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app
+}
+
+#[actix_rt::test]
+async fn a_message_cut_short_by_a_crash_is_sent_once_and_the_customer_s_order_is_kept() {
+    let customer = "4470003000";
+    let app = stop_mid_send(customer).await;
+    let (settings, graph, db_path, dir) = app.stop().await;
+    graph.clear();
+    // Started again: the claimed greeting may or may not have reached Meta. No status says it
+    // did, so once the grace has passed it is sent, then the menu behind it, once each.
+    let started = std::time::Instant::now();
+    let mut app = TestApp::start(settings, graph, db_path).await;
+    app.keep_dir(dir);
+    let messages = app
+        .wait_messages_to(customer, 2, Duration::from_secs(10))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the menu waited behind the unconfirmed greeting"
+    );
+    let texts = app.texts_to(customer);
+    assert_eq!(
+        texts,
+        [
+            format!("Hi Customer {customer}! Welcome to Acme. I'm the Acme assistant."),
+            "How can I help you today?".to_string()
+        ],
+        "{messages:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.texts_to(customer).len(), 2, "nothing twice");
+    assert!(pending(&app).await.is_empty());
+}
+
+#[actix_rt::test]
+async fn a_message_that_reached_meta_before_a_crash_is_not_sent_again() {
+    let customer = "4470003001";
+    let app = stop_mid_send(customer).await;
+    let greeting = pending(&app).await.remove(0).message.id;
+    let (settings, graph, db_path, dir) = app.stop().await;
+    graph.clear();
+    let mut app = TestApp::start(settings, graph, db_path).await;
+    app.keep_dir(dir);
+    // Meta's status for it arrives (our id as callback data): it did go out before the crash.
+    let mut status = status_webhook(customer, "wamid.reached", "sent");
+    status["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] =
+        serde_json::json!(greeting.to_string());
+    assert_eq!(app.post_json(&status).await.status(), 200);
+    let messages = app
+        .wait_messages_to(customer, 1, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        app.texts_to(customer),
+        ["How can I help you today?"],
+        "only the menu went out now: {messages:?}"
+    );
+    let stored = app
+        .handle
+        .store
+        .message_by_provider_id(&switchboard::domain::ProviderMessageId::new(
+            "wamid.reached",
+        ))
+        .await
+        .expect("lookup")
+        .expect("tied to the greeting by its callback data");
+    assert_eq!(stored.id, greeting.to_string());
+    assert_eq!(stored.status, "sent");
+}

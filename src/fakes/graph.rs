@@ -33,6 +33,8 @@ pub struct RecordedSend {
     pub body: Value,
     /// The HTTP status the fake answered with.
     pub status: u16,
+    /// The JSON it answered (the message's `wamid` is at `messages[0].id`).
+    pub answer: Value,
     /// Wall-clock receive time.
     pub received_at: chrono::DateTime<chrono::Utc>,
     /// Monotonic receive time, for measuring gaps in tests.
@@ -48,6 +50,12 @@ impl RecordedSend {
     /// True for a read receipt / typing indicator.
     pub fn is_read_receipt(&self) -> bool {
         self.body.get("status").and_then(Value::as_str) == Some("read")
+    }
+    /// The `wamid` the fake gave an accepted message.
+    pub fn wamid(&self) -> Option<&str> {
+        self.answer
+            .pointer("/messages/0/id")
+            .and_then(Value::as_str)
     }
     /// True when the fake accepted it.
     pub fn accepted(&self) -> bool {
@@ -391,6 +399,7 @@ async fn messages(
         authorization,
         body: recorded_body,
         status,
+        answer: answer.clone(),
         received_at,
         received,
     };

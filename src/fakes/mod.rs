@@ -3,3 +3,4 @@
 
 pub mod business;
 pub mod graph;
+pub mod statuses;

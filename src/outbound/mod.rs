@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use crate::channels::whatsapp::client::WhatsappClient;
 use crate::config::Settings;
-use crate::domain::{ChannelId, ChannelKind, ConversationKey};
-use crate::store::{OutboundState, Store, StoreError};
+use crate::domain::{ChannelId, ChannelKind, ConversationKey, CustomerId};
+use crate::store::{OutboundState, PendingOutbound, Store, StoreError};
 
 pub use sender::{LocalThrottle, OutboundSender, SenderClosed, Throttle, TrySendError};
 
@@ -72,6 +72,13 @@ impl Outbound {
         self.senders.get(channel)
     }
 
+    /// Stop every sender (shutdown); see [`OutboundSender::stop`].
+    pub fn stop(&self) {
+        for sender in self.senders.values() {
+            sender.stop();
+        }
+    }
+
     /// All senders, by channel.
     pub fn senders(&self) -> impl Iterator<Item = (&ChannelId, &OutboundSender)> {
         self.senders.iter()
@@ -82,7 +89,8 @@ impl Outbound {
     /// ones are sent; ones a dead sender had claimed are sent again once `unconfirmed_after`
     /// has passed since the claim, unless a status webhook has shown meanwhile that they reached
     /// Meta (the claim in the store decides; see [`OutboundSender::resend_unconfirmed`]).
-    /// Returns how many were resumed.
+    /// Each customer's messages keep their order: behind an unconfirmed one, the later ones
+    /// wait for it. Returns how many were resumed.
     pub async fn resume(
         &self,
         store: &dyn Store,
@@ -91,32 +99,45 @@ impl Outbound {
     ) -> Result<usize, StoreError> {
         let grace = i64::try_from(unconfirmed_after.as_millis()).unwrap_or(i64::MAX);
         let now = chrono::Utc::now().timestamp_millis();
-        let mut resumed = 0;
+        // Oldest first, per recipient of each channel.
+        let mut lanes: HashMap<(ChannelId, CustomerId), Vec<PendingOutbound>> = HashMap::new();
+        let mut order = Vec::new();
         for pending in store.pending_outbound().await? {
             if !mine(&pending.message.conversation) {
                 continue;
             }
-            let Some(sender) = self.sender(&pending.message.channel).cloned() else {
-                tracing::warn!(channel = %pending.message.channel, "no sender for a pending message's channel");
+            let lane = (pending.message.channel.clone(), pending.message.to.clone());
+            if !lanes.contains_key(&lane) {
+                order.push(lane.clone());
+            }
+            lanes.entry(lane).or_default().push(pending);
+        }
+        let mut resumed = 0;
+        for lane in order {
+            let Some(messages) = lanes.remove(&lane) else {
                 continue;
             };
-            resumed += 1;
-            match pending.state {
-                OutboundState::Queued => {
-                    let _ = sender.send(pending.message).await;
-                }
-                OutboundState::Sending => {
-                    // Still unconfirmed at `due` (its claim time + grace) → send it again.
-                    let due = pending.updated_at.saturating_add(grace);
-                    let wait = u64::try_from(due - now).unwrap_or(0);
-                    let reclaim_before = pending.updated_at.saturating_add(1);
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(wait)).await;
-                        let _ = sender
+            let Some(sender) = self.sender(&lane.0).cloned() else {
+                tracing::warn!(channel = %lane.0, "no sender for a pending message's channel");
+                continue;
+            };
+            resumed += messages.len();
+            // Everything to this customer waits behind the first unconfirmed message's grace.
+            if let Some(first) = messages.iter().find(|p| p.state == OutboundState::Sending) {
+                let wait = u64::try_from(first.updated_at.saturating_add(grace) - now).unwrap_or(0);
+                let until = tokio::time::Instant::now() + Duration::from_millis(wait);
+                sender.hold(lane.1.clone(), until).await;
+            }
+            for pending in messages {
+                let _ = match pending.state {
+                    OutboundState::Queued => sender.send(pending.message).await,
+                    OutboundState::Sending => {
+                        let reclaim_before = pending.updated_at.saturating_add(1);
+                        sender
                             .resend_unconfirmed(pending.message, reclaim_before)
-                            .await;
-                    });
-                }
+                            .await
+                    }
+                };
             }
         }
         Ok(resumed)

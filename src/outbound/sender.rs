@@ -102,6 +102,8 @@ enum Job {
         message_id: ProviderMessageId,
         typing: bool,
     },
+    /// Hold the recipient's lane until then (everything to them queues behind it).
+    Hold(tokio::time::Instant),
 }
 
 struct Queued {
@@ -125,6 +127,24 @@ struct Shared {
     in_flight: Semaphore,
     lane_capacity: usize,
     lane_idle: Duration,
+    /// Set when the sender stops (shutdown): nothing new starts, nothing is retried; what is
+    /// left stays recorded (queued or claimed) for the next start.
+    stopped: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Sleep, unless the sender stops first (then false).
+    async fn pause(&self, delay: Duration) -> bool {
+        let mut stopped = self.stopped.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => !self.stopping(),
+            _ = stopped.wait_for(|s| *s) => false,
+        }
+    }
 }
 
 /// Handle to one channel's sender; cheap to clone. The tasks stop once every handle is
@@ -134,6 +154,7 @@ pub struct OutboundSender {
     channel: ChannelId,
     tx: mpsc::Sender<Queued>,
     slots: Arc<Semaphore>,
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for OutboundSender {
@@ -190,7 +211,9 @@ impl OutboundSender {
         lane_idle: Duration,
     ) -> OutboundSender {
         let capacity = settings.queue_capacity.max(1);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
+            stopped,
             channel: channel.clone(),
             client,
             throttle,
@@ -205,12 +228,19 @@ impl OutboundSender {
         OutboundSender {
             channel,
             tx,
+            stop: Arc::new(stop),
             slots: Arc::new(Semaphore::new(capacity)),
         }
     }
 
     pub fn channel(&self) -> &ChannelId {
         &self.channel
+    }
+
+    /// Stop (shutdown): requests in flight finish and are recorded; nothing new starts and
+    /// nothing is retried. What is left stays recorded for the next start to resume.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
     }
 
     /// Enqueue a message already recorded as queued in the store, waiting for room when
@@ -252,6 +282,25 @@ impl OutboundSender {
             _slot: slot,
         });
         Ok(())
+    }
+
+    /// Hold everything to `to` until `until`: messages to them enqueued after this wait (the
+    /// earlier ones keep their turn). Used when a message to them may or may not have reached
+    /// Meta before a crash: the later ones wait until it is settled.
+    /// False when the sender has shut down.
+    pub async fn hold(&self, to: CustomerId, until: tokio::time::Instant) -> bool {
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return false;
+        };
+        let Ok(permit) = self.tx.reserve().await else {
+            return false;
+        };
+        permit.send(Queued {
+            to,
+            job: Job::Hold(until),
+            _slot: slot,
+        });
+        true
     }
 
     /// Enqueue without waiting. On `Full` the caller sheds (this counts
@@ -362,6 +411,9 @@ async fn run_lane(
         }
     }
     loop {
+        if shared.stopping() {
+            break;
+        }
         match tokio::time::timeout(shared.lane_idle, rx.recv()).await {
             Ok(Some(queued)) => process(&shared, queued).await,
             Ok(None) => break,
@@ -369,6 +421,9 @@ async fn run_lane(
                 // Refuse new work, then finish what slipped in before the close.
                 rx.close();
                 while let Ok(queued) = rx.try_recv() {
+                    if shared.stopping() {
+                        break;
+                    }
                     process(&shared, queued).await;
                 }
                 break;
@@ -389,6 +444,11 @@ async fn process(shared: &Shared, queued: Queued) {
             }
         }
         Job::MarkRead { message_id, typing } => mark_read(shared, to, message_id, typing).await,
+        Job::Hold(until) => {
+            shared
+                .pause(until.saturating_duration_since(tokio::time::Instant::now()))
+                .await;
+        }
     }
 }
 
@@ -429,7 +489,9 @@ async fn claim(shared: &Shared, msg: &OutboundMessage, reclaim_before: Option<i6
             Err(err) => match backoff.next() {
                 Some(delay) => {
                     tracing::warn!(channel = %shared.channel, message = %msg.id, error = %err, "outbound: cannot claim; retrying");
-                    tokio::time::sleep(delay).await;
+                    if !shared.pause(delay).await {
+                        return false;
+                    }
                 }
                 None => {
                     tracing::error!(channel = %shared.channel, message = %msg.id, error = %err, "outbound: cannot claim; the message stays queued until the next resume");
@@ -500,7 +562,10 @@ async fn deliver(shared: &Shared, msg: OutboundMessage) {
             Some(delay) => {
                 count(&channel, "retried", code_label(&err));
                 tracing::debug!(channel = %channel, message = %msg.id, attempt = attempts, error = %err, ?delay, "outbound: retrying");
-                tokio::time::sleep(delay).await;
+                if !shared.pause(delay).await {
+                    // Stopping: the message stays claimed; the next start resumes it.
+                    return;
+                }
             }
             None => {
                 count(&channel, "failed", code_label(&err));

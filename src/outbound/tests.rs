@@ -657,3 +657,28 @@ async fn registry_builds_one_sender_per_whatsapp_channel() {
         Some("Bearer one-token")
     );
 }
+
+#[tokio::test]
+async fn a_stopped_sender_starts_nothing_and_retries_nothing() {
+    let fake = FakeGraph::start();
+    let (sender, probe) = start(&fake, outbound_settings());
+    fake.fail_next(Some("A"), 131000, 500, 1_000);
+    sender
+        .send(msg("A", "retried until stopped"))
+        .await
+        .expect("enqueued");
+    assert!(fake.wait_for(1, Duration::from_secs(5)).await);
+    sender.stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let attempts = fake.requests().len();
+    sender
+        .send(msg("B", "after the stop"))
+        .await
+        .expect("enqueued");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fake.requests().len(), attempts, "no retry, nothing new");
+    assert!(
+        probe.outcomes().is_empty(),
+        "the message stays claimed for the next start"
+    );
+}

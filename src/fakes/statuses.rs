@@ -1,0 +1,112 @@
+//! Meta's side of delivery statuses: for every message the fake Graph API accepts, a signed
+//! `sent` status webhook (carrying the message's `biz_opaque_callback_data`, our message id) is
+//! delivered to the gateway, retried until a node answers 200, like Meta retries for days.
+//! Tests use it to show that a message whose sender died mid-request is recognised by its
+//! status and not sent twice; the load test, for Meta's realistic status traffic.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::graph::{FakeGraph, RecordedSend};
+use crate::channels::signature::SignatureVerifier;
+
+/// A running status feed; stops when dropped.
+pub struct StatusFeed {
+    targets: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StatusFeed {
+    /// Deliver a `sent` status for every message `graph` accepts from now on to the gateway
+    /// nodes `targets` (base URLs, tried in turn), signed with `app_secret`. Must be called in a
+    /// tokio runtime.
+    pub fn start(graph: &FakeGraph, targets: Vec<String>, app_secret: &str) -> StatusFeed {
+        let targets = Arc::new(Mutex::new(targets));
+        let (tx, rx) = mpsc::unbounded_channel::<Value>();
+        graph.observe(move |send: &RecordedSend| {
+            if let Some(webhook) = status_webhook(send) {
+                let _ = tx.send(webhook);
+            }
+        });
+        let signer = SignatureVerifier::new(app_secret.as_bytes()).ok();
+        let task = tokio::spawn(deliver(rx, targets.clone(), signer));
+        StatusFeed { targets, task }
+    }
+
+    /// Aim at other nodes from now on (a node died, another joined).
+    pub fn set_targets(&self, targets: Vec<String>) {
+        if let Ok(mut current) = self.targets.lock() {
+            *current = targets;
+        }
+    }
+}
+
+impl Drop for StatusFeed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The status webhook Meta would send for an accepted message (None for anything else).
+fn status_webhook(send: &RecordedSend) -> Option<Value> {
+    let wamid = send.wamid()?;
+    let to = send.to()?;
+    let mut status = json!({
+        "id": wamid, "status": "sent", "recipient_id": to,
+        "timestamp": chrono::Utc::now().timestamp().to_string(),
+    });
+    if let Some(callback) = send.body.get("biz_opaque_callback_data") {
+        status["biz_opaque_callback_data"] = callback.clone();
+    }
+    Some(json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "419561257915477", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": send.phone_number_id},
+            "statuses": [status]
+        }}]}]
+    }))
+}
+
+async fn deliver(
+    mut statuses: mpsc::UnboundedReceiver<Value>,
+    targets: Arc<Mutex<Vec<String>>>,
+    signer: Option<SignatureVerifier>,
+) {
+    let Some(signer) = signer else { return };
+    let http = reqwest::Client::new();
+    let mut turn = 0usize;
+    while let Some(webhook) = statuses.recv().await {
+        let Ok(body) = serde_json::to_vec(&webhook) else {
+            continue;
+        };
+        let signature = signer.sign(&body);
+        // Like Meta: retry until some node acknowledges it.
+        for attempt in 0..600 {
+            let target = targets
+                .lock()
+                .ok()
+                .and_then(|t| (!t.is_empty()).then(|| t[(turn + attempt) % t.len()].clone()));
+            let Some(target) = target else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let answer = http
+                .post(format!("{target}/webhooks/whatsapp"))
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", &signature)
+                .body(body.clone())
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        turn += 1;
+    }
+}
