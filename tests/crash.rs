@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::burst;
 use common::process::{Node, ProcessConfig};
 use common::*;
 use serde_json::{Value, json};
@@ -22,14 +23,7 @@ const CUSTOMERS: usize = 40;
 /// What each customer writes, in order: greeting and menu; order tracking (a question, then an
 /// HTTP lookup); then a person (handed off and queued: nobody is online).
 fn script(wa: &str) -> Vec<(String, Value)> {
-    ["hello", "Track my order", "A1234", "agent"]
-        .iter()
-        .enumerate()
-        .map(|(i, text)| {
-            let wamid = format!("wamid.crash.{wa}.{i}");
-            (wamid.clone(), text_webhook(wa, &wamid, text))
-        })
-        .collect()
+    burst::script("crash", wa, &["hello", "Track my order", "A1234", "agent"])
 }
 
 /// What the bot says to that script, in order (the last one names the queue position).
@@ -45,37 +39,6 @@ fn expected(wa: &str) -> Vec<String> {
     ]
 }
 
-async fn post(
-    http: &reqwest::Client,
-    signer: &switchboard::channels::signature::SignatureVerifier,
-    address: &str,
-    webhook: &Value,
-) -> Option<u16> {
-    let body = serde_json::to_vec(webhook).expect("json");
-    http.post(format!("{address}/webhooks/whatsapp"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signer.sign(&body))
-        .body(body)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .ok()
-        .map(|r| r.status().as_u16())
-}
-
-fn texts(graph: &FakeGraph, wa: &str) -> Vec<String> {
-    graph
-        .messages_to(wa)
-        .iter()
-        .filter_map(|m| {
-            m.pointer("/text/body")
-                .or_else(|| m.pointer("/interactive/body/text"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect()
-}
-
 #[actix_rt::test]
 async fn a_gateway_killed_mid_burst_loses_nothing_it_acknowledged() {
     let graph = Arc::new(FakeGraph::start());
@@ -88,8 +51,6 @@ async fn a_gateway_killed_mid_burst_loses_nothing_it_acknowledged() {
     );
     let mut node = Node::start(&config, &[]);
     let feed = StatusFeed::start(&graph, vec![node.address.clone()], APP_SECRET);
-    let signer = switchboard::channels::signature::SignatureVerifier::new(APP_SECRET.as_bytes())
-        .expect("key");
     let http = reqwest::Client::new();
     let customers: Vec<String> = (0..CUSTOMERS).map(|n| format!("1555730{n:04}")).collect();
 
@@ -100,25 +61,28 @@ async fn a_gateway_killed_mid_burst_loses_nothing_it_acknowledged() {
     let kill_after = total / 4 + (rand::random::<u64>() as usize % (total * 5 / 12));
     let acked = Arc::new(AtomicUsize::new(0));
     let address = node.address.clone();
-    let progress: Vec<Vec<(String, bool)>> =
-        futures::future::join_all(customers.iter().map(|wa| {
-            let (http, signer, acked, address) = (&http, &signer, acked.clone(), address.clone());
-            async move {
-                let mut outcome = Vec::new();
-                for (wamid, webhook) in script(wa) {
-                    let ok = post(http, signer, &address, &webhook).await == Some(200);
-                    outcome.push((wamid, ok));
-                    if !ok {
-                        break; // Meta retries later; this customer's next messages wait.
-                    }
-                    acked.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 20)).await;
+    let burst = futures::future::join_all(customers.iter().map(|wa| {
+        let (http, acked, address) = (&http, acked.clone(), address.clone());
+        async move {
+            let mut outcome = Vec::new();
+            for (wamid, webhook) in script(wa) {
+                let ok = burst::post_signed(http, &address, &webhook).await == Some(200);
+                outcome.push((wamid, ok));
+                if !ok {
+                    break; // Meta retries later; this customer's next messages wait.
                 }
-                outcome
+                acked.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 20)).await;
             }
-        }))
-        .then_kill(|| acked.load(Ordering::SeqCst) >= kill_after, &mut node)
-        .await;
+            outcome
+        }
+    }));
+    let progress: Vec<Vec<(String, bool)>> = burst::kill_during(
+        burst,
+        || acked.load(Ordering::SeqCst) >= kill_after,
+        || node.kill(),
+    )
+    .await;
     let acknowledged: HashSet<String> = progress
         .iter()
         .flatten()
@@ -141,21 +105,13 @@ async fn a_gateway_killed_mid_burst_loses_nothing_it_acknowledged() {
     // Meta redelivers what was not acknowledged (and, for good measure, everything else of a
     // few customers), then the customers carry on.
     let resend = customers.iter().enumerate().map(|(n, wa)| {
-        let (http, signer, address, acknowledged) =
-            (&http, &signer, node.address.clone(), &acknowledged);
+        let (http, address, acknowledged) = (&http, node.address.clone(), &acknowledged);
         async move {
             for (wamid, webhook) in script(wa) {
                 if acknowledged.contains(&wamid) && n % 10 != 0 {
                     continue;
                 }
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-                while post(http, signer, &address, &webhook).await != Some(200) {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "{wamid} never acknowledged"
-                    );
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                burst::deliver(http, &address, &webhook).await;
             }
         }
     });
@@ -163,26 +119,17 @@ async fn a_gateway_killed_mid_burst_loses_nothing_it_acknowledged() {
 
     // Every conversation resumes: each customer hears the whole script's answers, once, in
     // order, and ends up queued.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for wa in &customers {
-        let want = expected(wa);
-        loop {
-            let got = texts(&graph, wa);
-            let done = got.len() >= want.len();
-            if done || tokio::time::Instant::now() > deadline {
-                assert_eq!(got.len(), want.len(), "{wa}: every answer once: {got:#?}");
-                for (g, w) in got.iter().zip(&want) {
-                    assert!(g.contains(w.as_str()), "{wa}: {got:#?}");
-                }
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        burst::expect_texts(&graph, wa, &expected(wa), Duration::from_secs(60)).await;
     }
     // No late duplicates either (a resend after the grace would show up now).
     tokio::time::sleep(Duration::from_secs(6)).await;
     for wa in &customers {
-        assert_eq!(texts(&graph, wa).len(), 7, "{wa}: nothing sent twice");
+        assert_eq!(
+            burst::texts(&graph, wa).len(),
+            7,
+            "{wa}: nothing sent twice"
+        );
     }
     let (events, unprocessed, inbound_messages) = store_counts(&db).await;
     assert_eq!(events, total as i64, "every message stored once");
@@ -219,30 +166,6 @@ async fn a_gateway_killed_mid_burst_loses_nothing_it_acknowledged() {
         "queued in handoff order: {times:?}"
     );
 }
-
-/// Run the burst, killing the node (SIGKILL) the first time `when` holds.
-trait ThenKill: std::future::Future + Sized {
-    async fn then_kill(self, when: impl Fn() -> bool, node: &mut Node) -> Self::Output {
-        let mut burst = std::pin::pin!(self);
-        let mut killed = false;
-        loop {
-            tokio::select! {
-                out = &mut burst => {
-                    assert!(killed, "the burst ended before the kill");
-                    return out;
-                }
-                _ = tokio::time::sleep(Duration::from_millis(2)), if !killed => {
-                    if when() {
-                        node.kill();
-                        killed = true;
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl<F: std::future::Future> ThenKill for F {}
 
 async fn sqlite(db: &std::path::Path) -> sqlx::SqlitePool {
     sqlx::sqlite::SqlitePoolOptions::new()

@@ -464,20 +464,29 @@ async fn mark_read(shared: &Shared, to: CustomerId, message_id: ProviderMessageI
     }
 }
 
-/// Claim the message in the store before its first attempt, so that it is sent once whoever
-/// resumes it after a crash; false when it is not ours to send (already claimed by another
-/// sender, or it has an outcome). A store that cannot answer is retried with backoff; if it
-/// stays down the message stays recorded and is resumed at the next start or takeover.
-async fn claim(shared: &Shared, msg: &OutboundMessage, reclaim_before: Option<i64>) -> bool {
-    let settings = &shared.settings;
-    let mut backoff = ExponentialBuilder::new()
-        .with_min_delay(Duration::from_millis(settings.initial_backoff_ms))
+/// Backoff for store operations of the sender (claim, outcome): the store may be away for a
+/// while (a database restart); these are retried until it is back or the sender stops.
+fn store_backoff(settings: &OutboundSettings) -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(settings.initial_backoff_ms.max(1)))
         .with_max_delay(Duration::from_millis(
-            settings.max_backoff_ms.max(settings.initial_backoff_ms),
+            settings
+                .max_backoff_ms
+                .max(settings.initial_backoff_ms)
+                .min(5_000),
         ))
         .with_jitter()
-        .with_max_times(settings.max_attempts.max(1))
-        .build();
+        .without_max_times()
+        .build()
+}
+
+/// Claim the message in the store before its first attempt, so that it is sent once whoever
+/// resumes it after a crash; false when it is not ours to send (already claimed by another
+/// sender, or it has an outcome). A store that cannot answer is retried until it is back
+/// (this customer's later messages wait behind it, keeping their order); a sender that stops
+/// meanwhile leaves it recorded for the next start.
+async fn claim(shared: &Shared, msg: &OutboundMessage, reclaim_before: Option<i64>) -> bool {
+    let mut backoff = store_backoff(&shared.settings);
     loop {
         match shared.store.claim_outbound(msg.id, reclaim_before).await {
             Ok(true) => return true,
@@ -486,18 +495,13 @@ async fn claim(shared: &Shared, msg: &OutboundMessage, reclaim_before: Option<i6
                 tracing::debug!(channel = %shared.channel, message = %msg.id, "outbound: already claimed or settled; not sending");
                 return false;
             }
-            Err(err) => match backoff.next() {
-                Some(delay) => {
-                    tracing::warn!(channel = %shared.channel, message = %msg.id, error = %err, "outbound: cannot claim; retrying");
-                    if !shared.pause(delay).await {
-                        return false;
-                    }
-                }
-                None => {
-                    tracing::error!(channel = %shared.channel, message = %msg.id, error = %err, "outbound: cannot claim; the message stays queued until the next resume");
+            Err(err) => {
+                tracing::warn!(channel = %shared.channel, message = %msg.id, error = %err, "outbound: cannot claim; retrying");
+                let delay = backoff.next().unwrap_or(Duration::from_secs(1));
+                if !shared.pause(delay).await {
                     return false;
                 }
-            },
+            }
         }
     }
 }
@@ -578,12 +582,19 @@ async fn deliver(shared: &Shared, msg: OutboundMessage) {
         }
     };
     let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-    if let Err(err) = shared
+    // Recorded once the store answers (until the sender stops: then the message stays claimed,
+    // and Meta's status for it settles it after a restart).
+    let mut backoff = store_backoff(settings);
+    while let Err(err) = shared
         .store
-        .record_outbound_outcome(msg.id, attempts, outcome)
+        .record_outbound_outcome(msg.id, attempts, outcome.clone())
         .await
     {
-        tracing::error!(channel = %channel, message = %msg.id, error = %err, "outbound: cannot record outcome");
+        tracing::warn!(channel = %channel, message = %msg.id, error = %err, "outbound: cannot record outcome; retrying");
+        let delay = backoff.next().unwrap_or(Duration::from_secs(1));
+        if !shared.pause(delay).await {
+            return;
+        }
     }
 }
 

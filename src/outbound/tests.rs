@@ -561,19 +561,26 @@ async fn mark_read_goes_out_before_later_replies() {
 }
 
 #[tokio::test]
-async fn store_failures_do_not_stop_the_sender() {
+async fn a_store_failure_delays_an_outcome_but_does_not_lose_it() {
     let fake = FakeGraph::start();
     let (sender, probe) = start(&fake, outbound_settings());
     probe.fail_records.store(true, Ordering::SeqCst);
-    sender
-        .send(msg("A", "lost outcome"))
-        .await
-        .expect("enqueued");
+    let lost = msg("A", "lost outcome");
+    let lost_id = lost.id;
+    sender.send(lost).await.expect("enqueued");
     assert!(fake.wait_for(1, Duration::from_secs(5)).await);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    probe.fail_records.store(false, Ordering::SeqCst);
     sender.send(msg("A", "next")).await.expect("enqueued");
-    probe.wait(1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(probe.outcomes().is_empty(), "the store is still away");
+    assert_eq!(
+        texts(&fake.messages_to("A")),
+        ["lost outcome"],
+        "the next message to A waits behind it"
+    );
+    probe.fail_records.store(false, Ordering::SeqCst);
+    let outcomes = probe.wait(2).await;
+    assert_eq!(outcomes[0].0, lost_id, "recorded once the store is back");
     assert_eq!(texts(&fake.messages_to("A")), ["lost outcome", "next"]);
 }
 

@@ -41,10 +41,19 @@ impl TestCluster {
     /// `nodes` nodes of the demo configuration on one Redis and one store, `customize`d, and
     /// wait until every partition has an owner.
     pub async fn start(nodes: usize, customize: impl Fn(&mut Settings)) -> TestCluster {
-        let redis = RedisServer::start().expect("redis-server starts");
         let database = TestDatabase::create()
             .await
             .expect("a PostgreSQL test database");
+        Self::start_on(database, nodes, customize).await
+    }
+
+    /// [`start`](Self::start) on a given database.
+    pub async fn start_on(
+        database: TestDatabase,
+        nodes: usize,
+        customize: impl Fn(&mut Settings),
+    ) -> TestCluster {
+        let redis = RedisServer::start().expect("redis-server starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let graph = Arc::new(FakeGraph::start());
         let mut settings = test_settings(dir.path(), &graph);

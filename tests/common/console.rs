@@ -194,6 +194,15 @@ impl Console {
         }
     }
 
+    /// A console talking to the gateway at `address` (e.g. a node run as a child process).
+    pub fn at(address: &str, token: &str) -> Console {
+        Console {
+            client: reqwest::Client::new(),
+            base: address.to_string(),
+            token: Some(token.to_string()),
+        }
+    }
+
     /// A console without a token (every request should be 401).
     pub fn anonymous(app: &TestApp) -> Console {
         Console {
@@ -475,9 +484,25 @@ impl ConsoleSocket {
             .unwrap_or_else(|status| panic!("websocket refused with HTTP {status}"))
     }
 
+    /// Connect to the gateway at `address` (e.g. a node run as a child process).
+    pub async fn connect_to(address: &str, token: &str, after: Option<i64>) -> ConsoleSocket {
+        Self::connect_at(address, Some(token), TokenIn::Header, after)
+            .await
+            .unwrap_or_else(|status| panic!("websocket refused with HTTP {status}"))
+    }
+
     /// Connect; `Err(http status)` when the upgrade is refused.
     pub async fn connect_with(
         app: &TestApp,
+        token: Option<&str>,
+        token_in: TokenIn,
+        after: Option<i64>,
+    ) -> Result<ConsoleSocket, u16> {
+        Self::connect_at(&app.address, token, token_in, after).await
+    }
+
+    async fn connect_at(
+        address: &str,
         token: Option<&str>,
         token_in: TokenIn,
         after: Option<i64>,
@@ -489,7 +514,7 @@ impl ConsoleSocket {
         if let (Some(token), TokenIn::Query) = (token, token_in) {
             query.push(format!("access_token={token}"));
         }
-        let base = app.address.replacen("http://", "ws://", 1);
+        let base = address.replacen("http://", "ws://", 1);
         let url = if query.is_empty() {
             format!("{base}/api/v1/ws")
         } else {

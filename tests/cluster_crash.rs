@@ -1,0 +1,429 @@
+//! Cluster mode under failure: a node killed with SIGKILL in the middle of a burst (its
+//! partitions, its unfinished stream entries and its agents' consoles move to the survivor),
+//! and PostgreSQL restarted in the middle of a burst (webhooks answered 503 while it is away).
+//! Nothing acknowledged is lost, nothing is processed twice, nobody is assigned twice.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::burst;
+use common::cluster::TestCluster;
+use common::console::*;
+use common::process::{Node, ProcessConfig};
+use common::*;
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use switchboard::fakes::graph::FakeGraph;
+use switchboard::fakes::statuses::StatusFeed;
+use switchboard::testkit::postgres::{PgServer, TestDatabase};
+use switchboard::testkit::redis::RedisServer;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Greeting and menu, then a person: handed off (assigned, or queued with its position).
+fn script(tag: &str, wa: &str) -> Vec<(String, Value)> {
+    burst::script(tag, wa, &["hello", "agent"])
+}
+
+fn greeting(wa: &str) -> [String; 3] {
+    [
+        format!("Hi Customer {wa}! Welcome to Acme. I'm the Acme assistant."),
+        "How can I help you today?".into(),
+        "I'm passing you to a colleague, they'll reply here shortly.".into(),
+    ]
+}
+
+/// The bot's answers to [`script`], once each and in order; a queued customer also hears
+/// their position.
+async fn expect_answers(graph: &FakeGraph, wa: &str) {
+    let want = greeting(wa);
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let got = burst::texts(graph, wa);
+        if got.len() >= 3 || tokio::time::Instant::now() > deadline {
+            assert!(got.len() >= 3, "{wa}: {got:#?}");
+            assert_eq!(got[..3], want, "{wa}: {got:#?}");
+            assert!(got.len() <= 4, "{wa}: nothing twice: {got:#?}");
+            if let Some(fourth) = got.get(3) {
+                assert!(fourth.contains("in the queue"), "{wa}: {got:#?}");
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `(id, assignee)` of every assigned conversation.
+async fn assigned(db: &sqlx::PgPool) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT id, assignee FROM conversations WHERE status = 'assigned' ORDER BY id")
+        .fetch_all(db)
+        .await
+        .expect("assigned")
+}
+
+/// Resolve whatever is assigned (through `consoles` by agent) until `customers` conversations
+/// were served, checking after each step that nobody holds more than `capacity`.
+async fn serve_everyone(
+    db: &sqlx::PgPool,
+    consoles: &HashMap<String, Console>,
+    customers: usize,
+    capacity: usize,
+) {
+    let mut served = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while served < customers {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "served {served} of {customers}"
+        );
+        let rows = assigned(db).await;
+        let mut load: HashMap<&str, usize> = HashMap::new();
+        for (_, agent) in &rows {
+            *load.entry(agent.as_str()).or_default() += 1;
+        }
+        assert!(
+            load.values().all(|&n| n <= capacity),
+            "an agent above capacity: {load:?}"
+        );
+        let Some((id, agent)) = rows.first().cloned() else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let (status, body) = consoles[&agent].resolve(&id).await;
+        match status {
+            200 => served += 1,
+            // The owning node is busy taking partitions over, or the database is back only
+            // just now: the console retries.
+            503 => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("resolve answered {other}: {body}"),
+        }
+    }
+}
+
+/// Every conversation was assigned exactly once.
+async fn assigned_once_each(db: &sqlx::PgPool, customers: usize) -> HashMap<String, String> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT conversation_id, MIN(agent), COUNT(*) FROM conversation_events
+         WHERE kind = 'assigned' GROUP BY conversation_id",
+    )
+    .fetch_all(db)
+    .await
+    .expect("events");
+    assert_eq!(rows.len(), customers, "every conversation was assigned");
+    for (id, _, count) in &rows {
+        assert_eq!(*count, 1, "{id} was assigned {count} times");
+    }
+    rows.into_iter().map(|(id, agent, _)| (id, agent)).collect()
+}
+
+async fn wait_all_handed_off(db: &sqlx::PgPool, customers: usize) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM conversations WHERE status IN ('waiting', 'assigned')",
+        )
+        .fetch_one(db)
+        .await
+        .unwrap_or(0);
+        if n as usize >= customers {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} of {customers} handed off"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Webhook message ids in the store.
+async fn stored_wamids(db: &sqlx::PgPool) -> HashSet<String> {
+    let keys: Vec<String> = sqlx::query_scalar("SELECT dedupe_key FROM inbound_events")
+        .fetch_all(db)
+        .await
+        .expect("dedupe keys");
+    keys.into_iter()
+        .filter_map(|k| k.strip_prefix("m:").map(str::to_string))
+        .collect()
+}
+
+/// Wait until every recorded event is processed (statuses keep arriving from Meta a little
+/// after the last message), then count the messages and what is left unprocessed.
+async fn message_counts(db: &sqlx::PgPool) -> (i64, i64, i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = counts_now(db).await;
+        if counts.1 == 0 || tokio::time::Instant::now() > deadline {
+            if counts.1 > 0 {
+                let left: Vec<(String, Option<String>, String)> = sqlx::query_as(
+                    "SELECT dedupe_key, conversation_key, kind FROM inbound_events
+                     WHERE NOT processed",
+                )
+                .fetch_all(db)
+                .await
+                .unwrap_or_default();
+                eprintln!("unprocessed: {left:?}");
+            }
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn counts_now(db: &sqlx::PgPool) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM inbound_events WHERE dedupe_key LIKE 'm:%'),
+                (SELECT COUNT(*) FROM inbound_events WHERE NOT processed),
+                (SELECT COUNT(*) FROM messages WHERE direction = 'inbound')",
+    )
+    .fetch_one(db)
+    .await
+    .expect("counts")
+}
+
+/// Wait until the node serves at least one partition (its metrics say so).
+async fn wait_serving(http: &reqwest::Client, node: &Node) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let metrics = http
+            .get(format!("{}/metrics", node.address))
+            .send()
+            .await
+            .ok();
+        let text = match metrics {
+            Some(m) => m.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        let owned = text
+            .lines()
+            .find(|l| l.starts_with("switchboard_cluster_partitions_owned"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if owned > 0.0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "node never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_node_killed_mid_burst_hands_everything_to_the_survivor() {
+    const CUSTOMERS: usize = 30;
+    let redis = RedisServer::start().expect("redis-server");
+    let database = TestDatabase::create().await.expect("a test database");
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(database.url())
+        .await
+        .expect("connect");
+    let graph = Arc::new(FakeGraph::start());
+    let config = ProcessConfig::new(
+        &graph.base_url(),
+        database.url(),
+        json!({
+            "redis": {
+                "url": redis.url(), "namespace": "crash",
+                "lease_ttl_ms": 1500, "lease_renew_ms": 250,
+                "read_block_ms": 100, "timer_poll_ms": 50,
+            },
+            "intake": {"partitions": 8},
+            "outbound": {"resend_unconfirmed_after_ms": 5000},
+            "console": {"presence_ttl_seconds": 10},
+        }),
+    );
+    let mut a = Node::start(&config, &[("SWITCHBOARD__REDIS__NODE_ID", "a".into())]);
+    let b = Node::start(&config, &[("SWITCHBOARD__REDIS__NODE_ID", "b".into())]);
+    let http = reqwest::Client::new();
+    wait_serving(&http, &a).await;
+    wait_serving(&http, &b).await;
+    let feed = StatusFeed::start(
+        &graph,
+        vec![a.address.clone(), b.address.clone()],
+        APP_SECRET,
+    );
+
+    // Alice's console is on node a, Bob's on node b; each says "online" through the other.
+    let mut alice_ws = ConsoleSocket::connect_to(&a.address, ALICE, None).await;
+    let mut bob_ws = ConsoleSocket::connect_to(&b.address, BOB, None).await;
+    Console::at(&b.address, ALICE).set_presence("online").await;
+    Console::at(&a.address, BOB).set_presence("online").await;
+
+    // The burst; node a dies once a random share of the webhooks was acknowledged.
+    let customers: Vec<String> = (0..CUSTOMERS).map(|n| format!("1555740{n:04}")).collect();
+    let total = CUSTOMERS * 2;
+    let kill_after = total / 4 + rand::random::<u64>() as usize % (total / 3);
+    let acked = Arc::new(AtomicUsize::new(0));
+    let nodes = [a.address.clone(), b.address.clone()];
+    let burst = futures::future::join_all(customers.iter().enumerate().map(|(n, wa)| {
+        let (http, acked, nodes) = (&http, acked.clone(), nodes.clone());
+        async move {
+            let mut outcome = Vec::new();
+            for (i, (wamid, webhook)) in script("killed", wa).into_iter().enumerate() {
+                let node = &nodes[(n + i) % 2];
+                let ok = burst::post_signed(http, node, &webhook).await == Some(200);
+                outcome.push((wamid, ok));
+                if !ok {
+                    break;
+                }
+                acked.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 30)).await;
+            }
+            outcome
+        }
+    }));
+    let progress: Vec<Vec<(String, bool)>> = burst::kill_during(
+        burst,
+        || acked.load(Ordering::SeqCst) >= kill_after,
+        || a.kill(),
+    )
+    .await;
+    let acknowledged: HashSet<String> = progress
+        .iter()
+        .flatten()
+        .filter(|(_, ok)| *ok)
+        .map(|(w, _)| w.clone())
+        .collect();
+    assert!(acknowledged.len() < total, "the kill came mid-burst");
+    let lost: Vec<String> = acknowledged
+        .difference(&stored_wamids(&db).await)
+        .cloned()
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+
+    // The load balancer sends everything to b now: Meta's retries and the rest of the burst.
+    feed.set_targets(vec![b.address.clone()]);
+    let rest = customers.iter().map(|wa| {
+        let (http, address, acknowledged) = (&http, b.address.clone(), &acknowledged);
+        async move {
+            for (wamid, webhook) in script("killed", wa) {
+                if !acknowledged.contains(&wamid) {
+                    burst::deliver(http, &address, &webhook).await;
+                }
+            }
+        }
+    });
+    futures::future::join_all(rest).await;
+
+    // Alice's console lost its node: it reconnects to b after the last event it saw.
+    let mut seen_before = alice_ws.received_after(0);
+    while let Some(event) = alice_ws.try_next_event(Duration::from_millis(200)).await {
+        seen_before.push(event);
+    }
+    assert!(alice_ws.is_closed(), "node a is gone");
+    let resume_after = alice_ws.last_seq.unwrap_or(0);
+    let mut alice_ws = ConsoleSocket::connect_to(&b.address, ALICE, Some(resume_after)).await;
+    assert!(
+        alice_ws.resync.is_none(),
+        "the log still holds what she missed"
+    );
+
+    wait_all_handed_off(&db, CUSTOMERS).await;
+    for wa in &customers {
+        expect_answers(&graph, wa).await;
+    }
+    let consoles: HashMap<String, Console> = [
+        ("alice".to_string(), Console::at(&b.address, ALICE)),
+        ("bob".to_string(), Console::at(&b.address, BOB)),
+    ]
+    .into_iter()
+    .collect();
+    serve_everyone(&db, &consoles, CUSTOMERS, 3).await;
+    let assignees = assigned_once_each(&db, CUSTOMERS).await;
+
+    // Every acknowledged message processed once.
+    let (messages, unprocessed, transcript) = message_counts(&db).await;
+    assert_eq!(messages, total as i64);
+    assert_eq!(
+        transcript, total as i64,
+        "each message once in its transcript"
+    );
+    assert_eq!(unprocessed, 0);
+
+    // Each agent's consoles (Alice's across both nodes) heard of every conversation assigned
+    // to them, with no gap in their sequence (the socket checks every frame's sequence).
+    for (id, agent) in &assignees {
+        let socket = if agent == "alice" {
+            &mut alice_ws
+        } else {
+            &mut bob_ws
+        };
+        let earlier = agent == "alice"
+            && seen_before
+                .iter()
+                .any(|e| e["kind"] == ASSIGNED && event_conversation(e) == Some(id.as_str()));
+        if !earlier {
+            socket.wait_for_conversation(ASSIGNED, id, LONG).await;
+        }
+    }
+    drop(feed);
+    drop(b);
+}
+
+#[actix_rt::test]
+async fn postgres_restarted_mid_burst_gets_503_and_loses_nothing() {
+    const CUSTOMERS: usize = 24;
+    let mut pg = PgServer::new().expect("a private PostgreSQL server");
+    let database = TestDatabase::create_on(&pg.url())
+        .await
+        .expect("a test database");
+    let url = database.url().to_string();
+    let cluster = TestCluster::start_on(database, 2, |s| {
+        s.database.connect_timeout_ms = 500;
+    })
+    .await;
+    let (alice, mut alice_ws) = {
+        let console = Console::new(cluster.node(1), ALICE);
+        let socket = ConsoleSocket::connect(cluster.node(0), ALICE, None).await;
+        console.set_presence("online").await;
+        (console, socket)
+    };
+    let http = reqwest::Client::new();
+    let customers: Vec<String> = (0..CUSTOMERS).map(|n| format!("1555750{n:04}")).collect();
+
+    // The first message of every customer, while PostgreSQL is up.
+    for (n, wa) in customers.iter().enumerate() {
+        let (_, webhook) = &script("pg", wa)[0];
+        burst::deliver(&http, &cluster.node(n % 2).address, webhook).await;
+    }
+    // PostgreSQL goes away: webhooks are refused with 503 (never acknowledged unrecorded).
+    pg.stop().expect("PostgreSQL stops");
+    let mut refused = 0;
+    for (n, wa) in customers.iter().enumerate() {
+        let (_, webhook) = &script("pg", wa)[1];
+        let status = burst::post_signed(&http, &cluster.node(n % 2).address, webhook).await;
+        assert_eq!(status, Some(503), "not recorded, not acknowledged");
+        refused += 1;
+    }
+    assert_eq!(refused, CUSTOMERS);
+    pg.start().expect("PostgreSQL starts again");
+    // Meta retries; the nodes recover by themselves.
+    for (n, wa) in customers.iter().enumerate() {
+        let (_, webhook) = &script("pg", wa)[1];
+        burst::deliver(&http, &cluster.node(n % 2).address, webhook).await;
+    }
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await
+        .expect("connect");
+    wait_all_handed_off(&db, CUSTOMERS).await;
+    for wa in &customers {
+        expect_answers(&cluster.graph, wa).await;
+    }
+    let consoles: HashMap<String, Console> = [("alice".to_string(), alice)].into_iter().collect();
+    serve_everyone(&db, &consoles, CUSTOMERS, 3).await;
+    let assignees = assigned_once_each(&db, CUSTOMERS).await;
+    let (messages, unprocessed, transcript) = message_counts(&db).await;
+    assert_eq!(messages, (CUSTOMERS * 2) as i64);
+    assert_eq!(transcript, (CUSTOMERS * 2) as i64);
+    assert_eq!(unprocessed, 0);
+    for id in assignees.keys() {
+        alice_ws.wait_for_conversation(ASSIGNED, id, LONG).await;
+    }
+}
