@@ -47,7 +47,6 @@ async fn online(app: &TestApp, token: &str) -> (Console, ConsoleSocket) {
 
 // 1 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn a_customer_reaches_an_agent_and_they_talk_both_ways() {
     let app = spawn_console_app(|_| {}).await;
     let alice = Console::new(&app, ALICE);
@@ -144,7 +143,6 @@ async fn a_customer_reaches_an_agent_and_they_talk_both_ways() {
 
 // 2 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn a_busy_team_queues_customers_in_order_and_tells_them_their_place() {
     let app = spawn_console_app(|s| {
         s.agents.get_mut("alice").expect("alice").capacity = 1;
@@ -206,7 +204,6 @@ async fn a_busy_team_queues_customers_in_order_and_tells_them_their_place() {
 
 // 3 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn an_agent_going_online_takes_the_waiting_conversation_at_once() {
     let app = spawn_console_app(|_| {}).await;
     let alice = Console::new(&app, ALICE);
@@ -246,7 +243,6 @@ async fn an_agent_going_online_takes_the_waiting_conversation_at_once() {
         .await;
 }
 
-#[actix_rt::test]
 async fn an_agent_whose_consoles_are_all_closed_goes_offline_by_itself() {
     let app = spawn_console_app(|s| s.console.presence_ttl_seconds = 2).await;
     // Bob keeps a console open; Alice only says she is online, over REST, and has no console.
@@ -287,7 +283,6 @@ async fn an_agent_whose_consoles_are_all_closed_goes_offline_by_itself() {
 
 // 4 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn offers_expire_to_the_next_agent_and_are_accepted_or_rejected() {
     let app = spawn_console_app(|s| {
         s.teams
@@ -376,7 +371,6 @@ async fn offers_expire_to_the_next_agent_and_are_accepted_or_rejected() {
 
 // 5 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn a_conversation_is_transferred_to_another_team_and_to_another_agent() {
     let app = spawn_console_app(|_| {}).await;
     let (alice, alice_ws) = online(&app, ALICE).await;
@@ -450,7 +444,6 @@ async fn a_conversation_is_transferred_to_another_team_and_to_another_agent() {
 
 // 6 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn snoozing_frees_the_agent_and_the_conversation_comes_back_on_time_or_when_the_customer_writes()
  {
     let app = spawn_console_app(|s| {
@@ -516,7 +509,6 @@ async fn snoozing_frees_the_agent_and_the_conversation_comes_back_on_time_or_whe
 
 // 7 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn a_private_note_stays_in_the_console_and_never_reaches_the_customer() {
     let app = spawn_console_app(|_| {}).await;
     let (alice, mut ws) = online(&app, ALICE).await;
@@ -560,7 +552,6 @@ async fn a_private_note_stays_in_the_console_and_never_reaches_the_customer() {
 
 // 8 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn only_the_right_agents_see_and_answer_a_conversation() {
     let app = spawn_console_app(|_| {}).await;
     let (alice, mut ws) = online(&app, ALICE).await;
@@ -639,7 +630,6 @@ async fn only_the_right_agents_see_and_answer_a_conversation() {
 
 // 9 ----------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn a_reconnecting_console_gets_what_it_missed_and_every_session_gets_everything() {
     let app = spawn_console_app(|_| {}).await;
     let alice = Console::new(&app, ALICE);
@@ -711,7 +701,6 @@ async fn a_reconnecting_console_gets_what_it_missed_and_every_session_gets_every
     assert!(on_browser["seq"].as_i64().expect("seq") > target);
 }
 
-#[actix_rt::test]
 async fn a_console_that_missed_more_than_the_log_keeps_is_told_to_resync() {
     let app = spawn_console_app(|s| s.console.event_log_size = 3).await;
     let alice = Console::new(&app, ALICE);
@@ -753,7 +742,6 @@ async fn a_console_that_missed_more_than_the_log_keeps_is_told_to_resync() {
 
 // 10 ---------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn quick_replies_are_listed_and_sent_by_shortcut() {
     let app = spawn_console_app(|_| {}).await;
     let (alice, mut ws) = online(&app, ALICE).await;
@@ -814,7 +802,6 @@ async fn quick_replies_are_listed_and_sent_by_shortcut() {
 
 // 11 ---------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn a_customer_near_the_madrid_store_who_lets_us_choose_goes_to_sales() {
     let app = spawn_console_app(|_| {}).await;
     let carla = Console::new(&app, CARLA);
@@ -847,7 +834,6 @@ async fn a_customer_near_the_madrid_store_who_lets_us_choose_goes_to_sales() {
     );
 }
 
-#[actix_rt::test]
 async fn a_returning_customer_goes_back_to_the_agent_who_served_them() {
     let app = spawn_console_app(|s| s.routing.prefer_last_agent = true).await;
     let (alice, mut alice_ws) = online(&app, ALICE).await;
@@ -892,7 +878,6 @@ async fn a_returning_customer_goes_back_to_the_agent_who_served_them() {
 
 // 12 ---------------------------------------------------------------------------------------
 
-#[actix_rt::test]
 async fn metrics_show_queues_assignment_response_agents_sessions_and_offers() {
     use switchboard::metrics::{
         AGENTS, FIRST_RESPONSE, OFFERS, QUEUE_DEPTH, TIME_TO_ASSIGN, WEBSOCKET_SESSIONS,
@@ -946,3 +931,46 @@ async fn metrics_show_queues_assignment_response_agents_sessions_and_offers() {
         "the support queue's depth:\n{metrics}"
     );
 }
+
+/// Every scenario twice: in the embedded mode (memory, SQLite) and in the cluster mode (Redis,
+/// PostgreSQL), where the assignment state is `RedisAssignments` (Lua), timers and console
+/// events live in Redis, and events reach the conversation through the partition streams.
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    super::$name().await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    super::use_cluster_mode();
+                    super::$name().await
+                }
+            )*
+        }
+    };
+}
+
+in_both_modes!(
+    a_customer_reaches_an_agent_and_they_talk_both_ways,
+    a_busy_team_queues_customers_in_order_and_tells_them_their_place,
+    an_agent_going_online_takes_the_waiting_conversation_at_once,
+    an_agent_whose_consoles_are_all_closed_goes_offline_by_itself,
+    offers_expire_to_the_next_agent_and_are_accepted_or_rejected,
+    a_conversation_is_transferred_to_another_team_and_to_another_agent,
+    snoozing_frees_the_agent_and_the_conversation_comes_back_on_time_or_when_the_customer_writes,
+    a_private_note_stays_in_the_console_and_never_reaches_the_customer,
+    only_the_right_agents_see_and_answer_a_conversation,
+    a_reconnecting_console_gets_what_it_missed_and_every_session_gets_everything,
+    a_console_that_missed_more_than_the_log_keeps_is_told_to_resync,
+    quick_replies_are_listed_and_sent_by_shortcut,
+    a_customer_near_the_madrid_store_who_lets_us_choose_goes_to_sales,
+    a_returning_customer_goes_back_to_the_agent_who_served_them,
+    metrics_show_queues_assignment_response_agents_sessions_and_offers,
+);

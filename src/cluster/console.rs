@@ -26,7 +26,7 @@ local keep = tonumber(ARGV[1])
 local seqs = {}
 for i = 2, #ARGV, 3 do
   local seq = redis.call('INCR', counter)
-  redis.call('XADD', stream, 'MAXLEN', '~', keep, '0-' .. seq,
+  redis.call('XADD', stream, 'MAXLEN', keep, '0-' .. seq,
     'k', ARGV[i], 'p', ARGV[i + 1], 'a', ARGV[i + 2])
   seqs[#seqs + 1] = seq
 end

@@ -54,13 +54,42 @@ pub fn console_defaults(settings: &mut Settings) {
     }
 }
 
-/// [`TestApp::spawn_with`] over [`console_defaults`].
+thread_local! {
+    /// Whether [`spawn_console_app`] starts the cluster mode (set per test thread).
+    static CLUSTER_MODE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// From now on, on this test's thread, [`spawn_console_app`] starts a one-node cluster: Redis
+/// (assignments, partition streams, timers, console streams) and PostgreSQL, instead of the
+/// embedded mode. The same scenarios then prove both implementations.
+pub fn use_cluster_mode() {
+    CLUSTER_MODE.with(|mode| mode.set(true));
+}
+
+/// [`TestApp::spawn_with`] over [`console_defaults`], in the embedded mode or, after
+/// [`use_cluster_mode`], as a one-node cluster.
 pub async fn spawn_console_app(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    TestApp::spawn_with(|settings| {
+    if !CLUSTER_MODE.with(|mode| mode.get()) {
+        return TestApp::spawn_with(|settings| {
+            console_defaults(settings);
+            customize(settings);
+        })
+        .await;
+    }
+    let redis = switchboard::testkit::redis::RedisServer::start().expect("redis-server starts");
+    let database = switchboard::testkit::postgres::TestDatabase::create()
+        .await
+        .expect("a PostgreSQL test database");
+    let mut app = TestApp::spawn_with(|settings| {
         console_defaults(settings);
+        super::cluster::cluster_settings(settings, &redis);
+        settings.database.url = database.url().to_string();
         customize(settings);
     })
-    .await
+    .await;
+    app.keep(redis);
+    app.keep(database);
+    app
 }
 
 /// Add an agent (a copy of `carla`'s settings with these teams, capacity and token).

@@ -31,6 +31,8 @@ pub struct TestApp {
     pub settings: Settings,
     signer: SignatureVerifier,
     _dir: Option<tempfile::TempDir>,
+    /// Servers the app needs while it runs (a cluster-mode app's Redis and database).
+    guards: Vec<Box<dyn std::any::Any>>,
 }
 
 /// The demo configuration with test secrets, port 0, a fresh database under `dir`, and the
@@ -94,7 +96,13 @@ impl TestApp {
             signer: SignatureVerifier::new(APP_SECRET.as_bytes()).expect("key"),
             settings,
             _dir: None,
+            guards: Vec::new(),
         }
+    }
+
+    /// Keep `guard` (a server the app uses) alive as long as the app.
+    pub fn keep(&mut self, guard: impl std::any::Any) {
+        self.guards.push(Box::new(guard));
     }
 
     /// Stop the app and hand back what a restart needs (the temp dir stays alive).
