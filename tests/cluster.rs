@@ -239,3 +239,41 @@ async fn assignments_are_atomic_across_nodes_and_agents_act_through_any_node() {
     assert_eq!(heard.len(), CUSTOMERS);
     assert!(consoles[0].queue("support").await.is_empty());
 }
+
+#[actix_rt::test]
+async fn partitions_rebalance_when_nodes_join_and_leave() {
+    let mut cluster = TestCluster::start(1, |_| {}).await;
+    let partitions = cluster.settings.intake.partitions;
+    assert_eq!(
+        cluster.ownership()[0].1.len(),
+        partitions,
+        "alone, it owns all"
+    );
+
+    // A second and a third node join: each gets a share, every partition has one owner.
+    cluster.add_node().await;
+    cluster.add_node().await;
+    cluster.settle().await;
+    let shares: Vec<usize> = cluster.ownership().iter().map(|(_, p)| p.len()).collect();
+    assert_eq!(shares.iter().sum::<usize>(), partitions);
+    assert!(
+        shares.iter().all(|&n| n <= partitions.div_ceil(3)),
+        "fair shares: {shares:?}"
+    );
+
+    // Customers keep being served while the nodes rebalance.
+    let wa = "15557600001";
+    let webhook = text_webhook(wa, "wamid.rebalance.1", "hello");
+    assert_eq!(cluster.node(2).post_json(&webhook).await.status(), 200);
+    cluster.node(0).wait_messages_to(wa, 2, WAIT).await;
+
+    // One leaves gracefully: the others take its partitions over at once.
+    cluster.stop_node(1).await;
+    cluster.settle().await;
+    let shares: Vec<usize> = cluster.ownership().iter().map(|(_, p)| p.len()).collect();
+    assert_eq!(shares.iter().sum::<usize>(), partitions, "{shares:?}");
+    let webhook = text_webhook(wa, "wamid.rebalance.2", "opening hours?");
+    assert_eq!(cluster.node(0).post_json(&webhook).await.status(), 200);
+    cluster.node(0).wait_messages_to(wa, 4, WAIT).await;
+    assert_eq!(cluster.node(0).texts_to(wa), expected_texts(wa, 1));
+}
