@@ -7,6 +7,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_writer;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The database engine failed (a driver other than sqlx: the SQLite writer).
+    #[error("database: {0}")]
+    Engine(String),
     /// The write lost a race and changed nothing: the conversation was changed by another
     /// owner since it was loaded, or the event was already processed. Reload and carry on.
     #[error("conflict: {0}")]

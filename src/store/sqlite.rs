@@ -1,13 +1,13 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! All writes go through one writer task that owns the only write connection. It takes every
-//! write waiting in its bounded queue (up to `max_batch`, waiting at most `max_wait` for
-//! companions), applies each inside its own savepoint of one transaction, commits once (one
-//! fsync, `synchronous = FULL`), then answers every writer. Under load the queue fills while a
-//! commit is in flight, so batches grow by themselves. Reads use a separate pool.
+//! All writes go through one writer thread that owns the only write connection (see
+//! `sqlite_writer`): grouped commits, a savepoint per write, one fsync per group, every writer
+//! answered after it. The webhook path sheds with `Overloaded` when the bounded write queue is
+//! full; conversation steps wait for room. Migrations and reads use sqlx (reads from a pool of
+//! read-only connections).
 
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -15,30 +15,30 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, Row};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::{
     AgentEventRecord, ContactRecord, ConversationEvent, ConversationFilter, ConversationRecord,
     ConversationStatus, ConversationStep, NewInbound, OutboundOutcome, OutboundState,
     PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts, StoreError,
-    StoredMessage, status_rank,
+    StoredMessage,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
-    ProviderMessageId, Sender, TeamId,
+    ProviderMessageId, TeamId,
 };
 use crate::metrics as m;
 
 pub struct SqliteStore {
-    writer: mpsc::Sender<WriteOp>,
+    writer: flume::Sender<WriteOp>,
     reader: SqlitePool,
-    writer_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-enum WriteOp {
+pub(super) enum WriteOp {
     Inbound(Vec<NewInbound>, Reply<Recorded>),
     Step(Box<ConversationStep>, Reply<()>),
     Outcome(MessageId, u32, OutboundOutcome, Reply<()>),
@@ -67,22 +67,27 @@ impl SqliteStore {
         }
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        conn.close().await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_pool_size.max(1))
             .connect_with(options.clone().read_only(true))
             .await?;
-        let (tx, rx) = mpsc::channel(settings.queue_capacity);
-        let writer = Writer {
-            conn,
+        let write_conn = super::sqlite_writer::connect(options.get_filename())?;
+        let (tx, rx) = flume::bounded(settings.queue_capacity.max(1));
+        let writer = super::sqlite_writer::Writer::new(
+            write_conn,
             rx,
-            max_batch: settings.max_batch,
-            max_wait: settings.max_wait(),
-        };
-        let task = tokio::spawn(writer.run());
+            settings.max_batch,
+            settings.max_wait(),
+        );
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             writer: tx,
             reader,
-            writer_task: tokio::sync::Mutex::new(Some(task)),
+            writer_thread: std::sync::Mutex::new(Some(thread)),
         })
     }
 
@@ -96,15 +101,15 @@ impl SqliteStore {
         let op = make(reply);
         if shed {
             self.writer.try_send(op).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
+                flume::TrySendError::Full(_) => {
                     metrics::counter!(m::MAILBOX_SHEDS, "queue" => "store").increment(1);
                     StoreError::Overloaded
                 }
-                mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable,
+                flume::TrySendError::Disconnected(_) => StoreError::Unavailable,
             })?;
         } else {
             self.writer
-                .send(op)
+                .send_async(op)
                 .await
                 .map_err(|_| StoreError::Unavailable)?;
         }
@@ -514,7 +519,7 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
-        if self.writer.is_closed() {
+        if self.writer.is_disconnected() {
             return Err(StoreError::Unavailable);
         }
         Ok(())
@@ -522,127 +527,29 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.writer.send(WriteOp::Shutdown(tx)).await.is_ok() {
+        if self.writer.send_async(WriteOp::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        if let Some(task) = self.writer_task.lock().await.take() {
-            let _ = task.await;
+        let thread = self
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut thread| thread.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.reader.close().await;
     }
 }
 
-struct Writer {
-    conn: SqliteConnection,
-    rx: mpsc::Receiver<WriteOp>,
-    max_batch: usize,
-    max_wait: Duration,
-}
-
-impl Writer {
-    async fn run(mut self) {
-        let mut batch = Vec::with_capacity(self.max_batch);
-        while let Some(first) = self.rx.recv().await {
-            batch.push(first);
-            self.fill(&mut batch).await;
-            // A shutdown request ends the batch: what came before it commits, then we stop.
-            let shutdown = match batch
-                .iter()
-                .position(|op| matches!(op, WriteOp::Shutdown(_)))
-            {
-                Some(i) => {
-                    let rest = batch.split_off(i);
-                    rest.into_iter().next()
-                }
-                None => None,
-            };
-            if !batch.is_empty() {
-                let started = Instant::now();
-                let size = batch.len();
-                self.commit(&mut batch).await;
-                metrics::histogram!(m::STORE_COMMIT_LATENCY)
-                    .record(started.elapsed().as_secs_f64());
-                metrics::histogram!(m::STORE_COMMIT_BATCH).record(size as f64);
-            }
-            if let Some(WriteOp::Shutdown(done)) = shutdown {
-                self.rx.close();
-                if let Err(e) = self.conn.close().await {
-                    tracing::warn!(error = %e, "closing the write connection");
-                }
-                let _ = done.send(());
-                return;
-            }
-        }
-    }
-
-    /// Take what is waiting; if that is little, wait up to `max_wait` for more.
-    async fn fill(&mut self, batch: &mut Vec<WriteOp>) {
-        let deadline = tokio::time::Instant::now() + self.max_wait;
-        while batch.len() < self.max_batch {
-            match self.rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(mpsc::error::TryRecvError::Disconnected) => return,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    if self.max_wait.is_zero() {
-                        return;
-                    }
-                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                        Ok(Some(op)) => batch.push(op),
-                        _ => return,
-                    }
-                }
-            }
-        }
-    }
-
-    /// Apply every op in its own savepoint of one transaction, commit once, answer everyone.
-    async fn commit(&mut self, batch: &mut Vec<WriteOp>) {
-        let mut results: Vec<Result<Applied, StoreError>> = Vec::with_capacity(batch.len());
-        let outcome: Result<(), StoreError> = async {
-            let mut tx = self.conn.begin().await?;
-            for op in batch.iter() {
-                sqlx::query("SAVEPOINT op").execute(&mut *tx).await?;
-                let result = apply(&mut tx, op).await;
-                if result.is_ok() {
-                    sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                } else {
-                    sqlx::query("ROLLBACK TO op").execute(&mut *tx).await?;
-                    sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                }
-                results.push(result);
-            }
-            tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        match outcome {
-            Ok(()) => {
-                for (op, result) in batch.drain(..).zip(results) {
-                    reply(op, result);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "grouped commit failed");
-                let message = e.to_string();
-                for op in batch.drain(..) {
-                    reply(
-                        op,
-                        Err(StoreError::Corrupt(format!("commit failed: {message}"))),
-                    );
-                }
-            }
-        }
-    }
-}
-
-enum Applied {
+pub(super) enum Applied {
     Inbound(Vec<Option<i64>>),
     Claimed(bool),
     Pruned(Pruned),
     Done,
 }
 
-fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
+pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
     // A writer that stopped waiting (timed out, dropped) is not an error of the store.
     match op {
         WriteOp::Inbound(events, tx) => {
@@ -670,475 +577,6 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         }
         WriteOp::Shutdown(_) => {}
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<Applied, StoreError> {
-    match op {
-        WriteOp::Inbound(events, _) => {
-            let now = now_ms();
-            let mut seqs = Vec::with_capacity(events.len());
-            for event in events {
-                let payload = serde_json::to_string(&event.envelope)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                // Events that belong to no conversation have nothing to process.
-                let processed = event.conversation.is_none() || event.channel.is_none();
-                let seq: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO inbound_events
-                        (dedupe_key, channel, conversation_key, kind, payload, received_at, processed)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (dedupe_key) DO NOTHING RETURNING seq",
-                )
-                .bind(&event.dedupe_key)
-                .bind(event.channel.as_ref().map(|c| c.as_str()))
-                .bind(event.conversation.as_ref().map(|c| c.as_str()))
-                .bind(event.envelope.type_label())
-                .bind(payload)
-                .bind(now)
-                .bind(processed)
-                .fetch_optional(&mut *conn)
-                .await?;
-                seqs.push(seq);
-            }
-            Ok(Applied::Inbound(seqs))
-        }
-        WriteOp::Claim(id, stale_before_ms, _) => {
-            let claimed = sqlx::query(
-                "UPDATE messages SET status = 'sending', updated_at = ?
-                 WHERE id = ? AND direction = 'outbound'
-                   AND (status = 'queued' OR (status = 'sending' AND updated_at < ?))",
-            )
-            .bind(now_ms())
-            .bind(id.to_string())
-            .bind(stale_before_ms.unwrap_or(i64::MIN))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-                > 0;
-            Ok(Applied::Claimed(claimed))
-        }
-        WriteOp::Prune(inbound_before, console_before, _) => {
-            let inbound_events =
-                sqlx::query("DELETE FROM inbound_events WHERE processed = 1 AND received_at < ?")
-                    .bind(inbound_before)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-            let agent_events = sqlx::query("DELETE FROM agent_events WHERE created_at < ?")
-                .bind(console_before)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            let orphan_statuses = sqlx::query("DELETE FROM orphan_statuses WHERE received_at < ?")
-                .bind(inbound_before)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            Ok(Applied::Pruned(Pruned {
-                inbound_events,
-                agent_events,
-                orphan_statuses,
-            }))
-        }
-        WriteOp::Step(step, _) => {
-            apply_step(conn, step).await?;
-            Ok(Applied::Done)
-        }
-        WriteOp::Outcome(id, attempts, outcome, _) => {
-            apply_outcome(conn, *id, *attempts, outcome).await?;
-            Ok(Applied::Done)
-        }
-        WriteOp::AgentEvents(agent, events, keep, _) => {
-            apply_agent_events(conn, agent, events, *keep).await?;
-            Ok(Applied::Done)
-        }
-        WriteOp::Shutdown(_) => Ok(Applied::Done),
-    }
-}
-
-async fn apply_agent_events(
-    conn: &mut SqliteConnection,
-    agent: &AgentId,
-    events: &[AgentEventRecord],
-    keep: usize,
-) -> Result<(), StoreError> {
-    let mut last = None;
-    for event in events {
-        sqlx::query(
-            "INSERT INTO agent_events (agent, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(agent.as_str())
-        .bind(event.seq)
-        .bind(&event.kind)
-        .bind(to_json(&event.payload)?)
-        .bind(event.created_at)
-        .execute(&mut *conn)
-        .await?;
-        last = Some(event.seq);
-    }
-    if let Some(last) = last {
-        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-        sqlx::query("DELETE FROM agent_events WHERE agent = ? AND seq <= ?")
-            .bind(agent.as_str())
-            .bind(last.saturating_sub(keep))
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn apply_step(
-    conn: &mut SqliteConnection,
-    step: &ConversationStep,
-) -> Result<(), StoreError> {
-    let now = now_ms();
-    // Fences first: nothing of a step that lost a race is written.
-    mark_processed(conn, step.processed_seq).await?;
-    if let Some(c) = &step.conversation {
-        write_conversation(conn, c).await?;
-    }
-    if let Some(contact) = &step.contact {
-        sqlx::query(
-            "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (customer) DO UPDATE SET name = excluded.name, phone = excluded.phone,
-                language = excluded.language, fields = excluded.fields, tags = excluded.tags,
-                updated_at = excluded.updated_at",
-        )
-        .bind(contact.customer.as_str())
-        .bind(&contact.name)
-        .bind(&contact.phone)
-        .bind(&contact.language)
-        .bind(to_json(&contact.fields)?)
-        .bind(to_json(&contact.tags)?)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let Some(c) = &step.conversation else {
-        if let Some(status) = &step.status {
-            apply_status_update(conn, status).await?;
-        }
-        return Ok(());
-    };
-    if let Some(message) = &step.inbound_message {
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, provider_id,
-                status, created_at, updated_at)
-             VALUES (?, ?, 'inbound', 'customer', ?, ?, ?, 'received', ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(message.id.to_string())
-        .bind(&c.id)
-        .bind(&message.kind)
-        .bind(to_json(&message.body)?)
-        .bind(message.provider_id.as_str())
-        .bind(message.sent_at.saturating_mul(1000))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let author = step.agent.as_ref().map(|a| a.as_str());
-    for (message, sender) in &step.outbound {
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, reply_to,
-                status, created_at, updated_at, author)
-             VALUES (?, ?, 'outbound', ?, ?, ?, ?, 'queued', ?, ?, ?)",
-        )
-        .bind(message.id.to_string())
-        .bind(&c.id)
-        .bind(sender.as_str())
-        .bind(message.content.type_label())
-        .bind(to_json(&message.content)?)
-        .bind(message.reply_to.as_ref().map(|r| r.as_str()))
-        .bind(now)
-        .bind(now)
-        .bind(if *sender == Sender::Agent {
-            author
-        } else {
-            None
-        })
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some((id, text)) = &step.note {
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, status,
-                created_at, updated_at, author)
-             VALUES (?, ?, 'note', 'agent', 'note', ?, 'internal', ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(&c.id)
-        .bind(to_json(
-            &serde_json::json!({ "type": "note", "body": text }),
-        )?)
-        .bind(now)
-        .bind(now)
-        .bind(author)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for event in &step.events {
-        sqlx::query(
-            "INSERT INTO conversation_events (conversation_id, kind, agent, team, detail, at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&c.id)
-        .bind(&event.kind)
-        .bind(event.agent.as_ref().map(|a| a.as_str()))
-        .bind(event.team.as_ref().map(|t| t.as_str()))
-        .bind(&event.detail)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some(status) = &step.status {
-        apply_status_update(conn, status).await?;
-    }
-    Ok(())
-}
-
-/// Insert a new conversation (version 0 → 1) or update the stored one over the version the step
-/// was computed from; anything else is a [`StoreError::Conflict`].
-async fn write_conversation(
-    conn: &mut SqliteConnection,
-    c: &ConversationRecord,
-) -> Result<(), StoreError> {
-    if c.version == 0 {
-        let inserted = sqlx::query(
-            "INSERT INTO conversations
-                (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
-                 handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
-                 resolved_at, snoozed_until, version)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-        )
-        .bind(&c.id)
-        .bind(c.key.as_str())
-        .bind(c.channel.as_str())
-        .bind(c.customer.as_str())
-        .bind(c.status.as_str())
-        .bind(c.team.as_ref().map(|t| t.as_str()))
-        .bind(to_json(&c.bot_state)?)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.handoff_at)
-        .bind(c.last_seq)
-        .bind(c.assignee.as_ref().map(|a| a.as_str()))
-        .bind(c.priority)
-        .bind(c.route.as_ref().map(to_json).transpose()?)
-        .bind(c.assigned_at)
-        .bind(c.first_response_at)
-        .bind(c.resolved_at)
-        .bind(c.snoozed_until)
-        .execute(&mut *conn)
-        .await;
-        return match inserted {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
-                format!("conversation {} already has an open conversation", c.key),
-            )),
-            Err(e) => Err(e.into()),
-        };
-    }
-    let updated = sqlx::query(
-        "UPDATE conversations SET status = ?, team = ?, bot_state = ?, updated_at = ?,
-            handoff_at = ?, last_seq = ?, assignee = ?, priority = ?, route = ?, assigned_at = ?,
-            first_response_at = ?, resolved_at = ?, snoozed_until = ?, version = version + 1
-         WHERE id = ? AND version = ?",
-    )
-    .bind(c.status.as_str())
-    .bind(c.team.as_ref().map(|t| t.as_str()))
-    .bind(to_json(&c.bot_state)?)
-    .bind(c.updated_at)
-    .bind(c.handoff_at)
-    .bind(c.last_seq)
-    .bind(c.assignee.as_ref().map(|a| a.as_str()))
-    .bind(c.priority)
-    .bind(c.route.as_ref().map(to_json).transpose()?)
-    .bind(c.assigned_at)
-    .bind(c.first_response_at)
-    .bind(c.resolved_at)
-    .bind(c.snoozed_until)
-    .bind(&c.id)
-    .bind(c.version)
-    .execute(&mut *conn)
-    .await;
-    match updated {
-        Ok(done) if done.rows_affected() == 1 => Ok(()),
-        Ok(_) => Err(StoreError::Conflict(format!(
-            "conversation {} changed since version {}",
-            c.id, c.version
-        ))),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
-            format!("conversation {} already has an open conversation", c.key),
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Mark the inbound event consumed; [`StoreError::Conflict`] if it already was.
-async fn mark_processed(conn: &mut SqliteConnection, seq: Option<i64>) -> Result<(), StoreError> {
-    if let Some(seq) = seq {
-        let done =
-            sqlx::query("UPDATE inbound_events SET processed = 1 WHERE seq = ? AND processed = 0")
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "inbound event {seq} already processed"
-            )));
-        }
-    }
-    Ok(())
-}
-
-async fn apply_status_update(
-    conn: &mut SqliteConnection,
-    status: &crate::domain::StatusUpdate,
-) -> Result<(), StoreError> {
-    let error = status.errors.first();
-    // A message whose send response never came back (its sender died mid-request) is known by
-    // the id we gave Meta as callback data: the status tells us it did reach Meta.
-    if let Some(id) = status
-        .biz_opaque_callback_data
-        .as_deref()
-        .and_then(MessageId::parse)
-    {
-        sqlx::query(
-            "UPDATE messages SET provider_id = ?
-             WHERE id = ? AND direction = 'outbound' AND provider_id IS NULL
-               AND NOT EXISTS (SELECT 1 FROM messages WHERE provider_id = ?)",
-        )
-        .bind(status.provider_id.as_str())
-        .bind(id.to_string())
-        .bind(status.provider_id.as_str())
-        .execute(&mut *conn)
-        .await?;
-    }
-    apply_status(
-        conn,
-        status.provider_id.as_str(),
-        status.status.as_str(),
-        error.map(|e| e.code),
-        error.and_then(|e| e.title.clone().or_else(|| e.message.clone())),
-    )
-    .await
-}
-
-/// Move a message's status forward (never backwards); remember it if the message's provider
-/// id is not known yet.
-async fn apply_status(
-    conn: &mut SqliteConnection,
-    provider_id: &str,
-    status: &str,
-    error_code: Option<i64>,
-    error_reason: Option<String>,
-) -> Result<(), StoreError> {
-    let current: Option<String> =
-        sqlx::query_scalar("SELECT status FROM messages WHERE provider_id = ?")
-            .bind(provider_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match current {
-        Some(current) => {
-            if status_rank(status) > status_rank(&current) {
-                sqlx::query(
-                    "UPDATE messages SET status = ?, error_code = COALESCE(?, error_code),
-                        error_reason = COALESCE(?, error_reason), updated_at = ?
-                     WHERE provider_id = ?",
-                )
-                .bind(status)
-                .bind(error_code)
-                .bind(error_reason)
-                .bind(now_ms())
-                .bind(provider_id)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        None => {
-            sqlx::query(
-                "INSERT INTO orphan_statuses (provider_id, status, error_code, error_reason, received_at)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(provider_id)
-            .bind(status)
-            .bind(error_code)
-            .bind(error_reason)
-            .bind(now_ms())
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-async fn apply_outcome(
-    conn: &mut SqliteConnection,
-    id: MessageId,
-    attempts: u32,
-    outcome: &OutboundOutcome,
-) -> Result<(), StoreError> {
-    let now = now_ms();
-    match outcome {
-        OutboundOutcome::Accepted { provider_id } => {
-            sqlx::query(
-                "UPDATE messages SET provider_id = COALESCE(?, provider_id), attempts = ?,
-                    status = CASE WHEN status IN ('queued', 'sending') THEN 'accepted' ELSE status END,
-                    updated_at = ?
-                 WHERE id = ?",
-            )
-            .bind(provider_id.as_ref().map(|p| p.as_str()))
-            .bind(attempts)
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&mut *conn)
-            .await?;
-            if let Some(provider_id) = provider_id {
-                let orphans = sqlx::query(
-                    "DELETE FROM orphan_statuses WHERE provider_id = ?
-                     RETURNING status, error_code, error_reason",
-                )
-                .bind(provider_id.as_str())
-                .fetch_all(&mut *conn)
-                .await?;
-                for row in orphans {
-                    let status: String = row.try_get("status")?;
-                    apply_status(
-                        conn,
-                        provider_id.as_str(),
-                        &status,
-                        row.try_get("error_code")?,
-                        row.try_get("error_reason")?,
-                    )
-                    .await?;
-                }
-            }
-        }
-        OutboundOutcome::Failed { code, reason } => {
-            sqlx::query(
-                "UPDATE messages SET status = 'failed', error_code = ?, error_reason = ?,
-                    attempts = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind(code)
-            .bind(reason)
-            .bind(attempts)
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {

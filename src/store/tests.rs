@@ -1173,9 +1173,8 @@ pub(crate) async fn text_with_nul_characters_is_stored(store: Arc<dyn Store>) {
 /// of what it shed; the other writers wait for room instead.
 pub(crate) async fn the_webhook_path_sheds_when_the_write_queue_is_full(db: &TestDb) {
     let store = db.open_with(|s| s.queue_capacity = 2).await;
-    // On this one-thread runtime the writer cannot take anything until every call below has
-    // tried to queue its write.
-    let results = futures::future::join_all((0..10).map(|i| {
+    // Far more webhooks at once than the queue holds while a commit (an fsync) is in flight.
+    let results = futures::future::join_all((0..200).map(|i| {
         store.record_inbound(vec![text_event(
             &format!("90{i}"),
             &format!("wamid.shed.{i}"),
@@ -1189,7 +1188,7 @@ pub(crate) async fn the_webhook_path_sheds_when_the_write_queue_is_full(db: &Tes
         .filter(|(_, r)| matches!(r, Err(StoreError::Overloaded)))
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(shed.len(), 8, "{results:?}");
+    assert!(!shed.is_empty(), "a full queue sheds: {results:?}");
     assert!(
         results
             .iter()
@@ -1198,7 +1197,7 @@ pub(crate) async fn the_webhook_path_sheds_when_the_write_queue_is_full(db: &Tes
     );
     assert_eq!(
         store.counts().await.expect("counts").inbound_events,
-        2,
+        (200 - shed.len()) as i64,
         "nothing of the shed webhooks"
     );
     // Meta redelivers them: recorded now.
@@ -1222,7 +1221,7 @@ pub(crate) async fn the_webhook_path_sheds_when_the_write_queue_is_full(db: &Tes
     .await;
     assert!(steps.iter().all(Result::is_ok), "{steps:?}");
     let counts = store.counts().await.expect("counts");
-    assert_eq!((counts.inbound_events, counts.conversations), (10, 10));
+    assert_eq!((counts.inbound_events, counts.conversations), (200, 10));
     store.close().await;
 }
 

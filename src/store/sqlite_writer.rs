@@ -1,0 +1,672 @@
+//! The SQLite store's writer: one OS thread owning the only write connection (rusqlite), so
+//! that a grouped commit runs its statements directly, one after the other, with cached
+//! prepared statements, instead of handing each one to another thread and waiting for it.
+//!
+//! It takes every write waiting in its bounded queue (up to `max_batch`, waiting at most
+//! `max_wait` for companions), applies each inside its own savepoint of one transaction (a write
+//! that fails, e.g. a fenced step that lost a race, is rolled back alone), commits once (one
+//! fsync, `synchronous = FULL`), then answers every writer. Under load the queue fills while a
+//! commit is in flight, so batches grow by themselves.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::sqlite::{Applied, WriteOp, reply};
+use super::{
+    AgentEventRecord, ConversationRecord, ConversationStep, OutboundOutcome, Pruned, StoreError,
+    status_rank,
+};
+use crate::domain::{AgentId, MessageId, Sender, StatusUpdate};
+use crate::metrics as m;
+
+pub(super) struct Writer {
+    conn: Connection,
+    rx: flume::Receiver<WriteOp>,
+    max_batch: usize,
+    max_wait: Duration,
+}
+
+/// The write connection: WAL, `synchronous = FULL`, foreign keys, a busy timeout.
+pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(engine)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(engine)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn engine(e: rusqlite::Error) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::ConstraintViolation
+            && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY))
+}
+
+impl Writer {
+    pub(super) fn new(
+        conn: Connection,
+        rx: flume::Receiver<WriteOp>,
+        max_batch: usize,
+        max_wait: Duration,
+    ) -> Self {
+        Self {
+            conn,
+            rx,
+            max_batch: max_batch.max(1),
+            max_wait,
+        }
+    }
+
+    /// Serve writes until shut down (or every sender is gone).
+    pub(super) fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        while let Ok(first) = self.rx.recv() {
+            batch.push(first);
+            self.fill(&mut batch);
+            // A shutdown request ends the batch: what came before it commits, then we stop.
+            let shutdown = match batch
+                .iter()
+                .position(|op| matches!(op, WriteOp::Shutdown(_)))
+            {
+                Some(i) => batch.split_off(i).into_iter().next(),
+                None => None,
+            };
+            if !batch.is_empty() {
+                let started = Instant::now();
+                let size = batch.len();
+                self.commit(&mut batch);
+                metrics::histogram!(m::STORE_COMMIT_LATENCY)
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!(m::STORE_COMMIT_BATCH).record(size as f64);
+            }
+            if let Some(WriteOp::Shutdown(done)) = shutdown {
+                // Whatever is still queued is refused: the store is closing.
+                drop(self.rx);
+                if let Err((_, e)) = self.conn.close() {
+                    tracing::warn!(error = %e, "closing the write connection");
+                }
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+
+    /// Take what is waiting; if that is little, wait up to `max_wait` for more. Stops at a
+    /// shutdown request.
+    fn fill(&mut self, batch: &mut Vec<WriteOp>) {
+        let deadline = Instant::now() + self.max_wait;
+        while batch.len() < self.max_batch && !matches!(batch.last(), Some(WriteOp::Shutdown(_))) {
+            match self.rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(flume::TryRecvError::Disconnected) => return,
+                Err(flume::TryRecvError::Empty) => {
+                    if self.max_wait.is_zero() {
+                        return;
+                    }
+                    match self.rx.recv_deadline(deadline) {
+                        Ok(op) => batch.push(op),
+                        Err(_) => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Apply every op in its own savepoint of one transaction, commit once, answer everyone.
+    fn commit(&mut self, batch: &mut Vec<WriteOp>) {
+        let mut results: Vec<Result<Applied, StoreError>> = Vec::with_capacity(batch.len());
+        let outcome: Result<(), rusqlite::Error> = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for op in batch.iter() {
+                tx.execute_batch("SAVEPOINT op")?;
+                let result = apply(&tx, op);
+                if result.is_ok() {
+                    tx.execute_batch("RELEASE op")?;
+                } else {
+                    tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                }
+                results.push(result);
+            }
+            tx.commit()
+        })();
+        match outcome {
+            Ok(()) => {
+                for (op, result) in batch.drain(..).zip(results) {
+                    reply(op, result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "grouped commit failed");
+                let message = e.to_string();
+                for op in batch.drain(..) {
+                    reply(
+                        op,
+                        Err(StoreError::Engine(format!("commit failed: {message}"))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
+    match op {
+        WriteOp::Inbound(events, _) => {
+            let now = now_ms();
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO inbound_events
+                        (dedupe_key, channel, conversation_key, kind, payload, received_at, processed)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (dedupe_key) DO NOTHING RETURNING seq",
+                )
+                .map_err(engine)?;
+            let mut seqs = Vec::with_capacity(events.len());
+            for event in events {
+                let payload = to_json(&event.envelope)?;
+                // Events that belong to no conversation have nothing to process.
+                let processed = event.conversation.is_none() || event.channel.is_none();
+                let seq: Option<i64> = insert
+                    .query_row(
+                        params![
+                            event.dedupe_key,
+                            event.channel.as_ref().map(|c| c.as_str()),
+                            event.conversation.as_ref().map(|c| c.as_str()),
+                            event.envelope.type_label(),
+                            payload,
+                            now,
+                            processed,
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(engine)?;
+                seqs.push(seq);
+            }
+            Ok(Applied::Inbound(seqs))
+        }
+        WriteOp::Claim(id, stale_before_ms, _) => {
+            let claimed = conn
+                .prepare_cached(
+                    "UPDATE messages SET status = 'sending', updated_at = ?
+                     WHERE id = ? AND direction = 'outbound'
+                       AND (status = 'queued' OR (status = 'sending' AND updated_at < ?))",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        now_ms(),
+                        id.to_string(),
+                        stale_before_ms.unwrap_or(i64::MIN)
+                    ])
+                })
+                .map_err(engine)?
+                > 0;
+            Ok(Applied::Claimed(claimed))
+        }
+        WriteOp::Prune(inbound_before, console_before, _) => {
+            let inbound_events = conn
+                .execute(
+                    "DELETE FROM inbound_events WHERE processed = 1 AND received_at < ?",
+                    params![inbound_before],
+                )
+                .map_err(engine)? as u64;
+            let agent_events = conn
+                .execute(
+                    "DELETE FROM agent_events WHERE created_at < ?",
+                    params![console_before],
+                )
+                .map_err(engine)? as u64;
+            let orphan_statuses = conn
+                .execute(
+                    "DELETE FROM orphan_statuses WHERE received_at < ?",
+                    params![inbound_before],
+                )
+                .map_err(engine)? as u64;
+            Ok(Applied::Pruned(Pruned {
+                inbound_events,
+                agent_events,
+                orphan_statuses,
+            }))
+        }
+        WriteOp::Step(step, _) => {
+            apply_step(conn, step)?;
+            Ok(Applied::Done)
+        }
+        WriteOp::Outcome(id, attempts, outcome, _) => {
+            apply_outcome(conn, *id, *attempts, outcome)?;
+            Ok(Applied::Done)
+        }
+        WriteOp::AgentEvents(agent, events, keep, _) => {
+            apply_agent_events(conn, agent, events, *keep)?;
+            Ok(Applied::Done)
+        }
+        WriteOp::Shutdown(_) => Ok(Applied::Done),
+    }
+}
+
+fn apply_agent_events(
+    conn: &Connection,
+    agent: &AgentId,
+    events: &[AgentEventRecord],
+    keep: usize,
+) -> Result<(), StoreError> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO agent_events (agent, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .map_err(engine)?;
+    let mut last = None;
+    for event in events {
+        insert
+            .execute(params![
+                agent.as_str(),
+                event.seq,
+                event.kind,
+                to_json(&event.payload)?,
+                event.created_at
+            ])
+            .map_err(engine)?;
+        last = Some(event.seq);
+    }
+    if let Some(last) = last {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        conn.prepare_cached("DELETE FROM agent_events WHERE agent = ? AND seq <= ?")
+            .and_then(|mut s| s.execute(params![agent.as_str(), last.saturating_sub(keep)]))
+            .map_err(engine)?;
+    }
+    Ok(())
+}
+
+fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreError> {
+    let now = now_ms();
+    // Fences first: nothing of a step that lost a race is written.
+    mark_processed(conn, step.processed_seq)?;
+    if let Some(c) = &step.conversation {
+        write_conversation(conn, c)?;
+    }
+    if let Some(contact) = &step.contact {
+        let (fields, tags) = (to_json(&contact.fields)?, to_json(&contact.tags)?);
+        conn.prepare_cached(
+            "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (customer) DO UPDATE SET name = excluded.name, phone = excluded.phone,
+                language = excluded.language, fields = excluded.fields, tags = excluded.tags,
+                updated_at = excluded.updated_at",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                contact.customer.as_str(),
+                contact.name,
+                contact.phone,
+                contact.language,
+                fields,
+                tags,
+                now,
+                now
+            ])
+        })
+        .map_err(engine)?;
+    }
+    let Some(c) = &step.conversation else {
+        if let Some(status) = &step.status {
+            apply_status_update(conn, status)?;
+        }
+        return Ok(());
+    };
+    if let Some(message) = &step.inbound_message {
+        let body = to_json(&message.body)?;
+        conn.prepare_cached(
+            "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, provider_id,
+                status, created_at, updated_at)
+             VALUES (?, ?, 'inbound', 'customer', ?, ?, ?, 'received', ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                message.id.to_string(),
+                c.id,
+                message.kind,
+                body,
+                message.provider_id.as_str(),
+                message.sent_at.saturating_mul(1000),
+                now
+            ])
+        })
+        .map_err(engine)?;
+    }
+    let author = step.agent.as_ref().map(|a| a.as_str());
+    if !step.outbound.is_empty() {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, reply_to,
+                    status, created_at, updated_at, author)
+                 VALUES (?, ?, 'outbound', ?, ?, ?, ?, 'queued', ?, ?, ?)",
+            )
+            .map_err(engine)?;
+        for (message, sender) in &step.outbound {
+            insert
+                .execute(params![
+                    message.id.to_string(),
+                    c.id,
+                    sender.as_str(),
+                    message.content.type_label(),
+                    to_json(&message.content)?,
+                    message.reply_to.as_ref().map(|r| r.as_str()),
+                    now,
+                    now,
+                    if *sender == Sender::Agent {
+                        author
+                    } else {
+                        None
+                    }
+                ])
+                .map_err(engine)?;
+        }
+    }
+    if let Some((id, text)) = &step.note {
+        conn.prepare_cached(
+            "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, status,
+                created_at, updated_at, author)
+             VALUES (?, ?, 'note', 'agent', 'note', ?, 'internal', ?, ?, ?)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id.to_string(),
+                c.id,
+                serde_json::json!({ "type": "note", "body": text }).to_string(),
+                now,
+                now,
+                author
+            ])
+        })
+        .map_err(engine)?;
+    }
+    if !step.events.is_empty() {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO conversation_events (conversation_id, kind, agent, team, detail, at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .map_err(engine)?;
+        for event in &step.events {
+            insert
+                .execute(params![
+                    c.id,
+                    event.kind,
+                    event.agent.as_ref().map(|a| a.as_str()),
+                    event.team.as_ref().map(|t| t.as_str()),
+                    event.detail,
+                    now
+                ])
+                .map_err(engine)?;
+        }
+    }
+    if let Some(status) = &step.status {
+        apply_status_update(conn, status)?;
+    }
+    Ok(())
+}
+
+/// Insert a new conversation (version 0 → 1) or update the stored one over the version the step
+/// was computed from; anything else is a [`StoreError::Conflict`].
+fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), StoreError> {
+    let bot_state = to_json(&c.bot_state)?;
+    let route = c.route.as_ref().map(to_json).transpose()?;
+    let open_twice = || {
+        StoreError::Conflict(format!(
+            "conversation {} already has an open conversation",
+            c.key
+        ))
+    };
+    if c.version == 0 {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO conversations
+                    (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
+                     handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
+                     resolved_at, snoozed_until, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    c.id,
+                    c.key.as_str(),
+                    c.channel.as_str(),
+                    c.customer.as_str(),
+                    c.status.as_str(),
+                    c.team.as_ref().map(|t| t.as_str()),
+                    bot_state,
+                    c.created_at,
+                    c.updated_at,
+                    c.handoff_at,
+                    c.last_seq,
+                    c.assignee.as_ref().map(|a| a.as_str()),
+                    c.priority,
+                    route,
+                    c.assigned_at,
+                    c.first_response_at,
+                    c.resolved_at,
+                    c.snoozed_until
+                ])
+            });
+        return match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(open_twice()),
+            Err(e) => Err(engine(e)),
+        };
+    }
+    let updated = conn
+        .prepare_cached(
+            "UPDATE conversations SET status = ?, team = ?, bot_state = ?, updated_at = ?,
+                handoff_at = ?, last_seq = ?, assignee = ?, priority = ?, route = ?, assigned_at = ?,
+                first_response_at = ?, resolved_at = ?, snoozed_until = ?, version = version + 1
+             WHERE id = ? AND version = ?",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                c.status.as_str(),
+                c.team.as_ref().map(|t| t.as_str()),
+                bot_state,
+                c.updated_at,
+                c.handoff_at,
+                c.last_seq,
+                c.assignee.as_ref().map(|a| a.as_str()),
+                c.priority,
+                route,
+                c.assigned_at,
+                c.first_response_at,
+                c.resolved_at,
+                c.snoozed_until,
+                c.id,
+                c.version
+            ])
+        });
+    match updated {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(StoreError::Conflict(format!(
+            "conversation {} changed since version {}",
+            c.id, c.version
+        ))),
+        Err(e) if is_unique_violation(&e) => Err(open_twice()),
+        Err(e) => Err(engine(e)),
+    }
+}
+
+/// Mark the inbound event consumed; [`StoreError::Conflict`] if it already was.
+fn mark_processed(conn: &Connection, seq: Option<i64>) -> Result<(), StoreError> {
+    if let Some(seq) = seq {
+        let done = conn
+            .prepare_cached(
+                "UPDATE inbound_events SET processed = 1 WHERE seq = ? AND processed = 0",
+            )
+            .and_then(|mut s| s.execute(params![seq]))
+            .map_err(engine)?;
+        if done == 0 {
+            return Err(StoreError::Conflict(format!(
+                "inbound event {seq} already processed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn apply_status_update(conn: &Connection, status: &StatusUpdate) -> Result<(), StoreError> {
+    let error = status.errors.first();
+    // A message whose send response never came back (its sender died mid-request) is known by
+    // the id we gave Meta as callback data: the status tells us it did reach Meta.
+    if let Some(id) = status
+        .biz_opaque_callback_data
+        .as_deref()
+        .and_then(MessageId::parse)
+    {
+        conn.prepare_cached(
+            "UPDATE messages SET provider_id = ?
+             WHERE id = ? AND direction = 'outbound' AND provider_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM messages WHERE provider_id = ?)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                status.provider_id.as_str(),
+                id.to_string(),
+                status.provider_id.as_str()
+            ])
+        })
+        .map_err(engine)?;
+    }
+    apply_status(
+        conn,
+        status.provider_id.as_str(),
+        status.status.as_str(),
+        error.map(|e| e.code),
+        error.and_then(|e| e.title.clone().or_else(|| e.message.clone())),
+    )
+}
+
+/// Move a message's status forward (never backwards); remember it if the message's provider
+/// id is not known yet.
+fn apply_status(
+    conn: &Connection,
+    provider_id: &str,
+    status: &str,
+    error_code: Option<i64>,
+    error_reason: Option<String>,
+) -> Result<(), StoreError> {
+    let current: Option<String> = conn
+        .prepare_cached("SELECT status FROM messages WHERE provider_id = ?")
+        .and_then(|mut s| {
+            s.query_row(params![provider_id], |row| row.get(0))
+                .optional()
+        })
+        .map_err(engine)?;
+    match current {
+        Some(current) => {
+            if status_rank(status) > status_rank(&current) {
+                conn.prepare_cached(
+                    "UPDATE messages SET status = ?, error_code = COALESCE(?, error_code),
+                        error_reason = COALESCE(?, error_reason), updated_at = ?
+                     WHERE provider_id = ?",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        status,
+                        error_code,
+                        error_reason,
+                        now_ms(),
+                        provider_id
+                    ])
+                })
+                .map_err(engine)?;
+            }
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO orphan_statuses (provider_id, status, error_code, error_reason, received_at)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    provider_id,
+                    status,
+                    error_code,
+                    error_reason,
+                    now_ms()
+                ])
+            })
+            .map_err(engine)?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_outcome(
+    conn: &Connection,
+    id: MessageId,
+    attempts: u32,
+    outcome: &OutboundOutcome,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    match outcome {
+        OutboundOutcome::Accepted { provider_id } => {
+            conn.prepare_cached(
+                "UPDATE messages SET provider_id = COALESCE(?, provider_id), attempts = ?,
+                    status = CASE WHEN status IN ('queued', 'sending') THEN 'accepted' ELSE status END,
+                    updated_at = ?
+                 WHERE id = ?",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    provider_id.as_ref().map(|p| p.as_str()),
+                    attempts,
+                    now,
+                    id.to_string()
+                ])
+            })
+            .map_err(engine)?;
+            if let Some(provider_id) = provider_id {
+                let orphans: Vec<(String, Option<i64>, Option<String>)> = conn
+                    .prepare_cached(
+                        "DELETE FROM orphan_statuses WHERE provider_id = ?
+                         RETURNING status, error_code, error_reason",
+                    )
+                    .and_then(|mut s| {
+                        s.query_map(params![provider_id.as_str()], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })?
+                        .collect()
+                    })
+                    .map_err(engine)?;
+                for (status, code, reason) in orphans {
+                    apply_status(conn, provider_id.as_str(), &status, code, reason)?;
+                }
+            }
+        }
+        OutboundOutcome::Failed { code, reason } => {
+            conn.prepare_cached(
+                "UPDATE messages SET status = 'failed', error_code = ?, error_reason = ?,
+                    attempts = ?, updated_at = ? WHERE id = ?",
+            )
+            .and_then(|mut s| s.execute(params![code, reason, attempts, now, id.to_string()]))
+            .map_err(engine)?;
+        }
+    }
+    Ok(())
+}
