@@ -26,7 +26,15 @@ use crate::conversation::commands::Command;
 use crate::domain::{AgentId, Presence, TeamId};
 use crate::metrics as m;
 use crate::queues::{TeamQueueActor, Watch};
+use crate::store::{Store, StoreError};
 use crate::timers::{ConversationsCell, Scheduler};
+
+/// Console outbox entries a sweep emits at most at once.
+const OUTBOX_BATCH: i64 = 1000;
+/// How often a cluster node sweeps the console outbox, and how old an entry must be: the
+/// node that committed it appends it within milliseconds unless it died.
+const OUTBOX_SWEEP_EVERY: Duration = Duration::from_secs(5);
+const OUTBOX_GRACE: Duration = Duration::from_secs(10);
 
 /// A configured agent and their actor.
 pub struct AgentEntry {
@@ -172,12 +180,88 @@ impl Desk {
     /// Append an event to an agent's console log and push it to their sessions. Waits for room
     /// in the agent's mailbox (backpressure); the agent actor never waits on anyone.
     pub async fn emit(&self, agent: &AgentId, kind: &'static str, data: Value) {
+        self.emit_event(agent, kind.to_string(), data, None).await;
+    }
+
+    /// [`emit`](Self::emit) an event a conversation step committed to the console outbox:
+    /// appending it settles the outbox entry.
+    pub async fn emit_event(
+        &self,
+        agent: &AgentId,
+        kind: String,
+        data: Value,
+        outbox_id: Option<String>,
+    ) {
         let Some(entry) = self.agents.get(agent) else {
             return;
         };
-        if entry.addr.send(Emit { kind, data }).await.is_err() {
-            tracing::warn!(%agent, kind, "agent actor gone; console event dropped");
+        let emit = Emit {
+            kind,
+            data,
+            outbox_id,
+        };
+        if let Err(e) = entry.addr.send(emit).await {
+            // Shutting down: the outbox entry (if any) is appended at the next start.
+            tracing::warn!(%agent, error = %e, "agent actor gone; console event not appended");
         }
+    }
+
+    /// Emit the console outbox entries created before `created_before_ms` (all with None):
+    /// events of steps whose process died before appending them. Entries of agents no longer
+    /// configured are settled unread. Returns how many were emitted.
+    pub async fn replay_console_outbox(
+        &self,
+        store: &dyn Store,
+        created_before_ms: Option<i64>,
+    ) -> Result<usize, StoreError> {
+        // At start everything (nothing is in flight); a sweep takes a batch at a time.
+        let limit = if created_before_ms.is_some() {
+            OUTBOX_BATCH
+        } else {
+            i64::MAX
+        };
+        let entries = store.console_outbox(created_before_ms, limit).await?;
+        let mut unknown = Vec::new();
+        let mut emitted = 0;
+        for entry in entries {
+            if !self.agents.contains_key(&entry.agent) {
+                unknown.push(entry.id);
+                continue;
+            }
+            self.emit_event(&entry.agent, entry.kind, entry.payload, Some(entry.id))
+                .await;
+            emitted += 1;
+        }
+        if !unknown.is_empty() {
+            store.settle_console_outbox(unknown).await?;
+        }
+        Ok(emitted)
+    }
+
+    /// Cluster: every few seconds, emit the console outbox entries older than a grace (their
+    /// node died between the commit and the append; the log skips any that was appended
+    /// after all).
+    pub fn spawn_outbox_sweep(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+    ) -> actix_rt::task::JoinHandle<()> {
+        let desk = self.clone();
+        actix_rt::spawn(async move {
+            let mut ticks = tokio::time::interval(OUTBOX_SWEEP_EVERY);
+            loop {
+                ticks.tick().await;
+                let before =
+                    chrono::Utc::now().timestamp_millis() - OUTBOX_GRACE.as_millis() as i64;
+                match desk
+                    .replay_console_outbox(store.as_ref(), Some(before))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "console outbox: events of a dead node appended"),
+                    Err(e) => tracing::warn!(error = %e, "console outbox sweep failed"),
+                }
+            }
+        })
     }
 
     /// Change an agent's presence: tell the seam (which drains the agent's teams when they come

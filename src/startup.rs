@@ -134,7 +134,7 @@ impl Application {
             true => {
                 let cluster = Cluster::connect(&settings).await?;
                 Some(ClusterParts {
-                    console: RedisConsoleLog::new(cluster.clone()),
+                    console: RedisConsoleLog::new(cluster.clone(), store.clone()),
                     timers: RedisTimers::new(cluster.clone()),
                     cluster,
                 })
@@ -228,6 +228,11 @@ impl Application {
                     .resume(store.as_ref(), |_| true, unconfirmed)
                     .await?;
                 restore(&store, &desk).await?;
+                // Console events of steps committed just before a crash.
+                let replayed = desk.replay_console_outbox(store.as_ref(), None).await?;
+                if replayed > 0 {
+                    tracing::info!(replayed, "console events appended from the outbox");
+                }
                 let log: Arc<dyn InboundLog> = Arc::new(Partitions::start(
                     settings.intake.partitions,
                     settings.intake.partition_capacity,
@@ -266,6 +271,7 @@ impl Application {
                 tasks.push(parts.timers.spawn_mover());
                 tasks.push(parts.console.spawn_reader(desk.clone()));
                 tasks.push(spawn_board_watch(store.clone(), desk.clone()));
+                tasks.push(desk.spawn_outbox_sweep(store.clone()));
                 tasks.push(spawn_sweeper(
                     store.clone(),
                     registry.clone(),

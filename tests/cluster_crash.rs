@@ -427,3 +427,70 @@ async fn postgres_restarted_mid_burst_gets_503_and_loses_nothing() {
         alice_ws.wait_for_conversation(ASSIGNED, id, LONG).await;
     }
 }
+
+#[actix_rt::test]
+async fn an_offer_accepted_when_the_commit_fails_is_assigned_once_the_store_is_back() {
+    let cluster = TestCluster::start(1, |_| {}).await;
+    let app = cluster.node(0);
+    let carla = Console::new(app, CARLA);
+    let mut carla_ws = ConsoleSocket::connect(app, CARLA, None).await;
+    carla.set_presence("online").await;
+    // Sales offers its conversations: carla is offered this one.
+    let id = hand_off(app, "15557610001", "sales").await;
+    carla_ws.wait_for_conversation(OFFERED, &id, WAIT).await;
+
+    // The store fails between the decision and its commit: conversations are locked (reads
+    // go on), carla accepts, and the node's writer, waiting on the lock, loses its connection.
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(cluster.database.url())
+        .await
+        .expect("connect");
+    let mut lock = db.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE conversations IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    let accept = {
+        let carla = Console::new(app, CARLA);
+        let id = id.clone();
+        actix_rt::spawn(async move { carla.accept(&id).await })
+    };
+    // The writer retries a batch once on a new connection: cut it off every time it waits.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut terminated = 0;
+    while !accept.is_finished() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the accept never ended"
+        );
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock' LIMIT 1",
+        )
+        .fetch_optional(&db)
+        .await
+        .expect("activity");
+        if let Some(pid) = waiting {
+            sqlx::query("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .execute(&db)
+                .await
+                .expect("terminate the writer's connection");
+            terminated += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(terminated > 0, "the commit never waited on the lock");
+    let (status, body) = accept.await.expect("accept");
+    assert_eq!(status, 503, "not committed: retry later: {body}");
+    lock.rollback().await.expect("unlock");
+
+    // The decision was taken (the assignment state holds carla), so a retry is refused; the
+    // conversation adopts it by itself once the store is back, and carla's console is told.
+    carla_ws.wait_for_conversation(ASSIGNED, &id, LONG).await;
+    let conversation = carla.wait_status(&id, "assigned", LONG).await;
+    assert_eq!(conversation["assignee"], "carla", "{conversation}");
+    assert_eq!(carla.me().await["load"], 1, "one slot, held once");
+    db.close().await;
+}

@@ -98,8 +98,11 @@ impl ConsoleLog for StoreConsoleLog {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Emit {
-    pub kind: &'static str,
+    pub kind: String,
     pub data: Value,
+    /// The console outbox entry the event comes from (a conversation step's event), settled
+    /// when the event is appended.
+    pub outbox_id: Option<String>,
 }
 
 /// Events appended to a shared log (by any node), in sequence order, for this node's sessions.
@@ -294,7 +297,15 @@ impl Actor for AgentActor {
 impl Handler<Emit> for AgentActor {
     type Result = ();
 
-    fn handle(&mut self, Emit { kind, data }: Emit, ctx: &mut Self::Context) {
+    fn handle(
+        &mut self,
+        Emit {
+            kind,
+            data,
+            outbox_id,
+        }: Emit,
+        ctx: &mut Self::Context,
+    ) {
         let seq = if self.log.shared() {
             0 // numbered by the log
         } else {
@@ -304,9 +315,10 @@ impl Handler<Emit> for AgentActor {
         };
         self.pending.push(AgentEventRecord {
             seq,
-            kind: kind.to_string(),
+            kind,
             payload: data,
             created_at: chrono::Utc::now().timestamp_millis(),
+            outbox_id,
         });
         self.flush(ctx);
     }

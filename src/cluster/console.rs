@@ -17,32 +17,44 @@ use super::{Cluster, redis_error};
 use crate::agents::{ConsoleLog, Pushed};
 use crate::desk::Desk;
 use crate::domain::AgentId;
-use crate::store::{AgentEventRecord, StoreError};
+use crate::store::{AgentEventRecord, Store, StoreError};
 
+/// Append events (kind, payload, created_at, outbox id or ""); an event whose outbox id was
+/// appended before (a sweep re-emitting an entry whose settlement was lost) is skipped: its
+/// sequence comes back 0.
 const APPEND: &str = r#"
 local stream = KEYS[1]
 local counter = KEYS[2]
 local keep = tonumber(ARGV[1])
+local seen = ARGV[2]
 local seqs = {}
-for i = 2, #ARGV, 3 do
-  local seq = redis.call('INCR', counter)
-  redis.call('XADD', stream, 'MAXLEN', keep, '0-' .. seq,
-    'k', ARGV[i], 'p', ARGV[i + 1], 'a', ARGV[i + 2])
-  seqs[#seqs + 1] = seq
+for i = 3, #ARGV, 4 do
+  local id = ARGV[i + 3]
+  if id ~= '' and not redis.call('SET', seen .. id, 1, 'NX', 'PX', 86400000) then
+    seqs[#seqs + 1] = 0
+  else
+    local seq = redis.call('INCR', counter)
+    redis.call('XADD', stream, 'MAXLEN', keep, '0-' .. seq,
+      'k', ARGV[i], 'p', ARGV[i + 1], 'a', ARGV[i + 2])
+    seqs[#seqs + 1] = seq
+  end
 end
 return seqs
 "#;
 
-/// The agents' console logs in Redis.
+/// The agents' console logs in Redis; the console outbox entries their events come from are
+/// settled in the store once appended.
 pub struct RedisConsoleLog {
     cluster: Arc<Cluster>,
+    store: Arc<dyn Store>,
     append: redis::Script,
 }
 
 impl RedisConsoleLog {
-    pub fn new(cluster: Arc<Cluster>) -> Arc<Self> {
+    pub fn new(cluster: Arc<Cluster>, store: Arc<dyn Store>) -> Arc<Self> {
         Arc::new(Self {
             cluster,
+            store,
             append: redis::Script::new(APPEND),
         })
     }
@@ -147,6 +159,7 @@ fn record(entry: &StreamId) -> Option<AgentEventRecord> {
         kind,
         payload: serde_json::from_str(&payload).ok()?,
         created_at: entry.get("a").unwrap_or(0),
+        outbox_id: None,
     })
 }
 
@@ -170,23 +183,33 @@ impl ConsoleLog for RedisConsoleLog {
         let mut invocation = self.append.key(self.stream(agent));
         invocation
             .key(self.cluster.key(&format!("console:{agent}:seq")))
-            .arg(keep.max(1));
+            .arg(keep.max(1))
+            .arg(self.cluster.key("console-outbox:"));
         for event in &events {
             let payload = serde_json::to_string(&event.payload)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             invocation
                 .arg(&event.kind)
                 .arg(payload)
-                .arg(event.created_at);
+                .arg(event.created_at)
+                .arg(event.outbox_id.as_deref().unwrap_or_default());
         }
         let mut conn = self.cluster.conn();
         let seqs: Vec<i64> = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        let settled: Vec<String> = events.iter().filter_map(|e| e.outbox_id.clone()).collect();
+        if !settled.is_empty()
+            && let Err(e) = self.store.settle_console_outbox(settled).await
+        {
+            // Appended, not settled: a sweep re-emits them, and the script skips them.
+            tracing::warn!(%agent, error = %e, "console outbox entries not settled");
+        }
         Ok(events
             .into_iter()
             .zip(seqs)
+            .filter(|(_, seq)| *seq > 0)
             .map(|(event, seq)| AgentEventRecord { seq, ..event })
             .collect())
     }

@@ -249,6 +249,7 @@ impl Handler<Execute> for ConversationActor {
             return;
         };
         let deps = self.deps.clone();
+        let target = loaded.conversation.as_ref().map(commands::conversation_ref);
         let fut = async move {
             let result = commands::execute(&deps, loaded, command).await;
             drop(permit);
@@ -268,6 +269,12 @@ impl Handler<Execute> for ConversationActor {
                         } else {
                             tracing::error!(conversation = %act.key, error = %e,
                                 "command not committed; stopping so a fresh actor reloads");
+                            // The assignment state may have moved before the commit failed (an
+                            // accepted offer, a transfer): once the store is back, the
+                            // conversation adopts what the assignment state holds.
+                            if let Some(target) = target {
+                                act.deps.desk.reconcile_later(target);
+                            }
                         }
                         let _ = reply.send(Err(CommandError::Unavailable(e.to_string())));
                         act.poisoned = true;
@@ -462,6 +469,7 @@ async fn process(
     step.conversation = loaded.conversation.clone();
     step.contact = contact_changed.then(|| loaded.contact.clone());
     step.outbound = fx.outbound.clone();
+    step.console = fx.console_outbox();
     deps.store.commit_step(step).await?;
     if let Some(c) = loaded.conversation.as_mut() {
         c.version += 1;

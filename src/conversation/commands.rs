@@ -14,8 +14,8 @@ use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
 use crate::domain::{AgentId, MessageId, OutboundContent, OutboundMessage, Sender, TeamId};
 use crate::metrics as m;
 use crate::store::{
-    ContactRecord, ConversationEvent, ConversationRecord, ConversationStatus, ConversationStep,
-    StoreError, StoredMessage,
+    ConsoleOutboxEntry, ContactRecord, ConversationEvent, ConversationRecord, ConversationStatus,
+    ConversationStep, StoreError, StoredMessage,
 };
 
 /// What a conversation's actor can be asked to do. Serializable: in a cluster a command travels
@@ -92,6 +92,8 @@ pub enum CommandError {
 pub(crate) struct Effects {
     pub outbound: Vec<(OutboundMessage, Sender)>,
     pub emits: Vec<(AgentId, &'static str, Value)>,
+    /// The console outbox ids of `emits`, once they are part of a step.
+    pub emit_ids: Vec<String>,
     pub dispatch: Vec<Placement>,
     pub watch: Vec<Placement>,
     pub reopen_at: Option<(ConversationRef, i64)>,
@@ -100,6 +102,25 @@ pub(crate) struct Effects {
 }
 
 impl Effects {
+    /// The console events as outbox entries, to commit with the step: they reach the agents'
+    /// logs even if the process dies right after the commit.
+    pub(crate) fn console_outbox(&mut self) -> Vec<ConsoleOutboxEntry> {
+        let now = now_ms();
+        let entries: Vec<ConsoleOutboxEntry> = self
+            .emits
+            .iter()
+            .map(|(agent, kind, data)| ConsoleOutboxEntry {
+                id: uuid::Uuid::now_v7().to_string(),
+                agent: agent.clone(),
+                kind: kind.to_string(),
+                payload: data.clone(),
+                created_at: now,
+            })
+            .collect();
+        self.emit_ids = entries.iter().map(|e| e.id.clone()).collect();
+        entries
+    }
+
     pub(crate) async fn run(self, deps: &ConversationDeps) {
         if !self.outbound.is_empty() {
             let channel = self.outbound[0].0.channel.clone();
@@ -114,8 +135,11 @@ impl Effects {
                 None => tracing::warn!(%channel, "no sender for channel; messages stay queued"),
             }
         }
+        let mut ids = self.emit_ids.into_iter();
         for (agent, kind, data) in self.emits {
-            deps.desk.emit(&agent, kind, data).await;
+            deps.desk
+                .emit_event(&agent, kind.to_string(), data, ids.next())
+                .await;
         }
         for placement in self.watch {
             deps.desk.watch(placement).await;
@@ -558,10 +582,16 @@ pub(crate) async fn execute(
         }
     };
 
-    if c != before || step.note.is_some() || !fx.outbound.is_empty() || !step.events.is_empty() {
+    if c != before
+        || step.note.is_some()
+        || !fx.outbound.is_empty()
+        || !step.events.is_empty()
+        || !fx.emits.is_empty()
+    {
         c.updated_at = now;
         step.conversation = Some(c.clone());
         step.outbound = fx.outbound.clone();
+        step.console = fx.console_outbox();
         deps.store.commit_step(step).await?;
         c.version += 1;
         loaded.conversation = Some(c);

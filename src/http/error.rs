@@ -111,13 +111,12 @@ impl From<crate::conversation::commands::CommandError> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::Overloaded | crate::store::StoreError::Unavailable => {
-                ApiError::Unavailable {
-                    retry_after_seconds: 1,
-                }
+        if e.is_unavailable() {
+            ApiError::Unavailable {
+                retry_after_seconds: 1,
             }
-            other => ApiError::Internal(other.to_string()),
+        } else {
+            ApiError::Internal(e.to_string())
         }
     }
 }

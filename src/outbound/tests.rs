@@ -162,6 +162,16 @@ impl Store for Probe {
     async fn conversation_events(&self, _: &str) -> Result<Vec<ConversationEvent>, StoreError> {
         Ok(Vec::new())
     }
+    async fn console_outbox(
+        &self,
+        _: Option<i64>,
+        _: i64,
+    ) -> Result<Vec<crate::store::ConsoleOutboxEntry>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn settle_console_outbox(&self, _: Vec<String>) -> Result<(), StoreError> {
+        Ok(())
+    }
     async fn append_agent_events(
         &self,
         _: &AgentId,

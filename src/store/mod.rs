@@ -44,6 +44,36 @@ pub enum StoreError {
     Conflict(String),
 }
 
+impl StoreError {
+    /// The database cannot be reached right now (or the store sheds load): the caller should
+    /// answer 503 and retry later, rather than report an internal error.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Overloaded | StoreError::Unavailable => true,
+            StoreError::Database(e) => is_connection_error(e),
+            _ => false,
+        }
+    }
+}
+
+/// A lost or refused connection (the database restarting, unreachable, shutting down), as
+/// opposed to an error of the statement: nothing more can be done on that connection.
+pub(crate) fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
 /// An inbound event to record: the parsed envelope, the channel it maps to (None when no
 /// configured channel owns the account), and its conversation (None for account-level events).
 #[derive(Clone, Debug)]
@@ -244,6 +274,8 @@ pub struct ConversationStep {
     pub note: Option<(MessageId, String)>,
     /// Assignment and status events, for reports.
     pub events: Vec<ConversationEvent>,
+    /// Console events to append to agents' logs once the step is committed.
+    pub console: Vec<ConsoleOutboxEntry>,
 }
 
 impl ConversationStep {
@@ -267,6 +299,7 @@ impl ConversationStep {
             agent: None,
             note: None,
             events: Vec::new(),
+            console: Vec::new(),
         }
     }
 }
@@ -285,6 +318,22 @@ pub struct ConversationEvent {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AgentEventRecord {
     pub seq: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at: i64,
+    /// The console outbox entry this event comes from: appending it settles the entry.
+    #[serde(skip)]
+    pub outbox_id: Option<String>,
+}
+
+/// A console event a conversation step committed, waiting to be appended to its agent's log
+/// (the transactional outbox: the step and its console events are durable together, so a
+/// crash between the commit and the append loses no event; what is left is appended at start
+/// or by a sweep).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsoleOutboxEntry {
+    pub id: String,
+    pub agent: AgentId,
     pub kind: String,
     pub payload: serde_json::Value,
     pub created_at: i64,
@@ -481,7 +530,19 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: &str,
     ) -> Result<Vec<ConversationEvent>, StoreError>;
 
-    /// Append console events (already numbered) to an agent's log, keeping its last `keep`.
+    /// Console outbox entries not appended yet, created before `created_before_ms` (all with
+    /// None), oldest first, at most `limit`.
+    async fn console_outbox(
+        &self,
+        created_before_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ConsoleOutboxEntry>, StoreError>;
+
+    /// Delete console outbox entries whose events were appended to a log elsewhere (Redis).
+    async fn settle_console_outbox(&self, ids: Vec<String>) -> Result<(), StoreError>;
+
+    /// Append console events (already numbered) to an agent's log, keeping its last `keep`;
+    /// the outbox entries they come from are settled in the same transaction.
     async fn append_agent_events(
         &self,
         agent: &AgentId,

@@ -34,10 +34,10 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AgentEventRecord, ContactRecord, ConversationEvent, ConversationFilter, ConversationRecord,
-    ConversationStatus, ConversationStep, NewInbound, OutboundOutcome, OutboundState,
-    PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts, StoreError,
-    StoredMessage, status_rank,
+    AgentEventRecord, ConsoleOutboxEntry, ContactRecord, ConversationEvent, ConversationFilter,
+    ConversationRecord, ConversationStatus, ConversationStep, NewInbound, OutboundOutcome,
+    OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts,
+    StoreError, StoredMessage, is_connection_error, status_rank,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
@@ -70,6 +70,7 @@ enum WriteOp {
     Step(Box<ConversationStep>, Reply<()>),
     Outcome(MessageId, u32, OutboundOutcome, Reply<()>),
     AgentEvents(AgentId, Vec<AgentEventRecord>, usize, Reply<()>),
+    SettleOutbox(Vec<String>, Reply<()>),
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     /// Commit what came before, close the connection, stop.
@@ -519,6 +520,41 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn console_outbox(
+        &self,
+        created_before_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ConsoleOutboxEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, agent, kind, payload::text AS payload, created_at FROM console_outbox
+             WHERE created_at < $1 ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(created_before_ms.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let payload: String = row.try_get("payload")?;
+                Ok(ConsoleOutboxEntry {
+                    id: row.try_get("id")?,
+                    agent: AgentId::new(row.try_get::<String, _>("agent")?),
+                    kind: row.try_get("kind")?,
+                    payload: from_json(&payload, "console outbox entry")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn settle_console_outbox(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(|reply| WriteOp::SettleOutbox(ids, reply), false)
+            .await
+    }
+
     async fn append_agent_events(
         &self,
         agent: &AgentId,
@@ -559,6 +595,7 @@ impl Store for PostgresStore {
                     kind: row.try_get("kind")?,
                     payload: from_json(&payload, "agent event")?,
                     created_at: row.try_get("created_at")?,
+                    outbox_id: None,
                 })
             })
             .collect()
@@ -1030,7 +1067,8 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         }
         WriteOp::Step(_, tx)
         | WriteOp::Outcome(_, _, _, tx)
-        | WriteOp::AgentEvents(_, _, _, tx) => {
+        | WriteOp::AgentEvents(_, _, _, tx)
+        | WriteOp::SettleOutbox(_, tx) => {
             let _ = tx.send(result.map(|_| ()));
         }
         WriteOp::Claim(_, _, tx) => {
@@ -1051,23 +1089,6 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-/// The connection is gone (or the server is shutting down): nothing more can be done on it.
-fn is_connection_error(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now.
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
-        }),
-        _ => false,
-    }
 }
 
 /// A deadlock or serialization failure: the statement may succeed if run again.
@@ -1136,6 +1157,10 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<Applied, StoreEr
             apply_agent_events(conn, agent, events, *keep).await?;
             Ok(Applied::Done)
         }
+        WriteOp::SettleOutbox(ids, _) => {
+            settle_outbox(conn, ids).await?;
+            Ok(Applied::Done)
+        }
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
 }
@@ -1173,6 +1198,19 @@ async fn apply_agent_events(
     sqlx::query("DELETE FROM agent_events WHERE agent = $1 AND seq <= $2")
         .bind(text(agent.as_str()))
         .bind(last.saturating_sub(keep))
+        .execute(&mut *conn)
+        .await?;
+    let settled: Vec<String> = events.iter().filter_map(|e| e.outbox_id.clone()).collect();
+    settle_outbox(conn, &settled).await
+}
+
+/// Delete appended console outbox entries.
+async fn settle_outbox(conn: &mut PgConnection, ids: &[String]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM console_outbox WHERE id = ANY($1::text[])")
+        .bind(ids)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -1295,6 +1333,34 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
         .bind(&teams)
         .bind(&details)
         .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !step.console.is_empty() {
+        let ids: Vec<Cow<'_, str>> = step.console.iter().map(|e| text(&e.id)).collect();
+        let agents: Vec<Cow<'_, str>> = step
+            .console
+            .iter()
+            .map(|e| text(e.agent.as_str()))
+            .collect();
+        let kinds: Vec<Cow<'_, str>> = step.console.iter().map(|e| text(&e.kind)).collect();
+        let payloads = step
+            .console
+            .iter()
+            .map(|e| to_json(&e.payload))
+            .collect::<Result<Vec<_>, _>>()?;
+        let created: Vec<i64> = step.console.iter().map(|e| e.created_at).collect();
+        sqlx::query(
+            "INSERT INTO console_outbox (id, agent, kind, payload, created_at)
+             SELECT e.id, e.agent, e.kind, e.payload::json, e.created_at
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                  AS e (id, agent, kind, payload, created_at)",
+        )
+        .bind(&ids)
+        .bind(&agents)
+        .bind(&kinds)
+        .bind(&payloads)
+        .bind(&created)
         .execute(&mut *conn)
         .await?;
     }

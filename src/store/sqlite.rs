@@ -18,10 +18,10 @@ use sqlx::{Connection, Row};
 use tokio::sync::oneshot;
 
 use super::{
-    AgentEventRecord, ContactRecord, ConversationEvent, ConversationFilter, ConversationRecord,
-    ConversationStatus, ConversationStep, NewInbound, OutboundOutcome, OutboundState,
-    PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts, StoreError,
-    StoredMessage,
+    AgentEventRecord, ConsoleOutboxEntry, ContactRecord, ConversationEvent, ConversationFilter,
+    ConversationRecord, ConversationStatus, ConversationStep, NewInbound, OutboundOutcome,
+    OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts,
+    StoreError, StoredMessage,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
@@ -43,6 +43,7 @@ pub(super) enum WriteOp {
     Step(Box<ConversationStep>, Reply<()>),
     Outcome(MessageId, u32, OutboundOutcome, Reply<()>),
     AgentEvents(AgentId, Vec<AgentEventRecord>, usize, Reply<()>),
+    SettleOutbox(Vec<String>, Reply<()>),
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     /// Commit what came before, close the connection, stop.
@@ -448,6 +449,41 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn console_outbox(
+        &self,
+        created_before_ms: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ConsoleOutboxEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, agent, kind, payload, created_at FROM console_outbox
+             WHERE created_at < ? ORDER BY created_at, id LIMIT ?",
+        )
+        .bind(created_before_ms.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let payload: String = row.try_get("payload")?;
+                Ok(ConsoleOutboxEntry {
+                    id: row.try_get("id")?,
+                    agent: AgentId::new(row.try_get::<String, _>("agent")?),
+                    kind: row.try_get("kind")?,
+                    payload: from_json(&payload, "console outbox entry")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn settle_console_outbox(&self, ids: Vec<String>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(|reply| WriteOp::SettleOutbox(ids, reply), false)
+            .await
+    }
+
     async fn append_agent_events(
         &self,
         agent: &AgentId,
@@ -488,6 +524,7 @@ impl Store for SqliteStore {
                     kind: row.try_get("kind")?,
                     payload: from_json(&payload, "agent event")?,
                     created_at: row.try_get("created_at")?,
+                    outbox_id: None,
                 })
             })
             .collect()
@@ -560,7 +597,8 @@ pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         }
         WriteOp::Step(_, tx)
         | WriteOp::Outcome(_, _, _, tx)
-        | WriteOp::AgentEvents(_, _, _, tx) => {
+        | WriteOp::AgentEvents(_, _, _, tx)
+        | WriteOp::SettleOutbox(_, tx) => {
             let _ = tx.send(result.map(|_| ()));
         }
         WriteOp::Claim(_, _, tx) => {

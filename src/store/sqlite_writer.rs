@@ -259,6 +259,10 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
             apply_agent_events(conn, agent, events, *keep)?;
             Ok(Applied::Done)
         }
+        WriteOp::SettleOutbox(ids, _) => {
+            settle_outbox(conn, ids)?;
+            Ok(Applied::Done)
+        }
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
 }
@@ -287,11 +291,27 @@ fn apply_agent_events(
             .map_err(engine)?;
         last = Some(event.seq);
     }
+    let settled: Vec<String> = events.iter().filter_map(|e| e.outbox_id.clone()).collect();
+    settle_outbox(conn, &settled)?;
     if let Some(last) = last {
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         conn.prepare_cached("DELETE FROM agent_events WHERE agent = ? AND seq <= ?")
             .and_then(|mut s| s.execute(params![agent.as_str(), last.saturating_sub(keep)]))
             .map_err(engine)?;
+    }
+    Ok(())
+}
+
+/// Delete appended console outbox entries.
+fn settle_outbox(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut delete = conn
+        .prepare_cached("DELETE FROM console_outbox WHERE id = ?")
+        .map_err(engine)?;
+    for id in ids {
+        delete.execute(params![id]).map_err(engine)?;
     }
     Ok(())
 }
@@ -416,6 +436,25 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
                     event.team.as_ref().map(|t| t.as_str()),
                     event.detail,
                     now
+                ])
+                .map_err(engine)?;
+        }
+    }
+    if !step.console.is_empty() {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO console_outbox (id, agent, kind, payload, created_at)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .map_err(engine)?;
+        for entry in &step.console {
+            insert
+                .execute(params![
+                    entry.id,
+                    entry.agent.as_str(),
+                    entry.kind,
+                    to_json(&entry.payload)?,
+                    entry.created_at
                 ])
                 .map_err(engine)?;
         }

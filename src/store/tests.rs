@@ -419,6 +419,7 @@ pub(crate) async fn retention_prunes_what_is_done_and_old(store: Arc<dyn Store>)
                 kind: "presence.changed".into(),
                 payload: json!({}),
                 created_at: 1_000,
+                outbox_id: None,
             }],
             100,
         )
@@ -976,6 +977,7 @@ pub(crate) async fn agent_event_log_appends_pages_and_keeps_its_bound(store: Arc
         kind: format!("kind.{seq}"),
         payload: json!({"seq": seq, "text": "hé \"quoted\"", "nested": [1, {"a": null}]}),
         created_at: 1_000 + seq,
+        outbox_id: None,
     };
     assert_eq!(
         store.agent_event_bounds(&alice).await.expect("bounds"),
@@ -1045,6 +1047,97 @@ pub(crate) async fn agent_event_log_appends_pages_and_keeps_its_bound(store: Arc
 
 /// The sweep's query: conversations with unprocessed events, oldest first; events that belong
 /// to no conversation are never work.
+/// A step's console events are durable with the step (the outbox) and leave it when they are
+/// appended to the agent's log, in the same transaction; or settled after an append elsewhere.
+pub(crate) async fn console_events_wait_in_the_outbox_until_appended(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let alice = agent("alice");
+    let entry = |id: &str, kind: &str, at: i64| ConsoleOutboxEntry {
+        id: id.into(),
+        agent: alice.clone(),
+        kind: kind.into(),
+        payload: json!({"conversation": {"id": "c1"}, "text": "hé"}),
+        created_at: at,
+    };
+    let mut c = new_conversation("555");
+    commit(
+        store,
+        &mut c,
+        ConversationStep {
+            console: vec![
+                entry("o1", "conversation.assigned", 1_000),
+                entry("o2", "message.created", 1_001),
+            ],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    commit(
+        store,
+        &mut c,
+        ConversationStep {
+            console: vec![entry("o3", "message.created", 5_000)],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let all = store.console_outbox(None, 100).await.expect("outbox");
+    assert_eq!(
+        all,
+        vec![
+            entry("o1", "conversation.assigned", 1_000),
+            entry("o2", "message.created", 1_001),
+            entry("o3", "message.created", 5_000)
+        ],
+        "oldest first, read back as written"
+    );
+    let old = store
+        .console_outbox(Some(2_000), 100)
+        .await
+        .expect("outbox");
+    assert_eq!(old.len(), 2, "only those created before 2,000");
+    assert_eq!(
+        store.console_outbox(None, 1).await.expect("outbox").len(),
+        1
+    );
+
+    // Appending settles the entries the events come from, in the same transaction.
+    store
+        .append_agent_events(
+            &alice,
+            vec![AgentEventRecord {
+                seq: 1,
+                kind: "conversation.assigned".into(),
+                payload: all[0].payload.clone(),
+                created_at: 1_000,
+                outbox_id: Some("o1".into()),
+            }],
+            100,
+        )
+        .await
+        .expect("appended");
+    let left: Vec<String> = store
+        .console_outbox(None, 100)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, vec!["o2".to_string(), "o3".to_string()]);
+    // Appended elsewhere (a Redis log): settled by id; unknown ids are no error.
+    store
+        .settle_console_outbox(vec!["o2".into(), "o3".into(), "nope".into()])
+        .await
+        .expect("settled");
+    assert!(
+        store
+            .console_outbox(None, 100)
+            .await
+            .expect("outbox")
+            .is_empty()
+    );
+}
+
 pub(crate) async fn backlog_lists_conversations_with_unprocessed_events(store: Arc<dyn Store>) {
     let store = store.as_ref();
     let mut unrouted = text_event("604", "wamid.unrouted", "for no channel");
@@ -1476,6 +1569,7 @@ macro_rules! store_suite {
                 lists_and_lookups_read_back_what_steps_wrote,
                 statuses_move_forward_and_orphans_wait_for_the_send_response,
                 agent_event_log_appends_pages_and_keeps_its_bound,
+                console_events_wait_in_the_outbox_until_appended,
                 backlog_lists_conversations_with_unprocessed_events,
                 text_with_nul_characters_is_stored);
             store_suite!(@database $database,
