@@ -2,10 +2,11 @@
 //! the bearer token (`GET /api/v1/me`), connect the websocket (`?access_token=…&after=0`), go
 //! online, accept every offer, and for every conversation assigned to them reply a few times
 //! after a think time, then resolve it (so capacity frees and queues drain). A dropped
-//! websocket reconnects after its last sequence.
+//! websocket reconnects after its last sequence (to the next node when there are several, as
+//! a load balancer would send it) and puts the agent's presence again.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ pub struct AgentPlan {
     /// Before each reply and before resolving.
     pub think: Duration,
     pub replies: usize,
+    /// Retry accepting and resolving through a node's death (transport errors, 503) until
+    /// stopped, as a console does; replies are not retried (the first may have landed).
+    pub persistent: bool,
 }
 
 /// A conversation event as an agent's websocket delivered it.
@@ -96,19 +100,21 @@ pub fn reply_text(conversation: &str, n: usize) -> String {
 pub const REPLY_PREFIX: &str = "lt-reply ";
 
 struct Agent {
-    base: String,
-    ws_base: String,
+    /// The nodes' base URLs; the agent uses `bases[node % len]`.
+    bases: Vec<String>,
+    node: AtomicUsize,
     token: String,
     id: String,
     plan: Arc<AgentPlan>,
     http: reqwest::Client,
     stats: Arc<AgentStats>,
+    stop: watch::Receiver<bool>,
 }
 
 /// Start every agent; returns once all are logged in, connected (and online, if the plan says
 /// so). The agents keep working until `stop` turns true.
 pub async fn start(
-    base_url: &str,
+    base_urls: &[String],
     plan: AgentPlan,
     stats: Arc<AgentStats>,
     stop: watch::Receiver<bool>,
@@ -118,24 +124,25 @@ pub async fn start(
         .timeout(Duration::from_secs(30))
         .build()
         .context("building the agents' HTTP client")?;
-    let ws_base = base_url
-        .replacen("http://", "ws://", 1)
-        .replacen("https://", "wss://", 1);
+    if base_urls.is_empty() {
+        bail!("no gateway to connect the agents to");
+    }
     let plan = Arc::new(plan);
     let (ready_tx, mut ready_rx) =
         tokio::sync::mpsc::channel::<Result<()>>(plan.tokens.len().max(1));
     let mut handles = Vec::new();
     // Log in a few at a time: a console does not open 1,000 sockets in one millisecond.
     let gate = Arc::new(tokio::sync::Semaphore::new(32));
-    for token in plan.tokens.clone() {
+    for (i, token) in plan.tokens.clone().into_iter().enumerate() {
         let agent = Agent {
-            base: base_url.to_string(),
-            ws_base: ws_base.clone(),
+            bases: base_urls.to_vec(),
+            node: AtomicUsize::new(i),
             token,
             id: String::new(),
             plan: plan.clone(),
             http: http.clone(),
             stats: stats.clone(),
+            stop: stop.clone(),
         };
         let ready = ready_tx.clone();
         let stop = stop.clone();
@@ -178,9 +185,15 @@ async fn run(
         let mut ws = match socket.take() {
             Some(ws) => ws,
             None => match agent.connect(last_seq).await {
-                Ok(ws) => ws,
+                Ok(ws) => {
+                    if agent.plan.go_online && agent.go_online().await.is_err() {
+                        agent.stats.errors.add("presence");
+                    }
+                    ws
+                }
                 Err(_) => {
                     agent.stats.errors.add("ws_connect");
+                    agent.next_node();
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     if *stop.borrow() {
                         return;
@@ -222,11 +235,20 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Agent {
+    fn base(&self) -> &str {
+        &self.bases[self.node.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Use the next node from now on (this one did not answer).
+    fn next_node(&self) {
+        self.node.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// `GET /api/v1/me`, the websocket, then (maybe) online.
     async fn log_in(&mut self) -> Result<Socket> {
         let me: Value = self
             .http
-            .get(format!("{}/api/v1/me", self.base))
+            .get(format!("{}/api/v1/me", self.base()))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -243,23 +265,32 @@ impl Agent {
         self.stats.logged_in.inc();
         let ws = self.connect(0).await?;
         if self.plan.go_online {
-            self.http
-                .put(format!("{}/api/v1/me/presence", self.base))
-                .bearer_auth(&self.token)
-                .json(&json!({"presence": "online"}))
-                .send()
-                .await
-                .context("PUT /api/v1/me/presence")?
-                .error_for_status()
-                .context("PUT /api/v1/me/presence")?;
+            self.go_online().await?;
         }
         Ok(ws)
     }
 
+    async fn go_online(&self) -> Result<()> {
+        self.http
+            .put(format!("{}/api/v1/me/presence", self.base()))
+            .bearer_auth(&self.token)
+            .json(&json!({"presence": "online"}))
+            .send()
+            .await
+            .context("PUT /api/v1/me/presence")?
+            .error_for_status()
+            .context("PUT /api/v1/me/presence")?;
+        Ok(())
+    }
+
     async fn connect(&self, after: i64) -> Result<Socket> {
+        let ws_base = self
+            .base()
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1);
         let url = format!(
-            "{}/api/v1/ws?access_token={}&after={after}",
-            self.ws_base, self.token
+            "{ws_base}/api/v1/ws?access_token={}&after={after}",
+            self.token
         );
         let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
@@ -318,10 +349,31 @@ impl Agent {
         }
     }
 
+    /// POST, and with a persistent plan again (on the next node) after a transport error or
+    /// a 503, until the agents stop.
+    async fn post_until_done(&self, path: &str) -> Result<u16> {
+        loop {
+            let result = self.post(path, None).await;
+            let retry = matches!(result, Err(_) | Ok(503));
+            if !retry || !self.plan.persistent || self.stopping() {
+                return result;
+            }
+            self.stats.errors.add("retried_after_node_loss");
+            if result.is_err() {
+                self.next_node();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
     async fn post(&self, path: &str, body: Option<Value>) -> Result<u16> {
         let mut request = self
             .http
-            .post(format!("{}/api/v1/conversations/{path}", self.base))
+            .post(format!("{}/api/v1/conversations/{path}", self.base()))
             .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -333,7 +385,7 @@ impl Agent {
     }
 
     async fn accept(&self, id: &str) {
-        match self.post(&format!("{id}/accept"), None).await {
+        match self.post_until_done(&format!("{id}/accept")).await {
             Ok(200) => self.stats.accepted.inc(),
             Ok(status) => self.stats.errors.add(format!("accept_{status}")),
             Err(_) => self.stats.errors.add("accept_transport"),
@@ -360,11 +412,17 @@ impl Agent {
                         replies.remove(&text);
                     }
                 }
-                Err(_) => self.stats.errors.add("reply_transport"),
+                Err(_) => {
+                    // Whether it landed is unknown (a node died mid-request): not counted.
+                    self.stats.errors.add("reply_transport");
+                    if let Ok(mut replies) = self.stats.reply_sent.lock() {
+                        replies.remove(&text);
+                    }
+                }
             }
         }
         tokio::time::sleep(self.plan.think).await;
-        match self.post(&format!("{id}/resolve"), None).await {
+        match self.post_until_done(&format!("{id}/resolve")).await {
             Ok(200) => self.stats.resolved.inc(),
             Ok(status) => self.stats.errors.add(format!("resolve_{status}")),
             Err(_) => self.stats.errors.add("resolve_transport"),

@@ -9,29 +9,34 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-// The SQL below is formatted only with this run's LIKE patterns, made of a numeric nonce.
-use sqlx::sqlite::SqlitePool;
+// The SQL below is formatted only with this run's LIKE patterns, made of a numeric nonce, and
+// is written to run unchanged on both stores (SQLite's 0/1 and PostgreSQL's booleans alike).
+use sqlx::AnyPool;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::agents::AgentStats;
 use crate::customers::{FireStats, RunIds};
 
-/// A read-only connection to the gateway's store.
-pub async fn open(database_url: &str) -> Result<SqlitePool> {
-    if !database_url.starts_with("sqlite:") {
-        bail!(
-            "--database-url {database_url}: only SQLite stores can be checked so far \
-             (sqlite://path/to/switchboard.db)"
-        );
-    }
-    let url = if database_url.contains("mode=") {
+/// A connection to the gateway's store, SQLite (opened read-only) or PostgreSQL (only read).
+pub async fn open(database_url: &str) -> Result<AnyPool> {
+    let url = if database_url.starts_with("sqlite:") {
+        if database_url.contains("mode=") {
+            database_url.to_string()
+        } else if database_url.contains('?') {
+            format!("{database_url}&mode=ro")
+        } else {
+            format!("{database_url}?mode=ro")
+        }
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
         database_url.to_string()
-    } else if database_url.contains('?') {
-        format!("{database_url}&mode=ro")
     } else {
-        format!("{database_url}?mode=ro")
+        bail!(
+            "--database-url {database_url}: expected sqlite://path/to/switchboard.db or \
+             postgres://user@host:port/db"
+        );
     };
-    sqlx::sqlite::SqlitePoolOptions::new()
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
         .connect(&url)
         .await
@@ -39,16 +44,16 @@ pub async fn open(database_url: &str) -> Result<SqlitePool> {
 }
 
 /// Unprocessed recorded events of this run.
-pub async fn unprocessed(db: &SqlitePool, ids: &RunIds) -> Result<i64> {
+pub async fn unprocessed(db: &AnyPool, ids: &RunIds) -> Result<i64> {
     let sql = format!(
-        "SELECT COUNT(*) FROM inbound_events WHERE dedupe_key LIKE 'm:{}' AND processed = 0",
+        "SELECT COUNT(*) FROM inbound_events WHERE dedupe_key LIKE 'm:{}' AND NOT processed",
         ids.wamid_like()
     );
     Ok(sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(db).await?)
 }
 
 /// Outbound messages still waiting for the provider.
-pub async fn queued_outbound(db: &SqlitePool) -> Result<i64> {
+pub async fn queued_outbound(db: &AnyPool) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE status = 'queued'")
             .fetch_one(db)
@@ -57,7 +62,7 @@ pub async fn queued_outbound(db: &SqlitePool) -> Result<i64> {
 }
 
 /// Wait until every recorded event of this run is processed; false on timeout.
-pub async fn wait_processed(db: &SqlitePool, ids: &RunIds, timeout: Duration) -> Result<bool> {
+pub async fn wait_processed(db: &AnyPool, ids: &RunIds, timeout: Duration) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
         if unprocessed(db, ids).await? == 0 {
@@ -108,7 +113,7 @@ fn examples<T: std::fmt::Debug>(items: &[T]) -> String {
 
 /// Run every check. `queued` gets the ids of handed-off conversations that were queued.
 pub async fn check(
-    db: &SqlitePool,
+    db: &AnyPool,
     ids: &RunIds,
     fire: &FireStats,
     agents: Option<&AgentStats>,
@@ -128,7 +133,8 @@ pub async fn check(
         .unwrap_or_default();
     r.acknowledged = acked.len();
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT dedupe_key, processed FROM inbound_events WHERE dedupe_key LIKE 'm:{}'",
+        "SELECT dedupe_key, CAST(CASE WHEN processed THEN 1 ELSE 0 END AS BIGINT) AS processed
+         FROM inbound_events WHERE dedupe_key LIKE 'm:{}'",
         ids.wamid_like()
     )))
     .fetch_all(db)

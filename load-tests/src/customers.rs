@@ -93,6 +93,11 @@ pub struct CustomerPlan {
     pub connections: usize,
     /// Numbers (phone_number_ids) customers write to; customer i writes to number i % len.
     pub numbers: Vec<String>,
+    /// Retry transport errors (a node down) until the run's deadline, as Meta retries for
+    /// days, instead of giving up after a few attempts.
+    pub persistent: bool,
+    /// Share of acknowledged webhooks delivered a second time (Meta delivers at least once).
+    pub redeliver_fraction: f64,
 }
 
 /// Low-discrepancy choice: about `fraction` of the customers, spread evenly. Different
@@ -104,6 +109,8 @@ fn chosen(i: usize, fraction: f64, step: f64) -> bool {
 /// The golden ratio's and √2's fractional parts.
 const HANDOFF_STEP: f64 = 0.618_033_988_749_895;
 const SALES_STEP: f64 = 0.414_213_562_373_095;
+/// √3's fractional part.
+const REDELIVER_STEP: f64 = 0.732_050_807_568_877;
 
 impl CustomerPlan {
     pub fn handoff_of(&self, i: usize) -> Option<HandoffTo> {
@@ -121,7 +128,7 @@ impl CustomerPlan {
         self.customers * self.messages_per_customer + self.extra.min(self.customers)
     }
 
-    fn messages_of(&self, i: usize) -> usize {
+    pub fn messages_of(&self, i: usize) -> usize {
         self.messages_per_customer + usize::from(i - self.first < self.extra)
     }
 }
@@ -244,6 +251,8 @@ pub struct FireStats {
     pub acked_ids: Mutex<Vec<(u32, u16)>>,
     /// Handoff messages by the customer's wa_id.
     pub handoffs: Mutex<HashMap<String, HandoffSent>>,
+    /// Acknowledged webhooks delivered again (and acknowledged again).
+    pub redelivered: Counter,
     /// Microseconds from `start` to the last acknowledgement.
     last_ack_us: AtomicU64,
     pub customers_done: Counter,
@@ -261,6 +270,7 @@ impl FireStats {
             per_second: PerSecond::new(start),
             acked_ids: Mutex::new(Vec::new()),
             handoffs: Mutex::new(HashMap::new()),
+            redelivered: Counter::default(),
             last_ack_us: AtomicU64::new(0),
             customers_done: Counter::default(),
         }
@@ -290,7 +300,8 @@ impl FireStats {
 struct Firing {
     plan: CustomerPlan,
     ids: RunIds,
-    url: String,
+    /// Webhook URLs (nodes); customer i starts at i % len and moves on after a transport error.
+    urls: Vec<String>,
     http: reqwest::Client,
     signer: SignatureVerifier,
     in_flight: Semaphore,
@@ -304,17 +315,20 @@ struct Firing {
     deadline: Instant,
 }
 
-/// Fire the plan at `webhook_url`; returns when every customer is done, the pace's duration is
+/// Fire the plan at `webhook_urls` (one per node); returns when every customer is done, the pace's duration is
 /// over, `stop` is set or `deadline` passes.
 pub async fn fire(
     plan: CustomerPlan,
     ids: RunIds,
-    webhook_url: String,
+    webhook_urls: Vec<String>,
     app_secret: &str,
     stats: Arc<FireStats>,
     stop: Arc<AtomicBool>,
     deadline: Instant,
 ) -> Result<()> {
+    if webhook_urls.is_empty() {
+        anyhow::bail!("no webhook URL to fire at");
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.connections)
         .tcp_nodelay(true)
@@ -329,7 +343,7 @@ pub async fn fire(
         next_slot: AtomicU64::new(0),
         plan,
         ids,
-        url: webhook_url,
+        urls: webhook_urls,
         http,
         signer,
         stats,
@@ -383,7 +397,7 @@ async fn customer_slot(f: Arc<Firing>) {
             }
             let is_handoff = handoff.is_some() && k + 1 == texts.len();
             let body = text_webhook(number, &wa_id, &f.ids.wamid(i, k), text);
-            if !send(&f, &body, due, is_handoff.then_some(&wa_id)).await {
+            if !send(&f, i, &body, due, is_handoff.then_some(&wa_id)).await {
                 if f.stop.load(Ordering::Relaxed) {
                     return;
                 }
@@ -392,15 +406,28 @@ async fn customer_slot(f: Arc<Firing>) {
             if let Ok(mut acked) = f.stats.acked_ids.lock() {
                 acked.push((i as u32, k as u16));
             }
+            if f.plan.redeliver_fraction > 0.0
+                && chosen(i * 31 + k, f.plan.redeliver_fraction, REDELIVER_STEP)
+                && send(&f, i + 1, &body, None, None).await
+            {
+                f.stats.redelivered.inc();
+            }
         }
         f.stats.customers_done.inc();
     }
 }
 
 /// Deliver one webhook until it is acknowledged (true), refused for good or given up (false).
-async fn send(f: &Firing, body: &[u8], due: Option<Instant>, handoff: Option<&String>) -> bool {
+async fn send(
+    f: &Firing,
+    customer: usize,
+    body: &[u8],
+    due: Option<Instant>,
+    handoff: Option<&String>,
+) -> bool {
     let signature = f.signer.sign(body);
     let mut transport_failures = 0;
+    let mut node = customer;
     let mut first = true;
     loop {
         if f.stop.load(Ordering::Relaxed) || Instant::now() >= f.deadline {
@@ -433,7 +460,7 @@ async fn send(f: &Firing, body: &[u8], due: Option<Instant>, handoff: Option<&St
         f.stats.sent.inc();
         let result = f
             .http
-            .post(&f.url)
+            .post(&f.urls[node % f.urls.len()])
             .header("content-type", "application/json")
             .header("x-hub-signature-256", &signature)
             .body(body.to_vec())
@@ -484,11 +511,14 @@ async fn send(f: &Firing, body: &[u8], due: Option<Instant>, handoff: Option<&St
                 };
                 f.stats.errors.add(kind);
                 transport_failures += 1;
-                if transport_failures >= MAX_TRANSPORT_ATTEMPTS {
+                if transport_failures >= MAX_TRANSPORT_ATTEMPTS && !f.plan.persistent {
                     f.stats.errors.add("gave_up");
                     return false;
                 }
-                tokio::time::sleep(Duration::from_millis(200 * transport_failures as u64)).await;
+                // The next node, as a load balancer's health check would pick.
+                node += 1;
+                let backoff = 200 * transport_failures.min(5) as u64;
+                tokio::time::sleep(Duration::from_millis(backoff)).await;
             }
         }
     }
@@ -553,6 +583,8 @@ mod tests {
             active: 1,
             connections: 1,
             numbers: vec!["1".into()],
+            persistent: false,
+            redeliver_fraction: 0.0,
         };
         let handoffs = (0..1000).filter(|&i| plan.handoff_of(i).is_some()).count();
         assert!((90..=110).contains(&handoffs), "{handoffs}");

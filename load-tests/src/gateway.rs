@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
+use switchboard::testkit::postgres::{PgServer, TestDatabase};
+use switchboard::testkit::redis::RedisServer;
 
 /// The demo configuration, layered under the generated one (the same file `cargo run` uses).
 const BASE_YAML: &str = include_str!("../../config/base.yaml");
@@ -31,6 +33,12 @@ pub struct GatewayConfig {
     pub token_prefix: String,
     pub data_dir: PathBuf,
     pub mark_as_read: bool,
+    /// The store: None for SQLite in `data_dir`, or a `postgres://` URL (cluster nodes).
+    pub database_url: Option<String>,
+    /// Extra environment of the gateway process (cluster mode: `SWITCHBOARD__REDIS__…`).
+    pub env: Vec<(String, String)>,
+    /// Extra YAML appended to the generated layer (top-level sections not generated above).
+    pub extra_yaml: String,
 }
 
 /// The `phone_number_id` of number `i` (0 is the demo's support number).
@@ -81,7 +89,10 @@ pub fn loadtest_yaml(cfg: &GatewayConfig) -> String {
     let _ = writeln!(
         y,
         "database:\n  url: {}\n  data_dir: {}\n  queue_capacity: 200000",
-        q(&format!("sqlite://{data}/switchboard.db")),
+        q(&cfg
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{data}/switchboard.db"))),
         q(&data)
     );
     let _ = writeln!(y, "intake:\n  partition_capacity: 65536");
@@ -130,6 +141,7 @@ pub fn loadtest_yaml(cfg: &GatewayConfig) -> String {
         "bots:\n  default:\n    apis:\n      orders: {}\n    hours: null",
         q(&format!("{graph}/business"))
     );
+    y.push_str(&cfg.extra_yaml);
     y
 }
 
@@ -294,6 +306,15 @@ impl ChildProcess {
         }
     }
 
+    /// SIGKILL, and reap it.
+    pub fn kill(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
@@ -323,11 +344,16 @@ impl Drop for ChildProcess {
 }
 
 /// A gateway started by the load test: its process, configuration directory and database.
+/// It can be killed (SIGKILL, as a crash) and started again on the same directory and store.
 pub struct Gateway {
     pub process: ChildProcess,
     pub base_url: String,
     pub database_url: String,
     pub dir: PathBuf,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    /// How many times the process was started.
+    pub starts: usize,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -348,16 +374,7 @@ impl Gateway {
         let dir = temp.path().to_path_buf();
         cfg.data_dir = dir.join("data");
         std::fs::create_dir_all(&cfg.data_dir)?;
-        let config_dir = dir.join("config");
-        write_config_dir(&config_dir, base_yaml, &cfg)?;
-        let mut command = Command::new(binary);
-        command
-            .current_dir(&dir)
-            .env("SWITCHBOARD_CONFIG_DIR", &config_dir)
-            .env("SWITCHBOARD_ENVIRONMENT", ENVIRONMENT)
-            .env("RUST_LOG", gateway_log);
-        let process = ChildProcess::spawn("gateway", command, dir.join("gateway.log"))?;
-        let base_url = format!("http://127.0.0.1:{}", cfg.port);
+        write_config_dir(&dir.join("config"), base_yaml, &cfg)?;
         let temp = if keep {
             // Leave the directory (configuration, database, log) for inspection.
             eprintln!("keeping {}", temp.keep().display());
@@ -365,17 +382,179 @@ impl Gateway {
         } else {
             Some(temp)
         };
+        let database_url = match &cfg.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}/switchboard.db?mode=ro", cfg.data_dir.display()),
+        };
+        let mut env = vec![
+            (
+                "SWITCHBOARD_CONFIG_DIR".to_string(),
+                dir.join("config").display().to_string(),
+            ),
+            (
+                "SWITCHBOARD_ENVIRONMENT".to_string(),
+                ENVIRONMENT.to_string(),
+            ),
+            ("RUST_LOG".to_string(), gateway_log.to_string()),
+        ];
+        env.extend(cfg.env.iter().cloned());
+        let process = Self::spawn(binary, &dir, &env, 1)?;
         let mut gateway = Gateway {
             process,
-            base_url: base_url.clone(),
-            database_url: format!("sqlite://{}/switchboard.db?mode=ro", cfg.data_dir.display()),
+            base_url: format!("http://127.0.0.1:{}", cfg.port),
+            database_url,
             dir,
+            binary: binary.to_path_buf(),
+            env,
+            starts: 1,
             _temp: temp,
         };
-        gateway
-            .process
-            .wait_ready(http, &format!("{base_url}/readyz"), Duration::from_secs(60))
-            .await?;
+        gateway.wait_ready(http).await?;
         Ok(gateway)
+    }
+
+    fn spawn(
+        binary: &Path,
+        dir: &Path,
+        env: &[(String, String)],
+        n: usize,
+    ) -> Result<ChildProcess> {
+        let mut command = Command::new(binary);
+        command.current_dir(dir);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let log = if n == 1 {
+            dir.join("gateway.log")
+        } else {
+            dir.join(format!("gateway.{n}.log"))
+        };
+        ChildProcess::spawn("gateway", command, log)
+    }
+
+    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<()> {
+        let url = format!("{}/readyz", self.base_url);
+        self.process
+            .wait_ready(http, &url, Duration::from_secs(60))
+            .await
+    }
+
+    /// SIGKILL: no shutdown, no flush, like a power cut or the OOM killer.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Start the gateway again on the same configuration and store (after `kill`); returns
+    /// once it is ready.
+    pub async fn restart(&mut self, http: &reqwest::Client) -> Result<()> {
+        self.process.kill();
+        self.starts += 1;
+        self.process = Self::spawn(&self.binary, &self.dir, &self.env, self.starts)?;
+        self.wait_ready(http).await
+    }
+}
+
+/// What a run deploys: one embedded gateway (SQLite in its directory), or cluster nodes on a
+/// private `redis-server` and a fresh PostgreSQL database. Everything is stopped (and the
+/// database dropped) when this is dropped: the nodes first.
+pub struct Deployment {
+    pub nodes: Vec<Gateway>,
+    /// The store, for the checks.
+    pub database_url: String,
+    database: Option<TestDatabase>,
+    /// A private PostgreSQL server (when the run kills and restarts it).
+    pub postgres: Option<PgServer>,
+    redis: Option<RedisServer>,
+}
+
+/// How to deploy.
+pub struct DeploymentPlan {
+    /// Cluster nodes on Redis + PostgreSQL; 0 for one embedded gateway.
+    pub cluster_nodes: usize,
+    /// The PostgreSQL server to create the run's database on (else
+    /// `SWITCHBOARD_TEST_POSTGRES_URL`'s, else a private server).
+    pub postgres_url: Option<String>,
+    /// Start a private PostgreSQL server for the run whatever the above says (to kill it).
+    pub own_postgres: bool,
+}
+
+impl Deployment {
+    /// Start the nodes, each on `config()` (a fresh port each call), and wait until they are
+    /// ready.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        plan: &DeploymentPlan,
+        binary: &Path,
+        base_yaml: Option<&Path>,
+        gateway_log: &str,
+        keep: bool,
+        http: &reqwest::Client,
+        mut config: impl FnMut() -> Result<GatewayConfig>,
+    ) -> Result<Deployment> {
+        let cluster = plan.cluster_nodes > 0;
+        let redis = if cluster {
+            Some(RedisServer::start().context("starting redis-server (is it installed?)")?)
+        } else {
+            None
+        };
+        let postgres = if plan.own_postgres {
+            Some(PgServer::new().context("starting a private PostgreSQL server")?)
+        } else {
+            None
+        };
+        let database = if cluster {
+            Some(match (&postgres, &plan.postgres_url) {
+                (Some(server), _) => TestDatabase::create_on(&server.url()).await?,
+                (None, Some(url)) => TestDatabase::create_on(url).await?,
+                (None, None) => TestDatabase::create().await?,
+            })
+        } else {
+            None
+        };
+        let mut nodes = Vec::new();
+        for n in 0..plan.cluster_nodes.max(1) {
+            let mut cfg = config()?;
+            if let (Some(redis), Some(db)) = (&redis, &database) {
+                cfg.database_url = Some(db.url().to_string());
+                cfg.env
+                    .push(("SWITCHBOARD__REDIS__URL".into(), redis.url()));
+                cfg.env
+                    .push(("SWITCHBOARD__REDIS__NODE_ID".into(), format!("node-{n}")));
+            }
+            let g = Gateway::start(binary, base_yaml, cfg, gateway_log, keep, http).await?;
+            eprintln!(
+                "{} {n}: {} (pid {}), data in {}",
+                if cluster { "node" } else { "gateway" },
+                g.base_url,
+                g.process.pid(),
+                g.dir.display()
+            );
+            nodes.push(g);
+        }
+        let database_url = match &database {
+            Some(db) => db.url().to_string(),
+            None => nodes[0].database_url.clone(),
+        };
+        Ok(Deployment {
+            nodes,
+            database_url,
+            database,
+            postgres,
+            redis,
+        })
+    }
+
+    pub fn base_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|g| g.base_url.clone()).collect()
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        // Nodes before the database they use, the database before its server.
+        self.nodes.clear();
+        self.database.take();
+        self.postgres.take();
+        self.redis.take();
     }
 }

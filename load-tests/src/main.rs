@@ -11,6 +11,7 @@
 mod agents;
 mod baseline;
 mod checks;
+mod crash;
 mod customers;
 mod gateway;
 mod plot;
@@ -33,7 +34,7 @@ use switchboard::fakes::graph::FakeGraph;
 
 use crate::agents::{AgentPlan, AgentStats, REPLY_PREFIX};
 use crate::customers::{CustomerPlan, FireStats, Pace, RunIds};
-use crate::gateway::{ChildProcess, Gateway, GatewayConfig};
+use crate::gateway::{ChildProcess, Deployment, DeploymentPlan, GatewayConfig};
 use crate::report::{FireReport, HandoffReport, Machine, MemoryPoint, MemoryReport, Ratio, Report};
 use crate::sampler::Sampler;
 use crate::stats::{Summary, histogram, micros};
@@ -96,6 +97,38 @@ enum Scenario {
         #[arg(long, default_value_t = 1000)]
         websockets: usize,
     },
+    /// Nothing acknowledged is lost: a burst while the gateway is killed with SIGKILL KILLS
+    /// times at random moments and started again (`--cluster`: two nodes on Redis and
+    /// PostgreSQL, a random one killed each time); customers redeliver what was not
+    /// acknowledged, agents work the handoffs throughout. Checks the store and what customers
+    /// received: everything acknowledged stored once, every conversation resumed, nothing sent
+    /// twice.
+    Crash {
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 1_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 3)]
+        kills: usize,
+        /// Longest pause between a kill and the restart, ms.
+        #[arg(long, default_value_t = 1500)]
+        max_down_ms: u64,
+        /// With --cluster: kill PostgreSQL (a private server started for the run) instead of
+        /// a node; webhooks are answered 503 while it is down.
+        #[arg(long)]
+        kill_postgres: bool,
+        /// Share of acknowledged webhooks delivered a second time.
+        #[arg(long, default_value_t = 0.05)]
+        redeliver_fraction: f64,
+        /// The gateways' `outbound.resend_unconfirmed_after_ms`: a send cut short by a kill is
+        /// resent after this unless Meta's status showed it arrived (the default's value).
+        #[arg(long, default_value_t = 60_000)]
+        resend_after_ms: u64,
+        /// After the drain, seconds to keep watching for late sends (default: the resend
+        /// delay and 5 s).
+        #[arg(long)]
+        watch_seconds: Option<u64>,
+    },
     /// The burst at the baseline server only (the ceiling on this machine).
     Baseline {
         #[arg(long, default_value_t = 100_000)]
@@ -130,7 +163,17 @@ struct Opts {
     /// must be this run's fake (--graph-addr), its agents those of `loadtest config`.
     #[arg(long, global = true)]
     target: Option<String>,
-    /// The gateway's store, checked read-only at the end (with --target; a SQLite URL).
+    /// Deploy a cluster instead of one embedded gateway: two nodes (each its own port) on a
+    /// private redis-server and a fresh PostgreSQL database; customers and agents are spread
+    /// over the nodes, as a load balancer would.
+    #[arg(long, global = true)]
+    cluster: bool,
+    /// With --cluster: the PostgreSQL server to create the run's database on (default:
+    /// SWITCHBOARD_TEST_POSTGRES_URL, else a private server started for the run). The database
+    /// is dropped at the end.
+    #[arg(long, global = true)]
+    postgres_url: Option<String>,
+    /// The gateway's store, checked at the end (with --target; sqlite://… or postgres://…).
     #[arg(long, global = true)]
     database_url: Option<String>,
     /// The target gateway's process id, to read its memory (with --target).
@@ -305,7 +348,10 @@ fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
                     0.5,
                 )
             }
-            Scenario::Memory { .. } | Scenario::Config { .. } | Scenario::ServeBaseline { .. } => {
+            Scenario::Memory { .. }
+            | Scenario::Crash { .. }
+            | Scenario::Config { .. }
+            | Scenario::ServeBaseline { .. } => {
                 bail!("not a firing scenario")
             }
         };
@@ -326,6 +372,8 @@ fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
             active: o.active.unwrap_or(active).max(1),
             connections: o.connections.unwrap_or(64).max(1),
             numbers,
+            persistent: false,
+            redeliver_fraction: 0.0,
         },
         agents: o.agents.unwrap_or(agents),
         capacity: o.capacity.unwrap_or(capacity),
@@ -418,15 +466,34 @@ fn gateway_config(
         token_prefix: o.agent_token_prefix.clone(),
         data_dir: PathBuf::from("./data"),
         mark_as_read: !o.no_read_receipts,
+        database_url: None,
+        env: Vec::new(),
+        extra_yaml: String::new(),
     }
 }
 
-/// The gateway under test: started here, or the --target.
+/// The gateway under test: started here (one embedded gateway, or cluster nodes), or the
+/// --target.
 struct UnderTest {
-    base_url: String,
+    /// Every node's base URL (one unless --cluster).
+    bases: Vec<String>,
     database_url: Option<String>,
+    /// The (first) gateway's process id, for its memory.
     pid: Option<u32>,
-    _gateway: Option<Gateway>,
+    _deployment: Option<Deployment>,
+}
+
+impl UnderTest {
+    fn base_url(&self) -> &str {
+        &self.bases[0]
+    }
+
+    fn webhook_urls(&self) -> Vec<String> {
+        self.bases
+            .iter()
+            .map(|b| format!("{b}/webhooks/whatsapp"))
+            .collect()
+    }
 }
 
 async fn gateway_under_test(
@@ -438,35 +505,41 @@ async fn gateway_under_test(
     if let Some(target) = &o.target {
         check_target(target, o.allow_remote)?;
         return Ok(UnderTest {
-            base_url: target.trim_end_matches('/').to_string(),
+            bases: vec![target.trim_end_matches('/').to_string()],
             database_url: o.database_url.clone(),
             pid: o.pid,
-            _gateway: None,
+            _deployment: None,
         });
     }
     let binary = gateway::locate_binary(o.gateway_bin.clone())?;
-    let cfg = gateway_config(o, gateway::free_port()?, graph_url, agents, capacity);
-    let http = reqwest::Client::new();
-    let g = Gateway::start(
+    let plan = DeploymentPlan {
+        cluster_nodes: if o.cluster { 2 } else { 0 },
+        postgres_url: o.postgres_url.clone(),
+        own_postgres: false,
+    };
+    let deployment = Deployment::start(
+        &plan,
         &binary,
         o.base_config.as_deref(),
-        cfg,
         &o.gateway_log,
         o.keep,
-        &http,
+        &reqwest::Client::new(),
+        || {
+            Ok(gateway_config(
+                o,
+                gateway::free_port()?,
+                graph_url.clone(),
+                agents,
+                capacity,
+            ))
+        },
     )
     .await?;
-    eprintln!(
-        "gateway: {} (pid {}), data in {}",
-        g.base_url,
-        g.process.pid(),
-        g.dir.display()
-    );
     Ok(UnderTest {
-        base_url: g.base_url.clone(),
-        database_url: Some(g.database_url.clone()),
-        pid: Some(g.process.pid()),
-        _gateway: Some(g),
+        bases: deployment.base_urls(),
+        database_url: Some(deployment.database_url.clone()),
+        pid: deployment.nodes.first().map(|g| g.process.pid()),
+        _deployment: Some(deployment),
     })
 }
 
@@ -595,7 +668,7 @@ async fn run_baseline(
     let result = customers::fire(
         plan.clone(),
         RunIds::new(),
-        format!("{base}/webhooks/whatsapp"),
+        vec![format!("{base}/webhooks/whatsapp")],
         &secret,
         stats.clone(),
         stop,
@@ -681,12 +754,13 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
         .map(|i| gateway::agent_token(&o.agent_token_prefix, i))
         .collect();
     let agent_tasks = agents::start(
-        &under.base_url,
+        &under.bases,
         AgentPlan {
             tokens,
             go_online: true,
             think: shape.think,
             replies: shape.replies,
+            persistent: false,
         },
         agent_stats.clone(),
         agents_stop_rx,
@@ -701,7 +775,7 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
     let start = Instant::now();
     let sampler_stop = Arc::new(AtomicBool::new(false));
     let sampler = sampler::spawn(
-        format!("{}/metrics", under.base_url),
+        format!("{}/metrics", under.base_url()),
         under.pid,
         start,
         sampler_stop.clone(),
@@ -723,7 +797,7 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
     customers::fire(
         shape.customers.clone(),
         ids,
-        format!("{}/webhooks/whatsapp", under.base_url),
+        under.webhook_urls(),
         &secret,
         fire.clone(),
         stop.clone(),
@@ -742,26 +816,16 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
             None
         }
     };
-    let mut drained = false;
-    while Instant::now() < drain_until && !stop.load(Ordering::Relaxed) {
-        let handoffs = fire
-            .handoffs
-            .lock()
-            .map(|h| h.values().filter(|s| s.acked).count())
-            .unwrap_or(0);
-        let assigned = agent_stats.assigned_customers();
-        let working = agent_stats.working.load(Ordering::Relaxed);
-        let queue = sampler.latest().queue_depth;
-        let unprocessed = match &db {
-            Some(db) => checks::unprocessed(db, &ids).await?,
-            None => 0,
-        };
-        if assigned >= handoffs && working == 0 && queue == 0.0 && unprocessed == 0 {
-            drained = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let drained = drain(
+        &fire,
+        &agent_stats,
+        Some(&sampler),
+        db.as_ref(),
+        &ids,
+        &stop,
+        drain_until,
+    )
+    .await?;
     report.drain_seconds = drained.then(|| fired.elapsed().as_secs_f64());
     if !drained {
         eprintln!(
@@ -805,6 +869,39 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
     drop(under);
     drop(graph);
     Ok(report)
+}
+
+/// Wait until every acknowledged handoff was assigned and its conversation worked, the queues
+/// are empty (per `sampler`, when given) and every recorded event of the run is processed (per
+/// the store, when given); false when `until` came first.
+async fn drain(
+    fire: &FireStats,
+    agents: &AgentStats,
+    sampler: Option<&Sampler>,
+    db: Option<&sqlx::AnyPool>,
+    ids: &RunIds,
+    stop: &AtomicBool,
+    until: Instant,
+) -> Result<bool> {
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        let handoffs = fire
+            .handoffs
+            .lock()
+            .map(|h| h.values().filter(|s| s.acked).count())
+            .unwrap_or(0);
+        let assigned = agents.assigned_customers();
+        let working = agents.working.load(Ordering::Relaxed);
+        let queue = sampler.map(|s| s.latest().queue_depth).unwrap_or(0.0);
+        let unprocessed = match db {
+            Some(db) => checks::unprocessed(db, ids).await?,
+            None => 0,
+        };
+        if assigned >= handoffs && working == 0 && queue == 0.0 && unprocessed == 0 {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(false)
 }
 
 fn handoff_report(
@@ -870,6 +967,9 @@ fn handoff_report(
 
 /// Memory: idle, with agent websockets, then with each count of live conversation actors.
 async fn run_memory(actors: &[usize], websockets: usize, o: &Opts) -> Result<Report> {
+    if o.cluster {
+        bail!("memory measures one embedded gateway: --cluster does not apply");
+    }
     let started = Instant::now();
     let until = deadline(o, started);
     let graph_addr = o.graph_addr.unwrap_or_else(|| {
@@ -889,7 +989,7 @@ async fn run_memory(actors: &[usize], websockets: usize, o: &Opts) -> Result<Rep
     };
     let db = checks::open(database_url).await?;
     let http = reqwest::Client::new();
-    let metrics_url = format!("{}/metrics", under.base_url);
+    let metrics_url = format!("{}/metrics", under.base_url());
     let read = |what: String| {
         let http = http.clone();
         let metrics_url = metrics_url.clone();
@@ -925,12 +1025,13 @@ async fn run_memory(actors: &[usize], websockets: usize, o: &Opts) -> Result<Rep
         .map(|i| gateway::agent_token(&o.agent_token_prefix, i))
         .collect();
     let tasks = agents::start(
-        &under.base_url,
+        &under.bases,
         AgentPlan {
             tokens,
             go_online: false,
             think: Duration::from_secs(1),
             replies: 0,
+            persistent: false,
         },
         agent_stats.clone(),
         rx,
@@ -974,11 +1075,13 @@ async fn run_memory(actors: &[usize], websockets: usize, o: &Opts) -> Result<Rep
             active: o.active.unwrap_or(2000),
             connections: o.connections.unwrap_or(64),
             numbers: numbers(o),
+            persistent: false,
+            redeliver_fraction: 0.0,
         };
         customers::fire(
             plan,
             ids,
-            format!("{}/webhooks/whatsapp", under.base_url),
+            under.webhook_urls(),
             &o.app_secret
                 .clone()
                 .unwrap_or_else(|| DEFAULT_APP_SECRET.into()),
@@ -1105,6 +1208,28 @@ fn main() -> Result<()> {
         match &cli.scenario {
             Scenario::Memory { actors, websockets } => {
                 run_memory(actors, *websockets, &cli.opts).await
+            }
+            Scenario::Crash {
+                messages,
+                customers,
+                kills,
+                max_down_ms,
+                kill_postgres,
+                redeliver_fraction,
+                resend_after_ms,
+                watch_seconds,
+            } => {
+                let plan = crash::CrashPlan {
+                    messages: *messages,
+                    customers: *customers,
+                    kills: *kills,
+                    max_down_ms: *max_down_ms,
+                    kill_postgres: *kill_postgres,
+                    redeliver_fraction: *redeliver_fraction,
+                    resend_after_ms: *resend_after_ms,
+                    watch_seconds: *watch_seconds,
+                };
+                crash::run(&plan, &cli.opts).await
             }
             scenario => run_firing(scenario, &cli.opts).await,
         }

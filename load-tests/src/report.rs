@@ -124,6 +124,7 @@ pub struct Report {
     pub samples: Vec<Sample>,
     pub checks: Option<CheckReport>,
     pub memory: Option<MemoryReport>,
+    pub crash: Option<crate::crash::CrashReport>,
     /// Time from the end of the firing until every handoff was worked and every event
     /// processed.
     pub drain_seconds: Option<f64>,
@@ -257,6 +258,22 @@ impl Report {
             for (what, kib) in &mem.per_actor_kib {
                 let _ = writeln!(out, "  per conversation actor ({what}): {kib:.2} KiB");
             }
+        }
+        if let Some(k) = &self.crash {
+            let _ = writeln!(out, "\n  crash ({}): {} kills", k.mode, k.kills.len());
+            for kill in &k.kills {
+                let _ = writeln!(
+                    out,
+                    "    {} killed at {:.1} s, {} acknowledged by then, back {} ms later",
+                    kill.what, kill.at_s, kill.acknowledged, kill.down_ms
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  {} acknowledged webhooks redelivered; {} sends, {} of them a message sent twice; \
+                 {} customers without exactly one greeting, {} with a wrong number of order answers",
+                k.redelivered, k.sends, k.sent_twice, k.greeting_not_once, k.order_answers_wrong
+            );
         }
         if let Some(c) = &self.checks {
             let _ = writeln!(

@@ -80,7 +80,7 @@ struct State {
     requests: VecDeque<RecordedSend>,
     rules: Vec<FailRule>,
     latency: Duration,
-    observer: Option<Observer>,
+    observers: Vec<Observer>,
     /// Requests kept for inspection (None: [`MAX_RECORDED`]).
     record_limit: Option<usize>,
 }
@@ -252,10 +252,11 @@ impl FakeGraph {
         });
     }
 
-    /// Call `observer` with every request from now on, as it is answered (the load test
-    /// measures when agents' replies arrive this way, without keeping every request).
+    /// Call `observer` with every request from now on, as it is answered, besides the
+    /// observers already there (the load test measures when agents' replies arrive this way,
+    /// without keeping every request; the status feed sends Meta's statuses).
     pub fn observe(&self, observer: impl Fn(&RecordedSend) + Send + Sync + 'static) {
-        self.shared.lock().observer = Some(Arc::new(observer));
+        self.shared.lock().observers.push(Arc::new(observer));
     }
 
     /// Keep at most `limit` requests for [`requests`](Self::requests) (0: keep none), instead
@@ -403,8 +404,8 @@ async fn messages(
         received_at,
         received,
     };
-    let observer = shared.lock().observer.clone();
-    if let Some(observer) = observer {
+    let observers = shared.lock().observers.clone();
+    for observer in &observers {
         observer(&record);
     }
     {

@@ -71,42 +71,67 @@ fn status_webhook(send: &RecordedSend) -> Option<Value> {
     }))
 }
 
+/// Statuses in flight at once (Meta delivers many webhooks concurrently).
+const IN_FLIGHT: usize = 32;
+
 async fn deliver(
     mut statuses: mpsc::UnboundedReceiver<Value>,
     targets: Arc<Mutex<Vec<String>>>,
     signer: Option<SignatureVerifier>,
 ) {
     let Some(signer) = signer else { return };
+    let signer = Arc::new(signer);
     let http = reqwest::Client::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut turn = 0usize;
+    let mut tasks = tokio::task::JoinSet::new();
     while let Some(webhook) = statuses.recv().await {
-        let Ok(body) = serde_json::to_vec(&webhook) else {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        while tasks.try_join_next().is_some() {}
+        let (http, targets, signer) = (http.clone(), targets.clone(), signer.clone());
+        tasks.spawn(async move {
+            deliver_one(&http, &webhook, &targets, &signer, turn).await;
+            drop(permit);
+        });
+        turn += 1;
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Like Meta: retry until some node acknowledges it (for a minute here).
+async fn deliver_one(
+    http: &reqwest::Client,
+    webhook: &Value,
+    targets: &Mutex<Vec<String>>,
+    signer: &SignatureVerifier,
+    turn: usize,
+) {
+    let Ok(body) = serde_json::to_vec(webhook) else {
+        return;
+    };
+    let signature = signer.sign(&body);
+    for attempt in 0..600 {
+        let target = targets
+            .lock()
+            .ok()
+            .and_then(|t| (!t.is_empty()).then(|| t[(turn + attempt) % t.len()].clone()));
+        let Some(target) = target else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let signature = signer.sign(&body);
-        // Like Meta: retry until some node acknowledges it.
-        for attempt in 0..600 {
-            let target = targets
-                .lock()
-                .ok()
-                .and_then(|t| (!t.is_empty()).then(|| t[(turn + attempt) % t.len()].clone()));
-            let Some(target) = target else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
-            let answer = http
-                .post(format!("{target}/webhooks/whatsapp"))
-                .header("content-type", "application/json")
-                .header("x-hub-signature-256", &signature)
-                .body(body.clone())
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
-            if answer.is_ok_and(|a| a.status().is_success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = http
+            .post(format!("{target}/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", &signature)
+            .body(body.clone())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        if answer.is_ok_and(|a| a.status().is_success()) {
+            return;
         }
-        turn += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
