@@ -869,6 +869,13 @@ async fn a_returning_customer_goes_back_to_the_agent_who_served_them() {
         .contains(&first),
         "her earlier conversation is in the history: {detail:#}"
     );
+    // Two conversations on one number: one identity, from the first.
+    let identities = &detail["contact"]["identities"];
+    assert_eq!(identities.as_array().map(Vec::len), Some(1), "{detail:#}");
+    assert_eq!(identities[0]["kind"], "whatsapp", "{identities}");
+    assert_eq!(identities[0]["address"], "15551100001", "{identities}");
+    assert!(identities[0]["channel"].is_string(), "{identities}");
+    assert!(identities[0]["first_seen"].is_i64(), "{identities}");
     assert_eq!(bob.me().await["load"], 0);
     assert_eq!(
         bob.conversation(&again).await["conversation"]["assignee"],

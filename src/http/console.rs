@@ -221,6 +221,25 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let conversation = visible(&state, &agent, &id).await?;
     let contact = state.store.load_contact(&conversation.customer).await?;
+    let identities: Vec<Value> = state
+        .store
+        .contact_identities(&conversation.customer)
+        .await?
+        .into_iter()
+        .map(|i| {
+            let kind = state
+                .settings
+                .channels
+                .get(i.channel.as_str())
+                .map(|c| c.kind.as_str());
+            json!({
+                "channel": i.channel,
+                "kind": kind,
+                "address": i.address,
+                "first_seen": i.first_seen,
+            })
+        })
+        .collect();
     let messages = state.store.conversation_messages(&conversation.id).await?;
     let history: Vec<Value> = state
         .store
@@ -241,6 +260,7 @@ async fn show(
             "language": c.language,
             "tags": c.tags,
             "fields": c.fields,
+            "identities": identities,
         })),
         "history": history,
         "events": events,

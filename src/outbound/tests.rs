@@ -162,6 +162,12 @@ impl Store for Probe {
     async fn conversation_events(&self, _: &str) -> Result<Vec<ConversationEvent>, StoreError> {
         Ok(Vec::new())
     }
+    async fn contact_identities(
+        &self,
+        _: &crate::domain::CustomerId,
+    ) -> Result<Vec<crate::store::ContactIdentity>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn console_outbox(
         &self,
         _: Option<i64>,

@@ -234,6 +234,15 @@ pub struct ContactRecord {
     pub tags: Vec<String>,
 }
 
+/// A channel a contact reached us on, and its address there (for WhatsApp, its `wa_id`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ContactIdentity {
+    pub channel: ChannelId,
+    pub address: String,
+    /// When its first conversation on that channel began (unix ms).
+    pub first_seen: i64,
+}
+
 /// An inbound message to store as part of a step (the customer's side of the transcript).
 #[derive(Clone, Debug)]
 pub struct InboundMessageRecord {
@@ -454,6 +463,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         customer: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError>;
+
+    /// The channels a contact reached us on, oldest first.
+    async fn contact_identities(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<ContactIdentity>, StoreError>;
 
     /// Whether the inbound event `seq` was processed (unknown sequences count as processed: there
     /// is nothing left to do for them).

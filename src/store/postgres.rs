@@ -34,10 +34,10 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AgentEventRecord, ConsoleOutboxEntry, ContactRecord, ConversationEvent, ConversationFilter,
-    ConversationRecord, ConversationStatus, ConversationStep, NewInbound, OutboundOutcome,
-    OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts,
-    StoreError, StoredMessage, is_connection_error, status_rank,
+    AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ConversationEvent,
+    ConversationFilter, ConversationRecord, ConversationStatus, ConversationStep, NewInbound,
+    OutboundOutcome, OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store,
+    StoreCounts, StoreError, StoredMessage, is_connection_error, status_rank,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
@@ -266,6 +266,28 @@ impl Store for PostgresStore {
         .fetch_optional(&self.reader)
         .await?;
         row.map(|row| contact_from_row(&row)).transpose()
+    }
+
+    async fn contact_identities(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<ContactIdentity>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel, address, first_seen FROM contact_identities
+             WHERE customer = $1 ORDER BY first_seen, channel",
+        )
+        .bind(text(customer.as_str()))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ContactIdentity {
+                    channel: ChannelId::new(row.try_get::<String, _>("channel")?),
+                    address: row.try_get("address")?,
+                    first_seen: row.try_get("first_seen")?,
+                })
+            })
+            .collect()
     }
 
     async fn is_processed(&self, seq: i64) -> Result<bool, StoreError> {
@@ -1248,6 +1270,18 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
         }
         return Ok(());
     };
+    if c.version == 0 {
+        // A new conversation: the contact may be new on this channel.
+        sqlx::query(
+            "INSERT INTO contact_identities (channel, address, customer, first_seen)
+             VALUES ($1, $2, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(text(c.channel.as_str()))
+        .bind(text(c.customer.as_str()))
+        .bind(c.created_at)
+        .execute(&mut *conn)
+        .await?;
+    }
     if let Some(message) = &step.inbound_message {
         sqlx::query(
             "INSERT INTO messages (id, conversation_id, direction, sender, kind, body, provider_id,

@@ -18,10 +18,10 @@ use sqlx::{Connection, Row};
 use tokio::sync::oneshot;
 
 use super::{
-    AgentEventRecord, ConsoleOutboxEntry, ContactRecord, ConversationEvent, ConversationFilter,
-    ConversationRecord, ConversationStatus, ConversationStep, NewInbound, OutboundOutcome,
-    OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts,
-    StoreError, StoredMessage,
+    AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ConversationEvent,
+    ConversationFilter, ConversationRecord, ConversationStatus, ConversationStep, NewInbound,
+    OutboundOutcome, OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store,
+    StoreCounts, StoreError, StoredMessage,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
@@ -215,6 +215,28 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         row.map(|row| contact_from_row(&row)).transpose()
+    }
+
+    async fn contact_identities(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<ContactIdentity>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel, address, first_seen FROM contact_identities
+             WHERE customer = ? ORDER BY first_seen, channel",
+        )
+        .bind(customer.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ContactIdentity {
+                    channel: ChannelId::new(row.try_get::<String, _>("channel")?),
+                    address: row.try_get("address")?,
+                    first_seen: row.try_get("first_seen")?,
+                })
+            })
+            .collect()
     }
 
     async fn is_processed(&self, seq: i64) -> Result<bool, StoreError> {

@@ -352,6 +352,22 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
         }
         return Ok(());
     };
+    if c.version == 0 {
+        // A new conversation: the contact may be new on this channel.
+        conn.prepare_cached(
+            "INSERT INTO contact_identities (channel, address, customer, first_seen)
+             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                c.channel.as_str(),
+                c.customer.as_str(),
+                c.customer.as_str(),
+                c.created_at
+            ])
+        })
+        .map_err(engine)?;
+    }
     if let Some(message) = &step.inbound_message {
         let body = to_json(&message.body)?;
         conn.prepare_cached(

@@ -1138,6 +1138,50 @@ pub(crate) async fn console_events_wait_in_the_outbox_until_appended(store: Arc<
     );
 }
 
+/// A contact's identities: each channel it reached us on, from its first conversation there.
+pub(crate) async fn contacts_have_an_identity_per_channel(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let customer = CustomerId::new("666");
+    let sales = ChannelId::new("sales_line");
+    let mut first = new_conversation("666");
+    commit(store, &mut first, ConversationStep::empty()).await;
+    // Later steps of the same conversation add nothing.
+    commit(store, &mut first, ConversationStep::empty()).await;
+    let mut other = ConversationRecord::new(
+        ConversationKey::new(&sales, &customer),
+        sales.clone(),
+        customer.clone(),
+        5_000,
+    );
+    commit(store, &mut other, ConversationStep::empty()).await;
+    let identities = store
+        .contact_identities(&customer)
+        .await
+        .expect("identities");
+    assert_eq!(
+        identities,
+        vec![
+            ContactIdentity {
+                channel: channel(),
+                address: "666".into(),
+                first_seen: 1_000,
+            },
+            ContactIdentity {
+                channel: sales,
+                address: "666".into(),
+                first_seen: 5_000,
+            },
+        ]
+    );
+    assert!(
+        store
+            .contact_identities(&CustomerId::new("nobody"))
+            .await
+            .expect("identities")
+            .is_empty()
+    );
+}
+
 pub(crate) async fn backlog_lists_conversations_with_unprocessed_events(store: Arc<dyn Store>) {
     let store = store.as_ref();
     let mut unrouted = text_event("604", "wamid.unrouted", "for no channel");
@@ -1570,6 +1614,7 @@ macro_rules! store_suite {
                 statuses_move_forward_and_orphans_wait_for_the_send_response,
                 agent_event_log_appends_pages_and_keeps_its_bound,
                 console_events_wait_in_the_outbox_until_appended,
+                contacts_have_an_identity_per_channel,
                 backlog_lists_conversations_with_unprocessed_events,
                 text_with_nul_characters_is_stored);
             store_suite!(@database $database,
