@@ -438,11 +438,7 @@ async fn process(shared: &Shared, queued: Queued) {
         Job::Send {
             msg,
             reclaim_before,
-        } => {
-            if claim(shared, &msg, reclaim_before).await {
-                deliver(shared, *msg).await
-            }
-        }
+        } => deliver(shared, *msg, reclaim_before).await,
         Job::MarkRead { message_id, typing } => mark_read(shared, to, message_id, typing).await,
         Job::Hold(until) => {
             shared
@@ -506,8 +502,11 @@ async fn claim(shared: &Shared, msg: &OutboundMessage, reclaim_before: Option<i6
     }
 }
 
-/// Send one message with retries, then record its outcome.
-async fn deliver(shared: &Shared, msg: OutboundMessage) {
+/// Send one message with retries, then record its outcome. The message is claimed right before
+/// its first attempt, once the rate limits let it go: a crash then leaves claimed (and so held
+/// for `outbound.resend_unconfirmed_after_ms`) only what may really have reached Meta, not what
+/// was still waiting for its turn.
+async fn deliver(shared: &Shared, msg: OutboundMessage, reclaim_before: Option<i64>) {
     let settings = &shared.settings;
     let max_attempts = settings.max_attempts.max(1);
     // Throughput and transient errors: exponential with jitter, capped.
@@ -538,6 +537,9 @@ async fn deliver(shared: &Shared, msg: OutboundMessage) {
         attempts += 1;
         shared.throttle.pair(&msg.to).await;
         shared.throttle.number().await;
+        if attempts == 1 && !claim(shared, &msg, reclaim_before).await {
+            return;
+        }
         let result = {
             let _permit = shared.in_flight.acquire().await.ok();
             let started = Instant::now();
