@@ -126,7 +126,9 @@ impl Outbound {
             if let Some(first) = messages.iter().find(|p| p.state == OutboundState::Sending) {
                 let wait = u64::try_from(first.updated_at.saturating_add(grace) - now).unwrap_or(0);
                 let until = tokio::time::Instant::now() + Duration::from_millis(wait);
-                sender.hold(lane.1.clone(), until).await;
+                sender
+                    .hold(lane.1.clone(), until, Some(first.message.id))
+                    .await;
             }
             for pending in messages {
                 let _ = match pending.state {

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::channels::{ChannelClient, RetryClass, SendError, SendRequest};
 use crate::config::OutboundSettings;
-use crate::domain::{ChannelId, CustomerId, OutboundMessage, ProviderMessageId};
+use crate::domain::{ChannelId, CustomerId, MessageId, OutboundMessage, ProviderMessageId};
 use crate::metrics::{MAILBOX_SHEDS, OUTBOUND_LATENCY, OUTBOUND_SENDS};
 use crate::store::{OutboundOutcome, Store};
 
@@ -102,8 +102,9 @@ enum Job {
         message_id: ProviderMessageId,
         typing: bool,
     },
-    /// Hold the recipient's lane until then (everything to them queues behind it).
-    Hold(tokio::time::Instant),
+    /// Hold the recipient's lane until then (everything to them queues behind it), or until
+    /// the message it waits on is settled (its status arrived).
+    Hold(tokio::time::Instant, Option<MessageId>),
 }
 
 struct Queued {
@@ -286,9 +287,14 @@ impl OutboundSender {
 
     /// Hold everything to `to` until `until`: messages to them enqueued after this wait (the
     /// earlier ones keep their turn). Used when a message to them may or may not have reached
-    /// Meta before a crash: the later ones wait until it is settled.
-    /// False when the sender has shut down.
-    pub async fn hold(&self, to: CustomerId, until: tokio::time::Instant) -> bool {
+    /// Meta before a crash (`waiting_on`): the later ones wait until it is settled, or until
+    /// `until` at the latest. False when the sender has shut down.
+    pub async fn hold(
+        &self,
+        to: CustomerId,
+        until: tokio::time::Instant,
+        waiting_on: Option<MessageId>,
+    ) -> bool {
         let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return false;
         };
@@ -297,7 +303,7 @@ impl OutboundSender {
         };
         permit.send(Queued {
             to,
-            job: Job::Hold(until),
+            job: Job::Hold(until, waiting_on),
             _slot: slot,
         });
         true
@@ -440,10 +446,27 @@ async fn process(shared: &Shared, queued: Queued) {
             reclaim_before,
         } => deliver(shared, *msg, reclaim_before).await,
         Job::MarkRead { message_id, typing } => mark_read(shared, to, message_id, typing).await,
-        Job::Hold(until) => {
-            shared
-                .pause(until.saturating_duration_since(tokio::time::Instant::now()))
-                .await;
+        Job::Hold(until, waiting_on) => hold(shared, until, waiting_on).await,
+    }
+}
+
+/// How often a held lane looks whether the message it waits on was settled.
+const HOLD_POLL: Duration = Duration::from_millis(250);
+
+/// Keep the lane until `until`, or until `waiting_on` is no longer `sending`: a status webhook
+/// showed it reached Meta (then it is not sent again), or another sender settled it.
+async fn hold(shared: &Shared, until: tokio::time::Instant, waiting_on: Option<MessageId>) {
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() || !shared.pause(left.min(HOLD_POLL)).await {
+            return;
+        }
+        if let Some(id) = waiting_on
+            && let Ok(Some(status)) = shared.store.outbound_status(id).await
+            && status != "sending"
+        {
+            tracing::debug!(channel = %shared.channel, message = %id, %status, "outbound: held message settled; lane goes on");
+            return;
         }
     }
 }

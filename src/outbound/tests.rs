@@ -162,6 +162,9 @@ impl Store for Probe {
     async fn conversation_events(&self, _: &str) -> Result<Vec<ConversationEvent>, StoreError> {
         Ok(Vec::new())
     }
+    async fn outbound_status(&self, _: MessageId) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
     async fn contact_identities(
         &self,
         _: &crate::domain::CustomerId,

@@ -495,6 +495,10 @@ pub trait Store: Send + Sync + 'static {
         stale_before_ms: Option<i64>,
     ) -> Result<bool, StoreError>;
 
+    /// The delivery status of one of our outbound messages (`queued`, `sending`, `accepted`,
+    /// `sent`…), None if there is no such message.
+    async fn outbound_status(&self, id: MessageId) -> Result<Option<String>, StoreError>;
+
     /// Outbound messages with no outcome yet (queued, or claimed by a sender that may have
     /// died), oldest first: what a restart or a takeover resumes.
     async fn pending_outbound(&self) -> Result<Vec<PendingOutbound>, StoreError>;

@@ -328,6 +328,15 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn outbound_status(&self, id: MessageId) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT status FROM messages WHERE id = $1 AND direction = 'outbound'",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
     async fn pending_outbound(&self) -> Result<Vec<PendingOutbound>, StoreError> {
         let rows = sqlx::query(
             "SELECT m.id, m.body::text AS body, m.reply_to, m.status, m.updated_at, c.key,

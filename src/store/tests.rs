@@ -294,8 +294,12 @@ pub(crate) async fn outbound_is_claimed_once_and_confirmed_by_callback(store: Ar
     );
     assert_eq!(pending[0].message, first);
 
+    let status = |id| async move { store.outbound_status(id).await.expect("status") };
+    assert_eq!(status(first.id).await.as_deref(), Some("queued"));
+    assert_eq!(status(MessageId::generate()).await, None);
     assert!(store.claim_outbound(first.id, None).await.expect("claim"));
     assert!(!store.claim_outbound(first.id, None).await.expect("claim"));
+    assert_eq!(status(first.id).await.as_deref(), Some("sending"));
     let claimed_at = store
         .pending_outbound()
         .await
