@@ -71,6 +71,7 @@ pub struct Kill {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct CrashReport {
     pub mode: String,
+    pub planned_kills: usize,
     pub kills: Vec<Kill>,
     /// Acknowledged webhooks delivered a second time.
     pub redelivered: u64,
@@ -441,12 +442,15 @@ fn crash_checks(
         ..CrashReport::default()
     };
     if kills.len() < plan.kills {
-        r.violations.push(format!(
-            "only {} of {} kills happened before the firing ended (more messages, or fewer kills)",
+        // Not a broken invariant: the run proved less than asked. Said, not failed.
+        eprintln!(
+            "note: only {} of {} kills happened before the firing ended (more --messages, or \
+             fewer --kills, for more)",
             kills.len(),
             plan.kills
-        ));
+        );
     }
+    r.planned_kills = plan.kills;
     r.kills = kills;
     let by_message = deliveries
         .by_message

@@ -260,7 +260,13 @@ impl Report {
             }
         }
         if let Some(k) = &self.crash {
-            let _ = writeln!(out, "\n  crash ({}): {} kills", k.mode, k.kills.len());
+            let _ = writeln!(
+                out,
+                "\n  crash ({}): {} kills of {} planned",
+                k.mode,
+                k.kills.len(),
+                k.planned_kills
+            );
             for kill in &k.kills {
                 let _ = writeln!(
                     out,

@@ -526,9 +526,9 @@ async fn claim(shared: &Shared, msg: &OutboundMessage, reclaim_before: Option<i6
 }
 
 /// Send one message with retries, then record its outcome. The message is claimed right before
-/// its first attempt, once the rate limits let it go: a crash then leaves claimed (and so held
-/// for `outbound.resend_unconfirmed_after_ms`) only what may really have reached Meta, not what
-/// was still waiting for its turn.
+/// its first attempt, once the rate limits and a request slot let it go: a crash then leaves
+/// claimed (and so held for `outbound.resend_unconfirmed_after_ms`) only what may really have
+/// reached Meta, not what was still waiting for its turn.
 async fn deliver(shared: &Shared, msg: OutboundMessage, reclaim_before: Option<i64>) {
     let settings = &shared.settings;
     let max_attempts = settings.max_attempts.max(1);
@@ -560,11 +560,11 @@ async fn deliver(shared: &Shared, msg: OutboundMessage, reclaim_before: Option<i
         attempts += 1;
         shared.throttle.pair(&msg.to).await;
         shared.throttle.number().await;
-        if attempts == 1 && !claim(shared, &msg, reclaim_before).await {
-            return;
-        }
         let result = {
             let _permit = shared.in_flight.acquire().await.ok();
+            if attempts == 1 && !claim(shared, &msg, reclaim_before).await {
+                return;
+            }
             let started = Instant::now();
             let result = shared.client.send(&request).await;
             metrics::histogram!(OUTBOUND_LATENCY, "channel" => channel.clone())
