@@ -73,6 +73,19 @@ async fn embedded_an_event_committed_before_a_crash_reaches_the_agent_after_the_
     pool.close().await;
 }
 
+/// The outbox entry a node that died 30 s ago left behind.
+async fn dead_node_entry(pool: &sqlx::PgPool) {
+    sqlx::query(
+        "INSERT INTO console_outbox (id, agent, kind, payload, created_at)
+         VALUES ('o-dead-node', 'alice', 'conversation.updated', $1::json, $2)",
+    )
+    .bind(payload())
+    .bind(now_ms() - 30_000)
+    .execute(pool)
+    .await
+    .expect("outbox entry");
+}
+
 #[actix_rt::test]
 async fn cluster_an_event_a_dead_node_committed_is_appended_by_the_sweep_once() {
     use_cluster_mode();
@@ -82,15 +95,7 @@ async fn cluster_an_event_a_dead_node_committed_is_appended_by_the_sweep_once() 
         .await
         .expect("database");
     // Committed by a node that died 30 s ago (older than the sweep's grace).
-    sqlx::query(
-        "INSERT INTO console_outbox (id, agent, kind, payload, created_at)
-         VALUES ('o-dead-node', 'alice', 'conversation.updated', $1::json, $2)",
-    )
-    .bind(payload())
-    .bind(now_ms() - 30_000)
-    .execute(&pool)
-    .await
-    .expect("outbox entry");
+    dead_node_entry(&pool).await;
     let event = ws
         .wait_for("the dead node's event", Duration::from_secs(20), is_ours)
         .await;
@@ -112,15 +117,7 @@ async fn cluster_an_event_a_dead_node_committed_is_appended_by_the_sweep_once() 
         .expect("settled after the append");
 
     // A sweep that re-emits an entry appended already (its settlement lost) appends nothing.
-    sqlx::query(
-        "INSERT INTO console_outbox (id, agent, kind, payload, created_at)
-         VALUES ('o-dead-node', 'alice', 'conversation.updated', $1::json, $2)",
-    )
-    .bind(payload())
-    .bind(now_ms() - 30_000)
-    .execute(&pool)
-    .await
-    .expect("outbox entry again");
+    dead_node_entry(&pool).await;
     assert!(
         ws.try_wait_for(Duration::from_secs(8), &is_ours)
             .await
