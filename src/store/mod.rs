@@ -6,6 +6,7 @@
 //! serves many webhooks.
 
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod sqlite_writer;
 

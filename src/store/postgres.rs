@@ -29,15 +29,19 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::rows::{
+    agent_event_from_row, contact_from_row, conversation_from_row, from_json, identity_from_row,
+    message_from_row, outbox_entry_from_row,
+};
 use super::{
     AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ConversationEvent,
-    ConversationFilter, ConversationRecord, ConversationStatus, ConversationStep, NewInbound,
-    OutboundOutcome, OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store,
-    StoreCounts, StoreError, StoredMessage, is_connection_error, status_rank,
+    ConversationFilter, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome,
+    OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts,
+    StoreError, StoredMessage, is_connection_error, status_rank,
 };
 use crate::config::DatabaseSettings;
 use crate::domain::{
@@ -279,15 +283,7 @@ impl Store for PostgresStore {
         .bind(text(customer.as_str()))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ContactIdentity {
-                    channel: ChannelId::new(row.try_get::<String, _>("channel")?),
-                    address: row.try_get("address")?,
-                    first_seen: row.try_get("first_seen")?,
-                })
-            })
-            .collect()
+        rows.iter().map(identity_from_row).collect()
     }
 
     async fn is_processed(&self, seq: i64) -> Result<bool, StoreError> {
@@ -564,18 +560,7 @@ impl Store for PostgresStore {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let payload: String = row.try_get("payload")?;
-                Ok(ConsoleOutboxEntry {
-                    id: row.try_get("id")?,
-                    agent: AgentId::new(row.try_get::<String, _>("agent")?),
-                    kind: row.try_get("kind")?,
-                    payload: from_json(&payload, "console outbox entry")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_entry_from_row).collect()
     }
 
     async fn settle_console_outbox(&self, ids: Vec<String>) -> Result<(), StoreError> {
@@ -618,18 +603,7 @@ impl Store for PostgresStore {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let payload: String = row.try_get("payload")?;
-                Ok(AgentEventRecord {
-                    seq: row.try_get("seq")?,
-                    kind: row.try_get("kind")?,
-                    payload: from_json(&payload, "agent event")?,
-                    created_at: row.try_get("created_at")?,
-                    outbox_id: None,
-                })
-            })
-            .collect()
+        rows.iter().map(agent_event_from_row).collect()
     }
 
     async fn agent_event_bounds(&self, agent: &AgentId) -> Result<Option<(i64, i64)>, StoreError> {
@@ -1682,71 +1656,4 @@ fn text(s: &str) -> Cow<'_, str> {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-fn conversation_from_row(row: &PgRow) -> Result<ConversationRecord, StoreError> {
-    let status: String = row.try_get("status")?;
-    let bot_state: String = row.try_get("bot_state")?;
-    let team: Option<String> = row.try_get("team")?;
-    let route: Option<String> = row.try_get("route")?;
-    Ok(ConversationRecord {
-        id: row.try_get("id")?,
-        key: ConversationKey::from_stored(row.try_get("key")?),
-        channel: ChannelId::new(row.try_get::<String, _>("channel")?),
-        customer: CustomerId::new(row.try_get::<String, _>("customer")?),
-        status: ConversationStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("conversation status {status}")))?,
-        team: team.map(TeamId::new),
-        bot_state: from_json(&bot_state, "bot_state")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        handoff_at: row.try_get("handoff_at")?,
-        last_seq: row.try_get("last_seq")?,
-        assignee: row
-            .try_get::<Option<String>, _>("assignee")?
-            .map(AgentId::new),
-        priority: row.try_get("priority")?,
-        route: route.map(|r| from_json(&r, "route")).transpose()?,
-        assigned_at: row.try_get("assigned_at")?,
-        first_response_at: row.try_get("first_response_at")?,
-        resolved_at: row.try_get("resolved_at")?,
-        snoozed_until: row.try_get("snoozed_until")?,
-        version: row.try_get("version")?,
-    })
-}
-
-fn contact_from_row(row: &PgRow) -> Result<ContactRecord, StoreError> {
-    let fields: String = row.try_get("fields")?;
-    let tags: String = row.try_get("tags")?;
-    Ok(ContactRecord {
-        customer: CustomerId::new(row.try_get::<String, _>("customer")?),
-        name: row.try_get("name")?,
-        phone: row.try_get("phone")?,
-        language: row.try_get("language")?,
-        fields: from_json(&fields, "contact fields")?,
-        tags: from_json(&tags, "contact tags")?,
-    })
-}
-
-fn message_from_row(row: &PgRow) -> Result<StoredMessage, StoreError> {
-    let body: String = row.try_get("body")?;
-    Ok(StoredMessage {
-        id: row.try_get("id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        direction: row.try_get("direction")?,
-        sender: row.try_get("sender")?,
-        kind: row.try_get("kind")?,
-        body: from_json(&body, "message body")?,
-        provider_id: row.try_get("provider_id")?,
-        status: row.try_get("status")?,
-        error_code: row.try_get("error_code")?,
-        error_reason: row.try_get("error_reason")?,
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        author: row.try_get("author")?,
-    })
 }
