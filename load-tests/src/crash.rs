@@ -30,7 +30,7 @@ use switchboard::fakes::statuses::StatusFeed;
 use crate::agents::{AgentPlan, AgentStats};
 use crate::customers::{CustomerPlan, FireStats, RunIds, script};
 use crate::gateway::{self, Deployment, DeploymentPlan};
-use crate::report::{Machine, Report};
+use crate::report::Report;
 use crate::{DEFAULT_APP_SECRET, Opts, Scenario};
 
 /// How a crash run goes.
@@ -381,15 +381,9 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     drop(feed);
-    let mut report = Report {
-        scenario: "crash".into(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        unix_time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        machine: Machine::read(),
-        plan: json!({
+    let mut report = Report::begin(
+        "crash",
+        json!({
             "mode": if o.cluster { "cluster (2 nodes, Redis, PostgreSQL)" } else { "embedded (SQLite)" },
             "customers": shape.customers.customers,
             "messages": shape.customers.total_messages(),
@@ -402,12 +396,11 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
             "agents": shape.agents,
             "capacity": shape.capacity,
         }),
-        passed: checks.violations.is_empty(),
-        drain_seconds,
-        max_queue_depth: sampler.max_queue_depth(),
-        samples: sampler.all(),
-        ..Report::default()
-    };
+    );
+    report.passed = checks.violations.is_empty();
+    report.drain_seconds = drain_seconds;
+    report.max_queue_depth = sampler.max_queue_depth();
+    report.samples = sampler.all();
     report.handoff = Some(crate::handoff_report(&fire, &agent_stats, &tap, &queued));
     report.gateway = Some(crate::fire_report("gateway", &fire));
     report.checks = Some(checks);

@@ -35,7 +35,7 @@ use switchboard::fakes::graph::FakeGraph;
 use crate::agents::{AgentPlan, AgentStats, REPLY_PREFIX};
 use crate::customers::{CustomerPlan, FireStats, Pace, RunIds};
 use crate::gateway::{ChildProcess, Deployment, DeploymentPlan, GatewayConfig};
-use crate::report::{FireReport, HandoffReport, Machine, MemoryPoint, MemoryReport, Ratio, Report};
+use crate::report::{FireReport, HandoffReport, MemoryPoint, MemoryReport, Ratio, Report};
 use crate::sampler::Sampler;
 use crate::stats::{Summary, histogram, micros};
 
@@ -708,15 +708,9 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
             }
         });
     }
-    let mut report = Report {
-        scenario: shape.name.clone(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        unix_time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        machine: Machine::read(),
-        plan: json!({
+    let mut report = Report::begin(
+        &shape.name,
+        json!({
             "customers": shape.customers.customers,
             "messages": shape.customers.total_messages(),
             "messages_per_customer": shape.customers.messages_per_customer,
@@ -733,9 +727,7 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
             "read_receipts": !o.no_read_receipts,
             "workers": o.workers,
         }),
-        passed: true,
-        ..Report::default()
-    };
+    );
     eprintln!("plan: {}", report.plan);
 
     if !o.no_baseline || only_baseline {
@@ -1123,17 +1115,16 @@ async fn run_memory(actors: &[usize], websockets: usize, o: &Opts) -> Result<Rep
         .zip(sorted.iter().filter(|c| **c > 0))
         .all(|(p, &c)| p.live_conversations >= c as f64);
     let mut report = Report {
-        scenario: "memory".into(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine: Machine::read(),
-        plan: json!({"actors": sorted, "websockets": websockets, "numbers": o.numbers}),
         gateway: Some(fire_report("gateway", &fire)),
         samples: sampler.all(),
         max_queue_depth: sampler.max_queue_depth(),
         passed: checks.violations.is_empty(),
         checks: Some(checks),
         memory: Some(mem),
-        ..Report::default()
+        ..Report::begin(
+            "memory",
+            json!({"actors": sorted, "websockets": websockets, "numbers": o.numbers}),
+        )
     };
     if !live_ok {
         eprintln!(

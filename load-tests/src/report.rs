@@ -140,6 +140,22 @@ fn summary_row(out: &mut String, name: &str, s: &Summary) {
 }
 
 impl Report {
+    /// A report of `scenario` run now on this machine, by this command, with this plan.
+    pub fn begin(scenario: &str, plan: serde_json::Value) -> Report {
+        Report {
+            scenario: scenario.to_string(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            machine: Machine::read(),
+            plan,
+            passed: true,
+            ..Report::default()
+        }
+    }
+
     pub fn table(&self) -> String {
         let mut out = String::new();
         let m = &self.machine;

@@ -180,16 +180,7 @@ impl TestApp {
     /// Texts the fake Graph API received for `recipient`, in order (bodies of text messages,
     /// interactive bodies for menus).
     pub fn texts_to(&self, recipient: &str) -> Vec<String> {
-        self.graph
-            .messages_to(recipient)
-            .iter()
-            .filter_map(|m| {
-                m.pointer("/text/body")
-                    .or_else(|| m.pointer("/interactive/body/text"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .collect()
+        burst::texts(&self.graph, recipient)
     }
 
     /// Wait until the fake Graph API has `n` messages for `recipient`.
