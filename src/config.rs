@@ -104,6 +104,31 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted webhook body (Meta sends at most 3 MB).
     pub max_body_bytes: usize,
+    /// A webhook body must keep arriving: longest silence between two of its chunks (408).
+    #[serde(default = "defaults::body_idle_timeout_ms")]
+    pub body_idle_timeout_ms: u64,
+    /// ... and longest time for the whole body, from the end of the headers (408).
+    #[serde(default = "defaults::body_deadline_ms")]
+    pub body_deadline_ms: u64,
+    /// Memory all unfinished webhook bodies may hold together; over it, 503 + Retry-After.
+    #[serde(default = "defaults::max_pending_body_bytes")]
+    pub max_pending_body_bytes: usize,
+    /// Addresses of load balancers whose `X-Forwarded-For` names the client (for the
+    /// failed-authentication limits); requests from anyone else count by their own address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+mod defaults {
+    pub fn body_idle_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn body_deadline_ms() -> u64 {
+        30_000
+    }
+    pub fn max_pending_body_bytes() -> usize {
+        64 * 1024 * 1024
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

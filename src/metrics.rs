@@ -10,6 +10,14 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 /// Webhook requests, by `channel_kind` and `outcome` (ok, unauthorized, malformed, too_large,
 /// overloaded, unavailable).
 pub const WEBHOOK_REQUESTS: &str = "switchboard_webhook_requests_total";
+/// Webhook bodies refused while they were arriving, by `reason` (idle: stopped arriving,
+/// deadline: too slow in all, budget: all unfinished bodies already hold their memory limit).
+pub const WEBHOOK_BODY_REFUSED: &str = "switchboard_webhook_bodies_refused_total";
+/// Failed authentications, by `kind` (console_token, verify_token).
+pub const AUTH_FAILURES: &str = "switchboard_auth_failures_total";
+/// Requests refused with 429 after too many failed authentications, by `scope` (address,
+/// credential).
+pub const AUTH_THROTTLED: &str = "switchboard_auth_throttled_total";
 /// Inbound events recorded, by `type` (text, image, status_read, other...).
 pub const INBOUND_EVENTS: &str = "switchboard_inbound_events_total";
 /// Redelivered events recognised and skipped, by `type`.
@@ -114,6 +122,15 @@ fn describe() {
         "Webhook requests by channel kind and outcome"
     );
     describe_counter!(INBOUND_EVENTS, "Inbound events recorded, by type");
+    describe_counter!(
+        WEBHOOK_BODY_REFUSED,
+        "Webhook bodies refused while arriving, by reason (idle, deadline, budget)"
+    );
+    describe_counter!(AUTH_FAILURES, "Failed authentications, by kind");
+    describe_counter!(
+        AUTH_THROTTLED,
+        "Requests refused after too many failed authentications, by scope"
+    );
     describe_counter!(
         INBOUND_DUPLICATES,
         "Redelivered inbound events skipped, by type"

@@ -300,6 +300,10 @@ impl Application {
             whatsapp_parser: Box::new(WhatsappWebhookParser),
             prometheus,
             desk: desk.clone(),
+            bodies: crate::http::body::BodyBudget::new(
+                &settings.server,
+                settings.intake.retry_after_seconds,
+            ),
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -192,26 +192,32 @@ async fn visible(
         .conversation_by_id(id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such conversation".into()))?;
+    if may_open(state, agent, &conversation).await {
+        return Ok(conversation);
+    }
+    Err(ApiError::NotFound("no such conversation".into()))
+}
+
+/// Whether the agent may open this conversation: their team's, assigned to them, or offered
+/// to them. Every place that shows a conversation (directly or in a customer's history) asks
+/// this one question.
+async fn may_open(state: &AppState, agent: &Agent, conversation: &ConversationRecord) -> bool {
     if agent.in_team(conversation.team.as_ref())
         || conversation.assignee.as_ref() == Some(&agent.id)
     {
-        return Ok(conversation);
+        return true;
     }
     // An offer to this agent (a transfer to another team's agent is assigned, so covered).
-    let offered = state
+    state
         .desk
         .assignments
-        .held(id)
+        .held(&conversation.id)
         .await
         .ok()
         .flatten()
         .is_some_and(|held| {
             matches!(held, crate::assign::Held::Offered { agent: ref a, .. } if *a == agent.id)
-        });
-    if offered {
-        return Ok(conversation);
-    }
-    Err(ApiError::NotFound("no such conversation".into()))
+        })
 }
 
 async fn show(
@@ -241,14 +247,17 @@ async fn show(
         })
         .collect();
     let messages = state.store.conversation_messages(&conversation.id).await?;
-    let history: Vec<Value> = state
+    // The customer's other conversations, only those this agent may open themselves.
+    let mut history: Vec<Value> = Vec::new();
+    for c in state
         .store
         .customer_conversations(&conversation.customer, 50)
         .await?
-        .into_iter()
-        .filter(|c| c.id != conversation.id)
-        .map(|c| c.view(contact.as_ref()))
-        .collect();
+    {
+        if c.id != conversation.id && may_open(&state, &agent, &c).await {
+            history.push(c.view(contact.as_ref()));
+        }
+    }
     let events = state.store.conversation_events(&conversation.id).await?;
     Ok(HttpResponse::Ok().json(json!({
         "conversation": conversation.view(contact.as_ref()),

@@ -18,10 +18,18 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    RequestTimeout(String),
+    #[error("too many failed authentications, retry later")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("overloaded, retry later")]
     Overloaded { retry_after_seconds: u64 },
+    /// All unfinished request bodies already hold the memory they may: the connection is
+    /// closed with the answer, since the rest of this body is not read.
+    #[error("too many request bodies arriving at once, retry later")]
+    BodiesOverBudget { retry_after_seconds: u64 },
     #[error("temporarily unavailable, retry later")]
     Unavailable { retry_after_seconds: u64 },
     #[error("internal error")]
@@ -47,8 +55,10 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -63,8 +73,12 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,10 +89,23 @@ impl ResponseError for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let mut response = HttpResponse::build(self.status_code());
+        if matches!(
+            self,
+            ApiError::RequestTimeout(_) | ApiError::BodiesOverBudget { .. }
+        ) {
+            // The rest of the body may still be on its way: end the connection.
+            response.force_close();
+        }
         if let ApiError::Overloaded {
             retry_after_seconds,
         }
         | ApiError::Unavailable {
+            retry_after_seconds,
+        }
+        | ApiError::TooManyRequests {
+            retry_after_seconds,
+        }
+        | ApiError::BodiesOverBudget {
             retry_after_seconds,
         } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_seconds.to_string())

@@ -1,11 +1,13 @@
 //! The HTTP edge (actix-web): webhooks, health, metrics.
 
 pub mod auth;
+pub mod body;
 pub mod console;
 pub mod error;
 pub mod health;
 pub mod webhooks;
 pub mod ws;
+pub mod ws_limit;
 
 use std::sync::Arc;
 
@@ -32,6 +34,8 @@ pub struct AppState {
     pub whatsapp_parser: Box<dyn WebhookParser>,
     pub prometheus: PrometheusHandle,
     pub desk: Arc<Desk>,
+    /// Memory of the webhook bodies still arriving.
+    pub bodies: body::BodyBudget,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures::StreamExt;
 use secrecy::ExposeSecret;
 
 use super::{ApiError, AppState};
@@ -59,7 +58,8 @@ pub async fn receive(
         Err(ApiError::Unauthorized(_)) => "unauthorized",
         Err(ApiError::BadRequest(_)) => "malformed",
         Err(ApiError::PayloadTooLarge { .. }) => "too_large",
-        Err(ApiError::Overloaded { .. }) => "overloaded",
+        Err(ApiError::RequestTimeout(_)) => "timeout",
+        Err(ApiError::Overloaded { .. }) | Err(ApiError::BodiesOverBudget { .. }) => "overloaded",
         Err(ApiError::Unavailable { .. }) => "unavailable",
         Err(_) => "error",
     };
@@ -75,18 +75,19 @@ async fn receive_inner(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.settings.server.max_body_bytes;
-    let body = read_body(req, payload, limit).await?;
+    // Held (with its share of the body budget) until the webhook is answered.
+    let body = state.bodies.read(req, payload).await?;
+    let body = &body.bytes;
     state
         .whatsapp_verifier
         .verify(
             req.headers().get(SIGNATURE_HEADER).map(|v| v.as_bytes()),
-            &body,
+            body,
         )
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
     let envelopes = state
         .whatsapp_parser
-        .parse(&body)
+        .parse(body)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let retry_after_seconds = state.settings.intake.retry_after_seconds;
     match state.intake.accept(envelopes).await {
@@ -115,31 +116,6 @@ async fn receive_inner(
             })
         }
     }
-}
-
-/// Read the body up to `limit` bytes; a declared or actual larger body is a 413.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// Decode `application/x-www-form-urlencoded` pairs (the query string).

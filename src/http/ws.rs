@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::auth::Agent;
+use super::ws_limit::{FrameLimit, is_too_large};
 use super::{ApiError, AppState};
 use crate::agents::{Connect, Disconnect};
 
@@ -22,7 +23,7 @@ pub struct WsQuery {
 
 pub async fn connect(
     req: HttpRequest,
-    body: web::Payload,
+    raw: web::Payload,
     state: web::Data<AppState>,
     agent: Agent,
     query: web::Query<WsQuery>,
@@ -33,6 +34,8 @@ pub async fn connect(
         .ok_or_else(|| ApiError::Unauthorized("unknown agent".into()))?;
     let addr = entry.addr.clone();
     let settings = state.settings.console.clone();
+    // Frames are checked against the limit as their headers arrive, never once buffered.
+    let body = limit_frames(&req, raw, settings.max_frame_bytes).await?;
     let (response, mut session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a websocket handshake: {e}")))?;
     let (sink, mut events) = mpsc::channel::<Arc<str>>(settings.session_buffer);
@@ -102,6 +105,17 @@ pub async fn connect(
                             break;
                         }
                         Some(Ok(AggregatedMessage::Close(_))) | None => break,
+                        Some(Err(e)) if is_too_large(&e) => {
+                            tracing::debug!(agent = %agent_id, "websocket message over the limit");
+                            close = Some(CloseReason {
+                                code: CloseCode::Size,
+                                description: Some(format!(
+                                    "messages are limited to {} bytes",
+                                    settings.max_frame_bytes
+                                )),
+                            });
+                            break;
+                        }
                         Some(Err(e)) => {
                             tracing::debug!(agent = %agent_id, error = %e, "websocket protocol error");
                             close = Some(CloseReason {
@@ -128,4 +142,20 @@ pub async fn connect(
         let _ = addr.send(Disconnect(session_id)).await;
     });
     Ok(response)
+}
+
+/// The request's body behind [`FrameLimit`], as the payload actix-ws reads.
+async fn limit_frames(
+    req: &HttpRequest,
+    raw: web::Payload,
+    max_message: usize,
+) -> Result<web::Payload, ApiError> {
+    use actix_web::FromRequest;
+    let limited: std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>>,
+    > = Box::pin(FrameLimit::new(raw, max_message));
+    let mut payload = actix_web::dev::Payload::from(limited);
+    web::Payload::from_request(req, &mut payload)
+        .await
+        .map_err(|e| ApiError::Internal(format!("websocket payload: {e}")))
 }

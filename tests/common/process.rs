@@ -137,6 +137,18 @@ impl Node {
         }
     }
 
+    /// Its resident memory (`VmRSS`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/<pid>/status of the gateway");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+
     /// SIGKILL: no shutdown, no flush, like a crash or a lost machine.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
