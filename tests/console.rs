@@ -883,6 +883,59 @@ async fn a_returning_customer_goes_back_to_the_agent_who_served_them() {
     );
 }
 
+async fn a_customers_history_shows_only_conversations_the_agent_may_open() {
+    let app = spawn_console_app(|s| s.routing.prefer_last_agent = false).await;
+    let (alice, mut alice_ws) = online(&app, ALICE).await;
+    let (carla, mut carla_ws) = online(&app, CARLA).await;
+    let ana = Customer::new(&app, "15551400001");
+    let support = ana.hands_off_to(SUPPORT).await;
+    alice_ws
+        .wait_for_conversation(ASSIGNED, &support, WAIT)
+        .await;
+    expect_status(200, alice.resolve(&support).await);
+    let sales = ana.hands_off_to("sales").await;
+    assert_ne!(sales, support, "a new conversation");
+    carla_ws.wait_for_conversation(OFFERED, &sales, WAIT).await;
+    expect_status(200, carla.accept(&sales).await);
+
+    let history = |detail: &Value| {
+        ids(detail["history"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default())
+    };
+    // Carla (sales) may not open the support conversation: it is not in her view of Ana.
+    let detail = carla.conversation(&sales).await;
+    assert!(
+        !history(&detail).contains(&support),
+        "another team's conversation in the history: {detail:#}"
+    );
+    expect_error(
+        404,
+        "not_found",
+        carla.get(&format!("/api/v1/conversations/{support}")).await,
+    );
+    // Alice (support) sees her own, without the sales one.
+    let detail = alice.conversation(&support).await;
+    assert!(
+        !history(&detail).contains(&sales),
+        "another team's conversation in the history: {detail:#}"
+    );
+    expect_error(
+        404,
+        "not_found",
+        alice.get(&format!("/api/v1/conversations/{sales}")).await,
+    );
+    // Bob is in support too: he sees the support conversation in the history of a later one.
+    expect_status(200, carla.resolve(&sales).await);
+    let again = ana.hands_off_to(SUPPORT).await;
+    alice_ws.wait_for_conversation(ASSIGNED, &again, WAIT).await;
+    let detail = Console::new(&app, BOB).conversation(&again).await;
+    let seen = history(&detail);
+    assert!(seen.contains(&support), "{detail:#}");
+    assert!(!seen.contains(&sales), "{detail:#}");
+}
+
 // 12 ---------------------------------------------------------------------------------------
 
 async fn metrics_show_queues_assignment_response_agents_sessions_and_offers() {
@@ -980,4 +1033,5 @@ in_both_modes!(
     a_customer_near_the_madrid_store_who_lets_us_choose_goes_to_sales,
     a_returning_customer_goes_back_to_the_agent_who_served_them,
     metrics_show_queues_assignment_response_agents_sessions_and_offers,
+    a_customers_history_shows_only_conversations_the_agent_may_open,
 );
