@@ -44,7 +44,18 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(default)]
     pub log: LogSettings,
+    /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
+    /// refused outside [`DEMO_ENVIRONMENTS`].
+    #[serde(skip)]
+    pub environment: String,
 }
+
+/// Environments where the demo's secrets and tokens may be used (they are public: README).
+pub const DEMO_ENVIRONMENTS: &[&str] = &["local", "demo", "test", "loadtest"];
+
+/// The demo's public secrets and console tokens (config/base.yaml, README).
+const DEMO_SECRETS: &[&str] = &["demo-app-secret", "demo-verify-token", "demo-access-token"];
+const DEMO_CONSOLE_TOKENS: &[&str] = &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
 
 /// Cluster mode. Redis holds presence, queues and assignments, the partition streams and their
 /// leases, the timers, the agents' console streams and the outbound rate limits.
@@ -408,14 +419,66 @@ impl Settings {
                     .try_parsing(true),
             );
         }
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.environment = environment.to_string();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The keys that hold a public demo credential (or no secret at all), in the order of the
+    /// configuration. Empty when every secret is the operator's own.
+    pub fn demo_credentials(&self) -> Vec<String> {
+        use secrecy::ExposeSecret;
+        use sha2::Digest;
+        let public = |secret: &SecretString| {
+            let secret = secret.expose_secret();
+            secret.trim().is_empty() || DEMO_SECRETS.contains(&secret)
+        };
+        let mut keys = Vec::new();
+        for (key, secret) in [
+            ("whatsapp.app_secret", &self.whatsapp.app_secret),
+            ("whatsapp.verify_token", &self.whatsapp.verify_token),
+            ("whatsapp.access_token", &self.whatsapp.access_token),
+        ] {
+            if public(secret) {
+                keys.push(key.to_string());
+            }
+        }
+        for (id, channel) in &self.channels {
+            if channel.access_token.as_ref().is_some_and(public) {
+                keys.push(format!("channels.{id}.access_token"));
+            }
+        }
+        let demo_hashes: Vec<String> = DEMO_CONSOLE_TOKENS
+            .iter()
+            .map(|t| hex::encode(sha2::Sha256::digest(t.as_bytes())))
+            .collect();
+        for (id, agent) in &self.agents {
+            if let Some(hash) = &agent.token_sha256
+                && demo_hashes.iter().any(|d| d.eq_ignore_ascii_case(hash))
+            {
+                keys.push(format!("agents.{id}.token_sha256"));
+            }
+        }
+        keys
     }
 
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if !DEMO_ENVIRONMENTS.contains(&self.environment.as_str()) {
+            let keys = self.demo_credentials();
+            if !keys.is_empty() {
+                return invalid(format!(
+                    "SWITCHBOARD_ENVIRONMENT={} refuses to start with demo or empty credentials: {} \
+                     (set your own, e.g. SWITCHBOARD__WHATSAPP__APP_SECRET; remove or replace the \
+                     demo agents; demo credentials are allowed only in the {} environments)",
+                    self.environment,
+                    keys.join(", "),
+                    DEMO_ENVIRONMENTS.join(", ")
+                ));
+            }
+        }
         if self.outbound.messages_per_second == 0 || self.outbound.messages_per_second > 1000 {
             return invalid("outbound.messages_per_second must be 1..=1000".into());
         }

@@ -949,7 +949,7 @@ steps:
 fn demo_config_is_valid_and_loads_with_the_settings() {
     demo_config().validate(&teams()).unwrap();
     let dir = base_yaml().parent().unwrap().to_path_buf();
-    let settings = crate::config::Settings::load_from(&dir, "no-such-environment", false).unwrap();
+    let settings = crate::config::Settings::load_from(&dir, "test", false).unwrap();
     assert!(settings.bots.contains_key("default"));
 }
 

@@ -650,7 +650,7 @@ async fn registry_builds_one_sender_per_whatsapp_channel() {
 
     let fake = FakeGraph::start();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut settings = Settings::load_from(&dir, "no-such-environment", false).expect("settings");
+    let mut settings = Settings::load_from(&dir, "test", false).expect("settings");
     settings.whatsapp.api_base_url = fake.base_url();
     settings.channels.clear();
     settings.channels.insert(

@@ -1,0 +1,103 @@
+//! Demo credentials never reach production: outside the demo environments (local, demo, test,
+//! loadtest) the gateway refuses to start while any public demo secret or console token, or an
+//! empty secret, is configured, and says which keys.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use switchboard::config::{DEMO_ENVIRONMENTS, Settings};
+
+fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+const DEMO_KEYS: [&str; 6] = [
+    "whatsapp.app_secret",
+    "whatsapp.verify_token",
+    "whatsapp.access_token",
+    "agents.alice.token_sha256",
+    "agents.bob.token_sha256",
+    "agents.carla.token_sha256",
+];
+
+#[test]
+fn production_with_the_demo_configuration_is_refused_naming_each_key() {
+    let err = Settings::load_from(&config_dir(), "production", false)
+        .expect_err("production with the demo's secrets must not start")
+        .to_string();
+    for key in DEMO_KEYS {
+        assert!(err.contains(key), "{key} not named in: {err}");
+    }
+    assert!(err.contains("production"), "{err}");
+    // Every demo environment still runs the demo.
+    for environment in DEMO_ENVIRONMENTS {
+        Settings::load_from(&config_dir(), environment, false)
+            .unwrap_or_else(|e| panic!("{environment} refused the demo: {e}"));
+    }
+}
+
+#[test]
+fn only_the_keys_still_public_are_named_and_own_secrets_start() {
+    let mut settings =
+        Settings::load_from(&config_dir(), "test", false).expect("the demo configuration");
+    settings.environment = "production".into();
+    settings.whatsapp.app_secret = "a-real-app-secret".to_string().into();
+    settings.whatsapp.verify_token = "".to_string().into();
+    settings.whatsapp.access_token = "EAAG-real".to_string().into();
+    settings.agents.retain(|id, _| id == "alice");
+    let err = settings.validate().expect_err("still public").to_string();
+    assert!(err.contains("whatsapp.verify_token"), "{err}");
+    assert!(err.contains("agents.alice.token_sha256"), "{err}");
+    assert!(!err.contains("whatsapp.app_secret"), "{err}");
+    assert!(!err.contains("whatsapp.access_token"), "{err}");
+
+    settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
+    if let Some(alice) = settings.agents.get_mut("alice") {
+        alice.token_sha256 = Some("ab".repeat(32));
+    }
+    settings
+        .validate()
+        .expect("own secrets start in production");
+}
+
+/// The real binary, as an operator would start it: exit status and message.
+#[test]
+fn the_binary_refuses_to_start_in_production_with_demo_secrets() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .env("SWITCHBOARD_CONFIG_DIR", config_dir())
+        .env("SWITCHBOARD_ENVIRONMENT", "production")
+        .env("SWITCHBOARD__SERVER__HOST", "127.0.0.1")
+        .env("SWITCHBOARD__SERVER__PORT", "0")
+        .env("SWITCHBOARD__DATABASE__DATA_DIR", data.path())
+        .env_remove("SWITCHBOARD__WHATSAPP__APP_SECRET")
+        .env_remove("SWITCHBOARD__WHATSAPP__VERIFY_TOKEN")
+        .env_remove("SWITCHBOARD__WHATSAPP__ACCESS_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the switchboard binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the gateway started in production with the demo's secrets");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().expect("output");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!status.success(), "exited successfully: {said}");
+    for key in DEMO_KEYS {
+        assert!(said.contains(key), "{key} not named in: {said}");
+    }
+}
