@@ -44,10 +44,42 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[serde(default)]
     pub log: LogSettings,
+    /// Failed-authentication limits and the browser origins the console API trusts.
+    #[serde(default)]
+    pub security: SecuritySettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
     pub environment: String,
+}
+
+/// Failed authentications (a wrong console token, a wrong webhook verify token) are counted per
+/// client address and per credential in a window; past the limit, every attempt from that
+/// address or with that credential is answered 429 with Retry-After until the window ends.
+/// Browser origins: the console API and websocket trust the gateway's own origin and these.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct SecuritySettings {
+    pub auth_failures_per_address: u32,
+    pub auth_failures_per_credential: u32,
+    pub auth_failure_window_seconds: u64,
+    /// Most addresses and credentials remembered at once (the oldest are forgotten).
+    pub auth_failure_tracking: u64,
+    /// Origins (`https://console.example.com`) besides the gateway's own that may call the
+    /// console API from a browser (CORS) and open its websocket.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            auth_failures_per_address: 20,
+            auth_failures_per_credential: 10,
+            auth_failure_window_seconds: 60,
+            auth_failure_tracking: 100_000,
+            allowed_origins: Vec::new(),
+        }
+    }
 }
 
 /// Environments where the demo's secrets and tokens may be used (they are public: README).
@@ -567,6 +599,21 @@ impl Settings {
                 return invalid(
                     "redis.read_batch, read_block_ms and timer_poll_ms must be positive".into(),
                 );
+            }
+        }
+        let security = &self.security;
+        if security.auth_failures_per_address == 0
+            || security.auth_failures_per_credential == 0
+            || security.auth_failure_window_seconds == 0
+            || security.auth_failure_tracking == 0
+        {
+            return invalid("security.auth_failure* values must be positive".into());
+        }
+        for origin in &security.allowed_origins {
+            if crate::http::origin::normalize(origin).is_none() {
+                return invalid(format!(
+                    "security.allowed_origins: {origin:?} is not an origin like https://console.example.com"
+                ));
             }
         }
         if self.console.session_buffer == 0

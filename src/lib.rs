@@ -1,5 +1,6 @@
 //! Switchboard: a contact-center messaging gateway. See docs/ARCHITECTURE.md.
 
+pub mod accounts;
 pub mod agents;
 pub mod assign;
 pub mod bot;

@@ -304,14 +304,22 @@ impl Application {
                 &settings.server,
                 settings.intake.retry_after_seconds,
             ),
+            auth_throttle: crate::accounts::throttle::AuthThrottle::new(&settings.security),
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
-        let mut server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-                .listen(listener)?
-                .shutdown_timeout(10);
+        let routes = routes(settings.security.allowed_origins.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::headers::security_headers,
+                ))
+                .configure(routes.clone())
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }

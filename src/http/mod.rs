@@ -4,7 +4,9 @@ pub mod auth;
 pub mod body;
 pub mod console;
 pub mod error;
+pub mod headers;
 pub mod health;
+pub mod origin;
 pub mod webhooks;
 pub mod ws;
 pub mod ws_limit;
@@ -36,13 +38,23 @@ pub struct AppState {
     pub desk: Arc<Desk>,
     /// Memory of the webhook bodies still arriving.
     pub bodies: body::BodyBudget,
+    /// Failed authentications per client address and credential.
+    pub auth_throttle: crate::accounts::throttle::AuthThrottle,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks/whatsapp", web::get().to(webhooks::verify))
-        .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .service(console::scope());
+/// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins
+/// besides the gateway's own that may call it from a browser).
+pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.route("/webhooks/whatsapp", web::get().to(webhooks::verify))
+            .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(health::metrics))
+            .service(
+                console::scope()
+                    .wrap(headers::api_cache_control())
+                    .wrap(headers::cors(allowed_origins.clone())),
+            );
+    }
 }

@@ -29,15 +29,20 @@ pub async fn verify(
     }
     let expected = state.settings.whatsapp.verify_token.expose_secret();
     match (mode.as_deref(), token, challenge) {
-        (Some("subscribe"), Some(token), Some(challenge))
-            if constant_time_eq(token.as_bytes(), expected.as_bytes()) =>
-        {
+        (Some("subscribe"), Some(token), Some(challenge)) => {
+            // A wrong token counts against the client's failed-authentication limits.
+            super::auth::guarded(&req, &state, "verify_token", &token, |token| {
+                constant_time_eq(token.as_bytes(), expected.as_bytes()).then_some(())
+            })
+            .map_err(|e| match e {
+                ApiError::Unauthorized(_) => {
+                    ApiError::Forbidden("verify token does not match".into())
+                }
+                other => other,
+            })?;
             Ok(HttpResponse::Ok()
                 .content_type("text/plain")
                 .body(challenge))
-        }
-        (Some("subscribe"), Some(_), Some(_)) => {
-            Err(ApiError::Forbidden("verify token does not match".into()))
         }
         _ => Err(ApiError::BadRequest(
             "expected hub.mode=subscribe, hub.verify_token and hub.challenge".into(),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::auth::Agent;
+use super::auth::SocketAgent;
 use super::ws_limit::{FrameLimit, is_too_large};
 use super::{ApiError, AppState};
 use crate::agents::{Connect, Disconnect};
@@ -25,9 +25,23 @@ pub async fn connect(
     req: HttpRequest,
     raw: web::Payload,
     state: web::Data<AppState>,
-    agent: Agent,
+    SocketAgent(agent): SocketAgent,
     query: web::Query<WsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // A page of another origin may not open an agent's console (cross-site websocket
+    // hijacking with a token it found): only the gateway's own origin and the listed ones.
+    if let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) {
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let origin = origin.to_str().unwrap_or("");
+        if !super::origin::allowed(origin, host, &state.settings.security.allowed_origins) {
+            return Err(ApiError::Forbidden(format!(
+                "origin {origin:?} may not open the console websocket"
+            )));
+        }
+    }
     let entry = state
         .desk
         .agent(&agent.id)
