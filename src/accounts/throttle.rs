@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
@@ -61,6 +61,10 @@ pub struct AuthThrottle {
     per_address: u32,
     per_credential: u32,
     window: Duration,
+    /// When the last failure was counted (ms since `epoch`, 0: never): while no failure is
+    /// younger than a window, nobody can be refused and `check` reads nothing.
+    epoch: Instant,
+    last_failure_ms: AtomicU64,
 }
 
 impl AuthThrottle {
@@ -72,6 +76,8 @@ impl AuthThrottle {
             per_address: settings.auth_failures_per_address.max(1),
             per_credential: settings.auth_failures_per_credential.max(1),
             window,
+            epoch: Instant::now(),
+            last_failure_ms: AtomicU64::new(0),
         }
     }
 
@@ -81,6 +87,11 @@ impl AuthThrottle {
         address: Option<IpAddr>,
         credential: Option<CredentialKey>,
     ) -> Result<(), Throttled> {
+        let last = self.last_failure_ms.load(Ordering::Relaxed);
+        if last == 0 || self.since_epoch_ms().saturating_sub(last) > self.window.as_millis() as u64
+        {
+            return Ok(());
+        }
         if let Some(address) = address
             && let Some(window) = self.by_address.get(&address)
         {
@@ -97,6 +108,8 @@ impl AuthThrottle {
     /// Count a failed attempt against its address and its credential.
     pub fn failed(&self, address: Option<IpAddr>, credential: Option<CredentialKey>) {
         let now = Instant::now();
+        self.last_failure_ms
+            .store(self.since_epoch_ms().max(1), Ordering::Relaxed);
         let fresh = || {
             Arc::new(Window {
                 started: now,
@@ -111,6 +124,10 @@ impl AuthThrottle {
             let window = self.by_credential.get_with(credential, fresh);
             window.failures.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn since_epoch_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     fn refuse(&self, window: &Window, limit: u32, scope: Scope) -> Result<(), Throttled> {
