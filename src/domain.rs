@@ -506,9 +506,16 @@ pub struct AccountError {
 pub struct OtherEvent {
     /// The webhook `field` (e.g. `message_template_status_update`, `group_lifecycle_update`).
     pub field: String,
-    /// The change's `value`, kept as received.
+    /// The change's `value` (or the item of it that could not be typed) as JSON; null when
+    /// serde_json cannot read it (see `raw`).
     pub value: serde_json::Value,
-    /// Digest of `field` + `value`, for dedupe.
+    /// The fragment's JSON text exactly as received, when it was not understood: an item
+    /// (message, status, ...) that could not be typed, or text serde_json cannot read (a lone
+    /// surrogate escape, a number out of range, nesting too deep).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// Digest of the fragment's text as received (with `field` and its place in the body), for
+    /// dedupe: a redelivery repeats it, two different fragments never share it.
     pub digest: String,
 }
 

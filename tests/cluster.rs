@@ -277,3 +277,82 @@ async fn partitions_rebalance_when_nodes_join_and_leave() {
     cluster.node(0).wait_messages_to(wa, 4, WAIT).await;
     assert_eq!(cluster.node(0).texts_to(wa), expected_texts(wa, 1));
 }
+
+/// An id of `len` bytes that does not compress (PostgreSQL compresses a long index entry).
+fn incompressible(prefix: &str, len: usize) -> String {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let mut id = prefix.to_string();
+    let mut n = 0u64;
+    while id.len() < len {
+        let word = BuildHasherDefault::<DefaultHasher>::default().hash_one((prefix, n));
+        id.push_str(&format!("{word:016x}"));
+        n += 1;
+    }
+    id
+}
+
+#[actix_rt::test]
+async fn a_10_kb_id_does_not_fail_the_webhooks_batched_with_it() {
+    // Writes wait for companions long enough that concurrent webhooks share a grouped commit.
+    let cluster = TestCluster::start(1, |s| s.database.max_wait_ms = 50).await;
+    let node = cluster.node(0);
+    let customers: Vec<String> = (0..6).map(|n| format!("1555710{n:04}")).collect();
+    let mut webhooks: Vec<serde_json::Value> = customers
+        .iter()
+        .map(|wa| text_webhook(wa, &format!("wamid.{wa}.0"), "hello"))
+        .collect();
+    // A message with a 10 KB id, and a good sibling in the same body.
+    let mut huge = text_webhook(&customers[0], &incompressible("wamid.", 10 * 1024), "hi");
+    let sibling = serde_json::json!({"from": customers[1], "id": "wamid.sibling",
+        "timestamp": "1749416383", "type": "text", "text": {"body": "opening hours please"}});
+    huge["entry"][0]["changes"][0]["value"]["messages"]
+        .as_array_mut()
+        .expect("messages")
+        .push(sibling);
+    webhooks.push(huge);
+    // An account id of 10 KB and a message without id: an `other` event whose dedupe key
+    // (account and digest) is 10 KB long.
+    let mut account = text_webhook(&customers[2], "wamid.unrouted", "hi");
+    let value = &mut account["entry"][0]["changes"][0]["value"];
+    value["metadata"]["phone_number_id"] = serde_json::json!(incompressible("", 10 * 1024));
+    value["messages"][0]
+        .as_object_mut()
+        .expect("a message")
+        .remove("id");
+    webhooks.push(account);
+
+    let answers =
+        futures::future::join_all(webhooks.iter().map(|w| async { node.post_json(w).await })).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    // Every good message is processed: each customer got the greeting, the sibling its answer.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let store = &node.handle.store;
+    loop {
+        let counts = store.counts().await.expect("counts");
+        if counts.unprocessed_events == 0 && counts.inbound_events == 9 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{counts:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for wa in &customers {
+        let id = switchboard::domain::ProviderMessageId::new(format!("wamid.{wa}.0"));
+        let found = store.message_by_provider_id(&id).await.expect("lookup");
+        assert!(found.is_some(), "{wa}'s message is in its conversation");
+    }
+    let sibling = switchboard::domain::ProviderMessageId::new("wamid.sibling");
+    assert!(
+        store
+            .message_by_provider_id(&sibling)
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    // A redelivery of everything is recognised.
+    for webhook in &webhooks {
+        assert_eq!(node.post_json(webhook).await.status(), 200);
+    }
+    assert_eq!(store.counts().await.expect("counts").inbound_events, 9);
+}

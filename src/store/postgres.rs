@@ -5,7 +5,8 @@
 //! its bounded queue (up to `max_batch`, waiting at most `max_wait` for companions), applies
 //! each inside its own savepoint of one transaction, commits once, then answers every writer.
 //! The inbound events of all the webhooks in a batch go in with one multi-row
-//! `INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING`, so a batch of webhooks costs
+//! `INSERT … ON CONFLICT ON CONSTRAINT inbound_events_dedupe_key DO NOTHING RETURNING` (the
+//! dedupe key is unique through a hash index, so a key of any length fits), so a batch of webhooks costs
 //! three round trips (`BEGIN; SAVEPOINT`, the insert, `RELEASE; COMMIT`) and one WAL flush.
 //!
 //! Several nodes write at once, so every fence is a condition the database checks at write
@@ -1024,7 +1025,7 @@ async fn insert_inbound(
               WITH ORDINALITY AS e (dedupe_key, channel, conversation_key, kind, payload,
                                     processed, n)
          ORDER BY e.n
-         ON CONFLICT (dedupe_key) DO NOTHING
+         ON CONFLICT ON CONSTRAINT inbound_events_dedupe_key DO NOTHING
          RETURNING seq, dedupe_key",
     )
     .bind(&keys)

@@ -1603,6 +1603,113 @@ pub(crate) async fn two_nodes_race_and_exactly_one_wins(db: &TestDb) {
     b.close().await;
 }
 
+/// An id of 10 KB that does not compress (PostgreSQL compresses a long index entry first).
+fn huge_id(prefix: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut id = format!("wamid.{prefix}.");
+    let mut block = Sha256::digest(prefix.as_bytes());
+    while id.len() < 10 * 1024 {
+        id.push_str(&hex::encode(block));
+        block = Sha256::digest(block);
+    }
+    id
+}
+
+/// `event` with its provider id (and so its dedupe key) replaced: the edge bounds ids, the
+/// store must not depend on it.
+fn with_provider_id(mut event: NewInbound, id: &str) -> NewInbound {
+    match &mut event.envelope.event {
+        crate::domain::InboundEvent::Message(m) => m.provider_id = ProviderMessageId::new(id),
+        crate::domain::InboundEvent::Status(s) => s.provider_id = ProviderMessageId::new(id),
+        _ => {}
+    }
+    event.dedupe_key = event.envelope.dedupe_key();
+    event
+}
+
+/// Provider ids of 10 KB: recorded in one grouped commit with normal events, deduplicated,
+/// stored with their message, found by lookups, and their statuses kept and applied.
+pub(crate) async fn provider_ids_of_10_kb_are_recorded_and_found(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let (inbound_id, outbound_id) = (huge_id("in"), huge_id("out"));
+    let events = || {
+        vec![
+            text_event("888", "wamid.small.1", "before"),
+            with_provider_id(text_event("888", "wamid.x", "huge"), &inbound_id),
+            with_provider_id(
+                status_event("888", "wamid.y", "delivered", None),
+                &outbound_id,
+            ),
+            text_event("888", "wamid.small.2", "after"),
+        ]
+    };
+    let seqs = record(store, events()).await;
+    assert!(seqs.iter().all(Option::is_some), "{seqs:?}");
+    assert_eq!(record(store, events()).await, [None; 4], "redeliveries");
+
+    // The message with the huge id, in its conversation, found by its id.
+    let mut c = new_conversation("888");
+    commit(
+        store,
+        &mut c,
+        ConversationStep {
+            processed_seq: seqs[1],
+            inbound_message: Some(InboundMessageRecord {
+                id: MessageId::generate(),
+                provider_id: ProviderMessageId::new(&inbound_id),
+                kind: "text".into(),
+                body: json!({"text": "huge"}),
+                sent_at: 1,
+            }),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let found = message(store, &inbound_id).await.expect("found by its id");
+    assert_eq!(found.provider_id.as_deref(), Some(inbound_id.as_str()));
+    assert!(message(store, &huge_id("other")).await.is_none());
+
+    // A status that beats the send response waits as an orphan, then applies.
+    apply(
+        store,
+        delivery(&outbound_id, DeliveryStatus::Delivered, None),
+    )
+    .await;
+    apply(
+        store,
+        delivery(&outbound_id, DeliveryStatus::Delivered, None),
+    )
+    .await;
+    let reply = text_to("888", "a reply");
+    commit(
+        store,
+        &mut c,
+        ConversationStep {
+            outbound: vec![(reply.clone(), Sender::Bot)],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    assert!(store.claim_outbound(reply.id, None).await.expect("claim"));
+    store
+        .record_outbound_outcome(
+            reply.id,
+            1,
+            OutboundOutcome::Accepted {
+                provider_id: Some(ProviderMessageId::new(&outbound_id)),
+            },
+        )
+        .await
+        .expect("outcome");
+    let sent = message(store, &outbound_id).await.expect("found by its id");
+    assert_eq!(sent.status, "delivered", "the orphan status applied");
+    apply(store, delivery(&outbound_id, DeliveryStatus::Read, None)).await;
+    assert_eq!(
+        message(store, &outbound_id).await.expect("found").status,
+        "read"
+    );
+}
+
 /// One test per case for a backend: `store_suite!(module, async fn that makes a TestDb)`.
 macro_rules! store_suite {
     ($module:ident, $database:path) => {
@@ -1620,7 +1727,8 @@ macro_rules! store_suite {
                 console_events_wait_in_the_outbox_until_appended,
                 contacts_have_an_identity_per_channel,
                 backlog_lists_conversations_with_unprocessed_events,
-                text_with_nul_characters_is_stored);
+                text_with_nul_characters_is_stored,
+                provider_ids_of_10_kb_are_recorded_and_found);
             store_suite!(@database $database,
                 the_webhook_path_sheds_when_the_write_queue_is_full,
                 a_grouped_commit_carries_many_writers,

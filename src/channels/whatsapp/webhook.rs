@@ -1,11 +1,14 @@
 //! WhatsApp Cloud API webhook parsing: a `whatsapp_business_account` POST body (already
 //! signature-checked) into [`InboundEnvelope`]s.
 //!
-//! The envelope (`object`, `entry[]`) must be well-formed, otherwise [`ParseError`]. Inside it
-//! the parser is tolerant: unknown fields are ignored, scalars of the wrong JSON type are read
-//! as absent (numbers sent as strings and strings sent as numbers are both accepted), and
-//! anything that cannot be typed becomes [`MessageContent::Unknown`] or
-//! [`InboundEvent::Other`] instead of an error. Nothing is dropped silently.
+//! The body must be JSON and its envelope (`object`, `entry[]`) well-formed, otherwise
+//! [`ParseError`] (the webhook is answered 400). Inside it the parser is tolerant, and it
+//! types the body piece by piece: each entry, change, message and status is read from its own
+//! raw JSON text, so a piece that cannot be typed is reported alone, as an
+//! [`InboundEvent::Other`] that keeps its text, and its siblings are typed as usual. Unknown
+//! fields are ignored, scalars of the wrong JSON type are read as absent (numbers sent as
+//! strings and strings sent as numbers are both accepted), and content that cannot be typed
+//! becomes [`MessageContent::Unknown`]. Nothing is dropped silently.
 //!
 //! Events come out in wire order: per entry, per change, the change's `messages[]`, then its
 //! `statuses[]`, then its value-level `errors[]`.
@@ -17,19 +20,33 @@
 //!   `from_user_id` or `from`), else the only contact if it does not contradict the message.
 //!   [`Customer::id`] is the `wa_id` (or `from`), else the `user_id` (or `from_user_id`),
 //!   else `from_logical_id`. A message with none of these, or without `id`, is
-//!   [`InboundEvent::Other`].
+//!   [`InboundEvent::Other`]. A contact that cannot be typed is left out.
 //! - A status without `id`, or without any of `recipient_id` / `recipient_user_id` /
 //!   `recipient_logical_id`, is [`InboundEvent::Other`].
-//! - Digests are lowercase hex SHA-256 of the field name followed by the compact JSON of the
-//!   value (for [`AccountError`]: the field name followed by the `errors` array).
+//! - Ids are bounded: a message or status with an id longer than [`MAX_ID_BYTES`] is
+//!   [`InboundEvent::Other`].
+//! - A piece that cannot be typed: an item of `messages[]` / `statuses[]` (not an object, a
+//!   duplicate key, a string with a lone surrogate escape such as `\ud800`, a number out of
+//!   range such as `1e400`, nesting deeper than serde_json's limit, or no id), a non-array
+//!   `messages` / `statuses` / `changes`, a bad entry or change, a `messages` value that is
+//!   not an object or whose metadata is unreadable. Its `Other` event has `value` = its JSON
+//!   when serde_json can read it (else null) and `raw` = its text exactly as received. That
+//!   text is valid JSON *syntax* (the whole body was checked), though serde_json may not read
+//!   it into a value (lone surrogates, out-of-range numbers, deep nesting). A body whose syntax
+//!   is invalid anywhere (a bad escape like `\u12`, a missing bracket) is a [`ParseError`].
+//!   The value of a field other than `messages` is kept as its JSON; `raw` only when
+//!   serde_json cannot read it.
+//! - Digests (the dedupe keys of `Other` and `Error` events) are lowercase hex SHA-256 of the
+//!   field name, a NUL, the piece's place (`messages[]`, `statuses[]`, `errors`, `value`...),
+//!   a NUL, and the piece's text exactly as received: a redelivery (Meta resends the same
+//!   bytes) repeats it, two pieces that differ in any byte never share it.
 //!
-//! Messages and statuses are deserialized straight into borrowed wire structs (no
-//! `serde_json::Value` round trip); `Value` is only built for [`InboundEvent::Other`] and
-//! [`InboundEvent::Error`].
+//! Messages and statuses are deserialized straight from their raw text into borrowed wire
+//! structs (no `serde_json::Value` round trip); `Value` is only built for
+//! [`InboundEvent::Other`].
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
@@ -61,6 +78,12 @@ pub const INVALID_CHANGES_FIELD: &str = "<changes>";
 /// `OtherEvent::field` for a `changes[]` item that is not a JSON object.
 pub const INVALID_CHANGE_FIELD: &str = "<change>";
 
+/// The longest provider id the parser accepts, in bytes: a message's `id`, its customer's
+/// ids (`from`, `wa_id`, `user_id`, ...), a status's `id`, recipient and `status`. Meta's are
+/// far shorter (a wamid is about 60 characters); a message or status with a longer one is
+/// reported as [`InboundEvent::Other`] with its text, so no oversized id reaches an index.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// Parses Meta's WhatsApp Cloud API webhook bodies.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WhatsappWebhookParser;
@@ -84,6 +107,8 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEnvelope>, ParseError> {
             &"a webhook object",
         )));
     }
+    // Everything below `entry` is kept as raw JSON text here (checked for JSON syntax only),
+    // and typed piece by piece: a piece that cannot be typed is reported alone.
     let envelope: WireEnvelope<'_> = serde_json::from_slice(body)?;
     if envelope.object != WHATSAPP_OBJECT {
         return Err(ParseError::UnexpectedObject(envelope.object.into_owned()));
@@ -91,62 +116,67 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEnvelope>, ParseError> {
 
     let mut out = Vec::new();
     for entry in envelope.entry {
-        match entry {
-            Item::Typed(entry) => parse_entry(entry, &mut out),
-            Item::Raw(value) => {
-                push_other(&mut out, AccountId::default(), INVALID_ENTRY_FIELD, value)
-            }
-        }
+        parse_entry(entry, &mut out);
     }
     Ok(out)
 }
 
-fn parse_entry(entry: WireEntry<'_>, out: &mut Vec<InboundEnvelope>) {
+fn parse_entry(raw: &RawValue, out: &mut Vec<InboundEnvelope>) {
+    let Some(entry) = typed::<WireEntry<'_>>(raw) else {
+        push(
+            out,
+            &AccountId::default(),
+            bad_fragment(INVALID_ENTRY_FIELD, Part::Entry, raw),
+        );
+        return;
+    };
     let entry_id = entry.id.0.unwrap_or_default();
-    match entry.changes {
-        Seq::Items(changes) => {
+    match array_items(entry.changes) {
+        Ok(changes) => {
             for change in changes {
-                match change {
-                    Item::Typed(change) => parse_change(change, &entry_id, out),
-                    Item::Raw(value) => push_other(
-                        out,
-                        AccountId::new(entry_id.as_ref()),
-                        INVALID_CHANGE_FIELD,
-                        value,
-                    ),
-                }
+                parse_change(change, &entry_id, out);
             }
         }
-        Seq::Raw(value) => push_other(
+        Err(raw) => push(
             out,
-            AccountId::new(entry_id.as_ref()),
-            INVALID_CHANGES_FIELD,
-            value,
+            &AccountId::new(entry_id.as_ref()),
+            bad_fragment(INVALID_CHANGES_FIELD, Part::Changes, raw),
         ),
     }
 }
 
-fn parse_change(change: WireChange<'_>, entry_id: &str, out: &mut Vec<InboundEnvelope>) {
-    let field = change.field.0.unwrap_or_default();
-    let Some(raw) = change.value else {
-        push_other(out, AccountId::new(entry_id), &field, Value::Null);
+fn parse_change(raw: &RawValue, entry_id: &str, out: &mut Vec<InboundEnvelope>) {
+    let Some(change) = typed::<WireChange<'_>>(raw) else {
+        let event = bad_fragment(INVALID_CHANGE_FIELD, Part::Change, raw);
+        push(out, &AccountId::new(entry_id), event);
         return;
     };
-    let typed = if field == MESSAGES_FIELD {
-        // Fails only on duplicate keys or a non-array `messages`/`statuses`.
-        serde_json::from_str::<WireValue<'_>>(raw.get()).ok()
+    let field = change.field.0.unwrap_or_default();
+    let Some(value_raw) = change.value else {
+        let event = fragment_event(&field, Part::Value, RawValue::NULL, false);
+        push(out, &AccountId::new(entry_id), event);
+        return;
+    };
+    let typed_value = if field == MESSAGES_FIELD {
+        typed::<WireValue<'_>>(value_raw)
     } else {
         None
     };
-    let Some(value) = typed else {
-        let value = raw_to_value(raw);
-        let account = value
-            .get("metadata")
-            .and_then(|m| m.get("phone_number_id"))
-            .and_then(Value::as_str)
-            .filter(|id| !id.is_empty())
-            .unwrap_or(entry_id);
-        push_other(out, AccountId::new(account), &field, value);
+    let Some(value) = typed_value else {
+        // Another field (kept as received), or a `messages` value that cannot be typed as a
+        // whole (not an object, a duplicate key at its top level, unreadable metadata).
+        let event = fragment_event(&field, Part::Value, value_raw, field == MESSAGES_FIELD);
+        let account = match &event {
+            InboundEvent::Other(other) => other
+                .value
+                .get("metadata")
+                .and_then(|m| m.get("phone_number_id"))
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+                .unwrap_or(entry_id),
+            _ => entry_id,
+        };
+        push(out, &AccountId::new(account), event);
         return;
     };
 
@@ -159,62 +189,62 @@ fn parse_change(change: WireChange<'_>, entry_id: &str, out: &mut Vec<InboundEnv
         Some(id) => AccountId::new(id),
         None => AccountId::new(entry_id),
     };
-    let contacts = &value.contacts.0;
-    let messages = value.messages.unwrap_or_default();
-    let statuses = value.statuses.unwrap_or_default();
-    let has_errors = value.errors.is_some();
-    if messages.is_empty() && statuses.is_empty() && !has_errors {
-        push_other(out, account, &field, raw_to_value(raw));
-        return;
-    }
+    // Contacts are auxiliary: one that cannot be typed is left out (its messages still match
+    // by `from`).
+    let contacts: Vec<WireContact<'_>> = array_items(value.contacts)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(typed)
+        .collect();
+    let start = out.len();
 
-    // Parsed only if some item has to be reported as `Other` with its JSON.
-    let mut raw_value: Option<Value> = None;
-    out.reserve(messages.len() + statuses.len() + usize::from(has_errors));
-
-    for (index, message) in messages.into_iter().enumerate() {
-        let event = match message {
-            Item::Typed(message) => {
-                convert_message(message, contacts).map(|m| InboundEvent::Message(Box::new(m)))
+    match array_items(value.messages) {
+        Ok(messages) => {
+            for raw in messages {
+                let event = typed::<WireMessage<'_>>(raw)
+                    .and_then(|message| convert_message(message, &contacts))
+                    .map(|m| InboundEvent::Message(Box::new(m)))
+                    .unwrap_or_else(|| bad_fragment(&field, Part::Message, raw));
+                push(out, &account, event);
             }
-            Item::Raw(value) => Err(Some(value)),
-        };
-        let event = event.unwrap_or_else(|value| {
-            let value =
-                value.unwrap_or_else(|| take_raw_item(raw, &mut raw_value, "messages", index));
-            other_event(&field, value)
-        });
-        push(out, &account, event);
+        }
+        Err(raw) => push(out, &account, bad_fragment(&field, Part::Messages, raw)),
     }
 
-    for (index, status) in statuses.into_iter().enumerate() {
-        let event = match status {
-            Item::Typed(status) => convert_status(status).map(InboundEvent::Status).ok_or(None),
-            Item::Raw(value) => Err(Some(value)),
-        };
-        let event = event.unwrap_or_else(|value| {
-            let value =
-                value.unwrap_or_else(|| take_raw_item(raw, &mut raw_value, "statuses", index));
-            other_event(&field, value)
-        });
-        push(out, &account, event);
+    match array_items(value.statuses) {
+        Ok(statuses) => {
+            for raw in statuses {
+                let event = typed::<WireStatus<'_>>(raw)
+                    .and_then(convert_status)
+                    .map(InboundEvent::Status)
+                    .unwrap_or_else(|| bad_fragment(&field, Part::Status, raw));
+                push(out, &account, event);
+            }
+        }
+        Err(raw) => push(out, &account, bad_fragment(&field, Part::Statuses, raw)),
     }
 
     if let Some(errors_raw) = value.errors {
-        let errors_value = raw_to_value(errors_raw);
-        let errors = if errors_value.is_array() {
-            List::<WireError<'_>>::deserialize(&errors_value).ok()
-        } else {
-            None
-        };
+        let errors = Some(errors_raw)
+            .filter(|raw| raw.get().trim_start().starts_with('['))
+            .and_then(|raw| serde_json::from_str::<List<WireError<'_>>>(raw.get()).ok());
         let event = match errors {
             Some(errors) => InboundEvent::Error(AccountError {
                 errors: errors.0.into_iter().map(convert_error).collect(),
-                digest: digest(&field, &errors_value),
+                digest: digest(&field, Part::Errors, errors_raw.get()),
             }),
-            None => other_event(&field, serde_json::json!({ "errors": errors_value })),
+            None => bad_fragment(&field, Part::Errors, errors_raw),
         };
         push(out, &account, event);
+    }
+
+    if out.len() == start {
+        // Nothing to type (a value with contacts only, say): the value as received.
+        push(
+            out,
+            &account,
+            fragment_event(&field, Part::Value, value_raw, false),
+        );
     }
 }
 
@@ -226,80 +256,116 @@ fn push(out: &mut Vec<InboundEnvelope>, account: &AccountId, event: InboundEvent
     });
 }
 
-fn push_other(out: &mut Vec<InboundEnvelope>, account: AccountId, field: &str, value: Value) {
-    out.push(InboundEnvelope {
-        channel_kind: ChannelKind::Whatsapp,
-        account,
-        event: other_event(field, value),
-    });
+/// Where a fragment reported as [`InboundEvent::Other`] sat in the body; part of its digest, so
+/// that the same text in two places (a bad message and a bad status, say) are two events.
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    Entry,
+    Changes,
+    Change,
+    Value,
+    Messages,
+    Message,
+    Statuses,
+    Status,
+    Errors,
 }
 
-fn other_event(field: &str, value: Value) -> InboundEvent {
+impl Part {
+    fn label(self) -> &'static str {
+        match self {
+            Part::Entry => "entry[]",
+            Part::Changes => "changes",
+            Part::Change => "changes[]",
+            Part::Value => "value",
+            Part::Messages => "messages",
+            Part::Message => "messages[]",
+            Part::Statuses => "statuses",
+            Part::Status => "statuses[]",
+            Part::Errors => "errors",
+        }
+    }
+}
+
+/// A piece of the body that was expected to be typed and could not be: an `Other` event that
+/// keeps its text as received.
+fn bad_fragment(field: &str, part: Part, raw: &RawValue) -> InboundEvent {
+    fragment_event(field, part, raw, true)
+}
+
+/// An `Other` event for `raw`: its JSON as `value` when serde_json reads it (else null), and
+/// its text as received in `raw` when it is `bad` or unreadable.
+fn fragment_event(field: &str, part: Part, raw: &RawValue, bad: bool) -> InboundEvent {
+    let text = raw.get();
+    let value = serde_json::from_str::<Value>(text).ok();
+    let keep_raw = bad || value.is_none();
     InboundEvent::Other(OtherEvent {
         field: field.to_owned(),
-        digest: digest(field, &value),
-        value,
+        digest: digest(field, part, text),
+        value: value.unwrap_or(Value::Null),
+        raw: keep_raw.then(|| text.to_owned()),
     })
 }
 
-/// Lowercase hex SHA-256 of `field` followed by the compact JSON of `value`.
-fn digest(field: &str, value: &Value) -> String {
-    struct HashWriter(Sha256);
-    impl io::Write for HashWriter {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
+/// Lowercase hex SHA-256 of `field`, a NUL, the part's label, a NUL, and `text` (the
+/// fragment's JSON text exactly as received).
+fn digest(field: &str, part: Part, text: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(field.as_bytes());
+    hasher.update([0]);
+    hasher.update(part.label().as_bytes());
+    hasher.update([0]);
+    hasher.update(text.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// `raw` typed as the object `T`; `None` when it is not an object or does not type (a
+/// duplicate key, a string with a lone surrogate, a number out of range, nesting too deep).
+fn typed<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    if !raw.get().trim_start().starts_with('{') {
+        return None;
     }
-    let mut writer = HashWriter(Sha256::new());
-    writer.0.update(field.as_bytes());
-    // Serializing a `Value` into an infallible writer cannot fail.
-    let _ = serde_json::to_writer(&mut writer, value);
-    hex::encode(writer.0.finalize())
+    serde_json::from_str(raw.get()).ok()
 }
 
-fn raw_to_value(raw: &RawValue) -> Value {
-    // `raw` was validated by the first pass, so this does not fail in practice.
-    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
-}
-
-fn take_raw_item(raw: &RawValue, cache: &mut Option<Value>, key: &str, index: usize) -> Value {
-    cache
-        .get_or_insert_with(|| raw_to_value(raw))
-        .get_mut(key)
-        .and_then(|items| items.get_mut(index))
-        .map(Value::take)
-        .unwrap_or(Value::Null)
+/// The items of an array, each as raw JSON; absent and `null` read as empty; anything else is
+/// handed back to be reported.
+fn array_items(raw: Option<&RawValue>) -> Result<Vec<&RawValue>, &RawValue> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    if !raw.get().trim_start().starts_with('[') {
+        return Err(raw);
+    }
+    // The syntax was checked when `raw` was read, so this cannot fail in practice.
+    serde_json::from_str(raw.get()).map_err(|_| raw)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Conversion
 // ---------------------------------------------------------------------------------------------
 
-/// `Err(None)`: report the raw item as `Other`; the caller fetches its JSON.
+/// `None`: the message is reported as `Other` (no id, nobody to attribute it to, or an id
+/// longer than [`MAX_ID_BYTES`]).
 fn convert_message(
     mut message: WireMessage<'_>,
     contacts: &[WireContact<'_>],
-) -> Result<InboundMessage, Option<Value>> {
+) -> Option<InboundMessage> {
     let provider_id = message
         .id
         .nonempty()
-        .map(ProviderMessageId::new)
-        .ok_or(None)?;
+        .filter(|id| id.len() <= MAX_ID_BYTES)
+        .map(ProviderMessageId::new)?;
     let customer = resolve_customer(
         message.from.nonempty(),
         message.from_user_id.nonempty(),
         message.from_logical_id.nonempty(),
         contacts,
-    )
-    .ok_or(None)?;
+    )?;
     let timestamp = message.timestamp.or_zero();
     let context = message.context.0.take().map(convert_context);
     let referral = message.referral.0.take().map(convert_referral);
-    Ok(InboundMessage {
+    Some(InboundMessage {
         provider_id,
         customer,
         timestamp,
@@ -331,6 +397,10 @@ fn resolve_customer(
     let wa_id = contact.and_then(|c| c.wa_id.nonempty()).or(from);
     let user_id = contact.and_then(|c| c.user_id.nonempty()).or(from_user_id);
     let id = wa_id.or(user_id).or(from_logical_id)?;
+    let bounded = |id: Option<&str>| id.is_none_or(|id| id.len() <= MAX_ID_BYTES);
+    if !(bounded(Some(id)) && bounded(wa_id) && bounded(user_id)) {
+        return None;
+    }
     Some(Customer {
         id: CustomerId::new(id),
         wa_id: wa_id.map(str::to_owned),
@@ -561,15 +631,19 @@ fn convert_error(e: WireError<'_>) -> ProviderError {
     }
 }
 
+/// `None`: the status is reported as `Other` (no id, no recipient, or an id, recipient or
+/// status longer than [`MAX_ID_BYTES`]).
 fn convert_status(s: WireStatus<'_>) -> Option<StatusUpdate> {
-    let provider_id = ProviderMessageId::new(s.id.nonempty()?);
+    let bounded = |id: &&str| id.len() <= MAX_ID_BYTES;
+    let provider_id = ProviderMessageId::new(s.id.nonempty().filter(bounded)?);
     let recipient = s
         .recipient_id
         .nonempty()
         .or_else(|| s.recipient_user_id.nonempty())
         .or_else(|| s.recipient_logical_id.nonempty())
+        .filter(bounded)
         .map(CustomerId::new)?;
-    let raw_status = s.status.get().unwrap_or_default();
+    let raw_status = Some(s.status.get().unwrap_or_default()).filter(bounded)?;
     let status = match raw_status {
         "sent" => DeliveryStatus::Sent,
         "delivered" => DeliveryStatus::Delivered,
@@ -599,7 +673,7 @@ struct WireEnvelope<'a> {
     #[serde(borrow)]
     object: Cow<'a, str>,
     #[serde(borrow)]
-    entry: Vec<Item<WireEntry<'a>>>,
+    entry: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -607,7 +681,7 @@ struct WireEntry<'a> {
     #[serde(borrow, default)]
     id: LStr<'a>,
     #[serde(borrow, default)]
-    changes: Seq<Item<WireChange<'a>>>,
+    changes: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -623,11 +697,11 @@ struct WireValue<'a> {
     #[serde(borrow, default)]
     metadata: Obj<WireMetadata<'a>>,
     #[serde(borrow, default)]
-    contacts: List<WireContact<'a>>,
+    contacts: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    messages: Option<Vec<Item<WireMessage<'a>>>>,
+    messages: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    statuses: Option<Vec<Item<WireStatus<'a>>>>,
+    statuses: Option<&'a RawValue>,
     #[serde(borrow, default)]
     errors: Option<&'a RawValue>,
 }
@@ -1033,27 +1107,6 @@ macro_rules! visit_default {
     };
 }
 
-/// `visit_*` methods for scalars returning `Self::Value::from(Value)`.
-macro_rules! visit_scalars_raw {
-    () => {
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Value::from(v).into())
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Value::from(v).into())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Value::from(v).into())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Value::from(v).into())
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Ok(Value::from(v).into())
-        }
-    };
-}
-
 /// A string; numbers are accepted as their decimal text, anything else reads as absent.
 #[derive(Default)]
 struct LStr<'a>(Option<Cow<'a, str>>);
@@ -1292,88 +1345,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
-/// An object typed as `T`, or any other JSON kept as a `Value` (reported as `Other`).
-enum Item<T> {
-    Typed(T),
-    Raw(Value),
-}
-
-impl<T> From<Value> for Item<T> {
-    fn from(value: Value) -> Self {
-        Item::Raw(value)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Item<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                T::deserialize(MapAccessDeserializer::new(map)).map(Item::Typed)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                Value::deserialize(SeqAccessDeserializer::new(seq)).map(Item::Raw)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Item::Raw(Value::Null))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Item::Raw(Value::Null))
-            }
-            visit_scalars_raw!();
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
-/// An array of `T`, or any other JSON kept as a `Value` (reported as `Other`). `null` and
-/// absence read as empty.
-enum Seq<T> {
-    Items(Vec<T>),
-    Raw(Value),
-}
-
-impl<T> Default for Seq<T> {
-    fn default() -> Self {
-        Seq::Items(Vec::new())
-    }
-}
-
-impl<T> From<Value> for Seq<T> {
-    fn from(value: Value) -> Self {
-        Seq::Raw(value)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Seq<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Seq<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(item) = seq.next_element::<T>()? {
-                    items.push(item);
-                }
-                Ok(Seq::Items(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Value::deserialize(MapAccessDeserializer::new(map)).map(Seq::Raw)
-            }
-            visit_scalars_raw!();
-            visit_default!(unit);
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -1456,6 +1427,27 @@ mod tests {
             "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": SHEENA}],
             "messages": messages,
         })
+    }
+
+    /// The text of the first change's `value`, exactly as in `body`.
+    fn first_change_value(body: &[u8]) -> String {
+        #[derive(Deserialize)]
+        struct Envelope<'a> {
+            #[serde(borrow)]
+            entry: Vec<Entry<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct Entry<'a> {
+            #[serde(borrow)]
+            changes: Vec<Change<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct Change<'a> {
+            #[serde(borrow)]
+            value: &'a RawValue,
+        }
+        let envelope: Envelope<'_> = serde_json::from_slice(body).expect("envelope");
+        envelope.entry[0].changes[0].value.get().to_owned()
     }
 
     fn is_sha256_hex(s: &str) -> bool {
@@ -1788,7 +1780,9 @@ mod tests {
                 other.value, raw["entry"][0]["changes"][0]["value"],
                 "{name}"
             );
-            assert_eq!(other.digest, digest(field, &other.value));
+            assert_eq!(other.raw, None, "{name}: well-formed, kept as its value");
+            let text = first_change_value(&fixture(name));
+            assert_eq!(other.digest, digest(field, Part::Value, &text));
         }
     }
 
@@ -1868,9 +1862,17 @@ mod tests {
             error.errors[0].details.as_deref(),
             Some("Cloud API message throughput has been reached.")
         );
-        let raw: Value = serde_json::from_slice(&fixture("value_errors")).expect("json");
-        let errors = &raw["entry"][0]["changes"][0]["value"]["errors"];
-        assert_eq!(error.digest, digest("messages", errors));
+        #[derive(Deserialize)]
+        struct Errors<'a> {
+            #[serde(borrow)]
+            errors: &'a RawValue,
+        }
+        let value = first_change_value(&fixture("value_errors"));
+        let errors: Errors<'_> = serde_json::from_str(&value).expect("errors");
+        assert_eq!(
+            error.digest,
+            digest("messages", Part::Errors, errors.errors.get())
+        );
         assert_eq!(
             envelope.dedupe_key(),
             format!("e:{}:{}", envelope.account, error.digest)
@@ -2313,7 +2315,9 @@ mod tests {
         let events = parse_json(envelope_with("messages", value.clone()));
         assert_eq!(events.len(), 3);
         assert!(
-            matches!(&events[0].event, E::Other(o) if o.field == "messages" && o.value == no_id && o.digest == digest("messages", &no_id))
+            matches!(&events[0].event, E::Other(o) if o.field == "messages" && o.value == no_id
+                && o.raw.as_deref() == Some(no_id.to_string().as_str())
+                && o.digest == digest("messages", Part::Message, &no_id.to_string()))
         );
         assert!(matches!(&events[1].event, E::Other(o) if o.value == json!(42)));
         assert!(
@@ -2451,7 +2455,8 @@ mod tests {
                 ("W1", INVALID_CHANGES_FIELD, json!({"not": "an array"})),
                 ("W2", INVALID_CHANGE_FIELD, json!(7)),
                 ("W2", "messages", Value::Null),
-                ("W2", "messages", json!({"messages": "x"})),
+                // A non-array `messages` is reported alone (its siblings would be typed).
+                ("W2", "messages", json!("x")),
                 (
                     "P",
                     "messages",
@@ -2459,6 +2464,121 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// One odd message of a `changes[]` value: each flaw in turn, between two good siblings.
+    fn odd_messages() -> Vec<(&'static str, String, String)> {
+        let good = |id: &str| {
+            format!(
+                r#"{{"from":"{SHEENA}","id":"{id}","timestamp":"1","type":"text","text":{{"body":"hi"}}}}"#
+            )
+        };
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        [
+            ("lone surrogate", r#"{"from":"16505551234","id":"wamid.\ud800","type":"text","text":{"body":"x"}}"#.to_string()),
+            ("lone surrogate in text", r#"{"from":"16505551234","id":"wamid.S2","type":"text","text":{"body":"\udc00"}}"#.to_string()),
+            ("huge number", r#"{"from":"16505551234","id":"wamid.N","timestamp":1e400,"type":"text","text":{"body":"x"}}"#.to_string()),
+            ("deep nesting", format!(r#"{{"from":"16505551234","id":{deep},"type":"text","text":{{"body":"x"}}}}"#)),
+            ("duplicate key", r#"{"from":"16505551234","id":"wamid.D1","id":"wamid.D2","type":"text","text":{"body":"x"}}"#.to_string()),
+            ("not an object", r#"[1,2,3]"#.to_string()),
+            ("oversized id", format!(r#"{{"from":"16505551234","id":"{}","type":"text","text":{{"body":"x"}}}}"#, "w".repeat(10_000))),
+        ]
+        .into_iter()
+        .map(|(name, odd)| {
+            let messages = format!("[{},{odd},{}]", good("wamid.G1"), good("wamid.G2"));
+            (name, odd, messages)
+        })
+        .collect()
+    }
+
+    fn body_with_messages(messages: &str, statuses: &str) -> Vec<u8> {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Sheena"}},"wa_id":"{SHEENA}"}}],"messages":{messages},"statuses":{statuses}}}}}]}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn an_odd_message_does_not_take_its_siblings_down() {
+        let mut keys = BTreeSet::new();
+        for (name, odd, messages) in odd_messages() {
+            let body = body_with_messages(&messages, "[]");
+            let events = WhatsappWebhookParser
+                .parse(&body)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let ids: Vec<Option<&str>> = events
+                .iter()
+                .map(|e| match &e.event {
+                    E::Message(m) => Some(m.provider_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ids, [Some("wamid.G1"), None, Some("wamid.G2")], "{name}");
+            assert!(
+                events.iter().all(|e| e.account.as_str() == PHONE_NUMBER_ID),
+                "{name}"
+            );
+            // The odd one keeps its text as received, and its own dedupe key...
+            let E::Other(other) = &events[1].event else {
+                panic!("{name}: {events:#?}")
+            };
+            assert_eq!(other.raw.as_deref(), Some(odd.as_str()), "{name}");
+            assert_eq!(other.field, MESSAGES_FIELD);
+            assert!(
+                keys.insert(events[1].dedupe_key()),
+                "{name}: a key of its own"
+            );
+            // ... which its redelivery repeats.
+            let again = WhatsappWebhookParser.parse(&body).expect("parse");
+            assert_eq!(again[1].dedupe_key(), events[1].dedupe_key(), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unreadable_value_of_another_field_is_kept_as_text() {
+        let body = |text: &str| {
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"field":"message_template_status_update","value":{{"event":"APPROVED","reason":"{text}"}}}}]}}]}}"#
+            )
+        };
+        let a = WhatsappWebhookParser
+            .parse(body(r"\ud800a").as_bytes())
+            .expect("parse");
+        let b = WhatsappWebhookParser
+            .parse(body(r"\ud800b").as_bytes())
+            .expect("parse");
+        let E::Other(other) = &a[0].event else {
+            panic!("{a:#?}")
+        };
+        assert_eq!(other.value, Value::Null);
+        assert_eq!(
+            other.raw.as_deref(),
+            Some(r#"{"event":"APPROVED","reason":"\ud800a"}"#)
+        );
+        assert_ne!(a[0].dedupe_key(), b[0].dedupe_key());
+    }
+
+    #[test]
+    fn invalid_json_inside_the_envelope_is_still_a_400() {
+        // Not JSON at all (an escape that is no escape): the body is refused, nothing is typed.
+        let body = body_with_messages(r#"[{"id":"wamid.X","text":{"body":"\u12"}}]"#, "[]");
+        assert!(matches!(
+            WhatsappWebhookParser.parse(&body),
+            Err(ParseError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn a_non_array_statuses_does_not_take_the_messages_down() {
+        let good = format!(
+            r#"[{{"from":"{SHEENA}","id":"wamid.G","type":"text","text":{{"body":"hi"}}}}]"#
+        );
+        let events = WhatsappWebhookParser
+            .parse(&body_with_messages(&good, r#"{"id":"wamid.S"}"#))
+            .expect("parse");
+        assert_eq!(events.len(), 2, "{events:#?}");
+        assert!(matches!(&events[0].event, E::Message(m) if m.provider_id.as_str() == "wamid.G"));
+        assert!(matches!(&events[1].event, E::Other(o) if o.field == "messages"));
     }
 
     // --- dedupe and digests --------------------------------------------------------------
@@ -2504,12 +2624,19 @@ mod tests {
     }
 
     #[test]
-    fn digest_is_sha256_of_field_and_compact_json() {
+    fn digest_is_sha256_of_field_part_and_text_as_received() {
+        let m = Part::Message;
         assert_eq!(
-            digest("f", &json!({"a": 1})),
-            "f335d9ef0ee7640e2e337e5c37dac002d33aff57b65c2ec238d892a8a0467356"
+            digest("f", m, r#"{"a":1}"#),
+            "33f69d6c3db2cfd8ee23fa154cc4be04e6127af27b61b80034417d530de8b979"
         );
-        assert_ne!(digest("g", &json!({"a": 1})), digest("f", &json!({"a": 1})));
-        assert_ne!(digest("f", &json!({"a": 2})), digest("f", &json!({"a": 1})));
+        assert_ne!(digest("g", m, r#"{"a":1}"#), digest("f", m, r#"{"a":1}"#));
+        assert_ne!(
+            digest("f", Part::Status, r#"{"a":1}"#),
+            digest("f", m, r#"{"a":1}"#)
+        );
+        assert_ne!(digest("f", m, r#"{"a":2}"#), digest("f", m, r#"{"a":1}"#));
+        // The text as received: the same JSON written differently is another fragment.
+        assert_ne!(digest("f", m, r#"{"a": 1}"#), digest("f", m, r#"{"a":1}"#));
     }
 }
