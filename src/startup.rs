@@ -262,6 +262,7 @@ impl Application {
                 }
                 inbox.set_resume(Arc::new(TakeOver {
                     store: store.clone(),
+                    desk: desk.clone(),
                     registry: registry.clone(),
                     conversations: conversations.clone(),
                     outbound,
@@ -434,6 +435,7 @@ fn spawn_retention(store: Arc<dyn Store>, settings: &Settings) -> actix_rt::task
 /// messages that have no outcome, and make sure their waiting conversations are in the queues.
 struct TakeOver {
     store: Arc<dyn Store>,
+    desk: Arc<Desk>,
     registry: ConversationRegistry,
     conversations: Conversations,
     outbound: Outbound,
@@ -443,6 +445,39 @@ struct TakeOver {
 
 #[async_trait]
 impl Resume for TakeOver {
+    /// Before serving the partitions: release the decisions a dead owner took and never
+    /// recorded, and append the console events it committed and never appended, so the
+    /// conversations' newer events come after them.
+    async fn prepare(&self, partitions: Vec<usize>) {
+        let mine = |key: &crate::domain::ConversationKey| {
+            partitions.contains(&key.partition(self.partitions))
+        };
+        match self
+            .desk
+            .release_unrecorded(self.store.as_ref(), mine)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                ?partitions,
+                "take-over: unrecorded decisions released"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "take-over: cannot check the assignment decisions")
+            }
+        }
+        match self.desk.settle_outbox_of(self.store.as_ref(), mine).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                appended = n,
+                ?partitions,
+                "take-over: console events of the previous owner appended"
+            ),
+            Err(e) => tracing::warn!(error = %e, "take-over: cannot read the console outbox"),
+        }
+    }
+
     async fn resume(&self, partitions: Vec<usize>) {
         let mine = |key: &crate::domain::ConversationKey| {
             partitions.contains(&key.partition(self.partitions))
