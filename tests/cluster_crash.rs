@@ -756,3 +756,89 @@ async fn a_node_killed_between_a_commit_and_its_console_events_tells_the_agent_i
     );
     drop(graph);
 }
+
+#[actix_rt::test]
+async fn a_handoff_whose_commit_fails_keeps_no_slot_once_the_store_is_back() {
+    let cluster = TestCluster::start(1, |_| {}).await;
+    let app = cluster.node(0);
+    let alice = Console::new(app, ALICE);
+    alice.set_presence("online").await;
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(cluster.database.url())
+        .await
+        .expect("connect");
+
+    // The store fails between the decision and its commit: conversations are locked (reads go
+    // on), the customer's first message hands off at once (a new conversation, assigned to
+    // Alice in Redis), and the node's writer, waiting on the lock, loses its connection, on its
+    // retry too. The step is replayed (a new conversation id, a new decision) and fails again
+    // while the lock holds.
+    let mut lock = db.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE conversations IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    Customer::new(app, "15557780001")
+        .says("I want to talk to an agent")
+        .await;
+    let deadline = tokio::time::Instant::now() + LONG;
+    let mut terminated = 0;
+    while terminated < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the commit never waited on the lock"
+        );
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock' LIMIT 1",
+        )
+        .fetch_optional(&db)
+        .await
+        .expect("activity");
+        if let Some(pid) = waiting {
+            sqlx::query("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .execute(&db)
+                .await
+                .expect("terminate the writer's connection");
+            terminated += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lock.rollback().await.expect("unlock");
+
+    // Once the store is back the step commits, once: one conversation, assigned to Alice, and
+    // the decisions of the failed attempts are released.
+    let deadline = tokio::time::Instant::now() + LONG;
+    while assigned(&db).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never committed once the store was back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = assigned(&db).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, "alice", "{rows:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let me = alice.me().await;
+        if me["load"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Alice's slots held by failed attempts: {me}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM conversations WHERE status IN ('waiting', 'assigned')",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("count");
+    assert_eq!(open, 1);
+    db.close().await;
+}
