@@ -503,8 +503,34 @@ impl Resume for TakeOver {
             Ok(n) => tracing::info!(messages = n, ?partitions, "take-over: outbound resumed"),
             Err(e) => tracing::warn!(error = %e, "take-over: cannot resume outbound"),
         }
+        // Read before the store, like the preparation does (see `assign::ghosts`).
+        let holdings = self.desk.assignments.holdings().await;
         match self.store.open_conversations().await {
             Ok(open) => {
+                // Decisions still unrecorded (the preparation timed out or failed): this node
+                // serves the partitions now, so their owners' actors settle them, in order with
+                // any step in flight (released unless it is the customer's current conversation).
+                if let Ok(holdings) = &holdings {
+                    let recorded: std::collections::HashSet<&str> = open
+                        .iter()
+                        .filter(|c| {
+                            matches!(
+                                c.status,
+                                ConversationStatus::Waiting | ConversationStatus::Assigned
+                            )
+                        })
+                        .map(|c| c.id.as_str())
+                        .collect();
+                    for ghost in crate::assign::ghosts(holdings, &recorded, mine) {
+                        self.conversations.tell(
+                            &ghost.channel,
+                            &ghost.key,
+                            Command::Reconcile {
+                                conversation_id: ghost.id.clone(),
+                            },
+                        );
+                    }
+                }
                 for c in open
                     .iter()
                     .filter(|c| c.status == ConversationStatus::Waiting && mine(&c.key))
