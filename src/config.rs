@@ -194,8 +194,9 @@ pub struct ConversationSettings {
     pub sweep_interval_ms: u64,
     /// How old an unprocessed event must be before the sweep nudges its conversation.
     pub sweep_grace_ms: u64,
-    /// Crash tests only: freeze a conversation step at this point, forever, so a test can kill
-    /// the process there. `none` (the default) never fires.
+    /// Crash tests only: freeze every customer-message step that places a conversation at
+    /// this point, forever, so a test can kill the process there. `none` (the default) never
+    /// fires.
     #[serde(default)]
     pub halt_for_crash_test: HaltPoint,
 }
@@ -209,8 +210,8 @@ pub enum HaltPoint {
     None,
     /// After a step took an assignment decision (the agent's slot is held), before its commit.
     AfterDecision,
-    /// After a step that assigned a conversation committed, before its console events are
-    /// appended to the agent's log.
+    /// After such a step committed, before its console events are appended to the agents'
+    /// logs.
     AfterCommit,
 }
 
