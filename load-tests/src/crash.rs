@@ -276,7 +276,6 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
     let killer = async {
         let mut kills = Vec::new();
         let mut measuring = Vec::new();
-        let mut kills_so_far = 0usize;
         for mark in marks {
             while fire.acked.get() < mark && !firing_done.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -322,7 +321,7 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
                 let killed_ms = now_ms();
                 if let Some((probe, (held, count))) = probe.take() {
                     measuring.push((
-                        kills_so_far,
+                        kills.len(),
                         tokio::spawn(probe.takeover(held, count, killed, killed_ms)),
                     ));
                 }
@@ -348,7 +347,6 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
                 down_ms,
                 takeover: None,
             });
-            kills_so_far += 1;
         }
         anyhow::Ok((kills, measuring))
     };
