@@ -262,6 +262,25 @@ pub struct ConversationSettings {
     pub sweep_interval_ms: u64,
     /// How old an unprocessed event must be before the sweep nudges its conversation.
     pub sweep_grace_ms: u64,
+    /// Crash tests only: freeze every customer-message step that places a conversation at
+    /// this point, forever, so a test can kill the process there. `none` (the default) never
+    /// fires.
+    #[serde(default)]
+    pub halt_for_crash_test: HaltPoint,
+}
+
+/// Where a conversation step freezes for a crash test (`conversations.halt_for_crash_test`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HaltPoint {
+    /// Never (production).
+    #[default]
+    None,
+    /// After a step took an assignment decision (the agent's slot is held), before its commit.
+    AfterDecision,
+    /// After such a step committed, before its console events are appended to the agents'
+    /// logs.
+    AfterCommit,
 }
 
 #[derive(Clone, Debug, Deserialize)]

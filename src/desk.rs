@@ -23,7 +23,7 @@ use crate::bot::Text;
 use crate::config::Settings;
 use crate::conversation::Conversations;
 use crate::conversation::commands::Command;
-use crate::domain::{AgentId, Presence, TeamId};
+use crate::domain::{AgentId, ConversationKey, Presence, TeamId};
 use crate::metrics as m;
 use crate::queues::{TeamQueueActor, Watch};
 use crate::store::{Store, StoreError};
@@ -221,6 +221,16 @@ impl Desk {
             i64::MAX
         };
         let entries = store.console_outbox(created_before_ms, limit).await?;
+        self.emit_outbox(store, entries).await
+    }
+
+    /// Emit console outbox entries (appending settles them); entries of agents no longer
+    /// configured are settled unread. Returns how many were emitted.
+    pub async fn emit_outbox(
+        &self,
+        store: &dyn Store,
+        entries: Vec<crate::store::ConsoleOutboxEntry>,
+    ) -> Result<usize, StoreError> {
         let mut unknown = Vec::new();
         let mut emitted = 0;
         for entry in entries {
@@ -236,6 +246,69 @@ impl Desk {
             store.settle_console_outbox(unknown).await?;
         }
         Ok(emitted)
+    }
+
+    /// Cluster, taking partitions over, before serving them: emit the console outbox entries
+    /// their conversations' steps committed and nobody appended (their node died between the
+    /// commit and the append), so they reach the agents before any newer event of those
+    /// conversations, which this node will emit (through the same agent actors, in order).
+    pub async fn settle_outbox_of(
+        &self,
+        store: &dyn Store,
+        in_scope: impl Fn(&ConversationKey) -> bool,
+    ) -> Result<usize, StoreError> {
+        let entries: Vec<_> = store
+            .console_outbox(None, OUTBOX_BATCH * 10)
+            .await?
+            .into_iter()
+            .filter(|e| e.conversation.as_ref().is_some_and(&in_scope))
+            .collect();
+        self.emit_outbox(store, entries).await
+    }
+
+    /// Cluster, taking partitions over, before serving them: release the assignment decisions
+    /// of their conversations that no step recorded (see [`crate::assign::ghosts`]), so no
+    /// agent's slot stays held by nothing. Returns how many were released.
+    pub async fn release_unrecorded(
+        &self,
+        store: &dyn Store,
+        in_scope: impl Fn(&ConversationKey) -> bool,
+    ) -> Result<usize, String> {
+        // The holdings first, then the store: a decision recorded in between is seen open.
+        let holdings = self
+            .assignments
+            .holdings()
+            .await
+            .map_err(|e| e.to_string())?;
+        let open = store
+            .open_conversations()
+            .await
+            .map_err(|e| e.to_string())?;
+        let open: std::collections::HashSet<&str> = open
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.status,
+                    crate::store::ConversationStatus::Waiting
+                        | crate::store::ConversationStatus::Assigned
+                )
+            })
+            .map(|c| c.id.as_str())
+            .collect();
+        let ghosts = crate::assign::ghosts(&holdings, &open, in_scope);
+        let mut released = 0;
+        for ghost in ghosts {
+            match self.assignments.release(&ghost.id).await {
+                Ok((held, placements)) => {
+                    tracing::info!(conversation = %ghost.id, key = %ghost.key, ?held,
+                        "take-over: released a decision no step recorded");
+                    released += usize::from(held.is_some());
+                    self.dispatch(placements);
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(released)
     }
 
     /// Cluster: every few seconds, emit the console outbox entries older than a grace (their

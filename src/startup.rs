@@ -262,6 +262,7 @@ impl Application {
                 }
                 inbox.set_resume(Arc::new(TakeOver {
                     store: store.clone(),
+                    desk: desk.clone(),
                     registry: registry.clone(),
                     conversations: conversations.clone(),
                     outbound,
@@ -446,6 +447,7 @@ fn spawn_retention(store: Arc<dyn Store>, settings: &Settings) -> actix_rt::task
 /// messages that have no outcome, and make sure their waiting conversations are in the queues.
 struct TakeOver {
     store: Arc<dyn Store>,
+    desk: Arc<Desk>,
     registry: ConversationRegistry,
     conversations: Conversations,
     outbound: Outbound,
@@ -455,6 +457,39 @@ struct TakeOver {
 
 #[async_trait]
 impl Resume for TakeOver {
+    /// Before serving the partitions: release the decisions a dead owner took and never
+    /// recorded, and append the console events it committed and never appended, so the
+    /// conversations' newer events come after them.
+    async fn prepare(&self, partitions: Vec<usize>) {
+        let mine = |key: &crate::domain::ConversationKey| {
+            partitions.contains(&key.partition(self.partitions))
+        };
+        match self
+            .desk
+            .release_unrecorded(self.store.as_ref(), mine)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                released = n,
+                ?partitions,
+                "take-over: unrecorded decisions released"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "take-over: cannot check the assignment decisions")
+            }
+        }
+        match self.desk.settle_outbox_of(self.store.as_ref(), mine).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                appended = n,
+                ?partitions,
+                "take-over: console events of the previous owner appended"
+            ),
+            Err(e) => tracing::warn!(error = %e, "take-over: cannot read the console outbox"),
+        }
+    }
+
     async fn resume(&self, partitions: Vec<usize>) {
         let mine = |key: &crate::domain::ConversationKey| {
             partitions.contains(&key.partition(self.partitions))
@@ -480,8 +515,34 @@ impl Resume for TakeOver {
             Ok(n) => tracing::info!(messages = n, ?partitions, "take-over: outbound resumed"),
             Err(e) => tracing::warn!(error = %e, "take-over: cannot resume outbound"),
         }
+        // Read before the store, like the preparation does (see `assign::ghosts`).
+        let holdings = self.desk.assignments.holdings().await;
         match self.store.open_conversations().await {
             Ok(open) => {
+                // Decisions still unrecorded (the preparation timed out or failed): this node
+                // serves the partitions now, so their owners' actors settle them, in order with
+                // any step in flight (released unless it is the customer's current conversation).
+                if let Ok(holdings) = &holdings {
+                    let recorded: std::collections::HashSet<&str> = open
+                        .iter()
+                        .filter(|c| {
+                            matches!(
+                                c.status,
+                                ConversationStatus::Waiting | ConversationStatus::Assigned
+                            )
+                        })
+                        .map(|c| c.id.as_str())
+                        .collect();
+                    for ghost in crate::assign::ghosts(holdings, &recorded, mine) {
+                        self.conversations.tell(
+                            &ghost.channel,
+                            &ghost.key,
+                            Command::Reconcile {
+                                conversation_id: ghost.id.clone(),
+                            },
+                        );
+                    }
+                }
                 for c in open
                     .iter()
                     .filter(|c| c.status == ConversationStatus::Waiting && mine(&c.key))

@@ -494,3 +494,351 @@ async fn an_offer_accepted_when_the_commit_fails_is_assigned_once_the_store_is_b
     assert_eq!(carla.me().await["load"], 1, "one slot, held once");
     db.close().await;
 }
+
+/// A fresh store and Redis, and the configuration of crash-test nodes on them.
+async fn crash_setup(
+    namespace: &str,
+) -> (
+    RedisServer,
+    TestDatabase,
+    sqlx::PgPool,
+    Arc<FakeGraph>,
+    ProcessConfig,
+) {
+    let redis = RedisServer::start().expect("redis-server");
+    let database = TestDatabase::create().await.expect("a test database");
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(database.url())
+        .await
+        .expect("connect");
+    let graph = Arc::new(FakeGraph::start());
+    let config = ProcessConfig::new(
+        &graph.base_url(),
+        database.url(),
+        json!({
+            "redis": {
+                "url": redis.url(), "namespace": namespace,
+                "lease_ttl_ms": 1500, "lease_renew_ms": 250,
+                "read_block_ms": 100, "timer_poll_ms": 50,
+            },
+            "intake": {"partitions": 8},
+            "console": {"presence_ttl_seconds": 10},
+        }),
+    );
+    (redis, database, db, graph, config)
+}
+
+/// A node frozen at `halt` (`conversations.halt_for_crash_test`) in every step that places a
+/// conversation, so the test can kill it exactly there.
+fn halting_node(config: &ProcessConfig, name: &str, halt: &str) -> Node {
+    Node::start(
+        config,
+        &[
+            ("SWITCHBOARD__REDIS__NODE_ID", name.into()),
+            (
+                "SWITCHBOARD__CONVERSATIONS__HALT_FOR_CRASH_TEST",
+                halt.into(),
+            ),
+        ],
+    )
+}
+
+/// Wait until the node froze a step at its halt point.
+async fn wait_halted(node: &Node) {
+    let deadline = tokio::time::Instant::now() + LONG;
+    while node.log_lines("halted for a crash test").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node never reached its halt point"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What the assignment state in Redis holds, against what the store records: every placed
+/// conversation is a committed waiting or assigned one, and every agent's assigned set and load
+/// are exactly the conversations the store assigns them (nothing holds a slot for nothing).
+async fn holdings_match_the_store(
+    redis: &mut redis::aio::MultiplexedConnection,
+    namespace: &str,
+    db: &sqlx::PgPool,
+) -> Result<(), String> {
+    let key = |k: &str| format!("sb:{{{namespace}}}:{k}");
+    let mut placed: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(key("placed"))
+        .query_async(redis)
+        .await
+        .map_err(|e| e.to_string())?;
+    placed.sort();
+    let open: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, status, assignee FROM conversations
+         WHERE status IN ('waiting', 'assigned') ORDER BY id",
+    )
+    .fetch_all(db)
+    .await
+    .map_err(|e| e.to_string())?;
+    let open_ids: Vec<String> = open.iter().map(|(id, _, _)| id.clone()).collect();
+    if placed != open_ids {
+        return Err(format!(
+            "placed in Redis {placed:?}, open in the store {open:?}"
+        ));
+    }
+    for agent in ["alice", "bob", "carla"] {
+        let mut assigned: Vec<String> = redis::cmd("ZRANGE")
+            .arg(key(&format!("assigned:{agent}")))
+            .arg(0)
+            .arg(-1)
+            .query_async(redis)
+            .await
+            .map_err(|e| e.to_string())?;
+        assigned.sort();
+        let recorded: Vec<String> = open
+            .iter()
+            .filter(|(_, status, who)| status == "assigned" && who.as_deref() == Some(agent))
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        if assigned != recorded {
+            return Err(format!(
+                "{agent}: assigned in Redis {assigned:?}, in the store {recorded:?}"
+            ));
+        }
+        let load: Option<u32> = redis::cmd("HGET")
+            .arg(key(&format!("agent:{agent}")))
+            .arg("load")
+            .query_async(redis)
+            .await
+            .map_err(|e| e.to_string())?;
+        let offered: usize = redis::cmd("ZCARD")
+            .arg(key(&format!("offered:{agent}")))
+            .query_async(redis)
+            .await
+            .map_err(|e| e.to_string())?;
+        if load.unwrap_or(0) as usize != recorded.len() + offered {
+            return Err(format!(
+                "{agent}: load {load:?} for {recorded:?} assigned and {offered} offered"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn a_node_killed_between_an_assignment_and_its_commit_leaves_no_slot_held() {
+    const NS: &str = "ghosts";
+    let (redis, _database, db, graph, config) = crash_setup(NS).await;
+    let http = reqwest::Client::new();
+    // Node a serves every partition, and freezes the first step that places a conversation
+    // right after the decision, before its commit.
+    let mut a = halting_node(&config, "a", "after_decision");
+    wait_serving(&http, &a).await;
+    Console::at(&a.address, ALICE).set_presence("online").await;
+    let wa = "15557770001";
+    let messages = burst::script("ghost", wa, &["I want to talk to an agent"]);
+    // The first message hands off at once: a new conversation, assigned to Alice in Redis.
+    burst::deliver(&http, &a.address, &messages[0].1).await;
+    wait_halted(&a).await;
+    let mut conn = redis::Client::open(redis.url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let placed: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("sb:{{{NS}}}:placed"))
+        .query_async(&mut conn)
+        .await
+        .expect("placed");
+    assert_eq!(placed.len(), 1, "the decision was taken: {placed:?}");
+    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
+        .fetch_one(&db)
+        .await
+        .expect("count");
+    assert_eq!(recorded, 0, "and not committed");
+
+    // Node a dies there. Node b takes its partitions and replays the message (a new
+    // conversation, a new decision); the first decision must not keep Alice's slot.
+    a.kill();
+    let b = Node::start(&config, &[("SWITCHBOARD__REDIS__NODE_ID", "b".into())]);
+    wait_serving(&http, &b).await;
+    Console::at(&b.address, ALICE).set_presence("online").await;
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let handed_off: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM conversations WHERE status IN ('waiting', 'assigned')",
+        )
+        .fetch_one(&db)
+        .await
+        .expect("count");
+        if handed_off == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the survivor never replayed the message"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match holdings_match_the_store(&mut conn, NS, &db).await {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                panic!("a capacity slot or queue place is held by nothing: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let me = Console::at(&b.address, ALICE).me().await;
+    assert_eq!(me["load"], 1, "one conversation, one slot: {me}");
+    drop(graph);
+}
+
+#[actix_rt::test]
+async fn a_node_killed_between_a_commit_and_its_console_events_tells_the_agent_in_order() {
+    let (_redis, _database, db, graph, config) = crash_setup("order").await;
+    let http = reqwest::Client::new();
+    // Node a serves every partition and freezes the first step that assigns a conversation
+    // right after its commit, before its console events reach Alice's log.
+    let mut a = halting_node(&config, "a", "after_commit");
+    wait_serving(&http, &a).await;
+    Console::at(&a.address, ALICE).set_presence("online").await;
+    let wa = "15557770002";
+    let messages = burst::script(
+        "order",
+        wa,
+        &[
+            "I want to talk to an agent",
+            "my second message",
+            "my third message",
+        ],
+    );
+    burst::deliver(&http, &a.address, &messages[0].1).await;
+    wait_halted(&a).await;
+    let committed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM conversations WHERE status = 'assigned' AND assignee = 'alice'",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("count");
+    assert_eq!(committed, 1, "assigned to Alice and committed");
+
+    // Node a dies there; the customer goes on writing, to node b, which takes the partitions.
+    a.kill();
+    let b = Node::start(&config, &[("SWITCHBOARD__REDIS__NODE_ID", "b".into())]);
+    for (_, webhook) in &messages[1..] {
+        burst::deliver(&http, &b.address, webhook).await;
+    }
+    // Alice's console (on b) reads her whole log: she is told the conversation is hers before
+    // she hears of its later messages, and its messages come in the order they were written.
+    let mut ws = ConsoleSocket::connect_to(&b.address, ALICE, Some(0)).await;
+    let assigned = ws.wait_for_kind(ASSIGNED, LONG).await;
+    let id = event_conversation(&assigned)
+        .expect("the conversation's id")
+        .to_string();
+    let first = ws
+        .wait_for_message(&id, "inbound", "I want to talk to an agent", LONG)
+        .await;
+    let second = ws
+        .wait_for_message(&id, "inbound", "my second message", LONG)
+        .await;
+    let third = ws
+        .wait_for_message(&id, "inbound", "my third message", LONG)
+        .await;
+    let seq = |e: &Value| e["seq"].as_i64().unwrap_or(-1);
+    assert!(
+        seq(&assigned) < seq(&first) && seq(&first) < seq(&second) && seq(&second) < seq(&third),
+        "in order: assigned {}, then messages {}, {}, {}; received {:#?}",
+        seq(&assigned),
+        seq(&first),
+        seq(&second),
+        seq(&third),
+        ws.received
+    );
+    drop(graph);
+}
+
+#[actix_rt::test]
+async fn a_handoff_whose_commit_fails_keeps_no_slot_once_the_store_is_back() {
+    let cluster = TestCluster::start(1, |_| {}).await;
+    let app = cluster.node(0);
+    let alice = Console::new(app, ALICE);
+    alice.set_presence("online").await;
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(cluster.database.url())
+        .await
+        .expect("connect");
+
+    // The store fails between the decision and its commit: conversations are locked (reads go
+    // on), the customer's first message hands off at once (a new conversation, assigned to
+    // Alice in Redis), and the node's writer, waiting on the lock, loses its connection, on its
+    // retry too. The step is replayed (a new conversation id, a new decision) and fails again
+    // while the lock holds.
+    let mut lock = db.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE conversations IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    Customer::new(app, "15557780001")
+        .says("I want to talk to an agent")
+        .await;
+    let deadline = tokio::time::Instant::now() + LONG;
+    let mut terminated = 0;
+    while terminated < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the commit never waited on the lock"
+        );
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock' LIMIT 1",
+        )
+        .fetch_optional(&db)
+        .await
+        .expect("activity");
+        if let Some(pid) = waiting {
+            sqlx::query("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .execute(&db)
+                .await
+                .expect("terminate the writer's connection");
+            terminated += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lock.rollback().await.expect("unlock");
+
+    // Once the store is back the step commits, once: one conversation, assigned to Alice, and
+    // the decisions of the failed attempts are released.
+    let deadline = tokio::time::Instant::now() + LONG;
+    while assigned(&db).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never committed once the store was back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows = assigned(&db).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, "alice", "{rows:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let me = alice.me().await;
+        if me["load"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Alice's slots held by failed attempts: {me}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM conversations WHERE status IN ('waiting', 'assigned')",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("count");
+    assert_eq!(open, 1);
+    db.close().await;
+}

@@ -31,6 +31,7 @@ use crate::agents::{AgentPlan, AgentStats};
 use crate::customers::{CustomerPlan, FireStats, RunIds, script};
 use crate::gateway::{self, Deployment, DeploymentPlan};
 use crate::report::Report;
+use crate::takeover::{Ghosts, Probe, Takeover};
 use crate::{DEFAULT_APP_SECRET, Opts, Scenario};
 
 /// How a crash run goes.
@@ -66,6 +67,8 @@ pub struct Kill {
     /// From the kill until it was back (a node answering `/readyz`, PostgreSQL accepting
     /// connections).
     pub down_ms: u64,
+    /// A killed node's partitions served again (cluster).
+    pub takeover: Option<Takeover>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -83,6 +86,8 @@ pub struct CrashReport {
     pub greeting_not_once: usize,
     /// Customers who did not get exactly one answer per order number they sent.
     pub order_answers_wrong: usize,
+    /// Cluster: assignment decisions holding a slot or a queue place for nothing, at the end.
+    pub ghosts: Option<Ghosts>,
     pub violations: Vec<String>,
 }
 
@@ -194,6 +199,7 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
     .await?;
     let bases = deployment.base_urls();
     let database_url = deployment.database_url.clone();
+    let redis_url = deployment.redis_url();
     let feed = StatusFeed::start(&graph, bases.clone(), &app_secret(o));
 
     let agent_stats = Arc::new(AgentStats::new());
@@ -269,6 +275,7 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
     };
     let killer = async {
         let mut kills = Vec::new();
+        let mut measuring = Vec::new();
         for mark in marks {
             while fire.acked.get() < mark && !firing_done.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -293,7 +300,31 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
             } else {
                 let nodes = &mut deployment.nodes;
                 let n = rand::random::<u64>() as usize % nodes.len();
+                // Which partitions it holds, to measure their takeover from the kill on.
+                let mut probe = match &redis_url {
+                    Some(url) => match Probe::connect(url, &database_url).await {
+                        Ok(mut probe) => match probe.partitions_of(&format!("node-{n}")).await {
+                            Ok(held) => Some((probe, held)),
+                            Err(e) => {
+                                eprintln!("note: takeover not measured: {e:#}");
+                                None
+                            }
+                        },
+                        Err(e) => {
+                            eprintln!("note: takeover not measured: {e:#}");
+                            None
+                        }
+                    },
+                    None => None,
+                };
                 nodes[n].kill();
+                let killed_ms = now_ms();
+                if let Some((probe, (held, count))) = probe.take() {
+                    measuring.push((
+                        kills.len(),
+                        tokio::spawn(probe.takeover(held, count, killed, killed_ms)),
+                    ));
+                }
                 eprintln!(
                     "!! node {n} killed (SIGKILL) at {acknowledged} acknowledged; restarting in {} ms",
                     pause.as_millis()
@@ -314,13 +345,28 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
                 acknowledged,
                 what,
                 down_ms,
+                takeover: None,
             });
         }
-        anyhow::Ok(kills)
+        anyhow::Ok((kills, measuring))
     };
     let (fired, kills) = tokio::join!(firing, killer);
     fired?;
-    let kills = kills?;
+    let (mut kills, measuring) = kills?;
+    for (k, measurement) in measuring {
+        if let (Some(kill), Ok(takeover)) = (kills.get_mut(k), measurement.await) {
+            eprintln!(
+                "   takeover of {}: {} partitions; first event processed after {:?} ms; {} \
+                 pending console events delivered after {:?} ms",
+                kill.what,
+                takeover.partitions,
+                takeover.first_event_ms,
+                takeover.pending_console_events,
+                takeover.console_events_delivered_ms
+            );
+            kill.takeover = Some(takeover);
+        }
+    }
     let fired_at = Instant::now();
     eprintln!("firing done; waiting for handoffs to be worked and events processed");
 
@@ -355,6 +401,12 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
     progress_done.store(true, Ordering::Relaxed);
     let _ = progress.await;
 
+    // Cluster: nothing holds a slot for nothing (checked until it holds, a few seconds: a step
+    // may be committing right now).
+    let ghosts = match &redis_url {
+        Some(url) => Some(settled_ghosts(url, &database_url).await?),
+        None => None,
+    };
     let mut queued = std::collections::HashSet::new();
     let mut checks =
         crate::checks::check(&db, &ids, &fire, Some(&agent_stats), &mut queued).await?;
@@ -369,6 +421,20 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
         kills,
         &tap,
     );
+    let mut crash = crash;
+    if let Some(g) = &ghosts {
+        eprintln!(
+            "slots held by nothing: {}; placed conversations not open in the store: {}",
+            g.slots_held_by_nothing, g.placed_not_open
+        );
+        if g.slots_held_by_nothing > 0 || g.placed_not_open > 0 {
+            crash.violations.push(format!(
+                "{} agent slots and {} placed conversations held by nothing at the end, e.g. {:?}",
+                g.slots_held_by_nothing, g.placed_not_open, g.examples
+            ));
+        }
+    }
+    crash.ghosts = ghosts;
     checks.violations.extend(crash.violations.iter().cloned());
     if !drained {
         checks
@@ -408,6 +474,30 @@ pub async fn run(plan: &CrashPlan, o: &Opts) -> Result<Report> {
     drop(deployment);
     drop(graph);
     Ok(report)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The assignment state against the store, until they agree or 10 s passed.
+async fn settled_ghosts(redis_url: &str, database_url: &str) -> Result<Ghosts> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ghosts = Probe::connect(redis_url, database_url)
+            .await?
+            .ghosts()
+            .await?;
+        if (ghosts.slots_held_by_nothing == 0 && ghosts.placed_not_open == 0)
+            || Instant::now() >= until
+        {
+            return Ok(ghosts);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn app_secret(o: &Opts) -> String {

@@ -544,6 +544,11 @@ impl Deployment {
         })
     }
 
+    /// The private Redis of a cluster deployment.
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis.as_ref().map(RedisServer::url)
+    }
+
     pub fn base_urls(&self) -> Vec<String> {
         self.nodes.iter().map(|g| g.base_url.clone()).collect()
     }

@@ -18,6 +18,7 @@ mod plot;
 mod report;
 mod sampler;
 mod stats;
+mod takeover;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

@@ -289,6 +289,25 @@ impl Report {
                     "    {} killed at {:.1} s, {} acknowledged by then, back {} ms later",
                     kill.what, kill.at_s, kill.acknowledged, kill.down_ms
                 );
+                if let Some(t) = &kill.takeover {
+                    let ms = |v: Option<u64>| v.map_or("never".to_string(), |v| format!("{v} ms"));
+                    let _ = writeln!(
+                        out,
+                        "      its {} partitions: first event processed after {}; its {} pending \
+                         console events delivered after {}",
+                        t.partitions,
+                        ms(t.first_event_ms),
+                        t.pending_console_events,
+                        ms(t.console_events_delivered_ms)
+                    );
+                }
+            }
+            if let Some(g) = &k.ghosts {
+                let _ = writeln!(
+                    out,
+                    "  at the end: {} agent slots and {} placed conversations held by nothing",
+                    g.slots_held_by_nothing, g.placed_not_open
+                );
             }
             let _ = writeln!(
                 out,

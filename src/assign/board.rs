@@ -26,7 +26,9 @@ use std::ops::Bound;
 use crate::config::Settings;
 use crate::domain::{AgentId, Presence, TeamId};
 
-use super::{AgentView, AssignError, Held, Placement, Snapshot, Strategy, TeamView, Ticket};
+use super::{
+    AgentView, AssignError, ConversationRef, Held, Placement, Snapshot, Strategy, TeamView, Ticket,
+};
 
 /// A team as the board sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -471,6 +473,21 @@ impl Board {
                 agent: self.agents[agent].id.clone(),
             },
         }))
+    }
+
+    /// Every conversation the board holds (assigned, offered or queued), by id.
+    pub fn holdings(&self) -> Vec<(ConversationRef, Held)> {
+        let mut all: Vec<(ConversationRef, Held)> = self
+            .by_id
+            .keys()
+            .filter_map(|id| {
+                let entry = self.entry_by_id(id)?;
+                let held = self.held(id).ok().flatten()?;
+                Some((entry.ticket.conversation.clone(), held))
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        all
     }
 
     /// Queued position (1 = next) of a queued conversation.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::domain::{AgentId, Presence, TeamId};
 
 use super::board::Board;
-use super::{AssignError, Assignments, Held, Placement, Snapshot, Ticket};
+use super::{AssignError, Assignments, ConversationRef, Held, Placement, Snapshot, Ticket};
 
 /// Assignment state in this process's memory.
 #[derive(Debug)]
@@ -109,6 +109,10 @@ impl Assignments for MemoryAssignments {
 
     async fn snapshot(&self) -> Result<Snapshot, AssignError> {
         self.board().snapshot()
+    }
+
+    async fn holdings(&self) -> Result<Vec<(ConversationRef, Held)>, AssignError> {
+        Ok(self.board().holdings())
     }
 
     async fn is_ready(&self) -> Result<bool, AssignError> {

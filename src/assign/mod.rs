@@ -215,6 +215,10 @@ pub trait Assignments: Send + Sync + 'static {
 
     async fn snapshot(&self) -> Result<Snapshot, AssignError>;
 
+    /// Every conversation the state holds (assigned, offered or queued), with where. Not one
+    /// atomic read in a cluster: a conversation released meanwhile may be left out.
+    async fn holdings(&self) -> Result<Vec<(ConversationRef, Held)>, AssignError>;
+
     /// Whether the state holds a board built from the durable store: in memory, once
     /// [`restore`](Assignments::restore)d; in Redis, once any node restored it since Redis last
     /// started empty.
@@ -229,6 +233,26 @@ pub trait Assignments: Send + Sync + 'static {
         assigned: Vec<(Ticket, AgentId)>,
         waiting: Vec<Ticket>,
     ) -> Result<bool, AssignError>;
+}
+
+/// The decisions nothing recorded: conversations the assignment state holds (in the scope
+/// asked about: the partitions a node is taking over) that the store does not show as waiting
+/// or assigned. Their step never committed (its node died between the decision and the
+/// commit, or the commit failed) or their conversation moved on without the state hearing of
+/// it; each holds a slot or a queue place for nothing, so it is released.
+///
+/// Only sound while no step of those conversations can be in flight (a partition's new owner
+/// before it serves it): `open` must be read after `holdings`.
+pub fn ghosts<'a>(
+    holdings: &'a [(ConversationRef, Held)],
+    open: &std::collections::HashSet<&str>,
+    in_scope: impl Fn(&ConversationKey) -> bool,
+) -> Vec<&'a ConversationRef> {
+    holdings
+        .iter()
+        .map(|(conversation, _)| conversation)
+        .filter(|c| in_scope(&c.key) && !open.contains(c.id.as_str()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -723,6 +723,51 @@ impl Assignments for RedisAssignments {
         Ok(snapshot)
     }
 
+    async fn holdings(&self) -> Result<Vec<(ConversationRef, Held)>, AssignError> {
+        let mut conn = self.conn.clone();
+        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("{}placed", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        ids.sort_unstable();
+        let mut all = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(512) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.cmd("HMGET")
+                    .arg(self.conversation_key(id))
+                    .arg("status")
+                    .arg("team")
+                    .arg("agent")
+                    .arg("key")
+                    .arg("channel");
+            }
+            let rows: Vec<Vec<Option<String>>> =
+                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            for (id, row) in chunk.iter().zip(rows) {
+                let mut fields = row.into_iter();
+                let mut next = || fields.next().flatten();
+                let (Some(status), team, agent, Some(key), Some(channel)) =
+                    (next(), next(), next(), next(), next())
+                else {
+                    continue; // released meanwhile
+                };
+                let held = held_from(&status, team.unwrap_or_default(), agent.unwrap_or_default())
+                    .ok_or_else(|| malformed("holdings"))?;
+                all.push((
+                    ConversationRef {
+                        id: id.clone(),
+                        key: ConversationKey::from_stored(key),
+                        channel: ChannelId::new(channel),
+                    },
+                    held,
+                ));
+            }
+        }
+        Ok(all)
+    }
+
     async fn is_ready(&self) -> Result<bool, AssignError> {
         let mut conn = self.conn.clone();
         let exists: i64 = redis::cmd("EXISTS")

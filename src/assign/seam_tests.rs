@@ -1055,6 +1055,62 @@ async fn restore_rebuilds_and_is_ready(kind: Kind) {
     assert_eq!(summary(&placements), pairs(&[("w2", "bob")]));
 }
 
+/// `holdings` lists every assigned, offered and queued conversation with its conversation
+/// reference; released ones leave it. The take-over's check of unrecorded decisions reads it.
+async fn holdings_list_every_placed_conversation(kind: Kind) {
+    let seam = kind
+        .build(
+            vec![
+                team("sales", Strategy::RoundRobin),
+                offering("support", Strategy::RoundRobin),
+            ],
+            vec![agent("alice", &["sales"], 1), agent("bob", &["support"], 1)],
+        )
+        .await;
+    let seam = &*seam;
+    assert!(seam.holdings().await.expect("holdings").is_empty());
+    online(seam, &["alice", "bob"]).await;
+    place(seam, ticket("c1", "sales", 0, 1)).await;
+    place(seam, ticket("c2", "sales", 0, 2)).await;
+    place(seam, ticket("c3", "support", 0, 3)).await;
+    let mut holdings = seam.holdings().await.expect("holdings");
+    holdings.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    assert_eq!(
+        holdings,
+        vec![
+            (
+                super::tests::conversation("c1"),
+                Held::Assigned {
+                    team: tid("sales"),
+                    agent: aid("alice")
+                }
+            ),
+            (
+                super::tests::conversation("c2"),
+                Held::Queued { team: tid("sales") }
+            ),
+            (
+                super::tests::conversation("c3"),
+                Held::Offered {
+                    team: tid("support"),
+                    agent: aid("bob")
+                }
+            ),
+        ]
+    );
+    seam.release("c3").await.expect("released");
+    let ids: Vec<String> = seam
+        .holdings()
+        .await
+        .expect("holdings")
+        .into_iter()
+        .map(|(c, _)| c.id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(ids, vec!["c1".to_string(), "c2".to_string()]);
+}
+
 macro_rules! against_both {
     ($($name:ident),* $(,)?) => {
         mod on_memory {
@@ -1092,4 +1148,5 @@ against_both!(
     presence_leases_expire_unless_renewed,
     refusals_change_nothing,
     restore_rebuilds_and_is_ready,
+    holdings_list_every_placed_conversation,
 );

@@ -2373,3 +2373,28 @@ fn a_poisoned_lock_does_not_panic_the_next_caller() {
         assert_eq!(queued_at(&placement), 1);
     });
 }
+
+/// A decision no step recorded (the store shows no waiting or assigned conversation with its
+/// id) is a ghost, but only in the partitions asked about.
+#[test]
+fn ghosts_are_decisions_the_store_does_not_show_open_in_scope() {
+    let held = Held::Queued { team: tid("sales") };
+    let holdings = vec![
+        (conversation("recorded"), held.clone()),
+        (conversation("never-committed"), held.clone()),
+        (conversation("elsewhere"), held.clone()),
+    ];
+    let open: HashSet<&str> = ["recorded"].into_iter().collect();
+    let in_scope = |key: &ConversationKey| key.as_str() != "wa:elsewhere";
+    let ghosts: Vec<&str> = super::ghosts(&holdings, &open, in_scope)
+        .into_iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(ghosts, vec!["never-committed"]);
+    // Nothing held, nothing to release; everything recorded, nothing either.
+    assert!(super::ghosts(&[], &open, |_| true).is_empty());
+    let all: HashSet<&str> = ["recorded", "never-committed", "elsewhere"]
+        .into_iter()
+        .collect();
+    assert!(super::ghosts(&holdings, &all, |_| true).is_empty());
+}

@@ -83,10 +83,12 @@ struct Done {
     id: String,
 }
 
-/// Hooks the inbox calls when it starts serving a partition: sweep the store for its
-/// recorded-but-unprocessed events and resume its pending outbound messages.
+/// Hooks the inbox calls when it takes partitions: `prepare` before it serves them (settle
+/// what their previous owner left half done), `resume` once it does (sweep the store for their
+/// recorded-but-unprocessed events and resume their pending outbound messages).
 #[async_trait]
 pub trait Resume: Send + Sync + 'static {
+    async fn prepare(&self, partitions: Vec<usize>);
     async fn resume(&self, partitions: Vec<usize>);
 }
 
@@ -669,6 +671,12 @@ pub struct InboxHost(pub Arc<RedisInbox>);
 
 #[async_trait]
 impl PartitionHost for InboxHost {
+    async fn prepare(&self, partitions: &[usize]) {
+        if let Some(resume) = self.0.resume.get().cloned() {
+            resume.prepare(partitions.to_vec()).await;
+        }
+    }
+
     async fn start(&self, partitions: &[usize]) {
         let inbox = &self.0;
         for &partition in partitions {

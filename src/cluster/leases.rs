@@ -22,6 +22,9 @@ use super::{Cluster, redis_error};
 /// What a node does when it gains or loses partitions.
 #[async_trait]
 pub trait PartitionHost: Send + Sync + 'static {
+    /// Settle what previous owners left of partitions just acquired, before anything of theirs
+    /// is served (bounded by the lease keeper: it must renew meanwhile).
+    async fn prepare(&self, _partitions: &[usize]) {}
     /// Start serving partitions just acquired (claim their streams' unfinished entries, resume
     /// their work).
     async fn start(&self, partitions: &[usize]);
@@ -155,6 +158,15 @@ impl LeaseKeeper {
                         .collect();
                     if !start.is_empty() {
                         tracing::info!(node = %self.cluster.node, partitions = ?start, live, "taking partitions");
+                        // Before this node serves them (and so before its actors run there):
+                        // at most half a lease, so the next renewal is still in time.
+                        let bound = ttl / 2;
+                        if tokio::time::timeout(bound, self.host.prepare(&start))
+                            .await
+                            .is_err()
+                        {
+                            tracing::warn!(partitions = ?start, "take-over preparation took too long; serving anyway");
+                        }
                         for &p in &start {
                             self.cluster.ownership().set(p, true);
                         }

@@ -17,6 +17,7 @@ use chrono::Utc;
 use super::ConversationDeps;
 use super::commands::{self, Command, CommandError, CommandReply, Effects};
 use crate::bot::{BotState, Handoff, HttpResult};
+use crate::config::HaltPoint;
 use crate::domain::{
     ChannelId, ConversationKey, CustomerId, InboundEvent, InboundMessage, MessageId,
     OutboundMessage, Sender, TeamId,
@@ -269,12 +270,13 @@ impl Handler<Execute> for ConversationActor {
                         } else {
                             tracing::error!(conversation = %act.key, error = %e,
                                 "command not committed; stopping so a fresh actor reloads");
-                            // The assignment state may have moved before the commit failed (an
-                            // accepted offer, a transfer): once the store is back, the
-                            // conversation adopts what the assignment state holds.
-                            if let Some(target) = target {
-                                act.deps.desk.reconcile_later(target);
-                            }
+                        }
+                        // The assignment state may have moved before the commit failed (an
+                        // accepted offer, a transfer): once the store is back, the
+                        // conversation adopts what the assignment state holds (or, if it is
+                        // not the customer's current conversation, it is released).
+                        if let Some(target) = target {
+                            act.deps.desk.reconcile_later(target);
                         }
                         let _ = reply.send(Err(CommandError::Unavailable(e.to_string())));
                         act.poisoned = true;
@@ -469,8 +471,23 @@ async fn process(
     step.conversation = loaded.conversation.clone();
     step.contact = contact_changed.then(|| loaded.contact.clone());
     step.outbound = fx.outbound.clone();
-    step.console = fx.console_outbox();
-    deps.store.commit_step(step).await?;
+    step.console = fx.console_outbox(&event.conversation);
+    let decided = placed_by(&step);
+    if decided {
+        halt_for_crash_test(deps, HaltPoint::AfterDecision).await;
+    }
+    if let Err(e) = deps.store.commit_step(step).await {
+        // The step's assignment decision (if any) holds a slot; the step is replayed by a fresh
+        // actor (a new conversation gets a new id), so the decision is reconciled against what
+        // the store holds once it is back: adopted if it did commit, released if it did not.
+        if decided && let Some(c) = &loaded.conversation {
+            deps.desk.reconcile_later(commands::conversation_ref(c));
+        }
+        return Err(e);
+    }
+    if decided {
+        halt_for_crash_test(deps, HaltPoint::AfterCommit).await;
+    }
     if let Some(c) = loaded.conversation.as_mut() {
         c.version += 1;
     }
@@ -484,6 +501,22 @@ async fn process(
     }
     fx.run(deps).await;
     Ok(loaded)
+}
+
+/// Whether the step took an assignment decision (assigned, offered or queued the conversation).
+fn placed_by(step: &ConversationStep) -> bool {
+    step.events
+        .iter()
+        .any(|e| matches!(e.kind.as_str(), "assigned" | "offered" | "queued"))
+}
+
+/// Crash tests only (`conversations.halt_for_crash_test`): freeze this step here for good, so
+/// the test can kill the process at this point. Never fires with the default setting.
+async fn halt_for_crash_test(deps: &ConversationDeps, point: HaltPoint) {
+    if deps.settings.halt_for_crash_test == point && point != HaltPoint::None {
+        tracing::warn!(?point, "halted for a crash test");
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The bot handed off: route (team, priority, maybe the agent who served the customer last),

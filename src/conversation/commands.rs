@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use super::ConversationDeps;
 use super::actor::Loaded;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
-use crate::domain::{AgentId, MessageId, OutboundContent, OutboundMessage, Sender, TeamId};
+use crate::domain::{
+    AgentId, ConversationKey, MessageId, OutboundContent, OutboundMessage, Sender, TeamId,
+};
 use crate::metrics as m;
 use crate::store::{
     ConsoleOutboxEntry, ContactRecord, ConversationEvent, ConversationRecord, ConversationStatus,
@@ -102,9 +104,9 @@ pub(crate) struct Effects {
 }
 
 impl Effects {
-    /// The console events as outbox entries, to commit with the step: they reach the agents'
-    /// logs even if the process dies right after the commit.
-    pub(crate) fn console_outbox(&mut self) -> Vec<ConsoleOutboxEntry> {
+    /// The console events as outbox entries of the conversation `key`, to commit with the
+    /// step: they reach the agents' logs even if the process dies right after the commit.
+    pub(crate) fn console_outbox(&mut self, key: &ConversationKey) -> Vec<ConsoleOutboxEntry> {
         let now = now_ms();
         let entries: Vec<ConsoleOutboxEntry> = self
             .emits
@@ -115,6 +117,7 @@ impl Effects {
                 kind: kind.to_string(),
                 payload: data.clone(),
                 created_at: now,
+                conversation: Some(key.clone()),
             })
             .collect();
         self.emit_ids = entries.iter().map(|e| e.id.clone()).collect();
@@ -432,6 +435,30 @@ async fn release(
     }
 }
 
+/// Undo what the assignment state holds for a conversation that is not its customer's
+/// current one; what that frees is handed on.
+async fn release_stale(deps: &ConversationDeps, conversation_id: &str) {
+    match deps.desk.assignments.release(conversation_id).await {
+        Ok((held, placements)) => {
+            if let Some(held) = held {
+                tracing::info!(
+                    conversation = conversation_id,
+                    ?held,
+                    "released a decision for a conversation that is not current"
+                );
+            }
+            let fx = Effects {
+                dispatch: placements,
+                ..Effects::default()
+            };
+            fx.run(deps).await;
+        }
+        Err(e) => {
+            tracing::warn!(conversation = conversation_id, error = %e, "stale decision not released")
+        }
+    }
+}
+
 type Outcome = Result<CommandReply, CommandError>;
 
 /// Run one command on the loaded conversation. The outer error means the store failed (the
@@ -441,9 +468,6 @@ pub(crate) async fn execute(
     mut loaded: Loaded,
     command: Command,
 ) -> Result<(Loaded, Outcome), StoreError> {
-    let Some(mut c) = loaded.conversation.clone() else {
-        return Ok((loaded, Err(CommandError::NotFound)));
-    };
     let target = match &command {
         Command::Placed(p) => p.conversation().id.clone(),
         Command::OfferTimeout {
@@ -458,21 +482,26 @@ pub(crate) async fn execute(
             conversation_id, ..
         } => conversation_id.clone(),
     };
-    if target != c.id {
-        // An earlier conversation of this customer: it was resolved, a new one began.
-        if let Command::Placed(p) = &command {
-            // A stale placement: undo it so the agent's slot is not held.
-            let mut fx = Effects::default();
-            if let Ok((_, placements)) = deps.desk.assignments.release(&p.conversation().id).await {
-                fx.dispatch.extend(placements);
-            }
-            fx.run(deps).await;
+    let current = loaded.conversation.as_ref().map(|c| c.id.clone());
+    if current.as_deref() != Some(target.as_str()) {
+        // Not this customer's current conversation: an earlier one (resolved, a new one began),
+        // or one whose first step never committed (its node died or its commit failed after
+        // the assignment decision). This actor owns the customer's conversations, so whatever
+        // the assignment state still holds for it holds a slot for nothing: undo it.
+        if matches!(command, Command::Placed(_) | Command::Reconcile { .. }) {
+            release_stale(deps, &target).await;
         }
         return Ok((
             loaded,
-            Err(CommandError::Conflict("the conversation is closed".into())),
+            Err(match current {
+                Some(_) => CommandError::Conflict("the conversation is closed".into()),
+                None => CommandError::NotFound,
+            }),
         ));
     }
+    let Some(mut c) = loaded.conversation.clone() else {
+        return Ok((loaded, Err(CommandError::NotFound)));
+    };
     let mut step = ConversationStep::update(c.clone());
     let mut fx = Effects::default();
     let contact = loaded.contact.clone();
@@ -591,7 +620,7 @@ pub(crate) async fn execute(
         c.updated_at = now;
         step.conversation = Some(c.clone());
         step.outbound = fx.outbound.clone();
-        step.console = fx.console_outbox();
+        step.console = fx.console_outbox(&c.key);
         deps.store.commit_step(step).await?;
         c.version += 1;
         loaded.conversation = Some(c);

@@ -347,6 +347,8 @@ pub struct ConsoleOutboxEntry {
     pub kind: String,
     pub payload: serde_json::Value,
     pub created_at: i64,
+    /// The conversation whose step committed it (None: written before it was recorded).
+    pub conversation: Option<ConversationKey>,
 }
 
 /// Which conversations a console list asks for. `visible_teams` limits the result to the

@@ -554,7 +554,8 @@ impl Store for PostgresStore {
         limit: i64,
     ) -> Result<Vec<ConsoleOutboxEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, agent, kind, payload::text AS payload, created_at FROM console_outbox
+            "SELECT id, agent, kind, payload::text AS payload, created_at, conversation_key
+             FROM console_outbox
              WHERE created_at < $1 ORDER BY created_at, id LIMIT $2",
         )
         .bind(created_before_ms.unwrap_or(i64::MAX))
@@ -1368,17 +1369,23 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
             .map(|e| to_json(&e.payload))
             .collect::<Result<Vec<_>, _>>()?;
         let created: Vec<i64> = step.console.iter().map(|e| e.created_at).collect();
+        let keys: Vec<Option<&str>> = step
+            .console
+            .iter()
+            .map(|e| e.conversation.as_ref().map(|k| k.as_str()))
+            .collect();
         sqlx::query(
-            "INSERT INTO console_outbox (id, agent, kind, payload, created_at)
-             SELECT e.id, e.agent, e.kind, e.payload::json, e.created_at
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-                  AS e (id, agent, kind, payload, created_at)",
+            "INSERT INTO console_outbox (id, agent, kind, payload, created_at, conversation_key)
+             SELECT e.id, e.agent, e.kind, e.payload::json, e.created_at, e.conversation_key
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+                  AS e (id, agent, kind, payload, created_at, conversation_key)",
         )
         .bind(&ids)
         .bind(&agents)
         .bind(&kinds)
         .bind(&payloads)
         .bind(&created)
+        .bind(&keys)
         .execute(&mut *conn)
         .await?;
     }

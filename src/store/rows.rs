@@ -120,7 +120,7 @@ pub(super) fn agent_event_from_row(row: &impl StoreRow) -> Result<AgentEventReco
     })
 }
 
-/// `id, agent, kind, payload, created_at` of `console_outbox`.
+/// `id, agent, kind, payload, created_at, conversation_key` of `console_outbox`.
 pub(super) fn outbox_entry_from_row(row: &impl StoreRow) -> Result<ConsoleOutboxEntry, StoreError> {
     Ok(ConsoleOutboxEntry {
         id: row.text("id")?,
@@ -128,6 +128,9 @@ pub(super) fn outbox_entry_from_row(row: &impl StoreRow) -> Result<ConsoleOutbox
         kind: row.text("kind")?,
         payload: from_json(&row.text("payload")?, "console outbox entry")?,
         created_at: row.int("created_at")?,
+        conversation: row
+            .opt_text("conversation_key")?
+            .map(ConversationKey::from_stored),
     })
 }
 

@@ -482,7 +482,7 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> Result<Vec<ConsoleOutboxEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, agent, kind, payload, created_at FROM console_outbox
+            "SELECT id, agent, kind, payload, created_at, conversation_key FROM console_outbox
              WHERE created_at < ? ORDER BY created_at, id LIMIT ?",
         )
         .bind(created_before_ms.unwrap_or(i64::MAX))

@@ -459,8 +459,8 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
     if !step.console.is_empty() {
         let mut insert = conn
             .prepare_cached(
-                "INSERT INTO console_outbox (id, agent, kind, payload, created_at)
-                 VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO console_outbox (id, agent, kind, payload, created_at, conversation_key)
+                 VALUES (?, ?, ?, ?, ?, ?)",
             )
             .map_err(engine)?;
         for entry in &step.console {
@@ -470,7 +470,8 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
                     entry.agent.as_str(),
                     entry.kind,
                     to_json(&entry.payload)?,
-                    entry.created_at
+                    entry.created_at,
+                    entry.conversation.as_ref().map(|k| k.as_str())
                 ])
                 .map_err(engine)?;
         }

@@ -1062,6 +1062,7 @@ pub(crate) async fn console_events_wait_in_the_outbox_until_appended(store: Arc<
         kind: kind.into(),
         payload: json!({"conversation": {"id": "c1"}, "text": "hé"}),
         created_at: at,
+        conversation: Some(ConversationKey::from_stored("whatsapp:555".to_string())),
     };
     let mut c = new_conversation("555");
     commit(
