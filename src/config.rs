@@ -620,6 +620,15 @@ impl Settings {
                 );
             }
         }
+        if self.conversations.halt_for_crash_test != HaltPoint::None
+            && !["test", "loadtest"].contains(&self.environment.as_str())
+        {
+            return invalid(format!(
+                "conversations.halt_for_crash_test freezes conversations; it is refused outside \
+                 the test and loadtest environments (SWITCHBOARD_ENVIRONMENT={})",
+                self.environment
+            ));
+        }
         let security = &self.security;
         if security.auth_failures_per_address == 0
             || security.auth_failures_per_credential == 0

@@ -61,6 +61,17 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
         .expect("own secrets start in production");
 }
 
+#[test]
+fn the_crash_test_halt_is_refused_outside_the_test_environments() {
+    let mut settings =
+        Settings::load_from(&config_dir(), "test", false).expect("the demo configuration");
+    settings.conversations.halt_for_crash_test = switchboard::config::HaltPoint::AfterDecision;
+    settings.validate().expect("tests may halt");
+    settings.environment = "local".into();
+    let err = settings.validate().expect_err("refused").to_string();
+    assert!(err.contains("conversations.halt_for_crash_test"), "{err}");
+}
+
 /// The real binary, as an operator would start it: exit status and message.
 #[test]
 fn the_binary_refuses_to_start_in_production_with_demo_secrets() {
