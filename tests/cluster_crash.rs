@@ -464,19 +464,7 @@ async fn an_offer_accepted_when_the_commit_fails_is_assigned_once_the_store_is_b
             tokio::time::Instant::now() < deadline,
             "the accept never ended"
         );
-        let waiting: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock' LIMIT 1",
-        )
-        .fetch_optional(&db)
-        .await
-        .expect("activity");
-        if let Some(pid) = waiting {
-            sqlx::query("SELECT pg_terminate_backend($1)")
-                .bind(pid)
-                .execute(&db)
-                .await
-                .expect("terminate the writer's connection");
+        if terminate_a_lock_waiter(&db).await {
             terminated += 1;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -789,19 +777,7 @@ async fn a_handoff_whose_commit_fails_keeps_no_slot_once_the_store_is_back() {
             tokio::time::Instant::now() < deadline,
             "the commit never waited on the lock"
         );
-        let waiting: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock' LIMIT 1",
-        )
-        .fetch_optional(&db)
-        .await
-        .expect("activity");
-        if let Some(pid) = waiting {
-            sqlx::query("SELECT pg_terminate_backend($1)")
-                .bind(pid)
-                .execute(&db)
-                .await
-                .expect("terminate the writer's connection");
+        if terminate_a_lock_waiter(&db).await {
             terminated += 1;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -841,4 +817,25 @@ async fn a_handoff_whose_commit_fails_keeps_no_slot_once_the_store_is_back() {
     .expect("count");
     assert_eq!(open, 1);
     db.close().await;
+}
+
+/// Terminate one connection of this database that waits on a lock (the store's writer, held
+/// up by a test's table lock); whether there was one.
+async fn terminate_a_lock_waiter(db: &sqlx::PgPool) -> bool {
+    let waiting: Option<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock' LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await
+    .expect("activity");
+    let Some(pid) = waiting else {
+        return false;
+    };
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(db)
+        .await
+        .expect("terminate the writer's connection");
+    true
 }

@@ -992,31 +992,6 @@ async fn metrics_show_queues_assignment_response_agents_sessions_and_offers() {
     );
 }
 
-/// Every scenario twice: in the embedded mode (memory, SQLite) and in the cluster mode (Redis,
-/// PostgreSQL), where the assignment state is `RedisAssignments` (Lua), timers and console
-/// events live in Redis, and events reach the conversation through the partition streams.
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[actix_rt::test]
-                async fn $name() {
-                    super::$name().await
-                }
-            )*
-        }
-        mod cluster {
-            $(
-                #[actix_rt::test]
-                async fn $name() {
-                    super::use_cluster_mode();
-                    super::$name().await
-                }
-            )*
-        }
-    };
-}
-
 in_both_modes!(
     a_customer_reaches_an_agent_and_they_talk_both_ways,
     a_busy_team_queues_customers_in_order_and_tells_them_their_place,

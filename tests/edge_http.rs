@@ -280,28 +280,6 @@ async fn every_answer_carries_the_safety_headers_and_the_api_is_never_cached() {
     }
 }
 
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[actix_rt::test]
-                async fn $name() {
-                    super::$name().await
-                }
-            )*
-        }
-        mod cluster {
-            $(
-                #[actix_rt::test]
-                async fn $name() {
-                    super::use_cluster_mode();
-                    super::$name().await
-                }
-            )*
-        }
-    };
-}
-
 in_both_modes!(
     guessing_tokens_is_limited_per_address_and_per_token,
     a_token_in_the_query_string_opens_only_the_websocket,

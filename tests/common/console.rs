@@ -1063,3 +1063,29 @@ impl<'a> Customer<'a> {
 pub async fn hand_off(app: &TestApp, wa_id: &str, choice: &str) -> String {
     Customer::new(app, wa_id).hands_off_to(choice).await
 }
+
+/// Every scenario twice: in the embedded mode (memory, SQLite) and in the cluster mode (Redis,
+/// PostgreSQL), where the assignment state is `RedisAssignments` (Lua), timers and console
+/// events live in Redis, and events reach the conversation through the partition streams.
+#[macro_export]
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    super::$name().await
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[actix_rt::test]
+                async fn $name() {
+                    $crate::common::console::use_cluster_mode();
+                    super::$name().await
+                }
+            )*
+        }
+    };
+}
