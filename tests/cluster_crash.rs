@@ -289,7 +289,10 @@ async fn a_node_killed_mid_burst_hands_everything_to_the_survivor() {
         .filter(|(_, ok)| *ok)
         .map(|(w, _)| w.clone())
         .collect();
-    assert!(acknowledged.len() < total, "the kill came mid-burst");
+    // `kill_during` made sure the kill came before the burst ended. Whether a webhook was then
+    // refused depends on which node each customer's remaining messages went to: under a loaded
+    // machine they may all have gone to b, so that is not asserted (it made the test flaky);
+    // what a was holding is what the survivor must take over, checked below.
     let lost: Vec<String> = acknowledged
         .difference(&stored_wamids(&db).await)
         .cloned()
