@@ -629,6 +629,19 @@ impl Settings {
                 self.environment
             ));
         }
+        let server = &self.server;
+        if server.max_pending_body_bytes < server.max_body_bytes {
+            return invalid(
+                "server.max_pending_body_bytes must be at least server.max_body_bytes (or the \
+                 largest webhook could never be read)"
+                    .into(),
+            );
+        }
+        if server.body_idle_timeout_ms == 0 || server.body_deadline_ms == 0 {
+            return invalid(
+                "server.body_idle_timeout_ms and server.body_deadline_ms must be positive".into(),
+            );
+        }
         let security = &self.security;
         if security.auth_failures_per_address == 0
             || security.auth_failures_per_credential == 0

@@ -140,6 +140,7 @@ async fn a_body_that_stops_arriving_gets_408_and_the_budget_of_all_bodies_holds(
             "body_idle_timeout_ms": 1_000,
             "body_deadline_ms": 60_000,
             "max_pending_body_bytes": 1_048_576,
+            "max_body_bytes": 1_000_000,
         }),
     );
 
