@@ -284,18 +284,7 @@ impl Desk {
             .open_conversations()
             .await
             .map_err(|e| e.to_string())?;
-        let open: std::collections::HashSet<&str> = open
-            .iter()
-            .filter(|c| {
-                matches!(
-                    c.status,
-                    crate::store::ConversationStatus::Waiting
-                        | crate::store::ConversationStatus::Assigned
-                )
-            })
-            .map(|c| c.id.as_str())
-            .collect();
-        let ghosts = crate::assign::ghosts(&holdings, &open, in_scope);
+        let ghosts = crate::assign::ghosts(&holdings, &placed_in_store(&open), in_scope);
         let mut released = 0;
         for ghost in ghosts {
             match self.assignments.release(&ghost.id).await {
@@ -576,4 +565,21 @@ fn check_texts(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The ids of the conversations the store shows placed (waiting or assigned): what an
+/// assignment decision must be recorded as (see [`crate::assign::ghosts`]).
+pub fn placed_in_store(
+    open: &[crate::store::ConversationRecord],
+) -> std::collections::HashSet<&str> {
+    open.iter()
+        .filter(|c| {
+            matches!(
+                c.status,
+                crate::store::ConversationStatus::Waiting
+                    | crate::store::ConversationStatus::Assigned
+            )
+        })
+        .map(|c| c.id.as_str())
+        .collect()
 }

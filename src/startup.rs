@@ -523,16 +523,7 @@ impl Resume for TakeOver {
                 // serves the partitions now, so their owners' actors settle them, in order with
                 // any step in flight (released unless it is the customer's current conversation).
                 if let Ok(holdings) = &holdings {
-                    let recorded: std::collections::HashSet<&str> = open
-                        .iter()
-                        .filter(|c| {
-                            matches!(
-                                c.status,
-                                ConversationStatus::Waiting | ConversationStatus::Assigned
-                            )
-                        })
-                        .map(|c| c.id.as_str())
-                        .collect();
+                    let recorded = crate::desk::placed_in_store(&open);
                     for ghost in crate::assign::ghosts(holdings, &recorded, mine) {
                         self.conversations.tell(
                             &ghost.channel,
