@@ -1,4 +1,5 @@
-//! People and their credentials. For now: the limits on failed authentications
-//! ([`throttle`]); users, teams, sessions and the permission policy come here next.
+//! People and their credentials: the records ([`model`]), the limits on failed
+//! authentications ([`throttle`]).
 
+pub mod model;
 pub mod throttle;

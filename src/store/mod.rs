@@ -5,6 +5,7 @@
 //! through one writer task that groups concurrent writes into one transaction, so one fsync
 //! serves many webhooks.
 
+pub mod accounts;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
