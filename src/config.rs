@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -51,6 +52,33 @@ pub struct Settings {
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
     pub environment: String,
+    /// Where these settings were read from, when they were read from files
+    /// ([`Settings::load_from`]); what a reload reads again ([`crate::reload::Reloader`]).
+    #[serde(skip)]
+    pub source: Option<Arc<ConfigSource>>,
+}
+
+/// How a configuration was loaded (its directory, environment layer and whether
+/// `SWITCHBOARD__…` variables apply) and the merged tree it was read from, so that a reload
+/// reads the same layers again and can tell which settings the files changed since.
+#[derive(Clone)]
+pub struct ConfigSource {
+    pub dir: PathBuf,
+    pub environment: String,
+    pub use_env: bool,
+    /// The merged configuration as loaded (all layers), untyped. It holds secrets: it is never
+    /// printed, only compared key by key.
+    pub tree: serde_json::Value,
+}
+
+impl std::fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigSource")
+            .field("dir", &self.dir)
+            .field("environment", &self.environment)
+            .field("use_env", &self.use_env)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Failed authentications (a wrong console token, a wrong webhook verify token) are counted per
@@ -470,8 +498,16 @@ impl Settings {
                     .try_parsing(true),
             );
         }
-        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        let merged = builder.build()?;
+        let tree: serde_json::Value = merged.clone().try_deserialize()?;
+        let mut settings: Settings = merged.try_deserialize()?;
         settings.environment = environment.to_string();
+        settings.source = Some(Arc::new(ConfigSource {
+            dir: dir.to_path_buf(),
+            environment: environment.to_string(),
+            use_env,
+            tree,
+        }));
         settings.validate()?;
         Ok(settings)
     }

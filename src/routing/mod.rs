@@ -52,7 +52,7 @@ pub use lookup::{LookupOutcome, LookupResult, Lookups};
 pub use rules::{RuleVars, Rules};
 
 /// `routing:` in the configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct RoutingSettings {
     /// Where a conversation goes when nothing else decides.
     pub default_team: String,
@@ -80,7 +80,7 @@ fn default_radius_km() -> f64 {
     50.0
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct StoreLocation {
     pub name: String,
     pub latitude: f64,
@@ -88,7 +88,7 @@ pub struct StoreLocation {
     pub team: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct LookupSettings {
     /// A minijinja template over `contact` and `conversation`, e.g.
     /// `http://crm.local/tickets?phone={{ contact.phone | urlencode }}`.
@@ -126,7 +126,7 @@ fn default_max_body_bytes() -> u64 {
     1024 * 1024
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct RuleSettings {
     pub name: String,
     /// A CEL expression that must evaluate to a boolean.
@@ -272,6 +272,21 @@ impl Router {
             lookups,
             rules_when_decided,
         })
+    }
+
+    /// Where a conversation goes when nothing else decides (`routing.default_team`).
+    pub fn default_team(&self) -> &TeamId {
+        &self.default_team
+    }
+
+    /// The priority when no rule sets one (`routing.default_priority`).
+    pub fn default_priority(&self) -> i32 {
+        self.default_priority
+    }
+
+    /// Whether a returning customer is offered to the agent who served them last.
+    pub fn prefer_last_agent(&self) -> bool {
+        self.prefer_last_agent
     }
 
     /// The compiled rules.
