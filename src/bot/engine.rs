@@ -809,10 +809,33 @@ impl Bot {
     }
 
     fn handle_input(&self, turn: &mut Turn<'_>, input: &Input<'_>) {
+        // The step the customer was at is gone (the flows were reloaded without it): what they
+        // wrote answered something that no longer exists, so it is not read against another
+        // step. A tapped option (it names its own menu) or a shortcut still works; anything
+        // else shows the start step again.
+        let lost = turn
+            .state
+            .step
+            .as_ref()
+            .is_some_and(|step| !self.steps.contains_key(step));
+        if lost {
+            turn.out.restarted_from = turn.state.step.take();
+            turn.state.misunderstandings = 0;
+        }
         if let Input::Choice { id, .. } = input
             && let Some((step, option)) = self.option_by_id(id)
         {
             self.choose(turn, step, option);
+            return;
+        }
+        if lost {
+            if let Some(text) = input.text()
+                && self.try_shortcut(turn, &normalize(text))
+            {
+                return;
+            }
+            let start = self.start.clone();
+            self.enter(turn, &start);
             return;
         }
         let current = turn

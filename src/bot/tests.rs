@@ -1106,3 +1106,87 @@ fn yaml_typos_are_rejected() {
     let config = from_yaml(&bad_hours).unwrap();
     assert!(Bot::new(&config).is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Flows reloaded under a conversation
+// ---------------------------------------------------------------------------------------------
+
+/// The demo bot without order tracking: no `track` option, no `ask_order_number`, no
+/// `lookup_order` (as a reload could leave it).
+fn demo_without_order_tracking() -> Bot {
+    let mut config = demo_config();
+    config.steps.remove("ask_order_number");
+    config.steps.remove("lookup_order");
+    if let Some(StepConfig::Menu(menu)) = config.steps.get_mut("main_menu") {
+        menu.options.retain(|o| o.id != "track");
+    }
+    Bot::new(&config).expect("the demo bot without order tracking compiles")
+}
+
+/// A conversation waiting at the order number question, then the flows lose that step.
+fn at_removed_question() -> Chat {
+    let mut chat = Chat::at_menu("15551234567");
+    let step = chat.say("1");
+    assert_eq!(chat.state.step.as_deref(), Some("ask_order_number"));
+    assert_eq!(step.restarted_from, None, "the step exists: no restart");
+    chat.bot = demo_without_order_tracking();
+    chat
+}
+
+#[test]
+fn a_removed_step_goes_on_from_the_start_step_without_reading_the_answer() {
+    let mut chat = at_removed_question();
+    chat.state.misunderstandings = 1;
+    let step = chat.say("A1234");
+    assert_eq!(step.restarted_from.as_deref(), Some("ask_order_number"));
+    assert_eq!(chat.state.step.as_deref(), Some("main_menu"), "{step:?}");
+    // Only the start menu, with the new options: no "not understood", no lookup.
+    assert_eq!(texts(&step), vec!["How can I help you today?".to_string()]);
+    assert_eq!(
+        button_ids(&step),
+        vec!["main_menu/book".to_string(), "main_menu/person".to_string()]
+    );
+    assert!(step.http.is_none() && step.handoff.is_none());
+    assert_eq!(chat.state.misunderstandings, 0, "the count starts over");
+    assert!(!chat.contact.fields.contains_key("order_number"));
+    // From there the flow goes on as usual.
+    let step = chat.say("1");
+    assert_eq!(step.restarted_from, None);
+    assert_eq!(chat.state.step.as_deref(), Some("ask_appointment_date"));
+}
+
+#[test]
+fn a_removed_step_still_honours_a_shortcut_or_a_tapped_option() {
+    let mut chat = at_removed_question();
+    let step = chat.say("agent");
+    assert_eq!(step.restarted_from.as_deref(), Some("ask_order_number"));
+    assert!(step.handoff.is_some(), "the shortcut hands off: {step:?}");
+
+    let mut chat = at_removed_question();
+    let step = chat.send(button("main_menu/book", "Book appointment"));
+    assert_eq!(step.restarted_from.as_deref(), Some("ask_order_number"));
+    assert_eq!(chat.state.step.as_deref(), Some("ask_appointment_date"));
+
+    // A tapped option of a menu that is gone: the start step.
+    let mut chat = at_removed_question();
+    let step = chat.send(button("main_menu/track", "Track my order"));
+    assert_eq!(step.restarted_from.as_deref(), Some("ask_order_number"));
+    assert_eq!(chat.state.step.as_deref(), Some("main_menu"));
+    assert_eq!(texts(&step), vec!["How can I help you today?".to_string()]);
+}
+
+#[test]
+fn an_idle_conversation_uses_the_new_start_step() {
+    let mut chat = Chat::at_menu("15551234567");
+    let mut config = demo_config();
+    config.start = "language_menu".into();
+    chat.bot = Bot::new(&config).unwrap();
+    chat.state.step = None;
+    let step = chat.say("what?");
+    assert_eq!(step.restarted_from, None, "nothing was lost");
+    assert_eq!(
+        chat.state.step.as_deref(),
+        Some("language_menu"),
+        "{step:?}"
+    );
+}
