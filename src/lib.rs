@@ -16,6 +16,7 @@ pub mod intake;
 pub mod metrics;
 pub mod outbound;
 pub mod queues;
+pub mod reload;
 pub mod routing;
 pub mod startup;
 pub mod store;

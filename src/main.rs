@@ -22,8 +22,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = Settings::load()?;
     switchboard::telemetry::init(&settings.log);
+    // SIGHUP reloads the bot flows and routing rules. Registered before the start, so that a
+    // SIGHUP meanwhile does not end the process (its default action).
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let app = Application::build(settings).await?;
     let handle = app.handle();
+    #[cfg(unix)]
+    switchboard::reload::reload_on_hangup(hangups, handle.reloader.clone());
     app.run_until_stopped().await?;
     // actix-web stops on SIGINT/SIGTERM; flush the store and stop the actors behind it.
     handle.stop().await;

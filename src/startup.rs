@@ -7,7 +7,6 @@
 //! console events, timers and outbound limits live, and how events reach a conversation's actor
 //! (in-memory partitions here, partition streams with leases in a cluster).
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -22,7 +21,7 @@ use crate::assign::board::Board;
 use crate::assign::memory::MemoryAssignments;
 use crate::assign::redis::RedisAssignments;
 use crate::assign::{Assignments, Placement, Ticket};
-use crate::bot::{Bot, HttpExecutor};
+use crate::bot::HttpExecutor;
 use crate::channels::signature::SignatureVerifier;
 use crate::channels::whatsapp::webhook::WhatsappWebhookParser;
 use crate::cluster::Cluster;
@@ -38,11 +37,11 @@ use crate::conversation::{
     spawn_sweeper,
 };
 use crate::desk::Desk;
-use crate::domain::{ChannelId, TeamId};
+use crate::domain::TeamId;
 use crate::http::{AppState, routes};
 use crate::intake::Intake;
 use crate::outbound::Outbound;
-use crate::routing::Router;
+use crate::reload::{Live, LiveConfig, Reloader};
 use crate::routing::actor::RouterActor;
 use crate::store::ConversationStatus;
 use crate::store::Store;
@@ -69,6 +68,8 @@ pub struct AppHandle {
     /// Background loops (sweep, gauges, presence, retention, cluster readers), aborted on stop.
     tasks: Arc<Vec<actix_rt::task::JoinHandle<()>>>,
     desk_arbiter: actix::ArbiterHandle,
+    /// Reloads the bot flows and routing rules (SIGHUP, the admin API).
+    pub reloader: Arc<Reloader>,
 }
 
 impl AppHandle {
@@ -109,22 +110,24 @@ impl Application {
             .pool_max_idle_per_host(64)
             .build()?;
 
-        let mut bots = HashMap::new();
-        let mut compiled: HashMap<String, Arc<Bot>> = HashMap::new();
-        for (id, channel) in &settings.channels {
-            let bot = match compiled.get(&channel.bot) {
-                Some(bot) => bot.clone(),
-                None => {
-                    let config = settings.bots.get(&channel.bot).ok_or_else(|| {
-                        anyhow::anyhow!("channel {id} names unknown bot {}", channel.bot)
-                    })?;
-                    let bot = Arc::new(Bot::new(config)?);
-                    compiled.insert(channel.bot.clone(), bot.clone());
-                    bot
-                }
-            };
-            bots.insert(ChannelId::new(id.clone()), bot);
-        }
+        // The bot flows and routing rules: one snapshot a reload swaps whole (crate::reload).
+        let live = LiveConfig::new(
+            Live::compile(
+                &settings.bots,
+                &settings.routing,
+                &settings.channels,
+                &settings.teams,
+                http_client.clone(),
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
+        );
+        tracing::info!(fingerprint = %live.fingerprint(), "bot flows and routing rules compiled");
+        let reloader = Arc::new(Reloader::new(
+            settings.clone(),
+            live.clone(),
+            http_client.clone(),
+        ));
         let http_actions = HttpExecutor::new(Duration::from_millis(
             settings.conversations.http_action_timeout_ms,
         ))?;
@@ -193,16 +196,11 @@ impl Application {
             timers,
             &desk_arbiter,
         )?);
-        let router = Arc::new(Router::new(
-            &settings.routing,
-            &settings.teams,
-            http_client.clone(),
-        )?);
-        let router = RouterActor::start_on(&desk_arbiter, router, 1024);
+        let router = RouterActor::start_on(&desk_arbiter, live.clone(), 1024);
 
         let deps = Arc::new(ConversationDeps::new(
             store.clone(),
-            bots,
+            live,
             http_actions,
             outbound.clone(),
             settings.conversations.clone(),
@@ -306,6 +304,7 @@ impl Application {
                 settings.intake.retry_after_seconds,
             ),
             auth_throttle: crate::accounts::throttle::AuthThrottle::new(&settings.security),
+            reloader: reloader.clone(),
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
@@ -334,6 +333,7 @@ impl Application {
             leases,
             tasks: Arc::new(tasks),
             desk_arbiter,
+            reloader,
         };
         tracing::info!(port, "switchboard listening");
         Ok(Self {

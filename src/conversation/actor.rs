@@ -20,7 +20,7 @@ use crate::bot::{BotState, Handoff, HttpResult};
 use crate::config::HaltPoint;
 use crate::domain::{
     ChannelId, ConversationKey, CustomerId, InboundEvent, InboundMessage, MessageId,
-    OutboundMessage, Sender, TeamId,
+    OutboundMessage, Sender,
 };
 use crate::metrics as m;
 use crate::routing::actor::Route;
@@ -537,7 +537,9 @@ async fn hand_off(
         .map(|t| t.as_str().to_string())
         .unwrap_or_else(|| "auto".to_string());
     metrics::counter!(m::BOT_HANDOFFS, "team" => team_label).increment(1);
-    let last_agent = if deps.desk.settings.routing.prefer_last_agent {
+    // The routing in effect now (the router actor reads the same snapshot handle).
+    let routing = deps.live.router();
+    let last_agent = if routing.prefer_last_agent() {
         deps.store
             .last_assignee(&c.customer, &c.id)
             .await
@@ -560,10 +562,10 @@ async fn hand_off(
             let team = handoff
                 .team
                 .clone()
-                .unwrap_or_else(|| TeamId::new(deps.desk.settings.routing.default_team.clone()));
+                .unwrap_or_else(|| routing.default_team().clone());
             RouteDecision {
                 team,
-                priority: deps.desk.settings.routing.default_priority,
+                priority: routing.default_priority(),
                 preferred_agent: None,
                 trace: vec![format!("router unavailable ({e}); default routing")],
             }
@@ -639,7 +641,9 @@ async fn run_bot(
     contact: &mut ContactRecord,
     message: &InboundMessage,
 ) -> (Vec<crate::domain::OutboundContent>, Option<Handoff>) {
-    let Some(bot) = deps.bots.get(&conversation.channel) else {
+    // This message runs on the flows in effect now, to its end, even if a reload swaps them
+    // meanwhile.
+    let Some(bot) = deps.live.bot(&conversation.channel) else {
         return (Vec::new(), None);
     };
     let mut state: BotState = if conversation.bot_state.is_null() {
@@ -652,6 +656,10 @@ async fn run_bot(
         })
     };
     let mut step = bot.on_message(&mut state, contact, message, Utc::now());
+    if let Some(lost) = &step.restarted_from {
+        tracing::warn!(conversation = %conversation.id, key = %conversation.key, step = %lost,
+            "the conversation's step is no longer in the reloaded flows; it goes on from the start step");
+    }
     let mut replies = std::mem::take(&mut step.replies);
     let mut handoff = step.handoff.take();
     // HTTP actions: bounded chain, so a misconfigured loop cannot spin forever.

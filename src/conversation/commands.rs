@@ -545,9 +545,10 @@ pub(crate) async fn execute(
                         }
                     }
                     Ok(None) => {
-                        let team = c.team.clone().unwrap_or_else(|| {
-                            TeamId::new(deps.desk.settings.routing.default_team.clone())
-                        });
+                        let team = c
+                            .team
+                            .clone()
+                            .unwrap_or_else(|| deps.live.router().default_team().clone());
                         tracing::info!(conversation = %c.id, %team, "placing a waiting conversation the queues did not hold");
                         place(
                             deps, &mut c, &contact, team, None, false, &mut step, &mut fx,
@@ -641,7 +642,7 @@ pub(crate) async fn reopen(
     let team = c
         .team
         .clone()
-        .unwrap_or_else(|| TeamId::new(deps.desk.settings.routing.default_team.clone()));
+        .unwrap_or_else(|| deps.live.router().default_team().clone());
     let previous = c.assignee.clone();
     c.snoozed_until = None;
     c.handoff_at = Some(now_ms());
@@ -841,9 +842,7 @@ async fn agent_action(
                     .first()
                     .cloned()
                     .or_else(|| c.team.clone())
-                    .unwrap_or_else(|| {
-                        TeamId::new(deps.desk.settings.routing.default_team.clone())
-                    }),
+                    .unwrap_or_else(|| deps.live.router().default_team().clone()),
             };
             // Check first, so a refusal leaves the conversation where it is.
             let available = deps

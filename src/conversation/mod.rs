@@ -10,7 +10,6 @@
 pub mod actor;
 pub mod commands;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +19,12 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::bot::{Bot, HttpExecutor};
+use crate::bot::HttpExecutor;
 use crate::config::ConversationSettings;
 use crate::domain::{ChannelId, ConversationKey, CustomerId};
 use crate::metrics as m;
 use crate::outbound::Outbound;
+use crate::reload::LiveConfig;
 use crate::store::{RecordedInbound, Store};
 pub use actor::{CatchUp, ConversationActor, Deliver, Execute, Shutdown};
 use commands::{Command, CommandError, CommandReply};
@@ -35,7 +35,9 @@ use crate::routing::actor::RouterActor;
 /// What every conversation actor needs, passed in explicitly.
 pub struct ConversationDeps {
     pub store: Arc<dyn Store>,
-    pub bots: HashMap<ChannelId, Arc<Bot>>,
+    /// The bot flows and routing rules in effect (swapped by a reload): each message takes
+    /// the current snapshot once.
+    pub live: LiveConfig,
     pub http: HttpExecutor,
     pub outbound: Outbound,
     pub settings: ConversationSettings,
@@ -58,7 +60,7 @@ impl ConversationDeps {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
-        bots: HashMap<ChannelId, Arc<Bot>>,
+        live: LiveConfig,
         http: HttpExecutor,
         outbound: Outbound,
         settings: ConversationSettings,
@@ -68,7 +70,7 @@ impl ConversationDeps {
     ) -> Self {
         Self {
             store,
-            bots,
+            live,
             http,
             outbound,
             settings,

@@ -40,6 +40,8 @@ pub struct AppState {
     pub bodies: body::BodyBudget,
     /// Failed authentications per client address and credential.
     pub auth_throttle: crate::accounts::throttle::AuthThrottle,
+    /// Reloads the bot flows and routing rules from the configuration files.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

@@ -1028,7 +1028,8 @@ async fn unreachable_lookup_is_null() {
 #[actix_rt::test]
 async fn actor_routes() {
     let router = Arc::new(demo_router());
-    let addr = RouterActor::start_on(&actix::Arbiter::current(), router, 8);
+    let live = crate::reload::LiveConfig::of_router(router);
+    let addr = RouterActor::start_on(&actix::Arbiter::current(), live, 8);
     let decision = addr.send(Route(request(vip()))).await.expect("answered");
     assert_eq!((decision.team.as_str(), decision.priority), ("support", 10));
     let mut req = request(at(contact(), "40.42", "-3.70"));
