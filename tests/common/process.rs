@@ -24,6 +24,14 @@ impl ProcessConfig {
         let dir = tempfile::tempdir().expect("temp dir");
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/base.yaml");
         std::fs::copy(&base, dir.path().join("base.yaml")).expect("base.yaml copied");
+        let config = ProcessConfig { dir };
+        config.rewrite(graph_url, database_url, extra);
+        config
+    }
+
+    /// Write `test.yaml` again: the same overrides with another `extra` (a running gateway
+    /// reads it at its next reload).
+    pub fn rewrite(&self, graph_url: &str, database_url: &str, extra: Value) {
         let mut overlay = json!({
             "server": {"host": "127.0.0.1", "port": 0, "workers": 2},
             "database": {"url": database_url},
@@ -47,11 +55,10 @@ impl ProcessConfig {
         });
         merge(&mut overlay, extra);
         std::fs::write(
-            dir.path().join("test.yaml"),
+            self.dir.path().join("test.yaml"),
             serde_json::to_string_pretty(&overlay).expect("json"),
         )
         .expect("test.yaml written");
-        ProcessConfig { dir }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -147,6 +154,26 @@ impl Node {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map(|kb| kb * 1024)
             .expect("VmRSS in /proc/<pid>/status")
+    }
+
+    /// Send it `signal` (e.g. `libc::SIGHUP`).
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).expect("a pid fits an i32");
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "kill({pid}, {signal})");
+    }
+
+    /// Wait until its log has `n` lines containing `needle`; returns them.
+    pub fn wait_log(&self, needle: &str, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let lines = self.log_lines(needle);
+            if lines.len() >= n || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL: no shutdown, no flush, like a crash or a lost machine.
