@@ -653,4 +653,6 @@ pub fn delivery_status_str(status: DeliveryStatus) -> &'static str {
 }
 
 #[cfg(test)]
+mod accounts_tests;
+#[cfg(test)]
 mod tests;
