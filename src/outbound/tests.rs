@@ -11,16 +11,19 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::*;
+use crate::accounts::model::{
+    ApiToken, AuditEntry, AuditFilter, DirectoryData, Membership, ResetToken, Session, Team, User,
+};
 use crate::config::{ChannelSettings, OutboundSettings, WhatsappSettings};
-use crate::domain::AgentId;
+use crate::domain::{AgentId, TeamId};
 use crate::domain::{
     ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage, ProviderMessageId,
 };
 use crate::fakes::graph::{FakeGraph, RecordedSend};
 use crate::store::{
-    AgentEventRecord, ContactRecord, ConversationEvent, ConversationFilter, ConversationRecord,
-    ConversationStep, NewInbound, OutboundOutcome, Recorded, RecordedInbound, StoreCounts,
-    StoreError, StoredMessage,
+    AccountError, AccountStore, AgentEventRecord, ContactRecord, ConversationEvent,
+    ConversationFilter, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome,
+    Recorded, RecordedInbound, StoreCounts, StoreError, StoredMessage,
 };
 
 /// Records outcomes; everything else is empty.
@@ -61,6 +64,108 @@ impl Probe {
             .into_iter()
             .find(|(m, _, _)| *m == id)
             .map(|(_, attempts, outcome)| (attempts, outcome))
+    }
+}
+
+/// The records of people are not the sender's business: nothing is there.
+#[async_trait]
+impl AccountStore for Probe {
+    async fn directory(&self) -> Result<DirectoryData, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn directory_version(&self) -> Result<i64, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn seed(&self, _: DirectoryData, _: Vec<ApiToken>) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn save_user(
+        &self,
+        _: &User,
+        _: bool,
+        _: Option<&[Membership]>,
+        _: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        Err(StoreError::Unavailable.into())
+    }
+    async fn set_login_state(&self, _: &AgentId, _: u32, _: Option<i64>) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn save_team(
+        &self,
+        _: &Team,
+        _: bool,
+        _: Option<&[Membership]>,
+        _: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        Err(StoreError::Unavailable.into())
+    }
+    async fn delete_team(&self, _: &TeamId, _: Option<&AuditEntry>) -> Result<i64, AccountError> {
+        Err(StoreError::Unavailable.into())
+    }
+    async fn create_session(&self, _: &Session) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn session(&self, _: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        Ok(None)
+    }
+    async fn touch_session(&self, _: &str, _: i64) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn delete_session(&self, _: &str) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn delete_sessions_of(&self, _: &AgentId) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn sessions_of(&self, _: &AgentId) -> Result<Vec<Session>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn prune_sessions(&self, _: i64, _: i64) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn create_api_token(
+        &self,
+        _: &ApiToken,
+        _: Option<&AuditEntry>,
+    ) -> Result<(), AccountError> {
+        Err(StoreError::Unavailable.into())
+    }
+    async fn api_token(&self, _: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
+        Ok(None)
+    }
+    async fn api_tokens(&self, _: Option<&AgentId>) -> Result<Vec<ApiToken>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn revoke_api_token(
+        &self,
+        _: &str,
+        _: i64,
+        _: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn touch_api_token(&self, _: &str, _: i64) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn create_reset_token(
+        &self,
+        _: &ResetToken,
+        _: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn take_reset_token(&self, _: &[u8; 32], _: i64) -> Result<Option<AgentId>, StoreError> {
+        Ok(None)
+    }
+    async fn append_audit(&self, _: &AuditEntry) -> Result<i64, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn audit_entries(&self, _: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn prune_audit(&self, _: i64) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable)
     }
 }
 

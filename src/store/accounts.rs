@@ -41,6 +41,10 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Create (`create`: the id and the email must be free) or replace a user; with
     /// `memberships`, replace all of the user's memberships too. Writes `audit` in the same
     /// transaction (when given). Returns the new directory version.
+    ///
+    /// Refused, with nothing written: `Conflict` for a taken id or email, a membership of
+    /// another user or a team given twice; `NotFound` for a user to replace, or a membership's
+    /// team, that does not exist.
     async fn save_user(
         &self,
         user: &User,
@@ -60,6 +64,9 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Create (`create`) or replace a team; with `memberships`, replace all of the team's
     /// memberships too. Writes `audit` in the same transaction. Returns the new version.
+    ///
+    /// Refused like [`save_user`](Self::save_user): `Conflict` for a taken id, a membership
+    /// of another team or a user given twice; `NotFound` for a missing team or user.
     async fn save_team(
         &self,
         team: &Team,
@@ -69,9 +76,12 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> Result<i64, AccountError>;
 
     /// Delete a team and its memberships: `Conflict` while any conversation of the team is not
-    /// resolved. Returns the new version.
-    async fn delete_team(&self, team: &TeamId, audit: Option<&AuditEntry>)
-    -> Result<i64, AccountError>;
+    /// resolved, `NotFound` if there is no such team. Returns the new version.
+    async fn delete_team(
+        &self,
+        team: &TeamId,
+        audit: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError>;
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
     async fn session(&self, token_sha256: &[u8; 32]) -> Result<Option<Session>, StoreError>;
@@ -82,11 +92,14 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Delete every session of a user (log out everywhere, forced logout, deactivation);
     /// answers how many.
     async fn delete_sessions_of(&self, user: &AgentId) -> Result<u64, StoreError>;
+    /// A user's sessions, newest first.
     async fn sessions_of(&self, user: &AgentId) -> Result<Vec<Session>, StoreError>;
-    /// Delete sessions expired before `now` (absolute expiry) or idle since before
-    /// `idle_before`; answers how many.
+    /// Delete sessions expired at `now` (absolute expiry: `expires_at <= now`) or idle since
+    /// before `idle_before` (`last_seen_at < idle_before`); answers how many.
     async fn prune_sessions(&self, now: i64, idle_before: i64) -> Result<u64, StoreError>;
 
+    /// Store a new personal token with its `audit` entry: `Conflict` for a taken id or digest,
+    /// `NotFound` for an unknown user.
     async fn create_api_token(
         &self,
         token: &ApiToken,
@@ -96,7 +109,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn api_token(&self, token_sha256: &[u8; 32]) -> Result<Option<ApiToken>, StoreError>;
     /// A user's tokens (every user's with `None`), newest first.
     async fn api_tokens(&self, user: Option<&AgentId>) -> Result<Vec<ApiToken>, StoreError>;
-    /// Mark a token revoked at `at`; answers whether it was active.
+    /// Mark a token revoked at `at`; answers whether it was active. `audit` is written only
+    /// when it was (no record without its change).
     async fn revoke_api_token(
         &self,
         id: &str,

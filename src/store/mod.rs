@@ -1,14 +1,21 @@
-//! The durable store seam: contacts, conversations, messages and the inbound event log.
+//! The durable store seam: contacts, conversations, messages and the inbound event log; and
+//! the people who serve them (users, teams, sessions, tokens, the audit log: the
+//! [`AccountStore`] every store is too).
 //!
 //! The embedded default is SQLite ([`sqlite::SqliteStore`]); several nodes share PostgreSQL
 //! ([`postgres::PostgresStore`]). [`open`] picks one by `database.url`. In both, writes go
 //! through one writer task that groups concurrent writes into one transaction, so one fsync
-//! serves many webhooks.
+//! serves many webhooks (PostgreSQL's account writes, rare, are each their own transaction:
+//! see `postgres_accounts`).
 
 pub mod accounts;
+mod accounts_rows;
 pub mod postgres;
+mod postgres_accounts;
 mod rows;
 pub mod sqlite;
+mod sqlite_accounts;
+mod sqlite_accounts_writer;
 mod sqlite_writer;
 
 use std::collections::BTreeMap;
@@ -17,6 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use self::accounts::{AccountError, AccountStore};
 use crate::config::DatabaseSettings;
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, DeliveryStatus, InboundEnvelope, MessageId,
@@ -433,8 +441,9 @@ pub struct StoreCounts {
     pub messages: i64,
 }
 
+/// The durable record: conversations and their events here, people in [`AccountStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + Send + Sync + 'static {
     /// Record inbound events durably, in order, in one grouped commit. Each event comes back
     /// with its log sequence if it is new, `None` if it was recorded before (a redelivery).
     async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Recorded, StoreError>;
@@ -643,5 +652,7 @@ pub fn delivery_status_str(status: DeliveryStatus) -> &'static str {
     status.as_str()
 }
 
+#[cfg(test)]
+mod accounts_tests;
 #[cfg(test)]
 mod tests;

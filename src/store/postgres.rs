@@ -64,7 +64,9 @@ const PROVIDER_ID_LOCK: i32 = 0x5342_0001;
 
 pub struct PostgresStore {
     writer: mpsc::Sender<WriteOp>,
-    reader: PgPool,
+    /// Reads; also the account writes (rare: each in its own transaction, see
+    /// `postgres_accounts`).
+    pub(super) reader: PgPool,
     writer_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -1654,7 +1656,7 @@ async fn apply_outcome(
 /// PostgreSQL text cannot hold the NUL character (SQLite's can): it becomes U+FFFD, so a
 /// customer who types one does not make their webhook fail for ever. JSON documents are not
 /// affected: serde_json writes NUL as the escape `\u0000`, which the `json` type keeps.
-fn text(s: &str) -> Cow<'_, str> {
+pub(super) fn text(s: &str) -> Cow<'_, str> {
     if s.contains('\0') {
         Cow::Owned(s.replace('\0', "\u{FFFD}"))
     } else {

@@ -17,6 +17,11 @@ pub(super) trait StoreRow {
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
     fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn int32(&self, column: &str) -> Result<i32, sqlx::Error>;
+    /// A boolean: `BOOLEAN` in PostgreSQL, an `INTEGER` 0/1 in SQLite.
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+    fn opt_flag(&self, column: &str) -> Result<Option<bool>, sqlx::Error>;
+    /// A byte string: `BYTEA` in PostgreSQL, a `BLOB` in SQLite.
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
 }
 
 macro_rules! store_row {
@@ -35,6 +40,15 @@ macro_rules! store_row {
                 self.try_get(column)
             }
             fn int32(&self, column: &str) -> Result<i32, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_flag(&self, column: &str) -> Result<Option<bool>, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
                 self.try_get(column)
             }
         }

@@ -17,10 +17,12 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 use tokio::sync::oneshot;
 
+use super::accounts::AccountError;
 use super::rows::{
     agent_event_from_row, contact_from_row, conversation_from_row, from_json, identity_from_row,
     message_from_row, outbox_entry_from_row,
 };
+use super::sqlite_accounts_writer::{AccountDone, AccountWrite};
 use super::{
     AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ConversationEvent,
     ConversationFilter, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome,
@@ -35,8 +37,8 @@ use crate::domain::{
 use crate::metrics as m;
 
 pub struct SqliteStore {
-    writer: flume::Sender<WriteOp>,
-    reader: SqlitePool,
+    pub(super) writer: flume::Sender<WriteOp>,
+    pub(super) reader: SqlitePool,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -50,6 +52,11 @@ pub(super) enum WriteOp {
     SettleOutbox(Vec<String>, Reply<()>),
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
+    /// A write to the records of people (see `sqlite_accounts`): it may be refused.
+    Account(
+        Box<AccountWrite>,
+        oneshot::Sender<Result<AccountDone, AccountError>>,
+    ),
     /// Commit what came before, close the connection, stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -588,7 +595,17 @@ pub(super) enum Applied {
     Inbound(Vec<Option<i64>>),
     Claimed(bool),
     Pruned(Pruned),
+    Account(AccountDone),
+    /// An account write refused (nothing of it is kept: its savepoint is rolled back).
+    Refused(AccountError),
     Done,
+}
+
+impl Applied {
+    /// Whether the write's savepoint is kept (released) rather than rolled back.
+    pub(super) fn keep(&self) -> bool {
+        !matches!(self, Applied::Refused(_))
+    }
 }
 
 pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
@@ -617,6 +634,14 @@ pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
                 Applied::Pruned(pruned) => Ok(pruned),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
+        }
+        WriteOp::Account(_, tx) => {
+            let _ = tx.send(match result {
+                Ok(Applied::Account(done)) => Ok(done),
+                Ok(Applied::Refused(refusal)) => Err(refusal),
+                Ok(_) => Err(StoreError::Corrupt("unexpected result".into()).into()),
+                Err(e) => Err(e.into()),
+            });
         }
         WriteOp::Shutdown(_) => {}
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::accounts::AccountError;
 use super::sqlite::{Applied, WriteOp, reply};
 use super::{
     AgentEventRecord, ConversationRecord, ConversationStep, OutboundOutcome, Pruned, StoreError,
@@ -40,11 +41,11 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn engine(e: rusqlite::Error) -> StoreError {
+pub(super) fn engine(e: rusqlite::Error) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.code == rusqlite::ErrorCode::ConstraintViolation
             && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
@@ -131,7 +132,7 @@ impl Writer {
             for op in batch.iter() {
                 tx.execute_batch("SAVEPOINT op")?;
                 let result = apply(&tx, op);
-                if result.is_ok() {
+                if result.as_ref().is_ok_and(Applied::keep) {
                     tx.execute_batch("RELEASE op")?;
                 } else {
                     tx.execute_batch("ROLLBACK TO op; RELEASE op")?;
@@ -263,6 +264,11 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
             settle_outbox(conn, ids)?;
             Ok(Applied::Done)
         }
+        WriteOp::Account(write, _) => Ok(match super::sqlite_accounts_writer::apply(conn, write) {
+            Ok(done) => Applied::Account(done),
+            Err(AccountError::Store(e)) => return Err(e),
+            Err(refusal) => Applied::Refused(refusal),
+        }),
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
 }

@@ -1818,13 +1818,13 @@ impl TestDb {
     }
 }
 
-async fn sqlite() -> TestDb {
+pub(super) async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
     TestDb::new(url, Box::new(dir), false)
 }
 
-async fn postgres() -> TestDb {
+pub(super) async fn postgres() -> TestDb {
     let db = crate::testkit::postgres::TestDatabase::create()
         .await
         .expect("a PostgreSQL test database");
