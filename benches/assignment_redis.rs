@@ -123,7 +123,7 @@ async fn setups(server: &RedisServer) -> Vec<Setup> {
             )));
             let namespace = format!("bench-{name}-{agents}");
             let redis: Arc<dyn Assignments> = Arc::new(
-                RedisAssignments::connect(connection(server).await, &namespace, teams, specs)
+                RedisAssignments::connect(connection(server).await, &namespace, teams, specs, 0)
                     .await
                     .expect("connected"),
             );

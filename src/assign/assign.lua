@@ -304,13 +304,9 @@ local function commit(out, c, ckey, channel, team, a, pos, offer)
   push(out, kind, c, ckey, channel, team.id, a)
 end
 
--- Serve the queued tickets of agent a's teams (and `extra`) for as long as someone eligible can
--- take one, best ticket (priority, arrival, placing order) first.
-local function drain(a, extra, out)
-  local teams = teams_of(a)
-  if extra then
-    teams[#teams + 1] = extra
-  end
+-- Serve the queued tickets of `teams` (ids; retired ones are skipped) for as long as someone
+-- eligible can take one, best ticket (priority, arrival, placing order) across them first.
+local function drain_teams(teams, out)
   while true do
     local best = nil
     for _, t in ipairs(teams) do
@@ -351,6 +347,15 @@ local function drain(a, extra, out)
     local f = redis.call('HMGET', key('conv', best.c), 'key', 'channel')
     commit(out, best.c, f[1] or '', f[2] or '', best.team, best.agent, best.pos, best.team.offers)
   end
+end
+
+-- Serve the queued tickets of agent a's teams (and `extra`): see drain_teams.
+local function drain(a, extra, out)
+  local teams = teams_of(a)
+  if extra then
+    teams[#teams + 1] = extra
+  end
+  drain_teams(teams, out)
 end
 
 -- ---- entries ----
@@ -531,6 +536,23 @@ local function accept()
   return { 'ok', 'A', c, conv.key, conv.channel, conv.team, a }
 end
 
+-- Conversation c (`conv`: team, key, channel, qkey), `held` ('assigned' or 'offered') by
+-- agent a, goes back to its team's queue with its queue key; a's slot frees; its team and a's
+-- teams drain. If c still waits, its queued placement comes last.
+local function back_to_queue(c, conv, a, held)
+  unload(a)
+  redis.call('HSET', key('conv', c), 'status', 'q', 'agent', '')
+  redis.call('ZREM', key(held, a), c)
+  local member = qmember(conv.qkey, c)
+  redis.call('ZADD', key('queue', conv.team), 0, member)
+  local out = { 'ok' }
+  drain(a, conv.team, out)
+  if redis.call('ZSCORE', key('queue', conv.team), member) then
+    emit_queued(out, c, conv.key, conv.channel, conv.team, member)
+  end
+  return out
+end
+
 -- decline: agent, c.
 local function decline()
   if config_missing() then
@@ -544,16 +566,39 @@ local function decline()
   if not conv then
     return { 'not_offered', c }
   end
-  unload(a)
   redis.call('SADD', key('declined', c), a)
-  redis.call('HSET', key('conv', c), 'status', 'q', 'agent', '')
-  redis.call('ZREM', key('offered', a), c)
-  local member = qmember(conv.qkey, c)
-  redis.call('ZADD', key('queue', conv.team), 0, member)
+  return back_to_queue(c, conv, a, 'offered')
+end
+
+-- requeue: c. Takes c off the agent it is assigned or offered to, back to its team's queue with
+-- its queue key; replies with the drain's placements (nothing when c is queued or unknown).
+local function requeue()
+  if config_missing() then
+    return NOCONFIG
+  end
+  local c = ARGV[2]
+  local f = redis.call('HMGET', key('conv', c), 'status', 'agent', 'team', 'key', 'channel', 'qkey')
+  local held = nil
+  if f[1] == 'a' then
+    held = 'assigned'
+  elseif f[1] == 'o' then
+    held = 'offered'
+  else
+    return { 'ok' }
+  end
+  local conv = { team = f[3] or '', key = f[4] or '', channel = f[5] or '', qkey = f[6] or '' }
+  return back_to_queue(c, conv, f[2] or '', held)
+end
+
+-- holdings_of: agent. Replies with what it holds: id, key, channel of each (any order).
+local function holdings_of()
+  local a = ARGV[2]
   local out = { 'ok' }
-  drain(a, conv.team, out)
-  if redis.call('ZSCORE', key('queue', conv.team), member) then
-    emit_queued(out, c, conv.key, conv.channel, conv.team, member)
+  for _, held in ipairs({ 'assigned', 'offered' }) do
+    for _, c in ipairs(redis.call('ZRANGE', key(held, a), 0, -1)) do
+      local f = redis.call('HMGET', key('conv', c), 'key', 'channel')
+      push(out, c, f[1] or '', f[2] or '')
+    end
   end
   return out
 end
@@ -607,10 +652,17 @@ end
 
 -- snapshot: teams (count, then per team: id, strategy, queue length, queue members), then
 -- agents (count, then per agent: id, presence, capacity, load, teams, assigned, offered, each
--- list as its length then its items). Every list in byte order except queues (service order).
+-- list as its length then its items). The configured teams then the retired ones with a queue;
+-- the configured agents then the retired ones holding something (redis.rs merges the orders).
+-- Every other list in byte order except queues (service order).
 local function snapshot()
   local out = { 'ok' }
   local teams = redis.call('ZRANGE', key('teams'), 0, -1)
+  for _, t in ipairs(redis.call('ZRANGE', key('retired_teams'), 0, -1)) do
+    if redis.call('ZCARD', key('queue', t)) > 0 then
+      teams[#teams + 1] = t
+    end
+  end
   push(out, #teams)
   for _, t in ipairs(teams) do
     local queue = redis.call('ZRANGE', key('queue', t), 0, -1)
@@ -620,6 +672,11 @@ local function snapshot()
     end
   end
   local agents = redis.call('ZRANGE', key('agents'), 0, -1)
+  for _, a in ipairs(redis.call('ZRANGE', key('retired_agents'), 0, -1)) do
+    if (tonumber(redis.call('HGET', key('agent', a), 'load')) or 0) > 0 then
+      agents[#agents + 1] = a
+    end
+  end
   push(out, #agents)
   for _, a in ipairs(agents) do
     local f = redis.call('HMGET', key('agent', a), 'presence', 'capacity', 'load')
@@ -635,8 +692,8 @@ local function snapshot()
   return out
 end
 
--- Nothing placed, every configured agent offline with no load and no lease, cursors back to
--- the start. The tick and placing counters keep counting (only their order matters).
+-- Nothing placed, every agent (configured or retired) offline with no load and no lease, cursors
+-- back to the start. The tick and placing counters keep counting (only their order matters).
 local function reset()
   for _, c in ipairs(redis.call('SMEMBERS', key('placed'))) do
     local f = redis.call('HMGET', key('conv', c), 'team', 'agent')
@@ -653,7 +710,14 @@ local function reset()
     redis.call('DEL', key('queue', t), key('elig', t))
     redis.call('HDEL', key('team', t), 'cursor')
   end
-  for _, a in ipairs(redis.call('ZRANGE', key('agents'), 0, -1)) do
+  for _, t in ipairs(redis.call('ZRANGE', key('retired_teams'), 0, -1)) do
+    redis.call('DEL', key('queue', t))
+  end
+  local agents = redis.call('ZRANGE', key('agents'), 0, -1)
+  for _, a in ipairs(redis.call('ZRANGE', key('retired_agents'), 0, -1)) do
+    agents[#agents + 1] = a
+  end
+  for _, a in ipairs(agents) do
     redis.call('HSET', key('agent', a), 'presence', 'offline', 'load', 0, 'tick', 0)
     redis.call('HDEL', key('agent', a), 'lease')
     redis.call('DEL', key('assigned', a), key('offered', a))
@@ -717,68 +781,240 @@ local function restore()
   return out
 end
 
--- sync: fingerprint, count of teams, 4 values each (id, strategy rr/lb, offers 0/1,
--- max_queue), count of agents, then per agent: id, capacity, count of teams, the teams. Teams
--- and agents come normalized (ascending, known teams only). Replaces the configuration and
--- rebuilds the indexes; leaves presence, loads, leases, cursors, queues and placements alone.
--- Replies with the fingerprint it replaced ('' for none).
-local function sync()
-  local old = redis.call('HGET', KEYS[1], 'fingerprint') or ''
-  for _, t in ipairs(redis.call('ZRANGE', key('teams'), 0, -1)) do
-    redis.call('DEL', key('members', t), key('elig', t))
+
+-- configured_version: replies with the applied version (biased hex); `noconfig` without one.
+local function configured_version()
+  local version = redis.call('HGET', KEYS[1], 'version')
+  if not version then
+    return NOCONFIG
   end
-  for _, a in ipairs(redis.call('ZRANGE', key('agents'), 0, -1)) do
-    redis.call('DEL', key('agent_teams', a))
+  return { 'ok', version }
+end
+
+-- configure: version (biased hex), fingerprint, drain (1: drain the teams whose eligible agents
+-- may have grown; 0: not, at connect and when syncing again), count of teams, 4 values each (id,
+-- strategy rr/lb, offers 0/1, max_queue), count of agents, then per agent: id, capacity, count
+-- of teams, the teams. Teams and agents come normalized (ascending, known teams only).
+--
+-- Unless the version applied is not older (then nothing changes), replaces the configuration
+-- and rebuilds the indexes, keeping presence, loads, leases, queues and placements; renumbers the
+-- round-robin cursors (after the same agent, or where it would have been); retires the agents
+-- and teams left out that still hold or queue something (`retired_agents`, `retired_teams`) and
+-- forgets the others; then drains. The rules are board.rs's `apply`, rule for rule. Replies
+-- applied (0/1), the version and fingerprint it found ('' for none), then the placements.
+local function configure()
+  local version, fingerprint, draining = ARGV[2], ARGV[3], ARGV[4] == '1'
+  local found = redis.call('HMGET', KEYS[1], 'version', 'fingerprint')
+  local old_version, old_fingerprint = found[1] or '', found[2] or ''
+  if old_version ~= '' and not before(old_version, version) then
+    return { 'ok', 0, old_version, old_fingerprint }
   end
-  redis.call('DEL', key('teams'), key('agents'))
-  local i = 3
+
+  -- The new configuration.
+  local teams, new_team = {}, {}
+  local i = 5
   local count = tonumber(ARGV[i]) or 0
   i = i + 1
   for _ = 1, count do
-    local t = ARGV[i]
-    redis.call('ZADD', key('teams'), 0, t)
-    redis.call('HSET', key('team', t), 'strategy', ARGV[i + 1], 'offers', ARGV[i + 2],
-      'max_queue', ARGV[i + 3])
-    redis.call('DEL', key('members', t), key('elig', t))
+    local t = {
+      id = ARGV[i], strategy = ARGV[i + 1], offers = ARGV[i + 2], max_queue = ARGV[i + 3],
+      members = {},
+    }
     i = i + 4
+    teams[#teams + 1] = t
+    new_team[t.id] = t
   end
-  local next_position = {}
-  local agents = {}
+  local agents, new_agent = {}, {}
   count = tonumber(ARGV[i]) or 0
   i = i + 1
   for _ = 1, count do
-    local a, capacity, nteams = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) or 0
+    local a = { id = ARGV[i], capacity_arg = ARGV[i + 1], teams = {} }
+    a.capacity = tonumber(a.capacity_arg) or 0
+    local nteams = tonumber(ARGV[i + 2]) or 0
     i = i + 3
-    redis.call('ZADD', key('agents'), 0, a)
-    local agent = key('agent', a)
-    redis.call('HSET', agent, 'capacity', capacity)
+    for _ = 1, nteams do
+      local t = new_team[ARGV[i]]
+      i = i + 1
+      if t then
+        a.teams[#a.teams + 1] = t.id
+        -- Agents come in id order: members too.
+        t.members[#t.members + 1] = a.id
+      end
+    end
+    agents[#agents + 1] = a
+    new_agent[a.id] = a
+  end
+
+  -- Reads: the configuration in force, and the state the new one is built on.
+  local old_teams = redis.call('ZRANGE', key('teams'), 0, -1)
+  local old_team = {}
+  for _, t in ipairs(old_teams) do
+    local f = redis.call('HMGET', key('team', t), 'strategy', 'cursor')
+    local cursor = tonumber(f[2])
+    local positions = redis.call('HGETALL', key('members', t))
+    local members, last = {}, nil
+    for j = 1, #positions, 2 do
+      members[positions[j]] = true
+      if cursor and tonumber(positions[j + 1]) == cursor then
+        last = positions[j]
+      end
+    end
+    old_team[t] = { strategy = f[1], last = last, members = members }
+  end
+  local old_agents = redis.call('ZRANGE', key('agents'), 0, -1)
+  local old_capacity = {}
+  for _, a in ipairs(old_agents) do
+    old_capacity[a] = tonumber(redis.call('HGET', key('agent', a), 'capacity')) or 0
+  end
+  for _, a in ipairs(agents) do
+    local f = redis.call('HMGET', key('agent', a.id), 'presence', 'load', 'tick')
+    a.state = {
+      presence = f[1] or 'offline',
+      capacity = a.capacity,
+      load = tonumber(f[2]) or 0,
+      tick = tonumber(f[3]) or 0,
+    }
+  end
+  -- Agents and teams left out: retired while they hold or queue something, else forgotten.
+  local leaving_agents, seen = {}, {}
+  for _, list in ipairs({ old_agents, redis.call('ZRANGE', key('retired_agents'), 0, -1) }) do
+    for _, a in ipairs(list) do
+      if not new_agent[a] and not seen[a] then
+        seen[a] = true
+        local load = tonumber(redis.call('HGET', key('agent', a), 'load')) or 0
+        leaving_agents[#leaving_agents + 1] = { id = a, holds = load > 0 }
+      end
+    end
+  end
+  local leaving_teams, unsure = {}, false
+  seen = {}
+  for _, list in ipairs({ old_teams, redis.call('ZRANGE', key('retired_teams'), 0, -1) }) do
+    for _, t in ipairs(list) do
+      if not new_team[t] and not seen[t] then
+        seen[t] = true
+        local used = redis.call('ZCARD', key('queue', t)) > 0
+        leaving_teams[#leaving_teams + 1] = { id = t, used = used }
+        unsure = unsure or not used
+      end
+    end
+  end
+  if unsure then
+    -- A team whose queue is empty may still be the team of an assigned or offered
+    -- conversation (which a decline or requeue would queue there again).
+    local used = {}
+    for _, c in ipairs(redis.call('SMEMBERS', key('placed'))) do
+      local t = redis.call('HGET', key('conv', c), 'team')
+      if t then
+        used[t] = true
+      end
+    end
+    for _, t in ipairs(leaving_teams) do
+      t.used = t.used or used[t.id] == true
+    end
+  end
+  -- Cursors, and the teams whose eligible agents may have grown.
+  local grown = {}
+  for _, t in ipairs(teams) do
+    local old = old_team[t.id]
+    local grew
+    if not old then
+      grew = #t.members > 0
+    else
+      grew = old.strategy ~= t.strategy
+      for _, a in ipairs(t.members) do
+        local capacity = old_capacity[a]
+        if not old.members[a] or (capacity and capacity < new_agent[a].capacity) then
+          grew = true
+        end
+      end
+      if old.last then
+        local n = 0
+        for _, a in ipairs(t.members) do
+          if not before(old.last, a) then
+            n = n + 1
+          end
+        end
+        if n > 0 then
+          t.cursor = n - 1
+        end
+      end
+    end
+    if grew then
+      grown[#grown + 1] = t.id
+    end
+  end
+
+  -- Writes.
+  for _, t in ipairs(old_teams) do
+    redis.call('DEL', key('members', t), key('elig', t))
+  end
+  for _, a in ipairs(old_agents) do
+    redis.call('DEL', key('agent_teams', a))
+  end
+  redis.call('DEL', key('teams'), key('agents'))
+  for _, t in ipairs(teams) do
+    redis.call('ZADD', key('teams'), 0, t.id)
+    redis.call('ZREM', key('retired_teams'), t.id)
+    redis.call('HSET', key('team', t.id), 'strategy', t.strategy, 'offers', t.offers,
+      'max_queue', t.max_queue)
+    if t.cursor then
+      redis.call('HSET', key('team', t.id), 'cursor', t.cursor)
+    else
+      redis.call('HDEL', key('team', t.id), 'cursor')
+    end
+    for p, a in ipairs(t.members) do
+      redis.call('HSET', key('members', t.id), a, p - 1)
+    end
+  end
+  for _, t in ipairs(leaving_teams) do
+    if t.used then
+      redis.call('ZADD', key('retired_teams'), 0, t.id)
+      redis.call('HDEL', key('team', t.id), 'cursor')
+    else
+      redis.call('ZREM', key('retired_teams'), t.id)
+      redis.call('DEL', key('team', t.id), key('queue', t.id))
+    end
+  end
+  for _, a in ipairs(agents) do
+    redis.call('ZADD', key('agents'), 0, a.id)
+    redis.call('ZREM', key('retired_agents'), a.id)
+    local agent = key('agent', a.id)
+    redis.call('HSET', agent, 'capacity', a.capacity_arg)
     redis.call('HSETNX', agent, 'presence', 'offline')
     redis.call('HSETNX', agent, 'load', 0)
     redis.call('HSETNX', agent, 'tick', 0)
-    local teams = {}
-    for _ = 1, nteams do
-      local t = ARGV[i]
-      i = i + 1
-      teams[#teams + 1] = t
-      redis.call('ZADD', key('agent_teams', a), 0, t)
-      local p = next_position[t] or 0
-      redis.call('HSET', key('members', t), a, p)
-      next_position[t] = p + 1
+    for _, t in ipairs(a.teams) do
+      redis.call('ZADD', key('agent_teams', a.id), 0, t)
     end
-    agents[#agents + 1] = { a, teams }
   end
-  for _, entry in ipairs(agents) do
-    local a = entry[1]
-    local st = agent_state(a)
-    if st and has_room(st) then
-      for _, t in ipairs(entry[2]) do
-        local team = team_info(t)
-        if team then
-          index_in(t, team, a, st)
+  for _, a in ipairs(leaving_agents) do
+    clear_lease(a.id)
+    if a.holds then
+      redis.call('ZADD', key('retired_agents'), 0, a.id)
+      redis.call('HSET', key('agent', a.id), 'presence', 'offline')
+    else
+      redis.call('ZREM', key('retired_agents'), a.id)
+      redis.call('DEL', key('agent', a.id), key('assigned', a.id), key('offered', a.id))
+    end
+  end
+  for _, t in ipairs(teams) do
+    for p, a in ipairs(t.members) do
+      local st = new_agent[a].state
+      if has_room(st) then
+        if t.strategy == 'lb' then
+          redis.call('ZADD', key('elig', t.id), st.load, lb_member(st, a))
+        else
+          redis.call('ZADD', key('elig', t.id), p - 1, a)
         end
       end
     end
   end
-  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[2])
-  return { 'ok', old }
+  redis.call('HSET', KEYS[1], 'version', version, 'fingerprint', fingerprint)
+
+  team_cache = {}
+  local out = { 'ok', 1, old_version, old_fingerprint }
+  if draining then
+    drain_teams(grown, out)
+  end
+  return out
 end

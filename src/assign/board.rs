@@ -15,6 +15,33 @@
 //! - Whenever capacity frees or an agent comes online the affected teams' queues drain at once,
 //!   inside the same call: the best waiting ticket that someone can take goes first.
 //!
+//! # Configuration
+//!
+//! [`Board::configure`] replaces the teams and agents at runtime, keeping the live state, unless
+//! its directory version is not newer than the one applied (then it changes nothing):
+//! - A new agent starts offline with nothing; a new team with an empty queue.
+//! - An agent serves exactly its new teams from then on; what it holds stays with it. Each
+//!   team's round-robin turn continues after the same agent if it is still a member, else after
+//!   the members before it (in id order) — where it would have been.
+//! - A capacity below the agent's load keeps its conversations but gives it nothing new until
+//!   its load is below the capacity; a raised one makes it eligible again.
+//! - A team's strategy, offers and queue limit apply to the next decisions; who waits keeps
+//!   their order (a lowered limit only refuses new arrivals).
+//! - An agent left out is *retired*: offline (its lease gone), in no team, unknown to every
+//!   operation that names an agent, but still holding what it held (load) until released or
+//!   requeued ([`Board::holdings_of`], [`Board::requeue`]); listed by [`Board::snapshot`] while
+//!   it holds anything. A team left out is retired too: no members, unknown to
+//!   [`Board::place`], [`Board::assign_to`] and [`Board::overflow`]; its queued conversations
+//!   stay (unserved) until released or overflowed; listed while its queue is not empty. A
+//!   retired agent or team that nothing refers to any more is forgotten at the next
+//!   configuration (coming back later, it is new: its last assignment forgotten); one that comes
+//!   back before is the same agent or team again.
+//! - Then every team whose eligible agents may have grown (a member added, a member's capacity
+//!   raised, its strategy changed) drains, best ticket across them first.
+//!
+//! A ticket remembers its preferred agent and who declined it by id, so an agent that leaves
+//! and comes back is still preferred, and still never offered what it declined.
+//!
 //! Cost: choosing an agent is linear in the team's members (a few nanoseconds each); queue
 //! operations are logarithmic in the queue length, except a queued position, which is counted
 //! from the nearer end of the queue (new arrivals land at the end, so it is usually a few steps).
@@ -27,7 +54,8 @@ use crate::config::Settings;
 use crate::domain::{AgentId, Presence, TeamId};
 
 use super::{
-    AgentView, AssignError, ConversationRef, Held, Placement, Snapshot, Strategy, TeamView, Ticket,
+    AgentView, AssignError, Configured, ConversationRef, Held, Placement, Snapshot, Strategy,
+    TeamView, Ticket,
 };
 
 /// A team as the board sees it.
@@ -63,6 +91,8 @@ struct QueueKey {
 #[derive(Clone, Debug)]
 struct Team {
     id: TeamId,
+    /// In the configuration applied; false: retired (no members, kept for its conversations).
+    configured: bool,
     strategy: Strategy,
     offers: bool,
     max_queue: usize,
@@ -79,6 +109,8 @@ struct Team {
 #[derive(Clone, Debug)]
 struct Agent {
     id: AgentId,
+    /// In the configuration applied; false: retired (offline, no teams, kept for what it holds).
+    configured: bool,
     /// Team indexes, ascending, no duplicates.
     teams: Vec<usize>,
     /// While online or away, the agent stays so until this time (unix ms), unless a heartbeat
@@ -116,12 +148,16 @@ struct Entry {
     ticket: Ticket,
     /// Team index; `ticket.team` is kept equal to that team's id.
     team: usize,
-    /// The preferred agent's index, if it is a known agent.
+    /// The preferred agent, if it was a configured agent when the ticket was placed.
+    preferred_id: Option<AgentId>,
+    /// `preferred_id`'s index, while that agent is on the board.
     preferred: Option<usize>,
     key: QueueKey,
     status: Status,
-    /// Agents who declined the ticket in its current team.
+    /// Agents who declined the ticket in its current team (indexes of agents on the board).
     declined: Vec<usize>,
+    /// Those of them no longer on the board (they may come back).
+    declined_away: Vec<AgentId>,
 }
 
 /// An agent chosen for a ticket.
@@ -150,79 +186,114 @@ pub struct Board {
     by_id: HashMap<String, usize>,
     next_seq: u64,
     ticks: u64,
+    /// Directory version of the configuration applied.
+    version: i64,
+}
+
+/// What [`Board::configure`] needs to know of a team before the change.
+struct TeamBefore {
+    configured: bool,
+    strategy: Strategy,
+    /// The member the round-robin cursor points at.
+    cursor_agent: Option<AgentId>,
+    members: Vec<AgentId>,
 }
 
 impl Board {
-    /// A board with these teams and agents, every agent offline, nothing placed. Duplicate ids
-    /// keep their first spec; an agent's unknown teams are ignored (both with a warning): see
-    /// [`normalize`].
+    /// A board with these teams and agents, every agent offline, nothing placed, at directory
+    /// version 0. Duplicate ids keep their first spec; an agent's unknown teams are ignored
+    /// (both with a warning): see [`normalize`].
     pub fn new(teams: Vec<TeamSpec>, agents: Vec<AgentSpec>) -> Board {
-        let (team_specs, agent_specs) = normalize(teams, agents);
+        Board::new_at(teams, agents, 0)
+    }
 
-        let team_index: HashMap<TeamId, usize> = team_specs
-            .iter()
-            .enumerate()
-            .map(|(ix, spec)| (spec.id.clone(), ix))
-            .collect();
-        let mut teams: Vec<Team> = team_specs
-            .into_iter()
-            .map(|spec| Team {
-                id: spec.id,
-                strategy: spec.strategy,
-                offers: spec.offers,
-                max_queue: spec.max_queue,
-                members: Vec::new(),
-                cursor: None,
-                queue: BTreeMap::new(),
-                available: 0,
-            })
-            .collect();
-
-        let mut agents = Vec::with_capacity(agent_specs.len());
-        let mut states = Vec::with_capacity(agent_specs.len());
-        let mut agent_index = HashMap::with_capacity(agent_specs.len());
-        for (ix, spec) in agent_specs.into_iter().enumerate() {
-            // Normalized: known teams only, ascending by id, which is ascending by index.
-            let agent_teams: Vec<usize> = spec
-                .teams
-                .iter()
-                .filter_map(|team| team_index.get(team).copied())
-                .collect();
-            for &team in &agent_teams {
-                teams[team].members.push(ix);
-            }
-            agent_index.insert(spec.id.clone(), ix);
-            agents.push(Agent {
-                id: spec.id,
-                teams: agent_teams,
-                lease_until: None,
-            });
-            states.push(AgentState {
-                presence: Presence::Offline,
-                capacity: spec.capacity,
-                load: 0,
-                last_assigned: 0,
-            });
-        }
-
-        Board {
-            teams,
-            team_index,
-            agents,
-            states,
-            agent_index,
+    /// [`Board::new`] with the configuration of directory version `version`.
+    pub fn new_at(teams: Vec<TeamSpec>, agents: Vec<AgentSpec>, version: i64) -> Board {
+        let mut board = Board {
+            teams: Vec::new(),
+            team_index: HashMap::new(),
+            agents: Vec::new(),
+            states: Vec::new(),
+            agent_index: HashMap::new(),
             entries: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
             next_seq: 0,
             ticks: 0,
-        }
+            version,
+        };
+        board.apply(teams, agents);
+        board
     }
 
     /// The configured teams and agents: see [`specs_from_settings`].
     pub fn from_settings(settings: &Settings) -> Board {
         let (teams, agents) = specs_from_settings(settings);
         Board::new(teams, agents)
+    }
+
+    /// Replace the teams and agents, keeping the live state, if `version` is newer than the
+    /// version applied; then drain the teams whose eligible agents may have grown. See the
+    /// [module documentation](self) for the rules.
+    pub fn configure(
+        &mut self,
+        teams: Vec<TeamSpec>,
+        agents: Vec<AgentSpec>,
+        version: i64,
+    ) -> Configured {
+        if version <= self.version {
+            return Configured::default();
+        }
+        self.version = version;
+        let grown = self.apply(teams, agents);
+        let mut placements = Vec::new();
+        self.drain_teams(&grown, &mut placements);
+        Configured {
+            applied: true,
+            placements,
+        }
+    }
+
+    /// The directory version of the configuration applied.
+    pub fn configured_version(&self) -> i64 {
+        self.version
+    }
+
+    /// The conversations assigned or offered to `agent` (configured or retired), by id; none for
+    /// an agent not on the board. Linear in the conversations placed.
+    pub fn holdings_of(&self, agent: &AgentId) -> Vec<ConversationRef> {
+        let Some(&agent) = self.agent_index.get(agent) else {
+            return Vec::new();
+        };
+        let mut held: Vec<ConversationRef> = self
+            .entries
+            .iter()
+            .flatten()
+            .filter(|entry| {
+                matches!(entry.status, Status::Offered(holder) | Status::Assigned(holder)
+                    if holder == agent)
+            })
+            .map(|entry| entry.ticket.conversation.clone())
+            .collect();
+        held.sort_by(|a, b| a.id.cmp(&b.id));
+        held
+    }
+
+    /// Put a conversation assigned or offered to an agent back in its team's queue with its
+    /// original queue key, free the agent's slot, and drain its team and the agent's teams (the
+    /// agent may get it back only if it is still eligible). If it is still waiting afterwards,
+    /// the last placement is its `Queued` position. Nothing for a conversation that is queued or
+    /// unknown.
+    pub fn requeue(&mut self, conversation_id: &str) -> Vec<Placement> {
+        let Some(&ix) = self.by_id.get(conversation_id) else {
+            return Vec::new();
+        };
+        match self.entry(ix).map(|entry| entry.status) {
+            Some(Status::Offered(agent) | Status::Assigned(agent)) => {
+                self.back_to_queue(ix, agent, false)
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Assign to the preferred agent if eligible, else by the team's strategy (offer in a team
@@ -390,11 +461,20 @@ impl Board {
     ) -> Result<Vec<Placement>, AssignError> {
         let agent = self.agent_ix(agent)?;
         let ix = self.offered_ix(agent, conversation_id)?;
+        Ok(self.back_to_queue(ix, agent, true))
+    }
+
+    /// Take entry `ix` off `agent` (marking that the agent declined it, if `declined`), put it
+    /// back in its team's queue with its key, and drain its team and the agent's teams; if it
+    /// still waits, its `Queued` placement comes last.
+    fn back_to_queue(&mut self, ix: usize, agent: usize, declined: bool) -> Vec<Placement> {
         let Some(mut entry) = self.take_entry(ix) else {
-            return Err(AssignError::NotOffered(conversation_id.to_owned()));
+            return Vec::new();
         };
         self.unload(agent);
-        entry.declined.push(agent);
+        if declined {
+            entry.declined.push(agent);
+        }
         entry.status = Status::Queued;
         let (team, key) = (entry.team, entry.key);
         self.teams[team].queue.insert(key, ix);
@@ -407,7 +487,7 @@ impl Board {
         {
             placements.push(self.queued_placement(entry));
         }
-        Ok(placements)
+        placements
     }
 
     /// If the conversation is queued, move it to team `to` (keeping priority and arrival,
@@ -442,6 +522,7 @@ impl Board {
         entry.team = to;
         entry.ticket.team = self.teams[to].id.clone();
         entry.declined.clear();
+        entry.declined_away.clear();
         let placement = match pick {
             Some(pick) => {
                 let offer = self.teams[to].offers;
@@ -498,7 +579,8 @@ impl Board {
             .map(|entry| queue_position(&self.teams[entry.team].queue, &entry.key)))
     }
 
-    /// Every team's queue and every agent, ordered by id.
+    /// Every team's queue and every agent, ordered by id: the configured ones, a retired team
+    /// while its queue is not empty, a retired agent while it holds anything.
     pub fn snapshot(&self) -> Result<Snapshot, AssignError> {
         let mut assigned: Vec<Vec<String>> = vec![Vec::new(); self.agents.len()];
         let mut offered: Vec<Vec<String>> = vec![Vec::new(); self.agents.len()];
@@ -514,6 +596,7 @@ impl Board {
         let teams = self
             .teams
             .iter()
+            .filter(|team| team.configured || !team.queue.is_empty())
             .map(|team| TeamView {
                 team: team.id.clone(),
                 strategy: team.strategy,
@@ -531,6 +614,7 @@ impl Board {
             .iter()
             .zip(&self.states)
             .zip(assigned.into_iter().zip(offered))
+            .filter(|((agent, state), _)| agent.configured || state.load > 0)
             .map(|((agent, state), (mut assigned, mut offered))| {
                 assigned.sort_unstable();
                 offered.sort_unstable();
@@ -567,14 +651,14 @@ impl Board {
                 tracing::warn!(conversation = %id, "restore: duplicate conversation skipped");
                 continue;
             }
-            let Some(&agent) = self.agent_index.get(&agent_id) else {
+            let Ok(agent) = self.agent_ix(&agent_id) else {
                 tracing::warn!(
                     conversation = %id, agent = %agent_id,
                     "restore: unknown agent, assignment skipped"
                 );
                 continue;
             };
-            let Some(&team) = self.team_index.get(&ticket.team) else {
+            let Ok(team) = self.team_ix(&ticket.team) else {
                 tracing::warn!(
                     conversation = %id, team = %ticket.team,
                     "restore: unknown team, assignment skipped"
@@ -594,7 +678,7 @@ impl Board {
                 tracing::warn!(conversation = %id, "restore: duplicate conversation skipped");
                 continue;
             }
-            let Some(&team) = self.team_index.get(&ticket.team) else {
+            let Ok(team) = self.team_ix(&ticket.team) else {
                 tracing::warn!(
                     conversation = %id, team = %ticket.team,
                     "restore: unknown team, waiting conversation skipped"
@@ -608,6 +692,256 @@ impl Board {
             self.store_new(ix, entry);
         }
         Ok(())
+    }
+
+    // ---- configuration ----
+
+    /// Replace the teams and agents with normalized `teams` and `agents`, keeping the live
+    /// state (see the [module documentation](self)). Returns the configured teams whose eligible
+    /// agents may have grown, ascending.
+    fn apply(&mut self, teams: Vec<TeamSpec>, agents: Vec<AgentSpec>) -> Vec<usize> {
+        let (team_specs, agent_specs) = normalize(teams, agents);
+        let mut old_teams = std::mem::take(&mut self.teams);
+        let old_agents = std::mem::take(&mut self.agents);
+        let old_states = std::mem::take(&mut self.states);
+        let old_team_index = std::mem::take(&mut self.team_index);
+        let old_agent_index = std::mem::take(&mut self.agent_index);
+
+        // What refers to the teams and agents now.
+        let mut team_used = vec![false; old_teams.len()];
+        let mut agent_holds = vec![false; old_agents.len()];
+        for entry in self.entries.iter().flatten() {
+            team_used[entry.team] = true;
+            if let Status::Offered(agent) | Status::Assigned(agent) = entry.status {
+                agent_holds[agent] = true;
+            }
+        }
+        let before: HashMap<TeamId, TeamBefore> = old_teams
+            .iter()
+            .map(|team| {
+                let id_of = |agent: usize| old_agents[agent].id.clone();
+                let before = TeamBefore {
+                    configured: team.configured,
+                    strategy: team.strategy,
+                    cursor_agent: team
+                        .cursor
+                        .and_then(|position| team.members.get(position))
+                        .map(|&agent| id_of(agent)),
+                    members: team.members.iter().map(|&agent| id_of(agent)).collect(),
+                };
+                (team.id.clone(), before)
+            })
+            .collect();
+
+        // Teams: the configured ones, then the retired ones a conversation still refers to.
+        let mut teams: Vec<(Team, Option<usize>)> = Vec::with_capacity(team_specs.len());
+        for spec in team_specs {
+            let old = old_team_index.get(&spec.id).copied();
+            let queue = old
+                .map(|ix| std::mem::take(&mut old_teams[ix].queue))
+                .unwrap_or_default();
+            teams.push((
+                Team {
+                    id: spec.id,
+                    configured: true,
+                    strategy: spec.strategy,
+                    offers: spec.offers,
+                    max_queue: spec.max_queue,
+                    members: Vec::new(),
+                    cursor: None,
+                    queue,
+                    available: 0,
+                },
+                old,
+            ));
+        }
+        let configured_teams = teams.len();
+        for (ix, team) in old_teams.iter_mut().enumerate() {
+            let kept = teams[..configured_teams]
+                .binary_search_by(|(new, _)| new.id.cmp(&team.id))
+                .is_ok();
+            if team_used[ix] && !kept {
+                teams.push((
+                    Team {
+                        id: team.id.clone(),
+                        configured: false,
+                        strategy: team.strategy,
+                        offers: team.offers,
+                        max_queue: team.max_queue,
+                        members: Vec::new(),
+                        cursor: None,
+                        queue: std::mem::take(&mut team.queue),
+                        available: 0,
+                    },
+                    Some(ix),
+                ));
+            }
+        }
+        teams.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+
+        // Agents: the configured ones, then the retired ones still holding something.
+        let mut agents: Vec<(Agent, AgentState, Option<usize>, Vec<TeamId>)> =
+            Vec::with_capacity(agent_specs.len());
+        for spec in agent_specs {
+            let old = old_agent_index.get(&spec.id).copied();
+            let state = match old {
+                Some(ix) => AgentState {
+                    capacity: spec.capacity,
+                    ..old_states[ix]
+                },
+                None => AgentState {
+                    presence: Presence::Offline,
+                    capacity: spec.capacity,
+                    load: 0,
+                    last_assigned: 0,
+                },
+            };
+            agents.push((
+                Agent {
+                    id: spec.id,
+                    configured: true,
+                    teams: Vec::new(),
+                    lease_until: old.and_then(|ix| old_agents[ix].lease_until),
+                },
+                state,
+                old,
+                spec.teams,
+            ));
+        }
+        let configured_agents = agents.len();
+        for (ix, agent) in old_agents.iter().enumerate() {
+            let kept = agents[..configured_agents]
+                .binary_search_by(|(new, ..)| new.id.cmp(&agent.id))
+                .is_ok();
+            if agent_holds[ix] && !kept {
+                agents.push((
+                    Agent {
+                        id: agent.id.clone(),
+                        configured: false,
+                        teams: Vec::new(),
+                        lease_until: None,
+                    },
+                    AgentState {
+                        presence: Presence::Offline,
+                        ..old_states[ix]
+                    },
+                    Some(ix),
+                    Vec::new(),
+                ));
+            }
+        }
+        agents.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+
+        // The new board's teams and agents, and where the old indexes went.
+        let mut team_moved: Vec<Option<usize>> = vec![None; old_teams.len()];
+        for (ix, (team, old)) in teams.into_iter().enumerate() {
+            if let Some(old) = old {
+                team_moved[old] = Some(ix);
+            }
+            self.team_index.insert(team.id.clone(), ix);
+            self.teams.push(team);
+        }
+        let mut agent_moved: Vec<Option<usize>> = vec![None; old_agents.len()];
+        for (ix, (mut agent, state, old, teams)) in agents.into_iter().enumerate() {
+            if let Some(old) = old {
+                agent_moved[old] = Some(ix);
+            }
+            // Normalized: known teams only, ascending by id, which is ascending by index.
+            agent.teams = teams
+                .iter()
+                .filter_map(|team| self.team_index.get(team).copied())
+                .collect();
+            for &team in &agent.teams {
+                self.teams[team].members.push(ix);
+            }
+            self.agent_index.insert(agent.id.clone(), ix);
+            self.agents.push(agent);
+            self.states.push(state);
+        }
+
+        // Round-robin turns, and which teams may have more eligible agents than before.
+        let mut grown = Vec::new();
+        for ix in 0..self.teams.len() {
+            let team = &self.teams[ix];
+            if !team.configured {
+                continue;
+            }
+            let was = before.get(&team.id).filter(|before| before.configured);
+            let member_ids = || team.members.iter().map(|&agent| &self.agents[agent].id);
+            let cursor = was
+                .and_then(|before| before.cursor_agent.as_ref())
+                .and_then(|last| member_ids().filter(|id| *id <= last).count().checked_sub(1));
+            let grew = match was {
+                None => !team.members.is_empty(),
+                Some(before) => {
+                    before.strategy != team.strategy
+                        || team.members.iter().any(|&agent| {
+                            let id = &self.agents[agent].id;
+                            let raised = old_agent_index.get(id).is_some_and(|&old| {
+                                old_agents[old].configured
+                                    && old_states[old].capacity < self.states[agent].capacity
+                            });
+                            raised || before.members.binary_search(id).is_err()
+                        })
+                }
+            };
+            if grew {
+                grown.push(ix);
+            }
+            self.teams[ix].cursor = cursor;
+        }
+
+        // Placed conversations follow their teams and agents.
+        for entry in self.entries.iter_mut().flatten() {
+            let Some(team) = team_moved[entry.team] else {
+                tracing::error!(conversation = %entry.ticket.conversation.id,
+                    "assignment board: a conversation's team vanished");
+                continue;
+            };
+            entry.team = team;
+            entry.status = match entry.status {
+                Status::Queued => Status::Queued,
+                Status::Offered(agent) => {
+                    Status::Offered(agent_moved[agent].unwrap_or_else(|| {
+                        tracing::error!("assignment board: an agent holding an offer vanished");
+                        agent
+                    }))
+                }
+                Status::Assigned(agent) => {
+                    Status::Assigned(agent_moved[agent].unwrap_or_else(|| {
+                        tracing::error!(
+                            "assignment board: an agent holding a conversation vanished"
+                        );
+                        agent
+                    }))
+                }
+            };
+            entry.preferred = entry
+                .preferred_id
+                .as_ref()
+                .and_then(|id| self.agent_index.get(id).copied());
+            let mut declined: Vec<AgentId> = entry
+                .declined
+                .iter()
+                .map(|&agent| old_agents[agent].id.clone())
+                .collect();
+            declined.append(&mut entry.declined_away);
+            entry.declined.clear();
+            for id in declined {
+                match self.agent_index.get(&id) {
+                    Some(&agent) => entry.declined.push(agent),
+                    None => entry.declined_away.push(id),
+                }
+            }
+        }
+        for team in &mut self.teams {
+            team.available = team
+                .members
+                .iter()
+                .filter(|&&agent| self.states[agent].online_with_room())
+                .count();
+        }
+        grown
     }
 
     // ---- decisions ----
@@ -701,26 +1035,44 @@ impl Board {
     /// Serve queued tickets of `agent`'s teams (and `extra_team`) for as long as someone
     /// eligible can take one, best ticket first.
     fn drain(&mut self, agent: usize, extra_team: Option<usize>, out: &mut Vec<Placement>) {
-        while let Some((team, key, ix, pick)) = self.next_servable(agent, extra_team) {
-            self.teams[team].queue.remove(&key);
-            let Some(mut entry) = self.take_entry(ix) else {
-                continue;
-            };
-            let offer = self.teams[team].offers;
-            out.push(self.commit(&mut entry, pick, offer));
-            self.entries[ix] = Some(entry);
+        while let Some(found) =
+            self.next_servable(self.agents[agent].teams.iter().copied().chain(extra_team))
+        {
+            self.serve(found, out);
         }
+    }
+
+    /// Serve queued tickets of `teams` for as long as someone eligible can take one, best
+    /// ticket across them first.
+    fn drain_teams(&mut self, teams: &[usize], out: &mut Vec<Placement>) {
+        while let Some(found) = self.next_servable(teams.iter().copied()) {
+            self.serve(found, out);
+        }
+    }
+
+    /// Give a servable ticket found by [`Board::next_servable`] to its agent.
+    fn serve(
+        &mut self,
+        (team, key, ix, pick): (usize, QueueKey, usize, Pick),
+        out: &mut Vec<Placement>,
+    ) {
+        self.teams[team].queue.remove(&key);
+        let Some(mut entry) = self.take_entry(ix) else {
+            return;
+        };
+        let offer = self.teams[team].offers;
+        out.push(self.commit(&mut entry, pick, offer));
+        self.entries[ix] = Some(entry);
     }
 
     /// The best queued ticket across the given teams that has an eligible agent, with its team,
     /// queue key, entry index and agent.
     fn next_servable(
         &self,
-        agent: usize,
-        extra_team: Option<usize>,
+        teams: impl Iterator<Item = usize>,
     ) -> Option<(usize, QueueKey, usize, Pick)> {
         let mut best: Option<(usize, QueueKey, usize, Pick)> = None;
-        for team in self.agents[agent].teams.iter().copied().chain(extra_team) {
+        for team in teams {
             if self.teams[team].available == 0 {
                 continue;
             }
@@ -791,25 +1143,30 @@ impl Board {
         Ok(())
     }
 
+    /// A configured team's index (a retired one is unknown).
     fn team_ix(&self, team: &TeamId) -> Result<usize, AssignError> {
         self.team_index
             .get(team)
             .copied()
+            .filter(|&ix| self.teams[ix].configured)
             .ok_or_else(|| AssignError::UnknownTeam(team.clone()))
     }
 
+    /// A configured agent's index (a retired one is unknown).
     fn agent_ix(&self, agent: &AgentId) -> Result<usize, AssignError> {
         self.agent_index
             .get(agent)
             .copied()
+            .filter(|&ix| self.agents[ix].configured)
             .ok_or_else(|| AssignError::UnknownAgent(agent.clone()))
     }
 
+    /// The ticket's preferred agent, if it is a configured one.
     fn preferred_ix(&self, ticket: &Ticket) -> Option<usize> {
         ticket
             .preferred_agent
             .as_ref()
-            .and_then(|agent| self.agent_index.get(agent).copied())
+            .and_then(|agent| self.agent_ix(agent).ok())
     }
 
     /// The entry index of a conversation offered to `agent`, else `NotOffered`.
@@ -864,9 +1221,11 @@ impl Board {
                 ..ticket
             },
             team,
+            preferred_id: preferred.map(|agent| self.agents[agent].id.clone()),
             preferred,
             status: Status::Queued,
             declined: Vec::new(),
+            declined_away: Vec::new(),
         }
     }
 
@@ -947,6 +1306,106 @@ impl Board {
                     "{}: available {} counted {}",
                     team.id, available, team.available
                 ));
+            }
+        }
+        self.audit_configuration()
+    }
+
+    /// The teams, agents, memberships and the references to them (tests only).
+    #[cfg(test)]
+    fn audit_configuration(&self) -> Result<(), String> {
+        if !self.teams.windows(2).all(|pair| pair[0].id < pair[1].id) {
+            return Err("teams not strictly ascending by id".to_owned());
+        }
+        if !self.agents.windows(2).all(|pair| pair[0].id < pair[1].id) {
+            return Err("agents not strictly ascending by id".to_owned());
+        }
+        if self.team_index.len() != self.teams.len()
+            || self
+                .teams
+                .iter()
+                .enumerate()
+                .any(|(ix, team)| self.team_index.get(&team.id) != Some(&ix))
+        {
+            return Err("team index out of step".to_owned());
+        }
+        if self.agent_index.len() != self.agents.len()
+            || self
+                .agents
+                .iter()
+                .enumerate()
+                .any(|(ix, agent)| self.agent_index.get(&agent.id) != Some(&ix))
+        {
+            return Err("agent index out of step".to_owned());
+        }
+        for (ix, agent) in self.agents.iter().enumerate() {
+            if !agent.teams.windows(2).all(|pair| pair[0] < pair[1]) {
+                return Err(format!("{}: teams not ascending", agent.id));
+            }
+            for &team in &agent.teams {
+                let team = &self.teams[team];
+                if !team.configured || team.members.binary_search(&ix).is_err() {
+                    return Err(format!("{}: in {} but not its member", agent.id, team.id));
+                }
+            }
+            if !agent.configured
+                && (!agent.teams.is_empty()
+                    || self.states[ix].presence != Presence::Offline
+                    || agent.lease_until.is_some())
+            {
+                return Err(format!(
+                    "{}: retired but in a team or not offline",
+                    agent.id
+                ));
+            }
+            if self.states[ix].presence == Presence::Offline && agent.lease_until.is_some() {
+                return Err(format!("{}: offline with a lease", agent.id));
+            }
+        }
+        for (ix, team) in self.teams.iter().enumerate() {
+            if !team.members.windows(2).all(|pair| pair[0] < pair[1]) {
+                return Err(format!("{}: members not ascending", team.id));
+            }
+            for &agent in &team.members {
+                if self.agents[agent].teams.binary_search(&ix).is_err() {
+                    return Err(format!(
+                        "{}: member {} not in it",
+                        team.id, self.agents[agent].id
+                    ));
+                }
+            }
+            if team
+                .cursor
+                .is_some_and(|cursor| cursor >= team.members.len())
+            {
+                return Err(format!("{}: cursor past the members", team.id));
+            }
+            if !team.configured && (!team.members.is_empty() || team.cursor.is_some()) {
+                return Err(format!("{}: retired with members or a cursor", team.id));
+            }
+        }
+        for entry in self.entries.iter().flatten() {
+            let id = &entry.ticket.conversation.id;
+            let preferred = entry
+                .preferred_id
+                .as_ref()
+                .and_then(|agent| self.agent_index.get(agent).copied());
+            if preferred != entry.preferred {
+                return Err(format!("{id}: preferred agent out of step"));
+            }
+            if entry
+                .declined_away
+                .iter()
+                .any(|agent| self.agent_index.contains_key(agent))
+            {
+                return Err(format!("{id}: a decliner on the board counted away"));
+            }
+            if entry
+                .declined
+                .iter()
+                .any(|&agent| agent >= self.agents.len())
+            {
+                return Err(format!("{id}: declined by no agent"));
             }
         }
         Ok(())

@@ -8,8 +8,10 @@ use async_trait::async_trait;
 
 use crate::domain::{AgentId, Presence, TeamId};
 
-use super::board::Board;
-use super::{AssignError, Assignments, ConversationRef, Held, Placement, Snapshot, Ticket};
+use super::board::{AgentSpec, Board, TeamSpec};
+use super::{
+    AssignError, Assignments, Configured, ConversationRef, Held, Placement, Snapshot, Ticket,
+};
 
 /// Assignment state in this process's memory.
 #[derive(Debug)]
@@ -113,6 +115,27 @@ impl Assignments for MemoryAssignments {
 
     async fn holdings(&self) -> Result<Vec<(ConversationRef, Held)>, AssignError> {
         Ok(self.board().holdings())
+    }
+
+    async fn configure(
+        &self,
+        teams: Vec<TeamSpec>,
+        agents: Vec<AgentSpec>,
+        version: i64,
+    ) -> Result<Configured, AssignError> {
+        Ok(self.board().configure(teams, agents, version))
+    }
+
+    async fn configured_version(&self) -> Result<i64, AssignError> {
+        Ok(self.board().configured_version())
+    }
+
+    async fn holdings_of(&self, agent: &AgentId) -> Result<Vec<ConversationRef>, AssignError> {
+        Ok(self.board().holdings_of(agent))
+    }
+
+    async fn requeue(&self, conversation_id: &str) -> Result<Vec<Placement>, AssignError> {
+        Ok(self.board().requeue(conversation_id))
     }
 
     async fn is_ready(&self) -> Result<bool, AssignError> {

@@ -7,6 +7,21 @@
 //! as atomic Lua scripts).
 //! Every operation is atomic: a conversation is never with two agents, an agent never above
 //! capacity, an offline or away agent never gets anything.
+//!
+//! # Configuration at runtime
+//!
+//! The teams and agents change while the gateway runs (an admin adds a member, changes a
+//! capacity or a strategy, deactivates a user, adds or deletes a team):
+//! [`Assignments::configure`] applies a whole new configuration in one atomic step, keeping the
+//! live state (presence, leases, loads, queues, placements, round-robin turns). Each
+//! configuration carries the version of the directory it was read from; a configure never
+//! applies a version lower than or equal to the one applied, so a node with an older copy can
+//! never overwrite a newer one, and every node converges on the newest. An agent or team that
+//! leaves the configuration is *retired*, not forgotten, while something still refers to it: a
+//! retired agent is offline and in no team but keeps what it holds (the caller moves it away
+//! with [`Assignments::holdings_of`] and [`Assignments::requeue`]); a retired team keeps its
+//! queue (no one serves it; its conversations wait to be released or overflowed). The board's
+//! documentation ([`board`]) has every rule.
 
 pub mod board;
 pub mod memory;
@@ -16,6 +31,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AgentId, ChannelId, ConversationKey, Presence, TeamId};
+
+pub use board::{AgentSpec, TeamSpec};
 
 /// How a team picks among its online agents with room.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +106,17 @@ impl Placement {
             | Placement::Queued { team, .. } => team,
         }
     }
+}
+
+/// The outcome of [`Assignments::configure`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Configured {
+    /// Whether this configuration replaced the one in force (false: its version was not newer
+    /// than the applied one, and nothing changed).
+    pub applied: bool,
+    /// What the drains of the teams whose eligibility may have grown decided, in order (like
+    /// [`Assignments::set_presence`]'s placements), for the caller to act on.
+    pub placements: Vec<Placement>,
 }
 
 /// What a released conversation had.
@@ -219,6 +247,38 @@ pub trait Assignments: Send + Sync + 'static {
     /// atomic read in a cluster: a conversation released meanwhile may be left out.
     async fn holdings(&self) -> Result<Vec<(ConversationRef, Held)>, AssignError>;
 
+    /// Replace the teams and agents with this configuration, read from version `version` of the
+    /// directory, unless a configuration of that version or a newer one is already applied
+    /// (then nothing changes: `applied` is false). Live state is kept: presence, leases, loads,
+    /// queues and placements; round-robin turns continue after the same agent. New agents
+    /// start offline; agents left out are retired (offline, in no team, keeping what they hold
+    /// until it is released or requeued); teams left out are retired (their queue stays, unserved,
+    /// and nothing new can be placed there). The teams whose eligibility may have grown (a
+    /// member added, a capacity raised, a strategy changed) drain at once: the placements.
+    /// Specs are normalized like [`board::normalize`] does.
+    async fn configure(
+        &self,
+        teams: Vec<TeamSpec>,
+        agents: Vec<AgentSpec>,
+        version: i64,
+    ) -> Result<Configured, AssignError>;
+
+    /// The directory version of the configuration applied.
+    async fn configured_version(&self) -> Result<i64, AssignError>;
+
+    /// What the agent holds (assigned and offered conversations), by id; nothing for an agent
+    /// the state does not know. A retired agent's holdings are what the caller requeues.
+    async fn holdings_of(&self, agent: &AgentId) -> Result<Vec<ConversationRef>, AssignError>;
+
+    /// Take a conversation off the agent it is assigned or offered to and put it back in its
+    /// team's queue at its original place (its priority, arrival and placing order: ahead of
+    /// anything that arrived later), freeing the agent's slot; its team and the agent's teams
+    /// drain at once. The placements say where it went (another agent, an offer, or `Queued`
+    /// with its position, last) and what else the drain placed. The agent may get it back in
+    /// the same call only if it is still eligible (a retired agent never is). A conversation
+    /// that is not assigned or offered (queued, or unknown) is `Ok([])`: nothing to do.
+    async fn requeue(&self, conversation_id: &str) -> Result<Vec<Placement>, AssignError>;
+
     /// Whether the state holds a board built from the durable store: in memory, once
     /// [`restore`](Assignments::restore)d; in Redis, once any node restored it since Redis last
     /// started empty.
@@ -255,6 +315,8 @@ pub fn ghosts<'a>(
         .collect()
 }
 
+#[cfg(test)]
+mod configure_tests;
 #[cfg(test)]
 mod redis_tests;
 #[cfg(test)]

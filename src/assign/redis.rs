@@ -88,8 +88,8 @@ use crate::domain::{AgentId, ChannelId, ConversationKey, Presence, TeamId};
 
 use super::board::{AgentSpec, TeamSpec, normalize, specs_from_settings};
 use super::{
-    AgentView, AssignError, Assignments, ConversationRef, Held, Placement, Snapshot, Strategy,
-    TeamView, Ticket,
+    AgentView, AssignError, Assignments, Configured, ConversationRef, Held, Placement, Snapshot,
+    Strategy, TeamView, Ticket,
 };
 
 const LIBRARY: &str = include_str!("assign.lua");
@@ -125,11 +125,14 @@ struct Scripts {
     position: Entry,
     snapshot: Entry,
     restore: Entry,
-    sync: Entry,
+    configure: Entry,
+    configured_version: Entry,
+    holdings_of: Entry,
+    requeue: Entry,
 }
 
 impl Scripts {
-    fn all(&self) -> [&Entry; 13] {
+    fn all(&self) -> [&Entry; 16] {
         [
             &self.place,
             &self.assign_to,
@@ -143,7 +146,10 @@ impl Scripts {
             &self.position,
             &self.snapshot,
             &self.restore,
-            &self.sync,
+            &self.configure,
+            &self.configured_version,
+            &self.holdings_of,
+            &self.requeue,
         ]
     }
 }
@@ -161,8 +167,46 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     position: Entry::new("queued_position"),
     snapshot: Entry::new("snapshot"),
     restore: Entry::new("restore"),
-    sync: Entry::new("sync"),
+    configure: Entry::new("configure"),
+    configured_version: Entry::new("configured_version"),
+    holdings_of: Entry::new("holdings_of"),
+    requeue: Entry::new("requeue"),
 });
+
+/// A configuration as the `configure` script takes it.
+#[derive(Clone, Debug)]
+struct Configuration {
+    version: i64,
+    /// Hash of the teams and agents (to tell two different configurations of one version).
+    fingerprint: String,
+    /// The teams and agents, as the script reads them.
+    args: Vec<Vec<u8>>,
+}
+
+impl Configuration {
+    /// The teams and agents (normalized here) of directory version `version`.
+    fn new(teams: Vec<TeamSpec>, agents: Vec<AgentSpec>, version: i64) -> Configuration {
+        let (teams, agents) = normalize(teams, agents);
+        let (fingerprint, args) = configure_arguments(&teams, &agents);
+        Configuration {
+            version,
+            fingerprint,
+            args,
+        }
+    }
+
+    /// The script's arguments after the prefix: version, fingerprint, whether to drain, then
+    /// the teams and agents.
+    fn script_args(&self, drain: bool) -> Vec<Vec<u8>> {
+        let mut args = vec![
+            time_hex(self.version).into_bytes(),
+            self.fingerprint.clone().into_bytes(),
+            if drain { b"1".to_vec() } else { b"0".to_vec() },
+        ];
+        args.extend(self.args.iter().cloned());
+        args
+    }
+}
 
 /// Assignment state shared by every node of a deployment, in Redis.
 pub struct RedisAssignments {
@@ -171,10 +215,9 @@ pub struct RedisAssignments {
     prefix: String,
     config_key: String,
     ready_key: String,
-    /// The `sync` script's arguments after the prefix: the configuration's fingerprint, then
-    /// the teams and agents.
-    config: Vec<Vec<u8>>,
-    fingerprint: String,
+    /// The newest configuration this node was given (at connect or by
+    /// [`Assignments::configure`]): what it writes again if Redis lost the configuration.
+    latest: std::sync::Mutex<Configuration>,
 }
 
 impl std::fmt::Debug for RedisAssignments {
@@ -187,14 +230,17 @@ impl std::fmt::Debug for RedisAssignments {
 
 impl RedisAssignments {
     /// Serve the assignment decisions of the deployment `namespace` from Redis, with these
-    /// teams and agents (normalized like [`Board::new`](super::board::Board::new) does): loads
-    /// the scripts and syncs the configuration without touching the live state (see the
-    /// [module documentation](self)). The namespace must be non-empty, without `{` or `}`.
+    /// teams and agents of directory version `version` (normalized like
+    /// [`Board::new`](super::board::Board::new) does): loads the scripts and writes the
+    /// configuration unless Redis holds one of the same or a newer version, never touching the
+    /// live state and without draining (see the [module documentation](self)). The namespace
+    /// must be non-empty, without `{` or `}`.
     pub async fn connect(
         conn: ConnectionManager,
         namespace: &str,
         teams: Vec<TeamSpec>,
         agents: Vec<AgentSpec>,
+        version: i64,
     ) -> Result<Self, AssignError> {
         if namespace.is_empty() || namespace.contains(['{', '}']) {
             return Err(AssignError::Unavailable(format!(
@@ -202,13 +248,10 @@ impl RedisAssignments {
             )));
         }
         let prefix = format!("sb:{{{namespace}}}:");
-        let (teams, agents) = normalize(teams, agents);
-        let (fingerprint, config) = sync_arguments(&teams, &agents);
         let assignments = RedisAssignments {
             config_key: format!("{prefix}config"),
             ready_key: format!("{prefix}ready"),
-            config,
-            fingerprint,
+            latest: std::sync::Mutex::new(Configuration::new(teams, agents, version)),
             prefix,
             conn,
         };
@@ -225,14 +268,14 @@ impl RedisAssignments {
     }
 
     /// The configured teams and agents of `settings` (as
-    /// [`Board::from_settings`](super::board::Board::from_settings) reads them).
+    /// [`Board::from_settings`](super::board::Board::from_settings) reads them), at version 0.
     pub async fn from_settings(
         conn: ConnectionManager,
         namespace: &str,
         settings: &Settings,
     ) -> Result<Self, AssignError> {
         let (teams, agents) = specs_from_settings(settings);
-        Self::connect(conn, namespace, teams, agents).await
+        Self::connect(conn, namespace, teams, agents, 0).await
     }
 
     /// The prefix of every key of this deployment, `sb:{<namespace>}:`.
@@ -240,23 +283,64 @@ impl RedisAssignments {
         &self.prefix
     }
 
-    /// Write this node's configuration; warns when another one was there.
+    fn latest(&self) -> std::sync::MutexGuard<'_, Configuration> {
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Write this node's newest configuration without draining (at connect, and when Redis
+    /// lost it), unless Redis holds one of the same or a newer version.
     async fn sync(&self) -> Result<(), AssignError> {
-        let mut reader = self
-            .run(&SCRIPTS.sync, self.config.clone())
-            .await
-            .map_err(|refusal| match refusal {
-                Refusal::NoConfig => malformed(SCRIPTS.sync.name),
-                Refusal::Error(error) => error,
-            })?;
-        let replaced = reader.string()?;
-        if !replaced.is_empty() && replaced != self.fingerprint {
-            tracing::warn!(
-                previous = %replaced, ours = %self.fingerprint,
-                "assignment configuration in Redis differed from this node's; replaced"
-            );
+        let config = self.latest().clone();
+        let (applied, found, _) = self.apply(&config, false).await?;
+        match found {
+            Some((version, fingerprint)) if !applied && version == config.version => {
+                if fingerprint != config.fingerprint {
+                    tracing::warn!(
+                        version, theirs = %fingerprint, ours = %config.fingerprint,
+                        "assignment configuration in Redis differs from this node's of the same \
+                         version; kept the one in Redis"
+                    );
+                }
+            }
+            Some((version, _)) if !applied => tracing::info!(
+                version,
+                ours = config.version,
+                "Redis holds a newer assignment configuration; kept"
+            ),
+            _ => {}
         }
         Ok(())
+    }
+
+    /// Run the `configure` script: whether it applied `config`, the version and fingerprint it
+    /// found (none: Redis had no configuration), and the drain's placements.
+    async fn apply(
+        &self,
+        config: &Configuration,
+        drain: bool,
+    ) -> Result<(bool, Option<(i64, String)>, Vec<Placement>), AssignError> {
+        let entry = &SCRIPTS.configure;
+        let mut reader = self
+            .run(entry, config.script_args(drain))
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::NoConfig => malformed(entry.name),
+                Refusal::Error(error) => error,
+            })?;
+        let applied = reader.int()? == 1;
+        let version = reader.string()?;
+        let fingerprint = reader.string()?;
+        let found = if version.is_empty() {
+            None
+        } else {
+            Some((
+                from_time_hex(&version).ok_or_else(|| malformed(entry.name))?,
+                fingerprint,
+            ))
+        };
+        Ok((applied, found, reader.placements()?))
     }
 
     /// Call a script once (the deployment's configuration missing: sync it and call again).
@@ -396,8 +480,19 @@ fn member_id(member: &str) -> Option<&str> {
     member.get(QUEUE_KEY_LEN + 1..)
 }
 
+/// An `i64` (a time, a version) as 16 hex digits whose byte order is the numbers' order.
 fn time_hex(ms: i64) -> String {
     format!("{:016x}", biased(ms))
+}
+
+/// The inverse of [`time_hex`].
+fn from_time_hex(hex: &str) -> Option<i64> {
+    if hex.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16)
+        .ok()
+        .map(|biased| (biased ^ (1 << 63)) as i64)
 }
 
 fn strategy_code(strategy: Strategy) -> &'static str {
@@ -413,9 +508,9 @@ fn presence_from(code: &str) -> Option<Presence> {
         .find(|presence| presence.as_str() == code)
 }
 
-/// The configuration's fingerprint, and the `sync` script's arguments: that fingerprint, then
-/// the teams and agents (already normalized).
-fn sync_arguments(teams: &[TeamSpec], agents: &[AgentSpec]) -> (String, Vec<Vec<u8>>) {
+/// The configuration's fingerprint, and the teams and agents (already normalized) as the
+/// `configure` script reads them.
+fn configure_arguments(teams: &[TeamSpec], agents: &[AgentSpec]) -> (String, Vec<Vec<u8>>) {
     let mut args = Args::default().with(teams.len().to_string());
     for team in teams {
         args.push(team.id.as_str());
@@ -438,9 +533,7 @@ fn sync_arguments(teams: &[TeamSpec], agents: &[AgentSpec]) -> (String, Vec<Vec<
         framed.extend_from_slice(arg);
     }
     let fingerprint = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&framed));
-    let mut all = vec![fingerprint.clone().into_bytes()];
-    all.extend(args.0);
-    (fingerprint, all)
+    (fingerprint, args.0)
 }
 
 /// A script's reply, read front to back.
@@ -720,6 +813,9 @@ impl Assignments for RedisAssignments {
                 offered,
             });
         }
+        // Configured ones first, then the retired ones: merge.
+        snapshot.teams.sort_by(|a, b| a.team.cmp(&b.team));
+        snapshot.agents.sort_by(|a, b| a.agent.cmp(&b.agent));
         Ok(snapshot)
     }
 
@@ -766,6 +862,51 @@ impl Assignments for RedisAssignments {
             }
         }
         Ok(all)
+    }
+
+    async fn configure(
+        &self,
+        teams: Vec<TeamSpec>,
+        agents: Vec<AgentSpec>,
+        version: i64,
+    ) -> Result<Configured, AssignError> {
+        let config = Configuration::new(teams, agents, version);
+        {
+            let mut latest = self.latest();
+            if config.version > latest.version {
+                *latest = config.clone();
+            }
+        }
+        let (applied, _, placements) = self.apply(&config, true).await?;
+        Ok(Configured {
+            applied,
+            placements,
+        })
+    }
+
+    async fn configured_version(&self) -> Result<i64, AssignError> {
+        let mut reader = self.call(&SCRIPTS.configured_version, Vec::new()).await?;
+        from_time_hex(&reader.string()?).ok_or_else(|| malformed(SCRIPTS.configured_version.name))
+    }
+
+    async fn holdings_of(&self, agent: &AgentId) -> Result<Vec<ConversationRef>, AssignError> {
+        let args = Args::default().with(agent.as_str());
+        let mut reader = self.call(&SCRIPTS.holdings_of, args.0).await?;
+        let mut held = Vec::new();
+        while !reader.is_done() {
+            held.push(ConversationRef {
+                id: reader.string()?,
+                key: ConversationKey::from_stored(reader.string()?),
+                channel: ChannelId::new(reader.string()?),
+            });
+        }
+        held.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(held)
+    }
+
+    async fn requeue(&self, conversation_id: &str) -> Result<Vec<Placement>, AssignError> {
+        let args = Args::default().with(conversation_id);
+        self.call(&SCRIPTS.requeue, args.0).await?.placements()
     }
 
     async fn is_ready(&self) -> Result<bool, AssignError> {
@@ -817,6 +958,53 @@ mod audit {
 
     use super::{QUEUE_KEY_LEN, member_id};
 
+    /// Memberships both ways, positions in agent-id order, cursors within the members.
+    async fn audit_configuration(
+        conn: &mut ConnectionManager,
+        prefix: &str,
+        teams: &[String],
+        agents: &[String],
+    ) -> Result<(), String> {
+        let k = |kind: &str, id: &str| format!("{prefix}{kind}:{id}");
+        let e = |error: redis::RedisError| error.to_string();
+        let mut members_by_agents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for agent in agents {
+            let mine: Vec<String> = conn
+                .zrange(k("agent_teams", agent), 0, -1)
+                .await
+                .map_err(e)?;
+            for team in mine {
+                if !teams.contains(&team) {
+                    return Err(format!("{agent} in {team}, which is not configured"));
+                }
+                members_by_agents
+                    .entry(team)
+                    .or_default()
+                    .push(agent.clone());
+            }
+        }
+        for team in teams {
+            let positions: HashMap<String, u64> =
+                conn.hgetall(k("members", team)).await.map_err(e)?;
+            let expected = members_by_agents.remove(team).unwrap_or_default();
+            for (position, agent) in expected.iter().enumerate() {
+                if positions.get(agent) != Some(&(position as u64)) {
+                    return Err(format!("{team}: {agent} not at {position}: {positions:?}"));
+                }
+            }
+            if positions.len() != expected.len() {
+                return Err(format!(
+                    "{team}: members {positions:?}, expected {expected:?}"
+                ));
+            }
+            let cursor: Option<u64> = conn.hget(k("team", team), "cursor").await.map_err(e)?;
+            if cursor.is_some_and(|cursor| cursor >= expected.len() as u64) {
+                return Err(format!("{team}: cursor {cursor:?} past its members"));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn audit(mut conn: ConnectionManager, prefix: &str) -> Result<(), String> {
         let k = |kind: &str, id: &str| format!("{prefix}{kind}:{id}");
         let e = |error: redis::RedisError| error.to_string();
@@ -824,11 +1012,75 @@ mod audit {
             .zrange(format!("{prefix}teams"), 0, -1)
             .await
             .map_err(e)?;
-        let agents: Vec<String> = conn
+        let configured_agents: Vec<String> = conn
             .zrange(format!("{prefix}agents"), 0, -1)
             .await
             .map_err(e)?;
+        let retired_teams: Vec<String> = conn
+            .zrange(format!("{prefix}retired_teams"), 0, -1)
+            .await
+            .map_err(e)?;
+        let retired_agents: Vec<String> = conn
+            .zrange(format!("{prefix}retired_agents"), 0, -1)
+            .await
+            .map_err(e)?;
         let placed: BTreeSet<String> = conn.smembers(format!("{prefix}placed")).await.map_err(e)?;
+        audit_configuration(&mut conn, prefix, &teams, &configured_agents).await?;
+        let version: Option<String> = conn
+            .hget(format!("{prefix}config"), "version")
+            .await
+            .map_err(e)?;
+        if version.is_none() {
+            return Err("no configured version".to_owned());
+        }
+        if let Some(both) = teams.iter().find(|t| retired_teams.contains(t)) {
+            return Err(format!("team {both} configured and retired"));
+        }
+        if let Some(both) = configured_agents
+            .iter()
+            .find(|a| retired_agents.contains(a))
+        {
+            return Err(format!("agent {both} configured and retired"));
+        }
+        for team in &retired_teams {
+            let (members, elig): (usize, usize) = (
+                conn.hlen(k("members", team)).await.map_err(e)?,
+                conn.zcard(k("elig", team)).await.map_err(e)?,
+            );
+            let cursor: Option<String> = conn.hget(k("team", team), "cursor").await.map_err(e)?;
+            if members + elig > 0 || cursor.is_some() {
+                return Err(format!("retired team {team} with members or a cursor"));
+            }
+        }
+        for agent in &retired_agents {
+            let teams_of: usize = conn.zcard(k("agent_teams", agent)).await.map_err(e)?;
+            let presence: Option<String> =
+                conn.hget(k("agent", agent), "presence").await.map_err(e)?;
+            if teams_of > 0 || presence.as_deref() != Some("offline") {
+                return Err(format!("retired agent {agent} in a team or not offline"));
+            }
+        }
+        let all_teams: BTreeSet<&String> = teams.iter().chain(&retired_teams).collect();
+        let agents: Vec<String> = configured_agents
+            .iter()
+            .chain(&retired_agents)
+            .cloned()
+            .collect();
+        let agent_keys: Vec<String> = conn.keys(format!("{prefix}agent:*")).await.map_err(e)?;
+        if agent_keys.len() != agents.len() {
+            return Err(format!(
+                "{} agent hashes, {} agents configured or retired",
+                agent_keys.len(),
+                agents.len()
+            ));
+        }
+        let queue_keys: Vec<String> = conn.keys(format!("{prefix}queue:*")).await.map_err(e)?;
+        for queue in queue_keys {
+            let team = &queue[prefix.len() + "queue:".len()..];
+            if !all_teams.contains(&team.to_owned()) {
+                return Err(format!("queue of {team}, neither configured nor retired"));
+            }
+        }
 
         let mut convs: HashMap<String, HashMap<String, String>> = HashMap::new();
         for id in &placed {
@@ -855,9 +1107,22 @@ mod audit {
             }
         }
 
+        for (id, conv) in &convs {
+            let team = conv.get("team").cloned().unwrap_or_default();
+            if !all_teams.contains(&team) {
+                return Err(format!(
+                    "{id} of team {team}, neither configured nor retired"
+                ));
+            }
+            let agent = conv.get("agent").cloned().unwrap_or_default();
+            if conv.get("status").map(String::as_str) != Some("q") && !agents.contains(&agent) {
+                return Err(format!("{id} with {agent}, neither configured nor retired"));
+            }
+        }
+
         // Queues: each member a queued conversation of that team, with its queue key.
         let mut in_queues = 0;
-        for team in &teams {
+        for team in &all_teams {
             let members: Vec<String> = conn.zrange(k("queue", team), 0, -1).await.map_err(e)?;
             for member in members {
                 let id = member_id(&member).ok_or(format!("bad queue member {member}"))?;
@@ -865,7 +1130,7 @@ mod audit {
                     .get(id)
                     .ok_or(format!("{id} queued in {team} but not placed"))?;
                 if conv.get("status").map(String::as_str) != Some("q")
-                    || conv.get("team") != Some(team)
+                    || conv.get("team") != Some(*team)
                     || conv.get("qkey").map(String::as_str) != Some(&member[..QUEUE_KEY_LEN])
                 {
                     return Err(format!("{id} in the queue of {team}: {conv:?}"));
@@ -922,6 +1187,9 @@ mod audit {
             }
             if holds != load {
                 return Err(format!("{agent}: load {load}, holds {holds}"));
+            }
+            if capacity > u64::from(u32::MAX) {
+                return Err(format!("{agent}: capacity {capacity}"));
             }
             held += holds;
             match fields.get("lease") {

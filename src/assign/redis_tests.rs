@@ -23,7 +23,17 @@ async fn node(
     teams: Vec<TeamSpec>,
     agents: Vec<AgentSpec>,
 ) -> RedisAssignments {
-    RedisAssignments::connect(connection(server).await, NAMESPACE, teams, agents)
+    node_at(server, teams, agents, 0).await
+}
+
+/// A node starting with the configuration of directory version `version`.
+async fn node_at(
+    server: &RedisServer,
+    teams: Vec<TeamSpec>,
+    agents: Vec<AgentSpec>,
+    version: i64,
+) -> RedisAssignments {
+    RedisAssignments::connect(connection(server).await, NAMESPACE, teams, agents, version)
         .await
         .expect("connected")
 }
@@ -825,8 +835,9 @@ async fn a_node_with_a_changed_configuration_keeps_the_live_state() {
         .place(ticket("c2", "sales", 0, 2))
         .await
         .expect("queued");
-    // A new node: alice has more room, bob is gone, carol and a least-busy team are new.
-    let second = node(
+    // A new node with a newer version: alice has more room, bob is gone, carol and a
+    // least-busy team are new.
+    let second = node_at(
         &server,
         vec![
             team("sales", Strategy::RoundRobin),
@@ -836,6 +847,7 @@ async fn a_node_with_a_changed_configuration_keeps_the_live_state() {
             agent("alice", &["sales", "support"], 3),
             agent("carol", &["support"], 1),
         ],
+        1,
     )
     .await;
     let view = second.snapshot().await.expect("snapshot");
@@ -936,7 +948,8 @@ async fn an_invalid_namespace_is_refused() {
     let server = RedisServer::start().expect("redis-server starts");
     for namespace in ["", "a{b", "a}b"] {
         let result =
-            RedisAssignments::connect(connection(&server).await, namespace, vec![], vec![]).await;
+            RedisAssignments::connect(connection(&server).await, namespace, vec![], vec![], 0)
+                .await;
         assert!(
             matches!(result, Err(AssignError::Unavailable(_))),
             "{namespace:?}"

@@ -14,7 +14,7 @@ use super::tests::{
     agent, agent_of, agent_view, aid, assigned_to, offered_to, offering, pairs, preferring,
     queued_at, summary, team, ticket, tid,
 };
-use super::{AssignError, Assignments, Held, Placement, Snapshot, Strategy, Ticket};
+use super::{AssignError, Assignments, Configured, Held, Placement, Snapshot, Strategy, Ticket};
 use crate::domain::Presence;
 use crate::testkit::redis::RedisServer;
 
@@ -64,7 +64,7 @@ impl Kind {
             Kind::Redis => {
                 let server = RedisServer::start().expect("redis-server starts");
                 let seam =
-                    RedisAssignments::connect(connection(&server).await, "test", teams, agents)
+                    RedisAssignments::connect(connection(&server).await, "test", teams, agents, 0)
                         .await
                         .expect("connected");
                 Fixture {
@@ -1111,6 +1111,503 @@ async fn holdings_list_every_placed_conversation(kind: Kind) {
     assert_eq!(ids, vec!["c1".to_string(), "c2".to_string()]);
 }
 
+// ---- configuration at runtime ----
+
+async fn configure(
+    seam: &dyn Assignments,
+    teams: Vec<TeamSpec>,
+    agents: Vec<AgentSpec>,
+    version: i64,
+) -> Vec<Placement> {
+    let configured = seam
+        .configure(teams, agents, version)
+        .await
+        .expect("configured");
+    assert!(configured.applied, "version {version} applies");
+    assert_eq!(seam.configured_version().await.expect("version"), version);
+    configured.placements
+}
+
+async fn listed(seam: &dyn Assignments) -> (Vec<String>, Vec<String>) {
+    let view = snapshot(seam).await;
+    (
+        view.teams
+            .iter()
+            .map(|t| t.team.as_str().to_owned())
+            .collect(),
+        view.agents
+            .iter()
+            .map(|a| a.agent.as_str().to_owned())
+            .collect(),
+    )
+}
+
+async fn configure_applies_only_newer_versions(kind: Kind) {
+    let seam = kind
+        .build(
+            vec![team("sales", Strategy::RoundRobin)],
+            vec![agent("alice", &["sales"], 1)],
+        )
+        .await;
+    let seam = &*seam;
+    assert_eq!(seam.configured_version().await.expect("version"), 0);
+    let before = snapshot(seam).await;
+    let other = || {
+        (
+            vec![team("support", Strategy::LeastBusy)],
+            vec![agent("bob", &["support"], 2)],
+        )
+    };
+    for version in [0, -1, i64::MIN] {
+        let (teams, agents) = other();
+        let configured = seam
+            .configure(teams, agents, version)
+            .await
+            .expect("configure");
+        assert_eq!(configured, Configured::default());
+        assert_eq!(snapshot(seam).await, before);
+    }
+    let (teams, agents) = other();
+    assert!(
+        configure(seam, teams, agents, i64::MAX - 1)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        listed(seam).await,
+        (vec!["support".to_owned()], vec!["bob".to_owned()])
+    );
+    for version in [i64::MAX - 1, 7] {
+        let configured = seam
+            .configure(vec![team("sales", Strategy::RoundRobin)], vec![], version)
+            .await
+            .expect("configure");
+        assert!(!configured.applied);
+    }
+    assert!(configure(seam, vec![], vec![], i64::MAX).await.is_empty());
+    assert_eq!(listed(seam).await, (vec![], vec![]));
+}
+
+async fn configure_keeps_the_live_state_and_applies_changes_at_once(kind: Kind) {
+    let teams = || {
+        vec![
+            team("sales", Strategy::RoundRobin),
+            offering("support", Strategy::LeastBusy),
+        ]
+    };
+    let seam = kind
+        .build(
+            teams(),
+            vec![
+                agent("a1", &["sales"], 2),
+                agent("a2", &["sales", "support"], 1),
+                agent("a3", &["sales"], 2),
+            ],
+        )
+        .await;
+    let seam = &*seam;
+    online(seam, &["a1", "a2", "a3"]).await;
+    seam.heartbeat(&[aid("a1")], 100).await.expect("heartbeat");
+    assert_eq!(
+        assigned_to(&place(seam, ticket("c1", "sales", 0, 1)).await),
+        "a1"
+    );
+    assert_eq!(
+        assigned_to(&place(seam, ticket("c2", "sales", 0, 2)).await),
+        "a2"
+    );
+    assert_eq!(
+        queued_at(&place(seam, ticket("p1", "support", 0, 3)).await),
+        1
+    );
+    assert_eq!(
+        queued_at(&place(seam, ticket("p2", "support", 1, 4)).await),
+        1
+    );
+    let before = snapshot(seam).await;
+    // The same configuration again: nothing changes.
+    let same = vec![
+        agent("a1", &["sales"], 2),
+        agent("a2", &["sales", "support"], 1),
+        agent("a3", &["sales"], 2),
+    ];
+    assert!(configure(seam, teams(), same, 1).await.is_empty());
+    assert_eq!(snapshot(seam).await, before);
+
+    // a2 leaves sales (the turn was after it), a3 joins support (p2 first, then p1, offered),
+    // a1's capacity drops below its load, a new agent and a new team arrive.
+    let mut more = teams();
+    more.push(team("vip", Strategy::RoundRobin));
+    let placements = configure(
+        seam,
+        more,
+        vec![
+            agent("a0", &["sales", "vip"], 1),
+            agent("a1", &["sales"], 0),
+            agent("a2", &["support"], 1),
+            agent("a3", &["sales", "support"], 2),
+        ],
+        2,
+    )
+    .await;
+    assert_eq!(summary(&placements), pairs(&[("p2", "a3"), ("p1", "a3")]));
+    assert!(
+        placements
+            .iter()
+            .all(|p| matches!(p, Placement::Offered { .. }))
+    );
+    let view = snapshot(seam).await;
+    let a0 = agent_view(&view, "a0");
+    assert_eq!((a0.presence, a0.load), (Presence::Offline, 0));
+    assert!(queue(seam, "vip").await.is_empty());
+    let a1 = agent_view(&view, "a1");
+    assert_eq!(
+        (a1.presence, a1.load, a1.capacity),
+        (Presence::Online, 1, 0)
+    );
+    assert_eq!(agent_view(&view, "a2").assigned, ["c2"]);
+    assert_eq!(agent_view(&view, "a2").teams, [tid("support")]);
+    // The lease still runs; the turn in sales continues after a2, where it would have been:
+    // a3 (full), then a0 (offline), then a1 (over capacity): nobody.
+    assert_eq!(
+        queued_at(&place(seam, ticket("c3", "sales", 0, 5)).await),
+        1
+    );
+    let placements = seam
+        .set_presence(&aid("a0"), Presence::Online)
+        .await
+        .expect("online");
+    assert_eq!(summary(&placements), pairs(&[("c3", "a0")]));
+    // A raised capacity drains at once.
+    assert_eq!(
+        queued_at(&place(seam, ticket("c4", "sales", 0, 6)).await),
+        1
+    );
+    let placements = configure(
+        seam,
+        vec![
+            team("sales", Strategy::LeastBusy),
+            offering("support", Strategy::LeastBusy),
+            team("vip", Strategy::RoundRobin),
+        ],
+        vec![
+            agent("a0", &["sales", "vip"], 1),
+            agent("a1", &["sales"], 3),
+            agent("a2", &["support"], 1),
+            agent("a3", &["sales", "support"], 2),
+        ],
+        3,
+    )
+    .await;
+    assert_eq!(summary(&placements), pairs(&[("c4", "a1")]));
+    assert_eq!(snapshot(seam).await.teams[0].strategy, Strategy::LeastBusy);
+    assert_eq!(
+        seam.expire_presence(101).await.expect("expire"),
+        [aid("a1")]
+    );
+}
+
+async fn a_removed_agent_keeps_what_it_holds_until_requeued(kind: Kind) {
+    let teams = || {
+        vec![
+            team("sales", Strategy::RoundRobin),
+            offering("support", Strategy::RoundRobin),
+        ]
+    };
+    let seam = kind
+        .build(
+            teams(),
+            vec![
+                agent("alice", &["sales", "support"], 3),
+                agent("bob", &["sales", "support"], 5),
+            ],
+        )
+        .await;
+    let seam = &*seam;
+    online(seam, &["alice", "bob"]).await;
+    seam.heartbeat(&[aid("alice")], 100)
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        assigned_to(&place(seam, ticket("c1", "sales", 0, 1)).await),
+        "alice"
+    );
+    assert_eq!(
+        assigned_to(&place(seam, ticket("c2", "sales", 0, 2)).await),
+        "bob"
+    );
+    assert_eq!(
+        offered_to(&place(seam, ticket("c3", "support", 0, 3)).await),
+        "alice"
+    );
+    let placements = configure(
+        seam,
+        teams(),
+        vec![agent("bob", &["sales", "support"], 5)],
+        1,
+    )
+    .await;
+    assert!(placements.is_empty());
+    let view = snapshot(seam).await;
+    let alice = agent_view(&view, "alice");
+    assert_eq!(alice.presence, Presence::Offline);
+    assert!(alice.teams.is_empty());
+    assert_eq!((alice.load, alice.capacity), (2, 3));
+    assert_eq!(
+        (alice.assigned.clone(), alice.offered.clone()),
+        (vec!["c1".to_owned()], vec!["c3".to_owned()])
+    );
+    let held: Vec<String> = seam
+        .holdings_of(&aid("alice"))
+        .await
+        .expect("holdings")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(held, ["c1", "c3"]);
+    assert_eq!(
+        seam.holdings_of(&aid("nobody")).await.expect("holdings"),
+        []
+    );
+    assert_eq!(
+        seam.set_presence(&aid("alice"), Presence::Online).await,
+        Err(AssignError::UnknownAgent(aid("alice")))
+    );
+    assert_eq!(
+        seam.assign_to(&aid("alice"), ticket("x", "sales", 0, 0))
+            .await,
+        Err(AssignError::UnknownAgent(aid("alice")))
+    );
+    assert_eq!(
+        seam.accept(&aid("alice"), "c3").await,
+        Err(AssignError::UnknownAgent(aid("alice")))
+    );
+    seam.heartbeat(&[aid("alice")], 1_000)
+        .await
+        .expect("heartbeat");
+    assert!(
+        seam.expire_presence(i64::MAX)
+            .await
+            .expect("expire")
+            .is_empty()
+    );
+    assert_eq!(
+        assigned_to(&place(seam, preferring("c4", "sales", "alice")).await),
+        "bob"
+    );
+    // The caller moves what alice holds.
+    assert_eq!(
+        summary(&seam.requeue("c1").await.expect("requeue")),
+        pairs(&[("c1", "bob")])
+    );
+    let placements = seam.requeue("c3").await.expect("requeue");
+    assert_eq!(summary(&placements), pairs(&[("c3", "bob")]));
+    assert!(matches!(placements[0], Placement::Offered { .. }));
+    assert!(
+        seam.holdings_of(&aid("alice"))
+            .await
+            .expect("holdings")
+            .is_empty()
+    );
+    assert_eq!(listed(seam).await.1, ["bob"]);
+    // Forgotten, then new again.
+    configure(
+        seam,
+        teams(),
+        vec![agent("bob", &["sales", "support"], 5)],
+        2,
+    )
+    .await;
+    configure(
+        seam,
+        teams(),
+        vec![
+            agent("alice", &["sales"], 1),
+            agent("bob", &["sales", "support"], 5),
+        ],
+        3,
+    )
+    .await;
+    let view = snapshot(seam).await;
+    let alice = agent_view(&view, "alice");
+    assert_eq!(
+        (alice.presence, alice.load, alice.capacity),
+        (Presence::Offline, 0, 1)
+    );
+}
+
+async fn a_removed_team_keeps_its_queue(kind: Kind) {
+    let both = || {
+        vec![
+            team("sales", Strategy::RoundRobin),
+            offering("vip", Strategy::RoundRobin),
+        ]
+    };
+    let agents = || {
+        vec![
+            agent("alice", &["sales", "vip"], 1),
+            agent("bob", &["sales"], 1),
+        ]
+    };
+    let seam = kind.build(both(), agents()).await;
+    let seam = &*seam;
+    place(seam, ticket("v1", "vip", 0, 1)).await;
+    place(seam, ticket("v2", "vip", 0, 2)).await;
+    let placements = seam
+        .set_presence(&aid("alice"), Presence::Online)
+        .await
+        .expect("online");
+    assert_eq!(summary(&placements), pairs(&[("v1", "alice")]));
+    let sales_only = || vec![team("sales", Strategy::RoundRobin)];
+    configure(seam, sales_only(), agents(), 1).await;
+    assert_eq!(listed(seam).await.0, ["sales", "vip"]);
+    assert_eq!(queue(seam, "vip").await, ["v2"]);
+    assert_eq!(
+        seam.place(ticket("v3", "vip", 0, 3)).await,
+        Err(AssignError::UnknownTeam(tid("vip")))
+    );
+    assert_eq!(
+        seam.overflow("v2", &tid("vip")).await,
+        Err(AssignError::UnknownTeam(tid("vip")))
+    );
+    assert_eq!(seam.position("v2").await.expect("position"), Some(1));
+    let placements = seam.decline(&aid("alice"), "v1").await.expect("declined");
+    assert_eq!(summary(&placements), pairs(&[("v1", "-")]));
+    assert_eq!(queue(seam, "vip").await, ["v1", "v2"]);
+    // Back with bob as a member: drains at once (v1 never to alice).
+    let placements = configure(
+        seam,
+        both(),
+        vec![
+            agent("alice", &["sales", "vip"], 1),
+            agent("bob", &["sales", "vip"], 1),
+        ],
+        2,
+    )
+    .await;
+    assert_eq!(summary(&placements), pairs(&[("v2", "alice")]));
+    let placements = seam
+        .set_presence(&aid("bob"), Presence::Online)
+        .await
+        .expect("online");
+    assert_eq!(summary(&placements), pairs(&[("v1", "bob")]));
+    configure(seam, sales_only(), agents(), 3).await;
+    assert_eq!(listed(seam).await.0, ["sales"]);
+    // A requeue into the retired team lists it again.
+    let placements = seam.requeue("v1").await.expect("requeue");
+    assert_eq!(summary(&placements), pairs(&[("v1", "-")]));
+    assert_eq!(listed(seam).await.0, ["sales", "vip"]);
+    let placement = seam
+        .overflow("v1", &tid("sales"))
+        .await
+        .expect("overflow")
+        .expect("was queued");
+    assert_eq!(assigned_to(&placement), "bob");
+    assert_eq!(listed(seam).await.0, ["sales"]);
+    seam.release("v2").await.expect("released");
+    configure(seam, sales_only(), agents(), 4).await;
+    assert_eq!(listed(seam).await.0, ["sales"]);
+    // Coming back after being forgotten: a new team.
+    configure(seam, both(), agents(), 5).await;
+    assert_eq!(listed(seam).await.0, ["sales", "vip"]);
+    assert!(queue(seam, "vip").await.is_empty());
+}
+
+async fn requeue_puts_a_conversation_back_at_its_place(kind: Kind) {
+    let seam = kind
+        .build(
+            vec![
+                team("sales", Strategy::RoundRobin),
+                team("support", Strategy::RoundRobin),
+            ],
+            vec![
+                agent("alice", &["sales", "support"], 1),
+                agent("bob", &["sales"], 1),
+            ],
+        )
+        .await;
+    let seam = &*seam;
+    online(seam, &["alice"]).await;
+    assert_eq!(
+        assigned_to(&place(seam, ticket("c1", "sales", 0, 10)).await),
+        "alice"
+    );
+    assert_eq!(
+        queued_at(&place(seam, ticket("c2", "sales", 0, 20)).await),
+        1
+    );
+    assert_eq!(
+        queued_at(&place(seam, ticket("p1", "support", 0, 30)).await),
+        1
+    );
+    // Still eligible once freed: the best ticket (c1 itself) goes back to alice.
+    assert_eq!(
+        summary(&seam.requeue("c1").await.expect("requeue")),
+        pairs(&[("c1", "alice")])
+    );
+    seam.set_presence(&aid("alice"), Presence::Away)
+        .await
+        .expect("away");
+    let placements = seam.requeue("c1").await.expect("requeue");
+    assert_eq!(summary(&placements), pairs(&[("c1", "-")]));
+    assert_eq!(queued_at(&placements[0]), 1);
+    assert_eq!(queue(seam, "sales").await, ["c1", "c2"]);
+    assert_eq!(load(seam, "alice").await, 0);
+    assert!(seam.requeue("c1").await.expect("requeue").is_empty());
+    assert!(seam.requeue("nobody").await.expect("requeue").is_empty());
+    // bob takes c1; alice back online takes c2 and... (capacity 1) nothing else.
+    let placements = seam
+        .set_presence(&aid("bob"), Presence::Online)
+        .await
+        .expect("online");
+    assert_eq!(summary(&placements), pairs(&[("c1", "bob")]));
+    let placements = seam
+        .set_presence(&aid("alice"), Presence::Online)
+        .await
+        .expect("online");
+    assert_eq!(summary(&placements), pairs(&[("c2", "alice")]));
+    // Requeueing bob's c1: alice is full, bob gets it back (the turn after alice).
+    // Requeueing alice's c2 frees her slot for support too: c2 first (earlier), then p1.
+    let placements = seam.requeue("c2").await.expect("requeue");
+    assert_eq!(summary(&placements), pairs(&[("c2", "alice")]));
+    seam.release("c1").await.expect("released");
+    let placements = seam.requeue("c2").await.expect("requeue");
+    assert_eq!(
+        summary(&placements),
+        pairs(&[("c2", "bob"), ("p1", "alice")])
+    );
+}
+
+async fn declines_and_preferences_outlive_an_agent_leaving(kind: Kind) {
+    let sales = || vec![offering("sales", Strategy::RoundRobin)];
+    let with = |names: &[(&str, u32)]| -> Vec<AgentSpec> {
+        names
+            .iter()
+            .map(|(name, capacity)| agent(name, &["sales"], *capacity))
+            .collect()
+    };
+    let seam = kind.build(sales(), with(&[("alice", 5), ("bob", 5)])).await;
+    let seam = &*seam;
+    online(seam, &["alice", "bob"]).await;
+    place(seam, ticket("c1", "sales", 0, 1)).await;
+    let placements = seam.decline(&aid("alice"), "c1").await.expect("declined");
+    assert_eq!(summary(&placements), pairs(&[("c1", "bob")]));
+    configure(seam, sales(), with(&[("bob", 5)]), 1).await;
+    configure(seam, sales(), with(&[("alice", 5), ("bob", 5)]), 2).await;
+    online(seam, &["alice"]).await;
+    let placements = seam.decline(&aid("bob"), "c1").await.expect("declined");
+    assert_eq!(summary(&placements), pairs(&[("c1", "-")]));
+    seam.release("c1").await.expect("released");
+
+    configure(seam, sales(), with(&[("alice", 0), ("carol", 1)]), 3).await;
+    place(seam, preferring("p1", "sales", "carol")).await;
+    configure(seam, sales(), with(&[("alice", 0)]), 4).await;
+    configure(seam, sales(), with(&[("alice", 0), ("carol", 0)]), 5).await;
+    online(seam, &["carol"]).await;
+    let placements = configure(seam, sales(), with(&[("alice", 1), ("carol", 1)]), 6).await;
+    assert_eq!(summary(&placements), pairs(&[("p1", "carol")]));
+}
+
 macro_rules! against_both {
     ($($name:ident),* $(,)?) => {
         mod on_memory {
@@ -1149,4 +1646,10 @@ against_both!(
     refusals_change_nothing,
     restore_rebuilds_and_is_ready,
     holdings_list_every_placed_conversation,
+    configure_applies_only_newer_versions,
+    configure_keeps_the_live_state_and_applies_changes_at_once,
+    a_removed_agent_keeps_what_it_holds_until_requeued,
+    a_removed_team_keeps_its_queue,
+    requeue_puts_a_conversation_back_at_its_place,
+    declines_and_preferences_outlive_an_agent_leaving,
 );

@@ -69,7 +69,7 @@ pub(super) fn preferring(id: &str, team: &str, agent: &str) -> Ticket {
     }
 }
 
-fn online(board: &mut Board, agents: &[&str]) {
+pub(super) fn online(board: &mut Board, agents: &[&str]) {
     for agent in agents {
         let placements = board
             .set_presence(&aid(agent), Presence::Online)
@@ -129,7 +129,7 @@ pub(super) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn load(board: &Board, agent: &str) -> u32 {
+pub(super) fn load(board: &Board, agent: &str) -> u32 {
     agent_view(&board.snapshot().expect("snapshot"), agent).load
 }
 
@@ -141,7 +141,7 @@ pub(super) fn agent_view<'a>(snapshot: &'a Snapshot, agent: &str) -> &'a super::
         .expect("agent in snapshot")
 }
 
-fn queue(board: &Board, team: &str) -> Vec<String> {
+pub(super) fn queue(board: &Board, team: &str) -> Vec<String> {
     board
         .snapshot()
         .expect("snapshot")
