@@ -891,7 +891,9 @@ impl Board {
             self.teams[ix].cursor = cursor;
         }
 
-        // Placed conversations follow their teams and agents.
+        // Placed conversations follow their teams and agents. Every team and agent an entry
+        // refers to was kept above (`team_used`, `agent_holds`), so the error branches below
+        // cannot be taken; they log rather than panic.
         for entry in self.entries.iter_mut().flatten() {
             let Some(team) = team_moved[entry.team] else {
                 tracing::error!(conversation = %entry.ticket.conversation.id,

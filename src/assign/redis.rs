@@ -5,7 +5,8 @@
 //! The rules are the [`Board`](super::board::Board)'s, decision for decision (round robin from a
 //! per-team cursor over members in id order, least busy by load then last assignment then id,
 //! capacity across teams, preferred agent first, offers and declines, priority queues, drains
-//! inside the same call, overflow, restore, presence leases); the differential test in
+//! inside the same call, overflow, restore, presence leases, runtime configuration with retired
+//! agents and teams, requeue); the differential test in
 //! `redis_tests.rs` applies the same random operations to a board and to Redis and compares
 //! every answer.
 //!
@@ -17,20 +18,21 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `config` | hash | `fingerprint` of the configuration last synced; its absence means Redis lost the configuration (every decision script then answers `noconfig` and the node syncs again) |
+//! | `config` | hash | `version`: the directory version of the configuration applied (`hex16(version ^ 2^63)`, so byte order is numeric order); `fingerprint`: a hash of its teams and agents. Its absence means Redis lost the configuration (every decision script then answers `noconfig` and the node writes its newest configuration again) |
 //! | `ready` | string | the ready marker: set by the restore that rebuilt the state |
 //! | `teams` / `agents` | zset, score 0 | the configured team / agent ids (byte order) |
-//! | `team:<team>` | hash | `strategy` (`rr`, `lb`), `offers` (0/1), `max_queue`, `cursor` (round robin: member position of the agent it picked last; absent: none) |
+//! | `retired_teams` / `retired_agents` | zset, score 0 | teams / agents out of the configuration that something still refers to: a retired team is the team of some placed conversation (its queue waits, unserved); a retired agent held something at the last configure (listed by `snapshot` while its load is above 0). The next `configure` forgets those nothing refers to any more (their hashes deleted) |
+//! | `team:<team>` | hash | `strategy` (`rr`, `lb`), `offers` (0/1), `max_queue`, `cursor` (round robin: member position of the agent it picked last; absent: none, and always for a retired team) |
 //! | `members:<team>` | hash | agent id → member position (0-based, agent-id order) |
 //! | `elig:<team>` | zset | the team's members online with room. Round robin: member = agent id, score = member position. Least busy: score = load, member = `hex16(last tick)` `|` agent id, so equal loads order by last assignment, then id, exactly the board's rule |
 //! | `queue:<team>` | zset, score 0 | queued conversations; member = `hex8(i32::MAX - priority)` `hex16(arrival ^ 2^63)` `hex16(seq)` `|` conversation id: byte order is priority desc, arrival asc, placing order; position = `ZRANK` + 1 |
-//! | `agent:<agent>` | hash | `presence`, `capacity`, `load` (assigned + offered), `tick` (last assignment; 0 never), `lease` (`hex16(until ^ 2^63)`, absent: none) |
-//! | `agent_teams:<agent>` | zset, score 0 | the agent's teams (byte order) |
+//! | `agent:<agent>` | hash | `presence`, `capacity`, `load` (assigned + offered), `tick` (last assignment; 0 never), `lease` (`hex16(until ^ 2^63)`, absent: none); a retired agent's is kept (offline, no lease) |
+//! | `agent_teams:<agent>` | zset, score 0 | the agent's teams (byte order); none for a retired agent |
 //! | `assigned:<agent>` / `offered:<agent>` | zset, score 0 | the conversation ids the agent holds |
 //! | `leases` | zset, score 0 | `hex16(until ^ 2^63)` `|` agent id: `ZRANGEBYLEX` finds the lapsed ones |
 //! | `placed` | set | every placed conversation id (for restore's reset) |
-//! | `conv:<id>` | hash | `status` (`q`, `o`, `a`), `team`, `agent`, `key`, `channel`, `qkey` (its queue key, kept for its life in a team), `preferred` (a configured agent or empty) |
-//! | `declined:<id>` | set | agents who declined the conversation in its current team |
+//! | `conv:<id>` | hash | `status` (`q`, `o`, `a`), `team`, `agent`, `key`, `channel`, `qkey` (its queue key, kept for its life in a team: a requeue or decline puts it back at its place), `preferred` (an agent configured when it was placed, or empty; preferred again whenever that agent is configured) |
+//! | `declined:<id>` | set | agents who declined the conversation in its current team (by id: one that leaves and comes back is still excluded) |
 //! | `ticks`, `seq` | counters | assignment ticks and placing sequence |
 //!
 //! Numbers that must be exact over the whole `i64` range (arrivals, lease ends) are compared as
@@ -47,9 +49,11 @@
 //! passes `KEYS[1]` = the `config` key (it routes the call in a cluster) and `ARGV[1]` = the key
 //! prefix; every key a script touches shares that hash tag. The entries: `place`, `assign_to`,
 //! `set_presence` (with its drain), `heartbeat`, `expire_presence`, `release` (with its drain),
-//! `accept`, `decline` (with its drain), `overflow`, `position`, `snapshot`, `restore`, `sync`
-//! (the configuration, at connect). `held` and `is_ready` are single commands (`HMGET`,
-//! `EXISTS`).
+//! `accept`, `decline` (with its drain), `requeue` (with its drain), `overflow`, `position`,
+//! `snapshot`, `restore`, `holdings_of`, `configured_version`, `configure` (the configuration:
+//! at connect and when Redis lost it without draining, from [`Assignments::configure`] with the
+//! drain of the teams whose eligibility may have grown). `held` and `is_ready` are single
+//! commands (`HMGET`, `EXISTS`).
 //!
 //! Replies are flat arrays: `ok` then the entry's payload; or a refusal `unknown_team`,
 //! `unknown_agent`, `queue_full`, `already_placed`, `not_offered`, `agent_unavailable` followed
@@ -70,12 +74,24 @@
 //!
 //! # Configuration and restarts
 //!
-//! [`RedisAssignments::connect`] syncs the configured teams and agents (the same on every node)
-//! with the `sync` script: it replaces the team settings, memberships, capacities and indexes,
-//! and leaves presence, loads, leases, cursors, queues and placements alone, so a node starting
-//! never resets the live state. Removing an agent or a team from a live deployment's
-//! configuration leaves what it held until released. [`Assignments::restore`] rebuilds only if
-//! the `ready` marker is absent (Redis started empty, or lost its data).
+//! Every configuration carries the directory version it was read from, and the `configure`
+//! script applies it only if that version is newer than the one in `config` (equal: a no-op, with
+//! a warning at connect if the content differs), all in one atomic script: so nodes racing to
+//! apply what they read converge on the newest, whatever the order their calls arrive in, and a
+//! node with an older copy never overwrites a newer one. It replaces the team settings,
+//! memberships, capacities and indexes and renumbers the round-robin cursors (after the same
+//! agent, or where it would have been), keeping presence, loads, leases, queues and placements;
+//! agents and teams left out are retired (see `retired_agents`, `retired_teams`) while something
+//! refers to them. The rules are the board's ([`Board::configure`](super::board::Board::configure)),
+//! which the differential test checks with random reconfigurations.
+//!
+//! [`RedisAssignments::connect`] writes the node's start-up configuration the same way (without
+//! draining: the next decision that frees capacity or brings an agent online drains), so a node
+//! starting never resets the live state nor rolls back a newer configuration; the node keeps the
+//! newest configuration it was given, which it writes again if Redis lost it (the `noconfig`
+//! answer). A `config` hash without a version (left by a gateway from before versions) is
+//! replaced by any version. [`Assignments::restore`] rebuilds only if the `ready` marker is
+//! absent (Redis started empty, or lost its data).
 
 use std::sync::LazyLock;
 
@@ -295,16 +311,16 @@ impl RedisAssignments {
         let config = self.latest().clone();
         let (applied, found, _) = self.apply(&config, false).await?;
         match found {
-            Some((version, fingerprint)) if !applied && version == config.version => {
-                if fingerprint != config.fingerprint {
-                    tracing::warn!(
-                        version, theirs = %fingerprint, ours = %config.fingerprint,
-                        "assignment configuration in Redis differs from this node's of the same \
-                         version; kept the one in Redis"
-                    );
-                }
+            Some((version, fingerprint))
+                if !applied && version == config.version && fingerprint != config.fingerprint =>
+            {
+                tracing::warn!(
+                    version, theirs = %fingerprint, ours = %config.fingerprint,
+                    "assignment configuration in Redis differs from this node's of the same \
+                     version; kept the one in Redis"
+                );
             }
-            Some((version, _)) if !applied => tracing::info!(
+            Some((version, _)) if !applied && version > config.version => tracing::info!(
                 version,
                 ours = config.version,
                 "Redis holds a newer assignment configuration; kept"

@@ -11,7 +11,9 @@ use ::redis::AsyncCommands;
 use super::board::{AgentSpec, Board, TeamSpec};
 use super::redis::RedisAssignments;
 use super::seam_tests::connection;
-use super::tests::{Rng, agent, agent_view, aid, check_invariants, offering, team, ticket, tid};
+use super::tests::{
+    Rng, agent, agent_view, aid, check_invariants, offering, reconfigured, team, ticket, tid,
+};
 use super::{AssignError, Assignments, Held, Placement, Snapshot, Strategy, Ticket};
 use crate::domain::{AgentId, Presence};
 use crate::testkit::redis::RedisServer;
@@ -130,8 +132,16 @@ async fn differential(seed: u64, operations: usize) {
     let server = RedisServer::start().expect("redis-server starts");
     let (teams, agents, team_names, agent_names) = differential_specs();
     let mut board = Board::new(teams.clone(), agents.clone());
-    let redis = node(&server, teams, agents).await;
+    let redis = node(&server, teams.clone(), agents.clone()).await;
     let mut raw = raw(&server).await;
+    // Runtime configuration: the pools add a team and agents that start out unconfigured.
+    let mut team_pool = team_names.clone();
+    team_pool.push("fresh|{t}".to_owned());
+    let mut agent_pool = agent_names.clone();
+    agent_pool.extend(["newbie".to_owned(), "z|{y}".to_owned()]);
+    let (team_names, agent_names) = (team_pool.clone(), agent_pool.clone());
+    let mut config = (teams, agents);
+    let mut version = 0i64;
     let ready_key = format!("{}ready", redis.key_prefix());
     let mut rng = Rng::new(seed);
     let mut model = Model {
@@ -180,7 +190,7 @@ async fn differential(seed: u64, operations: usize) {
         // Calm phases (queues mostly empty) alternate with busy ones (more places than
         // releases, queues fill up to their limits).
         let busy = (step / 400) % 2 == 1;
-        let mut roll = rng.below(1_000);
+        let mut roll = rng.below(1_090);
         if busy && (300..550).contains(&roll) && rng.percent(50) {
             roll %= 200;
         }
@@ -360,6 +370,67 @@ async fn differential(seed: u64, operations: usize) {
                 }
                 "query"
             }
+            1_000..=1_039 => {
+                // A new configuration, or now and then a stale copy of one.
+                let (teams, agents) =
+                    reconfigured(&mut rng, &config.0, &config.1, &team_pool, &agent_pool);
+                let at = if rng.percent(15) {
+                    version - rng.below(2) as i64
+                } else {
+                    version + 1 + rng.below(3) as i64
+                };
+                let expected = board.configure(teams.clone(), agents.clone(), at);
+                let got = redis
+                    .configure(teams.clone(), agents.clone(), at)
+                    .await
+                    .expect("redis configure");
+                assert_eq!(got, expected, "{context}: configure v{at}");
+                if expected.applied {
+                    version = at;
+                    config = (teams, agents);
+                    touched.extend(
+                        expected
+                            .placements
+                            .iter()
+                            .map(|p| p.conversation().id.clone()),
+                    );
+                    "configure"
+                } else {
+                    "configure (stale)"
+                }
+            }
+            1_040..=1_069 => {
+                // Mostly what an agent holds, now and then something queued or missing.
+                let held: Vec<String> = before
+                    .agents
+                    .iter()
+                    .flat_map(|view| view.assigned.iter().chain(&view.offered).cloned())
+                    .collect();
+                let id = match rng.below(10) {
+                    0 => "missing".to_owned(),
+                    1 => rng.choose(&queued).cloned().unwrap_or_default(),
+                    _ => rng.choose(&held).cloned().unwrap_or_default(),
+                };
+                let expected = board.requeue(&id);
+                let got = redis.requeue(&id).await.expect("redis requeue");
+                assert_eq!(got, expected, "{context}: requeue {id}");
+                touched.push(id);
+                "requeue"
+            }
+            1_070..=1_089 => {
+                let who = some_agent(&mut rng);
+                assert_eq!(
+                    redis.holdings_of(&who).await.expect("holdings"),
+                    board.holdings_of(&who),
+                    "{context}: holdings_of {who}"
+                );
+                assert_eq!(
+                    redis.configured_version().await.expect("version"),
+                    board.configured_version(),
+                    "{context}: configured version"
+                );
+                "holdings_of"
+            }
             _ => {
                 // A restart: what agents hold (offers become assignments) and what waits, in
                 // any order, with some junk that both must skip the same way.
@@ -419,7 +490,8 @@ async fn differential(seed: u64, operations: usize) {
         // Every answer above was compared; the whole state is compared every other step and
         // after every restore, the read paths for one conversation the step touched.
         let context = format!("{context} ({kind})");
-        let whole = step % 2 == 1 || kind.starts_with("restore");
+        let reconfiguring = kind.starts_with("configure") || kind == "requeue";
+        let whole = step % 2 == 1 || kind.starts_with("restore") || reconfiguring;
         let id = touched.first().cloned();
         futures::join!(
             async {
@@ -433,7 +505,7 @@ async fn differential(seed: u64, operations: usize) {
                 }
             }
         );
-        if step % 100 == 99 {
+        if step % 100 == 99 || reconfiguring {
             if let Err(problem) = redis.audit().await {
                 panic!("{context}: redis audit: {problem}");
             }
@@ -461,6 +533,10 @@ async fn differential(seed: u64, operations: usize) {
         "heartbeat",
         "expire",
         "restore",
+        "configure",
+        "configure (stale)",
+        "requeue",
+        "holdings_of",
     ] {
         assert!(
             counts.get(kind).copied().unwrap_or(0) > 0,
@@ -487,6 +563,16 @@ async fn differential_seed_3() {
 #[tokio::test]
 async fn differential_seed_4() {
     differential(4, 2_000).await;
+}
+
+#[tokio::test]
+async fn differential_seed_5() {
+    differential(5, 2_000).await;
+}
+
+#[tokio::test]
+async fn differential_seed_6() {
+    differential(6, 2_000).await;
 }
 
 // ---- concurrency ----
@@ -875,6 +961,273 @@ async fn a_node_with_a_changed_configuration_keeps_the_live_state() {
     second.audit().await.expect("consistent");
 }
 
+// ---- configuration at runtime ----
+
+#[tokio::test]
+async fn nodes_converge_on_the_newest_configuration() {
+    let server = RedisServer::start().expect("redis-server starts");
+    let sales = || vec![team("sales", Strategy::RoundRobin)];
+    let v1 = || vec![agent("alice", &["sales"], 1)];
+    let v2 = || vec![agent("alice", &["sales"], 1), agent("bob", &["sales"], 1)];
+    let first = node_at(&server, sales(), v1(), 1).await;
+    assert_eq!(first.configured_version().await.expect("version"), 1);
+    // A node starting with an older copy changes nothing; so does one with another copy of the
+    // same version (the first one written wins, with a warning).
+    let stale = node_at(&server, sales(), v2(), 0).await;
+    let same = node_at(&server, sales(), v2(), 1).await;
+    for seam in [&first, &stale, &same] {
+        let view = seam.snapshot().await.expect("snapshot");
+        assert_eq!(view.agents.len(), 1);
+        assert_eq!(seam.configured_version().await.expect("version"), 1);
+    }
+    // A configure on one node counts at once on every node.
+    let configured = stale.configure(sales(), v2(), 2).await.expect("configure");
+    assert!(configured.applied);
+    assert_eq!(first.configured_version().await.expect("version"), 2);
+    let placements = first
+        .set_presence(&aid("bob"), Presence::Online)
+        .await
+        .expect("bob is known everywhere");
+    assert!(placements.is_empty());
+    assert_eq!(
+        assigned_to_of(
+            &first
+                .place(ticket("c1", "sales", 0, 1))
+                .await
+                .expect("placed")
+        ),
+        "bob"
+    );
+    // An older one, from any node, never goes back.
+    assert!(
+        !first
+            .configure(sales(), v1(), 1)
+            .await
+            .expect("configure")
+            .applied
+    );
+    assert!(
+        !same
+            .configure(sales(), vec![], 2)
+            .await
+            .expect("configure")
+            .applied
+    );
+    assert_eq!(first.snapshot().await.expect("snapshot").agents.len(), 2);
+    // A node restarting with its start-up configuration (version 0) leaves it alone.
+    let restarted = node(&server, sales(), v1()).await;
+    assert_eq!(
+        restarted.snapshot().await.expect("snapshot").agents.len(),
+        2
+    );
+    first.audit().await.expect("consistent");
+}
+
+fn assigned_to_of(placement: &Placement) -> &str {
+    match placement {
+        Placement::Assigned { agent, .. } => agent.as_str(),
+        other => panic!("expected an assignment, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_lost_configuration_is_written_again_at_the_newest_version_this_node_knows() {
+    let server = RedisServer::start().expect("redis-server starts");
+    let sales = || vec![team("sales", Strategy::RoundRobin)];
+    let seam = node(&server, sales(), vec![agent("alice", &["sales"], 1)]).await;
+    let configured = seam
+        .configure(sales(), vec![agent("bob", &["sales"], 1)], 7)
+        .await
+        .expect("configure");
+    assert!(configured.applied);
+    // An older copy given later does not replace what the node would write again.
+    assert!(
+        !seam
+            .configure(sales(), vec![agent("carol", &["sales"], 1)], 3)
+            .await
+            .expect("configure")
+            .applied
+    );
+    let mut raw = raw(&server).await;
+    let _: () = ::redis::cmd("FLUSHALL")
+        .query_async(&mut raw)
+        .await
+        .expect("flushed");
+    assert!(
+        seam.set_presence(&aid("bob"), Presence::Online)
+            .await
+            .expect("bob, of version 7")
+            .is_empty()
+    );
+    assert_eq!(seam.configured_version().await.expect("version"), 7);
+    let names: Vec<String> = seam
+        .snapshot()
+        .await
+        .expect("snapshot")
+        .agents
+        .iter()
+        .map(|view| view.agent.as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["bob"]);
+    seam.audit().await.expect("consistent");
+}
+
+#[tokio::test]
+async fn a_configuration_without_a_version_is_replaced_at_connect() {
+    // What a gateway from before versions left in Redis: a configuration hash with only a
+    // fingerprint. Any version replaces it; reading the version writes this node's.
+    let server = RedisServer::start().expect("redis-server starts");
+    let sales = || vec![team("sales", Strategy::RoundRobin)];
+    let seam = node(&server, sales(), vec![agent("alice", &["sales"], 1)]).await;
+    let mut raw = raw(&server).await;
+    let config_key = format!("{}config", seam.key_prefix());
+    let _: () = raw.hdel(&config_key, "version").await.expect("hdel");
+    assert_eq!(seam.configured_version().await.expect("version"), 0);
+    let _: () = raw.hdel(&config_key, "version").await.expect("hdel");
+    let other = node_at(&server, sales(), vec![agent("bob", &["sales"], 1)], -5).await;
+    assert_eq!(other.configured_version().await.expect("version"), -5);
+    assert_eq!(
+        seam.snapshot().await.expect("snapshot").agents[0].agent,
+        aid("bob")
+    );
+    seam.audit().await.expect("consistent");
+}
+
+/// Nodes deciding while the configuration changes under them (memberships, capacities, an agent
+/// leaving and coming back, from any node, some copies stale) and its retired agent's holdings
+/// requeued: every index stays right and every node sees one state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_configures_never_break_an_invariant() {
+    let server = RedisServer::start().expect("redis-server starts");
+    let (teams, agents) = concurrent_specs();
+    let mut nodes = Vec::new();
+    for _ in 0..4 {
+        nodes.push(Arc::new(node(&server, teams.clone(), agents.clone()).await));
+    }
+    for n in 0..12 {
+        nodes[n % 4]
+            .set_presence(&aid(&format!("agent{n}")), Presence::Online)
+            .await
+            .expect("online");
+    }
+    let team_names = ["sales", "support", "vip"];
+    let mut customers = Vec::new();
+    for task in 0..4u64 {
+        let seam = Arc::clone(&nodes[task as usize % 4]);
+        customers.push(tokio::spawn(async move {
+            let mut rng = Rng::new(300 + task);
+            let mut mine: Vec<String> = Vec::new();
+            for n in 0..250 {
+                if rng.percent(55) || mine.is_empty() {
+                    let id = format!("t{task}-{n}");
+                    let team = *rng.choose(&team_names).expect("teams");
+                    match seam.place(ticket(&id, team, rng.below(3) as i32, n)).await {
+                        Ok(_) => mine.push(id),
+                        Err(AssignError::QueueFull(_) | AssignError::UnknownTeam(_)) => {}
+                        Err(error) => panic!("place: {error}"),
+                    }
+                } else {
+                    let id = mine.swap_remove(rng.below(mine.len()));
+                    let (held, _) = seam.release(&id).await.expect("release");
+                    assert!(held.is_some(), "{id} was lost");
+                }
+            }
+            mine
+        }));
+    }
+    let configurator = {
+        let nodes: Vec<Arc<RedisAssignments>> = nodes.iter().map(Arc::clone).collect();
+        let (teams, agents) = (teams.clone(), agents.clone());
+        tokio::spawn(async move {
+            let mut rng = Rng::new(400);
+            let team_pool: Vec<String> = team_names.iter().map(|t| (*t).to_owned()).collect();
+            let agent_pool: Vec<String> = (0..12).map(|n| format!("agent{n}")).collect();
+            let mut config = (teams, agents);
+            let (mut applied, mut requeued) = (0, 0);
+            for version in 1..=60i64 {
+                let seam = &nodes[version as usize % 4];
+                let (teams, agents) =
+                    reconfigured(&mut rng, &config.0, &config.1, &team_pool, &agent_pool);
+                // Some copies arrive late (their version is behind): never applied.
+                let at = if rng.percent(20) {
+                    version - 2
+                } else {
+                    version * 2
+                };
+                let configured = seam
+                    .configure(teams.clone(), agents.clone(), at)
+                    .await
+                    .expect("configure");
+                if configured.applied {
+                    config = (teams, agents);
+                    applied += 1;
+                }
+                // What retired agents hold goes back to the queues.
+                let view = seam.snapshot().await.expect("snapshot");
+                let (_, live) = super::board::normalize(config.0.clone(), config.1.clone());
+                for agent in &view.agents {
+                    if live.iter().all(|spec| spec.id != agent.agent) {
+                        for held in seam.holdings_of(&agent.agent).await.expect("holdings") {
+                            seam.requeue(&held.id).await.expect("requeue");
+                            requeued += 1;
+                        }
+                    }
+                }
+                for name in &agent_pool {
+                    if rng.percent(30) {
+                        let _ = seam.set_presence(&aid(name), Presence::Online).await;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            (applied, requeued)
+        })
+    };
+    let mut unreleased: HashSet<String> = HashSet::new();
+    for handle in customers {
+        unreleased.extend(handle.await.expect("task"));
+    }
+    let (applied, requeued) = configurator.await.expect("configurator");
+    assert!(
+        applied > 30 && requeued > 0,
+        "{applied} applied, {requeued} requeued"
+    );
+
+    // Back to the full configuration, everyone online: nothing waits that someone could take.
+    let last = &nodes[0];
+    let configured = last
+        .configure(teams, agents, i64::MAX)
+        .await
+        .expect("configure");
+    assert!(configured.applied);
+    for n in 0..12 {
+        last.set_presence(&aid(&format!("agent{n}")), Presence::Online)
+            .await
+            .expect("online");
+    }
+    let snapshot = last.snapshot().await.expect("snapshot");
+    check_invariants(&snapshot, &HashMap::new(), true);
+    let mut on_board = HashSet::new();
+    for view in &snapshot.agents {
+        on_board.extend(view.assigned.iter().cloned());
+        on_board.extend(view.offered.iter().cloned());
+    }
+    for view in &snapshot.teams {
+        on_board.extend(view.queue.iter().cloned());
+    }
+    assert_eq!(
+        on_board, unreleased,
+        "every unreleased conversation, and only those"
+    );
+    if let Err(problem) = last.audit().await {
+        panic!("audit: {problem}");
+    }
+    for other in &nodes[1..] {
+        assert_eq!(other.snapshot().await.expect("snapshot"), snapshot);
+        assert_eq!(other.configured_version().await.expect("version"), i64::MAX);
+    }
+}
+
 // ---- failures ----
 
 #[tokio::test]
@@ -934,6 +1287,26 @@ async fn every_key_lives_under_the_namespace_hash_tag() {
     seam.decline(&aid("a:{b}|c"), "{c}1")
         .await
         .expect("declined");
+    // Retired ones too: a:{b}|c holds an offer, the team a queued conversation.
+    let configured = seam
+        .configure(
+            vec![team("{new}", Strategy::RoundRobin)],
+            vec![agent("d", &["{new}"], 1)],
+            1,
+        )
+        .await
+        .expect("configure");
+    assert!(configured.applied);
+    assert_eq!(
+        seam.holdings_of(&aid("a:{b}|c"))
+            .await
+            .expect("holdings")
+            .len(),
+        1
+    );
+    let view = seam.snapshot().await.expect("snapshot");
+    assert_eq!(view.teams.len(), 2);
+    assert_eq!(view.agents.len(), 2);
     let mut raw = raw(&server).await;
     let keys: Vec<String> = raw.keys("*").await.expect("keys");
     assert!(keys.len() > 10, "{keys:?}");

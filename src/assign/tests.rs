@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::board::{AgentSpec, Board, TeamSpec};
+use super::board::{AgentSpec, Board, TeamSpec, normalize};
 use super::memory::MemoryAssignments;
 use super::{
     AssignError, Assignments, ConversationRef, Held, Placement, Snapshot, Strategy, Ticket,
@@ -225,6 +225,106 @@ impl Rng {
             Some(&items[self.below(items.len())])
         }
     }
+}
+
+/// A random change of a configuration, for the randomized tests: members join and leave teams,
+/// capacities and team settings change, agents and teams of the pools come and go; now and then
+/// a duplicate or an unknown team that normalization drops, and specs in another order.
+pub(super) fn reconfigured(
+    rng: &mut Rng,
+    teams: &[TeamSpec],
+    agents: &[AgentSpec],
+    team_pool: &[String],
+    agent_pool: &[String],
+) -> (Vec<TeamSpec>, Vec<AgentSpec>) {
+    let strategy = |rng: &mut Rng| {
+        if rng.percent(50) {
+            Strategy::RoundRobin
+        } else {
+            Strategy::LeastBusy
+        }
+    };
+    let max_queue = |rng: &mut Rng| [0, 1, 2, 4, 8, 1_000][rng.below(6)];
+    let mut new_teams = Vec::new();
+    for name in team_pool {
+        match teams.iter().find(|spec| spec.id.as_str() == name) {
+            Some(_) if rng.percent(6) => {}
+            Some(spec) => {
+                let mut spec = spec.clone();
+                if rng.percent(20) {
+                    spec.strategy = strategy(rng);
+                }
+                if rng.percent(15) {
+                    spec.offers = !spec.offers;
+                }
+                if rng.percent(15) {
+                    spec.max_queue = max_queue(rng);
+                }
+                new_teams.push(spec);
+            }
+            None if rng.percent(40) => new_teams.push(TeamSpec {
+                id: tid(name),
+                strategy: strategy(rng),
+                offers: rng.percent(40),
+                max_queue: max_queue(rng),
+            }),
+            None => {}
+        }
+    }
+    let some_teams = |rng: &mut Rng| -> Vec<TeamId> {
+        team_pool
+            .iter()
+            .filter(|_| rng.percent(40))
+            .map(|name| tid(name))
+            .collect()
+    };
+    let mut new_agents = Vec::new();
+    for name in agent_pool {
+        match agents.iter().find(|spec| spec.id.as_str() == name) {
+            Some(_) if rng.percent(8) => {}
+            Some(spec) => {
+                let mut spec = spec.clone();
+                for _ in 0..2 {
+                    if rng.percent(25) {
+                        let team = tid(rng.choose(team_pool).expect("teams"));
+                        match spec.teams.iter().position(|mine| *mine == team) {
+                            Some(at) => {
+                                spec.teams.remove(at);
+                            }
+                            None => spec.teams.push(team),
+                        }
+                    }
+                }
+                if rng.percent(20) {
+                    spec.capacity = rng.below(5) as u32;
+                }
+                new_agents.push(spec);
+            }
+            None if rng.percent(35) => new_agents.push(AgentSpec {
+                id: aid(name),
+                teams: some_teams(rng),
+                capacity: rng.below(5) as u32,
+            }),
+            None => {}
+        }
+    }
+    if rng.percent(10)
+        && let Some(first) = new_agents.first().cloned()
+    {
+        // A duplicate (ignored) and an unknown team (ignored).
+        new_agents.push(AgentSpec {
+            capacity: first.capacity + 1,
+            ..first
+        });
+        if let Some(spec) = new_agents.last_mut() {
+            spec.teams.push(tid("nowhere"));
+        }
+    }
+    if rng.percent(30) {
+        new_teams.reverse();
+        new_agents.reverse();
+    }
+    (new_teams, new_agents)
 }
 
 // ---- construction ----
@@ -1714,10 +1814,28 @@ fn random_run(seed: u64, operations: usize) {
             agent(name, &mine, 1 + (n as u32 % 3))
         })
         .collect();
-    let mut board = Board::new(teams, agents);
+    let mut board = Board::new(teams.clone(), agents.clone());
     let mut known: HashMap<String, Known> = HashMap::new();
     let mut next_id = 0u64;
     let mut clock = 0i64;
+    // Runtime configuration: teams and agents come and go from these pools.
+    let team_pool: Vec<String> = ["sales", "support", "vip", "backup", "extra"]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    let agent_pool: Vec<String> = (0..11).map(|n| format!("agent{n}")).collect();
+    let mut config = (teams, agents);
+    let mut version = 0i64;
+    let mut reconfigured_once = false;
+    let live = |config: &(Vec<TeamSpec>, Vec<AgentSpec>)| -> (HashSet<String>, HashSet<String>) {
+        let (teams, agents) = normalize(config.0.clone(), config.1.clone());
+        (
+            teams.iter().map(|t| t.id.as_str().to_owned()).collect(),
+            agents.iter().map(|a| a.id.as_str().to_owned()).collect(),
+        )
+    };
+    let (mut live_teams, mut live_agents) = live(&config);
+    let mut counts: HashMap<String, usize> = HashMap::new();
 
     for step in 0..operations {
         let before = board.snapshot().expect("snapshot");
@@ -1726,7 +1844,7 @@ fn random_run(seed: u64, operations: usize) {
         // Alternate calm phases (queues mostly empty) and busy ones (releases turn into places,
         // queues fill up to their limits).
         let busy = (step / 500) % 2 == 1;
-        let roll = match rng.below(1_000) {
+        let roll = match rng.below(1_100) {
             roll @ 290..=579 if busy && rng.percent(50) => roll % 220,
             roll => roll,
         };
@@ -1735,12 +1853,17 @@ fn random_run(seed: u64, operations: usize) {
                 next_id += 1;
                 clock += 1;
                 let id = format!("c{next_id}");
-                let team = *rng.choose(&team_names).expect("teams");
-                let mut new_ticket = ticket(&id, team, rng.below(3) as i32, clock);
+                let team = rng.choose(&team_pool).expect("teams").clone();
+                let mut new_ticket = ticket(&id, &team, rng.below(3) as i32, clock);
                 if rng.percent(20) {
-                    new_ticket.preferred_agent = rng.choose(&agent_names).map(|name| aid(name));
+                    new_ticket.preferred_agent = rng.choose(&agent_pool).map(|name| aid(name));
                 }
                 match board.place(new_ticket.clone()) {
+                    Err(AssignError::UnknownTeam(_)) => {
+                        assert!(!live_teams.contains(&team), "{context}");
+                        assert_eq!(board.snapshot().expect("snapshot"), before, "{context}");
+                        (vec![], false, "place: unknown team".to_owned())
+                    }
                     Ok(placement) => {
                         known.insert(
                             id.clone(),
@@ -1775,12 +1898,25 @@ fn random_run(seed: u64, operations: usize) {
                 next_id += 1;
                 clock += 1;
                 let id = format!("c{next_id}");
-                let name = rng.choose(&agent_names).expect("agents").clone();
-                let team = *rng.choose(&team_names).expect("teams");
-                let new_ticket = ticket(&id, team, 0, clock);
-                let view = agent_view(&before, &name);
+                let name = rng.choose(&agent_pool).expect("agents").clone();
+                let team = rng.choose(&team_pool).expect("teams").clone();
+                let new_ticket = ticket(&id, &team, 0, clock);
+                let view = before
+                    .agents
+                    .iter()
+                    .find(|view| view.agent.as_str() == name);
                 match board.assign_to(&aid(&name), new_ticket.clone()) {
+                    Err(AssignError::UnknownAgent(_)) => {
+                        assert!(!live_agents.contains(&name), "{context}");
+                        (vec![], false, "assign_to: unknown agent".to_owned())
+                    }
+                    Err(AssignError::UnknownTeam(_)) => {
+                        assert!(live_agents.contains(&name), "{context}");
+                        assert!(!live_teams.contains(&team), "{context}");
+                        (vec![], false, "assign_to: unknown team".to_owned())
+                    }
                     Ok(placement) => {
+                        let view = view.expect("a configured agent is listed");
                         assert!(view.presence == Presence::Online && view.load < view.capacity);
                         assert_eq!(assigned_to(&placement), name);
                         known.insert(
@@ -1793,6 +1929,7 @@ fn random_run(seed: u64, operations: usize) {
                         (vec![placement], true, format!("assign_to {name} {id}"))
                     }
                     Err(AssignError::AgentUnavailable(_)) => {
+                        let view = view.expect("a configured agent is listed");
                         assert!(view.presence != Presence::Online || view.load >= view.capacity);
                         (vec![], false, "assign_to: unavailable".to_owned())
                     }
@@ -1810,13 +1947,20 @@ fn random_run(seed: u64, operations: usize) {
                 (placements, true, format!("release {id}"))
             }
             580..=729 => {
-                let name = rng.choose(&agent_names).expect("agents").clone();
+                let name = rng.choose(&agent_pool).expect("agents").clone();
                 let presence = match rng.below(10) {
                     0..=6 => Presence::Online,
                     7..=8 => Presence::Away,
                     _ => Presence::Offline,
                 };
-                let placements = board.set_presence(&aid(&name), presence).expect("presence");
+                let placements = match board.set_presence(&aid(&name), presence) {
+                    Ok(placements) => placements,
+                    Err(AssignError::UnknownAgent(_)) => {
+                        assert!(!live_agents.contains(&name), "{context}");
+                        Vec::new()
+                    }
+                    Err(error) => panic!("{context}: presence: {error}"),
+                };
                 if presence != Presence::Online {
                     assert!(placements.is_empty(), "{context}");
                 }
@@ -1833,6 +1977,14 @@ fn random_run(seed: u64, operations: usize) {
                     })
                     .collect();
                 match rng.choose(&offers).cloned() {
+                    Some((name, id)) if !live_agents.contains(&name) => {
+                        assert_eq!(
+                            board.accept(&aid(&name), &id),
+                            Err(AssignError::UnknownAgent(aid(&name))),
+                            "{context}"
+                        );
+                        (vec![], false, "accept: retired agent".to_owned())
+                    }
                     Some((name, id)) => {
                         let placement = board.accept(&aid(&name), &id).expect("accept");
                         assert_eq!(assigned_to(&placement), name, "{context}");
@@ -1852,6 +2004,14 @@ fn random_run(seed: u64, operations: usize) {
                     })
                     .collect();
                 match rng.choose(&offers).cloned() {
+                    Some((name, id)) if !live_agents.contains(&name) => {
+                        assert_eq!(
+                            board.decline(&aid(&name), &id),
+                            Err(AssignError::UnknownAgent(aid(&name))),
+                            "{context}"
+                        );
+                        (vec![], false, "decline: retired agent".to_owned())
+                    }
                     Some((name, id)) if rng.percent(90) => {
                         let placements = board.decline(&aid(&name), &id).expect("decline");
                         if let Some(entry) = known.get_mut(&id) {
@@ -1866,18 +2026,18 @@ fn random_run(seed: u64, operations: usize) {
                     }
                     Some((name, id)) => {
                         // Someone else cannot decline (or accept) it.
-                        let other = agent_names
+                        let other = agent_pool
                             .iter()
-                            .find(|other| **other != name)
-                            .expect("two agents");
-                        assert_eq!(
-                            board.decline(&aid(other), &id),
-                            Err(AssignError::NotOffered(id.clone()))
-                        );
-                        assert_eq!(
-                            board.accept(&aid(other), &id),
-                            Err(AssignError::NotOffered(id.clone()))
-                        );
+                            .find(|other| **other != name && live_agents.contains(*other))
+                            .cloned()
+                            .unwrap_or_else(|| "nobody".to_owned());
+                        let refusal = if live_agents.contains(&other) {
+                            AssignError::NotOffered(id.clone())
+                        } else {
+                            AssignError::UnknownAgent(aid(&other))
+                        };
+                        assert_eq!(board.decline(&aid(&other), &id), Err(refusal.clone()));
+                        assert_eq!(board.accept(&aid(&other), &id), Err(refusal));
                         (vec![], false, "decline: wrong agent".to_owned())
                     }
                     None => (vec![], false, "decline: no offer".to_owned()),
@@ -1889,7 +2049,7 @@ fn random_run(seed: u64, operations: usize) {
                     .iter()
                     .flat_map(|view| view.queue.iter().cloned())
                     .collect();
-                let to = *rng.choose(&team_names).expect("teams");
+                let to = rng.choose(&team_pool).expect("teams").as_str();
                 let id = rng
                     .choose(&queued)
                     .cloned()
@@ -1914,10 +2074,15 @@ fn random_run(seed: u64, operations: usize) {
                         assert_eq!(board.snapshot().expect("snapshot"), before, "{context}");
                         (vec![], false, "overflow: full".to_owned())
                     }
+                    Err(AssignError::UnknownTeam(_)) => {
+                        assert!(!live_teams.contains(to), "{context}");
+                        assert_eq!(board.snapshot().expect("snapshot"), before, "{context}");
+                        (vec![], false, "overflow: unknown team".to_owned())
+                    }
                     Err(error) => panic!("{context}: overflow: {error}"),
                 }
             }
-            _ => {
+            995..=999 => {
                 // Restart: what agents hold (offers become assignments) and what waits.
                 let mut assigned = Vec::new();
                 for view in &before.agents {
@@ -1937,24 +2102,139 @@ fn random_run(seed: u64, operations: usize) {
                 for entry in known.values_mut() {
                     entry.declined.clear();
                 }
+                // What retired teams and agents had is skipped: the store knows them no more.
+                known.retain(|_, entry| live_teams.contains(entry.ticket.team.as_str()));
                 let after = board.snapshot().expect("snapshot");
+                let queues: Vec<&super::TeamView> = before
+                    .teams
+                    .iter()
+                    .filter(|view| live_teams.contains(view.team.as_str()))
+                    .collect();
                 assert_eq!(
-                    after.teams, before.teams,
+                    after.teams.iter().collect::<Vec<_>>(),
+                    queues,
                     "{context}: queues survive a restore"
                 );
-                for (view, old) in after.agents.iter().zip(&before.agents) {
+                let live_agent_views: Vec<&super::AgentView> = before
+                    .agents
+                    .iter()
+                    .filter(|view| live_agents.contains(view.agent.as_str()))
+                    .collect();
+                assert_eq!(after.agents.len(), live_agent_views.len(), "{context}");
+                for (view, old) in after.agents.iter().zip(live_agent_views) {
                     assert_eq!(view.presence, Presence::Offline);
-                    assert_eq!(view.load, old.load);
-                    let mut held: Vec<&String> = old.assigned.iter().chain(&old.offered).collect();
+                    let mut held: Vec<&String> = old
+                        .assigned
+                        .iter()
+                        .chain(&old.offered)
+                        .filter(|id| known.contains_key(*id))
+                        .collect();
                     held.sort();
                     assert_eq!(view.assigned.iter().collect::<Vec<_>>(), held);
+                    assert_eq!(view.load as usize, held.len());
                 }
+                known.retain(|id, _| board.held(id).ok().flatten().is_some());
                 (vec![], false, "restore".to_owned())
+            }
+            1_000..=1_039 => {
+                // A new configuration, or now and then a stale copy of one.
+                let (teams, agents) =
+                    reconfigured(&mut rng, &config.0, &config.1, &team_pool, &agent_pool);
+                if rng.percent(15) {
+                    let stale = version - rng.below(2) as i64;
+                    let configured = board.configure(teams, agents, stale);
+                    assert_eq!(configured, super::Configured::default(), "{context}");
+                    assert_eq!(board.snapshot().expect("snapshot"), before, "{context}");
+                    (vec![], false, "configure: stale".to_owned())
+                } else {
+                    version += 1 + rng.below(3) as i64;
+                    let configured = board.configure(teams.clone(), agents.clone(), version);
+                    assert!(configured.applied, "{context}");
+                    assert_eq!(board.configured_version(), version);
+                    config = (teams, agents);
+                    (live_teams, live_agents) = live(&config);
+                    reconfigured_once = true;
+                    (configured.placements, true, format!("configure v{version}"))
+                }
+            }
+            1_040..=1_079 => {
+                let held: Vec<(String, String)> = before
+                    .agents
+                    .iter()
+                    .flat_map(|view| {
+                        view.assigned
+                            .iter()
+                            .chain(&view.offered)
+                            .map(|id| (id.clone(), view.agent.as_str().to_owned()))
+                    })
+                    .collect();
+                // Mostly what a retired agent holds (what the caller requeues), else anything.
+                let retired: Vec<(String, String)> = held
+                    .iter()
+                    .filter(|(_, agent)| !live_agents.contains(agent))
+                    .cloned()
+                    .collect();
+                let pick = if rng.percent(70) && !retired.is_empty() {
+                    rng.choose(&retired).cloned()
+                } else if rng.percent(90) {
+                    rng.choose(&held).cloned()
+                } else {
+                    // Queued (or missing): nothing to requeue.
+                    before
+                        .teams
+                        .iter()
+                        .flat_map(|view| view.queue.first())
+                        .next()
+                        .map(|id| (id.clone(), String::new()))
+                };
+                let (id, holder) = pick.unwrap_or_else(|| ("missing".to_owned(), String::new()));
+                let placements = board.requeue(&id);
+                if holder.is_empty() {
+                    assert!(
+                        placements.is_empty(),
+                        "{context}: requeue of a held-by-none"
+                    );
+                } else {
+                    let mine: Vec<&Placement> = placements
+                        .iter()
+                        .filter(|placement| placement.conversation().id == id)
+                        .collect();
+                    assert_eq!(mine.len(), 1, "{context}: requeue {id}: {placements:?}");
+                    if !live_agents.contains(&holder) {
+                        assert_ne!(agent_of(mine[0]), Some(holder.as_str()), "{context}");
+                    }
+                    if let Placement::Queued { .. } = mine[0] {
+                        assert_eq!(placements.last(), Some(mine[0]), "{context}");
+                    }
+                }
+                (placements, true, format!("requeue {id}"))
+            }
+            _ => {
+                let name = rng.choose(&agent_pool).expect("agents").clone();
+                let mut expected: Vec<String> = before
+                    .agents
+                    .iter()
+                    .find(|view| view.agent.as_str() == name)
+                    .map(|view| view.assigned.iter().chain(&view.offered).cloned().collect())
+                    .unwrap_or_default();
+                expected.sort();
+                let got: Vec<String> = board
+                    .holdings_of(&aid(&name))
+                    .into_iter()
+                    .map(|conversation| conversation.id)
+                    .collect();
+                assert_eq!(got, expected, "{context}: holdings of {name}");
+                (vec![], false, "holdings_of".to_owned())
             }
         };
 
         let after = board.snapshot().expect("snapshot");
         let context = format!("{context} ({op})");
+        let kind = op.split(' ').next().unwrap_or_default().to_owned();
+        *counts.entry(kind).or_default() += 1;
+        if op.starts_with("configure v") || op.starts_with("requeue") {
+            *counts.entry(format!("{op:.9} placing")).or_default() += placements.len();
+        }
         if let Err(problem) = board.audit() {
             panic!("{context}: {problem}");
         }
@@ -1962,7 +2242,23 @@ fn random_run(seed: u64, operations: usize) {
             .iter()
             .map(|(id, entry)| (id.clone(), entry.declined.clone()))
             .collect();
-        check_invariants(&after, &declined, false);
+        check_invariants(&after, &declined, reconfigured_once);
+        // Retired agents are listed only while they hold something, offline and in no team;
+        // retired teams only while someone waits in them.
+        for view in &after.agents {
+            if !live_agents.contains(view.agent.as_str()) {
+                assert!(
+                    view.presence == Presence::Offline && view.teams.is_empty() && view.load > 0,
+                    "{context}: retired {view:?}"
+                );
+            }
+        }
+        for view in &after.teams {
+            assert!(
+                live_teams.contains(view.team.as_str()) || !view.queue.is_empty(),
+                "{context}: retired {view:?}"
+            );
+        }
 
         // New work only goes to online agents, of the team unless transferred, never to one
         // who declined it; queued placements tell the right position.
@@ -1985,7 +2281,7 @@ fn random_run(seed: u64, operations: usize) {
                     let view = agent_view(&after, agent.as_str());
                     if fresh_work {
                         assert_eq!(view.presence, Presence::Online, "{context}: {placement:?}");
-                        assert!(!op.starts_with("assign_to") || view.load <= view.capacity);
+                        assert!(view.load <= view.capacity, "{context}: {placement:?}");
                         if !op.starts_with("assign_to") {
                             assert!(view.teams.contains(team), "{context}: {placement:?}");
                         }
@@ -2045,6 +2341,13 @@ fn random_run(seed: u64, operations: usize) {
                 .map(|view| view.queue.len())
                 .sum::<usize>();
         assert_eq!(on_board, known.len(), "{context}");
+    }
+    // The runtime configuration was exercised: applied, stale, requeues that moved something.
+    for kind in ["configure", "configure:", "requeue", "holdings_of"] {
+        assert!(
+            counts.get(kind).copied().unwrap_or(0) > 0,
+            "seed {seed}: no {kind}"
+        );
     }
 }
 
