@@ -80,6 +80,7 @@ fn bench(c: &mut Criterion) {
         conversation_id: "no-such-conversation".into(),
         agent: AgentId::new("alice"),
         action: AgentAction::Accept,
+        manager: false,
     };
     // Start the actor (it loads its empty state from the store) before measuring.
     let first = system.block_on(registry.command(&channel, &key, command()));

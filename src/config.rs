@@ -96,6 +96,20 @@ pub struct SecuritySettings {
     /// Origins (`https://console.example.com`) besides the gateway's own that may call the
     /// console API from a browser (CORS) and open its websocket.
     pub allowed_origins: Vec<String>,
+    /// A login session ends this long after it began, at the latest.
+    pub session_lifetime_hours: u64,
+    /// A login session unused for this long ends.
+    pub session_idle_minutes: u64,
+    /// Consecutive wrong passwords after which an account is locked...
+    pub lockout_after_failures: u32,
+    /// ...for this long (an admin can unlock it sooner).
+    pub lockout_minutes: u64,
+    /// An invite or reset token can be used within this long.
+    pub reset_token_hours: u64,
+    /// Audit entries are kept this long.
+    pub audit_retention_days: u64,
+    /// Mask customers' numbers in every team that does not say otherwise.
+    pub mask_numbers: bool,
 }
 
 impl Default for SecuritySettings {
@@ -106,6 +120,13 @@ impl Default for SecuritySettings {
             auth_failure_window_seconds: 60,
             auth_failure_tracking: 100_000,
             allowed_origins: Vec::new(),
+            session_lifetime_hours: 7 * 24,
+            session_idle_minutes: 8 * 60,
+            lockout_after_failures: 10,
+            lockout_minutes: 15,
+            reset_token_hours: 72,
+            audit_retention_days: 400,
+            mask_numbers: false,
         }
     }
 }
@@ -115,7 +136,10 @@ pub const DEMO_ENVIRONMENTS: &[&str] = &["local", "demo", "test", "loadtest"];
 
 /// The demo's public secrets and console tokens (config/base.yaml, README).
 const DEMO_SECRETS: &[&str] = &["demo-app-secret", "demo-verify-token", "demo-access-token"];
-const DEMO_CONSOLE_TOKENS: &[&str] = &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
+pub const DEMO_CONSOLE_TOKENS: &[&str] =
+    &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
+/// The demo users' password (`demo-password`) as config/base.yaml holds it: argon2id.
+pub const DEMO_PASSWORD_ARGON2: &str = "$argon2id$v=19$m=19456,t=2,p=1$7bgfJWUTZnlFEFZNxgUJYA$d7Omljq1+uV72I0Yoq/D/YBzj5QS9tHtuPO5f9N3QFo";
 
 /// Cluster mode. Redis holds presence, queues and assignments, the partition streams and their
 /// leases, the timers, the agents' console streams and the outbound rate limits.
@@ -376,6 +400,15 @@ pub struct TeamSettings {
     /// Most conversations waiting in the queue; beyond it the customer is told to try later.
     #[serde(default = "default_max_queue")]
     pub max_queue: usize,
+    /// A private inbox: its agents see only the conversations assigned to them.
+    #[serde(default)]
+    pub private: bool,
+    /// Mask customers' numbers in this team's conversations (unset: `security.mask_numbers`).
+    #[serde(default)]
+    pub mask_numbers: Option<bool>,
+    /// A business-hours calendar's name, for the team's SLA clocks.
+    #[serde(default)]
+    pub business_hours: Option<String>,
 }
 
 fn default_max_queue() -> usize {
@@ -396,10 +429,29 @@ pub struct AgentSettings {
     /// Most concurrent conversations, across all the agent's teams.
     #[serde(default = "default_capacity")]
     pub capacity: u32,
-    /// SHA-256 (hex) of the agent's console bearer token; no token, no login.
+    /// SHA-256 (hex) of a personal API token of the user (seeded as one).
     /// `switchboard hash-token <token>` prints it.
     #[serde(default)]
     pub token_sha256: Option<String>,
+    /// Login email; without one the user cannot log in with a password.
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default = "default_role")]
+    pub role: crate::accounts::model::Role,
+    /// argon2id PHC string of the password (`switchboard hash-password` prints one).
+    #[serde(default)]
+    pub password_argon2: Option<String>,
+    /// Teams the user supervises.
+    #[serde(default)]
+    pub supervises: Vec<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+fn default_role() -> crate::accounts::model::Role {
+    crate::accounts::model::Role::Agent
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -546,6 +598,9 @@ impl Settings {
             {
                 keys.push(format!("agents.{id}.token_sha256"));
             }
+            if agent.password_argon2.as_deref() == Some(DEMO_PASSWORD_ARGON2) {
+                keys.push(format!("agents.{id}.password_argon2"));
+            }
         }
         keys
     }
@@ -615,10 +670,31 @@ impl Settings {
                     return invalid(format!("agent {id} is in unknown team {team}"));
                 }
             }
+            for team in &agent.supervises {
+                if !self.teams.contains_key(team) {
+                    return invalid(format!("agent {id} supervises unknown team {team}"));
+                }
+            }
             if let Some(hash) = &agent.token_sha256
                 && (hash.len() != 64 || hex::decode(hash).is_err())
             {
                 return invalid(format!("agent {id}: token_sha256 must be 64 hex digits"));
+            }
+            if let Some(hash) = &agent.password_argon2
+                && !hash.starts_with("$argon2id$")
+            {
+                return invalid(format!(
+                    "agent {id}: password_argon2 must be an argon2id PHC string \
+                     (`switchboard hash-password` prints one)"
+                ));
+            }
+        }
+        let mut emails = std::collections::HashSet::new();
+        for (id, agent) in &self.agents {
+            if let Some(email) = &agent.email
+                && !emails.insert(email.trim().to_lowercase())
+            {
+                return invalid(format!("agent {id}: email {email} is used twice"));
             }
         }
         for (id, team) in &self.teams {

@@ -8,15 +8,15 @@
 //! conversation it concerns, whose actor records it and tells the agent and the customer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use actix::prelude::*;
 use minijinja::Environment;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use crate::accounts::directory::{Directory, Snapshot};
 use crate::agents::{AgentActor, ConsoleLog, Emit};
 use crate::assign::{Assignments, Placement};
 use crate::bot::Text;
@@ -36,24 +36,29 @@ const OUTBOX_BATCH: i64 = 1000;
 const OUTBOX_SWEEP_EVERY: Duration = Duration::from_secs(5);
 const OUTBOX_GRACE: Duration = Duration::from_secs(10);
 
-/// A configured agent and their actor.
+/// A user's agent actor on this node (every user has one: events reach supervisors and
+/// admins too).
 pub struct AgentEntry {
     pub id: AgentId,
-    pub name: String,
-    pub teams: Vec<TeamId>,
-    pub capacity: u32,
     pub addr: Addr<AgentActor>,
     /// Console sessions open on this node (kept by the agent's actor).
     pub sessions: Arc<AtomicUsize>,
 }
 
+/// How a team's queue actor is set up.
+type TeamClocks = (Option<Duration>, Option<(TeamId, Duration)>);
+
 pub struct Desk {
     pub assignments: Arc<dyn Assignments>,
     pub settings: Arc<Settings>,
-    agents: BTreeMap<AgentId, AgentEntry>,
-    teams: HashMap<TeamId, Addr<TeamQueueActor>>,
-    /// SHA-256 of a bearer token → its agent.
-    tokens: HashMap<[u8; 32], AgentId>,
+    /// The people as this node knows them (see [`crate::accounts::service`]).
+    pub directory: Arc<Directory>,
+    agents: RwLock<BTreeMap<AgentId, Arc<AgentEntry>>>,
+    teams: RwLock<HashMap<TeamId, (TeamClocks, Addr<TeamQueueActor>)>>,
+    /// Bumped whenever an agent actor is added (the cluster's console reader follows).
+    agents_generation: AtomicUsize,
+    console_log: Arc<dyn ConsoleLog>,
+    arbiter: ArbiterHandle,
     conversations: ConversationsCell,
     timers: Arc<dyn Scheduler>,
 }
@@ -66,11 +71,22 @@ pub enum DeskError {
     Assign(#[from] crate::assign::AssignError),
 }
 
+fn team_clocks(team: &crate::accounts::model::Team) -> TeamClocks {
+    (
+        (team.offer_timeout_seconds > 0).then(|| Duration::from_secs(team.offer_timeout_seconds)),
+        team.overflow_team
+            .as_ref()
+            .map(|to| (to.clone(), Duration::from_secs(team.overflow_after_seconds))),
+    )
+}
+
 impl Desk {
-    /// Start the team queue and agent actors on `arbiter`. `conversations` is filled once the
-    /// conversations exist ([`Desk::attach`]); `timers` and `console_log` are the mode's.
+    /// Start the team queue and agent actors of the directory's people on `arbiter`.
+    /// `conversations` is filled once the conversations exist ([`Desk::attach`]); `timers`
+    /// and `console_log` are the mode's.
     pub fn start(
         settings: Arc<Settings>,
+        directory: Arc<Directory>,
         assignments: Arc<dyn Assignments>,
         console_log: Arc<dyn ConsoleLog>,
         conversations: ConversationsCell,
@@ -78,65 +94,70 @@ impl Desk {
         arbiter: &ArbiterHandle,
     ) -> anyhow::Result<Self> {
         check_texts(&settings)?;
-        let mut teams = HashMap::new();
-        for (id, team) in &settings.teams {
-            let actor = TeamQueueActor::new(
-                TeamId::new(id.clone()),
-                (team.offer_timeout_seconds > 0)
-                    .then(|| Duration::from_secs(team.offer_timeout_seconds)),
-                team.overflow.as_ref().map(|o| {
-                    (
-                        TeamId::new(o.team.clone()),
-                        Duration::from_secs(o.after_seconds),
-                    )
-                }),
-                timers.clone(),
-            );
-            teams.insert(
-                TeamId::new(id.clone()),
-                TeamQueueActor::start_in_arbiter(arbiter, move |_| actor),
-            );
-        }
-        let mut agents = BTreeMap::new();
-        let mut tokens = HashMap::new();
-        for (id, agent) in &settings.agents {
-            let agent_id = AgentId::new(id.clone());
-            if let Some(hash) = &agent.token_sha256 {
-                let bytes = hex::decode(hash)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| anyhow::anyhow!("agent {id}: bad token_sha256"))?;
-                tokens.insert(bytes, agent_id.clone());
-            }
-            let sessions = Arc::new(AtomicUsize::new(0));
-            let actor = AgentActor::new(
-                agent_id.clone(),
-                console_log.clone(),
-                settings.console.clone(),
-                sessions.clone(),
-            );
-            let addr = AgentActor::start_in_arbiter(arbiter, move |_| actor);
-            agents.insert(
-                agent_id.clone(),
-                AgentEntry {
-                    id: agent_id,
-                    name: agent.name.clone(),
-                    teams: agent.teams.iter().cloned().map(TeamId::new).collect(),
-                    capacity: agent.capacity,
-                    addr,
-                    sessions,
-                },
-            );
-        }
-        Ok(Self {
+        let desk = Self {
             assignments,
             settings,
-            agents,
-            teams,
-            tokens,
+            directory,
+            agents: RwLock::new(BTreeMap::new()),
+            teams: RwLock::new(HashMap::new()),
+            agents_generation: AtomicUsize::new(0),
+            console_log,
+            arbiter: arbiter.clone(),
             conversations,
             timers,
-        })
+        };
+        desk.sync_people(&desk.directory.get());
+        Ok(desk)
+    }
+
+    /// Start actors for the people of `snapshot` this node does not have yet (a user's agent
+    /// actor, a team's queue actor), and set up again the team actors whose clocks changed.
+    /// Actors of people who left stay (harmless, and still reachable for their last events).
+    pub fn sync_people(&self, snapshot: &Snapshot) {
+        {
+            let mut agents = write(&self.agents);
+            let mut added = false;
+            for user in snapshot.users() {
+                if agents.contains_key(&user.id) {
+                    continue;
+                }
+                let sessions = Arc::new(AtomicUsize::new(0));
+                let actor = AgentActor::new(
+                    user.id.clone(),
+                    self.console_log.clone(),
+                    self.settings.console.clone(),
+                    sessions.clone(),
+                );
+                let addr = AgentActor::start_in_arbiter(&self.arbiter, move |_| actor);
+                agents.insert(
+                    user.id.clone(),
+                    Arc::new(AgentEntry {
+                        id: user.id.clone(),
+                        addr,
+                        sessions,
+                    }),
+                );
+                added = true;
+            }
+            if added {
+                self.agents_generation.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let mut teams = write(&self.teams);
+        for team in snapshot.teams() {
+            let clocks = team_clocks(team);
+            if teams.get(&team.id).is_some_and(|(c, _)| *c == clocks) {
+                continue;
+            }
+            let actor = TeamQueueActor::new(
+                team.id.clone(),
+                clocks.0,
+                clocks.1.clone(),
+                self.timers.clone(),
+            );
+            let addr = TeamQueueActor::start_in_arbiter(&self.arbiter, move |_| actor);
+            teams.insert(team.id.clone(), (clocks, addr));
+        }
     }
 
     /// Called once the conversations exist.
@@ -144,37 +165,63 @@ impl Desk {
         let _ = self.conversations.set(conversations);
     }
 
-    /// The agent a bearer token belongs to.
-    pub fn authenticate(&self, token: &str) -> Option<&AgentEntry> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.tokens.get(&digest).and_then(|id| self.agents.get(id))
+    /// A user's agent actor on this node.
+    pub fn agent(&self, id: &AgentId) -> Option<Arc<AgentEntry>> {
+        read(&self.agents).get(id).cloned()
     }
 
-    pub fn agent(&self, id: &AgentId) -> Option<&AgentEntry> {
-        self.agents.get(id)
+    /// Every user's agent actor on this node.
+    pub fn agents(&self) -> Vec<Arc<AgentEntry>> {
+        read(&self.agents).values().cloned().collect()
     }
 
-    pub fn agents(&self) -> impl Iterator<Item = &AgentEntry> {
-        self.agents.values()
+    /// Changes whenever agent actors are added.
+    pub fn agents_generation(&self) -> usize {
+        self.agents_generation.load(Ordering::Relaxed)
     }
 
-    /// Agents sharing at least one team with `agent` (themselves included).
-    pub fn teammates(&self, agent: &AgentId) -> Vec<&AgentEntry> {
-        let Some(me) = self.agents.get(agent) else {
-            return Vec::new();
-        };
-        self.agents
-            .values()
-            .filter(|a| a.id == *agent || a.teams.iter().any(|t| me.teams.contains(t)))
-            .collect()
+    /// Who hears of `agent`'s presence: the agents sharing a team with them (themselves
+    /// included) and the supervisors of their teams.
+    pub fn presence_audience(&self, agent: &AgentId) -> Vec<AgentId> {
+        let people = self.directory.get();
+        let mut audience = vec![agent.clone()];
+        for team in people.teams_of(agent) {
+            audience.extend(people.members_of(team).iter().cloned());
+            audience.extend(people.supervisors_of(team).iter().cloned());
+        }
+        audience.sort();
+        audience.dedup();
+        audience
     }
 
     pub fn team_name(&self, team: &TeamId) -> String {
-        self.settings
-            .teams
-            .get(team.as_str())
-            .map(|t| t.name.clone())
-            .unwrap_or_else(|| team.to_string())
+        self.directory.get().team_name(team)
+    }
+
+    /// Take every conversation `user` holds back to its team's queue, near its head (a
+    /// deactivated user): each goes through its own actor, which records where it went.
+    pub async fn requeue_holdings_of(&self, user: &AgentId) {
+        let held = match self.assignments.holdings_of(user).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(%user, error = %e, "holdings of a deactivated user not read");
+                return;
+            }
+        };
+        let Some(conversations) = self.conversations.get() else {
+            return;
+        };
+        for conversation in held {
+            tracing::info!(%user, conversation = %conversation.id, "deactivated: back to the queue");
+            conversations.tell(
+                &conversation.channel,
+                &conversation.key,
+                Command::Requeue {
+                    conversation_id: conversation.id.clone(),
+                    agent: user.clone(),
+                },
+            );
+        }
     }
 
     /// Append an event to an agent's console log and push it to their sessions. Waits for room
@@ -192,7 +239,7 @@ impl Desk {
         data: Value,
         outbox_id: Option<String>,
     ) {
-        let Some(entry) = self.agents.get(agent) else {
+        let Some(entry) = self.agent(agent) else {
             return;
         };
         let emit = Emit {
@@ -234,7 +281,7 @@ impl Desk {
         let mut unknown = Vec::new();
         let mut emitted = 0;
         for entry in entries {
-            if !self.agents.contains_key(&entry.agent) {
+            if self.agent(&entry.agent).is_none() {
                 unknown.push(entry.id);
                 continue;
             }
@@ -329,7 +376,7 @@ impl Desk {
     /// Change an agent's presence: tell the seam (which drains the agent's teams when they come
     /// online), tell the teammates, hand out what the drain placed.
     pub async fn set_presence(&self, agent: &AgentId, presence: Presence) -> Result<(), DeskError> {
-        if !self.agents.contains_key(agent) {
+        if self.agent(agent).is_none() {
             return Err(DeskError::UnknownAgent(agent.clone()));
         }
         let placements = self.assignments.set_presence(agent, presence).await?;
@@ -341,8 +388,8 @@ impl Desk {
         }
         tracing::info!(%agent, presence = presence.as_str(), placed = placements.len(), "presence");
         let data = serde_json::json!({ "agent": agent, "presence": presence });
-        for mate in self.teammates(agent) {
-            self.emit(&mate.id, "presence.changed", data.clone()).await;
+        for mate in self.presence_audience(agent) {
+            self.emit(&mate, "presence.changed", data.clone()).await;
         }
         self.dispatch(placements);
         self.publish_gauges().await;
@@ -363,8 +410,8 @@ impl Desk {
     /// and their teammates hear of it.
     pub async fn keep_presence(&self) {
         let connected: Vec<AgentId> = self
-            .agents
-            .values()
+            .agents()
+            .iter()
             .filter(|a| a.sessions.load(Ordering::Relaxed) > 0)
             .map(|a| a.id.clone())
             .collect();
@@ -385,8 +432,8 @@ impl Desk {
                 for agent in &expired {
                     tracing::info!(%agent, "presence lease ended; offline");
                     let data = serde_json::json!({ "agent": agent, "presence": Presence::Offline });
-                    for mate in self.teammates(agent) {
-                        self.emit(&mate.id, "presence.changed", data.clone()).await;
+                    for mate in self.presence_audience(agent) {
+                        self.emit(&mate, "presence.changed", data.clone()).await;
                     }
                 }
                 if !expired.is_empty() {
@@ -435,7 +482,10 @@ impl Desk {
 
     /// Let the team's queue actor start its timers (offer timeout, overflow) for a placement.
     pub async fn watch(&self, placement: Placement) {
-        if let Some(team) = self.teams.get(placement.team())
+        let team = read(&self.teams)
+            .get(placement.team())
+            .map(|(_, addr)| addr.clone());
+        if let Some(team) = team
             && team.send(Watch(placement)).await.is_err()
         {
             tracing::warn!("team queue actor gone; its timers are lost");
@@ -582,4 +632,13 @@ pub fn placed_in_store(
         })
         .map(|c| c.id.as_str())
         .collect()
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

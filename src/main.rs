@@ -18,7 +18,20 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", hex::encode(Sha256::digest(token.as_bytes())));
             return Ok(());
         }
-        _ => anyhow::bail!("usage: switchboard [hash-token <token>]"),
+        [command] if command == "hash-password" => {
+            // The value of `agents.<id>.password_argon2`: the password is read from stdin
+            // (never from the command line, which other users can see).
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            switchboard::accounts::secrets::check_new_password(password)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let hash = switchboard::accounts::secrets::hash_password(password)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!("{hash}");
+            return Ok(());
+        }
+        _ => anyhow::bail!("usage: switchboard [hash-token <token> | hash-password < password]"),
     }
     let settings = Settings::load()?;
     switchboard::telemetry::init(&settings.log);

@@ -543,13 +543,21 @@ fn report(previous: &Live, next: &Live, started: &Value, now: &Value) -> ReloadR
     }
 }
 
+/// The sections that seed the store's people (ignored once it holds them).
+const PEOPLE: &[&str] = &["teams", "agents"];
+
 /// The settings outside [`RELOADED`] that differ between two merged trees, as `section` or
 /// `section.key`. Values are never shown (they may be secrets).
 pub fn needs_restart(started: &Value, now: &Value) -> Vec<String> {
     let (old, new) = (object(Some(started)), object(Some(now)));
     let mut out = Vec::new();
     for key in old.keys().chain(new.keys()).collect::<BTreeSet<_>>() {
-        if RELOADED.contains(&key.as_str()) || old.get(key) == new.get(key) {
+        // People (teams, agents) seed an empty store once; after that the store holds them and
+        // the admin API changes them without a restart: their YAML is not a restart's business.
+        if RELOADED.contains(&key.as_str())
+            || PEOPLE.contains(&key.as_str())
+            || old.get(key) == new.get(key)
+        {
             continue;
         }
         match (old.get(key), new.get(key)) {

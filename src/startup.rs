@@ -16,6 +16,8 @@ use actix_web::{App, HttpServer, web};
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
+use crate::accounts::directory::{Directory, Snapshot};
+use crate::accounts::service::Accounts;
 use crate::agents::{ConsoleLog, StoreConsoleLog};
 use crate::assign::board::Board;
 use crate::assign::memory::MemoryAssignments;
@@ -104,6 +106,11 @@ impl Application {
         let prometheus = crate::metrics::install();
 
         let store: Arc<dyn Store> = crate::store::open(&settings.database).await?;
+        // The people: seeded from the YAML into an empty store once; the store's from then on.
+        let people = Accounts::seed_and_load(store.as_ref(), &settings).await?;
+        let directory = Arc::new(Directory::new(Snapshot::new(people)));
+        let (team_specs, agent_specs) = directory.get().specs();
+        let people_version = directory.version();
 
         let http_client = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.whatsapp.request_timeout_ms))
@@ -152,10 +159,12 @@ impl Application {
         ) = match &parts {
             Some(parts) => (
                 Arc::new(
-                    RedisAssignments::from_settings(
+                    RedisAssignments::connect(
                         parts.cluster.conn(),
                         parts.cluster.namespace(),
-                        &settings,
+                        team_specs,
+                        agent_specs,
+                        people_version,
                     )
                     .await?,
                 ),
@@ -163,7 +172,7 @@ impl Application {
                 parts.timers.clone(),
             ),
             None => (
-                Arc::new(MemoryAssignments::new(Board::from_settings(&settings))),
+                Arc::new(MemoryAssignments::new(Board::new(team_specs, agent_specs))),
                 Arc::new(StoreConsoleLog(store.clone())),
                 Arc::new(LocalTimers::new(conversations_cell.clone())),
             ),
@@ -188,8 +197,13 @@ impl Application {
 
         // Routing, team queues and agents, on their own thread.
         let desk_arbiter = actix::Arbiter::new().handle();
+        let (teams_now, agents_now) = directory.get().specs();
+        assignments
+            .configure(teams_now, agents_now, people_version)
+            .await?;
         let desk = Arc::new(Desk::start(
             settings.clone(),
+            directory.clone(),
             assignments,
             console_log,
             conversations_cell,
@@ -209,7 +223,20 @@ impl Application {
             router,
         ));
         let registry = ConversationRegistry::new(deps);
+        let auth_throttle = Arc::new(crate::accounts::throttle::AuthThrottle::new(
+            &settings.security,
+        ));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            directory.clone(),
+            desk.clone(),
+            settings.clone(),
+            auth_throttle.clone(),
+        ));
+        accounts.refuse_demo_credentials().await?;
         let mut tasks = vec![
+            accounts.spawn_refresher(),
+            accounts.spawn_housekeeping(),
             desk.spawn_sampler(),
             desk.spawn_presence_keeper(),
             spawn_retention(store.clone(), &settings),
@@ -303,8 +330,9 @@ impl Application {
                 &settings.server,
                 settings.intake.retry_after_seconds,
             ),
-            auth_throttle: crate::accounts::throttle::AuthThrottle::new(&settings.security),
+            auth_throttle,
             reloader: reloader.clone(),
+            accounts,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
@@ -369,7 +397,7 @@ pub(crate) async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow:
         team: c
             .team
             .clone()
-            .filter(|t| desk.settings.teams.contains_key(t.as_str()))
+            .filter(|t| desk.directory.get().team(t).is_some())
             .unwrap_or_else(|| default_team.clone()),
         priority: c.priority,
         arrival_ms: c.handoff_at.unwrap_or(c.created_at),

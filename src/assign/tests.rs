@@ -410,6 +410,9 @@ fn from_settings_reads_teams_and_agents() {
             offer_timeout_seconds: 30,
             overflow: None,
             max_queue: 1,
+            private: false,
+            mask_numbers: None,
+            business_hours: None,
         },
     );
     settings.agents.insert(
@@ -419,6 +422,12 @@ fn from_settings_reads_teams_and_agents() {
             teams: vec!["sales".to_owned()],
             capacity: 1,
             token_sha256: None,
+            email: None,
+            role: crate::accounts::model::Role::Agent,
+            password_argon2: None,
+            supervises: Vec::new(),
+            language: None,
+            time_zone: None,
         },
     );
     let mut board = Board::from_settings(&settings);

@@ -72,25 +72,38 @@ impl RedisConsoleLog {
     }
 
     async fn read(&self, desk: Arc<Desk>) {
-        let agents: Vec<AgentId> = desk.agents().map(|a| a.id.clone()).collect();
-        if agents.is_empty() {
-            return;
-        }
         let block = Duration::from_millis(1000);
+        let mut agents: Vec<AgentId> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
+        let mut by_key: HashMap<String, AgentId> = HashMap::new();
         let mut cursors: HashMap<AgentId, i64> = HashMap::new();
-        for agent in &agents {
-            let last = loop {
-                match self.bounds(agent).await {
-                    Ok(bounds) => break bounds.map(|(_, last)| last).unwrap_or(0),
-                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-                }
-            };
-            cursors.insert(agent.clone(), last);
-        }
-        let keys: Vec<String> = agents.iter().map(|a| self.stream(a)).collect();
-        let by_key: HashMap<String, AgentId> = keys.iter().cloned().zip(agents.clone()).collect();
+        // Users added at runtime get agent actors; their streams are read from then on.
+        let mut generation = usize::MAX;
         let mut conn = None;
         loop {
+            if desk.agents_generation() != generation {
+                generation = desk.agents_generation();
+                for entry in desk.agents() {
+                    if cursors.contains_key(&entry.id) {
+                        continue;
+                    }
+                    let last = loop {
+                        match self.bounds(&entry.id).await {
+                            Ok(bounds) => break bounds.map(|(_, last)| last).unwrap_or(0),
+                            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                        }
+                    };
+                    cursors.insert(entry.id.clone(), last);
+                    let key = self.stream(&entry.id);
+                    by_key.insert(key.clone(), entry.id.clone());
+                    keys.push(key);
+                    agents.push(entry.id.clone());
+                }
+            }
+            if agents.is_empty() {
+                tokio::time::sleep(block).await;
+                continue;
+            }
             let mut connection = match conn.take() {
                 Some(c) => c,
                 None => match self.cluster.blocking_connection(block).await {

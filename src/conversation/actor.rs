@@ -471,7 +471,10 @@ async fn process(
     step.conversation = loaded.conversation.clone();
     step.contact = contact_changed.then(|| loaded.contact.clone());
     step.outbound = fx.outbound.clone();
-    step.console = fx.console_outbox(&event.conversation);
+    step.console = fx.console_outbox(
+        &event.conversation,
+        &commands::masker_for(&deps.desk, loaded.conversation.as_ref(), &loaded.contact),
+    );
     let decided = placed_by(&step);
     if decided {
         halt_for_crash_test(deps, HaltPoint::AfterDecision).await;

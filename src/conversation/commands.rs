@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::ConversationDeps;
 use super::actor::Loaded;
+use crate::accounts::privacy::Masker;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
 use crate::domain::{
     AgentId, ConversationKey, MessageId, OutboundContent, OutboundMessage, Sender, TeamId,
@@ -43,11 +44,21 @@ pub enum Command {
     /// Make sure a waiting conversation is where the assignment state says (placed again if it
     /// holds nothing for it: a placement that failed, or state that was lost).
     Reconcile { conversation_id: String },
-    /// An agent acts on the conversation.
+    /// An agent acts on the conversation. `manager`: the agent supervises the conversation's
+    /// team or is an admin (the policy said so), so they may note, transfer or resolve it
+    /// without holding it.
     Agent {
         conversation_id: String,
         agent: AgentId,
         action: AgentAction,
+        #[serde(default)]
+        manager: bool,
+    },
+    /// `agent` was deactivated: if they still hold the conversation (assigned or offered), it
+    /// goes back to its team's queue near the head and is placed again by the usual rules.
+    Requeue {
+        conversation_id: String,
+        agent: AgentId,
     },
 }
 
@@ -89,6 +100,30 @@ pub enum CommandError {
     Unavailable(String),
 }
 
+/// What masks customers' numbers in a conversation's console events: nothing unless its team
+/// masks them (its own setting, else `security.mask_numbers`).
+pub(crate) fn masker_for(
+    desk: &crate::desk::Desk,
+    c: Option<&ConversationRecord>,
+    contact: &ContactRecord,
+) -> Masker {
+    let Some(c) = c else {
+        return Masker::default();
+    };
+    if !desk
+        .directory
+        .get()
+        .masks_numbers(c.team.as_ref(), desk.settings.security.mask_numbers)
+    {
+        return Masker::default();
+    }
+    let mut numbers = vec![c.customer.as_str()];
+    if let Some(phone) = contact.phone.as_deref() {
+        numbers.push(phone);
+    }
+    Masker::new(numbers)
+}
+
 /// Side effects of a step, run once it is committed.
 #[derive(Default)]
 pub(crate) struct Effects {
@@ -106,7 +141,17 @@ pub(crate) struct Effects {
 impl Effects {
     /// The console events as outbox entries of the conversation `key`, to commit with the
     /// step: they reach the agents' logs even if the process dies right after the commit.
-    pub(crate) fn console_outbox(&mut self, key: &ConversationKey) -> Vec<ConsoleOutboxEntry> {
+    ///
+    /// Numbers are masked first where the conversation's team masks them (`masker`): the
+    /// events reach every console, and the log, already masked.
+    pub(crate) fn console_outbox(
+        &mut self,
+        key: &ConversationKey,
+        masker: &Masker,
+    ) -> Vec<ConsoleOutboxEntry> {
+        for (_, _, data) in &mut self.emits {
+            masker.apply(data);
+        }
         let now = now_ms();
         let entries: Vec<ConsoleOutboxEntry> = self
             .emits
@@ -373,9 +418,9 @@ pub(crate) async fn apply_placement(
                 .push(event("offered", Some(&agent), Some(&team), None));
             let timeout = deps
                 .desk
-                .settings
-                .teams
-                .get(team.as_str())
+                .directory
+                .get()
+                .team(&team)
                 .map(|t| t.offer_timeout_seconds)
                 .unwrap_or(0);
             fx.emits.push((
@@ -479,6 +524,9 @@ pub(crate) async fn execute(
         | Command::Reopen { conversation_id }
         | Command::Reconcile { conversation_id }
         | Command::Agent {
+            conversation_id, ..
+        }
+        | Command::Requeue {
             conversation_id, ..
         } => conversation_id.clone(),
     };
@@ -607,8 +655,63 @@ pub(crate) async fn execute(
             }
             Ok(CommandReply::Done)
         }
-        Command::Agent { agent, action, .. } => {
-            agent_action(deps, &mut c, &contact, agent, action, &mut step, &mut fx).await
+        Command::Agent {
+            agent,
+            action,
+            manager,
+            ..
+        } => {
+            agent_action(
+                deps,
+                &mut c,
+                &contact,
+                Acting { agent, manager },
+                action,
+                &mut step,
+                &mut fx,
+            )
+            .await
+        }
+        Command::Requeue { agent, .. } => {
+            let held = deps.desk.assignments.held(&c.id).await.ok().flatten();
+            let theirs = matches!(&held,
+                Some(Held::Assigned { agent: a, .. } | Held::Offered { agent: a, .. }) if *a == agent);
+            if theirs {
+                match deps.desk.assignments.requeue(&c.id).await {
+                    Ok(placements) => {
+                        step.events.push(event(
+                            "requeued",
+                            Some(&agent),
+                            c.team.as_ref(),
+                            Some("the agent was deactivated".into()),
+                        ));
+                        if c.assignee.as_ref() == Some(&agent) {
+                            c.assignee = None;
+                            c.status = ConversationStatus::Waiting;
+                            fx.emits.push((
+                                agent.clone(),
+                                "conversation.updated",
+                                json!({ "conversation": c.view(Some(&contact)), "reason": "requeued" }),
+                            ));
+                        }
+                        let (mine, others): (Vec<Placement>, Vec<Placement>) = placements
+                            .into_iter()
+                            .partition(|p| p.conversation().id == c.id);
+                        for placement in mine {
+                            apply_placement(
+                                deps, &mut c, &contact, placement, false, &mut step, &mut fx,
+                            )
+                            .await;
+                        }
+                        fx.dispatch.extend(others);
+                    }
+                    Err(e) => {
+                        tracing::warn!(conversation = %c.id, error = %e, "requeue failed");
+                        fx.reconcile = Some(conversation_ref(&c));
+                    }
+                }
+            }
+            Ok(CommandReply::Done)
         }
     };
 
@@ -621,7 +724,7 @@ pub(crate) async fn execute(
         c.updated_at = now;
         step.conversation = Some(c.clone());
         step.outbound = fx.outbound.clone();
-        step.console = fx.console_outbox(&c.key);
+        step.console = fx.console_outbox(&c.key, &masker_for(&deps.desk, Some(&c), &contact));
         deps.store.commit_step(step).await?;
         c.version += 1;
         loaded.conversation = Some(c);
@@ -657,18 +760,33 @@ pub(crate) async fn reopen(
     place(deps, c, contact, team, previous, true, step, fx).await;
 }
 
+/// Who acts, and whether the policy found them a manager of the conversation's team.
+struct Acting {
+    agent: AgentId,
+    manager: bool,
+}
+
 async fn agent_action(
     deps: &ConversationDeps,
     c: &mut ConversationRecord,
     contact: &ContactRecord,
-    agent: AgentId,
+    acting: Acting,
     action: AgentAction,
     step: &mut ConversationStep,
     fx: &mut Effects,
 ) -> Outcome {
+    let Acting { agent, manager } = acting;
     let now = now_ms();
     let is_assignee = c.assignee.as_ref() == Some(&agent);
     let holds = is_assignee && c.status == ConversationStatus::Assigned;
+    // A manager acts on an open conversation as if they held it (note, transfer, resolve).
+    let manages = manager
+        && matches!(
+            c.status,
+            ConversationStatus::Assigned
+                | ConversationStatus::Waiting
+                | ConversationStatus::Snoozed
+        );
     match action {
         AgentAction::Reply(content) => {
             if !holds {
@@ -744,6 +862,7 @@ async fn agent_action(
         }
         AgentAction::Resolve => {
             if !(holds
+                || manages
                 || c.status == ConversationStatus::Waiting
                 || (is_assignee && c.status == ConversationStatus::Snoozed))
             {
@@ -798,10 +917,10 @@ async fn agent_action(
             Ok(CommandReply::Conversation(view))
         }
         AgentAction::TransferToTeam(team) => {
-            if !(holds || c.status == ConversationStatus::Waiting) {
+            if !(holds || manages || c.status == ConversationStatus::Waiting) {
                 return Err(refuse(c, "transfer"));
             }
-            if !deps.desk.settings.teams.contains_key(team.as_str()) {
+            if deps.desk.directory.get().team(&team).is_none() {
                 return Err(CommandError::BadRequest(format!("unknown team {team}")));
             }
             release(deps, c, fx).await;
@@ -824,21 +943,22 @@ async fn agent_action(
             Ok(CommandReply::Conversation(c.view(Some(contact))))
         }
         AgentAction::TransferToAgent(to) => {
-            if !(holds || c.status == ConversationStatus::Waiting) {
+            if !(holds || manages || c.status == ConversationStatus::Waiting) {
                 return Err(refuse(c, "transfer"));
             }
-            let Some(target) = deps.desk.agent(&to) else {
+            let people = deps.desk.directory.get();
+            let Some(target) = people.user(&to).filter(|u| u.active) else {
                 return Err(CommandError::BadRequest(format!("unknown agent {to}")));
             };
+            let target_teams = people.teams_of(&target.id).to_vec();
             if to == agent && holds {
                 return Err(CommandError::Conflict(
                     "the conversation is already yours".into(),
                 ));
             }
             let team = match &c.team {
-                Some(t) if target.teams.contains(t) => t.clone(),
-                _ => target
-                    .teams
+                Some(t) if target_teams.contains(t) => t.clone(),
+                _ => target_teams
                     .first()
                     .cloned()
                     .or_else(|| c.team.clone())

@@ -1,4 +1,5 @@
-//! Console authentication: `Authorization: Bearer <token>`. Only the websocket handshake may
+//! Console authentication: `Authorization: Bearer <token>`, a login session or a personal API
+//! token ([`crate::accounts::service::Accounts::authenticate`]). Only the websocket handshake may
 //! carry the token as `?access_token=` instead (browsers cannot give a websocket headers); a
 //! REST request with a token in its query string is refused, since URLs end up in logs and
 //! histories. Tokens are kept only as SHA-256 digests.
@@ -6,33 +7,24 @@
 //! Failed authentications are counted per client address and per token
 //! ([`crate::accounts::throttle`]); past the limits the answer is 429 with Retry-After.
 
-use std::future::{Ready, ready};
 use std::net::IpAddr;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use futures::future::LocalBoxFuture;
 
 use super::{ApiError, AppState};
+use crate::accounts::service::RequestMeta;
 use crate::accounts::throttle::{CredentialKey, client_address};
-use crate::domain::{AgentId, TeamId};
 use crate::metrics as m;
 
-/// The authenticated agent of a console REST request (bearer header only).
-#[derive(Clone, Debug)]
-pub struct Agent {
-    pub id: AgentId,
-    pub teams: Vec<TeamId>,
-}
+/// The authenticated user of a console REST request (bearer header only): see
+/// [`Caller`]. The websocket handshake uses [`SocketCaller`].
+pub use crate::accounts::service::Caller;
 
-impl Agent {
-    pub fn in_team(&self, team: Option<&TeamId>) -> bool {
-        team.is_some_and(|t| self.teams.contains(t))
-    }
-}
-
-/// The authenticated agent of a websocket handshake: bearer header, or `?access_token=`.
+/// The authenticated user of a websocket handshake: bearer header, or `?access_token=`.
 #[derive(Clone, Debug)]
-pub struct SocketAgent(pub Agent);
+pub struct SocketCaller(pub Caller);
 
 fn bearer(req: &HttpRequest) -> Option<Result<String, ApiError>> {
     let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
@@ -94,13 +86,13 @@ pub fn guarded<T>(
     }
 }
 
-fn authenticate(req: &HttpRequest, allow_query: bool) -> Result<Agent, ApiError> {
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+async fn authenticate(req: HttpRequest, allow_query: bool) -> Result<Caller, ApiError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::Internal("no app state".into()));
     };
-    let token = match bearer(req) {
+    let token = match bearer(&req) {
         Some(token) => token?,
-        None => match query_token(req) {
+        None => match query_token(&req) {
             Some(_) if !allow_query => {
                 return Err(ApiError::Unauthorized(
                     "a token in the query string is accepted only on the websocket handshake; \
@@ -114,28 +106,51 @@ fn authenticate(req: &HttpRequest, allow_query: bool) -> Result<Agent, ApiError>
             }
         },
     };
-    guarded(req, state, "console_token", &token, |token| {
-        state.desk.authenticate(token).map(|entry| Agent {
-            id: entry.id.clone(),
-            teams: entry.teams.clone(),
-        })
-    })
-}
-
-impl FromRequest for Agent {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req, false))
+    let address = client_ip(&req, &state);
+    let credential = Some(CredentialKey::of(&token));
+    if let Err(throttled) = state.auth_throttle.check(address, credential) {
+        metrics::counter!(m::AUTH_THROTTLED, "scope" => throttled.scope.as_str()).increment(1);
+        return Err(ApiError::TooManyRequests {
+            retry_after_seconds: throttled.retry_after_seconds,
+        });
+    }
+    match state.accounts.authenticate(&token).await? {
+        Some(caller) => Ok(caller),
+        None => {
+            metrics::counter!(m::AUTH_FAILURES, "kind" => "console_token").increment(1);
+            state.auth_throttle.failed(address, credential);
+            Err(ApiError::Unauthorized("unknown or expired token".into()))
+        }
     }
 }
 
-impl FromRequest for SocketAgent {
+/// Where the request came from, for the audit log.
+pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
+    RequestMeta {
+        address: client_ip(req, state),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect()),
+    }
+}
+
+impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req, true).map(SocketAgent))
+        Box::pin(authenticate(req.clone(), false))
+    }
+}
+
+impl FromRequest for SocketCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(req, true).await.map(SocketCaller) })
     }
 }

@@ -2,12 +2,16 @@
 //! what they may see, and hand every change to the conversation's actor as a command, so
 //! agents' actions are ordered with the customer's messages.
 
-use actix_web::{HttpResponse, Scope, web};
+use actix_web::{HttpRequest, HttpResponse, Scope, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::Agent;
+use super::auth::{Caller, request_meta};
 use super::{ApiError, AppState};
+use crate::accounts::model::User;
+use crate::accounts::policy::{self, Action, ConversationFacts, TeamAction, Verdict};
+use crate::accounts::privacy::Masker;
+use crate::accounts::service::Via;
 use crate::conversation::commands::{AgentAction, Command, CommandReply};
 use crate::domain::{AgentId, MediaKind, MediaSource, OutboundContent, Presence, TeamId};
 use crate::store::{ConversationFilter, ConversationRecord, ConversationStatus};
@@ -25,8 +29,11 @@ pub fn scope() -> Scope {
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into()),
         )
+        .configure(super::auth_api::routes)
+        .configure(super::admin::routes)
         .route("/me", web::get().to(me))
         .route("/me/presence", web::put().to(set_presence))
+        .route("/agents/{id}/presence", web::put().to(force_presence))
         .route("/teams", web::get().to(teams))
         .route("/quick-replies", web::get().to(quick_replies))
         .route("/conversations", web::get().to(list))
@@ -35,29 +42,50 @@ pub fn scope() -> Scope {
         .route("/conversations/{id}/notes", web::post().to(note))
         .route("/conversations/{id}/transfer", web::post().to(transfer))
         .route("/conversations/{id}/snooze", web::post().to(snooze))
+        .route("/conversations/{id}/reveal", web::post().to(reveal))
         // resolve, accept, reject: no body.
         .route("/conversations/{id}/{verb}", web::post().to(lifecycle))
         .route("/ws", web::get().to(super::ws::connect))
 }
 
-async fn me(state: web::Data<AppState>, agent: Agent) -> Result<HttpResponse, ApiError> {
-    let entry = state
-        .desk
-        .agent(&agent.id)
-        .ok_or_else(|| ApiError::Unauthorized("unknown agent".into()))?;
+/// The user as the API shows them.
+pub fn user_view(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "language": user.language,
+        "time_zone": user.time_zone,
+    })
+}
+
+async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let people = state.desk.directory.get();
+    let user = people
+        .user(caller.user())
+        .ok_or_else(|| ApiError::Unauthorized("unknown user".into()))?;
     let snapshot = state
         .desk
         .assignments
         .snapshot()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let view = snapshot.agents.iter().find(|a| a.agent == agent.id);
+    let view = snapshot.agents.iter().find(|a| &a.agent == caller.user());
+    let mut me = user_view(user);
+    me["teams"] = json!(caller.principal.member_of);
+    me["supervises"] = json!(caller.principal.supervises);
+    me["via"] = json!(match caller.via {
+        Via::Session(_) => "session",
+        Via::Token(_) => "api_token",
+    });
     Ok(HttpResponse::Ok().json(json!({
+        "user": me,
         "agent": {
-            "id": entry.id,
-            "name": entry.name,
-            "teams": entry.teams,
-            "capacity": entry.capacity,
+            "id": user.id,
+            "name": user.name,
+            "teams": caller.principal.member_of,
+            "capacity": user.capacity,
             "presence": view.map(|v| v.presence).unwrap_or_default(),
             "load": view.map(|v| v.load).unwrap_or(0),
             "assigned": view.map(|v| v.assigned.clone()).unwrap_or_default(),
@@ -73,57 +101,126 @@ struct PresenceBody {
 
 async fn set_presence(
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     body: web::Json<PresenceBody>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .desk
-        .set_presence(&agent.id, body.presence)
+        .set_presence(caller.user(), body.presence)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(json!({ "presence": body.presence })))
 }
 
-async fn teams(state: web::Data<AppState>, agent: Agent) -> Result<HttpResponse, ApiError> {
+/// A supervisor (of one of the agent's teams) or an admin sets an agent's presence; audited.
+async fn force_presence(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<PresenceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = AgentId::new(id.into_inner());
+    let people = state.desk.directory.get();
+    let user = people
+        .user(&agent)
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::NotFound("no such agent".into()))?;
+    let teams = people.teams_of(&agent);
+    let verdicts: Vec<Verdict> = teams
+        .iter()
+        .map(|t| {
+            policy::decide_team(
+                &caller.principal,
+                TeamAction::ForcePresence,
+                t,
+                people.is_private(Some(t)),
+            )
+        })
+        .collect();
+    let allowed = verdicts.contains(&Verdict::Allow)
+        || caller.principal.role == crate::accounts::model::Role::Admin;
+    if !allowed {
+        return Err(if verdicts.contains(&Verdict::Forbidden) {
+            ApiError::Forbidden(
+                "only a supervisor of the agent's team may set their presence".into(),
+            )
+        } else {
+            ApiError::NotFound("no such agent".into())
+        });
+    }
+    let before = state
+        .desk
+        .assignments
+        .snapshot()
+        .await
+        .ok()
+        .and_then(|s| s.agents.into_iter().find(|a| a.agent == agent))
+        .map(|a| a.presence)
+        .unwrap_or_default();
+    state
+        .desk
+        .set_presence(&user.id, body.presence)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let meta = request_meta(&req, &state);
+    let entry = state.accounts.entry(
+        &caller,
+        "presence.force",
+        Some(("user", agent.as_str())),
+        Some(json!({ "presence": before })),
+        Some(json!({ "presence": body.presence })),
+        &meta,
+    );
+    state.accounts.audit(&entry).await;
+    Ok(HttpResponse::Ok().json(json!({ "agent": agent, "presence": body.presence })))
+}
+
+async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let snapshot = state
         .desk
         .assignments
         .snapshot()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let teams: Vec<Value> = snapshot
-        .teams
-        .iter()
-        .filter(|t| agent.teams.contains(&t.team))
-        .map(|t| {
-            let agents: Vec<Value> = snapshot
-                .agents
-                .iter()
-                .filter(|a| a.teams.contains(&t.team))
-                .map(|a| {
-                    json!({
-                        "id": a.agent,
-                        "name": state.desk.agent(&a.agent).map(|e| e.name.clone()),
-                        "presence": a.presence,
-                        "load": a.load,
-                        "capacity": a.capacity,
-                    })
+    let people = state.desk.directory.get();
+    let mut teams: Vec<Value> = Vec::new();
+    for t in &snapshot.teams {
+        let private = people.is_private(Some(&t.team));
+        let p = &caller.principal;
+        if !policy::decide_team(p, TeamAction::ViewAgents, &t.team, private).allowed() {
+            continue;
+        }
+        let sees_queue = policy::decide_team(p, TeamAction::ListInbox, &t.team, private).allowed();
+        let agents: Vec<Value> = snapshot
+            .agents
+            .iter()
+            .filter(|a| a.teams.contains(&t.team))
+            .map(|a| {
+                json!({
+                    "id": a.agent,
+                    "name": people.user(&a.agent).map(|u| u.name.clone()),
+                    "presence": a.presence,
+                    "load": a.load,
+                    "capacity": a.capacity,
                 })
-                .collect();
-            json!({
-                "id": t.team,
-                "name": state.desk.team_name(&t.team),
-                "strategy": t.strategy,
-                "queue": t.queue,
-                "oldest_arrival": t.oldest_arrival_ms,
-                "agents": agents,
             })
-        })
-        .collect();
+            .collect();
+        teams.push(json!({
+            "id": t.team,
+            "name": people.team_name(&t.team),
+            "strategy": t.strategy,
+            "private": private,
+            "queue": if sees_queue { json!(t.queue) } else { json!([]) },
+            "queue_length": if sees_queue { json!(t.queue.len()) } else { Value::Null },
+            "oldest_arrival": if sees_queue { json!(t.oldest_arrival_ms) } else { Value::Null },
+            "agents": agents,
+        }));
+    }
     Ok(HttpResponse::Ok().json(json!({ "teams": teams })))
 }
 
-async fn quick_replies(state: web::Data<AppState>, _: Agent) -> HttpResponse {
+async fn quick_replies(state: web::Data<AppState>, _: Caller) -> HttpResponse {
     let replies: Vec<Value> = state
         .settings
         .console
@@ -141,12 +238,27 @@ struct ListQuery {
     assignee: Option<String>,
     #[serde(default)]
     unassigned: bool,
+    /// The last digits of the customer's number.
+    phone: Option<String>,
     limit: Option<i64>,
+}
+
+/// The teams whose inbox the caller may list.
+fn listable_teams(state: &AppState, caller: &Caller) -> Vec<TeamId> {
+    let people = state.desk.directory.get();
+    people
+        .teams()
+        .filter(|t| {
+            policy::decide_team(&caller.principal, TeamAction::ListInbox, &t.id, t.private)
+                .allowed()
+        })
+        .map(|t| t.id.clone())
+        .collect()
 }
 
 async fn list(
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let status = match &query.status {
@@ -156,59 +268,80 @@ async fn list(
         ),
         None => None,
     };
+    let phone = match &query.phone {
+        Some(p) => {
+            let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+            if digits.is_empty() || digits.len() > 15 {
+                return Err(ApiError::BadRequest(
+                    "`phone` takes 1 to 15 digits: the end of the customer's number".into(),
+                ));
+            }
+            Some(digits)
+        }
+        None => None,
+    };
     let max = state.settings.console.max_page_size as i64;
     let filter = ConversationFilter {
-        viewer: Some(agent.id.clone()),
-        visible_teams: agent.teams.clone(),
+        viewer: Some(caller.user().clone()),
+        visible_teams: listable_teams(&state, &caller),
         status,
         team: query.team.clone().map(TeamId::new),
         assignee: query.assignee.as_deref().map(|a| {
             if a == "me" {
-                agent.id.clone()
+                caller.user().clone()
             } else {
                 AgentId::new(a)
             }
         }),
         unassigned: query.unassigned,
+        customer_suffix: phone,
         limit: query.limit.unwrap_or(50).clamp(1, max),
     };
     let conversations = state.store.list_conversations(&filter).await?;
     let mut views = Vec::with_capacity(conversations.len());
     for c in &conversations {
         let contact = state.store.load_contact(&c.customer).await?;
-        views.push(c.view(contact.as_ref()));
+        let mut view = c.view(contact.as_ref());
+        masker(&state, c, contact.as_ref(), &[]).apply(&mut view);
+        views.push(view);
     }
     Ok(HttpResponse::Ok().json(json!({ "conversations": views })))
 }
 
-/// The conversation, if the agent may see it (their team's, or assigned to them); else 404.
-async fn visible(
+/// What masks a conversation's numbers in a response: nothing unless its team masks them.
+/// Every response that shows a conversation goes through it.
+fn masker(
     state: &AppState,
-    agent: &Agent,
-    id: &str,
-) -> Result<ConversationRecord, ApiError> {
-    let conversation = state
-        .store
-        .conversation_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such conversation".into()))?;
-    if may_open(state, agent, &conversation).await {
-        return Ok(conversation);
+    c: &ConversationRecord,
+    contact: Option<&crate::store::ContactRecord>,
+    more: &[&str],
+) -> Masker {
+    let masks = state
+        .desk
+        .directory
+        .get()
+        .masks_numbers(c.team.as_ref(), state.settings.security.mask_numbers);
+    if !masks {
+        return Masker::default();
     }
-    Err(ApiError::NotFound("no such conversation".into()))
+    let mut numbers = vec![c.customer.as_str()];
+    if let Some(phone) = contact.and_then(|c| c.phone.as_deref()) {
+        numbers.push(phone);
+    }
+    numbers.extend_from_slice(more);
+    Masker::new(numbers)
 }
 
-/// Whether the agent may open this conversation: their team's, assigned to them, or offered
-/// to them. Every place that shows a conversation (directly or in a customer's history) asks
-/// this one question.
-async fn may_open(state: &AppState, agent: &Agent, conversation: &ConversationRecord) -> bool {
-    if agent.in_team(conversation.team.as_ref())
-        || conversation.assignee.as_ref() == Some(&agent.id)
-    {
-        return true;
-    }
-    // An offer to this agent (a transfer to another team's agent is assigned, so covered).
-    state
+/// The policy's facts about a conversation, for this caller.
+async fn facts_verdict(
+    state: &AppState,
+    caller: &Caller,
+    conversation: &ConversationRecord,
+    action: Action,
+) -> Verdict {
+    let people = state.desk.directory.get();
+    // An offer to this caller (a transfer to another team's agent is assigned, so covered).
+    let offered = state
         .desk
         .assignments
         .held(&conversation.id)
@@ -216,22 +349,66 @@ async fn may_open(state: &AppState, agent: &Agent, conversation: &ConversationRe
         .ok()
         .flatten()
         .is_some_and(|held| {
-            matches!(held, crate::assign::Held::Offered { agent: ref a, .. } if *a == agent.id)
-        })
+            matches!(held, crate::assign::Held::Offered { agent: ref a, .. } if a == caller.user())
+        });
+    let facts = ConversationFacts {
+        team: conversation.team.as_ref(),
+        team_private: people.is_private(conversation.team.as_ref()),
+        assignee: conversation.assignee.as_ref(),
+        offered_to_principal: offered,
+    };
+    policy::decide(&caller.principal, action, &facts)
+}
+
+/// The conversation, if the caller may do `action` to it: 404 if they may not see it, 403 if
+/// they may see it but not do this.
+async fn permitted(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> Result<ConversationRecord, ApiError> {
+    let conversation = state
+        .store
+        .conversation_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such conversation".into()))?;
+    match facts_verdict(state, caller, &conversation, action).await {
+        Verdict::Allow => Ok(conversation),
+        Verdict::Hidden => Err(ApiError::NotFound("no such conversation".into())),
+        Verdict::Forbidden => Err(ApiError::Forbidden(format!(
+            "you may not {} this conversation",
+            action_name(action)
+        ))),
+    }
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::View => "open",
+        Action::Reply => "reply to",
+        Action::Note => "write a note on",
+        Action::Transfer => "transfer",
+        Action::Resolve => "resolve",
+        Action::Snooze => "snooze",
+        Action::AnswerOffer => "answer an offer of",
+        Action::RevealNumber => "reveal the number of",
+    }
 }
 
 async fn show(
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = visible(&state, &agent, &id).await?;
+    let conversation = permitted(&state, &caller, &id, Action::View).await?;
     let contact = state.store.load_contact(&conversation.customer).await?;
-    let identities: Vec<Value> = state
+    let identities = state
         .store
         .contact_identities(&conversation.customer)
-        .await?
-        .into_iter()
+        .await?;
+    let identity_views: Vec<Value> = identities
+        .iter()
         .map(|i| {
             let kind = state
                 .settings
@@ -247,65 +424,153 @@ async fn show(
         })
         .collect();
     let messages = state.store.conversation_messages(&conversation.id).await?;
-    // The customer's other conversations, only those this agent may open themselves.
+    // The customer's other conversations, only those this caller may open themselves.
     let mut history: Vec<Value> = Vec::new();
     for c in state
         .store
         .customer_conversations(&conversation.customer, 50)
         .await?
     {
-        if c.id != conversation.id && may_open(&state, &agent, &c).await {
+        if c.id != conversation.id
+            && facts_verdict(&state, &caller, &c, Action::View).await == Verdict::Allow
+        {
             history.push(c.view(contact.as_ref()));
         }
     }
     let events = state.store.conversation_events(&conversation.id).await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let mut body = json!({
         "conversation": conversation.view(contact.as_ref()),
         "messages": messages,
-        "contact": contact.map(|c| json!({
+        "contact": contact.as_ref().map(|c| json!({
             "id": c.customer,
             "name": c.name,
             "phone": c.phone,
             "language": c.language,
             "tags": c.tags,
             "fields": c.fields,
-            "identities": identities,
+            "identities": identity_views,
         })),
         "history": history,
         "events": events,
+    });
+    let addresses: Vec<&str> = identities.iter().map(|i| i.address.as_str()).collect();
+    masker(&state, &conversation, contact.as_ref(), &addresses).apply(&mut body);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// A supervisor of the conversation's team or an admin sees its customer's number in clear,
+/// on purpose: the reveal is audited.
+async fn reveal(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let conversation = permitted(&state, &caller, &id, Action::RevealNumber).await?;
+    let contact = state.store.load_contact(&conversation.customer).await?;
+    let meta = request_meta(&req, &state);
+    let entry = state.accounts.entry(
+        &caller,
+        "number.reveal",
+        Some(("conversation", conversation.id.as_str())),
+        None,
+        None,
+        &meta,
+    );
+    state
+        .store
+        .append_audit(&entry)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "customer": conversation.customer,
+        "phone": contact.and_then(|c| c.phone),
     })))
 }
 
-/// Run an agent's action in the conversation's actor.
+/// Run a caller's action in the conversation's actor, if the policy allows it. A supervisor's
+/// or an admin's action on a conversation they do not hold is audited.
 async fn act(
+    req: &HttpRequest,
     state: &AppState,
-    agent: &Agent,
+    caller: &Caller,
     id: &str,
     action: AgentAction,
-) -> Result<CommandReply, ApiError> {
-    let conversation = visible(state, agent, id).await?;
+) -> Result<HttpResponse, ApiError> {
+    let (policy_action, created) = match &action {
+        AgentAction::Reply(_) => (Action::Reply, true),
+        AgentAction::Note(_) => (Action::Note, true),
+        AgentAction::TransferToTeam(_) | AgentAction::TransferToAgent(_) => {
+            (Action::Transfer, false)
+        }
+        AgentAction::Resolve => (Action::Resolve, false),
+        AgentAction::Snooze { .. } => (Action::Snooze, false),
+        AgentAction::Accept | AgentAction::Reject => (Action::AnswerOffer, false),
+    };
+    let conversation = permitted(state, caller, id, policy_action).await?;
+    let manager = conversation
+        .team
+        .as_ref()
+        .is_some_and(|t| caller.principal.manages(t))
+        || caller.principal.role == crate::accounts::model::Role::Admin;
+    let holder = conversation.assignee.as_ref() == Some(caller.user());
+    let audited = manager && !holder && matches!(policy_action, Action::Transfer | Action::Resolve);
+    let audit_after = match &action {
+        AgentAction::TransferToTeam(team) => json!({ "team": team }),
+        AgentAction::TransferToAgent(agent) => json!({ "agent": agent }),
+        _ => json!({ "status": "resolved" }),
+    };
     let command = Command::Agent {
         conversation_id: conversation.id.clone(),
-        agent: agent.id.clone(),
+        agent: caller.user().clone(),
         action,
+        manager,
     };
-    Ok(state
+    let reply = state
         .conversations
         .command(&conversation.channel, &conversation.key, command)
-        .await?)
+        .await?;
+    if audited {
+        let meta = request_meta(req, state);
+        let what = if policy_action == Action::Resolve {
+            "conversation.resolve"
+        } else {
+            "conversation.reassign"
+        };
+        let entry = state.accounts.entry(
+            caller,
+            what,
+            Some(("conversation", conversation.id.as_str())),
+            Some(json!({ "team": conversation.team, "assignee": conversation.assignee })),
+            Some(audit_after),
+            &meta,
+        );
+        state.accounts.audit(&entry).await;
+    }
+    // The reply shows the conversation after the command: mask it like any view of it.
+    let after = state
+        .store
+        .conversation_by_id(&conversation.id)
+        .await?
+        .unwrap_or(conversation);
+    let contact = state.store.load_contact(&after.customer).await?;
+    let masker = masker(state, &after, contact.as_ref(), &[]);
+    Ok(respond(reply, created, &masker))
 }
 
-fn respond(reply: CommandReply, created: bool) -> HttpResponse {
+fn respond(reply: CommandReply, created: bool, masker: &Masker) -> HttpResponse {
     let mut response = if created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    match reply {
-        CommandReply::Conversation(c) => response.json(json!({ "conversation": c })),
-        CommandReply::Message(m) => response.json(json!({ "message": m })),
-        CommandReply::Done => response.json(json!({})),
-    }
+    let mut body = match reply {
+        CommandReply::Conversation(c) => json!({ "conversation": c }),
+        CommandReply::Message(m) => json!({ "message": m }),
+        CommandReply::Done => json!({}),
+    };
+    masker.apply(&mut body);
+    response.json(body)
 }
 
 #[derive(Deserialize)]
@@ -329,8 +594,9 @@ struct MediaBody {
 const MAX_TEXT: usize = 4096;
 
 async fn reply(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     id: web::Path<String>,
     body: web::Json<ReplyBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -368,8 +634,7 @@ async fn reply(
             ));
         }
     };
-    let reply = act(&state, &agent, &id, AgentAction::Reply(content)).await?;
-    Ok(respond(reply, true))
+    act(&req, &state, &caller, &id, AgentAction::Reply(content)).await
 }
 
 fn text_content(text: String) -> Result<OutboundContent, ApiError> {
@@ -394,8 +659,9 @@ struct NoteBody {
 }
 
 async fn note(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     id: web::Path<String>,
     body: web::Json<NoteBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -405,8 +671,7 @@ async fn note(
             "`text` must hold 1 to 10,000 characters".into(),
         ));
     }
-    let reply = act(&state, &agent, &id, AgentAction::Note(text)).await?;
-    Ok(respond(reply, true))
+    act(&req, &state, &caller, &id, AgentAction::Note(text)).await
 }
 
 #[derive(Deserialize)]
@@ -417,8 +682,9 @@ struct TransferBody {
 }
 
 async fn transfer(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     id: web::Path<String>,
     body: web::Json<TransferBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -427,7 +693,13 @@ async fn transfer(
             team: Some(team),
             agent: None,
         } => {
-            if !state.settings.teams.contains_key(&team) {
+            if state
+                .desk
+                .directory
+                .get()
+                .team(&TeamId::new(&team))
+                .is_none()
+            {
                 return Err(ApiError::BadRequest(format!("unknown team {team}")));
             }
             AgentAction::TransferToTeam(TeamId::new(team))
@@ -436,7 +708,13 @@ async fn transfer(
             team: None,
             agent: Some(to),
         } => {
-            if !state.settings.agents.contains_key(&to) {
+            let known = state
+                .desk
+                .directory
+                .get()
+                .user(&AgentId::new(&to))
+                .is_some_and(|u| u.active);
+            if !known {
                 return Err(ApiError::BadRequest(format!("unknown agent {to}")));
             }
             AgentAction::TransferToAgent(AgentId::new(to))
@@ -447,13 +725,14 @@ async fn transfer(
             ));
         }
     };
-    Ok(respond(act(&state, &agent, &id, action).await?, false))
+    act(&req, &state, &caller, &id, action).await
 }
 
 /// `resolve`, `accept` (an offer to you) or `reject` (it).
 async fn lifecycle(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, verb) = path.into_inner();
@@ -463,7 +742,7 @@ async fn lifecycle(
         "reject" => AgentAction::Reject,
         _ => return Err(ApiError::NotFound(format!("no action {verb}"))),
     };
-    Ok(respond(act(&state, &agent, &id, action).await?, false))
+    act(&req, &state, &caller, &id, action).await
 }
 
 #[derive(Deserialize)]
@@ -473,8 +752,9 @@ struct SnoozeBody {
 }
 
 async fn snooze(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    agent: Agent,
+    caller: Caller,
     id: web::Path<String>,
     body: web::Json<SnoozeBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -483,5 +763,5 @@ async fn snooze(
     let action = AgentAction::Snooze {
         until_ms: until.timestamp_millis(),
     };
-    Ok(respond(act(&state, &agent, &id, action).await?, false))
+    act(&req, &state, &caller, &id, action).await
 }

@@ -32,6 +32,10 @@ pub enum ApiError {
     BodiesOverBudget { retry_after_seconds: u64 },
     #[error("temporarily unavailable, retry later")]
     Unavailable { retry_after_seconds: u64 },
+    /// A configuration reload refused (422): `code` is the reload's (`config_invalid`,
+    /// `config_unreadable`, `config_not_from_files`).
+    #[error("{message}")]
+    Configuration { code: &'static str, message: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -60,6 +64,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Configuration { code, .. } => code,
             ApiError::Internal(_) => "internal",
         }
     }
@@ -80,6 +85,7 @@ impl ResponseError for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Configuration { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,6 +1,8 @@
 //! The HTTP edge (actix-web): webhooks, health, metrics.
 
+pub mod admin;
 pub mod auth;
+pub mod auth_api;
 pub mod body;
 pub mod console;
 pub mod error;
@@ -39,9 +41,11 @@ pub struct AppState {
     /// Memory of the webhook bodies still arriving.
     pub bodies: body::BodyBudget,
     /// Failed authentications per client address and credential.
-    pub auth_throttle: crate::accounts::throttle::AuthThrottle,
+    pub auth_throttle: Arc<crate::accounts::throttle::AuthThrottle>,
     /// Reloads the bot flows and routing rules from the configuration files.
     pub reloader: Arc<crate::reload::Reloader>,
+    /// Users, sessions, tokens, the directory and the audit log.
+    pub accounts: Arc<crate::accounts::service::Accounts>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::auth::SocketAgent;
+use super::auth::SocketCaller;
 use super::ws_limit::{FrameLimit, is_too_large};
 use super::{ApiError, AppState};
 use crate::agents::{Connect, Disconnect};
@@ -25,7 +25,7 @@ pub async fn connect(
     req: HttpRequest,
     raw: web::Payload,
     state: web::Data<AppState>,
-    SocketAgent(agent): SocketAgent,
+    SocketCaller(caller): SocketCaller,
     query: web::Query<WsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // A page of another origin may not open an agent's console (cross-site websocket
@@ -44,8 +44,8 @@ pub async fn connect(
     }
     let entry = state
         .desk
-        .agent(&agent.id)
-        .ok_or_else(|| ApiError::Unauthorized("unknown agent".into()))?;
+        .agent(caller.user())
+        .ok_or_else(|| ApiError::Unauthorized("unknown user".into()))?;
     let addr = entry.addr.clone();
     let settings = state.settings.console.clone();
     // Frames are checked against the limit as their headers arrive, never once buffered.
@@ -63,7 +63,7 @@ pub async fn connect(
             retry_after_seconds: 1,
         })?
         .map_err(ApiError::from)?;
-    let agent_id = agent.id.clone();
+    let agent_id = caller.user().clone();
     let mut stream = stream
         .max_frame_size(settings.max_frame_bytes)
         .aggregate_continuations()

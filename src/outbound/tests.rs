@@ -76,6 +76,9 @@ impl AccountStore for Probe {
     async fn directory_version(&self) -> Result<i64, StoreError> {
         Err(StoreError::Unavailable)
     }
+    async fn user(&self, _: &AgentId) -> Result<Option<User>, StoreError> {
+        Ok(None)
+    }
     async fn seed(&self, _: DirectoryData, _: Vec<ApiToken>) -> Result<bool, StoreError> {
         Err(StoreError::Unavailable)
     }

@@ -369,9 +369,9 @@ fn other_settings_are_listed_as_needing_a_restart_and_not_applied() {
         vec![
             "channels.support".to_string(),
             "server.port".to_string(),
-            "teams.vip_desk".to_string(),
             "whatsapp.app_secret".to_string(),
-        ]
+        ],
+        "people (teams, agents) are the store's, not a restart's"
     );
     assert_untouched(&reloader, &before);
     // The report names keys, never values (a secret stays out of logs and answers).
@@ -436,7 +436,7 @@ fn needs_restart_compares_sections_key_by_key() {
     });
     assert_eq!(
         needs_restart(&started, &now),
-        vec!["agents", "log", "redis", "server.port", "server.workers"]
+        vec!["log", "redis", "server.port", "server.workers"]
     );
     assert!(needs_restart(&started, &started).is_empty());
 }

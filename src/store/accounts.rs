@@ -38,6 +38,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// transaction; answers whether it did. A store with anyone in it is left alone (`false`).
     async fn seed(&self, data: DirectoryData, tokens: Vec<ApiToken>) -> Result<bool, StoreError>;
 
+    /// One user, read now (the lockout state and password hash change without a version).
+    async fn user(&self, id: &AgentId) -> Result<Option<User>, StoreError>;
+
     /// Create (`create`: the id and the email must be free) or replace a user; with
     /// `memberships`, replace all of the user's memberships too. Writes `audit` in the same
     /// transaction (when given). Returns the new directory version.

@@ -370,6 +370,9 @@ pub struct ConversationFilter {
     pub team: Option<TeamId>,
     pub assignee: Option<AgentId>,
     pub unassigned: bool,
+    /// Only customers whose id (their number, on WhatsApp) ends with these digits (digits only:
+    /// search by the last digits works on masked numbers too).
+    pub customer_suffix: Option<String>,
     pub limit: i64,
 }
 

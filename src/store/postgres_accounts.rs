@@ -274,6 +274,16 @@ impl AccountStore for PostgresStore {
         Ok(data)
     }
 
+    async fn user(&self, id: &AgentId) -> Result<Option<User>, StoreError> {
+        sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(text(id.as_str()))
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
     async fn directory_version(&self) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT version FROM directory_version WHERE id = 1")

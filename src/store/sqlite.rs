@@ -410,6 +410,12 @@ impl Store for SqliteStore {
         if filter.unassigned {
             query.push(" AND status = 'waiting'");
         }
+        if let Some(suffix) = &filter.customer_suffix {
+            let digits: String = suffix.chars().filter(char::is_ascii_digit).collect();
+            query
+                .push(" AND customer LIKE ")
+                .push_bind(format!("%{digits}"));
+        }
         query
             .push(" ORDER BY updated_at DESC LIMIT ")
             .push_bind(filter.limit.max(1));

@@ -103,6 +103,16 @@ impl AccountStore for SqliteStore {
         Ok(data)
     }
 
+    async fn user(&self, id: &AgentId) -> Result<Option<User>, StoreError> {
+        sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
     async fn directory_version(&self) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT version FROM directory_version WHERE id = 1")

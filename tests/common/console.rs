@@ -26,6 +26,8 @@ pub const BOB: &str = "bob-demo-token";
 pub const CARLA: &str = "carla-demo-token";
 /// The token of `dave`, a sales agent tests add with [`add_agent`].
 pub const DAVE: &str = "dave-demo-token";
+/// The demo users' password (config/base.yaml).
+pub const DEMO_PASSWORD: &str = "demo-password";
 
 /// How long any "eventually" waits.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -100,6 +102,7 @@ pub fn add_agent(settings: &mut Settings, id: &str, teams: &[&str], capacity: u3
         .cloned()
         .expect("the demo configuration has carla");
     agent.name = format!("Agent {id}");
+    agent.email = Some(format!("{id}@example.com"));
     agent.teams = teams.iter().map(|t| t.to_string()).collect();
     agent.capacity = capacity;
     agent.token_sha256 = Some(sha256_hex(token));
@@ -281,6 +284,48 @@ impl Console {
     /// POST without a body.
     pub async fn post_empty(&self, path: &str) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, None).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Log in with email and password (`POST /api/v1/auth/login`); the console then uses the
+    /// session's token.
+    pub async fn login(app: &TestApp, email: &str, password: &str) -> Console {
+        Self::login_at(&app.address, email, password).await
+    }
+
+    pub async fn login_at(address: &str, email: &str, password: &str) -> Console {
+        let anonymous = Console {
+            client: reqwest::Client::new(),
+            base: address.to_string(),
+            token: None,
+        };
+        let body = expect_status(
+            200,
+            anonymous
+                .post(
+                    "/api/v1/auth/login",
+                    json!({ "email": email, "password": password }),
+                )
+                .await,
+        );
+        let token = body["token"].as_str().expect("a session token").to_string();
+        Console {
+            client: reqwest::Client::new(),
+            base: address.to_string(),
+            token: Some(token),
+        }
+    }
+
+    /// The token this console sends.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or_default()
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {

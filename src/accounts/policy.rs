@@ -1,0 +1,214 @@
+//! Who may do what: one pure function, [`decide`], asked by every REST handler and before
+//! every websocket event is delivered. No I/O, no clock: the caller gathers the facts (the
+//! principal, the conversation's team, assignee and the team's privacy) and acts on the
+//! [`Verdict`].
+//!
+//! Roles:
+//! - **agent**: sees their teams' inboxes (not a private team's: there only what is assigned or
+//!   offered to them) and their own conversations; replies, notes, transfers, resolves and
+//!   snoozes what they are assigned; accepts or rejects what is offered to them.
+//! - **supervisor**: everything of the teams they supervise, private ones included: any
+//!   conversation, reassign/transfer/resolve/note any, presence and load of the teams' agents,
+//!   force an agent's presence, the teams' reports, reveal a masked number. Replying and
+//!   snoozing stay with whoever holds the conversation (a supervisor takes it first). Anything
+//!   of other teams: as an agent (they may also be a member somewhere).
+//! - **admin**: everything, including users, teams, roles, settings, API tokens and the audit
+//!   log.
+//!
+//! Masked numbers: where a team masks customers' numbers (its own setting, else the global
+//! default), every ordinary view shows them masked, whatever the role; a supervisor of the team
+//! or an admin can reveal one on purpose ([`Action::RevealNumber`], audited). Nobody sees a
+//! masked number by accident.
+//!
+//! A [`Verdict::Hidden`] answer means the principal may not even know the thing exists (the API
+//! answers 404); [`Verdict::Forbidden`] that they may see it but not do this (403).
+
+use crate::domain::{AgentId, TeamId};
+
+use super::model::Role;
+
+/// Who is asking: a user, with their role and teams, read from the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user: AgentId,
+    pub role: Role,
+    /// Teams the user serves (member), ascending.
+    pub member_of: Vec<TeamId>,
+    /// Teams the user supervises, ascending.
+    pub supervises: Vec<TeamId>,
+}
+
+impl Principal {
+    pub fn is_member(&self, team: &TeamId) -> bool {
+        self.member_of.binary_search(team).is_ok()
+    }
+
+    /// Whether the user manages `team`: an admin, or a supervisor of it.
+    pub fn manages(&self, team: &TeamId) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Supervisor => self.supervises.binary_search(team).is_ok(),
+            Role::Agent => false,
+        }
+    }
+}
+
+/// What is known about a conversation when deciding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConversationFacts<'a> {
+    pub team: Option<&'a TeamId>,
+    /// Its team is a private inbox.
+    pub team_private: bool,
+    pub assignee: Option<&'a AgentId>,
+    /// It is offered to the principal right now.
+    pub offered_to_principal: bool,
+}
+
+/// What the principal wants to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Open the conversation (its messages, contact, history); also: receive its events.
+    View,
+    /// Send the customer a message.
+    Reply,
+    /// Write a private note.
+    Note,
+    /// Transfer to a team or an agent.
+    Transfer,
+    Resolve,
+    Snooze,
+    /// Accept or reject an offer.
+    AnswerOffer,
+    /// See a masked number in clear (audited).
+    RevealNumber,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::View,
+        Action::Reply,
+        Action::Note,
+        Action::Transfer,
+        Action::Resolve,
+        Action::Snooze,
+        Action::AnswerOffer,
+        Action::RevealNumber,
+    ];
+}
+
+/// Actions on a team rather than on one conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TeamAction {
+    /// List the team's conversations and see its queue.
+    ListInbox,
+    /// See its agents' presence and load.
+    ViewAgents,
+    /// Set one of its agents' presence.
+    ForcePresence,
+    ViewReports,
+}
+
+impl TeamAction {
+    pub const ALL: [TeamAction; 4] = [
+        TeamAction::ListInbox,
+        TeamAction::ViewAgents,
+        TeamAction::ForcePresence,
+        TeamAction::ViewReports,
+    ];
+}
+
+/// Administration of the whole deployment: admins only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdminAction {
+    ManageUsers,
+    ManageTeams,
+    ManageTokens,
+    ViewAudit,
+    ReloadConfiguration,
+}
+
+impl AdminAction {
+    pub const ALL: [AdminAction; 5] = [
+        AdminAction::ManageUsers,
+        AdminAction::ManageTeams,
+        AdminAction::ManageTokens,
+        AdminAction::ViewAudit,
+        AdminAction::ReloadConfiguration,
+    ];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// May see it, may not do this: 403.
+    Forbidden,
+    /// May not know it exists: 404.
+    Hidden,
+}
+
+impl Verdict {
+    pub fn allowed(self) -> bool {
+        self == Verdict::Allow
+    }
+}
+
+/// Whether the principal may see the conversation at all.
+fn sees(p: &Principal, c: &ConversationFacts<'_>) -> bool {
+    if c.assignee == Some(&p.user) || c.offered_to_principal {
+        return true;
+    }
+    match c.team {
+        Some(team) => p.manages(team) || (p.is_member(team) && !c.team_private),
+        // A conversation without a team (still with the bot) belongs to nobody's inbox.
+        None => p.role == Role::Admin,
+    }
+}
+
+/// May `p` do `action` to the conversation described by `c`?
+pub fn decide(p: &Principal, action: Action, c: &ConversationFacts<'_>) -> Verdict {
+    if !sees(p, c) {
+        return Verdict::Hidden;
+    }
+    let holds = c.assignee == Some(&p.user);
+    let manages = c.team.is_some_and(|t| p.manages(t)) || p.role == Role::Admin;
+    let allowed = match action {
+        Action::View => true,
+        Action::Reply | Action::Snooze => holds,
+        Action::Note | Action::Transfer | Action::Resolve => holds || manages,
+        Action::AnswerOffer => c.offered_to_principal,
+        Action::RevealNumber => manages,
+    };
+    if allowed {
+        Verdict::Allow
+    } else {
+        Verdict::Forbidden
+    }
+}
+
+/// May `p` do `action` to `team` (whose privacy is `private`)?
+pub fn decide_team(p: &Principal, action: TeamAction, team: &TeamId, private: bool) -> Verdict {
+    if p.manages(team) {
+        return Verdict::Allow;
+    }
+    if !p.is_member(team) {
+        return Verdict::Hidden;
+    }
+    match action {
+        TeamAction::ListInbox if !private => Verdict::Allow,
+        // Teammates see each other's presence and load (to transfer to someone available).
+        TeamAction::ViewAgents => Verdict::Allow,
+        _ => Verdict::Forbidden,
+    }
+}
+
+/// May `p` administer the deployment this way?
+pub fn decide_admin(p: &Principal, _action: AdminAction) -> Verdict {
+    if p.role == Role::Admin {
+        Verdict::Allow
+    } else {
+        Verdict::Forbidden
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! The full matrix: every role × every action × every kind of ownership, against a table
+//! written out by hand (not derived from the code under test).
+
+use super::*;
+
+fn team(id: &str) -> TeamId {
+    TeamId::new(id)
+}
+
+/// `pub1`: a public team; `priv1`: a private team; `sup`: public, supervised by the
+/// supervisor; `supp`: private, supervised by the supervisor; `other`: nobody's here.
+fn principal(role: Role) -> Principal {
+    let (member_of, supervises) = match role {
+        // The agent serves pub1 and priv1.
+        Role::Agent => (vec![team("priv1"), team("pub1")], vec![]),
+        // The supervisor also serves pub1 as a member, and supervises sup and supp.
+        Role::Supervisor => (vec![team("pub1")], vec![team("sup"), team("supp")]),
+        Role::Admin => (vec![], vec![]),
+    };
+    Principal {
+        user: AgentId::new("me"),
+        role,
+        member_of,
+        supervises,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Situation {
+    /// Assigned to me in a public team of mine.
+    Mine,
+    /// Assigned to me in a private team of mine.
+    MinePrivate,
+    /// Assigned to me in a team I am not in (transferred to me directly).
+    MineElsewhere,
+    /// A teammate's, public team.
+    Teammates,
+    /// Waiting in my public team's queue.
+    TeamQueue,
+    /// A teammate's in my private team.
+    PrivateTeammates,
+    /// Waiting in my private team's queue.
+    PrivateQueue,
+    /// Offered to me (a team I am not in).
+    OfferedToMe,
+    /// Offered to me in my private team.
+    OfferedToMePrivate,
+    /// Another team's, nothing to do with me.
+    Foreign,
+    /// A supervised public team's, someone else's.
+    Supervised,
+    /// A supervised private team's, waiting.
+    SupervisedPrivate,
+    /// With the bot: no team yet.
+    NoTeam,
+}
+
+const SITUATIONS: [Situation; 13] = [
+    Situation::Mine,
+    Situation::MinePrivate,
+    Situation::MineElsewhere,
+    Situation::Teammates,
+    Situation::TeamQueue,
+    Situation::PrivateTeammates,
+    Situation::PrivateQueue,
+    Situation::OfferedToMe,
+    Situation::OfferedToMePrivate,
+    Situation::Foreign,
+    Situation::Supervised,
+    Situation::SupervisedPrivate,
+    Situation::NoTeam,
+];
+
+struct Owned {
+    team: Option<TeamId>,
+    private: bool,
+    assignee: Option<AgentId>,
+    offered: bool,
+}
+
+fn facts(s: Situation) -> Owned {
+    let me = Some(AgentId::new("me"));
+    let them = Some(AgentId::new("them"));
+    let (t, private, assignee, offered) = match s {
+        Situation::Mine => ("pub1", false, me, false),
+        Situation::MinePrivate => ("priv1", true, me, false),
+        Situation::MineElsewhere => ("other", false, me, false),
+        Situation::Teammates => ("pub1", false, them, false),
+        Situation::TeamQueue => ("pub1", false, None, false),
+        Situation::PrivateTeammates => ("priv1", true, them, false),
+        Situation::PrivateQueue => ("priv1", true, None, false),
+        Situation::OfferedToMe => ("other", false, None, true),
+        Situation::OfferedToMePrivate => ("priv1", true, None, true),
+        Situation::Foreign => ("other", false, them, false),
+        Situation::Supervised => ("sup", false, them, false),
+        Situation::SupervisedPrivate => ("supp", true, None, false),
+        Situation::NoTeam => ("", false, None, false),
+    };
+    Owned {
+        team: (!t.is_empty()).then(|| team(t)),
+        private,
+        assignee,
+        offered,
+    }
+}
+
+/// The expected verdicts, by hand. Letters: V view, R reply, N note, T transfer, S resolve,
+/// Z snooze, O answer an offer, M reveal a masked number. `-` hidden (404); any letter
+/// missing from a visible cell is forbidden (403).
+fn expected(role: Role, s: Situation) -> &'static str {
+    use Role::*;
+    use Situation::*;
+    match (role, s) {
+        (Agent, Mine | MinePrivate | MineElsewhere) => "VRNTSZ",
+        (Agent, Teammates | TeamQueue) => "V",
+        (Agent, PrivateTeammates | PrivateQueue) => "-",
+        (Agent, OfferedToMe | OfferedToMePrivate) => "VO",
+        (Agent, Foreign | Supervised | SupervisedPrivate | NoTeam) => "-",
+
+        // The supervisor is a plain member of pub1 and manages sup and supp.
+        (Supervisor, Mine) => "VRNTSZ",
+        (Supervisor, MineElsewhere) => "VRNTSZ",
+        // Not a member of priv1, but an assignee always sees what they hold.
+        (Supervisor, MinePrivate) => "VRNTSZ",
+        (Supervisor, Teammates | TeamQueue) => "V",
+        (Supervisor, PrivateTeammates | PrivateQueue) => "-",
+        (Supervisor, OfferedToMe) => "VO",
+        (Supervisor, OfferedToMePrivate) => "VO",
+        (Supervisor, Foreign | NoTeam) => "-",
+        (Supervisor, Supervised | SupervisedPrivate) => "VNTSM",
+
+        (Admin, Mine | MinePrivate | MineElsewhere) => "VRNTSZM",
+        (Admin, OfferedToMe | OfferedToMePrivate) => "VNTSOM",
+        (Admin, _) => "VNTSM",
+    }
+}
+
+fn letter(action: Action) -> char {
+    match action {
+        Action::View => 'V',
+        Action::Reply => 'R',
+        Action::Note => 'N',
+        Action::Transfer => 'T',
+        Action::Resolve => 'S',
+        Action::Snooze => 'Z',
+        Action::AnswerOffer => 'O',
+        Action::RevealNumber => 'M',
+    }
+}
+
+#[test]
+fn the_whole_matrix() {
+    let mut checked = 0;
+    for role in Role::ALL {
+        let p = principal(role);
+        for s in SITUATIONS {
+            let owned = facts(s);
+            let c = ConversationFacts {
+                team: owned.team.as_ref(),
+                team_private: owned.private,
+                assignee: owned.assignee.as_ref(),
+                offered_to_principal: owned.offered,
+            };
+            let want = expected(role, s);
+            for action in Action::ALL {
+                let got = decide(&p, action, &c);
+                let expect = if want == "-" {
+                    Verdict::Hidden
+                } else if want.contains(letter(action)) {
+                    Verdict::Allow
+                } else {
+                    Verdict::Forbidden
+                };
+                assert_eq!(got, expect, "{role:?} {action:?} on {s:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 13 * 8);
+}
+
+#[test]
+fn team_actions() {
+    // (role, team, private) → letters: L list inbox, A view agents, F force presence, P reports.
+    let cases: &[(Role, &str, bool, &str)] = &[
+        (Role::Agent, "pub1", false, "LA"),
+        (Role::Agent, "priv1", true, "A"),
+        (Role::Agent, "other", false, "-"),
+        (Role::Agent, "sup", false, "-"),
+        (Role::Supervisor, "pub1", false, "LA"),
+        (Role::Supervisor, "sup", false, "LAFP"),
+        (Role::Supervisor, "supp", true, "LAFP"),
+        (Role::Supervisor, "other", false, "-"),
+        (Role::Admin, "other", false, "LAFP"),
+        (Role::Admin, "priv1", true, "LAFP"),
+    ];
+    for &(role, t, private, want) in cases {
+        let p = principal(role);
+        for action in TeamAction::ALL {
+            let l = match action {
+                TeamAction::ListInbox => 'L',
+                TeamAction::ViewAgents => 'A',
+                TeamAction::ForcePresence => 'F',
+                TeamAction::ViewReports => 'P',
+            };
+            let expect = if want == "-" {
+                Verdict::Hidden
+            } else if want.contains(l) {
+                Verdict::Allow
+            } else {
+                Verdict::Forbidden
+            };
+            assert_eq!(
+                decide_team(&p, action, &team(t), private),
+                expect,
+                "{role:?} {action:?} on {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn administration_is_for_admins() {
+    for role in Role::ALL {
+        for action in AdminAction::ALL {
+            let expect = if role == Role::Admin {
+                Verdict::Allow
+            } else {
+                Verdict::Forbidden
+            };
+            assert_eq!(decide_admin(&principal(role), action), expect);
+        }
+    }
+}
