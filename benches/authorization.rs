@@ -4,6 +4,8 @@
 //! on a directory of 500 users in 50 teams, next to what the request does anyway (serializing
 //! the conversation's view) as the baseline.
 //!
+//! Also a login's deliberate cost: one argon2id verification.
+//!
 //! `cargo bench --bench authorization -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -134,5 +136,23 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A login's deliberate cost: one argon2id verification (19 MiB, 2 passes), what every password
+/// attempt spends, known email or not.
+fn login(c: &mut Criterion) {
+    let hash =
+        switchboard::accounts::secrets::hash_password("correct horse battery").expect("a hash");
+    let mut group = c.benchmark_group("login");
+    group.sample_size(10);
+    group.bench_function("argon2id verify", |b| {
+        b.iter(|| {
+            black_box(switchboard::accounts::secrets::verify_password(
+                black_box("correct horse battery"),
+                Some(&hash),
+            ))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, login);
 criterion_main!(benches);

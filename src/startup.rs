@@ -108,7 +108,9 @@ impl Application {
         let store: Arc<dyn Store> = crate::store::open(&settings.database).await?;
         // The people: seeded from the YAML into an empty store once; the store's from then on.
         let people = Accounts::seed_and_load(store.as_ref(), &settings).await?;
-        let directory = Arc::new(Directory::new(Snapshot::new(people)));
+        let people = Snapshot::new(people);
+        Accounts::refuse_demo_credentials(store.as_ref(), &people, &settings).await?;
+        let directory = Arc::new(Directory::new(people));
         let (team_specs, agent_specs) = directory.get().specs();
         let people_version = directory.version();
 
@@ -233,7 +235,6 @@ impl Application {
             settings.clone(),
             auth_throttle.clone(),
         ));
-        accounts.refuse_demo_credentials().await?;
         let mut tasks = vec![
             accounts.spawn_refresher(),
             accounts.spawn_housekeeping(),

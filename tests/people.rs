@@ -418,7 +418,10 @@ async fn teams_change_at_runtime_and_a_busy_team_cannot_be_deleted() {
     // Sales offers: Carla accepts.
     let deadline = tokio::time::Instant::now() + AT_ONCE;
     while carla.accept(&id).await.0 != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "never offered to Carla");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never offered to Carla"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     carla.wait_status(&id, "assigned", AT_ONCE).await;
@@ -805,6 +808,34 @@ async fn admins_reload_the_flows_and_rules_and_it_is_audited() {
     let entries = audit(&admin, "action=config.reload").await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["actor"], "admin");
+}
+
+/// A database seeded with the demo's people keeps their public passwords and tokens: started
+/// in production, the gateway refuses until they are changed, and says which.
+#[actix_rt::test]
+async fn production_refuses_a_store_holding_demo_credentials() {
+    let app = spawn_console_app(|_| {}).await;
+    let (mut settings, _graph, _db_path, _dir) = app.stop().await;
+    settings.environment = "production".into();
+    settings.whatsapp.app_secret = "a-real-app-secret".to_string().into();
+    settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
+    settings.whatsapp.access_token = "EAAG-real".to_string().into();
+    for agent in settings.agents.values_mut() {
+        agent.token_sha256 = Some("ab".repeat(32));
+        agent.password_argon2 = None;
+    }
+    settings
+        .validate()
+        .expect("the YAML itself holds no demo credential");
+    let refused = match switchboard::startup::Application::build(settings).await {
+        Ok(_) => panic!("production started with demo credentials in its store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains("the demo password of admin@example.com"),
+        "{refused}"
+    );
+    assert!(refused.contains("the demo API token of alice"), "{refused}");
 }
 
 in_both_modes!(

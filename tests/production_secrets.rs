@@ -53,8 +53,10 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     assert!(!err.contains("whatsapp.access_token"), "{err}");
 
     settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
+    assert!(err.contains("agents.alice.password_argon2"), "{err}");
     if let Some(alice) = settings.agents.get_mut("alice") {
         alice.token_sha256 = Some("ab".repeat(32));
+        alice.password_argon2 = None;
     }
     settings
         .validate()

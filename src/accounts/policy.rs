@@ -77,7 +77,8 @@ pub enum Action {
     Transfer,
     Resolve,
     Snooze,
-    /// Accept or reject an offer.
+    /// Accept or reject an offer (whether one is open to the principal is checked when it is
+    /// answered).
     AnswerOffer,
     /// See a masked number in clear (audited).
     RevealNumber,
@@ -175,7 +176,9 @@ pub fn decide(p: &Principal, action: Action, c: &ConversationFacts<'_>) -> Verdi
         Action::View => true,
         Action::Reply | Action::Snooze => holds,
         Action::Note | Action::Transfer | Action::Resolve => holds || manages,
-        Action::AnswerOffer => c.offered_to_principal,
+        // Whether an offer to the principal is open is the assignment state's to say, at
+        // the moment it is answered: one that lapsed is a conflict (409), not a permission.
+        Action::AnswerOffer => true,
         Action::RevealNumber => manages,
     };
     if allowed {

@@ -160,13 +160,18 @@ impl Accounts {
     }
 
     /// Refuse to run outside the demo environments while a demo credential is active in the
-    /// store (a seeded demo password, a demo user's API token).
-    pub async fn refuse_demo_credentials(&self) -> anyhow::Result<()> {
-        if crate::config::DEMO_ENVIRONMENTS.contains(&self.settings.environment.as_str()) {
+    /// store (a seeded demo password, a demo user's API token). Called at start, before
+    /// anything else runs.
+    pub async fn refuse_demo_credentials(
+        store: &dyn Store,
+        people: &Snapshot,
+        settings: &Settings,
+    ) -> anyhow::Result<()> {
+        if crate::config::DEMO_ENVIRONMENTS.contains(&settings.environment.as_str()) {
             return Ok(());
         }
         let mut found = Vec::new();
-        for user in self.directory.get().users() {
+        for user in people.users() {
             if user.active
                 && user.password_hash.as_deref() == Some(crate::config::DEMO_PASSWORD_ARGON2)
             {
@@ -174,7 +179,7 @@ impl Accounts {
             }
         }
         for token in crate::config::DEMO_CONSOLE_TOKENS {
-            if let Some(t) = self.store.api_token(&secrets::digest(token)).await?
+            if let Some(t) = store.api_token(&secrets::digest(token)).await?
                 && t.revoked_at.is_none()
             {
                 found.push(format!("the demo API token of {}", t.user));
@@ -184,8 +189,8 @@ impl Accounts {
             anyhow::bail!(
                 "SWITCHBOARD_ENVIRONMENT={} refuses to start while demo credentials are active \
                  in the store: {} (reset those passwords and revoke those tokens through \
-                 /api/v1/admin, or start from an empty database)",
-                self.settings.environment,
+                 /api/v1/admin in a demo environment, or start from an empty database)",
+                settings.environment,
                 found.join(", ")
             );
         }

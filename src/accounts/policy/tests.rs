@@ -105,33 +105,33 @@ fn facts(s: Situation) -> Owned {
 }
 
 /// The expected verdicts, by hand. Letters: V view, R reply, N note, T transfer, S resolve,
-/// Z snooze, O answer an offer, M reveal a masked number. `-` hidden (404); any letter
+/// Z snooze, O answer an offer (whether one is open is the assignment state's to say: a lapsed
+/// one is a 409, not a 403), M reveal a masked number. `-` hidden (404); any letter
 /// missing from a visible cell is forbidden (403).
 fn expected(role: Role, s: Situation) -> &'static str {
     use Role::*;
     use Situation::*;
     match (role, s) {
-        (Agent, Mine | MinePrivate | MineElsewhere) => "VRNTSZ",
-        (Agent, Teammates | TeamQueue) => "V",
+        (Agent, Mine | MinePrivate | MineElsewhere) => "VRNTSZO",
+        (Agent, Teammates | TeamQueue) => "VO",
         (Agent, PrivateTeammates | PrivateQueue) => "-",
         (Agent, OfferedToMe | OfferedToMePrivate) => "VO",
         (Agent, Foreign | Supervised | SupervisedPrivate | NoTeam) => "-",
 
         // The supervisor is a plain member of pub1 and manages sup and supp.
-        (Supervisor, Mine) => "VRNTSZ",
-        (Supervisor, MineElsewhere) => "VRNTSZ",
+        (Supervisor, Mine) => "VRNTSZO",
+        (Supervisor, MineElsewhere) => "VRNTSZO",
         // Not a member of priv1, but an assignee always sees what they hold.
-        (Supervisor, MinePrivate) => "VRNTSZ",
-        (Supervisor, Teammates | TeamQueue) => "V",
+        (Supervisor, MinePrivate) => "VRNTSZO",
+        (Supervisor, Teammates | TeamQueue) => "VO",
         (Supervisor, PrivateTeammates | PrivateQueue) => "-",
         (Supervisor, OfferedToMe) => "VO",
         (Supervisor, OfferedToMePrivate) => "VO",
         (Supervisor, Foreign | NoTeam) => "-",
-        (Supervisor, Supervised | SupervisedPrivate) => "VNTSM",
+        (Supervisor, Supervised | SupervisedPrivate) => "VNTSOM",
 
-        (Admin, Mine | MinePrivate | MineElsewhere) => "VRNTSZM",
-        (Admin, OfferedToMe | OfferedToMePrivate) => "VNTSOM",
-        (Admin, _) => "VNTSM",
+        (Admin, Mine | MinePrivate | MineElsewhere) => "VRNTSZOM",
+        (Admin, _) => "VNTSOM",
     }
 }
 
