@@ -339,9 +339,12 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let routes = routes(settings.security.allowed_origins.clone());
+        // The web console's files, embedded in the binary, indexed once.
+        let console = web::Data::new(crate::http::webapp::Console::load());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(console.clone())
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::headers::security_headers,
                 ))

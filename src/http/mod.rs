@@ -9,6 +9,7 @@ pub mod error;
 pub mod headers;
 pub mod health;
 pub mod origin;
+pub mod webapp;
 pub mod webhooks;
 pub mod ws;
 pub mod ws_limit;
@@ -52,7 +53,9 @@ pub struct AppState {
 /// besides the gateway's own that may call it from a browser).
 pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.route("/webhooks/whatsapp", web::get().to(webhooks::verify))
+        cfg.route("/", web::get().to(webapp::index))
+            .route("/assets/{path:.*}", web::get().to(webapp::asset))
+            .route("/webhooks/whatsapp", web::get().to(webhooks::verify))
             .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))

@@ -1,0 +1,593 @@
+// What the screens ask for: login and logout, loading over REST, the live connection, and the
+// agent's actions on conversations. Every result lands in the store.
+
+import { api, ApiError, query, setToken, setUnauthorizedHandler } from './api.js';
+import { store } from './store.js';
+import { connectLive } from './live.js';
+import {
+  applyDetail,
+  applyEvent,
+  applyList,
+  buildTabs,
+  emptyWorkspace,
+  mergeConversations,
+  mergeMessages,
+  reconcileOffers,
+  searchTab,
+  unreadTotal,
+  upsertConversation,
+} from './model.js';
+import { loadLocale, pickLocale, t, K } from './i18n.js';
+import { configure as configureFormat } from './format.js';
+import { rfc3339, validTimeZone } from './zoned.js';
+
+const SESSION_KEY = 'sb.session';
+const LANGUAGE_KEY = 'sb.language';
+const POLL_MS = 30_000;
+
+let live = null;
+let pollTimer = null;
+let firstHelloTimer = null;
+let helloSeen = false;
+let loadedBeforeHello = false;
+/** Lists load only once the first load ran (after the websocket's hello, or its timeout). */
+let ready = false;
+const timers = new Map();
+
+function later(name, ms, fn) {
+  clearTimeout(timers.get(name));
+  timers.set(name, setTimeout(() => {
+    timers.delete(name);
+    fn();
+  }, ms));
+}
+
+function clearTimers() {
+  for (const id of timers.values()) clearTimeout(id);
+  timers.clear();
+  clearTimeout(firstHelloTimer);
+  clearInterval(pollTimer);
+}
+
+function storageGet(area, key) {
+  try {
+    return area.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function storageSet(area, key, value) {
+  try {
+    if (value === null) area.removeItem(key);
+    else area.setItem(key, value);
+  } catch {
+    // Private mode or full: the console still works, it only forgets sooner.
+  }
+}
+
+function meId() {
+  const s = store.get();
+  return s.session && s.session.user ? s.session.user.id : null;
+}
+
+function seqKey(userId) {
+  return 'sb.seq.' + userId;
+}
+
+function readSession() {
+  try {
+    const s = JSON.parse(storageGet(sessionStorage, SESSION_KEY) || 'null');
+    if (!s || typeof s.token !== 'string' || !s.user || typeof s.user.id !== 'string') return null;
+    if (typeof s.expires_at === 'number' && s.expires_at <= Date.now()) return null;
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+function readSeq(userId) {
+  const n = Number(storageGet(sessionStorage, seqKey(userId)));
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/** The language picked on the login screen, if any. */
+export function loginLanguage() {
+  return storageGet(localStorage, LANGUAGE_KEY);
+}
+
+async function setLocale(code, timeZone) {
+  const locale = await loadLocale(code);
+  configureFormat(locale, timeZone);
+  store.set({ locale, timeZone });
+  updateTitle();
+}
+
+/**
+ * The user's language: one picked on the login screen for this session, else the profile's,
+ * else one picked on this device before, else the browser's. (The profile always has one, `en`
+ * unless set, so a choice made while logging in has to come first to mean anything.)
+ */
+function userLocale(user, session = store.get().session) {
+  return pickLocale(session && session.language, user && user.language, loginLanguage(), navigator.language);
+}
+
+export function updateTitle() {
+  const n = unreadTotal(store.get());
+  document.title = n > 0 ? `(${n}) ${t('app.title')}` : t('app.title');
+}
+
+/** First thing: a session kept in this tab goes straight to the workspace. */
+export async function boot() {
+  setUnauthorizedHandler(() => endSession(K('notice.session_ended')));
+  document.addEventListener('visibilitychange', onVisibility);
+  const session = readSession();
+  if (session) {
+    await startWorkspace(session);
+  } else {
+    await setLocale(pickLocale(loginLanguage(), navigator.language), undefined);
+    store.set({ screen: 'login' });
+  }
+}
+
+export async function chooseLoginLanguage(code) {
+  storageSet(localStorage, LANGUAGE_KEY, code);
+  await setLocale(code, store.get().timeZone);
+}
+
+/**
+ * Logs in; rejects with ApiError for the login screen to explain. `language`: the one the user
+ * picked on the login screen, if they did.
+ */
+export async function login(email, password, language = null) {
+  const answer = await api('POST', '/api/v1/auth/login', { email, password });
+  if (!answer || typeof answer.token !== 'string' || !answer.user || typeof answer.user.id !== 'string') {
+    throw new ApiError(0, 'bad_answer', 'the server answered without a session');
+  }
+  const session = { token: answer.token, user: answer.user, expires_at: answer.expires_at ?? null, language };
+  storageSet(sessionStorage, SESSION_KEY, JSON.stringify(session));
+  await startWorkspace(session);
+}
+
+async function startWorkspace(session) {
+  setToken(session.token);
+  const timeZone = validTimeZone(session.user.time_zone);
+  await setLocale(userLocale(session.user, session), timeZone);
+  store.set((s) => ({
+    ...s,
+    ...emptyWorkspace(),
+    screen: 'workspace',
+    session,
+    lastSeq: readSeq(session.user.id),
+  }));
+  helloSeen = false;
+  loadedBeforeHello = false;
+  ready = false;
+  openLive(session);
+  // The first load waits for the websocket's hello (so no event falls between the two), but
+  // not for long.
+  firstHelloTimer = setTimeout(() => {
+    if (!helloSeen) {
+      loadedBeforeHello = true;
+      refreshAll();
+    }
+  }, 1500);
+  pollTimer = setInterval(pollVisibleTab, POLL_MS);
+}
+
+function openLive(session) {
+  if (live) live.close();
+  live = connectLive(session.token, {
+    // Before the first hello of a fresh start there is nothing to resume from.
+    after: () => (helloSeen || store.get().lastSeq > 0 ? store.get().lastSeq : null),
+    onState: (connection) => {
+      if (store.get().connection !== connection) store.set({ connection });
+    },
+    onHello,
+    onEvent,
+    onResync: (frame) => {
+      // What came before `oldest_seq` is lost: REST reloads it, and the replay that follows
+      // starts at `oldest_seq` without counting as a gap.
+      const oldest = typeof frame.oldest_seq === 'number' ? frame.oldest_seq : 0;
+      if (oldest - 1 > store.get().lastSeq) store.set({ lastSeq: oldest - 1 });
+      resync();
+    },
+    onRetry: (attempt) => {
+      // A socket that keeps failing may be a session that ended: ask REST, whose 401 logs out.
+      if (attempt >= 2) api('GET', '/api/v1/me').catch(() => {});
+    },
+  });
+}
+
+function onHello(hello) {
+  const s = store.get();
+  const last = typeof hello.last_seq === 'number' ? hello.last_seq : 0;
+  const first = !helloSeen;
+  helloSeen = true;
+  clearTimeout(firstHelloTimer);
+  store.set({ everConnected: true });
+  if (s.lastSeq === 0 || last < s.lastSeq) {
+    // A fresh start, or a server whose log restarted: from here on, and reload what we show.
+    const reset = s.lastSeq > 0;
+    store.set({ lastSeq: last });
+    storageSet(sessionStorage, seqKey(meId()), String(last));
+    if (reset || loadedBeforeHello || first) {
+      loadedBeforeHello = false;
+      resync();
+    }
+    return;
+  }
+  if (first) refreshAll();
+}
+
+function onEvent(frame) {
+  const id = meId();
+  const result = applyEvent(store.get(), frame, { meId: id, hidden: document.hidden });
+  if (result.ignored) return;
+  store.set(result.state);
+  storageSet(sessionStorage, seqKey(id), String(result.state.lastSeq));
+  for (const effect of result.effects) {
+    if (effect === 'resync') later('resync', 200, resync);
+    else if (effect === 'me') later('me', 600, refreshMe);
+    else if (effect === 'detail') later('detail', 400, refreshDetail);
+    else if (effect === 'offer') announce(t('offer.announce'));
+  }
+  updateTitle();
+}
+
+function onVisibility() {
+  const s = store.get();
+  if (!document.hidden && s.openId && s.unread[s.openId]) {
+    const unread = { ...s.unread };
+    delete unread[s.openId];
+    store.set({ unread });
+    updateTitle();
+  }
+}
+
+/** A polite message for screen readers (the offers region is live too). */
+export function announce(text) {
+  store.set({ announcement: { text, at: Date.now() } });
+}
+
+/** Shows a short notice in the workspace (an action that failed). */
+export function notify(text, kind = 'error') {
+  store.set({ notice: { text, kind, at: Date.now() } });
+  later('notice', 8000, () => store.set({ notice: null }));
+}
+
+/** Why an action failed, in the user's words. */
+export function explain(e) {
+  if (!(e instanceof ApiError)) return t('error.unexpected');
+  switch (e.status) {
+    case 0:
+      return t('error.network');
+    case 403:
+      return t('error.forbidden');
+    case 404:
+      return t('error.not_found');
+    case 409:
+      return t('error.conflict');
+    case 429:
+      return t('error.throttled', { seconds: e.retryAfter ?? 1 });
+    case 503:
+      return t('error.unavailable');
+    default:
+      return t('error.server', { message: e.message });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+/** After a resync (or a hello that says we lost track): reload everything shown. */
+export function resync() {
+  store.set((s) => {
+    const lists = {};
+    for (const [k, v] of Object.entries(s.lists)) lists[k] = { ...v, stale: true };
+    return { ...s, lists };
+  });
+  refreshAll();
+  if (store.get().openId) refreshDetail();
+}
+
+/** Reload me, teams and the lists shown; calls close together (a hello, then a resync) run once. */
+function refreshAll() {
+  later('all', 100, reloadAll);
+}
+
+function reloadAll() {
+  ready = true;
+  Promise.all([refreshMe(), refreshTeams()]).then(() => {
+    const tab = currentTab();
+    loadTab(tab, true);
+    if (tab.key !== 'mine') loadTab(tabByKey('mine'), true);
+  });
+}
+
+export async function refreshMe() {
+  const started = store.get().clock;
+  try {
+    const me = await api('GET', '/api/v1/me');
+    if (!me || !me.user) return;
+    let s = { ...store.get(), me };
+    s = reconcileOffers(s, me.agent && me.agent.offered, started);
+    store.set(s);
+    const locale = userLocale(me.user);
+    const timeZone = validTimeZone(me.user.time_zone);
+    if (locale !== s.locale || timeZone !== s.timeZone) await setLocale(locale, timeZone);
+    loadMissingOffers(me.agent && me.agent.offered);
+  } catch (e) {
+    if (e.status !== 401) notify(explain(e));
+  }
+}
+
+/** Offers /me lists that no event told us of (a reload): shown without a countdown. */
+async function loadMissingOffers(ids) {
+  for (const id of (ids || []).slice(0, 10)) {
+    if (store.get().offers[id]) continue;
+    const started = store.get().clock;
+    try {
+      const body = await api('GET', `/api/v1/conversations/${encodeURIComponent(id)}`);
+      if (!body || !body.conversation) continue;
+      store.set((s) => {
+        if (s.offers[id]) return s;
+        const next = mergeConversations(s, [body.conversation], started);
+        return { ...next, offers: { ...next.offers, [id]: { conversation: body.conversation, expires_at: null, clock: started } } };
+      });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+export async function refreshTeams() {
+  try {
+    const body = await api('GET', '/api/v1/teams');
+    if (body && Array.isArray(body.teams)) store.set({ teams: body.teams });
+  } catch (e) {
+    if (e.status !== 401) notify(explain(e));
+  }
+}
+
+export function tabs() {
+  const s = store.get();
+  return buildTabs(meId(), s.teams);
+}
+
+function tabByKey(key) {
+  return tabs().find((x) => x.key === key) || tabs()[0];
+}
+
+/** The tab shown: the search while there is one, else the chosen tab. */
+export function currentTab() {
+  const s = store.get();
+  const digits = s.search.replace(/\D/g, '');
+  return digits ? searchTab(digits) : tabByKey(s.tab);
+}
+
+/** Loads a tab over REST (if never loaded, stale, or `force`). */
+export async function loadTab(tab, force = false) {
+  if (!ready) return;
+  const before = store.get().lists[tab.key];
+  if (before && !force && !before.stale) return;
+  if (before && before.loading) return;
+  const started = store.get().clock;
+  store.set((s) => ({ ...s, lists: { ...s.lists, [tab.key]: { ids: [], ...s.lists[tab.key], loading: true, error: null } } }));
+  try {
+    const answers = await Promise.all(
+      tab.queries.map((q) => api('GET', '/api/v1/conversations' + query({ limit: 100, ...q }))),
+    );
+    const list = answers.flatMap((a) => (a && Array.isArray(a.conversations) ? a.conversations : []));
+    store.set((s) => applyList(s, tab.key, list, started));
+  } catch (e) {
+    store.set((s) => ({ ...s, lists: { ...s.lists, [tab.key]: { ids: [], ...s.lists[tab.key], loading: false, error: explain(e) } } }));
+  }
+}
+
+export function selectTab(key) {
+  store.set({ tab: key });
+  // Team inboxes and the waiting line change without events to us: fresh on every visit.
+  const tab = tabByKey(key);
+  loadTab(tab, key !== 'mine');
+}
+
+export function setSearch(text) {
+  store.set({ search: text });
+  later('search', 300, () => {
+    const tab = currentTab();
+    if (tab.key.startsWith('search:')) loadTab(tab, true);
+  });
+}
+
+function pollVisibleTab() {
+  const s = store.get();
+  if (document.hidden || s.screen !== 'workspace') return;
+  const tab = currentTab();
+  if (tab.key !== 'mine') loadTab(tab, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The open conversation
+
+export async function openConversation(id) {
+  const started = store.get().clock;
+  store.set((s) => {
+    const unread = { ...s.unread };
+    delete unread[id];
+    const same = s.detail && s.detail.id === id;
+    return {
+      ...s,
+      unread,
+      openId: id,
+      pane: 'conversation',
+      detail: same ? s.detail : { id, loading: true, error: null, conversation: s.conversations[id] || null, messages: [], contact: null, history: [], events: [] },
+    };
+  });
+  updateTitle();
+  try {
+    const body = await api('GET', `/api/v1/conversations/${encodeURIComponent(id)}`);
+    store.set((s) => applyDetail(s, body, started));
+  } catch (e) {
+    store.set((s) => (s.detail && s.detail.id === id ? { ...s, detail: { ...s.detail, loading: false, error: explain(e) } } : s));
+  }
+}
+
+export async function refreshDetail() {
+  const s = store.get();
+  if (!s.detail) return;
+  const id = s.detail.id;
+  const started = s.clock;
+  try {
+    const body = await api('GET', `/api/v1/conversations/${encodeURIComponent(id)}`);
+    store.set((st) => applyDetail(st, body, started));
+  } catch {
+    // The next event or reload will tell.
+  }
+}
+
+export function closeConversation() {
+  store.set({ pane: 'list' });
+}
+
+export function showPane(pane) {
+  store.set({ pane });
+}
+
+function addMessage(id, message) {
+  if (!message) return;
+  store.set((s) => (s.detail && s.detail.id === id ? { ...s, detail: { ...s.detail, messages: mergeMessages(s.detail.messages, [message]) } } : s));
+  // A send's later progress (accepted, failed) has no event: look again in a moment.
+  if (message.direction === 'outbound') later('sent', 5000, refreshDetail);
+}
+
+/** Sends a reply (or a note); rejects with ApiError. */
+export async function send(id, text, note) {
+  const path = `/api/v1/conversations/${encodeURIComponent(id)}/${note ? 'notes' : 'messages'}`;
+  const body = await api('POST', path, { text });
+  addMessage(id, body && body.message);
+}
+
+export async function sendQuickReply(id, shortcut) {
+  const body = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/messages`, { quick_reply: shortcut });
+  addMessage(id, body && body.message);
+}
+
+export async function loadQuickReplies() {
+  if (store.get().quickReplies) return;
+  try {
+    const body = await api('GET', '/api/v1/quick-replies');
+    store.set({ quickReplies: body && Array.isArray(body.quick_replies) ? body.quick_replies : [] });
+  } catch (e) {
+    notify(explain(e));
+  }
+}
+
+async function conversationAction(id, verb, body) {
+  try {
+    const answer = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/${verb}`, body);
+    if (answer && answer.conversation) store.set((s) => upsertConversation(s, answer.conversation));
+    return true;
+  } catch (e) {
+    notify(explain(e));
+    return false;
+  }
+}
+
+export async function resolve(id) {
+  if (await conversationAction(id, 'resolve')) notify(t('notice.resolved'), 'info');
+}
+
+/** `target`: `{team}` or `{agent}`. */
+export async function transfer(id, target) {
+  if (await conversationAction(id, 'transfer', target)) notify(t('notice.transferred'), 'info');
+}
+
+export async function snooze(id, untilMs) {
+  if (await conversationAction(id, 'snooze', { until: rfc3339(untilMs) })) notify(t('notice.snoozed'), 'info');
+}
+
+export async function reveal(id) {
+  try {
+    const body = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/reveal`);
+    store.set((s) => (s.detail && s.detail.id === id ? { ...s, detail: { ...s.detail, revealed: body && body.phone } } : s));
+  } catch (e) {
+    notify(explain(e));
+  }
+}
+
+function dropOffer(id) {
+  store.set((s) => {
+    if (!s.offers[id]) return s;
+    const offers = { ...s.offers };
+    delete offers[id];
+    return { ...s, offers };
+  });
+}
+
+export async function acceptOffer(id) {
+  try {
+    const body = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/accept`);
+    dropOffer(id);
+    if (body && body.conversation) store.set((s) => upsertConversation(s, body.conversation));
+    later('me', 300, refreshMe);
+    openConversation(id);
+  } catch (e) {
+    if (e.status === 409 || e.status === 404) dropOffer(id);
+    notify(e.status === 409 ? t('offer.gone') : explain(e));
+  }
+}
+
+export async function rejectOffer(id) {
+  try {
+    await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/reject`);
+    dropOffer(id);
+  } catch (e) {
+    if (e.status === 409 || e.status === 404) dropOffer(id);
+    else notify(explain(e));
+  }
+}
+
+/** Removes an offer whose time is up (the server's event may come later, or never to us). */
+export function expireOffer(id) {
+  dropOffer(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Me
+
+export async function setPresence(presence) {
+  const s = store.get();
+  const before = s.me && s.me.agent ? s.me.agent.presence : null;
+  const put = (p) =>
+    store.set((st) => (st.me && st.me.agent ? { ...st, me: { ...st.me, agent: { ...st.me.agent, presence: p } } } : st));
+  put(presence);
+  try {
+    await api('PUT', '/api/v1/me/presence', { presence });
+  } catch (e) {
+    put(before);
+    notify(explain(e));
+  }
+}
+
+export async function logout() {
+  try {
+    await api('POST', '/api/v1/auth/logout');
+  } catch {
+    // Over on this side either way.
+  }
+  endSession(null);
+}
+
+function endSession(noticeKey) {
+  const id = meId();
+  clearTimers();
+  ready = false;
+  if (live) live.close();
+  live = null;
+  setToken(null);
+  storageSet(sessionStorage, SESSION_KEY, null);
+  if (id) storageSet(sessionStorage, seqKey(id), null);
+  store.set((s) => ({ ...s, ...emptyWorkspace(), screen: 'login', session: null, loginNotice: noticeKey }));
+  updateTitle();
+}

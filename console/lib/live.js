@@ -1,0 +1,107 @@
+// The console's websocket: one per tab. It resumes after the last applied sequence
+// (`?after=`), reconnects with a backoff of 1 s doubling to 10 s, and pings to stay heard.
+
+const PING_MS = 25_000;
+
+/**
+ * Opens the live connection. `handlers`: `after()` (the last applied seq), `onState(state)`
+ * ('connected' | 'reconnecting'), `onHello(frame)`, `onEvent(frame)`, `onResync(frame)`,
+ * `onRetry(attempt)` (before each new attempt: may check the session).
+ */
+export function connectLive(token, handlers) {
+  let ws = null;
+  let attempt = 0;
+  let retryTimer = null;
+  let pingTimer = null;
+  let stopped = false;
+
+  function url() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const q = new URLSearchParams({ access_token: token });
+    const after = handlers.after();
+    if (typeof after === 'number' && after >= 0) q.set('after', String(after));
+    return `${proto}//${location.host}/api/v1/ws?${q}`;
+  }
+
+  function open() {
+    retryTimer = null;
+    if (stopped) return;
+    let socket;
+    try {
+      socket = new WebSocket(url());
+    } catch {
+      retry();
+      return;
+    }
+    ws = socket;
+    socket.onmessage = (m) => {
+      if (ws !== socket || typeof m.data !== 'string') return;
+      let frame;
+      try {
+        frame = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      if (!frame || typeof frame !== 'object') return;
+      switch (frame.type) {
+        case 'hello':
+          attempt = 0;
+          handlers.onState('connected');
+          handlers.onHello(frame);
+          break;
+        case 'resync':
+          handlers.onResync(frame);
+          break;
+        case 'event':
+          handlers.onEvent(frame);
+          break;
+        default:
+          break; // pong, and kinds a newer server may add
+      }
+    };
+    socket.onopen = () => {
+      clearInterval(pingTimer);
+      pingTimer = setInterval(() => {
+        if (ws === socket && socket.readyState === WebSocket.OPEN) socket.send('{"type":"ping"}');
+      }, PING_MS);
+    };
+    socket.onclose = () => {
+      if (ws !== socket) return;
+      ws = null;
+      clearInterval(pingTimer);
+      if (!stopped) retry();
+    };
+  }
+
+  function retry() {
+    handlers.onState('reconnecting');
+    const delay = Math.min(10_000, 1000 * 2 ** attempt) + Math.floor(Math.random() * 250);
+    attempt += 1;
+    if (handlers.onRetry) handlers.onRetry(attempt);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(open, delay);
+  }
+
+  function now() {
+    if (stopped || ws) return;
+    clearTimeout(retryTimer);
+    open();
+  }
+
+  window.addEventListener('online', now);
+  open();
+
+  return {
+    close() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      clearInterval(pingTimer);
+      window.removeEventListener('online', now);
+      const s = ws;
+      ws = null;
+      if (s) s.close(1000);
+    },
+    /** Try again at once (the network came back, the user asked). */
+    now,
+  };
+}

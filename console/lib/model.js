@@ -1,0 +1,325 @@
+// The console's state and how events change it: pure functions, no DOM and no network, so
+// tools/test-model.mjs tests them in node.
+//
+// The websocket's events are the source of truth: `applyEvent` applies them in sequence order
+// (a sequence already applied is ignored). REST answers fill the gaps (a first load, a tab
+// nobody sent events about, a reload after `resync`), but never overwrite what a later event
+// said: every event ticks `clock` and stamps the conversation it touched, a REST request
+// remembers the clock when it started, and its answer only replaces a conversation stamped
+// before that (or one the answer shows as updated later).
+
+/** Statuses of a conversation that still needs someone. */
+export const OPEN_STATUSES = ['waiting', 'assigned', 'snoozed'];
+
+/** Delivery progress of an outbound message; `failed` wins over all of them. */
+const DELIVERY_RANK = { queued: 0, sending: 1, accepted: 2, sent: 3, delivered: 4, read: 5, played: 6 };
+
+/** The workspace's state right after a login (or a logout). */
+export function emptyWorkspace() {
+  return {
+    me: null,
+    teams: [],
+    quickReplies: null,
+    conversations: {},
+    touched: {},
+    clock: 0,
+    lists: {},
+    tab: 'mine',
+    search: '',
+    offers: {},
+    unread: {},
+    previews: {},
+    openId: null,
+    detail: null,
+    pane: 'list',
+    connection: 'reconnecting',
+    everConnected: false,
+    lastSeq: 0,
+    notice: null,
+  };
+}
+
+/** The status to keep when a message is known as `current` and something says `incoming`. */
+export function betterStatus(current, incoming) {
+  if (!incoming) return current;
+  if (!current) return incoming;
+  if (incoming === 'failed' || current === 'failed') return 'failed';
+  const a = DELIVERY_RANK[current];
+  const b = DELIVERY_RANK[incoming];
+  if (a === undefined || b === undefined) return incoming;
+  return b >= a ? incoming : current;
+}
+
+/** Two lists of messages as one, by id, oldest first; `incoming` fills in `existing`. */
+export function mergeMessages(existing, incoming) {
+  const byId = new Map();
+  for (const m of existing || []) if (m && m.id) byId.set(m.id, m);
+  for (const m of incoming || []) {
+    if (!m || !m.id) continue;
+    const old = byId.get(m.id);
+    if (!old) {
+      byId.set(m.id, m);
+      continue;
+    }
+    const merged = { ...old, ...m, status: betterStatus(old.status, m.status) };
+    for (const key of ['provider_id', 'error_code', 'error_reason']) {
+      if (merged[key] == null && old[key] != null) merged[key] = old[key];
+    }
+    byId.set(m.id, merged);
+  }
+  return [...byId.values()].sort(
+    (a, b) => (a.created_at || 0) - (b.created_at || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
+}
+
+/** The text a message shows: its body's text, caption or title, else ''. */
+export function messageText(body) {
+  if (!body || typeof body !== 'object') return typeof body === 'string' ? body : '';
+  for (const key of ['body', 'caption', 'text', 'title']) {
+    if (typeof body[key] === 'string' && body[key] !== '') return body[key];
+  }
+  if (body.type === 'location') return [body.name, body.address].filter(Boolean).join(', ');
+  if (typeof body.body === 'object' && body.body) return messageText(body.body);
+  return '';
+}
+
+/** Whether a number is shown masked (`+34 6•• ••• •12`). */
+export function isMasked(phone) {
+  return typeof phone === 'string' && phone.includes('•');
+}
+
+function stamp(state, id) {
+  const clock = state.clock + 1;
+  return { ...state, clock, touched: { ...state.touched, [id]: clock } };
+}
+
+/** An event's (or an action's answer's) conversation, which always wins. */
+export function upsertConversation(state, conversation) {
+  if (!conversation || typeof conversation.id !== 'string') return state;
+  const id = conversation.id;
+  let s = stamp(state, id);
+  s.conversations = { ...s.conversations, [id]: conversation };
+  if (s.detail && s.detail.id === id) s.detail = { ...s.detail, conversation };
+  return s;
+}
+
+function dropOffer(state, id) {
+  if (!state.offers[id]) return state;
+  const offers = { ...state.offers };
+  delete offers[id];
+  return { ...state, offers };
+}
+
+/** Whether a REST answer started at `started` may replace what we know of `c`. */
+function restMayReplace(state, c, started) {
+  const touched = state.touched[c.id] || 0;
+  if (touched <= started) return true;
+  const known = state.conversations[c.id];
+  return !known || (c.updated_at || 0) > (known.updated_at || 0);
+}
+
+/** Conversations from REST (a list, a search, a detail), started at clock `started`. */
+export function mergeConversations(state, list, started) {
+  let conversations = null;
+  for (const c of list || []) {
+    if (!c || typeof c.id !== 'string' || !restMayReplace(state, c, started)) continue;
+    conversations = conversations || { ...state.conversations };
+    conversations[c.id] = c;
+  }
+  if (!conversations) return state;
+  let s = { ...state, conversations };
+  if (s.detail && conversations[s.detail.id]) {
+    s.detail = { ...s.detail, conversation: conversations[s.detail.id] };
+  }
+  return s;
+}
+
+/** A tab's REST answer. */
+export function applyList(state, key, list, started) {
+  const s = mergeConversations(state, list, started);
+  const ids = [];
+  for (const c of list || []) if (c && typeof c.id === 'string' && !ids.includes(c.id)) ids.push(c.id);
+  return { ...s, lists: { ...s.lists, [key]: { ids, loading: false, error: null, stale: false } } };
+}
+
+/** The open conversation's REST answer; ignored if another one was opened meanwhile. */
+export function applyDetail(state, body, started) {
+  const c = body && body.conversation;
+  if (!c || !state.detail || state.detail.id !== c.id) return state;
+  const s = { ...mergeConversations(state, [c], started) };
+  const messages = mergeMessages(state.detail.messages, body.messages);
+  s.detail = {
+    ...s.detail,
+    loading: false,
+    error: null,
+    conversation: s.conversations[c.id] || c,
+    messages,
+    contact: body.contact || null,
+    history: Array.isArray(body.history) ? body.history : [],
+    events: Array.isArray(body.events) ? body.events : [],
+  };
+  return s;
+}
+
+/**
+ * One `event` frame. Returns the new state and what should follow (`effects`): `resync` (a
+ * sequence is missing), `me` (my load may have changed), `detail` (the open conversation needs
+ * a reload), `offer` (a new offer to announce). `ctx`: `{meId, hidden}`.
+ */
+export function applyEvent(state, frame, ctx = {}) {
+  if (!frame || typeof frame.seq !== 'number' || !Number.isFinite(frame.seq)) {
+    return { state, effects: [], ignored: true };
+  }
+  if (frame.seq <= state.lastSeq) return { state, effects: [], ignored: true };
+  const effects = [];
+  if (state.lastSeq > 0 && frame.seq > state.lastSeq + 1) effects.push('resync');
+  let s = { ...state, lastSeq: frame.seq };
+  const d = frame.data && typeof frame.data === 'object' ? frame.data : {};
+  const conv = d.conversation && typeof d.conversation.id === 'string' ? d.conversation : null;
+  switch (frame.kind) {
+    case 'conversation.offered':
+      if (conv) {
+        s = upsertConversation(s, conv);
+        s.offers = {
+          ...s.offers,
+          [conv.id]: { conversation: conv, expires_at: d.expires_at ?? null, clock: s.clock },
+        };
+        effects.push('offer');
+      }
+      break;
+    case 'conversation.assigned':
+    case 'conversation.updated':
+      if (conv) {
+        s = dropOffer(upsertConversation(s, conv), conv.id);
+        effects.push('me');
+      }
+      break;
+    case 'message.created': {
+      const m = d.message;
+      const cid = d.conversation_id || (m && m.conversation_id);
+      if (!m || typeof cid !== 'string') break;
+      if (s.detail && s.detail.id === cid) {
+        s.detail = { ...s.detail, messages: mergeMessages(s.detail.messages, [m]) };
+      }
+      s.previews = {
+        ...s.previews,
+        [cid]: { text: messageText(m.body), direction: m.direction, kind: m.kind, at: m.created_at },
+      };
+      const known = s.conversations[cid];
+      if (known && (m.created_at || 0) > (known.updated_at || 0)) {
+        s = upsertConversation(s, { ...known, updated_at: m.created_at });
+      }
+      if (m.direction === 'inbound' && (s.openId !== cid || ctx.hidden)) {
+        s.unread = { ...s.unread, [cid]: (s.unread[cid] || 0) + 1 };
+      }
+      break;
+    }
+    case 'message.status': {
+      const cid = d.conversation_id;
+      if (!s.detail || s.detail.id !== cid) break;
+      const i = s.detail.messages.findIndex((m) => d.provider_id && m.provider_id === d.provider_id);
+      if (i < 0) {
+        // A message we only know as queued: its provider id came later. Reload it.
+        effects.push('detail');
+        break;
+      }
+      const messages = s.detail.messages.slice();
+      const m = messages[i];
+      messages[i] = {
+        ...m,
+        status: betterStatus(m.status, d.status),
+        error_code: d.error_code ?? m.error_code,
+      };
+      s.detail = { ...s.detail, messages };
+      if (d.status === 'failed') effects.push('detail'); // for its error_reason
+      break;
+    }
+    case 'presence.changed': {
+      if (typeof d.agent !== 'string') break;
+      if (s.me && s.me.agent && d.agent === ctx.meId) {
+        s.me = { ...s.me, agent: { ...s.me.agent, presence: d.presence } };
+      }
+      s.teams = s.teams.map((t) =>
+        Array.isArray(t.agents) && t.agents.some((a) => a.id === d.agent)
+          ? { ...t, agents: t.agents.map((a) => (a.id === d.agent ? { ...a, presence: d.presence } : a)) }
+          : t,
+      );
+      break;
+    }
+    default:
+      break;
+  }
+  return { state: s, effects };
+}
+
+/** Offers /me no longer lists (taken, expired) are dropped, unless an event added them since. */
+export function reconcileOffers(state, offeredIds, started) {
+  const keep = new Set(offeredIds || []);
+  let offers = null;
+  for (const [id, o] of Object.entries(state.offers)) {
+    if (!keep.has(id) && (o.clock || 0) <= started) {
+      offers = offers || { ...state.offers };
+      delete offers[id];
+    }
+  }
+  return offers ? { ...state, offers } : state;
+}
+
+/** The list tabs: Mine, one per team inbox the user may list, Waiting. */
+export function buildTabs(meId, teams) {
+  const tabs = [
+    {
+      key: 'mine',
+      labelKey: 'tab.mine',
+      queries: [
+        { assignee: 'me', status: 'assigned' },
+        { assignee: 'me', status: 'snoozed' },
+      ],
+      match: (c) => c.assignee === meId && (c.status === 'assigned' || c.status === 'snoozed'),
+    },
+  ];
+  for (const t of teams || []) {
+    if (!t || typeof t.id !== 'string' || t.queue_length === null) continue;
+    tabs.push({
+      key: 'team:' + t.id,
+      label: t.name || t.id,
+      queries: OPEN_STATUSES.map((status) => ({ team: t.id, status })),
+      match: (c) => c.team === t.id && OPEN_STATUSES.includes(c.status),
+    });
+  }
+  tabs.push({
+    key: 'waiting',
+    labelKey: 'tab.waiting',
+    queries: [{ status: 'waiting' }],
+    match: (c) => c.status === 'waiting',
+  });
+  return tabs;
+}
+
+/** The tab of a search by the last digits of the customer's number. */
+export function searchTab(digits) {
+  return { key: 'search:' + digits, labelKey: 'tab.search', queries: [{ phone: digits }], match: null };
+}
+
+/** The conversations a tab shows: what REST listed and what events since made match. */
+export function listRows(state, tab) {
+  const entry = state.lists[tab.key];
+  const ids = new Set(entry ? entry.ids : []);
+  if (tab.match) {
+    for (const c of Object.values(state.conversations)) if (tab.match(c)) ids.add(c.id);
+  }
+  const rows = [];
+  for (const id of ids) {
+    const c = state.conversations[id];
+    if (c && (!tab.match || tab.match(c))) rows.push(c);
+  }
+  rows.sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0) || (a.id < b.id ? -1 : 1));
+  return rows;
+}
+
+/** Unread inbound messages over every conversation. */
+export function unreadTotal(state) {
+  let n = 0;
+  for (const v of Object.values(state.unread)) n += v;
+  return n;
+}

@@ -1,0 +1,150 @@
+// Small pieces the screens share: names, labels, icons, a ticking clock, a modal dialog.
+
+import { html, useEffect, useRef, useState } from '../lib/html.js';
+import { t, K } from '../lib/i18n.js';
+
+const STATUS_KEYS = {
+  bot: K('status.bot'),
+  waiting: K('status.waiting'),
+  assigned: K('status.assigned'),
+  snoozed: K('status.snoozed'),
+  resolved: K('status.resolved'),
+};
+
+const PRESENCE_KEYS = {
+  online: K('presence.online'),
+  away: K('presence.away'),
+  offline: K('presence.offline'),
+};
+
+const DELIVERY_KEYS = {
+  received: K('delivery.received'),
+  queued: K('delivery.queued'),
+  sending: K('delivery.sending'),
+  accepted: K('delivery.accepted'),
+  sent: K('delivery.sent'),
+  delivered: K('delivery.delivered'),
+  read: K('delivery.read'),
+  played: K('delivery.played'),
+  failed: K('delivery.failed'),
+  internal: K('delivery.internal'),
+};
+
+export function statusLabel(status) {
+  return t(STATUS_KEYS[status] || K('status.unknown')); // i18n-dynamic
+}
+
+export function presenceLabel(presence) {
+  return t(PRESENCE_KEYS[presence] || K('presence.offline')); // i18n-dynamic
+}
+
+export function deliveryLabel(status) {
+  return t(DELIVERY_KEYS[status] || K('delivery.unknown')); // i18n-dynamic
+}
+
+/** The customer as a row or a title names them. */
+export function customerName(c) {
+  const who = c && c.customer;
+  return (who && (who.name || who.phone || who.id)) || t('customer.unknown');
+}
+
+/** An agent's name from the teams' rosters (else their id). */
+export function agentName(s, id) {
+  if (!id) return '';
+  const me = s.me && s.me.user;
+  if (me && me.id === id) return me.name || id;
+  for (const team of s.teams) {
+    for (const a of team.agents || []) if (a.id === id && a.name) return a.name;
+  }
+  return id;
+}
+
+export function teamName(s, id) {
+  if (!id) return '';
+  const team = s.teams.find((x) => x.id === id);
+  return (team && team.name) || id;
+}
+
+/** The signed-in user's id. */
+export function myId(s) {
+  return s.session && s.session.user ? s.session.user.id : null;
+}
+
+export function visible(el) {
+  return !!el && el.getClientRects().length > 0;
+}
+
+/** Moves the focus to the next (1) or previous (-1) row of the list. */
+export function moveInList(step) {
+  const rows = [...document.querySelectorAll('.conversation-row')].filter(visible);
+  if (!rows.length) return;
+  let i = rows.indexOf(document.activeElement);
+  if (i < 0) i = rows.findIndex((r) => r.getAttribute('aria-current') === 'true');
+  const next = i < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, i + step));
+  rows[next].focus();
+  rows[next].scrollIntoView({ block: 'nearest' });
+}
+
+/** Back to the list from the reply box: the open row, else the first. */
+export function focusList() {
+  const rows = [...document.querySelectorAll('.conversation-row')].filter(visible);
+  const row = rows.find((r) => r.getAttribute('aria-current') === 'true') || rows[0];
+  if (row) row.focus();
+}
+
+/** Re-renders twice a second while `active`; returns the time of this render. */
+export function useNow(active) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (!active) return undefined;
+    const id = setInterval(() => setTick((n) => n + 1), 500);
+    return () => clearInterval(id);
+  }, [active]);
+  return Date.now();
+}
+
+/** A native modal dialog: focus stays inside, Escape closes it, focus goes back after. */
+export function Modal({ title, onClose, children, id }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    const opener = document.activeElement;
+    if (dialog && !dialog.open && dialog.showModal) dialog.showModal();
+    return () => {
+      if (opener && opener.isConnected && opener.focus) opener.focus();
+    };
+  }, []);
+  const close = () => {
+    if (ref.current && ref.current.open) ref.current.close();
+    else onClose();
+  };
+  return html`
+    <dialog ref=${ref} id=${id} class="modal" aria-labelledby=${id + '-title'} onClose=${onClose}>
+      <header class="modal-head">
+        <h2 id=${id + '-title'}>${title}</h2>
+        <button type="button" class="icon-button" aria-label=${t('common.close')} onClick=${close}>${icons.close()}</button>
+      </header>
+      <div class="modal-body">${children}</div>
+    </dialog>
+  `;
+}
+
+function svg(path, extra = '') {
+  return html`<svg class=${'icon ' + extra} viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">${path}</svg>`;
+}
+
+/** Icons, each a fresh vnode: decorative (aria-hidden); whatever carries them has a label. */
+export const icons = {
+  back: () => svg(html`<path d="M15 5l-7 7 7 7" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" />`, 'flip-rtl'),
+  close: () => svg(html`<path d="M6 6l12 12M18 6L6 18" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" />`),
+  send: () => svg(html`<path d="M4 12l16-8-6 16-2.5-6.5z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" />`, 'flip-rtl'),
+  check: () => svg(html`<path d="M5 12.5l4.5 4.5L19 7.5" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" />`),
+  transfer: () => svg(html`<path d="M4 8h13l-3.5-3.5M20 16H7l3.5 3.5" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />`),
+  snooze: () => svg(html`<circle cx="12" cy="13" r="7.5" fill="none" stroke="currentColor" stroke-width="2" /><path d="M12 9v4.5l3 2M5 4L2.5 6.5M19 4l2.5 2.5" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />`),
+  person: () => svg(html`<circle cx="12" cy="8" r="4" fill="none" stroke="currentColor" stroke-width="2" /><path d="M4 21c0-4 3.6-6.5 8-6.5s8 2.5 8 6.5" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />`),
+  logout: () => svg(html`<path d="M10 4H5v16h5M15 8l4 4-4 4M19 12H9" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />`, 'flip-rtl'),
+  clock: () => svg(html`<circle cx="12" cy="12" r="8" fill="none" stroke="currentColor" stroke-width="2" /><path d="M12 8v4.5l3 1.5" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />`),
+  tick: () => svg(html`<path d="M4 12.5l5 5L20 6.5" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" />`),
+  ticks: () => svg(html`<path d="M1.5 12.5l5 5L17 7M9.5 16l1.5 1.5L22 7" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" />`),
+  failed: () => svg(html`<circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="2" /><path d="M12 7v6M12 16.5v.5" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" />`),
+};

@@ -1,0 +1,146 @@
+// The composer: Enter sends, Shift+Enter is a new line, the Note toggle writes an internal
+// note instead, and `/` at the start picks a quick reply.
+
+import { html, useEffect, useState } from '../lib/html.js';
+import { t } from '../lib/i18n.js';
+import { explain, loadQuickReplies, send, sendQuickReply } from '../lib/actions.js';
+import { focusList, icons, myId } from './common.js';
+
+/** Unsent text per user and conversation, kept while the tab lives. */
+const drafts = new Map();
+
+export function Composer({ s, id, c }) {
+  const draftKey = myId(s) + '/' + id;
+  const [text, setTextState] = useState(drafts.get(draftKey) || '');
+  const [note, setNote] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const [pick, setPick] = useState(0);
+  const [dismissed, setDismissed] = useState(false);
+
+  const mine = !!c && c.assignee === myId(s);
+  const canSend = note || mine;
+  const slash = text.startsWith('/') && !text.includes('\n');
+  const picking = slash && !dismissed && !busy;
+  const filter = slash ? text.slice(1).trim().toLowerCase() : '';
+  const replies = picking && s.quickReplies
+    ? s.quickReplies.filter(
+        (q) => q.shortcut.toLowerCase().includes(filter) || (q.title || '').toLowerCase().includes(filter),
+      )
+    : [];
+  const index = Math.min(pick, Math.max(0, replies.length - 1));
+
+  useEffect(() => {
+    if (picking) loadQuickReplies();
+  }, [picking]);
+
+  const setText = (value) => {
+    setTextState(value);
+    if (value) drafts.set(draftKey, value);
+    else drafts.delete(draftKey);
+    setDismissed(false);
+    setPick(0);
+  };
+
+  const run = async (work) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await work();
+      setText('');
+    } catch (e) {
+      setError(explain(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const submit = () => {
+    const body = text.trim();
+    if (!body || busy || !canSend) return;
+    run(() => send(id, body, note));
+  };
+
+  const choose = (q) => {
+    if (!q) return;
+    if (note || !mine) {
+      // Notes take text: the reply's text goes into the box, to edit and add.
+      setText(q.text || '');
+      setDismissed(true);
+      return;
+    }
+    run(() => sendQuickReply(id, q.shortcut));
+  };
+
+  const onKeyDown = (e) => {
+    if (e.isComposing || e.keyCode === 229) return;
+    if (picking && replies.length) {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        const step = e.key === 'ArrowDown' ? 1 : -1;
+        setPick((index + step + replies.length) % replies.length);
+        return;
+      }
+      if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+        e.preventDefault();
+        choose(replies[index]);
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        setDismissed(true);
+        return;
+      }
+    }
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      submit();
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      e.currentTarget.blur();
+      focusList();
+    }
+  };
+
+  const rows = Math.min(6, Math.max(2, text.split('\n').length));
+  const showList = picking && s.quickReplies;
+  return html`
+    <form class="composer" data-note=${note ? 'true' : 'false'} onSubmit=${(e) => { e.preventDefault(); submit(); }}>
+      ${showList && html`
+        <div class="quick-replies">
+          ${replies.length
+            ? html`
+              <ul id="quick-replies" role="listbox" aria-label=${t('composer.quick_replies')}>
+                ${replies.map((q, i) => html`
+                  <li key=${q.shortcut} id=${'quick-reply-' + i} role="option" class="quick-reply"
+                    aria-selected=${i === index ? 'true' : 'false'}
+                    onMouseDown=${(e) => e.preventDefault()} onClick=${() => choose(q)}>
+                    <span class="quick-reply-head"><strong dir="ltr">/${q.shortcut}</strong> <span dir="auto">${q.title || ''}</span></span>
+                    <span class="quick-reply-text" dir="auto">${q.text || ''}</span>
+                  </li>`)}
+              </ul>`
+            : html`<p class="muted">${t('composer.no_quick_replies')}</p>`}
+        </div>`}
+      ${!canSend && c && html`<p class="hint">${t('composer.not_yours')}</p>`}
+      ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
+      <div class="composer-row">
+        <label class="note-toggle">
+          <input id="note-mode" type="checkbox" checked=${note} onChange=${(e) => setNote(e.currentTarget.checked)} />
+          <span>${t('composer.note')}</span>
+        </label>
+        <label for="composer" class="visually-hidden">${note ? t('composer.note_label') : t('composer.reply_label')}</label>
+        <span id="composer-keys" class="visually-hidden">${t('composer.keys')}</span>
+        <textarea id="composer" dir="auto" rows=${rows} value=${text}
+          placeholder=${note ? t('composer.note_placeholder') : t('composer.placeholder')}
+          aria-autocomplete="list" aria-describedby="composer-keys"
+          aria-controls=${showList && replies.length ? 'quick-replies' : undefined}
+          aria-activedescendant=${showList && replies.length ? 'quick-reply-' + index : undefined}
+          onInput=${(e) => setText(e.currentTarget.value)} onKeyDown=${onKeyDown}></textarea>
+        <button id="send" type="submit" class="button primary send" disabled=${busy || !text.trim() || !canSend}
+          aria-label=${note ? t('composer.add_note') : t('composer.send')}>
+          ${icons.send()}
+        </button>
+      </div>
+    </form>
+  `;
+}

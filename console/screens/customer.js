@@ -1,0 +1,102 @@
+// The customer panel: who they are, how they reached us, their other conversations, and why
+// this conversation came to me (the routing trace).
+
+import { html } from '../lib/html.js';
+import { t, languageLabel } from '../lib/i18n.js';
+import { dateTime, iso, when } from '../lib/format.js';
+import { isMasked } from '../lib/model.js';
+import { openConversation, reveal, showPane } from '../lib/actions.js';
+import { agentName, customerName, icons, statusLabel, teamName } from './common.js';
+
+function mayReveal(s, c) {
+  const user = s.me && s.me.user;
+  if (!user || !c) return false;
+  return user.role === 'admin' || (Array.isArray(user.supervises) && user.supervises.includes(c.team));
+}
+
+function Fact({ label, children }) {
+  return html`<div class="fact"><dt>${label}</dt><dd>${children}</dd></div>`;
+}
+
+export function CustomerPanel({ s }) {
+  const d = s.detail;
+  const c = d.conversation || s.conversations[d.id] || null;
+  const contact = d.contact || {};
+  const phone = d.revealed || contact.phone || (c && c.customer && c.customer.phone) || '';
+  const tags = Array.isArray(contact.tags) ? contact.tags : [];
+  const fields = contact.fields && typeof contact.fields === 'object' ? Object.entries(contact.fields) : [];
+  const identities = Array.isArray(contact.identities) ? contact.identities : [];
+  const route = (c && c.route) || {};
+  const trace = Array.isArray(route.trace) ? route.trace : [];
+  const none = html`<span class="muted">${t('common.none')}</span>`;
+  return html`
+    <aside id="customer-panel" class="pane pane-customer" aria-labelledby="customer-title">
+      <header class="panel-head">
+        <button type="button" class="icon-button back" aria-label=${t('customer.back')} onClick=${() => showPane('conversation')}>
+          ${icons.back()}
+        </button>
+        <h2 id="customer-title" tabindex="-1">${t('customer.title')}</h2>
+      </header>
+      <div class="panel-body">
+        <section class="panel-section">
+          <h3 class="customer-name" dir="auto">${contact.name || (c ? customerName(c) : '')}</h3>
+          <dl class="facts">
+            <${Fact} label=${t('customer.phone')}>
+              ${phone ? html`<bdi class="phone" dir="ltr">${phone}</bdi>` : none}
+              ${isMasked(phone) && !d.revealed && mayReveal(s, c) && html`
+                <button type="button" class="link-button" onClick=${() => reveal(c.id)}>${t('customer.reveal')}</button>`}
+            <//>
+            <${Fact} label=${t('customer.language')}>${contact.language ? languageLabel(contact.language) : none}<//>
+            ${fields.map(([k, v]) => html`<${Fact} key=${k} label=${html`<span dir="auto">${k}</span>`}><span dir="auto">${String(v)}</span><//>`)}
+          </dl>
+          ${tags.length > 0 && html`
+            <h4 class="subheading">${t('customer.tags')}</h4>
+            <ul class="tags">${tags.map((tag) => html`<li key=${tag} class="tag" dir="auto">${tag}</li>`)}</ul>`}
+        </section>
+
+        <section class="panel-section">
+          <h3>${t('customer.why')}</h3>
+          <dl class="facts">
+            <${Fact} label=${t('customer.team')}>${route.team || (c && c.team) ? teamName(s, route.team || c.team) : none}<//>
+            <${Fact} label=${t('customer.priority')}>${route.priority ?? (c && c.priority) ?? none}<//>
+            ${route.preferred_agent && html`<${Fact} label=${t('customer.preferred_agent')}>${agentName(s, route.preferred_agent)}<//>`}
+          </dl>
+          ${trace.length
+            ? html`<ol class="trace">${trace.map((step, i) => html`<li key=${i}><span dir="auto">${String(step)}</span></li>`)}</ol>`
+            : html`<p class="muted">${t('customer.no_trace')}</p>`}
+        </section>
+
+        <section class="panel-section">
+          <h3>${t('customer.identities')}</h3>
+          ${identities.length
+            ? html`<ul class="identities">
+                ${identities.map((i) => html`
+                  <li key=${i.channel + ':' + i.address}>
+                    <span class="identity-channel" dir="auto">${i.channel}${i.kind && i.kind !== i.channel ? ` (${i.kind})` : ''}</span>
+                    <bdi class="phone" dir="ltr">${i.address}</bdi>
+                    ${typeof i.first_seen === 'number' && html`
+                      <span class="muted">${t('customer.first_seen', { when: dateTime(i.first_seen) })}</span>`}
+                  </li>`)}
+              </ul>`
+            : html`<p class="muted">${t('common.none')}</p>`}
+        </section>
+
+        <section class="panel-section">
+          <h3>${t('customer.history')}</h3>
+          ${d.history && d.history.length
+            ? html`<ul class="history">
+                ${d.history.map((h) => html`
+                  <li key=${h.id}>
+                    <button type="button" class="history-item" data-id=${h.id} onClick=${() => openConversation(h.id)}>
+                      <time datetime=${iso(h.created_at)}>${when(h.created_at)}</time>
+                      <span class=${'status status-' + h.status}>${statusLabel(h.status)}</span>
+                      ${h.team && html`<span class="muted">${teamName(s, h.team)}</span>`}
+                    </button>
+                  </li>`)}
+              </ul>`
+            : html`<p class="muted">${t('customer.no_history')}</p>`}
+        </section>
+      </div>
+    </aside>
+  `;
+}

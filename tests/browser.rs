@@ -1,0 +1,272 @@
+//! The web console in a real Chromium (headless, driven through chromedriver), as an agent
+//! would use it: log in, go online, open the conversation a customer started, read the
+//! transcript as it grows over the websocket, answer; on a phone-sized window and in Arabic
+//! (right to left). Screenshots go to `target/screenshots/` for people to look at.
+//!
+//! scripts/test installs chromium and chromium-driver where they are missing.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::console::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn which(candidates: &[&str]) -> Option<String> {
+    candidates.iter().find_map(|c| {
+        let path = PathBuf::from(c);
+        if path.is_absolute() {
+            path.exists().then(|| c.to_string())
+        } else {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(c))
+                    .find(|p| p.exists())
+                    .map(|p| p.to_string_lossy().into_owned())
+            })
+        }
+    })
+}
+
+/// A headless Chromium behind its own chromedriver, killed on drop.
+struct Browser {
+    driver: Child,
+    client: Client,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    async fn start(width: u32, height: u32, language: &str) -> Browser {
+        // chromedriver speaks plain HTTP; the connector still wants a process-wide provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let driver_bin = which(&["chromedriver", "/usr/bin/chromedriver"])
+            .expect("chromedriver is installed (scripts/test installs chromium-driver)");
+        let chromium = which(&["chromium", "/usr/bin/chromium", "chromium-browser"])
+            .expect("chromium is installed (scripts/test installs it)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let mut options = json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--hide-scrollbars",
+                format!("--window-size={},{}", width.max(500), height),
+                format!("--lang={language}"),
+            ],
+        });
+        // A headless window is at least 500 px wide: narrower screens are emulated, like a
+        // phone (its width, a touch screen).
+        if width < 500 {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2, "touch": true },
+            });
+        }
+        let capabilities: serde_json::Map<String, Value> = serde_json::from_value(json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": options,
+        }))
+        .expect("capabilities");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let client = loop {
+            match ClientBuilder::rustls()
+                .expect("a TLS connector")
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("chromedriver at {url}: {e}"),
+            }
+        };
+        Browser { driver, client }
+    }
+
+    async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("waited for {css}: {e}"))
+    }
+
+    /// Wait until `script` (a JS expression) is truthy.
+    async fn wait_true(&self, what: &str, script: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = self
+                .client
+                .execute(&format!("return !!({script});"), vec![])
+                .await
+                .unwrap_or(Value::Bool(false));
+            if value == Value::Bool(true) {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("waited {WAIT:?} for {what} ({script})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn login(&self, address: &str, email: &str, language: Option<&str>) {
+        self.client.goto(address).await.expect("the console loads");
+        self.wait_css("#login-email")
+            .await
+            .send_keys(email)
+            .await
+            .expect("email typed");
+        self.wait_css("#login-password")
+            .await
+            .send_keys(DEMO_PASSWORD)
+            .await
+            .expect("password typed");
+        if let Some(language) = language {
+            self.wait_css(&format!("#login-language option[value='{language}']"))
+                .await
+                .click()
+                .await
+                .expect("language chosen");
+        }
+        self.wait_css("#login-submit")
+            .await
+            .click()
+            .await
+            .expect("logged in");
+        self.wait_css("#presence").await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+    }
+
+    /// End the session; dropping the browser stops chromedriver.
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+#[actix_rt::test]
+async fn an_agent_logs_in_takes_the_conversation_and_answers_in_the_browser() {
+    let app = spawn_console_app(|_| {}).await;
+    let customer = Customer::new(&app, "34611122233");
+    let id = customer.hands_off_to("support").await;
+
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "alice@example.com", None).await;
+    browser
+        .wait_css("#presence option[value='online']")
+        .await
+        .click()
+        .await
+        .expect("online");
+    // Going online takes the waiting conversation: it appears in the list, live.
+    browser
+        .wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await
+        .click()
+        .await
+        .expect("the conversation opens");
+    browser
+        .wait_css("#transcript .message[data-direction='inbound']")
+        .await;
+    browser
+        .wait_true(
+            "the connection is live",
+            "document.querySelector('#connection')?.dataset.state === 'connected'",
+        )
+        .await;
+
+    // The customer writes: it appears without a reload.
+    customer.says("Is anyone there? مرحبا").await;
+    browser
+        .wait_true(
+            "the customer's new message in the transcript",
+            "[...document.querySelectorAll('#transcript .message')].some(m => m.textContent.includes('Is anyone there?'))",
+        )
+        .await;
+
+    // Enter sends.
+    let composer = browser.wait_css("#composer").await;
+    composer
+        .send_keys("Hello from the browser")
+        .await
+        .expect("typed");
+    composer.send_keys("\u{E007}").await.expect("Enter");
+    customer.wait_for_text("Hello from the browser").await;
+    browser
+        .wait_true(
+            "the reply in the transcript",
+            "[...document.querySelectorAll('#transcript .message[data-direction=outbound]')].some(m => m.textContent.includes('Hello from the browser'))",
+        )
+        .await;
+    browser.screenshot("console-desktop").await;
+    browser.close().await;
+}
+
+#[actix_rt::test]
+async fn the_console_fits_a_phone_and_reads_right_to_left_in_arabic() {
+    let app = spawn_console_app(|_| {}).await;
+    let id = hand_off(&app, "34611122244", "support").await;
+    let alice = Console::new(&app, ALICE);
+    alice.set_presence("online").await;
+    alice.wait_status(&id, "assigned", AT_ONCE).await;
+
+    let browser = Browser::start(360, 780, "ar").await;
+    browser
+        .login(&app.address, "alice@example.com", Some("ar"))
+        .await;
+    browser
+        .wait_true("right to left", "document.documentElement.dir === 'rtl'")
+        .await;
+    browser
+        .wait_true("Arabic", "document.documentElement.lang === 'ar'")
+        .await;
+    browser
+        .wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await;
+    // Nothing overflows the phone's width.
+    browser
+        .wait_true(
+            "no horizontal overflow",
+            "document.documentElement.scrollWidth <= window.innerWidth + 1",
+        )
+        .await;
+    browser.screenshot("console-phone-ar-list").await;
+    browser
+        .wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await
+        .click()
+        .await
+        .expect("opens");
+    browser.wait_css("#composer").await;
+    browser.screenshot("console-phone-ar-conversation").await;
+    browser.close().await;
+}
