@@ -534,7 +534,11 @@ async fn private_teams_and_supervisors() {
         )
         .await,
     );
-    bob.wait_status(&waiting, "assigned", AT_ONCE).await;
+    // Sam watches (Bob cannot see the waiting conversation of a private team until it is his).
+    sam.wait_conversation(&waiting, "assigned to bob", AT_ONCE, |d| {
+        d["conversation"]["status"] == "assigned" && d["conversation"]["assignee"] == "bob"
+    })
+    .await;
     expect_status(200, sam.transfer_agent(&alices, "bob").await);
     let moved = bob.wait_status(&alices, "assigned", AT_ONCE).await;
     assert_eq!(moved["assignee"], "bob");
