@@ -54,6 +54,7 @@ pub struct AppState {
 pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         cfg.route("/", web::get().to(webapp::index))
+            .route("/", web::head().to(webapp::index))
             .route("/assets/{path:.*}", web::get().to(webapp::asset))
             .route("/webhooks/whatsapp", web::get().to(webhooks::verify))
             .route("/webhooks/whatsapp", web::post().to(webhooks::receive))

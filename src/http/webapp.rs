@@ -220,8 +220,12 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
 /// `GET /`: the console's page, always revalidated.
 pub async fn index(req: HttpRequest, console: web::Data<Console>) -> HttpResponse {
     if not_modified(&req, &console.index_etag) {
+        // A 304's headers update the cached page's: it must carry the page's policy (the
+        // data policy every other answer gets would block the page's own scripts).
         return HttpResponse::NotModified()
             .insert_header((header::ETAG, console.index_etag.clone()))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, super::headers::HTML_CSP))
             .finish();
     }
     HttpResponse::Ok()
