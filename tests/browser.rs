@@ -270,3 +270,69 @@ async fn the_console_fits_a_phone_and_reads_right_to_left_in_arabic() {
     browser.screenshot("console-phone-ar-conversation").await;
     browser.close().await;
 }
+
+#[actix_rt::test]
+async fn a_supervisor_forces_presence_on_the_board_and_an_admin_sees_the_people() {
+    let app = spawn_console_app(|_| {}).await;
+    let waiting = hand_off(&app, "34611122255", "support").await;
+
+    // Sam's board: support's queue holds the customer; forcing Alice online hands it to her.
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "sam@example.com", None).await;
+    browser
+        .wait_css("#nav-board")
+        .await
+        .click()
+        .await
+        .expect("the board opens");
+    browser
+        .wait_css(&format!("#board .board-queue-item[data-id='{waiting}']"))
+        .await;
+    browser
+        .wait_css(
+            "#board .board-team[data-id='support'] .board-agent[data-id='alice'] \
+             select.force-presence option[value='online']",
+        )
+        .await
+        .click()
+        .await
+        .expect("alice forced online");
+    let alice = Console::new(&app, ALICE);
+    let conversation = alice.wait_status(&waiting, "assigned", AT_ONCE).await;
+    assert_eq!(conversation["assignee"], "alice");
+    browser.screenshot("console-board").await;
+    browser.close().await;
+
+    // The admin's people: every user listed; agents see no admin entry at all.
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "admin@example.com", None).await;
+    browser
+        .wait_css("#nav-admin")
+        .await
+        .click()
+        .await
+        .expect("admin opens");
+    browser
+        .wait_css("#admin-users")
+        .await
+        .click()
+        .await
+        .expect("users");
+    for user in ["admin", "sam", "alice", "bob", "carla"] {
+        browser
+            .wait_css(&format!("#admin .user-row[data-id='{user}']"))
+            .await;
+    }
+    browser.screenshot("console-admin-users").await;
+    browser.close().await;
+
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "bob@example.com", None).await;
+    browser
+        .wait_true(
+            "no board or admin for an agent",
+            "!document.querySelector('#nav-board') && !document.querySelector('#nav-admin')",
+        )
+        .await;
+    browser.close().await;
+}

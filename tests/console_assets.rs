@@ -41,6 +41,11 @@ fn the_console_store_applies_events_in_order() {
 }
 
 #[test]
+fn the_admin_screens_model_holds() {
+    node(&["--test", "tools/test-admin.mjs"]);
+}
+
+#[test]
 fn the_console_stays_within_its_budget() {
     node(&["tools/check-size.mjs"]);
 }
@@ -83,6 +88,24 @@ async fn the_gateway_serves_the_console_with_hashed_assets_and_a_strict_policy()
         "{script}"
     );
     assert!(!html.contains("<script>"), "no inline script: {html}");
+
+    // Revalidating the page (a reload) keeps the page's policy on the 304.
+    let etag = page_etag(&app).await;
+    let revalidated = app
+        .client
+        .get(format!("{}/", app.address))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("GET / again");
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(
+        revalidated
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some(csp.as_str())
+    );
 
     let asset = app
         .client
@@ -141,4 +164,17 @@ async fn the_gateway_serves_the_console_with_hashed_assets_and_a_strict_policy()
         .await
         .expect("a tool");
     assert_eq!(tool.status(), 404);
+}
+
+async fn page_etag(app: &TestApp) -> String {
+    app.client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .expect("GET /")
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("the page has an etag")
+        .to_string()
 }

@@ -23,10 +23,14 @@ import { rfc3339, validTimeZone } from './zoned.js';
 
 const SESSION_KEY = 'sb.session';
 const LANGUAGE_KEY = 'sb.language';
+const VIEW_KEY = 'sb.view';
 const POLL_MS = 30_000;
+/** How often an open conversation someone else holds is reloaded (its events go to them, not me). */
+const FOREIGN_POLL_MS = 10_000;
 
 let live = null;
 let pollTimer = null;
+let foreignTimer = null;
 let firstHelloTimer = null;
 let helloSeen = false;
 let loadedBeforeHello = false;
@@ -47,6 +51,7 @@ function clearTimers() {
   timers.clear();
   clearTimeout(firstHelloTimer);
   clearInterval(pollTimer);
+  clearInterval(foreignTimer);
 }
 
 function storageGet(area, key) {
@@ -117,17 +122,45 @@ export function updateTitle() {
   document.title = n > 0 ? `(${n}) ${t('app.title')}` : t('app.title');
 }
 
-/** First thing: a session kept in this tab goes straight to the workspace. */
+/** The one-time token of a password link (`/#/reset?token=…`, from an invite or a reset), if the page was opened with one. */
+function resetTokenInUrl() {
+  const m = /^#\/reset\?(.*)$/.exec(location.hash || '');
+  if (!m) return null;
+  const token = new URLSearchParams(m[1]).get('token');
+  return token && token.length <= 512 ? token : null;
+}
+
+/** First thing: a password link shows its form; a session kept in this tab goes straight to the workspace. */
 export async function boot() {
   setUnauthorizedHandler(() => endSession(K('notice.session_ended')));
   document.addEventListener('visibilitychange', onVisibility);
+  const resetToken = resetTokenInUrl();
   const session = readSession();
-  if (session) {
+  if (resetToken) {
+    await setLocale(pickLocale(loginLanguage(), navigator.language), undefined);
+    store.set({ screen: 'reset', resetToken });
+  } else if (session) {
     await startWorkspace(session);
   } else {
     await setLocale(pickLocale(loginLanguage(), navigator.language), undefined);
     store.set({ screen: 'login' });
   }
+}
+
+/** Sets the password with the link's one-time token; rejects with ApiError. Then: the login screen. */
+export async function resetPassword(password) {
+  await api('POST', '/api/v1/auth/reset', { token: store.get().resetToken, password });
+  leaveReset(K('notice.password_set'));
+}
+
+/** From the password link's form to the login screen (the token leaves the address bar). */
+export function leaveReset(noticeKey = null) {
+  try {
+    history.replaceState(null, '', location.pathname + location.search);
+  } catch {
+    // An old browser keeps the hash; the token in it is used or left unused either way.
+  }
+  store.set({ screen: 'login', resetToken: null, loginNotice: noticeKey });
 }
 
 export async function chooseLoginLanguage(code) {
@@ -159,6 +192,7 @@ async function startWorkspace(session) {
     screen: 'workspace',
     session,
     lastSeq: readSeq(session.user.id),
+    view: storageGet(sessionStorage, VIEW_KEY) || 'inbox',
   }));
   helloSeen = false;
   loadedBeforeHello = false;
@@ -173,6 +207,7 @@ async function startWorkspace(session) {
     }
   }, 1500);
   pollTimer = setInterval(pollVisibleTab, POLL_MS);
+  foreignTimer = setInterval(pollForeignDetail, FOREIGN_POLL_MS);
 }
 
 function openLive(session) {
@@ -231,6 +266,7 @@ function onEvent(frame) {
     else if (effect === 'me') later('me', 600, refreshMe);
     else if (effect === 'detail') later('detail', 400, refreshDetail);
     else if (effect === 'offer') announce(t('offer.announce'));
+    else if (effect === 'presence' && store.get().view === 'board') later('teams', 400, refreshTeams);
   }
   updateTitle();
 }
@@ -256,18 +292,21 @@ export function notify(text, kind = 'error') {
   later('notice', 8000, () => store.set({ notice: null }));
 }
 
-/** Why an action failed, in the user's words. */
+/** Why an action failed, in the user's words (with the server's reason where it gives one). */
 export function explain(e) {
   if (!(e instanceof ApiError)) return t('error.unexpected');
+  const reason = e.code && !e.code.startsWith('http_') && e.message ? e.message : null;
   switch (e.status) {
     case 0:
       return t('error.network');
+    case 400:
+      return t('error.bad_request', { message: e.message });
     case 403:
-      return t('error.forbidden');
+      return reason ? t('error.forbidden_reason', { message: reason }) : t('error.forbidden');
     case 404:
       return t('error.not_found');
     case 409:
-      return t('error.conflict');
+      return reason ? t('error.conflict_reason', { message: reason }) : t('error.conflict');
     case 429:
       return t('error.throttled', { seconds: e.retryAfter ?? 1 });
     case 503:
@@ -344,7 +383,7 @@ async function loadMissingOffers(ids) {
 export async function refreshTeams() {
   try {
     const body = await api('GET', '/api/v1/teams');
-    if (body && Array.isArray(body.teams)) store.set({ teams: body.teams });
+    if (body && Array.isArray(body.teams)) store.set({ teams: body.teams, teamsAt: Date.now() });
   } catch (e) {
     if (e.status !== 401) notify(explain(e));
   }
@@ -407,11 +446,36 @@ function pollVisibleTab() {
   if (tab.key !== 'mine') loadTab(tab, true);
 }
 
+/**
+ * A supervisor (or an admin) looking at a conversation they do not hold gets no events about it
+ * (they go to the agents involved): it is reloaded while it is shown.
+ */
+function pollForeignDetail() {
+  const s = store.get();
+  if (document.hidden || s.screen !== 'workspace' || s.view !== 'inbox' || !s.detail) return;
+  const c = s.detail.conversation;
+  if (c && c.assignee !== meId() && c.status !== 'resolved') refreshDetail();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The open conversation
 
+/** Shows the inbox, the board or administration (what the role may open: see viewFor). */
+export function setView(view) {
+  storageSet(sessionStorage, VIEW_KEY, view);
+  const back = view === 'inbox' && store.get().view !== 'inbox';
+  store.set({ view });
+  // What happened meanwhile to the open conversation may not have come as events (not mine).
+  if (back && store.get().detail) refreshDetail();
+}
+
 export async function openConversation(id) {
   const started = store.get().clock;
+  if (store.get().view !== 'inbox') {
+    // From the board: the inbox shows it (this very load is fresh, no reload needed).
+    storageSet(sessionStorage, VIEW_KEY, 'inbox');
+    store.set({ view: 'inbox' });
+  }
   store.set((s) => {
     const unread = { ...s.unread };
     delete unread[id];
@@ -483,28 +547,36 @@ export async function loadQuickReplies() {
   }
 }
 
+/** An action on a conversation: null when done, else why not (in the user's words). */
 async function conversationAction(id, verb, body) {
   try {
     const answer = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/${verb}`, body);
     if (answer && answer.conversation) store.set((s) => upsertConversation(s, answer.conversation));
-    return true;
+    return null;
   } catch (e) {
-    notify(explain(e));
-    return false;
+    // What the server says now may differ from what this console showed: look again.
+    if (e.status === 403 || e.status === 409) later('detail', 300, refreshDetail);
+    return explain(e);
   }
 }
 
 export async function resolve(id) {
-  if (await conversationAction(id, 'resolve')) notify(t('notice.resolved'), 'info');
+  const error = await conversationAction(id, 'resolve');
+  notify(error || t('notice.resolved'), error ? 'error' : 'info');
 }
 
-/** `target`: `{team}` or `{agent}`. */
+/** `target`: `{team}` or `{agent}`. Resolves to null when done, else why not (for the dialog to show). */
 export async function transfer(id, target) {
-  if (await conversationAction(id, 'transfer', target)) notify(t('notice.transferred'), 'info');
+  const error = await conversationAction(id, 'transfer', target);
+  if (!error) notify(t('notice.transferred'), 'info');
+  return error;
 }
 
+/** Resolves to null when done, else why not (for the dialog to show). */
 export async function snooze(id, untilMs) {
-  if (await conversationAction(id, 'snooze', { until: rfc3339(untilMs) })) notify(t('notice.snoozed'), 'info');
+  const error = await conversationAction(id, 'snooze', { until: rfc3339(untilMs) });
+  if (!error) notify(t('notice.snoozed'), 'info');
+  return error;
 }
 
 export async function reveal(id) {
@@ -543,8 +615,10 @@ export async function rejectOffer(id) {
     await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/reject`);
     dropOffer(id);
   } catch (e) {
-    if (e.status === 409 || e.status === 404) dropOffer(id);
-    else notify(explain(e));
+    if (e.status === 409 || e.status === 404) {
+      dropOffer(id);
+      notify(t('offer.gone'), 'info');
+    } else notify(explain(e));
   }
 }
 
@@ -579,6 +653,12 @@ export async function logout() {
   endSession(null);
 }
 
+/** Ends every session of mine, this one too; rejects with ApiError (and stays) if the server refuses. */
+export async function logoutEverywhere() {
+  await api('DELETE', '/api/v1/auth/sessions');
+  endSession(K('notice.logged_out_everywhere'));
+}
+
 function endSession(noticeKey) {
   const id = meId();
   clearTimers();
@@ -587,6 +667,7 @@ function endSession(noticeKey) {
   live = null;
   setToken(null);
   storageSet(sessionStorage, SESSION_KEY, null);
+  storageSet(sessionStorage, VIEW_KEY, null);
   if (id) storageSet(sessionStorage, seqKey(id), null);
   store.set((s) => ({ ...s, ...emptyWorkspace(), screen: 'login', session: null, loginNotice: noticeKey }));
   updateTitle();

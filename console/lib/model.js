@@ -36,6 +36,66 @@ export function emptyWorkspace() {
     everConnected: false,
     lastSeq: 0,
     notice: null,
+    view: 'inbox',
+    adminTab: 'users',
+    teamsAt: 0,
+    admin: emptyAdmin(),
+  };
+}
+
+/** What the administration screens loaded (each list: `{items, loading, error}`). */
+export function emptyAdmin() {
+  const list = () => ({ items: null, loading: false, error: null });
+  return {
+    users: list(),
+    teams: list(),
+    tokens: list(),
+    audit: { entries: [], next: null, loading: false, error: null, loaded: false },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roles: what the console offers each one. The server decides (src/accounts/policy.rs and the
+// conversation's commands); these only keep the console from offering what it would refuse.
+
+/** The views `user` may open: the inbox for all, the board for supervisors and admins, administration for admins. */
+export function allowedViews(user) {
+  const role = user && user.role;
+  if (role === 'admin') return ['inbox', 'board', 'admin'];
+  if (role === 'supervisor') return ['inbox', 'board'];
+  return ['inbox'];
+}
+
+/** `wanted` if the user may open it, else the inbox. */
+export function viewFor(user, wanted) {
+  return allowedViews(user).includes(wanted) ? wanted : 'inbox';
+}
+
+/** Whether `user` manages `team`: an admin, or a supervisor of that team. */
+export function managesTeam(user, team) {
+  if (!user || typeof team !== 'string' || team === '') return false;
+  if (user.role === 'admin') return true;
+  return user.role === 'supervisor' && Array.isArray(user.supervises) && user.supervises.includes(team);
+}
+
+/**
+ * What `user` may do to conversation `c`: `{reply, note, transfer, resolve, snooze}`.
+ * Replying and snoozing stay with whoever holds it (assigned to them); notes, transfers and
+ * resolving also with whoever manages its team (an admin, a supervisor of it) while it is open.
+ */
+export function conversationPermissions(user, c) {
+  const none = { reply: false, note: false, transfer: false, resolve: false, snooze: false };
+  if (!user || !c || typeof user.id !== 'string') return none;
+  const mine = c.assignee === user.id;
+  const holds = mine && c.status === 'assigned';
+  const open = OPEN_STATUSES.includes(c.status);
+  const manages = (user.role === 'admin' || managesTeam(user, c.team)) && open;
+  return {
+    reply: holds,
+    snooze: holds,
+    note: mine || user.role === 'admin' || managesTeam(user, c.team),
+    transfer: holds || manages || (mine && c.status === 'waiting'),
+    resolve: holds || manages || (mine && (c.status === 'waiting' || c.status === 'snoozed')),
   };
 }
 
@@ -239,17 +299,25 @@ export function applyEvent(state, frame, ctx = {}) {
       if (s.me && s.me.agent && d.agent === ctx.meId) {
         s.me = { ...s.me, agent: { ...s.me.agent, presence: d.presence } };
       }
-      s.teams = s.teams.map((t) =>
-        Array.isArray(t.agents) && t.agents.some((a) => a.id === d.agent)
-          ? { ...t, agents: t.agents.map((a) => (a.id === d.agent ? { ...a, presence: d.presence } : a)) }
-          : t,
-      );
+      s = setAgentPresence(s, d.agent, d.presence);
+      effects.push('presence'); // the board reloads the teams (loads and queues move with it)
       break;
     }
     default:
       break;
   }
   return { state: s, effects };
+}
+
+/** An agent's presence in every team roster that lists them. */
+export function setAgentPresence(state, agent, presence) {
+  let changed = false;
+  const teams = state.teams.map((t) => {
+    if (!Array.isArray(t.agents) || !t.agents.some((a) => a.id === agent)) return t;
+    changed = true;
+    return { ...t, agents: t.agents.map((a) => (a.id === agent ? { ...a, presence } : a)) };
+  });
+  return changed ? { ...state, teams } : state;
 }
 
 /** Offers /me no longer lists (taken, expired) are dropped, unless an event added them since. */

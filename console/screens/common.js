@@ -70,6 +70,11 @@ export function myId(s) {
   return s.session && s.session.user ? s.session.user.id : null;
 }
 
+/** The signed-in user (GET /me's, with teams and supervises, once loaded; the login's before). */
+export function currentUser(s) {
+  return (s.me && s.me.user) || (s.session && s.session.user) || null;
+}
+
 export function visible(el) {
   return !!el && el.getClientRects().length > 0;
 }
@@ -129,6 +134,70 @@ export function Modal({ title, onClose, children, id }) {
   `;
 }
 
+/**
+ * A dialog that asks before doing something: `onConfirm` resolves to null when done (the
+ * dialog closes), else to why not, shown in it.
+ */
+export function ConfirmDialog({ title, message, confirmLabel, danger = false, onConfirm, onClose }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const go = async () => {
+    setBusy(true);
+    setError(null);
+    const why = await onConfirm();
+    setBusy(false);
+    if (why) setError(why);
+    else onClose();
+  };
+  return html`
+    <${Modal} id="confirm-dialog" title=${title} onClose=${onClose}>
+      <p dir="auto">${message}</p>
+      ${error && html`<p id="confirm-error" class="error" role="alert" dir="auto">${error}</p>`}
+      <div class="form-actions">
+        <button type="button" class="button" onClick=${onClose}>${t('common.cancel')}</button>
+        <button id="confirm-ok" type="button" class=${'button ' + (danger ? 'danger' : 'primary')} disabled=${busy}
+          aria-busy=${busy ? 'true' : 'false'} onClick=${go}>${confirmLabel}</button>
+      </div>
+    <//>
+  `;
+}
+
+async function copyText(input, text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // No clipboard API (plain http, an old browser): the selection and the old command.
+    if (!input) return false;
+    input.focus();
+    input.select();
+    try {
+      return document.execCommand('copy');
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** A secret or a link shown once: read-only, selected on focus, with a copy button (`#<id>-copy`). */
+export function CopyField({ id, label, value, hint }) {
+  const ref = useRef(null);
+  const [copied, setCopied] = useState(null);
+  const copy = async () => setCopied((await copyText(ref.current, value)) ? 'ok' : 'failed');
+  return html`
+    <div class="field copy-field">
+      <label for=${id}>${label}</label>
+      <div class="copy-row">
+        <input id=${id} ref=${ref} type="text" readonly dir="ltr" value=${value} spellcheck="false"
+          aria-describedby=${hint ? id + '-hint' : undefined} onFocus=${(e) => e.currentTarget.select()} />
+        <button id=${id + '-copy'} type="button" class="button" onClick=${copy}>${icons.copy()}<span>${t('common.copy')}</span></button>
+      </div>
+      ${hint && html`<p id=${id + '-hint'} class="muted small">${hint}</p>`}
+      <p class="muted small" role="status">${copied === 'ok' ? t('common.copied') : copied === 'failed' ? t('common.copy_failed') : ''}</p>
+    </div>
+  `;
+}
+
 function svg(path, extra = '') {
   return html`<svg class=${'icon ' + extra} viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">${path}</svg>`;
 }
@@ -146,5 +215,12 @@ export const icons = {
   clock: () => svg(html`<circle cx="12" cy="12" r="8" fill="none" stroke="currentColor" stroke-width="2" /><path d="M12 8v4.5l3 1.5" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />`),
   tick: () => svg(html`<path d="M4 12.5l5 5L20 6.5" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" />`),
   ticks: () => svg(html`<path d="M1.5 12.5l5 5L17 7M9.5 16l1.5 1.5L22 7" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round" />`),
+  inbox: () => svg(html`<path d="M3 13l3-8h12l3 8v6H3zM3 13h5l1.5 2.5h5L16 13h5" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" />`),
+  board: () => svg(html`<path d="M4 20V10M10 20V4M16 20v-7M21 20H3" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" />`),
+  admin: () => svg(html`<circle cx="12" cy="12" r="3" fill="none" stroke="currentColor" stroke-width="2" /><path d="M12 2.5v3M12 18.5v3M2.5 12h3M18.5 12h3M5.3 5.3l2.1 2.1M16.6 16.6l2.1 2.1M5.3 18.7l2.1-2.1M16.6 7.4l2.1-2.1" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />`),
+  caret: () => svg(html`<path d="M7 10l5 5 5-5" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />`),
+  copy: () => svg(html`<rect x="8" y="8" width="12" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="2" /><path d="M16 8V5a1 1 0 0 0-1-1H5a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h3" fill="none" stroke="currentColor" stroke-width="2" />`),
+  refresh: () => svg(html`<path d="M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />`),
+  plus: () => svg(html`<path d="M12 5v14M5 12h14" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" />`),
   failed: () => svg(html`<circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="2" /><path d="M12 7v6M12 16.5v.5" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" />`),
 };

@@ -1,5 +1,6 @@
 // The composer: Enter sends, Shift+Enter is a new line, the Note toggle writes an internal
-// note instead, and `/` at the start picks a quick reply.
+// note instead, and `/` at the start picks a quick reply. Who may not reply (not holding the
+// conversation) writes notes only, if their role lets them (`may`: conversationPermissions).
 
 import { html, useEffect, useState } from '../lib/html.js';
 import { t } from '../lib/i18n.js';
@@ -9,17 +10,18 @@ import { focusList, icons, myId } from './common.js';
 /** Unsent text per user and conversation, kept while the tab lives. */
 const drafts = new Map();
 
-export function Composer({ s, id, c }) {
+export function Composer({ s, id, c, may }) {
   const draftKey = myId(s) + '/' + id;
   const [text, setTextState] = useState(drafts.get(draftKey) || '');
-  const [note, setNote] = useState(false);
+  const [noteChosen, setNote] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const [pick, setPick] = useState(0);
   const [dismissed, setDismissed] = useState(false);
 
-  const mine = !!c && c.assignee === myId(s);
-  const canSend = note || mine;
+  const mine = !!may && may.reply;
+  const note = noteChosen || !mine;
+  const canSend = mine || (!!may && may.note);
   const slash = text.startsWith('/') && !text.includes('\n');
   const picking = slash && !dismissed && !busy;
   const filter = slash ? text.slice(1).trim().toLowerCase() : '';
@@ -104,6 +106,9 @@ export function Composer({ s, id, c }) {
 
   const rows = Math.min(6, Math.max(2, text.split('\n').length));
   const showList = picking && s.quickReplies;
+  if (c && !canSend) {
+    return html`<div class="composer composer-readonly"><p class="hint">${t('composer.read_only')}</p></div>`;
+  }
   return html`
     <form class="composer" data-note=${note ? 'true' : 'false'} onSubmit=${(e) => { e.preventDefault(); submit(); }}>
       ${showList && html`
@@ -121,11 +126,11 @@ export function Composer({ s, id, c }) {
               </ul>`
             : html`<p class="muted">${t('composer.no_quick_replies')}</p>`}
         </div>`}
-      ${!canSend && c && html`<p class="hint">${t('composer.not_yours')}</p>`}
+      ${!mine && c && html`<p class="hint">${c.assignee === myId(s) ? t('composer.not_open') : t('composer.not_yours')}</p>`}
       ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
       <div class="composer-row">
         <label class="note-toggle">
-          <input id="note-mode" type="checkbox" checked=${note} onChange=${(e) => setNote(e.currentTarget.checked)} />
+          <input id="note-mode" type="checkbox" checked=${note} disabled=${!mine} onChange=${(e) => setNote(e.currentTarget.checked)} />
           <span>${t('composer.note')}</span>
         </label>
         <label for="composer" class="visually-hidden">${note ? t('composer.note_label') : t('composer.reply_label')}</label>

@@ -1,13 +1,14 @@
-// The open conversation: its header and actions (resolve, transfer, snooze), the transcript
-// with day separators and delivery ticks, and the composer.
+// The open conversation: its header and the actions the user's role may take on it (resolve,
+// transfer, snooze: lib/model.js conversationPermissions), the transcript with day separators
+// and delivery ticks, and the composer. A refusal (403, 409) is shown where it was asked.
 
 import { html, useLayoutEffect, useRef, useState } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
 import { day, dayKey, iso, time, dateTime, timeZone } from '../lib/format.js';
-import { messageText } from '../lib/model.js';
+import { conversationPermissions, messageText } from '../lib/model.js';
 import { snoozeChoices } from '../lib/zoned.js';
-import { closeConversation, refreshTeams, resolve, showPane, snooze, transfer } from '../lib/actions.js';
-import { agentName, customerName, deliveryLabel, icons, Modal, myId, presenceLabel, statusLabel, teamName } from './common.js';
+import { closeConversation, refreshDetail, refreshTeams, resolve, showPane, snooze, transfer } from '../lib/actions.js';
+import { agentName, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName } from './common.js';
 import { Composer } from './composer.js';
 
 const KIND_KEYS = {
@@ -139,44 +140,60 @@ function Transcript({ s, d, c }) {
 
 function TransferDialog({ s, c, onClose }) {
   const [team, setTeam] = useState(c.team || (s.teams[0] && s.teams[0].id) || '');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
   const chosen = s.teams.find((x) => x.id === team);
-  const me = myId(s);
+  // Anyone but whoever holds it now (me, when it is mine).
+  const agents = ((chosen && chosen.agents) || []).filter((a) => a.id !== c.assignee);
   const go = async (target) => {
-    await transfer(c.id, target);
-    onClose();
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    const why = await transfer(c.id, target);
+    setBusy(false);
+    if (why) setError(why);
+    else onClose();
   };
   return html`
     <${Modal} id="transfer-dialog" title=${t('transfer.title')} onClose=${onClose}>
       <div class="field">
         <label for="transfer-team">${t('transfer.team')}</label>
-        <select id="transfer-team" value=${team} onChange=${(e) => setTeam(e.currentTarget.value)}>
+        <select id="transfer-team" value=${team} onChange=${(e) => {
+          setTeam(e.currentTarget.value);
+          setError(null);
+        }}>
           ${s.teams.map((x) => html`<option key=${x.id} value=${x.id}>${x.name || x.id}</option>`)}
         </select>
       </div>
-      <button type="button" class="button primary wide" disabled=${!team} onClick=${() => go({ team })}>
+      ${error && html`<p id="transfer-error" class="error" role="alert" dir="auto">${error}</p>`}
+      <button type="button" class="button primary wide" disabled=${!team || busy} onClick=${() => go({ team })}>
         ${t('transfer.to_team', { team: teamName(s, team) })}
       </button>
       <h3 class="subheading">${t('transfer.or_agent')}</h3>
       <ul class="agent-list">
-        ${((chosen && chosen.agents) || []).filter((a) => a.id !== me).map((a) => html`
+        ${agents.map((a) => html`
           <li key=${a.id}>
-            <button type="button" class="agent-choice" data-agent=${a.id} data-presence=${a.presence} onClick=${() => go({ agent: a.id })}>
+            <button type="button" class="agent-choice" data-agent=${a.id} data-presence=${a.presence} disabled=${busy}
+              onClick=${() => go({ agent: a.id })}>
               <span class="dot" aria-hidden="true"></span>
               <span class="agent-name" dir="auto">${a.name || a.id}</span>
               <span class="muted">${presenceLabel(a.presence)} · ${t('top.load', { load: a.load ?? 0, capacity: a.capacity ?? 0 })}</span>
             </button>
           </li>`)}
       </ul>
-      ${chosen && !(chosen.agents || []).some((a) => a.id !== me) && html`<p class="muted">${t('transfer.no_agents')}</p>`}
+      ${chosen && !agents.length && html`<p class="muted">${t('transfer.no_agents')}</p>`}
     <//>
   `;
 }
 
 function SnoozeDialog({ c, onClose }) {
+  const [error, setError] = useState(null);
   const choices = snoozeChoices(Date.now(), timeZone());
   const go = async (until) => {
-    await snooze(c.id, until);
-    onClose();
+    setError(null);
+    const why = await snooze(c.id, until);
+    if (why) setError(why);
+    else onClose();
   };
   const option = (label, until) => html`
     <button type="button" class="snooze-choice" onClick=${() => go(until)}>
@@ -184,6 +201,7 @@ function SnoozeDialog({ c, onClose }) {
     </button>`;
   return html`
     <${Modal} id="snooze-dialog" title=${t('snooze.title')} onClose=${onClose}>
+      ${error && html`<p id="snooze-error" class="error" role="alert" dir="auto">${error}</p>`}
       <div class="choices">
         ${option(t('snooze.hour'), choices.hour)}
         ${option(t('snooze.tomorrow'), choices.tomorrow)}
@@ -203,9 +221,10 @@ export function ConversationView({ s }) {
   const waiting = Object.keys(s.offers).length + Object.entries(s.unread).filter(([id]) => id !== d.id).length;
   const phone = c && c.customer && c.customer.phone;
   const name = c ? customerName(c) : '';
-  const open = c && c.status !== 'resolved';
+  const may = conversationPermissions(currentUser(s), c);
   const openTransfer = () => {
     refreshTeams();
+    refreshDetail();
     setDialog('transfer');
   };
   return html`
@@ -226,15 +245,18 @@ export function ConversationView({ s }) {
             </p>`}
         </div>
         <div class="conversation-actions">
-          <button id="resolve" type="button" class="button" disabled=${!open} aria-label=${t('action.resolve')} onClick=${() => resolve(c.id)}>
-            ${icons.check()}<span class="label">${t('action.resolve')}</span>
-          </button>
-          <button id="transfer" type="button" class="button" disabled=${!open} aria-label=${t('action.transfer')} onClick=${openTransfer}>
-            ${icons.transfer()}<span class="label">${t('action.transfer')}</span>
-          </button>
-          <button id="snooze" type="button" class="button" disabled=${!open} aria-label=${t('action.snooze')} onClick=${() => setDialog('snooze')}>
-            ${icons.snooze()}<span class="label">${t('action.snooze')}</span>
-          </button>
+          ${may.resolve && html`
+            <button id="resolve" type="button" class="button" aria-label=${t('action.resolve')} onClick=${() => resolve(c.id)}>
+              ${icons.check()}<span class="label">${t('action.resolve')}</span>
+            </button>`}
+          ${may.transfer && html`
+            <button id="transfer" type="button" class="button" aria-label=${t('action.transfer')} onClick=${openTransfer}>
+              ${icons.transfer()}<span class="label">${t('action.transfer')}</span>
+            </button>`}
+          ${may.snooze && html`
+            <button id="snooze" type="button" class="button" aria-label=${t('action.snooze')} onClick=${() => setDialog('snooze')}>
+              ${icons.snooze()}<span class="label">${t('action.snooze')}</span>
+            </button>`}
           <button id="show-customer" type="button" class="icon-button" aria-label=${t('action.customer')} onClick=${() => showPane('customer')}>
             ${icons.person()}
           </button>
@@ -242,7 +264,7 @@ export function ConversationView({ s }) {
       </header>
       ${d.error && html`<p class="error" role="alert">${d.error}</p>`}
       <${Transcript} s=${s} d=${d} c=${c} />
-      <${Composer} key=${d.id} s=${s} id=${d.id} c=${c} />
+      <${Composer} key=${d.id} s=${s} id=${d.id} c=${c} may=${may} />
       ${dialog === 'transfer' && c && html`<${TransferDialog} s=${s} c=${c} onClose=${() => setDialog(null)} />`}
       ${dialog === 'snooze' && c && html`<${SnoozeDialog} c=${c} onClose=${() => setDialog(null)} />`}
     </div>

@@ -1,14 +1,42 @@
-// The top bar: who I am, my presence, my load, the live connection, logout.
+// The top bar: the views the role may open (inbox, board, administration), who I am (a menu:
+// my API tokens, change password, log out everywhere), my presence, my load, the live
+// connection, logout.
 
 import { html } from '../lib/html.js';
-import { t } from '../lib/i18n.js';
-import { logout, setPresence } from '../lib/actions.js';
-import { icons, presenceLabel } from './common.js';
+import { t, K } from '../lib/i18n.js';
+import { logout, setPresence, setView } from '../lib/actions.js';
+import { allowedViews, unreadTotal, viewFor } from '../lib/model.js';
+import { currentUser, icons, presenceLabel } from './common.js';
+import { UserMenu } from './account.js';
 
 const PRESENCES = ['online', 'away', 'offline'];
 
+const VIEW_KEYS = { inbox: K('nav.inbox'), board: K('nav.board'), admin: K('nav.admin') };
+
+function ViewNav({ s, user }) {
+  const views = allowedViews(user);
+  if (views.length < 2) return null;
+  const current = viewFor(user, s.view);
+  const waiting = unreadTotal(s) + Object.keys(s.offers).length;
+  return html`
+    <nav class="views" aria-label=${t('nav.label')}>
+      ${views.map((v) => {
+        const label = t(VIEW_KEYS[v]); // i18n-dynamic
+        const badge = v === 'inbox' && current !== 'inbox' && waiting > 0;
+        return html`
+          <button key=${v} id=${'nav-' + v} type="button" class="view-button"
+            aria-current=${v === current ? 'page' : undefined} onClick=${() => setView(v)}>
+            ${icons[v]()}<span class="label">${label}</span>
+            ${badge && html`<span class="badge" aria-hidden="true">${waiting}</span>
+              <span class="visually-hidden">${t('nav.waiting', { count: waiting })}</span>`}
+          </button>`;
+      })}
+    </nav>
+  `;
+}
+
 export function TopBar({ s }) {
-  const user = (s.me && s.me.user) || (s.session && s.session.user) || {};
+  const user = currentUser(s) || {};
   const agent = s.me && s.me.agent;
   const presence = (agent && agent.presence) || 'offline';
   const connected = s.connection === 'connected';
@@ -20,7 +48,8 @@ export function TopBar({ s }) {
   return html`
     <header class="topbar">
       <h1 class="brand">${t('app.title')}</h1>
-      <span class="who" dir="auto">${user.name || user.email || ''}</span>
+      <${ViewNav} s=${s} user=${user} />
+      <${UserMenu} user=${user} />
       <span class="presence-field" data-presence=${presence}>
         <label for="presence" class="visually-hidden">${t('presence.label')}</label>
         <span class="dot" aria-hidden="true"></span>

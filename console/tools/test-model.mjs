@@ -50,11 +50,11 @@ test('events apply in sequence order; a sequence already applied is ignored', ()
 
 test('a gap in the sequence asks for a resync', () => {
   const s = start({ lastSeq: 10 });
-  const r = model.applyEvent(s, ev(13, 'presence.changed', { agent: 'bob', presence: 'away' }));
-  assert.deepEqual(r.effects, ['resync']);
+  const r = model.applyEvent(s, ev(13, 'conversation.updated', { conversation: conv('a') }));
+  assert.deepEqual(r.effects, ['resync', 'me']);
   assert.equal(r.state.lastSeq, 13);
   // From nothing (a fresh start before hello), no gap is assumed.
-  assert.deepEqual(model.applyEvent(start(), ev(40, 'presence.changed', { agent: 'bob', presence: 'away' })).effects, []);
+  assert.deepEqual(model.applyEvent(start(), ev(40, 'conversation.updated', { conversation: conv('a') })).effects, ['me']);
 });
 
 test('malformed frames change nothing', () => {
@@ -133,9 +133,75 @@ test('betterStatus', () => {
 test('presence.changed updates me and the rosters', () => {
   let s = start({ lastSeq: 1, me: { user: { id: 'alice' }, agent: { presence: 'online' } }, teams: [{ id: 'support', agents: [{ id: 'alice', presence: 'online' }, { id: 'bob', presence: 'online' }] }] });
   s = model.applyEvent(s, ev(2, 'presence.changed', { agent: 'alice', presence: 'away' }), { meId: 'alice' }).state;
-  s = model.applyEvent(s, ev(3, 'presence.changed', { agent: 'bob', presence: 'offline' }), { meId: 'alice' }).state;
+  const r = model.applyEvent(s, ev(3, 'presence.changed', { agent: 'bob', presence: 'offline' }), { meId: 'alice' });
+  s = r.state;
   assert.equal(s.me.agent.presence, 'away');
   assert.deepEqual(s.teams[0].agents.map((a) => a.presence), ['away', 'offline']);
+  // The board reloads the teams on it (loads and queues move with presence).
+  assert.deepEqual(r.effects, ['presence']);
+  // An agent in no roster changes no team.
+  const other = model.setAgentPresence(s, 'zoe', 'online');
+  assert.equal(other, s);
+});
+
+test('views by role: the board for supervisors and admins, administration for admins', () => {
+  assert.deepEqual(model.allowedViews({ role: 'agent' }), ['inbox']);
+  assert.deepEqual(model.allowedViews({ role: 'supervisor' }), ['inbox', 'board']);
+  assert.deepEqual(model.allowedViews({ role: 'admin' }), ['inbox', 'board', 'admin']);
+  assert.deepEqual(model.allowedViews(null), ['inbox']);
+  assert.deepEqual(model.allowedViews({ role: 'root' }), ['inbox']);
+  assert.equal(model.viewFor({ role: 'agent' }, 'admin'), 'inbox');
+  assert.equal(model.viewFor({ role: 'supervisor' }, 'admin'), 'inbox');
+  assert.equal(model.viewFor({ role: 'supervisor' }, 'board'), 'board');
+  assert.equal(model.viewFor({ role: 'admin' }, 'admin'), 'admin');
+  assert.equal(model.viewFor({ role: 'admin' }, undefined), 'inbox');
+});
+
+test('managesTeam: admins every team, supervisors theirs, agents none', () => {
+  const sam = { id: 'sam', role: 'supervisor', supervises: ['support'] };
+  assert.equal(model.managesTeam(sam, 'support'), true);
+  assert.equal(model.managesTeam(sam, 'sales'), false);
+  assert.equal(model.managesTeam({ id: 'a', role: 'admin' }, 'sales'), true);
+  assert.equal(model.managesTeam({ id: 'a', role: 'admin' }, null), false);
+  // An agent listed as supervising (a demoted user) manages nothing.
+  assert.equal(model.managesTeam({ id: 'x', role: 'agent', supervises: ['support'] }, 'support'), false);
+  // Before /me answers, a supervisor's teams are unknown: nothing is offered.
+  assert.equal(model.managesTeam({ id: 'sam', role: 'supervisor' }, 'support'), false);
+});
+
+test('conversationPermissions follow the policy: reply and snooze for the holder only', () => {
+  const alice = { id: 'alice', role: 'agent', teams: ['support'] };
+  const bob = { id: 'bob', role: 'agent', teams: ['support'] };
+  const sam = { id: 'sam', role: 'supervisor', supervises: ['support'] };
+  const other = { id: 'olga', role: 'supervisor', supervises: ['sales'] };
+  const ada = { id: 'ada', role: 'admin' };
+  const all = (v) => ({ reply: v, note: v, transfer: v, resolve: v, snooze: v });
+  const c = conv('a'); // assigned to alice, in support
+  assert.deepEqual(model.conversationPermissions(alice, c), all(true));
+  // A teammate sees it, may do nothing with it.
+  assert.deepEqual(model.conversationPermissions(bob, c), all(false));
+  // A supervisor of the team: note, transfer (reassign), resolve; never reply or snooze.
+  assert.deepEqual(model.conversationPermissions(sam, c), { reply: false, note: true, transfer: true, resolve: true, snooze: false });
+  assert.deepEqual(model.conversationPermissions(ada, c), { reply: false, note: true, transfer: true, resolve: true, snooze: false });
+  // A supervisor of another team: as an agent.
+  assert.deepEqual(model.conversationPermissions(other, c), all(false));
+  // Waiting in the queue: the supervisor may place it; nobody replies.
+  const waiting = conv('w', { status: 'waiting', assignee: null });
+  assert.deepEqual(model.conversationPermissions(sam, waiting), { reply: false, note: true, transfer: true, resolve: true, snooze: false });
+  assert.deepEqual(model.conversationPermissions(alice, waiting), all(false));
+  // Snoozed by alice: she may resolve it or write a note, not reply or move it.
+  const snoozed = conv('s', { status: 'snoozed' });
+  assert.deepEqual(model.conversationPermissions(alice, snoozed), { reply: false, note: true, transfer: false, resolve: true, snooze: false });
+  // Resolved: notes only, for whoever may write them.
+  const resolved = conv('r', { status: 'resolved' });
+  assert.deepEqual(model.conversationPermissions(alice, resolved), { reply: false, note: true, transfer: false, resolve: false, snooze: false });
+  assert.deepEqual(model.conversationPermissions(sam, resolved), { reply: false, note: true, transfer: false, resolve: false, snooze: false });
+  // Still with the bot (no team): an admin may write a note, nothing else.
+  const bot = conv('b', { status: 'bot', assignee: null, team: null });
+  assert.deepEqual(model.conversationPermissions(ada, bot), { reply: false, note: true, transfer: false, resolve: false, snooze: false });
+  // Nothing known: nothing offered.
+  assert.deepEqual(model.conversationPermissions(null, c), all(false));
+  assert.deepEqual(model.conversationPermissions(alice, null), all(false));
 });
 
 test('a REST answer never undoes a later event', () => {

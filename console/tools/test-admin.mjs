@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+// Tests of the board's and the administration screens' pure logic (lib/admin-model.js): forms
+// to request bodies (a PATCH sends only what changed), audit pages, filters and differences,
+// the reload report, wait times. Like test-model.mjs, the modules are copied to a temporary
+// folder that says "type": "module".
+//
+//   node --test console/tools/test-admin.mjs
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const lib = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
+const dir = mkdtempSync(join(tmpdir(), 'console-admin-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+for (const f of ['admin-model.js', 'zoned.js']) copyFileSync(join(lib, f), join(dir, f));
+const m = await import(pathToFileURL(join(dir, 'admin-model.js')).href);
+
+const alice = {
+  id: 'alice', name: 'Alice Martin', email: 'alice@example.com', role: 'agent', language: 'en',
+  time_zone: 'UTC', active: true, capacity: 3, teams: ['support'], supervises: [], locked_until: null,
+};
+
+test('clockDuration and oldestWait', () => {
+  assert.equal(m.clockDuration(0), '0:00');
+  assert.equal(m.clockDuration(65_400), '1:05');
+  assert.equal(m.clockDuration(3_723_000), '1:02:03');
+  assert.equal(m.clockDuration(49 * 3_600_000), '49:00:00');
+  assert.equal(m.clockDuration(-5), '0:00');
+  assert.equal(m.clockDuration('x'), '0:00');
+  assert.equal(m.oldestWait({ oldest_arrival: 1000 }, 61_000), 60_000);
+  assert.equal(m.oldestWait({ oldest_arrival: 5000 }, 1000), 0); // clocks apart: never negative
+  assert.equal(m.oldestWait({ oldest_arrival: null }, 1000), null);
+  assert.equal(m.oldestWait(null, 1000), null);
+});
+
+test('boardTotals counts each agent once', () => {
+  const teams = [
+    { id: 'support', queue_length: 2, agents: [{ id: 'alice', presence: 'online' }, { id: 'bob', presence: 'away' }] },
+    { id: 'billing', queue_length: 1, agents: [{ id: 'bob', presence: 'away' }] },
+    { id: 'vip', queue_length: null, agents: [{ id: 'carla', presence: 'online' }] },
+  ];
+  assert.deepEqual(m.boardTotals(teams), { waiting: 3, online: 2, agents: 3 });
+  assert.deepEqual(m.boardTotals([]), { waiting: 0, online: 0, agents: 0 });
+});
+
+test('isLocked and wholeNumber', () => {
+  assert.equal(m.isLocked({ locked_until: 2000 }, 1000), true);
+  assert.equal(m.isLocked({ locked_until: 500 }, 1000), false);
+  assert.equal(m.isLocked({ locked_until: null }, 1000), false);
+  assert.equal(m.wholeNumber(' 7 ', 0, 10), 7);
+  assert.equal(m.wholeNumber('11', 0, 10), null);
+  assert.equal(m.wholeNumber('1.5', 0, 10), null);
+  assert.equal(m.wholeNumber('-1', 0, 10), null);
+  assert.equal(m.wholeNumber('', 0, 10), null);
+});
+
+test('a new user: trimmed, optional fields left out', () => {
+  const form = { ...m.userForm(), name: ' Dana ', email: ' dana@example.com ', teams: ['support'] };
+  assert.deepEqual(m.userBody(form).body, {
+    name: 'Dana', email: 'dana@example.com', role: 'agent', language: 'en', time_zone: 'UTC',
+    capacity: 3, teams: ['support'], supervises: [],
+  });
+  const full = { ...form, id: 'dana', password: 'long-enough-1', role: 'supervisor', supervises: ['sales'], capacity: '0' };
+  const body = m.userBody(full).body;
+  assert.equal(body.id, 'dana');
+  assert.equal(body.password, 'long-enough-1');
+  assert.equal(body.capacity, 0);
+  assert.deepEqual(body.supervises, ['sales']);
+});
+
+test('a user form refuses what the API would, naming the field', () => {
+  const ok = { ...m.userForm(), name: 'Dana', email: 'dana@example.com' };
+  const bad = (patch) => m.userBody({ ...ok, ...patch });
+  assert.deepEqual(bad({ name: '  ' }), { error: 'admin.error_name', field: 'name' });
+  assert.deepEqual(bad({ email: 'dana' }), { error: 'admin.error_email', field: 'email' });
+  assert.deepEqual(bad({ email: 'da na@example.com' }), { error: 'admin.error_email', field: 'email' });
+  assert.deepEqual(bad({ capacity: '101' }), { error: 'admin.error_capacity', field: 'capacity' });
+  assert.deepEqual(bad({ capacity: 'three' }), { error: 'admin.error_capacity', field: 'capacity' });
+  assert.deepEqual(bad({ password: 'short' }), { error: 'admin.error_password', field: 'password' });
+  assert.deepEqual(bad({ id: 'Dana' }), { error: 'admin.error_id', field: 'id' });
+  assert.deepEqual(bad({ id: '-dana' }), { error: 'admin.error_id', field: 'id' });
+  assert.equal(bad({ id: 'dana.r_2-x' }).body.id, 'dana.r_2-x');
+});
+
+test('editing a user sends only what changed', () => {
+  const form = m.userForm(alice);
+  assert.deepEqual(m.userBody(form, alice), { body: null });
+  // The same teams in another order are no change.
+  const same = { ...form, teams: ['support'] };
+  assert.deepEqual(m.userBody(same, { ...alice, teams: ['support'] }), { body: null });
+  const changed = { ...form, role: 'supervisor', supervises: ['support', 'sales'], capacity: '5', time_zone: 'Europe/Madrid' };
+  assert.deepEqual(m.userBody(changed, alice).body, {
+    role: 'supervisor', time_zone: 'Europe/Madrid', capacity: 5, supervises: ['support', 'sales'],
+  });
+  // Leaving a team.
+  assert.deepEqual(m.userBody({ ...form, teams: [] }, alice).body, { teams: [] });
+  // The id never goes in a PATCH, even if the form has one.
+  assert.equal('id' in (m.userBody({ ...form, name: 'Alice M.' }, alice).body), false);
+  // A new password, and unlocking a locked user.
+  const locked = { ...alice, locked_until: 99 };
+  assert.deepEqual(m.userBody({ ...m.userForm(locked), unlock: true, password: 'a-new-password' }, locked).body, {
+    password: 'a-new-password', locked_until: null,
+  });
+  // Unlock on someone not locked: nothing to send.
+  assert.deepEqual(m.userBody({ ...form, unlock: true }, alice), { body: null });
+});
+
+const support = {
+  id: 'support', name: 'Customer support', description: null, strategy: 'least_busy', offer_timeout_seconds: 0,
+  overflow: { team: 'billing', after_seconds: 600 }, max_queue: 10000, private: false, mask_numbers: null,
+  members: ['alice', 'bob'], supervisors: ['sam'],
+};
+
+test('a new team: required id and name, unset fields left out', () => {
+  const form = { ...m.teamForm(), id: 'vip', name: ' VIP ', private: true, members: ['carla'] };
+  assert.deepEqual(m.teamBody(form).body, {
+    id: 'vip', name: 'VIP', strategy: 'round_robin', offer_timeout_seconds: 0, max_queue: 10000,
+    private: true, members: ['carla'], supervisors: [],
+  });
+  const more = { ...form, overflow_team: 'support', overflow_after: '120', mask_numbers: 'true', description: 'Top customers' };
+  const body = m.teamBody(more).body;
+  assert.deepEqual(body.overflow, { team: 'support', after_seconds: 120 });
+  assert.equal(body.mask_numbers, true);
+  assert.equal(body.description, 'Top customers');
+  assert.equal(m.teamBody({ ...form, mask_numbers: 'false' }).body.mask_numbers, false);
+});
+
+test('a team form refuses what the API would', () => {
+  const ok = { ...m.teamForm(), id: 'vip', name: 'VIP' };
+  const bad = (patch, before) => m.teamBody({ ...ok, ...patch }, before);
+  assert.equal(bad({ id: '' }).error, 'admin.error_id');
+  assert.equal(bad({ name: '' }).error, 'admin.error_name');
+  assert.equal(bad({ offer_timeout_seconds: '3601' }).error, 'admin.error_timeout');
+  assert.equal(bad({ max_queue: '0' }).error, 'admin.error_max_queue');
+  assert.equal(bad({ overflow_team: 'vip', overflow_after: '10' }).error, 'admin.error_overflow_team');
+  assert.equal(bad({ overflow_team: 'support', overflow_after: '0' }).error, 'admin.error_overflow_after');
+  assert.equal(bad({ overflow_team: 'support', overflow_after: '' }).error, 'admin.error_overflow_after');
+  // Editing: overflowing into itself is caught by its id too.
+  assert.equal(m.teamBody({ ...m.teamForm(support), overflow_team: 'support' }, support).error, 'admin.error_overflow_team');
+});
+
+test('editing a team sends only what changed; overflow and masking can be unset', () => {
+  const form = m.teamForm(support);
+  assert.equal(form.overflow_team, 'billing');
+  assert.equal(form.overflow_after, '600');
+  assert.equal(form.mask_numbers, '');
+  assert.deepEqual(m.teamBody(form, support), { body: null });
+  assert.deepEqual(m.teamBody({ ...form, overflow_team: '' }, support).body, { overflow: null });
+  assert.deepEqual(m.teamBody({ ...form, overflow_after: '60' }, support).body, { overflow: { team: 'billing', after_seconds: 60 } });
+  assert.deepEqual(m.teamBody({ ...form, mask_numbers: 'true' }, support).body, { mask_numbers: true });
+  const masked = { ...support, mask_numbers: false };
+  assert.deepEqual(m.teamBody({ ...m.teamForm(masked), mask_numbers: '' }, masked).body, { mask_numbers: null });
+  assert.deepEqual(m.teamBody({ ...form, strategy: 'round_robin', offer_timeout_seconds: '30' }, support).body, {
+    strategy: 'round_robin', offer_timeout_seconds: 30,
+  });
+  assert.deepEqual(m.teamBody({ ...form, members: ['bob', 'alice'] }, support), { body: null });
+  assert.deepEqual(m.teamBody({ ...form, members: ['alice'], supervisors: [] }, support).body, { members: ['alice'], supervisors: [] });
+  assert.deepEqual(m.teamBody({ ...form, description: ' Help ' }, support).body, { description: 'Help' });
+  assert.deepEqual(m.teamBody({ ...m.teamForm({ ...support, description: 'x' }), description: '' }, { ...support, description: 'x' }).body, { description: null });
+});
+
+test('audit filters: times read in the user time zone, blanks left out, paging', () => {
+  assert.deepEqual(m.auditParams({ actor: ' ', action: '', from: '', to: '' }, 'UTC'), { limit: 50 });
+  const p = m.auditParams({ actor: 'alice', action: 'user.', from: '2025-11-24T09:00', to: '2025-11-24T18:30' }, 'Europe/Madrid');
+  assert.equal(p.actor, 'alice');
+  assert.equal(p.action, 'user.');
+  assert.equal(new Date(p.from).toISOString(), '2025-11-24T08:00:00.000Z');
+  assert.equal(new Date(p.to).toISOString(), '2025-11-24T17:30:00.000Z');
+  assert.equal(m.auditParams({}, 'UTC', 41).before, 41);
+  assert.equal(m.auditParams({}, 'UTC', 0).before, 0);
+  assert.equal(m.localInputToMs('nonsense', 'UTC'), null);
+  assert.equal(m.localInputToMs('2025-13-01T00:00', 'UTC'), null);
+  assert.equal(m.localInputToMs('2025-07-01T09:00', 'Asia/Tokyo'), Date.parse('2025-07-01T00:00:00Z'));
+});
+
+test('audit pages append, newest first, each entry once', () => {
+  const first = [{ id: 9 }, { id: 8 }];
+  assert.deepEqual(m.appendEntries(first, [{ id: 8 }, { id: 7 }, { id: 6 }]).map((e) => e.id), [9, 8, 7, 6]);
+  assert.deepEqual(m.appendEntries([], [{ id: 1 }, { id: 3 }, null]).map((e) => e.id), [3, 1]);
+});
+
+test('auditDiff: the fields that changed, else null for whole values', () => {
+  const before = { role: 'agent', teams: ['support'], capacity: 3, name: 'Alice' };
+  const after = { role: 'supervisor', teams: ['support'], capacity: 3, name: 'Alice', supervises: ['sales'] };
+  assert.deepEqual(m.auditDiff(before, after), [
+    { key: 'role', before: '"agent"', after: '"supervisor"' },
+    { key: 'supervises', before: undefined, after: '["sales"]' },
+  ]);
+  assert.deepEqual(m.auditDiff({ a: 1 }, { a: 1 }), []);
+  assert.equal(m.auditDiff(null, { presence: 'away' }), null);
+  assert.equal(m.auditDiff({ a: 1 }, null), null);
+  assert.equal(m.auditDiff([1], [2]), null);
+  assert.equal(m.prettyJson({ a: [1] }), '{\n  "a": [\n    1\n  ]\n}');
+});
+
+test('reloadSummary: what changed, what waits for a restart', () => {
+  const same = m.reloadSummary({
+    fingerprint: 'aa', previous_fingerprint: 'aa', flows: { added: [], removed: [], changed: [] },
+    steps: { added: [], removed: [], changed: [] }, rules: { added: [], removed: [], changed: [] }, routing: [], needs_restart: [],
+  });
+  assert.equal(same.changed, false);
+  assert.deepEqual(same.sections, []);
+  const changed = m.reloadSummary({
+    fingerprint: 'bb', previous_fingerprint: 'aa', flows: { added: ['sales'], removed: [], changed: ['default'] },
+    steps: { added: [], removed: ['default.old'], changed: [] }, rules: { added: [], removed: [], changed: [] },
+    routing: ['routing.default_team'], needs_restart: ['server.port'],
+  });
+  assert.equal(changed.changed, true);
+  assert.deepEqual(changed.sections.map((s) => s.key), ['flows', 'steps']);
+  assert.deepEqual(changed.sections[0], { key: 'flows', added: ['sales'], removed: [], changed: ['default'] });
+  assert.deepEqual(changed.routing, ['routing.default_team']);
+  assert.deepEqual(changed.needsRestart, ['server.port']);
+  // A malformed answer shows as nothing, not an exception.
+  assert.deepEqual(m.reloadSummary(null).sections, []);
+});
