@@ -194,6 +194,30 @@ impl Desk {
         audience
     }
 
+    /// What masks a conversation's numbers wherever it is shown (responses, console events):
+    /// nothing unless its team masks them (its own setting, else `security.mask_numbers`). The
+    /// customer's id, the contact's phone and any `more` (identities' addresses) are masked.
+    pub fn masker(
+        &self,
+        c: &crate::store::ConversationRecord,
+        contact: Option<&crate::store::ContactRecord>,
+        more: &[&str],
+    ) -> crate::accounts::privacy::Masker {
+        let masks = self
+            .directory
+            .get()
+            .masks_numbers(c.team.as_ref(), self.settings.security.mask_numbers);
+        if !masks {
+            return crate::accounts::privacy::Masker::default();
+        }
+        let mut numbers = vec![c.customer.as_str()];
+        if let Some(phone) = contact.and_then(|c| c.phone.as_deref()) {
+            numbers.push(phone);
+        }
+        numbers.extend_from_slice(more);
+        crate::accounts::privacy::Masker::new(numbers)
+    }
+
     pub fn team_name(&self, team: &TeamId) -> String {
         self.directory.get().team_name(team)
     }

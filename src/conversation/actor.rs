@@ -473,7 +473,11 @@ async fn process(
     step.outbound = fx.outbound.clone();
     step.console = fx.console_outbox(
         &event.conversation,
-        &commands::masker_for(&deps.desk, loaded.conversation.as_ref(), &loaded.contact),
+        &loaded
+            .conversation
+            .as_ref()
+            .map(|c| deps.desk.masker(c, Some(&loaded.contact), &[]))
+            .unwrap_or_default(),
     );
     let decided = placed_by(&step);
     if decided {

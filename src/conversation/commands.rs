@@ -100,30 +100,6 @@ pub enum CommandError {
     Unavailable(String),
 }
 
-/// What masks customers' numbers in a conversation's console events: nothing unless its team
-/// masks them (its own setting, else `security.mask_numbers`).
-pub(crate) fn masker_for(
-    desk: &crate::desk::Desk,
-    c: Option<&ConversationRecord>,
-    contact: &ContactRecord,
-) -> Masker {
-    let Some(c) = c else {
-        return Masker::default();
-    };
-    if !desk
-        .directory
-        .get()
-        .masks_numbers(c.team.as_ref(), desk.settings.security.mask_numbers)
-    {
-        return Masker::default();
-    }
-    let mut numbers = vec![c.customer.as_str()];
-    if let Some(phone) = contact.phone.as_deref() {
-        numbers.push(phone);
-    }
-    Masker::new(numbers)
-}
-
 /// Side effects of a step, run once it is committed.
 #[derive(Default)]
 pub(crate) struct Effects {
@@ -724,7 +700,7 @@ pub(crate) async fn execute(
         c.updated_at = now;
         step.conversation = Some(c.clone());
         step.outbound = fx.outbound.clone();
-        step.console = fx.console_outbox(&c.key, &masker_for(&deps.desk, Some(&c), &contact));
+        step.console = fx.console_outbox(&c.key, &deps.desk.masker(&c, Some(&contact), &[]));
         deps.store.commit_step(step).await?;
         c.version += 1;
         loaded.conversation = Some(c);

@@ -117,6 +117,17 @@ fn valid_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
 }
 
+/// A user's or team's name: trimmed, 1 to 200 characters.
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::BadRequest(
+            "`name` must hold 1 to 200 characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 fn check_email(email: &str) -> Result<String, ApiError> {
     let email = email.trim().to_lowercase();
     let ok = email.len() <= 320
@@ -311,12 +322,7 @@ async fn create_user(
         }
         None => uuid::Uuid::now_v7().simple().to_string(),
     };
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::BadRequest(
-            "`name` must hold 1 to 200 characters".into(),
-        ));
-    }
+    let name = check_name(&body.name)?;
     let email = check_email(&body.email)?;
     let language = body.language.unwrap_or_else(|| "en".into());
     check_language(&language)?;
@@ -422,13 +428,7 @@ async fn update_user(
         .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
     let mut user = before.clone();
     if let Some(name) = patch.name {
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(ApiError::BadRequest(
-                "`name` must hold 1 to 200 characters".into(),
-            ));
-        }
-        user.name = name;
+        user.name = check_name(&name)?;
     }
     if let Some(email) = patch.email {
         user.email = check_email(&email)?;
@@ -660,13 +660,7 @@ fn apply_team(
     body: TeamBody,
 ) -> Result<Option<Vec<Membership>>, ApiError> {
     if let Some(name) = body.name {
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(ApiError::BadRequest(
-                "`name` must hold 1 to 200 characters".into(),
-            ));
-        }
-        team.name = name;
+        team.name = check_name(&name)?;
     }
     if let Some(description) = body.description {
         team.description = description;

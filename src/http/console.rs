@@ -302,34 +302,10 @@ async fn list(
     for c in &conversations {
         let contact = state.store.load_contact(&c.customer).await?;
         let mut view = c.view(contact.as_ref());
-        masker(&state, c, contact.as_ref(), &[]).apply(&mut view);
+        state.desk.masker(c, contact.as_ref(), &[]).apply(&mut view);
         views.push(view);
     }
     Ok(HttpResponse::Ok().json(json!({ "conversations": views })))
-}
-
-/// What masks a conversation's numbers in a response: nothing unless its team masks them.
-/// Every response that shows a conversation goes through it.
-fn masker(
-    state: &AppState,
-    c: &ConversationRecord,
-    contact: Option<&crate::store::ContactRecord>,
-    more: &[&str],
-) -> Masker {
-    let masks = state
-        .desk
-        .directory
-        .get()
-        .masks_numbers(c.team.as_ref(), state.settings.security.mask_numbers);
-    if !masks {
-        return Masker::default();
-    }
-    let mut numbers = vec![c.customer.as_str()];
-    if let Some(phone) = contact.and_then(|c| c.phone.as_deref()) {
-        numbers.push(phone);
-    }
-    numbers.extend_from_slice(more);
-    Masker::new(numbers)
 }
 
 /// The policy's facts about a conversation, for this caller.
@@ -454,7 +430,10 @@ async fn show(
         "events": events,
     });
     let addresses: Vec<&str> = identities.iter().map(|i| i.address.as_str()).collect();
-    masker(&state, &conversation, contact.as_ref(), &addresses).apply(&mut body);
+    state
+        .desk
+        .masker(&conversation, contact.as_ref(), &addresses)
+        .apply(&mut body);
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -554,7 +533,7 @@ async fn act(
         .await?
         .unwrap_or(conversation);
     let contact = state.store.load_contact(&after.customer).await?;
-    let masker = masker(state, &after, contact.as_ref(), &[]);
+    let masker = state.desk.masker(&after, contact.as_ref(), &[]);
     Ok(respond(reply, created, &masker))
 }
 
