@@ -7,6 +7,11 @@
 // said: every event ticks `clock` and stamps the conversation it touched, a REST request
 // remembers the clock when it started, and its answer only replaces a conversation stamped
 // before that (or one the answer shows as updated later).
+//
+// With 10,000 open conversations an event must not cost a copy of them all: `conversations`,
+// `touched` and `previews` are owned by the workspace and changed in place (O(1) per event),
+// `rev` counts those changes and `changes` keeps the last ones (ids), so what is derived from
+// them (listRows) follows by the ids that changed. Everything else is copied as before.
 
 /** Statuses of a conversation that still needs someone. */
 export const OPEN_STATUSES = ['waiting', 'assigned', 'snoozed'];
@@ -22,10 +27,14 @@ export function emptyWorkspace() {
     quickReplies: null,
     conversations: {},
     touched: {},
+    rev: 0,
+    changes: [],
     clock: 0,
     lists: {},
     tab: 'mine',
     search: '',
+    filters: {},
+    activity: {},
     offers: {},
     unread: {},
     previews: {},
@@ -148,17 +157,29 @@ export function isMasked(phone) {
   return typeof phone === 'string' && phone.includes('•');
 }
 
-function stamp(state, id) {
-  const clock = state.clock + 1;
-  return { ...state, clock, touched: { ...state.touched, [id]: clock } };
+/** How many changed ids `changes` keeps (older ones: a list derived from before recomputes). */
+const CHANGES_KEPT = 512;
+
+/**
+ * Puts conversation `c` in place into `s` (a copy of the state this call owns) and notes the
+ * change; `s.rev` and `s.changes` are new values, the maps the same objects.
+ */
+function putConversation(s, c) {
+  s.conversations[c.id] = c;
+  s.rev = (s.rev || 0) + 1;
+  const changes = s.changes || [];
+  s.changes = changes.length >= CHANGES_KEPT ? changes.slice(CHANGES_KEPT / 2) : changes.slice();
+  s.changes.push({ rev: s.rev, id: c.id });
 }
 
 /** An event's (or an action's answer's) conversation, which always wins. */
 export function upsertConversation(state, conversation) {
   if (!conversation || typeof conversation.id !== 'string') return state;
   const id = conversation.id;
-  let s = stamp(state, id);
-  s.conversations = { ...s.conversations, [id]: conversation };
+  const clock = state.clock + 1;
+  const s = { ...state, clock };
+  s.touched[id] = clock;
+  putConversation(s, conversation);
   if (s.detail && s.detail.id === id) s.detail = { ...s.detail, conversation };
   return s;
 }
@@ -180,26 +201,38 @@ function restMayReplace(state, c, started) {
 
 /** Conversations from REST (a list, a search, a detail), started at clock `started`. */
 export function mergeConversations(state, list, started) {
-  let conversations = null;
+  let s = null;
   for (const c of list || []) {
     if (!c || typeof c.id !== 'string' || !restMayReplace(state, c, started)) continue;
-    conversations = conversations || { ...state.conversations };
-    conversations[c.id] = c;
+    if (state.conversations[c.id] === c) continue;
+    s = s || { ...state };
+    putConversation(s, c);
   }
-  if (!conversations) return state;
-  let s = { ...state, conversations };
-  if (s.detail && conversations[s.detail.id]) {
-    s.detail = { ...s.detail, conversation: conversations[s.detail.id] };
+  if (!s) return state;
+  if (s.detail && s.conversations[s.detail.id] && s.detail.conversation !== s.conversations[s.detail.id]) {
+    s.detail = { ...s.detail, conversation: s.conversations[s.detail.id] };
   }
   return s;
 }
 
-/** A tab's REST answer. */
-export function applyList(state, key, list, started) {
+/**
+ * A tab's REST answer. `page`: `{next, append}`: the cursor of the page after this one (null
+ * at the end), and whether this answer is a next page (added after what the list had) rather
+ * than the list from its start.
+ */
+export function applyList(state, key, list, started, page = {}) {
   const s = mergeConversations(state, list, started);
-  const ids = [];
-  for (const c of list || []) if (c && typeof c.id === 'string' && !ids.includes(c.id)) ids.push(c.id);
-  return { ...s, lists: { ...s.lists, [key]: { ids, loading: false, error: null, stale: false } } };
+  const before = page.append && s.lists[key] ? s.lists[key].ids : [];
+  const seen = new Set(before);
+  const ids = before.slice();
+  for (const c of list || []) {
+    if (c && typeof c.id === 'string' && !seen.has(c.id)) {
+      seen.add(c.id);
+      ids.push(c.id);
+    }
+  }
+  const next = page.next === undefined ? null : page.next;
+  return { ...s, lists: { ...s.lists, [key]: { ids, loading: false, error: null, stale: false, next } } };
 }
 
 /** The open conversation's REST answer; ignored if another one was opened meanwhile. */
@@ -261,10 +294,10 @@ export function applyEvent(state, frame, ctx = {}) {
       if (s.detail && s.detail.id === cid) {
         s.detail = { ...s.detail, messages: mergeMessages(s.detail.messages, [m]) };
       }
-      s.previews = {
-        ...s.previews,
-        [cid]: { text: messageText(m.body), direction: m.direction, kind: m.kind, at: m.created_at },
-      };
+      if (!(m.body && m.body.type === 'reaction')) {
+        s.previews[cid] = { text: messageText(m.body), direction: m.direction, kind: m.kind, at: m.created_at };
+        s.rev = (s.rev || 0) + 1;
+      }
       const known = s.conversations[cid];
       if (known && (m.created_at || 0) > (known.updated_at || 0)) {
         s = upsertConversation(s, { ...known, updated_at: m.created_at });
@@ -333,8 +366,20 @@ export function reconcileOffers(state, offeredIds, started) {
   return offers ? { ...state, offers } : state;
 }
 
-/** The list tabs: Mine, one per team inbox the user may list, Waiting. */
+let lastTabs = null;
+
+/**
+ * The list tabs: Mine, one per team inbox the user may list, Waiting. The same tabs (and
+ * `match` functions) while the user and the teams stay the same, so their rows are kept.
+ */
 export function buildTabs(meId, teams) {
+  if (lastTabs && lastTabs.meId === meId && lastTabs.teams === teams) return lastTabs.tabs;
+  const tabs = makeTabs(meId, teams);
+  lastTabs = { meId, teams, tabs };
+  return tabs;
+}
+
+function makeTabs(meId, teams) {
   const tabs = [
     {
       key: 'mine',
@@ -364,24 +409,71 @@ export function buildTabs(meId, teams) {
   return tabs;
 }
 
-/** The tab of a search by the last digits of the customer's number. */
-export function searchTab(digits) {
-  return { key: 'search:' + digits, labelKey: 'tab.search', queries: [{ phone: digits }], match: null };
+/** Newest first; the same time by id. */
+function newer(a, b) {
+  return (b.updated_at || 0) - (a.updated_at || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** The conversations a tab shows: what REST listed and what events since made match. */
-export function listRows(state, tab) {
+function computeRows(state, tab) {
   const entry = state.lists[tab.key];
   const ids = new Set(entry ? entry.ids : []);
   if (tab.match) {
-    for (const c of Object.values(state.conversations)) if (tab.match(c)) ids.add(c.id);
+    for (const id in state.conversations) if (tab.match(state.conversations[id])) ids.add(id);
   }
   const rows = [];
   for (const id of ids) {
     const c = state.conversations[id];
     if (c && (!tab.match || tab.match(c))) rows.push(c);
   }
-  rows.sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0) || (a.id < b.id ? -1 : 1));
+  return rows.sort(newer);
+}
+
+/** Rows of a live tab moved on by the conversations changed since `rev` (null: recompute). */
+function followChanges(state, tab, rows, rev) {
+  const changes = state.changes || [];
+  if (!changes.length || changes[0].rev > rev + 1) return null;
+  const changed = new Set();
+  for (let i = changes.length - 1; i >= 0 && changes[i].rev > rev; i--) changed.add(changes[i].id);
+  if (changed.size > 64) return null;
+  const out = rows.filter((c) => !changed.has(c.id));
+  for (const id of changed) {
+    const c = state.conversations[id];
+    if (!c || !tab.match(c)) continue;
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (newer(out[mid], c) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    out.splice(lo, 0, c);
+  }
+  return out;
+}
+
+/** The last rows computed per tab, to move on from (module-level: derived, not state). */
+const rowCache = new Map();
+
+/**
+ * The conversations a tab shows: what REST listed and what events since made match, newest
+ * first. Computed once per change: a live tab moves on by the ids that changed (O(changed)),
+ * a REST answer or a search recomputes.
+ */
+export function listRows(state, tab) {
+  const entry = state.lists[tab.key];
+  const rev = state.rev || 0;
+  const hit = rowCache.get(tab.key);
+  if (hit && hit.conversations === state.conversations && hit.entry === entry && hit.match === tab.match) {
+    if (hit.rev === rev) return hit.rows;
+    const rows = tab.match && hit.rev < rev ? followChanges(state, tab, hit.rows, hit.rev) : null;
+    if (rows) {
+      rowCache.set(tab.key, { ...hit, rev, rows });
+      return rows;
+    }
+  }
+  const rows = computeRows(state, tab);
+  if (rowCache.size > 32) rowCache.clear();
+  rowCache.set(tab.key, { conversations: state.conversations, entry, match: tab.match, rev, rows });
   return rows;
 }
 

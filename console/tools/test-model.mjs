@@ -237,7 +237,7 @@ test('tabs: Mine, listable team inboxes, Waiting; rows follow events', () => {
   assert.deepEqual(model.listRows(s, tabs[1]).map((c) => c.id), ['c', 'b']);
   assert.deepEqual(model.listRows(s, tabs[2]).map((c) => c.id), []);
   // A search shows exactly what it found.
-  const search = model.searchTab('12');
+  const search = { key: 'search:q=12', queries: [{ q: '12' }], match: null };
   s = model.applyList(s, search.key, [conv('a', { status: 'resolved' })], s.clock);
   assert.deepEqual(model.listRows(s, search).map((c) => c.id), ['a']);
 });
