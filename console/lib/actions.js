@@ -13,10 +13,10 @@ import {
   mergeConversations,
   mergeMessages,
   reconcileOffers,
-  searchTab,
   unreadTotal,
   upsertConversation,
 } from './model.js';
+import { applyActivity, nextActivity, pageOf, searchQuery, searchTab } from './inbox.js';
 import { loadLocale, pickLocale, t, K } from './i18n.js';
 import { configure as configureFormat } from './format.js';
 import { rfc3339, validTimeZone } from './zoned.js';
@@ -25,12 +25,19 @@ const SESSION_KEY = 'sb.session';
 const LANGUAGE_KEY = 'sb.language';
 const VIEW_KEY = 'sb.view';
 const POLL_MS = 30_000;
+/** A page of a list. */
+const PAGE = 100;
+/** How often the open conversation's activity is looked at (`viewing` every 20 s, typing stopped). */
+const ACTIVITY_TICK_MS = 2_000;
 /** How often an open conversation someone else holds is reloaded (its events go to them, not me). */
 const FOREIGN_POLL_MS = 10_000;
 
 let live = null;
 let pollTimer = null;
 let foreignTimer = null;
+let activityTimer = null;
+/** What the server was last told of my activity (lib/inbox.js nextActivity). */
+let activityLast = null;
 let firstHelloTimer = null;
 let helloSeen = false;
 let loadedBeforeHello = false;
@@ -52,6 +59,7 @@ function clearTimers() {
   clearTimeout(firstHelloTimer);
   clearInterval(pollTimer);
   clearInterval(foreignTimer);
+  clearInterval(activityTimer);
 }
 
 function storageGet(area, key) {
@@ -208,6 +216,7 @@ async function startWorkspace(session) {
   }, 1500);
   pollTimer = setInterval(pollVisibleTab, POLL_MS);
   foreignTimer = setInterval(pollForeignDetail, FOREIGN_POLL_MS);
+  activityTimer = setInterval(() => activity('tick'), ACTIVITY_TICK_MS);
 }
 
 function openLive(session) {
@@ -216,10 +225,22 @@ function openLive(session) {
     // Before the first hello of a fresh start there is nothing to resume from.
     after: () => (helloSeen || store.get().lastSeq > 0 ? store.get().lastSeq : null),
     onState: (connection) => {
-      if (store.get().connection !== connection) store.set({ connection });
+      if (store.get().connection === connection) return;
+      // Who else is where: unknown while away (the server says again after the hello).
+      if (connection !== 'connected') {
+        activityLast = null;
+        store.set({ connection, activity: {} });
+      } else store.set({ connection });
     },
-    onHello,
+    onHello: (frame) => {
+      onHello(frame);
+      activity('open');
+    },
     onEvent,
+    onActivity: (frame) => store.set((s) => {
+      const next = applyActivity(s.activity, frame, meId());
+      return next === s.activity ? s : { ...s, activity: next };
+    }),
     onResync: (frame) => {
       // What came before `oldest_seq` is lost: REST reloads it, and the replay that follows
       // starts at `oldest_seq` without counting as a gap.
@@ -272,6 +293,7 @@ function onEvent(frame) {
 }
 
 function onVisibility() {
+  activity(document.hidden ? 'close' : 'open');
   const s = store.get();
   if (!document.hidden && s.openId && s.unread[s.openId]) {
     const unread = { ...s.unread };
@@ -307,6 +329,8 @@ export function explain(e) {
       return t('error.not_found');
     case 409:
       return reason ? t('error.conflict_reason', { message: reason }) : t('error.conflict');
+    case 422:
+      return e.code === 'window_closed' ? t('composer.window_refused', { message: e.message }) : t('error.server', { message: e.message });
     case 429:
       return t('error.throttled', { seconds: e.retryAfter ?? 1 });
     case 503:
@@ -398,29 +422,67 @@ function tabByKey(key) {
   return tabs().find((x) => x.key === key) || tabs()[0];
 }
 
-/** The tab shown: the search while there is one, else the chosen tab. */
+/** The tab shown: the search (its text and filters) while there is one, else the chosen tab. */
 export function currentTab() {
   const s = store.get();
-  const digits = s.search.replace(/\D/g, '');
-  return digits ? searchTab(digits) : tabByKey(s.tab);
+  const q = searchQuery(s.search, s.filters);
+  return q ? searchTab(q) : tabByKey(s.tab);
 }
 
-/** Loads a tab over REST (if never loaded, stale, or `force`). */
+function setEntry(key, patch) {
+  store.set((s) => ({ ...s, lists: { ...s.lists, [key]: { ids: [], ...s.lists[key], ...patch } } }));
+}
+
+/**
+ * Loads a tab over REST from its first page (if never loaded, stale, or `force`). A tab asks
+ * one query per status it shows; each keeps its own cursor for the pages after (`next`: one
+ * per query, null when that one is done).
+ */
 export async function loadTab(tab, force = false) {
   if (!ready) return;
   const before = store.get().lists[tab.key];
   if (before && !force && !before.stale) return;
   if (before && before.loading) return;
   const started = store.get().clock;
-  store.set((s) => ({ ...s, lists: { ...s.lists, [tab.key]: { ids: [], ...s.lists[tab.key], loading: true, error: null } } }));
+  setEntry(tab.key, { loading: true, error: null });
   try {
-    const answers = await Promise.all(
-      tab.queries.map((q) => api('GET', '/api/v1/conversations' + query({ limit: 100, ...q }))),
-    );
-    const list = answers.flatMap((a) => (a && Array.isArray(a.conversations) ? a.conversations : []));
-    store.set((s) => applyList(s, tab.key, list, started));
+    const pages = (
+      await Promise.all(tab.queries.map((q) => api('GET', '/api/v1/conversations' + query({ limit: PAGE, ...q }))))
+    ).map(pageOf);
+    const list = pages.flatMap((p) => p.conversations);
+    store.set((s) => applyList(s, tab.key, list, started, { next: pages.map((p) => p.next) }));
   } catch (e) {
-    store.set((s) => ({ ...s, lists: { ...s.lists, [tab.key]: { ids: [], ...s.lists[tab.key], loading: false, error: explain(e) } } }));
+    setEntry(tab.key, { loading: false, error: explain(e) });
+  }
+}
+
+/** Whether a list has pages after what it shows. */
+export function hasMore(entry) {
+  return !!entry && Array.isArray(entry.next) && entry.next.some(Boolean);
+}
+
+/** The next page of a list (as it scrolls to its end): each query with a cursor asks `before=` it. */
+export async function loadMore(tab) {
+  const entry = store.get().lists[tab.key];
+  if (!ready || !hasMore(entry) || entry.loading || entry.loadingMore) return;
+  const started = store.get().clock;
+  setEntry(tab.key, { loadingMore: true });
+  try {
+    const pages = await Promise.all(
+      tab.queries.map((q, i) =>
+        entry.next[i]
+          ? api('GET', '/api/v1/conversations' + query({ limit: PAGE, ...q, before: entry.next[i] })).then(pageOf)
+          : { conversations: [], next: null },
+      ),
+    );
+    store.set((s) => {
+      // The list was reloaded from its start meanwhile: this page belongs to the old one.
+      if (s.lists[tab.key] && s.lists[tab.key].next !== entry.next) return s;
+      const list = pages.flatMap((p) => p.conversations);
+      return applyList(s, tab.key, list, started, { next: pages.map((p) => p.next), append: true });
+    });
+  } catch (e) {
+    setEntry(tab.key, { loadingMore: false, error: explain(e) });
   }
 }
 
@@ -431,13 +493,63 @@ export function selectTab(key) {
   loadTab(tab, key !== 'mine');
 }
 
-export function setSearch(text) {
-  store.set({ search: text });
+function searchSoon() {
   later('search', 300, () => {
     const tab = currentTab();
-    if (tab.key.startsWith('search:')) loadTab(tab, true);
+    if (tab.search) loadTab(tab, true);
   });
 }
+
+/** The search's free text (customer name, phone digits, message text). */
+export function setSearch(text) {
+  store.set({ search: text });
+  searchSoon();
+}
+
+/** One of the search's filters (`status`, `channel`, `team`, `assignee`, `tag`); '' clears it. */
+export function setFilter(key, value) {
+  store.set((s) => ({ ...s, filters: { ...s.filters, [key]: value } }));
+  searchSoon();
+}
+
+/** Back to the tabs: no text, no filters. */
+export function clearSearch() {
+  store.set({ search: '', filters: {} });
+}
+
+/** Opens a dialog of the workspace (`transfer`, `snooze`, `help`), or closes it (null). */
+export function openDialog(name) {
+  store.set({ dialog: name });
+}
+
+/** Transfer's dialog, with fresh teams (presence, load) and a fresh conversation. */
+export function startTransfer() {
+  refreshTeams();
+  refreshDetail();
+  openDialog('transfer');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who else is here: my activity, told to the server over the websocket
+
+/**
+ * `event`: `open` (a conversation shown, or the page back in view), `tick`, `input` (the
+ * composer changed), `close` (none shown, the page hidden, logging out). What to send is
+ * lib/inbox.js nextActivity's call.
+ */
+export function activity(event) {
+  const s = store.get();
+  const listOnly = s.pane === 'list' && window.matchMedia('(max-width: 720px)').matches;
+  const shown = s.screen === 'workspace' && s.view === 'inbox' && !document.hidden && !listOnly && s.detail ? s.detail.id : null;
+  if (event !== 'close' && !shown) {
+    if (activityLast) event = 'close';
+    else return;
+  }
+  const r = nextActivity(activityLast, event, shown, Date.now());
+  activityLast = r.last;
+  for (const frame of r.frames) if (live) live.send(frame);
+}
+
 
 function pollVisibleTab() {
   const s = store.get();
@@ -465,6 +577,7 @@ export function setView(view) {
   storageSet(sessionStorage, VIEW_KEY, view);
   const back = view === 'inbox' && store.get().view !== 'inbox';
   store.set({ view });
+  activity(view === 'inbox' ? 'open' : 'close');
   // What happened meanwhile to the open conversation may not have come as events (not mine).
   if (back && store.get().detail) refreshDetail();
 }
@@ -485,9 +598,11 @@ export async function openConversation(id) {
       unread,
       openId: id,
       pane: 'conversation',
+      dialog: same ? s.dialog : null,
       detail: same ? s.detail : { id, loading: true, error: null, conversation: s.conversations[id] || null, messages: [], contact: null, history: [], events: [] },
     };
   });
+  activity('open');
   updateTitle();
   try {
     const body = await api('GET', `/api/v1/conversations/${encodeURIComponent(id)}`);
@@ -512,10 +627,12 @@ export async function refreshDetail() {
 
 export function closeConversation() {
   store.set({ pane: 'list' });
+  activity('open'); // on a phone the list replaces it: no longer viewing (activity says idle)
 }
 
 export function showPane(pane) {
   store.set({ pane });
+  activity('open');
 }
 
 function addMessage(id, message) {
@@ -661,6 +778,8 @@ export async function logoutEverywhere() {
 
 function endSession(noticeKey) {
   const id = meId();
+  activity('close');
+  activityLast = null;
   clearTimers();
   ready = false;
   if (live) live.close();

@@ -1,11 +1,13 @@
 // The console's websocket: one per tab. It resumes after the last applied sequence
 // (`?after=`), reconnects with a backoff of 1 s doubling to 10 s, and pings to stay heard.
+// Besides the sequenced events, `activity` frames come and go (who else is in a conversation).
 
 const PING_MS = 25_000;
 
 /**
  * Opens the live connection. `handlers`: `after()` (the last applied seq), `onState(state)`
  * ('connected' | 'reconnecting'), `onHello(frame)`, `onEvent(frame)`, `onResync(frame)`,
+ * `onActivity(frame)`,
  * `onRetry(attempt)` (before each new attempt: may check the session).
  */
 export function connectLive(token, handlers) {
@@ -55,6 +57,10 @@ export function connectLive(token, handlers) {
         case 'event':
           handlers.onEvent(frame);
           break;
+        case 'activity':
+          // Who else is in a conversation: not sequenced, not an event.
+          if (handlers.onActivity) handlers.onActivity(frame);
+          break;
         default:
           break; // pong, and kinds a newer server may add
       }
@@ -103,5 +109,15 @@ export function connectLive(token, handlers) {
     },
     /** Try again at once (the network came back, the user asked). */
     now,
+    /** Sends a frame now if connected (else drops it: what it said is said again later). */
+    send(frame) {
+      if (ws && ws.readyState === WebSocket.OPEN) {
+        try {
+          ws.send(JSON.stringify(frame));
+        } catch {
+          // Closing: the next hello says it again.
+        }
+      }
+    },
   };
 }

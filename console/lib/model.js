@@ -35,6 +35,7 @@ export function emptyWorkspace() {
     search: '',
     filters: {},
     activity: {},
+    dialog: null,
     offers: {},
     unread: {},
     previews: {},

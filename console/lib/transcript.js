@@ -16,7 +16,7 @@ export const EXCERPT_CHARS = 120;
 export function isReaction(m) {
   if (!m || typeof m !== 'object') return false;
   const b = m.body;
-  return m.kind === 'reaction' || (!!b && typeof b === 'object' && b.type === 'reaction');
+  return m.kind === 'reaction' || m.kind === 'unreaction' || (!!b && typeof b === 'object' && b.type === 'reaction');
 }
 
 function str(v) {

@@ -65,6 +65,15 @@ export function teamName(s, id) {
   return (team && team.name) || id;
 }
 
+/** Names as the UI's language lists them ("Bob and Carol"). */
+export function listNames(names) {
+  try {
+    return new Intl.ListFormat(document.documentElement.lang || 'en', { type: 'conjunction' }).format(names);
+  } catch {
+    return names.join(', ');
+  }
+}
+
 /** The signed-in user's id. */
 export function myId(s) {
   return s.session && s.session.user ? s.session.user.id : null;
@@ -79,22 +88,24 @@ export function visible(el) {
   return !!el && el.getClientRects().length > 0;
 }
 
-/** Moves the focus to the next (1) or previous (-1) row of the list. */
-export function moveInList(step) {
-  const rows = [...document.querySelectorAll('.conversation-row')].filter(visible);
-  if (!rows.length) return;
-  let i = rows.indexOf(document.activeElement);
-  if (i < 0) i = rows.findIndex((r) => r.getAttribute('aria-current') === 'true');
-  const next = i < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, i + step));
-  rows[next].focus();
-  rows[next].scrollIntoView({ block: 'nearest' });
+/** The list's keyboard navigation (`{move(step), focus()}`), set by the list while it is shown. */
+let listNavigator = null;
+
+export function setListNavigator(nav) {
+  listNavigator = nav;
 }
+
+/** Moves the focus to the next (1) or previous (-1) row of the list (drawn or not: it is virtualized). */
+export function moveInList(step) {
+  if (listNavigator) listNavigator.move(step);
+}
+
+/** The open composer's switch between reply and note (`current(note)`), set while it is shown. */
+export const composerControl = { current: null };
 
 /** Back to the list from the reply box: the open row, else the first. */
 export function focusList() {
-  const rows = [...document.querySelectorAll('.conversation-row')].filter(visible);
-  const row = rows.find((r) => r.getAttribute('aria-current') === 'true') || rows[0];
-  if (row) row.focus();
+  if (listNavigator) listNavigator.focus();
 }
 
 /** Re-renders twice a second while `active`; returns the time of this render. */
@@ -222,5 +233,10 @@ export const icons = {
   copy: () => svg(html`<rect x="8" y="8" width="12" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="2" /><path d="M16 8V5a1 1 0 0 0-1-1H5a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h3" fill="none" stroke="currentColor" stroke-width="2" />`),
   refresh: () => svg(html`<path d="M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" />`),
   plus: () => svg(html`<path d="M12 5v14M5 12h14" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" />`),
+  eye: () => svg(html`<path d="M2 12s3.6-6.5 10-6.5S22 12 22 12s-3.6 6.5-10 6.5S2 12 2 12z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" /><circle cx="12" cy="12" r="3" fill="none" stroke="currentColor" stroke-width="2" />`),
+  filter: () => svg(html`<path d="M3 5h18l-7 8.5V19l-4 2v-7.5z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" />`),
+  keyboard: () => svg(html`<rect x="2.5" y="6" width="19" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="2" /><path d="M6 10h1M10 10h1M14 10h1M18 10h0M7 14h10" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />`),
+  pin: () => svg(html`<path d="M12 21s-6.5-6.2-6.5-11a6.5 6.5 0 0 1 13 0c0 4.8-6.5 11-6.5 11z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" /><circle cx="12" cy="10" r="2.4" fill="none" stroke="currentColor" stroke-width="2" />`),
+  contact: () => svg(html`<rect x="3" y="4" width="18" height="16" rx="2" fill="none" stroke="currentColor" stroke-width="2" /><circle cx="9" cy="10.5" r="2.3" fill="none" stroke="currentColor" stroke-width="2" /><path d="M5.5 16.5c.6-1.8 2-2.8 3.5-2.8s2.9 1 3.5 2.8M15 9.5h3M15 13h3" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" />`),
   failed: () => svg(html`<circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="2" /><path d="M12 7v6M12 16.5v.5" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round" />`),
 };

@@ -1,11 +1,16 @@
 // The composer: Enter sends, Shift+Enter is a new line, the Note toggle writes an internal
 // note instead, and `/` at the start picks a quick reply. Who may not reply (not holding the
 // conversation) writes notes only, if their role lets them (`may`: conversationPermissions).
+// Meta's 24-hour window: a notice when it has closed (free text is refused then: notes stay,
+// and the composer starts in note mode) and a softer one in its last hour; a warning when
+// someone else is typing here; my typing is told to the server (lib/actions.js activity).
 
 import { html, useEffect, useState } from '../lib/html.js';
 import { t } from '../lib/i18n.js';
-import { explain, loadQuickReplies, send, sendQuickReply } from '../lib/actions.js';
-import { focusList, icons, myId } from './common.js';
+import { activity, explain, loadQuickReplies, send, sendQuickReply } from '../lib/actions.js';
+import { presenceIn, replyWindow, windowChangesAt } from '../lib/inbox.js';
+import { dateTime, time } from '../lib/format.js';
+import { composerControl, focusList, icons, listNames, myId } from './common.js';
 
 /** Unsent text per user and conversation, kept while the tab lives. */
 const drafts = new Map();
@@ -18,10 +23,30 @@ export function Composer({ s, id, c, may }) {
   const [error, setError] = useState(null);
   const [pick, setPick] = useState(0);
   const [dismissed, setDismissed] = useState(false);
+  const [, setTick] = useState(0);
+  const now = Date.now();
+  const win = replyWindow(c, now);
+  const changesAt = windowChangesAt(c, now);
+  // The notice follows the clock: looked at again when the window's state changes.
+  useEffect(() => {
+    if (changesAt === null) return undefined;
+    const id = setTimeout(() => setTick((n) => n + 1), Math.min(2 ** 31 - 1, Math.max(1000, changesAt - Date.now() + 500)));
+    return () => clearTimeout(id);
+  }, [changesAt]);
+  // A closed window: free text would be refused, so the composer writes a note unless asked.
+  useEffect(() => {
+    if (win.state === 'closed') setNote(true);
+  }, [win.state]);
+  const typing = presenceIn(s.activity, id).typing;
 
   const mine = !!may && may.reply;
   const note = noteChosen || !mine;
   const canSend = mine || (!!may && may.note);
+  // `r` and `n` (workspace.js): reply or note. Reply only where the user may.
+  composerControl.current = (wantNote) => setNote(!!wantNote || !mine);
+  useEffect(() => () => {
+    composerControl.current = null;
+  }, []);
   const slash = text.startsWith('/') && !text.includes('\n');
   const picking = slash && !dismissed && !busy;
   const filter = slash ? text.slice(1).trim().toLowerCase() : '';
@@ -42,6 +67,11 @@ export function Composer({ s, id, c, may }) {
     else drafts.delete(draftKey);
     setDismissed(false);
     setPick(0);
+  };
+
+  const onInput = (value) => {
+    setText(value);
+    if (!note && value) activity('input');
   };
 
   const run = async (work) => {
@@ -127,6 +157,16 @@ export function Composer({ s, id, c, may }) {
             : html`<p class="muted">${t('composer.no_quick_replies')}</p>`}
         </div>`}
       ${!mine && c && html`<p class="hint">${c.assignee === myId(s) ? t('composer.not_open') : t('composer.not_yours')}</p>`}
+      ${mine && win.state === 'closed' && html`
+        <p id="window-notice" class="window-notice" data-state="closed" role="status">
+          ${win.closesAt ? t('composer.window_closed_at', { when: dateTime(win.closesAt) }) : t('composer.window_closed')}
+        </p>`}
+      ${mine && win.state === 'closing' && html`
+        <p id="window-notice" class="window-notice" data-state="closing" role="status">
+          ${t('composer.window_closing', { time: time(win.closesAt) })}
+        </p>`}
+      ${typing.length > 0 && html`
+        <p id="typing-warning" class="typing-warning" role="status" dir="auto">${t('composer.others_typing', { names: listNames(typing) })}</p>`}
       ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
       <div class="composer-row">
         <label class="note-toggle">
@@ -140,7 +180,7 @@ export function Composer({ s, id, c, may }) {
           aria-autocomplete="list" aria-describedby="composer-keys"
           aria-controls=${showList && replies.length ? 'quick-replies' : undefined}
           aria-activedescendant=${showList && replies.length ? 'quick-reply-' + index : undefined}
-          onInput=${(e) => setText(e.currentTarget.value)} onKeyDown=${onKeyDown}></textarea>
+          onInput=${(e) => onInput(e.currentTarget.value)} onKeyDown=${onKeyDown}></textarea>
         <button id="send" type="submit" class="button primary send" disabled=${busy || !text.trim() || !canSend}
           aria-label=${note ? t('composer.add_note') : t('composer.send')}>
           ${icons.send()}

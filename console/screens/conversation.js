@@ -1,14 +1,18 @@
-// The open conversation: its header and the actions the user's role may take on it (resolve,
-// transfer, snooze: lib/model.js conversationPermissions), the transcript with day separators
-// and delivery ticks, and the composer. A refusal (403, 409) is shown where it was asked.
+// The open conversation: its header (who else is viewing or typing in it) and the actions the
+// user's role may take on it (resolve, transfer, snooze: lib/model.js conversationPermissions),
+// the transcript with day separators and delivery ticks, replies quoting what they answer,
+// reactions on the message they react to, places with a map link, contact cards, and the
+// composer. A refusal (403, 409) is shown where it was asked.
 
 import { html, useLayoutEffect, useRef, useState } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
 import { day, dayKey, iso, time, dateTime, timeZone } from '../lib/format.js';
-import { conversationPermissions, messageText } from '../lib/model.js';
+import { conversationPermissions, isMasked, messageText } from '../lib/model.js';
+import { presenceIn } from '../lib/inbox.js';
+import { contactCards, foldTranscript, place, quoteOf, reactionCounts, telLink } from '../lib/transcript.js';
 import { snoozeChoices } from '../lib/zoned.js';
-import { closeConversation, refreshDetail, refreshTeams, resolve, showPane, snooze, transfer } from '../lib/actions.js';
-import { agentName, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName } from './common.js';
+import { closeConversation, openDialog, resolve, showPane, snooze, startTransfer, transfer } from '../lib/actions.js';
+import { agentName, currentUser, customerName, deliveryLabel, icons, listNames, Modal, presenceLabel, statusLabel, teamName } from './common.js';
 import { Composer } from './composer.js';
 
 const KIND_KEYS = {
@@ -71,22 +75,126 @@ function choicesOf(body) {
   return [];
 }
 
-function Message({ s, c, m }) {
+/** Who wrote the message a reply quotes. */
+function quotedAuthor(s, c, q) {
+  return q.direction === 'inbound' || q.sender === 'customer' ? customerName(c) : authorOf(s, c, q);
+}
+
+function Quote({ s, c, m, byProvider }) {
+  const q = quoteOf(m, byProvider);
+  if (!q) return null;
+  const jump = (e) => {
+    e.preventDefault();
+    const el = q.message && document.querySelector(`.message[data-id="${CSS.escape(q.message.id)}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: 'center' });
+    el.classList.add('flash');
+    setTimeout(() => el.classList.remove('flash'), 1200);
+    const bubble = el.querySelector('.bubble');
+    if (bubble) bubble.focus({ preventScroll: true });
+  };
+  return html`
+    <blockquote class="quote" data-quoted=${q.id}>
+      ${q.message
+        ? html`
+          <a href=${'#m-' + q.message.id} class="quote-link" onClick=${jump}>
+            <span class="quote-author" dir="auto">${quotedAuthor(s, c, q.message)}</span>
+            <span class="quote-text" dir="auto">${q.text || t('message.attachment', { kind: kindLabel(q.kind) })}</span>
+          </a>`
+        : html`<span class="quote-text muted">${t('message.quote_missing')}</span>`}
+      <span class="visually-hidden">${t('message.in_reply')}</span>
+    </blockquote>
+  `;
+}
+
+function Reactions({ list }) {
+  if (!list || !list.length) return null;
+  const counts = reactionCounts(list);
+  return html`
+    <ul class="reactions" aria-label=${t('message.reactions')}>
+      ${counts.map((r) => html`
+        <li key=${r.emoji} class="reaction">
+          <span aria-hidden="true">${r.emoji}</span>${r.count > 1 && html`<span class="reaction-count" aria-hidden="true">${r.count}</span>`}
+          <span class="visually-hidden">${t('message.reaction', { emoji: r.emoji, count: r.count })}</span>
+        </li>`)}
+    </ul>
+  `;
+}
+
+function Place({ body }) {
+  const p = place(body);
+  return html`
+    <div class="place">
+      <span class="place-icon" aria-hidden="true">${icons.pin()}</span>
+      <div class="place-text">
+        ${p.name && html`<strong dir="auto">${p.name}</strong>`}
+        ${p.address && html`<span dir="auto">${p.address}</span>`}
+        ${!p.name && !p.address && p.coordinates && html`<bdi dir="ltr">${p.coordinates}</bdi>`}
+        ${p.link
+          ? html`<a href=${p.link} target="_blank" rel="noopener noreferrer" class="map-link">${t('message.open_map')}</a>`
+          : html`<span class="muted">${t('kind.location')}</span>`}
+      </div>
+    </div>
+  `;
+}
+
+function Contacts({ body }) {
+  const cards = contactCards(body);
+  if (!cards.length) return html`<div class="attachment">${t('kind.contacts')}</div>`;
+  return html`
+    <ul class="contact-cards" aria-label=${t('kind.contacts')}>
+      ${cards.map((x, i) => html`
+        <li key=${i} class="contact-card">
+          <span class="contact-icon" aria-hidden="true">${icons.contact()}</span>
+          <div class="contact-body">
+            <strong dir="auto">${x.name || t('message.contact_unnamed')}</strong>
+            ${x.organization && html`<span class="muted" dir="auto">${x.organization}</span>`}
+            ${x.phones.map((p, j) => {
+              const tel = isMasked(p.phone) ? null : telLink(p.phone);
+              return html`<span key=${'p' + j} class="contact-line">
+                ${tel ? html`<a href=${tel} dir="ltr" class="phone">${p.phone}</a>` : html`<bdi dir="ltr" class="phone">${p.phone}</bdi>`}
+                ${p.kind && html` <span class="muted small" dir="auto">${p.kind}</span>`}
+              </span>`;
+            })}
+            ${x.emails.map((e, j) => html`<a key=${'e' + j} class="contact-line" href=${'mailto:' + e} dir="ltr">${e}</a>`)}
+          </div>
+        </li>`)}
+    </ul>
+  `;
+}
+
+/** Kinds drawn by a part of their own (not the attachment line, not their text). */
+const DRAWN = new Set(['location', 'contacts']);
+
+/** A reaction to a message not in the transcript: a line of its own, small. */
+function OrphanReaction({ s, c, m }) {
+  return html`
+    <div class="message orphan-reaction" data-id=${m.id} data-direction=${m.direction === 'outbound' ? 'outbound' : 'inbound'} data-sender=${m.sender}>
+      <p class="muted small" dir="auto">${t('message.reacted', { name: authorOf(s, c, m), emoji: (m.body && m.body.emoji) || '' })}</p>
+    </div>
+  `;
+}
+
+function Message({ s, c, m, reactions, byProvider }) {
   const direction = m.direction === 'note' || m.direction === 'outbound' ? m.direction : 'inbound';
-  const text = messageText(m.body);
-  const plain = text && !LABELLED.has(m.kind);
+  const drawn = DRAWN.has(m.kind) || (m.body && DRAWN.has(m.body.type));
+  const text = drawn ? '' : messageText(m.body);
+  const plain = drawn || (text && !LABELLED.has(m.kind));
   const link = mediaLink(m.body);
   const choices = choicesOf(m.body);
   return html`
-    <article class="message" data-id=${m.id} data-direction=${direction} data-sender=${m.sender} data-status=${m.status}>
-      <div class="bubble">
+    <article class="message" id=${'m-' + m.id} data-id=${m.id} data-direction=${direction} data-sender=${m.sender} data-status=${m.status}>
+      <div class="bubble" tabindex="-1">
         <div class="message-author" dir="auto">${authorOf(s, c, m)}</div>
+        <${Quote} s=${s} c=${c} m=${m} byProvider=${byProvider} />
         ${!plain && html`
           <div class="attachment">
             ${link
               ? html`<a href=${link} target="_blank" rel="noopener noreferrer">${t('message.attachment', { kind: kindLabel(m.kind) })}</a>`
               : t('message.attachment', { kind: kindLabel(m.kind) })}
           </div>`}
+        ${(m.kind === 'location' || (m.body && m.body.type === 'location')) && html`<${Place} body=${m.body} />`}
+        ${(m.kind === 'contacts' || (m.body && m.body.type === 'contacts')) && html`<${Contacts} body=${m.body} />`}
         ${text && html`<p class="message-text" dir="auto">${text}</p>`}
         ${choices.length > 0 && html`
           <ul class="choices-offered">
@@ -99,14 +207,23 @@ function Message({ s, c, m }) {
         ${m.status === 'failed' && html`
           <p class="failure" dir="auto">${t('message.failed', { reason: m.error_reason || m.error_code || t('message.no_reason') })}</p>`}
       </div>
+      <${Reactions} list=${reactions} />
     </article>
   `;
+}
+
+/** `fn(value)`, computed again only when `value` is another object. */
+function useMemoLast(value, fn) {
+  const memo = useRef({ value: undefined, result: undefined });
+  if (memo.current.value !== value) memo.current = { value, result: fn(value) };
+  return memo.current.result;
 }
 
 function Transcript({ s, d, c }) {
   const ref = useRef(null);
   const stick = useRef(true);
   const count = d.messages.length;
+  const folded = useMemoLast(d.messages, foldTranscript);
   useLayoutEffect(() => {
     const el = ref.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
@@ -120,13 +237,17 @@ function Transcript({ s, d, c }) {
   };
   const items = [];
   let lastDay = null;
-  for (const m of d.messages) {
+  for (const m of folded.shown) {
     const k = dayKey(m.created_at);
     if (k !== lastDay) {
       lastDay = k;
       items.push(html`<div key=${'day-' + k} class="day-separator" role="separator"><span>${day(m.created_at)}</span></div>`);
     }
-    items.push(html`<${Message} key=${m.id} s=${s} c=${c} m=${m} />`);
+    items.push(
+      m.orphan
+        ? html`<${OrphanReaction} key=${m.id} s=${s} c=${c} m=${m} />`
+        : html`<${Message} key=${m.id} s=${s} c=${c} m=${m} reactions=${folded.reactions[m.id]} byProvider=${folded.byProvider} />`,
+    );
   }
   return html`
     <div id="transcript" class="transcript" ref=${ref} onScroll=${onScroll} role="log" aria-live="polite"
@@ -211,8 +332,22 @@ function SnoozeDialog({ c, onClose }) {
   `;
 }
 
+/** Who else is here: "Bob is viewing", "Bob is typing…" (live, polite). */
+function Activity({ s, id }) {
+  const here = presenceIn(s.activity, id);
+  let text = '';
+  if (here.typing.length) text = t('activity.typing', { names: listNames(here.typing) });
+  if (here.viewing.length) text = (text ? text + ' · ' : '') + t('activity.viewing', { names: listNames(here.viewing) });
+  return html`
+    <p id="activity" class=${'activity' + (here.typing.length ? ' typing' : '')} role="status" data-people=${here.typing.length + here.viewing.length}>
+      ${text && html`${icons.eye()}<span dir="auto">${text}</span>`}
+    </p>
+  `;
+}
+
 export function ConversationView({ s }) {
-  const [dialog, setDialog] = useState(null);
+  const dialog = s.dialog;
+  const setDialog = openDialog;
   const d = s.detail;
   if (!d) {
     return html`<div class="empty-pane"><p class="muted">${t('conversation.none')}</p></div>`;
@@ -222,11 +357,7 @@ export function ConversationView({ s }) {
   const phone = c && c.customer && c.customer.phone;
   const name = c ? customerName(c) : '';
   const may = conversationPermissions(currentUser(s), c);
-  const openTransfer = () => {
-    refreshTeams();
-    refreshDetail();
-    setDialog('transfer');
-  };
+  const openTransfer = startTransfer;
   return html`
     <div class="conversation" data-id=${d.id}>
       <header class="conversation-head">
@@ -243,6 +374,7 @@ export function ConversationView({ s }) {
               ${c.team && html`<span class="sub-extra">${teamName(s, c.team)}</span>`}
               ${c.assignee && html`<span class="sub-extra" dir="auto">${t('conversation.assignee', { name: agentName(s, c.assignee) })}</span>`}
             </p>`}
+          <${Activity} s=${s} id=${d.id} />
         </div>
         <div class="conversation-actions">
           ${may.resolve && html`
@@ -265,8 +397,8 @@ export function ConversationView({ s }) {
       ${d.error && html`<p class="error" role="alert">${d.error}</p>`}
       <${Transcript} s=${s} d=${d} c=${c} />
       <${Composer} key=${d.id} s=${s} id=${d.id} c=${c} may=${may} />
-      ${dialog === 'transfer' && c && html`<${TransferDialog} s=${s} c=${c} onClose=${() => setDialog(null)} />`}
-      ${dialog === 'snooze' && c && html`<${SnoozeDialog} c=${c} onClose=${() => setDialog(null)} />`}
+      ${dialog === 'transfer' && c && may.transfer && html`<${TransferDialog} s=${s} c=${c} onClose=${() => setDialog(null)} />`}
+      ${dialog === 'snooze' && c && may.snooze && html`<${SnoozeDialog} c=${c} onClose=${() => setDialog(null)} />`}
     </div>
   `;
 }

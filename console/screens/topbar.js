@@ -4,7 +4,7 @@
 
 import { html } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
-import { logout, setPresence, setView } from '../lib/actions.js';
+import { logout, openDialog, setPresence, setView } from '../lib/actions.js';
 import { allowedViews, unreadTotal, viewFor } from '../lib/model.js';
 import { currentUser, icons, presenceLabel } from './common.js';
 import { UserMenu } from './account.js';
@@ -66,6 +66,10 @@ export function TopBar({ s }) {
         <span class="dot" aria-hidden="true"></span>
         <span class="connection-text">${connectionText}</span>
       </span>
+      <button id="shortcuts" type="button" class="icon-button ghost" aria-label=${t('top.shortcuts')} title=${t('top.shortcuts')}
+        aria-keyshortcuts="Shift+?" onClick=${() => openDialog('help')}>
+        ${icons.keyboard()}
+      </button>
       <button id="logout" type="button" class="button ghost" aria-label=${t('top.logout')} onClick=${logout}>
         ${icons.logout()}<span class="label">${t('top.logout')}</span>
       </button>

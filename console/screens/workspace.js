@@ -1,12 +1,14 @@
 // The workspace: the top bar, then the view: the inbox (list | conversation | customer, one
 // pane at a time on a phone), the supervisor's board, or administration. In the inbox, the
-// keyboard: j/k move in the list, Enter opens, r goes to the reply box, Escape leaves it.
+// keyboard (SHORTCUTS, listed by the help dialog on `?`): j/k (and the arrows in the list)
+// move, Enter opens, r replies, n writes a note, e resolves, s snoozes, t transfers, / searches,
+// Escape leaves the reply box.
 
 import { html, useEffect, useRef } from '../lib/html.js';
-import { t } from '../lib/i18n.js';
+import { t, K } from '../lib/i18n.js';
 import { store } from '../lib/store.js';
-import { showPane } from '../lib/actions.js';
-import { viewFor } from '../lib/model.js';
+import { openDialog, resolve, showPane, startTransfer } from '../lib/actions.js';
+import { conversationPermissions, viewFor } from '../lib/model.js';
 import { TopBar } from './topbar.js';
 import { Board } from './board.js';
 import { Admin } from './admin.js';
@@ -14,7 +16,49 @@ import { ConversationList } from './list.js';
 import { Offers } from './offers.js';
 import { ConversationView } from './conversation.js';
 import { CustomerPanel } from './customer.js';
-import { currentUser, icons, moveInList, visible } from './common.js';
+import { composerControl, currentUser, icons, Modal, moveInList, visible } from './common.js';
+
+/** The keys, in the order the help dialog lists them. */
+export const SHORTCUTS = [
+  { keys: ['j', '↓'], what: K('keys.next') },
+  { keys: ['k', '↑'], what: K('keys.previous') },
+  { keys: ['Enter'], what: K('keys.open') },
+  { keys: ['r'], what: K('keys.reply') },
+  { keys: ['n'], what: K('keys.note') },
+  { keys: ['e'], what: K('keys.resolve') },
+  { keys: ['s'], what: K('keys.snooze') },
+  { keys: ['t'], what: K('keys.transfer') },
+  { keys: ['/'], what: K('keys.search') },
+  { keys: ['Esc'], what: K('keys.escape') },
+  { keys: ['?'], what: K('keys.help') },
+];
+
+function HelpDialog({ onClose }) {
+  return html`
+    <${Modal} id="shortcuts-dialog" title=${t('keys.title')} onClose=${onClose}>
+      <p class="muted small">${t('keys.intro')}</p>
+      <dl class="shortcuts">
+        ${SHORTCUTS.map((x) => html`
+          <div key=${x.what} class="shortcut">
+            <dt>${x.keys.map((k, i) => html`${i > 0 && ' '}<kbd key=${k} dir="ltr">${k}</kbd>`)}</dt>
+            <dd>${t(x.what) /* i18n-dynamic */}</dd>
+          </div>`)}
+      </dl>
+    <//>
+  `;
+}
+
+/** The composer, shown (on a phone, its pane) and focused, in reply or note mode. */
+function compose(note) {
+  const composer = document.getElementById('composer');
+  if (!composer) return false;
+  if (!visible(composer)) showPane('conversation');
+  requestAnimationFrame(() => {
+    if (composerControl.current) composerControl.current(note);
+    composer.focus();
+  });
+  return true;
+}
 
 function typingIn(el) {
   if (!el) return false;
@@ -28,16 +72,53 @@ function useShortcuts() {
       if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || typingIn(e.target)) return;
       if (document.querySelector('dialog[open]')) return;
       const s = store.get();
+      if (e.key === '?') {
+        e.preventDefault();
+        openDialog('help');
+        return;
+      }
       if (viewFor(currentUser(s), s.view) !== 'inbox') return;
-      if (e.key === 'j' || e.key === 'k') {
+      const c = s.detail && (s.detail.conversation || s.conversations[s.detail.id]);
+      const may = conversationPermissions(currentUser(s), c);
+      const act = (allowed, fn) => {
+        if (!allowed) return;
         e.preventDefault();
-        moveInList(e.key === 'j' ? 1 : -1);
-      } else if (e.key === 'r') {
-        const composer = document.getElementById('composer');
-        if (!composer) return;
-        e.preventDefault();
-        if (!visible(composer)) showPane('conversation');
-        requestAnimationFrame(() => composer.focus());
+        fn();
+      };
+      switch (e.key) {
+        case 'j':
+        case 'k':
+          e.preventDefault();
+          moveInList(e.key === 'j' ? 1 : -1);
+          break;
+        case 'r':
+          if (compose(false)) e.preventDefault();
+          break;
+        case 'n':
+          if (may.note && compose(true)) e.preventDefault();
+          break;
+        case 'e':
+          act(may.resolve, () => resolve(c.id));
+          break;
+        case 's':
+          act(may.snooze, () => openDialog('snooze'));
+          break;
+        case 't':
+          act(may.transfer, startTransfer);
+          break;
+        case '/': {
+          const search = document.getElementById('search');
+          if (!search) break;
+          e.preventDefault();
+          if (!visible(search)) showPane('list');
+          requestAnimationFrame(() => {
+            search.focus();
+            search.select();
+          });
+          break;
+        }
+        default:
+          break;
       }
     };
     document.addEventListener('keydown', onKey);
@@ -108,6 +189,7 @@ export function Workspace({ s }) {
       ${view !== 'inbox' && html`<div class="view-offers"><${Offers} s=${s} /></div>`}
       ${view === 'board' && html`<${Board} s=${s} />`}
       ${view === 'admin' && html`<${Admin} s=${s} />`}
+      ${s.dialog === 'help' && html`<${HelpDialog} onClose=${() => openDialog(null)} />`}
     </div>
   `;
 }
