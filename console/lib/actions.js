@@ -493,23 +493,25 @@ export function selectTab(key) {
   loadTab(tab, key !== 'mine');
 }
 
-function searchSoon() {
+/**
+ * Runs the search shown, 300 ms after the last call (each key typed calls it, through the
+ * list's effect on the search's key), from its first page.
+ */
+export function searchSoon() {
   later('search', 300, () => {
     const tab = currentTab();
     if (tab.search) loadTab(tab, true);
   });
 }
 
-/** The search's free text (customer name, phone digits, message text). */
+/** The search's free text (customer name, phone digits, message text); the list runs it. */
 export function setSearch(text) {
   store.set({ search: text });
-  searchSoon();
 }
 
 /** One of the search's filters (`status`, `channel`, `team`, `assignee`, `tag`); '' clears it. */
 export function setFilter(key, value) {
   store.set((s) => ({ ...s, filters: { ...s.filters, [key]: value } }));
-  searchSoon();
 }
 
 /** Back to the tabs: no text, no filters. */

@@ -19,11 +19,14 @@ export const FILTERS = ['status', 'channel', 'team', 'assignee', 'tag'];
 /** The statuses the status filter offers. */
 export const SEARCH_STATUSES = ['waiting', 'assigned', 'snoozed', 'resolved', 'bot'];
 
-/** Text as a query value: trimmed, at most 200 characters, else null. */
+/** The longest search text or tag the server takes. */
+export const MAX_SEARCH_CHARS = 100;
+
+/** Text as a query value: trimmed, at most MAX_SEARCH_CHARS characters (whole ones), else null. */
 function value(v) {
   if (typeof v !== 'string') return null;
   const s = v.trim();
-  return s === '' ? null : s.slice(0, 200);
+  return s === '' ? null : [...s].slice(0, MAX_SEARCH_CHARS).join('');
 }
 
 /**
@@ -197,7 +200,7 @@ export function presenceIn(activity, id) {
 /**
  * What to tell the server, given what it was last told (`last`: `{id, state, at}` or null)
  * and what happens (`event`: `open`, `tick` (every few seconds), `input` (the composer
- * changed), `close`) at `now` for conversation `id`. Returns the frame to send (or null) and
+ * changed), `stop` (sent, or the composer emptied), `close`) at `now` for conversation `id`. Returns the frame to send (or null) and
  * the new `last`.
  */
 export function nextActivity(last, event, id, now) {
@@ -223,6 +226,9 @@ export function nextActivity(last, event, id, now) {
     case 'input':
       if (cur && cur.id !== id) say(cur.id, 'idle');
       if (!cur || cur.id !== id || cur.state !== 'typing' || now - cur.at >= TYPING_EVERY_MS) say(id, 'typing');
+      break;
+    case 'stop':
+      if (cur && cur.id === id && cur.state === 'typing') say(id, 'viewing');
       break;
     case 'close':
       if (cur) say(cur.id, 'idle');

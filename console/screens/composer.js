@@ -72,6 +72,7 @@ export function Composer({ s, id, c, may }) {
   const onInput = (value) => {
     setText(value);
     if (!note && value) activity('input');
+    else if (!value) activity('stop');
   };
 
   const run = async (work) => {
@@ -80,6 +81,7 @@ export function Composer({ s, id, c, may }) {
     try {
       await work();
       setText('');
+      activity('stop');
     } catch (e) {
       setError(explain(e));
     } finally {

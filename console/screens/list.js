@@ -17,6 +17,7 @@ import {
   loadMore,
   loadTab,
   openConversation,
+  searchSoon,
   selectTab,
   setFilter,
   setSearch,
@@ -250,7 +251,9 @@ export function ConversationList({ s }) {
   const searching = !!tab.search;
   const [showFilters, setShowFilters] = useState(false);
   useEffect(() => {
-    loadTab(tab);
+    // A search runs once the typing pauses; a tab loads at once (if not loaded yet).
+    if (tab.search) searchSoon();
+    else loadTab(tab);
   }, [tab.key]);
   const entry = s.lists[tab.key];
   const rows = listRows(s, tab);

@@ -36,7 +36,8 @@ test('a search is its free text and the filters set; nothing set: no search', ()
   });
   assert.deepEqual(inbox.searchQuery('', { assignee: 'me' }), { assignee: 'me' });
   assert.deepEqual(inbox.searchQuery('', { assignee: 'unassigned' }), { unassigned: 'true' });
-  assert.equal(inbox.searchQuery('x'.repeat(500)).q.length, 200);
+  assert.equal(inbox.searchQuery('x'.repeat(500)).q.length, 100);
+  assert.equal([...inbox.searchQuery('😀'.repeat(150)).q].length, 100);
   // The key does not depend on the order the filters were set in.
   assert.equal(inbox.queryKey({ team: 'a', q: 'b' }), inbox.queryKey({ q: 'b', team: 'a' }));
   const tab = inbox.searchTab({ q: '600', team: 'support' });
@@ -155,6 +156,13 @@ test('activity sent: viewing on open and every 20 s, typing at most every 3 s, i
   assert.deepEqual(states(step(last, 'tick', 'c1', 26_000)), []);
   r = step(last, 'tick', 'c1', 30_000);
   assert.deepEqual(states(r), ['c1:viewing']);
+  last = r.last;
+  // Sent (or emptied): viewing at once, so the others stop seeing "typing".
+  r = step(last, 'input', 'c1', 30_500);
+  assert.deepEqual(states(r), ['c1:typing']);
+  r = step(r.last, 'stop', 'c1', 30_600);
+  assert.deepEqual(states(r), ['c1:viewing']);
+  assert.deepEqual(states(step(r.last, 'stop', 'c1', 30_700)), []);
   last = r.last;
   // Another conversation opened: idle for the first.
   r = step(last, 'open', 'c2', 31_000);
