@@ -74,6 +74,16 @@ export function listNames(names) {
   }
 }
 
+/** "Bob is viewing", "Bob and Carol are viewing" (`names`: not empty). */
+export function viewingText(names) {
+  return names.length > 1 ? t('activity.viewing_many', { names: listNames(names) }) : t('activity.viewing', { names: listNames(names) });
+}
+
+/** "Bob is typing…", "Bob and Carol are typing…". */
+export function typingText(names) {
+  return names.length > 1 ? t('activity.typing_many', { names: listNames(names) }) : t('activity.typing', { names: listNames(names) });
+}
+
 /** The signed-in user's id. */
 export function myId(s) {
   return s.session && s.session.user ? s.session.user.id : null;

@@ -168,7 +168,7 @@ export function Composer({ s, id, c, may }) {
           ${t('composer.window_closing', { time: time(win.closesAt) })}
         </p>`}
       ${typing.length > 0 && html`
-        <p id="typing-warning" class="typing-warning" role="status" dir="auto">${t('composer.others_typing', { names: listNames(typing) })}</p>`}
+        <p id="typing-warning" class="typing-warning" role="status" dir="auto">${typing.length > 1 ? t('composer.others_typing_many', { names: listNames(typing) }) : t('composer.others_typing', { names: listNames(typing) })}</p>`}
       ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
       <div class="composer-row">
         <label class="note-toggle">

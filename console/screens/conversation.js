@@ -12,7 +12,7 @@ import { presenceIn } from '../lib/inbox.js';
 import { contactCards, foldTranscript, place, quoteOf, reactionCounts, telLink } from '../lib/transcript.js';
 import { snoozeChoices } from '../lib/zoned.js';
 import { closeConversation, openDialog, resolve, showPane, snooze, startTransfer, transfer } from '../lib/actions.js';
-import { agentName, currentUser, customerName, deliveryLabel, icons, listNames, Modal, presenceLabel, statusLabel, teamName } from './common.js';
+import { agentName, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName, typingText, viewingText } from './common.js';
 import { Composer } from './composer.js';
 
 const KIND_KEYS = {
@@ -336,8 +336,8 @@ function SnoozeDialog({ c, onClose }) {
 function Activity({ s, id }) {
   const here = presenceIn(s.activity, id);
   let text = '';
-  if (here.typing.length) text = t('activity.typing', { names: listNames(here.typing) });
-  if (here.viewing.length) text = (text ? text + ' · ' : '') + t('activity.viewing', { names: listNames(here.viewing) });
+  if (here.typing.length) text = typingText(here.typing);
+  if (here.viewing.length) text = (text ? text + ' · ' : '') + viewingText(here.viewing);
   return html`
     <p id="activity" class=${'activity' + (here.typing.length ? ' typing' : '')} role="status" data-people=${here.typing.length + here.viewing.length}>
       ${text && html`${icons.eye()}<span dir="auto">${text}</span>`}

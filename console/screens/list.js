@@ -23,7 +23,7 @@ import {
   setSearch,
   tabs,
 } from '../lib/actions.js';
-import { currentUser, customerName, icons, listNames, setListNavigator, statusLabel } from './common.js';
+import { currentUser, customerName, icons, setListNavigator, statusLabel, typingText, viewingText } from './common.js';
 
 /** Row height when the CSS does not say (`--row-height` on `.conversation-list`). */
 const DEFAULT_ROW = 78;
@@ -71,7 +71,7 @@ function Row({ c, s, index, total, offscreen }) {
           <span class="row-tags">
             ${others.length > 0 && html`
               <span class=${'row-eye' + (here.typing.length ? ' typing' : '')} title=${others.join(', ')}>${icons.eye()}</span>
-              <span class="visually-hidden">${here.typing.length ? t('activity.typing', { names: listNames(here.typing) }) : t('activity.viewing', { names: listNames(here.viewing) })}</span>`}
+              <span class="visually-hidden">${here.typing.length ? typingText(here.typing) : viewingText(here.viewing)}</span>`}
             <span class=${'status status-' + c.status}>${statusLabel(c.status)}</span>
             ${unread > 0 && html`
               <span class="badge" aria-hidden="true">${unread}</span>
