@@ -96,6 +96,7 @@ function Rows({ s, rows, entry, tab, labelledBy }) {
   const [scroll, setScroll] = useState({ top: 0, height: 600, row: DEFAULT_ROW });
   const [keepId, setKeepId] = useState(null);
   const frame = useRef(0);
+  const pending = useRef(null);
   const more = hasMore(entry);
 
   const measure = () => {
@@ -143,13 +144,17 @@ function Rows({ s, rows, entry, tab, labelledBy }) {
     if (top !== null) el.scrollTop = top;
     setKeepId(c.id);
     measure();
+    // Keys pressed before the row is drawn and focused move on from it, not from the old one.
+    pending.current = c.id;
     requestAnimationFrame(() => {
       const row = el.querySelector(`.conversation-row[data-id="${CSS.escape(c.id)}"]`);
       if (row) row.focus({ preventScroll: true });
+      if (pending.current === c.id) pending.current = null;
     });
   };
   const indexOfFocus = () => {
-    const id = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
+    const active = document.activeElement;
+    const id = pending.current || (active && active.dataset ? active.dataset.id : null);
     const i = id ? rows.findIndex((c) => c.id === id) : -1;
     return i >= 0 ? i : openIndex;
   };
@@ -226,7 +231,7 @@ function Filters({ s }) {
       </select>
     </div>`;
   return html`
-    <div id="filters" class="filters" role="group" aria-label=${t('filters.title')}>
+    <div id="filters" class="list-filters" role="group" aria-label=${t('filters.title')}>
       ${select('status', t('filters.status'), SEARCH_STATUSES.map((x) => [x, t(STATUS_FILTER_KEYS[x])]))/* i18n-dynamic */}
       <div class="filter">
         <label for="filter-channel">${t('filters.channel')}</label>
