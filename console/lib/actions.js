@@ -557,7 +557,9 @@ function pollVisibleTab() {
   const s = store.get();
   if (document.hidden || s.screen !== 'workspace') return;
   const tab = currentTab();
-  if (tab.key !== 'mine') loadTab(tab, true);
+  // Mine follows events; a search is a snapshot the user may have paged deep into (its rows
+  // still follow events): neither is reloaded from its first page under the user's eyes.
+  if (tab.key !== 'mine' && !tab.search) loadTab(tab, true);
 }
 
 /**
