@@ -11,6 +11,9 @@
 
 pub mod signature;
 pub mod whatsapp;
+pub mod window;
+
+pub use window::{SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window};
 
 use futures::future::BoxFuture;
 

@@ -366,9 +366,20 @@ async fn process(
                 id: MessageId::generate(),
                 provider_id: message.provider_id.clone(),
                 kind: message.content.type_label().to_string(),
-                body: serde_json::to_value(&message.content).unwrap_or(serde_json::Value::Null),
+                body: stored_body(&message),
                 sent_at: message.timestamp,
             };
+            // Meta's customer-service window runs from the customer's own timestamp (never
+            // later than now: a skewed clock must not lengthen it).
+            let wrote_ms = match message.timestamp {
+                ts if ts > 0 => ts.saturating_mul(1000).min(now_ms),
+                _ => now_ms,
+            };
+            conversation.last_inbound_at = Some(
+                conversation
+                    .last_inbound_at
+                    .map_or(wrote_ms, |t| t.max(wrote_ms)),
+            );
             if deps.mark_as_read {
                 read_receipt = Some(message.provider_id.clone());
             }
@@ -694,4 +705,16 @@ async fn run_bot(
     }
     conversation.bot_state = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
     (replies, handoff)
+}
+
+/// An inbound message as the transcript keeps it: its typed content, plus its context (the
+/// message it replies to, forwarding) when it has one, so the console can show it in context.
+fn stored_body(message: &crate::domain::InboundMessage) -> serde_json::Value {
+    let mut body = serde_json::to_value(&message.content).unwrap_or(serde_json::Value::Null);
+    if let (Some(context), Some(fields)) = (&message.context, body.as_object_mut())
+        && let Ok(context) = serde_json::to_value(context)
+    {
+        fields.insert("context".into(), context);
+    }
+    body
 }

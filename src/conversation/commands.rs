@@ -12,6 +12,7 @@ use super::ConversationDeps;
 use super::actor::Loaded;
 use crate::accounts::privacy::Masker;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
+use crate::channels::{WINDOW_CLOSED_REASON, service_window};
 use crate::domain::{
     AgentId, ConversationKey, MessageId, OutboundContent, OutboundMessage, Sender, TeamId,
 };
@@ -96,6 +97,9 @@ pub enum CommandError {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A free-form message after the customer-service window closed (Meta's 131047).
+    #[error("{0}")]
+    WindowClosed(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
 }
@@ -771,6 +775,11 @@ async fn agent_action(
                 } else {
                     CommandError::Forbidden("only the assigned agent can reply".into())
                 });
+            }
+            if !matches!(content, OutboundContent::Template { .. })
+                && !service_window(c.last_inbound_at, now).open
+            {
+                return Err(CommandError::WindowClosed(WINDOW_CLOSED_REASON.into()));
             }
             let message = OutboundMessage {
                 id: MessageId::generate(),

@@ -1033,7 +1033,7 @@ async fn reload(
     match outcome {
         Ok(report) => Ok(HttpResponse::Ok().json(json!({ "reload": report }))),
         Err(crate::reload::ReloadError::Failed(e)) => Err(ApiError::Internal(e)),
-        Err(e) => Err(ApiError::Configuration {
+        Err(e) => Err(ApiError::Unprocessable {
             code: e.code(),
             message: e.to_string(),
         }),

@@ -13,8 +13,10 @@ use crate::accounts::policy::{self, Action, ConversationFacts, TeamAction, Verdi
 use crate::accounts::privacy::Masker;
 use crate::accounts::service::Via;
 use crate::conversation::commands::{AgentAction, Command, CommandReply};
-use crate::domain::{AgentId, MediaKind, MediaSource, OutboundContent, Presence, TeamId};
-use crate::store::{ConversationFilter, ConversationRecord, ConversationStatus};
+use crate::domain::{
+    AgentId, ChannelId, MediaKind, MediaSource, OutboundContent, Presence, TeamId,
+};
+use crate::store::{ConversationFilter, ConversationRecord, ConversationStatus, ListCursor};
 
 pub fn scope() -> Scope {
     web::scope("/api/v1")
@@ -240,7 +242,27 @@ struct ListQuery {
     unassigned: bool,
     /// The last digits of the customer's number.
     phone: Option<String>,
+    /// Free text: the customer's name, digits of their number, or words of a message.
+    q: Option<String>,
+    channel: Option<String>,
+    tag: Option<String>,
+    /// The `next` of the previous page.
+    before: Option<String>,
     limit: Option<i64>,
+}
+
+/// The longest search text and tag accepted.
+const MAX_SEARCH_CHARS: usize = 100;
+
+fn bounded_text(name: &str, value: &Option<String>) -> Result<Option<String>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("") => Err(ApiError::BadRequest(format!("`{name}` is empty"))),
+        Some(v) if v.chars().count() > MAX_SEARCH_CHARS => Err(ApiError::BadRequest(format!(
+            "`{name}` takes at most {MAX_SEARCH_CHARS} characters"
+        ))),
+        Some(v) => Ok(Some(v.to_string())),
+    }
 }
 
 /// The teams whose inbox the caller may list.
@@ -280,7 +302,14 @@ async fn list(
         }
         None => None,
     };
+    let after = match &query.before {
+        Some(cursor) => Some(ListCursor::decode(cursor).ok_or_else(|| {
+            ApiError::BadRequest("`before` is not a cursor this API handed out".into())
+        })?),
+        None => None,
+    };
     let max = state.settings.console.max_page_size as i64;
+    let limit = query.limit.unwrap_or(50).clamp(1, max);
     let filter = ConversationFilter {
         viewer: Some(caller.user().clone()),
         visible_teams: listable_teams(&state, &caller),
@@ -295,9 +324,20 @@ async fn list(
         }),
         unassigned: query.unassigned,
         customer_suffix: phone,
-        limit: query.limit.unwrap_or(50).clamp(1, max),
+        text: bounded_text("q", &query.q)?.map(|q| q.to_lowercase()),
+        channel: bounded_text("channel", &query.channel)?.map(ChannelId::new),
+        tag: bounded_text("tag", &query.tag)?,
+        after,
+        // One more than asked: whether there is a next page.
+        limit: limit + 1,
     };
-    let conversations = state.store.list_conversations(&filter).await?;
+    let mut conversations = state.store.list_conversations(&filter).await?;
+    let next = if conversations.len() as i64 > limit {
+        conversations.truncate(limit as usize);
+        conversations.last().map(|c| ListCursor::of(c).encode())
+    } else {
+        None
+    };
     let mut views = Vec::with_capacity(conversations.len());
     for c in &conversations {
         let contact = state.store.load_contact(&c.customer).await?;
@@ -305,7 +345,7 @@ async fn list(
         state.desk.masker(c, contact.as_ref(), &[]).apply(&mut view);
         views.push(view);
     }
-    Ok(HttpResponse::Ok().json(json!({ "conversations": views })))
+    Ok(HttpResponse::Ok().json(json!({ "conversations": views, "next": next })))
 }
 
 /// The policy's facts about a conversation, for this caller.
@@ -338,7 +378,7 @@ async fn facts_verdict(
 
 /// The conversation, if the caller may do `action` to it: 404 if they may not see it, 403 if
 /// they may see it but not do this.
-async fn permitted(
+pub(super) async fn permitted(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -32,10 +32,11 @@ pub enum ApiError {
     BodiesOverBudget { retry_after_seconds: u64 },
     #[error("temporarily unavailable, retry later")]
     Unavailable { retry_after_seconds: u64 },
-    /// A configuration reload refused (422): `code` is the reload's (`config_invalid`,
-    /// `config_unreadable`, `config_not_from_files`).
+    /// A request understood but refused by a rule (422), named by `code`: a configuration
+    /// reload refused (`config_invalid`, `config_unreadable`, `config_not_from_files`), a
+    /// free-form reply after the customer-service window closed (`window_closed`).
     #[error("{message}")]
-    Configuration { code: &'static str, message: String },
+    Unprocessable { code: &'static str, message: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -64,7 +65,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
-            ApiError::Configuration { code, .. } => code,
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::Internal(_) => "internal",
         }
     }
@@ -85,7 +86,7 @@ impl ResponseError for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Configuration { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,6 +136,10 @@ impl From<crate::conversation::commands::CommandError> for ApiError {
             E::Forbidden(m) => ApiError::Forbidden(m),
             E::Conflict(m) => ApiError::Conflict(m),
             E::BadRequest(m) => ApiError::BadRequest(m),
+            E::WindowClosed(message) => ApiError::Unprocessable {
+                code: "window_closed",
+                message,
+            },
             E::Unavailable(_) => ApiError::Unavailable {
                 retry_after_seconds: 1,
             },

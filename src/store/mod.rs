@@ -170,6 +170,9 @@ pub struct ConversationRecord {
     pub resolved_at: Option<i64>,
     /// Reopens by itself at this time (unix ms), or when the customer writes.
     pub snoozed_until: Option<i64>,
+    /// When the customer last wrote (unix ms, the provider's timestamp): Meta's 24-hour
+    /// customer-service window runs from it.
+    pub last_inbound_at: Option<i64>,
     /// Steps committed so far (0: not stored yet). A step commits only over the version it was
     /// computed from, so two owners of one conversation can never both write.
     pub version: i64,
@@ -202,12 +205,17 @@ impl ConversationRecord {
             first_response_at: None,
             resolved_at: None,
             snoozed_until: None,
+            last_inbound_at: None,
             version: 0,
         }
     }
 
     /// What agents see of the conversation (everything but the bot's internals).
     pub fn view(&self, contact: Option<&ContactRecord>) -> serde_json::Value {
+        let window = crate::channels::service_window(
+            self.last_inbound_at,
+            chrono::Utc::now().timestamp_millis(),
+        );
         serde_json::json!({
             "id": self.id,
             "channel": self.channel,
@@ -228,6 +236,11 @@ impl ConversationRecord {
             "first_response_at": self.first_response_at,
             "resolved_at": self.resolved_at,
             "snoozed_until": self.snoozed_until,
+            "last_inbound_at": self.last_inbound_at,
+            "window": {
+                "open": window.open,
+                "closes_at": window.closes_at,
+            },
         })
     }
 }
@@ -373,7 +386,70 @@ pub struct ConversationFilter {
     /// Only customers whose id (their number, on WhatsApp) ends with these digits (digits only:
     /// search by the last digits works on masked numbers too).
     pub customer_suffix: Option<String>,
+    /// Free text, lowercased: the customer's name, digits of their number (when the text is
+    /// a number), or the text of a message, note or caption.
+    pub text: Option<String>,
+    pub channel: Option<ChannelId>,
+    /// Only customers with this contact tag.
+    pub tag: Option<String>,
+    /// Keyset paging: only conversations listed after this one (newest activity first).
+    pub after: Option<ListCursor>,
     pub limit: i64,
+}
+
+/// Where a page of conversations ended: the last one's `updated_at` and id. Lists are ordered by
+/// `(updated_at, id)` descending, so the next page is everything strictly below it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListCursor {
+    pub updated_at: i64,
+    pub id: String,
+}
+
+impl ListCursor {
+    pub fn of(c: &ConversationRecord) -> Self {
+        Self {
+            updated_at: c.updated_at,
+            id: c.id.clone(),
+        }
+    }
+
+    /// The opaque form handed to clients.
+    pub fn encode(&self) -> String {
+        format!("{}~{}", self.updated_at, self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (at, id) = s.split_once('~')?;
+        let updated_at = at.parse().ok()?;
+        (!id.is_empty() && id.len() <= 128).then(|| Self {
+            updated_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// `text` as a LIKE pattern matching it anywhere (`\` escapes LIKE's wildcards).
+pub fn like_anywhere(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The digits of a search text that is a phone number (at least 3 digits, and nothing but
+/// digits, spaces, `+`, `-`, `(`, `)` and `.`).
+pub fn phone_digits(text: &str) -> Option<String> {
+    let phone_like = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.'));
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    (phone_like && digits.len() >= 3 && digits.len() <= 15).then_some(digits)
 }
 
 /// The outcome of sending one recorded outbound message.

@@ -89,7 +89,7 @@ macro_rules! conversation_columns {
     () => {
         "id, key, channel, customer, status, team, bot_state::text AS bot_state, created_at,
          updated_at, handoff_at, last_seq, assignee, priority, route::text AS route,
-         assigned_at, first_response_at, resolved_at, snoozed_until, version"
+         assigned_at, first_response_at, resolved_at, snoozed_until, last_inbound_at, version"
     };
 }
 macro_rules! message_columns {
@@ -478,8 +478,45 @@ impl Store for PostgresStore {
                 .push(" AND customer LIKE ")
                 .push_bind(format!("%{digits}"));
         }
+        if let Some(channel) = &filter.channel {
+            query
+                .push(" AND channel = ")
+                .push_bind(text(channel.as_str()).into_owned());
+        }
+        if let Some(tag) = &filter.tag {
+            query
+                .push(" AND customer IN (SELECT customer FROM contacts, json_array_elements_text(contacts.tags) AS t(tag) WHERE t.tag = ")
+                .push_bind(text(tag.as_str()).into_owned())
+                .push(")");
+        }
+        if let Some(text) = &filter.text {
+            let pattern = super::like_anywhere(text);
+            query
+                .push(" AND (customer IN (SELECT customer FROM contacts WHERE lower(name) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\')")
+                .push(" OR id IN (SELECT conversation_id FROM messages WHERE kind IN ('text', 'note', 'image', 'video', 'document') AND lower(coalesce(body->>'body', body->>'caption', body#>>'{media,caption}', '')) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+            if let Some(digits) = super::phone_digits(text) {
+                query
+                    .push(" OR customer LIKE ")
+                    .push_bind(format!("%{digits}%"));
+            }
+            query.push(")");
+        }
+        if let Some(after) = &filter.after {
+            query
+                .push(" AND (updated_at < ")
+                .push_bind(after.updated_at)
+                .push(" OR (updated_at = ")
+                .push_bind(after.updated_at)
+                .push(" AND id < ")
+                .push_bind(text(after.id.as_str()).into_owned())
+                .push("))");
+        }
         query
-            .push(" ORDER BY updated_at DESC, rowid DESC LIMIT ")
+            .push(" ORDER BY updated_at DESC, id DESC LIMIT ")
             .push_bind(filter.limit.max(1));
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(conversation_from_row).collect()
@@ -1414,9 +1451,9 @@ async fn write_conversation(
             "INSERT INTO conversations
                 (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
                  handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
-                 resolved_at, snoozed_until, version)
+                 resolved_at, snoozed_until, last_inbound_at, version)
              VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9, $10, $11, $12, $13, $14::json, $15,
-                     $16, $17, $18, 1)",
+                     $16, $17, $18, $19, 1)",
         )
         .bind(text(&c.id))
         .bind(text(c.key.as_str()))
@@ -1436,6 +1473,7 @@ async fn write_conversation(
         .bind(c.first_response_at)
         .bind(c.resolved_at)
         .bind(c.snoozed_until)
+        .bind(c.last_inbound_at)
         .execute(&mut *conn)
         .await;
         return match inserted {
@@ -1450,8 +1488,8 @@ async fn write_conversation(
         "UPDATE conversations SET status = $1, team = $2, bot_state = $3::json, updated_at = $4,
             handoff_at = $5, last_seq = $6, assignee = $7, priority = $8, route = $9::json,
             assigned_at = $10, first_response_at = $11, resolved_at = $12, snoozed_until = $13,
-            version = version + 1
-         WHERE id = $14 AND version = $15",
+            last_inbound_at = $14, version = version + 1
+         WHERE id = $15 AND version = $16",
     )
     .bind(c.status.as_str())
     .bind(c.team.as_ref().map(|t| text(t.as_str())))
@@ -1466,6 +1504,7 @@ async fn write_conversation(
     .bind(c.first_response_at)
     .bind(c.resolved_at)
     .bind(c.snoozed_until)
+    .bind(c.last_inbound_at)
     .bind(text(&c.id))
     .bind(c.version)
     .execute(&mut *conn)

@@ -90,6 +90,7 @@ pub(super) fn conversation_from_row(row: &impl StoreRow) -> Result<ConversationR
         first_response_at: row.opt_int("first_response_at")?,
         resolved_at: row.opt_int("resolved_at")?,
         snoozed_until: row.opt_int("snoozed_until")?,
+        last_inbound_at: row.opt_int("last_inbound_at")?,
         version: row.int("version")?,
     })
 }

@@ -416,8 +416,43 @@ impl Store for SqliteStore {
                 .push(" AND customer LIKE ")
                 .push_bind(format!("%{digits}"));
         }
+        if let Some(channel) = &filter.channel {
+            query.push(" AND channel = ").push_bind(channel.as_str());
+        }
+        if let Some(tag) = &filter.tag {
+            query
+                .push(" AND customer IN (SELECT customer FROM contacts, json_each(contacts.tags) WHERE json_each.value = ")
+                .push_bind(tag.as_str())
+                .push(")");
+        }
+        if let Some(text) = &filter.text {
+            let pattern = super::like_anywhere(text);
+            query
+                .push(" AND (customer IN (SELECT customer FROM contacts WHERE lower(name) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\')")
+                .push(" OR id IN (SELECT conversation_id FROM messages WHERE kind IN ('text', 'note', 'image', 'video', 'document') AND lower(coalesce(json_extract(body, '$.body'), json_extract(body, '$.caption'), json_extract(body, '$.media.caption'), '')) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+            if let Some(digits) = super::phone_digits(text) {
+                query
+                    .push(" OR customer LIKE ")
+                    .push_bind(format!("%{digits}%"));
+            }
+            query.push(")");
+        }
+        if let Some(after) = &filter.after {
+            query
+                .push(" AND (updated_at < ")
+                .push_bind(after.updated_at)
+                .push(" OR (updated_at = ")
+                .push_bind(after.updated_at)
+                .push(" AND id < ")
+                .push_bind(after.id.as_str())
+                .push("))");
+        }
         query
-            .push(" ORDER BY updated_at DESC LIMIT ")
+            .push(" ORDER BY updated_at DESC, id DESC LIMIT ")
             .push_bind(filter.limit.max(1));
         let rows = query.build().fetch_all(&self.reader).await?;
         rows.iter().map(conversation_from_row).collect()

@@ -505,8 +505,8 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
                 "INSERT INTO conversations
                     (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
                      handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
-                     resolved_at, snoozed_until, version)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                     resolved_at, snoozed_until, last_inbound_at, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -527,7 +527,8 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
                     c.assigned_at,
                     c.first_response_at,
                     c.resolved_at,
-                    c.snoozed_until
+                    c.snoozed_until,
+                    c.last_inbound_at
                 ])
             });
         return match inserted {
@@ -540,7 +541,8 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
         .prepare_cached(
             "UPDATE conversations SET status = ?, team = ?, bot_state = ?, updated_at = ?,
                 handoff_at = ?, last_seq = ?, assignee = ?, priority = ?, route = ?, assigned_at = ?,
-                first_response_at = ?, resolved_at = ?, snoozed_until = ?, version = version + 1
+                first_response_at = ?, resolved_at = ?, snoozed_until = ?, last_inbound_at = ?,
+                version = version + 1
              WHERE id = ? AND version = ?",
         )
         .and_then(|mut s| {
@@ -558,6 +560,7 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
                 c.first_response_at,
                 c.resolved_at,
                 c.snoozed_until,
+                c.last_inbound_at,
                 c.id,
                 c.version
             ])

@@ -577,6 +577,7 @@ pub(crate) async fn lists_and_lookups_read_back_what_steps_wrote(store: Arc<dyn 
     mine.first_response_at = Some(1_700);
     mine.snoozed_until = Some(99_000);
     mine.last_seq = 42;
+    mine.last_inbound_at = Some(1_400);
     for c in [
         &mut bot,
         &mut waiting,
@@ -744,6 +745,139 @@ pub(crate) async fn lists_and_lookups_read_back_what_steps_wrote(store: Arc<dyn 
         .await
         .expect("list");
     assert_eq!(ids(&seen), [&elsewhere.id, &mine.id], "the limit");
+
+    // Keyset paging: each page starts strictly after the last one's (updated_at, id).
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = list(ConversationFilter {
+            visible_teams: all_teams(),
+            after: after.clone(),
+            limit: 2,
+            ..ConversationFilter::default()
+        })
+        .await;
+        let page = &page[..page.len().min(2)];
+        paged.extend(page.iter().map(|c| c.id.clone()));
+        match page.last() {
+            Some(last) if page.len() == 2 => after = Some(ListCursor::of(last)),
+            _ => break,
+        }
+    }
+    let everything = list(ConversationFilter {
+        visible_teams: all_teams(),
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert_eq!(
+        paged,
+        everything.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        "pages cover the list once, in order"
+    );
+    assert_eq!(
+        ListCursor::decode(&ListCursor::of(&mine).encode()),
+        Some(ListCursor::of(&mine))
+    );
+    assert_eq!(ListCursor::decode("12"), None);
+    assert_eq!(ListCursor::decode("x~c1"), None);
+
+    // Search: a name, a note's words, digits of the number; and the channel and tag filters.
+    let mut named = ContactRecord {
+        customer: CustomerId::new("502"),
+        name: Some("Zoë O'Hara_100%".into()),
+        tags: vec!["vip".into(), "late-payer".into()],
+        ..ContactRecord::default()
+    };
+    commit(
+        store,
+        &mut waiting,
+        ConversationStep {
+            contact: Some(named.clone()),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let search = |text: &str| {
+        let text = text.to_lowercase();
+        async move {
+            let seen = list(ConversationFilter {
+                visible_teams: all_teams(),
+                text: Some(text),
+                ..ConversationFilter::default()
+            })
+            .await;
+            seen.into_iter().map(|c| c.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("o'hara").await, [waiting.id.clone()], "by name");
+    assert_eq!(
+        search("_100%").await,
+        [waiting.id.clone()],
+        "wildcards are literal"
+    );
+    assert!(search("o_hara").await.is_empty(), "`_` matches only itself");
+    assert!(search("100%%").await.is_empty());
+    assert_eq!(search("be NICE").await, [mine.id.clone()], "a note's words");
+    assert_eq!(
+        search("503").await,
+        [mine.id.clone()],
+        "digits of the number"
+    );
+    assert_eq!(
+        search("+5 03").await,
+        [mine.id.clone()],
+        "a number as typed"
+    );
+    assert!(search("nobody").await.is_empty());
+    let seen = list(ConversationFilter {
+        visible_teams: vec![team("sales")],
+        text: Some("o'hara".into()),
+        ..ConversationFilter::default()
+    })
+    .await;
+    assert!(
+        seen.is_empty(),
+        "search never widens what the viewer may see"
+    );
+    let tagged = |tag: &str| {
+        let tag = tag.to_string();
+        async move {
+            let seen = list(ConversationFilter {
+                visible_teams: all_teams(),
+                tag: Some(tag),
+                ..ConversationFilter::default()
+            })
+            .await;
+            seen.into_iter().map(|c| c.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(tagged("vip").await, [waiting.id.clone()]);
+    assert!(tagged("vi").await.is_empty(), "a whole tag, not a part");
+    named.tags.clear();
+    commit(
+        store,
+        &mut waiting,
+        ConversationStep {
+            contact: Some(named),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    assert!(tagged("vip").await.is_empty(), "untagged at once");
+    let on = |channel: &str| {
+        let channel = ChannelId::new(channel);
+        async move {
+            list(ConversationFilter {
+                visible_teams: all_teams(),
+                channel: Some(channel),
+                ..ConversationFilter::default()
+            })
+            .await
+            .len()
+        }
+    };
+    assert_eq!(on("support").await, everything.len());
+    assert_eq!(on("elsewhere").await, 0);
 
     // The single customer view: newest first, with a limit.
     let history = store

@@ -228,8 +228,25 @@ pub fn list_reply_webhook(wa_id: &str, wamid: &str, id: &str, title: &str) -> Va
     )
 }
 
+thread_local! {
+    /// How far behind now customers' messages are stamped (see [`customers_wrote_ago`]).
+    static CUSTOMER_CLOCK_BEHIND: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// From now on (on this test's thread) customers' messages carry a timestamp this far in the
+/// past, as webhooks Meta delivers late do: Meta's 24-hour window runs from that timestamp.
+pub fn customers_wrote_ago(ago: std::time::Duration) {
+    CUSTOMER_CLOCK_BEHIND.with(|c| c.set(ago.as_secs()));
+}
+
 pub fn message_webhook(wa_id: &str, wamid: &str, content: Value) -> Value {
-    let mut message = json!({"from": wa_id, "id": wamid, "timestamp": "1749416383"});
+    // Written now, as a customer would (unless a test set the clock back).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1_749_416_383)
+        .saturating_sub(CUSTOMER_CLOCK_BEHIND.with(|c| c.get()));
+    let mut message = json!({"from": wa_id, "id": wamid, "timestamp": now.to_string()});
     if let (Some(m), Some(c)) = (message.as_object_mut(), content.as_object()) {
         for (k, v) in c {
             m.insert(k.clone(), v.clone());

@@ -1,0 +1,69 @@
+//! Meta's customer-service window: a business may send free-form messages to a customer only
+//! within 24 hours of the customer's last message; after it, only an approved template
+//! (WhatsApp's error 131047). Every channel Switchboard speaks today (WhatsApp) has this rule.
+
+/// The window's length, from the customer's last message.
+pub const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// What an agent is told when a free-form reply is refused (Meta's 131047, in its words).
+pub const WINDOW_CLOSED_REASON: &str = "Re-engagement message: more than 24 hours have passed \
+     since the customer last replied, so only a template message can be sent (WhatsApp 131047)";
+
+/// Whether free-form messages may be sent, and until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceWindow {
+    pub open: bool,
+    /// When it closes (or closed), unix ms; `None` when the customer never wrote.
+    pub closes_at: Option<i64>,
+}
+
+/// The window at `now_ms` for a customer who last wrote at `last_inbound_at` (unix ms).
+pub fn service_window(last_inbound_at: Option<i64>, now_ms: i64) -> ServiceWindow {
+    match last_inbound_at {
+        Some(last) => {
+            let closes_at = last.saturating_add(SERVICE_WINDOW_MS);
+            ServiceWindow {
+                open: now_ms < closes_at,
+                closes_at: Some(closes_at),
+            }
+        }
+        None => ServiceWindow {
+            open: false,
+            closes_at: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_for_exactly_24_hours_after_the_customer_wrote() {
+        let wrote = 1_700_000_000_000;
+        let at = |ms| service_window(Some(wrote), ms);
+        assert_eq!(
+            at(wrote),
+            ServiceWindow {
+                open: true,
+                closes_at: Some(wrote + SERVICE_WINDOW_MS)
+            }
+        );
+        assert!(at(wrote + SERVICE_WINDOW_MS - 1).open);
+        assert!(!at(wrote + SERVICE_WINDOW_MS).open);
+        assert!(!at(wrote + 3 * SERVICE_WINDOW_MS).open);
+    }
+
+    #[test]
+    fn closed_when_the_customer_never_wrote_and_safe_at_the_edges() {
+        assert_eq!(
+            service_window(None, 0),
+            ServiceWindow {
+                open: false,
+                closes_at: None
+            }
+        );
+        assert!(service_window(Some(i64::MAX), i64::MAX - 1).open);
+        assert!(!service_window(Some(i64::MIN), 0).open);
+    }
+}
