@@ -1,6 +1,7 @@
 //! Switchboard: a contact-center messaging gateway. See docs/ARCHITECTURE.md.
 
 pub mod accounts;
+pub mod activity;
 pub mod agents;
 pub mod assign;
 pub mod bot;

@@ -315,6 +315,10 @@ impl Application {
             }
         };
 
+        // Who is viewing or typing where (collisions), shared by every node in a cluster.
+        let activity = crate::activity::Activity::new(parts.as_ref().map(|p| p.cluster.clone()));
+        tasks.extend(activity.spawn());
+
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             store: store.clone(),
@@ -334,6 +338,7 @@ impl Application {
             auth_throttle,
             reloader: reloader.clone(),
             accounts,
+            activity,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

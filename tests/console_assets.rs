@@ -1,7 +1,8 @@
 //! The web console's files as the gateway serves them (the page at `/`, content-hashed assets
 //! cached for a year, a strict Content-Security-Policy), and the console's own checks run with
 //! Node.js: every module parses, the string catalogs hold the same keys and every key used, the
-//! store's event handling (unit tests), and the 150 KB compressed budget.
+//! store's event handling and the inbox's logic (unit tests), text contrast, and the 150 KB
+//! compressed budget.
 
 mod common;
 
@@ -43,6 +44,16 @@ fn the_console_store_applies_events_in_order() {
 #[test]
 fn the_admin_screens_model_holds() {
     node(&["--test", "tools/test-admin.mjs"]);
+}
+
+#[test]
+fn the_inbox_logic_holds() {
+    node(&["--test", "tools/test-inbox.mjs"]);
+}
+
+#[test]
+fn the_console_keeps_its_contrast() {
+    node(&["tools/check-contrast.mjs"]);
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub struct AppState {
     pub reloader: Arc<crate::reload::Reloader>,
     /// Users, sessions, tokens, the directory and the audit log.
     pub accounts: Arc<crate::accounts::service::Accounts>,
+    /// Who is viewing or typing in which conversation (collisions).
+    pub activity: Arc<crate::activity::Activity>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

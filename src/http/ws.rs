@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 use super::auth::SocketCaller;
 use super::ws_limit::{FrameLimit, is_too_large};
 use super::{ApiError, AppState};
+use crate::accounts::policy::Action;
+use crate::activity::{Signal, State};
 use crate::agents::{Connect, Disconnect};
 
 #[derive(Deserialize)]
@@ -64,6 +66,7 @@ pub async fn connect(
         })?
         .map_err(ApiError::from)?;
     let agent_id = caller.user().clone();
+    let activity_state = state.clone();
     let mut stream = stream
         .max_frame_size(settings.max_frame_bytes)
         .aggregate_continuations()
@@ -84,8 +87,13 @@ pub async fn connect(
         let mut ticks = tokio::time::interval(heartbeat);
         let mut last_heard = Instant::now();
         let mut close: Option<CloseReason> = None;
+        let (signals_tx, mut signals) = mpsc::channel::<Arc<str>>(SIGNAL_BUFFER);
+        let mut watching = Watching::new(activity_state.activity.session());
         while open {
             tokio::select! {
+                frame = signals.recv() => if let Some(frame) = frame {
+                    open = session.text(frame.to_string()).await.is_ok();
+                },
                 event = events.recv() => match event {
                     Some(frame) => open = session.text(frame.to_string()).await.is_ok(),
                     None => {
@@ -104,11 +112,20 @@ pub async fn connect(
                         }
                         Some(Ok(AggregatedMessage::Pong(_))) => {}
                         Some(Ok(AggregatedMessage::Text(text))) => {
-                            let ping = serde_json::from_str::<serde_json::Value>(&text)
-                                .ok()
-                                .is_some_and(|v| v["type"] == "ping");
-                            if ping {
-                                open = session.text(json!({"type": "pong"}).to_string()).await.is_ok();
+                            match serde_json::from_str::<ClientFrame>(&text) {
+                                Ok(ClientFrame::Ping) => {
+                                    open = session.text(json!({"type": "pong"}).to_string()).await.is_ok();
+                                }
+                                Ok(ClientFrame::Activity { conversation_id, state }) => {
+                                    let reply = watching
+                                        .signal(&activity_state, &caller, &signals_tx, conversation_id, &state)
+                                        .await;
+                                    if let Some(reply) = reply {
+                                        open = session.text(reply.to_string()).await.is_ok();
+                                    }
+                                }
+                                // Frames of a newer console, or garbage: ignored.
+                                Err(_) => {}
                             }
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {
@@ -153,9 +170,150 @@ pub async fn connect(
             }
         }
         let _ = session.close(close).await;
+        watching.leave_all(&activity_state, &caller).await;
         let _ = addr.send(Disconnect(session_id)).await;
     });
     Ok(response)
+}
+
+/// Collision frames waiting for one console (they are repeated, so a full buffer drops).
+const SIGNAL_BUFFER: usize = 32;
+/// The conversations one console session may watch at once (a console shows one at a time).
+const MAX_WATCHED: usize = 8;
+/// Longer than any conversation id.
+const MAX_CONVERSATION_ID: usize = 128;
+/// How long a permission to watch a conversation is trusted before it is asked again.
+const RECHECK_AFTER: Duration = Duration::from_secs(60);
+
+/// What a console sends: `{"type":"ping"}`, or what it does in a conversation
+/// (`{"type":"activity","conversation_id":"…","state":"viewing"|"typing"|"idle"}`).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Ping,
+    Activity {
+        conversation_id: String,
+        state: String,
+    },
+}
+
+/// The conversations this session watches, with when the policy last allowed each.
+struct Watching {
+    session: u64,
+    allowed: Vec<(String, Instant)>,
+}
+
+impl Watching {
+    fn new(session: u64) -> Self {
+        Self {
+            session,
+            allowed: Vec::new(),
+        }
+    }
+
+    /// Apply one activity frame; an error frame for the console when it is refused.
+    async fn signal(
+        &mut self,
+        state: &AppState,
+        caller: &crate::accounts::service::Caller,
+        frames: &mpsc::Sender<Arc<str>>,
+        conversation: String,
+        what: &str,
+    ) -> Option<serde_json::Value> {
+        let refuse = |message: String| {
+            Some(json!({
+                "type": "error",
+                "error": { "code": "bad_request", "message": message },
+            }))
+        };
+        let Some(what) = State::parse(what) else {
+            return refuse(format!("unknown activity state {what:?}"));
+        };
+        if conversation.is_empty() || conversation.len() > MAX_CONVERSATION_ID {
+            return refuse("`conversation_id` is missing or too long".into());
+        }
+        let known = self
+            .allowed
+            .iter()
+            .position(|(c, at)| *c == conversation && at.elapsed() < RECHECK_AFTER);
+        if what == State::Idle {
+            if let Some(i) = self.allowed.iter().position(|(c, _)| *c == conversation) {
+                self.allowed.remove(i);
+                state.activity.unwatch(self.session, Some(&conversation));
+                state
+                    .activity
+                    .signal(signal_of(state, caller, conversation, what))
+                    .await;
+            }
+            return None;
+        }
+        if known.is_none() {
+            // The same decision as opening the conversation: 404 for what the caller may not see.
+            if super::console::permitted(state, caller, &conversation, Action::View)
+                .await
+                .is_err()
+            {
+                return Some(json!({
+                    "type": "error",
+                    "error": { "code": "not_found", "message": "no such conversation" },
+                }));
+            }
+            self.allowed.retain(|(c, _)| *c != conversation);
+            if self.allowed.len() >= MAX_WATCHED {
+                let (oldest, _) = self.allowed.remove(0);
+                state.activity.unwatch(self.session, Some(&oldest));
+                state
+                    .activity
+                    .signal(signal_of(state, caller, oldest, State::Idle))
+                    .await;
+            }
+            if !state
+                .activity
+                .watch(self.session, &conversation, caller.user(), frames)
+            {
+                return refuse("too many people watch this conversation".into());
+            }
+            self.allowed.push((conversation.clone(), Instant::now()));
+        }
+        state
+            .activity
+            .signal(signal_of(state, caller, conversation, what))
+            .await;
+        None
+    }
+
+    /// The session closed: it leaves every conversation it watched.
+    async fn leave_all(&mut self, state: &AppState, caller: &crate::accounts::service::Caller) {
+        state.activity.unwatch(self.session, None);
+        for (conversation, _) in std::mem::take(&mut self.allowed) {
+            state
+                .activity
+                .signal(signal_of(state, caller, conversation, State::Idle))
+                .await;
+        }
+    }
+}
+
+fn signal_of(
+    state: &AppState,
+    caller: &crate::accounts::service::Caller,
+    conversation: String,
+    what: State,
+) -> Signal {
+    let name = state
+        .desk
+        .directory
+        .get()
+        .user(caller.user())
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| caller.user().to_string());
+    Signal {
+        conversation,
+        user: caller.user().clone(),
+        name,
+        state: what,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+    }
 }
 
 /// The request's body behind [`FrameLimit`], as the payload actix-ws reads.
