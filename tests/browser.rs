@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::TestApp;
 use common::console::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -106,12 +107,31 @@ impl Browser {
     }
 
     async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("waited for {css}: {e}"))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let shot = self.failed_step(css).await;
+                panic!("waited for {css}: {e} (screenshot: {shot})")
+            }
+        }
+    }
+
+    /// A failed step keeps a screenshot of the page as it was; its file name.
+    async fn failed_step(&self, what: &str) -> String {
+        let name: String = what
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(60)
+            .collect();
+        let name = format!("failed-{name}");
+        self.screenshot(&name).await;
+        format!("target/screenshots/{name}.png")
     }
 
     /// Wait until `script` (a JS expression) is truthy.
@@ -127,7 +147,8 @@ impl Browser {
                 return;
             }
             if tokio::time::Instant::now() >= deadline {
-                panic!("waited {WAIT:?} for {what} ({script})");
+                let shot = self.failed_step(what).await;
+                panic!("waited {WAIT:?} for {what} ({script}); screenshot: {shot}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -161,10 +182,30 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.expect("a screenshot");
+        let Ok(png) = self.client.screenshot().await else {
+            eprintln!("no screenshot {name}: the browser did not give one");
+            return;
+        };
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join(format!("{name}.png")), png));
+        if let Err(e) = written {
+            eprintln!("screenshot {name} not written: {e}");
+        }
+    }
+
+    /// How many transcript messages contain `text`.
+    async fn count_messages(&self, text: &str) -> u64 {
+        let script = format!(
+            "return [...document.querySelectorAll('#transcript .message')].filter(m => m.textContent.includes({})).length;",
+            serde_json::to_string(text).unwrap_or_default()
+        );
+        self.client
+            .execute(&script, vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
     }
 
     /// End the session; dropping the browser stops chromedriver.
@@ -228,6 +269,108 @@ async fn an_agent_logs_in_takes_the_conversation_and_answers_in_the_browser() {
         )
         .await;
     browser.screenshot("console-desktop").await;
+    browser.close().await;
+}
+
+#[actix_rt::test]
+async fn the_console_resumes_after_the_gateway_restarts_missing_nothing_and_doubling_nothing() {
+    let app = spawn_console_app(|_| {}).await;
+    let customer = Customer::new(&app, "34611122244");
+    let id = customer.hands_off_to("support").await;
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "alice@example.com", None).await;
+    browser
+        .wait_css("#presence option[value='online']")
+        .await
+        .click()
+        .await
+        .expect("online");
+    browser
+        .wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await
+        .click()
+        .await
+        .expect("the conversation opens");
+    let connected = "document.querySelector('#connection')?.dataset.state === 'connected'";
+    browser.wait_true("the connection is live", connected).await;
+    customer.says("one, before the restart").await;
+    browser
+        .wait_true(
+            "the first message",
+            "[...document.querySelectorAll('#transcript .message')].some(m => m.textContent.includes('one, before the restart'))",
+        )
+        .await;
+    // A mark on the page: it must still be there at the end (no reload).
+    browser
+        .client
+        .execute("window.__sameDocument = true;", vec![])
+        .await
+        .expect("marked");
+
+    // The gateway stops: the console says it lost the connection.
+    let port = app
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("port");
+    let (mut settings, graph, db_path, dir) = app.stop().await;
+    browser
+        .wait_true(
+            "the console shows it is disconnected",
+            "document.querySelector('#connection')?.dataset.state !== 'connected'",
+        )
+        .await;
+    browser.screenshot("console-reconnecting").await;
+
+    // It comes back on the same address; the customer writes twice right away.
+    settings.server.port = port;
+    let mut app = TestApp::start(settings, graph, db_path).await;
+    app.keep_dir(dir);
+    let customer = Customer::new(&app, "34611122244");
+    customer.says("two, while you reconnect").await;
+    customer.says("three, after the restart").await;
+    browser
+        .wait_true("the console reconnected by itself", connected)
+        .await;
+    browser
+        .wait_true(
+            "both new messages",
+            "(t => t.includes('two, while you reconnect') && t.includes('three, after the restart'))(document.querySelector('#transcript')?.textContent || '')",
+        )
+        .await;
+    // An answer goes through the new gateway.
+    let composer = browser.wait_css("#composer").await;
+    composer
+        .send_keys("four, from the agent")
+        .await
+        .expect("typed");
+    composer.send_keys("\u{E007}").await.expect("Enter");
+    customer.wait_for_text("four, from the agent").await;
+    browser
+        .wait_true(
+            "the answer in the transcript",
+            "[...document.querySelectorAll('#transcript .message')].some(m => m.textContent.includes('four, from the agent'))",
+        )
+        .await;
+    for text in [
+        "one, before the restart",
+        "two, while you reconnect",
+        "three, after the restart",
+        "four, from the agent",
+    ] {
+        assert_eq!(
+            browser.count_messages(text).await,
+            1,
+            "{text:?} shown exactly once"
+        );
+    }
+    let same = browser
+        .client
+        .execute("return window.__sameDocument === true;", vec![])
+        .await
+        .expect("asked");
+    assert_eq!(same, Value::Bool(true), "the page was never reloaded");
     browser.close().await;
 }
 
