@@ -11,6 +11,14 @@
 //! each conversation. In the embedded mode a signal is applied where it is given; in a cluster
 //! it is published on a Redis channel every node subscribes to (the giving node included), so a
 //! console on node A sees an agent typing on node B.
+//!
+//! The same way carries [`News`]: what each committed conversation step changed, for consoles
+//! outside that conversation's event log (the per-agent log only names the agents involved).
+//! Team inboxes, the waiting line and supervisors' views follow it live: each console session
+//! subscribes to the teams whose inbox its user may list, and is sent a conversation's new state
+//! when the policy lets that user open it; sessions watching a conversation also get its new
+//! messages and statuses. News is not sequenced: a console that reconnects reloads its lists
+//! over REST, as it does after a `resync`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,11 +27,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::accounts::policy::{self, Action, ConversationFacts, Principal};
 use crate::cluster::Cluster;
-use crate::domain::AgentId;
+use crate::domain::{AgentId, TeamId};
 
 /// A `viewing` signal is forgotten this long after it was given.
 pub const VIEWING_TTL_MS: i64 = 45_000;
@@ -170,9 +179,42 @@ impl Seen {
     }
 }
 
+/// What a committed step changed, for the consoles outside its event log. Numbers are already
+/// masked where the conversation's team masks them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct News {
+    pub conversation: String,
+    pub team: TeamId,
+    /// Its team's inbox is private (the policy's fact).
+    pub private: bool,
+    pub assignee: Option<AgentId>,
+    /// The conversation as the API shows it.
+    pub view: Value,
+    /// The step's console events about it (`message.created`, `message.status`): kind, data.
+    pub events: Vec<(String, Value)>,
+}
+
+/// What travels between nodes.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Broadcast {
+    Signal(Signal),
+    News(News),
+}
+
+/// The most news waiting to be published to the other nodes; beyond it news is dropped
+/// (counted): lists then catch up at their next reload.
+const NEWS_BUFFER: usize = 4096;
+
 /// A console session watching conversations: where its frames go.
 struct Watcher {
     user: AgentId,
+    frames: mpsc::Sender<Arc<str>>,
+}
+
+/// A console session following team inboxes.
+struct Subscriber {
+    principal: Principal,
     frames: mpsc::Sender<Arc<str>>,
 }
 
@@ -182,8 +224,13 @@ pub struct Activity {
     seen: Mutex<Seen>,
     /// conversation → session → watcher.
     watchers: Mutex<HashMap<String, HashMap<u64, Watcher>>>,
+    /// team → session → subscriber.
+    subscribers: Mutex<HashMap<TeamId, HashMap<u64, Subscriber>>>,
     next_session: AtomicU64,
     cluster: Option<Arc<Cluster>>,
+    /// News for the other nodes (cluster mode), published by one task.
+    outgoing: Option<mpsc::Sender<String>>,
+    outgoing_rx: Mutex<Option<mpsc::Receiver<String>>>,
 }
 
 /// A lock whose holder panicked still guards consistent data here (every change is one map
@@ -200,12 +247,102 @@ fn now_ms() -> i64 {
 
 impl Activity {
     pub fn new(cluster: Option<Arc<Cluster>>) -> Arc<Self> {
+        let (outgoing, outgoing_rx) = match cluster {
+            Some(_) => {
+                let (tx, rx) = mpsc::channel(NEWS_BUFFER);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         Arc::new(Self {
             seen: Mutex::new(Seen::default()),
             watchers: Mutex::new(HashMap::new()),
+            subscribers: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             cluster,
+            outgoing,
+            outgoing_rx: Mutex::new(outgoing_rx),
         })
+    }
+
+    /// A session follows the inboxes of `teams` (those its user may list): it is sent each
+    /// conversation's new state there that the policy lets `principal` open.
+    pub fn subscribe(
+        &self,
+        session: u64,
+        principal: &Principal,
+        teams: &[TeamId],
+        frames: &mpsc::Sender<Arc<str>>,
+    ) {
+        let mut subscribers = lock(&self.subscribers);
+        for team in teams {
+            subscribers.entry(team.clone()).or_default().insert(
+                session,
+                Subscriber {
+                    principal: principal.clone(),
+                    frames: frames.clone(),
+                },
+            );
+        }
+    }
+
+    /// Whether anyone on this node could be told about a conversation of `team` (in a cluster
+    /// another node may: always true there).
+    pub fn has_audience(&self, team: &TeamId, conversation: &str) -> bool {
+        self.cluster.is_some()
+            || lock(&self.subscribers).contains_key(team)
+            || lock(&self.watchers).contains_key(conversation)
+    }
+
+    /// A committed step's news: told here (embedded) or to every node (cluster). Never waits:
+    /// a conversation step must not slow down for its onlookers.
+    pub fn news(&self, news: News) {
+        match &self.outgoing {
+            Some(outgoing) => {
+                let Ok(payload) = serde_json::to_string(&Broadcast::News(news)) else {
+                    return;
+                };
+                if outgoing.try_send(payload).is_err() {
+                    metrics::counter!(crate::metrics::LIVE_NEWS_DROPPED).increment(1);
+                }
+            }
+            None => self.deliver(&news),
+        }
+    }
+
+    /// Tell the sessions on this node that may see it.
+    fn deliver(&self, news: &News) {
+        let facts = ConversationFacts {
+            team: Some(&news.team),
+            team_private: news.private,
+            assignee: news.assignee.as_ref(),
+            offered_to_principal: false,
+        };
+        let conversation: Arc<str> = json!({ "type": "conversation", "conversation": news.view })
+            .to_string()
+            .into();
+        if let Some(sessions) = lock(&self.subscribers).get(&news.team) {
+            for subscriber in sessions.values() {
+                if policy::decide(&subscriber.principal, Action::View, &facts).allowed() {
+                    let _ = subscriber.frames.try_send(conversation.clone());
+                }
+            }
+        }
+        if news.events.is_empty() {
+            return;
+        }
+        let watchers = lock(&self.watchers);
+        let Some(sessions) = watchers.get(&news.conversation) else {
+            return;
+        };
+        for (kind, data) in &news.events {
+            let frame: Arc<str> = json!({ "type": "live", "kind": kind, "data": data })
+                .to_string()
+                .into();
+            for watcher in sessions.values() {
+                let _ = watcher.frames.try_send(frame.clone());
+            }
+        }
     }
 
     /// A new session id for [`Activity::watch`].
@@ -241,8 +378,15 @@ impl Activity {
         true
     }
 
-    /// A session stops watching a conversation (or, with `None`, every conversation: it closed).
+    /// A session stops watching a conversation (or, with `None`, every conversation and every
+    /// team: it closed).
     pub fn unwatch(&self, session: u64, conversation: Option<&str>) {
+        if conversation.is_none() {
+            lock(&self.subscribers).retain(|_, sessions| {
+                sessions.remove(&session);
+                !sessions.is_empty()
+            });
+        }
         let mut watchers = lock(&self.watchers);
         match conversation {
             Some(c) => {
@@ -264,7 +408,7 @@ impl Activity {
     pub async fn signal(&self, signal: Signal) {
         match &self.cluster {
             Some(cluster) => {
-                let Ok(payload) = serde_json::to_string(&signal) else {
+                let Ok(payload) = serde_json::to_string(&Broadcast::Signal(signal.clone())) else {
                     return;
                 };
                 let mut conn = cluster.conn();
@@ -322,6 +466,24 @@ impl Activity {
                 }
             }
         }));
+        let outgoing = lock(&self.outgoing_rx).take();
+        if let (Some(cluster), Some(mut outgoing)) = (self.cluster.clone(), outgoing) {
+            tasks.push(actix_rt::spawn(async move {
+                let mut conn = cluster.conn();
+                let channel = channel(&cluster);
+                while let Some(payload) = outgoing.recv().await {
+                    let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                        .arg(&channel)
+                        .arg(payload)
+                        .query_async(&mut conn)
+                        .await;
+                    if let Err(e) = published {
+                        metrics::counter!(crate::metrics::LIVE_NEWS_DROPPED).increment(1);
+                        tracing::debug!(error = %e, "news not published");
+                    }
+                }
+            }));
+        }
         if let Some(cluster) = self.cluster.clone() {
             let me = self.clone();
             tasks.push(actix_rt::spawn(async move {
@@ -344,8 +506,9 @@ impl Activity {
             let Ok(payload) = message.get_payload::<String>() else {
                 continue;
             };
-            match serde_json::from_str::<Signal>(&payload) {
-                Ok(signal) => self.receive(&signal),
+            match serde_json::from_str::<Broadcast>(&payload) {
+                Ok(Broadcast::Signal(signal)) => self.receive(&signal),
+                Ok(Broadcast::News(news)) => self.deliver(&news),
                 Err(e) => tracing::debug!(error = %e, "unreadable activity signal"),
             }
         }

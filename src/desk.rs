@@ -61,6 +61,8 @@ pub struct Desk {
     arbiter: ArbiterHandle,
     conversations: ConversationsCell,
     timers: Arc<dyn Scheduler>,
+    /// Collisions and conversation news for the consoles (crate::activity).
+    pub activity: Arc<crate::activity::Activity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,7 @@ impl Desk {
     /// Start the team queue and agent actors of the directory's people on `arbiter`.
     /// `conversations` is filled once the conversations exist ([`Desk::attach`]); `timers`
     /// and `console_log` are the mode's.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         settings: Arc<Settings>,
         directory: Arc<Directory>,
@@ -91,6 +94,7 @@ impl Desk {
         console_log: Arc<dyn ConsoleLog>,
         conversations: ConversationsCell,
         timers: Arc<dyn Scheduler>,
+        activity: Arc<crate::activity::Activity>,
         arbiter: &ArbiterHandle,
     ) -> anyhow::Result<Self> {
         check_texts(&settings)?;
@@ -105,6 +109,7 @@ impl Desk {
             arbiter: arbiter.clone(),
             conversations,
             timers,
+            activity,
         };
         desk.sync_people(&desk.directory.get());
         Ok(desk)

@@ -26,6 +26,9 @@ pub const INBOUND_DUPLICATES: &str = "switchboard_inbound_duplicates_total";
 pub const INBOUND_UNROUTED: &str = "switchboard_inbound_unrouted_total";
 /// Webhook handling latency (receive → acknowledged), seconds.
 pub const WEBHOOK_LATENCY: &str = "switchboard_webhook_duration_seconds";
+/// Conversation news (for team inboxes and onlookers) dropped: the queue to the other nodes was
+/// full or Redis refused it; those lists catch up at their next reload.
+pub const LIVE_NEWS_DROPPED: &str = "switchboard_live_news_dropped_total";
 /// Live conversation actors.
 pub const LIVE_CONVERSATIONS: &str = "switchboard_live_conversations";
 /// Conversation events processed, by `outcome` (ok, error).
@@ -127,6 +130,10 @@ fn describe() {
         "Webhook bodies refused while arriving, by reason (idle, deadline, budget)"
     );
     describe_counter!(AUTH_FAILURES, "Failed authentications, by kind");
+    describe_counter!(
+        LIVE_NEWS_DROPPED,
+        "Conversation news for team inboxes and onlookers dropped (queue full, Redis refused)"
+    );
     describe_counter!(
         AUTH_THROTTLED,
         "Requests refused after too many failed authentications, by scope"

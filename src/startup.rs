@@ -203,6 +203,9 @@ impl Application {
         assignments
             .configure(teams_now, agents_now, people_version)
             .await?;
+        // Who is viewing or typing where (collisions) and what changed in conversations, for
+        // the consoles; shared by every node in a cluster.
+        let activity = crate::activity::Activity::new(parts.as_ref().map(|p| p.cluster.clone()));
         let desk = Arc::new(Desk::start(
             settings.clone(),
             directory.clone(),
@@ -210,6 +213,7 @@ impl Application {
             console_log,
             conversations_cell,
             timers,
+            activity.clone(),
             &desk_arbiter,
         )?);
         let router = RouterActor::start_on(&desk_arbiter, live.clone(), 1024);
@@ -242,6 +246,7 @@ impl Application {
             desk.spawn_presence_keeper(),
             spawn_retention(store.clone(), &settings),
         ];
+        tasks.extend(activity.spawn());
         let sweep_every = Duration::from_millis(settings.conversations.sweep_interval_ms.max(10));
         let sweep_grace = Duration::from_millis(settings.conversations.sweep_grace_ms);
         let mut leases = None;
@@ -314,10 +319,6 @@ impl Application {
                 (conversations, log)
             }
         };
-
-        // Who is viewing or typing where (collisions), shared by every node in a cluster.
-        let activity = crate::activity::Activity::new(parts.as_ref().map(|p| p.cluster.clone()));
-        tasks.extend(activity.spawn());
 
         let state = web::Data::new(AppState {
             settings: settings.clone(),

@@ -375,6 +375,86 @@ async fn the_console_resumes_after_the_gateway_restarts_missing_nothing_and_doub
 }
 
 #[actix_rt::test]
+async fn a_team_inbox_follows_live_and_two_agents_see_each_other_in_a_conversation() {
+    let app = spawn_console_app(|_| {}).await;
+    // Bob watches his team's inbox (he is not online: nothing is assigned to him).
+    let bob = Browser::start(1280, 800, "en").await;
+    bob.login(&app.address, "bob@example.com", None).await;
+    bob.wait_css("#tab-team-support")
+        .await
+        .click()
+        .await
+        .expect("the support inbox");
+    bob.wait_true(
+        "connected",
+        "document.querySelector('#connection')?.dataset.state === 'connected'",
+    )
+    .await;
+    // A customer is handed off: the row appears live (the inbox's own reload is every 30 s).
+    let customer = Customer::new(&app, "34611122255");
+    let id = customer.hands_off_to("support").await;
+    bob.wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await
+        .click()
+        .await
+        .expect("bob opens it");
+
+    // Alice goes online, takes it and opens it: each sees the other there, and Bob sees her type.
+    let alice = Browser::start(1280, 800, "en").await;
+    alice.login(&app.address, "alice@example.com", None).await;
+    alice
+        .wait_css("#presence option[value='online']")
+        .await
+        .click()
+        .await
+        .expect("online");
+    alice
+        .wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await
+        .click()
+        .await
+        .expect("alice opens it");
+    alice
+        .wait_true(
+            "alice sees bob viewing",
+            "(document.querySelector('#activity')?.textContent || '').includes('Bob Chen')",
+        )
+        .await;
+    bob.wait_true(
+        "bob sees alice viewing",
+        "(document.querySelector('#activity')?.textContent || '').includes('Alice Martin')",
+    )
+    .await;
+    alice
+        .wait_css("#composer")
+        .await
+        .send_keys("Let me check")
+        .await
+        .expect("typed");
+    bob.wait_true(
+        "bob sees alice typing",
+        "document.querySelector('#activity')?.classList.contains('typing')",
+    )
+    .await;
+    bob.screenshot("console-collision").await;
+    // Her answer reaches Bob's open transcript live, though it is not his conversation.
+    alice
+        .wait_css("#composer")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .expect("Enter");
+    customer.wait_for_text("Let me check").await;
+    bob.wait_true(
+        "alice's answer in bob's transcript",
+        "[...document.querySelectorAll('#transcript .message')].some(m => m.textContent.includes('Let me check'))",
+    )
+    .await;
+    alice.close().await;
+    bob.close().await;
+}
+
+#[actix_rt::test]
 async fn the_console_fits_a_phone_and_reads_right_to_left_in_arabic() {
     let app = spawn_console_app(|_| {}).await;
     let id = hand_off(&app, "34611122244", "support").await;

@@ -213,10 +213,10 @@ async fn free_text_waits_for_the_customer_once_the_24_hour_window_closed() {
         .await;
 }
 
-/// The next `activity` frame about `conversation` whose people satisfy `matches`.
-async fn wait_activity(
+/// The next frame of type `kind` (not an event) for which `matches` holds.
+async fn wait_frame(
     socket: &mut ConsoleSocket,
-    conversation: &str,
+    kind: &str,
     what: &str,
     matches: impl Fn(&Value) -> bool,
 ) -> Value {
@@ -224,13 +224,39 @@ async fn wait_activity(
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            panic!("{}: no activity frame with {what}", socket.agent);
+            panic!("{}: no {kind} frame with {what}", socket.agent);
         }
-        let frame = socket.wait_for_control("activity", left).await;
-        if frame["conversation_id"] == conversation && matches(&frame["people"]) {
+        let frame = socket.wait_for_control(kind, left).await;
+        if matches(&frame) {
             return frame;
         }
     }
+}
+
+/// The next `activity` frame about `conversation` whose people satisfy `matches`.
+async fn wait_activity(
+    socket: &mut ConsoleSocket,
+    conversation: &str,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_frame(socket, "activity", what, |f| {
+        f["conversation_id"] == conversation && matches(&f["people"])
+    })
+    .await
+}
+
+/// The next `conversation` frame about `id` whose conversation satisfies `matches`.
+async fn wait_news(
+    socket: &mut ConsoleSocket,
+    id: &str,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_frame(socket, "conversation", what, |f| {
+        f["conversation"]["id"] == id && matches(&f["conversation"])
+    })
+    .await
 }
 
 fn activity(conversation: &str, state: &str) -> Value {
@@ -293,7 +319,77 @@ async fn people_see_who_else_is_viewing_or_typing_a_conversation() {
     carla_ws.wait_for_control("pong", WAIT).await;
 }
 
+async fn team_inboxes_and_supervisors_follow_conversations_live() {
+    let app = spawn_console_app(|_| {}).await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let mut sam_ws = ConsoleSocket::connect(&app, sam.token(), None).await;
+    let mut bob_ws = ConsoleSocket::connect(&app, BOB, None).await;
+    let mut carla_ws = ConsoleSocket::connect(&app, CARLA, None).await;
+
+    // A customer waits in support (nobody online): its inbox, on Bob's and Sam's consoles, hears.
+    let customer = Customer::new(&app, "15550300301");
+    let id = customer.hands_off_to(SUPPORT).await;
+    wait_news(&mut bob_ws, &id, "waiting in support", |c| {
+        c["status"] == "waiting"
+    })
+    .await;
+    wait_news(&mut sam_ws, &id, "waiting in support", |c| {
+        c["status"] == "waiting"
+    })
+    .await;
+
+    // Alice comes online and takes it: everyone who may see the inbox sees it move.
+    let alice = Console::new(&app, ALICE);
+    let mut alice_ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    alice_ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    wait_news(&mut sam_ws, &id, "assigned to alice", |c| {
+        c["status"] == "assigned" && c["assignee"] == "alice"
+    })
+    .await;
+    wait_news(&mut bob_ws, &id, "assigned to alice", |c| {
+        c["assignee"] == "alice"
+    })
+    .await;
+
+    // Sam opens it: what the customer and Alice write reaches him live.
+    sam_ws
+        .send_json(&json!({"type": "activity", "conversation_id": id, "state": "viewing"}))
+        .await;
+    wait_activity(&mut sam_ws, &id, "his view registered", |_| true).await;
+    customer.says("is a supervisor reading this?").await;
+    let live = wait_frame(&mut sam_ws, "live", "the customer's message", |f| {
+        f["kind"] == "message.created"
+            && message_text(&f["data"]["message"]) == Some("is a supervisor reading this?")
+    })
+    .await;
+    assert_eq!(live["data"]["conversation_id"], id.as_str(), "{live}");
+    expect_status(201, alice.reply(&id, "Alice answering").await);
+    wait_frame(&mut sam_ws, "live", "alice's answer", |f| {
+        f["kind"] == "message.created"
+            && message_text(&f["data"]["message"]) == Some("Alice answering")
+    })
+    .await;
+
+    // Carla (sales) was never told about a support conversation.
+    carla_ws.send_json(&json!({"type": "ping"})).await;
+    carla_ws.wait_for_control("pong", WAIT).await;
+    assert!(
+        !carla_ws
+            .others
+            .iter()
+            .any(|f| f["type"] == "conversation" || f["type"] == "live"),
+        "carla heard of it: {:?}",
+        carla_ws.others
+    );
+    // Bob, who is not watching, got the list news but not the messages.
+    bob_ws.send_json(&json!({"type": "ping"})).await;
+    bob_ws.wait_for_control("pong", WAIT).await;
+    assert!(!bob_ws.others.iter().any(|f| f["type"] == "live"));
+}
+
 in_both_modes!(
+    team_inboxes_and_supervisors_follow_conversations_live,
     search_and_filters_find_conversations_page_by_page,
     free_text_waits_for_the_customer_once_the_24_hour_window_closed,
     people_see_who_else_is_viewing_or_typing_a_conversation,

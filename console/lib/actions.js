@@ -8,6 +8,8 @@ import {
   applyDetail,
   applyEvent,
   applyList,
+  applyLive,
+  applyNews,
   buildTabs,
   emptyWorkspace,
   mergeConversations,
@@ -241,6 +243,12 @@ function openLive(session) {
       const next = applyActivity(s.activity, frame, meId());
       return next === s.activity ? s : { ...s, activity: next };
     }),
+    onNews: (frame) => {
+      store.set((s) => applyNews(s, frame.conversation));
+      // The board's queues and loads move with it.
+      if (store.get().view === 'board') later('teams', 1000, refreshTeams);
+    },
+    onLive: (frame) => store.set((s) => applyLive(s, frame)),
     onResync: (frame) => {
       // What came before `oldest_seq` is lost: REST reloads it, and the replay that follows
       // starts at `oldest_seq` without counting as a gap.

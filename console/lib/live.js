@@ -1,14 +1,15 @@
 // The console's websocket: one per tab. It resumes after the last applied sequence
 // (`?after=`), reconnects with a backoff of 1 s doubling to 10 s, and pings to stay heard.
-// Besides the sequenced events, `activity` frames come and go (who else is in a conversation).
+// Besides the sequenced events, frames that are not sequenced come and go: `activity` (who else
+// is in a conversation), `conversation` (team inboxes) and `live` (a watched conversation).
 
 const PING_MS = 25_000;
 
 /**
  * Opens the live connection. `handlers`: `after()` (the last applied seq), `onState(state)`
  * ('connected' | 'reconnecting'), `onHello(frame)`, `onEvent(frame)`, `onResync(frame)`,
- * `onActivity(frame)`,
- * `onRetry(attempt)` (before each new attempt: may check the session).
+ * `onActivity(frame)`, `onNews(frame)` (a team inbox's conversation changed), `onLive(frame)`
+ * (a message of a watched conversation), `onRetry(attempt)` (before each new attempt: may check the session).
  */
 export function connectLive(token, handlers) {
   let ws = null;
@@ -60,6 +61,14 @@ export function connectLive(token, handlers) {
         case 'activity':
           // Who else is in a conversation: not sequenced, not an event.
           if (handlers.onActivity) handlers.onActivity(frame);
+          break;
+        case 'conversation':
+          // A conversation of a team inbox this user may list changed (not sequenced).
+          if (handlers.onNews) handlers.onNews(frame);
+          break;
+        case 'live':
+          // A message of a conversation open here that is not in this user's event log.
+          if (handlers.onLive) handlers.onLive(frame);
           break;
         default:
           break; // pong, and kinds a newer server may add

@@ -343,6 +343,45 @@ export function applyEvent(state, frame, ctx = {}) {
   return { state: s, effects };
 }
 
+/**
+ * A conversation's new state from the server's news (a `conversation` frame: team inboxes, the
+ * waiting line, a supervisor's view; not sequenced): taken unless what we know is newer.
+ */
+export function applyNews(state, conversation) {
+  if (!conversation || typeof conversation.id !== 'string') return state;
+  const known = state.conversations[conversation.id];
+  if (known && (known.updated_at || 0) > (conversation.updated_at || 0)) return state;
+  return upsertConversation(state, conversation);
+}
+
+/**
+ * A message event of a conversation this console watches without being told by its event log
+ * (a `live` frame: someone else's conversation open here). Only the open transcript changes:
+ * no unread count, no offer, no sequence.
+ */
+export function applyLive(state, frame) {
+  const d = frame && frame.data && typeof frame.data === 'object' ? frame.data : null;
+  if (!d || !state.detail) return state;
+  const cid = d.conversation_id || (d.message && d.message.conversation_id);
+  if (cid !== state.detail.id) return state;
+  if (frame.kind === 'message.created' && d.message && typeof d.message.id === 'string') {
+    const messages = mergeMessages(state.detail.messages, [d.message]);
+    return messages === state.detail.messages ? state : { ...state, detail: { ...state.detail, messages } };
+  }
+  if (frame.kind === 'message.status' && typeof d.provider_id === 'string') {
+    const i = state.detail.messages.findIndex((m) => m.provider_id === d.provider_id);
+    if (i < 0) return state;
+    const messages = state.detail.messages.slice();
+    messages[i] = {
+      ...messages[i],
+      status: betterStatus(messages[i].status, d.status),
+      error_code: d.error_code ?? messages[i].error_code,
+    };
+    return { ...state, detail: { ...state.detail, messages } };
+  }
+  return state;
+}
+
 /** An agent's presence in every team roster that lists them. */
 export function setAgentPresence(state, agent, presence) {
   let changed = false;

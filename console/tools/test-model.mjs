@@ -300,3 +300,39 @@ test('zonedToUtc and snooze choices in the user time zone', () => {
   assert.equal(zoned.validTimeZone('Europe/Madrid'), 'Europe/Madrid');
   assert.equal(zoned.dayKey(Date.parse('2025-11-26T23:30:00Z'), 'Asia/Tokyo'), '2025-11-27');
 });
+
+test('news moves a team inbox on, unless what we know is newer; it never counts as unread', () => {
+  let s = start({ lastSeq: 3 });
+  s = model.applyNews(s, conv('t1', { status: 'waiting', assignee: null, updated_at: 2000 }));
+  assert.equal(s.conversations.t1.status, 'waiting');
+  assert.equal(s.lastSeq, 3, 'news is not sequenced');
+  const older = model.applyNews(s, conv('t1', { status: 'waiting', updated_at: 1500 }));
+  assert.equal(older, s, 'an older state is ignored');
+  s = model.applyNews(s, conv('t1', { status: 'assigned', assignee: 'bob', updated_at: 2500 }));
+  assert.equal(s.conversations.t1.assignee, 'bob');
+  assert.deepEqual(s.unread, {});
+  assert.equal(model.applyNews(s, null), s);
+  assert.equal(model.applyNews(s, { status: 'x' }), s, 'no id: ignored');
+});
+
+test('live frames change only the open transcript of a watched conversation', () => {
+  const message = (id, extra = {}) => ({
+    id,
+    conversation_id: 'w',
+    direction: 'inbound',
+    body: { type: 'text', body: 'hi ' + id },
+    created_at: 10,
+    ...extra,
+  });
+  let s = start({ detail: { id: 'w', conversation: conv('w'), messages: [message('m1')] } });
+  const created = { type: 'live', kind: 'message.created', data: { conversation_id: 'w', message: message('m2', { direction: 'outbound', provider_id: 'wamid.2', status: 'accepted' }) } };
+  s = model.applyLive(s, created);
+  assert.deepEqual(s.detail.messages.map((m) => m.id), ['m1', 'm2']);
+  assert.equal(model.applyLive(s, created).detail.messages.length, 2, 'twice: once');
+  assert.deepEqual(s.unread, {}, 'not unread');
+  s = model.applyLive(s, { type: 'live', kind: 'message.status', data: { conversation_id: 'w', provider_id: 'wamid.2', status: 'delivered' } });
+  assert.equal(s.detail.messages[1].status, 'delivered');
+  const other = { type: 'live', kind: 'message.created', data: { conversation_id: 'x', message: message('m9') } };
+  assert.equal(model.applyLive(s, other), s, 'another conversation: nothing');
+  assert.equal(model.applyLive(start(), created).detail, null, 'nothing open: nothing');
+});

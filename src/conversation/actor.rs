@@ -482,14 +482,15 @@ async fn process(
     step.conversation = loaded.conversation.clone();
     step.contact = contact_changed.then(|| loaded.contact.clone());
     step.outbound = fx.outbound.clone();
-    step.console = fx.console_outbox(
-        &event.conversation,
-        &loaded
-            .conversation
-            .as_ref()
-            .map(|c| deps.desk.masker(c, Some(&loaded.contact), &[]))
-            .unwrap_or_default(),
-    );
+    let masker = loaded
+        .conversation
+        .as_ref()
+        .map(|c| deps.desk.masker(c, Some(&loaded.contact), &[]))
+        .unwrap_or_default();
+    step.console = fx.console_outbox(&event.conversation, &masker);
+    if let Some(c) = &loaded.conversation {
+        fx.news_of(deps, c, Some(&loaded.contact), &masker);
+    }
     let decided = placed_by(&step);
     if decided {
         halt_for_crash_test(deps, HaltPoint::AfterDecision).await;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::ConversationDeps;
 use super::actor::Loaded;
 use crate::accounts::privacy::Masker;
+use crate::activity::News;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
 use crate::channels::{WINDOW_CLOSED_REASON, service_window};
 use crate::domain::{
@@ -116,6 +117,8 @@ pub(crate) struct Effects {
     pub reopen_at: Option<(ConversationRef, i64)>,
     /// The conversation could not be placed (assignment state unreachable): try again soon.
     pub reconcile: Option<ConversationRef>,
+    /// What the step changed, for consoles outside its event log (team inboxes, onlookers).
+    pub news: Option<News>,
 }
 
 impl Effects {
@@ -149,6 +152,50 @@ impl Effects {
         entries
     }
 
+    /// The step's news for the consoles outside its event log: the conversation's new state,
+    /// and its message events for those watching it. Call after [`Effects::console_outbox`]
+    /// (its events are masked by then); nothing when nobody could be told.
+    pub(crate) fn news_of(
+        &mut self,
+        deps: &ConversationDeps,
+        c: &ConversationRecord,
+        contact: Option<&ContactRecord>,
+        masker: &Masker,
+    ) {
+        let Some(team) = c.team.clone() else {
+            return;
+        };
+        if c.status == ConversationStatus::Bot || !deps.desk.activity.has_audience(&team, &c.id) {
+            return;
+        }
+        let mut view = c.view(contact);
+        masker.apply(&mut view);
+        // The same event goes to several agents: once here.
+        let mut seen = std::collections::HashSet::new();
+        let mut events = Vec::new();
+        for (_, kind, data) in &self.emits {
+            if !matches!(*kind, "message.created" | "message.status") {
+                continue;
+            }
+            let key = format!(
+                "{kind}|{}|{}|{}",
+                data["message"]["id"], data["provider_id"], data["status"]
+            );
+            if seen.insert(key) {
+                events.push((kind.to_string(), data.clone()));
+            }
+        }
+        let private = deps.desk.directory.get().is_private(Some(&team));
+        self.news = Some(News {
+            conversation: c.id.clone(),
+            team,
+            private,
+            assignee: c.assignee.clone(),
+            view,
+            events,
+        });
+    }
+
     pub(crate) async fn run(self, deps: &ConversationDeps) {
         if !self.outbound.is_empty() {
             let channel = self.outbound[0].0.channel.clone();
@@ -178,6 +225,9 @@ impl Effects {
         }
         if let Some(conversation) = self.reconcile {
             deps.desk.reconcile_later(conversation);
+        }
+        if let Some(news) = self.news {
+            deps.desk.activity.news(news);
         }
     }
 }
@@ -704,7 +754,9 @@ pub(crate) async fn execute(
         c.updated_at = now;
         step.conversation = Some(c.clone());
         step.outbound = fx.outbound.clone();
-        step.console = fx.console_outbox(&c.key, &deps.desk.masker(&c, Some(&contact), &[]));
+        let masker = deps.desk.masker(&c, Some(&contact), &[]);
+        step.console = fx.console_outbox(&c.key, &masker);
+        fx.news_of(deps, &c, Some(&contact), &masker);
         deps.store.commit_step(step).await?;
         c.version += 1;
         loaded.conversation = Some(c);

@@ -266,7 +266,7 @@ fn bounded_text(name: &str, value: &Option<String>) -> Result<Option<String>, Ap
 }
 
 /// The teams whose inbox the caller may list.
-fn listable_teams(state: &AppState, caller: &Caller) -> Vec<TeamId> {
+pub(super) fn listable_teams(state: &AppState, caller: &Caller) -> Vec<TeamId> {
     let people = state.desk.directory.get();
     people
         .teams()

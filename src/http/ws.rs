@@ -89,6 +89,12 @@ pub async fn connect(
         let mut close: Option<CloseReason> = None;
         let (signals_tx, mut signals) = mpsc::channel::<Arc<str>>(SIGNAL_BUFFER);
         let mut watching = Watching::new(activity_state.activity.session());
+        // Team inboxes and the waiting line follow the conversations of the teams this user
+        // may list (crate::activity::News).
+        let teams = super::console::listable_teams(&activity_state, &caller);
+        activity_state
+            .activity
+            .subscribe(watching.session, &caller.principal, &teams, &signals_tx);
         while open {
             tokio::select! {
                 frame = signals.recv() => if let Some(frame) = frame {
