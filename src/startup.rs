@@ -235,7 +235,10 @@ impl Application {
             settings.clone(),
             auth_throttle.clone(),
         ));
+        // Attachments: the media store of this mode and the downloader of customers' media.
+        let media = crate::media::Media::open(settings.clone(), http_client.clone()).await?;
         let mut tasks = vec![
+            media.spawn_downloader(),
             accounts.spawn_refresher(),
             accounts.spawn_housekeeping(),
             desk.spawn_sampler(),
@@ -334,6 +337,7 @@ impl Application {
             auth_throttle,
             reloader: reloader.clone(),
             accounts,
+            media,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -43,6 +43,11 @@ pub fn scope() -> Scope {
         .route("/conversations/{id}/transfer", web::post().to(transfer))
         .route("/conversations/{id}/snooze", web::post().to(snooze))
         .route("/conversations/{id}/reveal", web::post().to(reveal))
+        .route(
+            "/conversations/{id}/attachments",
+            web::post().to(super::media::attach),
+        )
+        .route("/media/{id}", web::get().to(super::media::serve))
         // resolve, accept, reject: no body.
         .route("/conversations/{id}/{verb}", web::post().to(lifecycle))
         .route("/ws", web::get().to(super::ws::connect))
@@ -338,7 +343,7 @@ async fn facts_verdict(
 
 /// The conversation, if the caller may do `action` to it: 404 if they may not see it, 403 if
 /// they may see it but not do this.
-async fn permitted(
+pub(super) async fn permitted(
     state: &AppState,
     caller: &Caller,
     id: &str,
@@ -469,7 +474,7 @@ async fn reveal(
 
 /// Run a caller's action in the conversation's actor, if the policy allows it. A supervisor's
 /// or an admin's action on a conversation they do not hold is audited.
-async fn act(
+pub(super) async fn act(
     req: &HttpRequest,
     state: &AppState,
     caller: &Caller,

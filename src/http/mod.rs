@@ -8,6 +8,7 @@ pub mod console;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod media;
 pub mod origin;
 pub mod webapp;
 pub mod webhooks;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub reloader: Arc<crate::reload::Reloader>,
     /// Users, sessions, tokens, the directory and the audit log.
     pub accounts: Arc<crate::accounts::service::Accounts>,
+    /// Attachments: the media store and records, Meta's media endpoints.
+    pub media: Arc<crate::media::Media>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins
