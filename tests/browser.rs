@@ -336,3 +336,113 @@ async fn a_supervisor_forces_presence_on_the_board_and_an_admin_sees_the_people(
         .await;
     browser.close().await;
 }
+
+/// A real 1×1 PNG.
+const PNG_BASE64: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+
+#[actix_rt::test]
+async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker() {
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG_BASE64)
+        .expect("png");
+    let app = spawn_console_app(|s| s.media.poll_interval_ms = 50).await;
+    let id = hand_off(&app, "34611122266", "support").await;
+    let alice = Console::new(&app, ALICE);
+    alice.set_presence("online").await;
+    alice.wait_status(&id, "assigned", AT_ONCE).await;
+
+    // The customer sends a photo: Meta holds it, the webhook names it.
+    let planted = app.graph.plant_media(&png, "image/png");
+    let wamid = next_wamid("34611122266");
+    let webhook = common::message_webhook(
+        "34611122266",
+        &wamid,
+        json!({"type": "image", "image": {"id": planted.id, "mime_type": "image/png",
+               "sha256": planted.sha256_base64(), "caption": "the broken part"}}),
+    );
+    Customer::new(&app, "34611122266").sends(&webhook).await;
+
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "alice@example.com", None).await;
+    browser
+        .wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await
+        .click()
+        .await
+        .expect("the conversation opens");
+    // Inline, from the gateway's copy; a click enlarges it in a dialog.
+    browser
+        .wait_true(
+            "the customer's image shown",
+            "[...document.querySelectorAll('#transcript .message[data-direction=inbound] img.media-image')]\
+             .some(i => i.complete && i.naturalWidth === 1 && i.src.startsWith('blob:'))",
+        )
+        .await;
+    browser
+        .wait_css("#transcript .message[data-direction='inbound'] .media-thumb")
+        .await
+        .click()
+        .await
+        .expect("enlarge");
+    browser
+        .wait_true(
+            "the image in a dialog",
+            "document.querySelector('dialog#media-viewer[open] img.media-full')",
+        )
+        .await;
+    browser.screenshot("console-media-enlarged").await;
+    browser
+        .wait_css("dialog#media-viewer .modal-head button")
+        .await
+        .click()
+        .await
+        .expect("dialog closed");
+
+    // The agent picks a file: previewed, sent with a caption, uploaded, shown.
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("receipt.png");
+    std::fs::write(&path, &png).expect("file written");
+    browser
+        .wait_css("#attach-file")
+        .await
+        .send_keys(&path.to_string_lossy())
+        .await
+        .expect("file chosen");
+    browser
+        .wait_css("#attachment-preview img.attachment-thumb")
+        .await;
+    browser
+        .wait_css("#composer")
+        .await
+        .send_keys("Here is your receipt")
+        .await
+        .expect("caption typed");
+    browser.wait_css("#send").await.click().await.expect("sent");
+    let customer = Customer::new(&app, "34611122266");
+    let sent = customer
+        .wait_for_message(0, "the image", |m| m["type"] == "image")
+        .await;
+    assert_eq!(sent["image"]["caption"], "Here is your receipt", "{sent}");
+    let uploads = app.graph.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!(uploads[0].filename.as_deref(), Some("receipt.png"));
+    assert_eq!(uploads[0].declared_type.as_deref(), Some("image/png"));
+    assert_eq!(sent["image"]["id"].as_str(), uploads[0].id.as_deref());
+    browser
+        .wait_true(
+            "the sent image in the transcript",
+            "[...document.querySelectorAll('#transcript .message[data-direction=outbound] img.media-image')]\
+             .some(i => i.complete && i.naturalWidth === 1)",
+        )
+        .await;
+    browser
+        .wait_true(
+            "the preview is gone",
+            "!document.querySelector('#attachment-preview')",
+        )
+        .await;
+    browser.screenshot("console-media-sent").await;
+    browser.close().await;
+}

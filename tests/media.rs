@@ -407,6 +407,54 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
     );
 }
 
+// 4 ----------------------------------------------------------------------------------------
+
+/// A download still pending when the gateway stops is finished after the restart.
+#[actix_rt::test]
+async fn a_pending_download_resumes_after_a_restart() {
+    let app = spawn_console_app(|s| {
+        quick_media(s);
+        s.media.max_attempts = 1_000_000;
+        s.media.initial_backoff_ms = 1;
+        s.media.max_backoff_ms = 1;
+        // A download cut short by the stop is taken again a second later.
+        s.media.lease_ms = 1000;
+    })
+    .await;
+    let (_alice, _id) = assigned_to_alice(&app, "15550400004").await;
+    let planted = app.graph.plant_media(&png(), "image/png");
+    app.graph.expire_media_url(&planted.id);
+    Customer::new(&app, "15550400004")
+        .sends(&image_webhook(
+            "15550400004",
+            &planted.id,
+            &planted.sha256_base64(),
+        ))
+        .await;
+    // Tried, failed, still pending.
+    let deadline = Instant::now() + WAIT;
+    while !app
+        .graph
+        .downloads()
+        .iter()
+        .any(|d| d.media_id == planted.id)
+    {
+        assert!(Instant::now() < deadline, "no download attempt");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _, body) = fetch(&app, ALICE, &planted.id).await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json_of(&body)["media"]["state"], "pending");
+
+    let (settings, graph, db_path, dir) = app.stop().await;
+    graph.renew_media_url(&planted.id);
+    let mut app = TestApp::start(settings, graph, db_path).await;
+    app.keep_dir(dir);
+    let (status, _, body) = settled(&app, ALICE, &planted.id).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, png());
+}
+
 in_both_modes!(
     a_customers_image_is_downloaded_checked_and_shown_only_to_who_may_see_it,
     a_wrong_checksum_an_expired_url_or_a_forgotten_id_ends_unavailable,

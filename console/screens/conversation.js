@@ -10,6 +10,7 @@ import { snoozeChoices } from '../lib/zoned.js';
 import { closeConversation, refreshDetail, refreshTeams, resolve, showPane, snooze, transfer } from '../lib/actions.js';
 import { agentName, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName } from './common.js';
 import { Composer } from './composer.js';
+import { MediaMessage, mediaIdOf } from './media.js';
 
 const KIND_KEYS = {
   image: K('kind.image'),
@@ -58,6 +59,9 @@ function mediaLink(body) {
   return typeof link === 'string' && link.startsWith('https://') ? link : null;
 }
 
+/** Kinds whose file the transcript shows (screens/media.js). */
+const MEDIA_KINDS = new Set(['image', 'video', 'audio', 'document', 'sticker']);
+
 /** Kinds shown with a label of their own (a media file, a place, a template). */
 const LABELLED = new Set(['image', 'video', 'audio', 'document', 'sticker', 'location', 'contacts', 'template']);
 
@@ -83,7 +87,9 @@ function Message({ s, c, m }) {
         <div class="message-author" dir="auto">${authorOf(s, c, m)}</div>
         ${!plain && html`
           <div class="attachment">
-            ${link
+            ${MEDIA_KINDS.has(m.kind) && mediaIdOf(m.body)
+              ? html`<${MediaMessage} m=${m} kindLabel=${kindLabel} />`
+              : link
               ? html`<a href=${link} target="_blank" rel="noopener noreferrer">${t('message.attachment', { kind: kindLabel(m.kind) })}</a>`
               : t('message.attachment', { kind: kindLabel(m.kind) })}
           </div>`}

@@ -356,6 +356,13 @@ impl FakeGraph {
         }
     }
 
+    /// The media's URL works again (as a fresh URL from `GET /{media-id}` would).
+    pub fn renew_media_url(&self, id: &str) {
+        if let Some(m) = self.shared.lock().media.get_mut(id) {
+            m.url_expired = false;
+        }
+    }
+
     /// The media id is unknown from now on (`GET /{media-id}` answers Graph error 100).
     pub fn forget_media(&self, id: &str) {
         if let Some(m) = self.shared.lock().media.get_mut(id) {
