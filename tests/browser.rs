@@ -337,24 +337,44 @@ async fn a_supervisor_forces_presence_on_the_board_and_an_admin_sees_the_people(
     browser.close().await;
 }
 
-/// A real 1×1 PNG.
-const PNG_BASE64: &str =
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+/// A PNG of `width`×`height` drawn by the browser itself (a canvas), with `label` on it.
+async fn drawn_png(
+    browser: &Browser,
+    width: u32,
+    height: u32,
+    color: &str,
+    label: &str,
+) -> Vec<u8> {
+    use base64::Engine as _;
+    let script = format!(
+        "const c = document.createElement('canvas'); c.width = {width}; c.height = {height}; \
+         const g = c.getContext('2d'); g.fillStyle = '{color}'; g.fillRect(0, 0, {width}, {height}); \
+         g.fillStyle = '#fff'; g.font = 'bold 28px sans-serif'; g.fillText({label:?}, 20, {height} / 2); \
+         return c.toDataURL('image/png').split(',')[1];"
+    );
+    let data = browser
+        .client
+        .execute(&script, vec![])
+        .await
+        .expect("a canvas drawn");
+    base64::engine::general_purpose::STANDARD
+        .decode(data.as_str().unwrap_or_default())
+        .expect("a PNG")
+}
 
 #[actix_rt::test]
 async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker() {
-    use base64::Engine as _;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(PNG_BASE64)
-        .expect("png");
     let app = spawn_console_app(|s| s.media.poll_interval_ms = 50).await;
     let id = hand_off(&app, "34611122266", "support").await;
     let alice = Console::new(&app, ALICE);
     alice.set_presence("online").await;
     alice.wait_status(&id, "assigned", AT_ONCE).await;
+    let browser = Browser::start(1280, 800, "en").await;
+    let photo = drawn_png(&browser, 320, 200, "#2b6cb0", "broken part").await;
+    let receipt = drawn_png(&browser, 240, 160, "#2f855a", "RECEIPT").await;
 
     // The customer sends a photo: Meta holds it, the webhook names it.
-    let planted = app.graph.plant_media(&png, "image/png");
+    let planted = app.graph.plant_media(&photo, "image/png");
     let wamid = next_wamid("34611122266");
     let webhook = common::message_webhook(
         "34611122266",
@@ -364,7 +384,6 @@ async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker
     );
     Customer::new(&app, "34611122266").sends(&webhook).await;
 
-    let browser = Browser::start(1280, 800, "en").await;
     browser.login(&app.address, "alice@example.com", None).await;
     browser
         .wait_css(&format!(".conversation-row[data-id='{id}']"))
@@ -377,7 +396,7 @@ async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker
         .wait_true(
             "the customer's image shown",
             "[...document.querySelectorAll('#transcript .message[data-direction=inbound] img.media-image')]\
-             .some(i => i.complete && i.naturalWidth === 1 && i.src.startsWith('blob:'))",
+             .some(i => i.complete && i.naturalWidth === 320 && i.src.startsWith('blob:'))",
         )
         .await;
     browser
@@ -403,7 +422,7 @@ async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker
     // The agent picks a file: previewed, sent with a caption, uploaded, shown.
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("receipt.png");
-    std::fs::write(&path, &png).expect("file written");
+    std::fs::write(&path, &receipt).expect("file written");
     browser
         .wait_css("#attach-file")
         .await
@@ -419,6 +438,7 @@ async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker
         .send_keys("Here is your receipt")
         .await
         .expect("caption typed");
+    browser.screenshot("console-media-preview").await;
     browser.wait_css("#send").await.click().await.expect("sent");
     let customer = Customer::new(&app, "34611122266");
     let sent = customer
@@ -434,13 +454,23 @@ async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker
         .wait_true(
             "the sent image in the transcript",
             "[...document.querySelectorAll('#transcript .message[data-direction=outbound] img.media-image')]\
-             .some(i => i.complete && i.naturalWidth === 1)",
+             .some(i => i.complete && i.naturalWidth === 240)",
         )
         .await;
     browser
         .wait_true(
             "the preview is gone",
             "!document.querySelector('#attachment-preview')",
+        )
+        .await;
+    // (Enlarging the customer's photo scrolled the transcript up to it.)
+    browser
+        .wait_true(
+            "the sent image scrolled into view",
+            "(() => { const ms = document.querySelectorAll('#transcript .message'); \
+             const last = ms[ms.length - 1]; last.scrollIntoView({block: 'end'}); \
+             const r = last.getBoundingClientRect(); \
+             return r.bottom <= window.innerHeight && r.top >= 0; })()",
         )
         .await;
     browser.screenshot("console-media-sent").await;

@@ -74,6 +74,18 @@ function fileName(body, kind) {
   return name || t('media.file', { kind });
 }
 
+/**
+ * A file that arrives after the transcript was laid out makes it taller: a reader who was at
+ * the bottom stays there.
+ */
+function keepAtBottom(e) {
+  const el = e.currentTarget;
+  const log = el && el.closest ? el.closest('.transcript') : null;
+  if (!log) return;
+  const grown = el.getBoundingClientRect().height;
+  if (log.scrollHeight - log.scrollTop - log.clientHeight < grown + 120) log.scrollTop = log.scrollHeight;
+}
+
 /** A message's media, by kind (`kindLabel` names the kind for screen readers). */
 export function MediaMessage({ m, kindLabel }) {
   const id = mediaIdOf(m.body);
@@ -90,7 +102,8 @@ export function MediaMessage({ m, kindLabel }) {
       link.current.click();
     }
   }, [media.state]);
-  const caption = m.body && typeof m.body.caption === 'string' ? m.body.caption : '';
+  const body = m.body || {};
+  const caption = typeof body.caption === 'string' ? body.caption : body.media && typeof body.media.caption === 'string' ? body.media.caption : '';
   const label = kindLabel(kind);
 
   if (media.state === 'pending' || media.state === 'loading') {
@@ -114,15 +127,15 @@ export function MediaMessage({ m, kindLabel }) {
     return html`<audio class="media-audio" data-media-state="ready" controls preload="metadata" src=${media.url} aria-label=${label}></audio>`;
   }
   if (kind === 'video') {
-    return html`<video class="media-video" data-media-state="ready" controls preload="metadata" src=${media.url} aria-label=${caption || label}></video>`;
+    return html`<video class="media-video" data-media-state="ready" controls preload="metadata" src=${media.url} onLoadedMetadata=${keepAtBottom} aria-label=${caption || label}></video>`;
   }
   if (kind === 'sticker') {
-    return html`<img class="media-sticker" data-media-state="ready" src=${media.url} alt=${label} />`;
+    return html`<img class="media-sticker" data-media-state="ready" src=${media.url} alt=${label} onLoad=${keepAtBottom} />`;
   }
   const alt = caption || label;
   return html`
     <button type="button" class="media-thumb" data-media-state="ready" onClick=${() => setOpen(true)} aria-label=${t('media.enlarge', { kind: label })}>
-      <img class="media-image" src=${media.url} alt=${alt} />
+      <img class="media-image" src=${media.url} alt=${alt} onLoad=${keepAtBottom} />
     </button>
     ${open && html`
       <${Modal} id="media-viewer" title=${alt} onClose=${() => setOpen(false)}>
