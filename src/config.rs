@@ -520,6 +520,9 @@ pub struct MediaSettings {
     pub max_backoff_ms: u64,
     /// Longest a node holds a download before another may take it (cluster).
     pub lease_ms: u64,
+    /// Agents' attachments being received or uploaded at once per node (each holds its file
+    /// in memory, up to `max_bytes`); more get 503 + Retry-After.
+    pub max_uploads: usize,
     /// Uploads to Meta: attempts on transient failures, and the timeout of each.
     pub upload_attempts: u32,
     pub upload_timeout_ms: u64,
@@ -536,6 +539,7 @@ impl Default for MediaSettings {
             initial_backoff_ms: 1000,
             max_backoff_ms: 60_000,
             lease_ms: 120_000,
+            max_uploads: 8,
             upload_attempts: 3,
             upload_timeout_ms: 120_000,
         }

@@ -207,6 +207,10 @@ pub async fn attach(
         .channels
         .get(conversation.channel.as_str())
         .ok_or_else(|| ApiError::Conflict("the conversation's channel is gone".into()))?;
+    // Each attachment holds its file in memory: a bounded number at once.
+    let _slot = state.media.upload_slot().ok_or(ApiError::Overloaded {
+        retry_after_seconds: 2,
+    })?;
     let form = read_form(payload, state.media.graph.max_bytes()).await?;
     let count = |outcome: &'static str, kind: &'static str| {
         metrics::counter!(m::MEDIA_UPLOADS, "outcome" => outcome, "kind" => kind).increment(1);

@@ -50,6 +50,7 @@ pub struct Media {
     pub graph: GraphMedia,
     settings: Arc<Settings>,
     downloads: Arc<Semaphore>,
+    uploads: Arc<Semaphore>,
 }
 
 impl Media {
@@ -80,6 +81,7 @@ impl Media {
             blobs,
             graph: GraphMedia::new(http, &settings.whatsapp, &settings.media),
             downloads: Arc::new(Semaphore::new(settings.media.concurrency.max(1))),
+            uploads: Arc::new(Semaphore::new(settings.media.max_uploads.max(1))),
             settings,
         }))
     }
@@ -216,6 +218,12 @@ impl Media {
             .map_err(|e| Failure::Retry(format!("media store: {e}")))?;
         let mime = row.mime_type.is_none().then_some(meta.mime_type).flatten();
         Ok((hex, size, mime))
+    }
+
+    /// Room for one more agent's attachment on this node (held until it is sent), or None:
+    /// `media.max_uploads` are in progress.
+    pub fn upload_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.uploads.clone().try_acquire_owned().ok()
     }
 
     /// A media row, if there is one under this id.
