@@ -474,5 +474,69 @@ async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker
         )
         .await;
     browser.screenshot("console-media-sent").await;
+
+    // A pasted image is previewed (and can be taken back); a dropped file is sent.
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&receipt);
+    let hand_over = |event: &str, name: &str| {
+        format!(
+            "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0)); \
+             const dt = new DataTransfer(); \
+             dt.items.add(new File([bytes], '{name}', {{type: 'image/png'}})); {event}"
+        )
+    };
+    let paste = hand_over(
+        "document.querySelector('#composer').dispatchEvent(\
+         new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));",
+        "pasted.png",
+    );
+    browser
+        .client
+        .execute(&paste, vec![json!(encoded)])
+        .await
+        .expect("pasted");
+    browser
+        .wait_true(
+            "the pasted image previewed",
+            "document.querySelector('#attachment-preview')?.textContent.includes('pasted.png')",
+        )
+        .await;
+    browser
+        .wait_css("#attachment-preview .attachment-remove")
+        .await
+        .click()
+        .await
+        .expect("removed");
+    browser
+        .wait_true(
+            "the preview is gone",
+            "!document.querySelector('#attachment-preview')",
+        )
+        .await;
+    let drop = hand_over(
+        "const form = document.querySelector('form.composer'); \
+         form.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true})); \
+         form.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        "dropped.png",
+    );
+    browser
+        .client
+        .execute(&drop, vec![json!(encoded)])
+        .await
+        .expect("dropped");
+    browser
+        .wait_true(
+            "the dropped file previewed",
+            "document.querySelector('#attachment-preview')?.textContent.includes('dropped.png')",
+        )
+        .await;
+    let before = customer.received().len();
+    browser.wait_css("#send").await.click().await.expect("sent");
+    customer
+        .wait_for_message(before, "the dropped image", |m| m["type"] == "image")
+        .await;
+    let uploads = app.graph.uploads();
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    assert_eq!(uploads[1].filename.as_deref(), Some("dropped.png"));
     browser.close().await;
 }
