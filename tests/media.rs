@@ -329,7 +329,10 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
     );
 
     // A document keeps its name, and is served as a download.
-    let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n".to_vec();
+    // (Large enough to be served in several pieces.)
+    let mut pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n".to_vec();
+    pdf.extend((0..700_000u32).map(|i| b'a' + (i % 26) as u8));
+    let pdf_sent = pdf.clone();
     let (status, body) = attach(
         &app,
         ALICE,
@@ -350,8 +353,9 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let (status, headers, _) = fetch(&app, ALICE, &doc_id).await;
+    let (status, headers, served) = fetch(&app, ALICE, &doc_id).await;
     assert_eq!(status, 200);
+    assert_eq!(served, pdf_sent, "the whole document, piece by piece");
     let disposition = headers
         .get("content-disposition")
         .and_then(|v| v.to_str().ok())

@@ -32,3 +32,6 @@ CREATE TABLE media_blobs (
     data       BYTEA  NOT NULL,
     created_at BIGINT NOT NULL
 );
+-- Media are compressed formats already; uncompressed out-of-line storage lets a file be read
+-- in pieces (substring) without reading all of it.
+ALTER TABLE media_blobs ALTER COLUMN data SET STORAGE EXTERNAL;

@@ -52,17 +52,19 @@ pub async fn serve(
             row.reason.as_deref().unwrap_or("unknown")
         ))),
         MediaState::Ready => {
-            let bytes = state
+            let (size, stream) = state
                 .media
-                .bytes(&row)
+                .stream(&row)
                 .await?
                 .ok_or_else(|| ApiError::Gone("media unavailable: not in the store".into()))?;
-            Ok(media_response(
-                bytes,
-                row.mime_type.as_deref(),
-                &row.kind,
-                row.filename.as_deref(),
-            ))
+            let mut response =
+                media_response(row.mime_type.as_deref(), &row.kind, row.filename.as_deref());
+            Ok(response
+                .no_chunking(size)
+                .streaming(futures::TryStreamExt::map_err(stream, |e| {
+                    tracing::warn!(error = %e, "media: serving cut short");
+                    actix_web::error::ErrorInternalServerError("media store")
+                })))
         }
     }
 }
@@ -70,11 +72,10 @@ pub async fn serve(
 /// The bytes with a type the browser will not second-guess, inline for what the console
 /// plays or shows, as a download for documents (and anything of an unexpected type).
 fn media_response(
-    bytes: Bytes,
     mime_type: Option<&str>,
     kind: &str,
     filename: Option<&str>,
-) -> HttpResponse {
+) -> actix_web::HttpResponseBuilder {
     let mime: Option<mime::Mime> = mime_type.and_then(|t| t.parse().ok());
     let playable = mime.as_ref().is_some_and(|m| {
         matches!(m.type_(), mime::IMAGE | mime::AUDIO | mime::VIDEO) && m.subtype() != mime::SVG
@@ -96,13 +97,14 @@ fn media_response(
         },
         parameters,
     };
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header(disposition)
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CONTENT_SECURITY_POLICY, MEDIA_CSP))
-        .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .body(bytes)
+        .insert_header((header::CACHE_CONTROL, "private, no-store"));
+    response
 }
 
 /// The parts of an attachment form.

@@ -43,6 +43,8 @@ const DISCOVER_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 /// one seen: each look goes back this far.
 const DISCOVER_SLACK_MS: i64 = 60_000;
 const DISCOVER_BATCH: i64 = 200;
+/// Files are served in pieces of this size.
+pub const PIECE: usize = 256 * 1024;
 
 pub struct Media {
     pub records: Arc<dyn MediaRecords>,
@@ -231,12 +233,46 @@ impl Media {
         self.records.get(id).await
     }
 
-    /// The bytes of a ready media.
-    pub async fn bytes(&self, row: &MediaRow) -> Result<Option<Bytes>, StoreError> {
-        match (&row.blob, row.state()) {
-            (Some(blob), MediaState::Ready) => self.blobs.get(blob).await,
-            _ => Ok(None),
-        }
+    /// A ready media's bytes as a stream of pieces of at most [`PIECE`] bytes, or None when
+    /// its bytes are missing from the store. The first piece is read before answering.
+    pub async fn stream(
+        &self,
+        row: &MediaRow,
+    ) -> Result<
+        Option<(
+            u64,
+            impl futures::Stream<Item = Result<Bytes, StoreError>> + use<>,
+        )>,
+        StoreError,
+    > {
+        let (Some(blob), MediaState::Ready) = (row.blob.clone(), row.state()) else {
+            return Ok(None);
+        };
+        let size = u64::try_from(row.size.unwrap_or(0)).unwrap_or(0);
+        let first = match self.blobs.read(&blob, 0, PIECE.min(size as usize)).await? {
+            Some(first) => first,
+            None => return Ok(None),
+        };
+        let blobs = self.blobs.clone();
+        let rest = futures::stream::try_unfold(first.len() as u64, move |offset| {
+            let blobs = blobs.clone();
+            let blob = blob.clone();
+            async move {
+                if offset >= size {
+                    return Ok(None);
+                }
+                let len = PIECE.min((size - offset) as usize);
+                match blobs.read(&blob, offset, len).await? {
+                    Some(piece) if !piece.is_empty() => {
+                        let next = offset + piece.len() as u64;
+                        Ok(Some((piece, next)))
+                    }
+                    _ => Err(StoreError::Corrupt(format!("media {blob} ends early"))),
+                }
+            }
+        });
+        let stream = futures::StreamExt::chain(futures::stream::once(async { Ok(first) }), rest);
+        Ok(Some((size, stream)))
     }
 
     /// Keep an agent's attachment (already checked): its bytes, then its row under the media
