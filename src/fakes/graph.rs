@@ -208,6 +208,11 @@ impl FakeGraph {
                             .route("/_fake/requests", web::get().to(list_requests))
                             .service(business_state.service())
                             .route("/_fake/media/{media_id}", web::get().to(media_download))
+                            .service(
+                                web::resource("/_fake/media")
+                                    .app_data(web::PayloadConfig::new(PLANT_MAX))
+                                    .route(web::post().to(media_plant)),
+                            )
                             .route(
                                 "/{version}/{phone_number_id}/messages",
                                 web::post().to(messages),
@@ -569,6 +574,35 @@ fn answer(status: u16, body: Value) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
     HttpResponse::build(status).json(body)
+}
+
+/// Largest file planted over HTTP (`POST /_fake/media`).
+const PLANT_MAX: usize = 16 * 1024 * 1024;
+
+/// `POST /_fake/media` (the file as the body, its type as `Content-Type`): hold a customer's
+/// file like [`FakeGraph::plant_media`]; answers `{id, mime_type, sha256}` (`sha256` in base64,
+/// as webhooks carry it), for a demo page that sends a customer's image.
+async fn media_plant(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let mime_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    if body.is_empty() {
+        let (s, b) = graph_error(400, 100, "empty file", "OAuthException");
+        return answer(s, b);
+    }
+    let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let media = new_media(format!("{n}{:08}", 4_490_709), &body, &mime_type, None);
+    let view =
+        json!({ "id": media.id, "mime_type": media.mime_type, "sha256": media.sha256_base64() });
+    shared.lock().media.insert(media.id.clone(), media);
+    answer(200, view)
 }
 
 /// Largest upload the fake reads (Meta's largest media, a document, is 100 MB).
@@ -959,6 +993,92 @@ mod tests {
         assert_eq!(kept, vec![Some("C2".to_string()), Some("C9".to_string())]);
         fake.set_record_limit(0);
         assert!(fake.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn media_is_uploaded_described_and_downloaded_with_a_token() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let base = fake.base_url();
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", "image/png")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(b"\x89PNG fake".to_vec()).file_name("a.png"),
+            );
+        let answer: Value = http
+            .post(format!("{base}/v23.0/111/media"))
+            .bearer_auth("tok")
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload")
+            .json()
+            .await
+            .expect("json");
+        let id = answer["id"].as_str().expect("an id").to_string();
+        assert_eq!(fake.uploads()[0].filename.as_deref(), Some("a.png"));
+
+        let meta: Value = http
+            .get(format!("{base}/v23.0/{id}"))
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(meta["mime_type"], "image/png");
+        assert_eq!(meta["file_size"], 9);
+        let url = meta["url"].as_str().expect("a url").to_string();
+        let without = http.get(&url).send().await.expect("download");
+        assert_eq!(without.status().as_u16(), 401);
+        let with = http
+            .get(&url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(with.status().as_u16(), 200);
+        assert_eq!(with.bytes().await.expect("bytes").as_ref(), b"\x89PNG fake");
+
+        // Planted over HTTP, then expired and forgotten.
+        let planted: Value = http
+            .post(format!("{base}/_fake/media"))
+            .header("content-type", "image/jpeg")
+            .body(vec![0xFF, 0xD8, 0xFF, 0xE0])
+            .send()
+            .await
+            .expect("plant")
+            .json()
+            .await
+            .expect("json");
+        let pid = planted["id"].as_str().expect("an id").to_string();
+        assert_eq!(
+            fake.media(&pid).map(|m| m.sha256_base64()),
+            planted["sha256"].as_str().map(str::to_string)
+        );
+        fake.expire_media_url(&pid);
+        let url = format!("{base}/_fake/media/{pid}");
+        let expired = http
+            .get(&url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(expired.status().as_u16(), 404);
+        fake.forget_media(&pid);
+        let gone: Value = http
+            .get(format!("{base}/v23.0/{pid}"))
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(gone["error"]["code"], 100);
     }
 
     #[test]
