@@ -48,6 +48,9 @@ pub struct Settings {
     /// Failed-authentication limits and the browser origins the console API trusts.
     #[serde(default)]
     pub security: SecuritySettings,
+    /// Attachments: downloads of customers' media, agents' uploads, the media store.
+    #[serde(default)]
+    pub media: MediaSettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -495,6 +498,63 @@ pub struct QuickReply {
 
 fn default_capacity() -> u32 {
     3
+}
+
+/// Attachments both ways (see `media`). Meta's own size limits per type are fixed in
+/// `media::limits`; these bound what this gateway does around them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct MediaSettings {
+    /// Where the embedded media store keeps files; empty: `{database.data_dir}/media`.
+    pub dir: PathBuf,
+    /// Largest file downloaded or accepted (Meta's largest, a document, is 100 MB).
+    pub max_bytes: u64,
+    /// How often the downloader looks for new inbound media and due retries.
+    pub poll_interval_ms: u64,
+    /// Downloads running at once per node.
+    pub concurrency: usize,
+    /// Attempts before an inbound media is marked unavailable.
+    pub max_attempts: u32,
+    /// Backoff between attempts (exponential, with jitter), in milliseconds.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Longest a node holds a download before another may take it (cluster).
+    pub lease_ms: u64,
+    /// Agents' attachments being received or uploaded at once per node (each holds its file
+    /// in memory, up to `max_bytes`); more get 503 + Retry-After.
+    pub max_uploads: usize,
+    /// Uploads to Meta: attempts on transient failures, and the timeout of each.
+    pub upload_attempts: u32,
+    pub upload_timeout_ms: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            max_bytes: 100 * 1024 * 1024,
+            poll_interval_ms: 500,
+            concurrency: 4,
+            max_attempts: 6,
+            initial_backoff_ms: 1000,
+            max_backoff_ms: 60_000,
+            lease_ms: 120_000,
+            max_uploads: 8,
+            upload_attempts: 3,
+            upload_timeout_ms: 120_000,
+        }
+    }
+}
+
+impl MediaSettings {
+    /// The embedded media store's directory.
+    pub fn dir(&self, database: &DatabaseSettings) -> PathBuf {
+        if self.dir.as_os_str().is_empty() {
+            database.data_dir.join("media")
+        } else {
+            self.dir.clone()
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

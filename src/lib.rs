@@ -14,6 +14,7 @@ pub mod domain;
 pub mod fakes;
 pub mod http;
 pub mod intake;
+pub mod media;
 pub mod metrics;
 pub mod outbound;
 pub mod queues;

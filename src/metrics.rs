@@ -40,6 +40,10 @@ pub const BOT_HTTP_ACTIONS: &str = "switchboard_bot_http_actions_total";
 /// Outbound send attempts, by `channel`, `outcome` (accepted, retried, failed; skipped: claimed
 /// or settled elsewhere, not sent) and `code`.
 pub const OUTBOUND_SENDS: &str = "switchboard_outbound_sends_total";
+/// Inbound media download attempts, by `outcome` (ready, retried, unavailable).
+pub const MEDIA_DOWNLOADS: &str = "switchboard_media_downloads_total";
+/// Agents' attachments, by `outcome` (sent, refused, upload_failed) and `kind`.
+pub const MEDIA_UPLOADS: &str = "switchboard_media_uploads_total";
 /// Outbound send latency to the provider, seconds.
 pub const OUTBOUND_LATENCY: &str = "switchboard_outbound_send_duration_seconds";
 /// Messages shed because a mailbox or queue was full, by `queue` (store, partition, mailbox,
@@ -162,6 +166,11 @@ fn describe() {
         OUTBOUND_SENDS,
         "Outbound send attempts by channel, outcome and error code"
     );
+    describe_counter!(
+        MEDIA_DOWNLOADS,
+        "Inbound media download attempts, by outcome"
+    );
+    describe_counter!(MEDIA_UPLOADS, "Agents' attachments, by outcome and kind");
     describe_histogram!(
         OUTBOUND_LATENCY,
         Unit::Seconds,

@@ -239,7 +239,10 @@ impl Application {
             settings.clone(),
             auth_throttle.clone(),
         ));
+        // Attachments: the media store of this mode and the downloader of customers' media.
+        let media = crate::media::Media::open(settings.clone(), http_client.clone()).await?;
         let mut tasks = vec![
+            media.spawn_downloader(),
             accounts.spawn_refresher(),
             accounts.spawn_housekeeping(),
             desk.spawn_sampler(),
@@ -340,6 +343,7 @@ impl Application {
             reloader: reloader.clone(),
             accounts,
             activity,
+            media,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -559,3 +559,207 @@ async fn a_supervisor_forces_presence_on_the_board_and_an_admin_sees_the_people(
         .await;
     browser.close().await;
 }
+
+/// A PNG of `width`×`height` drawn by the browser itself (a canvas), with `label` on it.
+async fn drawn_png(
+    browser: &Browser,
+    width: u32,
+    height: u32,
+    color: &str,
+    label: &str,
+) -> Vec<u8> {
+    use base64::Engine as _;
+    let script = format!(
+        "const c = document.createElement('canvas'); c.width = {width}; c.height = {height}; \
+         const g = c.getContext('2d'); g.fillStyle = '{color}'; g.fillRect(0, 0, {width}, {height}); \
+         g.fillStyle = '#fff'; g.font = 'bold 28px sans-serif'; g.fillText({label:?}, 20, {height} / 2); \
+         return c.toDataURL('image/png').split(',')[1];"
+    );
+    let data = browser
+        .client
+        .execute(&script, vec![])
+        .await
+        .expect("a canvas drawn");
+    base64::engine::general_purpose::STANDARD
+        .decode(data.as_str().unwrap_or_default())
+        .expect("a PNG")
+}
+
+#[actix_rt::test]
+async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker() {
+    let app = spawn_console_app(|s| s.media.poll_interval_ms = 50).await;
+    let id = hand_off(&app, "34611122266", "support").await;
+    let alice = Console::new(&app, ALICE);
+    alice.set_presence("online").await;
+    alice.wait_status(&id, "assigned", AT_ONCE).await;
+    let browser = Browser::start(1280, 800, "en").await;
+    let photo = drawn_png(&browser, 320, 200, "#2b6cb0", "broken part").await;
+    let receipt = drawn_png(&browser, 240, 160, "#2f855a", "RECEIPT").await;
+
+    // The customer sends a photo: Meta holds it, the webhook names it.
+    let planted = app.graph.plant_media(&photo, "image/png");
+    let wamid = next_wamid("34611122266");
+    let webhook = common::message_webhook(
+        "34611122266",
+        &wamid,
+        json!({"type": "image", "image": {"id": planted.id, "mime_type": "image/png",
+               "sha256": planted.sha256_base64(), "caption": "the broken part"}}),
+    );
+    Customer::new(&app, "34611122266").sends(&webhook).await;
+
+    browser.login(&app.address, "alice@example.com", None).await;
+    browser
+        .wait_css(&format!(".conversation-row[data-id='{id}']"))
+        .await
+        .click()
+        .await
+        .expect("the conversation opens");
+    // Inline, from the gateway's copy; a click enlarges it in a dialog.
+    browser
+        .wait_true(
+            "the customer's image shown",
+            "[...document.querySelectorAll('#transcript .message[data-direction=inbound] img.media-image')]\
+             .some(i => i.complete && i.naturalWidth === 320 && i.src.startsWith('blob:'))",
+        )
+        .await;
+    browser
+        .wait_css("#transcript .message[data-direction='inbound'] .media-thumb")
+        .await
+        .click()
+        .await
+        .expect("enlarge");
+    browser
+        .wait_true(
+            "the image in a dialog",
+            "document.querySelector('dialog#media-viewer[open] img.media-full')",
+        )
+        .await;
+    browser.screenshot("console-media-enlarged").await;
+    browser
+        .wait_css("dialog#media-viewer .modal-head button")
+        .await
+        .click()
+        .await
+        .expect("dialog closed");
+
+    // The agent picks a file: previewed, sent with a caption, uploaded, shown.
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("receipt.png");
+    std::fs::write(&path, &receipt).expect("file written");
+    browser
+        .wait_css("#attach-file")
+        .await
+        .send_keys(&path.to_string_lossy())
+        .await
+        .expect("file chosen");
+    browser
+        .wait_css("#attachment-preview img.attachment-thumb")
+        .await;
+    browser
+        .wait_css("#composer")
+        .await
+        .send_keys("Here is your receipt")
+        .await
+        .expect("caption typed");
+    browser.screenshot("console-media-preview").await;
+    browser.wait_css("#send").await.click().await.expect("sent");
+    let customer = Customer::new(&app, "34611122266");
+    let sent = customer
+        .wait_for_message(0, "the image", |m| m["type"] == "image")
+        .await;
+    assert_eq!(sent["image"]["caption"], "Here is your receipt", "{sent}");
+    let uploads = app.graph.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!(uploads[0].filename.as_deref(), Some("receipt.png"));
+    assert_eq!(uploads[0].declared_type.as_deref(), Some("image/png"));
+    assert_eq!(sent["image"]["id"].as_str(), uploads[0].id.as_deref());
+    browser
+        .wait_true(
+            "the sent image in the transcript",
+            "[...document.querySelectorAll('#transcript .message[data-direction=outbound] img.media-image')]\
+             .some(i => i.complete && i.naturalWidth === 240)",
+        )
+        .await;
+    browser
+        .wait_true(
+            "the preview is gone",
+            "!document.querySelector('#attachment-preview')",
+        )
+        .await;
+    // (Enlarging the customer's photo scrolled the transcript up to it.)
+    browser
+        .wait_true(
+            "the sent image scrolled into view",
+            "(() => { const ms = document.querySelectorAll('#transcript .message'); \
+             const last = ms[ms.length - 1]; last.scrollIntoView({block: 'end'}); \
+             const r = last.getBoundingClientRect(); \
+             return r.bottom <= window.innerHeight && r.top >= 0; })()",
+        )
+        .await;
+    browser.screenshot("console-media-sent").await;
+
+    // A pasted image is previewed (and can be taken back); a dropped file is sent.
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&receipt);
+    let hand_over = |event: &str, name: &str| {
+        format!(
+            "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0)); \
+             const dt = new DataTransfer(); \
+             dt.items.add(new File([bytes], '{name}', {{type: 'image/png'}})); {event}"
+        )
+    };
+    let paste = hand_over(
+        "document.querySelector('#composer').dispatchEvent(\
+         new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));",
+        "pasted.png",
+    );
+    browser
+        .client
+        .execute(&paste, vec![json!(encoded)])
+        .await
+        .expect("pasted");
+    browser
+        .wait_true(
+            "the pasted image previewed",
+            "document.querySelector('#attachment-preview')?.textContent.includes('pasted.png')",
+        )
+        .await;
+    browser
+        .wait_css("#attachment-preview .attachment-remove")
+        .await
+        .click()
+        .await
+        .expect("removed");
+    browser
+        .wait_true(
+            "the preview is gone",
+            "!document.querySelector('#attachment-preview')",
+        )
+        .await;
+    let drop = hand_over(
+        "const form = document.querySelector('form.composer'); \
+         form.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true})); \
+         form.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        "dropped.png",
+    );
+    browser
+        .client
+        .execute(&drop, vec![json!(encoded)])
+        .await
+        .expect("dropped");
+    browser
+        .wait_true(
+            "the dropped file previewed",
+            "document.querySelector('#attachment-preview')?.textContent.includes('dropped.png')",
+        )
+        .await;
+    let before = customer.received().len();
+    browser.wait_css("#send").await.click().await.expect("sent");
+    customer
+        .wait_for_message(before, "the dropped image", |m| m["type"] == "image")
+        .await;
+    let uploads = app.graph.uploads();
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    assert_eq!(uploads[1].filename.as_deref(), Some("dropped.png"));
+    browser.close().await;
+}

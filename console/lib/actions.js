@@ -1,7 +1,7 @@
 // What the screens ask for: login and logout, loading over REST, the live connection, and the
 // agent's actions on conversations. Every result lands in the store.
 
-import { api, ApiError, query, setToken, setUnauthorizedHandler } from './api.js';
+import { api, ApiError, query, setToken, setUnauthorizedHandler, upload } from './api.js';
 import { store } from './store.js';
 import { connectLive } from './live.js';
 import {
@@ -658,6 +658,15 @@ function addMessage(id, message) {
 export async function send(id, text, note) {
   const path = `/api/v1/conversations/${encodeURIComponent(id)}/${note ? 'notes' : 'messages'}`;
   const body = await api('POST', path, { text });
+  addMessage(id, body && body.message);
+}
+
+/** Sends a file (with an optional caption) as an attachment; rejects with ApiError. */
+export async function sendAttachment(id, file, caption, onProgress) {
+  const form = new FormData();
+  form.append('file', file, file.name || 'attachment');
+  if (caption) form.append('caption', caption);
+  const body = await upload(`/api/v1/conversations/${encodeURIComponent(id)}/attachments`, form, onProgress);
   addMessage(id, body && body.message);
 }
 

@@ -74,3 +74,59 @@ export async function api(method, path, body) {
   }
   return data;
 }
+
+/**
+ * A media file (`GET /api/v1/media/{id}`) as a Blob: `{ state: 'ready', blob }`, or
+ * `{ state: 'pending', retryAfter }` (202: still being downloaded), or `{ state: 'unavailable' }`
+ * (410, 404). Other failures reject with ApiError.
+ */
+export async function fetchMedia(id) {
+  const headers = {};
+  if (token) headers.Authorization = 'Bearer ' + token;
+  let res;
+  try {
+    res = await fetch('/api/v1/media/' + encodeURIComponent(id), { headers, cache: 'no-store', credentials: 'same-origin' });
+  } catch (e) {
+    throw new ApiError(0, 'network', e && e.message);
+  }
+  if (res.status === 200) return { state: 'ready', blob: await res.blob() };
+  await res.text().catch(() => '');
+  if (res.status === 202) return { state: 'pending', retryAfter: retryAfterSeconds(res) ?? 2 };
+  if (res.status === 410 || res.status === 404) return { state: 'unavailable' };
+  throw new ApiError(res.status, 'http_' + res.status, res.statusText, retryAfterSeconds(res));
+}
+
+/**
+ * POST a multipart form with upload progress (`onProgress(fraction)`); resolves to the parsed
+ * body, rejects with ApiError like `api`.
+ */
+export function upload(path, form, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.setRequestHeader('Accept', 'application/json');
+    if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable && onProgress) onProgress(e.loaded / e.total);
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'network error'));
+    xhr.onload = () => {
+      let data = null;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(data);
+        return;
+      }
+      const err = data && data.error ? data.error : {};
+      const raw = xhr.getResponseHeader('Retry-After');
+      const e = new ApiError(xhr.status, err.code || 'http_' + xhr.status, err.message || xhr.statusText, raw ? Number(raw) || null : null);
+      if (xhr.status === 401 && token && onUnauthorized) onUnauthorized(e);
+      reject(e);
+    };
+    xhr.send(form);
+  });
+}

@@ -4,13 +4,20 @@
 // Meta's 24-hour window: a notice when it has closed (free text is refused then: notes stay,
 // and the composer starts in note mode) and a softer one in its last hour; a warning when
 // someone else is typing here; my typing is told to the server (lib/actions.js activity).
+// A reply can carry a file: picked, dropped on the composer or pasted (an image); it is
+// previewed, the text becomes its caption, and the upload shows its progress.
 
-import { html, useEffect, useState } from '../lib/html.js';
+import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t } from '../lib/i18n.js';
-import { activity, explain, loadQuickReplies, send, sendQuickReply } from '../lib/actions.js';
+import { activity, explain, loadQuickReplies, send, sendAttachment, sendQuickReply } from '../lib/actions.js';
 import { presenceIn, replyWindow, windowChangesAt } from '../lib/inbox.js';
 import { dateTime, time } from '../lib/format.js';
 import { composerControl, focusList, icons, listNames, myId } from './common.js';
+import { AttachmentPreview } from './media.js';
+
+/** What the file picker offers: the types WhatsApp takes (the server checks the bytes). */
+const ACCEPT = 'image/jpeg,image/png,image/webp,video/mp4,video/3gpp,audio/aac,audio/amr,audio/mpeg,audio/mp4,audio/ogg,'
+  + 'application/pdf,text/plain,.doc,.docx,.xls,.xlsx,.ppt,.pptx';
 
 /** Unsent text per user and conversation, kept while the tab lives. */
 const drafts = new Map();
@@ -38,6 +45,10 @@ export function Composer({ s, id, c, may }) {
     if (win.state === 'closed') setNote(true);
   }, [win.state]);
   const typing = presenceIn(s.activity, id).typing;
+  const [file, setFile] = useState(null);
+  const [progress, setProgress] = useState(null);
+  const [dragging, setDragging] = useState(false);
+  const picker = useRef(null);
 
   const mine = !!may && may.reply;
   const note = noteChosen || !mine;
@@ -47,6 +58,7 @@ export function Composer({ s, id, c, may }) {
   useEffect(() => () => {
     composerControl.current = null;
   }, []);
+  const canAttach = mine && !note;
   const slash = text.startsWith('/') && !text.includes('\n');
   const picking = slash && !dismissed && !busy;
   const filter = slash ? text.slice(1).trim().toLowerCase() : '';
@@ -82,17 +94,51 @@ export function Composer({ s, id, c, may }) {
       await work();
       setText('');
       activity('stop');
+      setFile(null);
     } catch (e) {
       setError(explain(e));
     } finally {
       setBusy(false);
+      setProgress(null);
     }
   };
 
   const submit = () => {
     const body = text.trim();
-    if (!body || busy || !canSend) return;
+    if (busy || !canSend) return;
+    if (file && canAttach) {
+      setProgress(0);
+      run(() => sendAttachment(id, file, body, setProgress));
+      return;
+    }
+    if (!body) return;
     run(() => send(id, body, note));
+  };
+
+  const attach = (f) => {
+    if (!f || !canAttach) return;
+    setError(null);
+    setFile(f);
+  };
+  const firstFile = (list) => (list && list.length ? list[0] : null);
+  const onDragOver = (e) => {
+    if (!canAttach || !e.dataTransfer || !Array.from(e.dataTransfer.types || []).includes('Files')) return;
+    e.preventDefault();
+    setDragging(true);
+  };
+  const onDrop = (e) => {
+    setDragging(false);
+    const f = e.dataTransfer && firstFile(e.dataTransfer.files);
+    if (!f || !canAttach) return;
+    e.preventDefault();
+    attach(f);
+  };
+  const onPaste = (e) => {
+    const files = e.clipboardData ? Array.from(e.clipboardData.files || []) : [];
+    const image = files.find((f) => String(f.type).startsWith('image/'));
+    if (!image || !canAttach) return;
+    e.preventDefault();
+    attach(image);
   };
 
   const choose = (q) => {
@@ -142,7 +188,9 @@ export function Composer({ s, id, c, may }) {
     return html`<div class="composer composer-readonly"><p class="hint">${t('composer.read_only')}</p></div>`;
   }
   return html`
-    <form class="composer" data-note=${note ? 'true' : 'false'} onSubmit=${(e) => { e.preventDefault(); submit(); }}>
+    <form class="composer" data-note=${note ? 'true' : 'false'} data-dragging=${dragging ? 'true' : 'false'}
+      onSubmit=${(e) => { e.preventDefault(); submit(); }}
+      onDragOver=${onDragOver} onDragLeave=${() => setDragging(false)} onDrop=${onDrop}>
       ${showList && html`
         <div class="quick-replies">
           ${replies.length
@@ -170,20 +218,28 @@ export function Composer({ s, id, c, may }) {
       ${typing.length > 0 && html`
         <p id="typing-warning" class="typing-warning" role="status" dir="auto">${typing.length > 1 ? t('composer.others_typing_many', { names: listNames(typing) }) : t('composer.others_typing', { names: listNames(typing) })}</p>`}
       ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
+      ${file && canAttach && html`<${AttachmentPreview} file=${file} progress=${progress} onRemove=${() => setFile(null)} />`}
       <div class="composer-row">
         <label class="note-toggle">
           <input id="note-mode" type="checkbox" checked=${note} disabled=${!mine} onChange=${(e) => setNote(e.currentTarget.checked)} />
           <span>${t('composer.note')}</span>
         </label>
+        ${canAttach && html`
+          <input id="attach-file" ref=${picker} type="file" class="visually-hidden" accept=${ACCEPT} tabindex="-1" aria-hidden="true"
+            onChange=${(e) => { attach(firstFile(e.currentTarget.files)); e.currentTarget.value = ''; }} />
+          <button id="attach" type="button" class="icon-button attach-button" disabled=${busy}
+            aria-label=${t('composer.attach')} title=${t('composer.attach')} onClick=${() => picker.current && picker.current.click()}>
+            ${icons.attach()}
+          </button>`}
         <label for="composer" class="visually-hidden">${note ? t('composer.note_label') : t('composer.reply_label')}</label>
         <span id="composer-keys" class="visually-hidden">${t('composer.keys')}</span>
         <textarea id="composer" dir="auto" rows=${rows} value=${text}
-          placeholder=${note ? t('composer.note_placeholder') : t('composer.placeholder')}
+          placeholder=${note ? t('composer.note_placeholder') : file ? t('composer.caption_placeholder') : t('composer.placeholder')}
           aria-autocomplete="list" aria-describedby="composer-keys"
           aria-controls=${showList && replies.length ? 'quick-replies' : undefined}
           aria-activedescendant=${showList && replies.length ? 'quick-reply-' + index : undefined}
-          onInput=${(e) => onInput(e.currentTarget.value)} onKeyDown=${onKeyDown}></textarea>
-        <button id="send" type="submit" class="button primary send" disabled=${busy || !text.trim() || !canSend}
+          onInput=${(e) => onInput(e.currentTarget.value)} onKeyDown=${onKeyDown} onPaste=${onPaste}></textarea>
+        <button id="send" type="submit" class="button primary send" disabled=${busy || (!text.trim() && !(file && canAttach)) || !canSend}
           aria-label=${note ? t('composer.add_note') : t('composer.send')}>
           ${icons.send()}
         </button>

@@ -14,6 +14,7 @@ import { snoozeChoices } from '../lib/zoned.js';
 import { closeConversation, openDialog, resolve, showPane, snooze, startTransfer, transfer } from '../lib/actions.js';
 import { agentName, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName, typingText, viewingText } from './common.js';
 import { Composer } from './composer.js';
+import { MediaMessage, mediaIdOf } from './media.js';
 
 const KIND_KEYS = {
   image: K('kind.image'),
@@ -61,6 +62,9 @@ function mediaLink(body) {
   const link = (body.source && body.source.link) || body.link || (body.media && body.media.link);
   return typeof link === 'string' && link.startsWith('https://') ? link : null;
 }
+
+/** Kinds whose file the transcript shows (screens/media.js). */
+const MEDIA_KINDS = new Set(['image', 'video', 'audio', 'document', 'sticker']);
 
 /** Kinds shown with a label of their own (a media file, a place, a template). */
 const LABELLED = new Set(['image', 'video', 'audio', 'document', 'sticker', 'location', 'contacts', 'template']);
@@ -189,7 +193,9 @@ function Message({ s, c, m, reactions, byProvider }) {
         <${Quote} s=${s} c=${c} m=${m} byProvider=${byProvider} />
         ${!plain && html`
           <div class="attachment">
-            ${link
+            ${MEDIA_KINDS.has(m.kind) && mediaIdOf(m.body)
+              ? html`<${MediaMessage} m=${m} kindLabel=${kindLabel} />`
+              : link
               ? html`<a href=${link} target="_blank" rel="noopener noreferrer">${t('message.attachment', { kind: kindLabel(m.kind) })}</a>`
               : t('message.attachment', { kind: kindLabel(m.kind) })}
           </div>`}

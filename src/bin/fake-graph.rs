@@ -3,6 +3,10 @@
 //!
 //! `fake-graph [--port N] [--host ADDR]`; the port defaults to `FAKE_GRAPH_PORT`, else 9090,
 //! the host to 127.0.0.1. Log level from `RUST_LOG` (default `info`).
+//!
+//! It also holds media like Meta: uploads (`POST /{version}/{phone_number_id}/media`), their
+//! metadata and download URLs, and a customer's file planted with `POST /_fake/media` (the
+//! file as the body) whose `{id, sha256}` go in a webhook.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

@@ -4,9 +4,16 @@
 //! It runs on its own thread with its own actix System, so [`FakeGraph::start`] works from a
 //! plain binary, a `#[test]`, a `#[tokio::test]` or an `#[actix_web::test]`. Errors can be
 //! scripted with [`FakeGraph::fail_next`]; `GET /_fake/requests` returns the recorded sends.
+//!
+//! Media like the Cloud API's: `POST /{version}/{phone_number_id}/media` (multipart `file`,
+//! `type`, `messaging_product`) stores an upload and answers its id; `GET /{version}/{media_id}`
+//! answers `{url, mime_type, sha256, file_size, id}`; the URL (`/_fake/media/{id}`) serves the
+//! bytes to a request with a bearer token. Tests plant a customer's media with
+//! [`FakeGraph::plant_media`], make its URL expire ([`FakeGraph::expire_media_url`]) or its id
+//! unknown ([`FakeGraph::forget_media`]).
 //! The same server also serves the fake business API ([`FakeBusiness`]) under `/business`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,8 +82,59 @@ struct FailRule {
     remaining: usize,
 }
 
+/// A media file the fake holds (uploaded, or planted as a customer's).
+#[derive(Clone, Debug)]
+pub struct FakeMedia {
+    pub id: String,
+    pub bytes: Vec<u8>,
+    pub mime_type: String,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub filename: Option<String>,
+    /// Its URL answers 404 (expired).
+    pub url_expired: bool,
+    /// Its id is unknown (`GET /{media-id}` answers Graph error 100).
+    pub forgotten: bool,
+}
+
+impl FakeMedia {
+    /// The checksum as Meta's webhooks carry it (base64 of the SHA-256).
+    pub fn sha256_base64(&self) -> String {
+        use base64::Engine as _;
+        let raw = hex::decode(&self.sha256).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    }
+}
+
+/// An upload the fake received (`POST /{phone_number_id}/media`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordedUpload {
+    pub phone_number_id: String,
+    pub authorization: Option<String>,
+    pub messaging_product: Option<String>,
+    /// The `type` field.
+    pub declared_type: Option<String>,
+    pub filename: Option<String>,
+    pub size: usize,
+    pub sha256: String,
+    pub status: u16,
+    /// The media id given, when accepted.
+    pub id: Option<String>,
+}
+
+/// A download of a media URL the fake answered.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordedDownload {
+    pub media_id: String,
+    pub authorization: Option<String>,
+    pub status: u16,
+}
+
 #[derive(Default)]
 struct State {
+    media: HashMap<String, FakeMedia>,
+    uploads: Vec<RecordedUpload>,
+    downloads: Vec<RecordedDownload>,
     requests: VecDeque<RecordedSend>,
     rules: Vec<FailRule>,
     latency: Duration,
@@ -90,6 +148,8 @@ struct Shared {
     next_id: AtomicU64,
     /// Distinguishes wamids of fakes started in the same process.
     instance: String,
+    /// `http://{addr}`: where media URLs point.
+    base_url: String,
 }
 
 impl Shared {
@@ -130,6 +190,7 @@ impl FakeGraph {
             state: Mutex::new(State::default()),
             next_id: AtomicU64::new(1),
             instance: uuid::Uuid::now_v7().simple().to_string(),
+            base_url: format!("http://{addr}"),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let data = web::Data::from(shared.clone());
@@ -146,10 +207,21 @@ impl FakeGraph {
                             .app_data(web::JsonConfig::default().limit(1 << 20))
                             .route("/_fake/requests", web::get().to(list_requests))
                             .service(business_state.service())
+                            .route("/_fake/media/{media_id}", web::get().to(media_download))
+                            .service(
+                                web::resource("/_fake/media")
+                                    .app_data(web::PayloadConfig::new(PLANT_MAX))
+                                    .route(web::post().to(media_plant)),
+                            )
                             .route(
                                 "/{version}/{phone_number_id}/messages",
                                 web::post().to(messages),
                             )
+                            .route(
+                                "/{version}/{phone_number_id}/media",
+                                web::post().to(media_upload),
+                            )
+                            .route("/{version}/{media_id}", web::get().to(media_metadata))
                     })
                     .workers(2)
                     .disable_signals()
@@ -267,6 +339,55 @@ impl FakeGraph {
         while state.requests.len() > limit {
             state.requests.pop_front();
         }
+    }
+
+    /// Hold a customer's media file, as Meta does for one a webhook announces: its id and
+    /// checksum go in the webhook, the gateway downloads it from here.
+    pub fn plant_media(&self, bytes: &[u8], mime_type: &str) -> FakeMedia {
+        let n = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let media = new_media(format!("{n}{:08}", 4_490_709), bytes, mime_type, None);
+        self.shared
+            .lock()
+            .media
+            .insert(media.id.clone(), media.clone());
+        media
+    }
+
+    /// The media's URL answers 404 from now on, like one whose 5 minutes passed (a new URL
+    /// from `GET /{media-id}` is just as dead).
+    pub fn expire_media_url(&self, id: &str) {
+        if let Some(m) = self.shared.lock().media.get_mut(id) {
+            m.url_expired = true;
+        }
+    }
+
+    /// The media's URL works again (as a fresh URL from `GET /{media-id}` would).
+    pub fn renew_media_url(&self, id: &str) {
+        if let Some(m) = self.shared.lock().media.get_mut(id) {
+            m.url_expired = false;
+        }
+    }
+
+    /// The media id is unknown from now on (`GET /{media-id}` answers Graph error 100).
+    pub fn forget_media(&self, id: &str) {
+        if let Some(m) = self.shared.lock().media.get_mut(id) {
+            m.forgotten = true;
+        }
+    }
+
+    /// A media file the fake holds (uploaded or planted).
+    pub fn media(&self, id: &str) -> Option<FakeMedia> {
+        self.shared.lock().media.get(id).cloned()
+    }
+
+    /// Uploads received, oldest first.
+    pub fn uploads(&self) -> Vec<RecordedUpload> {
+        self.shared.lock().uploads.clone()
+    }
+
+    /// Media URL downloads answered, oldest first.
+    pub fn downloads(&self) -> Vec<RecordedDownload> {
+        self.shared.lock().downloads.clone()
     }
 
     /// Delay every answer by `latency`.
@@ -421,6 +542,246 @@ async fn messages(
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
     HttpResponse::build(status).json(answer)
+}
+
+fn new_media(id: String, bytes: &[u8], mime_type: &str, filename: Option<String>) -> FakeMedia {
+    use sha2::Digest;
+    FakeMedia {
+        id,
+        bytes: bytes.to_vec(),
+        mime_type: mime_type.to_string(),
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        filename,
+        url_expired: false,
+        forgotten: false,
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn has_bearer(authorization: Option<&str>) -> bool {
+    authorization
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .is_some_and(|t| !t.trim().is_empty())
+}
+
+fn answer(status: u16, body: Value) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status).json(body)
+}
+
+/// Largest file planted over HTTP (`POST /_fake/media`).
+const PLANT_MAX: usize = 16 * 1024 * 1024;
+
+/// `POST /_fake/media` (the file as the body, its type as `Content-Type`): hold a customer's
+/// file like [`FakeGraph::plant_media`]; answers `{id, mime_type, sha256}` (`sha256` in base64,
+/// as webhooks carry it), for a demo page that sends a customer's image.
+async fn media_plant(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let mime_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    if body.is_empty() {
+        let (s, b) = graph_error(400, 100, "empty file", "OAuthException");
+        return answer(s, b);
+    }
+    let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let media = new_media(format!("{n}{:08}", 4_490_709), &body, &mime_type, None);
+    let view =
+        json!({ "id": media.id, "mime_type": media.mime_type, "sha256": media.sha256_base64() });
+    shared.lock().media.insert(media.id.clone(), media);
+    answer(200, view)
+}
+
+/// Largest upload the fake reads (Meta's largest media, a document, is 100 MB).
+const MAX_UPLOAD: usize = 100 * 1024 * 1024;
+
+/// `POST /{version}/{phone_number_id}/media`: multipart `file`, `type`, `messaging_product`.
+async fn media_upload(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    mut payload: actix_multipart::Multipart,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    use futures::TryStreamExt;
+    let (_version, phone_number_id) = path.into_inner();
+    let authorization = bearer(&req);
+    let mut file: Option<(Vec<u8>, Option<String>, Option<String>)> = None;
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut malformed = None;
+    loop {
+        let mut field = match payload.try_next().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                malformed = Some(e.to_string());
+                break;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let filename = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_string);
+        let part_type = field.content_type().map(|m| m.essence_str().to_string());
+        let mut buf = Vec::new();
+        loop {
+            match field.try_next().await {
+                Ok(Some(chunk)) if buf.len() + chunk.len() <= MAX_UPLOAD => {
+                    buf.extend_from_slice(&chunk)
+                }
+                Ok(Some(_)) => {
+                    malformed = Some("file too large".into());
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    malformed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if name == "file" {
+            file = Some((buf, filename, part_type));
+        } else {
+            fields.insert(name, String::from_utf8_lossy(&buf).into_owned());
+        }
+    }
+    let declared_type = fields.get("type").cloned();
+    let messaging_product = fields.get("messaging_product").cloned();
+    let (status, body, id) = if !has_bearer(authorization.as_deref()) {
+        let (s, b) = graph_error(401, 190, error_message(190), "OAuthException");
+        (s, b, None)
+    } else if let Some(scripted) = take_rule(&shared, None) {
+        let (s, b) = graph_error(
+            scripted.http_status,
+            scripted.code,
+            error_message(scripted.code),
+            "OAuthException",
+        );
+        (s, b, None)
+    } else if let Some(problem) = malformed {
+        let (s, b) = graph_error(400, 100, &problem, "OAuthException");
+        (s, b, None)
+    } else if messaging_product.as_deref() != Some("whatsapp") {
+        let (s, b) = graph_error(400, 100, "messaging_product is required", "OAuthException");
+        (s, b, None)
+    } else {
+        match (&file, &declared_type) {
+            (Some((bytes, filename, _)), Some(kind)) if !bytes.is_empty() => {
+                let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                let media = new_media(
+                    format!("{n}{:08}", 1_180_225),
+                    bytes,
+                    kind,
+                    filename.clone(),
+                );
+                let id = media.id.clone();
+                shared.lock().media.insert(id.clone(), media);
+                (200, json!({ "id": id }), Some(id))
+            }
+            _ => {
+                let (s, b) = graph_error(400, 100, "file and type are required", "OAuthException");
+                (s, b, None)
+            }
+        }
+    };
+    let (size, sha256, filename) = match &file {
+        Some((bytes, filename, _)) => {
+            use sha2::Digest;
+            (
+                bytes.len(),
+                hex::encode(sha2::Sha256::digest(bytes)),
+                filename.clone(),
+            )
+        }
+        None => (0, String::new(), None),
+    };
+    tracing::info!(phone_number_id, status, size, "fake graph: media upload");
+    shared.lock().uploads.push(RecordedUpload {
+        phone_number_id,
+        authorization,
+        messaging_product,
+        declared_type,
+        filename,
+        size,
+        sha256,
+        status,
+        id,
+    });
+    answer(status, body)
+}
+
+/// `GET /{version}/{media_id}`: where the media is (a URL on this fake).
+async fn media_metadata(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let (_version, media_id) = path.into_inner();
+    if !has_bearer(bearer(&req).as_deref()) {
+        let (s, b) = graph_error(401, 190, error_message(190), "OAuthException");
+        return answer(s, b);
+    }
+    let found = shared.lock().media.get(&media_id).cloned();
+    match found {
+        Some(m) if !m.forgotten => answer(
+            200,
+            json!({
+                "messaging_product": "whatsapp",
+                "url": format!("{}/_fake/media/{}?ext=1&hash=fake", shared.base_url, m.id),
+                "mime_type": m.mime_type,
+                "sha256": m.sha256,
+                "file_size": m.bytes.len(),
+                "id": m.id,
+            }),
+        ),
+        _ => {
+            let (s, b) = graph_error(
+                400,
+                100,
+                &format!("Unsupported get request. Object with ID '{media_id}' does not exist"),
+                "GraphMethodException",
+            );
+            answer(s, b)
+        }
+    }
+}
+
+/// `GET /_fake/media/{media_id}`: the bytes, to a request with a bearer token.
+async fn media_download(
+    req: HttpRequest,
+    path: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let media_id = path.into_inner();
+    let authorization = bearer(&req);
+    let found = shared.lock().media.get(&media_id).cloned();
+    let response = match found {
+        _ if !has_bearer(authorization.as_deref()) => HttpResponse::Unauthorized().finish(),
+        Some(m) if !m.url_expired && !m.forgotten => HttpResponse::Ok()
+            .content_type(m.mime_type.clone())
+            .body(m.bytes),
+        _ => HttpResponse::NotFound().finish(),
+    };
+    shared.lock().downloads.push(RecordedDownload {
+        media_id,
+        authorization,
+        status: response.status().as_u16(),
+    });
+    response
 }
 
 /// Consume one use of the first rule matching `to`.
@@ -632,6 +993,92 @@ mod tests {
         assert_eq!(kept, vec![Some("C2".to_string()), Some("C9".to_string())]);
         fake.set_record_limit(0);
         assert!(fake.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn media_is_uploaded_described_and_downloaded_with_a_token() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let base = fake.base_url();
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", "image/png")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(b"\x89PNG fake".to_vec()).file_name("a.png"),
+            );
+        let answer: Value = http
+            .post(format!("{base}/v23.0/111/media"))
+            .bearer_auth("tok")
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload")
+            .json()
+            .await
+            .expect("json");
+        let id = answer["id"].as_str().expect("an id").to_string();
+        assert_eq!(fake.uploads()[0].filename.as_deref(), Some("a.png"));
+
+        let meta: Value = http
+            .get(format!("{base}/v23.0/{id}"))
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(meta["mime_type"], "image/png");
+        assert_eq!(meta["file_size"], 9);
+        let url = meta["url"].as_str().expect("a url").to_string();
+        let without = http.get(&url).send().await.expect("download");
+        assert_eq!(without.status().as_u16(), 401);
+        let with = http
+            .get(&url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(with.status().as_u16(), 200);
+        assert_eq!(with.bytes().await.expect("bytes").as_ref(), b"\x89PNG fake");
+
+        // Planted over HTTP, then expired and forgotten.
+        let planted: Value = http
+            .post(format!("{base}/_fake/media"))
+            .header("content-type", "image/jpeg")
+            .body(vec![0xFF, 0xD8, 0xFF, 0xE0])
+            .send()
+            .await
+            .expect("plant")
+            .json()
+            .await
+            .expect("json");
+        let pid = planted["id"].as_str().expect("an id").to_string();
+        assert_eq!(
+            fake.media(&pid).map(|m| m.sha256_base64()),
+            planted["sha256"].as_str().map(str::to_string)
+        );
+        fake.expire_media_url(&pid);
+        let url = format!("{base}/_fake/media/{pid}");
+        let expired = http
+            .get(&url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(expired.status().as_u16(), 404);
+        fake.forget_media(&pid);
+        let gone: Value = http
+            .get(format!("{base}/v23.0/{pid}"))
+            .bearer_auth("tok")
+            .send()
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(gone["error"]["code"], 100);
     }
 
     #[test]

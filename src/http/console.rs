@@ -45,6 +45,11 @@ pub fn scope() -> Scope {
         .route("/conversations/{id}/transfer", web::post().to(transfer))
         .route("/conversations/{id}/snooze", web::post().to(snooze))
         .route("/conversations/{id}/reveal", web::post().to(reveal))
+        .route(
+            "/conversations/{id}/attachments",
+            web::post().to(super::media::attach),
+        )
+        .route("/media/{id}", web::get().to(super::media::serve))
         // resolve, accept, reject: no body.
         .route("/conversations/{id}/{verb}", web::post().to(lifecycle))
         .route("/ws", web::get().to(super::ws::connect))
@@ -509,7 +514,7 @@ async fn reveal(
 
 /// Run a caller's action in the conversation's actor, if the policy allows it. A supervisor's
 /// or an admin's action on a conversation they do not hold is audited.
-async fn act(
+pub(super) async fn act(
     req: &HttpRequest,
     state: &AppState,
     caller: &Caller,

@@ -18,6 +18,15 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// It was there and is not any more (a customer's media that could not be downloaded).
+    #[error("{0}")]
+    Gone(String),
+    /// The upload is not a type the channel takes (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The provider refused or failed what we passed on (502).
+    #[error("{0}")]
+    Upstream(String),
     #[error("{0}")]
     RequestTimeout(String),
     #[error("too many failed authentications, retry later")]
@@ -60,6 +69,9 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Gone(_) => "gone",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Upstream(_) => "upstream_failed",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -79,6 +91,9 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

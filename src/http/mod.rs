@@ -8,6 +8,7 @@ pub mod console;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod media;
 pub mod origin;
 pub mod webapp;
 pub mod webhooks;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub accounts: Arc<crate::accounts::service::Accounts>,
     /// Who is viewing or typing in which conversation (collisions).
     pub activity: Arc<crate::activity::Activity>,
+    /// Attachments: the media store and records, Meta's media endpoints.
+    pub media: Arc<crate::media::Media>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

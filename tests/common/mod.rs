@@ -44,6 +44,8 @@ pub fn test_settings(dir: &Path, graph: &FakeGraph) -> Settings {
     settings.server.port = 0;
     settings.server.workers = 2;
     settings.database.url = format!("sqlite://{}", dir.join("switchboard.db").display());
+    // The embedded media store (and anything else kept under the data dir) stays in `dir`.
+    settings.database.data_dir = dir.to_path_buf();
     settings.whatsapp.app_secret = APP_SECRET.to_string().into();
     settings.whatsapp.verify_token = VERIFY_TOKEN.to_string().into();
     settings.whatsapp.api_base_url = graph.base_url();

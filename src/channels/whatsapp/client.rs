@@ -108,7 +108,7 @@ impl ChannelClient for WhatsappClient {
     }
 }
 
-fn map_reqwest_error(err: reqwest::Error) -> SendError {
+pub(crate) fn map_reqwest_error(err: reqwest::Error) -> SendError {
     if err.is_timeout() {
         SendError::Timeout
     } else if err.is_connect() {
@@ -223,7 +223,7 @@ struct ErrorData {
 /// [`classify`] (a permanent class is relaxed to transient when Meta flags `is_transient`).
 /// Without an envelope: 408, 429 and 5xx are transport failures (retried); other statuses are
 /// permanent provider errors whose `code` is the HTTP status.
-fn parse_error(http_status: u16, bytes: &[u8]) -> SendError {
+pub(crate) fn parse_error(http_status: u16, bytes: &[u8]) -> SendError {
     match serde_json::from_slice::<ErrorEnvelope>(bytes) {
         Ok(ErrorEnvelope { error }) => {
             let mut class = classify(error.code, http_status);
