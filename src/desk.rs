@@ -61,6 +61,8 @@ pub struct Desk {
     arbiter: ArbiterHandle,
     conversations: ConversationsCell,
     timers: Arc<dyn Scheduler>,
+    /// Web Push for conversation events (set once at start, see [`Desk::attach_push`]).
+    push: std::sync::OnceLock<Arc<crate::push::Pusher>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +107,7 @@ impl Desk {
             arbiter: arbiter.clone(),
             conversations,
             timers,
+            push: std::sync::OnceLock::new(),
         };
         desk.sync_people(&desk.directory.get());
         Ok(desk)
@@ -245,6 +248,24 @@ impl Desk {
                     agent: user.clone(),
                 },
             );
+        }
+    }
+
+    /// Send Web Push notifications through `pusher` from now on (set once).
+    pub fn attach_push(&self, pusher: Arc<crate::push::Pusher>) {
+        let _ = self.push.set(pusher);
+    }
+
+    /// Web Push, when it is on.
+    pub fn pusher(&self) -> Option<&Arc<crate::push::Pusher>> {
+        self.push.get()
+    }
+
+    /// A conversation step committed a console event for `agent`: queue a Web Push if it is
+    /// one that notifies (never waits; see [`crate::push`]).
+    pub fn notify(&self, agent: &AgentId, kind: &str, data: &Value) {
+        if let Some(pusher) = self.push.get() {
+            pusher.notify(agent, kind, data);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod outbound;
+pub mod push;
 pub mod queues;
 pub mod reload;
 pub mod routing;

@@ -161,6 +161,8 @@ impl Effects {
         }
         let mut ids = self.emit_ids.into_iter();
         for (agent, kind, data) in self.emits {
+            // Web Push (closed consoles, phones), from the committed, masked event.
+            deps.desk.notify(&agent, kind, &data);
             deps.desk
                 .emit_event(&agent, kind.to_string(), data, ids.next())
                 .await;

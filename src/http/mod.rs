@@ -9,6 +9,7 @@ pub mod error;
 pub mod headers;
 pub mod health;
 pub mod origin;
+pub mod push;
 pub mod webapp;
 pub mod webhooks;
 pub mod ws;
