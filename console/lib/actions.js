@@ -20,6 +20,7 @@ import {
 import { loadLocale, pickLocale, t, K } from './i18n.js';
 import { configure as configureFormat } from './format.js';
 import { rfc3339, validTimeZone } from './zoned.js';
+import { noticeEvent, startNotifications, stopNotifications } from './notify.js';
 
 const SESSION_KEY = 'sb.session';
 const LANGUAGE_KEY = 'sb.language';
@@ -208,6 +209,7 @@ async function startWorkspace(session) {
   }, 1500);
   pollTimer = setInterval(pollVisibleTab, POLL_MS);
   foreignTimer = setInterval(pollForeignDetail, FOREIGN_POLL_MS);
+  startNotifications({ open: openConversation });
 }
 
 function openLive(session) {
@@ -261,6 +263,7 @@ function onEvent(frame) {
   if (result.ignored) return;
   store.set(result.state);
   storageSet(sessionStorage, seqKey(id), String(result.state.lastSeq));
+  noticeEvent(frame, result.state, id);
   for (const effect of result.effects) {
     if (effect === 'resync') later('resync', 200, resync);
     else if (effect === 'me') later('me', 600, refreshMe);
@@ -662,6 +665,7 @@ export async function logoutEverywhere() {
 function endSession(noticeKey) {
   const id = meId();
   clearTimers();
+  stopNotifications();
   ready = false;
   if (live) live.close();
   live = null;
