@@ -153,12 +153,37 @@ async fn a_push_reaches_the_push_service_for_an_offer_an_assignment_and_a_messag
         "{offer:#?}"
     );
 
-    // Accepted: an assignment push. Then the customer writes: a message push.
+    // Carla accepts (her own action: no push about it). The customer writes: a message push.
     expect_status(200, carla.accept(&id).await);
-    wait_push(&fake, "assignment", &id).await;
     ana.says("Is my order on its way?").await;
     let message = wait_push(&fake, "message", &id).await;
     assert_eq!(message.urgency.as_deref(), Some("normal"));
+    assert_eq!(message.subscription, browser.id);
+    assert!(
+        pushes(&fake.received(), "assignment", &id).is_empty(),
+        "accepting is not announced to the one who accepted: {:#?}",
+        fake.received()
+    );
+
+    // Alice, on her phone, is assigned a support customer directly: an assignment push.
+    let alice = Console::new(&app, ALICE);
+    let _alice_ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let phone = fake.subscribe().expect("phone keys");
+    expect_status(
+        201,
+        alice
+            .post("/api/v1/me/push-subscriptions", phone.json())
+            .await,
+    );
+    let bea = Customer::new(&app, "15558100002");
+    let support = bea.hands_off_to("support").await;
+    let assigned = wait_push(&fake, "assignment", &support).await;
+    assert_eq!(
+        assigned.subscription, phone.id,
+        "alice's phone, not carla's browser"
+    );
+    assert_eq!(assigned.urgency.as_deref(), Some("high"));
     assert!(fake.rejected().is_empty(), "{:#?}", fake.rejected());
 
     // Messages turned off: the next customer message is not pushed (counted as unwanted).

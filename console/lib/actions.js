@@ -20,7 +20,7 @@ import {
 import { loadLocale, pickLocale, t, K } from './i18n.js';
 import { configure as configureFormat } from './format.js';
 import { rfc3339, validTimeZone } from './zoned.js';
-import { noticeEvent, startNotifications, stopNotifications } from './notify.js';
+import { noticeEvent, quiet, startNotifications, stopNotifications } from './notify.js';
 
 const SESSION_KEY = 'sb.session';
 const LANGUAGE_KEY = 'sb.language';
@@ -601,6 +601,7 @@ function dropOffer(id) {
 }
 
 export async function acceptOffer(id) {
+  quiet(id);
   try {
     const body = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/accept`);
     dropOffer(id);

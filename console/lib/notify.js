@@ -20,6 +20,9 @@ let settings = DEFAULT_SETTINGS;
 let audio = null;
 let remindTimer = null;
 const lastSound = {};
+/** Conversations I just acted on (accepted): their assignment is no news to me. */
+const mine = new Map();
+const QUIET_MS = 15_000;
 let openConversation = () => {};
 
 const TITLE_KEYS = { offer: K('notify.offer'), assignment: K('notify.assignment'), message: K('notify.message') };
@@ -123,10 +126,20 @@ function showDesktop(notice) {
 
 // --- events -------------------------------------------------------------------------------------
 
+/** I am taking this conversation myself (accepting its offer): no notification of its assignment. */
+export function quiet(conversationId) {
+  mine.set(conversationId, Date.now());
+}
+
 /** An event was applied to the store: a sound and a desktop notification, if it is one of mine. */
 export function noticeEvent(frame, state, meId) {
   const notice = noticeFor(frame, state, meId);
   if (!notice || !wanted(settings, notice.kind)) return;
+  const actedAt = mine.get(notice.conversationId);
+  if (actedAt !== undefined) {
+    mine.delete(notice.conversationId);
+    if (notice.kind === 'assignment' && Date.now() - actedAt < QUIET_MS) return;
+  }
   if (settings.sound) chime(notice.kind);
   if (notice.kind === 'offer') lastSound[notice.conversationId] = Date.now();
   showDesktop(notice);

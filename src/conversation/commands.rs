@@ -112,6 +112,9 @@ pub(crate) struct Effects {
     pub reopen_at: Option<(ConversationRef, i64)>,
     /// The conversation could not be placed (assignment state unreachable): try again soon.
     pub reconcile: Option<ConversationRef>,
+    /// The agent whose own action this step is: their events are not pushed to them (an
+    /// agent who accepts an offer needs no notification that it is theirs).
+    pub actor: Option<AgentId>,
 }
 
 impl Effects {
@@ -161,8 +164,11 @@ impl Effects {
         }
         let mut ids = self.emit_ids.into_iter();
         for (agent, kind, data) in self.emits {
-            // Web Push (closed consoles, phones), from the committed, masked event.
-            deps.desk.notify(&agent, kind, &data);
+            // Web Push (closed consoles, phones), from the committed, masked event; not for
+            // what the agent just did themselves.
+            if self.actor.as_ref() != Some(&agent) {
+                deps.desk.notify(&agent, kind, &data);
+            }
             deps.desk
                 .emit_event(&agent, kind.to_string(), data, ids.next())
                 .await;
@@ -754,6 +760,7 @@ async fn agent_action(
     fx: &mut Effects,
 ) -> Outcome {
     let Acting { agent, manager } = acting;
+    fx.actor = Some(agent.clone());
     let now = now_ms();
     let is_assignee = c.assignee.as_ref() == Some(&agent);
     let holds = is_assignee && c.status == ConversationStatus::Assigned;
