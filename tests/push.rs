@@ -303,6 +303,35 @@ async fn subscriptions_belong_to_their_user_and_are_removed_by_them() {
     );
 }
 
+/// The VAPID key pair is made once and kept: every node of a cluster, and every restart, signs
+/// with the same key (browsers' subscriptions stay valid).
+#[actix_rt::test]
+async fn every_node_and_every_restart_use_the_same_vapid_key() {
+    let key = |console: Console| async move {
+        let answer = expect_status(200, console.get("/api/v1/push/key").await);
+        answer["public_key"]
+            .as_str()
+            .expect("public_key")
+            .to_string()
+    };
+    let cluster = common::cluster::TestCluster::start(2, |_| {}).await;
+    let first = key(Console::new(cluster.node(0), ALICE)).await;
+    let second = key(Console::new(cluster.node(1), ALICE)).await;
+    assert_eq!(first, second, "two nodes, one key");
+
+    let app = spawn_console_app(|_| {}).await;
+    let before = key(Console::new(&app, ALICE)).await;
+    let (settings, graph, db_path, dir) = app.stop().await;
+    let mut again = TestApp::start(settings, graph, db_path).await;
+    again.keep_dir(dir);
+    assert_eq!(
+        key(Console::new(&again, ALICE)).await,
+        before,
+        "the same after a restart"
+    );
+    assert_ne!(before, first, "each store its own key");
+}
+
 in_both_modes!(
     a_push_reaches_the_push_service_for_an_offer_an_assignment_and_a_message,
     subscriptions_belong_to_their_user_and_are_removed_by_them,
