@@ -51,6 +51,9 @@ pub struct Settings {
     /// Attachments: downloads of customers' media, agents' uploads, the media store.
     #[serde(default)]
     pub media: MediaSettings,
+    /// Web Push: how the gateway tells a closed console or a phone about an offer.
+    #[serde(default)]
+    pub push: PushSettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -490,6 +493,55 @@ pub struct ConsoleSettings {
     pub quick_replies: BTreeMap<String, QuickReply>,
 }
 
+/// Web Push (RFC 8030) with VAPID (RFC 8292): the key pair is generated once and kept in the
+/// store; subscriptions come from the consoles.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct PushSettings {
+    /// Send pushes at all (the API still takes subscriptions when off).
+    pub enabled: bool,
+    /// The VAPID `sub` claim: a `mailto:` or `https:` contact for push services' operators.
+    pub subject: String,
+    /// Notifications waiting to be sent; past it they are dropped (and counted): a push never
+    /// slows a conversation.
+    pub queue_capacity: usize,
+    /// Pushes in flight at once.
+    pub concurrency: usize,
+    /// Time allowed to a push service to answer.
+    pub timeout_ms: u64,
+    /// How long a push service keeps an assignment or message notification for a device that
+    /// is offline (an offer is kept until it expires).
+    pub ttl_seconds: u32,
+    /// Hosts (or suffixes, starting with a dot) a subscription's endpoint may name; empty: any.
+    /// The defaults are the browsers' push services (Chrome, Firefox, Edge, Safari).
+    pub endpoint_hosts: Vec<String>,
+    /// Accept `http://` endpoints (tests and local push services only).
+    pub allow_http_endpoints: bool,
+    /// Subscriptions one user may keep (each browser or phone is one).
+    pub max_subscriptions_per_user: usize,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            subject: "mailto:switchboard@example.com".into(),
+            queue_capacity: 1024,
+            concurrency: 8,
+            timeout_ms: 5000,
+            ttl_seconds: 3600,
+            endpoint_hosts: vec![
+                ".googleapis.com".into(),
+                ".mozilla.com".into(),
+                ".notify.windows.com".into(),
+                ".push.apple.com".into(),
+            ],
+            allow_http_endpoints: false,
+            max_subscriptions_per_user: 20,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct QuickReply {
     pub title: String,
@@ -700,6 +752,12 @@ impl Settings {
             return invalid(
                 "database.max_batch and database.queue_capacity must be positive".into(),
             );
+        }
+        if self.push.queue_capacity == 0 || self.push.concurrency == 0 {
+            return invalid("push.queue_capacity and push.concurrency must be positive".into());
+        }
+        if !(self.push.subject.starts_with("mailto:") || self.push.subject.starts_with("https:")) {
+            return invalid("push.subject must be a mailto: or https: URL (RFC 8292)".into());
         }
         let mut seen = std::collections::HashSet::new();
         for (id, channel) in &self.channels {

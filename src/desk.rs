@@ -63,6 +63,8 @@ pub struct Desk {
     timers: Arc<dyn Scheduler>,
     /// Collisions and conversation news for the consoles (crate::activity).
     pub activity: Arc<crate::activity::Activity>,
+    /// Web Push for conversation events (set once at start, see [`Desk::attach_push`]).
+    push: std::sync::OnceLock<Arc<crate::push::Pusher>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,7 @@ impl Desk {
             conversations,
             timers,
             activity,
+            push: std::sync::OnceLock::new(),
         };
         desk.sync_people(&desk.directory.get());
         Ok(desk)
@@ -250,6 +253,24 @@ impl Desk {
                     agent: user.clone(),
                 },
             );
+        }
+    }
+
+    /// Send Web Push notifications through `pusher` from now on (set once).
+    pub fn attach_push(&self, pusher: Arc<crate::push::Pusher>) {
+        let _ = self.push.set(pusher);
+    }
+
+    /// Web Push, when it is on.
+    pub fn pusher(&self) -> Option<&Arc<crate::push::Pusher>> {
+        self.push.get()
+    }
+
+    /// A conversation step committed a console event for `agent`: queue a Web Push if it is
+    /// one that notifies (never waits; see [`crate::push`]).
+    pub fn notify(&self, agent: &AgentId, kind: &str, data: &Value) {
+        if let Some(pusher) = self.push.get() {
+            pusher.notify(agent, kind, data);
         }
     }
 

@@ -17,6 +17,7 @@ pub mod intake;
 pub mod media;
 pub mod metrics;
 pub mod outbound;
+pub mod push;
 pub mod queues;
 pub mod reload;
 pub mod routing;

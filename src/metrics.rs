@@ -84,6 +84,10 @@ pub const CLUSTER_ENTRIES: &str = "switchboard_cluster_stream_entries_total";
 /// Cluster mode: commands sent to the node owning a conversation, by `outcome` (ok, refused,
 /// timeout, expired).
 pub const CLUSTER_COMMANDS: &str = "switchboard_cluster_remote_commands_total";
+/// Web Push notifications, by `kind` (offer, assignment, message) and `outcome` (sent; gone: the
+/// push service said the subscription is no more, and it was removed; failed; dropped: the
+/// push queue was full; unwanted: the user's settings turned this kind off).
+pub const PUSH_NOTIFICATIONS: &str = "switchboard_push_notifications_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -211,6 +215,10 @@ fn describe() {
     describe_counter!(
         CLUSTER_COMMANDS,
         "Commands sent to the node owning a conversation, by outcome"
+    );
+    describe_counter!(
+        PUSH_NOTIFICATIONS,
+        "Web Push notifications, by kind and outcome"
     );
     describe_counter!(
         ROUTING_DECISIONS,

@@ -250,6 +250,18 @@ impl Application {
             spawn_retention(store.clone(), &settings),
         ];
         tasks.extend(activity.spawn());
+        // Web Push: the VAPID key pair every node shares, and the queue of notices.
+        if settings.push.enabled {
+            let vapid = crate::push::Vapid::load(store.as_ref()).await?;
+            let (pusher, task) = crate::push::Pusher::start(
+                &settings.push,
+                store.clone(),
+                http_client.clone(),
+                vapid,
+            );
+            desk.attach_push(pusher);
+            tasks.push(task);
+        }
         let sweep_every = Duration::from_millis(settings.conversations.sweep_interval_ms.max(10));
         let sweep_grace = Duration::from_millis(settings.conversations.sweep_grace_ms);
         let mut leases = None;

@@ -763,3 +763,133 @@ async fn an_agent_sees_the_customers_image_and_attaches_one_from_the_file_picker
     assert_eq!(uploads[1].filename.as_deref(), Some("dropped.png"));
     browser.close().await;
 }
+
+/// The PWA: the service worker registers at `/` and keeps the shell, the manifest is served
+/// and valid (its icons load), and the user menu's notification settings reach the server.
+/// (Headless Chromium cannot reach a real push service: the server → push service path is
+/// tests/push.rs, against the fake push service.)
+#[actix_rt::test]
+async fn the_console_installs_as_a_pwa_and_keeps_notification_settings_on_the_server() {
+    let app = spawn_console_app(|_| {}).await;
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "alice@example.com", None).await;
+
+    // The service worker: registered by the console, active, scope the whole console.
+    browser
+        .client
+        .execute(
+            "navigator.serviceWorker.ready.then((r) => { window.__sw = { script: r.active && r.active.scriptURL, scope: r.scope }; });",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    browser
+        .wait_true(
+            "an active service worker at /sw.js",
+            "window.__sw && window.__sw.script && window.__sw.script.endsWith('/sw.js')",
+        )
+        .await;
+    let sw = browser
+        .client
+        .execute("return window.__sw;", vec![])
+        .await
+        .expect("script runs");
+    assert_eq!(sw["scope"], format!("{}/", app.address), "{sw}");
+    // It kept the shell: the page and the hashed files.
+    browser
+        .client
+        .execute(
+            "caches.keys().then(async (names) => { const shell = names.find((n) => n.startsWith('switchboard-shell-')); const c = shell && await caches.open(shell); window.__shell = c ? (await c.keys()).map((r) => new URL(r.url).pathname) : []; });",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    browser
+        .wait_true(
+            "the shell in the cache",
+            "window.__shell && window.__shell.includes('/') && window.__shell.some((p) => /^\\/assets\\/app\\.[0-9a-f]{8}\\.js$/.test(p))",
+        )
+        .await;
+
+    // The manifest, as the page links it.
+    browser
+        .client
+        .execute(
+            "fetch(document.querySelector('link[rel=manifest]').href).then(async (r) => { const m = await r.json(); const icons = await Promise.all(m.icons.map(async (i) => { const x = await fetch(i.src); return { src: i.src, sizes: i.sizes, type: i.type, status: x.status, served: x.headers.get('content-type') }; })); window.__manifest = { type: r.headers.get('content-type'), m, icons }; });",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    browser.wait_true("the manifest", "window.__manifest").await;
+    let manifest = browser
+        .client
+        .execute("return window.__manifest;", vec![])
+        .await
+        .expect("script runs");
+    assert_eq!(manifest["type"], "application/manifest+json", "{manifest}");
+    let m = &manifest["m"];
+    assert_eq!(m["name"], "Switchboard");
+    assert_eq!(m["start_url"], "/");
+    assert_eq!(m["display"], "standalone");
+    assert!(
+        m["theme_color"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('#'))
+    );
+    let icons = manifest["icons"].as_array().expect("icons");
+    for (sizes, kind) in [
+        ("192x192", "image/png"),
+        ("512x512", "image/png"),
+        ("any", "image/svg+xml"),
+    ] {
+        let icon = icons
+            .iter()
+            .find(|i| i["sizes"] == sizes && i["type"] == kind)
+            .unwrap_or_else(|| panic!("a {sizes} {kind} icon: {manifest}"));
+        assert_eq!(icon["status"], 200, "{icon}");
+        assert_eq!(icon["served"], kind, "{icon}");
+    }
+
+    // Notification settings, from the user menu, kept on the server.
+    browser
+        .wait_css("#user-menu")
+        .await
+        .click()
+        .await
+        .expect("menu");
+    browser
+        .wait_css("#my-notifications")
+        .await
+        .click()
+        .await
+        .expect("notifications");
+    browser.wait_css("#notifications-dialog").await;
+    browser
+        .wait_true(
+            "the sound is on by default",
+            "document.querySelector('#notify-sound')?.checked === true",
+        )
+        .await;
+    browser
+        .wait_css("#notify-message")
+        .await
+        .click()
+        .await
+        .expect("messages off");
+    let alice = Console::new(&app, ALICE);
+    let mut settings = Value::Null;
+    for _ in 0..150 {
+        settings = expect_status(200, alice.get("/api/v1/me/notifications").await);
+        if settings["notifications"]["events"]["message"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        settings["notifications"]["events"]["message"], false,
+        "{settings}"
+    );
+    assert_eq!(settings["notifications"]["events"]["offer"], true);
+    browser.screenshot("console-notifications").await;
+    browser.close().await;
+}

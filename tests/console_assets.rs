@@ -42,6 +42,11 @@ fn the_console_store_applies_events_in_order() {
 }
 
 #[test]
+fn the_console_notifies_of_offers_assignments_and_my_customers_messages() {
+    node(&["--test", "tools/test-notify.mjs"]);
+}
+
+#[test]
 fn the_admin_screens_model_holds() {
     node(&["--test", "tools/test-admin.mjs"]);
 }

@@ -22,6 +22,7 @@ import { applyActivity, nextActivity, pageOf, searchQuery, searchTab } from './i
 import { loadLocale, pickLocale, t, K } from './i18n.js';
 import { configure as configureFormat } from './format.js';
 import { rfc3339, validTimeZone } from './zoned.js';
+import { noticeEvent, quiet, startNotifications, stopNotifications } from './notify.js';
 
 const SESSION_KEY = 'sb.session';
 const LANGUAGE_KEY = 'sb.language';
@@ -219,6 +220,7 @@ async function startWorkspace(session) {
   pollTimer = setInterval(pollVisibleTab, POLL_MS);
   foreignTimer = setInterval(pollForeignDetail, FOREIGN_POLL_MS);
   activityTimer = setInterval(() => activity('tick'), ACTIVITY_TICK_MS);
+  startNotifications({ open: openConversation });
 }
 
 function openLive(session) {
@@ -290,6 +292,7 @@ function onEvent(frame) {
   if (result.ignored) return;
   store.set(result.state);
   storageSet(sessionStorage, seqKey(id), String(result.state.lastSeq));
+  noticeEvent(frame, result.state, id);
   for (const effect of result.effects) {
     if (effect === 'resync') later('resync', 200, resync);
     else if (effect === 'me') later('me', 600, refreshMe);
@@ -736,6 +739,7 @@ function dropOffer(id) {
 }
 
 export async function acceptOffer(id) {
+  quiet(id);
   try {
     const body = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/accept`);
     dropOffer(id);
@@ -802,6 +806,7 @@ function endSession(noticeKey) {
   activity('close');
   activityLast = null;
   clearTimers();
+  stopNotifications();
   ready = false;
   if (live) live.close();
   live = null;

@@ -1,5 +1,5 @@
-// The user menu in the top bar (everyone's): my API tokens (a new one shown once), change my
-// password, log out everywhere.
+// The user menu in the top bar (everyone's): my notifications, my API tokens (a new one shown
+// once), change my password, log out everywhere.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
@@ -8,6 +8,7 @@ import { explain, logoutEverywhere } from '../lib/actions.js';
 import { changePassword, createMyToken, myTokens, revokeMyToken } from '../lib/admin.js';
 import { MIN_PASSWORD } from '../lib/admin-model.js';
 import { ConfirmDialog, CopyField, icons, Modal } from './common.js';
+import { NotificationsDialog } from './notifications.js';
 
 const ROLE_KEYS = { agent: K('role.agent'), supervisor: K('role.supervisor'), admin: K('role.admin') };
 
@@ -218,11 +219,13 @@ export function UserMenu({ user }) {
           ${user.role && html`<span class="role-badge" data-role=${user.role}>${roleLabel(user.role)}</span>`}
         </p>
         <ul>
+          <li><button id="my-notifications" type="button" onClick=${() => pick('notifications')}>${t('notify.title')}</button></li>
           <li><button id="my-tokens" type="button" onClick=${() => pick('tokens')}>${t('tokens.title')}</button></li>
           <li><button id="change-password" type="button" onClick=${() => pick('password')}>${t('account.change_password')}</button></li>
           <li><button id="logout-everywhere" type="button" onClick=${() => pick('everywhere')}>${t('account.logout_everywhere')}</button></li>
         </ul>
       </div>
+      ${dialog === 'notifications' && html`<${NotificationsDialog} onClose=${close} />`}
       ${dialog === 'tokens' && html`<${MyTokensDialog} onClose=${close} />`}
       ${dialog === 'password' && html`<${PasswordDialog} onClose=${close} />`}
       ${dialog === 'everywhere' && html`

@@ -119,6 +119,9 @@ pub(crate) struct Effects {
     pub reconcile: Option<ConversationRef>,
     /// What the step changed, for consoles outside its event log (team inboxes, onlookers).
     pub news: Option<News>,
+    /// The agent whose own action this step is: their events are not pushed to them (an
+    /// agent who accepts an offer needs no notification that it is theirs).
+    pub actor: Option<AgentId>,
 }
 
 impl Effects {
@@ -212,6 +215,11 @@ impl Effects {
         }
         let mut ids = self.emit_ids.into_iter();
         for (agent, kind, data) in self.emits {
+            // Web Push (closed consoles, phones), from the committed, masked event; not for
+            // what the agent just did themselves.
+            if self.actor.as_ref() != Some(&agent) {
+                deps.desk.notify(&agent, kind, &data);
+            }
             deps.desk
                 .emit_event(&agent, kind.to_string(), data, ids.next())
                 .await;
@@ -808,6 +816,7 @@ async fn agent_action(
     fx: &mut Effects,
 ) -> Outcome {
     let Acting { agent, manager } = acting;
+    fx.actor = Some(agent.clone());
     let now = now_ms();
     let is_assignee = c.assignee.as_ref() == Some(&agent);
     let holds = is_assignee && c.status == ConversationStatus::Assigned;

@@ -1,6 +1,8 @@
-//! Fake external services, real HTTP servers: Meta's Graph API and a business API. Used by the
-//! integration tests, the load test and the README demo (`cargo run --release --bin fake-graph`).
+//! Fake external services, real HTTP servers: Meta's Graph API, a business API and a Web Push
+//! service. Used by the integration tests, the load test and the README demo
+//! (`cargo run --release --bin fake-graph`).
 
 pub mod business;
 pub mod graph;
+pub mod push;
 pub mod statuses;

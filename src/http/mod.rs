@@ -10,6 +10,7 @@ pub mod headers;
 pub mod health;
 pub mod media;
 pub mod origin;
+pub mod push;
 pub mod webapp;
 pub mod webhooks;
 pub mod ws;
@@ -61,6 +62,8 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
         cfg.route("/", web::get().to(webapp::index))
             .route("/", web::head().to(webapp::index))
             .route("/assets/{path:.*}", web::get().to(webapp::asset))
+            .route("/sw.js", web::get().to(webapp::worker))
+            .route("/manifest.webmanifest", web::get().to(webapp::manifest))
             .route("/webhooks/whatsapp", web::get().to(webhooks::verify))
             .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
             .route("/healthz", web::get().to(health::healthz))

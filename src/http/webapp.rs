@@ -8,6 +8,11 @@
 //! modules it imports (a change anywhere below gives every importer a new name) and a browser
 //! never mixes two versions. The plain names are served too (revalidated), for anything that
 //! asks for them.
+//!
+//! Two files live at stable paths, revalidated: the service worker at `/sw.js` (its scope is
+//! the whole console; the gateway writes into it the hashed files of the shell to keep, and a
+//! version that changes with them, so a new build installs a new worker) and the PWA manifest
+//! at `/manifest.webmanifest` (its icons named by their hashed paths).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -36,6 +41,9 @@ struct Asset {
 pub struct Console {
     index: Arc<[u8]>,
     index_etag: String,
+    /// `/sw.js` and `/manifest.webmanifest`: body and ETag.
+    worker: (Arc<[u8]>, String),
+    manifest: (Arc<[u8]>, String),
     /// By path under `/assets/`, plain and hashed.
     assets: HashMap<String, Arc<Asset>>,
 }
@@ -132,9 +140,25 @@ impl Console {
             })
             .into_owned();
         let index_etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(index.as_bytes()));
+        let manifest = raw
+            .get("manifest.webmanifest")
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_else(|| "{}".to_owned());
+        let manifest = INDEX_ASSET
+            .replace_all(&manifest, |c: &regex::Captures| match assets.get(&c[1]) {
+                Some(asset) => format!("/assets/{}", asset.hashed),
+                None => c[0].to_owned(),
+            })
+            .into_owned();
+        let worker = service_worker(
+            raw.get("sw.js").map(Vec::as_slice).unwrap_or_default(),
+            &assets,
+        );
         Console {
             index: index.into_bytes().into(),
             index_etag,
+            worker: with_etag(worker.into_bytes()),
+            manifest: with_etag(manifest.into_bytes()),
             assets,
         }
     }
@@ -152,6 +176,38 @@ impl Console {
     pub fn hashed(&self, path: &str) -> Option<&str> {
         self.assets.get(path).map(|a| a.hashed.as_str())
     }
+}
+
+fn with_etag(body: Vec<u8>) -> (Arc<[u8]>, String) {
+    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&body));
+    (body.into(), etag)
+}
+
+/// The service worker with the shell it keeps: every hashed script, style, catalog and icon
+/// (not the worker or the manifest themselves), and a version naming that set.
+fn service_worker(source: &[u8], assets: &HashMap<String, Arc<Asset>>) -> String {
+    let mut shell: Vec<String> = assets
+        .iter()
+        .filter(|(path, asset)| {
+            **path == asset.hashed
+                && !path.starts_with("sw.")
+                && !path.starts_with("manifest.")
+                && [".js", ".css", ".json", ".svg", ".png"]
+                    .iter()
+                    .any(|ext| path.ends_with(ext))
+        })
+        .map(|(_, asset)| format!("/assets/{}", asset.hashed))
+        .collect();
+    shell.sort();
+    let list = serde_json::to_string(&shell).unwrap_or_else(|_| "[]".to_owned());
+    let version = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(list.as_bytes()));
+    String::from_utf8_lossy(source)
+        .replacen(
+            "const VERSION = 'dev';",
+            &format!("const VERSION = '{version}';"),
+            1,
+        )
+        .replacen("const SHELL = [];", &format!("const SHELL = {list};"), 1)
 }
 
 /// The body of `path` with its relative imports pointing at hashed names, and its hashed name:
@@ -235,6 +291,51 @@ pub async fn index(req: HttpRequest, console: web::Data<Console>) -> HttpRespons
         .body(console.index.to_vec())
 }
 
+/// The service worker's policy: it fetches (and keeps) the console's own files, nothing else.
+pub const WORKER_CSP: &str = "default-src 'self'; frame-ancestors 'none'";
+
+/// A file at a stable path, always revalidated.
+fn revalidated(
+    req: &HttpRequest,
+    (body, etag): &(Arc<[u8]>, String),
+    content_type: &'static str,
+    csp: Option<&'static str>,
+) -> HttpResponse {
+    let unchanged = not_modified(req, etag);
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::ETAG, etag.clone()));
+    if let Some(csp) = csp {
+        response.insert_header((header::CONTENT_SECURITY_POLICY, csp));
+    }
+    if unchanged {
+        return response.finish();
+    }
+    response
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
+        .body(body.to_vec())
+}
+
+/// `GET /sw.js`: the service worker (scope `/`).
+pub async fn worker(req: HttpRequest, console: web::Data<Console>) -> HttpResponse {
+    revalidated(
+        &req,
+        &console.worker,
+        "text/javascript; charset=utf-8",
+        Some(WORKER_CSP),
+    )
+}
+
+/// `GET /manifest.webmanifest`: the PWA manifest.
+pub async fn manifest(req: HttpRequest, console: web::Data<Console>) -> HttpResponse {
+    revalidated(&req, &console.manifest, "application/manifest+json", None)
+}
+
 /// `GET /assets/{path}`: a hashed name is immutable for a year; a plain one is revalidated.
 pub async fn asset(
     req: HttpRequest,
@@ -311,6 +412,22 @@ mod tests {
         let app2 = finish("app.js", &raw, &mut again, &mut Vec::new()).expect("hashed");
         assert_ne!(app, app2);
         assert_ne!(again["lib/a.js"].1, a);
+    }
+
+    #[test]
+    fn the_worker_names_the_shell_and_the_manifest_the_hashed_icons() {
+        let console = Console::load();
+        let worker = String::from_utf8_lossy(&console.worker.0).into_owned();
+        let app = console.hashed("app.js").expect("app.js");
+        assert!(worker.contains(&format!("\"/assets/{app}\"")), "{worker}");
+        assert!(
+            !worker.contains("const VERSION = 'dev';"),
+            "a version is set"
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&console.manifest.0).expect("the manifest is JSON");
+        let icon = console.hashed("icon-192.png").expect("icon-192.png");
+        assert_eq!(manifest["icons"][0]["src"], format!("/assets/{icon}"));
     }
 
     #[test]

@@ -172,6 +172,50 @@ impl AccountStore for Probe {
     }
 }
 
+/// Nor are notifications.
+#[async_trait]
+impl crate::store::PushStore for Probe {
+    async fn notification_settings(
+        &self,
+        _: &AgentId,
+    ) -> Result<Option<crate::push::model::NotificationSettings>, StoreError> {
+        Ok(None)
+    }
+    async fn save_notification_settings(
+        &self,
+        _: &AgentId,
+        _: &crate::push::model::NotificationSettings,
+        _: i64,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn vapid_keys(
+        &self,
+        _: &crate::push::model::VapidKeys,
+    ) -> Result<crate::push::model::VapidKeys, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn save_push_subscription(
+        &self,
+        _: &crate::push::model::PushSubscription,
+    ) -> Result<crate::push::model::PushSubscription, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+    async fn push_subscriptions(
+        &self,
+        _: &AgentId,
+    ) -> Result<Vec<crate::push::model::PushSubscription>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn delete_push_subscription(
+        &self,
+        _: Option<&AgentId>,
+        _: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+}
+
 #[async_trait]
 impl Store for Probe {
     async fn record_inbound(&self, _: Vec<NewInbound>) -> Result<Recorded, StoreError> {

@@ -1139,6 +1139,139 @@ pub(crate) async fn concurrent_changes_take_turns(store: Arc<dyn Store>) {
     assert_eq!(audit_log(store.as_ref()).await.len(), 7);
 }
 
+pub(crate) async fn notifications_subscriptions_and_vapid_keys_round_trip(store: Arc<dyn Store>) {
+    use crate::push::model::{NotificationSettings, PushSubscription, VapidKeys};
+    let store = store.as_ref();
+    for id in ["ana", "bea"] {
+        store
+            .save_user(&user(id), true, None, None)
+            .await
+            .expect("saved");
+    }
+    let (ana, bea) = (AgentId::new("ana"), AgentId::new("bea"));
+
+    // Settings: none until saved, then replaced whole.
+    assert_eq!(store.notification_settings(&ana).await.expect("read"), None);
+    let defaults = NotificationSettings::default();
+    let quiet = NotificationSettings {
+        sound: false,
+        events: crate::push::model::NotifyEvents {
+            message: false,
+            ..defaults.events
+        },
+        ..defaults
+    };
+    store
+        .save_notification_settings(&ana, &quiet, 1)
+        .await
+        .expect("saved");
+    assert_eq!(
+        store.notification_settings(&ana).await.expect("read"),
+        Some(quiet)
+    );
+    let loud = NotificationSettings::default();
+    store
+        .save_notification_settings(&ana, &loud, 2)
+        .await
+        .expect("saved");
+    assert_eq!(
+        store.notification_settings(&ana).await.expect("read"),
+        Some(loud)
+    );
+    assert_eq!(store.notification_settings(&bea).await.expect("read"), None);
+
+    // The VAPID key pair: the first one stored wins, whoever asks next.
+    let keys = |n: &str| VapidKeys {
+        private_key: format!("private-{n}"),
+        public_key: format!("public-{n}"),
+        created_at: 1,
+    };
+    assert_eq!(
+        store.vapid_keys(&keys("a")).await.expect("stored"),
+        keys("a")
+    );
+    assert_eq!(store.vapid_keys(&keys("b")).await.expect("read"), keys("a"));
+
+    // Subscriptions: one per endpoint; subscribing again keeps the id (and may move it).
+    let sub = |id: &str, user: &AgentId, endpoint: &str, at: i64| PushSubscription {
+        id: id.into(),
+        user: user.clone(),
+        endpoint: endpoint.into(),
+        p256dh: "key".into(),
+        auth: "auth".into(),
+        user_agent: Some("Firefox".into()),
+        created_at: at,
+    };
+    let first = sub("p1", &ana, "https://push.example/1", 10);
+    assert_eq!(
+        store.save_push_subscription(&first).await.expect("saved"),
+        first
+    );
+    let second = sub("p2", &ana, "https://push.example/2", 20);
+    store.save_push_subscription(&second).await.expect("saved");
+    let renewed = store
+        .save_push_subscription(&sub("p3", &ana, "https://push.example/1", 30))
+        .await
+        .expect("saved");
+    assert_eq!(renewed.id, "p1", "the same browser keeps its subscription");
+    assert_eq!(
+        store.push_subscriptions(&ana).await.expect("read"),
+        vec![first.clone(), second.clone()]
+    );
+    // Bea logs in on ana's browser: the subscription is hers now.
+    store
+        .save_push_subscription(&sub("p4", &bea, "https://push.example/2", 40))
+        .await
+        .expect("saved");
+    assert_eq!(
+        store.push_subscriptions(&ana).await.expect("read"),
+        vec![first]
+    );
+    assert_eq!(
+        store.push_subscriptions(&bea).await.expect("read")[0].id,
+        "p2"
+    );
+    // Removal: only the owner's by user; any by id alone (a push service said gone).
+    assert!(
+        !store
+            .delete_push_subscription(Some(&bea), "p1")
+            .await
+            .expect("ran")
+    );
+    assert!(
+        store
+            .delete_push_subscription(Some(&ana), "p1")
+            .await
+            .expect("ran")
+    );
+    assert!(
+        store
+            .delete_push_subscription(None, "p2")
+            .await
+            .expect("ran")
+    );
+    assert!(
+        !store
+            .delete_push_subscription(None, "p2")
+            .await
+            .expect("ran")
+    );
+    assert!(
+        store
+            .push_subscriptions(&ana)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        store
+            .push_subscriptions(&bea)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
 // ---- the suite ----
 
 /// One test per case for a backend: `accounts_suite!(module, async fn that makes a TestDb)`.
@@ -1160,7 +1293,8 @@ macro_rules! accounts_suite {
                 api_tokens_are_listed_touched_and_revoked_once,
                 reset_tokens_work_once_before_they_expire,
                 the_audit_log_filters_pages_and_prunes,
-                concurrent_changes_take_turns);
+                concurrent_changes_take_turns,
+                notifications_subscriptions_and_vapid_keys_round_trip);
         }
     };
     (@cases $database:path, $($case:ident),+) => {

@@ -12,10 +12,13 @@ pub mod accounts;
 mod accounts_rows;
 pub mod postgres;
 mod postgres_accounts;
+mod postgres_push;
+pub mod push;
 mod rows;
 pub mod sqlite;
 mod sqlite_accounts;
 mod sqlite_accounts_writer;
+mod sqlite_push;
 mod sqlite_writer;
 
 use std::collections::BTreeMap;
@@ -25,6 +28,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use self::accounts::{AccountError, AccountStore};
+pub use self::push::PushStore;
 use crate::config::DatabaseSettings;
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, DeliveryStatus, InboundEnvelope, MessageId,
@@ -520,9 +524,10 @@ pub struct StoreCounts {
     pub messages: i64,
 }
 
-/// The durable record: conversations and their events here, people in [`AccountStore`].
+/// The durable record: conversations and their events here, people in [`AccountStore`],
+/// notifications in [`PushStore`].
 #[async_trait]
-pub trait Store: AccountStore + Send + Sync + 'static {
+pub trait Store: AccountStore + PushStore + Send + Sync + 'static {
     /// Record inbound events durably, in order, in one grouped commit. Each event comes back
     /// with its log sequence if it is new, `None` if it was recorded before (a redelivery).
     async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Recorded, StoreError>;

@@ -55,6 +55,8 @@ pub(super) enum AccountWrite {
     TakeResetToken([u8; 32], i64),
     AppendAudit(AuditEntry),
     PruneAudit(i64),
+    /// Notification settings, push subscriptions, the VAPID keys (see `sqlite_push`).
+    Push(super::sqlite_push::PushWrite),
 }
 
 /// What an account write answers.
@@ -80,6 +82,7 @@ fn db(e: rusqlite::Error) -> AccountError {
 pub(super) fn apply(conn: &Connection, write: &AccountWrite) -> Result<AccountDone> {
     match write {
         AccountWrite::Seed(data, tokens) => seed(conn, data, tokens).map(AccountDone::Flag),
+        AccountWrite::Push(write) => super::sqlite_push::apply(conn, write).map_err(Into::into),
         AccountWrite::SaveUser {
             user,
             create,
