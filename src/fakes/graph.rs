@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::fakes::business::FakeBusiness;
+use crate::fakes::demo::{self, Demo, DemoConfig};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -83,9 +84,11 @@ struct State {
     observers: Vec<Observer>,
     /// Requests kept for inspection (None: [`MAX_RECORDED`]).
     record_limit: Option<usize>,
+    /// The demo customer page, once enabled.
+    demo: Option<Arc<Demo>>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     next_id: AtomicU64,
     /// Distinguishes wamids of fakes started in the same process.
@@ -96,6 +99,16 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a handler panicked mid-update; the data is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The demo page's state, when enabled.
+    pub(crate) fn demo(&self) -> Option<Arc<Demo>> {
+        self.lock().demo.clone()
+    }
+
+    /// Look at the recorded requests (oldest first) under the lock.
+    pub(crate) fn with_requests<R>(&self, f: impl FnOnce(&VecDeque<RecordedSend>) -> R) -> R {
+        f(&self.lock().requests)
     }
 }
 
@@ -145,6 +158,7 @@ impl FakeGraph {
                             .app_data(data.clone())
                             .app_data(web::JsonConfig::default().limit(1 << 20))
                             .route("/_fake/requests", web::get().to(list_requests))
+                            .configure(demo::routes)
                             .service(business_state.service())
                             .route(
                                 "/{version}/{phone_number_id}/messages",
@@ -267,6 +281,18 @@ impl FakeGraph {
         while state.requests.len() > limit {
             state.requests.pop_front();
         }
+    }
+
+    /// Serve the demo customer page at `/` (see [`crate::fakes::demo`]): the customer's
+    /// messages become webhooks signed and posted to `config.webhook_url`, and every message
+    /// this fake accepts gets Meta's `sent` status there, then `delivered` and `read` as the
+    /// page shows them. Must be called in a tokio runtime (status webhooks are posted from it).
+    pub fn enable_demo(&self, config: DemoConfig) -> anyhow::Result<()> {
+        let demo = Demo::start(config)?;
+        let tap = demo.clone();
+        self.observe(move |send| tap.on_business_send(send));
+        self.shared.lock().demo = Some(demo);
+        Ok(())
     }
 
     /// Delay every answer by `latency`.
