@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::fakes::business::FakeBusiness;
+use crate::fakes::demo::{self, Demo, DemoConfig};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -141,9 +142,11 @@ struct State {
     observers: Vec<Observer>,
     /// Requests kept for inspection (None: [`MAX_RECORDED`]).
     record_limit: Option<usize>,
+    /// The demo customer page, once enabled.
+    demo: Option<Arc<Demo>>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     next_id: AtomicU64,
     /// Distinguishes wamids of fakes started in the same process.
@@ -156,6 +159,16 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a handler panicked mid-update; the data is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The demo page's state, when enabled.
+    pub(crate) fn demo(&self) -> Option<Arc<Demo>> {
+        self.lock().demo.clone()
+    }
+
+    /// Look at the recorded requests (oldest first) under the lock.
+    pub(crate) fn with_requests<R>(&self, f: impl FnOnce(&VecDeque<RecordedSend>) -> R) -> R {
+        f(&self.lock().requests)
     }
 }
 
@@ -206,6 +219,7 @@ impl FakeGraph {
                             .app_data(data.clone())
                             .app_data(web::JsonConfig::default().limit(1 << 20))
                             .route("/_fake/requests", web::get().to(list_requests))
+                            .configure(demo::routes)
                             .service(business_state.service())
                             .route("/_fake/media/{media_id}", web::get().to(media_download))
                             .service(
@@ -388,6 +402,18 @@ impl FakeGraph {
     /// Media URL downloads answered, oldest first.
     pub fn downloads(&self) -> Vec<RecordedDownload> {
         self.shared.lock().downloads.clone()
+    }
+
+    /// Serve the demo customer page at `/` (see [`crate::fakes::demo`]): the customer's
+    /// messages become webhooks signed and posted to `config.webhook_url`, and every message
+    /// this fake accepts gets Meta's `sent` status there, then `delivered` and `read` as the
+    /// page shows them. Must be called in a tokio runtime (status webhooks are posted from it).
+    pub fn enable_demo(&self, config: DemoConfig) -> anyhow::Result<()> {
+        let demo = Demo::start(config)?;
+        let tap = demo.clone();
+        self.observe(move |send| tap.on_business_send(send));
+        self.shared.lock().demo = Some(demo);
+        Ok(())
     }
 
     /// Delay every answer by `latency`.

@@ -50,23 +50,34 @@ impl Drop for StatusFeed {
     }
 }
 
-/// The status webhook Meta would send for an accepted message (None for anything else).
+/// The `sent` status webhook Meta would send for an accepted message (None for anything else).
 fn status_webhook(send: &RecordedSend) -> Option<Value> {
+    meta_status(send, "sent", "15550783881")
+}
+
+/// The status webhook Meta sends when the accepted message `send` reaches `status` (`sent`,
+/// `delivered`, `read`), from the business number `display_phone_number`; None when `send`
+/// was not an accepted message.
+pub(crate) fn meta_status(
+    send: &RecordedSend,
+    status: &str,
+    display_phone_number: &str,
+) -> Option<Value> {
     let wamid = send.wamid()?;
     let to = send.to()?;
-    let mut status = json!({
-        "id": wamid, "status": "sent", "recipient_id": to,
+    let mut entry = json!({
+        "id": wamid, "status": status, "recipient_id": to,
         "timestamp": chrono::Utc::now().timestamp().to_string(),
     });
     if let Some(callback) = send.body.get("biz_opaque_callback_data") {
-        status["biz_opaque_callback_data"] = callback.clone();
+        entry["biz_opaque_callback_data"] = callback.clone();
     }
     Some(json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "419561257915477", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": send.phone_number_id},
-            "statuses": [status]
+            "metadata": {"display_phone_number": display_phone_number, "phone_number_id": send.phone_number_id},
+            "statuses": [entry]
         }}]}]
     }))
 }
@@ -111,27 +122,54 @@ async fn deliver_one(
     let Ok(body) = serde_json::to_vec(webhook) else {
         return;
     };
-    let signature = signer.sign(&body);
-    for attempt in 0..600 {
-        let target = targets
-            .lock()
-            .ok()
-            .and_then(|t| (!t.is_empty()).then(|| t[(turn + attempt) % t.len()].clone()));
-        let Some(target) = target else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let target_at = |attempt: usize| {
+        targets.lock().ok().and_then(|t| {
+            (!t.is_empty()).then(|| format!("{}/webhooks/whatsapp", t[(turn + attempt) % t.len()]))
+        })
+    };
+    let _ = post_signed(
+        http,
+        &body,
+        signer,
+        target_at,
+        600,
+        Duration::from_millis(100),
+    )
+    .await;
+}
+
+/// POST the webhook `body`, signed like Meta signs it, to `url_at(attempt)` until an answer
+/// is a 2xx, at most `attempts` times `pause` apart. The error says what the last attempt got.
+pub(crate) async fn post_signed(
+    http: &reqwest::Client,
+    body: &[u8],
+    signer: &SignatureVerifier,
+    url_at: impl Fn(usize) -> Option<String>,
+    attempts: usize,
+    pause: Duration,
+) -> Result<(), String> {
+    let signature = signer.sign(body);
+    let mut last = String::from("no webhook URL");
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(pause).await;
+        }
+        let Some(url) = url_at(attempt) else {
             continue;
         };
         let answer = http
-            .post(format!("{target}/webhooks/whatsapp"))
+            .post(&url)
             .header("content-type", "application/json")
             .header("x-hub-signature-256", &signature)
-            .body(body.clone())
+            .body(body.to_vec())
             .timeout(Duration::from_secs(5))
             .send()
             .await;
-        if answer.is_ok_and(|a| a.status().is_success()) {
-            return;
+        match answer {
+            Ok(a) if a.status().is_success() => return Ok(()),
+            Ok(a) => last = format!("{url} answered HTTP {}", a.status().as_u16()),
+            Err(e) => last = format!("{url} unreachable: {e}"),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Err(last)
 }

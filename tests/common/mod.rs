@@ -2,6 +2,7 @@
 //! API and a fake business API (real HTTP servers), driven over HTTP like Meta would.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod burst;
 pub mod cluster;
 pub mod console;
