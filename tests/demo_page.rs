@@ -446,6 +446,34 @@ async fn the_demo_page_in_a_browser_on_a_desktop_and_a_phone() {
             "[...document.querySelectorAll(\".message[data-from='business'] .body\")].some(b => b.textContent.includes('saved your location'))",
         )
         .await;
+
+    // Send an image (its caption from the message box): the page shows it, with its ticks.
+    let png = hex::decode(
+        "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b550000000a49444154789c6360000000020001e221bc330000000049454e44ae426082",
+    )
+    .expect("png");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("photo.png");
+    std::fs::write(&path, &png).expect("file written");
+    browser
+        .wait_css("#text")
+        .await
+        .send_keys("my receipt")
+        .await
+        .expect("caption typed");
+    browser
+        .wait_css("#image-file")
+        .await
+        .send_keys(&path.to_string_lossy())
+        .await
+        .expect("image chosen");
+    browser
+        .wait_true(
+            "the image on the page, as sent",
+            "[...document.querySelectorAll(\".message[data-from='customer']\")].some(m => m.querySelector('img.photo') && m.textContent.includes('my receipt'))",
+        )
+        .await;
+    browser.screenshot("demo-page-desktop-image").await;
     browser.close().await;
 
     // On a phone: the same customer picks the support team from the list.
@@ -482,4 +510,76 @@ async fn the_demo_page_in_a_browser_on_a_desktop_and_a_phone() {
     phone.screenshot("demo-page-phone-handoff").await;
     phone.close().await;
     assert!(!id.is_empty());
+}
+
+#[actix_rt::test]
+async fn a_customer_sends_an_image_from_the_demo_page_and_the_agent_gets_it() {
+    let app = demo_app().await;
+    let alice = Console::new(&app, ALICE);
+    alice.set_presence("online").await;
+    let id = hand_off(&app, "34611122277", "support").await;
+    alice.wait_status(&id, "assigned", WAIT).await;
+
+    // The page holds the file in the fake like Meta (`POST /_fake/media`), then sends the
+    // webhook naming it.
+    let photo: Vec<u8> = {
+        // The smallest valid PNG: 1×1, one grey pixel.
+        let hex = "89504e470d0a1a0a0000000d4948445200000001000000010800000000\
+                   3a7e9b550000000a49444154789c6360000000020001e221bc33000000\
+                   0049454e44ae426082";
+        hex::decode(hex).expect("png")
+    };
+    let held: Value = reqwest::Client::new()
+        .post(format!("{}/_fake/media", app.graph.base_url()))
+        .header("content-type", "image/png")
+        .body(photo.clone())
+        .send()
+        .await
+        .expect("planted")
+        .json()
+        .await
+        .expect("json");
+    let media_id = held["id"].as_str().expect("a media id").to_string();
+    let page = Page::new(&app.graph, "34611122277");
+    let (status, sent) = page
+        .send(json!({"image": {"id": media_id, "mime_type": "image/png",
+                               "sha256": held["sha256"], "caption": "the broken part"}}))
+        .await;
+    assert_eq!(status, 200, "{sent}");
+
+    // The gateway downloaded it from the fake, checked it, and serves it to Alice.
+    let detail = alice
+        .wait_conversation(&id, "the customer's image in the transcript", WAIT, |d| {
+            d["messages"].as_array().is_some_and(|m| {
+                m.iter()
+                    .any(|m| m["kind"] == "image" && m["body"]["media"]["id"] == media_id.as_str())
+            })
+        })
+        .await;
+    assert!(detail.to_string().contains("the broken part"), "{detail}");
+    let deadline = std::time::Instant::now() + WAIT;
+    let bytes = loop {
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/v1/media/{media_id}", app.address))
+            .bearer_auth(ALICE)
+            .send()
+            .await
+            .expect("media answers");
+        if response.status() == 200 {
+            break response.bytes().await.expect("bytes").to_vec();
+        }
+        assert_eq!(response.status(), 202, "still downloading, or a failure");
+        assert!(std::time::Instant::now() < deadline, "never downloaded");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(bytes, photo);
+
+    // Bad images: refused, nothing sent.
+    for bad in [
+        json!({"id": "abc", "mime_type": "image/png", "sha256": "x"}),
+        json!({"id": "123", "mime_type": "image/gif", "sha256": "x"}),
+    ] {
+        let (status, body) = page.send(json!({ "image": bad })).await;
+        assert_eq!(status, 400, "{body}");
+    }
 }

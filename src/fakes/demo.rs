@@ -59,7 +59,7 @@ const STATUS_PAUSE: Duration = Duration::from_millis(100);
 const MAX_RECEIPT_IDS: usize = 200;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                   img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+                   img-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const INDEX_HTML: &str = include_str!("demo/index.html");
 const DEMO_JS: &str = include_str!("demo/demo.js");
 const DEMO_CSS: &str = include_str!("demo/demo.css");
@@ -288,6 +288,10 @@ pub struct SendRequest {
     pub list: Option<Choice>,
     #[serde(default)]
     pub location: Option<Location>,
+    /// An image the page first planted in the fake (`POST /_fake/media`), as Meta announces a
+    /// customer's image: its media id, type and checksum.
+    #[serde(default)]
+    pub image: Option<Image>,
     /// The wamid of the business message this replies to (`context.id`).
     #[serde(default)]
     pub reply_to: Option<String>,
@@ -311,6 +315,17 @@ pub struct Location {
     pub name: Option<String>,
     #[serde(default)]
     pub address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub id: String,
+    pub mime_type: String,
+    /// Base64 SHA-256 of the file, as webhooks carry it.
+    pub sha256: String,
+    #[serde(default)]
+    pub caption: Option<String>,
 }
 
 /// A customer with a checked message, ready to become a webhook.
@@ -354,12 +369,13 @@ pub fn check(request: &SendRequest) -> Result<CustomerInput, String> {
         request.button.is_some(),
         request.list.is_some(),
         request.location.is_some(),
+        request.image.is_some(),
     ]
     .iter()
     .filter(|g| **g)
     .count();
     if given != 1 {
-        return Err("give exactly one of text, button, list, location".into());
+        return Err("give exactly one of text, button, list, location, image".into());
     }
     let content = if let Some(text) = &request.text {
         json!({"type": "text", "text": {"body": bounded("text", text, 4096)?}})
@@ -377,6 +393,20 @@ pub fn check(request: &SendRequest) -> Result<CustomerInput, String> {
             reply["description"] = json!(description);
         }
         json!({"type": "interactive", "interactive": {"type": "list_reply", "list_reply": reply}})
+    } else if let Some(image) = &request.image {
+        let id = bounded("image.id", &image.id, 64)?;
+        if !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("image.id is a media id: digits".into());
+        }
+        if !matches!(image.mime_type.as_str(), "image/jpeg" | "image/png") {
+            return Err("image.mime_type is image/jpeg or image/png (WhatsApp's images)".into());
+        }
+        let sha256 = bounded("image.sha256", &image.sha256, 64)?;
+        let mut object = json!({"mime_type": image.mime_type, "sha256": sha256, "id": id});
+        if let Some(caption) = optional("image.caption", image.caption.as_deref(), 1024)? {
+            object["caption"] = json!(caption);
+        }
+        json!({"type": "image", "image": object})
     } else if let Some(place) = &request.location {
         let (lat, lon) = (place.latitude, place.longitude);
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
@@ -394,7 +424,7 @@ pub fn check(request: &SendRequest) -> Result<CustomerInput, String> {
         }
         json!({"type": "location", "location": location})
     } else {
-        return Err("give exactly one of text, button, list, location".into());
+        return Err("give exactly one of text, button, list, location, image".into());
     };
     let reply_to = optional("reply_to", request.reply_to.as_deref(), 256)?;
     Ok(CustomerInput {
@@ -810,6 +840,33 @@ mod tests {
             l.remove("url");
         }
         assert_eq!(built, expected);
+
+        let image = fixture("image_message");
+        let im = &image["entry"][0]["changes"][0]["value"]["messages"][0];
+        let built = as_webhook(
+            json!({"from": im["from"], "name": image["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"],
+                   "image": {"id": im["image"]["id"], "mime_type": im["image"]["mime_type"],
+                             "sha256": im["image"]["sha256"], "caption": im["image"]["caption"]}}),
+            &image,
+        );
+        assert_eq!(
+            built["entry"][0]["changes"][0]["value"]["messages"][0]["image"],
+            im["image"]
+        );
+        assert_eq!(
+            built["entry"][0]["changes"][0]["value"]["messages"][0]["type"],
+            "image"
+        );
+        for bad in [
+            json!({"id": "12ab", "mime_type": "image/png", "sha256": "x"}),
+            json!({"id": "12", "mime_type": "image/gif", "sha256": "x"}),
+            json!({"id": "12", "mime_type": "image/png", "sha256": ""}),
+        ] {
+            assert!(
+                request(json!({"from": "16505551234", "image": bad})).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

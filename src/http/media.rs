@@ -36,7 +36,14 @@ pub async fn serve(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound("no such media".into());
-    let row = state.media.get(&id).await?.ok_or_else(not_found)?;
+    let row = match state.media.get(&id).await? {
+        Some(row) => row,
+        // Just arrived: the downloader may not have looked yet.
+        None => {
+            state.media.discover_recent().await?;
+            state.media.get(&id).await?.ok_or_else(not_found)?
+        }
+    };
     permitted(&state, &caller, &row.conversation_id, Action::View)
         .await
         .map_err(|e| match e {

@@ -42,6 +42,9 @@ const DISCOVER_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Messages committed by other writers may carry a slightly older `updated_at` than the last
 /// one seen: each look goes back this far.
 const DISCOVER_SLACK_MS: i64 = 60_000;
+/// How far back a console's request for an unknown file looks for it (it came with a message
+/// the console just showed).
+const RECENT_MS: i64 = 3_600_000;
 const DISCOVER_BATCH: i64 = 200;
 /// Files are served in pieces of this size.
 pub const PIECE: usize = 256 * 1024;
@@ -120,6 +123,13 @@ impl Media {
                 tokio::time::sleep(every).await;
             }
         })
+    }
+
+    /// Record a pending row now for each recent inbound media message that has none (a console
+    /// asking for a file that arrived since the downloader last looked).
+    pub async fn discover_recent(&self) -> Result<(), StoreError> {
+        self.discover(chrono::Utc::now().timestamp_millis() - RECENT_MS)
+            .await
     }
 
     /// Record a pending row for each inbound media message that has none.

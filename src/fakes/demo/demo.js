@@ -19,7 +19,7 @@ const TICKS = { pending: '…', sending: '…', sent: '✓', delivered: '✓✓'
 
 const $ = (selector) => document.querySelector(selector);
 const chat = $('#chat');
-const state = { waId: '', rows: new Map(), reported: { delivered: new Set(), read: new Set() }, timer: 0 };
+const state = { waId: '', rows: new Map(), reported: { delivered: new Set(), read: new Set() }, timer: 0, images: new Map() };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -129,6 +129,11 @@ function content(row) {
       return [paragraph('body', `Reacted ${text(m.reaction?.emoji)}`)];
     default: {
       const media = m[m.type] || {};
+      const shown = row.from === 'customer' && state.images.get(media.id);
+      if (shown) {
+        return [el('img', { class: 'photo', src: shown, alt: text(media.caption) || 'Your image' }),
+          paragraph('body', text(media.caption))];
+      }
       return [paragraph('body', `[${text(m.type) || 'message'}] ${text(media.caption)}`.trim()),
         paragraph('footer', 'Media is not shown on this demo page.')];
     }
@@ -234,6 +239,41 @@ async function send(message) {
   poll();
 }
 
+/**
+ * Send an image as a customer does: the fake holds the file like Meta (`POST /_fake/media`),
+ * then the webhook announces its id and checksum; the gateway downloads it from the fake.
+ */
+async function sendImage(file) {
+  notice('');
+  if (!['image/jpeg', 'image/png'].includes(file.type)) {
+    notice('WhatsApp images are JPEG or PNG.');
+    return;
+  }
+  if (file.size > 5 * 1024 * 1024) {
+    notice('WhatsApp images are at most 5 MB.');
+    return;
+  }
+  try {
+    const response = await fetch('/_fake/media', {
+      method: 'POST', headers: { 'content-type': file.type }, body: file,
+    });
+    const held = await response.json().catch(() => ({}));
+    if (!response.ok || typeof held.id !== 'string') throw new Error(held.error?.message || `HTTP ${response.status}`);
+    if (state.images.size >= 50) state.images.clear();
+    state.images.set(held.id, URL.createObjectURL(file));
+    const caption = $('#text').value.trim();
+    $('#text').value = '';
+    await api('/_demo/send', {
+      from: state.waId,
+      name: $('#name').value,
+      image: { id: held.id, mime_type: held.mime_type, sha256: held.sha256, ...(caption ? { caption } : {}) },
+    });
+  } catch (error) {
+    notice(error.message);
+  }
+  poll();
+}
+
 // ---- Who the customer is.
 
 function choosePerson(number) {
@@ -261,6 +301,14 @@ function start() {
     if (!value) return;
     input.value = '';
     send({ text: value });
+  });
+
+  const picker = $('#image-file');
+  $('#image').addEventListener('click', () => picker.click());
+  picker.addEventListener('change', () => {
+    const file = picker.files && picker.files[0];
+    picker.value = '';
+    if (file) sendImage(file);
   });
 
   const places = $('#places');
