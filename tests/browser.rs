@@ -22,19 +22,8 @@ async fn an_agent_logs_in_takes_the_conversation_and_answers_in_the_browser() {
 
     let browser = Browser::start(1280, 800, "en").await;
     browser.login(&app.address, "alice@example.com", None).await;
-    browser
-        .wait_css("#presence option[value='online']")
-        .await
-        .click()
-        .await
-        .expect("online");
     // Going online takes the waiting conversation: it appears in the list, live.
-    browser
-        .wait_css(&format!(".conversation-row[data-id='{id}']"))
-        .await
-        .click()
-        .await
-        .expect("the conversation opens");
+    browser.online_and_open(&id).await;
     browser
         .wait_css("#transcript .message[data-direction='inbound']")
         .await;
@@ -79,18 +68,7 @@ async fn the_console_resumes_after_the_gateway_restarts_missing_nothing_and_doub
     let id = customer.hands_off_to("support").await;
     let browser = Browser::start(1280, 800, "en").await;
     browser.login(&app.address, "alice@example.com", None).await;
-    browser
-        .wait_css("#presence option[value='online']")
-        .await
-        .click()
-        .await
-        .expect("online");
-    browser
-        .wait_css(&format!(".conversation-row[data-id='{id}']"))
-        .await
-        .click()
-        .await
-        .expect("the conversation opens");
+    browser.online_and_open(&id).await;
     let connected = "document.querySelector('#connection')?.dataset.state === 'connected'";
     browser.wait_true("the connection is live", connected).await;
     customer.says("one, before the restart").await;
@@ -202,18 +180,7 @@ async fn a_team_inbox_follows_live_and_two_agents_see_each_other_in_a_conversati
     // Alice goes online, takes it and opens it: each sees the other there, and Bob sees her type.
     let alice = Browser::start(1280, 800, "en").await;
     alice.login(&app.address, "alice@example.com", None).await;
-    alice
-        .wait_css("#presence option[value='online']")
-        .await
-        .click()
-        .await
-        .expect("online");
-    alice
-        .wait_css(&format!(".conversation-row[data-id='{id}']"))
-        .await
-        .click()
-        .await
-        .expect("alice opens it");
+    alice.online_and_open(&id).await;
     alice
         .wait_true(
             "alice sees bob viewing",

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::fakes::business::FakeBusiness;
 use crate::fakes::demo::{self, Demo, DemoConfig};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -205,61 +205,31 @@ impl FakeGraph {
             instance: uuid::Uuid::now_v7().simple().to_string(),
             base_url: format!("http://{addr}"),
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let data = web::Data::from(shared.clone());
         let business = FakeBusiness::default();
         let business_state = business.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-graph-{}", addr.port()))
-            .spawn(move || {
-                let system = actix_rt::System::new();
-                let result = system.block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .app_data(web::JsonConfig::default().limit(1 << 20))
-                            .route("/_fake/requests", web::get().to(list_requests))
-                            .configure(demo::routes)
-                            .service(business_state.service())
-                            .route("/_fake/media/{media_id}", web::get().to(media_download))
-                            .service(
-                                web::resource("/_fake/media")
-                                    .app_data(web::PayloadConfig::new(PLANT_MAX))
-                                    .route(web::post().to(media_plant)),
-                            )
-                            .route(
-                                "/{version}/{phone_number_id}/messages",
-                                web::post().to(messages),
-                            )
-                            .route(
-                                "/{version}/{phone_number_id}/media",
-                                web::post().to(media_upload),
-                            )
-                            .route("/{version}/{media_id}", web::get().to(media_metadata))
-                    })
-                    .workers(2)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener);
-                    match server {
-                        Ok(server) => {
-                            let server = server.run();
-                            let _ = ready_tx.send(Ok(server.handle()));
-                            server.await
-                        }
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            Ok(())
-                        }
-                    }
-                });
-                if let Err(err) = result {
-                    tracing::error!(error = %err, "fake graph: server stopped with an error");
-                }
-            })?;
-        let server = ready_rx
-            .recv()
-            .map_err(|_| io::Error::other("fake graph thread exited before starting"))??;
+        let (server, thread) = super::serve_on_thread("fake-graph", listener, 2, move |cfg| {
+            cfg.app_data(data.clone())
+                .app_data(web::JsonConfig::default().limit(1 << 20))
+                .route("/_fake/requests", web::get().to(list_requests))
+                .configure(demo::routes)
+                .service(business_state.service())
+                .route("/_fake/media/{media_id}", web::get().to(media_download))
+                .service(
+                    web::resource("/_fake/media")
+                        .app_data(web::PayloadConfig::new(PLANT_MAX))
+                        .route(web::post().to(media_plant)),
+                )
+                .route(
+                    "/{version}/{phone_number_id}/messages",
+                    web::post().to(messages),
+                )
+                .route(
+                    "/{version}/{phone_number_id}/media",
+                    web::post().to(media_upload),
+                )
+                .route("/{version}/{media_id}", web::get().to(media_metadata));
+        })?;
         tracing::info!(%addr, "fake graph: listening");
         Ok(FakeGraph {
             addr,

@@ -21,7 +21,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_simple::prelude::{
@@ -116,41 +116,11 @@ impl FakePush {
             origin: format!("http://{addr}"),
         });
         let data = web::Data::from(shared.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-push-{}", addr.port()))
-            .spawn(move || {
-                let system = actix_rt::System::new();
-                let result = system.block_on(async move {
-                    let server = HttpServer::new(move || {
-                        App::new()
-                            .app_data(data.clone())
-                            .app_data(web::PayloadConfig::new(8192))
-                            .route("/push/{id}", web::post().to(receive))
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .shutdown_timeout(1)
-                    .listen(listener);
-                    match server {
-                        Ok(server) => {
-                            let server = server.run();
-                            let _ = ready_tx.send(Ok(server.handle()));
-                            server.await
-                        }
-                        Err(err) => {
-                            let _ = ready_tx.send(Err(err));
-                            Ok(())
-                        }
-                    }
-                });
-                if let Err(err) = result {
-                    tracing::error!(error = %err, "fake push: server stopped with an error");
-                }
-            })?;
-        let server = ready_rx
-            .recv()
-            .map_err(|_| io::Error::other("fake push thread exited before starting"))??;
+        let (server, thread) = super::serve_on_thread("fake-push", listener, 1, move |cfg| {
+            cfg.app_data(data.clone())
+                .app_data(web::PayloadConfig::new(8192))
+                .route("/push/{id}", web::post().to(receive));
+        })?;
         Ok(FakePush {
             addr,
             shared,

@@ -204,6 +204,25 @@ impl Browser {
             .unwrap_or(0)
     }
 
+    /// Go online, then open the conversation `id` once it is in the list (it comes live).
+    pub async fn online_and_open(&self, id: &str) {
+        self.wait_css("#presence option[value='online']")
+            .await
+            .click()
+            .await
+            .expect("online");
+        self.open_row(id).await;
+    }
+
+    /// Open the conversation `id` from the list, once it is there.
+    pub async fn open_row(&self, id: &str) {
+        self.wait_css(&format!(".conversation-row[data-id='{id}']"))
+            .await
+            .click()
+            .await
+            .expect("the conversation opens");
+    }
+
     /// End the session; dropping the browser stops chromedriver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
