@@ -11,6 +11,7 @@
 mod agents;
 mod baseline;
 mod checks;
+mod console;
 mod crash;
 mod customers;
 mod gateway;
@@ -145,6 +146,18 @@ enum Scenario {
         out: PathBuf,
         #[arg(long, default_value_t = 8080)]
         port: u16,
+    },
+    /// The web console in a headless Chromium (issue 14): CONVERSATIONS customers hand off to
+    /// support and wait there; sam@example.com logs in LOGINS times, each in a fresh browser
+    /// (login → painted list, transfer size); then one customer writes MESSAGES messages to
+    /// the conversation open in the console (event → screen).
+    Console {
+        #[arg(long, default_value_t = 10_000)]
+        conversations: usize,
+        #[arg(long, default_value_t = 5)]
+        logins: usize,
+        #[arg(long, default_value_t = 50)]
+        messages: usize,
     },
     /// (internal) The baseline server.
     #[command(hide = true)]
@@ -350,6 +363,7 @@ fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
                 )
             }
             Scenario::Memory { .. }
+            | Scenario::Console { .. }
             | Scenario::Crash { .. }
             | Scenario::Config { .. }
             | Scenario::ServeBaseline { .. } => {
@@ -1196,6 +1210,21 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    if let Scenario::Console {
+        conversations,
+        logins,
+        messages,
+    } = &cli.scenario
+    {
+        let plan = console::ConsolePlan {
+            conversations: *conversations,
+            logins: *logins,
+            messages: *messages,
+        };
+        let result = runtime.block_on(console::run(&plan, &cli.opts));
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        return result;
+    }
     let report = runtime.block_on(async {
         match &cli.scenario {
             Scenario::Memory { actors, websockets } => {
