@@ -337,6 +337,17 @@ async fn team_inboxes_and_supervisors_follow_conversations_live() {
         c["status"] == "waiting"
     })
     .await;
+    // Sam opens it while it waits: the customer's words reach him live (no agent's log has them).
+    sam_ws
+        .send_json(&json!({"type": "activity", "conversation_id": id, "state": "viewing"}))
+        .await;
+    wait_activity(&mut sam_ws, &id, "his view registered", |_| true).await;
+    customer.says("is anybody there?").await;
+    wait_frame(&mut sam_ws, "live", "the waiting customer's message", |f| {
+        f["kind"] == "message.created"
+            && message_text(&f["data"]["message"]) == Some("is anybody there?")
+    })
+    .await;
 
     // Alice comes online and takes it: everyone who may see the inbox sees it move.
     let alice = Console::new(&app, ALICE);
@@ -352,11 +363,7 @@ async fn team_inboxes_and_supervisors_follow_conversations_live() {
     })
     .await;
 
-    // Sam opens it: what the customer and Alice write reaches him live.
-    sam_ws
-        .send_json(&json!({"type": "activity", "conversation_id": id, "state": "viewing"}))
-        .await;
-    wait_activity(&mut sam_ws, &id, "his view registered", |_| true).await;
+    // Sam still has it open: what the customer and Alice write reaches him live.
     customer.says("is a supervisor reading this?").await;
     let live = wait_frame(&mut sam_ws, "live", "the customer's message", |f| {
         f["kind"] == "message.created"

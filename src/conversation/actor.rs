@@ -428,9 +428,7 @@ async fn process(
                     }
                 }
             }
-            if conversation.status == ConversationStatus::Assigned
-                && let Some(agent) = conversation.assignee.clone()
-            {
+            if conversation.status != ConversationStatus::Bot {
                 let mut view = commands::message_view(
                     &conversation,
                     &inbound.id,
@@ -442,11 +440,15 @@ async fn process(
                     "received",
                 );
                 view["provider_id"] = serde_json::json!(inbound.provider_id);
-                fx.emits.push((
-                    agent,
-                    "message.created",
-                    serde_json::json!({ "conversation_id": conversation.id, "message": view }),
-                ));
+                let data =
+                    serde_json::json!({ "conversation_id": conversation.id, "message": view });
+                if conversation.status == ConversationStatus::Assigned
+                    && let Some(agent) = conversation.assignee.clone()
+                {
+                    fx.emits.push((agent, "message.created", data.clone()));
+                }
+                // Whoever has it open sees it too, assigned or still waiting.
+                fx.onlookers.push(("message.created", data));
             }
             step.inbound_message = Some(inbound);
             conversation.updated_at = now_ms;

@@ -119,6 +119,9 @@ pub(crate) struct Effects {
     pub reconcile: Option<ConversationRef>,
     /// What the step changed, for consoles outside its event log (team inboxes, onlookers).
     pub news: Option<News>,
+    /// Events for the consoles watching the conversation that may be in no agent's log (a
+    /// waiting conversation's messages): kind, data; masked in [`Effects::news_of`].
+    pub onlookers: Vec<(&'static str, Value)>,
     /// The agent whose own action this step is: their events are not pushed to them (an
     /// agent who accepts an offer needs no notification that it is theirs).
     pub actor: Option<AgentId>,
@@ -176,7 +179,12 @@ impl Effects {
         // The same event goes to several agents: once here.
         let mut seen = std::collections::HashSet::new();
         let mut events = Vec::new();
-        for (_, kind, data) in &self.emits {
+        for (_, data) in &mut self.onlookers {
+            masker.apply(data);
+        }
+        let emitted = self.emits.iter().map(|(_, kind, data)| (kind, data));
+        let watched = self.onlookers.iter().map(|(kind, data)| (kind, data));
+        for (kind, data) in emitted.chain(watched) {
             if !matches!(*kind, "message.created" | "message.status") {
                 continue;
             }
