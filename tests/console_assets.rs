@@ -164,6 +164,29 @@ async fn the_gateway_serves_the_console_with_hashed_assets_and_a_strict_policy()
         .await
         .expect("revalidation");
     assert_eq!(again.status(), 304);
+    // Compressed for a browser that says it takes gzip.
+    let compressed = app
+        .client
+        .get(format!("{}{script}", app.address))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("the entry module, compressed");
+    assert_eq!(compressed.status(), 200);
+    assert_eq!(
+        compressed
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    let gzipped = compressed.bytes().await.expect("bytes");
+    assert!(
+        gzipped.len() < body.len(),
+        "{} compressed bytes for {} plain",
+        gzipped.len(),
+        body.len()
+    );
 
     let missing = app
         .client

@@ -61,7 +61,13 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
     move |cfg: &mut web::ServiceConfig| {
         cfg.route("/", web::get().to(webapp::index))
             .route("/", web::head().to(webapp::index))
-            .route("/assets/{path:.*}", web::get().to(webapp::asset))
+            // The console's files go compressed to browsers that take it (gzip, brotli, zstd:
+            // actix picks from Accept-Encoding); nothing else is compressed here.
+            .service(
+                web::resource("/assets/{path:.*}")
+                    .wrap(actix_web::middleware::Compress::default())
+                    .route(web::get().to(webapp::asset)),
+            )
             .route("/sw.js", web::get().to(webapp::worker))
             .route("/manifest.webmanifest", web::get().to(webapp::manifest))
             .route("/webhooks/whatsapp", web::get().to(webhooks::verify))
