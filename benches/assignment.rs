@@ -58,7 +58,7 @@ fn board(strategy: Strategy, agents: usize, capacity: u32) -> Board {
 fn all_online(board: &mut Board, agents: usize) {
     for n in 0..agents {
         board
-            .set_presence(&agent_id(n), Presence::Online)
+            .set_presence(&agent_id(n), Presence::Online, 0)
             .expect("a configured agent");
     }
 }
@@ -154,7 +154,7 @@ fn drain(c: &mut Criterion) {
                 || waiting.clone(),
                 |mut board| {
                     let placements = board
-                        .set_presence(&who, Presence::Online)
+                        .set_presence(&who, Presence::Online, 0)
                         .expect("a configured agent");
                     assert_eq!(placements.len(), queued);
                     (board, placements)

@@ -85,7 +85,7 @@ fn specs(strategy: Strategy, agents: usize) -> (Vec<TeamSpec>, Vec<AgentSpec>) {
 /// number.
 async fn prepare(seam: &dyn Assignments, agents: usize) -> usize {
     for n in 0..agents {
-        seam.set_presence(&agent_id(n), Presence::Online)
+        seam.set_presence(&agent_id(n), Presence::Online, 0)
             .await
             .expect("a configured agent");
     }

@@ -52,7 +52,7 @@ async fn board(agents: usize) -> Arc<MemoryAssignments> {
         specs,
     ));
     for n in 0..agents {
-        seam.set_presence(&AgentId::new(format!("agent{n:04}")), Presence::Online)
+        seam.set_presence(&AgentId::new(format!("agent{n:04}")), Presence::Online, 0)
             .await
             .expect("known agent");
     }

@@ -429,7 +429,11 @@ impl Desk {
         if self.agent(agent).is_none() {
             return Err(DeskError::UnknownAgent(agent.clone()));
         }
-        let placements = self.assignments.set_presence(agent, presence).await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let placements = self
+            .assignments
+            .set_presence(agent, presence, now_ms)
+            .await?;
         if presence != Presence::Offline {
             // Online or away for a while; the agent's open consoles keep it so.
             self.assignments

@@ -290,6 +290,15 @@ async fn a_supervisor_forces_presence_on_the_board_and_an_admin_sees_the_people(
     let alice = Console::new(&app, ALICE);
     let conversation = alice.wait_status(&waiting, "assigned", AT_ONCE).await;
     assert_eq!(conversation["assignee"], "alice");
+    // Her time in status starts again, ticking (m:ss), on the refreshed board.
+    browser
+        .wait_true(
+            "alice's time online shown",
+            "(() => { const e = document.querySelector(\"#board .board-team[data-id='support'] \
+             .board-agent[data-id='alice'][data-presence='online'] .board-since\"); \
+             return e && /^0:[0-5][0-9]$/.test(e.textContent.trim()); })()",
+        )
+        .await;
     browser.screenshot("console-board").await;
     browser.close().await;
 

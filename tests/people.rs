@@ -526,6 +526,7 @@ async fn private_teams_and_supervisors() {
         .find(|t| t["id"] == "support")
         .expect("support");
     assert_eq!(support["queue"], json!([waiting]), "{support}");
+    let before = chrono::Utc::now().timestamp_millis();
     expect_status(
         200,
         sam.put(
@@ -533,6 +534,24 @@ async fn private_teams_and_supervisors() {
             json!({ "presence": "online" }),
         )
         .await,
+    );
+    let after = chrono::Utc::now().timestamp_millis();
+    // The board dates the change: the supervisor sees how long Bob has been online.
+    let board = sam.teams().await;
+    let bob_on_board = board
+        .iter()
+        .find(|t| t["id"] == "support")
+        .and_then(|t| t["agents"].as_array())
+        .and_then(|agents| agents.iter().find(|a| a["id"] == "bob"))
+        .cloned()
+        .expect("bob on the board");
+    assert_eq!(bob_on_board["presence"], "online", "{bob_on_board}");
+    let since = bob_on_board["presence_since"]
+        .as_i64()
+        .expect("a time in status");
+    assert!(
+        (before..=after).contains(&since),
+        "{before} <= {since} <= {after}"
     );
     // Sam watches (Bob cannot see the waiting conversation of a private team until it is his).
     sam.wait_conversation(&waiting, "assigned to bob", AT_ONCE, |d| {

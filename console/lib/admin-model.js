@@ -41,6 +41,12 @@ export function oldestWait(team, now) {
   return typeof at === 'number' && Number.isFinite(at) ? Math.max(0, now - at) : null;
 }
 
+/** How long an agent has had their presence at `now` (null: unknown, as after a restart). */
+export function timeInStatus(agent, now) {
+  const at = agent && agent.presence_since;
+  return typeof at === 'number' && Number.isFinite(at) ? Math.max(0, now - at) : null;
+}
+
 /** The board's totals: waiting conversations and agents online, over the teams (an agent counted once). */
 export function boardTotals(teams) {
   let waiting = 0;

@@ -1,14 +1,14 @@
 // The supervisor's board: per team (GET /api/v1/teams) the queue (its depth, the oldest wait,
 // ticking, each waiting conversation: a click opens it in the inbox) and the agents (presence,
-// load out of capacity; a supervisor of the team or an admin can set their presence). Reloaded
+// time in that presence, load out of capacity; a supervisor of the team or an admin can set their presence). Reloaded
 // every 5 s while shown, and soon after a presence.changed event (lib/actions.js).
 
 import { html, useEffect } from '../lib/html.js';
 import { t } from '../lib/i18n.js';
-import { time } from '../lib/format.js';
+import { dateTime, time } from '../lib/format.js';
 import { refreshTeams, openConversation } from '../lib/actions.js';
 import { forcePresence } from '../lib/admin.js';
-import { boardTotals, clockDuration, oldestWait } from '../lib/admin-model.js';
+import { boardTotals, clockDuration, oldestWait, timeInStatus } from '../lib/admin-model.js';
 import { managesTeam } from '../lib/model.js';
 import { currentUser, customerName, icons, presenceLabel, useNow } from './common.js';
 
@@ -34,8 +34,9 @@ function useBoardRefresh() {
   }, []);
 }
 
-function AgentRow({ team, agent, manages }) {
+function AgentRow({ team, agent, manages, now }) {
   const name = agent.name || agent.id;
+  const inStatus = timeInStatus(agent, now);
   const selectId = `force-${team.id}-${agent.id}`.replace(/[^A-Za-z0-9_-]/g, '-');
   const capacity = agent.capacity ?? 0;
   const load = agent.load ?? 0;
@@ -43,6 +44,9 @@ function AgentRow({ team, agent, manages }) {
     <li class="board-agent" data-id=${agent.id} data-presence=${agent.presence}>
       <span class="dot" aria-hidden="true"></span>
       <span class="board-agent-name" dir="auto">${name}</span>
+      <span class="board-since clock" title=${inStatus === null ? '' : t('board.since', { time: dateTime(agent.presence_since) })}>
+        ${inStatus === null ? t('common.none') : clockDuration(inStatus)}
+      </span>
       <span class="board-load" title=${t('top.load_title')}>
         <meter min="0" max=${Math.max(capacity, 1)} value=${load} high=${Math.max(capacity, 1)} aria-hidden="true"></meter>
         <span>${t('board.load', { load, capacity })}</span>
@@ -108,7 +112,7 @@ function TeamCard({ s, team, user, now }) {
           : html`<p class="muted small">${t('board.queue_empty')}</p>`}`}
       <h4 class="subheading">${t('board.agents')}</h4>
       ${agents.length
-        ? html`<ul class="board-agents">${agents.map((a) => html`<${AgentRow} key=${a.id} team=${team} agent=${a} manages=${manages} />`)}</ul>`
+        ? html`<ul class="board-agents">${agents.map((a) => html`<${AgentRow} key=${a.id} team=${team} agent=${a} manages=${manages} now=${now} />`)}</ul>`
         : html`<p class="muted small">${t('board.no_agents')}</p>`}
     </section>
   `;

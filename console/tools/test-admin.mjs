@@ -35,6 +35,10 @@ test('clockDuration and oldestWait', () => {
   assert.equal(m.oldestWait({ oldest_arrival: 1000 }, 61_000), 60_000);
   assert.equal(m.oldestWait({ oldest_arrival: 5000 }, 1000), 0); // clocks apart: never negative
   assert.equal(m.oldestWait({ oldest_arrival: null }, 1000), null);
+  assert.equal(m.timeInStatus({ presence_since: 1000 }, 61_000), 60_000);
+  assert.equal(m.timeInStatus({ presence_since: 5000 }, 1000), 0);
+  assert.equal(m.timeInStatus({ presence_since: null }, 1000), null);
+  assert.equal(m.timeInStatus({}, 1000), null);
   assert.equal(m.oldestWait(null, 1000), null);
 });
 

@@ -420,7 +420,8 @@ local function assign_to()
   return out
 end
 
--- set_presence: agent, presence (online, away, offline).
+-- set_presence: agent, presence (online, away, offline), now (unix ms, decimal: the start of
+-- the time in status when the presence changes).
 local function set_presence()
   if config_missing() then
     return NOCONFIG
@@ -429,6 +430,9 @@ local function set_presence()
   local st = is_agent(a) and agent_state(a)
   if not st then
     return { 'unknown_agent', a }
+  end
+  if st.presence ~= presence then
+    redis.call('HSET', key('agent', a), 'since', ARGV[4])
   end
   update_agent(a, st, { presence = presence })
   if presence == 'offline' then
@@ -459,7 +463,7 @@ local function heartbeat()
   return { 'ok' }
 end
 
--- expire_presence: now (biased hex). Replies with the agents who went offline (any order).
+-- expire_presence: now (biased hex), now (unix ms, decimal). Replies with the agents who went offline (any order).
 local function expire_presence()
   if config_missing() then
     return NOCONFIG
@@ -473,6 +477,7 @@ local function expire_presence()
     local st = agent_state(a)
     if st and st.presence ~= 'offline' then
       update_agent(a, st, { presence = 'offline' })
+      redis.call('HSET', key('agent', a), 'since', ARGV[3])
       push(out, a)
     end
   end
@@ -651,7 +656,7 @@ local function queued_position()
 end
 
 -- snapshot: teams (count, then per team: id, strategy, queue length, queue members), then
--- agents (count, then per agent: id, presence, capacity, load, teams, assigned, offered, each
+-- agents (count, then per agent: id, presence, since ('' unknown), capacity, load, teams, assigned, offered, each
 -- list as its length then its items). The configured teams then the retired ones with a queue;
 -- the configured agents then the retired ones holding something (redis.rs merges the orders).
 -- Every other list in byte order except queues (service order).
@@ -679,8 +684,8 @@ local function snapshot()
   end
   push(out, #agents)
   for _, a in ipairs(agents) do
-    local f = redis.call('HMGET', key('agent', a), 'presence', 'capacity', 'load')
-    push(out, a, f[1] or 'offline', f[2] or '0', f[3] or '0')
+    local f = redis.call('HMGET', key('agent', a), 'presence', 'since', 'capacity', 'load')
+    push(out, a, f[1] or 'offline', f[2] or '', f[3] or '0', f[4] or '0')
     for _, kind in ipairs({ 'agent_teams', 'assigned', 'offered' }) do
       local items = redis.call('ZRANGE', key(kind, a), 0, -1)
       push(out, #items)
@@ -719,7 +724,7 @@ local function reset()
   end
   for _, a in ipairs(agents) do
     redis.call('HSET', key('agent', a), 'presence', 'offline', 'load', 0, 'tick', 0)
-    redis.call('HDEL', key('agent', a), 'lease')
+    redis.call('HDEL', key('agent', a), 'lease', 'since')
     redis.call('DEL', key('assigned', a), key('offered', a))
   end
 end
@@ -992,6 +997,7 @@ local function configure()
     if a.holds then
       redis.call('ZADD', key('retired_agents'), 0, a.id)
       redis.call('HSET', key('agent', a.id), 'presence', 'offline')
+      redis.call('HDEL', key('agent', a.id), 'since')
     else
       redis.call('ZREM', key('retired_agents'), a.id)
       redis.call('DEL', key('agent', a.id), key('assigned', a.id), key('offered', a.id))

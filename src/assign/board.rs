@@ -116,6 +116,9 @@ struct Agent {
     /// While online or away, the agent stays so until this time (unix ms), unless a heartbeat
     /// extends it; `None`: until told otherwise.
     lease_until: Option<i64>,
+    /// When the presence last changed (unix ms); `None`: not since the board was built or
+    /// restored (every agent starts offline then) or since the agent retired.
+    presence_since: Option<i64>,
 }
 
 /// The part of an agent every decision reads, kept apart so a scan over a large team stays in
@@ -345,12 +348,18 @@ impl Board {
 
     /// Change an agent's presence. Coming online drains the agent's teams; away or offline keep
     /// what the agent holds but get nothing new.
+    /// `now_ms` dates the change (unix ms); setting the presence the agent already has keeps the
+    /// date of the earlier change.
     pub fn set_presence(
         &mut self,
         agent: &AgentId,
         presence: Presence,
+        now_ms: i64,
     ) -> Result<Vec<Placement>, AssignError> {
         let agent = self.agent_ix(agent)?;
+        if self.states[agent].presence != presence {
+            self.agents[agent].presence_since = Some(now_ms);
+        }
         self.update_agent(agent, |state| state.presence = presence);
         if presence == Presence::Offline {
             self.agents[agent].lease_until = None;
@@ -385,6 +394,7 @@ impl Board {
             if lapsed && self.states[agent].presence != Presence::Offline {
                 self.update_agent(agent, |state| state.presence = Presence::Offline);
                 self.agents[agent].lease_until = None;
+                self.agents[agent].presence_since = Some(now_ms);
                 expired.push(self.agents[agent].id.clone());
             }
         }
@@ -621,6 +631,7 @@ impl Board {
                 AgentView {
                     agent: agent.id.clone(),
                     presence: state.presence,
+                    presence_since_ms: agent.presence_since,
                     teams: agent
                         .teams
                         .iter()
@@ -802,6 +813,7 @@ impl Board {
                     configured: true,
                     teams: Vec::new(),
                     lease_until: old.and_then(|ix| old_agents[ix].lease_until),
+                    presence_since: old.and_then(|ix| old_agents[ix].presence_since),
                 },
                 state,
                 old,
@@ -820,6 +832,7 @@ impl Board {
                         configured: false,
                         teams: Vec::new(),
                         lease_until: None,
+                        presence_since: None,
                     },
                     AgentState {
                         presence: Presence::Offline,
@@ -1135,6 +1148,7 @@ impl Board {
         }
         for agent in &mut self.agents {
             agent.lease_until = None;
+            agent.presence_since = None;
         }
     }
 

@@ -155,7 +155,7 @@ fn a_new_agent_starts_offline_a_new_team_empty_and_the_live_state_is_kept() {
     assert_eq!(board.expire_presence(101), [aid("alice")]);
     // The round-robin turn continued after bob: carol is next.
     let placements = board
-        .set_presence(&aid("carol"), Presence::Online)
+        .set_presence(&aid("carol"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c4", "carol")]));
     board.audit().expect("consistent");
@@ -352,7 +352,7 @@ fn strategy_offers_and_queue_limit_apply_to_the_next_decisions_and_the_queue_kee
     assert_eq!(order, ["alice", "bob", "alice"]);
     for name in ["alice", "bob"] {
         board
-            .set_presence(&aid(name), Presence::Away)
+            .set_presence(&aid(name), Presence::Away, 0)
             .expect("away");
     }
     for (id, priority, arrival) in [("q1", 0, 30), ("q2", 1, 40), ("q3", 0, 20)] {
@@ -378,7 +378,7 @@ fn strategy_offers_and_queue_limit_apply_to_the_next_decisions_and_the_queue_kee
     );
     // bob (the least busy) comes back: offers now, in queue order.
     let placements = board
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .expect("online");
     assert_eq!(
         summary(&placements),
@@ -398,7 +398,7 @@ fn strategy_offers_and_queue_limit_apply_to_the_next_decisions_and_the_queue_kee
         2,
     );
     board
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .expect("online");
     let placement = board.place(ticket("c4", "sales", 0, 60)).expect("placed");
     assert_eq!(assigned_to(&placement), "bob");
@@ -450,7 +450,7 @@ fn a_removed_agent_is_offline_in_no_team_and_keeps_what_it_holds_until_requeued(
     );
     // Unknown to everything that names an agent; its lease is gone.
     assert_eq!(
-        board.set_presence(&aid("alice"), Presence::Online),
+        board.set_presence(&aid("alice"), Presence::Online, 0),
         Err(AssignError::UnknownAgent(aid("alice")))
     );
     assert_eq!(
@@ -553,7 +553,7 @@ fn a_removed_team_keeps_its_queue_until_released_or_overflowed() {
     board.place(ticket("v1", "vip", 0, 1)).expect("queued");
     board.place(ticket("v2", "vip", 0, 2)).expect("queued");
     let placements = board
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("v1", "alice")]));
 
@@ -606,7 +606,7 @@ fn a_removed_team_keeps_its_queue_until_released_or_overflowed() {
     );
     assert_eq!(summary(&placements), pairs(&[("v2", "alice")]));
     let placements = board
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("v1", "bob")]));
     // Retired again: listed only while something waits in it.
@@ -694,7 +694,7 @@ fn requeue_puts_a_conversation_back_at_its_place_and_drains() {
     assert_eq!(summary(&board.requeue("c1")), pairs(&[("c1", "alice")]));
     // Away: c1 waits, ahead of the later arrival.
     board
-        .set_presence(&aid("alice"), Presence::Away)
+        .set_presence(&aid("alice"), Presence::Away, 0)
         .expect("away");
     let placements = board.requeue("c1");
     assert_eq!(summary(&placements), pairs(&[("c1", "-")]));
@@ -705,7 +705,7 @@ fn requeue_puts_a_conversation_back_at_its_place_and_drains() {
     assert!(board.requeue("c1").is_empty());
     assert!(board.requeue("nobody").is_empty());
     let placements = board
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c1", "bob")]));
     board.audit().expect("consistent");
@@ -751,13 +751,13 @@ fn requeue_of_an_offer_goes_to_the_next_agent_without_counting_as_a_decline() {
         "alice"
     );
     board
-        .set_presence(&aid("alice"), Presence::Away)
+        .set_presence(&aid("alice"), Presence::Away, 0)
         .expect("away");
     assert_eq!(summary(&board.requeue("c1")), pairs(&[("c1", "bob")]));
     // bob declines: alice (who never declined it) may have it when she is back.
     board.decline(&aid("bob"), "c1").expect("declined");
     let placements = board
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c1", "alice")]));
     board.audit().expect("consistent");

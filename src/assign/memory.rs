@@ -57,8 +57,9 @@ impl Assignments for MemoryAssignments {
         &self,
         agent: &AgentId,
         presence: Presence,
+        now_ms: i64,
     ) -> Result<Vec<Placement>, AssignError> {
-        self.board().set_presence(agent, presence)
+        self.board().set_presence(agent, presence, now_ms)
     }
 
     async fn heartbeat(&self, agents: &[AgentId], until_ms: i64) -> Result<(), AssignError> {

@@ -162,6 +162,9 @@ pub struct TeamView {
 pub struct AgentView {
     pub agent: AgentId,
     pub presence: Presence,
+    /// When the presence last changed (unix ms); `None`: not since the assignment state was
+    /// restored (every agent starts offline) or since the agent retired.
+    pub presence_since_ms: Option<i64>,
     pub teams: Vec<TeamId>,
     pub capacity: u32,
     /// Assigned plus offered conversations.
@@ -190,11 +193,13 @@ pub trait Assignments: Send + Sync + 'static {
     /// Assign straight to one agent (a transfer to an agent): online with room, any team.
     async fn assign_to(&self, agent: &AgentId, ticket: Ticket) -> Result<Placement, AssignError>;
 
-    /// Change an agent's presence. Coming online drains the agent's teams.
+    /// Change an agent's presence at `now_ms` (unix ms, the start of its time in status unless
+    /// the presence stays the same). Coming online drains the agent's teams.
     async fn set_presence(
         &self,
         agent: &AgentId,
         presence: Presence,
+        now_ms: i64,
     ) -> Result<Vec<Placement>, AssignError>;
 
     /// Extend the presence lease of these agents (online or away; offline ones are left

@@ -26,7 +26,7 @@
 //! | `members:<team>` | hash | agent id → member position (0-based, agent-id order) |
 //! | `elig:<team>` | zset | the team's members online with room. Round robin: member = agent id, score = member position. Least busy: score = load, member = `hex16(last tick)` `|` agent id, so equal loads order by last assignment, then id, exactly the board's rule |
 //! | `queue:<team>` | zset, score 0 | queued conversations; member = `hex8(i32::MAX - priority)` `hex16(arrival ^ 2^63)` `hex16(seq)` `|` conversation id: byte order is priority desc, arrival asc, placing order; position = `ZRANK` + 1 |
-//! | `agent:<agent>` | hash | `presence`, `capacity`, `load` (assigned + offered), `tick` (last assignment; 0 never), `lease` (`hex16(until ^ 2^63)`, absent: none); a retired agent's is kept (offline, no lease) |
+//! | `agent:<agent>` | hash | `presence`, `capacity`, `load` (assigned + offered), `tick` (last assignment; 0 never), `since` (last presence change, unix ms decimal; absent: unknown), `lease` (`hex16(until ^ 2^63)`, absent: none); a retired agent's is kept (offline, no lease) |
 //! | `agent_teams:<agent>` | zset, score 0 | the agent's teams (byte order); none for a retired agent |
 //! | `assigned:<agent>` / `offered:<agent>` | zset, score 0 | the conversation ids the agent holds |
 //! | `leases` | zset, score 0 | `hex16(until ^ 2^63)` `|` agent id: `ZRANGEBYLEX` finds the lapsed ones |
@@ -675,8 +675,12 @@ impl Assignments for RedisAssignments {
         &self,
         agent: &AgentId,
         presence: Presence,
+        now_ms: i64,
     ) -> Result<Vec<Placement>, AssignError> {
-        let args = Args::default().with(agent.as_str()).with(presence.as_str());
+        let args = Args::default()
+            .with(agent.as_str())
+            .with(presence.as_str())
+            .with(now_ms.to_string());
         self.call(&SCRIPTS.set_presence, args.0).await?.placements()
     }
 
@@ -693,7 +697,9 @@ impl Assignments for RedisAssignments {
     }
 
     async fn expire_presence(&self, now_ms: i64) -> Result<Vec<AgentId>, AssignError> {
-        let args = Args::default().with(time_hex(now_ms));
+        let args = Args::default()
+            .with(time_hex(now_ms))
+            .with(now_ms.to_string());
         let mut reader = self.call(&SCRIPTS.expire_presence, args.0).await?;
         let mut expired = Vec::new();
         while !reader.is_done() {
@@ -814,6 +820,10 @@ impl Assignments for RedisAssignments {
         for _ in 0..reader.count()? {
             let agent = AgentId::new(reader.string()?);
             let presence = presence_from(&reader.string()?).ok_or_else(|| malformed(script))?;
+            let presence_since_ms = match reader.string()?.as_str() {
+                "" => None,
+                since => Some(since.parse::<i64>().map_err(|_| malformed(script))?),
+            };
             let capacity = u32::try_from(reader.int()?).map_err(|_| malformed(script))?;
             let load = u32::try_from(reader.int()?).map_err(|_| malformed(script))?;
             let teams = reader.strings()?.into_iter().map(TeamId::new).collect();
@@ -822,6 +832,7 @@ impl Assignments for RedisAssignments {
             snapshot.agents.push(AgentView {
                 agent,
                 presence,
+                presence_since_ms,
                 teams,
                 capacity,
                 load,

@@ -280,8 +280,8 @@ async fn differential(seed: u64, operations: usize) {
                     12..=14 => Presence::Away,
                     _ => Presence::Offline,
                 };
-                let expected = board.set_presence(&who, presence);
-                let got = redis.set_presence(&who, presence).await;
+                let expected = board.set_presence(&who, presence, model.clock);
+                let got = redis.set_presence(&who, presence, model.clock).await;
                 assert_eq!(got, expected, "{context}: presence {who} {presence:?}");
                 if let Ok(placements) = &expected {
                     touched.extend(placements.iter().map(|p| p.conversation().id.clone()));
@@ -615,7 +615,7 @@ async fn concurrent_nodes_never_break_an_invariant() {
     }
     for n in 0..12 {
         nodes[n % 4]
-            .set_presence(&aid(&format!("agent{n}")), Presence::Online)
+            .set_presence(&aid(&format!("agent{n}")), Presence::Online, 0)
             .await
             .expect("online");
     }
@@ -674,7 +674,11 @@ async fn concurrent_nodes_never_break_an_invariant() {
                         } else {
                             Presence::Away
                         };
-                        seen.extend(seam.set_presence(&name, presence).await.expect("presence"));
+                        seen.extend(
+                            seam.set_presence(&name, presence, 0)
+                                .await
+                                .expect("presence"),
+                        );
                     }
                     3 => {
                         seam.heartbeat(&names, step + rng.below(5) as i64)
@@ -712,7 +716,7 @@ async fn concurrent_nodes_never_break_an_invariant() {
             // Everyone ends online, which drains what can be drained.
             for name in &names {
                 seen.extend(
-                    seam.set_presence(name, Presence::Online)
+                    seam.set_presence(name, Presence::Online, 0)
                         .await
                         .expect("online"),
                 );
@@ -779,7 +783,7 @@ async fn concurrent_nodes_never_break_an_invariant() {
     // Everyone online at the end: check the queues hold nothing an online agent could take.
     let last = &nodes[0];
     for n in 0..12 {
-        last.set_presence(&aid(&format!("agent{n}")), Presence::Online)
+        last.set_presence(&aid(&format!("agent{n}")), Presence::Online, 0)
             .await
             .expect("online");
     }
@@ -828,7 +832,7 @@ async fn a_second_node_sees_and_respects_the_first() {
     let first = node(&server, teams.clone(), agents.clone()).await;
     assert!(first.restore(vec![], vec![]).await.expect("restore"));
     first
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     first
@@ -878,7 +882,7 @@ async fn a_second_node_sees_and_respects_the_first() {
     // bob comes online on the second node and takes the first node's queued conversation
     // (after alice, in turn).
     let placements = second
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(placements.len(), 1);
@@ -910,7 +914,7 @@ async fn a_node_with_a_changed_configuration_keeps_the_live_state() {
     )
     .await;
     first
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     first
@@ -946,7 +950,7 @@ async fn a_node_with_a_changed_configuration_keeps_the_live_state() {
     );
     assert_eq!(view.teams[0].queue, ["c2"]);
     assert_eq!(
-        second.set_presence(&aid("bob"), Presence::Online).await,
+        second.set_presence(&aid("bob"), Presence::Online, 0).await,
         Err(AssignError::UnknownAgent(aid("bob")))
     );
     // The new capacity counts at once (the queue drains on the next change).
@@ -985,7 +989,7 @@ async fn nodes_converge_on_the_newest_configuration() {
     assert!(configured.applied);
     assert_eq!(first.configured_version().await.expect("version"), 2);
     let placements = first
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("bob is known everywhere");
     assert!(placements.is_empty());
@@ -1054,7 +1058,7 @@ async fn a_lost_configuration_is_written_again_at_the_newest_version_this_node_k
         .await
         .expect("flushed");
     assert!(
-        seam.set_presence(&aid("bob"), Presence::Online)
+        seam.set_presence(&aid("bob"), Presence::Online, 0)
             .await
             .expect("bob, of version 7")
             .is_empty()
@@ -1106,7 +1110,7 @@ async fn concurrent_configures_never_break_an_invariant() {
     }
     for n in 0..12 {
         nodes[n % 4]
-            .set_presence(&aid(&format!("agent{n}")), Presence::Online)
+            .set_presence(&aid(&format!("agent{n}")), Presence::Online, 0)
             .await
             .expect("online");
     }
@@ -1175,7 +1179,7 @@ async fn concurrent_configures_never_break_an_invariant() {
                 }
                 for name in &agent_pool {
                     if rng.percent(30) {
-                        let _ = seam.set_presence(&aid(name), Presence::Online).await;
+                        let _ = seam.set_presence(&aid(name), Presence::Online, 0).await;
                     }
                 }
                 tokio::task::yield_now().await;
@@ -1201,7 +1205,7 @@ async fn concurrent_configures_never_break_an_invariant() {
         .expect("configure");
     assert!(configured.applied);
     for n in 0..12 {
-        last.set_presence(&aid(&format!("agent{n}")), Presence::Online)
+        last.set_presence(&aid(&format!("agent{n}")), Presence::Online, 0)
             .await
             .expect("online");
     }
@@ -1245,7 +1249,7 @@ async fn restore_leaves_a_ready_state_alone() {
             .await
             .expect("restored")
     );
-    seam.set_presence(&aid("alice"), Presence::Online)
+    seam.set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     let before = seam.snapshot().await.expect("snapshot");
@@ -1272,7 +1276,7 @@ async fn every_key_lives_under_the_namespace_hash_tag() {
     )
     .await;
     assert!(seam.restore(vec![], vec![]).await.expect("restore"));
-    seam.set_presence(&aid("a:{b}|c"), Presence::Online)
+    seam.set_presence(&aid("a:{b}|c"), Presence::Online, 0)
         .await
         .expect("online");
     seam.heartbeat(&[aid("a:{b}|c")], 5)
@@ -1350,7 +1354,7 @@ async fn a_script_error_is_unavailable_and_changes_nothing() {
     let _: () = raw.set(&teams_key, "oops").await.expect("set");
     for result in [
         seam.place(ticket("c2", "sales", 0, 2)).await.map(|_| ()),
-        seam.set_presence(&aid("alice"), Presence::Online)
+        seam.set_presence(&aid("alice"), Presence::Online, 0)
             .await
             .map(|_| ()),
         seam.snapshot().await.map(|_| ()),
@@ -1391,7 +1395,7 @@ async fn a_lost_configuration_is_synced_again() {
     assert!(!seam.is_ready().await.expect("ready?"));
     assert_eq!(seam.held("c1").await.expect("held"), None);
     let placements = seam
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     assert!(placements.is_empty());
@@ -1413,7 +1417,7 @@ async fn redis_down_is_unavailable_and_recovers_with_its_state() {
         vec![agent("alice", &["sales"], 1)],
     )
     .await;
-    seam.set_presence(&aid("alice"), Presence::Online)
+    seam.set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     seam.place(ticket("c1", "sales", 0, 1))
@@ -1461,7 +1465,7 @@ async fn zz_timing_probe() {
     let redis = node(&server, teams, agents).await;
     for n in 0..11 {
         let _ = redis
-            .set_presence(&aid(&format!("agent{n}")), Presence::Online)
+            .set_presence(&aid(&format!("agent{n}")), Presence::Online, 0)
             .await;
     }
     let mut raw = raw(&server).await;

@@ -81,7 +81,7 @@ impl Kind {
 async fn online(seam: &dyn Assignments, agents: &[&str]) {
     for name in agents {
         let placements = seam
-            .set_presence(&aid(name), Presence::Online)
+            .set_presence(&aid(name), Presence::Online, 0)
             .await
             .expect("known agent");
         assert!(placements.is_empty(), "nothing was queued: {placements:?}");
@@ -176,7 +176,7 @@ async fn queues_by_priority_then_arrival_then_order(kind: Kind) {
 
     // Coming online drains the queue in that order, up to capacity.
     let placements = seam
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     let order: Vec<String> = placements
@@ -262,7 +262,7 @@ async fn round_robin_takes_turns_skips_and_resumes(kind: Kind) {
         "carol"
     );
     // Away agents are skipped; the turn resumes after the last one picked.
-    seam.set_presence(&aid("alice"), Presence::Away)
+    seam.set_presence(&aid("alice"), Presence::Away, 0)
         .await
         .expect("away");
     assert_eq!(
@@ -373,7 +373,7 @@ async fn least_busy_picks_least_loaded_then_longest_idle_then_id(kind: Kind) {
         "carol"
     );
     // Away and full agents are ignored.
-    seam.set_presence(&aid("dave"), Presence::Away)
+    seam.set_presence(&aid("dave"), Presence::Away, 0)
         .await
         .expect("away");
     assert_eq!(
@@ -455,7 +455,7 @@ async fn the_preferred_agent_goes_first(kind: Kind) {
         "alice"
     );
     // Preferred but full, away or unknown: the strategy.
-    seam.set_presence(&aid("bob"), Presence::Away)
+    seam.set_presence(&aid("bob"), Presence::Away, 0)
         .await
         .expect("away");
     assert_eq!(
@@ -533,7 +533,7 @@ async fn offers_count_accept_assigns_decline_never_comes_back(kind: Kind) {
     assert_eq!(load(seam, "bob").await, 0);
     // carol comes online: she may take it.
     let placements = seam
-        .set_presence(&aid("carol"), Presence::Online)
+        .set_presence(&aid("carol"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c1", "carol")]));
@@ -598,7 +598,7 @@ async fn a_drain_skips_a_ticket_only_its_decliners_could_take(kind: Kind) {
     assert_eq!(queue(seam, "support").await, ["c1"]);
     // bob comes online and takes c1.
     let placements = seam
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c1", "bob")]));
@@ -659,7 +659,7 @@ async fn overflow_moves_a_queued_conversation(kind: Kind) {
         .expect("still queued");
     // Not queued (or unknown): nothing.
     let placements = seam
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c2", "bob")]));
@@ -674,7 +674,7 @@ async fn overflow_moves_a_queued_conversation(kind: Kind) {
         None
     );
     // A declined conversation overflowed forgets who declined it (in sales, alice).
-    seam.set_presence(&aid("alice"), Presence::Online)
+    seam.set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(holder(seam, "c1").await.as_deref(), Some("alice"));
@@ -729,7 +729,7 @@ async fn assign_to_transfers_to_any_online_agent_with_room(kind: Kind) {
             .await,
         Err(AssignError::UnknownTeam(tid("nowhere")))
     );
-    seam.set_presence(&aid("alice"), Presence::Away)
+    seam.set_presence(&aid("alice"), Presence::Away, 0)
         .await
         .expect("away");
     let before = snapshot(seam).await;
@@ -765,7 +765,7 @@ async fn away_and_offline_agents_keep_their_conversations_and_get_nothing_new(ki
         .await;
     let seam = &*seam;
     assert_eq!(
-        seam.set_presence(&aid("zed"), Presence::Online).await,
+        seam.set_presence(&aid("zed"), Presence::Online, 0).await,
         Err(AssignError::UnknownAgent(aid("zed")))
     );
     online(seam, &["alice"]).await;
@@ -775,7 +775,7 @@ async fn away_and_offline_agents_keep_their_conversations_and_get_nothing_new(ki
     );
     for presence in [Presence::Away, Presence::Offline] {
         assert!(
-            seam.set_presence(&aid("alice"), presence)
+            seam.set_presence(&aid("alice"), presence, 0)
                 .await
                 .expect("presence")
                 .is_empty()
@@ -793,12 +793,12 @@ async fn away_and_offline_agents_keep_their_conversations_and_get_nothing_new(ki
         queued_at(&place(seam, ticket("c3", "sales", 1, 3)).await),
         1
     );
-    seam.set_presence(&aid("alice"), Presence::Away)
+    seam.set_presence(&aid("alice"), Presence::Away, 0)
         .await
         .expect("away");
     assert_eq!(queue(seam, "sales").await, ["c3", "c2"]);
     let placements = seam
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(
@@ -822,7 +822,7 @@ async fn presence_leases_expire_unless_renewed(kind: Kind) {
         .await;
     let seam = &*seam;
     online(seam, &["alice", "bob", "carol"]).await;
-    seam.set_presence(&aid("carol"), Presence::Away)
+    seam.set_presence(&aid("carol"), Presence::Away, 0)
         .await
         .expect("away");
     assert_eq!(
@@ -867,7 +867,7 @@ async fn presence_leases_expire_unless_renewed(kind: Kind) {
     assert!(seam.expire_presence(150).await.expect("expire").is_empty());
     // A lease may also be shortened; going offline forgets it.
     seam.heartbeat(&[aid("bob")], 120).await.expect("heartbeat");
-    seam.set_presence(&aid("bob"), Presence::Offline)
+    seam.set_presence(&aid("bob"), Presence::Offline, 0)
         .await
         .expect("offline");
     online(seam, &["bob"]).await;
@@ -896,6 +896,73 @@ async fn presence_leases_expire_unless_renewed(kind: Kind) {
         queued_at(&place(seam, ticket("c2", "sales", 0, 2)).await),
         1
     );
+}
+
+async fn time_in_status_starts_at_each_change(kind: Kind) {
+    let seam = kind
+        .build(
+            vec![team("sales", Strategy::RoundRobin)],
+            vec![
+                agent("alice", &["sales"], 1),
+                agent("bob", &["sales"], 1),
+                agent("carol", &["sales"], 1),
+            ],
+        )
+        .await;
+    let seam = &*seam;
+    let since = |view: &Snapshot, name: &str| agent_view(view, name).presence_since_ms;
+    // Nobody has changed yet: unknown, not "offline since the epoch".
+    let view = snapshot(seam).await;
+    assert_eq!(since(&view, "alice"), None);
+    seam.set_presence(&aid("alice"), Presence::Online, 1_000)
+        .await
+        .expect("online");
+    seam.set_presence(&aid("bob"), Presence::Away, 1_500)
+        .await
+        .expect("away");
+    // Saying the same again keeps the start; a change restarts it.
+    seam.set_presence(&aid("alice"), Presence::Online, 2_000)
+        .await
+        .expect("still online");
+    seam.set_presence(&aid("bob"), Presence::Online, 2_500)
+        .await
+        .expect("online");
+    // Offline to offline is no change either.
+    seam.set_presence(&aid("carol"), Presence::Offline, 2_600)
+        .await
+        .expect("offline");
+    let view = snapshot(seam).await;
+    assert_eq!(since(&view, "alice"), Some(1_000));
+    assert_eq!(since(&view, "bob"), Some(2_500));
+    assert_eq!(since(&view, "carol"), None);
+    // A lapsed lease dates the fall to offline at the expiry.
+    seam.heartbeat(&[aid("alice")], 3_000)
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        seam.expire_presence(3_001).await.expect("expire"),
+        [aid("alice")]
+    );
+    let view = snapshot(seam).await;
+    assert_eq!(agent_view(&view, "alice").presence, Presence::Offline);
+    assert_eq!(since(&view, "alice"), Some(3_001));
+    // A new configuration keeps it; an agent retired while holding something loses it.
+    place(seam, ticket("c1", "sales", 0, 1)).await;
+    configure(
+        seam,
+        vec![team("sales", Strategy::RoundRobin)],
+        vec![agent("alice", &["sales"], 2), agent("carol", &["sales"], 1)],
+        7,
+    )
+    .await;
+    let view = snapshot(seam).await;
+    assert_eq!(since(&view, "alice"), Some(3_001));
+    assert_eq!(agent_view(&view, "bob").presence, Presence::Offline);
+    assert_eq!(since(&view, "bob"), None);
+    // A restore starts everyone offline with no known start.
+    seam.restore(Vec::new(), Vec::new()).await.expect("restore");
+    let view = snapshot(seam).await;
+    assert!(view.agents.iter().all(|a| a.presence_since_ms.is_none()));
 }
 
 async fn refusals_change_nothing(kind: Kind) {
@@ -963,7 +1030,7 @@ async fn refusals_change_nothing(kind: Kind) {
         Err(AssignError::UnknownAgent(aid("zed")))
     );
     assert_eq!(
-        seam.set_presence(&aid("zed"), Presence::Away).await,
+        seam.set_presence(&aid("zed"), Presence::Away, 0).await,
         Err(AssignError::UnknownAgent(aid("zed")))
     );
     assert_eq!(
@@ -1049,7 +1116,7 @@ async fn restore_rebuilds_and_is_ready(kind: Kind) {
     );
     // bob comes online: support's queue drains to him; sales waits for alice to have room.
     let placements = seam
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("w2", "bob")]));
@@ -1274,7 +1341,7 @@ async fn configure_keeps_the_live_state_and_applies_changes_at_once(kind: Kind) 
         1
     );
     let placements = seam
-        .set_presence(&aid("a0"), Presence::Online)
+        .set_presence(&aid("a0"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c3", "a0")]));
@@ -1370,7 +1437,7 @@ async fn a_removed_agent_keeps_what_it_holds_until_requeued(kind: Kind) {
         []
     );
     assert_eq!(
-        seam.set_presence(&aid("alice"), Presence::Online).await,
+        seam.set_presence(&aid("alice"), Presence::Online, 0).await,
         Err(AssignError::UnknownAgent(aid("alice")))
     );
     assert_eq!(
@@ -1454,7 +1521,7 @@ async fn a_removed_team_keeps_its_queue(kind: Kind) {
     place(seam, ticket("v1", "vip", 0, 1)).await;
     place(seam, ticket("v2", "vip", 0, 2)).await;
     let placements = seam
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("v1", "alice")]));
@@ -1487,7 +1554,7 @@ async fn a_removed_team_keeps_its_queue(kind: Kind) {
     .await;
     assert_eq!(summary(&placements), pairs(&[("v2", "alice")]));
     let placements = seam
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("v1", "bob")]));
@@ -1545,7 +1612,7 @@ async fn requeue_puts_a_conversation_back_at_its_place(kind: Kind) {
         summary(&seam.requeue("c1").await.expect("requeue")),
         pairs(&[("c1", "alice")])
     );
-    seam.set_presence(&aid("alice"), Presence::Away)
+    seam.set_presence(&aid("alice"), Presence::Away, 0)
         .await
         .expect("away");
     let placements = seam.requeue("c1").await.expect("requeue");
@@ -1557,12 +1624,12 @@ async fn requeue_puts_a_conversation_back_at_its_place(kind: Kind) {
     assert!(seam.requeue("nobody").await.expect("requeue").is_empty());
     // bob takes c1; alice back online takes c2 and... (capacity 1) nothing else.
     let placements = seam
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c1", "bob")]));
     let placements = seam
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c2", "alice")]));
@@ -1643,6 +1710,7 @@ against_both!(
     assign_to_transfers_to_any_online_agent_with_room,
     away_and_offline_agents_keep_their_conversations_and_get_nothing_new,
     presence_leases_expire_unless_renewed,
+    time_in_status_starts_at_each_change,
     refusals_change_nothing,
     restore_rebuilds_and_is_ready,
     holdings_list_every_placed_conversation,

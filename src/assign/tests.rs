@@ -72,7 +72,7 @@ pub(super) fn preferring(id: &str, team: &str, agent: &str) -> Ticket {
 pub(super) fn online(board: &mut Board, agents: &[&str]) {
     for agent in agents {
         let placements = board
-            .set_presence(&aid(agent), Presence::Online)
+            .set_presence(&aid(agent), Presence::Online, 0)
             .expect("known agent");
         assert!(placements.is_empty(), "nothing was queued: {placements:?}");
     }
@@ -592,7 +592,7 @@ fn a_full_queue_refuses_and_changes_nothing() {
     assert_eq!(queue(&board, "sales"), ["a", "b"]);
     // A full queue does not stop an assignment when someone is free.
     let placements = board
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("a", "alice")]));
     board.release("a").expect("released");
@@ -666,7 +666,7 @@ fn round_robin_skips_agents_who_are_away_or_full_and_resumes_after_the_last_one(
     );
     online(&mut board, &["alice", "bob", "carol", "dave"]);
     board
-        .set_presence(&aid("carol"), Presence::Away)
+        .set_presence(&aid("carol"), Presence::Away, 0)
         .expect("away");
     let next = |board: &mut Board, n: i64| {
         assigned_to(
@@ -699,7 +699,7 @@ fn round_robin_spreads_evenly_over_many_placements_with_releases() {
     );
     for name in &names {
         board
-            .set_presence(&aid(name), Presence::Online)
+            .set_presence(&aid(name), Presence::Online, 0)
             .expect("online");
     }
     let mut rng = Rng::new(7);
@@ -846,7 +846,7 @@ fn least_busy_ignores_agents_away_or_full() {
     );
     online(&mut board, &["alice", "bob", "carol"]);
     board
-        .set_presence(&aid("bob"), Presence::Away)
+        .set_presence(&aid("bob"), Presence::Away, 0)
         .expect("away");
     for n in 0..5 {
         let placement = board
@@ -1007,7 +1007,7 @@ fn away_and_offline_agents_get_nothing_new_but_keep_their_conversations() {
         online(&mut board, &["alice"]);
         board.place(ticket("c1", "sales", 0, 1)).expect("placed");
         let placements = board
-            .set_presence(&aid("alice"), presence)
+            .set_presence(&aid("alice"), presence, 0)
             .expect("presence");
         assert!(placements.is_empty());
         assert_eq!(
@@ -1057,7 +1057,7 @@ fn coming_online_drains_by_priority_then_arrival() {
         .place(ticket("s-last", "sales", 0, 400))
         .expect("placed");
     let placements = board
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .expect("online");
     assert_eq!(
         summary(&placements),
@@ -1073,7 +1073,7 @@ fn coming_online_drains_by_priority_then_arrival() {
     // Online again changes nothing; no room.
     assert!(
         board
-            .set_presence(&aid("alice"), Presence::Online)
+            .set_presence(&aid("alice"), Presence::Online, 0)
             .expect("online")
             .is_empty()
     );
@@ -1092,7 +1092,7 @@ fn coming_online_drains_only_the_agents_teams() {
     board.place(ticket("s1", "sales", 0, 1)).expect("placed");
     board.place(ticket("t1", "support", 0, 1)).expect("placed");
     let placements = board
-        .set_presence(&aid("alice"), Presence::Online)
+        .set_presence(&aid("alice"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("s1", "alice")]));
     assert_eq!(queue(&board, "support"), ["t1"]);
@@ -1102,7 +1102,7 @@ fn coming_online_drains_only_the_agents_teams() {
 fn set_presence_rejects_an_unknown_agent() {
     let mut board = Board::new(vec![team("sales", Strategy::RoundRobin)], vec![]);
     assert_eq!(
-        board.set_presence(&aid("zed"), Presence::Online),
+        board.set_presence(&aid("zed"), Presence::Online, 0),
         Err(AssignError::UnknownAgent(aid("zed")))
     );
 }
@@ -1121,7 +1121,7 @@ fn a_presence_lease_that_is_not_renewed_takes_the_agent_offline() {
     );
     online(&mut board, &["alice", "bob"]);
     board
-        .set_presence(&aid("carla"), Presence::Away)
+        .set_presence(&aid("carla"), Presence::Away, 0)
         .expect("away");
     let placement = board.place(ticket("c1", "sales", 0, 1)).expect("placed");
     assert_eq!(assigned_to(&placement), "alice");
@@ -1159,7 +1159,7 @@ fn going_offline_forgets_the_lease_and_no_lease_never_expires() {
     online(&mut board, &["alice", "bob"]);
     board.heartbeat(&[aid("alice")], 1_000);
     board
-        .set_presence(&aid("alice"), Presence::Offline)
+        .set_presence(&aid("alice"), Presence::Offline, 0)
         .expect("offline");
     online(&mut board, &["alice"]);
     // Online again without a heartbeat: no lease, so no expiry (bob never had one either).
@@ -1352,11 +1352,11 @@ fn a_declined_offer_goes_to_the_next_agent_and_never_back() {
     // Coming online again or freeing capacity never brings c1 back to a decliner.
     for agent in ["alice", "bob", "carol"] {
         board
-            .set_presence(&aid(agent), Presence::Away)
+            .set_presence(&aid(agent), Presence::Away, 0)
             .expect("away");
         assert!(
             board
-                .set_presence(&aid(agent), Presence::Online)
+                .set_presence(&aid(agent), Presence::Online, 0)
                 .expect("online")
                 .is_empty()
         );
@@ -1399,7 +1399,7 @@ fn a_declined_offer_keeps_its_place_in_the_queue() {
     assert_eq!(queue(&board, "sales"), ["first", "third"]);
     // bob comes online: "first" is his (he never declined it).
     let placements = board
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("first", "bob")]));
     board.audit().expect("consistent");
@@ -1475,7 +1475,7 @@ fn an_offer_to_an_agent_who_went_away_can_still_be_declined() {
     online(&mut board, &["alice"]);
     board.place(ticket("c1", "sales", 0, 1)).expect("placed");
     board
-        .set_presence(&aid("alice"), Presence::Offline)
+        .set_presence(&aid("alice"), Presence::Offline, 0)
         .expect("offline");
     online(&mut board, &["bob"]);
     let placements = board.decline(&aid("alice"), "c1").expect("declined");
@@ -1563,7 +1563,7 @@ fn assign_to_transfers_to_any_online_agent_with_room() {
     // Releasing a transferred conversation drains the agent's own teams.
     board.place(ticket("c6", "sales", 0, 4)).expect("placed");
     board
-        .set_presence(&aid("bob"), Presence::Away)
+        .set_presence(&aid("bob"), Presence::Away, 0)
         .expect("away");
     board.place(ticket("c7", "sales", 0, 5)).expect("placed");
     let (_, placements) = board.release("c1").expect("released");
@@ -1606,7 +1606,7 @@ fn overflow_moves_a_queued_conversation_and_places_it() {
     );
     // bob comes online: backup drains in its order.
     let placements = board
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .expect("online");
     assert_eq!(
         summary(&placements),
@@ -1750,7 +1750,7 @@ fn restore_rebuilds_loads_and_queues_with_everyone_offline() {
     // Back online and over capacity: nothing new until load falls below capacity.
     assert!(
         board
-            .set_presence(&aid("alice"), Presence::Online)
+            .set_presence(&aid("alice"), Presence::Online, 0)
             .expect("online")
             .is_empty()
     );
@@ -1962,7 +1962,7 @@ fn random_run(seed: u64, operations: usize) {
                     7..=8 => Presence::Away,
                     _ => Presence::Offline,
                 };
-                let placements = match board.set_presence(&aid(&name), presence) {
+                let placements = match board.set_presence(&aid(&name), presence, 0) {
                     Ok(placements) => placements,
                     Err(AssignError::UnknownAgent(_)) => {
                         assert!(!live_agents.contains(&name), "{context}");
@@ -2388,7 +2388,7 @@ async fn concurrent_callers_never_break_an_invariant() {
     let assignments = Arc::new(MemoryAssignments::new(concurrent_board()));
     for n in 0..12 {
         let placements = assignments
-            .set_presence(&aid(&format!("agent{n}")), Presence::Online)
+            .set_presence(&aid(&format!("agent{n}")), Presence::Online, 0)
             .await
             .expect("online");
         assert!(placements.is_empty());
@@ -2452,7 +2452,7 @@ async fn concurrent_callers_never_break_an_invariant() {
                         };
                         seen.extend(
                             assignments
-                                .set_presence(&name, presence)
+                                .set_presence(&name, presence, 0)
                                 .await
                                 .expect("presence"),
                         );
@@ -2487,7 +2487,7 @@ async fn concurrent_callers_never_break_an_invariant() {
             for name in &names {
                 seen.extend(
                     assignments
-                        .set_presence(name, Presence::Online)
+                        .set_presence(name, Presence::Online, 0)
                         .await
                         .expect("online"),
                 );
@@ -2589,7 +2589,7 @@ async fn memory_assignments_delegate_to_the_board() {
     ));
     assert!(
         assignments
-            .set_presence(&aid("alice"), Presence::Online)
+            .set_presence(&aid("alice"), Presence::Online, 0)
             .await
             .expect("online")
             .is_empty()
@@ -2622,7 +2622,7 @@ async fn memory_assignments_delegate_to_the_board() {
         Err(AssignError::AgentUnavailable(aid("bob")))
     );
     let placements = assignments
-        .set_presence(&aid("bob"), Presence::Online)
+        .set_presence(&aid("bob"), Presence::Online, 0)
         .await
         .expect("online");
     assert_eq!(summary(&placements), pairs(&[("c1", "bob")]));

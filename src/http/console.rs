@@ -209,6 +209,7 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
                     "id": a.agent,
                     "name": people.user(&a.agent).map(|u| u.name.clone()),
                     "presence": a.presence,
+                    "presence_since": a.presence_since_ms,
                     "load": a.load,
                     "capacity": a.capacity,
                 })
