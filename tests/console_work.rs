@@ -395,9 +395,48 @@ async fn team_inboxes_and_supervisors_follow_conversations_live() {
     assert!(!bob_ws.others.iter().any(|f| f["type"] == "live"));
 }
 
+/// A long queue: the board gets its head (100 ids, in service order) and its length, never all
+/// of it.
+async fn the_board_lists_the_head_of_a_long_queue_and_counts_it_all() {
+    let app = spawn_console_app(|_| {}).await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let customers: Vec<Customer> = (0..105)
+        .map(|n| Customer::new(&app, &format!("1555040{n:04}")))
+        .collect();
+    futures::future::join_all(customers.iter().map(|c| c.hands_off_to(SUPPORT))).await;
+    let support = sam
+        .teams()
+        .await
+        .into_iter()
+        .find(|t| t["id"] == SUPPORT)
+        .expect("support");
+    assert_eq!(support["queue_length"], 105, "{support}");
+    let head = support["queue"].as_array().expect("queue");
+    assert_eq!(head.len(), 100);
+    // Each of them a different conversation waiting in support.
+    let waiting: std::collections::BTreeSet<String> = sam
+        .conversations("team=support&status=waiting&limit=200")
+        .await
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(waiting.len(), 105);
+    let listed: std::collections::BTreeSet<String> = head
+        .iter()
+        .filter_map(|id| id.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(listed.len(), 100);
+    assert!(listed.is_subset(&waiting));
+}
+
 in_both_modes!(
     team_inboxes_and_supervisors_follow_conversations_live,
     search_and_filters_find_conversations_page_by_page,
     free_text_waits_for_the_customer_once_the_24_hour_window_closed,
     people_see_who_else_is_viewing_or_typing_a_conversation,
 );
+
+#[actix_rt::test]
+async fn the_board_lists_the_head_of_a_long_queue() {
+    the_board_lists_the_head_of_a_long_queue_and_counts_it_all().await;
+}

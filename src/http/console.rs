@@ -184,6 +184,11 @@ async fn force_presence(
     Ok(HttpResponse::Ok().json(json!({ "agent": agent, "presence": body.presence })))
 }
 
+/// Queued conversation ids `GET /teams` lists per team, in service order (`queue_length` counts
+/// them all): the board shows the head of a queue, and a queue of 10,000 would make each of its
+/// refreshes 400 KB.
+const QUEUE_LISTED: usize = 100;
+
 async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let snapshot = state
         .desk
@@ -220,7 +225,11 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
             "name": people.team_name(&t.team),
             "strategy": t.strategy,
             "private": private,
-            "queue": if sees_queue { json!(t.queue) } else { json!([]) },
+            "queue": if sees_queue {
+                json!(t.queue.iter().take(QUEUE_LISTED).collect::<Vec<_>>())
+            } else {
+                json!([])
+            },
             "queue_length": if sees_queue { json!(t.queue.len()) } else { Value::Null },
             "oldest_arrival": if sees_queue { json!(t.oldest_arrival_ms) } else { Value::Null },
             "agents": agents,
