@@ -519,6 +519,11 @@ pub struct PushSettings {
     pub allow_http_endpoints: bool,
     /// Subscriptions one user may keep (each browser or phone is one).
     pub max_subscriptions_per_user: usize,
+    /// Further tries of a push the push service did not take (a timeout, 429 or 5xx), with
+    /// exponential backoff from `retry_min_delay_ms` (its `Retry-After` when longer, at most
+    /// 30 s), never past the notice's time to live.
+    pub retries: u32,
+    pub retry_min_delay_ms: u64,
 }
 
 impl Default for PushSettings {
@@ -538,6 +543,8 @@ impl Default for PushSettings {
             ],
             allow_http_endpoints: false,
             max_subscriptions_per_user: 20,
+            retries: 3,
+            retry_min_delay_ms: 1000,
         }
     }
 }

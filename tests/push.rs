@@ -234,6 +234,109 @@ async fn a_push_reaches_the_push_service_for_an_offer_an_assignment_and_a_messag
     );
 }
 
+/// Assignment pushes that reached `subscription` about `conversation`.
+fn reached(received: &[ReceivedPush], subscription: &str, conversation: &str) -> usize {
+    pushes(received, "assignment", conversation)
+        .iter()
+        .filter(|p| p.subscription == subscription)
+        .count()
+}
+
+/// A push service that fails for a moment is tried again; a browser whose session ended (log
+/// out, log out everywhere, expiry) hears nothing more: its subscription goes with the session.
+async fn failures_are_retried_and_a_logged_out_browser_hears_nothing_more() {
+    let app = spawn_console_app(|s| {
+        s.push.allow_http_endpoints = true;
+        s.push.endpoint_hosts = Vec::new();
+        s.push.retry_min_delay_ms = 10;
+    })
+    .await;
+    let fake = FakePush::start().expect("the fake push service starts");
+    let alice = Console::new(&app, ALICE);
+    let _alice_ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+
+    // Her laptop subscribes from a login session; a script with her API token subscribes too.
+    let laptop = Console::login(&app, "alice@example.com", DEMO_PASSWORD).await;
+    let laptop_keys = fake.subscribe().expect("keys");
+    expect_status(
+        201,
+        laptop
+            .post("/api/v1/me/push-subscriptions", laptop_keys.json())
+            .await,
+    );
+    let script_keys = fake.subscribe().expect("keys");
+    expect_status(
+        201,
+        alice
+            .post("/api/v1/me/push-subscriptions", script_keys.json())
+            .await,
+    );
+
+    // The laptop's push service answers 503 twice, then takes the push.
+    fake.fail_next(&laptop_keys.id, 503, 2);
+    let first = Customer::new(&app, "15558100011")
+        .hands_off_to("support")
+        .await;
+    wait_push(&fake, "assignment", &first).await;
+    assert!(
+        fake.wait_for(WAIT, |got, _| reached(got, &laptop_keys.id, &first) == 1)
+            .await,
+        "the laptop got the push on the third try: {:#?}",
+        fake.answered()
+    );
+    let failures = fake
+        .answered()
+        .iter()
+        .filter(|(s, status)| s == &laptop_keys.id && *status == 503)
+        .count();
+    assert_eq!(failures, 2);
+    assert!(
+        fake.wait_for(WAIT, |got, _| reached(got, &script_keys.id, &first) == 1)
+            .await,
+        "the script's subscription got it once"
+    );
+
+    // The laptop logs out: its subscription is gone; the token's stays.
+    expect_status(204, laptop.post_empty("/api/v1/auth/logout").await);
+    let left = expect_status(200, alice.get("/api/v1/me/push-subscriptions").await);
+    assert_eq!(
+        left["subscriptions"].as_array().map(Vec::len),
+        Some(1),
+        "{left}"
+    );
+    let second = Customer::new(&app, "15558100012")
+        .hands_off_to("support")
+        .await;
+    assert!(
+        fake.wait_for(WAIT, |got, _| reached(got, &script_keys.id, &second) == 1)
+            .await,
+        "the script still hears"
+    );
+    assert_eq!(reached(&fake.received(), &laptop_keys.id, &second), 0);
+
+    // Logging out everywhere takes a phone's subscription with its session too.
+    let phone = Console::login(&app, "alice@example.com", DEMO_PASSWORD).await;
+    expect_status(
+        201,
+        phone
+            .post(
+                "/api/v1/me/push-subscriptions",
+                fake.subscribe().expect("keys").json(),
+            )
+            .await,
+    );
+    let listed = expect_status(200, alice.get("/api/v1/me/push-subscriptions").await);
+    assert_eq!(listed["subscriptions"].as_array().map(Vec::len), Some(2));
+    expect_status(200, phone.delete("/api/v1/auth/sessions").await);
+    let left = expect_status(200, alice.get("/api/v1/me/push-subscriptions").await);
+    assert_eq!(
+        left["subscriptions"].as_array().map(Vec::len),
+        Some(1),
+        "{left}"
+    );
+}
+
 /// Wait until the push counter with `labels` is at least 1.
 async fn wait_metric(app: &TestApp, labels: &[(&str, &str)]) {
     for _ in 0..500 {
@@ -335,4 +438,5 @@ async fn every_node_and_every_restart_use_the_same_vapid_key() {
 in_both_modes!(
     a_push_reaches_the_push_service_for_an_offer_an_assignment_and_a_message,
     subscriptions_belong_to_their_user_and_are_removed_by_them,
+    failures_are_retried_and_a_logged_out_browser_hears_nothing_more,
 );

@@ -75,6 +75,8 @@ struct Subscription {
     auth: Vec<u8>,
     /// Answer every push with this status instead of checking it (e.g. 410).
     answer: Option<u16>,
+    /// Answer this many of the next pushes with `failing.0`, then check them again.
+    failing: (u16, u32),
 }
 
 #[derive(Default)]
@@ -152,6 +154,7 @@ impl FakePush {
                 public_key: components.public_key().to_vec(),
                 auth: auth.to_vec(),
                 answer: None,
+                failing: (0, 0),
             },
         );
         Ok(subscription)
@@ -161,6 +164,14 @@ impl FakePush {
     pub fn answer_with(&self, subscription: &str, status: u16) {
         if let Some(s) = self.shared.lock().subscriptions.get_mut(subscription) {
             s.answer = Some(status);
+        }
+    }
+
+    /// Answer the next `times` pushes to `subscription` with `status` (e.g. 503), then take
+    /// them again: a push service failing for a moment.
+    pub fn fail_next(&self, subscription: &str, status: u16, times: u32) {
+        if let Some(s) = self.shared.lock().subscriptions.get_mut(subscription) {
+            s.failing = (status, times);
         }
     }
 
@@ -320,8 +331,21 @@ async fn receive(
 ) -> HttpResponse {
     let id = id.into_inner();
     let mut state = shared.lock();
-    let Some(subscription) = state.subscriptions.get(&id) else {
+    let Some(subscription) = state.subscriptions.get_mut(&id) else {
         state.rejected.push(format!("{id}: no such subscription"));
+        return HttpResponse::NotFound().finish();
+    };
+    if subscription.failing.1 > 0 {
+        subscription.failing.1 -= 1;
+        let status = subscription.failing.0;
+        state.answered.push((id, status));
+        return HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::SERVICE_UNAVAILABLE),
+        )
+        .finish();
+    }
+    let Some(subscription) = state.subscriptions.get(&id) else {
         return HttpResponse::NotFound().finish();
     };
     if let Some(status) = subscription.answer {

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::{ApiError, AppState};
+use crate::accounts::service::Via;
 use crate::push::model::{NotificationSettings, NotifyEvents, PushSubscription};
 use crate::push::{SubscriptionJson, validate};
 
@@ -126,7 +127,7 @@ async fn subscribe(
         .headers()
         .get(actix_web::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let subscription = validate(
+    let mut subscription = validate(
         &body,
         &state.settings.push,
         caller.user(),
@@ -134,6 +135,11 @@ async fn subscribe(
         now_ms(),
     )
     .map_err(ApiError::BadRequest)?;
+    // Made in a login session: it ends with the session. With an API token: kept until removed.
+    subscription.session = match &caller.via {
+        Via::Session(id) => Some(id.clone()),
+        Via::Token(_) => None,
+    };
     let mine = state.store.push_subscriptions(caller.user()).await?;
     let again = mine.iter().any(|s| s.endpoint == subscription.endpoint);
     if !again && mine.len() >= state.settings.push.max_subscriptions_per_user {

@@ -19,6 +19,8 @@ pub mod model;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use futures::StreamExt;
@@ -190,6 +192,7 @@ pub fn validate(
         auth: URL_SAFE_NO_PAD.encode(&auth),
         user_agent: user_agent.map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
         created_at: now_ms,
+        session: None,
     })
 }
 
@@ -232,6 +235,43 @@ enum Delivery {
     /// 404 or 410: the subscription is no more.
     Gone,
     Failed(String),
+    /// A timeout, a refused connection, 429 or 5xx: worth another try (after the push
+    /// service's `Retry-After`, when it gave one).
+    Transient {
+        why: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The longest wait between two tries of a push, whatever the push service asks.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// The wait before the next try: backon's, or the push service's `Retry-After` when longer
+/// (at most [`MAX_RETRY_DELAY`]); `None` (give up) when the tries are spent or the notice would
+/// outlive its time to live (`left`) before it (pure).
+pub fn next_try(
+    backoff: Option<Duration>,
+    retry_after: Option<Duration>,
+    left: Duration,
+) -> Option<Duration> {
+    let wait = match retry_after {
+        Some(asked) => backoff?.max(asked.min(MAX_RETRY_DELAY)),
+        None => backoff?,
+    };
+    (wait < left).then_some(wait)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by push services).
+fn retry_after(answer: &reqwest::Response) -> Option<Duration> {
+    answer
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 /// Queues notices and sends them (see the module's documentation).
@@ -315,11 +355,17 @@ impl Worker {
         let now = chrono::Utc::now().timestamp_millis();
         let body = payload(&notice).to_string();
         let (ttl, urgency) = ttl_and_urgency(&notice, now, self.settings.ttl_seconds);
-        for subscription in subscriptions {
-            match self
-                .send(&subscription, &notice, body.as_bytes(), ttl, urgency)
-                .await
-            {
+        // Each device at once: one whose push service is failing never holds up the others
+        // (a user keeps at most `max_subscriptions_per_user`).
+        let (notice, body) = (&notice, body.as_bytes());
+        let deliveries = subscriptions.iter().map(|subscription| async move {
+            let outcome = self
+                .send_with_retries(subscription, notice, body, ttl, urgency)
+                .await;
+            (subscription, outcome)
+        });
+        for (subscription, outcome) in futures::future::join_all(deliveries).await {
+            match outcome {
                 Delivery::Sent => count("sent"),
                 Delivery::Gone => {
                     count("gone");
@@ -331,12 +377,49 @@ impl Worker {
                         tracing::warn!(error = %e, "push: cannot delete a gone subscription");
                     }
                 }
-                Delivery::Failed(why) => {
+                Delivery::Failed(why) | Delivery::Transient { why, .. } => {
                     count("failed");
                     tracing::info!(reason = %why, "push: not delivered");
                 }
             }
         }
+    }
+
+    /// [`Worker::send`], tried again on transient failures (see [`next_try`]).
+    async fn send_with_retries(
+        &self,
+        subscription: &PushSubscription,
+        notice: &Notice,
+        body: &[u8],
+        ttl: u32,
+        urgency: Urgency,
+    ) -> Delivery {
+        let started = tokio::time::Instant::now();
+        let lifetime = Duration::from_secs(u64::from(ttl));
+        let once = || async {
+            match self.send(subscription, notice, body, ttl, urgency).await {
+                Delivery::Transient { why, retry_after } => Err((why, retry_after)),
+                done => Ok(done),
+            }
+        };
+        let schedule = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(
+                self.settings.retry_min_delay_ms.max(1),
+            ))
+            .with_max_delay(MAX_RETRY_DELAY)
+            .with_jitter()
+            .with_max_times(self.settings.retries as usize);
+        once.retry(schedule)
+            .adjust(|(_, asked): &(String, Option<Duration>), backoff| {
+                next_try(backoff, *asked, lifetime.saturating_sub(started.elapsed()))
+            })
+            .notify(|(why, _): &(String, Option<Duration>), wait| {
+                metrics::counter!(m::PUSH_NOTIFICATIONS, "kind" => notice.kind.as_str(), "outcome" => "retried")
+                    .increment(1);
+                tracing::debug!(reason = %why, ?wait, "push: trying again");
+            })
+            .await
+            .unwrap_or_else(|(why, retry_after)| Delivery::Transient { why, retry_after })
     }
 
     /// The user's subscriptions if the user wants this kind of notice.
@@ -378,7 +461,16 @@ impl Worker {
             Ok(answer) => match answer.status().as_u16() {
                 200..=299 => Delivery::Sent,
                 404 | 410 => Delivery::Gone,
+                status @ (429 | 500..=599) => Delivery::Transient {
+                    why: format!("push service answered {status}"),
+                    retry_after: retry_after(&answer),
+                },
                 status => Delivery::Failed(format!("push service answered {status}")),
+            },
+            // Timeouts and connections refused or cut: the request may go through next time.
+            Err(e) if e.is_timeout() || e.is_connect() || e.is_request() => Delivery::Transient {
+                why: e.to_string(),
+                retry_after: None,
             },
             Err(e) => Delivery::Failed(e.to_string()),
         }

@@ -82,6 +82,10 @@ pub struct PushSubscription {
     pub auth: String,
     pub user_agent: Option<String>,
     pub created_at: i64,
+    /// The login session it was made in: it ends with it (log out, log out everywhere,
+    /// expiry), so a browser nobody is logged in to hears nothing more. `None`: made with a
+    /// personal API token, kept until removed.
+    pub session: Option<String>,
 }
 
 /// The server's VAPID key pair (RFC 8292), base64url without padding: the P-256 private

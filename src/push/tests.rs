@@ -170,3 +170,20 @@ fn the_audience_is_the_origin_with_its_port() {
     let url = reqwest::Url::parse("https://fcm.googleapis.com/fcm/send/x").expect("url");
     assert_eq!(origin(&url), "https://fcm.googleapis.com");
 }
+
+#[test]
+fn a_failed_push_waits_for_the_backoff_or_the_services_retry_after_within_its_lifetime() {
+    let s = Duration::from_secs;
+    let minute = s(60);
+    // Backon's wait, unless the push service asks for longer (capped at 30 s).
+    assert_eq!(next_try(Some(s(1)), None, minute), Some(s(1)));
+    assert_eq!(next_try(Some(s(1)), Some(s(5)), minute), Some(s(5)));
+    assert_eq!(next_try(Some(s(8)), Some(s(5)), minute), Some(s(8)));
+    assert_eq!(next_try(Some(s(1)), Some(s(3600)), minute), Some(s(30)));
+    // The tries are spent: give up whatever the service says.
+    assert_eq!(next_try(None, Some(s(1)), minute), None);
+    // A notice that would expire before the next try (an offer of 20 s) is given up.
+    assert_eq!(next_try(Some(s(4)), None, s(3)), None);
+    assert_eq!(next_try(Some(s(1)), Some(s(20)), s(15)), None);
+    assert_eq!(next_try(Some(s(1)), None, Duration::ZERO), None);
+}

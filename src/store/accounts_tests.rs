@@ -1201,6 +1201,7 @@ pub(crate) async fn notifications_subscriptions_and_vapid_keys_round_trip(store:
         auth: "auth".into(),
         user_agent: Some("Firefox".into()),
         created_at: at,
+        session: None,
     };
     let first = sub("p1", &ana, "https://push.example/1", 10);
     assert_eq!(
@@ -1270,6 +1271,54 @@ pub(crate) async fn notifications_subscriptions_and_vapid_keys_round_trip(store:
             .expect("read")
             .is_empty()
     );
+
+    // A subscription made in a session ends with it: log out, log out everywhere, expiry.
+    for (n, s) in [
+        session("s-push-1", 41, "ana", 5_000, 4_000),
+        session("s-push-2", 42, "ana", 50_000, 40_000),
+        session("s-push-3", 43, "ana", 50_000, 40_000),
+    ]
+    .iter()
+    .enumerate()
+    {
+        store.create_session(s).await.expect("created");
+        let made_in = PushSubscription {
+            session: Some(s.id.clone()),
+            ..sub(
+                &format!("q{n}"),
+                &ana,
+                &format!("https://push.example/q{n}"),
+                50,
+            )
+        };
+        assert_eq!(
+            store.save_push_subscription(&made_in).await.expect("saved"),
+            made_in
+        );
+    }
+    let by_token = sub("q-token", &ana, "https://push.example/token", 60);
+    store
+        .save_push_subscription(&by_token)
+        .await
+        .expect("saved");
+    async fn left(store: &dyn Store) -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .push_subscriptions(&AgentId::new("ana"))
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+    assert_eq!(left(store).await, ["q-token", "q0", "q1", "q2"]);
+    assert_eq!(store.prune_sessions(6_000, 2_000).await.expect("pruned"), 1);
+    assert_eq!(left(store).await, ["q-token", "q1", "q2"]);
+    assert!(store.delete_session("s-push-2").await.expect("deleted"));
+    assert_eq!(left(store).await, ["q-token", "q2"]);
+    store.delete_sessions_of(&ana).await.expect("deleted");
+    assert_eq!(left(store).await, ["q-token"]);
 }
 
 // ---- the suite ----

@@ -73,11 +73,11 @@ impl PushStore for PostgresStore {
     ) -> Result<PushSubscription, StoreError> {
         let row = sqlx::query(
             "INSERT INTO push_subscriptions
-                (id, user_id, endpoint, p256dh, auth, user_agent, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                (id, user_id, endpoint, p256dh, auth, user_agent, created_at, session_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id,
                 p256dh = excluded.p256dh, auth = excluded.auth,
-                user_agent = excluded.user_agent
+                user_agent = excluded.user_agent, session_id = excluded.session_id
              RETURNING *",
         )
         .bind(text(&s.id))
@@ -87,6 +87,7 @@ impl PushStore for PostgresStore {
         .bind(text(&s.auth))
         .bind(s.user_agent.as_deref().map(text))
         .bind(s.created_at)
+        .bind(s.session.as_deref().map(text))
         .fetch_one(&self.reader)
         .await?;
         subscription_from_row(&row)

@@ -73,6 +73,7 @@ pub(super) fn subscription_from_row(
         auth: row.text("auth")?,
         user_agent: row.opt_text("user_agent")?,
         created_at: row.int("created_at")?,
+        session: row.opt_text("session_id")?,
     })
 }
 

@@ -60,11 +60,11 @@ pub(super) fn apply(conn: &Connection, write: &PushWrite) -> Result<AccountDone,
         PushWrite::Subscribe(s) => {
             conn.prepare_cached(
                 "INSERT INTO push_subscriptions
-                    (id, user_id, endpoint, p256dh, auth, user_agent, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                    (id, user_id, endpoint, p256dh, auth, user_agent, created_at, session_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id,
                     p256dh = excluded.p256dh, auth = excluded.auth,
-                    user_agent = excluded.user_agent",
+                    user_agent = excluded.user_agent, session_id = excluded.session_id",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -74,7 +74,8 @@ pub(super) fn apply(conn: &Connection, write: &PushWrite) -> Result<AccountDone,
                     s.p256dh,
                     s.auth,
                     s.user_agent,
-                    s.created_at
+                    s.created_at,
+                    s.session
                 ])
             })
             .map_err(engine)?;
