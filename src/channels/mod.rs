@@ -14,7 +14,9 @@ pub mod telegram;
 pub mod whatsapp;
 pub mod window;
 
-pub use window::{SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window};
+pub use window::{
+    SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window, service_window_for,
+};
 
 use futures::future::BoxFuture;
 

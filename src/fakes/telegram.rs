@@ -1,8 +1,10 @@
 //! A fake Telegram Bot API: `POST /bot<token>/<method>` with a JSON body, recorded and
 //! answered like Telegram (`{"ok": true, "result": …}`): `sendMessage`, `sendPhoto` and
 //! `sendDocument` return a Message with the next message id of its chat; `answerCallbackQuery`
-//! and `setWebhook` return `true`; any other method too. Tests can make the next calls fail
-//! with a Bot API error (a 429 with `retry_after`, a 403 "blocked by the user"...).
+//! and `setWebhook` return `true`; any other method too. Files planted by a test are served
+//! like Telegram's: `getFile` gives a `file_path`, `GET /file/bot<token>/<file_path>` the
+//! bytes. Tests can make the next calls fail with a Bot API error (a 429 with `retry_after`, a
+//! 403 "blocked by the user"...).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -47,6 +49,10 @@ struct State {
     calls: VecDeque<RecordedCall>,
     next_message: HashMap<i64, i64>,
     failures: VecDeque<Failure>,
+    /// Planted files by file_id.
+    files: HashMap<String, Vec<u8>>,
+    /// Downloads served (file paths), oldest first.
+    downloads: Vec<String>,
 }
 
 #[derive(Default)]
@@ -90,7 +96,8 @@ impl FakeTelegram {
         let (server, thread) = super::serve_on_thread("fake-telegram", listener, 1, move |cfg| {
             cfg.app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(1 << 20))
-                .route("/bot{token}/{method}", web::post().to(call));
+                .route("/bot{token}/{method}", web::post().to(call))
+                .route("/file/bot{token}/{path:.*}", web::get().to(file));
         })?;
         tracing::info!(%addr, "fake telegram: listening");
         Ok(FakeTelegram {
@@ -149,6 +156,19 @@ impl FakeTelegram {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Hold `bytes` as a customer's file; its `file_id` (what an update carries).
+    pub fn plant_file(&self, bytes: &[u8]) -> String {
+        let mut state = self.shared.lock();
+        let file_id = format!("AgACAgQAAxkBAAI{}", state.files.len() + 1);
+        state.files.insert(file_id.clone(), bytes.to_vec());
+        file_id
+    }
+
+    /// The file paths downloaded, oldest first.
+    pub fn downloads(&self) -> Vec<String> {
+        self.shared.lock().downloads.clone()
     }
 
     /// Answer the next `times` calls (of `method`, or any) with this Bot API error.
@@ -232,6 +252,31 @@ async fn call(
                     }
                     message
                 }
+                "getFile" => {
+                    let id = body
+                        .get("file_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    match state.files.get(id) {
+                        Some(bytes) => json!({
+                            "file_id": id,
+                            "file_unique_id": format!("u-{id}"),
+                            "file_size": bytes.len(),
+                            "file_path": format!("photos/{id}.jpg"),
+                        }),
+                        None => {
+                            let answer = json!({"ok": false, "error_code": 400,
+                                "description": "Bad Request: invalid file_id"});
+                            state.calls.push_back(RecordedCall {
+                                token,
+                                method,
+                                body,
+                                ok: false,
+                            });
+                            return HttpResponse::BadRequest().json(answer);
+                        }
+                    }
+                }
                 _ => json!(true),
             };
             Ok(json!({ "ok": true, "result": result }))
@@ -254,5 +299,22 @@ async fn call(
                 .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
             HttpResponse::build(status).json(answer)
         }
+    }
+}
+
+async fn file(path: web::Path<(String, String)>, shared: web::Data<Shared>) -> HttpResponse {
+    let (_token, path) = path.into_inner();
+    let id = path
+        .strip_prefix("photos/")
+        .and_then(|p| p.strip_suffix(".jpg"))
+        .unwrap_or_default();
+    let mut state = shared.lock();
+    let bytes = state.files.get(id).cloned();
+    state.downloads.push(path);
+    match bytes {
+        Some(bytes) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(bytes),
+        None => HttpResponse::NotFound().finish(),
     }
 }

@@ -1,4 +1,5 @@
-//! The Telegram Bot API send client: `POST {base}/bot<token>/<method>` with a JSON body.
+//! The Telegram Bot API client: `POST {base}/bot<token>/<method>` with a JSON body, and
+//! customers' files by `getFile` and `GET {base}/file/bot<token>/<file_path>`.
 //!
 //! Texts go by `sendMessage`; the bot's reply buttons and list menus become an inline keyboard
 //! (`reply_markup.inline_keyboard`, one button a row, `callback_data` = the option id), so a
@@ -15,6 +16,7 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
@@ -25,6 +27,7 @@ use super::{callback_of, chat_of, message_id, message_of};
 use crate::channels::{ChannelClient, RetryClass, SendAccepted, SendError, SendRequest};
 use crate::config::{Settings, TelegramBotSettings, TelegramSettings};
 use crate::domain::{AccountId, ChannelKind, MediaKind, MediaSource, OutboundContent};
+use crate::media::limits::Failure;
 
 /// Telegram's limits (characters / bytes).
 const TEXT_MAX: usize = 4096;
@@ -102,6 +105,65 @@ impl TelegramClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Download a customer's file: `getFile` for its `file_path` (valid for an hour), then
+    /// `GET {base}/file/bot<token>/<file_path>`, at most `max` bytes (the Bot API serves up to
+    /// 20 MB). Transient failures are [`Failure::Retry`]; a file Telegram will not give (too
+    /// big, unknown id) or one over `max` is [`Failure::Gone`].
+    pub async fn download(&self, file_id: &str, max: u64) -> Result<Bytes, Failure> {
+        let file = self
+            .call("getFile", &json!({ "file_id": file_id }))
+            .await
+            .map_err(|e| match e.class() {
+                RetryClass::Permanent => Failure::Gone(format!("media_gone: {e}")),
+                _ => Failure::Retry(format!("getFile: {e}")),
+            })?;
+        let too_large = || Failure::Gone(format!("too_large: over {max} bytes"));
+        if file
+            .get("file_size")
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n > max)
+        {
+            return Err(too_large());
+        }
+        let Some(path) = file.get("file_path").and_then(Value::as_str) else {
+            return Err(Failure::Gone(
+                "media_gone: getFile gave no file_path".into(),
+            ));
+        };
+        let url = format!(
+            "{}/file/bot{}/{}",
+            self.base,
+            self.token.expose_secret(),
+            path.trim_start_matches('/')
+        );
+        let mut response = self
+            .http
+            .get(url)
+            .timeout(self.timeout.max(Duration::from_secs(60)))
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(format!("download: {}", map_reqwest_error(e))))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(crate::media::limits::download_failure(status));
+        }
+        if response.content_length().is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::Retry(format!("download: {}", map_reqwest_error(e))))?
+        {
+            if (buf.len() + chunk.len()) as u64 > max {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
     }
 
     async fn send_request(&self, request: &SendRequest) -> Result<SendAccepted, SendError> {
@@ -644,5 +706,47 @@ mod tests {
             Some(ProviderMessageId::new("tg:123456789:1111111:1367"))
         );
         assert_eq!(sent_id(&bot, &json!(true)), None);
+    }
+
+    #[tokio::test]
+    async fn a_file_is_downloaded_by_get_file_within_its_limit() {
+        let fake = crate::fakes::telegram::FakeTelegram::start();
+        let bot = TelegramBotSettings {
+            bot_token: SecretString::from("42:test-token"),
+            webhook_secret: SecretString::from("s"),
+            public_url: None,
+            per_chat_per_minute: 60,
+            per_chat_burst: 1,
+        };
+        let client = TelegramClient::new(
+            reqwest::Client::new(),
+            &TelegramSettings {
+                api_base_url: fake.base_url(),
+                request_timeout_ms: 5000,
+            },
+            &bot,
+        );
+        let bytes = vec![7u8; 1000];
+        let id = fake.plant_file(&bytes);
+        assert_eq!(client.download(&id, 1000).await.expect("downloaded"), bytes);
+        assert!(matches!(
+            client.download(&id, 999).await,
+            Err(Failure::Gone(reason)) if reason.starts_with("too_large")
+        ));
+        assert!(matches!(
+            client.download("no-such-file", 1000).await,
+            Err(Failure::Gone(reason)) if reason.starts_with("media_gone")
+        ));
+        fake.fail_next(Some("getFile"), 502, "Bad Gateway", None, 1);
+        assert!(matches!(
+            client.download(&id, 1000).await,
+            Err(Failure::Retry(_))
+        ));
+        // Nothing with the token in it reaches a failure reason.
+        fake.fail_next(Some("getFile"), 429, "Too Many Requests", Some(3), 1);
+        let Err(Failure::Retry(reason)) = client.download(&id, 1000).await else {
+            panic!("a 429 is retried later")
+        };
+        assert!(!reason.contains("test-token"), "{reason}");
     }
 }
