@@ -21,6 +21,9 @@ use crate::routing::RoutingSettings;
 pub struct Settings {
     pub server: ServerSettings,
     pub whatsapp: WhatsappSettings,
+    /// The Telegram Bot API (bots themselves are channels of `kind: telegram`).
+    #[serde(default)]
+    pub telegram: TelegramSettings,
     pub database: DatabaseSettings,
     pub intake: IntakeSettings,
     pub conversations: ConversationSettings,
@@ -141,7 +144,13 @@ impl Default for SecuritySettings {
 pub const DEMO_ENVIRONMENTS: &[&str] = &["local", "demo", "test", "loadtest"];
 
 /// The demo's public secrets and console tokens (config/base.yaml, README).
-const DEMO_SECRETS: &[&str] = &["demo-app-secret", "demo-verify-token", "demo-access-token"];
+const DEMO_SECRETS: &[&str] = &[
+    "demo-app-secret",
+    "demo-verify-token",
+    "demo-access-token",
+    "123456789:demo-telegram-bot-token",
+    "demo-telegram-webhook-secret",
+];
 pub const DEMO_CONSOLE_TOKENS: &[&str] =
     &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
 /// The demo users' password (`demo-password`) as config/base.yaml holds it: argon2id.
@@ -247,6 +256,63 @@ pub struct WhatsappSettings {
     pub request_timeout_ms: u64,
     /// Send a read receipt for each inbound message.
     pub mark_as_read: bool,
+}
+
+/// The Telegram Bot API, shared by every bot (channel of `kind: telegram`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct TelegramSettings {
+    /// `https://api.telegram.org`; tests and the demo point it at a fake.
+    pub api_base_url: String,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        Self {
+            api_base_url: "https://api.telegram.org".into(),
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// One Telegram bot (`channels.<id>.telegram`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct TelegramBotSettings {
+    /// BotFather's token, `<bot id>:<secret>`; the bot id is the channel's account.
+    pub bot_token: SecretString,
+    /// What Telegram sends in `X-Telegram-Bot-Api-Secret-Token` (given to it by `setWebhook`):
+    /// 1-256 characters `A-Z a-z 0-9 _ -`.
+    pub webhook_secret: SecretString,
+    /// The gateway's public base URL (`https://switchboard.example.com`): when set, the bot's
+    /// webhook is registered at start (`setWebhook` to `{public_url}/webhooks/telegram/<id>`
+    /// with the secret). When absent, nothing is registered.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Messages to one chat per minute (Telegram: about one a second).
+    #[serde(default = "default_per_chat_per_minute")]
+    pub per_chat_per_minute: u32,
+    /// Messages to one chat that may go at once.
+    #[serde(default = "default_per_chat_burst")]
+    pub per_chat_burst: u32,
+}
+
+fn default_per_chat_per_minute() -> u32 {
+    60
+}
+
+fn default_per_chat_burst() -> u32 {
+    3
+}
+
+impl TelegramBotSettings {
+    /// The numeric bot id before the `:` of the token; `None` when the token has no such form.
+    pub fn bot_id(&self) -> Option<String> {
+        use secrecy::ExposeSecret;
+        let (id, rest) = self.bot_token.expose_secret().split_once(':')?;
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty())
+            .then(|| id.to_string())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -368,7 +434,8 @@ pub struct OutboundSettings {
 #[derive(Clone, Debug, Deserialize)]
 pub struct ChannelSettings {
     pub kind: ChannelKind,
-    /// WhatsApp: the `phone_number_id` webhooks carry in `metadata`.
+    /// WhatsApp: the `phone_number_id` webhooks carry in `metadata` (required there).
+    #[serde(default)]
     pub phone_number_id: String,
     #[serde(default)]
     pub display_phone_number: Option<String>,
@@ -380,11 +447,30 @@ pub struct ChannelSettings {
     /// Overrides `outbound.messages_per_second` for this number.
     #[serde(default)]
     pub messages_per_second: Option<u32>,
+    /// `kind: telegram`: the bot (required there).
+    #[serde(default)]
+    pub telegram: Option<TelegramBotSettings>,
 }
 
 impl ChannelSettings {
+    /// The provider's account the channel's webhooks name: WhatsApp's `phone_number_id`, a
+    /// Telegram bot's id.
     pub fn account(&self) -> AccountId {
-        AccountId::new(self.phone_number_id.clone())
+        match (self.kind, &self.telegram) {
+            (ChannelKind::Telegram, Some(bot)) => AccountId::new(bot.bot_id().unwrap_or_default()),
+            _ => AccountId::new(self.phone_number_id.clone()),
+        }
+    }
+
+    /// The outbound limits of this channel: `outbound` with the channel's own per-recipient
+    /// rate where it has one (a Telegram bot's per-chat limit).
+    pub fn outbound(&self, base: &OutboundSettings) -> OutboundSettings {
+        let mut settings = base.clone();
+        if let Some(bot) = &self.telegram {
+            settings.per_recipient_per_minute = bot.per_chat_per_minute;
+            settings.per_recipient_burst = bot.per_chat_burst;
+        }
+        settings
     }
 }
 
@@ -706,6 +792,14 @@ impl Settings {
             if channel.access_token.as_ref().is_some_and(public) {
                 keys.push(format!("channels.{id}.access_token"));
             }
+            if let Some(bot) = &channel.telegram {
+                if public(&bot.bot_token) {
+                    keys.push(format!("channels.{id}.telegram.bot_token"));
+                }
+                if public(&bot.webhook_secret) {
+                    keys.push(format!("channels.{id}.telegram.webhook_secret"));
+                }
+            }
         }
         let demo_hashes: Vec<String> = DEMO_CONSOLE_TOKENS
             .iter()
@@ -778,10 +872,41 @@ impl Settings {
                     "channel {id}: messages_per_second must be 1..=1000"
                 ));
             }
-            if !seen.insert((channel.kind, channel.phone_number_id.clone())) {
+            if channel.kind == ChannelKind::Telegram {
+                use secrecy::ExposeSecret;
+                let Some(bot) = &channel.telegram else {
+                    return invalid(format!(
+                        "channel {id}: kind telegram needs telegram.bot_token and telegram.webhook_secret"
+                    ));
+                };
+                if bot.bot_id().is_none() {
+                    return invalid(format!(
+                        "channel {id}: telegram.bot_token must look like <bot id>:<secret> (BotFather's token)"
+                    ));
+                }
+                let secret = bot.webhook_secret.expose_secret();
+                if secret.is_empty()
+                    || secret.len() > 256
+                    || !secret
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return invalid(format!(
+                        "channel {id}: telegram.webhook_secret must be 1-256 characters A-Z, a-z, 0-9, _ or -"
+                    ));
+                }
+                if bot.per_chat_per_minute == 0 || bot.per_chat_burst == 0 {
+                    return invalid(format!(
+                        "channel {id}: telegram.per_chat_per_minute and per_chat_burst must be positive"
+                    ));
+                }
+            } else if channel.phone_number_id.is_empty() {
+                return invalid(format!("channel {id}: phone_number_id is required"));
+            }
+            if !seen.insert((channel.kind, channel.account())) {
                 return invalid(format!(
-                    "channel {id}: phone_number_id {} is used twice",
-                    channel.phone_number_id
+                    "channel {id}: account {} is used twice",
+                    channel.account()
                 ));
             }
         }
@@ -908,7 +1033,7 @@ impl Settings {
     pub fn channel_for_account(&self, kind: ChannelKind, account: &AccountId) -> Option<ChannelId> {
         self.channels
             .iter()
-            .find(|(_, c)| c.kind == kind && c.phone_number_id == account.as_str())
+            .find(|(_, c)| c.kind == kind && &c.account() == account)
             .map(|(id, _)| ChannelId::new(id.clone()))
     }
 

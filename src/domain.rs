@@ -143,6 +143,7 @@ pub enum ChannelKind {
     Messenger,
     Instagram,
     Webchat,
+    Telegram,
 }
 
 impl ChannelKind {
@@ -152,6 +153,7 @@ impl ChannelKind {
             ChannelKind::Messenger => "messenger",
             ChannelKind::Instagram => "instagram",
             ChannelKind::Webchat => "webchat",
+            ChannelKind::Telegram => "telegram",
         }
     }
 }
@@ -168,12 +170,26 @@ pub struct InboundEnvelope {
     /// maps it to a configured [`ChannelId`].
     pub account: AccountId,
     pub event: InboundEvent,
+    /// The provider's id of the delivery this event came in, for channels that number their
+    /// deliveries (Telegram's `update_id`, unique per bot): a redelivery is recognised by it.
+    /// `None` (WhatsApp): the event's own ids decide (see [`InboundEnvelope::dedupe_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
 }
 
 impl InboundEnvelope {
     /// The key that makes a redelivery recognisable: a message by its provider id, a status by
-    /// provider id + status, anything else by a digest of its content (set by the parser).
+    /// provider id + status, anything else by a digest of its content (set by the parser);
+    /// on channels that number their deliveries, by that number (per account).
     pub fn dedupe_key(&self) -> String {
+        if let Some(delivery) = &self.delivery_id {
+            return format!(
+                "d:{}:{}:{}",
+                self.channel_kind.as_str(),
+                self.account,
+                delivery
+            );
+        }
         match &self.event {
             InboundEvent::Message(m) => format!("m:{}", m.provider_id),
             InboundEvent::Status(s) => format!("s:{}:{}", s.provider_id, s.raw_status),

@@ -184,18 +184,21 @@ impl Application {
                 &settings,
                 http_client.clone(),
                 store.clone(),
-                |channel, mps| {
+                |channel, mps, outbound| {
                     Arc::new(RedisThrottle::new(
                         parts.cluster.clone(),
                         channel,
                         mps,
-                        &settings.outbound,
+                        outbound,
                     ))
                 },
             ),
             None => Outbound::start(&settings, http_client.clone(), store.clone()),
         };
         let unconfirmed = Duration::from_millis(settings.outbound.resend_unconfirmed_after_ms);
+        // The webhooks answer Telegram button presses through the bots' senders.
+        let webhook_outbound = outbound.clone();
+        crate::channels::telegram::client::register_webhooks(&settings, http_client.clone());
 
         // Routing, team queues and agents, on their own thread.
         let desk_arbiter = actix::Arbiter::new().handle();
@@ -345,6 +348,7 @@ impl Application {
             )
             .map_err(|e| anyhow::anyhow!("app secret: {e}"))?,
             whatsapp_parser: Box::new(WhatsappWebhookParser),
+            outbound: webhook_outbound,
             prometheus,
             desk: desk.clone(),
             bodies: crate::http::body::BodyBudget::new(

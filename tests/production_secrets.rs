@@ -12,10 +12,12 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-const DEMO_KEYS: [&str; 6] = [
+const DEMO_KEYS: [&str; 8] = [
     "whatsapp.app_secret",
     "whatsapp.verify_token",
     "whatsapp.access_token",
+    "channels.telegram.telegram.bot_token",
+    "channels.telegram.telegram.webhook_secret",
     "agents.alice.token_sha256",
     "agents.bob.token_sha256",
     "agents.carla.token_sha256",
@@ -45,14 +47,36 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     settings.whatsapp.app_secret = "a-real-app-secret".to_string().into();
     settings.whatsapp.verify_token = "".to_string().into();
     settings.whatsapp.access_token = "EAAG-real".to_string().into();
+    if let Some(bot) = settings
+        .channels
+        .get_mut("telegram")
+        .and_then(|c| c.telegram.as_mut())
+    {
+        bot.bot_token = "987654321:AAH-real-token".to_string().into();
+    }
     settings.agents.retain(|id, _| id == "alice");
     let err = settings.validate().expect_err("still public").to_string();
     assert!(err.contains("whatsapp.verify_token"), "{err}");
     assert!(err.contains("agents.alice.token_sha256"), "{err}");
     assert!(!err.contains("whatsapp.app_secret"), "{err}");
     assert!(!err.contains("whatsapp.access_token"), "{err}");
+    assert!(
+        err.contains("channels.telegram.telegram.webhook_secret"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("channels.telegram.telegram.bot_token"),
+        "{err}"
+    );
 
     settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
+    if let Some(bot) = settings
+        .channels
+        .get_mut("telegram")
+        .and_then(|c| c.telegram.as_mut())
+    {
+        bot.webhook_secret = "a-real-webhook-secret".to_string().into();
+    }
     assert!(err.contains("agents.alice.password_argon2"), "{err}");
     if let Some(alice) = settings.agents.get_mut("alice") {
         alice.token_sha256 = Some("ab".repeat(32));

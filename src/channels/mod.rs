@@ -10,10 +10,13 @@
 //! `http::webhooks`, and a `kind` in the channel configuration.
 
 pub mod signature;
+pub mod telegram;
 pub mod whatsapp;
 pub mod window;
 
-pub use window::{SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window};
+pub use window::{
+    SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window, service_window_for,
+};
 
 use futures::future::BoxFuture;
 
@@ -82,6 +85,15 @@ pub enum SendError {
         message: String,
         class: RetryClass,
     },
+    /// The provider refused for now and said how long to wait (Telegram's 429 with
+    /// `parameters.retry_after`): retried like [`RetryClass::Throughput`], never sooner.
+    #[error("provider error {code} (HTTP {http_status}): {message}; retry after {retry_after:?}")]
+    RetryAfter {
+        code: i64,
+        http_status: u16,
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// No answer in time.
     #[error("timed out")]
     Timeout,
@@ -94,13 +106,21 @@ impl SendError {
     pub fn class(&self) -> RetryClass {
         match self {
             SendError::Provider { class, .. } => *class,
+            SendError::RetryAfter { .. } => RetryClass::Throughput,
             SendError::Timeout | SendError::Transport(_) => RetryClass::Transient,
         }
     }
     /// The provider's error code, if any (for metrics and the stored failure).
     pub fn code(&self) -> Option<i64> {
         match self {
-            SendError::Provider { code, .. } => Some(*code),
+            SendError::Provider { code, .. } | SendError::RetryAfter { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+    /// The least the provider asked to wait before the next attempt, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SendError::RetryAfter { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }

@@ -1,6 +1,8 @@
 //! Meta's customer-service window: a business may send free-form messages to a customer only
 //! within 24 hours of the customer's last message; after it, only an approved template
-//! (WhatsApp's error 131047). Every channel Switchboard speaks today (WhatsApp) has this rule.
+//! (WhatsApp's error 131047). WhatsApp has this rule (Messenger and Instagram a similar one);
+//! Telegram has none: a bot may write to a chat that started it at any time
+//! ([`service_window_for`]).
 
 /// The window's length, from the customer's last message.
 pub const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -9,12 +11,30 @@ pub const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 pub const WINDOW_CLOSED_REASON: &str = "Re-engagement message: more than 24 hours have passed \
      since the customer last replied, so only a template message can be sent (WhatsApp 131047)";
 
+use crate::domain::CustomerId;
+
 /// Whether free-form messages may be sent, and until when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceWindow {
     pub open: bool,
     /// When it closes (or closed), unix ms; `None` when the customer never wrote.
     pub closes_at: Option<i64>,
+}
+
+/// The window of `customer`'s channel: always open on channels without one (a Telegram chat),
+/// else [`service_window`].
+pub fn service_window_for(
+    customer: &CustomerId,
+    last_inbound_at: Option<i64>,
+    now_ms: i64,
+) -> ServiceWindow {
+    if super::telegram::chat_of(customer).is_some() {
+        return ServiceWindow {
+            open: true,
+            closes_at: None,
+        };
+    }
+    service_window(last_inbound_at, now_ms)
 }
 
 /// The window at `now_ms` for a customer who last wrote at `last_inbound_at` (unix ms).
@@ -52,6 +72,28 @@ mod tests {
         assert!(at(wrote + SERVICE_WINDOW_MS - 1).open);
         assert!(!at(wrote + SERVICE_WINDOW_MS).open);
         assert!(!at(wrote + 3 * SERVICE_WINDOW_MS).open);
+    }
+
+    #[test]
+    fn a_telegram_chat_has_no_window_and_a_whatsapp_customer_has_it() {
+        let wrote = 1_700_000_000_000;
+        let later = wrote + 3 * SERVICE_WINDOW_MS;
+        let chat = crate::channels::telegram::customer_id(
+            &crate::domain::AccountId::new("123456789"),
+            1111111,
+        );
+        let open = ServiceWindow {
+            open: true,
+            closes_at: None,
+        };
+        assert_eq!(service_window_for(&chat, Some(wrote), later), open);
+        assert_eq!(service_window_for(&chat, None, later), open);
+        let number = CustomerId::new("15550001111");
+        assert_eq!(
+            service_window_for(&number, Some(wrote), later),
+            service_window(Some(wrote), later)
+        );
+        assert!(!service_window_for(&number, Some(wrote), later).open);
     }
 
     #[test]

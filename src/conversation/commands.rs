@@ -13,7 +13,7 @@ use super::actor::Loaded;
 use crate::accounts::privacy::Masker;
 use crate::activity::News;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
-use crate::channels::{WINDOW_CLOSED_REASON, service_window};
+use crate::channels::{WINDOW_CLOSED_REASON, service_window_for};
 use crate::domain::{
     AgentId, ConversationKey, MessageId, OutboundContent, OutboundMessage, Sender, TeamId,
 };
@@ -846,7 +846,7 @@ async fn agent_action(
                 });
             }
             if !matches!(content, OutboundContent::Template { .. })
-                && !service_window(c.last_inbound_at, now).open
+                && !service_window_for(&c.customer, c.last_inbound_at, now).open
             {
                 return Err(CommandError::WindowClosed(WINDOW_CLOSED_REASON.into()));
             }

@@ -1,5 +1,5 @@
 //! Fake external services, real HTTP servers: Meta's Graph API, a business API and a Web Push
-//! service. Used by the integration tests, the load test and the README demo
+//! service, and the Telegram Bot API. Used by the integration tests, the load test and the README demo
 //! (`cargo run --release --bin fake-graph`, whose demo page plays a customer).
 
 pub mod business;
@@ -7,6 +7,7 @@ pub mod demo;
 pub mod graph;
 pub mod push;
 pub mod statuses;
+pub mod telegram;
 
 use std::io;
 use std::net::TcpListener;

@@ -216,6 +216,13 @@ pub async fn attach(
         .channels
         .get(conversation.channel.as_str())
         .ok_or_else(|| ApiError::Conflict("the conversation's channel is gone".into()))?;
+    // Files go to Meta and are sent by Meta's id: WhatsApp only, for now.
+    if channel.kind != crate::domain::ChannelKind::Whatsapp {
+        return Err(ApiError::Conflict(format!(
+            "attachments cannot be sent on {} channels yet",
+            channel.kind.as_str()
+        )));
+    }
     // Each attachment holds its file in memory: a bounded number at once.
     let _slot = state.media.upload_slot().ok_or(ApiError::Overloaded {
         retry_after_seconds: 2,

@@ -53,6 +53,8 @@ pub struct AppState {
     pub activity: Arc<crate::activity::Activity>,
     /// Attachments: the media store and records, Meta's media endpoints.
     pub media: Arc<crate::media::Media>,
+    /// The channels' senders (the Telegram webhook answers button presses through them).
+    pub outbound: crate::outbound::Outbound,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins
@@ -72,6 +74,10 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
             .route("/manifest.webmanifest", web::get().to(webapp::manifest))
             .route("/webhooks/whatsapp", web::get().to(webhooks::verify))
             .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
+            .route(
+                "/webhooks/telegram/{channel}",
+                web::post().to(webhooks::receive_telegram),
+            )
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))

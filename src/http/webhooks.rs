@@ -1,4 +1,5 @@
-//! Webhook endpoints: Meta's GET verification handshake and the signed event POST.
+//! Webhook endpoints: Meta's GET verification handshake and the signed event POST; Telegram's
+//! POST per bot, checked by its secret token.
 
 use std::time::Instant;
 
@@ -6,7 +7,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret;
 
 use super::{ApiError, AppState};
+use crate::channels::WebhookParser;
 use crate::channels::signature::SIGNATURE_HEADER;
+use crate::channels::telegram::{self, webhook::TelegramWebhookParser};
+use crate::domain::{
+    ChannelId, ChannelKind, CustomerId, InboundEnvelope, InboundEvent, ProviderMessageId,
+};
 use crate::intake::IntakeError;
 use crate::metrics as m;
 
@@ -58,16 +64,7 @@ pub async fn receive(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let result = receive_inner(&req, payload, &state).await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(ApiError::Unauthorized(_)) => "unauthorized",
-        Err(ApiError::BadRequest(_)) => "malformed",
-        Err(ApiError::PayloadTooLarge { .. }) => "too_large",
-        Err(ApiError::RequestTimeout(_)) => "timeout",
-        Err(ApiError::Overloaded { .. }) | Err(ApiError::BodiesOverBudget { .. }) => "overloaded",
-        Err(ApiError::Unavailable { .. }) => "unavailable",
-        Err(_) => "error",
-    };
+    let outcome = outcome_label(&result);
     metrics::counter!(m::WEBHOOK_REQUESTS, "channel_kind" => "whatsapp", "outcome" => outcome)
         .increment(1);
     metrics::histogram!(m::WEBHOOK_LATENCY, "channel_kind" => "whatsapp")
@@ -94,6 +91,15 @@ async fn receive_inner(
         .whatsapp_parser
         .parse(body)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    record(state, envelopes).await
+}
+
+/// Record the events through the intake (durable before the 200; 503 with Retry-After when
+/// there is no room or the store is away: nothing is acknowledged then).
+async fn record(
+    state: &AppState,
+    envelopes: Vec<InboundEnvelope>,
+) -> Result<HttpResponse, ApiError> {
     let retry_after_seconds = state.settings.intake.retry_after_seconds;
     match state.intake.accept(envelopes).await {
         Ok(report) => {
@@ -120,6 +126,90 @@ async fn receive_inner(
                 retry_after_seconds,
             })
         }
+    }
+}
+
+/// `POST /webhooks/telegram/{channel}`: one Bot API `Update` for that bot. The secret token
+/// (`X-Telegram-Bot-Api-Secret-Token`, compared in constant time) is checked before the body is
+/// read; then the same body limits, intake and answers as WhatsApp's webhook. A button press
+/// is answered (`answerCallbackQuery`) once it is recorded.
+pub async fn receive_telegram(
+    req: HttpRequest,
+    channel: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let result = receive_telegram_inner(&req, &channel, payload, &state).await;
+    metrics::counter!(m::WEBHOOK_REQUESTS, "channel_kind" => "telegram", "outcome" => outcome_label(&result))
+        .increment(1);
+    metrics::histogram!(m::WEBHOOK_LATENCY, "channel_kind" => "telegram")
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn receive_telegram_inner(
+    req: &HttpRequest,
+    channel: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let Some((settings, bot)) = state
+        .settings
+        .channels
+        .get(channel)
+        .filter(|c| c.kind == ChannelKind::Telegram)
+        .and_then(|c| c.telegram.as_ref().map(|bot| (c, bot)))
+    else {
+        return Err(ApiError::NotFound(format!("no Telegram channel {channel}")));
+    };
+    let given = req
+        .headers()
+        .get(telegram::SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !constant_time_eq(given, bot.webhook_secret.expose_secret().as_bytes()) {
+        return Err(ApiError::Unauthorized(
+            "X-Telegram-Bot-Api-Secret-Token does not match".into(),
+        ));
+    }
+    let body = state.bodies.read(req, payload).await?;
+    let parser = TelegramWebhookParser {
+        account: settings.account(),
+    };
+    let envelopes = parser
+        .parse(&body.bytes)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let presses: Vec<(CustomerId, ProviderMessageId)> = envelopes
+        .iter()
+        .filter_map(|e| match &e.event {
+            InboundEvent::Message(m) if telegram::callback_of(&m.provider_id).is_some() => {
+                Some((m.customer.id.clone(), m.provider_id.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let answer = record(state, envelopes).await?;
+    // Recorded: stop the button's spinner (best effort, through the bot's bounded sender).
+    if let Some(sender) = state.outbound.sender(&ChannelId::new(channel)) {
+        for (customer, press) in presses {
+            sender.mark_read(customer, press, false);
+        }
+    }
+    Ok(answer)
+}
+
+fn outcome_label(result: &Result<HttpResponse, ApiError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(ApiError::Unauthorized(_)) => "unauthorized",
+        Err(ApiError::NotFound(_)) => "not_found",
+        Err(ApiError::BadRequest(_)) => "malformed",
+        Err(ApiError::PayloadTooLarge { .. }) => "too_large",
+        Err(ApiError::RequestTimeout(_)) => "timeout",
+        Err(ApiError::Overloaded { .. }) | Err(ApiError::BodiesOverBudget { .. }) => "overloaded",
+        Err(ApiError::Unavailable { .. }) => "unavailable",
+        Err(_) => "error",
     }
 }
 

@@ -32,8 +32,9 @@ use self::limits::Failure;
 use self::records::{
     Discovered, Finish, MediaRecords, MediaRow, MediaState, PgMediaRecords, SqliteMediaRecords,
 };
+use crate::channels::telegram::client::TelegramClient;
 use crate::config::Settings;
-use crate::domain::{MediaKind, MessageContent};
+use crate::domain::{ChannelKind, MediaKind, MessageContent};
 use crate::metrics as m;
 use crate::store::StoreError;
 
@@ -53,6 +54,8 @@ pub struct Media {
     pub records: Arc<dyn MediaRecords>,
     pub blobs: Arc<dyn BlobStore>,
     pub graph: GraphMedia,
+    /// For the channels whose files are not Meta's (a Telegram bot's).
+    http: reqwest::Client,
     settings: Arc<Settings>,
     downloads: Arc<Semaphore>,
     uploads: Arc<Semaphore>,
@@ -84,7 +87,8 @@ impl Media {
         Ok(Arc::new(Self {
             records,
             blobs,
-            graph: GraphMedia::new(http, &settings.whatsapp, &settings.media),
+            graph: GraphMedia::new(http.clone(), &settings.whatsapp, &settings.media),
+            http,
             downloads: Arc::new(Semaphore::new(settings.media.concurrency.max(1))),
             uploads: Arc::new(Semaphore::new(settings.media.max_uploads.max(1))),
             settings,
@@ -210,25 +214,38 @@ impl Media {
             .channels
             .get(&row.channel)
             .ok_or_else(|| Failure::Gone(format!("unknown channel {}", row.channel)))?;
-        let meta = self.graph.metadata(channel, &row.id).await?;
         let max = self.graph.max_bytes();
-        if meta.size().is_some_and(|n| n > max) {
-            return Err(Failure::Gone(format!("too_large: over {max} bytes")));
-        }
-        let bytes = self.graph.download(channel, &meta.url, max).await?;
-        let hex = limits::digest_hex(&bytes);
-        // The webhook's checksum, else the one Meta gives with the URL.
-        if let Some(expected) = row.expected_sha256.as_deref().or(meta.sha256.as_deref())
-            && !limits::checksum_matches(expected, &hex)
-        {
-            return Err(Failure::Gone("checksum_mismatch".into()));
-        }
+        let (bytes, hex, meta_mime) = match (channel.kind, &channel.telegram) {
+            // A Telegram bot's file: by its file_id through the Bot API (no checksum given).
+            (ChannelKind::Telegram, Some(bot)) => {
+                let bytes = TelegramClient::new(self.http.clone(), &self.settings.telegram, bot)
+                    .download(&row.id, max)
+                    .await?;
+                let hex = limits::digest_hex(&bytes);
+                (bytes, hex, None)
+            }
+            _ => {
+                let meta = self.graph.metadata(channel, &row.id).await?;
+                if meta.size().is_some_and(|n| n > max) {
+                    return Err(Failure::Gone(format!("too_large: over {max} bytes")));
+                }
+                let bytes = self.graph.download(channel, &meta.url, max).await?;
+                let hex = limits::digest_hex(&bytes);
+                // The webhook's checksum, else the one Meta gives with the URL.
+                if let Some(expected) = row.expected_sha256.as_deref().or(meta.sha256.as_deref())
+                    && !limits::checksum_matches(expected, &hex)
+                {
+                    return Err(Failure::Gone("checksum_mismatch".into()));
+                }
+                (bytes, hex, meta.mime_type)
+            }
+        };
         let size = bytes.len() as i64;
         self.blobs
             .put(&hex, bytes)
             .await
             .map_err(|e| Failure::Retry(format!("media store: {e}")))?;
-        let mime = row.mime_type.is_none().then_some(meta.mime_type).flatten();
+        let mime = row.mime_type.is_none().then_some(meta_mime).flatten();
         Ok((hex, size, mime))
     }
 

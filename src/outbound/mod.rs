@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use crate::channels::ChannelClient;
+use crate::channels::telegram::client::TelegramClient;
 use crate::channels::whatsapp::client::WhatsappClient;
-use crate::config::Settings;
+use crate::config::{OutboundSettings, Settings};
 use crate::domain::{ChannelId, ChannelKind, ConversationKey, CustomerId};
 use crate::store::{OutboundState, PendingOutbound, Store, StoreError};
 
@@ -27,38 +29,51 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Build one [`WhatsappClient`] and [`OutboundSender`] per configured WhatsApp channel (a
-    /// channel's `messages_per_second` overrides `outbound.messages_per_second`), with limits
-    /// kept in this process. Must be called inside a tokio runtime (an actix System is one).
+    /// Build one client ([`WhatsappClient`], [`TelegramClient`]) and [`OutboundSender`] per
+    /// configured channel of a kind that can send (a channel's `messages_per_second`
+    /// overrides `outbound.messages_per_second`; a Telegram bot's per-chat limit overrides the
+    /// per-recipient rate), with limits kept in this process. Must be called inside a tokio
+    /// runtime (an actix System is one).
     pub fn start(settings: &Settings, http: reqwest::Client, store: Arc<dyn Store>) -> Outbound {
-        Self::start_with(settings, http, store, |_, mps| {
-            Arc::new(LocalThrottle::new(mps, &settings.outbound))
+        Self::start_with(settings, http, store, |_, mps, outbound| {
+            Arc::new(LocalThrottle::new(mps, outbound))
         })
     }
 
-    /// [`Outbound::start`] with each channel's limits made by `throttle(channel, mps)`.
+    /// [`Outbound::start`] with each channel's limits made by `throttle(channel, mps,
+    /// the channel's outbound settings)`.
     pub fn start_with(
         settings: &Settings,
         http: reqwest::Client,
         store: Arc<dyn Store>,
-        throttle: impl Fn(&ChannelId, u32) -> Arc<dyn Throttle>,
+        throttle: impl Fn(&ChannelId, u32, &OutboundSettings) -> Arc<dyn Throttle>,
     ) -> Outbound {
         let mut senders = HashMap::new();
         for (id, channel) in &settings.channels {
-            if channel.kind != ChannelKind::Whatsapp {
-                tracing::warn!(channel = %id, kind = channel.kind.as_str(), "outbound: no sender for this channel kind");
-                continue;
-            }
+            let client: Arc<dyn ChannelClient> = match (channel.kind, &channel.telegram) {
+                (ChannelKind::Whatsapp, _) => Arc::new(WhatsappClient::new(
+                    http.clone(),
+                    &settings.whatsapp,
+                    channel,
+                )),
+                (ChannelKind::Telegram, Some(bot)) => {
+                    Arc::new(TelegramClient::new(http.clone(), &settings.telegram, bot))
+                }
+                _ => {
+                    tracing::warn!(channel = %id, kind = channel.kind.as_str(), "outbound: no sender for this channel kind");
+                    continue;
+                }
+            };
             let channel_id = ChannelId::new(id.clone());
-            let client = WhatsappClient::new(http.clone(), &settings.whatsapp, channel);
             let mps = channel
                 .messages_per_second
                 .unwrap_or(settings.outbound.messages_per_second);
+            let outbound = channel.outbound(&settings.outbound);
             let sender = OutboundSender::spawn_throttled(
                 channel_id.clone(),
-                Arc::new(client),
-                settings.outbound.clone(),
-                throttle(&channel_id, mps),
+                client,
+                outbound.clone(),
+                throttle(&channel_id, mps, &outbound),
                 store.clone(),
                 sender::LANE_IDLE,
             );

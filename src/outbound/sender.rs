@@ -587,6 +587,8 @@ async fn deliver(shared: &Shared, msg: OutboundMessage, reclaim_before: Option<i
             RetryClass::PairRate => pair.next(),
             RetryClass::Throughput | RetryClass::Transient => fast.next(),
         };
+        // Never sooner than the provider asked (Telegram's `retry_after`).
+        let delay = delay.map(|d| err.retry_after().map_or(d, |after| d.max(after)));
         match delay {
             Some(delay) => {
                 count(&channel, "retried", code_label(&err));
@@ -631,7 +633,7 @@ fn count(channel: &str, outcome: &'static str, code: String) {
 /// The `code` label: the provider's code, or `timeout` / `transport`.
 fn code_label(err: &SendError) -> String {
     match err {
-        SendError::Provider { code, .. } => code.to_string(),
+        SendError::Provider { code, .. } | SendError::RetryAfter { code, .. } => code.to_string(),
         SendError::Timeout => "timeout".into(),
         SendError::Transport(_) => "transport".into(),
     }

@@ -393,6 +393,7 @@ fn channel_settings() -> ChannelSettings {
         bot: "default".into(),
         access_token: None,
         messages_per_second: None,
+        telegram: None,
     }
 }
 
@@ -859,4 +860,148 @@ async fn a_stopped_sender_starts_nothing_and_retries_nothing() {
         probe.outcomes().is_empty(),
         "the message stays claimed for the next start"
     );
+}
+
+/// A Telegram bot behind the fake Bot API.
+fn telegram_sender(fake: &crate::fakes::telegram::FakeTelegram) -> (OutboundSender, Arc<Probe>) {
+    use crate::channels::telegram::client::TelegramClient;
+    use crate::config::{TelegramBotSettings, TelegramSettings};
+    let bot = TelegramBotSettings {
+        bot_token: SecretString::from("42:test-token"),
+        webhook_secret: SecretString::from("test-secret"),
+        public_url: None,
+        per_chat_per_minute: 6000,
+        per_chat_burst: 100,
+    };
+    let client = TelegramClient::new(
+        reqwest::Client::new(),
+        &TelegramSettings {
+            api_base_url: fake.base_url(),
+            request_timeout_ms: 5000,
+        },
+        &bot,
+    );
+    let probe = Arc::new(Probe::default());
+    let sender = OutboundSender::spawn(
+        ChannelId::new("tg-test"),
+        Arc::new(client),
+        outbound_settings(),
+        1000,
+        probe.clone(),
+    );
+    (sender, probe)
+}
+
+fn telegram_msg(chat: i64, text: &str) -> OutboundMessage {
+    let mut m = msg("unused", text);
+    m.channel = ChannelId::new("tg-test");
+    m.to = crate::channels::telegram::customer_id(&crate::domain::AccountId::new("42"), chat);
+    m.conversation = ConversationKey::new(&m.channel, &m.to);
+    m
+}
+
+#[tokio::test]
+async fn a_telegram_429_is_retried_no_sooner_than_its_retry_after() {
+    let fake = crate::fakes::telegram::FakeTelegram::start();
+    let (sender, probe) = telegram_sender(&fake);
+    // The backoff alone would retry within 100 ms; Telegram said 1 s.
+    fake.fail_next(
+        Some("sendMessage"),
+        429,
+        "Too Many Requests: retry after 1",
+        Some(1),
+        1,
+    );
+    let m = telegram_msg(777, "hello");
+    let id = m.id;
+    let started = Instant::now();
+    sender.send(m).await.expect("enqueued");
+    probe.wait(1).await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}",
+        started.elapsed()
+    );
+    let (attempts, outcome) = probe.outcome_of(id).expect("outcome");
+    assert_eq!(attempts, 2);
+    assert_eq!(
+        outcome,
+        OutboundOutcome::Accepted {
+            provider_id: Some(ProviderMessageId::new("tg:42:777:1001"))
+        }
+    );
+    assert_eq!(fake.calls().len(), 2);
+    assert_eq!(fake.texts_to(777), vec!["hello".to_string()]);
+}
+
+#[tokio::test]
+async fn a_telegram_bot_blocked_by_the_user_is_a_permanent_failure() {
+    let fake = crate::fakes::telegram::FakeTelegram::start();
+    let (sender, probe) = telegram_sender(&fake);
+    fake.fail_next(None, 403, "Forbidden: bot was blocked by the user", None, 1);
+    let m = telegram_msg(778, "hello");
+    let id = m.id;
+    sender.send(m).await.expect("enqueued");
+    probe.wait(1).await;
+    let (attempts, outcome) = probe.outcome_of(id).expect("outcome");
+    assert_eq!(attempts, 1);
+    assert!(
+        matches!(&outcome, OutboundOutcome::Failed { code: Some(403), reason } if reason.contains("blocked")),
+        "{outcome:?}"
+    );
+    // The token is in the URL; it is in no failure reason.
+    assert!(!format!("{outcome:?}").contains("test-token"));
+}
+
+#[tokio::test]
+async fn the_registry_builds_a_telegram_sender_with_its_per_chat_limit() {
+    use crate::config::{Settings, TelegramBotSettings};
+
+    let fake = crate::fakes::telegram::FakeTelegram::start();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load_from(&dir, "test", false).expect("settings");
+    settings.telegram.api_base_url = fake.base_url();
+    settings.channels.clear();
+    let bot = TelegramBotSettings {
+        bot_token: SecretString::from("42:test-token"),
+        webhook_secret: SecretString::from("test-secret"),
+        public_url: None,
+        per_chat_per_minute: 60,
+        per_chat_burst: 1,
+    };
+    let channel = ChannelSettings {
+        kind: crate::domain::ChannelKind::Telegram,
+        phone_number_id: String::new(),
+        telegram: Some(bot),
+        ..channel_settings()
+    };
+    let limits = channel.outbound(&outbound_settings());
+    assert_eq!(
+        (limits.per_recipient_per_minute, limits.per_recipient_burst),
+        (60, 1)
+    );
+    settings.channels.insert("tg-test".into(), channel);
+    let probe = Arc::new(Probe::default());
+    let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone());
+    let sender = outbound
+        .sender(&ChannelId::new("tg-test"))
+        .expect("a sender");
+    // One message a second to a chat: the second waits for the first's second.
+    let started = Instant::now();
+    sender
+        .send(telegram_msg(779, "one"))
+        .await
+        .expect("enqueued");
+    sender
+        .send(telegram_msg(779, "two"))
+        .await
+        .expect("enqueued");
+    probe.wait(2).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(
+        fake.texts_to(779),
+        vec!["one".to_string(), "two".to_string()]
+    );
+    let calls = fake.calls();
+    assert_eq!(calls[0].token, "42:test-token");
 }

@@ -216,7 +216,8 @@ impl ConversationRecord {
 
     /// What agents see of the conversation (everything but the bot's internals).
     pub fn view(&self, contact: Option<&ContactRecord>) -> serde_json::Value {
-        let window = crate::channels::service_window(
+        let window = crate::channels::service_window_for(
+            &self.customer,
             self.last_inbound_at,
             chrono::Utc::now().timestamp_millis(),
         );

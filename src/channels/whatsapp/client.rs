@@ -539,6 +539,7 @@ mod tests {
             bot: "default".into(),
             access_token: token.map(SecretString::from),
             messages_per_second: None,
+            telegram: None,
         }
     }
 

@@ -253,6 +253,7 @@ fn push(out: &mut Vec<InboundEnvelope>, account: &AccountId, event: InboundEvent
         channel_kind: ChannelKind::Whatsapp,
         account: account.clone(),
         event,
+        delivery_id: None,
     });
 }
 
