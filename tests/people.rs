@@ -843,6 +843,14 @@ async fn production_refuses_a_store_holding_demo_credentials() {
     settings.whatsapp.app_secret = "a-real-app-secret".to_string().into();
     settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
     settings.whatsapp.access_token = "EAAG-real".to_string().into();
+    for bot in settings
+        .channels
+        .values_mut()
+        .filter_map(|c| c.telegram.as_mut())
+    {
+        bot.bot_token = "987654321:AAH-real-token".to_string().into();
+        bot.webhook_secret = "a-real-webhook-secret".to_string().into();
+    }
     for agent in settings.agents.values_mut() {
         agent.token_sha256 = Some("ab".repeat(32));
         agent.password_argon2 = None;
