@@ -143,6 +143,27 @@ impl Default for SecuritySettings {
 /// Environments where the demo's secrets and tokens may be used (they are public: README).
 pub const DEMO_ENVIRONMENTS: &[&str] = &["local", "demo", "test", "loadtest"];
 
+/// Whether a `mailto:` or `https:` contact is on a domain reserved for examples (RFC 2606:
+/// example.com, .net, .org, or `.example`), which reaches nobody.
+fn is_example_contact(contact: &str) -> bool {
+    let rest = contact
+        .strip_prefix("mailto:")
+        .or_else(|| contact.strip_prefix("https://"))
+        .unwrap_or(contact);
+    let host = rest
+        .rsplit('@')
+        .next()
+        .unwrap_or(rest)
+        .split(['/', ':', '?'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    ["example.com", "example.net", "example.org", "example"]
+        .iter()
+        .any(|reserved| host == *reserved || host.ends_with(&format!(".{reserved}")))
+}
+
 /// The demo's public secrets and console tokens (config/base.yaml, README).
 const DEMO_SECRETS: &[&str] = &[
     "demo-app-secret",
@@ -800,6 +821,11 @@ impl Settings {
                     keys.push(format!("channels.{id}.telegram.webhook_secret"));
                 }
             }
+        }
+        // Push services write to the VAPID contact when something is wrong: the demo's
+        // example.com reaches nobody.
+        if self.push.enabled && is_example_contact(&self.push.subject) {
+            keys.push("push.subject".to_string());
         }
         let demo_hashes: Vec<String> = DEMO_CONSOLE_TOKENS
             .iter()

@@ -851,6 +851,7 @@ async fn production_refuses_a_store_holding_demo_credentials() {
         bot.bot_token = "987654321:AAH-real-token".to_string().into();
         bot.webhook_secret = "a-real-webhook-secret".to_string().into();
     }
+    settings.push.subject = "mailto:noc@acme.com".into();
     for agent in settings.agents.values_mut() {
         agent.token_sha256 = Some("ab".repeat(32));
         agent.password_argon2 = None;

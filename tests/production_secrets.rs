@@ -12,12 +12,13 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-const DEMO_KEYS: [&str; 8] = [
+const DEMO_KEYS: [&str; 9] = [
     "whatsapp.app_secret",
     "whatsapp.verify_token",
     "whatsapp.access_token",
     "channels.telegram.telegram.bot_token",
     "channels.telegram.telegram.webhook_secret",
+    "push.subject",
     "agents.alice.token_sha256",
     "agents.bob.token_sha256",
     "agents.carla.token_sha256",
@@ -81,6 +82,27 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     if let Some(alice) = settings.agents.get_mut("alice") {
         alice.token_sha256 = Some("ab".repeat(32));
         alice.password_argon2 = None;
+    }
+    // The push services' contact: an example domain reaches nobody (with push on).
+    assert!(err.contains("push.subject"), "{err}");
+    for nobody in [
+        "mailto:ops@example.com",
+        "mailto:ops@mail.EXAMPLE.org",
+        "https://example.net/contact",
+        "mailto:noc@acme.example",
+    ] {
+        settings.push.subject = nobody.into();
+        let err = settings.validate().expect_err(nobody).to_string();
+        assert!(err.contains("push.subject"), "{nobody}: {err}");
+    }
+    settings.push.enabled = false;
+    settings.validate().expect("no push: no contact needed");
+    settings.push.enabled = true;
+    for someone in ["mailto:noc@acme.com", "https://notexample.com/push"] {
+        settings.push.subject = someone.into();
+        settings
+            .validate()
+            .unwrap_or_else(|e| panic!("{someone}: {e}"));
     }
     settings
         .validate()
