@@ -100,8 +100,20 @@ pub fn install() -> PrometheusHandle {
                 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                 1.0, 2.5, 5.0, 10.0,
             ];
+            // People's times (a handoff to an agent, to their first reply) run from
+            // milliseconds (an agent free at once) to a day (a queue overnight).
+            let human = [
+                0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+                3600.0, 7200.0, 14400.0, 28800.0, 86400.0,
+            ];
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(TIME_TO_ASSIGN.into()), &human)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(FIRST_RESPONSE.into()), &human)
+                })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(STORE_COMMIT_BATCH.into()),

@@ -983,6 +983,17 @@ async fn metrics_show_queues_assignment_response_agents_sessions_and_offers() {
     };
     at_least_one(&format!("{TIME_TO_ASSIGN}_count"), &[("team", SUPPORT)]);
     at_least_one(&format!("{FIRST_RESPONSE}_count"), &[("team", SUPPORT)]);
+    // People's times have buckets up to a day (an overnight queue is not lost in +Inf).
+    for name in [TIME_TO_ASSIGN, FIRST_RESPONSE] {
+        at_least_one(
+            &format!("{name}_bucket"),
+            &[("team", SUPPORT), ("le", "86400")],
+        );
+        at_least_one(
+            &format!("{name}_bucket"),
+            &[("team", SUPPORT), ("le", "3600")],
+        );
+    }
     at_least_one(OFFERS, &[("outcome", "accepted")]);
     at_least_one(AGENTS, &[("presence", "online")]);
     at_least_one(WEBSOCKET_SESSIONS, &[]);
