@@ -383,3 +383,26 @@ async fn a_wrong_or_missing_secret_is_401_and_nothing_is_recorded() {
     assert_eq!(post_update(&app, CHANNEL, Some(SECRET), &update).await, 200);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 2);
 }
+
+/// Guessing the secret is throttled like any credential: past the limit every attempt from
+/// that address gets 429 (even the right secret, so a guess cannot be confirmed), and nothing
+/// is recorded.
+#[actix_rt::test]
+async fn guessing_the_secret_is_throttled() {
+    let fake = FakeTelegram::start();
+    let app = TestApp::spawn_with(|s| {
+        telegram_settings(s, &fake);
+        s.security.auth_failures_per_address = 3;
+    })
+    .await;
+    let update = text_update(1, 4444444, 40, "hi");
+    for guess in ["guess-1", "guess-2", "guess-3"] {
+        assert_eq!(post_update(&app, CHANNEL, Some(guess), &update).await, 401);
+    }
+    assert_eq!(
+        post_update(&app, CHANNEL, Some("guess-4"), &update).await,
+        429
+    );
+    assert_eq!(post_update(&app, CHANNEL, Some(SECRET), &update).await, 429);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
+}

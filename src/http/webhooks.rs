@@ -166,13 +166,22 @@ async fn receive_telegram_inner(
     let given = req
         .headers()
         .get(telegram::SECRET_HEADER)
-        .map(|v| v.as_bytes())
+        .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !constant_time_eq(given, bot.webhook_secret.expose_secret().as_bytes()) {
-        return Err(ApiError::Unauthorized(
-            "X-Telegram-Bot-Api-Secret-Token does not match".into(),
-        ));
-    }
+    // A wrong secret counts against the client's failed-authentication limits, like any token.
+    super::auth::guarded(req, state, "telegram_secret", given, |given| {
+        constant_time_eq(
+            given.as_bytes(),
+            bot.webhook_secret.expose_secret().as_bytes(),
+        )
+        .then_some(())
+    })
+    .map_err(|e| match e {
+        ApiError::Unauthorized(_) => {
+            ApiError::Unauthorized("X-Telegram-Bot-Api-Secret-Token does not match".into())
+        }
+        other => other,
+    })?;
     let body = state.bodies.read(req, payload).await?;
     let parser = TelegramWebhookParser {
         account: settings.account(),
