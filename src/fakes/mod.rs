@@ -5,6 +5,7 @@
 pub mod business;
 pub mod demo;
 pub mod graph;
+pub mod messenger;
 pub mod push;
 pub mod statuses;
 pub mod telegram;
