@@ -34,6 +34,7 @@ impl SendCall {
 
 struct Failure {
     code: i64,
+    subcode: Option<i64>,
     http_status: u16,
 }
 
@@ -139,9 +140,18 @@ impl FakeMessenger {
 
     /// Answer the next `times` calls with this Graph error.
     pub fn fail_next(&self, code: i64, http_status: u16, times: usize) {
+        self.fail_next_with(code, None, http_status, times);
+    }
+
+    /// Answer the next `times` calls with this Graph error and `error_subcode`.
+    pub fn fail_next_with(&self, code: i64, subcode: Option<i64>, http_status: u16, times: usize) {
         let mut state = self.shared.lock();
         for _ in 0..times {
-            state.failures.push_back(Failure { code, http_status });
+            state.failures.push_back(Failure {
+                code,
+                subcode,
+                http_status,
+            });
         }
     }
 
@@ -198,14 +208,16 @@ async fn send(
         (Some(f), _) => {
             let status = actix_web::http::StatusCode::from_u16(f.http_status)
                 .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
-            HttpResponse::build(status).json(json!({
-                "error": {
-                    "message": "(#fake) fake Send API error",
-                    "type": "OAuthException",
-                    "code": f.code,
-                    "fbtrace_id": "Fake"
-                }
-            }))
+            let mut error = json!({
+                "message": "(#fake) fake Send API error",
+                "type": "OAuthException",
+                "code": f.code,
+                "fbtrace_id": "Fake"
+            });
+            if let Some(subcode) = f.subcode {
+                error["error_subcode"] = json!(subcode);
+            }
+            HttpResponse::build(status).json(json!({ "error": error }))
         }
         (None, mid) => HttpResponse::Ok().json(json!({
             "recipient_id": recipient,

@@ -5,7 +5,10 @@
 //! buttons) and its lists as quick replies (at most 13); images, video, audio and files as
 //! URL (or uploaded `attachment_id`) attachments. Every message goes with
 //! `messaging_type: RESPONSE` (see [`super::window`] for when `MESSAGE_TAG` + `HUMAN_AGENT`
-//! applies instead). Graph errors are read and classified like WhatsApp's.
+//! applies instead): on a page with `human_agent: true`, a message Meta refuses as outside the
+//! 24-hour window (error 10, subcode 2018278) is sent again at once with `MESSAGE_TAG` +
+//! `HUMAN_AGENT`, which Meta accepts up to 7 days after the customer's last message. Graph errors
+//! are read and classified like WhatsApp's.
 
 use std::time::Duration;
 
@@ -38,6 +41,7 @@ pub struct MessengerClient {
     page: AccountId,
     token: SecretString,
     timeout: Duration,
+    human_agent: bool,
 }
 
 impl MessengerClient {
@@ -58,6 +62,7 @@ impl MessengerClient {
             page: AccountId::new(page.page_id.clone()),
             token: page.page_access_token.clone(),
             timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
+            human_agent: page.human_agent,
         }
     }
 
@@ -67,7 +72,21 @@ impl MessengerClient {
     }
 
     async fn post(&self, request: &SendRequest) -> Result<SendAccepted, SendError> {
-        let body = match request_body(request, MessagingType::Response)? {
+        match self.post_as(request, MessagingType::Response).await {
+            Err(Refused::OutsideWindow(_)) if self.human_agent => self
+                .post_as(request, MessagingType::HumanAgent)
+                .await
+                .map_err(Refused::into_error),
+            other => other.map_err(Refused::into_error),
+        }
+    }
+
+    async fn post_as(
+        &self,
+        request: &SendRequest,
+        messaging_type: MessagingType,
+    ) -> Result<SendAccepted, Refused> {
+        let body = match request_body(request, messaging_type)? {
             Some(body) => body,
             // Nothing to send (a read receipt names no recipient on this channel).
             None => return Ok(SendAccepted { provider_id: None }),
@@ -85,8 +104,10 @@ impl MessengerClient {
         let bytes = response.bytes().await.map_err(map_reqwest_error)?;
         if (200..300).contains(&status) {
             Ok(self.parse_success(&bytes))
+        } else if outside_window(&bytes) {
+            Err(Refused::OutsideWindow(parse_error(status, &bytes)))
         } else {
-            Err(reclassify(parse_error(status, &bytes)))
+            Err(Refused::Other(reclassify(parse_error(status, &bytes))))
         }
     }
 
@@ -119,6 +140,42 @@ impl ChannelClient for MessengerClient {
     ) -> BoxFuture<'a, Result<SendAccepted, SendError>> {
         self.post(request).boxed()
     }
+}
+
+/// Why a send failed: Meta's "outside the allowed window" (tried again with `HUMAN_AGENT` where
+/// the page may), or anything else.
+enum Refused {
+    OutsideWindow(SendError),
+    Other(SendError),
+}
+
+impl Refused {
+    fn into_error(self) -> SendError {
+        match self {
+            Refused::OutsideWindow(e) | Refused::Other(e) => e,
+        }
+    }
+}
+
+impl From<SendError> for Refused {
+    fn from(error: SendError) -> Self {
+        Refused::Other(error)
+    }
+}
+
+/// Meta's refusal of a message sent outside the 24-hour window: code 10, subcode 2018278.
+fn outside_window(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        code: i64,
+        error_subcode: Option<i64>,
+    }
+    serde_json::from_slice::<Envelope>(bytes)
+        .is_ok_and(|e| e.error.code == 10 && e.error.error_subcode == Some(2018278))
 }
 
 /// Messenger's own codes on top of the shared Graph table: 1200 ("temporary send message

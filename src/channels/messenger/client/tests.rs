@@ -236,3 +236,49 @@ async fn sends_with_the_page_token_and_maps_graph_errors() {
     let err = short.send(&request(text("x"))).await.expect_err("connect");
     assert_eq!(err.class(), RetryClass::Transient);
 }
+
+#[actix_web::test]
+async fn outside_the_window_a_human_agent_page_tags_the_message_and_others_fail() {
+    let fake = FakeMessenger::start();
+    let plain = MessengerClient::new(
+        reqwest::Client::new(),
+        &settings(&fake.base_url(), 2000),
+        &page(),
+    );
+    fake.fail_next_with(10, Some(2018278), 400, 1);
+    let err = plain
+        .send(&request(text("late")))
+        .await
+        .expect_err("closed");
+    assert_eq!(err.code(), Some(10));
+    assert_eq!(err.class(), RetryClass::Permanent);
+    assert_eq!(fake.calls().len(), 1);
+
+    let approved = MessengerClient::new(
+        reqwest::Client::new(),
+        &settings(&fake.base_url(), 2000),
+        &MessengerPageSettings {
+            human_agent: true,
+            ..page()
+        },
+    );
+    fake.fail_next_with(10, Some(2018278), 400, 1);
+    let accepted = approved
+        .send(&request(text("later")))
+        .await
+        .expect("tagged");
+    assert!(accepted.provider_id.is_some());
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[1].body["messaging_type"], "RESPONSE");
+    assert_eq!(calls[2].body["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(calls[2].body["tag"], "HUMAN_AGENT");
+
+    // Other refusals are not retried with the tag, and past 7 days Meta refuses the tag too.
+    fake.fail_next(10, 400, 1);
+    assert!(approved.send(&request(text("x"))).await.is_err());
+    assert_eq!(fake.calls().len(), 4);
+    fake.fail_next_with(10, Some(2018278), 400, 2);
+    assert!(approved.send(&request(text("x"))).await.is_err());
+    assert_eq!(fake.calls().len(), 6);
+}
