@@ -221,16 +221,25 @@ impl Application {
         )?);
         let router = RouterActor::start_on(&desk_arbiter, live.clone(), 1024);
 
-        let deps = Arc::new(ConversationDeps::new(
-            store.clone(),
-            live,
-            http_actions,
-            outbound.clone(),
-            settings.conversations.clone(),
-            settings.whatsapp.mark_as_read,
-            desk.clone(),
-            router,
-        ));
+        let deps = Arc::new(
+            ConversationDeps::new(
+                store.clone(),
+                live,
+                http_actions,
+                outbound.clone(),
+                settings.conversations.clone(),
+                settings.whatsapp.mark_as_read,
+                desk.clone(),
+                router,
+            )
+            .with_human_agent_channels(
+                settings
+                    .channels
+                    .iter()
+                    .filter(|(_, c)| c.messenger.as_ref().is_some_and(|page| page.human_agent))
+                    .map(|(id, _)| crate::domain::ChannelId::new(id.clone())),
+            ),
+        );
         let registry = ConversationRegistry::new(deps);
         let auth_throttle = Arc::new(crate::accounts::throttle::AuthThrottle::new(
             &settings.security,

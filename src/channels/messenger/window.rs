@@ -38,6 +38,22 @@ pub fn messaging_type(
     }
 }
 
+/// Whether an agent's free-form reply may go to `customer` now: on a Messenger page that may
+/// use `HUMAN_AGENT`, up to 7 days after the customer's last message ([`messaging_type`]); on
+/// every other page and channel, while the shared service window is open
+/// ([`crate::channels::service_window_for`]).
+pub fn agent_reply_allowed(
+    customer: &crate::domain::CustomerId,
+    last_inbound_at: Option<i64>,
+    now_ms: i64,
+    human_agent: bool,
+) -> bool {
+    if human_agent && super::psid_of(customer).is_some() {
+        return messaging_type(last_inbound_at, now_ms, true).is_ok();
+    }
+    crate::channels::service_window_for(customer, last_inbound_at, now_ms).open
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +125,41 @@ mod tests {
                 messaging_type(Some(WROTE), now, false).is_ok()
             );
         }
+    }
+
+    #[test]
+    fn agents_may_reply_for_7_days_only_on_a_human_agent_page() {
+        let page = crate::domain::AccountId::new("1234567890");
+        let customer = crate::channels::messenger::customer_id(&page, "6789012345");
+        let number = crate::domain::CustomerId::new("15550001111");
+        let day_three = WROTE + 3 * 24 * HOUR;
+        assert!(agent_reply_allowed(
+            &customer,
+            Some(WROTE),
+            WROTE + HOUR,
+            false
+        ));
+        assert!(!agent_reply_allowed(
+            &customer,
+            Some(WROTE),
+            day_three,
+            false
+        ));
+        assert!(agent_reply_allowed(&customer, Some(WROTE), day_three, true));
+        assert!(!agent_reply_allowed(
+            &customer,
+            Some(WROTE),
+            WROTE + 8 * 24 * HOUR,
+            true
+        ));
+        assert!(!agent_reply_allowed(&customer, None, WROTE, true));
+        // The flag is a Messenger page's: a WhatsApp customer keeps the 24 hours.
+        assert!(!agent_reply_allowed(&number, Some(WROTE), day_three, true));
+        assert!(agent_reply_allowed(
+            &number,
+            Some(WROTE),
+            WROTE + HOUR,
+            true
+        ));
     }
 }
