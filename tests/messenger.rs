@@ -108,7 +108,14 @@ fn choices(call: &SendCall) -> Vec<(String, String, bool)> {
 
 /// The customer picks `payload` from the newest message to `psid` offering it, as Messenger
 /// sends it (a quick reply, or a template button's postback).
-async fn choose(app: &TestApp, fake: &FakeMessenger, psid: &str, mid: &str, payload: &str) {
+async fn choose(
+    app: &TestApp,
+    fake: &FakeMessenger,
+    psid: &str,
+    mid: &str,
+    payload: &str,
+    at_ms: i64,
+) {
     let calls = fake
         .wait_until(WAIT, |calls| {
             calls.iter().any(|c| {
@@ -125,11 +132,12 @@ async fn choose(app: &TestApp, fake: &FakeMessenger, psid: &str, mid: &str, payl
     else {
         panic!("nothing offered {payload} to {psid}: {calls:#?}")
     };
-    let event = if quick {
+    let mut event = if quick {
         quick_reply(psid, mid, &title, payload)
     } else {
         postback(psid, mid, &title, payload)
     };
+    event["timestamp"] = json!(at_ms);
     assert_eq!(
         post(app, &delivery(vec![event]), Some(APP_SECRET)).await,
         200
@@ -178,7 +186,15 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
         .await,
         200
     );
-    choose(&app, &fake, psid, "m_choice_1", "main_menu/person").await;
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_choice_1",
+        "main_menu/person",
+        now_ms(),
+    )
+    .await;
     let first = &fake.calls()[0];
     assert_eq!(first.page_id, PAGE_ID);
     assert_eq!(
@@ -188,7 +204,15 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
     assert_eq!(first.body["messaging_type"], "RESPONSE");
 
     // "Talk to a person" → the teams; "Support" → handed off, assigned to Alice.
-    choose(&app, &fake, psid, "m_choice_2", "choose_team/support").await;
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_choice_2",
+        "choose_team/support",
+        now_ms(),
+    )
+    .await;
     let id = wait_handed_off(&app, psid).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     let view = alice.conversation(&id).await;
@@ -237,9 +261,76 @@ async fn a_redelivered_message_is_processed_once() {
     assert_eq!(counts.inbound_events, 1, "{counts:?}");
 }
 
+/// A page Meta approved for `HUMAN_AGENT`: a customer who last wrote 3 days ago (Meta delivers
+/// late) still gets the agent's reply, tagged once Meta refuses it as a RESPONSE.
+async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
+    let fake = FakeMessenger::start();
+    let app = spawn_console_app(|s| {
+        messenger_settings(s, &fake);
+        if let Some(page) = s
+            .channels
+            .get_mut("messenger")
+            .and_then(|c| c.messenger.as_mut())
+        {
+            page.human_agent = true;
+        }
+    })
+    .await;
+    let alice = Console::new(&app, ALICE);
+    let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let psid = "4444444444";
+    let wrote = now_ms() - 3 * 24 * 3600 * 1000;
+    let mut hi = text(psid, "m_old_hi", "hi");
+    hi["timestamp"] = json!(wrote);
+    assert_eq!(post(&app, &delivery(vec![hi]), Some(APP_SECRET)).await, 200);
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_old_1",
+        "main_menu/person",
+        wrote + 1000,
+    )
+    .await;
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_old_2",
+        "choose_team/support",
+        wrote + 2000,
+    )
+    .await;
+    let id = wait_handed_off(&app, psid).await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    let view = alice.conversation(&id).await;
+    assert_eq!(view["conversation"]["window"]["open"], false, "{view}");
+
+    // Meta refuses the RESPONSE (outside the 24 hours): sent again with HUMAN_AGENT.
+    fake.fail_next_with(10, Some(2018278), 400, 1);
+    expect_status(201, alice.reply(&id, "Sorry for the wait").await);
+    let calls = fake
+        .wait_until(WAIT, |calls| {
+            calls.iter().any(|c| {
+                c.message_id.is_some() && c.body["message"]["text"] == "Sorry for the wait"
+            })
+        })
+        .await;
+    let tries: Vec<&SendCall> = calls
+        .iter()
+        .filter(|c| c.body["message"]["text"] == "Sorry for the wait")
+        .collect();
+    assert_eq!(tries.len(), 2, "{calls:#?}");
+    assert_eq!(tries[0].body["messaging_type"], "RESPONSE");
+    assert_eq!(tries[1].body["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(tries[1].body["tag"], "HUMAN_AGENT");
+}
+
 in_both_modes!(
     a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply,
     a_redelivered_message_is_processed_once,
+    a_human_agent_page_answers_after_24_hours_with_the_tag,
 );
 
 #[actix_rt::test]
