@@ -1,5 +1,5 @@
 //! Fake external services, real HTTP servers: Meta's Graph API, a business API and a Web Push
-//! service, and the Telegram Bot API. Used by the integration tests, the load test and the README demo
+//! service, the Telegram Bot API and the Messenger Send API. Used by the integration tests, the load test and the README demo
 //! (`cargo run --release --bin fake-graph`, whose demo page plays a customer).
 
 pub mod business;
