@@ -24,6 +24,9 @@ pub struct Settings {
     /// The Telegram Bot API (bots themselves are channels of `kind: telegram`).
     #[serde(default)]
     pub telegram: TelegramSettings,
+    /// The Messenger Platform app (pages themselves are channels of `kind: messenger`).
+    #[serde(default)]
+    pub messenger: MessengerSettings,
     pub database: DatabaseSettings,
     pub intake: IntakeSettings,
     pub conversations: ConversationSettings,
@@ -171,6 +174,9 @@ const DEMO_SECRETS: &[&str] = &[
     "demo-access-token",
     "123456789:demo-telegram-bot-token",
     "demo-telegram-webhook-secret",
+    "demo-messenger-app-secret",
+    "demo-messenger-verify-token",
+    "demo-messenger-page-token",
 ];
 pub const DEMO_CONSOLE_TOKENS: &[&str] =
     &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
@@ -295,6 +301,46 @@ impl Default for TelegramSettings {
             request_timeout_ms: 10_000,
         }
     }
+}
+
+/// The Meta app that receives every page's Messenger webhooks (channels of `kind: messenger`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct MessengerSettings {
+    /// The app secret: key of the `X-Hub-Signature-256` HMAC of Messenger webhooks.
+    pub app_secret: SecretString,
+    /// The token Meta echoes in the GET verification handshake of `/webhooks/messenger`.
+    pub verify_token: SecretString,
+    /// Graph API base URL (`https://graph.facebook.com`); tests and the demo point it at a fake.
+    pub api_base_url: String,
+    /// Graph API version path segment, e.g. `v23.0`.
+    pub api_version: String,
+    pub request_timeout_ms: u64,
+}
+
+impl Default for MessengerSettings {
+    fn default() -> Self {
+        Self {
+            app_secret: SecretString::from(String::new()),
+            verify_token: SecretString::from(String::new()),
+            api_base_url: "https://graph.facebook.com".into(),
+            api_version: "v23.0".into(),
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// One Facebook Page (`channels.<id>.messenger`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct MessengerPageSettings {
+    /// The page id: the `id` of the webhook entries for this page, and the channel's account.
+    pub page_id: String,
+    /// The page access token the Send API is called with.
+    pub page_access_token: SecretString,
+    /// Meta approved the page for the `HUMAN_AGENT` tag: agents may answer from 24 hours to 7
+    /// days after the customer's last message.
+    #[serde(default)]
+    pub human_agent: bool,
 }
 
 /// One Telegram bot (`channels.<id>.telegram`).
@@ -471,6 +517,9 @@ pub struct ChannelSettings {
     /// `kind: telegram`: the bot (required there).
     #[serde(default)]
     pub telegram: Option<TelegramBotSettings>,
+    /// `kind: messenger`: the page (required there).
+    #[serde(default)]
+    pub messenger: Option<MessengerPageSettings>,
 }
 
 impl ChannelSettings {
@@ -479,6 +528,12 @@ impl ChannelSettings {
     pub fn account(&self) -> AccountId {
         match (self.kind, &self.telegram) {
             (ChannelKind::Telegram, Some(bot)) => AccountId::new(bot.bot_id().unwrap_or_default()),
+            (ChannelKind::Messenger, _) => AccountId::new(
+                self.messenger
+                    .as_ref()
+                    .map(|page| page.page_id.clone())
+                    .unwrap_or_default(),
+            ),
             _ => AccountId::new(self.phone_number_id.clone()),
         }
     }
@@ -813,12 +868,31 @@ impl Settings {
             if channel.access_token.as_ref().is_some_and(public) {
                 keys.push(format!("channels.{id}.access_token"));
             }
+            if let Some(page) = &channel.messenger
+                && public(&page.page_access_token)
+            {
+                keys.push(format!("channels.{id}.messenger.page_access_token"));
+            }
             if let Some(bot) = &channel.telegram {
                 if public(&bot.bot_token) {
                     keys.push(format!("channels.{id}.telegram.bot_token"));
                 }
                 if public(&bot.webhook_secret) {
                     keys.push(format!("channels.{id}.telegram.webhook_secret"));
+                }
+            }
+        }
+        if self
+            .channels
+            .values()
+            .any(|c| c.kind == ChannelKind::Messenger)
+        {
+            for (key, secret) in [
+                ("messenger.app_secret", &self.messenger.app_secret),
+                ("messenger.verify_token", &self.messenger.verify_token),
+            ] {
+                if public(secret) {
+                    keys.push(key.to_string());
                 }
             }
         }
@@ -924,6 +998,25 @@ impl Settings {
                 if bot.per_chat_per_minute == 0 || bot.per_chat_burst == 0 {
                     return invalid(format!(
                         "channel {id}: telegram.per_chat_per_minute and per_chat_burst must be positive"
+                    ));
+                }
+            } else if channel.kind == ChannelKind::Messenger {
+                use secrecy::ExposeSecret;
+                let Some(page) = &channel.messenger else {
+                    return invalid(format!(
+                        "channel {id}: kind messenger needs messenger.page_id and messenger.page_access_token"
+                    ));
+                };
+                if page.page_id.is_empty() || !page.page_id.bytes().all(|b| b.is_ascii_digit()) {
+                    return invalid(format!(
+                        "channel {id}: messenger.page_id must be the page's numeric id"
+                    ));
+                }
+                if self.messenger.app_secret.expose_secret().is_empty()
+                    || self.messenger.verify_token.expose_secret().is_empty()
+                {
+                    return invalid(format!(
+                        "channel {id}: a messenger channel needs messenger.app_secret and messenger.verify_token"
                     ));
                 }
             } else if channel.phone_number_id.is_empty() {

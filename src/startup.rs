@@ -221,16 +221,25 @@ impl Application {
         )?);
         let router = RouterActor::start_on(&desk_arbiter, live.clone(), 1024);
 
-        let deps = Arc::new(ConversationDeps::new(
-            store.clone(),
-            live,
-            http_actions,
-            outbound.clone(),
-            settings.conversations.clone(),
-            settings.whatsapp.mark_as_read,
-            desk.clone(),
-            router,
-        ));
+        let deps = Arc::new(
+            ConversationDeps::new(
+                store.clone(),
+                live,
+                http_actions,
+                outbound.clone(),
+                settings.conversations.clone(),
+                settings.whatsapp.mark_as_read,
+                desk.clone(),
+                router,
+            )
+            .with_human_agent_channels(
+                settings
+                    .channels
+                    .iter()
+                    .filter(|(_, c)| c.messenger.as_ref().is_some_and(|page| page.human_agent))
+                    .map(|(id, _)| crate::domain::ChannelId::new(id.clone())),
+            ),
+        );
         let registry = ConversationRegistry::new(deps);
         let auth_throttle = Arc::new(crate::accounts::throttle::AuthThrottle::new(
             &settings.security,
@@ -348,6 +357,7 @@ impl Application {
             )
             .map_err(|e| anyhow::anyhow!("app secret: {e}"))?,
             whatsapp_parser: Box::new(WhatsappWebhookParser),
+            messenger_verifier: messenger_verifier(&settings)?,
             outbound: webhook_outbound,
             prometheus,
             desk: desk.clone(),
@@ -624,4 +634,22 @@ fn spawn_board_watch(store: Arc<dyn Store>, desk: Arc<Desk>) -> actix_rt::task::
             }
         }
     })
+}
+
+/// The Messenger webhooks' verifier, when a page is configured (validation made sure the app
+/// secret is set then).
+fn messenger_verifier(
+    settings: &crate::config::Settings,
+) -> anyhow::Result<Option<SignatureVerifier>> {
+    let pages = settings
+        .channels
+        .values()
+        .any(|c| c.kind == crate::domain::ChannelKind::Messenger && c.messenger.is_some());
+    let secret = settings.messenger.app_secret.expose_secret();
+    if !pages || secret.is_empty() {
+        return Ok(None);
+    }
+    SignatureVerifier::new(secret.as_bytes())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("messenger app secret: {e}"))
 }

@@ -851,6 +851,15 @@ async fn production_refuses_a_store_holding_demo_credentials() {
         bot.bot_token = "987654321:AAH-real-token".to_string().into();
         bot.webhook_secret = "a-real-webhook-secret".to_string().into();
     }
+    settings.messenger.app_secret = "a-real-messenger-secret".to_string().into();
+    settings.messenger.verify_token = "a-real-messenger-verify-token".to_string().into();
+    for page in settings
+        .channels
+        .values_mut()
+        .filter_map(|c| c.messenger.as_mut())
+    {
+        page.page_access_token = "EAAB-real-page-token".to_string().into();
+    }
     settings.push.subject = "mailto:noc@acme.com".into();
     for agent in settings.agents.values_mut() {
         agent.token_sha256 = Some("ab".repeat(32));

@@ -12,12 +12,15 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-const DEMO_KEYS: [&str; 9] = [
+const DEMO_KEYS: [&str; 12] = [
     "whatsapp.app_secret",
     "whatsapp.verify_token",
     "whatsapp.access_token",
     "channels.telegram.telegram.bot_token",
     "channels.telegram.telegram.webhook_secret",
+    "channels.messenger.messenger.page_access_token",
+    "messenger.app_secret",
+    "messenger.verify_token",
     "push.subject",
     "agents.alice.token_sha256",
     "agents.bob.token_sha256",
@@ -55,8 +58,22 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     {
         bot.bot_token = "987654321:AAH-real-token".to_string().into();
     }
+    settings.messenger.app_secret = "a-real-messenger-secret".to_string().into();
+    if let Some(page) = settings
+        .channels
+        .get_mut("messenger")
+        .and_then(|c| c.messenger.as_mut())
+    {
+        page.page_access_token = "EAAB-real-page-token".to_string().into();
+    }
     settings.agents.retain(|id, _| id == "alice");
     let err = settings.validate().expect_err("still public").to_string();
+    assert!(err.contains("messenger.verify_token"), "{err}");
+    assert!(!err.contains("messenger.app_secret"), "{err}");
+    assert!(
+        !err.contains("channels.messenger.messenger.page_access_token"),
+        "{err}"
+    );
     assert!(err.contains("whatsapp.verify_token"), "{err}");
     assert!(err.contains("agents.alice.token_sha256"), "{err}");
     assert!(!err.contains("whatsapp.app_secret"), "{err}");
@@ -71,6 +88,7 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     );
 
     settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
+    settings.messenger.verify_token = "a-real-messenger-verify-token".to_string().into();
     if let Some(bot) = settings
         .channels
         .get_mut("telegram")

@@ -13,7 +13,8 @@ use super::actor::Loaded;
 use crate::accounts::privacy::Masker;
 use crate::activity::News;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
-use crate::channels::{WINDOW_CLOSED_REASON, service_window_for};
+use crate::channels::WINDOW_CLOSED_REASON;
+use crate::channels::messenger::window::agent_reply_allowed;
 use crate::domain::{
     AgentId, ConversationKey, MessageId, OutboundContent, OutboundMessage, Sender, TeamId,
 };
@@ -846,7 +847,12 @@ async fn agent_action(
                 });
             }
             if !matches!(content, OutboundContent::Template { .. })
-                && !service_window_for(&c.customer, c.last_inbound_at, now).open
+                && !agent_reply_allowed(
+                    &c.customer,
+                    c.last_inbound_at,
+                    now,
+                    deps.human_agent_channels.contains(&c.channel),
+                )
             {
                 return Err(CommandError::WindowClosed(WINDOW_CLOSED_REASON.into()));
             }

@@ -45,6 +45,9 @@ pub struct ConversationDeps {
     /// Routing, queues, agents.
     pub desk: Arc<Desk>,
     pub router: Addr<RouterActor>,
+    /// Messenger channels (pages) Meta approved for the `HUMAN_AGENT` tag: agents may answer
+    /// there up to 7 days after the customer's last message.
+    pub human_agent_channels: std::collections::HashSet<crate::domain::ChannelId>,
     actors: DashMap<ConversationKey, ActorEntry>,
 }
 
@@ -77,8 +80,18 @@ impl ConversationDeps {
             mark_as_read,
             desk,
             router,
+            human_agent_channels: Default::default(),
             actors: DashMap::new(),
         }
+    }
+
+    /// These deps with the Messenger channels that may use the `HUMAN_AGENT` tag.
+    pub fn with_human_agent_channels(
+        mut self,
+        channels: impl IntoIterator<Item = crate::domain::ChannelId>,
+    ) -> Self {
+        self.human_agent_channels = channels.into_iter().collect();
+        self
     }
 
     /// Called by a stopping actor: forget it, unless a newer actor already took its place.

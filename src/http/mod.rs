@@ -39,6 +39,9 @@ pub struct AppState {
     pub conversations: Conversations,
     pub whatsapp_verifier: SignatureVerifier,
     pub whatsapp_parser: Box<dyn WebhookParser>,
+    /// Keyed with `messenger.app_secret`; `None` when no Messenger page is configured (then
+    /// `/webhooks/messenger` answers 404).
+    pub messenger_verifier: Option<SignatureVerifier>,
     pub prometheus: PrometheusHandle,
     pub desk: Arc<Desk>,
     /// Memory of the webhook bodies still arriving.
@@ -74,6 +77,14 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
             .route("/manifest.webmanifest", web::get().to(webapp::manifest))
             .route("/webhooks/whatsapp", web::get().to(webhooks::verify))
             .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
+            .route(
+                "/webhooks/messenger",
+                web::get().to(webhooks::verify_messenger),
+            )
+            .route(
+                "/webhooks/messenger",
+                web::post().to(webhooks::receive_messenger),
+            )
             .route(
                 "/webhooks/telegram/{channel}",
                 web::post().to(webhooks::receive_telegram),

@@ -1,5 +1,5 @@
-//! Webhook endpoints: Meta's GET verification handshake and the signed event POST; Telegram's
-//! POST per bot, checked by its secret token.
+//! Webhook endpoints: Meta's GET verification handshake and the signed event POST (WhatsApp's
+//! and Messenger's); Telegram's POST per bot, checked by its secret token.
 
 use std::time::Instant;
 
@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 
 use super::{ApiError, AppState};
 use crate::channels::WebhookParser;
+use crate::channels::messenger::webhook::MessengerWebhookParser;
 use crate::channels::signature::SIGNATURE_HEADER;
 use crate::channels::telegram::{self, webhook::TelegramWebhookParser};
 use crate::domain::{
@@ -22,6 +23,28 @@ pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let expected = state.settings.whatsapp.verify_token.expose_secret();
+    handshake(&req, &state, expected)
+}
+
+/// `GET /webhooks/messenger?hub.mode=subscribe&…`: the same handshake with
+/// `messenger.verify_token` (404 when no page is configured).
+pub async fn verify_messenger(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.messenger_verifier.is_none() {
+        return Err(ApiError::NotFound("no Messenger page is configured".into()));
+    }
+    let expected = state.settings.messenger.verify_token.expose_secret();
+    handshake(&req, &state, expected)
+}
+
+fn handshake(
+    req: &HttpRequest,
+    state: &AppState,
+    expected: &str,
+) -> Result<HttpResponse, ApiError> {
     let mut mode = None;
     let mut token = None;
     let mut challenge = None;
@@ -33,11 +56,10 @@ pub async fn verify(
             _ => {}
         }
     }
-    let expected = state.settings.whatsapp.verify_token.expose_secret();
     match (mode.as_deref(), token, challenge) {
         (Some("subscribe"), Some(token), Some(challenge)) => {
             // A wrong token counts against the client's failed-authentication limits.
-            super::auth::guarded(&req, &state, "verify_token", &token, |token| {
+            super::auth::guarded(req, state, "verify_token", &token, |token| {
                 constant_time_eq(token.as_bytes(), expected.as_bytes()).then_some(())
             })
             .map_err(|e| match e {
@@ -89,6 +111,46 @@ async fn receive_inner(
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
     let envelopes = state
         .whatsapp_parser
+        .parse(body)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    record(state, envelopes).await
+}
+
+/// `POST /webhooks/messenger`: every page's deliveries (the entries name their page, which
+/// selects the channel). Checked with `X-Hub-Signature-256` under `messenger.app_secret` over
+/// the raw bytes (401 otherwise, nothing recorded); then the same body limits, intake and
+/// answers as WhatsApp's webhook.
+pub async fn receive_messenger(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let result = receive_messenger_inner(&req, payload, &state).await;
+    metrics::counter!(m::WEBHOOK_REQUESTS, "channel_kind" => "messenger", "outcome" => outcome_label(&result))
+        .increment(1);
+    metrics::histogram!(m::WEBHOOK_LATENCY, "channel_kind" => "messenger")
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn receive_messenger_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let Some(verifier) = &state.messenger_verifier else {
+        return Err(ApiError::NotFound("no Messenger page is configured".into()));
+    };
+    let body = state.bodies.read(req, payload).await?;
+    let body = &body.bytes;
+    verifier
+        .verify(
+            req.headers().get(SIGNATURE_HEADER).map(|v| v.as_bytes()),
+            body,
+        )
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let envelopes = MessengerWebhookParser
         .parse(body)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     record(state, envelopes).await

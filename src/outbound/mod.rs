@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::channels::ChannelClient;
+use crate::channels::messenger::client::MessengerClient;
 use crate::channels::telegram::client::TelegramClient;
 use crate::channels::whatsapp::client::WhatsappClient;
 use crate::config::{OutboundSettings, Settings};
@@ -29,7 +30,7 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Build one client ([`WhatsappClient`], [`TelegramClient`]) and [`OutboundSender`] per
+    /// Build one client ([`WhatsappClient`], [`TelegramClient`], [`MessengerClient`]) and [`OutboundSender`] per
     /// configured channel of a kind that can send (a channel's `messages_per_second`
     /// overrides `outbound.messages_per_second`; a Telegram bot's per-chat limit overrides the
     /// per-recipient rate), with limits kept in this process. Must be called inside a tokio
@@ -58,6 +59,16 @@ impl Outbound {
                 )),
                 (ChannelKind::Telegram, Some(bot)) => {
                     Arc::new(TelegramClient::new(http.clone(), &settings.telegram, bot))
+                }
+                (ChannelKind::Messenger, _) if channel.messenger.is_some() => {
+                    let Some(page) = &channel.messenger else {
+                        continue;
+                    };
+                    Arc::new(MessengerClient::new(
+                        http.clone(),
+                        &settings.messenger,
+                        page,
+                    ))
                 }
                 _ => {
                     tracing::warn!(channel = %id, kind = channel.kind.as_str(), "outbound: no sender for this channel kind");

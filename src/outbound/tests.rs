@@ -394,6 +394,7 @@ fn channel_settings() -> ChannelSettings {
         access_token: None,
         messages_per_second: None,
         telegram: None,
+        messenger: None,
     }
 }
 

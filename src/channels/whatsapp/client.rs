@@ -540,6 +540,7 @@ mod tests {
             access_token: token.map(SecretString::from),
             messages_per_second: None,
             telegram: None,
+            messenger: None,
         }
     }
 

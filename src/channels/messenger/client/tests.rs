@@ -1,0 +1,284 @@
+use serde_json::json;
+
+use super::*;
+use crate::domain::{CustomerId, ListRow, ListSection, ProviderMessageId, ReplyButton};
+use crate::fakes::messenger::FakeMessenger;
+
+const PAGE: &str = "1234567890";
+const PSID: &str = "6789012345";
+
+fn to() -> CustomerId {
+    super::super::customer_id(&AccountId::new(PAGE), PSID)
+}
+
+fn request(content: OutboundContent) -> SendRequest {
+    SendRequest::Message {
+        to: to(),
+        content,
+        reply_to: None,
+        callback_data: Some("our-id".into()),
+    }
+}
+
+fn body(content: OutboundContent) -> Value {
+    request_body(&request(content), MessagingType::Response)
+        .expect("sendable")
+        .expect("a body")
+}
+
+fn settings(base: &str, timeout_ms: u64) -> MessengerSettings {
+    MessengerSettings {
+        api_base_url: base.into(),
+        request_timeout_ms: timeout_ms,
+        ..MessengerSettings::default()
+    }
+}
+
+fn page() -> MessengerPageSettings {
+    MessengerPageSettings {
+        page_id: PAGE.into(),
+        page_access_token: "page-token".to_string().into(),
+        human_agent: false,
+    }
+}
+
+fn text(body: &str) -> OutboundContent {
+    OutboundContent::Text {
+        body: body.into(),
+        preview_url: false,
+    }
+}
+
+#[test]
+fn text_matches_the_send_api_example_as_a_response() {
+    assert_eq!(
+        body(text("hello, world!")),
+        json!({
+            "recipient": {"id": PSID},
+            "messaging_type": "RESPONSE",
+            "message": {"text": "hello, world!"}
+        })
+    );
+    let tagged = request_body(&request(text("later")), MessagingType::HumanAgent)
+        .expect("sendable")
+        .expect("a body");
+    assert_eq!(tagged["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(tagged["tag"], "HUMAN_AGENT");
+}
+
+#[test]
+fn buttons_are_a_button_template_and_lists_quick_replies() {
+    let buttons = |n: usize| OutboundContent::Buttons {
+        body: "How can I help?".into(),
+        header: None,
+        footer: None,
+        buttons: (0..n)
+            .map(|i| ReplyButton {
+                id: format!("main_menu/{i}"),
+                title: format!("A rather long choice number {i}"),
+            })
+            .collect(),
+    };
+    assert_eq!(
+        body(buttons(2))["message"],
+        json!({"attachment": {"type": "template", "payload": {
+            "template_type": "button",
+            "text": "How can I help?",
+            "buttons": [
+                {"type": "postback", "title": "A rather long choice", "payload": "main_menu/0"},
+                {"type": "postback", "title": "A rather long choice", "payload": "main_menu/1"}
+            ]
+        }}})
+    );
+    // More than a template takes: quick replies.
+    let many = body(buttons(5));
+    assert_eq!(
+        many["message"]["quick_replies"].as_array().map(Vec::len),
+        Some(5)
+    );
+
+    let list = OutboundContent::List {
+        body: "Pick one".into(),
+        header: None,
+        footer: None,
+        button: "Menu".into(),
+        sections: vec![ListSection {
+            title: None,
+            rows: (0..20)
+                .map(|i| ListRow {
+                    id: format!("row/{i}"),
+                    title: format!("Row {i}"),
+                    description: None,
+                })
+                .collect(),
+        }],
+    };
+    let message = body(list)["message"].clone();
+    assert_eq!(message["text"], "Pick one");
+    let replies = message["quick_replies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(replies.len(), 13);
+    assert_eq!(
+        replies[0],
+        json!({"content_type": "text", "title": "Row 0", "payload": "row/0"})
+    );
+}
+
+#[test]
+fn media_by_url_or_attachment_id_and_what_messenger_cannot_send() {
+    let media = |kind, source| OutboundContent::Media {
+        kind,
+        source,
+        caption: None,
+        filename: None,
+    };
+    assert_eq!(
+        body(media(
+            MediaKind::Image,
+            MediaSource::Link("https://example.com/a.png".into())
+        ))["message"],
+        json!({"attachment": {"type": "image", "payload": {"url": "https://example.com/a.png", "is_reusable": true}}})
+    );
+    assert_eq!(
+        body(media(
+            MediaKind::Document,
+            MediaSource::Id("1857777774821032".into())
+        ))["message"],
+        json!({"attachment": {"type": "file", "payload": {"attachment_id": "1857777774821032"}}})
+    );
+    let template = OutboundContent::Template {
+        name: "hello_world".into(),
+        language: "en_US".into(),
+        components: Value::Null,
+    };
+    let err = request_body(&request(template), MessagingType::Response).expect_err("refused");
+    assert_eq!(err.class(), RetryClass::Permanent);
+    let whatsapp = SendRequest::Message {
+        to: CustomerId::new("15550001111"),
+        content: text("x"),
+        reply_to: None,
+        callback_data: None,
+    };
+    assert!(request_body(&whatsapp, MessagingType::Response).is_err());
+    let read = SendRequest::MarkRead {
+        message_id: ProviderMessageId::new("fbm:1:m_1"),
+        typing_indicator: false,
+    };
+    assert_eq!(request_body(&read, MessagingType::Response), Ok(None));
+}
+
+#[actix_web::test]
+async fn sends_with_the_page_token_and_maps_graph_errors() {
+    let fake = FakeMessenger::start();
+    let client = MessengerClient::new(
+        reqwest::Client::new(),
+        &settings(&format!("{}/", fake.base_url()), 2000),
+        &page(),
+    );
+    assert_eq!(
+        client.url(),
+        format!("{}/v23.0/{PAGE}/messages", fake.base_url())
+    );
+    let accepted = client
+        .send(&request(text("hello")))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        accepted.provider_id,
+        Some(super::super::message_id(&AccountId::new(PAGE), "m_fake1"))
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].page_id, PAGE);
+    assert_eq!(calls[0].authorization.as_deref(), Some("Bearer page-token"));
+    assert_eq!(calls[0].body["messaging_type"], "RESPONSE");
+    assert_eq!(fake.texts_to(PSID), vec!["hello".to_string()]);
+
+    // A read receipt sends nothing.
+    let read = SendRequest::MarkRead {
+        message_id: ProviderMessageId::new("fbm:1:m_1"),
+        typing_indicator: false,
+    };
+    assert_eq!(
+        client.send(&read).await,
+        Ok(SendAccepted { provider_id: None })
+    );
+    assert_eq!(fake.calls().len(), 1);
+
+    fake.fail_next(613, 400, 1);
+    let err = client.send(&request(text("a"))).await.expect_err("rate");
+    assert_eq!(err.code(), Some(613));
+    assert_eq!(err.class(), RetryClass::Transient);
+    fake.fail_next(1200, 400, 1);
+    let err = client
+        .send(&request(text("a")))
+        .await
+        .expect_err("temporary");
+    assert_eq!(err.class(), RetryClass::Transient);
+    // Outside the window (10 / 2018278), user unavailable (551): never retried.
+    fake.fail_next(10, 400, 1);
+    let err = client.send(&request(text("a"))).await.expect_err("window");
+    assert_eq!(err.class(), RetryClass::Permanent);
+    fake.fail_next(551, 400, 1);
+    let err = client
+        .send(&request(text("a")))
+        .await
+        .expect_err("unavailable");
+    assert_eq!(err.class(), RetryClass::Permanent);
+
+    let short = MessengerClient::new(
+        reqwest::Client::new(),
+        &settings("http://127.0.0.1:9", 300),
+        &page(),
+    );
+    let err = short.send(&request(text("x"))).await.expect_err("connect");
+    assert_eq!(err.class(), RetryClass::Transient);
+}
+
+#[actix_web::test]
+async fn outside_the_window_a_human_agent_page_tags_the_message_and_others_fail() {
+    let fake = FakeMessenger::start();
+    let plain = MessengerClient::new(
+        reqwest::Client::new(),
+        &settings(&fake.base_url(), 2000),
+        &page(),
+    );
+    fake.fail_next_with(10, Some(2018278), 400, 1);
+    let err = plain
+        .send(&request(text("late")))
+        .await
+        .expect_err("closed");
+    assert_eq!(err.code(), Some(10));
+    assert_eq!(err.class(), RetryClass::Permanent);
+    assert_eq!(fake.calls().len(), 1);
+
+    let approved = MessengerClient::new(
+        reqwest::Client::new(),
+        &settings(&fake.base_url(), 2000),
+        &MessengerPageSettings {
+            human_agent: true,
+            ..page()
+        },
+    );
+    fake.fail_next_with(10, Some(2018278), 400, 1);
+    let accepted = approved
+        .send(&request(text("later")))
+        .await
+        .expect("tagged");
+    assert!(accepted.provider_id.is_some());
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[1].body["messaging_type"], "RESPONSE");
+    assert_eq!(calls[2].body["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(calls[2].body["tag"], "HUMAN_AGENT");
+
+    // Other refusals are not retried with the tag, and past 7 days Meta refuses the tag too.
+    fake.fail_next(10, 400, 1);
+    assert!(approved.send(&request(text("x"))).await.is_err());
+    assert_eq!(fake.calls().len(), 4);
+    fake.fail_next_with(10, Some(2018278), 400, 2);
+    assert!(approved.send(&request(text("x"))).await.is_err());
+    assert_eq!(fake.calls().len(), 6);
+}

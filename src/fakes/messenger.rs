@@ -1,0 +1,227 @@
+//! A fake Messenger Send API: `POST /{version}/{page id}/messages` with a JSON body, recorded
+//! (with its `Authorization` header) and answered like Meta (`{"recipient_id": …,
+//! "message_id": "m_…"}`). Tests can make the next calls fail with a Graph error.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Calls recorded at most (the oldest are forgotten).
+const RECORD_MAX: usize = 10_000;
+
+/// One Send API call the fake received.
+#[derive(Clone, Debug, Serialize)]
+pub struct SendCall {
+    pub page_id: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+    /// The `message_id` it was answered with (`None`: answered with an error).
+    pub message_id: Option<String>,
+}
+
+impl SendCall {
+    /// The PSID the call was for.
+    pub fn recipient(&self) -> Option<&str> {
+        self.body.pointer("/recipient/id").and_then(Value::as_str)
+    }
+}
+
+struct Failure {
+    code: i64,
+    subcode: Option<i64>,
+    http_status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    calls: VecDeque<SendCall>,
+    next: u64,
+    failures: VecDeque<Failure>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct FakeMessenger {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: Option<actix_web::dev::ServerHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeMessenger {
+    /// Start on an ephemeral port of 127.0.0.1.
+    ///
+    /// # Panics
+    /// If no local port can be bound or the server thread cannot start (test setup failure);
+    /// use [`FakeMessenger::start_on`] to handle that.
+    pub fn start() -> FakeMessenger {
+        match Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))) {
+            Ok(fake) => fake,
+            Err(err) => panic!("fake messenger: cannot start: {err}"),
+        }
+    }
+
+    /// Start on `addr` (port 0 for an ephemeral port).
+    pub fn start_on(addr: SocketAddr) -> io::Result<FakeMessenger> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let data = web::Data::from(shared.clone());
+        let (server, thread) = super::serve_on_thread("fake-messenger", listener, 1, move |cfg| {
+            cfg.app_data(data.clone())
+                .app_data(web::JsonConfig::default().limit(1 << 20))
+                .route("/{version}/{page}/messages", web::post().to(send));
+        })?;
+        tracing::info!(%addr, "fake messenger: listening");
+        Ok(FakeMessenger {
+            addr,
+            shared,
+            server: Some(server),
+            thread: Some(thread),
+        })
+    }
+
+    /// What `messenger.api_base_url` should be.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every call, oldest first.
+    pub fn calls(&self) -> Vec<SendCall> {
+        self.shared.lock().calls.iter().cloned().collect()
+    }
+
+    /// The texts of the accepted calls to `psid`, oldest first.
+    pub fn texts_to(&self, psid: &str) -> Vec<String> {
+        self.calls()
+            .iter()
+            .filter(|c| c.message_id.is_some() && c.recipient() == Some(psid))
+            .filter_map(|c| {
+                c.body
+                    .pointer("/message/text")
+                    .or_else(|| c.body.pointer("/message/attachment/payload/text"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    /// Wait until `matches` holds for the calls (polling); the calls at the end.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&[SendCall]) -> bool,
+    ) -> Vec<SendCall> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let calls = self.calls();
+            if matches(&calls) || tokio::time::Instant::now() >= deadline {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Answer the next `times` calls with this Graph error.
+    pub fn fail_next(&self, code: i64, http_status: u16, times: usize) {
+        self.fail_next_with(code, None, http_status, times);
+    }
+
+    /// Answer the next `times` calls with this Graph error and `error_subcode`.
+    pub fn fail_next_with(&self, code: i64, subcode: Option<i64>, http_status: u16, times: usize) {
+        let mut state = self.shared.lock();
+        for _ in 0..times {
+            state.failures.push_back(Failure {
+                code,
+                subcode,
+                http_status,
+            });
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            drop(server.stop(false));
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FakeMessenger {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn send(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let (_version, page_id) = path.into_inner();
+    let body = body.into_inner();
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut state = shared.lock();
+    let failure = state.failures.pop_front();
+    let message_id = failure.is_none().then(|| {
+        state.next += 1;
+        format!("m_fake{}", state.next)
+    });
+    let recipient = body
+        .pointer("/recipient/id")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if state.calls.len() >= RECORD_MAX {
+        state.calls.pop_front();
+    }
+    state.calls.push_back(SendCall {
+        page_id,
+        authorization,
+        body,
+        message_id: message_id.clone(),
+    });
+    drop(state);
+    match (failure, message_id) {
+        (Some(f), _) => {
+            let status = actix_web::http::StatusCode::from_u16(f.http_status)
+                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+            let mut error = json!({
+                "message": "(#fake) fake Send API error",
+                "type": "OAuthException",
+                "code": f.code,
+                "fbtrace_id": "Fake"
+            });
+            if let Some(subcode) = f.subcode {
+                error["error_subcode"] = json!(subcode);
+            }
+            HttpResponse::build(status).json(json!({ "error": error }))
+        }
+        (None, mid) => HttpResponse::Ok().json(json!({
+            "recipient_id": recipient,
+            "message_id": mid,
+        })),
+    }
+}
