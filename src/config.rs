@@ -27,6 +27,10 @@ pub struct Settings {
     /// The Messenger Platform app (pages themselves are channels of `kind: messenger`).
     #[serde(default)]
     pub messenger: MessengerSettings,
+    /// The Meta app that receives Instagram messaging webhooks (accounts themselves are
+    /// channels of `kind: instagram`). The same settings as Messenger's, its own values.
+    #[serde(default)]
+    pub instagram: MessengerSettings,
     pub database: DatabaseSettings,
     pub intake: IntakeSettings,
     pub conversations: ConversationSettings,
@@ -177,6 +181,9 @@ const DEMO_SECRETS: &[&str] = &[
     "demo-messenger-app-secret",
     "demo-messenger-verify-token",
     "demo-messenger-page-token",
+    "demo-instagram-app-secret",
+    "demo-instagram-verify-token",
+    "demo-instagram-access-token",
 ];
 pub const DEMO_CONSOLE_TOKENS: &[&str] =
     &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
@@ -338,6 +345,20 @@ pub struct MessengerPageSettings {
     /// The page access token the Send API is called with.
     pub page_access_token: SecretString,
     /// Meta approved the page for the `HUMAN_AGENT` tag: agents may answer from 24 hours to 7
+    /// days after the customer's last message.
+    #[serde(default)]
+    pub human_agent: bool,
+}
+
+/// One Instagram professional account (`channels.<id>.instagram`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct InstagramAccountSettings {
+    /// The Instagram account id: the `id` of the webhook entries for this account, and the
+    /// channel's account.
+    pub account_id: String,
+    /// The access token the messages endpoint is called with.
+    pub access_token: SecretString,
+    /// Meta approved the app for the `HUMAN_AGENT` tag: agents may answer from 24 hours to 7
     /// days after the customer's last message.
     #[serde(default)]
     pub human_agent: bool,
@@ -520,6 +541,9 @@ pub struct ChannelSettings {
     /// `kind: messenger`: the page (required there).
     #[serde(default)]
     pub messenger: Option<MessengerPageSettings>,
+    /// `kind: instagram`: the account (required there).
+    #[serde(default)]
+    pub instagram: Option<InstagramAccountSettings>,
 }
 
 impl ChannelSettings {
@@ -532,6 +556,12 @@ impl ChannelSettings {
                 self.messenger
                     .as_ref()
                     .map(|page| page.page_id.clone())
+                    .unwrap_or_default(),
+            ),
+            (ChannelKind::Instagram, _) => AccountId::new(
+                self.instagram
+                    .as_ref()
+                    .map(|account| account.account_id.clone())
                     .unwrap_or_default(),
             ),
             _ => AccountId::new(self.phone_number_id.clone()),
@@ -873,6 +903,11 @@ impl Settings {
             {
                 keys.push(format!("channels.{id}.messenger.page_access_token"));
             }
+            if let Some(account) = &channel.instagram
+                && public(&account.access_token)
+            {
+                keys.push(format!("channels.{id}.instagram.access_token"));
+            }
             if let Some(bot) = &channel.telegram {
                 if public(&bot.bot_token) {
                     keys.push(format!("channels.{id}.telegram.bot_token"));
@@ -890,6 +925,20 @@ impl Settings {
             for (key, secret) in [
                 ("messenger.app_secret", &self.messenger.app_secret),
                 ("messenger.verify_token", &self.messenger.verify_token),
+            ] {
+                if public(secret) {
+                    keys.push(key.to_string());
+                }
+            }
+        }
+        if self
+            .channels
+            .values()
+            .any(|c| c.kind == ChannelKind::Instagram)
+        {
+            for (key, secret) in [
+                ("instagram.app_secret", &self.instagram.app_secret),
+                ("instagram.verify_token", &self.instagram.verify_token),
             ] {
                 if public(secret) {
                     keys.push(key.to_string());
@@ -1017,6 +1066,27 @@ impl Settings {
                 {
                     return invalid(format!(
                         "channel {id}: a messenger channel needs messenger.app_secret and messenger.verify_token"
+                    ));
+                }
+            } else if channel.kind == ChannelKind::Instagram {
+                use secrecy::ExposeSecret;
+                let Some(account) = &channel.instagram else {
+                    return invalid(format!(
+                        "channel {id}: kind instagram needs instagram.account_id and instagram.access_token"
+                    ));
+                };
+                if account.account_id.is_empty()
+                    || !account.account_id.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return invalid(format!(
+                        "channel {id}: instagram.account_id must be the account's numeric id"
+                    ));
+                }
+                if self.instagram.app_secret.expose_secret().is_empty()
+                    || self.instagram.verify_token.expose_secret().is_empty()
+                {
+                    return invalid(format!(
+                        "channel {id}: an instagram channel needs instagram.app_secret and instagram.verify_token"
                     ));
                 }
             } else if channel.phone_number_id.is_empty() {

@@ -236,7 +236,10 @@ impl Application {
                 settings
                     .channels
                     .iter()
-                    .filter(|(_, c)| c.messenger.as_ref().is_some_and(|page| page.human_agent))
+                    .filter(|(_, c)| {
+                        c.messenger.as_ref().is_some_and(|page| page.human_agent)
+                            || c.instagram.as_ref().is_some_and(|a| a.human_agent)
+                    })
                     .map(|(id, _)| crate::domain::ChannelId::new(id.clone())),
             ),
         );
@@ -358,6 +361,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("app secret: {e}"))?,
             whatsapp_parser: Box::new(WhatsappWebhookParser),
             messenger_verifier: messenger_verifier(&settings)?,
+            instagram_verifier: instagram_verifier(&settings)?,
             outbound: webhook_outbound,
             prometheus,
             desk: desk.clone(),
@@ -634,6 +638,24 @@ fn spawn_board_watch(store: Arc<dyn Store>, desk: Arc<Desk>) -> actix_rt::task::
             }
         }
     })
+}
+
+/// The Instagram webhooks' verifier, when an account is configured (validation made sure the
+/// app secret is set then).
+fn instagram_verifier(
+    settings: &crate::config::Settings,
+) -> anyhow::Result<Option<SignatureVerifier>> {
+    let accounts = settings
+        .channels
+        .values()
+        .any(|c| c.kind == crate::domain::ChannelKind::Instagram && c.instagram.is_some());
+    let secret = settings.instagram.app_secret.expose_secret();
+    if !accounts || secret.is_empty() {
+        return Ok(None);
+    }
+    SignatureVerifier::new(secret.as_bytes())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("instagram app secret: {e}"))
 }
 
 /// The Messenger webhooks' verifier, when a page is configured (validation made sure the app

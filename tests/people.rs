@@ -860,6 +860,15 @@ async fn production_refuses_a_store_holding_demo_credentials() {
     {
         page.page_access_token = "EAAB-real-page-token".to_string().into();
     }
+    settings.instagram.app_secret = "a-real-instagram-secret".to_string().into();
+    settings.instagram.verify_token = "a-real-instagram-verify-token".to_string().into();
+    for account in settings
+        .channels
+        .values_mut()
+        .filter_map(|c| c.instagram.as_mut())
+    {
+        account.access_token = "IGAA-real-token".to_string().into();
+    }
     settings.push.subject = "mailto:noc@acme.com".into();
     for agent in settings.agents.values_mut() {
         agent.token_sha256 = Some("ab".repeat(32));

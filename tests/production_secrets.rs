@@ -12,7 +12,7 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-const DEMO_KEYS: [&str; 12] = [
+const DEMO_KEYS: [&str; 15] = [
     "whatsapp.app_secret",
     "whatsapp.verify_token",
     "whatsapp.access_token",
@@ -21,6 +21,9 @@ const DEMO_KEYS: [&str; 12] = [
     "channels.messenger.messenger.page_access_token",
     "messenger.app_secret",
     "messenger.verify_token",
+    "channels.instagram.instagram.access_token",
+    "instagram.app_secret",
+    "instagram.verify_token",
     "push.subject",
     "agents.alice.token_sha256",
     "agents.bob.token_sha256",
@@ -66,12 +69,26 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     {
         page.page_access_token = "EAAB-real-page-token".to_string().into();
     }
+    settings.instagram.verify_token = "a-real-instagram-verify-token".to_string().into();
+    if let Some(account) = settings
+        .channels
+        .get_mut("instagram")
+        .and_then(|c| c.instagram.as_mut())
+    {
+        account.access_token = "IGAA-real-token".to_string().into();
+    }
     settings.agents.retain(|id, _| id == "alice");
     let err = settings.validate().expect_err("still public").to_string();
     assert!(err.contains("messenger.verify_token"), "{err}");
     assert!(!err.contains("messenger.app_secret"), "{err}");
     assert!(
         !err.contains("channels.messenger.messenger.page_access_token"),
+        "{err}"
+    );
+    assert!(err.contains("instagram.app_secret"), "{err}");
+    assert!(!err.contains("instagram.verify_token"), "{err}");
+    assert!(
+        !err.contains("channels.instagram.instagram.access_token"),
         "{err}"
     );
     assert!(err.contains("whatsapp.verify_token"), "{err}");
@@ -89,6 +106,7 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
 
     settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
     settings.messenger.verify_token = "a-real-messenger-verify-token".to_string().into();
+    settings.instagram.app_secret = "a-real-instagram-secret".to_string().into();
     if let Some(bot) = settings
         .channels
         .get_mut("telegram")

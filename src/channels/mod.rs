@@ -9,6 +9,7 @@
 //! Adding a channel means adding a module here with both, a webhook route for it in
 //! `http::webhooks`, and a `kind` in the channel configuration.
 
+pub mod instagram;
 pub mod messenger;
 pub mod signature;
 pub mod telegram;

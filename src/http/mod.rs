@@ -42,6 +42,9 @@ pub struct AppState {
     /// Keyed with `messenger.app_secret`; `None` when no Messenger page is configured (then
     /// `/webhooks/messenger` answers 404).
     pub messenger_verifier: Option<SignatureVerifier>,
+    /// Keyed with `instagram.app_secret`; `None` when no Instagram account is configured (then
+    /// `/webhooks/instagram` answers 404).
+    pub instagram_verifier: Option<SignatureVerifier>,
     pub prometheus: PrometheusHandle,
     pub desk: Arc<Desk>,
     /// Memory of the webhook bodies still arriving.
@@ -84,6 +87,14 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
             .route(
                 "/webhooks/messenger",
                 web::post().to(webhooks::receive_messenger),
+            )
+            .route(
+                "/webhooks/instagram",
+                web::get().to(webhooks::verify_instagram),
+            )
+            .route(
+                "/webhooks/instagram",
+                web::post().to(webhooks::receive_instagram),
             )
             .route(
                 "/webhooks/telegram/{channel}",

@@ -70,6 +70,16 @@ impl Outbound {
                         page,
                     ))
                 }
+                (ChannelKind::Instagram, _) if channel.instagram.is_some() => {
+                    let Some(account) = &channel.instagram else {
+                        continue;
+                    };
+                    Arc::new(MessengerClient::instagram(
+                        http.clone(),
+                        &settings.instagram,
+                        account,
+                    ))
+                }
                 _ => {
                     tracing::warn!(channel = %id, kind = channel.kind.as_str(), "outbound: no sender for this channel kind");
                     continue;

@@ -395,6 +395,7 @@ fn channel_settings() -> ChannelSettings {
         messages_per_second: None,
         telegram: None,
         messenger: None,
+        instagram: None,
     }
 }
 

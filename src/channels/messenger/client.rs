@@ -18,15 +18,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Platform;
 use super::window::MessagingType;
-use super::{message_id, psid_of};
 use crate::channels::whatsapp::client::{map_reqwest_error, parse_error, truncate};
 use crate::channels::{ChannelClient, RetryClass, SendAccepted, SendError, SendRequest};
-use crate::config::{MessengerPageSettings, MessengerSettings};
+use crate::config::{InstagramAccountSettings, MessengerPageSettings, MessengerSettings};
 use crate::domain::{AccountId, ChannelKind, MediaKind, MediaSource, OutboundContent};
 
-/// Messenger's limits (characters, items).
+/// Messenger's limits (characters, items); Instagram's text is shorter ([`text_max`]).
 const TEXT_MAX: usize = 2000;
+const INSTAGRAM_TEXT_MAX: usize = 1000;
 const TEMPLATE_TEXT_MAX: usize = 640;
 const BUTTONS_MAX: usize = 3;
 const BUTTON_TITLE_MAX: usize = 20;
@@ -34,8 +35,17 @@ const QUICK_REPLIES_MAX: usize = 13;
 const QUICK_REPLY_TITLE_MAX: usize = 20;
 const PAYLOAD_MAX: usize = 1000;
 
-/// Sends through one Facebook Page.
+/// The longest text `platform` accepts in one message.
+fn text_max(platform: Platform) -> usize {
+    match platform {
+        Platform::Messenger => TEXT_MAX,
+        Platform::Instagram => INSTAGRAM_TEXT_MAX,
+    }
+}
+
+/// Sends through one Facebook Page, or one Instagram account ([`MessengerClient::instagram`]).
 pub struct MessengerClient {
+    platform: Platform,
     http: reqwest::Client,
     url: String,
     page: AccountId,
@@ -50,19 +60,55 @@ impl MessengerClient {
         settings: &MessengerSettings,
         page: &MessengerPageSettings,
     ) -> Self {
+        Self::for_platform(
+            Platform::Messenger,
+            http,
+            settings,
+            &page.page_id,
+            &page.page_access_token,
+            page.human_agent,
+        )
+    }
+
+    /// Sends through one Instagram account: `POST {base}/{version}/{account id}/messages`
+    /// with the account's token, under `instagram` settings.
+    pub fn instagram(
+        http: reqwest::Client,
+        settings: &MessengerSettings,
+        account: &InstagramAccountSettings,
+    ) -> Self {
+        Self::for_platform(
+            Platform::Instagram,
+            http,
+            settings,
+            &account.account_id,
+            &account.access_token,
+            account.human_agent,
+        )
+    }
+
+    fn for_platform(
+        platform: Platform,
+        http: reqwest::Client,
+        settings: &MessengerSettings,
+        account: &str,
+        token: &SecretString,
+        human_agent: bool,
+    ) -> Self {
         let url = format!(
             "{}/{}/{}/messages",
             settings.api_base_url.trim_end_matches('/'),
             settings.api_version.trim_matches('/'),
-            page.page_id
+            account
         );
         Self {
+            platform,
             http,
             url,
-            page: AccountId::new(page.page_id.clone()),
-            token: page.page_access_token.clone(),
+            page: AccountId::new(account),
+            token: token.clone(),
             timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
-            human_agent: page.human_agent,
+            human_agent,
         }
     }
 
@@ -86,7 +132,7 @@ impl MessengerClient {
         request: &SendRequest,
         messaging_type: MessagingType,
     ) -> Result<SendAccepted, Refused> {
-        let body = match request_body(request, messaging_type)? {
+        let body = match request_body_for(self.platform, request, messaging_type)? {
             Some(body) => body,
             // Nothing to send (a read receipt names no recipient on this channel).
             None => return Ok(SendAccepted { provider_id: None }),
@@ -119,9 +165,11 @@ impl MessengerClient {
             message_id: Option<String>,
         }
         let provider_id = match serde_json::from_slice::<Success>(bytes) {
-            Ok(body) => body.message_id.map(|mid| message_id(&self.page, &mid)),
+            Ok(body) => body
+                .message_id
+                .map(|mid| self.platform.message_id(&self.page, &mid)),
             Err(err) => {
-                tracing::warn!(error = %err, "messenger: unreadable success body");
+                tracing::warn!(error = %err, platform = self.platform.name(), "unreadable success body");
                 None
             }
         };
@@ -131,7 +179,7 @@ impl MessengerClient {
 
 impl ChannelClient for MessengerClient {
     fn kind(&self) -> ChannelKind {
-        ChannelKind::Messenger
+        self.platform.kind()
     }
 
     fn send<'a>(
@@ -214,13 +262,26 @@ pub fn request_body(
     request: &SendRequest,
     messaging_type: MessagingType,
 ) -> Result<Option<Value>, SendError> {
+    request_body_for(Platform::Messenger, request, messaging_type)
+}
+
+/// [`request_body`] for `platform`: Instagram's body has the same shape (`recipient.id` is the
+/// Instagram-scoped id), with its shorter texts.
+pub fn request_body_for(
+    platform: Platform,
+    request: &SendRequest,
+    messaging_type: MessagingType,
+) -> Result<Option<Value>, SendError> {
     let SendRequest::Message { to, content, .. } = request else {
         return Ok(None);
     };
-    let Some(psid) = psid_of(to) else {
-        return Err(refused(format!("{to} is not a Messenger customer")));
+    let Some(psid) = platform.user_of(to) else {
+        return Err(refused(format!(
+            "{to} is not a {} customer",
+            platform.name()
+        )));
     };
-    let message = message_object(content)?;
+    let message = message_object_for(platform, content)?;
     let mut body = json!({
         "recipient": { "id": psid },
         "message": message,
@@ -237,8 +298,19 @@ pub fn request_body(
 
 /// The `message` object of one content.
 pub fn message_object(content: &OutboundContent) -> Result<Value, SendError> {
+    message_object_for(Platform::Messenger, content)
+}
+
+/// The `message` object of one content on `platform`. Instagram takes the same attachments,
+/// button template (up to 3 postback buttons) and quick replies (up to 13) as Messenger; only
+/// its texts are shorter.
+pub fn message_object_for(
+    platform: Platform,
+    content: &OutboundContent,
+) -> Result<Value, SendError> {
+    let text_max = text_max(platform);
     Ok(match content {
-        OutboundContent::Text { body, .. } => json!({ "text": truncate(body, TEXT_MAX) }),
+        OutboundContent::Text { body, .. } => json!({ "text": truncate(body, text_max) }),
         OutboundContent::Media {
             kind,
             source,
@@ -271,7 +343,7 @@ pub fn message_object(content: &OutboundContent) -> Result<Value, SendError> {
                 None => body.clone(),
             };
             if buttons.is_empty() {
-                json!({ "text": truncate(&text, TEXT_MAX) })
+                json!({ "text": truncate(&text, text_max) })
             } else if buttons.len() <= BUTTONS_MAX {
                 let buttons: Vec<Value> = buttons
                     .iter()
@@ -294,7 +366,7 @@ pub fn message_object(content: &OutboundContent) -> Result<Value, SendError> {
                     }
                 })
             } else {
-                quick_replies(&text, buttons.iter().map(|b| (&b.id, &b.title)))
+                quick_replies(&text, text_max, buttons.iter().map(|b| (&b.id, &b.title)))
             }
         }
         OutboundContent::List {
@@ -309,6 +381,7 @@ pub fn message_object(content: &OutboundContent) -> Result<Value, SendError> {
             };
             quick_replies(
                 &text,
+                text_max,
                 sections
                     .iter()
                     .flat_map(|s| s.rows.iter())
@@ -317,14 +390,19 @@ pub fn message_object(content: &OutboundContent) -> Result<Value, SendError> {
         }
         OutboundContent::Template { name, .. } => {
             return Err(refused(format!(
-                "template {name}: Messenger has no message templates"
+                "template {name}: {} has no message templates",
+                platform.name()
             )));
         }
     })
 }
 
 /// A text with quick replies (at most 13; none: plain text).
-fn quick_replies<'a>(text: &str, choices: impl Iterator<Item = (&'a String, &'a String)>) -> Value {
+fn quick_replies<'a>(
+    text: &str,
+    text_max: usize,
+    choices: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Value {
     let replies: Vec<Value> = choices
         .take(QUICK_REPLIES_MAX)
         .map(|(id, title)| {
@@ -335,7 +413,7 @@ fn quick_replies<'a>(text: &str, choices: impl Iterator<Item = (&'a String, &'a 
             })
         })
         .collect();
-    let mut message = json!({ "text": truncate(text, TEXT_MAX) });
+    let mut message = json!({ "text": truncate(text, text_max) });
     if !replies.is_empty() {
         message["quick_replies"] = Value::Array(replies);
     }

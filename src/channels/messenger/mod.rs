@@ -11,33 +11,106 @@ pub mod client;
 pub mod webhook;
 pub mod window;
 
-use crate::domain::{AccountId, CustomerId, ProviderMessageId};
+use crate::domain::{AccountId, ChannelKind, CustomerId, ProviderMessageId};
 
-const CUSTOMER_PREFIX: &str = "messenger:";
-const MESSAGE_PREFIX: &str = "fbm:";
+/// The Meta messaging platforms that share this module's webhook parser and Send API client:
+/// Messenger (a Facebook Page) and Instagram messaging (an Instagram professional account).
+/// They differ in the webhook's `object`, the channel kind and the prefixes of their ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Messenger,
+    Instagram,
+}
+
+impl Platform {
+    pub fn kind(self) -> ChannelKind {
+        match self {
+            Platform::Messenger => ChannelKind::Messenger,
+            Platform::Instagram => ChannelKind::Instagram,
+        }
+    }
+
+    /// The `object` of this platform's webhook deliveries.
+    pub fn object(self) -> &'static str {
+        match self {
+            Platform::Messenger => "page",
+            Platform::Instagram => "instagram",
+        }
+    }
+
+    /// A short name for logs and refusals.
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Messenger => "Messenger",
+            Platform::Instagram => "Instagram",
+        }
+    }
+
+    fn customer_prefix(self) -> &'static str {
+        match self {
+            Platform::Messenger => "messenger:",
+            Platform::Instagram => "instagram:",
+        }
+    }
+
+    /// The prefix of this platform's own message-like ids (`fb…`, `ig…`).
+    pub(crate) fn id_prefix(self) -> &'static str {
+        match self {
+            Platform::Messenger => "fb",
+            Platform::Instagram => "ig",
+        }
+    }
+
+    fn message_prefix(self) -> &'static str {
+        match self {
+            Platform::Messenger => "fbm:",
+            Platform::Instagram => "igm:",
+        }
+    }
+
+    /// The customer with scoped id `user` of account `account`.
+    pub fn customer_id(self, account: &AccountId, user: &str) -> CustomerId {
+        CustomerId::new(format!("{}{account}:{user}", self.customer_prefix()))
+    }
+
+    /// The scoped user id of a customer of this platform; `None` for anything else.
+    pub fn user_of(self, customer: &CustomerId) -> Option<&str> {
+        let rest = customer.as_str().strip_prefix(self.customer_prefix())?;
+        let (_, user) = rest.split_once(':')?;
+        (!user.is_empty()).then_some(user)
+    }
+
+    /// Message `mid` of account `account`.
+    pub fn message_id(self, account: &AccountId, mid: &str) -> ProviderMessageId {
+        ProviderMessageId::new(format!("{}{account}:{mid}", self.message_prefix()))
+    }
+
+    /// The `mid` of one of this platform's message ids; `None` for anything else.
+    pub fn mid_of(self, id: &ProviderMessageId) -> Option<&str> {
+        let rest = id.as_str().strip_prefix(self.message_prefix())?;
+        let (_, mid) = rest.split_once(':')?;
+        (!mid.is_empty()).then_some(mid)
+    }
+}
 
 /// The customer with page-scoped id `psid` of page `page`.
 pub fn customer_id(page: &AccountId, psid: &str) -> CustomerId {
-    CustomerId::new(format!("{CUSTOMER_PREFIX}{page}:{psid}"))
+    Platform::Messenger.customer_id(page, psid)
 }
 
 /// The PSID of a customer of this channel; `None` for anything else.
 pub fn psid_of(customer: &CustomerId) -> Option<&str> {
-    let rest = customer.as_str().strip_prefix(CUSTOMER_PREFIX)?;
-    let (_, psid) = rest.split_once(':')?;
-    (!psid.is_empty()).then_some(psid)
+    Platform::Messenger.user_of(customer)
 }
 
 /// Message `mid` of page `page`.
 pub fn message_id(page: &AccountId, mid: &str) -> ProviderMessageId {
-    ProviderMessageId::new(format!("{MESSAGE_PREFIX}{page}:{mid}"))
+    Platform::Messenger.message_id(page, mid)
 }
 
 /// The Messenger `mid` of one of this channel's message ids; `None` for anything else.
 pub fn mid_of(id: &ProviderMessageId) -> Option<&str> {
-    let rest = id.as_str().strip_prefix(MESSAGE_PREFIX)?;
-    let (_, mid) = rest.split_once(':')?;
-    (!mid.is_empty()).then_some(mid)
+    Platform::Messenger.mid_of(id)
 }
 
 #[cfg(test)]

@@ -12,12 +12,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{customer_id, message_id};
+use super::Platform;
 use crate::channels::{ParseError, WebhookParser};
 use crate::domain::{
     AccountId, ChannelKind, Customer, DeliveryStatus, InboundEnvelope, InboundEvent,
     InboundMessage, Media, MediaKind, MessageContent, MessageContext, OtherEvent,
-    ProviderMessageId, StatusUpdate,
+    ProviderMessageId, Referral, StatusUpdate,
 };
 
 /// Parses the deliveries of every page (the entries name their page).
@@ -47,6 +47,9 @@ struct Entry {
     messaging: Vec<Value>,
     #[serde(default)]
     standby: Vec<Value>,
+    /// Field-change events (Instagram comments, mentions in posts...): kept as they are.
+    #[serde(default)]
+    changes: Vec<Value>,
 }
 
 /// Page ids and PSIDs are strings in Meta's examples, but tolerate numbers.
@@ -69,8 +72,17 @@ impl IdValue {
 /// One delivery into its events, each addressed to the page of its entry. Errors only when the
 /// body is not JSON or not an `object: "page"` delivery.
 pub fn parse_delivery(body: &[u8]) -> Result<Vec<InboundEnvelope>, ParseError> {
+    parse_delivery_for(Platform::Messenger, body)
+}
+
+/// One delivery of `platform` (`object: "page"` for Messenger, `"instagram"` for Instagram)
+/// into its events, each addressed to the account of its entry.
+pub fn parse_delivery_for(
+    platform: Platform,
+    body: &[u8],
+) -> Result<Vec<InboundEnvelope>, ParseError> {
     let delivery: Delivery = serde_json::from_slice(body)?;
-    if delivery.object != "page" {
+    if delivery.object != platform.object() {
         return Err(ParseError::UnexpectedObject(delivery.object));
     }
     let mut envelopes = Vec::new();
@@ -78,6 +90,7 @@ pub fn parse_delivery(body: &[u8]) -> Result<Vec<InboundEnvelope>, ParseError> {
         let Ok(entry) = Entry::deserialize(raw_entry) else {
             // An entry without a page id cannot be routed; it is still recorded (unrouted).
             envelopes.push(envelope(
+                platform,
                 AccountId::new(""),
                 other("entry", raw_entry, &[entry_index]),
             ));
@@ -85,23 +98,31 @@ pub fn parse_delivery(body: &[u8]) -> Result<Vec<InboundEnvelope>, ParseError> {
         };
         let page = AccountId::new(entry.id.into_string());
         for (i, item) in entry.messaging.iter().enumerate() {
-            for event in messaging_events(&page, item, &[entry_index, i]) {
-                envelopes.push(envelope(page.clone(), event));
+            for event in messaging_events(platform, &page, item, &[entry_index, i]) {
+                envelopes.push(envelope(platform, page.clone(), event));
             }
         }
         for (i, item) in entry.standby.iter().enumerate() {
             envelopes.push(envelope(
+                platform,
                 page.clone(),
                 other("standby", item, &[entry_index, usize::MAX, i]),
+            ));
+        }
+        for (i, item) in entry.changes.iter().enumerate() {
+            envelopes.push(envelope(
+                platform,
+                page.clone(),
+                other("changes", item, &[entry_index, usize::MAX - 1, i]),
             ));
         }
     }
     Ok(envelopes)
 }
 
-fn envelope(account: AccountId, event: InboundEvent) -> InboundEnvelope {
+fn envelope(platform: Platform, account: AccountId, event: InboundEvent) -> InboundEnvelope {
     InboundEnvelope {
-        channel_kind: ChannelKind::Messenger,
+        channel_kind: platform.kind(),
         account,
         event,
         delivery_id: None,
@@ -144,7 +165,12 @@ const KINDS: &[&str] = &[
     "policy_enforcement",
 ];
 
-fn messaging_events(page: &AccountId, item: &Value, place: &[usize]) -> Vec<InboundEvent> {
+fn messaging_events(
+    platform: Platform,
+    page: &AccountId,
+    item: &Value,
+    place: &[usize],
+) -> Vec<InboundEvent> {
     let kind = KINDS
         .iter()
         .find(|k| item.get(**k).is_some())
@@ -159,17 +185,17 @@ fn messaging_events(page: &AccountId, item: &Value, place: &[usize]) -> Vec<Inbo
         return vec![other("message_echo", item, place)];
     }
     let typed = match kind {
-        "message" => typed::<MsgEvent>(item).and_then(|e| message_event(page, &e)),
-        "postback" => typed::<PostbackEvent>(item).and_then(|e| postback_event(page, &e)),
-        "reaction" => typed::<ReactionEvent>(item).and_then(|e| reaction_event(page, &e)),
-        "message_edit" => typed::<EditEvent>(item).and_then(|e| edit_event(page, &e)),
+        "message" => typed::<MsgEvent>(item).and_then(|e| message_event(platform, page, &e)),
+        "postback" => typed::<PostbackEvent>(item).and_then(|e| postback_event(platform, page, &e)),
+        "reaction" => typed::<ReactionEvent>(item).and_then(|e| reaction_event(platform, page, &e)),
+        "message_edit" => typed::<EditEvent>(item).and_then(|e| edit_event(platform, page, &e)),
         "delivery" => {
             return typed::<DeliveryEvent>(item)
-                .and_then(|e| delivery_events(page, &e))
+                .and_then(|e| delivery_events(platform, page, &e))
                 .filter(|events| !events.is_empty())
                 .unwrap_or_else(|| vec![other(kind, item, place)]);
         }
-        "read" => typed::<ReadEvent>(item).and_then(|e| read_event(page, &e)),
+        "read" => typed::<ReadEvent>(item).and_then(|e| read_event(platform, page, &e)),
         _ => None,
     };
     vec![typed.unwrap_or_else(|| other(kind, item, place))]
@@ -187,9 +213,9 @@ fn psid(sender: &Sender) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-fn customer(page: &AccountId, psid: &str) -> Customer {
+fn customer(platform: Platform, page: &AccountId, psid: &str) -> Customer {
     Customer {
-        id: customer_id(page, psid),
+        id: platform.customer_id(page, psid),
         wa_id: None,
         user_id: Some(psid.to_owned()),
         name: None,
@@ -201,10 +227,10 @@ fn seconds(ms: i64) -> i64 {
     ms.div_euclid(1000)
 }
 
-fn message_event(page: &AccountId, e: &MsgEvent) -> Option<InboundEvent> {
+fn message_event(platform: Platform, page: &AccountId, e: &MsgEvent) -> Option<InboundEvent> {
     let m = &e.message;
     let psid = psid(&e.sender)?;
-    let provider_id = message_id(page, &m.mid);
+    let provider_id = platform.message_id(page, &m.mid);
     let content = if m.is_deleted {
         MessageContent::Revoke {
             original_message_id: provider_id.clone(),
@@ -218,16 +244,40 @@ fn message_event(page: &AccountId, e: &MsgEvent) -> Option<InboundEvent> {
         provider_id
     };
     let replied_to = m.reply_to.as_ref().and_then(|r| r.mid.as_deref());
-    Some(InboundEvent::Message(Box::new(InboundMessage {
-        provider_id,
-        customer: customer(page, &psid),
-        timestamp: seconds(e.timestamp),
-        content,
-        context: replied_to.map(|mid| MessageContext {
-            replied_to: Some(message_id(page, mid)),
+    // Instagram: a reply to the account's story names the story (`reply_to.story`): the
+    // message's context is the story (`igstory:<account>:<story id>`), its link the referral.
+    let story = m.reply_to.as_ref().and_then(|r| r.story.as_ref());
+    let story_id = story.and_then(|s| s.id.clone().map(IdValue::into_string));
+    let context = match (replied_to, &story_id) {
+        (Some(mid), _) => Some(MessageContext {
+            replied_to: Some(platform.message_id(page, mid)),
             ..MessageContext::default()
         }),
-        referral: None,
+        (None, Some(id)) => Some(MessageContext {
+            replied_to: Some(ProviderMessageId::new(format!(
+                "{}story:{page}:{id}",
+                platform.id_prefix()
+            ))),
+            ..MessageContext::default()
+        }),
+        (None, None) => None,
+    };
+    let referral = story.map(|s| Referral {
+        source_url: s.url.clone(),
+        source_id: story_id.clone(),
+        source_type: Some("story".into()),
+        headline: None,
+        body: None,
+        media_type: None,
+        ctwa_clid: None,
+    });
+    Some(InboundEvent::Message(Box::new(InboundMessage {
+        provider_id,
+        customer: customer(platform, page, &psid),
+        timestamp: seconds(e.timestamp),
+        content,
+        context,
+        referral,
     })))
 }
 
@@ -271,6 +321,37 @@ fn content_of(m: &Msg) -> MessageContent {
                 animated: false,
             };
         }
+        // Instagram: a story that mentions the account, a shared post or reel. The agent sees
+        // it as media by its link, captioned with what it is.
+        let shared = match attachment.kind.as_str() {
+            "story_mention" => Some((MediaKind::Image, "story mention")),
+            "share" => Some((MediaKind::Image, "shared post")),
+            "ig_reel" | "reel" => Some((MediaKind::Video, "shared reel")),
+            _ => None,
+        };
+        if let Some((kind, caption)) = shared {
+            let title = attachment
+                .payload
+                .as_ref()
+                .and_then(|p| p.title.clone())
+                .filter(|t| !t.is_empty());
+            return MessageContent::Media {
+                kind,
+                media: Media {
+                    id: None,
+                    mime_type: None,
+                    sha256: None,
+                    caption: Some(match title {
+                        Some(title) => format!("{caption}: {title}"),
+                        None => caption.to_owned(),
+                    }),
+                    url: payload.and_then(|p| p.url.clone()),
+                },
+                filename: None,
+                voice: false,
+                animated: false,
+            };
+        }
         if attachment.kind == "location"
             && let Some(c) = payload.and_then(|p| p.coordinates.as_ref())
         {
@@ -295,16 +376,21 @@ fn content_of(m: &Msg) -> MessageContent {
 /// A postback (a button of a template, the persistent menu, Get Started): the bot's menu
 /// choice, like WhatsApp's button replies. Keyed by its `mid` when Meta gives one, else by the
 /// customer and its timestamp.
-fn postback_event(page: &AccountId, e: &PostbackEvent) -> Option<InboundEvent> {
+fn postback_event(platform: Platform, page: &AccountId, e: &PostbackEvent) -> Option<InboundEvent> {
     let psid = psid(&e.sender)?;
     let p = &e.postback;
     let provider_id = match &p.mid {
-        Some(mid) => message_id(page, mid),
-        None => ProviderMessageId::new(format!("fbpb:{page}:{psid}:{}:{}", e.timestamp, p.payload)),
+        Some(mid) => platform.message_id(page, mid),
+        None => ProviderMessageId::new(format!(
+            "{}pb:{page}:{psid}:{}:{}",
+            platform.id_prefix(),
+            e.timestamp,
+            p.payload
+        )),
     };
     Some(InboundEvent::Message(Box::new(InboundMessage {
         provider_id,
-        customer: customer(page, &psid),
+        customer: customer(platform, page, &psid),
         timestamp: seconds(e.timestamp),
         content: MessageContent::ButtonReply {
             id: p.payload.clone(),
@@ -317,10 +403,10 @@ fn postback_event(page: &AccountId, e: &PostbackEvent) -> Option<InboundEvent> {
 
 /// A reaction to a message (`emoji: None` when it was taken back). Keyed by the message it is
 /// on, the customer, the action and its time: a reaction has no `mid` of its own.
-fn reaction_event(page: &AccountId, e: &ReactionEvent) -> Option<InboundEvent> {
+fn reaction_event(platform: Platform, page: &AccountId, e: &ReactionEvent) -> Option<InboundEvent> {
     let psid = psid(&e.sender)?;
     let r = &e.reaction;
-    let on = message_id(page, &r.mid);
+    let on = platform.message_id(page, &r.mid);
     let emoji = (r.action != "unreact")
         .then(|| r.emoji.clone().or_else(|| r.reaction.clone()))
         .flatten();
@@ -329,7 +415,7 @@ fn reaction_event(page: &AccountId, e: &ReactionEvent) -> Option<InboundEvent> {
             "{on}:reaction:{psid}:{}:{}",
             r.action, e.timestamp
         )),
-        customer: customer(page, &psid),
+        customer: customer(platform, page, &psid),
         timestamp: seconds(e.timestamp),
         content: MessageContent::Reaction {
             message_id: on,
@@ -341,9 +427,9 @@ fn reaction_event(page: &AccountId, e: &ReactionEvent) -> Option<InboundEvent> {
 }
 
 /// An edit: its own event (each edit is numbered), pointing at the message it changes.
-fn edit_event(page: &AccountId, e: &EditEvent) -> Option<InboundEvent> {
+fn edit_event(platform: Platform, page: &AccountId, e: &EditEvent) -> Option<InboundEvent> {
     let psid = psid(&e.sender)?;
-    let original = message_id(page, &e.message_edit.mid);
+    let original = platform.message_id(page, &e.message_edit.mid);
     let number = match &e.message_edit.num_edit {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(s)) => s.clone(),
@@ -351,7 +437,7 @@ fn edit_event(page: &AccountId, e: &EditEvent) -> Option<InboundEvent> {
     };
     Some(InboundEvent::Message(Box::new(InboundMessage {
         provider_id: ProviderMessageId::new(format!("{original}:edit:{number}")),
-        customer: customer(page, &psid),
+        customer: customer(platform, page, &psid),
         timestamp: seconds(e.timestamp),
         content: MessageContent::Edit {
             original_message_id: original,
@@ -365,7 +451,11 @@ fn edit_event(page: &AccountId, e: &EditEvent) -> Option<InboundEvent> {
 }
 
 /// Delivered: one status per message the event names (the page's messages to the customer).
-fn delivery_events(page: &AccountId, e: &DeliveryEvent) -> Option<Vec<InboundEvent>> {
+fn delivery_events(
+    platform: Platform,
+    page: &AccountId,
+    e: &DeliveryEvent,
+) -> Option<Vec<InboundEvent>> {
     let psid = psid(&e.sender)?;
     let events = e
         .delivery
@@ -373,11 +463,11 @@ fn delivery_events(page: &AccountId, e: &DeliveryEvent) -> Option<Vec<InboundEve
         .iter()
         .map(|mid| {
             InboundEvent::Status(StatusUpdate {
-                provider_id: message_id(page, mid),
+                provider_id: platform.message_id(page, mid),
                 status: DeliveryStatus::Delivered,
                 raw_status: "delivered".into(),
                 timestamp: seconds(e.delivery.watermark.unwrap_or(e.timestamp)),
-                recipient: customer_id(page, &psid),
+                recipient: platform.customer_id(page, &psid),
                 errors: Vec::new(),
                 pricing_category: None,
                 biz_opaque_callback_data: None,
@@ -389,14 +479,29 @@ fn delivery_events(page: &AccountId, e: &DeliveryEvent) -> Option<Vec<InboundEve
 
 /// Read: Messenger names no message, only a watermark (everything the page sent before it was
 /// read). The status carries the watermark as its id (`fbread:<page>:<psid>:<watermark>`).
-fn read_event(page: &AccountId, e: &ReadEvent) -> Option<InboundEvent> {
+/// Instagram's `read` names the message instead (`read.mid`): its status is that message's.
+fn read_event(platform: Platform, page: &AccountId, e: &ReadEvent) -> Option<InboundEvent> {
     let psid = psid(&e.sender)?;
+    let (provider_id, at) = match (&e.read.mid, e.read.watermark) {
+        (Some(mid), _) => (
+            platform.message_id(page, mid),
+            e.read.watermark.unwrap_or(e.timestamp),
+        ),
+        (None, Some(watermark)) => (
+            ProviderMessageId::new(format!(
+                "{}read:{page}:{psid}:{watermark}",
+                platform.id_prefix()
+            )),
+            watermark,
+        ),
+        (None, None) => return None,
+    };
     Some(InboundEvent::Status(StatusUpdate {
-        provider_id: ProviderMessageId::new(format!("fbread:{page}:{psid}:{}", e.read.watermark)),
+        provider_id,
         status: DeliveryStatus::Read,
         raw_status: "read".into(),
-        timestamp: seconds(e.read.watermark),
-        recipient: customer_id(page, &psid),
+        timestamp: seconds(at),
+        recipient: platform.customer_id(page, &psid),
         errors: Vec::new(),
         pricing_category: None,
         biz_opaque_callback_data: None,
@@ -438,6 +543,13 @@ struct QuickReply {
 #[derive(Deserialize)]
 struct ReplyTo {
     mid: Option<String>,
+    story: Option<StoryRef>,
+}
+
+#[derive(Deserialize)]
+struct StoryRef {
+    id: Option<IdValue>,
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -453,6 +565,7 @@ struct Attachment {
 struct AttachmentPayload {
     url: Option<String>,
     sticker_id: Option<Value>,
+    title: Option<String>,
     coordinates: Option<Coordinates>,
 }
 
@@ -528,12 +641,15 @@ struct DeliveryInfo {
 #[derive(Deserialize)]
 struct ReadEvent {
     sender: Sender,
+    #[serde(default)]
+    timestamp: i64,
     read: ReadInfo,
 }
 
 #[derive(Deserialize)]
 struct ReadInfo {
-    watermark: i64,
+    watermark: Option<i64>,
+    mid: Option<String>,
 }
 
 #[cfg(test)]

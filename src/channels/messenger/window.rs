@@ -48,7 +48,9 @@ pub fn agent_reply_allowed(
     now_ms: i64,
     human_agent: bool,
 ) -> bool {
-    if human_agent && super::psid_of(customer).is_some() {
+    let meta = super::psid_of(customer).is_some()
+        || super::Platform::Instagram.user_of(customer).is_some();
+    if human_agent && meta {
         return messaging_type(last_inbound_at, now_ms, true).is_ok();
     }
     crate::channels::service_window_for(customer, last_inbound_at, now_ms).open

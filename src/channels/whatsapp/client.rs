@@ -541,6 +541,7 @@ mod tests {
             messages_per_second: None,
             telegram: None,
             messenger: None,
+            instagram: None,
         }
     }
 
