@@ -1,4 +1,4 @@
-//! A fake Messenger Send API: `POST /{version}/{page id}/messages` with a JSON body, recorded
+//! A fake Meta Send API (Messenger pages and Instagram accounts): `POST /{version}/{page or account id}/messages` with a JSON body, recorded
 //! (with its `Authorization` header) and answered like Meta (`{"recipient_id": …,
 //! "message_id": "m_…"}`). Tests can make the next calls fail with a Graph error.
 

@@ -1,0 +1,328 @@
+//! The Instagram channel end to end, against the real application and the fake Meta Send API
+//! (the Messenger fake serves Instagram's `/{account id}/messages` too): deliveries
+//! (`object: "instagram"`) signed with the Instagram app secret as Meta does, the demo bot
+//! answering with its menus, a menu choice handing the customer off, an agent replying over the
+//! console REST API. In both modes (embedded; one-node cluster with Redis and PostgreSQL).
+
+mod common;
+
+use std::time::Duration;
+
+use common::console::*;
+use common::*;
+use serde_json::{Value, json};
+use switchboard::channels::signature::SignatureVerifier;
+use switchboard::config::Settings;
+use switchboard::domain::CustomerId;
+use switchboard::fakes::messenger::{FakeMessenger, SendCall};
+
+/// The demo account (config/base.yaml) and this test's app secret and verify token.
+const PAGE_ID: &str = "17841400000000001";
+const APP_SECRET: &str = "test-instagram-app-secret";
+const VERIFY_TOKEN: &str = "test-instagram-verify-token";
+
+fn instagram_settings(settings: &mut Settings, fake: &FakeMessenger) {
+    settings.instagram.api_base_url = fake.base_url();
+    settings.instagram.app_secret = APP_SECRET.to_string().into();
+    settings.instagram.verify_token = VERIFY_TOKEN.to_string().into();
+    assert!(
+        settings
+            .channels
+            .get("instagram")
+            .is_some_and(|c| c.instagram.is_some()),
+        "the demo configuration has an Instagram account"
+    );
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// One delivery for the page with these `messaging` events.
+fn delivery(messaging: Vec<Value>) -> Value {
+    json!({
+        "object": "instagram",
+        "entry": [{"id": PAGE_ID, "time": now_ms(), "messaging": messaging}]
+    })
+}
+
+fn text(psid: &str, mid: &str, text: &str) -> Value {
+    json!({
+        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+        "message": {"mid": mid, "text": text}
+    })
+}
+
+fn quick_reply(psid: &str, mid: &str, title: &str, payload: &str) -> Value {
+    json!({
+        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+        "message": {"mid": mid, "text": title, "quick_reply": {"payload": payload}}
+    })
+}
+
+fn postback(psid: &str, mid: &str, title: &str, payload: &str) -> Value {
+    json!({
+        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+        "postback": {"mid": mid, "title": title, "payload": payload}
+    })
+}
+
+async fn post(app: &TestApp, body: &Value, secret: Option<&str>) -> u16 {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let mut request = app
+        .client
+        .post(format!("{}/webhooks/instagram", app.address))
+        .header("content-type", "application/json")
+        .body(bytes.clone());
+    if let Some(secret) = secret {
+        let signature = SignatureVerifier::new(secret.as_bytes())
+            .expect("key")
+            .sign(&bytes);
+        request = request.header("x-hub-signature-256", signature);
+    }
+    request
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+        .as_u16()
+}
+
+/// The choices a sent message offers: (payload, title, as quick reply?).
+fn choices(call: &SendCall) -> Vec<(String, String, bool)> {
+    let message = &call.body["message"];
+    let quick = message["quick_replies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|q| (q["payload"].clone(), q["title"].clone(), true));
+    let buttons = message["attachment"]["payload"]["buttons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| (b["payload"].clone(), b["title"].clone(), false));
+    quick
+        .chain(buttons)
+        .filter_map(|(p, t, q)| Some((p.as_str()?.to_owned(), t.as_str()?.to_owned(), q)))
+        .collect()
+}
+
+/// The customer picks `payload` from the newest message to `psid` offering it, as Instagram
+/// sends it (a quick reply, or a template button's postback).
+async fn choose(
+    app: &TestApp,
+    fake: &FakeMessenger,
+    psid: &str,
+    mid: &str,
+    payload: &str,
+    at_ms: i64,
+) {
+    let calls = fake
+        .wait_until(WAIT, |calls| {
+            calls.iter().any(|c| {
+                c.recipient() == Some(psid) && choices(c).iter().any(|(p, _, _)| p == payload)
+            })
+        })
+        .await;
+    let Some((_, title, quick)) = calls
+        .iter()
+        .rev()
+        .filter(|c| c.recipient() == Some(psid))
+        .flat_map(choices)
+        .find(|(p, _, _)| p == payload)
+    else {
+        panic!("nothing offered {payload} to {psid}: {calls:#?}")
+    };
+    let mut event = if quick {
+        quick_reply(psid, mid, &title, payload)
+    } else {
+        postback(psid, mid, &title, payload)
+    };
+    event["timestamp"] = json!(at_ms);
+    assert_eq!(
+        post(app, &delivery(vec![event]), Some(APP_SECRET)).await,
+        200
+    );
+}
+
+async fn wait_handed_off(app: &TestApp, psid: &str) -> String {
+    let customer = CustomerId::new(format!("instagram:{PAGE_ID}:{psid}"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let newest = app
+            .handle
+            .store
+            .customer_conversations(&customer, 1)
+            .await
+            .expect("conversations query")
+            .pop();
+        if let Some(c) = &newest
+            && matches!(c.status.as_str(), "waiting" | "assigned")
+        {
+            return c.id.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{customer} was not handed off; newest: {newest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply() {
+    let fake = FakeMessenger::start();
+    let app = spawn_console_app(|s| instagram_settings(s, &fake)).await;
+    let alice = Console::new(&app, ALICE);
+    let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let psid = "6789012345";
+
+    // "hi" → the greeting and the main menu, sent with the page's token as RESPONSE.
+    assert_eq!(
+        post(
+            &app,
+            &delivery(vec![text(psid, "m_hi", "hi")]),
+            Some(APP_SECRET)
+        )
+        .await,
+        200
+    );
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_choice_1",
+        "main_menu/person",
+        now_ms(),
+    )
+    .await;
+    let first = &fake.calls()[0];
+    assert_eq!(first.page_id, PAGE_ID);
+    assert_eq!(
+        first.authorization.as_deref(),
+        Some("Bearer demo-instagram-access-token")
+    );
+    assert_eq!(first.body["messaging_type"], "RESPONSE");
+
+    // "Talk to a person" → the teams; "Support" → handed off, assigned to Alice.
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_choice_2",
+        "choose_team/support",
+        now_ms(),
+    )
+    .await;
+    let id = wait_handed_off(&app, psid).await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    let view = alice.conversation(&id).await;
+    assert_eq!(view["conversation"]["channel"], "instagram", "{view}");
+    // Instagram has the 24-hour window, like WhatsApp and Messenger: open now.
+    assert_eq!(view["conversation"]["window"]["open"], true, "{view}");
+
+    // Alice replies over the REST API: the account's messages endpoint gets it as a RESPONSE.
+    expect_status(201, alice.reply(&id, "Hello from Alice").await);
+    let calls = fake
+        .wait_until(WAIT, |_| {
+            fake.texts_to(psid).iter().any(|t| t == "Hello from Alice")
+        })
+        .await;
+    let reply = calls
+        .iter()
+        .find(|c| c.body["message"]["text"] == "Hello from Alice")
+        .unwrap_or_else(|| panic!("no reply sent: {calls:#?}"));
+    assert_eq!(reply.body["recipient"]["id"], psid);
+    assert_eq!(reply.body["messaging_type"], "RESPONSE");
+    assert_eq!(
+        reply.authorization.as_deref(),
+        Some("Bearer demo-instagram-access-token")
+    );
+}
+
+async fn a_redelivered_message_is_processed_once() {
+    let fake = FakeMessenger::start();
+    let app = spawn_console_app(|s| instagram_settings(s, &fake)).await;
+    let psid = "2222222222";
+    let body = delivery(vec![text(psid, "m_redelivered", "hi")]);
+    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    fake.wait_until(WAIT, |calls| {
+        calls.iter().any(|c| {
+            c.recipient() == Some(psid)
+                && choices(c).iter().any(|(p, _, _)| p == "main_menu/person")
+        })
+    })
+    .await;
+    let sent = fake.calls().len();
+    // Meta did not see the 200 and delivers the same body again: 200, nothing new.
+    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(fake.calls().len(), sent, "{:#?}", fake.calls());
+    let counts = app.handle.store.counts().await.expect("counts");
+    assert_eq!(counts.inbound_events, 1, "{counts:?}");
+}
+
+in_both_modes!(
+    an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply,
+    a_redelivered_message_is_processed_once,
+);
+
+#[actix_rt::test]
+async fn a_bad_signature_is_401_and_nothing_is_recorded() {
+    let fake = FakeMessenger::start();
+    let app = TestApp::spawn_with(|s| instagram_settings(s, &fake)).await;
+    let body = delivery(vec![text("3333333333", "m_unsigned", "hi")]);
+    assert_eq!(post(&app, &body, None).await, 401);
+    assert_eq!(post(&app, &body, Some("another-secret")).await, 401);
+    // Neither WhatsApp's nor Messenger's app secret signs Instagram deliveries.
+    assert_eq!(post(&app, &body, Some("demo-app-secret")).await, 401);
+    assert_eq!(
+        post(&app, &body, Some("demo-messenger-app-secret")).await,
+        401
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(fake.calls().is_empty(), "{:#?}", fake.calls());
+
+    // Malformed or another object: 400, nothing recorded.
+    assert_eq!(
+        post(
+            &app,
+            &json!({"object": "page", "entry": []}),
+            Some(APP_SECRET)
+        )
+        .await,
+        400
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
+
+    // Signed: recorded before the 200.
+    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 1);
+}
+
+#[actix_rt::test]
+async fn the_verify_handshake_uses_the_instagram_token() {
+    let fake = FakeMessenger::start();
+    let app = TestApp::spawn_with(|s| instagram_settings(s, &fake)).await;
+    let get = |token: &str| {
+        app.client
+            .get(format!(
+                "{}/webhooks/instagram?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444",
+                app.address
+            ))
+            .send()
+    };
+    let ok = get(VERIFY_TOKEN).await.expect("request");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.expect("body"), "1158201444");
+    // Messenger's token is not Instagram's.
+    assert_eq!(
+        get("demo-messenger-verify-token")
+            .await
+            .expect("request")
+            .status()
+            .as_u16(),
+        403
+    );
+}
