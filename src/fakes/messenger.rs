@@ -1,6 +1,7 @@
-//! A fake Meta Send API (Messenger pages and Instagram accounts): `POST /{version}/{page or account id}/messages` with a JSON body, recorded
-//! (with its `Authorization` header) and answered like Meta (`{"recipient_id": …,
-//! "message_id": "m_…"}`). Tests can make the next calls fail with a Graph error.
+//! A fake Messenger Send API (also Instagram's: the same endpoint for an account id):
+//! `POST /{version}/{page or account id}/messages` with a JSON body, recorded (with its
+//! `Authorization` header) and answered like Meta (`{"recipient_id": …, "message_id": "m_…"}`).
+//! Tests can make the next calls fail with a Graph error.
 
 use std::collections::VecDeque;
 use std::io;

@@ -1,5 +1,5 @@
-//! Webhook endpoints: Meta's GET verification handshake and the signed event POST (WhatsApp's
-//! and Messenger's); Telegram's POST per bot, checked by its secret token.
+//! Webhook endpoints: Meta's GET verification handshake and the signed event POST (WhatsApp's,
+//! Messenger's and Instagram's); Telegram's POST per bot, checked by its secret token.
 
 use std::time::Instant;
 
