@@ -1,4 +1,5 @@
 use super::*;
+use crate::channels::messenger::{customer_id, message_id};
 
 const PAGE: &str = "1234567890";
 const PSID: &str = "6789012345";
