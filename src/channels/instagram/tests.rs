@@ -192,3 +192,89 @@ fn redelivery_repeats_the_keys_and_other_platforms_are_refused() {
     let odd = br#"{"object":"instagram","entry":[{"time":1},{"id":"1","messaging":[{"sender":{"id":"2"},"whatever":{}}]}]}"#;
     assert_eq!(InstagramWebhookParser.parse(odd).expect("parses").len(), 2);
 }
+
+#[test]
+fn the_send_body_is_messenger_s_with_instagram_s_limits() {
+    use crate::channels::SendRequest;
+    use crate::channels::messenger::client::request_body_for;
+    use crate::channels::messenger::window::MessagingType;
+    use crate::domain::{OutboundContent, ReplyButton};
+
+    let message = |to: CustomerId, content: OutboundContent| SendRequest::Message {
+        to,
+        content,
+        reply_to: None,
+        callback_data: None,
+    };
+    let text = OutboundContent::Text {
+        body: "x".repeat(1500),
+        preview_url: false,
+    };
+    let body = request_body_for(
+        Platform::Instagram,
+        &message(customer_id(&account(), IGSID), text.clone()),
+        MessagingType::Response,
+    )
+    .expect("a body")
+    .expect("something to send");
+    assert_eq!(body["recipient"]["id"], IGSID);
+    assert_eq!(body["messaging_type"], "RESPONSE");
+    assert_eq!(
+        body["message"]["text"].as_str().map(|t| t.chars().count()),
+        Some(1000)
+    );
+    let tagged = request_body_for(
+        Platform::Instagram,
+        &message(customer_id(&account(), IGSID), text.clone()),
+        MessagingType::HumanAgent,
+    )
+    .expect("a body")
+    .expect("something to send");
+    assert_eq!(tagged["tag"], "HUMAN_AGENT");
+
+    // A Messenger customer is not an Instagram one.
+    let messenger = crate::channels::messenger::customer_id(&account(), IGSID);
+    assert!(
+        request_body_for(
+            Platform::Instagram,
+            &message(messenger, text),
+            MessagingType::Response
+        )
+        .is_err()
+    );
+
+    // Up to 3 buttons: a button template; more: at most 13 quick replies.
+    let buttons = |n: usize| OutboundContent::Buttons {
+        body: "Pick one".into(),
+        header: None,
+        footer: None,
+        buttons: (0..n)
+            .map(|i| ReplyButton {
+                id: format!("b{i}"),
+                title: format!("Choice {i}"),
+            })
+            .collect(),
+    };
+    let three = request_body_for(
+        Platform::Instagram,
+        &message(customer_id(&account(), IGSID), buttons(3)),
+        MessagingType::Response,
+    )
+    .expect("a body")
+    .expect("something to send");
+    assert_eq!(
+        three["message"]["attachment"]["payload"]["template_type"],
+        "button"
+    );
+    let many = request_body_for(
+        Platform::Instagram,
+        &message(customer_id(&account(), IGSID), buttons(20)),
+        MessagingType::Response,
+    )
+    .expect("a body")
+    .expect("something to send");
+    assert_eq!(
+        many["message"]["quick_replies"].as_array().map(Vec::len),
+        Some(13)
+    );
+}
