@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -123,7 +123,7 @@ impl GraphMedia {
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(Failure::Gone("download: not an http(s) url".into()));
         }
-        let mut response = self
+        let response = self
             .http
             .get(parsed)
             .bearer_auth(self.token(channel).expose_secret())
@@ -131,26 +131,7 @@ impl GraphMedia {
             .send()
             .await
             .map_err(|e| Failure::Retry(format!("download: {}", map_reqwest_error(e))))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(limits::download_failure(status));
-        }
-        let too_large = || Failure::Gone(format!("too_large: over {max} bytes"));
-        if response.content_length().is_some_and(|n| n > max) {
-            return Err(too_large());
-        }
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Failure::Retry(format!("download: {}", map_reqwest_error(e))))?
-        {
-            if (buf.len() + chunk.len()) as u64 > max {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(buf.freeze())
+        limits::read_capped(response, max, |e| map_reqwest_error(e).to_string()).await
     }
 
     /// Upload a file for `channel`'s number; its media id. Transient failures (5xx, rate

@@ -231,6 +231,37 @@ pub fn download_failure(http_status: u16) -> Failure {
     }
 }
 
+/// A download's answer, read whole but never past `max` bytes: a non-2xx status is the
+/// failure [`download_failure`] says, a declared or actual size over `max` is `too_large`
+/// (gone), a broken stream is worth another try. `describe` turns a transport error into
+/// words (without secrets in its URL).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max: u64,
+    describe: impl Fn(reqwest::Error) -> String,
+) -> Result<bytes::Bytes, Failure> {
+    let status = response.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(download_failure(status));
+    }
+    let too_large = || Failure::Gone(format!("too_large: over {max} bytes"));
+    if response.content_length().is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Failure::Retry(format!("download: {}", describe(e))))?
+    {
+        if (buf.len() + chunk.len()) as u64 > max {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

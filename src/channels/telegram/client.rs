@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
@@ -138,32 +138,14 @@ impl TelegramClient {
             self.token.expose_secret(),
             path.trim_start_matches('/')
         );
-        let mut response = self
+        let response = self
             .http
             .get(url)
             .timeout(self.timeout.max(Duration::from_secs(60)))
             .send()
             .await
             .map_err(|e| Failure::Retry(format!("download: {}", map_reqwest_error(e))))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err(crate::media::limits::download_failure(status));
-        }
-        if response.content_length().is_some_and(|n| n > max) {
-            return Err(too_large());
-        }
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| Failure::Retry(format!("download: {}", map_reqwest_error(e))))?
-        {
-            if (buf.len() + chunk.len()) as u64 > max {
-                return Err(too_large());
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(buf.freeze())
+        crate::media::limits::read_capped(response, max, |e| map_reqwest_error(e).to_string()).await
     }
 
     async fn send_request(&self, request: &SendRequest) -> Result<SendAccepted, SendError> {
