@@ -23,7 +23,7 @@ use crate::bot::Text;
 use crate::config::Settings;
 use crate::conversation::Conversations;
 use crate::conversation::commands::Command;
-use crate::domain::{AgentId, ConversationKey, Presence, TeamId};
+use crate::domain::{AgentId, ConversationKey, CustomerId, Presence, TeamId};
 use crate::metrics as m;
 use crate::queues::{TeamQueueActor, Watch};
 use crate::store::{Store, StoreError};
@@ -253,6 +253,24 @@ impl Desk {
                     agent: user.clone(),
                 },
             );
+        }
+    }
+
+    /// A contact changed outside its conversations (a merge, a link): the actor of each of
+    /// its `identities` (but `except`) reads it again.
+    pub fn contact_changed(
+        &self,
+        identities: &[crate::store::ContactIdentity],
+        except: Option<&ConversationKey>,
+    ) {
+        let Some(conversations) = self.conversations.get() else {
+            return;
+        };
+        for identity in identities {
+            let key = ConversationKey::new(&identity.channel, &CustomerId::new(&identity.address));
+            if Some(&key) != except {
+                conversations.tell(&identity.channel, &key, Command::ContactChanged);
+            }
         }
     }
 

@@ -249,6 +249,11 @@ pub struct Customer {
     pub user_id: Option<String>,
     /// Profile name.
     pub name: Option<String>,
+    /// A phone number the channel vouches is this customer's own (Telegram: a contact the user
+    /// shared of themselves, whose number Telegram verified). Links the customer to the contact
+    /// already known by that number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_phone: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod cluster;
 pub mod config;
 pub mod conversation;
+pub mod crm;
 pub mod desk;
 pub mod domain;
 pub mod fakes;

@@ -342,9 +342,103 @@ async fn a_redelivered_update_is_processed_once() {
     );
 }
 
+/// The customer shares their own contact in the chat (Telegram's "share my phone number"):
+/// Telegram vouches for the number, so the chat joins the contact already known by it from
+/// WhatsApp, and the console shows one contact with both identities.
+async fn a_customer_who_shares_their_own_number_is_one_contact_with_whatsapp() {
+    let fake = FakeTelegram::start();
+    let app = spawn_console_app(|s| telegram_settings(s, &fake)).await;
+    let wa_id = "34600111222";
+    let ana = Customer::new(&app, wa_id);
+    let on_whatsapp = ana.hands_off_to("support").await;
+
+    let chat = 3333333;
+    assert_eq!(
+        post_update(
+            &app,
+            CHANNEL,
+            Some(SECRET),
+            &text_update(300, chat, 30, "hi")
+        )
+        .await,
+        200
+    );
+    wait_for_menu_with(&fake, chat, 0, "main_menu/person").await;
+    // A card of somebody else proves nothing.
+    let mut someone = text_update(301, chat, 31, "");
+    someone["message"]
+        .as_object_mut()
+        .expect("message")
+        .remove("text");
+    someone["message"]["contact"] =
+        json!({"phone_number": "+34 600 111 222", "first_name": "Ana", "user_id": 999});
+    assert_eq!(
+        post_update(&app, CHANNEL, Some(SECRET), &someone).await,
+        200
+    );
+    let mut own = someone.clone();
+    own["update_id"] = json!(302);
+    own["message"]["message_id"] = json!(32);
+    own["message"]["contact"]["user_id"] = json!(chat);
+
+    let telegram = CustomerId::new(format!("telegram:{BOT_ID}:{chat}"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = app
+        .handle
+        .store
+        .load_contact(&telegram)
+        .await
+        .expect("contact read")
+        .expect("known");
+    assert_eq!(before.customer, telegram, "still its own contact");
+
+    assert_eq!(post_update(&app, CHANNEL, Some(SECRET), &own).await, 200);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let contact = app
+            .handle
+            .store
+            .load_contact(&telegram)
+            .await
+            .expect("contact read");
+        if contact
+            .as_ref()
+            .is_some_and(|c| c.customer.as_str() == wa_id)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the chat did not join the WhatsApp contact: {contact:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let seen = admin.conversation(&on_whatsapp).await;
+    let identities: Vec<(String, String)> = seen["contact"]["identities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap_or_default().to_string(),
+                i["address"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            ("whatsapp".to_string(), wa_id.to_string()),
+            ("telegram".to_string(), telegram.as_str().to_string())
+        ]
+    );
+}
+
 in_both_modes!(
     a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply,
     a_redelivered_update_is_processed_once,
+    a_customer_who_shares_their_own_number_is_one_contact_with_whatsapp,
 );
 
 #[actix_rt::test]

@@ -74,6 +74,7 @@ fn msg(content: MessageContent) -> InboundMessage {
             wa_id: Some("15551234567".into()),
             user_id: None,
             name: None,
+            verified_phone: None,
         },
         timestamp: 1_700_000_000,
         content,

@@ -18,6 +18,7 @@ use super::ConversationDeps;
 use super::commands::{self, Command, CommandError, CommandReply, Effects};
 use crate::bot::{BotState, Handoff, HttpResult};
 use crate::config::HaltPoint;
+use crate::crm::contact::phone_digits;
 use crate::domain::{
     ChannelId, ConversationKey, CustomerId, InboundEvent, InboundMessage, MessageId,
     OutboundMessage, Sender,
@@ -26,8 +27,8 @@ use crate::metrics as m;
 use crate::routing::actor::Route;
 use crate::routing::{RouteDecision, RouteRequest};
 use crate::store::{
-    ContactRecord, ConversationEvent, ConversationRecord, ConversationStatus, ConversationStep,
-    InboundMessageRecord, RecordedInbound, StoreError,
+    ContactRecord, ContactWrite, ConversationEvent, ConversationRecord, ConversationStatus,
+    ConversationStep, InboundMessageRecord, RecordedInbound, StoreError,
 };
 
 /// Deliver a recorded inbound event. The permit is this message's place in the actor's bounded
@@ -343,12 +344,13 @@ async fn process(
         ..ConversationStep::empty()
     };
     let mut contact_changed = false;
+    let contact_before = loaded.contact.clone();
     let mut read_receipt = None;
 
     match event.envelope.event {
         InboundEvent::Message(message) => {
             let now_ms = Utc::now().timestamp_millis();
-            contact_changed = refresh_contact(&mut loaded.contact, &message);
+            (contact_changed, step.link_phone) = refresh_contact(&mut loaded.contact, &message);
             let mut conversation = match loaded.conversation.take() {
                 Some(c) if c.status != ConversationStatus::Resolved => c,
                 // First contact, or the last conversation was resolved: a new conversation.
@@ -482,7 +484,9 @@ async fn process(
     }
 
     step.conversation = loaded.conversation.clone();
-    step.contact = contact_changed.then(|| loaded.contact.clone());
+    step.contact =
+        contact_changed.then(|| ContactWrite::new(&contact_before, loaded.contact.clone()));
+    let linking = step.link_phone.is_some();
     step.outbound = fx.outbound.clone();
     let masker = loaded
         .conversation
@@ -513,12 +517,16 @@ async fn process(
         c.version += 1;
     }
     metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "ok").increment(1);
+    if linking {
+        relinked(deps, &mut loaded, &event.conversation).await;
+    }
 
     // Durable now: hand replies to the number's sender (waiting for room: backpressure).
     if let Some(message_id) = read_receipt
         && let Some(sender) = deps.outbound.sender(&event.channel)
+        && let Some(c) = &loaded.conversation
     {
-        sender.mark_read(loaded.contact.customer.clone(), message_id, false);
+        sender.mark_read(c.customer.clone(), message_id, false);
     }
     fx.run(deps).await;
     Ok(loaded)
@@ -635,9 +643,15 @@ fn save_location(contact: &mut ContactRecord, message: &InboundMessage) -> bool 
     false
 }
 
-/// Keep the contact's profile current from what the webhook says.
-fn refresh_contact(contact: &mut ContactRecord, message: &InboundMessage) -> bool {
+/// Keep the contact's profile current from what the webhook says. Returns whether it changed,
+/// and the phone number the customer just proved (new to this contact): the step then links this
+/// conversation's contact to the one already known by that number, if any.
+fn refresh_contact(
+    contact: &mut ContactRecord,
+    message: &InboundMessage,
+) -> (bool, Option<String>) {
     let mut changed = false;
+    let mut proven = None;
     // The profile name fills an empty name only: a name the customer gave the bot wins.
     if let Some(name) = &message.customer.name
         && contact.name.is_none()
@@ -645,13 +659,41 @@ fn refresh_contact(contact: &mut ContactRecord, message: &InboundMessage) -> boo
         contact.name = Some(name.clone());
         changed = true;
     }
-    if let Some(phone) = &message.customer.wa_id
+    // WhatsApp's `wa_id` is the number WhatsApp verified; other channels may vouch for one.
+    let phone = match (&message.customer.wa_id, &message.customer.verified_phone) {
+        (Some(wa_id), _) => Some(wa_id.clone()),
+        (None, Some(verified)) => phone_digits(verified),
+        (None, None) => None,
+    };
+    if let Some(phone) = phone
         && contact.phone.as_deref() != Some(phone.as_str())
     {
-        contact.phone = Some(phone.clone());
+        proven = phone_digits(&phone);
+        contact.phone = Some(phone);
         changed = true;
     }
-    changed
+    (changed, proven)
+}
+
+/// This conversation's contact joined another one (a proven phone number): work on that
+/// contact from now on, and tell the other conversations of the contact to read it again.
+async fn relinked(deps: &ConversationDeps, loaded: &mut Loaded, own: &ConversationKey) {
+    let customer = match &loaded.conversation {
+        Some(c) => c.customer.clone(),
+        None => return,
+    };
+    match deps.store.load_contact(&customer).await {
+        Ok(Some(contact)) if contact.customer != loaded.contact.customer => {
+            tracing::info!(contact = %contact.customer, "the customer's number links them to a known contact");
+            loaded.contact = contact;
+            match deps.store.contact_identities(&customer).await {
+                Ok(identities) => deps.desk.contact_changed(&identities, Some(own)),
+                Err(e) => tracing::warn!(error = %e, "linked contact's conversations not told"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "linked contact not read again"),
+    }
 }
 
 /// Run the bot on a customer message, including its HTTP actions; returns the replies and

@@ -63,6 +63,10 @@ pub enum Command {
         conversation_id: String,
         agent: AgentId,
     },
+    /// The customer's contact changed outside this conversation (merged with another, linked
+    /// by a proven number): read it again. The store already holds the truth; this refreshes
+    /// the copy routing, the bot and the console views use.
+    ContactChanged,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -561,6 +565,14 @@ pub(crate) async fn execute(
     command: Command,
 ) -> Result<(Loaded, Outcome), StoreError> {
     let target = match &command {
+        Command::ContactChanged => {
+            if let Some(c) = &loaded.conversation
+                && let Some(contact) = deps.store.load_contact(&c.customer).await?
+            {
+                loaded.contact = contact;
+            }
+            return Ok((loaded, Ok(CommandReply::Done)));
+        }
         Command::Placed(p) => p.conversation().id.clone(),
         Command::OfferTimeout {
             conversation_id, ..
@@ -604,6 +616,8 @@ pub(crate) async fn execute(
     let before = c.clone();
 
     let outcome: Outcome = match command {
+        // Answered before the conversation's checks, above.
+        Command::ContactChanged => Ok(CommandReply::Done),
         Command::Placed(placement) => {
             let recorded = match &placement {
                 Placement::Assigned { agent, .. } => {

@@ -34,6 +34,7 @@ pub fn scope() -> Scope {
         .configure(super::auth_api::routes)
         .configure(super::admin::routes)
         .configure(super::push::routes)
+        .configure(super::contacts::routes)
         .route("/me", web::get().to(me))
         .route("/me/presence", web::put().to(set_presence))
         .route("/agents/{id}/presence", web::put().to(force_presence))

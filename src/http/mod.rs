@@ -5,6 +5,7 @@ pub mod auth;
 pub mod auth_api;
 pub mod body;
 pub mod console;
+pub mod contacts;
 pub mod error;
 pub mod headers;
 pub mod health;

@@ -323,6 +323,13 @@ impl Store for Probe {
     ) -> Result<Vec<crate::store::ContactIdentity>, StoreError> {
         Ok(Vec::new())
     }
+    async fn merge_contacts(
+        &self,
+        _: &crate::domain::CustomerId,
+        _: &crate::domain::CustomerId,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        Ok(None)
+    }
     async fn console_outbox(
         &self,
         _: Option<i64>,

@@ -262,6 +262,34 @@ pub struct ContactRecord {
     pub tags: Vec<String>,
 }
 
+/// A contact as a step writes it: the whole contact (inserted when none is stored under its
+/// id) and what the step changed in it (applied field by field to the stored one otherwise, so
+/// an older copy in another conversation's memory never undoes a newer write).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactWrite {
+    pub contact: ContactRecord,
+    pub changes: crate::crm::contact::ContactChanges,
+}
+
+impl ContactWrite {
+    /// The contact was `before` when the step began and is `after` now.
+    pub fn new(before: &ContactRecord, after: ContactRecord) -> Self {
+        Self {
+            changes: crate::crm::contact::ContactChanges::between(before, &after),
+            contact: after,
+        }
+    }
+
+    /// Everything `contact` holds, as set by a writer that knows all of it.
+    pub fn whole(contact: ContactRecord) -> Self {
+        let empty = ContactRecord {
+            customer: contact.customer.clone(),
+            ..ContactRecord::default()
+        };
+        Self::new(&empty, contact)
+    }
+}
+
 /// A channel a contact reached us on, and its address there (for WhatsApp, its `wa_id`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ContactIdentity {
@@ -298,7 +326,11 @@ pub struct ConversationStep {
     pub processed_seq: Option<i64>,
     /// None for an event of a customer we never had a conversation with (a stray status).
     pub conversation: Option<ConversationRecord>,
-    pub contact: Option<ContactRecord>,
+    pub contact: Option<ContactWrite>,
+    /// The customer proved this phone number (digits, [`crate::crm::contact::phone_digits`]):
+    /// when another contact has it, this conversation's contact joins that one (its
+    /// identities and what it knows move; see [`Store::merge_contacts`]).
+    pub link_phone: Option<String>,
     pub inbound_message: Option<InboundMessageRecord>,
     /// Outbound messages to record as `queued` before they are sent.
     pub outbound: Vec<(OutboundMessage, Sender)>,
@@ -330,6 +362,7 @@ impl ConversationStep {
             processed_seq: None,
             conversation: None,
             contact: None,
+            link_phone: None,
             inbound_message: None,
             outbound: Vec::new(),
             status: None,
@@ -556,13 +589,26 @@ pub trait Store: AccountStore + PushStore + Send + Sync + 'static {
         key: &ConversationKey,
     ) -> Result<Option<(ConversationRecord, ContactRecord)>, StoreError>;
 
-    /// The contact behind a customer id, if known.
+    /// The contact behind a customer id (a conversation's address on its channel, or a
+    /// contact's own id), if known: an address linked to another contact gives that contact.
     async fn load_contact(
         &self,
         customer: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError>;
 
-    /// The channels a contact reached us on, oldest first.
+    /// Fold the contact `from` into the contact `into` (each named by its id or any of its
+    /// identities' addresses), atomically: `from`'s identities move to `into`, so its
+    /// conversations, past and future, are `into`'s; what `into` lacks is filled from `from`
+    /// ([`crate::crm::contact::merged`]); `from` is deleted. `None` when either is unknown;
+    /// merging a contact with itself changes nothing and returns it.
+    async fn merge_contacts(
+        &self,
+        into: &CustomerId,
+        from: &CustomerId,
+    ) -> Result<Option<ContactRecord>, StoreError>;
+
+    /// The channels a contact (named by its id or any of its addresses) reached us on, oldest
+    /// first.
     async fn contact_identities(
         &self,
         customer: &CustomerId,

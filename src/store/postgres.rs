@@ -39,12 +39,13 @@ use super::rows::{
     message_from_row, outbox_entry_from_row,
 };
 use super::{
-    AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ConversationEvent,
-    ConversationFilter, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome,
-    OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts,
-    StoreError, StoredMessage, is_connection_error, status_rank,
+    AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ContactWrite,
+    ConversationEvent, ConversationFilter, ConversationRecord, ConversationStep, NewInbound,
+    OutboundOutcome, OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store,
+    StoreCounts, StoreError, StoredMessage, is_connection_error, status_rank,
 };
 use crate::config::DatabaseSettings;
+use crate::crm::contact::merged;
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
     ProviderMessageId, Sender, StatusUpdate, TeamId,
@@ -80,6 +81,7 @@ enum WriteOp {
     SettleOutbox(Vec<String>, Reply<()>),
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
+    MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
     /// Commit what came before, close the connection, stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -267,12 +269,23 @@ impl Store for PostgresStore {
     ) -> Result<Option<ContactRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT customer, name, phone, language, fields::text AS fields, tags::text AS tags
-             FROM contacts WHERE customer = $1",
+             FROM contacts WHERE customer =
+                COALESCE((SELECT customer FROM contact_identities WHERE address = $1 LIMIT 1), $1)",
         )
         .bind(text(customer.as_str()))
         .fetch_optional(&self.reader)
         .await?;
         row.map(|row| contact_from_row(&row)).transpose()
+    }
+
+    async fn merge_contacts(
+        &self,
+        into: &CustomerId,
+        from: &CustomerId,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        let (into, from) = (into.clone(), from.clone());
+        self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
+            .await
     }
 
     async fn contact_identities(
@@ -281,7 +294,9 @@ impl Store for PostgresStore {
     ) -> Result<Vec<ContactIdentity>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel, address, first_seen FROM contact_identities
-             WHERE customer = $1 ORDER BY first_seen, channel",
+             WHERE customer =
+                COALESCE((SELECT customer FROM contact_identities WHERE address = $1 LIMIT 1), $1)
+             ORDER BY first_seen, channel",
         )
         .bind(text(customer.as_str()))
         .fetch_all(&self.reader)
@@ -485,14 +500,14 @@ impl Store for PostgresStore {
         }
         if let Some(tag) = &filter.tag {
             query
-                .push(" AND customer IN (SELECT customer FROM contacts, json_array_elements_text(contacts.tags) AS t(tag) WHERE t.tag = ")
+                .push(" AND customer IN (SELECT i.address FROM contact_identities i JOIN contacts ON contacts.customer = i.customer, json_array_elements_text(contacts.tags) AS t(tag) WHERE t.tag = ")
                 .push_bind(text(tag.as_str()).into_owned())
                 .push(")");
         }
         if let Some(text) = &filter.text {
             let pattern = super::like_anywhere(text);
             query
-                .push(" AND (customer IN (SELECT customer FROM contacts WHERE lower(name) LIKE ")
+                .push(" AND (customer IN (SELECT i.address FROM contact_identities i JOIN contacts ON contacts.customer = i.customer WHERE lower(contacts.name) LIKE ")
                 .push_bind(pattern.clone())
                 .push(" ESCAPE '\\')")
                 .push(" OR id IN (SELECT conversation_id FROM messages WHERE kind IN ('text', 'note', 'image', 'video', 'document') AND lower(coalesce(body->>'body', body->>'caption', body#>>'{media,caption}', '')) LIKE ")
@@ -530,7 +545,9 @@ impl Store for PostgresStore {
         let rows = sqlx::query(concat!(
             "SELECT ",
             conversation_columns!(),
-            " FROM conversations WHERE customer = $1
+            " FROM conversations WHERE customer = $1 OR customer IN (
+                SELECT address FROM contact_identities WHERE customer = COALESCE(
+                    (SELECT customer FROM contact_identities WHERE address = $1 LIMIT 1), $1))
               ORDER BY created_at DESC, rowid DESC LIMIT $2"
         ))
         .bind(text(customer.as_str()))
@@ -1103,6 +1120,7 @@ enum Applied {
     Inbound(Vec<Option<i64>>),
     Claimed(bool),
     Pruned(Pruned),
+    Merged(Option<ContactRecord>),
     Done,
 }
 
@@ -1132,6 +1150,12 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         WriteOp::Prune(_, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Pruned(pruned) => Ok(pruned),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
+        }
+        WriteOp::MergeContacts(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Merged(contact) => Ok(contact),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
@@ -1174,6 +1198,9 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<Applied, StoreEr
                 > 0;
             Ok(Applied::Claimed(claimed))
         }
+        WriteOp::MergeContacts(into, from, _) => Ok(Applied::Merged(
+            merge_contacts(conn, into.as_str(), from.as_str(), now_ms()).await?,
+        )),
         WriteOp::Prune(inbound_before, console_before, _) => {
             let inbound_events =
                 sqlx::query("DELETE FROM inbound_events WHERE processed AND received_at < $1")
@@ -1268,6 +1295,140 @@ async fn settle_outbox(conn: &mut PgConnection, ids: &[String]) -> Result<(), St
     Ok(())
 }
 
+/// The contact an address belongs to: the contact it was linked to, else itself.
+async fn canonical(conn: &mut PgConnection, address: &str) -> Result<String, StoreError> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT customer FROM contact_identities WHERE address = $1 LIMIT 1")
+            .bind(text(address))
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.unwrap_or_else(|| address.to_string()))
+}
+
+/// The stored contact, locked until the transaction ends (two nodes may write one contact).
+async fn read_contact(
+    conn: &mut PgConnection,
+    customer: &str,
+) -> Result<Option<ContactRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT customer, name, phone, language, fields::text AS fields, tags::text AS tags
+         FROM contacts WHERE customer = $1 FOR UPDATE",
+    )
+    .bind(text(customer))
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| contact_from_row(&row)).transpose()
+}
+
+async fn put_contact(
+    conn: &mut PgConnection,
+    contact: &ContactRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at,
+            updated_at)
+         VALUES ($1, $2, $3, $4, $5::json, $6::json, $7, $7)
+         ON CONFLICT (customer) DO UPDATE SET name = EXCLUDED.name, phone = EXCLUDED.phone,
+            language = EXCLUDED.language, fields = EXCLUDED.fields, tags = EXCLUDED.tags,
+            updated_at = EXCLUDED.updated_at",
+    )
+    .bind(text(contact.customer.as_str()))
+    .bind(contact.name.as_deref().map(text))
+    .bind(contact.phone.as_deref().map(text))
+    .bind(contact.language.as_deref().map(text))
+    .bind(to_json(&contact.fields)?)
+    .bind(to_json(&contact.tags)?)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A step's contact: its changes applied to the stored contact, or the whole contact when none
+/// is stored yet.
+async fn write_contact(
+    conn: &mut PgConnection,
+    write: &ContactWrite,
+    now: i64,
+) -> Result<(), StoreError> {
+    let contact = match read_contact(conn, write.contact.customer.as_str()).await? {
+        Some(mut stored) => {
+            if write.changes.is_empty() {
+                return Ok(());
+            }
+            write.changes.apply(&mut stored);
+            stored
+        }
+        None => write.contact.clone(),
+    };
+    put_contact(conn, &contact, now).await
+}
+
+/// See [`super::Store::merge_contacts`].
+async fn merge_contacts(
+    conn: &mut PgConnection,
+    into: &str,
+    from: &str,
+    now: i64,
+) -> Result<Option<ContactRecord>, StoreError> {
+    let into = canonical(conn, into).await?;
+    let from = canonical(conn, from).await?;
+    // Lock in one order whichever way round the merge goes.
+    let (first, second) = if into <= from {
+        (&into, &from)
+    } else {
+        (&from, &into)
+    };
+    let first_row = read_contact(conn, first).await?;
+    let second_row = read_contact(conn, second).await?;
+    let (survivor, gone) = if first == &into {
+        (first_row, second_row)
+    } else {
+        (second_row, first_row)
+    };
+    let (Some(survivor), Some(gone)) = (survivor, gone) else {
+        return Ok(None);
+    };
+    if into == from {
+        return Ok(Some(survivor));
+    }
+    let contact = merged(&survivor, &gone);
+    put_contact(conn, &contact, now).await?;
+    sqlx::query("UPDATE contact_identities SET customer = $1 WHERE customer = $2")
+        .bind(text(&into))
+        .bind(text(&from))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM contacts WHERE customer = $1")
+        .bind(text(&from))
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(contact))
+}
+
+/// `address` proved `phone`: its contact joins the oldest other contact known by that phone.
+async fn link_by_phone(
+    conn: &mut PgConnection,
+    address: &str,
+    phone: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let own = canonical(conn, address).await?;
+    let other: Option<String> = sqlx::query_scalar(
+        "SELECT customer FROM contacts WHERE phone = $1 AND customer <> $2
+         ORDER BY created_at, customer LIMIT 1",
+    )
+    .bind(text(phone))
+    .bind(text(&own))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(other) = other {
+        merge_contacts(conn, &other, &own, now).await?;
+    }
+    Ok(())
+}
+
 async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<(), StoreError> {
     let now = now_ms();
     // Fences first: nothing of a step that lost a race is written.
@@ -1275,24 +1436,8 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
     if let Some(c) = &step.conversation {
         write_conversation(conn, c).await?;
     }
-    if let Some(contact) = &step.contact {
-        sqlx::query(
-            "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at,
-                updated_at)
-             VALUES ($1, $2, $3, $4, $5::json, $6::json, $7, $7)
-             ON CONFLICT (customer) DO UPDATE SET name = EXCLUDED.name, phone = EXCLUDED.phone,
-                language = EXCLUDED.language, fields = EXCLUDED.fields, tags = EXCLUDED.tags,
-                updated_at = EXCLUDED.updated_at",
-        )
-        .bind(text(contact.customer.as_str()))
-        .bind(contact.name.as_deref().map(text))
-        .bind(contact.phone.as_deref().map(text))
-        .bind(contact.language.as_deref().map(text))
-        .bind(to_json(&contact.fields)?)
-        .bind(to_json(&contact.tags)?)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    if let Some(write) = &step.contact {
+        write_contact(conn, write, now).await?;
     }
     let Some(c) = &step.conversation else {
         if let Some(status) = &step.status {
@@ -1304,13 +1449,17 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
         // A new conversation: the contact may be new on this channel.
         sqlx::query(
             "INSERT INTO contact_identities (channel, address, customer, first_seen)
-             VALUES ($1, $2, $2, $3) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, COALESCE((SELECT customer FROM contact_identities WHERE address = $2
+                LIMIT 1), $2), $3) ON CONFLICT DO NOTHING",
         )
         .bind(text(c.channel.as_str()))
         .bind(text(c.customer.as_str()))
         .bind(c.created_at)
         .execute(&mut *conn)
         .await?;
+    }
+    if let Some(phone) = &step.link_phone {
+        link_by_phone(conn, c.customer.as_str(), phone, now).await?;
     }
     if let Some(message) = &step.inbound_message {
         sqlx::query(

@@ -52,6 +52,7 @@ pub(super) enum WriteOp {
     SettleOutbox(Vec<String>, Reply<()>),
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
+    MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
     /// A write to the records of people (see `sqlite_accounts`): it may be refused.
     Account(
         Box<AccountWrite>,
@@ -221,11 +222,24 @@ impl Store for SqliteStore {
         &self,
         customer: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM contacts WHERE customer = ?")
-            .bind(customer.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT * FROM contacts WHERE customer =
+                COALESCE((SELECT customer FROM contact_identities WHERE address = ?1 LIMIT 1), ?1)",
+        )
+        .bind(customer.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
         row.map(|row| contact_from_row(&row)).transpose()
+    }
+
+    async fn merge_contacts(
+        &self,
+        into: &CustomerId,
+        from: &CustomerId,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        let (into, from) = (into.clone(), from.clone());
+        self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
+            .await
     }
 
     async fn contact_identities(
@@ -234,7 +248,9 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ContactIdentity>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel, address, first_seen FROM contact_identities
-             WHERE customer = ? ORDER BY first_seen, channel",
+             WHERE customer =
+                COALESCE((SELECT customer FROM contact_identities WHERE address = ?1 LIMIT 1), ?1)
+             ORDER BY first_seen, channel",
         )
         .bind(customer.as_str())
         .fetch_all(&self.reader)
@@ -421,14 +437,14 @@ impl Store for SqliteStore {
         }
         if let Some(tag) = &filter.tag {
             query
-                .push(" AND customer IN (SELECT customer FROM contacts, json_each(contacts.tags) WHERE json_each.value = ")
+                .push(" AND customer IN (SELECT i.address FROM contact_identities i JOIN contacts ON contacts.customer = i.customer, json_each(contacts.tags) WHERE json_each.value = ")
                 .push_bind(tag.as_str())
                 .push(")");
         }
         if let Some(text) = &filter.text {
             let pattern = super::like_anywhere(text);
             query
-                .push(" AND (customer IN (SELECT customer FROM contacts WHERE lower(name) LIKE ")
+                .push(" AND (customer IN (SELECT i.address FROM contact_identities i JOIN contacts ON contacts.customer = i.customer WHERE lower(contacts.name) LIKE ")
                 .push_bind(pattern.clone())
                 .push(" ESCAPE '\\')")
                 .push(" OR id IN (SELECT conversation_id FROM messages WHERE kind IN ('text', 'note', 'image', 'video', 'document') AND lower(coalesce(json_extract(body, '$.body'), json_extract(body, '$.caption'), json_extract(body, '$.media.caption'), '')) LIKE ")
@@ -464,8 +480,10 @@ impl Store for SqliteStore {
         limit: i64,
     ) -> Result<Vec<ConversationRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM conversations WHERE customer = ?
-             ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            "SELECT * FROM conversations WHERE customer = ?1 OR customer IN (
+                SELECT address FROM contact_identities WHERE customer = COALESCE(
+                    (SELECT customer FROM contact_identities WHERE address = ?1 LIMIT 1), ?1))
+             ORDER BY created_at DESC, rowid DESC LIMIT ?2",
         )
         .bind(customer.as_str())
         .bind(limit)
@@ -636,6 +654,7 @@ pub(super) enum Applied {
     Inbound(Vec<Option<i64>>),
     Claimed(bool),
     Pruned(Pruned),
+    Merged(Option<ContactRecord>),
     Account(AccountDone),
     /// An account write refused (nothing of it is kept: its savepoint is rolled back).
     Refused(AccountError),
@@ -673,6 +692,12 @@ pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         WriteOp::Prune(_, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Pruned(pruned) => Ok(pruned),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
+        }
+        WriteOp::MergeContacts(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Merged(contact) => Ok(contact),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }

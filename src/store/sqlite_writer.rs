@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::accounts::AccountError;
+use super::rows::from_json;
 use super::sqlite::{Applied, WriteOp, reply};
 use super::{
-    AgentEventRecord, ConversationRecord, ConversationStep, OutboundOutcome, Pruned, StoreError,
-    status_rank,
+    AgentEventRecord, ContactRecord, ContactWrite, ConversationRecord, ConversationStep,
+    OutboundOutcome, Pruned, StoreError, status_rank,
 };
-use crate::domain::{AgentId, MessageId, Sender, StatusUpdate};
+use crate::crm::contact::merged;
+use crate::domain::{AgentId, CustomerId, MessageId, Sender, StatusUpdate};
 use crate::metrics as m;
 
 pub(super) struct Writer {
@@ -269,8 +271,145 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
             Err(AccountError::Store(e)) => return Err(e),
             Err(refusal) => Applied::Refused(refusal),
         }),
+        WriteOp::MergeContacts(into, from, _) => Ok(Applied::Merged(merge_contacts(
+            conn,
+            into.as_str(),
+            from.as_str(),
+            now_ms(),
+        )?)),
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
+}
+
+/// The contact an address belongs to: the contact it was linked to, else itself.
+fn canonical(conn: &Connection, address: &str) -> rusqlite::Result<String> {
+    conn.prepare_cached("SELECT customer FROM contact_identities WHERE address = ? LIMIT 1")?
+        .query_row(params![address], |row| row.get(0))
+        .optional()
+        .map(|found| found.unwrap_or_else(|| address.to_string()))
+}
+
+fn read_contact(conn: &Connection, customer: &str) -> Result<Option<ContactRecord>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT name, phone, language, fields, tags FROM contacts WHERE customer = ?",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![customer], |row| {
+                Ok((
+                    row.get::<_, Option<String>>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(engine)?;
+    let Some((name, phone, language, fields, tags)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(ContactRecord {
+        customer: CustomerId::new(customer),
+        name,
+        phone,
+        language,
+        fields: from_json(&fields, "contact fields")?,
+        tags: from_json(&tags, "contact tags")?,
+    }))
+}
+
+fn put_contact(conn: &Connection, contact: &ContactRecord, now: i64) -> Result<(), StoreError> {
+    let (fields, tags) = (to_json(&contact.fields)?, to_json(&contact.tags)?);
+    conn.prepare_cached(
+        "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (customer) DO UPDATE SET name = excluded.name, phone = excluded.phone,
+            language = excluded.language, fields = excluded.fields, tags = excluded.tags,
+            updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            contact.customer.as_str(),
+            contact.name,
+            contact.phone,
+            contact.language,
+            fields,
+            tags,
+            now,
+            now
+        ])
+    })
+    .map_err(engine)?;
+    Ok(())
+}
+
+/// A step's contact: its changes applied to the stored contact, or the whole contact when none
+/// is stored yet.
+fn write_contact(conn: &Connection, write: &ContactWrite, now: i64) -> Result<(), StoreError> {
+    let contact = match read_contact(conn, write.contact.customer.as_str())? {
+        Some(mut stored) => {
+            if write.changes.is_empty() {
+                return Ok(());
+            }
+            write.changes.apply(&mut stored);
+            stored
+        }
+        None => write.contact.clone(),
+    };
+    put_contact(conn, &contact, now)
+}
+
+/// See [`super::Store::merge_contacts`].
+pub(super) fn merge_contacts(
+    conn: &Connection,
+    into: &str,
+    from: &str,
+    now: i64,
+) -> Result<Option<ContactRecord>, StoreError> {
+    let into = canonical(conn, into).map_err(engine)?;
+    let from = canonical(conn, from).map_err(engine)?;
+    let (Some(survivor), Some(gone)) = (read_contact(conn, &into)?, read_contact(conn, &from)?)
+    else {
+        return Ok(None);
+    };
+    if into == from {
+        return Ok(Some(survivor));
+    }
+    let contact = merged(&survivor, &gone);
+    put_contact(conn, &contact, now)?;
+    conn.prepare_cached("UPDATE contact_identities SET customer = ? WHERE customer = ?")
+        .and_then(|mut s| s.execute(params![into, from]))
+        .map_err(engine)?;
+    conn.prepare_cached("DELETE FROM contacts WHERE customer = ?")
+        .and_then(|mut s| s.execute(params![from]))
+        .map_err(engine)?;
+    Ok(Some(contact))
+}
+
+/// `address` proved `phone`: its contact joins the oldest other contact known by that phone.
+fn link_by_phone(
+    conn: &Connection,
+    address: &str,
+    phone: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let own = canonical(conn, address).map_err(engine)?;
+    let other: Option<String> = conn
+        .prepare_cached(
+            "SELECT customer FROM contacts WHERE phone = ? AND customer <> ?
+             ORDER BY created_at, customer LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![phone, own], |row| row.get(0))
+                .optional()
+        })
+        .map_err(engine)?;
+    if let Some(other) = other {
+        merge_contacts(conn, &other, &own, now)?;
+    }
+    Ok(())
 }
 
 fn apply_agent_events(
@@ -329,28 +468,8 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
     if let Some(c) = &step.conversation {
         write_conversation(conn, c)?;
     }
-    if let Some(contact) = &step.contact {
-        let (fields, tags) = (to_json(&contact.fields)?, to_json(&contact.tags)?);
-        conn.prepare_cached(
-            "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (customer) DO UPDATE SET name = excluded.name, phone = excluded.phone,
-                language = excluded.language, fields = excluded.fields, tags = excluded.tags,
-                updated_at = excluded.updated_at",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                contact.customer.as_str(),
-                contact.name,
-                contact.phone,
-                contact.language,
-                fields,
-                tags,
-                now,
-                now
-            ])
-        })
-        .map_err(engine)?;
+    if let Some(write) = &step.contact {
+        write_contact(conn, write, now)?;
     }
     let Some(c) = &step.conversation else {
         if let Some(status) = &step.status {
@@ -368,11 +487,14 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
             s.execute(params![
                 c.channel.as_str(),
                 c.customer.as_str(),
-                c.customer.as_str(),
+                canonical(conn, c.customer.as_str())?,
                 c.created_at
             ])
         })
         .map_err(engine)?;
+    }
+    if let Some(phone) = &step.link_phone {
+        link_by_phone(conn, c.customer.as_str(), phone, now)?;
     }
     if let Some(message) = &step.inbound_message {
         let body = to_json(&message.body)?;

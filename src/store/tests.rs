@@ -156,7 +156,7 @@ pub(crate) async fn events_are_recorded_once_and_consumed_once(store: Arc<dyn St
         &mut c,
         ConversationStep {
             processed_seq: Some(a),
-            contact: Some(contact("111", "Sheena")),
+            contact: Some(ContactWrite::whole(contact("111", "Sheena"))),
             ..ConversationStep::empty()
         },
     )
@@ -176,7 +176,7 @@ pub(crate) async fn events_are_recorded_once_and_consumed_once(store: Arc<dyn St
     let again = ConversationStep {
         processed_seq: Some(a),
         conversation: Some(c.clone()),
-        contact: Some(contact("111", "Someone else")),
+        contact: Some(ContactWrite::whole(contact("111", "Someone else"))),
         note: Some((MessageId::generate(), "must not be written".into())),
         ..ConversationStep::empty()
     };
@@ -792,7 +792,7 @@ pub(crate) async fn lists_and_lookups_read_back_what_steps_wrote(store: Arc<dyn 
         store,
         &mut waiting,
         ConversationStep {
-            contact: Some(named.clone()),
+            contact: Some(ContactWrite::whole(named.clone())),
             ..ConversationStep::empty()
         },
     )
@@ -853,12 +853,13 @@ pub(crate) async fn lists_and_lookups_read_back_what_steps_wrote(store: Arc<dyn 
     };
     assert_eq!(tagged("vip").await, [waiting.id.clone()]);
     assert!(tagged("vi").await.is_empty(), "a whole tag, not a part");
+    let tagged_before = named.clone();
     named.tags.clear();
     commit(
         store,
         &mut waiting,
         ConversationStep {
-            contact: Some(named),
+            contact: Some(ContactWrite::new(&tagged_before, named)),
             ..ConversationStep::empty()
         },
     )
@@ -1321,6 +1322,214 @@ pub(crate) async fn contacts_have_an_identity_per_channel(store: Arc<dyn Store>)
     );
 }
 
+/// A customer proves on a second channel a number a contact already has: that channel's
+/// identity joins the contact (what the contact knows wins, the rest is filled in, tags are
+/// united), and everything that reads a contact by a conversation's address finds it. An agent's
+/// merge folds a third contact in the same way. Writes are field by field, so a conversation
+/// holding an old copy never undoes them.
+pub(crate) async fn a_proven_number_links_contacts_and_merges_fold_them(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let wa = CustomerId::new("34600000001");
+    let mut ana = contact("34600000001", "Ana");
+    ana.phone = Some("34600000001".into());
+    ana.tags = vec!["vip".into()];
+    ana.fields.insert("city".into(), "Madrid".into());
+    let mut on_whatsapp = new_conversation("34600000001");
+    on_whatsapp.status = ConversationStatus::Waiting;
+    on_whatsapp.team = Some(team("support"));
+    commit(
+        store,
+        &mut on_whatsapp,
+        ConversationStep {
+            contact: Some(ContactWrite::whole(ana.clone())),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+
+    // On Telegram she is someone else first, then shares her own (verified) number.
+    let tg_channel = ChannelId::new("telegram");
+    let tg = CustomerId::new("telegram:1:42");
+    let mut anita = contact("telegram:1:42", "anita");
+    anita.fields.insert("telegram_user".into(), "anita".into());
+    anita.fields.insert("city".into(), "Paris".into());
+    anita.tags = vec!["telegram".into()];
+    let mut on_telegram = ConversationRecord::new(
+        ConversationKey::new(&tg_channel, &tg),
+        tg_channel.clone(),
+        tg.clone(),
+        2_000,
+    );
+    on_telegram.status = ConversationStatus::Waiting;
+    on_telegram.team = Some(team("support"));
+    commit(
+        store,
+        &mut on_telegram,
+        ConversationStep {
+            contact: Some(ContactWrite::whole(anita.clone())),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let mut proven = anita.clone();
+    proven.phone = Some("34600000001".into());
+    commit(
+        store,
+        &mut on_telegram,
+        ConversationStep {
+            contact: Some(ContactWrite::new(&anita, proven)),
+            link_phone: Some("34600000001".into()),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let linked = store
+        .load_contact(&tg)
+        .await
+        .expect("contact")
+        .expect("known");
+    assert_eq!(
+        linked.customer, wa,
+        "the older contact with the number survives"
+    );
+    assert_eq!(linked.name.as_deref(), Some("Ana"));
+    assert_eq!(
+        linked.fields.get("city").map(String::as_str),
+        Some("Madrid")
+    );
+    assert_eq!(
+        linked.fields.get("telegram_user").map(String::as_str),
+        Some("anita")
+    );
+    assert_eq!(linked.tags, vec!["vip", "telegram"]);
+    let addresses =
+        |ids: Vec<ContactIdentity>| ids.into_iter().map(|i| i.address).collect::<Vec<_>>();
+    let identities = addresses(store.contact_identities(&tg).await.expect("identities"));
+    assert_eq!(identities, ["34600000001", "telegram:1:42"]);
+    assert_eq!(
+        addresses(store.contact_identities(&wa).await.expect("identities")),
+        identities
+    );
+    let history = store
+        .customer_conversations(&wa, 10)
+        .await
+        .expect("history");
+    assert_eq!(ids(&history), [&on_telegram.id, &on_whatsapp.id]);
+    let tagged = store
+        .list_conversations(&ConversationFilter {
+            tag: Some("vip".into()),
+            visible_teams: vec![team("support")],
+            limit: 50,
+            ..ConversationFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        ids(&tagged).len(),
+        2,
+        "both channels' conversations carry the contact's tags"
+    );
+
+    // The WhatsApp conversation still holds its old copy: its change adds to what is stored.
+    let mut returning = ana.clone();
+    returning.tags.push("returning".into());
+    commit(
+        store,
+        &mut on_whatsapp,
+        ConversationStep {
+            contact: Some(ContactWrite::new(&ana, returning)),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let after = store
+        .load_contact(&wa)
+        .await
+        .expect("contact")
+        .expect("known");
+    assert_eq!(after.tags, vec!["vip", "telegram", "returning"]);
+    assert_eq!(
+        after.fields.get("telegram_user").map(String::as_str),
+        Some("anita")
+    );
+
+    // A new conversation of a linked address on another number belongs to the same contact.
+    let sales = ChannelId::new("sales_line");
+    let mut on_sales = ConversationRecord::new(
+        ConversationKey::new(&sales, &wa),
+        sales.clone(),
+        wa.clone(),
+        3_000,
+    );
+    commit(store, &mut on_sales, ConversationStep::empty()).await;
+    assert_eq!(
+        store
+            .contact_identities(&tg)
+            .await
+            .expect("identities")
+            .len(),
+        3
+    );
+
+    // An agent merges a Messenger contact in.
+    let ms_channel = ChannelId::new("messenger");
+    let ms = CustomerId::new("messenger:9:77");
+    let mut on_messenger = ConversationRecord::new(
+        ConversationKey::new(&ms_channel, &ms),
+        ms_channel.clone(),
+        ms.clone(),
+        4_000,
+    );
+    let mut from_messenger = contact("messenger:9:77", "Ana G.");
+    from_messenger.language = Some("es".into());
+    commit(
+        store,
+        &mut on_messenger,
+        ConversationStep {
+            contact: Some(ContactWrite::whole(from_messenger)),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    assert_eq!(
+        store
+            .merge_contacts(&wa, &CustomerId::new("nobody"))
+            .await
+            .expect("merge"),
+        None,
+        "an unknown contact merges nothing"
+    );
+    let same = store
+        .merge_contacts(&tg, &wa)
+        .await
+        .expect("merge")
+        .expect("known");
+    assert_eq!(
+        same.customer, wa,
+        "one contact merged with itself is unchanged"
+    );
+    let merged = store
+        .merge_contacts(&tg, &ms)
+        .await
+        .expect("merge")
+        .expect("known");
+    assert_eq!(merged.customer, wa);
+    assert_eq!(merged.language.as_deref(), Some("es"));
+    assert_eq!(merged.name.as_deref(), Some("Ana"));
+    assert_eq!(
+        store.load_contact(&ms).await.expect("contact"),
+        Some(merged)
+    );
+    assert_eq!(
+        store
+            .contact_identities(&ms)
+            .await
+            .expect("identities")
+            .len(),
+        4
+    );
+}
+
 pub(crate) async fn backlog_lists_conversations_with_unprocessed_events(store: Arc<dyn Store>) {
     let store = store.as_ref();
     let mut unrouted = text_event("604", "wamid.unrouted", "for no channel");
@@ -1420,7 +1629,7 @@ pub(crate) async fn text_with_nul_characters_is_stored(store: Arc<dyn Store>) {
         &mut c,
         ConversationStep {
             processed_seq: seqs[0],
-            contact: Some(contact("808", "Ana\u{0}Bob")),
+            contact: Some(ContactWrite::whole(contact("808", "Ana\u{0}Bob"))),
             note: Some((MessageId::generate(), "n\u{0}te".into())),
             ..ConversationStep::empty()
         },
@@ -1861,6 +2070,7 @@ macro_rules! store_suite {
                 agent_event_log_appends_pages_and_keeps_its_bound,
                 console_events_wait_in_the_outbox_until_appended,
                 contacts_have_an_identity_per_channel,
+                a_proven_number_links_contacts_and_merges_fold_them,
                 backlog_lists_conversations_with_unprocessed_events,
                 text_with_nul_characters_is_stored,
                 provider_ids_of_10_kb_are_recorded_and_found);

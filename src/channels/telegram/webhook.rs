@@ -101,9 +101,11 @@ fn other(field: &str, value: Value, body: &[u8]) -> InboundEvent {
 }
 
 fn message_event(account: &AccountId, m: &TgMessage, raw: &Value) -> InboundEvent {
+    let mut customer = customer(account, m.chat.id, m.from.as_ref(), Some(&m.chat));
+    customer.verified_phone = own_phone(m);
     InboundEvent::Message(Box::new(InboundMessage {
         provider_id: message_id(account, m.chat.id, m.message_id),
-        customer: customer(account, m.chat.id, m.from.as_ref(), Some(&m.chat)),
+        customer,
         timestamp: m.date,
         content: content_of(m, raw),
         context: context_of(account, m),
@@ -177,6 +179,15 @@ fn callback_event(account: &AccountId, q: &TgCallbackQuery, now: i64) -> Inbound
     }))
 }
 
+/// The sender's own number, when they shared their own contact in a private chat: Telegram
+/// verified it (the contact's `user_id` is the sender's). A contact card of someone else is
+/// just a message.
+fn own_phone(m: &TgMessage) -> Option<String> {
+    let contact = m.contact.as_ref()?;
+    let from = m.from.as_ref()?;
+    (contact.user_id == Some(from.id) && m.chat.id == from.id).then(|| contact.phone_number.clone())
+}
+
 fn customer(
     account: &AccountId,
     chat_id: i64,
@@ -200,6 +211,7 @@ fn customer(
         wa_id: None,
         user_id: None,
         name,
+        verified_phone: None,
     }
 }
 
@@ -465,6 +477,8 @@ struct TgContact {
     #[serde(default)]
     first_name: String,
     last_name: Option<String>,
+    /// The contact's Telegram user id, when they have an account.
+    user_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -688,6 +702,25 @@ mod tests {
                 }]
             }
         );
+    }
+
+    /// Sharing one's own contact proves the number (Telegram verified it); a card of someone
+    /// else proves nothing.
+    #[test]
+    fn only_the_sender_s_own_contact_is_a_verified_phone() {
+        let own = message(with_content(json!({
+            "contact": {"phone_number": "+34600111222", "first_name": "Test", "user_id": 1111111}
+        })));
+        assert_eq!(own.customer.verified_phone.as_deref(), Some("+34600111222"));
+        let other = message(with_content(json!({
+            "contact": {"phone_number": "+34600111222", "first_name": "Ana", "user_id": 2222222}
+        })));
+        assert_eq!(other.customer.verified_phone, None);
+        let no_account = message(with_content(json!({
+            "contact": {"phone_number": "+34600111222", "first_name": "Ana"}
+        })));
+        assert_eq!(no_account.customer.verified_phone, None);
+        assert_eq!(message(text_update()).customer.verified_phone, None);
     }
 
     #[test]

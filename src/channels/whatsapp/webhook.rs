@@ -410,6 +410,7 @@ fn resolve_customer(
             .and_then(|c| c.profile.0.as_ref())
             .and_then(|p| p.name.get())
             .map(str::to_owned),
+        verified_phone: None,
     })
 }
 
@@ -2022,6 +2023,7 @@ mod tests {
                 wa_id: None,
                 user_id: Some("US.13491208655302741918".into()),
                 name: Some("Kai".into()),
+                verified_phone: None,
             }
         );
         assert_eq!(m.content.text(), Some("Hi, I use a username now"));
@@ -2365,6 +2367,7 @@ mod tests {
             wa_id: wa.map(Into::into),
             user_id: user.map(Into::into),
             name: name.map(Into::into),
+            verified_phone: None,
         };
         assert_eq!(
             customers,

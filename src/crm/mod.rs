@@ -1,0 +1,10 @@
+//! Contacts as the business knows them: one contact may have several identities (a WhatsApp
+//! number, a Telegram chat, a Messenger PSID…). Pure rules here; storage behind
+//! [`crate::store::Store`].
+//!
+//! - [`contact::ContactChanges`]: what one writer changed, field by field, so two writers of one
+//!   contact (two conversations on two channels, a merge) never undo each other.
+//! - [`contact::merged`]: two contacts folded into one.
+//! - [`contact::phone_digits`]: the form phone numbers are compared in.
+
+pub mod contact;
