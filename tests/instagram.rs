@@ -279,7 +279,15 @@ async fn an_instagram_image_in_and_an_agents_image_out() {
     let hi = delivery(vec![text(psid, "m_media_hi", "hi")]);
     assert_eq!(post(&app, &hi, Some(APP_SECRET)).await, 200);
     choose(&app, &fake, psid, "m_media_1", "main_menu/person", now_ms()).await;
-    choose(&app, &fake, psid, "m_media_2", "choose_team/support", now_ms()).await;
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_media_2",
+        "choose_team/support",
+        now_ms(),
+    )
+    .await;
     let id = wait_handed_off(&app, psid).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
 
@@ -289,13 +297,17 @@ async fn an_instagram_image_in_and_an_agents_image_out() {
         "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
         "message": {"mid": "m_media_img", "attachments": [{"type": "image", "payload": {"url": url}}]}
     });
-    assert_eq!(post(&app, &delivery(vec![event]), Some(APP_SECRET)).await, 200);
+    assert_eq!(
+        post(&app, &delivery(vec![event]), Some(APP_SECRET)).await,
+        200
+    );
     let message = message_with_link(&alice, &id, &url).await;
     let (status, bytes) = settled_media(&app, ALICE, &format!("message:{message}")).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     assert_eq!(bytes, png);
 
-    let (status, body) = attach_file(&app, ALICE, &id, png.clone(), "image/png", "p.png", None).await;
+    let (status, body) =
+        attach_file(&app, ALICE, &id, png.clone(), "image/png", "p.png", None).await;
     assert_eq!(status, 201, "{body}");
     let uploads = fake.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");

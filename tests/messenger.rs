@@ -416,7 +416,8 @@ async fn an_agents_image_is_uploaded_then_sent_by_its_attachment_id() {
     let (alice, id) = assigned_to_alice(&app, &fake, psid).await;
 
     let png = png_bytes();
-    let (status, body) = attach_file(&app, ALICE, &id, png.clone(), "image/png", "r.png", None).await;
+    let (status, body) =
+        attach_file(&app, ALICE, &id, png.clone(), "image/png", "r.png", None).await;
     assert_eq!(status, 201, "{body}");
     let uploads = fake.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
@@ -434,7 +435,10 @@ async fn an_agents_image_is_uploaded_then_sent_by_its_attachment_id() {
         upload.authorization.as_deref(),
         Some("Bearer demo-messenger-page-token")
     );
-    assert_eq!(body["message"]["body"]["source"]["id"], upload.attachment_id.as_str());
+    assert_eq!(
+        body["message"]["body"]["source"]["id"],
+        upload.attachment_id.as_str()
+    );
     let calls = fake
         .wait_until(WAIT, |calls| {
             calls.iter().any(|c| {
@@ -463,12 +467,26 @@ async fn an_agents_image_is_uploaded_then_sent_by_its_attachment_id() {
     let (status, body) = attach_file(&app, ALICE, &id, big, "image/jpeg", "big.jpg", None).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
-    let (status, body) = attach_file(&app, ALICE, &id, png.clone(), "image/png", "r.png", Some("hi")).await;
+    let (status, body) = attach_file(
+        &app,
+        ALICE,
+        &id,
+        png.clone(),
+        "image/png",
+        "r.png",
+        Some("hi"),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     let html = b"<!doctype html>".to_vec();
     let (status, body) = attach_file(&app, ALICE, &id, html, "image/png", "x.png", None).await;
     assert_eq!(status, 415, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with("Messenger")), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Messenger")),
+        "{body}"
+    );
     assert_eq!(fake.uploads().len(), 1);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(fake.calls().len(), sends);

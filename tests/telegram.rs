@@ -310,8 +310,16 @@ async fn a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply
 
     // A PDF goes by sendDocument with its name.
     let pdf = b"%PDF-1.7\n%\xe2\xe3 the invoice".to_vec();
-    let (status, body) =
-        attach_file(&app, ALICE, &id, pdf.clone(), "application/pdf", "Invoice.pdf", None).await;
+    let (status, body) = attach_file(
+        &app,
+        ALICE,
+        &id,
+        pdf.clone(),
+        "application/pdf",
+        "Invoice.pdf",
+        None,
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     fake.wait_until(WAIT, |_| !fake.sent_to(chat, "sendDocument").is_empty())
         .await;
@@ -321,7 +329,11 @@ async fn a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply
         .and_then(|c| c.file.as_ref())
         .unwrap_or_else(|| panic!("{documents:#?}"));
     assert_eq!(
-        (file.field.as_str(), file.filename.as_deref(), file.bytes.as_slice()),
+        (
+            file.field.as_str(),
+            file.filename.as_deref(),
+            file.bytes.as_slice()
+        ),
         ("document", Some("Invoice.pdf"), pdf.as_slice())
     );
 

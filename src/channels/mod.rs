@@ -220,11 +220,8 @@ pub fn attachments_for(
             channel.clone(),
         ))),
         ChannelKind::Messenger => channel.messenger.as_ref().map(|page| {
-            let client = messenger::client::MessengerClient::new(
-                http.clone(),
-                &settings.messenger,
-                page,
-            );
+            let client =
+                messenger::client::MessengerClient::new(http.clone(), &settings.messenger, page);
             Arc::new(messenger::attachments::MetaFiles::new(
                 client,
                 &settings.media,

@@ -315,9 +315,8 @@ async fn upload(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let stream = futures::stream::once(async move {
-        Ok::<_, actix_web::error::PayloadError>(bytes)
-    });
+    let stream =
+        futures::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(bytes) });
     let mut form = actix_multipart::Multipart::new(req.headers(), stream);
     let mut message = Value::Null;
     let mut platform = None;

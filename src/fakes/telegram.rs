@@ -230,9 +230,8 @@ async fn read_multipart(
     req: &HttpRequest,
     bytes: web::Bytes,
 ) -> Result<(Value, Option<RecordedFile>), String> {
-    let stream = futures::stream::once(async move {
-        Ok::<_, actix_web::error::PayloadError>(bytes)
-    });
+    let stream =
+        futures::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(bytes) });
     let mut form = actix_multipart::Multipart::new(req.headers(), stream);
     let mut body = serde_json::Map::new();
     let mut file = None;

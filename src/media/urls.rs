@@ -63,11 +63,13 @@ impl UrlPolicy {
     /// its `.suffix`es. An IP address matches only itself.
     fn host_listed(&self, host: &str) -> bool {
         let is_ip = host.parse::<IpAddr>().is_ok();
-        self.hosts.iter().any(|allowed| match allowed.strip_prefix('.') {
-            Some(domain) if !is_ip => host == domain || host.ends_with(allowed.as_str()),
-            Some(_) => false,
-            None => host == allowed,
-        })
+        self.hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix('.') {
+                Some(domain) if !is_ip => host == domain || host.ends_with(allowed.as_str()),
+                Some(_) => false,
+                None => host == allowed,
+            })
     }
 
     /// The URL to fetch, or why it may not be.
@@ -100,7 +102,9 @@ impl UrlPolicy {
             None => return Err("url_refused: no host".into()),
         };
         if !self.host_listed(&host) {
-            return Err(format!("url_refused: host {host} is not in media.url_hosts"));
+            return Err(format!(
+                "url_refused: host {host} is not in media.url_hosts"
+            ));
         }
         if let Ok(ip) = host.parse::<IpAddr>()
             && !self.address_allowed(ip)
@@ -171,17 +175,17 @@ impl Resolve for GuardedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|a| policy.address_allowed(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                return Err(Box::new(Refused(format!(
-                    "{host} resolves to no public address"
-                ))) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(Refused(format!("{host} resolves to no public address")))
+                        as Box<dyn std::error::Error + Send + Sync>,
+                );
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -229,10 +233,14 @@ pub async fn download(
     max: u64,
 ) -> Result<(Bytes, Option<String>), Failure> {
     let parsed = policy.check(url).map_err(Failure::Gone)?;
-    let response = client.get(parsed).send().await.map_err(|e| match refusal_of(&e) {
-        Some(reason) => Failure::Gone(reason),
-        None => Failure::Retry(format!("download: {}", e.without_url())),
-    })?;
+    let response = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| match refusal_of(&e) {
+            Some(reason) => Failure::Gone(reason),
+            None => Failure::Retry(format!("download: {}", e.without_url())),
+        })?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
         return Err(limits::link_failure(status));
@@ -262,26 +270,38 @@ mod tests {
             p.check("https://scontent.xx.fbcdn.net/v/t1.15752-9/1.jpg?_nc_cat=1&oh=x")
                 .is_ok()
         );
-        assert!(p.check("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1").is_ok());
+        assert!(
+            p.check("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1")
+                .is_ok()
+        );
         assert!(p.check("https://fbcdn.net/x").is_ok());
         assert!(p.check("https://SCONTENT.CDNINSTAGRAM.COM./x").is_ok());
         for (url, why) in [
             ("http://scontent.xx.fbcdn.net/1.jpg", "scheme http"),
             ("ftp://scontent.xx.fbcdn.net/1.jpg", "scheme ftp"),
             ("https://evil.example/1.jpg", "not in media.url_hosts"),
-            ("https://fbcdn.net.evil.example/1.jpg", "not in media.url_hosts"),
+            (
+                "https://fbcdn.net.evil.example/1.jpg",
+                "not in media.url_hosts",
+            ),
             ("https://evilfbcdn.net/1.jpg", "not in media.url_hosts"),
             ("https://user:pw@scontent.xx.fbcdn.net/1.jpg", "credentials"),
             ("https://127.0.0.1/1.jpg", "not in media.url_hosts"),
             ("https://[::1]/1.jpg", "not in media.url_hosts"),
-            ("https://169.254.169.254/latest/meta-data", "not in media.url_hosts"),
+            (
+                "https://169.254.169.254/latest/meta-data",
+                "not in media.url_hosts",
+            ),
             ("not a url", "not a URL"),
         ] {
             let err = p.check(url).expect_err(url);
             assert!(err.starts_with("url_refused"), "{url}: {err}");
             assert!(err.contains(why), "{url}: {err}");
         }
-        assert!(p.check(&format!("https://a.fbcdn.net/{}", "x".repeat(URL_MAX))).is_err());
+        assert!(
+            p.check(&format!("https://a.fbcdn.net/{}", "x".repeat(URL_MAX)))
+                .is_err()
+        );
     }
 
     #[test]
@@ -326,7 +346,11 @@ mod tests {
         ] {
             assert!(!is_public(ip.parse().expect(ip)), "{ip}");
         }
-        for ip in ["157.240.1.35", "31.13.64.1", "2a03:2880:f12f:83:face:b00c::25de"] {
+        for ip in [
+            "157.240.1.35",
+            "31.13.64.1",
+            "2a03:2880:f12f:83:face:b00c::25de",
+        ] {
             assert!(is_public(ip.parse().expect(ip)), "{ip}");
         }
     }

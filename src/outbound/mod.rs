@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use crate::channels::{ChannelClient, StoredFiles};
 use crate::channels::messenger::client::MessengerClient;
 use crate::channels::telegram::client::TelegramClient;
 use crate::channels::whatsapp::client::WhatsappClient;
+use crate::channels::{ChannelClient, StoredFiles};
 use crate::config::{OutboundSettings, Settings};
 use crate::domain::{ChannelId, ChannelKind, ConversationKey, CustomerId};
 use crate::store::{OutboundState, PendingOutbound, Store, StoreError};

@@ -135,7 +135,10 @@ mod tests {
         let a = files.prepare(&file).await.expect("prepared");
         let b = files.prepare(&file).await.expect("prepared");
         assert!(a.media_id.starts_with(MEDIA_ID_PREFIX));
-        assert_ne!(a.media_id, b.media_id, "the same file sent twice is two media");
+        assert_ne!(
+            a.media_id, b.media_id,
+            "the same file sent twice is two media"
+        );
         assert_eq!(a.source, MediaSource::Stored(a.media_id.clone()));
     }
 }

@@ -453,12 +453,8 @@ fn permanent(message: &str) -> SendError {
 /// for a message). Pure: tested without a network.
 pub fn call_for(request: &SendRequest) -> Result<Option<Call>, SendError> {
     match request {
-        SendRequest::MarkRead { message_id, .. } => Ok(callback_of(message_id).map(|query| {
-            Call::json(
-                "answerCallbackQuery",
-                json!({ "callback_query_id": query }),
-            )
-        })),
+        SendRequest::MarkRead { message_id, .. } => Ok(callback_of(message_id)
+            .map(|query| Call::json("answerCallbackQuery", json!({ "callback_query_id": query })))),
         SendRequest::Message {
             to,
             content,
@@ -753,7 +749,10 @@ mod tests {
             })
         );
         assert_eq!(file_method(MediaKind::Audio), ("sendAudio", "audio"));
-        assert_eq!(file_method(MediaKind::Sticker), ("sendDocument", "document"));
+        assert_eq!(
+            file_method(MediaKind::Sticker),
+            ("sendDocument", "document")
+        );
         assert_eq!(
             voice_instead("sendAudio", "audio", Some("audio/ogg")),
             ("sendVoice", "voice")
