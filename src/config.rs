@@ -777,6 +777,14 @@ pub struct MediaSettings {
     /// Uploads to Meta: attempts on transient failures, and the timeout of each.
     pub upload_attempts: u32,
     pub upload_timeout_ms: u64,
+    /// Hosts (or suffixes, starting with a dot) a provider's link to a customer's file may name
+    /// (Messenger and Instagram attachments come as CDN URLs); anything else is never fetched.
+    /// An IP address listed here may be reached even if private (tests, a local CDN); otherwise
+    /// a name that resolves to a private, loopback or link-local address is refused. Redirects
+    /// are followed only to hosts of this list. Default: Meta's CDNs.
+    pub url_hosts: Vec<String>,
+    /// Fetch `http://` links too (tests only: refused outside the test environments).
+    pub allow_http_urls: bool,
 }
 
 impl Default for MediaSettings {
@@ -793,6 +801,13 @@ impl Default for MediaSettings {
             max_uploads: 8,
             upload_attempts: 3,
             upload_timeout_ms: 120_000,
+            url_hosts: vec![
+                ".fbcdn.net".into(),
+                ".fbsbx.com".into(),
+                ".cdninstagram.com".into(),
+                ".facebook.com".into(),
+            ],
+            allow_http_urls: false,
         }
     }
 }
@@ -1170,6 +1185,14 @@ impl Settings {
                     "redis.read_batch, read_block_ms and timer_poll_ms must be positive".into(),
                 );
             }
+        }
+        if self.media.allow_http_urls && !["test", "loadtest"].contains(&self.environment.as_str())
+        {
+            return invalid(format!(
+                "media.allow_http_urls fetches customers' files over plain HTTP; it is refused \
+                 outside the test and loadtest environments (SWITCHBOARD_ENVIRONMENT={})",
+                self.environment
+            ));
         }
         if self.conversations.halt_for_crash_test != HaltPoint::None
             && !["test", "loadtest"].contains(&self.environment.as_str())

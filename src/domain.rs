@@ -602,6 +602,9 @@ pub enum MediaSource {
     Id(String),
     /// A public https link.
     Link(String),
+    /// A file of our media store, by its media id (an agent's attachment a channel sends with
+    /// the bytes themselves: Telegram's multipart `sendPhoto`, `sendDocument`...).
+    Stored(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

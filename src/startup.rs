@@ -179,11 +179,16 @@ impl Application {
                 Arc::new(LocalTimers::new(conversations_cell.clone())),
             ),
         };
+        // Attachments: the media store of this mode (Telegram's sender reads agents' files from
+        // it) and, below, the downloader of customers' media.
+        let media = crate::media::Media::open(settings.clone(), http_client.clone()).await?;
+        let files: Arc<dyn crate::channels::StoredFiles> = media.clone();
         let outbound = match &parts {
             Some(parts) => Outbound::start_with(
                 &settings,
                 http_client.clone(),
                 store.clone(),
+                Some(files),
                 |channel, mps, outbound| {
                     Arc::new(RedisThrottle::new(
                         parts.cluster.clone(),
@@ -193,7 +198,7 @@ impl Application {
                     ))
                 },
             ),
-            None => Outbound::start(&settings, http_client.clone(), store.clone()),
+            None => Outbound::start(&settings, http_client.clone(), store.clone(), Some(files)),
         };
         let unconfirmed = Duration::from_millis(settings.outbound.resend_unconfirmed_after_ms);
         // The webhooks answer Telegram button presses through the bots' senders.
@@ -254,8 +259,6 @@ impl Application {
             settings.clone(),
             auth_throttle.clone(),
         ));
-        // Attachments: the media store of this mode and the downloader of customers' media.
-        let media = crate::media::Media::open(settings.clone(), http_client.clone()).await?;
         let mut tasks = vec![
             media.spawn_downloader(),
             accounts.spawn_refresher(),

@@ -2,7 +2,7 @@
 //! (the Messenger fake serves Instagram's `/{account id}/messages` too): deliveries
 //! (`object: "instagram"`) signed with the Instagram app secret as Meta does, the demo bot
 //! answering with its menus, a menu choice handing the customer off, an agent replying over the
-//! console REST API. In both modes (embedded; one-node cluster with Redis and PostgreSQL).
+//! console REST API, images both ways. In both modes (embedded; one-node cluster with Redis and PostgreSQL).
 
 mod common;
 
@@ -262,9 +262,83 @@ async fn a_redelivered_message_is_processed_once() {
     assert_eq!(counts.inbound_events, 1, "{counts:?}");
 }
 
+/// Files both ways on Instagram: the customer's image link downloaded from the (fake) CDN and
+/// served; the agent's image uploaded for Instagram (`platform=instagram`) and sent by its
+/// attachment id; an image over Instagram's 8 MB refused before anything reaches Meta.
+async fn an_instagram_image_in_and_an_agents_image_out() {
+    let fake = FakeMessenger::start();
+    let app = spawn_console_app(|s| {
+        instagram_settings(s, &fake);
+        links_from_fakes(s);
+    })
+    .await;
+    let alice = Console::new(&app, ALICE);
+    let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let psid = "7777777777";
+    let hi = delivery(vec![text(psid, "m_media_hi", "hi")]);
+    assert_eq!(post(&app, &hi, Some(APP_SECRET)).await, 200);
+    choose(&app, &fake, psid, "m_media_1", "main_menu/person", now_ms()).await;
+    choose(
+        &app,
+        &fake,
+        psid,
+        "m_media_2",
+        "choose_team/support",
+        now_ms(),
+    )
+    .await;
+    let id = wait_handed_off(&app, psid).await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+
+    let png = png_bytes();
+    let url = fake.plant_cdn(&png, "image/png");
+    let event = json!({
+        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+        "message": {"mid": "m_media_img", "attachments": [{"type": "image", "payload": {"url": url}}]}
+    });
+    assert_eq!(
+        post(&app, &delivery(vec![event]), Some(APP_SECRET)).await,
+        200
+    );
+    let message = message_with_link(&alice, &id, &url).await;
+    let (status, bytes) = settled_media(&app, ALICE, &format!("message:{message}")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(bytes, png);
+
+    let (status, body) =
+        attach_file(&app, ALICE, &id, png.clone(), "image/png", "p.png", None).await;
+    assert_eq!(status, 201, "{body}");
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!(uploads[0].page_id, PAGE_ID);
+    assert_eq!(uploads[0].platform.as_deref(), Some("instagram"));
+    assert_eq!(uploads[0].bytes, png);
+    let attachment_id = uploads[0].attachment_id.clone();
+    let calls = fake
+        .wait_until(WAIT, |calls| {
+            calls.iter().any(|c| {
+                c.body.pointer("/message/attachment/payload/attachment_id")
+                    == Some(&json!(attachment_id))
+            })
+        })
+        .await;
+    assert!(
+        calls.iter().any(|c| c.recipient() == Some(psid)
+            && c.body.pointer("/message/attachment/type") == Some(&json!("image"))),
+        "{calls:#?}"
+    );
+
+    let big = jpeg_bytes(8 * 1024 * 1024 + 1);
+    let (status, body) = attach_file(&app, ALICE, &id, big, "image/jpeg", "big.jpg", None).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(fake.uploads().len(), 1, "nothing more uploaded");
+}
+
 in_both_modes!(
     an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply,
     a_redelivered_message_is_processed_once,
+    an_instagram_image_in_and_an_agents_image_out,
 );
 
 #[actix_rt::test]

@@ -1,7 +1,8 @@
 //! The Messenger channel end to end, against the real application and a fake Send API:
 //! deliveries signed with the app secret as Meta does, the demo bot answering with its menus,
-//! a menu choice handing the customer off, an agent replying over the console REST API. In
-//! both modes (embedded; one-node cluster with Redis and PostgreSQL).
+//! a menu choice handing the customer off, an agent replying over the console REST API,
+//! attachments both ways (customers' links downloaded within the allowed hosts, agents' files
+//! uploaded with the Attachment Upload API). In both modes (embedded; one-node cluster with Redis and PostgreSQL).
 
 mod common;
 
@@ -327,10 +328,177 @@ async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
     assert_eq!(tries[1].body["tag"], "HUMAN_AGENT");
 }
 
+/// Alice online with `psid`'s conversation, handed off through the demo bot's menus.
+async fn assigned_to_alice(app: &TestApp, fake: &FakeMessenger, psid: &str) -> (Console, String) {
+    let alice = Console::new(app, ALICE);
+    let mut ws = ConsoleSocket::connect(app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let hi = delivery(vec![text(psid, &format!("{psid}_hi"), "hi")]);
+    assert_eq!(post(app, &hi, Some(APP_SECRET)).await, 200);
+    let person = format!("{psid}_1");
+    choose(app, fake, psid, &person, "main_menu/person", now_ms()).await;
+    let support = format!("{psid}_2");
+    choose(app, fake, psid, &support, "choose_team/support", now_ms()).await;
+    let id = wait_handed_off(app, psid).await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    (alice, id)
+}
+
+/// A customer's attachment as Messenger delivers it: a CDN link, no media id.
+fn attachment(psid: &str, mid: &str, kind: &str, url: &str) -> Value {
+    json!({
+        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+        "message": {"mid": mid, "attachments": [{"type": kind, "payload": {"url": url}}]}
+    })
+}
+
+/// The customer's image comes as a link: downloaded from the (fake) CDN without the page's
+/// token and served at `/api/v1/media/message:<id>`; a link on a host outside
+/// `media.url_hosts` is never fetched, and one that expired is unavailable.
+async fn a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched() {
+    let fake = FakeMessenger::start();
+    let app = spawn_console_app(|s| {
+        messenger_settings(s, &fake);
+        links_from_fakes(s);
+    })
+    .await;
+    let psid = "5555555555";
+    let (alice, id) = assigned_to_alice(&app, &fake, psid).await;
+
+    let png = png_bytes();
+    let url = fake.plant_cdn(&png, "image/png");
+    let body = delivery(vec![attachment(psid, "m_img", "image", &url)]);
+    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let message = message_with_link(&alice, &id, &url).await;
+    let (status, bytes) = settled_media(&app, ALICE, &format!("message:{message}")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(bytes, png, "the bytes the CDN held");
+    assert_eq!(fake.cdn_requests(), vec!["f1.bin".to_string()]);
+
+    // The same fake under a name that is not in media.url_hosts: refused, never requested.
+    let elsewhere = url.replace("127.0.0.1", "localhost");
+    let body = delivery(vec![attachment(psid, "m_elsewhere", "image", &elsewhere)]);
+    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let message = message_with_link(&alice, &id, &elsewhere).await;
+    let (status, answer) = settled_media(&app, ALICE, &format!("message:{message}")).await;
+    assert_eq!(status, 410, "{}", String::from_utf8_lossy(&answer));
+    let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("url_refused") && m.contains("localhost")),
+        "{answer}"
+    );
+
+    // A link that expired (403 from the CDN): unavailable at once, asked for once.
+    let expired = fake.plant_cdn(&jpeg_bytes(100), "image/jpeg");
+    fake.expire_cdn(&expired);
+    let body = delivery(vec![attachment(psid, "m_expired", "file", &expired)]);
+    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let message = message_with_link(&alice, &id, &expired).await;
+    let (status, answer) = settled_media(&app, ALICE, &format!("message:{message}")).await;
+    assert_eq!(status, 410);
+    assert!(String::from_utf8_lossy(&answer).contains("url_expired"));
+    assert_eq!(
+        fake.cdn_requests(),
+        vec!["f1.bin".to_string(), "f2.bin".to_string()],
+        "the refused link was never requested, the expired one once"
+    );
+}
+
+/// An agent's image: uploaded with the Attachment Upload API (reusable), then sent by its
+/// attachment id; a file over Messenger's 25 MB or a caption is refused before anything
+/// reaches Meta.
+async fn an_agents_image_is_uploaded_then_sent_by_its_attachment_id() {
+    let fake = FakeMessenger::start();
+    let app = spawn_console_app(|s| messenger_settings(s, &fake)).await;
+    let psid = "6666666666";
+    let (alice, id) = assigned_to_alice(&app, &fake, psid).await;
+
+    let png = png_bytes();
+    let (status, body) =
+        attach_file(&app, ALICE, &id, png.clone(), "image/png", "r.png", None).await;
+    assert_eq!(status, 201, "{body}");
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let upload = &uploads[0];
+    assert_eq!(upload.page_id, PAGE_ID);
+    assert_eq!(upload.bytes, png);
+    assert_eq!(upload.filename.as_deref(), Some("r.png"));
+    assert_eq!(upload.content_type.as_deref(), Some("image/png"));
+    assert_eq!(
+        upload.message,
+        json!({"attachment": {"type": "image", "payload": {"is_reusable": true}}})
+    );
+    assert_eq!(upload.platform, None);
+    assert_eq!(
+        upload.authorization.as_deref(),
+        Some("Bearer demo-messenger-page-token")
+    );
+    assert_eq!(
+        body["message"]["body"]["source"]["id"],
+        upload.attachment_id.as_str()
+    );
+    let calls = fake
+        .wait_until(WAIT, |calls| {
+            calls.iter().any(|c| {
+                c.body.pointer("/message/attachment/payload/attachment_id")
+                    == Some(&json!(upload.attachment_id))
+            })
+        })
+        .await;
+    let sent = calls
+        .iter()
+        .find(|c| c.body.pointer("/message/attachment/type") == Some(&json!("image")))
+        .unwrap_or_else(|| panic!("not sent: {calls:#?}"));
+    assert_eq!(sent.recipient(), Some(psid));
+    assert_eq!(
+        sent.body["message"]["attachment"]["payload"],
+        json!({"attachment_id": upload.attachment_id})
+    );
+    // The transcript's file is served from our store.
+    let (status, bytes) = settled_media(&app, ALICE, &upload.attachment_id).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, png);
+
+    // Over 25 MB, a caption, a type Meta does not take: refused, nothing uploaded or sent.
+    let sends = fake.calls().len();
+    let big = jpeg_bytes(25 * 1024 * 1024 + 1);
+    let (status, body) = attach_file(&app, ALICE, &id, big, "image/jpeg", "big.jpg", None).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let (status, body) = attach_file(
+        &app,
+        ALICE,
+        &id,
+        png.clone(),
+        "image/png",
+        "r.png",
+        Some("hi"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let html = b"<!doctype html>".to_vec();
+    let (status, body) = attach_file(&app, ALICE, &id, html, "image/png", "x.png", None).await;
+    assert_eq!(status, 415, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Messenger")),
+        "{body}"
+    );
+    assert_eq!(fake.uploads().len(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.calls().len(), sends);
+    let _ = alice;
+}
+
 in_both_modes!(
     a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply,
     a_redelivered_message_is_processed_once,
     a_human_agent_page_answers_after_24_hours_with_the_tag,
+    a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched,
+    an_agents_image_is_uploaded_then_sent_by_its_attachment_id,
 );
 
 #[actix_rt::test]

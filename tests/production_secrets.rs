@@ -156,6 +156,25 @@ fn the_crash_test_halt_is_refused_outside_the_test_environments() {
     assert!(err.contains("conversations.halt_for_crash_test"), "{err}");
 }
 
+#[test]
+fn plain_http_links_are_refused_outside_the_test_environments() {
+    let mut settings =
+        Settings::load_from(&config_dir(), "test", false).expect("the demo configuration");
+    assert!(!settings.media.allow_http_urls, "off by default");
+    assert!(
+        settings.media.url_hosts.iter().any(|h| h == ".fbcdn.net"),
+        "{:?}",
+        settings.media.url_hosts
+    );
+    settings.media.allow_http_urls = true;
+    settings
+        .validate()
+        .expect("tests may fetch the fakes over http");
+    settings.environment = "local".into();
+    let err = settings.validate().expect_err("refused").to_string();
+    assert!(err.contains("media.allow_http_urls"), "{err}");
+}
+
 /// The real binary, as an operator would start it: exit status and message.
 #[test]
 fn the_binary_refuses_to_start_in_production_with_demo_secrets() {

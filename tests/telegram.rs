@@ -1,6 +1,7 @@
 //! The Telegram channel end to end, against the real application and a fake Bot API: updates
 //! delivered with the bot's secret token as Telegram does, the demo bot answering with inline
-//! keyboards, a button press handing the chat off, an agent replying over the console REST API.
+//! keyboards, a button press handing the chat off, an agent replying over the console REST API,
+//! files both ways (a customer's photo by `getFile`, an agent's uploaded with `sendPhoto`).
 //! In both modes (embedded; one-node cluster with Redis and PostgreSQL).
 
 mod common;
@@ -275,24 +276,77 @@ async fn a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply
     assert_eq!(bytes, jpeg, "the bytes Telegram held");
     assert_eq!(fake.downloads(), vec![format!("photos/{file_id}.jpg")]);
 
-    // An agent's file cannot go to a Telegram chat yet (files go to Meta): refused, clearly.
-    let part = reqwest::multipart::Part::bytes(jpeg.clone())
-        .file_name("a.jpg")
-        .mime_str("image/jpeg")
-        .expect("mime");
-    let response = app
-        .client
-        .post(format!(
-            "{}/api/v1/conversations/{id}/attachments",
-            app.address
-        ))
-        .bearer_auth(ALICE)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .expect("attachment request");
-    assert_eq!(response.status().as_u16(), 409);
-    assert!(fake.sent_to(chat, "sendPhoto").is_empty());
+    // Alice sends a photo with a caption: uploaded with sendPhoto as multipart form data.
+    let (status, body) = attach_file(
+        &app,
+        ALICE,
+        &id,
+        jpeg.clone(),
+        "image/jpeg",
+        "receipt.jpg",
+        Some("your receipt"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let media_id = body["message"]["body"]["source"]["stored"]
+        .as_str()
+        .unwrap_or_else(|| panic!("sent from our store: {body}"))
+        .to_string();
+    fake.wait_until(WAIT, |_| !fake.sent_to(chat, "sendPhoto").is_empty())
+        .await;
+    let photos = fake.sent_to(chat, "sendPhoto");
+    assert_eq!(photos.len(), 1, "{photos:#?}");
+    assert_eq!(photos[0].body["caption"], "your receipt");
+    let file = photos[0].file.as_ref().expect("uploaded with the call");
+    assert_eq!(file.field, "photo");
+    assert_eq!(file.filename.as_deref(), Some("receipt.jpg"));
+    assert_eq!(file.content_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(file.size, jpeg.len());
+    assert_eq!(file.bytes, jpeg);
+    // The transcript's file is served from our store.
+    let (status, served) = settled_media(&app, ALICE, &media_id).await;
+    assert_eq!(status, 200);
+    assert_eq!(served, jpeg);
+
+    // A PDF goes by sendDocument with its name.
+    let pdf = b"%PDF-1.7\n%\xe2\xe3 the invoice".to_vec();
+    let (status, body) = attach_file(
+        &app,
+        ALICE,
+        &id,
+        pdf.clone(),
+        "application/pdf",
+        "Invoice.pdf",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    fake.wait_until(WAIT, |_| !fake.sent_to(chat, "sendDocument").is_empty())
+        .await;
+    let documents = fake.sent_to(chat, "sendDocument");
+    let file = documents
+        .first()
+        .and_then(|c| c.file.as_ref())
+        .unwrap_or_else(|| panic!("{documents:#?}"));
+    assert_eq!(
+        (
+            file.field.as_str(),
+            file.filename.as_deref(),
+            file.bytes.as_slice()
+        ),
+        ("document", Some("Invoice.pdf"), pdf.as_slice())
+    );
+
+    // A photo over Telegram's 10 MB: refused before anything is sent.
+    let big = {
+        let mut v = jpeg.clone();
+        v.resize(10 * 1024 * 1024 + 1, 0);
+        v
+    };
+    let (status, body) = attach_file(&app, ALICE, &id, big, "image/jpeg", "big.jpg", None).await;
+    assert_eq!(status, 413, "{body}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.sent_to(chat, "sendPhoto").len(), 1);
 
     // The customer writes again: the agent sees it in the conversation.
     assert_eq!(

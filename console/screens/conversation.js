@@ -193,7 +193,7 @@ function Message({ s, c, m, reactions, byProvider }) {
         <${Quote} s=${s} c=${c} m=${m} byProvider=${byProvider} />
         ${!plain && html`
           <div class="attachment">
-            ${MEDIA_KINDS.has(m.kind) && mediaIdOf(m.body)
+            ${MEDIA_KINDS.has(m.kind) && mediaIdOf(m.body, m.id)
               ? html`<${MediaMessage} m=${m} kindLabel=${kindLabel} />`
               : link
               ? html`<a href=${link} target="_blank" rel="noopener noreferrer">${t('message.attachment', { kind: kindLabel(m.kind) })}</a>`

@@ -10,11 +10,17 @@ import { t } from '../lib/i18n.js';
 import { fetchMedia } from '../lib/api.js';
 import { Modal } from './common.js';
 
-/** The provider media id a message names: an agent's upload (`source.id`) or a customer's (`media.id`). */
-export function mediaIdOf(body) {
+/**
+ * The media id a message names: an agent's upload (`source.id`, or `source.stored` for a file
+ * sent from the gateway's store) or a customer's (`media.id`); a customer's file that came as a
+ * link (Messenger, Instagram) is `message:<message id>`.
+ */
+export function mediaIdOf(body, messageId) {
   if (!body || typeof body !== 'object') return null;
-  const id = (body.source && body.source.id) || (body.media && body.media.id);
-  return typeof id === 'string' && id ? id : null;
+  const id = (body.source && (body.source.id || body.source.stored)) || (body.media && body.media.id);
+  if (typeof id === 'string' && id) return id;
+  if (body.media && typeof body.media.url === 'string' && body.media.url && messageId) return 'message:' + messageId;
+  return null;
 }
 
 /** Object URLs of files fetched, by media id (the most recent ones; older ones are revoked). */
@@ -88,7 +94,7 @@ function keepAtBottom(e) {
 
 /** A message's media, by kind (`kindLabel` names the kind for screen readers). */
 export function MediaMessage({ m, kindLabel }) {
-  const id = mediaIdOf(m.body);
+  const id = mediaIdOf(m.body, m.id);
   const kind = m.kind;
   // Documents are fetched when asked for (they may be large); the rest at once.
   const [media, want] = useMedia(id, kind !== 'document');

@@ -5,6 +5,9 @@
 //! - [`WebhookParser`]: the channel's webhook body (already signature-checked) into
 //!   [`InboundEnvelope`]s.
 //! - [`ChannelClient`]: [`OutboundContent`] out through the provider's send API.
+//! - [`AttachmentChannel`]: an agent's file checked against the channel's types and limits and
+//!   made sendable (uploaded to the provider for its id, or left in our media store for a
+//!   client that sends the bytes itself, [`MediaSource::Stored`] read through [`StoredFiles`]).
 //!
 //! Adding a channel means adding a module here with both, a webhook route for it in
 //! `http::webhooks`, and a `kind` in the channel configuration.
@@ -20,9 +23,19 @@ pub use window::{
     SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window, service_window_for,
 };
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::domain::{ChannelKind, CustomerId, InboundEnvelope, OutboundContent, ProviderMessageId};
+use crate::config::{ChannelSettings, Settings};
+use crate::domain::{
+    ChannelKind, CustomerId, InboundEnvelope, MediaKind, MediaSource, OutboundContent,
+    ProviderMessageId,
+};
+use crate::media::graph::GraphMedia;
+use crate::media::limits::{Accepted, Refusal};
+use crate::store::StoreError;
 
 /// The webhook body could not be understood at all (as opposed to an unknown field or type,
 /// which parsers tolerate).
@@ -135,4 +148,101 @@ pub trait ChannelClient: Send + Sync + 'static {
         &'a self,
         request: &'a SendRequest,
     ) -> BoxFuture<'a, Result<SendAccepted, SendError>>;
+}
+
+/// An agent's file, checked and kept in the media store, on its way to a customer.
+#[derive(Clone, Debug)]
+pub struct OutgoingFile {
+    pub bytes: Bytes,
+    pub kind: MediaKind,
+    pub mime_type: String,
+    pub filename: String,
+    /// Its name in the media store (hex SHA-256).
+    pub blob: String,
+}
+
+/// A file made sendable: the media id the transcript names it by (its row in `media`) and the
+/// source the send carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedFile {
+    pub media_id: String,
+    pub source: MediaSource,
+}
+
+/// What one channel does with agents' files (`POST /conversations/{id}/attachments`): its
+/// types and limits, and the step before the send.
+pub trait AttachmentChannel: Send + Sync + 'static {
+    /// The channel's name, for refusals ("WhatsApp", "Messenger"...).
+    fn name(&self) -> &'static str;
+    /// The largest file it may take (the form is never read further).
+    fn max_bytes(&self) -> u64;
+    /// What the file is (from its bytes) and whether this channel takes it, size included.
+    fn accept(&self, bytes: &[u8], declared: Option<&str>) -> Result<Accepted, Refusal>;
+    /// The types it takes, in words, for a refusal.
+    fn accepted_types(&self) -> &'static str;
+    /// Whether a caption may go with a file of this kind.
+    fn caption_allowed(&self, kind: MediaKind) -> bool;
+    /// Make the file sendable: upload it to the provider (transient failures retried), or
+    /// leave it in our media store for the client to send.
+    fn prepare<'a>(
+        &'a self,
+        file: &'a OutgoingFile,
+    ) -> BoxFuture<'a, Result<PreparedFile, SendError>>;
+}
+
+/// A file of our media store, as a client that uploads the bytes with the send needs it.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    pub bytes: Bytes,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+}
+
+/// Our media store by media id ([`MediaSource::Stored`]), for the clients that send bytes.
+pub trait StoredFiles: Send + Sync + 'static {
+    fn file<'a>(
+        &'a self,
+        media_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>>;
+}
+
+/// The attachment side of channel `channel`, or None for a kind that takes no files.
+pub fn attachments_for(
+    settings: &Settings,
+    channel: &ChannelSettings,
+    http: &reqwest::Client,
+    graph: &GraphMedia,
+) -> Option<Arc<dyn AttachmentChannel>> {
+    let max = settings.media.max_bytes;
+    match channel.kind {
+        ChannelKind::Whatsapp => Some(Arc::new(whatsapp::attachments::WhatsappFiles::new(
+            graph.clone(),
+            channel.clone(),
+        ))),
+        ChannelKind::Messenger => channel.messenger.as_ref().map(|page| {
+            let client =
+                messenger::client::MessengerClient::new(http.clone(), &settings.messenger, page);
+            Arc::new(messenger::attachments::MetaFiles::new(
+                client,
+                &settings.media,
+                max,
+            )) as Arc<dyn AttachmentChannel>
+        }),
+        ChannelKind::Instagram => channel.instagram.as_ref().map(|account| {
+            let client = messenger::client::MessengerClient::instagram(
+                http.clone(),
+                &settings.instagram,
+                account,
+            );
+            Arc::new(messenger::attachments::MetaFiles::new(
+                client,
+                &settings.media,
+                max,
+            )) as Arc<dyn AttachmentChannel>
+        }),
+        ChannelKind::Telegram => channel.telegram.as_ref().map(|_| {
+            Arc::new(telegram::attachments::TelegramFiles::new(max)) as Arc<dyn AttachmentChannel>
+        }),
+        _ => None,
+    }
 }

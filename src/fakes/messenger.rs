@@ -2,6 +2,12 @@
 //! `POST /{version}/{page or account id}/messages` with a JSON body, recorded (with its
 //! `Authorization` header) and answered like Meta (`{"recipient_id": …, "message_id": "m_…"}`).
 //! Tests can make the next calls fail with a Graph error.
+//!
+//! Also the Attachment Upload API, `POST /{version}/{page or account id}/message_attachments`
+//! (multipart `message`, `filedata`, Instagram's `platform`), recorded with the file and
+//! answered `{"attachment_id": "att_fake…"}`; and a CDN, `GET /cdn/{name}`, serving the files a
+//! test planted ([`FakeMessenger::plant_cdn`]) as the links of customers' attachments, every
+//! request recorded, an expired one answered 403 like Meta's CDN.
 
 use std::collections::VecDeque;
 use std::io;
@@ -10,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -33,6 +40,28 @@ impl SendCall {
     }
 }
 
+/// One file the Attachment Upload API received.
+#[derive(Clone, Debug, Serialize)]
+pub struct UploadCall {
+    pub page_id: String,
+    pub authorization: Option<String>,
+    /// The `message` field, parsed.
+    pub message: Value,
+    /// Instagram's `platform` field.
+    pub platform: Option<String>,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    pub attachment_id: String,
+}
+
+struct CdnFile {
+    bytes: Vec<u8>,
+    content_type: String,
+    expired: bool,
+}
+
 struct Failure {
     code: i64,
     subcode: Option<i64>,
@@ -44,6 +73,10 @@ struct State {
     calls: VecDeque<SendCall>,
     next: u64,
     failures: VecDeque<Failure>,
+    uploads: Vec<UploadCall>,
+    cdn: std::collections::HashMap<String, CdnFile>,
+    /// CDN paths requested, oldest first.
+    cdn_requests: Vec<String>,
 }
 
 #[derive(Default)]
@@ -87,7 +120,13 @@ impl FakeMessenger {
         let (server, thread) = super::serve_on_thread("fake-messenger", listener, 1, move |cfg| {
             cfg.app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(1 << 20))
-                .route("/{version}/{page}/messages", web::post().to(send));
+                .app_data(web::PayloadConfig::new(60 << 20))
+                .route("/{version}/{page}/messages", web::post().to(send))
+                .route(
+                    "/{version}/{page}/message_attachments",
+                    web::post().to(upload),
+                )
+                .route("/cdn/{name}", web::get().to(cdn));
         })?;
         tracing::info!(%addr, "fake messenger: listening");
         Ok(FakeMessenger {
@@ -137,6 +176,43 @@ impl FakeMessenger {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The files uploaded with the Attachment Upload API, oldest first.
+    pub fn uploads(&self) -> Vec<UploadCall> {
+        self.shared.lock().uploads.clone()
+    }
+
+    /// Serve `bytes` on the fake CDN; the link a webhook carries for it.
+    pub fn plant_cdn(&self, bytes: &[u8], content_type: &str) -> String {
+        let mut state = self.shared.lock();
+        let name = format!("f{}.bin", state.cdn.len() + 1);
+        state.cdn.insert(
+            name.clone(),
+            CdnFile {
+                bytes: bytes.to_vec(),
+                content_type: content_type.to_string(),
+                expired: false,
+            },
+        );
+        format!("{}/cdn/{name}?oh=fake-signature", self.base_url())
+    }
+
+    /// The planted file's link now answers 403, as Meta's CDN does once a link has expired.
+    pub fn expire_cdn(&self, url: &str) {
+        let name = url
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.split('?').next())
+            .unwrap_or_default();
+        if let Some(file) = self.shared.lock().cdn.get_mut(name) {
+            file.expired = true;
+        }
+    }
+
+    /// The CDN paths requested (planted or not), oldest first.
+    pub fn cdn_requests(&self) -> Vec<String> {
+        self.shared.lock().cdn_requests.clone()
     }
 
     /// Answer the next `times` calls with this Graph error.
@@ -224,5 +300,89 @@ async fn send(
             "recipient_id": recipient,
             "message_id": mid,
         })),
+    }
+}
+
+async fn upload(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    bytes: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let (_version, page_id) = path.into_inner();
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let stream =
+        futures::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(bytes) });
+    let mut form = actix_multipart::Multipart::new(req.headers(), stream);
+    let mut message = Value::Null;
+    let mut platform = None;
+    let mut file: Option<(Option<String>, Option<String>, Vec<u8>)> = None;
+    let bad = |e: String| {
+        HttpResponse::BadRequest().json(json!({"error": {"message": e, "code": 100,
+            "type": "OAuthException"}}))
+    };
+    loop {
+        let mut field = match form.try_next().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return bad(e.to_string()),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let filename = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.essence_str().to_string());
+        let mut data = Vec::new();
+        loop {
+            match field.try_next().await {
+                Ok(Some(chunk)) => data.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return bad(e.to_string()),
+            }
+        }
+        match name.as_str() {
+            "message" => message = serde_json::from_slice(&data).unwrap_or(Value::Null),
+            "platform" => platform = Some(String::from_utf8_lossy(&data).into_owned()),
+            "filedata" => file = Some((filename, content_type, data)),
+            _ => {}
+        }
+    }
+    let Some((filename, content_type, bytes)) = file else {
+        return bad("(#100) No filedata".into());
+    };
+    if message.pointer("/attachment/type").is_none() {
+        return bad("(#100) message.attachment.type is required".into());
+    }
+    let mut state = shared.lock();
+    state.next += 1;
+    let attachment_id = format!("att_fake{}", state.next);
+    state.uploads.push(UploadCall {
+        page_id,
+        authorization,
+        message,
+        platform,
+        filename,
+        content_type,
+        bytes,
+        attachment_id: attachment_id.clone(),
+    });
+    HttpResponse::Ok().json(json!({ "attachment_id": attachment_id }))
+}
+
+async fn cdn(path: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
+    let name = path.into_inner();
+    let mut state = shared.lock();
+    state.cdn_requests.push(name.clone());
+    match state.cdn.get(&name) {
+        Some(file) if file.expired => HttpResponse::Forbidden().body("URL signature expired"),
+        Some(file) => HttpResponse::Ok()
+            .content_type(file.content_type.clone())
+            .body(file.bytes.clone()),
+        None => HttpResponse::NotFound().finish(),
     }
 }

@@ -1,6 +1,8 @@
-//! A fake Telegram Bot API: `POST /bot<token>/<method>` with a JSON body, recorded and
-//! answered like Telegram (`{"ok": true, "result": …}`): `sendMessage`, `sendPhoto` and
-//! `sendDocument` return a Message with the next message id of its chat; `answerCallbackQuery`
+//! A fake Telegram Bot API: `POST /bot<token>/<method>` with a JSON body, or multipart form
+//! data with a file (its fields become the recorded body, the file is recorded with its name,
+//! type and bytes), recorded and answered like Telegram (`{"ok": true, "result": …}`):
+//! `sendMessage`, `sendPhoto`, `sendVideo`, `sendAudio`, `sendVoice` and `sendDocument` return a
+//! Message with the next message id of its chat; `answerCallbackQuery`
 //! and `setWebhook` return `true`; any other method too. Files planted by a test are served
 //! like Telegram's: `getFile` gives a `file_path`, `GET /file/bot<token>/<file_path>` the
 //! bytes. Tests can make the next calls fail with a Bot API error (a 429 with `retry_after`, a
@@ -12,7 +14,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -28,6 +31,20 @@ pub struct RecordedCall {
     pub body: Value,
     /// Whether it was answered `ok: true`.
     pub ok: bool,
+    /// The file uploaded with it (multipart calls).
+    pub file: Option<RecordedFile>,
+}
+
+/// A file uploaded with a multipart call.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordedFile {
+    /// The form field (`photo`, `document`...).
+    pub field: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub size: usize,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 impl RecordedCall {
@@ -95,7 +112,7 @@ impl FakeTelegram {
         let data = web::Data::from(shared.clone());
         let (server, thread) = super::serve_on_thread("fake-telegram", listener, 1, move |cfg| {
             cfg.app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(1 << 20))
+                .app_data(web::PayloadConfig::new(60 << 20))
                 .route("/bot{token}/{method}", web::post().to(call))
                 .route("/file/bot{token}/{path:.*}", web::get().to(file));
         })?;
@@ -207,13 +224,77 @@ impl Drop for FakeTelegram {
     }
 }
 
+/// A multipart call's fields as a JSON body (`chat_id` a number, JSON objects parsed, the rest
+/// strings) and its file.
+async fn read_multipart(
+    req: &HttpRequest,
+    bytes: web::Bytes,
+) -> Result<(Value, Option<RecordedFile>), String> {
+    let stream =
+        futures::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(bytes) });
+    let mut form = actix_multipart::Multipart::new(req.headers(), stream);
+    let mut body = serde_json::Map::new();
+    let mut file = None;
+    while let Some(mut field) = form.try_next().await.map_err(|e| e.to_string())? {
+        let name = field.name().unwrap_or_default().to_string();
+        let filename = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.essence_str().to_string());
+        let mut data = Vec::new();
+        while let Some(chunk) = field.try_next().await.map_err(|e| e.to_string())? {
+            data.extend_from_slice(&chunk);
+        }
+        if filename.is_some() {
+            file = Some(RecordedFile {
+                field: name,
+                filename,
+                content_type,
+                size: data.len(),
+                bytes: data,
+            });
+            continue;
+        }
+        let text = String::from_utf8_lossy(&data).into_owned();
+        let value = match (name.as_str(), text.parse::<i64>()) {
+            ("chat_id", Ok(n)) => json!(n),
+            _ if text.starts_with('{') || text.starts_with('[') => {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            }
+            _ => Value::String(text),
+        };
+        body.insert(name, value);
+    }
+    Ok((Value::Object(body), file))
+}
+
 async fn call(
+    req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    bytes: web::Bytes,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let (token, method) = path.into_inner();
-    let body = body.into_inner();
+    let multipart = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let parsed = if multipart {
+        read_multipart(&req, bytes).await
+    } else {
+        serde_json::from_slice::<Value>(&bytes)
+            .map(|body| (body, None))
+            .map_err(|e| e.to_string())
+    };
+    let (body, file) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return HttpResponse::BadRequest().json(json!({"ok": false, "error_code": 400,
+                "description": format!("Bad Request: {e}")}));
+        }
+    };
     let mut state = shared.lock();
     let failure = state
         .failures
@@ -234,7 +315,8 @@ async fn call(
         }
         None => {
             let result = match method.as_str() {
-                "sendMessage" | "sendPhoto" | "sendDocument" => {
+                "sendMessage" | "sendPhoto" | "sendDocument" | "sendVideo" | "sendAudio"
+                | "sendVoice" => {
                     let chat = body.get("chat_id").and_then(Value::as_i64).unwrap_or(0);
                     let next = state.next_message.entry(chat).or_insert(1000);
                     *next += 1;
@@ -272,6 +354,7 @@ async fn call(
                                 method,
                                 body,
                                 ok: false,
+                                file,
                             });
                             return HttpResponse::BadRequest().json(answer);
                         }
@@ -290,6 +373,7 @@ async fn call(
         method,
         body,
         ok: answer.is_ok(),
+        file,
     });
     drop(state);
     match answer {

@@ -1,8 +1,10 @@
 //! Attachments over the console API (see docs/CONSOLE_API.md, "Media"):
 //! - `GET /api/v1/media/{id}`: a message's media, to whoever may open its conversation;
 //! - `POST /api/v1/conversations/{id}/attachments` (multipart `file`, optional `caption`): an
-//!   agent's file, checked against Meta's types and limits, stored, uploaded to Meta and sent
-//!   by id through the usual reply path.
+//!   agent's file, checked against the conversation's channel's types and limits, stored, made
+//!   sendable by the channel (uploaded to Meta; kept here for Telegram) and sent through the
+//!   usual reply path. The channel's side is [`crate::channels::AttachmentChannel`]: nothing
+//!   here knows one channel from another.
 
 use actix_multipart::Multipart;
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
@@ -15,8 +17,9 @@ use super::auth::Caller;
 use super::console::{act, permitted};
 use super::{ApiError, AppState};
 use crate::accounts::policy::Action;
+use crate::channels::{AttachmentChannel, OutgoingFile};
 use crate::conversation::commands::AgentAction;
-use crate::domain::{MediaKind, MediaSource, OutboundContent};
+use crate::domain::{MediaKind, OutboundContent};
 use crate::media::limits::{self, Refusal};
 use crate::media::records::MediaState;
 use crate::metrics as m;
@@ -189,12 +192,13 @@ fn caption_too_long() -> ApiError {
     ))
 }
 
-fn refused(refusal: Refusal) -> ApiError {
+fn refused(channel: &dyn AttachmentChannel, refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::Empty => ApiError::BadRequest(refusal.to_string()),
         Refusal::UnsupportedType { .. } => ApiError::UnsupportedMediaType(format!(
-            "{refusal}: send a JPEG or PNG image, an MP4 or 3GPP video, AAC, AMR, MP3, MP4 or \
-             OGG audio, a WebP sticker, or a PDF, Office or text document"
+            "{}: {refusal}: send {}",
+            channel.name(),
+            channel.accepted_types()
         )),
         Refusal::TooLarge { limit, .. } => ApiError::PayloadTooLarge {
             limit: limit as usize,
@@ -216,26 +220,29 @@ pub async fn attach(
         .channels
         .get(conversation.channel.as_str())
         .ok_or_else(|| ApiError::Conflict("the conversation's channel is gone".into()))?;
-    // Files go to Meta and are sent by Meta's id: WhatsApp only, for now.
-    if channel.kind != crate::domain::ChannelKind::Whatsapp {
-        return Err(ApiError::Conflict(format!(
-            "attachments cannot be sent on {} channels yet",
-            channel.kind.as_str()
-        )));
-    }
+    let files = state
+        .media
+        .attachments(conversation.channel.as_str())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "attachments cannot be sent on {} channels",
+                channel.kind.as_str()
+            ))
+        })?;
     // Each attachment holds its file in memory: a bounded number at once.
     let _slot = state.media.upload_slot().ok_or(ApiError::Overloaded {
         retry_after_seconds: 2,
     })?;
-    let form = read_form(payload, state.media.graph.max_bytes()).await?;
+    let form = read_form(payload, files.max_bytes()).await?;
     let count = |outcome: &'static str, kind: &'static str| {
         metrics::counter!(m::MEDIA_UPLOADS, "outcome" => outcome, "kind" => kind).increment(1);
     };
-    let accepted = match limits::classify(&form.file, form.declared.as_deref()) {
+    let accepted = match files.accept(&form.file, form.declared.as_deref()) {
         Ok(a) => a,
         Err(refusal) => {
             count("refused", "unknown");
-            return Err(refused(refusal));
+            return Err(refused(files.as_ref(), refusal));
         }
     };
     let caption = form.caption.filter(|c| !c.trim().is_empty());
@@ -243,9 +250,10 @@ pub async fn attach(
         if c.chars().count() > limits::CAPTION_MAX {
             return Err(caption_too_long());
         }
-        if matches!(accepted.kind, MediaKind::Audio | MediaKind::Sticker) {
+        if !files.caption_allowed(accepted.kind) {
             return Err(ApiError::BadRequest(format!(
-                "WhatsApp shows no caption with {} messages",
+                "{} shows no caption with {} messages",
+                files.name(),
                 accepted.kind.as_str()
             )));
         }
@@ -258,22 +266,25 @@ pub async fn attach(
     let blob = limits::digest_hex(&form.file);
     let size = form.file.len() as i64;
     state.media.blobs.put(&blob, form.file.clone()).await?;
-    let media_id = match state
-        .media
-        .graph
-        .upload(channel, form.file, &accepted.mime_type, &filename)
-        .await
-    {
-        Ok(id) => id,
+    let file = OutgoingFile {
+        bytes: form.file,
+        kind: accepted.kind,
+        mime_type: accepted.mime_type.clone(),
+        filename: filename.clone(),
+        blob: blob.clone(),
+    };
+    let prepared = match files.prepare(&file).await {
+        Ok(prepared) => prepared,
         Err(e) => {
             count("upload_failed", accepted.kind.as_str());
             return Err(match e.class() {
                 crate::channels::RetryClass::Permanent => {
-                    ApiError::Upstream(format!("WhatsApp refused the file: {e}"))
+                    ApiError::Upstream(format!("{} refused the file: {e}", files.name()))
                 }
-                _ => {
-                    ApiError::Upstream(format!("WhatsApp did not take the file, retry later: {e}"))
-                }
+                _ => ApiError::Upstream(format!(
+                    "{} did not take the file, retry later: {e}",
+                    files.name()
+                )),
             });
         }
     };
@@ -281,7 +292,7 @@ pub async fn attach(
     state
         .media
         .keep_outbound(
-            &media_id,
+            &prepared.media_id,
             &conversation.id,
             conversation.channel.as_str(),
             accepted.kind,
@@ -293,7 +304,7 @@ pub async fn attach(
         .await?;
     let content = OutboundContent::Media {
         kind: accepted.kind,
-        source: MediaSource::Id(media_id),
+        source: prepared.source,
         caption,
         filename: document.then_some(filename),
     };

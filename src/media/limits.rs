@@ -45,9 +45,9 @@ pub struct Accepted {
 pub enum Refusal {
     #[error("the file is empty")]
     Empty,
-    #[error("WhatsApp does not take this type of file{}", detected.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("this type of file cannot be sent{}", detected.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     UnsupportedType { detected: Option<String> },
-    #[error("the file is {size} bytes; WhatsApp takes {kind} files up to {limit} bytes")]
+    #[error("the file is {size} bytes; {kind} files may be up to {limit} bytes")]
     TooLarge {
         kind: &'static str,
         size: u64,
@@ -80,13 +80,32 @@ pub fn is_animated_webp(bytes: &[u8]) -> bool {
     bytes.len() >= 21 && &bytes[12..16] == b"VP8X" && bytes[20] & 0x02 != 0
 }
 
-/// What an uploaded file is and whether Meta takes it. `declared` is the type the browser
+/// What an uploaded file is and whether WhatsApp takes it. `declared` is the type the browser
 /// gave: used only where the bytes cannot tell (plain text, and audio in an mp4 container).
 pub fn classify(bytes: &[u8], declared: Option<&str>) -> Result<Accepted, Refusal> {
+    let (accepted, limit) = identify(bytes, declared)?;
+    within(accepted, bytes.len() as u64, limit)
+}
+
+/// `accepted` if `size` is at most `limit`, else [`Refusal::TooLarge`].
+pub fn within(accepted: Accepted, size: u64, limit: u64) -> Result<Accepted, Refusal> {
+    if size > limit {
+        return Err(Refusal::TooLarge {
+            kind: accepted.kind.as_str(),
+            size,
+            limit,
+        });
+    }
+    Ok(accepted)
+}
+
+/// What an uploaded file is, from its bytes (the types Meta knows: JPEG/PNG images, WebP
+/// stickers, MP4/3GPP video, AAC/AMR/MP3/MP4/OGG audio, PDF, Office and text documents), with
+/// WhatsApp's limit for it. Each channel applies its own limits ([`within`]) to what this says.
+pub fn identify(bytes: &[u8], declared: Option<&str>) -> Result<(Accepted, u64), Refusal> {
     if bytes.is_empty() {
         return Err(Refusal::Empty);
     }
-    let size = bytes.len() as u64;
     let declared = declared.map(|d| d.split(';').next().unwrap_or(d).trim().to_ascii_lowercase());
     let sniffed = sniff(bytes);
     let (kind, mime, limit) = match sniffed.as_deref() {
@@ -131,17 +150,13 @@ pub fn classify(bytes: &[u8], declared: Option<&str>) -> Result<Accepted, Refusa
             });
         }
     };
-    if size > limit {
-        return Err(Refusal::TooLarge {
-            kind: kind.as_str(),
-            size,
-            limit,
-        });
-    }
-    Ok(Accepted {
-        kind,
-        mime_type: mime,
-    })
+    Ok((
+        Accepted {
+            kind,
+            mime_type: mime,
+        },
+        limit,
+    ))
 }
 
 /// The largest file of `kind` Meta sends or takes.
@@ -219,6 +234,16 @@ pub fn metadata_failure(http_status: u16, graph_code: Option<i64>, message: &str
         Failure::Gone(format!("media_gone: {message}"))
     } else {
         Failure::Retry(format!("metadata: HTTP {http_status}: {message}"))
+    }
+}
+
+/// A provider's link to a file (a Messenger or Instagram attachment's CDN URL) answered
+/// `http_status`: 401/403/404/410 mean it expired, and no new one can be asked for: gone.
+/// Anything else is worth another try.
+pub fn link_failure(http_status: u16) -> Failure {
+    match http_status {
+        401 | 403 | 404 | 410 => Failure::Gone(format!("url_expired: HTTP {http_status}")),
+        _ => Failure::Retry(format!("download: HTTP {http_status}")),
     }
 }
 

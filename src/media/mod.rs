@@ -8,9 +8,15 @@
 //!   with backoff (backon's exponential schedule, kept in the row, so a restart resumes them)
 //!   until `media.max_attempts`, then `unavailable` with a reason. An id Meta no longer knows,
 //!   a checksum that does not match or a file over the limit is `unavailable` at once.
-//! - Agent → customer: `http::media` checks the file against Meta's types and limits
-//!   ([`limits::classify`]), stores it here, uploads it to Meta ([`graph::GraphMedia::upload`])
-//!   and sends it by id through the conversation's actor.
+//!   A media's source is its provider media id (WhatsApp's, a Telegram `file_id`), or the link
+//!   the provider gave instead (Messenger's and Instagram's CDN URLs, kept in `source_url`, the
+//!   row named `message:<message id>`): fetched only within `media.url_hosts` ([`urls`]); an
+//!   expired link is `unavailable` at once.
+//! - Agent → customer: `http::media` asks the conversation's channel
+//!   ([`crate::channels::AttachmentChannel`], see [`Media::attachments`]) whether it takes the
+//!   file (its types and limits), stores it here, lets the channel make it sendable (uploaded
+//!   to Meta for its id; left here for Telegram, which sends the bytes with the message,
+//!   [`crate::channels::StoredFiles`]) and sends it through the conversation's actor.
 //!
 //! [`blobs::BlobStore`] is the media store seam: a directory embedded, PostgreSQL for a cluster.
 
@@ -18,12 +24,16 @@ pub mod blobs;
 pub mod graph;
 pub mod limits;
 pub mod records;
+pub mod urls;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
 use self::blobs::{BlobStore, DirBlobs, PgBlobs};
@@ -32,7 +42,9 @@ use self::limits::Failure;
 use self::records::{
     Discovered, Finish, MediaRecords, MediaRow, MediaState, PgMediaRecords, SqliteMediaRecords,
 };
+use self::urls::UrlPolicy;
 use crate::channels::telegram::client::TelegramClient;
+use crate::channels::{AttachmentChannel, StoredFile, StoredFiles};
 use crate::config::Settings;
 use crate::domain::{ChannelKind, MediaKind, MessageContent};
 use crate::metrics as m;
@@ -56,6 +68,11 @@ pub struct Media {
     pub graph: GraphMedia,
     /// For the channels whose files are not Meta's (a Telegram bot's).
     http: reqwest::Client,
+    /// For providers' links (Messenger, Instagram): only where `links` allows.
+    link_client: reqwest::Client,
+    links: Arc<UrlPolicy>,
+    /// Each channel's side of agents' attachments, by channel id.
+    attachments: HashMap<String, Arc<dyn AttachmentChannel>>,
     settings: Arc<Settings>,
     downloads: Arc<Semaphore>,
     uploads: Arc<Semaphore>,
@@ -84,11 +101,28 @@ impl Media {
                 )
             };
         tracing::info!(store = blobs.name(), "media store opened");
+        let graph = GraphMedia::new(http.clone(), &settings.whatsapp, &settings.media);
+        let links = Arc::new(UrlPolicy::from_settings(&settings.media));
+        let link_client = urls::client(
+            links.clone(),
+            Duration::from_millis(settings.media.upload_timeout_ms.max(1)),
+        )?;
+        let attachments = settings
+            .channels
+            .iter()
+            .filter_map(|(id, channel)| {
+                crate::channels::attachments_for(&settings, channel, &http, &graph)
+                    .map(|a| (id.clone(), a))
+            })
+            .collect();
         Ok(Arc::new(Self {
             records,
             blobs,
-            graph: GraphMedia::new(http.clone(), &settings.whatsapp, &settings.media),
+            graph,
             http,
+            link_client,
+            links,
+            attachments,
             downloads: Arc::new(Semaphore::new(settings.media.concurrency.max(1))),
             uploads: Arc::new(Semaphore::new(settings.media.max_uploads.max(1))),
             settings,
@@ -216,6 +250,16 @@ impl Media {
             .ok_or_else(|| Failure::Gone(format!("unknown channel {}", row.channel)))?;
         let max = self.graph.max_bytes();
         let (bytes, hex, meta_mime) = match (channel.kind, &channel.telegram) {
+            // A provider's link (Messenger, Instagram): no token, only where allowed.
+            _ if row.source_url.is_some() => {
+                let url = row.source_url.as_deref().unwrap_or_default();
+                let (bytes, declared) =
+                    urls::download(&self.link_client, &self.links, url, max).await?;
+                let hex = limits::digest_hex(&bytes);
+                // The type from the bytes; the server's word only when they do not tell.
+                let mime = limits::sniff(&bytes).or(declared);
+                (bytes, hex, mime)
+            }
             // A Telegram bot's file: by its file_id through the Bot API (no checksum given).
             (ChannelKind::Telegram, Some(bot)) => {
                 let bytes = TelegramClient::new(self.http.clone(), &self.settings.telegram, bot)
@@ -247,6 +291,11 @@ impl Media {
             .map_err(|e| Failure::Retry(format!("media store: {e}")))?;
         let mime = row.mime_type.is_none().then_some(meta_mime).flatten();
         Ok((hex, size, mime))
+    }
+
+    /// The attachment side of channel `channel` (by id), or None when it takes no files.
+    pub fn attachments(&self, channel: &str) -> Option<&Arc<dyn AttachmentChannel>> {
+        self.attachments.get(channel)
     }
 
     /// Room for one more agent's attachment on this node (held until it is sent), or None:
@@ -302,8 +351,8 @@ impl Media {
         Ok(Some((size, stream)))
     }
 
-    /// Keep an agent's attachment (already checked): its bytes, then its row under the media
-    /// id Meta gave it, ready, so the transcript shows it.
+    /// Keep an agent's attachment (already checked and in the store): its row under the media
+    /// id the channel named it by, ready, so the transcript shows it.
     #[allow(clippy::too_many_arguments)]
     pub async fn keep_outbound(
         &self,
@@ -330,6 +379,7 @@ impl Media {
             blob: Some(blob.to_string()),
             size: Some(size),
             filename,
+            source_url: None,
             attempts: 0,
             reason: None,
             created_at: now,
@@ -339,8 +389,31 @@ impl Media {
     }
 }
 
-/// The row for a discovered inbound media message: pending, or unavailable at once when the
-/// webhook carried no media id.
+impl StoredFiles for Media {
+    fn file<'a>(
+        &'a self,
+        media_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>> {
+        async move {
+            let Some(row) = self.records.get(media_id).await? else {
+                return Ok(None);
+            };
+            let Some(blob) = row.blob.as_deref() else {
+                return Ok(None);
+            };
+            Ok(self.blobs.get(blob).await?.map(|bytes| StoredFile {
+                bytes,
+                mime_type: row.mime_type.clone(),
+                filename: row.filename.clone(),
+            }))
+        }
+        .boxed()
+    }
+}
+
+/// The row for a discovered inbound media message: pending, by its provider media id or else
+/// by the link the provider gave (named `message:<message id>`); unavailable at once with
+/// neither.
 fn pending_row(found: &Discovered, now: i64) -> MediaRow {
     let content: Option<MessageContent> = serde_json::from_str(&found.body).ok();
     let (kind, media, filename) = match content {
@@ -353,12 +426,21 @@ fn pending_row(found: &Discovered, now: i64) -> MediaRow {
         _ => ("document".to_string(), None, None),
     };
     let media_id = media.as_ref().and_then(|m| m.id.clone());
-    let (id, state, reason) = match &media_id {
-        Some(id) if !id.is_empty() && id.len() <= 256 => (id.clone(), MediaState::Pending, None),
+    let link = media
+        .as_ref()
+        .and_then(|m| m.url.clone())
+        .filter(|u| !u.is_empty() && u.len() <= urls::URL_MAX);
+    let by_message = format!("message:{}", found.message_id);
+    let (id, state, reason, source_url) = match (&media_id, link) {
+        (Some(id), _) if !id.is_empty() && id.len() <= 256 => {
+            (id.clone(), MediaState::Pending, None, None)
+        }
+        (_, Some(url)) => (by_message, MediaState::Pending, None, Some(url)),
         _ => (
-            format!("message:{}", found.message_id),
+            by_message,
             MediaState::Unavailable,
             Some("no_media_id".to_string()),
+            None,
         ),
     };
     MediaRow {
@@ -374,6 +456,7 @@ fn pending_row(found: &Discovered, now: i64) -> MediaRow {
         blob: None,
         size: None,
         filename: filename.as_deref().and_then(limits::clean_filename),
+        source_url,
         attempts: 0,
         reason,
         created_at: now,
@@ -415,5 +498,29 @@ mod tests {
         );
         assert_eq!(row.id, "message:m1");
         assert_eq!(row.state(), MediaState::Unavailable);
+        assert_eq!(row.source_url, None);
+    }
+
+    #[test]
+    fn a_media_given_as_a_link_is_pending_under_its_message() {
+        let body = serde_json::json!({"type": "media", "kind": "image", "media": {
+            "id": null, "mime_type": null, "sha256": null, "caption": null,
+            "url": "https://scontent.xx.fbcdn.net/v/1.jpg?oh=x"},
+            "filename": null, "voice": false, "animated": false});
+        let found = Discovered {
+            message_id: "m2".into(),
+            conversation_id: "c1".into(),
+            channel: "messenger".into(),
+            body: body.to_string(),
+        };
+        let row = pending_row(&found, 5);
+        assert_eq!(row.id, "message:m2");
+        assert_eq!(row.state(), MediaState::Pending);
+        assert_eq!(
+            row.source_url.as_deref(),
+            Some("https://scontent.xx.fbcdn.net/v/1.jpg?oh=x")
+        );
+        // The link is not shown to the console.
+        assert!(row.view().get("source_url").is_none());
     }
 }

@@ -1,5 +1,6 @@
-//! The `media` table (migrations `0008_media.sql` SQLite, `0007_media.sql` PostgreSQL): one row
-//! per provider media id, with its state (pending / ready / unavailable), the conversation it
+//! The `media` table (migrations `0008_media.sql` SQLite, `0007_media.sql` PostgreSQL, and
+//! `source_url` from `0013`/`0012`): one row per provider media id (or per message, for media
+//! the provider gave as a link), with its state (pending / ready / unavailable), the conversation it
 //! belongs to (for the policy), and the name of its bytes in the media store.
 //!
 //! Media keep their own connections: SQLite through a one-connection sqlx pool on the store's
@@ -53,6 +54,9 @@ pub struct MediaRow {
     pub blob: Option<String>,
     pub size: Option<i64>,
     pub filename: Option<String>,
+    /// Where the bytes are when the provider gave a link instead of a media id (Messenger,
+    /// Instagram): downloaded from it, never past `media.url_hosts`.
+    pub source_url: Option<String>,
     pub attempts: i64,
     pub reason: Option<String>,
     pub created_at: i64,
@@ -127,7 +131,8 @@ pub trait MediaRecords: Send + Sync + 'static {
 macro_rules! columns {
     () => {
         "id, conversation_id, message_id, channel, direction, kind, state, mime_type, \
-         expected_sha256, blob, size, filename, attempts, reason, created_at, updated_at"
+         expected_sha256, blob, size, filename, source_url, attempts, reason, created_at, \
+         updated_at"
     };
 }
 
@@ -176,7 +181,7 @@ impl MediaRecords for SqliteMediaRecords {
                 "INSERT INTO media (",
                 columns!(),
                 ", next_attempt_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO NOTHING"
             ))
             .bind(&r.id)
@@ -191,6 +196,7 @@ impl MediaRecords for SqliteMediaRecords {
             .bind(&r.blob)
             .bind(r.size)
             .bind(&r.filename)
+            .bind(&r.source_url)
             .bind(r.attempts)
             .bind(&r.reason)
             .bind(r.created_at)
@@ -307,7 +313,8 @@ impl MediaRecords for PgMediaRecords {
                 "INSERT INTO media (",
                 columns!(),
                 ", next_attempt_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                         $18)
                  ON CONFLICT (id) DO NOTHING"
             ))
             .bind(&r.id)
@@ -322,6 +329,7 @@ impl MediaRecords for PgMediaRecords {
             .bind(&r.blob)
             .bind(r.size)
             .bind(&r.filename)
+            .bind(&r.source_url)
             .bind(r.attempts)
             .bind(&r.reason)
             .bind(r.created_at)

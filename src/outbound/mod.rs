@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use crate::channels::ChannelClient;
 use crate::channels::messenger::client::MessengerClient;
 use crate::channels::telegram::client::TelegramClient;
 use crate::channels::whatsapp::client::WhatsappClient;
+use crate::channels::{ChannelClient, StoredFiles};
 use crate::config::{OutboundSettings, Settings};
 use crate::domain::{ChannelId, ChannelKind, ConversationKey, CustomerId};
 use crate::store::{OutboundState, PendingOutbound, Store, StoreError};
@@ -34,9 +34,15 @@ impl Outbound {
     /// configured channel of a kind that can send (a channel's `messages_per_second`
     /// overrides `outbound.messages_per_second`; a Telegram bot's per-chat limit overrides the
     /// per-recipient rate), with limits kept in this process. Must be called inside a tokio
-    /// runtime (an actix System is one).
-    pub fn start(settings: &Settings, http: reqwest::Client, store: Arc<dyn Store>) -> Outbound {
-        Self::start_with(settings, http, store, |_, mps, outbound| {
+    /// runtime (an actix System is one). `files` is the media store the clients that upload
+    /// agents' files with the send (Telegram's) read them from.
+    pub fn start(
+        settings: &Settings,
+        http: reqwest::Client,
+        store: Arc<dyn Store>,
+        files: Option<Arc<dyn StoredFiles>>,
+    ) -> Outbound {
+        Self::start_with(settings, http, store, files, |_, mps, outbound| {
             Arc::new(LocalThrottle::new(mps, outbound))
         })
     }
@@ -47,6 +53,7 @@ impl Outbound {
         settings: &Settings,
         http: reqwest::Client,
         store: Arc<dyn Store>,
+        files: Option<Arc<dyn StoredFiles>>,
         throttle: impl Fn(&ChannelId, u32, &OutboundSettings) -> Arc<dyn Throttle>,
     ) -> Outbound {
         let mut senders = HashMap::new();
@@ -58,7 +65,11 @@ impl Outbound {
                     channel,
                 )),
                 (ChannelKind::Telegram, Some(bot)) => {
-                    Arc::new(TelegramClient::new(http.clone(), &settings.telegram, bot))
+                    let client = TelegramClient::new(http.clone(), &settings.telegram, bot);
+                    Arc::new(match &files {
+                        Some(files) => client.with_files(files.clone()),
+                        None => client,
+                    })
                 }
                 (ChannelKind::Messenger, _) if channel.messenger.is_some() => {
                     let Some(page) = &channel.messenger else {

@@ -833,7 +833,7 @@ async fn registry_builds_one_sender_per_whatsapp_channel() {
         },
     );
     let probe = Arc::new(Probe::default());
-    let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone());
+    let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone(), None);
     assert!(outbound.sender(&ChannelId::new("web")).is_none());
     let sender = outbound.sender(&ChannelId::new("wa-one")).expect("sender");
     sender.send(msg("A", "hi")).await.expect("enqueued");
@@ -991,7 +991,7 @@ async fn the_registry_builds_a_telegram_sender_with_its_per_chat_limit() {
     );
     settings.channels.insert("tg-test".into(), channel);
     let probe = Arc::new(Probe::default());
-    let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone());
+    let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone(), None);
     let sender = outbound
         .sender(&ChannelId::new("tg-test"))
         .expect("a sender");

@@ -1103,6 +1103,104 @@ impl<'a> Customer<'a> {
     }
 }
 
+/// Customers' files that come as links are fetched from the fakes (http, on 127.0.0.1) here,
+/// quickly retried and given up after two attempts.
+pub fn links_from_fakes(settings: &mut Settings) {
+    settings.media.url_hosts.push("127.0.0.1".into());
+    settings.media.allow_http_urls = true;
+    settings.media.poll_interval_ms = 50;
+    settings.media.initial_backoff_ms = 10;
+    settings.media.max_backoff_ms = 50;
+    settings.media.max_attempts = 2;
+}
+
+/// `POST /api/v1/conversations/{id}/attachments` as `token`: status and body.
+pub async fn attach_file(
+    app: &TestApp,
+    token: &str,
+    conversation: &str,
+    bytes: Vec<u8>,
+    declared: &str,
+    filename: &str,
+    caption: Option<&str>,
+) -> (u16, Value) {
+    let part = reqwest::multipart::Part::bytes(bytes)
+        .file_name(filename.to_string())
+        .mime_str(declared)
+        .expect("mime");
+    let mut form = reqwest::multipart::Form::new().part("file", part);
+    if let Some(caption) = caption {
+        form = form.text("caption", caption.to_string());
+    }
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/v1/conversations/{conversation}/attachments",
+            app.address
+        ))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("attachment request");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// `GET /api/v1/media/{id}` as `token` until it is no longer pending (202) or unknown (404):
+/// status and body.
+pub async fn settled_media(app: &TestApp, token: &str, id: &str) -> (u16, Vec<u8>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let response = app
+            .client
+            .get(format!("{}/api/v1/media/{id}", app.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("media request");
+        let status = response.status().as_u16();
+        let body = response.bytes().await.expect("media body").to_vec();
+        if !matches!(status, 202 | 404) || Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The id of the message of conversation `id` whose body names `url` as its media's link.
+pub async fn message_with_link(console: &Console, id: &str, url: &str) -> String {
+    let detail = console
+        .wait_conversation(id, "the attachment in the transcript", WAIT, |d| {
+            d["messages"]
+                .as_array()
+                .is_some_and(|ms| ms.iter().any(|m| m["body"]["media"]["url"] == url))
+        })
+        .await;
+    detail["messages"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["body"]["media"]["url"] == url))
+        .and_then(|m| m["id"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no message with {url}: {detail}"))
+}
+
+/// A real 1×1 PNG.
+pub fn png_bytes() -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+        .expect("png")
+}
+
+/// A JPEG header padded to `len` bytes.
+pub fn jpeg_bytes(len: usize) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.resize(len, 0x42);
+    v
+}
+
 /// Take the customer `wa_id` through the demo bot ("hi" → "Talk to a person" → `choice`)
 /// to a handoff; returns the conversation id once it is waiting or assigned.
 pub async fn hand_off(app: &TestApp, wa_id: &str, choice: &str) -> String {

@@ -3,7 +3,8 @@
 //!
 //! Text goes as `message.text`; the bot's buttons as a button template (at most 3 postback
 //! buttons) and its lists as quick replies (at most 13); images, video, audio and files as
-//! URL (or uploaded `attachment_id`) attachments. Every message goes with
+//! URL (or uploaded `attachment_id`) attachments; agents' files are uploaded first with the
+//! Attachment Upload API ([`MessengerClient::upload_attachment`], see `super::attachments`). Every message goes with
 //! `messaging_type: RESPONSE` (see [`super::window`] for when `MESSAGE_TAG` + `HUMAN_AGENT`
 //! applies instead): on a page with `human_agent: true`, a message Meta refuses as outside the
 //! 24-hour window (error 10, subcode 2018278) is sent again at once with `MESSAGE_TAG` +
@@ -24,6 +25,16 @@ use crate::channels::whatsapp::client::{map_reqwest_error, parse_error, truncate
 use crate::channels::{ChannelClient, RetryClass, SendAccepted, SendError, SendRequest};
 use crate::config::{InstagramAccountSettings, MessengerPageSettings, MessengerSettings};
 use crate::domain::{AccountId, ChannelKind, MediaKind, MediaSource, OutboundContent};
+
+/// The Send API's attachment type of a media kind.
+pub fn attachment_type(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image | MediaKind::Sticker => "image",
+        MediaKind::Video => "video",
+        MediaKind::Audio => "audio",
+        MediaKind::Document => "file",
+    }
+}
 
 /// Messenger's limits (characters, items); Instagram's text is shorter ([`text_max`]).
 const TEXT_MAX: usize = 2000;
@@ -48,6 +59,7 @@ pub struct MessengerClient {
     platform: Platform,
     http: reqwest::Client,
     url: String,
+    upload_url: String,
     page: AccountId,
     token: SecretString,
     timeout: Duration,
@@ -95,8 +107,8 @@ impl MessengerClient {
         token: &SecretString,
         human_agent: bool,
     ) -> Self {
-        let url = format!(
-            "{}/{}/{}/messages",
+        let base = format!(
+            "{}/{}/{}",
             settings.api_base_url.trim_end_matches('/'),
             settings.api_version.trim_matches('/'),
             account
@@ -104,7 +116,8 @@ impl MessengerClient {
         Self {
             platform,
             http,
-            url,
+            url: format!("{base}/messages"),
+            upload_url: format!("{base}/message_attachments"),
             page: AccountId::new(account),
             token: token.clone(),
             timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
@@ -115,6 +128,59 @@ impl MessengerClient {
     /// The messages endpoint this client posts to.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+
+    /// Upload a file with the Attachment Upload API (`POST /{page or account id}/
+    /// message_attachments`, multipart: `message` = `{"attachment": {"type", "payload":
+    /// {"is_reusable": true}}}`, the file as `filedata`, and `platform=instagram` for an
+    /// Instagram account); the `attachment_id` to send it by. One attempt.
+    pub async fn upload_attachment(
+        &self,
+        bytes: bytes::Bytes,
+        attachment_type: &str,
+        mime_type: &str,
+        filename: &str,
+        timeout: Duration,
+    ) -> Result<String, SendError> {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            attachment_id: String,
+        }
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::from(bytes.clone()),
+            bytes.len() as u64,
+        )
+        .file_name(filename.to_string())
+        .mime_str(mime_type)
+        .map_err(|e| SendError::Transport(format!("upload: {e}")))?;
+        let message = json!({
+            "attachment": { "type": attachment_type, "payload": { "is_reusable": true } }
+        });
+        let mut form = reqwest::multipart::Form::new().text("message", message.to_string());
+        if self.platform == Platform::Instagram {
+            form = form.text("platform", "instagram");
+        }
+        let response = self
+            .http
+            .post(&self.upload_url)
+            .bearer_auth(self.token.expose_secret())
+            .timeout(timeout)
+            .multipart(form.part("filedata", part))
+            .send()
+            .await
+            .map_err(map_reqwest_error)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(map_reqwest_error)?;
+        if !(200..300).contains(&status) {
+            return Err(reclassify(parse_error(status, &body)));
+        }
+        serde_json::from_slice::<Uploaded>(&body)
+            .map(|u| u.attachment_id)
+            .map_err(|e| SendError::Transport(format!("upload: unreadable answer: {e}")))
     }
 
     async fn post(&self, request: &SendRequest) -> Result<SendAccepted, SendError> {
@@ -317,15 +383,17 @@ pub fn message_object_for(
             caption,
             ..
         } => {
-            let kind = match kind {
-                MediaKind::Image | MediaKind::Sticker => "image",
-                MediaKind::Video => "video",
-                MediaKind::Audio => "audio",
-                MediaKind::Document => "file",
-            };
+            let kind = attachment_type(*kind);
             let payload = match source {
                 MediaSource::Link(url) => json!({ "url": url, "is_reusable": true }),
                 MediaSource::Id(id) => json!({ "attachment_id": id }),
+                // Files go to Meta first (the Attachment Upload API) and are sent by their id.
+                MediaSource::Stored(_) => {
+                    return Err(refused(format!(
+                        "{} sends files by their attachment id, not from our store",
+                        platform.name()
+                    )));
+                }
             };
             if caption.as_deref().is_some_and(|c| !c.is_empty()) {
                 tracing::debug!("messenger: attachments carry no caption; caption not sent");

@@ -7,6 +7,7 @@
 //! or another page's PSID; a message is `fbm:<page id>:<mid>` (a redelivery repeats the `mid`,
 //! and the same `mid` seen by two pages is two events).
 
+pub mod attachments;
 pub mod client;
 pub mod webhook;
 pub mod window;

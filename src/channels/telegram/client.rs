@@ -4,7 +4,10 @@
 //! Texts go by `sendMessage`; the bot's reply buttons and list menus become an inline keyboard
 //! (`reply_markup.inline_keyboard`, one button a row, `callback_data` = the option id), so a
 //! press comes back as a callback query the parser turns into the same menu choice. Images go
-//! by `sendPhoto`, every other file by `sendDocument` (a `file_id` or an https URL). A "read
+//! by `sendPhoto`, videos by `sendVideo`, audio by `sendAudio`, other files by `sendDocument`
+//! (a `file_id` or an https URL); an agent's file from our media store
+//! ([`MediaSource::Stored`]) is uploaded with the call as multipart form data (an OGG audio as a
+//! voice note, `sendVoice`), its other fields as form fields. A "read
 //! receipt" for a button press answers its callback query (`answerCallbackQuery`, which stops
 //! the button's spinner); for a message it is a no-op (bots have no read receipts).
 //!
@@ -13,6 +16,7 @@
 //! else (400 bad request, 403 blocked by the user, 404 bad token) permanent. The token is part
 //! of every URL, so no error text carries the URL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -24,7 +28,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{callback_of, chat_of, message_id, message_of};
-use crate::channels::{ChannelClient, RetryClass, SendAccepted, SendError, SendRequest};
+use crate::channels::{
+    ChannelClient, RetryClass, SendAccepted, SendError, SendRequest, StoredFile, StoredFiles,
+};
 use crate::config::{Settings, TelegramBotSettings, TelegramSettings};
 use crate::domain::{AccountId, ChannelKind, MediaKind, MediaSource, OutboundContent};
 use crate::media::limits::Failure;
@@ -44,13 +50,72 @@ pub struct TelegramClient {
     token: SecretString,
     account: AccountId,
     timeout: Duration,
+    /// Our media store, for agents' files sent with the call.
+    files: Option<Arc<dyn StoredFiles>>,
 }
 
-/// What to call: a Bot API method and its JSON body.
+/// What to call: a Bot API method and its JSON body, and a file of our media store to upload
+/// with it (then the call is multipart form data).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
     pub method: &'static str,
     pub body: Value,
+    pub file: Option<Upload>,
+}
+
+/// A file of our media store uploaded as the form field `field`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upload {
+    pub field: &'static str,
+    pub media_id: String,
+}
+
+impl Call {
+    fn json(method: &'static str, body: Value) -> Self {
+        Self {
+            method,
+            body,
+            file: None,
+        }
+    }
+}
+
+/// The method and file field that send a file of `kind`.
+pub fn file_method(kind: MediaKind) -> (&'static str, &'static str) {
+    match kind {
+        MediaKind::Image => ("sendPhoto", "photo"),
+        MediaKind::Video => ("sendVideo", "video"),
+        MediaKind::Audio => ("sendAudio", "audio"),
+        MediaKind::Document | MediaKind::Sticker => ("sendDocument", "document"),
+    }
+}
+
+/// An uploaded audio file in OGG goes as a voice note (`sendAudio` takes MP3 and M4A).
+pub fn voice_instead(
+    method: &'static str,
+    field: &'static str,
+    mime_type: Option<&str>,
+) -> (&'static str, &'static str) {
+    match (method, mime_type) {
+        ("sendAudio", Some("audio/ogg")) => ("sendVoice", "voice"),
+        _ => (method, field),
+    }
+}
+
+/// A JSON body as form fields: strings as they are, anything else as JSON (what the Bot API
+/// expects of `reply_markup`, `reply_parameters`...).
+pub fn form_fields(body: &Value) -> Vec<(String, String)> {
+    body.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
 }
 
 impl TelegramClient {
@@ -65,7 +130,14 @@ impl TelegramClient {
             token: bot.bot_token.clone(),
             account: AccountId::new(bot.bot_id().unwrap_or_default()),
             timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
+            files: None,
         }
+    }
+
+    /// Send agents' files from this media store (without it, such a send is refused).
+    pub fn with_files(mut self, files: Arc<dyn StoredFiles>) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// Call `method` with `body`; the `result` of a successful answer.
@@ -79,6 +151,43 @@ impl TelegramClient {
             .send()
             .await
             .map_err(map_reqwest_error)?;
+        Self::answer(response).await
+    }
+
+    /// Call `method` with `body` as form fields and `file` as the part `field`.
+    pub async fn call_with_file(
+        &self,
+        method: &str,
+        body: &Value,
+        field: &str,
+        file: StoredFile,
+    ) -> Result<Value, SendError> {
+        let url = format!("{}/bot{}/{method}", self.base, self.token.expose_secret());
+        let size = file.bytes.len() as u64;
+        let mut part =
+            reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file.bytes), size)
+                .file_name(file.filename.unwrap_or_else(|| "file".into()));
+        if let Some(mime) = file.mime_type.as_deref() {
+            part = part
+                .mime_str(mime)
+                .map_err(|e| permanent(&format!("the file's type {mime}: {e}")))?;
+        }
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in form_fields(body) {
+            form = form.text(name, value);
+        }
+        let response = self
+            .http
+            .post(url)
+            .timeout(self.timeout.max(Duration::from_secs(120)))
+            .multipart(form.part(field.to_string(), part))
+            .send()
+            .await
+            .map_err(map_reqwest_error)?;
+        Self::answer(response).await
+    }
+
+    async fn answer(response: reqwest::Response) -> Result<Value, SendError> {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(map_reqwest_error)?;
         if (200..300).contains(&status) {
@@ -152,7 +261,23 @@ impl TelegramClient {
         let Some(call) = call_for(request)? else {
             return Ok(SendAccepted { provider_id: None });
         };
-        let result = self.call(call.method, &call.body).await?;
+        let result = match &call.file {
+            None => self.call(call.method, &call.body).await?,
+            Some(upload) => {
+                let files = self
+                    .files
+                    .as_ref()
+                    .ok_or_else(|| permanent("this bot has no media store to send files from"))?;
+                let file = files
+                    .file(&upload.media_id)
+                    .await
+                    .map_err(|e| SendError::Transport(format!("media store: {e}")))?
+                    .ok_or_else(|| permanent("the file is no longer in the media store"))?;
+                let (method, field) =
+                    voice_instead(call.method, upload.field, file.mime_type.as_deref());
+                self.call_with_file(method, &call.body, field, file).await?
+            }
+        };
         Ok(SendAccepted {
             provider_id: sent_id(&self.account, &result),
         })
@@ -328,10 +453,8 @@ fn permanent(message: &str) -> SendError {
 /// for a message). Pure: tested without a network.
 pub fn call_for(request: &SendRequest) -> Result<Option<Call>, SendError> {
     match request {
-        SendRequest::MarkRead { message_id, .. } => Ok(callback_of(message_id).map(|query| Call {
-            method: "answerCallbackQuery",
-            body: json!({ "callback_query_id": query }),
-        })),
+        SendRequest::MarkRead { message_id, .. } => Ok(callback_of(message_id)
+            .map(|query| Call::json("answerCallbackQuery", json!({ "callback_query_id": query })))),
         SendRequest::Message {
             to,
             content,
@@ -357,14 +480,14 @@ pub fn call_for(request: &SendRequest) -> Result<Option<Call>, SendError> {
 
 fn content_call(chat: i64, content: &OutboundContent) -> Result<Call, SendError> {
     Ok(match content {
-        OutboundContent::Text { body, preview_url } => Call {
-            method: "sendMessage",
-            body: json!({
+        OutboundContent::Text { body, preview_url } => Call::json(
+            "sendMessage",
+            json!({
                 "chat_id": chat,
                 "text": truncate(body, TEXT_MAX),
                 "link_preview_options": {"is_disabled": !preview_url},
             }),
-        },
+        ),
         OutboundContent::Buttons {
             body,
             header,
@@ -403,21 +526,25 @@ fn content_call(chat: i64, content: &OutboundContent) -> Result<Call, SendError>
             caption,
             ..
         } => {
-            let file = match source {
-                MediaSource::Id(id) => id.clone(),
-                MediaSource::Link(url) => url.clone(),
-            };
-            let (method, field) = match kind {
-                MediaKind::Image => ("sendPhoto", "photo"),
-                _ => ("sendDocument", "document"),
-            };
-            let mut body = json!({ "chat_id": chat, field: file });
+            let (method, field) = file_method(*kind);
+            let mut body = json!({ "chat_id": chat });
+            let mut file = None;
+            match source {
+                MediaSource::Id(id) => body[field] = json!(id),
+                MediaSource::Link(url) => body[field] = json!(url),
+                MediaSource::Stored(id) => {
+                    file = Some(Upload {
+                        field,
+                        media_id: id.clone(),
+                    })
+                }
+            }
             if let Some(caption) = caption
                 && let Some(b) = body.as_object_mut()
             {
                 b.insert("caption".into(), json!(truncate(caption, CAPTION_MAX)));
             }
-            Call { method, body }
+            Call { method, body, file }
         }
         OutboundContent::Template { .. } => {
             return Err(permanent(
@@ -447,14 +574,14 @@ fn keyboard_message(
         .filter(|(id, _)| !id.is_empty() && id.len() <= CALLBACK_DATA_MAX)
         .map(|(id, title)| json!([{ "text": truncate(title, BUTTON_TEXT_MAX), "callback_data": id }]))
         .collect();
-    Call {
-        method: "sendMessage",
-        body: json!({
+    Call::json(
+        "sendMessage",
+        json!({
             "chat_id": chat,
             "text": truncate(&text, TEXT_MAX),
             "reply_markup": {"inline_keyboard": rows},
         }),
-    }
+    )
 }
 
 /// At most `max` characters of `s`, cut on a `char` boundary.
@@ -602,6 +729,56 @@ mod tests {
         })
         .expect_err("refused");
         assert_eq!(err.class(), RetryClass::Permanent);
+    }
+
+    #[test]
+    fn a_stored_file_is_uploaded_with_the_call_by_its_kind() {
+        let c = call(&message(OutboundContent::Media {
+            kind: MediaKind::Video,
+            source: MediaSource::Stored("tgout:1".into()),
+            caption: Some("the demo".into()),
+            filename: None,
+        }));
+        assert_eq!(c.method, "sendVideo");
+        assert_eq!(c.body, json!({"chat_id": 1111111, "caption": "the demo"}));
+        assert_eq!(
+            c.file,
+            Some(Upload {
+                field: "video",
+                media_id: "tgout:1".into()
+            })
+        );
+        assert_eq!(file_method(MediaKind::Audio), ("sendAudio", "audio"));
+        assert_eq!(
+            file_method(MediaKind::Sticker),
+            ("sendDocument", "document")
+        );
+        assert_eq!(
+            voice_instead("sendAudio", "audio", Some("audio/ogg")),
+            ("sendVoice", "voice")
+        );
+        assert_eq!(
+            voice_instead("sendAudio", "audio", Some("audio/mpeg")),
+            ("sendAudio", "audio")
+        );
+        assert_eq!(
+            voice_instead("sendPhoto", "photo", Some("audio/ogg")),
+            ("sendPhoto", "photo")
+        );
+        let mut fields = form_fields(&json!({"chat_id": 42, "caption": "hi",
+            "reply_parameters": {"message_id": 7}}));
+        fields.sort();
+        assert_eq!(
+            fields,
+            vec![
+                ("caption".to_string(), "hi".to_string()),
+                ("chat_id".to_string(), "42".to_string()),
+                (
+                    "reply_parameters".to_string(),
+                    r#"{"message_id":7}"#.to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! id>:<message id>` (Telegram numbers messages per chat); a button press is the callback
 //! query's id, `tgcb:<bot id>:<callback query id>`.
 
+pub mod attachments;
 pub mod client;
 pub mod webhook;
 

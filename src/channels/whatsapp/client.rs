@@ -388,7 +388,9 @@ fn media_object(
 ) -> (&'static str, Value) {
     let mut object = Map::new();
     match source {
-        MediaSource::Id(id) => object.insert("id".into(), json!(id)),
+        // Never made for WhatsApp (its files are uploaded to Meta first and sent by id): Meta
+        // refuses an id it does not know, permanently.
+        MediaSource::Id(id) | MediaSource::Stored(id) => object.insert("id".into(), json!(id)),
         MediaSource::Link(link) => object.insert("link".into(), json!(link)),
     };
     let takes_caption = matches!(

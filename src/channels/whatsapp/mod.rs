@@ -1,4 +1,5 @@
 //! WhatsApp Cloud API channel: webhook parsing and the send client.
 
+pub mod attachments;
 pub mod client;
 pub mod webhook;
