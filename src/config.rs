@@ -513,10 +513,22 @@ pub struct OutboundSettings {
     pub queue_capacity: usize,
     /// Concurrent requests to the provider per number.
     pub max_in_flight: usize,
+    /// A limit on all of a channel's sends over a longer window than a second (an X account's
+    /// DMs: about 15 per 15 minutes); none by default. Set per channel
+    /// ([`ChannelSettings::outbound`]).
+    #[serde(default)]
+    pub quota: Option<SendQuota>,
     /// A message whose sender died mid-request (claimed, no outcome) is sent again after this
     /// long unless a status webhook (which carries our id as callback data) shows it reached
     /// Meta meanwhile.
     pub resend_unconfirmed_after_ms: u64,
+}
+
+/// At most `sends` messages per `window_seconds`, in bursts of up to `sends`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct SendQuota {
+    pub sends: u32,
+    pub window_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

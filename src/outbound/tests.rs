@@ -370,6 +370,7 @@ fn outbound_settings() -> OutboundSettings {
         queue_capacity: 256,
         max_in_flight: 8,
         resend_unconfirmed_after_ms: 1000,
+        quota: None,
     }
 }
 
@@ -1006,4 +1007,46 @@ async fn the_registry_builds_a_telegram_sender_with_its_per_chat_limit() {
     );
     let calls = fake.calls();
     assert_eq!(calls[0].token, "42:test-token");
+}
+
+#[tokio::test]
+async fn a_quota_lets_its_burst_through_then_one_send_per_share_of_its_window() {
+    let settings = OutboundSettings {
+        quota: Some(crate::config::SendQuota {
+            sends: 3,
+            window_seconds: 2,
+        }),
+        ..outbound_settings()
+    };
+    let throttle = LocalThrottle::new(1000, &settings);
+    let started = Instant::now();
+    for _ in 0..3 {
+        throttle.quota().await;
+    }
+    assert!(started.elapsed() < Duration::from_millis(200));
+    throttle.quota().await;
+    // 3 per 2 s: the fourth waits for a third of the window.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    // No quota (or one that says nothing): never waits.
+    for quota in [
+        None,
+        Some(crate::config::SendQuota {
+            sends: 0,
+            window_seconds: 9,
+        }),
+    ] {
+        assert!(sender::quota_of(quota).is_none());
+        let free = LocalThrottle::new(
+            1000,
+            &OutboundSettings {
+                quota,
+                ..outbound_settings()
+            },
+        );
+        let started = Instant::now();
+        for _ in 0..50 {
+            free.quota().await;
+        }
+        assert!(started.elapsed() < Duration::from_millis(200));
+    }
 }
