@@ -477,6 +477,22 @@ async fn the_crc_check_answers_with_the_consumer_secret() {
         get("?crc_token=").await.expect("request").status().as_u16(),
         400
     );
+    // The CRC is no signing oracle: a delivery as the token is refused, so its signature
+    // cannot be learnt from the answer.
+    let body =
+        serde_json::to_string(&text("3333333333", "1000000000000000070", "hi")).expect("json");
+    let query: String = url_encode(&body);
+    let refused = get(&format!("?crc_token={query}")).await.expect("request");
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(!refused.text().await.expect("body").contains("sha256="));
+}
+
+/// `application/x-www-form-urlencoded` encoding of `value`.
+fn url_encode(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .expect("encodes")
+        .trim_start_matches("v=")
+        .to_string()
 }
 
 #[actix_rt::test]

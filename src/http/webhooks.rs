@@ -332,7 +332,9 @@ async fn receive_telegram_inner(
 
 /// `GET /webhooks/x?crc_token=…`: X's challenge-response check (at registration and about
 /// daily): `{"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, crc_token))}`.
-/// 400 without a token; 404 when no X account is configured.
+/// 400 without a token, or with one X cannot have sent ([`x::crc_token_is_plausible`]: the
+/// same key signs deliveries, so this must never sign a JSON body); 404 when no X account is
+/// configured.
 pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some(signer) = &state.x_signer else {
         return Err(ApiError::NotFound("no X account is configured".into()));
@@ -341,8 +343,13 @@ pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         .into_iter()
         .find(|(name, _)| name == "crc_token")
         .map(|(_, value)| value)
-        .filter(|token| !token.is_empty())
         .ok_or_else(|| ApiError::BadRequest("expected a crc_token".into()))?;
+    if !x::crc_token_is_plausible(&token) {
+        return Err(ApiError::BadRequest(format!(
+            "crc_token must be 1-{} characters of A-Z, a-z, 0-9, +, /, =, _, ., ~ or -",
+            x::CRC_TOKEN_MAX
+        )));
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "response_token": signer.crc_response(&token),
     })))

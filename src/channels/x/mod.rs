@@ -50,6 +50,23 @@ pub fn event_of(id: &ProviderMessageId) -> Option<&str> {
     (!event.is_empty()).then_some(event)
 }
 
+/// The longest `crc_token` answered.
+pub const CRC_TOKEN_MAX: usize = 1024;
+
+/// Whether `token` can be one of X's CRC tokens (which look like base64 or UUIDs): 1 to
+/// [`CRC_TOKEN_MAX`] characters of `A-Z a-z 0-9 + / = _ . ~ -`.
+///
+/// The same key signs CRC answers and deliveries, so answering any token would sign anything:
+/// a `crc_token` holding a JSON body would return that body's valid signature. No JSON object
+/// is made of these characters alone, so the CRC endpoint can never sign a delivery.
+pub fn crc_token_is_plausible(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= CRC_TOKEN_MAX
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=_.~-".contains(&b))
+}
+
 /// HMAC-SHA256 under the consumer secret, base64 (standard, padded), as X computes it; keyed
 /// once, cloned per use.
 #[derive(Clone)]
@@ -151,6 +168,29 @@ mod tests {
             "sha256=tMSp743/+grcDVso1Gqb9ut5HQpds7ELsVWCzsTMxhQ="
         );
         assert_eq!(signer.verify(Some(signature.as_bytes()), body), Ok(()));
+    }
+
+    #[test]
+    fn only_tokens_that_can_be_x_s_are_answered_so_no_body_can_be_signed() {
+        for token in [
+            "crc-token-123",
+            "ZmQ0OWU0ZjUtNmJlYy00ZjI4LWI3N2EtYTg1NjUyMmU5NWMx",
+            "9b2b1d3e-2c8f-4f4e-8d4b-1a2b3c4d5e6f",
+            "a+b/c=",
+            &"a".repeat(CRC_TOKEN_MAX),
+        ] {
+            assert!(crc_token_is_plausible(token), "{token}");
+        }
+        for token in [
+            "",
+            r#"{"for_user_id":"1500000000000000001"}"#,
+            " {}",
+            "a b",
+            "a\n",
+            &"a".repeat(CRC_TOKEN_MAX + 1),
+        ] {
+            assert!(!crc_token_is_plausible(token), "{token}");
+        }
     }
 
     #[test]
