@@ -31,6 +31,10 @@ pub struct Settings {
     /// channels of `kind: instagram`). The same settings as Messenger's, its own values.
     #[serde(default)]
     pub instagram: MessengerSettings,
+    /// The X developer app that receives the Account Activity webhooks (accounts themselves are
+    /// channels of `kind: x`).
+    #[serde(default)]
+    pub x: XSettings,
     pub database: DatabaseSettings,
     pub intake: IntakeSettings,
     pub conversations: ConversationSettings,
@@ -184,6 +188,8 @@ const DEMO_SECRETS: &[&str] = &[
     "demo-instagram-app-secret",
     "demo-instagram-verify-token",
     "demo-instagram-access-token",
+    "demo-x-consumer-secret",
+    "demo-x-access-token",
 ];
 pub const DEMO_CONSOLE_TOKENS: &[&str] =
     &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
@@ -364,6 +370,52 @@ pub struct InstagramAccountSettings {
     pub human_agent: bool,
 }
 
+/// The X API and the developer app whose Account Activity webhooks reach `/webhooks/x`
+/// (channels of `kind: x`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct XSettings {
+    /// `https://api.x.com`; tests and the demo point it at a fake.
+    pub api_base_url: String,
+    pub request_timeout_ms: u64,
+    /// The app's consumer secret (API key secret): key of the CRC answer and of the
+    /// `x-twitter-webhooks-signature` HMAC.
+    pub consumer_secret: SecretString,
+}
+
+impl Default for XSettings {
+    fn default() -> Self {
+        Self {
+            api_base_url: "https://api.x.com".into(),
+            request_timeout_ms: 10_000,
+            consumer_secret: SecretString::from(String::new()),
+        }
+    }
+}
+
+/// One X account (`channels.<id>.x`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct XAccountSettings {
+    /// The account's numeric user id: the webhooks' `for_user_id`, and the channel's account.
+    pub account_id: String,
+    /// The account's OAuth 2.0 user-context access token (`dm.write`), for sending.
+    pub access_token: SecretString,
+    /// DMs the account may send per window (all customers together): X allows about 15 per
+    /// 15 minutes per user on its basic tiers.
+    #[serde(default = "default_x_sends_per_window")]
+    pub sends_per_window: u32,
+    #[serde(default = "default_x_window_seconds")]
+    pub window_seconds: u64,
+}
+
+fn default_x_sends_per_window() -> u32 {
+    15
+}
+
+fn default_x_window_seconds() -> u64 {
+    900
+}
+
 /// One Telegram bot (`channels.<id>.telegram`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct TelegramBotSettings {
@@ -513,10 +565,22 @@ pub struct OutboundSettings {
     pub queue_capacity: usize,
     /// Concurrent requests to the provider per number.
     pub max_in_flight: usize,
+    /// A limit on all of a channel's sends over a longer window than a second (an X account's
+    /// DMs: about 15 per 15 minutes); none by default. Set per channel
+    /// ([`ChannelSettings::outbound`]).
+    #[serde(default)]
+    pub quota: Option<SendQuota>,
     /// A message whose sender died mid-request (claimed, no outcome) is sent again after this
     /// long unless a status webhook (which carries our id as callback data) shows it reached
     /// Meta meanwhile.
     pub resend_unconfirmed_after_ms: u64,
+}
+
+/// At most `sends` messages per `window_seconds`, in bursts of up to `sends`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct SendQuota {
+    pub sends: u32,
+    pub window_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -544,6 +608,9 @@ pub struct ChannelSettings {
     /// `kind: instagram`: the account (required there).
     #[serde(default)]
     pub instagram: Option<InstagramAccountSettings>,
+    /// `kind: x`: the X account (required there).
+    #[serde(default)]
+    pub x: Option<XAccountSettings>,
 }
 
 impl ChannelSettings {
@@ -564,17 +631,30 @@ impl ChannelSettings {
                     .map(|account| account.account_id.clone())
                     .unwrap_or_default(),
             ),
+            (ChannelKind::X, _) => AccountId::new(
+                self.x
+                    .as_ref()
+                    .map(|account| account.account_id.clone())
+                    .unwrap_or_default(),
+            ),
             _ => AccountId::new(self.phone_number_id.clone()),
         }
     }
 
     /// The outbound limits of this channel: `outbound` with the channel's own per-recipient
-    /// rate where it has one (a Telegram bot's per-chat limit).
+    /// rate where it has one (a Telegram bot's per-chat limit), and its quota (an X account's
+    /// DMs per window).
     pub fn outbound(&self, base: &OutboundSettings) -> OutboundSettings {
         let mut settings = base.clone();
         if let Some(bot) = &self.telegram {
             settings.per_recipient_per_minute = bot.per_chat_per_minute;
             settings.per_recipient_burst = bot.per_chat_burst;
+        }
+        if let (ChannelKind::X, Some(account)) = (self.kind, &self.x) {
+            settings.quota = Some(SendQuota {
+                sends: account.sends_per_window,
+                window_seconds: account.window_seconds,
+            });
         }
         settings
     }
@@ -923,6 +1003,11 @@ impl Settings {
             {
                 keys.push(format!("channels.{id}.instagram.access_token"));
             }
+            if let Some(account) = &channel.x
+                && public(&account.access_token)
+            {
+                keys.push(format!("channels.{id}.x.access_token"));
+            }
             if let Some(bot) = &channel.telegram {
                 if public(&bot.bot_token) {
                     keys.push(format!("channels.{id}.telegram.bot_token"));
@@ -959,6 +1044,11 @@ impl Settings {
                     keys.push(key.to_string());
                 }
             }
+        }
+        if self.channels.values().any(|c| c.kind == ChannelKind::X)
+            && public(&self.x.consumer_secret)
+        {
+            keys.push("x.consumer_secret".to_string());
         }
         // Push services write to the VAPID contact when something is wrong: the demo's
         // example.com reaches nobody.
@@ -1102,6 +1192,30 @@ impl Settings {
                 {
                     return invalid(format!(
                         "channel {id}: an instagram channel needs instagram.app_secret and instagram.verify_token"
+                    ));
+                }
+            } else if channel.kind == ChannelKind::X {
+                use secrecy::ExposeSecret;
+                let Some(account) = &channel.x else {
+                    return invalid(format!(
+                        "channel {id}: kind x needs x.account_id and x.access_token"
+                    ));
+                };
+                if account.account_id.is_empty()
+                    || !account.account_id.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return invalid(format!(
+                        "channel {id}: x.account_id must be the account's numeric user id"
+                    ));
+                }
+                if account.sends_per_window == 0 || account.window_seconds == 0 {
+                    return invalid(format!(
+                        "channel {id}: x.sends_per_window and x.window_seconds must be positive"
+                    ));
+                }
+                if self.x.consumer_secret.expose_secret().is_empty() {
+                    return invalid(format!(
+                        "channel {id}: an x channel needs x.consumer_secret"
                     ));
                 }
             } else if channel.phone_number_id.is_empty() {

@@ -144,6 +144,7 @@ pub enum ChannelKind {
     Instagram,
     Webchat,
     Telegram,
+    X,
 }
 
 impl ChannelKind {
@@ -154,6 +155,7 @@ impl ChannelKind {
             ChannelKind::Instagram => "instagram",
             ChannelKind::Webchat => "webchat",
             ChannelKind::Telegram => "telegram",
+            ChannelKind::X => "x",
         }
     }
 }

@@ -365,6 +365,7 @@ impl Application {
             whatsapp_parser: Box::new(WhatsappWebhookParser),
             messenger_verifier: messenger_verifier(&settings)?,
             instagram_verifier: instagram_verifier(&settings)?,
+            x_signer: x_signer(&settings)?,
             outbound: webhook_outbound,
             prometheus,
             desk: desk.clone(),
@@ -659,6 +660,24 @@ fn instagram_verifier(
     SignatureVerifier::new(secret.as_bytes())
         .map(Some)
         .map_err(|e| anyhow::anyhow!("instagram app secret: {e}"))
+}
+
+/// The X webhooks' signer (CRC answers, signature checks), when an X account is configured
+/// (validation made sure the consumer secret is set then).
+fn x_signer(
+    settings: &crate::config::Settings,
+) -> anyhow::Result<Option<crate::channels::x::XSigner>> {
+    let accounts = settings
+        .channels
+        .values()
+        .any(|c| c.kind == crate::domain::ChannelKind::X && c.x.is_some());
+    let secret = settings.x.consumer_secret.expose_secret();
+    if !accounts || secret.is_empty() {
+        return Ok(None);
+    }
+    crate::channels::x::XSigner::new(secret.as_bytes())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("x consumer secret: {e}"))
 }
 
 /// The Messenger webhooks' verifier, when a page is configured (validation made sure the app

@@ -869,6 +869,10 @@ async fn production_refuses_a_store_holding_demo_credentials() {
     {
         account.access_token = "IGAA-real-token".to_string().into();
     }
+    settings.x.consumer_secret = "a-real-x-consumer-secret".to_string().into();
+    for account in settings.channels.values_mut().filter_map(|c| c.x.as_mut()) {
+        account.access_token = "real-x-user-token".to_string().into();
+    }
     settings.push.subject = "mailto:noc@acme.com".into();
     for agent in settings.agents.values_mut() {
         agent.token_sha256 = Some("ab".repeat(32));

@@ -12,7 +12,7 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-const DEMO_KEYS: [&str; 15] = [
+const DEMO_KEYS: [&str; 17] = [
     "whatsapp.app_secret",
     "whatsapp.verify_token",
     "whatsapp.access_token",
@@ -24,6 +24,8 @@ const DEMO_KEYS: [&str; 15] = [
     "channels.instagram.instagram.access_token",
     "instagram.app_secret",
     "instagram.verify_token",
+    "channels.x.x.access_token",
+    "x.consumer_secret",
     "push.subject",
     "agents.alice.token_sha256",
     "agents.bob.token_sha256",
@@ -77,6 +79,9 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     {
         account.access_token = "IGAA-real-token".to_string().into();
     }
+    if let Some(account) = settings.channels.get_mut("x").and_then(|c| c.x.as_mut()) {
+        account.access_token = "real-x-user-token".to_string().into();
+    }
     settings.agents.retain(|id, _| id == "alice");
     let err = settings.validate().expect_err("still public").to_string();
     assert!(err.contains("messenger.verify_token"), "{err}");
@@ -92,6 +97,8 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
         "{err}"
     );
     assert!(err.contains("whatsapp.verify_token"), "{err}");
+    assert!(err.contains("x.consumer_secret"), "{err}");
+    assert!(!err.contains("channels.x.x.access_token"), "{err}");
     assert!(err.contains("agents.alice.token_sha256"), "{err}");
     assert!(!err.contains("whatsapp.app_secret"), "{err}");
     assert!(!err.contains("whatsapp.access_token"), "{err}");
@@ -107,6 +114,7 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
     settings.messenger.verify_token = "a-real-messenger-verify-token".to_string().into();
     settings.instagram.app_secret = "a-real-instagram-secret".to_string().into();
+    settings.x.consumer_secret = "a-real-x-consumer-secret".to_string().into();
     if let Some(bot) = settings
         .channels
         .get_mut("telegram")

@@ -1,5 +1,5 @@
-//! The channel seam: everything that differs between WhatsApp, Messenger, Instagram and a web
-//! chat widget lives behind these two traits. Conversation, bot and routing code only see
+//! The channel seam: everything that differs between WhatsApp, Messenger, Instagram, Telegram, X
+//! and a web chat widget lives behind these two traits. Conversation, bot and routing code only see
 //! [`crate::domain`] types.
 //!
 //! - [`WebhookParser`]: the channel's webhook body (already signature-checked) into
@@ -18,6 +18,7 @@ pub mod signature;
 pub mod telegram;
 pub mod whatsapp;
 pub mod window;
+pub mod x;
 
 pub use window::{
     SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window, service_window_for,

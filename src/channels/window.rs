@@ -1,8 +1,8 @@
 //! Meta's customer-service window: a business may send free-form messages to a customer only
 //! within 24 hours of the customer's last message; after it, only an approved template
 //! (WhatsApp's error 131047). WhatsApp has this rule (Messenger and Instagram a similar one);
-//! Telegram has none: a bot may write to a chat that started it at any time
-//! ([`service_window_for`]).
+//! Telegram and X have none: a bot may write to a chat that started it, and an X account to a
+//! customer who wrote to it, at any time ([`service_window_for`]).
 
 /// The window's length, from the customer's last message.
 pub const SERVICE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -21,14 +21,14 @@ pub struct ServiceWindow {
     pub closes_at: Option<i64>,
 }
 
-/// The window of `customer`'s channel: always open on channels without one (a Telegram chat),
-/// else [`service_window`].
+/// The window of `customer`'s channel: always open on channels without one (a Telegram chat,
+/// an X customer), else [`service_window`].
 pub fn service_window_for(
     customer: &CustomerId,
     last_inbound_at: Option<i64>,
     now_ms: i64,
 ) -> ServiceWindow {
-    if super::telegram::chat_of(customer).is_some() {
+    if super::telegram::chat_of(customer).is_some() || super::x::user_of(customer).is_some() {
         return ServiceWindow {
             open: true,
             closes_at: None,
@@ -94,6 +94,22 @@ mod tests {
             service_window(Some(wrote), later)
         );
         assert!(!service_window_for(&number, Some(wrote), later).open);
+    }
+
+    #[test]
+    fn an_x_customer_has_no_window() {
+        let wrote = 1_700_000_000_000;
+        let later = wrote + 30 * SERVICE_WINDOW_MS;
+        let customer = crate::channels::x::customer_id(
+            &crate::domain::AccountId::new("1500000000000000001"),
+            "3001969357",
+        );
+        let open = ServiceWindow {
+            open: true,
+            closes_at: None,
+        };
+        assert_eq!(service_window_for(&customer, Some(wrote), later), open);
+        assert_eq!(service_window_for(&customer, None, later), open);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Outbound limits shared by every node: a phone number's throughput and each recipient's pair
-//! rate as GCRA ("generic cell rate algorithm") state in Redis, one script call per send. All
+//! Outbound limits shared by every node: a phone number's throughput, each recipient's pair
+//! rate and a channel's quota (an X account's DMs per window) as GCRA ("generic cell rate algorithm") state in Redis, one script call per send. All
 //! nodes together stay within Meta's limits for the number. While Redis cannot be reached, a
 //! node falls back to its own local limits (each node then keeps the number's rate by itself).
 
@@ -53,6 +53,8 @@ pub struct RedisThrottle {
     pair_prefix: String,
     number: Rate,
     pair: Rate,
+    /// The channel's quota over a longer window (an X account's DMs), if it has one.
+    quota: Option<(String, Rate)>,
     /// Used while Redis cannot be reached.
     fallback: LocalThrottle,
 }
@@ -77,6 +79,15 @@ impl RedisThrottle {
                 settings.per_recipient_per_minute,
                 settings.per_recipient_burst,
             ),
+            quota: settings
+                .quota
+                .filter(|q| q.sends > 0 && q.window_seconds > 0)
+                .map(|q| {
+                    (
+                        cluster.key(&format!("quota:{channel}")),
+                        Rate::new(Duration::from_secs(q.window_seconds), q.sends, q.sends),
+                    )
+                }),
             fallback: LocalThrottle::new(messages_per_second, settings),
             script: redis::Script::new(GCRA),
             cluster,
@@ -118,6 +129,15 @@ impl Throttle for RedisThrottle {
         let key = format!("{}{to}", self.pair_prefix);
         if self.take(&key, self.pair).await.is_err() {
             self.fallback.pair(to).await;
+        }
+    }
+
+    async fn quota(&self) {
+        let Some((key, rate)) = &self.quota else {
+            return;
+        };
+        if self.take(key, *rate).await.is_err() {
+            self.fallback.quota().await;
         }
     }
 

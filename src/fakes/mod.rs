@@ -1,5 +1,6 @@
 //! Fake external services, real HTTP servers: Meta's Graph API, a business API and a Web Push
-//! service, the Telegram Bot API and the Messenger Send API. Used by the integration tests, the load test and the README demo
+//! service, the Telegram Bot API, the Messenger Send API and X's DM API. Used by the integration
+//! tests, the load test and the README demo
 //! (`cargo run --release --bin fake-graph`, whose demo page plays a customer).
 
 pub mod business;
@@ -9,6 +10,7 @@ pub mod messenger;
 pub mod push;
 pub mod statuses;
 pub mod telegram;
+pub mod x;
 
 use std::io;
 use std::net::TcpListener;

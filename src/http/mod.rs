@@ -46,6 +46,9 @@ pub struct AppState {
     /// Keyed with `instagram.app_secret`; `None` when no Instagram account is configured (then
     /// `/webhooks/instagram` answers 404).
     pub instagram_verifier: Option<SignatureVerifier>,
+    /// Keyed with `x.consumer_secret`; `None` when no X account is configured (then
+    /// `/webhooks/x` answers 404).
+    pub x_signer: Option<crate::channels::x::XSigner>,
     pub prometheus: PrometheusHandle,
     pub desk: Arc<Desk>,
     /// Memory of the webhook bodies still arriving.
@@ -101,6 +104,8 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
                 "/webhooks/telegram/{channel}",
                 web::post().to(webhooks::receive_telegram),
             )
+            .route("/webhooks/x", web::get().to(webhooks::crc_x))
+            .route("/webhooks/x", web::post().to(webhooks::receive_x))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))

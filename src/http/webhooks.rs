@@ -1,5 +1,6 @@
 //! Webhook endpoints: Meta's GET verification handshake and the signed event POST (WhatsApp's,
-//! Messenger's and Instagram's); Telegram's POST per bot, checked by its secret token.
+//! Messenger's and Instagram's); Telegram's POST per bot, checked by its secret token; X's CRC
+//! challenge and its signed Account Activity POST.
 
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use crate::channels::instagram::InstagramWebhookParser;
 use crate::channels::messenger::webhook::MessengerWebhookParser;
 use crate::channels::signature::{SIGNATURE_HEADER, SignatureVerifier};
 use crate::channels::telegram::{self, webhook::TelegramWebhookParser};
+use crate::channels::x::{self, webhook::XWebhookParser};
 use crate::domain::{
     ChannelId, ChannelKind, CustomerId, InboundEnvelope, InboundEvent, ProviderMessageId,
 };
@@ -326,6 +328,84 @@ async fn receive_telegram_inner(
         }
     }
     Ok(answer)
+}
+
+/// `GET /webhooks/x?crc_token=…`: X's challenge-response check (at registration and about
+/// daily): `{"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, crc_token))}`.
+/// 400 without a token, or with one X cannot have sent ([`x::crc_token_is_plausible`]: the
+/// same key signs deliveries, so this must never sign a JSON body); 404 when no X account is
+/// configured.
+pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(signer) = &state.x_signer else {
+        return Err(ApiError::NotFound("no X account is configured".into()));
+    };
+    let token = form_urlencoded(req.query_string())
+        .into_iter()
+        .find(|(name, _)| name == "crc_token")
+        .map(|(_, value)| value)
+        .ok_or_else(|| ApiError::BadRequest("expected a crc_token".into()))?;
+    if !x::crc_token_is_plausible(&token) {
+        return Err(ApiError::BadRequest(format!(
+            "crc_token must be 1-{} characters of A-Z, a-z, 0-9, +, /, =, _, ., ~ or -",
+            x::CRC_TOKEN_MAX
+        )));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "response_token": signer.crc_response(&token),
+    })))
+}
+
+/// `POST /webhooks/x`: every X account's Account Activity deliveries (`for_user_id` selects the
+/// channel). The body is read within the limits, then its `x-twitter-webhooks-signature`
+/// (base64 HMAC-SHA256 under `x.consumer_secret`) checked in constant time: a wrong or missing
+/// one is a 401, counts against the client's failed-authentication limits, and records
+/// nothing. Then the same intake and answers as WhatsApp's webhook.
+pub async fn receive_x(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let result = receive_x_inner(&req, payload, &state).await;
+    metrics::counter!(m::WEBHOOK_REQUESTS, "channel_kind" => "x", "outcome" => outcome_label(&result))
+        .increment(1);
+    metrics::histogram!(m::WEBHOOK_LATENCY, "channel_kind" => "x")
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn receive_x_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signer) = &state.x_signer else {
+        return Err(ApiError::NotFound("no X account is configured".into()));
+    };
+    let body = state.bodies.read(req, payload).await?;
+    let body = &body.bytes;
+    let given = req
+        .headers()
+        .get(x::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // A wrong signature counts against the client's failed-authentication limits, like a
+    // wrong token.
+    super::auth::guarded(req, state, "x_signature", given, |given| {
+        let header = (!given.is_empty()).then_some(given.as_bytes());
+        signer.verify(header, body).ok()
+    })
+    .map_err(|e| match e {
+        ApiError::Unauthorized(_) => ApiError::Unauthorized(format!(
+            "{} is missing or does not match",
+            x::SIGNATURE_HEADER
+        )),
+        other => other,
+    })?;
+    let envelopes = XWebhookParser
+        .parse(body)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    record(state, envelopes).await
 }
 
 fn outcome_label(result: &Result<HttpResponse, ApiError>) -> &'static str {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::channels::messenger::client::MessengerClient;
 use crate::channels::telegram::client::TelegramClient;
 use crate::channels::whatsapp::client::WhatsappClient;
+use crate::channels::x::client::XClient;
 use crate::channels::{ChannelClient, StoredFiles};
 use crate::config::{OutboundSettings, Settings};
 use crate::domain::{ChannelId, ChannelKind, ConversationKey, CustomerId};
@@ -30,10 +31,11 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Build one client ([`WhatsappClient`], [`TelegramClient`], [`MessengerClient`]) and [`OutboundSender`] per
-    /// configured channel of a kind that can send (a channel's `messages_per_second`
-    /// overrides `outbound.messages_per_second`; a Telegram bot's per-chat limit overrides the
-    /// per-recipient rate), with limits kept in this process. Must be called inside a tokio
+    /// Build one client ([`WhatsappClient`], [`TelegramClient`], [`MessengerClient`],
+    /// [`XClient`]) and [`OutboundSender`] per configured channel of a kind that can send (a
+    /// channel's `messages_per_second` overrides `outbound.messages_per_second`; a Telegram
+    /// bot's per-chat limit overrides the per-recipient rate; an X account adds its quota of
+    /// DMs per window), with limits kept in this process. Must be called inside a tokio
     /// runtime (an actix System is one). `files` is the media store the clients that upload
     /// agents' files with the send (Telegram's) read them from.
     pub fn start(
@@ -90,6 +92,12 @@ impl Outbound {
                         &settings.instagram,
                         account,
                     ))
+                }
+                (ChannelKind::X, _) if channel.x.is_some() => {
+                    let Some(account) = &channel.x else {
+                        continue;
+                    };
+                    Arc::new(XClient::new(http.clone(), &settings.x, account))
                 }
                 _ => {
                     tracing::warn!(channel = %id, kind = channel.kind.as_str(), "outbound: no sender for this channel kind");

@@ -26,23 +26,39 @@ use crate::domain::{ChannelId, CustomerId, MessageId, OutboundMessage, ProviderM
 use crate::metrics::{MAILBOX_SHEDS, OUTBOUND_LATENCY, OUTBOUND_SENDS};
 use crate::store::{OutboundOutcome, Store};
 
-/// The limits of one number's sends: its throughput (messages per second) and the pair rate
-/// to each recipient. In this process ([`LocalThrottle`]), or shared by every node of a cluster
-/// (`cluster::throttle`, in Redis) so that all nodes together stay within Meta's limits.
+/// The limits of one number's sends: its throughput (messages per second), the pair rate
+/// to each recipient, and a channel's quota over a longer window where it has one (an X
+/// account's DMs, [`OutboundSettings::quota`]). In this process ([`LocalThrottle`]), or shared
+/// by every node of a cluster (`cluster::throttle`, in Redis) so that all nodes together stay
+/// within the provider's limits.
 #[async_trait::async_trait]
 pub trait Throttle: Send + Sync + 'static {
     /// Wait for a slot of the number's throughput.
     async fn number(&self);
     /// Wait for a slot of the pair rate to `to`.
     async fn pair(&self, to: &CustomerId);
+    /// Wait for a slot of the channel's quota (messages only, not read receipts); at once when
+    /// it has none.
+    async fn quota(&self) {}
     /// Forget per-recipient state that no longer limits anything (called periodically).
     fn tidy(&self) {}
 }
 
-/// Limits kept in this process: a GCRA token bucket for the number and one per recipient.
+/// Limits kept in this process: a GCRA token bucket for the number, one per recipient, and one
+/// for the channel's quota if it has one.
 pub struct LocalThrottle {
     number: DefaultDirectRateLimiter,
     pair: DefaultKeyedRateLimiter<CustomerId>,
+    quota: Option<DefaultDirectRateLimiter>,
+}
+
+/// `sends` per `window_seconds`, all of them at once at most: `None` when the quota says
+/// nothing (zero sends or an empty window).
+pub fn quota_of(quota: Option<crate::config::SendQuota>) -> Option<Quota> {
+    let quota = quota?;
+    let sends = NonZeroU32::new(quota.sends)?;
+    let period = Duration::from_secs(quota.window_seconds) / sends.get();
+    Quota::with_period(period).map(|q| q.allow_burst(sends))
 }
 
 impl LocalThrottle {
@@ -54,6 +70,7 @@ impl LocalThrottle {
         Self {
             number: RateLimiter::direct(Quota::per_second(mps)),
             pair: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            quota: quota_of(settings.quota).map(RateLimiter::direct),
         }
     }
 }
@@ -65,6 +82,11 @@ impl Throttle for LocalThrottle {
     }
     async fn pair(&self, to: &CustomerId) {
         self.pair.until_key_ready(to).await;
+    }
+    async fn quota(&self) {
+        if let Some(quota) = &self.quota {
+            quota.until_ready().await;
+        }
     }
     fn tidy(&self) {
         self.pair.retain_recent();
@@ -559,6 +581,7 @@ async fn deliver(shared: &Shared, msg: OutboundMessage, reclaim_before: Option<i
     let outcome = loop {
         attempts += 1;
         shared.throttle.pair(&msg.to).await;
+        shared.throttle.quota().await;
         shared.throttle.number().await;
         let result = {
             let _permit = shared.in_flight.acquire().await.ok();

@@ -377,6 +377,7 @@ fn outbound_settings() -> OutboundSettings {
         queue_capacity: 256,
         max_in_flight: 8,
         resend_unconfirmed_after_ms: 1000,
+        quota: None,
     }
 }
 
@@ -403,6 +404,7 @@ fn channel_settings() -> ChannelSettings {
         telegram: None,
         messenger: None,
         instagram: None,
+        x: None,
     }
 }
 
@@ -1013,4 +1015,106 @@ async fn the_registry_builds_a_telegram_sender_with_its_per_chat_limit() {
     );
     let calls = fake.calls();
     assert_eq!(calls[0].token, "42:test-token");
+}
+
+fn x_msg(user: &str, text: &str) -> OutboundMessage {
+    let mut m = msg("unused", text);
+    m.channel = ChannelId::new("x-test");
+    m.to = crate::channels::x::customer_id(&crate::domain::AccountId::new("1500"), user);
+    m.conversation = ConversationKey::new(&m.channel, &m.to);
+    m
+}
+
+#[tokio::test]
+async fn a_quota_lets_its_burst_through_then_one_send_per_share_of_its_window() {
+    let settings = OutboundSettings {
+        quota: Some(crate::config::SendQuota {
+            sends: 3,
+            window_seconds: 2,
+        }),
+        ..outbound_settings()
+    };
+    let throttle = LocalThrottle::new(1000, &settings);
+    let started = Instant::now();
+    for _ in 0..3 {
+        throttle.quota().await;
+    }
+    assert!(started.elapsed() < Duration::from_millis(200));
+    throttle.quota().await;
+    // 3 per 2 s: the fourth waits for a third of the window.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    // No quota (or one that says nothing): never waits.
+    for quota in [
+        None,
+        Some(crate::config::SendQuota {
+            sends: 0,
+            window_seconds: 9,
+        }),
+    ] {
+        assert!(sender::quota_of(quota).is_none());
+        let free = LocalThrottle::new(
+            1000,
+            &OutboundSettings {
+                quota,
+                ..outbound_settings()
+            },
+        );
+        let started = Instant::now();
+        for _ in 0..50 {
+            free.quota().await;
+        }
+        assert!(started.elapsed() < Duration::from_millis(200));
+    }
+}
+
+/// An X account's sends: its quota of DMs per window holds across all its customers.
+#[tokio::test]
+async fn the_registry_builds_an_x_sender_with_its_account_quota() {
+    use crate::config::{Settings, XAccountSettings};
+
+    let fake = crate::fakes::x::FakeX::start();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load_from(&dir, "test", false).expect("settings");
+    settings.x.api_base_url = fake.base_url();
+    settings.channels.clear();
+    let channel = ChannelSettings {
+        kind: crate::domain::ChannelKind::X,
+        phone_number_id: String::new(),
+        x: Some(XAccountSettings {
+            account_id: "1500".into(),
+            access_token: SecretString::from("x-user-token"),
+            sends_per_window: 2,
+            window_seconds: 2,
+        }),
+        ..channel_settings()
+    };
+    assert_eq!(
+        channel.outbound(&outbound_settings()).quota,
+        Some(crate::config::SendQuota {
+            sends: 2,
+            window_seconds: 2
+        })
+    );
+    settings.channels.insert("x-test".into(), channel);
+    let probe = Arc::new(Probe::default());
+    let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone(), None);
+    let sender = outbound
+        .sender(&ChannelId::new("x-test"))
+        .expect("a sender");
+    // Three customers, one DM each: two at once, the third a second later.
+    let started = Instant::now();
+    for user in ["11", "22", "33"] {
+        sender.send(x_msg(user, "hello")).await.expect("enqueued");
+    }
+    probe.wait(3).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(
+        calls[0].authorization.as_deref(),
+        Some("Bearer x-user-token")
+    );
+    let last = calls.iter().map(|c| c.received).max().expect("calls");
+    let first = calls.iter().map(|c| c.received).min().expect("calls");
+    assert!(last - first >= Duration::from_millis(900), "{calls:#?}");
 }

@@ -544,6 +544,7 @@ mod tests {
             telegram: None,
             messenger: None,
             instagram: None,
+            x: None,
         }
     }
 

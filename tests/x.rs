@@ -1,0 +1,515 @@
+//! The X direct-message channel end to end, against the real application and a fake X DM API:
+//! Account Activity deliveries signed with the consumer secret as X does, the demo bot
+//! answering with its menus as numbered lines, typed choices handing the customer off, an agent
+//! replying over the console REST API. In both modes (embedded; one-node cluster with Redis and
+//! PostgreSQL).
+
+mod common;
+
+use std::time::Duration;
+
+use common::console::*;
+use common::*;
+use serde_json::{Value, json};
+use switchboard::channels::x::XSigner;
+use switchboard::config::Settings;
+use switchboard::domain::CustomerId;
+use switchboard::fakes::x::FakeX;
+
+/// The demo X account (config/base.yaml), its channel, and this test's consumer secret.
+const ACCOUNT: &str = "1500000000000000001";
+const CHANNEL: &str = "x";
+const SECRET: &str = "test-x-consumer-secret";
+
+fn x_settings(settings: &mut Settings, fake: &FakeX) {
+    settings.x.api_base_url = fake.base_url();
+    settings.x.consumer_secret = SECRET.to_string().into();
+    assert!(
+        settings
+            .channels
+            .get(CHANNEL)
+            .is_some_and(|c| c.x.is_some()),
+        "the demo configuration has an X account"
+    );
+}
+
+/// One delivery for the account with these DM events, naming the customer `user`.
+fn delivery(user: &str, events: Vec<Value>) -> Value {
+    json!({
+        "for_user_id": ACCOUNT,
+        "direct_message_events": events,
+        "users": {
+            user: {"id": user, "created_timestamp": "1422556069340", "name": "Jordan Brinks",
+                   "screen_name": "furiouscamper", "protected": false, "verified": false},
+            ACCOUNT: {"id": ACCOUNT, "name": "Acme", "screen_name": "acme"}
+        }
+    })
+}
+
+/// A DM `text` with event id `id` from `sender` to `recipient`.
+fn dm(id: &str, sender: &str, recipient: &str, message_data: Value) -> Value {
+    json!({
+        "type": "message_create",
+        "id": id,
+        "created_timestamp": now_ms().to_string(),
+        "message_create": {
+            "target": {"recipient_id": recipient},
+            "sender_id": sender,
+            "source_app_id": "13090192",
+            "message_data": message_data
+        }
+    })
+}
+
+fn text(user: &str, id: &str, text: &str) -> Value {
+    delivery(
+        user,
+        vec![dm(id, user, ACCOUNT, json!({"text": text, "entities": {}}))],
+    )
+}
+
+async fn post(app: &TestApp, body: &Value, secret: Option<&str>) -> u16 {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let mut request = app
+        .client
+        .post(format!("{}/webhooks/x", app.address))
+        .header("content-type", "application/json")
+        .body(bytes.clone());
+    if let Some(secret) = secret {
+        let signature = XSigner::new(secret.as_bytes()).expect("key").sign(&bytes);
+        request = request.header("x-twitter-webhooks-signature", signature);
+    }
+    request
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+        .as_u16()
+}
+
+/// The number of `option` in the newest DM to `user` offering it as a numbered line.
+async fn number_of(fake: &FakeX, user: &str, option: &str) -> String {
+    let line = |text: &str| {
+        text.lines().find_map(|l| {
+            let (number, title) = l.split_once(". ")?;
+            (title == option && number.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| number.to_string())
+        })
+    };
+    fake.wait_until(WAIT, |_| {
+        fake.texts_to(user).iter().any(|t| line(t).is_some())
+    })
+    .await;
+    fake.texts_to(user)
+        .iter()
+        .rev()
+        .find_map(|t| line(t))
+        .unwrap_or_else(|| panic!("no menu offering {option}: {:#?}", fake.texts_to(user)))
+}
+
+async fn wait_handed_off(app: &TestApp, user: &str) -> String {
+    let customer = CustomerId::new(format!("x:{ACCOUNT}:{user}"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let newest = app
+            .handle
+            .store
+            .customer_conversations(&customer, 1)
+            .await
+            .expect("conversations query")
+            .pop();
+        if let Some(c) = &newest
+            && matches!(c.status.as_str(), "waiting" | "assigned")
+        {
+            return c.id.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{customer} was not handed off; newest: {newest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn an_x_customer_is_handed_off_by_typed_choices_and_gets_the_agent_s_reply() {
+    let fake = FakeX::start();
+    let app = spawn_console_app(|s| x_settings(s, &fake)).await;
+    let alice = Console::new(&app, ALICE);
+    let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let user = "3001969357";
+
+    // "hi" → the greeting with the customer's name (from `users`), then the main menu as
+    // numbered lines, sent with the account's token.
+    assert_eq!(
+        post(&app, &text(user, "1000000000000000001", "hi"), Some(SECRET)).await,
+        200
+    );
+    let person = number_of(&fake, user, "Talk to a person").await;
+    let texts = fake.texts_to(user);
+    assert!(texts[0].starts_with("Hi Jordan Brinks!"), "{texts:?}");
+    let first = &fake.calls()[0];
+    assert_eq!(first.participant_id, user);
+    assert_eq!(
+        first.authorization.as_deref(),
+        Some("Bearer demo-x-access-token")
+    );
+
+    // The bot's own DMs come back as echoes: acknowledged, never routed to the bot.
+    let sent = fake.calls().len();
+    let echo = delivery(
+        user,
+        vec![dm(
+            "1000000000000000002",
+            ACCOUNT,
+            user,
+            json!({"text": texts[0]}),
+        )],
+    );
+    assert_eq!(post(&app, &echo, Some(SECRET)).await, 200);
+
+    // The customer types the option's number: the teams; then a team's title: handed off.
+    assert_eq!(
+        post(
+            &app,
+            &text(user, "1000000000000000003", &person),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    number_of(&fake, user, "Customer support").await;
+    assert_eq!(
+        post(
+            &app,
+            &text(user, "1000000000000000004", "customer SUPPORT"),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    let id = wait_handed_off(&app, user).await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    let view = alice.conversation(&id).await;
+    assert_eq!(view["conversation"]["channel"], CHANNEL, "{view}");
+    // X has no 24-hour window: always open, closing never.
+    assert_eq!(
+        view["conversation"]["window"],
+        json!({"open": true, "closes_at": null}),
+        "{view}"
+    );
+    // Only the menus and the handoff's answer were sent: the echo started nothing.
+    let after_echo: Vec<String> = fake.texts_to(user).into_iter().skip(sent).collect();
+    assert!(
+        !after_echo
+            .iter()
+            .any(|t| t.starts_with("Hi Jordan Brinks!")),
+        "{after_echo:#?}"
+    );
+
+    // Alice replies over the REST API: sent as a DM to the customer.
+    expect_status(201, alice.reply(&id, "Hello from Alice").await);
+    let calls = fake
+        .wait_until(WAIT, |_| {
+            fake.texts_to(user).iter().any(|t| t == "Hello from Alice")
+        })
+        .await;
+    let reply = calls
+        .iter()
+        .find(|c| c.text() == Some("Hello from Alice") && c.dm_event_id.is_some())
+        .unwrap_or_else(|| panic!("no reply sent: {calls:#?}"));
+    assert_eq!(reply.participant_id, user);
+    let event = reply.dm_event_id.clone().expect("accepted");
+
+    // The customer reads it: the reply shows read.
+    let read = json!({
+        "for_user_id": ACCOUNT,
+        "direct_message_mark_read_events": [{
+            "created_timestamp": now_ms().to_string(), "sender_id": user,
+            "target": {"recipient_id": ACCOUNT}, "last_read_event_id": event
+        }]
+    });
+    assert_eq!(post(&app, &read, Some(SECRET)).await, 200);
+    alice
+        .wait_conversation(&id, "the reply read", WAIT, |d| {
+            d["messages"].as_array().is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| message_text(m) == Some("Hello from Alice") && m["status"] == "read")
+            })
+        })
+        .await;
+
+    // An agent's file cannot go to an X customer (files go to Meta): refused, clearly.
+    let part = reqwest::multipart::Part::bytes(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0])
+        .file_name("a.jpg")
+        .mime_str("image/jpeg")
+        .expect("mime");
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/v1/conversations/{id}/attachments",
+            app.address
+        ))
+        .bearer_auth(ALICE)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("attachment request");
+    assert_eq!(response.status().as_u16(), 409);
+
+    // The customer sends a photo: the agent sees it, with its URL kept.
+    let photo_url = "https://ton.twimg.com/1.1/ton/data/dm/1000000000000000005/1/abc.jpg";
+    let photo = delivery(
+        user,
+        vec![dm(
+            "1000000000000000005",
+            user,
+            ACCOUNT,
+            json!({
+                "text": "my receipt https://t.co/abc123",
+                "attachment": {"type": "media", "media": {
+                    "id_str": "1", "type": "photo", "url": "https://t.co/abc123",
+                    "media_url_https": photo_url
+                }}
+            }),
+        )],
+    );
+    assert_eq!(post(&app, &photo, Some(SECRET)).await, 200);
+    alice
+        .wait_conversation(&id, "the customer's photo", WAIT, |d| {
+            d["messages"].as_array().is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| m["direction"] == "inbound" && m.to_string().contains(photo_url))
+            })
+        })
+        .await;
+}
+
+async fn a_redelivered_event_is_processed_once() {
+    let fake = FakeX::start();
+    let app = spawn_console_app(|s| x_settings(s, &fake)).await;
+    let user = "2222222222";
+    let body = text(user, "1000000000000000010", "hi");
+    assert_eq!(post(&app, &body, Some(SECRET)).await, 200);
+    number_of(&fake, user, "Talk to a person").await;
+    let sent = fake.calls().len();
+    // X did not see the 200 and delivers the same body again: 200, nothing new.
+    assert_eq!(post(&app, &body, Some(SECRET)).await, 200);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(fake.calls().len(), sent, "{:#?}", fake.calls());
+    let counts = app.handle.store.counts().await.expect("counts");
+    assert_eq!(counts.inbound_events, 1, "{counts:?}");
+}
+
+/// X's 429 says when its window resets (`x-rate-limit-reset`, epoch seconds): the DM is sent
+/// again no sooner; a 500 is retried with the usual backoff.
+async fn a_429_is_retried_after_the_reset_and_a_500_with_backoff() {
+    let fake = FakeX::start();
+    let app = spawn_console_app(|s| x_settings(s, &fake)).await;
+    let user = "5555555555";
+    fake.fail_next(429, Some(2), 1);
+    assert_eq!(
+        post(&app, &text(user, "1000000000000000020", "hi"), Some(SECRET)).await,
+        200
+    );
+    let calls = fake
+        .wait_until(WAIT, |calls| {
+            calls
+                .iter()
+                .filter(|c| c.participant_id == user && c.dm_event_id.is_some())
+                .count()
+                >= 2
+        })
+        .await;
+    let refused = calls
+        .iter()
+        .find(|c| c.dm_event_id.is_none())
+        .expect("the refused call");
+    let retried = calls
+        .iter()
+        .find(|c| c.dm_event_id.is_some() && c.text() == refused.text())
+        .unwrap_or_else(|| panic!("the DM was sent again: {calls:#?}"));
+    let waited = retried.received - refused.received;
+    // The reset was 2 s ahead in whole seconds: at least 1 s later.
+    assert!(waited >= Duration::from_millis(1000), "waited {waited:?}");
+
+    let sent = fake.calls().len();
+    fake.fail_next(500, None, 1);
+    assert_eq!(
+        post(&app, &text(user, "1000000000000000021", "1"), Some(SECRET)).await,
+        200
+    );
+    let calls = fake
+        .wait_until(WAIT, |calls| {
+            calls[sent..].iter().any(|c| c.dm_event_id.is_some())
+        })
+        .await;
+    assert!(calls[sent].dm_event_id.is_none(), "{calls:#?}");
+    assert_eq!(calls[sent + 1].text(), calls[sent].text(), "{calls:#?}");
+    assert!(calls[sent + 1].dm_event_id.is_some(), "{calls:#?}");
+}
+
+/// The account's quota of DMs per window (shared by the nodes of a cluster, in Redis): 2 per
+/// 3 s here, so the bot's greeting and menu go at once and the next DM waits its share.
+async fn the_account_s_quota_spaces_its_dms() {
+    let fake = FakeX::start();
+    let app = spawn_console_app(|s| {
+        x_settings(s, &fake);
+        if let Some(account) = s.channels.get_mut(CHANNEL).and_then(|c| c.x.as_mut()) {
+            account.sends_per_window = 2;
+            account.window_seconds = 3;
+        }
+    })
+    .await;
+    let user = "6666666666";
+    assert_eq!(
+        post(&app, &text(user, "1000000000000000060", "hi"), Some(SECRET)).await,
+        200
+    );
+    number_of(&fake, user, "Track my order").await;
+    assert_eq!(
+        post(&app, &text(user, "1000000000000000061", "1"), Some(SECRET)).await,
+        200
+    );
+    let calls = fake.wait_until(WAIT, |calls| calls.len() >= 3).await;
+    assert_eq!(calls.len(), 3, "{calls:#?}");
+    let waited = calls[2].received - calls[0].received;
+    assert!(waited >= Duration::from_millis(1300), "waited {waited:?}");
+}
+
+in_both_modes!(
+    an_x_customer_is_handed_off_by_typed_choices_and_gets_the_agent_s_reply,
+    a_redelivered_event_is_processed_once,
+    a_429_is_retried_after_the_reset_and_a_500_with_backoff,
+    the_account_s_quota_spaces_its_dms,
+);
+
+#[actix_rt::test]
+async fn a_bad_signature_is_401_and_nothing_is_recorded() {
+    let fake = FakeX::start();
+    let app = TestApp::spawn_with(|s| x_settings(s, &fake)).await;
+    let body = text("3333333333", "1000000000000000030", "hi");
+    assert_eq!(post(&app, &body, None).await, 401);
+    assert_eq!(post(&app, &body, Some("another-secret")).await, 401);
+    // Meta's form of the signature (hex) under the right secret is not X's.
+    let bytes = serde_json::to_vec(&body).expect("json");
+    let hex = switchboard::channels::signature::SignatureVerifier::new(SECRET.as_bytes())
+        .expect("key")
+        .sign(&bytes);
+    let status = app
+        .client
+        .post(format!("{}/webhooks/x", app.address))
+        .header("x-twitter-webhooks-signature", hex)
+        .body(bytes)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16();
+    assert_eq!(status, 401);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(fake.calls().is_empty(), "{:#?}", fake.calls());
+
+    // Signed but no JSON object: 400, nothing recorded. Only typing: 200, nothing recorded.
+    assert_eq!(post(&app, &json!([1, 2]), Some(SECRET)).await, 400);
+    let typing = json!({
+        "for_user_id": ACCOUNT,
+        "direct_message_indicate_typing_events": [{"created_timestamp": "1518127183443",
+            "sender_id": "3333333333", "target": {"recipient_id": ACCOUNT}}]
+    });
+    assert_eq!(post(&app, &typing, Some(SECRET)).await, 200);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
+
+    // Signed: recorded before the 200.
+    assert_eq!(post(&app, &body, Some(SECRET)).await, 200);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 1);
+}
+
+/// Guessing the signature is throttled like any credential: past the limit every attempt from
+/// that address gets 429 (even a right one), and nothing is recorded.
+#[actix_rt::test]
+async fn guessing_the_signature_is_throttled() {
+    let fake = FakeX::start();
+    let app = TestApp::spawn_with(|s| {
+        x_settings(s, &fake);
+        s.security.auth_failures_per_address = 3;
+    })
+    .await;
+    let body = text("4444444444", "1000000000000000040", "hi");
+    for guess in ["guess-1", "guess-2", "guess-3"] {
+        assert_eq!(post(&app, &body, Some(guess)).await, 401);
+    }
+    assert_eq!(post(&app, &body, Some("guess-4")).await, 429);
+    assert_eq!(post(&app, &body, Some(SECRET)).await, 429);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
+}
+
+/// The CRC check, with the demo's consumer secret and a vector computed independently
+/// (Python's hmac; see `channels::x` tests).
+#[actix_rt::test]
+async fn the_crc_check_answers_with_the_consumer_secret() {
+    let fake = FakeX::start();
+    let app = TestApp::spawn_with(|s| {
+        s.x.api_base_url = fake.base_url();
+    })
+    .await;
+    let get = |query: &str| {
+        app.client
+            .get(format!("{}/webhooks/x{query}", app.address))
+            .send()
+    };
+    let ok = get("?crc_token=crc-token-123").await.expect("request");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert!(
+        ok.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+    let answer: Value = ok.json().await.expect("json");
+    assert_eq!(
+        answer,
+        json!({"response_token": "sha256=NiA9QjsXCg8u0VVU9rXdzaQ6ioUi4JVBdWEV5IIlq2E="})
+    );
+    assert_eq!(get("").await.expect("request").status().as_u16(), 400);
+    assert_eq!(
+        get("?crc_token=").await.expect("request").status().as_u16(),
+        400
+    );
+    // The CRC is no signing oracle: a delivery as the token is refused, so its signature
+    // cannot be learnt from the answer.
+    let body =
+        serde_json::to_string(&text("3333333333", "1000000000000000070", "hi")).expect("json");
+    let query: String = url_encode(&body);
+    let refused = get(&format!("?crc_token={query}")).await.expect("request");
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(!refused.text().await.expect("body").contains("sha256="));
+}
+
+/// `application/x-www-form-urlencoded` encoding of `value`.
+fn url_encode(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .expect("encodes")
+        .trim_start_matches("v=")
+        .to_string()
+}
+
+#[actix_rt::test]
+async fn without_an_x_account_the_webhook_is_404() {
+    let app = TestApp::spawn_with(|s| {
+        s.channels.retain(|_, c| c.x.is_none());
+    })
+    .await;
+    let status = app
+        .client
+        .get(format!("{}/webhooks/x?crc_token=abc", app.address))
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16();
+    assert_eq!(status, 404);
+    let body = text("3333333333", "1000000000000000050", "hi");
+    assert_eq!(post(&app, &body, Some("demo-x-consumer-secret")).await, 404);
+}
