@@ -179,8 +179,12 @@ impl Application {
                 Arc::new(LocalTimers::new(conversations_cell.clone())),
             ),
         };
+        // Web chat visitors' sockets are woken when a message is sent to them (on any node).
+        let wakeups = crate::channels::webchat::wake::Wakeups::new(
+            parts.as_ref().map(|p| p.cluster.clone()),
+        );
         let outbound = match &parts {
-            Some(parts) => Outbound::start_with(
+            Some(parts) => Outbound::start_all(
                 &settings,
                 http_client.clone(),
                 store.clone(),
@@ -192,8 +196,17 @@ impl Application {
                         outbound,
                     ))
                 },
+                wakeups.clone(),
             ),
-            None => Outbound::start(&settings, http_client.clone(), store.clone()),
+            None => Outbound::start_all(
+                &settings,
+                http_client.clone(),
+                store.clone(),
+                |_, mps, outbound| {
+                    Arc::new(crate::outbound::LocalThrottle::new(mps, outbound))
+                },
+                wakeups.clone(),
+            ),
         };
         let unconfirmed = Duration::from_millis(settings.outbound.resend_unconfirmed_after_ms);
         // The webhooks answer Telegram button presses through the bots' senders.
@@ -265,6 +278,12 @@ impl Application {
             spawn_retention(store.clone(), &settings),
         ];
         tasks.extend(activity.spawn());
+        tasks.extend(wakeups.spawn());
+        let webchat = Arc::new(crate::http::widget::Webchat {
+            records: crate::channels::webchat::records::open(&settings).await?,
+            wakeups,
+            limits: crate::channels::webchat::limits::Limits::new(&settings.webchat),
+        });
         // Web Push: the VAPID key pair every node shares, and the queue of notices.
         if settings.push.enabled {
             let vapid = crate::push::Vapid::load(store.as_ref()).await?;
@@ -374,6 +393,7 @@ impl Application {
             accounts,
             activity,
             media,
+            webchat,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -13,6 +13,7 @@ pub mod instagram;
 pub mod messenger;
 pub mod signature;
 pub mod telegram;
+pub mod webchat;
 pub mod whatsapp;
 pub mod window;
 

@@ -189,7 +189,7 @@ fn caption_too_long() -> ApiError {
     ))
 }
 
-fn refused(refusal: Refusal) -> ApiError {
+pub(crate) fn refused(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::Empty => ApiError::BadRequest(refusal.to_string()),
         Refusal::UnsupportedType { .. } => ApiError::UnsupportedMediaType(format!(

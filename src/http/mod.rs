@@ -13,6 +13,7 @@ pub mod origin;
 pub mod push;
 pub mod webapp;
 pub mod webhooks;
+pub mod widget;
 pub mod ws;
 pub mod ws_limit;
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub media: Arc<crate::media::Media>,
     /// The channels' senders (the Telegram webhook answers button presses through them).
     pub outbound: crate::outbound::Outbound,
+    /// The web chat widget's visitors, wakes and limits.
+    pub webchat: Arc<widget::Webchat>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins
@@ -100,9 +103,12 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
                 "/webhooks/telegram/{channel}",
                 web::post().to(webhooks::receive_telegram),
             )
+            .route("/widget.js", web::get().to(widget::script))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
+            // Before the console's `/api/v1`: the widget's API has its own CORS policy.
+            .service(widget::scope())
             .service(
                 console::scope()
                     .wrap(headers::api_cache_control())

@@ -16,6 +16,8 @@ use std::time::Duration;
 use crate::channels::ChannelClient;
 use crate::channels::messenger::client::MessengerClient;
 use crate::channels::telegram::client::TelegramClient;
+use crate::channels::webchat::client::WebchatClient;
+use crate::channels::webchat::wake::Wakeups;
 use crate::channels::whatsapp::client::WhatsappClient;
 use crate::config::{OutboundSettings, Settings};
 use crate::domain::{ChannelId, ChannelKind, ConversationKey, CustomerId};
@@ -30,7 +32,8 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Build one client ([`WhatsappClient`], [`TelegramClient`], [`MessengerClient`]) and [`OutboundSender`] per
+    /// Build one client ([`WhatsappClient`], [`TelegramClient`], [`MessengerClient`],
+    /// [`WebchatClient`]) and [`OutboundSender`] per
     /// configured channel of a kind that can send (a channel's `messages_per_second`
     /// overrides `outbound.messages_per_second`; a Telegram bot's per-chat limit overrides the
     /// per-recipient rate), with limits kept in this process. Must be called inside a tokio
@@ -48,6 +51,18 @@ impl Outbound {
         http: reqwest::Client,
         store: Arc<dyn Store>,
         throttle: impl Fn(&ChannelId, u32, &OutboundSettings) -> Arc<dyn Throttle>,
+    ) -> Outbound {
+        Self::start_all(settings, http, store, throttle, Wakeups::new(None))
+    }
+
+    /// [`Outbound::start_with`], the web chat channels waking visitors' sockets through
+    /// `wakeups` (shared by the nodes of a cluster).
+    pub fn start_all(
+        settings: &Settings,
+        http: reqwest::Client,
+        store: Arc<dyn Store>,
+        throttle: impl Fn(&ChannelId, u32, &OutboundSettings) -> Arc<dyn Throttle>,
+        wakeups: Arc<Wakeups>,
     ) -> Outbound {
         let mut senders = HashMap::new();
         for (id, channel) in &settings.channels {
@@ -80,6 +95,7 @@ impl Outbound {
                         account,
                     ))
                 }
+                (ChannelKind::Webchat, _) => Arc::new(WebchatClient::new(wakeups.clone())),
                 _ => {
                     tracing::warn!(channel = %id, kind = channel.kind.as_str(), "outbound: no sender for this channel kind");
                     continue;
