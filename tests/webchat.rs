@@ -488,14 +488,22 @@ async fn wrong_tokens_and_foreign_origins_are_refused() {
         .insert("origin", "https://evil.example".parse().expect("header"));
     assert!(tokio_tungstenite::connect_async(request).await.is_err());
 
-    // widget.js is served, small, as a script.
+    // widget.js is served as a script, compressed for browsers that take it.
     let script = app
         .client
         .get(format!("{}/widget.js", app.address))
+        .header("accept-encoding", "gzip")
         .send()
         .await
         .expect("script");
     assert_eq!(script.status().as_u16(), 200);
+    assert_eq!(
+        script
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
     assert!(
         script
             .headers()
@@ -596,4 +604,39 @@ async fn the_status_says_offline_until_an_agent_is_online_and_the_offline_form_i
     let alice = Console::new(&app, ALICE);
     alice.set_presence("online").await;
     assert_eq!(status(&app).await["status"], "open");
+}
+
+/// The widget parses (node) and stays within its budget: 30 KB compressed.
+#[test]
+fn the_widget_script_parses_and_stays_within_30_kb_compressed() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("widget/widget.js");
+    let script = script.to_str().expect("a path");
+    let check = std::process::Command::new("node")
+        .args(["--check", script])
+        .output()
+        .expect("node runs (scripts/test installs nodejs)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let size = std::process::Command::new("node")
+        .args([
+            "-e",
+            "const z=require('zlib'),fs=require('fs');\
+             process.stdout.write(String(z.gzipSync(fs.readFileSync(process.argv[1]),{level:9}).length))",
+            script,
+        ])
+        .output()
+        .expect("node runs");
+    let bytes: usize = String::from_utf8_lossy(&size.stdout)
+        .trim()
+        .parse()
+        .expect("a size");
+    assert!(bytes <= 30 * 1024, "widget.js is {bytes} bytes compressed (budget 30 KB)");
+    // Its six catalogs have the same keys (the console's languages).
+    let text = std::fs::read_to_string(script).expect("the script");
+    for lang in ["en:", "es:", "fr:", "pt:", "ar:", "ru:"] {
+        assert!(text.contains(&format!("    {lang} {{ title:")), "catalog {lang}");
+    }
 }

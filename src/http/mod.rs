@@ -103,7 +103,12 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
                 "/webhooks/telegram/{channel}",
                 web::post().to(webhooks::receive_telegram),
             )
-            .route("/widget.js", web::get().to(widget::script))
+            // The web chat widget's script, for the pages of the sites that embed it.
+            .service(
+                web::resource("/widget.js")
+                    .wrap(actix_web::middleware::Compress::default())
+                    .route(web::get().to(widget::script)),
+            )
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
