@@ -19,8 +19,8 @@ const TOKEN: &str = "demo-webchat-website-token";
 
 /// Serve a page of "another site" embedding the widget on `listener`.
 fn serve_page(listener: std::net::TcpListener, gateway: &str) {
-    let page = format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+    let page = |lang: &str| format!(
+        r#"<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Acme shop</title>
 <style>
@@ -33,16 +33,20 @@ fn serve_page(listener: std::net::TcpListener, gateway: &str) {
 <script src="{gateway}/widget.js" data-channel="webchat" data-token="{TOKEN}" async></script>
 </body></html>"#
     );
+    // `/ar`: the same page in Arabic (the widget follows the page's language).
+    let (english, arabic) = (page("en"), page("ar"));
     let server = actix_web::HttpServer::new(move || {
-        let page = page.clone();
-        actix_web::App::new().default_service(actix_web::web::to(move || {
-            let page = page.clone();
-            async move {
-                actix_web::HttpResponse::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body(page)
-            }
-        }))
+        let (english, arabic) = (english.clone(), arabic.clone());
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |req: actix_web::HttpRequest| {
+                let page = if req.path() == "/ar" { arabic.clone() } else { english.clone() };
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/html; charset=utf-8")
+                        .body(page)
+                }
+            },
+        ))
     })
     .workers(1)
     .listen(listener)
@@ -168,7 +172,7 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
 
     // The visitor asks for a person with the buttons: the conversation reaches Alice.
     visitor_presses(&visitor, "Talk to a person").await;
-    visitor_presses(&visitor, "Support").await;
+    visitor_presses(&visitor, "Customer support").await;
     let customer = run(
         &visitor,
         &format!(
@@ -239,7 +243,11 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
     // gets the offline form, filling the screen.
     Console::new(&app, ALICE).set_presence("offline").await;
     let phone = Browser::start(375, 740, "ar").await;
-    phone.client.goto(&site).await.expect("the page loads");
+    phone
+        .client
+        .goto(&format!("{site}/ar"))
+        .await
+        .expect("the page loads");
     open_widget(&phone).await;
     phone
         .wait_true("right to left", &in_widget("r.querySelector('.panel').dir === 'rtl'"))

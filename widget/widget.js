@@ -1,6 +1,7 @@
 /* Switchboard web chat widget. Vanilla JS, no dependencies, served by the gateway at /widget.js.
  * Embed: <script src="https://GATEWAY/widget.js" data-channel="CHANNEL" data-token="WEBSITE_TOKEN"
  *   [data-lang="en|es|fr|pt|ar|ru"] [data-prechat="true"] async></script>
+ * Language: data-lang, else the page's <html lang>, else the browser's; English by default.
  * The widget lives in a shadow root (the page's CSS cannot reach it), keeps the visitor's token in
  * localStorage (the conversation is found again after a reload or on another page), follows the
  * transcript over its websocket (resuming after the last sequence it saw) and speaks the console's
@@ -24,17 +25,20 @@
     ar: { title: 'تحدث معنا', open: 'افتح المحادثة', close: 'أغلق المحادثة', placeholder: 'اكتب رسالة…', send: 'إرسال', attach: 'أرسل ملفًا', start: 'ابدأ المحادثة', name: 'اسمك', email: 'بريدك الإلكتروني', optional: '(اختياري)', offlineTitle: 'نحن غير متاحين الآن', offlineText: 'اترك لنا رسالة وسنرد عليك فور عودتنا.', message: 'رسالتك', leave: 'أرسل الرسالة', thanks: 'شكرًا لك! سنعود إليك قريبًا.', failed: 'لم تُرسل. اضغط لإعادة المحاولة.', reconnecting: 'جارٍ إعادة الاتصال…', you: 'أنت', agent: 'موظف', bot: 'المساعد', file: 'ملف', invalidEmail: 'أدخل بريدًا إلكترونيًا صحيحًا.', sending: 'جارٍ الإرسال…' },
     ru: { title: 'Напишите нам', open: 'Открыть чат', close: 'Закрыть чат', placeholder: 'Напишите сообщение…', send: 'Отправить', attach: 'Отправить файл', start: 'Начать чат', name: 'Ваше имя', email: 'Ваш email', optional: '(необязательно)', offlineTitle: 'Нас сейчас нет', offlineText: 'Оставьте сообщение, и мы ответим, как только вернёмся.', message: 'Ваше сообщение', leave: 'Отправить сообщение', thanks: 'Спасибо! Мы свяжемся с вами.', failed: 'Не отправлено. Нажмите, чтобы повторить.', reconnecting: 'Переподключение…', you: 'Вы', agent: 'Оператор', bot: 'Помощник', file: 'Файл', invalidEmail: 'Введите корректный email.', sending: 'Отправка…' }
   };
-  var wanted = (script.getAttribute('data-lang') || navigator.language || 'en').toLowerCase().slice(0, 2);
+  // The embed's data-lang, else the page's language, else the browser's.
+  var wanted = (script.getAttribute('data-lang') || document.documentElement.lang || navigator.language || 'en').toLowerCase().slice(0, 2);
   var lang = STRINGS[wanted] ? wanted : 'en';
   var T = STRINGS[lang];
   var rtl = lang === 'ar';
 
   var CSS = [
-    ':host{all:initial}',
+    // The host element sits in the page: nothing of the page's CSS may show on it.
+    ':host{all:initial !important;display:contents !important}',
     '*{box-sizing:border-box;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}',
     '.launcher{position:fixed;inset-block-end:20px;inset-inline-end:20px;width:56px;height:56px;border-radius:50%;border:0;background:#0b5cad;color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;z-index:2147483000}',
     '.launcher:focus-visible,button:focus-visible,input:focus-visible,textarea:focus-visible{outline:3px solid #f5a623;outline-offset:2px}',
     '.launcher svg{width:28px;height:28px;fill:currentColor}',
+    '.icon svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;vertical-align:middle}',
     '.panel{position:fixed;inset-block-end:88px;inset-inline-end:20px;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);background:#fff;color:#1c1e21;border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.3);display:flex;flex-direction:column;overflow:hidden;z-index:2147483000;font-size:15px;line-height:1.4}',
     '.panel[hidden]{display:none}',
     '@media (max-width:480px){.panel{inset:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0}.launcher{inset-block-end:14px;inset-inline-end:14px}}',
@@ -63,6 +67,8 @@
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     'a{color:inherit}'
   ].join('\n');
+
+  var CLIP = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M21 12.5l-8.5 8.5a5 5 0 0 1-7-7L14 5.5a3.5 3.5 0 0 1 5 5L10.5 19a2 2 0 0 1-3-3L15 8.5"/></svg>';
 
   // ---------------------------------------------------------------- small helpers
   function el(tag, attrs, children) {
@@ -200,7 +206,8 @@
     statusLine = el('div', { class: 'status', role: 'status' });
     input = el('textarea', { rows: '1', placeholder: T.placeholder, 'aria-label': T.placeholder, maxlength: '4096' });
     var file = el('input', { type: 'file', class: 'sr', tabindex: '-1', 'aria-hidden': 'true', accept: 'image/jpeg,image/png,application/pdf,video/mp4,audio/*,text/plain' });
-    var attach = el('button', { class: 'icon', type: 'button', 'aria-label': T.attach, title: T.attach, text: '📎' });
+    var attach = el('button', { class: 'icon', type: 'button', 'aria-label': T.attach, title: T.attach });
+    attach.innerHTML = CLIP;
     var send = el('button', { class: 'btn', type: 'submit', text: T.send });
     var form = el('form', { class: 'compose' }, [attach, file, input, send]);
     attach.addEventListener('click', function () { file.click(); });
@@ -234,7 +241,7 @@
     if (m.type === 'file') {
       node = bubble(m.from, '');
       var label = (m.filename || T.file) + (m.caption ? ' — ' + m.caption : '');
-      node.querySelector('.text').textContent = '📎 ' + label;
+      node.querySelector('.text').textContent = label;
     } else {
       var text = [m.header, m.text, m.footer].filter(Boolean).join('\n');
       node = bubble(m.from, text);
@@ -274,7 +281,7 @@
 
   function sendFile(blob) {
     var id = newId();
-    var node = bubble('visitor', '📎 ' + (blob.name || T.file));
+    var node = bubble('visitor', blob.name || T.file);
     node.classList.add('pending');
     pending[id] = node;
     log.appendChild(node);
