@@ -180,9 +180,8 @@ impl Application {
             ),
         };
         // Web chat visitors' sockets are woken when a message is sent to them (on any node).
-        let wakeups = crate::channels::webchat::wake::Wakeups::new(
-            parts.as_ref().map(|p| p.cluster.clone()),
-        );
+        let wakeups =
+            crate::channels::webchat::wake::Wakeups::new(parts.as_ref().map(|p| p.cluster.clone()));
         let outbound = match &parts {
             Some(parts) => Outbound::start_all(
                 &settings,
@@ -202,9 +201,7 @@ impl Application {
                 &settings,
                 http_client.clone(),
                 store.clone(),
-                |_, mps, outbound| {
-                    Arc::new(crate::outbound::LocalThrottle::new(mps, outbound))
-                },
+                |_, mps, outbound| Arc::new(crate::outbound::LocalThrottle::new(mps, outbound)),
                 wakeups.clone(),
             ),
         };

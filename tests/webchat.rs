@@ -149,7 +149,9 @@ impl Socket {
     async fn next(&mut self, timeout: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
             match frame.ok()? {
                 Message::Text(text) => {
                     let value: Value = serde_json::from_str(&text).ok()?;
@@ -184,11 +186,17 @@ impl Socket {
     }
 
     fn last_seq(&self) -> i64 {
-        self.frames.last().and_then(|f| f["seq"].as_i64()).unwrap_or(0)
+        self.frames
+            .last()
+            .and_then(|f| f["seq"].as_i64())
+            .unwrap_or(0)
     }
 
     fn seqs(&self) -> Vec<i64> {
-        self.frames.iter().filter_map(|f| f["seq"].as_i64()).collect()
+        self.frames
+            .iter()
+            .filter_map(|f| f["seq"].as_i64())
+            .collect()
     }
 
     async fn close(mut self) {
@@ -218,7 +226,12 @@ async fn a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_rec
     assert_eq!(mine["text"], "hi");
     assert_eq!(mine["client_id"], "m-1");
     let greeting = socket
-        .wait_for("the greeting", |f| f["from"] == "bot" && f["text"].as_str().is_some_and(|t| t.starts_with("Hi Ana Visitor")))
+        .wait_for("the greeting", |f| {
+            f["from"] == "bot"
+                && f["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Hi Ana Visitor"))
+        })
         .await;
     assert!(greeting["seq"].as_i64().is_some());
     socket
@@ -226,7 +239,9 @@ async fn a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_rec
         .await;
 
     // Buttons: "Talk to a person", then "Support": handed off to Alice.
-    visitor.presses("main_menu/person", "Talk to a person").await;
+    visitor
+        .presses("main_menu/person", "Talk to a person")
+        .await;
     socket
         .wait_for("the team list", |f| offers(f, "choose_team/support"))
         .await;
@@ -237,7 +252,10 @@ async fn a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_rec
         .to_string();
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["channel"], "webchat", "{view}");
-    assert_eq!(view["conversation"]["customer"]["id"], visitor.customer.as_str());
+    assert_eq!(
+        view["conversation"]["customer"]["id"],
+        visitor.customer.as_str()
+    );
     assert_eq!(view["conversation"]["customer"]["name"], "Ana Visitor");
     // No messaging window on the web chat.
     assert_eq!(
@@ -257,7 +275,10 @@ async fn a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_rec
     let seqs = socket.seqs();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
     assert!(
-        !socket.frames.iter().any(|f| f.to_string().contains("internal: check")),
+        !socket
+            .frames
+            .iter()
+            .any(|f| f.to_string().contains("internal: check")),
         "a note reached the visitor: {:#?}",
         socket.frames
     );
@@ -318,7 +339,11 @@ async fn a_retried_message_is_processed_once_and_a_file_reaches_the_agent() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     while socket.next(Duration::from_millis(200)).await.is_some() {}
-    let from_visitor = socket.frames.iter().filter(|f| f["from"] == "visitor").count();
+    let from_visitor = socket
+        .frames
+        .iter()
+        .filter(|f| f["from"] == "visitor")
+        .count();
     assert_eq!(from_visitor, 1, "{:#?}", socket.frames);
     let counts = app.handle.store.counts().await.expect("counts");
     assert_eq!(counts.inbound_events, 1, "{counts:?}");
@@ -334,7 +359,8 @@ async fn a_retried_message_is_processed_once_and_a_file_reaches_the_agent() {
     socket
         .wait_for("the team list", |f| offers(f, "choose_team/support"))
         .await;
-    let press = json!({"client_id": "p-2", "choice": {"id": "choose_team/support", "title": "Support"}});
+    let press =
+        json!({"client_id": "p-2", "choice": {"id": "choose_team/support", "title": "Support"}});
     assert_eq!(visitor.post(&press).await.0, 202);
     agent_ws.wait_for_kind(ASSIGNED, WAIT).await;
     let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
@@ -353,9 +379,7 @@ async fn a_retried_message_is_processed_once_and_a_file_reaches_the_agent() {
         .await
         .expect("attachment");
     assert_eq!(response.status().as_u16(), 202);
-    let file = socket
-        .wait_for("the file", |f| f["type"] == "file")
-        .await;
+    let file = socket.wait_for("the file", |f| f["type"] == "file").await;
     assert_eq!(file["filename"], "receipt.png");
     let media_id = file["media_id"].as_str().expect("a media id").to_string();
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -376,6 +400,54 @@ async fn a_retried_message_is_processed_once_and_a_file_reaches_the_agent() {
     };
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     assert_eq!(bytes, png);
+    // The visitor gets their own file back from the widget API; another visitor does not.
+    let widget_media = |token: &str, id: &str| {
+        app.client
+            .get(format!("{}/api/v1/widget/media/{id}", app.address))
+            .header("x-website-token", TOKEN)
+            .bearer_auth(token)
+            .send()
+    };
+    let mine = widget_media(&visitor.token, &media_id)
+        .await
+        .expect("media");
+    assert_eq!(mine.status().as_u16(), 200);
+    assert_eq!(mine.bytes().await.expect("bytes").to_vec(), png);
+    let stranger = Visitor::start(&app, None).await;
+    let theirs = widget_media(&stranger.token, &media_id)
+        .await
+        .expect("media");
+    assert_eq!(theirs.status().as_u16(), 404);
+
+    // Alice sends a file from the console: it stays here, the visitor sees it live and gets it.
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.resize(2048, 0x42);
+    let conversation = alice_conversation(&app, &visitor.customer).await;
+    let part = reqwest::multipart::Part::bytes(jpeg.clone())
+        .file_name("map.jpg")
+        .mime_str("image/jpeg")
+        .expect("mime");
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/v1/conversations/{conversation}/attachments",
+            app.address
+        ))
+        .bearer_auth(ALICE)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .expect("attachment request");
+    assert_eq!(response.status().as_u16(), 201);
+    let sent = socket
+        .wait_for("Alice's file", |f| {
+            f["type"] == "file" && f["from"] == "agent"
+        })
+        .await;
+    let id = sent["media_id"].as_str().expect("a media id").to_string();
+    let got = widget_media(&visitor.token, &id).await.expect("media");
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.bytes().await.expect("bytes").to_vec(), jpeg);
     // Not a type the gateway takes: 415, nothing recorded.
     let response = app
         .client
@@ -390,6 +462,18 @@ async fn a_retried_message_is_processed_once_and_a_file_reaches_the_agent() {
         .await
         .expect("attachment");
     assert_eq!(response.status().as_u16(), 415);
+}
+
+/// The newest conversation of `customer` (its id).
+async fn alice_conversation(app: &TestApp, customer: &str) -> String {
+    app.handle
+        .store
+        .customer_conversations(&switchboard::domain::CustomerId::new(customer), 1)
+        .await
+        .expect("conversations")
+        .pop()
+        .expect("a conversation")
+        .id
 }
 
 in_both_modes!(
@@ -411,7 +495,13 @@ async fn wrong_tokens_and_foreign_origins_are_refused() {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 401);
-    let response = app.client.post(&url).json(&json!({})).send().await.expect("request");
+    let response = app
+        .client
+        .post(&url)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status().as_u16(), 401);
 
     // A page of another site: the preflight gets no CORS headers, the request is refused.
@@ -420,11 +510,19 @@ async fn wrong_tokens_and_foreign_origins_are_refused() {
         .request(reqwest::Method::OPTIONS, &url)
         .header("origin", "https://evil.example")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "x-website-token, content-type")
+        .header(
+            "access-control-request-headers",
+            "x-website-token, content-type",
+        )
         .send()
         .await
         .expect("preflight");
-    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     let response = app
         .client
         .post(&url)
@@ -435,7 +533,12 @@ async fn wrong_tokens_and_foreign_origins_are_refused() {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 403);
-    assert!(response.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 
     // The channel's own site: the preflight is answered with its origin.
     let preflight = app
@@ -443,7 +546,10 @@ async fn wrong_tokens_and_foreign_origins_are_refused() {
         .request(reqwest::Method::OPTIONS, &url)
         .header("origin", SITE)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "x-website-token, content-type")
+        .header(
+            "access-control-request-headers",
+            "x-website-token, content-type",
+        )
         .send()
         .await
         .expect("preflight");
@@ -468,21 +574,22 @@ async fn wrong_tokens_and_foreign_origins_are_refused() {
         .expect("request");
     assert_eq!(response.status().as_u16(), 401);
     // A malformed message: 400; nothing recorded.
-    let (status, _) = visitor.post(&json!({"client_id": "bad id", "text": "hi"})).await;
+    let (status, _) = visitor
+        .post(&json!({"client_id": "bad id", "text": "hi"}))
+        .await;
     assert_eq!(status, 400);
     let (status, _) = visitor.post(&json!({"client_id": "ok"})).await;
     assert_eq!(status, 400);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
 
     // The websocket from a foreign page: refused at the handshake.
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        format!(
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
             "{}/api/v1/widget/ws?website_token={TOKEN}&visitor_token={}",
             app.address.replace("http://", "ws://"),
             visitor.token
-        ),
-    )
-    .expect("request");
+        ))
+        .expect("request");
     request
         .headers_mut()
         .insert("origin", "https://evil.example".parse().expect("header"));
@@ -543,7 +650,12 @@ async fn a_visitor_past_the_limits_gets_429_with_retry_after() {
         .expect("Retry-After");
     assert!((1..=60).contains(&wait), "{wait}");
     // The page may read it (CORS headers on the refusal).
-    assert!(response.headers().get("access-control-allow-origin").is_some());
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_some()
+    );
     // Sessions per address: the second is the last one this hour.
     let _second = Visitor::start(&app, None).await;
     let response = app
@@ -578,8 +690,10 @@ async fn the_status_says_offline_until_an_agent_is_online_and_the_offline_form_i
         .post(format!("{}/api/v1/widget/offline", app.address))
         .header("x-website-token", TOKEN)
         .bearer_auth(&visitor.token)
-        .json(&json!({"client_id": "off-1", "name": "Night Owl", "email": "owl@example.com",
-                      "message": "Please call me back about my order"}))
+        .json(
+            &json!({"client_id": "off-1", "name": "Night Owl", "email": "owl@example.com",
+                      "message": "Please call me back about my order"}),
+        )
         .send()
         .await
         .expect("offline form");
@@ -598,7 +712,10 @@ async fn the_status_says_offline_until_an_agent_is_online_and_the_offline_form_i
             assert_eq!(all["name"], "Night Owl");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the offline message was not recorded: {all}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the offline message was not recorded: {all}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let alice = Console::new(&app, ALICE);
@@ -633,10 +750,16 @@ fn the_widget_script_parses_and_stays_within_30_kb_compressed() {
         .trim()
         .parse()
         .expect("a size");
-    assert!(bytes <= 30 * 1024, "widget.js is {bytes} bytes compressed (budget 30 KB)");
+    assert!(
+        bytes <= 30 * 1024,
+        "widget.js is {bytes} bytes compressed (budget 30 KB)"
+    );
     // Its six catalogs have the same keys (the console's languages).
     let text = std::fs::read_to_string(script).expect("the script");
     for lang in ["en:", "es:", "fr:", "pt:", "ar:", "ru:"] {
-        assert!(text.contains(&format!("    {lang} {{ title:")), "catalog {lang}");
+        assert!(
+            text.contains(&format!("    {lang} {{ title:")),
+            "catalog {lang}"
+        );
     }
 }

@@ -19,8 +19,9 @@ const TOKEN: &str = "demo-webchat-website-token";
 
 /// Serve a page of "another site" embedding the widget on `listener`.
 fn serve_page(listener: std::net::TcpListener, gateway: &str) {
-    let page = |lang: &str| format!(
-        r#"<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+    let page = |lang: &str| {
+        format!(
+            r#"<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Acme shop</title>
 <style>
@@ -32,14 +33,19 @@ fn serve_page(listener: std::net::TcpListener, gateway: &str) {
 <body><h1>Acme shop</h1><p>Our products, our prices.</p>
 <script src="{gateway}/widget.js" data-channel="webchat" data-token="{TOKEN}" async></script>
 </body></html>"#
-    );
+        )
+    };
     // `/ar`: the same page in Arabic (the widget follows the page's language).
     let (english, arabic) = (page("en"), page("ar"));
     let server = actix_web::HttpServer::new(move || {
         let (english, arabic) = (english.clone(), arabic.clone());
         actix_web::App::new().default_service(actix_web::web::to(
             move |req: actix_web::HttpRequest| {
-                let page = if req.path() == "/ar" { arabic.clone() } else { english.clone() };
+                let page = if req.path() == "/ar" {
+                    arabic.clone()
+                } else {
+                    english.clone()
+                };
                 async move {
                     actix_web::HttpResponse::Ok()
                         .content_type("text/html; charset=utf-8")
@@ -130,10 +136,17 @@ async fn open_widget(browser: &Browser) {
 async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_again_after_a_reload()
 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port for the page");
-    let site = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let site = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
     let origin = site.clone();
     let app = spawn_console_app(move |s| {
-        if let Some(widget) = s.channels.get_mut("webchat").and_then(|c| c.webchat.as_mut()) {
+        if let Some(widget) = s
+            .channels
+            .get_mut("webchat")
+            .and_then(|c| c.webchat.as_mut())
+        {
             widget.origins = vec![origin];
         }
     })
@@ -159,7 +172,10 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
         .await;
     visitor_says(&visitor, "hi").await;
     visitor
-        .wait_true("the bot's menu", &in_widget("r.querySelectorAll('.opts button').length > 0"))
+        .wait_true(
+            "the bot's menu",
+            &in_widget("r.querySelectorAll('.opts button').length > 0"),
+        )
         .await;
     visitor.screenshot("widget-desktop-bot").await;
     // The page's CSS did not reach the widget (its launcher is still a round button).
@@ -180,7 +196,10 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
         ),
     )
     .await;
-    let customer = customer.as_str().expect("the visitor's customer id").to_string();
+    let customer = customer
+        .as_str()
+        .expect("the visitor's customer id")
+        .to_string();
     let deadline = tokio::time::Instant::now() + WAIT;
     let id = loop {
         let newest = app
@@ -211,7 +230,10 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
         .expect("typed");
     composer.send_keys("\u{E007}").await.expect("Enter");
     visitor
-        .wait_true("Alice's reply, live", &log_has("Hello, I am Alice. Which order?"))
+        .wait_true(
+            "Alice's reply, live",
+            &log_has("Hello, I am Alice. Which order?"),
+        )
         .await;
     visitor.screenshot("widget-desktop").await;
     agent.screenshot("widget-console-agent").await;
@@ -250,17 +272,29 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
         .expect("the page loads");
     open_widget(&phone).await;
     phone
-        .wait_true("right to left", &in_widget("r.querySelector('.panel').dir === 'rtl'"))
+        .wait_true(
+            "right to left",
+            &in_widget("r.querySelector('.panel').dir === 'rtl'"),
+        )
         .await;
     phone
-        .wait_true("the offline form", &in_widget("r.querySelector('input[name=email]') && r.querySelector('textarea[name=message]')"))
+        .wait_true(
+            "the offline form",
+            &in_widget(
+                "r.querySelector('input[name=email]') && r.querySelector('textarea[name=message]')",
+            ),
+        )
         .await;
     let width = run(
         &phone,
         "return document.querySelector('[data-switchboard-widget]').shadowRoot.querySelector('.panel').getBoundingClientRect().width;",
     )
     .await;
-    assert_eq!(width.as_f64(), Some(375.0), "the panel fills the phone's width");
+    assert_eq!(
+        width.as_f64(),
+        Some(375.0),
+        "the panel fills the phone's width"
+    );
     phone.screenshot("widget-phone-ar-offline").await;
     phone.close().await;
 }

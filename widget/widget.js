@@ -241,7 +241,11 @@
     if (m.type === 'file') {
       node = bubble(m.from, '');
       var label = (m.filename || T.file) + (m.caption ? ' — ' + m.caption : '');
-      node.querySelector('.text').textContent = label;
+      var text = node.querySelector('.text');
+      text.textContent = '';
+      if (m.media_id) {
+        text.appendChild(el('a', { href: '#', text: label, onclick: function (e) { e.preventDefault(); download(m.media_id, m.filename || 'file'); } }));
+      } else text.textContent = label;
     } else {
       var text = [m.header, m.text, m.footer].filter(Boolean).join('\n');
       node = bubble(m.from, text);
@@ -258,6 +262,18 @@
     node.setAttribute('data-seq', m.seq);
     log.appendChild(node);
     log.scrollTop = log.scrollHeight;
+  }
+
+  // A file of the conversation, fetched with the visitor's token and saved.
+  function download(id, name) {
+    fetch(base + '/api/v1/widget/media/' + encodeURIComponent(id), {
+      headers: { 'X-Website-Token': websiteToken, Authorization: 'Bearer ' + session.token }, mode: 'cors', credentials: 'omit'
+    }).then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.blob(); }).then(function (blob) {
+      var url = URL.createObjectURL(blob);
+      var a = el('a', { href: url, download: name });
+      root.appendChild(a); a.click(); a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+    }).catch(function () { /* not there (yet): the link stays */ });
   }
 
   function sendMessage(payload, shownText) {

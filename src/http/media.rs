@@ -50,6 +50,14 @@ pub async fn serve(
             ApiError::NotFound(_) => not_found(),
             other => other,
         })?;
+    answer(&state, &row).await
+}
+
+/// A media row's answer: 202 while pending, 410 unavailable, else its bytes (streamed).
+pub(crate) async fn answer(
+    state: &AppState,
+    row: &crate::media::records::MediaRow,
+) -> Result<HttpResponse, ApiError> {
     match row.state() {
         MediaState::Pending => Ok(HttpResponse::Accepted()
             .insert_header((header::RETRY_AFTER, "2"))
@@ -61,7 +69,7 @@ pub async fn serve(
         MediaState::Ready => {
             let (size, stream) = state
                 .media
-                .stream(&row)
+                .stream(row)
                 .await?
                 .ok_or_else(|| ApiError::Gone("media unavailable: not in the store".into()))?;
             let mut response =
@@ -216,8 +224,10 @@ pub async fn attach(
         .channels
         .get(conversation.channel.as_str())
         .ok_or_else(|| ApiError::Conflict("the conversation's channel is gone".into()))?;
-    // Files go to Meta and are sent by Meta's id: WhatsApp only, for now.
-    if channel.kind != crate::domain::ChannelKind::Whatsapp {
+    // Files go to Meta and are sent by Meta's id (WhatsApp), or stay here for a web chat
+    // visitor, who fetches them from the widget API.
+    let webchat = channel.kind == crate::domain::ChannelKind::Webchat;
+    if channel.kind != crate::domain::ChannelKind::Whatsapp && !webchat {
         return Err(ApiError::Conflict(format!(
             "attachments cannot be sent on {} channels yet",
             channel.kind.as_str()
@@ -258,12 +268,20 @@ pub async fn attach(
     let blob = limits::digest_hex(&form.file);
     let size = form.file.len() as i64;
     state.media.blobs.put(&blob, form.file.clone()).await?;
-    let media_id = match state
-        .media
-        .graph
-        .upload(channel, form.file, &accepted.mime_type, &filename)
-        .await
-    {
+    let uploaded = if webchat {
+        Ok(format!(
+            "{}{}",
+            crate::media::WEBCHAT_MEDIA_PREFIX,
+            uuid::Uuid::now_v7().simple()
+        ))
+    } else {
+        state
+            .media
+            .graph
+            .upload(channel, form.file, &accepted.mime_type, &filename)
+            .await
+    };
+    let media_id = match uploaded {
         Ok(id) => id,
         Err(e) => {
             count("upload_failed", accepted.kind.as_str());

@@ -74,6 +74,7 @@ pub fn scope() -> Scope<
         .route("/transcript", web::get().to(transcript))
         .route("/status", web::get().to(status))
         .route("/offline", web::post().to(offline))
+        .route("/media/{id}", web::get().to(media))
         .route("/ws", web::get().to(socket))
 }
 
@@ -101,10 +102,7 @@ async fn cors(
         let response = match (&origin, listed) {
             (Some(origin), true) => HttpResponse::NoContent()
                 .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
-                .insert_header((
-                    header::ACCESS_CONTROL_ALLOW_METHODS,
-                    "GET, POST, OPTIONS",
-                ))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))
                 .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOWED_HEADERS))
                 .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
                 .insert_header((header::VARY, "Origin"))
@@ -191,7 +189,9 @@ fn site<'a>(
         .unwrap_or_default();
     let found = super::auth::guarded(req, state, "website_token", &given, |given| {
         webchat_channels(state)
-            .find(|(_, w)| constant_time_eq(given.as_bytes(), w.website_token.expose_secret().as_bytes()))
+            .find(|(_, w)| {
+                constant_time_eq(given.as_bytes(), w.website_token.expose_secret().as_bytes())
+            })
             .map(|(id, _)| id.clone())
     })
     .map_err(|e| match e {
@@ -252,13 +252,12 @@ async fn visitor(
     } else {
         None
     };
-    super::auth::guarded(req, state, "visitor_token", &given, |_| found)
-        .map_err(|e| match e {
-            ApiError::Unauthorized(_) => ApiError::Unauthorized(
-                "unknown visitor token: start a session (POST /api/v1/widget/sessions)".into(),
-            ),
-            other => other,
-        })
+    super::auth::guarded(req, state, "visitor_token", &given, |_| found).map_err(|e| match e {
+        ApiError::Unauthorized(_) => ApiError::Unauthorized(
+            "unknown visitor token: start a session (POST /api/v1/widget/sessions)".into(),
+        ),
+        other => other,
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -301,8 +300,9 @@ async fn create_session(
     } else {
         json_body(body).await?
     };
-    let name = wc::form_field(form.name.as_deref(), wc::NAME_MAX, false)
-        .map_err(|_| ApiError::BadRequest(format!("`name`: at most {} characters", wc::NAME_MAX)))?;
+    let name = wc::form_field(form.name.as_deref(), wc::NAME_MAX, false).map_err(|_| {
+        ApiError::BadRequest(format!("`name`: at most {} characters", wc::NAME_MAX))
+    })?;
     let email = wc::form_field(form.email.as_deref(), wc::EMAIL_MAX, true)
         .map_err(|_| ApiError::BadRequest("`email` is not an email address".into()))?;
     state
@@ -492,8 +492,9 @@ async fn offline(
     let site = site(&req, &state, None)?;
     let mut visitor = visitor(&req, &state, &site, None).await?;
     let form: Form = json_body(body).await?;
-    let name = wc::form_field(form.name.as_deref(), wc::NAME_MAX, false)
-        .map_err(|_| ApiError::BadRequest(format!("`name`: at most {} characters", wc::NAME_MAX)))?;
+    let name = wc::form_field(form.name.as_deref(), wc::NAME_MAX, false).map_err(|_| {
+        ApiError::BadRequest(format!("`name`: at most {} characters", wc::NAME_MAX))
+    })?;
     let email = wc::form_field(form.email.as_deref(), wc::EMAIL_MAX, true)
         .map_err(|_| ApiError::BadRequest("`email` is not an email address".into()))?;
     let message = VisitorMessage {
@@ -519,7 +520,8 @@ async fn offline(
         visitor.email = email.or(visitor.email);
     }
     // The agents see who to answer and how to reach them, with the message.
-    if let (crate::domain::MessageContent::Text { body }, Some(email)) = (&mut content, &visitor.email)
+    if let (crate::domain::MessageContent::Text { body }, Some(email)) =
+        (&mut content, &visitor.email)
     {
         *body = format!("{body}\n\n({email})");
     }
@@ -573,7 +575,11 @@ async fn attach(
     let content = crate::domain::MessageContent::Media {
         kind: accepted.kind,
         media: crate::domain::Media {
-            id: Some(format!("{}{}", crate::media::WEBCHAT_MEDIA_PREFIX, uuid::Uuid::now_v7().simple())),
+            id: Some(format!(
+                "{}{}",
+                crate::media::WEBCHAT_MEDIA_PREFIX,
+                uuid::Uuid::now_v7().simple()
+            )),
             mime_type: Some(accepted.mime_type.clone()),
             sha256: Some(hex),
             caption: None,
@@ -591,6 +597,24 @@ async fn attach(
         "mime_type": accepted.mime_type,
         "filename": filename,
     })))
+}
+
+/// `GET /api/v1/widget/media/{id}`: a file of the visitor's own conversations (theirs or an
+/// agent's), as the console's media endpoint answers it; 404 for anyone else's.
+async fn media(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let site = site(&req, &state, None)?;
+    let visitor = visitor(&req, &state, &site, None).await?;
+    let not_found = || ApiError::NotFound("no such media".into());
+    let owner = state.webchat.records.media_customer(&id).await?;
+    if owner.as_deref() != Some(visitor.customer.as_str()) {
+        return Err(not_found());
+    }
+    let row = state.media.get(&id).await?.ok_or_else(not_found)?;
+    super::media::answer(&state, &row).await
 }
 
 #[derive(Deserialize)]
@@ -661,7 +685,8 @@ async fn socket(
         let heartbeat = Duration::from_secs(settings.heartbeat_seconds.max(1));
         let timeout = Duration::from_secs(settings.client_timeout_seconds.max(1));
         let mut pings = tokio::time::interval(heartbeat);
-        let mut polls = tokio::time::interval(Duration::from_millis(settings.poll_interval_ms.max(10)));
+        let mut polls =
+            tokio::time::interval(Duration::from_millis(settings.poll_interval_ms.max(10)));
         let mut last_heard = Instant::now();
         let mut close = None;
         // Read at once (what was missed), then whenever woken or polled.
@@ -672,8 +697,7 @@ async fn socket(
                 woken.borrow_and_update();
                 match page(&state, customer.as_str(), last).await {
                     Ok((frames, next)) => {
-                        let full = next != last
-                            && (frames.len() as i64) >= settings.page_size;
+                        let full = next != last && (frames.len() as i64) >= settings.page_size;
                         for message in frames {
                             let frame = json!({"type": "message", "message": message});
                             open = session.text(frame.to_string()).await.is_ok();

@@ -396,6 +396,7 @@ fn channel_settings() -> ChannelSettings {
         telegram: None,
         messenger: None,
         instagram: None,
+        webchat: None,
     }
 }
 

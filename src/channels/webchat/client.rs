@@ -60,7 +60,7 @@ mod tests {
     async fn a_send_wakes_the_visitor_and_a_template_is_refused() {
         let wakeups = Wakeups::new(None);
         let visitor = CustomerId::new("webchat:site:abc");
-        let mut socket = wakeups.watch(&visitor);
+        let socket = wakeups.watch(&visitor);
         let client = WebchatClient::new(wakeups.clone());
         let text = SendRequest::Message {
             to: visitor.clone(),

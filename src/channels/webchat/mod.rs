@@ -152,21 +152,30 @@ impl VisitorMessage {
     }
 }
 
-/// A name or email of a form: trimmed, empty as none; `None` inside when too long or (email)
-/// not an address.
-pub fn form_field(value: Option<&str>, max: usize, email: bool) -> Result<Option<String>, ()> {
+/// A form's field that is too long, holds control characters, or (an email) is no address.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid form field")]
+pub struct BadField;
+
+/// A name or email of a form: trimmed, empty as none; [`BadField`] when too long or (email) not
+/// an address.
+pub fn form_field(
+    value: Option<&str>,
+    max: usize,
+    email: bool,
+) -> Result<Option<String>, BadField> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(());
+        return Err(BadField);
     }
     if email {
         let Some((local, domain)) = value.rsplit_once('@') else {
-            return Err(());
+            return Err(BadField);
         };
         if local.is_empty() || !domain.contains('.') || value.contains(char::is_whitespace) {
-            return Err(());
+            return Err(BadField);
         }
     }
     Ok(Some(value.to_string()))

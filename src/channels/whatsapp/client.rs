@@ -542,6 +542,7 @@ mod tests {
             telegram: None,
             messenger: None,
             instagram: None,
+            webchat: None,
         }
     }
 
