@@ -191,9 +191,8 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
     visitor_presses(&visitor, "Customer support").await;
     let customer = run(
         &visitor,
-        &format!(
-            "return Object.keys(localStorage).filter(k => k.startsWith('switchboard-widget:'))             .map(k => JSON.parse(localStorage.getItem(k)).customer)[0];"
-        ),
+        "return Object.keys(localStorage).filter(k => k.startsWith('switchboard-widget:'))\
+         .map(k => JSON.parse(localStorage.getItem(k)).customer)[0];",
     )
     .await;
     let customer = customer
