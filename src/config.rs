@@ -68,6 +68,9 @@ pub struct Settings {
     /// Web Push: how the gateway tells a closed console or a phone about an offer.
     #[serde(default)]
     pub push: PushSettings,
+    /// The web chat widget's API (channels themselves are channels of `kind: webchat`).
+    #[serde(default)]
+    pub webchat: WebchatSettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -190,6 +193,7 @@ const DEMO_SECRETS: &[&str] = &[
     "demo-instagram-access-token",
     "demo-x-consumer-secret",
     "demo-x-access-token",
+    "demo-webchat-website-token",
 ];
 pub const DEMO_CONSOLE_TOKENS: &[&str] =
     &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
@@ -611,6 +615,82 @@ pub struct ChannelSettings {
     /// `kind: x`: the X account (required there).
     #[serde(default)]
     pub x: Option<XAccountSettings>,
+    /// `kind: webchat`: the website token and the sites that may embed the widget (required
+    /// there).
+    #[serde(default)]
+    pub webchat: Option<WebchatChannelSettings>,
+}
+
+/// One web chat widget (`channels.<id>.webchat`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct WebchatChannelSettings {
+    /// What the widget sends (`X-Website-Token`): it names the channel; with a visitor's token
+    /// it authenticates the visitor's requests.
+    pub website_token: SecretString,
+    /// The sites (`https://www.example.com`) whose pages may use the widget's API (CORS and the
+    /// websocket's `Origin`).
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// The team whose online agents make the widget `open` (absent: any team).
+    #[serde(default)]
+    pub team: Option<String>,
+}
+
+impl WebchatChannelSettings {
+    /// The channel's account: a digest of its website token (the token itself is never
+    /// stored; two channels cannot share a token).
+    pub fn account(&self) -> AccountId {
+        use secrecy::ExposeSecret;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.website_token.expose_secret().as_bytes());
+        AccountId::new(format!("wc-{}", &hex::encode(digest)[..16]))
+    }
+}
+
+/// The web chat widget's API: limits, the visitor's websocket.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct WebchatSettings {
+    /// Requests to `/api/v1/widget/*` per client address per minute, and the burst allowed.
+    pub requests_per_minute_per_address: u32,
+    pub request_burst_per_address: u32,
+    /// Messages, files and offline forms per visitor per minute, and the burst allowed.
+    pub messages_per_minute_per_visitor: u32,
+    pub message_burst_per_visitor: u32,
+    /// Visitor sessions created per client address per hour.
+    pub sessions_per_hour_per_address: u32,
+    /// Longest text a visitor may send.
+    pub max_text_chars: usize,
+    /// Largest file a visitor may send (and within the type's own limit, `media::limits`).
+    pub max_file_bytes: usize,
+    /// Websocket ping interval, and how long a silent widget is kept.
+    pub heartbeat_seconds: u64,
+    pub client_timeout_seconds: u64,
+    /// A socket also reads the transcript this often when nothing woke it (cluster fallback).
+    pub poll_interval_ms: u64,
+    /// Most messages one socket frame batch or one transcript page holds.
+    pub page_size: i64,
+    /// Largest websocket frame accepted from a widget.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for WebchatSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_minute_per_address: 600,
+            request_burst_per_address: 120,
+            messages_per_minute_per_visitor: 30,
+            message_burst_per_visitor: 10,
+            sessions_per_hour_per_address: 60,
+            max_text_chars: 4096,
+            max_file_bytes: 10 * 1024 * 1024,
+            heartbeat_seconds: 20,
+            client_timeout_seconds: 60,
+            poll_interval_ms: 3000,
+            page_size: 200,
+            max_frame_bytes: 4096,
+        }
+    }
 }
 
 impl ChannelSettings {
@@ -637,6 +717,11 @@ impl ChannelSettings {
                     .map(|account| account.account_id.clone())
                     .unwrap_or_default(),
             ),
+            (ChannelKind::Webchat, _) => self
+                .webchat
+                .as_ref()
+                .map(WebchatChannelSettings::account)
+                .unwrap_or_default(),
             _ => AccountId::new(self.phone_number_id.clone()),
         }
     }
@@ -1008,6 +1093,11 @@ impl Settings {
             {
                 keys.push(format!("channels.{id}.x.access_token"));
             }
+            if let Some(widget) = &channel.webchat
+                && public(&widget.website_token)
+            {
+                keys.push(format!("channels.{id}.webchat.website_token"));
+            }
             if let Some(bot) = &channel.telegram {
                 if public(&bot.bot_token) {
                     keys.push(format!("channels.{id}.telegram.bot_token"));
@@ -1218,6 +1308,36 @@ impl Settings {
                         "channel {id}: an x channel needs x.consumer_secret"
                     ));
                 }
+            } else if channel.kind == ChannelKind::Webchat {
+                use secrecy::ExposeSecret;
+                let Some(widget) = &channel.webchat else {
+                    return invalid(format!(
+                        "channel {id}: kind webchat needs webchat.website_token and webchat.origins"
+                    ));
+                };
+                let token = widget.website_token.expose_secret();
+                if token.len() < 16
+                    || token.len() > 256
+                    || !token
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return invalid(format!(
+                        "channel {id}: webchat.website_token must be 16-256 characters A-Z, a-z, 0-9, _ or -"
+                    ));
+                }
+                for origin in &widget.origins {
+                    if crate::http::origin::normalize(origin).is_none() {
+                        return invalid(format!(
+                            "channel {id}: webchat.origins: {origin:?} is not an origin like https://www.example.com"
+                        ));
+                    }
+                }
+                if let Some(team) = &widget.team
+                    && !self.teams.contains_key(team)
+                {
+                    return invalid(format!("channel {id}: webchat.team {team} is not a team"));
+                }
             } else if channel.phone_number_id.is_empty() {
                 return invalid(format!("channel {id}: phone_number_id is required"));
             }
@@ -1344,6 +1464,19 @@ impl Settings {
                     "security.allowed_origins: {origin:?} is not an origin like https://console.example.com"
                 ));
             }
+        }
+        let w = &self.webchat;
+        if w.requests_per_minute_per_address == 0
+            || w.request_burst_per_address == 0
+            || w.messages_per_minute_per_visitor == 0
+            || w.message_burst_per_visitor == 0
+            || w.sessions_per_hour_per_address == 0
+            || w.max_text_chars == 0
+            || w.page_size <= 0
+            || w.poll_interval_ms == 0
+            || w.max_frame_bytes == 0
+        {
+            return invalid("webchat limits must be positive".into());
         }
         if self.console.session_buffer == 0
             || self.console.agent_mailbox == 0

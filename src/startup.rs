@@ -183,12 +183,15 @@ impl Application {
         // it) and, below, the downloader of customers' media.
         let media = crate::media::Media::open(settings.clone(), http_client.clone()).await?;
         let files: Arc<dyn crate::channels::StoredFiles> = media.clone();
+        // Web chat visitors' sockets are woken when a message is sent to them (on any node).
+        let wakeups =
+            crate::channels::webchat::wake::Wakeups::new(parts.as_ref().map(|p| p.cluster.clone()));
         let outbound = match &parts {
-            Some(parts) => Outbound::start_with(
+            Some(parts) => Outbound::start_all(
                 &settings,
                 http_client.clone(),
                 store.clone(),
-                Some(files),
+                Some(files.clone()),
                 |channel, mps, outbound| {
                     Arc::new(RedisThrottle::new(
                         parts.cluster.clone(),
@@ -197,8 +200,16 @@ impl Application {
                         outbound,
                     ))
                 },
+                wakeups.clone(),
             ),
-            None => Outbound::start(&settings, http_client.clone(), store.clone(), Some(files)),
+            None => Outbound::start_all(
+                &settings,
+                http_client.clone(),
+                store.clone(),
+                Some(files.clone()),
+                |_, mps, outbound| Arc::new(crate::outbound::LocalThrottle::new(mps, outbound)),
+                wakeups.clone(),
+            ),
         };
         let unconfirmed = Duration::from_millis(settings.outbound.resend_unconfirmed_after_ms);
         // The webhooks answer Telegram button presses through the bots' senders.
@@ -268,6 +279,12 @@ impl Application {
             spawn_retention(store.clone(), &settings),
         ];
         tasks.extend(activity.spawn());
+        tasks.extend(wakeups.spawn());
+        let webchat = Arc::new(crate::http::widget::Webchat {
+            records: crate::channels::webchat::records::open(&settings).await?,
+            wakeups,
+            limits: crate::channels::webchat::limits::Limits::new(&settings.webchat),
+        });
         // Web Push: the VAPID key pair every node shares, and the queue of notices.
         if settings.push.enabled {
             let vapid = crate::push::Vapid::load(store.as_ref()).await?;
@@ -378,6 +395,7 @@ impl Application {
             accounts,
             activity,
             media,
+            webchat,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -12,7 +12,7 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-const DEMO_KEYS: [&str; 17] = [
+const DEMO_KEYS: [&str; 18] = [
     "whatsapp.app_secret",
     "whatsapp.verify_token",
     "whatsapp.access_token",
@@ -26,6 +26,7 @@ const DEMO_KEYS: [&str; 17] = [
     "instagram.verify_token",
     "channels.x.x.access_token",
     "x.consumer_secret",
+    "channels.webchat.webchat.website_token",
     "push.subject",
     "agents.alice.token_sha256",
     "agents.bob.token_sha256",
@@ -82,8 +83,19 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     if let Some(account) = settings.channels.get_mut("x").and_then(|c| c.x.as_mut()) {
         account.access_token = "real-x-user-token".to_string().into();
     }
+    if let Some(widget) = settings
+        .channels
+        .get_mut("webchat")
+        .and_then(|c| c.webchat.as_mut())
+    {
+        widget.website_token = "a-real-website-token-0123".to_string().into();
+    }
     settings.agents.retain(|id, _| id == "alice");
     let err = settings.validate().expect_err("still public").to_string();
+    assert!(
+        !err.contains("channels.webchat.webchat.website_token"),
+        "{err}"
+    );
     assert!(err.contains("messenger.verify_token"), "{err}");
     assert!(!err.contains("messenger.app_secret"), "{err}");
     assert!(

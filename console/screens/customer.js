@@ -2,11 +2,21 @@
 // this conversation came to me (the routing trace).
 
 import { html } from '../lib/html.js';
-import { t, languageLabel } from '../lib/i18n.js';
+import { K, t, languageLabel } from '../lib/i18n.js';
 import { dateTime, iso, when } from '../lib/format.js';
 import { isMasked } from '../lib/model.js';
 import { openConversation, reveal, showPane } from '../lib/actions.js';
 import { agentName, customerName, icons, statusLabel, teamName } from './common.js';
+
+/** Channel kinds with a name of their own in the console ("Web chat"); others show their id. */
+const KIND_KEYS = { webchat: K('customer.kind_webchat') };
+
+/** ` (kind)` after a channel's id: its name, or its id when it differs from the channel's. */
+function kindLabel(identity) {
+  const key = KIND_KEYS[identity.kind];
+  if (key) return ` (${t(key)})`; // i18n-dynamic
+  return identity.kind && identity.kind !== identity.channel ? ` (${identity.kind})` : '';
+}
 
 function mayReveal(s, c) {
   const user = s.me && s.me.user;
@@ -72,7 +82,7 @@ export function CustomerPanel({ s }) {
             ? html`<ul class="identities">
                 ${identities.map((i) => html`
                   <li key=${i.channel + ':' + i.address}>
-                    <span class="identity-channel" dir="auto">${i.channel}${i.kind && i.kind !== i.channel ? ` (${i.kind})` : ''}</span>
+                    <span class="identity-channel" dir="auto">${i.channel}${kindLabel(i)}</span>
                     <bdi class="phone" dir="ltr">${i.address}</bdi>
                     ${typeof i.first_seen === 'number' && html`
                       <span class="muted">${t('customer.first_seen', { when: dateTime(i.first_seen) })}</span>`}

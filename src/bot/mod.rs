@@ -9,7 +9,7 @@
 
 pub mod config;
 mod engine;
-mod hours;
+pub mod hours;
 pub mod http;
 mod matching;
 #[cfg(test)]

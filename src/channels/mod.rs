@@ -16,6 +16,7 @@ pub mod instagram;
 pub mod messenger;
 pub mod signature;
 pub mod telegram;
+pub mod webchat;
 pub mod whatsapp;
 pub mod window;
 pub mod x;
@@ -244,6 +245,9 @@ pub fn attachments_for(
         ChannelKind::Telegram => channel.telegram.as_ref().map(|_| {
             Arc::new(telegram::attachments::TelegramFiles::new(max)) as Arc<dyn AttachmentChannel>
         }),
+        ChannelKind::Webchat => Some(Arc::new(webchat::attachments::WebchatFiles::new(
+            max.min(settings.webchat.max_file_bytes as u64),
+        ))),
         _ => None,
     }
 }

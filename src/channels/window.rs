@@ -22,13 +22,16 @@ pub struct ServiceWindow {
 }
 
 /// The window of `customer`'s channel: always open on channels without one (a Telegram chat,
-/// an X customer), else [`service_window`].
+/// an X customer, a web chat visitor), else [`service_window`].
 pub fn service_window_for(
     customer: &CustomerId,
     last_inbound_at: Option<i64>,
     now_ms: i64,
 ) -> ServiceWindow {
-    if super::telegram::chat_of(customer).is_some() || super::x::user_of(customer).is_some() {
+    if super::telegram::chat_of(customer).is_some()
+        || super::x::user_of(customer).is_some()
+        || super::webchat::is_visitor(customer)
+    {
         return ServiceWindow {
             open: true,
             closes_at: None,
@@ -88,6 +91,11 @@ mod tests {
         };
         assert_eq!(service_window_for(&chat, Some(wrote), later), open);
         assert_eq!(service_window_for(&chat, None, later), open);
+        let visitor = crate::channels::webchat::customer_id(
+            &crate::domain::ChannelId::new("webchat"),
+            "0123abcd",
+        );
+        assert_eq!(service_window_for(&visitor, Some(wrote), later), open);
         let number = CustomerId::new("15550001111");
         assert_eq!(
             service_window_for(&number, Some(wrote), later),

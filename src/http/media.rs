@@ -53,6 +53,14 @@ pub async fn serve(
             ApiError::NotFound(_) => not_found(),
             other => other,
         })?;
+    answer(&state, &row).await
+}
+
+/// A media row's answer: 202 while pending, 410 unavailable, else its bytes (streamed).
+pub(crate) async fn answer(
+    state: &AppState,
+    row: &crate::media::records::MediaRow,
+) -> Result<HttpResponse, ApiError> {
     match row.state() {
         MediaState::Pending => Ok(HttpResponse::Accepted()
             .insert_header((header::RETRY_AFTER, "2"))
@@ -64,7 +72,7 @@ pub async fn serve(
         MediaState::Ready => {
             let (size, stream) = state
                 .media
-                .stream(&row)
+                .stream(row)
                 .await?
                 .ok_or_else(|| ApiError::Gone("media unavailable: not in the store".into()))?;
             let mut response =
@@ -192,7 +200,7 @@ fn caption_too_long() -> ApiError {
     ))
 }
 
-fn refused(channel: &dyn AttachmentChannel, refusal: Refusal) -> ApiError {
+pub(crate) fn refused(channel: &dyn AttachmentChannel, refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::Empty => ApiError::BadRequest(refusal.to_string()),
         Refusal::UnsupportedType { .. } => ApiError::UnsupportedMediaType(format!(

@@ -14,6 +14,7 @@ pub mod origin;
 pub mod push;
 pub mod webapp;
 pub mod webhooks;
+pub mod widget;
 pub mod ws;
 pub mod ws_limit;
 
@@ -65,6 +66,8 @@ pub struct AppState {
     pub media: Arc<crate::media::Media>,
     /// The channels' senders (the Telegram webhook answers button presses through them).
     pub outbound: crate::outbound::Outbound,
+    /// The web chat widget's visitors, wakes and limits.
+    pub webchat: Arc<widget::Webchat>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins
@@ -106,9 +109,17 @@ pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) 
             )
             .route("/webhooks/x", web::get().to(webhooks::crc_x))
             .route("/webhooks/x", web::post().to(webhooks::receive_x))
+            // The web chat widget's script, for the pages of the sites that embed it.
+            .service(
+                web::resource("/widget.js")
+                    .wrap(actix_web::middleware::Compress::default())
+                    .route(web::get().to(widget::script)),
+            )
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
+            // Before the console's `/api/v1`: the widget's API has its own CORS policy.
+            .service(widget::scope())
             .service(
                 console::scope()
                     .wrap(headers::api_cache_control())

@@ -59,6 +59,8 @@ const DISCOVER_SLACK_MS: i64 = 60_000;
 /// the console just showed).
 const RECENT_MS: i64 = 3_600_000;
 const DISCOVER_BATCH: i64 = 200;
+/// The media ids of web chat visitors' files (their bytes are in the media store already).
+pub const WEBCHAT_MEDIA_PREFIX: &str = "wcf:";
 /// Files are served in pieces of this size.
 pub const PIECE: usize = 256 * 1024;
 
@@ -249,6 +251,19 @@ impl Media {
             .get(&row.channel)
             .ok_or_else(|| Failure::Gone(format!("unknown channel {}", row.channel)))?;
         let max = self.graph.max_bytes();
+        // A web chat visitor's file: its bytes were kept when it was sent; nothing to fetch.
+        if channel.kind == ChannelKind::Webchat {
+            let hex = row
+                .expected_sha256
+                .clone()
+                .filter(|_| row.id.starts_with(WEBCHAT_MEDIA_PREFIX))
+                .ok_or_else(|| Failure::Gone("no_media_id".into()))?;
+            return match self.blobs.get(&hex).await {
+                Ok(Some(bytes)) => Ok((hex, bytes.len() as i64, None)),
+                Ok(None) => Err(Failure::Gone("missing from the media store".into())),
+                Err(e) => Err(Failure::Retry(format!("media store: {e}"))),
+            };
+        }
         let (bytes, hex, meta_mime) = match (channel.kind, &channel.telegram) {
             // A provider's link (Messenger, Instagram): no token, only where allowed.
             _ if row.source_url.is_some() => {

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use crate::channels::messenger::client::MessengerClient;
 use crate::channels::telegram::client::TelegramClient;
+use crate::channels::webchat::client::WebchatClient;
+use crate::channels::webchat::wake::Wakeups;
 use crate::channels::whatsapp::client::WhatsappClient;
 use crate::channels::x::client::XClient;
 use crate::channels::{ChannelClient, StoredFiles};
@@ -32,7 +34,7 @@ pub struct Outbound {
 
 impl Outbound {
     /// Build one client ([`WhatsappClient`], [`TelegramClient`], [`MessengerClient`],
-    /// [`XClient`]) and [`OutboundSender`] per configured channel of a kind that can send (a
+    /// [`XClient`], [`WebchatClient`]) and [`OutboundSender`] per configured channel of a kind that can send (a
     /// channel's `messages_per_second` overrides `outbound.messages_per_second`; a Telegram
     /// bot's per-chat limit overrides the per-recipient rate; an X account adds its quota of
     /// DMs per window), with limits kept in this process. Must be called inside a tokio
@@ -57,6 +59,19 @@ impl Outbound {
         store: Arc<dyn Store>,
         files: Option<Arc<dyn StoredFiles>>,
         throttle: impl Fn(&ChannelId, u32, &OutboundSettings) -> Arc<dyn Throttle>,
+    ) -> Outbound {
+        Self::start_all(settings, http, store, files, throttle, Wakeups::new(None))
+    }
+
+    /// [`Outbound::start_with`], the web chat channels waking visitors' sockets through
+    /// `wakeups` (shared by the nodes of a cluster).
+    pub fn start_all(
+        settings: &Settings,
+        http: reqwest::Client,
+        store: Arc<dyn Store>,
+        files: Option<Arc<dyn StoredFiles>>,
+        throttle: impl Fn(&ChannelId, u32, &OutboundSettings) -> Arc<dyn Throttle>,
+        wakeups: Arc<Wakeups>,
     ) -> Outbound {
         let mut senders = HashMap::new();
         for (id, channel) in &settings.channels {
@@ -99,6 +114,7 @@ impl Outbound {
                     };
                     Arc::new(XClient::new(http.clone(), &settings.x, account))
                 }
+                (ChannelKind::Webchat, _) => Arc::new(WebchatClient::new(wakeups.clone())),
                 _ => {
                     tracing::warn!(channel = %id, kind = channel.kind.as_str(), "outbound: no sender for this channel kind");
                     continue;

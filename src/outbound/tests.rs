@@ -405,6 +405,7 @@ fn channel_settings() -> ChannelSettings {
         messenger: None,
         instagram: None,
         x: None,
+        webchat: None,
     }
 }
 

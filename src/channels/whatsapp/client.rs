@@ -545,6 +545,7 @@ mod tests {
             messenger: None,
             instagram: None,
             x: None,
+            webchat: None,
         }
     }
 
