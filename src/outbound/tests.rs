@@ -827,17 +827,18 @@ async fn registry_builds_one_sender_per_whatsapp_channel() {
             ..channel_settings()
         },
     );
+    // A Messenger channel without its page's settings cannot send: no sender.
     settings.channels.insert(
-        "web".into(),
+        "page".into(),
         ChannelSettings {
-            kind: crate::domain::ChannelKind::Webchat,
-            phone_number_id: "w".into(),
+            kind: crate::domain::ChannelKind::Messenger,
+            phone_number_id: "p".into(),
             ..channel_settings()
         },
     );
     let probe = Arc::new(Probe::default());
     let outbound = Outbound::start(&settings, reqwest::Client::new(), probe.clone(), None);
-    assert!(outbound.sender(&ChannelId::new("web")).is_none());
+    assert!(outbound.sender(&ChannelId::new("page")).is_none());
     let sender = outbound.sender(&ChannelId::new("wa-one")).expect("sender");
     sender.send(msg("A", "hi")).await.expect("enqueued");
     probe.wait(1).await;
