@@ -9,169 +9,14 @@ mod common;
 use std::time::Duration;
 
 use common::console::*;
+use common::meta::{INSTAGRAM as M, choices, now_ms};
 use common::*;
-use serde_json::{Value, json};
-use switchboard::channels::signature::SignatureVerifier;
-use switchboard::config::Settings;
-use switchboard::domain::CustomerId;
-use switchboard::fakes::messenger::{FakeMessenger, SendCall};
-
-/// The demo account (config/base.yaml) and this test's app secret and verify token.
-const PAGE_ID: &str = "17841400000000001";
-const APP_SECRET: &str = "test-instagram-app-secret";
-const VERIFY_TOKEN: &str = "test-instagram-verify-token";
-
-fn instagram_settings(settings: &mut Settings, fake: &FakeMessenger) {
-    settings.instagram.api_base_url = fake.base_url();
-    settings.instagram.app_secret = APP_SECRET.to_string().into();
-    settings.instagram.verify_token = VERIFY_TOKEN.to_string().into();
-    assert!(
-        settings
-            .channels
-            .get("instagram")
-            .is_some_and(|c| c.instagram.is_some()),
-        "the demo configuration has an Instagram account"
-    );
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// One delivery for the page with these `messaging` events.
-fn delivery(messaging: Vec<Value>) -> Value {
-    json!({
-        "object": "instagram",
-        "entry": [{"id": PAGE_ID, "time": now_ms(), "messaging": messaging}]
-    })
-}
-
-fn text(psid: &str, mid: &str, text: &str) -> Value {
-    json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
-        "message": {"mid": mid, "text": text}
-    })
-}
-
-fn quick_reply(psid: &str, mid: &str, title: &str, payload: &str) -> Value {
-    json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
-        "message": {"mid": mid, "text": title, "quick_reply": {"payload": payload}}
-    })
-}
-
-fn postback(psid: &str, mid: &str, title: &str, payload: &str) -> Value {
-    json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
-        "postback": {"mid": mid, "title": title, "payload": payload}
-    })
-}
-
-async fn post(app: &TestApp, body: &Value, secret: Option<&str>) -> u16 {
-    let bytes = serde_json::to_vec(body).expect("json");
-    let mut request = app
-        .client
-        .post(format!("{}/webhooks/instagram", app.address))
-        .header("content-type", "application/json")
-        .body(bytes.clone());
-    if let Some(secret) = secret {
-        let signature = SignatureVerifier::new(secret.as_bytes())
-            .expect("key")
-            .sign(&bytes);
-        request = request.header("x-hub-signature-256", signature);
-    }
-    request
-        .send()
-        .await
-        .expect("request sent")
-        .status()
-        .as_u16()
-}
-
-/// The choices a sent message offers: (payload, title, as quick reply?).
-fn choices(call: &SendCall) -> Vec<(String, String, bool)> {
-    let message = &call.body["message"];
-    let quick = message["quick_replies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|q| (q["payload"].clone(), q["title"].clone(), true));
-    let buttons = message["attachment"]["payload"]["buttons"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|b| (b["payload"].clone(), b["title"].clone(), false));
-    quick
-        .chain(buttons)
-        .filter_map(|(p, t, q)| Some((p.as_str()?.to_owned(), t.as_str()?.to_owned(), q)))
-        .collect()
-}
-
-/// The customer picks `payload` from the newest message to `psid` offering it, as Instagram
-/// sends it (a quick reply, or a template button's postback).
-async fn choose(
-    app: &TestApp,
-    fake: &FakeMessenger,
-    psid: &str,
-    mid: &str,
-    payload: &str,
-    at_ms: i64,
-) {
-    let calls = fake
-        .wait_until(WAIT, |calls| {
-            calls.iter().any(|c| {
-                c.recipient() == Some(psid) && choices(c).iter().any(|(p, _, _)| p == payload)
-            })
-        })
-        .await;
-    let Some((_, title, quick)) = calls
-        .iter()
-        .rev()
-        .filter(|c| c.recipient() == Some(psid))
-        .flat_map(choices)
-        .find(|(p, _, _)| p == payload)
-    else {
-        panic!("nothing offered {payload} to {psid}: {calls:#?}")
-    };
-    let mut event = if quick {
-        quick_reply(psid, mid, &title, payload)
-    } else {
-        postback(psid, mid, &title, payload)
-    };
-    event["timestamp"] = json!(at_ms);
-    assert_eq!(
-        post(app, &delivery(vec![event]), Some(APP_SECRET)).await,
-        200
-    );
-}
-
-async fn wait_handed_off(app: &TestApp, psid: &str) -> String {
-    let customer = CustomerId::new(format!("instagram:{PAGE_ID}:{psid}"));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let newest = app
-            .handle
-            .store
-            .customer_conversations(&customer, 1)
-            .await
-            .expect("conversations query")
-            .pop();
-        if let Some(c) = &newest
-            && matches!(c.status.as_str(), "waiting" | "assigned")
-        {
-            return c.id.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{customer} was not handed off; newest: {newest:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+use serde_json::json;
+use switchboard::fakes::messenger::FakeMessenger;
 
 async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply() {
     let fake = FakeMessenger::start();
-    let app = spawn_console_app(|s| instagram_settings(s, &fake)).await;
+    let app = spawn_console_app(|s| M.configure(s, &fake)).await;
     let alice = Console::new(&app, ALICE);
     let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
     alice.set_presence("online").await;
@@ -179,15 +24,15 @@ async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent
 
     // "hi" → the greeting and the main menu, sent with the page's token as RESPONSE.
     assert_eq!(
-        post(
+        M.post(
             &app,
-            &delivery(vec![text(psid, "m_hi", "hi")]),
-            Some(APP_SECRET)
+            &M.delivery(vec![M.text(psid, "m_hi", "hi")]),
+            Some(M.app_secret)
         )
         .await,
         200
     );
-    choose(
+    M.choose(
         &app,
         &fake,
         psid,
@@ -197,7 +42,7 @@ async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent
     )
     .await;
     let first = &fake.calls()[0];
-    assert_eq!(first.page_id, PAGE_ID);
+    assert_eq!(first.page_id, M.page_id);
     assert_eq!(
         first.authorization.as_deref(),
         Some("Bearer demo-instagram-access-token")
@@ -205,7 +50,7 @@ async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent
     assert_eq!(first.body["messaging_type"], "RESPONSE");
 
     // "Talk to a person" → the teams; "Support" → handed off, assigned to Alice.
-    choose(
+    M.choose(
         &app,
         &fake,
         psid,
@@ -214,7 +59,7 @@ async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent
         now_ms(),
     )
     .await;
-    let id = wait_handed_off(&app, psid).await;
+    let id = wait_handed_off(&app, &M.customer(psid)).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["channel"], "instagram", "{view}");
@@ -242,10 +87,10 @@ async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent
 
 async fn a_redelivered_message_is_processed_once() {
     let fake = FakeMessenger::start();
-    let app = spawn_console_app(|s| instagram_settings(s, &fake)).await;
+    let app = spawn_console_app(|s| M.configure(s, &fake)).await;
     let psid = "2222222222";
-    let body = delivery(vec![text(psid, "m_redelivered", "hi")]);
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let body = M.delivery(vec![M.text(psid, "m_redelivered", "hi")]);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     fake.wait_until(WAIT, |calls| {
         calls.iter().any(|c| {
             c.recipient() == Some(psid)
@@ -255,7 +100,7 @@ async fn a_redelivered_message_is_processed_once() {
     .await;
     let sent = fake.calls().len();
     // Meta did not see the 200 and delivers the same body again: 200, nothing new.
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(fake.calls().len(), sent, "{:#?}", fake.calls());
     let counts = app.handle.store.counts().await.expect("counts");
@@ -268,7 +113,7 @@ async fn a_redelivered_message_is_processed_once() {
 async fn an_instagram_image_in_and_an_agents_image_out() {
     let fake = FakeMessenger::start();
     let app = spawn_console_app(|s| {
-        instagram_settings(s, &fake);
+        M.configure(s, &fake);
         links_from_fakes(s);
     })
     .await;
@@ -276,10 +121,11 @@ async fn an_instagram_image_in_and_an_agents_image_out() {
     let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
     alice.set_presence("online").await;
     let psid = "7777777777";
-    let hi = delivery(vec![text(psid, "m_media_hi", "hi")]);
-    assert_eq!(post(&app, &hi, Some(APP_SECRET)).await, 200);
-    choose(&app, &fake, psid, "m_media_1", "main_menu/person", now_ms()).await;
-    choose(
+    let hi = M.delivery(vec![M.text(psid, "m_media_hi", "hi")]);
+    assert_eq!(M.post(&app, &hi, Some(M.app_secret)).await, 200);
+    M.choose(&app, &fake, psid, "m_media_1", "main_menu/person", now_ms())
+        .await;
+    M.choose(
         &app,
         &fake,
         psid,
@@ -288,17 +134,18 @@ async fn an_instagram_image_in_and_an_agents_image_out() {
         now_ms(),
     )
     .await;
-    let id = wait_handed_off(&app, psid).await;
+    let id = wait_handed_off(&app, &M.customer(psid)).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
 
     let png = png_bytes();
     let url = fake.plant_cdn(&png, "image/png");
     let event = json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
+        "sender": {"id": psid}, "recipient": {"id": M.page_id}, "timestamp": now_ms(),
         "message": {"mid": "m_media_img", "attachments": [{"type": "image", "payload": {"url": url}}]}
     });
     assert_eq!(
-        post(&app, &delivery(vec![event]), Some(APP_SECRET)).await,
+        M.post(&app, &M.delivery(vec![event]), Some(M.app_secret))
+            .await,
         200
     );
     let message = message_with_link(&alice, &id, &url).await;
@@ -311,7 +158,7 @@ async fn an_instagram_image_in_and_an_agents_image_out() {
     assert_eq!(status, 201, "{body}");
     let uploads = fake.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
-    assert_eq!(uploads[0].page_id, PAGE_ID);
+    assert_eq!(uploads[0].page_id, M.page_id);
     assert_eq!(uploads[0].platform.as_deref(), Some("instagram"));
     assert_eq!(uploads[0].bytes, png);
     let attachment_id = uploads[0].attachment_id.clone();
@@ -344,14 +191,14 @@ in_both_modes!(
 #[actix_rt::test]
 async fn a_bad_signature_is_401_and_nothing_is_recorded() {
     let fake = FakeMessenger::start();
-    let app = TestApp::spawn_with(|s| instagram_settings(s, &fake)).await;
-    let body = delivery(vec![text("3333333333", "m_unsigned", "hi")]);
-    assert_eq!(post(&app, &body, None).await, 401);
-    assert_eq!(post(&app, &body, Some("another-secret")).await, 401);
+    let app = TestApp::spawn_with(|s| M.configure(s, &fake)).await;
+    let body = M.delivery(vec![M.text("3333333333", "m_unsigned", "hi")]);
+    assert_eq!(M.post(&app, &body, None).await, 401);
+    assert_eq!(M.post(&app, &body, Some("another-secret")).await, 401);
     // Neither WhatsApp's nor Messenger's app secret signs Instagram deliveries.
-    assert_eq!(post(&app, &body, Some("demo-app-secret")).await, 401);
+    assert_eq!(M.post(&app, &body, Some("demo-app-secret")).await, 401);
     assert_eq!(
-        post(&app, &body, Some("demo-messenger-app-secret")).await,
+        M.post(&app, &body, Some("demo-messenger-app-secret")).await,
         401
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
@@ -360,10 +207,10 @@ async fn a_bad_signature_is_401_and_nothing_is_recorded() {
 
     // Malformed or another object: 400, nothing recorded.
     assert_eq!(
-        post(
+        M.post(
             &app,
             &json!({"object": "page", "entry": []}),
-            Some(APP_SECRET)
+            Some(M.app_secret)
         )
         .await,
         400
@@ -371,14 +218,14 @@ async fn a_bad_signature_is_401_and_nothing_is_recorded() {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
 
     // Signed: recorded before the 200.
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 1);
 }
 
 #[actix_rt::test]
 async fn the_verify_handshake_uses_the_instagram_token() {
     let fake = FakeMessenger::start();
-    let app = TestApp::spawn_with(|s| instagram_settings(s, &fake)).await;
+    let app = TestApp::spawn_with(|s| M.configure(s, &fake)).await;
     let get = |token: &str| {
         app.client
             .get(format!(
@@ -387,7 +234,7 @@ async fn the_verify_handshake_uses_the_instagram_token() {
             ))
             .send()
     };
-    let ok = get(VERIFY_TOKEN).await.expect("request");
+    let ok = get(M.verify_token).await.expect("request");
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(ok.text().await.expect("body"), "1158201444");
     // Messenger's token is not Instagram's.

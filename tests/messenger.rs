@@ -9,169 +9,14 @@ mod common;
 use std::time::Duration;
 
 use common::console::*;
+use common::meta::{MESSENGER as M, choices, now_ms};
 use common::*;
 use serde_json::{Value, json};
-use switchboard::channels::signature::SignatureVerifier;
-use switchboard::config::Settings;
-use switchboard::domain::CustomerId;
 use switchboard::fakes::messenger::{FakeMessenger, SendCall};
-
-/// The demo page (config/base.yaml) and this test's app secret and verify token.
-const PAGE_ID: &str = "1234567890";
-const APP_SECRET: &str = "test-messenger-app-secret";
-const VERIFY_TOKEN: &str = "test-messenger-verify-token";
-
-fn messenger_settings(settings: &mut Settings, fake: &FakeMessenger) {
-    settings.messenger.api_base_url = fake.base_url();
-    settings.messenger.app_secret = APP_SECRET.to_string().into();
-    settings.messenger.verify_token = VERIFY_TOKEN.to_string().into();
-    assert!(
-        settings
-            .channels
-            .get("messenger")
-            .is_some_and(|c| c.messenger.is_some()),
-        "the demo configuration has a Messenger page"
-    );
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// One delivery for the page with these `messaging` events.
-fn delivery(messaging: Vec<Value>) -> Value {
-    json!({
-        "object": "page",
-        "entry": [{"id": PAGE_ID, "time": now_ms(), "messaging": messaging}]
-    })
-}
-
-fn text(psid: &str, mid: &str, text: &str) -> Value {
-    json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
-        "message": {"mid": mid, "text": text}
-    })
-}
-
-fn quick_reply(psid: &str, mid: &str, title: &str, payload: &str) -> Value {
-    json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
-        "message": {"mid": mid, "text": title, "quick_reply": {"payload": payload}}
-    })
-}
-
-fn postback(psid: &str, mid: &str, title: &str, payload: &str) -> Value {
-    json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
-        "postback": {"mid": mid, "title": title, "payload": payload}
-    })
-}
-
-async fn post(app: &TestApp, body: &Value, secret: Option<&str>) -> u16 {
-    let bytes = serde_json::to_vec(body).expect("json");
-    let mut request = app
-        .client
-        .post(format!("{}/webhooks/messenger", app.address))
-        .header("content-type", "application/json")
-        .body(bytes.clone());
-    if let Some(secret) = secret {
-        let signature = SignatureVerifier::new(secret.as_bytes())
-            .expect("key")
-            .sign(&bytes);
-        request = request.header("x-hub-signature-256", signature);
-    }
-    request
-        .send()
-        .await
-        .expect("request sent")
-        .status()
-        .as_u16()
-}
-
-/// The choices a sent message offers: (payload, title, as quick reply?).
-fn choices(call: &SendCall) -> Vec<(String, String, bool)> {
-    let message = &call.body["message"];
-    let quick = message["quick_replies"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|q| (q["payload"].clone(), q["title"].clone(), true));
-    let buttons = message["attachment"]["payload"]["buttons"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|b| (b["payload"].clone(), b["title"].clone(), false));
-    quick
-        .chain(buttons)
-        .filter_map(|(p, t, q)| Some((p.as_str()?.to_owned(), t.as_str()?.to_owned(), q)))
-        .collect()
-}
-
-/// The customer picks `payload` from the newest message to `psid` offering it, as Messenger
-/// sends it (a quick reply, or a template button's postback).
-async fn choose(
-    app: &TestApp,
-    fake: &FakeMessenger,
-    psid: &str,
-    mid: &str,
-    payload: &str,
-    at_ms: i64,
-) {
-    let calls = fake
-        .wait_until(WAIT, |calls| {
-            calls.iter().any(|c| {
-                c.recipient() == Some(psid) && choices(c).iter().any(|(p, _, _)| p == payload)
-            })
-        })
-        .await;
-    let Some((_, title, quick)) = calls
-        .iter()
-        .rev()
-        .filter(|c| c.recipient() == Some(psid))
-        .flat_map(choices)
-        .find(|(p, _, _)| p == payload)
-    else {
-        panic!("nothing offered {payload} to {psid}: {calls:#?}")
-    };
-    let mut event = if quick {
-        quick_reply(psid, mid, &title, payload)
-    } else {
-        postback(psid, mid, &title, payload)
-    };
-    event["timestamp"] = json!(at_ms);
-    assert_eq!(
-        post(app, &delivery(vec![event]), Some(APP_SECRET)).await,
-        200
-    );
-}
-
-async fn wait_handed_off(app: &TestApp, psid: &str) -> String {
-    let customer = CustomerId::new(format!("messenger:{PAGE_ID}:{psid}"));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let newest = app
-            .handle
-            .store
-            .customer_conversations(&customer, 1)
-            .await
-            .expect("conversations query")
-            .pop();
-        if let Some(c) = &newest
-            && matches!(c.status.as_str(), "waiting" | "assigned")
-        {
-            return c.id.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{customer} was not handed off; newest: {newest:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply() {
     let fake = FakeMessenger::start();
-    let app = spawn_console_app(|s| messenger_settings(s, &fake)).await;
+    let app = spawn_console_app(|s| M.configure(s, &fake)).await;
     let alice = Console::new(&app, ALICE);
     let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
     alice.set_presence("online").await;
@@ -179,15 +24,15 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
 
     // "hi" → the greeting and the main menu, sent with the page's token as RESPONSE.
     assert_eq!(
-        post(
+        M.post(
             &app,
-            &delivery(vec![text(psid, "m_hi", "hi")]),
-            Some(APP_SECRET)
+            &M.delivery(vec![M.text(psid, "m_hi", "hi")]),
+            Some(M.app_secret)
         )
         .await,
         200
     );
-    choose(
+    M.choose(
         &app,
         &fake,
         psid,
@@ -197,7 +42,7 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
     )
     .await;
     let first = &fake.calls()[0];
-    assert_eq!(first.page_id, PAGE_ID);
+    assert_eq!(first.page_id, M.page_id);
     assert_eq!(
         first.authorization.as_deref(),
         Some("Bearer demo-messenger-page-token")
@@ -205,7 +50,7 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
     assert_eq!(first.body["messaging_type"], "RESPONSE");
 
     // "Talk to a person" → the teams; "Support" → handed off, assigned to Alice.
-    choose(
+    M.choose(
         &app,
         &fake,
         psid,
@@ -214,7 +59,7 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
         now_ms(),
     )
     .await;
-    let id = wait_handed_off(&app, psid).await;
+    let id = wait_handed_off(&app, &M.customer(psid)).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["channel"], "messenger", "{view}");
@@ -242,10 +87,10 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
 
 async fn a_redelivered_message_is_processed_once() {
     let fake = FakeMessenger::start();
-    let app = spawn_console_app(|s| messenger_settings(s, &fake)).await;
+    let app = spawn_console_app(|s| M.configure(s, &fake)).await;
     let psid = "2222222222";
-    let body = delivery(vec![text(psid, "m_redelivered", "hi")]);
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let body = M.delivery(vec![M.text(psid, "m_redelivered", "hi")]);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     fake.wait_until(WAIT, |calls| {
         calls.iter().any(|c| {
             c.recipient() == Some(psid)
@@ -255,7 +100,7 @@ async fn a_redelivered_message_is_processed_once() {
     .await;
     let sent = fake.calls().len();
     // Meta did not see the 200 and delivers the same body again: 200, nothing new.
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(fake.calls().len(), sent, "{:#?}", fake.calls());
     let counts = app.handle.store.counts().await.expect("counts");
@@ -267,7 +112,7 @@ async fn a_redelivered_message_is_processed_once() {
 async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
     let fake = FakeMessenger::start();
     let app = spawn_console_app(|s| {
-        messenger_settings(s, &fake);
+        M.configure(s, &fake);
         if let Some(page) = s
             .channels
             .get_mut("messenger")
@@ -282,10 +127,14 @@ async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
     alice.set_presence("online").await;
     let psid = "4444444444";
     let wrote = now_ms() - 3 * 24 * 3600 * 1000;
-    let mut hi = text(psid, "m_old_hi", "hi");
+    let mut hi = M.text(psid, "m_old_hi", "hi");
     hi["timestamp"] = json!(wrote);
-    assert_eq!(post(&app, &delivery(vec![hi]), Some(APP_SECRET)).await, 200);
-    choose(
+    assert_eq!(
+        M.post(&app, &M.delivery(vec![hi]), Some(M.app_secret))
+            .await,
+        200
+    );
+    M.choose(
         &app,
         &fake,
         psid,
@@ -294,7 +143,7 @@ async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
         wrote + 1000,
     )
     .await;
-    choose(
+    M.choose(
         &app,
         &fake,
         psid,
@@ -303,7 +152,7 @@ async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
         wrote + 2000,
     )
     .await;
-    let id = wait_handed_off(&app, psid).await;
+    let id = wait_handed_off(&app, &M.customer(psid)).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["window"]["open"], false, "{view}");
@@ -333,23 +182,17 @@ async fn assigned_to_alice(app: &TestApp, fake: &FakeMessenger, psid: &str) -> (
     let alice = Console::new(app, ALICE);
     let mut ws = ConsoleSocket::connect(app, ALICE, None).await;
     alice.set_presence("online").await;
-    let hi = delivery(vec![text(psid, &format!("{psid}_hi"), "hi")]);
-    assert_eq!(post(app, &hi, Some(APP_SECRET)).await, 200);
+    let hi = M.delivery(vec![M.text(psid, &format!("{psid}_hi"), "hi")]);
+    assert_eq!(M.post(app, &hi, Some(M.app_secret)).await, 200);
     let person = format!("{psid}_1");
-    choose(app, fake, psid, &person, "main_menu/person", now_ms()).await;
+    M.choose(app, fake, psid, &person, "main_menu/person", now_ms())
+        .await;
     let support = format!("{psid}_2");
-    choose(app, fake, psid, &support, "choose_team/support", now_ms()).await;
-    let id = wait_handed_off(app, psid).await;
+    M.choose(app, fake, psid, &support, "choose_team/support", now_ms())
+        .await;
+    let id = wait_handed_off(app, &M.customer(psid)).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     (alice, id)
-}
-
-/// A customer's attachment as Messenger delivers it: a CDN link, no media id.
-fn attachment(psid: &str, mid: &str, kind: &str, url: &str) -> Value {
-    json!({
-        "sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "timestamp": now_ms(),
-        "message": {"mid": mid, "attachments": [{"type": kind, "payload": {"url": url}}]}
-    })
 }
 
 /// The customer's image comes as a link: downloaded from the (fake) CDN without the page's
@@ -358,7 +201,7 @@ fn attachment(psid: &str, mid: &str, kind: &str, url: &str) -> Value {
 async fn a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched() {
     let fake = FakeMessenger::start();
     let app = spawn_console_app(|s| {
-        messenger_settings(s, &fake);
+        M.configure(s, &fake);
         links_from_fakes(s);
     })
     .await;
@@ -367,8 +210,8 @@ async fn a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched
 
     let png = png_bytes();
     let url = fake.plant_cdn(&png, "image/png");
-    let body = delivery(vec![attachment(psid, "m_img", "image", &url)]);
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let body = M.delivery(vec![M.attachment(psid, "m_img", "image", &url)]);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     let message = message_with_link(&alice, &id, &url).await;
     let (status, bytes) = settled_media(&app, ALICE, &format!("message:{message}")).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
@@ -377,8 +220,8 @@ async fn a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched
 
     // The same fake under a name that is not in media.url_hosts: refused, never requested.
     let elsewhere = url.replace("127.0.0.1", "localhost");
-    let body = delivery(vec![attachment(psid, "m_elsewhere", "image", &elsewhere)]);
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let body = M.delivery(vec![M.attachment(psid, "m_elsewhere", "image", &elsewhere)]);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     let message = message_with_link(&alice, &id, &elsewhere).await;
     let (status, answer) = settled_media(&app, ALICE, &format!("message:{message}")).await;
     assert_eq!(status, 410, "{}", String::from_utf8_lossy(&answer));
@@ -393,8 +236,8 @@ async fn a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched
     // A link that expired (403 from the CDN): unavailable at once, asked for once.
     let expired = fake.plant_cdn(&jpeg_bytes(100), "image/jpeg");
     fake.expire_cdn(&expired);
-    let body = delivery(vec![attachment(psid, "m_expired", "file", &expired)]);
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    let body = M.delivery(vec![M.attachment(psid, "m_expired", "file", &expired)]);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     let message = message_with_link(&alice, &id, &expired).await;
     let (status, answer) = settled_media(&app, ALICE, &format!("message:{message}")).await;
     assert_eq!(status, 410);
@@ -411,7 +254,7 @@ async fn a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched
 /// reaches Meta.
 async fn an_agents_image_is_uploaded_then_sent_by_its_attachment_id() {
     let fake = FakeMessenger::start();
-    let app = spawn_console_app(|s| messenger_settings(s, &fake)).await;
+    let app = spawn_console_app(|s| M.configure(s, &fake)).await;
     let psid = "6666666666";
     let (alice, id) = assigned_to_alice(&app, &fake, psid).await;
 
@@ -422,7 +265,7 @@ async fn an_agents_image_is_uploaded_then_sent_by_its_attachment_id() {
     let uploads = fake.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
     let upload = &uploads[0];
-    assert_eq!(upload.page_id, PAGE_ID);
+    assert_eq!(upload.page_id, M.page_id);
     assert_eq!(upload.bytes, png);
     assert_eq!(upload.filename.as_deref(), Some("r.png"));
     assert_eq!(upload.content_type.as_deref(), Some("image/png"));
@@ -504,22 +347,22 @@ in_both_modes!(
 #[actix_rt::test]
 async fn a_bad_signature_is_401_and_nothing_is_recorded() {
     let fake = FakeMessenger::start();
-    let app = TestApp::spawn_with(|s| messenger_settings(s, &fake)).await;
-    let body = delivery(vec![text("3333333333", "m_unsigned", "hi")]);
-    assert_eq!(post(&app, &body, None).await, 401);
-    assert_eq!(post(&app, &body, Some("another-secret")).await, 401);
+    let app = TestApp::spawn_with(|s| M.configure(s, &fake)).await;
+    let body = M.delivery(vec![M.text("3333333333", "m_unsigned", "hi")]);
+    assert_eq!(M.post(&app, &body, None).await, 401);
+    assert_eq!(M.post(&app, &body, Some("another-secret")).await, 401);
     // WhatsApp's app secret does not sign Messenger deliveries.
-    assert_eq!(post(&app, &body, Some("demo-app-secret")).await, 401);
+    assert_eq!(M.post(&app, &body, Some("demo-app-secret")).await, 401);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(fake.calls().is_empty(), "{:#?}", fake.calls());
 
     // Malformed or another object: 400, nothing recorded.
     assert_eq!(
-        post(
+        M.post(
             &app,
             &json!({"object": "whatsapp_business_account", "entry": []}),
-            Some(APP_SECRET)
+            Some(M.app_secret)
         )
         .await,
         400
@@ -527,14 +370,14 @@ async fn a_bad_signature_is_401_and_nothing_is_recorded() {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 0);
 
     // Signed: recorded before the 200.
-    assert_eq!(post(&app, &body, Some(APP_SECRET)).await, 200);
+    assert_eq!(M.post(&app, &body, Some(M.app_secret)).await, 200);
     assert_eq!(app.scalar("SELECT COUNT(*) FROM inbound_events").await, 1);
 }
 
 #[actix_rt::test]
 async fn the_verify_handshake_uses_the_messenger_token() {
     let fake = FakeMessenger::start();
-    let app = TestApp::spawn_with(|s| messenger_settings(s, &fake)).await;
+    let app = TestApp::spawn_with(|s| M.configure(s, &fake)).await;
     let get = |token: &str| {
         app.client
             .get(format!(
@@ -543,7 +386,7 @@ async fn the_verify_handshake_uses_the_messenger_token() {
             ))
             .send()
     };
-    let ok = get(VERIFY_TOKEN).await.expect("request");
+    let ok = get(M.verify_token).await.expect("request");
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(ok.text().await.expect("body"), "1158201444");
     // WhatsApp's token is not Messenger's.

@@ -134,29 +134,9 @@ async fn wait_for_menu_with(
         })
 }
 
-/// The chat's newest conversation once it is handed off (waiting or assigned): its id.
-async fn wait_handed_off(app: &TestApp, chat: i64) -> String {
-    let customer = CustomerId::new(format!("telegram:{BOT_ID}:{chat}"));
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let newest = app
-            .handle
-            .store
-            .customer_conversations(&customer, 1)
-            .await
-            .expect("conversations query")
-            .pop();
-        if let Some(c) = &newest
-            && matches!(c.status.as_str(), "waiting" | "assigned")
-        {
-            return c.id.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{customer} was not handed off; newest: {newest:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// The customer of the private chat `chat` with the demo bot.
+fn chat_customer(chat: i64) -> CustomerId {
+    CustomerId::new(format!("telegram:{BOT_ID}:{chat}"))
 }
 
 async fn a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply() {
@@ -216,7 +196,7 @@ async fn a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply
         .await,
         200
     );
-    let id = wait_handed_off(&app, chat).await;
+    let id = wait_handed_off(&app, &chat_customer(chat)).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["channel"], CHANNEL, "{view}");
@@ -435,7 +415,7 @@ async fn a_customer_who_shares_their_own_number_is_one_contact_with_whatsapp() {
     own["message"]["message_id"] = json!(32);
     own["message"]["contact"]["user_id"] = json!(chat);
 
-    let telegram = CustomerId::new(format!("telegram:{BOT_ID}:{chat}"));
+    let telegram = chat_customer(chat);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = app
         .handle

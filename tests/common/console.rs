@@ -12,6 +12,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use switchboard::config::Settings;
+use switchboard::domain::CustomerId;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -1231,4 +1232,28 @@ macro_rules! in_both_modes {
             )*
         }
     };
+}
+
+/// The customer's newest conversation once it is handed off (waiting or assigned): its id.
+pub async fn wait_handed_off(app: &TestApp, customer: &CustomerId) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let newest = app
+            .handle
+            .store
+            .customer_conversations(customer, 1)
+            .await
+            .expect("conversations query")
+            .pop();
+        if let Some(c) = &newest
+            && matches!(c.status.as_str(), "waiting" | "assigned")
+        {
+            return c.id.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{customer} was not handed off; newest: {newest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

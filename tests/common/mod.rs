@@ -6,6 +6,7 @@ pub mod browser;
 pub mod burst;
 pub mod cluster;
 pub mod console;
+pub mod meta;
 pub mod process;
 
 use std::path::{Path, PathBuf};
