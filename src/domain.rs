@@ -256,6 +256,11 @@ pub struct Customer {
     /// already known by that number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_phone: Option<String>,
+    /// The language the channel says the customer uses (Telegram's `language_code`, an IETF
+    /// tag such as `es` or `pt-BR`): the bot speaks it when it can, unless the contact already
+    /// has a language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

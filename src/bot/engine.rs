@@ -1232,7 +1232,11 @@ impl Bot {
     }
 
     fn detect_language(&self, contact: &ContactRecord, msg: &InboundMessage) -> String {
-        if let Some(language) = &contact.language {
+        // The contact's own language, else the one the channel reports for the customer.
+        for language in [&contact.language, &msg.customer.language]
+            .into_iter()
+            .flatten()
+        {
             let primary = language
                 .split(['-', '_'])
                 .next()

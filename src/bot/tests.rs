@@ -74,7 +74,7 @@ fn msg(content: MessageContent) -> InboundMessage {
             wa_id: Some("15551234567".into()),
             user_id: None,
             name: None,
-            verified_phone: None,
+            ..Customer::default()
         },
         timestamp: 1_700_000_000,
         content,
@@ -257,6 +257,38 @@ fn contact_language_wins_over_phone_and_greeting_uses_the_name() {
     let mut chat = Chat::new("33612345678");
     chat.say("bonjour");
     assert_eq!(chat.state.language.as_deref(), Some("en"));
+}
+
+/// A channel that says which language the customer uses (Telegram's `language_code`): the
+/// bot speaks it when it can, after the contact's own language and before the phone's country.
+#[test]
+fn the_channel_s_language_for_the_customer_comes_before_the_phone() {
+    let mut chat = Chat::new("15551234567");
+    let mut hola = text("hi");
+    hola.customer.language = Some("es-419".into());
+    chat.send(hola);
+    assert_eq!(chat.state.language.as_deref(), Some("es"));
+
+    let mut chat = Chat::new("15551234567");
+    chat.contact.language = Some("en".into());
+    let mut hola = text("hi");
+    hola.customer.language = Some("es".into());
+    chat.send(hola);
+    assert_eq!(
+        chat.state.language.as_deref(),
+        Some("en"),
+        "the contact's own wins"
+    );
+
+    let mut chat = Chat::new("34612345678");
+    let mut unknown = text("hi");
+    unknown.customer.language = Some("tlh".into());
+    chat.send(unknown);
+    assert_eq!(
+        chat.state.language.as_deref(),
+        Some("es"),
+        "unsupported: the phone's"
+    );
 }
 
 #[test]

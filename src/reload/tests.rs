@@ -102,7 +102,7 @@ fn greet(bot: &Bot) -> Vec<String> {
             wa_id: Some("15551234567".into()),
             user_id: None,
             name: None,
-            verified_phone: None,
+            ..Customer::default()
         },
         timestamp: 0,
         content: MessageContent::Text {

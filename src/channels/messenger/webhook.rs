@@ -219,7 +219,7 @@ fn customer(platform: Platform, page: &AccountId, psid: &str) -> Customer {
         wa_id: None,
         user_id: Some(psid.to_owned()),
         name: None,
-        verified_phone: None,
+        ..Customer::default()
     }
 }
 

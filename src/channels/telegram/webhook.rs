@@ -212,6 +212,7 @@ fn customer(
         user_id: None,
         name,
         verified_phone: None,
+        language: from.and_then(|u| u.language_code.clone()),
     }
 }
 
@@ -389,6 +390,8 @@ struct TgUser {
     #[serde(default)]
     first_name: String,
     last_name: Option<String>,
+    /// The user's Telegram interface language (IETF tag), when Telegram shares it.
+    language_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -702,6 +705,18 @@ mod tests {
                 }]
             }
         );
+    }
+
+    #[test]
+    fn the_user_s_language_code_is_the_customer_s_language() {
+        let mut update = text_update();
+        update["message"]["from"]["language_code"] = json!("pt-BR");
+        assert_eq!(message(update).customer.language.as_deref(), Some("pt-BR"));
+        let mut update = text_update();
+        if let Some(from) = update["message"]["from"].as_object_mut() {
+            from.remove("language_code");
+        }
+        assert_eq!(message(update).customer.language, None);
     }
 
     /// Sharing one's own contact proves the number (Telegram verified it); a card of someone

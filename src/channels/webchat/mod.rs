@@ -201,7 +201,7 @@ pub fn envelope(
                 wa_id: None,
                 user_id: None,
                 name,
-                verified_phone: None,
+                ..Customer::default()
             },
             timestamp: now_secs,
             content,

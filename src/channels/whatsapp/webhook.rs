@@ -410,7 +410,7 @@ fn resolve_customer(
             .and_then(|c| c.profile.0.as_ref())
             .and_then(|p| p.name.get())
             .map(str::to_owned),
-        verified_phone: None,
+        ..Customer::default()
     })
 }
 
@@ -2023,7 +2023,7 @@ mod tests {
                 wa_id: None,
                 user_id: Some("US.13491208655302741918".into()),
                 name: Some("Kai".into()),
-                verified_phone: None,
+                ..Customer::default()
             }
         );
         assert_eq!(m.content.text(), Some("Hi, I use a username now"));
@@ -2367,7 +2367,7 @@ mod tests {
             wa_id: wa.map(Into::into),
             user_id: user.map(Into::into),
             name: name.map(Into::into),
-            verified_phone: None,
+            ..Customer::default()
         };
         assert_eq!(
             customers,

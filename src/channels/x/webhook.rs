@@ -150,7 +150,7 @@ fn dm_event(
             wa_id: None,
             user_id: Some(sender.clone()),
             name: users.and_then(|u| name_of(u, &sender)),
-            verified_phone: None,
+            ..Customer::default()
         },
         timestamp: event
             .created_timestamp
