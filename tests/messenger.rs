@@ -41,6 +41,13 @@ async fn a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_
         now_ms(),
     )
     .await;
+    // The customer sees their message seen (`mark_seen`, the gateway's `mark_as_read`).
+    fake.wait_until(WAIT, |calls| {
+        calls
+            .iter()
+            .any(|c| c.recipient() == Some(psid) && c.body["sender_action"] == "mark_seen")
+    })
+    .await;
     let first = &fake.calls()[0];
     assert_eq!(first.page_id, M.page_id);
     assert_eq!(

@@ -67,6 +67,9 @@ pub enum SendRequest {
     },
     /// Mark an inbound message as read (blue ticks), optionally with a typing indicator.
     MarkRead {
+        /// The customer who wrote it (channels that mark a conversation seen rather than a
+        /// message, like Messenger's `mark_seen`, need them).
+        to: CustomerId,
         message_id: ProviderMessageId,
         typing_indicator: bool,
     },

@@ -263,7 +263,9 @@ async fn send(
         .map(str::to_owned);
     let mut state = shared.lock();
     let failure = state.failures.pop_front();
-    let message_id = failure.is_none().then(|| {
+    // A sender action (`mark_seen`, `typing_on`) is answered without a message id, as Meta does.
+    let action = body.get("sender_action").is_some();
+    let message_id = (failure.is_none() && !action).then(|| {
         state.next += 1;
         format!("m_fake{}", state.next)
     });
@@ -296,10 +298,11 @@ async fn send(
             }
             HttpResponse::build(status).json(json!({ "error": error }))
         }
-        (None, mid) => HttpResponse::Ok().json(json!({
+        (None, Some(mid)) => HttpResponse::Ok().json(json!({
             "recipient_id": recipient,
             "message_id": mid,
         })),
+        (None, None) => HttpResponse::Ok().json(json!({ "recipient_id": recipient })),
     }
 }
 

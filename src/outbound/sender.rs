@@ -495,6 +495,7 @@ async fn hold(shared: &Shared, until: tokio::time::Instant, waiting_on: Option<M
 
 async fn mark_read(shared: &Shared, to: CustomerId, message_id: ProviderMessageId, typing: bool) {
     let request = SendRequest::MarkRead {
+        to: to.clone(),
         message_id,
         typing_indicator: typing,
     };

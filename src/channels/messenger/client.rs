@@ -200,7 +200,7 @@ impl MessengerClient {
     ) -> Result<SendAccepted, Refused> {
         let body = match request_body_for(self.platform, request, messaging_type)? {
             Some(body) => body,
-            // Nothing to send (a read receipt names no recipient on this channel).
+            // Nothing to send (a read receipt of a customer of another channel).
             None => return Ok(SendAccepted { provider_id: None }),
         };
         let response = self
@@ -338,8 +338,15 @@ pub fn request_body_for(
     request: &SendRequest,
     messaging_type: MessagingType,
 ) -> Result<Option<Value>, SendError> {
-    let SendRequest::Message { to, content, .. } = request else {
-        return Ok(None);
+    let (to, content) = match request {
+        SendRequest::Message { to, content, .. } => (to, content),
+        // The customer sees their messages seen (the whole conversation: Meta marks no single
+        // message).
+        SendRequest::MarkRead { to, .. } => {
+            return Ok(platform
+                .user_of(to)
+                .map(|psid| json!({"recipient": {"id": psid}, "sender_action": "mark_seen"})));
+        }
     };
     let Some(psid) = platform.user_of(to) else {
         return Err(refused(format!(

@@ -804,6 +804,7 @@ mod tests {
     fn a_read_receipt_answers_a_button_press_and_is_nothing_for_a_message() {
         let bot = AccountId::new(BOT);
         let c = call(&SendRequest::MarkRead {
+            to: crate::domain::CustomerId::new("telegram:1:2"),
             message_id: callback_id(&bot, "4382bfdwdsb323b2d9"),
             typing_indicator: false,
         });
@@ -811,6 +812,7 @@ mod tests {
         assert_eq!(c.body, json!({"callback_query_id": "4382bfdwdsb323b2d9"}));
         assert_eq!(
             call_for(&SendRequest::MarkRead {
+                to: crate::domain::CustomerId::new("telegram:1:2"),
                 message_id: message_id(&bot, 1, 2),
                 typing_indicator: true,
             })

@@ -282,6 +282,7 @@ pub fn request_body(request: &SendRequest) -> Value {
         SendRequest::MarkRead {
             message_id,
             typing_indicator,
+            ..
         } => mark_read_body(message_id, *typing_indicator),
     }
 }
@@ -932,6 +933,7 @@ mod tests {
                 .is_some_and(|id| id.as_str().starts_with("wamid."))
         );
         let read = SendRequest::MarkRead {
+            to: crate::domain::CustomerId::new("16505551234"),
             message_id: ProviderMessageId::new("wamid.IN"),
             typing_indicator: true,
         };

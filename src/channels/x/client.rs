@@ -455,6 +455,7 @@ mod tests {
         // A read receipt: nothing to send.
         assert_eq!(
             call_for(&SendRequest::MarkRead {
+                to: crate::domain::CustomerId::new("x:1:2"),
                 message_id: message_id(&AccountId::new(ACCOUNT), "1"),
                 typing_indicator: false,
             })

@@ -162,11 +162,24 @@ fn media_by_url_or_attachment_id_and_what_messenger_cannot_send() {
         callback_data: None,
     };
     assert!(request_body(&whatsapp, MessagingType::Response).is_err());
+    // A read receipt marks the customer's conversation seen; one of another channel, nothing.
     let read = SendRequest::MarkRead {
+        to: to(),
         message_id: ProviderMessageId::new("fbm:1:m_1"),
         typing_indicator: false,
     };
-    assert_eq!(request_body(&read, MessagingType::Response), Ok(None));
+    assert_eq!(
+        request_body(&read, MessagingType::Response),
+        Ok(Some(
+            json!({"recipient": {"id": PSID}, "sender_action": "mark_seen"})
+        ))
+    );
+    let elsewhere = SendRequest::MarkRead {
+        to: CustomerId::new("15550001111"),
+        message_id: ProviderMessageId::new("wamid.1"),
+        typing_indicator: false,
+    };
+    assert_eq!(request_body(&elsewhere, MessagingType::Response), Ok(None));
 }
 
 #[actix_web::test]
@@ -196,8 +209,9 @@ async fn sends_with_the_page_token_and_maps_graph_errors() {
     assert_eq!(calls[0].body["messaging_type"], "RESPONSE");
     assert_eq!(fake.texts_to(PSID), vec!["hello".to_string()]);
 
-    // A read receipt sends nothing.
+    // A read receipt is Messenger's `mark_seen` sender action.
     let read = SendRequest::MarkRead {
+        to: to(),
         message_id: ProviderMessageId::new("fbm:1:m_1"),
         typing_indicator: false,
     };
@@ -205,7 +219,10 @@ async fn sends_with_the_page_token_and_maps_graph_errors() {
         client.send(&read).await,
         Ok(SendAccepted { provider_id: None })
     );
-    assert_eq!(fake.calls().len(), 1);
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].body["sender_action"], "mark_seen");
+    assert_eq!(calls[1].body["recipient"]["id"], PSID);
 
     fake.fail_next(613, 400, 1);
     let err = client.send(&request(text("a"))).await.expect_err("rate");
