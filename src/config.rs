@@ -385,6 +385,14 @@ pub struct XSettings {
     /// The app's consumer secret (API key secret): key of the CRC answer and of the
     /// `x-twitter-webhooks-signature` HMAC.
     pub consumer_secret: SecretString,
+    /// Where customers' DM media may be downloaded from, with the account's token (names, or
+    /// `.suffix`es): X's DM media hosts. Never `media.url_hosts`: no token goes anywhere else.
+    #[serde(default = "default_x_media_hosts")]
+    pub media_hosts: Vec<String>,
+}
+
+fn default_x_media_hosts() -> Vec<String> {
+    vec!["ton.x.com".into(), "ton.twitter.com".into()]
 }
 
 impl Default for XSettings {
@@ -393,6 +401,7 @@ impl Default for XSettings {
             api_base_url: "https://api.x.com".into(),
             request_timeout_ms: 10_000,
             consumer_secret: SecretString::from(String::new()),
+            media_hosts: default_x_media_hosts(),
         }
     }
 }

@@ -239,24 +239,6 @@ async fn an_x_customer_is_handed_off_by_typed_choices_and_gets_the_agent_s_reply
         })
         .await;
 
-    // An agent's file cannot go to an X customer (files go to Meta): refused, clearly.
-    let part = reqwest::multipart::Part::bytes(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0])
-        .file_name("a.jpg")
-        .mime_str("image/jpeg")
-        .expect("mime");
-    let response = app
-        .client
-        .post(format!(
-            "{}/api/v1/conversations/{id}/attachments",
-            app.address
-        ))
-        .bearer_auth(ALICE)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .expect("attachment request");
-    assert_eq!(response.status().as_u16(), 409);
-
     // The customer sends a photo: the agent sees it, with its URL kept.
     let photo_url = "https://ton.twimg.com/1.1/ton/data/dm/1000000000000000005/1/abc.jpg";
     let photo = delivery(
@@ -283,6 +265,203 @@ async fn an_x_customer_is_handed_off_by_typed_choices_and_gets_the_agent_s_reply
             })
         })
         .await;
+}
+
+/// Customers' DM media are fetched from the fake's `ton` route, with the demo account's token,
+/// quickly retried and given up after two attempts. Meta's hosts stay in `media.url_hosts`
+/// (with `localhost`): never used for X.
+fn dm_media_from_fake(settings: &mut Settings) {
+    settings.x.media_hosts = vec!["127.0.0.1".into()];
+    settings.media.url_hosts.push("localhost".into());
+    settings.media.allow_http_urls = true;
+    settings.media.poll_interval_ms = 50;
+    settings.media.initial_backoff_ms = 10;
+    settings.media.max_backoff_ms = 50;
+    settings.media.max_attempts = 2;
+}
+
+/// `user` says hi, asks for a person and is handed off to Alice (online): her console and the
+/// conversation.
+async fn assigned_to_alice(
+    app: &TestApp,
+    fake: &FakeX,
+    user: &str,
+    first: u64,
+) -> (Console, String) {
+    let alice = Console::new(app, ALICE);
+    let mut ws = ConsoleSocket::connect(app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let event = |n: u64| (first + n).to_string();
+    assert_eq!(
+        post(app, &text(user, &event(0), "hi"), Some(SECRET)).await,
+        200
+    );
+    let person = number_of(fake, user, "Talk to a person").await;
+    assert_eq!(
+        post(app, &text(user, &event(1), &person), Some(SECRET)).await,
+        200
+    );
+    number_of(fake, user, "Customer support").await;
+    assert_eq!(
+        post(
+            app,
+            &text(user, &event(2), "Customer support"),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    let id = wait_handed_off(app, user).await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    (alice, id)
+}
+
+/// A customer's DM with one photo at `url`.
+fn photo(user: &str, id: &str, url: &str) -> Value {
+    delivery(
+        user,
+        vec![dm(
+            id,
+            user,
+            ACCOUNT,
+            json!({
+                "text": "my receipt https://t.co/abc123",
+                "attachment": {"type": "media", "media": {
+                    "id_str": "1", "type": "photo", "url": "https://t.co/abc123",
+                    "media_url_https": url
+                }}
+            }),
+        )],
+    )
+}
+
+/// The customer's photo is downloaded with the account's token from X's (fake) DM media host
+/// and served at `/api/v1/media/message:<id>`; a link on a host that is not one of
+/// `x.media_hosts` is never requested (the shared `media.url_hosts` does not count), so the
+/// token goes nowhere else.
+async fn a_customers_dm_photo_is_downloaded_with_the_account_s_token_and_a_link_elsewhere_never_fetched()
+ {
+    let fake = FakeX::start();
+    let app = spawn_console_app(|s| {
+        x_settings(s, &fake);
+        dm_media_from_fake(s);
+    })
+    .await;
+    let user = "4001969357";
+    let (alice, id) = assigned_to_alice(&app, &fake, user, 1_000_000_000_000_000_100).await;
+
+    let png = png_bytes();
+    let url = fake.plant_dm_media(&png, "image/png", "demo-x-access-token");
+    assert_eq!(
+        post(
+            &app,
+            &photo(user, "1000000000000000110", &url),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    let message = message_with_link(&alice, &id, &url).await;
+    let (status, bytes) = settled_media(&app, ALICE, &format!("message:{message}")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(bytes, png, "the bytes X held");
+    let requests = fake.media_requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(
+        requests[0].authorization.as_deref(),
+        Some("Bearer demo-x-access-token")
+    );
+
+    // The same file under a name of media.url_hosts but not of x.media_hosts: refused, never
+    // requested.
+    let elsewhere = url.replace("127.0.0.1", "localhost");
+    assert_eq!(
+        post(
+            &app,
+            &photo(user, "1000000000000000111", &elsewhere),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    let message = message_with_link(&alice, &id, &elsewhere).await;
+    let (status, answer) = settled_media(&app, ALICE, &format!("message:{message}")).await;
+    assert_eq!(status, 410, "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        String::from_utf8_lossy(&answer).contains("url_refused"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(fake.media_requests().len(), 1, "never requested");
+}
+
+/// An agent's image: uploaded to X (INIT, APPEND, FINALIZE as `dm_image`, with the account's
+/// token), then the DM names its media id with the caption as its text; a file over X's 5 MB
+/// for images or of a type X does not take is refused before anything reaches X.
+async fn an_agents_image_is_uploaded_to_x_then_sent_by_its_media_id() {
+    let fake = FakeX::start();
+    let app = spawn_console_app(|s| x_settings(s, &fake)).await;
+    let user = "5001969357";
+    let (_alice, id) = assigned_to_alice(&app, &fake, user, 1_000_000_000_000_000_200).await;
+
+    let png = png_bytes();
+    let (status, body) = attach_file(
+        &app,
+        ALICE,
+        &id,
+        png.clone(),
+        "image/png",
+        "r.png",
+        Some("your receipt"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:#?}");
+    let upload = &uploads[0];
+    assert_eq!(upload.bytes, png);
+    assert_eq!(upload.media_type, "image/png");
+    assert_eq!(upload.media_category, "dm_image");
+    assert_eq!(
+        upload.authorization.as_deref(),
+        Some("Bearer demo-x-access-token")
+    );
+    let calls = fake
+        .wait_until(WAIT, |calls| {
+            calls.iter().any(|c| c.body.get("attachments").is_some())
+        })
+        .await;
+    let sent = calls
+        .iter()
+        .find(|c| c.body.get("attachments").is_some())
+        .unwrap_or_else(|| panic!("not sent: {calls:#?}"));
+    assert_eq!(sent.participant_id, user);
+    assert_eq!(
+        sent.body,
+        json!({"text": "your receipt", "attachments": [{"media_id": upload.media_id}]})
+    );
+    // The transcript's file is served from our store.
+    let (status, bytes) = settled_media(&app, ALICE, &format!("xout:{}", upload.media_id)).await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, png);
+
+    // Over 5 MB for an image, a type X does not take: refused, nothing uploaded or sent.
+    let sends = fake.calls().len();
+    let big = jpeg_bytes(5 * 1024 * 1024 + 1);
+    let (status, body) = attach_file(&app, ALICE, &id, big, "image/jpeg", "big.jpg", None).await;
+    assert_eq!(status, 413, "{body}");
+    let pdf = b"%PDF-1.7\n%\xe2\xe3".to_vec();
+    let (status, body) = attach_file(&app, ALICE, &id, pdf, "application/pdf", "a.pdf", None).await;
+    assert_eq!(status, 415, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("X")),
+        "{body}"
+    );
+    assert_eq!(fake.uploads().len(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.calls().len(), sends);
 }
 
 async fn a_redelivered_event_is_processed_once() {
@@ -382,6 +561,8 @@ in_both_modes!(
     a_redelivered_event_is_processed_once,
     a_429_is_retried_after_the_reset_and_a_500_with_backoff,
     the_account_s_quota_spaces_its_dms,
+    a_customers_dm_photo_is_downloaded_with_the_account_s_token_and_a_link_elsewhere_never_fetched,
+    an_agents_image_is_uploaded_to_x_then_sent_by_its_media_id,
 );
 
 #[actix_rt::test]

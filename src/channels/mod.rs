@@ -8,6 +8,8 @@
 //! - [`AttachmentChannel`]: an agent's file checked against the channel's types and limits and
 //!   made sendable (uploaded to the provider for its id, or left in our media store for a
 //!   client that sends the bytes itself, [`MediaSource::Stored`] read through [`StoredFiles`]).
+//! - [`LinkAuth`]: where a channel's customers' files given as links may be fetched from and
+//!   the token that goes with them, for a channel whose links need its account ([`link_auth_for`]).
 //!
 //! Adding a channel means adding a module here with both, a webhook route for it in
 //! `http::webhooks`, and a `kind` in the channel configuration.
@@ -211,6 +213,28 @@ pub trait StoredFiles: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>>;
 }
 
+/// How the links of one channel's customers' files are fetched when they need the channel's
+/// account (X's DM media): only on `hosts` (names, or `.suffix`es, as `media.url_hosts`; never
+/// the shared list), with `Authorization: Bearer <bearer>`. Links of channels without one are
+/// fetched within `media.url_hosts`, without a token.
+#[derive(Clone)]
+pub struct LinkAuth {
+    pub hosts: Vec<String>,
+    pub bearer: secrecy::SecretString,
+}
+
+/// The download authentication of channel `channel`'s links, or None for a channel whose links
+/// are signed by the provider's CDN (Messenger, Instagram) or that gives none.
+pub fn link_auth_for(settings: &Settings, channel: &ChannelSettings) -> Option<LinkAuth> {
+    match channel.kind {
+        ChannelKind::X => channel.x.as_ref().map(|account| LinkAuth {
+            hosts: settings.x.media_hosts.clone(),
+            bearer: account.access_token.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// The attachment side of channel `channel`, or None for a kind that takes no files.
 pub fn attachments_for(
     settings: &Settings,
@@ -248,9 +272,13 @@ pub fn attachments_for(
         ChannelKind::Telegram => channel.telegram.as_ref().map(|_| {
             Arc::new(telegram::attachments::TelegramFiles::new(max)) as Arc<dyn AttachmentChannel>
         }),
+        ChannelKind::X => channel.x.as_ref().map(|account| {
+            let client = x::client::XClient::new(http.clone(), &settings.x, account);
+            Arc::new(x::attachments::XFiles::new(client, &settings.media, max))
+                as Arc<dyn AttachmentChannel>
+        }),
         ChannelKind::Webchat => Some(Arc::new(webchat::attachments::WebchatFiles::new(
             max.min(settings.webchat.max_file_bytes as u64),
         ))),
-        _ => None,
     }
 }

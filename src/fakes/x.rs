@@ -2,14 +2,21 @@
 //! with a JSON body, recorded (with its `Authorization` header and when it arrived) and answered
 //! like X (201, `{"data": {"dm_conversation_id", "dm_event_id"}}`). Tests can make the next
 //! calls fail like X does: a 429 with `x-rate-limit-reset`, a 500, a 403 problem...
+//!
+//! Media both ways: `POST /2/media/upload` takes the chunked flow (multipart `command=INIT`,
+//! `APPEND`, `FINALIZE`), recording each finished upload's bytes, type, category and
+//! `Authorization`, and answers `data.id` as X does; `GET /ton/{name}` serves bytes planted
+//! with [`FakeX::plant_dm_media`] (like ton.x.com's DM media), only to `Bearer <token>`
+//! (401 otherwise), recording every request and its `Authorization`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 /// Calls recorded at most (the oldest are forgotten).
@@ -32,6 +39,37 @@ impl SentDm {
     }
 }
 
+/// One finished media upload the fake received.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    pub media_id: String,
+    pub media_type: String,
+    pub media_category: String,
+    pub bytes: Vec<u8>,
+    pub authorization: Option<String>,
+}
+
+/// One request for a planted DM media file.
+#[derive(Clone, Debug)]
+pub struct MediaRequest {
+    pub name: String,
+    pub authorization: Option<String>,
+}
+
+/// An upload between INIT and FINALIZE.
+struct Session {
+    media_type: String,
+    media_category: String,
+    total_bytes: usize,
+    segments: Vec<(usize, Vec<u8>)>,
+}
+
+struct Planted {
+    bytes: Vec<u8>,
+    content_type: String,
+    token: String,
+}
+
 struct Failure {
     http_status: u16,
     /// `x-rate-limit-reset`, this many seconds from now (429s).
@@ -43,6 +81,10 @@ struct State {
     calls: VecDeque<SentDm>,
     next: u64,
     failures: VecDeque<Failure>,
+    sessions: HashMap<String, Session>,
+    uploads: Vec<Upload>,
+    planted: HashMap<String, Planted>,
+    media_requests: Vec<MediaRequest>,
 }
 
 #[derive(Default)]
@@ -86,10 +128,13 @@ impl FakeX {
         let (server, thread) = super::serve_on_thread("fake-x", listener, 1, move |cfg| {
             cfg.app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(1 << 20))
+                .app_data(web::PayloadConfig::new(16 << 20))
                 .route(
                     "/2/dm_conversations/with/{participant}/messages",
                     web::post().to(send),
-                );
+                )
+                .route("/2/media/upload", web::post().to(upload))
+                .route("/ton/{name}", web::get().to(dm_media));
         })?;
         tracing::info!(%addr, "fake x: listening");
         Ok(FakeX {
@@ -145,6 +190,31 @@ impl FakeX {
                 reset_in_seconds,
             });
         }
+    }
+
+    /// Finished media uploads, oldest first.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.shared.lock().uploads.clone()
+    }
+
+    /// Keep `bytes` as a customer's DM media, served only to `Bearer <token>`: its URL.
+    pub fn plant_dm_media(&self, bytes: &[u8], content_type: &str, token: &str) -> String {
+        let mut state = self.shared.lock();
+        let name = format!("m{}.bin", state.planted.len() + 1);
+        state.planted.insert(
+            name.clone(),
+            Planted {
+                bytes: bytes.to_vec(),
+                content_type: content_type.to_string(),
+                token: token.to_string(),
+            },
+        );
+        format!("{}/ton/{name}", self.base_url())
+    }
+
+    /// The requests for DM media (planted or not), oldest first.
+    pub fn media_requests(&self) -> Vec<MediaRequest> {
+        self.shared.lock().media_requests.clone()
     }
 
     pub fn stop(&mut self) {
@@ -217,5 +287,151 @@ async fn send(
                 "dm_event_id": id,
             }
         })),
+    }
+}
+
+fn authorization_of(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn problem(status: actix_web::http::StatusCode, detail: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "detail": detail,
+        "type": "about:blank",
+        "status": status.as_u16(),
+    }))
+}
+
+/// `POST /2/media/upload`: INIT, APPEND, FINALIZE of the chunked flow (multipart fields).
+async fn upload(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let authorization = authorization_of(&req);
+    if !authorization
+        .as_deref()
+        .is_some_and(|a| a.starts_with("Bearer "))
+    {
+        return problem(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let stream =
+        futures::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(bytes) });
+    let mut form = actix_multipart::Multipart::new(req.headers(), stream);
+    let mut fields: HashMap<String, Vec<u8>> = HashMap::new();
+    loop {
+        let mut field = match form.try_next().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let mut data = Vec::new();
+        loop {
+            match field.try_next().await {
+                Ok(Some(chunk)) => data.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
+            }
+        }
+        fields.insert(name, data);
+    }
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    let mut state = shared.lock();
+    match text("command").as_str() {
+        "INIT" => {
+            let media_category = text("media_category");
+            if !media_category.starts_with("dm_") {
+                return problem(StatusCode::BAD_REQUEST, "media_category must be dm_*");
+            }
+            let Ok(total_bytes) = text("total_bytes").parse::<usize>() else {
+                return problem(StatusCode::BAD_REQUEST, "total_bytes is required");
+            };
+            state.next += 1;
+            let id = format!("{}", 1_880_000_000_000_000_000_u64 + state.next);
+            state.sessions.insert(
+                id.clone(),
+                Session {
+                    media_type: text("media_type"),
+                    media_category,
+                    total_bytes,
+                    segments: Vec::new(),
+                },
+            );
+            HttpResponse::Accepted().json(json!({"data": {
+                "id": id, "media_key": format!("3_{id}"), "expires_after_secs": 86400}}))
+        }
+        "APPEND" => {
+            let id = text("media_id");
+            let Ok(index) = text("segment_index").parse::<usize>() else {
+                return problem(StatusCode::BAD_REQUEST, "segment_index is required");
+            };
+            let Some(media) = fields.remove("media") else {
+                return problem(StatusCode::BAD_REQUEST, "media is required");
+            };
+            if media.len() > 5 * 1024 * 1024 {
+                return problem(StatusCode::PAYLOAD_TOO_LARGE, "chunk over 5 MB");
+            }
+            match state.sessions.get_mut(&id) {
+                Some(session) => {
+                    session.segments.push((index, media));
+                    HttpResponse::NoContent().finish()
+                }
+                None => problem(StatusCode::BAD_REQUEST, "unknown media_id"),
+            }
+        }
+        "FINALIZE" => {
+            let id = text("media_id");
+            let Some(mut session) = state.sessions.remove(&id) else {
+                return problem(StatusCode::BAD_REQUEST, "unknown media_id");
+            };
+            session.segments.sort_by_key(|(i, _)| *i);
+            let bytes: Vec<u8> = session.segments.into_iter().flat_map(|(_, b)| b).collect();
+            if bytes.len() != session.total_bytes {
+                return problem(StatusCode::BAD_REQUEST, "size does not match total_bytes");
+            }
+            let size = bytes.len();
+            state.uploads.push(Upload {
+                media_id: id.clone(),
+                media_type: session.media_type,
+                media_category: session.media_category,
+                bytes,
+                authorization,
+            });
+            HttpResponse::Ok().json(json!({"data": {
+                "id": id, "media_key": format!("3_{id}"), "size": size,
+                "expires_after_secs": 86400}}))
+        }
+        _ => problem(StatusCode::BAD_REQUEST, "unknown command"),
+    }
+}
+
+/// `GET /ton/{name}`: a planted DM media file, to its token only.
+async fn dm_media(
+    req: HttpRequest,
+    name: web::Path<String>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let name = name.into_inner();
+    let authorization = authorization_of(&req);
+    let mut state = shared.lock();
+    state.media_requests.push(MediaRequest {
+        name: name.clone(),
+        authorization: authorization.clone(),
+    });
+    match state.planted.get(&name) {
+        Some(file) if authorization.as_deref() == Some(&format!("Bearer {}", file.token)) => {
+            HttpResponse::Ok()
+                .content_type(file.content_type.clone())
+                .body(file.bytes.clone())
+        }
+        Some(_) => HttpResponse::Unauthorized().finish(),
+        None => HttpResponse::NotFound().finish(),
     }
 }

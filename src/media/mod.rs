@@ -10,7 +10,9 @@
 //!   a checksum that does not match or a file over the limit is `unavailable` at once.
 //!   A media's source is its provider media id (WhatsApp's, a Telegram `file_id`), or the link
 //!   the provider gave instead (Messenger's and Instagram's CDN URLs, kept in `source_url`, the
-//!   row named `message:<message id>`): fetched only within `media.url_hosts` ([`urls`]); an
+//!   row named `message:<message id>`): fetched only within `media.url_hosts` ([`urls`]), or,
+//!   for a channel whose links need its account's token (X's DM media,
+//!   [`crate::channels::LinkAuth`]), only within that channel's hosts, with its token; an
 //!   expired link is `unavailable` at once.
 //! - Agent → customer: `http::media` asks the conversation's channel
 //!   ([`crate::channels::AttachmentChannel`], see [`Media::attachments`]) whether it takes the
@@ -34,6 +36,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use secrecy::SecretString;
 use tokio::sync::Semaphore;
 
 use self::blobs::{BlobStore, DirBlobs, PgBlobs};
@@ -64,6 +67,14 @@ pub const WEBCHAT_MEDIA_PREFIX: &str = "wcf:";
 /// Files are served in pieces of this size.
 pub const PIECE: usize = 256 * 1024;
 
+/// How one channel's links are fetched: its policy, a client that redirects only within it, and
+/// its token.
+struct ChannelLinks {
+    policy: UrlPolicy,
+    client: reqwest::Client,
+    bearer: SecretString,
+}
+
 pub struct Media {
     pub records: Arc<dyn MediaRecords>,
     pub blobs: Arc<dyn BlobStore>,
@@ -73,6 +84,9 @@ pub struct Media {
     /// For providers' links (Messenger, Instagram): only where `links` allows.
     link_client: reqwest::Client,
     links: Arc<UrlPolicy>,
+    /// For the links of channels that need their account's token (X), by channel id: their
+    /// own hosts, client and token.
+    channel_links: HashMap<String, ChannelLinks>,
     /// Each channel's side of agents' attachments, by channel id.
     attachments: HashMap<String, Arc<dyn AttachmentChannel>>,
     settings: Arc<Settings>,
@@ -109,6 +123,21 @@ impl Media {
             links.clone(),
             Duration::from_millis(settings.media.upload_timeout_ms.max(1)),
         )?;
+        let timeout = Duration::from_millis(settings.media.upload_timeout_ms.max(1));
+        let mut channel_links = HashMap::new();
+        for (id, channel) in &settings.channels {
+            if let Some(auth) = crate::channels::link_auth_for(&settings, channel) {
+                let policy = Arc::new(UrlPolicy::new(&auth.hosts, settings.media.allow_http_urls));
+                channel_links.insert(
+                    id.clone(),
+                    ChannelLinks {
+                        policy: policy.as_ref().clone(),
+                        client: urls::client(policy, timeout)?,
+                        bearer: auth.bearer,
+                    },
+                );
+            }
+        }
         let attachments = settings
             .channels
             .iter()
@@ -124,6 +153,7 @@ impl Media {
             http,
             link_client,
             links,
+            channel_links,
             attachments,
             downloads: Arc::new(Semaphore::new(settings.media.concurrency.max(1))),
             uploads: Arc::new(Semaphore::new(settings.media.max_uploads.max(1))),
@@ -265,11 +295,17 @@ impl Media {
             };
         }
         let (bytes, hex, meta_mime) = match (channel.kind, &channel.telegram) {
-            // A provider's link (Messenger, Instagram): no token, only where allowed.
+            // A provider's link: Messenger's and Instagram's without a token, within
+            // media.url_hosts; a channel's that needs its token (X) only on its own hosts.
             _ if row.source_url.is_some() => {
                 let url = row.source_url.as_deref().unwrap_or_default();
-                let (bytes, declared) =
-                    urls::download(&self.link_client, &self.links, url, max).await?;
+                let (bytes, declared) = match self.channel_links.get(&row.channel) {
+                    Some(own) => {
+                        urls::download(&own.client, &own.policy, url, Some(&own.bearer), max)
+                            .await?
+                    }
+                    None => urls::download(&self.link_client, &self.links, url, None, max).await?,
+                };
                 let hex = limits::digest_hex(&bytes);
                 // The type from the bytes; the server's word only when they do not tell.
                 let mime = limits::sniff(&bytes).or(declared);

@@ -55,7 +55,7 @@ pub struct MediaRow {
     pub size: Option<i64>,
     pub filename: Option<String>,
     /// Where the bytes are when the provider gave a link instead of a media id (Messenger,
-    /// Instagram): downloaded from it, never past `media.url_hosts`.
+    /// Instagram, X): downloaded from it, never past `media.url_hosts` (X's: `x.media_hosts`).
     pub source_url: Option<String>,
     pub attempts: i64,
     pub reason: Option<String>,

@@ -10,7 +10,10 @@
 //!   name cannot be re-pointed between the check and the request;
 //! - redirects are followed (at most [`MAX_REDIRECTS`]) only to URLs that pass the same check;
 //! - no token is sent (the link is signed by the CDN); 401/403/404/410 mean it expired, which
-//!   no retry fixes ([`limits::link_failure`]).
+//!   no retry fixes ([`limits::link_failure`]);
+//! - except for a channel whose links need its account ([`crate::channels::LinkAuth`], X's DM
+//!   media): its own policy (its hosts only, never `media.url_hosts`) and client, and its
+//!   bearer token, which therefore never goes to a host off that list (nor by a redirect).
 //!
 //! The decisions are pure ([`UrlPolicy`]) and unit-tested.
 
@@ -21,6 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::limits::{self, Failure};
 use crate::config::MediaSettings;
@@ -226,21 +230,23 @@ fn refusal_of(err: &reqwest::Error) -> Option<String> {
 
 /// The bytes behind a provider's link, at most `max`, and the type the server gave them.
 /// A link the policy refuses is never requested (gone at once); an expired one is gone too.
+/// `bearer`: the token of a channel whose links need it, sent only to URLs `policy` allows.
 pub async fn download(
     client: &reqwest::Client,
     policy: &UrlPolicy,
     url: &str,
+    bearer: Option<&SecretString>,
     max: u64,
 ) -> Result<(Bytes, Option<String>), Failure> {
     let parsed = policy.check(url).map_err(Failure::Gone)?;
-    let response = client
-        .get(parsed)
-        .send()
-        .await
-        .map_err(|e| match refusal_of(&e) {
-            Some(reason) => Failure::Gone(reason),
-            None => Failure::Retry(format!("download: {}", e.without_url())),
-        })?;
+    let mut request = client.get(parsed);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token.expose_secret());
+    }
+    let response = request.send().await.map_err(|e| match refusal_of(&e) {
+        Some(reason) => Failure::Gone(reason),
+        None => Failure::Retry(format!("download: {}", e.without_url())),
+    })?;
     let status = response.status().as_u16();
     if !(200..300).contains(&status) {
         return Err(limits::link_failure(status));
@@ -302,6 +308,28 @@ mod tests {
             p.check(&format!("https://a.fbcdn.net/{}", "x".repeat(URL_MAX)))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn x_s_policy_takes_x_s_dm_media_hosts_only() {
+        let p = UrlPolicy::new(&crate::config::XSettings::default().media_hosts, false);
+        assert!(
+            p.check("https://ton.x.com/1.1/ton/data/dm/1/2/abc.jpg")
+                .is_ok()
+        );
+        assert!(
+            p.check("https://ton.twitter.com/1.1/ton/data/dm/1/2/abc.jpg")
+                .is_ok()
+        );
+        for url in [
+            "https://scontent.xx.fbcdn.net/v/1.jpg",
+            "https://evil.example/ton.x.com/1.jpg",
+            "https://ton.x.com.evil.example/1.jpg",
+            "https://x.com/1.jpg",
+            "http://ton.x.com/1.jpg",
+        ] {
+            assert!(p.check(url).is_err(), "{url}");
+        }
     }
 
     #[test]

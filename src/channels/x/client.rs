@@ -9,6 +9,13 @@
 //! templates are refused (permanently). Read receipts are nothing to send: v2 has no endpoint
 //! for them.
 //!
+//! An agent's file ([`super::attachments`]) is uploaded first with the v2 media upload's
+//! chunked flow, `POST {base}/2/media/upload` (multipart `command=INIT` with `media_type`,
+//! `total_bytes` and `media_category`, answered `data.id`; `APPEND` of chunks of at most
+//! [`CHUNK`] bytes with `segment_index`; `FINALIZE`; then `GET ?command=STATUS` while
+//! `processing_info.state` is pending or in progress), and the DM names it:
+//! `{"text": caption?, "attachments": [{"media_id": …}]}` (one per DM).
+//!
 //! Errors: 429 is [`SendError::RetryAfter`] until `x-rate-limit-reset` (epoch seconds); 5xx,
 //! 408 and network failures are transient; any other 4xx is permanent, with X's `title` and
 //! `detail` (and its first `errors[].message`).
@@ -36,6 +43,11 @@ const RETRY_AFTER_DEFAULT: Duration = Duration::from_secs(60);
 /// ... and never longer than a day (X's longest DM window), whatever the header says.
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(24 * 3600);
 const EXCERPT_MAX: usize = 300;
+
+/// Largest chunk of a media upload's APPEND (X takes up to 5 MB).
+pub const CHUNK: usize = 4 * 1024 * 1024;
+/// How long an uploaded video or GIF may be processed before its DM is given up.
+const PROCESSING_MAX: Duration = Duration::from_secs(120);
 
 /// Sends through one X account.
 pub struct XClient {
@@ -100,6 +112,161 @@ impl XClient {
                 chrono::Utc::now().timestamp(),
             ))
         }
+    }
+}
+
+impl XClient {
+    /// Upload `bytes` (of type `mime_type`) for a DM as `category` (`dm_image`, `dm_gif`,
+    /// `dm_video`): X's media id once it is usable. Each call is one try; the caller retries.
+    pub async fn upload_media(
+        &self,
+        bytes: &bytes::Bytes,
+        mime_type: &str,
+        category: &str,
+        timeout: Duration,
+    ) -> Result<String, SendError> {
+        let url = format!("{}/2/media/upload", self.base);
+        let init = reqwest::multipart::Form::new()
+            .text("command", "INIT")
+            .text("media_type", mime_type.to_owned())
+            .text("total_bytes", bytes.len().to_string())
+            .text("media_category", category.to_owned());
+        let answer = self.upload_call(&url, init, timeout).await?;
+        let id = media_id_of(&answer)
+            .ok_or_else(|| SendError::Transport("X's INIT answer has no data.id".into()))?;
+        for (index, chunk) in bytes.chunks(CHUNK).enumerate() {
+            let part = reqwest::multipart::Part::stream_with_length(
+                bytes.slice_ref(chunk),
+                chunk.len() as u64,
+            )
+            .file_name("media")
+            .mime_str("application/octet-stream")
+            .map_err(|e| SendError::Transport(e.to_string()))?;
+            let append = reqwest::multipart::Form::new()
+                .text("command", "APPEND")
+                .text("media_id", id.clone())
+                .text("segment_index", index.to_string())
+                .part("media", part);
+            self.upload_call(&url, append, timeout).await?;
+        }
+        let finalize = reqwest::multipart::Form::new()
+            .text("command", "FINALIZE")
+            .text("media_id", id.clone());
+        let mut answer = self.upload_call(&url, finalize, timeout).await?;
+        let deadline = tokio::time::Instant::now() + PROCESSING_MAX;
+        loop {
+            match processing_of(&answer) {
+                Processing::Done => return Ok(id),
+                Processing::Failed(why) => {
+                    return Err(refused(format!("X could not process the file: {why}")));
+                }
+                Processing::Wait(wait) => {
+                    if tokio::time::Instant::now() + wait > deadline {
+                        return Err(SendError::Timeout);
+                    }
+                    tokio::time::sleep(wait).await;
+                    answer = self.status(&url, &id, timeout).await?;
+                }
+            }
+        }
+    }
+
+    async fn upload_call(
+        &self,
+        url: &str,
+        form: reqwest::multipart::Form,
+        timeout: Duration,
+    ) -> Result<Value, SendError> {
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(self.token.expose_secret())
+            .timeout(timeout)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(map_reqwest_error)?;
+        self.answer(response).await
+    }
+
+    async fn status(&self, url: &str, id: &str, timeout: Duration) -> Result<Value, SendError> {
+        let response = self
+            .http
+            .get(url)
+            .query(&[("command", "STATUS"), ("media_id", id)])
+            .bearer_auth(self.token.expose_secret())
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(map_reqwest_error)?;
+        self.answer(response).await
+    }
+
+    /// A 2xx answer's JSON (`null` when empty, as APPEND's), or the classified error.
+    async fn answer(&self, response: reqwest::Response) -> Result<Value, SendError> {
+        let status = response.status().as_u16();
+        let reset = response
+            .headers()
+            .get(RATE_LIMIT_RESET_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        let bytes = response.bytes().await.map_err(map_reqwest_error)?;
+        if (200..300).contains(&status) {
+            Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        } else {
+            Err(parse_error(
+                status,
+                reset,
+                &bytes,
+                chrono::Utc::now().timestamp(),
+            ))
+        }
+    }
+}
+
+/// The media id of an upload's answer: `data.id` (v2), or `media_id_string` (v1.1's shape).
+pub fn media_id_of(answer: &Value) -> Option<String> {
+    answer
+        .pointer("/data/id")
+        .or_else(|| answer.get("media_id_string"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+}
+
+/// Where an uploaded file's processing stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Processing {
+    Done,
+    Wait(Duration),
+    Failed(String),
+}
+
+/// An upload's `processing_info` (in `data`, or at the top in v1.1's shape): none or
+/// `succeeded` is done; `pending`/`in_progress` waits `check_after_secs` (1 to 30 s).
+pub fn processing_of(answer: &Value) -> Processing {
+    let Some(info) = answer
+        .pointer("/data/processing_info")
+        .or_else(|| answer.get("processing_info"))
+    else {
+        return Processing::Done;
+    };
+    match info.get("state").and_then(Value::as_str) {
+        Some("pending" | "in_progress") => {
+            let seconds = info
+                .get("check_after_secs")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 30);
+            Processing::Wait(Duration::from_secs(seconds))
+        }
+        Some("failed") => Processing::Failed(
+            info.pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("failed")
+                .to_owned(),
+        ),
+        _ => Processing::Done,
     }
 }
 
@@ -219,9 +386,24 @@ pub fn call_for(request: &SendRequest) -> Result<Option<Call>, SendError> {
         return Ok(None);
     };
     let participant = user_of(to).ok_or_else(|| refused(format!("{to} is not an X customer")))?;
+    let body = match content {
+        // A file uploaded to X (an agent's attachment): the DM names it, with its caption.
+        OutboundContent::Media {
+            source: MediaSource::Id(media_id),
+            caption,
+            ..
+        } => {
+            let mut body = json!({ "attachments": [{ "media_id": media_id }] });
+            if let Some(caption) = caption.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+                body["text"] = Value::String(truncate(caption, TEXT_MAX));
+            }
+            body
+        }
+        _ => json!({ "text": truncate(&text_of(content)?, TEXT_MAX) }),
+    };
     Ok(Some(Call {
         participant_id: participant.to_owned(),
-        body: json!({ "text": truncate(&text_of(content)?, TEXT_MAX) }),
+        body,
     }))
 }
 
@@ -273,7 +455,7 @@ pub fn text_of(content: &OutboundContent) -> Result<String, SendError> {
             ..
         } => {
             return Err(refused(
-                "a file uploaded to another provider cannot be sent as an X DM".into(),
+                "only a file uploaded to X (by its media id) can be sent as an X DM".into(),
             ));
         }
         OutboundContent::Template { name, .. } => {
@@ -428,7 +610,7 @@ mod tests {
         for content in [
             OutboundContent::Media {
                 kind: MediaKind::Document,
-                source: MediaSource::Id("1234".into()),
+                source: MediaSource::Stored("tgout:1234".into()),
                 caption: None,
                 filename: Some("a.pdf".into()),
             },
@@ -461,6 +643,69 @@ mod tests {
             })
             .expect("fine"),
             None
+        );
+    }
+
+    #[test]
+    fn an_uploaded_file_goes_by_its_media_id_with_its_caption_as_text() {
+        let c = call(OutboundContent::Media {
+            kind: MediaKind::Image,
+            source: MediaSource::Id("1880028106020515840".into()),
+            caption: Some(" your receipt ".into()),
+            filename: None,
+        });
+        assert_eq!(
+            c.body,
+            json!({"text": "your receipt", "attachments": [{"media_id": "1880028106020515840"}]})
+        );
+        let c = call(OutboundContent::Media {
+            kind: MediaKind::Video,
+            source: MediaSource::Id("1880028106020515841".into()),
+            caption: None,
+            filename: None,
+        });
+        assert_eq!(
+            c.body,
+            json!({"attachments": [{"media_id": "1880028106020515841"}]})
+        );
+    }
+
+    #[test]
+    fn an_upload_s_id_and_processing_are_read_from_x_s_answers() {
+        assert_eq!(
+            media_id_of(&json!({"data": {"id": "1880028106020515840",
+                "media_key": "13_1880028106020515840", "expires_after_secs": 1295999}})),
+            Some("1880028106020515840".into())
+        );
+        assert_eq!(
+            media_id_of(&json!({"media_id": 1, "media_id_string": "601413451156586496"})),
+            Some("601413451156586496".into())
+        );
+        assert_eq!(media_id_of(&json!({"data": {"id": "../x"}})), None);
+        assert_eq!(media_id_of(&Value::Null), None);
+
+        assert_eq!(
+            processing_of(&json!({"data": {"id": "1"}})),
+            Processing::Done
+        );
+        assert_eq!(
+            processing_of(&json!({"data": {"processing_info":
+                {"state": "in_progress", "check_after_secs": 5}}})),
+            Processing::Wait(Duration::from_secs(5))
+        );
+        assert_eq!(
+            processing_of(&json!({"data": {"processing_info":
+                {"state": "pending", "check_after_secs": 100000}}})),
+            Processing::Wait(Duration::from_secs(30))
+        );
+        assert_eq!(
+            processing_of(&json!({"data": {"processing_info": {"state": "succeeded"}}})),
+            Processing::Done
+        );
+        assert_eq!(
+            processing_of(&json!({"data": {"processing_info": {"state": "failed",
+                "error": {"code": 1, "name": "InvalidMedia", "message": "Unsupported video"}}}})),
+            Processing::Failed("Unsupported video".into())
         );
     }
 

@@ -10,6 +10,7 @@
 //! HMAC-SHA256(consumer secret, `crc_token`); every POST carries
 //! `x-twitter-webhooks-signature: sha256=` + base64 of HMAC-SHA256(consumer secret, raw body).
 
+pub mod attachments;
 pub mod client;
 pub mod webhook;
 
