@@ -267,6 +267,20 @@ pub struct InboundMessage {
     pub content: MessageContent,
     pub context: Option<MessageContext>,
     pub referral: Option<Referral>,
+    /// Hand the conversation to a person at once, skipping the bot (set by the gateway, never
+    /// by a provider: a web chat's offline form, left for the agents to answer later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffRequest>,
+}
+
+/// A request, carried by an inbound message, to hand its conversation to a team's queue at
+/// once, as the bot's handoff step would.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandoffRequest {
+    /// `None`: automatic routing (the routing rules, then the default team).
+    pub team: Option<TeamId>,
+    /// Why, for agents and logs.
+    pub reason: String,
 }
 
 /// Reply context, forwarding flags and product enquiries.

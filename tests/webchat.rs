@@ -479,6 +479,7 @@ async fn alice_conversation(app: &TestApp, customer: &str) -> String {
 in_both_modes!(
     a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_reconnect,
     a_retried_message_is_processed_once_and_a_file_reaches_the_agent,
+    an_offline_form_waits_in_the_channel_teams_queue_for_its_agents,
 );
 
 #[actix_rt::test]
@@ -721,6 +722,84 @@ async fn the_status_says_offline_until_an_agent_is_online_and_the_offline_form_i
     let alice = Console::new(&app, ALICE);
     alice.set_presence("online").await;
     assert_eq!(status(&app).await["status"], "open");
+}
+
+/// The offline form: nobody is there, so the message skips the bot and waits in the queue of
+/// the channel's team, where that team's agents find it in the morning, with who to answer.
+async fn an_offline_form_waits_in_the_channel_teams_queue_for_its_agents() {
+    let app = spawn_console_app(|settings| {
+        let channel = settings
+            .channels
+            .get_mut("webchat")
+            .expect("the demo web chat");
+        channel.webchat.as_mut().expect("its settings").team = Some("sales".into());
+    })
+    .await;
+    let visitor = Visitor::start(&app, None).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/widget/offline", app.address))
+        .header("x-website-token", TOKEN)
+        .header("origin", SITE)
+        .bearer_auth(&visitor.token)
+        .json(
+            &json!({"client_id": "off-1", "name": "Night Owl", "email": "owl@example.com",
+                      "message": "Please call me back about my order"}),
+        )
+        .send()
+        .await
+        .expect("offline form");
+    assert_eq!(response.status().as_u16(), 202);
+
+    // Carla (sales) lists it as waiting; Alice (support only) does not see it.
+    let carla = Console::new(&app, CARLA);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let listed = loop {
+        let waiting = carla.conversations("status=waiting").await;
+        if let Some(c) = waiting
+            .iter()
+            .find(|c| c["customer"]["id"] == visitor.customer.as_str())
+        {
+            break c.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not waiting for sales: {waiting:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(listed["team"], "sales", "{listed}");
+    assert_eq!(listed["customer"]["name"], "Night Owl", "{listed}");
+    let id = listed["id"].as_str().expect("an id").to_string();
+    assert!(carla.queue("sales").await.contains(&id));
+    let alice = Console::new(&app, ALICE);
+    assert!(
+        !alice
+            .conversations("")
+            .await
+            .iter()
+            .any(|c| c["id"] == id.as_str()),
+        "another team's agent sees it"
+    );
+
+    // The conversation: the visitor's text with how to reach them; the bot never answered.
+    let detail = carla.conversation(&id).await;
+    let messages = detail["messages"].as_array().expect("messages");
+    assert!(
+        messages.iter().any(|m| message_text(m).is_some_and(|t| {
+            t.contains("Please call me back") && t.contains("owl@example.com")
+        })),
+        "{detail}"
+    );
+    // The bot's flow never ran: what the visitor got is the queue's notice only.
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m["sender"] == "bot")
+            .all(|m| message_text(m).is_some_and(|t| t.contains("in the queue"))),
+        "the bot answered an offline form: {detail}"
+    );
+    assert_eq!(detail["conversation"]["customer"]["name"], "Night Owl");
 }
 
 /// The widget parses (node) and stays within its budget: 30 KB compressed.

@@ -386,6 +386,25 @@ async fn process(
                 read_receipt = Some(message.provider_id.clone());
             }
             match conversation.status {
+                // The message asks for a person at once (a web chat's offline form): the bot
+                // is skipped, the conversation goes to the queue as the bot's handoff would.
+                ConversationStatus::Bot if message.handoff.is_some() => {
+                    contact_changed |= save_location(&mut loaded.contact, &message);
+                    if let Some(request) = message.handoff.clone() {
+                        hand_off(
+                            deps,
+                            &mut conversation,
+                            &loaded.contact,
+                            Handoff {
+                                team: request.team,
+                                reason: request.reason,
+                            },
+                            &mut step,
+                            &mut fx,
+                        )
+                        .await;
+                    }
+                }
                 ConversationStatus::Bot => {
                     let (replies, handoff) =
                         run_bot(deps, &mut conversation, &mut loaded.contact, &message).await;

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::{
-    AccountId, ChannelId, ChannelKind, Customer, CustomerId, InboundEnvelope, InboundEvent,
-    InboundMessage, MessageContent, ProviderMessageId,
+    AccountId, ChannelId, ChannelKind, Customer, CustomerId, HandoffRequest, InboundEnvelope,
+    InboundEvent, InboundMessage, MessageContent, ProviderMessageId,
 };
 
 /// The header a widget names its channel with (the channel's website token).
@@ -182,33 +182,41 @@ pub fn form_field(
     Ok(Some(value.to_string()))
 }
 
-/// The envelope a visitor's message is recorded as (as a webhook's would be).
+/// The envelope a visitor's message is recorded as (as a webhook's would be). `handoff`: the
+/// message asks for a person at once (the offline form), the bot is skipped.
 pub fn envelope(
     account: &AccountId,
     id: ProviderMessageId,
-    customer: CustomerId,
-    name: Option<String>,
+    customer: Customer,
     content: MessageContent,
     now_secs: i64,
+    handoff: Option<HandoffRequest>,
 ) -> InboundEnvelope {
     InboundEnvelope {
         channel_kind: ChannelKind::Webchat,
         account: account.clone(),
         event: InboundEvent::Message(Box::new(InboundMessage {
             provider_id: id,
-            customer: Customer {
-                id: customer,
-                wa_id: None,
-                user_id: None,
-                name,
-                verified_phone: None,
-            },
+            customer,
             timestamp: now_secs,
             content,
             context: None,
             referral: None,
+            handoff,
         })),
         delivery_id: None,
+    }
+}
+
+/// The customer behind a visitor, as their messages carry it: the name the visitor gave (it
+/// fills an empty contact name).
+pub fn customer(id: CustomerId, name: Option<String>) -> Customer {
+    Customer {
+        id,
+        wa_id: None,
+        user_id: None,
+        name,
+        verified_phone: None,
     }
 }
 
