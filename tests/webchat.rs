@@ -252,6 +252,7 @@ async fn a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_rec
         .to_string();
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["channel"], "webchat", "{view}");
+    assert_eq!(view["conversation"]["channel_kind"], "webchat", "{view}");
     assert_eq!(
         view["conversation"]["customer"]["id"],
         visitor.customer.as_str()
@@ -769,6 +770,7 @@ async fn an_offline_form_waits_in_the_channel_teams_queue_for_its_agents() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(listed["team"], "sales", "{listed}");
+    assert_eq!(listed["channel_kind"], "webchat", "{listed}");
     assert_eq!(listed["customer"]["name"], "Night Owl", "{listed}");
     let id = listed["id"].as_str().expect("an id").to_string();
     assert!(carla.queue("sales").await.contains(&id));

@@ -215,6 +215,22 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     agent.open_row(&id).await;
+    // The console says what the conversation is on: the row and the header name the channel's
+    // kind (the server's `channel_kind`), not only its id.
+    agent
+        .wait_true(
+            "the row names the web chat",
+            &format!(
+                "document.querySelector('.conversation-row[data-id=\"{id}\"] .row-channel')?.textContent === 'Web chat'"
+            ),
+        )
+        .await;
+    agent
+        .wait_true(
+            "the header names the web chat",
+            "document.querySelector('.conversation-head .conversation-channel')?.textContent === 'Web chat'",
+        )
+        .await;
     visitor_says(&visitor, "I need help with my order").await;
     agent
         .wait_true(
