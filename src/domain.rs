@@ -256,6 +256,10 @@ pub struct Customer {
     /// already known by that number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_phone: Option<String>,
+    /// An email address the customer gave (a web chat's pre-chat or offline form): it fills
+    /// the contact's `email` field when that is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

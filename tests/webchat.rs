@@ -481,6 +481,7 @@ in_both_modes!(
     a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_reconnect,
     a_retried_message_is_processed_once_and_a_file_reaches_the_agent,
     an_offline_form_waits_in_the_channel_teams_queue_for_its_agents,
+    the_pre_chat_forms_name_and_email_go_on_the_contact,
 );
 
 #[actix_rt::test]
@@ -802,6 +803,57 @@ async fn an_offline_form_waits_in_the_channel_teams_queue_for_its_agents() {
         "the bot answered an offline form: {detail}"
     );
     assert_eq!(detail["conversation"]["customer"]["name"], "Night Owl");
+    assert_eq!(detail["contact"]["name"], "Night Owl", "{detail}");
+    assert_eq!(
+        detail["contact"]["fields"]["email"], "owl@example.com",
+        "{detail}"
+    );
+}
+
+/// The pre-chat form's name and email go on the visitor's contact with their first message:
+/// the name fills an empty name, the email the `email` field; what an agent set wins after.
+async fn the_pre_chat_forms_name_and_email_go_on_the_contact() {
+    let app = spawn_console_app(|_| {}).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/widget/sessions", app.address))
+        .header("x-website-token", TOKEN)
+        .json(&json!({"name": "Ana Visitor", "email": "ana@example.com"}))
+        .send()
+        .await
+        .expect("session");
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().await.expect("json");
+    let visitor = Visitor {
+        app: &app,
+        token: body["visitor_token"].as_str().expect("a token").to_string(),
+        customer: body["customer_id"].as_str().expect("customer").to_string(),
+        sent: std::cell::Cell::new(0),
+    };
+    visitor.says("hi").await;
+    let customer = switchboard::domain::CustomerId::new(visitor.customer.clone());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let contact = loop {
+        let contact = app
+            .handle
+            .store
+            .load_contact(&customer)
+            .await
+            .expect("the store answers");
+        if let Some(c) = contact.filter(|c| c.fields.contains_key("email")) {
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the email never reached the contact"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(contact.name.as_deref(), Some("Ana Visitor"));
+    assert_eq!(
+        contact.fields.get("email").map(String::as_str),
+        Some("ana@example.com")
+    );
 }
 
 /// The widget parses (node) and stays within its budget: 30 KB compressed.

@@ -75,6 +75,7 @@ fn msg(content: MessageContent) -> InboundMessage {
             user_id: None,
             name: None,
             verified_phone: None,
+            email: None,
         },
         timestamp: 1_700_000_000,
         content,

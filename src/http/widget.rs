@@ -378,6 +378,7 @@ async fn record(
         wc::customer(
             CustomerId::new(visitor.customer.clone()),
             visitor.name.clone(),
+            visitor.email.clone(),
         ),
         content,
         chrono::Utc::now().timestamp(),

@@ -103,6 +103,7 @@ fn greet(bot: &Bot) -> Vec<String> {
             user_id: None,
             name: None,
             verified_phone: None,
+            email: None,
         },
         timestamp: 0,
         content: MessageContent::Text {

@@ -220,6 +220,7 @@ fn customer(platform: Platform, page: &AccountId, psid: &str) -> Customer {
         user_id: Some(psid.to_owned()),
         name: None,
         verified_phone: None,
+        email: None,
     }
 }
 

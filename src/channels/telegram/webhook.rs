@@ -215,6 +215,7 @@ fn customer(
         user_id: None,
         name,
         verified_phone: None,
+        email: None,
     }
 }
 

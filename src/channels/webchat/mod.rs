@@ -208,15 +208,16 @@ pub fn envelope(
     }
 }
 
-/// The customer behind a visitor, as their messages carry it: the name the visitor gave (it
-/// fills an empty contact name).
-pub fn customer(id: CustomerId, name: Option<String>) -> Customer {
+/// The customer behind a visitor, as their messages carry it: the name and email the visitor
+/// gave (they fill an empty contact name and `email` field).
+pub fn customer(id: CustomerId, name: Option<String>, email: Option<String>) -> Customer {
     Customer {
         id,
         wa_id: None,
         user_id: None,
         name,
         verified_phone: None,
+        email,
     }
 }
 

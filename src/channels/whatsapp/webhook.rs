@@ -412,6 +412,7 @@ fn resolve_customer(
             .and_then(|p| p.name.get())
             .map(str::to_owned),
         verified_phone: None,
+        email: None,
     })
 }
 
@@ -2025,6 +2026,7 @@ mod tests {
                 user_id: Some("US.13491208655302741918".into()),
                 name: Some("Kai".into()),
                 verified_phone: None,
+                email: None,
             }
         );
         assert_eq!(m.content.text(), Some("Hi, I use a username now"));
@@ -2369,6 +2371,7 @@ mod tests {
             user_id: user.map(Into::into),
             name: name.map(Into::into),
             verified_phone: None,
+            email: None,
         };
         assert_eq!(
             customers,

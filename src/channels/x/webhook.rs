@@ -151,6 +151,7 @@ fn dm_event(
             user_id: Some(sender.clone()),
             name: users.and_then(|u| name_of(u, &sender)),
             verified_phone: None,
+            email: None,
         },
         timestamp: event
             .created_timestamp
