@@ -482,6 +482,7 @@ in_both_modes!(
     a_retried_message_is_processed_once_and_a_file_reaches_the_agent,
     an_offline_form_waits_in_the_channel_teams_queue_for_its_agents,
     the_pre_chat_forms_name_and_email_go_on_the_contact,
+    a_visitor_token_expires_unused_and_is_renewed_by_use,
 );
 
 #[actix_rt::test]
@@ -853,6 +854,78 @@ async fn the_pre_chat_forms_name_and_email_go_on_the_contact() {
     assert_eq!(
         contact.fields.get("email").map(String::as_str),
         Some("ana@example.com")
+    );
+}
+
+/// A visitor's token lasts `webchat.visitor_days` after its last use: used, it is renewed;
+/// unused for longer, it gets 401 (the widget then starts a new session) and the retention
+/// loop's prune deletes it.
+async fn a_visitor_token_expires_unused_and_is_renewed_by_use() {
+    let app = spawn_console_app(|_| {}).await;
+    let records = app.handle.webchat.clone();
+    let digest = |token: &str| hex::encode(switchboard::accounts::secrets::digest(token));
+    let day: i64 = 24 * 3600 * 1000;
+    let now = chrono::Utc::now().timestamp_millis();
+
+    // Last seen 89 days ago: still valid, and the use renews it.
+    let regular = Visitor::start(&app, None).await;
+    records
+        .touch_visitor(&digest(&regular.token), now - 89 * day)
+        .await
+        .expect("touch");
+    regular.says("still here").await;
+    let renewed = records
+        .visitor(&digest(&regular.token))
+        .await
+        .expect("read")
+        .expect("the visitor");
+    assert!(renewed.last_seen_at >= now, "not renewed: {renewed:?}");
+
+    // Last seen 91 days ago: expired, 401; a new session works.
+    let gone = Visitor::start(&app, None).await;
+    records
+        .touch_visitor(&digest(&gone.token), now - 91 * day)
+        .await
+        .expect("touch");
+    let (status, body) = gone
+        .post(&json!({"client_id": "late-1", "text": "hello?"}))
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let response = app
+        .client
+        .get(format!("{}/api/v1/widget/transcript", app.address))
+        .header("x-website-token", TOKEN)
+        .bearer_auth(&gone.token)
+        .send()
+        .await
+        .expect("transcript");
+    assert_eq!(response.status().as_u16(), 401);
+    let again = Visitor::start(&app, None).await;
+    again.says("hello again").await;
+
+    // Retention: the expired visitor is deleted, the others stay.
+    let before = switchboard::channels::webchat::expired_before(now, 90);
+    assert!(records.prune_visitors(before).await.expect("prune") >= 1);
+    assert!(
+        records
+            .visitor(&digest(&gone.token))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        records
+            .visitor(&digest(&regular.token))
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        records
+            .visitor(&digest(&again.token))
+            .await
+            .expect("read")
+            .is_some()
     );
 }
 

@@ -243,6 +243,8 @@ async fn visitor(
         })
         .unwrap_or_default();
     let digest = hex::encode(crate::accounts::secrets::digest(&given));
+    let now = chrono::Utc::now().timestamp_millis();
+    let days = state.settings.webchat.visitor_days;
     let found = if given.starts_with(wc::VISITOR_TOKEN_PREFIX) {
         state
             .webchat
@@ -250,9 +252,24 @@ async fn visitor(
             .visitor(&digest)
             .await?
             .filter(|v| v.channel == site.id.as_str())
+            // An expired token is unknown: the widget starts a new session.
+            .filter(|v| !wc::visitor_expired(v.last_seen_at, now, days))
     } else {
         None
     };
+    // Used: the token lasts from now (written at most once an hour). A failed write only
+    // shortens the lifetime; the request goes on.
+    if let Some(v) = found
+        .as_ref()
+        .filter(|v| wc::renew_due(v.last_seen_at, now))
+        && let Err(e) = state
+            .webchat
+            .records
+            .touch_visitor(&v.token_sha256, now)
+            .await
+    {
+        tracing::warn!(error = %e, "widget: a visitor's last use not recorded");
+    }
     super::auth::guarded(req, state, "visitor_token", &given, |_| found).map_err(|e| match e {
         ApiError::Unauthorized(_) => ApiError::Unauthorized(
             "unknown visitor token: start a session (POST /api/v1/widget/sessions)".into(),

@@ -61,6 +61,26 @@ pub fn message_id(channel: &ChannelId, visitor: &str, client_id: &str) -> Provid
     ProviderMessageId::new(format!("{MESSAGE_PREFIX}{channel}:{visitor}:{client_id}"))
 }
 
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// A visitor's last use is written again at most this often (a lifetime counts in days).
+pub const RENEW_AFTER_MS: i64 = 3600 * 1000;
+
+/// Whether a visitor last seen at `last_seen_at` (unix ms) has expired at `now` with a
+/// lifetime of `days` days after the last use.
+pub fn visitor_expired(last_seen_at: i64, now: i64, days: u32) -> bool {
+    last_seen_at < expired_before(now, days)
+}
+
+/// Visitors last seen before this (unix ms) have expired: the retention loop prunes them.
+pub fn expired_before(now: i64, days: u32) -> i64 {
+    now.saturating_sub(i64::from(days).saturating_mul(DAY_MS))
+}
+
+/// Whether a visitor's use at `now` is written as their last (renewing their lifetime).
+pub fn renew_due(last_seen_at: i64, now: i64) -> bool {
+    now.saturating_sub(last_seen_at) >= RENEW_AFTER_MS
+}
+
 /// A fresh visitor id: 128 random bits, hex.
 pub fn new_visitor() -> String {
     use rand::Rng;
