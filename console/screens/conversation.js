@@ -377,7 +377,7 @@ export function ConversationView({ s }) {
             <p class="conversation-sub">
               <span class=${'status status-' + c.status}>${statusLabel(c.status)}</span>
               ${phone && phone !== name && html`<bdi class="phone" dir="ltr">${phone}</bdi>`}
-              <span class="conversation-channel" dir="auto">${channelLabel(c)}</span>
+              <span class="conversation-channel sub-extra" dir="auto">${channelLabel(c)}</span>
               ${c.team && html`<span class="sub-extra">${teamName(s, c.team)}</span>`}
               ${c.assignee && html`<span class="sub-extra" dir="auto">${t('conversation.assignee', { name: agentName(s, c.assignee) })}</span>`}
             </p>`}
