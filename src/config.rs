@@ -681,6 +681,9 @@ pub struct WebchatSettings {
     pub page_size: i64,
     /// Largest websocket frame accepted from a widget.
     pub max_frame_bytes: usize,
+    /// A visitor's token lasts this many days after its last use (renewed on use); an expired
+    /// one is refused (401: the widget starts a new session) and pruned by the retention loop.
+    pub visitor_days: u32,
 }
 
 impl Default for WebchatSettings {
@@ -698,6 +701,7 @@ impl Default for WebchatSettings {
             poll_interval_ms: 3000,
             page_size: 200,
             max_frame_bytes: 4096,
+            visitor_days: 90,
         }
     }
 }
@@ -1484,6 +1488,7 @@ impl Settings {
             || w.page_size <= 0
             || w.poll_interval_ms == 0
             || w.max_frame_bytes == 0
+            || w.visitor_days == 0
         {
             return invalid("webchat limits must be positive".into());
         }

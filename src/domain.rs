@@ -261,6 +261,10 @@ pub struct Customer {
     /// has a language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// An email address the customer gave (a web chat's pre-chat or offline form): it fills
+    /// the contact's `email` field when that is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -272,6 +276,20 @@ pub struct InboundMessage {
     pub content: MessageContent,
     pub context: Option<MessageContext>,
     pub referral: Option<Referral>,
+    /// Hand the conversation to a person at once, skipping the bot (set by the gateway, never
+    /// by a provider: a web chat's offline form, left for the agents to answer later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffRequest>,
+}
+
+/// A request, carried by an inbound message, to hand its conversation to a team's queue at
+/// once, as the bot's handoff step would.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HandoffRequest {
+    /// `None`: automatic routing (the routing rules, then the default team).
+    pub team: Option<TeamId>,
+    /// Why, for agents and logs.
+    pub reason: String,
 }
 
 /// Reply context, forwarding flags and product enquiries.

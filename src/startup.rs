@@ -72,6 +72,8 @@ pub struct AppHandle {
     desk_arbiter: actix::ArbiterHandle,
     /// Reloads the bot flows and routing rules (SIGHUP, the admin API).
     pub reloader: Arc<Reloader>,
+    /// The web chat's visitors and transcripts.
+    pub webchat: Arc<dyn crate::channels::webchat::records::WebchatRecords>,
 }
 
 impl AppHandle {
@@ -270,18 +272,19 @@ impl Application {
             settings.clone(),
             auth_throttle.clone(),
         ));
+        let visitors = crate::channels::webchat::records::open(&settings).await?;
         let mut tasks = vec![
             media.spawn_downloader(),
             accounts.spawn_refresher(),
             accounts.spawn_housekeeping(),
             desk.spawn_sampler(),
             desk.spawn_presence_keeper(),
-            spawn_retention(store.clone(), &settings),
+            spawn_retention(store.clone(), visitors.clone(), &settings),
         ];
         tasks.extend(activity.spawn());
         tasks.extend(wakeups.spawn());
         let webchat = Arc::new(crate::http::widget::Webchat {
-            records: crate::channels::webchat::records::open(&settings).await?,
+            records: visitors.clone(),
             wakeups,
             limits: crate::channels::webchat::limits::Limits::new(&settings.webchat),
         });
@@ -428,6 +431,7 @@ impl Application {
             tasks: Arc::new(tasks),
             desk_arbiter,
             reloader,
+            webchat: visitors,
         };
         tracing::info!(port, "switchboard listening");
         Ok(Self {
@@ -515,8 +519,14 @@ pub(crate) async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow:
 }
 
 /// Prune what retention allows (processed inbound events and their dedupe keys, old console
-/// events), once at start and then every `database.prune_interval_minutes`.
-fn spawn_retention(store: Arc<dyn Store>, settings: &Settings) -> actix_rt::task::JoinHandle<()> {
+/// events, web chat visitors whose token expired), once at start and then every
+/// `database.prune_interval_minutes`.
+fn spawn_retention(
+    store: Arc<dyn Store>,
+    visitors: Arc<dyn crate::channels::webchat::records::WebchatRecords>,
+    settings: &Settings,
+) -> actix_rt::task::JoinHandle<()> {
+    let visitor_days = settings.webchat.visitor_days;
     let day_ms: i64 = 24 * 3600 * 1000;
     let inbound_ms = i64::from(settings.database.inbound_retention_days).saturating_mul(day_ms);
     let console_ms = i64::from(settings.database.console_retention_days).saturating_mul(day_ms);
@@ -530,6 +540,14 @@ fn spawn_retention(store: Arc<dyn Store>, settings: &Settings) -> actix_rt::task
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "retention: prune failed"),
+            }
+            let expired = crate::channels::webchat::expired_before(now, visitor_days);
+            match visitors.prune_visitors(expired).await {
+                Ok(0) => {}
+                Ok(visitors) => {
+                    tracing::info!(visitors, "retention: pruned expired web chat visitors")
+                }
+                Err(e) => tracing::warn!(error = %e, "retention: pruning web chat visitors failed"),
             }
             tokio::time::sleep(every).await;
         }

@@ -252,6 +252,7 @@ async fn a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_rec
         .to_string();
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["channel"], "webchat", "{view}");
+    assert_eq!(view["conversation"]["channel_kind"], "webchat", "{view}");
     assert_eq!(
         view["conversation"]["customer"]["id"],
         visitor.customer.as_str()
@@ -479,6 +480,9 @@ async fn alice_conversation(app: &TestApp, customer: &str) -> String {
 in_both_modes!(
     a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_reconnect,
     a_retried_message_is_processed_once_and_a_file_reaches_the_agent,
+    an_offline_form_waits_in_the_channel_teams_queue_for_its_agents,
+    the_pre_chat_forms_name_and_email_go_on_the_contact,
+    a_visitor_token_expires_unused_and_is_renewed_by_use,
 );
 
 #[actix_rt::test]
@@ -721,6 +725,208 @@ async fn the_status_says_offline_until_an_agent_is_online_and_the_offline_form_i
     let alice = Console::new(&app, ALICE);
     alice.set_presence("online").await;
     assert_eq!(status(&app).await["status"], "open");
+}
+
+/// The offline form: nobody is there, so the message skips the bot and waits in the queue of
+/// the channel's team, where that team's agents find it in the morning, with who to answer.
+async fn an_offline_form_waits_in_the_channel_teams_queue_for_its_agents() {
+    let app = spawn_console_app(|settings| {
+        let channel = settings
+            .channels
+            .get_mut("webchat")
+            .expect("the demo web chat");
+        channel.webchat.as_mut().expect("its settings").team = Some("sales".into());
+    })
+    .await;
+    let visitor = Visitor::start(&app, None).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/widget/offline", app.address))
+        .header("x-website-token", TOKEN)
+        .header("origin", SITE)
+        .bearer_auth(&visitor.token)
+        .json(
+            &json!({"client_id": "off-1", "name": "Night Owl", "email": "owl@example.com",
+                      "message": "Please call me back about my order"}),
+        )
+        .send()
+        .await
+        .expect("offline form");
+    assert_eq!(response.status().as_u16(), 202);
+
+    // Carla (sales) lists it as waiting; Alice (support only) does not see it.
+    let carla = Console::new(&app, CARLA);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let listed = loop {
+        let waiting = carla.conversations("status=waiting").await;
+        if let Some(c) = waiting
+            .iter()
+            .find(|c| c["customer"]["id"] == visitor.customer.as_str())
+        {
+            break c.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not waiting for sales: {waiting:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(listed["team"], "sales", "{listed}");
+    assert_eq!(listed["channel_kind"], "webchat", "{listed}");
+    assert_eq!(listed["customer"]["name"], "Night Owl", "{listed}");
+    let id = listed["id"].as_str().expect("an id").to_string();
+    assert!(carla.queue("sales").await.contains(&id));
+    let alice = Console::new(&app, ALICE);
+    assert!(
+        !alice
+            .conversations("")
+            .await
+            .iter()
+            .any(|c| c["id"] == id.as_str()),
+        "another team's agent sees it"
+    );
+
+    // The conversation: the visitor's text with how to reach them; the bot never answered.
+    let detail = carla.conversation(&id).await;
+    let messages = detail["messages"].as_array().expect("messages");
+    assert!(
+        messages.iter().any(|m| message_text(m).is_some_and(|t| {
+            t.contains("Please call me back") && t.contains("owl@example.com")
+        })),
+        "{detail}"
+    );
+    // The bot's flow never ran: what the visitor got is the queue's notice only.
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m["sender"] == "bot")
+            .all(|m| message_text(m).is_some_and(|t| t.contains("in the queue"))),
+        "the bot answered an offline form: {detail}"
+    );
+    assert_eq!(detail["conversation"]["customer"]["name"], "Night Owl");
+    assert_eq!(detail["contact"]["name"], "Night Owl", "{detail}");
+    assert_eq!(
+        detail["contact"]["fields"]["email"], "owl@example.com",
+        "{detail}"
+    );
+}
+
+/// The pre-chat form's name and email go on the visitor's contact with their first message:
+/// the name fills an empty name, the email the `email` field; what an agent set wins after.
+async fn the_pre_chat_forms_name_and_email_go_on_the_contact() {
+    let app = spawn_console_app(|_| {}).await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/widget/sessions", app.address))
+        .header("x-website-token", TOKEN)
+        .json(&json!({"name": "Ana Visitor", "email": "ana@example.com"}))
+        .send()
+        .await
+        .expect("session");
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().await.expect("json");
+    let visitor = Visitor {
+        app: &app,
+        token: body["visitor_token"].as_str().expect("a token").to_string(),
+        customer: body["customer_id"].as_str().expect("customer").to_string(),
+        sent: std::cell::Cell::new(0),
+    };
+    visitor.says("hi").await;
+    let customer = switchboard::domain::CustomerId::new(visitor.customer.clone());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let contact = loop {
+        let contact = app
+            .handle
+            .store
+            .load_contact(&customer)
+            .await
+            .expect("the store answers");
+        if let Some(c) = contact.filter(|c| c.fields.contains_key("email")) {
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the email never reached the contact"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(contact.name.as_deref(), Some("Ana Visitor"));
+    assert_eq!(
+        contact.fields.get("email").map(String::as_str),
+        Some("ana@example.com")
+    );
+}
+
+/// A visitor's token lasts `webchat.visitor_days` after its last use: used, it is renewed;
+/// unused for longer, it gets 401 (the widget then starts a new session) and the retention
+/// loop's prune deletes it.
+async fn a_visitor_token_expires_unused_and_is_renewed_by_use() {
+    let app = spawn_console_app(|_| {}).await;
+    let records = app.handle.webchat.clone();
+    let digest = |token: &str| hex::encode(switchboard::accounts::secrets::digest(token));
+    let day: i64 = 24 * 3600 * 1000;
+    let now = chrono::Utc::now().timestamp_millis();
+
+    // Last seen 89 days ago: still valid, and the use renews it.
+    let regular = Visitor::start(&app, None).await;
+    records
+        .touch_visitor(&digest(&regular.token), now - 89 * day)
+        .await
+        .expect("touch");
+    regular.says("still here").await;
+    let renewed = records
+        .visitor(&digest(&regular.token))
+        .await
+        .expect("read")
+        .expect("the visitor");
+    assert!(renewed.last_seen_at >= now, "not renewed: {renewed:?}");
+
+    // Last seen 91 days ago: expired, 401; a new session works.
+    let gone = Visitor::start(&app, None).await;
+    records
+        .touch_visitor(&digest(&gone.token), now - 91 * day)
+        .await
+        .expect("touch");
+    let (status, body) = gone
+        .post(&json!({"client_id": "late-1", "text": "hello?"}))
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let response = app
+        .client
+        .get(format!("{}/api/v1/widget/transcript", app.address))
+        .header("x-website-token", TOKEN)
+        .bearer_auth(&gone.token)
+        .send()
+        .await
+        .expect("transcript");
+    assert_eq!(response.status().as_u16(), 401);
+    let again = Visitor::start(&app, None).await;
+    again.says("hello again").await;
+
+    // Retention: the expired visitor is deleted, the others stay.
+    let before = switchboard::channels::webchat::expired_before(now, 90);
+    assert!(records.prune_visitors(before).await.expect("prune") >= 1);
+    assert!(
+        records
+            .visitor(&digest(&gone.token))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        records
+            .visitor(&digest(&regular.token))
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        records
+            .visitor(&digest(&again.token))
+            .await
+            .expect("read")
+            .is_some()
+    );
 }
 
 /// The widget parses (node) and stays within its budget: 30 KB compressed.

@@ -3,7 +3,9 @@
 //! `<script src="http://127.0.0.1:<gateway>/widget.js" data-channel="webchat">`; a visitor in one
 //! browser chats with the bot, asks for a person by its buttons, and talks live with Alice, who
 //! works in the console in a second browser. A reload of the visitor's page finds the
-//! conversation again. Screenshots (desktop, a 375 px phone, Arabic) go to `target/screenshots/`.
+//! conversation again; the console names the conversation's channel ("Web chat"). A visitor of
+//! a page with the pre-chat form gets their name and email on their contact. Screenshots
+//! (desktop, a 375 px phone, Arabic) go to `target/screenshots/`.
 //!
 //! scripts/test installs chromium and chromium-driver where they are missing.
 
@@ -19,7 +21,7 @@ const TOKEN: &str = "demo-webchat-website-token";
 
 /// Serve a page of "another site" embedding the widget on `listener`.
 fn serve_page(listener: std::net::TcpListener, gateway: &str) {
-    let page = |lang: &str| {
+    let page = |lang: &str, prechat: &str| {
         format!(
             r#"<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -31,20 +33,21 @@ fn serve_page(listener: std::net::TcpListener, gateway: &str) {
   button, textarea, div {{ display: inline !important; border: 5px dotted lime !important; }}
 </style></head>
 <body><h1>Acme shop</h1><p>Our products, our prices.</p>
-<script src="{gateway}/widget.js" data-channel="webchat" data-token="{TOKEN}" async></script>
+<script src="{gateway}/widget.js" data-channel="webchat" data-token="{TOKEN}" data-prechat="{prechat}" async></script>
 </body></html>"#
         )
     };
-    // `/ar`: the same page in Arabic (the widget follows the page's language).
-    let (english, arabic) = (page("en"), page("ar"));
+    // `/ar`: the same page in Arabic (the widget follows the page's language); `/prechat`: with
+    // the pre-chat form.
+    let (english, arabic, prechat) = (page("en", "false"), page("ar", "false"), page("en", "true"));
     let server = actix_web::HttpServer::new(move || {
-        let (english, arabic) = (english.clone(), arabic.clone());
+        let (english, arabic, prechat) = (english.clone(), arabic.clone(), prechat.clone());
         actix_web::App::new().default_service(actix_web::web::to(
             move |req: actix_web::HttpRequest| {
-                let page = if req.path() == "/ar" {
-                    arabic.clone()
-                } else {
-                    english.clone()
+                let page = match req.path() {
+                    "/ar" => arabic.clone(),
+                    "/prechat" => prechat.clone(),
+                    _ => english.clone(),
                 };
                 async move {
                     actix_web::HttpResponse::Ok()
@@ -215,6 +218,22 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     agent.open_row(&id).await;
+    // The console says what the conversation is on: the row and the header name the channel's
+    // kind (the server's `channel_kind`), not only its id.
+    agent
+        .wait_true(
+            "the row names the web chat",
+            &format!(
+                "document.querySelector('.conversation-row[data-id=\"{id}\"] .row-channel')?.textContent === 'Web chat'"
+            ),
+        )
+        .await;
+    agent
+        .wait_true(
+            "the header names the web chat",
+            "document.querySelector('.conversation-head .conversation-channel')?.textContent === 'Web chat'",
+        )
+        .await;
     visitor_says(&visitor, "I need help with my order").await;
     agent
         .wait_true(
@@ -259,6 +278,67 @@ async fn a_visitor_on_a_site_chats_with_an_agent_in_the_console_and_finds_it_aga
         .await;
     agent.close().await;
     visitor.close().await;
+
+    // A site with the pre-chat form (Alice still online): the name and email reach the contact
+    // with the visitor's first message.
+    let prechat = Browser::start(1280, 800, "en").await;
+    prechat
+        .client
+        .goto(&format!("{site}/prechat"))
+        .await
+        .expect("the page loads");
+    open_widget(&prechat).await;
+    prechat
+        .wait_true(
+            "the pre-chat form",
+            &in_widget(
+                "r.querySelector('input[name=name]') && !r.querySelector('textarea[name=message]')",
+            ),
+        )
+        .await;
+    run(
+        &prechat,
+        "const r = document.querySelector('[data-switchboard-widget]').shadowRoot;\
+         r.querySelector('input[name=name]').value = 'Pia Prechat';\
+         r.querySelector('input[name=email]').value = 'pia@example.com';\
+         r.querySelector('form').requestSubmit();",
+    )
+    .await;
+    prechat
+        .wait_true("the composer", &in_widget("r.querySelector('textarea')"))
+        .await;
+    visitor_says(&prechat, "hello").await;
+    let customer = run(
+        &prechat,
+        "return Object.keys(localStorage).filter(k => k.startsWith('switchboard-widget:'))\
+         .map(k => JSON.parse(localStorage.getItem(k)).customer)[0];",
+    )
+    .await;
+    let customer =
+        switchboard::domain::CustomerId::new(customer.as_str().expect("the visitor's customer id"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let contact = app
+            .handle
+            .store
+            .load_contact(&customer)
+            .await
+            .expect("the store answers");
+        if let Some(c) = contact.filter(|c| c.fields.contains_key("email")) {
+            assert_eq!(c.name.as_deref(), Some("Pia Prechat"));
+            assert_eq!(
+                c.fields.get("email").map(String::as_str),
+                Some("pia@example.com")
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pre-chat form's email never reached the contact"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    prechat.close().await;
 
     // Nobody online any more: a visitor on a phone, 375 px wide, in Arabic (right to left),
     // gets the offline form, filling the screen.

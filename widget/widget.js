@@ -189,9 +189,12 @@
       if (!name.input.value.trim() || !message.input.value.trim()) { err.textContent = ''; (name.input.value.trim() ? message.input : name.input).focus(); return; }
       if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email.input.value)) { err.textContent = T.invalidEmail; email.input.focus(); return; }
       err.textContent = T.sending;
-      var go = session && session.token ? Promise.resolve() : api('POST', '/sessions', { name: name.input.value, email: email.input.value }).then(function (s) { session = { token: s.visitor_token, customer: s.customer_id }; save(session); });
-      go.then(function () {
-        return api('POST', '/offline', { client_id: newId(), name: name.input.value, email: email.input.value, message: message.input.value });
+      var fresh = function () { return api('POST', '/sessions', { name: name.input.value, email: email.input.value }).then(function (s) { session = { token: s.visitor_token, customer: s.customer_id }; save(session); }); };
+      var leave = function () { return api('POST', '/offline', { client_id: newId(), name: name.input.value, email: email.input.value, message: message.input.value }); };
+      (session && session.token ? Promise.resolve() : fresh()).then(leave).catch(function (e) {
+        // An expired session: start a new one, once.
+        if (e && e.status === 401) { session = null; save(null); return fresh().then(leave); }
+        throw e;
       }).then(function () {
         replaceBody(el('div', { class: 'form', role: 'status' }, [el('p', { text: T.thanks })]));
       }).catch(function () { err.textContent = T.failed; });

@@ -11,6 +11,29 @@ const STATUS_KEYS = {
   resolved: K('status.resolved'),
 };
 
+const CHANNEL_KIND_KEYS = {
+  whatsapp: K('channel.whatsapp'),
+  messenger: K('channel.messenger'),
+  instagram: K('channel.instagram'),
+  telegram: K('channel.telegram'),
+  x: K('channel.x'),
+  webchat: K('channel.webchat'),
+};
+
+/** The name of a kind of channel ("Web chat"); the kind itself for one the console does not know. */
+export function channelKindLabel(kind) {
+  const key = CHANNEL_KIND_KEYS[kind];
+  return key ? t(key) : kind || ''; // i18n-dynamic
+}
+
+/** What a conversation is on: its channel's kind, and the channel's id when it says more ("WhatsApp · sales-line"). */
+export function channelLabel(c) {
+  if (!c) return '';
+  const kind = channelKindLabel(c.channel_kind);
+  if (!kind) return c.channel || '';
+  return c.channel && c.channel !== c.channel_kind ? `${kind} · ${c.channel}` : kind;
+}
+
 const PRESENCE_KEYS = {
   online: K('presence.online'),
   away: K('presence.away'),

@@ -12,7 +12,7 @@ import { presenceIn } from '../lib/inbox.js';
 import { contactCards, foldTranscript, place, quoteOf, reactionCounts, telLink } from '../lib/transcript.js';
 import { snoozeChoices } from '../lib/zoned.js';
 import { closeConversation, openDialog, resolve, showPane, snooze, startTransfer, transfer } from '../lib/actions.js';
-import { agentName, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName, typingText, viewingText } from './common.js';
+import { agentName, channelLabel, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName, typingText, viewingText } from './common.js';
 import { Composer } from './composer.js';
 import { MediaMessage, mediaIdOf } from './media.js';
 
@@ -377,6 +377,7 @@ export function ConversationView({ s }) {
             <p class="conversation-sub">
               <span class=${'status status-' + c.status}>${statusLabel(c.status)}</span>
               ${phone && phone !== name && html`<bdi class="phone" dir="ltr">${phone}</bdi>`}
+              <span class="conversation-channel sub-extra" dir="auto">${channelLabel(c)}</span>
               ${c.team && html`<span class="sub-extra">${teamName(s, c.team)}</span>`}
               ${c.assignee && html`<span class="sub-extra" dir="auto">${t('conversation.assignee', { name: agentName(s, c.assignee) })}</span>`}
             </p>`}

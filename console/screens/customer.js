@@ -6,16 +6,12 @@ import { K, t, languageLabel } from '../lib/i18n.js';
 import { dateTime, iso, when } from '../lib/format.js';
 import { isMasked } from '../lib/model.js';
 import { openConversation, reveal, showPane } from '../lib/actions.js';
-import { agentName, customerName, icons, statusLabel, teamName } from './common.js';
+import { agentName, channelKindLabel, customerName, icons, statusLabel, teamName } from './common.js';
 
-/** Channel kinds with a name of their own in the console ("Web chat"); others show their id. */
-const KIND_KEYS = { webchat: K('customer.kind_webchat') };
-
-/** ` (kind)` after a channel's id: its name, or its id when it differs from the channel's. */
+/** ` (kind)` after a channel's id: the name of its kind, when it differs from the channel's id. */
 function kindLabel(identity) {
-  const key = KIND_KEYS[identity.kind];
-  if (key) return ` (${t(key)})`; // i18n-dynamic
-  return identity.kind && identity.kind !== identity.channel ? ` (${identity.kind})` : '';
+  const label = channelKindLabel(identity.kind);
+  return label && label !== identity.channel ? ` (${label})` : '';
 }
 
 function mayReveal(s, c) {

@@ -23,7 +23,7 @@ import {
   setSearch,
   tabs,
 } from '../lib/actions.js';
-import { currentUser, customerName, icons, setListNavigator, statusLabel, typingText, viewingText } from './common.js';
+import { channelKindLabel, currentUser, customerName, icons, setListNavigator, statusLabel, typingText, viewingText } from './common.js';
 
 /** Row height when the CSS does not say (`--row-height` on `.conversation-list`). */
 const DEFAULT_ROW = 78;
@@ -69,6 +69,7 @@ function Row({ c, s, index, total, offscreen }) {
         <span class="row-line">
           ${phone && phone !== name ? html`<bdi class="phone" dir="ltr">${phone}</bdi>` : html`<span></span>`}
           <span class="row-tags">
+            <span class="row-channel" title=${c.channel || undefined}>${channelKindLabel(c.channel_kind) || c.channel}</span>
             ${others.length > 0 && html`
               <span class=${'row-eye' + (here.typing.length ? ' typing' : '')} title=${others.join(', ')}>${icons.eye()}</span>
               <span class="visually-hidden">${here.typing.length ? typingText(here.typing) : viewingText(here.viewing)}</span>`}

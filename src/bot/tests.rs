@@ -80,6 +80,7 @@ fn msg(content: MessageContent) -> InboundMessage {
         content,
         context: None,
         referral: None,
+        handoff: None,
     }
 }
 

@@ -27,6 +27,58 @@ pub use window::{
     SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window, service_window_for,
 };
 
+/// The kind of channel `customer` writes on, read from their id: each channel but WhatsApp
+/// prefixes its customers' ids (`telegram:`, `x:`, `messenger:`, `instagram:`, `webchat:`); a
+/// WhatsApp customer's id is their number or business-scoped user id.
+pub fn kind_of(customer: &CustomerId) -> ChannelKind {
+    use messenger::Platform;
+    if webchat::is_visitor(customer) {
+        ChannelKind::Webchat
+    } else if telegram::chat_of(customer).is_some() {
+        ChannelKind::Telegram
+    } else if x::user_of(customer).is_some() {
+        ChannelKind::X
+    } else if Platform::Messenger.user_of(customer).is_some() {
+        ChannelKind::Messenger
+    } else if Platform::Instagram.user_of(customer).is_some() {
+        ChannelKind::Instagram
+    } else {
+        ChannelKind::Whatsapp
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+    use crate::domain::{AccountId, ChannelId};
+
+    #[test]
+    fn each_channels_customers_are_known_by_their_ids() {
+        let account = AccountId::new("123");
+        let cases = [
+            (
+                webchat::customer_id(&ChannelId::new("site"), "abc"),
+                ChannelKind::Webchat,
+            ),
+            (telegram::customer_id(&account, 42), ChannelKind::Telegram),
+            (x::customer_id(&account, "777"), ChannelKind::X),
+            (
+                messenger::Platform::Messenger.customer_id(&account, "psid"),
+                ChannelKind::Messenger,
+            ),
+            (
+                messenger::Platform::Instagram.customer_id(&account, "igsid"),
+                ChannelKind::Instagram,
+            ),
+            (CustomerId::new("15551234567"), ChannelKind::Whatsapp),
+            (CustomerId::new("US.1234567890"), ChannelKind::Whatsapp),
+        ];
+        for (customer, kind) in cases {
+            assert_eq!(kind_of(&customer), kind, "{customer}");
+        }
+    }
+}
+
 use std::sync::Arc;
 
 use bytes::Bytes;

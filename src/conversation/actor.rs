@@ -386,6 +386,25 @@ async fn process(
                 read_receipt = Some(message.provider_id.clone());
             }
             match conversation.status {
+                // The message asks for a person at once (a web chat's offline form): the bot
+                // is skipped, the conversation goes to the queue as the bot's handoff would.
+                ConversationStatus::Bot if message.handoff.is_some() => {
+                    contact_changed |= save_location(&mut loaded.contact, &message);
+                    if let Some(request) = message.handoff.clone() {
+                        hand_off(
+                            deps,
+                            &mut conversation,
+                            &loaded.contact,
+                            Handoff {
+                                team: request.team,
+                                reason: request.reason,
+                            },
+                            &mut step,
+                            &mut fx,
+                        )
+                        .await;
+                    }
+                }
                 ConversationStatus::Bot => {
                     let (replies, handoff) =
                         run_bot(deps, &mut conversation, &mut loaded.contact, &message).await;
@@ -643,6 +662,9 @@ fn save_location(contact: &mut ContactRecord, message: &InboundMessage) -> bool 
     false
 }
 
+/// The contact field an email the customer gave goes to.
+const CONTACT_EMAIL_FIELD: &str = "email";
+
 /// Keep the contact's profile current from what the webhook says. Returns whether it changed,
 /// and the phone number the customer just proved (new to this contact): the step then links this
 /// conversation's contact to the one already known by that number, if any.
@@ -657,6 +679,16 @@ fn refresh_contact(
         && contact.name.is_none()
     {
         contact.name = Some(name.clone());
+        changed = true;
+    }
+    // An email the customer gave (a web chat's form) fills an empty `email` field: one an
+    // agent or the bot set wins.
+    if let Some(email) = &message.customer.email
+        && !contact.fields.contains_key(CONTACT_EMAIL_FIELD)
+    {
+        contact
+            .fields
+            .insert(CONTACT_EMAIL_FIELD.into(), email.clone());
         changed = true;
     }
     // WhatsApp's `wa_id` is the number WhatsApp verified; other channels may vouch for one.
@@ -762,4 +794,57 @@ fn stored_body(message: &crate::domain::InboundMessage) -> serde_json::Value {
         fields.insert("context".into(), context);
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Customer, MessageContent, ProviderMessageId};
+
+    fn from(name: Option<&str>, email: Option<&str>) -> InboundMessage {
+        InboundMessage {
+            provider_id: ProviderMessageId::new("wc:site:v:1"),
+            customer: Customer {
+                id: CustomerId::new("webchat:site:v"),
+                name: name.map(str::to_string),
+                email: email.map(str::to_string),
+                ..Customer::default()
+            },
+            timestamp: 0,
+            content: MessageContent::Text { body: "hi".into() },
+            context: None,
+            referral: None,
+            handoff: None,
+        }
+    }
+
+    #[test]
+    fn a_given_name_and_email_fill_an_empty_contact_only() {
+        let mut contact = ContactRecord::default();
+        let (changed, proven) =
+            refresh_contact(&mut contact, &from(Some("Ana"), Some("ana@example.com")));
+        assert!(changed);
+        assert_eq!(proven, None);
+        assert_eq!(contact.name.as_deref(), Some("Ana"));
+        assert_eq!(
+            contact.fields.get("email").map(String::as_str),
+            Some("ana@example.com")
+        );
+        // What an agent or the bot set since wins; the same again changes nothing.
+        contact
+            .fields
+            .insert("email".into(), "ana@work.example".into());
+        let (changed, _) =
+            refresh_contact(&mut contact, &from(Some("Other"), Some("ana@example.com")));
+        assert!(!changed);
+        assert_eq!(contact.name.as_deref(), Some("Ana"));
+        assert_eq!(
+            contact.fields.get("email").map(String::as_str),
+            Some("ana@work.example")
+        );
+        // No email given: nothing to write.
+        let mut empty = ContactRecord::default();
+        refresh_contact(&mut empty, &from(None, None));
+        assert!(empty.fields.is_empty());
+    }
 }

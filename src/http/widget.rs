@@ -34,7 +34,7 @@ use crate::channels::webchat::records::{Visitor, WebchatRecords};
 use crate::channels::webchat::wake::Wakeups;
 use crate::channels::webchat::{self as wc, VisitorMessage};
 use crate::config::{ChannelSettings, WebchatChannelSettings};
-use crate::domain::{ChannelId, ChannelKind, CustomerId};
+use crate::domain::{ChannelId, ChannelKind, CustomerId, HandoffRequest, TeamId};
 use crate::intake::IntakeError;
 
 /// The widget API's parts, shared by the HTTP workers.
@@ -243,6 +243,8 @@ async fn visitor(
         })
         .unwrap_or_default();
     let digest = hex::encode(crate::accounts::secrets::digest(&given));
+    let now = chrono::Utc::now().timestamp_millis();
+    let days = state.settings.webchat.visitor_days;
     let found = if given.starts_with(wc::VISITOR_TOKEN_PREFIX) {
         state
             .webchat
@@ -250,9 +252,24 @@ async fn visitor(
             .visitor(&digest)
             .await?
             .filter(|v| v.channel == site.id.as_str())
+            // An expired token is unknown: the widget starts a new session.
+            .filter(|v| !wc::visitor_expired(v.last_seen_at, now, days))
     } else {
         None
     };
+    // Used: the token lasts from now (written at most once an hour). A failed write only
+    // shortens the lifetime; the request goes on.
+    if let Some(v) = found
+        .as_ref()
+        .filter(|v| wc::renew_due(v.last_seen_at, now))
+        && let Err(e) = state
+            .webchat
+            .records
+            .touch_visitor(&v.token_sha256, now)
+            .await
+    {
+        tracing::warn!(error = %e, "widget: a visitor's last use not recorded");
+    }
     super::auth::guarded(req, state, "visitor_token", &given, |_| found).map_err(|e| match e {
         ApiError::Unauthorized(_) => ApiError::Unauthorized(
             "unknown visitor token: start a session (POST /api/v1/widget/sessions)".into(),
@@ -355,7 +372,7 @@ async fn send_message(
         .limits
         .message(&visitor.customer)
         .map_err(too_many)?;
-    let duplicate = record(&state, &site, &visitor, &message.client_id, content).await?;
+    let duplicate = record(&state, &site, &visitor, &message.client_id, content, None).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "client_id": message.client_id,
         "duplicate": duplicate,
@@ -370,14 +387,19 @@ async fn record(
     visitor: &Visitor,
     client_id: &str,
     content: crate::domain::MessageContent,
+    handoff: Option<HandoffRequest>,
 ) -> Result<bool, ApiError> {
     let envelope = wc::envelope(
         &site.channel.account(),
         wc::message_id(&site.id, &visitor.visitor, client_id),
-        CustomerId::new(visitor.customer.clone()),
-        visitor.name.clone(),
+        wc::customer(
+            CustomerId::new(visitor.customer.clone()),
+            visitor.name.clone(),
+            visitor.email.clone(),
+        ),
         content,
         chrono::Utc::now().timestamp(),
+        handoff,
     );
     let retry_after_seconds = state.settings.intake.retry_after_seconds;
     match state.intake.accept(vec![envelope]).await {
@@ -474,7 +496,8 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 
 /// `POST /api/v1/widget/offline` `{client_id, name?, email?, message}`: the visitor's message
 /// when nobody is there, recorded like any message (with the name and email kept on the
-/// visitor); the bot hands it to the team's queue like any conversation asking for a person.
+/// visitor), and handed at once, without the bot, to the queue of the channel's `webchat.team`
+/// (none: the routing decides), where the agents find it waiting.
 async fn offline(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -526,7 +549,26 @@ async fn offline(
     {
         *body = format!("{body}\n\n({email})");
     }
-    let duplicate = record(&state, &site, &visitor, &form.client_id, content).await?;
+    // Nobody is there to chat: the message waits in the team's queue for the agents (the
+    // channel's `webchat.team`, else the routing's choice), the bot is skipped.
+    let handoff = HandoffRequest {
+        team: site
+            .channel
+            .webchat
+            .as_ref()
+            .and_then(|w| w.team.as_ref())
+            .map(|t| TeamId::new(t.clone())),
+        reason: "web chat offline form".into(),
+    };
+    let duplicate = record(
+        &state,
+        &site,
+        &visitor,
+        &form.client_id,
+        content,
+        Some(handoff),
+    )
+    .await?;
     Ok(HttpResponse::Accepted().json(json!({
         "client_id": form.client_id,
         "duplicate": duplicate,
@@ -592,7 +634,7 @@ async fn attach(
         voice: false,
         animated: false,
     };
-    let duplicate = record(&state, &site, &visitor, &query.client_id, content).await?;
+    let duplicate = record(&state, &site, &visitor, &query.client_id, content, None).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "client_id": query.client_id,
         "duplicate": duplicate,

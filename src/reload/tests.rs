@@ -110,6 +110,7 @@ fn greet(bot: &Bot) -> Vec<String> {
         },
         context: None,
         referral: None,
+        handoff: None,
     };
     let now = Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap();
     bot.on_message(&mut state, &mut contact, &message, now)

@@ -224,6 +224,7 @@ impl ConversationRecord {
         serde_json::json!({
             "id": self.id,
             "channel": self.channel,
+            "channel_kind": crate::channels::kind_of(&self.customer).as_str(),
             "customer": {
                 "id": self.customer,
                 "name": contact.and_then(|c| c.name.clone()),

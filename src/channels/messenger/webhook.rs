@@ -279,6 +279,7 @@ fn message_event(platform: Platform, page: &AccountId, e: &MsgEvent) -> Option<I
         content,
         context,
         referral,
+        handoff: None,
     })))
 }
 
@@ -399,6 +400,7 @@ fn postback_event(platform: Platform, page: &AccountId, e: &PostbackEvent) -> Op
         },
         context: None,
         referral: None,
+        handoff: None,
     })))
 }
 
@@ -424,6 +426,7 @@ fn reaction_event(platform: Platform, page: &AccountId, e: &ReactionEvent) -> Op
         },
         context: None,
         referral: None,
+        handoff: None,
     })))
 }
 
@@ -448,6 +451,7 @@ fn edit_event(platform: Platform, page: &AccountId, e: &EditEvent) -> Option<Inb
         },
         context: None,
         referral: None,
+        handoff: None,
     })))
 }
 

@@ -110,6 +110,7 @@ fn message_event(account: &AccountId, m: &TgMessage, raw: &Value) -> InboundEven
         content: content_of(m, raw),
         context: context_of(account, m),
         referral: None,
+        handoff: None,
     }))
 }
 
@@ -126,6 +127,7 @@ fn edit_event(account: &AccountId, update_id: i64, m: &TgMessage, raw: &Value) -
         },
         context: None,
         referral: None,
+        handoff: None,
     }))
 }
 
@@ -176,6 +178,7 @@ fn callback_event(account: &AccountId, q: &TgCallbackQuery, now: i64) -> Inbound
             ..MessageContext::default()
         }),
         referral: None,
+        handoff: None,
     }))
 }
 
@@ -213,6 +216,7 @@ fn customer(
         name,
         verified_phone: None,
         language: from.and_then(|u| u.language_code.clone()),
+        email: None,
     }
 }
 

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::{
-    AccountId, ChannelId, ChannelKind, Customer, CustomerId, InboundEnvelope, InboundEvent,
-    InboundMessage, MessageContent, ProviderMessageId,
+    AccountId, ChannelId, ChannelKind, Customer, CustomerId, HandoffRequest, InboundEnvelope,
+    InboundEvent, InboundMessage, MessageContent, ProviderMessageId,
 };
 
 /// The header a widget names its channel with (the channel's website token).
@@ -59,6 +59,26 @@ pub fn is_visitor(customer: &CustomerId) -> bool {
 /// The id of message `client_id` of a visitor.
 pub fn message_id(channel: &ChannelId, visitor: &str, client_id: &str) -> ProviderMessageId {
     ProviderMessageId::new(format!("{MESSAGE_PREFIX}{channel}:{visitor}:{client_id}"))
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// A visitor's last use is written again at most this often (a lifetime counts in days).
+pub const RENEW_AFTER_MS: i64 = 3600 * 1000;
+
+/// Whether a visitor last seen at `last_seen_at` (unix ms) has expired at `now` with a
+/// lifetime of `days` days after the last use.
+pub fn visitor_expired(last_seen_at: i64, now: i64, days: u32) -> bool {
+    last_seen_at < expired_before(now, days)
+}
+
+/// Visitors last seen before this (unix ms) have expired: the retention loop prunes them.
+pub fn expired_before(now: i64, days: u32) -> i64 {
+    now.saturating_sub(i64::from(days).saturating_mul(DAY_MS))
+}
+
+/// Whether a visitor's use at `now` is written as their last (renewing their lifetime).
+pub fn renew_due(last_seen_at: i64, now: i64) -> bool {
+    now.saturating_sub(last_seen_at) >= RENEW_AFTER_MS
 }
 
 /// A fresh visitor id: 128 random bits, hex.
@@ -182,33 +202,42 @@ pub fn form_field(
     Ok(Some(value.to_string()))
 }
 
-/// The envelope a visitor's message is recorded as (as a webhook's would be).
+/// The envelope a visitor's message is recorded as (as a webhook's would be). `handoff`: the
+/// message asks for a person at once (the offline form), the bot is skipped.
 pub fn envelope(
     account: &AccountId,
     id: ProviderMessageId,
-    customer: CustomerId,
-    name: Option<String>,
+    customer: Customer,
     content: MessageContent,
     now_secs: i64,
+    handoff: Option<HandoffRequest>,
 ) -> InboundEnvelope {
     InboundEnvelope {
         channel_kind: ChannelKind::Webchat,
         account: account.clone(),
         event: InboundEvent::Message(Box::new(InboundMessage {
             provider_id: id,
-            customer: Customer {
-                id: customer,
-                wa_id: None,
-                user_id: None,
-                name,
-                ..Customer::default()
-            },
+            customer,
             timestamp: now_secs,
             content,
             context: None,
             referral: None,
+            handoff,
         })),
         delivery_id: None,
+    }
+}
+
+/// The customer behind a visitor, as their messages carry it: the name and email the visitor
+/// gave (they fill an empty contact name and `email` field).
+pub fn customer(id: CustomerId, name: Option<String>, email: Option<String>) -> Customer {
+    Customer {
+        id,
+        wa_id: None,
+        user_id: None,
+        name,
+        email,
+        ..Customer::default()
     }
 }
 

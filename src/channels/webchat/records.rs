@@ -5,7 +5,9 @@
 //!
 //! Like the media records, these keep their own connections: SQLite a one-connection pool on
 //! the store's file (WAL; a write waits for the store's writer through `busy_timeout`),
-//! PostgreSQL a small pool. A visitor is written once; everything else is a read.
+//! PostgreSQL a small pool. A visitor is written when the session starts, when a form names
+//! them, when used (at most once an hour: `last_seen_at`, from which their token lasts
+//! `webchat.visitor_days`), and deleted once expired; everything else is a read.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -40,6 +42,11 @@ pub trait WebchatRecords: Send + Sync + 'static {
         name: Option<&str>,
         email: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Record a visitor's use at `at` (unix ms): their token lasts from then.
+    async fn touch_visitor(&self, token_sha256: &str, at: i64) -> Result<(), StoreError>;
+    /// Delete the visitors last seen before `before` (unix ms): their tokens have expired.
+    /// Their conversations and contacts stay (history).
+    async fn prune_visitors(&self, before: i64) -> Result<u64, StoreError>;
     /// `customer`'s inbound and outbound messages with a sequence above `after`, in order.
     async fn transcript(
         &self,
@@ -126,6 +133,25 @@ impl WebchatRecords for SqliteWebchatRecords {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn touch_visitor(&self, token_sha256: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webchat_visitors SET last_seen_at = ? WHERE token_sha256 = ?")
+            .bind(at)
+            .bind(token_sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune_visitors(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM webchat_visitors WHERE last_seen_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn transcript(
@@ -217,6 +243,25 @@ impl WebchatRecords for PgWebchatRecords {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn touch_visitor(&self, token_sha256: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webchat_visitors SET last_seen_at = $1 WHERE token_sha256 = $2")
+            .bind(at)
+            .bind(token_sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune_visitors(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM webchat_visitors WHERE last_seen_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn transcript(

@@ -208,3 +208,19 @@ fn a_visitor_sees_texts_menus_and_files_never_notes_or_templates() {
     };
     assert_eq!(visible(&garbage), None);
 }
+
+#[test]
+fn a_visitor_expires_days_after_the_last_use_which_is_renewed_at_most_hourly() {
+    let day = 24 * 3600 * 1000;
+    let now = 1_800_000_000_000;
+    assert!(!visitor_expired(now - 89 * day, now, 90));
+    assert!(!visitor_expired(now - 90 * day, now, 90));
+    assert!(visitor_expired(now - 90 * day - 1, now, 90));
+    assert_eq!(expired_before(now, 90), now - 90 * day);
+    assert!(visitor_expired(now - 2 * day, now, 1));
+    assert!(!renew_due(now - RENEW_AFTER_MS + 1, now));
+    assert!(renew_due(now - RENEW_AFTER_MS, now));
+    // A clock that went back never renews into the past nor panics.
+    assert!(!renew_due(now + 5, now));
+    assert!(!visitor_expired(now + 5, now, 90));
+}

@@ -373,6 +373,7 @@ fn convert_message(
         content: convert_content(message),
         context,
         referral,
+        handoff: None,
     })
 }
 

@@ -160,6 +160,7 @@ fn dm_event(
         content: content_of(data),
         context: None,
         referral: None,
+        handoff: None,
     }))
 }
 
