@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use crate::fakes::business::FakeBusiness;
 use crate::fakes::demo::{self, Demo, DemoConfig};
+use crate::fakes::messenger::{self, FakeMessenger};
+use crate::fakes::telegram::{self, FakeTelegram};
+use crate::fakes::x::{self, FakeX};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -144,6 +147,9 @@ struct State {
     record_limit: Option<usize>,
     /// The demo customer page, once enabled.
     demo: Option<Arc<Demo>>,
+    /// Page and Instagram account ids whose `/{version}/{id}/messages` is Messenger's Send
+    /// API (served by the embedded [`FakeMessenger`]), not WhatsApp's.
+    messenger_ids: std::collections::HashSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -153,6 +159,11 @@ pub(crate) struct Shared {
     instance: String,
     /// `http://{addr}`: where media URLs point.
     base_url: String,
+    /// The Messenger/Instagram Send API's state (dispatched to by id).
+    messenger: web::Data<messenger::Shared>,
+    /// The Bot API's and the DM API's state (the demo page reads their calls).
+    telegram: web::Data<telegram::Shared>,
+    x: web::Data<x::Shared>,
 }
 
 impl Shared {
@@ -166,6 +177,26 @@ impl Shared {
         self.lock().demo.clone()
     }
 
+    /// Whether `id` is a Messenger page or Instagram account (not a WhatsApp number).
+    fn is_messenger(&self, id: &str) -> bool {
+        self.lock().messenger_ids.contains(id)
+    }
+
+    /// The Bot API calls, oldest first.
+    pub(crate) fn telegram_calls(&self) -> Vec<telegram::RecordedCall> {
+        self.telegram.recorded()
+    }
+
+    /// The Send API calls (Messenger's and Instagram's), oldest first.
+    pub(crate) fn messenger_calls(&self) -> Vec<messenger::SendCall> {
+        self.messenger.recorded()
+    }
+
+    /// The DM API calls, oldest first.
+    pub(crate) fn x_calls(&self) -> Vec<x::SentDm> {
+        self.x.recorded()
+    }
+
     /// Look at the recorded requests (oldest first) under the lock.
     pub(crate) fn with_requests<R>(&self, f: impl FnOnce(&VecDeque<RecordedSend>) -> R) -> R {
         f(&self.lock().requests)
@@ -177,6 +208,9 @@ pub struct FakeGraph {
     addr: SocketAddr,
     shared: Arc<Shared>,
     business: FakeBusiness,
+    telegram: FakeTelegram,
+    messenger: FakeMessenger,
+    x: FakeX,
     server: Option<actix_web::dev::ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -199,11 +233,19 @@ impl FakeGraph {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let telegram = FakeTelegram::embedded(addr);
+        let messenger = FakeMessenger::embedded(addr);
+        let x = FakeX::embedded(addr);
+        let (telegram_data, messenger_data, x_data) =
+            (telegram.data(), messenger.data(), x.data());
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             next_id: AtomicU64::new(1),
             instance: uuid::Uuid::now_v7().simple().to_string(),
             base_url: format!("http://{addr}"),
+            messenger: messenger.data(),
+            telegram: telegram.data(),
+            x: x.data(),
         });
         let data = web::Data::from(shared.clone());
         let business = FakeBusiness::default();
@@ -213,6 +255,10 @@ impl FakeGraph {
                 .app_data(web::JsonConfig::default().limit(1 << 20))
                 .route("/_fake/requests", web::get().to(list_requests))
                 .configure(demo::routes)
+                // The other providers' APIs, before the Graph routes their paths could match.
+                .configure(|cfg| telegram::configure(cfg, telegram_data.clone()))
+                .configure(|cfg| x::configure(cfg, x_data.clone()))
+                .configure(|cfg| messenger::configure(cfg, messenger_data.clone()))
                 .service(business_state.service())
                 .route("/_fake/media/{media_id}", web::get().to(media_download))
                 .service(
@@ -235,6 +281,9 @@ impl FakeGraph {
             addr,
             shared,
             business,
+            telegram,
+            messenger,
+            x,
             server: Some(server),
             thread: Some(thread),
         })
@@ -249,6 +298,30 @@ impl FakeGraph {
     /// `{base_url}/business`: what a bot's `apis.orders` should be.
     pub fn business_url(&self) -> String {
         format!("{}/business", self.base_url())
+    }
+
+    /// The Telegram Bot API served by the same server (`/bot<token>/<method>`): what
+    /// `telegram.api_base_url` should be is [`base_url`](Self::base_url).
+    pub fn telegram(&self) -> &FakeTelegram {
+        &self.telegram
+    }
+
+    /// The Messenger/Instagram Send API served by the same server, for the ids given to
+    /// [`serve_messenger_for`](Self::serve_messenger_for) (`/{version}/{id}/messages`), with
+    /// the Attachment Upload API and the CDN.
+    pub fn messenger(&self) -> &FakeMessenger {
+        &self.messenger
+    }
+
+    /// X's DM API served by the same server (`/2/dm_conversations/with/{id}/messages`).
+    pub fn x(&self) -> &FakeX {
+        &self.x
+    }
+
+    /// Serve `POST /{version}/{id}/messages` for this page or Instagram account id as the
+    /// Messenger Send API ([`messenger`](Self::messenger)) instead of WhatsApp's.
+    pub fn serve_messenger_for(&self, id: &str) {
+        self.shared.lock().messenger_ids.insert(id.to_string());
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -379,6 +452,8 @@ impl FakeGraph {
     /// this fake accepts gets Meta's `sent` status there, then `delivered` and `read` as the
     /// page shows them. Must be called in a tokio runtime (status webhooks are posted from it).
     pub fn enable_demo(&self, config: DemoConfig) -> anyhow::Result<()> {
+        self.serve_messenger_for(&config.channels.messenger_page_id);
+        self.serve_messenger_for(&config.channels.instagram_account_id);
         let demo = Demo::start(config)?;
         let tap = demo.clone();
         self.observe(move |send| tap.on_business_send(send));
@@ -456,6 +531,16 @@ async fn messages(
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if shared.is_messenger(&phone_number_id) {
+        return match serde_json::from_slice::<Value>(&body) {
+            Ok(body) => {
+                messenger::record_send(&shared.messenger, phone_number_id, authorization, body)
+            }
+            Err(e) => HttpResponse::BadRequest().json(json!({"error": {
+                "message": format!("(#100) invalid JSON: {e}"), "type": "OAuthException", "code": 100,
+            }})),
+        };
+    }
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let to = json_body
         .as_ref()
