@@ -972,6 +972,92 @@ mod tests {
                "type":"text","text":{"body":body,"preview_url":false}})
     }
 
+    /// One port serves every provider's API the demo's channels call, each recorded by its
+    /// fake; WhatsApp's and Messenger's `/{version}/{id}/messages` are told apart by the id.
+    #[actix_web::test]
+    async fn serves_the_bot_api_the_send_api_and_the_dm_api_too() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let base = fake.base_url();
+
+        let (status, body) = post(
+            &http,
+            &format!("{base}/bot123456789:secret/sendMessage"),
+            None,
+            json!({"chat_id": 7001, "text": "hello"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["ok"], true);
+        assert_eq!(body["result"]["chat"]["id"], 7001);
+        assert_eq!(fake.telegram().texts_to(7001), ["hello"]);
+        let (_, body) = post(
+            &http,
+            &format!("{base}/bot123456789:secret/answerCallbackQuery"),
+            None,
+            json!({"callback_query_id": "1"}),
+        )
+        .await;
+        assert_eq!(body, json!({"ok": true, "result": true}));
+
+        fake.serve_messenger_for("1234567890");
+        let (status, body) = post(
+            &http,
+            &format!("{base}/v23.0/1234567890/messages"),
+            Some("page-token"),
+            json!({"recipient": {"id": "42"}, "messaging_type": "RESPONSE",
+                   "message": {"text": "hi from the page"}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["recipient_id"], "42");
+        assert!(body["message_id"].as_str().is_some_and(|m| m.starts_with("m_")));
+        assert_eq!(fake.messenger().texts_to("42"), ["hi from the page"]);
+        assert_eq!(
+            fake.messenger().calls()[0].authorization.as_deref(),
+            Some("Bearer page-token")
+        );
+        // The upload API answers too (multipart).
+        let form = reqwest::multipart::Form::new()
+            .text("message", r#"{"attachment":{"type":"image","payload":{"is_reusable":true}}}"#)
+            .part(
+                "filedata",
+                reqwest::multipart::Part::bytes(vec![1, 2, 3]).file_name("a.png"),
+            );
+        let upload = http
+            .post(format!("{base}/v23.0/1234567890/message_attachments"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(upload.status().as_u16(), 200);
+        assert_eq!(fake.messenger().uploads().len(), 1);
+
+        let (status, body) = post(
+            &http,
+            &format!("{base}/2/dm_conversations/with/42/messages"),
+            Some("x-token"),
+            json!({"text": "hi on X"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert!(body["data"]["dm_event_id"].as_str().is_some());
+        assert_eq!(fake.x().texts_to("42"), ["hi on X"]);
+
+        // WhatsApp's numbers are still WhatsApp's; nothing of the others is recorded there.
+        let (status, body) = post(
+            &http,
+            &format!("{base}/v23.0/106540352242922/messages"),
+            Some("tok"),
+            text("15550001", "hi"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["messaging_product"], "whatsapp");
+        assert_eq!(fake.requests().len(), 1);
+        assert_eq!(fake.messenger().calls().len(), 1);
+    }
+
     #[actix_web::test]
     async fn answers_like_graph_and_records() {
         let fake = FakeGraph::start();
