@@ -612,8 +612,7 @@ const DEMO_BOT_ID: &str = "123456789";
 
 /// Wait until the Telegram customer `chat` was handed off to a person; the conversation.
 async fn telegram_handed_off(app: &TestApp, chat: &str) -> String {
-    let customer =
-        switchboard::domain::CustomerId::new(format!("telegram:{DEMO_BOT_ID}:{chat}"));
+    let customer = switchboard::domain::CustomerId::new(format!("telegram:{DEMO_BOT_ID}:{chat}"));
     let deadline = Instant::now() + WAIT;
     loop {
         let newest = app
@@ -713,7 +712,11 @@ async fn the_demo_page_plays_messenger_instagram_and_x_customers() {
     let app = all_channels_demo_app().await;
     let http = reqwest::Client::new();
     let base = app.graph.base_url();
-    for (channel, user) in [("messenger", "6789012345"), ("instagram", "5550001"), ("x", "4200001")] {
+    for (channel, user) in [
+        ("messenger", "6789012345"),
+        ("instagram", "5550001"),
+        ("x", "4200001"),
+    ] {
         let sent: Value = http
             .post(format!("{base}/_demo/{channel}/send"))
             .json(&json!({"from": user, "name": "Sheena Nelson", "text": "hi"}))
@@ -758,8 +761,10 @@ async fn the_demo_page_plays_messenger_instagram_and_x_customers() {
             .expect("offered");
         let pressed = http
             .post(format!("{base}/_demo/{channel}/send"))
-            .json(&json!({"from": user, "button": {"id": person["id"], "title": person["title"],
-                          "kind": person["kind"], "reply_to": menu["id"]}}))
+            .json(
+                &json!({"from": user, "button": {"id": person["id"], "title": person["title"],
+                          "kind": person["kind"], "reply_to": menu["id"]}}),
+            )
             .send()
             .await
             .expect("answers");
@@ -784,7 +789,10 @@ async fn the_demo_page_plays_messenger_instagram_and_x_customers() {
             }) {
                 break;
             }
-            assert!(Instant::now() < deadline, "{channel}: no team list in {rows:#?}");
+            assert!(
+                Instant::now() < deadline,
+                "{channel}: no team list in {rows:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

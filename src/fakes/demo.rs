@@ -14,7 +14,8 @@
 //! - `POST receipts` `{wa_id, status: delivered|read, ids: [wamid…]}`: the page showed (or the
 //!   customer read) these business messages.
 //!
-//! Media (images and the like) are not part of the page.
+//! The other channels of the demo configuration (Telegram, Messenger, Instagram, X) are
+//! played through `/_demo/{channel}/…` ([`channels`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

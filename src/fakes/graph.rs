@@ -236,8 +236,7 @@ impl FakeGraph {
         let telegram = FakeTelegram::embedded(addr);
         let messenger = FakeMessenger::embedded(addr);
         let x = FakeX::embedded(addr);
-        let (telegram_data, messenger_data, x_data) =
-            (telegram.data(), messenger.data(), x.data());
+        let (telegram_data, messenger_data, x_data) = (telegram.data(), messenger.data(), x.data());
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             next_id: AtomicU64::new(1),
@@ -1011,7 +1010,11 @@ mod tests {
         .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["recipient_id"], "42");
-        assert!(body["message_id"].as_str().is_some_and(|m| m.starts_with("m_")));
+        assert!(
+            body["message_id"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("m_"))
+        );
         assert_eq!(fake.messenger().texts_to("42"), ["hi from the page"]);
         assert_eq!(
             fake.messenger().calls()[0].authorization.as_deref(),
@@ -1019,7 +1022,10 @@ mod tests {
         );
         // The upload API answers too (multipart).
         let form = reqwest::multipart::Form::new()
-            .text("message", r#"{"attachment":{"type":"image","payload":{"is_reusable":true}}}"#)
+            .text(
+                "message",
+                r#"{"attachment":{"type":"image","payload":{"is_reusable":true}}}"#,
+            )
             .part(
                 "filedata",
                 reqwest::multipart::Part::bytes(vec![1, 2, 3]).file_name("a.png"),

@@ -125,12 +125,23 @@ pub struct Press {
 #[derive(Debug, PartialEq)]
 pub enum Act {
     Text(String),
-    /// A Telegram inline button (`callback_data`) of the bot's message `message_id`.
-    Callback { data: String, message_id: i64 },
+    /// A Telegram inline button (`callback_data`, labelled `title`) of the bot's message
+    /// `message_id`.
+    Callback {
+        data: String,
+        title: String,
+        message_id: i64,
+    },
     /// A Messenger/Instagram quick reply.
-    QuickReply { payload: String, title: String },
+    QuickReply {
+        payload: String,
+        title: String,
+    },
     /// A Messenger/Instagram postback button.
-    Postback { payload: String, title: String },
+    Postback {
+        payload: String,
+        title: String,
+    },
 }
 
 /// A checked customer message.
@@ -142,12 +153,13 @@ pub struct ChannelInput {
 }
 
 impl ChannelInput {
-    /// What the page shows for it.
+    /// What the page shows for it (a press: the button's label).
     pub fn shown(&self) -> &str {
         match &self.act {
             Act::Text(text) => text,
-            Act::Callback { data, .. } => data,
-            Act::QuickReply { title, .. } | Act::Postback { title, .. } => title,
+            Act::Callback { title, .. }
+            | Act::QuickReply { title, .. }
+            | Act::Postback { title, .. } => title,
         }
     }
 }
@@ -176,10 +188,13 @@ pub fn check(channel: Channel, request: &ChannelSend) -> Result<ChannelInput, St
                         .and_then(|m| m.trim().parse::<i64>().ok())
                         .ok_or("button.reply_to must be the id of the bot's message")?;
                     if id.len() > 64 {
-                        return Err("button.id is Telegram's callback_data: at most 64 bytes".into());
+                        return Err(
+                            "button.id is Telegram's callback_data: at most 64 bytes".into()
+                        );
                     }
                     Act::Callback {
                         data: id,
+                        title,
                         message_id,
                     }
                 }
@@ -224,6 +239,7 @@ pub fn telegram_update(
         Act::Callback {
             data,
             message_id: pressed_id,
+            ..
         } => {
             let mut message = json!({
                 "message_id": pressed_id,
@@ -366,10 +382,7 @@ pub fn telegram_row(call: &RecordedCall, user: &str) -> Option<Value> {
     let text = match call.method.as_str() {
         "sendMessage" => str_at(body, "/text").unwrap_or_default().to_string(),
         method => {
-            let kind = method
-                .strip_prefix("send")
-                .unwrap_or(method)
-                .to_lowercase();
+            let kind = method.strip_prefix("send").unwrap_or(method).to_lowercase();
             let caption = str_at(body, "/caption").unwrap_or_default();
             format!("[{kind}] {caption}").trim().to_string()
         }
@@ -523,6 +536,16 @@ fn webhook_url(demo: &Demo, path: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("webhook URL: {e}")))
 }
 
+/// A customer's webhook, ready to post.
+struct Webhook {
+    url: String,
+    /// The id the page shows the message under.
+    id: String,
+    body: Vec<u8>,
+    /// The header that authenticates it (a secret or a signature).
+    header: (&'static str, String),
+}
+
 /// The webhook for `input`: its URL, body and the header that authenticates it.
 fn webhook(
     demo: &Demo,
@@ -530,7 +553,7 @@ fn webhook(
     channel: Channel,
     input: &ChannelInput,
     at: DateTime<Utc>,
-) -> Result<(String, String, Vec<u8>, (&'static str, String)), ApiError> {
+) -> Result<Webhook, ApiError> {
     let c = &demo.config.channels;
     let internal = |e: String| ApiError::Internal(e);
     let to_bytes = |v: &Value| serde_json::to_vec(v).map_err(|e| internal(e.to_string()));
@@ -567,15 +590,15 @@ fn webhook(
                 Act::Callback { .. } => format!("cb{update_id}"),
                 _ => update_id.to_string(),
             };
-            Ok((
-                webhook_url(demo, &format!("/webhooks/telegram/{}", c.telegram_channel))?,
+            Ok(Webhook {
+                url: webhook_url(demo, &format!("/webhooks/telegram/{}", c.telegram_channel))?,
                 id,
-                to_bytes(&update)?,
-                (
+                body: to_bytes(&update)?,
+                header: (
                     "x-telegram-bot-api-secret-token",
                     c.telegram_webhook_secret.clone(),
                 ),
-            ))
+            })
         }
         Channel::Messenger | Channel::Instagram => {
             let (object, recipient, secret, path) = if channel == Channel::Messenger {
@@ -598,12 +621,12 @@ fn webhook(
             let signer = SignatureVerifier::new(secret.as_bytes())
                 .map_err(|e| internal(format!("app secret: {e}")))?;
             let signature = signer.sign(&body);
-            Ok((
-                webhook_url(demo, path)?,
-                mid,
+            Ok(Webhook {
+                url: webhook_url(demo, path)?,
+                id: mid,
                 body,
-                ("x-hub-signature-256", signature),
-            ))
+                header: ("x-hub-signature-256", signature),
+            })
         }
         Channel::X => {
             let event_id = demo.ids.next().to_string();
@@ -611,12 +634,12 @@ fn webhook(
             let signer = XSigner::new(c.x_consumer_secret.as_bytes())
                 .map_err(|e| internal(format!("consumer secret: {e}")))?;
             let signature = signer.sign(&body);
-            Ok((
-                webhook_url(demo, "/webhooks/x")?,
-                event_id,
+            Ok(Webhook {
+                url: webhook_url(demo, "/webhooks/x")?,
+                id: event_id,
                 body,
-                ("x-twitter-webhooks-signature", signature),
-            ))
+                header: ("x-twitter-webhooks-signature", signature),
+            })
         }
     }
 }
@@ -631,7 +654,12 @@ async fn send(
     let request: ChannelSend = parse(&body)?;
     let input = check(channel, &request).map_err(ApiError::BadRequest)?;
     let at = Utc::now();
-    let (url, id, bytes, (header, value)) = webhook(&demo, &shared, channel, &input, at)?;
+    let Webhook {
+        url,
+        id,
+        body: bytes,
+        header: (header, value),
+    } = webhook(&demo, &shared, channel, &input, at)?;
     {
         let mut state = lock_channels(&demo);
         while state.messages.len() >= MAX_MESSAGES {

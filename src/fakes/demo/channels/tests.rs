@@ -40,9 +40,15 @@ fn the_defaults_are_the_demo_configurations_channels() {
         crate::config::Settings::load_from(&dir, "local", false).expect("the demo configuration");
     let d = DemoChannels::default();
     let channel = |name: &str| settings.channels.get(name).expect(name);
-    let bot = channel(&d.telegram_channel).telegram.as_ref().expect("a bot");
+    let bot = channel(&d.telegram_channel)
+        .telegram
+        .as_ref()
+        .expect("a bot");
     assert_eq!(bot.bot_token.expose_secret(), d.telegram_bot_token);
-    assert_eq!(bot.webhook_secret.expose_secret(), d.telegram_webhook_secret);
+    assert_eq!(
+        bot.webhook_secret.expose_secret(),
+        d.telegram_webhook_secret
+    );
     let page = channel("messenger").messenger.as_ref().expect("a page");
     assert_eq!(page.page_id, d.messenger_page_id);
     assert_eq!(
@@ -57,7 +63,10 @@ fn the_defaults_are_the_demo_configurations_channels() {
     );
     let x = channel("x").x.as_ref().expect("an X account");
     assert_eq!(x.account_id, d.x_account_id);
-    assert_eq!(settings.x.consumer_secret.expose_secret(), d.x_consumer_secret);
+    assert_eq!(
+        settings.x.consumer_secret.expose_secret(),
+        d.x_consumer_secret
+    );
 }
 
 #[test]
@@ -167,15 +176,27 @@ fn telegram_updates_and_x_deliveries_are_read_by_the_gateways_parsers() {
 #[test]
 fn bad_input_is_refused_with_a_reason() {
     let cases = [
-        (Channel::Telegram, json!({"from": "12a", "text": "hi"}), "user id"),
-        (Channel::Telegram, json!({"from": "0", "text": "hi"}), "user id"),
+        (
+            Channel::Telegram,
+            json!({"from": "12a", "text": "hi"}),
+            "user id",
+        ),
+        (
+            Channel::Telegram,
+            json!({"from": "0", "text": "hi"}),
+            "user id",
+        ),
         (Channel::X, json!({"from": "42"}), "exactly one"),
         (
             Channel::Messenger,
             json!({"from": "42", "text": "hi", "button": {"id": "a", "title": "A"}}),
             "exactly one",
         ),
-        (Channel::Instagram, json!({"from": "42", "text": "  "}), "text is empty"),
+        (
+            Channel::Instagram,
+            json!({"from": "42", "text": "  "}),
+            "text is empty",
+        ),
         (
             Channel::Telegram,
             json!({"from": "42", "button": {"id": "a", "title": "A"}}),
@@ -247,7 +268,9 @@ fn what_the_gateway_sent_shows_with_its_buttons() {
     );
 
     assert_eq!(
-        numbered_options("Acme\n\nHow can we help?\n\n1. Track my order\n2. Talk to a person\n\nThanks. Bye"),
+        numbered_options(
+            "Acme\n\nHow can we help?\n\n1. Track my order\n2. Talk to a person\n\nThanks. Bye"
+        ),
         vec![
             ("1".to_string(), "Track my order".to_string()),
             ("2".to_string(), "Talk to a person".to_string())
@@ -259,8 +282,14 @@ fn what_the_gateway_sent_shows_with_its_buttons() {
 fn both_sides_are_merged_oldest_first() {
     let row = |id: &str, at: &str| json!({"id": id, "at": at});
     let merged = merge(
-        vec![row("c1", "2026-01-01T10:00:00+00:00"), row("c2", "2026-01-01T10:00:05+00:00")],
-        vec![row("b1", "2026-01-01T10:00:00+00:00"), row("b2", "2026-01-01T10:00:03+00:00")],
+        vec![
+            row("c1", "2026-01-01T10:00:00+00:00"),
+            row("c2", "2026-01-01T10:00:05+00:00"),
+        ],
+        vec![
+            row("b1", "2026-01-01T10:00:00+00:00"),
+            row("b2", "2026-01-01T10:00:03+00:00"),
+        ],
     );
     let ids: Vec<&str> = merged.iter().filter_map(|r| r["id"].as_str()).collect();
     assert_eq!(ids, ["c1", "b1", "b2", "c2"]);
