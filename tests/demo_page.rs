@@ -814,3 +814,96 @@ async fn the_demo_page_plays_messenger_instagram_and_x_customers() {
         .expect("answers");
     assert_eq!(unknown.status(), 404);
 }
+
+/// The demo business's website (fake-graph's `/website`) embeds the gateway's web chat widget
+/// under its CSP: a visitor opens it, says hi and gets the bot's menu.
+#[actix_rt::test]
+async fn the_demo_website_embeds_the_web_chat_widget() {
+    let graph_origin = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = graph_origin.clone();
+    let app = spawn_console_app(move |settings| {
+        let origin = settings.whatsapp.api_base_url.clone();
+        if let Some(widget) = settings
+            .channels
+            .get_mut("webchat")
+            .and_then(|c| c.webchat.as_mut())
+        {
+            widget.origins.push(origin.clone());
+        }
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = origin;
+    })
+    .await;
+    assert_eq!(
+        *graph_origin.lock().unwrap_or_else(|p| p.into_inner()),
+        app.graph.base_url()
+    );
+    app.graph
+        .enable_demo(DemoConfig {
+            webhook_url: format!("{}/webhooks/whatsapp", app.address),
+            app_secret: common::APP_SECRET.into(),
+            ..DemoConfig::default()
+        })
+        .expect("the demo page is on");
+
+    let response = reqwest::get(format!("{}/website", app.graph.base_url()))
+        .await
+        .expect("served");
+    assert_eq!(response.status(), 200);
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        csp.contains(&format!("script-src {};", app.address)),
+        "{csp}"
+    );
+    let html = response.text().await.expect("html");
+    assert!(
+        html.contains(&format!(
+            "<script src=\"{}/widget.js\" data-channel=\"webchat\" data-token=\"demo-webchat-website-token\"",
+            app.address
+        )),
+        "{html}"
+    );
+
+    // An agent online: the widget is open (else it offers an "away" form).
+    Console::new(&app, ALICE).set_presence("online").await;
+    let in_widget = |expression: &str| {
+        format!(
+            "(r => !!(r && ({expression})))(document.querySelector('[data-switchboard-widget]')?.shadowRoot)"
+        )
+    };
+    let browser = Browser::start(1280, 800, "en").await;
+    browser
+        .client
+        .goto(&format!("{}/website", app.graph.base_url()))
+        .await
+        .expect("the website loads");
+    browser
+        .wait_true(
+            "the widget opened",
+            &in_widget(
+                "(() => { const p = r.querySelector('.panel'); if (p && p.hidden) r.querySelector('.launcher')?.click(); return p && !p.hidden; })()",
+            ),
+        )
+        .await;
+    browser
+        .wait_true(
+            "hi said",
+            &in_widget(
+                "window.demoSaid || (() => { const t = r.querySelector('textarea'); if (!t) return false; t.value = 'hi'; \
+                 t.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true})); window.demoSaid = true; return true; })()",
+            ),
+        )
+        .await;
+    browser
+        .wait_true(
+            "the bot's menu in the widget",
+            &in_widget("r.querySelectorAll('.opts button').length > 0"),
+        )
+        .await;
+    browser.screenshot("demo-website-widget").await;
+    browser.close().await;
+}

@@ -54,6 +54,9 @@ pub struct DemoChannels {
     /// The X account's user id (`for_user_id`) and the app's consumer secret.
     pub x_account_id: String,
     pub x_consumer_secret: String,
+    /// The web chat channel and its website token: the demo "website" embeds its widget.
+    pub webchat_channel: String,
+    pub webchat_website_token: String,
 }
 
 impl Default for DemoChannels {
@@ -68,6 +71,8 @@ impl Default for DemoChannels {
             instagram_app_secret: "demo-instagram-app-secret".into(),
             x_account_id: "1500000000000000001".into(),
             x_consumer_secret: "demo-x-consumer-secret".into(),
+            webchat_channel: "webchat".into(),
+            webchat_website_token: "demo-webchat-website-token".into(),
         }
     }
 }
@@ -516,8 +521,75 @@ impl Ids {
 }
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/_demo/{channel}/send", web::post().to(send))
+    cfg.route("/website", web::get().to(website))
+        .route("/_demo/{channel}/send", web::post().to(send))
         .route("/_demo/{channel}/conversation", web::get().to(conversation));
+}
+
+/// `&`, `<`, `>` and `"` escaped for an HTML attribute.
+fn attribute(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A business's website embedding the gateway's web chat widget, as a site would
+/// (`<script src="{gateway}/widget.js" data-channel=… data-token=…>`); `gateway`: an origin.
+pub fn website_html(gateway: &str, channel: &str, token: &str) -> String {
+    let (gateway, channel, token) = (attribute(gateway), attribute(channel), attribute(token));
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Acme: the demo business's website</title>
+<link rel="stylesheet" href="/_demo/demo.css">
+</head>
+<body class="website">
+<header class="bar"><p class="to">Acme, the demo business: its website, with the web chat widget
+of the gateway (bottom corner). The <a href="/">customer page</a> plays the other channels.</p></header>
+<main><h1>Acme</h1><p>Orders, deliveries, returns and appointments. Questions? Chat with us.</p></main>
+<script src="{gateway}/widget.js" data-channel="{channel}" data-token="{token}" async></script>
+</body>
+</html>
+"#
+    )
+}
+
+/// The website's CSP: the widget's script, API and WebSocket from the gateway, its inline
+/// styles (in its shadow root), nothing else.
+fn website_csp(gateway: &str) -> String {
+    let ws = gateway
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
+    format!(
+        "default-src 'none'; script-src {gateway}; style-src 'self' 'unsafe-inline'; \
+         connect-src {gateway} {ws}; img-src {gateway} blob: data:; media-src {gateway} blob:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+async fn website(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    use actix_web::http::header;
+    let demo = enabled(&shared)?;
+    let gateway = reqwest::Url::parse(&demo.config.webhook_url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| ApiError::Internal(format!("webhook URL: {e}")))?;
+    let c = &demo.config.channels;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, website_csp(&gateway)))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(website_html(
+            &gateway,
+            &c.webchat_channel,
+            &c.webchat_website_token,
+        )))
 }
 
 fn channel_of(name: &str) -> Result<Channel, ApiError> {

@@ -67,6 +67,18 @@ fn the_defaults_are_the_demo_configurations_channels() {
         settings.x.consumer_secret.expose_secret(),
         d.x_consumer_secret
     );
+    let widget = channel(&d.webchat_channel)
+        .webchat
+        .as_ref()
+        .expect("a widget");
+    assert_eq!(
+        widget.website_token.expose_secret(),
+        d.webchat_website_token
+    );
+    // The demo website (fake-graph's `/website`) may embed it.
+    for origin in ["http://127.0.0.1:9090", "http://localhost:9090"] {
+        assert!(widget.origins.iter().any(|o| o == origin), "{origin}");
+    }
 }
 
 #[test]
@@ -275,6 +287,20 @@ fn what_the_gateway_sent_shows_with_its_buttons() {
             ("1".to_string(), "Track my order".to_string()),
             ("2".to_string(), "Talk to a person".to_string())
         ]
+    );
+}
+
+#[test]
+fn the_website_embeds_the_widget_of_the_gateway() {
+    let html = website_html("http://127.0.0.1:8080", "webchat", "tok\"<x>");
+    assert!(html.contains(
+        r#"<script src="http://127.0.0.1:8080/widget.js" data-channel="webchat" data-token="tok&quot;&lt;x&gt;" async>"#
+    ), "{html}");
+    let csp = website_csp("http://127.0.0.1:8080");
+    assert!(csp.contains("script-src http://127.0.0.1:8080;"), "{csp}");
+    assert!(
+        csp.contains("connect-src http://127.0.0.1:8080 ws://127.0.0.1:8080;"),
+        "{csp}"
     );
 }
 
