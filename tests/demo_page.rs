@@ -583,3 +583,327 @@ async fn a_customer_sends_an_image_from_the_demo_page_and_the_agent_gets_it() {
         assert_eq!(status, 400, "{body}");
     }
 }
+
+/// The gateway with every channel of the demo pointed at its fake-graph (Telegram's Bot API,
+/// Messenger's and Instagram's Send API, X's DM API on the same port), its demo page on.
+async fn all_channels_demo_app() -> TestApp {
+    let mut base = String::new();
+    let app = spawn_console_app(|settings| {
+        base = settings.whatsapp.api_base_url.clone();
+        settings.telegram.api_base_url = base.clone();
+        settings.messenger.api_base_url = base.clone();
+        settings.instagram.api_base_url = base.clone();
+        settings.x.api_base_url = base.clone();
+    })
+    .await;
+    assert_eq!(base, app.graph.base_url());
+    app.graph
+        .enable_demo(DemoConfig {
+            webhook_url: format!("{}/webhooks/whatsapp", app.address),
+            app_secret: common::APP_SECRET.into(),
+            ..DemoConfig::default()
+        })
+        .expect("the demo page is on");
+    app
+}
+
+/// The demo bot's id (config/base.yaml's Telegram channel).
+const DEMO_BOT_ID: &str = "123456789";
+
+/// Wait until the Telegram customer `chat` was handed off to a person; the conversation.
+async fn telegram_handed_off(app: &TestApp, chat: &str) -> String {
+    let customer = switchboard::domain::CustomerId::new(format!("telegram:{DEMO_BOT_ID}:{chat}"));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let newest = app
+            .handle
+            .store
+            .customer_conversations(&customer, 1)
+            .await
+            .expect("conversations query")
+            .pop();
+        if let Some(c) = &newest
+            && matches!(c.status.as_str(), "waiting" | "assigned")
+        {
+            return c.id.clone();
+        }
+        assert!(Instant::now() < deadline, "{customer}: {newest:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_telegram_customer_on_the_demo_page_presses_buttons_to_a_person_and_sees_the_reply() {
+    let app = all_channels_demo_app().await;
+    let alice = Console::new(&app, ALICE);
+    alice.set_presence("online").await;
+
+    let browser = Browser::start(1280, 800, "en").await;
+    browser
+        .client
+        .goto(&format!("{}/?channel=telegram", app.graph.base_url()))
+        .await
+        .expect("the page loads");
+    browser
+        .wait_true(
+            "Telegram and its first customer chosen",
+            "document.querySelector('#channel').value === 'telegram' && document.querySelector('#number').value === '7001001'",
+        )
+        .await;
+    let text = browser.wait_css("#text").await;
+    text.send_keys("hi").await.expect("typed");
+    text.send_keys("\u{E007}").await.expect("Enter");
+
+    // The bot's menu comes back as the inline keyboard Telegram would show.
+    let person = browser
+        .wait_css(".message[data-from='business'] button.reply[data-id='main_menu/person']")
+        .await;
+    browser
+        .wait_true(
+            "the customer's hi delivered",
+            "document.querySelector(\".message[data-from='customer'] .ticks\")?.dataset.status === 'delivered'",
+        )
+        .await;
+    browser.screenshot("demo-page-telegram-menu").await;
+    person.click().await.expect("pressed Talk to a person");
+    browser
+        .wait_css(".message[data-from='business'] button.reply[data-id='choose_team/support']")
+        .await
+        .click()
+        .await
+        .expect("pressed the support team");
+
+    // Handed off; Alice answers over the console API and the page shows it.
+    let id = telegram_handed_off(&app, "7001001").await;
+    alice.wait_status(&id, "assigned", WAIT).await;
+    let (status, body) = alice.reply(&id, "Hi, Alice here. How can I help?").await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    browser
+        .wait_true(
+            "Alice's reply on the page",
+            "[...document.querySelectorAll(\".message[data-from='business'] .body\")].some(b => b.textContent.includes('Alice here'))",
+        )
+        .await;
+    browser.screenshot("demo-page-telegram-reply").await;
+    browser.close().await;
+
+    // What the gateway called: the fake's Bot API, the presses answered.
+    let calls = app.graph.telegram().calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "answerCallbackQuery" && c.ok),
+        "{calls:#?}"
+    );
+    assert!(
+        app.graph
+            .telegram()
+            .texts_to(7001001)
+            .iter()
+            .any(|t| t.contains("Alice here"))
+    );
+    assert!(app.graph.requests().is_empty(), "nothing went to WhatsApp");
+}
+
+/// Messenger, Instagram and X through the page's endpoints: each webhook is taken by the
+/// gateway (signed with the demo secrets) and the bot's menu comes back with its buttons.
+#[actix_rt::test]
+async fn the_demo_page_plays_messenger_instagram_and_x_customers() {
+    let app = all_channels_demo_app().await;
+    let http = reqwest::Client::new();
+    let base = app.graph.base_url();
+    for (channel, user) in [
+        ("messenger", "6789012345"),
+        ("instagram", "5550001"),
+        ("x", "4200001"),
+    ] {
+        let sent: Value = http
+            .post(format!("{base}/_demo/{channel}/send"))
+            .json(&json!({"from": user, "name": "Sheena Nelson", "text": "hi"}))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(sent["status"], "delivered", "{channel}: {sent}");
+        let deadline = Instant::now() + WAIT;
+        let menu = loop {
+            let answer: Value = http
+                .get(format!("{base}/_demo/{channel}/conversation"))
+                .query(&[("user", user)])
+                .send()
+                .await
+                .expect("answers")
+                .json()
+                .await
+                .expect("json");
+            let rows = answer["messages"].as_array().cloned().unwrap_or_default();
+            if let Some(menu) = rows.iter().find(|r| {
+                from_business(r)
+                    && r["buttons"]
+                        .as_array()
+                        .is_some_and(|b| b.iter().any(|b| b["title"] == "Talk to a person"))
+            }) {
+                assert_eq!(rows[0]["from"], "customer", "{channel}: {rows:#?}");
+                break menu.clone();
+            }
+            assert!(Instant::now() < deadline, "{channel}: no menu in {rows:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // Press "Talk to a person" as the page does: the team list comes back.
+        let person = menu["buttons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|b| b["title"] == "Talk to a person")
+            .cloned()
+            .expect("offered");
+        let pressed = http
+            .post(format!("{base}/_demo/{channel}/send"))
+            .json(
+                &json!({"from": user, "button": {"id": person["id"], "title": person["title"],
+                          "kind": person["kind"], "reply_to": menu["id"]}}),
+            )
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(pressed.status(), 200, "{channel}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer: Value = http
+                .get(format!("{base}/_demo/{channel}/conversation"))
+                .query(&[("user", user)])
+                .send()
+                .await
+                .expect("answers")
+                .json()
+                .await
+                .expect("json");
+            let rows = answer["messages"].as_array().cloned().unwrap_or_default();
+            if rows.iter().any(|r| {
+                from_business(r)
+                    && r["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("Who would you like to talk to?"))
+            }) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{channel}: no team list in {rows:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(app.graph.requests().is_empty(), "nothing went to WhatsApp");
+
+    // Bad input: refused, nothing sent.
+    let refused = http
+        .post(format!("{base}/_demo/telegram/send"))
+        .json(&json!({"from": "abc", "text": "hi"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), 400);
+    let unknown = http
+        .post(format!("{base}/_demo/fax/send"))
+        .json(&json!({"from": "1", "text": "hi"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unknown.status(), 404);
+}
+
+/// The demo business's website (fake-graph's `/website`) embeds the gateway's web chat widget
+/// under its CSP: a visitor opens it, says hi and gets the bot's menu.
+#[actix_rt::test]
+async fn the_demo_website_embeds_the_web_chat_widget() {
+    let graph_origin = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = graph_origin.clone();
+    let app = spawn_console_app(move |settings| {
+        let origin = settings.whatsapp.api_base_url.clone();
+        if let Some(widget) = settings
+            .channels
+            .get_mut("webchat")
+            .and_then(|c| c.webchat.as_mut())
+        {
+            widget.origins.push(origin.clone());
+        }
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = origin;
+    })
+    .await;
+    assert_eq!(
+        *graph_origin.lock().unwrap_or_else(|p| p.into_inner()),
+        app.graph.base_url()
+    );
+    app.graph
+        .enable_demo(DemoConfig {
+            webhook_url: format!("{}/webhooks/whatsapp", app.address),
+            app_secret: common::APP_SECRET.into(),
+            ..DemoConfig::default()
+        })
+        .expect("the demo page is on");
+
+    let response = reqwest::get(format!("{}/website", app.graph.base_url()))
+        .await
+        .expect("served");
+    assert_eq!(response.status(), 200);
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        csp.contains(&format!("script-src {};", app.address)),
+        "{csp}"
+    );
+    let html = response.text().await.expect("html");
+    assert!(
+        html.contains(&format!(
+            "<script src=\"{}/widget.js\" data-channel=\"webchat\" data-token=\"demo-webchat-website-token\"",
+            app.address
+        )),
+        "{html}"
+    );
+
+    // An agent online: the widget is open (else it offers an "away" form).
+    Console::new(&app, ALICE).set_presence("online").await;
+    let in_widget = |expression: &str| {
+        format!(
+            "(r => !!(r && ({expression})))(document.querySelector('[data-switchboard-widget]')?.shadowRoot)"
+        )
+    };
+    let browser = Browser::start(1280, 800, "en").await;
+    browser
+        .client
+        .goto(&format!("{}/website", app.graph.base_url()))
+        .await
+        .expect("the website loads");
+    browser
+        .wait_true(
+            "the widget opened",
+            &in_widget(
+                "(() => { const p = r.querySelector('.panel'); if (p && p.hidden) r.querySelector('.launcher')?.click(); return p && !p.hidden; })()",
+            ),
+        )
+        .await;
+    browser
+        .wait_true(
+            "hi said",
+            &in_widget(
+                "window.demoSaid || (() => { const t = r.querySelector('textarea'); if (!t) return false; t.value = 'hi'; \
+                 t.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true})); window.demoSaid = true; return true; })()",
+            ),
+        )
+        .await;
+    browser
+        .wait_true(
+            "the bot's menu in the widget",
+            &in_widget("r.querySelectorAll('.opts button').length > 0"),
+        )
+        .await;
+    browser.screenshot("demo-website-widget").await;
+    browser.close().await;
+}

@@ -165,6 +165,37 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
         .expect("own secrets start in production");
 }
 
+/// The demo points every provider at fake-graph (config/base.yaml); config/production.yaml
+/// points production back at the real APIs, WhatsApp's and the other channels' alike.
+#[test]
+fn production_points_at_the_real_providers_and_the_demo_at_fake_graph() {
+    let merged = |environment: &str| -> serde_json::Value {
+        config::Config::builder()
+            .add_source(config::File::from(config_dir().join("base.yaml")))
+            .add_source(config::File::from(
+                config_dir().join(format!("{environment}.yaml")),
+            ))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .unwrap_or_else(|e| panic!("{environment}: {e}"))
+    };
+    let production = merged("production");
+    let local = merged("local");
+    for (section, real) in [
+        ("whatsapp", "https://graph.facebook.com"),
+        ("telegram", "https://api.telegram.org"),
+        ("messenger", "https://graph.facebook.com"),
+        ("instagram", "https://graph.facebook.com"),
+        ("x", "https://api.x.com"),
+    ] {
+        assert_eq!(production[section]["api_base_url"], real, "{section}");
+        assert_eq!(
+            local[section]["api_base_url"], "http://127.0.0.1:9090",
+            "{section}: the demo's fake-graph"
+        );
+    }
+}
+
 #[test]
 fn the_crash_test_halt_is_refused_outside_the_test_environments() {
     let mut settings =

@@ -1,5 +1,8 @@
 //! Runs the fake Meta Graph API (`switchboard::fakes::graph`), with the fake business API under
-//! `/business` and the demo customer page at `/` (`switchboard::fakes::demo`), until Ctrl-C.
+//! `/business`, the fakes of the other channels' APIs on the same port (Telegram's Bot API
+//! `/bot<token>/<method>`, the Messenger/Instagram Send API for the demo page and account ids,
+//! X's DM API `/2/dm_conversations/...`) and the demo customer page at `/`
+//! (`switchboard::fakes::demo`, every channel of the demo configuration), until Ctrl-C.
 //!
 //! `fake-graph [--port N] [--host ADDR] [--webhook-url URL] [--app-secret S]
 //! [--phone-number-id ID] [--display-phone-number DIGITS] [--no-demo]`. Defaults: port
@@ -7,7 +10,9 @@
 //! (http://127.0.0.1:8080/webhooks/whatsapp), its app secret (`demo-app-secret`) and support
 //! number (106540352242922, displayed 15550783881), each also from the environment
 //! (`FAKE_GRAPH_WEBHOOK_URL`, `FAKE_GRAPH_APP_SECRET`, `FAKE_GRAPH_PHONE_NUMBER_ID`,
-//! `FAKE_GRAPH_DISPLAY_PHONE_NUMBER`). Log level from `RUST_LOG` (default `info`).
+//! `FAKE_GRAPH_DISPLAY_PHONE_NUMBER`). The other channels' webhooks go to the same gateway
+//! (the origin of the webhook URL) with config/base.yaml's demo ids and secrets. Log level
+//! from `RUST_LOG` (default `info`).
 //!
 //! It also holds media like Meta: uploads (`POST /{version}/{phone_number_id}/media`), their
 //! metadata and download URLs, and a customer's file planted with `POST /_fake/media` (the

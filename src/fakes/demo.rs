@@ -14,7 +14,8 @@
 //! - `POST receipts` `{wa_id, status: delivered|read, ids: [wamid…]}`: the page showed (or the
 //!   customer read) these business messages.
 //!
-//! Media (images and the like) are not part of the page.
+//! The other channels of the demo configuration (Telegram, Messenger, Instagram, X) are
+//! played through `/_demo/{channel}/…` ([`channels`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +32,9 @@ use super::graph::{RecordedSend, Shared};
 use super::statuses::{meta_status, post_signed};
 use crate::channels::signature::SignatureVerifier;
 use crate::http::error::ApiError;
+
+pub mod channels;
+pub use channels::DemoChannels;
 
 /// Where the demo gateway listens for Meta's webhooks.
 pub const DEFAULT_WEBHOOK_URL: &str = "http://127.0.0.1:8080/webhooks/whatsapp";
@@ -75,6 +79,8 @@ pub struct DemoConfig {
     pub phone_number_id: String,
     /// Its display number (digits).
     pub display_phone_number: String,
+    /// The other channels the page plays (their webhooks go to the origin of `webhook_url`).
+    pub channels: DemoChannels,
 }
 
 impl Default for DemoConfig {
@@ -84,6 +90,7 @@ impl Default for DemoConfig {
             app_secret: DEFAULT_APP_SECRET.into(),
             phone_number_id: DEFAULT_PHONE_NUMBER_ID.into(),
             display_phone_number: DEFAULT_DISPLAY_PHONE_NUMBER.into(),
+            channels: DemoChannels::default(),
         }
     }
 }
@@ -173,9 +180,12 @@ pub(crate) struct Demo {
     http: reqwest::Client,
     state: Arc<Mutex<DemoState>>,
     statuses: mpsc::Sender<StatusJob>,
+    /// The other channels' customer messages.
+    channels: Mutex<channels::ChannelState>,
+    ids: channels::Ids,
 }
 
-fn lock(state: &Mutex<DemoState>) -> MutexGuard<'_, DemoState> {
+fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -202,6 +212,8 @@ impl Demo {
             http,
             state,
             statuses: tx,
+            channels: Mutex::new(channels::ChannelState::default()),
+            ids: channels::Ids::new(),
         }))
     }
 
@@ -542,7 +554,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/_demo/config", web::get().to(demo_config))
         .route("/_demo/send", web::post().to(send))
         .route("/_demo/conversation", web::get().to(get_conversation))
-        .route("/_demo/receipts", web::post().to(receipts));
+        .route("/_demo/receipts", web::post().to(receipts))
+        .configure(channels::routes);
 }
 
 fn enabled(shared: &Shared) -> Result<Arc<Demo>, ApiError> {
@@ -578,10 +591,18 @@ async fn stylesheet(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError>
 
 async fn demo_config(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
     let demo = enabled(&shared)?;
+    let c = &demo.config.channels;
     Ok(HttpResponse::Ok().json(json!({
         "display_phone_number": demo.config.display_phone_number,
         "phone_number_id": demo.config.phone_number_id,
         "webhook_url": demo.config.webhook_url,
+        "channels": {
+            "telegram": {"channel": c.telegram_channel,
+                         "bot_id": c.telegram_bot_token.split(':').next().unwrap_or_default()},
+            "messenger": {"page_id": c.messenger_page_id},
+            "instagram": {"account_id": c.instagram_account_id},
+            "x": {"account_id": c.x_account_id},
+        },
     })))
 }
 

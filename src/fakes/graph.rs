@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use crate::fakes::business::FakeBusiness;
 use crate::fakes::demo::{self, Demo, DemoConfig};
+use crate::fakes::messenger::{self, FakeMessenger};
+use crate::fakes::telegram::{self, FakeTelegram};
+use crate::fakes::x::{self, FakeX};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -144,6 +147,9 @@ struct State {
     record_limit: Option<usize>,
     /// The demo customer page, once enabled.
     demo: Option<Arc<Demo>>,
+    /// Page and Instagram account ids whose `/{version}/{id}/messages` is Messenger's Send
+    /// API (served by the embedded [`FakeMessenger`]), not WhatsApp's.
+    messenger_ids: std::collections::HashSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -153,6 +159,11 @@ pub(crate) struct Shared {
     instance: String,
     /// `http://{addr}`: where media URLs point.
     base_url: String,
+    /// The Messenger/Instagram Send API's state (dispatched to by id).
+    messenger: web::Data<messenger::Shared>,
+    /// The Bot API's and the DM API's state (the demo page reads their calls).
+    telegram: web::Data<telegram::Shared>,
+    x: web::Data<x::Shared>,
 }
 
 impl Shared {
@@ -166,6 +177,26 @@ impl Shared {
         self.lock().demo.clone()
     }
 
+    /// Whether `id` is a Messenger page or Instagram account (not a WhatsApp number).
+    fn is_messenger(&self, id: &str) -> bool {
+        self.lock().messenger_ids.contains(id)
+    }
+
+    /// The Bot API calls, oldest first.
+    pub(crate) fn telegram_calls(&self) -> Vec<telegram::RecordedCall> {
+        self.telegram.recorded()
+    }
+
+    /// The Send API calls (Messenger's and Instagram's), oldest first.
+    pub(crate) fn messenger_calls(&self) -> Vec<messenger::SendCall> {
+        self.messenger.recorded()
+    }
+
+    /// The DM API calls, oldest first.
+    pub(crate) fn x_calls(&self) -> Vec<x::SentDm> {
+        self.x.recorded()
+    }
+
     /// Look at the recorded requests (oldest first) under the lock.
     pub(crate) fn with_requests<R>(&self, f: impl FnOnce(&VecDeque<RecordedSend>) -> R) -> R {
         f(&self.lock().requests)
@@ -177,6 +208,9 @@ pub struct FakeGraph {
     addr: SocketAddr,
     shared: Arc<Shared>,
     business: FakeBusiness,
+    telegram: FakeTelegram,
+    messenger: FakeMessenger,
+    x: FakeX,
     server: Option<actix_web::dev::ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -199,11 +233,18 @@ impl FakeGraph {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let telegram = FakeTelegram::embedded(addr);
+        let messenger = FakeMessenger::embedded(addr);
+        let x = FakeX::embedded(addr);
+        let (telegram_data, messenger_data, x_data) = (telegram.data(), messenger.data(), x.data());
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             next_id: AtomicU64::new(1),
             instance: uuid::Uuid::now_v7().simple().to_string(),
             base_url: format!("http://{addr}"),
+            messenger: messenger.data(),
+            telegram: telegram.data(),
+            x: x.data(),
         });
         let data = web::Data::from(shared.clone());
         let business = FakeBusiness::default();
@@ -213,6 +254,10 @@ impl FakeGraph {
                 .app_data(web::JsonConfig::default().limit(1 << 20))
                 .route("/_fake/requests", web::get().to(list_requests))
                 .configure(demo::routes)
+                // The other providers' APIs, before the Graph routes their paths could match.
+                .configure(|cfg| telegram::configure(cfg, telegram_data.clone()))
+                .configure(|cfg| x::configure(cfg, x_data.clone()))
+                .configure(|cfg| messenger::configure(cfg, messenger_data.clone()))
                 .service(business_state.service())
                 .route("/_fake/media/{media_id}", web::get().to(media_download))
                 .service(
@@ -235,6 +280,9 @@ impl FakeGraph {
             addr,
             shared,
             business,
+            telegram,
+            messenger,
+            x,
             server: Some(server),
             thread: Some(thread),
         })
@@ -249,6 +297,30 @@ impl FakeGraph {
     /// `{base_url}/business`: what a bot's `apis.orders` should be.
     pub fn business_url(&self) -> String {
         format!("{}/business", self.base_url())
+    }
+
+    /// The Telegram Bot API served by the same server (`/bot<token>/<method>`): what
+    /// `telegram.api_base_url` should be is [`base_url`](Self::base_url).
+    pub fn telegram(&self) -> &FakeTelegram {
+        &self.telegram
+    }
+
+    /// The Messenger/Instagram Send API served by the same server, for the ids given to
+    /// [`serve_messenger_for`](Self::serve_messenger_for) (`/{version}/{id}/messages`), with
+    /// the Attachment Upload API and the CDN.
+    pub fn messenger(&self) -> &FakeMessenger {
+        &self.messenger
+    }
+
+    /// X's DM API served by the same server (`/2/dm_conversations/with/{id}/messages`).
+    pub fn x(&self) -> &FakeX {
+        &self.x
+    }
+
+    /// Serve `POST /{version}/{id}/messages` for this page or Instagram account id as the
+    /// Messenger Send API ([`messenger`](Self::messenger)) instead of WhatsApp's.
+    pub fn serve_messenger_for(&self, id: &str) {
+        self.shared.lock().messenger_ids.insert(id.to_string());
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -379,6 +451,8 @@ impl FakeGraph {
     /// this fake accepts gets Meta's `sent` status there, then `delivered` and `read` as the
     /// page shows them. Must be called in a tokio runtime (status webhooks are posted from it).
     pub fn enable_demo(&self, config: DemoConfig) -> anyhow::Result<()> {
+        self.serve_messenger_for(&config.channels.messenger_page_id);
+        self.serve_messenger_for(&config.channels.instagram_account_id);
         let demo = Demo::start(config)?;
         let tap = demo.clone();
         self.observe(move |send| tap.on_business_send(send));
@@ -456,6 +530,16 @@ async fn messages(
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if shared.is_messenger(&phone_number_id) {
+        return match serde_json::from_slice::<Value>(&body) {
+            Ok(body) => {
+                messenger::record_send(&shared.messenger, phone_number_id, authorization, body)
+            }
+            Err(e) => HttpResponse::BadRequest().json(json!({"error": {
+                "message": format!("(#100) invalid JSON: {e}"), "type": "OAuthException", "code": 100,
+            }})),
+        };
+    }
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let to = json_body
         .as_ref()
@@ -885,6 +969,99 @@ mod tests {
     fn text(to: &str, body: &str) -> Value {
         json!({"messaging_product":"whatsapp","recipient_type":"individual","to":to,
                "type":"text","text":{"body":body,"preview_url":false}})
+    }
+
+    /// One port serves every provider's API the demo's channels call, each recorded by its
+    /// fake; WhatsApp's and Messenger's `/{version}/{id}/messages` are told apart by the id.
+    #[actix_web::test]
+    async fn serves_the_bot_api_the_send_api_and_the_dm_api_too() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let base = fake.base_url();
+
+        let (status, body) = post(
+            &http,
+            &format!("{base}/bot123456789:secret/sendMessage"),
+            None,
+            json!({"chat_id": 7001, "text": "hello"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["ok"], true);
+        assert_eq!(body["result"]["chat"]["id"], 7001);
+        assert_eq!(fake.telegram().texts_to(7001), ["hello"]);
+        let (_, body) = post(
+            &http,
+            &format!("{base}/bot123456789:secret/answerCallbackQuery"),
+            None,
+            json!({"callback_query_id": "1"}),
+        )
+        .await;
+        assert_eq!(body, json!({"ok": true, "result": true}));
+
+        fake.serve_messenger_for("1234567890");
+        let (status, body) = post(
+            &http,
+            &format!("{base}/v23.0/1234567890/messages"),
+            Some("page-token"),
+            json!({"recipient": {"id": "42"}, "messaging_type": "RESPONSE",
+                   "message": {"text": "hi from the page"}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["recipient_id"], "42");
+        assert!(
+            body["message_id"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("m_"))
+        );
+        assert_eq!(fake.messenger().texts_to("42"), ["hi from the page"]);
+        assert_eq!(
+            fake.messenger().calls()[0].authorization.as_deref(),
+            Some("Bearer page-token")
+        );
+        // The upload API answers too (multipart).
+        let form = reqwest::multipart::Form::new()
+            .text(
+                "message",
+                r#"{"attachment":{"type":"image","payload":{"is_reusable":true}}}"#,
+            )
+            .part(
+                "filedata",
+                reqwest::multipart::Part::bytes(vec![1, 2, 3]).file_name("a.png"),
+            );
+        let upload = http
+            .post(format!("{base}/v23.0/1234567890/message_attachments"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(upload.status().as_u16(), 200);
+        assert_eq!(fake.messenger().uploads().len(), 1);
+
+        let (status, body) = post(
+            &http,
+            &format!("{base}/2/dm_conversations/with/42/messages"),
+            Some("x-token"),
+            json!({"text": "hi on X"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert!(body["data"]["dm_event_id"].as_str().is_some());
+        assert_eq!(fake.x().texts_to("42"), ["hi on X"]);
+
+        // WhatsApp's numbers are still WhatsApp's; nothing of the others is recorded there.
+        let (status, body) = post(
+            &http,
+            &format!("{base}/v23.0/106540352242922/messages"),
+            Some("tok"),
+            text("15550001", "hi"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["messaging_product"], "whatsapp");
+        assert_eq!(fake.requests().len(), 1);
+        assert_eq!(fake.messenger().calls().len(), 1);
     }
 
     #[actix_web::test]

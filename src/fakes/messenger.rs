@@ -31,6 +31,8 @@ pub struct SendCall {
     pub body: Value,
     /// The `message_id` it was answered with (`None`: answered with an error).
     pub message_id: Option<String>,
+    /// When it arrived.
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl SendCall {
@@ -80,13 +82,18 @@ struct State {
 }
 
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every call, oldest first (the demo page reads them).
+    pub(crate) fn recorded(&self) -> Vec<SendCall> {
+        self.lock().calls.iter().cloned().collect()
     }
 }
 
@@ -118,15 +125,13 @@ impl FakeMessenger {
         let shared = Arc::new(Shared::default());
         let data = web::Data::from(shared.clone());
         let (server, thread) = super::serve_on_thread("fake-messenger", listener, 1, move |cfg| {
-            cfg.app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(1 << 20))
-                .app_data(web::PayloadConfig::new(60 << 20))
-                .route("/{version}/{page}/messages", web::post().to(send))
-                .route(
-                    "/{version}/{page}/message_attachments",
-                    web::post().to(upload),
-                )
-                .route("/cdn/{name}", web::get().to(cdn));
+            cfg.service(
+                web::resource("/{version}/{page}/messages")
+                    .app_data(data.clone())
+                    .app_data(web::JsonConfig::default().limit(1 << 20))
+                    .route(web::post().to(send)),
+            );
+            configure(cfg, data.clone());
         })?;
         tracing::info!(%addr, "fake messenger: listening");
         Ok(FakeMessenger {
@@ -135,6 +140,22 @@ impl FakeMessenger {
             server: Some(server),
             thread: Some(thread),
         })
+    }
+
+    /// The fake's state without a server of its own: another fake's server (fake-graph)
+    /// serves its routes ([`configure`], and [`record_send`] for the Send API) on `addr`.
+    pub(crate) fn embedded(addr: SocketAddr) -> FakeMessenger {
+        FakeMessenger {
+            addr,
+            shared: Arc::new(Shared::default()),
+            server: None,
+            thread: None,
+        }
+    }
+
+    /// Its routes' state, for [`configure`] and [`record_send`].
+    pub(crate) fn data(&self) -> web::Data<Shared> {
+        web::Data::from(self.shared.clone())
     }
 
     /// What `messenger.api_base_url` should be.
@@ -248,6 +269,23 @@ impl Drop for FakeMessenger {
     }
 }
 
+/// The Attachment Upload API and the CDN (`/{version}/{page}/message_attachments`,
+/// `/cdn/{name}`) on `data`. The Send API's `/{version}/{page}/messages` is the caller's: it
+/// shares its shape with WhatsApp's, so fake-graph dispatches it by id to [`record_send`].
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, data: web::Data<Shared>) {
+    cfg.service(
+        web::resource("/{version}/{page}/message_attachments")
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(60 << 20))
+            .route(web::post().to(upload)),
+    )
+    .service(
+        web::resource("/cdn/{name}")
+            .app_data(data)
+            .route(web::get().to(cdn)),
+    );
+}
+
 async fn send(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -255,12 +293,21 @@ async fn send(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let (_version, page_id) = path.into_inner();
-    let body = body.into_inner();
     let authorization = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    record_send(&shared, page_id, authorization, body.into_inner())
+}
+
+/// Record one Send API call for `page_id` and answer it like Meta (or with a scripted error).
+pub(crate) fn record_send(
+    shared: &Shared,
+    page_id: String,
+    authorization: Option<String>,
+    body: Value,
+) -> HttpResponse {
     let mut state = shared.lock();
     let failure = state.failures.pop_front();
     // A sender action (`mark_seen`, `typing_on`) is answered without a message id, as Meta does.
@@ -281,6 +328,7 @@ async fn send(
         authorization,
         body,
         message_id: message_id.clone(),
+        received_at: chrono::Utc::now(),
     });
     drop(state);
     match (failure, message_id) {

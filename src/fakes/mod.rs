@@ -1,7 +1,8 @@
 //! Fake external services, real HTTP servers: Meta's Graph API, a business API and a Web Push
 //! service, the Telegram Bot API, the Messenger Send API and X's DM API. Used by the integration
 //! tests, the load test and the README demo
-//! (`cargo run --release --bin fake-graph`, whose demo page plays a customer).
+//! (`cargo run --release --bin fake-graph`: the Graph fake with the other three mounted on its
+//! port, whose demo page plays a customer on any of them).
 
 pub mod business;
 pub mod demo;

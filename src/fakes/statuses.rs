@@ -149,6 +149,27 @@ pub(crate) async fn post_signed(
     pause: Duration,
 ) -> Result<(), String> {
     let signature = signer.sign(body);
+    post_with_header(
+        http,
+        body,
+        ("x-hub-signature-256", &signature),
+        url_at,
+        attempts,
+        pause,
+    )
+    .await
+}
+
+/// POST the webhook `body` with the header `(name, value)` (a provider's signature or secret)
+/// to `url_at(attempt)` until an answer is a 2xx, at most `attempts` times `pause` apart.
+pub(crate) async fn post_with_header(
+    http: &reqwest::Client,
+    body: &[u8],
+    (name, value): (&str, &str),
+    url_at: impl Fn(usize) -> Option<String>,
+    attempts: usize,
+    pause: Duration,
+) -> Result<(), String> {
     let mut last = String::from("no webhook URL");
     for attempt in 0..attempts {
         if attempt > 0 {
@@ -160,7 +181,7 @@ pub(crate) async fn post_signed(
         let answer = http
             .post(&url)
             .header("content-type", "application/json")
-            .header("x-hub-signature-256", &signature)
+            .header(name, value)
             .body(body.to_vec())
             .timeout(Duration::from_secs(5))
             .send()

@@ -33,6 +33,10 @@ pub struct RecordedCall {
     pub ok: bool,
     /// The file uploaded with it (multipart calls).
     pub file: Option<RecordedFile>,
+    /// The `message_id` of the Message it was answered with (the `send…` methods).
+    pub message_id: Option<i64>,
+    /// When it arrived.
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A file uploaded with a multipart call.
@@ -73,13 +77,18 @@ struct State {
 }
 
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every call, oldest first (the demo page reads them).
+    pub(crate) fn recorded(&self) -> Vec<RecordedCall> {
+        self.lock().calls.iter().cloned().collect()
     }
 }
 
@@ -111,10 +120,7 @@ impl FakeTelegram {
         let shared = Arc::new(Shared::default());
         let data = web::Data::from(shared.clone());
         let (server, thread) = super::serve_on_thread("fake-telegram", listener, 1, move |cfg| {
-            cfg.app_data(data.clone())
-                .app_data(web::PayloadConfig::new(60 << 20))
-                .route("/bot{token}/{method}", web::post().to(call))
-                .route("/file/bot{token}/{path:.*}", web::get().to(file));
+            configure(cfg, data.clone())
         })?;
         tracing::info!(%addr, "fake telegram: listening");
         Ok(FakeTelegram {
@@ -123,6 +129,22 @@ impl FakeTelegram {
             server: Some(server),
             thread: Some(thread),
         })
+    }
+
+    /// The fake's state without a server of its own: another fake's server (fake-graph)
+    /// serves its routes ([`configure`]) on `addr`.
+    pub(crate) fn embedded(addr: SocketAddr) -> FakeTelegram {
+        FakeTelegram {
+            addr,
+            shared: Arc::new(Shared::default()),
+            server: None,
+            thread: None,
+        }
+    }
+
+    /// Its routes' state, for [`configure`].
+    pub(crate) fn data(&self) -> web::Data<Shared> {
+        web::Data::from(self.shared.clone())
     }
 
     /// What `telegram.api_base_url` should be.
@@ -222,6 +244,21 @@ impl Drop for FakeTelegram {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The Bot API's routes (`/bot<token>/<method>`, `/file/bot<token>/<path>`) on `data`.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, data: web::Data<Shared>) {
+    cfg.service(
+        web::resource("/bot{token}/{method}")
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(60 << 20))
+            .route(web::post().to(call)),
+    )
+    .service(
+        web::resource("/file/bot{token}/{path:.*}")
+            .app_data(data)
+            .route(web::get().to(file)),
+    );
 }
 
 /// A multipart call's fields as a JSON body (`chat_id` a number, JSON objects parsed, the rest
@@ -355,6 +392,8 @@ async fn call(
                                 body,
                                 ok: false,
                                 file,
+                                message_id: None,
+                                received_at: chrono::Utc::now(),
                             });
                             return HttpResponse::BadRequest().json(answer);
                         }
@@ -368,12 +407,19 @@ async fn call(
     if state.calls.len() >= RECORD_MAX {
         state.calls.pop_front();
     }
+    let message_id = answer
+        .as_ref()
+        .ok()
+        .and_then(|a| a.pointer("/result/message_id"))
+        .and_then(Value::as_i64);
     state.calls.push_back(RecordedCall {
         token,
         method,
         body,
         ok: answer.is_ok(),
         file,
+        message_id,
+        received_at: chrono::Utc::now(),
     });
     drop(state);
     match answer {

@@ -31,6 +31,8 @@ pub struct SentDm {
     /// The `dm_event_id` it was answered with (`None`: answered with an error).
     pub dm_event_id: Option<String>,
     pub received: Instant,
+    /// Wall-clock receive time.
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl SentDm {
@@ -88,13 +90,18 @@ struct State {
 }
 
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every call, oldest first (the demo page reads them).
+    pub(crate) fn recorded(&self) -> Vec<SentDm> {
+        self.lock().calls.iter().cloned().collect()
     }
 }
 
@@ -126,15 +133,7 @@ impl FakeX {
         let shared = Arc::new(Shared::default());
         let data = web::Data::from(shared.clone());
         let (server, thread) = super::serve_on_thread("fake-x", listener, 1, move |cfg| {
-            cfg.app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(1 << 20))
-                .app_data(web::PayloadConfig::new(16 << 20))
-                .route(
-                    "/2/dm_conversations/with/{participant}/messages",
-                    web::post().to(send),
-                )
-                .route("/2/media/upload", web::post().to(upload))
-                .route("/ton/{name}", web::get().to(dm_media));
+            configure(cfg, data.clone())
         })?;
         tracing::info!(%addr, "fake x: listening");
         Ok(FakeX {
@@ -143,6 +142,22 @@ impl FakeX {
             server: Some(server),
             thread: Some(thread),
         })
+    }
+
+    /// The fake's state without a server of its own: another fake's server (fake-graph)
+    /// serves its routes ([`configure`]) on `addr`.
+    pub(crate) fn embedded(addr: SocketAddr) -> FakeX {
+        FakeX {
+            addr,
+            shared: Arc::new(Shared::default()),
+            server: None,
+            thread: None,
+        }
+    }
+
+    /// Its routes' state, for [`configure`].
+    pub(crate) fn data(&self) -> web::Data<Shared> {
+        web::Data::from(self.shared.clone())
     }
 
     /// What `x.api_base_url` should be.
@@ -233,6 +248,27 @@ impl Drop for FakeX {
     }
 }
 
+/// The DM API's route (`/2/dm_conversations/with/{participant}/messages`) on `data`.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, data: web::Data<Shared>) {
+    cfg.service(
+        web::resource("/2/dm_conversations/with/{participant}/messages")
+            .app_data(data.clone())
+            .app_data(web::JsonConfig::default().limit(1 << 20))
+            .route(web::post().to(send)),
+    )
+    .service(
+        web::resource("/2/media/upload")
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(16 << 20))
+            .route(web::post().to(upload)),
+    )
+    .service(
+        web::resource("/ton/{name}")
+            .app_data(data)
+            .route(web::get().to(dm_media)),
+    );
+}
+
 async fn send(
     req: HttpRequest,
     participant: web::Path<String>,
@@ -260,6 +296,7 @@ async fn send(
         body: body.into_inner(),
         dm_event_id: dm_event_id.clone(),
         received: Instant::now(),
+        received_at: chrono::Utc::now(),
     });
     drop(state);
     match (failure, dm_event_id) {

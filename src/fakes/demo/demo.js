@@ -1,7 +1,11 @@
-// The demo customer page of fake-graph: be a WhatsApp customer of the demo business.
-// Sends go to POST /_demo/send (the fake turns them into Meta's signed webhooks); the
+// The demo customer page of fake-graph: be a customer of the demo business on WhatsApp,
+// Telegram, Messenger, Instagram or X.
+// WhatsApp: sends go to POST /_demo/send (the fake turns them into Meta's signed webhooks); the
 // conversation is polled from GET /_demo/conversation; what the page shows is reported
 // through POST /_demo/receipts (Meta's delivered and read statuses).
+// The other channels: POST /_demo/{channel}/send (the provider's webhook) and
+// GET /_demo/{channel}/conversation (what the gateway sent through the fake's Bot, Send or DM
+// API, with the buttons the customer can press).
 
 const PEOPLE = [
   { number: '16505551234', name: 'Sheena Nelson' },
@@ -14,12 +18,33 @@ const PLACES = [
   { name: 'Barcelona Diagonal', address: 'Avinguda Diagonal 640, Barcelona', latitude: 41.3947, longitude: 2.148 },
   { name: 'Philz Coffee', address: '101 Forest Ave, Palo Alto, CA 94301', latitude: 37.44221496582, longitude: -122.16165924072 },
 ];
+// The customers of the other channels: their user ids there (Telegram's chat id, the PSID
+// Messenger or Instagram gives the page, X's user id).
+const CHANNELS = {
+  whatsapp: { label: 'Your number', to: 'Fake WhatsApp' },
+  telegram: {
+    label: 'You are', to: 'Chatting with the demo bot on fake Telegram',
+    people: [{ id: '7001001', name: 'Sheena Nelson' }, { id: '7001002', name: 'Lucía García' }, { id: '7001003', name: 'Oliver Brown' }],
+  },
+  messenger: {
+    label: 'You are', to: 'Chatting with the demo Page on fake Messenger',
+    people: [{ id: '6789012345', name: 'Sheena Nelson' }, { id: '6789012346', name: 'Lucía García' }, { id: '6789012347', name: 'Oliver Brown' }],
+  },
+  instagram: {
+    label: 'You are', to: 'Chatting with the demo account on fake Instagram',
+    people: [{ id: '5550001', name: 'Sheena Nelson' }, { id: '5550002', name: 'Lucía García' }, { id: '5550003', name: 'Oliver Brown' }],
+  },
+  x: {
+    label: 'You are', to: 'Direct messages with the demo account on fake X (answer a menu with its number)',
+    people: [{ id: '4200001', name: 'Sheena Nelson' }, { id: '4200002', name: 'Lucía García' }, { id: '4200003', name: 'Oliver Brown' }],
+  },
+};
 const POLL_MS = 1000;
 const TICKS = { pending: '…', sending: '…', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
 
 const $ = (selector) => document.querySelector(selector);
 const chat = $('#chat');
-const state = { waId: '', rows: new Map(), reported: { delivered: new Set(), read: new Set() }, timer: 0, images: new Map() };
+const state = { channel: 'whatsapp', waId: '', rows: new Map(), reported: { delivered: new Set(), read: new Set() }, timer: 0, images: new Map() };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -105,7 +130,26 @@ function interactiveBusiness(row, interactive) {
   return parts;
 }
 
+// The other channels' rows: text, and the buttons of what the business sent.
+function channelContent(row) {
+  const parts = [paragraph('body', text(row.text))];
+  const buttons = Array.isArray(row.buttons) ? row.buttons : [];
+  if (row.from === 'business' && buttons.length) {
+    const choices = el('div', { class: 'choices' });
+    for (const b of buttons) {
+      const label = b.kind === 'number' ? `${text(b.id)}. ${text(b.title)}` : text(b.title);
+      choices.append(el('button', {
+        type: 'button', class: 'reply', dir: 'auto', dataset: { id: text(b.id) }, text: label,
+        on: { click: () => send({ button: { id: text(b.id), title: text(b.title), kind: text(b.kind), reply_to: text(row.id) } }) },
+      }));
+    }
+    parts.push(choices);
+  }
+  return parts;
+}
+
 function content(row) {
+  if (row.message === undefined) return channelContent(row);
   const m = row.message || {};
   switch (m.type) {
     case 'text':
@@ -172,7 +216,7 @@ function render(rows) {
       'aria-label': tickLabel(row), title: tickLabel(row), text: TICKS[row.status] || '',
     });
     const node = el('article', {
-      class: 'message', dataset: { from: row.from, id: row.id, type: row.message?.type || '' },
+      class: 'message', dataset: { from: row.from, id: row.id, type: row.message?.type || 'text' },
       'aria-label': row.from === 'business' ? 'Business' : 'You',
     }, ...content(row), el('div', { class: 'meta' }, el('time', { datetime: row.at, text: time(row.at) }), ticks),
     row.error ? paragraph('error', row.error) : null);
@@ -192,6 +236,7 @@ function render(rows) {
 // ---- Ticks flowing back: delivered once shown, read while the page is visible.
 
 async function report(rows) {
+  if (state.channel !== 'whatsapp') return;
   const business = rows.filter((r) => r.from === 'business' && r.status !== 'pending');
   const wants = [['delivered', (r) => r.status === 'sent']];
   if (document.visibilityState === 'visible') wants.push(['read', (r) => r.status !== 'read']);
@@ -209,11 +254,19 @@ async function report(rows) {
 
 let lastRows = [];
 
+function conversationPath() {
+  const who = encodeURIComponent(state.waId);
+  return state.channel === 'whatsapp'
+    ? `/_demo/conversation?wa_id=${who}`
+    : `/_demo/${state.channel}/conversation?user=${who}`;
+}
+
 async function refresh() {
   const waId = state.waId;
+  const channel = state.channel;
   try {
-    const data = await api(`/_demo/conversation?wa_id=${encodeURIComponent(waId)}`);
-    if (waId !== state.waId) return;
+    const data = await api(conversationPath());
+    if (waId !== state.waId || channel !== state.channel) return;
     lastRows = data.messages || [];
     render(lastRows);
     await report(lastRows);
@@ -232,7 +285,8 @@ function poll() {
 async function send(message) {
   notice('');
   try {
-    await api('/_demo/send', { from: state.waId, name: $('#name').value, ...message });
+    const path = state.channel === 'whatsapp' ? '/_demo/send' : `/_demo/${state.channel}/send`;
+    await api(path, { from: state.waId, name: $('#name').value, ...message });
   } catch (error) {
     notice(error.message);
   }
@@ -276,23 +330,47 @@ async function sendImage(file) {
 
 // ---- Who the customer is.
 
-function choosePerson(number) {
-  const person = PEOPLE.find((p) => p.number === number) || PEOPLE[0];
-  state.waId = person.number;
-  const saved = localStorage.getItem(`demo-name-${person.number}`);
+// The people of the chosen channel: WhatsApp's by number, the others' by user id.
+function people() {
+  if (state.channel === 'whatsapp') return PEOPLE.map((p) => ({ id: p.number, name: p.name, label: pretty(p.number) }));
+  return CHANNELS[state.channel].people.map((p) => ({ ...p, label: `${p.name} (${p.id})` }));
+}
+
+function choosePerson(id) {
+  const list = people();
+  const person = list.find((p) => p.id === id) || list[0];
+  state.waId = person.id;
+  $('#number').value = person.id;
+  const saved = localStorage.getItem(`demo-name-${state.channel}-${person.id}`);
   $('#name').value = saved || person.name;
-  localStorage.setItem('demo-number', person.number);
+  localStorage.setItem(`demo-number-${state.channel}`, person.id);
   for (const { node } of state.rows.values()) node.remove();
   state.rows.clear();
+  lastRows = [];
   poll();
+}
+
+function chooseChannel(channel) {
+  state.channel = CHANNELS[channel] ? channel : 'whatsapp';
+  localStorage.setItem('demo-channel', state.channel);
+  document.body.dataset.channel = state.channel;
+  $('#channel').value = state.channel;
+  $('#number-label').textContent = CHANNELS[state.channel].label;
+  $('#places').hidden = true;
+  $('#to').textContent = CHANNELS[state.channel].to;
+  if (state.channel === 'whatsapp' && state.businessNumber) {
+    $('#to').textContent = `Chatting with the business number ${pretty(state.businessNumber)}`;
+  }
+  const select = $('#number');
+  select.replaceChildren(...people().map((p) => el('option', { value: p.id, text: p.label })));
+  choosePerson(localStorage.getItem(`demo-number-${state.channel}`) || '');
 }
 
 function start() {
   const select = $('#number');
-  for (const person of PEOPLE) select.append(el('option', { value: person.number, text: pretty(person.number) }));
-  select.value = localStorage.getItem('demo-number') || PEOPLE[0].number;
   select.addEventListener('change', () => choosePerson(select.value));
-  $('#name').addEventListener('change', (event) => localStorage.setItem(`demo-name-${state.waId}`, event.target.value));
+  $('#channel').addEventListener('change', (event) => chooseChannel(event.target.value));
+  $('#name').addEventListener('change', (event) => localStorage.setItem(`demo-name-${state.channel}-${state.waId}`, event.target.value));
 
   $('#composer').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -336,9 +414,13 @@ function start() {
   document.addEventListener('visibilitychange', () => report(lastRows));
 
   api('/_demo/config').then((config) => {
-    $('#to').textContent = `Chatting with the business number ${pretty(config.display_phone_number)}`;
+    state.businessNumber = config.display_phone_number;
+    if (state.channel === 'whatsapp') {
+      $('#to').textContent = `Chatting with the business number ${pretty(config.display_phone_number)}`;
+    }
   }).catch(() => {});
-  choosePerson(select.value);
+  const asked = new URLSearchParams(window.location.search).get('channel');
+  chooseChannel(asked || localStorage.getItem('demo-channel') || 'whatsapp');
 }
 
 start();
