@@ -873,6 +873,13 @@ async fn production_refuses_a_store_holding_demo_credentials() {
     for account in settings.channels.values_mut().filter_map(|c| c.x.as_mut()) {
         account.access_token = "real-x-user-token".to_string().into();
     }
+    for widget in settings
+        .channels
+        .values_mut()
+        .filter_map(|c| c.webchat.as_mut())
+    {
+        widget.website_token = "a-real-website-token-0123".to_string().into();
+    }
     settings.push.subject = "mailto:noc@acme.com".into();
     for agent in settings.agents.values_mut() {
         agent.token_sha256 = Some("ab".repeat(32));
