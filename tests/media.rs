@@ -84,40 +84,6 @@ fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or(Value::Null)
 }
 
-/// `POST /api/v1/conversations/{id}/attachments` as `token`.
-async fn attach(
-    app: &TestApp,
-    token: &str,
-    conversation: &str,
-    bytes: Vec<u8>,
-    declared: &str,
-    filename: &str,
-    caption: Option<&str>,
-) -> (u16, Value) {
-    let part = reqwest::multipart::Part::bytes(bytes)
-        .file_name(filename.to_string())
-        .mime_str(declared)
-        .expect("mime");
-    let mut form = reqwest::multipart::Form::new().part("file", part);
-    if let Some(caption) = caption {
-        form = form.text("caption", caption.to_string());
-    }
-    let response = app
-        .client
-        .post(format!(
-            "{}/api/v1/conversations/{conversation}/attachments",
-            app.address
-        ))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("attachment request");
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
 /// Alice online with a support conversation from `wa_id` assigned to her.
 async fn assigned_to_alice(app: &TestApp, wa_id: &str) -> (Console, String) {
     let alice = Console::new(app, ALICE);
@@ -275,7 +241,7 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
     let customer = Customer::new(&app, "15550400003");
     let before = customer.received().len();
 
-    let (status, body) = attach(
+    let (status, body) = attach_file(
         &app,
         ALICE,
         &id,
@@ -333,7 +299,7 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
     let mut pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n".to_vec();
     pdf.extend((0..700_000u32).map(|i| b'a' + (i % 26) as u8));
     let pdf_sent = pdf.clone();
-    let (status, body) = attach(
+    let (status, body) = attach_file(
         &app,
         ALICE,
         &id,
@@ -365,20 +331,21 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
 
     // Refused before anything reaches Meta: a wrong type, too big, empty, a caption on audio.
     let html = b"<!doctype html><script>alert(1)</script>".to_vec();
-    let (status, body) = attach(&app, ALICE, &id, html, "image/png", "x.png", None).await;
+    let (status, body) = attach_file(&app, ALICE, &id, html, "image/png", "x.png", None).await;
     assert_eq!(status, 415, "{body}");
     assert_eq!(body["error"]["code"], "unsupported_media_type");
     let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00".to_vec();
-    let (status, _) = attach(&app, ALICE, &id, gif, "image/gif", "x.gif", None).await;
+    let (status, _) = attach_file(&app, ALICE, &id, gif, "image/gif", "x.gif", None).await;
     assert_eq!(status, 415);
     let big = jpeg(5 * 1024 * 1024 + 1);
-    let (status, body) = attach(&app, ALICE, &id, big, "image/jpeg", "big.jpg", None).await;
+    let (status, body) = attach_file(&app, ALICE, &id, big, "image/jpeg", "big.jpg", None).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
-    let (status, body) = attach(&app, ALICE, &id, Vec::new(), "image/png", "e.png", None).await;
+    let (status, body) =
+        attach_file(&app, ALICE, &id, Vec::new(), "image/png", "e.png", None).await;
     assert_eq!(status, 400, "{body}");
     let mp3 = b"ID3\x03\x00\x00\x00\x00\x00\x00".to_vec();
-    let (status, _) = attach(&app, ALICE, &id, mp3, "audio/mpeg", "a.mp3", Some("hi")).await;
+    let (status, _) = attach_file(&app, ALICE, &id, mp3, "audio/mpeg", "a.mp3", Some("hi")).await;
     assert_eq!(status, 400);
     // Not a multipart body at all.
     let (status, body) = alice
@@ -389,7 +356,7 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
         .await;
     assert_eq!(status, 400, "{body}");
     // Someone who may not reply: 404 for who may not see it.
-    let (status, _) = attach(&app, CARLA, &id, png(), "image/png", "x.png", None).await;
+    let (status, _) = attach_file(&app, CARLA, &id, png(), "image/png", "x.png", None).await;
     assert_eq!(status, 404);
     assert_eq!(
         app.graph.uploads().len(),
@@ -401,7 +368,7 @@ async fn an_agents_attachment_is_checked_uploaded_and_sent_by_its_id() {
     app.graph.fail_next(None, 131053, 400, 1);
     let count = |d: &Value| d["messages"].as_array().map(Vec::len).unwrap_or(0);
     let messages_before = count(&alice.conversation(&id).await);
-    let (status, body) = attach(&app, ALICE, &id, png(), "image/png", "x.png", None).await;
+    let (status, body) = attach_file(&app, ALICE, &id, png(), "image/png", "x.png", None).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "upstream_failed");
     assert_eq!(
