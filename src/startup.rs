@@ -250,16 +250,7 @@ impl Application {
                 desk.clone(),
                 router,
             )
-            .with_human_agent_channels(
-                settings
-                    .channels
-                    .iter()
-                    .filter(|(_, c)| {
-                        c.messenger.as_ref().is_some_and(|page| page.human_agent)
-                            || c.instagram.as_ref().is_some_and(|a| a.human_agent)
-                    })
-                    .map(|(id, _)| crate::domain::ChannelId::new(id.clone())),
-            ),
+            .with_windows(crate::channels::ChannelWindows::from_settings(&settings)),
         );
         let registry = ConversationRegistry::new(deps);
         let auth_throttle = Arc::new(crate::accounts::throttle::AuthThrottle::new(

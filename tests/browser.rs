@@ -221,6 +221,80 @@ async fn a_team_inbox_follows_live_and_two_agents_see_each_other_in_a_conversati
     bob.close().await;
 }
 
+/// A Messenger page approved for `HUMAN_AGENT`, a customer who last wrote 3 days ago: the
+/// composer says replies go with the tag, and until when, in the agent's language (here
+/// Spanish); the agent's reply goes out.
+#[actix_rt::test]
+async fn the_composer_tells_when_replies_go_with_meta_s_human_agent_tag() {
+    use common::meta::{MESSENGER as M, now_ms};
+    let fake = switchboard::fakes::messenger::FakeMessenger::start();
+    let app = spawn_console_app(|s| {
+        M.configure(s, &fake);
+        if let Some(page) = s
+            .channels
+            .get_mut("messenger")
+            .and_then(|c| c.messenger.as_mut())
+        {
+            page.human_agent = true;
+        }
+    })
+    .await;
+    let psid = "4444444447";
+    let wrote = now_ms() - 3 * 24 * 3600 * 1000;
+    let mut hi = M.text(psid, "m_late_hi", "hi");
+    hi["timestamp"] = json!(wrote);
+    assert_eq!(
+        M.post(&app, &M.delivery(vec![hi]), Some(M.app_secret))
+            .await,
+        200
+    );
+    M.choose(
+        &app,
+        &fake,
+        psid,
+        "m_late_1",
+        "main_menu/person",
+        wrote + 1000,
+    )
+    .await;
+    M.choose(
+        &app,
+        &fake,
+        psid,
+        "m_late_2",
+        "choose_team/support",
+        wrote + 2000,
+    )
+    .await;
+    let id = wait_handed_off(&app, &M.customer(psid)).await;
+
+    let browser = Browser::start(1280, 800, "es").await;
+    browser
+        .login(&app.address, "alice@example.com", Some("es"))
+        .await;
+    browser.online_and_open(&id).await;
+    browser
+        .wait_true(
+            "the tagged-window notice",
+            "document.querySelector('#window-notice')?.dataset.state === 'tagged' && document.querySelector('#window-notice').textContent.includes('HUMAN_AGENT')",
+        )
+        .await;
+    browser.screenshot("console-window-human-agent").await;
+    let composer = browser.wait_css("#composer").await;
+    composer
+        .send_keys("Perdón por la espera")
+        .await
+        .expect("typed");
+    composer.send_keys("\u{E007}").await.expect("Enter");
+    fake.wait_until(WAIT, |calls| {
+        calls
+            .iter()
+            .any(|c| c.body["message"]["text"] == "Perdón por la espera")
+    })
+    .await;
+    browser.close().await;
+}
+
 #[actix_rt::test]
 async fn the_console_fits_a_phone_and_reads_right_to_left_in_arabic() {
     let app = spawn_console_app(|_| {}).await;

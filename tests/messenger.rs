@@ -115,7 +115,9 @@ async fn a_redelivered_message_is_processed_once() {
 }
 
 /// A page Meta approved for `HUMAN_AGENT`: a customer who last wrote 3 days ago (Meta delivers
-/// late) still gets the agent's reply, tagged once Meta refuses it as a RESPONSE.
+/// late) still gets the agent's reply, tagged once Meta refuses it as a RESPONSE, and the
+/// console shows the window open with the tag until the 7 days end; one who wrote 8 days ago
+/// is refused with the reason.
 async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
     let fake = FakeMessenger::start();
     let app = spawn_console_app(|s| {
@@ -132,37 +134,18 @@ async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
     let alice = Console::new(&app, ALICE);
     let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
     alice.set_presence("online").await;
-    let psid = "4444444444";
-    let wrote = now_ms() - 3 * 24 * 3600 * 1000;
-    let mut hi = M.text(psid, "m_old_hi", "hi");
-    hi["timestamp"] = json!(wrote);
-    assert_eq!(
-        M.post(&app, &M.delivery(vec![hi]), Some(M.app_secret))
-            .await,
-        200
-    );
-    M.choose(
-        &app,
-        &fake,
-        psid,
-        "m_old_1",
-        "main_menu/person",
-        wrote + 1000,
-    )
-    .await;
-    M.choose(
-        &app,
-        &fake,
-        psid,
-        "m_old_2",
-        "choose_team/support",
-        wrote + 2000,
-    )
-    .await;
-    let id = wait_handed_off(&app, &M.customer(psid)).await;
+    let wrote = now_ms() - 3 * DAY_MS;
+    let id = handed_off_after(&app, &fake, "4444444444", wrote).await;
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     let view = alice.conversation(&id).await;
-    assert_eq!(view["conversation"]["window"]["open"], false, "{view}");
+    let window = &view["conversation"]["window"];
+    // From the customer's last message (the menu choice, two seconds after `wrote`).
+    let last = last_inbound(&view, wrote);
+    assert_eq!(window["rule"], "human_agent", "{view}");
+    assert_eq!(window["open"], true, "{view}");
+    assert_eq!(window["tagged"], true, "{view}");
+    assert_eq!(window["closes_at"], json!(last + 7 * DAY_MS), "{view}");
+    assert_eq!(window["tagged_from"], json!(last + DAY_MS), "{view}");
 
     // Meta refuses the RESPONSE (outside the 24 hours): sent again with HUMAN_AGENT.
     fake.fail_next_with(10, Some(2018278), 400, 1);
@@ -182,6 +165,93 @@ async fn a_human_agent_page_answers_after_24_hours_with_the_tag() {
     assert_eq!(tries[0].body["messaging_type"], "RESPONSE");
     assert_eq!(tries[1].body["messaging_type"], "MESSAGE_TAG");
     assert_eq!(tries[1].body["tag"], "HUMAN_AGENT");
+
+    // 8 days: even the tag is over. Closed in the console, refused with the reason, not sent.
+    let wrote = now_ms() - 8 * DAY_MS;
+    let late = handed_off_after(&app, &fake, "4444444445", wrote).await;
+    ws.wait_for_conversation(ASSIGNED, &late, WAIT).await;
+    let view = alice.conversation(&late).await;
+    assert_eq!(view["conversation"]["window"]["open"], false, "{view}");
+    let sent = fake.calls().len();
+    let (status, body) = alice.reply(&late, "Still there?").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "window_closed", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("7 days") && m.contains("HUMAN_AGENT")),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.calls().len(), sent, "{:#?}", fake.calls());
+}
+
+/// A page without `HUMAN_AGENT`: 3 days after the customer wrote, the console shows Meta's 24
+/// hours closed and a free-form reply is refused (a note still works); nothing reaches Meta.
+async fn a_page_without_human_agent_refuses_replies_after_24_hours() {
+    let fake = FakeMessenger::start();
+    let app = spawn_console_app(|s| M.configure(s, &fake)).await;
+    let alice = Console::new(&app, ALICE);
+    let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let wrote = now_ms() - 3 * DAY_MS;
+    let id = handed_off_after(&app, &fake, "4444444446", wrote).await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    let view = alice.conversation(&id).await;
+    let window = &view["conversation"]["window"];
+    assert_eq!(window["rule"], "service", "{view}");
+    assert_eq!(window["open"], false, "{view}");
+    let last = last_inbound(&view, wrote);
+    assert_eq!(window["closes_at"], json!(last + DAY_MS), "{view}");
+    let sent = fake.calls().len();
+    let (status, body) = alice.reply(&id, "Hello again").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "window_closed", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not approved for Meta's HUMAN_AGENT")),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.calls().len(), sent, "{:#?}", fake.calls());
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The conversation's `last_inbound_at`, checked to be Meta's timestamp of a message sent in
+/// the seconds after `wrote`.
+fn last_inbound(view: &Value, wrote: i64) -> i64 {
+    let last = view["conversation"]["last_inbound_at"]
+        .as_i64()
+        .unwrap_or_default();
+    assert!((wrote..wrote + 10_000).contains(&last), "{view}");
+    last
+}
+
+/// `psid`'s conversation handed off through the demo bot's menus by messages Meta timestamps
+/// `wrote` (delivered late), waiting for an agent.
+async fn handed_off_after(app: &TestApp, fake: &FakeMessenger, psid: &str, wrote: i64) -> String {
+    let mut hi = M.text(psid, &format!("{psid}_old_hi"), "hi");
+    hi["timestamp"] = json!(wrote);
+    assert_eq!(
+        M.post(app, &M.delivery(vec![hi]), Some(M.app_secret)).await,
+        200
+    );
+    let person = format!("{psid}_old_1");
+    M.choose(app, fake, psid, &person, "main_menu/person", wrote + 1000)
+        .await;
+    let support = format!("{psid}_old_2");
+    M.choose(
+        app,
+        fake,
+        psid,
+        &support,
+        "choose_team/support",
+        wrote + 2000,
+    )
+    .await;
+    wait_handed_off(app, &M.customer(psid)).await
 }
 
 /// Alice online with `psid`'s conversation, handed off through the demo bot's menus.
@@ -347,6 +417,7 @@ in_both_modes!(
     a_messenger_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent_s_reply,
     a_redelivered_message_is_processed_once,
     a_human_agent_page_answers_after_24_hours_with_the_tag,
+    a_page_without_human_agent_refuses_replies_after_24_hours,
     a_customers_image_link_is_downloaded_and_a_link_elsewhere_never_fetched,
     an_agents_image_is_uploaded_then_sent_by_its_attachment_id,
 );

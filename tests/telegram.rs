@@ -203,7 +203,7 @@ async fn a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply
     // Telegram has no 24-hour window: always open, closing never.
     assert_eq!(
         view["conversation"]["window"],
-        json!({"open": true, "closes_at": null}),
+        json!({"rule": "none", "open": true, "closes_at": null, "tagged": false, "tagged_from": null}),
         "{view}"
     );
 

@@ -261,7 +261,7 @@ async fn a_visitor_chats_with_the_bot_then_an_agent_live_and_resumes_after_a_rec
     // No messaging window on the web chat.
     assert_eq!(
         view["conversation"]["window"],
-        json!({"open": true, "closes_at": null}),
+        json!({"rule": "none", "open": true, "closes_at": null, "tagged": false, "tagged_from": null}),
         "{view}"
     );
 

@@ -195,7 +195,7 @@ async fn an_x_customer_is_handed_off_by_typed_choices_and_gets_the_agent_s_reply
     // X has no 24-hour window: always open, closing never.
     assert_eq!(
         view["conversation"]["window"],
-        json!({"open": true, "closes_at": null}),
+        json!({"rule": "none", "open": true, "closes_at": null, "tagged": false, "tagged_from": null}),
         "{view}"
     );
     // Only the menus and the handoff's answer were sent: the echo started nothing.

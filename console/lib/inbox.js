@@ -131,34 +131,45 @@ export function stepIndex(current, step, count) {
 // Meta's 24-hour window
 
 /**
- * Where a conversation stands with the customer-service window at `now`: `{state, closesAt}`,
- * `state` one of `open`, `closing` (its last hour), `closed`, or `unknown` (an older server
- * that says nothing: no notice). From the view's `window: {open, closes_at}`, else its
- * `last_inbound_at`.
+ * Where a conversation stands with its channel's messaging window at `now`:
+ * `{state, closesAt, tagged}`, `state` one of `open`, `closing` (its last hour), `closed`, or
+ * `unknown` (an older server that says nothing: no notice). `tagged`: replies go with Meta's
+ * HUMAN_AGENT tag now (a page approved for it, rule `human_agent`: the 24 hours are over and
+ * the 7 days are not, or, when closed, it was the 7 days that ended). From the view's
+ * `window: {rule, open, closes_at, tagged, tagged_from}`, else its `last_inbound_at`.
  */
 export function replyWindow(c, now) {
-  if (!c || typeof c !== 'object') return { state: 'unknown', closesAt: null };
+  if (!c || typeof c !== 'object') return { state: 'unknown', closesAt: null, tagged: false };
   const w = c.window;
   let closesAt = null;
+  let tagged = false;
   if (w && typeof w === 'object' && typeof w.open === 'boolean') {
-    closesAt = typeof w.closes_at === 'number' && Number.isFinite(w.closes_at) ? w.closes_at : null;
-    if (!w.open) return { state: 'closed', closesAt };
-  } else if (typeof c.last_inbound_at === 'number' && Number.isFinite(c.last_inbound_at)) {
+    closesAt = finite(w.closes_at);
+    const from = w.rule === 'human_agent' ? finite(w.tagged_from) : null;
+    if (!w.open) return { state: 'closed', closesAt, tagged: from !== null };
+    tagged = w.tagged === true || (from !== null && from <= now);
+  } else if (finite(c.last_inbound_at) !== null) {
     closesAt = c.last_inbound_at + WINDOW_MS;
   } else if ('last_inbound_at' in c && c.last_inbound_at === null) {
-    return { state: 'closed', closesAt: null }; // the customer never wrote
+    return { state: 'closed', closesAt: null, tagged }; // the customer never wrote
   } else {
-    return { state: 'unknown', closesAt: null };
+    return { state: 'unknown', closesAt: null, tagged };
   }
-  if (closesAt === null) return { state: 'open', closesAt: null };
-  if (closesAt <= now) return { state: 'closed', closesAt };
-  if (closesAt - now <= WINDOW_WARN_MS) return { state: 'closing', closesAt };
-  return { state: 'open', closesAt };
+  if (closesAt === null) return { state: 'open', closesAt: null, tagged };
+  if (closesAt <= now) return { state: 'closed', closesAt, tagged };
+  if (closesAt - now <= WINDOW_WARN_MS) return { state: 'closing', closesAt, tagged };
+  return { state: 'open', closesAt, tagged };
 }
 
-/** When the window's state next changes after `now` (for a timer), else null. */
+function finite(n) {
+  return typeof n === 'number' && Number.isFinite(n) ? n : null;
+}
+
+/** When the window's state (or its tag) next changes after `now` (for a timer), else null. */
 export function windowChangesAt(c, now) {
   const w = replyWindow(c, now);
+  const from = c && c.window && c.window.rule === 'human_agent' ? finite(c.window.tagged_from) : null;
+  if (from !== null && from > now && w.state !== 'closed') return from;
   if (w.closesAt === null) return null;
   if (w.state === 'open') return w.closesAt - WINDOW_WARN_MS;
   if (w.state === 'closing') return w.closesAt;

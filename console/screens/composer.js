@@ -1,8 +1,10 @@
 // The composer: Enter sends, Shift+Enter is a new line, the Note toggle writes an internal
 // note instead, and `/` at the start picks a quick reply. Who may not reply (not holding the
 // conversation) writes notes only, if their role lets them (`may`: conversationPermissions).
-// Meta's 24-hour window: a notice when it has closed (free text is refused then: notes stay,
-// and the composer starts in note mode) and a softer one in its last hour; a warning when
+// The channel's messaging window (Meta's 24 hours; on a page approved for HUMAN_AGENT, 7 days
+// of tagged replies after them): a notice when it has closed (free text is refused then:
+// notes stay, and the composer starts in note mode), a softer one in its last hour and while
+// replies go tagged; a warning when
 // someone else is typing here; my typing is told to the server (lib/actions.js activity).
 // A reply can carry a file: picked, dropped on the composer or pasted (an image); it is
 // previewed, the text becomes its caption, and the upload shows its progress.
@@ -12,7 +14,7 @@ import { t } from '../lib/i18n.js';
 import { activity, explain, loadQuickReplies, send, sendAttachment, sendQuickReply } from '../lib/actions.js';
 import { presenceIn, replyWindow, windowChangesAt } from '../lib/inbox.js';
 import { dateTime, time } from '../lib/format.js';
-import { composerControl, focusList, icons, listNames, myId } from './common.js';
+import { channelKindLabel, composerControl, focusList, icons, listNames, myId } from './common.js';
 import { AttachmentPreview } from './media.js';
 
 /** What the file picker offers: the types WhatsApp takes (the server checks the bytes). */
@@ -207,13 +209,9 @@ export function Composer({ s, id, c, may }) {
             : html`<p class="muted">${t('composer.no_quick_replies')}</p>`}
         </div>`}
       ${!mine && c && html`<p class="hint">${c.assignee === myId(s) ? t('composer.not_open') : t('composer.not_yours')}</p>`}
-      ${mine && win.state === 'closed' && html`
-        <p id="window-notice" class="window-notice" data-state="closed" role="status">
-          ${win.closesAt ? t('composer.window_closed_at', { when: dateTime(win.closesAt) }) : t('composer.window_closed')}
-        </p>`}
-      ${mine && win.state === 'closing' && html`
-        <p id="window-notice" class="window-notice" data-state="closing" role="status">
-          ${t('composer.window_closing', { time: time(win.closesAt) })}
+      ${mine && win.state !== 'unknown' && (win.state !== 'open' || win.tagged) && html`
+        <p id="window-notice" class="window-notice" data-state=${win.state === 'open' ? 'tagged' : win.state} role="status">
+          ${windowNotice(win, channelKindLabel(c.channel_kind) || 'WhatsApp')}
         </p>`}
       ${typing.length > 0 && html`
         <p id="typing-warning" class="typing-warning" role="status" dir="auto">${typing.length > 1 ? t('composer.others_typing_many', { names: listNames(typing) }) : t('composer.others_typing', { names: listNames(typing) })}</p>`}
@@ -246,4 +244,20 @@ export function Composer({ s, id, c, may }) {
       </div>
     </form>
   `;
+}
+
+/** What the window notice says: closed, closing or tagged, on this channel (its name). */
+function windowNotice(win, channel) {
+  if (win.state === 'closed') {
+    if (!win.closesAt) return t('composer.window_closed', { channel });
+    return win.tagged
+      ? t('composer.window_closed_tagged', { when: dateTime(win.closesAt) })
+      : t('composer.window_closed_at', { when: dateTime(win.closesAt), channel });
+  }
+  if (win.state === 'closing') {
+    return win.tagged
+      ? t('composer.window_closing_tagged', { time: time(win.closesAt) })
+      : t('composer.window_closing', { time: time(win.closesAt), channel });
+  }
+  return t('composer.window_tagged', { when: dateTime(win.closesAt) });
 }

@@ -93,7 +93,7 @@ test('the virtualized list draws the visible rows, a margin, and the focused row
 
 test("Meta's 24-hour window: open, its last hour, closed; an older server says nothing", () => {
   const now = Date.parse('2026-12-06T12:00:00Z');
-  assert.deepEqual(inbox.replyWindow({ window: { open: true, closes_at: now + 5 * HOUR } }, now), { state: 'open', closesAt: now + 5 * HOUR });
+  assert.deepEqual(inbox.replyWindow({ window: { open: true, closes_at: now + 5 * HOUR } }, now), { state: 'open', closesAt: now + 5 * HOUR, tagged: false });
   assert.equal(inbox.replyWindow({ window: { open: true, closes_at: now + HOUR / 2 } }, now).state, 'closing');
   assert.equal(inbox.replyWindow({ window: { open: false, closes_at: now - HOUR } }, now).state, 'closed');
   assert.equal(inbox.replyWindow({ window: { open: false, closes_at: null } }, now).state, 'closed');
@@ -112,6 +112,25 @@ test("Meta's 24-hour window: open, its last hour, closed; an older server says n
   assert.equal(inbox.windowChangesAt({ window: { open: true, closes_at: now + 5 * HOUR } }, now), now + 4 * HOUR);
   assert.equal(inbox.windowChangesAt({ window: { open: true, closes_at: now + HOUR / 2 } }, now), now + HOUR / 2);
   assert.equal(inbox.windowChangesAt({ window: { open: false, closes_at: now } }, now), null);
+});
+
+test("a page approved for HUMAN_AGENT: 24 hours, then tagged replies until the 7 days end", () => {
+  const now = Date.parse('2026-12-06T12:00:00Z');
+  const DAY = 24 * HOUR;
+  const wrote = now - 2 * HOUR;
+  const view = (open, tagged) => ({ window: { rule: 'human_agent', open, closes_at: wrote + 7 * DAY, tagged, tagged_from: wrote + DAY } });
+  // Within the 24 hours: open, no tag, and the tag begins at the 24th hour (a timer for it).
+  assert.deepEqual(inbox.replyWindow(view(true, false), now), { state: 'open', closesAt: wrote + 7 * DAY, tagged: false });
+  assert.equal(inbox.windowChangesAt(view(true, false), now), wrote + DAY);
+  // The view was taken in the 24 hours; the clock passed them since: tagged now.
+  assert.deepEqual(inbox.replyWindow(view(true, false), wrote + 2 * DAY), { state: 'open', closesAt: wrote + 7 * DAY, tagged: true });
+  assert.equal(inbox.windowChangesAt(view(true, false), wrote + 2 * DAY), wrote + 7 * DAY - HOUR);
+  // The last hour of the 7 days, then closed: the tag's days ended.
+  assert.deepEqual(inbox.replyWindow(view(true, true), wrote + 7 * DAY - HOUR / 2), { state: 'closing', closesAt: wrote + 7 * DAY, tagged: true });
+  assert.deepEqual(inbox.replyWindow(view(false, false), wrote + 8 * DAY), { state: 'closed', closesAt: wrote + 7 * DAY, tagged: true });
+  // Other rules never tag.
+  assert.equal(inbox.replyWindow({ window: { rule: 'service', open: false, closes_at: now - HOUR, tagged_from: now - 2 * HOUR } }, now).tagged, false);
+  assert.deepEqual(inbox.replyWindow({ window: { rule: 'none', open: true, closes_at: null, tagged: false, tagged_from: null } }, now), { state: 'open', closesAt: null, tagged: false });
 });
 
 test('activity frames: the others in a conversation, me left out, an empty list clears', () => {

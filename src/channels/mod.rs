@@ -24,7 +24,8 @@ pub mod window;
 pub mod x;
 
 pub use window::{
-    SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, service_window, service_window_for,
+    ChannelWindows, SERVICE_WINDOW_MS, ServiceWindow, WINDOW_CLOSED_REASON, WindowRule,
+    service_window,
 };
 
 /// The kind of channel `customer` writes on, read from their id: each channel but WhatsApp

@@ -13,8 +13,6 @@ use super::actor::Loaded;
 use crate::accounts::privacy::Masker;
 use crate::activity::News;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
-use crate::channels::WINDOW_CLOSED_REASON;
-use crate::channels::messenger::window::agent_reply_allowed;
 use crate::domain::{
     AgentId, ConversationKey, MessageId, OutboundContent, OutboundMessage, Sender, TeamId,
 };
@@ -179,7 +177,7 @@ impl Effects {
         if c.status == ConversationStatus::Bot || !deps.desk.activity.has_audience(&team, &c.id) {
             return;
         }
-        let mut view = c.view(contact);
+        let mut view = c.view(contact, &deps.windows);
         masker.apply(&mut view);
         // The same event goes to several agents: once here.
         let mut seen = std::collections::HashSet::new();
@@ -458,7 +456,7 @@ pub(crate) async fn apply_placement(
             fx.emits.push((
                 agent,
                 "conversation.assigned",
-                json!({ "conversation": c.view(Some(contact)) }),
+                json!({ "conversation": c.view(Some(contact), &deps.windows) }),
             ));
         }
         Placement::Offered { team, agent, .. } => {
@@ -478,7 +476,7 @@ pub(crate) async fn apply_placement(
                 agent.clone(),
                 "conversation.offered",
                 json!({
-                    "conversation": c.view(Some(contact)),
+                    "conversation": c.view(Some(contact), &deps.windows),
                     "expires_at": now + (timeout as i64) * 1000,
                 }),
             ));
@@ -679,7 +677,7 @@ pub(crate) async fn execute(
                     fx.emits.push((
                         agent,
                         "conversation.updated",
-                        json!({ "conversation": c.view(Some(&contact)), "reason": "offer_expired" }),
+                        json!({ "conversation": c.view(Some(&contact), &deps.windows), "reason": "offer_expired" }),
                     ));
                     fx.dispatch.extend(placements);
                 }
@@ -752,7 +750,7 @@ pub(crate) async fn execute(
                             fx.emits.push((
                                 agent.clone(),
                                 "conversation.updated",
-                                json!({ "conversation": c.view(Some(&contact)), "reason": "requeued" }),
+                                json!({ "conversation": c.view(Some(&contact), &deps.windows), "reason": "requeued" }),
                             ));
                         }
                         let (mine, others): (Vec<Placement>, Vec<Placement>) = placements
@@ -817,7 +815,7 @@ pub(crate) async fn reopen(
         fx.emits.push((
             agent.clone(),
             "conversation.updated",
-            json!({ "conversation": c.view(Some(contact)), "reason": "reopened" }),
+            json!({ "conversation": c.view(Some(contact), &deps.windows), "reason": "reopened" }),
         ));
     }
     place(deps, c, contact, team, previous, true, step, fx).await;
@@ -860,15 +858,12 @@ async fn agent_action(
                     CommandError::Forbidden("only the assigned agent can reply".into())
                 });
             }
+            let rule = deps.windows.rule(&c.channel, &c.customer);
             if !matches!(content, OutboundContent::Template { .. })
-                && !agent_reply_allowed(
-                    &c.customer,
-                    c.last_inbound_at,
-                    now,
-                    deps.human_agent_channels.contains(&c.channel),
-                )
+                && !rule.at(c.last_inbound_at, now).open
             {
-                return Err(CommandError::WindowClosed(WINDOW_CLOSED_REASON.into()));
+                let kind = crate::channels::kind_of(&c.customer);
+                return Err(CommandError::WindowClosed(rule.closed_reason(kind).into()));
             }
             let message = OutboundMessage {
                 id: MessageId::generate(),
@@ -948,7 +943,7 @@ async fn agent_action(
             c.snoozed_until = None;
             step.events
                 .push(event("resolved", Some(&agent), c.team.as_ref(), None));
-            let view = c.view(Some(contact));
+            let view = c.view(Some(contact), &deps.windows);
             if let Some(assignee) = c.assignee.clone() {
                 fx.emits.push((
                     assignee,
@@ -982,7 +977,7 @@ async fn agent_action(
                 Some(format!("until {until_ms}")),
             ));
             fx.reopen_at = Some((conversation_ref(c), until_ms));
-            let view = c.view(Some(contact));
+            let view = c.view(Some(contact), &deps.windows);
             fx.emits.push((
                 agent,
                 "conversation.updated",
@@ -1009,12 +1004,14 @@ async fn agent_action(
                 fx.emits.push((
                     previous,
                     "conversation.updated",
-                    json!({ "conversation": c.view(Some(contact)), "reason": "transferred" }),
+                    json!({ "conversation": c.view(Some(contact), &deps.windows), "reason": "transferred" }),
                 ));
             }
             c.handoff_at = Some(now);
             place(deps, c, contact, team, None, true, step, fx).await;
-            Ok(CommandReply::Conversation(c.view(Some(contact))))
+            Ok(CommandReply::Conversation(
+                c.view(Some(contact), &deps.windows),
+            ))
         }
         AgentAction::TransferToAgent(to) => {
             if !(holds || manages || c.status == ConversationStatus::Waiting) {
@@ -1079,13 +1076,15 @@ async fn agent_action(
                 fx.emits.push((
                     previous,
                     "conversation.updated",
-                    json!({ "conversation": c.view(Some(contact)), "reason": "transferred" }),
+                    json!({ "conversation": c.view(Some(contact), &deps.windows), "reason": "transferred" }),
                 ));
             }
             match deps.desk.assignments.assign_to(&to, ticket).await {
                 Ok(placement) => {
                     apply_placement(deps, c, contact, placement, false, step, fx).await;
-                    Ok(CommandReply::Conversation(c.view(Some(contact))))
+                    Ok(CommandReply::Conversation(
+                        c.view(Some(contact), &deps.windows),
+                    ))
                 }
                 Err(e) => {
                     // Lost a race for the agent's last slot: queue it in the team instead.
@@ -1100,7 +1099,9 @@ async fn agent_action(
             Ok(placement) => {
                 metrics::counter!(m::OFFERS, "outcome" => "accepted").increment(1);
                 apply_placement(deps, c, contact, placement, false, step, fx).await;
-                Ok(CommandReply::Conversation(c.view(Some(contact))))
+                Ok(CommandReply::Conversation(
+                    c.view(Some(contact), &deps.windows),
+                ))
             }
             Err(AssignError::NotOffered(_)) => Err(CommandError::Conflict(
                 "no offer of this conversation to you is open".into(),

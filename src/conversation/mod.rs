@@ -45,9 +45,9 @@ pub struct ConversationDeps {
     /// Routing, queues, agents.
     pub desk: Arc<Desk>,
     pub router: Addr<RouterActor>,
-    /// Messenger channels (pages) Meta approved for the `HUMAN_AGENT` tag: agents may answer
-    /// there up to 7 days after the customer's last message.
-    pub human_agent_channels: std::collections::HashSet<crate::domain::ChannelId>,
+    /// Each channel's messaging window: what conversation views show and what refuses
+    /// agents' free-form replies.
+    pub windows: crate::channels::ChannelWindows,
     actors: DashMap<ConversationKey, ActorEntry>,
 }
 
@@ -80,17 +80,15 @@ impl ConversationDeps {
             mark_as_read,
             desk,
             router,
-            human_agent_channels: Default::default(),
+            windows: Default::default(),
             actors: DashMap::new(),
         }
     }
 
-    /// These deps with the Messenger channels that may use the `HUMAN_AGENT` tag.
-    pub fn with_human_agent_channels(
-        mut self,
-        channels: impl IntoIterator<Item = crate::domain::ChannelId>,
-    ) -> Self {
-        self.human_agent_channels = channels.into_iter().collect();
+    /// These deps with the channels' messaging windows (by default every Meta channel has
+    /// the 24 hours, none the `HUMAN_AGENT` days).
+    pub fn with_windows(mut self, windows: crate::channels::ChannelWindows) -> Self {
+        self.windows = windows;
         self
     }
 
@@ -330,6 +328,11 @@ pub struct Conversations {
 impl Conversations {
     pub fn new(registry: ConversationRegistry, remote: Option<Arc<dyn Remote>>) -> Self {
         Self { registry, remote }
+    }
+
+    /// Each channel's messaging window (for conversation views).
+    pub fn windows(&self) -> &crate::channels::ChannelWindows {
+        &self.registry.deps.windows
     }
 
     pub fn registry(&self) -> &ConversationRegistry {

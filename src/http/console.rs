@@ -358,7 +358,7 @@ async fn list(
     let mut views = Vec::with_capacity(conversations.len());
     for c in &conversations {
         let contact = state.store.load_contact(&c.customer).await?;
-        let mut view = c.view(contact.as_ref());
+        let mut view = c.view(contact.as_ref(), state.conversations.windows());
         state.desk.masker(c, contact.as_ref(), &[]).apply(&mut view);
         views.push(view);
     }
@@ -467,12 +467,12 @@ async fn show(
         if c.id != conversation.id
             && facts_verdict(&state, &caller, &c, Action::View).await == Verdict::Allow
         {
-            history.push(c.view(contact.as_ref()));
+            history.push(c.view(contact.as_ref(), state.conversations.windows()));
         }
     }
     let events = state.store.conversation_events(&conversation.id).await?;
     let mut body = json!({
-        "conversation": conversation.view(contact.as_ref()),
+        "conversation": conversation.view(contact.as_ref(), state.conversations.windows()),
         "messages": messages,
         "contact": contact.as_ref().map(|c| json!({
             "id": c.customer,

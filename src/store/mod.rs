@@ -214,13 +214,16 @@ impl ConversationRecord {
         }
     }
 
-    /// What agents see of the conversation (everything but the bot's internals).
-    pub fn view(&self, contact: Option<&ContactRecord>) -> serde_json::Value {
-        let window = crate::channels::service_window_for(
-            &self.customer,
-            self.last_inbound_at,
-            chrono::Utc::now().timestamp_millis(),
-        );
+    /// What agents see of the conversation (everything but the bot's internals), with its
+    /// channel's messaging window now.
+    pub fn view(
+        &self,
+        contact: Option<&ContactRecord>,
+        windows: &crate::channels::ChannelWindows,
+    ) -> serde_json::Value {
+        let window = windows
+            .rule(&self.channel, &self.customer)
+            .view(self.last_inbound_at, chrono::Utc::now().timestamp_millis());
         serde_json::json!({
             "id": self.id,
             "channel": self.channel,
@@ -243,10 +246,7 @@ impl ConversationRecord {
             "resolved_at": self.resolved_at,
             "snoozed_until": self.snoozed_until,
             "last_inbound_at": self.last_inbound_at,
-            "window": {
-                "open": window.open,
-                "closes_at": window.closes_at,
-            },
+            "window": window,
         })
     }
 }

@@ -3,10 +3,7 @@
 //! and only within 7 days, for pages Meta approved for it (`human_agent: true` in the page's
 //! configuration). Anything later is refused like WhatsApp's closed window.
 
-use crate::channels::SERVICE_WINDOW_MS;
-
-/// How long after the customer's last message the `HUMAN_AGENT` tag may be used.
-pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+use crate::channels::WindowRule;
 
 /// How a message may be sent to the customer now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,32 +25,17 @@ pub fn messaging_type(
     now_ms: i64,
     human_agent: bool,
 ) -> Result<MessagingType, WindowClosed> {
-    let last = last_inbound_at.ok_or(WindowClosed)?;
-    if now_ms < last.saturating_add(SERVICE_WINDOW_MS) {
-        Ok(MessagingType::Response)
-    } else if human_agent && now_ms < last.saturating_add(HUMAN_AGENT_WINDOW_MS) {
-        Ok(MessagingType::HumanAgent)
+    let rule = if human_agent {
+        WindowRule::HumanAgent
     } else {
-        Err(WindowClosed)
+        WindowRule::Service
+    };
+    let window = rule.at(last_inbound_at, now_ms);
+    match (window.open, window.tagged) {
+        (false, _) => Err(WindowClosed),
+        (true, false) => Ok(MessagingType::Response),
+        (true, true) => Ok(MessagingType::HumanAgent),
     }
-}
-
-/// Whether an agent's free-form reply may go to `customer` now: on a Messenger page that may
-/// use `HUMAN_AGENT`, up to 7 days after the customer's last message ([`messaging_type`]); on
-/// every other page and channel, while the shared service window is open
-/// ([`crate::channels::service_window_for`]).
-pub fn agent_reply_allowed(
-    customer: &crate::domain::CustomerId,
-    last_inbound_at: Option<i64>,
-    now_ms: i64,
-    human_agent: bool,
-) -> bool {
-    let meta = super::psid_of(customer).is_some()
-        || super::Platform::Instagram.user_of(customer).is_some();
-    if human_agent && meta {
-        return messaging_type(last_inbound_at, now_ms, true).is_ok();
-    }
-    crate::channels::service_window_for(customer, last_inbound_at, now_ms).open
 }
 
 #[cfg(test)]
@@ -109,59 +91,33 @@ mod tests {
     }
 
     #[test]
-    fn the_24_hours_are_the_shared_service_window() {
-        // The conversation's window (what the console shows, what refuses agents' replies) is
-        // the same 24 hours for a Messenger customer as for a WhatsApp one.
-        let customer = crate::channels::messenger::customer_id(
-            &crate::domain::AccountId::new("1234567890"),
-            "6789012345",
-        );
-        for now in [
-            WROTE,
-            WROTE + 24 * HOUR - 1,
-            WROTE + 24 * HOUR,
-            WROTE + 30 * HOUR,
-        ] {
-            assert_eq!(
-                crate::channels::service_window_for(&customer, Some(WROTE), now).open,
-                messaging_type(Some(WROTE), now, false).is_ok()
-            );
+    fn the_console_window_is_the_one_the_send_applies() {
+        // What the console shows (and what refuses agents' replies) is the channel's window
+        // rule; Messenger's send picks RESPONSE or HUMAN_AGENT from the same rule.
+        for human_agent in [false, true] {
+            let rule = if human_agent {
+                WindowRule::HumanAgent
+            } else {
+                WindowRule::Service
+            };
+            for now in [
+                WROTE,
+                WROTE + 24 * HOUR - 1,
+                WROTE + 24 * HOUR,
+                WROTE + 30 * HOUR,
+                WROTE + 7 * 24 * HOUR - 1,
+                WROTE + 7 * 24 * HOUR,
+            ] {
+                let window = rule.at(Some(WROTE), now);
+                assert_eq!(
+                    messaging_type(Some(WROTE), now, human_agent),
+                    match (window.open, window.tagged) {
+                        (false, _) => Err(WindowClosed),
+                        (true, false) => Ok(MessagingType::Response),
+                        (true, true) => Ok(MessagingType::HumanAgent),
+                    }
+                );
+            }
         }
-    }
-
-    #[test]
-    fn agents_may_reply_for_7_days_only_on_a_human_agent_page() {
-        let page = crate::domain::AccountId::new("1234567890");
-        let customer = crate::channels::messenger::customer_id(&page, "6789012345");
-        let number = crate::domain::CustomerId::new("15550001111");
-        let day_three = WROTE + 3 * 24 * HOUR;
-        assert!(agent_reply_allowed(
-            &customer,
-            Some(WROTE),
-            WROTE + HOUR,
-            false
-        ));
-        assert!(!agent_reply_allowed(
-            &customer,
-            Some(WROTE),
-            day_three,
-            false
-        ));
-        assert!(agent_reply_allowed(&customer, Some(WROTE), day_three, true));
-        assert!(!agent_reply_allowed(
-            &customer,
-            Some(WROTE),
-            WROTE + 8 * 24 * HOUR,
-            true
-        ));
-        assert!(!agent_reply_allowed(&customer, None, WROTE, true));
-        // The flag is a Messenger page's: a WhatsApp customer keeps the 24 hours.
-        assert!(!agent_reply_allowed(&number, Some(WROTE), day_three, true));
-        assert!(agent_reply_allowed(
-            &number,
-            Some(WROTE),
-            WROTE + HOUR,
-            true
-        ));
     }
 }
