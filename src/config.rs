@@ -193,6 +193,7 @@ const DEMO_SECRETS: &[&str] = &[
     "demo-instagram-access-token",
     "demo-x-consumer-secret",
     "demo-x-access-token",
+    "demo-x-oauth1-token-secret",
     "demo-webchat-website-token",
 ];
 pub const DEMO_CONSOLE_TOKENS: &[&str] =
@@ -383,16 +384,24 @@ pub struct XSettings {
     pub api_base_url: String,
     pub request_timeout_ms: u64,
     /// The app's consumer secret (API key secret): key of the CRC answer and of the
-    /// `x-twitter-webhooks-signature` HMAC.
+    /// `x-twitter-webhooks-signature` HMAC, and half of the OAuth 1.0a signatures of DM
+    /// media downloads.
     pub consumer_secret: SecretString,
-    /// Where customers' DM media may be downloaded from, with the account's token (names, or
-    /// `.suffix`es): X's DM media hosts. Never `media.url_hosts`: no token goes anywhere else.
+    /// The app's consumer key (API key): the other half of those signatures.
+    pub consumer_key: String,
+    /// Where customers' DM media may be downloaded from, signed for the account (names, or
+    /// `.suffix`es): X's DM media hosts. Never `media.url_hosts`: no signature goes anywhere
+    /// else.
     #[serde(default = "default_x_media_hosts")]
     pub media_hosts: Vec<String>,
 }
 
 fn default_x_media_hosts() -> Vec<String> {
-    vec!["ton.x.com".into(), "ton.twitter.com".into()]
+    vec![
+        "ton.x.com".into(),
+        "ton.twitter.com".into(),
+        "video.twimg.com".into(),
+    ]
 }
 
 impl Default for XSettings {
@@ -401,6 +410,7 @@ impl Default for XSettings {
             api_base_url: "https://api.x.com".into(),
             request_timeout_ms: 10_000,
             consumer_secret: SecretString::from(String::new()),
+            consumer_key: String::new(),
             media_hosts: default_x_media_hosts(),
         }
     }
@@ -419,6 +429,14 @@ pub struct XAccountSettings {
     pub sends_per_window: u32,
     #[serde(default = "default_x_window_seconds")]
     pub window_seconds: u64,
+    /// The account's OAuth 1.0a access token and secret (X's "Access Token and Secret" of the
+    /// account, read permission at least): customers' DM media are downloaded only with
+    /// requests signed with them and the app's consumer key and secret. Without them, those
+    /// files are kept as links the console cannot open (the message and its text still come).
+    #[serde(default)]
+    pub oauth1_access_token: Option<String>,
+    #[serde(default)]
+    pub oauth1_access_token_secret: Option<SecretString>,
 }
 
 fn default_x_sends_per_window() -> u32 {
@@ -1101,10 +1119,17 @@ impl Settings {
             {
                 keys.push(format!("channels.{id}.instagram.access_token"));
             }
-            if let Some(account) = &channel.x
-                && public(&account.access_token)
-            {
-                keys.push(format!("channels.{id}.x.access_token"));
+            if let Some(account) = &channel.x {
+                if public(&account.access_token) {
+                    keys.push(format!("channels.{id}.x.access_token"));
+                }
+                if account
+                    .oauth1_access_token_secret
+                    .as_ref()
+                    .is_some_and(public)
+                {
+                    keys.push(format!("channels.{id}.x.oauth1_access_token_secret"));
+                }
             }
             if let Some(widget) = &channel.webchat
                 && public(&widget.website_token)

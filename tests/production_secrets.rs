@@ -111,6 +111,10 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     assert!(err.contains("whatsapp.verify_token"), "{err}");
     assert!(err.contains("x.consumer_secret"), "{err}");
     assert!(!err.contains("channels.x.x.access_token"), "{err}");
+    assert!(
+        err.contains("channels.x.x.oauth1_access_token_secret"),
+        "{err}"
+    );
     assert!(err.contains("agents.alice.token_sha256"), "{err}");
     assert!(!err.contains("whatsapp.app_secret"), "{err}");
     assert!(!err.contains("whatsapp.access_token"), "{err}");
@@ -127,6 +131,9 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     settings.messenger.verify_token = "a-real-messenger-verify-token".to_string().into();
     settings.instagram.app_secret = "a-real-instagram-secret".to_string().into();
     settings.x.consumer_secret = "a-real-x-consumer-secret".to_string().into();
+    if let Some(account) = settings.channels.get_mut("x").and_then(|c| c.x.as_mut()) {
+        account.oauth1_access_token_secret = Some("a-real-oauth1-secret".to_string().into());
+    }
     if let Some(bot) = settings
         .channels
         .get_mut("telegram")

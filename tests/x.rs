@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use switchboard::channels::x::XSigner;
 use switchboard::config::Settings;
 use switchboard::domain::CustomerId;
-use switchboard::fakes::x::FakeX;
+use switchboard::fakes::x::{FakeX, OAuth1Credentials};
 
 /// The demo X account (config/base.yaml), its channel, and this test's consumer secret.
 const ACCOUNT: &str = "1500000000000000001";
@@ -267,7 +267,18 @@ async fn an_x_customer_is_handed_off_by_typed_choices_and_gets_the_agent_s_reply
         .await;
 }
 
-/// Customers' DM media are fetched from the fake's `ton` route, with the demo account's token,
+/// The demo account's OAuth 1.0a credentials (config/base.yaml) with this test's consumer
+/// secret: what X's DM media must be signed with.
+fn signing() -> OAuth1Credentials {
+    OAuth1Credentials {
+        consumer_key: "demo-x-consumer-key".into(),
+        consumer_secret: SECRET.to_string().into(),
+        token: format!("{ACCOUNT}-demo-x-oauth1-token"),
+        token_secret: "demo-x-oauth1-token-secret".to_string().into(),
+    }
+}
+
+/// Customers' DM media are fetched from the fake's `ton` route, signed for the demo account,
 /// quickly retried and given up after two attempts. Meta's hosts stay in `media.url_hosts`
 /// (with `localhost`): never used for X.
 fn dm_media_from_fake(settings: &mut Settings) {
@@ -335,11 +346,11 @@ fn photo(user: &str, id: &str, url: &str) -> Value {
     )
 }
 
-/// The customer's photo is downloaded with the account's token from X's (fake) DM media host
-/// and served at `/api/v1/media/message:<id>`; a link on a host that is not one of
-/// `x.media_hosts` is never requested (the shared `media.url_hosts` does not count), so the
-/// token goes nowhere else.
-async fn a_customers_dm_photo_is_downloaded_with_the_account_s_token_and_a_link_elsewhere_never_fetched()
+/// The customer's photo is downloaded from X's (fake) DM media host with a request signed for
+/// the account (OAuth 1.0a, as X requires; the fake checks the signature) and served at
+/// `/api/v1/media/message:<id>`; a link on a host that is not one of `x.media_hosts` is never
+/// requested (the shared `media.url_hosts` does not count), so nothing is signed for it.
+async fn a_customers_dm_photo_is_downloaded_signed_for_the_account_and_a_link_elsewhere_never_fetched()
  {
     let fake = FakeX::start();
     let app = spawn_console_app(|s| {
@@ -351,7 +362,7 @@ async fn a_customers_dm_photo_is_downloaded_with_the_account_s_token_and_a_link_
     let (alice, id) = assigned_to_alice(&app, &fake, user, 1_000_000_000_000_000_100).await;
 
     let png = png_bytes();
-    let url = fake.plant_dm_media(&png, "image/png", "demo-x-access-token");
+    let url = fake.plant_dm_media(&png, "image/png", &signing());
     assert_eq!(
         post(
             &app,
@@ -367,10 +378,15 @@ async fn a_customers_dm_photo_is_downloaded_with_the_account_s_token_and_a_link_
     assert_eq!(bytes, png, "the bytes X held");
     let requests = fake.media_requests();
     assert_eq!(requests.len(), 1, "{requests:#?}");
-    assert_eq!(
-        requests[0].authorization.as_deref(),
-        Some("Bearer demo-x-access-token")
+    let header = requests[0].authorization.as_deref().unwrap_or_default();
+    assert!(header.starts_with("OAuth "), "{header}");
+    assert!(
+        header.contains(&format!("oauth_token=\"{ACCOUNT}-demo-x-oauth1-token\"")),
+        "{header}"
     );
+    for secret in [SECRET, "demo-x-oauth1-token-secret", "demo-x-access-token"] {
+        assert!(!header.contains(secret), "no secret goes out: {header}");
+    }
 
     // The same file under a name of media.url_hosts but not of x.media_hosts: refused, never
     // requested.
@@ -561,9 +577,44 @@ in_both_modes!(
     a_redelivered_event_is_processed_once,
     a_429_is_retried_after_the_reset_and_a_500_with_backoff,
     the_account_s_quota_spaces_its_dms,
-    a_customers_dm_photo_is_downloaded_with_the_account_s_token_and_a_link_elsewhere_never_fetched,
+    a_customers_dm_photo_is_downloaded_signed_for_the_account_and_a_link_elsewhere_never_fetched,
     an_agents_image_is_uploaded_to_x_then_sent_by_its_media_id,
 );
+
+/// An account without OAuth 1.0a credentials: the customer's message and its link still come,
+/// the file is never requested (an unsigned request would only be refused by X), and the
+/// console is told why it cannot be opened.
+#[actix_rt::test]
+async fn without_oauth1_credentials_dm_media_are_not_requested_and_the_reason_is_told() {
+    let fake = FakeX::start();
+    let app = spawn_console_app(|s| {
+        x_settings(s, &fake);
+        dm_media_from_fake(s);
+        if let Some(account) = s.channels.get_mut(CHANNEL).and_then(|c| c.x.as_mut()) {
+            account.oauth1_access_token = None;
+            account.oauth1_access_token_secret = None;
+        }
+    })
+    .await;
+    let user = "4001969358";
+    let (alice, id) = assigned_to_alice(&app, &fake, user, 1_000_000_000_000_000_300).await;
+    let url = fake.plant_dm_media(&png_bytes(), "image/png", &signing());
+    assert_eq!(
+        post(
+            &app,
+            &photo(user, "1000000000000000310", &url),
+            Some(SECRET)
+        )
+        .await,
+        200
+    );
+    let message = message_with_link(&alice, &id, &url).await;
+    let (status, answer) = settled_media(&app, ALICE, &format!("message:{message}")).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 410, "{answer}");
+    assert!(answer.contains("oauth1_access_token"), "{answer}");
+    assert!(fake.media_requests().is_empty(), "never requested");
+}
 
 #[actix_rt::test]
 async fn a_bad_signature_is_401_and_nothing_is_recorded() {

@@ -84,6 +84,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use secrecy::ExposeSecret;
 
 use crate::config::{ChannelSettings, Settings};
 use crate::domain::{
@@ -268,25 +269,69 @@ pub trait StoredFiles: Send + Sync + 'static {
 
 /// How the links of one channel's customers' files are fetched when they need the channel's
 /// account (X's DM media): only on `hosts` (names, or `.suffix`es, as `media.url_hosts`; never
-/// the shared list), with `Authorization: Bearer <bearer>`. Links of channels without one are
-/// fetched within `media.url_hosts`, without a token.
-#[derive(Clone)]
+/// the shared list), each request signed for the account. Links of channels without one are
+/// fetched within `media.url_hosts`, unsigned.
+#[derive(Clone, Debug)]
 pub struct LinkAuth {
     pub hosts: Vec<String>,
-    pub bearer: secrecy::SecretString,
+    pub signing: LinkSigning,
+}
+
+/// How a channel's link downloads are signed.
+#[derive(Clone, Debug)]
+pub enum LinkSigning {
+    /// OAuth 1.0a for the account (X).
+    OAuth1(x::oauth1::OAuth1Credentials),
+    /// The credentials are not configured: every such download fails with this reason.
+    Missing(String),
+}
+
+impl LinkSigning {
+    /// The `Authorization` header of a GET of `url`, or why there is none.
+    pub fn authorization(&self, url: &reqwest::Url) -> Result<String, String> {
+        match self {
+            LinkSigning::OAuth1(credentials) => Ok(credentials.authorization("GET", url)),
+            LinkSigning::Missing(reason) => Err(reason.clone()),
+        }
+    }
 }
 
 /// The download authentication of channel `channel`'s links, or None for a channel whose links
 /// are signed by the provider's CDN (Messenger, Instagram) or that gives none.
 pub fn link_auth_for(settings: &Settings, channel: &ChannelSettings) -> Option<LinkAuth> {
     match channel.kind {
-        ChannelKind::X => channel.x.as_ref().map(|account| LinkAuth {
-            hosts: settings.x.media_hosts.clone(),
-            bearer: account.access_token.clone(),
+        ChannelKind::X => channel.x.as_ref().map(|account| {
+            let signing = match (
+                settings.x.consumer_key.trim(),
+                &account.oauth1_access_token,
+                &account.oauth1_access_token_secret,
+            ) {
+                (key, Some(token), Some(secret))
+                    if !key.is_empty()
+                        && !token.trim().is_empty()
+                        && !secret.expose_secret().is_empty() =>
+                {
+                    LinkSigning::OAuth1(x::oauth1::OAuth1Credentials {
+                        consumer_key: key.to_string(),
+                        consumer_secret: settings.x.consumer_secret.clone(),
+                        token: token.trim().to_string(),
+                        token_secret: secret.clone(),
+                    })
+                }
+                _ => LinkSigning::Missing(X_MEDIA_UNSIGNED.into()),
+            };
+            LinkAuth {
+                hosts: settings.x.media_hosts.clone(),
+                signing,
+            }
         }),
         _ => None,
     }
 }
+
+/// Why an X account's customers' files cannot be downloaded.
+pub const X_MEDIA_UNSIGNED: &str = "unsigned: X serves DM media only to OAuth 1.0a signed requests: set \
+     x.consumer_key and the channel's x.oauth1_access_token and x.oauth1_access_token_secret";
 
 /// The attachment side of channel `channel`, or None for a kind that takes no files.
 pub fn attachments_for(

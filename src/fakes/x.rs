@@ -6,8 +6,10 @@
 //! Media both ways: `POST /2/media/upload` takes the chunked flow (multipart `command=INIT`,
 //! `APPEND`, `FINALIZE`), recording each finished upload's bytes, type, category and
 //! `Authorization`, and answers `data.id` as X does; `GET /ton/{name}` serves bytes planted
-//! with [`FakeX::plant_dm_media`] (like ton.x.com's DM media), only to `Bearer <token>`
-//! (401 otherwise), recording every request and its `Authorization`.
+//! with [`FakeX::plant_dm_media`] (like ton.x.com's DM media), only to requests carrying a
+//! valid OAuth 1.0a signature of that URL for the planted credentials (401 otherwise, as X
+//! answers an unsigned or badly signed request), recording every request and its
+//! `Authorization`.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -18,6 +20,8 @@ use std::time::{Duration, Instant};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
+
+pub use crate::channels::x::oauth1::OAuth1Credentials;
 
 /// Calls recorded at most (the oldest are forgotten).
 const RECORD_MAX: usize = 10_000;
@@ -69,7 +73,7 @@ struct Session {
 struct Planted {
     bytes: Vec<u8>,
     content_type: String,
-    token: String,
+    credentials: OAuth1Credentials,
 }
 
 struct Failure {
@@ -212,8 +216,14 @@ impl FakeX {
         self.shared.lock().uploads.clone()
     }
 
-    /// Keep `bytes` as a customer's DM media, served only to `Bearer <token>`: its URL.
-    pub fn plant_dm_media(&self, bytes: &[u8], content_type: &str, token: &str) -> String {
+    /// Keep `bytes` as a customer's DM media, served only to requests signed with
+    /// `credentials` (OAuth 1.0a): its URL.
+    pub fn plant_dm_media(
+        &self,
+        bytes: &[u8],
+        content_type: &str,
+        credentials: &OAuth1Credentials,
+    ) -> String {
         let mut state = self.shared.lock();
         let name = format!("m{}.bin", state.planted.len() + 1);
         state.planted.insert(
@@ -221,7 +231,7 @@ impl FakeX {
             Planted {
                 bytes: bytes.to_vec(),
                 content_type: content_type.to_string(),
-                token: token.to_string(),
+                credentials: credentials.clone(),
             },
         );
         format!("{}/ton/{name}", self.base_url())
@@ -449,7 +459,7 @@ async fn upload(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Shared>) 
     }
 }
 
-/// `GET /ton/{name}`: a planted DM media file, to its token only.
+/// `GET /ton/{name}`: a planted DM media file, only to a request signed for it.
 async fn dm_media(
     req: HttpRequest,
     name: web::Path<String>,
@@ -462,12 +472,17 @@ async fn dm_media(
         name: name.clone(),
         authorization: authorization.clone(),
     });
+    // The URL the client signed: this server's address as it named it, and the path.
+    let info = req.connection_info();
+    let url = reqwest::Url::parse(&format!("{}://{}{}", info.scheme(), info.host(), req.uri()));
+    let signed = |file: &Planted| match (&url, &authorization) {
+        (Ok(url), Some(header)) => file.credentials.verifies("GET", url, header),
+        _ => false,
+    };
     match state.planted.get(&name) {
-        Some(file) if authorization.as_deref() == Some(&format!("Bearer {}", file.token)) => {
-            HttpResponse::Ok()
-                .content_type(file.content_type.clone())
-                .body(file.bytes.clone())
-        }
+        Some(file) if signed(file) => HttpResponse::Ok()
+            .content_type(file.content_type.clone())
+            .body(file.bytes.clone()),
         Some(_) => HttpResponse::Unauthorized().finish(),
         None => HttpResponse::NotFound().finish(),
     }

@@ -36,7 +36,6 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use secrecy::SecretString;
 use tokio::sync::Semaphore;
 
 use self::blobs::{BlobStore, DirBlobs, PgBlobs};
@@ -68,11 +67,11 @@ pub const WEBCHAT_MEDIA_PREFIX: &str = "wcf:";
 pub const PIECE: usize = 256 * 1024;
 
 /// How one channel's links are fetched: its policy, a client that redirects only within it, and
-/// its token.
+/// how each request is signed.
 struct ChannelLinks {
     policy: UrlPolicy,
     client: reqwest::Client,
-    bearer: SecretString,
+    signing: crate::channels::LinkSigning,
 }
 
 pub struct Media {
@@ -133,7 +132,7 @@ impl Media {
                     ChannelLinks {
                         policy: policy.as_ref().clone(),
                         client: urls::client(policy, timeout)?,
-                        bearer: auth.bearer,
+                        signing: auth.signing,
                     },
                 );
             }
@@ -301,7 +300,11 @@ impl Media {
                 let url = row.source_url.as_deref().unwrap_or_default();
                 let (bytes, declared) = match self.channel_links.get(&row.channel) {
                     Some(own) => {
-                        urls::download(&own.client, &own.policy, url, Some(&own.bearer), max)
+                        // Checked before it is signed: nothing is signed for a refused link.
+                        let parsed = own.policy.check(url).map_err(Failure::Gone)?;
+                        let authorization =
+                            own.signing.authorization(&parsed).map_err(Failure::Gone)?;
+                        urls::download(&own.client, &own.policy, url, Some(&authorization), max)
                             .await?
                     }
                     None => urls::download(&self.link_client, &self.links, url, None, max).await?,

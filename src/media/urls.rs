@@ -12,8 +12,9 @@
 //! - no token is sent (the link is signed by the CDN); 401/403/404/410 mean it expired, which
 //!   no retry fixes ([`limits::link_failure`]);
 //! - except for a channel whose links need its account ([`crate::channels::LinkAuth`], X's DM
-//!   media): its own policy (its hosts only, never `media.url_hosts`) and client, and its
-//!   bearer token, which therefore never goes to a host off that list (nor by a redirect).
+//!   media): its own policy (its hosts only, never `media.url_hosts`) and client, and each
+//!   request signed for the account (OAuth 1.0a), which therefore never goes to a host off
+//!   that list (reqwest drops `Authorization` when a redirect changes host).
 //!
 //! The decisions are pure ([`UrlPolicy`]) and unit-tested.
 
@@ -24,7 +25,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use secrecy::{ExposeSecret, SecretString};
 
 use super::limits::{self, Failure};
 use crate::config::MediaSettings;
@@ -230,18 +230,19 @@ fn refusal_of(err: &reqwest::Error) -> Option<String> {
 
 /// The bytes behind a provider's link, at most `max`, and the type the server gave them.
 /// A link the policy refuses is never requested (gone at once); an expired one is gone too.
-/// `bearer`: the token of a channel whose links need it, sent only to URLs `policy` allows.
+/// `authorization`: the signature of a channel whose links need one, sent only to URLs
+/// `policy` allows.
 pub async fn download(
     client: &reqwest::Client,
     policy: &UrlPolicy,
     url: &str,
-    bearer: Option<&SecretString>,
+    authorization: Option<&str>,
     max: u64,
 ) -> Result<(Bytes, Option<String>), Failure> {
     let parsed = policy.check(url).map_err(Failure::Gone)?;
     let mut request = client.get(parsed);
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token.expose_secret());
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
     }
     let response = request.send().await.map_err(|e| match refusal_of(&e) {
         Some(reason) => Failure::Gone(reason),

@@ -1087,6 +1087,8 @@ async fn the_registry_builds_an_x_sender_with_its_account_quota() {
             access_token: SecretString::from("x-user-token"),
             sends_per_window: 2,
             window_seconds: 2,
+            oauth1_access_token: None,
+            oauth1_access_token_secret: None,
         }),
         ..channel_settings()
     };

@@ -12,6 +12,7 @@
 
 pub mod attachments;
 pub mod client;
+pub mod oauth1;
 pub mod webhook;
 
 use base64::Engine as _;
