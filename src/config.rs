@@ -1341,6 +1341,24 @@ impl Settings {
                         "channel {id}: x.sends_per_window and x.window_seconds must be positive"
                     ));
                 }
+                let token = account
+                    .oauth1_access_token
+                    .as_deref()
+                    .is_some_and(|t| !t.trim().is_empty());
+                let secret = account
+                    .oauth1_access_token_secret
+                    .as_ref()
+                    .is_some_and(|s| !s.expose_secret().is_empty());
+                if token != secret {
+                    return invalid(format!(
+                        "channel {id}: x.oauth1_access_token and x.oauth1_access_token_secret go together"
+                    ));
+                }
+                if token && self.x.consumer_key.trim().is_empty() {
+                    return invalid(format!(
+                        "channel {id}: x.oauth1_access_token needs x.consumer_key (the app's API key)"
+                    ));
+                }
                 if self.x.consumer_secret.expose_secret().is_empty() {
                     return invalid(format!(
                         "channel {id}: an x channel needs x.consumer_secret"

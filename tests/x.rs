@@ -150,9 +150,12 @@ async fn an_x_customer_is_handed_off_by_typed_choices_and_gets_the_agent_s_reply
     assert!(texts[0].starts_with("Hi Jordan Brinks!"), "{texts:?}");
     let first = &fake.calls()[0];
     assert_eq!(first.participant_id, user);
-    assert_eq!(
+    // Signed for the account with OAuth 1.0a (configured in the demo: it does not expire).
+    signed_for_the_account(
+        &fake,
+        "POST",
+        &format!("/2/dm_conversations/with/{user}/messages"),
         first.authorization.as_deref(),
-        Some("Bearer demo-x-access-token")
     );
 
     // The bot's own DMs come back as echoes: acknowledged, never routed to the bot.
@@ -276,6 +279,17 @@ fn signing() -> OAuth1Credentials {
         token: format!("{ACCOUNT}-demo-x-oauth1-token"),
         token_secret: "demo-x-oauth1-token-secret".to_string().into(),
     }
+}
+
+/// `header` is the demo account's OAuth 1.0a signature of a `method` request to the fake's
+/// `path`.
+fn signed_for_the_account(fake: &FakeX, method: &str, path: &str, header: Option<&str>) {
+    let url = reqwest::Url::parse(&format!("{}{path}", fake.base_url())).expect("url");
+    let header = header.unwrap_or_default();
+    assert!(
+        signing().verifies(method, &url, header),
+        "{method} {url}: {header}"
+    );
 }
 
 /// Customers' DM media are fetched from the fake's `ton` route, signed for the demo account,
@@ -438,9 +452,11 @@ async fn an_agents_image_is_uploaded_to_x_then_sent_by_its_media_id() {
     assert_eq!(upload.bytes, png);
     assert_eq!(upload.media_type, "image/png");
     assert_eq!(upload.media_category, "dm_image");
-    assert_eq!(
+    signed_for_the_account(
+        &fake,
+        "POST",
+        "/2/media/upload",
         upload.authorization.as_deref(),
-        Some("Bearer demo-x-access-token")
     );
     let calls = fake
         .wait_until(WAIT, |calls| {
@@ -581,8 +597,50 @@ in_both_modes!(
     an_agents_image_is_uploaded_to_x_then_sent_by_its_media_id,
 );
 
-/// An account without OAuth 1.0a credentials: the customer's message and its link still come,
-/// the file is never requested (an unsigned request would only be refused by X), and the
+/// The account's OAuth 1.0a token and secret go together and need the app's consumer key; a
+/// half-configured account is refused at start with the key to fix.
+#[test]
+fn oauth1_settings_go_together() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let demo = Settings::load_from(&dir, "local", false).expect("demo configuration loads");
+    demo.validate().expect("the demo's X account is complete");
+    let account = |s: &mut Settings| {
+        s.channels
+            .get_mut(CHANNEL)
+            .and_then(|c| c.x.as_mut())
+            .map(|a| {
+                (
+                    a.oauth1_access_token.take(),
+                    a.oauth1_access_token_secret.take(),
+                )
+            })
+    };
+    let mut no_token = demo.clone();
+    if let Some(a) = no_token
+        .channels
+        .get_mut(CHANNEL)
+        .and_then(|c| c.x.as_mut())
+    {
+        a.oauth1_access_token = None;
+    }
+    let err = no_token.validate().expect_err("a secret without its token");
+    assert!(err.to_string().contains("go together"), "{err}");
+    let mut no_key = demo.clone();
+    no_key.x.consumer_key = String::new();
+    let err = no_key
+        .validate()
+        .expect_err("a token without the consumer key");
+    assert!(err.to_string().contains("x.consumer_key"), "{err}");
+    // Neither: the account sends with its OAuth 2.0 token (and its customers' media wait).
+    let mut neither = demo.clone();
+    assert!(account(&mut neither).is_some());
+    neither
+        .validate()
+        .expect("OAuth 2.0 alone is a valid account");
+}
+
+/// An account without OAuth 1.0a credentials: it sends with its OAuth 2.0 token; the customer's
+/// message and its link still come, the file is never requested (an unsigned request would only be refused by X), and the
 /// console is told why it cannot be opened.
 #[actix_rt::test]
 async fn without_oauth1_credentials_dm_media_are_not_requested_and_the_reason_is_told() {
@@ -598,6 +656,11 @@ async fn without_oauth1_credentials_dm_media_are_not_requested_and_the_reason_is
     .await;
     let user = "4001969358";
     let (alice, id) = assigned_to_alice(&app, &fake, user, 1_000_000_000_000_000_300).await;
+    // Without OAuth 1.0a the account sends with its OAuth 2.0 token.
+    assert_eq!(
+        fake.calls()[0].authorization.as_deref(),
+        Some("Bearer demo-x-access-token")
+    );
     let url = fake.plant_dm_media(&png_bytes(), "image/png", &signing());
     assert_eq!(
         post(

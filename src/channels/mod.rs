@@ -84,7 +84,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use secrecy::ExposeSecret;
 
 use crate::config::{ChannelSettings, Settings};
 use crate::domain::{
@@ -300,30 +299,12 @@ impl LinkSigning {
 /// are signed by the provider's CDN (Messenger, Instagram) or that gives none.
 pub fn link_auth_for(settings: &Settings, channel: &ChannelSettings) -> Option<LinkAuth> {
     match channel.kind {
-        ChannelKind::X => channel.x.as_ref().map(|account| {
-            let signing = match (
-                settings.x.consumer_key.trim(),
-                &account.oauth1_access_token,
-                &account.oauth1_access_token_secret,
-            ) {
-                (key, Some(token), Some(secret))
-                    if !key.is_empty()
-                        && !token.trim().is_empty()
-                        && !secret.expose_secret().is_empty() =>
-                {
-                    LinkSigning::OAuth1(x::oauth1::OAuth1Credentials {
-                        consumer_key: key.to_string(),
-                        consumer_secret: settings.x.consumer_secret.clone(),
-                        token: token.trim().to_string(),
-                        token_secret: secret.clone(),
-                    })
-                }
-                _ => LinkSigning::Missing(X_MEDIA_UNSIGNED.into()),
-            };
-            LinkAuth {
-                hosts: settings.x.media_hosts.clone(),
-                signing,
-            }
+        ChannelKind::X => channel.x.as_ref().map(|account| LinkAuth {
+            hosts: settings.x.media_hosts.clone(),
+            signing: match x::oauth1::credentials_of(&settings.x, account) {
+                Some(credentials) => LinkSigning::OAuth1(credentials),
+                None => LinkSigning::Missing(X_MEDIA_UNSIGNED.into()),
+            },
         }),
         _ => None,
     }

@@ -357,9 +357,11 @@ fn problem(status: actix_web::http::StatusCode, detail: &str) -> HttpResponse {
 async fn upload(req: HttpRequest, bytes: web::Bytes, shared: web::Data<Shared>) -> HttpResponse {
     use actix_web::http::StatusCode;
     let authorization = authorization_of(&req);
+    // Some user-context authorisation, OAuth 2.0 or 1.0a (tests check which, and its
+    // signature, from the recorded header).
     if !authorization
         .as_deref()
-        .is_some_and(|a| a.starts_with("Bearer "))
+        .is_some_and(|a| a.starts_with("Bearer ") || a.starts_with("OAuth "))
     {
         return problem(StatusCode::UNAUTHORIZED, "Unauthorized");
     }

@@ -1,6 +1,7 @@
 //! The X DM client: `POST {base}/2/dm_conversations/with/{participant id}/messages` with
-//! `{"text": …}` and the account's OAuth 2.0 user-context bearer token; the answer's
-//! `data.dm_event_id` is the message's provider id.
+//! `{"text": …}`, authorised for the account ([`Auth`]: OAuth 1.0a user context when its token
+//! is configured, since it does not expire; else the OAuth 2.0 user token, which lasts about two
+//! hours); the answer's `data.dm_event_id` is the message's provider id.
 //!
 //! X's v2 send has no buttons: the bot's reply buttons and list menus go as text, their options
 //! as numbered lines, in the bot's order, so the customer answers with the number or the
@@ -49,13 +50,55 @@ pub const CHUNK: usize = 4 * 1024 * 1024;
 /// How long an uploaded video or GIF may be processed before its DM is given up.
 const PROCESSING_MAX: Duration = Duration::from_secs(120);
 
+/// How the account's requests are authorised.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// Each request signed with OAuth 1.0a for the account (X's user context; the token does
+    /// not expire until revoked).
+    OAuth1(super::oauth1::OAuth1Credentials),
+    /// `Authorization: Bearer` with the account's OAuth 2.0 user token.
+    Bearer(SecretString),
+}
+
+impl Auth {
+    /// The account's: OAuth 1.0a when it is configured, else its OAuth 2.0 token.
+    pub fn of(settings: &XSettings, account: &XAccountSettings) -> Self {
+        match super::oauth1::credentials_of(settings, account) {
+            Some(credentials) => Auth::OAuth1(credentials),
+            None => Auth::Bearer(account.access_token.clone()),
+        }
+    }
+
+    /// A `method` request to `url` (with its query), authorised.
+    fn request(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        url: reqwest::Url,
+    ) -> reqwest::RequestBuilder {
+        match self {
+            Auth::OAuth1(credentials) => {
+                let header = credentials.authorization(method.as_str(), &url);
+                http.request(method, url)
+                    .header(reqwest::header::AUTHORIZATION, header)
+            }
+            Auth::Bearer(token) => http.request(method, url).bearer_auth(token.expose_secret()),
+        }
+    }
+}
+
 /// Sends through one X account.
 pub struct XClient {
     http: reqwest::Client,
     base: String,
-    token: SecretString,
+    auth: Auth,
     account: AccountId,
     timeout: Duration,
+}
+
+/// `url` parsed; a malformed one (a bad `x.api_base_url`) fails for good.
+fn parse_url(url: &str) -> Result<reqwest::Url, SendError> {
+    reqwest::Url::parse(url).map_err(|e| refused(format!("bad X API URL {url}: {e}")))
 }
 
 /// One DM to send: to whom, and its body.
@@ -70,7 +113,7 @@ impl XClient {
         Self {
             http,
             base: settings.api_base_url.trim_end_matches('/').to_string(),
-            token: account.access_token.clone(),
+            auth: Auth::of(settings, account),
             account: AccountId::new(account.account_id.clone()),
             timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
         }
@@ -80,14 +123,13 @@ impl XClient {
         let Some(call) = call_for(request)? else {
             return Ok(SendAccepted { provider_id: None });
         };
-        let url = format!(
+        let url = parse_url(&format!(
             "{}/2/dm_conversations/with/{}/messages",
             self.base, call.participant_id
-        );
+        ))?;
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(self.token.expose_secret())
+            .auth
+            .request(&self.http, reqwest::Method::POST, url)
             .timeout(self.timeout)
             .json(&call.body)
             .send()
@@ -178,9 +220,8 @@ impl XClient {
         timeout: Duration,
     ) -> Result<Value, SendError> {
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(self.token.expose_secret())
+            .auth
+            .request(&self.http, reqwest::Method::POST, parse_url(url)?)
             .timeout(timeout)
             .multipart(form)
             .send()
@@ -190,11 +231,13 @@ impl XClient {
     }
 
     async fn status(&self, url: &str, id: &str, timeout: Duration) -> Result<Value, SendError> {
+        let mut url = parse_url(url)?;
+        url.query_pairs_mut()
+            .append_pair("command", "STATUS")
+            .append_pair("media_id", id);
         let response = self
-            .http
-            .get(url)
-            .query(&[("command", "STATUS"), ("media_id", id)])
-            .bearer_auth(self.token.expose_secret())
+            .auth
+            .request(&self.http, reqwest::Method::GET, url)
             .timeout(timeout)
             .send()
             .await

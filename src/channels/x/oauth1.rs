@@ -9,6 +9,29 @@ use oauth1_request::{HMAC_SHA1, ParameterList};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::{XAccountSettings, XSettings};
+
+/// The account's OAuth 1.0a credentials, when the app's consumer key and the account's token
+/// and secret are all configured.
+pub fn credentials_of(
+    settings: &XSettings,
+    account: &XAccountSettings,
+) -> Option<OAuth1Credentials> {
+    let key = settings.consumer_key.trim();
+    let token = account.oauth1_access_token.as_deref()?.trim();
+    let secret = account.oauth1_access_token_secret.as_ref()?;
+    (!key.is_empty()
+        && !token.is_empty()
+        && !secret.expose_secret().is_empty()
+        && !settings.consumer_secret.expose_secret().is_empty())
+    .then(|| OAuth1Credentials {
+        consumer_key: key.to_string(),
+        consumer_secret: settings.consumer_secret.clone(),
+        token: token.to_string(),
+        token_secret: secret.clone(),
+    })
+}
+
 /// The four credentials of one account's signatures.
 #[derive(Clone)]
 pub struct OAuth1Credentials {
