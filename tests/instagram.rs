@@ -21,6 +21,8 @@ async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent
     let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
     alice.set_presence("online").await;
     let psid = "6789012345";
+    // Meta's webhooks carry no name: the User Profile API gives it.
+    fake.plant_profile(psid, json!({"name": "", "username": "ana.ig"}));
 
     // "hi" → the greeting and the main menu, sent with the page's token as RESPONSE.
     assert_eq!(
@@ -63,6 +65,19 @@ async fn an_instagram_customer_is_handed_off_by_a_menu_choice_and_gets_the_agent
     ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
     let view = alice.conversation(&id).await;
     assert_eq!(view["conversation"]["channel"], "instagram", "{view}");
+    assert_eq!(
+        view["conversation"]["customer"]["name"], "@ana.ig",
+        "the profile's name: {view}"
+    );
+    // Asked once (the later messages did not ask again), with the token.
+    let asked = fake.profile_requests();
+    assert_eq!(asked.len(), 1, "{asked:#?}");
+    assert_eq!(asked[0].user, psid);
+    assert_eq!(asked[0].fields.as_deref(), Some("name,username"));
+    assert_eq!(
+        asked[0].authorization.as_deref(),
+        Some("Bearer demo-instagram-access-token")
+    );
     // Instagram has the 24-hour window, like WhatsApp and Messenger: open now.
     assert_eq!(view["conversation"]["window"]["open"], true, "{view}");
 

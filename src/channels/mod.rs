@@ -208,6 +208,13 @@ pub trait ChannelClient: Send + Sync + 'static {
         &'a self,
         request: &'a SendRequest,
     ) -> BoxFuture<'a, Result<SendAccepted, SendError>>;
+
+    /// The customer's name as the provider's profile API gives it, for channels whose webhooks
+    /// carry none (Messenger, Instagram); `None` when the channel has no such API, or the
+    /// provider answered nothing usable. One attempt: the caller bounds it in time.
+    fn profile_name<'a>(&'a self, _customer: &'a CustomerId) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
 }
 
 /// An agent's file, checked and kept in the media store, on its way to a customer.

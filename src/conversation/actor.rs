@@ -348,8 +348,16 @@ async fn process(
     let mut read_receipt = None;
 
     match event.envelope.event {
-        InboundEvent::Message(message) => {
+        InboundEvent::Message(mut message) => {
             let now_ms = Utc::now().timestamp_millis();
+            // Channels whose webhooks carry no name (Messenger, Instagram): the provider's
+            // profile, asked once in a while for a contact still without a name.
+            if loaded.contact.name.is_none() && message.customer.name.is_none() {
+                message.customer.name = deps
+                    .outbound
+                    .profile_name(&event.channel, &message.customer.id)
+                    .await;
+            }
             (contact_changed, step.link_phone) = refresh_contact(&mut loaded.contact, &message);
             let mut conversation = match loaded.conversation.take() {
                 Some(c) if c.status != ConversationStatus::Resolved => c,

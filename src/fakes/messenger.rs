@@ -7,7 +7,10 @@
 //! (multipart `message`, `filedata`, Instagram's `platform`), recorded with the file and
 //! answered `{"attachment_id": "att_fake…"}`; and a CDN, `GET /cdn/{name}`, serving the files a
 //! test planted ([`FakeMessenger::plant_cdn`]) as the links of customers' attachments, every
-//! request recorded, an expired one answered 403 like Meta's CDN.
+//! request recorded, an expired one answered 403 like Meta's CDN. The User Profile API,
+//! `GET /{version}/{user id}?fields=…`, answers the profiles a test planted
+//! ([`FakeMessenger::plant_profile`]) and Meta's error 100 for anyone else, every request
+//! recorded.
 
 use std::collections::VecDeque;
 use std::io;
@@ -79,6 +82,16 @@ struct State {
     cdn: std::collections::HashMap<String, CdnFile>,
     /// CDN paths requested, oldest first.
     cdn_requests: Vec<String>,
+    profiles: std::collections::HashMap<String, Value>,
+    profile_requests: Vec<ProfileRequest>,
+}
+
+/// One User Profile API request.
+#[derive(Clone, Debug)]
+pub struct ProfileRequest {
+    pub user: String,
+    pub fields: Option<String>,
+    pub authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -132,6 +145,12 @@ impl FakeMessenger {
                     .route(web::post().to(send)),
             );
             configure(cfg, data.clone());
+            // After the CDN's `/cdn/{name}`: only a Graph version's path is a profile.
+            cfg.service(
+                web::resource("/{version:v[0-9.]+}/{user}")
+                    .app_data(data.clone())
+                    .route(web::get().to(profile)),
+            );
         })?;
         tracing::info!(%addr, "fake messenger: listening");
         Ok(FakeMessenger {
@@ -202,6 +221,20 @@ impl FakeMessenger {
     /// The files uploaded with the Attachment Upload API, oldest first.
     pub fn uploads(&self) -> Vec<UploadCall> {
         self.shared.lock().uploads.clone()
+    }
+
+    /// Answer `profile` (Meta's fields: `first_name`, `last_name`; Instagram's `name`,
+    /// `username`) for `user`'s User Profile API requests.
+    pub fn plant_profile(&self, user: &str, profile: Value) {
+        self.shared
+            .lock()
+            .profiles
+            .insert(user.to_string(), profile);
+    }
+
+    /// The User Profile API requests, oldest first.
+    pub fn profile_requests(&self) -> Vec<ProfileRequest> {
+        self.shared.lock().profile_requests.clone()
     }
 
     /// Serve `bytes` on the fake CDN; the link a webhook carries for it.
@@ -435,5 +468,47 @@ async fn cdn(path: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse
             .content_type(file.content_type.clone())
             .body(file.bytes.clone()),
         None => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// `GET /{version}/{user}`: a planted profile (with its `id`), else Meta's error 100.
+async fn profile(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let (_version, user) = path.into_inner();
+    let fields =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("fields").cloned());
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut state = shared.lock();
+    if state.profile_requests.len() < RECORD_MAX {
+        state.profile_requests.push(ProfileRequest {
+            user: user.clone(),
+            fields,
+            authorization,
+        });
+    }
+    match state.profiles.get(&user) {
+        Some(profile) => {
+            let mut body = profile.clone();
+            if let Some(map) = body.as_object_mut() {
+                map.insert("id".into(), json!(user));
+            }
+            HttpResponse::Ok().json(body)
+        }
+        None => HttpResponse::BadRequest().json(json!({"error": {
+            "message": format!("Unsupported get request. Object with ID '{user}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+            "type": "GraphMethodException",
+            "code": 100,
+            "error_subcode": 33,
+            "fbtrace_id": "AfakeTrace"
+        }})),
     }
 }

@@ -30,6 +30,28 @@ pub use sender::{LocalThrottle, OutboundSender, SenderClosed, Throttle, TrySendE
 #[derive(Clone, Default)]
 pub struct Outbound {
     senders: HashMap<ChannelId, OutboundSender>,
+    /// Customers whose profile was asked for lately (found or not): not asked again soon.
+    profiles_asked: ProfilesAsked,
+}
+
+/// How long a customer's profile is not asked for again, and how many are remembered.
+const PROFILE_ASK_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+const PROFILE_ASK_MAX: u64 = 100_000;
+/// The longest a profile lookup may hold the customer's first message.
+const PROFILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[derive(Clone)]
+struct ProfilesAsked(moka::sync::Cache<(ChannelId, CustomerId), ()>);
+
+impl Default for ProfilesAsked {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(PROFILE_ASK_MAX)
+                .time_to_live(PROFILE_ASK_TTL)
+                .build(),
+        )
+    }
 }
 
 impl Outbound {
@@ -135,7 +157,26 @@ impl Outbound {
             );
             senders.insert(channel_id, sender);
         }
-        Outbound { senders }
+        Outbound {
+            senders,
+            profiles_asked: ProfilesAsked::default(),
+        }
+    }
+
+    /// The customer's name from `channel`'s profile API (Messenger, Instagram), at most once
+    /// per customer in [`PROFILE_ASK_TTL`] and within [`PROFILE_TIMEOUT`]; `None` for channels
+    /// without one, on failure, or when asked lately.
+    pub async fn profile_name(&self, channel: &ChannelId, customer: &CustomerId) -> Option<String> {
+        let sender = self.senders.get(channel)?;
+        let key = (channel.clone(), customer.clone());
+        if self.profiles_asked.0.contains_key(&key) {
+            return None;
+        }
+        self.profiles_asked.0.insert(key, ());
+        tokio::time::timeout(PROFILE_TIMEOUT, sender.client().profile_name(customer))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The sender of `channel`, if it is configured.

@@ -175,6 +175,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct OutboundSender {
     channel: ChannelId,
+    /// The channel's client, also asked for customers' profiles.
+    client: Arc<dyn ChannelClient>,
     tx: mpsc::Sender<Queued>,
     slots: Arc<Semaphore>,
     stop: Arc<tokio::sync::watch::Sender<bool>>,
@@ -238,7 +240,7 @@ impl OutboundSender {
         let shared = Arc::new(Shared {
             stopped,
             channel: channel.clone(),
-            client,
+            client: client.clone(),
             throttle,
             in_flight: Semaphore::new(settings.max_in_flight.max(1)),
             lane_capacity: capacity,
@@ -250,6 +252,7 @@ impl OutboundSender {
         tokio::spawn(dispatch(shared, rx));
         OutboundSender {
             channel,
+            client,
             tx,
             stop: Arc::new(stop),
             slots: Arc::new(Semaphore::new(capacity)),
@@ -258,6 +261,11 @@ impl OutboundSender {
 
     pub fn channel(&self) -> &ChannelId {
         &self.channel
+    }
+
+    /// The channel's client.
+    pub fn client(&self) -> &Arc<dyn ChannelClient> {
+        &self.client
     }
 
     /// Stop (shutdown): requests in flight finish and are recorded; nothing new starts and

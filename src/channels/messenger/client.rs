@@ -24,7 +24,7 @@ use super::window::MessagingType;
 use crate::channels::whatsapp::client::{map_reqwest_error, parse_error, truncate};
 use crate::channels::{ChannelClient, RetryClass, SendAccepted, SendError, SendRequest};
 use crate::config::{InstagramAccountSettings, MessengerPageSettings, MessengerSettings};
-use crate::domain::{AccountId, ChannelKind, MediaKind, MediaSource, OutboundContent};
+use crate::domain::{AccountId, ChannelKind, CustomerId, MediaKind, MediaSource, OutboundContent};
 
 /// The Send API's attachment type of a media kind.
 pub fn attachment_type(kind: MediaKind) -> &'static str {
@@ -60,6 +60,8 @@ pub struct MessengerClient {
     http: reqwest::Client,
     url: String,
     upload_url: String,
+    /// `{base}/{version}`: the User Profile API is `GET {profile_base}/{user id}`.
+    profile_base: String,
     page: AccountId,
     token: SecretString,
     timeout: Duration,
@@ -107,17 +109,18 @@ impl MessengerClient {
         token: &SecretString,
         human_agent: bool,
     ) -> Self {
-        let base = format!(
-            "{}/{}/{}",
+        let profile_base = format!(
+            "{}/{}",
             settings.api_base_url.trim_end_matches('/'),
             settings.api_version.trim_matches('/'),
-            account
         );
+        let base = format!("{profile_base}/{account}");
         Self {
             platform,
             http,
             url: format!("{base}/messages"),
             upload_url: format!("{base}/message_attachments"),
+            profile_base,
             page: AccountId::new(account),
             token: token.clone(),
             timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
@@ -254,7 +257,78 @@ impl ChannelClient for MessengerClient {
     ) -> BoxFuture<'a, Result<SendAccepted, SendError>> {
         self.post(request).boxed()
     }
+
+    fn profile_name<'a>(&'a self, customer: &'a CustomerId) -> BoxFuture<'a, Option<String>> {
+        self.profile(customer).boxed()
+    }
 }
+
+impl MessengerClient {
+    /// The customer's name from Meta's User Profile API: Messenger's
+    /// `GET /{PSID}?fields=first_name,last_name`, Instagram's `GET /{IGSID}?fields=name,username`
+    /// (the name, else `@username`), with the page's or account's token. Meta answers only for
+    /// customers who wrote to the page; any failure is `None` (logged).
+    async fn profile(&self, customer: &CustomerId) -> Option<String> {
+        let user = self.platform.user_of(customer)?;
+        // A PSID or IGSID is digits; anything else is not asked for.
+        if !user.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let fields = match self.platform {
+            Platform::Messenger => "first_name,last_name",
+            Platform::Instagram => "name,username",
+        };
+        let answer = self
+            .http
+            .get(format!("{}/{user}", self.profile_base))
+            .query(&[("fields", fields)])
+            .bearer_auth(self.token.expose_secret())
+            .timeout(self.timeout)
+            .send()
+            .await;
+        let response = match answer {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => {
+                tracing::info!(channel = %self.page, status = r.status().as_u16(), "no profile from Meta");
+                return None;
+            }
+            Err(e) => {
+                tracing::info!(channel = %self.page, error = %e.without_url(), "no profile from Meta");
+                return None;
+            }
+        };
+        let profile: Value = response.json().await.ok()?;
+        profile_name(self.platform, &profile)
+    }
+}
+
+/// The display name in a User Profile API answer: Messenger's first and last names, Instagram's
+/// name or `@username`; trimmed, at most [`PROFILE_NAME_MAX`] characters, `None` when empty.
+pub fn profile_name(platform: Platform, profile: &Value) -> Option<String> {
+    let text = |key: &str| {
+        profile
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let name = match platform {
+        Platform::Messenger => {
+            let parts: Vec<&str> = [text("first_name"), text("last_name")]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        }
+        Platform::Instagram => text("name")
+            .map(str::to_string)
+            .or_else(|| text("username").map(|u| format!("@{u}"))),
+    }?;
+    Some(name.chars().take(PROFILE_NAME_MAX).collect())
+}
+
+/// The longest profile name kept (characters).
+pub const PROFILE_NAME_MAX: usize = 200;
 
 /// Why a send failed: Meta's "outside the allowed window" (tried again with `HUMAN_AGENT` where
 /// the page may), or anything else.

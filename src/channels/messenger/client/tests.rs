@@ -299,3 +299,80 @@ async fn outside_the_window_a_human_agent_page_tags_the_message_and_others_fail(
     assert!(approved.send(&request(text("x"))).await.is_err());
     assert_eq!(fake.calls().len(), 6);
 }
+
+#[test]
+fn a_profile_s_name_is_the_first_and_last_names_or_instagram_s_name_or_username() {
+    let m = Platform::Messenger;
+    let ig = Platform::Instagram;
+    let cases = [
+        (
+            m,
+            json!({"first_name": "Jordan", "last_name": "Smith"}),
+            Some("Jordan Smith"),
+        ),
+        (
+            m,
+            json!({"first_name": " Jordan ", "last_name": ""}),
+            Some("Jordan"),
+        ),
+        (m, json!({"last_name": "Smith"}), Some("Smith")),
+        (m, json!({"first_name": "", "last_name": "  "}), None),
+        (m, json!({"name": "Not Messenger's field"}), None),
+        (m, json!({"first_name": 7}), None),
+        (
+            ig,
+            json!({"name": "Ana Lima", "username": "ana.ig"}),
+            Some("Ana Lima"),
+        ),
+        (
+            ig,
+            json!({"name": "", "username": "ana.ig"}),
+            Some("@ana.ig"),
+        ),
+        (ig, json!({"username": " "}), None),
+        (ig, json!([]), None),
+    ];
+    for (platform, profile, expected) in cases {
+        assert_eq!(
+            profile_name(platform, &profile).as_deref(),
+            expected,
+            "{platform:?} {profile}"
+        );
+    }
+    let long = "é".repeat(500);
+    let name = profile_name(m, &json!({"first_name": long})).unwrap_or_default();
+    assert_eq!(name.chars().count(), PROFILE_NAME_MAX);
+}
+
+#[actix_rt::test]
+async fn the_profile_is_asked_with_the_page_token_and_a_refusal_is_no_name() {
+    let fake = FakeMessenger::start();
+    let settings = MessengerSettings {
+        api_base_url: fake.base_url(),
+        ..MessengerSettings::default()
+    };
+    let page = MessengerPageSettings {
+        page_id: "1234567890".into(),
+        page_access_token: SecretString::from("page-token"),
+        human_agent: false,
+    };
+    let client = MessengerClient::new(reqwest::Client::new(), &settings, &page);
+    let account = AccountId::new("1234567890");
+    fake.plant_profile("111", json!({"first_name": "Jo", "last_name": "Doe"}));
+    let known = Platform::Messenger.customer_id(&account, "111");
+    assert_eq!(client.profile_name(&known).await.as_deref(), Some("Jo Doe"));
+    // Meta's error 100 (a user who never wrote to the page): no name.
+    let unknown = Platform::Messenger.customer_id(&account, "222");
+    assert_eq!(client.profile_name(&unknown).await, None);
+    // Not a PSID, or another channel's customer: never asked.
+    for other in [
+        Platform::Messenger.customer_id(&account, "../me"),
+        CustomerId::new("15550001111"),
+    ] {
+        assert_eq!(client.profile_name(&other).await, None);
+    }
+    let asked = fake.profile_requests();
+    assert_eq!(asked.len(), 2, "{asked:#?}");
+    assert_eq!(asked[0].authorization.as_deref(), Some("Bearer page-token"));
+    assert_eq!(asked[0].fields.as_deref(), Some("first_name,last_name"));
+}
