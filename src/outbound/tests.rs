@@ -330,6 +330,19 @@ impl Store for Probe {
     ) -> Result<Option<ContactRecord>, StoreError> {
         Ok(None)
     }
+    async fn list_contacts(
+        &self,
+        _: &crate::store::ContactFilter,
+    ) -> Result<Vec<crate::store::ContactListing>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn update_contact(
+        &self,
+        _: &crate::domain::CustomerId,
+        _: &crate::crm::contact::ContactChanges,
+    ) -> Result<crate::store::ContactUpdate, StoreError> {
+        Ok(None)
+    }
     async fn console_outbox(
         &self,
         _: Option<i64>,

@@ -436,6 +436,32 @@ pub struct ConversationFilter {
     pub limit: i64,
 }
 
+/// What the CRM's contact list asks for.
+#[derive(Clone, Debug, Default)]
+pub struct ContactFilter {
+    /// Free text, lowercased: the name, the email field, digits of the phone number (when the
+    /// text is a number), or an identity's address.
+    pub text: Option<String>,
+    pub tag: Option<String>,
+    pub language: Option<String>,
+    /// Only contacts with an identity on this channel.
+    pub channel: Option<ChannelId>,
+    /// Keyset paging: only contacts listed after this one (`id` is the contact's id).
+    pub after: Option<ListCursor>,
+    pub limit: i64,
+}
+
+/// A contact before and after an update; `None`: no such contact.
+pub type ContactUpdate = Option<(ContactRecord, ContactRecord)>;
+
+/// A contact in the CRM's list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactListing {
+    pub contact: ContactRecord,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// Where a page of conversations ended: the last one's `updated_at` and id. Lists are ordered by
 /// `(updated_at, id)` descending, so the next page is everything strictly below it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -607,6 +633,21 @@ pub trait Store: AccountStore + PushStore + Send + Sync + 'static {
         into: &CustomerId,
         from: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError>;
+
+    /// Contacts for the CRM's list, most recently changed first, keyset-paged by
+    /// `(updated_at, id)` like conversations.
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+    ) -> Result<Vec<ContactListing>, StoreError>;
+
+    /// Apply `changes` to the contact named by `customer` (its id or any of its addresses),
+    /// atomically: the contact before and after, or `None` when it is unknown.
+    async fn update_contact(
+        &self,
+        customer: &CustomerId,
+        changes: &crate::crm::contact::ContactChanges,
+    ) -> Result<ContactUpdate, StoreError>;
 
     /// The channels a contact (named by its id or any of its addresses) reached us on, oldest
     /// first.

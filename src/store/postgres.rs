@@ -39,13 +39,14 @@ use super::rows::{
     message_from_row, outbox_entry_from_row,
 };
 use super::{
-    AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ContactWrite,
-    ConversationEvent, ConversationFilter, ConversationRecord, ConversationStep, NewInbound,
-    OutboundOutcome, OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store,
-    StoreCounts, StoreError, StoredMessage, is_connection_error, status_rank,
+    AgentEventRecord, ConsoleOutboxEntry, ContactFilter, ContactIdentity, ContactListing,
+    ContactRecord, ContactUpdate, ContactWrite, ConversationEvent, ConversationFilter,
+    ConversationRecord, ConversationStep, NewInbound, OutboundOutcome, OutboundState,
+    PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts, StoreError,
+    StoredMessage, is_connection_error, status_rank,
 };
 use crate::config::DatabaseSettings;
-use crate::crm::contact::merged;
+use crate::crm::contact::{ContactChanges, merged};
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
     ProviderMessageId, Sender, StatusUpdate, TeamId,
@@ -82,6 +83,7 @@ enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
+    UpdateContact(CustomerId, Box<ContactChanges>, Reply<ContactUpdate>),
     /// Commit what came before, close the connection, stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -286,6 +288,87 @@ impl Store for PostgresStore {
         let (into, from) = (into.clone(), from.clone());
         self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
             .await
+    }
+
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+    ) -> Result<Vec<ContactListing>, StoreError> {
+        let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "SELECT customer, name, phone, language, fields::text AS fields, tags::text AS tags,
+                created_at, updated_at
+             FROM contacts WHERE TRUE",
+        );
+        if let Some(tag) = &filter.tag {
+            query
+                .push(" AND EXISTS (SELECT 1 FROM json_array_elements_text(contacts.tags) AS t(tag) WHERE t.tag = ")
+                .push_bind(text(tag).into_owned())
+                .push(")");
+        }
+        if let Some(language) = &filter.language {
+            query
+                .push(" AND language = ")
+                .push_bind(text(language).into_owned());
+        }
+        if let Some(channel) = &filter.channel {
+            query
+                .push(" AND customer IN (SELECT customer FROM contact_identities WHERE channel = ")
+                .push_bind(text(channel.as_str()).into_owned())
+                .push(")");
+        }
+        if let Some(needle) = &filter.text {
+            let pattern = text(&super::like_anywhere(needle)).into_owned();
+            query
+                .push(" AND (lower(coalesce(name, '')) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR lower(coalesce(fields->>'email', '')) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR customer IN (SELECT customer FROM contact_identities WHERE lower(address) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+            if let Some(digits) = super::phone_digits(needle) {
+                query
+                    .push(" OR phone LIKE ")
+                    .push_bind(format!("%{digits}%"));
+            }
+            query.push(")");
+        }
+        if let Some(after) = &filter.after {
+            query
+                .push(" AND (updated_at < ")
+                .push_bind(after.updated_at)
+                .push(" OR (updated_at = ")
+                .push_bind(after.updated_at)
+                .push(" AND customer < ")
+                .push_bind(text(&after.id).into_owned())
+                .push("))");
+        }
+        query
+            .push(" ORDER BY updated_at DESC, customer DESC LIMIT ")
+            .push_bind(filter.limit.max(0));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ContactListing {
+                    contact: contact_from_row(row)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_contact(
+        &self,
+        customer: &CustomerId,
+        changes: &ContactChanges,
+    ) -> Result<ContactUpdate, StoreError> {
+        let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
+        self.write(
+            |reply| WriteOp::UpdateContact(customer, changes, reply),
+            false,
+        )
+        .await
     }
 
     async fn contact_identities(
@@ -1121,6 +1204,7 @@ enum Applied {
     Claimed(bool),
     Pruned(Pruned),
     Merged(Option<ContactRecord>),
+    Updated(ContactUpdate),
     Done,
 }
 
@@ -1156,6 +1240,12 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         WriteOp::MergeContacts(_, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Merged(contact) => Ok(contact),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
+        }
+        WriteOp::UpdateContact(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Updated(update) => Ok(update),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
@@ -1200,6 +1290,9 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<Applied, StoreEr
         }
         WriteOp::MergeContacts(into, from, _) => Ok(Applied::Merged(
             merge_contacts(conn, into.as_str(), from.as_str(), now_ms()).await?,
+        )),
+        WriteOp::UpdateContact(customer, changes, _) => Ok(Applied::Updated(
+            update_contact(conn, customer.as_str(), changes, now_ms()).await?,
         )),
         WriteOp::Prune(inbound_before, console_before, _) => {
             let inbound_events =
@@ -1366,6 +1459,25 @@ async fn write_contact(
 }
 
 /// See [`super::Store::merge_contacts`].
+/// See [`Store::update_contact`].
+async fn update_contact(
+    conn: &mut PgConnection,
+    customer: &str,
+    changes: &ContactChanges,
+    now: i64,
+) -> Result<ContactUpdate, StoreError> {
+    let customer = canonical(conn, customer).await?;
+    let Some(before) = read_contact(conn, &customer).await? else {
+        return Ok(None);
+    };
+    let mut after = before.clone();
+    changes.apply(&mut after);
+    if after != before {
+        put_contact(conn, &after, now).await?;
+    }
+    Ok(Some((before, after)))
+}
+
 async fn merge_contacts(
     conn: &mut PgConnection,
     into: &str,

@@ -24,12 +24,13 @@ use super::rows::{
 };
 use super::sqlite_accounts_writer::{AccountDone, AccountWrite};
 use super::{
-    AgentEventRecord, ConsoleOutboxEntry, ContactIdentity, ContactRecord, ConversationEvent,
-    ConversationFilter, ConversationRecord, ConversationStep, NewInbound, OutboundOutcome,
-    OutboundState, PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts,
-    StoreError, StoredMessage,
+    AgentEventRecord, ConsoleOutboxEntry, ContactFilter, ContactIdentity, ContactListing,
+    ContactRecord, ContactUpdate, ConversationEvent, ConversationFilter, ConversationRecord,
+    ConversationStep, NewInbound, OutboundOutcome, OutboundState, PendingOutbound, Pruned,
+    Recorded, RecordedInbound, Store, StoreCounts, StoreError, StoredMessage,
 };
 use crate::config::DatabaseSettings;
+use crate::crm::contact::ContactChanges;
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
     ProviderMessageId, TeamId,
@@ -53,6 +54,7 @@ pub(super) enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
+    UpdateContact(CustomerId, Box<ContactChanges>, Reply<ContactUpdate>),
     /// A write to the records of people (see `sqlite_accounts`): it may be refused.
     Account(
         Box<AccountWrite>,
@@ -240,6 +242,86 @@ impl Store for SqliteStore {
         let (into, from) = (into.clone(), from.clone());
         self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
             .await
+    }
+
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+    ) -> Result<Vec<ContactListing>, StoreError> {
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT customer, name, phone, language, fields, tags, created_at, updated_at
+             FROM contacts WHERE 1 = 1",
+        );
+        if let Some(tag) = &filter.tag {
+            query
+                .push(
+                    " AND EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = ",
+                )
+                .push_bind(tag.clone())
+                .push(")");
+        }
+        if let Some(language) = &filter.language {
+            query.push(" AND language = ").push_bind(language.clone());
+        }
+        if let Some(channel) = &filter.channel {
+            query
+                .push(" AND customer IN (SELECT customer FROM contact_identities WHERE channel = ")
+                .push_bind(channel.as_str().to_string())
+                .push(")");
+        }
+        if let Some(text) = &filter.text {
+            let pattern = super::like_anywhere(text);
+            query
+                .push(" AND (lower(coalesce(name, '')) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR lower(coalesce(json_extract(fields, '$.email'), '')) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR customer IN (SELECT customer FROM contact_identities WHERE lower(address) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+            if let Some(digits) = super::phone_digits(text) {
+                query
+                    .push(" OR phone LIKE ")
+                    .push_bind(format!("%{digits}%"));
+            }
+            query.push(")");
+        }
+        if let Some(after) = &filter.after {
+            query
+                .push(" AND (updated_at < ")
+                .push_bind(after.updated_at)
+                .push(" OR (updated_at = ")
+                .push_bind(after.updated_at)
+                .push(" AND customer < ")
+                .push_bind(after.id.clone())
+                .push("))");
+        }
+        query
+            .push(" ORDER BY updated_at DESC, customer DESC LIMIT ")
+            .push_bind(filter.limit.max(0));
+        let rows = query.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ContactListing {
+                    contact: contact_from_row(row)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn update_contact(
+        &self,
+        customer: &CustomerId,
+        changes: &ContactChanges,
+    ) -> Result<ContactUpdate, StoreError> {
+        let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
+        self.write(
+            |reply| WriteOp::UpdateContact(customer, changes, reply),
+            false,
+        )
+        .await
     }
 
     async fn contact_identities(
@@ -655,6 +737,7 @@ pub(super) enum Applied {
     Claimed(bool),
     Pruned(Pruned),
     Merged(Option<ContactRecord>),
+    Updated(ContactUpdate),
     Account(AccountDone),
     /// An account write refused (nothing of it is kept: its savepoint is rolled back).
     Refused(AccountError),
@@ -698,6 +781,12 @@ pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         WriteOp::MergeContacts(_, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Merged(contact) => Ok(contact),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
+        }
+        WriteOp::UpdateContact(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Updated(update) => Ok(update),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }

@@ -277,6 +277,12 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
             from.as_str(),
             now_ms(),
         )?)),
+        WriteOp::UpdateContact(customer, changes, _) => Ok(Applied::Updated(update_contact(
+            conn,
+            customer.as_str(),
+            changes,
+            now_ms(),
+        )?)),
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
 }
@@ -359,6 +365,25 @@ fn write_contact(conn: &Connection, write: &ContactWrite, now: i64) -> Result<()
         None => write.contact.clone(),
     };
     put_contact(conn, &contact, now)
+}
+
+/// See [`super::Store::update_contact`].
+fn update_contact(
+    conn: &Connection,
+    customer: &str,
+    changes: &crate::crm::contact::ContactChanges,
+    now: i64,
+) -> Result<super::ContactUpdate, StoreError> {
+    let customer = canonical(conn, customer).map_err(engine)?;
+    let Some(before) = read_contact(conn, &customer)? else {
+        return Ok(None);
+    };
+    let mut after = before.clone();
+    changes.apply(&mut after);
+    if after != before {
+        put_contact(conn, &after, now)?;
+    }
+    Ok(Some((before, after)))
 }
 
 /// See [`super::Store::merge_contacts`].

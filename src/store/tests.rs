@@ -1322,6 +1322,188 @@ pub(crate) async fn contacts_have_an_identity_per_channel(store: Arc<dyn Store>)
     );
 }
 
+/// The CRM's list: free text over name, email, phone digits and identities; tag, language and
+/// channel filters; newest change first, keyset pages; an update applied field by field.
+pub(crate) async fn contacts_are_listed_searched_paged_and_updated(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let mut people = Vec::new();
+    for (i, (customer, name, email, tag, language)) in [
+        (
+            "34600000101",
+            "Ana López",
+            Some("ana@example.com"),
+            Some("vip"),
+            Some("es"),
+        ),
+        ("34600000102", "Bruno Díaz", None, None, Some("es")),
+        (
+            "telegram:1:77",
+            "Chen",
+            Some("chen@example.org"),
+            Some("vip"),
+            Some("en"),
+        ),
+        ("15550000104", "Dora_100%", None, None, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = contact(customer, name);
+        if customer.starts_with("34") || customer.starts_with("15") {
+            c.phone = Some(customer.into());
+        }
+        if let Some(email) = email {
+            c.fields.insert("email".into(), email.into());
+        }
+        c.tags = tag.into_iter().map(str::to_string).collect();
+        c.language = language.map(str::to_string);
+        let ch = if customer.starts_with("telegram:") {
+            ChannelId::new("telegram")
+        } else {
+            channel()
+        };
+        let mut conversation = ConversationRecord::new(
+            ConversationKey::new(&ch, &CustomerId::new(customer)),
+            ch,
+            CustomerId::new(customer),
+            1_000 + i as i64,
+        );
+        commit(
+            store,
+            &mut conversation,
+            ConversationStep {
+                contact: Some(ContactWrite::whole(c.clone())),
+                ..ConversationStep::empty()
+            },
+        )
+        .await;
+        people.push(c);
+        // Distinct change times, whatever the clock's resolution.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let names = |listed: &[ContactListing]| -> Vec<String> {
+        listed
+            .iter()
+            .map(|l| l.contact.name.clone().unwrap_or_default())
+            .collect()
+    };
+    let list = |filter: ContactFilter| async move {
+        store
+            .list_contacts(&ContactFilter {
+                limit: 50,
+                ..filter
+            })
+            .await
+            .expect("listed")
+    };
+    // Newest change first.
+    assert_eq!(
+        names(&list(ContactFilter::default()).await),
+        ["Dora_100%", "Chen", "Bruno Díaz", "Ana López"]
+    );
+    let text = |t: &str| ContactFilter {
+        text: Some(t.to_lowercase()),
+        ..ContactFilter::default()
+    };
+    assert_eq!(names(&list(text("lópez")).await), ["Ana López"]);
+    assert_eq!(names(&list(text("example.org")).await), ["Chen"]);
+    assert_eq!(names(&list(text("600 000 102")).await), ["Bruno Díaz"]);
+    assert_eq!(names(&list(text("telegram:1")).await), ["Chen"]);
+    // LIKE's wildcards are text.
+    assert_eq!(names(&list(text("_100%")).await), ["Dora_100%"]);
+    assert!(list(text("%")).await.len() == 1);
+    assert_eq!(
+        names(
+            &list(ContactFilter {
+                tag: Some("vip".into()),
+                ..ContactFilter::default()
+            })
+            .await
+        ),
+        ["Chen", "Ana López"]
+    );
+    assert_eq!(
+        names(
+            &list(ContactFilter {
+                language: Some("es".into()),
+                ..ContactFilter::default()
+            })
+            .await
+        ),
+        ["Bruno Díaz", "Ana López"]
+    );
+    assert_eq!(
+        names(
+            &list(ContactFilter {
+                channel: Some(ChannelId::new("telegram")),
+                ..ContactFilter::default()
+            })
+            .await
+        ),
+        ["Chen"]
+    );
+    // Pages of two.
+    let first = store
+        .list_contacts(&ContactFilter {
+            limit: 2,
+            ..ContactFilter::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(names(&first), ["Dora_100%", "Chen"]);
+    let last = &first[1];
+    let second = list(ContactFilter {
+        after: Some(ListCursor {
+            updated_at: last.updated_at,
+            id: last.contact.customer.as_str().to_string(),
+        }),
+        ..ContactFilter::default()
+    })
+    .await;
+    assert_eq!(names(&second), ["Bruno Díaz", "Ana López"]);
+
+    // An update: field by field, by the contact's id or an address; unknown: None.
+    let changes = crate::crm::contact::ContactChanges {
+        name: Some(Some("Ana María López".into())),
+        tags_added: vec!["gold".into()],
+        fields_set: [("city".to_string(), "Sevilla".to_string())].into(),
+        ..Default::default()
+    };
+    let (before, after) = store
+        .update_contact(&CustomerId::new("34600000101"), &changes)
+        .await
+        .expect("updated")
+        .expect("known");
+    assert_eq!(before, people[0]);
+    assert_eq!(after.name.as_deref(), Some("Ana María López"));
+    assert_eq!(after.tags, ["vip", "gold"]);
+    assert_eq!(
+        after.fields.get("email").map(String::as_str),
+        Some("ana@example.com")
+    );
+    assert_eq!(
+        after.fields.get("city").map(String::as_str),
+        Some("Sevilla")
+    );
+    let stored = store
+        .load_contact(&CustomerId::new("34600000101"))
+        .await
+        .expect("loaded");
+    assert_eq!(stored.as_ref(), Some(&after));
+    // The updated contact is the newest change now.
+    assert_eq!(
+        names(&list(ContactFilter::default()).await)[0],
+        "Ana María López"
+    );
+    assert!(
+        store
+            .update_contact(&CustomerId::new("nobody"), &changes)
+            .await
+            .expect("asked")
+            .is_none()
+    );
+}
+
 /// A customer proves on a second channel a number a contact already has: that channel's
 /// identity joins the contact (what the contact knows wins, the rest is filled in, tags are
 /// united), and everything that reads a contact by a conversation's address finds it. An agent's
@@ -2071,6 +2253,7 @@ macro_rules! store_suite {
                 console_events_wait_in_the_outbox_until_appended,
                 contacts_have_an_identity_per_channel,
                 a_proven_number_links_contacts_and_merges_fold_them,
+                contacts_are_listed_searched_paged_and_updated,
                 backlog_lists_conversations_with_unprocessed_events,
                 text_with_nul_characters_is_stored,
                 provider_ids_of_10_kb_are_recorded_and_found);
