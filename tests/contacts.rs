@@ -1,7 +1,7 @@
-//! One person, one contact: an agent merges the contacts of two conversations (the same person
-//! wrote from two numbers, or on two channels), everything reading a contact through either
-//! conversation then finds the one contact with both identities, and the merge is audited.
-//! Over HTTP like the console, in both modes.
+//! The CRM's contacts over HTTP like the console, in both modes: supervisors list, search and
+//! edit contacts; an agent edits the contact of a conversation they may open; a tag set by a
+//! person makes a routing rule match at the next handoff; merges (by conversation or by contact)
+//! fold two contacts into one; every change is audited; bad edits change nothing.
 
 mod common;
 
@@ -105,4 +105,220 @@ async fn an_agent_merges_two_conversations_contacts_into_one() {
     assert_eq!(entries[0]["before"]["from"]["customer"], "34600400002");
 }
 
-in_both_modes!(an_agent_merges_two_conversations_contacts_into_one);
+/// Sam (supervisor) tags a customer VIP while the bot still talks to them: the handoff that
+/// follows goes through the demo's `vip` routing rule (priority 10). Alice (agent) reads and
+/// edits the contact through her conversation, never the whole list; Carla (another team)
+/// cannot reach it. Bad edits are refused and change nothing; every edit is audited.
+async fn a_tag_set_by_a_person_routes_the_next_handoff() {
+    let app = spawn_console_app(|_| {}).await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let alice = Console::new(&app, ALICE);
+    alice.set_presence("online").await;
+    let vera = Customer::new(&app, "34600500001");
+    vera.opens_the_menu().await;
+    let path = "/api/v1/contacts/34600500001";
+    let contact = expect_status(200, sam.get(path).await);
+    assert_eq!(contact["contact"]["tags"], json!([]), "{contact}");
+
+    let edited = expect_status(
+        200,
+        sam.patch(
+            path,
+            json!({"name": "Vera Ip", "tags": ["VIP"], "email": "vera@example.com",
+                   "fields": {"plan": "gold"}}),
+        )
+        .await,
+    );
+    assert_eq!(edited["contact"]["name"], "Vera Ip");
+    assert_eq!(edited["contact"]["tags"], json!(["vip"]));
+    assert_eq!(edited["contact"]["email"], "vera@example.com");
+    assert_eq!(edited["contact"]["fields"]["plan"], "gold");
+
+    // The handoff reads the new tag: the vip rule matches.
+    let id = vera.chooses_team(SUPPORT).await;
+    let view = alice
+        .wait_conversation(&id, "assigned to alice", WAIT, |d| {
+            d["conversation"]["status"] == "assigned"
+        })
+        .await;
+    let route = &view["conversation"]["route"];
+    assert_eq!(route["priority"], 10, "{view}");
+    assert!(
+        route["trace"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|s| s == "rule vip matched: priority 10")),
+        "{view}"
+    );
+    assert_eq!(view["contact"]["name"], "Vera Ip", "{view}");
+
+    // Alice reaches the contact through her conversation, not the list.
+    let seen = expect_status(200, alice.get(path).await);
+    let conversations: Vec<&str> = seen["contact"]["conversations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(conversations, [id.as_str()]);
+    expect_status(403, alice.get("/api/v1/contacts").await);
+    expect_status(404, Console::new(&app, CARLA).get(path).await);
+    expect_status(404, sam.get("/api/v1/contacts/34600599999").await);
+
+    // Bad edits: refused, nothing changes.
+    expect_error(
+        422,
+        "invalid_contact",
+        alice.patch(path, json!({"email": "not an email"})).await,
+    );
+    expect_error(
+        422,
+        "invalid_contact",
+        alice.patch(path, json!({"tags": ["has space"]})).await,
+    );
+    expect_status(400, alice.patch(path, json!({"phone": "123"})).await);
+    expect_status(
+        404,
+        Console::new(&app, CARLA)
+            .patch(path, json!({"tags": []}))
+            .await,
+    );
+    let unchanged = expect_status(200, sam.get(path).await);
+    assert_eq!(unchanged["contact"]["tags"], json!(["vip"]));
+    assert_eq!(unchanged["contact"]["email"], "vera@example.com");
+
+    // Alice takes the tag off and clears the plan.
+    let edited = expect_status(
+        200,
+        alice
+            .patch(path, json!({"tags": [], "fields": {"plan": null}}))
+            .await,
+    );
+    assert_eq!(edited["contact"]["tags"], json!([]));
+    assert!(edited["contact"]["fields"].get("plan").is_none());
+
+    // Sam's list: search, filters, pages.
+    let other = Customer::new(&app, "34600500002");
+    other.opens_the_menu().await;
+    let found = expect_status(200, sam.get("/api/v1/contacts?q=vera").await);
+    let ids: Vec<&str> = found["contacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["34600500001"]);
+    let by_digits = expect_status(200, sam.get("/api/v1/contacts?q=600500002").await);
+    assert_eq!(by_digits["contacts"][0]["id"], "34600500002");
+    let tagged = expect_status(200, sam.get("/api/v1/contacts?tag=vip").await);
+    assert_eq!(tagged["contacts"], json!([]));
+    let page = expect_status(200, sam.get("/api/v1/contacts?limit=1").await);
+    assert_eq!(page["contacts"].as_array().map(Vec::len), Some(1));
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let next = expect_status(
+        200,
+        sam.get(&format!("/api/v1/contacts?limit=1&cursor={cursor}"))
+            .await,
+    );
+    assert_ne!(next["contacts"][0]["id"], page["contacts"][0]["id"]);
+    expect_status(400, sam.get("/api/v1/contacts?cursor=nonsense").await);
+    expect_status(400, sam.get("/api/v1/contacts?sort=name").await);
+
+    // Both edits audited, by whom, with the contact before and after.
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let entries = expect_status(
+        200,
+        admin.get("/api/v1/admin/audit?action=contact.update").await,
+    );
+    let entries = entries["entries"].as_array().cloned().unwrap_or_default();
+    let actors: Vec<&str> = entries.iter().filter_map(|e| e["actor"].as_str()).collect();
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    assert!(
+        actors.contains(&"sam") && actors.contains(&"alice"),
+        "{actors:?}"
+    );
+}
+
+/// A supervisor merges two contacts by their ids; the survivor has both identities.
+async fn a_supervisor_merges_two_contacts_by_id() {
+    let app = spawn_console_app(|_| {}).await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let one = Customer::new(&app, "34600600001");
+    let two = Customer::new(&app, "34600600002");
+    one.opens_the_menu().await;
+    two.opens_the_menu().await;
+    expect_status(
+        200,
+        sam.patch("/api/v1/contacts/34600600002", json!({"tags": ["gold"]}))
+            .await,
+    );
+    expect_status(
+        400,
+        sam.post("/api/v1/contacts/merge", json!({"into": "34600600001"}))
+            .await,
+    );
+    expect_status(
+        404,
+        sam.post(
+            "/api/v1/contacts/merge",
+            json!({"into": "34600600001", "from": "34600699999"}),
+        )
+        .await,
+    );
+    expect_status(
+        404,
+        Console::new(&app, ALICE)
+            .post(
+                "/api/v1/contacts/merge",
+                json!({"into": "34600600001", "from": "34600600002"}),
+            )
+            .await,
+    );
+    let merged = expect_status(
+        200,
+        sam.post(
+            "/api/v1/contacts/merge",
+            json!({"into": "34600600001", "from": "34600600002"}),
+        )
+        .await,
+    );
+    assert_eq!(merged["contact"]["id"], "34600600001");
+    assert_eq!(
+        addresses(&merged["contact"]),
+        ["34600600001", "34600600002"]
+    );
+    assert_eq!(merged["contact"]["tags"], json!(["gold"]));
+    // The folded contact's address now reads the survivor.
+    let read = expect_status(200, sam.get("/api/v1/contacts/34600600002").await);
+    assert_eq!(read["contact"]["id"], "34600600001");
+    expect_error(
+        422,
+        "same_contact",
+        sam.post(
+            "/api/v1/contacts/merge",
+            json!({"into": "34600600001", "from": "34600600002"}),
+        )
+        .await,
+    );
+}
+
+in_both_modes!(
+    an_agent_merges_two_conversations_contacts_into_one,
+    a_tag_set_by_a_person_routes_the_next_handoff,
+    a_supervisor_merges_two_contacts_by_id,
+);
+
+/// Where numbers are masked, the CRM masks them too (phone and number ids), whoever asks.
+#[actix_rt::test]
+async fn the_crm_masks_numbers_where_masking_is_on() {
+    let app = spawn_console_app(|s| s.security.mask_numbers = true).await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let c = Customer::new(&app, "34612345612");
+    c.opens_the_menu().await;
+    let list = expect_status(200, sam.get("/api/v1/contacts").await);
+    let text = list.to_string();
+    assert!(!text.contains("34612345612"), "{text}");
+    assert!(text.contains("+34 6•• ••• •12"), "{text}");
+}

@@ -15,6 +15,9 @@
 //! - **admin**: everything, including users, teams, roles, settings, API tokens and the audit
 //!   log.
 //!
+//! Contacts ([`decide_contacts`]): supervisors and admins browse, search and edit the whole
+//! CRM; an agent reads and edits a contact only through a conversation of it they may open.
+//!
 //! Masked numbers: where a team masks customers' numbers (its own setting, else the global
 //! default), every ordinary view shows them masked, whatever the role; a supervisor of the team
 //! or an admin can reveal one on purpose ([`Action::RevealNumber`], audited). Nobody sees a
@@ -201,6 +204,28 @@ pub fn decide_team(p: &Principal, action: TeamAction, team: &TeamId, private: bo
         // Teammates see each other's presence and load (to transfer to someone available).
         TeamAction::ViewAgents => Verdict::Allow,
         _ => Verdict::Forbidden,
+    }
+}
+
+/// What one may do with the CRM's contacts as a whole (not through a conversation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContactsAction {
+    /// List and search every contact.
+    Browse,
+    /// Read, edit or merge any contact.
+    Edit,
+}
+
+impl ContactsAction {
+    pub const ALL: [ContactsAction; 2] = [ContactsAction::Browse, ContactsAction::Edit];
+}
+
+/// May `p` do `action` to every contact? (An agent may still reach a contact through a
+/// conversation of it they may open: the caller checks that with [`decide`].)
+pub fn decide_contacts(p: &Principal, _action: ContactsAction) -> Verdict {
+    match p.role {
+        Role::Supervisor | Role::Admin => Verdict::Allow,
+        Role::Agent => Verdict::Forbidden,
     }
 }
 

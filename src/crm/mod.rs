@@ -6,5 +6,7 @@
 //!   contact (two conversations on two channels, a merge) never undo each other.
 //! - [`contact::merged`]: two contacts folded into one.
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
+//! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
 
 pub mod contact;
+pub mod edit;

@@ -366,7 +366,7 @@ async fn list(
 }
 
 /// The policy's facts about a conversation, for this caller.
-async fn facts_verdict(
+pub(super) async fn facts_verdict(
     state: &AppState,
     caller: &Caller,
     conversation: &ConversationRecord,

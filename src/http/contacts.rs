@@ -1,16 +1,234 @@
-//! Contacts seen through their conversations: `POST /api/v1/conversations/{id}/contact/merge`
-//! folds the contact of another conversation into this conversation's contact (the same person
-//! on two channels, or twice on one). Whoever may open both conversations may merge them; it is
-//! audited and cannot be undone (the console says so before it asks).
+//! The CRM's contacts over REST (docs/CONSOLE_API.md, "Contacts"):
+//!
+//! - `GET /api/v1/contacts?q=&tag=&language=&channel=&limit=&cursor=`: list and search
+//!   (supervisors and admins), most recently changed first, `{"contacts", "next_cursor"}`;
+//! - `GET /api/v1/contacts/{id}`, `PATCH /api/v1/contacts/{id}`: read and edit one contact
+//!   (`{id}`: its id or any of its identities' addresses). Supervisors and admins any; an agent
+//!   one of whose conversations they may open (else 404). An edit is checked
+//!   ([`crate::crm::edit::ContactPatch`]), written field by field, audited (`contact.update`),
+//!   and the contact's conversations read it again at once (routing rules, the bot and the
+//!   console see the new tags and fields);
+//! - `POST /api/v1/contacts/merge {"into", "from"}` and
+//!   `POST /api/v1/conversations/{id}/contact/merge {"from_conversation"}`: fold one contact
+//!   into another (the same person on two channels, or twice on one). Whoever may reach both
+//!   may merge them; audited (`contact.merge`); it cannot be undone (the console says so before
+//!   it asks).
+//!
+//! Numbers are masked in these views wherever masking is on for anyone (the global default or
+//! any team's own setting): a contact is not one team's, so the CRM never shows in clear a
+//! number some team keeps masked. Revealing one stays a conversation's audited action.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::console::permitted;
+use super::console::{facts_verdict, permitted};
 use super::{ApiError, AppState};
-use crate::accounts::policy::Action;
+use crate::accounts::policy::{self, Action, ContactsAction, Verdict};
+use crate::accounts::privacy::Masker;
+use crate::crm::edit::{self, ContactPatch};
+use crate::domain::{ChannelId, CustomerId};
+use crate::store::{ContactFilter, ContactIdentity, ContactRecord, ConversationRecord, ListCursor};
+
+/// The longest search text, tag or language accepted in a list's query.
+const QUERY_MAX: usize = 100;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/conversations/{id}/contact/merge",
+        web::post().to(merge_conversations),
+    )
+    .route("/contacts", web::get().to(list))
+    .route("/contacts/merge", web::post().to(merge))
+    .route("/contacts/{id}", web::get().to(read))
+    .route("/contacts/{id}", web::patch().to(update));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    q: Option<String>,
+    tag: Option<String>,
+    language: Option<String>,
+    channel: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn bounded(name: &str, value: &Option<String>) -> Result<Option<String>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("") => Err(ApiError::BadRequest(format!("`{name}` is empty"))),
+        Some(v) if v.chars().count() > QUERY_MAX => Err(ApiError::BadRequest(format!(
+            "`{name}` takes at most {QUERY_MAX} characters"
+        ))),
+        Some(v) => Ok(Some(v.to_string())),
+    }
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !policy::decide_contacts(&caller.principal, ContactsAction::Browse).allowed() {
+        return Err(ApiError::Forbidden(
+            "only supervisors and admins browse the contacts; agents see a contact through its conversation".into(),
+        ));
+    }
+    let after = match &query.cursor {
+        Some(cursor) => Some(ListCursor::decode(cursor).ok_or_else(|| {
+            ApiError::BadRequest("`cursor` is not a cursor this API handed out".into())
+        })?),
+        None => None,
+    };
+    let max = state.settings.console.max_page_size as i64;
+    let limit = query.limit.unwrap_or(50).clamp(1, max);
+    let filter = ContactFilter {
+        text: bounded("q", &query.q)?.map(|q| q.to_lowercase()),
+        tag: bounded("tag", &query.tag)?.map(|t| edit::normalize_tag(&t).unwrap_or(t)),
+        language: bounded("language", &query.language)?,
+        channel: bounded("channel", &query.channel)?.map(ChannelId::new),
+        after,
+        // One more than asked: whether there is a next page.
+        limit: limit + 1,
+    };
+    let mut listed = state.store.list_contacts(&filter).await?;
+    let next_cursor = if listed.len() as i64 > limit {
+        listed.truncate(limit as usize);
+        listed.last().map(|l| {
+            ListCursor {
+                updated_at: l.updated_at,
+                id: l.contact.customer.as_str().to_string(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    let mut contacts = Vec::with_capacity(listed.len());
+    for l in &listed {
+        let identities = state.store.contact_identities(&l.contact.customer).await?;
+        let mut view = contact_view(&state, &l.contact, &identities);
+        view["created_at"] = json!(l.created_at);
+        view["updated_at"] = json!(l.updated_at);
+        crm_masker(&state, &l.contact, &identities).apply(&mut view);
+        contacts.push(view);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "contacts": contacts, "next_cursor": next_cursor })))
+}
+
+/// A contact the caller may reach, its identities and its conversations they may open (newest
+/// first): supervisors and admins any contact; an agent one with a conversation they may open.
+/// 404 otherwise, as for a contact that does not exist.
+struct Reached {
+    contact: ContactRecord,
+    identities: Vec<ContactIdentity>,
+    conversations: Vec<ConversationRecord>,
+}
+
+async fn reach(state: &AppState, caller: &Caller, id: &str) -> Result<Reached, ApiError> {
+    let not_found = || ApiError::NotFound("no such contact".into());
+    if id.is_empty() || id.chars().count() > 512 {
+        return Err(not_found());
+    }
+    let contact = state
+        .store
+        .load_contact(&CustomerId::new(id))
+        .await?
+        .ok_or_else(not_found)?;
+    let mut conversations = Vec::new();
+    for c in state
+        .store
+        .customer_conversations(&contact.customer, 50)
+        .await?
+    {
+        if facts_verdict(state, caller, &c, Action::View).await == Verdict::Allow {
+            conversations.push(c);
+        }
+    }
+    let everyone = policy::decide_contacts(&caller.principal, ContactsAction::Edit).allowed();
+    if !everyone && conversations.is_empty() {
+        return Err(not_found());
+    }
+    let identities = state.store.contact_identities(&contact.customer).await?;
+    Ok(Reached {
+        contact,
+        identities,
+        conversations,
+    })
+}
+
+async fn read(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let reached = reach(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &reached)))
+}
+
+async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<ContactPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let reached = reach(&state, &caller, &id).await?;
+    let changes = body
+        .changes(&reached.contact)
+        .map_err(|e| ApiError::Unprocessable {
+            code: "invalid_contact",
+            message: format!("{}: {}", e.field, e.message),
+        })?;
+    if changes.is_empty() {
+        return Ok(HttpResponse::Ok().json(answer(&state, &reached)));
+    }
+    let (before, after) = state
+        .store
+        .update_contact(&reached.contact.customer, &changes)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
+    let entry = state.accounts.entry(
+        &caller,
+        "contact.update",
+        Some(("contact", after.customer.as_str())),
+        Some(json!({ "contact": before })),
+        Some(json!({ "contact": after })),
+        &super::auth::request_meta(&req, &state),
+    );
+    state.store.append_audit(&entry).await?;
+    // Its conversations' actors read it again: routing rules, the bot and the views see it.
+    state.desk.contact_changed(&reached.identities, None);
+    let reached = Reached {
+        contact: after,
+        ..reached
+    };
+    Ok(HttpResponse::Ok().json(answer(&state, &reached)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeContactsBody {
+    /// The contact that stays (its id or any of its addresses).
+    into: String,
+    /// The contact folded into it.
+    from: String,
+}
+
+async fn merge(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<MergeContactsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let into = reach(&state, &caller, &body.into).await?;
+    let from = reach(&state, &caller, &body.from).await?;
+    let merged = merge_reached(&req, &state, &caller, into.contact, from.contact).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &merged)))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,11 +237,7 @@ pub struct MergeBody {
     from_conversation: String,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/conversations/{id}/contact/merge", web::post().to(merge));
-}
-
-async fn merge(
+async fn merge_conversations(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
@@ -38,10 +252,33 @@ async fn merge(
     ) else {
         return Err(ApiError::NotFound("no such contact".into()));
     };
+    let merged = merge_reached(&req, &state, &caller, survivor, gone).await?;
+    let addresses: Vec<&str> = merged
+        .identities
+        .iter()
+        .map(|i| i.address.as_str())
+        .collect();
+    // Masked as this conversation's team masks (the caller came through it).
+    let mut body = json!({ "contact": contact_view(&state, &merged.contact, &merged.identities) });
+    state
+        .desk
+        .masker(&into, Some(&merged.contact), &addresses)
+        .apply(&mut body);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Fold `gone` into `survivor`, audited; their conversations read the contact again.
+async fn merge_reached(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    survivor: ContactRecord,
+    gone: ContactRecord,
+) -> Result<Reached, ApiError> {
     if survivor.customer == gone.customer {
         return Err(ApiError::Unprocessable {
             code: "same_contact",
-            message: "both conversations are already the same contact".into(),
+            message: "these are already the same contact".into(),
         });
     }
     let merged = state
@@ -50,37 +287,107 @@ async fn merge(
         .await?
         .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
     let entry = state.accounts.entry(
-        &caller,
+        caller,
         "contact.merge",
         Some(("contact", merged.customer.as_str())),
         Some(json!({ "into": survivor, "from": gone })),
         Some(json!({ "contact": merged })),
-        &super::auth::request_meta(&req, &state),
+        &super::auth::request_meta(req, state),
     );
     state.store.append_audit(&entry).await?;
     let identities = state.store.contact_identities(&merged.customer).await?;
     // Their conversations' actors read the contact again (routing, the bot, the views).
     state.desk.contact_changed(&identities, None);
-    let addresses: Vec<&str> = identities.iter().map(|i| i.address.as_str()).collect();
-    let mut body = json!({
-        "contact": {
-            "id": merged.customer,
-            "name": merged.name,
-            "phone": merged.phone,
-            "language": merged.language,
-            "tags": merged.tags,
-            "fields": merged.fields,
-            "identities": identities.iter().map(|i| json!({
-                "channel": i.channel,
-                "kind": state.settings.channels.get(i.channel.as_str()).map(|c| c.kind.as_str()),
-                "address": i.address,
-                "first_seen": i.first_seen,
-            })).collect::<Vec<_>>(),
+    let mut conversations = Vec::new();
+    for c in state
+        .store
+        .customer_conversations(&merged.customer, 50)
+        .await?
+    {
+        if facts_verdict(state, caller, &c, Action::View).await == Verdict::Allow {
+            conversations.push(c);
         }
-    });
-    state
-        .desk
-        .masker(&into, Some(&merged), &addresses)
-        .apply(&mut body);
-    Ok(HttpResponse::Ok().json(body))
+    }
+    Ok(Reached {
+        contact: merged,
+        identities,
+        conversations,
+    })
+}
+
+/// `{"contact": …}` with the conversations the caller may open, masked for the CRM.
+fn answer(state: &AppState, reached: &Reached) -> Value {
+    let mut contact = contact_view(state, &reached.contact, &reached.identities);
+    contact["conversations"] = reached
+        .conversations
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "channel": c.channel,
+                "channel_kind": crate::channels::kind_of(&c.customer).as_str(),
+                "status": c.status.as_str(),
+                "team": c.team,
+                "assignee": c.assignee,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+            })
+        })
+        .collect();
+    let mut body = json!({ "contact": contact });
+    crm_masker(state, &reached.contact, &reached.identities).apply(&mut body);
+    body
+}
+
+/// What the CRM shows of a contact.
+pub(crate) fn contact_view(
+    state: &AppState,
+    contact: &ContactRecord,
+    identities: &[ContactIdentity],
+) -> Value {
+    let number = |key: &str| contact.fields.get(key).and_then(|v| v.parse::<f64>().ok());
+    let location = match (number(edit::LAT_FIELD), number(edit::LON_FIELD)) {
+        (Some(latitude), Some(longitude)) => {
+            json!({ "latitude": latitude, "longitude": longitude })
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "id": contact.customer,
+        "name": contact.name,
+        "phone": contact.phone,
+        "email": contact.fields.get(edit::EMAIL_FIELD),
+        "language": contact.language,
+        "location": location,
+        "tags": contact.tags,
+        "fields": contact.fields,
+        "identities": identities.iter().map(|i| json!({
+            "channel": i.channel,
+            "kind": state.settings.channels.get(i.channel.as_str()).map(|c| c.kind.as_str()),
+            "address": i.address,
+            "first_seen": i.first_seen,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Masks the contact's numbers (its phone, its ids and addresses that are numbers) wherever
+/// masking is on for anyone: the global default or any team's own setting.
+fn crm_masker(state: &AppState, contact: &ContactRecord, identities: &[ContactIdentity]) -> Masker {
+    let people = state.desk.directory.get();
+    let global = state.settings.security.mask_numbers;
+    let masks = global || people.teams().any(|t| t.mask_numbers.unwrap_or(global));
+    if !masks {
+        return Masker::default();
+    }
+    // The numbers only: a Telegram chat's or a PSID's address is no phone number.
+    let mut numbers = vec![contact.customer.as_str()];
+    if let Some(phone) = contact.phone.as_deref() {
+        numbers.push(phone);
+    }
+    numbers.extend(identities.iter().map(|i| i.address.as_str()));
+    Masker::new(
+        numbers
+            .into_iter()
+            .filter(|n| crate::accounts::privacy::phone_digits(n).is_some()),
+    )
 }

@@ -232,3 +232,24 @@ fn administration_is_for_admins() {
         }
     }
 }
+
+#[test]
+fn the_whole_crm_is_for_supervisors_and_admins() {
+    for action in ContactsAction::ALL {
+        assert_eq!(
+            decide_contacts(&principal(Role::Agent), action),
+            Verdict::Forbidden,
+            "{action:?}"
+        );
+        assert_eq!(
+            decide_contacts(&principal(Role::Supervisor), action),
+            Verdict::Allow,
+            "{action:?}"
+        );
+        assert_eq!(
+            decide_contacts(&principal(Role::Admin), action),
+            Verdict::Allow,
+            "{action:?}"
+        );
+    }
+}
