@@ -295,6 +295,73 @@ async fn the_composer_tells_when_replies_go_with_meta_s_human_agent_tag() {
     browser.close().await;
 }
 
+/// An agent edits the customer's contact from the panel (name, email, tags): saved for the
+/// contact, shown at once; refused with the server's reason when invalid (nothing saved).
+#[actix_rt::test]
+async fn an_agent_edits_the_contact_from_the_customer_panel() {
+    let app = spawn_console_app(|_| {}).await;
+    let id = hand_off(&app, "34611122255", "support").await;
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "alice@example.com", None).await;
+    browser.online_and_open(&id).await;
+    browser
+        .wait_css("#edit-contact")
+        .await
+        .click()
+        .await
+        .expect("edit");
+    let fill = |css: &'static str, text: &'static str| {
+        let browser = &browser;
+        async move {
+            let input = browser.wait_css(css).await;
+            input.clear().await.expect("cleared");
+            input.send_keys(text).await.expect("typed");
+        }
+    };
+    fill("#contact-name", "Lucía Pérez").await;
+    fill("#contact-email", "lucia@example.com").await;
+    // The browser checks the email's shape; the server the tags' (no spaces in a tag).
+    fill("#contact-tags", "VIP, big spender").await;
+    browser
+        .wait_css("#contact-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("save");
+    browser
+        .wait_true(
+            "the server's reason",
+            "document.querySelector('#contact-form .error')?.textContent.includes('tags')",
+        )
+        .await;
+    fill("#contact-tags", "VIP, wholesale").await;
+    browser
+        .wait_css("#contact-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("save");
+    browser
+        .wait_true(
+            "the saved tags in the panel",
+            "!document.querySelector('#contact-form') && [...document.querySelectorAll('#customer-panel .tag')].map(t => t.textContent).join(',') === 'vip,wholesale' && document.querySelector('#customer-panel .customer-name').textContent.includes('Lucía Pérez')",
+        )
+        .await;
+    browser.screenshot("console-contact-edited").await;
+    let alice = Console::new(&app, ALICE);
+    let contact = alice.get("/api/v1/contacts/34611122255").await.1;
+    assert_eq!(
+        contact["contact"]["tags"],
+        json!(["vip", "wholesale"]),
+        "{contact}"
+    );
+    assert_eq!(
+        contact["contact"]["email"], "lucia@example.com",
+        "{contact}"
+    );
+    browser.close().await;
+}
+
 #[actix_rt::test]
 async fn the_console_fits_a_phone_and_reads_right_to_left_in_arabic() {
     let app = spawn_console_app(|_| {}).await;

@@ -310,15 +310,38 @@ in_both_modes!(
     a_supervisor_merges_two_contacts_by_id,
 );
 
-/// Where numbers are masked, the CRM masks them too (phone and number ids), whoever asks.
+/// Where numbers are masked, the CRM masks them too (phone and number ids), whoever asks; the
+/// contact is still edited through its conversation.
 #[actix_rt::test]
 async fn the_crm_masks_numbers_where_masking_is_on() {
     let app = spawn_console_app(|s| s.security.mask_numbers = true).await;
     let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
     let c = Customer::new(&app, "34612345612");
-    c.opens_the_menu().await;
+    let id = c.hands_off_to(SUPPORT).await;
     let list = expect_status(200, sam.get("/api/v1/contacts").await);
     let text = list.to_string();
     assert!(!text.contains("34612345612"), "{text}");
     assert!(text.contains("+34 6•• ••• •12"), "{text}");
+    // The contact's id is masked too: the console edits it through the conversation.
+    let alice = Console::new(&app, ALICE);
+    let edited = expect_status(
+        200,
+        alice
+            .patch(
+                &format!("/api/v1/conversations/{id}/contact"),
+                json!({"tags": ["vip"]}),
+            )
+            .await,
+    );
+    assert_eq!(edited["contact"]["tags"], json!(["vip"]));
+    assert!(!edited.to_string().contains("34612345612"), "{edited}");
+    expect_status(
+        404,
+        Console::new(&app, CARLA)
+            .patch(
+                &format!("/api/v1/conversations/{id}/contact"),
+                json!({"tags": []}),
+            )
+            .await,
+    );
 }

@@ -720,6 +720,33 @@ export async function snooze(id, untilMs) {
   return error;
 }
 
+/** `state` with conversation `id`'s contact now `contact`: the panel, and the name the list and the header show. */
+function withContact(state, id, contact) {
+  const named = (c) => (c && c.customer ? { ...c, customer: { ...c.customer, name: contact.name ?? null } } : c);
+  const s = { ...state };
+  if (s.conversations[id]) s.conversations = { ...s.conversations, [id]: named(s.conversations[id]) };
+  if (s.detail && s.detail.id === id) {
+    s.detail = { ...s.detail, contact: { ...(s.detail.contact || {}), ...contact }, conversation: named(s.detail.conversation) };
+  }
+  return s;
+}
+
+/**
+ * Saves an edit of conversation `id`'s contact (`{name, email, tags}`…, as the contacts API
+ * takes it): null when done, else why not (for the form to show).
+ */
+export async function editContact(id, patch) {
+  try {
+    const body = await api('PATCH', `/api/v1/conversations/${encodeURIComponent(id)}/contact`, patch);
+    const contact = body && body.contact;
+    if (contact) store.set((s) => withContact(s, id, contact));
+    notify(t('customer.saved'), 'info');
+    return null;
+  } catch (e) {
+    return explain(e);
+  }
+}
+
 export async function reveal(id) {
   try {
     const body = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/reveal`);

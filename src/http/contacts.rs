@@ -8,6 +8,9 @@
 //!   ([`crate::crm::edit::ContactPatch`]), written field by field, audited (`contact.update`),
 //!   and the contact's conversations read it again at once (routing rules, the bot and the
 //!   console see the new tags and fields);
+//! - `PATCH /api/v1/conversations/{id}/contact`: the same edit of a conversation's contact,
+//!   for whoever may open the conversation (the console's customer panel; it works where
+//!   numbers, and so contact ids, are masked);
 //! - `POST /api/v1/contacts/merge {"into", "from"}` and
 //!   `POST /api/v1/conversations/{id}/contact/merge {"from_conversation"}`: fold one contact
 //!   into another (the same person on two channels, or twice on one). Whoever may reach both
@@ -38,6 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/conversations/{id}/contact/merge",
         web::post().to(merge_conversations),
+    )
+    .route(
+        "/conversations/{id}/contact",
+        web::patch().to(update_through_conversation),
     )
     .route("/contacts", web::get().to(list))
     .route("/contacts/merge", web::post().to(merge))
@@ -177,14 +184,62 @@ async fn update(
     body: web::Json<ContactPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let reached = reach(&state, &caller, &id).await?;
-    let changes = body
+    let reached = apply_patch(&req, &state, &caller, reached, &body).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &reached)))
+}
+
+async fn update_through_conversation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<ContactPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let conversation = permitted(&state, &caller, &id, Action::View).await?;
+    let contact = state
+        .store
+        .load_contact(&conversation.customer)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
+    let identities = state.store.contact_identities(&contact.customer).await?;
+    let reached = Reached {
+        contact,
+        identities,
+        conversations: Vec::new(),
+    };
+    let reached = apply_patch(&req, &state, &caller, reached, &body).await?;
+    let addresses: Vec<&str> = reached
+        .identities
+        .iter()
+        .map(|i| i.address.as_str())
+        .collect();
+    // Masked as this conversation's team masks (the caller came through it).
+    let mut body =
+        json!({ "contact": contact_view(&state, &reached.contact, &reached.identities) });
+    state
+        .desk
+        .masker(&conversation, Some(&reached.contact), &addresses)
+        .apply(&mut body);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Check `patch` against the contact, write it field by field, audit it, and tell the
+/// contact's conversations; the contact as it is now. Nothing changes on a refusal.
+async fn apply_patch(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    reached: Reached,
+    patch: &ContactPatch,
+) -> Result<Reached, ApiError> {
+    let changes = patch
         .changes(&reached.contact)
         .map_err(|e| ApiError::Unprocessable {
             code: "invalid_contact",
             message: format!("{}: {}", e.field, e.message),
         })?;
     if changes.is_empty() {
-        return Ok(HttpResponse::Ok().json(answer(&state, &reached)));
+        return Ok(reached);
     }
     let (before, after) = state
         .store
@@ -192,21 +247,20 @@ async fn update(
         .await?
         .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
     let entry = state.accounts.entry(
-        &caller,
+        caller,
         "contact.update",
         Some(("contact", after.customer.as_str())),
         Some(json!({ "contact": before })),
         Some(json!({ "contact": after })),
-        &super::auth::request_meta(&req, &state),
+        &super::auth::request_meta(req, state),
     );
     state.store.append_audit(&entry).await?;
     // Its conversations' actors read it again: routing rules, the bot and the views see it.
     state.desk.contact_changed(&reached.identities, None);
-    let reached = Reached {
+    Ok(Reached {
         contact: after,
         ..reached
-    };
-    Ok(HttpResponse::Ok().json(answer(&state, &reached)))
+    })
 }
 
 #[derive(Deserialize)]
