@@ -130,6 +130,20 @@ pub fn phone_digits(raw: &str) -> Option<String> {
     plausible.then_some(digits)
 }
 
+/// The country (ISO 3166-1 alpha-2, e.g. `ES`) of an international phone number given as its
+/// digits (`34600000001`) or with a `+`, from libphonenumber's metadata: numbers sharing a
+/// calling code (+1: the US, Canada and the Caribbean) are told apart by the number itself.
+/// `None` when it is not a valid international number.
+pub fn country_of(phone: &str) -> Option<String> {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    if !(7..=15).contains(&digits.len()) {
+        return None;
+    }
+    let number = phonenumber::parse(None, format!("+{digits}")).ok()?;
+    let id = number.country().id()?;
+    Some(id.as_ref().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +272,25 @@ mod tests {
         assert_eq!(phone_digits("+1234567890123456"), None, "too long");
         assert_eq!(phone_digits("+34 600 abc"), None);
         assert_eq!(phone_digits(""), None);
+    }
+
+    #[test]
+    fn a_number_s_country_is_told_by_the_number_not_only_its_calling_code() {
+        for (phone, country) in [
+            ("34600000001", Some("ES")),
+            ("+34 612 34 56 12", Some("ES")),
+            ("14155550134", Some("US")),
+            ("16135550123", Some("CA")),
+            ("18765550123", Some("JM")),
+            ("447400123456", Some("GB")),
+            ("447911123456", Some("GG")),
+            ("5511987654321", Some("BR")),
+            ("971501234567", Some("AE")),
+            ("123", None),
+            ("not a number", None),
+            ("9999999999999999", None),
+        ] {
+            assert_eq!(country_of(phone).as_deref(), country, "{phone}");
+        }
     }
 }

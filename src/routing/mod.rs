@@ -20,7 +20,9 @@
 //!
 //! * `contact`: `customer` (string), `name`, `phone`, `language` (string or null), `tags`
 //!   (list of strings), `fields` (map string → string), `location` (`{latitude, longitude}`,
-//!   doubles, from the `location_lat`/`location_lon` fields; null when absent or invalid).
+//!   doubles, from the `location_lat`/`location_lon` fields; null when absent or invalid),
+//!   `country` (the phone number's country, ISO 3166-1 alpha-2 such as `"ES"`, told apart by
+//!   number where countries share a calling code; null without a valid number).
 //! * `conversation`: `id`, `channel`, `choice` (the team the customer picked, or null),
 //!   `reason` (why the bot handed off).
 //! * `lookups` (rules only): `lookups.<name>` is the JSON answer of that lookup (objects are

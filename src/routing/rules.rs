@@ -286,6 +286,8 @@ pub(crate) struct ContactVars<'a> {
     tags: &'a [String],
     fields: &'a BTreeMap<String, String>,
     location: Option<LocationVars>,
+    /// ISO 3166-1 alpha-2 of the phone number (`crm::contact::country_of`), or null.
+    country: Option<String>,
 }
 
 /// `contact.location`.
@@ -313,6 +315,10 @@ impl<'a> ContactVars<'a> {
             tags: &contact.tags,
             fields: &contact.fields,
             location,
+            country: contact
+                .phone
+                .as_deref()
+                .and_then(crate::crm::contact::country_of),
         }
     }
 
@@ -335,6 +341,13 @@ impl<'a> ContactVars<'a> {
             ("tags", Box::new(CelList::from(tags))),
             ("fields", fields),
             ("location", location),
+            (
+                "country",
+                match &self.country {
+                    Some(c) => Box::new(CelString::from(c.clone())) as Cel<'a>,
+                    None => Box::new(CelNull),
+                },
+            ),
         ])
     }
 }

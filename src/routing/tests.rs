@@ -406,6 +406,25 @@ fn cel_over_tags_fields_location_and_lookups() {
         ),
         Ok(true)
     );
+    // The phone number's country; null without a (valid) number.
+    let mut spanish = contact();
+    spanish.phone = Some("34600000009".into());
+    assert_eq!(
+        eval("contact.country == 'ES'", spanish, &no_lookups()),
+        Ok(true)
+    );
+    let mut canadian = contact();
+    canadian.phone = Some("16135550123".into());
+    assert_eq!(
+        eval("contact.country in ['US', 'CA']", canadian, &no_lookups()),
+        Ok(true)
+    );
+    let mut unknown = contact();
+    unknown.phone = None;
+    assert_eq!(
+        eval("contact.country == null", unknown, &no_lookups()),
+        Ok(true)
+    );
     assert_eq!(
         eval(
             "conversation.channel == 'wa-support' && conversation.choice == null && conversation.reason.contains('human') && conversation.id == 'conv-1'",
