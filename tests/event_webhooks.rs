@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::cluster::TestCluster;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,6 +68,8 @@ struct Receiver {
     plans: Mutex<HashMap<String, Answers>>,
     /// Paths that always answer this status.
     always: Mutex<HashMap<String, u16>>,
+    /// How long each answer takes.
+    delay: Mutex<Option<Duration>>,
 }
 
 impl Receiver {
@@ -127,6 +131,10 @@ async fn receive(
         }
     }
     let path = req.path().to_owned();
+    let delay = *receiver.delay.lock().unwrap();
+    if let Some(delay) = delay {
+        actix_rt::time::sleep(delay).await;
+    }
     receiver.received.lock().unwrap().push(Received {
         path: path.clone(),
         headers,
@@ -561,4 +569,166 @@ async fn events_reach_subscribers_signed_in_order_retried_and_replayable() {
     );
 }
 
-in_both_modes!(events_reach_subscribers_signed_in_order_retried_and_replayable);
+/// An endpoint that keeps failing is disabled once it failed for `disable_after_ms`, the
+/// admins are told in the audit log, and re-enabling it resumes its deliveries.
+async fn an_endpoint_failing_too_long_is_disabled_and_admins_are_told() {
+    let receiver = Arc::new(Receiver::default());
+    let base = start_receiver(receiver.clone());
+    let app = spawn_console_app(|settings| {
+        let w = &mut settings.event_webhooks;
+        w.allow_http = true;
+        w.poll_interval_ms = 20;
+        w.retry_schedule_ms = vec![50; 20];
+        w.disable_after_ms = 300;
+        w.timeout_ms = 2_000;
+        w.lease_ms = 5_000;
+    })
+    .await;
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    receiver.always("/down", 503);
+    let created = expect_status(
+        201,
+        admin
+            .post(
+                "/api/v1/webhooks",
+                json!({"url": format!("{base}/down"), "events": ["message.created"]}),
+            )
+            .await,
+    );
+    let id = created["webhook"]["id"].as_str().expect("an id").to_owned();
+    Customer::new(&app, "34600700001").says("hello").await;
+
+    let deadline = Instant::now() + WAIT;
+    let disabled = loop {
+        let shown = webhook(&admin, &id).await;
+        if shown["enabled"] == false {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "never disabled: {shown}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let reason = disabled["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("failing for more than"), "{disabled}");
+    assert!(disabled["failing_since"].is_i64(), "{disabled}");
+    assert!(receiver.received("/down").len() >= 2);
+    let audit = expect_status(
+        200,
+        admin
+            .get("/api/v1/admin/audit?action=webhook.disable")
+            .await,
+    );
+    let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["target"], id.as_str());
+    assert_eq!(entries[0]["actor_kind"], "system", "{audit}");
+
+    // Fixed and enabled again: the waiting deliveries go out, in order.
+    receiver.always("/down", 200);
+    let enabled = expect_status(
+        200,
+        admin
+            .patch(&format!("/api/v1/webhooks/{id}"), json!({"enabled": true}))
+            .await,
+    );
+    assert_eq!(
+        enabled["webhook"]["failing_since"],
+        Value::Null,
+        "{enabled}"
+    );
+    let log = deliveries(&admin, &id).await;
+    let waiting = log.iter().filter(|d| d["state"] == "pending").count();
+    assert!(waiting > 0, "{log:?}");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = deliveries(&admin, &id).await;
+        if log.iter().all(|d| d["state"] == "delivered") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never delivered: {log:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+in_both_modes!(
+    events_reach_subscribers_signed_in_order_retried_and_replayable,
+    an_endpoint_failing_too_long_is_disabled_and_admins_are_told,
+);
+
+/// Two nodes share one PostgreSQL store: either delivers (claims with a lease, `FOR UPDATE
+/// SKIP LOCKED`), never both the same delivery, and each conversation's events still arrive in
+/// their order, while customers write through both nodes.
+#[actix_rt::test]
+async fn two_nodes_share_the_lane_and_never_deliver_twice() {
+    let receiver = Arc::new(Receiver::default());
+    *receiver.delay.lock().unwrap() = Some(Duration::from_millis(20));
+    let base = start_receiver(receiver.clone());
+    let cluster = TestCluster::start(2, |settings| {
+        let w = &mut settings.event_webhooks;
+        w.allow_http = true;
+        w.poll_interval_ms = 10;
+        w.concurrency = 4;
+        w.timeout_ms = 2_000;
+        w.lease_ms = 5_000;
+    })
+    .await;
+    let admin = Console::login(cluster.node(0), "admin@example.com", DEMO_PASSWORD).await;
+    let created = expect_status(
+        201,
+        admin
+            .post(
+                "/api/v1/webhooks",
+                json!({"url": format!("{base}/all"), "events": ["conversation.created", "contact.created", "message.created"]}),
+            )
+            .await,
+    );
+    let id = created["webhook"]["id"].as_str().expect("an id").to_owned();
+    let secret = created["webhook"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+
+    let customers: Vec<String> = (0..6).map(|i| format!("3460060000{i}")).collect();
+    for (i, wa_id) in customers.iter().enumerate() {
+        let node = cluster.node(i % 2);
+        let customer = Customer::new(node, wa_id);
+        customer.says("hello").await;
+        customer.says("are you there?").await;
+    }
+    // Each customer's conversation, contact and two messages at least (the bot answers too).
+    let got = receiver
+        .wait("/all", "every customer's events", |got| {
+            customers.iter().all(|c| {
+                got.iter()
+                    .filter(|r| r.json()["data"]["conversation"]["customer"] == c.as_str())
+                    .filter(|r| r.kind() == "message.created")
+                    .filter(|r| r.json()["data"]["message"]["direction"] == "inbound")
+                    .count()
+                    == 2
+            })
+        })
+        .await;
+    // Never twice: nothing failed, so every event arrived once.
+    let mut ids: Vec<&str> = got.iter().map(Received::id).collect();
+    ids.sort_unstable();
+    let unique = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), unique, "an event was delivered twice");
+    assert!(got.iter().all(|r| r.verifies_with(&secret)));
+    // In order per conversation: arrivals follow the outbox's sequence.
+    let log = deliveries(&admin, &id).await;
+    let seq_of = |event: &str| {
+        log.iter()
+            .find(|d| d["event_id"] == event)
+            .and_then(|d| d["event_seq"].as_i64())
+            .unwrap_or_else(|| panic!("{event} is not in the log"))
+    };
+    for customer in &customers {
+        let seqs: Vec<i64> = got
+            .iter()
+            .filter(|r| r.json()["data"]["conversation"]["customer"] == customer.as_str())
+            .map(|r| seq_of(r.id()))
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{customer}: {seqs:?}");
+        assert!(seqs.len() >= 4, "{customer}: {seqs:?}");
+    }
+}

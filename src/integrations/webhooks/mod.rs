@@ -194,8 +194,8 @@ impl Webhooks {
                 if schedule::failed_too_long(endpoint.failing_since, now, disable_after) =>
             {
                 let reason = format!(
-                    "failing for more than {} hours",
-                    self.settings.disable_after_ms / 3_600_000
+                    "failing for more than {}",
+                    human(self.settings.disable_after_ms)
                 );
                 let state = match decision {
                     Decision::Retry(wait) => DeliveryState::Pending {
@@ -317,6 +317,15 @@ impl Webhooks {
     }
 }
 
+/// A duration in milliseconds as people say it (whole hours, else seconds, else ms).
+fn human(ms: u64) -> String {
+    match ms {
+        ms if ms >= 3_600_000 && ms % 3_600_000 == 0 => format!("{} hours", ms / 3_600_000),
+        ms if ms >= 1000 => format!("{} seconds", ms / 1000),
+        ms => format!("{ms} ms"),
+    }
+}
+
 /// At most [`EXCERPT_BYTES`] of the answer's body (read no further), as text.
 async fn excerpt_of(mut response: reqwest::Response) -> Option<String> {
     let mut body = Vec::new();
@@ -335,4 +344,14 @@ async fn excerpt_of(mut response: reqwest::Response) -> Option<String> {
         text.pop();
     }
     Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(super::human(5 * 24 * 3_600_000), "120 hours");
+        assert_eq!(super::human(90_000), "90 seconds");
+        assert_eq!(super::human(300), "300 ms");
+    }
 }
