@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use self::records::{
-    DeliveryRow, DeliveryState, EndpointEffect, EndpointRow, Finish, PgWebhookRecords,
-    SqliteWebhookRecords, WebhookRecords,
+    DeliveryRow, DeliveryState, EndpointEffect, EndpointRow, Finish, WebhookRecords,
 };
 use self::schedule::{Attempt, Decision};
 use crate::accounts::model::ActorKind;
@@ -64,18 +63,7 @@ impl Webhooks {
     /// The records of this mode (PostgreSQL when the store is, else the SQLite file) and the
     /// lane's HTTP client (no redirects: a delivery goes to the URL subscribed, nowhere else).
     pub async fn open(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<Self>> {
-        let url = settings.database.url.trim();
-        let records: Arc<dyn WebhookRecords> =
-            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(settings.database.connect_timeout())
-                    .connect(url)
-                    .await?;
-                Arc::new(PgWebhookRecords::new(pool))
-            } else {
-                Arc::new(SqliteWebhookRecords::open(&settings.database.sqlite_path()).await?)
-            };
+        let records = records::open(&settings.database).await?;
         let w = settings.event_webhooks.clone();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(w.timeout_ms))

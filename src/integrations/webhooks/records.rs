@@ -683,6 +683,26 @@ macro_rules! records_impl {
     };
 }
 
+/// The records of the store `database` names: PostgreSQL's (a small pool of their own) or the
+/// SQLite file's.
+pub async fn open(
+    database: &crate::config::DatabaseSettings,
+) -> Result<std::sync::Arc<dyn WebhookRecords>, StoreError> {
+    let url = database.url.trim();
+    Ok(
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(database.connect_timeout())
+                .connect(url)
+                .await?;
+            std::sync::Arc::new(PgWebhookRecords::new(pool))
+        } else {
+            std::sync::Arc::new(SqliteWebhookRecords::open(&database.sqlite_path()).await?)
+        },
+    )
+}
+
 pub struct SqliteWebhookRecords {
     pool: sqlx::SqlitePool,
 }
