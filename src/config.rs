@@ -1023,6 +1023,10 @@ pub struct EventWebhookSettings {
     pub retention_days: u64,
     /// Accept `http://` endpoint URLs (tests and demos only: refused in other environments).
     pub allow_http: bool,
+    /// Private addresses (loopback, RFC 1918, link-local…) deliveries may go to anyway, e.g.
+    /// a CRM on the contact center's own network. Any other private address is refused, as a
+    /// URL's literal address and whatever a name resolves to when connecting.
+    pub allowed_private_addresses: Vec<String>,
 }
 
 impl Default for EventWebhookSettings {
@@ -1042,6 +1046,7 @@ impl Default for EventWebhookSettings {
             max_endpoints: 100,
             retention_days: 30,
             allow_http: false,
+            allowed_private_addresses: Vec::new(),
         }
     }
 }
@@ -1499,6 +1504,15 @@ impl Settings {
         }
         if w.lease_ms <= w.timeout_ms {
             return invalid("event_webhooks.lease_ms must be longer than timeout_ms".into());
+        }
+        if let Some(bad) = w
+            .allowed_private_addresses
+            .iter()
+            .find(|a| a.trim().parse::<std::net::IpAddr>().is_err())
+        {
+            return invalid(format!(
+                "event_webhooks.allowed_private_addresses: {bad:?} is not an IP address"
+            ));
         }
         if w.allow_http && !DEMO_ENVIRONMENTS.contains(&self.environment.as_str()) {
             return invalid(format!(

@@ -209,6 +209,7 @@ async fn events_reach_subscribers_signed_in_order_retried_and_replayable() {
     let app = spawn_console_app(|settings| {
         let w = &mut settings.event_webhooks;
         w.allow_http = true;
+        w.allowed_private_addresses = vec!["127.0.0.1".into()];
         w.poll_interval_ms = 20;
         w.retry_schedule_ms = vec![30, 30, 30, 30];
         w.timeout_ms = 2_000;
@@ -577,6 +578,7 @@ async fn an_endpoint_failing_too_long_is_disabled_and_admins_are_told() {
     let app = spawn_console_app(|settings| {
         let w = &mut settings.event_webhooks;
         w.allow_http = true;
+        w.allowed_private_addresses = vec!["127.0.0.1".into()];
         w.poll_interval_ms = 20;
         w.retry_schedule_ms = vec![50; 20];
         w.disable_after_ms = 300;
@@ -665,6 +667,7 @@ async fn two_nodes_share_the_lane_and_never_deliver_twice() {
     let cluster = TestCluster::start(2, |settings| {
         let w = &mut settings.event_webhooks;
         w.allow_http = true;
+        w.allowed_private_addresses = vec!["127.0.0.1".into()];
         w.poll_interval_ms = 10;
         w.concurrency = 4;
         w.timeout_ms = 2_000;

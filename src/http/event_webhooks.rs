@@ -106,7 +106,11 @@ async fn create(
     admin(&caller)?;
     let body = body.into_inner();
     let settings = &state.webhooks.settings;
-    let url = validate::url(&body.url, settings.allow_http).map_err(refused)?;
+    let addresses = &state.webhooks.addresses;
+    let url = validate::url(&body.url, settings.allow_http, |ip| {
+        addresses.address_allowed(ip)
+    })
+    .map_err(refused)?;
     let events = validate::event_types(&body.events).map_err(refused)?;
     let description = validate::description(body.description.as_deref()).map_err(refused)?;
     check_filters(&state, body.team.as_deref(), body.channel.as_deref())?;
@@ -213,9 +217,13 @@ async fn update(
     let before = load(&state, &path).await?;
     let mut after = before.clone();
     let allow_http = state.webhooks.settings.allow_http;
+    let addresses = &state.webhooks.addresses;
     match body.get("url") {
         None => {}
-        Some(Value::String(url)) => after.url = validate::url(url, allow_http).map_err(refused)?,
+        Some(Value::String(url)) => {
+            after.url = validate::url(url, allow_http, |ip| addresses.address_allowed(ip))
+                .map_err(refused)?
+        }
         Some(_) => return Err(ApiError::BadRequest("`url` must be a string".into())),
     }
     if let Some(events) = body.get("events") {

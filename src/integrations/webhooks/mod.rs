@@ -37,6 +37,7 @@ use self::schedule::{Attempt, Decision};
 use crate::accounts::model::ActorKind;
 use crate::accounts::service::{RequestMeta, audit_entry};
 use crate::config::{EventWebhookSettings, Settings};
+use crate::media::urls::{GuardedResolver, UrlPolicy};
 use crate::metrics as m;
 use crate::store::Store;
 
@@ -46,6 +47,8 @@ pub const EXCERPT_BYTES: usize = 1024;
 pub struct Webhooks {
     pub records: Arc<dyn WebhookRecords>,
     pub settings: EventWebhookSettings,
+    /// Which addresses deliveries may reach: public ones and those allowed in the settings.
+    pub addresses: Arc<UrlPolicy>,
     client: reqwest::Client,
     /// For the audit entries of endpoints the lane disables.
     store: Arc<dyn Store>,
@@ -65,13 +68,19 @@ impl Webhooks {
     pub async fn open(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<Self>> {
         let records = records::open(&settings.database).await?;
         let w = settings.event_webhooks.clone();
+        let addresses = Arc::new(UrlPolicy::new(&w.allowed_private_addresses, w.allow_http));
+        // Names resolve to allowed addresses only, when connecting; no proxy from the
+        // environment (it would resolve names itself).
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver::new(addresses.clone())))
+            .no_proxy()
             .timeout(Duration::from_millis(w.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Arc::new(Self {
             records,
+            addresses,
             settings: w,
             client,
             store,
@@ -237,6 +246,16 @@ impl Webhooks {
         endpoint: &EndpointRow,
         delivery: &DeliveryRow,
     ) -> (Attempt, Option<u16>, Option<String>, Option<String>) {
+        // The settings may have changed since the endpoint was made: checked at every attempt.
+        if let Some(ip) = reqwest::Url::parse(&endpoint.url)
+            .ok()
+            .as_ref()
+            .and_then(validate::literal_address)
+            && !self.addresses.address_allowed(ip)
+        {
+            let error = format!("{ip} is not a public address");
+            return (Attempt::NoAnswer, None, None, Some(error));
+        }
         let now = now_ms();
         let signed = match signing::headers(
             &endpoint.signing_secrets(now),

@@ -22,8 +22,13 @@ pub const MAX_URL: usize = 2048;
 pub const MAX_DESCRIPTION: usize = 500;
 
 /// An endpoint URL: absolute `https` (or `http` when `allow_http`), with a host, without
-/// credentials or a fragment. Answers it normalised.
-pub fn url(raw: &str, allow_http: bool) -> Result<String, Invalid> {
+/// credentials or a fragment, and, when the host is an IP address, one `address_allowed`
+/// accepts (names are checked when connecting). Answers it normalised.
+pub fn url(
+    raw: &str,
+    allow_http: bool,
+    address_allowed: impl Fn(std::net::IpAddr) -> bool,
+) -> Result<String, Invalid> {
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > MAX_URL {
         return Err(invalid(
@@ -61,7 +66,24 @@ pub fn url(raw: &str, allow_http: bool) -> Result<String, Invalid> {
     if parsed.fragment().is_some() {
         return Err(invalid("invalid_url", "`url` must not have a fragment"));
     }
+    if let Some(ip) = literal_address(&parsed)
+        && !address_allowed(ip)
+    {
+        return Err(invalid(
+            "invalid_url",
+            format!("`url`: {ip} is not a public address"),
+        ));
+    }
     Ok(parsed.to_string())
+}
+
+/// The URL's host when it is an IP address.
+pub fn literal_address(url: &reqwest::Url) -> Option<std::net::IpAddr> {
+    url.host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 /// The event types: at least one, each known; answered sorted, without repeats.
@@ -116,17 +138,46 @@ pub fn description(text: Option<&str>) -> Result<Option<String>, Invalid> {
 mod tests {
     use super::*;
 
+    fn public(ip: std::net::IpAddr) -> bool {
+        crate::media::urls::is_public(ip)
+    }
+
+    #[test]
+    fn literal_addresses_must_be_public_or_allowed() {
+        for private in [
+            "https://127.0.0.1/in",
+            "https://10.1.2.3/in",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/in",
+            "https://[fd00::1]/in",
+        ] {
+            assert_eq!(
+                url(private, false, public).unwrap_err().code,
+                "invalid_url",
+                "{private}"
+            );
+        }
+        assert!(url("https://8.8.8.8/in", false, public).is_ok());
+        assert!(url("https://crm.internal/in", false, public).is_ok());
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(
+            url("http://127.0.0.1:9/in", true, |ip| ip == loopback
+                || public(ip))
+            .is_ok()
+        );
+    }
+
     #[test]
     fn urls_must_be_https_unless_http_is_allowed() {
         assert_eq!(
-            url(" https://crm.example.com/hooks?x=1 ", false).unwrap(),
+            url(" https://crm.example.com/hooks?x=1 ", false, public).unwrap(),
             "https://crm.example.com/hooks?x=1"
         );
         assert_eq!(
-            url("https://crm.example.com", false).unwrap(),
+            url("https://crm.example.com", false, public).unwrap(),
             "https://crm.example.com/"
         );
-        assert!(url("http://127.0.0.1:8080/in", true).is_ok());
+        assert!(url("http://8.8.8.8:8080/in", true, public).is_ok());
         for bad in [
             "",
             "crm.example.com/hooks",
@@ -137,11 +188,18 @@ mod tests {
             "file:///etc/passwd",
             "javascript:alert(1)",
         ] {
-            let refused = url(bad, false).unwrap_err();
+            let refused = url(bad, false, public).unwrap_err();
             assert_eq!(refused.code, "invalid_url", "{bad}");
         }
-        assert!(url("ftp://crm.example.com/", true).is_err());
-        assert!(url(&format!("https://e.com/{}", "a".repeat(MAX_URL)), false).is_err());
+        assert!(url("ftp://crm.example.com/", true, public).is_err());
+        assert!(
+            url(
+                &format!("https://e.com/{}", "a".repeat(MAX_URL)),
+                false,
+                public
+            )
+            .is_err()
+        );
     }
 
     #[test]
