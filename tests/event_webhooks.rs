@@ -735,3 +735,120 @@ async fn two_nodes_share_the_lane_and_never_deliver_twice() {
         assert!(seqs.len() >= 4, "{customer}: {seqs:?}");
     }
 }
+
+/// The admin console's webhook screen, in a real Chromium: the endpoints, one's delivery log
+/// (a retried delivery, then delivered), and a new endpoint's secret shown once. Screenshots in
+/// target/screenshots/console-admin-webhooks*.png.
+#[actix_rt::test]
+async fn the_admin_screen_shows_webhooks_and_their_deliveries() {
+    use common::browser::Browser;
+    let receiver = Arc::new(Receiver::default());
+    let base = start_receiver(receiver.clone());
+    let app = spawn_console_app(|settings| {
+        let w = &mut settings.event_webhooks;
+        w.allow_http = true;
+        w.allowed_private_addresses = vec!["127.0.0.1".into()];
+        w.poll_interval_ms = 20;
+        w.retry_schedule_ms = vec![30, 30];
+    })
+    .await;
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    receiver.plan("/crm", &[(500, None)]);
+    let created = expect_status(
+        201,
+        admin
+            .post(
+                "/api/v1/webhooks",
+                json!({"url": format!("{base}/crm"), "events": ["conversation.created", "message.created"], "description": "CRM"}),
+            )
+            .await,
+    );
+    let id = created["webhook"]["id"].as_str().expect("an id").to_owned();
+    Customer::new(&app, "34600800001").says("hello").await;
+    receiver
+        .wait("/crm", "a retry and more", |got| got.len() >= 3)
+        .await;
+
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "admin@example.com", None).await;
+    browser
+        .wait_css("#nav-admin")
+        .await
+        .click()
+        .await
+        .expect("admin opens");
+    browser
+        .wait_css("#admin-webhooks")
+        .await
+        .click()
+        .await
+        .expect("webhooks");
+    browser
+        .wait_css(&format!(".webhook-row[data-id='{id}'] .webhook-log"))
+        .await
+        .click()
+        .await
+        .expect("deliveries open");
+    browser.wait_css(".delivery[data-state='delivered']").await;
+    browser.screenshot("console-admin-webhooks").await;
+
+    browser
+        .wait_css("#webhook-new")
+        .await
+        .click()
+        .await
+        .expect("new webhook");
+    let url = browser.wait_css("#webhook-url").await;
+    url.clear().await.expect("cleared");
+    url.send_keys(&format!("{base}/other"))
+        .await
+        .expect("url typed");
+    browser
+        .wait_css("#webhook-save")
+        .await
+        .click()
+        .await
+        .expect("saved");
+    let secret = browser.wait_css("#webhook-secret").await;
+    let value = secret
+        .prop("value")
+        .await
+        .expect("a value")
+        .unwrap_or_default();
+    assert!(value.starts_with("whsec_"), "{value}");
+    browser.screenshot("console-admin-webhook-secret").await;
+    browser.close().await;
+
+    // A phone, in Arabic (right to left).
+    let browser = Browser::start(390, 844, "ar").await;
+    browser
+        .login(&app.address, "admin@example.com", Some("ar"))
+        .await;
+    browser
+        .wait_css("#nav-admin")
+        .await
+        .click()
+        .await
+        .expect("admin opens");
+    browser
+        .wait_css("#admin-webhooks")
+        .await
+        .click()
+        .await
+        .expect("webhooks");
+    browser
+        .wait_css(&format!(".webhook-row[data-id='{id}'] .webhook-log"))
+        .await
+        .click()
+        .await
+        .expect("deliveries open");
+    browser.wait_css(".delivery[data-state='delivered']").await;
+    browser.screenshot("console-admin-webhooks-phone-ar").await;
+    browser.close().await;
+    let listed = expect_status(200, admin.get("/api/v1/webhooks").await);
+    assert_eq!(
+        listed["webhooks"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+}
