@@ -334,6 +334,12 @@ const IN_RANGE: &str = "SELECT id FROM webhook_deliveries
     WHERE endpoint_id = ? AND replay_of IS NULL AND created_at >= ? AND created_at < ?
       AND (state = 'failed' OR NOT ?)
     ORDER BY created_at, id LIMIT ?";
+/// Cheap reads first, so an idle lane never takes SQLite's write lock (which the store's
+/// writer would then wait for).
+const ANY_OUTBOX: &str = "SELECT seq FROM webhook_events LIMIT 1";
+const ANY_DUE: &str = "SELECT next_attempt_at FROM webhook_deliveries
+    WHERE state = 'pending' AND next_attempt_at <= ?
+      AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1";
 const PRUNE: &str = "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?";
 
 /// `?` placeholders numbered `$1…` for PostgreSQL (the statements above hold no `?` otherwise).
@@ -457,6 +463,12 @@ macro_rules! records_impl {
             }
 
             async fn fan_out(&self, now: i64, limit: i64) -> Result<usize, StoreError> {
+                let any: Option<(i64,)> = sqlx::query_as(Self::sql(ANY_OUTBOX))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if any.is_none() {
+                    return Ok(0);
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
                 if $pg {
                     // One node at a time turns the outbox into deliveries: a conversation's
@@ -529,6 +541,14 @@ macro_rules! records_impl {
                 lease_until: i64,
                 limit: i64,
             ) -> Result<Vec<DeliveryRow>, StoreError> {
+                let any: Option<(i64,)> = sqlx::query_as(Self::sql(ANY_DUE))
+                    .bind(now)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if any.is_none() {
+                    return Ok(Vec::new());
+                }
                 let claim = if $pg { CLAIM_PG } else { CLAIM_SQLITE };
                 let mut rows: Vec<DeliveryRow> = sqlx::query_as(Self::sql(claim))
                     .bind(lease_until)
