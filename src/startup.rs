@@ -275,7 +275,8 @@ impl Application {
         let visitors = crate::channels::webchat::records::open(&settings).await?;
         // Event webhooks: the records, and the delivery lane (its own task and bound).
         let webhooks =
-            crate::integrations::webhooks::Webhooks::open(&settings, store.clone()).await?;
+            crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())
+                .await?;
         let mut tasks = vec![
             media.spawn_downloader(),
             accounts.spawn_refresher(),

@@ -587,6 +587,7 @@ async fn an_endpoint_failing_too_long_is_disabled_and_admins_are_told() {
     })
     .await;
     let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let mut admin_console = ConsoleSocket::connect(&app, admin.token(), None).await;
     receiver.always("/down", 503);
     let created = expect_status(
         201,
@@ -623,6 +624,9 @@ async fn an_endpoint_failing_too_long_is_disabled_and_admins_are_told() {
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!(entries[0]["target"], id.as_str());
     assert_eq!(entries[0]["actor_kind"], "system", "{audit}");
+    // And the admins' consoles are told.
+    let told = admin_console.wait_for_kind("webhook.disabled", WAIT).await;
+    assert_eq!(told["data"]["webhook"]["id"], id.as_str(), "{told}");
 
     // Fixed and enabled again: the waiting deliveries go out, in order.
     receiver.always("/down", 200);

@@ -35,8 +35,10 @@ use self::records::{
 };
 use self::schedule::{Attempt, Decision};
 use crate::accounts::model::ActorKind;
+use crate::accounts::model::Role;
 use crate::accounts::service::{RequestMeta, audit_entry};
 use crate::config::{EventWebhookSettings, Settings};
+use crate::desk::Desk;
 use crate::media::urls::{GuardedResolver, UrlPolicy};
 use crate::metrics as m;
 use crate::store::Store;
@@ -52,6 +54,8 @@ pub struct Webhooks {
     client: reqwest::Client,
     /// For the audit entries of endpoints the lane disables.
     store: Arc<dyn Store>,
+    /// To tell the admins' consoles when the lane disables an endpoint.
+    desk: Arc<Desk>,
 }
 
 fn now_ms() -> i64 {
@@ -65,7 +69,11 @@ fn ms(d: Duration) -> i64 {
 impl Webhooks {
     /// The records of this mode (PostgreSQL when the store is, else the SQLite file) and the
     /// lane's HTTP client (no redirects: a delivery goes to the URL subscribed, nowhere else).
-    pub async fn open(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<Arc<Self>> {
+    pub async fn open(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        desk: Arc<Desk>,
+    ) -> anyhow::Result<Arc<Self>> {
         let records = records::open(&settings.database).await?;
         let w = settings.event_webhooks.clone();
         let addresses = Arc::new(UrlPolicy::new(&w.allowed_private_addresses, w.allow_http));
@@ -84,6 +92,7 @@ impl Webhooks {
             settings: w,
             client,
             store,
+            desk,
         }))
     }
 
@@ -304,7 +313,8 @@ impl Webhooks {
         )
     }
 
-    /// An endpoint was disabled: audited, logged and counted, for the admins.
+    /// An endpoint was disabled: audited, logged and counted, and a `webhook.disabled` event in
+    /// every active admin's console.
     async fn tell_admins(&self, endpoint: &EndpointRow, reason: &str) {
         tracing::warn!(endpoint = %endpoint.id, url = %endpoint.url, reason, "webhook endpoint disabled");
         metrics::counter!(m::EVENT_WEBHOOK_DISABLED).increment(1);
@@ -320,6 +330,23 @@ impl Webhooks {
         );
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::error!(error = %e, "audit entry not written");
+        }
+        let admins: Vec<_> = self
+            .desk
+            .directory
+            .get()
+            .users()
+            .filter(|u| u.active && u.role == Role::Admin)
+            .map(|u| u.id.clone())
+            .collect();
+        let notice = serde_json::json!({
+            "webhook": { "id": endpoint.id, "url": endpoint.url },
+            "reason": reason,
+        });
+        for admin in admins {
+            self.desk
+                .emit(&admin, "webhook.disabled", notice.clone())
+                .await;
         }
     }
 }
