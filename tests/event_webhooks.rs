@@ -532,6 +532,19 @@ async fn events_reach_subscribers_signed_in_order_retried_and_replayable() {
             )
             .await,
     );
+    expect_error(
+        422,
+        "unknown_team",
+        admin
+            .patch(&format!("/api/v1/webhooks/{a}"), json!({"team": "nobody"}))
+            .await,
+    );
+    expect_status(
+        400,
+        admin
+            .patch(&format!("/api/v1/webhooks/{a}"), json!({"enabled": "yes"}))
+            .await,
+    );
     assert_eq!(
         webhook(&admin, &a).await["events"],
         json!(all.as_array().map(|a| {

@@ -254,7 +254,15 @@ async fn update(
         }
         Some(_) => return Err(ApiError::BadRequest("`enabled` must be a boolean".into())),
     }
-    check_filters(&state, after.team.as_deref(), after.channel.as_deref())?;
+    // Only a filter being changed must name something that exists now.
+    check_filters(
+        &state,
+        after.team.as_deref().filter(|_| after.team != before.team),
+        after
+            .channel
+            .as_deref()
+            .filter(|_| after.channel != before.channel),
+    )?;
     let now = now_ms();
     after.updated_at = now;
     if !state.webhooks.records.update_endpoint(&after).await? {
