@@ -121,10 +121,33 @@ function Deliveries({ webhook }) {
       notify(explain(e));
     }
   };
+  const [span, setSpan] = useState('3600000');
+  const replayFailed = async (e) => {
+    e.preventDefault();
+    try {
+      const since = new Date(Date.now() - Number(span)).toISOString();
+      const answer = await api('POST', `/api/v1/webhooks/${enc(webhook.id)}/replay`, { since, failed_only: true });
+      notify(t('webhooks.replayed_n', { count: (answer && answer.replayed) || 0 }), 'info');
+      load(null);
+    } catch (err) {
+      notify(explain(err));
+    }
+  };
   if (error) return html`<p class="error" role="alert" dir="auto">${error}</p>`;
   if (!items) return html`<p class="muted" role="status">${t('list.loading')}</p>`;
   if (!items.length) return html`<p class="muted">${t('webhooks.no_deliveries')}</p>`;
   return html`
+    <form class="inline-form webhook-replay-failed" onSubmit=${replayFailed}>
+      <div class="field">
+        <label for=${'replay-span-' + webhook.id}>${t('webhooks.replay_failed_since')}</label>
+        <select id=${'replay-span-' + webhook.id} value=${span} onChange=${(e) => setSpan(e.currentTarget.value)}>
+          <option value="3600000">${t('webhooks.last_hour')}</option>
+          <option value="86400000">${t('webhooks.last_day')}</option>
+          <option value="604800000">${t('webhooks.last_week')}</option>
+        </select>
+      </div>
+      <button type="submit" class="button small">${t('webhooks.replay_failed')}</button>
+    </form>
     <div class="table-scroll">
       <table class="diff deliveries">
         <thead><tr>
