@@ -10,9 +10,6 @@
 //! never two the same delivery at once, and one node at a time turns the outbox into deliveries
 //! (which keeps each conversation's order).
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
@@ -730,16 +727,9 @@ pub struct SqliteWebhookRecords {
 impl SqliteWebhookRecords {
     /// A connection of its own to the store's file (already migrated by the store).
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10));
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: crate::store::sqlite::side_pool(path).await?,
+        })
     }
 }
 
