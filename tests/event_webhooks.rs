@@ -753,6 +753,23 @@ async fn two_nodes_share_the_lane_and_never_deliver_twice() {
     }
 }
 
+/// Administration › Webhooks › the endpoint's delivery log, with a delivered delivery shown.
+async fn open_delivery_log(browser: &common::browser::Browser, id: &str) {
+    for css in [
+        "#nav-admin".to_owned(),
+        "#admin-webhooks".to_owned(),
+        format!(".webhook-row[data-id='{id}'] .webhook-log"),
+    ] {
+        browser
+            .wait_css(&css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+    }
+    browser.wait_css(".delivery[data-state='delivered']").await;
+}
+
 /// The admin console's webhook screen, in a real Chromium: the endpoints, one's delivery log
 /// (a retried delivery, then delivered), and a new endpoint's secret shown once. Screenshots in
 /// target/screenshots/console-admin-webhooks*.png.
@@ -788,25 +805,7 @@ async fn the_admin_screen_shows_webhooks_and_their_deliveries() {
 
     let browser = Browser::start(1280, 800, "en").await;
     browser.login(&app.address, "admin@example.com", None).await;
-    browser
-        .wait_css("#nav-admin")
-        .await
-        .click()
-        .await
-        .expect("admin opens");
-    browser
-        .wait_css("#admin-webhooks")
-        .await
-        .click()
-        .await
-        .expect("webhooks");
-    browser
-        .wait_css(&format!(".webhook-row[data-id='{id}'] .webhook-log"))
-        .await
-        .click()
-        .await
-        .expect("deliveries open");
-    browser.wait_css(".delivery[data-state='delivered']").await;
+    open_delivery_log(&browser, &id).await;
     browser.screenshot("console-admin-webhooks").await;
 
     browser
@@ -841,25 +840,7 @@ async fn the_admin_screen_shows_webhooks_and_their_deliveries() {
     browser
         .login(&app.address, "admin@example.com", Some("ar"))
         .await;
-    browser
-        .wait_css("#nav-admin")
-        .await
-        .click()
-        .await
-        .expect("admin opens");
-    browser
-        .wait_css("#admin-webhooks")
-        .await
-        .click()
-        .await
-        .expect("webhooks");
-    browser
-        .wait_css(&format!(".webhook-row[data-id='{id}'] .webhook-log"))
-        .await
-        .click()
-        .await
-        .expect("deliveries open");
-    browser.wait_css(".delivery[data-state='delivered']").await;
+    open_delivery_log(&browser, &id).await;
     browser.screenshot("console-admin-webhooks-phone-ar").await;
     browser.close().await;
     let listed = expect_status(200, admin.get("/api/v1/webhooks").await);
