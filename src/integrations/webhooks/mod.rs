@@ -203,13 +203,16 @@ impl Webhooks {
                     "failing for more than {}",
                     human(self.settings.disable_after_ms)
                 );
-                let state = match decision {
-                    Decision::Retry(wait) => DeliveryState::Pending {
-                        next_attempt_at: now + ms(wait),
-                    },
-                    _ => DeliveryState::Failed,
+                let (state, outcome) = match decision {
+                    Decision::Retry(wait) => (
+                        DeliveryState::Pending {
+                            next_attempt_at: now + ms(wait),
+                        },
+                        "retried",
+                    ),
+                    _ => (DeliveryState::Failed, "failed"),
                 };
-                (state, EndpointEffect::Disable(reason), "retried")
+                (state, EndpointEffect::Disable(reason), outcome)
             }
             Decision::Retry(wait) => (
                 DeliveryState::Pending {
