@@ -71,6 +71,9 @@ pub struct Settings {
     /// The web chat widget's API (channels themselves are channels of `kind: webchat`).
     #[serde(default)]
     pub webchat: WebchatSettings,
+    /// Event webhooks: the lane that delivers events to business systems' endpoints.
+    #[serde(default)]
+    pub event_webhooks: EventWebhookSettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -1008,6 +1011,64 @@ impl Default for MediaSettings {
     }
 }
 
+/// Event webhooks (docs/WEBHOOKS.md): the delivery lane's pace, retries and limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct EventWebhookSettings {
+    /// Run the delivery lane on this node (the outbox is written either way).
+    pub enabled: bool,
+    /// How often the lane fans the outbox out and looks for due deliveries.
+    pub poll_interval_ms: u64,
+    /// Deliveries in flight at once per node (the lane's bound).
+    pub concurrency: usize,
+    /// Outbox events fanned out per round.
+    pub batch: i64,
+    /// One attempt's timeout (connect, send, answer).
+    pub timeout_ms: u64,
+    /// How long a node holds a claimed delivery before another may take it (cluster); longer
+    /// than `timeout_ms`.
+    pub lease_ms: u64,
+    /// Waits between attempts: after the first failed attempt the first wait, and so on; the
+    /// delivery fails once the schedule is spent (1 + its length attempts).
+    pub retry_schedule_ms: Vec<u64>,
+    /// An endpoint failing (no success) for this long is disabled and the admins told.
+    pub disable_after_ms: u64,
+    /// After a secret rotation, how long the previous secret still signs (both signatures).
+    pub rotation_grace_ms: u64,
+    /// Endpoints at most.
+    pub max_endpoints: usize,
+    /// Finished deliveries (the log) are kept this long.
+    pub retention_days: u64,
+    /// Accept `http://` endpoint URLs (tests and demos only: refused in other environments).
+    pub allow_http: bool,
+    /// Private addresses (loopback, RFC 1918, link-local…) deliveries may go to anyway, e.g.
+    /// a CRM on the contact center's own network. Any other private address is refused, as a
+    /// URL's literal address and whatever a name resolves to when connecting.
+    pub allowed_private_addresses: Vec<String>,
+}
+
+impl Default for EventWebhookSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval_ms: 500,
+            concurrency: 16,
+            batch: 200,
+            timeout_ms: 10_000,
+            lease_ms: 60_000,
+            retry_schedule_ms: vec![
+                5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
+            ],
+            disable_after_ms: 5 * 24 * 3_600_000,
+            rotation_grace_ms: 24 * 3_600_000,
+            max_endpoints: 100,
+            retention_days: 30,
+            allow_http: false,
+            allowed_private_addresses: Vec::new(),
+        }
+    }
+}
+
 impl MediaSettings {
     /// The embedded media store's directory.
     pub fn dir(&self, database: &DatabaseSettings) -> PathBuf {
@@ -1475,6 +1536,34 @@ impl Settings {
                     "redis.read_batch, read_block_ms and timer_poll_ms must be positive".into(),
                 );
             }
+        }
+        let w = &self.event_webhooks;
+        if w.poll_interval_ms == 0 || w.concurrency == 0 || w.batch <= 0 || w.timeout_ms == 0 {
+            return invalid(
+                "event_webhooks.poll_interval_ms, concurrency, batch and timeout_ms must be \
+                 positive"
+                    .into(),
+            );
+        }
+        if w.lease_ms <= w.timeout_ms {
+            return invalid("event_webhooks.lease_ms must be longer than timeout_ms".into());
+        }
+        if let Some(bad) = w
+            .allowed_private_addresses
+            .iter()
+            .find(|a| a.trim().parse::<std::net::IpAddr>().is_err())
+        {
+            return invalid(format!(
+                "event_webhooks.allowed_private_addresses: {bad:?} is not an IP address"
+            ));
+        }
+        if w.allow_http && !DEMO_ENVIRONMENTS.contains(&self.environment.as_str()) {
+            return invalid(format!(
+                "event_webhooks.allow_http sends events over plain HTTP; it is refused outside \
+                 the {} environments (SWITCHBOARD_ENVIRONMENT={})",
+                DEMO_ENVIRONMENTS.join("/"),
+                self.environment
+            ));
         }
         if self.media.allow_http_urls && !["test", "loadtest"].contains(&self.environment.as_str())
         {

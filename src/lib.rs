@@ -15,6 +15,7 @@ pub mod domain;
 pub mod fakes;
 pub mod http;
 pub mod intake;
+pub mod integrations;
 pub mod media;
 pub mod metrics;
 pub mod outbound;

@@ -41,6 +41,10 @@ pub const BOT_HTTP_ACTIONS: &str = "switchboard_bot_http_actions_total";
 /// or settled elsewhere, not sent) and `code`.
 pub const OUTBOUND_SENDS: &str = "switchboard_outbound_sends_total";
 /// Inbound media download attempts, by `outcome` (ready, retried, unavailable).
+/// Event webhook delivery attempts, by `outcome` (delivered, retried, failed, gone).
+pub const EVENT_WEBHOOK_ATTEMPTS: &str = "switchboard_event_webhook_attempts_total";
+/// Event webhook endpoints the delivery lane disabled (410, or failing too long).
+pub const EVENT_WEBHOOK_DISABLED: &str = "switchboard_event_webhook_endpoints_disabled_total";
 pub const MEDIA_DOWNLOADS: &str = "switchboard_media_downloads_total";
 /// Agents' attachments, by `outcome` (sent, refused, upload_failed) and `kind`.
 pub const MEDIA_UPLOADS: &str = "switchboard_media_uploads_total";
@@ -185,6 +189,14 @@ fn describe() {
     describe_counter!(
         MEDIA_DOWNLOADS,
         "Inbound media download attempts, by outcome"
+    );
+    describe_counter!(
+        EVENT_WEBHOOK_ATTEMPTS,
+        "Event webhook delivery attempts, by outcome"
+    );
+    describe_counter!(
+        EVENT_WEBHOOK_DISABLED,
+        "Event webhook endpoints disabled by the delivery lane"
     );
     describe_counter!(MEDIA_UPLOADS, "Agents' attachments, by outcome and kind");
     describe_histogram!(

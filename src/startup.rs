@@ -264,6 +264,10 @@ impl Application {
             auth_throttle.clone(),
         ));
         let visitors = crate::channels::webchat::records::open(&settings).await?;
+        // Event webhooks: the records, and the delivery lane (its own task and bound).
+        let webhooks =
+            crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())
+                .await?;
         let mut tasks = vec![
             media.spawn_downloader(),
             accounts.spawn_refresher(),
@@ -272,6 +276,9 @@ impl Application {
             desk.spawn_presence_keeper(),
             spawn_retention(store.clone(), visitors.clone(), &settings),
         ];
+        if settings.event_webhooks.enabled {
+            tasks.push(webhooks.spawn());
+        }
         tasks.extend(activity.spawn());
         tasks.extend(wakeups.spawn());
         let webchat = Arc::new(crate::http::widget::Webchat {
@@ -390,6 +397,7 @@ impl Application {
             activity,
             media,
             webchat,
+            webhooks,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -293,6 +293,9 @@ function onEvent(frame) {
   store.set(result.state);
   storageSet(sessionStorage, seqKey(id), String(result.state.lastSeq));
   noticeEvent(frame, result.state, id);
+  if (frame.kind === 'webhook.disabled' && frame.data && frame.data.webhook) {
+    notify(t('webhooks.disabled_notice', { url: String(frame.data.webhook.url || '') }));
+  }
   for (const effect of result.effects) {
     if (effect === 'resync') later('resync', 200, resync);
     else if (effect === 'me') later('me', 600, refreshMe);

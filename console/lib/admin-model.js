@@ -24,6 +24,8 @@ export const AUDIT_ACTIONS = [
   'token.', 'token.create', 'token.revoke',
   'number.reveal', 'presence.force', 'conversation.', 'conversation.reassign', 'conversation.resolve',
   'config.', 'config.reload', 'config.reload_refused',
+  'webhook.', 'webhook.create', 'webhook.update', 'webhook.delete', 'webhook.rotate_secret',
+  'webhook.replay', 'webhook.replay_range', 'webhook.disable',
 ];
 
 /** `ms` as a clock: `4:05`, `1:02:03` (hours keep counting past a day). */

@@ -1,5 +1,6 @@
-// Administration (admins only): tabs for users, teams, API tokens, the audit log and the
-// configuration reload. This module: the tabs, users and teams; admin-log.js: the rest.
+// Administration (admins only): tabs for users, teams, API tokens, event webhooks, the audit
+// log and the configuration reload. This module: the tabs, users and teams; admin-log.js and
+// admin-webhooks.js: the rest.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t, K, LOCALES, languageLabel, languageName } from '../lib/i18n.js';
@@ -14,11 +15,13 @@ import { isLocked, MAX_CAPACITY, MIN_PASSWORD, ROLES, STRATEGIES, teamBody, team
 import { ConfirmDialog, CopyField, icons, Modal } from './common.js';
 import { roleLabel } from './account.js';
 import { AuditPanel, ReloadPanel, TokensPanel } from './admin-log.js';
+import { WebhooksPanel } from './admin-webhooks.js';
 
 const TABS = [
   { key: 'users', label: K('admin.users') },
   { key: 'teams', label: K('admin.teams') },
   { key: 'tokens', label: K('admin.tokens') },
+  { key: 'webhooks', label: K('admin.webhooks') },
   { key: 'audit', label: K('admin.audit') },
   { key: 'reload', label: K('admin.reload') },
 ];
@@ -570,6 +573,7 @@ export function Admin({ s }) {
         ${tab === 'users' && html`<${UsersPanel} s=${s} />`}
         ${tab === 'teams' && html`<${TeamsPanel} s=${s} />`}
         ${tab === 'tokens' && html`<${TokensPanel} s=${s} />`}
+        ${tab === 'webhooks' && html`<${WebhooksPanel} />`}
         ${tab === 'audit' && html`<${AuditPanel} s=${s} />`}
         ${tab === 'reload' && html`<${ReloadPanel} />`}
       </section>

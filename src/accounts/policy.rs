@@ -129,15 +129,18 @@ pub enum AdminAction {
     ManageTokens,
     ViewAudit,
     ReloadConfiguration,
+    /// Event webhooks: endpoints, secrets, the delivery log and replays.
+    ManageWebhooks,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 5] = [
+    pub const ALL: [AdminAction; 6] = [
         AdminAction::ManageUsers,
         AdminAction::ManageTeams,
         AdminAction::ManageTokens,
         AdminAction::ViewAudit,
         AdminAction::ReloadConfiguration,
+        AdminAction::ManageWebhooks,
     ];
 }
 

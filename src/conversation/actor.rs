@@ -23,6 +23,7 @@ use crate::domain::{
     ChannelId, ConversationKey, CustomerId, InboundEvent, InboundMessage, MessageId,
     OutboundMessage, Sender,
 };
+use crate::integrations::webhooks::events as webhook_events;
 use crate::metrics as m;
 use crate::routing::actor::Route;
 use crate::routing::{RouteDecision, RouteRequest};
@@ -68,6 +69,8 @@ pub struct Shutdown;
 pub struct Loaded {
     pub conversation: Option<ConversationRecord>,
     pub contact: ContactRecord,
+    /// The contact is in the store (else a step writing it creates it: `contact.created`).
+    pub contact_stored: bool,
 }
 
 pub struct ConversationActor {
@@ -315,15 +318,16 @@ async fn load(
         Some((conversation, contact)) => Loaded {
             conversation: Some(conversation),
             contact,
+            contact_stored: true,
         },
         None => {
+            let stored = deps.store.load_contact(customer).await?;
             Loaded {
                 conversation: None,
-                contact: deps.store.load_contact(customer).await?.unwrap_or_else(|| {
-                    ContactRecord {
-                        customer: customer.clone(),
-                        ..ContactRecord::default()
-                    }
+                contact_stored: stored.is_some(),
+                contact: stored.unwrap_or_else(|| ContactRecord {
+                    customer: customer.clone(),
+                    ..ContactRecord::default()
                 }),
             }
         }
@@ -521,6 +525,9 @@ async fn process(
         .map(|c| deps.desk.masker(c, Some(&loaded.contact), &[]))
         .unwrap_or_default();
     step.console = fx.console_outbox(&event.conversation, &masker);
+    step.webhooks =
+        webhook_events::of_step(&step, loaded.contact_stored, Utc::now().timestamp_millis());
+    let writes_contact = step.contact.is_some();
     if let Some(c) = &loaded.conversation {
         fx.news_of(deps, c, Some(&loaded.contact), &masker);
     }
@@ -543,6 +550,7 @@ async fn process(
     if let Some(c) = loaded.conversation.as_mut() {
         c.version += 1;
     }
+    loaded.contact_stored |= writes_contact;
     metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "ok").increment(1);
     if linking {
         relinked(deps, &mut loaded, &event.conversation).await;

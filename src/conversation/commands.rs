@@ -785,6 +785,7 @@ pub(crate) async fn execute(
         step.outbound = fx.outbound.clone();
         let masker = deps.desk.masker(&c, Some(&contact), &[]);
         step.console = fx.console_outbox(&c.key, &masker);
+        step.webhooks = crate::integrations::webhooks::events::of_step(&step, true, now);
         fx.news_of(deps, &c, Some(&contact), &masker);
         deps.store.commit_step(step).await?;
         c.version += 1;

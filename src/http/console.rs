@@ -35,6 +35,7 @@ pub fn scope() -> Scope {
         .configure(super::admin::routes)
         .configure(super::push::routes)
         .configure(super::contacts::routes)
+        .configure(super::event_webhooks::routes)
         .route("/me", web::get().to(me))
         .route("/me/presence", web::put().to(set_presence))
         .route("/agents/{id}/presence", web::put().to(force_presence))

@@ -7,6 +7,7 @@ pub mod body;
 pub mod console;
 pub mod contacts;
 pub mod error;
+pub mod event_webhooks;
 pub mod headers;
 pub mod health;
 pub mod media;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub outbound: crate::outbound::Outbound,
     /// The web chat widget's visitors, wakes and limits.
     pub webchat: Arc<widget::Webchat>,
+    /// Event webhooks: endpoints, deliveries, replays.
+    pub webhooks: Arc<crate::integrations::webhooks::Webhooks>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

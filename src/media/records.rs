@@ -7,9 +7,6 @@
 //! file (WAL; a write waits for the store's writer through `busy_timeout`), PostgreSQL through
 //! a small pool. These writes are rare (one or two per media) and never on a webhook's path.
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::Serialize;
 
@@ -150,16 +147,9 @@ pub struct SqliteMediaRecords {
 impl SqliteMediaRecords {
     /// A connection of its own to the store's file (already migrated by the store).
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10));
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: crate::store::sqlite::side_pool(path).await?,
+        })
     }
 }
 

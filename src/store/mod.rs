@@ -346,6 +346,10 @@ pub struct ConversationStep {
     pub events: Vec<ConversationEvent>,
     /// Console events to append to agents' logs once the step is committed.
     pub console: Vec<ConsoleOutboxEntry>,
+    /// Events for the business systems' webhooks (the webhook outbox, `webhook_events`),
+    /// committed with the step; fanned out to the subscribed endpoints and delivered by the
+    /// webhook lane ([`crate::integrations::webhooks`]).
+    pub webhooks: Vec<WebhookOutboxEntry>,
 }
 
 impl ConversationStep {
@@ -371,6 +375,7 @@ impl ConversationStep {
             note: None,
             events: Vec::new(),
             console: Vec::new(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -410,6 +415,24 @@ pub struct ConsoleOutboxEntry {
     pub created_at: i64,
     /// The conversation whose step committed it (None: written before it was recorded).
     pub conversation: Option<ConversationKey>,
+}
+
+/// An event for the business systems' webhooks, committed with its conversation step (the
+/// webhook outbox; see docs/WEBHOOKS.md for `payload`'s shape).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookOutboxEntry {
+    /// `msg_…`: the `webhook-id` every delivery of this event carries.
+    pub id: String,
+    /// `message.created`, `conversation.assigned`…
+    pub kind: String,
+    /// Deliveries to one endpoint keep the order of one conversation's events.
+    pub conversation: ConversationKey,
+    /// For the endpoints' filters.
+    pub team: Option<TeamId>,
+    pub channel: ChannelId,
+    /// `{"type", "timestamp", "data"}`.
+    pub payload: serde_json::Value,
+    pub created_at: i64,
 }
 
 /// Which conversations a console list asks for. `visible_teams` limits the result to the

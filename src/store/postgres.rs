@@ -1695,6 +1695,49 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
         .execute(&mut *conn)
         .await?;
     }
+    if !step.webhooks.is_empty() {
+        let ids: Vec<Cow<'_, str>> = step.webhooks.iter().map(|e| text(&e.id)).collect();
+        let kinds: Vec<Cow<'_, str>> = step.webhooks.iter().map(|e| text(&e.kind)).collect();
+        let keys: Vec<Cow<'_, str>> = step
+            .webhooks
+            .iter()
+            .map(|e| text(e.conversation.as_str()))
+            .collect();
+        let teams: Vec<Option<Cow<'_, str>>> = step
+            .webhooks
+            .iter()
+            .map(|e| e.team.as_ref().map(|t| text(t.as_str())))
+            .collect();
+        let channels: Vec<Cow<'_, str>> = step
+            .webhooks
+            .iter()
+            .map(|e| text(e.channel.as_str()))
+            .collect();
+        let payloads = step
+            .webhooks
+            .iter()
+            .map(|e| to_json(&e.payload))
+            .collect::<Result<Vec<_>, _>>()?;
+        let created: Vec<i64> = step.webhooks.iter().map(|e| e.created_at).collect();
+        sqlx::query(
+            "INSERT INTO webhook_events (id, kind, conversation_key, team, channel, payload,
+                created_at)
+             SELECT e.id, e.kind, e.conversation_key, e.team, e.channel, e.payload, e.created_at
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::bigint[]) WITH ORDINALITY
+                  AS e (id, kind, conversation_key, team, channel, payload, created_at, n)
+             ORDER BY e.n",
+        )
+        .bind(&ids)
+        .bind(&kinds)
+        .bind(&keys)
+        .bind(&teams)
+        .bind(&channels)
+        .bind(&payloads)
+        .bind(&created)
+        .execute(&mut *conn)
+        .await?;
+    }
     if let Some(status) = &step.status {
         apply_status_update(conn, status).await?;
     }

@@ -37,6 +37,21 @@ use crate::domain::{
 };
 use crate::metrics as m;
 
+/// A pool of one connection of its own on the store's file (already migrated by the store), for
+/// the rooms that keep their records beside the store's (media, web chat visitors, event
+/// webhooks): WAL, `synchronous=FULL`, and a write waits for the store's writer through
+/// `busy_timeout`.
+pub async fn side_pool(path: &std::path::Path) -> Result<sqlx::SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10));
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?)
+}
+
 pub struct SqliteStore {
     pub(super) writer: flume::Sender<WriteOp>,
     pub(super) reader: SqlitePool,

@@ -629,6 +629,28 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
                 .map_err(engine)?;
         }
     }
+    if !step.webhooks.is_empty() {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO webhook_events (id, kind, conversation_key, team, channel, payload,
+                    created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .map_err(engine)?;
+        for entry in &step.webhooks {
+            insert
+                .execute(params![
+                    entry.id,
+                    entry.kind,
+                    entry.conversation.as_str(),
+                    entry.team.as_ref().map(|t| t.as_str()),
+                    entry.channel.as_str(),
+                    to_json(&entry.payload)?,
+                    entry.created_at
+                ])
+                .map_err(engine)?;
+        }
+    }
     if let Some(status) = &step.status {
         apply_status_update(conn, status)?;
     }

@@ -2261,7 +2261,8 @@ macro_rules! store_suite {
                 the_webhook_path_sheds_when_the_write_queue_is_full,
                 a_grouped_commit_carries_many_writers,
                 close_flushes_pending_writes,
-                two_nodes_race_and_exactly_one_wins);
+                two_nodes_race_and_exactly_one_wins,
+                webhook_events_commit_with_their_step_and_deliver_in_order);
         }
     };
     (@store $database:path, $($case:ident),+) => {
@@ -2284,6 +2285,229 @@ macro_rules! store_suite {
             }
         )+
     };
+}
+
+/// A step's webhook events are durable with the step (a refused step writes none); fanned out,
+/// each becomes a delivery per endpoint that wants it; a conversation's deliveries to an
+/// endpoint are claimed one at a time, in order; a claim is held by its lease; a replay goes
+/// out of that order.
+pub(crate) async fn webhook_events_commit_with_their_step_and_deliver_in_order(db: &TestDb) {
+    use crate::integrations::webhooks::records::{
+        self, DeliveryState, EndpointEffect, EndpointRow, Finish,
+    };
+    let store = db.open().await;
+    let hooks = records::open(&db.settings).await.expect("webhook records");
+    let endpoint = |id: &str, team: Option<&str>| EndpointRow {
+        id: id.into(),
+        url: "https://crm.example.com/hooks".into(),
+        events: r#"["message.created","conversation.created"]"#.into(),
+        team: team.map(str::to_owned),
+        channel: None,
+        description: None,
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        previous_secret: None,
+        previous_secret_until: None,
+        enabled: true,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: 1,
+        updated_at: 1,
+    };
+    hooks
+        .insert_endpoint(&endpoint("wh_all", None))
+        .await
+        .expect("endpoint");
+    hooks
+        .insert_endpoint(&endpoint("wh_sales", Some("sales")))
+        .await
+        .expect("endpoint");
+    let event = |id: &str, kind: &str| WebhookOutboxEntry {
+        id: id.into(),
+        kind: kind.into(),
+        conversation: key("777"),
+        team: Some(TeamId::new("support")),
+        channel: channel(),
+        payload: json!({"type": kind, "timestamp": "2026-01-01T00:00:00.000Z", "data": {}}),
+        created_at: 1_000,
+    };
+    let mut c = new_conversation("777");
+    let stale = c.clone();
+    commit(
+        store.as_ref(),
+        &mut c,
+        ConversationStep {
+            webhooks: vec![
+                event("msg_1", "conversation.created"),
+                event("msg_2", "message.created"),
+            ],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    // A step refused by the fence writes no event.
+    let refused = ConversationStep {
+        conversation: Some(stale),
+        webhooks: vec![event("msg_lost", "message.created")],
+        ..ConversationStep::empty()
+    };
+    assert!(is_conflict(store.commit_step(refused).await));
+    commit(
+        store.as_ref(),
+        &mut c,
+        ConversationStep {
+            webhooks: vec![event("msg_3", "conversation.resolved")],
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+
+    assert_eq!(hooks.fan_out(2_000, 100).await.expect("fan out"), 3);
+    assert_eq!(hooks.fan_out(2_000, 100).await.expect("fan out"), 0);
+    let log = hooks.deliveries("wh_all", None, 10).await.expect("log");
+    let mut events: Vec<&str> = log.iter().map(|d| d.event_id.as_str()).collect();
+    events.sort_unstable();
+    // Not subscribed to conversation.resolved; the sales filter wants none of support's.
+    assert_eq!(events, ["msg_1", "msg_2"]);
+    assert!(
+        hooks
+            .deliveries("wh_sales", None, 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+
+    // One at a time, in order: msg_2 waits for msg_1; a held claim is nobody else's.
+    let claimed = hooks.claim_due(3_000, 60_000, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event_id, "msg_1");
+    assert_eq!(claimed[0].attempts, 1);
+    assert!(
+        hooks
+            .claim_due(3_001, 60_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let finish = |delivery: &str, state| Finish {
+        delivery: delivery.into(),
+        endpoint: "wh_all".into(),
+        state,
+        response_status: Some(500),
+        latency_ms: Some(12),
+        response_excerpt: Some("boom".into()),
+        error: None,
+        effect: EndpointEffect::Failing,
+        now: 3_002,
+    };
+    hooks
+        .finish(&finish(
+            &claimed[0].id,
+            DeliveryState::Pending {
+                next_attempt_at: 5_000,
+            },
+        ))
+        .await
+        .expect("finish");
+    // Retrying later still holds msg_2 back.
+    assert!(
+        hooks
+            .claim_due(4_000, 60_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let again = hooks.claim_due(5_000, 60_000, 10).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    let shown = hooks
+        .endpoint("wh_all")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(shown.failing_since, Some(3_002));
+    hooks
+        .finish(&Finish {
+            response_status: Some(200),
+            effect: EndpointEffect::Succeeded,
+            ..finish(&again[0].id, DeliveryState::Delivered)
+        })
+        .await
+        .expect("finish");
+    let next = hooks.claim_due(5_001, 60_000, 10).await.expect("claim");
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].event_id, "msg_2");
+    let shown = hooks
+        .endpoint("wh_all")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(shown.failing_since, None);
+
+    // A replay of the delivered one goes out beside msg_2 (out of the live order).
+    let replay = hooks
+        .replay("wh_all", &again[0].id, 6_000)
+        .await
+        .expect("replay")
+        .expect("a replay");
+    assert_eq!(
+        hooks
+            .replay("wh_sales", &again[0].id, 6_000)
+            .await
+            .expect("replay"),
+        None
+    );
+    let claimed = hooks.claim_due(6_000, 60_000, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, replay);
+    assert_eq!(claimed[0].replay_of.as_deref(), Some(again[0].id.as_str()));
+    assert_eq!(
+        hooks
+            .replay_range("wh_all", 0, 10_000, false, 7_000, 100)
+            .await
+            .expect("range"),
+        2
+    );
+    assert_eq!(
+        hooks
+            .replay_range("wh_all", 0, 10_000, true, 7_000, 100)
+            .await
+            .expect("range"),
+        0
+    );
+
+    // Disabled: nothing of it is claimed; deleted: its log goes with it.
+    hooks
+        .finish(&Finish {
+            effect: EndpointEffect::Disable("410".into()),
+            ..finish(&next[0].id, DeliveryState::Failed)
+        })
+        .await
+        .expect("finish");
+    assert!(
+        hooks
+            .claim_due(1_000_000, 2_000_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(
+        !hooks
+            .endpoint("wh_all")
+            .await
+            .expect("read")
+            .expect("there")
+            .enabled
+    );
+    assert!(hooks.delete_endpoint("wh_all").await.expect("delete"));
+    assert!(!hooks.delete_endpoint("wh_all").await.expect("delete"));
+    assert!(
+        hooks
+            .deliveries("wh_all", None, 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    store.close().await;
 }
 
 /// A fresh, empty database of one backend, with the settings to open stores on it.

@@ -9,9 +9,6 @@
 //! them, when used (at most once an hour: `last_seen_at`, from which their token lasts
 //! `webchat.visitor_days`), and deleted once expired; everything else is a read.
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::TranscriptRow;
@@ -71,16 +68,9 @@ pub struct SqliteWebchatRecords {
 impl SqliteWebchatRecords {
     /// A connection of its own to the store's file (already migrated by the store).
     pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        let options =
-            sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10));
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: crate::store::sqlite::side_pool(path).await?,
+        })
     }
 }
 
