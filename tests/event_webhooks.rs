@@ -676,9 +676,88 @@ async fn an_endpoint_failing_too_long_is_disabled_and_admins_are_told() {
     }
 }
 
+/// A person's edit of a contact (the contacts API, outside any conversation step) is told to
+/// the business as `contact.updated`, with the contact as the edit left it and its most recent
+/// conversation; an edit that changes nothing tells nothing.
+async fn a_person_s_contact_edit_is_told_as_contact_updated() {
+    let receiver = Arc::new(Receiver::default());
+    let base = start_receiver(receiver.clone());
+    let app = spawn_console_app(|settings| {
+        let w = &mut settings.event_webhooks;
+        w.allow_http = true;
+        w.allowed_private_addresses = vec!["127.0.0.1".into()];
+        w.poll_interval_ms = 20;
+        w.timeout_ms = 2_000;
+        w.lease_ms = 5_000;
+    })
+    .await;
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let created = expect_status(
+        201,
+        admin
+            .post(
+                "/api/v1/webhooks",
+                json!({"url": format!("{base}/crm"), "events": ["contact.updated"]}),
+            )
+            .await,
+    );
+    let secret = created["webhook"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    let customer = Customer::new(&app, "34600800001");
+    let id = customer.hands_off_to(SUPPORT).await;
+    let path = "/api/v1/contacts/34600800001";
+    expect_status(
+        200,
+        admin
+            .patch(
+                path,
+                json!({"tags": ["open-ticket"], "fields": {"ticket": "T-42"}}),
+            )
+            .await,
+    );
+    // The same again: nothing changes, nothing is told.
+    expect_status(
+        200,
+        admin
+            .patch(
+                path,
+                json!({"tags": ["open-ticket"], "fields": {"ticket": "T-42"}}),
+            )
+            .await,
+    );
+    let got = receiver
+        .wait("/crm", "contact.updated", |r| {
+            r.iter().any(|r| r.kind() == "contact.updated")
+        })
+        .await;
+    let event = got[0].json();
+    assert!(got[0].verifies_with(&secret));
+    assert_eq!(event["data"]["contact"]["id"], "34600800001", "{event}");
+    assert_eq!(
+        event["data"]["contact"]["tags"],
+        json!(["open-ticket"]),
+        "{event}"
+    );
+    assert_eq!(
+        event["data"]["contact"]["fields"]["ticket"], "T-42",
+        "{event}"
+    );
+    assert_eq!(event["data"]["conversation"]["id"], id.as_str(), "{event}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let updates = receiver
+        .received("/crm")
+        .iter()
+        .filter(|r| r.kind() == "contact.updated")
+        .count();
+    assert_eq!(updates, 1, "one edit, one event");
+}
+
 in_both_modes!(
     events_reach_subscribers_signed_in_order_retried_and_replayable,
     an_endpoint_failing_too_long_is_disabled_and_admins_are_told,
+    a_person_s_contact_edit_is_told_as_contact_updated,
 );
 
 /// Two nodes share one PostgreSQL store: either delivers (claims with a lease, `FOR UPDATE

@@ -241,9 +241,21 @@ async fn apply_patch(
     if changes.is_empty() {
         return Ok(reached);
     }
+    // `contact.updated` for the business's webhooks, in order with the contact's most recent
+    // conversation (written in the same transaction as the edit).
+    let via = state
+        .store
+        .customer_conversations(&reached.contact.customer, 1)
+        .await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let webhooks = via
+        .first()
+        .map(|c| crate::integrations::webhooks::events::contact_updated(c, now))
+        .into_iter()
+        .collect();
     let (before, after) = state
         .store
-        .update_contact(&reached.contact.customer, &changes)
+        .update_contact(&reached.contact.customer, &changes, webhooks)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
     let entry = state.accounts.entry(

@@ -340,6 +340,7 @@ impl Store for Probe {
         &self,
         _: &crate::domain::CustomerId,
         _: &crate::crm::contact::ContactChanges,
+        _: Vec<crate::store::WebhookOutboxEntry>,
     ) -> Result<crate::store::ContactUpdate, StoreError> {
         Ok(None)
     }

@@ -474,6 +474,23 @@ pub struct ContactFilter {
     pub limit: i64,
 }
 
+/// `events` with `data.contact` set to `contact` as webhook events show it (a contact edit's
+/// events are made before the write knows the contact it leaves).
+pub(crate) fn with_contact(
+    events: &[WebhookOutboxEntry],
+    contact: &ContactRecord,
+) -> Vec<WebhookOutboxEntry> {
+    events
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            e.payload["data"]["contact"] =
+                crate::integrations::webhooks::events::contact_view(contact);
+            e
+        })
+        .collect()
+}
+
 /// A contact before and after an update; `None`: no such contact.
 pub type ContactUpdate = Option<(ContactRecord, ContactRecord)>;
 
@@ -665,11 +682,14 @@ pub trait Store: AccountStore + PushStore + Send + Sync + 'static {
     ) -> Result<Vec<ContactListing>, StoreError>;
 
     /// Apply `changes` to the contact named by `customer` (its id or any of its addresses),
-    /// atomically: the contact before and after, or `None` when it is unknown.
+    /// atomically: the contact before and after, or `None` when it is unknown. When it
+    /// changed, `webhooks` are written in the same transaction, each with `data.contact` set
+    /// to the contact after.
     async fn update_contact(
         &self,
         customer: &CustomerId,
         changes: &crate::crm::contact::ContactChanges,
+        webhooks: Vec<WebhookOutboxEntry>,
     ) -> Result<ContactUpdate, StoreError>;
 
     /// The channels a contact (named by its id or any of its addresses) reached us on, oldest

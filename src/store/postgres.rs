@@ -43,7 +43,7 @@ use super::{
     ContactRecord, ContactUpdate, ContactWrite, ConversationEvent, ConversationFilter,
     ConversationRecord, ConversationStep, NewInbound, OutboundOutcome, OutboundState,
     PendingOutbound, Pruned, Recorded, RecordedInbound, Store, StoreCounts, StoreError,
-    StoredMessage, is_connection_error, status_rank,
+    StoredMessage, WebhookOutboxEntry, is_connection_error, status_rank,
 };
 use crate::config::DatabaseSettings;
 use crate::crm::contact::{ContactChanges, merged};
@@ -83,7 +83,12 @@ enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
-    UpdateContact(CustomerId, Box<ContactChanges>, Reply<ContactUpdate>),
+    UpdateContact(
+        CustomerId,
+        Box<ContactChanges>,
+        Vec<WebhookOutboxEntry>,
+        Reply<ContactUpdate>,
+    ),
     /// Commit what came before, close the connection, stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -362,10 +367,11 @@ impl Store for PostgresStore {
         &self,
         customer: &CustomerId,
         changes: &ContactChanges,
+        webhooks: Vec<WebhookOutboxEntry>,
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
         self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, reply),
+            |reply| WriteOp::UpdateContact(customer, changes, webhooks, reply),
             false,
         )
         .await
@@ -1243,7 +1249,7 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
-        WriteOp::UpdateContact(_, _, tx) => {
+        WriteOp::UpdateContact(_, _, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Updated(update) => Ok(update),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
@@ -1291,8 +1297,8 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<Applied, StoreEr
         WriteOp::MergeContacts(into, from, _) => Ok(Applied::Merged(
             merge_contacts(conn, into.as_str(), from.as_str(), now_ms()).await?,
         )),
-        WriteOp::UpdateContact(customer, changes, _) => Ok(Applied::Updated(
-            update_contact(conn, customer.as_str(), changes, now_ms()).await?,
+        WriteOp::UpdateContact(customer, changes, webhooks, _) => Ok(Applied::Updated(
+            update_contact(conn, customer.as_str(), changes, webhooks, now_ms()).await?,
         )),
         WriteOp::Prune(inbound_before, console_before, _) => {
             let inbound_events =
@@ -1464,6 +1470,7 @@ async fn update_contact(
     conn: &mut PgConnection,
     customer: &str,
     changes: &ContactChanges,
+    webhooks: &[WebhookOutboxEntry],
     now: i64,
 ) -> Result<ContactUpdate, StoreError> {
     let customer = canonical(conn, customer).await?;
@@ -1474,6 +1481,8 @@ async fn update_contact(
     changes.apply(&mut after);
     if after != before {
         put_contact(conn, &after, now).await?;
+        let events = super::with_contact(webhooks, &after);
+        insert_webhook_events(conn, &events).await?;
     }
     Ok(Some((before, after)))
 }
@@ -1695,52 +1704,55 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
         .execute(&mut *conn)
         .await?;
     }
-    if !step.webhooks.is_empty() {
-        let ids: Vec<Cow<'_, str>> = step.webhooks.iter().map(|e| text(&e.id)).collect();
-        let kinds: Vec<Cow<'_, str>> = step.webhooks.iter().map(|e| text(&e.kind)).collect();
-        let keys: Vec<Cow<'_, str>> = step
-            .webhooks
-            .iter()
-            .map(|e| text(e.conversation.as_str()))
-            .collect();
-        let teams: Vec<Option<Cow<'_, str>>> = step
-            .webhooks
-            .iter()
-            .map(|e| e.team.as_ref().map(|t| text(t.as_str())))
-            .collect();
-        let channels: Vec<Cow<'_, str>> = step
-            .webhooks
-            .iter()
-            .map(|e| text(e.channel.as_str()))
-            .collect();
-        let payloads = step
-            .webhooks
-            .iter()
-            .map(|e| to_json(&e.payload))
-            .collect::<Result<Vec<_>, _>>()?;
-        let created: Vec<i64> = step.webhooks.iter().map(|e| e.created_at).collect();
-        sqlx::query(
-            "INSERT INTO webhook_events (id, kind, conversation_key, team, channel, payload,
+    insert_webhook_events(conn, &step.webhooks).await?;
+    if let Some(status) = &step.status {
+        apply_status_update(conn, status).await?;
+    }
+    Ok(())
+}
+
+/// Append events to the webhook outbox (`webhook_events`), in order.
+async fn insert_webhook_events(
+    conn: &mut PgConnection,
+    events: &[WebhookOutboxEntry],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Cow<'_, str>> = events.iter().map(|e| text(&e.id)).collect();
+    let kinds: Vec<Cow<'_, str>> = events.iter().map(|e| text(&e.kind)).collect();
+    let keys: Vec<Cow<'_, str>> = events
+        .iter()
+        .map(|e| text(e.conversation.as_str()))
+        .collect();
+    let teams: Vec<Option<Cow<'_, str>>> = events
+        .iter()
+        .map(|e| e.team.as_ref().map(|t| text(t.as_str())))
+        .collect();
+    let channels: Vec<Cow<'_, str>> = events.iter().map(|e| text(e.channel.as_str())).collect();
+    let payloads = events
+        .iter()
+        .map(|e| to_json(&e.payload))
+        .collect::<Result<Vec<_>, _>>()?;
+    let created: Vec<i64> = events.iter().map(|e| e.created_at).collect();
+    sqlx::query(
+        "INSERT INTO webhook_events (id, kind, conversation_key, team, channel, payload,
                 created_at)
              SELECT e.id, e.kind, e.conversation_key, e.team, e.channel, e.payload, e.created_at
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::bigint[]) WITH ORDINALITY
                   AS e (id, kind, conversation_key, team, channel, payload, created_at, n)
              ORDER BY e.n",
-        )
-        .bind(&ids)
-        .bind(&kinds)
-        .bind(&keys)
-        .bind(&teams)
-        .bind(&channels)
-        .bind(&payloads)
-        .bind(&created)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if let Some(status) = &step.status {
-        apply_status_update(conn, status).await?;
-    }
+    )
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&keys)
+    .bind(&teams)
+    .bind(&channels)
+    .bind(&payloads)
+    .bind(&created)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

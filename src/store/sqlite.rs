@@ -69,7 +69,12 @@ pub(super) enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
-    UpdateContact(CustomerId, Box<ContactChanges>, Reply<ContactUpdate>),
+    UpdateContact(
+        CustomerId,
+        Box<ContactChanges>,
+        Vec<super::WebhookOutboxEntry>,
+        Reply<ContactUpdate>,
+    ),
     /// A write to the records of people (see `sqlite_accounts`): it may be refused.
     Account(
         Box<AccountWrite>,
@@ -330,10 +335,11 @@ impl Store for SqliteStore {
         &self,
         customer: &CustomerId,
         changes: &ContactChanges,
+        webhooks: Vec<super::WebhookOutboxEntry>,
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
         self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, reply),
+            |reply| WriteOp::UpdateContact(customer, changes, webhooks, reply),
             false,
         )
         .await
@@ -799,7 +805,7 @@ pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
-        WriteOp::UpdateContact(_, _, tx) => {
+        WriteOp::UpdateContact(_, _, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Updated(update) => Ok(update),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),

@@ -277,12 +277,9 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
             from.as_str(),
             now_ms(),
         )?)),
-        WriteOp::UpdateContact(customer, changes, _) => Ok(Applied::Updated(update_contact(
-            conn,
-            customer.as_str(),
-            changes,
-            now_ms(),
-        )?)),
+        WriteOp::UpdateContact(customer, changes, webhooks, _) => Ok(Applied::Updated(
+            update_contact(conn, customer.as_str(), changes, webhooks, now_ms())?,
+        )),
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
 }
@@ -372,6 +369,7 @@ fn update_contact(
     conn: &Connection,
     customer: &str,
     changes: &crate::crm::contact::ContactChanges,
+    webhooks: &[super::WebhookOutboxEntry],
     now: i64,
 ) -> Result<super::ContactUpdate, StoreError> {
     let customer = canonical(conn, customer).map_err(engine)?;
@@ -382,6 +380,8 @@ fn update_contact(
     changes.apply(&mut after);
     if after != before {
         put_contact(conn, &after, now)?;
+        let events = super::with_contact(webhooks, &after);
+        insert_webhook_events(conn, &events)?;
     }
     Ok(Some((before, after)))
 }
@@ -629,30 +629,40 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
                 .map_err(engine)?;
         }
     }
-    if !step.webhooks.is_empty() {
-        let mut insert = conn
-            .prepare_cached(
-                "INSERT INTO webhook_events (id, kind, conversation_key, team, channel, payload,
-                    created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .map_err(engine)?;
-        for entry in &step.webhooks {
-            insert
-                .execute(params![
-                    entry.id,
-                    entry.kind,
-                    entry.conversation.as_str(),
-                    entry.team.as_ref().map(|t| t.as_str()),
-                    entry.channel.as_str(),
-                    to_json(&entry.payload)?,
-                    entry.created_at
-                ])
-                .map_err(engine)?;
-        }
-    }
+    insert_webhook_events(conn, &step.webhooks)?;
     if let Some(status) = &step.status {
         apply_status_update(conn, status)?;
+    }
+    Ok(())
+}
+
+/// Append events to the webhook outbox (`webhook_events`), in order.
+fn insert_webhook_events(
+    conn: &Connection,
+    events: &[super::WebhookOutboxEntry],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO webhook_events (id, kind, conversation_key, team, channel, payload,
+                created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(engine)?;
+    for entry in events {
+        insert
+            .execute(params![
+                entry.id,
+                entry.kind,
+                entry.conversation.as_str(),
+                entry.team.as_ref().map(|t| t.as_str()),
+                entry.channel.as_str(),
+                to_json(&entry.payload)?,
+                entry.created_at
+            ])
+            .map_err(engine)?;
     }
     Ok(())
 }

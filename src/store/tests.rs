@@ -1470,7 +1470,7 @@ pub(crate) async fn contacts_are_listed_searched_paged_and_updated(store: Arc<dy
         ..Default::default()
     };
     let (before, after) = store
-        .update_contact(&CustomerId::new("34600000101"), &changes)
+        .update_contact(&CustomerId::new("34600000101"), &changes, Vec::new())
         .await
         .expect("updated")
         .expect("known");
@@ -1497,7 +1497,7 @@ pub(crate) async fn contacts_are_listed_searched_paged_and_updated(store: Arc<dy
     );
     assert!(
         store
-            .update_contact(&CustomerId::new("nobody"), &changes)
+            .update_contact(&CustomerId::new("nobody"), &changes, Vec::new())
             .await
             .expect("asked")
             .is_none()

@@ -72,7 +72,8 @@ fn conversation_summary(c: &ConversationRecord) -> Value {
     })
 }
 
-fn contact_view(contact: &ContactRecord) -> Value {
+/// A contact as webhook events carry it.
+pub fn contact_view(contact: &ContactRecord) -> Value {
     json!({
         "id": contact.customer,
         "name": contact.name,
@@ -81,6 +82,27 @@ fn contact_view(contact: &ContactRecord) -> Value {
         "fields": contact.fields,
         "tags": contact.tags,
     })
+}
+
+/// `contact.updated` for a person's edit of a contact outside any conversation step (the
+/// contacts API), ordered with `via`, the contact's most recent conversation. Its `contact` is
+/// filled in by the store with the contact as the write left it.
+pub fn contact_updated(via: &ConversationRecord, now_ms: i64) -> WebhookOutboxEntry {
+    let timestamp = chrono::DateTime::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    WebhookOutboxEntry {
+        id: new_event_id(),
+        kind: "contact.updated".into(),
+        conversation: via.key.clone(),
+        team: via.team.clone(),
+        channel: via.channel.clone(),
+        payload: json!({ "type": "contact.updated", "timestamp": timestamp, "data": {
+            "contact": Value::Null,
+            "conversation": conversation_summary(via),
+        }}),
+        created_at: now_ms,
+    }
 }
 
 /// The webhook events of a step, in the order they happened: the conversation's creation, the
