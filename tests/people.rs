@@ -872,6 +872,7 @@ async fn production_refuses_a_store_holding_demo_credentials() {
     settings.x.consumer_secret = "a-real-x-consumer-secret".to_string().into();
     for account in settings.channels.values_mut().filter_map(|c| c.x.as_mut()) {
         account.access_token = "real-x-user-token".to_string().into();
+        account.oauth1_access_token_secret = Some("real-x-oauth1-secret".to_string().into());
     }
     for widget in settings
         .channels

@@ -145,16 +145,7 @@ async fn reach(state: &AppState, caller: &Caller, id: &str) -> Result<Reached, A
         .load_contact(&CustomerId::new(id))
         .await?
         .ok_or_else(not_found)?;
-    let mut conversations = Vec::new();
-    for c in state
-        .store
-        .customer_conversations(&contact.customer, 50)
-        .await?
-    {
-        if facts_verdict(state, caller, &c, Action::View).await == Verdict::Allow {
-            conversations.push(c);
-        }
-    }
+    let conversations = visible_conversations(state, caller, &contact.customer).await?;
     let everyone = policy::decide_contacts(&caller.principal, ContactsAction::Edit).allowed();
     if !everyone && conversations.is_empty() {
         return Err(not_found());
@@ -165,6 +156,21 @@ async fn reach(state: &AppState, caller: &Caller, id: &str) -> Result<Reached, A
         identities,
         conversations,
     })
+}
+
+/// The contact's conversations (its 50 newest) the caller may open, newest first.
+async fn visible_conversations(
+    state: &AppState,
+    caller: &Caller,
+    contact: &CustomerId,
+) -> Result<Vec<ConversationRecord>, ApiError> {
+    let mut visible = Vec::new();
+    for c in state.store.customer_conversations(contact, 50).await? {
+        if facts_verdict(state, caller, &c, Action::View).await == Verdict::Allow {
+            visible.push(c);
+        }
+    }
+    Ok(visible)
 }
 
 async fn read(
@@ -208,19 +214,22 @@ async fn update_through_conversation(
         conversations: Vec::new(),
     };
     let reached = apply_patch(&req, &state, &caller, reached, &body).await?;
+    Ok(HttpResponse::Ok().json(through(&state, &conversation, &reached)))
+}
+
+/// `{"contact": …}` for a caller who came through `conversation`: masked as its team masks.
+fn through(state: &AppState, conversation: &ConversationRecord, reached: &Reached) -> Value {
     let addresses: Vec<&str> = reached
         .identities
         .iter()
         .map(|i| i.address.as_str())
         .collect();
-    // Masked as this conversation's team masks (the caller came through it).
-    let mut body =
-        json!({ "contact": contact_view(&state, &reached.contact, &reached.identities) });
+    let mut body = json!({ "contact": contact_view(state, &reached.contact, &reached.identities) });
     state
         .desk
-        .masker(&conversation, Some(&reached.contact), &addresses)
+        .masker(conversation, Some(&reached.contact), &addresses)
         .apply(&mut body);
-    Ok(HttpResponse::Ok().json(body))
+    body
 }
 
 /// Check `patch` against the contact, write it field by field, audit it, and tell the
@@ -319,18 +328,7 @@ async fn merge_conversations(
         return Err(ApiError::NotFound("no such contact".into()));
     };
     let merged = merge_reached(&req, &state, &caller, survivor, gone).await?;
-    let addresses: Vec<&str> = merged
-        .identities
-        .iter()
-        .map(|i| i.address.as_str())
-        .collect();
-    // Masked as this conversation's team masks (the caller came through it).
-    let mut body = json!({ "contact": contact_view(&state, &merged.contact, &merged.identities) });
-    state
-        .desk
-        .masker(&into, Some(&merged.contact), &addresses)
-        .apply(&mut body);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(through(&state, &into, &merged)))
 }
 
 /// Fold `gone` into `survivor`, audited; their conversations read the contact again.
@@ -364,16 +362,7 @@ async fn merge_reached(
     let identities = state.store.contact_identities(&merged.customer).await?;
     // Their conversations' actors read the contact again (routing, the bot, the views).
     state.desk.contact_changed(&identities, None);
-    let mut conversations = Vec::new();
-    for c in state
-        .store
-        .customer_conversations(&merged.customer, 50)
-        .await?
-    {
-        if facts_verdict(state, caller, &c, Action::View).await == Verdict::Allow {
-            conversations.push(c);
-        }
-    }
+    let conversations = visible_conversations(state, caller, &merged.customer).await?;
     Ok(Reached {
         contact: merged,
         identities,
