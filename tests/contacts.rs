@@ -304,10 +304,114 @@ async fn a_supervisor_merges_two_contacts_by_id() {
     );
 }
 
+/// Sam exports the contacts as CSV: every contact once, across pages (over 500 here), the
+/// header first, a filter applied, formulas defused; agents may not; audited.
+async fn a_supervisor_exports_the_contacts_as_csv() {
+    use switchboard::domain::{ChannelId, ConversationKey, CustomerId};
+    use switchboard::store::{ContactRecord, ContactWrite, ConversationRecord, ConversationStep};
+    let app = spawn_console_app(|_| {}).await;
+    let store = app.handle.store.clone();
+    let channel = ChannelId::new("support");
+    for i in 0..520 {
+        let customer = CustomerId::new(format!("3460090{i:04}"));
+        let mut contact = ContactRecord {
+            customer: customer.clone(),
+            name: Some(if i == 7 {
+                "=HYPERLINK(\"http://evil\")".to_string()
+            } else {
+                format!("Customer {i}")
+            }),
+            phone: Some(customer.as_str().to_string()),
+            ..ContactRecord::default()
+        };
+        if i % 100 == 0 {
+            contact.tags = vec!["gold".into()];
+        }
+        let mut conversation = ConversationRecord::new(
+            ConversationKey::new(&channel, &customer),
+            channel.clone(),
+            customer,
+            1_000 + i,
+        );
+        conversation.version = 0;
+        store
+            .commit_step(ConversationStep {
+                conversation: Some(conversation),
+                contact: Some(ContactWrite::whole(contact)),
+                ..ConversationStep::empty()
+            })
+            .await
+            .expect("seeded");
+    }
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let get = |path: &str| {
+        let (app, sam) = (&app, &sam);
+        let url = format!("{}{path}", app.address);
+        async move {
+            let response = app
+                .client
+                .get(url)
+                .bearer_auth(sam.token())
+                .send()
+                .await
+                .expect("answered");
+            let status = response.status().as_u16();
+            let kind = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            (status, kind, response.text().await.unwrap_or_default())
+        }
+    };
+    let (status, kind, body) = get("/api/v1/contacts/export.csv").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "id,name,phone,email,language,country,tags,fields,channels,created_at,updated_at"
+    );
+    assert_eq!(lines.len(), 521, "the header and every contact once");
+    let ids: std::collections::BTreeSet<&str> = lines[1..]
+        .iter()
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(ids.len(), 520);
+    assert!(
+        body.contains("'=HYPERLINK"),
+        "a formula is defused: {}",
+        &body[..200]
+    );
+    assert!(body.contains(",ES,"), "the number's country");
+
+    let (status, _, gold) = get("/api/v1/contacts/export.csv?tag=gold").await;
+    assert_eq!(status, 200);
+    assert_eq!(gold.split("\r\n").filter(|l| !l.is_empty()).count(), 1 + 6);
+    let (status, _, _) = get("/api/v1/contacts/export.csv?format=xlsx").await;
+    assert_eq!(status, 400);
+    expect_status(
+        403,
+        Console::new(&app, ALICE)
+            .get("/api/v1/contacts/export.csv")
+            .await,
+    );
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let audit = expect_status(
+        200,
+        admin.get("/api/v1/admin/audit?action=contact.export").await,
+    );
+    let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert!(entries.iter().all(|e| e["actor"] == "sam"), "{audit}");
+}
+
 in_both_modes!(
     an_agent_merges_two_conversations_contacts_into_one,
     a_tag_set_by_a_person_routes_the_next_handoff,
     a_supervisor_merges_two_contacts_by_id,
+    a_supervisor_exports_the_contacts_as_csv,
 );
 
 /// Where numbers are masked, the CRM masks them too (phone and number ids), whoever asks; the
@@ -322,6 +426,18 @@ async fn the_crm_masks_numbers_where_masking_is_on() {
     let text = list.to_string();
     assert!(!text.contains("34612345612"), "{text}");
     assert!(text.contains("+34 6•• ••• •12"), "{text}");
+    let csv = app
+        .client
+        .get(format!("{}/api/v1/contacts/export.csv", app.address))
+        .bearer_auth(sam.token())
+        .send()
+        .await
+        .expect("exported")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(!csv.contains("34612345612"), "{csv}");
+    assert!(csv.contains("'+34 6•• ••• •12"), "{csv}");
     // The contact's id is masked too: the console edits it through the conversation.
     let alice = Console::new(&app, ALICE);
     let edited = expect_status(

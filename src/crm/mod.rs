@@ -7,6 +7,8 @@
 //! - [`contact::merged`]: two contacts folded into one.
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
+//! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
 
 pub mod contact;
 pub mod edit;
+pub mod export;

@@ -2,6 +2,9 @@
 //!
 //! - `GET /api/v1/contacts?q=&tag=&language=&channel=&limit=&cursor=`: list and search
 //!   (supervisors and admins), most recently changed first, `{"contacts", "next_cursor"}`;
+//! - `GET /api/v1/contacts/export.csv?q=&tag=&language=&channel=`: the same contacts as CSV
+//!   (supervisors and admins; streamed page by page; masked like the list; audited as
+//!   `contact.export` with its filter);
 //! - `GET /api/v1/contacts/{id}`, `PATCH /api/v1/contacts/{id}`: read and edit one contact
 //!   (`{id}`: its id or any of its identities' addresses). Supervisors and admins any; an agent
 //!   one of whose conversations they may open (else 404). An edit is checked
@@ -47,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::patch().to(update_through_conversation),
     )
     .route("/contacts", web::get().to(list))
+    .route("/contacts/export.csv", web::get().to(export))
     .route("/contacts/merge", web::post().to(merge))
     .route("/contacts/{id}", web::get().to(read))
     .route("/contacts/{id}", web::patch().to(update));
@@ -124,6 +128,102 @@ async fn list(
         contacts.push(view);
     }
     Ok(HttpResponse::Ok().json(json!({ "contacts": contacts, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    q: Option<String>,
+    tag: Option<String>,
+    language: Option<String>,
+    channel: Option<String>,
+}
+
+/// Contacts written per page of an export.
+const EXPORT_PAGE: i64 = 500;
+
+async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !policy::decide_contacts(&caller.principal, ContactsAction::Browse).allowed() {
+        return Err(ApiError::Forbidden(
+            "only supervisors and admins export the contacts".into(),
+        ));
+    }
+    let filter = ContactFilter {
+        text: bounded("q", &query.q)?.map(|q| q.to_lowercase()),
+        tag: bounded("tag", &query.tag)?.map(|t| edit::normalize_tag(&t).unwrap_or(t)),
+        language: bounded("language", &query.language)?,
+        channel: bounded("channel", &query.channel)?.map(ChannelId::new),
+        after: None,
+        limit: EXPORT_PAGE,
+    };
+    // Personal data leaving the gateway: who took what, before the first byte goes.
+    let entry = state.accounts.entry(
+        &caller,
+        "contact.export",
+        None,
+        None,
+        Some(json!({ "filter": {
+            "q": query.q, "tag": query.tag, "language": query.language, "channel": query.channel,
+        }})),
+        &super::auth::request_meta(&req, &state),
+    );
+    state.store.append_audit(&entry).await?;
+    let state = state.into_inner();
+    // Page by page: (the next page's filter, whether the header is written yet); None: done.
+    let pages = futures::stream::try_unfold(Some((filter, true)), move |next| {
+        let state = state.clone();
+        async move {
+            let Some((filter, header)) = next else {
+                return Ok::<_, actix_web::Error>(None);
+            };
+            let listed = state
+                .store
+                .list_contacts(&filter)
+                .await
+                .map_err(ApiError::from)?;
+            let mut rows = Vec::with_capacity(listed.len());
+            for l in &listed {
+                let identities = state
+                    .store
+                    .contact_identities(&l.contact.customer)
+                    .await
+                    .map_err(ApiError::from)?;
+                let masker = crm_masker(&state, &l.contact, &identities);
+                let channels: Vec<String> = identities
+                    .iter()
+                    .map(|i| i.channel.as_str().to_string())
+                    .collect();
+                rows.push(crate::crm::export::row(l, &channels, |s| {
+                    masker.text(s).unwrap_or_else(|| s.to_string())
+                }));
+            }
+            let bytes = crate::crm::export::write(header, &rows)
+                .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+            let after = (listed.len() as i64 == filter.limit)
+                .then(|| listed.last())
+                .flatten()
+                .map(|l| ContactFilter {
+                    after: Some(ListCursor {
+                        updated_at: l.updated_at,
+                        id: l.contact.customer.as_str().to_string(),
+                    }),
+                    ..filter.clone()
+                });
+            Ok(Some((web::Bytes::from(bytes), after.map(|f| (f, false)))))
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"contacts.csv\"",
+        ))
+        .streaming(pages))
 }
 
 /// A contact the caller may reach, its identities and its conversations they may open (newest
