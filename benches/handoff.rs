@@ -74,6 +74,7 @@ fn request(n: u64) -> RouteRequest {
             fields: BTreeMap::new(),
             tags: vec!["vip".into()],
         },
+        behaviour: Default::default(),
         last_agent: None,
     }
 }

@@ -63,6 +63,7 @@ fn request(tags: &[&str], fields: &[(&str, &str)]) -> RouteRequest {
                 .collect(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
         },
+        behaviour: Default::default(),
         last_agent: None,
     }
 }

@@ -268,6 +268,10 @@ impl Application {
         let webhooks =
             crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())
                 .await?;
+        // Segments count with long reads: two connections of their own.
+        let segments = Arc::new(crate::crm::segments::Segments::new(
+            crate::store::side::SidePool::open(&settings.database, 2).await?,
+        ));
         let mut tasks = vec![
             media.spawn_downloader(),
             accounts.spawn_refresher(),
@@ -398,6 +402,7 @@ impl Application {
             media,
             webchat,
             webhooks,
+            segments,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

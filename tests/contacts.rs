@@ -75,6 +75,14 @@ async fn an_agent_merges_two_conversations_contacts_into_one() {
         .filter_map(|c| c["id"].as_str())
         .collect();
     assert_eq!(history, [first.as_str()]);
+    // What both did adds up: two conversations, the earliest first seen.
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let listed = expect_status(200, sam.get("/api/v1/contacts?q=600400001").await);
+    assert_eq!(listed["contacts"][0]["conversations"], 2, "{listed}");
+    assert!(
+        listed["contacts"][0]["last_inbound_at"].is_i64(),
+        "{listed}"
+    );
 
     // Once merged, merging again is refused; the conversations still work as before.
     expect_error(
@@ -371,7 +379,7 @@ async fn a_supervisor_exports_the_contacts_as_csv() {
     let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines[0],
-        "id,name,phone,email,language,country,tags,fields,channels,created_at,updated_at"
+        "id,name,phone,email,language,country,tags,fields,channels,created_at,updated_at,last_inbound_at,conversations"
     );
     assert_eq!(lines.len(), 521, "the header and every contact once");
     let ids: std::collections::BTreeSet<&str> = lines[1..]

@@ -612,12 +612,23 @@ async fn hand_off(
     } else {
         None
     };
+    // What the contact did, as this step leaves it (a failed read routes as a new contact).
+    let behaviour = deps
+        .store
+        .load_contact_listing(&c.customer)
+        .await
+        .ok()
+        .flatten()
+        .map(|l| l.behaviour)
+        .unwrap_or_default()
+        .with_conversation(c);
     let request = RouteRequest {
         conversation_id: c.id.clone(),
         channel: c.channel.clone(),
         choice: handoff.team.clone(),
         reason: handoff.reason.clone(),
         contact: contact.clone(),
+        behaviour,
         last_agent,
     };
     let decision = match deps.router.send(Route(request)).await {

@@ -4,7 +4,7 @@
 use crate::store::ContactListing;
 
 /// The columns, in order.
-pub const HEADER: [&str; 11] = [
+pub const HEADER: [&str; COLUMNS] = [
     "id",
     "name",
     "phone",
@@ -16,7 +16,12 @@ pub const HEADER: [&str; 11] = [
     "channels",
     "created_at",
     "updated_at",
+    "last_inbound_at",
+    "conversations",
 ];
+
+/// How many columns a row has.
+pub const COLUMNS: usize = 13;
 
 /// A cell as written: text a spreadsheet would read as a formula (starting with `=`, `+`, `-`,
 /// `@`, a tab or a carriage return) gets a leading `'` (OWASP's CSV injection advice).
@@ -40,7 +45,7 @@ pub fn row(
     listing: &ContactListing,
     channels: &[String],
     mask: impl Fn(&str) -> String,
-) -> [String; 11] {
+) -> [String; COLUMNS] {
     let c = &listing.contact;
     let email = c
         .fields
@@ -76,12 +81,18 @@ pub fn row(
         text(&channels.join(";")),
         time(listing.created_at),
         time(listing.updated_at),
+        listing
+            .behaviour
+            .last_inbound_at
+            .map(time)
+            .unwrap_or_default(),
+        listing.behaviour.conversations.to_string(),
     ]
 }
 
 /// `rows` written as CSV (RFC 4180: quoted where needed, CRLF line ends), after the header
 /// when `header`.
-pub fn write(header: bool, rows: &[[String; 11]]) -> Result<Vec<u8>, csv::Error> {
+pub fn write(header: bool, rows: &[[String; COLUMNS]]) -> Result<Vec<u8>, csv::Error> {
     let mut out = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
@@ -117,6 +128,11 @@ mod tests {
             contact,
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_060_000,
+            behaviour: crate::crm::behaviour::ContactBehaviour {
+                first_seen: Some(1_700_000_000_000),
+                last_inbound_at: Some(1_700_000_030_000),
+                conversations: 2,
+            },
         }
     }
 
@@ -141,12 +157,14 @@ mod tests {
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(
             lines[0],
-            "id,name,phone,email,language,country,tags,fields,channels,created_at,updated_at"
+            "id,name,phone,email,language,country,tags,fields,channels,created_at,updated_at,\
+             last_inbound_at,conversations"
         );
         assert_eq!(
             lines[1],
             "34600000001,\"Ana \"\"La Jefa\"\", López\",34600000001,ana@example.com,es,ES,vip;gold,\
-             \"{\"\"city\"\":\"\"Madrid\"\"}\",support;telegram,2023-11-14T22:13:20Z,2023-11-14T22:14:20Z"
+             \"{\"\"city\"\":\"\"Madrid\"\"}\",support;telegram,2023-11-14T22:13:20Z,2023-11-14T22:14:20Z,\
+             2023-11-14T22:13:50Z,2"
         );
         assert_eq!(lines[2], "");
         // Without the header: the rows alone (the pages after the first).

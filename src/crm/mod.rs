@@ -5,10 +5,15 @@
 //! - [`contact::ContactChanges`]: what one writer changed, field by field, so two writers of one
 //!   contact (two conversations on two channels, a merge) never undo each other.
 //! - [`contact::merged`]: two contacts folded into one.
+//! - [`behaviour::ContactBehaviour`]: what a contact did (first seen, last message,
+//!   conversations), for rules and segments.
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
 //! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
 
+pub mod behaviour;
 pub mod contact;
 pub mod edit;
 pub mod export;
+pub mod segment;
+pub mod segments;

@@ -35,7 +35,9 @@ use crate::accounts::policy::{self, Action, ContactsAction, Verdict};
 use crate::accounts::privacy::Masker;
 use crate::crm::edit::{self, ContactPatch};
 use crate::domain::{ChannelId, CustomerId};
-use crate::store::{ContactFilter, ContactIdentity, ContactRecord, ConversationRecord, ListCursor};
+use crate::store::{
+    ContactFilter, ContactIdentity, ContactListing, ContactRecord, ConversationRecord, ListCursor,
+};
 
 /// The longest search text, tag or language accepted in a list's query.
 const QUERY_MAX: usize = 100;
@@ -118,16 +120,29 @@ async fn list(
     } else {
         None
     };
+    let contacts = listing_views(&state, &listed).await?;
+    Ok(HttpResponse::Ok().json(json!({ "contacts": contacts, "next_cursor": next_cursor })))
+}
+
+/// Contacts of a list (the CRM's, a segment's members) as the CRM shows them: with their
+/// identities, times and behaviour, masked ([`crm_masker`]).
+pub(super) async fn listing_views(
+    state: &AppState,
+    listed: &[ContactListing],
+) -> Result<Vec<Value>, ApiError> {
     let mut contacts = Vec::with_capacity(listed.len());
-    for l in &listed {
+    for l in listed {
         let identities = state.store.contact_identities(&l.contact.customer).await?;
-        let mut view = contact_view(&state, &l.contact, &identities);
+        let mut view = contact_view(state, &l.contact, &identities);
         view["created_at"] = json!(l.created_at);
         view["updated_at"] = json!(l.updated_at);
-        crm_masker(&state, &l.contact, &identities).apply(&mut view);
+        view["first_seen"] = json!(l.behaviour.first_seen);
+        view["last_inbound_at"] = json!(l.behaviour.last_inbound_at);
+        view["conversations"] = json!(l.behaviour.conversations);
+        crm_masker(state, &l.contact, &identities).apply(&mut view);
         contacts.push(view);
     }
-    Ok(HttpResponse::Ok().json(json!({ "contacts": contacts, "next_cursor": next_cursor })))
+    Ok(contacts)
 }
 
 #[derive(Deserialize)]

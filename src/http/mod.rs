@@ -13,6 +13,7 @@ pub mod health;
 pub mod media;
 pub mod origin;
 pub mod push;
+pub mod segments;
 pub mod webapp;
 pub mod webhooks;
 pub mod widget;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub webchat: Arc<widget::Webchat>,
     /// Event webhooks: endpoints, deliveries, replays.
     pub webhooks: Arc<crate::integrations::webhooks::Webhooks>,
+    /// The CRM's saved segments.
+    pub segments: Arc<crate::crm::segments::Segments>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

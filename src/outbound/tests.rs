@@ -245,6 +245,12 @@ impl Store for Probe {
     async fn load_contact(&self, _: &CustomerId) -> Result<Option<ContactRecord>, StoreError> {
         Ok(None)
     }
+    async fn load_contact_listing(
+        &self,
+        _: &CustomerId,
+    ) -> Result<Option<crate::store::ContactListing>, StoreError> {
+        Ok(None)
+    }
     async fn commit_step(&self, _: ConversationStep) -> Result<(), StoreError> {
         Ok(())
     }

@@ -405,6 +405,7 @@ async fn the_router_actor_routes_with_what_a_reload_swapped_in() {
         choice: None,
         reason: "test".into(),
         contact: contact(),
+        behaviour: Default::default(),
         last_agent: None,
     };
     let decision = actor.send(Route(request())).await.expect("routed");

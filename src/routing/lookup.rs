@@ -184,7 +184,7 @@ impl Lookups {
             .templates
             .get_template(name)
             .map_err(|_| format!("no lookup named {name}"))?;
-        let contact = serde_json::to_value(ContactVars::of(&req.contact))
+        let contact = serde_json::to_value(ContactVars::of(&req.contact, &req.behaviour))
             .map_err(|e| format!("contact: {e}"))?;
         let conversation = serde_json::to_value(ConversationVars::of(req))
             .map_err(|e| format!("conversation: {e}"))?;

@@ -22,7 +22,12 @@
 //!   (list of strings), `fields` (map string → string), `location` (`{latitude, longitude}`,
 //!   doubles, from the `location_lat`/`location_lon` fields; null when absent or invalid),
 //!   `country` (the phone number's country, ISO 3166-1 alpha-2 such as `"ES"`, told apart by
-//!   number where countries share a calling code; null without a valid number).
+//!   number where countries share a calling code; null without a valid number), and what
+//!   the contact did: `first_seen` and `last_inbound_at` (timestamps, or null),
+//!   `conversations` (int, this one included) and `new` (bool: a first conversation). Lookup
+//!   templates see the timestamps as RFC 3339 text.
+//! * `now` (rules only): the time of the evaluation, a timestamp
+//!   (`contact.last_inbound_at > now - duration("720h")`).
 //! * `conversation`: `id`, `channel`, `choice` (the team the customer picked, or null),
 //!   `reason` (why the bot handed off).
 //! * `lookups` (rules only): `lookups.<name>` is the JSON answer of that lookup (objects are
@@ -31,7 +36,8 @@
 //!
 //! For example `"vip" in contact.tags`, `"invoice" in contact.fields`,
 //! `contact.location != null && contact.location.latitude > 40.0`,
-//! `lookups.open_ticket != null && lookups.open_ticket.open == true`.
+//! `lookups.open_ticket != null && lookups.open_ticket.open == true`, `contact.new`.
+//! Segments ([`crate::crm::segment`]) read the same `contact` and `now`.
 
 pub mod actor;
 pub mod geo;
@@ -149,6 +155,8 @@ pub struct RouteRequest {
     /// Why the bot handed off.
     pub reason: String,
     pub contact: ContactRecord,
+    /// What the contact did, as this conversation's step leaves it.
+    pub behaviour: crate::crm::behaviour::ContactBehaviour,
     /// The agent who served this customer's previous conversation.
     pub last_agent: Option<AgentId>,
 }

@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue, operators};
 use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelTimestamp,
+    CelUInt,
 };
 use cel::common::value::Val;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::TeamSettings;
+use crate::crm::behaviour::ContactBehaviour;
 use crate::domain::TeamId;
 use crate::routing::geo;
 use crate::routing::{LookupSettings, RouteRequest, RoutingError, RuleSettings};
@@ -26,8 +29,10 @@ use crate::store::ContactRecord;
 
 /// The variable holding lookup answers.
 const LOOKUPS: &str = "lookups";
+/// The variable holding the time of the evaluation (a CEL timestamp).
+pub(crate) const NOW: &str = "now";
 /// The variables a rule may name.
-const VARIABLES: [&str; 3] = ["contact", "conversation", LOOKUPS];
+const VARIABLES: [&str; 4] = ["contact", "conversation", LOOKUPS, NOW];
 /// CEL type identifiers, usable as values (`type(x) == string`).
 const TYPE_NAMES: [&str; 11] = [
     "bool",
@@ -152,7 +157,7 @@ fn compile_rule(
         rule: rule.name.clone(),
         message: e.to_string(),
     })?;
-    let mut refs = References::default();
+    let mut refs = References::new(&VARIABLES);
     refs.scan(program.expression(), &mut Vec::new());
     if let Some(variable) = refs.unknown_variables.into_iter().next() {
         return Err(RoutingError::UnknownVariable {
@@ -186,27 +191,50 @@ fn compile_rule(
 
 /// What an expression reads: `lookups.<name>` / `lookups["<name>"]`, `lookups` as a whole
 /// (any other use of it), and unknown top-level names.
-#[derive(Default)]
 struct References {
+    /// The variables the expression may name.
+    variables: &'static [&'static str],
     lookups: BTreeSet<String>,
     all_lookups: bool,
     unknown_variables: BTreeSet<String>,
 }
 
+/// The first name `program` reads that is neither one of `variables` nor a CEL type name.
+pub(crate) fn unknown_variable(
+    program: &cel::Program,
+    variables: &'static [&'static str],
+) -> Option<String> {
+    let mut refs = References::new(variables);
+    refs.scan(program.expression(), &mut Vec::new());
+    refs.unknown_variables.into_iter().next()
+}
+
 impl References {
+    fn new(variables: &'static [&'static str]) -> Self {
+        Self {
+            variables,
+            lookups: BTreeSet::new(),
+            all_lookups: false,
+            unknown_variables: BTreeSet::new(),
+        }
+    }
+
     /// Walk `expr`; `bound` holds the names comprehensions (`exists`, `map`, ...) declare.
     fn scan<'e>(&mut self, expr: &'e IdedExpr, bound: &mut Vec<&'e str>) {
+        let lookups_known = self.variables.contains(&LOOKUPS);
         let is_lookups = |e: &IdedExpr, bound: &[&str]| {
-            matches!(&e.expr, Expr::Ident(name) if name == LOOKUPS) && !bound.contains(&LOOKUPS)
+            lookups_known
+                && matches!(&e.expr, Expr::Ident(name) if name == LOOKUPS)
+                && !bound.contains(&LOOKUPS)
         };
         match &expr.expr {
             Expr::Unspecified | Expr::Literal(_) => {}
             Expr::Ident(name) => {
                 if bound.contains(&name.as_str()) || name.starts_with('@') {
                     // A comprehension variable, or one of the parser's internal names.
-                } else if name == LOOKUPS {
+                } else if name == LOOKUPS && self.variables.contains(&LOOKUPS) {
                     self.all_lookups = true;
-                } else if !VARIABLES.contains(&name.as_str())
+                } else if !self.variables.contains(&name.as_str())
                     && !TYPE_NAMES.contains(&name.as_str())
                 {
                     self.unknown_variables.insert(name.clone());
@@ -288,6 +316,12 @@ pub(crate) struct ContactVars<'a> {
     location: Option<LocationVars>,
     /// ISO 3166-1 alpha-2 of the phone number (`crm::contact::country_of`), or null.
     country: Option<String>,
+    /// What the contact did ([`ContactBehaviour`]): timestamps, or null.
+    first_seen: Option<DateTime<Utc>>,
+    last_inbound_at: Option<DateTime<Utc>>,
+    conversations: i64,
+    /// A first conversation.
+    new: bool,
 }
 
 /// `contact.location`.
@@ -298,7 +332,7 @@ struct LocationVars {
 }
 
 impl<'a> ContactVars<'a> {
-    pub(crate) fn of(contact: &'a ContactRecord) -> Self {
+    pub(crate) fn of(contact: &'a ContactRecord, behaviour: &ContactBehaviour) -> Self {
         let location =
             geo::contact_location(contact)
                 .ok()
@@ -319,11 +353,19 @@ impl<'a> ContactVars<'a> {
                 .phone
                 .as_deref()
                 .and_then(crate::crm::contact::country_of),
+            first_seen: behaviour
+                .first_seen
+                .and_then(DateTime::from_timestamp_millis),
+            last_inbound_at: behaviour
+                .last_inbound_at
+                .and_then(DateTime::from_timestamp_millis),
+            conversations: behaviour.conversations,
+            new: behaviour.is_new(),
         }
     }
 
     /// The same shape as its serde form, as a CEL value borrowing from the contact.
-    fn to_cel(&self) -> Cel<'a> {
+    pub(crate) fn to_cel(&self) -> Cel<'a> {
         let location = match &self.location {
             Some(l) => cel_map([
                 ("latitude", Box::new(CelDouble::from(l.latitude)) as Cel<'a>),
@@ -348,6 +390,10 @@ impl<'a> ContactVars<'a> {
                     None => Box::new(CelNull),
                 },
             ),
+            ("first_seen", cel_time(self.first_seen)),
+            ("last_inbound_at", cel_time(self.last_inbound_at)),
+            ("conversations", Box::new(CelInt::from(self.conversations))),
+            ("new", Box::new(CelBool::from(self.new))),
         ])
     }
 }
@@ -403,7 +449,11 @@ impl<'a> RuleVars<'a> {
             (name.as_str(), answer)
         }));
         let mut context = cel::Context::with_env(Arc::clone(&rules.env));
-        context.add_variable_as_val("contact", ContactVars::of(&req.contact).to_cel());
+        context.add_variable_as_val(
+            "contact",
+            ContactVars::of(&req.contact, &req.behaviour).to_cel(),
+        );
+        context.add_variable_as_val(NOW, cel_time(Some(Utc::now())));
         context.add_variable_as_val("conversation", ConversationVars::of(req).to_cel());
         context.add_variable_as_val(LOOKUPS, answers);
         RuleVars { context }
@@ -417,10 +467,18 @@ impl std::fmt::Debug for RuleVars<'_> {
 }
 
 /// A CEL value, possibly borrowing.
-type Cel<'a> = Box<dyn Val + 'a>;
+pub(crate) type Cel<'a> = Box<dyn Val + 'a>;
 
 fn cel_str(s: &str) -> Cel<'_> {
     Box::new(CelString::from(s))
+}
+
+/// A timestamp, or null.
+pub(crate) fn cel_time<'a>(t: Option<DateTime<Utc>>) -> Cel<'a> {
+    t.map_or_else(
+        || Box::new(CelNull) as Cel<'a>,
+        |t| Box::new(CelTimestamp::from(t.fixed_offset())),
+    )
 }
 
 fn cel_opt_str(s: Option<&str>) -> Cel<'_> {

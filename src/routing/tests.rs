@@ -81,6 +81,7 @@ fn request(contact: ContactRecord) -> RouteRequest {
         choice: None,
         reason: "asked for a human".into(),
         contact,
+        behaviour: Default::default(),
         last_agent: None,
     }
 }
@@ -440,6 +441,57 @@ fn cel_over_tags_fields_location_and_lookups() {
             &no_lookups()
         ),
         Ok(true)
+    );
+}
+
+#[test]
+fn rules_see_what_the_contact_did_and_the_time() {
+    let rules = |when: &str| {
+        Rules::compile(
+            &[rule("r", when, None, None)],
+            &teams(),
+            &lookup_settings(&[]),
+        )
+        .expect("compiles")
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut returning = request(contact());
+    returning.behaviour = crate::crm::behaviour::ContactBehaviour {
+        first_seen: Some(now - 90 * 86_400_000),
+        last_inbound_at: Some(now - 60_000),
+        conversations: 4,
+    };
+    let first = request(contact());
+    for (when, for_returning, for_first) in [
+        ("contact.new", Ok(false), Ok(true)),
+        ("contact.conversations >= 4", Ok(true), Ok(false)),
+        (
+            "contact.first_seen < now - duration('720h')",
+            Ok(true),
+            // Never seen: null compared with a timestamp is an error, so no match.
+            Err(()),
+        ),
+        (
+            "contact.last_inbound_at > now - duration('5m')",
+            Ok(true),
+            Err(()),
+        ),
+        ("contact.last_inbound_at == null", Ok(false), Ok(true)),
+    ] {
+        let rules = rules(when);
+        for (req, expected) in [(&returning, for_returning), (&first, for_first)] {
+            let got = rules.evaluate_rule(0, &RuleVars::new(&rules, req, &no_lookups()));
+            assert_eq!(got.map_err(|_| ()), expected, "{when}");
+        }
+    }
+    // `now` is known; other names are still refused.
+    assert!(
+        Rules::compile(
+            &[rule("r", "yesterday < now", None, None)],
+            &teams(),
+            &lookup_settings(&[])
+        )
+        .is_err()
     );
 }
 

@@ -14,7 +14,8 @@ pub mod postgres;
 mod postgres_accounts;
 mod postgres_push;
 pub mod push;
-mod rows;
+pub(crate) mod rows;
+pub mod side;
 pub mod sqlite;
 mod sqlite_accounts;
 mod sqlite_accounts_writer;
@@ -500,6 +501,8 @@ pub struct ContactListing {
     pub contact: ContactRecord,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What the contact did (first seen is `created_at`).
+    pub behaviour: crate::crm::behaviour::ContactBehaviour,
 }
 
 /// Where a page of conversations ended: the last one's `updated_at` and id. Lists are ordered by
@@ -662,6 +665,12 @@ pub trait Store: AccountStore + PushStore + Send + Sync + 'static {
         &self,
         customer: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError>;
+
+    /// [`Store::load_contact`] with the contact's times and behaviour.
+    async fn load_contact_listing(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<ContactListing>, StoreError>;
 
     /// Fold the contact `from` into the contact `into` (each named by its id or any of its
     /// identities' addresses), atomically: `from`'s identities move to `into`, so its

@@ -285,6 +285,23 @@ impl Store for PostgresStore {
         row.map(|row| contact_from_row(&row)).transpose()
     }
 
+    async fn load_contact_listing(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<ContactListing>, StoreError> {
+        let row = sqlx::query(
+            "SELECT customer, name, phone, language, fields::text AS fields, tags::text AS tags,
+                created_at, updated_at, last_inbound_at, conversations
+             FROM contacts WHERE customer =
+                COALESCE((SELECT customer FROM contact_identities WHERE address = $1 LIMIT 1), $1)",
+        )
+        .bind(text(customer.as_str()))
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| super::rows::listing_from_row(&row))
+            .transpose()
+    }
+
     async fn merge_contacts(
         &self,
         into: &CustomerId,
@@ -301,7 +318,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<ContactListing>, StoreError> {
         let mut query = sqlx::QueryBuilder::<sqlx::Postgres>::new(
             "SELECT customer, name, phone, language, fields::text AS fields, tags::text AS tags,
-                created_at, updated_at
+                created_at, updated_at, last_inbound_at, conversations
              FROM contacts WHERE TRUE",
         );
         if let Some(tag) = &filter.tag {
@@ -352,15 +369,7 @@ impl Store for PostgresStore {
             .push(" ORDER BY updated_at DESC, customer DESC LIMIT ")
             .push_bind(filter.limit.max(0));
         let rows = query.build().fetch_all(&self.reader).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ContactListing {
-                    contact: contact_from_row(row)?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::rows::listing_from_row).collect()
     }
 
     async fn update_contact(
@@ -1516,6 +1525,20 @@ async fn merge_contacts(
     }
     let contact = merged(&survivor, &gone);
     put_contact(conn, &contact, now).await?;
+    // What both did: the earliest first seen, the latest message, every conversation.
+    sqlx::query(
+        "UPDATE contacts SET
+            conversations = contacts.conversations + g.conversations,
+            created_at = LEAST(contacts.created_at, g.created_at),
+            last_inbound_at = GREATEST(contacts.last_inbound_at, g.last_inbound_at)
+         FROM (SELECT conversations, created_at, last_inbound_at FROM contacts
+               WHERE customer = $2) g
+         WHERE contacts.customer = $1",
+    )
+    .bind(text(&into))
+    .bind(text(&from))
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("UPDATE contact_identities SET customer = $1 WHERE customer = $2")
         .bind(text(&into))
         .bind(text(&from))
@@ -1581,6 +1604,24 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
     }
     if let Some(phone) = &step.link_phone {
         link_by_phone(conn, c.customer.as_str(), phone, now).await?;
+    }
+    let inbound_at = step
+        .inbound_message
+        .as_ref()
+        .map(|m| c.last_inbound_at.unwrap_or(m.sent_at.saturating_mul(1000)));
+    if c.version == 0 || inbound_at.is_some() {
+        // What the contact did (`contact.conversations`, `contact.last_inbound_at`).
+        let customer = canonical(conn, c.customer.as_str()).await?;
+        sqlx::query(
+            "UPDATE contacts SET conversations = conversations + $1,
+                last_inbound_at = GREATEST(last_inbound_at, $2)
+             WHERE customer = $3",
+        )
+        .bind(i64::from(c.version == 0))
+        .bind(inbound_at)
+        .bind(text(&customer))
+        .execute(&mut *conn)
+        .await?;
     }
     if let Some(message) = &step.inbound_message {
         sqlx::query(

@@ -11,7 +11,7 @@ use super::{
 use crate::domain::{AgentId, ChannelId, ConversationKey, CustomerId, TeamId};
 
 /// The column types the records use, read from a row of either database.
-pub(super) trait StoreRow {
+pub(crate) trait StoreRow {
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
     fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
@@ -103,6 +103,21 @@ pub(super) fn contact_from_row(row: &impl StoreRow) -> Result<ContactRecord, Sto
         language: row.opt_text("language")?,
         fields: from_json(&row.text("fields")?, "contact fields")?,
         tags: from_json(&row.text("tags")?, "contact tags")?,
+    })
+}
+
+/// A contact with its times and behaviour: read from `created_at`, `updated_at`, `last_inbound_at`, `conversations` and the contact columns.
+pub(crate) fn listing_from_row(row: &impl StoreRow) -> Result<super::ContactListing, StoreError> {
+    let created_at = row.int("created_at")?;
+    Ok(super::ContactListing {
+        contact: contact_from_row(row)?,
+        created_at,
+        updated_at: row.int("updated_at")?,
+        behaviour: crate::crm::behaviour::ContactBehaviour {
+            first_seen: Some(created_at),
+            last_inbound_at: row.opt_int("last_inbound_at")?,
+            conversations: row.int("conversations")?,
+        },
     })
 }
 

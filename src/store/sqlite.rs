@@ -42,12 +42,20 @@ use crate::metrics as m;
 /// webhooks): WAL, `synchronous=FULL`, and a write waits for the store's writer through
 /// `busy_timeout`.
 pub async fn side_pool(path: &std::path::Path) -> Result<sqlx::SqlitePool, StoreError> {
+    side_pool_of(path, 1).await
+}
+
+/// [`side_pool`] with `connections` connections (readers run side by side under WAL).
+pub async fn side_pool_of(
+    path: &std::path::Path,
+    connections: u32,
+) -> Result<sqlx::SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10));
     Ok(SqlitePoolOptions::new()
-        .max_connections(1)
+        .max_connections(connections.max(1))
         .connect_with(options)
         .await?)
 }
@@ -254,6 +262,21 @@ impl Store for SqliteStore {
         row.map(|row| contact_from_row(&row)).transpose()
     }
 
+    async fn load_contact_listing(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<ContactListing>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM contacts WHERE customer =
+                COALESCE((SELECT customer FROM contact_identities WHERE address = ?1 LIMIT 1), ?1)",
+        )
+        .bind(customer.as_str())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|row| super::rows::listing_from_row(&row))
+            .transpose()
+    }
+
     async fn merge_contacts(
         &self,
         into: &CustomerId,
@@ -269,7 +292,8 @@ impl Store for SqliteStore {
         filter: &ContactFilter,
     ) -> Result<Vec<ContactListing>, StoreError> {
         let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT customer, name, phone, language, fields, tags, created_at, updated_at
+            "SELECT customer, name, phone, language, fields, tags, created_at, updated_at,
+                last_inbound_at, conversations
              FROM contacts WHERE 1 = 1",
         );
         if let Some(tag) = &filter.tag {
@@ -320,15 +344,7 @@ impl Store for SqliteStore {
             .push(" ORDER BY updated_at DESC, customer DESC LIMIT ")
             .push_bind(filter.limit.max(0));
         let rows = query.build().fetch_all(&self.reader).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ContactListing {
-                    contact: contact_from_row(row)?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::rows::listing_from_row).collect()
     }
 
     async fn update_contact(

@@ -404,6 +404,19 @@ pub(super) fn merge_contacts(
     }
     let contact = merged(&survivor, &gone);
     put_contact(conn, &contact, now)?;
+    // What both did: the earliest first seen, the latest message, every conversation.
+    conn.prepare_cached(
+        "UPDATE contacts SET
+            conversations = contacts.conversations + g.conversations,
+            created_at = min(contacts.created_at, g.created_at),
+            last_inbound_at = CASE WHEN g.last_inbound_at IS NULL THEN contacts.last_inbound_at
+                ELSE max(coalesce(contacts.last_inbound_at, g.last_inbound_at), g.last_inbound_at)
+                END
+         FROM (SELECT conversations, created_at, last_inbound_at FROM contacts WHERE customer = ?2) g
+         WHERE contacts.customer = ?1",
+    )
+    .and_then(|mut s| s.execute(params![into, from]))
+    .map_err(engine)?;
     conn.prepare_cached("UPDATE contact_identities SET customer = ? WHERE customer = ?")
         .and_then(|mut s| s.execute(params![into, from]))
         .map_err(engine)?;
@@ -520,6 +533,27 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
     }
     if let Some(phone) = &step.link_phone {
         link_by_phone(conn, c.customer.as_str(), phone, now)?;
+    }
+    let inbound_at = step
+        .inbound_message
+        .as_ref()
+        .map(|m| c.last_inbound_at.unwrap_or(m.sent_at.saturating_mul(1000)));
+    if c.version == 0 || inbound_at.is_some() {
+        // What the contact did (`contact.conversations`, `contact.last_inbound_at`).
+        conn.prepare_cached(
+            "UPDATE contacts SET conversations = conversations + ?1,
+                last_inbound_at = CASE WHEN ?2 IS NULL THEN last_inbound_at
+                                       ELSE max(coalesce(last_inbound_at, ?2), ?2) END
+             WHERE customer = ?3",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                i64::from(c.version == 0),
+                inbound_at,
+                canonical(conn, c.customer.as_str())?
+            ])
+        })
+        .map_err(engine)?;
     }
     if let Some(message) = &step.inbound_message {
         let body = to_json(&message.body)?;

@@ -16,6 +16,7 @@ use sqlx::AssertSqlSafe;
 
 use super::events::{EventFacts, Subscription, wants};
 use crate::store::StoreError;
+use crate::store::side::numbered;
 
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct EndpointRow {
@@ -338,22 +339,6 @@ const ANY_DUE: &str = "SELECT next_attempt_at FROM webhook_deliveries
     WHERE state = 'pending' AND next_attempt_at <= ?
       AND (lease_until IS NULL OR lease_until <= ?) LIMIT 1";
 const PRUNE: &str = "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?";
-
-/// `?` placeholders numbered `$1…` for PostgreSQL (the statements above hold no `?` otherwise).
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for ch in sql.chars() {
-        if ch == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
 
 /// A new delivery id.
 pub fn new_delivery_id() -> String {
