@@ -362,6 +362,106 @@ async fn an_agent_edits_the_contact_from_the_customer_panel() {
     browser.close().await;
 }
 
+/// Sam (supervisor) opens the contacts, writes a segment's filter and sees its live count move
+/// (and the server's reason for a broken one), saves it and lists its members; on a phone, in
+/// Arabic, the same screen reads right to left.
+#[actix_rt::test]
+async fn a_supervisor_writes_a_segment_and_sees_its_live_count() {
+    let app = spawn_console_app(|_| {}).await;
+    hand_off(&app, "34611122271", "support").await;
+    hand_off(&app, "34611122272", "support").await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    sam.patch(
+        "/api/v1/contacts/34611122271",
+        json!({"tags": ["vip"], "name": "Lucía Pérez"}),
+    )
+    .await;
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "sam@example.com", None).await;
+    browser
+        .wait_css("#nav-contacts")
+        .await
+        .click()
+        .await
+        .expect("the contacts open");
+    browser
+        .wait_true(
+            "both contacts listed",
+            "document.querySelectorAll('#contact-list .contact-row').length === 2",
+        )
+        .await;
+    browser
+        .wait_css("#segment-new")
+        .await
+        .click()
+        .await
+        .expect("a new segment");
+    browser
+        .wait_css("#segment-name")
+        .await
+        .send_keys("VIP")
+        .await
+        .expect("named");
+    let filter = browser.wait_css("#segment-filter").await;
+    filter
+        .send_keys("'vip' in contact.tags &&")
+        .await
+        .expect("typed");
+    browser
+        .wait_true(
+            "the server's reason for an unfinished filter",
+            "document.querySelector('#segment-count .error')?.textContent.includes('CEL')",
+        )
+        .await;
+    filter.send_keys(" contact.new").await.expect("typed");
+    browser
+        .wait_true(
+            "the live count",
+            "document.querySelector('#segment-count .count')?.textContent === '1' && document.querySelector('#segment-count .sample')?.textContent.includes('Lucía')",
+        )
+        .await;
+    browser.screenshot("console-segment-editor").await;
+    browser
+        .wait_css("#segment-save")
+        .await
+        .click()
+        .await
+        .expect("saved");
+    browser
+        .wait_true(
+            "the segment's members",
+            "!document.querySelector('#segment-dialog') && document.querySelector('#segment-members')?.textContent.includes('1') && document.querySelectorAll('#contact-list .contact-row').length === 1",
+        )
+        .await;
+    browser.screenshot("console-segment-members").await;
+    browser.close().await;
+
+    let phone = Browser::start(390, 844, "ar").await;
+    phone
+        .login(&app.address, "sam@example.com", Some("ar"))
+        .await;
+    phone
+        .wait_css("#nav-contacts")
+        .await
+        .click()
+        .await
+        .expect("the contacts open");
+    phone
+        .wait_css(".segment-button[data-segment]")
+        .await
+        .click()
+        .await
+        .expect("the segment");
+    phone
+        .wait_true(
+            "its one member, right to left",
+            "document.documentElement.dir === 'rtl' && document.querySelectorAll('#contact-list .contact-row').length === 1",
+        )
+        .await;
+    phone.screenshot("console-phone-ar-segment").await;
+    phone.close().await;
+}
+
 #[actix_rt::test]
 async fn the_console_fits_a_phone_and_reads_right_to_left_in_arabic() {
     let app = spawn_console_app(|_| {}).await;

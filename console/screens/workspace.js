@@ -1,5 +1,6 @@
 // The workspace: the top bar, then the view: the inbox (list | conversation | customer, one
-// pane at a time on a phone), the supervisor's board, or administration. In the inbox, the
+// pane at a time on a phone), the supervisor's board, the contacts and segments, or
+// administration. In the inbox, the
 // keyboard (SHORTCUTS, listed by the help dialog on `?`): j/k (and the arrows in the list)
 // move, Enter opens, r replies, n writes a note, e resolves, s snoozes, t transfers, / searches,
 // Escape leaves the reply box.
@@ -12,6 +13,7 @@ import { conversationPermissions, viewFor } from '../lib/model.js';
 import { TopBar } from './topbar.js';
 import { Board } from './board.js';
 import { Admin } from './admin.js';
+import { Contacts } from './contacts.js';
 import { ConversationList } from './list.js';
 import { Offers } from './offers.js';
 import { ConversationView } from './conversation.js';
@@ -188,6 +190,7 @@ export function Workspace({ s }) {
       ${view === 'inbox' && html`<${Inbox} s=${s} />`}
       ${view !== 'inbox' && html`<div class="view-offers"><${Offers} s=${s} /></div>`}
       ${view === 'board' && html`<${Board} s=${s} />`}
+      ${view === 'contacts' && html`<${Contacts} />`}
       ${view === 'admin' && html`<${Admin} s=${s} />`}
       ${s.dialog === 'help' && html`<${HelpDialog} onClose=${() => openDialog(null)} />`}
     </div>

@@ -146,8 +146,8 @@ test('presence.changed updates me and the rosters', () => {
 
 test('views by role: the board for supervisors and admins, administration for admins', () => {
   assert.deepEqual(model.allowedViews({ role: 'agent' }), ['inbox']);
-  assert.deepEqual(model.allowedViews({ role: 'supervisor' }), ['inbox', 'board']);
-  assert.deepEqual(model.allowedViews({ role: 'admin' }), ['inbox', 'board', 'admin']);
+  assert.deepEqual(model.allowedViews({ role: 'supervisor' }), ['inbox', 'board', 'contacts']);
+  assert.deepEqual(model.allowedViews({ role: 'admin' }), ['inbox', 'board', 'contacts', 'admin']);
   assert.deepEqual(model.allowedViews(null), ['inbox']);
   assert.deepEqual(model.allowedViews({ role: 'root' }), ['inbox']);
   assert.equal(model.viewFor({ role: 'agent' }, 'admin'), 'inbox');
