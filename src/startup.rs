@@ -268,6 +268,8 @@ impl Application {
         let webhooks =
             crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())
                 .await?;
+        // API keys of business systems: their records and limits.
+        let api_keys = crate::integrations::api_keys::ApiKeys::open(&settings).await?;
         let mut tasks = vec![
             media.spawn_downloader(),
             accounts.spawn_refresher(),
@@ -398,6 +400,7 @@ impl Application {
             media,
             webchat,
             webhooks,
+            api_keys,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

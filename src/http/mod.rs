@@ -1,6 +1,7 @@
 //! The HTTP edge (actix-web): webhooks, health, metrics.
 
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod auth_api;
 pub mod body;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub webchat: Arc<widget::Webchat>,
     /// Event webhooks: endpoints, deliveries, replays.
     pub webhooks: Arc<crate::integrations::webhooks::Webhooks>,
+    /// API keys of business systems: records, recognition, rate limits.
+    pub api_keys: Arc<crate::integrations::api_keys::ApiKeys>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

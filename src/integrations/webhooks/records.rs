@@ -340,7 +340,7 @@ const ANY_DUE: &str = "SELECT next_attempt_at FROM webhook_deliveries
 const PRUNE: &str = "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?";
 
 /// `?` placeholders numbered `$1…` for PostgreSQL (the statements above hold no `?` otherwise).
-fn numbered(sql: &str) -> String {
+pub(crate) fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut n = 0;
     for ch in sql.chars() {
