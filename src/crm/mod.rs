@@ -8,7 +8,9 @@
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
 //! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
+//! - [`upsert`]: which contact a business system's upsert names, and the one it creates.
 
 pub mod contact;
 pub mod edit;
 pub mod export;
+pub mod upsert;
