@@ -147,8 +147,7 @@ export function ApiKeysPanel() {
             <p class="item-title"><bdi dir="auto" class="api-key-name">${k.name}</bdi>
               ${!k.active && html` <span class="tag tag-off">${t('apikeys.revoked')}</span>`}</p>
             <p class="muted small api-key-scopes">${k.scopes.map((s) => html`<code key=${s}>${s}</code> `)}</p>
-            <p class="muted small">${t('apikeys.created_by', { when: dateTime(k.created_at), who: k.created_by })}
-              · ${k.last_used_at
+            <p class="muted small">${t('apikeys.created_by', { when: dateTime(k.created_at), who: k.created_by })}${' · '}${k.last_used_at
                 ? html`<time datetime=${iso(k.last_used_at)}>${t('apikeys.last_used', { when: dateTime(k.last_used_at) })}</time>`
                 : t('apikeys.never_used')}</p>
           </div>

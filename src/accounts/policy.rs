@@ -322,13 +322,16 @@ pub enum BusinessAction {
     WriteContacts,
     /// Event webhooks: endpoints, secrets, the delivery log and replays.
     ManageWebhooks,
+    /// List and open conversations (a person: which ones is [`decide`]'s, per conversation).
+    ReadConversations,
 }
 
 impl BusinessAction {
-    pub const ALL: [BusinessAction; 3] = [
+    pub const ALL: [BusinessAction; 4] = [
         BusinessAction::ReadContacts,
         BusinessAction::WriteContacts,
         BusinessAction::ManageWebhooks,
+        BusinessAction::ReadConversations,
     ];
 
     /// The scope a key needs for it.
@@ -337,6 +340,7 @@ impl BusinessAction {
             BusinessAction::ReadContacts => Scope::ContactsRead,
             BusinessAction::WriteContacts => Scope::ContactsWrite,
             BusinessAction::ManageWebhooks => Scope::WebhooksManage,
+            BusinessAction::ReadConversations => Scope::ConversationsRead,
         }
     }
 }
@@ -344,7 +348,7 @@ impl BusinessAction {
 /// May `who` do `action` on the whole deployment? A key: exactly when it holds the action's
 /// scope. A person: as their role allows ([`decide_contacts`] for contacts, [`decide_admin`] for
 /// webhooks; an agent still reaches a contact through a conversation, which the caller checks
-/// with [`decide`]).
+/// with [`decide`]; conversations: any person, each one then decided by [`decide`]).
 pub fn decide_business(who: Who<'_>, action: BusinessAction) -> Verdict {
     match who {
         Who::Key(key) => {
@@ -358,6 +362,8 @@ pub fn decide_business(who: Who<'_>, action: BusinessAction) -> Verdict {
             BusinessAction::ReadContacts => decide_contacts(p, ContactsAction::Browse),
             BusinessAction::WriteContacts => decide_contacts(p, ContactsAction::Edit),
             BusinessAction::ManageWebhooks => decide_admin(p, AdminAction::ManageWebhooks),
+            // Every person has an inbox; which conversations is decided one by one.
+            BusinessAction::ReadConversations => Verdict::Allow,
         },
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! A business system's API key (`sbk_…`, [`crate::integrations::api_keys`]) uses the same
 //! header. Only the routes that take an [`Actor`] accept one; every route that takes a
-//! [`Caller`] (the console's: the websocket, presence, the inbox, the administration) is for
+//! [`Caller`] (the console's: the websocket, presence, replies, the administration) is for
 //! people, and answers a valid key 403. An unknown or revoked key is 401 and counts as a failed
 //! authentication like any other token; a known key past its rate is 429 with Retry-After.
 

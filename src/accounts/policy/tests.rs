@@ -297,7 +297,8 @@ fn a_key_does_exactly_what_its_scopes_name() {
 /// A person on the business routes: as their role decides everywhere else.
 #[test]
 fn a_person_on_the_business_routes_is_decided_by_role() {
-    // (role, read contacts, write contacts, manage webhooks)
+    // (role, read contacts, write contacts, manage webhooks); every person reads conversations
+    // (which ones: `decide`, per conversation).
     let cases = [
         (Role::Agent, false, false, false),
         (Role::Supervisor, true, true, false),
@@ -309,6 +310,7 @@ fn a_person_on_the_business_routes_is_decided_by_role() {
             (BusinessAction::ReadContacts, read),
             (BusinessAction::WriteContacts, write),
             (BusinessAction::ManageWebhooks, hooks),
+            (BusinessAction::ReadConversations, true),
         ] {
             assert_eq!(
                 decide_business(Who::Person(&p), action).allowed(),
