@@ -74,6 +74,9 @@ pub struct Settings {
     /// Event webhooks: the lane that delivers events to business systems' endpoints.
     #[serde(default)]
     pub event_webhooks: EventWebhookSettings,
+    /// API keys of business systems: their request rate.
+    #[serde(default)]
+    pub api_keys: ApiKeySettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -1045,6 +1048,25 @@ pub struct EventWebhookSettings {
     /// a CRM on the contact center's own network. Any other private address is refused, as a
     /// URL's literal address and whatever a name resolves to when connecting.
     pub allowed_private_addresses: Vec<String>,
+}
+
+/// API keys of business systems (`/api/v1/admin/api-keys`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct ApiKeySettings {
+    /// Requests per key per minute, and the burst allowed, counted on each node; past them the
+    /// answer is 429 with Retry-After.
+    pub requests_per_minute: u32,
+    pub burst: u32,
+}
+
+impl Default for ApiKeySettings {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 600,
+            burst: 60,
+        }
+    }
 }
 
 impl Default for EventWebhookSettings {

@@ -13,11 +13,13 @@ pub const WEBHOOK_REQUESTS: &str = "switchboard_webhook_requests_total";
 /// Webhook bodies refused while they were arriving, by `reason` (idle: stopped arriving,
 /// deadline: too slow in all, budget: all unfinished bodies already hold their memory limit).
 pub const WEBHOOK_BODY_REFUSED: &str = "switchboard_webhook_bodies_refused_total";
-/// Failed authentications, by `kind` (console_token, verify_token).
+/// Failed authentications, by `kind` (console_token, api_key, verify_token).
 pub const AUTH_FAILURES: &str = "switchboard_auth_failures_total";
 /// Requests refused with 429 after too many failed authentications, by `scope` (address,
 /// credential).
 pub const AUTH_THROTTLED: &str = "switchboard_auth_throttled_total";
+/// Requests of API keys refused with 429 past the key's rate (`api_keys.requests_per_minute`).
+pub const API_KEY_RATE_LIMITED: &str = "switchboard_api_key_rate_limited_total";
 /// Inbound events recorded, by `type` (text, image, status_read, other...).
 pub const INBOUND_EVENTS: &str = "switchboard_inbound_events_total";
 /// Redelivered events recognised and skipped, by `type`.
@@ -154,6 +156,10 @@ fn describe() {
         "Webhook bodies refused while arriving, by reason (idle, deadline, budget)"
     );
     describe_counter!(AUTH_FAILURES, "Failed authentications, by kind");
+    describe_counter!(
+        API_KEY_RATE_LIMITED,
+        "API key requests refused past the key's request rate"
+    );
     describe_counter!(
         LIVE_NEWS_DROPPED,
         "Conversation news for team inboxes and onlookers dropped (queue full, Redis refused)"

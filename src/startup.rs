@@ -272,6 +272,8 @@ impl Application {
         let segments = Arc::new(crate::crm::segments::Segments::new(
             crate::store::side::SidePool::open(&settings.database, 2).await?,
         ));
+        // API keys of business systems: their records and limits.
+        let api_keys = crate::integrations::api_keys::ApiKeys::open(&settings).await?;
         let mut tasks = vec![
             media.spawn_downloader(),
             accounts.spawn_refresher(),
@@ -403,6 +405,7 @@ impl Application {
             webchat,
             webhooks,
             segments,
+            api_keys,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -86,6 +86,9 @@ const ACTOR_KEYS = {
 };
 
 function Actor({ entry, users }) {
+  if (entry.actor_kind === 'api_key') {
+    return html`<span class="audit-api-key" dir="auto">${t('audit.api_key', { key: entry.actor || '' })}</span>`;
+  }
   if (entry.actor_kind === 'system' || entry.actor_kind === 'anonymous' || !entry.actor) {
     return html`<span class="muted">${t(ACTOR_KEYS[entry.actor_kind] || K('audit.anonymous')) /* i18n-dynamic */}</span>`;
   }

@@ -1,6 +1,6 @@
-// Administration (admins only): tabs for users, teams, API tokens, event webhooks, the audit
-// log and the configuration reload. This module: the tabs, users and teams; admin-log.js and
-// admin-webhooks.js: the rest.
+// Administration (admins only): tabs for users, teams, API tokens, event webhooks, API keys,
+// the audit log and the configuration reload. This module: the tabs, users and teams;
+// admin-log.js, admin-webhooks.js and admin-keys.js: the rest.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t, K, LOCALES, languageLabel, languageName } from '../lib/i18n.js';
@@ -16,12 +16,14 @@ import { ConfirmDialog, CopyField, icons, Modal } from './common.js';
 import { roleLabel } from './account.js';
 import { AuditPanel, ReloadPanel, TokensPanel } from './admin-log.js';
 import { WebhooksPanel } from './admin-webhooks.js';
+import { ApiKeysPanel } from './admin-keys.js';
 
 const TABS = [
   { key: 'users', label: K('admin.users') },
   { key: 'teams', label: K('admin.teams') },
   { key: 'tokens', label: K('admin.tokens') },
   { key: 'webhooks', label: K('admin.webhooks') },
+  { key: 'keys', label: K('admin.api_keys') },
   { key: 'audit', label: K('admin.audit') },
   { key: 'reload', label: K('admin.reload') },
 ];
@@ -574,6 +576,7 @@ export function Admin({ s }) {
         ${tab === 'teams' && html`<${TeamsPanel} s=${s} />`}
         ${tab === 'tokens' && html`<${TokensPanel} s=${s} />`}
         ${tab === 'webhooks' && html`<${WebhooksPanel} />`}
+        ${tab === 'keys' && html`<${ApiKeysPanel} />`}
         ${tab === 'audit' && html`<${AuditPanel} s=${s} />`}
         ${tab === 'reload' && html`<${ReloadPanel} />`}
       </section>

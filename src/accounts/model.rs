@@ -181,6 +181,8 @@ pub enum ActorKind {
     User,
     /// A user through a personal API token.
     Token,
+    /// A business system through its API key (`actor` and `token` are the key's id).
+    ApiKey,
     /// The gateway itself (seeding, retention, a SIGHUP reload).
     System,
     /// Nobody known (a failed login names the email tried in `target`).
@@ -192,6 +194,7 @@ impl ActorKind {
         match self {
             ActorKind::User => "user",
             ActorKind::Token => "token",
+            ActorKind::ApiKey => "api_key",
             ActorKind::System => "system",
             ActorKind::Anonymous => "anonymous",
         }
@@ -200,6 +203,7 @@ impl ActorKind {
         match s {
             "user" => Some(ActorKind::User),
             "token" => Some(ActorKind::Token),
+            "api_key" => Some(ActorKind::ApiKey),
             "system" => Some(ActorKind::System),
             "anonymous" => Some(ActorKind::Anonymous),
             _ => None,
@@ -215,9 +219,10 @@ pub struct AuditEntry {
     /// Unix ms.
     pub at: i64,
     pub actor_kind: ActorKind,
-    /// The user's id (for a token: its user's id); `None` for system and anonymous.
+    /// The user's id (for a token: its user's id; for an API key: the key's id); `None` for
+    /// system and anonymous.
     pub actor: Option<String>,
-    /// The API token's id when `actor_kind` is `token`.
+    /// The API token's id when `actor_kind` is `token`, the key's when `api_key`.
     pub token: Option<String>,
     /// What happened, dotted: `login.success`, `login.failure`, `user.update`, `number.reveal`…
     pub action: String,

@@ -23,6 +23,12 @@
 //! or an admin can reveal one on purpose ([`Action::RevealNumber`], audited). Nobody sees a
 //! masked number by accident.
 //!
+//! API keys ([`decide_business`]): a business system's key is a principal of its own, not a
+//! user. It may do exactly what its scopes name, on the whole deployment (a key serves no team),
+//! and nothing else: never a console-only route (the websocket, presence, the inbox), never
+//! the administration. A person on the same business routes is decided by their role as
+//! everywhere else.
+//!
 //! A [`Verdict::Hidden`] answer means the principal may not even know the thing exists (the API
 //! answers 404); [`Verdict::Forbidden`] that they may see it but not do this (403).
 
@@ -131,16 +137,19 @@ pub enum AdminAction {
     ReloadConfiguration,
     /// Event webhooks: endpoints, secrets, the delivery log and replays.
     ManageWebhooks,
+    /// Business systems' API keys: create, rotate, revoke.
+    ManageApiKeys,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 6] = [
+    pub const ALL: [AdminAction; 7] = [
         AdminAction::ManageUsers,
         AdminAction::ManageTeams,
         AdminAction::ManageTokens,
         AdminAction::ViewAudit,
         AdminAction::ReloadConfiguration,
         AdminAction::ManageWebhooks,
+        AdminAction::ManageApiKeys,
     ];
 }
 
@@ -238,6 +247,124 @@ pub fn decide_admin(p: &Principal, _action: AdminAction) -> Verdict {
         Verdict::Allow
     } else {
         Verdict::Forbidden
+    }
+}
+
+/// What an API key may be allowed, exactly the business API's list. `reports:read` and
+/// `campaigns:write` are accepted (a key can be made ready for them) and open no route yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    ContactsRead,
+    ContactsWrite,
+    ConversationsRead,
+    MessagesSend,
+    WebhooksManage,
+    ReportsRead,
+    CampaignsWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 7] = [
+        Scope::ContactsRead,
+        Scope::ContactsWrite,
+        Scope::ConversationsRead,
+        Scope::MessagesSend,
+        Scope::WebhooksManage,
+        Scope::ReportsRead,
+        Scope::CampaignsWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ContactsRead => "contacts:read",
+            Scope::ContactsWrite => "contacts:write",
+            Scope::ConversationsRead => "conversations:read",
+            Scope::MessagesSend => "messages:send",
+            Scope::WebhooksManage => "webhooks:manage",
+            Scope::ReportsRead => "reports:read",
+            Scope::CampaignsWrite => "campaigns:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// A business system's API key as a principal: its id and its scopes (ascending, no repeats).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPrincipal {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl KeyPrincipal {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.binary_search(&scope).is_ok()
+    }
+}
+
+/// Who asks on a route that takes either a person or an API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who<'a> {
+    Person(&'a Principal),
+    Key(&'a KeyPrincipal),
+}
+
+/// What a business system does through the API (a person may do the same on these routes, as
+/// their role allows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BusinessAction {
+    /// List, search and read every contact.
+    ReadContacts,
+    /// Edit and upsert contacts (their tags and fields reach routing at once).
+    WriteContacts,
+    /// Event webhooks: endpoints, secrets, the delivery log and replays.
+    ManageWebhooks,
+    /// List and open conversations (a person: which ones is [`decide`]'s, per conversation).
+    ReadConversations,
+}
+
+impl BusinessAction {
+    pub const ALL: [BusinessAction; 4] = [
+        BusinessAction::ReadContacts,
+        BusinessAction::WriteContacts,
+        BusinessAction::ManageWebhooks,
+        BusinessAction::ReadConversations,
+    ];
+
+    /// The scope a key needs for it.
+    pub fn scope(self) -> Scope {
+        match self {
+            BusinessAction::ReadContacts => Scope::ContactsRead,
+            BusinessAction::WriteContacts => Scope::ContactsWrite,
+            BusinessAction::ManageWebhooks => Scope::WebhooksManage,
+            BusinessAction::ReadConversations => Scope::ConversationsRead,
+        }
+    }
+}
+
+/// May `who` do `action` on the whole deployment? A key: exactly when it holds the action's
+/// scope. A person: as their role allows ([`decide_contacts`] for contacts, [`decide_admin`] for
+/// webhooks; an agent still reaches a contact through a conversation, which the caller checks
+/// with [`decide`]; conversations: any person, each one then decided by [`decide`]).
+pub fn decide_business(who: Who<'_>, action: BusinessAction) -> Verdict {
+    match who {
+        Who::Key(key) => {
+            if key.has(action.scope()) {
+                Verdict::Allow
+            } else {
+                Verdict::Forbidden
+            }
+        }
+        Who::Person(p) => match action {
+            BusinessAction::ReadContacts => decide_contacts(p, ContactsAction::Browse),
+            BusinessAction::WriteContacts => decide_contacts(p, ContactsAction::Edit),
+            BusinessAction::ManageWebhooks => decide_admin(p, AdminAction::ManageWebhooks),
+            // Every person has an inbox; which conversations is decided one by one.
+            BusinessAction::ReadConversations => Verdict::Allow,
+        },
     }
 }
 

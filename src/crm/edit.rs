@@ -108,7 +108,7 @@ fn language_ok(tag: &str) -> bool {
 }
 
 /// An address of the usual shape (one `@`, something before it, a dotted domain after it).
-fn email_ok(email: &str) -> bool {
+pub(crate) fn email_ok(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };

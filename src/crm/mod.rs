@@ -10,6 +10,7 @@
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
 //! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
+//! - [`upsert`]: which contact a business system's upsert names, and the one it creates.
 
 pub mod behaviour;
 pub mod contact;
@@ -17,3 +18,4 @@ pub mod edit;
 pub mod export;
 pub mod segment;
 pub mod segments;
+pub mod upsert;

@@ -6,10 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, Scope, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{Caller, request_meta};
+use super::auth::{Actor, Caller, request_meta};
 use super::{ApiError, AppState};
 use crate::accounts::model::User;
-use crate::accounts::policy::{self, Action, ConversationFacts, TeamAction, Verdict};
+use crate::accounts::policy::{
+    self, Action, BusinessAction, ConversationFacts, TeamAction, Verdict,
+};
 use crate::accounts::privacy::Masker;
 use crate::accounts::service::Via;
 use crate::conversation::commands::{AgentAction, Command, CommandReply};
@@ -33,6 +35,7 @@ pub fn scope() -> Scope {
         )
         .configure(super::auth_api::routes)
         .configure(super::admin::routes)
+        .configure(super::api_keys::routes)
         .configure(super::push::routes)
         .configure(super::contacts::routes)
         .configure(super::event_webhooks::routes)
@@ -297,11 +300,38 @@ pub(super) fn listable_teams(state: &AppState, caller: &Caller) -> Vec<TeamId> {
         .collect()
 }
 
+/// A key's refusal on the conversations' routes without `conversations:read`.
+fn key_may_read_conversations(actor: &Actor) -> Result<(), ApiError> {
+    if policy::decide_business(actor.who(), BusinessAction::ReadConversations).allowed() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this API key lacks the scope conversations:read".into(),
+        ))
+    }
+}
+
+/// People list what their teams and role let them; an API key with `conversations:read`
+/// every team's conversations (the same filters; `assignee=me` names nobody for a key).
 async fn list(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    key_may_read_conversations(&actor)?;
+    let (viewer, visible_teams) = match &actor {
+        Actor::Person(caller) => (Some(caller.user().clone()), listable_teams(&state, caller)),
+        Actor::Key(_) => {
+            if query.assignee.as_deref() == Some("me") {
+                return Err(ApiError::BadRequest(
+                    "`assignee=me` names a person: an API key lists by the agent's id".into(),
+                ));
+            }
+            let people = state.desk.directory.get();
+            (None, people.teams().map(|t| t.id.clone()).collect())
+        }
+    };
     let status = match &query.status {
         Some(s) => Some(
             ConversationStatus::parse(s)
@@ -330,17 +360,14 @@ async fn list(
     let max = state.settings.console.max_page_size as i64;
     let limit = query.limit.unwrap_or(50).clamp(1, max);
     let filter = ConversationFilter {
-        viewer: Some(caller.user().clone()),
-        visible_teams: listable_teams(&state, &caller),
+        assignee: query.assignee.as_deref().map(|a| match (&viewer, a) {
+            (Some(me), "me") => me.clone(),
+            _ => AgentId::new(a),
+        }),
+        viewer,
+        visible_teams,
         status,
         team: query.team.clone().map(TeamId::new),
-        assignee: query.assignee.as_deref().map(|a| {
-            if a == "me" {
-                caller.user().clone()
-            } else {
-                AgentId::new(a)
-            }
-        }),
         unassigned: query.unassigned,
         customer_suffix: phone,
         text: bounded_text("q", &query.q)?.map(|q| q.to_lowercase()),
@@ -364,6 +391,7 @@ async fn list(
         state.desk.masker(c, contact.as_ref(), &[]).apply(&mut view);
         views.push(view);
     }
+    actor.audit_read(&req, &state).await;
     Ok(HttpResponse::Ok().json(json!({ "conversations": views, "next": next })))
 }
 
@@ -431,12 +459,23 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
+/// People open what the policy lets them; an API key with `conversations:read` any
+/// conversation (its history: all the customer's other conversations).
 async fn show(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = permitted(&state, &caller, &id, Action::View).await?;
+    key_may_read_conversations(&actor)?;
+    let conversation = match &actor {
+        Actor::Person(caller) => permitted(&state, caller, &id, Action::View).await?,
+        Actor::Key(_) => state
+            .store
+            .conversation_by_id(&id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such conversation".into()))?,
+    };
     let contact = state.store.load_contact(&conversation.customer).await?;
     let identities = state
         .store
@@ -466,9 +505,13 @@ async fn show(
         .customer_conversations(&conversation.customer, 50)
         .await?
     {
-        if c.id != conversation.id
-            && facts_verdict(&state, &caller, &c, Action::View).await == Verdict::Allow
-        {
+        let visible = match &actor {
+            Actor::Person(caller) => {
+                facts_verdict(&state, caller, &c, Action::View).await == Verdict::Allow
+            }
+            Actor::Key(_) => true,
+        };
+        if c.id != conversation.id && visible {
             history.push(c.view(contact.as_ref(), state.conversations.windows()));
         }
     }
@@ -493,6 +536,7 @@ async fn show(
         .desk
         .masker(&conversation, contact.as_ref(), &addresses)
         .apply(&mut body);
+    actor.audit_read(&req, &state).await;
     Ok(HttpResponse::Ok().json(body))
 }
 

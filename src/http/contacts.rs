@@ -20,6 +20,18 @@
 //!   may merge them; audited (`contact.merge`); it cannot be undone (the console says so before
 //!   it asks).
 //!
+//! - `PUT /api/v1/contacts {"match": {"phone" | "email" | "identity"}, "set": {…}}`: a business
+//!   system's upsert ([`crate::crm::upsert`]): the contact the match names is edited like a
+//!   PATCH, or created first (by phone or identity) when unknown; 201 when created, else 200;
+//!   audited (`contact.create`, `contact.update`); its conversations read it at once, so routing
+//!   rules see a tag or field pushed here at the next handoff.
+//!
+//! People and API keys ([`Actor`]): reading (list, one contact) takes a supervisor, an admin, an
+//! agent through a conversation, or a key with `contacts:read`; editing and the upsert a
+//! supervisor, an admin (an agent through a conversation for a PATCH) or a key with
+//! `contacts:write`. A key sees which conversations a contact has (ids and states, not their
+//! messages). Export and merges are for people.
+//!
 //! Numbers are masked in these views wherever masking is on for anyone (the global default or
 //! any team's own setting): a contact is not one team's, so the CRM never shows in clear a
 //! number some team keeps masked. Revealing one stays a conversation's audited action.
@@ -28,10 +40,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::Caller;
+use super::auth::{Actor, Caller};
 use super::console::{facts_verdict, permitted};
 use super::{ApiError, AppState};
-use crate::accounts::policy::{self, Action, ContactsAction, Verdict};
+use crate::accounts::policy::{self, Action, BusinessAction, ContactsAction, Verdict};
 use crate::accounts::privacy::Masker;
 use crate::crm::edit::{self, ContactPatch};
 use crate::domain::{ChannelId, CustomerId};
@@ -52,6 +64,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::patch().to(update_through_conversation),
     )
     .route("/contacts", web::get().to(list))
+    .route("/contacts", web::put().to(upsert))
     .route("/contacts/export.csv", web::get().to(export))
     .route("/contacts/merge", web::post().to(merge))
     .route("/contacts/{id}", web::get().to(read))
@@ -80,16 +93,26 @@ fn bounded(name: &str, value: &Option<String>) -> Result<Option<String>, ApiErro
     }
 }
 
+/// The refusal of `action` to `actor` on the whole CRM (403).
+fn refused(actor: &Actor, action: BusinessAction) -> ApiError {
+    ApiError::Forbidden(match actor {
+        Actor::Person(_) => "only supervisors and admins browse the contacts; agents see a \
+                             contact through its conversation"
+            .into(),
+        Actor::Key(_) => format!("this API key lacks the scope {}", action.scope().as_str()),
+    })
+}
+
 async fn list(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !policy::decide_contacts(&caller.principal, ContactsAction::Browse).allowed() {
-        return Err(ApiError::Forbidden(
-            "only supervisors and admins browse the contacts; agents see a contact through its conversation".into(),
-        ));
+    if !policy::decide_business(actor.who(), BusinessAction::ReadContacts).allowed() {
+        return Err(refused(&actor, BusinessAction::ReadContacts));
     }
+    actor.audit_read(&req, &state).await;
     let after = match &query.cursor {
         Some(cursor) => Some(ListCursor::decode(cursor).ok_or_else(|| {
             ApiError::BadRequest("`cursor` is not a cursor this API handed out".into())
@@ -250,8 +273,21 @@ struct Reached {
     conversations: Vec<ConversationRecord>,
 }
 
-async fn reach(state: &AppState, caller: &Caller, id: &str) -> Result<Reached, ApiError> {
+///
+/// An API key reaches every contact with the scope of `action` (`contacts:read` to read,
+/// `contacts:write` to edit), and no contact without it (403).
+async fn reach(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    action: BusinessAction,
+) -> Result<Reached, ApiError> {
     let not_found = || ApiError::NotFound("no such contact".into());
+    if let Actor::Key(_) = actor
+        && !policy::decide_business(actor.who(), action).allowed()
+    {
+        return Err(refused(actor, action));
+    }
     if id.is_empty() || id.chars().count() > 512 {
         return Err(not_found());
     }
@@ -260,8 +296,13 @@ async fn reach(state: &AppState, caller: &Caller, id: &str) -> Result<Reached, A
         .load_contact(&CustomerId::new(id))
         .await?
         .ok_or_else(not_found)?;
-    let conversations = visible_conversations(state, caller, &contact.customer).await?;
-    let everyone = policy::decide_contacts(&caller.principal, ContactsAction::Edit).allowed();
+    let conversations = visible_conversations(state, actor, &contact.customer).await?;
+    let everyone = match actor {
+        Actor::Person(caller) => {
+            policy::decide_contacts(&caller.principal, ContactsAction::Edit).allowed()
+        }
+        Actor::Key(_) => true,
+    };
     if !everyone && conversations.is_empty() {
         return Err(not_found());
     }
@@ -273,14 +314,20 @@ async fn reach(state: &AppState, caller: &Caller, id: &str) -> Result<Reached, A
     })
 }
 
-/// The contact's conversations (its 50 newest) the caller may open, newest first.
+/// The contact's conversations (its 50 newest) the caller may open, newest first (a key, with
+/// the contacts' scope, sees which conversations a contact has: their ids and states, not
+/// their messages).
 async fn visible_conversations(
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     contact: &CustomerId,
 ) -> Result<Vec<ConversationRecord>, ApiError> {
+    let all = state.store.customer_conversations(contact, 50).await?;
+    let Actor::Person(caller) = actor else {
+        return Ok(all);
+    };
     let mut visible = Vec::new();
-    for c in state.store.customer_conversations(contact, 50).await? {
+    for c in all {
         if facts_verdict(state, caller, &c, Action::View).await == Verdict::Allow {
             visible.push(c);
         }
@@ -289,23 +336,25 @@ async fn visible_conversations(
 }
 
 async fn read(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let reached = reach(&state, &caller, &id).await?;
+    let reached = reach(&state, &actor, &id, BusinessAction::ReadContacts).await?;
+    actor.audit_read(&req, &state).await;
     Ok(HttpResponse::Ok().json(answer(&state, &reached)))
 }
 
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     id: web::Path<String>,
     body: web::Json<ContactPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let reached = reach(&state, &caller, &id).await?;
-    let reached = apply_patch(&req, &state, &caller, reached, &body).await?;
+    let reached = reach(&state, &actor, &id, BusinessAction::WriteContacts).await?;
+    let reached = apply_patch(&req, &state, &actor, reached, &body).await?;
     Ok(HttpResponse::Ok().json(answer(&state, &reached)))
 }
 
@@ -328,7 +377,8 @@ async fn update_through_conversation(
         identities,
         conversations: Vec::new(),
     };
-    let reached = apply_patch(&req, &state, &caller, reached, &body).await?;
+    let actor = Actor::Person(caller);
+    let reached = apply_patch(&req, &state, &actor, reached, &body).await?;
     Ok(HttpResponse::Ok().json(through(&state, &conversation, &reached)))
 }
 
@@ -352,7 +402,7 @@ fn through(state: &AppState, conversation: &ConversationRecord, reached: &Reache
 async fn apply_patch(
     req: &HttpRequest,
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     reached: Reached,
     patch: &ContactPatch,
 ) -> Result<Reached, ApiError> {
@@ -382,8 +432,8 @@ async fn apply_patch(
         .update_contact(&reached.contact.customer, &changes, webhooks)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
-    let entry = state.accounts.entry(
-        caller,
+    let entry = actor.entry(
+        state,
         "contact.update",
         Some(("contact", after.customer.as_str())),
         Some(json!({ "contact": before })),
@@ -414,9 +464,10 @@ async fn merge(
     caller: Caller,
     body: web::Json<MergeContactsBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let into = reach(&state, &caller, &body.into).await?;
-    let from = reach(&state, &caller, &body.from).await?;
-    let merged = merge_reached(&req, &state, &caller, into.contact, from.contact).await?;
+    let actor = Actor::Person(caller);
+    let into = reach(&state, &actor, &body.into, BusinessAction::WriteContacts).await?;
+    let from = reach(&state, &actor, &body.from, BusinessAction::WriteContacts).await?;
+    let merged = merge_reached(&req, &state, &actor, into.contact, from.contact).await?;
     Ok(HttpResponse::Ok().json(answer(&state, &merged)))
 }
 
@@ -442,7 +493,7 @@ async fn merge_conversations(
     ) else {
         return Err(ApiError::NotFound("no such contact".into()));
     };
-    let merged = merge_reached(&req, &state, &caller, survivor, gone).await?;
+    let merged = merge_reached(&req, &state, &Actor::Person(caller), survivor, gone).await?;
     Ok(HttpResponse::Ok().json(through(&state, &into, &merged)))
 }
 
@@ -450,7 +501,7 @@ async fn merge_conversations(
 async fn merge_reached(
     req: &HttpRequest,
     state: &AppState,
-    caller: &Caller,
+    actor: &Actor,
     survivor: ContactRecord,
     gone: ContactRecord,
 ) -> Result<Reached, ApiError> {
@@ -465,8 +516,8 @@ async fn merge_reached(
         .merge_contacts(&survivor.customer, &gone.customer)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
-    let entry = state.accounts.entry(
-        caller,
+    let entry = actor.entry(
+        state,
         "contact.merge",
         Some(("contact", merged.customer.as_str())),
         Some(json!({ "into": survivor, "from": gone })),
@@ -477,7 +528,7 @@ async fn merge_reached(
     let identities = state.store.contact_identities(&merged.customer).await?;
     // Their conversations' actors read the contact again (routing, the bot, the views).
     state.desk.contact_changed(&identities, None);
-    let conversations = visible_conversations(state, caller, &merged.customer).await?;
+    let conversations = visible_conversations(state, actor, &merged.customer).await?;
     Ok(Reached {
         contact: merged,
         identities,
@@ -560,4 +611,147 @@ fn crm_masker(state: &AppState, contact: &ContactRecord, identities: &[ContactId
             .into_iter()
             .filter(|n| crate::accounts::privacy::phone_digits(n).is_some()),
     )
+}
+
+/// The contact `by` names, if one is known: by id or address first, else the one whose phone
+/// or email it is (409 when an email names several).
+async fn find(
+    state: &AppState,
+    by: &crate::crm::upsert::Match,
+) -> Result<Option<ContactRecord>, ApiError> {
+    use crate::crm::upsert::Match;
+    if let Some(id) = by.lookup()
+        && let Some(found) = state.store.load_contact(&id).await?
+    {
+        return Ok(Some(found));
+    }
+    let text = match by {
+        Match::Phone(digits) => digits.clone(),
+        Match::Email(email) => email.clone(),
+        Match::Identity { .. } => return Ok(None),
+    };
+    let candidates = state
+        .store
+        .list_contacts(&ContactFilter {
+            text: Some(text),
+            tag: None,
+            language: None,
+            channel: None,
+            after: None,
+            limit: 20,
+        })
+        .await?;
+    let mut exact = candidates
+        .into_iter()
+        .map(|l| l.contact)
+        .filter(|c| by.is(c));
+    let first = exact.next();
+    if first.is_some() && exact.next().is_some() {
+        return Err(ApiError::Conflict(
+            "several contacts match: name the contact by `phone` or `identity`".into(),
+        ));
+    }
+    Ok(first)
+}
+
+async fn upsert(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<crate::crm::upsert::UpsertBody>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::crm::upsert::Match;
+    if !policy::decide_business(actor.who(), BusinessAction::WriteContacts).allowed() {
+        return Err(refused(&actor, BusinessAction::WriteContacts));
+    }
+    let by = body.by.parse().map_err(ApiError::BadRequest)?;
+    if let Match::Identity { channel, .. } = &by
+        && !state.settings.channels.contains_key(channel)
+    {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_channel",
+            message: format!("`match.identity.channel`: no channel {channel:?}"),
+        });
+    }
+    let existing = find(&state, &by).await?;
+    let (base, seed) = match existing {
+        Some(found) => (found, None),
+        None => match by.seed() {
+            Some(seed) => (seed.clone(), Some(seed)),
+            None => {
+                return Err(ApiError::NotFound(
+                    "no contact has this email; match by `phone` or `identity` to create one"
+                        .into(),
+                ));
+            }
+        },
+    };
+    let changes = body
+        .set
+        .changes(&base)
+        .map_err(|e| ApiError::Unprocessable {
+            code: "invalid_contact",
+            message: format!("{}: {}", e.field, e.message),
+        })?;
+    let created = seed.is_some();
+    let after = if let Some(seed) = &seed {
+        let (_, after) = state
+            .store
+            .upsert_contact(seed, &changes, Vec::new())
+            .await?
+            .ok_or_else(|| ApiError::Internal("an upsert wrote no contact".into()))?;
+        after
+    } else if changes.is_empty() {
+        base.clone()
+    } else {
+        // `contact.updated` for the business's webhooks, as for a person's edit.
+        let via = state
+            .store
+            .customer_conversations(&base.customer, 1)
+            .await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let webhooks = via
+            .first()
+            .map(|c| crate::integrations::webhooks::events::contact_updated(c, now))
+            .into_iter()
+            .collect();
+        let (_, after) = state
+            .store
+            .update_contact(&base.customer, &changes, webhooks)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
+        after
+    };
+    if created || !changes.is_empty() {
+        let action = if created {
+            "contact.create"
+        } else {
+            "contact.update"
+        };
+        let entry = actor.entry(
+            &state,
+            action,
+            Some(("contact", after.customer.as_str())),
+            (!created).then(|| json!({ "contact": base })),
+            Some(json!({ "contact": after })),
+            &super::auth::request_meta(&req, &state),
+        );
+        state.store.append_audit(&entry).await?;
+    }
+    let identities = state.store.contact_identities(&after.customer).await?;
+    // Its conversations' actors read it again: routing rules see the new tags and fields.
+    state.desk.contact_changed(&identities, None);
+    let conversations = visible_conversations(&state, &actor, &after.customer).await?;
+    let reached = Reached {
+        contact: after,
+        identities,
+        conversations,
+    };
+    let mut answered = answer(&state, &reached);
+    answered["created"] = json!(created);
+    Ok(if created {
+        HttpResponse::Created().json(answered)
+    } else {
+        HttpResponse::Ok().json(answered)
+    })
 }

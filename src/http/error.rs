@@ -31,6 +31,9 @@ pub enum ApiError {
     RequestTimeout(String),
     #[error("too many failed authentications, retry later")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// An API key past its request rate (`api_keys.requests_per_minute`).
+    #[error("this API key is past its request rate, retry later")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("overloaded, retry later")]
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::Upstream(_) => "upstream_failed",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
@@ -95,7 +99,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -125,6 +131,9 @@ impl ResponseError for ApiError {
             retry_after_seconds,
         }
         | ApiError::TooManyRequests {
+            retry_after_seconds,
+        }
+        | ApiError::RateLimited {
             retry_after_seconds,
         }
         | ApiError::BodiesOverBudget {

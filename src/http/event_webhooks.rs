@@ -1,5 +1,5 @@
 //! `/api/v1/webhooks`: event webhook endpoints, their secrets, delivery log and replays (admins
-//! only, every change audited; see docs/WEBHOOKS.md). Stable contract: `POST /webhooks` with
+//! and API keys with `webhooks:manage`, every change audited, a key's reads sampled; see docs/WEBHOOKS.md). Stable contract: `POST /webhooks` with
 //! `{"url", "events"}` → `201 {"webhook": {"id", "secret", …}}`; `GET
 //! /webhooks/{id}/deliveries`; `POST /webhooks/{id}/deliveries/{delivery}/replay`.
 //!
@@ -10,9 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{Caller, request_meta};
+use super::auth::{Actor, request_meta};
 use super::{ApiError, AppState};
-use crate::accounts::policy::{self, AdminAction};
+use crate::accounts::policy::{self, BusinessAction};
 use crate::integrations::webhooks::records::{EndpointRow, LogCursor};
 use crate::integrations::webhooks::signing;
 use crate::integrations::webhooks::validate::{self, Invalid};
@@ -32,11 +32,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/webhooks/{id}/replay", web::post().to(replay_range));
 }
 
-fn admin(caller: &Caller) -> Result<(), ApiError> {
-    if policy::decide_admin(&caller.principal, AdminAction::ManageWebhooks).allowed() {
+/// Admins, and API keys with `webhooks:manage`.
+fn admin(actor: &Actor) -> Result<(), ApiError> {
+    if policy::decide_business(actor.who(), BusinessAction::ManageWebhooks).allowed() {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("only an admin may do this".into()))
+        Err(ApiError::Forbidden(match actor {
+            Actor::Person(_) => "only an admin may do this".into(),
+            Actor::Key(_) => "this API key lacks the scope webhooks:manage".into(),
+        }))
     }
 }
 
@@ -100,10 +104,10 @@ struct CreateBody {
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
     let body = body.into_inner();
     let settings = &state.webhooks.settings;
     let addresses = &state.webhooks.addresses;
@@ -140,8 +144,8 @@ async fn create(
     };
     records.insert_endpoint(&endpoint).await?;
     let view = endpoint.view(now);
-    let entry = state.accounts.entry(
-        &caller,
+    let entry = actor.entry(
+        &state,
         "webhook.create",
         Some(("webhook", &endpoint.id)),
         None,
@@ -155,8 +159,13 @@ async fn create(
     Ok(HttpResponse::Created().json(json!({ "webhook": shown })))
 }
 
-async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
+    admin(&actor)?;
+    actor.audit_read(&req, &state).await;
     let now = now_ms();
     let webhooks: Vec<Value> = state
         .webhooks
@@ -179,11 +188,13 @@ async fn load(state: &AppState, id: &str) -> Result<EndpointRow, ApiError> {
 }
 
 async fn show(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
+    actor.audit_read(&req, &state).await;
     let endpoint = load(&state, &path).await?;
     Ok(HttpResponse::Ok().json(json!({ "webhook": endpoint.view(now_ms()) })))
 }
@@ -205,11 +216,11 @@ fn optional_text(body: &Value, field: &str) -> Result<Option<Option<String>>, Ap
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
     let body = body.into_inner();
     if !body.is_object() {
         return Err(ApiError::BadRequest("the body must be an object".into()));
@@ -269,8 +280,8 @@ async fn update(
         return Err(not_found());
     }
     let view = after.view(now);
-    let entry = state.accounts.entry(
-        &caller,
+    let entry = actor.entry(
+        &state,
         "webhook.update",
         Some(("webhook", &after.id)),
         Some(before.view(now)),
@@ -284,16 +295,16 @@ async fn update(
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
     let before = load(&state, &path).await?;
     if !state.webhooks.records.delete_endpoint(&before.id).await? {
         return Err(not_found());
     }
-    let entry = state.accounts.entry(
-        &caller,
+    let entry = actor.entry(
+        &state,
         "webhook.delete",
         Some(("webhook", &before.id)),
         Some(before.view(now_ms())),
@@ -309,10 +320,10 @@ async fn delete(
 async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
     let mut endpoint = load(&state, &path).await?;
     let now = now_ms();
     let grace = i64::try_from(state.webhooks.settings.rotation_grace_ms).unwrap_or(i64::MAX / 4);
@@ -323,8 +334,8 @@ async fn rotate(
     if !state.webhooks.records.update_endpoint(&endpoint).await? {
         return Err(not_found());
     }
-    let entry = state.accounts.entry(
-        &caller,
+    let entry = actor.entry(
+        &state,
         "webhook.rotate_secret",
         Some(("webhook", &endpoint.id)),
         None,
@@ -349,12 +360,14 @@ struct LogQuery {
 /// The delivery log, newest first: state, attempts, the last answer's status, latency and
 /// body excerpt (≤ 1 KB), paged by `before` (the previous page's `next`).
 async fn deliveries(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     path: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
+    actor.audit_read(&req, &state).await;
     let endpoint = load(&state, &path).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let before = match &query.before {
@@ -387,10 +400,10 @@ async fn deliveries(
 async fn replay(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
     let (id, delivery) = path.into_inner();
     let endpoint = load(&state, &id).await?;
     let Some(new) = state
@@ -401,8 +414,8 @@ async fn replay(
     else {
         return Err(ApiError::NotFound("no such delivery".into()));
     };
-    let entry = state.accounts.entry(
-        &caller,
+    let entry = actor.entry(
+        &state,
         "webhook.replay",
         Some(("webhook", &endpoint.id)),
         None,
@@ -433,11 +446,11 @@ const MAX_RANGE_REPLAY: i64 = 10_000;
 async fn replay_range(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
+    actor: Actor,
     path: web::Path<String>,
     body: web::Json<RangeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&caller)?;
+    admin(&actor)?;
     let endpoint = load(&state, &path).await?;
     let time = |field: &str, raw: &str| {
         chrono::DateTime::parse_from_rfc3339(raw)
@@ -465,8 +478,8 @@ async fn replay_range(
             MAX_RANGE_REPLAY,
         )
         .await?;
-    let entry = state.accounts.entry(
-        &caller,
+    let entry = actor.entry(
+        &state,
         "webhook.replay_range",
         Some(("webhook", &endpoint.id)),
         None,

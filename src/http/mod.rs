@@ -1,6 +1,7 @@
 //! The HTTP edge (actix-web): webhooks, health, metrics.
 
 pub mod admin;
+pub mod api_keys;
 pub mod auth;
 pub mod auth_api;
 pub mod body;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::integrations::webhooks::Webhooks>,
     /// The CRM's saved segments.
     pub segments: Arc<crate::crm::segments::Segments>,
+    /// API keys of business systems: records, recognition, rate limits.
+    pub api_keys: Arc<crate::integrations::api_keys::ApiKeys>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

@@ -1,3 +1,4 @@
-//! How business systems connect: event webhooks (more to come: API keys and scopes, panel apps).
+//! How business systems connect: scoped API keys, event webhooks (more to come: panel apps).
 
+pub mod api_keys;
 pub mod webhooks;

@@ -350,6 +350,14 @@ impl Store for Probe {
     ) -> Result<crate::store::ContactUpdate, StoreError> {
         Ok(None)
     }
+    async fn upsert_contact(
+        &self,
+        _: &crate::store::ContactRecord,
+        _: &crate::crm::contact::ContactChanges,
+        _: Vec<crate::store::WebhookOutboxEntry>,
+    ) -> Result<crate::store::ContactUpdate, StoreError> {
+        Ok(None)
+    }
     async fn console_outbox(
         &self,
         _: Option<i64>,

@@ -701,6 +701,17 @@ pub trait Store: AccountStore + PushStore + Send + Sync + 'static {
         webhooks: Vec<WebhookOutboxEntry>,
     ) -> Result<ContactUpdate, StoreError>;
 
+    /// [`update_contact`](Self::update_contact) of `seed.customer` (its id or any of its
+    /// addresses); a contact unknown there is first created as `seed` (a business system
+    /// telling of a customer before they write: their first conversation finds it), in the
+    /// same transaction. The contact before (the seed, when created) and after; always `Some`.
+    async fn upsert_contact(
+        &self,
+        seed: &ContactRecord,
+        changes: &crate::crm::contact::ContactChanges,
+        webhooks: Vec<WebhookOutboxEntry>,
+    ) -> Result<ContactUpdate, StoreError>;
+
     /// The channels a contact (named by its id or any of its addresses) reached us on, oldest
     /// first.
     async fn contact_identities(

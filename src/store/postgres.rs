@@ -83,10 +83,12 @@ enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
+    /// With a seed: a contact unknown under the id is created as the seed first.
     UpdateContact(
         CustomerId,
         Box<ContactChanges>,
         Vec<WebhookOutboxEntry>,
+        Option<Box<ContactRecord>>,
         Reply<ContactUpdate>,
     ),
     /// Commit what came before, close the connection, stop.
@@ -380,7 +382,22 @@ impl Store for PostgresStore {
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
         self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, webhooks, reply),
+            |reply| WriteOp::UpdateContact(customer, changes, webhooks, None, reply),
+            false,
+        )
+        .await
+    }
+
+    async fn upsert_contact(
+        &self,
+        seed: &ContactRecord,
+        changes: &ContactChanges,
+        webhooks: Vec<WebhookOutboxEntry>,
+    ) -> Result<ContactUpdate, StoreError> {
+        let (customer, changes) = (seed.customer.clone(), Box::new(changes.clone()));
+        let seed = Some(Box::new(seed.clone()));
+        self.write(
+            |reply| WriteOp::UpdateContact(customer, changes, webhooks, seed, reply),
             false,
         )
         .await
@@ -1258,7 +1275,7 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
-        WriteOp::UpdateContact(_, _, _, tx) => {
+        WriteOp::UpdateContact(_, _, _, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Updated(update) => Ok(update),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
@@ -1306,8 +1323,16 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<Applied, StoreEr
         WriteOp::MergeContacts(into, from, _) => Ok(Applied::Merged(
             merge_contacts(conn, into.as_str(), from.as_str(), now_ms()).await?,
         )),
-        WriteOp::UpdateContact(customer, changes, webhooks, _) => Ok(Applied::Updated(
-            update_contact(conn, customer.as_str(), changes, webhooks, now_ms()).await?,
+        WriteOp::UpdateContact(customer, changes, webhooks, seed, _) => Ok(Applied::Updated(
+            update_contact(
+                conn,
+                customer.as_str(),
+                changes,
+                webhooks,
+                seed.as_deref(),
+                now_ms(),
+            )
+            .await?,
         )),
         WriteOp::Prune(inbound_before, console_before, _) => {
             let inbound_events =
@@ -1475,16 +1500,23 @@ async fn write_contact(
 
 /// See [`super::Store::merge_contacts`].
 /// See [`Store::update_contact`].
+/// With a seed, see [`Store::upsert_contact`].
 async fn update_contact(
     conn: &mut PgConnection,
     customer: &str,
     changes: &ContactChanges,
     webhooks: &[WebhookOutboxEntry],
+    seed: Option<&ContactRecord>,
     now: i64,
 ) -> Result<ContactUpdate, StoreError> {
     let customer = canonical(conn, customer).await?;
-    let Some(before) = read_contact(conn, &customer).await? else {
-        return Ok(None);
+    let before = match (read_contact(conn, &customer).await?, seed) {
+        (Some(stored), _) => stored,
+        (None, Some(seed)) => {
+            put_contact(conn, seed, now).await?;
+            seed.clone()
+        }
+        (None, None) => return Ok(None),
     };
     let mut after = before.clone();
     changes.apply(&mut after);

@@ -77,10 +77,12 @@ pub(super) enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
+    /// With a seed: a contact unknown under the id is created as the seed first.
     UpdateContact(
         CustomerId,
         Box<ContactChanges>,
         Vec<super::WebhookOutboxEntry>,
+        Option<Box<ContactRecord>>,
         Reply<ContactUpdate>,
     ),
     /// A write to the records of people (see `sqlite_accounts`): it may be refused.
@@ -355,7 +357,22 @@ impl Store for SqliteStore {
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
         self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, webhooks, reply),
+            |reply| WriteOp::UpdateContact(customer, changes, webhooks, None, reply),
+            false,
+        )
+        .await
+    }
+
+    async fn upsert_contact(
+        &self,
+        seed: &ContactRecord,
+        changes: &ContactChanges,
+        webhooks: Vec<super::WebhookOutboxEntry>,
+    ) -> Result<ContactUpdate, StoreError> {
+        let (customer, changes) = (seed.customer.clone(), Box::new(changes.clone()));
+        let seed = Some(Box::new(seed.clone()));
+        self.write(
+            |reply| WriteOp::UpdateContact(customer, changes, webhooks, seed, reply),
             false,
         )
         .await
@@ -821,7 +838,7 @@ pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
-        WriteOp::UpdateContact(_, _, _, tx) => {
+        WriteOp::UpdateContact(_, _, _, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Updated(update) => Ok(update),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),

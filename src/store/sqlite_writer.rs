@@ -277,9 +277,16 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
             from.as_str(),
             now_ms(),
         )?)),
-        WriteOp::UpdateContact(customer, changes, webhooks, _) => Ok(Applied::Updated(
-            update_contact(conn, customer.as_str(), changes, webhooks, now_ms())?,
-        )),
+        WriteOp::UpdateContact(customer, changes, webhooks, seed, _) => {
+            Ok(Applied::Updated(update_contact(
+                conn,
+                customer.as_str(),
+                changes,
+                webhooks,
+                seed.as_deref(),
+                now_ms(),
+            )?))
+        }
         WriteOp::Shutdown(_) => Ok(Applied::Done),
     }
 }
@@ -364,17 +371,23 @@ fn write_contact(conn: &Connection, write: &ContactWrite, now: i64) -> Result<()
     put_contact(conn, &contact, now)
 }
 
-/// See [`super::Store::update_contact`].
+/// See [`super::Store::update_contact`] and [`super::Store::upsert_contact`] (with a seed).
 fn update_contact(
     conn: &Connection,
     customer: &str,
     changes: &crate::crm::contact::ContactChanges,
     webhooks: &[super::WebhookOutboxEntry],
+    seed: Option<&ContactRecord>,
     now: i64,
 ) -> Result<super::ContactUpdate, StoreError> {
     let customer = canonical(conn, customer).map_err(engine)?;
-    let Some(before) = read_contact(conn, &customer)? else {
-        return Ok(None);
+    let before = match (read_contact(conn, &customer)?, seed) {
+        (Some(stored), _) => stored,
+        (None, Some(seed)) => {
+            put_contact(conn, seed, now)?;
+            seed.clone()
+        }
+        (None, None) => return Ok(None),
     };
     let mut after = before.clone();
     changes.apply(&mut after);

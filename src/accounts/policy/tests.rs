@@ -253,3 +253,99 @@ fn the_whole_crm_is_for_supervisors_and_admins() {
         );
     }
 }
+
+/// Every scope set of one scope (and none, and all) × every business action: a key may do
+/// exactly what its scope names.
+#[test]
+fn a_key_does_exactly_what_its_scopes_name() {
+    let key = |scopes: &[Scope]| {
+        let mut scopes = scopes.to_vec();
+        scopes.sort();
+        KeyPrincipal {
+            id: "key_1".into(),
+            name: "crm".into(),
+            scopes,
+        }
+    };
+    for action in BusinessAction::ALL {
+        assert_eq!(
+            decide_business(Who::Key(&key(&[])), action),
+            Verdict::Forbidden
+        );
+        assert_eq!(
+            decide_business(Who::Key(&key(&Scope::ALL)), action),
+            Verdict::Allow
+        );
+        for scope in Scope::ALL {
+            let expect = if action.scope() == scope {
+                Verdict::Allow
+            } else {
+                Verdict::Forbidden
+            };
+            assert_eq!(
+                decide_business(Who::Key(&key(&[scope])), action),
+                expect,
+                "{scope:?} {action:?}"
+            );
+        }
+    }
+    // Writing contacts does not read them, and the other way round.
+    assert!(!key(&[Scope::ContactsWrite]).has(Scope::ContactsRead));
+    assert!(!key(&[Scope::ContactsRead]).has(Scope::ContactsWrite));
+}
+
+/// A person on the business routes: as their role decides everywhere else.
+#[test]
+fn a_person_on_the_business_routes_is_decided_by_role() {
+    // (role, read contacts, write contacts, manage webhooks); every person reads conversations
+    // (which ones: `decide`, per conversation).
+    let cases = [
+        (Role::Agent, false, false, false),
+        (Role::Supervisor, true, true, false),
+        (Role::Admin, true, true, true),
+    ];
+    for (role, read, write, hooks) in cases {
+        let p = principal(role);
+        for (action, allowed) in [
+            (BusinessAction::ReadContacts, read),
+            (BusinessAction::WriteContacts, write),
+            (BusinessAction::ManageWebhooks, hooks),
+            (BusinessAction::ReadConversations, true),
+        ] {
+            assert_eq!(
+                decide_business(Who::Person(&p), action).allowed(),
+                allowed,
+                "{role:?} {action:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn scopes_read_back_and_unknown_ones_are_refused() {
+    for scope in Scope::ALL {
+        assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+    }
+    assert_eq!(
+        Scope::ALL.map(Scope::as_str),
+        [
+            "contacts:read",
+            "contacts:write",
+            "conversations:read",
+            "messages:send",
+            "webhooks:manage",
+            "reports:read",
+            "campaigns:write",
+        ]
+    );
+    for unknown in [
+        "",
+        "contacts",
+        "contacts:*",
+        "Contacts:Read",
+        "admin",
+        "conversations:write",
+    ] {
+        assert_eq!(Scope::parse(unknown), None, "{unknown}");
+    }
+}
