@@ -191,6 +191,22 @@ pub fn advance(
     };
     let mut r = match prev {
         Some(p) => p.clone(),
+        // A conversation from before reports existed: its row starts from what its record
+        // says, and only what happens from now on is counted.
+        None if c.version > 0 => ConversationReport {
+            conversation_id: c.id.clone(),
+            channel: channel.clone(),
+            team: team_now.clone(),
+            agent: name(c.assignee.as_ref()),
+            opened_at: c.created_at,
+            first_handoff_at: c.handoff_at,
+            queued_at: c.handoff_at,
+            first_assigned_at: c.assigned_at,
+            first_response_at: c.first_response_at,
+            held_since: c.assigned_at.filter(|_| c.status == ConversationStatus::Assigned),
+            status: c.status.as_str().to_string(),
+            ..ConversationReport::default()
+        },
         None => {
             push(c.created_at, &team_now, "", Measure::Opened, None);
             ConversationReport {

@@ -283,6 +283,29 @@ fn a_step_that_changes_nothing_adds_nothing() {
 }
 
 #[test]
+fn a_conversation_from_before_reports_counts_only_what_follows() {
+    let mut s = Script::new();
+    s.c.version = 4;
+    s.c.status = ConversationStatus::Assigned;
+    s.c.team = Some(TeamId::new("sales"));
+    s.c.assignee = Some(AgentId::new("alice"));
+    s.c.handoff_at = Some(T0 - 100 * S);
+    s.c.assigned_at = Some(T0 - 50 * S);
+    s.c.first_response_at = Some(T0 - 40 * S);
+    s.reply(T0);
+    s.resolve(T0 + 10 * S, "alice");
+    assert_eq!(
+        s.seen(),
+        vec![
+            d(Measure::Replies, "sales", "alice", None),
+            d(Measure::HandleTime, "sales", "alice", Some(60 * S)),
+            d(Measure::ResolvedByAgent, "sales", "alice", None),
+            d(Measure::Resolution, "sales", "alice", Some(10 * S)),
+        ]
+    );
+}
+
+#[test]
 fn measures_have_stable_names() {
     for m in Measure::COUNTS.iter().chain(Measure::TIMES.iter()) {
         assert_eq!(Measure::parse(m.as_str()), Some(*m));

@@ -253,3 +253,13 @@ fn the_whole_crm_is_for_supervisors_and_admins() {
         );
     }
 }
+
+#[test]
+fn report_scopes() {
+    assert_eq!(report_scope(&principal(Role::Admin)), ReportScope::All);
+    assert_eq!(
+        report_scope(&principal(Role::Supervisor)),
+        ReportScope::Teams(vec![team("sup"), team("supp")])
+    );
+    assert_eq!(report_scope(&principal(Role::Agent)), ReportScope::Forbidden);
+}
