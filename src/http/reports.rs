@@ -23,8 +23,10 @@ const ID_MAX: usize = 100;
 const CSV_PAGE: i64 = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/reports/summary", web::get().to(summary))
-        .route("/reports/conversations.csv", web::get().to(conversations_csv));
+    cfg.route("/reports/summary", web::get().to(summary)).route(
+        "/reports/conversations.csv",
+        web::get().to(conversations_csv),
+    );
 }
 
 #[derive(Deserialize)]
@@ -127,7 +129,10 @@ async fn conversations_csv(
                 .conversation_reports(&page)
                 .await
                 .map_err(ApiError::from)?;
-            let lines: Vec<_> = rows.iter().map(|r| crate::reports::csv::row(r, tz)).collect();
+            let lines: Vec<_> = rows
+                .iter()
+                .map(|r| crate::reports::csv::row(r, tz))
+                .collect();
             let bytes = crate::reports::csv::write(header, &lines)
                 .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
             let after = (rows.len() as i64 == page.limit)

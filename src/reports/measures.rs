@@ -203,7 +203,9 @@ pub fn advance(
             queued_at: c.handoff_at,
             first_assigned_at: c.assigned_at,
             first_response_at: c.first_response_at,
-            held_since: c.assigned_at.filter(|_| c.status == ConversationStatus::Assigned),
+            held_since: c
+                .assigned_at
+                .filter(|_| c.status == ConversationStatus::Assigned),
             status: c.status.as_str().to_string(),
             ..ConversationReport::default()
         },

@@ -5,7 +5,7 @@ use crate::domain::{AgentId, ChannelId, ConversationKey, CustomerId, TeamId};
 use crate::store::{ConversationEvent, ConversationRecord, ConversationStatus};
 
 const S: i64 = 1000;
-/// 2026-12-01T10:00:00Z.
+/// 2025-12-01T10:00:00Z.
 const T0: i64 = 1_764_583_200_000;
 
 struct Script {

@@ -2,17 +2,17 @@
 //! rollups, in the step's savepoint) and the reads.
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::postgres::{PostgresStore, text};
 use super::reports::{
     REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold, report_from_row,
 };
 use super::{ConversationStep, StoreError};
+use crate::reports::ConversationReport;
 use crate::reports::advance;
 use crate::reports::summary::{RollupBin, RollupCount};
-use crate::reports::ConversationReport;
 
 /// What the step adds to the reports, written in the step's savepoint after its fences (the
 /// conversation row's version update also serializes the steps of one conversation, so its
@@ -140,7 +140,9 @@ impl ReportStore for PostgresStore {
              FROM report_bins WHERE {filter} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
         );
         let bind = |sql: String| {
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(query.from).bind(query.to);
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .bind(query.from)
+                .bind(query.to);
             if let Some(t) = &query.teams {
                 q = q.bind(t.clone());
             }
@@ -198,10 +200,10 @@ impl ReportStore for PostgresStore {
             ));
             n += 2;
         }
-        sql.push_str(&format!(
-            " ORDER BY opened_at, conversation_id LIMIT ${n}"
-        ));
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(page.from).bind(page.to);
+        sql.push_str(&format!(" ORDER BY opened_at, conversation_id LIMIT ${n}"));
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(page.from)
+            .bind(page.to);
         if let Some(t) = &page.teams {
             q = q.bind(t.clone());
         }

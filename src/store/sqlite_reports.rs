@@ -138,7 +138,9 @@ impl ReportStore for SqliteStore {
              FROM report_bins WHERE {filter} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
         );
         let bind = |sql: String| {
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(query.from).bind(query.to);
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .bind(query.from)
+                .bind(query.to);
             for t in query.teams.iter().flatten() {
                 q = q.bind(t.clone());
             }
@@ -191,7 +193,9 @@ impl ReportStore for SqliteStore {
             sql.push_str(" AND (opened_at, conversation_id) > (?, ?)");
         }
         sql.push_str(" ORDER BY opened_at, conversation_id LIMIT ?");
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(page.from).bind(page.to);
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(page.from)
+            .bind(page.to);
         for t in page.teams.iter().flatten() {
             q = q.bind(t.clone());
         }

@@ -261,5 +261,8 @@ fn report_scopes() {
         report_scope(&principal(Role::Supervisor)),
         ReportScope::Teams(vec![team("sup"), team("supp")])
     );
-    assert_eq!(report_scope(&principal(Role::Agent)), ReportScope::Forbidden);
+    assert_eq!(
+        report_scope(&principal(Role::Agent)),
+        ReportScope::Forbidden
+    );
 }
