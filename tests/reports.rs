@@ -520,7 +520,51 @@ async fn who_may_read_reports_and_bad_queries() {
     );
 }
 
+/// The real path: a customer hands off, Alice is assigned, replies and resolves; the actors'
+/// steps write the figures.
+async fn a_live_conversation_is_counted_by_its_steps() {
+    let app = spawn_console_app(|_| {}).await;
+    let alice = Console::new(&app, ALICE);
+    let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let customer = Customer::new(&app, "34600700001");
+    let id = customer.hands_off_to("support").await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    let (status, body) = alice.reply(&id, "Hello, how can I help?").await;
+    assert!(status < 300, "{body}");
+    let (status, body) = alice.resolve(&id).await;
+    assert!(status < 300, "{body}");
+    let hour = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let now = now_ms();
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let report = expect_status(
+        200,
+        admin
+            .get(&format!(
+                "/api/v1/reports/summary?from={}&to={}",
+                hour(now - H),
+                hour(now + H)
+            ))
+            .await,
+    );
+    let total = &report["total"];
+    assert_eq!(counts(total), [1, 1, 0, 1, 0, 0, 0, 1], "{report}");
+    for time in [
+        "wait_in_queue",
+        "first_response",
+        "resolution",
+        "handle_time",
+    ] {
+        assert_eq!(total["times"][time]["count"], 1, "{time}: {report}");
+    }
+}
+
 in_both_modes!(
     a_scripted_day_gives_the_hand_computed_figures,
     who_may_read_reports_and_bad_queries,
+    a_live_conversation_is_counted_by_its_steps,
 );
