@@ -1,4 +1,4 @@
-// The top bar: the views the role may open (inbox, board, administration), who I am (a menu:
+// The top bar: the views the role may open (inbox, board, reports, administration), who I am (a menu:
 // my API tokens, change password, log out everywhere), my presence, my load, the live
 // connection, logout.
 
@@ -11,7 +11,7 @@ import { UserMenu } from './account.js';
 
 const PRESENCES = ['online', 'away', 'offline'];
 
-const VIEW_KEYS = { inbox: K('nav.inbox'), board: K('nav.board'), admin: K('nav.admin') };
+const VIEW_KEYS = { inbox: K('nav.inbox'), board: K('nav.board'), reports: K('nav.reports'), admin: K('nav.admin') };
 
 function ViewNav({ s, user }) {
   const views = allowedViews(user);
