@@ -70,13 +70,24 @@ function number(n) {
   return typeof n === 'number' ? new Intl.NumberFormat(currentLocale()).format(n) : t('common.none');
 }
 
+/** A time: under a minute in seconds (one decimal), else m:ss or h:mm:ss. */
 function seconds(s) {
-  return typeof s === 'number' && Number.isFinite(s) ? clockDuration(s * 1000) : t('common.none');
+  if (typeof s !== 'number' || !Number.isFinite(s)) return t('common.none');
+  if (s < 60) return t('reports.seconds', { n: new Intl.NumberFormat(currentLocale(), { maximumFractionDigits: 1 }).format(s) });
+  return clockDuration(s * 1000);
 }
 
-/** Conversations handed off and resolved by agents, per day, as bars. */
-function Chart({ groups }) {
-  const days = Array.isArray(groups) ? groups : [];
+/** Every day from `from` to `to` (YYYY-MM-DD, both included), at most `max`. */
+function daysBetween(from, to, max = 400) {
+  const out = [];
+  for (let d = from; d && d <= to && out.length < max; d = nextDay(d)) out.push(d);
+  return out;
+}
+
+/** Conversations handed off and resolved by agents, per day of the range (none: 0), as bars. */
+function Chart({ groups, from, to }) {
+  const byDay = new Map((Array.isArray(groups) ? groups : []).map((g) => [g.key, g]));
+  const days = daysBetween(from, to).map((key) => byDay.get(key) || { key, counts: {} });
   if (!days.length) return null;
   const w = 640;
   const h = 200;
@@ -89,7 +100,7 @@ function Chart({ groups }) {
   return html`
     <figure class="reports-chart">
       <figcaption id="reports-chart-title">${t('reports.chart_title')}</figcaption>
-      <svg viewBox=${`0 0 ${w} ${h}`} role="img" aria-labelledby="reports-chart-title" dir="ltr" preserveAspectRatio="none">
+      <svg viewBox=${`0 0 ${w} ${h}`} role="img" aria-labelledby="reports-chart-title" dir="ltr">
         <line x1=${pad} x2=${w - pad} y1=${h - pad} y2=${h - pad} class="axis" />
         <text x=${pad} y=${pad - 8} class="tick">${number(max)}</text>
         ${days.map((g, i) => {
@@ -113,7 +124,7 @@ function Chart({ groups }) {
   `;
 }
 
-function Figures({ report }) {
+function Figures({ report, range }) {
   const counts = report.total?.counts || {};
   const times = report.total?.times || {};
   return html`
@@ -159,7 +170,7 @@ function Figures({ report }) {
       </div>
       <p class="muted small">${t('reports.error_note', { percent: number((report.relative_error ?? 0.01) * 100) })}</p>
     </section>
-    <${Chart} groups=${report.groups} />
+    <${Chart} groups=${report.groups} from=${range.from} to=${range.to} />
   `;
 }
 
@@ -250,7 +261,7 @@ export function Reports({ s }) {
       ${error
         ? html`<p class="error" role="alert">${t('reports.failed', { message: error })}</p>`
         : report
-          ? html`<${Figures} report=${report} />`
+          ? html`<${Figures} report=${report} range=${shown} />`
           : html`<p class="muted">${t('list.loading')}</p>`}
     </main>
   `;
