@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod push;
 pub mod queues;
 pub mod reload;
+pub mod reports;
 pub mod routing;
 pub mod startup;
 pub mod store;

@@ -96,6 +96,29 @@ export async function fetchMedia(id) {
   throw new ApiError(res.status, 'http_' + res.status, res.statusText, retryAfterSeconds(res));
 }
 
+/** A file the API serves (a CSV export) as a Blob, fetched with the token; rejects with ApiError. */
+export async function fetchBlob(path) {
+  const headers = {};
+  if (token) headers.Authorization = 'Bearer ' + token;
+  let res;
+  try {
+    res = await fetch(path, { headers, cache: 'no-store', credentials: 'same-origin' });
+  } catch (e) {
+    throw new ApiError(0, 'network', e && e.message);
+  }
+  if (res.ok) return res.blob();
+  const text = await res.text().catch(() => '');
+  let err = {};
+  try {
+    err = (text && JSON.parse(text).error) || {};
+  } catch {
+    err = {};
+  }
+  const e = new ApiError(res.status, err.code || 'http_' + res.status, err.message || res.statusText, retryAfterSeconds(res));
+  if (res.status === 401 && token && onUnauthorized) onUnauthorized(e);
+  throw e;
+}
+
 /**
  * POST a multipart form with upload progress (`onProgress(fraction)`); resolves to the parsed
  * body, rejects with ApiError like `api`.

@@ -1,4 +1,4 @@
-// The top bar: the views the role may open (inbox, board, contacts, administration), who I am (a menu:
+// The top bar: the views the role may open (inbox, board, reports, contacts, administration), who I am (a menu:
 // my API tokens, change password, log out everywhere), my presence, my load, the live
 // connection, logout.
 
@@ -14,6 +14,7 @@ const PRESENCES = ['online', 'away', 'offline'];
 const VIEW_KEYS = {
   inbox: K('nav.inbox'),
   board: K('nav.board'),
+  reports: K('nav.reports'),
   contacts: K('nav.contacts'),
   admin: K('nav.admin'),
 };

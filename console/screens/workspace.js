@@ -1,5 +1,5 @@
 // The workspace: the top bar, then the view: the inbox (list | conversation | customer, one
-// pane at a time on a phone), the supervisor's board, the contacts and segments, or
+// pane at a time on a phone), the supervisor's board, reports, the contacts and segments, or
 // administration. In the inbox, the
 // keyboard (SHORTCUTS, listed by the help dialog on `?`): j/k (and the arrows in the list)
 // move, Enter opens, r replies, n writes a note, e resolves, s snoozes, t transfers, / searches,
@@ -12,6 +12,7 @@ import { openDialog, resolve, showPane, startTransfer } from '../lib/actions.js'
 import { conversationPermissions, viewFor } from '../lib/model.js';
 import { TopBar } from './topbar.js';
 import { Board } from './board.js';
+import { Reports } from './reports.js';
 import { Admin } from './admin.js';
 import { Contacts } from './contacts.js';
 import { ConversationList } from './list.js';
@@ -190,6 +191,7 @@ export function Workspace({ s }) {
       ${view === 'inbox' && html`<${Inbox} s=${s} />`}
       ${view !== 'inbox' && html`<div class="view-offers"><${Offers} s=${s} /></div>`}
       ${view === 'board' && html`<${Board} s=${s} />`}
+      ${view === 'reports' && html`<${Reports} s=${s} />`}
       ${view === 'contacts' && html`<${Contacts} />`}
       ${view === 'admin' && html`<${Admin} s=${s} />`}
       ${s.dialog === 'help' && html`<${HelpDialog} onClose=${() => openDialog(null)} />`}

@@ -241,6 +241,26 @@ pub fn decide_contacts(p: &Principal, _action: ContactsAction) -> Verdict {
     }
 }
 
+/// Whose reports a principal may read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportScope {
+    /// Every team's, and those of conversations of no team (the bot's alone): admins.
+    All,
+    /// The teams supervised (ascending): supervisors.
+    Teams(Vec<TeamId>),
+    /// None (403): agents.
+    Forbidden,
+}
+
+/// Which reports `p` may read ([`TeamAction::ViewReports`] for every team at once).
+pub fn report_scope(p: &Principal) -> ReportScope {
+    match p.role {
+        Role::Admin => ReportScope::All,
+        Role::Supervisor => ReportScope::Teams(p.supervises.clone()),
+        Role::Agent => ReportScope::Forbidden,
+    }
+}
+
 /// May `p` administer the deployment this way?
 pub fn decide_admin(p: &Principal, _action: AdminAction) -> Verdict {
     if p.role == Role::Admin {

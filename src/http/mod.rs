@@ -14,6 +14,7 @@ pub mod health;
 pub mod media;
 pub mod origin;
 pub mod push;
+pub mod reports;
 pub mod segments;
 pub mod webapp;
 pub mod webhooks;

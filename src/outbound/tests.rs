@@ -174,6 +174,29 @@ impl AccountStore for Probe {
 
 /// Nor are notifications.
 #[async_trait]
+impl crate::store::ReportStore for Probe {
+    async fn report_rollups(
+        &self,
+        _: &crate::store::reports::RollupQuery,
+    ) -> Result<
+        (
+            Vec<crate::reports::summary::RollupCount>,
+            Vec<crate::reports::summary::RollupBin>,
+        ),
+        StoreError,
+    > {
+        Err(StoreError::Unavailable)
+    }
+
+    async fn conversation_reports(
+        &self,
+        _: &crate::store::reports::ReportPage,
+    ) -> Result<Vec<crate::reports::ConversationReport>, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+}
+
+#[async_trait]
 impl crate::store::PushStore for Probe {
     async fn notification_settings(
         &self,

@@ -13,13 +13,16 @@ mod accounts_rows;
 pub mod postgres;
 mod postgres_accounts;
 mod postgres_push;
+mod postgres_reports;
 pub mod push;
+pub mod reports;
 pub(crate) mod rows;
 pub mod side;
 pub mod sqlite;
 mod sqlite_accounts;
 mod sqlite_accounts_writer;
 mod sqlite_push;
+mod sqlite_reports;
 mod sqlite_writer;
 
 use std::collections::BTreeMap;
@@ -30,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::accounts::{AccountError, AccountStore};
 pub use self::push::PushStore;
+pub use self::reports::ReportStore;
 use crate::config::DatabaseSettings;
 use crate::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, DeliveryStatus, InboundEnvelope, MessageId,
@@ -629,9 +633,9 @@ pub struct StoreCounts {
 }
 
 /// The durable record: conversations and their events here, people in [`AccountStore`],
-/// notifications in [`PushStore`].
+/// notifications in [`PushStore`], reports in [`ReportStore`].
 #[async_trait]
-pub trait Store: AccountStore + PushStore + Send + Sync + 'static {
+pub trait Store: AccountStore + PushStore + ReportStore + Send + Sync + 'static {
     /// Record inbound events durably, in order, in one grouped commit. Each event comes back
     /// with its log sequence if it is new, `None` if it was recorded before (a redelivery).
     async fn record_inbound(&self, events: Vec<NewInbound>) -> Result<Recorded, StoreError>;

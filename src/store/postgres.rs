@@ -1778,6 +1778,7 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
         .await?;
     }
     insert_webhook_events(conn, &step.webhooks).await?;
+    super::postgres_reports::write_reports(conn, step).await?;
     if let Some(status) = &step.status {
         apply_status_update(conn, status).await?;
     }

@@ -677,6 +677,7 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
         }
     }
     insert_webhook_events(conn, &step.webhooks)?;
+    super::sqlite_reports::write_reports(conn, step)?;
     if let Some(status) = &step.status {
         apply_status_update(conn, status)?;
     }

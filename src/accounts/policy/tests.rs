@@ -349,3 +349,16 @@ fn scopes_read_back_and_unknown_ones_are_refused() {
         assert_eq!(Scope::parse(unknown), None, "{unknown}");
     }
 }
+
+#[test]
+fn report_scopes() {
+    assert_eq!(report_scope(&principal(Role::Admin)), ReportScope::All);
+    assert_eq!(
+        report_scope(&principal(Role::Supervisor)),
+        ReportScope::Teams(vec![team("sup"), team("supp")])
+    );
+    assert_eq!(
+        report_scope(&principal(Role::Agent)),
+        ReportScope::Forbidden
+    );
+}

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 
 use crate::accounts::policy::Scope;
-use crate::store::side::numbered;
 use crate::store::StoreError;
+use crate::store::side::numbered;
 
 /// One key as stored: never its token, only the token's digest.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]

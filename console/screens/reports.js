@@ -1,0 +1,268 @@
+// Reports, for supervisors (their teams) and admins (every team): a date range, a time zone and
+// a team; the summary's counts and times (count, mean, p50, p90, p99) from
+// GET /api/v1/reports/summary (grouped by day, for the chart: an inline SVG, no library), and
+// the conversations as CSV (GET /api/v1/reports/conversations.csv, fetched with the token).
+
+import { html, useEffect, useState } from '../lib/html.js';
+import { t, K, currentLocale } from '../lib/i18n.js';
+import { api, fetchBlob, query } from '../lib/api.js';
+import { timeZone } from '../lib/format.js';
+import { clockDuration } from '../lib/admin-model.js';
+import { refreshTeams } from '../lib/actions.js';
+import { currentUser } from './common.js';
+
+const COUNTS = [
+  ['opened', K('reports.count.opened')],
+  ['handed_off', K('reports.count.handed_off')],
+  ['resolved_by_bot', K('reports.count.resolved_by_bot')],
+  ['resolved_by_agent', K('reports.count.resolved_by_agent')],
+  ['abandoned', K('reports.count.abandoned')],
+  ['reopened', K('reports.count.reopened')],
+  ['transfers', K('reports.count.transfers')],
+  ['replies', K('reports.count.replies')],
+];
+const TIMES = [
+  ['wait_in_queue', K('reports.time.wait_in_queue')],
+  ['first_response', K('reports.time.first_response')],
+  ['next_response', K('reports.time.next_response')],
+  ['resolution', K('reports.time.resolution')],
+  ['handle_time', K('reports.time.handle_time')],
+];
+const DAY_MS = 86_400_000;
+
+/** YYYY-MM-DD of `ms` in `tz` (the browser's zone if `tz` is not one). */
+function localDay(ms, tz) {
+  try {
+    return new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+  } catch {
+    return new Date(ms).toISOString().slice(0, 10);
+  }
+}
+
+/** The day after `day` (YYYY-MM-DD), or null if `day` is not a date. */
+function nextDay(day) {
+  const ms = Date.parse(day + 'T00:00:00Z');
+  return Number.isFinite(ms) ? new Date(ms + DAY_MS).toISOString().slice(0, 10) : null;
+}
+
+function browserZone() {
+  try {
+    return timeZone() || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch {
+    return 'UTC';
+  }
+}
+
+function zones() {
+  try {
+    return typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The request's parameters from the form: `to` is inclusive on screen, exclusive for the API. */
+function params(form) {
+  return { from: form.from, to: nextDay(form.to) || form.to, tz: form.tz.trim() || 'UTC', team: form.team || null };
+}
+
+function number(n) {
+  return typeof n === 'number' ? new Intl.NumberFormat(currentLocale()).format(n) : t('common.none');
+}
+
+/** A time: under a minute in seconds (one decimal), else m:ss or h:mm:ss. */
+function seconds(s) {
+  if (typeof s !== 'number' || !Number.isFinite(s)) return t('common.none');
+  if (s < 60) return t('reports.seconds', { n: new Intl.NumberFormat(currentLocale(), { maximumFractionDigits: 1 }).format(s) });
+  return clockDuration(s * 1000);
+}
+
+/** Every day from `from` to `to` (YYYY-MM-DD, both included), at most `max`. */
+function daysBetween(from, to, max = 400) {
+  const out = [];
+  for (let d = from; d && d <= to && out.length < max; d = nextDay(d)) out.push(d);
+  return out;
+}
+
+/** Conversations handed off and resolved by agents, per day of the range (none: 0), as bars. */
+function Chart({ groups, from, to }) {
+  const byDay = new Map((Array.isArray(groups) ? groups : []).map((g) => [g.key, g]));
+  const days = daysBetween(from, to).map((key) => byDay.get(key) || { key, counts: {} });
+  if (!days.length) return null;
+  const w = 640;
+  const h = 200;
+  const pad = 24;
+  const max = Math.max(1, ...days.flatMap((g) => [g.counts?.handed_off ?? 0, g.counts?.resolved_by_agent ?? 0]));
+  const slot = (w - pad * 2) / days.length;
+  const bar = Math.max(1, slot * 0.38);
+  const every = Math.ceil(days.length / 10);
+  const y = (v) => h - pad - ((h - pad * 2) * v) / max;
+  return html`
+    <figure class="reports-chart">
+      <figcaption id="reports-chart-title">${t('reports.chart_title')}</figcaption>
+      <svg viewBox=${`0 0 ${w} ${h}`} role="img" aria-labelledby="reports-chart-title" dir="ltr">
+        <line x1=${pad} x2=${w - pad} y1=${h - pad} y2=${h - pad} class="axis" />
+        <text x=${pad} y=${pad - 8} class="tick">${number(max)}</text>
+        ${days.map((g, i) => {
+          const handed = g.counts?.handed_off ?? 0;
+          const resolved = g.counts?.resolved_by_agent ?? 0;
+          const x = pad + i * slot + slot * 0.1;
+          return html`
+            <g key=${g.key} data-day=${g.key}>
+              <title>${t('reports.chart_bar', { day: g.key, handed: number(handed), resolved: number(resolved) })}</title>
+              <rect class="bar-handed" x=${x} y=${y(handed)} width=${bar} height=${h - pad - y(handed)} />
+              <rect class="bar-resolved" x=${x + bar} y=${y(resolved)} width=${bar} height=${h - pad - y(resolved)} />
+              ${i % every === 0 && html`<text x=${x + bar} y=${h - 6} class="tick" text-anchor="middle">${String(g.key).slice(5)}</text>`}
+            </g>`;
+        })}
+      </svg>
+      <p class="reports-legend small">
+        <span class="swatch bar-handed" aria-hidden="true"></span>${t('reports.count.handed_off')}
+        <span class="swatch bar-resolved" aria-hidden="true"></span>${t('reports.count.resolved_by_agent')}
+      </p>
+    </figure>
+  `;
+}
+
+function Figures({ report, range }) {
+  const counts = report.total?.counts || {};
+  const times = report.total?.times || {};
+  return html`
+    <section class="reports-section" aria-labelledby="reports-counts-title">
+      <h3 id="reports-counts-title" class="subheading">${t('reports.counts')}</h3>
+      <dl class="reports-counts">
+        ${COUNTS.map(([m, key]) => html`
+          <div key=${m} class="stat" data-measure=${m}>
+            <dt>${t(key) /* i18n-dynamic */}</dt>
+            <dd>${number(counts[m] ?? 0)}</dd>
+          </div>`)}
+      </dl>
+    </section>
+    <section class="reports-section" aria-labelledby="reports-times-title">
+      <h3 id="reports-times-title" class="subheading">${t('reports.times')}</h3>
+      <div class="reports-table-wrap">
+        <table class="reports-times">
+          <thead>
+            <tr>
+              <th scope="col">${t('reports.measure')}</th>
+              <th scope="col">${t('reports.count')}</th>
+              <th scope="col">${t('reports.mean')}</th>
+              <th scope="col">p50</th>
+              <th scope="col">p90</th>
+              <th scope="col">p99</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${TIMES.map(([m, key]) => {
+              const f = times[m] || {};
+              return html`
+                <tr key=${m} data-measure=${m}>
+                  <th scope="row">${t(key) /* i18n-dynamic */}</th>
+                  <td class="count">${number(f.count ?? 0)}</td>
+                  <td class="mean">${seconds(f.mean_s)}</td>
+                  <td class="p50">${seconds(f.p50_s)}</td>
+                  <td class="p90">${seconds(f.p90_s)}</td>
+                  <td class="p99">${seconds(f.p99_s)}</td>
+                </tr>`;
+            })}
+          </tbody>
+        </table>
+      </div>
+      <p class="muted small">${t('reports.error_note', { percent: number((report.relative_error ?? 0.01) * 100) })}</p>
+    </section>
+    <${Chart} groups=${report.groups} from=${range.from} to=${range.to} />
+  `;
+}
+
+export function Reports({ s }) {
+  const user = currentUser(s) || {};
+  const tz0 = browserZone();
+  const today = localDay(Date.now(), tz0);
+  const [form, setForm] = useState({ from: localDay(Date.now() - 6 * DAY_MS, tz0), to: today, tz: tz0, team: '' });
+  const [shown, setShown] = useState(form);
+  const [report, setReport] = useState(null);
+  const [error, setError] = useState(null);
+  const [csv, setCsv] = useState({ state: 'idle', text: '' });
+
+  useEffect(() => {
+    if (user.role === 'admin') refreshTeams();
+  }, [user.role]);
+
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    api('GET', '/api/v1/reports/summary' + query({ ...params(shown), group: 'day' }))
+      .then((body) => live && setReport(body))
+      .catch((e) => live && setError(e.message));
+    return () => {
+      live = false;
+    };
+  }, [shown]);
+
+  const teams = user.role === 'admin'
+    ? s.teams.map((team) => team.id)
+    : Array.isArray(user.supervises) ? user.supervises : [];
+  const field = (name) => (e) => setForm({ ...form, [name]: e.currentTarget.value });
+  const submit = (e) => {
+    e.preventDefault();
+    setShown({ ...form });
+  };
+  const download = async () => {
+    const p = params(shown);
+    const name = `conversations-${p.from}-${shown.to}.csv`;
+    setCsv({ state: 'busy', text: t('reports.downloading') });
+    try {
+      const blob = await fetchBlob('/api/v1/reports/conversations.csv' + query(p));
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = name;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      setCsv({ state: 'done', text: t('reports.downloaded', { name }) });
+    } catch (err) {
+      setCsv({ state: 'failed', text: t('reports.download_failed', { message: err.message }) });
+    }
+  };
+
+  return html`
+    <main id="reports" class="view reports" aria-labelledby="reports-title">
+      <header class="view-head">
+        <h2 id="reports-title" class="view-title" tabindex="-1">${t('reports.title')}</h2>
+      </header>
+      <form class="reports-form" onSubmit=${submit}>
+        <label>${t('reports.from')}
+          <input id="reports-from" type="date" required value=${form.from} onInput=${field('from')} />
+        </label>
+        <label>${t('reports.to')}
+          <input id="reports-to" type="date" required value=${form.to} onInput=${field('to')} />
+        </label>
+        <label>${t('reports.tz')}
+          <input id="reports-tz" type="text" list="reports-zones" dir="ltr" autocomplete="off" spellcheck="false"
+            value=${form.tz} onInput=${field('tz')} />
+        </label>
+        <datalist id="reports-zones">${zones().map((z) => html`<option key=${z} value=${z} />`)}</datalist>
+        <label>${t('reports.team')}
+          <select id="reports-team" value=${form.team} onChange=${field('team')}>
+            <option value="">${t('reports.all_teams')}</option>
+            ${teams.map((id) => html`<option key=${id} value=${id}>${id}</option>`)}
+          </select>
+        </label>
+        <div class="reports-actions">
+          <button id="reports-show" type="submit" class="button primary">${t('reports.show')}</button>
+          <button id="reports-csv" type="button" class="button" disabled=${csv.state === 'busy'} onClick=${download}>
+            ${t('reports.download')}
+          </button>
+        </div>
+      </form>
+      <p id="reports-csv-status" class="muted small" role="status" data-state=${csv.state}>${csv.text}</p>
+      ${error
+        ? html`<p class="error" role="alert">${t('reports.failed', { message: error })}</p>`
+        : report
+          ? html`<${Figures} report=${report} range=${shown} />`
+          : html`<p class="muted">${t('list.loading')}</p>`}
+    </main>
+  `;
+}

@@ -1,0 +1,354 @@
+//! What a conversation step adds to the reports, pure: from the conversation's report row as it
+//! was (None before its first step) and the step, the row as it is now and the rollup deltas
+//! the step writes in its own transaction. The definitions are in docs/REPORTS.md.
+
+use serde::Serialize;
+
+use crate::store::{ConversationEvent, ConversationRecord, ConversationStatus};
+
+/// One hour, in unix milliseconds.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The start of the UTC hour holding `ms`.
+pub fn hour_of(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// What a rollup counts: a conversation count, or a time (with a sketch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Measure {
+    Opened,
+    HandedOff,
+    ResolvedByBot,
+    ResolvedByAgent,
+    Reopened,
+    Abandoned,
+    Transfers,
+    /// Agents' replies to the customer.
+    Replies,
+    WaitInQueue,
+    FirstResponse,
+    NextResponse,
+    Resolution,
+    HandleTime,
+}
+
+impl Measure {
+    pub const COUNTS: [Measure; 8] = [
+        Measure::Opened,
+        Measure::HandedOff,
+        Measure::ResolvedByBot,
+        Measure::ResolvedByAgent,
+        Measure::Reopened,
+        Measure::Abandoned,
+        Measure::Transfers,
+        Measure::Replies,
+    ];
+    pub const TIMES: [Measure; 5] = [
+        Measure::WaitInQueue,
+        Measure::FirstResponse,
+        Measure::NextResponse,
+        Measure::Resolution,
+        Measure::HandleTime,
+    ];
+
+    /// Its name in the stores and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::Opened => "opened",
+            Measure::HandedOff => "handed_off",
+            Measure::ResolvedByBot => "resolved_by_bot",
+            Measure::ResolvedByAgent => "resolved_by_agent",
+            Measure::Reopened => "reopened",
+            Measure::Abandoned => "abandoned",
+            Measure::Transfers => "transfers",
+            Measure::Replies => "replies",
+            Measure::WaitInQueue => "wait_in_queue",
+            Measure::FirstResponse => "first_response",
+            Measure::NextResponse => "next_response",
+            Measure::Resolution => "resolution",
+            Measure::HandleTime => "handle_time",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Measure> {
+        Self::COUNTS
+            .iter()
+            .chain(Self::TIMES.iter())
+            .copied()
+            .find(|m| m.as_str() == s)
+    }
+
+    pub fn is_time(self) -> bool {
+        Self::TIMES.contains(&self)
+    }
+}
+
+/// One increment of a rollup row: (hour, team, agent, channel, measure) counts one more, and a
+/// time adds its duration to the row's sum and its sketch bin. No team or agent is `""`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delta {
+    pub hour: i64,
+    pub team: String,
+    pub agent: String,
+    pub channel: String,
+    pub measure: Measure,
+    /// The duration in milliseconds, for a time.
+    pub ms: Option<i64>,
+}
+
+/// How a resolved conversation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Bot,
+    Agent,
+    Abandoned,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Bot => "bot",
+            Outcome::Agent => "agent",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        match s {
+            "bot" => Some(Outcome::Bot),
+            "agent" => Some(Outcome::Agent),
+            "abandoned" => Some(Outcome::Abandoned),
+            _ => None,
+        }
+    }
+}
+
+/// A conversation's report row: its times (for the CSV) and what the next step needs to know.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConversationReport {
+    pub conversation_id: String,
+    pub channel: String,
+    /// Its team and agent now ("" for none).
+    pub team: String,
+    pub agent: String,
+    pub status: String,
+    pub opened_at: i64,
+    pub first_handoff_at: Option<i64>,
+    /// The last time it entered the queue (handoff, transfer, reopen).
+    pub queued_at: Option<i64>,
+    pub first_assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub outcome: Option<Outcome>,
+    /// The assignment being held: since when (its `assigned_at`), by `agent`.
+    pub held_since: Option<i64>,
+    /// The customer wrote after an agent's reply and waits for the next one since then.
+    pub awaiting_since: Option<i64>,
+    pub wait_ms: i64,
+    pub handle_ms: i64,
+    pub replies: i64,
+    pub transfers: i64,
+    pub reopens: i64,
+    pub updated_at: i64,
+}
+
+/// What of a step matters to the reports.
+pub struct StepFacts<'a> {
+    /// The conversation as the step leaves it; its `updated_at` is the step's time.
+    pub conversation: &'a ConversationRecord,
+    pub events: &'a [ConversationEvent],
+    /// The step records a message of the customer.
+    pub customer_wrote: bool,
+    /// Messages of agents the step sends.
+    pub agent_replies: usize,
+}
+
+fn name<T: AsRef<str>>(v: Option<&T>) -> String {
+    v.map(|v| v.as_ref().to_string()).unwrap_or_default()
+}
+
+/// The report row after a step, and what the step adds to the rollups.
+pub fn advance(
+    prev: Option<&ConversationReport>,
+    facts: &StepFacts<'_>,
+) -> (ConversationReport, Vec<Delta>) {
+    let c = facts.conversation;
+    let now = c.updated_at;
+    let channel = c.channel.as_str().to_string();
+    let team_now = name(c.team.as_ref());
+    let mut deltas = Vec::new();
+    let mut push = |at: i64, team: &str, agent: &str, measure: Measure, ms: Option<i64>| {
+        deltas.push(Delta {
+            hour: hour_of(at),
+            team: team.to_string(),
+            agent: agent.to_string(),
+            channel: channel.clone(),
+            measure,
+            ms,
+        })
+    };
+    let mut r = match prev {
+        Some(p) => p.clone(),
+        // A conversation from before reports existed: its row starts from what its record
+        // says, and only what happens from now on is counted.
+        None if c.version > 0 => ConversationReport {
+            conversation_id: c.id.clone(),
+            channel: channel.clone(),
+            team: team_now.clone(),
+            agent: name(c.assignee.as_ref()),
+            opened_at: c.created_at,
+            first_handoff_at: c.handoff_at,
+            queued_at: c.handoff_at,
+            first_assigned_at: c.assigned_at,
+            first_response_at: c.first_response_at,
+            held_since: c
+                .assigned_at
+                .filter(|_| c.status == ConversationStatus::Assigned),
+            status: c.status.as_str().to_string(),
+            ..ConversationReport::default()
+        },
+        None => {
+            push(c.created_at, &team_now, "", Measure::Opened, None);
+            ConversationReport {
+                conversation_id: c.id.clone(),
+                channel: channel.clone(),
+                opened_at: c.created_at,
+                ..ConversationReport::default()
+            }
+        }
+    };
+    let before_team = r.team.clone();
+    let before_status = r.status.clone();
+
+    // Into the queue: a handoff, a transfer or a reopen sets a new `handoff_at`.
+    if let Some(handoff) = c.handoff_at
+        && r.queued_at != Some(handoff)
+    {
+        if r.first_handoff_at.is_none() {
+            r.first_handoff_at = Some(handoff);
+            push(handoff, &team_now, "", Measure::HandedOff, None);
+        }
+        r.queued_at = Some(handoff);
+    }
+
+    // The assignment held before the step ends when its agent no longer holds it.
+    let holder_now = (c.status == ConversationStatus::Assigned)
+        .then(|| name(c.assignee.as_ref()))
+        .filter(|a| !a.is_empty());
+    let same_hold =
+        holder_now.as_deref() == Some(r.agent.as_str()) && c.assigned_at == r.held_since;
+    if let Some(since) = r.held_since
+        && !same_hold
+    {
+        let ms = (now - since).max(0);
+        r.handle_ms += ms;
+        push(now, &before_team, &r.agent, Measure::HandleTime, Some(ms));
+        r.held_since = None;
+    }
+    // A new assignment: the wait in the queue ends.
+    if let Some(agent) = &holder_now
+        && !same_hold
+    {
+        let at = c.assigned_at.unwrap_or(now);
+        r.held_since = Some(at);
+        r.first_assigned_at.get_or_insert(at);
+        if let Some(queued) = r.queued_at {
+            let ms = (at - queued).max(0);
+            r.wait_ms += ms;
+            push(at, &team_now, agent, Measure::WaitInQueue, Some(ms));
+        }
+    }
+
+    let agent_now = name(c.assignee.as_ref());
+    for e in facts.events {
+        match e.kind.as_str() {
+            "transferred" => {
+                r.transfers += 1;
+                push(
+                    now,
+                    &before_team,
+                    &name(e.agent.as_ref()),
+                    Measure::Transfers,
+                    None,
+                );
+            }
+            "reopened" => {
+                r.reopens += 1;
+                push(now, &team_now, &agent_now, Measure::Reopened, None);
+            }
+            _ => {}
+        }
+    }
+
+    // Replies: the first answers the handoff, the next ones the customer's last message.
+    if facts.agent_replies > 0 {
+        r.replies += facts.agent_replies as i64;
+        for _ in 0..facts.agent_replies {
+            push(now, &team_now, &agent_now, Measure::Replies, None);
+        }
+        if r.first_response_at.is_none() {
+            let at = c.first_response_at.unwrap_or(now);
+            r.first_response_at = Some(at);
+            if let Some(handoff) = r.first_handoff_at {
+                push(
+                    at,
+                    &team_now,
+                    &agent_now,
+                    Measure::FirstResponse,
+                    Some((at - handoff).max(0)),
+                );
+            }
+        } else if let Some(since) = r.awaiting_since {
+            push(
+                now,
+                &team_now,
+                &agent_now,
+                Measure::NextResponse,
+                Some((now - since).max(0)),
+            );
+        }
+        r.awaiting_since = None;
+    }
+    if facts.customer_wrote && r.first_response_at.is_some() && r.awaiting_since.is_none() {
+        r.awaiting_since = Some(now);
+    }
+
+    // Resolved: by the bot alone (never handed off), abandoned (resolved from the queue with no
+    // agent's reply ever), or by agents.
+    if c.status == ConversationStatus::Resolved && before_status != "resolved" {
+        let at = c.resolved_at.unwrap_or(now);
+        r.resolved_at = Some(at);
+        r.awaiting_since = None;
+        let outcome = if r.first_handoff_at.is_none() {
+            Outcome::Bot
+        } else if r.first_response_at.is_none() && before_status == "waiting" {
+            Outcome::Abandoned
+        } else {
+            Outcome::Agent
+        };
+        r.outcome = Some(outcome);
+        let measure = match outcome {
+            Outcome::Bot => Measure::ResolvedByBot,
+            Outcome::Agent => Measure::ResolvedByAgent,
+            Outcome::Abandoned => Measure::Abandoned,
+        };
+        push(at, &team_now, &agent_now, measure, None);
+        if outcome == Outcome::Agent {
+            push(
+                at,
+                &team_now,
+                &agent_now,
+                Measure::Resolution,
+                Some((at - r.opened_at).max(0)),
+            );
+        }
+    }
+
+    r.team = team_now;
+    r.agent = agent_now;
+    r.status = c.status.as_str().to_string();
+    r.updated_at = now;
+    (r, deltas)
+}

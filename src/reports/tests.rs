@@ -1,0 +1,317 @@
+//! The measures of scripted conversations, step by step.
+
+use super::measures::{ConversationReport, Delta, HOUR_MS, Measure, Outcome, StepFacts, advance};
+use crate::domain::{AgentId, ChannelId, ConversationKey, CustomerId, TeamId};
+use crate::store::{ConversationEvent, ConversationRecord, ConversationStatus};
+
+const S: i64 = 1000;
+/// 2025-12-01T10:00:00Z.
+const T0: i64 = 1_764_583_200_000;
+
+struct Script {
+    c: ConversationRecord,
+    report: Option<ConversationReport>,
+    deltas: Vec<Delta>,
+}
+
+fn event(kind: &str, agent: Option<&str>, team: Option<&str>) -> ConversationEvent {
+    ConversationEvent {
+        kind: kind.into(),
+        agent: agent.map(AgentId::new),
+        team: team.map(TeamId::new),
+        detail: None,
+    }
+}
+
+impl Script {
+    fn new() -> Self {
+        let channel = ChannelId::new("wa");
+        let customer = CustomerId::new("+15550001");
+        let key = ConversationKey::new(&channel, &customer);
+        Script {
+            c: ConversationRecord::new(key, channel, customer, T0),
+            report: None,
+            deltas: Vec::new(),
+        }
+    }
+
+    /// Commit a step at `at` after `change` (events, customer message, agent replies).
+    fn step(
+        &mut self,
+        at: i64,
+        events: &[ConversationEvent],
+        customer_wrote: bool,
+        agent_replies: usize,
+        change: impl FnOnce(&mut ConversationRecord),
+    ) -> Vec<Delta> {
+        change(&mut self.c);
+        self.c.updated_at = at;
+        let (report, deltas) = advance(
+            self.report.as_ref(),
+            &StepFacts {
+                conversation: &self.c,
+                events,
+                customer_wrote,
+                agent_replies,
+            },
+        );
+        self.report = Some(report);
+        self.deltas.extend(deltas.clone());
+        deltas
+    }
+
+    fn handoff(&mut self, at: i64, team: &str) {
+        self.step(at, &[], false, 0, |c| {
+            c.status = ConversationStatus::Waiting;
+            c.team = Some(TeamId::new(team));
+            c.handoff_at = Some(at);
+        });
+    }
+
+    fn assign(&mut self, at: i64, agent: &str) {
+        self.step(at, &[event("assigned", Some(agent), None)], false, 0, |c| {
+            c.status = ConversationStatus::Assigned;
+            c.assignee = Some(AgentId::new(agent));
+            c.assigned_at = Some(at);
+        });
+    }
+
+    fn reply(&mut self, at: i64) {
+        self.step(at, &[], false, 1, |c| {
+            c.first_response_at.get_or_insert(at);
+        });
+    }
+
+    fn customer(&mut self, at: i64) {
+        self.step(at, &[], true, 0, |c| c.last_inbound_at = Some(at));
+    }
+
+    fn resolve(&mut self, at: i64, by: &str) {
+        self.step(at, &[event("resolved", Some(by), None)], false, 0, |c| {
+            c.status = ConversationStatus::Resolved;
+            c.resolved_at = Some(at);
+        });
+    }
+
+    fn report(&self) -> ConversationReport {
+        self.report.clone().unwrap_or_default()
+    }
+
+    /// (measure, team, agent, ms) of every delta, in order.
+    fn seen(&self) -> Vec<(Measure, String, String, Option<i64>)> {
+        self.deltas
+            .iter()
+            .map(|d| (d.measure, d.team.clone(), d.agent.clone(), d.ms))
+            .collect()
+    }
+}
+
+fn d(
+    m: Measure,
+    team: &str,
+    agent: &str,
+    ms: Option<i64>,
+) -> (Measure, String, String, Option<i64>) {
+    (m, team.into(), agent.into(), ms)
+}
+
+#[test]
+fn a_conversation_through_an_agent_a_transfer_and_a_resolve() {
+    let mut s = Script::new();
+    s.step(T0, &[], true, 0, |_| {});
+    s.handoff(T0 + 60 * S, "sales");
+    s.assign(T0 + 90 * S, "alice");
+    s.reply(T0 + 150 * S);
+    s.customer(T0 + 200 * S);
+    s.reply(T0 + 260 * S);
+    // Alice transfers to support; it waits, then Bob takes it.
+    s.step(
+        T0 + 300 * S,
+        &[event("transferred", Some("alice"), Some("support"))],
+        false,
+        0,
+        |c| {
+            c.status = ConversationStatus::Waiting;
+            c.team = Some(TeamId::new("support"));
+            c.assignee = None;
+            c.handoff_at = Some(T0 + 300 * S);
+        },
+    );
+    s.assign(T0 + 330 * S, "bob");
+    s.customer(T0 + 340 * S);
+    s.customer(T0 + 350 * S);
+    s.reply(T0 + 370 * S);
+    s.resolve(T0 + 400 * S, "bob");
+    assert_eq!(
+        s.seen(),
+        vec![
+            d(Measure::Opened, "", "", None),
+            d(Measure::HandedOff, "sales", "", None),
+            d(Measure::WaitInQueue, "sales", "alice", Some(30 * S)),
+            d(Measure::Replies, "sales", "alice", None),
+            d(Measure::FirstResponse, "sales", "alice", Some(90 * S)),
+            d(Measure::Replies, "sales", "alice", None),
+            d(Measure::NextResponse, "sales", "alice", Some(60 * S)),
+            d(Measure::HandleTime, "sales", "alice", Some(210 * S)),
+            d(Measure::Transfers, "sales", "alice", None),
+            d(Measure::WaitInQueue, "support", "bob", Some(30 * S)),
+            d(Measure::Replies, "support", "bob", None),
+            // From the first of the customer's unanswered messages.
+            d(Measure::NextResponse, "support", "bob", Some(30 * S)),
+            d(Measure::HandleTime, "support", "bob", Some(70 * S)),
+            d(Measure::ResolvedByAgent, "support", "bob", None),
+            d(Measure::Resolution, "support", "bob", Some(400 * S)),
+        ]
+    );
+    let r = s.report();
+    assert_eq!(r.outcome, Some(Outcome::Agent));
+    assert_eq!(r.first_handoff_at, Some(T0 + 60 * S));
+    assert_eq!(r.first_assigned_at, Some(T0 + 90 * S));
+    assert_eq!(r.first_response_at, Some(T0 + 150 * S));
+    assert_eq!(r.resolved_at, Some(T0 + 400 * S));
+    assert_eq!(
+        (r.wait_ms, r.handle_ms, r.replies, r.transfers),
+        (60 * S, 280 * S, 3, 1)
+    );
+    assert_eq!((r.team.as_str(), r.agent.as_str()), ("support", "bob"));
+    assert!(s.deltas.iter().all(|d| d.hour == T0 && d.channel == "wa"));
+}
+
+#[test]
+fn resolved_from_the_queue_without_a_reply_is_abandoned() {
+    let mut s = Script::new();
+    s.step(T0, &[], true, 0, |_| {});
+    s.handoff(T0 + 10 * S, "sales");
+    s.resolve(T0 + 900 * S, "sup");
+    assert_eq!(s.report().outcome, Some(Outcome::Abandoned));
+    let seen = s.seen();
+    assert_eq!(seen.last(), Some(&d(Measure::Abandoned, "sales", "", None)));
+    assert!(!seen.iter().any(|x| x.0 == Measure::Resolution));
+}
+
+#[test]
+fn resolved_before_any_handoff_is_the_bots() {
+    let mut s = Script::new();
+    s.step(T0, &[], true, 0, |_| {});
+    s.resolve(T0 + 5 * S, "sup");
+    assert_eq!(s.report().outcome, Some(Outcome::Bot));
+    assert_eq!(
+        s.seen(),
+        vec![
+            d(Measure::Opened, "", "", None),
+            d(Measure::ResolvedByBot, "", "", None)
+        ]
+    );
+}
+
+#[test]
+fn a_snooze_ends_the_hold_and_a_reopen_waits_again() {
+    let mut s = Script::new();
+    s.step(T0, &[], true, 0, |_| {});
+    s.handoff(T0 + 10 * S, "sales");
+    s.assign(T0 + 20 * S, "alice");
+    s.reply(T0 + 30 * S);
+    s.step(
+        T0 + 40 * S,
+        &[event("snoozed", Some("alice"), None)],
+        false,
+        0,
+        |c| {
+            c.status = ConversationStatus::Snoozed;
+            c.snoozed_until = Some(T0 + 2 * HOUR_MS);
+        },
+    );
+    // Reopened in a later hour, queued, assigned to Alice again.
+    let back = T0 + 2 * HOUR_MS;
+    s.step(
+        back,
+        &[event("reopened", None, Some("sales"))],
+        false,
+        0,
+        |c| {
+            c.status = ConversationStatus::Waiting;
+            c.snoozed_until = None;
+            c.handoff_at = Some(back);
+        },
+    );
+    s.assign(back + 15 * S, "alice");
+    s.resolve(back + 75 * S, "alice");
+    let r = s.report();
+    assert_eq!(r.reopens, 1);
+    assert_eq!(r.outcome, Some(Outcome::Agent));
+    assert_eq!(r.wait_ms, 25 * S);
+    assert_eq!(r.handle_ms, 80 * S);
+    let later: Vec<_> = s
+        .deltas
+        .iter()
+        .filter(|d| d.hour == T0 + 2 * HOUR_MS)
+        .map(|d| (d.measure, d.ms))
+        .collect();
+    assert_eq!(
+        later,
+        vec![
+            (Measure::Reopened, None),
+            (Measure::WaitInQueue, Some(15 * S)),
+            (Measure::HandleTime, Some(60 * S)),
+            (Measure::ResolvedByAgent, None),
+            (Measure::Resolution, Some(2 * HOUR_MS + 75 * S)),
+        ]
+    );
+    // Handed off once, however often it waits.
+    assert_eq!(
+        s.deltas
+            .iter()
+            .filter(|d| d.measure == Measure::HandedOff)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_step_that_changes_nothing_adds_nothing() {
+    let mut s = Script::new();
+    s.step(T0, &[], true, 0, |_| {});
+    s.handoff(T0 + 10 * S, "sales");
+    s.assign(T0 + 20 * S, "alice");
+    assert!(s.step(T0 + 30 * S, &[], false, 0, |_| {}).is_empty());
+    // A message of the customer before any reply does not start a next-response clock.
+    s.customer(T0 + 40 * S);
+    assert_eq!(s.report().awaiting_since, None);
+    // A resolved conversation resolves once.
+    s.resolve(T0 + 50 * S, "alice");
+    assert!(s.step(T0 + 60 * S, &[], false, 0, |_| {}).is_empty());
+}
+
+#[test]
+fn a_conversation_from_before_reports_counts_only_what_follows() {
+    let mut s = Script::new();
+    s.c.version = 4;
+    s.c.status = ConversationStatus::Assigned;
+    s.c.team = Some(TeamId::new("sales"));
+    s.c.assignee = Some(AgentId::new("alice"));
+    s.c.handoff_at = Some(T0 - 100 * S);
+    s.c.assigned_at = Some(T0 - 50 * S);
+    s.c.first_response_at = Some(T0 - 40 * S);
+    s.reply(T0);
+    s.resolve(T0 + 10 * S, "alice");
+    assert_eq!(
+        s.seen(),
+        vec![
+            d(Measure::Replies, "sales", "alice", None),
+            d(Measure::HandleTime, "sales", "alice", Some(60 * S)),
+            d(Measure::ResolvedByAgent, "sales", "alice", None),
+            d(Measure::Resolution, "sales", "alice", Some(10 * S)),
+        ]
+    );
+}
+
+#[test]
+fn measures_have_stable_names() {
+    for m in Measure::COUNTS.iter().chain(Measure::TIMES.iter()) {
+        assert_eq!(Measure::parse(m.as_str()), Some(*m));
+    }
+    assert_eq!(Measure::parse("nope"), None);
+    for o in [Outcome::Bot, Outcome::Agent, Outcome::Abandoned] {
+        assert_eq!(Outcome::parse(o.as_str()), Some(o));
+    }
+}

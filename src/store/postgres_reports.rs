@@ -1,0 +1,219 @@
+//! Reports in PostgreSQL: the writer's part of a conversation step (the report row and the
+//! rollups, in the step's savepoint) and the reads.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::postgres::{PostgresStore, text};
+use super::reports::{
+    REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold, report_from_row,
+};
+use super::{ConversationStep, StoreError};
+use crate::reports::ConversationReport;
+use crate::reports::advance;
+use crate::reports::summary::{RollupBin, RollupCount};
+
+/// What the step adds to the reports, written in the step's savepoint after its fences (the
+/// conversation row's version update also serializes the steps of one conversation, so its
+/// report row is read and written by one transaction at a time). Rollup rows are upserted in
+/// key order.
+pub(super) async fn write_reports(
+    conn: &mut PgConnection,
+    step: &ConversationStep,
+) -> Result<(), StoreError> {
+    let Some(facts) = facts(step) else {
+        return Ok(());
+    };
+    let prev = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {REPORT_COLUMNS} FROM conversation_reports WHERE conversation_id = $1"
+    )))
+    .bind(&facts.conversation.id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| report_from_row(&row))
+    .transpose()?;
+    let (row, deltas) = advance(prev.as_ref(), &facts);
+    if prev.as_ref() != Some(&row) {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO conversation_reports ({REPORT_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                $18, $19, $20)
+             ON CONFLICT (conversation_id) DO UPDATE SET team = EXCLUDED.team,
+                agent = EXCLUDED.agent, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
+                first_handoff_at = EXCLUDED.first_handoff_at, queued_at = EXCLUDED.queued_at,
+                first_assigned_at = EXCLUDED.first_assigned_at,
+                first_response_at = EXCLUDED.first_response_at,
+                resolved_at = EXCLUDED.resolved_at, held_since = EXCLUDED.held_since,
+                awaiting_since = EXCLUDED.awaiting_since, wait_ms = EXCLUDED.wait_ms,
+                handle_ms = EXCLUDED.handle_ms, replies = EXCLUDED.replies,
+                transfers = EXCLUDED.transfers, reopens = EXCLUDED.reopens,
+                updated_at = EXCLUDED.updated_at"
+        )))
+        .bind(text(&row.conversation_id))
+        .bind(text(&row.channel))
+        .bind(text(&row.team))
+        .bind(text(&row.agent))
+        .bind(&row.status)
+        .bind(row.outcome.map(|o| o.as_str()))
+        .bind(row.opened_at)
+        .bind(row.first_handoff_at)
+        .bind(row.queued_at)
+        .bind(row.first_assigned_at)
+        .bind(row.first_response_at)
+        .bind(row.resolved_at)
+        .bind(row.held_since)
+        .bind(row.awaiting_since)
+        .bind(row.wait_ms)
+        .bind(row.handle_ms)
+        .bind(row.replies)
+        .bind(row.transfers)
+        .bind(row.reopens)
+        .bind(row.updated_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in fold(deltas) {
+        sqlx::query(
+            "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (hour, team, agent, channel, measure) DO UPDATE SET
+                n = report_counts.n + EXCLUDED.n, sum_ms = report_counts.sum_ms + EXCLUDED.sum_ms",
+        )
+        .bind(hour)
+        .bind(text(&team))
+        .bind(text(&agent))
+        .bind(text(&channel))
+        .bind(measure)
+        .bind(n)
+        .bind(sum_ms)
+        .execute(&mut *conn)
+        .await?;
+        for (bin, count) in bins {
+            sqlx::query(
+                "INSERT INTO report_bins (hour, team, agent, channel, measure, bin, n)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (hour, team, agent, channel, measure, bin) DO UPDATE SET
+                    n = report_bins.n + EXCLUDED.n",
+            )
+            .bind(hour)
+            .bind(text(&team))
+            .bind(text(&agent))
+            .bind(text(&channel))
+            .bind(measure)
+            .bind(bin)
+            .bind(count)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// ` AND team = ANY($n)` for a team filter (nothing for None).
+fn teams_clause(teams: &Option<Vec<String>>, n: usize) -> String {
+    match teams {
+        None => String::new(),
+        Some(_) => format!(" AND team = ANY(${n})"),
+    }
+}
+
+#[async_trait]
+impl ReportStore for PostgresStore {
+    async fn report_rollups(
+        &self,
+        query: &RollupQuery,
+    ) -> Result<(Vec<RollupCount>, Vec<RollupBin>), StoreError> {
+        let (key, hour) = query.columns();
+        let mut filter = format!("hour >= $1 AND hour < $2{}", teams_clause(&query.teams, 3));
+        if query.agent.is_some() {
+            let n = if query.teams.is_some() { 4 } else { 3 };
+            filter.push_str(&format!(" AND agent = ${n}"));
+        }
+        let counts_sql = format!(
+            "SELECT {key} AS k, {hour} AS h, measure, CAST(SUM(n) AS BIGINT) AS n,
+                CAST(SUM(sum_ms) AS BIGINT) AS s
+             FROM report_counts WHERE {filter} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        );
+        let bins_sql = format!(
+            "SELECT {key} AS k, {hour} AS h, measure, bin, CAST(SUM(n) AS BIGINT) AS n
+             FROM report_bins WHERE {filter} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        );
+        let bind = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .bind(query.from)
+                .bind(query.to);
+            if let Some(t) = &query.teams {
+                q = q.bind(t.clone());
+            }
+            if let Some(a) = &query.agent {
+                q = q.bind(a.clone());
+            }
+            q
+        };
+        let counts = bind(counts_sql)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RollupCount {
+                    key: r.try_get("k")?,
+                    hour: r.try_get("h")?,
+                    measure: r.try_get("measure")?,
+                    n: r.try_get("n")?,
+                    sum_ms: r.try_get("s")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let bins = bind(bins_sql)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RollupBin {
+                    key: r.try_get("k")?,
+                    hour: r.try_get("h")?,
+                    measure: r.try_get("measure")?,
+                    bin: r.try_get("bin")?,
+                    n: r.try_get("n")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((counts, bins))
+    }
+
+    async fn conversation_reports(
+        &self,
+        page: &ReportPage,
+    ) -> Result<Vec<ConversationReport>, StoreError> {
+        let mut sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM conversation_reports
+             WHERE opened_at >= $1 AND opened_at < $2{}",
+            teams_clause(&page.teams, 3)
+        );
+        let mut n = if page.teams.is_some() { 4 } else { 3 };
+        if page.after.is_some() {
+            sql.push_str(&format!(
+                " AND (opened_at, conversation_id) > (${}, ${})",
+                n,
+                n + 1
+            ));
+            n += 2;
+        }
+        sql.push_str(&format!(" ORDER BY opened_at, conversation_id LIMIT ${n}"));
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(page.from)
+            .bind(page.to);
+        if let Some(t) = &page.teams {
+            q = q.bind(t.clone());
+        }
+        if let Some((at, id)) = &page.after {
+            q = q.bind(*at).bind(id.clone());
+        }
+        let rows = q.bind(page.limit).fetch_all(&self.reader).await?;
+        Ok(rows
+            .iter()
+            .map(report_from_row)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+}

@@ -1,0 +1,139 @@
+//! The durable record of reports: [`ReportStore`], part of every [`Store`](super::Store).
+//! Conversation steps write it (the writers call [`crate::reports::advance`] in the step's
+//! transaction); these are the reads.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::reports::ConversationReport;
+use crate::reports::summary::{Grouping, RollupBin, RollupCount};
+
+/// Which rollups a report merges: `[from, to)` in unix ms (whole hours), only these teams
+/// (None: all), only this agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RollupQuery {
+    pub from: i64,
+    pub to: i64,
+    pub teams: Option<Vec<String>>,
+    pub agent: Option<String>,
+    pub grouping: Grouping,
+}
+
+impl RollupQuery {
+    /// The SQL of the group's key and hour columns (fixed text, never from the caller).
+    pub(super) fn columns(&self) -> (&'static str, &'static str) {
+        let key = match self.grouping {
+            Grouping::Channel => "channel",
+            Grouping::Team => "team",
+            Grouping::Agent => "agent",
+            Grouping::None | Grouping::Hour | Grouping::Day => "CAST('' AS TEXT)",
+        };
+        let hour = match self.grouping {
+            Grouping::Hour | Grouping::Day => "hour",
+            _ => "CAST(0 AS BIGINT)",
+        };
+        (key, hour)
+    }
+}
+
+/// A page of conversations' report rows: opened in `[from, to)`, of these teams (None: all),
+/// after the cursor (opened_at, conversation id), at most `limit`, oldest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportPage {
+    pub from: i64,
+    pub to: i64,
+    pub teams: Option<Vec<String>>,
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait ReportStore: Send + Sync + 'static {
+    /// The rollups of the query, summed per (group key, hour, measure) and per bin.
+    async fn report_rollups(
+        &self,
+        query: &RollupQuery,
+    ) -> Result<(Vec<RollupCount>, Vec<RollupBin>), StoreError>;
+
+    /// A page of conversations' report rows.
+    async fn conversation_reports(
+        &self,
+        page: &ReportPage,
+    ) -> Result<Vec<ConversationReport>, StoreError>;
+}
+
+/// A report row read back (either database).
+pub(super) fn report_from_row(
+    row: &impl super::rows::StoreRow,
+) -> Result<ConversationReport, sqlx::Error> {
+    Ok(ConversationReport {
+        conversation_id: row.text("conversation_id")?,
+        channel: row.text("channel")?,
+        team: row.text("team")?,
+        agent: row.text("agent")?,
+        status: row.text("status")?,
+        outcome: row
+            .opt_text("outcome")?
+            .as_deref()
+            .and_then(crate::reports::Outcome::parse),
+        opened_at: row.int("opened_at")?,
+        first_handoff_at: row.opt_int("first_handoff_at")?,
+        queued_at: row.opt_int("queued_at")?,
+        first_assigned_at: row.opt_int("first_assigned_at")?,
+        first_response_at: row.opt_int("first_response_at")?,
+        resolved_at: row.opt_int("resolved_at")?,
+        held_since: row.opt_int("held_since")?,
+        awaiting_since: row.opt_int("awaiting_since")?,
+        wait_ms: row.int("wait_ms")?,
+        handle_ms: row.int("handle_ms")?,
+        replies: row.int("replies")?,
+        transfers: row.int("transfers")?,
+        reopens: row.int("reopens")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+/// The columns of `conversation_reports`, in the order the writers bind them.
+pub(super) const REPORT_COLUMNS: &str = "conversation_id, channel, team, agent, status, outcome,
+    opened_at, first_handoff_at, queued_at, first_assigned_at, first_response_at, resolved_at,
+    held_since, awaiting_since, wait_ms, handle_ms, replies, transfers, reopens, updated_at";
+
+/// The facts of a step that the reports need.
+pub(super) fn facts(step: &super::ConversationStep) -> Option<crate::reports::StepFacts<'_>> {
+    let c = step.conversation.as_ref()?;
+    Some(crate::reports::StepFacts {
+        conversation: c,
+        events: &step.events,
+        customer_wrote: step.inbound_message.is_some(),
+        agent_replies: step
+            .outbound
+            .iter()
+            .filter(|(_, sender)| *sender == crate::domain::Sender::Agent)
+            .count(),
+    })
+}
+
+/// Deltas sorted by their row (so concurrent writers lock rollup rows in one order) and folded:
+/// (hour, team, agent, channel, measure) → (count, sum of ms, bins).
+pub(super) type Folded = std::collections::BTreeMap<
+    (i64, String, String, String, &'static str),
+    (i64, i64, std::collections::BTreeMap<i32, i64>),
+>;
+
+pub(super) fn fold(deltas: Vec<crate::reports::Delta>) -> Folded {
+    let mut folded = Folded::new();
+    for d in deltas {
+        let entry = folded
+            .entry((d.hour, d.team, d.agent, d.channel, d.measure.as_str()))
+            .or_default();
+        entry.0 += 1;
+        if let Some(ms) = d.ms {
+            entry.1 += ms.max(0);
+            *entry
+                .2
+                .entry(crate::reports::sketch::bin_of(ms))
+                .or_default() += 1;
+        }
+    }
+    folded
+}

@@ -1,0 +1,211 @@
+//! Reports in SQLite: the writer's part of a conversation step (the report row and the rollups,
+//! in the step's savepoint) and the reads.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::reports::{REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold};
+use super::sqlite::SqliteStore;
+use super::sqlite_writer::engine;
+use super::{ConversationStep, StoreError};
+use crate::reports::summary::{RollupBin, RollupCount};
+use crate::reports::{ConversationReport, Outcome, advance};
+
+fn read_report(conn: &Connection, id: &str) -> rusqlite::Result<Option<ConversationReport>> {
+    conn.prepare_cached(&format!(
+        "SELECT {REPORT_COLUMNS} FROM conversation_reports WHERE conversation_id = ?"
+    ))?
+    .query_row([id], |row| {
+        Ok(ConversationReport {
+            conversation_id: row.get(0)?,
+            channel: row.get(1)?,
+            team: row.get(2)?,
+            agent: row.get(3)?,
+            status: row.get(4)?,
+            outcome: row
+                .get::<_, Option<String>>(5)?
+                .as_deref()
+                .and_then(Outcome::parse),
+            opened_at: row.get(6)?,
+            first_handoff_at: row.get(7)?,
+            queued_at: row.get(8)?,
+            first_assigned_at: row.get(9)?,
+            first_response_at: row.get(10)?,
+            resolved_at: row.get(11)?,
+            held_since: row.get(12)?,
+            awaiting_since: row.get(13)?,
+            wait_ms: row.get(14)?,
+            handle_ms: row.get(15)?,
+            replies: row.get(16)?,
+            transfers: row.get(17)?,
+            reopens: row.get(18)?,
+            updated_at: row.get(19)?,
+        })
+    })
+    .optional()
+}
+
+/// What the step adds to the reports, written in the step's savepoint (after its fences: a
+/// step that lost a race writes nothing, so nothing is ever counted twice).
+pub(super) fn write_reports(conn: &Connection, step: &ConversationStep) -> Result<(), StoreError> {
+    let Some(facts) = facts(step) else {
+        return Ok(());
+    };
+    let prev = read_report(conn, &facts.conversation.id).map_err(engine)?;
+    let (row, deltas) = advance(prev.as_ref(), &facts);
+    if prev.as_ref() != Some(&row) {
+        conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO conversation_reports ({REPORT_COLUMNS})
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .and_then(|mut s| {
+            s.execute(params![
+                row.conversation_id,
+                row.channel,
+                row.team,
+                row.agent,
+                row.status,
+                row.outcome.map(|o| o.as_str()),
+                row.opened_at,
+                row.first_handoff_at,
+                row.queued_at,
+                row.first_assigned_at,
+                row.first_response_at,
+                row.resolved_at,
+                row.held_since,
+                row.awaiting_since,
+                row.wait_ms,
+                row.handle_ms,
+                row.replies,
+                row.transfers,
+                row.reopens,
+                row.updated_at
+            ])
+        })
+        .map_err(engine)?;
+    }
+    for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in fold(deltas) {
+        conn.prepare_cached(
+            "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (hour, team, agent, channel, measure) DO UPDATE SET
+                n = report_counts.n + excluded.n, sum_ms = report_counts.sum_ms + excluded.sum_ms",
+        )
+        .and_then(|mut s| s.execute(params![hour, team, agent, channel, measure, n, sum_ms]))
+        .map_err(engine)?;
+        for (bin, count) in bins {
+            conn.prepare_cached(
+                "INSERT INTO report_bins (hour, team, agent, channel, measure, bin, n)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (hour, team, agent, channel, measure, bin) DO UPDATE SET
+                    n = report_bins.n + excluded.n",
+            )
+            .and_then(|mut s| s.execute(params![hour, team, agent, channel, measure, bin, count]))
+            .map_err(engine)?;
+        }
+    }
+    Ok(())
+}
+
+/// `AND team IN (?, …)` for a team filter (nothing for None; never true for no team).
+fn teams_clause(teams: &Option<Vec<String>>) -> String {
+    match teams {
+        None => String::new(),
+        Some(t) if t.is_empty() => " AND 0".into(),
+        Some(t) => format!(" AND team IN ({})", vec!["?"; t.len()].join(", ")),
+    }
+}
+
+#[async_trait]
+impl ReportStore for SqliteStore {
+    async fn report_rollups(
+        &self,
+        query: &RollupQuery,
+    ) -> Result<(Vec<RollupCount>, Vec<RollupBin>), StoreError> {
+        let (key, hour) = query.columns();
+        let mut filter = format!("hour >= ? AND hour < ?{}", teams_clause(&query.teams));
+        if query.agent.is_some() {
+            filter.push_str(" AND agent = ?");
+        }
+        let counts_sql = format!(
+            "SELECT {key} AS k, {hour} AS h, measure, CAST(SUM(n) AS BIGINT) AS n,
+                CAST(SUM(sum_ms) AS BIGINT) AS s
+             FROM report_counts WHERE {filter} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        );
+        let bins_sql = format!(
+            "SELECT {key} AS k, {hour} AS h, measure, bin, CAST(SUM(n) AS BIGINT) AS n
+             FROM report_bins WHERE {filter} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+        );
+        let bind = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql))
+                .bind(query.from)
+                .bind(query.to);
+            for t in query.teams.iter().flatten() {
+                q = q.bind(t.clone());
+            }
+            if let Some(a) = &query.agent {
+                q = q.bind(a.clone());
+            }
+            q
+        };
+        let counts = bind(counts_sql)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RollupCount {
+                    key: r.try_get("k")?,
+                    hour: r.try_get("h")?,
+                    measure: r.try_get("measure")?,
+                    n: r.try_get("n")?,
+                    sum_ms: r.try_get("s")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let bins = bind(bins_sql)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RollupBin {
+                    key: r.try_get("k")?,
+                    hour: r.try_get("h")?,
+                    measure: r.try_get("measure")?,
+                    bin: r.try_get("bin")?,
+                    n: r.try_get("n")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok((counts, bins))
+    }
+
+    async fn conversation_reports(
+        &self,
+        page: &ReportPage,
+    ) -> Result<Vec<ConversationReport>, StoreError> {
+        let mut sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM conversation_reports
+             WHERE opened_at >= ? AND opened_at < ?{}",
+            teams_clause(&page.teams)
+        );
+        if page.after.is_some() {
+            sql.push_str(" AND (opened_at, conversation_id) > (?, ?)");
+        }
+        sql.push_str(" ORDER BY opened_at, conversation_id LIMIT ?");
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(page.from)
+            .bind(page.to);
+        for t in page.teams.iter().flatten() {
+            q = q.bind(t.clone());
+        }
+        if let Some((at, id)) = &page.after {
+            q = q.bind(*at).bind(id.clone());
+        }
+        let rows = q.bind(page.limit).fetch_all(&self.reader).await?;
+        Ok(rows
+            .iter()
+            .map(super::reports::report_from_row)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+}
