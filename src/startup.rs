@@ -412,6 +412,10 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::headers::security_headers,
                 ))
+                // Outermost: every log line of a request carries its id.
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::request_id::request_id,
+                ))
                 .configure(routes.clone())
         })
         .listen(listener)?

@@ -13,6 +13,7 @@ pub mod health;
 pub mod media;
 pub mod origin;
 pub mod push;
+pub mod request_id;
 pub mod webapp;
 pub mod webhooks;
 pub mod widget;
