@@ -379,6 +379,7 @@ async fn process(
     match event.envelope.event {
         InboundEvent::Message(mut message) => {
             let now_ms = Utc::now().timestamp_millis();
+            metrics::histogram!(m::INTAKE_LAG).record(m::lag_seconds(now_ms, message.timestamp));
             // Channels whose webhooks carry no name (Messenger, Instagram): the provider's
             // profile, asked once in a while for a contact still without a name.
             if loaded.contact.name.is_none() && message.customer.name.is_none() {
