@@ -1,3 +1,5 @@
-//! How business systems connect: event webhooks (more to come: API keys and scopes, panel apps).
+//! How business systems connect: event webhooks, panel apps' context tokens (more to come: API
+//! keys and scopes).
 
+pub mod panel_apps;
 pub mod webhooks;
