@@ -264,6 +264,8 @@ impl Application {
             auth_throttle.clone(),
         ));
         let visitors = crate::channels::webchat::records::open(&settings).await?;
+        // Panel apps' registrations.
+        let panel_apps = crate::integrations::panel_app_records::open(&settings.database).await?;
         // Event webhooks: the records, and the delivery lane (its own task and bound).
         let webhooks =
             crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())
@@ -398,6 +400,7 @@ impl Application {
             media,
             webchat,
             webhooks,
+            panel_apps,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -131,16 +131,19 @@ pub enum AdminAction {
     ReloadConfiguration,
     /// Event webhooks: endpoints, secrets, the delivery log and replays.
     ManageWebhooks,
+    /// Panel apps: registrations and their secrets.
+    ManagePanelApps,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 6] = [
+    pub const ALL: [AdminAction; 7] = [
         AdminAction::ManageUsers,
         AdminAction::ManageTeams,
         AdminAction::ManageTokens,
         AdminAction::ViewAudit,
         AdminAction::ReloadConfiguration,
         AdminAction::ManageWebhooks,
+        AdminAction::ManagePanelApps,
     ];
 }
 

@@ -36,6 +36,7 @@ pub fn scope() -> Scope {
         .configure(super::push::routes)
         .configure(super::contacts::routes)
         .configure(super::event_webhooks::routes)
+        .configure(super::panel_apps::routes)
         .route("/me", web::get().to(me))
         .route("/me/presence", web::put().to(set_presence))
         .route("/agents/{id}/presence", web::put().to(force_presence))

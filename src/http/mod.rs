@@ -12,6 +12,7 @@ pub mod headers;
 pub mod health;
 pub mod media;
 pub mod origin;
+pub mod panel_apps;
 pub mod push;
 pub mod request_id;
 pub mod webapp;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub webchat: Arc<widget::Webchat>,
     /// Event webhooks: endpoints, deliveries, replays.
     pub webhooks: Arc<crate::integrations::webhooks::Webhooks>,
+    /// Panel apps' registrations (the durable store's table).
+    pub panel_apps: Arc<dyn crate::integrations::panel_app_records::PanelAppRecords>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins
