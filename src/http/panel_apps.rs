@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::auth::{Caller, request_meta};
 use super::{ApiError, AppState};
-use crate::accounts::policy::{self, AdminAction};
+use crate::accounts::policy::{self, Action, AdminAction};
 use crate::integrations::panel_app_records::PanelAppRow;
-use crate::integrations::panel_apps::{self, Invalid};
+use crate::integrations::panel_apps::{self, AgentClaim, ContactClaim, Invalid, PanelContext};
 
 /// The most apps a deployment registers (each is a tab).
 pub const MAX_APPS: usize = 20;
@@ -22,7 +22,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/panel-apps", web::post().to(create))
         .route("/admin/panel-apps/{id}", web::patch().to(update))
         .route("/admin/panel-apps/{id}", web::delete().to(delete))
-        .route("/admin/panel-apps/{id}/rotate", web::post().to(rotate));
+        .route("/admin/panel-apps/{id}/rotate", web::post().to(rotate))
+        .route(
+            "/conversations/{id}/panel-apps",
+            web::get().to(for_conversation),
+        );
 }
 
 fn admin(caller: &Caller) -> Result<(), ApiError> {
@@ -224,4 +228,69 @@ async fn rotate(
     let mut shown = app.view();
     shown["secret"] = Value::String(app.secret);
     Ok(HttpResponse::Ok().json(json!({ "panel_app": shown })))
+}
+
+/// `GET /api/v1/conversations/{id}/panel-apps`: the apps shown in this conversation (its
+/// team's filter), each with a fresh context token ([`panel_apps::TOKEN_TTL_SECONDS`]) signed
+/// with the app's secret; the contact in it is masked the way the conversation's team masks
+/// numbers. Anyone who may open the conversation may ask.
+async fn for_conversation(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let conversation = super::console::permitted(&state, &caller, &id, Action::View).await?;
+    let team = conversation.team.as_ref().map(|t| t.as_str().to_owned());
+    let apps: Vec<PanelAppRow> = state
+        .panel_apps
+        .all()
+        .await?
+        .into_iter()
+        .filter(|a| panel_apps::shown_in(&a.team_filter(), team.as_deref()))
+        .collect();
+    if apps.is_empty() {
+        return Ok(HttpResponse::Ok().json(json!({ "panel_apps": [] })));
+    }
+    let contact = state.store.load_contact(&conversation.customer).await?;
+    let masker = state.desk.masker(&conversation, contact.as_ref(), &[]);
+    let mut claim = serde_json::to_value(ContactClaim {
+        id: conversation.customer.as_str().to_owned(),
+        name: contact.as_ref().and_then(|c| c.name.clone()),
+        phone: contact.as_ref().and_then(|c| c.phone.clone()),
+        channel: conversation.channel.as_str().to_owned(),
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    masker.apply(&mut claim);
+    let contact: ContactClaim =
+        serde_json::from_value(claim).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let agent = AgentClaim {
+        id: caller.user().as_str().to_owned(),
+        name: state
+            .desk
+            .directory
+            .get()
+            .user(caller.user())
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| caller.user().as_str().to_owned()),
+    };
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let mut shown = Vec::with_capacity(apps.len());
+    for app in &apps {
+        let context = PanelContext {
+            conversation: conversation.id.clone(),
+            team: team.clone(),
+            contact: contact.clone(),
+            agent: agent.clone(),
+        };
+        let token = panel_apps::mint(&app.secret, &app.id, context, now)
+            .map_err(|e| ApiError::Internal(format!("panel app {}: {e}", app.id)))?;
+        shown.push(json!({
+            "id": app.id,
+            "name": app.name,
+            "url": app.url,
+            "token": token,
+            "expires_at": now + panel_apps::TOKEN_TTL_SECONDS,
+        }));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "panel_apps": shown })))
 }
