@@ -26,6 +26,12 @@ pub const INBOUND_EVENTS: &str = "switchboard_inbound_events_total";
 pub const INBOUND_DUPLICATES: &str = "switchboard_inbound_duplicates_total";
 /// Events for a business account no channel is configured for.
 pub const INBOUND_UNROUTED: &str = "switchboard_inbound_unrouted_total";
+/// Intake lag: from the provider's stamp on a customer's message to its conversation
+/// processing it, seconds (second precision; includes the provider's own delay, a backlog
+/// replayed after a restart, and clock skew, never below 0).
+pub const INTAKE_LAG: &str = "switchboard_intake_lag_seconds";
+/// 1 when the durable store answered the last `/metrics` scrape's ping, else 0.
+pub const STORE_UP: &str = "switchboard_store_up";
 /// Webhook handling latency (receive → acknowledged), seconds.
 pub const WEBHOOK_LATENCY: &str = "switchboard_webhook_duration_seconds";
 /// Conversation news (for team inboxes and onlookers) dropped: the queue to the other nodes was
@@ -42,11 +48,11 @@ pub const BOT_HTTP_ACTIONS: &str = "switchboard_bot_http_actions_total";
 /// Outbound send attempts, by `channel`, `outcome` (accepted, retried, failed; skipped: claimed
 /// or settled elsewhere, not sent) and `code`.
 pub const OUTBOUND_SENDS: &str = "switchboard_outbound_sends_total";
-/// Inbound media download attempts, by `outcome` (ready, retried, unavailable).
 /// Event webhook delivery attempts, by `outcome` (delivered, retried, failed, gone).
 pub const EVENT_WEBHOOK_ATTEMPTS: &str = "switchboard_event_webhook_attempts_total";
 /// Event webhook endpoints the delivery lane disabled (410, or failing too long).
 pub const EVENT_WEBHOOK_DISABLED: &str = "switchboard_event_webhook_endpoints_disabled_total";
+/// Inbound media download attempts, by `outcome` (ready, retried, unavailable).
 pub const MEDIA_DOWNLOADS: &str = "switchboard_media_downloads_total";
 /// Agents' attachments, by `outcome` (sent, refused, upload_failed) and `kind`.
 pub const MEDIA_UPLOADS: &str = "switchboard_media_uploads_total";
@@ -95,6 +101,13 @@ pub const CLUSTER_COMMANDS: &str = "switchboard_cluster_remote_commands_total";
 /// push queue was full; unwanted: the user's settings turned this kind off).
 pub const PUSH_NOTIFICATIONS: &str = "switchboard_push_notifications_total";
 
+/// Intake lag in seconds: `now_ms` (Unix ms) minus the provider's stamp (Unix seconds), never
+/// below 0 (a provider clock ahead of ours), saturating on absurd stamps.
+pub fn lag_seconds(now_ms: i64, stamped_unix_s: i64) -> f64 {
+    let lag_ms = now_ms.saturating_sub(stamped_unix_s.saturating_mul(1000));
+    lag_ms.max(0) as f64 / 1000.0
+}
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Install the Prometheus recorder once per process and describe every metric.
@@ -119,6 +132,15 @@ pub fn install() -> PrometheusHandle {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(FIRST_RESPONSE.into()), &human)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(INTAKE_LAG.into()),
+                        &[
+                            0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+                            3600.0, 14400.0, 86400.0,
+                        ],
+                    )
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
@@ -182,6 +204,12 @@ fn describe() {
         "Webhook receive-to-acknowledge time"
     );
     describe_gauge!(LIVE_CONVERSATIONS, "Live conversation actors");
+    describe_histogram!(
+        INTAKE_LAG,
+        Unit::Seconds,
+        "Provider's stamp on a customer's message to its conversation processing it"
+    );
+    describe_gauge!(STORE_UP, "1 when the store answered the scrape's ping");
     describe_counter!(
         CONVERSATION_EVENTS,
         "Conversation events processed, by outcome"
@@ -254,4 +282,22 @@ fn describe() {
         ROUTING_DECISIONS,
         "Routing decisions by team and deciding step"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lag_seconds;
+
+    #[test]
+    fn intake_lag_is_the_time_since_the_providers_stamp_never_negative() {
+        assert_eq!(lag_seconds(10_500, 10), 0.5);
+        assert_eq!(lag_seconds(10_000, 10), 0.0);
+        assert_eq!(lag_seconds(70_000, 10), 60.0);
+        // The provider's clock ahead of ours.
+        assert_eq!(lag_seconds(9_000, 10), 0.0);
+        // Absurd stamps neither overflow nor go negative.
+        assert_eq!(lag_seconds(1_000, i64::MAX), 0.0);
+        assert!(lag_seconds(1_000, i64::MIN) > 0.0);
+        assert_eq!(lag_seconds(i64::MIN, 0), 0.0);
+    }
 }

@@ -264,6 +264,8 @@ impl Application {
             auth_throttle.clone(),
         ));
         let visitors = crate::channels::webchat::records::open(&settings).await?;
+        // Panel apps' registrations.
+        let panel_apps = crate::integrations::panel_app_records::open(&settings.database).await?;
         // Event webhooks: the records, and the delivery lane (its own task and bound).
         let webhooks =
             crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())
@@ -406,6 +408,7 @@ impl Application {
             webhooks,
             segments,
             api_keys,
+            panel_apps,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
@@ -419,6 +422,10 @@ impl Application {
                 .app_data(console.clone())
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::headers::security_headers,
+                ))
+                // Outermost: every log line of a request carries its id.
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::request_id::request_id,
                 ))
                 .configure(routes.clone())
         })

@@ -139,10 +139,12 @@ pub enum AdminAction {
     ManageWebhooks,
     /// Business systems' API keys: create, rotate, revoke.
     ManageApiKeys,
+    /// Panel apps: registrations and their secrets.
+    ManagePanelApps,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 7] = [
+    pub const ALL: [AdminAction; 8] = [
         AdminAction::ManageUsers,
         AdminAction::ManageTeams,
         AdminAction::ManageTokens,
@@ -150,6 +152,7 @@ impl AdminAction {
         AdminAction::ReloadConfiguration,
         AdminAction::ManageWebhooks,
         AdminAction::ManageApiKeys,
+        AdminAction::ManagePanelApps,
     ];
 }
 

@@ -85,6 +85,12 @@ impl Cluster {
         };
         let prefix = format!("sb:{{{}}}:", redis_settings.namespace);
         tracing::info!(%node, namespace = %redis_settings.namespace, "cluster mode");
+        // The series exist from the start (a node that never gains a partition shows 0; the
+        // alerts' rates see Redis errors from the first; a lone node sends no command to
+        // another), not only after their first change.
+        metrics::gauge!(m::CLUSTER_PARTITIONS).set(0.0);
+        metrics::counter!(m::CLUSTER_REDIS_ERRORS, "op" => "lease").increment(0);
+        metrics::counter!(m::CLUSTER_COMMANDS, "outcome" => "ok").increment(0);
         Ok(Arc::new(Cluster {
             node,
             prefix,

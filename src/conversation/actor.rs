@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
+use tracing::Instrument;
 
 use super::ConversationDeps;
 use super::commands::{self, Command, CommandError, CommandReply, Effects};
@@ -105,12 +106,28 @@ impl ConversationActor {
         }
     }
 
+    /// The span the actor's work runs in: every log line of it carries the conversation's key
+    /// (JSON logs: `span.conversation`) and, once there is one, our id of the conversation
+    /// (`span.conversation_id`), whichever request or partition reader woke it.
+    fn span(&self, loaded: Option<&Loaded>) -> tracing::Span {
+        let span = tracing::info_span!(
+            "conversation",
+            conversation = %self.key,
+            conversation_id = tracing::field::Empty
+        );
+        if let Some(c) = loaded.and_then(|l| l.conversation.as_ref()) {
+            span.record("conversation_id", c.id.as_str());
+        }
+        span
+    }
+
     /// Load the state (first time) and process every unconsumed event from the store.
     fn catch_up(&mut self, ctx: &mut Context<Self>) {
         let deps = self.deps.clone();
         let key = self.key.clone();
         let customer = self.customer.clone();
         let loaded = self.state.take();
+        let span = self.span(loaded.as_ref());
         let last_seq = self.last_seq;
         let fut = async move {
             let mut loaded = match loaded {
@@ -141,7 +158,7 @@ impl ConversationActor {
             }
             Ok::<_, StoreError>((loaded, last_seq))
         };
-        ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {
+        ctx.wait(fut.instrument(span).into_actor(self).map(|result, act, ctx| match result {
             Ok((loaded, last_seq)) => {
                 act.state = Some(loaded);
                 act.last_seq = last_seq;
@@ -196,6 +213,7 @@ impl Handler<Deliver> for ConversationActor {
             return;
         };
         let deps = self.deps.clone();
+        let span = self.span(Some(&loaded));
         let seq = event.seq;
         // At or below what this actor consumed: most likely a replay (the catch-up got it
         // first), but concurrent writers may commit sequences out of order, so ask the store.
@@ -210,7 +228,8 @@ impl Handler<Deliver> for ConversationActor {
             result
         };
         ctx.wait(
-            fut.into_actor(self)
+            fut.instrument(span)
+                .into_actor(self)
                 .map(move |result, act, ctx| match result {
                     Ok(loaded) => {
                         act.state = Some(loaded);
@@ -254,6 +273,7 @@ impl Handler<Execute> for ConversationActor {
             return;
         };
         let deps = self.deps.clone();
+        let span = self.span(Some(&loaded));
         let target = loaded.conversation.as_ref().map(commands::conversation_ref);
         let fut = async move {
             let result = commands::execute(&deps, loaded, command).await;
@@ -261,7 +281,8 @@ impl Handler<Execute> for ConversationActor {
             result
         };
         ctx.wait(
-            fut.into_actor(self)
+            fut.instrument(span)
+                .into_actor(self)
                 .map(move |result, act, ctx| match result {
                     Ok((loaded, outcome)) => {
                         act.state = Some(loaded);
@@ -347,6 +368,10 @@ async fn process(
         processed_seq: Some(seq),
         ..ConversationStep::empty()
     };
+    // The span's conversation id (loaded by the catch-up after the span was made).
+    if let Some(c) = &loaded.conversation {
+        tracing::Span::current().record("conversation_id", c.id.as_str());
+    }
     let mut contact_changed = false;
     let contact_before = loaded.contact.clone();
     let mut read_receipt = None;
@@ -354,6 +379,7 @@ async fn process(
     match event.envelope.event {
         InboundEvent::Message(mut message) => {
             let now_ms = Utc::now().timestamp_millis();
+            metrics::histogram!(m::INTAKE_LAG).record(m::lag_seconds(now_ms, message.timestamp));
             // Channels whose webhooks carry no name (Messenger, Instagram): the provider's
             // profile, asked once in a while for a contact still without a name.
             if loaded.contact.name.is_none() && message.customer.name.is_none() {
@@ -376,6 +402,7 @@ async fn process(
                     )
                 }
             };
+            tracing::Span::current().record("conversation_id", conversation.id.as_str());
             let inbound = InboundMessageRecord {
                 id: MessageId::generate(),
                 provider_id: message.provider_id.clone(),

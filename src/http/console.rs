@@ -41,6 +41,7 @@ pub fn scope() -> Scope {
         .configure(super::event_webhooks::routes)
         .configure(super::segments::routes)
         .configure(super::reports::routes)
+        .configure(super::panel_apps::routes)
         .route("/me", web::get().to(me))
         .route("/me/presence", web::put().to(set_presence))
         .route("/agents/{id}/presence", web::put().to(force_presence))

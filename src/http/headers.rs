@@ -67,7 +67,7 @@ pub fn cors(allowed_origins: Vec<String>) -> Cors {
         })
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .expose_headers([header::RETRY_AFTER])
+        .expose_headers([header::RETRY_AFTER, super::request_id::HEADER])
         .max_age(600)
 }
 

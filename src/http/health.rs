@@ -18,9 +18,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// The Prometheus exposition. Before rendering: the live actors, and whether the store answers a
+/// ping within 2 s (`switchboard_store_up`, for the "database away" alert).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!(crate::metrics::LIVE_CONVERSATIONS)
         .set(state.conversations.registry().deps().live_actors() as f64);
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
+    let up = matches!(ping, Ok(Ok(())));
+    metrics::gauge!(crate::metrics::STORE_UP).set(if up { 1.0 } else { 0.0 });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.prometheus.render())

@@ -13,8 +13,10 @@ pub mod headers;
 pub mod health;
 pub mod media;
 pub mod origin;
+pub mod panel_apps;
 pub mod push;
 pub mod reports;
+pub mod request_id;
 pub mod segments;
 pub mod webapp;
 pub mod webhooks;
@@ -78,6 +80,8 @@ pub struct AppState {
     pub segments: Arc<crate::crm::segments::Segments>,
     /// API keys of business systems: records, recognition, rate limits.
     pub api_keys: Arc<crate::integrations::api_keys::ApiKeys>,
+    /// Panel apps' registrations (the durable store's table).
+    pub panel_apps: Arc<dyn crate::integrations::panel_app_records::PanelAppRecords>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

@@ -1,4 +1,6 @@
-//! How business systems connect: scoped API keys, event webhooks (more to come: panel apps).
+//! How business systems connect: scoped API keys, event webhooks, panel apps' context tokens.
 
 pub mod api_keys;
+pub mod panel_app_records;
+pub mod panel_apps;
 pub mod webhooks;
