@@ -9,7 +9,8 @@
 //!   to the vip tenth, CEL decides each of them;
 //! - `…/cel_only`: `contact.country == "ES"`: every contact through CEL, the worst case.
 //!
-//! `cargo bench --bench segments` (`SWITCHBOARD_BENCH_CONTACTS` changes the million).
+//! `cargo bench --bench segments` (`SWITCHBOARD_BENCH_CONTACTS` changes the million,
+//! `SWITCHBOARD_BENCH_BACKENDS=sqlite` or `postgres` runs one).
 
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ fn generate_sql(backend: &str, n: i64, now: i64) -> String {
         ),
         _ => (
             format!(
-                "SELECT i FROM generate_series(0, {last}) AS s(i)",
+                "SELECT i FROM generate_series(0::bigint, {last}) AS s(i)",
                 last = n - 1
             ),
             "'3460' || lpad(i::text, 7, '0')",
@@ -122,7 +123,12 @@ fn segment_count(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5))
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat);
+    let backends = std::env::var("SWITCHBOARD_BENCH_BACKENDS")
+        .unwrap_or_else(|_| "sqlite,postgres".to_string());
     for backend in ["sqlite", "postgres"] {
+        if !backends.split(',').any(|b| b.trim() == backend) {
+            continue;
+        }
         let (settings, _guard) = fresh(&rt, backend);
         // The store migrates; its own handle is not needed after.
         let store = rt
