@@ -150,21 +150,11 @@ macro_rules! records_impl {
 pub async fn open(
     database: &crate::config::DatabaseSettings,
 ) -> Result<std::sync::Arc<dyn PanelAppRecords>, StoreError> {
-    let url = database.url.trim();
-    Ok(
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(database.connect_timeout())
-                .connect(url)
-                .await?;
-            std::sync::Arc::new(PgPanelApps { pool })
-        } else {
-            std::sync::Arc::new(SqlitePanelApps {
-                pool: crate::store::sqlite::side_pool(&database.sqlite_path()).await?,
-            })
-        },
-    )
+    use crate::store::side::SidePool;
+    Ok(match SidePool::open(database, 2).await? {
+        SidePool::Postgres(pool) => std::sync::Arc::new(PgPanelApps { pool }),
+        SidePool::Sqlite(pool) => std::sync::Arc::new(SqlitePanelApps { pool }),
+    })
 }
 
 pub struct SqlitePanelApps {
