@@ -77,6 +77,12 @@ pub struct Settings {
     /// API keys of business systems: their request rate.
     #[serde(default)]
     pub api_keys: ApiKeySettings,
+    /// Business-hours calendars by name (teams name theirs: `business_hours`), for SLA clocks.
+    #[serde(default)]
+    pub business_hours: BTreeMap<String, crate::bot::config::HoursConfig>,
+    /// SLA policies per team and priority (docs/REPORTS.md, "SLAs").
+    #[serde(default)]
+    pub sla: SlaSettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -1050,6 +1056,46 @@ pub struct EventWebhookSettings {
     pub allowed_private_addresses: Vec<String>,
 }
 
+/// SLA policies: the first that matches a conversation's team and priority applies.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct SlaSettings {
+    /// The share of a target after which a running clock is "at risk" (0 < at_risk <= 1).
+    pub at_risk: f64,
+    pub policies: Vec<SlaPolicySettings>,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        Self {
+            at_risk: 0.75,
+            policies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicySettings {
+    /// The team it applies to (unset: any team).
+    #[serde(default)]
+    pub team: Option<String>,
+    /// The queue priority it applies to (unset: any).
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Targets in seconds; an unset one is not measured.
+    #[serde(default)]
+    pub first_response_seconds: Option<u64>,
+    #[serde(default)]
+    pub next_response_seconds: Option<u64>,
+    #[serde(default)]
+    pub resolution_seconds: Option<u64>,
+    /// Count only the team's business hours (its `business_hours` calendar); calendar time
+    /// otherwise, or when the team has no calendar.
+    #[serde(default)]
+    pub business_hours: bool,
+}
+
 /// API keys of business systems (`/api/v1/admin/api-keys`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
@@ -1325,6 +1371,7 @@ impl Settings {
         if !(self.push.subject.starts_with("mailto:") || self.push.subject.starts_with("https:")) {
             return invalid("push.subject must be a mailto: or https: URL (RFC 8292)".into());
         }
+        crate::reports::sla_rules::SlaRules::from_settings(self).map_err(ConfigError::Invalid)?;
         let mut seen = std::collections::HashSet::new();
         for (id, channel) in &self.channels {
             if !self.bots.contains_key(&channel.bot) {

@@ -588,6 +588,14 @@ impl Desk {
         self.timers.schedule(until_ms, &conversation, command);
     }
 
+    /// Look for SLA breaches of a conversation at `at_ms` (its next due time).
+    pub fn schedule_sla_check(&self, conversation: crate::assign::ConversationRef, at_ms: i64) {
+        let command = Command::SlaCheck {
+            conversation_id: conversation.id.clone(),
+        };
+        self.timers.schedule(at_ms, &conversation, command);
+    }
+
     /// The text telling a customer their queue position, in their language.
     pub fn queue_text(
         &self,

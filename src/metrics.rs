@@ -73,6 +73,8 @@ pub const QUEUE_OLDEST_WAIT: &str = "switchboard_queue_oldest_wait_seconds";
 pub const TIME_TO_ASSIGN: &str = "switchboard_time_to_assign_seconds";
 /// Handoff to the first agent reply, by `team`, seconds.
 pub const FIRST_RESPONSE: &str = "switchboard_first_response_seconds";
+/// SLA breaches announced, by `team` and `clock` (first_response, next_response, resolution).
+pub const SLA_BREACHES: &str = "switchboard_sla_breaches_total";
 /// Offers by `outcome` (offered, accepted, rejected, expired).
 pub const OFFERS: &str = "switchboard_offers_total";
 /// Agents by `presence` (online, away, offline).
@@ -259,6 +261,10 @@ fn describe() {
         FIRST_RESPONSE,
         Unit::Seconds,
         "Handoff to first agent reply, by team"
+    );
+    describe_counter!(
+        SLA_BREACHES,
+        "SLA breaches (a running clock past its target), by team and clock"
     );
     describe_counter!(OFFERS, "Offers to agents, by outcome");
     describe_gauge!(AGENTS, "Agents by presence");

@@ -250,7 +250,12 @@ impl Application {
                 desk.clone(),
                 router,
             )
-            .with_windows(crate::channels::ChannelWindows::from_settings(&settings)),
+            .with_windows(crate::channels::ChannelWindows::from_settings(&settings))
+            .with_sla(
+                crate::reports::sla_rules::SlaRules::from_settings(&settings)
+                    .map_err(anyhow::Error::msg)?
+                    .with_directory(directory.clone()),
+            ),
         );
         let registry = ConversationRegistry::new(deps);
         let auth_throttle = Arc::new(crate::accounts::throttle::AuthThrottle::new(
@@ -318,6 +323,7 @@ impl Application {
                     .resume(store.as_ref(), |_| true, unconfirmed)
                     .await?;
                 restore(&store, &desk).await?;
+                schedule_sla_checks(&store, &desk, &registry.deps().sla).await?;
                 // Console events of steps committed just before a crash.
                 let replayed = desk.replay_console_outbox(store.as_ref(), None).await?;
                 if replayed > 0 {
@@ -349,6 +355,7 @@ impl Application {
                 desk.attach(conversations.clone());
                 if !desk.assignments.is_ready().await? {
                     restore(&store, &desk).await?;
+                    schedule_sla_checks(&store, &desk, &registry.deps().sla).await?;
                 }
                 inbox.set_resume(Arc::new(TakeOver {
                     store: store.clone(),
@@ -527,6 +534,23 @@ pub(crate) async fn restore(store: &Arc<dyn Store>, desk: &Arc<Desk>) -> anyhow:
                 position,
             })
             .await;
+        }
+    }
+    Ok(())
+}
+
+/// SLA checks are timers: after a start (or with a Redis that lost its timers), each open
+/// conversation's next due time is scheduled again. A check that finds nothing due, or a breach
+/// already announced, does nothing.
+async fn schedule_sla_checks(
+    store: &Arc<dyn Store>,
+    desk: &Arc<Desk>,
+    sla: &crate::reports::sla_rules::SlaRules,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    for c in store.open_conversations().await? {
+        if let Some(due) = sla.next_due(&c, now) {
+            desk.schedule_sla_check(conversation_ref(&c), due);
         }
     }
     Ok(())

@@ -113,6 +113,26 @@ async fn drive_traffic(app: &TestApp) {
     carla_ws.wait_for_conversation(OFFERED, &sale, WAIT).await;
     expect_status(200, carla.accept(&sale).await);
     carla_ws.wait_for_conversation(ASSIGNED, &sale, WAIT).await;
+    // Carla does not answer within sales' first-response target (a second, see
+    // `one_second_sales_sla`): the breach is counted.
+    carla_ws
+        .wait_for_conversation("conversation.sla_breached", &sale, WAIT)
+        .await;
+}
+
+/// Sales' first response is due within a second, so the traffic breaches it.
+fn one_second_sales_sla(settings: &mut switchboard::config::Settings) {
+    settings.sla.policies.insert(
+        0,
+        switchboard::config::SlaPolicySettings {
+            team: Some("sales".into()),
+            priority: None,
+            first_response_seconds: Some(1),
+            next_response_seconds: None,
+            resolution_seconds: None,
+            business_hours: false,
+        },
+    );
 }
 
 fn assert_all_exported(used: &BTreeSet<String>, exposition: &str, mode: &str) {
@@ -145,6 +165,7 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_exported() {
         "switchboard_store_commit_duration_seconds_bucket",
         "switchboard_websocket_sessions",
         "switchboard_cluster_partitions_owned",
+        "switchboard_sla_breaches_total",
     ] {
         assert!(dashboard.contains(name), "{name} on the dashboard");
     }
@@ -155,13 +176,14 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_exported() {
         "switchboard_cluster_redis_errors_total",
         "switchboard_cluster_partitions_owned",
         "switchboard_queue_oldest_wait_seconds",
+        "switchboard_sla_breaches_total",
     ] {
         assert!(rules.contains(name), "{name} in the alerts");
     }
     let used: BTreeSet<String> = dashboard.union(&rules).cloned().collect();
 
     // Embedded mode: everything but the cluster's series.
-    let app = spawn_console_app(|_| {}).await;
+    let app = spawn_console_app(one_second_sales_sla).await;
     drive_traffic(&app).await;
     let exposition = app.metrics().await;
     let embedded: BTreeSet<String> = used
@@ -179,7 +201,7 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_exported() {
 
     // A one-node cluster (Redis, PostgreSQL): the cluster's series too.
     use_cluster_mode();
-    let app = spawn_console_app(|_| {}).await;
+    let app = spawn_console_app(one_second_sales_sla).await;
     drive_traffic(&app).await;
     let exposition = app.metrics().await;
     assert_all_exported(&used, &exposition, "cluster");

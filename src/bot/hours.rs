@@ -17,6 +17,11 @@ pub struct BusinessHours {
     pub handoff_when_closed: bool,
 }
 
+/// `mon`..`sun` (any case) as 0..7, Monday first.
+pub(crate) fn day_index(day: &str) -> Option<usize> {
+    DAYS.iter().position(|d| d == &day.to_lowercase())
+}
+
 impl BusinessHours {
     pub fn new(config: &HoursConfig) -> Result<Self, BotError> {
         let invalid = |m: String| BotError::Invalid(format!("hours: {m}"));
@@ -26,9 +31,7 @@ impl BusinessHours {
             .map_err(|_| invalid(format!("unknown timezone {}", config.timezone)))?;
         let mut weekly: [Vec<(u32, u32)>; 7] = Default::default();
         for (day, spec) in &config.weekly {
-            let index = DAYS
-                .iter()
-                .position(|d| d == &day.to_lowercase())
+            let index = day_index(day)
                 .ok_or_else(|| invalid(format!("unknown day {day} (use mon..sun)")))?;
             weekly[index] = parse_ranges(spec).map_err(|e| invalid(format!("{day}: {e}")))?;
         }
@@ -63,7 +66,8 @@ impl BusinessHours {
     }
 }
 
-fn parse_ranges(spec: &str) -> Result<Vec<(u32, u32)>, String> {
+/// `"09:00-14:00, 15:00-18:00"` (or `closed`) as minute ranges `[from, to)`.
+pub(crate) fn parse_ranges(spec: &str) -> Result<Vec<(u32, u32)>, String> {
     let spec = spec.trim();
     if spec.eq_ignore_ascii_case("closed") || spec.is_empty() {
         return Ok(Vec::new());

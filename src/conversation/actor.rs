@@ -375,6 +375,9 @@ async fn process(
     let mut contact_changed = false;
     let contact_before = loaded.contact.clone();
     let mut read_receipt = None;
+    let sla_before = deps
+        .sla
+        .before_step(loaded.conversation.as_ref(), Utc::now().timestamp_millis());
 
     match event.envelope.event {
         InboundEvent::Message(mut message) => {
@@ -421,6 +424,7 @@ async fn process(
                     .last_inbound_at
                     .map_or(wrote_ms, |t| t.max(wrote_ms)),
             );
+            conversation.sla.customer_wrote(now_ms);
             if deps.mark_as_read {
                 read_receipt = Some(message.provider_id.clone());
             }
@@ -541,6 +545,9 @@ async fn process(
         InboundEvent::Error(_) | InboundEvent::Other(_) => {}
     }
 
+    if let Some(c) = &loaded.conversation {
+        commands::sla_settle(deps, &sla_before, c, false, &mut step, &mut fx);
+    }
     step.conversation = loaded.conversation.clone();
     step.contact =
         contact_changed.then(|| ContactWrite::new(&contact_before, loaded.contact.clone()));
@@ -622,6 +629,7 @@ async fn hand_off(
 ) {
     c.status = ConversationStatus::Waiting;
     c.handoff_at = Some(Utc::now().timestamp_millis());
+    c.sla.start(Utc::now().timestamp_millis());
     let team_label = handoff
         .team
         .as_ref()

@@ -42,6 +42,8 @@ pub enum Command {
     },
     /// A snooze ended.
     Reopen { conversation_id: String },
+    /// An SLA clock may have come due: announce its breach if it has.
+    SlaCheck { conversation_id: String },
     /// Make sure a waiting conversation is where the assignment state says (placed again if it
     /// holds nothing for it: a placement that failed, or state that was lost).
     Reconcile { conversation_id: String },
@@ -118,6 +120,8 @@ pub(crate) struct Effects {
     pub dispatch: Vec<Placement>,
     pub watch: Vec<Placement>,
     pub reopen_at: Option<(ConversationRef, i64)>,
+    /// The conversation's next SLA due time, to look for a breach then.
+    pub sla_check: Option<(ConversationRef, i64)>,
     /// The conversation could not be placed (assignment state unreachable): try again soon.
     pub reconcile: Option<ConversationRef>,
     /// What the step changed, for consoles outside its event log (team inboxes, onlookers).
@@ -177,7 +181,7 @@ impl Effects {
         if c.status == ConversationStatus::Bot || !deps.desk.activity.has_audience(&team, &c.id) {
             return;
         }
-        let mut view = c.view(contact, &deps.windows);
+        let mut view = c.view(contact, &deps.windows, &deps.sla);
         masker.apply(&mut view);
         // The same event goes to several agents: once here.
         let mut seen = std::collections::HashSet::new();
@@ -241,6 +245,9 @@ impl Effects {
         deps.desk.dispatch(self.dispatch);
         if let Some((conversation, at)) = self.reopen_at {
             deps.desk.schedule_reopen(conversation, at);
+        }
+        if let Some((conversation, at)) = self.sla_check {
+            deps.desk.schedule_sla_check(conversation, at);
         }
         if let Some(conversation) = self.reconcile {
             deps.desk.reconcile_later(conversation);
@@ -456,7 +463,7 @@ pub(crate) async fn apply_placement(
             fx.emits.push((
                 agent,
                 "conversation.assigned",
-                json!({ "conversation": c.view(Some(contact), &deps.windows) }),
+                json!({ "conversation": c.view(Some(contact), &deps.windows, &deps.sla) }),
             ));
         }
         Placement::Offered { team, agent, .. } => {
@@ -476,7 +483,7 @@ pub(crate) async fn apply_placement(
                 agent.clone(),
                 "conversation.offered",
                 json!({
-                    "conversation": c.view(Some(contact), &deps.windows),
+                    "conversation": c.view(Some(contact), &deps.windows, &deps.sla),
                     "expires_at": now + (timeout as i64) * 1000,
                 }),
             ));
@@ -579,6 +586,7 @@ pub(crate) async fn execute(
             conversation_id, ..
         }
         | Command::Reopen { conversation_id }
+        | Command::SlaCheck { conversation_id }
         | Command::Reconcile { conversation_id }
         | Command::Agent {
             conversation_id, ..
@@ -612,6 +620,8 @@ pub(crate) async fn execute(
     let contact = loaded.contact.clone();
     let now = now_ms();
     let before = c.clone();
+    let sla_check = matches!(command, Command::SlaCheck { .. });
+    let sla_before = deps.sla.before_step(Some(&c), now);
 
     let outcome: Outcome = match command {
         // Answered before the conversation's checks, above.
@@ -667,6 +677,13 @@ pub(crate) async fn execute(
             }
             Ok(CommandReply::Done)
         }
+        Command::SlaCheck { .. } => {
+            if let Some(state) = deps.sla.state(&c, now) {
+                let breaches = state.unannounced_breaches(c.sla.announced);
+                sla_breached(deps, &mut c, &contact, &breaches, &mut step, &mut fx);
+            }
+            Ok(CommandReply::Done)
+        }
         Command::OfferTimeout { agent, .. } => {
             // An error means it was accepted or rejected meanwhile: nothing to do.
             if let Ok(placements) = deps.desk.assignments.decline(&agent, &c.id).await {
@@ -677,7 +694,7 @@ pub(crate) async fn execute(
                     fx.emits.push((
                         agent,
                         "conversation.updated",
-                        json!({ "conversation": c.view(Some(&contact), &deps.windows), "reason": "offer_expired" }),
+                        json!({ "conversation": c.view(Some(&contact), &deps.windows, &deps.sla), "reason": "offer_expired" }),
                     ));
                     fx.dispatch.extend(placements);
                 }
@@ -750,7 +767,7 @@ pub(crate) async fn execute(
                             fx.emits.push((
                                 agent.clone(),
                                 "conversation.updated",
-                                json!({ "conversation": c.view(Some(&contact), &deps.windows), "reason": "requeued" }),
+                                json!({ "conversation": c.view(Some(&contact), &deps.windows, &deps.sla), "reason": "requeued" }),
                             ));
                         }
                         let (mine, others): (Vec<Placement>, Vec<Placement>) = placements
@@ -774,6 +791,7 @@ pub(crate) async fn execute(
         }
     };
 
+    sla_settle(deps, &sla_before, &c, sla_check, &mut step, &mut fx);
     if c != before
         || step.note.is_some()
         || !fx.outbound.is_empty()
@@ -793,6 +811,76 @@ pub(crate) async fn execute(
     }
     fx.run(deps).await;
     Ok((loaded, outcome))
+}
+
+/// What a step did to the SLA clocks: each clock it stopped is an event (`sla_met` or
+/// `sla_missed`, for the reports' share met), and the next due time, when it moved, a check.
+pub(crate) fn sla_settle(
+    deps: &ConversationDeps,
+    before: &crate::reports::sla_rules::SlaBefore,
+    c: &ConversationRecord,
+    recheck: bool,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) {
+    let (settled, due) = deps.sla.after_step(before, c, recheck);
+    for (clock, met) in settled {
+        let kind = if met { "sla_met" } else { "sla_missed" };
+        step.events.push(event(
+            kind,
+            c.assignee.as_ref(),
+            c.team.as_ref(),
+            Some(clock.as_str().to_string()),
+        ));
+    }
+    if let Some(at) = due {
+        fx.sla_check = Some((conversation_ref(c), at));
+    }
+}
+
+/// Running SLA clocks came due: each breach is announced once, as an event of the conversation
+/// (for reports and webhooks' consumers), to the team's supervisors and the agent who has it
+/// (console events, so a console that was away still gets it), and in the metrics.
+fn sla_breached(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    clocks: &[crate::reports::sla::Clock],
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) {
+    if clocks.is_empty() {
+        return;
+    }
+    let team = c.team.clone();
+    let mut audience: Vec<AgentId> = team
+        .as_ref()
+        .map(|t| deps.desk.directory.get().supervisors_of(t).to_vec())
+        .unwrap_or_default();
+    audience.extend(c.assignee.clone());
+    audience.sort();
+    audience.dedup();
+    for clock in clocks {
+        c.sla.announced |= clock.bit();
+        let label = team.as_ref().map(|t| t.to_string()).unwrap_or_default();
+        metrics::counter!(m::SLA_BREACHES, "team" => label, "clock" => clock.as_str()).increment(1);
+        tracing::info!(conversation = %c.id, clock = clock.as_str(), "SLA breached");
+        step.events.push(event(
+            "sla_breached",
+            c.assignee.as_ref(),
+            team.as_ref(),
+            Some(clock.as_str().to_string()),
+        ));
+    }
+    let view = c.view(Some(contact), &deps.windows, &deps.sla);
+    let names: Vec<&str> = clocks.iter().map(|c| c.as_str()).collect();
+    for agent in audience {
+        fx.emits.push((
+            agent,
+            "conversation.sla_breached",
+            json!({ "conversation": view, "clocks": names }),
+        ));
+    }
 }
 
 /// A snoozed conversation comes back: to the agent who had it if they can take it, else the
@@ -816,7 +904,7 @@ pub(crate) async fn reopen(
         fx.emits.push((
             agent.clone(),
             "conversation.updated",
-            json!({ "conversation": c.view(Some(contact), &deps.windows), "reason": "reopened" }),
+            json!({ "conversation": c.view(Some(contact), &deps.windows, &deps.sla), "reason": "reopened" }),
         ));
     }
     place(deps, c, contact, team, previous, true, step, fx).await;
@@ -874,6 +962,7 @@ async fn agent_action(
                 content,
                 reply_to: None,
             };
+            c.sla.replied(now);
             if c.first_response_at.is_none() {
                 c.first_response_at = Some(now);
                 if let Some(handoff) = c.handoff_at {
@@ -941,10 +1030,11 @@ async fn agent_action(
             release(deps, c, fx).await;
             c.status = ConversationStatus::Resolved;
             c.resolved_at = Some(now);
+            c.sla.resolved(now);
             c.snoozed_until = None;
             step.events
                 .push(event("resolved", Some(&agent), c.team.as_ref(), None));
-            let view = c.view(Some(contact), &deps.windows);
+            let view = c.view(Some(contact), &deps.windows, &deps.sla);
             if let Some(assignee) = c.assignee.clone() {
                 fx.emits.push((
                     assignee,
@@ -978,7 +1068,7 @@ async fn agent_action(
                 Some(format!("until {until_ms}")),
             ));
             fx.reopen_at = Some((conversation_ref(c), until_ms));
-            let view = c.view(Some(contact), &deps.windows);
+            let view = c.view(Some(contact), &deps.windows, &deps.sla);
             fx.emits.push((
                 agent,
                 "conversation.updated",
@@ -1005,14 +1095,16 @@ async fn agent_action(
                 fx.emits.push((
                     previous,
                     "conversation.updated",
-                    json!({ "conversation": c.view(Some(contact), &deps.windows), "reason": "transferred" }),
+                    json!({ "conversation": c.view(Some(contact), &deps.windows, &deps.sla), "reason": "transferred" }),
                 ));
             }
             c.handoff_at = Some(now);
             place(deps, c, contact, team, None, true, step, fx).await;
-            Ok(CommandReply::Conversation(
-                c.view(Some(contact), &deps.windows),
-            ))
+            Ok(CommandReply::Conversation(c.view(
+                Some(contact),
+                &deps.windows,
+                &deps.sla,
+            )))
         }
         AgentAction::TransferToAgent(to) => {
             if !(holds || manages || c.status == ConversationStatus::Waiting) {
@@ -1077,15 +1169,17 @@ async fn agent_action(
                 fx.emits.push((
                     previous,
                     "conversation.updated",
-                    json!({ "conversation": c.view(Some(contact), &deps.windows), "reason": "transferred" }),
+                    json!({ "conversation": c.view(Some(contact), &deps.windows, &deps.sla), "reason": "transferred" }),
                 ));
             }
             match deps.desk.assignments.assign_to(&to, ticket).await {
                 Ok(placement) => {
                     apply_placement(deps, c, contact, placement, false, step, fx).await;
-                    Ok(CommandReply::Conversation(
-                        c.view(Some(contact), &deps.windows),
-                    ))
+                    Ok(CommandReply::Conversation(c.view(
+                        Some(contact),
+                        &deps.windows,
+                        &deps.sla,
+                    )))
                 }
                 Err(e) => {
                     // Lost a race for the agent's last slot: queue it in the team instead.
@@ -1100,9 +1194,11 @@ async fn agent_action(
             Ok(placement) => {
                 metrics::counter!(m::OFFERS, "outcome" => "accepted").increment(1);
                 apply_placement(deps, c, contact, placement, false, step, fx).await;
-                Ok(CommandReply::Conversation(
-                    c.view(Some(contact), &deps.windows),
-                ))
+                Ok(CommandReply::Conversation(c.view(
+                    Some(contact),
+                    &deps.windows,
+                    &deps.sla,
+                )))
             }
             Err(AssignError::NotOffered(_)) => Err(CommandError::Conflict(
                 "no offer of this conversation to you is open".into(),

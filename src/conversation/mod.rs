@@ -48,6 +48,9 @@ pub struct ConversationDeps {
     /// Each channel's messaging window: what conversation views show and what refuses
     /// agents' free-form replies.
     pub windows: crate::channels::ChannelWindows,
+    /// SLA policies and calendars: what conversation views show and when actors look for a
+    /// breach.
+    pub sla: crate::reports::sla_rules::SlaRules,
     actors: DashMap<ConversationKey, ActorEntry>,
 }
 
@@ -81,6 +84,7 @@ impl ConversationDeps {
             desk,
             router,
             windows: Default::default(),
+            sla: Default::default(),
             actors: DashMap::new(),
         }
     }
@@ -89,6 +93,12 @@ impl ConversationDeps {
     /// the 24 hours, none the `HUMAN_AGENT` days).
     pub fn with_windows(mut self, windows: crate::channels::ChannelWindows) -> Self {
         self.windows = windows;
+        self
+    }
+
+    /// These deps with SLA policies.
+    pub fn with_sla(mut self, sla: crate::reports::sla_rules::SlaRules) -> Self {
+        self.sla = sla;
         self
     }
 
@@ -333,6 +343,11 @@ impl Conversations {
     /// Each channel's messaging window (for conversation views).
     pub fn windows(&self) -> &crate::channels::ChannelWindows {
         &self.registry.deps.windows
+    }
+
+    /// SLA policies (for conversation views).
+    pub fn sla(&self) -> &crate::reports::sla_rules::SlaRules {
+        &self.registry.deps.sla
     }
 
     pub fn registry(&self) -> &ConversationRegistry {

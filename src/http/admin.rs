@@ -656,6 +656,7 @@ struct TeamBody {
 /// Apply a team body to `team`; the team's memberships when the body names them.
 fn apply_team(
     people: &Snapshot,
+    calendars: &crate::reports::sla_rules::SlaRules,
     team: &mut Team,
     body: TeamBody,
 ) -> Result<Option<Vec<Membership>>, ApiError> {
@@ -714,6 +715,13 @@ fn apply_team(
         team.mask_numbers = mask;
     }
     if let Some(hours) = body.business_hours {
+        if let Some(name) = &hours
+            && !calendars.has_calendar(name)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "`business_hours` {name} is not a calendar of the configuration (business_hours)"
+            )));
+        }
         team.business_hours = hours;
     }
     if body.members.is_none() && body.supervisors.is_none() {
@@ -800,7 +808,7 @@ async fn create_team(
         created_at: now,
         updated_at: now,
     };
-    let memberships = apply_team(&people, &mut team, body)?;
+    let memberships = apply_team(&people, state.conversations.sla(), &mut team, body)?;
     let meta = request_meta(&req, &state);
     let after = team_view(&team, &people);
     let entry = state.accounts.entry(
@@ -844,7 +852,7 @@ async fn update_team(
         .cloned()
         .ok_or_else(|| ApiError::NotFound("no such team".into()))?;
     let mut team = before.clone();
-    let memberships = apply_team(&people, &mut team, body)?;
+    let memberships = apply_team(&people, state.conversations.sla(), &mut team, body)?;
     team.updated_at = now_ms();
     let meta = request_meta(&req, &state);
     let entry = state.accounts.entry(

@@ -389,7 +389,11 @@ async fn list(
     let mut views = Vec::with_capacity(conversations.len());
     for c in &conversations {
         let contact = state.store.load_contact(&c.customer).await?;
-        let mut view = c.view(contact.as_ref(), state.conversations.windows());
+        let mut view = c.view(
+            contact.as_ref(),
+            state.conversations.windows(),
+            state.conversations.sla(),
+        );
         state.desk.masker(c, contact.as_ref(), &[]).apply(&mut view);
         views.push(view);
     }
@@ -514,12 +518,16 @@ async fn show(
             Actor::Key(_) => true,
         };
         if c.id != conversation.id && visible {
-            history.push(c.view(contact.as_ref(), state.conversations.windows()));
+            history.push(c.view(
+                contact.as_ref(),
+                state.conversations.windows(),
+                state.conversations.sla(),
+            ));
         }
     }
     let events = state.store.conversation_events(&conversation.id).await?;
     let mut body = json!({
-        "conversation": conversation.view(contact.as_ref(), state.conversations.windows()),
+        "conversation": conversation.view(contact.as_ref(), state.conversations.windows(), state.conversations.sla()),
         "messages": messages,
         "contact": contact.as_ref().map(|c| json!({
             "id": c.customer,

@@ -61,6 +61,7 @@ pub fn notice_for(agent: &AgentId, kind: &str, data: &Value) -> Option<Notice> {
     let (kind, conversation) = match kind {
         "conversation.offered" => (NotifyKind::Offer, &data["conversation"]),
         "conversation.assigned" => (NotifyKind::Assignment, &data["conversation"]),
+        "conversation.sla_breached" => (NotifyKind::Sla, &data["conversation"]),
         "message.created" if data["message"]["direction"] == "inbound" => {
             (NotifyKind::Message, &Value::Null)
         }
@@ -103,7 +104,7 @@ pub fn ttl_and_urgency(notice: &Notice, now_ms: i64, default_ttl: u32) -> (u32, 
                 .unwrap_or(default_ttl);
             (left.min(default_ttl), Urgency::High)
         }
-        NotifyKind::Assignment => (default_ttl, Urgency::High),
+        NotifyKind::Assignment | NotifyKind::Sla => (default_ttl, Urgency::High),
         NotifyKind::Message => (default_ttl, Urgency::Normal),
     }
 }

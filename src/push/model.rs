@@ -48,6 +48,7 @@ pub enum NotifyKind {
     Offer,
     Assignment,
     Message,
+    Sla,
 }
 
 impl NotifyKind {
@@ -56,6 +57,7 @@ impl NotifyKind {
             NotifyKind::Offer => "offer",
             NotifyKind::Assignment => "assignment",
             NotifyKind::Message => "message",
+            NotifyKind::Sla => "sla",
         }
     }
 
@@ -65,6 +67,8 @@ impl NotifyKind {
             NotifyKind::Offer => settings.events.offer,
             NotifyKind::Assignment => settings.events.assignment,
             NotifyKind::Message => settings.events.message,
+            // A breach always notifies (how, sound or desktop, still follows the settings).
+            NotifyKind::Sla => true,
         }
     }
 }

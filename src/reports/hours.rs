@@ -1,15 +1,19 @@
 //! Business-hours arithmetic, pure: how much of a span of time falls within a calendar's
 //! opening hours (per weekday, local times of the calendar's time zone, DST included).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Opening hours: for each weekday (Monday first) its intervals of local time, `[open, close)`;
-/// a close of `None` is midnight at the end of the day.
+/// a close of `None` is midnight at the end of the day. `closed` dates (local) are closed all
+/// day (holidays).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Calendar {
     pub tz: Tz,
     pub week: [Vec<(NaiveTime, Option<NaiveTime>)>; 7],
+    pub closed: BTreeSet<NaiveDate>,
 }
 
 /// The UTC instant of a local time; in a DST gap the instant the clocks jump to, in an overlap
@@ -32,31 +36,77 @@ fn instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> i64 {
     }
 }
 
+/// How far [`Calendar::add_business_ms`] looks for opening hours before it gives up (a
+/// calendar open less than this often never reaches a deadline).
+const HORIZON_DAYS: u64 = 800;
+
 impl Calendar {
+    /// A calendar from its configuration (`timezone`, `weekly` "HH:MM-HH:MM" ranges per day,
+    /// `closed_dates`), checked like the bot's opening hours.
+    pub fn from_config(config: &crate::bot::config::HoursConfig) -> Result<Self, String> {
+        let tz: Tz = config
+            .timezone
+            .parse()
+            .map_err(|_| format!("unknown timezone {}", config.timezone))?;
+        let mut week: [Vec<(NaiveTime, Option<NaiveTime>)>; 7] = Default::default();
+        for (day, spec) in &config.weekly {
+            let index = crate::bot::hours::day_index(day)
+                .ok_or_else(|| format!("unknown day {day} (use mon..sun)"))?;
+            let ranges =
+                crate::bot::hours::parse_ranges(spec).map_err(|e| format!("{day}: {e}"))?;
+            week[index] = ranges
+                .into_iter()
+                .map(|(from, to)| (minute_time(from), (to < 24 * 60).then(|| minute_time(to))))
+                .collect();
+        }
+        let closed = config
+            .closed_dates
+            .iter()
+            .map(|d| {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| format!("closed date {d} is not YYYY-MM-DD"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { tz, week, closed })
+    }
+
+    /// The opening intervals (UTC ms, `[start, end)`) of local `day`, in order.
+    fn day_intervals(&self, day: NaiveDate) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let weekday = day.weekday().num_days_from_monday() as usize;
+        let open = if self.closed.contains(&day) {
+            &[][..]
+        } else {
+            &self.week[weekday][..]
+        };
+        open.iter().map(move |(from, to)| {
+            let start = instant(self.tz, day, *from);
+            let end = match to {
+                Some(to) => instant(self.tz, day, *to),
+                None => instant(self.tz, day + Days::new(1), NaiveTime::MIN),
+            };
+            (start, end)
+        })
+    }
+
+    /// The local day of an instant, a day early (a day either side covers the zone's offset).
+    fn first_day(&self, ms: i64) -> Option<NaiveDate> {
+        let at = DateTime::<Utc>::from_timestamp_millis(ms)?;
+        Some(at.with_timezone(&self.tz).date_naive() - Days::new(1))
+    }
+
     /// Milliseconds of `[from_ms, to_ms)` within opening hours (0 when `to_ms <= from_ms`).
     pub fn business_ms(&self, from_ms: i64, to_ms: i64) -> i64 {
         if to_ms <= from_ms {
             return 0;
         }
-        let (Some(from), Some(to)) = (
-            DateTime::<Utc>::from_timestamp_millis(from_ms),
-            DateTime::<Utc>::from_timestamp_millis(to_ms),
-        ) else {
+        let (Some(first), Some(last)) = (self.first_day(from_ms), self.first_day(to_ms)) else {
             return 0;
         };
-        // Local days that may overlap the span (a day either side for the zone's offset).
-        let first = from.with_timezone(&self.tz).date_naive() - Days::new(1);
-        let last = to.with_timezone(&self.tz).date_naive() + Days::new(1);
+        let last = last + Days::new(2);
         let mut total = 0i64;
         let mut day = first;
         while day <= last {
-            let weekday = day.weekday().num_days_from_monday() as usize;
-            for (open, close) in &self.week[weekday] {
-                let start = instant(self.tz, day, *open);
-                let end = match close {
-                    Some(close) => instant(self.tz, day, *close),
-                    None => instant(self.tz, day + Days::new(1), NaiveTime::MIN),
-                };
+            for (start, end) in self.day_intervals(day) {
                 let overlap = end.min(to_ms) - start.max(from_ms);
                 if overlap > 0 {
                     total += overlap;
@@ -66,6 +116,34 @@ impl Calendar {
         }
         total
     }
+
+    /// The instant at which `ms` of opening hours have passed since `from_ms` (`from_ms` itself
+    /// for 0); `None` when the calendar is not open that long within [`HORIZON_DAYS`].
+    pub fn add_business_ms(&self, from_ms: i64, ms: i64) -> Option<i64> {
+        if ms <= 0 {
+            return Some(from_ms);
+        }
+        let mut left = ms;
+        let mut day = self.first_day(from_ms)?;
+        for _ in 0..HORIZON_DAYS {
+            for (start, end) in self.day_intervals(day) {
+                let start = start.max(from_ms);
+                if end <= start {
+                    continue;
+                }
+                if end - start >= left {
+                    return Some(start + left);
+                }
+                left -= end - start;
+            }
+            day = day + Days::new(1);
+        }
+        None
+    }
+}
+
+fn minute_time(minutes: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN)
 }
 
 #[cfg(test)]
@@ -92,6 +170,7 @@ mod tests {
                 vec![],
                 vec![],
             ],
+            closed: BTreeSet::new(),
         }
     }
 
@@ -155,6 +234,7 @@ mod tests {
         let c = Calendar {
             tz,
             week: std::array::from_fn(|_| all.clone()),
+            closed: BTreeSet::new(),
         };
         let spring = at(tz, 2026, 3, 29, 0, 0);
         let spring_next = at(tz, 2026, 3, 30, 0, 0);

@@ -26,6 +26,13 @@ pub enum Measure {
     Transfers,
     /// Agents' replies to the customer.
     Replies,
+    /// SLA clocks stopped within their target, or after it (docs/REPORTS.md, "SLAs").
+    SlaFirstResponseMet,
+    SlaFirstResponseMissed,
+    SlaNextResponseMet,
+    SlaNextResponseMissed,
+    SlaResolutionMet,
+    SlaResolutionMissed,
     WaitInQueue,
     FirstResponse,
     NextResponse,
@@ -34,7 +41,7 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const COUNTS: [Measure; 8] = [
+    pub const COUNTS: [Measure; 14] = [
         Measure::Opened,
         Measure::HandedOff,
         Measure::ResolvedByBot,
@@ -43,6 +50,30 @@ impl Measure {
         Measure::Abandoned,
         Measure::Transfers,
         Measure::Replies,
+        Measure::SlaFirstResponseMet,
+        Measure::SlaFirstResponseMissed,
+        Measure::SlaNextResponseMet,
+        Measure::SlaNextResponseMissed,
+        Measure::SlaResolutionMet,
+        Measure::SlaResolutionMissed,
+    ];
+    /// Each SLA clock with its measures (met, missed).
+    pub const SLA: [(crate::reports::sla::Clock, Measure, Measure); 3] = [
+        (
+            crate::reports::sla::Clock::FirstResponse,
+            Measure::SlaFirstResponseMet,
+            Measure::SlaFirstResponseMissed,
+        ),
+        (
+            crate::reports::sla::Clock::NextResponse,
+            Measure::SlaNextResponseMet,
+            Measure::SlaNextResponseMissed,
+        ),
+        (
+            crate::reports::sla::Clock::Resolution,
+            Measure::SlaResolutionMet,
+            Measure::SlaResolutionMissed,
+        ),
     ];
     pub const TIMES: [Measure; 5] = [
         Measure::WaitInQueue,
@@ -63,6 +94,12 @@ impl Measure {
             Measure::Abandoned => "abandoned",
             Measure::Transfers => "transfers",
             Measure::Replies => "replies",
+            Measure::SlaFirstResponseMet => "sla_first_response_met",
+            Measure::SlaFirstResponseMissed => "sla_first_response_missed",
+            Measure::SlaNextResponseMet => "sla_next_response_met",
+            Measure::SlaNextResponseMissed => "sla_next_response_missed",
+            Measure::SlaResolutionMet => "sla_resolution_met",
+            Measure::SlaResolutionMissed => "sla_resolution_missed",
             Measure::WaitInQueue => "wait_in_queue",
             Measure::FirstResponse => "first_response",
             Measure::NextResponse => "next_response",
@@ -277,6 +314,18 @@ pub fn advance(
             "reopened" => {
                 r.reopens += 1;
                 push(now, &team_now, &agent_now, Measure::Reopened, None);
+            }
+            kind @ ("sla_met" | "sla_missed") => {
+                let clock = e
+                    .detail
+                    .as_deref()
+                    .and_then(crate::reports::sla::Clock::parse);
+                if let Some((_, met, missed)) =
+                    Measure::SLA.iter().find(|(c, _, _)| Some(*c) == clock)
+                {
+                    let measure = if kind == "sla_met" { *met } else { *missed };
+                    push(now, &team_now, &agent_now, measure, None);
+                }
             }
             _ => {}
         }

@@ -14,6 +14,8 @@ pub mod csv;
 pub mod hours;
 pub mod measures;
 pub mod sketch;
+pub mod sla;
+pub mod sla_rules;
 pub mod summary;
 
 pub use measures::{ConversationReport, Delta, Measure, Outcome, StepFacts, advance};

@@ -183,7 +183,18 @@ impl Figures {
                 }),
             );
         }
-        json!({ "counts": counts, "times": times })
+        // The share of each SLA clock that stopped within its target.
+        let mut sla = Map::new();
+        for (clock, met, missed) in Measure::SLA {
+            let met = self.counts.get(&met).copied().unwrap_or(0);
+            let missed = self.counts.get(&missed).copied().unwrap_or(0);
+            let share = (met + missed > 0).then(|| met as f64 / (met + missed) as f64);
+            sla.insert(
+                clock.as_str().into(),
+                json!({ "met": met, "missed": missed, "share_met": share }),
+            );
+        }
+        json!({ "counts": counts, "times": times, "sla": sla })
     }
 }
 

@@ -182,6 +182,8 @@ pub struct ConversationRecord {
     /// When the customer last wrote (unix ms, the provider's timestamp): Meta's 24-hour
     /// customer-service window runs from it.
     pub last_inbound_at: Option<i64>,
+    /// What its SLA clocks read (docs/REPORTS.md, "SLAs").
+    pub sla: crate::reports::sla::SlaMarks,
     /// Steps committed so far (0: not stored yet). A step commits only over the version it was
     /// computed from, so two owners of one conversation can never both write.
     pub version: i64,
@@ -215,20 +217,23 @@ impl ConversationRecord {
             resolved_at: None,
             snoozed_until: None,
             last_inbound_at: None,
+            sla: Default::default(),
             version: 0,
         }
     }
 
     /// What agents see of the conversation (everything but the bot's internals), with its
-    /// channel's messaging window now.
+    /// channel's messaging window and its SLA clocks now.
     pub fn view(
         &self,
         contact: Option<&ContactRecord>,
         windows: &crate::channels::ChannelWindows,
+        sla: &crate::reports::sla_rules::SlaRules,
     ) -> serde_json::Value {
+        let now = chrono::Utc::now().timestamp_millis();
         let window = windows
             .rule(&self.channel, &self.customer)
-            .view(self.last_inbound_at, chrono::Utc::now().timestamp_millis());
+            .view(self.last_inbound_at, now);
         serde_json::json!({
             "id": self.id,
             "channel": self.channel,
@@ -252,6 +257,7 @@ impl ConversationRecord {
             "snoozed_until": self.snoozed_until,
             "last_inbound_at": self.last_inbound_at,
             "window": window,
+            "sla": sla.view(self, now),
         })
     }
 }

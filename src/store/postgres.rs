@@ -100,7 +100,8 @@ macro_rules! conversation_columns {
     () => {
         "id, key, channel, customer, status, team, bot_state::text AS bot_state, created_at,
          updated_at, handoff_at, last_seq, assignee, priority, route::text AS route,
-         assigned_at, first_response_at, resolved_at, snoozed_until, last_inbound_at, version"
+         assigned_at, first_response_at, resolved_at, snoozed_until, last_inbound_at,
+         sla::text AS sla, version"
     };
 }
 macro_rules! message_columns {
@@ -1841,9 +1842,9 @@ async fn write_conversation(
             "INSERT INTO conversations
                 (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
                  handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
-                 resolved_at, snoozed_until, last_inbound_at, version)
+                 resolved_at, snoozed_until, last_inbound_at, sla, version)
              VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9, $10, $11, $12, $13, $14::json, $15,
-                     $16, $17, $18, $19, 1)",
+                     $16, $17, $18, $19, $20::json, 1)",
         )
         .bind(text(&c.id))
         .bind(text(c.key.as_str()))
@@ -1864,6 +1865,7 @@ async fn write_conversation(
         .bind(c.resolved_at)
         .bind(c.snoozed_until)
         .bind(c.last_inbound_at)
+        .bind(to_json(&c.sla)?)
         .execute(&mut *conn)
         .await;
         return match inserted {
@@ -1878,8 +1880,8 @@ async fn write_conversation(
         "UPDATE conversations SET status = $1, team = $2, bot_state = $3::json, updated_at = $4,
             handoff_at = $5, last_seq = $6, assignee = $7, priority = $8, route = $9::json,
             assigned_at = $10, first_response_at = $11, resolved_at = $12, snoozed_until = $13,
-            last_inbound_at = $14, version = version + 1
-         WHERE id = $15 AND version = $16",
+            last_inbound_at = $14, sla = $15::json, version = version + 1
+         WHERE id = $16 AND version = $17",
     )
     .bind(c.status.as_str())
     .bind(c.team.as_ref().map(|t| text(t.as_str())))
@@ -1895,6 +1897,7 @@ async fn write_conversation(
     .bind(c.resolved_at)
     .bind(c.snoozed_until)
     .bind(c.last_inbound_at)
+    .bind(to_json(&c.sla)?)
     .bind(text(&c.id))
     .bind(c.version)
     .execute(&mut *conn)

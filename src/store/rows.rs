@@ -91,6 +91,11 @@ pub(super) fn conversation_from_row(row: &impl StoreRow) -> Result<ConversationR
         resolved_at: row.opt_int("resolved_at")?,
         snoozed_until: row.opt_int("snoozed_until")?,
         last_inbound_at: row.opt_int("last_inbound_at")?,
+        sla: row
+            .opt_text("sla")?
+            .map(|s| from_json(&s, "sla"))
+            .transpose()?
+            .unwrap_or_default(),
         version: row.int("version")?,
     })
 }

@@ -720,6 +720,7 @@ fn insert_webhook_events(
 fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), StoreError> {
     let bot_state = to_json(&c.bot_state)?;
     let route = c.route.as_ref().map(to_json).transpose()?;
+    let sla = to_json(&c.sla)?;
     let open_twice = || {
         StoreError::Conflict(format!(
             "conversation {} already has an open conversation",
@@ -732,8 +733,8 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
                 "INSERT INTO conversations
                     (id, key, channel, customer, status, team, bot_state, created_at, updated_at,
                      handoff_at, last_seq, assignee, priority, route, assigned_at, first_response_at,
-                     resolved_at, snoozed_until, last_inbound_at, version)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                     resolved_at, snoozed_until, last_inbound_at, sla, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -755,7 +756,8 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
                     c.first_response_at,
                     c.resolved_at,
                     c.snoozed_until,
-                    c.last_inbound_at
+                    c.last_inbound_at,
+                    sla
                 ])
             });
         return match inserted {
@@ -769,7 +771,7 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
             "UPDATE conversations SET status = ?, team = ?, bot_state = ?, updated_at = ?,
                 handoff_at = ?, last_seq = ?, assignee = ?, priority = ?, route = ?, assigned_at = ?,
                 first_response_at = ?, resolved_at = ?, snoozed_until = ?, last_inbound_at = ?,
-                version = version + 1
+                sla = ?, version = version + 1
              WHERE id = ? AND version = ?",
         )
         .and_then(|mut s| {
@@ -788,6 +790,7 @@ fn write_conversation(conn: &Connection, c: &ConversationRecord) -> Result<(), S
                 c.resolved_at,
                 c.snoozed_until,
                 c.last_inbound_at,
+                sla,
                 c.id,
                 c.version
             ])

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::store::{ContactRecord, ConversationRecord, ConversationStep, WebhookOutboxEntry};
 
 /// Every event type an endpoint may subscribe to.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "message.created",
     "message.status",
     "conversation.created",
@@ -17,6 +17,7 @@ pub const EVENT_TYPES: [&str; 9] = [
     "conversation.transferred",
     "conversation.resolved",
     "conversation.reopened",
+    "conversation.sla_breached",
     "contact.created",
     "contact.updated",
 ];
@@ -167,6 +168,7 @@ pub fn of_step(
             "transferred" => "conversation.transferred",
             "resolved" => "conversation.resolved",
             "reopened" => "conversation.reopened",
+            "sla_breached" => "conversation.sla_breached",
             _ => continue,
         };
         push(

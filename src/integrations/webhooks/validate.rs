@@ -218,7 +218,7 @@ mod tests {
             event_types(&names(&super::super::events::EVENT_TYPES))
                 .unwrap()
                 .len(),
-            9
+            10
         );
         assert_eq!(event_types(&[]).unwrap_err().code, "invalid_events");
         let refused = event_types(&names(&["message.created", "message.deleted"])).unwrap_err();

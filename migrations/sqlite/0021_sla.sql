@@ -1,0 +1,3 @@
+-- SLA clocks: each conversation's marks (cycle start, first reply, the customer's first
+-- unanswered message, resolution, breaches announced), as JSON.
+ALTER TABLE conversations ADD COLUMN sla TEXT NOT NULL DEFAULT '{}';

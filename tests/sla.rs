@@ -1,0 +1,262 @@
+//! SLA clocks end to end, in both modes (SQLite; PostgreSQL and Redis): a handed-off
+//! conversation carries its live SLA state in the API; when a clock comes due, the breach is
+//! pushed at once to the team's supervisor and the agent who has it, counted in the metrics,
+//! and its later reply is a missed target in the reports, beside met ones. A breach that comes
+//! due while the gateway is down is announced after its restart (embedded mode: timers live in
+//! memory). Bad SLA settings stop the start, and a team cannot name a calendar that does not
+//! exist.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::console::*;
+use serde_json::{Value, json};
+use switchboard::config::{Settings, SlaPolicySettings};
+
+const SLA_BREACHED: &str = "conversation.sla_breached";
+
+/// Support's first and next responses are due within `seconds`; resolution within an hour.
+fn quick_sla(settings: &mut Settings, seconds: u64) {
+    settings.sla.at_risk = 0.5;
+    settings.sla.policies = vec![SlaPolicySettings {
+        team: Some("support".into()),
+        priority: None,
+        first_response_seconds: Some(seconds),
+        next_response_seconds: Some(seconds),
+        resolution_seconds: Some(3600),
+        business_hours: false,
+    }];
+}
+
+fn clock<'a>(conversation: &'a Value, name: &str) -> &'a Value {
+    conversation["sla"]["clocks"]
+        .as_array()
+        .and_then(|clocks| clocks.iter().find(|c| c["clock"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+fn today() -> String {
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today + chrono::Days::new(1);
+    format!("from={today}&to={tomorrow}&tz=UTC")
+}
+
+async fn breaches_are_pushed_counted_and_reported() {
+    let app = spawn_console_app(|s| quick_sla(s, 2)).await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let mut sam_ws = ConsoleSocket::connect_to(&app.address, sam.token(), None).await;
+    let alice = Console::new(&app, ALICE);
+    let mut alice_ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+
+    // A customer waits for a first answer: the clock runs, on track at first.
+    let late = Customer::new(&app, "15550400101");
+    let id = late.hands_off_to("support").await;
+    alice_ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    let view = alice.conversation(&id).await["conversation"].clone();
+    let first = clock(&view, "first_response");
+    assert_eq!(view["sla"]["business_hours"], false, "{view:#}");
+    assert_eq!(first["target_ms"], 2000, "{view:#}");
+    assert!(first["stopped_at"].is_null());
+    let (Some(started), Some(due)) = (first["started_at"].as_i64(), first["due_at"].as_i64())
+    else {
+        panic!("a running first-response clock: {view:#}");
+    };
+    assert_eq!(due - started, 2000);
+    assert_eq!(first["at_risk_at"].as_i64(), Some(started + 1000));
+    assert!(clock(&view, "next_response").is_null(), "{view:#}");
+
+    // Nobody answers: at its due time the supervisor and the agent are told, with the state.
+    let event = sam_ws
+        .wait_for_conversation(SLA_BREACHED, &id, Duration::from_secs(10))
+        .await;
+    assert_eq!(event["data"]["clocks"], json!(["first_response"]));
+    assert_eq!(event["data"]["conversation"]["sla"]["status"], "breached");
+    alice_ws
+        .wait_for_conversation(SLA_BREACHED, &id, WAIT)
+        .await;
+    let view = alice.conversation(&id).await["conversation"].clone();
+    assert_eq!(clock(&view, "first_response")["status"], "breached");
+    // Counted (the recorder is the process's: other tests here breach too).
+    let metrics = app.metrics().await;
+    let counted = metric_value(
+        &metrics,
+        "switchboard_sla_breaches_total",
+        &[("team", "support"), ("clock", "first_response")],
+    );
+    assert!(counted.is_some_and(|n| n >= 1.0), "{metrics}");
+
+    // The late reply settles it as missed; the next answer comes in time; resolved in time.
+    expect_status(201, alice.reply(&id, "Sorry for the wait!").await);
+    let view = alice.conversation(&id).await["conversation"].clone();
+    assert_eq!(
+        clock(&view, "first_response")["status"],
+        "missed",
+        "{view:#}"
+    );
+    late.says("Is my parcel lost?").await;
+    let view = alice
+        .wait_conversation(&id, "the next-response clock", WAIT, |d| {
+            !clock(&d["conversation"], "next_response").is_null()
+        })
+        .await["conversation"]
+        .clone();
+    assert_eq!(clock(&view, "next_response")["status"], "on_track");
+    expect_status(201, alice.reply(&id, "It is on its way.").await);
+    expect_status(200, alice.resolve(&id).await);
+
+    // Another customer is answered at once: met.
+    let quick = Customer::new(&app, "15550400102");
+    let second = quick.hands_off_to("support").await;
+    alice_ws
+        .wait_for_conversation(ASSIGNED, &second, WAIT)
+        .await;
+    expect_status(201, alice.reply(&second, "Hello!").await);
+    let view = alice.conversation(&second).await["conversation"].clone();
+    assert_eq!(clock(&view, "first_response")["status"], "met", "{view:#}");
+    assert_eq!(
+        view["sla"]["status"], "on_track",
+        "the resolution clock runs on"
+    );
+
+    // No breach of the second, and only one of the first (the timer is not repeated).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let breaches: Vec<Value> = sam_ws
+        .received_after(0)
+        .into_iter()
+        .filter(|e| e["kind"] == SLA_BREACHED)
+        .collect();
+    assert_eq!(breaches.len(), 1, "{breaches:#?}");
+
+    // The reports give the share met per clock.
+    let report = expect_status(
+        200,
+        sam.get(&format!("/api/v1/reports/summary?{}", today()))
+            .await,
+    );
+    let sla = &report["total"]["sla"];
+    assert_eq!(
+        sla["first_response"],
+        json!({"met": 1, "missed": 1, "share_met": 0.5}),
+        "{report:#}"
+    );
+    assert_eq!(sla["next_response"]["met"], 1, "{report:#}");
+    assert_eq!(sla["next_response"]["missed"], 0, "{report:#}");
+    assert_eq!(sla["resolution"]["met"], 1, "{report:#}");
+    assert_eq!(
+        report["total"]["counts"]["sla_first_response_missed"], 1,
+        "{report:#}"
+    );
+}
+
+async fn teams_name_only_configured_calendars() {
+    let app = spawn_console_app(|_| {}).await;
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    expect_status(
+        400,
+        admin
+            .patch(
+                "/api/v1/admin/teams/support",
+                json!({"business_hours": "atlantis"}),
+            )
+            .await,
+    );
+    let team = expect_status(
+        200,
+        admin
+            .patch(
+                "/api/v1/admin/teams/support",
+                json!({"business_hours": "madrid"}),
+            )
+            .await,
+    );
+    assert_eq!(team["team"]["business_hours"], "madrid", "{team:#}");
+}
+
+in_both_modes!(
+    breaches_are_pushed_counted_and_reported,
+    teams_name_only_configured_calendars
+);
+
+/// Embedded mode: the check timers live in memory; a start schedules them again, so a breach
+/// that came due while the gateway was down is announced once it is back.
+#[actix_rt::test]
+async fn a_breach_due_during_a_restart_is_announced_after_it() {
+    let app = spawn_console_app(|s| quick_sla(s, 3)).await;
+    let id = Customer::new(&app, "15550400201")
+        .hands_off_to("support")
+        .await;
+    // Not due yet when the gateway stops; due while it is down.
+    let view = Console::new(&app, ALICE).conversation(&id).await["conversation"].clone();
+    assert_eq!(
+        clock(&view, "first_response")["status"],
+        "on_track",
+        "{view:#}"
+    );
+    let (settings, graph, db_path, dir) = app.stop().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut app = TestApp::start(settings, graph, db_path).await;
+    app.keep_dir(dir);
+    // From the start of Sam's log: the breach may be announced before the socket opens.
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let mut sam_ws = ConsoleSocket::connect_to(&app.address, sam.token(), Some(0)).await;
+    sam_ws
+        .wait_for_conversation(SLA_BREACHED, &id, Duration::from_secs(10))
+        .await;
+    let view = sam.conversation(&id).await["conversation"].clone();
+    assert_eq!(clock(&view, "first_response")["status"], "breached");
+}
+
+#[test]
+fn bad_sla_settings_stop_the_start() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let base = || Settings::load_from(&config, "test", false).expect("the demo configuration");
+    type Change = Box<dyn Fn(&mut Settings)>;
+    let cases: Vec<(&str, Change)> = vec![
+        ("sla.at_risk", Box::new(|s| s.sla.at_risk = 1.5)),
+        (
+            "sets no target",
+            Box::new(|s| {
+                s.sla.policies = vec![SlaPolicySettings {
+                    team: None,
+                    priority: None,
+                    first_response_seconds: None,
+                    next_response_seconds: None,
+                    resolution_seconds: None,
+                    business_hours: true,
+                }]
+            }),
+        ),
+        (
+            "first_response_seconds must be positive",
+            Box::new(|s| quick_sla(s, 0)),
+        ),
+        (
+            "unknown timezone",
+            Box::new(|s| {
+                if let Some(c) = s.business_hours.get_mut("madrid") {
+                    c.timezone = "Europe/Atlantis".into();
+                }
+            }),
+        ),
+        (
+            "names atlantis",
+            Box::new(|s| {
+                if let Some(t) = s.teams.get_mut("billing") {
+                    t.business_hours = Some("atlantis".into());
+                }
+            }),
+        ),
+    ];
+    for (expected, change) in cases {
+        let mut settings = base();
+        assert!(settings.validate().is_ok(), "the demo settings are valid");
+        change(&mut settings);
+        match settings.validate() {
+            Ok(()) => panic!("{expected}: accepted"),
+            Err(e) => assert!(e.to_string().contains(expected), "{expected}: {e}"),
+        }
+    }
+}
