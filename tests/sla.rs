@@ -11,6 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestApp;
+use common::browser::Browser;
 use common::console::*;
 use serde_json::{Value, json};
 use switchboard::config::{Settings, SlaPolicySettings};
@@ -259,4 +260,60 @@ fn bad_sla_settings_stop_the_start() {
             Err(e) => assert!(e.to_string().contains(expected), "{expected}: {e}"),
         }
     }
+}
+
+/// In the console: Alice sees the clock of her new conversation in its header, then the breach
+/// in its header and its row (without a reload: the console's clock moves it); Sam, on a phone
+/// in Arabic, sees the breach in the conversation's header.
+#[actix_rt::test]
+async fn the_console_shows_the_clock_and_the_breach() {
+    let app = spawn_console_app(|s| quick_sla(s, 8)).await;
+    let browser = Browser::start(1280, 800, "en").await;
+    browser.login(&app.address, "alice@example.com", None).await;
+    browser
+        .wait_css("#presence option[value='online']")
+        .await
+        .click()
+        .await
+        .expect("online");
+    let id = hand_off(&app, "34611122301", "support").await;
+    browser.open_row(&id).await;
+    browser
+        .wait_true(
+            "the clock on track in the header",
+            "document.querySelector('.conversation-head .sla')?.dataset.sla === 'on_track' \
+             && document.querySelector('.conversation-head .sla').textContent.startsWith('First response due')",
+        )
+        .await;
+    browser.screenshot("console-sla-on-track").await;
+    browser
+        .wait_true(
+            "the breach in the header and the row",
+            "document.querySelector('.conversation-head .sla')?.dataset.sla === 'breached' \
+             && document.querySelector('.conversation-row .sla')?.textContent.startsWith('Overdue')",
+        )
+        .await;
+    browser.screenshot("console-sla-breached").await;
+    browser.close().await;
+
+    let phone = Browser::start(390, 844, "ar").await;
+    phone
+        .login(&app.address, "sam@example.com", Some("ar"))
+        .await;
+    phone
+        .wait_css("#tab-team-support")
+        .await
+        .click()
+        .await
+        .expect("support's tab");
+    phone.open_row(&id).await;
+    phone
+        .wait_true(
+            "the breach in the header, right to left",
+            "document.documentElement.dir === 'rtl' \
+             && document.querySelector('.conversation-head .sla')?.dataset.sla === 'breached'",
+        )
+        .await;
+    phone.screenshot("console-sla-breached-phone-ar").await;
+    phone.close().await;
 }

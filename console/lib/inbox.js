@@ -177,6 +177,52 @@ export function windowChangesAt(c, now) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// SLA clocks
+
+const SLA_SEVERITY = { met: 0, on_track: 1, at_risk: 2, missed: 3, breached: 4 };
+
+/**
+ * A conversation's SLA at `now`, from the view's `sla: {clocks: [{clock, status, due_at,
+ * at_risk_at, stopped_at}]}` (null: no policy applies): `{status, clock, dueAt}`, `status` the
+ * worst clock's (`on_track`, `at_risk`, `breached`, `met`, `missed`), `clock` that clock's
+ * name, `dueAt` its due time. Running clocks move with the time: the server's status is only
+ * where they stood when it answered.
+ */
+export function slaState(c, now) {
+  const clocks = c && c.sla && Array.isArray(c.sla.clocks) ? c.sla.clocks : null;
+  if (!clocks || !clocks.length) return null;
+  let worst = null;
+  for (const k of clocks) {
+    if (!k || typeof k.clock !== 'string') continue;
+    let status = typeof k.status === 'string' && k.status in SLA_SEVERITY ? k.status : 'on_track';
+    const due = finite(k.due_at);
+    const risk = finite(k.at_risk_at);
+    if (finite(k.stopped_at) === null) {
+      if (due !== null && due <= now) status = 'breached';
+      else if (risk !== null && risk <= now) status = 'at_risk';
+      else if (status !== 'breached') status = 'on_track';
+    }
+    const item = { status, clock: k.clock, dueAt: due };
+    if (!worst || SLA_SEVERITY[status] > SLA_SEVERITY[worst.status]
+      || (status === worst.status && due !== null && (worst.dueAt === null || due < worst.dueAt))) worst = item;
+  }
+  return worst;
+}
+
+/** When a running SLA clock next changes state after `now` (for a timer), else null. */
+export function slaChangesAt(c, now) {
+  const clocks = c && c.sla && Array.isArray(c.sla.clocks) ? c.sla.clocks : [];
+  let next = null;
+  for (const k of clocks) {
+    if (!k || finite(k.stopped_at) !== null) continue;
+    for (const at of [finite(k.at_risk_at), finite(k.due_at)]) {
+      if (at !== null && at > now && (next === null || at < next)) next = at;
+    }
+  }
+  return next;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Who else is here: activity frames
 
 /**

@@ -283,6 +283,7 @@ export function applyEvent(state, frame, ctx = {}) {
       break;
     case 'conversation.assigned':
     case 'conversation.updated':
+    case 'conversation.sla_breached':
       if (conv) {
         s = dropOffer(upsertConversation(s, conv), conv.id);
         effects.push('me');

@@ -24,6 +24,9 @@ export function noticeFor(frame, state, meId) {
   switch (frame.kind) {
     case 'conversation.offered':
       return conv ? { kind: 'offer', conversationId: conv.id, customer: customer(conv) } : null;
+    case 'conversation.sla_breached':
+      // Told to the team's supervisors and the agent who has it: always a notice.
+      return conv ? { kind: 'sla', conversationId: conv.id, customer: customer(conv) } : null;
     case 'conversation.assigned':
       return conv && (!conv.assignee || conv.assignee === meId)
         ? { kind: 'assignment', conversationId: conv.id, customer: customer(conv) }

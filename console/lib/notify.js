@@ -25,7 +25,7 @@ const mine = new Map();
 const QUIET_MS = 15_000;
 let openConversation = () => {};
 
-const TITLE_KEYS = { offer: K('notify.offer'), assignment: K('notify.assignment'), message: K('notify.message') };
+const TITLE_KEYS = { offer: K('notify.offer'), assignment: K('notify.assignment'), message: K('notify.message'), sla: K('notify.sla') };
 
 function title(kind) {
   return t(TITLE_KEYS[kind]) /* i18n-dynamic */;
@@ -68,7 +68,7 @@ function unlockAudio() {
   }
 }
 
-const TONES = { offer: [880, 1320], assignment: [660, 880], message: [990] };
+const TONES = { offer: [880, 1320], assignment: [660, 880], message: [990], sla: [660, 440, 660] };
 
 /** A short chime made of sine tones (nothing to download). */
 export function chime(kind) {
@@ -200,7 +200,7 @@ async function registerWorker() {
 export async function writeWorkerStrings() {
   if (typeof caches === 'undefined') return;
   try {
-    const strings = { offer: title('offer'), assignment: title('assignment'), message: title('message'), app: t('app.title') };
+    const strings = { offer: title('offer'), assignment: title('assignment'), message: title('message'), sla: title('sla'), app: t('app.title') };
     const cache = await caches.open(STRINGS_CACHE);
     await cache.put(STRINGS_URL, new Response(JSON.stringify(strings), { headers: { 'Content-Type': 'application/json' } }));
   } catch {

@@ -13,7 +13,7 @@ const enc = encodeURIComponent;
 
 export const EVENT_TYPES = [
   'message.created', 'message.status', 'conversation.created', 'conversation.assigned',
-  'conversation.transferred', 'conversation.resolved', 'conversation.reopened',
+  'conversation.transferred', 'conversation.resolved', 'conversation.reopened', 'conversation.sla_breached',
   'contact.created', 'contact.updated',
 ];
 

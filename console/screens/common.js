@@ -2,6 +2,8 @@
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
+import { slaState } from '../lib/inbox.js';
+import { time } from '../lib/format.js';
 
 const STATUS_KEYS = {
   bot: K('status.bot'),
@@ -150,6 +152,56 @@ export function useNow(active) {
     return () => clearInterval(id);
   }, [active]);
   return Date.now();
+}
+
+/** Re-renders when the time `at` comes (null: never); returns the time of this render. */
+export function useWake(at) {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
+    const delay = Math.min(Math.max(0, at - Date.now() + 50), 2 ** 31 - 1);
+    const id = setTimeout(() => setTick((n) => n + 1), delay);
+    return () => clearTimeout(id);
+  }, [at]);
+  return Date.now();
+}
+
+const SLA_CLOCK_KEYS = {
+  first_response: K('sla.clock_first_response'),
+  next_response: K('sla.clock_next_response'),
+  resolution: K('sla.clock_resolution'),
+};
+const SLA_KEYS = {
+  on_track: K('sla.on_track'),
+  at_risk: K('sla.at_risk'),
+  breached: K('sla.breached'),
+  met: K('sla.met'),
+  missed: K('sla.missed'),
+};
+const SLA_SHORT_KEYS = { at_risk: K('sla.short_at_risk'), breached: K('sla.short_breached') };
+/** On a phone's header: a word or the due time. */
+const SLA_TINY_KEYS = {
+  on_track: K('sla.short_on_track'),
+  at_risk: K('sla.short_at_risk'),
+  breached: K('sla.short_breached'),
+  met: K('sla.met'),
+  missed: K('sla.short_missed'),
+};
+
+/**
+ * A conversation's SLA at `now` (nothing when no policy applies): its worst clock, said in full
+ * ("First response due 14:32"), or, `compact` (list rows), only when at risk or breached.
+ */
+export function SlaBadge({ c, now, compact }) {
+  const sla = slaState(c, now);
+  if (!sla || (compact && !SLA_SHORT_KEYS[sla.status])) return null;
+  const clock = SLA_CLOCK_KEYS[sla.clock] ? t(SLA_CLOCK_KEYS[sla.clock]) : sla.clock; // i18n-dynamic
+  const full = t(SLA_KEYS[sla.status], { clock, time: sla.dueAt !== null ? time(sla.dueAt) : '' }); // i18n-dynamic
+  if (compact) {
+    return html`<span class=${'sla sla-' + sla.status} data-sla=${sla.status} title=${full}>${t(SLA_SHORT_KEYS[sla.status]) /* i18n-dynamic */}<span class="visually-hidden">: ${full}</span></span>`;
+  }
+  const tiny = t(SLA_TINY_KEYS[sla.status], { time: sla.dueAt !== null ? time(sla.dueAt) : '' }); // i18n-dynamic
+  return html`<span class=${'sla sla-' + sla.status} data-sla=${sla.status} title=${full}><span class="sla-full">${full}</span><span class="sla-tiny" aria-hidden="true">${tiny}</span></span>`;
 }
 
 /** A native modal dialog: focus stays inside, Escape closes it, focus goes back after. */

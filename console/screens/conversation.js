@@ -8,11 +8,11 @@ import { html, useLayoutEffect, useRef, useState } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
 import { day, dayKey, iso, time, dateTime, timeZone } from '../lib/format.js';
 import { conversationPermissions, isMasked, messageText } from '../lib/model.js';
-import { presenceIn } from '../lib/inbox.js';
+import { presenceIn, slaChangesAt } from '../lib/inbox.js';
 import { contactCards, foldTranscript, place, quoteOf, reactionCounts, telLink } from '../lib/transcript.js';
 import { snoozeChoices } from '../lib/zoned.js';
 import { closeConversation, openDialog, resolve, showPane, snooze, startTransfer, transfer } from '../lib/actions.js';
-import { agentName, channelLabel, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, statusLabel, teamName, typingText, viewingText } from './common.js';
+import { agentName, channelLabel, currentUser, customerName, deliveryLabel, icons, Modal, presenceLabel, SlaBadge, statusLabel, teamName, typingText, useWake, viewingText } from './common.js';
 import { Composer } from './composer.js';
 import { MediaMessage, mediaIdOf } from './media.js';
 
@@ -355,10 +355,12 @@ export function ConversationView({ s }) {
   const dialog = s.dialog;
   const setDialog = openDialog;
   const d = s.detail;
+  const c = d ? d.conversation || s.conversations[d.id] || null : null;
+  // The SLA badge changes with the time: wake when its clock turns.
+  const now = useWake(c ? slaChangesAt(c, Date.now()) : null);
   if (!d) {
     return html`<div class="empty-pane"><p class="muted">${t('conversation.none')}</p></div>`;
   }
-  const c = d.conversation || s.conversations[d.id] || null;
   const waiting = Object.keys(s.offers).length + Object.entries(s.unread).filter(([id]) => id !== d.id).length;
   const phone = c && c.customer && c.customer.phone;
   const name = c ? customerName(c) : '';
@@ -376,6 +378,7 @@ export function ConversationView({ s }) {
           ${c && html`
             <p class="conversation-sub">
               <span class=${'status status-' + c.status}>${statusLabel(c.status)}</span>
+              <${SlaBadge} c=${c} now=${now} />
               ${phone && phone !== name && html`<bdi class="phone" dir="ltr">${phone}</bdi>`}
               <span class="conversation-channel sub-extra" dir="auto">${channelLabel(c)}</span>
               ${c.team && html`<span class="sub-extra">${teamName(s, c.team)}</span>`}

@@ -9,7 +9,7 @@ import { html, useEffect, useLayoutEffect, useRef, useState } from '../lib/html.
 import { t, K } from '../lib/i18n.js';
 import { iso, when } from '../lib/format.js';
 import { listRows } from '../lib/model.js';
-import { filterCount, nearEnd, presenceIn, scrollToShow, SEARCH_STATUSES, stepIndex, visibleRange } from '../lib/inbox.js';
+import { filterCount, nearEnd, presenceIn, scrollToShow, SEARCH_STATUSES, slaChangesAt, stepIndex, visibleRange } from '../lib/inbox.js';
 import {
   clearSearch,
   currentTab,
@@ -23,7 +23,7 @@ import {
   setSearch,
   tabs,
 } from '../lib/actions.js';
-import { channelKindLabel, currentUser, customerName, icons, setListNavigator, statusLabel, typingText, viewingText } from './common.js';
+import { channelKindLabel, currentUser, customerName, icons, setListNavigator, SlaBadge, statusLabel, typingText, useWake, viewingText } from './common.js';
 
 /** Row height when the CSS does not say (`--row-height` on `.conversation-list`). */
 const DEFAULT_ROW = 78;
@@ -51,7 +51,7 @@ function onTabKey(e, all, current) {
   });
 }
 
-function Row({ c, s, index, total, offscreen }) {
+function Row({ c, s, index, total, offscreen, now }) {
   const unread = s.unread[c.id] || 0;
   const preview = s.previews[c.id];
   const phone = c.customer && c.customer.phone;
@@ -73,6 +73,7 @@ function Row({ c, s, index, total, offscreen }) {
             ${others.length > 0 && html`
               <span class=${'row-eye' + (here.typing.length ? ' typing' : '')} title=${others.join(', ')}>${icons.eye()}</span>
               <span class="visually-hidden">${here.typing.length ? typingText(here.typing) : viewingText(here.viewing)}</span>`}
+            <${SlaBadge} c=${c} now=${now} compact=${true} />
             <span class=${'status status-' + c.status}>${statusLabel(c.status)}</span>
             ${unread > 0 && html`
               <span class="badge" aria-hidden="true">${unread}</span>
@@ -135,6 +136,13 @@ function Rows({ s, rows, entry, tab, labelledBy }) {
   const openIndex = s.openId ? rows.findIndex((c) => c.id === s.openId) : -1;
   const keepIndex = keepId ? rows.findIndex((c) => c.id === keepId) : -1;
   const range = visibleRange(rows.length, scroll.row, scroll.top, scroll.height, 8, keepIndex >= 0 ? keepIndex : openIndex);
+  // SLA badges change with the time: wake when the first drawn row's clock turns.
+  let wake = null;
+  for (let i = range.start; i < range.end && i < rows.length; i++) {
+    const at = slaChangesAt(rows[i], Date.now());
+    if (at !== null && (wake === null || at < wake)) wake = at;
+  }
+  const now = useWake(wake);
 
   // j/k and the arrows: through every row, drawn or not; the row is scrolled into view first.
   const focusRow = (index) => {
@@ -192,7 +200,7 @@ function Rows({ s, rows, entry, tab, labelledBy }) {
       <ul class="rows" aria-label=${t('list.rows', { count: rows.length })}
         style=${{ '--before': range.before + 'px', '--after': range.after + 'px' }}>
         ${drawn.map((i) => html`
-          <${Row} key=${rows[i].id} c=${rows[i]} s=${s} index=${i} total=${total} offscreen=${outside(i)} />`)}
+          <${Row} key=${rows[i].id} c=${rows[i]} s=${s} index=${i} total=${total} offscreen=${outside(i)} now=${now} />`)}
       </ul>
       ${entry && entry.loadingMore && html`<p class="list-more muted" role="status">${t('list.loading_more')}</p>`}
     </div>

@@ -341,3 +341,36 @@ test('places link to OpenStreetMap; contact cards', () => {
   assert.equal(tr.telLink('+1 (650) 555-1234'), 'tel:+16505551234');
   assert.equal(tr.telLink('no'), null);
 });
+
+test('SLA clocks: the worst one, moving with the time; stopped ones keep their verdict', () => {
+  const MIN = 60_000;
+  const clock = (name, o) => ({ clock: name, status: 'on_track', stopped_at: null, ...o });
+  const c = {
+    sla: {
+      status: 'on_track',
+      clocks: [
+        clock('first_response', { at_risk_at: 10 * MIN, due_at: 20 * MIN }),
+        clock('resolution', { at_risk_at: 100 * MIN, due_at: 200 * MIN }),
+      ],
+    },
+  };
+  assert.equal(inbox.slaState({}, 0), null);
+  assert.equal(inbox.slaState({ sla: null }, 0), null);
+  assert.deepEqual(inbox.slaState(c, 0), { status: 'on_track', clock: 'first_response', dueAt: 20 * MIN });
+  assert.equal(inbox.slaState(c, 10 * MIN).status, 'at_risk');
+  assert.deepEqual(inbox.slaState(c, 20 * MIN), { status: 'breached', clock: 'first_response', dueAt: 20 * MIN });
+  assert.equal(inbox.slaChangesAt(c, 0), 10 * MIN);
+  assert.equal(inbox.slaChangesAt(c, 10 * MIN), 20 * MIN);
+  assert.equal(inbox.slaChangesAt(c, 20 * MIN), 100 * MIN);
+  // Answered late: the first response is missed for good, the resolution runs on.
+  const answered = {
+    sla: { clocks: [clock('first_response', { status: 'missed', stopped_at: 25 * MIN, due_at: 20 * MIN }), c.sla.clocks[1]] },
+  };
+  assert.equal(inbox.slaState(answered, 30 * MIN).status, 'missed');
+  assert.equal(inbox.slaState(answered, 300 * MIN).status, 'breached');
+  assert.equal(inbox.slaChangesAt(answered, 30 * MIN), 100 * MIN);
+  // A calendar that never opens: no due time, on track.
+  assert.equal(inbox.slaState({ sla: { clocks: [clock('first_response', { due_at: null, at_risk_at: null })] } }, 1e12).status, 'on_track');
+  // Junk from a broken server is ignored.
+  assert.equal(inbox.slaState({ sla: { clocks: [null, 3, { status: 'x' }] } }, 0), null);
+});

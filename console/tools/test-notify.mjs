@@ -29,6 +29,10 @@ test('an offer, an assignment to me and a customer message in my conversation no
   assert.equal(n.noticeFor({ kind: 'conversation.assigned', data: { conversation: conv('c1') } }, state, 'alice').kind, 'assignment');
   const inbound = { kind: 'message.created', data: { conversation_id: 'c1', message: { direction: 'inbound' } } };
   assert.equal(n.noticeFor(inbound, state, 'alice').kind, 'message');
+  // A breach reaches only the team's supervisors and the agent who has it: each is told.
+  const breach = { kind: 'conversation.sla_breached', data: { conversation: conv('c2', 'bob'), clocks: ['first_response'] } };
+  assert.deepEqual(n.noticeFor(breach, state, 'sam'), { kind: 'sla', conversationId: 'c2', customer: 'Customer c2' });
+  assert.equal(n.noticeFor({ kind: 'conversation.sla_breached', data: {} }, state, 'sam'), null);
 });
 
 test('what is not mine or not from the customer does not notify', () => {
