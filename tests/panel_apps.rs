@@ -23,8 +23,29 @@ async fn apps(admin: &Console) -> Vec<Value> {
     body["panel_apps"].as_array().cloned().unwrap_or_default()
 }
 
+/// The console page's `frame-src` (the registered apps' origins).
+async fn frame_src(app: &common::TestApp) -> String {
+    let page = app
+        .client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .expect("GET /");
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    csp.rsplit_once("; frame-src ")
+        .map(|(_, frames)| frames.to_string())
+        .unwrap_or_else(|| panic!("no frame-src: {csp}"))
+}
+
 async fn admins_register_change_rotate_and_delete_panel_apps() {
     let app = spawn_console_app(|_| {}).await;
+    // No app: the console frames nothing.
+    assert_eq!(frame_src(&app).await, "'none'");
     let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
     let alice = Console::new(&app, ALICE);
     const PATH: &str = "/api/v1/admin/panel-apps";
@@ -111,6 +132,11 @@ async fn admins_register_change_rotate_and_delete_panel_apps() {
     );
     let listed = apps(&admin).await;
     assert_eq!(listed.len(), 2, "{listed:?}");
+    // Without a restart, the console's next load frames their origins (and only those).
+    assert_eq!(
+        frame_src(&app).await,
+        "http://127.0.0.1:9 https://crm.example.com"
+    );
     assert_eq!(listed[0]["id"], id.as_str());
     assert!(
         listed.iter().all(|a| a.get("secret").is_none()),
@@ -160,6 +186,7 @@ async fn admins_register_change_rotate_and_delete_panel_apps() {
     expect_status(204, admin.delete(&one).await);
     expect_status(404, admin.delete(&one).await);
     assert_eq!(apps(&admin).await.len(), 1);
+    assert_eq!(frame_src(&app).await, "http://127.0.0.1:9");
 
     // Every change is audited, never with a secret.
     for (action, count) in [
