@@ -83,6 +83,10 @@ pub struct Settings {
     /// SLA policies per team and priority (docs/REPORTS.md, "SLAs").
     #[serde(default)]
     pub sla: SlaSettings,
+    /// Panel apps registered at start when the store has none (the demo's orders page), by id.
+    /// From then on the store holds them and admins change them (`/api/v1/admin/panel-apps`).
+    #[serde(default)]
+    pub panel_apps: BTreeMap<String, PanelAppSeed>,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -207,6 +211,7 @@ const DEMO_SECRETS: &[&str] = &[
     "demo-x-access-token",
     "demo-x-oauth1-token-secret",
     "demo-webchat-website-token",
+    "psk_demo-orders-panel-app-secret",
 ];
 pub const DEMO_CONSOLE_TOKENS: &[&str] =
     &["alice-demo-token", "bob-demo-token", "carla-demo-token"];
@@ -1095,6 +1100,21 @@ pub struct SlaPolicySettings {
     #[serde(default)]
     pub business_hours: bool,
 }
+/// A panel app registered at start when the store holds none (`panel_apps.<id>`): the id is
+/// the token's audience, so the app knows it in advance.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PanelAppSeed {
+    pub name: String,
+    pub url: String,
+    /// Team ids; empty: shown in every team's conversations.
+    #[serde(default)]
+    pub teams: Vec<String>,
+    /// The key of the context tokens (HS256), shared with the app.
+    pub secret: SecretString,
+}
+
+/// The shortest panel app secret a seed may hold.
+pub const MIN_PANEL_APP_SECRET: usize = 24;
 
 /// API keys of business systems (`/api/v1/admin/api-keys`).
 #[derive(Clone, Debug, Deserialize)]
@@ -1307,6 +1327,11 @@ impl Settings {
         {
             keys.push("x.consumer_secret".to_string());
         }
+        for (id, app) in &self.panel_apps {
+            if public(&app.secret) {
+                keys.push(format!("panel_apps.{id}.secret"));
+            }
+        }
         // Push services write to the VAPID contact when something is wrong: the demo's
         // example.com reaches nobody.
         if self.push.enabled && is_example_contact(&self.push.subject) {
@@ -1327,6 +1352,36 @@ impl Settings {
             }
         }
         keys
+    }
+
+    /// The panel app seeds: what the admin API would accept, and a secret long enough.
+    fn validate_panel_apps(&self) -> Result<(), ConfigError> {
+        use crate::integrations::panel_apps;
+        use secrecy::ExposeSecret;
+        let loopback = DEMO_ENVIRONMENTS.contains(&self.environment.as_str());
+        for (id, app) in &self.panel_apps {
+            let bad = |what: String| ConfigError::Invalid(format!("panel_apps.{id}: {what}"));
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(bad(
+                    "the id must be 1 to 64 letters, digits, `-` or `_`".into()
+                ));
+            }
+            panel_apps::name(&app.name).map_err(|e| bad(e.message))?;
+            panel_apps::url(&app.url, loopback).map_err(|e| bad(e.message))?;
+            panel_apps::teams(&app.teams, |t| self.teams.contains_key(t))
+                .map_err(|e| bad(e.message))?;
+            if app.secret.expose_secret().len() < MIN_PANEL_APP_SECRET {
+                return Err(bad(format!(
+                    "`secret` must have at least {MIN_PANEL_APP_SECRET} characters"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Cross-field checks that serde cannot express.
@@ -1372,6 +1427,7 @@ impl Settings {
             return invalid("push.subject must be a mailto: or https: URL (RFC 8292)".into());
         }
         crate::reports::sla_rules::SlaRules::from_settings(self).map_err(ConfigError::Invalid)?;
+        self.validate_panel_apps()?;
         let mut seen = std::collections::HashSet::new();
         for (id, channel) in &self.channels {
             if !self.bots.contains_key(&channel.bot) {

@@ -543,8 +543,8 @@ fn report(previous: &Live, next: &Live, started: &Value, now: &Value) -> ReloadR
     }
 }
 
-/// The sections that seed the store's people (ignored once it holds them).
-const PEOPLE: &[&str] = &["teams", "agents"];
+/// The sections that seed the store (its people, its panel apps), ignored once it holds them.
+const PEOPLE: &[&str] = &["teams", "agents", "panel_apps"];
 
 /// The settings outside [`RELOADED`] that differ between two merged trees, as `section` or
 /// `section.key`. Values are never shown (they may be secrets).

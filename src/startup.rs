@@ -271,6 +271,21 @@ impl Application {
         let visitors = crate::channels::webchat::records::open(&settings).await?;
         // Panel apps' registrations.
         let panel_apps = crate::integrations::panel_app_records::open(&settings.database).await?;
+        {
+            use crate::integrations::panel_app_records as records;
+            let people = directory.get();
+            let rows = records::seed_rows(
+                &settings.panel_apps,
+                crate::config::DEMO_ENVIRONMENTS.contains(&settings.environment.as_str()),
+                |t| people.team(&crate::domain::TeamId::new(t)).is_some(),
+                chrono::Utc::now().timestamp_millis(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let added = records::seed(panel_apps.as_ref(), rows).await?;
+            if added > 0 {
+                tracing::info!(added, "panel apps registered from the configuration");
+            }
+        }
         // Event webhooks: the records, and the delivery lane (its own task and bound).
         let webhooks =
             crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())

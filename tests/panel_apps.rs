@@ -23,8 +23,29 @@ async fn apps(admin: &Console) -> Vec<Value> {
     body["panel_apps"].as_array().cloned().unwrap_or_default()
 }
 
+/// The console page's `frame-src` (the registered apps' origins).
+async fn frame_src(app: &common::TestApp) -> String {
+    let page = app
+        .client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .expect("GET /");
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    csp.rsplit_once("; frame-src ")
+        .map(|(_, frames)| frames.to_string())
+        .unwrap_or_else(|| panic!("no frame-src: {csp}"))
+}
+
 async fn admins_register_change_rotate_and_delete_panel_apps() {
     let app = spawn_console_app(|_| {}).await;
+    // No app: the console frames nothing.
+    assert_eq!(frame_src(&app).await, "'none'");
     let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
     let alice = Console::new(&app, ALICE);
     const PATH: &str = "/api/v1/admin/panel-apps";
@@ -111,6 +132,11 @@ async fn admins_register_change_rotate_and_delete_panel_apps() {
     );
     let listed = apps(&admin).await;
     assert_eq!(listed.len(), 2, "{listed:?}");
+    // Without a restart, the console's next load frames their origins (and only those).
+    assert_eq!(
+        frame_src(&app).await,
+        "http://127.0.0.1:9 https://crm.example.com"
+    );
     assert_eq!(listed[0]["id"], id.as_str());
     assert!(
         listed.iter().all(|a| a.get("secret").is_none()),
@@ -160,6 +186,7 @@ async fn admins_register_change_rotate_and_delete_panel_apps() {
     expect_status(204, admin.delete(&one).await);
     expect_status(404, admin.delete(&one).await);
     assert_eq!(apps(&admin).await.len(), 1);
+    assert_eq!(frame_src(&app).await, "http://127.0.0.1:9");
 
     // Every change is audited, never with a secret.
     for (action, count) in [
@@ -264,6 +291,71 @@ async fn a_conversation_s_apps_come_with_signed_masked_context_tokens() {
         404,
         alice.get("/api/v1/conversations/nope/panel-apps").await,
     );
+}
+
+/// The configuration's `panel_apps` seed an empty store at start, checked like the admin API;
+/// once the store holds apps, a restart leaves them as admins made them.
+#[actix_rt::test]
+async fn the_configuration_seeds_an_empty_store_once() {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let demo = switchboard::config::Settings::load_from(&config, "test", false)
+        .expect("the demo configuration")
+        .panel_apps;
+    assert!(
+        demo.contains_key("demo-orders"),
+        "the demo seeds its orders page"
+    );
+    let app = spawn_console_app(move |s| s.panel_apps = demo).await;
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let listed = apps(&admin).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], "demo-orders");
+    assert_eq!(listed[0]["name"], "Orders");
+    assert_eq!(listed[0]["url"], "http://127.0.0.1:9090/business/panel");
+    assert_eq!(listed[0]["teams"], json!(["billing", "support"]));
+    // Its tokens are signed with the configured secret, for its id.
+    let id = hand_off(&app, "34612345677", "support").await;
+    let answer = expect_status(
+        200,
+        Console::new(&app, ALICE)
+            .get(&format!("/api/v1/conversations/{id}/panel-apps"))
+            .await,
+    );
+    let token = answer["panel_apps"][0]["token"].as_str().expect("a token");
+    let now = u64::try_from(now_ms() / 1000).unwrap_or(0);
+    panel_apps::verify(
+        switchboard::fakes::business::DEMO_PANEL_APP_SECRET,
+        "demo-orders",
+        token,
+        now,
+    )
+    .expect("the fake business API's secret verifies it");
+
+    // Changed by an admin, then a restart: not seeded again.
+    expect_status(
+        200,
+        admin
+            .patch(
+                "/api/v1/admin/panel-apps/demo-orders",
+                json!({"name": "Order history"}),
+            )
+            .await,
+    );
+    let (settings, graph, db_path, dir) = app.stop().await;
+    let mut app = common::TestApp::start(settings, graph, db_path).await;
+    app.keep_dir(dir);
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let listed = apps(&admin).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["name"], "Order history");
+
+    // A seed the admin API would refuse stops the start with its key named.
+    let mut bad = app.settings.clone();
+    if let Some(seed) = bad.panel_apps.get_mut("demo-orders") {
+        seed.teams = vec!["nope".into()];
+    }
+    let err = bad.validate().expect_err("an unknown team").to_string();
+    assert!(err.contains("panel_apps.demo-orders"), "{err}");
 }
 
 in_both_modes!(

@@ -882,6 +882,10 @@ async fn production_refuses_a_store_holding_demo_credentials() {
         widget.website_token = "a-real-website-token-0123".to_string().into();
     }
     settings.push.subject = "mailto:noc@acme.com".into();
+    for app in settings.panel_apps.values_mut() {
+        app.secret = "psk_an-operators-own-panel-secret".to_string().into();
+        app.url = "https://orders.example.com/panel".into();
+    }
     for agent in settings.agents.values_mut() {
         agent.token_sha256 = Some("ab".repeat(32));
         agent.password_argon2 = None;

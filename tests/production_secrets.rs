@@ -12,7 +12,7 @@ fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
 }
 
-const DEMO_KEYS: [&str; 18] = [
+const DEMO_KEYS: [&str; 19] = [
     "whatsapp.app_secret",
     "whatsapp.verify_token",
     "whatsapp.access_token",
@@ -27,6 +27,7 @@ const DEMO_KEYS: [&str; 18] = [
     "channels.x.x.access_token",
     "x.consumer_secret",
     "channels.webchat.webchat.website_token",
+    "panel_apps.demo-orders.secret",
     "push.subject",
     "agents.alice.token_sha256",
     "agents.bob.token_sha256",
@@ -130,6 +131,19 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
     settings.whatsapp.verify_token = "a-real-verify-token".to_string().into();
     settings.messenger.verify_token = "a-real-messenger-verify-token".to_string().into();
     settings.instagram.app_secret = "a-real-instagram-secret".to_string().into();
+    // The demo's panel app: its public secret, then (own secret) its http URL, refused.
+    assert!(err.contains("panel_apps.demo-orders.secret"), "{err}");
+    if let Some(app) = settings.panel_apps.get_mut("demo-orders") {
+        app.secret = "psk_an-operators-own-panel-secret".to_string().into();
+    }
+    let refused = settings.validate().expect_err("still public").to_string();
+    assert!(
+        !refused.contains("panel_apps.demo-orders.secret"),
+        "{refused}"
+    );
+    if let Some(app) = settings.panel_apps.get_mut("demo-orders") {
+        app.url = "https://orders.example.com/panel".into();
+    }
     settings.x.consumer_secret = "a-real-x-consumer-secret".to_string().into();
     if let Some(account) = settings.channels.get_mut("x").and_then(|c| c.x.as_mut()) {
         account.oauth1_access_token_secret = Some("a-real-oauth1-secret".to_string().into());
@@ -167,6 +181,16 @@ fn only_the_keys_still_public_are_named_and_own_secrets_start() {
             .validate()
             .unwrap_or_else(|e| panic!("{someone}: {e}"));
     }
+    // The demo's plain-http panel app URL is refused in production, even with its own secret.
+    let mut http = settings.clone();
+    if let Some(app) = http.panel_apps.get_mut("demo-orders") {
+        app.url = "http://127.0.0.1:9090/business/panel".into();
+    }
+    let refused = http.validate().expect_err("an http panel app").to_string();
+    assert!(
+        refused.contains("panel_apps.demo-orders") && refused.contains("https"),
+        "{refused}"
+    );
     settings
         .validate()
         .expect("own secrets start in production");

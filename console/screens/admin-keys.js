@@ -7,7 +7,7 @@ import { t, K } from '../lib/i18n.js';
 import { dateTime, iso } from '../lib/format.js';
 import { explain } from '../lib/actions.js';
 import { api } from '../lib/api.js';
-import { ConfirmDialog, CopyField, icons, Modal } from './common.js';
+import { ConfirmDialog, icons, Modal, SecretShown } from './common.js';
 
 const enc = encodeURIComponent;
 
@@ -23,12 +23,7 @@ export const SCOPES = [
 ];
 
 function TokenShown({ id, title, hint, token, onClose }) {
-  return html`
-    <${Modal} id=${id} title=${title} onClose=${onClose}>
-      <${CopyField} id=${id + '-token'} label=${t('apikeys.token')} value=${token} hint=${hint} />
-      <button type="button" class="button primary wide" onClick=${onClose}>${t('common.done')}</button>
-    <//>
-  `;
+  return html`<${SecretShown} id=${id} fieldId=${id + '-token'} title=${title} label=${t('apikeys.token')} value=${token} hint=${hint} onClose=${onClose} />`;
 }
 
 function NewKeyDialog({ onClose, onCreated }) {

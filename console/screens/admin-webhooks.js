@@ -7,7 +7,7 @@ import { t, K } from '../lib/i18n.js';
 import { dateTime, iso } from '../lib/format.js';
 import { explain, notify } from '../lib/actions.js';
 import { api, query } from '../lib/api.js';
-import { ConfirmDialog, CopyField, icons, Modal } from './common.js';
+import { ConfirmDialog, icons, Modal, SecretShown } from './common.js';
 
 const enc = encodeURIComponent;
 
@@ -51,13 +51,8 @@ function NewWebhookDialog({ onClose, onCreated }) {
     }
   };
   if (created) {
-    return html`
-      <${Modal} id="webhook-dialog" title=${t('webhooks.created')} onClose=${onClose}>
-        <${CopyField} id="webhook-secret" label=${t('webhooks.secret')} value=${created.secret}
-          hint=${t('webhooks.secret_once')} />
-        <button type="button" class="button primary wide" onClick=${onClose}>${t('common.done')}</button>
-      <//>
-    `;
+    return html`<${SecretShown} id="webhook-dialog" fieldId="webhook-secret" title=${t('webhooks.created')} label=${t('webhooks.secret')}
+      value=${created.secret} hint=${t('webhooks.secret_once')} onClose=${onClose} />`;
   }
   return html`
     <${Modal} id="webhook-dialog" title=${t('webhooks.new')} onClose=${onClose}>
@@ -251,11 +246,8 @@ export function WebhooksPanel() {
     </ul>
     ${adding && html`<${NewWebhookDialog} onClose=${() => setAdding(false)} onCreated=${load} />`}
     ${secret && html`
-      <${Modal} id="webhook-rotated" title=${t('webhooks.rotated')} onClose=${() => setSecret(null)}>
-        <${CopyField} id="webhook-new-secret" label=${t('webhooks.secret')} value=${secret.secret}
-          hint=${t('webhooks.rotated_hint', { when: dateTime(secret.previous_secret_expires_at) })} />
-        <button type="button" class="button primary wide" onClick=${() => setSecret(null)}>${t('common.done')}</button>
-      <//>`}
+      <${SecretShown} id="webhook-rotated" fieldId="webhook-new-secret" title=${t('webhooks.rotated')} label=${t('webhooks.secret')} value=${secret.secret}
+        hint=${t('webhooks.rotated_hint', { when: dateTime(secret.previous_secret_expires_at) })} onClose=${() => setSecret(null)} />`}
     ${deleting && html`
       <${ConfirmDialog} title=${t('webhooks.delete')} message=${t('webhooks.delete_confirm', { url: deleting.url })}
         confirmLabel=${t('webhooks.delete')} danger onConfirm=${() => remove(deleting)} onClose=${() => setDeleting(null)} />`}

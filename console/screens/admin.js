@@ -1,6 +1,6 @@
 // Administration (admins only): tabs for users, teams, API tokens, event webhooks, API keys,
-// the audit log and the configuration reload. This module: the tabs, users and teams;
-// admin-log.js, admin-webhooks.js and admin-keys.js: the rest.
+// panel apps, the audit log and the configuration reload. This module: the tabs, users and
+// teams; admin-log.js, admin-webhooks.js, admin-keys.js and admin-panel-apps.js: the rest.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t, K, LOCALES, languageLabel, languageName } from '../lib/i18n.js';
@@ -12,11 +12,12 @@ import {
   resetLink, updateTeam, updateUser,
 } from '../lib/admin.js';
 import { isLocked, MAX_CAPACITY, MIN_PASSWORD, ROLES, STRATEGIES, teamBody, teamForm, userBody, userForm } from '../lib/admin-model.js';
-import { ConfirmDialog, CopyField, icons, Modal } from './common.js';
+import { ConfirmDialog, CopyField, icons, Modal, TabList } from './common.js';
 import { roleLabel } from './account.js';
 import { AuditPanel, ReloadPanel, TokensPanel } from './admin-log.js';
 import { WebhooksPanel } from './admin-webhooks.js';
 import { ApiKeysPanel } from './admin-keys.js';
+import { PanelAppsPanel } from './admin-panel-apps.js';
 
 const TABS = [
   { key: 'users', label: K('admin.users') },
@@ -24,6 +25,7 @@ const TABS = [
   { key: 'tokens', label: K('admin.tokens') },
   { key: 'webhooks', label: K('admin.webhooks') },
   { key: 'keys', label: K('admin.api_keys') },
+  { key: 'panel-apps', label: K('admin.panel_apps') },
   { key: 'audit', label: K('admin.audit') },
   { key: 'reload', label: K('admin.reload') },
 ];
@@ -112,29 +114,9 @@ function useSubmit(formRef) {
 }
 
 function Tabs({ tab }) {
-  const select = (key, focus) => {
-    store.set({ adminTab: key });
-    if (focus) requestAnimationFrame(() => document.getElementById('admin-' + key)?.focus());
-  };
-  const onKeyDown = (e) => {
-    const rtl = document.documentElement.dir === 'rtl';
-    let i = TABS.findIndex((x) => x.key === tab);
-    if (e.key === (rtl ? 'ArrowLeft' : 'ArrowRight')) i = (i + 1) % TABS.length;
-    else if (e.key === (rtl ? 'ArrowRight' : 'ArrowLeft')) i = (i - 1 + TABS.length) % TABS.length;
-    else if (e.key === 'Home') i = 0;
-    else if (e.key === 'End') i = TABS.length - 1;
-    else return;
-    e.preventDefault();
-    select(TABS[i].key, true);
-  };
-  return html`
-    <div class="tabs admin-tabs" role="tablist" aria-label=${t('admin.sections')}>
-      ${TABS.map((x) => html`
-        <button key=${x.key} id=${'admin-' + x.key} type="button" role="tab" class="tab"
-          aria-selected=${x.key === tab ? 'true' : 'false'} aria-controls="admin-panel" tabindex=${x.key === tab ? 0 : -1}
-          onKeyDown=${onKeyDown} onClick=${() => select(x.key, false)}>${t(x.label) /* i18n-dynamic */}</button>`)}
-    </div>
-  `;
+  return html`<${TabList} className="admin-tabs" label=${t('admin.sections')} idPrefix="admin-" controls="admin-panel"
+    tabs=${TABS.map((x) => ({ key: x.key, label: t(x.label) /* i18n-dynamic */ }))} selected=${tab}
+    onSelect=${(key) => store.set({ adminTab: key })} />`;
 }
 
 function PanelHead({ title, count, children }) {
@@ -577,6 +559,7 @@ export function Admin({ s }) {
         ${tab === 'tokens' && html`<${TokensPanel} s=${s} />`}
         ${tab === 'webhooks' && html`<${WebhooksPanel} />`}
         ${tab === 'keys' && html`<${ApiKeysPanel} />`}
+        ${tab === 'panel-apps' && html`<${PanelAppsPanel} s=${s} />`}
         ${tab === 'audit' && html`<${AuditPanel} s=${s} />`}
         ${tab === 'reload' && html`<${ReloadPanel} />`}
       </section>

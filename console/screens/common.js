@@ -294,6 +294,46 @@ export function CopyField({ id, label, value, hint }) {
   `;
 }
 
+/** A secret shown once (a new token, a rotated secret): copy it, then done. */
+export function SecretShown({ id, fieldId = id + '-secret', title, label, value, hint, onClose }) {
+  return html`
+    <${Modal} id=${id} title=${title} onClose=${onClose}>
+      <${CopyField} id=${fieldId} label=${label} value=${value} hint=${hint} />
+      <button type="button" class="button primary wide" onClick=${onClose}>${t('common.done')}</button>
+    <//>
+  `;
+}
+
+/**
+ * A row of tabs (`tabs`: `[{key, label, controls?}]`), each tab's id `idPrefix + key`,
+ * controlling its own `controls` or else `controls`: the arrows (mirrored right to left), Home and End move between them.
+ */
+export function TabList({ tabs, selected, onSelect, label, idPrefix, controls, className = '' }) {
+  const select = (key, focus) => {
+    onSelect(key);
+    if (focus) requestAnimationFrame(() => document.getElementById(idPrefix + key)?.focus());
+  };
+  const onKeyDown = (e) => {
+    const rtl = document.documentElement.dir === 'rtl';
+    let i = tabs.findIndex((x) => x.key === selected);
+    if (e.key === (rtl ? 'ArrowLeft' : 'ArrowRight')) i = (i + 1) % tabs.length;
+    else if (e.key === (rtl ? 'ArrowRight' : 'ArrowLeft')) i = (i - 1 + tabs.length) % tabs.length;
+    else if (e.key === 'Home') i = 0;
+    else if (e.key === 'End') i = tabs.length - 1;
+    else return;
+    e.preventDefault();
+    select(tabs[i].key, true);
+  };
+  return html`
+    <div class=${'tabs ' + className} role="tablist" aria-label=${label}>
+      ${tabs.map((x) => html`
+        <button key=${x.key} id=${idPrefix + x.key} type="button" role="tab" class="tab" data-key=${x.key}
+          aria-selected=${x.key === selected ? 'true' : 'false'} aria-controls=${x.controls || controls} tabindex=${x.key === selected ? 0 : -1}
+          onKeyDown=${onKeyDown} onClick=${() => select(x.key, false)}><span dir="auto">${x.label}</span></button>`)}
+    </div>
+  `;
+}
+
 function svg(path, extra = '') {
   return html`<svg class=${'icon ' + extra} viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">${path}</svg>`;
 }

@@ -1,5 +1,6 @@
 // The customer panel: who they are, how they reached us, their other conversations, and why
-// this conversation came to me (the routing trace). Whoever may open the conversation edits
+// this conversation came to me (the routing trace); beside these details, a tab per panel app
+// (screens/panel-apps.js). Whoever may open the conversation edits
 // the contact here: name, email and tags (routing rules see a new tag at the next handoff).
 
 import { html, useState } from '../lib/html.js';
@@ -8,6 +9,7 @@ import { dateTime, iso, when } from '../lib/format.js';
 import { isMasked } from '../lib/model.js';
 import { editContact, openConversation, reveal, showPane } from '../lib/actions.js';
 import { agentName, channelKindLabel, customerName, icons, statusLabel, teamName } from './common.js';
+import { PanelAppTabs } from './panel-apps.js';
 
 /** ` (kind)` after a channel's id: the name of its kind, when it differs from the channel's id. */
 function kindLabel(identity) {
@@ -90,7 +92,7 @@ export function CustomerPanel({ s }) {
         </button>
         <h2 id="customer-title" tabindex="-1">${t('customer.title')}</h2>
       </header>
-      <div class="panel-body">
+      <${PanelAppTabs} key=${d.id} id=${d.id}>
         <section class="panel-section">
           <div class="customer-head">
             <h3 class="customer-name" dir="auto">${contact.name || (c ? customerName(c) : '')}</h3>
@@ -155,7 +157,7 @@ export function CustomerPanel({ s }) {
               </ul>`
             : html`<p class="muted">${t('customer.no_history')}</p>`}
         </section>
-      </div>
+      <//>
     </aside>
   `;
 }

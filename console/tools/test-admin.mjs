@@ -222,3 +222,48 @@ test('reloadSummary: what changed, what waits for a restart', () => {
   // A malformed answer shows as nothing, not an exception.
   assert.deepEqual(m.reloadSummary(null).sections, []);
 });
+
+// --- panel apps (lib/panel-apps.js) ----------------------------------------------------------
+
+copyFileSync(join(lib, 'panel-apps.js'), join(dir, 'panel-apps.js'));
+const p = await import(pathToFileURL(join(dir, 'panel-apps.js')).href);
+
+test('a panel app is framed at its own origin, never the console\'s', () => {
+  const console = 'https://desk.example.com';
+  assert.equal(p.frameOrigin('https://crm.example.com/panel?x=1', console), 'https://crm.example.com');
+  assert.equal(p.frameOrigin('http://127.0.0.1:9090/business/panel', console), 'http://127.0.0.1:9090');
+  assert.equal(p.frameOrigin('https://desk.example.com/app', console), null);
+  assert.equal(p.frameOrigin('javascript:alert(1)', console), null);
+  assert.equal(p.frameOrigin('not a url', console), null);
+});
+
+test('tokens are asked for again a minute before they expire, within bounds', () => {
+  const now = 1_000_000_000_000;
+  const at = (ms) => ({ expires_at: (now + ms) / 1000 });
+  assert.equal(p.refreshDelay([at(300_000)], now), 240_000);
+  assert.equal(p.refreshDelay([at(300_000), at(120_000)], now), 60_000);
+  assert.equal(p.refreshDelay([at(30_000)], now), p.REFRESH_MIN_MS);
+  assert.equal(p.refreshDelay([at(3_600_000)], now), p.REFRESH_MAX_MS);
+  assert.equal(p.refreshDelay([], now), p.REFRESH_MAX_MS);
+  assert.equal(p.refreshDelay([{ expires_at: 'soon' }], now), p.REFRESH_MAX_MS);
+});
+
+test('only the app\'s own frame, from its origin, asks for the context', () => {
+  const frame = {};
+  const ready = { source: frame, origin: 'https://crm.example.com', data: { type: 'switchboard.ready' } };
+  assert.equal(p.isReady(ready, frame, 'https://crm.example.com'), true);
+  assert.equal(p.isReady({ ...ready, origin: 'https://evil.example' }, frame, 'https://crm.example.com'), false);
+  assert.equal(p.isReady({ ...ready, source: {} }, frame, 'https://crm.example.com'), false);
+  assert.equal(p.isReady({ ...ready, data: 'switchboard.ready' }, frame, 'https://crm.example.com'), false);
+  assert.deepEqual(p.contextMessage('t'), { type: 'switchboard.context', token: 't' });
+});
+
+test('the panel app form sends what changed', () => {
+  assert.deepEqual(p.panelAppBody({ name: ' Orders ', url: ' https://crm.example.com/p ', teams: ['sales', 'billing'] }, null),
+    { name: 'Orders', url: 'https://crm.example.com/p', teams: ['billing', 'sales'] });
+  const before = { id: 'pa_1', name: 'Orders', url: 'https://crm.example.com/p', teams: ['support'] };
+  assert.equal(p.panelAppBody(p.panelAppForm(before), before), null);
+  assert.deepEqual(p.panelAppBody({ ...p.panelAppForm(before), name: 'CRM' }, before), { name: 'CRM' });
+  assert.deepEqual(p.panelAppBody({ ...p.panelAppForm(before), teams: [] }, before), { teams: [] });
+  assert.deepEqual(p.panelAppForm(null), { name: '', url: 'https://', teams: [] });
+});

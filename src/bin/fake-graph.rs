@@ -17,6 +17,9 @@
 //! It also holds media like Meta: uploads (`POST /{version}/{phone_number_id}/media`), their
 //! metadata and download URLs, and a customer's file planted with `POST /_fake/media` (the
 //! file as the body) whose `{id, sha256}` go in a webhook.
+//!
+//! The business API's panel page (`/business/panel`, the demo's panel app) takes its context
+//! from the console at the webhook URL's origin (and its `localhost`/`127.0.0.1` twin).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -42,6 +45,9 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     if let Some(demo) = options.demo {
         let webhook_url = demo.webhook_url.clone();
+        // The demo panel app takes the context from the gateway's console (its origin).
+        fake.business()
+            .set_panel_origins(console_origins(&webhook_url));
         fake.enable_demo(demo)?;
         tracing::info!(
             page = %format!("{}/", fake.base_url()),
@@ -55,6 +61,25 @@ async fn main() -> anyhow::Result<()> {
         .context("waiting for Ctrl-C")?;
     drop(fake);
     Ok(())
+}
+
+/// The console's origins for the gateway whose webhook URL is `webhook_url`: its origin, and
+/// the same with `localhost` for `127.0.0.1` (or the other way round).
+fn console_origins(webhook_url: &str) -> Vec<String> {
+    let Ok(url) = reqwest::Url::parse(webhook_url) else {
+        return Vec::new();
+    };
+    let origin = url.origin().ascii_serialization();
+    let twin = match url.host_str() {
+        Some("127.0.0.1") => origin.replacen("127.0.0.1", "localhost", 1),
+        Some("localhost") => origin.replacen("localhost", "127.0.0.1", 1),
+        _ => origin.clone(),
+    };
+    let mut origins = vec![origin];
+    if !origins.contains(&twin) {
+        origins.push(twin);
+    }
+    origins
 }
 
 #[derive(Debug)]
@@ -158,6 +183,19 @@ mod tests {
         Options::parse(args.iter().map(|a| a.to_string()), |name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
+    }
+
+    #[test]
+    fn the_panel_app_trusts_the_gateways_console() {
+        assert_eq!(
+            console_origins("http://127.0.0.1:8080/webhooks/whatsapp"),
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        assert_eq!(
+            console_origins("https://gw.example.com/webhooks/whatsapp"),
+            ["https://gw.example.com"]
+        );
+        assert!(console_origins("not a url").is_empty());
     }
 
     #[test]

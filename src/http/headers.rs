@@ -17,6 +17,31 @@ use actix_web::middleware::{DefaultHeaders, Next};
 pub const HTML_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; media-src 'self' blob:; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The console page's policy: [`HTML_CSP`], and the origins of the registered panel apps as the
+/// only frames it may show (`frame-src`; none registered: no frame at all). Computed for every
+/// load of the page, so a registration applies at the console's next load, without a restart.
+/// The origins come from [`crate::integrations::panel_apps::origin`] (scheme, host and port of a
+/// checked URL: nothing that could end a directive).
+pub fn console_csp(frame_origins: &[String]) -> String {
+    let mut origins: Vec<&str> = frame_origins
+        .iter()
+        .map(String::as_str)
+        .filter(|o| {
+            !o.is_empty()
+                && o.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+        })
+        .collect();
+    origins.sort_unstable();
+    origins.dedup();
+    let frames = if origins.is_empty() {
+        "'none'".to_string()
+    } else {
+        origins.join(" ")
+    };
+    format!("{HTML_CSP}; frame-src {frames}")
+}
+
 /// Everything else (JSON, text, metrics) is data, never a document that loads anything.
 pub const DATA_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
@@ -77,6 +102,25 @@ mod tests {
     use actix_web::{App, HttpResponse, test, web};
 
     use super::*;
+
+    #[::core::prelude::v1::test]
+    fn the_console_frames_only_the_panel_apps_origins() {
+        assert_eq!(console_csp(&[]), format!("{HTML_CSP}; frame-src 'none'"));
+        let csp = console_csp(&[
+            "https://crm.example.com".into(),
+            "http://127.0.0.1:9090".into(),
+            "https://crm.example.com".into(),
+        ]);
+        assert!(csp.starts_with(HTML_CSP), "{csp}");
+        assert!(
+            csp.ends_with("; frame-src http://127.0.0.1:9090 https://crm.example.com"),
+            "{csp}"
+        );
+        // Anything that could end the directive or add a source is left out.
+        let csp = console_csp(&["https://a.com; script-src *".into(), "x,y".into()]);
+        assert!(csp.ends_with("; frame-src 'none'"), "{csp}");
+        assert!(!csp.contains('*'), "{csp}");
+    }
 
     #[actix_web::test]
     async fn html_gets_the_strict_policy_and_data_gets_none() {

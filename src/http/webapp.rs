@@ -273,21 +273,39 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
 }
 
-/// `GET /`: the console's page, always revalidated.
-pub async fn index(req: HttpRequest, console: web::Data<Console>) -> HttpResponse {
+/// `GET /`: the console's page, always revalidated. Its policy frames the registered panel
+/// apps' origins only, read from the store at every load (a registration applies at the next
+/// load on every node); when the store does not answer, no frame.
+pub async fn index(
+    req: HttpRequest,
+    console: web::Data<Console>,
+    state: web::Data<super::AppState>,
+) -> HttpResponse {
+    let origins: Vec<String> = match state.panel_apps.all().await {
+        Ok(apps) => apps
+            .iter()
+            .filter_map(|a| crate::integrations::panel_apps::origin(&a.url))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "panel apps not read: the console frames none");
+            Vec::new()
+        }
+    };
+    let csp = super::headers::console_csp(&origins);
     if not_modified(&req, &console.index_etag) {
         // A 304's headers update the cached page's: it must carry the page's policy (the
         // data policy every other answer gets would block the page's own scripts).
         return HttpResponse::NotModified()
             .insert_header((header::ETAG, console.index_etag.clone()))
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .insert_header((header::CONTENT_SECURITY_POLICY, super::headers::HTML_CSP))
+            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
             .finish();
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header((header::ETAG, console.index_etag.clone()))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .body(console.index.to_vec())
 }
 

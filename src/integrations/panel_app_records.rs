@@ -145,6 +145,59 @@ macro_rules! records_impl {
     };
 }
 
+/// The rows of the configuration's seeds (`panel_apps:`), checked like the admin API checks a
+/// registration (`loopback_http`: the demo and test environments; `known`: whether a team
+/// exists). Each seed's key is its id.
+pub fn seed_rows(
+    seeds: &std::collections::BTreeMap<String, crate::config::PanelAppSeed>,
+    loopback_http: bool,
+    known: impl Fn(&str) -> bool,
+    now_ms: i64,
+) -> Result<Vec<PanelAppRow>, String> {
+    use super::panel_apps;
+    use secrecy::ExposeSecret;
+    seeds
+        .iter()
+        .map(|(id, seed)| {
+            let bad = |e: panel_apps::Invalid| format!("panel_apps.{id}: {}", e.message);
+            let teams = panel_apps::teams(&seed.teams, &known).map_err(bad)?;
+            Ok(PanelAppRow {
+                id: id.clone(),
+                name: panel_apps::name(&seed.name).map_err(bad)?,
+                url: panel_apps::url(&seed.url, loopback_http).map_err(bad)?,
+                teams: serde_json::to_string(&teams).map_err(|e| e.to_string())?,
+                secret: seed.secret.expose_secret().to_owned(),
+                created_at: now_ms,
+                updated_at: now_ms,
+            })
+        })
+        .collect()
+}
+
+/// Register the seeds when the store holds no panel app (the first start); answers how many
+/// were registered. Another node seeding at the same time is no error: an id already there is
+/// left as it is.
+pub async fn seed(
+    records: &dyn PanelAppRecords,
+    rows: Vec<PanelAppRow>,
+) -> Result<usize, StoreError> {
+    if rows.is_empty() || !records.all().await?.is_empty() {
+        return Ok(0);
+    }
+    let mut added = 0;
+    for row in rows {
+        match records.insert(&row).await {
+            Ok(()) => added += 1,
+            Err(e) => {
+                if records.get(&row.id).await?.is_none() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(added)
+}
+
 /// The records of the store `database` names: PostgreSQL's (a small pool of their own) or the
 /// SQLite file's.
 pub async fn open(
@@ -179,6 +232,65 @@ mod tests {
             numbered(UPDATE),
             "UPDATE panel_apps SET name = $1, url = $2, teams = $3, secret = $4, \
              updated_at = $5 WHERE id = $6"
+        );
+    }
+
+    fn seeds(
+        url: &str,
+        teams: &[&str],
+        secret: &str,
+    ) -> std::collections::BTreeMap<String, crate::config::PanelAppSeed> {
+        [(
+            "demo-orders".to_string(),
+            crate::config::PanelAppSeed {
+                name: " Orders ".into(),
+                url: url.into(),
+                teams: teams.iter().map(|t| t.to_string()).collect(),
+                secret: secret.to_string().into(),
+            },
+        )]
+        .into()
+    }
+
+    #[test]
+    fn seeds_become_rows_checked_like_the_admin_api() {
+        let known = |t: &str| t == "support" || t == "billing";
+        let rows = seed_rows(
+            &seeds(
+                "http://127.0.0.1:9090/business/panel",
+                &["support", "billing"],
+                "psk_s",
+            ),
+            true,
+            known,
+            7,
+        )
+        .expect("valid");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, "demo-orders");
+        assert_eq!(rows[0].name, "Orders");
+        assert_eq!(
+            rows[0].team_filter(),
+            vec!["billing".to_string(), "support".to_string()]
+        );
+        assert_eq!(rows[0].secret, "psk_s");
+        assert_eq!((rows[0].created_at, rows[0].updated_at), (7, 7));
+        // http to 127.0.0.1 only in the demo environments; teams must exist.
+        let refused = seed_rows(
+            &seeds("http://127.0.0.1:9090/p", &[], "psk_s"),
+            false,
+            known,
+            7,
+        );
+        assert!(refused.is_err_and(|e| e.contains("panel_apps.demo-orders")));
+        assert!(
+            seed_rows(
+                &seeds("https://e.com/p", &["sales"], "psk_s"),
+                false,
+                known,
+                7
+            )
+            .is_err()
         );
     }
 

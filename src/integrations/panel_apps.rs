@@ -7,8 +7,9 @@
 //! without calling back; the token's audience is the app's id, so a token minted for one app is
 //! refused by another even if an administrator reused a secret.
 //!
-//! Not yet wired: the store, the admin API, the token endpoint and the console tab build on
-//! these functions.
+//! The store (`panel_app_records`), the admin API and the token endpoint (`http::panel_apps`),
+//! the console page's `frame-src` (`http::webapp::index`) and the console's tab build on these
+//! functions.
 
 use jwt_simple::prelude::{
     Claims, Duration, HS256Key, JWTClaims, MACLike, UnixTimeStamp, VerificationOptions,
@@ -99,6 +100,14 @@ pub fn url(raw: &str, allow_loopback_http: bool) -> Result<String, Invalid> {
         return Err(invalid("invalid_url", "`url` must not have a fragment"));
     }
     Ok(parsed.to_string())
+}
+
+/// The origin of an app's (checked) URL, `https://crm.example.com` or `http://127.0.0.1:9090`:
+/// what the console's `frame-src` allows and where it posts the token.
+pub fn origin(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let origin = parsed.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// An app's team filter: team ids, each one the configuration knows (`known`); answered
@@ -337,6 +346,19 @@ mod tests {
                 "{bad:?}"
             );
         }
+        assert_eq!(
+            origin("https://crm.example.com/panel?x=1").as_deref(),
+            Some("https://crm.example.com")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:9090/business/panel").as_deref(),
+            Some("http://127.0.0.1:9090")
+        );
+        assert_eq!(
+            origin("https://bücher.example:443/").as_deref(),
+            Some("https://xn--bcher-kva.example")
+        );
+        assert_eq!(origin("not a url"), None);
         let long = format!("https://e.com/{}", "a".repeat(MAX_URL));
         assert_eq!(url(&long, false).map_err(|e| e.code), Err("invalid_url"));
     }

@@ -223,6 +223,14 @@ impl Browser {
             .expect("the conversation opens");
     }
 
+    /// Back from a frame (entered with `Element::enter_frame`) to its parent page.
+    pub async fn enter_parent_frame(&self) {
+        self.client
+            .enter_parent_frame()
+            .await
+            .expect("back to the parent page");
+    }
+
     /// End the session; dropping the browser stops chromedriver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

@@ -59,6 +59,8 @@ pub fn test_settings(dir: &Path, graph: &FakeGraph) -> Settings {
     settings.outbound.pair_rate_backoff_ms = 50;
     settings.outbound.per_recipient_burst = 50;
     settings.outbound.per_recipient_per_minute = 600;
+    // Tests register their own panel apps (tests/panel_apps_browser.rs seeds the demo's).
+    settings.panel_apps.clear();
     if let Some(bot) = settings.bots.get_mut("default") {
         // Deterministic whatever the day: always open, business API at the fake.
         bot.hours = None;
