@@ -54,6 +54,7 @@ function authorOf(s, c, m) {
   if (m.direction === 'note') return t('message.note_by', { name: agentName(s, m.author) || t('message.agent') });
   if (m.sender === 'customer') return customerName(c);
   if (m.sender === 'bot') return t('message.bot');
+  if (m.sender === 'api') return t('message.api');
   return agentName(s, m.author) || t('message.agent');
 }
 
