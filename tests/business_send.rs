@@ -587,10 +587,77 @@ async fn bad_sends_change_nothing() {
     assert_eq!(customer.received().len(), before);
 }
 
+/// A key writes into a conversation an agent holds (the agent sees it, sender `api`), then
+/// hands it on to another team: the agent is told it went, the other team's agent gets it.
+async fn a_key_writes_to_an_agents_conversation_and_hands_it_on() {
+    let app = spawn_console_app(|_| {}).await;
+    let admin = admin(&app).await;
+    let (_, parcels) = new_key(&app, &admin, &["messages:send"]).await;
+    let alice = Console::new(&app, ALICE);
+    let mut alice_ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let customer = Customer::new(&app, "34600510006");
+    let id = customer.hands_off_to(SUPPORT).await;
+    alice_ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+
+    let sent = expect_status(
+        202,
+        parcels
+            .post(
+                "/api/v1/contacts/34600510006/messages",
+                json!({"channel": SUPPORT, "text": "Refund issued for PX-6"}),
+            )
+            .await,
+    );
+    assert_eq!(sent["conversation_id"], id.as_str());
+    let event = alice_ws
+        .wait_for_message(&id, "outbound", "Refund issued for PX-6", WAIT)
+        .await;
+    assert_eq!(event["data"]["message"]["sender"], "api", "{event}");
+    customer.wait_for_text("Refund issued for PX-6").await;
+    // The agent still holds it; their first response is still to come.
+    let view = &alice.conversation(&id).await["conversation"];
+    assert_eq!(view["assignee"], "alice", "{view}");
+    assert_eq!(view["first_response_at"], Value::Null, "{view}");
+
+    let bob = Console::new(&app, BOB);
+    let mut bob_ws = ConsoleSocket::connect(&app, BOB, None).await;
+    bob.set_presence("online").await;
+    let handed = expect_status(
+        200,
+        parcels
+            .post(
+                &format!("/api/v1/conversations/{id}/handoff"),
+                json!({"team": "billing"}),
+            )
+            .await,
+    );
+    assert_eq!(handed["conversation"]["team"], "billing", "{handed}");
+    alice_ws
+        .wait_for(&format!("{id} transferred away"), WAIT, |e| {
+            e["kind"] == UPDATED
+                && event_conversation(e) == Some(id.as_str())
+                && e["data"]["reason"] == "transferred"
+        })
+        .await;
+    let (_, event) = wait_any(
+        std::slice::from_mut(&mut bob_ws),
+        "the conversation offered or assigned to bob",
+        WAIT,
+        |e| {
+            (e["kind"] == OFFERED || e["kind"] == ASSIGNED)
+                && event_conversation(e) == Some(id.as_str())
+        },
+    )
+    .await;
+    assert_eq!(event["data"]["conversation"]["team"], "billing", "{event}");
+}
+
 in_both_modes!(
     a_key_sends_text_inside_the_window,
     outside_the_window_only_a_template_goes,
     a_contact_without_a_conversation_gets_a_new_one,
     a_key_hands_a_conversation_to_a_team,
     bad_sends_change_nothing,
+    a_key_writes_to_an_agents_conversation_and_hands_it_on,
 );
