@@ -66,8 +66,8 @@ pub enum Command {
     /// by a proven number): read it again. The store already holds the truth; this refreshes
     /// the copy routing, the bot and the console views use.
     ContactChanged,
-    /// A business system acts through its API key (`key`: the key's id, `key_name` its name,
-    /// for the conversation's events).
+    /// A business system acts through its API key (`key`: the key's id, `key_name` its name:
+    /// the conversation's events and logs name it).
     Business {
         key: String,
         key_name: String,
@@ -600,6 +600,7 @@ pub(crate) async fn execute(
             return Ok((loaded, Ok(CommandReply::Done)));
         }
         Command::Business {
+            key,
             key_name,
             action:
                 BusinessCommand::Send {
@@ -607,15 +608,14 @@ pub(crate) async fn execute(
                     customer,
                     content,
                 },
-            ..
         } => {
-            let key = ConversationKey::new(channel, customer);
             let open = Opening {
-                key,
+                key: ConversationKey::new(channel, customer),
                 channel: channel.clone(),
                 customer: customer.clone(),
             };
-            return send_for_business(deps, loaded, key_name, open, content.clone()).await;
+            let by = format!("{key_name} ({key})");
+            return send_for_business(deps, loaded, &by, open, content.clone()).await;
         }
         Command::Business {
             action: BusinessCommand::Handoff {
@@ -673,14 +673,12 @@ pub(crate) async fn execute(
             ..
         } => Ok(CommandReply::Done),
         Command::Business {
+            key,
             key_name,
             action: BusinessCommand::Handoff { team, note, .. },
-            ..
         } => {
-            hand_to_team(
-                deps, &mut c, &contact, &key_name, team, note, &mut step, &mut fx,
-            )
-            .await
+            let by = format!("{key_name} ({key})");
+            hand_to_team(deps, &mut c, &contact, &by, team, note, &mut step, &mut fx).await
         }
         Command::Placed(placement) => {
             let recorded = match &placement {
@@ -880,7 +878,7 @@ pub(crate) async fn execute(
 async fn send_for_business(
     deps: &ConversationDeps,
     mut loaded: Loaded,
-    key_name: &str,
+    by: &str,
     open: Opening,
     content: OutboundContent,
 ) -> Result<(Loaded, Outcome), StoreError> {
@@ -959,7 +957,7 @@ async fn send_for_business(
         fx.emits.push((agent, "message.created", data.clone()));
     }
     fx.onlookers.push(("message.created", data));
-    tracing::info!(conversation = %c.id, key = key_name, opening, "a business system's message");
+    tracing::info!(conversation = %c.id, key = by, opening, "a business system's message");
     fx.outbound.push((message, Sender::Api));
     c.updated_at = now;
     step.conversation = Some(c.clone());
@@ -999,7 +997,7 @@ async fn hand_to_team(
     deps: &ConversationDeps,
     c: &mut ConversationRecord,
     contact: &ContactRecord,
-    key_name: &str,
+    by: &str,
     team: TeamId,
     note: Option<String>,
     step: &mut ConversationStep,
@@ -1035,7 +1033,7 @@ async fn hand_to_team(
         "transferred",
         None,
         Some(&team),
-        Some(format!("handed to team {team} by API key {key_name}")),
+        Some(format!("handed to team {team} by API key {by}")),
     ));
     if let Some(previous) = previous {
         fx.emits.push((
