@@ -661,3 +661,80 @@ in_both_modes!(
     bad_sends_change_nothing,
     a_key_writes_to_an_agents_conversation_and_hands_it_on,
 );
+
+/// The agent's console shows a business system's messages as its own author, live, in a
+/// desktop window and on a phone in Arabic (right to left).
+#[actix_rt::test]
+async fn the_transcript_shows_a_business_system_s_messages() {
+    use common::browser::Browser;
+    let app = spawn_console_app(|_| {}).await;
+    let admin = admin(&app).await;
+    let (_, parcels) = new_key(&app, &admin, &["messages:send"]).await;
+    let customer = Customer::new(&app, "34600510007");
+    let id = customer.hands_off_to(SUPPORT).await;
+
+    for (width, height, language, shot) in [
+        (1280, 800, "en", "console-business-message"),
+        (390, 844, "ar", "console-business-message-phone-ar"),
+    ] {
+        let browser = Browser::start(width, height, language).await;
+        browser
+            .login(&app.address, "alice@example.com", Some(language))
+            .await;
+        if language == "en" {
+            browser.online_and_open(&id).await;
+            browser
+                .wait_true(
+                    "the connection is live",
+                    "document.querySelector('#connection')?.dataset.state === 'connected'",
+                )
+                .await;
+            // Sent while the agent looks: it appears without a reload.
+            expect_status(
+                202,
+                parcels
+                    .post(
+                        "/api/v1/contacts/34600510007/messages",
+                        json!({"channel": SUPPORT, "text": "Parcel PX-7 delivered to the locker"}),
+                    )
+                    .await,
+            );
+            expect_status(
+                202,
+                parcels
+                    .post(
+                        "/api/v1/contacts/34600510007/messages",
+                        json!({"channel": SUPPORT,
+                               "template": {"name": "parcel_update", "language": "en"}}),
+                    )
+                    .await,
+            );
+        } else {
+            browser.open_row(&id).await;
+        }
+        browser
+            .wait_true(
+                "the business system's text and template, by the business system",
+                &format!(
+                    "(m => m.length === 2 && m[0].textContent.includes('Parcel PX-7 delivered') \
+                     && m[1].textContent.includes('parcel_update') \
+                     && m.every(x => x.querySelector('.message-author')?.textContent === {label}))\
+                     ([...document.querySelectorAll('#transcript .message[data-sender=api]')])",
+                    label = if language == "en" {
+                        "'Business system'"
+                    } else {
+                        "'نظام الشركة'"
+                    }
+                ),
+            )
+            .await;
+        browser
+            .wait_true(
+                "no horizontal overflow",
+                "document.documentElement.scrollWidth <= window.innerWidth + 1",
+            )
+            .await;
+        browser.screenshot(shot).await;
+        browser.close().await;
+    }
+}

@@ -198,6 +198,8 @@ function Message({ s, c, m, reactions, byProvider }) {
               ? html`<${MediaMessage} m=${m} kindLabel=${kindLabel} />`
               : link
               ? html`<a href=${link} target="_blank" rel="noopener noreferrer">${t('message.attachment', { kind: kindLabel(m.kind) })}</a>`
+              : m.kind === 'template' && m.body && typeof m.body.name === 'string'
+              ? t('message.template', { name: m.body.name })
               : t('message.attachment', { kind: kindLabel(m.kind) })}
           </div>`}
         ${(m.kind === 'location' || (m.body && m.body.type === 'location')) && html`<${Place} body=${m.body} />`}
