@@ -670,6 +670,8 @@ pub enum Sender {
     Customer,
     Bot,
     Agent,
+    /// A business system, through its API key (`POST /api/v1/contacts/{id}/messages`).
+    Api,
 }
 
 impl Sender {
@@ -678,6 +680,7 @@ impl Sender {
             Sender::Customer => "customer",
             Sender::Bot => "bot",
             Sender::Agent => "agent",
+            Sender::Api => "api",
         }
     }
 }

@@ -469,10 +469,146 @@ async fn a_customer_who_shares_their_own_number_is_one_contact_with_whatsapp() {
     );
 }
 
+/// A business system's key writes to a Telegram customer (no window there: free text at any
+/// time), and, once the customer shared their own number, sends a template to that number on
+/// WhatsApp: the new WhatsApp conversation's number joins the same contact. Templates are
+/// refused on Telegram.
+async fn a_key_writes_on_telegram_and_to_the_shared_number_on_whatsapp() {
+    let fake = FakeTelegram::start();
+    let app = spawn_console_app(|s| telegram_settings(s, &fake)).await;
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let created = expect_status(
+        201,
+        admin
+            .post(
+                "/api/v1/admin/api-keys",
+                json!({"name": "parcels", "scopes": ["messages:send"]}),
+            )
+            .await,
+    );
+    let parcels = Console::new(&app, created["api_key"]["token"].as_str().expect("a token"));
+    let chat = 4444444;
+    let telegram = chat_customer(chat);
+    assert_eq!(
+        post_update(
+            &app,
+            CHANNEL,
+            Some(SECRET),
+            &text_update(400, chat, 40, "hi")
+        )
+        .await,
+        200
+    );
+    wait_for_menu_with(&fake, chat, 0, "main_menu/person").await;
+    let path = format!("/api/v1/contacts/{telegram}/messages");
+
+    let sent = expect_status(
+        202,
+        parcels
+            .post(
+                &path,
+                json!({"channel": CHANNEL, "text": "Your parcel is on its way"}),
+            )
+            .await,
+    );
+    fake.wait_until(WAIT, |_| {
+        fake.texts_to(chat)
+            .iter()
+            .any(|t| t == "Your parcel is on its way")
+    })
+    .await;
+    expect_error(
+        422,
+        "template_unsupported",
+        parcels
+            .post(
+                &path,
+                json!({"channel": CHANNEL, "template": {"name": "parcel", "language": "en"}}),
+            )
+            .await,
+    );
+    // No number yet: nowhere to write on WhatsApp.
+    expect_error(
+        422,
+        "no_address",
+        parcels
+            .post(
+                &path,
+                json!({"channel": "support", "template": {"name": "parcel", "language": "en"}}),
+            )
+            .await,
+    );
+
+    // The customer shares their own number.
+    let mut own = text_update(401, chat, 41, "");
+    own["message"]
+        .as_object_mut()
+        .expect("message")
+        .remove("text");
+    own["message"]["contact"] =
+        json!({"phone_number": "+34 600 111 444", "first_name": "Ana", "user_id": chat});
+    assert_eq!(post_update(&app, CHANNEL, Some(SECRET), &own).await, 200);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let contact = app
+            .handle
+            .store
+            .load_contact(&telegram)
+            .await
+            .expect("contact read");
+        if contact
+            .as_ref()
+            .is_some_and(|c| c.phone.as_deref() == Some("34600111444"))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the number was not kept: {contact:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let template = expect_status(
+        202,
+        parcels
+            .post(
+                &path,
+                json!({"channel": "support", "template": {"name": "parcel_update", "language": "en"}}),
+            )
+            .await,
+    );
+    assert_ne!(template["conversation_id"], sent["conversation_id"]);
+    let ana = Customer::new(&app, "34600111444");
+    let received = ana
+        .wait_for_message(0, "the template", |m| m["type"] == "template")
+        .await;
+    assert_eq!(received["template"]["name"], "parcel_update", "{received}");
+    // The number's contact is the Telegram customer's: one contact, both identities.
+    let contact = app
+        .handle
+        .store
+        .load_contact(&CustomerId::new("34600111444"))
+        .await
+        .expect("contact read")
+        .expect("known");
+    assert_eq!(contact.customer, telegram, "{contact:?}");
+    let identities = app
+        .handle
+        .store
+        .contact_identities(&telegram)
+        .await
+        .expect("identities");
+    let mut channels: Vec<&str> = identities.iter().map(|i| i.channel.as_str()).collect();
+    channels.sort();
+    assert_eq!(channels, ["support", "telegram"], "{identities:?}");
+}
+
 in_both_modes!(
     a_telegram_customer_is_handed_off_by_buttons_and_gets_the_agent_s_reply,
     a_redelivered_update_is_processed_once,
     a_customer_who_shares_their_own_number_is_one_contact_with_whatsapp,
+    a_key_writes_on_telegram_and_to_the_shared_number_on_whatsapp,
 );
 
 #[actix_rt::test]

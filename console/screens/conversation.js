@@ -54,6 +54,7 @@ function authorOf(s, c, m) {
   if (m.direction === 'note') return t('message.note_by', { name: agentName(s, m.author) || t('message.agent') });
   if (m.sender === 'customer') return customerName(c);
   if (m.sender === 'bot') return t('message.bot');
+  if (m.sender === 'api') return t('message.api');
   return agentName(s, m.author) || t('message.agent');
 }
 
@@ -197,6 +198,8 @@ function Message({ s, c, m, reactions, byProvider }) {
               ? html`<${MediaMessage} m=${m} kindLabel=${kindLabel} />`
               : link
               ? html`<a href=${link} target="_blank" rel="noopener noreferrer">${t('message.attachment', { kind: kindLabel(m.kind) })}</a>`
+              : m.kind === 'template' && m.body && typeof m.body.name === 'string'
+              ? t('message.template', { name: m.body.name })
               : t('message.attachment', { kind: kindLabel(m.kind) })}
           </div>`}
         ${(m.kind === 'location' || (m.body && m.body.type === 'location')) && html`<${Place} body=${m.body} />`}

@@ -274,7 +274,8 @@ pub fn decide_admin(p: &Principal, _action: AdminAction) -> Verdict {
 }
 
 /// What an API key may be allowed, exactly the business API's list. `reports:read` and
-/// `campaigns:write` are accepted (a key can be made ready for them) and open no route yet.
+/// `campaigns:write` are accepted (a key can be made ready for them) and open no route yet;
+/// `messages:send` opens sending to a contact and handing a conversation to a team.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scope {
     ContactsRead,
@@ -347,14 +348,24 @@ pub enum BusinessAction {
     ManageWebhooks,
     /// List and open conversations (a person: which ones is [`decide`]'s, per conversation).
     ReadConversations,
+    /// Send a message to a contact on a channel (free text inside the channel's window, a
+    /// template outside it). People reply through the console's routes instead.
+    SendMessages,
+    /// Hand a conversation to a team (the bot stops, routing and assignment take over). The
+    /// issue's fixed scopes have no `conversations:write`: this is `messages:send`, the scope
+    /// that already lets a key speak to the customer in the conversation. People transfer
+    /// through the console's routes instead.
+    HandOff,
 }
 
 impl BusinessAction {
-    pub const ALL: [BusinessAction; 4] = [
+    pub const ALL: [BusinessAction; 6] = [
         BusinessAction::ReadContacts,
         BusinessAction::WriteContacts,
         BusinessAction::ManageWebhooks,
         BusinessAction::ReadConversations,
+        BusinessAction::SendMessages,
+        BusinessAction::HandOff,
     ];
 
     /// The scope a key needs for it.
@@ -364,6 +375,7 @@ impl BusinessAction {
             BusinessAction::WriteContacts => Scope::ContactsWrite,
             BusinessAction::ManageWebhooks => Scope::WebhooksManage,
             BusinessAction::ReadConversations => Scope::ConversationsRead,
+            BusinessAction::SendMessages | BusinessAction::HandOff => Scope::MessagesSend,
         }
     }
 }
@@ -371,7 +383,9 @@ impl BusinessAction {
 /// May `who` do `action` on the whole deployment? A key: exactly when it holds the action's
 /// scope. A person: as their role allows ([`decide_contacts`] for contacts, [`decide_admin`] for
 /// webhooks; an agent still reaches a contact through a conversation, which the caller checks
-/// with [`decide`]; conversations: any person, each one then decided by [`decide`]).
+/// with [`decide`]; conversations: any person, each one then decided by [`decide`]; sending and
+/// handing off: nobody, since people reply and transfer through the console's routes, where
+/// [`decide`] weighs each conversation).
 pub fn decide_business(who: Who<'_>, action: BusinessAction) -> Verdict {
     match who {
         Who::Key(key) => {
@@ -387,6 +401,8 @@ pub fn decide_business(who: Who<'_>, action: BusinessAction) -> Verdict {
             BusinessAction::ManageWebhooks => decide_admin(p, AdminAction::ManageWebhooks),
             // Every person has an inbox; which conversations is decided one by one.
             BusinessAction::ReadConversations => Verdict::Allow,
+            // A person's reply or transfer is decided per conversation on the console's routes.
+            BusinessAction::SendMessages | BusinessAction::HandOff => Verdict::Forbidden,
         },
     }
 }

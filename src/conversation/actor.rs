@@ -771,7 +771,7 @@ fn refresh_contact(
 
 /// This conversation's contact joined another one (a proven phone number): work on that
 /// contact from now on, and tell the other conversations of the contact to read it again.
-async fn relinked(deps: &ConversationDeps, loaded: &mut Loaded, own: &ConversationKey) {
+pub(crate) async fn relinked(deps: &ConversationDeps, loaded: &mut Loaded, own: &ConversationKey) {
     let customer = match &loaded.conversation {
         Some(c) => c.customer.clone(),
         None => return,

@@ -14,7 +14,8 @@ use crate::accounts::privacy::Masker;
 use crate::activity::News;
 use crate::assign::{AssignError, ConversationRef, Held, Placement, Ticket};
 use crate::domain::{
-    AgentId, ConversationKey, MessageId, OutboundContent, OutboundMessage, Sender, TeamId,
+    AgentId, ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
+    Sender, TeamId,
 };
 use crate::metrics as m;
 use crate::store::{
@@ -67,6 +68,33 @@ pub enum Command {
     /// by a proven number): read it again. The store already holds the truth; this refreshes
     /// the copy routing, the bot and the console views use.
     ContactChanged,
+    /// A business system acts through its API key (`key`: the key's id, `key_name` its name:
+    /// the conversation's events and logs name it).
+    Business {
+        key: String,
+        key_name: String,
+        action: BusinessCommand,
+    },
+}
+
+/// What a business system asks of the customer's conversation on a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum BusinessCommand {
+    /// Send to the customer: in their current conversation on the channel, or in a new one
+    /// opened for it (in the bot's hands, see [`send_for_business`]).
+    Send {
+        channel: ChannelId,
+        customer: CustomerId,
+        content: OutboundContent,
+    },
+    /// Hand the conversation to a team: the bot stops, the team's queue and assignment take
+    /// over; `note` becomes a private note for the agent who takes it.
+    Handoff {
+        conversation_id: String,
+        team: TeamId,
+        note: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -578,6 +606,30 @@ pub(crate) async fn execute(
             }
             return Ok((loaded, Ok(CommandReply::Done)));
         }
+        Command::Business {
+            key,
+            key_name,
+            action:
+                BusinessCommand::Send {
+                    channel,
+                    customer,
+                    content,
+                },
+        } => {
+            let open = Opening {
+                key: ConversationKey::new(channel, customer),
+                channel: channel.clone(),
+                customer: customer.clone(),
+            };
+            let by = format!("{key_name} ({key})");
+            return send_for_business(deps, loaded, &by, open, content.clone()).await;
+        }
+        Command::Business {
+            action: BusinessCommand::Handoff {
+                conversation_id, ..
+            },
+            ..
+        } => conversation_id.clone(),
         Command::Placed(p) => p.conversation().id.clone(),
         Command::OfferTimeout {
             conversation_id, ..
@@ -625,7 +677,19 @@ pub(crate) async fn execute(
 
     let outcome: Outcome = match command {
         // Answered before the conversation's checks, above.
-        Command::ContactChanged => Ok(CommandReply::Done),
+        Command::ContactChanged
+        | Command::Business {
+            action: BusinessCommand::Send { .. },
+            ..
+        } => Ok(CommandReply::Done),
+        Command::Business {
+            key,
+            key_name,
+            action: BusinessCommand::Handoff { team, note, .. },
+        } => {
+            let by = format!("{key_name} ({key})");
+            hand_to_team(deps, &mut c, &contact, &by, team, note, &mut step, &mut fx).await
+        }
         Command::Placed(placement) => {
             let recorded = match &placement {
                 Placement::Assigned { agent, .. } => {
@@ -881,6 +945,205 @@ fn sla_breached(
             json!({ "conversation": view, "clocks": names }),
         ));
     }
+}
+
+/// A business system's message to the customer (`Command::Business` `Send`), in order with
+/// everything else of the conversation and committed with its step like an agent's reply: the
+/// sender then sends it once (the durable outbound claim).
+///
+/// It goes in the customer's current conversation on the channel, whatever its state (an
+/// agent who holds it sees it in the transcript). When there is none (never written there, or
+/// the last one is resolved), a new conversation opens for it **in the bot's hands**, with the
+/// window the customer's last message left (the previous conversation's `last_inbound_at`):
+/// nobody is asked to work on a notification that may never be answered, and when the
+/// customer answers, the bot greets them from its start step and hands off as for any
+/// conversation, so routing runs as usual. A business that wants a person to follow up hands
+/// the conversation to a team (`Handoff`).
+///
+/// A WhatsApp number the contact never wrote from (the contact's phone) opens with the number
+/// as the customer and, like a customer's first message, links the number to the contact
+/// that has it.
+async fn send_for_business(
+    deps: &ConversationDeps,
+    mut loaded: Loaded,
+    by: &str,
+    open: Opening,
+    content: OutboundContent,
+) -> Result<(Loaded, Outcome), StoreError> {
+    let now = now_ms();
+    let current = loaded
+        .conversation
+        .clone()
+        .filter(|c| c.status != ConversationStatus::Resolved);
+    let opening = current.is_none();
+    let mut c = match current {
+        Some(c) => c,
+        None => {
+            let mut fresh = ConversationRecord::new(open.key, open.channel, open.customer, now);
+            // The window runs from the customer's last message on the channel, whichever
+            // conversation it was in.
+            fresh.last_inbound_at = loaded.conversation.as_ref().and_then(|l| l.last_inbound_at);
+            fresh
+        }
+    };
+    let kind = crate::channels::kind_of(&c.customer);
+    if matches!(content, OutboundContent::Template { .. })
+        && kind != crate::domain::ChannelKind::Whatsapp
+    {
+        return Ok((
+            loaded,
+            Err(CommandError::BadRequest(
+                "only WhatsApp sends templates".into(),
+            )),
+        ));
+    }
+    let rule = deps.windows.rule(&c.channel, &c.customer);
+    if let Err(reason) =
+        crate::integrations::send::window_allows(&content, rule, kind, c.last_inbound_at, now)
+    {
+        return Ok((loaded, Err(CommandError::WindowClosed(reason.into()))));
+    }
+    let mut step = ConversationStep::empty();
+    let mut fx = Effects::default();
+    let contact_before = loaded.contact.clone();
+    if opening && !loaded.contact_stored {
+        // A number the contact has but never wrote from: the conversation's contact is the
+        // number's, linked to the contact that has that phone in the same step.
+        if kind == crate::domain::ChannelKind::Whatsapp
+            && let Some(digits) = crate::crm::contact::phone_digits(c.customer.as_str())
+        {
+            loaded.contact.phone = Some(digits.clone());
+            step.link_phone = Some(digits);
+        }
+        step.contact = Some(crate::store::ContactWrite::new(
+            &contact_before,
+            loaded.contact.clone(),
+        ));
+    }
+    let message = OutboundMessage {
+        id: MessageId::generate(),
+        conversation: c.key.clone(),
+        channel: c.channel.clone(),
+        to: c.customer.clone(),
+        content,
+        reply_to: None,
+    };
+    let view = message_view(
+        &c,
+        &message.id,
+        "outbound",
+        Sender::Api.as_str(),
+        message.content.type_label(),
+        serde_json::to_value(&message.content).unwrap_or(Value::Null),
+        None,
+        "queued",
+    );
+    let data = json!({ "conversation_id": c.id, "message": view });
+    if c.status == ConversationStatus::Assigned
+        && let Some(agent) = c.assignee.clone()
+    {
+        fx.emits.push((agent, "message.created", data.clone()));
+    }
+    fx.onlookers.push(("message.created", data));
+    tracing::info!(conversation = %c.id, key = by, opening, "a business system's message");
+    fx.outbound.push((message, Sender::Api));
+    c.updated_at = now;
+    step.conversation = Some(c.clone());
+    step.outbound = fx.outbound.clone();
+    let masker = deps.desk.masker(&c, Some(&loaded.contact), &[]);
+    step.console = fx.console_outbox(&c.key, &masker);
+    step.webhooks =
+        crate::integrations::webhooks::events::of_step(&step, loaded.contact_stored, now);
+    fx.news_of(deps, &c, Some(&loaded.contact), &masker);
+    let writes_contact = step.contact.is_some();
+    let linking = step.link_phone.is_some();
+    deps.store.commit_step(step).await?;
+    c.version += 1;
+    let own = c.key.clone();
+    loaded.conversation = Some(c);
+    loaded.contact_stored |= writes_contact;
+    if linking {
+        super::actor::relinked(deps, &mut loaded, &own).await;
+    }
+    fx.run(deps).await;
+    Ok((loaded, Ok(CommandReply::Message(view))))
+}
+
+/// Where a conversation opened by a business system's message is: the actor's own.
+struct Opening {
+    key: ConversationKey,
+    channel: ChannelId,
+    customer: CustomerId,
+}
+
+/// A business system hands the conversation to `team` (`Command::Business` `Handoff`): from the
+/// bot (it stops; the routing's default priority applies), from a queue, an agent or a snooze,
+/// like a transfer to a team. Already waiting for or assigned in that team: nothing moves (a
+/// retried request changes nothing). `note`, if any, is a private note for whoever takes it.
+#[allow(clippy::too_many_arguments)]
+async fn hand_to_team(
+    deps: &ConversationDeps,
+    c: &mut ConversationRecord,
+    contact: &ContactRecord,
+    by: &str,
+    team: TeamId,
+    note: Option<String>,
+    step: &mut ConversationStep,
+    fx: &mut Effects,
+) -> Outcome {
+    match c.status {
+        ConversationStatus::Resolved => {
+            return Err(CommandError::Conflict(
+                "the conversation is resolved".into(),
+            ));
+        }
+        ConversationStatus::Waiting | ConversationStatus::Assigned
+            if c.team.as_ref() == Some(&team) =>
+        {
+            return Ok(CommandReply::Conversation(c.view(
+                Some(contact),
+                &deps.windows,
+                &deps.sla,
+            )));
+        }
+        _ => {}
+    }
+    if deps.desk.directory.get().team(&team).is_none() {
+        return Err(CommandError::BadRequest(format!("unknown team {team}")));
+    }
+    let now = now_ms();
+    if c.status == ConversationStatus::Bot {
+        c.priority = deps.live.router().default_priority();
+        // Handed to people: the SLA clocks start, as at the bot's own handoff.
+        c.sla.start(now);
+    } else {
+        release(deps, c, fx).await;
+    }
+    let previous = c.assignee.take();
+    c.snoozed_until = None;
+    step.events.push(event(
+        "transferred",
+        None,
+        Some(&team),
+        Some(format!("handed to team {team} by API key {by}")),
+    ));
+    if let Some(previous) = previous {
+        fx.emits.push((
+            previous,
+            "conversation.updated",
+            json!({ "conversation": c.view(Some(contact), &deps.windows, &deps.sla), "reason": "transferred" }),
+        ));
+    }
+    if let Some(text) = note {
+        step.note = Some((MessageId::generate(), text));
+    }
+    c.handoff_at = Some(now);
+    place(deps, c, contact, team, None, true, step, fx).await;
+    Ok(CommandReply::Conversation(c.view(
+        Some(contact),
+        &deps.windows,
+        &deps.sla,
+    )))
 }
 
 /// A snoozed conversation comes back: to the agent who had it if they can take it, else the

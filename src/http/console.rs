@@ -36,6 +36,7 @@ pub fn scope() -> Scope {
         .configure(super::auth_api::routes)
         .configure(super::admin::routes)
         .configure(super::api_keys::routes)
+        .configure(super::business::routes)
         .configure(super::push::routes)
         .configure(super::contacts::routes)
         .configure(super::event_webhooks::routes)

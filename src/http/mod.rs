@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod auth_api;
 pub mod body;
+pub mod business;
 pub mod console;
 pub mod contacts;
 pub mod error;

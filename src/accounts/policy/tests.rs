@@ -289,6 +289,13 @@ fn a_key_does_exactly_what_its_scopes_name() {
             );
         }
     }
+    // Sending and handing off are both `messages:send`; neither reads or writes anything else.
+    for action in [BusinessAction::SendMessages, BusinessAction::HandOff] {
+        assert_eq!(action.scope(), Scope::MessagesSend);
+        for scope in Scope::ALL.into_iter().filter(|s| *s != Scope::MessagesSend) {
+            assert!(!decide_business(Who::Key(&key(&[scope])), action).allowed());
+        }
+    }
     // Writing contacts does not read them, and the other way round.
     assert!(!key(&[Scope::ContactsWrite]).has(Scope::ContactsRead));
     assert!(!key(&[Scope::ContactsRead]).has(Scope::ContactsWrite));
@@ -298,7 +305,8 @@ fn a_key_does_exactly_what_its_scopes_name() {
 #[test]
 fn a_person_on_the_business_routes_is_decided_by_role() {
     // (role, read contacts, write contacts, manage webhooks); every person reads conversations
-    // (which ones: `decide`, per conversation).
+    // (which ones: `decide`, per conversation); no person sends or hands off here (the
+    // console's reply and transfer routes decide per conversation).
     let cases = [
         (Role::Agent, false, false, false),
         (Role::Supervisor, true, true, false),
@@ -311,6 +319,8 @@ fn a_person_on_the_business_routes_is_decided_by_role() {
             (BusinessAction::WriteContacts, write),
             (BusinessAction::ManageWebhooks, hooks),
             (BusinessAction::ReadConversations, true),
+            (BusinessAction::SendMessages, false),
+            (BusinessAction::HandOff, false),
         ] {
             assert_eq!(
                 decide_business(Who::Person(&p), action).allowed(),
