@@ -73,6 +73,8 @@ pub const QUEUE_OLDEST_WAIT: &str = "switchboard_queue_oldest_wait_seconds";
 pub const TIME_TO_ASSIGN: &str = "switchboard_time_to_assign_seconds";
 /// Handoff to the first agent reply, by `team`, seconds.
 pub const FIRST_RESPONSE: &str = "switchboard_first_response_seconds";
+/// Handoff to resolution by an agent, by `team`, seconds.
+pub const RESOLUTION: &str = "switchboard_resolution_seconds";
 /// SLA breaches announced, by `team` and `clock` (first_response, next_response, resolution).
 pub const SLA_BREACHES: &str = "switchboard_sla_breaches_total";
 /// Offers by `outcome` (offered, accepted, rejected, expired).
@@ -135,6 +137,7 @@ pub fn install() -> PrometheusHandle {
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(FIRST_RESPONSE.into()), &human)
                 })
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(RESOLUTION.into()), &human))
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full(INTAKE_LAG.into()),
@@ -261,6 +264,11 @@ fn describe() {
         FIRST_RESPONSE,
         Unit::Seconds,
         "Handoff to first agent reply, by team"
+    );
+    describe_histogram!(
+        RESOLUTION,
+        Unit::Seconds,
+        "Handoff to resolution by an agent, by team"
     );
     describe_counter!(
         SLA_BREACHES,

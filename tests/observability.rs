@@ -106,6 +106,7 @@ async fn drive_traffic(app: &TestApp) {
             d["conversation"]["first_response_at"].is_i64()
         })
         .await;
+    expect_status(200, alice.resolve(&id).await);
     let carla = Console::new(app, CARLA);
     let mut carla_ws = ConsoleSocket::connect(app, CARLA, None).await;
     carla.set_presence("online").await;
@@ -161,6 +162,7 @@ async fn every_metric_the_dashboard_and_the_alerts_use_is_exported() {
         "switchboard_queue_oldest_wait_seconds",
         "switchboard_time_to_assign_seconds_bucket",
         "switchboard_first_response_seconds_bucket",
+        "switchboard_resolution_seconds_bucket",
         "switchboard_outbound_sends_total",
         "switchboard_store_commit_duration_seconds_bucket",
         "switchboard_websocket_sessions",

@@ -1294,6 +1294,11 @@ async fn agent_action(
             c.status = ConversationStatus::Resolved;
             c.resolved_at = Some(now);
             c.sla.resolved(now);
+            if let Some(handoff) = c.sla.since {
+                let team = c.team.as_ref().map(|t| t.to_string()).unwrap_or_default();
+                metrics::histogram!(m::RESOLUTION, "team" => team)
+                    .record((now - handoff).max(0) as f64 / 1000.0);
+            }
             c.snoozed_until = None;
             step.events
                 .push(event("resolved", Some(&agent), c.team.as_ref(), None));
