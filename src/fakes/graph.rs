@@ -54,9 +54,12 @@ pub struct RecordedSend {
 }
 
 impl RecordedSend {
-    /// The recipient (`to`), absent for read receipts.
+    /// The recipient (`to`, or a BSUID's `recipient`), absent for read receipts.
     pub fn to(&self) -> Option<&str> {
-        self.body.get("to").and_then(Value::as_str)
+        self.body
+            .get("to")
+            .or_else(|| self.body.get("recipient"))
+            .and_then(Value::as_str)
     }
     /// True for a read receipt / typing indicator.
     pub fn is_read_receipt(&self) -> bool {
@@ -543,7 +546,7 @@ async fn messages(
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let to = json_body
         .as_ref()
-        .and_then(|b| b.get("to"))
+        .and_then(|b| b.get("to").or_else(|| b.get("recipient")))
         .and_then(Value::as_str)
         .map(str::to_string);
 

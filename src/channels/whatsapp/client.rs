@@ -301,6 +301,18 @@ pub fn mark_read_body(message_id: &ProviderMessageId, typing_indicator: bool) ->
     body
 }
 
+/// Where a send names its customer: a phone number (`wa_id`, digits) goes in `to`; a customer
+/// known only by their business-scoped user id (BSUID, `US.13491208655302741918`: a country
+/// code, a period, letters and digits), whose number Meta withholds, goes in `recipient`.
+pub fn recipient_field(to: &CustomerId) -> &'static str {
+    let id = to.as_str().trim_start_matches('+');
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        "to"
+    } else {
+        "recipient"
+    }
+}
+
 /// The body of a message send: the common envelope plus the type's object.
 pub fn message_body(
     to: &CustomerId,
@@ -312,7 +324,7 @@ pub fn message_body(
     let mut body = Map::new();
     body.insert("messaging_product".into(), json!("whatsapp"));
     body.insert("recipient_type".into(), json!("individual"));
-    body.insert("to".into(), json!(to.as_str()));
+    body.insert(recipient_field(to).into(), json!(to.as_str()));
     body.insert("type".into(), json!(kind));
     body.insert(kind.into(), object);
     if let Some(id) = reply_to {
@@ -800,6 +812,24 @@ mod tests {
         assert_eq!(rows, 10);
         assert_eq!(sections[0]["title"], "Ç".repeat(24));
         assert_eq!(sections[0]["rows"][0]["title"], "Ж".repeat(24));
+    }
+
+    #[test]
+    fn a_customer_known_only_by_bsuid_is_the_recipient() {
+        let text = OutboundContent::Text {
+            body: "hi".into(),
+            preview_url: false,
+        };
+        let bsuid = CustomerId::new("US.13491208655302741918");
+        let body = message_body(&bsuid, &text, None, None);
+        assert_eq!(body["recipient"], "US.13491208655302741918");
+        assert!(body.get("to").is_none(), "{body}");
+        for number in ["16505551234", "+16505551234"] {
+            let body = message_body(&CustomerId::new(number), &text, None, None);
+            assert_eq!(body["to"], number);
+            assert!(body.get("recipient").is_none(), "{body}");
+        }
+        assert_eq!(recipient_field(&CustomerId::new("")), "recipient");
     }
 
     #[test]
