@@ -7,7 +7,9 @@
 //! - `…/exact_behaviour`: `!contact.new && contact.last_inbound_at > now - duration("720h")`;
 //! - `…/prefiltered`: `"vip" in contact.tags && contact.country == "ES"`: the database narrows
 //!   to the vip tenth, CEL decides each of them;
-//! - `…/cel_only`: `contact.country == "ES"`: every contact through CEL, the worst case.
+//! - `…/cel_only`: `contact.country == "ES"`: CEL decides the country from the number, among
+//!   the numbers with Spain's calling code (`phone LIKE '34%'`), which here is every contact:
+//!   the worst case.
 //!
 //! `cargo bench --bench segments` (`SWITCHBOARD_BENCH_CONTACTS` changes the million,
 //! `SWITCHBOARD_BENCH_BACKENDS=sqlite` or `postgres` runs one).

@@ -303,7 +303,7 @@ async fn the_database_counts_what_cel_decides() {
             sam.post("/api/v1/segments/preview", json!({ "filter": filter }))
                 .await,
         );
-        // `contact.country` cannot be translated: CEL decides each candidate.
+        // Null tests of `contact.country` are not translated: CEL decides every contact.
         let through_cel =
             format!("({filter}) && (contact.country == null || contact.country != null)");
         let by_cel = expect_status(

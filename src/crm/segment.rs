@@ -136,6 +136,43 @@ impl SegmentFilter {
     }
 }
 
+/// `contact.country == "ES"` (either way round): the country is decided from the phone number
+/// by CEL (libphonenumber's metadata), but only numbers with the country's calling code can be
+/// in it, so those are the candidates (`phone LIKE '34%'`). Not exact: a calling code shared by
+/// several countries (+1, +7, +44...) keeps its other countries' numbers as candidates.
+fn country_prefilter(sql_op: &str, a: &IdedExpr, b: &IdedExpr) -> Option<Translation> {
+    if sql_op != "=" {
+        return None;
+    }
+    let country = |attr: &IdedExpr, value: &IdedExpr| {
+        (contact_attribute(attr)? == "country").then_some(())?;
+        match &value.expr {
+            Expr::Literal(LiteralValue::String(s)) => Some(s.inner().to_string()),
+            _ => None,
+        }
+    };
+    let region = country(a, b).or_else(|| country(b, a))?;
+    let code = phonenumber::metadata::DATABASE
+        .by_id(region.as_str())
+        .map(|m| m.country_code());
+    Some(Translation {
+        condition: match code {
+            Some(_) => "(contacts.phone LIKE ? OR contacts.phone LIKE ?)".into(),
+            // No such country: nobody is in it.
+            None => "FALSE".into(),
+        },
+        values: code
+            .map(|c| {
+                vec![
+                    SqlValue::Text(format!("{c}%")),
+                    SqlValue::Text(format!("+{c}%")),
+                ]
+            })
+            .unwrap_or_default(),
+        exact: code.is_none(),
+    })
+}
+
 struct Translator {
     dialect: Dialect,
     now: DateTime<Utc>,
@@ -252,6 +289,9 @@ impl Translator {
             operators::GREATER_EQUALS => ">=",
             _ => return None,
         };
+        if let Some(country) = country_prefilter(sql_op, a, b) {
+            return Some(country);
+        }
         let (column, constant, sql_op) = match (self.column(a), self.column(b)) {
             (Some(column), None) => (column, self.constant(b)?, sql_op),
             (None, Some(column)) => (column, self.constant(a)?, flipped(sql_op)),
@@ -537,15 +577,39 @@ mod tests {
 
     #[test]
     fn what_sql_cannot_say_leaves_a_prefilter_or_nothing() {
-        // The country comes from the phone number: CEL decides it.
+        // The country comes from the phone number: CEL decides it, among the numbers with its
+        // calling code.
         let t = compile("'vip' in contact.tags && contact.country == 'ES'")
             .translate(Dialect::Sqlite, now())
             .expect("a pre-filter");
         assert!(!t.exact);
-        assert_eq!(t.values, vec![SqlValue::Text("vip".into())]);
+        assert_eq!(
+            t.values,
+            vec![
+                SqlValue::Text("vip".into()),
+                SqlValue::Text("34%".into()),
+                SqlValue::Text("+34%".into())
+            ]
+        );
+        let t = compile("'US' == contact.country")
+            .translate(Dialect::Postgres, now())
+            .expect("a pre-filter");
+        assert!(!t.exact);
+        assert_eq!(t.values[0], SqlValue::Text("1%".into()));
+        // A country that does not exist: nobody.
+        let t = compile("contact.country == 'XX'")
+            .translate(Dialect::Sqlite, now())
+            .expect("exact");
+        assert!(t.exact && t.condition == "FALSE", "{t:?}");
+        // Not a country: every number may be.
+        assert!(
+            compile("contact.country != 'ES'")
+                .translate(Dialect::Sqlite, now())
+                .is_none()
+        );
         // Either side of an `||` unknown: every contact is a candidate.
         assert!(
-            compile("'vip' in contact.tags || contact.country == 'ES'")
+            compile("'vip' in contact.tags || contact.name.startsWith('A')")
                 .translate(Dialect::Sqlite, now())
                 .is_none()
         );
