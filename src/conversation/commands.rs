@@ -1461,6 +1461,8 @@ async fn agent_action(
         AgentAction::Accept => match deps.desk.assignments.accept(&agent, &c.id).await {
             Ok(placement) => {
                 metrics::counter!(m::OFFERS, "outcome" => "accepted").increment(1);
+                step.events
+                    .push(event("offer_accepted", Some(&agent), c.team.as_ref(), None));
                 apply_placement(deps, c, contact, placement, false, step, fx).await;
                 Ok(CommandReply::Conversation(c.view(
                     Some(contact),

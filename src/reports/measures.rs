@@ -26,6 +26,13 @@ pub enum Measure {
     Transfers,
     /// Agents' replies to the customer.
     Replies,
+    /// Per agent: conversations offered to them, offers they accepted, declined or let expire,
+    /// and assignments (offers accepted and direct ones).
+    Offered,
+    OfferAccepted,
+    OfferDeclined,
+    OfferExpired,
+    Assigned,
     /// SLA clocks stopped within their target, or after it (docs/REPORTS.md, "SLAs").
     SlaFirstResponseMet,
     SlaFirstResponseMissed,
@@ -41,7 +48,7 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const COUNTS: [Measure; 14] = [
+    pub const COUNTS: [Measure; 19] = [
         Measure::Opened,
         Measure::HandedOff,
         Measure::ResolvedByBot,
@@ -50,6 +57,11 @@ impl Measure {
         Measure::Abandoned,
         Measure::Transfers,
         Measure::Replies,
+        Measure::Offered,
+        Measure::OfferAccepted,
+        Measure::OfferDeclined,
+        Measure::OfferExpired,
+        Measure::Assigned,
         Measure::SlaFirstResponseMet,
         Measure::SlaFirstResponseMissed,
         Measure::SlaNextResponseMet,
@@ -94,6 +106,11 @@ impl Measure {
             Measure::Abandoned => "abandoned",
             Measure::Transfers => "transfers",
             Measure::Replies => "replies",
+            Measure::Offered => "offered",
+            Measure::OfferAccepted => "offer_accepted",
+            Measure::OfferDeclined => "offer_declined",
+            Measure::OfferExpired => "offer_expired",
+            Measure::Assigned => "assigned",
             Measure::SlaFirstResponseMet => "sla_first_response_met",
             Measure::SlaFirstResponseMissed => "sla_first_response_missed",
             Measure::SlaNextResponseMet => "sla_next_response_met",
@@ -314,6 +331,22 @@ pub fn advance(
             "reopened" => {
                 r.reopens += 1;
                 push(now, &team_now, &agent_now, Measure::Reopened, None);
+            }
+            kind @ ("offered" | "offer_accepted" | "offer_rejected" | "offer_expired"
+            | "assigned") => {
+                let measure = match kind {
+                    "offered" => Measure::Offered,
+                    "offer_accepted" => Measure::OfferAccepted,
+                    "offer_rejected" => Measure::OfferDeclined,
+                    "offer_expired" => Measure::OfferExpired,
+                    _ => Measure::Assigned,
+                };
+                let team = e
+                    .team
+                    .as_ref()
+                    .map(|t| t.to_string())
+                    .unwrap_or(team_now.clone());
+                push(now, &team, &name(e.agent.as_ref()), measure, None);
             }
             kind @ ("sla_met" | "sla_missed") => {
                 let clock = e

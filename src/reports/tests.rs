@@ -148,6 +148,7 @@ fn a_conversation_through_an_agent_a_transfer_and_a_resolve() {
             d(Measure::Opened, "", "", None),
             d(Measure::HandedOff, "sales", "", None),
             d(Measure::WaitInQueue, "sales", "alice", Some(30 * S)),
+            d(Measure::Assigned, "sales", "alice", None),
             d(Measure::Replies, "sales", "alice", None),
             d(Measure::FirstResponse, "sales", "alice", Some(90 * S)),
             d(Measure::Replies, "sales", "alice", None),
@@ -155,6 +156,7 @@ fn a_conversation_through_an_agent_a_transfer_and_a_resolve() {
             d(Measure::HandleTime, "sales", "alice", Some(210 * S)),
             d(Measure::Transfers, "sales", "alice", None),
             d(Measure::WaitInQueue, "support", "bob", Some(30 * S)),
+            d(Measure::Assigned, "support", "bob", None),
             d(Measure::Replies, "support", "bob", None),
             // From the first of the customer's unanswered messages.
             d(Measure::NextResponse, "support", "bob", Some(30 * S)),
@@ -252,6 +254,7 @@ fn a_snooze_ends_the_hold_and_a_reopen_waits_again() {
         vec![
             (Measure::Reopened, None),
             (Measure::WaitInQueue, Some(15 * S)),
+            (Measure::Assigned, None),
             (Measure::HandleTime, Some(60 * S)),
             (Measure::ResolvedByAgent, None),
             (Measure::Resolution, Some(2 * HOUR_MS + 75 * S)),
@@ -314,4 +317,53 @@ fn measures_have_stable_names() {
     for o in [Outcome::Bot, Outcome::Agent, Outcome::Abandoned] {
         assert_eq!(Outcome::parse(o.as_str()), Some(o));
     }
+}
+
+#[test]
+fn offers_and_their_outcomes_count_for_the_agent_offered() {
+    let mut s = Script::new();
+    s.step(T0, &[], true, 0, |_| {});
+    s.handoff(T0 + 10 * S, "sales");
+    let offer = |s: &mut Script, at: i64, kind: &str, agent: &str| {
+        s.step(
+            at,
+            &[event(kind, Some(agent), Some("sales"))],
+            false,
+            0,
+            |_| {},
+        );
+    };
+    offer(&mut s, T0 + 11 * S, "offered", "carla");
+    offer(&mut s, T0 + 41 * S, "offer_expired", "carla");
+    offer(&mut s, T0 + 41 * S, "offered", "dave");
+    offer(&mut s, T0 + 45 * S, "offer_rejected", "dave");
+    offer(&mut s, T0 + 46 * S, "offered", "carla");
+    // Accepted: the step also records the assignment.
+    s.step(
+        T0 + 50 * S,
+        &[
+            event("offer_accepted", Some("carla"), Some("sales")),
+            event("assigned", Some("carla"), Some("sales")),
+        ],
+        false,
+        0,
+        |c| {
+            c.status = ConversationStatus::Assigned;
+            c.assignee = Some(AgentId::new("carla"));
+            c.assigned_at = Some(T0 + 50 * S);
+        },
+    );
+    let per_agent = |agent: &str, m: Measure| {
+        s.deltas
+            .iter()
+            .filter(|d| d.agent == agent && d.measure == m && d.team == "sales")
+            .count()
+    };
+    assert_eq!(per_agent("carla", Measure::Offered), 2);
+    assert_eq!(per_agent("carla", Measure::OfferExpired), 1);
+    assert_eq!(per_agent("carla", Measure::OfferAccepted), 1);
+    assert_eq!(per_agent("carla", Measure::Assigned), 1);
+    assert_eq!(per_agent("dave", Measure::Offered), 1);
+    assert_eq!(per_agent("dave", Measure::OfferDeclined), 1);
+    assert_eq!(per_agent("dave", Measure::Assigned), 0);
 }
