@@ -224,7 +224,9 @@ fn another_admin(people: &Snapshot, except: &AgentId) -> bool {
     path = "/admin/users",
     tag = "admin",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminListUsersResponse),
+    )
 )]
 async fn list_users(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller, AdminAction::ManageUsers)?;
@@ -242,7 +244,9 @@ async fn list_users(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     tag = "admin",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminGetUserResponse),
+    )
 )]
 async fn get_user(
     state: web::Data<AppState>,
@@ -325,7 +329,9 @@ async fn issue_reset(
     tag = "admin",
     security(("console" = [])),
     request_body = NewUser,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AdminCreateUserResponse),
+    )
 )]
 async fn create_user(
     req: HttpRequest,
@@ -440,7 +446,9 @@ where
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = UserPatch,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminUpdateUserResponse),
+    )
 )]
 async fn update_user(
     req: HttpRequest,
@@ -574,7 +582,9 @@ async fn update_user(
     tag = "admin",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn deactivate_user(
     req: HttpRequest,
@@ -629,7 +639,9 @@ async fn deactivate_user(
     tag = "admin",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminForceLogoutResponse),
+    )
 )]
 async fn force_logout(
     req: HttpRequest,
@@ -657,7 +669,9 @@ async fn force_logout(
     tag = "admin",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AdminResetLinkResponse),
+    )
 )]
 async fn reset_link(
     req: HttpRequest,
@@ -679,7 +693,9 @@ async fn reset_link(
     path = "/admin/teams",
     tag = "admin",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminListTeamsResponse),
+    )
 )]
 async fn list_teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller, AdminAction::ManageTeams)?;
@@ -833,7 +849,9 @@ fn apply_team(
     tag = "admin",
     security(("console" = [])),
     request_body = TeamBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AdminCreateTeamResponse),
+    )
 )]
 async fn create_team(
     req: HttpRequest,
@@ -903,7 +921,9 @@ async fn create_team(
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = TeamBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminUpdateTeamResponse),
+    )
 )]
 async fn update_team(
     req: HttpRequest,
@@ -957,7 +977,9 @@ async fn update_team(
     tag = "admin",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn delete_team(
     req: HttpRequest,
@@ -1016,7 +1038,9 @@ struct TokensQuery {
     tag = "admin",
     security(("console" = [])),
     params(TokensQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminListTokensResponse),
+    )
 )]
 async fn list_tokens(
     state: web::Data<AppState>,
@@ -1036,7 +1060,9 @@ async fn list_tokens(
     tag = "admin",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn revoke_token(
     req: HttpRequest,
@@ -1093,7 +1119,9 @@ fn time_param(field: &str, value: &Option<String>) -> Result<Option<i64>, ApiErr
     tag = "admin",
     security(("console" = [])),
     params(AuditQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminAuditResponse),
+    )
 )]
 async fn audit(
     state: web::Data<AppState>,
@@ -1125,7 +1153,9 @@ async fn audit(
     path = "/admin/reload",
     tag = "admin",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminReloadResponse),
+    )
 )]
 async fn reload(
     req: HttpRequest,

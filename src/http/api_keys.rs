@@ -45,6 +45,7 @@ fn with_token(row: &KeyRow, token: &str) -> serde_json::Value {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ApiKeyCreate)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -57,7 +58,9 @@ struct CreateBody {
     tag = "api-keys",
     security(("console" = [])),
     request_body = CreateBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ApiKeysCreateResponse),
+    )
 )]
 async fn create(
     req: HttpRequest,
@@ -89,7 +92,9 @@ async fn create(
     path = "/admin/api-keys",
     tag = "api-keys",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysListResponse),
+    )
 )]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller)?;
@@ -104,7 +109,9 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse
     tag = "api-keys",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysShowResponse),
+    )
 )]
 async fn show(
     state: web::Data<AppState>,
@@ -127,7 +134,9 @@ async fn show(
     tag = "api-keys",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysRotateResponse),
+    )
 )]
 async fn rotate(
     req: HttpRequest,
@@ -160,7 +169,9 @@ async fn rotate(
     tag = "api-keys",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysRevokeResponse),
+    )
 )]
 async fn revoke(
     req: HttpRequest,

@@ -37,7 +37,9 @@ struct LoginBody {
     path = "/auth/login",
     tag = "auth",
     request_body = LoginBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiLoginResponse),
+    )
 )]
 async fn login(
     req: HttpRequest,
@@ -83,7 +85,9 @@ async fn login(
     path = "/auth/logout",
     tag = "auth",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn logout(
     req: HttpRequest,
@@ -117,7 +121,9 @@ fn session_view(session: &Session, caller: &Caller) -> Value {
     path = "/auth/sessions",
     tag = "auth",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiSessionsResponse),
+    )
 )]
 async fn sessions(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let sessions = state.store.sessions_of(caller.user()).await?;
@@ -131,7 +137,9 @@ async fn sessions(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
     path = "/auth/sessions",
     tag = "auth",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiEndAllSessionsResponse),
+    )
 )]
 async fn end_all_sessions(
     req: HttpRequest,
@@ -152,7 +160,9 @@ async fn end_all_sessions(
     tag = "auth",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn end_session(
     req: HttpRequest,
@@ -198,7 +208,9 @@ struct PasswordBody {
     tag = "auth",
     security(("console" = [])),
     request_body = PasswordBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn change_password(
     req: HttpRequest,
@@ -272,7 +284,9 @@ struct ResetBody {
     path = "/auth/reset",
     tag = "auth",
     request_body = ResetBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn reset_password(
     req: HttpRequest,
@@ -350,7 +364,9 @@ pub fn token_view(token: &ApiToken) -> Value {
     path = "/me/tokens",
     tag = "auth",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiMyTokensResponse),
+    )
 )]
 async fn my_tokens(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let tokens = state.store.api_tokens(Some(caller.user())).await?;
@@ -371,7 +387,9 @@ struct NewToken {
     tag = "auth",
     security(("console" = [])),
     request_body = NewToken,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AuthApiCreateTokenResponse),
+    )
 )]
 async fn create_token(
     req: HttpRequest,
@@ -402,7 +420,9 @@ async fn create_token(
     tag = "auth",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn revoke_token(
     req: HttpRequest,

@@ -91,7 +91,9 @@ pub fn user_view(user: &User) -> Value {
     path = "/me",
     tag = "console",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleMeResponse),
+    )
 )]
 async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let people = state.desk.directory.get();
@@ -138,7 +140,9 @@ struct PresenceBody {
     tag = "console",
     security(("console" = [])),
     request_body = PresenceBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleSetPresenceResponse),
+    )
 )]
 async fn set_presence(
     state: web::Data<AppState>,
@@ -161,7 +165,9 @@ async fn set_presence(
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = PresenceBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleForcePresenceResponse),
+    )
 )]
 async fn force_presence(
     req: HttpRequest,
@@ -236,7 +242,9 @@ const QUEUE_LISTED: usize = 100;
     path = "/teams",
     tag = "console",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleTeamsResponse),
+    )
 )]
 async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let snapshot = state
@@ -292,7 +300,9 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
     path = "/quick-replies",
     tag = "console",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleQuickRepliesResponse),
+    )
 )]
 async fn quick_replies(state: web::Data<AppState>, _: Caller) -> HttpResponse {
     let replies: Vec<Value> = state
@@ -370,7 +380,9 @@ fn key_may_read_conversations(actor: &Actor) -> Result<(), ApiError> {
     tag = "console",
     security(("console" = []), ("business" = [])),
     params(ListQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleListResponse),
+    )
 )]
 async fn list(
     req: HttpRequest,
@@ -526,7 +538,9 @@ fn action_name(action: Action) -> &'static str {
     tag = "console",
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleShowResponse),
+    )
 )]
 async fn show(
     req: HttpRequest,
@@ -615,7 +629,9 @@ async fn show(
     tag = "console",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleRevealResponse),
+    )
 )]
 async fn reveal(
     req: HttpRequest,
@@ -757,7 +773,9 @@ const MAX_TEXT: usize = 4096;
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = ReplyBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ConsoleReplyResponse),
+    )
 )]
 async fn reply(
     req: HttpRequest,
@@ -831,7 +849,9 @@ struct NoteBody {
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = NoteBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ConsoleNoteResponse),
+    )
 )]
 async fn note(
     req: HttpRequest,
@@ -863,7 +883,9 @@ struct TransferBody {
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = TransferBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleTransferResponse),
+    )
 )]
 async fn transfer(
     req: HttpRequest,
@@ -919,7 +941,9 @@ async fn transfer(
     tag = "console",
     security(("console" = [])),
     params(("id" = String, Path), ("verb" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleLifecycleResponse),
+    )
 )]
 async fn lifecycle(
     req: HttpRequest,
@@ -950,7 +974,9 @@ struct SnoozeBody {
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = SnoozeBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleSnoozeResponse),
+    )
 )]
 async fn snooze(
     req: HttpRequest,

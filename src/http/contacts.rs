@@ -107,7 +107,9 @@ fn refused(actor: &Actor, action: BusinessAction) -> ApiError {
     tag = "contacts",
     security(("console" = []), ("business" = [])),
     params(ListQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsListResponse),
+    )
 )]
 async fn list(
     req: HttpRequest,
@@ -193,7 +195,9 @@ const EXPORT_PAGE: i64 = 500;
     tag = "contacts",
     security(("console" = [])),
     params(ExportQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "The contacts, as CSV.", body = String, content_type = "text/csv"),
+    )
 )]
 async fn export(
     req: HttpRequest,
@@ -356,7 +360,9 @@ async fn visible_conversations(
     tag = "contacts",
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsReadResponse),
+    )
 )]
 async fn read(
     req: HttpRequest,
@@ -376,7 +382,9 @@ async fn read(
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
     request_body = ContactPatch,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsUpdateResponse),
+    )
 )]
 async fn update(
     req: HttpRequest,
@@ -397,7 +405,9 @@ async fn update(
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = ContactPatch,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsUpdateThroughConversationResponse),
+    )
 )]
 async fn update_through_conversation(
     req: HttpRequest,
@@ -505,7 +515,9 @@ pub struct MergeContactsBody {
     tag = "contacts",
     security(("console" = [])),
     request_body = MergeContactsBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsMergeResponse),
+    )
 )]
 async fn merge(
     req: HttpRequest,
@@ -534,7 +546,9 @@ pub struct MergeBody {
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = MergeBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsMergeConversationsResponse),
+    )
 )]
 async fn merge_conversations(
     req: HttpRequest,
@@ -718,7 +732,9 @@ async fn find(
     tag = "contacts",
     security(("console" = []), ("business" = [])),
     request_body = crate::crm::upsert::UpsertBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ContactsUpsertResponse),
+    )
 )]
 async fn upsert(
     req: HttpRequest,

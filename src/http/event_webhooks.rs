@@ -87,6 +87,7 @@ fn check_filters(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = WebhookCreate)]
 struct CreateBody {
     url: String,
     events: Vec<String>,
@@ -104,7 +105,9 @@ struct CreateBody {
     tag = "event-webhooks",
     security(("console" = []), ("business" = [])),
     request_body = CreateBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::EventWebhooksCreateResponse),
+    )
 )]
 async fn create(
     req: HttpRequest,
@@ -169,7 +172,9 @@ async fn create(
     path = "/webhooks",
     tag = "event-webhooks",
     security(("console" = []), ("business" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksListResponse),
+    )
 )]
 async fn list(
     req: HttpRequest,
@@ -205,7 +210,9 @@ async fn load(state: &AppState, id: &str) -> Result<EndpointRow, ApiError> {
     tag = "event-webhooks",
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksShowResponse),
+    )
 )]
 async fn show(
     req: HttpRequest,
@@ -240,7 +247,9 @@ fn optional_text(body: &Value, field: &str) -> Result<Option<Option<String>>, Ap
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
     request_body = Object,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksUpdateResponse),
+    )
 )]
 async fn update(
     req: HttpRequest,
@@ -327,7 +336,9 @@ async fn update(
     tag = "event-webhooks",
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn delete(
     req: HttpRequest,
@@ -360,7 +371,9 @@ async fn delete(
     tag = "event-webhooks",
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksRotateResponse),
+    )
 )]
 async fn rotate(
     req: HttpRequest,
@@ -411,7 +424,9 @@ struct LogQuery {
     tag = "event-webhooks",
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path), LogQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksDeliveriesResponse),
+    )
 )]
 async fn deliveries(
     req: HttpRequest,
@@ -457,7 +472,9 @@ async fn deliveries(
     tag = "event-webhooks",
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path), ("delivery" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::EventWebhooksReplayResponse),
+    )
 )]
 async fn replay(
     req: HttpRequest,
@@ -512,7 +529,9 @@ const MAX_RANGE_REPLAY: i64 = 10_000;
     security(("console" = []), ("business" = [])),
     params(("id" = String, Path)),
     request_body = RangeBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::EventWebhooksReplayRangeResponse),
+    )
 )]
 async fn replay_range(
     req: HttpRequest,

@@ -9,7 +9,9 @@ use super::AppState;
     get,
     path = "/healthz",
     tag = "operations",
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::HealthHealthzResponse),
+    )
 )]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
@@ -20,7 +22,9 @@ pub async fn healthz() -> HttpResponse {
     get,
     path = "/readyz",
     tag = "operations",
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::HealthReadyzResponse),
+    )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
@@ -36,7 +40,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "Prometheus metrics (text exposition format).", body = String, content_type = "text/plain"),
+    )
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!(crate::metrics::LIVE_CONVERSATIONS)

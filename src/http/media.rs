@@ -39,7 +39,9 @@ const CAPTION_BYTES: usize = limits::CAPTION_MAX * 4;
     tag = "media",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "The file, with its own content type.", body = Vec<u8>, content_type = "application/octet-stream"),
+    )
 )]
 pub async fn serve(
     state: web::Data<AppState>,
@@ -229,7 +231,9 @@ pub(crate) fn refused(channel: &dyn AttachmentChannel, refusal: Refusal) -> ApiE
     tag = "media",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ConsoleReplyResponse),
+    )
 )]
 pub async fn attach(
     req: HttpRequest,

@@ -18,6 +18,7 @@ pub mod panel_apps;
 pub mod push;
 pub mod reports;
 pub mod request_id;
+pub mod schemas;
 pub mod segments;
 pub mod webapp;
 pub mod webhooks;

@@ -64,6 +64,7 @@ fn team_filter(state: &AppState, raw: &[String]) -> Result<String, ApiError> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PanelAppCreate)]
 struct CreateBody {
     name: String,
     url: String,
@@ -77,7 +78,9 @@ struct CreateBody {
     tag = "panel-apps",
     security(("console" = [])),
     request_body = CreateBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::PanelAppsCreateResponse),
+    )
 )]
 async fn create(
     req: HttpRequest,
@@ -125,7 +128,9 @@ async fn create(
     path = "/admin/panel-apps",
     tag = "panel-apps",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsListResponse),
+    )
 )]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller)?;
@@ -161,7 +166,9 @@ struct PatchBody {
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = PatchBody,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsUpdateResponse),
+    )
 )]
 async fn update(
     req: HttpRequest,
@@ -205,7 +212,9 @@ async fn update(
     tag = "panel-apps",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn delete(
     req: HttpRequest,
@@ -238,7 +247,9 @@ async fn delete(
     tag = "panel-apps",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsRotateResponse),
+    )
 )]
 async fn rotate(
     req: HttpRequest,
@@ -277,7 +288,9 @@ async fn rotate(
     tag = "panel-apps",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsForConversationResponse),
+    )
 )]
 async fn for_conversation(
     state: web::Data<AppState>,

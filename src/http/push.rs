@@ -42,7 +42,9 @@ fn view(s: &PushSubscription) -> Value {
     path = "/me/notifications",
     tag = "push",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushGetSettingsResponse),
+    )
 )]
 async fn get_settings(
     state: web::Data<AppState>,
@@ -97,7 +99,9 @@ fn apply(current: NotificationSettings, change: &SettingsChange) -> Notification
     tag = "push",
     security(("console" = [])),
     request_body = SettingsChange,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushPutSettingsResponse),
+    )
 )]
 async fn put_settings(
     state: web::Data<AppState>,
@@ -122,7 +126,9 @@ async fn put_settings(
     path = "/push/key",
     tag = "push",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushKeyResponse),
+    )
 )]
 async fn key(state: web::Data<AppState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let pusher = state
@@ -137,7 +143,9 @@ async fn key(state: web::Data<AppState>, _caller: Caller) -> Result<HttpResponse
     path = "/me/push-subscriptions",
     tag = "push",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushListResponse),
+    )
 )]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let subscriptions = state.store.push_subscriptions(caller.user()).await?;
@@ -152,7 +160,9 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse
     tag = "push",
     security(("console" = [])),
     request_body = SubscriptionJson,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::PushSubscribeResponse),
+    )
 )]
 async fn subscribe(
     state: web::Data<AppState>,
@@ -195,7 +205,9 @@ async fn subscribe(
     tag = "push",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn unsubscribe(
     state: web::Data<AppState>,

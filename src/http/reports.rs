@@ -85,7 +85,9 @@ fn teams(caller: &Caller, team: Option<String>) -> Result<Option<Vec<String>>, A
     tag = "reports",
     security(("console" = [])),
     params(SummaryQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ReportsSummaryResponse),
+    )
 )]
 async fn summary(
     state: web::Data<AppState>,
@@ -114,7 +116,9 @@ async fn summary(
     tag = "reports",
     security(("console" = [])),
     params(CsvQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "One row per conversation, as CSV.", body = String, content_type = "text/csv"),
+    )
 )]
 async fn conversations_csv(
     state: web::Data<AppState>,

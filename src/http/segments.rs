@@ -100,7 +100,9 @@ pub struct NewSegment {
     tag = "segments",
     security(("console" = [])),
     request_body = NewSegment,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::SegmentsCreateResponse),
+    )
 )]
 async fn create(
     req: HttpRequest,
@@ -142,7 +144,9 @@ async fn create(
     path = "/segments",
     tag = "segments",
     security(("console" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsListResponse),
+    )
 )]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     allowed(&caller)?;
@@ -175,7 +179,9 @@ fn stored_filter(row: &SegmentRow) -> Result<SegmentFilter, ApiError> {
     tag = "segments",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsReadResponse),
+    )
 )]
 async fn read(
     state: web::Data<AppState>,
@@ -205,7 +211,9 @@ pub struct SegmentPatch {
     security(("console" = [])),
     params(("id" = String, Path)),
     request_body = SegmentPatch,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsUpdateResponse),
+    )
 )]
 async fn update(
     req: HttpRequest,
@@ -252,7 +260,9 @@ async fn update(
     tag = "segments",
     security(("console" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
 )]
 async fn delete(
     req: HttpRequest,
@@ -292,7 +302,9 @@ pub struct MembersQuery {
     tag = "segments",
     security(("console" = [])),
     params(("id" = String, Path), MembersQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsMembersResponse),
+    )
 )]
 async fn members(
     state: web::Data<AppState>,
@@ -333,7 +345,9 @@ pub struct Preview {
     tag = "segments",
     security(("console" = [])),
     request_body = Preview,
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsPreviewResponse),
+    )
 )]
 async fn preview(
     state: web::Data<AppState>,

@@ -26,7 +26,9 @@ use crate::metrics as m;
     get,
     path = "/webhooks/whatsapp",
     tag = "channels",
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
+    )
 )]
 pub async fn verify(
     req: HttpRequest,
@@ -42,7 +44,9 @@ pub async fn verify(
     get,
     path = "/webhooks/messenger",
     tag = "channels",
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
+    )
 )]
 pub async fn verify_messenger(
     req: HttpRequest,
@@ -61,7 +65,9 @@ pub async fn verify_messenger(
     get,
     path = "/webhooks/instagram",
     tag = "channels",
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
+    )
 )]
 pub async fn verify_instagram(
     req: HttpRequest,
@@ -120,7 +126,9 @@ fn handshake(
     path = "/webhooks/whatsapp",
     tag = "channels",
     security(("meta_signature" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
 )]
 pub async fn receive(
     req: HttpRequest,
@@ -168,7 +176,9 @@ async fn receive_inner(
     path = "/webhooks/messenger",
     tag = "channels",
     security(("meta_signature" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
 )]
 pub async fn receive_messenger(
     req: HttpRequest,
@@ -203,7 +213,9 @@ async fn receive_messenger_inner(
     path = "/webhooks/instagram",
     tag = "channels",
     security(("meta_signature" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
 )]
 pub async fn receive_instagram(
     req: HttpRequest,
@@ -300,7 +312,9 @@ async fn record(
     tag = "channels",
     security(("telegram_secret" = [])),
     params(("channel" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "The update recorded."),
+    )
 )]
 pub async fn receive_telegram(
     req: HttpRequest,
@@ -386,7 +400,9 @@ async fn receive_telegram_inner(
     get,
     path = "/webhooks/x",
     tag = "channels",
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::WebhooksCrcXResponse),
+    )
 )]
 pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some(signer) = &state.x_signer else {
@@ -418,7 +434,9 @@ pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     path = "/webhooks/x",
     tag = "channels",
     security(("x_signature" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
 )]
 pub async fn receive_x(
     req: HttpRequest,

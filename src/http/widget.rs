@@ -325,7 +325,9 @@ struct NewSession {
     path = "/sessions",
     tag = "widget",
     security(("website_token" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::WidgetCreateSessionResponse),
+    )
 )]
 async fn create_session(
     req: HttpRequest,
@@ -381,7 +383,9 @@ async fn create_session(
     path = "/messages",
     tag = "widget",
     security(("website_token" = [], "visitor" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::WidgetSendMessageResponse),
+    )
 )]
 async fn send_message(
     req: HttpRequest,
@@ -459,7 +463,9 @@ struct After {
     tag = "widget",
     security(("website_token" = [], "visitor" = [])),
     params(After),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::WidgetTranscriptResponse),
+    )
 )]
 async fn transcript(
     req: HttpRequest,
@@ -496,7 +502,9 @@ async fn page(state: &AppState, customer: &str, after: i64) -> Result<(Vec<Value
     path = "/status",
     tag = "widget",
     security(("website_token" = [], "visitor" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::WidgetStatusResponse),
+    )
 )]
 async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let site = site(&req, &state, None)?;
@@ -546,7 +554,9 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     path = "/offline",
     tag = "widget",
     security(("website_token" = [], "visitor" = [])),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::WidgetOfflineResponse),
+    )
 )]
 async fn offline(
     req: HttpRequest,
@@ -634,7 +644,9 @@ async fn offline(
     tag = "widget",
     security(("website_token" = [], "visitor" = [])),
     params(AttachQuery),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::WidgetAttachResponse),
+    )
 )]
 async fn attach(
     req: HttpRequest,
@@ -710,7 +722,9 @@ async fn attach(
     tag = "widget",
     security(("website_token" = [], "visitor" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "TODO", body = Object))
+    responses(
+        (status = 200, description = "The file, with its own content type.", body = Vec<u8>, content_type = "application/octet-stream"),
+    )
 )]
 async fn media(
     req: HttpRequest,
