@@ -940,7 +940,10 @@ async fn transfer(
     path = "/conversations/{id}/{verb}",
     tag = "console",
     security(("console" = [])),
-    params(("id" = String, Path), ("verb" = String, Path)),
+    params(
+        ("id" = String, Path),
+        ("verb" = String, Path, description = "`resolve`, `accept` or `reject`"),
+    ),
     responses(
         (status = 200, description = "OK.", body = super::schemas::ConsoleLifecycleResponse),
     )

@@ -231,6 +231,11 @@ pub(crate) fn refused(channel: &dyn AttachmentChannel, refusal: Refusal) -> ApiE
     tag = "media",
     security(("console" = [])),
     params(("id" = String, Path)),
+    request_body(
+        content = Object,
+        content_type = "multipart/form-data",
+        description = "`file`: the file; `caption`: optional text.",
+    ),
     responses(
         (status = 201, description = "Created.", body = super::schemas::ConsoleReplyResponse),
     )

@@ -484,6 +484,43 @@ mod tests {
         assert_eq!(doc["x-not-rest"].as_array().map(Vec::len), Some(10));
     }
 
+    /// Every operation names its success and its errors; the API's operations name their
+    /// credentials, but for the few that are public by design.
+    #[test]
+    fn every_operation_has_a_success_an_error_and_its_credentials() {
+        const PUBLIC: [&str; 4] = [
+            "post /api/v1/auth/login",
+            "post /api/v1/auth/reset",
+            "get /api/openapi.json",
+            "get /healthz",
+        ];
+        let doc = serde_json::to_value(build()).expect("serializes");
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("an item") {
+                let responses = operation["responses"].as_object().expect("responses");
+                assert!(
+                    responses.keys().any(|k| k.starts_with('2')),
+                    "{method} {path}: no success"
+                );
+                assert!(
+                    responses.contains_key("default"),
+                    "{method} {path}: no error"
+                );
+                let named = format!("{method} {path}");
+                let public = PUBLIC.contains(&named.as_str())
+                    || ["/healthz", "/readyz", "/metrics"].contains(&path.as_str())
+                    || (method == "get" && path.starts_with("/webhooks/"));
+                assert_eq!(
+                    operation["security"].as_array().is_some_and(|s| !s.is_empty()),
+                    !public,
+                    "{named}: security {}",
+                    operation["security"]
+                );
+            }
+        }
+    }
+
     /// The patterns of the app's resources (each `.route(…)` or `web::resource(…)` is one),
     /// relative to their scope, read from the app's own resource map (whose Debug output is the
     /// only way actix shows it).

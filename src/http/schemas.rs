@@ -1013,23 +1013,55 @@ pub struct WidgetStatusResponse {
     within_hours: bool,
 }
 
+/// A message of the visitor's transcript: `type` is `text`, `buttons`, `list` or `file`, and
+/// the fields of its kind are present.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct WidgetTranscriptResponseMessage {
+    seq: i64,
+    id: String,
+    /// `visitor`, `bot` or `agent`.
+    from: String,
+    created_at: i64,
+    /// The widget's own id of a visitor's message.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
-    created_at: i64,
+    r#type: String,
+    /// `text`, `buttons`, `list`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    footer: Option<String>,
-    from: String,
+    text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     header: Option<String>,
-    id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    options: Option<Vec<ReplyButton>>,
-    seq: i64,
-    text: String,
-    r#type: String,
+    footer: Option<String>,
+    /// `list`: the button that opens it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    button: Option<String>,
+    /// `buttons` and `list`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<Vec<TranscriptOption>>,
+    /// `file`: the attachment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caption: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TranscriptOption {
+    id: String,
+    title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
 }
 
 #[derive(ToSchema)]

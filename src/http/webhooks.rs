@@ -26,6 +26,11 @@ use crate::metrics as m;
     get,
     path = "/webhooks/whatsapp",
     tag = "channels",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The channel's verify token."),
+        ("hub.challenge" = String, Query, description = "Echoed when the token matches."),
+    ),
     responses(
         (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
     )
@@ -44,6 +49,11 @@ pub async fn verify(
     get,
     path = "/webhooks/messenger",
     tag = "channels",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The channel's verify token."),
+        ("hub.challenge" = String, Query, description = "Echoed when the token matches."),
+    ),
     responses(
         (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
     )
@@ -65,6 +75,11 @@ pub async fn verify_messenger(
     get,
     path = "/webhooks/instagram",
     tag = "channels",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The channel's verify token."),
+        ("hub.challenge" = String, Query, description = "Echoed when the token matches."),
+    ),
     responses(
         (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
     )
@@ -125,6 +140,7 @@ fn handshake(
     post,
     path = "/webhooks/whatsapp",
     tag = "channels",
+    request_body(content = Object, description = "Meta's webhook body (`object`, `entry[]`), signed."),
     security(("meta_signature" = [])),
     responses(
         (status = 200, description = "Every event recorded."),
@@ -175,6 +191,7 @@ async fn receive_inner(
     post,
     path = "/webhooks/messenger",
     tag = "channels",
+    request_body(content = Object, description = "Meta's webhook body (`object`, `entry[]`), signed."),
     security(("meta_signature" = [])),
     responses(
         (status = 200, description = "Every event recorded."),
@@ -212,6 +229,7 @@ async fn receive_messenger_inner(
     post,
     path = "/webhooks/instagram",
     tag = "channels",
+    request_body(content = Object, description = "Meta's webhook body (`object`, `entry[]`), signed."),
     security(("meta_signature" = [])),
     responses(
         (status = 200, description = "Every event recorded."),
@@ -310,6 +328,7 @@ async fn record(
     post,
     path = "/webhooks/telegram/{channel}",
     tag = "channels",
+    request_body(content = Object, description = "A Telegram Update."),
     security(("telegram_secret" = [])),
     params(("channel" = String, Path)),
     responses(
@@ -400,6 +419,7 @@ async fn receive_telegram_inner(
     get,
     path = "/webhooks/x",
     tag = "channels",
+    params(("crc_token" = String, Query, description = "X's challenge.")),
     responses(
         (status = 200, description = "OK.", body = super::schemas::WebhooksCrcXResponse),
     )
@@ -433,6 +453,7 @@ pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     post,
     path = "/webhooks/x",
     tag = "channels",
+    request_body(content = Object, description = "X's Account Activity body (`for_user_id`, `direct_message_events`), signed."),
     security(("x_signature" = [])),
     responses(
         (status = 200, description = "Every event recorded."),

@@ -644,6 +644,11 @@ async fn offline(
     tag = "widget",
     security(("website_token" = [], "visitor" = [])),
     params(AttachQuery),
+    request_body(
+        content = Vec<u8>,
+        content_type = "application/octet-stream",
+        description = "The file's bytes, its type in `Content-Type`.",
+    ),
     responses(
         (status = 202, description = "Accepted.", body = super::schemas::WidgetAttachResponse),
     )
