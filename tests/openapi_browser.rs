@@ -54,6 +54,19 @@ async fn the_docs_page_lists_every_operation() {
             &format!("document.querySelectorAll('.swagger-ui .opblock').length === {operations}"),
         )
         .await;
+    let errors = browser
+        .client
+        .execute(
+            "return document.querySelector('.swagger-ui .errors-wrapper')?.textContent ?? ''",
+            vec![],
+        )
+        .await
+        .expect("the page answers");
+    assert_eq!(
+        errors,
+        serde_json::json!(""),
+        "Swagger UI found errors in the document"
+    );
     browser.screenshot("api-docs").await;
 
     // An operation opens with its answers and their schemas.

@@ -482,6 +482,29 @@ mod tests {
         assert!(doc["components"]["securitySchemes"]["console"].is_object());
         assert!(doc["paths"]["/api/openapi.json"]["get"].is_object());
         assert_eq!(doc["x-not-rest"].as_array().map(Vec::len), Some(10));
+        // Every `$ref` names a component that is there.
+        fn refs<'v>(value: &'v serde_json::Value, out: &mut Vec<&'v str>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(r) = map.get("$ref").and_then(|r| r.as_str()) {
+                        out.push(r);
+                    }
+                    map.values().for_each(|v| refs(v, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 100);
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").expect("a schema");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "{r} is not in the document"
+            );
+        }
     }
 
     /// Every operation names its success and its errors; the API's operations name their
@@ -512,7 +535,9 @@ mod tests {
                     || ["/healthz", "/readyz", "/metrics"].contains(&path.as_str())
                     || (method == "get" && path.starts_with("/webhooks/"));
                 assert_eq!(
-                    operation["security"].as_array().is_some_and(|s| !s.is_empty()),
+                    operation["security"]
+                        .as_array()
+                        .is_some_and(|s| !s.is_empty()),
                     !public,
                     "{named}: security {}",
                     operation["security"]
