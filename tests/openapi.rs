@@ -607,6 +607,27 @@ async fn every_answer_matches_the_document() {
     api.get("/api/v1/webhooks", &admin).await;
     api.get("/api/v1/webhooks", &crm).await;
     api.get(&hook_path, &admin).await;
+    // A contact changes: the endpoint gets a delivery (its URL does not answer: it stays in
+    // the log, pending or failed), which an admin replays.
+    api.patch(
+        "/api/v1/contacts/34600900001",
+        &sam,
+        json!({"tags": ["vip", "openapi"]}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let log = loop {
+        let (_, log) = api.get(&format!("{hook_path}/deliveries"), &admin).await;
+        if log["deliveries"][0].is_object() || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    if let Some(delivery) = log["deliveries"][0]["id"].as_str() {
+        api.post_empty(&format!("{hook_path}/deliveries/{delivery}/replay"), &admin)
+            .await;
+        api.get(&format!("{hook_path}/deliveries"), &admin).await;
+    }
     api.patch(&hook_path, &admin, json!({"enabled": false}))
         .await;
     api.patch(&hook_path, &admin, json!({"enabled": "yes"}))
@@ -698,7 +719,16 @@ async fn every_answer_matches_the_document() {
     .await;
     api.post("/api/v1/widget/messages", &visitor, json!({"text": 1}))
         .await;
-    api.get("/api/v1/widget/transcript?after=0", &visitor).await;
+    // The transcript shows the visitor's message and the bot's answer once they are stored.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, transcript) = api.get("/api/v1/widget/transcript?after=0", &visitor).await;
+        let shown = transcript["messages"].as_array().map_or(0, Vec::len);
+        if shown >= 2 || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     api.get("/api/v1/widget/status", &visitor).await;
     api.post(
         "/api/v1/widget/offline",
