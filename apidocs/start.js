@@ -4,4 +4,6 @@ window.ui = SwaggerUIBundle({
   url: "/api/openapi.json",
   dom_id: "#docs",
   deepLinking: true,
+  // No badge from the public validator: the page loads nothing from elsewhere.
+  validatorUrl: null,
 });
