@@ -413,6 +413,7 @@ async fn every_answer_matches_the_document() {
     // Supervisors: presence, contacts, segments, reports.
     let sam_login = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
     let sam = bearer(sam_login.token());
+    api.post(&format!("{conv}/reveal"), &sam, json!({})).await;
     api.put(
         "/api/v1/agents/bob/presence",
         &sam,
