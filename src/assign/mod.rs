@@ -35,7 +35,7 @@ use crate::domain::{AgentId, ChannelId, ConversationKey, Presence, TeamId};
 pub use board::{AgentSpec, TeamSpec};
 
 /// How a team picks among its online agents with room.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Take turns: the next eligible agent after the one who got the team's last conversation.

@@ -43,28 +43,34 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct Location {
     pub latitude: f64,
     pub longitude: f64,
 }
 
 /// The body of a contact edit.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
+    /// Absent: unchanged; `null`: cleared.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub name: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub email: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub language: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Location>)]
     pub location: Patch<Location>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     /// Custom fields: a string value sets, `null` removes.
     #[serde(default)]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Option<String>>>)]
     pub fields: Option<BTreeMap<String, Value>>,
 }
 

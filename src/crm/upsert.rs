@@ -22,7 +22,7 @@ use crate::store::ContactRecord;
 /// The longest identity address accepted.
 pub const ADDRESS_MAX: usize = 512;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertBody {
     #[serde(rename = "match")]
@@ -31,7 +31,7 @@ pub struct UpsertBody {
     pub set: ContactPatch,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchBody {
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct MatchBody {
     pub identity: Option<IdentityBody>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityBody {
     pub channel: String,

@@ -18,22 +18,22 @@ use crate::assign::Strategy;
 use crate::domain::{AgentId, TeamId};
 use crate::store::accounts::AccountError;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/users", web::get().to(list_users))
-        .route("/admin/users", web::post().to(create_user))
-        .route("/admin/users/{id}", web::get().to(get_user))
-        .route("/admin/users/{id}", web::patch().to(update_user))
-        .route("/admin/users/{id}", web::delete().to(deactivate_user))
-        .route("/admin/users/{id}/logout", web::post().to(force_logout))
-        .route("/admin/users/{id}/reset", web::post().to(reset_link))
-        .route("/admin/teams", web::get().to(list_teams))
-        .route("/admin/teams", web::post().to(create_team))
-        .route("/admin/teams/{id}", web::patch().to(update_team))
-        .route("/admin/teams/{id}", web::delete().to(delete_team))
-        .route("/admin/tokens", web::get().to(list_tokens))
-        .route("/admin/tokens/{id}", web::delete().to(revoke_token))
-        .route("/admin/audit", web::get().to(audit))
-        .route("/admin/reload", web::post().to(reload));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_list_users, list_users)
+        .op(__path_create_user, create_user)
+        .op(__path_get_user, get_user)
+        .op(__path_update_user, update_user)
+        .op(__path_deactivate_user, deactivate_user)
+        .op(__path_force_logout, force_logout)
+        .op(__path_reset_link, reset_link)
+        .op(__path_list_teams, list_teams)
+        .op(__path_create_team, create_team)
+        .op(__path_update_team, update_team)
+        .op(__path_delete_team, delete_team)
+        .op(__path_list_tokens, list_tokens)
+        .op(__path_revoke_token, revoke_token)
+        .op(__path_audit, audit)
+        .op(__path_reload, reload);
 }
 
 /// The store's refusal as the API's answer.
@@ -219,6 +219,15 @@ fn another_admin(people: &Snapshot, except: &AgentId) -> bool {
         .any(|u| u.active && u.role == Role::Admin && u.id != *except)
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminListUsersResponse),
+    )
+)]
 async fn list_users(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller, AdminAction::ManageUsers)?;
     let people = state.desk.directory.get();
@@ -229,6 +238,16 @@ async fn list_users(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(json!({ "users": users })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminGetUserResponse),
+    )
+)]
 async fn get_user(
     state: web::Data<AppState>,
     caller: Caller,
@@ -244,7 +263,7 @@ async fn get_user(
     Ok(HttpResponse::Ok().json(json!({ "user": admin_user_view(&user, &people) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUser {
     id: Option<String>,
@@ -304,6 +323,16 @@ async fn issue_reset(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    tag = "admin",
+    security(("console" = [])),
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AdminCreateUserResponse),
+    )
+)]
 async fn create_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -384,7 +413,7 @@ async fn create_user(
 }
 
 /// A PATCH: absent fields stay; `locked_until: null` lifts a lockout.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
     name: Option<String>,
@@ -410,6 +439,17 @@ where
     T::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = UserPatch,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminUpdateUserResponse),
+    )
+)]
 async fn update_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -536,6 +576,16 @@ async fn update_user(
 
 /// DELETE deactivates: the user can no longer log in, goes offline, and their conversations
 /// go back to their teams' queues. Their history stays theirs.
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn deactivate_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -583,6 +633,16 @@ async fn deactivate_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/logout",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminForceLogoutResponse),
+    )
+)]
 async fn force_logout(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -603,6 +663,16 @@ async fn force_logout(
 }
 
 /// A password reset link for the admin to hand over (no mail server needed).
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/reset",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AdminResetLinkResponse),
+    )
+)]
 async fn reset_link(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -618,6 +688,15 @@ async fn reset_link(
     Ok(HttpResponse::Created().json(json!({ "reset": reset })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/teams",
+    tag = "admin",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminListTeamsResponse),
+    )
+)]
 async fn list_teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller, AdminAction::ManageTeams)?;
     let people = state.desk.directory.get();
@@ -625,14 +704,14 @@ async fn list_teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(json!({ "teams": teams })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OverflowBody {
     team: String,
     after_seconds: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TeamBody {
     id: Option<String>,
@@ -772,6 +851,16 @@ fn apply_team(
     Ok(Some(all))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/teams",
+    tag = "admin",
+    security(("console" = [])),
+    request_body = TeamBody,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AdminCreateTeamResponse),
+    )
+)]
 async fn create_team(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -833,6 +922,17 @@ async fn create_team(
     Ok(HttpResponse::Created().json(json!({ "team": view })))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/teams/{id}",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = TeamBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminUpdateTeamResponse),
+    )
+)]
 async fn update_team(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -879,6 +979,16 @@ async fn update_team(
 
 /// Refused (409) while the team has open conversations, or while another team overflows
 /// into it, or while it is the routing's default team.
+#[utoipa::path(
+    delete,
+    path = "/admin/teams/{id}",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn delete_team(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -924,11 +1034,22 @@ async fn delete_team(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokensQuery {
     user: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/tokens",
+    tag = "admin",
+    security(("console" = [])),
+    params(TokensQuery),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminListTokensResponse),
+    )
+)]
 async fn list_tokens(
     state: web::Data<AppState>,
     caller: Caller,
@@ -941,6 +1062,16 @@ async fn list_tokens(
     Ok(HttpResponse::Ok().json(json!({ "tokens": views })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/tokens/{id}",
+    tag = "admin",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn revoke_token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -963,7 +1094,8 @@ async fn revoke_token(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     actor: Option<String>,
@@ -989,6 +1121,16 @@ fn time_param(field: &str, value: &Option<String>) -> Result<Option<i64>, ApiErr
 }
 
 /// The audit log, newest first, filtered and paged.
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "admin",
+    security(("console" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminAuditResponse),
+    )
+)]
 async fn audit(
     state: web::Data<AppState>,
     caller: Caller,
@@ -1014,6 +1156,15 @@ async fn audit(
 /// Reload the bot flows and routing rules from the configuration files (as SIGHUP does): the
 /// new configuration is validated whole first; a refusal leaves the running one in place and
 /// answers 422 with the reason. Audited either way.
+#[utoipa::path(
+    post,
+    path = "/admin/reload",
+    tag = "admin",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AdminReloadResponse),
+    )
+)]
 async fn reload(
     req: HttpRequest,
     state: web::Data<AppState>,

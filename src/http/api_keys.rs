@@ -17,12 +17,12 @@ use super::{ApiError, AppState};
 use crate::accounts::policy::{self, AdminAction};
 use crate::integrations::api_keys::{self, records::KeyRow};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/api-keys", web::get().to(list))
-        .route("/admin/api-keys", web::post().to(create))
-        .route("/admin/api-keys/{id}", web::get().to(show))
-        .route("/admin/api-keys/{id}", web::delete().to(revoke))
-        .route("/admin/api-keys/{id}/rotate", web::post().to(rotate));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_list, list)
+        .op(__path_create, create)
+        .op(__path_show, show)
+        .op(__path_revoke, revoke)
+        .op(__path_rotate, rotate);
 }
 
 fn admin(caller: &Caller) -> Result<(), ApiError> {
@@ -44,13 +44,24 @@ fn with_token(row: &KeyRow, token: &str) -> serde_json::Value {
     json!({ "api_key": view })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ApiKeyCreate)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
     scopes: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys",
+    tag = "api-keys",
+    security(("console" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ApiKeysCreateResponse),
+    )
+)]
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -76,6 +87,15 @@ async fn create(
     Ok(HttpResponse::Created().json(with_token(&row, &token)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api-keys",
+    tag = "api-keys",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysListResponse),
+    )
+)]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller)?;
     let keys = state.api_keys.records.keys().await?;
@@ -83,6 +103,16 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "api_keys": keys })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api-keys/{id}",
+    tag = "api-keys",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysShowResponse),
+    )
+)]
 async fn show(
     state: web::Data<AppState>,
     caller: Caller,
@@ -98,6 +128,16 @@ async fn show(
     Ok(HttpResponse::Ok().json(json!({ "api_key": row.view() })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api-keys/{id}/rotate",
+    tag = "api-keys",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysRotateResponse),
+    )
+)]
 async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -123,6 +163,16 @@ async fn rotate(
     Ok(HttpResponse::Ok().json(with_token(&row, &token)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/api-keys/{id}",
+    tag = "api-keys",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ApiKeysRevokeResponse),
+    )
+)]
 async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,

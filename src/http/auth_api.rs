@@ -12,26 +12,35 @@ use crate::accounts::model::{ApiToken, Session};
 use crate::accounts::secrets;
 use crate::accounts::service::{LoginError, Via};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/login", web::post().to(login))
-        .route("/auth/logout", web::post().to(logout))
-        .route("/auth/sessions", web::get().to(sessions))
-        .route("/auth/sessions", web::delete().to(end_all_sessions))
-        .route("/auth/sessions/{id}", web::delete().to(end_session))
-        .route("/auth/password", web::post().to(change_password))
-        .route("/auth/reset", web::post().to(reset_password))
-        .route("/me/tokens", web::get().to(my_tokens))
-        .route("/me/tokens", web::post().to(create_token))
-        .route("/me/tokens/{id}", web::delete().to(revoke_token));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_login, login)
+        .op(__path_logout, logout)
+        .op(__path_sessions, sessions)
+        .op(__path_end_all_sessions, end_all_sessions)
+        .op(__path_end_session, end_session)
+        .op(__path_change_password, change_password)
+        .op(__path_reset_password, reset_password)
+        .op(__path_my_tokens, my_tokens)
+        .op(__path_create_token, create_token)
+        .op(__path_revoke_token, revoke_token);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiLoginResponse),
+    )
+)]
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -71,6 +80,15 @@ async fn login(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    security(("console" = [])),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -98,6 +116,15 @@ fn session_view(session: &Session, caller: &Caller) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/sessions",
+    tag = "auth",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiSessionsResponse),
+    )
+)]
 async fn sessions(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let sessions = state.store.sessions_of(caller.user()).await?;
     let views: Vec<Value> = sessions.iter().map(|s| session_view(s, &caller)).collect();
@@ -105,6 +132,15 @@ async fn sessions(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
 }
 
 /// "Log out all my sessions" (this one included).
+#[utoipa::path(
+    delete,
+    path = "/auth/sessions",
+    tag = "auth",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiEndAllSessionsResponse),
+    )
+)]
 async fn end_all_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -118,6 +154,16 @@ async fn end_all_sessions(
     Ok(HttpResponse::Ok().json(json!({ "ended": ended })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/auth/sessions/{id}",
+    tag = "auth",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn end_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -148,7 +194,7 @@ async fn end_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordBody {
     current_password: String,
@@ -156,6 +202,16 @@ struct PasswordBody {
 }
 
 /// Change one's own password (the current one is required); every other session ends.
+#[utoipa::path(
+    post,
+    path = "/auth/password",
+    tag = "auth",
+    security(("console" = [])),
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -214,7 +270,7 @@ async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetBody {
     token: String,
@@ -223,6 +279,15 @@ struct ResetBody {
 
 /// Set a password with a one-time invite/reset token an admin handed over. The token is
 /// throttled like any credential; every session of the user ends.
+#[utoipa::path(
+    post,
+    path = "/auth/reset",
+    tag = "auth",
+    request_body = ResetBody,
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn reset_password(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -294,19 +359,38 @@ pub fn token_view(token: &ApiToken) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/me/tokens",
+    tag = "auth",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::AuthApiMyTokensResponse),
+    )
+)]
 async fn my_tokens(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let tokens = state.store.api_tokens(Some(caller.user())).await?;
     let views: Vec<Value> = tokens.iter().map(token_view).collect();
     Ok(HttpResponse::Ok().json(json!({ "tokens": views })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
     name: String,
 }
 
 /// A new personal API token: the answer holds it once; it is never shown again.
+#[utoipa::path(
+    post,
+    path = "/me/tokens",
+    tag = "auth",
+    security(("console" = [])),
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::AuthApiCreateTokenResponse),
+    )
+)]
 async fn create_token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -330,6 +414,16 @@ async fn create_token(
     Ok(HttpResponse::Created().json(json!({ "token": view })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/me/tokens/{id}",
+    tag = "auth",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn revoke_token(
     req: HttpRequest,
     state: web::Data<AppState>,

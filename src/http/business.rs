@@ -25,9 +25,8 @@ use crate::conversation::commands::{BusinessCommand, Command, CommandReply};
 use crate::domain::{ChannelId, ConversationKey, CustomerId, TeamId};
 use crate::integrations::send::{Refusal, SendBody, address_on};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/contacts/{id}/messages", web::post().to(send))
-        .route("/conversations/{id}/handoff", web::post().to(handoff));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_send, send).op(__path_handoff, handoff);
 }
 
 /// The longest handoff note.
@@ -50,6 +49,18 @@ fn key_for(actor: &Actor, action: BusinessAction) -> Result<&KeyPrincipal, ApiEr
     }
 }
 
+/// A message to the contact on a channel, from a business system's key (`messages:send`).
+#[utoipa::path(
+    post,
+    path = "/contacts/{id}/messages",
+    tag = "business",
+    security(("business" = [])),
+    params(("id" = String, Path)),
+    request_body = SendBody,
+    responses(
+        (status = 202, description = "Accepted: recorded, sent once.", body = super::schemas::BusinessSendResponse),
+    )
+)]
 async fn send(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -136,7 +147,7 @@ async fn send(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HandoffBody {
     team: String,
@@ -155,6 +166,18 @@ fn summary(view: &Value) -> Value {
     })
 }
 
+/// Hand a conversation to a team, from a business system's key (`messages:send`).
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/handoff",
+    tag = "business",
+    security(("business" = [])),
+    params(("id" = String, Path)),
+    request_body = HandoffBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::BusinessHandoffResponse),
+    )
+)]
 async fn handoff(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -20,8 +20,12 @@ use crate::domain::{
 };
 use crate::store::{ConversationFilter, ConversationRecord, ConversationStatus, ListCursor};
 
+/// The console API's path prefix.
+pub const PREFIX: &str = "/api/v1";
+
+/// The console API's scope, its routes registered by [`routes`].
 pub fn scope() -> Scope {
-    web::scope("/api/v1")
+    web::scope(PREFIX)
         .app_data(
             web::JsonConfig::default()
                 .limit(64 * 1024)
@@ -33,36 +37,42 @@ pub fn scope() -> Scope {
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into()),
         )
-        .configure(super::auth_api::routes)
-        .configure(super::admin::routes)
-        .configure(super::api_keys::routes)
-        .configure(super::business::routes)
-        .configure(super::push::routes)
-        .configure(super::contacts::routes)
-        .configure(super::event_webhooks::routes)
-        .configure(super::segments::routes)
-        .configure(super::reports::routes)
-        .configure(super::panel_apps::routes)
-        .route("/me", web::get().to(me))
-        .route("/me/presence", web::put().to(set_presence))
-        .route("/agents/{id}/presence", web::put().to(force_presence))
-        .route("/teams", web::get().to(teams))
-        .route("/quick-replies", web::get().to(quick_replies))
-        .route("/conversations", web::get().to(list))
-        .route("/conversations/{id}", web::get().to(show))
-        .route("/conversations/{id}/messages", web::post().to(reply))
-        .route("/conversations/{id}/notes", web::post().to(note))
-        .route("/conversations/{id}/transfer", web::post().to(transfer))
-        .route("/conversations/{id}/snooze", web::post().to(snooze))
-        .route("/conversations/{id}/reveal", web::post().to(reveal))
-        .route(
-            "/conversations/{id}/attachments",
-            web::post().to(super::media::attach),
-        )
-        .route("/media/{id}", web::get().to(super::media::serve))
+}
+
+/// Every route of the console API (and the business API's, which shares its paths).
+pub fn routes(api: &mut super::openapi::Api) {
+    super::auth_api::routes(api);
+    super::admin::routes(api);
+    super::api_keys::routes(api);
+    super::business::routes(api);
+    super::push::routes(api);
+    super::contacts::routes(api);
+    super::event_webhooks::routes(api);
+    super::segments::routes(api);
+    super::reports::routes(api);
+    super::panel_apps::routes(api);
+    api.op(__path_me, me)
+        .op(__path_set_presence, set_presence)
+        .op(__path_force_presence, force_presence)
+        .op(__path_teams, teams)
+        .op(__path_quick_replies, quick_replies)
+        .op(__path_list, list)
+        .op(__path_show, show)
+        .op(__path_reply, reply)
+        .op(__path_note, note)
+        .op(__path_transfer, transfer)
+        .op(__path_snooze, snooze)
+        .op(__path_reveal, reveal)
+        .op(super::media::__path_attach, super::media::attach)
+        .op(super::media::__path_serve, super::media::serve)
         // resolve, accept, reject: no body.
-        .route("/conversations/{id}/{verb}", web::post().to(lifecycle))
-        .route("/ws", web::get().to(super::ws::connect))
+        .op(__path_lifecycle, lifecycle)
+        .other(
+            actix_web::http::Method::GET,
+            "/ws",
+            web::get().to(super::ws::connect),
+            "the console's websocket (an upgrade, not REST)",
+        );
 }
 
 /// The user as the API shows them.
@@ -77,6 +87,15 @@ pub fn user_view(user: &User) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "console",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleMeResponse),
+    )
+)]
 async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let people = state.desk.directory.get();
     let user = people
@@ -111,11 +130,21 @@ async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, 
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PresenceBody {
     presence: Presence,
 }
 
+#[utoipa::path(
+    put,
+    path = "/me/presence",
+    tag = "console",
+    security(("console" = [])),
+    request_body = PresenceBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleSetPresenceResponse),
+    )
+)]
 async fn set_presence(
     state: web::Data<AppState>,
     caller: Caller,
@@ -130,6 +159,17 @@ async fn set_presence(
 }
 
 /// A supervisor (of one of the agent's teams) or an admin sets an agent's presence; audited.
+#[utoipa::path(
+    put,
+    path = "/agents/{id}/presence",
+    tag = "console",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = PresenceBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleForcePresenceResponse),
+    )
+)]
 async fn force_presence(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -198,6 +238,15 @@ async fn force_presence(
 /// refreshes 400 KB.
 const QUEUE_LISTED: usize = 100;
 
+#[utoipa::path(
+    get,
+    path = "/teams",
+    tag = "console",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleTeamsResponse),
+    )
+)]
 async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let snapshot = state
         .desk
@@ -247,6 +296,15 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(json!({ "teams": teams })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/quick-replies",
+    tag = "console",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleQuickRepliesResponse),
+    )
+)]
 async fn quick_replies(state: web::Data<AppState>, _: Caller) -> HttpResponse {
     let replies: Vec<Value> = state
         .settings
@@ -258,7 +316,8 @@ async fn quick_replies(state: web::Data<AppState>, _: Caller) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "quick_replies": replies }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     status: Option<String>,
     team: Option<String>,
@@ -316,6 +375,16 @@ fn key_may_read_conversations(actor: &Actor) -> Result<(), ApiError> {
 
 /// People list what their teams and role let them; an API key with `conversations:read`
 /// every team's conversations (the same filters; `assignee=me` names nobody for a key).
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    tag = "console",
+    security(("console" = []), ("business" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleListResponse),
+    )
+)]
 async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -468,6 +537,16 @@ fn action_name(action: Action) -> &'static str {
 
 /// People open what the policy lets them; an API key with `conversations:read` any
 /// conversation (its history: all the customer's other conversations).
+#[utoipa::path(
+    get,
+    path = "/conversations/{id}",
+    tag = "console",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleShowResponse),
+    )
+)]
 async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -553,6 +632,16 @@ async fn show(
 
 /// A supervisor of the conversation's team or an admin sees its customer's number in clear,
 /// on purpose: the reveal is audited.
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/reveal",
+    tag = "console",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleRevealResponse),
+    )
+)]
 async fn reveal(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -666,7 +755,7 @@ fn respond(reply: CommandReply, created: bool, masker: &Masker) -> HttpResponse 
     response.json(body)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplyBody {
     text: Option<String>,
@@ -674,7 +763,7 @@ struct ReplyBody {
     quick_reply: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MediaBody {
     kind: MediaKind,
@@ -686,6 +775,17 @@ struct MediaBody {
 /// WhatsApp's longest text body.
 const MAX_TEXT: usize = 4096;
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/messages",
+    tag = "console",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = ReplyBody,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ConsoleReplyResponse),
+    )
+)]
 async fn reply(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -745,12 +845,23 @@ fn text_content(text: String) -> Result<OutboundContent, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoteBody {
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/notes",
+    tag = "console",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = NoteBody,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ConsoleNoteResponse),
+    )
+)]
 async fn note(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -767,13 +878,24 @@ async fn note(
     act(&req, &state, &caller, &id, AgentAction::Note(text)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
     team: Option<String>,
     agent: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/transfer",
+    tag = "console",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = TransferBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleTransferResponse),
+    )
+)]
 async fn transfer(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -822,6 +944,19 @@ async fn transfer(
 }
 
 /// `resolve`, `accept` (an offer to you) or `reject` (it).
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/{verb}",
+    tag = "console",
+    security(("console" = [])),
+    params(
+        ("id" = String, Path),
+        ("verb" = String, Path, description = "`resolve`, `accept` or `reject`"),
+    ),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleLifecycleResponse),
+    )
+)]
 async fn lifecycle(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -838,12 +973,23 @@ async fn lifecycle(
     act(&req, &state, &caller, &id, action).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SnoozeBody {
     until: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/snooze",
+    tag = "console",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = SnoozeBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ConsoleSnoozeResponse),
+    )
+)]
 async fn snooze(
     req: HttpRequest,
     state: web::Data<AppState>,

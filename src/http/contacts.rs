@@ -54,24 +54,22 @@ use crate::store::{
 /// The longest search text, tag or language accepted in a list's query.
 const QUERY_MAX: usize = 100;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/conversations/{id}/contact/merge",
-        web::post().to(merge_conversations),
-    )
-    .route(
-        "/conversations/{id}/contact",
-        web::patch().to(update_through_conversation),
-    )
-    .route("/contacts", web::get().to(list))
-    .route("/contacts", web::put().to(upsert))
-    .route("/contacts/export.csv", web::get().to(export))
-    .route("/contacts/merge", web::post().to(merge))
-    .route("/contacts/{id}", web::get().to(read))
-    .route("/contacts/{id}", web::patch().to(update));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_merge_conversations, merge_conversations)
+        .op(
+            __path_update_through_conversation,
+            update_through_conversation,
+        )
+        .op(__path_list, list)
+        .op(__path_upsert, upsert)
+        .op(__path_export, export)
+        .op(__path_merge, merge)
+        .op(__path_read, read)
+        .op(__path_update, update);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     q: Option<String>,
@@ -103,6 +101,16 @@ fn refused(actor: &Actor, action: BusinessAction) -> ApiError {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/contacts",
+    tag = "contacts",
+    security(("console" = []), ("business" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsListResponse),
+    )
+)]
 async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -168,7 +176,8 @@ pub(super) async fn listing_views(
     Ok(contacts)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     q: Option<String>,
@@ -180,6 +189,16 @@ pub struct ExportQuery {
 /// Contacts written per page of an export.
 const EXPORT_PAGE: i64 = 500;
 
+#[utoipa::path(
+    get,
+    path = "/contacts/export.csv",
+    tag = "contacts",
+    security(("console" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The contacts, as CSV.", body = String, content_type = "text/csv"),
+    )
+)]
 async fn export(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -335,6 +354,16 @@ async fn visible_conversations(
     Ok(visible)
 }
 
+#[utoipa::path(
+    get,
+    path = "/contacts/{id}",
+    tag = "contacts",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsReadResponse),
+    )
+)]
 async fn read(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -346,6 +375,17 @@ async fn read(
     Ok(HttpResponse::Ok().json(answer(&state, &reached)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/contacts/{id}",
+    tag = "contacts",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    request_body = ContactPatch,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsUpdateResponse),
+    )
+)]
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -358,6 +398,17 @@ async fn update(
     Ok(HttpResponse::Ok().json(answer(&state, &reached)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/conversations/{id}/contact",
+    tag = "contacts",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = ContactPatch,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsUpdateThroughConversationResponse),
+    )
+)]
 async fn update_through_conversation(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -449,7 +500,7 @@ async fn apply_patch(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeContactsBody {
     /// The contact that stays (its id or any of its addresses).
@@ -458,6 +509,16 @@ pub struct MergeContactsBody {
     from: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/contacts/merge",
+    tag = "contacts",
+    security(("console" = [])),
+    request_body = MergeContactsBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsMergeResponse),
+    )
+)]
 async fn merge(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -471,13 +532,24 @@ async fn merge(
     Ok(HttpResponse::Ok().json(answer(&state, &merged)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeBody {
     /// A conversation of the contact to fold in.
     from_conversation: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/contact/merge",
+    tag = "contacts",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = MergeBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ContactsMergeConversationsResponse),
+    )
+)]
 async fn merge_conversations(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -654,6 +726,16 @@ async fn find(
     Ok(first)
 }
 
+#[utoipa::path(
+    put,
+    path = "/contacts",
+    tag = "contacts",
+    security(("console" = []), ("business" = [])),
+    request_body = crate::crm::upsert::UpsertBody,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ContactsUpsertResponse),
+    )
+)]
 async fn upsert(
     req: HttpRequest,
     state: web::Data<AppState>,

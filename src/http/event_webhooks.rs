@@ -17,19 +17,16 @@ use crate::integrations::webhooks::records::{EndpointRow, LogCursor};
 use crate::integrations::webhooks::signing;
 use crate::integrations::webhooks::validate::{self, Invalid};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks", web::get().to(list))
-        .route("/webhooks", web::post().to(create))
-        .route("/webhooks/{id}", web::get().to(show))
-        .route("/webhooks/{id}", web::patch().to(update))
-        .route("/webhooks/{id}", web::delete().to(delete))
-        .route("/webhooks/{id}/rotate", web::post().to(rotate))
-        .route("/webhooks/{id}/deliveries", web::get().to(deliveries))
-        .route(
-            "/webhooks/{id}/deliveries/{delivery}/replay",
-            web::post().to(replay),
-        )
-        .route("/webhooks/{id}/replay", web::post().to(replay_range));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_list, list)
+        .op(__path_create, create)
+        .op(__path_show, show)
+        .op(__path_update, update)
+        .op(__path_delete, delete)
+        .op(__path_rotate, rotate)
+        .op(__path_deliveries, deliveries)
+        .op(__path_replay, replay)
+        .op(__path_replay_range, replay_range);
 }
 
 /// Admins, and API keys with `webhooks:manage`.
@@ -89,7 +86,8 @@ fn check_filters(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = WebhookCreate)]
 struct CreateBody {
     url: String,
     events: Vec<String>,
@@ -101,6 +99,16 @@ struct CreateBody {
     description: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::EventWebhooksCreateResponse),
+    )
+)]
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -159,6 +167,15 @@ async fn create(
     Ok(HttpResponse::Created().json(json!({ "webhook": shown })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksListResponse),
+    )
+)]
 async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -187,6 +204,16 @@ async fn load(state: &AppState, id: &str) -> Result<EndpointRow, ApiError> {
         .ok_or_else(not_found)
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksShowResponse),
+    )
+)]
 async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -213,6 +240,17 @@ fn optional_text(body: &Value, field: &str) -> Result<Option<Option<String>>, Ap
 
 /// Change the URL, event types, filters, description, or enable/disable it. Enabling clears
 /// the lane's reason and failure clock: pending deliveries resume.
+#[utoipa::path(
+    patch,
+    path = "/webhooks/{id}",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    request_body = Object,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksUpdateResponse),
+    )
+)]
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -292,6 +330,16 @@ async fn update(
     Ok(HttpResponse::Ok().json(json!({ "webhook": view })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -317,6 +365,16 @@ async fn delete(
 
 /// A new secret, shown once; the previous one keeps signing (both signatures on every
 /// delivery) for `event_webhooks.rotation_grace_ms`, so receivers can switch without a gap.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/rotate",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksRotateResponse),
+    )
+)]
 async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -348,7 +406,8 @@ async fn rotate(
     Ok(HttpResponse::Ok().json(json!({ "webhook": shown })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
     #[serde(default)]
     limit: Option<i64>,
@@ -359,6 +418,16 @@ struct LogQuery {
 
 /// The delivery log, newest first: state, attempts, the last answer's status, latency and
 /// body excerpt (≤ 1 KB), paged by `before` (the previous page's `next`).
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path), LogQuery),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::EventWebhooksDeliveriesResponse),
+    )
+)]
 async fn deliveries(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -397,6 +466,16 @@ async fn deliveries(
 }
 
 /// Send one delivery's event again (a new delivery, same `webhook-id`), whatever its state.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/deliveries/{delivery}/replay",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path), ("delivery" = String, Path)),
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::EventWebhooksReplayResponse),
+    )
+)]
 async fn replay(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -426,7 +505,7 @@ async fn replay(
     Ok(HttpResponse::Accepted().json(json!({ "delivery": { "id": new, "replay_of": delivery } })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RangeBody {
     /// RFC 3339.
     since: String,
@@ -443,6 +522,17 @@ const MAX_RANGE_REPLAY: i64 = 10_000;
 
 /// Send again every delivery created in `[since, until)` (only the failed ones with
 /// `failed_only`), at most 10,000 per call.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/replay",
+    tag = "event-webhooks",
+    security(("console" = []), ("business" = [])),
+    params(("id" = String, Path)),
+    request_body = RangeBody,
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::EventWebhooksReplayRangeResponse),
+    )
+)]
 async fn replay_range(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -5,11 +5,27 @@ use actix_web::{HttpResponse, web};
 use super::AppState;
 
 /// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::HealthHealthzResponse),
+    )
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 /// The process can take traffic: the store answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::HealthReadyzResponse),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
@@ -20,6 +36,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// The Prometheus exposition. Before rendering: the live actors, and whether the store answers a
 /// ping within 2 s (`switchboard_store_up`, for the "database away" alert).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus metrics (text exposition format).", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!(crate::metrics::LIVE_CONVERSATIONS)
         .set(state.conversations.registry().deps().live_actors() as f64);

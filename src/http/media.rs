@@ -33,6 +33,16 @@ const CAPTION_BYTES: usize = limits::CAPTION_MAX * 4;
 
 /// `GET /api/v1/media/{id}`: 200 with the bytes; 202 while it is still being downloaded;
 /// 410 when it could not be; 404 for an unknown id or a conversation the caller may not open.
+#[utoipa::path(
+    get,
+    path = "/media/{id}",
+    tag = "media",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The file, with its own content type.", body = Vec<u8>, content_type = "application/octet-stream"),
+    )
+)]
 pub async fn serve(
     state: web::Data<AppState>,
     caller: Caller,
@@ -215,6 +225,21 @@ pub(crate) fn refused(channel: &dyn AttachmentChannel, refusal: Refusal) -> ApiE
 }
 
 /// `POST /api/v1/conversations/{id}/attachments`: the same policy as a reply.
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/attachments",
+    tag = "media",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body(
+        content = Object,
+        content_type = "multipart/form-data",
+        description = "`file`: the file; `caption`: optional text.",
+    ),
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::ConsoleReplyResponse),
+    )
+)]
 pub async fn attach(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -13,11 +13,13 @@ pub mod event_webhooks;
 pub mod headers;
 pub mod health;
 pub mod media;
+pub mod openapi;
 pub mod origin;
 pub mod panel_apps;
 pub mod push;
 pub mod reports;
 pub mod request_id;
+pub mod schemas;
 pub mod segments;
 pub mod webapp;
 pub mod webhooks;
@@ -89,56 +91,101 @@ pub struct AppState {
 /// besides the gateway's own that may call it from a browser).
 pub fn routes(allowed_origins: Vec<String>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.route("/", web::get().to(webapp::index))
-            .route("/", web::head().to(webapp::index))
-            // The console's files go compressed to browsers that take it (gzip, brotli, zstd:
-            // actix picks from Accept-Encoding); nothing else is compressed here.
-            .service(
-                web::resource("/assets/{path:.*}")
-                    .wrap(actix_web::middleware::Compress::default())
-                    .route(web::get().to(webapp::asset)),
-            )
-            .route("/sw.js", web::get().to(webapp::worker))
-            .route("/manifest.webmanifest", web::get().to(webapp::manifest))
-            .route("/webhooks/whatsapp", web::get().to(webhooks::verify))
-            .route("/webhooks/whatsapp", web::post().to(webhooks::receive))
-            .route(
-                "/webhooks/messenger",
-                web::get().to(webhooks::verify_messenger),
-            )
-            .route(
-                "/webhooks/messenger",
-                web::post().to(webhooks::receive_messenger),
-            )
-            .route(
-                "/webhooks/instagram",
-                web::get().to(webhooks::verify_instagram),
-            )
-            .route(
-                "/webhooks/instagram",
-                web::post().to(webhooks::receive_instagram),
-            )
-            .route(
-                "/webhooks/telegram/{channel}",
-                web::post().to(webhooks::receive_telegram),
-            )
-            .route("/webhooks/x", web::get().to(webhooks::crc_x))
-            .route("/webhooks/x", web::post().to(webhooks::receive_x))
-            // The web chat widget's script, for the pages of the sites that embed it.
-            .service(
-                web::resource("/widget.js")
-                    .wrap(actix_web::middleware::Compress::default())
-                    .route(web::get().to(widget::script)),
-            )
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(health::metrics))
-            // Before the console's `/api/v1`: the widget's API has its own CORS policy.
-            .service(widget::scope())
-            .service(
-                console::scope()
-                    .wrap(headers::api_cache_control())
-                    .wrap(headers::cors(allowed_origins.clone())),
-            );
+        register(cfg, &mut openapi::Book::default(), allowed_origins.clone());
     }
+}
+
+/// Registers every route into `cfg`, and each route's documentation into `book` (see
+/// [`openapi`]: the OpenAPI document is built from these registrations).
+pub fn register(
+    cfg: &mut web::ServiceConfig,
+    book: &mut openapi::Book,
+    allowed_origins: Vec<String>,
+) {
+    use actix_web::http::Method;
+    const CONSOLE_FILES: &str = "the web console's files (HTML, scripts, styles)";
+    let widget = widget::scope().configure(|cfg| {
+        widget::routes(&mut openapi::Api::new(cfg, widget::PREFIX, book));
+    });
+    let console = console::scope().configure(|cfg| {
+        console::routes(&mut openapi::Api::new(cfg, console::PREFIX, book));
+    });
+    let mut api = openapi::Api::new(cfg, "", book);
+    api.other(
+        Method::GET,
+        "/",
+        web::get().to(webapp::index),
+        CONSOLE_FILES,
+    )
+    .other(
+        Method::HEAD,
+        "/",
+        web::head().to(webapp::index),
+        CONSOLE_FILES,
+    )
+    // The console's files go compressed to browsers that take it (gzip, brotli, zstd:
+    // actix picks from Accept-Encoding); nothing else is compressed here.
+    .other_service(
+        Method::GET,
+        "/assets/{path:.*}",
+        web::resource("/assets/{path:.*}")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(web::get().to(webapp::asset)),
+        CONSOLE_FILES,
+    )
+    .other(
+        Method::GET,
+        "/sw.js",
+        web::get().to(webapp::worker),
+        CONSOLE_FILES,
+    )
+    .other(
+        Method::GET,
+        "/manifest.webmanifest",
+        web::get().to(webapp::manifest),
+        CONSOLE_FILES,
+    )
+    .op(webhooks::__path_verify, webhooks::verify)
+    .op(webhooks::__path_receive, webhooks::receive)
+    .op(
+        webhooks::__path_verify_messenger,
+        webhooks::verify_messenger,
+    )
+    .op(
+        webhooks::__path_receive_messenger,
+        webhooks::receive_messenger,
+    )
+    .op(
+        webhooks::__path_verify_instagram,
+        webhooks::verify_instagram,
+    )
+    .op(
+        webhooks::__path_receive_instagram,
+        webhooks::receive_instagram,
+    )
+    .op(
+        webhooks::__path_receive_telegram,
+        webhooks::receive_telegram,
+    )
+    .op(webhooks::__path_crc_x, webhooks::crc_x)
+    .op(webhooks::__path_receive_x, webhooks::receive_x)
+    // The web chat widget's script, for the pages of the sites that embed it.
+    .other_service(
+        Method::GET,
+        "/widget.js",
+        web::resource("/widget.js")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(web::get().to(widget::script)),
+        "the web chat widget's script (JavaScript)",
+    )
+    .op(health::__path_healthz, health::healthz)
+    .op(health::__path_readyz, health::readyz)
+    .op(health::__path_metrics, health::metrics);
+    openapi::routes(&mut api);
+    // Before the console's `/api/v1`: the widget's API has its own CORS policy.
+    api.scope(widget).scope(
+        console
+            .wrap(headers::api_cache_control())
+            .wrap(headers::cors(allowed_origins)),
+    );
 }

@@ -17,16 +17,13 @@ use crate::integrations::panel_apps::{self, AgentClaim, ContactClaim, Invalid, P
 /// The most apps a deployment registers (each is a tab).
 pub const MAX_APPS: usize = 20;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/panel-apps", web::get().to(list))
-        .route("/admin/panel-apps", web::post().to(create))
-        .route("/admin/panel-apps/{id}", web::patch().to(update))
-        .route("/admin/panel-apps/{id}", web::delete().to(delete))
-        .route("/admin/panel-apps/{id}/rotate", web::post().to(rotate))
-        .route(
-            "/conversations/{id}/panel-apps",
-            web::get().to(for_conversation),
-        );
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_list, list)
+        .op(__path_create, create)
+        .op(__path_update, update)
+        .op(__path_delete, delete)
+        .op(__path_rotate, rotate)
+        .op(__path_for_conversation, for_conversation);
 }
 
 fn admin(caller: &Caller) -> Result<(), ApiError> {
@@ -66,7 +63,8 @@ fn team_filter(state: &AppState, raw: &[String]) -> Result<String, ApiError> {
     Ok(serde_json::to_string(&teams).unwrap_or_else(|_| "[]".into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PanelAppCreate)]
 struct CreateBody {
     name: String,
     url: String,
@@ -74,6 +72,16 @@ struct CreateBody {
     teams: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/panel-apps",
+    tag = "panel-apps",
+    security(("console" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::PanelAppsCreateResponse),
+    )
+)]
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -115,6 +123,15 @@ async fn create(
     Ok(HttpResponse::Created().json(json!({ "panel_app": shown })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/panel-apps",
+    tag = "panel-apps",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsListResponse),
+    )
+)]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     admin(&caller)?;
     let apps: Vec<Value> = state
@@ -131,7 +148,7 @@ async fn load(state: &AppState, id: &str) -> Result<PanelAppRow, ApiError> {
     state.panel_apps.get(id).await?.ok_or_else(not_found)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
     #[serde(default)]
@@ -142,6 +159,17 @@ struct PatchBody {
     teams: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/panel-apps/{id}",
+    tag = "panel-apps",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsUpdateResponse),
+    )
+)]
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -178,6 +206,16 @@ async fn update(
     Ok(HttpResponse::Ok().json(json!({ "panel_app": app.view() })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/panel-apps/{id}",
+    tag = "panel-apps",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -203,6 +241,16 @@ async fn delete(
 
 /// A new secret, shown once; tokens signed with the old one stop verifying at once (they live
 /// five minutes, and the console asks for fresh ones with every panel it opens).
+#[utoipa::path(
+    post,
+    path = "/admin/panel-apps/{id}/rotate",
+    tag = "panel-apps",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsRotateResponse),
+    )
+)]
 async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -234,6 +282,16 @@ async fn rotate(
 /// team's filter), each with a fresh context token ([`panel_apps::TOKEN_TTL_SECONDS`]) signed
 /// with the app's secret; the contact in it is masked the way the conversation's team masks
 /// numbers. Anyone who may open the conversation may ask.
+#[utoipa::path(
+    get,
+    path = "/conversations/{id}/panel-apps",
+    tag = "panel-apps",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PanelAppsForConversationResponse),
+    )
+)]
 async fn for_conversation(
     state: web::Data<AppState>,
     caller: Caller,

@@ -11,13 +11,13 @@ use crate::accounts::service::Via;
 use crate::push::model::{NotificationSettings, NotifyEvents, PushSubscription};
 use crate::push::{SubscriptionJson, validate};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/me/notifications", web::get().to(get_settings))
-        .route("/me/notifications", web::put().to(put_settings))
-        .route("/push/key", web::get().to(key))
-        .route("/me/push-subscriptions", web::get().to(list))
-        .route("/me/push-subscriptions", web::post().to(subscribe))
-        .route("/me/push-subscriptions/{id}", web::delete().to(unsubscribe));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_get_settings, get_settings)
+        .op(__path_put_settings, put_settings)
+        .op(__path_key, key)
+        .op(__path_list, list)
+        .op(__path_subscribe, subscribe)
+        .op(__path_unsubscribe, unsubscribe);
 }
 
 fn now_ms() -> i64 {
@@ -37,6 +37,15 @@ fn view(s: &PushSubscription) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/me/notifications",
+    tag = "push",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushGetSettingsResponse),
+    )
+)]
 async fn get_settings(
     state: web::Data<AppState>,
     caller: Caller,
@@ -50,7 +59,7 @@ async fn get_settings(
 }
 
 /// `PUT /me/notifications`: any of the fields; those left out keep their value.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SettingsChange {
     sound: Option<bool>,
@@ -58,7 +67,7 @@ struct SettingsChange {
     events: Option<EventsChange>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EventsChange {
     offer: Option<bool>,
@@ -84,6 +93,16 @@ fn apply(current: NotificationSettings, change: &SettingsChange) -> Notification
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/me/notifications",
+    tag = "push",
+    security(("console" = [])),
+    request_body = SettingsChange,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushPutSettingsResponse),
+    )
+)]
 async fn put_settings(
     state: web::Data<AppState>,
     caller: Caller,
@@ -102,6 +121,15 @@ async fn put_settings(
     Ok(HttpResponse::Ok().json(json!({ "notifications": settings })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/push/key",
+    tag = "push",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushKeyResponse),
+    )
+)]
 async fn key(state: web::Data<AppState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let pusher = state
         .desk
@@ -110,6 +138,15 @@ async fn key(state: web::Data<AppState>, _caller: Caller) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(json!({ "public_key": pusher.public_key() })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/me/push-subscriptions",
+    tag = "push",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::PushListResponse),
+    )
+)]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let subscriptions = state.store.push_subscriptions(caller.user()).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -117,6 +154,16 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/me/push-subscriptions",
+    tag = "push",
+    security(("console" = [])),
+    request_body = SubscriptionJson,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::PushSubscribeResponse),
+    )
+)]
 async fn subscribe(
     state: web::Data<AppState>,
     caller: Caller,
@@ -152,6 +199,16 @@ async fn subscribe(
     Ok(HttpResponse::Created().json(json!({ "subscription": view(&stored) })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/me/push-subscriptions/{id}",
+    tag = "push",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn unsubscribe(
     state: web::Data<AppState>,
     caller: Caller,

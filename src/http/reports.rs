@@ -22,14 +22,13 @@ const ID_MAX: usize = 100;
 /// Conversations written per page of the CSV.
 const CSV_PAGE: i64 = 500;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/reports/summary", web::get().to(summary)).route(
-        "/reports/conversations.csv",
-        web::get().to(conversations_csv),
-    );
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_summary, summary)
+        .op(__path_conversations_csv, conversations_csv);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryQuery {
     from: Option<String>,
@@ -40,7 +39,8 @@ pub struct SummaryQuery {
     group: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CsvQuery {
     from: Option<String>,
@@ -79,6 +79,16 @@ fn teams(caller: &Caller, team: Option<String>) -> Result<Option<Vec<String>>, A
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/reports/summary",
+    tag = "reports",
+    security(("console" = [])),
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::ReportsSummaryResponse),
+    )
+)]
 async fn summary(
     state: web::Data<AppState>,
     caller: Caller,
@@ -100,6 +110,16 @@ async fn summary(
     Ok(HttpResponse::Ok().json(summary::summarize(&counts, &bins, grouping, tz, from, to)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/reports/conversations.csv",
+    tag = "reports",
+    security(("console" = [])),
+    params(CsvQuery),
+    responses(
+        (status = 200, description = "One row per conversation, as CSV.", body = String, content_type = "text/csv"),
+    )
+)]
 async fn conversations_csv(
     state: web::Data<AppState>,
     caller: Caller,

@@ -31,14 +31,14 @@ const NAME_MAX: usize = 100;
 /// Members shown with a preview's count.
 const SAMPLE: usize = 5;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/segments", web::get().to(list))
-        .route("/segments", web::post().to(create))
-        .route("/segments/preview", web::post().to(preview))
-        .route("/segments/{id}", web::get().to(read))
-        .route("/segments/{id}", web::patch().to(update))
-        .route("/segments/{id}", web::delete().to(delete))
-        .route("/segments/{id}/contacts", web::get().to(members));
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_list, list)
+        .op(__path_create, create)
+        .op(__path_preview, preview)
+        .op(__path_read, read)
+        .op(__path_update, update)
+        .op(__path_delete, delete)
+        .op(__path_members, members);
 }
 
 fn allowed(caller: &Caller) -> Result<(), ApiError> {
@@ -87,13 +87,23 @@ fn taken(name: &str) -> ApiError {
     ApiError::Conflict(format!("a segment is already named \"{name}\""))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSegment {
     name: String,
     filter: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/segments",
+    tag = "segments",
+    security(("console" = [])),
+    request_body = NewSegment,
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::SegmentsCreateResponse),
+    )
+)]
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -129,6 +139,15 @@ async fn create(
     Ok(HttpResponse::Created().json(json!({ "segment": view(&row, Some(count)) })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/segments",
+    tag = "segments",
+    security(("console" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsListResponse),
+    )
+)]
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     allowed(&caller)?;
     let rows = state.segments.list().await?;
@@ -154,6 +173,16 @@ fn stored_filter(row: &SegmentRow) -> Result<SegmentFilter, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/segments/{id}",
+    tag = "segments",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsReadResponse),
+    )
+)]
 async fn read(
     state: web::Data<AppState>,
     caller: Caller,
@@ -168,13 +197,24 @@ async fn read(
     Ok(HttpResponse::Ok().json(json!({ "segment": view(&row, Some(count)) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentPatch {
     name: Option<String>,
     filter: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/segments/{id}",
+    tag = "segments",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    request_body = SegmentPatch,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsUpdateResponse),
+    )
+)]
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -214,6 +254,16 @@ async fn update(
     Ok(HttpResponse::Ok().json(json!({ "segment": view(&row, Some(count)) })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/segments/{id}",
+    tag = "segments",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+    )
+)]
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -238,13 +288,24 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MembersQuery {
     limit: Option<usize>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/segments/{id}/contacts",
+    tag = "segments",
+    security(("console" = [])),
+    params(("id" = String, Path), MembersQuery),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsMembersResponse),
+    )
+)]
 async fn members(
     state: web::Data<AppState>,
     caller: Caller,
@@ -272,12 +333,22 @@ async fn members(
     Ok(HttpResponse::Ok().json(json!({ "contacts": contacts, "next_cursor": next })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preview {
     filter: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/segments/preview",
+    tag = "segments",
+    security(("console" = [])),
+    request_body = Preview,
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::SegmentsPreviewResponse),
+    )
+)]
 async fn preview(
     state: web::Data<AppState>,
     caller: Caller,

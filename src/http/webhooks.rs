@@ -22,6 +22,19 @@ use crate::metrics as m;
 
 /// `GET /webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`: echo the
 /// challenge when the token matches. The raw query string is parsed (dots in names kept).
+#[utoipa::path(
+    get,
+    path = "/webhooks/whatsapp",
+    tag = "channels",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The channel's verify token."),
+        ("hub.challenge" = String, Query, description = "Echoed when the token matches."),
+    ),
+    responses(
+        (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -32,6 +45,19 @@ pub async fn verify(
 
 /// `GET /webhooks/messenger?hub.mode=subscribe&…`: the same handshake with
 /// `messenger.verify_token` (404 when no page is configured).
+#[utoipa::path(
+    get,
+    path = "/webhooks/messenger",
+    tag = "channels",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The channel's verify token."),
+        ("hub.challenge" = String, Query, description = "Echoed when the token matches."),
+    ),
+    responses(
+        (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn verify_messenger(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -45,6 +71,19 @@ pub async fn verify_messenger(
 
 /// `GET /webhooks/instagram?hub.mode=subscribe&…`: the same handshake with
 /// `instagram.verify_token` (404 when no Instagram account is configured).
+#[utoipa::path(
+    get,
+    path = "/webhooks/instagram",
+    tag = "channels",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The channel's verify token."),
+        ("hub.challenge" = String, Query, description = "Echoed when the token matches."),
+    ),
+    responses(
+        (status = 200, description = "The challenge (`hub.challenge`), echoed.", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn verify_instagram(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -97,6 +136,16 @@ fn handshake(
 }
 
 /// `POST /webhooks/whatsapp`: size limit, signature over the raw bytes, parse, record, 200.
+#[utoipa::path(
+    post,
+    path = "/webhooks/whatsapp",
+    tag = "channels",
+    request_body(content = Object, description = "Meta's webhook body (`object`, `entry[]`), signed."),
+    security(("meta_signature" = [])),
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
+)]
 pub async fn receive(
     req: HttpRequest,
     payload: web::Payload,
@@ -138,6 +187,16 @@ async fn receive_inner(
 /// selects the channel). Checked with `X-Hub-Signature-256` under `messenger.app_secret` over
 /// the raw bytes (401 otherwise, nothing recorded); then the same body limits, intake and
 /// answers as WhatsApp's webhook.
+#[utoipa::path(
+    post,
+    path = "/webhooks/messenger",
+    tag = "channels",
+    request_body(content = Object, description = "Meta's webhook body (`object`, `entry[]`), signed."),
+    security(("meta_signature" = [])),
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
+)]
 pub async fn receive_messenger(
     req: HttpRequest,
     payload: web::Payload,
@@ -166,6 +225,16 @@ async fn receive_messenger_inner(
 /// `POST /webhooks/instagram`: every Instagram account's deliveries (`object: "instagram"`,
 /// the entries name their account). Checked with `X-Hub-Signature-256` under
 /// `instagram.app_secret` (401 otherwise, nothing recorded); then as Messenger's.
+#[utoipa::path(
+    post,
+    path = "/webhooks/instagram",
+    tag = "channels",
+    request_body(content = Object, description = "Meta's webhook body (`object`, `entry[]`), signed."),
+    security(("meta_signature" = [])),
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
+)]
 pub async fn receive_instagram(
     req: HttpRequest,
     payload: web::Payload,
@@ -255,6 +324,17 @@ async fn record(
 /// (`X-Telegram-Bot-Api-Secret-Token`, compared in constant time) is checked before the body is
 /// read; then the same body limits, intake and answers as WhatsApp's webhook. A button press
 /// is answered (`answerCallbackQuery`) once it is recorded.
+#[utoipa::path(
+    post,
+    path = "/webhooks/telegram/{channel}",
+    tag = "channels",
+    request_body(content = Object, description = "A Telegram Update."),
+    security(("telegram_secret" = [])),
+    params(("channel" = String, Path)),
+    responses(
+        (status = 200, description = "The update recorded."),
+    )
+)]
 pub async fn receive_telegram(
     req: HttpRequest,
     channel: web::Path<String>,
@@ -335,6 +415,15 @@ async fn receive_telegram_inner(
 /// 400 without a token, or with one X cannot have sent ([`x::crc_token_is_plausible`]: the
 /// same key signs deliveries, so this must never sign a JSON body); 404 when no X account is
 /// configured.
+#[utoipa::path(
+    get,
+    path = "/webhooks/x",
+    tag = "channels",
+    params(("crc_token" = String, Query, description = "X's challenge.")),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::WebhooksCrcXResponse),
+    )
+)]
 pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let Some(signer) = &state.x_signer else {
         return Err(ApiError::NotFound("no X account is configured".into()));
@@ -360,6 +449,16 @@ pub async fn crc_x(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 /// (base64 HMAC-SHA256 under `x.consumer_secret`) checked in constant time: a wrong or missing
 /// one is a 401, counts against the client's failed-authentication limits, and records
 /// nothing. Then the same intake and answers as WhatsApp's webhook.
+#[utoipa::path(
+    post,
+    path = "/webhooks/x",
+    tag = "channels",
+    request_body(content = Object, description = "X's Account Activity body (`for_user_id`, `direct_message_events`), signed."),
+    security(("x_signature" = [])),
+    responses(
+        (status = 200, description = "Every event recorded."),
+    )
+)]
 pub async fn receive_x(
     req: HttpRequest,
     payload: web::Payload,

@@ -57,6 +57,10 @@ pub async fn script() -> HttpResponse {
         .body(WIDGET_JS)
 }
 
+/// The widget API's path prefix.
+pub const PREFIX: &str = "/api/v1/widget";
+
+/// The widget API's scope, its routes registered by [`routes`].
 pub fn scope() -> Scope<
     impl actix_web::dev::ServiceFactory<
         ServiceRequest,
@@ -66,17 +70,26 @@ pub fn scope() -> Scope<
         InitError = (),
     >,
 > {
-    web::scope("/api/v1/widget")
+    web::scope(PREFIX)
         .wrap(super::headers::api_cache_control())
         .wrap(actix_web::middleware::from_fn(cors))
-        .route("/sessions", web::post().to(create_session))
-        .route("/messages", web::post().to(send_message))
-        .route("/attachments", web::post().to(attach))
-        .route("/transcript", web::get().to(transcript))
-        .route("/status", web::get().to(status))
-        .route("/offline", web::post().to(offline))
-        .route("/media/{id}", web::get().to(media))
-        .route("/ws", web::get().to(socket))
+}
+
+/// Every route of the widget API.
+pub fn routes(api: &mut super::openapi::Api) {
+    api.op(__path_create_session, create_session)
+        .op(__path_send_message, send_message)
+        .op(__path_attach, attach)
+        .op(__path_transcript, transcript)
+        .op(__path_status, status)
+        .op(__path_offline, offline)
+        .op(__path_media, media)
+        .other(
+            actix_web::http::Method::GET,
+            "/ws",
+            web::get().to(socket),
+            "the widget's websocket (an upgrade, not REST)",
+        );
 }
 
 /// The origin a handler found its channel allows: the response gets the CORS headers for it.
@@ -307,6 +320,15 @@ struct NewSession {
 }
 
 /// `POST /api/v1/widget/sessions` `{name?, email?}` → 201 `{visitor_token, customer_id}`.
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "widget",
+    security(("website_token" = [])),
+    responses(
+        (status = 201, description = "Created.", body = super::schemas::WidgetCreateSessionResponse),
+    )
+)]
 async fn create_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -356,6 +378,15 @@ async fn create_session(
 /// `POST /api/v1/widget/messages` `{client_id, text | choice: {id, title}}`: recorded through
 /// the intake before the answer (202); the same `client_id` again is recognised (202, nothing
 /// new).
+#[utoipa::path(
+    post,
+    path = "/messages",
+    tag = "widget",
+    security(("website_token" = [], "visitor" = [])),
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::WidgetSendMessageResponse),
+    )
+)]
 async fn send_message(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -416,7 +447,8 @@ async fn record(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct After {
     #[serde(default)]
     after: Option<i64>,
@@ -425,6 +457,16 @@ struct After {
 /// `GET /api/v1/widget/transcript?after=N` → `{messages: [...], last_seq}`: what the visitor
 /// may see of their conversations after sequence N (all of it without `after`), oldest first,
 /// at most `webchat.page_size`.
+#[utoipa::path(
+    get,
+    path = "/transcript",
+    tag = "widget",
+    security(("website_token" = [], "visitor" = [])),
+    params(After),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::WidgetTranscriptResponse),
+    )
+)]
 async fn transcript(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -455,6 +497,15 @@ async fn page(state: &AppState, customer: &str, after: i64) -> Result<(Vec<Value
 /// `GET /api/v1/widget/status` → `{status: "open" | "offline", within_hours, agents_online}`:
 /// open when the channel's bot is within its business hours (`hours`; none: always) and an
 /// agent of the channel's `webchat.team` (none: of any team) is online.
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "widget",
+    security(("website_token" = [], "visitor" = [])),
+    responses(
+        (status = 200, description = "OK.", body = super::schemas::WidgetStatusResponse),
+    )
+)]
 async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let site = site(&req, &state, None)?;
     let within_hours = match state
@@ -498,6 +549,15 @@ async fn status(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 /// when nobody is there, recorded like any message (with the name and email kept on the
 /// visitor), and handed at once, without the bot, to the queue of the channel's `webchat.team`
 /// (none: the routing decides), where the agents find it waiting.
+#[utoipa::path(
+    post,
+    path = "/offline",
+    tag = "widget",
+    security(("website_token" = [], "visitor" = [])),
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::WidgetOfflineResponse),
+    )
+)]
 async fn offline(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -578,6 +638,21 @@ async fn offline(
 /// `POST /api/v1/widget/attachments` (raw bytes; `?client_id=…&filename=…`): a visitor's file,
 /// its type from its bytes and limited like an agent's (`media::limits`), kept in the media
 /// store, recorded as the visitor's media message; agents see it like any customer's file.
+#[utoipa::path(
+    post,
+    path = "/attachments",
+    tag = "widget",
+    security(("website_token" = [], "visitor" = [])),
+    params(AttachQuery),
+    request_body(
+        content = Vec<u8>,
+        content_type = "application/octet-stream",
+        description = "The file's bytes, its type in `Content-Type`.",
+    ),
+    responses(
+        (status = 202, description = "Accepted.", body = super::schemas::WidgetAttachResponse),
+    )
+)]
 async fn attach(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -646,6 +721,16 @@ async fn attach(
 
 /// `GET /api/v1/widget/media/{id}`: a file of the visitor's own conversations (theirs or an
 /// agent's), as the console's media endpoint answers it; 404 for anyone else's.
+#[utoipa::path(
+    get,
+    path = "/media/{id}",
+    tag = "widget",
+    security(("website_token" = [], "visitor" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The file, with its own content type.", body = Vec<u8>, content_type = "application/octet-stream"),
+    )
+)]
 async fn media(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -662,7 +747,8 @@ async fn media(
     super::media::answer(&state, &row).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AttachQuery {
     client_id: String,
     #[serde(default)]

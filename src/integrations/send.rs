@@ -33,7 +33,7 @@ pub const TAGGED_ONLY_REASON: &str = "More than 24 hours have passed since the c
      wrote: Meta's HUMAN_AGENT tag is for a person's replies, not a business system's, so the \
      customer has to write first";
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     /// The channel's id, as conversation views name it (`conversation.channel`).
@@ -44,7 +44,7 @@ pub struct SendBody {
     pub template: Option<TemplateBody>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateBody {
     pub name: String,
@@ -52,6 +52,7 @@ pub struct TemplateBody {
     pub language: String,
     /// Meta's template components (parameters of the header, body and buttons).
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub components: Option<Value>,
 }
 

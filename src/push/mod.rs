@@ -110,15 +110,16 @@ pub fn ttl_and_urgency(notice: &Notice, now_ms: i64, default_ttl: u32) -> (u32, 
 }
 
 /// A browser's `PushSubscription.toJSON()`, as the console posts it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionJson {
     pub endpoint: String,
     #[serde(default, rename = "expirationTime")]
+    #[schema(value_type = Option<f64>)]
     pub expiration_time: Option<Value>,
     pub keys: SubscriptionKeysJson,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionKeysJson {
     pub p256dh: String,
     pub auth: String,
