@@ -170,7 +170,7 @@ function ImportCsv({ onImported }) {
         tabindex="-1" aria-hidden="true" onChange=${chosen} />
       <button id="contact-import" type="button" class="button" disabled=${Boolean(state && state.busy)}
         onClick=${() => input.current && input.current.click()}>${t('contacts.import')}</button>
-      <p id="contact-import-status" class="small" role="status" aria-live="polite" dir="auto">
+      <p id="contact-import-status" class="small" role="status" aria-live="polite">
         ${state && state.busy && html`<span class="muted">${t('contacts.importing', { name: state.name })}</span>`}
         ${r && html`<span>${t('contacts.imported', { name: state.name, created: r.created, updated: r.updated,
           unchanged: r.unchanged, rejected: r.rejected })}</span>`}
