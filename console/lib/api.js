@@ -40,16 +40,26 @@ function retryAfterSeconds(res) {
 }
 
 /** One request; resolves to the parsed body (null for 204), rejects with ApiError. */
-export async function api(method, path, body) {
+export function api(method, path, body) {
+  if (body === undefined) return send(method, path, undefined, undefined);
+  return send(method, path, JSON.stringify(body), 'application/json');
+}
+
+/** POST a file as it is (a CSV import) as `type`; answers like `api`. */
+export function postFile(path, file, type) {
+  return send('POST', path, file, type);
+}
+
+async function send(method, path, body, type) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = 'Bearer ' + token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (type) headers['Content-Type'] = type;
   let res;
   try {
     res = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body,
       cache: 'no-store',
       credentials: 'same-origin',
     });

@@ -1,12 +1,15 @@
 // Contacts (supervisors and admins): every contact, searched, or a saved segment's members
 // (docs/CONSOLE_API.md, "Segments"). A segment's editor shows, while its filter is written, how
 // many contacts it holds now and the first of them; a filter the server refuses shows why.
+// "Import CSV" sends a file as it is (docs/CONSOLE_API.md, `POST /api/v1/contacts/import`),
+// then shows what was created, updated, left unchanged and rejected, and offers the rejected
+// rows, each with its error, as a CSV to download.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t } from '../lib/i18n.js';
 import { when } from '../lib/format.js';
 import { explain, notify } from '../lib/actions.js';
-import { api, query } from '../lib/api.js';
+import { api, postFile, query } from '../lib/api.js';
 import { ConfirmDialog, icons, Modal } from './common.js';
 
 const enc = encodeURIComponent;
@@ -139,6 +142,45 @@ function ContactRow({ c }) {
   `;
 }
 
+/** "Import CSV": the chosen file is posted as it is; its counts shown, its rejected rows offered. */
+function ImportCsv({ onImported }) {
+  const input = useRef(null);
+  const [state, setState] = useState(null); // null, { busy }, { result }, { error }, each with the file's name
+  const [rejected, setRejected] = useState(null); // an object URL of the rejected rows
+  useEffect(() => () => rejected && URL.revokeObjectURL(rejected), [rejected]);
+  const chosen = async (e) => {
+    const file = e.currentTarget.files && e.currentTarget.files[0];
+    e.currentTarget.value = '';
+    if (!file) return;
+    setRejected(null);
+    setState({ busy: true, name: file.name });
+    try {
+      const result = await postFile('/api/v1/contacts/import', file, 'text/csv');
+      if (result.rejected_csv) setRejected(URL.createObjectURL(new Blob([result.rejected_csv], { type: 'text/csv' })));
+      setState({ result, name: file.name });
+      onImported();
+    } catch (err) {
+      setState({ error: explain(err), name: file.name });
+    }
+  };
+  const r = state && state.result;
+  return html`
+    <div class="contacts-import">
+      <input ref=${input} id="contact-import-file" type="file" accept=".csv,text/csv" class="visually-hidden"
+        tabindex="-1" aria-hidden="true" onChange=${chosen} />
+      <button id="contact-import" type="button" class="button" disabled=${Boolean(state && state.busy)}
+        onClick=${() => input.current && input.current.click()}>${t('contacts.import')}</button>
+      <p id="contact-import-status" class="small" role="status" aria-live="polite">
+        ${state && state.busy && html`<span class="muted">${t('contacts.importing', { name: state.name })}</span>`}
+        ${r && html`<span>${t('contacts.imported', { name: state.name, created: r.created, updated: r.updated,
+          unchanged: r.unchanged, rejected: r.rejected })}</span>`}
+        ${rejected && html` <a id="contact-import-rejected" href=${rejected} download="contacts-rejected.csv">${t('contacts.import_rejected')}</a>`}
+        ${state && state.error && html`<span class="error">${t('contacts.import_failed', { message: state.error })}</span>`}
+      </p>
+    </div>
+  `;
+}
+
 export function Contacts() {
   const [segments, setSegments] = useState([]);
   const [selected, setSelected] = useState(null); // null: every contact
@@ -198,6 +240,7 @@ export function Contacts() {
     <main id="contacts" class="view contacts-view" aria-labelledby="contacts-title">
       <header class="view-head">
         <h2 id="contacts-title" class="view-title" tabindex="-1">${t('contacts.title')}</h2>
+        <${ImportCsv} onImported=${() => load(null)} />
       </header>
       <div class="contacts-layout">
         <nav class="segments" aria-label=${t('segments.title')}>

@@ -128,7 +128,7 @@ pub(crate) fn email_ok(email: &str) -> bool {
 }
 
 /// A custom field's key: 1-64 of `a-z 0-9 _`, not one with its own property.
-fn field_key_ok(key: &str) -> bool {
+pub(crate) fn field_key_ok(key: &str) -> bool {
     (1..=FIELD_KEY_MAX).contains(&key.len())
         && key
             .bytes()

@@ -10,12 +10,14 @@
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
 //! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
+//! - [`import`]: contacts from CSV rows, each naming its contact and its edit.
 //! - [`upsert`]: which contact a business system's upsert names, and the one it creates.
 
 pub mod behaviour;
 pub mod contact;
 pub mod edit;
 pub mod export;
+pub mod import;
 pub mod segment;
 pub mod segments;
 pub mod upsert;

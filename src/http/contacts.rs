@@ -63,6 +63,10 @@ pub fn routes(api: &mut super::openapi::Api) {
         .op(__path_list, list)
         .op(__path_upsert, upsert)
         .op(__path_export, export)
+        .op(
+            super::contacts_import::__path_import,
+            super::contacts_import::import,
+        )
         .op(__path_merge, merge)
         .op(__path_read, read)
         .op(__path_update, update);
@@ -92,7 +96,7 @@ fn bounded(name: &str, value: &Option<String>) -> Result<Option<String>, ApiErro
 }
 
 /// The refusal of `action` to `actor` on the whole CRM (403).
-fn refused(actor: &Actor, action: BusinessAction) -> ApiError {
+pub(super) fn refused(actor: &Actor, action: BusinessAction) -> ApiError {
     ApiError::Forbidden(match actor {
         Actor::Person(_) => "only supervisors and admins browse the contacts; agents see a \
                              contact through its conversation"
@@ -687,7 +691,7 @@ fn crm_masker(state: &AppState, contact: &ContactRecord, identities: &[ContactId
 
 /// The contact `by` names, if one is known: by id or address first, else the one whose phone
 /// or email it is (409 when an email names several).
-async fn find(
+pub(super) async fn find(
     state: &AppState,
     by: &crate::crm::upsert::Match,
 ) -> Result<Option<ContactRecord>, ApiError> {
@@ -775,16 +779,73 @@ async fn upsert(
             code: "invalid_contact",
             message: format!("{}: {}", e.field, e.message),
         })?;
-    let created = seed.is_some();
-    let after = if let Some(seed) = &seed {
+    let written = write_upsert(&state, base, seed, &changes).await?;
+    let created = matches!(written, Written::Created(_));
+    let (before, after) = match written {
+        Written::Created(after) | Written::Unchanged(after) => (None, after),
+        Written::Updated { before, after } => (Some(before), after),
+    };
+    if created || before.is_some() {
+        let action = if created {
+            "contact.create"
+        } else {
+            "contact.update"
+        };
+        let entry = actor.entry(
+            &state,
+            action,
+            Some(("contact", after.customer.as_str())),
+            before.map(|base| json!({ "contact": base })),
+            Some(json!({ "contact": after })),
+            &super::auth::request_meta(&req, &state),
+        );
+        state.store.append_audit(&entry).await?;
+    }
+    let identities = state.store.contact_identities(&after.customer).await?;
+    let conversations = visible_conversations(&state, &actor, &after.customer).await?;
+    let reached = Reached {
+        contact: after,
+        identities,
+        conversations,
+    };
+    let mut answered = answer(&state, &reached);
+    answered["created"] = json!(created);
+    Ok(if created {
+        HttpResponse::Created().json(answered)
+    } else {
+        HttpResponse::Ok().json(answered)
+    })
+}
+
+/// What writing one upsert did.
+pub(super) enum Written {
+    Created(ContactRecord),
+    Updated {
+        before: ContactRecord,
+        after: ContactRecord,
+    },
+    Unchanged(ContactRecord),
+}
+
+/// Write checked `changes` to `base` (the contact found), or create `seed` with them; an edit
+/// sends `contact.updated` to the business's webhooks. The contact's conversations read it
+/// again at once (routing rules see the new tags and fields at the next handoff). Not audited:
+/// the caller audits (one entry per upsert, one per import).
+pub(super) async fn write_upsert(
+    state: &AppState,
+    base: ContactRecord,
+    seed: Option<ContactRecord>,
+    changes: &crate::crm::contact::ContactChanges,
+) -> Result<Written, ApiError> {
+    let written = if let Some(seed) = &seed {
         let (_, after) = state
             .store
-            .upsert_contact(seed, &changes, Vec::new())
+            .upsert_contact(seed, changes, Vec::new())
             .await?
             .ok_or_else(|| ApiError::Internal("an upsert wrote no contact".into()))?;
-        after
+        Written::Created(after)
     } else if changes.is_empty() {
-        base.clone()
+        return Ok(Written::Unchanged(base));
     } else {
         // `contact.updated` for the business's webhooks, as for a person's edit.
         let via = state
@@ -799,41 +860,21 @@ async fn upsert(
             .collect();
         let (_, after) = state
             .store
-            .update_contact(&base.customer, &changes, webhooks)
+            .update_contact(&base.customer, changes, webhooks)
             .await?
             .ok_or_else(|| ApiError::NotFound("no such contact".into()))?;
-        after
+        Written::Updated {
+            before: base,
+            after,
+        }
     };
-    if created || !changes.is_empty() {
-        let action = if created {
-            "contact.create"
-        } else {
-            "contact.update"
-        };
-        let entry = actor.entry(
-            &state,
-            action,
-            Some(("contact", after.customer.as_str())),
-            (!created).then(|| json!({ "contact": base })),
-            Some(json!({ "contact": after })),
-            &super::auth::request_meta(&req, &state),
-        );
-        state.store.append_audit(&entry).await?;
-    }
+    let after = match &written {
+        Written::Created(after) | Written::Updated { after, .. } | Written::Unchanged(after) => {
+            after
+        }
+    };
     let identities = state.store.contact_identities(&after.customer).await?;
     // Its conversations' actors read it again: routing rules see the new tags and fields.
     state.desk.contact_changed(&identities, None);
-    let conversations = visible_conversations(&state, &actor, &after.customer).await?;
-    let reached = Reached {
-        contact: after,
-        identities,
-        conversations,
-    };
-    let mut answered = answer(&state, &reached);
-    answered["created"] = json!(created);
-    Ok(if created {
-        HttpResponse::Created().json(answered)
-    } else {
-        HttpResponse::Ok().json(answered)
-    })
+    Ok(written)
 }

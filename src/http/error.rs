@@ -36,6 +36,9 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A body within its size that holds more than a request takes (an import's rows): 413.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("overloaded, retry later")]
     Overloaded { retry_after_seconds: u64 },
     /// All unfinished request bodies already hold the memory they may: the connection is
@@ -78,7 +81,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
             ApiError::Unprocessable { code, .. } => code,
@@ -102,7 +105,9 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

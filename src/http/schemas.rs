@@ -1251,3 +1251,16 @@ pub struct BusinessHandoffConversation {
 pub struct BusinessHandoffResponse {
     conversation: BusinessHandoffConversation,
 }
+
+/// What an import did: its rows, how many created, updated, unchanged or rejected contacts,
+/// and the rejected rows as given plus an `error` column (null when none was rejected).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ContactsImportResponse {
+    rows: i64,
+    created: i64,
+    updated: i64,
+    unchanged: i64,
+    rejected: i64,
+    rejected_csv: Option<String>,
+}
