@@ -10,11 +10,13 @@
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
 //! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
+//! - [`erase`]: a contact's erasure on request: its reason and the opaque id left behind.
 //! - [`upsert`]: which contact a business system's upsert names, and the one it creates.
 
 pub mod behaviour;
 pub mod contact;
 pub mod edit;
+pub mod erase;
 pub mod export;
 pub mod segment;
 pub mod segments;

@@ -39,6 +39,7 @@ pub fn scope() -> Scope {
         .configure(super::business::routes)
         .configure(super::push::routes)
         .configure(super::contacts::routes)
+        .configure(super::contacts_erase::routes)
         .configure(super::event_webhooks::routes)
         .configure(super::segments::routes)
         .configure(super::reports::routes)
