@@ -1,5 +1,5 @@
 //! A contact's erasure on request (the right to erasure): the pure rules. What goes and what
-//! stays is [`crate::store::Store::erase_contact`]'s; docs/CRM.md, "Erasing a contact".
+//! stays is [`crate::store::Store::erase_contact`]'s; docs/CONSOLE_API.md, "Erasing a contact".
 
 use crate::domain::{CustomerId, MessageId};
 

@@ -1,5 +1,5 @@
 //! `POST /api/v1/contacts/{id}/erase {"reason"}`: erase a contact's personal data on request
-//! (docs/CONSOLE_API.md, "Contacts"; docs/CRM.md, "Erasing a contact"). Admins only
+//! (docs/CONSOLE_API.md, "Erasing a contact"). Admins only
 //! ([`ContactsAction::Erase`]); `{id}` is the contact's id or any of its identities'
 //! addresses. Irreversible: the console asks the admin to type the contact's name or `ERASE`.
 //!
