@@ -86,6 +86,29 @@ async fn database_text(app: &TestApp) -> String {
     all
 }
 
+/// Whether the media store holds a file under `digest` (its directory, or `media_blobs`).
+async fn blob_stored(app: &TestApp, digest: &str) -> bool {
+    let url = app.settings.database.url.clone();
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&url).await.expect("database");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM media_blobs WHERE sha256 = $1")
+            .bind(digest)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        pool.close().await;
+        n > 0
+    } else {
+        app.settings
+            .media
+            .dir(&app.settings.database)
+            .join(&digest[..2])
+            .join(&digest[2..4])
+            .join(digest)
+            .exists()
+    }
+}
+
 /// The lines of `text` that hold any of `needles`.
 fn found<'a>(text: &'a str, needles: &[&str]) -> Vec<&'a str> {
     let mut table = "";
@@ -142,6 +165,26 @@ async fn an_admin_erases_a_customer_and_nothing_of_them_remains() {
         .await;
     expect_status(201, alice.reply(&id, "Hello Zelda, let me look").await);
     expect_status(201, alice.note(&id, NOTE).await);
+    // A file Alice sent them: its record and its bytes go with the erasure.
+    let scan = jpeg_bytes(2048);
+    let digest = switchboard::media::limits::digest_hex(&scan);
+    let (status, sent) = attach_file(
+        &app,
+        ALICE,
+        &id,
+        scan,
+        "image/jpeg",
+        "passport.jpg",
+        Some("your passport scan"),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    let media_id = sent["message"]["body"]["source"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!media_id.is_empty(), "{sent}");
+    assert!(blob_stored(&app, &digest).await, "the file is stored");
     expect_status(
         200,
         sam.patch(
@@ -234,6 +277,10 @@ async fn an_admin_erases_a_customer_and_nothing_of_them_remains() {
     assert_eq!(searched["conversations"], json!([]), "{searched}");
     let searched = expect_status(200, admin.get("/api/v1/conversations?q=600777123").await);
     assert_eq!(searched["conversations"], json!([]), "{searched}");
+
+    // Their files are gone: the record and the bytes.
+    expect_status(404, admin.get(&format!("/api/v1/media/{media_id}")).await);
+    assert!(!blob_stored(&app, &digest).await, "the file is deleted");
 
     // The reports count the same.
     let after = expect_status(
