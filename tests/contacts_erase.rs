@@ -273,6 +273,16 @@ async fn an_admin_erases_a_customer_and_nothing_of_them_remains() {
             .all(|m| m["kind"] == "erased" && m["body"] == json!({"type": "erased"})),
         "{seen:#}"
     );
+    // Kept for the reports, read-only.
+    expect_status(
+        409,
+        admin
+            .post(
+                &format!("/api/v1/conversations/{id}/notes"),
+                json!({"text": "more"}),
+            )
+            .await,
+    );
     let searched = expect_status(200, admin.get("/api/v1/conversations?q=parcel").await);
     assert_eq!(searched["conversations"], json!([]), "{searched}");
     let searched = expect_status(200, admin.get("/api/v1/conversations?q=600777123").await);
