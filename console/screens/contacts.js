@@ -4,13 +4,15 @@
 // "Import CSV" sends a file as it is (docs/CONSOLE_API.md, `POST /api/v1/contacts/import`),
 // then shows what was created, updated, left unchanged and rejected, and offers the rejected
 // rows, each with its error, as a CSV to download.
+// Admins erase a contact's personal data on request (docs/CONSOLE_API.md, "Erasing a contact"): it
+// cannot be undone, so they give a reason and type the contact's name or ERASE first.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t } from '../lib/i18n.js';
 import { when } from '../lib/format.js';
 import { explain, notify } from '../lib/actions.js';
 import { api, postFile, query } from '../lib/api.js';
-import { ConfirmDialog, icons, Modal } from './common.js';
+import { ConfirmDialog, currentUser, icons, Modal } from './common.js';
 
 const enc = encodeURIComponent;
 const EXAMPLES = [
@@ -124,7 +126,58 @@ function SegmentEditor({ segment, onClose, onSaved, onDeleted }) {
   `;
 }
 
-function ContactRow({ c }) {
+/** Whether `typed` confirms erasing `c`: its name (when it has one) or ERASE, as shown. */
+export function confirmsErase(c, typed) {
+  const word = String(typed || '').trim();
+  return word === 'ERASE' || (!!c.name && word === String(c.name).trim());
+}
+
+function EraseDialog({ c, onClose, onErased }) {
+  const [reason, setReason] = useState('');
+  const [typed, setTyped] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const ready = reason.trim() !== '' && confirmsErase(c, typed);
+  const submit = async (e) => {
+    e.preventDefault();
+    if (busy || !ready) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await api('POST', `/api/v1/contacts/${enc(c.id)}/erase`, { reason: reason.trim() });
+      onErased(c);
+    } catch (err) {
+      setError(explain(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`
+    <${Modal} id="erase-dialog" title=${t('contacts.erase_title', { name: c.name || c.phone || c.id })} onClose=${onClose}>
+      <form id="erase-form" onSubmit=${submit} novalidate>
+        <p class="warning" dir="auto">${t('contacts.erase_warning')}</p>
+        <div class="field">
+          <label for="erase-reason">${t('contacts.erase_reason')}</label>
+          <input id="erase-reason" type="text" required maxlength="500" dir="auto" value=${reason}
+            onInput=${(e) => setReason(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="erase-confirm">${t('contacts.erase_type')}</label>
+          <input id="erase-confirm" type="text" required autocomplete="off" dir="auto" value=${typed}
+            onInput=${(e) => setTyped(e.currentTarget.value)} />
+        </div>
+        ${error && html`<p id="erase-error" class="error" role="alert" dir="auto">${error}</p>`}
+        <div class="form-actions">
+          <button type="button" class="button" onClick=${onClose}>${t('common.cancel')}</button>
+          <button id="erase-ok" type="submit" class="button danger" disabled=${busy || !ready}
+            aria-busy=${busy ? 'true' : 'false'}>${t('contacts.erase')}</button>
+        </div>
+      </form>
+    <//>
+  `;
+}
+
+function ContactRow({ c, onErase }) {
   return html`
     <li class="contact-row">
       <div class="contact-main">
@@ -138,6 +191,10 @@ function ContactRow({ c }) {
         <span>${t('contacts.conversations', { count: c.conversations ?? 0 })}</span>
         <span>${c.last_inbound_at ? t('contacts.last_wrote', { when: when(c.last_inbound_at) }) : t('contacts.never_wrote')}</span>
       </div>
+      ${onErase && html`<div class="contact-actions">
+        <button type="button" class="button small danger" data-erase=${c.id}
+          onClick=${() => onErase(c)}>${t('contacts.erase')}</button>
+      </div>`}
     </li>
   `;
 }
@@ -181,7 +238,9 @@ function ImportCsv({ onImported }) {
   `;
 }
 
-export function Contacts() {
+export function Contacts({ s }) {
+  const admin = (currentUser(s || {}) || {}).role === 'admin';
+  const [erasing, setErasing] = useState(null);
   const [segments, setSegments] = useState([]);
   const [selected, setSelected] = useState(null); // null: every contact
   const [search, setSearch] = useState('');
@@ -230,6 +289,11 @@ export function Contacts() {
     setSelected(segment);
     setCount(segment.count);
   };
+  const erased = (c) => {
+    setErasing(null);
+    notify(t('contacts.erased'), 'info');
+    setItems((old) => (old || []).filter((x) => x.id !== c.id));
+  };
   const deleted = () => {
     setEditing(null);
     notify(t('segments.deleted'), 'info');
@@ -271,13 +335,14 @@ export function Contacts() {
           ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
           ${items && items.length === 0 && html`<p class="muted empty">${t('contacts.empty')}</p>`}
           <ul id="contact-list" class="contact-list">
-            ${(items || []).map((c) => html`<${ContactRow} key=${c.id} c=${c} />`)}
+            ${(items || []).map((c) => html`<${ContactRow} key=${c.id} c=${c} onErase=${admin ? setErasing : null} />`)}
           </ul>
           ${next && html`<button type="button" class="button" onClick=${() => load(next)}>${t('contacts.more')}</button>`}
         </div>
       </div>
       ${editing && html`<${SegmentEditor} segment=${editing === 'new' ? null : editing}
         onClose=${() => setEditing(null)} onSaved=${saved} onDeleted=${deleted} />`}
+      ${erasing && html`<${EraseDialog} c=${erasing} onClose=${() => setErasing(null)} onErased=${erased} />`}
     </main>
   `;
 }

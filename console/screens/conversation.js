@@ -198,6 +198,8 @@ function Message({ s, c, m, reactions, byProvider }) {
               ? html`<${MediaMessage} m=${m} kindLabel=${kindLabel} />`
               : link
               ? html`<a href=${link} target="_blank" rel="noopener noreferrer">${t('message.attachment', { kind: kindLabel(m.kind) })}</a>`
+              : m.kind === 'erased'
+              ? html`<span class="erased muted">${t('message.erased')}</span>`
               : m.kind === 'template' && m.body && typeof m.body.name === 'string'
               ? t('message.template', { name: m.body.name })
               : t('message.attachment', { kind: kindLabel(m.kind) })}

@@ -192,7 +192,7 @@ export function Workspace({ s }) {
       ${view !== 'inbox' && html`<div class="view-offers"><${Offers} s=${s} /></div>`}
       ${view === 'board' && html`<${Board} s=${s} />`}
       ${view === 'reports' && html`<${Reports} s=${s} />`}
-      ${view === 'contacts' && html`<${Contacts} />`}
+      ${view === 'contacts' && html`<${Contacts} s=${s} />`}
       ${view === 'admin' && html`<${Admin} s=${s} />`}
       ${s.dialog === 'help' && html`<${HelpDialog} onClose=${() => openDialog(null)} />`}
     </div>

@@ -229,18 +229,25 @@ pub enum ContactsAction {
     Browse,
     /// Read, edit or merge any contact.
     Edit,
+    /// Erase a contact's personal data (irreversible): admins only.
+    Erase,
 }
 
 impl ContactsAction {
-    pub const ALL: [ContactsAction; 2] = [ContactsAction::Browse, ContactsAction::Edit];
+    pub const ALL: [ContactsAction; 3] = [
+        ContactsAction::Browse,
+        ContactsAction::Edit,
+        ContactsAction::Erase,
+    ];
 }
 
 /// May `p` do `action` to every contact? (An agent may still reach a contact through a
 /// conversation of it they may open: the caller checks that with [`decide`].)
-pub fn decide_contacts(p: &Principal, _action: ContactsAction) -> Verdict {
-    match p.role {
-        Role::Supervisor | Role::Admin => Verdict::Allow,
-        Role::Agent => Verdict::Forbidden,
+pub fn decide_contacts(p: &Principal, action: ContactsAction) -> Verdict {
+    match (p.role, action) {
+        (Role::Admin, _) => Verdict::Allow,
+        (Role::Supervisor, ContactsAction::Browse | ContactsAction::Edit) => Verdict::Allow,
+        (Role::Supervisor, ContactsAction::Erase) | (Role::Agent, _) => Verdict::Forbidden,
     }
 }
 

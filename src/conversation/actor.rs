@@ -330,7 +330,7 @@ impl Handler<Shutdown> for ConversationActor {
     }
 }
 
-async fn load(
+pub(crate) async fn load(
     deps: &ConversationDeps,
     key: &ConversationKey,
     customer: &CustomerId,

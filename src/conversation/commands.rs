@@ -599,10 +599,16 @@ pub(crate) async fn execute(
 ) -> Result<(Loaded, Outcome), StoreError> {
     let target = match &command {
         Command::ContactChanged => {
-            if let Some(c) = &loaded.conversation
-                && let Some(contact) = deps.store.load_contact(&c.customer).await?
-            {
-                loaded.contact = contact;
+            if let Some(c) = &loaded.conversation {
+                match deps.store.load_contact(&c.customer).await? {
+                    Some(contact) => loaded.contact = contact,
+                    // Erased: drop every copy of the customer; their conversations are no
+                    // longer under this key, so the next event starts afresh.
+                    None => {
+                        let (key, customer) = (c.key.clone(), c.customer.clone());
+                        loaded = super::actor::load(deps, &key, &customer).await?;
+                    }
+                }
             }
             return Ok((loaded, Ok(CommandReply::Done)));
         }

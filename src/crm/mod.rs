@@ -10,12 +10,14 @@
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
 //! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
+//! - [`erase`]: a contact's erasure on request: its reason and the opaque id left behind.
 //! - [`import`]: contacts from CSV rows, each naming its contact and its edit.
 //! - [`upsert`]: which contact a business system's upsert names, and the one it creates.
 
 pub mod behaviour;
 pub mod contact;
 pub mod edit;
+pub mod erase;
 pub mod export;
 pub mod import;
 pub mod segment;

@@ -47,6 +47,7 @@ pub fn routes(api: &mut super::openapi::Api) {
     super::business::routes(api);
     super::push::routes(api);
     super::contacts::routes(api);
+    super::contacts_erase::routes(api);
     super::event_webhooks::routes(api);
     super::segments::routes(api);
     super::reports::routes(api);
@@ -513,6 +514,15 @@ pub(super) async fn permitted(
         .await?
         .ok_or_else(|| ApiError::NotFound("no such conversation".into()))?;
     match facts_verdict(state, caller, &conversation, action).await {
+        // An erased customer's conversation is kept for the reports, read-only: nothing more
+        // is written to it or sent from it.
+        Verdict::Allow
+            if action != Action::View && crate::crm::erase::is_erased(&conversation.customer) =>
+        {
+            Err(ApiError::Conflict(
+                "this conversation's customer was erased: it is kept for the reports only".into(),
+            ))
+        }
         Verdict::Allow => Ok(conversation),
         Verdict::Hidden => Err(ApiError::NotFound("no such conversation".into())),
         Verdict::Forbidden => Err(ApiError::Forbidden(format!(

@@ -8,6 +8,7 @@ pub mod body;
 pub mod business;
 pub mod console;
 pub mod contacts;
+pub mod contacts_erase;
 pub mod contacts_import;
 pub mod error;
 pub mod event_webhooks;

@@ -1264,3 +1264,20 @@ pub struct ContactsImportResponse {
     rejected: i64,
     rejected_csv: Option<String>,
 }
+
+/// What an erasure left and removed: the opaque id the conversations now carry, and how many
+/// conversations, messages and files it reached.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ContactsErased {
+    id: String,
+    conversations: i64,
+    messages: i64,
+    media: i64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ContactsEraseResponse {
+    erased: ContactsErased,
+}

@@ -29,6 +29,9 @@ pub trait BlobStore: Send + Sync + 'static {
         offset: u64,
         len: usize,
     ) -> Result<Option<Bytes>, StoreError>;
+    /// Delete what is stored under `sha256` (nothing stored is not an error): a contact's
+    /// erasure removes the files no record names any more.
+    async fn delete(&self, sha256: &str) -> Result<(), StoreError>;
     /// For logs and the architecture page.
     fn name(&self) -> &'static str;
 }
@@ -132,6 +135,15 @@ impl BlobStore for DirBlobs {
         Ok(Some(Bytes::from(buf)))
     }
 
+    async fn delete(&self, sha256: &str) -> Result<(), StoreError> {
+        valid_name(sha256)?;
+        match tokio::fs::remove_file(self.path(sha256)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
+
     fn name(&self) -> &'static str {
         "directory"
     }
@@ -195,6 +207,15 @@ impl BlobStore for PgBlobs {
         Ok(row.map(Bytes::from))
     }
 
+    async fn delete(&self, sha256: &str) -> Result<(), StoreError> {
+        valid_name(sha256)?;
+        sqlx::query("DELETE FROM media_blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     fn name(&self) -> &'static str {
         "postgresql"
     }
@@ -222,5 +243,12 @@ mod tests {
         assert_eq!(blobs.read(&"0".repeat(64), 0, 1).await.expect("read"), None);
         assert!(blobs.get("../../etc/passwd").await.is_err());
         assert!(blobs.put("ABC", Bytes::new()).await.is_err());
+        blobs.delete(&name).await.expect("delete");
+        assert_eq!(blobs.get(&name).await.expect("get"), None);
+        blobs
+            .delete(&name)
+            .await
+            .expect("deleting nothing is no error");
+        assert!(blobs.delete("../x").await.is_err());
     }
 }

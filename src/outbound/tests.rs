@@ -352,6 +352,13 @@ impl Store for Probe {
     ) -> Result<Vec<crate::store::ContactIdentity>, StoreError> {
         Ok(Vec::new())
     }
+    async fn erase_contact(
+        &self,
+        _: &crate::domain::CustomerId,
+        _: &crate::domain::CustomerId,
+    ) -> Result<crate::store::Erasure, StoreError> {
+        Ok(crate::store::Erasure::NoSuchContact)
+    }
     async fn merge_contacts(
         &self,
         _: &crate::domain::CustomerId,

@@ -12,6 +12,7 @@ pub mod accounts;
 mod accounts_rows;
 pub mod postgres;
 mod postgres_accounts;
+mod postgres_erase;
 mod postgres_push;
 mod postgres_reports;
 pub mod push;
@@ -21,6 +22,7 @@ pub mod side;
 pub mod sqlite;
 mod sqlite_accounts;
 mod sqlite_accounts_writer;
+mod sqlite_erase;
 mod sqlite_push;
 mod sqlite_reports;
 mod sqlite_writer;
@@ -505,6 +507,35 @@ pub(crate) fn with_contact(
 /// A contact before and after an update; `None`: no such contact.
 pub type ContactUpdate = Option<(ContactRecord, ContactRecord)>;
 
+/// The redaction marker an erased message's body becomes (its kind becomes `erased`).
+pub const ERASED_BODY: &str = r#"{"type":"erased"}"#;
+
+/// What [`Store::erase_contact`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Erasure {
+    /// No contact is known by that id or address.
+    NoSuchContact,
+    /// The contact has conversations not resolved yet (their ids): nothing was changed.
+    Open(Vec<String>),
+    Erased(ErasedContact),
+}
+
+/// A contact erased: what was there (never its values) and what remains to be removed outside
+/// the database.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErasedContact {
+    /// The identities it had: their conversations' actors drop what they hold.
+    pub identities: Vec<ContactIdentity>,
+    /// Its conversations (kept, with the opaque customer id instead of its address).
+    pub conversations: u64,
+    /// Messages whose bodies were replaced by [`ERASED_BODY`].
+    pub messages: u64,
+    /// Media records deleted.
+    pub media: u64,
+    /// Media blobs no remaining record names: delete them from the media store.
+    pub blobs: Vec<String>,
+}
+
 /// A contact in the CRM's list.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContactListing {
@@ -721,6 +752,21 @@ pub trait Store: AccountStore + PushStore + ReportStore + Send + Sync + 'static 
         changes: &crate::crm::contact::ContactChanges,
         webhooks: Vec<WebhookOutboxEntry>,
     ) -> Result<ContactUpdate, StoreError>;
+
+    /// Erase the personal data of the contact named by `customer` (its id or any of its
+    /// addresses), in one transaction: the contact and its identities (and web chat visitors)
+    /// are deleted; its conversations stay (times, team, agent, status, reports) under the
+    /// opaque customer id `erased` (their keys become `channel:erased`, their bot state and
+    /// route are cleared); their messages' bodies become [`ERASED_BODY`], their media records
+    /// go; the processed inbound events, webhook events and deliveries, console outbox entries
+    /// and (embedded mode) agents' console events about them go; earlier audit entries about
+    /// the contact keep who and when but lose their values. Refused ([`Erasure::Open`], nothing
+    /// changed) while one of its conversations is not resolved.
+    async fn erase_contact(
+        &self,
+        customer: &CustomerId,
+        erased: &CustomerId,
+    ) -> Result<Erasure, StoreError>;
 
     /// The channels a contact (named by its id or any of its addresses) reached us on, oldest
     /// first.

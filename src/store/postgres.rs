@@ -83,6 +83,7 @@ enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
+    EraseContact(CustomerId, CustomerId, Reply<super::Erasure>),
     /// With a seed: a contact unknown under the id is created as the seed first.
     UpdateContact(
         CustomerId,
@@ -313,6 +314,19 @@ impl Store for PostgresStore {
         let (into, from) = (into.clone(), from.clone());
         self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
             .await
+    }
+
+    async fn erase_contact(
+        &self,
+        customer: &CustomerId,
+        erased: &CustomerId,
+    ) -> Result<super::Erasure, StoreError> {
+        let (customer, erased) = (customer.clone(), erased.clone());
+        self.write(
+            |reply| WriteOp::EraseContact(customer, erased, reply),
+            false,
+        )
+        .await
     }
 
     async fn list_contacts(
@@ -1237,6 +1251,7 @@ enum Applied {
     Claimed(bool),
     Pruned(Pruned),
     Merged(Option<ContactRecord>),
+    Erased(super::Erasure),
     Updated(ContactUpdate),
     Done,
 }
@@ -1273,6 +1288,12 @@ fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         WriteOp::MergeContacts(_, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Merged(contact) => Ok(contact),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
+        }
+        WriteOp::EraseContact(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Erased(erasure) => Ok(erasure),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }
@@ -1323,6 +1344,9 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<Applied, StoreEr
         }
         WriteOp::MergeContacts(into, from, _) => Ok(Applied::Merged(
             merge_contacts(conn, into.as_str(), from.as_str(), now_ms()).await?,
+        )),
+        WriteOp::EraseContact(customer, erased, _) => Ok(Applied::Erased(
+            super::postgres_erase::erase_contact(conn, customer.as_str(), erased.as_str()).await?,
         )),
         WriteOp::UpdateContact(customer, changes, webhooks, seed, _) => Ok(Applied::Updated(
             update_contact(
@@ -1430,7 +1454,10 @@ async fn settle_outbox(conn: &mut PgConnection, ids: &[String]) -> Result<(), St
 }
 
 /// The contact an address belongs to: the contact it was linked to, else itself.
-async fn canonical(conn: &mut PgConnection, address: &str) -> Result<String, StoreError> {
+pub(super) async fn canonical(
+    conn: &mut PgConnection,
+    address: &str,
+) -> Result<String, StoreError> {
     let found: Option<String> =
         sqlx::query_scalar("SELECT customer FROM contact_identities WHERE address = $1 LIMIT 1")
             .bind(text(address))
@@ -1440,7 +1467,7 @@ async fn canonical(conn: &mut PgConnection, address: &str) -> Result<String, Sto
 }
 
 /// The stored contact, locked until the transaction ends (two nodes may write one contact).
-async fn read_contact(
+pub(super) async fn read_contact(
     conn: &mut PgConnection,
     customer: &str,
 ) -> Result<Option<ContactRecord>, StoreError> {

@@ -77,6 +77,7 @@ pub(super) enum WriteOp {
     Claim(MessageId, Option<i64>, Reply<bool>),
     Prune(i64, i64, Reply<Pruned>),
     MergeContacts(CustomerId, CustomerId, Reply<Option<ContactRecord>>),
+    EraseContact(CustomerId, CustomerId, Reply<super::Erasure>),
     /// With a seed: a contact unknown under the id is created as the seed first.
     UpdateContact(
         CustomerId,
@@ -287,6 +288,19 @@ impl Store for SqliteStore {
         let (into, from) = (into.clone(), from.clone());
         self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
             .await
+    }
+
+    async fn erase_contact(
+        &self,
+        customer: &CustomerId,
+        erased: &CustomerId,
+    ) -> Result<super::Erasure, StoreError> {
+        let (customer, erased) = (customer.clone(), erased.clone());
+        self.write(
+            |reply| WriteOp::EraseContact(customer, erased, reply),
+            false,
+        )
+        .await
     }
 
     async fn list_contacts(
@@ -791,6 +805,7 @@ pub(super) enum Applied {
     Claimed(bool),
     Pruned(Pruned),
     Merged(Option<ContactRecord>),
+    Erased(super::Erasure),
     Updated(ContactUpdate),
     Account(AccountDone),
     /// An account write refused (nothing of it is kept: its savepoint is rolled back).
@@ -835,6 +850,12 @@ pub(super) fn reply(op: WriteOp, result: Result<Applied, StoreError>) {
         WriteOp::MergeContacts(_, _, tx) => {
             let _ = tx.send(result.and_then(|a| match a {
                 Applied::Merged(contact) => Ok(contact),
+                _ => Err(StoreError::Corrupt("unexpected result".into())),
+            }));
+        }
+        WriteOp::EraseContact(_, _, tx) => {
+            let _ = tx.send(result.and_then(|a| match a {
+                Applied::Erased(erasure) => Ok(erasure),
                 _ => Err(StoreError::Corrupt("unexpected result".into())),
             }));
         }

@@ -277,6 +277,9 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
             from.as_str(),
             now_ms(),
         )?)),
+        WriteOp::EraseContact(customer, erased, _) => Ok(Applied::Erased(
+            super::sqlite_erase::erase_contact(conn, customer.as_str(), erased.as_str())?,
+        )),
         WriteOp::UpdateContact(customer, changes, webhooks, seed, _) => {
             Ok(Applied::Updated(update_contact(
                 conn,
@@ -292,14 +295,17 @@ fn apply(conn: &Connection, op: &WriteOp) -> Result<Applied, StoreError> {
 }
 
 /// The contact an address belongs to: the contact it was linked to, else itself.
-fn canonical(conn: &Connection, address: &str) -> rusqlite::Result<String> {
+pub(super) fn canonical(conn: &Connection, address: &str) -> rusqlite::Result<String> {
     conn.prepare_cached("SELECT customer FROM contact_identities WHERE address = ? LIMIT 1")?
         .query_row(params![address], |row| row.get(0))
         .optional()
         .map(|found| found.unwrap_or_else(|| address.to_string()))
 }
 
-fn read_contact(conn: &Connection, customer: &str) -> Result<Option<ContactRecord>, StoreError> {
+pub(super) fn read_contact(
+    conn: &Connection,
+    customer: &str,
+) -> Result<Option<ContactRecord>, StoreError> {
     let row = conn
         .prepare_cached(
             "SELECT name, phone, language, fields, tags FROM contacts WHERE customer = ?",

@@ -2262,7 +2262,8 @@ macro_rules! store_suite {
                 a_grouped_commit_carries_many_writers,
                 close_flushes_pending_writes,
                 two_nodes_race_and_exactly_one_wins,
-                webhook_events_commit_with_their_step_and_deliver_in_order);
+                webhook_events_commit_with_their_step_and_deliver_in_order,
+                erasing_a_contact_keeps_its_conversations_and_others_files);
         }
     };
     (@store $database:path, $($case:ident),+) => {
@@ -2285,6 +2286,159 @@ macro_rules! store_suite {
             }
         )+
     };
+}
+
+/// An erasure is refused while a conversation is open; then the contact and its identities go,
+/// its conversations stay under the opaque id, its media records go, and only the files no
+/// other record names are handed back for deletion.
+pub(crate) async fn erasing_a_contact_keeps_its_conversations_and_others_files(db: &TestDb) {
+    use crate::media::records::{MediaRecords, MediaRow, PgMediaRecords, SqliteMediaRecords};
+    let store = db.open().await;
+    let media: Box<dyn MediaRecords> = if db.postgres {
+        let pool = sqlx::PgPool::connect(&db.settings.url)
+            .await
+            .expect("connects");
+        Box::new(PgMediaRecords::new(pool))
+    } else {
+        Box::new(
+            SqliteMediaRecords::open(&db.settings.sqlite_path())
+                .await
+                .expect("media records"),
+        )
+    };
+    let (ana, bea) = ("34600111222", "34600333444");
+    let mut mine = ConversationRecord::new(key(ana), channel(), CustomerId::new(ana), 1_000);
+    commit(
+        store.as_ref(),
+        &mut mine,
+        ConversationStep {
+            contact: Some(ContactWrite::whole(contact(ana, "Ana"))),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let mut theirs = ConversationRecord::new(key(bea), channel(), CustomerId::new(bea), 1_000);
+    theirs.status = ConversationStatus::Resolved;
+    commit(
+        store.as_ref(),
+        &mut theirs,
+        ConversationStep {
+            contact: Some(ContactWrite::whole(contact(bea, "Bea"))),
+            ..ConversationStep::empty()
+        },
+    )
+    .await;
+    let (shared, own) = ("a".repeat(64), "b".repeat(64));
+    let row = |id: &str, conversation: &str, blob: &str| MediaRow {
+        id: id.into(),
+        conversation_id: conversation.into(),
+        message_id: None,
+        channel: "support".into(),
+        direction: "inbound".into(),
+        kind: "image".into(),
+        state: "ready".into(),
+        mime_type: Some("image/png".into()),
+        expected_sha256: None,
+        blob: Some(blob.into()),
+        size: Some(1),
+        filename: None,
+        source_url: None,
+        attempts: 0,
+        reason: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    media
+        .insert(
+            &[
+                row("m1", &mine.id, &shared),
+                row("m2", &mine.id, &own),
+                row("m3", &theirs.id, &shared),
+            ],
+            0,
+        )
+        .await
+        .expect("media rows");
+    let erased = CustomerId::new("erased-1");
+
+    // Open: refused, nothing changed.
+    assert_eq!(
+        store
+            .erase_contact(&CustomerId::new(ana), &erased)
+            .await
+            .expect("erase"),
+        Erasure::Open(vec![mine.id.clone()])
+    );
+    assert!(
+        store
+            .load_contact(&CustomerId::new(ana))
+            .await
+            .expect("load")
+            .is_some()
+    );
+    assert!(media.get("m1").await.expect("get").is_some());
+
+    // Resolved: erased.
+    mine.status = ConversationStatus::Resolved;
+    commit(store.as_ref(), &mut mine, ConversationStep::empty()).await;
+    let Erasure::Erased(done) = store
+        .erase_contact(&CustomerId::new(ana), &erased)
+        .await
+        .expect("erase")
+    else {
+        panic!("not erased");
+    };
+    assert_eq!(done.conversations, 1);
+    assert_eq!(done.media, 2);
+    assert_eq!(done.blobs, vec![own.clone()], "the shared file stays");
+    assert_eq!(done.identities.len(), 1);
+    assert!(
+        store
+            .load_contact(&CustomerId::new(ana))
+            .await
+            .expect("load")
+            .is_none()
+    );
+    assert!(
+        store
+            .contact_identities(&CustomerId::new(ana))
+            .await
+            .expect("ids")
+            .is_empty()
+    );
+    assert!(media.get("m1").await.expect("get").is_none());
+    assert!(
+        media.get("m3").await.expect("get").is_some(),
+        "Bea's file record stays"
+    );
+    let kept = store
+        .conversation_by_id(&mine.id)
+        .await
+        .expect("read")
+        .expect("the conversation stays");
+    assert_eq!(kept.customer, erased);
+    assert_eq!(kept.key, ConversationKey::new(&channel(), &erased));
+    assert_eq!(kept.status, ConversationStatus::Resolved);
+    assert_eq!(
+        kept.version,
+        mine.version + 1,
+        "a stale copy cannot write over it"
+    );
+    assert!(
+        store
+            .load_contact(&CustomerId::new(bea))
+            .await
+            .expect("load")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .erase_contact(&CustomerId::new(ana), &erased)
+            .await
+            .expect("erase"),
+        Erasure::NoSuchContact
+    );
+    store.close().await;
 }
 
 /// A step's webhook events are durable with the step (a refused step writes none); fanned out,

@@ -234,16 +234,21 @@ fn administration_is_for_admins() {
 }
 
 #[test]
-fn the_whole_crm_is_for_supervisors_and_admins() {
+fn the_whole_crm_is_for_supervisors_and_admins_and_erasing_for_admins() {
     for action in ContactsAction::ALL {
         assert_eq!(
             decide_contacts(&principal(Role::Agent), action),
             Verdict::Forbidden,
             "{action:?}"
         );
+        let supervisor = if action == ContactsAction::Erase {
+            Verdict::Forbidden
+        } else {
+            Verdict::Allow
+        };
         assert_eq!(
             decide_contacts(&principal(Role::Supervisor), action),
-            Verdict::Allow,
+            supervisor,
             "{action:?}"
         );
         assert_eq!(
