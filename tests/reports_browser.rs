@@ -56,6 +56,13 @@ async fn a_supervisor_reads_the_reports_and_downloads_the_csv() {
              && /^[0-9.]+ s$|^\\d+:\\d\\d$/.test(r.querySelector('.p99').textContent.trim()); })()",
         )
         .await;
+    // The demo's policy (first response within 5 minutes) was met: 100%.
+    browser
+        .wait_true(
+            "the first response's SLA met",
+            "document.querySelector(\"#reports [data-sla-clock='first_response'] dd\")?.textContent.trim() === '100%'",
+        )
+        .await;
     browser
         .wait_true(
             "the chart has today's bars",

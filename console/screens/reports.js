@@ -28,6 +28,11 @@ const TIMES = [
   ['resolution', K('reports.time.resolution')],
   ['handle_time', K('reports.time.handle_time')],
 ];
+const SLA_CLOCKS = [
+  ['first_response', K('reports.time.first_response')],
+  ['next_response', K('reports.time.next_response')],
+  ['resolution', K('reports.time.resolution')],
+];
 const DAY_MS = 86_400_000;
 
 /** YYYY-MM-DD of `ms` in `tz` (the browser's zone if `tz` is not one). */
@@ -124,9 +129,33 @@ function Chart({ groups, from, to }) {
   `;
 }
 
+/** The share of each SLA clock that stopped within its target (docs/REPORTS.md, "SLAs"). */
+function SlaShares({ sla }) {
+  return html`
+    <section class="reports-section" aria-labelledby="reports-sla-title">
+      <h3 id="reports-sla-title" class="subheading">${t('reports.sla')}</h3>
+      <dl class="reports-counts">
+        ${SLA_CLOCKS.map(([clock, key]) => {
+          const f = sla[clock] || {};
+          const share = typeof f.share_met === 'number'
+            ? new Intl.NumberFormat(currentLocale(), { style: 'percent', maximumFractionDigits: 1 }).format(f.share_met)
+            : t('common.none');
+          return html`
+            <div key=${clock} class="stat" data-sla-clock=${clock}>
+              <dt>${t(key) /* i18n-dynamic */}</dt>
+              <dd>${share}</dd>
+              <dd class="stat-note">${t('reports.sla_counts', { met: number(f.met ?? 0), missed: number(f.missed ?? 0) })}</dd>
+            </div>`;
+        })}
+      </dl>
+    </section>
+  `;
+}
+
 function Figures({ report, range }) {
   const counts = report.total?.counts || {};
   const times = report.total?.times || {};
+  const sla = report.total?.sla || {};
   return html`
     <section class="reports-section" aria-labelledby="reports-counts-title">
       <h3 id="reports-counts-title" class="subheading">${t('reports.counts')}</h3>
@@ -170,6 +199,7 @@ function Figures({ report, range }) {
       </div>
       <p class="muted small">${t('reports.error_note', { percent: number((report.relative_error ?? 0.01) * 100) })}</p>
     </section>
+    <${SlaShares} sla=${sla} />
     <${Chart} groups=${report.groups} from=${range.from} to=${range.to} />
   `;
 }
