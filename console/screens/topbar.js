@@ -30,7 +30,7 @@ function ViewNav({ s, user }) {
         const label = t(VIEW_KEYS[v]); // i18n-dynamic
         const badge = v === 'inbox' && current !== 'inbox' && waiting > 0;
         return html`
-          <button key=${v} id=${'nav-' + v} type="button" class="view-button"
+          <button key=${v} id=${'nav-' + v} type="button" class="view-button" title=${label}
             aria-current=${v === current ? 'page' : undefined} onClick=${() => setView(v)}>
             ${icons[v]()}<span class="label">${label}</span>
             ${badge && html`<span class="badge" aria-hidden="true">${waiting}</span>
