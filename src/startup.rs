@@ -257,6 +257,10 @@ impl Application {
                     .with_directory(directory.clone()),
             ),
         );
+        let live_sla = Arc::new(crate::reports::live::LiveSla::new(
+            store.clone(),
+            deps.sla.clone(),
+        ));
         let registry = ConversationRegistry::new(deps);
         let auth_throttle = Arc::new(crate::accounts::throttle::AuthThrottle::new(
             &settings.security,
@@ -431,6 +435,7 @@ impl Application {
             segments,
             api_keys,
             panel_apps,
+            live_sla,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -176,9 +176,112 @@ async fn teams_name_only_configured_calendars() {
     assert_eq!(team["team"]["business_hours"], "madrid", "{team:#}");
 }
 
+/// The support team's card on the board (`GET /api/v1/teams`) as Sam sees it.
+async fn support_card(sam: &Console) -> Value {
+    let teams = expect_status(200, sam.get("/api/v1/teams").await);
+    teams["teams"]
+        .as_array()
+        .and_then(|teams| teams.iter().find(|t| t["id"] == "support"))
+        .cloned()
+        .unwrap_or_else(|| panic!("the support team on the board: {teams:#}"))
+}
+
+/// Sam's board until `done` says so (the board reads the open conversations at most every 5 s).
+async fn board_until(sam: &Console, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let card = support_card(sam).await;
+        if done(&card) {
+            return card;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the board never showed {what}: {card:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The supervisor's board: each waiting customer with their wait, each agent's conversations,
+/// and per team the open conversations whose SLA clocks are at risk or overdue, moving with time.
+async fn the_board_shows_waits_risks_and_each_agents_conversations() {
+    let app = spawn_console_app(|s| quick_sla(s, 2)).await;
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let alice = Console::new(&app, ALICE);
+    let mut alice_ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let served = Customer::new(&app, "15550400201")
+        .hands_off_to("support")
+        .await;
+    alice_ws
+        .wait_for_conversation(ASSIGNED, &served, WAIT)
+        .await;
+    // Nobody takes the next one: it waits in the queue.
+    alice.set_presence("away").await;
+    let before = chrono::Utc::now().timestamp_millis();
+    let queued = Customer::new(&app, "15550400202")
+        .hands_off_to("support")
+        .await;
+
+    let card = board_until(&sam, "both conversations", |card| {
+        card["waiting"].as_array().is_some_and(|w| !w.is_empty())
+            && card["agents"].as_array().is_some_and(|agents| {
+                agents
+                    .iter()
+                    .any(|a| a["conversations"].as_array().is_some_and(|c| !c.is_empty()))
+            })
+    })
+    .await;
+    let waiting = &card["waiting"][0];
+    assert_eq!(waiting["id"], queued.as_str(), "{card:#}");
+    let since = waiting["since"].as_i64().unwrap_or_default();
+    assert!(
+        since >= before - 1000,
+        "queued when it was handed off: {card:#}"
+    );
+    assert_eq!(card["queue"], json!([queued]), "{card:#}");
+    let alice_row = card["agents"]
+        .as_array()
+        .and_then(|agents| agents.iter().find(|a| a["id"] == "alice"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        alice_row["conversations"][0]["id"],
+        served.as_str(),
+        "{card:#}"
+    );
+    assert_eq!(
+        alice_row["conversations"][0]["state"], "assigned",
+        "{card:#}"
+    );
+
+    // Neither is answered: both first-response clocks breach, and the counts say so.
+    let card = board_until(&sam, "two overdue conversations", |card| {
+        card["sla"]["breached"] == 2
+    })
+    .await;
+    assert_eq!(card["sla"]["at_risk"], 0, "{card:#}");
+    assert_eq!(card["waiting"][0]["sla"], "breached", "{card:#}");
+
+    // Alice answers hers: its first response is settled and the resolution clock (an hour)
+    // is on track, so only the waiting one stays overdue.
+    expect_status(201, alice.reply(&served, "Sorry for the wait!").await);
+    let card = board_until(&sam, "one overdue conversation", |card| {
+        card["sla"]["breached"] == 1
+    })
+    .await;
+    let alice_row = card["agents"]
+        .as_array()
+        .and_then(|agents| agents.iter().find(|a| a["id"] == "alice"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(alice_row["conversations"][0]["sla"], "on_track", "{card:#}");
+}
+
 in_both_modes!(
     breaches_are_pushed_counted_and_reported,
-    teams_name_only_configured_calendars
+    teams_name_only_configured_calendars,
+    the_board_shows_waits_risks_and_each_agents_conversations
 );
 
 /// Embedded mode: the check timers live in memory; a start schedules them again, so a breach
@@ -316,4 +419,55 @@ async fn the_console_shows_the_clock_and_the_breach() {
         .await;
     phone.screenshot("console-sla-breached-phone-ar").await;
     phone.close().await;
+}
+
+/// Sam's board in the console: the overdue counts, the waiting customer with their wait and
+/// Alice's conversation, on a desktop in English and on a phone in Arabic.
+#[actix_rt::test]
+async fn the_board_shows_the_overdue_and_who_holds_what() {
+    let app = spawn_console_app(|s| quick_sla(s, 2)).await;
+    let alice = Console::new(&app, ALICE);
+    let mut alice_ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let served = hand_off(&app, "34611122311", "support").await;
+    alice_ws
+        .wait_for_conversation(ASSIGNED, &served, WAIT)
+        .await;
+    alice.set_presence("away").await;
+    let queued = hand_off(&app, "34611122312", "support").await;
+
+    for (width, height, language, name) in [
+        (1280, 800, "en", "console-board-sla"),
+        (390, 844, "ar", "console-board-sla-phone-ar"),
+    ] {
+        let browser = Browser::start(width, height, language).await;
+        browser
+            .login(&app.address, "sam@example.com", Some(language))
+            .await;
+        browser
+            .wait_css("#nav-board")
+            .await
+            .click()
+            .await
+            .expect("the board opens");
+        let card = "#board .board-team[data-id='support']";
+        browser
+            .wait_true(
+                "both overdue, the wait ticking and Alice's conversation",
+                &format!(
+                    "document.querySelector(\"{card} .sla-breached-count\")?.textContent === '2' \
+                     && document.querySelector(\"{card} .board-queue-item[data-id='{queued}'][data-sla='breached'] .board-queue-wait\") \
+                     && document.querySelector(\"{card} .board-agent[data-id='alice'] .board-held-item[data-id='{served}']\")"
+                ),
+            )
+            .await;
+        browser
+            .wait_true(
+                "the support card in view",
+                &format!("(document.querySelector(\"{card}\").scrollIntoView(), true)"),
+            )
+            .await;
+        browser.screenshot(name).await;
+        browser.close().await;
+    }
 }

@@ -301,7 +301,9 @@ function onEvent(frame) {
     else if (effect === 'me') later('me', 600, refreshMe);
     else if (effect === 'detail') later('detail', 400, refreshDetail);
     else if (effect === 'offer') announce(t('offer.announce'));
-    else if (effect === 'presence' && store.get().view === 'board') later('teams', 400, refreshTeams);
+    else if ((effect === 'presence' || effect === 'board') && store.get().view === 'board') {
+      later('teams', 400, refreshTeams);
+    }
   }
   updateTitle();
 }

@@ -258,7 +258,8 @@ export function applyDetail(state, body, started) {
 /**
  * One `event` frame. Returns the new state and what should follow (`effects`): `resync` (a
  * sequence is missing), `me` (my load may have changed), `detail` (the open conversation needs
- * a reload), `offer` (a new offer to announce). `ctx`: `{meId, hidden}`.
+ * a reload), `offer` (a new offer to announce), `presence` and `board` (the board reloads its teams).
+ * `ctx`: `{meId, hidden}`.
  */
 export function applyEvent(state, frame, ctx = {}) {
   if (!frame || typeof frame.seq !== 'number' || !Number.isFinite(frame.seq)) {
@@ -287,6 +288,8 @@ export function applyEvent(state, frame, ctx = {}) {
       if (conv) {
         s = dropOffer(upsertConversation(s, conv), conv.id);
         effects.push('me');
+        // The board's at-risk and overdue counts move with a breach.
+        if (frame.kind === 'conversation.sla_breached') effects.push('board');
       }
       break;
     case 'message.created': {

@@ -1,10 +1,12 @@
 // The supervisor's board: per team (GET /api/v1/teams) the queue (its depth, the oldest wait,
-// ticking, each waiting conversation: a click opens it in the inbox) and the agents (presence,
-// time in that presence, load out of capacity; a supervisor of the team or an admin can set their presence). Reloaded
-// every 5 s while shown, and soon after a presence.changed event (lib/actions.js).
+// ticking, the open conversations with an SLA clock at risk or overdue, each waiting conversation
+// with its wait: a click opens it in the inbox) and the agents (presence, time in that presence,
+// load out of capacity, the conversations they hold; a supervisor of the team or an admin can set
+// their presence). Reloaded every 5 s while shown, and soon after a presence.changed or
+// conversation.sla_breached event (lib/actions.js).
 
 import { html, useEffect } from '../lib/html.js';
-import { t } from '../lib/i18n.js';
+import { K, t } from '../lib/i18n.js';
 import { dateTime, time } from '../lib/format.js';
 import { refreshTeams, openConversation } from '../lib/actions.js';
 import { forcePresence } from '../lib/admin.js';
@@ -34,7 +36,36 @@ function useBoardRefresh() {
   }, []);
 }
 
-function AgentRow({ team, agent, manages, now }) {
+/** An SLA state of the board (`at_risk`, `breached`) as a small tag; nothing when on track. */
+function SlaTag({ sla }) {
+  if (sla !== 'at_risk' && sla !== 'breached') return null;
+  const key = sla === 'at_risk' ? K('sla.short_at_risk') : K('sla.short_breached');
+  return html`<span class=${'sla sla-' + sla}>${t(key) /* i18n-dynamic */}</span>`;
+}
+
+/** The conversations an agent holds in the team (listed to those who see its queue). */
+function Held({ s, agent }) {
+  const held = Array.isArray(agent.conversations) ? agent.conversations : [];
+  if (!held.length) return null;
+  return html`
+    <ul class="board-held" aria-label=${t('board.held', { name: agent.name || agent.id })}>
+      ${held.map((h) => {
+        const c = s.conversations[h.id];
+        const name = c ? customerName(c) : h.id;
+        return html`
+          <li key=${h.id}>
+            <button type="button" class="board-held-item" data-id=${h.id} data-sla=${h.sla || ''}
+              onClick=${() => openConversation(h.id)} aria-label=${t('board.open', { name })}>
+              <span class="board-held-name" dir="auto">${name}</span>
+              ${h.state === 'offered' && html`<span class="tag">${t('board.offered')}</span>`}
+              <${SlaTag} sla=${h.sla} />
+            </button>
+          </li>`;
+      })}
+    </ul>`;
+}
+
+function AgentRow({ s, team, agent, manages, now }) {
   const name = agent.name || agent.id;
   const inStatus = timeInStatus(agent, now);
   const selectId = `force-${team.id}-${agent.id}`.replace(/[^A-Za-z0-9_-]/g, '-');
@@ -59,17 +90,25 @@ function AgentRow({ team, agent, manages, now }) {
             ${PRESENCES.map((p) => html`<option key=${p} value=${p}>${presenceLabel(p)}</option>`)}
           </select>`
         : html`<span class="board-presence">${presenceLabel(agent.presence)}</span>`}
+      <${Held} s=${s} agent=${agent} />
     </li>
   `;
+}
+
+/** The queue's head with each one's arrival (`waiting`), or its ids alone from an older gateway. */
+function waitingOf(team) {
+  if (Array.isArray(team.waiting) && team.waiting.length) return team.waiting;
+  return (Array.isArray(team.queue) ? team.queue : []).map((id) => ({ id, since: null, sla: null }));
 }
 
 function TeamCard({ s, team, user, now }) {
   const wait = oldestWait(team, now);
   const known = team.queue_length !== null && team.queue_length !== undefined;
-  const queue = Array.isArray(team.queue) ? team.queue : [];
+  const waiting = waitingOf(team);
   const agents = Array.isArray(team.agents) ? team.agents : [];
   const manages = managesTeam(user, team.id);
   const online = agents.filter((a) => a.presence === 'online').length;
+  const sla = team.sla && typeof team.sla === 'object' ? team.sla : null;
   const headingId = 'board-team-' + String(team.id).replace(/[^A-Za-z0-9_-]/g, '-');
   return html`
     <section class="board-team" data-id=${team.id} aria-labelledby=${headingId}>
@@ -90,29 +129,43 @@ function TeamCard({ s, team, user, now }) {
           <dt>${t('board.online')}</dt>
           <dd>${t('board.online_count', { online, total: agents.length })}</dd>
         </div>
+        ${sla && html`
+          <div class=${'stat' + (sla.at_risk > 0 ? ' stat-warn' : '')}>
+            <dt>${t('board.sla_at_risk')}</dt>
+            <dd class="sla-at-risk">${sla.at_risk}</dd>
+          </div>
+          <div class=${'stat' + (sla.breached > 0 ? ' stat-danger' : '')}>
+            <dt>${t('board.sla_breached')}</dt>
+            <dd class="sla-breached-count">${sla.breached}</dd>
+          </div>`}
       </dl>
       ${known && html`
         <h4 class="subheading">${t('board.waiting')}</h4>
-        ${queue.length
+        ${waiting.length
           ? html`
             <ol class="board-queue">
-              ${queue.slice(0, QUEUE_SHOWN).map((id) => {
-                const c = s.conversations[id];
+              ${waiting.slice(0, QUEUE_SHOWN).map((w) => {
+                const c = s.conversations[w.id];
+                const waited = typeof w.since === 'number' ? Math.max(0, now - w.since) : null;
                 return html`
-                  <li key=${id}>
-                    <button type="button" class="board-queue-item" data-id=${id} onClick=${() => openConversation(id)}
-                      aria-label=${t('board.open', { name: c ? customerName(c) : id })}>
+                  <li key=${w.id}>
+                    <button type="button" class="board-queue-item" data-id=${w.id} data-sla=${w.sla || ''}
+                      onClick=${() => openConversation(w.id)}
+                      aria-label=${t('board.open', { name: c ? customerName(c) : w.id })}>
                       ${c && html`<span class="board-queue-name" dir="auto">${customerName(c)}</span>`}
-                      <code class="board-queue-id">${id}</code>
+                      <code class="board-queue-id">${w.id}</code>
+                      <span class="spacer"></span>
+                      <${SlaTag} sla=${w.sla} />
+                      ${waited !== null && html`<span class="board-queue-wait clock" title=${t('board.waiting_since', { time: dateTime(w.since) })}>${clockDuration(waited)}</span>`}
                     </button>
                   </li>`;
               })}
             </ol>
-            ${queue.length > QUEUE_SHOWN && html`<p class="muted small">${t('board.more', { count: queue.length - QUEUE_SHOWN })}</p>`}`
+            ${team.queue_length > QUEUE_SHOWN && html`<p class="muted small">${t('board.more', { count: team.queue_length - QUEUE_SHOWN })}</p>`}`
           : html`<p class="muted small">${t('board.queue_empty')}</p>`}`}
       <h4 class="subheading">${t('board.agents')}</h4>
       ${agents.length
-        ? html`<ul class="board-agents">${agents.map((a) => html`<${AgentRow} key=${a.id} team=${team} agent=${a} manages=${manages} now=${now} />`)}</ul>`
+        ? html`<ul class="board-agents">${agents.map((a) => html`<${AgentRow} key=${a.id} s=${s} team=${team} agent=${a} manages=${manages} now=${now} />`)}</ul>`
         : html`<p class="muted small">${t('board.no_agents')}</p>`}
     </section>
   `;

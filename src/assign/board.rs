@@ -607,16 +607,22 @@ impl Board {
             .teams
             .iter()
             .filter(|team| team.configured || !team.queue.is_empty())
-            .map(|team| TeamView {
-                team: team.id.clone(),
-                strategy: team.strategy,
-                queue: team
+            .map(|team| {
+                let (queue_arrivals_ms, queue) = team
                     .queue
-                    .values()
-                    .filter_map(|&ix| self.entry(ix))
-                    .map(|entry| entry.ticket.conversation.id.clone())
-                    .collect(),
-                oldest_arrival_ms: team.queue.keys().map(|key| key.arrival_ms).min(),
+                    .iter()
+                    .filter_map(|(key, &ix)| {
+                        let entry = self.entry(ix)?;
+                        Some((key.arrival_ms, entry.ticket.conversation.id.clone()))
+                    })
+                    .unzip();
+                TeamView {
+                    team: team.id.clone(),
+                    strategy: team.strategy,
+                    queue,
+                    queue_arrivals_ms,
+                    oldest_arrival_ms: team.queue.keys().map(|key| key.arrival_ms).min(),
+                }
             })
             .collect();
         let agents = self

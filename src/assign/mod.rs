@@ -153,6 +153,9 @@ pub struct TeamView {
     pub strategy: Strategy,
     /// Queued conversation ids in service order.
     pub queue: Vec<String>,
+    /// When each of `queue` entered it (unix ms), in the same order.
+    #[serde(default)]
+    pub queue_arrivals_ms: Vec<i64>,
     /// Arrival (unix ms) of the longest-waiting queued conversation.
     pub oldest_arrival_ms: Option<i64>,
 }

@@ -800,10 +800,12 @@ impl Assignments for RedisAssignments {
                 _ => return Err(malformed(script)),
             };
             let mut queue = Vec::new();
+            let mut queue_arrivals_ms = Vec::new();
             let mut oldest_arrival_ms: Option<i64> = None;
             for member in reader.strings()? {
                 let arrival = member_arrival(&member).ok_or_else(|| malformed(script))?;
                 oldest_arrival_ms = Some(oldest_arrival_ms.map_or(arrival, |old| old.min(arrival)));
+                queue_arrivals_ms.push(arrival);
                 queue.push(
                     member_id(&member)
                         .ok_or_else(|| malformed(script))?
@@ -814,6 +816,7 @@ impl Assignments for RedisAssignments {
                 team,
                 strategy,
                 queue,
+                queue_arrivals_ms,
                 oldest_arrival_ms,
             });
         }

@@ -255,6 +255,13 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
         .snapshot()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let board = state
+        .live_sla
+        .board(now)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sla_counts = board.teams(now);
     let people = state.desk.directory.get();
     let mut teams: Vec<Value> = Vec::new();
     for t in &snapshot.teams {
@@ -264,11 +271,23 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
             continue;
         }
         let sees_queue = policy::decide_team(p, TeamAction::ListInbox, &t.team, private).allowed();
+        // The conversations an agent holds in this team, for those who see its queue.
+        let held = |ids: &[String], how: &str| -> Vec<Value> {
+            ids.iter()
+                .filter(|id| board.team(id) == Some(&t.team))
+                .map(|id| json!({ "id": id, "state": how, "sla": board.conversation(id, now) }))
+                .collect()
+        };
         let agents: Vec<Value> = snapshot
             .agents
             .iter()
             .filter(|a| a.teams.contains(&t.team))
             .map(|a| {
+                let mut conversations = Vec::new();
+                if sees_queue {
+                    conversations = held(&a.assigned, "assigned");
+                    conversations.extend(held(&a.offered, "offered"));
+                }
                 json!({
                     "id": a.agent,
                     "name": people.user(&a.agent).map(|u| u.name.clone()),
@@ -276,9 +295,18 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
                     "presence_since": a.presence_since_ms,
                     "load": a.load,
                     "capacity": a.capacity,
+                    "conversations": if sees_queue { json!(conversations) } else { Value::Null },
                 })
             })
             .collect();
+        let waiting: Vec<Value> = t
+            .queue
+            .iter()
+            .zip(&t.queue_arrivals_ms)
+            .take(QUEUE_LISTED)
+            .map(|(id, since)| json!({ "id": id, "since": since, "sla": board.conversation(id, now) }))
+            .collect();
+        let counts = sla_counts.get(&t.team).copied().unwrap_or_default();
         teams.push(json!({
             "id": t.team,
             "name": people.team_name(&t.team),
@@ -289,8 +317,10 @@ async fn teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespons
             } else {
                 json!([])
             },
+            "waiting": if sees_queue { json!(waiting) } else { json!([]) },
             "queue_length": if sees_queue { json!(t.queue.len()) } else { Value::Null },
             "oldest_arrival": if sees_queue { json!(t.oldest_arrival_ms) } else { Value::Null },
+            "sla": if sees_queue { json!(counts) } else { Value::Null },
             "agents": agents,
         }));
     }

@@ -87,6 +87,8 @@ pub struct AppState {
     pub api_keys: Arc<crate::integrations::api_keys::ApiKeys>,
     /// Panel apps' registrations (the durable store's table).
     pub panel_apps: Arc<dyn crate::integrations::panel_app_records::PanelAppRecords>,
+    /// The supervisor board's SLA figures (at risk, breached), read at most every 5 s.
+    pub live_sla: Arc<crate::reports::live::LiveSla>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

@@ -545,6 +545,39 @@ pub struct ConsoleTeamsResponseTeamAgent {
     name: Option<String>,
     presence: String,
     presence_since: Option<i64>,
+    /// The conversations the agent holds in this team (null for those who do not see its
+    /// queue); listed once the board's read of the open conversations (at most 5 s old) has them.
+    conversations: Option<Vec<ConsoleTeamsHeld>>,
+}
+
+/// A conversation an agent holds.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ConsoleTeamsHeld {
+    id: String,
+    /// `assigned` or `offered`.
+    state: String,
+    /// Its running SLA clocks now: `on_track`, `at_risk`, `breached`; null: none runs.
+    sla: Option<String>,
+}
+
+/// A queued conversation.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ConsoleTeamsWaiting {
+    id: String,
+    /// When it entered the queue (unix ms).
+    since: i64,
+    /// Its running SLA clocks now: `on_track`, `at_risk`, `breached`; null: none runs.
+    sla: Option<String>,
+}
+
+/// Open conversations of a team with a clock at risk or breached now.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ConsoleTeamsSla {
+    at_risk: i64,
+    breached: i64,
 }
 
 #[derive(ToSchema)]
@@ -556,7 +589,11 @@ pub struct ConsoleTeamsResponseTeam {
     oldest_arrival: Option<i64>,
     private: bool,
     queue: Vec<String>,
+    /// The head of the queue with each one's wait and SLA state.
+    waiting: Vec<ConsoleTeamsWaiting>,
     queue_length: Option<i64>,
+    /// Null for those who do not see the team's queue.
+    sla: Option<ConsoleTeamsSla>,
     strategy: String,
 }
 

@@ -8,10 +8,13 @@
 //! - [`sketch`]: the mergeable percentile sketch (1% relative error);
 //! - [`summary`]: the range, time zone and grouping of a query, and the merge into the answer;
 //! - [`csv`]: one row per conversation;
-//! - [`hours`]: business-hours arithmetic (per-weekday local hours, DST-aware).
+//! - [`hours`]: business-hours arithmetic (per-weekday local hours, DST-aware);
+//! - [`sla`], [`sla_rules`]: SLA clocks and the policies in effect; [`live`]: the board's
+//!   at-risk and breached counts.
 
 pub mod csv;
 pub mod hours;
+pub mod live;
 pub mod measures;
 pub mod sketch;
 pub mod sla;
