@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::conversation::InboundLog;
-use crate::domain::{AccountId, ChannelId, ChannelKind, ConversationKey, InboundEnvelope};
+use crate::domain::{
+    AccountId, ChannelId, ChannelKind, ConversationKey, InboundEnvelope, InboundEvent,
+};
 use crate::metrics as m;
 use crate::store::{NewInbound, RecordedInbound, Store, StoreError};
 
@@ -61,8 +63,9 @@ impl Intake {
 
     pub async fn accept(
         &self,
-        envelopes: Vec<InboundEnvelope>,
+        mut envelopes: Vec<InboundEnvelope>,
     ) -> Result<IntakeReport, IntakeError> {
+        self.resolve_aliases(&mut envelopes).await?;
         let mut report = IntakeReport::default();
         let mut needed: BTreeMap<usize, usize> = BTreeMap::new();
         let events: Vec<NewInbound> = envelopes
@@ -129,4 +132,45 @@ impl Intake {
         self.log.publish(dispatch).await?;
         Ok(report)
     }
+
+    /// WhatsApp events that name the customer by their business-scoped user id (BSUID) alone
+    /// go to the customer that BSUID was first seen beside (their number), so the conversation
+    /// goes on. Only such events read the store; an unknown BSUID stays the customer's id.
+    async fn resolve_aliases(&self, envelopes: &mut [InboundEnvelope]) -> Result<(), StoreError> {
+        for envelope in envelopes.iter_mut() {
+            if envelope.channel_kind != ChannelKind::Whatsapp {
+                continue;
+            }
+            let alias = match &envelope.event {
+                InboundEvent::Message(m) if m.customer.wa_id.is_none() => {
+                    m.customer.user_id.clone()
+                }
+                InboundEvent::Status(s) if !is_number(s.recipient.as_str()) => {
+                    Some(s.recipient.to_string())
+                }
+                _ => None,
+            };
+            let (Some(alias), Some(channel)) = (
+                alias,
+                self.accounts
+                    .get(&(envelope.channel_kind, envelope.account.clone())),
+            ) else {
+                continue;
+            };
+            let Some(customer) = self.store.customer_for_alias(channel, &alias).await? else {
+                continue;
+            };
+            match &mut envelope.event {
+                InboundEvent::Message(m) => m.customer.id = customer,
+                InboundEvent::Status(s) => s.recipient = customer,
+                InboundEvent::Error(_) | InboundEvent::Other(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A WhatsApp id that is a phone number (digits), not a BSUID (`US.1349…`).
+fn is_number(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
 }

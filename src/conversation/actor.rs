@@ -72,6 +72,9 @@ pub struct Loaded {
     pub contact: ContactRecord,
     /// The contact is in the store (else a step writing it creates it: `contact.created`).
     pub contact_stored: bool,
+    /// The customer's BSUID this actor has had a step record as theirs
+    /// ([`crate::store::ConversationStep::alias`]): recorded once per actor, not per message.
+    pub aliased: Option<String>,
 }
 
 pub struct ConversationActor {
@@ -340,12 +343,14 @@ pub(crate) async fn load(
             conversation: Some(conversation),
             contact,
             contact_stored: true,
+            aliased: None,
         },
         None => {
             let stored = deps.store.load_contact(customer).await?;
             Loaded {
                 conversation: None,
                 contact_stored: stored.is_some(),
+                aliased: None,
                 contact: stored.unwrap_or_else(|| ContactRecord {
                     customer: customer.clone(),
                     ..ContactRecord::default()
@@ -392,6 +397,14 @@ async fn process(
                     .await;
             }
             (contact_changed, step.link_phone) = refresh_contact(&mut loaded.contact, &message);
+            // WhatsApp names the customer by both their number and their BSUID: the BSUID keeps
+            // naming them when it later comes alone.
+            if let (Some(_), Some(user_id)) = (&message.customer.wa_id, &message.customer.user_id)
+                && loaded.aliased.as_deref() != Some(user_id.as_str())
+                && user_id.as_str() != message.customer.id.as_str()
+            {
+                step.alias = Some(user_id.clone());
+            }
             let mut conversation = match loaded.conversation.take() {
                 Some(c) if c.status != ConversationStatus::Resolved => c,
                 // First contact, or the last conversation was resolved: a new conversation.
@@ -551,7 +564,8 @@ async fn process(
     step.conversation = loaded.conversation.clone();
     step.contact =
         contact_changed.then(|| ContactWrite::new(&contact_before, loaded.contact.clone()));
-    let linking = step.link_phone.is_some();
+    let linking = step.link_phone.is_some() || step.alias.is_some();
+    let aliased = step.alias.clone();
     step.outbound = fx.outbound.clone();
     let masker = loaded
         .conversation
@@ -585,6 +599,9 @@ async fn process(
         c.version += 1;
     }
     loaded.contact_stored |= writes_contact;
+    if aliased.is_some() {
+        loaded.aliased = aliased;
+    }
     metrics::counter!(m::CONVERSATION_EVENTS, "outcome" => "ok").increment(1);
     if linking {
         relinked(deps, &mut loaded, &event.conversation).await;

@@ -268,6 +268,13 @@ impl Store for Probe {
     async fn load_contact(&self, _: &CustomerId) -> Result<Option<ContactRecord>, StoreError> {
         Ok(None)
     }
+    async fn customer_for_alias(
+        &self,
+        _: &crate::domain::ChannelId,
+        _: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        Ok(None)
+    }
     async fn load_contact_listing(
         &self,
         _: &CustomerId,

@@ -345,6 +345,11 @@ pub struct ConversationStep {
     /// when another contact has it, this conversation's contact joins that one (its
     /// identities and what it knows move; see [`Store::merge_contacts`]).
     pub link_phone: Option<String>,
+    /// The customer's WhatsApp business-scoped user id, first seen beside their number: it
+    /// names this conversation's customer from now on (messages and statuses that carry it
+    /// alone come here), and it becomes an identity of the contact; a contact known by it
+    /// alone (it wrote first without a number) joins this one's, as [`Self::link_phone`] does.
+    pub alias: Option<String>,
     pub inbound_message: Option<InboundMessageRecord>,
     /// Outbound messages to record as `queued` before they are sent.
     pub outbound: Vec<(OutboundMessage, Sender)>,
@@ -381,6 +386,7 @@ impl ConversationStep {
             conversation: None,
             contact: None,
             link_phone: None,
+            alias: None,
             inbound_message: None,
             outbound: Vec::new(),
             status: None,
@@ -699,6 +705,14 @@ pub trait Store: AccountStore + PushStore + ReportStore + Send + Sync + 'static 
         &self,
         key: &ConversationKey,
     ) -> Result<Option<(ConversationRecord, ContactRecord)>, StoreError>;
+
+    /// The customer a WhatsApp business-scoped user id (BSUID) names on `channel`, once a
+    /// message named them by both their number and it (`ConversationStep::alias`).
+    async fn customer_for_alias(
+        &self,
+        channel: &ChannelId,
+        alias: &str,
+    ) -> Result<Option<CustomerId>, StoreError>;
 
     /// The contact behind a customer id (a conversation's address on its channel, or a
     /// contact's own id), if known: an address linked to another contact gives that contact.

@@ -274,6 +274,21 @@ impl Store for PostgresStore {
         Ok(Some((conversation, contact)))
     }
 
+    async fn customer_for_alias(
+        &self,
+        channel: &ChannelId,
+        alias: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        let customer: Option<String> = sqlx::query_scalar(
+            "SELECT customer FROM customer_aliases WHERE channel = $1 AND alias = $2",
+        )
+        .bind(text(channel.as_str()))
+        .bind(text(alias))
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(customer.map(CustomerId::new))
+    }
+
     async fn load_contact(
         &self,
         customer: &CustomerId,
@@ -1633,6 +1648,52 @@ async fn link_by_phone(
     Ok(())
 }
 
+/// The customer's BSUID names them from now on ([`ConversationStep::alias`]).
+async fn link_alias(
+    conn: &mut PgConnection,
+    channel: &str,
+    alias: &str,
+    customer: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO customer_aliases (channel, alias, customer, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(text(channel))
+    .bind(text(alias))
+    .bind(text(customer))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let own = canonical(conn, customer).await?;
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT customer FROM contact_identities WHERE address = $1 LIMIT 1")
+            .bind(text(alias))
+            .fetch_optional(&mut *conn)
+            .await?;
+    match known {
+        // A contact known by the BSUID alone (it wrote first without its number).
+        Some(other) if other != own => {
+            merge_contacts(conn, &other, &own, now).await?;
+        }
+        Some(_) => {}
+        None => {
+            sqlx::query(
+                "INSERT INTO contact_identities (channel, address, customer, first_seen)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(text(channel))
+            .bind(text(alias))
+            .bind(text(&own))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<(), StoreError> {
     let now = now_ms();
     // Fences first: nothing of a step that lost a race is written.
@@ -1664,6 +1725,9 @@ async fn apply_step(conn: &mut PgConnection, step: &ConversationStep) -> Result<
     }
     if let Some(phone) = &step.link_phone {
         link_by_phone(conn, c.customer.as_str(), phone, now).await?;
+    }
+    if let Some(alias) = &step.alias {
+        link_alias(conn, c.channel.as_str(), alias, c.customer.as_str(), now).await?;
     }
     let inbound_at = step
         .inbound_message

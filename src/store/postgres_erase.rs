@@ -153,6 +153,11 @@ pub(super) async fn erase_contact(
         .bind(&addresses)
         .execute(&mut *conn)
         .await?;
+    // Its BSUIDs, and what they named.
+    sqlx::query("DELETE FROM customer_aliases WHERE customer = ANY($1) OR alias = ANY($1)")
+        .bind(&addresses)
+        .execute(&mut *conn)
+        .await?;
     run(
         conn,
         "DELETE FROM contact_identities WHERE customer = $1",

@@ -251,6 +251,21 @@ impl Store for SqliteStore {
         Ok(Some((conversation, contact)))
     }
 
+    async fn customer_for_alias(
+        &self,
+        channel: &ChannelId,
+        alias: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        let customer: Option<String> = sqlx::query_scalar(
+            "SELECT customer FROM customer_aliases WHERE channel = ? AND alias = ?",
+        )
+        .bind(channel.as_str())
+        .bind(alias)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(customer.map(CustomerId::new))
+    }
+
     async fn load_contact(
         &self,
         customer: &CustomerId,

@@ -152,6 +152,12 @@ pub(super) fn erase_contact(
             "DELETE FROM webchat_visitors WHERE customer = ?",
             params![address],
         )?;
+        // Its BSUIDs, and what they named.
+        run(
+            conn,
+            "DELETE FROM customer_aliases WHERE customer = ?1 OR alias = ?1",
+            params![address],
+        )?;
         // Earlier audit entries about the contact keep who did what when, not the values.
         run(
             conn,

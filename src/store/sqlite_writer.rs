@@ -469,6 +469,43 @@ fn link_by_phone(
     Ok(())
 }
 
+/// The customer's BSUID names them from now on ([`ConversationStep::alias`]).
+fn link_alias(
+    conn: &Connection,
+    channel: &str,
+    alias: &str,
+    customer: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO customer_aliases (channel, alias, customer, created_at)
+         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![channel, alias, customer, now]))
+    .map_err(engine)?;
+    let own = canonical(conn, customer).map_err(engine)?;
+    let known: Option<String> = conn
+        .prepare_cached("SELECT customer FROM contact_identities WHERE address = ? LIMIT 1")
+        .and_then(|mut s| s.query_row(params![alias], |row| row.get(0)).optional())
+        .map_err(engine)?;
+    match known {
+        // A contact known by the BSUID alone (it wrote first without its number).
+        Some(other) if other != own => {
+            merge_contacts(conn, &other, &own, now)?;
+        }
+        Some(_) => {}
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO contact_identities (channel, address, customer, first_seen)
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![channel, alias, own, now]))
+            .map_err(engine)?;
+        }
+    }
+    Ok(())
+}
+
 fn apply_agent_events(
     conn: &Connection,
     agent: &AgentId,
@@ -552,6 +589,9 @@ fn apply_step(conn: &Connection, step: &ConversationStep) -> Result<(), StoreErr
     }
     if let Some(phone) = &step.link_phone {
         link_by_phone(conn, c.customer.as_str(), phone, now)?;
+    }
+    if let Some(alias) = &step.alias {
+        link_alias(conn, c.channel.as_str(), alias, c.customer.as_str(), now)?;
     }
     let inbound_at = step
         .inbound_message
