@@ -1,6 +1,7 @@
 //! The SLA policies and business-hours calendars in effect, and what they make of a
 //! conversation: its live state (for views) and when its actor must look again (a breach).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -93,14 +94,19 @@ impl SlaRules {
         self.calendars.contains_key(name)
     }
 
-    fn policy(&self, c: &ConversationRecord) -> Option<(&Policy, Option<&Calendar>)> {
+    /// The policy of a conversation and its team's calendar: the team's own policies (set in
+    /// the admin API) when it has any, otherwise the configured ones.
+    fn policy(&self, c: &ConversationRecord) -> Option<(Cow<'_, Policy>, Option<&Calendar>)> {
         let team = c.team.as_ref()?;
-        let policy = self.policies.find(team.as_str(), c.priority)?;
-        let calendar = self
-            .directory
-            .as_ref()
-            .and_then(|d| d.get().team(team).and_then(|t| t.business_hours.clone()))
-            .and_then(|name| self.calendars.get(&name));
+        let people = self.directory.as_ref().map(|d| d.get());
+        let record = people.as_ref().and_then(|p| p.team(team));
+        let policy = match record.filter(|t| !t.sla.is_empty()) {
+            Some(t) => Cow::Owned(super::sla_team::find(&t.sla, c.priority)?),
+            None => Cow::Borrowed(self.policies.find(team.as_str(), c.priority)?),
+        };
+        let calendar = record
+            .and_then(|t| t.business_hours.as_ref())
+            .and_then(|name| self.calendars.get(name));
         Some((policy, calendar))
     }
 
@@ -110,7 +116,13 @@ impl SlaRules {
             return None;
         }
         let (policy, calendar) = self.policy(c)?;
-        sla::evaluate(&c.sla.times(), policy, calendar, self.policies.at_risk, now)
+        sla::evaluate(
+            &c.sla.times(),
+            &policy,
+            calendar,
+            self.policies.at_risk,
+            now,
+        )
     }
 
     /// What views show: the state, or null.
