@@ -33,6 +33,7 @@ fn directory() -> Directory {
             private: t % 5 == 0,
             mask_numbers: Some(t % 2 == 0),
             business_hours: None,
+            sla: Vec::new(),
             created_at: 0,
             updated_at: 0,
         })

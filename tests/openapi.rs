@@ -528,6 +528,22 @@ async fn every_answer_matches_the_document() {
         json!({"name": "Claims and returns"}),
     )
     .await;
+    api.patch(
+        "/api/v1/admin/teams/claims",
+        &admin,
+        json!({"sla": [
+            {"priority": 10, "first_response_seconds": 60, "business_hours": true},
+            {"priority": null, "first_response_seconds": 300, "next_response_seconds": 600, "resolution_seconds": 86400},
+        ]}),
+    )
+    .await;
+    api.patch(
+        "/api/v1/admin/teams/claims",
+        &admin,
+        json!({"sla": [{"first_response_seconds": 0}]}),
+    )
+    .await;
+    api.get("/api/v1/admin/teams", &admin).await;
     api.delete("/api/v1/admin/teams/claims", &admin).await;
     api.delete("/api/v1/admin/teams/billing", &admin).await;
     let (_, alices) = api

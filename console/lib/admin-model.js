@@ -141,7 +141,75 @@ export function userBody(form, before) {
 // --- teams -----------------------------------------------------------------------------------
 
 /** A team form's fields, from a team (editing) or blank (creating). */
-export function teamForm(team) {
+// --- a team's SLA policies --------------------------------------------------------------------
+
+/** The three SLA clocks, in the order the editor shows them. */
+export const SLA_CLOCKS = ['first_response', 'next_response', 'resolution'];
+/** The units a target is typed in. */
+export const SLA_UNITS = ['minutes', 'hours'];
+/** The longest target the API takes: 366 days, in seconds. */
+export const MAX_SLA_SECONDS = 366 * 86400;
+const UNIT_SECONDS = { minutes: 60, hours: 3600 };
+
+/** A target in seconds as the editor shows it: whole hours in hours, else minutes. */
+export function slaTarget(seconds) {
+  const n = Number(seconds);
+  if (!Number.isFinite(n) || n <= 0) return { value: '', unit: 'minutes' };
+  if (n % 3600 === 0) return { value: String(n / 3600), unit: 'hours' };
+  return { value: String(Math.round((n / 60) * 100) / 100), unit: 'minutes' };
+}
+
+/**
+ * The editor's rows for a team's policies: one for any priority, then one per priority the
+ * routing sets (`priorities`, highest first), and any stored one for a priority no longer set.
+ */
+export function slaRows(policies, priorities) {
+  const stored = Array.isArray(policies) ? policies : [];
+  const keys = [...new Set([...(priorities || []), ...stored.map((p) => p.priority).filter((p) => p != null)])]
+    .map(Number).filter(Number.isInteger).sort((a, b) => b - a);
+  return [null, ...keys].map((priority) => {
+    const p = stored.find((x) => (x.priority ?? null) === priority) || {};
+    const row = { priority, business_hours: !!p.business_hours };
+    for (const clock of SLA_CLOCKS) row[clock] = slaTarget(p[clock + '_seconds']);
+    return row;
+  });
+}
+
+/** The rows as the API's `sla` (a row with no target is no policy), or the first mistake and its field. */
+export function slaPolicies(rows) {
+  const out = [];
+  for (const [i, row] of (rows || []).entries()) {
+    const policy = { priority: row.priority ?? null };
+    let any = false;
+    for (const clock of SLA_CLOCKS) {
+      const text = String((row[clock] && row[clock].value) ?? '').trim().replace(',', '.');
+      if (!text) {
+        policy[clock + '_seconds'] = null;
+        continue;
+      }
+      const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+      const seconds = Math.round(n * (UNIT_SECONDS[row[clock].unit] || 60));
+      if (!(seconds > 0)) return { error: K('admin.sla_error_positive'), field: `sla-${i}-${clock}` };
+      if (seconds > MAX_SLA_SECONDS) return { error: K('admin.sla_error_max'), field: `sla-${i}-${clock}` };
+      policy[clock + '_seconds'] = seconds;
+      any = true;
+    }
+    if (!any) continue;
+    policy.business_hours = !!row.business_hours;
+    out.push(policy);
+  }
+  return { policies: out };
+}
+
+/** Policies in one order with every field, to compare two sets. */
+function slaKey(policies) {
+  return JSON.stringify((policies || []).map((p) => [
+    p.priority ?? null, p.first_response_seconds ?? null, p.next_response_seconds ?? null,
+    p.resolution_seconds ?? null, !!p.business_hours,
+  ]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+}
+
+export function teamForm(team, priorities) {
   const t = team || {};
   const overflow = t.overflow && typeof t.overflow === 'object' ? t.overflow : null;
   return {
@@ -157,6 +225,7 @@ export function teamForm(team) {
     mask_numbers: t.mask_numbers === true ? 'true' : t.mask_numbers === false ? 'false' : '',
     members: [...(t.members || [])],
     supervisors: [...(t.supervisors || [])],
+    sla: slaRows(t.sla, priorities),
   };
 }
 
@@ -177,6 +246,8 @@ export function teamBody(form, before) {
     if (after === null) return { error: K('admin.error_overflow_after'), field: 'overflow_after' };
     overflow = { team: form.overflow_team, after_seconds: after };
   }
+  const sla = slaPolicies(form.sla);
+  if (sla.error) return sla;
   const mask = form.mask_numbers === 'true' ? true : form.mask_numbers === 'false' ? false : null;
   const description = form.description.trim() || null;
   const full = {
@@ -196,6 +267,7 @@ export function teamBody(form, before) {
     if (!overflow) delete body.overflow;
     if (mask === null) delete body.mask_numbers;
     if (description === null) delete body.description;
+    if (sla.policies.length) body.sla = sla.policies;
     return { body };
   }
   const body = {};
@@ -208,6 +280,7 @@ export function teamBody(form, before) {
   if (JSON.stringify(overflow) !== JSON.stringify(was && { team: was.team, after_seconds: was.after_seconds })) body.overflow = overflow;
   if (!sameSet(full.members, before.members)) body.members = full.members;
   if (!sameSet(full.supervisors, before.supervisors)) body.supervisors = full.supervisors;
+  if (slaKey(sla.policies) !== slaKey(before.sla)) body.sla = sla.policies;
   return { body: Object.keys(body).length ? body : null };
 }
 

@@ -41,20 +41,22 @@ function ask(key) {
   return () => latest[key] === n;
 }
 
-/** Loads one of the lists (`users`, `teams`, `tokens`) into `s.admin[key]`. */
-async function loadList(key, path, field) {
+/** Loads one of the lists (`users`, `teams`, `tokens`) into `s.admin[key]` (with `more` of the answer). */
+async function loadList(key, path, field, more = () => ({})) {
   const current = ask(key);
   setAdmin(key, { loading: true, error: null });
   try {
     const body = await api('GET', path);
-    if (current()) setAdmin(key, { items: body && Array.isArray(body[field]) ? body[field] : [], loading: false });
+    if (current()) setAdmin(key, { items: body && Array.isArray(body[field]) ? body[field] : [], loading: false, ...more(body || {}) });
   } catch (e) {
     if (current()) setAdmin(key, { loading: false, error: explain(e) });
   }
 }
 
 export const loadUsers = () => loadList('users', '/api/v1/admin/users', 'users');
-export const loadAdminTeams = () => loadList('teams', '/api/v1/admin/teams', 'teams');
+/** The teams, and the priorities the routing sets (`slaPriorities`, for their SLA policies). */
+export const loadAdminTeams = () => loadList('teams', '/api/v1/admin/teams', 'teams',
+  (body) => ({ slaPriorities: Array.isArray(body.sla_priorities) ? body.sla_priorities : [] }));
 export const loadTokens = (user) => loadList('tokens', '/api/v1/admin/tokens' + query({ user: user || null }), 'tokens');
 
 /** Puts one changed item into its list (or drops it: `item` null), by id. */

@@ -11,7 +11,9 @@ import {
   createTeam, createUser, deactivateUser, deleteTeam, forceLogout, loadAdminTeams, loadUsers,
   resetLink, updateTeam, updateUser,
 } from '../lib/admin.js';
-import { isLocked, MAX_CAPACITY, MIN_PASSWORD, ROLES, STRATEGIES, teamBody, teamForm, userBody, userForm } from '../lib/admin-model.js';
+import {
+  isLocked, MAX_CAPACITY, MIN_PASSWORD, ROLES, SLA_CLOCKS, SLA_UNITS, STRATEGIES, teamBody, teamForm, userBody, userForm,
+} from '../lib/admin-model.js';
 import { ConfirmDialog, CopyField, icons, Modal, TabList } from './common.js';
 import { roleLabel } from './account.js';
 import { AuditPanel, ReloadPanel, TokensPanel } from './admin-log.js';
@@ -375,9 +377,58 @@ function UsersPanel({ s }) {
 
 // --- teams -----------------------------------------------------------------------------------
 
+const SLA_CLOCK_KEYS = {
+  first_response: K('admin.sla_first_response'),
+  next_response: K('admin.sla_next_response'),
+  resolution: K('admin.sla_resolution'),
+};
+const SLA_UNIT_KEYS = { minutes: K('admin.sla_minutes'), hours: K('admin.sla_hours') };
+
+/** A team's SLA targets: a row per priority (any, then the routing's), each clock in minutes or hours. */
+function SlaEditor({ rows, calendar, onChange }) {
+  const setRow = (i, patch) => onChange(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  const setTarget = (i, clock, patch) => setRow(i, { [clock]: { ...rows[i][clock], ...patch } });
+  return html`
+    <fieldset id="team-sla" class="sla-editor">
+      <legend>${t('admin.sla')}</legend>
+      <p class="muted small">${t('admin.sla_hint')}</p>
+      <p id="team-sla-calendar" class="small">
+        ${calendar ? t('admin.sla_calendar', { calendar }) : t('admin.sla_no_calendar')}
+      </p>
+      ${rows.map((row, i) => html`
+        <fieldset key=${String(row.priority)} class="sla-row" data-priority=${row.priority == null ? 'any' : String(row.priority)}>
+          <legend>${row.priority == null ? t('admin.sla_any_priority') : t('admin.sla_priority', { priority: row.priority })}</legend>
+          <div class="sla-targets">
+            ${SLA_CLOCKS.map((clock) => {
+              const id = `sla-${i}-${clock}`;
+              const label = t(SLA_CLOCK_KEYS[clock]); // i18n-dynamic
+              return html`
+                <div key=${clock} class="field sla-target">
+                  <label for=${id}>${label}</label>
+                  <div class="sla-input">
+                    <input id=${id} data-field=${id} type="text" inputmode="decimal" dir="ltr" autocomplete="off"
+                      value=${row[clock].value} onInput=${(e) => setTarget(i, clock, { value: e.currentTarget.value })} />
+                    <select id=${id + '-unit'} aria-label=${t('admin.sla_unit', { clock: label })} value=${row[clock].unit}
+                      onChange=${(e) => setTarget(i, clock, { unit: e.currentTarget.value })}>
+                      ${SLA_UNITS.map((u) => html`<option key=${u} value=${u}>${t(SLA_UNIT_KEYS[u]) /* i18n-dynamic */}</option>`)}
+                    </select>
+                  </div>
+                </div>`;
+            })}
+          </div>
+          <label class="check">
+            <input id=${`sla-${i}-business_hours`} type="checkbox" checked=${row.business_hours}
+              onChange=${(e) => setRow(i, { business_hours: e.currentTarget.checked })} />
+            <span>${t('admin.sla_business_hours')}</span>
+          </label>
+        </fieldset>`)}
+    </fieldset>
+  `;
+}
+
 function TeamDialog({ team, teams, users, onClose }) {
   const editing = !!team;
-  const [form, setForm] = useState(() => teamForm(team));
+  const [form, setForm] = useState(() => teamForm(team, teams && teams.slaPriorities));
   const ref = useRef(null);
   const { busy, error, run } = useSubmit(ref);
   const set = (key) => (e) => setForm({ ...form, [key]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
@@ -467,6 +518,7 @@ function TeamDialog({ team, teams, users, onClose }) {
           empty=${loadingPeople} onChange=${(v) => setForm({ ...form, members: v })} />
         <${Checks} id="team-supervisors" legend=${t('admin.supervisors')} options=${people} selected=${form.supervisors}
           empty=${loadingPeople} onChange=${(v) => setForm({ ...form, supervisors: v })} />
+        <${SlaEditor} rows=${form.sla} calendar=${team && team.business_hours} onChange=${(v) => setForm({ ...form, sla: v })} />
         ${error && html`<p id="team-error" class="error" role="alert" dir="auto">${error}</p>`}
         <div class="form-actions">
           <button type="button" class="button" onClick=${onClose}>${t('common.cancel')}</button>
@@ -499,6 +551,8 @@ function TeamRow({ team, teams, users, open }) {
             : t('admin.no_overflow')}</dd></div>
           <div><dt>${t('admin.max_queue')}</dt><dd>${team.max_queue}</dd></div>
           <div><dt>${t('admin.mask_numbers')}</dt><dd>${mask}</dd></div>
+          <div><dt>${t('admin.sla')}</dt><dd class="team-sla">${team.sla && team.sla.length
+            ? t('admin.sla_own', { count: team.sla.length }) : t('admin.sla_configured')}</dd></div>
           <div><dt>${t('admin.members')}</dt><dd><${Names} names=${namesOf(users, team.members)} /></dd></div>
           <div><dt>${t('admin.supervisors')}</dt><dd><${Names} names=${namesOf(users, team.supervisors)} /></dd></div>
         </dl>

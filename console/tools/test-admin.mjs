@@ -168,6 +168,70 @@ test('editing a team sends only what changed; overflow and masking can be unset'
   assert.deepEqual(m.teamBody({ ...m.teamForm({ ...support, description: 'x' }), description: '' }, { ...support, description: 'x' }).body, { description: null });
 });
 
+test('SLA targets: whole hours in hours, else minutes', () => {
+  assert.deepEqual(m.slaTarget(7200), { value: '2', unit: 'hours' });
+  assert.deepEqual(m.slaTarget(90), { value: '1.5', unit: 'minutes' });
+  assert.deepEqual(m.slaTarget(600), { value: '10', unit: 'minutes' });
+  assert.deepEqual(m.slaTarget(null), { value: '', unit: 'minutes' });
+  assert.deepEqual(m.slaTarget(0), { value: '', unit: 'minutes' });
+});
+
+test('SLA rows: any priority first, then the routing priorities highest first, and stale stored ones', () => {
+  const rows = m.slaRows([
+    { priority: 10, first_response_seconds: 60, next_response_seconds: null, resolution_seconds: 7200, business_hours: true },
+    { priority: 3, resolution_seconds: 600 },
+  ], [0, 10, 5]);
+  assert.deepEqual(rows.map((r) => r.priority), [null, 10, 5, 3, 0]);
+  assert.deepEqual(rows[1].first_response, { value: '1', unit: 'minutes' });
+  assert.deepEqual(rows[1].resolution, { value: '2', unit: 'hours' });
+  assert.equal(rows[1].next_response.value, '');
+  assert.equal(rows[1].business_hours, true);
+  assert.equal(rows[0].business_hours, false);
+  assert.deepEqual(m.slaRows(undefined, undefined).map((r) => r.priority), [null]);
+});
+
+test('SLA policies: empty rows are none, targets in seconds, mistakes name their input', () => {
+  const rows = m.slaRows([], [0, 10]);
+  assert.deepEqual(m.slaPolicies(rows), { policies: [] });
+  rows[0].first_response = { value: '5', unit: 'minutes' };
+  rows[0].resolution = { value: '1,5', unit: 'hours' };
+  rows[1].first_response = { value: ' 1 ', unit: 'minutes' };
+  rows[1].business_hours = true;
+  rows[2].business_hours = true; // no target: no policy
+  assert.deepEqual(m.slaPolicies(rows).policies, [
+    { priority: null, first_response_seconds: 300, next_response_seconds: null, resolution_seconds: 5400, business_hours: false },
+    { priority: 10, first_response_seconds: 60, next_response_seconds: null, resolution_seconds: null, business_hours: true },
+  ]);
+  const bad = (value, unit = 'minutes') => m.slaPolicies([{ ...rows[0], next_response: { value, unit } }]);
+  assert.deepEqual(bad('0'), { error: 'admin.sla_error_positive', field: 'sla-0-next_response' });
+  assert.equal(bad('-5').error, 'admin.sla_error_positive');
+  assert.equal(bad('soon').error, 'admin.sla_error_positive');
+  assert.equal(bad('0.001').error, 'admin.sla_error_positive');
+  assert.equal(bad('8785', 'hours').error, 'admin.sla_error_max');
+  assert.equal(bad('8784', 'hours').error, undefined);
+});
+
+test('a team form sends its SLA policies only when they changed; clearing sends none', () => {
+  const withSla = { ...support, sla: [{ priority: null, first_response_seconds: 600, next_response_seconds: null, resolution_seconds: null, business_hours: false }] };
+  const form = m.teamForm(withSla, [0]);
+  assert.deepEqual(m.teamBody(form, withSla), { body: null });
+  const longer = { ...form, sla: form.sla.map((r, i) => (i === 0 ? { ...r, first_response: { value: '1', unit: 'hours' } } : r)) };
+  assert.deepEqual(m.teamBody(longer, withSla).body, {
+    sla: [{ priority: null, first_response_seconds: 3600, next_response_seconds: null, resolution_seconds: null, business_hours: false }],
+  });
+  const cleared = { ...form, sla: m.slaRows([], [0]) };
+  assert.deepEqual(m.teamBody(cleared, withSla).body, { sla: [] });
+  const wrong = { ...form, sla: form.sla.map((r, i) => (i === 1 ? { ...r, resolution: { value: '0', unit: 'hours' } } : r)) };
+  assert.deepEqual(m.teamBody(wrong, withSla), { error: 'admin.sla_error_positive', field: 'sla-1-resolution' });
+  // A new team: its policies when it has any.
+  const created = { ...m.teamForm(null, [0]), id: 'vip', name: 'VIP' };
+  assert.equal(m.teamBody(created).body.sla, undefined);
+  created.sla[1].first_response = { value: '2', unit: 'minutes' };
+  assert.deepEqual(m.teamBody(created).body.sla, [
+    { priority: 0, first_response_seconds: 120, next_response_seconds: null, resolution_seconds: null, business_hours: false },
+  ]);
+});
+
 test('audit filters: times read in the user time zone, blanks left out, paging', () => {
   assert.deepEqual(m.auditParams({ actor: ' ', action: '', from: '', to: '' }, 'UTC'), { limit: 50 });
   const p = m.auditParams({ actor: 'alice', action: 'user.', from: '2025-11-24T09:00', to: '2025-11-24T18:30' }, 'Europe/Madrid');

@@ -255,6 +255,7 @@ mod tests {
             private,
             mask_numbers: mask,
             business_hours: None,
+            sla: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }

@@ -102,8 +102,31 @@ pub struct Team {
     pub mask_numbers: Option<bool>,
     /// Name of a business-hours calendar of the configuration, if any.
     pub business_hours: Option<String>,
+    /// The team's own SLA policies (docs/REPORTS.md, "SLAs"); empty: the configured ones
+    /// apply.
+    pub sla: Vec<TeamSlaPolicy>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// One of a team's own SLA policies: targets in seconds for conversations of one priority
+/// (`None`: any priority), kept on the team record (checked by
+/// [`crate::reports::sla::check_team_policies`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSlaPolicy {
+    /// The queue priority it applies to (`null`: any priority).
+    #[serde(default)]
+    pub priority: Option<i32>,
+    #[serde(default)]
+    pub first_response_seconds: Option<u64>,
+    #[serde(default)]
+    pub next_response_seconds: Option<u64>,
+    #[serde(default)]
+    pub resolution_seconds: Option<u64>,
+    /// Count only the team's business hours (its calendar).
+    #[serde(default)]
+    pub business_hours: bool,
 }
 
 /// How a user belongs to a team.

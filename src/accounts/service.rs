@@ -662,6 +662,7 @@ pub fn seed_from_settings(settings: &Settings) -> anyhow::Result<(DirectoryData,
             private: team.private,
             mask_numbers: team.mask_numbers,
             business_hours: team.business_hours.clone(),
+            sla: Vec::new(),
             created_at: now,
             updated_at: now,
         });

@@ -11,11 +11,14 @@ use super::auth::{Caller, request_meta};
 use super::auth_api::token_view;
 use super::{ApiError, AppState};
 use crate::accounts::directory::Snapshot;
-use crate::accounts::model::{AuditFilter, MemberRole, Membership, ResetToken, Role, Team, User};
+use crate::accounts::model::{
+    AuditFilter, MemberRole, Membership, ResetToken, Role, Team, TeamSlaPolicy, User,
+};
 use crate::accounts::policy::{self, AdminAction};
 use crate::accounts::secrets;
 use crate::assign::Strategy;
 use crate::domain::{AgentId, TeamId};
+use crate::reports::sla_team;
 use crate::store::accounts::AccountError;
 
 pub fn routes(api: &mut super::openapi::Api) {
@@ -92,6 +95,7 @@ fn team_view(team: &Team, people: &Snapshot) -> Value {
         "private": team.private,
         "mask_numbers": team.mask_numbers,
         "business_hours": team.business_hours,
+        "sla": team.sla,
         "members": people.members_of(&team.id),
         "supervisors": people.supervisors_of(&team.id),
         "created_at": team.created_at,
@@ -701,7 +705,8 @@ async fn list_teams(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     admin(&caller, AdminAction::ManageTeams)?;
     let people = state.desk.directory.get();
     let teams: Vec<Value> = people.teams().map(|t| team_view(t, &people)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "teams": teams })))
+    let priorities = state.reloader.live().router().priorities();
+    Ok(HttpResponse::Ok().json(json!({ "teams": teams, "sla_priorities": priorities })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -728,6 +733,10 @@ struct TeamBody {
     mask_numbers: Option<Option<bool>>,
     #[serde(default, deserialize_with = "some")]
     business_hours: Option<Option<String>>,
+    /// The team's own SLA policies, replacing its current ones; `[]` or `null`: none (the
+    /// configured policies apply again).
+    #[serde(default, deserialize_with = "some")]
+    sla: Option<Option<Vec<TeamSlaPolicy>>>,
     members: Option<Vec<String>>,
     supervisors: Option<Vec<String>>,
 }
@@ -736,6 +745,7 @@ struct TeamBody {
 fn apply_team(
     people: &Snapshot,
     calendars: &crate::reports::sla_rules::SlaRules,
+    priorities: &[i32],
     team: &mut Team,
     body: TeamBody,
 ) -> Result<Option<Vec<Membership>>, ApiError> {
@@ -802,6 +812,11 @@ fn apply_team(
             )));
         }
         team.business_hours = hours;
+    }
+    if let Some(sla) = body.sla {
+        let sla = sla.unwrap_or_default();
+        sla_team::check(&sla, priorities).map_err(ApiError::BadRequest)?;
+        team.sla = sla;
     }
     if body.members.is_none() && body.supervisors.is_none() {
         return Ok(None);
@@ -894,10 +909,17 @@ async fn create_team(
         private: false,
         mask_numbers: None,
         business_hours: None,
+        sla: Vec::new(),
         created_at: now,
         updated_at: now,
     };
-    let memberships = apply_team(&people, state.conversations.sla(), &mut team, body)?;
+    let memberships = apply_team(
+        &people,
+        state.conversations.sla(),
+        &state.reloader.live().router().priorities(),
+        &mut team,
+        body,
+    )?;
     let meta = request_meta(&req, &state);
     let after = team_view(&team, &people);
     let entry = state.accounts.entry(
@@ -952,7 +974,13 @@ async fn update_team(
         .cloned()
         .ok_or_else(|| ApiError::NotFound("no such team".into()))?;
     let mut team = before.clone();
-    let memberships = apply_team(&people, state.conversations.sla(), &mut team, body)?;
+    let memberships = apply_team(
+        &people,
+        state.conversations.sla(),
+        &state.reloader.live().router().priorities(),
+        &mut team,
+        body,
+    )?;
     team.updated_at = now_ms();
     let meta = request_meta(&req, &state);
     let entry = state.accounts.entry(
@@ -969,12 +997,40 @@ async fn update_team(
         .await
         .map_err(account_error)?;
     apply_now(&state).await;
+    if before.sla != team.sla {
+        recheck_sla(&state, &id).await;
+    }
     let people = state.desk.directory.get();
     let view = people
         .team(&id)
         .map(|t| team_view(t, &people))
         .unwrap_or_else(|| team_view(&team, &people));
     Ok(HttpResponse::Ok().json(json!({ "team": view })))
+}
+
+/// A team's SLA policies changed: each of its open conversations is checked again at its next
+/// due time under the new policy (no sooner than two seconds from now, when every node reads
+/// the change), so a shortened target is announced on time. A check scheduled earlier, for a
+/// due time the change moved later, finds nothing and reschedules itself. A failure is
+/// logged: the change stands, and the conversations' next steps schedule their checks.
+async fn recheck_sla(state: &AppState, team: &TeamId) {
+    let open = match state.store.open_conversations().await {
+        Ok(open) => open,
+        Err(e) => {
+            tracing::warn!(error = %e, team = %team, "SLA policies changed; rescheduling checks failed");
+            return;
+        }
+    };
+    let now = now_ms();
+    let rules = state.conversations.sla();
+    for c in open.iter().filter(|c| c.team.as_ref() == Some(team)) {
+        if let Some(due) = rules.next_due(c, now) {
+            state.desk.schedule_sla_check(
+                crate::conversation::commands::conversation_ref(c),
+                due.max(now + 2_000),
+            );
+        }
+    }
 }
 
 /// Refused (409) while the team has open conversations, or while another team overflows

@@ -54,6 +54,8 @@ pub struct AdminTeam {
     offer_timeout_seconds: i64,
     overflow: Option<TeamOverflow>,
     private: bool,
+    /// The team's own SLA policies (empty: the configured ones apply).
+    sla: Vec<crate::accounts::model::TeamSlaPolicy>,
     strategy: String,
     supervisors: Vec<String>,
     updated_at: i64,
@@ -62,6 +64,8 @@ pub struct AdminTeam {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct AdminListTeamsResponse {
+    /// The priorities the routing can give a conversation (an SLA policy names one of them).
+    sla_priorities: Vec<i64>,
     teams: Vec<AdminTeam>,
 }
 

@@ -19,6 +19,7 @@ pub mod measures;
 pub mod sketch;
 pub mod sla;
 pub mod sla_rules;
+pub mod sla_team;
 pub mod summary;
 
 pub use measures::{ConversationReport, Delta, Measure, Outcome, StepFacts, advance};

@@ -1,6 +1,7 @@
 //! The SLA policies and business-hours calendars in effect, and what they make of a
 //! conversation: its live state (for views) and when its actor must look again (a breach).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -93,14 +94,19 @@ impl SlaRules {
         self.calendars.contains_key(name)
     }
 
-    fn policy(&self, c: &ConversationRecord) -> Option<(&Policy, Option<&Calendar>)> {
+    /// The policy of a conversation and its team's calendar: the team's own policies (set in
+    /// the admin API) when it has any, otherwise the configured ones.
+    fn policy(&self, c: &ConversationRecord) -> Option<(Cow<'_, Policy>, Option<&Calendar>)> {
         let team = c.team.as_ref()?;
-        let policy = self.policies.find(team.as_str(), c.priority)?;
-        let calendar = self
-            .directory
-            .as_ref()
-            .and_then(|d| d.get().team(team).and_then(|t| t.business_hours.clone()))
-            .and_then(|name| self.calendars.get(&name));
+        let people = self.directory.as_ref().map(|d| d.get());
+        let record = people.as_ref().and_then(|p| p.team(team));
+        let policy = match record.filter(|t| !t.sla.is_empty()) {
+            Some(t) => Cow::Owned(super::sla_team::find(&t.sla, c.priority)?),
+            None => Cow::Borrowed(self.policies.find(team.as_str(), c.priority)?),
+        };
+        let calendar = record
+            .and_then(|t| t.business_hours.as_ref())
+            .and_then(|name| self.calendars.get(name));
         Some((policy, calendar))
     }
 
@@ -110,7 +116,13 @@ impl SlaRules {
             return None;
         }
         let (policy, calendar) = self.policy(c)?;
-        sla::evaluate(&c.sla.times(), policy, calendar, self.policies.at_risk, now)
+        sla::evaluate(
+            &c.sla.times(),
+            &policy,
+            calendar,
+            self.policies.at_risk,
+            now,
+        )
     }
 
     /// What views show: the state, or null.
@@ -163,4 +175,133 @@ pub struct SlaBefore {
     state: Option<SlaState>,
     due: Option<i64>,
     now: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::directory::Snapshot;
+    use crate::accounts::model::{DirectoryData, Team, TeamSlaPolicy};
+    use crate::assign::Strategy;
+    use crate::domain::{ChannelId, ConversationKey, CustomerId, TeamId};
+
+    fn team(id: &str, sla: Vec<TeamSlaPolicy>) -> Team {
+        Team {
+            id: TeamId::new(id),
+            name: id.into(),
+            description: None,
+            strategy: Strategy::LeastBusy,
+            offer_timeout_seconds: 0,
+            overflow_team: None,
+            overflow_after_seconds: 0,
+            max_queue: 10,
+            private: false,
+            mask_numbers: None,
+            business_hours: None,
+            sla,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Configured first responses: support 300 s, any other team 600 s; support's own
+    /// policies `support`, sales has none.
+    fn rules(support: Vec<TeamSlaPolicy>) -> SlaRules {
+        let configured = |team: Option<&str>, seconds: i64| Rule {
+            team: team.map(str::to_owned),
+            priority: None,
+            policy: Policy {
+                first_response_ms: Some(seconds * 1000),
+                ..Policy::default()
+            },
+        };
+        let directory = Directory::new(Snapshot::new(DirectoryData {
+            version: 1,
+            teams: vec![team("support", support), team("sales", Vec::new())],
+            ..DirectoryData::default()
+        }));
+        SlaRules {
+            policies: Policies {
+                rules: vec![configured(Some("support"), 300), configured(None, 600)],
+                at_risk: 0.75,
+            },
+            calendars: HashMap::new(),
+            directory: None,
+        }
+        .with_directory(Arc::new(directory))
+    }
+
+    fn handed_off(team: &str, priority: i32) -> ConversationRecord {
+        let customer = CustomerId::new("34600000001");
+        let channel = ChannelId::new("wa");
+        let mut c = ConversationRecord::new(
+            ConversationKey::new(&channel, &customer),
+            channel,
+            customer,
+            0,
+        );
+        c.status = ConversationStatus::Waiting;
+        c.team = Some(TeamId::new(team));
+        c.priority = priority;
+        c.sla.start(1_000);
+        c
+    }
+
+    fn first_target(rules: &SlaRules, c: &ConversationRecord) -> Option<i64> {
+        let state = rules.state(c, 2_000)?;
+        state
+            .clocks
+            .iter()
+            .find(|k| k.clock == sla::Clock::FirstResponse)
+            .map(|k| k.target_ms)
+    }
+
+    #[test]
+    fn a_team_with_policies_of_its_own_uses_only_those() {
+        let own = vec![TeamSlaPolicy {
+            priority: Some(10),
+            first_response_seconds: Some(60),
+            ..TeamSlaPolicy::default()
+        }];
+        let rules = rules(own.clone());
+        assert_eq!(
+            first_target(&rules, &handed_off("support", 10)),
+            Some(60_000)
+        );
+        assert_eq!(
+            first_target(&rules, &handed_off("support", 0)),
+            None,
+            "no policy of its own for that priority: no SLA, not the configured one"
+        );
+        assert_eq!(
+            first_target(&rules, &handed_off("sales", 10)),
+            Some(600_000),
+            "a team without its own: the configured ones"
+        );
+        let mut any = own;
+        any.push(TeamSlaPolicy {
+            priority: None,
+            first_response_seconds: Some(120),
+            ..TeamSlaPolicy::default()
+        });
+        let rules_any = self::rules(any);
+        assert_eq!(
+            first_target(&rules_any, &handed_off("support", 0)),
+            Some(120_000)
+        );
+    }
+
+    #[test]
+    fn a_team_without_policies_of_its_own_uses_the_configured_ones() {
+        let rules = rules(Vec::new());
+        assert_eq!(
+            first_target(&rules, &handed_off("support", 10)),
+            Some(300_000)
+        );
+        assert_eq!(
+            first_target(&rules, &handed_off("nobody", 0)),
+            Some(600_000),
+            "a team not in the directory"
+        );
+    }
 }

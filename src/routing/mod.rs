@@ -294,6 +294,17 @@ impl Router {
         self.default_priority
     }
 
+    /// Every priority a conversation can get: the default and the rules' (ascending).
+    pub fn priorities(&self) -> Vec<i32> {
+        let mut all: Vec<i32> = (0..self.rules.len())
+            .filter_map(|i| self.rules.priority(i))
+            .chain([self.default_priority])
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// Whether a returning customer is offered to the agent who served them last.
     pub fn prefer_last_agent(&self) -> bool {
         self.prefer_last_agent

@@ -631,6 +631,14 @@ fn default_when_nothing_matches() {
 }
 
 #[test]
+fn the_priorities_a_conversation_can_get() {
+    assert_eq!(demo_router().priorities(), [0, 5, 10]);
+    let mut value = demo_json("http://x");
+    value["default_priority"] = json!(5);
+    assert_eq!(router_from(value).priorities(), [5, 10], "each once");
+}
+
+#[test]
 fn failing_and_non_boolean_rules_are_skipped() {
     let mut value = demo_json("http://x");
     value["rules"].as_array_mut().expect("rules").insert(

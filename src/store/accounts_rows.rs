@@ -67,6 +67,8 @@ pub(super) struct TeamValues {
     pub offer_timeout_seconds: i64,
     pub overflow_after_seconds: i64,
     pub max_queue: i64,
+    /// The team's SLA policies as JSON text.
+    pub sla: String,
 }
 
 impl TeamValues {
@@ -82,6 +84,8 @@ impl TeamValues {
             offer_timeout_seconds: int(team.offer_timeout_seconds, "offer_timeout_seconds")?,
             overflow_after_seconds: int(team.overflow_after_seconds, "overflow_after_seconds")?,
             max_queue: int(team.max_queue as u64, "max_queue")?,
+            sla: serde_json::to_string(&team.sla)
+                .map_err(|e| StoreError::Corrupt(format!("team {}: sla: {e}", team.id)))?,
         })
     }
 }
@@ -137,6 +141,10 @@ pub(super) fn team_from_row(row: &impl StoreRow) -> Result<Team, StoreError> {
         private: row.flag("private")?,
         mask_numbers: row.opt_flag("mask_numbers")?,
         business_hours: row.opt_text("business_hours")?,
+        sla: match row.opt_text("sla")? {
+            Some(text) => super::rows::from_json(&text, "team sla")?,
+            None => Vec::new(),
+        },
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
     })
@@ -402,6 +410,7 @@ mod tests {
             private: false,
             mask_numbers: None,
             business_hours: None,
+            sla: Vec::new(),
             created_at: 0,
             updated_at: 0,
         };

@@ -47,6 +47,7 @@ fn team(id: &str) -> Team {
         private: false,
         mask_numbers: None,
         business_hours: None,
+        sla: Vec::new(),
         created_at: 1_000,
         updated_at: 1_000,
     }
@@ -192,6 +193,20 @@ pub(crate) async fn the_directory_round_trips_and_each_change_bumps_its_version(
     sales.private = true;
     sales.mask_numbers = Some(false);
     sales.business_hours = Some("madrid".into());
+    sales.sla = vec![
+        crate::accounts::model::TeamSlaPolicy {
+            priority: Some(10),
+            first_response_seconds: Some(60),
+            next_response_seconds: Some(300),
+            resolution_seconds: None,
+            business_hours: true,
+        },
+        crate::accounts::model::TeamSlaPolicy {
+            priority: None,
+            resolution_seconds: Some(86_400),
+            ..Default::default()
+        },
+    ];
     let support = team("support");
     assert_eq!(
         store

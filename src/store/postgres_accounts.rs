@@ -138,13 +138,13 @@ async fn write_team(conn: &mut PgConnection, t: &Team, create: bool) -> Result<(
     let sql = if create {
         "INSERT INTO teams (name, description, strategy, offer_timeout_seconds, overflow_team,
             overflow_after_seconds, max_queue, private, mask_numbers, business_hours,
-            created_at, updated_at, id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            created_at, updated_at, id, sla)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     } else {
         "UPDATE teams SET name = $1, description = $2, strategy = $3,
             offer_timeout_seconds = $4, overflow_team = $5, overflow_after_seconds = $6,
             max_queue = $7, private = $8, mask_numbers = $9, business_hours = $10,
-            created_at = $11, updated_at = $12
+            created_at = $11, updated_at = $12, sla = $14
          WHERE id = $13"
     };
     sqlx::query(sql)
@@ -161,6 +161,7 @@ async fn write_team(conn: &mut PgConnection, t: &Team, create: bool) -> Result<(
         .bind(t.created_at)
         .bind(t.updated_at)
         .bind(text(t.id.as_str()))
+        .bind(text(&values.sla))
         .execute(conn)
         .await
         .map_err(|e| unique_or(e, || team_exists(&t.id)))?;

@@ -411,13 +411,13 @@ fn write_team(conn: &Connection, t: &Team, create: bool) -> Result<()> {
     let values = TeamValues::of(t)?;
     let sql = if create {
         "INSERT INTO teams (name, description, strategy, offer_timeout_seconds, overflow_team,
-            overflow_after_seconds, max_queue, private, mask_numbers, business_hours,
+            overflow_after_seconds, max_queue, private, mask_numbers, business_hours, sla,
             created_at, updated_at, id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     } else {
         "UPDATE teams SET name = ?, description = ?, strategy = ?, offer_timeout_seconds = ?,
             overflow_team = ?, overflow_after_seconds = ?, max_queue = ?, private = ?,
-            mask_numbers = ?, business_hours = ?, created_at = ?, updated_at = ?
+            mask_numbers = ?, business_hours = ?, sla = ?, created_at = ?, updated_at = ?
          WHERE id = ?"
     };
     let written = conn.prepare_cached(sql).and_then(|mut s| {
@@ -432,6 +432,7 @@ fn write_team(conn: &Connection, t: &Team, create: bool) -> Result<()> {
             t.private,
             t.mask_numbers,
             t.business_hours,
+            values.sla,
             t.created_at,
             t.updated_at,
             t.id.as_str()
