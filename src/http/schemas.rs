@@ -61,6 +61,18 @@ pub struct AdminTeam {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
+pub struct ContactFieldsListResponse {
+    fields: Vec<crate::crm::fields::FieldDefinition>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ContactFieldResponse {
+    field: crate::crm::fields::FieldDefinition,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct AdminListTeamsResponse {
     teams: Vec<AdminTeam>,
 }
