@@ -77,6 +77,7 @@ fn directory() -> Directory {
         users,
         teams,
         memberships,
+        contact_fields: Vec::new(),
     }))
 }
 
