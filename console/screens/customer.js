@@ -51,7 +51,7 @@ function FieldInput({ def, value, onChange }) {
         onChange=${(e) => onChange(e.currentTarget.checked ? 'true' : 'false')} />
       <span dir="auto">${def.label}</span></label>`;
   }
-  const label = html`<label for=${id} dir="auto">${def.label}</label>`;
+  const label = html`<label for=${id}><bdi dir="auto">${def.label}</bdi></label>`;
   if (def.type === 'choice') {
     const options = def.options.includes(value) || value === '' ? def.options : [value, ...def.options];
     return html`${label}<select id=${id} data-key=${def.key} value=${value} onChange=${set}>
@@ -110,8 +110,14 @@ function ContactForm({ id, contact, defs, onDone }) {
     if (fields) patch.fields = fields;
     const why = await editContact(id, patch);
     setBusy(false);
-    if (why) setError(why);
-    else onDone();
+    if (why) {
+      setError(why);
+      // The refusal under the last field: brought into view.
+      requestAnimationFrame(() => {
+        const shown = document.querySelector('#contact-form .error');
+        if (shown) shown.scrollIntoView({ block: 'nearest' });
+      });
+    } else onDone();
   }
   return html`
     <form id="contact-form" class="contact-form" onSubmit=${save} aria-labelledby="contact-form-title">
