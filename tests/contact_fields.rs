@@ -105,6 +105,8 @@ async fn admins_define_change_and_delete_fields() {
     assert_eq!(created["field"]["type"], "choice");
     assert_eq!(created["field"]["options"], json!(["Gold", "Silver"]));
     assert_eq!(created["field"]["description"], "Their plan");
+    // No demo question saves media or a location to it.
+    assert_eq!(created["warnings"], json!([]), "{created}");
     // A taken key: 409.
     let taken = expect_status(409, admin.post(ADMIN_FIELDS, plan).await);
     assert!(message(&taken).contains("plan"), "{taken}");

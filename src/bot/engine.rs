@@ -696,6 +696,18 @@ impl Bot {
     // Decisions
     // -----------------------------------------------------------------------------------------
 
+    /// The questions that save their answer to a contact field: (step, field, accepted
+    /// kinds), by step.
+    pub fn question_fields(&self) -> Vec<(String, String, Vec<String>)> {
+        self.steps
+            .iter()
+            .filter_map(|(name, step)| match step {
+                Step::Question(q) => Some((name.clone(), q.field.clone(), q.accept.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Decide what to do with one customer message.
     ///
     /// `fields`: the contact field definitions in effect; an answer saved to a defined field

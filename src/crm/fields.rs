@@ -340,6 +340,49 @@ impl FieldDefs {
     }
 }
 
+/// A bot question that saves its answer to a contact field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuestionField {
+    /// The bot's name and the question's step.
+    pub bot: String,
+    pub step: String,
+    pub field: String,
+    /// The answer kinds the question accepts (`text`, `image`, `location`…).
+    pub accept: Vec<String>,
+}
+
+/// The questions whose answers a defined field cannot hold: a field of another type than text
+/// takes typed text only, never a media id or a location. One sentence each (for the log at
+/// start and the admin's answer); such an answer would be refused and the question asked again.
+pub fn question_mismatches(defs: &FieldDefs, questions: &[QuestionField]) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in questions {
+        let Some(def) = defs.get(&q.field) else {
+            continue;
+        };
+        if def.kind == FieldType::Text {
+            continue;
+        }
+        let odd: Vec<&str> = q
+            .accept
+            .iter()
+            .map(String::as_str)
+            .filter(|k| *k != "text")
+            .collect();
+        if !odd.is_empty() {
+            out.push(format!(
+                "bot {} step {} saves {} answers to the {} field {}, which only takes typed text",
+                q.bot,
+                q.step,
+                odd.join(", "),
+                def.kind.as_str(),
+                def.key
+            ));
+        }
+    }
+    out
+}
+
 /// `raw` as a value of `def` in its normal form, or what `def` takes.
 pub fn normalize(def: &FieldDefinition, raw: &str) -> Result<String, String> {
     let value = raw.trim();
@@ -621,6 +664,45 @@ mod tests {
         assert_eq!(defs.value("city", "007").as_deref(), Ok("007"));
         assert_eq!(defs.len(), 1);
         assert!(FieldDefs::default().is_empty());
+    }
+
+    #[test]
+    fn questions_whose_answers_a_field_cannot_hold_are_told() {
+        let defs = FieldDefs::new([
+            FieldDefinition {
+                key: "photo".into(),
+                ..def(FieldType::Number, &[])
+            },
+            FieldDefinition {
+                key: "note".into(),
+                ..def(FieldType::Text, &[])
+            },
+            FieldDefinition {
+                key: "day".into(),
+                ..def(FieldType::Date, &[])
+            },
+        ]);
+        let q = |field: &str, accept: &[&str]| QuestionField {
+            bot: "main".into(),
+            step: format!("ask_{field}"),
+            field: field.into(),
+            accept: accept.iter().map(|a| a.to_string()).collect(),
+        };
+        let told = question_mismatches(
+            &defs,
+            &[
+                q("photo", &["text", "image", "document"]),
+                q("note", &["image"]),
+                q("day", &["text"]),
+                q("free", &["location"]),
+            ],
+        );
+        assert_eq!(
+            told,
+            [
+                "bot main step ask_photo saves image, document answers to the number field photo, which only takes typed text"
+            ]
+        );
     }
 
     #[test]

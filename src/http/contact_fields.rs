@@ -11,7 +11,8 @@
 //!   values on contacts: the key is free text again.
 //!
 //! The checks are [`crate::crm::fields`]'; a refusal is a 400 naming the property, a taken key
-//! a 409.
+//! a 409. A definition's answer carries `warnings`: the bot questions saving answers (media, a
+//! location) that the fields now defined cannot hold.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -56,6 +57,13 @@ fn all(state: &AppState) -> Value {
     let people = state.desk.directory.get();
     let list: Vec<Value> = people.fields().all().map(view).collect();
     json!({ "fields": list })
+}
+
+/// The bot questions whose answers the definitions now in effect cannot hold (see
+/// [`fields::question_mismatches`]), for the admin's answer.
+fn warnings(state: &AppState) -> Vec<String> {
+    let people = state.desk.directory.get();
+    fields::question_mismatches(people.fields(), &state.reloader.live().question_fields())
 }
 
 /// Apply a change now on this node (the other nodes follow within a second); a failure is
@@ -138,7 +146,10 @@ async fn create(
         .await
         .map_err(account_error)?;
     apply_now(&state).await;
-    Ok(HttpResponse::Created().json(json!({ "field": view(&field) })))
+    Ok(
+        HttpResponse::Created()
+            .json(json!({ "field": view(&field), "warnings": warnings(&state) })),
+    )
 }
 
 #[utoipa::path(
@@ -168,7 +179,9 @@ async fn update(
         .ok_or_else(|| ApiError::NotFound("no such contact field".into()))?;
     let after = body.apply(&before, now_ms()).map_err(bad)?;
     if after == before {
-        return Ok(HttpResponse::Ok().json(json!({ "field": view(&after) })));
+        return Ok(
+            HttpResponse::Ok().json(json!({ "field": view(&after), "warnings": warnings(&state) }))
+        );
     }
     let entry = state.accounts.entry(
         &caller,
@@ -184,7 +197,7 @@ async fn update(
         .await
         .map_err(account_error)?;
     apply_now(&state).await;
-    Ok(HttpResponse::Ok().json(json!({ "field": view(&after) })))
+    Ok(HttpResponse::Ok().json(json!({ "field": view(&after), "warnings": warnings(&state) })))
 }
 
 /// The values already on contacts stay: the key is free text again.

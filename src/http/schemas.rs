@@ -69,6 +69,8 @@ pub struct ContactFieldsListResponse {
 #[allow(dead_code)]
 pub struct ContactFieldResponse {
     field: crate::crm::fields::FieldDefinition,
+    /// Bot questions saving answers the fields now defined cannot hold.
+    warnings: Vec<String>,
 }
 
 #[derive(ToSchema)]
