@@ -157,8 +157,8 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
     click(&browser, "#contact-form button[type='submit']").await;
     browser
         .wait_true(
-            "the server's refusal shown",
-            "(document.querySelector('#contact-form .error')?.textContent || '').includes('fields.seats')",
+            "the server's refusal shown, naming the field by its label",
+            "(document.querySelector('#contact-form .error')?.textContent || '').includes('Seats: a number like 42')",
         )
         .await;
     browser.screenshot("console-contact-fields-refused").await;

@@ -84,3 +84,10 @@ export function fieldBody(form, before) {
   if (before.type === 'choice' && options.join('\n') !== (before.options || []).join('\n')) body.options = options;
   return Object.keys(body).length ? body : null;
 }
+
+/** The server's refusal with a defined field's key (`fields.seats: …`) named by its label. */
+export function namedRefusal(defs, text) {
+  let out = String(text || '');
+  for (const d of Array.isArray(defs) ? defs : []) out = out.split(`fields.${d.key}:`).join(`${d.label}:`);
+  return out;
+}

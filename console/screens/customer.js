@@ -13,7 +13,7 @@ import { editContact, openConversation, reveal, showPane } from '../lib/actions.
 import { agentName, channelKindLabel, customerName, icons, statusLabel, teamName } from './common.js';
 import { PanelAppTabs } from './panel-apps.js';
 import { api } from '../lib/api.js';
-import { fieldValues, fieldsPatch, splitFields } from '../lib/contact-fields.js';
+import { fieldValues, fieldsPatch, namedRefusal, splitFields } from '../lib/contact-fields.js';
 
 /** The contact field definitions, read again each time a panel opens (an admin may change them). */
 let knownDefs = null;
@@ -111,7 +111,7 @@ function ContactForm({ id, contact, defs, onDone }) {
     const why = await editContact(id, patch);
     setBusy(false);
     if (why) {
-      setError(why);
+      setError(namedRefusal(defs, why));
       // The refusal under the last field: brought into view.
       requestAnimationFrame(() => {
         const shown = document.querySelector('#contact-form .error');

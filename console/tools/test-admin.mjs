@@ -315,3 +315,10 @@ test('contact fields: the admin form to request bodies', () => {
   assert.equal(cf.fieldBody({ ...cf.fieldForm(DEFS[1]), options: 'a' }, DEFS[1]), null);
   assert.deepEqual(cf.parseOptions(' a \n\nb'), ['a', 'b']);
 });
+
+test('contact fields: a refusal names the field by its label', () => {
+  assert.equal(cf.namedRefusal(DEFS, 'The server refused: fields.seats: a number like 42 (got "x")'),
+    'The server refused: Seats: a number like 42 (got "x")');
+  assert.equal(cf.namedRefusal(DEFS, 'fields.city: too long'), 'fields.city: too long');
+  assert.equal(cf.namedRefusal(null, 'x'), 'x');
+});
