@@ -78,6 +78,7 @@ fn directory() -> Directory {
         users,
         teams,
         memberships,
+        contact_fields: Vec::new(),
     }))
 }
 

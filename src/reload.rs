@@ -180,6 +180,23 @@ impl LiveConfig {
         })
     }
 
+    /// Every bot's questions that save their answer to a contact field.
+    pub fn question_fields(&self) -> Vec<crate::crm::fields::QuestionField> {
+        let live = self.0.load();
+        let mut out = Vec::new();
+        for (name, bot) in &live.compiled {
+            for (step, field, accept) in bot.question_fields() {
+                out.push(crate::crm::fields::QuestionField {
+                    bot: name.clone(),
+                    step,
+                    field,
+                    accept,
+                });
+            }
+        }
+        out
+    }
+
     /// The current snapshot, to keep for the whole of one message (or one handoff).
     pub fn snapshot(&self) -> Arc<Live> {
         self.0.load_full()

@@ -134,6 +134,13 @@ impl Application {
             .map_err(|e| anyhow::anyhow!(e))?,
         );
         tracing::info!(fingerprint = %live.fingerprint(), "bot flows and routing rules compiled");
+        // A question saving media or a location to a typed contact field would ask forever.
+        for warning in crate::crm::fields::question_mismatches(
+            directory.get().fields(),
+            &live.question_fields(),
+        ) {
+            tracing::warn!("{warning}: such answers are refused and the question asked again");
+        }
         let reloader = Arc::new(Reloader::new(
             settings.clone(),
             live.clone(),

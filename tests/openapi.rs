@@ -546,6 +546,56 @@ async fn every_answer_matches_the_document() {
     api.get("/api/v1/admin/teams", &admin).await;
     api.delete("/api/v1/admin/teams/claims", &admin).await;
     api.delete("/api/v1/admin/teams/billing", &admin).await;
+    // Contact field definitions: defined, refused (bad, taken), read by anyone, changed,
+    // deleted.
+    api.post(
+        "/api/v1/admin/contact-fields",
+        &admin,
+        json!({"key": "plan", "label": "Plan", "type": "choice", "options": ["Gold", "Silver"]}),
+    )
+    .await;
+    api.post(
+        "/api/v1/admin/contact-fields",
+        &admin,
+        json!({"key": "plan", "label": "Plan", "type": "text"}),
+    )
+    .await;
+    api.post(
+        "/api/v1/admin/contact-fields",
+        &admin,
+        json!({"key": "Bad", "label": "Plan", "type": "text"}),
+    )
+    .await;
+    api.post(
+        "/api/v1/admin/contact-fields",
+        &admin,
+        json!({"key": "seats", "label": "Seats", "type": "number", "description": "Licensed seats"}),
+    )
+    .await;
+    api.get("/api/v1/admin/contact-fields", &admin).await;
+    api.get("/api/v1/contact-fields", &alice).await;
+    api.patch(
+        "/api/v1/admin/contact-fields/plan",
+        &admin,
+        json!({"label": "Tier", "options": ["Gold", "Silver", "Platinum"]}),
+    )
+    .await;
+    api.patch(
+        "/api/v1/admin/contact-fields/plan",
+        &admin,
+        json!({"type": "text"}),
+    )
+    .await;
+    api.patch(
+        "/api/v1/contacts/34600900001",
+        &sam,
+        json!({"fields": {"seats": "many"}}),
+    )
+    .await;
+    api.delete("/api/v1/admin/contact-fields/seats", &admin)
+        .await;
+    api.delete("/api/v1/admin/contact-fields/seats", &admin)
+        .await;
     let (_, alices) = api
         .post(
             "/api/v1/me/tokens",

@@ -1,6 +1,7 @@
-// Administration (admins only): tabs for users, teams, API tokens, event webhooks, API keys,
-// panel apps, the audit log and the configuration reload. This module: the tabs, users and
-// teams; admin-log.js, admin-webhooks.js, admin-keys.js and admin-panel-apps.js: the rest.
+// Administration (admins only): tabs for users, teams, contact fields, API tokens, event
+// webhooks, API keys, panel apps, the audit log and the configuration reload. This module: the
+// tabs, users and teams; admin-fields.js, admin-log.js, admin-webhooks.js, admin-keys.js and
+// admin-panel-apps.js: the rest.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t, K, LOCALES, languageLabel, languageName } from '../lib/i18n.js';
@@ -20,10 +21,12 @@ import { AuditPanel, ReloadPanel, TokensPanel } from './admin-log.js';
 import { WebhooksPanel } from './admin-webhooks.js';
 import { ApiKeysPanel } from './admin-keys.js';
 import { PanelAppsPanel } from './admin-panel-apps.js';
+import { ContactFieldsPanel } from './admin-fields.js';
 
 const TABS = [
   { key: 'users', label: K('admin.users') },
   { key: 'teams', label: K('admin.teams') },
+  { key: 'fields', label: K('admin.contact_fields') },
   { key: 'tokens', label: K('admin.tokens') },
   { key: 'webhooks', label: K('admin.webhooks') },
   { key: 'keys', label: K('admin.api_keys') },
@@ -610,6 +613,7 @@ export function Admin({ s }) {
       <section id="admin-panel" class="admin-panel" role="tabpanel" aria-labelledby=${'admin-' + tab} data-tab=${tab}>
         ${tab === 'users' && html`<${UsersPanel} s=${s} />`}
         ${tab === 'teams' && html`<${TeamsPanel} s=${s} />`}
+        ${tab === 'fields' && html`<${ContactFieldsPanel} />`}
         ${tab === 'tokens' && html`<${TokensPanel} s=${s} />`}
         ${tab === 'webhooks' && html`<${WebhooksPanel} />`}
         ${tab === 'keys' && html`<${ApiKeysPanel} />`}

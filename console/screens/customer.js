@@ -1,15 +1,72 @@
 // The customer panel: who they are, how they reached us, their other conversations, and why
 // this conversation came to me (the routing trace); beside these details, a tab per panel app
 // (screens/panel-apps.js). Whoever may open the conversation edits
-// the contact here: name, email and tags (routing rules see a new tag at the next handoff).
+// the contact here: name, email, tags (routing rules see a new tag at the next handoff) and the
+// custom fields admins defined, each with an input of its type (the server checks the value and
+// its refusal is shown); fields nobody defined are shown as they are.
 
-import { html, useState } from '../lib/html.js';
+import { html, useEffect, useState } from '../lib/html.js';
 import { K, t, languageLabel } from '../lib/i18n.js';
 import { dateTime, iso, when } from '../lib/format.js';
 import { isMasked } from '../lib/model.js';
 import { editContact, openConversation, reveal, showPane } from '../lib/actions.js';
 import { agentName, channelKindLabel, customerName, icons, statusLabel, teamName } from './common.js';
 import { PanelAppTabs } from './panel-apps.js';
+import { api } from '../lib/api.js';
+import { fieldValues, fieldsPatch, namedRefusal, splitFields } from '../lib/contact-fields.js';
+
+/** The contact field definitions, read again each time a panel opens (an admin may change them). */
+let knownDefs = null;
+function useFieldDefs() {
+  const [defs, setDefs] = useState(knownDefs || []);
+  useEffect(() => {
+    let live = true;
+    api('GET', '/api/v1/contact-fields')
+      .then((body) => {
+        knownDefs = (body && Array.isArray(body.fields) && body.fields) || [];
+        if (live) setDefs(knownDefs);
+      })
+      .catch(() => {});
+    return () => {
+      live = false;
+    };
+  }, []);
+  return defs;
+}
+
+/** A defined field's value as shown: yes/no for a boolean, the value otherwise. */
+function shownValue(def, value) {
+  if (def.type === 'boolean' && value === 'true') return t('fields.yes');
+  if (def.type === 'boolean' && value === 'false') return t('fields.no');
+  return value;
+}
+
+/** The input of one defined field. */
+function FieldInput({ def, value, onChange }) {
+  const id = 'contact-field-' + def.key;
+  const set = (e) => onChange(e.currentTarget.value);
+  if (def.type === 'boolean') {
+    return html`<label class="check contact-field-check" for=${id}>
+      <input id=${id} type="checkbox" data-key=${def.key} checked=${value === 'true'}
+        onChange=${(e) => onChange(e.currentTarget.checked ? 'true' : 'false')} />
+      <span dir="auto">${def.label}</span></label>`;
+  }
+  const label = html`<label for=${id}><bdi dir="auto">${def.label}</bdi></label>`;
+  if (def.type === 'choice') {
+    const options = def.options.includes(value) || value === '' ? def.options : [value, ...def.options];
+    return html`${label}<select id=${id} data-key=${def.key} value=${value} onChange=${set}>
+      <option value="">${t('common.none')}</option>
+      ${options.map((o) => html`<option key=${o} value=${o}>${o}</option>`)}
+    </select>`;
+  }
+  if (def.type === 'date') {
+    return html`${label}<input id=${id} type="date" data-key=${def.key} dir="ltr" value=${value} onInput=${set} />`;
+  }
+  if (def.type === 'number') {
+    return html`${label}<input id=${id} type="text" inputmode="decimal" data-key=${def.key} dir="ltr" autocomplete="off" value=${value} onInput=${set} />`;
+  }
+  return html`${label}<input id=${id} type="text" data-key=${def.key} dir="auto" maxlength="1000" autocomplete="off" value=${value} onInput=${set} />`;
+}
 
 /** ` (kind)` after a channel's id: the name of its kind, when it differs from the channel's id. */
 function kindLabel(identity) {
@@ -32,11 +89,12 @@ export function parseTags(text) {
   return String(text || '').split(',').map((tag) => tag.trim()).filter((tag) => tag !== '');
 }
 
-/** The edit of a contact: its name, email and tags. */
-function ContactForm({ id, contact, onDone }) {
+/** The edit of a contact: its name, email, tags and defined fields. */
+function ContactForm({ id, contact, defs, onDone }) {
   const [name, setName] = useState(contact.name || '');
   const [email, setEmail] = useState(contact.email || (contact.fields && contact.fields.email) || '');
   const [tags, setTags] = useState((Array.isArray(contact.tags) ? contact.tags : []).join(', '));
+  const [values, setValues] = useState(() => fieldValues(defs, contact.fields));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   async function save(e) {
@@ -48,10 +106,18 @@ function ContactForm({ id, contact, onDone }) {
       email: email.trim() === '' ? null : email.trim(),
       tags: parseTags(tags),
     };
+    const fields = fieldsPatch(defs, contact.fields, values);
+    if (fields) patch.fields = fields;
     const why = await editContact(id, patch);
     setBusy(false);
-    if (why) setError(why);
-    else onDone();
+    if (why) {
+      setError(namedRefusal(defs, why));
+      // The refusal under the last field: brought into view.
+      requestAnimationFrame(() => {
+        const shown = document.querySelector('#contact-form .error');
+        if (shown) shown.scrollIntoView({ block: 'nearest' });
+      });
+    } else onDone();
   }
   return html`
     <form id="contact-form" class="contact-form" onSubmit=${save} aria-labelledby="contact-form-title">
@@ -63,6 +129,8 @@ function ContactForm({ id, contact, onDone }) {
       <label for="contact-tags">${t('customer.tags')}</label>
       <input id="contact-tags" type="text" dir="auto" autocomplete="off" aria-describedby="contact-tags-hint" value=${tags} onInput=${(e) => setTags(e.currentTarget.value)} />
       <p id="contact-tags-hint" class="muted field-hint">${t('customer.tags_hint')}</p>
+      ${defs.map((def) => html`<${FieldInput} key=${def.key} def=${def}
+        value=${values[def.key] ?? ''} onChange=${(v) => setValues({ ...values, [def.key]: v })} />`)}
       ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
       <div class="form-actions">
         <button type="submit" class="primary" disabled=${busy}>${t('common.save')}</button>
@@ -77,7 +145,8 @@ export function CustomerPanel({ s }) {
   const contact = d.contact || {};
   const phone = d.revealed || contact.phone || (c && c.customer && c.customer.phone) || '';
   const tags = Array.isArray(contact.tags) ? contact.tags : [];
-  const fields = contact.fields && typeof contact.fields === 'object' ? Object.entries(contact.fields) : [];
+  const defs = useFieldDefs();
+  const fields = splitFields(defs, contact.fields);
   const identities = Array.isArray(contact.identities) ? contact.identities : [];
   const route = (c && c.route) || {};
   const trace = Array.isArray(route.trace) ? route.trace : [];
@@ -99,7 +168,7 @@ export function CustomerPanel({ s }) {
             ${!editing && d.contact && html`
               <button type="button" id="edit-contact" class="link-button" onClick=${() => setEditing(true)}>${t('customer.edit')}</button>`}
           </div>
-          ${editing && d.contact && html`<${ContactForm} key=${d.id} id=${d.id} contact=${contact} onDone=${() => setEditing(false)} />`}
+          ${editing && d.contact && html`<${ContactForm} key=${d.id} id=${d.id} contact=${contact} defs=${defs} onDone=${() => setEditing(false)} />`}
           <dl class="facts">
             <${Fact} label=${t('customer.phone')}>
               ${phone ? html`<bdi class="phone" dir="ltr">${phone}</bdi>` : none}
@@ -108,7 +177,10 @@ export function CustomerPanel({ s }) {
             <//>
             <${Fact} label=${t('customer.email')}>${email ? html`<bdi dir="ltr">${email}</bdi>` : none}<//>
             <${Fact} label=${t('customer.language')}>${contact.language ? languageLabel(contact.language) : none}<//>
-            ${fields.filter(([k]) => k !== 'email').map(([k, v]) => html`<${Fact} key=${k} label=${html`<span dir="auto">${k}</span>`}><span dir="auto">${String(v)}</span><//>`)}
+            ${fields.defined.filter((f) => f.value !== '').map(({ def, value }) => html`
+              <${Fact} key=${def.key} label=${html`<span dir="auto" title=${def.description || def.key}>${def.label}</span>`}>
+                <span dir=${def.type === 'number' || def.type === 'date' ? 'ltr' : 'auto'} class="contact-field" data-key=${def.key}>${shownValue(def, value)}</span><//>`)}
+            ${fields.free.map(([k, v]) => html`<${Fact} key=${k} label=${html`<span dir="auto">${k}</span>`}><span dir="auto" class="contact-field" data-key=${k}>${v}</span><//>`)}
           </dl>
           ${tags.length > 0 && html`
             <h4 class="subheading">${t('customer.tags')}</h4>

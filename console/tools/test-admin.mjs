@@ -17,8 +17,9 @@ const lib = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const dir = mkdtempSync(join(tmpdir(), 'console-admin-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-for (const f of ['admin-model.js', 'zoned.js']) copyFileSync(join(lib, f), join(dir, f));
+for (const f of ['admin-model.js', 'zoned.js', 'contact-fields.js']) copyFileSync(join(lib, f), join(dir, f));
 const m = await import(pathToFileURL(join(dir, 'admin-model.js')).href);
+const cf = await import(pathToFileURL(join(dir, 'contact-fields.js')).href);
 
 const alice = {
   id: 'alice', name: 'Alice Martin', email: 'alice@example.com', role: 'agent', language: 'en',
@@ -330,4 +331,58 @@ test('the panel app form sends what changed', () => {
   assert.deepEqual(p.panelAppBody({ ...p.panelAppForm(before), name: 'CRM' }, before), { name: 'CRM' });
   assert.deepEqual(p.panelAppBody({ ...p.panelAppForm(before), teams: [] }, before), { teams: [] });
   assert.deepEqual(p.panelAppForm(null), { name: '', url: 'https://', teams: [] });
+});
+
+const DEFS = [
+  { key: 'plan', label: 'Plan', type: 'choice', options: ['Gold', 'Silver'], description: null },
+  { key: 'seats', label: 'Seats', type: 'number', options: [] },
+  { key: 'paid', label: 'Paid', type: 'boolean', options: [] },
+  { key: 'renewal', label: 'Renewal', type: 'date', options: [] },
+  { key: 'notes', label: 'Notes', type: 'text', options: [] },
+];
+
+test('contact fields: defined ones with their labels, the others as they are', () => {
+  const split = cf.splitFields(DEFS, { plan: 'Gold', city: 'Madrid', email: 'a@b.co', location_lat: '1' });
+  assert.deepEqual(split.defined.map((f) => [f.def.key, f.value]),
+    [['plan', 'Gold'], ['seats', ''], ['paid', ''], ['renewal', ''], ['notes', '']]);
+  assert.deepEqual(split.free, [['city', 'Madrid'], ['location_lat', '1']]);
+  assert.deepEqual(cf.splitFields(null, null), { defined: [], free: [] });
+  assert.deepEqual(cf.fieldValues(DEFS, { paid: 'maybe', seats: '3' }),
+    { plan: '', seats: '3', paid: '', renewal: '', notes: '' });
+});
+
+test('contact fields: an edit sends what changed, null for what was emptied', () => {
+  const before = { plan: 'Gold', seats: '3', paid: 'true' };
+  assert.equal(cf.fieldsPatch(DEFS, before, cf.fieldValues(DEFS, before)), null);
+  assert.deepEqual(
+    cf.fieldsPatch(DEFS, before, { plan: '', seats: ' 4 ', paid: 'false', renewal: '2027-01-31', notes: '' }),
+    { plan: null, seats: '4', paid: false, renewal: '2027-01-31' },
+  );
+  assert.deepEqual(cf.fieldsPatch(DEFS, {}, { paid: 'true' }), { paid: true });
+  assert.equal(cf.fieldsPatch([], before, {}), null);
+});
+
+test('contact fields: the admin form to request bodies', () => {
+  const form = cf.fieldForm(null);
+  assert.deepEqual(form, { key: '', label: '', type: 'text', options: '', description: '' });
+  assert.deepEqual(cf.fieldBody({ ...form, key: ' plan ', label: ' Plan ', type: 'choice', options: 'Gold\n\n Silver \n' }, null),
+    { key: 'plan', label: 'Plan', type: 'choice', options: ['Gold', 'Silver'] });
+  assert.deepEqual(cf.fieldBody({ ...form, key: 'seats', label: 'Seats', type: 'number', options: 'x', description: 'How many' }, null),
+    { key: 'seats', label: 'Seats', type: 'number', description: 'How many' });
+  const plan = DEFS[0];
+  assert.equal(cf.fieldBody(cf.fieldForm(plan), plan), null);
+  assert.deepEqual(cf.fieldBody({ ...cf.fieldForm(plan), label: 'Tier', options: 'Gold\nSilver\nPlatinum', description: 'Their tier' }, plan),
+    { label: 'Tier', options: ['Gold', 'Silver', 'Platinum'], description: 'Their tier' });
+  assert.deepEqual(cf.fieldBody({ ...cf.fieldForm({ ...plan, description: 'x' }), description: ' ' }, { ...plan, description: 'x' }),
+    { description: null });
+  // A number has no options to change.
+  assert.equal(cf.fieldBody({ ...cf.fieldForm(DEFS[1]), options: 'a' }, DEFS[1]), null);
+  assert.deepEqual(cf.parseOptions(' a \n\nb'), ['a', 'b']);
+});
+
+test('contact fields: a refusal names the field by its label', () => {
+  assert.equal(cf.namedRefusal(DEFS, 'The server refused: fields.seats: a number like 42 (got "x")'),
+    'The server refused: Seats: a number like 42 (got "x")');
+  assert.equal(cf.namedRefusal(DEFS, 'fields.city: too long'), 'fields.city: too long');
+  assert.equal(cf.namedRefusal(null, 'x'), 'x');
 });

@@ -1,6 +1,7 @@
 //! The node's copy of the people: users, teams and memberships as of one directory version,
 //! indexed for the questions every request asks (who is this user, which teams do they serve
-//! or supervise, is this team private, does it mask numbers). Immutable once built; a newer
+//! or supervise, is this team private, does it mask numbers), and the contact field
+//! definitions of that version (every write of a contact checks its values against them). Immutable once built; a newer
 //! version replaces it whole ([`Directory::replace`]), so a reader never sees half a change.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,6 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::assign::board::{AgentSpec, TeamSpec};
 use crate::domain::{AgentId, TeamId};
+
+use crate::crm::fields::FieldDefs;
 
 use super::model::{DirectoryData, MemberRole, Membership, Team, User};
 use super::policy::Principal;
@@ -24,6 +27,7 @@ pub struct Snapshot {
     roles: HashMap<AgentId, (Vec<TeamId>, Vec<TeamId>)>,
     /// Per team: members (ascending), supervisors (ascending).
     people: HashMap<TeamId, (Vec<AgentId>, Vec<AgentId>)>,
+    fields: FieldDefs,
 }
 
 impl Snapshot {
@@ -72,7 +76,13 @@ impl Snapshot {
             memberships,
             roles,
             people,
+            fields: FieldDefs::new(data.contact_fields),
         }
+    }
+
+    /// The contact field definitions in effect.
+    pub fn fields(&self) -> &FieldDefs {
+        &self.fields
     }
 
     pub fn user(&self, id: &AgentId) -> Option<&User> {
@@ -287,6 +297,7 @@ mod tests {
                 member("ghost", "a", MemberRole::Member),
                 member("ann", "zzz", MemberRole::Member),
             ],
+            contact_fields: Vec::new(),
         })
     }
 

@@ -162,14 +162,18 @@ pub struct Membership {
     pub role: MemberRole,
 }
 
-/// Every user, team and membership, as of one version of the store.
+/// Every user, team and membership, and the contact field definitions, as of one version of
+/// the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirectoryData {
-    /// Bumped by every change to users, teams or memberships (in the same transaction).
+    /// Bumped by every change to users, teams, memberships or contact field definitions (in
+    /// the same transaction).
     pub version: i64,
     pub users: Vec<User>,
     pub teams: Vec<Team>,
     pub memberships: Vec<Membership>,
+    /// The custom contact fields admins defined ([`crate::crm::fields`]).
+    pub contact_fields: Vec<crate::crm::fields::FieldDefinition>,
 }
 
 /// A logged-in browser (or client). The token itself is never stored.

@@ -141,10 +141,12 @@ pub enum AdminAction {
     ManageApiKeys,
     /// Panel apps: registrations and their secrets.
     ManagePanelApps,
+    /// Custom contact field definitions: create, change, delete.
+    ManageContactFields,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 8] = [
+    pub const ALL: [AdminAction; 9] = [
         AdminAction::ManageUsers,
         AdminAction::ManageTeams,
         AdminAction::ManageTokens,
@@ -153,6 +155,7 @@ impl AdminAction {
         AdminAction::ManageWebhooks,
         AdminAction::ManageApiKeys,
         AdminAction::ManagePanelApps,
+        AdminAction::ManageContactFields,
     ];
 }
 

@@ -16,6 +16,7 @@ use super::config::{
 use super::hours::BusinessHours;
 use super::matching::{Matcher, normalize};
 use super::{BotError, BotState, BotStep, Handoff, HttpRequestSpec, HttpResult};
+use crate::crm::fields::FieldDefs;
 use crate::domain::{
     InboundMessage, ListRow, ListSection, MessageContent, OutboundContent, ReplyButton, TeamId,
 };
@@ -695,15 +696,31 @@ impl Bot {
     // Decisions
     // -----------------------------------------------------------------------------------------
 
+    /// The questions that save their answer to a contact field: (step, field, accepted
+    /// kinds), by step.
+    pub fn question_fields(&self) -> Vec<(String, String, Vec<String>)> {
+        self.steps
+            .iter()
+            .filter_map(|(name, step)| match step {
+                Step::Question(q) => Some((name.clone(), q.field.clone(), q.accept.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Decide what to do with one customer message.
+    ///
+    /// `fields`: the contact field definitions in effect; an answer saved to a defined field
+    /// must fit its type (it is stored in the field's normal form), else the bot asks again.
     pub fn on_message(
         &self,
         state: &mut BotState,
         contact: &mut ContactRecord,
         msg: &InboundMessage,
         now: DateTime<Utc>,
+        fields: &FieldDefs,
     ) -> BotStep {
-        let mut turn = Turn::new(state, contact, now);
+        let mut turn = Turn::new(state, contact, now, fields);
         if turn.state.handed_off {
             return turn.out;
         }
@@ -749,7 +766,9 @@ impl Bot {
         result: HttpResult,
         now: DateTime<Utc>,
     ) -> BotStep {
-        let mut turn = Turn::new(state, contact, now);
+        static NO_FIELDS: FieldDefs = FieldDefs::EMPTY;
+        // An HTTP result answers no question: no field is saved here.
+        let mut turn = Turn::new(state, contact, now, &NO_FIELDS);
         let Some(name) = turn.state.pending_http.take() else {
             tracing::warn!("bot: HTTP result without a pending HTTP step; ignored");
             return turn.out;
@@ -999,6 +1018,12 @@ impl Bot {
             self.not_understood(turn, name);
             return;
         }
+        // A field an admin defined takes only values of its type, in its normal form: an
+        // answer that does not fit is one the bot did not understand.
+        let Ok(value) = turn.fields.value(&q.field, &value) else {
+            self.not_understood(turn, name);
+            return;
+        };
         turn.state.misunderstandings = 0;
         turn.state.step = None;
         if q.set_contact_name {
@@ -1549,6 +1574,8 @@ struct Turn<'a> {
     state: &'a mut BotState,
     contact: &'a mut ContactRecord,
     now: DateTime<Utc>,
+    /// The contact field definitions a saved answer must fit.
+    fields: &'a FieldDefs,
     /// The HTTP response templates may use (`response.status`, `response.body`).
     response: Option<(u16, serde_json::Value)>,
     out: BotStep,
@@ -1556,11 +1583,17 @@ struct Turn<'a> {
 }
 
 impl<'a> Turn<'a> {
-    fn new(state: &'a mut BotState, contact: &'a mut ContactRecord, now: DateTime<Utc>) -> Self {
+    fn new(
+        state: &'a mut BotState,
+        contact: &'a mut ContactRecord,
+        now: DateTime<Utc>,
+        fields: &'a FieldDefs,
+    ) -> Self {
         Self {
             state,
             contact,
             now,
+            fields,
             response: None,
             out: BotStep::default(),
             hops: 0,

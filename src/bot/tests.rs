@@ -151,6 +151,8 @@ struct Chat {
     state: BotState,
     contact: ContactRecord,
     now: DateTime<Utc>,
+    /// The contact field definitions in effect.
+    fields: crate::crm::fields::FieldDefs,
 }
 
 impl Chat {
@@ -164,6 +166,7 @@ impl Chat {
             state: BotState::default(),
             contact: contact(phone),
             now: open(),
+            fields: Default::default(),
         }
     }
 
@@ -176,8 +179,13 @@ impl Chat {
     }
 
     fn send(&mut self, m: InboundMessage) -> BotStep {
-        self.bot
-            .on_message(&mut self.state, &mut self.contact, &m, self.now)
+        self.bot.on_message(
+            &mut self.state,
+            &mut self.contact,
+            &m,
+            self.now,
+            &self.fields,
+        )
     }
 
     fn say(&mut self, body: &str) -> BotStep {
@@ -450,6 +458,50 @@ fn faq_on_first_contact_follows_the_greeting() {
 // ---------------------------------------------------------------------------------------------
 // Questions and HTTP steps
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_answer_saved_to_a_defined_field_must_fit_its_type() {
+    use crate::crm::fields::{FieldDefinition, FieldDefs, FieldType};
+    let mut chat = Chat::at_menu("15551234567");
+    let def = |key: &str, kind: FieldType, options: &[&str]| FieldDefinition {
+        key: key.into(),
+        label: key.into(),
+        kind,
+        options: options.iter().map(|o| o.to_string()).collect(),
+        description: None,
+        created_at: 0,
+        updated_at: 0,
+    };
+    chat.fields = FieldDefs::new([
+        def("appointment_date", FieldType::Date, &[]),
+        def("order_number", FieldType::Choice, &["A1234", "b-77"]),
+    ]);
+    chat.say("2");
+    assert_eq!(chat.state.step.as_deref(), Some("ask_appointment_date"));
+    // The question's own pattern lets it through; the field's type does not: asked again
+    // with the question's invalid message, nothing saved.
+    let step = chat.say("2026-02-30");
+    assert!(
+        texts(&step)[0].starts_with("Please write the date as YYYY-MM-DD"),
+        "{step:?}"
+    );
+    assert_eq!(chat.state.step.as_deref(), Some("ask_appointment_date"));
+    assert_eq!(chat.state.misunderstandings, 1);
+    assert!(!chat.contact.fields.contains_key("appointment_date"));
+    chat.say("2026-12-03");
+    assert_eq!(chat.contact.fields["appointment_date"], "2026-12-03");
+    assert_eq!(chat.state.misunderstandings, 0);
+
+    // A choice stores the option as defined (the question upper-cases the answer first).
+    let mut chat = Chat::at_menu("15551234568");
+    chat.fields = FieldDefs::new([def("order_number", FieldType::Choice, &["A1234", "b-77"])]);
+    chat.say("1");
+    let step = chat.say("Z999");
+    assert!(texts(&step)[0].starts_with("That doesn't look like an order number"));
+    assert!(!chat.contact.fields.contains_key("order_number"));
+    chat.say("b-77");
+    assert_eq!(chat.contact.fields["order_number"], "b-77");
+}
 
 #[test]
 fn question_reasks_on_invalid_input_then_saves_the_field_and_calls_the_api() {

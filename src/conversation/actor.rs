@@ -829,7 +829,9 @@ async fn run_bot(
             BotState::default()
         })
     };
-    let mut step = bot.on_message(&mut state, contact, message, Utc::now());
+    // The contact field definitions in effect now: an answer saved to a field must fit it.
+    let people = deps.desk.directory.get();
+    let mut step = bot.on_message(&mut state, contact, message, Utc::now(), people.fields());
     if let Some(lost) = &step.restarted_from {
         tracing::warn!(conversation = %conversation.id, key = %conversation.key, step = %lost,
             "the conversation's step is no longer in the reloaded flows; it goes on from the start step");

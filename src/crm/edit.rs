@@ -3,6 +3,8 @@
 //! `fields`; `null` clears (for `fields`, a key set to `null` removes it). `tags` is the whole
 //! new set. The email and the location are kept as the contact fields the bot writes (`email`,
 //! `location_lat`, `location_lon`), so they are set through their own properties, not `fields`.
+//! A field an admin defined ([`super::fields`]) takes only values of its type, stored in their
+//! normal form; a blank value of a defined field that is not text removes it, as `null` does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::contact::ContactChanges;
+use super::fields::{FieldDefs, FieldType};
 use crate::store::ContactRecord;
 
 pub const NAME_MAX: usize = 200;
@@ -138,7 +141,12 @@ pub(crate) fn field_key_ok(key: &str) -> bool {
 
 impl ContactPatch {
     /// The changes this edit makes to `current`, or why it is refused (nothing changes then).
-    pub fn changes(&self, current: &ContactRecord) -> Result<ContactChanges, Invalid> {
+    /// Values of the keys `defs` defines are checked against their type and normalised.
+    pub fn changes(
+        &self,
+        current: &ContactRecord,
+        defs: &FieldDefs,
+    ) -> Result<ContactChanges, Invalid> {
         let mut after = current.clone();
         match &self.name {
             Patch::Unchanged => {}
@@ -235,21 +243,15 @@ impl ContactPatch {
                         ),
                     ));
                 }
-                match value {
-                    Value::Null => {
-                        after.fields.remove(key);
-                    }
+                let given = match value {
+                    Value::Null => None,
                     Value::String(v)
                         if v.chars().count() <= FIELD_VALUE_MAX && printable(v.trim()) =>
                     {
-                        after.fields.insert(key.clone(), v.trim().to_string());
+                        Some(v.trim().to_string())
                     }
-                    Value::Number(n) => {
-                        after.fields.insert(key.clone(), n.to_string());
-                    }
-                    Value::Bool(b) => {
-                        after.fields.insert(key.clone(), b.to_string());
-                    }
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
                     _ => {
                         return Err(invalid(
                             "fields",
@@ -257,6 +259,20 @@ impl ContactPatch {
                                 "{key}: a string of at most {FIELD_VALUE_MAX} characters, a number, a boolean, or null"
                             ),
                         ));
+                    }
+                };
+                let def = defs.get(key);
+                let blank_typed = given.as_deref().is_some_and(str::is_empty)
+                    && def.is_some_and(|d| d.kind != FieldType::Text);
+                match given {
+                    Some(v) if !blank_typed => {
+                        let v = defs
+                            .value(key, &v)
+                            .map_err(|message| invalid(&format!("fields.{key}"), message))?;
+                        after.fields.insert(key.clone(), v);
+                    }
+                    _ => {
+                        after.fields.remove(key);
                     }
                 }
             }
@@ -294,7 +310,7 @@ mod tests {
 
     fn apply(body: Value) -> Result<ContactRecord, Invalid> {
         let before = ana();
-        let changes = patch(body).changes(&before)?;
+        let changes = patch(body).changes(&before, &FieldDefs::default())?;
         let mut after = before;
         changes.apply(&mut after);
         Ok(after)
@@ -302,7 +318,12 @@ mod tests {
 
     #[test]
     fn an_empty_patch_changes_nothing() {
-        assert!(patch(json!({})).changes(&ana()).expect("ok").is_empty());
+        assert!(
+            patch(json!({}))
+                .changes(&ana(), &FieldDefs::default())
+                .expect("ok")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -399,6 +420,85 @@ mod tests {
                 serde_json::from_value::<ContactPatch>(body.clone()).is_err(),
                 "{body}"
             );
+        }
+    }
+
+    fn defs() -> FieldDefs {
+        use super::super::fields::FieldDefinition;
+        let def = |key: &str, kind: FieldType, options: &[&str]| FieldDefinition {
+            key: key.into(),
+            label: key.to_uppercase(),
+            kind,
+            options: options.iter().map(|o| o.to_string()).collect(),
+            description: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        FieldDefs::new([
+            def("seats", FieldType::Number, &[]),
+            def("renewal", FieldType::Date, &[]),
+            def("paid", FieldType::Boolean, &[]),
+            def("plan", FieldType::Choice, &["Gold", "Silver"]),
+            def("city", FieldType::Text, &[]),
+        ])
+    }
+
+    fn apply_typed(body: Value) -> Result<ContactRecord, Invalid> {
+        let before = ana();
+        let changes = patch(body).changes(&before, &defs())?;
+        let mut after = before;
+        changes.apply(&mut after);
+        Ok(after)
+    }
+
+    #[test]
+    fn defined_fields_take_values_of_their_type_in_normal_form() {
+        let after = apply_typed(json!({"fields": {
+            "seats": "007", "renewal": " 2026-03-05", "paid": "yes", "plan": "gold",
+            "city": " Sevilla ", "free": "007"
+        }}))
+        .expect("valid");
+        let get = |k: &str| after.fields.get(k).map(String::as_str);
+        assert_eq!(get("seats"), Some("7"));
+        assert_eq!(get("renewal"), Some("2026-03-05"));
+        assert_eq!(get("paid"), Some("true"));
+        assert_eq!(get("plan"), Some("Gold"));
+        assert_eq!(get("city"), Some("Sevilla"));
+        assert_eq!(get("free"), Some("007"), "an undefined key stays free text");
+        // JSON numbers and booleans are read as their text.
+        let after = apply_typed(json!({"fields": {"seats": 2.50, "paid": false}})).expect("valid");
+        assert_eq!(after.fields["seats"], "2.5");
+        assert_eq!(after.fields["paid"], "false");
+        // A blank typed value removes the field; a blank text is kept as it always was.
+        let mut with = ana();
+        with.fields.insert("seats".into(), "3".into());
+        let changes = patch(json!({"fields": {"seats": "", "city": ""}}))
+            .changes(&with, &defs())
+            .expect("valid");
+        changes.apply(&mut with);
+        assert!(!with.fields.contains_key("seats"));
+        assert_eq!(with.fields["city"], "");
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_its_field_refuses_the_whole_edit() {
+        for (body, field) in [
+            (json!({"fields": {"seats": "many"}}), "fields.seats"),
+            (json!({"fields": {"seats": true}}), "fields.seats"),
+            (
+                json!({"fields": {"renewal": "05/03/2026"}}),
+                "fields.renewal",
+            ),
+            (json!({"fields": {"paid": "maybe"}}), "fields.paid"),
+            (json!({"fields": {"paid": 2}}), "fields.paid"),
+            (json!({"fields": {"plan": "Bronze"}}), "fields.plan"),
+            (
+                json!({"name": "Ana B", "fields": {"plan": "Gold", "seats": "x"}}),
+                "fields.seats",
+            ),
+        ] {
+            let err = apply_typed(body.clone()).expect_err(&body.to_string());
+            assert_eq!(err.field, field, "{body}: {err:?}");
         }
     }
 

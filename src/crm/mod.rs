@@ -9,6 +9,7 @@
 //!   conversations), for rules and segments.
 //! - [`contact::phone_digits`]: the form phone numbers are compared in.
 //! - [`edit::ContactPatch`]: a person's edit of a contact, checked, as field-level changes.
+//! - [`fields`]: custom field definitions, and a typed field's value checked and normalised.
 //! - [`export`]: contacts as CSV rows, safe to open in a spreadsheet.
 //! - [`erase`]: a contact's erasure on request: its reason and the opaque id left behind.
 //! - [`import`]: contacts from CSV rows, each naming its contact and its edit.
@@ -19,6 +20,7 @@ pub mod contact;
 pub mod edit;
 pub mod erase;
 pub mod export;
+pub mod fields;
 pub mod import;
 pub mod segment;
 pub mod segments;

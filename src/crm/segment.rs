@@ -535,6 +535,46 @@ mod tests {
         }
     }
 
+    /// The conversions docs/CONSOLE_API.md ("Contact fields") tells people to use: typed
+    /// fields are strings to CEL, compared as numbers or dates once converted.
+    #[test]
+    fn typed_fields_compare_once_converted() {
+        let mut ana = ana();
+        let fields = &mut ana.contact.fields;
+        fields.insert("seats".into(), "12.5".into());
+        fields.insert("renewal".into(), "2027-01-15".into());
+        fields.insert("odd".into(), "many".into());
+        for (filter, member) in [
+            ("double(contact.fields.seats) >= 10.0", true),
+            ("double(contact.fields.seats) >= 13.0", false),
+            ("contact.fields.renewal < '2027-02-01'", true),
+            (
+                "timestamp(contact.fields.renewal + 'T00:00:00Z') < timestamp('2027-01-16T00:00:00Z')",
+                true,
+            ),
+            (
+                "timestamp(contact.fields.renewal + 'T00:00:00Z') < now + duration('720h')",
+                true,
+            ),
+            (
+                "timestamp(contact.fields.renewal + 'T00:00:00Z') > now + duration('720h')",
+                false,
+            ),
+            (
+                "'seats' in contact.fields && double(contact.fields.seats) > 1.0",
+                true,
+            ),
+            (
+                "'rooms' in contact.fields && double(contact.fields.rooms) > 1.0",
+                false,
+            ),
+            // A value that does not convert: an error, so no member.
+            ("double(contact.fields.odd) > 1.0", false),
+        ] {
+            assert_eq!(compile(filter).matches(&ana, now()), member, "{filter}");
+        }
+    }
+
     #[test]
     fn what_sql_can_say_is_translated_exactly() {
         let t = compile("'vip' in contact.tags && contact.language != 'en'")

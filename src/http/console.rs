@@ -47,6 +47,7 @@ pub fn routes(api: &mut super::openapi::Api) {
     super::business::routes(api);
     super::push::routes(api);
     super::contacts::routes(api);
+    super::contact_fields::routes(api);
     super::contacts_erase::routes(api);
     super::event_webhooks::routes(api);
     super::segments::routes(api);

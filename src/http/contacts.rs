@@ -462,7 +462,7 @@ async fn apply_patch(
     patch: &ContactPatch,
 ) -> Result<Reached, ApiError> {
     let changes = patch
-        .changes(&reached.contact)
+        .changes(&reached.contact, state.desk.directory.get().fields())
         .map_err(|e| ApiError::Unprocessable {
             code: "invalid_contact",
             message: format!("{}: {}", e.field, e.message),
@@ -774,7 +774,7 @@ async fn upsert(
     };
     let changes = body
         .set
-        .changes(&base)
+        .changes(&base, state.desk.directory.get().fields())
         .map_err(|e| ApiError::Unprocessable {
             code: "invalid_contact",
             message: format!("{}: {}", e.field, e.message),

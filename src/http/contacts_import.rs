@@ -236,7 +236,7 @@ async fn import_row(
     };
     let changes = row
         .patch
-        .changes(&base)
+        .changes(&base, state.desk.directory.get().fields())
         .map_err(|e| Failure::Rejected(import::edit_error(&e)))?;
     Ok(match write_upsert(state, base, seed, &changes).await? {
         Written::Created(_) => Outcome::Created,

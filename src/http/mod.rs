@@ -7,6 +7,7 @@ pub mod auth_api;
 pub mod body;
 pub mod business;
 pub mod console;
+pub mod contact_fields;
 pub mod contacts;
 pub mod contacts_erase;
 pub mod contacts_import;

@@ -63,6 +63,20 @@ pub struct AdminTeam {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
+pub struct ContactFieldsListResponse {
+    fields: Vec<crate::crm::fields::FieldDefinition>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ContactFieldResponse {
+    field: crate::crm::fields::FieldDefinition,
+    /// Bot questions saving answers the fields now defined cannot hold.
+    warnings: Vec<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct AdminListTeamsResponse {
     /// The priorities the routing can give a conversation (an SLA policy names one of them).
     sla_priorities: Vec<i64>,

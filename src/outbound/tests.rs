@@ -106,6 +106,21 @@ impl AccountStore for Probe {
     async fn delete_team(&self, _: &TeamId, _: Option<&AuditEntry>) -> Result<i64, AccountError> {
         Err(StoreError::Unavailable.into())
     }
+    async fn save_contact_field(
+        &self,
+        _: &crate::crm::fields::FieldDefinition,
+        _: bool,
+        _: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        Err(StoreError::Unavailable.into())
+    }
+    async fn delete_contact_field(
+        &self,
+        _: &str,
+        _: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        Err(StoreError::Unavailable.into())
+    }
     async fn create_session(&self, _: &Session) -> Result<(), StoreError> {
         Err(StoreError::Unavailable)
     }

@@ -113,7 +113,7 @@ fn greet(bot: &Bot) -> Vec<String> {
         handoff: None,
     };
     let now = Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap();
-    bot.on_message(&mut state, &mut contact, &message, now)
+    bot.on_message(&mut state, &mut contact, &message, now, &Default::default())
         .replies
         .into_iter()
         .map(|r| match r {

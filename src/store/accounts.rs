@@ -1,6 +1,6 @@
 //! The durable record of people: the [`AccountStore`] part of every [`Store`](super::Store).
 //!
-//! Every change to users, teams or memberships bumps the directory version in the same
+//! Every change to users, teams, memberships or contact field definitions bumps the directory version in the same
 //! transaction, so a node can tell in one cheap read whether its copy is current. Changes made
 //! by an administrator are written together with their audit entry (one transaction: no change
 //! without its record, no record without its change).
@@ -11,6 +11,7 @@ use super::StoreError;
 use crate::accounts::model::{
     ApiToken, AuditEntry, AuditFilter, DirectoryData, Membership, ResetToken, Session, Team, User,
 };
+use crate::crm::fields::FieldDefinition;
 use crate::domain::{AgentId, TeamId};
 
 /// Why an account change was refused; nothing changed.
@@ -83,6 +84,25 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn delete_team(
         &self,
         team: &TeamId,
+        audit: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError>;
+
+    /// Create (`create`: the key must be free) or replace a contact field definition, with its
+    /// `audit` entry, bumping the directory version. Returns the new version. Refused, with
+    /// nothing written: `Conflict` for a taken key, `NotFound` for a definition to replace that
+    /// does not exist.
+    async fn save_contact_field(
+        &self,
+        field: &FieldDefinition,
+        create: bool,
+        audit: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError>;
+
+    /// Delete a contact field definition (the values on contacts stay, undefined), with its
+    /// `audit` entry: `NotFound` if there is none. Returns the new version.
+    async fn delete_contact_field(
+        &self,
+        key: &str,
         audit: Option<&AuditEntry>,
     ) -> Result<i64, AccountError>;
 

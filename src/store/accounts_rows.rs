@@ -150,6 +150,35 @@ pub(super) fn team_from_row(row: &impl StoreRow) -> Result<Team, StoreError> {
     })
 }
 
+/// A row of `contact_fields`.
+pub(super) fn contact_field_from_row(
+    row: &impl StoreRow,
+) -> Result<crate::crm::fields::FieldDefinition, StoreError> {
+    let kind = row.text("kind")?;
+    Ok(crate::crm::fields::FieldDefinition {
+        key: row.text("key")?,
+        label: row.text("label")?,
+        kind: crate::crm::fields::FieldType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("contact field type {kind}")))?,
+        options: from_json(&row.text("options")?, "contact field options")?,
+        description: row.opt_text("description")?,
+        created_at: row.int("created_at")?,
+        updated_at: row.int("updated_at")?,
+    })
+}
+
+/// A choice's options as stored (a JSON array).
+pub(super) fn options_text(options: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(options).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(super) fn field_exists(key: &str) -> AccountError {
+    AccountError::Conflict(format!("a contact field {key} is already defined"))
+}
+pub(super) fn no_field(key: &str) -> AccountError {
+    AccountError::NotFound(format!("contact field {key}"))
+}
+
 /// `user_id, team_id, role` of `memberships`.
 pub(super) fn membership_from_row(row: &impl StoreRow) -> Result<Membership, StoreError> {
     let role = row.text("role")?;
@@ -218,6 +247,7 @@ pub(super) fn sort_directory(data: &mut DirectoryData) {
     data.teams.sort_by(|a, b| a.id.cmp(&b.id));
     data.memberships
         .sort_by(|a, b| (&a.user, &a.team).cmp(&(&b.user, &b.team)));
+    data.contact_fields.sort_by(|a, b| a.key.cmp(&b.key));
 }
 
 /// The memberships a `save_user` replaces the user's with: each must be the user's, in a

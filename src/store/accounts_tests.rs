@@ -268,6 +268,7 @@ pub(crate) async fn the_directory_round_trips_and_each_change_bumps_its_version(
                 member("bea", "sales", MemberRole::Supervisor),
                 member("bea", "support", MemberRole::Member),
             ],
+            contact_fields: Vec::new(),
         }
     );
     assert_eq!(store.directory_version().await.expect("version"), 4);
@@ -358,6 +359,7 @@ pub(crate) async fn the_directory_round_trips_and_each_change_bumps_its_version(
                 member("ana", "support", MemberRole::Supervisor),
                 member("bea", "support", MemberRole::Member),
             ],
+            contact_fields: Vec::new(),
         }
     );
 }
@@ -625,6 +627,7 @@ pub(crate) async fn an_empty_store_is_seeded_once(store: Arc<dyn Store>) {
             member("ana", "sales", MemberRole::Member),
             member("bea", "sales", MemberRole::Supervisor),
         ],
+        contact_fields: Vec::new(),
     };
     let tokens = vec![api_token("tok-a", 1, "ana", 50)];
     assert!(
@@ -1339,6 +1342,87 @@ pub(crate) async fn notifications_subscriptions_and_vapid_keys_round_trip(store:
 // ---- the suite ----
 
 /// One test per case for a backend: `accounts_suite!(module, async fn that makes a TestDb)`.
+async fn contact_fields_are_part_of_the_directory(store: Arc<dyn Store>) {
+    use crate::crm::fields::{FieldDefinition, FieldType};
+    let plan = FieldDefinition {
+        key: "plan".into(),
+        label: "Plan".into(),
+        kind: FieldType::Choice,
+        options: vec!["Gold".into(), "Silver".into()],
+        description: Some("Their plan".into()),
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    let seats = FieldDefinition {
+        key: "seats".into(),
+        label: "Seats".into(),
+        kind: FieldType::Number,
+        options: Vec::new(),
+        description: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    let v0 = store.directory_version().await.expect("version");
+    let created = entry("contact_field.create", 1_000, Some("ann"));
+    let v1 = store
+        .save_contact_field(&seats, true, Some(&created))
+        .await
+        .expect("created");
+    let v2 = store
+        .save_contact_field(&plan, true, Some(&created))
+        .await
+        .expect("created");
+    assert_eq!((v1, v2), (v0 + 1, v0 + 2));
+    let directory = store.directory().await.expect("directory");
+    assert_eq!(directory.version, v2);
+    assert_eq!(directory.contact_fields, [plan.clone(), seats.clone()]);
+    // A taken key, a missing one: refused, nothing written, the version unchanged.
+    assert!(is_conflict(
+        store.save_contact_field(&plan, true, Some(&created)).await
+    ));
+    let ghost = FieldDefinition {
+        key: "ghost".into(),
+        ..seats.clone()
+    };
+    assert!(is_not_found(
+        store.save_contact_field(&ghost, false, None).await
+    ));
+    let deleted = entry("contact_field.delete", 3_000, Some("ann"));
+    assert!(is_not_found(
+        store.delete_contact_field("ghost", Some(&deleted)).await
+    ));
+    assert_eq!(store.directory_version().await.expect("version"), v2);
+    let changed = FieldDefinition {
+        label: "Tier".into(),
+        options: vec!["Gold".into(), "Platinum".into()],
+        description: None,
+        updated_at: 2_000,
+        ..plan.clone()
+    };
+    let updated = entry("contact_field.update", 2_000, Some("ann"));
+    let v3 = store
+        .save_contact_field(&changed, false, Some(&updated))
+        .await
+        .expect("changed");
+    let v4 = store
+        .delete_contact_field("seats", Some(&deleted))
+        .await
+        .expect("deleted");
+    assert_eq!((v3, v4), (v2 + 1, v2 + 2));
+    let directory = store.directory().await.expect("directory");
+    assert_eq!(directory.contact_fields, [changed]);
+    let log = audit_log(store.as_ref()).await;
+    let logged: Vec<&str> = actions(&log)
+        .into_iter()
+        .filter(|a| a.starts_with("contact_field."))
+        .collect();
+    assert_eq!(
+        logged.len(),
+        4,
+        "one entry per change, none for a refusal: {logged:?}"
+    );
+}
+
 macro_rules! accounts_suite {
     ($module:ident, $database:path) => {
         mod $module {
@@ -1358,7 +1442,8 @@ macro_rules! accounts_suite {
                 reset_tokens_work_once_before_they_expire,
                 the_audit_log_filters_pages_and_prunes,
                 concurrent_changes_take_turns,
-                notifications_subscriptions_and_vapid_keys_round_trip);
+                notifications_subscriptions_and_vapid_keys_round_trip,
+                contact_fields_are_part_of_the_directory);
         }
     };
     (@cases $database:path, $($case:ident),+) => {

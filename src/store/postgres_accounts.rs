@@ -23,14 +23,16 @@ use super::StoreError;
 use super::accounts::{AccountError, AccountStore};
 use super::accounts_rows::{
     ActionMatch, TeamValues, action_match, api_token_from_row, audit_from_row, audit_limit,
-    check_team_memberships, check_user_memberships, email_taken, json_text, membership_from_row,
-    no_team, no_user, session_from_row, sort_directory, team_busy, team_exists, team_from_row,
-    token_exists, user_exists, user_from_row,
+    check_team_memberships, check_user_memberships, contact_field_from_row, email_taken,
+    field_exists, json_text, membership_from_row, no_field, no_team, no_user, options_text,
+    session_from_row, sort_directory, team_busy, team_exists, team_from_row, token_exists,
+    user_exists, user_from_row,
 };
 use super::postgres::{PostgresStore, text};
 use crate::accounts::model::{
     ApiToken, AuditEntry, AuditFilter, DirectoryData, Membership, ResetToken, Session, Team, User,
 };
+use crate::crm::fields::FieldDefinition;
 use crate::domain::{AgentId, TeamId};
 
 /// The columns of `audit_log`, its JSON read back as the text that was written.
@@ -264,12 +266,19 @@ impl AccountStore for PostgresStore {
                 .await?,
             membership_from_row,
         )?;
+        let contact_fields = rows(
+            sqlx::query("SELECT * FROM contact_fields")
+                .fetch_all(&mut *tx)
+                .await?,
+            contact_field_from_row,
+        )?;
         tx.commit().await?;
         let mut data = DirectoryData {
             version,
             users,
             teams,
             memberships,
+            contact_fields,
         };
         sort_directory(&mut data);
         Ok(data)
@@ -459,6 +468,69 @@ impl AccountStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        audit(&mut tx, audit_entry).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(version)
+    }
+
+    async fn save_contact_field(
+        &self,
+        f: &FieldDefinition,
+        create: bool,
+        audit_entry: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        let (mut tx, version) = self.directory_change().await?;
+        let known = exists(
+            &mut tx,
+            "SELECT EXISTS (SELECT 1 FROM contact_fields WHERE key = $1)",
+            &f.key,
+        )
+        .await?;
+        match (create, known) {
+            (true, true) => return Err(field_exists(&f.key)),
+            (false, false) => return Err(no_field(&f.key)),
+            _ => {}
+        }
+        let sql = if create {
+            "INSERT INTO contact_fields (label, kind, options, description, created_at,
+                updated_at, key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        } else {
+            "UPDATE contact_fields SET label = $1, kind = $2, options = $3, description = $4,
+                created_at = $5, updated_at = $6
+             WHERE key = $7"
+        };
+        sqlx::query(sql)
+            .bind(text(&f.label))
+            .bind(f.kind.as_str())
+            .bind(text(&options_text(&f.options)?))
+            .bind(f.description.as_deref().map(text))
+            .bind(f.created_at)
+            .bind(f.updated_at)
+            .bind(text(&f.key))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_or(e, || field_exists(&f.key)))?;
+        audit(&mut tx, audit_entry).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(version)
+    }
+
+    async fn delete_contact_field(
+        &self,
+        key: &str,
+        audit_entry: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        let (mut tx, version) = self.directory_change().await?;
+        let deleted = sqlx::query("DELETE FROM contact_fields WHERE key = $1")
+            .bind(text(key))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(no_field(key));
+        }
         audit(&mut tx, audit_entry).await?;
         tx.commit().await.map_err(db)?;
         Ok(version)

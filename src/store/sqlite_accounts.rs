@@ -14,14 +14,15 @@ use super::StoreError;
 use super::accounts::{AccountError, AccountStore};
 use super::accounts_rows::{
     ActionMatch, action_match, api_token_from_row, audit_from_row, audit_limit,
-    membership_from_row, session_from_row, sort_directory, store_error, team_from_row,
-    user_from_row,
+    contact_field_from_row, membership_from_row, session_from_row, sort_directory, store_error,
+    team_from_row, user_from_row,
 };
 use super::sqlite::{SqliteStore, WriteOp};
 use super::sqlite_accounts_writer::{AccountDone, AccountWrite};
 use crate::accounts::model::{
     ApiToken, AuditEntry, AuditFilter, DirectoryData, Membership, ResetToken, Session, Team, User,
 };
+use crate::crm::fields::FieldDefinition;
 use crate::domain::{AgentId, TeamId};
 
 impl SqliteStore {
@@ -92,12 +93,19 @@ impl AccountStore for SqliteStore {
             .iter()
             .map(membership_from_row)
             .collect::<Result<_, _>>()?;
+        let contact_fields = sqlx::query("SELECT * FROM contact_fields")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(contact_field_from_row)
+            .collect::<Result<_, _>>()?;
         tx.commit().await?;
         let mut data = DirectoryData {
             version,
             users,
             teams,
             memberships,
+            contact_fields,
         };
         sort_directory(&mut data);
         Ok(data)
@@ -184,6 +192,36 @@ impl AccountStore for SqliteStore {
         version(
             self.account(AccountWrite::DeleteTeam(team.clone(), audit.cloned()))
                 .await?,
+        )
+    }
+
+    async fn save_contact_field(
+        &self,
+        field: &FieldDefinition,
+        create: bool,
+        audit: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        version(
+            self.account(AccountWrite::SaveContactField {
+                field: field.clone(),
+                create,
+                audit: audit.cloned(),
+            })
+            .await?,
+        )
+    }
+
+    async fn delete_contact_field(
+        &self,
+        key: &str,
+        audit: Option<&AuditEntry>,
+    ) -> Result<i64, AccountError> {
+        version(
+            self.account(AccountWrite::DeleteContactField(
+                key.to_owned(),
+                audit.cloned(),
+            ))
+            .await?,
         )
     }
 

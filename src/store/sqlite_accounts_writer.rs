@@ -10,13 +10,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::accounts::AccountError;
 use super::accounts_rows::{
-    TeamValues, check_team_memberships, check_user_memberships, email_taken, json_text, no_team,
-    no_user, team_busy, team_exists, token_exists, user_exists,
+    TeamValues, check_team_memberships, check_user_memberships, email_taken, field_exists,
+    json_text, no_field, no_team, no_user, options_text, team_busy, team_exists, token_exists,
+    user_exists,
 };
 use super::sqlite_writer::{engine, is_unique_violation};
 use crate::accounts::model::{
     ApiToken, AuditEntry, DirectoryData, Membership, ResetToken, Session, Team, User,
 };
+use crate::crm::fields::FieldDefinition;
 use crate::domain::{AgentId, TeamId};
 
 /// An account write for the writer thread.
@@ -40,6 +42,12 @@ pub(super) enum AccountWrite {
         audit: Option<AuditEntry>,
     },
     DeleteTeam(TeamId, Option<AuditEntry>),
+    SaveContactField {
+        field: FieldDefinition,
+        create: bool,
+        audit: Option<AuditEntry>,
+    },
+    DeleteContactField(String, Option<AuditEntry>),
     CreateSession(Session),
     TouchSession(String, i64),
     DeleteSession(String),
@@ -111,6 +119,14 @@ pub(super) fn apply(conn: &Connection, write: &AccountWrite) -> Result<AccountDo
             .map(AccountDone::Version),
         AccountWrite::DeleteTeam(team, audit) => {
             delete_team(conn, team, audit.as_ref()).map(AccountDone::Version)
+        }
+        AccountWrite::SaveContactField {
+            field,
+            create,
+            audit,
+        } => save_contact_field(conn, field, *create, audit.as_ref()).map(AccountDone::Version),
+        AccountWrite::DeleteContactField(key, audit) => {
+            delete_contact_field(conn, key, audit.as_ref()).map(AccountDone::Version)
         }
         AccountWrite::CreateSession(s) => {
             conn.prepare_cached(
@@ -399,6 +415,64 @@ fn save_team(
         for m in memberships {
             insert_membership(conn, m)?;
         }
+    }
+    if let Some(audit) = audit {
+        insert_audit(conn, audit)?;
+    }
+    bump_version(conn)
+}
+
+fn save_contact_field(
+    conn: &Connection,
+    f: &FieldDefinition,
+    create: bool,
+    audit: Option<&AuditEntry>,
+) -> Result<i64> {
+    let known = exists(conn, "SELECT 1 FROM contact_fields WHERE key = ?", &f.key)?;
+    match (create, known) {
+        (true, true) => return Err(field_exists(&f.key)),
+        (false, false) => return Err(no_field(&f.key)),
+        _ => {}
+    }
+    let sql = if create {
+        "INSERT INTO contact_fields (label, kind, options, description, created_at, updated_at,
+            key)
+         VALUES (?, ?, ?, ?, ?, ?, ?)"
+    } else {
+        "UPDATE contact_fields SET label = ?, kind = ?, options = ?, description = ?,
+            created_at = ?, updated_at = ?
+         WHERE key = ?"
+    };
+    let options = options_text(&f.options)?;
+    let written = conn.prepare_cached(sql).and_then(|mut s| {
+        s.execute(params![
+            f.label,
+            f.kind.as_str(),
+            options,
+            f.description,
+            f.created_at,
+            f.updated_at,
+            f.key
+        ])
+    });
+    match written {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(field_exists(&f.key)),
+        Err(e) => return Err(db(e)),
+    }
+    if let Some(audit) = audit {
+        insert_audit(conn, audit)?;
+    }
+    bump_version(conn)
+}
+
+fn delete_contact_field(conn: &Connection, key: &str, audit: Option<&AuditEntry>) -> Result<i64> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM contact_fields WHERE key = ?")
+        .and_then(|mut s| s.execute(params![key]))
+        .map_err(db)?;
+    if deleted == 0 {
+        return Err(no_field(key));
     }
     if let Some(audit) = audit {
         insert_audit(conn, audit)?;
