@@ -13,6 +13,8 @@
 pub mod csv;
 pub mod hours;
 pub mod measures;
+pub mod presence;
+pub mod sampler;
 pub mod sketch;
 pub mod sla;
 pub mod sla_rules;

@@ -152,6 +152,8 @@ fn label(grouping: Grouping, key: &str, hour: i64, tz: Tz) -> String {
 struct Figures {
     counts: BTreeMap<Measure, i64>,
     times: BTreeMap<Measure, Sketch>,
+    /// Presence measures: their sums of milliseconds.
+    sums: BTreeMap<Measure, i64>,
 }
 
 fn seconds(ms: Option<f64>) -> Value {
@@ -168,21 +170,36 @@ impl Figures {
                 json!(self.counts.get(&m).copied().unwrap_or(0)),
             );
         }
-        let mut times = Map::new();
-        let empty = Sketch::default();
-        for m in Measure::TIMES {
-            let s = self.times.get(&m).unwrap_or(&empty);
-            times.insert(
-                m.as_str().into(),
-                json!({
-                    "count": s.count(),
-                    "mean_s": seconds(s.mean_ms()),
-                    "p50_s": seconds(s.quantile_ms(0.5)),
-                    "p90_s": seconds(s.quantile_ms(0.9)),
-                    "p99_s": seconds(s.quantile_ms(0.99)),
-                }),
-            );
-        }
+        let times = |measures: [Measure; 5]| {
+            let mut times = Map::new();
+            let empty = Sketch::default();
+            // Named like the calendar-time measure, in both objects.
+            for (m, named) in measures.into_iter().zip(Measure::TIMES) {
+                let s = self.times.get(&m).unwrap_or(&empty);
+                times.insert(
+                    named.as_str().into(),
+                    json!({
+                        "count": s.count(),
+                        "mean_s": seconds(s.mean_ms()),
+                        "p50_s": seconds(s.quantile_ms(0.5)),
+                        "p90_s": seconds(s.quantile_ms(0.9)),
+                        "p99_s": seconds(s.quantile_ms(0.99)),
+                    }),
+                );
+            }
+            Value::Object(times)
+        };
+        // Per agent: time online and away, and occupancy (load over capacity while online).
+        let sum = |m: Measure| self.sums.get(&m).copied().unwrap_or(0);
+        let capacity = sum(Measure::PresenceCapacity);
+        let occupancy = (capacity > 0).then(|| {
+            (sum(Measure::PresenceLoad) as f64 / capacity as f64 * 10_000.0).round() / 10_000.0
+        });
+        let presence = json!({
+            "online_s": seconds(Some(sum(Measure::PresenceOnline) as f64)),
+            "away_s": seconds(Some(sum(Measure::PresenceAway) as f64)),
+            "occupancy": occupancy,
+        });
         // The share of each SLA clock that stopped within its target.
         let mut sla = Map::new();
         for (clock, met, missed) in Measure::SLA {
@@ -194,7 +211,13 @@ impl Figures {
                 json!({ "met": met, "missed": missed, "share_met": share }),
             );
         }
-        json!({ "counts": counts, "times": times, "sla": sla })
+        json!({
+            "counts": counts,
+            "times": times(Measure::TIMES),
+            "times_business_hours": times(Measure::TIMES_BH),
+            "sla": sla,
+            "presence": presence,
+        })
     }
 }
 
@@ -230,6 +253,10 @@ pub fn summarize(
                     .entry(m)
                     .or_default()
                     .add_totals(c.n.max(0) as u64, c.sum_ms);
+            }
+        } else if m.is_presence() {
+            for f in [&mut total, g] {
+                *f.sums.entry(m).or_default() += c.sum_ms;
             }
         } else {
             for f in [&mut total, g] {
