@@ -376,6 +376,44 @@ mod tests {
     }
 
     #[test]
+    fn presence_sums_give_times_and_occupancy() {
+        let counts = vec![
+            count("alice", 0, Measure::PresenceOnline, 2, 1_800_000),
+            count("alice", 0, Measure::PresenceAway, 1, 600_000),
+            count("alice", 0, Measure::PresenceLoad, 2, 1_800_000),
+            count("alice", 0, Measure::PresenceCapacity, 2, 5_400_000),
+            count("bob", 0, Measure::Replies, 3, 0),
+            count("bob", 0, Measure::WaitInQueueBh, 1, 5_000),
+        ];
+        let bins = vec![RollupBin {
+            key: "bob".into(),
+            hour: 0,
+            measure: "wait_in_queue_bh".into(),
+            bin: super::super::sketch::bin_of(5_000),
+            n: 1,
+        }];
+        let v = summarize(&counts, &bins, Grouping::Agent, Tz::UTC, 0, HOUR_MS);
+        assert_eq!(v["groups"][0]["presence"]["online_s"], 1800.0);
+        assert_eq!(v["groups"][0]["presence"]["away_s"], 600.0);
+        // Load 1 of capacity 3 while online.
+        assert_eq!(v["groups"][0]["presence"]["occupancy"], 0.3333);
+        // Bob was never online: no occupancy; his business-hours wait under its plain name.
+        assert_eq!(v["groups"][1]["presence"]["occupancy"], Value::Null);
+        assert_eq!(v["groups"][1]["presence"]["online_s"], 0.0);
+        assert_eq!(
+            v["groups"][1]["times_business_hours"]["wait_in_queue"]["count"],
+            1
+        );
+        assert_eq!(
+            v["groups"][1]["times_business_hours"]["wait_in_queue"]["mean_s"],
+            5.0
+        );
+        assert_eq!(v["groups"][1]["times"]["wait_in_queue"]["count"], 0);
+        // Presence sums are not counts.
+        assert!(v["total"]["counts"].get("presence_online").is_none());
+    }
+
+    #[test]
     fn unknown_measures_are_skipped_and_groups_keyed() {
         let counts = vec![
             count("sales", 0, Measure::Transfers, 1, 0),
