@@ -83,6 +83,9 @@ pub struct Settings {
     /// SLA policies per team and priority (docs/REPORTS.md, "SLAs").
     #[serde(default)]
     pub sla: SlaSettings,
+    /// Reports: how often agents' presence is sampled (docs/REPORTS.md, "Presence").
+    #[serde(default)]
+    pub reports: ReportsSettings,
     /// Panel apps registered at start when the store has none (the demo's orders page), by id.
     /// From then on the store holds them and admins change them (`/api/v1/admin/panel-apps`).
     #[serde(default)]
@@ -1061,6 +1064,24 @@ pub struct EventWebhookSettings {
     pub allowed_private_addresses: Vec<String>,
 }
 
+/// Reports' settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsSettings {
+    /// Every how many seconds agents' presence is sampled for the per-agent online and away
+    /// times and occupancy (at most 3600; samples fall on multiples of it); 0 turns the sampling
+    /// off (no presence figures).
+    pub presence_sample_seconds: u64,
+}
+
+impl Default for ReportsSettings {
+    fn default() -> Self {
+        Self {
+            presence_sample_seconds: 60,
+        }
+    }
+}
+
 /// SLA policies: the first that matches a conversation's team and priority applies.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
@@ -1427,6 +1448,9 @@ impl Settings {
             return invalid("push.subject must be a mailto: or https: URL (RFC 8292)".into());
         }
         crate::reports::sla_rules::SlaRules::from_settings(self).map_err(ConfigError::Invalid)?;
+        if self.reports.presence_sample_seconds > 3600 {
+            return invalid("reports.presence_sample_seconds must be 0 (off) to 3600".into());
+        }
         self.validate_panel_apps()?;
         let mut seen = std::collections::HashSet::new();
         for (id, channel) in &self.channels {

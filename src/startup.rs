@@ -315,6 +315,18 @@ impl Application {
             desk.spawn_presence_keeper(),
             spawn_retention(store.clone(), visitors.clone(), &settings),
         ];
+        // Agents' online and away time and occupancy (docs/REPORTS.md, "Presence").
+        if settings.reports.presence_sample_seconds > 0 {
+            tasks.push(
+                crate::reports::sampler::PresenceSampler::new(
+                    desk.assignments.clone(),
+                    store.clone(),
+                    settings.reports.presence_sample_seconds,
+                    parts.as_ref().map(|p| p.cluster.clone()),
+                )
+                .spawn(),
+            );
+        }
         if settings.event_webhooks.enabled {
             tasks.push(webhooks.spawn());
         }

@@ -475,6 +475,12 @@ async fn every_answer_matches_the_document() {
         .await;
     api.get(&format!("/api/v1/reports/summary?{day}&group=agent"), &sam)
         .await;
+    // One agent's figures: presence, business-hours times, transfers in.
+    api.get(
+        &format!("/api/v1/reports/summary?{day}&agent=bob&group=hour"),
+        &sam,
+    )
+    .await;
     api.get("/api/v1/reports/summary?from=yesterday", &sam)
         .await;
     api.get(&format!("/api/v1/reports/conversations.csv?{day}"), &sam)

@@ -12,6 +12,7 @@ use switchboard::domain::{
     AgentId, ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
     ProviderMessageId, Sender, TeamId,
 };
+use switchboard::reports::hours::{Calendar, TeamCalendars};
 use switchboard::store::{
     ConversationEvent, ConversationRecord, ConversationStatus, ConversationStep,
     InboundMessageRecord, Store,
@@ -28,6 +29,8 @@ const CHANNEL: &str = "wa-support";
 struct Conv<'a> {
     store: &'a dyn Store,
     c: ConversationRecord,
+    /// The calendars its steps carry (as the conversation's actor resolves them).
+    calendars: TeamCalendars,
 }
 
 fn event(kind: &str, agent: Option<&str>, team: Option<&str>) -> ConversationEvent {
@@ -48,6 +51,7 @@ impl<'a> Conv<'a> {
         let mut conv = Conv {
             store,
             c: ConversationRecord::new(key, channel, customer, at),
+            calendars: TeamCalendars::default(),
         };
         conv.commit(at, ConversationStep::empty(), |_| {}).await;
         conv
@@ -62,6 +66,7 @@ impl<'a> Conv<'a> {
         change(&mut self.c);
         self.c.updated_at = at;
         step.conversation = Some(self.c.clone());
+        step.calendars = self.calendars.clone();
         self.store.commit_step(step).await.expect("step committed");
         self.c.version += 1;
     }
@@ -324,6 +329,14 @@ async fn a_scripted_day_gives_the_hand_computed_figures() {
     assert_eq!(counts(group(&by_team, "")), [5, 0, 1, 0, 0, 0, 0, 0]);
     assert_eq!(counts(group(&by_team, "support")), [0, 4, 0, 2, 1, 1, 1, 5]);
     assert_eq!(counts(group(&by_team, "sales")), [0, 0, 0, 1, 0, 0, 0, 2]);
+    // C2's transfer, received by sales (waiting in its queue: no agent).
+    assert_eq!(group(&by_team, "sales")["counts"]["transfers_in"], 1);
+    assert_eq!(group(&by_team, "support")["counts"]["transfers_in"], 0);
+    // No team has a calendar here: no business-hours times.
+    assert_eq!(
+        by_team["total"]["times_business_hours"]["wait_in_queue"]["count"],
+        0
+    );
     assert_time(
         group(&by_team, "sales"),
         "wait_in_queue",
@@ -361,6 +374,7 @@ async fn a_scripted_day_gives_the_hand_computed_figures() {
         [560.0, 560.0, 560.0],
     );
     assert_eq!(group(&by_agent, "bob")["counts"]["transfers"], 1);
+    assert_eq!(group(&by_agent, "")["counts"]["transfers_in"], 1);
     let alice = expect_status(
         200,
         admin
@@ -563,7 +577,329 @@ async fn a_live_conversation_is_counted_by_its_steps() {
     }
 }
 
+/// The `madrid` calendar of the configuration (Monday to Friday 09:00–18:00 in Madrid, that is
+/// 08:00–17:00 UTC in winter), as the actor resolves it for team billing.
+fn madrid(app: &common::TestApp) -> TeamCalendars {
+    let config = app
+        .settings
+        .business_hours
+        .get("madrid")
+        .expect("the madrid calendar is configured");
+    let calendar = Calendar::from_config(config).expect("a good calendar");
+    TeamCalendars::new(vec![("billing".into(), std::sync::Arc::new(calendar))])
+}
+
+async fn business_hours_transfers_in_and_presence_give_the_hand_computed_figures() {
+    // Samples are taken by hand here, at scripted instants (the app's own sampler is off).
+    let app = spawn_console_app(|s| s.reports.presence_sample_seconds = 0).await;
+    let store = switchboard::store::open(&app.settings.database)
+        .await
+        .expect("the store opens beside the app");
+    let t = |day: i64, h: i64, m: i64| DAY + day * 24 * H + h * H + m * M;
+
+    // B1, billing (calendar madrid: open 08:00–17:00 UTC): opened Monday 16:00 UTC, handed off
+    // 16:30, assigned to Bob 16:50; the first reply comes Tuesday 08:20, after the close at 17:00
+    // and the reopening at 08:00; the customer writes 08:30, Bob answers 08:45, resolves 09:00.
+    let mut b1 = Conv::open(store.as_ref(), "34600000101", t(0, 16, 0)).await;
+    b1.calendars = madrid(&app);
+    b1.handoff(t(0, 16, 30), "billing").await;
+    b1.assign(t(0, 16, 50), "bob").await;
+    b1.reply(t(1, 8, 20)).await;
+    b1.customer_writes(t(1, 8, 30)).await;
+    b1.reply(t(1, 8, 45)).await;
+    b1.resolve(t(1, 9, 0), "bob").await;
+    // B2, support (no calendar): Alice has it a minute after the handoff and hands it straight
+    // to Bob (transferred and assigned in one step, as a transfer to an agent is).
+    let mut b2 = Conv::open(store.as_ref(), "34600000102", t(0, 10, 0)).await;
+    b2.handoff(t(0, 10, 1), "support").await;
+    b2.assign(t(0, 10, 2), "alice").await;
+    let step = ConversationStep {
+        events: vec![
+            event("transferred", Some("alice"), Some("support")),
+            event("assigned", Some("bob"), Some("support")),
+        ],
+        ..ConversationStep::empty()
+    };
+    b2.commit(t(0, 10, 5), step, |c| {
+        c.assignee = Some(AgentId::new("bob"));
+        c.handoff_at = Some(t(0, 10, 5));
+        c.assigned_at = Some(t(0, 10, 5));
+    })
+    .await;
+
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let days = "from=2026-11-30&to=2026-12-02&tz=UTC";
+    let report = expect_status(
+        200,
+        admin.get(&format!("/api/v1/reports/summary?{days}")).await,
+    );
+    let total = &report["total"];
+    // Calendar time: waits 1200 s (B1) and 60 s (B2), 0 s (B2 to Bob); B1's first response
+    // 16:30 → 08:20 = 15 h 50 min = 57000 s; its resolution 16:00 → 09:00 = 17 h = 61200 s.
+    // (0, 60, 1200: each percentile is the value of rank ⌊q·2⌋, the middle one.)
+    assert_time(total, "wait_in_queue", 3, 420.0, [60.0, 60.0, 60.0]);
+    assert_time(total, "first_response", 1, 57000.0, [57000.0; 3]);
+    assert_time(total, "resolution", 1, 61200.0, [61200.0; 3]);
+    // Business hours, B1 only (billing has the calendar): wait 16:30–16:50 = 1200 s; first
+    // response 16:30–17:00 + 08:00–08:20 = 3000 s; next response 08:30–08:45 = 900 s;
+    // resolution 16:00–17:00 + 08:00–09:00 = 7200 s; held 16:50–17:00 + 08:00–09:00 = 4200 s.
+    let bh = &total["times_business_hours"];
+    let bh = serde_json::json!({ "times": bh });
+    assert_time(&bh, "wait_in_queue", 1, 1200.0, [1200.0; 3]);
+    assert_time(&bh, "first_response", 1, 3000.0, [3000.0; 3]);
+    assert_time(&bh, "next_response", 1, 900.0, [900.0; 3]);
+    assert_time(&bh, "resolution", 1, 7200.0, [7200.0; 3]);
+    assert_time(&bh, "handle_time", 1, 4200.0, [4200.0; 3]);
+    // Transfers: out under Alice and support, in under Bob and support.
+    let by_agent = expect_status(
+        200,
+        admin
+            .get(&format!("/api/v1/reports/summary?{days}&group=agent"))
+            .await,
+    );
+    assert_eq!(group(&by_agent, "alice")["counts"]["transfers"], 1);
+    assert_eq!(group(&by_agent, "alice")["counts"]["transfers_in"], 0);
+    assert_eq!(group(&by_agent, "bob")["counts"]["transfers_in"], 1);
+    assert_eq!(group(&by_agent, "bob")["counts"]["transfers"], 0);
+
+    // Presence: Bob (teams support and billing, capacity 3) on the board, sampled every 10 min.
+    let mut board = switchboard::assign::board::Board::from_settings(&app.settings);
+    let bob = AgentId::new("bob");
+    let every = 10 * M;
+    let ticket = |n: u32, at: i64| {
+        let channel = ChannelId::new(CHANNEL);
+        let customer = CustomerId::new(format!("3460000020{n}"));
+        switchboard::assign::Ticket {
+            conversation: switchboard::assign::ConversationRef {
+                id: format!("presence-{n}"),
+                key: ConversationKey::new(&channel, &customer),
+                channel,
+            },
+            team: TeamId::new("billing"),
+            priority: 0,
+            arrival_ms: at,
+            preferred_agent: None,
+        }
+    };
+    let sample = |board: &switchboard::assign::board::Board, at: i64| {
+        let agents = board.snapshot().expect("a snapshot").agents;
+        switchboard::reports::presence::sample(&agents, at, every)
+    };
+    let nine = |m: i64| t(0, 9, 0) + m * M;
+    // 09:00 online, with one conversation: load 1.
+    board
+        .set_presence(&bob, switchboard::domain::Presence::Online, nine(0))
+        .expect("presence set");
+    board.place(ticket(1, nine(0))).expect("placed");
+    for at in [nine(10), nine(20)] {
+        assert!(
+            store
+                .record_presence_sample(at, sample(&board, at))
+                .await
+                .expect("recorded")
+        );
+    }
+    // 09:25 away: the 09:30 sample counts 5 min away (09:20–09:25 online is not counted).
+    board
+        .set_presence(&bob, switchboard::domain::Presence::Away, nine(25))
+        .expect("presence set");
+    for at in [nine(30), nine(40)] {
+        assert!(
+            store
+                .record_presence_sample(at, sample(&board, at))
+                .await
+                .expect("recorded")
+        );
+    }
+    // 09:40 online again, a second conversation: load 2.
+    board
+        .set_presence(&bob, switchboard::domain::Presence::Online, nine(40))
+        .expect("presence set");
+    board.place(ticket(2, nine(40))).expect("placed");
+    assert!(
+        store
+            .record_presence_sample(nine(50), sample(&board, nine(50)))
+            .await
+            .expect("recorded")
+    );
+    // The same instant again (a retry, or a second node), or an earlier one: nothing.
+    assert!(
+        !store
+            .record_presence_sample(nine(50), sample(&board, nine(50)))
+            .await
+            .expect("answered")
+    );
+    assert!(
+        !store
+            .record_presence_sample(nine(30), sample(&board, nine(30)))
+            .await
+            .expect("answered")
+    );
+    assert!(
+        store
+            .record_presence_sample(nine(60), sample(&board, nine(60)))
+            .await
+            .expect("recorded")
+    );
+    // 10:00 offline: later samples add nothing for Bob.
+    board
+        .set_presence(&bob, switchboard::domain::Presence::Offline, nine(60))
+        .expect("presence set");
+    assert!(
+        store
+            .record_presence_sample(nine(70), sample(&board, nine(70)))
+            .await
+            .expect("recorded")
+    );
+
+    // Online 09:00–09:20 and 09:40–10:00: 2400 s; away 09:25–09:40: 900 s. Load × time:
+    // 1 × 1200 s + 2 × 1200 s = 3600 s; capacity × time 3 × 2400 s = 7200 s: occupancy 0.5.
+    let day = "from=2026-11-30&to=2026-12-01&tz=UTC";
+    let by_agent = expect_status(
+        200,
+        admin
+            .get(&format!("/api/v1/reports/summary?{day}&group=agent"))
+            .await,
+    );
+    let presence = &group(&by_agent, "bob")["presence"];
+    assert_eq!(presence["online_s"], 2400.0, "{by_agent}");
+    assert_eq!(presence["away_s"], 900.0, "{by_agent}");
+    assert_eq!(presence["occupancy"], 0.5, "{by_agent}");
+    // Alice never came online: no occupancy.
+    assert_eq!(group(&by_agent, "alice")["presence"]["online_s"], 0.0);
+    assert_eq!(
+        group(&by_agent, "alice")["presence"]["occupancy"],
+        Value::Null
+    );
+    // Bob's two teams: once in the total and for `agent=`, once in each team by team.
+    assert_eq!(by_agent["total"]["presence"]["online_s"], 2400.0);
+    let bob_only = expect_status(
+        200,
+        admin
+            .get(&format!("/api/v1/reports/summary?{day}&agent=bob"))
+            .await,
+    );
+    assert_eq!(bob_only["total"]["presence"]["away_s"], 900.0);
+    assert_eq!(bob_only["total"]["presence"]["occupancy"], 0.5);
+    let by_team = expect_status(
+        200,
+        admin
+            .get(&format!("/api/v1/reports/summary?{day}&group=team"))
+            .await,
+    );
+    for team in ["support", "billing"] {
+        assert_eq!(
+            group(&by_team, team)["presence"]["online_s"],
+            2400.0,
+            "{team}"
+        );
+    }
+    assert_eq!(
+        group(&by_team, "sales")["presence"]["online_s"],
+        Value::Null
+    );
+    // By hour: all of it in 09:00–10:00 UTC.
+    let by_hour = expect_status(
+        200,
+        admin
+            .get(&format!(
+                "/api/v1/reports/summary?{day}&group=hour&agent=bob"
+            ))
+            .await,
+    );
+    assert_eq!(
+        group(&by_hour, "2026-11-30T09:00:00+00:00")["presence"]["online_s"],
+        2400.0
+    );
+    // Sam supervises Bob's teams: he sees Bob's figures through either of them.
+    let sam = Console::login(&app, "sam@example.com", DEMO_PASSWORD).await;
+    let seen = expect_status(
+        200,
+        sam.get(&format!(
+            "/api/v1/reports/summary?{day}&agent=bob&team=billing"
+        ))
+        .await,
+    );
+    assert_eq!(seen["total"]["presence"]["online_s"], 2400.0);
+}
+
+/// The live path: the app's own sampler (every second) counts an agent who comes online, and a
+/// conversation of a team with a calendar gets business-hours times from the actor's steps.
+async fn the_sampler_and_the_actors_write_presence_and_business_hours() {
+    let app = spawn_console_app(|s| {
+        s.reports.presence_sample_seconds = 1;
+        let mut always = s
+            .business_hours
+            .get("madrid")
+            .cloned()
+            .expect("the madrid calendar is configured");
+        always.weekly = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            .iter()
+            .map(|d| (d.to_string(), "00:00-24:00".to_string()))
+            .collect();
+        always.closed_dates.clear();
+        s.business_hours.insert("always".into(), always);
+        if let Some(support) = s.teams.get_mut("support") {
+            support.business_hours = Some("always".into());
+        }
+    })
+    .await;
+    let alice = Console::new(&app, ALICE);
+    let mut ws = ConsoleSocket::connect(&app, ALICE, None).await;
+    alice.set_presence("online").await;
+    let customer = Customer::new(&app, "34600700002");
+    let id = customer.hands_off_to("support").await;
+    ws.wait_for_conversation(ASSIGNED, &id, WAIT).await;
+    let (status, body) = alice.reply(&id, "Hello").await;
+    assert!(status < 300, "{body}");
+    let hour = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = now_ms();
+        let report = expect_status(
+            200,
+            admin
+                .get(&format!(
+                    "/api/v1/reports/summary?from={}&to={}&agent=alice",
+                    hour(now - H),
+                    hour(now + H)
+                ))
+                .await,
+        );
+        let total = &report["total"];
+        let online = total["presence"]["online_s"].as_f64().unwrap_or(0.0);
+        if online > 0.0 {
+            assert_eq!(total["presence"]["away_s"], 0.0, "{report}");
+            let occupancy = total["presence"]["occupancy"].as_f64().unwrap_or(-1.0);
+            assert!((0.0..=1.0).contains(&occupancy), "{report}");
+            // Support's calendar is always open: the same first response in business hours.
+            assert_eq!(
+                total["times_business_hours"]["first_response"]["count"], 1,
+                "{report}"
+            );
+            assert_eq!(
+                total["times_business_hours"]["first_response"]["mean_s"],
+                total["times"]["first_response"]["mean_s"],
+                "{report}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no presence sample within 30 s: {report}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 in_both_modes!(
+    business_hours_transfers_in_and_presence_give_the_hand_computed_figures,
+    the_sampler_and_the_actors_write_presence_and_business_hours,
     a_scripted_day_gives_the_hand_computed_figures,
     who_may_read_reports_and_bad_queries,
     a_live_conversation_is_counted_by_its_steps,

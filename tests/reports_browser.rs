@@ -1,6 +1,7 @@
 //! The console's reports screen in a real Chromium (see tests/browser.rs): a supervisor opens the
 //! reports and reads the figures of a conversation handed off, answered and resolved; the CSV
-//! button fetches the export with the token (the file itself is not saved); on a phone in
+//! button fetches the export with the token (the file itself is not saved); the table per agent
+//! (online and away time, occupancy, counts) and the business-hours toggle; on a phone in
 //! Arabic, right to left, nothing overflows. Screenshots go to `target/screenshots/`.
 
 mod common;
@@ -18,7 +19,8 @@ fn count_is(measure: &str, value: &str) -> String {
 
 #[actix_rt::test]
 async fn a_supervisor_reads_the_reports_and_downloads_the_csv() {
-    let app = spawn_console_app(|_| {}).await;
+    // Presence sampled every second, so Alice has online time by the time Sam looks.
+    let app = spawn_console_app(|s| s.reports.presence_sample_seconds = 1).await;
     let id = hand_off(&app, "34611122266", "support").await;
     let alice = Console::new(&app, ALICE);
     alice.set_presence("online").await;
@@ -61,6 +63,60 @@ async fn a_supervisor_reads_the_reports_and_downloads_the_csv() {
         .wait_true(
             "the first response's SLA met",
             "document.querySelector(\"#reports [data-sla-clock='first_response'] dd\")?.textContent.trim() === '100%'",
+        )
+        .await;
+    // The table per agent: Alice's row, her reply and assignment, her time online and occupancy.
+    let alice_cell = |class: &str| {
+        format!(
+            "document.querySelector(\"#reports-agents tr[data-agent='alice'] td.{class}\")?.textContent.trim()"
+        )
+    };
+    browser
+        .wait_true(
+            "Alice's row in the agents' table",
+            &format!(
+                "{} === '1' && {} === '1' && {} === '0' && /^[0-9.]+ s$|^\\d+:\\d\\d$/.test({} || '')                  && /%$/.test({} || '')",
+                alice_cell("replies"),
+                alice_cell("assigned"),
+                alice_cell("transfers_in"),
+                alice_cell("online"),
+                alice_cell("occupancy"),
+            ),
+        )
+        .await;
+    browser
+        .wait_true(
+            "the agents' table in view",
+            "(() => { document.querySelector('#reports-agents').scrollIntoView(); return true; })()",
+        )
+        .await;
+    browser.screenshot("console-reports-agents").await;
+    // Business hours only: support has no calendar in the demo, so no business-hours times.
+    browser
+        .wait_css("#reports-business-hours")
+        .await
+        .click()
+        .await
+        .expect("the business-hours toggle");
+    browser
+        .wait_true(
+            "the times in business hours",
+            "document.querySelector('#reports-times')?.dataset.hours === 'business' \
+             && !!document.querySelector('#reports-business-hours-note') \
+             && document.querySelector(\"#reports-times tr[data-measure='first_response'] .count\")?.textContent.trim() === '0'",
+        )
+        .await;
+    browser
+        .wait_css("#reports-business-hours")
+        .await
+        .click()
+        .await
+        .expect("back to calendar time");
+    browser
+        .wait_true(
+            "the times in calendar time again",
+            "document.querySelector('#reports-times')?.dataset.hours === 'calendar' \
+             && document.querySelector(\"#reports-times tr[data-measure='first_response'] .count\")?.textContent.trim() === '1'",
         )
         .await;
     browser
@@ -167,6 +223,18 @@ async fn a_supervisor_reads_the_reports_and_downloads_the_csv() {
         )
         .await;
     browser.screenshot("console-phone-ar-reports").await;
+    // The agents' table scrolls within its frame; the page does not.
+    browser
+        .wait_css("#reports-agents tr[data-agent='alice']")
+        .await;
+    browser
+        .wait_true(
+            "the agents' table in view, the page no wider",
+            "(() => { document.querySelector('#reports-agents').scrollIntoView(); \
+             return document.documentElement.scrollWidth <= window.innerWidth + 1; })()",
+        )
+        .await;
+    browser.screenshot("console-phone-ar-reports-agents").await;
     browser.close().await;
 
     // Arabic on a desktop.

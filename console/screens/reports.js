@@ -1,7 +1,9 @@
 // Reports, for supervisors (their teams) and admins (every team): a date range, a time zone and
-// a team; the summary's counts and times (count, mean, p50, p90, p99) from
-// GET /api/v1/reports/summary (grouped by day, for the chart: an inline SVG, no library), and
-// the conversations as CSV (GET /api/v1/reports/conversations.csv, fetched with the token).
+// a team; the summary's counts and times (count, mean, p50, p90, p99; in calendar time or in the
+// teams' business hours) from GET /api/v1/reports/summary (grouped by day, for the chart: an
+// inline SVG, no library), a table per agent (grouped by agent: online and away time, occupancy,
+// offers, assignments, replies, transfers in and out), and the conversations as CSV
+// (GET /api/v1/reports/conversations.csv, fetched with the token).
 
 import { html, useEffect, useState } from '../lib/html.js';
 import { t, K, currentLocale } from '../lib/i18n.js';
@@ -19,7 +21,16 @@ const COUNTS = [
   ['abandoned', K('reports.count.abandoned')],
   ['reopened', K('reports.count.reopened')],
   ['transfers', K('reports.count.transfers')],
+  ['transfers_in', K('reports.count.transfers_in')],
   ['replies', K('reports.count.replies')],
+];
+/** The per-agent table's counts, after its presence columns. */
+const AGENT_COUNTS = [
+  ['offered', K('reports.count.offered')],
+  ['assigned', K('reports.count.assigned')],
+  ['replies', K('reports.count.replies')],
+  ['transfers_in', K('reports.count.transfers_in')],
+  ['transfers', K('reports.count.transfers')],
 ];
 const TIMES = [
   ['wait_in_queue', K('reports.time.wait_in_queue')],
@@ -152,9 +163,53 @@ function SlaShares({ sla }) {
   `;
 }
 
-function Figures({ report, range }) {
+function percent(share) {
+  return typeof share === 'number'
+    ? new Intl.NumberFormat(currentLocale(), { style: 'percent', maximumFractionDigits: 1 }).format(share)
+    : t('common.none');
+}
+
+/** One row per agent of the range (docs/REPORTS.md, "Presence"): time online and away,
+ * occupancy (load over capacity while online) and the agent's counts. */
+function Agents({ report }) {
+  const rows = (Array.isArray(report?.groups) ? report.groups : []).filter((g) => g.key);
+  return html`
+    <section class="reports-section" aria-labelledby="reports-agents-title">
+      <h3 id="reports-agents-title" class="subheading">${t('reports.agents')}</h3>
+      ${rows.length === 0
+        ? html`<p class="muted" id="reports-agents-empty">${t('reports.no_agents')}</p>`
+        : html`
+          <div class="reports-table-wrap">
+            <table class="reports-times reports-agents" id="reports-agents">
+              <thead>
+                <tr>
+                  <th scope="col">${t('reports.agent')}</th>
+                  <th scope="col">${t('reports.online')}</th>
+                  <th scope="col">${t('reports.away')}</th>
+                  <th scope="col">${t('reports.occupancy')}</th>
+                  ${AGENT_COUNTS.map(([m, key]) => html`<th key=${m} scope="col">${t(key) /* i18n-dynamic */}</th>`)}
+                </tr>
+              </thead>
+              <tbody>
+                ${rows.map((g) => html`
+                  <tr key=${g.key} data-agent=${g.key}>
+                    <th scope="row"><bdi>${g.key}</bdi></th>
+                    <td class="online">${seconds(g.presence?.online_s ?? 0)}</td>
+                    <td class="away">${seconds(g.presence?.away_s ?? 0)}</td>
+                    <td class="occupancy">${percent(g.presence?.occupancy)}</td>
+                    ${AGENT_COUNTS.map(([m]) => html`<td key=${m} class=${m}>${number(g.counts?.[m] ?? 0)}</td>`)}
+                  </tr>`)}
+              </tbody>
+            </table>
+          </div>`}
+    </section>
+  `;
+}
+
+function Figures({ report, agents, range }) {
+  const [businessHours, setBusinessHours] = useState(false);
   const counts = report.total?.counts || {};
-  const times = report.total?.times || {};
+  const times = (businessHours ? report.total?.times_business_hours : report.total?.times) || {};
   const sla = report.total?.sla || {};
   return html`
     <section class="reports-section" aria-labelledby="reports-counts-title">
@@ -169,8 +224,14 @@ function Figures({ report, range }) {
     </section>
     <section class="reports-section" aria-labelledby="reports-times-title">
       <h3 id="reports-times-title" class="subheading">${t('reports.times')}</h3>
+      <label class="reports-toggle">
+        <input id="reports-business-hours" type="checkbox" checked=${businessHours}
+          onChange=${(e) => setBusinessHours(e.currentTarget.checked)} />
+        ${t('reports.business_hours')}
+      </label>
+      ${businessHours && html`<p class="muted small" id="reports-business-hours-note">${t('reports.business_hours_note')}</p>`}
       <div class="reports-table-wrap">
-        <table class="reports-times">
+        <table class="reports-times" id="reports-times" data-hours=${businessHours ? 'business' : 'calendar'}>
           <thead>
             <tr>
               <th scope="col">${t('reports.measure')}</th>
@@ -200,6 +261,7 @@ function Figures({ report, range }) {
       <p class="muted small">${t('reports.error_note', { percent: number((report.relative_error ?? 0.01) * 100) })}</p>
     </section>
     <${SlaShares} sla=${sla} />
+    <${Agents} report=${agents} />
     <${Chart} groups=${report.groups} from=${range.from} to=${range.to} />
   `;
 }
@@ -211,6 +273,7 @@ export function Reports({ s }) {
   const [form, setForm] = useState({ from: localDay(Date.now() - 6 * DAY_MS, tz0), to: today, tz: tz0, team: '' });
   const [shown, setShown] = useState(form);
   const [report, setReport] = useState(null);
+  const [agents, setAgents] = useState(null);
   const [error, setError] = useState(null);
   const [csv, setCsv] = useState({ state: 'idle', text: '' });
 
@@ -221,8 +284,13 @@ export function Reports({ s }) {
   useEffect(() => {
     let live = true;
     setError(null);
-    api('GET', '/api/v1/reports/summary' + query({ ...params(shown), group: 'day' }))
-      .then((body) => live && setReport(body))
+    const summary = (group) => api('GET', '/api/v1/reports/summary' + query({ ...params(shown), group }));
+    Promise.all([summary('day'), summary('agent')])
+      .then(([byDay, byAgent]) => {
+        if (!live) return;
+        setReport(byDay);
+        setAgents(byAgent);
+      })
       .catch((e) => live && setError(e.message));
     return () => {
       live = false;
@@ -291,7 +359,7 @@ export function Reports({ s }) {
       ${error
         ? html`<p class="error" role="alert">${t('reports.failed', { message: error })}</p>`
         : report
-          ? html`<${Figures} report=${report} range=${shown} />`
+          ? html`<${Figures} report=${report} agents=${agents} range=${shown} />`
           : html`<p class="muted">${t('list.loading')}</p>`}
     </main>
   `;

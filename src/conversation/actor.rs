@@ -383,6 +383,7 @@ async fn process(
     let sla_before = deps
         .sla
         .before_step(loaded.conversation.as_ref(), Utc::now().timestamp_millis());
+    let team_before = loaded.conversation.as_ref().and_then(|c| c.team.clone());
 
     match event.envelope.event {
         InboundEvent::Message(mut message) => {
@@ -562,6 +563,10 @@ async fn process(
         commands::sla_settle(deps, &sla_before, c, false, &mut step, &mut fx);
     }
     step.conversation = loaded.conversation.clone();
+    step.calendars = deps.sla.team_calendars([
+        team_before.as_ref(),
+        loaded.conversation.as_ref().and_then(|c| c.team.as_ref()),
+    ]);
     step.contact =
         contact_changed.then(|| ContactWrite::new(&contact_before, loaded.contact.clone()));
     let linking = step.link_phone.is_some() || step.alias.is_some();

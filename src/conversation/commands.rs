@@ -870,6 +870,9 @@ pub(crate) async fn execute(
     {
         c.updated_at = now;
         step.conversation = Some(c.clone());
+        step.calendars = deps
+            .sla
+            .team_calendars([before.team.as_ref(), c.team.as_ref()]);
         step.outbound = fx.outbound.clone();
         let masker = deps.desk.masker(&c, Some(&contact), &[]);
         step.console = fx.console_outbox(&c.key, &masker);
@@ -1055,6 +1058,7 @@ async fn send_for_business(
     fx.outbound.push((message, Sender::Api));
     c.updated_at = now;
     step.conversation = Some(c.clone());
+    step.calendars = deps.sla.team_calendars([c.team.as_ref()]);
     step.outbound = fx.outbound.clone();
     let masker = deps.desk.masker(&c, Some(&loaded.contact), &[]);
     step.console = fx.console_outbox(&c.key, &masker);

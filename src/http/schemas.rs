@@ -979,6 +979,8 @@ pub struct ReportCounts {
     resolved_by_agent: i64,
     resolved_by_bot: i64,
     transfers: i64,
+    /// Transfers received (under the receiving team and agent).
+    transfers_in: i64,
     offered: i64,
     offer_accepted: i64,
     offer_declined: i64,
@@ -1030,12 +1032,26 @@ pub struct ReportTimes {
     wait_in_queue: ReportDuration,
 }
 
+/// Per agent (docs/REPORTS.md, "Presence"): from the presence samples.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ReportPresence {
+    online_s: f64,
+    away_s: f64,
+    /// Load over capacity while online; null when never online.
+    occupancy: Option<f64>,
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ReportTotal {
     counts: ReportCounts,
     times: ReportTimes,
+    /// The same times counting only the opening hours of each team's calendar (conversations
+    /// of teams with one).
+    times_business_hours: ReportTimes,
     sla: ReportSla,
+    presence: ReportPresence,
 }
 
 #[derive(ToSchema)]

@@ -209,6 +209,14 @@ impl crate::store::ReportStore for Probe {
     ) -> Result<Vec<crate::reports::ConversationReport>, StoreError> {
         Err(StoreError::Unavailable)
     }
+
+    async fn record_presence_sample(
+        &self,
+        _: i64,
+        _: Vec<crate::reports::Delta>,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable)
+    }
 }
 
 #[async_trait]

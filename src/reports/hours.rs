@@ -142,6 +142,40 @@ impl Calendar {
     }
 }
 
+/// The calendars of some teams (by team id), as a conversation step carries them for the
+/// reports: cheap to clone, resolved when the step is made.
+#[derive(Clone, Debug, Default)]
+pub struct TeamCalendars(Vec<(String, std::sync::Arc<Calendar>)>);
+
+impl TeamCalendars {
+    pub fn new(calendars: Vec<(String, std::sync::Arc<Calendar>)>) -> Self {
+        Self(calendars)
+    }
+
+    /// The calendar of a team, if it has one.
+    pub fn of(&self, team: &str) -> Option<&Calendar> {
+        self.0
+            .iter()
+            .find(|(t, _)| t == team)
+            .map(|(_, c)| c.as_ref())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl PartialEq for TeamCalendars {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((a, x), (b, y))| a == b && x == y)
+    }
+}
+
 fn minute_time(minutes: u32) -> NaiveTime {
     NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN)
 }

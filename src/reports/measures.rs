@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::hours::TeamCalendars;
 use crate::store::{ConversationEvent, ConversationRecord, ConversationStatus};
 
 /// One hour, in unix milliseconds.
@@ -24,6 +25,9 @@ pub enum Measure {
     Reopened,
     Abandoned,
     Transfers,
+    /// A transfer received: under the team it goes to and the agent who has the conversation
+    /// when the transfer's step ends ("" while it waits in the queue).
+    TransfersIn,
     /// Agents' replies to the customer.
     Replies,
     /// Per agent: conversations offered to them, offers they accepted, declined or let expire,
@@ -45,10 +49,22 @@ pub enum Measure {
     NextResponse,
     Resolution,
     HandleTime,
+    /// The same times counting only the opening hours of the team's calendar (teams with one).
+    WaitInQueueBh,
+    FirstResponseBh,
+    NextResponseBh,
+    ResolutionBh,
+    HandleTimeBh,
+    /// Per agent, from the presence samples (`src/reports/presence.rs`): time online, time
+    /// away, load × time while online and capacity × time while online (sums of ms).
+    PresenceOnline,
+    PresenceAway,
+    PresenceLoad,
+    PresenceCapacity,
 }
 
 impl Measure {
-    pub const COUNTS: [Measure; 19] = [
+    pub const COUNTS: [Measure; 20] = [
         Measure::Opened,
         Measure::HandedOff,
         Measure::ResolvedByBot,
@@ -56,6 +72,7 @@ impl Measure {
         Measure::Reopened,
         Measure::Abandoned,
         Measure::Transfers,
+        Measure::TransfersIn,
         Measure::Replies,
         Measure::Offered,
         Measure::OfferAccepted,
@@ -94,6 +111,21 @@ impl Measure {
         Measure::Resolution,
         Measure::HandleTime,
     ];
+    /// The business-hours variants of [`Measure::TIMES`], in the same order.
+    pub const TIMES_BH: [Measure; 5] = [
+        Measure::WaitInQueueBh,
+        Measure::FirstResponseBh,
+        Measure::NextResponseBh,
+        Measure::ResolutionBh,
+        Measure::HandleTimeBh,
+    ];
+    /// Sums of milliseconds per agent, written by the presence sampler (no sketch).
+    pub const PRESENCE: [Measure; 4] = [
+        Measure::PresenceOnline,
+        Measure::PresenceAway,
+        Measure::PresenceLoad,
+        Measure::PresenceCapacity,
+    ];
 
     /// Its name in the stores and in the API.
     pub fn as_str(self) -> &'static str {
@@ -105,6 +137,7 @@ impl Measure {
             Measure::Reopened => "reopened",
             Measure::Abandoned => "abandoned",
             Measure::Transfers => "transfers",
+            Measure::TransfersIn => "transfers_in",
             Measure::Replies => "replies",
             Measure::Offered => "offered",
             Measure::OfferAccepted => "offer_accepted",
@@ -122,6 +155,15 @@ impl Measure {
             Measure::NextResponse => "next_response",
             Measure::Resolution => "resolution",
             Measure::HandleTime => "handle_time",
+            Measure::WaitInQueueBh => "wait_in_queue_bh",
+            Measure::FirstResponseBh => "first_response_bh",
+            Measure::NextResponseBh => "next_response_bh",
+            Measure::ResolutionBh => "resolution_bh",
+            Measure::HandleTimeBh => "handle_time_bh",
+            Measure::PresenceOnline => "presence_online",
+            Measure::PresenceAway => "presence_away",
+            Measure::PresenceLoad => "presence_load",
+            Measure::PresenceCapacity => "presence_capacity",
         }
     }
 
@@ -129,12 +171,28 @@ impl Measure {
         Self::COUNTS
             .iter()
             .chain(Self::TIMES.iter())
+            .chain(Self::TIMES_BH.iter())
+            .chain(Self::PRESENCE.iter())
             .copied()
             .find(|m| m.as_str() == s)
     }
 
+    /// A time: a duration per sample, with its sketch bins.
     pub fn is_time(self) -> bool {
-        Self::TIMES.contains(&self)
+        Self::TIMES.contains(&self) || Self::TIMES_BH.contains(&self)
+    }
+
+    /// Written by the presence sampler: per agent, the same under each of the agent's teams.
+    pub fn is_presence(self) -> bool {
+        Self::PRESENCE.contains(&self)
+    }
+
+    /// The business-hours variant of a time.
+    pub fn business_hours(self) -> Option<Measure> {
+        Self::TIMES
+            .iter()
+            .position(|m| *m == self)
+            .map(|i| Self::TIMES_BH[i])
     }
 }
 
@@ -217,6 +275,10 @@ pub struct StepFacts<'a> {
     pub customer_wrote: bool,
     /// Messages of agents the step sends.
     pub agent_replies: usize,
+    /// The business-hours calendars of the teams the step involves (the conversation's team
+    /// before and after it); a time also gets its business-hours variant under a team that has
+    /// one.
+    pub calendars: &'a TeamCalendars,
 }
 
 fn name<T: AsRef<str>>(v: Option<&T>) -> String {
@@ -232,16 +294,10 @@ pub fn advance(
     let now = c.updated_at;
     let channel = c.channel.as_str().to_string();
     let team_now = name(c.team.as_ref());
-    let mut deltas = Vec::new();
-    let mut push = |at: i64, team: &str, agent: &str, measure: Measure, ms: Option<i64>| {
-        deltas.push(Delta {
-            hour: hour_of(at),
-            team: team.to_string(),
-            agent: agent.to_string(),
-            channel: channel.clone(),
-            measure,
-            ms,
-        })
+    let mut out = Out {
+        channel: channel.clone(),
+        calendars: facts.calendars,
+        deltas: Vec::new(),
     };
     let mut r = match prev {
         Some(p) => p.clone(),
@@ -264,7 +320,7 @@ pub fn advance(
             ..ConversationReport::default()
         },
         None => {
-            push(c.created_at, &team_now, "", Measure::Opened, None);
+            out.push(c.created_at, &team_now, "", Measure::Opened, None);
             ConversationReport {
                 conversation_id: c.id.clone(),
                 channel: channel.clone(),
@@ -282,7 +338,7 @@ pub fn advance(
     {
         if r.first_handoff_at.is_none() {
             r.first_handoff_at = Some(handoff);
-            push(handoff, &team_now, "", Measure::HandedOff, None);
+            out.push(handoff, &team_now, "", Measure::HandedOff, None);
         }
         r.queued_at = Some(handoff);
     }
@@ -296,9 +352,9 @@ pub fn advance(
     if let Some(since) = r.held_since
         && !same_hold
     {
-        let ms = (now - since).max(0);
-        r.handle_ms += ms;
-        push(now, &before_team, &r.agent, Measure::HandleTime, Some(ms));
+        r.handle_ms += (now - since).max(0);
+        let agent = r.agent.clone();
+        out.time(&before_team, &agent, Measure::HandleTime, since, now);
         r.held_since = None;
     }
     // A new assignment: the wait in the queue ends.
@@ -309,9 +365,8 @@ pub fn advance(
         r.held_since = Some(at);
         r.first_assigned_at.get_or_insert(at);
         if let Some(queued) = r.queued_at {
-            let ms = (at - queued).max(0);
-            r.wait_ms += ms;
-            push(at, &team_now, agent, Measure::WaitInQueue, Some(ms));
+            r.wait_ms += (at - queued).max(0);
+            out.time(&team_now, agent, Measure::WaitInQueue, queued, at);
         }
     }
 
@@ -320,17 +375,24 @@ pub fn advance(
         match e.kind.as_str() {
             "transferred" => {
                 r.transfers += 1;
-                push(
+                out.push(
                     now,
                     &before_team,
                     &name(e.agent.as_ref()),
                     Measure::Transfers,
                     None,
                 );
+                let to_team = e
+                    .team
+                    .as_ref()
+                    .map(|t| t.to_string())
+                    .unwrap_or(team_now.clone());
+                let to_agent = holder_now.clone().unwrap_or_default();
+                out.push(now, &to_team, &to_agent, Measure::TransfersIn, None);
             }
             "reopened" => {
                 r.reopens += 1;
-                push(now, &team_now, &agent_now, Measure::Reopened, None);
+                out.push(now, &team_now, &agent_now, Measure::Reopened, None);
             }
             kind @ ("offered" | "offer_accepted" | "offer_rejected" | "offer_expired"
             | "assigned") => {
@@ -346,7 +408,7 @@ pub fn advance(
                     .as_ref()
                     .map(|t| t.to_string())
                     .unwrap_or(team_now.clone());
-                push(now, &team, &name(e.agent.as_ref()), measure, None);
+                out.push(now, &team, &name(e.agent.as_ref()), measure, None);
             }
             kind @ ("sla_met" | "sla_missed") => {
                 let clock = e
@@ -357,7 +419,7 @@ pub fn advance(
                     Measure::SLA.iter().find(|(c, _, _)| Some(*c) == clock)
                 {
                     let measure = if kind == "sla_met" { *met } else { *missed };
-                    push(now, &team_now, &agent_now, measure, None);
+                    out.push(now, &team_now, &agent_now, measure, None);
                 }
             }
             _ => {}
@@ -368,28 +430,16 @@ pub fn advance(
     if facts.agent_replies > 0 {
         r.replies += facts.agent_replies as i64;
         for _ in 0..facts.agent_replies {
-            push(now, &team_now, &agent_now, Measure::Replies, None);
+            out.push(now, &team_now, &agent_now, Measure::Replies, None);
         }
         if r.first_response_at.is_none() {
             let at = c.first_response_at.unwrap_or(now);
             r.first_response_at = Some(at);
             if let Some(handoff) = r.first_handoff_at {
-                push(
-                    at,
-                    &team_now,
-                    &agent_now,
-                    Measure::FirstResponse,
-                    Some((at - handoff).max(0)),
-                );
+                out.time(&team_now, &agent_now, Measure::FirstResponse, handoff, at);
             }
         } else if let Some(since) = r.awaiting_since {
-            push(
-                now,
-                &team_now,
-                &agent_now,
-                Measure::NextResponse,
-                Some((now - since).max(0)),
-            );
+            out.time(&team_now, &agent_now, Measure::NextResponse, since, now);
         }
         r.awaiting_since = None;
     }
@@ -416,15 +466,9 @@ pub fn advance(
             Outcome::Agent => Measure::ResolvedByAgent,
             Outcome::Abandoned => Measure::Abandoned,
         };
-        push(at, &team_now, &agent_now, measure, None);
+        out.push(at, &team_now, &agent_now, measure, None);
         if outcome == Outcome::Agent {
-            push(
-                at,
-                &team_now,
-                &agent_now,
-                Measure::Resolution,
-                Some((at - r.opened_at).max(0)),
-            );
+            out.time(&team_now, &agent_now, Measure::Resolution, r.opened_at, at);
         }
     }
 
@@ -432,5 +476,35 @@ pub fn advance(
     r.agent = agent_now;
     r.status = c.status.as_str().to_string();
     r.updated_at = now;
-    (r, deltas)
+    (r, out.deltas)
+}
+
+/// The deltas of one step, as they are pushed.
+struct Out<'c> {
+    channel: String,
+    calendars: &'c TeamCalendars,
+    deltas: Vec<Delta>,
+}
+
+impl Out<'_> {
+    fn push(&mut self, at: i64, team: &str, agent: &str, measure: Measure, ms: Option<i64>) {
+        self.deltas.push(Delta {
+            hour: hour_of(at),
+            team: team.to_string(),
+            agent: agent.to_string(),
+            channel: self.channel.clone(),
+            measure,
+            ms,
+        })
+    }
+
+    /// A time from `start` to `end`, counted at `end`; and, under a team with a calendar, its
+    /// business-hours variant (the opening hours within the same span).
+    fn time(&mut self, team: &str, agent: &str, measure: Measure, start: i64, end: i64) {
+        self.push(end, team, agent, measure, Some((end - start).max(0)));
+        if let (Some(calendar), Some(bh)) = (self.calendars.of(team), measure.business_hours()) {
+            let ms = calendar.business_ms(start, end);
+            self.push(end, team, agent, bh, Some(ms));
+        }
+    }
 }

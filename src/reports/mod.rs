@@ -16,6 +16,8 @@ pub mod csv;
 pub mod hours;
 pub mod live;
 pub mod measures;
+pub mod presence;
+pub mod sampler;
 pub mod sketch;
 pub mod sla;
 pub mod sla_rules;

@@ -7,16 +7,17 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::hours::Calendar;
+use super::hours::{Calendar, TeamCalendars};
 use super::sla::{self, Policies, Policy, Rule, SlaState};
 use crate::accounts::directory::Directory;
 use crate::config::Settings;
+use crate::domain::TeamId;
 use crate::store::{ConversationRecord, ConversationStatus};
 
 #[derive(Clone, Default)]
 pub struct SlaRules {
     policies: Policies,
-    calendars: HashMap<String, Calendar>,
+    calendars: HashMap<String, Arc<Calendar>>,
     /// Where each team's calendar name is (teams are edited at run time).
     directory: Option<Arc<Directory>>,
 }
@@ -29,7 +30,7 @@ impl SlaRules {
         for (name, config) in &settings.business_hours {
             let calendar =
                 Calendar::from_config(config).map_err(|e| format!("business_hours.{name}: {e}"))?;
-            calendars.insert(name.clone(), calendar);
+            calendars.insert(name.clone(), Arc::new(calendar));
         }
         let at_risk = settings.sla.at_risk;
         if !(at_risk > 0.0 && at_risk <= 1.0) {
@@ -106,8 +107,37 @@ impl SlaRules {
         };
         let calendar = record
             .and_then(|t| t.business_hours.as_ref())
-            .and_then(|name| self.calendars.get(name));
+            .and_then(|name| self.calendars.get(name))
+            .map(|c| c.as_ref());
         Some((policy, calendar))
+    }
+
+    /// The calendar a team names, if it names one the configuration defines.
+    fn calendar_of(&self, team: &TeamId) -> Option<Arc<Calendar>> {
+        let name = self
+            .directory
+            .as_ref()?
+            .get()
+            .team(team)
+            .and_then(|t| t.business_hours.clone())?;
+        self.calendars.get(&name).cloned()
+    }
+
+    /// The calendars of these teams (those that have one), for a step's report times.
+    pub fn team_calendars<'t>(
+        &self,
+        teams: impl IntoIterator<Item = Option<&'t TeamId>>,
+    ) -> TeamCalendars {
+        let mut found: Vec<(String, Arc<Calendar>)> = Vec::new();
+        for team in teams.into_iter().flatten() {
+            if found.iter().any(|(t, _)| t == team.as_str()) {
+                continue;
+            }
+            if let Some(calendar) = self.calendar_of(team) {
+                found.push((team.as_str().to_string(), calendar));
+            }
+        }
+        TeamCalendars::new(found)
     }
 
     /// The conversation's SLA clocks at `now` (`None`: no policy, or not handed off).

@@ -152,6 +152,8 @@ fn label(grouping: Grouping, key: &str, hour: i64, tz: Tz) -> String {
 struct Figures {
     counts: BTreeMap<Measure, i64>,
     times: BTreeMap<Measure, Sketch>,
+    /// Presence measures: their sums of milliseconds.
+    sums: BTreeMap<Measure, i64>,
 }
 
 fn seconds(ms: Option<f64>) -> Value {
@@ -168,21 +170,36 @@ impl Figures {
                 json!(self.counts.get(&m).copied().unwrap_or(0)),
             );
         }
-        let mut times = Map::new();
-        let empty = Sketch::default();
-        for m in Measure::TIMES {
-            let s = self.times.get(&m).unwrap_or(&empty);
-            times.insert(
-                m.as_str().into(),
-                json!({
-                    "count": s.count(),
-                    "mean_s": seconds(s.mean_ms()),
-                    "p50_s": seconds(s.quantile_ms(0.5)),
-                    "p90_s": seconds(s.quantile_ms(0.9)),
-                    "p99_s": seconds(s.quantile_ms(0.99)),
-                }),
-            );
-        }
+        let times = |measures: [Measure; 5]| {
+            let mut times = Map::new();
+            let empty = Sketch::default();
+            // Named like the calendar-time measure, in both objects.
+            for (m, named) in measures.into_iter().zip(Measure::TIMES) {
+                let s = self.times.get(&m).unwrap_or(&empty);
+                times.insert(
+                    named.as_str().into(),
+                    json!({
+                        "count": s.count(),
+                        "mean_s": seconds(s.mean_ms()),
+                        "p50_s": seconds(s.quantile_ms(0.5)),
+                        "p90_s": seconds(s.quantile_ms(0.9)),
+                        "p99_s": seconds(s.quantile_ms(0.99)),
+                    }),
+                );
+            }
+            Value::Object(times)
+        };
+        // Per agent: time online and away, and occupancy (load over capacity while online).
+        let sum = |m: Measure| self.sums.get(&m).copied().unwrap_or(0);
+        let capacity = sum(Measure::PresenceCapacity);
+        let occupancy = (capacity > 0).then(|| {
+            (sum(Measure::PresenceLoad) as f64 / capacity as f64 * 10_000.0).round() / 10_000.0
+        });
+        let presence = json!({
+            "online_s": seconds(Some(sum(Measure::PresenceOnline) as f64)),
+            "away_s": seconds(Some(sum(Measure::PresenceAway) as f64)),
+            "occupancy": occupancy,
+        });
         // The share of each SLA clock that stopped within its target.
         let mut sla = Map::new();
         for (clock, met, missed) in Measure::SLA {
@@ -194,7 +211,13 @@ impl Figures {
                 json!({ "met": met, "missed": missed, "share_met": share }),
             );
         }
-        json!({ "counts": counts, "times": times, "sla": sla })
+        json!({
+            "counts": counts,
+            "times": times(Measure::TIMES),
+            "times_business_hours": times(Measure::TIMES_BH),
+            "sla": sla,
+            "presence": presence,
+        })
     }
 }
 
@@ -230,6 +253,10 @@ pub fn summarize(
                     .entry(m)
                     .or_default()
                     .add_totals(c.n.max(0) as u64, c.sum_ms);
+            }
+        } else if m.is_presence() {
+            for f in [&mut total, g] {
+                *f.sums.entry(m).or_default() += c.sum_ms;
             }
         } else {
             for f in [&mut total, g] {
@@ -346,6 +373,44 @@ mod tests {
             .unwrap_or(0.0);
         assert!((p50 - 4.0).abs() <= 4.0 * RELATIVE_ERROR);
         assert_eq!(v["total"]["times"]["first_response"]["p50_s"], Value::Null);
+    }
+
+    #[test]
+    fn presence_sums_give_times_and_occupancy() {
+        let counts = vec![
+            count("alice", 0, Measure::PresenceOnline, 2, 1_800_000),
+            count("alice", 0, Measure::PresenceAway, 1, 600_000),
+            count("alice", 0, Measure::PresenceLoad, 2, 1_800_000),
+            count("alice", 0, Measure::PresenceCapacity, 2, 5_400_000),
+            count("bob", 0, Measure::Replies, 3, 0),
+            count("bob", 0, Measure::WaitInQueueBh, 1, 5_000),
+        ];
+        let bins = vec![RollupBin {
+            key: "bob".into(),
+            hour: 0,
+            measure: "wait_in_queue_bh".into(),
+            bin: super::super::sketch::bin_of(5_000),
+            n: 1,
+        }];
+        let v = summarize(&counts, &bins, Grouping::Agent, Tz::UTC, 0, HOUR_MS);
+        assert_eq!(v["groups"][0]["presence"]["online_s"], 1800.0);
+        assert_eq!(v["groups"][0]["presence"]["away_s"], 600.0);
+        // Load 1 of capacity 3 while online.
+        assert_eq!(v["groups"][0]["presence"]["occupancy"], 0.3333);
+        // Bob was never online: no occupancy; his business-hours wait under its plain name.
+        assert_eq!(v["groups"][1]["presence"]["occupancy"], Value::Null);
+        assert_eq!(v["groups"][1]["presence"]["online_s"], 0.0);
+        assert_eq!(
+            v["groups"][1]["times_business_hours"]["wait_in_queue"]["count"],
+            1
+        );
+        assert_eq!(
+            v["groups"][1]["times_business_hours"]["wait_in_queue"]["mean_s"],
+            5.0
+        );
+        assert_eq!(v["groups"][1]["times"]["wait_in_queue"]["count"], 0);
+        // Presence sums are not counts.
+        assert!(v["total"]["counts"].get("presence_online").is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The measures of scripted conversations, step by step.
 
+use super::hours::TeamCalendars;
 use super::measures::{ConversationReport, Delta, HOUR_MS, Measure, Outcome, StepFacts, advance};
 use crate::domain::{AgentId, ChannelId, ConversationKey, CustomerId, TeamId};
 use crate::store::{ConversationEvent, ConversationRecord, ConversationStatus};
@@ -12,6 +13,7 @@ struct Script {
     c: ConversationRecord,
     report: Option<ConversationReport>,
     deltas: Vec<Delta>,
+    calendars: TeamCalendars,
 }
 
 fn event(kind: &str, agent: Option<&str>, team: Option<&str>) -> ConversationEvent {
@@ -32,6 +34,7 @@ impl Script {
             c: ConversationRecord::new(key, channel, customer, T0),
             report: None,
             deltas: Vec::new(),
+            calendars: TeamCalendars::default(),
         }
     }
 
@@ -53,6 +56,7 @@ impl Script {
                 events,
                 customer_wrote,
                 agent_replies,
+                calendars: &self.calendars,
             },
         );
         self.report = Some(report);
@@ -155,6 +159,8 @@ fn a_conversation_through_an_agent_a_transfer_and_a_resolve() {
             d(Measure::NextResponse, "sales", "alice", Some(60 * S)),
             d(Measure::HandleTime, "sales", "alice", Some(210 * S)),
             d(Measure::Transfers, "sales", "alice", None),
+            // Received by support; it waits in the queue (no agent yet).
+            d(Measure::TransfersIn, "support", "", None),
             d(Measure::WaitInQueue, "support", "bob", Some(30 * S)),
             d(Measure::Assigned, "support", "bob", None),
             d(Measure::Replies, "support", "bob", None),
@@ -366,4 +372,123 @@ fn offers_and_their_outcomes_count_for_the_agent_offered() {
     assert_eq!(per_agent("dave", Measure::Offered), 1);
     assert_eq!(per_agent("dave", Measure::OfferDeclined), 1);
     assert_eq!(per_agent("dave", Measure::Assigned), 0);
+}
+
+#[test]
+fn every_measure_has_a_stable_name_and_one_kind() {
+    let all: Vec<Measure> = Measure::COUNTS
+        .iter()
+        .chain(Measure::TIMES.iter())
+        .chain(Measure::TIMES_BH.iter())
+        .chain(Measure::PRESENCE.iter())
+        .copied()
+        .collect();
+    for m in &all {
+        assert_eq!(Measure::parse(m.as_str()), Some(*m));
+        assert!(!(m.is_time() && m.is_presence()), "{m:?}");
+    }
+    let mut names: Vec<&str> = all.iter().map(|m| m.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all.len());
+    for (plain, bh) in Measure::TIMES.iter().zip(Measure::TIMES_BH) {
+        assert_eq!(plain.business_hours(), Some(bh));
+        assert_eq!(bh.as_str(), format!("{}_bh", plain.as_str()));
+        assert_eq!(bh.business_hours(), None);
+    }
+    assert_eq!(Measure::Replies.business_hours(), None);
+}
+
+#[test]
+fn a_transfer_to_an_agent_counts_in_for_that_agent() {
+    let mut s = Script::new();
+    s.step(T0, &[], true, 0, |_| {});
+    s.handoff(T0 + 10 * S, "sales");
+    s.assign(T0 + 20 * S, "alice");
+    // Alice hands it straight to Bob of support: assigned in the same step.
+    s.step(
+        T0 + 100 * S,
+        &[
+            event("transferred", Some("alice"), Some("support")),
+            event("assigned", Some("bob"), Some("support")),
+        ],
+        false,
+        0,
+        |c| {
+            c.status = ConversationStatus::Assigned;
+            c.team = Some(TeamId::new("support"));
+            c.assignee = Some(AgentId::new("bob"));
+            c.handoff_at = Some(T0 + 100 * S);
+            c.assigned_at = Some(T0 + 100 * S);
+        },
+    );
+    let seen = s.seen();
+    assert!(seen.contains(&d(Measure::Transfers, "sales", "alice", None)));
+    assert!(seen.contains(&d(Measure::TransfersIn, "support", "bob", None)));
+    assert!(seen.contains(&d(Measure::HandleTime, "sales", "alice", Some(80 * S))));
+    assert!(seen.contains(&d(Measure::WaitInQueue, "support", "bob", Some(0))));
+}
+
+/// Monday to Friday 09:00–17:00 UTC (T0 is Monday 2025-12-01 10:00 UTC).
+fn office() -> std::sync::Arc<super::hours::Calendar> {
+    use chrono::NaiveTime;
+    let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
+    let day = vec![(t(9), Some(t(17)))];
+    std::sync::Arc::new(super::hours::Calendar {
+        tz: chrono_tz::Tz::UTC,
+        week: [
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day,
+            vec![],
+            vec![],
+        ],
+        closed: Default::default(),
+    })
+}
+
+#[test]
+fn times_under_a_team_with_a_calendar_also_count_its_opening_hours() {
+    const H: i64 = 3600 * S;
+    let mut s = Script::new();
+    s.calendars = TeamCalendars::new(vec![("sales".into(), office())]);
+    // Opened Monday 10:00 (T0), the bot's until 16:30, when it is handed off; assigned 16:50;
+    // the first reply comes Tuesday 09:20 (after the close at 17:00 and the reopening at
+    // 09:00); resolved Tuesday 10:00.
+    let mon = T0 - 10 * H;
+    s.step(mon + 16 * H, &[], true, 0, |_| {});
+    s.handoff(mon + 16 * H + 1800 * S, "sales");
+    s.assign(mon + 16 * H + 3000 * S, "alice");
+    s.reply(mon + 33 * H + 1200 * S);
+    s.resolve(mon + 34 * H, "alice");
+    let of = |m: Measure| {
+        s.seen()
+            .into_iter()
+            .filter(|x| x.0 == m)
+            .map(|x| x.3)
+            .collect::<Vec<_>>()
+    };
+    // Wait 16:30 → 16:50: 20 min, all open.
+    assert_eq!(of(Measure::WaitInQueue), [Some(1200 * S)]);
+    assert_eq!(of(Measure::WaitInQueueBh), [Some(1200 * S)]);
+    // First response 16:30 → Tue 09:20: 16 h 50 min; open 30 min + 20 min.
+    assert_eq!(of(Measure::FirstResponse), [Some(16 * H + 3000 * S)]);
+    assert_eq!(of(Measure::FirstResponseBh), [Some(3000 * S)]);
+    // Resolution Mon 10:00 → Tue 10:00: 24 h; open 7 h + 1 h.
+    assert_eq!(of(Measure::Resolution), [Some(24 * H)]);
+    assert_eq!(of(Measure::ResolutionBh), [Some(8 * H)]);
+    // Held 16:50 → Tue 10:00: open 10 min + 1 h.
+    assert_eq!(of(Measure::HandleTimeBh), [Some(H + 600 * S)]);
+    // Under the calendar of the team it is counted under: none for a team without one.
+    assert!(
+        s.deltas
+            .iter()
+            .all(|d| d.team == "sales" || !d.measure.is_time())
+    );
+    let mut t = Script::new();
+    t.handoff(T0, "support");
+    t.assign(T0 + 60 * S, "bob");
+    assert!(t.seen().iter().all(|x| x.0 != Measure::WaitInQueueBh));
 }

@@ -368,6 +368,9 @@ pub struct ConversationStep {
     /// committed with the step; fanned out to the subscribed endpoints and delivered by the
     /// webhook lane ([`crate::integrations::webhooks`]).
     pub webhooks: Vec<WebhookOutboxEntry>,
+    /// The business-hours calendars of the conversation's teams before and after the step,
+    /// for the business-hours variants of the report times (docs/REPORTS.md).
+    pub calendars: crate::reports::hours::TeamCalendars,
 }
 
 impl ConversationStep {
@@ -395,6 +398,7 @@ impl ConversationStep {
             events: Vec::new(),
             console: Vec::new(),
             webhooks: Vec::new(),
+            calendars: Default::default(),
         }
     }
 }

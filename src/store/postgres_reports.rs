@@ -7,7 +7,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::postgres::{PostgresStore, text};
 use super::reports::{
-    REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold, report_from_row,
+    PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold,
+    presence_measures_sql, report_from_row,
 };
 use super::{ConversationStep, StoreError};
 use crate::reports::ConversationReport;
@@ -73,6 +74,14 @@ pub(super) async fn write_reports(
         .execute(&mut *conn)
         .await?;
     }
+    add_rollups(conn, deltas).await
+}
+
+/// Add deltas to the rollups (count, sum and, for a time, its bins), rows in key order.
+async fn add_rollups(
+    conn: &mut PgConnection,
+    deltas: Vec<crate::reports::Delta>,
+) -> Result<(), StoreError> {
     for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in fold(deltas) {
         sqlx::query(
             "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
@@ -130,10 +139,19 @@ impl ReportStore for PostgresStore {
             let n = if query.teams.is_some() { 4 } else { 3 };
             filter.push_str(&format!(" AND agent = ${n}"));
         }
+        // Presence rows repeat an agent's figures under each of its teams: per agent and hour
+        // the largest (the same, unless its teams changed within the hour), unless by team.
+        let presence = presence_measures_sql();
         let counts_sql = format!(
-            "SELECT {key} AS k, {hour} AS h, measure, CAST(SUM(n) AS BIGINT) AS n,
-                CAST(SUM(sum_ms) AS BIGINT) AS s
-             FROM report_counts WHERE {filter} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            "SELECT k, h, measure, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(s) AS BIGINT) AS s
+             FROM (
+                SELECT {key} AS k, {hour} AS h, measure, n, sum_ms AS s FROM report_counts
+                WHERE {filter} AND measure NOT IN ({presence})
+                UNION ALL
+                SELECT {key} AS k, {hour} AS h, measure, MAX(n) AS n, MAX(sum_ms) AS s
+                FROM report_counts WHERE {filter} AND measure IN ({presence})
+                GROUP BY 1, 2, 3, agent, hour
+             ) AS t GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         );
         let bins_sql = format!(
             "SELECT {key} AS k, {hour} AS h, measure, bin, CAST(SUM(n) AS BIGINT) AS n
@@ -180,6 +198,31 @@ impl ReportStore for PostgresStore {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         Ok((counts, bins))
+    }
+
+    async fn record_presence_sample(
+        &self,
+        at: i64,
+        deltas: Vec<crate::reports::Delta>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        let moved = sqlx::query(
+            "INSERT INTO report_samples (sampler, at) VALUES ($1, $2)
+             ON CONFLICT (sampler) DO UPDATE SET at = EXCLUDED.at
+                WHERE report_samples.at < EXCLUDED.at",
+        )
+        .bind(PRESENCE_SAMPLER)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        add_rollups(&mut tx, deltas).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn conversation_reports(

@@ -55,6 +55,15 @@ pub trait ReportStore: Send + Sync + 'static {
         query: &RollupQuery,
     ) -> Result<(Vec<RollupCount>, Vec<RollupBin>), StoreError>;
 
+    /// Record the presence sample of instant `at` (unix ms) and its rollup deltas, in one
+    /// transaction, unless a sample of that instant or a later one is recorded already (then
+    /// nothing is written: false).
+    async fn record_presence_sample(
+        &self,
+        at: i64,
+        deltas: Vec<crate::reports::Delta>,
+    ) -> Result<bool, StoreError>;
+
     /// A page of conversations' report rows.
     async fn conversation_reports(
         &self,
@@ -110,7 +119,22 @@ pub(super) fn facts(step: &super::ConversationStep) -> Option<crate::reports::St
             .iter()
             .filter(|(_, sender)| *sender == crate::domain::Sender::Agent)
             .count(),
+        calendars: &step.calendars,
     })
+}
+
+/// The watermark row of the presence samples in `report_samples`.
+pub(super) const PRESENCE_SAMPLER: &str = "presence";
+
+/// The measures whose rows repeat the same agent's figures under each of the agent's teams
+/// (SQL list): a report takes, per agent and hour, the largest of those rows unless it groups
+/// by team.
+pub(super) fn presence_measures_sql() -> String {
+    crate::reports::Measure::PRESENCE
+        .iter()
+        .map(|m| format!("'{}'", m.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Deltas sorted by their row (so concurrent writers lock rollup rows in one order) and folded:
@@ -129,10 +153,12 @@ pub(super) fn fold(deltas: Vec<crate::reports::Delta>) -> Folded {
         entry.0 += 1;
         if let Some(ms) = d.ms {
             entry.1 += ms.max(0);
-            *entry
-                .2
-                .entry(crate::reports::sketch::bin_of(ms))
-                .or_default() += 1;
+            if d.measure.is_time() {
+                *entry
+                    .2
+                    .entry(crate::reports::sketch::bin_of(ms))
+                    .or_default() += 1;
+            }
         }
     }
     folded

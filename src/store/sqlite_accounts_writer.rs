@@ -65,6 +65,8 @@ pub(super) enum AccountWrite {
     PruneAudit(i64),
     /// Notification settings, push subscriptions, the VAPID keys (see `sqlite_push`).
     Push(super::sqlite_push::PushWrite),
+    /// Reports' own writes (presence samples; see `sqlite_reports`).
+    Reports(super::sqlite_reports::ReportWrite),
 }
 
 /// What an account write answers.
@@ -91,6 +93,9 @@ pub(super) fn apply(conn: &Connection, write: &AccountWrite) -> Result<AccountDo
     match write {
         AccountWrite::Seed(data, tokens) => seed(conn, data, tokens).map(AccountDone::Flag),
         AccountWrite::Push(write) => super::sqlite_push::apply(conn, write).map_err(Into::into),
+        AccountWrite::Reports(write) => {
+            super::sqlite_reports::apply(conn, write).map_err(Into::into)
+        }
         AccountWrite::SaveUser {
             user,
             create,

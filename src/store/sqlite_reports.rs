@@ -5,8 +5,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::reports::{REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold};
+use super::reports::{
+    PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold,
+    presence_measures_sql,
+};
 use super::sqlite::SqliteStore;
+use super::sqlite_accounts_writer::{AccountDone, AccountWrite};
 use super::sqlite_writer::engine;
 use super::{ConversationStep, StoreError};
 use crate::reports::summary::{RollupBin, RollupCount};
@@ -85,6 +89,11 @@ pub(super) fn write_reports(conn: &Connection, step: &ConversationStep) -> Resul
         })
         .map_err(engine)?;
     }
+    add_rollups(conn, deltas)
+}
+
+/// Add deltas to the rollups (count, sum and, for a time, its bins).
+fn add_rollups(conn: &Connection, deltas: Vec<crate::reports::Delta>) -> Result<(), StoreError> {
     for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in fold(deltas) {
         conn.prepare_cached(
             "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
@@ -108,6 +117,34 @@ pub(super) fn write_reports(conn: &Connection, step: &ConversationStep) -> Resul
     Ok(())
 }
 
+/// A reports write for the writer thread (as account writes, `AccountWrite::Reports`).
+pub(super) enum ReportWrite {
+    /// A presence sample: its instant and what it adds.
+    PresenceSample(i64, Vec<crate::reports::Delta>),
+}
+
+/// Apply one reports write on the writer's connection (in its own savepoint): a sample whose
+/// instant is not after the watermark writes nothing (`Flag(false)`).
+pub(super) fn apply(conn: &Connection, write: &ReportWrite) -> Result<AccountDone, StoreError> {
+    match write {
+        ReportWrite::PresenceSample(at, deltas) => {
+            let moved = conn
+                .prepare_cached(
+                    "INSERT INTO report_samples (sampler, at) VALUES (?, ?)
+                     ON CONFLICT (sampler) DO UPDATE SET at = excluded.at
+                        WHERE report_samples.at < excluded.at",
+                )
+                .and_then(|mut s| s.execute(params![PRESENCE_SAMPLER, at]))
+                .map_err(engine)?;
+            if moved == 0 {
+                return Ok(AccountDone::Flag(false));
+            }
+            add_rollups(conn, deltas.clone())?;
+            Ok(AccountDone::Flag(true))
+        }
+    }
+}
+
 /// `AND team IN (?, …)` for a team filter (nothing for None; never true for no team).
 fn teams_clause(teams: &Option<Vec<String>>) -> String {
     match teams {
@@ -128,28 +165,38 @@ impl ReportStore for SqliteStore {
         if query.agent.is_some() {
             filter.push_str(" AND agent = ?");
         }
+        // Presence rows repeat an agent's figures under each of its teams: per agent and hour
+        // the largest (the same, unless its teams changed within the hour), unless by team.
+        let presence = presence_measures_sql();
         let counts_sql = format!(
-            "SELECT {key} AS k, {hour} AS h, measure, CAST(SUM(n) AS BIGINT) AS n,
-                CAST(SUM(sum_ms) AS BIGINT) AS s
-             FROM report_counts WHERE {filter} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            "SELECT k, h, measure, CAST(SUM(n) AS BIGINT) AS n, CAST(SUM(s) AS BIGINT) AS s
+             FROM (
+                SELECT {key} AS k, {hour} AS h, measure, n, sum_ms AS s FROM report_counts
+                WHERE {filter} AND measure NOT IN ({presence})
+                UNION ALL
+                SELECT {key} AS k, {hour} AS h, measure, MAX(n) AS n, MAX(sum_ms) AS s
+                FROM report_counts WHERE {filter} AND measure IN ({presence})
+                GROUP BY 1, 2, 3, agent, hour
+             ) AS t GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         );
         let bins_sql = format!(
             "SELECT {key} AS k, {hour} AS h, measure, bin, CAST(SUM(n) AS BIGINT) AS n
              FROM report_bins WHERE {filter} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
         );
-        let bind = |sql: String| {
-            let mut q = sqlx::query(AssertSqlSafe(sql))
-                .bind(query.from)
-                .bind(query.to);
-            for t in query.teams.iter().flatten() {
-                q = q.bind(t.clone());
-            }
-            if let Some(a) = &query.agent {
-                q = q.bind(a.clone());
+        let bind = |sql: String, times: usize| {
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for _ in 0..times {
+                q = q.bind(query.from).bind(query.to);
+                for t in query.teams.iter().flatten() {
+                    q = q.bind(t.clone());
+                }
+                if let Some(a) = &query.agent {
+                    q = q.bind(a.clone());
+                }
             }
             q
         };
-        let counts = bind(counts_sql)
+        let counts = bind(counts_sql, 2)
             .fetch_all(&self.reader)
             .await?
             .iter()
@@ -163,7 +210,7 @@ impl ReportStore for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let bins = bind(bins_sql)
+        let bins = bind(bins_sql, 1)
             .fetch_all(&self.reader)
             .await?
             .iter()
@@ -178,6 +225,31 @@ impl ReportStore for SqliteStore {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         Ok((counts, bins))
+    }
+
+    async fn record_presence_sample(
+        &self,
+        at: i64,
+        deltas: Vec<crate::reports::Delta>,
+    ) -> Result<bool, StoreError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send_async(super::sqlite::WriteOp::Account(
+                Box::new(AccountWrite::Reports(ReportWrite::PresenceSample(
+                    at, deltas,
+                ))),
+                reply,
+            ))
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        match rx
+            .await
+            .map_err(|_| StoreError::Unavailable)?
+            .map_err(super::accounts_rows::store_error)?
+        {
+            AccountDone::Flag(recorded) => Ok(recorded),
+            _ => Ok(false),
+        }
     }
 
     async fn conversation_reports(
