@@ -288,19 +288,17 @@ in_both_modes!(
 /// that came due while the gateway was down is announced once it is back.
 #[actix_rt::test]
 async fn a_breach_due_during_a_restart_is_announced_after_it() {
-    let app = spawn_console_app(|s| quick_sla(s, 3)).await;
+    let app = spawn_console_app(|s| quick_sla(s, 5)).await;
     let id = Customer::new(&app, "15550400201")
         .hands_off_to("support")
         .await;
-    // Not due yet when the gateway stops; due while it is down.
+    // Not due yet when the gateway stops (at risk after 2.5 s on a slow machine); due while it
+    // is down.
     let view = Console::new(&app, ALICE).conversation(&id).await["conversation"].clone();
-    assert_eq!(
-        clock(&view, "first_response")["status"],
-        "on_track",
-        "{view:#}"
-    );
+    let status = &clock(&view, "first_response")["status"];
+    assert!(status == "on_track" || status == "at_risk", "{view:#}");
     let (settings, graph, db_path, dir) = app.stop().await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let mut app = TestApp::start(settings, graph, db_path).await;
     app.keep_dir(dir);
     // From the start of Sam's log: the breach may be announced before the socket opens.
