@@ -577,6 +577,55 @@ async fn a_live_conversation_is_counted_by_its_steps() {
     }
 }
 
+/// A customer who says goodbye to the bot: the flow's `end` step resolves the conversation,
+/// counted as resolved by the bot alone; their next message starts a new conversation.
+async fn a_goodbye_to_the_bot_is_resolved_by_the_bot() {
+    let app = spawn_console_app(|_| {}).await;
+    let customer = Customer::new(&app, "34600700002");
+    customer.says("hola").await;
+    customer.wait_for_text("¿En qué te puedo ayudar?").await;
+    customer.says("eso es todo, gracias").await;
+    customer.wait_for_text("Gracias por escribirnos").await;
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    let now = now_ms();
+    let hour = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let query = format!(
+        "/api/v1/reports/summary?from={}&to={}",
+        hour(now - H),
+        hour(now + H)
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let report = expect_status(200, admin.get(&query).await);
+        if counts(&report["total"]) == [1, 0, 1, 0, 0, 0, 0, 0] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "resolved by the bot: {report}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Writing again opens a new conversation, greeted again.
+    customer.says("hola otra vez").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let report = expect_status(200, admin.get(&query).await);
+        if report["total"]["counts"]["opened"] == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a second conversation: {report}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The `madrid` calendar of the configuration (Monday to Friday 09:00–18:00 in Madrid, that is
 /// 08:00–17:00 UTC in winter), as the actor resolves it for team billing.
 fn madrid(app: &common::TestApp) -> TeamCalendars {
@@ -903,4 +952,5 @@ in_both_modes!(
     a_scripted_day_gives_the_hand_computed_figures,
     who_may_read_reports_and_bad_queries,
     a_live_conversation_is_counted_by_its_steps,
+    a_goodbye_to_the_bot_is_resolved_by_the_bot,
 );

@@ -227,6 +227,7 @@ pub enum StepConfig {
     Http(HttpConfig),
     Handoff(HandoffConfig),
     Message(MessageConfig),
+    End(EndConfig),
 }
 
 /// A menu: sent as reply buttons (≤3 options) or a list.
@@ -384,6 +385,16 @@ pub struct HandoffConfig {
     pub text: Option<Text>,
 }
 
+/// The bot is done: say goodbye (optionally) and resolve the conversation, resolved by the bot
+/// alone (`resolved_by_bot` in the reports). The customer's next message starts a new
+/// conversation.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndConfig {
+    #[serde(default)]
+    pub text: Option<Text>,
+}
+
 /// Say something, then go on.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -446,7 +457,7 @@ impl BotConfig {
                     }
                 }
                 StepConfig::Handoff(h) => add(&h.team),
-                StepConfig::Question(_) | StepConfig::Message(_) => {}
+                StepConfig::Question(_) | StepConfig::Message(_) | StepConfig::End(_) => {}
             }
         }
         out

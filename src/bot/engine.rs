@@ -123,6 +123,9 @@ enum Step {
         text: Tpl,
         goto: Option<String>,
     },
+    End {
+        text: Option<Tpl>,
+    },
 }
 
 #[derive(Debug)]
@@ -459,6 +462,9 @@ impl Bot {
                     text: c.text(&format!("{path}.text"), &m.text, false)?,
                     goto: m.goto.clone(),
                 },
+                StepConfig::End(e) => Step::End {
+                    text: c.opt_text(&format!("{path}.text"), &e.text, false)?,
+                },
             };
             steps.insert(name.clone(), compiled);
         }
@@ -549,7 +555,7 @@ impl Bot {
                         check_target(&format!("{what}.on_status.{status}"), &o.target)?;
                     }
                 }
-                Step::Handoff { .. } => {}
+                Step::Handoff { .. } | Step::End { .. } => {}
             }
         }
         Ok(())
@@ -1104,6 +1110,13 @@ impl Bot {
             Step::Handoff { team, text } => {
                 let reason = format!("flow step {name}");
                 self.handoff(turn, team.clone(), text.as_ref(), reason);
+            }
+            Step::End { text } => {
+                if let Some(text) = text {
+                    self.say(turn, text);
+                }
+                turn.state.step = None;
+                turn.out.resolve = true;
             }
             Step::Http(http) => {
                 turn.state.step = None;

@@ -50,6 +50,8 @@ pub struct BotStep {
     pub http: Option<HttpRequestSpec>,
     /// Hand the conversation to a human.
     pub handoff: Option<Handoff>,
+    /// The flow reached an `end` step: the conversation is resolved by the bot.
+    pub resolve: bool,
     /// The step the conversation was at no longer exists (the flows were reloaded without
     /// it): the bot went on from the start step. The caller logs it.
     pub restarted_from: Option<String>,

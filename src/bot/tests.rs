@@ -1276,3 +1276,53 @@ fn an_idle_conversation_uses_the_new_start_step() {
         "{step:?}"
     );
 }
+
+#[test]
+fn goodbye_ends_the_conversation_anywhere_in_the_flow() {
+    // At the menu.
+    let mut chat = Chat::at_menu("15551234567");
+    let step = chat.say("Thanks, bye!");
+    assert!(step.resolve, "{step:?}");
+    assert!(step.handoff.is_none() && step.http.is_none());
+    assert_eq!(texts(&step), ["Thanks for writing to us. Have a good day!"]);
+    assert_eq!(chat.state.step, None);
+    // In the middle of a question, in Spanish.
+    let mut chat = Chat::at_menu("34612345678");
+    chat.send(button("main_menu/track", "Seguir mi pedido"));
+    assert_eq!(chat.state.step.as_deref(), Some("ask_order_number"));
+    let step = chat.say("eso es todo, gracias");
+    assert!(step.resolve, "{step:?}");
+    assert_eq!(
+        texts(&step),
+        ["Gracias por escribirnos. ¡Que tengas un buen día!"]
+    );
+    // Anything else does not end it.
+    let mut chat = Chat::at_menu("15551234567");
+    assert!(!chat.say("byebye").resolve);
+    assert!(!chat.say("Track my order").resolve);
+}
+
+#[test]
+fn an_end_step_without_text_resolves_silently_and_takes_no_other_field() {
+    const ENDS: &str = r#"
+start: thanks
+texts:
+  greeting: "Hello"
+  not_understood: "Pardon?"
+  fallback: "Let me get someone."
+  error: "Oops."
+steps:
+  thanks:
+    type: message
+    text: "We got it."
+    goto: done
+  done:
+    type: end
+"#;
+    let mut chat = Chat::with(Bot::new(&from_yaml(ENDS).unwrap()).unwrap(), "15551234567");
+    let step = chat.say("hi");
+    assert!(step.resolve, "{step:?}");
+    assert_eq!(texts(&step), ["Hello", "We got it."]);
+    let bad = ENDS.replace("    type: end\n", "    type: end\n    goto: thanks\n");
+    assert!(from_yaml(&bad).is_err(), "an end step goes nowhere");
+}

@@ -463,10 +463,10 @@ async fn process(
                     }
                 }
                 ConversationStatus::Bot => {
-                    let (replies, handoff) =
+                    let turn =
                         run_bot(deps, &mut conversation, &mut loaded.contact, &message).await;
                     contact_changed = true;
-                    for content in replies {
+                    for content in turn.replies {
                         fx.outbound.push((
                             OutboundMessage {
                                 id: MessageId::generate(),
@@ -479,7 +479,7 @@ async fn process(
                             Sender::Bot,
                         ));
                     }
-                    if let Some(handoff) = handoff {
+                    if let Some(handoff) = turn.handoff {
                         hand_off(
                             deps,
                             &mut conversation,
@@ -489,6 +489,12 @@ async fn process(
                             &mut fx,
                         )
                         .await;
+                    } else if turn.resolve {
+                        // The flow's end: resolved by the bot alone.
+                        conversation.status = ConversationStatus::Resolved;
+                        conversation.resolved_at = Some(now_ms);
+                        conversation.sla.resolved(now_ms);
+                        step.events.push(commands::bot_resolved(&conversation));
                     }
                 }
                 status => {
@@ -812,18 +818,29 @@ pub(crate) async fn relinked(deps: &ConversationDeps, loaded: &mut Loaded, own: 
     }
 }
 
-/// Run the bot on a customer message, including its HTTP actions; returns the replies and
-/// the handoff, if the bot let go.
+/// What the bot made of a customer message: its replies, and whether it let go (a handoff)
+/// or is done (an `end` step: the conversation is resolved by the bot).
+struct BotTurn {
+    replies: Vec<crate::domain::OutboundContent>,
+    handoff: Option<Handoff>,
+    resolve: bool,
+}
+
+/// Run the bot on a customer message, including its HTTP actions.
 async fn run_bot(
     deps: &ConversationDeps,
     conversation: &mut ConversationRecord,
     contact: &mut ContactRecord,
     message: &InboundMessage,
-) -> (Vec<crate::domain::OutboundContent>, Option<Handoff>) {
+) -> BotTurn {
     // This message runs on the flows in effect now, to its end, even if a reload swaps them
     // meanwhile.
     let Some(bot) = deps.live.bot(&conversation.channel) else {
-        return (Vec::new(), None);
+        return BotTurn {
+            replies: Vec::new(),
+            handoff: None,
+            resolve: false,
+        };
     };
     let mut state: BotState = if conversation.bot_state.is_null() {
         BotState::default()
@@ -843,6 +860,7 @@ async fn run_bot(
     }
     let mut replies = std::mem::take(&mut step.replies);
     let mut handoff = step.handoff.take();
+    let mut resolve = step.resolve;
     // HTTP actions: bounded chain, so a misconfigured loop cannot spin forever.
     let mut hops = 0;
     while let Some(spec) = step.http.take() {
@@ -865,9 +883,15 @@ async fn run_bot(
         if step.handoff.is_some() {
             handoff = step.handoff.take();
         }
+        resolve |= step.resolve;
     }
     conversation.bot_state = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
-    (replies, handoff)
+    BotTurn {
+        replies,
+        // A handoff wins over an end reached in the same turn.
+        resolve: resolve && handoff.is_none(),
+        handoff,
+    }
 }
 
 /// An inbound message as the transcript keeps it: its typed content, plus its context (the

@@ -312,6 +312,11 @@ fn event(
     }
 }
 
+/// The event of a conversation the bot's flow ended (resolved by the bot alone).
+pub(crate) fn bot_resolved(c: &ConversationRecord) -> ConversationEvent {
+    event("resolved", None, c.team.as_ref(), Some("bot".into()))
+}
+
 /// A text message from the business to the customer, recorded with the step.
 pub(crate) fn text_to_customer(c: &ConversationRecord, text: String) -> OutboundMessage {
     OutboundMessage {

@@ -634,7 +634,10 @@ async fn pair_rate_is_limited_per_recipient() {
         // first could. (Measured from before the first send, so a slow machine delaying some
         // requests can only lengthen it; gaps between arrivals could shrink.)
         let last = requests[3].received.saturating_duration_since(started);
-        assert!(last >= Duration::from_millis(1450), "{r}: the fourth after {last:?}");
+        assert!(
+            last >= Duration::from_millis(1450),
+            "{r}: the fourth after {last:?}"
+        );
     }
 }
 
