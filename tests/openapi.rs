@@ -485,6 +485,11 @@ async fn every_answer_matches_the_document() {
         .await;
     api.get(&format!("/api/v1/reports/conversations.csv?{day}"), &sam)
         .await;
+    api.get(
+        &format!("/api/v1/reports/summary.csv?{day}&group=agent"),
+        &sam,
+    )
+    .await;
     api.get("/api/v1/reports/summary", &alice).await;
 
     // The administration.

@@ -276,12 +276,18 @@ fn group<'v>(report: &'v Value, key: &str) -> &'v Value {
 }
 
 async fn csv(app: &common::TestApp, token: &str, query: &str) -> (u16, String) {
+    text_at(
+        app,
+        token,
+        &format!("/api/v1/reports/conversations.csv?{query}"),
+    )
+    .await
+}
+
+async fn text_at(app: &common::TestApp, token: &str, path: &str) -> (u16, String) {
     let response = app
         .client
-        .get(format!(
-            "{}/api/v1/reports/conversations.csv?{query}",
-            app.address
-        ))
+        .get(format!("{}{path}", app.address))
         .bearer_auth(token)
         .send()
         .await
@@ -575,6 +581,56 @@ async fn a_live_conversation_is_counted_by_its_steps() {
     ] {
         assert_eq!(total["times"][time]["count"], 1, "{time}: {report}");
     }
+
+    // The same figures as a table: the total and Alice's row, a column per figure.
+    let (status, table) = text_at(
+        &app,
+        admin.token(),
+        &format!(
+            "/api/v1/reports/summary.csv?from={}&to={}&group=agent",
+            hour(now - H),
+            hour(now + H)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{table}");
+    let mut reader = ::csv::Reader::from_reader(table.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map(|h| h.iter().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .filter_map(Result::ok)
+        .map(|r| r.iter().map(str::to_owned).collect())
+        .collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}: {header:?}"))
+    };
+    let row = |group: &str| {
+        rows.iter()
+            .find(|r| r[0] == group)
+            .unwrap_or_else(|| panic!("no row {group}: {table}"))
+    };
+    assert_eq!(
+        row("total")[column("counts.resolved_by_agent")],
+        "1",
+        "{table}"
+    );
+    assert_eq!(row("alice")[column("counts.replies")], "1", "{table}");
+    assert_eq!(
+        row("alice")[column("times.handle_time.count")],
+        "1",
+        "{table}"
+    );
+    assert_eq!(
+        row("total")[column("times.first_response.p50_s")],
+        total["times"]["first_response"]["p50_s"].to_string(),
+        "{table}"
+    );
 }
 
 /// A customer who says goodbye to the bot: the flow's `end` step resolves the conversation,

@@ -186,6 +186,28 @@ async fn a_supervisor_reads_the_reports_and_downloads_the_csv() {
             ),
         )
         .await;
+    // The table per agent: a row per agent, a column per figure.
+    browser
+        .wait_true(
+            "ready for another file",
+            "(window.__csv = null, window.__saved = null, window.__text = undefined, true)",
+        )
+        .await;
+    browser
+        .wait_css("#reports-csv-agents")
+        .await
+        .click()
+        .await
+        .expect("the table's CSV button");
+    browser
+        .wait_true(
+            "the table per agent is fetched and offered as a file",
+            "(() => { if (!window.__csv || !/^summary-agent-.*\\.csv$/.test(window.__saved || '')) return false; \
+             if (window.__text === undefined) { window.__text = null; window.__csv.text().then((t) => { window.__text = t; }); } \
+             return typeof window.__text === 'string' && window.__text.startsWith('group,counts.') \
+             && window.__text.includes('\\r\\ntotal,') && window.__text.includes('\\r\\nalice,'); })()",
+        )
+        .await;
     browser.close().await;
 
     // An agent has no reports.

@@ -2,8 +2,9 @@
 // a team; the summary's counts and times (count, mean, p50, p90, p99; in calendar time or in the
 // teams' business hours) from GET /api/v1/reports/summary (grouped by day, for the chart: an
 // inline SVG, no library), a table per agent (grouped by agent: online and away time, occupancy,
-// offers, assignments, replies, transfers in and out), and the conversations as CSV
-// (GET /api/v1/reports/conversations.csv, fetched with the token).
+// offers, assignments, replies, transfers in and out), and as CSV (fetched with the token) the
+// conversations (GET /api/v1/reports/conversations.csv) or the table per day or per agent
+// (GET /api/v1/reports/summary.csv).
 
 import { html, useEffect, useState } from '../lib/html.js';
 import { t, K, currentLocale } from '../lib/i18n.js';
@@ -305,12 +306,16 @@ export function Reports({ s }) {
     e.preventDefault();
     setShown({ ...form });
   };
-  const download = async () => {
+  // The conversations, or the summary's table per day or per agent (`group`).
+  const download = async (group) => {
     const p = params(shown);
-    const name = `conversations-${p.from}-${shown.to}.csv`;
+    const name = `${group ? 'summary-' + group : 'conversations'}-${p.from}-${shown.to}.csv`;
+    const path = group
+      ? '/api/v1/reports/summary.csv' + query({ ...p, group })
+      : '/api/v1/reports/conversations.csv' + query(p);
     setCsv({ state: 'busy', text: t('reports.downloading') });
     try {
-      const blob = await fetchBlob('/api/v1/reports/conversations.csv' + query(p));
+      const blob = await fetchBlob(path);
       const url = URL.createObjectURL(blob);
       const a = document.createElement('a');
       a.href = url;
@@ -350,8 +355,14 @@ export function Reports({ s }) {
         </label>
         <div class="reports-actions">
           <button id="reports-show" type="submit" class="button primary">${t('reports.show')}</button>
-          <button id="reports-csv" type="button" class="button" disabled=${csv.state === 'busy'} onClick=${download}>
+          <button id="reports-csv" type="button" class="button" disabled=${csv.state === 'busy'} onClick=${() => download(null)}>
             ${t('reports.download')}
+          </button>
+          <button id="reports-csv-days" type="button" class="button" disabled=${csv.state === 'busy'} onClick=${() => download('day')}>
+            ${t('reports.download_days')}
+          </button>
+          <button id="reports-csv-agents" type="button" class="button" disabled=${csv.state === 'busy'} onClick=${() => download('agent')}>
+            ${t('reports.download_agents')}
           </button>
         </div>
       </form>

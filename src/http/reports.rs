@@ -4,6 +4,8 @@
 //! - `GET /api/v1/reports/summary?from=&to=&tz=&team=&agent=&group=`: the rollups of
 //!   `[from, to)` merged (counts; count, mean, p50, p90, p99 of each time), grouped by
 //!   `channel`, `team`, `agent`, `hour` or `day` (of `tz`, an IANA name, UTC by default);
+//! - `GET /api/v1/reports/summary.csv?…`: the same as a table (a row for the total, one per
+//!   group; a column per figure);
 //! - `GET /api/v1/reports/conversations.csv?from=&to=&tz=&team=`: one row per conversation opened
 //!   in the range, with all its times (in `tz`), streamed page by page.
 
@@ -24,6 +26,7 @@ const CSV_PAGE: i64 = 500;
 
 pub fn routes(api: &mut super::openapi::Api) {
     api.op(__path_summary, summary)
+        .op(__path_summary_csv, summary_csv)
         .op(__path_conversations_csv, conversations_csv);
 }
 
@@ -94,7 +97,16 @@ async fn summary(
     caller: Caller,
     query: web::Query<SummaryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let teams = teams(&caller, id("team", &query.team)?)?;
+    Ok(HttpResponse::Ok().json(summary_of(&state, &caller, &query).await?))
+}
+
+/// The summary of `query` (the same checks as `GET /reports/summary`).
+async fn summary_of(
+    state: &AppState,
+    caller: &Caller,
+    query: &SummaryQuery,
+) -> Result<serde_json::Value, ApiError> {
+    let teams = teams(caller, id("team", &query.team)?)?;
     let tz = summary::parse_tz(query.tz.as_deref()).map_err(ApiError::BadRequest)?;
     let (from, to) = summary::range(query.from.as_deref(), query.to.as_deref(), tz)
         .map_err(ApiError::BadRequest)?;
@@ -107,7 +119,34 @@ async fn summary(
         grouping,
     };
     let (counts, bins) = state.store.report_rollups(&rollups).await?;
-    Ok(HttpResponse::Ok().json(summary::summarize(&counts, &bins, grouping, tz, from, to)))
+    Ok(summary::summarize(&counts, &bins, grouping, tz, from, to))
+}
+
+#[utoipa::path(
+    get,
+    path = "/reports/summary.csv",
+    tag = "reports",
+    security(("console" = [])),
+    params(SummaryQuery),
+    responses(
+        (status = 200, description = "The summary's table: a row for the total and one per group, a column per figure (named by its path in the JSON summary).", body = String, content_type = "text/csv"),
+    )
+)]
+async fn summary_csv(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<SummaryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let summary = summary_of(&state, &caller, &query).await?;
+    let bytes = crate::reports::csv::summary_table(&summary)
+        .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"summary.csv\"",
+        ))
+        .body(bytes))
 }
 
 #[utoipa::path(

@@ -1,5 +1,6 @@
-//! The conversations of a report as CSV (`GET /api/v1/reports/conversations.csv`), pure: one
-//! row per conversation with its times, in the report's time zone.
+//! Reports as CSV, pure: the conversations (`GET /api/v1/reports/conversations.csv`, one row
+//! per conversation with its times, in the report's time zone) and a summary's table
+//! (`GET /api/v1/reports/summary.csv`, one row for the total and one per group).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -83,9 +84,87 @@ pub fn write(header: bool, rows: &[[String; 18]]) -> Result<Vec<u8>, csv::Error>
     out.into_inner().map_err(|e| e.into_error().into())
 }
 
+/// A summary (the JSON of [`super::summary::summarize`]) as a table: a `group` column (`total`,
+/// then each group's key), then every figure of a block, named by its path in the JSON
+/// (`counts.opened`, `times.first_response.p90_s`, `sla.resolution.share_met`,
+/// `presence.occupancy`, ...), in the JSON's key order. Null figures are empty cells.
+pub fn summary_table(summary: &serde_json::Value) -> Result<Vec<u8>, csv::Error> {
+    fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    if prefix.is_empty() && k == "key" {
+                        continue;
+                    }
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&path, v, out);
+                }
+            }
+            serde_json::Value::Null => out.push((prefix.to_string(), String::new())),
+            serde_json::Value::String(s) => out.push((prefix.to_string(), cell(s))),
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let row = |block: &serde_json::Value| {
+        let mut cells = Vec::new();
+        flatten("", block, &mut cells);
+        cells
+    };
+    let total = row(&summary["total"]);
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    out.write_record(std::iter::once("group").chain(total.iter().map(|(k, _)| k.as_str())))?;
+    out.write_record(std::iter::once("total").chain(total.iter().map(|(_, v)| v.as_str())))?;
+    for group in summary["groups"].as_array().into_iter().flatten() {
+        let cells = row(group);
+        let key = cell(group["key"].as_str().unwrap_or_default());
+        // Every block has the total's shape; a figure missing from one is an empty cell.
+        let value = |name: &str| {
+            cells
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default()
+        };
+        out.write_record(std::iter::once(key.as_str()).chain(total.iter().map(|(k, _)| value(k))))?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_table_has_a_row_per_block_and_a_column_per_figure() {
+        let summary = serde_json::json!({
+            "total": {"counts": {"opened": 3, "handed_off": 2},
+                      "times": {"first_response": {"count": 2, "p50_s": 1.5}},
+                      "presence": {"occupancy": null}},
+            "groups": [
+                {"key": "=sales", "counts": {"opened": 1, "handed_off": 1},
+                 "times": {"first_response": {"count": 1, "p50_s": 1.0}},
+                 "presence": {"occupancy": 0.5}},
+                {"key": "support", "counts": {"opened": 2},
+                 "times": {"first_response": {"count": 1, "p50_s": 2.0}},
+                 "presence": {"occupancy": null}}
+            ]
+        });
+        let text =
+            String::from_utf8(summary_table(&summary).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(
+            text,
+            "group,counts.handed_off,counts.opened,presence.occupancy,times.first_response.count,times.first_response.p50_s\r\n\
+             total,2,3,,2,1.5\r\n\
+             '=sales,1,1,0.5,1,1.0\r\n\
+             support,,2,,1,2.0\r\n"
+        );
+    }
 
     #[test]
     fn a_row_has_its_times_in_the_zone_and_formulas_defused() {
