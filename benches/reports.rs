@@ -15,7 +15,8 @@
 //!   resolved by the bot (18 bins of resolution time), 1 abandoned.
 //!
 //! That is ≈10.3 M conversations; the bench prints the exact rows and the conversations they
-//! count. Timed (each `SWITCHBOARD_BENCH_RUNS` times, default 3, after one untimed run):
+//! count. Timed (each `SWITCHBOARD_BENCH_RUNS` times, default 3, after one untimed run unless
+//! `SWITCHBOARD_BENCH_WARMUP=0`):
 //! `year_total` (no grouping), `by_day` (365 groups, UTC), `by_day_madrid` (days of
 //! Europe/Madrid), `by_agent` (200 groups), `one_team` (one team, no grouping).
 //!
@@ -29,7 +30,6 @@ use switchboard::config::DatabaseSettings;
 use switchboard::reports::summary::{self, Grouping};
 use switchboard::store::reports::RollupQuery;
 use switchboard::store::side::SidePool;
-use switchboard::store::ReportStore;
 use switchboard::testkit::postgres::TestDatabase;
 
 const TEAMS: i64 = 8;
@@ -240,6 +240,12 @@ fn main() {
         .expect("a tokio runtime");
     let days = env_i64("SWITCHBOARD_BENCH_DAYS", 365);
     let runs = env_i64("SWITCHBOARD_BENCH_RUNS", 3).max(1);
+    // One untimed run first, unless SWITCHBOARD_BENCH_WARMUP=0.
+    let first = if env_i64("SWITCHBOARD_BENCH_WARMUP", 1) == 0 {
+        1
+    } else {
+        0
+    };
     let backends = std::env::var("SWITCHBOARD_BENCH_BACKENDS")
         .unwrap_or_else(|_| "sqlite,postgres".to_string());
     let madrid: chrono_tz::Tz = "Europe/Madrid".parse().expect("a time zone");
@@ -404,7 +410,7 @@ fn main() {
         for (label, query, tz) in cases {
             let mut times = Vec::new();
             let mut shape = (0, 0, 0);
-            for i in 0..=runs {
+            for i in first..=runs {
                 let started = Instant::now();
                 let (counts, bins) = rt
                     .block_on(store.report_rollups(&query))
