@@ -7,7 +7,7 @@ mod common;
 
 use common::console::*;
 use serde_json::{Value, json};
-use switchboard::crm::segment::SegmentFilter;
+use switchboard::crm::segment::{Dialect, SegmentFilter};
 
 const SUPPORT: &str = "support";
 
@@ -69,7 +69,7 @@ async fn a_segment_follows_contacts_at_once() {
         "{members}"
     );
 
-    // Behaviour, the country (CEL alone decides it) and both together.
+    // Behaviour, the country (stored with the phone) and both together.
     for (filter, expected) in [
         (
             "contact.new && contact.last_inbound_at > now - duration('1h')",
@@ -222,7 +222,15 @@ async fn the_database_counts_what_cel_decides() {
         let mut contact = ContactRecord {
             customer: customer.clone(),
             name: (i % 5 != 0).then(|| format!("Customer {i}")),
-            phone: Some(customer.as_str().to_string()),
+            // Spanish, British, American, Canadian (+1 told apart by the number), none, bad.
+            phone: match i % 12 {
+                2 | 8 => Some(format!("4474001{i:05}")),
+                3 => Some("14155550134".into()),
+                9 => Some("16135550123".into()),
+                5 => None,
+                11 => Some("123".into()),
+                _ => Some(customer.as_str().to_string()),
+            },
             language: languages[(i % 4) as usize].map(str::to_string),
             ..ContactRecord::default()
         };
@@ -288,6 +296,15 @@ async fn the_database_counts_what_cel_decides() {
         "!(contact.last_inbound_at > now - duration('24h'))",
         "contact.first_seen <= now - duration('48h') || contact.language == null",
         "contact.name == 'Customer 7' || contact.phone == '34600800013'",
+        "contact.phone != '34600800013'",
+        "contact.country == 'ES'",
+        "'GB' == contact.country && 'vip' in contact.tags",
+        "contact.country != 'ES'",
+        "!(contact.country == 'US') && contact.language == 'es'",
+        "contact.country in ['US', 'CA']",
+        "contact.country in ['CA', 'JM'] || contact.country == 'XX'",
+        "!(contact.country in ['ES', 'GB'])",
+        "contact.country in []",
         "false || true",
     ] {
         let expected = everyone
@@ -310,6 +327,15 @@ async fn the_database_counts_what_cel_decides() {
             200,
             sam.post("/api/v1/segments/preview", json!({ "filter": through_cel }))
                 .await,
+        );
+        // The stored country: the database alone counts it.
+        assert!(
+            !filter.contains("contact.country")
+                || SegmentFilter::compile(filter)
+                    .ok()
+                    .and_then(|f| f.translate(Dialect::Sqlite, at))
+                    .is_some_and(|t| t.exact),
+            "{filter} is translated exactly"
         );
         assert_eq!(exact["count"], expected, "{filter}");
         assert_eq!(by_cel["count"], expected, "{filter}");

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use cel::common::ast::{Expr, IdedExpr, LiteralValue, operators};
+use cel::common::ast::{Expr, IdedExpr, ListExpr, LiteralValue, operators};
 use chrono::{DateTime, Utc};
 
 use crate::routing::rules::{ContactVars, NOW, cel_time, unknown_variable};
@@ -136,43 +136,6 @@ impl SegmentFilter {
     }
 }
 
-/// `contact.country == "ES"` (either way round): the country is decided from the phone number
-/// by CEL (libphonenumber's metadata), but only numbers with the country's calling code can be
-/// in it, so those are the candidates (`phone LIKE '34%'`). Not exact: a calling code shared by
-/// several countries (+1, +7, +44...) keeps its other countries' numbers as candidates.
-fn country_prefilter(sql_op: &str, a: &IdedExpr, b: &IdedExpr) -> Option<Translation> {
-    if sql_op != "=" {
-        return None;
-    }
-    let country = |attr: &IdedExpr, value: &IdedExpr| {
-        (contact_attribute(attr)? == "country").then_some(())?;
-        match &value.expr {
-            Expr::Literal(LiteralValue::String(s)) => Some(s.inner().to_string()),
-            _ => None,
-        }
-    };
-    let region = country(a, b).or_else(|| country(b, a))?;
-    let code = phonenumber::metadata::DATABASE
-        .by_id(region.as_str())
-        .map(|m| m.country_code());
-    Some(Translation {
-        condition: match code {
-            Some(_) => "(contacts.phone LIKE ? OR contacts.phone LIKE ?)".into(),
-            // No such country: nobody is in it.
-            None => "FALSE".into(),
-        },
-        values: code
-            .map(|c| {
-                vec![
-                    SqlValue::Text(format!("{c}%")),
-                    SqlValue::Text(format!("+{c}%")),
-                ]
-            })
-            .unwrap_or_default(),
-        exact: code.is_none(),
-    })
-}
-
 struct Translator {
     dialect: Dialect,
     now: DateTime<Utc>,
@@ -182,6 +145,8 @@ struct Translator {
 enum Column {
     /// A text column that may be NULL (CEL sees null).
     NullableText(&'static str),
+    /// The same, indexed: its conditions are written so the index can answer them.
+    IndexedText(&'static str),
     /// An integer column never NULL.
     Int(&'static str),
     /// A timestamp in unix ms that may be NULL (CEL sees null, and comparing null fails).
@@ -250,8 +215,11 @@ impl Translator {
         }
     }
 
-    /// `"vip" in contact.tags`, `"plan" in contact.fields`.
+    /// `"vip" in contact.tags`, `"plan" in contact.fields`, `contact.country in ["ES", "PT"]`.
     fn membership(&self, item: &IdedExpr, collection: &IdedExpr) -> Option<Translation> {
+        if let Expr::List(list) = &collection.expr {
+            return self.one_of(item, list);
+        }
         let Expr::Literal(LiteralValue::String(item)) = &item.expr else {
             return None;
         };
@@ -278,6 +246,36 @@ impl Translator {
         }
     }
 
+    /// `contact.<text attribute> in [<strings>]`: a null attribute is in no list (as in CEL,
+    /// where null equals no string).
+    fn one_of(&self, item: &IdedExpr, list: &ListExpr) -> Option<Translation> {
+        let col = match self.column(item)? {
+            Column::NullableText(col) | Column::IndexedText(col) => col,
+            _ => return None,
+        };
+        if !list.optional_indices.is_empty() {
+            return None;
+        }
+        let values = list
+            .elements
+            .iter()
+            .map(|e| match &e.expr {
+                Expr::Literal(LiteralValue::String(s)) => Some(SqlValue::Text(s.inner().into())),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        if values.is_empty() {
+            return Some(Translation::exact("FALSE".into(), values));
+        }
+        Some(Translation::exact(
+            format!(
+                "({col} IS NOT NULL AND {col} IN ({}))",
+                vec!["?"; values.len()].join(", ")
+            ),
+            values,
+        ))
+    }
+
     /// `<attribute> <op> <constant>` either way round.
     fn comparison(&self, op: &str, a: &IdedExpr, b: &IdedExpr) -> Option<Translation> {
         let sql_op = match op {
@@ -289,9 +287,6 @@ impl Translator {
             operators::GREATER_EQUALS => ">=",
             _ => return None,
         };
-        if let Some(country) = country_prefilter(sql_op, a, b) {
-            return Some(country);
-        }
         let (column, constant, sql_op) = match (self.column(a), self.column(b)) {
             (Some(column), None) => (column, self.constant(b)?, sql_op),
             (None, Some(column)) => (column, self.constant(a)?, flipped(sql_op)),
@@ -307,6 +302,16 @@ impl Translator {
                     vec![SqlValue::Text(v)],
                 ))
             }
+            // `col = ?` for the index; NULL (no country) is no member of `==` and a member
+            // of `!=`, as in CEL.
+            (Column::IndexedText(col), Constant::Text(v)) if equality => Some(Translation::exact(
+                if sql_op == "=" {
+                    format!("({col} IS NOT NULL AND {col} = ?)")
+                } else {
+                    format!("({col} IS NULL OR {col} <> ?)")
+                },
+                vec![SqlValue::Text(v)],
+            )),
             (Column::Field(key), Constant::Text(v)) if equality => Some(Translation::exact(
                 format!("(contacts.fields ->> ?) {sql_op} ?"),
                 vec![SqlValue::Text(key), SqlValue::Text(v)],
@@ -329,7 +334,10 @@ impl Translator {
         if let Some(name) = contact_attribute(e) {
             return match name {
                 "name" => Some(Column::NullableText("name")),
-                "phone" => Some(Column::NullableText("phone")),
+                "phone" => Some(Column::IndexedText("phone")),
+                // Stored with the phone (`crm::contact::country_of`, the function CEL's
+                // `contact.country` is computed with).
+                "country" => Some(Column::IndexedText("country")),
                 "language" => Some(Column::NullableText("language")),
                 "conversations" => Some(Column::Int("conversations")),
                 "first_seen" => Some(Column::Time("created_at")),
@@ -616,37 +624,100 @@ mod tests {
     }
 
     #[test]
+    fn the_stored_country_is_translated_exactly() {
+        // `contacts.country` is written with the phone by the function CEL's variable uses.
+        for (filter, dialect, condition, values) in [
+            (
+                "contact.country == 'ES'",
+                Dialect::Sqlite,
+                "(country IS NOT NULL AND country = ?)",
+                vec!["ES"],
+            ),
+            (
+                "'US' == contact.country",
+                Dialect::Postgres,
+                "(country IS NOT NULL AND country = ?)",
+                vec!["US"],
+            ),
+            (
+                "contact.country != 'ES'",
+                Dialect::Sqlite,
+                "(country IS NULL OR country <> ?)",
+                vec!["ES"],
+            ),
+            (
+                "contact.country in ['US', 'CA']",
+                Dialect::Postgres,
+                "(country IS NOT NULL AND country IN (?, ?))",
+                vec!["US", "CA"],
+            ),
+            ("contact.country in []", Dialect::Sqlite, "FALSE", vec![]),
+            (
+                "contact.language in ['es']",
+                Dialect::Sqlite,
+                "(language IS NOT NULL AND language IN (?))",
+                vec!["es"],
+            ),
+            (
+                "'vip' in contact.tags && contact.country == 'ES'",
+                Dialect::Sqlite,
+                "(EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE json_each.value = ?) AND \
+                 (country IS NOT NULL AND country = ?))",
+                vec!["vip", "ES"],
+            ),
+            (
+                "!(contact.country in ['ES'])",
+                Dialect::Sqlite,
+                "(NOT (country IS NOT NULL AND country IN (?)))",
+                vec!["ES"],
+            ),
+        ] {
+            let t = compile(filter)
+                .translate(dialect, now())
+                .unwrap_or_else(|| panic!("{filter}: not translated"));
+            assert!(t.exact, "{filter}");
+            assert_eq!(t.condition, condition, "{filter}");
+            let values: Vec<SqlValue> = values
+                .into_iter()
+                .map(|v| SqlValue::Text(v.into()))
+                .collect();
+            assert_eq!(t.values, values, "{filter}");
+        }
+        // CEL agrees, for a contact with a Spanish number and one without a number.
+        let mut nobody = ana();
+        nobody.contact.phone = None;
+        for (filter, ana_in, nobody_in) in [
+            ("contact.country == 'ES'", true, false),
+            ("contact.country != 'ES'", false, true),
+            ("contact.country in ['ES', 'PT']", true, false),
+            ("!(contact.country in ['PT'])", true, true),
+            ("contact.country in []", false, false),
+        ] {
+            let f = compile(filter);
+            assert_eq!(f.matches(&ana(), now()), ana_in, "{filter}");
+            assert_eq!(f.matches(&nobody, now()), nobody_in, "{filter}");
+        }
+        // Lists SQL would not compare as CEL does are left to CEL.
+        for filter in [
+            "contact.country in ['ES', 1]",
+            "contact.country in [contact.name]",
+            "contact.conversations in [1, 2]",
+        ] {
+            assert!(
+                compile(filter).translate(Dialect::Sqlite, now()).is_none(),
+                "{filter}"
+            );
+        }
+    }
+
+    #[test]
     fn what_sql_cannot_say_leaves_a_prefilter_or_nothing() {
-        // The country comes from the phone number: CEL decides it, among the numbers with its
-        // calling code.
-        let t = compile("'vip' in contact.tags && contact.country == 'ES'")
+        // String functions: the database narrows to the vip, CEL decides each of them.
+        let t = compile("'vip' in contact.tags && contact.name.startsWith('A')")
             .translate(Dialect::Sqlite, now())
             .expect("a pre-filter");
         assert!(!t.exact);
-        assert_eq!(
-            t.values,
-            vec![
-                SqlValue::Text("vip".into()),
-                SqlValue::Text("34%".into()),
-                SqlValue::Text("+34%".into())
-            ]
-        );
-        let t = compile("'US' == contact.country")
-            .translate(Dialect::Postgres, now())
-            .expect("a pre-filter");
-        assert!(!t.exact);
-        assert_eq!(t.values[0], SqlValue::Text("1%".into()));
-        // A country that does not exist: nobody.
-        let t = compile("contact.country == 'XX'")
-            .translate(Dialect::Sqlite, now())
-            .expect("exact");
-        assert!(t.exact && t.condition == "FALSE", "{t:?}");
-        // Not a country: every number may be.
-        assert!(
-            compile("contact.country != 'ES'")
-                .translate(Dialect::Sqlite, now())
-                .is_none()
-        );
+        assert_eq!(t.values, vec![SqlValue::Text("vip".into())]);
         // Either side of an `||` unknown: every contact is a candidate.
         assert!(
             compile("'vip' in contact.tags || contact.name.startsWith('A')")
@@ -655,7 +726,7 @@ mod tests {
         );
         // A pre-filter cannot be negated.
         assert!(
-            compile("!('vip' in contact.tags && contact.country == 'ES')")
+            compile("!('vip' in contact.tags && contact.name.startsWith('A'))")
                 .translate(Dialect::Sqlite, now())
                 .is_none()
         );

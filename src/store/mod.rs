@@ -10,6 +10,7 @@
 
 pub mod accounts;
 mod accounts_rows;
+mod country;
 pub mod postgres;
 mod postgres_accounts;
 mod postgres_erase;

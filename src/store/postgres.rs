@@ -122,6 +122,8 @@ impl PostgresStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&mut conn)
             .await?;
+        // Contacts stored before `contacts.country` existed get theirs (once).
+        super::country::backfill_postgres(&mut conn).await?;
         let reader = PgPoolOptions::new()
             .max_connections(settings.read_pool_size.max(1))
             .acquire_timeout(connect_timeout)
@@ -1503,11 +1505,11 @@ async fn put_contact(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at,
-            updated_at)
-         VALUES ($1, $2, $3, $4, $5::json, $6::json, $7, $7)
+            updated_at, country)
+         VALUES ($1, $2, $3, $4, $5::json, $6::json, $7, $7, $8)
          ON CONFLICT (customer) DO UPDATE SET name = EXCLUDED.name, phone = EXCLUDED.phone,
             language = EXCLUDED.language, fields = EXCLUDED.fields, tags = EXCLUDED.tags,
-            updated_at = EXCLUDED.updated_at",
+            updated_at = EXCLUDED.updated_at, country = EXCLUDED.country",
     )
     .bind(text(contact.customer.as_str()))
     .bind(contact.name.as_deref().map(text))
@@ -1516,6 +1518,7 @@ async fn put_contact(
     .bind(to_json(&contact.fields)?)
     .bind(to_json(&contact.tags)?)
     .bind(now)
+    .bind(super::country::of(contact))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -118,7 +118,13 @@ impl SqliteStore {
             .max_connections(settings.read_pool_size.max(1))
             .connect_with(options.clone().read_only(true))
             .await?;
-        let write_conn = super::sqlite_writer::connect(options.get_filename())?;
+        let mut write_conn = super::sqlite_writer::connect(options.get_filename())?;
+        // Contacts stored before `contacts.country` existed get theirs (once).
+        let write_conn = tokio::task::spawn_blocking(move || {
+            super::country::backfill_sqlite(&mut write_conn).map(|()| write_conn)
+        })
+        .await
+        .map_err(|e| StoreError::Engine(format!("the country backfill stopped: {e}")))??;
         let (tx, rx) = flume::bounded(settings.queue_capacity.max(1));
         let writer = super::sqlite_writer::Writer::new(
             write_conn,

@@ -339,17 +339,19 @@ pub(super) fn read_contact(
 fn put_contact(conn: &Connection, contact: &ContactRecord, now: i64) -> Result<(), StoreError> {
     let (fields, tags) = (to_json(&contact.fields)?, to_json(&contact.tags)?);
     conn.prepare_cached(
-        "INSERT INTO contacts (customer, name, phone, language, fields, tags, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO contacts (customer, name, phone, country, language, fields, tags, created_at,
+            updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (customer) DO UPDATE SET name = excluded.name, phone = excluded.phone,
-            language = excluded.language, fields = excluded.fields, tags = excluded.tags,
-            updated_at = excluded.updated_at",
+            country = excluded.country, language = excluded.language, fields = excluded.fields,
+            tags = excluded.tags, updated_at = excluded.updated_at",
     )
     .and_then(|mut s| {
         s.execute(params![
             contact.customer.as_str(),
             contact.name,
             contact.phone,
+            super::country::of(contact),
             contact.language,
             fields,
             tags,

@@ -2263,7 +2263,8 @@ macro_rules! store_suite {
                 close_flushes_pending_writes,
                 two_nodes_race_and_exactly_one_wins,
                 webhook_events_commit_with_their_step_and_deliver_in_order,
-                erasing_a_contact_keeps_its_conversations_and_others_files);
+                erasing_a_contact_keeps_its_conversations_and_others_files,
+                a_contact_s_country_is_stored_with_its_phone_and_backfilled);
         }
     };
     (@store $database:path, $($case:ident),+) => {
@@ -2662,6 +2663,178 @@ pub(crate) async fn webhook_events_commit_with_their_step_and_deliver_in_order(d
             .is_empty()
     );
     store.close().await;
+}
+
+/// `contacts.country` is the phone's country (`crm::contact::country_of`) whichever write set
+/// the phone: a step, an upsert (import, business API), an update, a merge; erasing removes
+/// the row. Contacts written without it (before the column existed) get theirs when the store
+/// opens, across batches, once.
+pub(crate) async fn a_contact_s_country_is_stored_with_its_phone_and_backfilled(db: &TestDb) {
+    use crate::crm::contact::ContactChanges;
+    let store = db.open().await;
+    let contact = |id: &str, phone: Option<&str>| ContactRecord {
+        customer: CustomerId::new(id),
+        phone: phone.map(str::to_string),
+        ..ContactRecord::default()
+    };
+    // A step writes Ana's contact with her Spanish number.
+    let mut ana = new_conversation("34600000001");
+    let step = ConversationStep {
+        contact: Some(ContactWrite::new(
+            &ContactRecord::default(),
+            contact("34600000001", Some("34600000001")),
+        )),
+        ..ConversationStep::empty()
+    };
+    commit(store.as_ref(), &mut ana, step).await;
+    // Imported: a Canadian number (+1, told apart by the number), none, a bad one.
+    for (id, phone) in [
+        ("ca", Some("16135550123")),
+        ("none", None),
+        ("bad", Some("123")),
+        ("moved", Some("447400123456")),
+    ] {
+        store
+            .upsert_contact(&contact(id, phone), &ContactChanges::default(), Vec::new())
+            .await
+            .expect("upserted");
+    }
+    // A new number (Jamaica), then one cleared.
+    let renumbered = ContactChanges {
+        phone: Some(Some("18765550123".into())),
+        ..ContactChanges::default()
+    };
+    store
+        .update_contact(&CustomerId::new("bad"), &renumbered, Vec::new())
+        .await
+        .expect("updated");
+    let cleared = ContactChanges {
+        phone: Some(None),
+        ..ContactChanges::default()
+    };
+    store
+        .update_contact(&CustomerId::new("ca"), &cleared, Vec::new())
+        .await
+        .expect("updated");
+    // A merge gives the contact without a number the other's British one.
+    store
+        .merge_contacts(&CustomerId::new("none"), &CustomerId::new("moved"))
+        .await
+        .expect("merged");
+    let expected = vec![
+        ("34600000001".to_string(), Some("ES".to_string())),
+        ("bad".into(), Some("JM".into())),
+        ("ca".into(), None),
+        ("none".into(), Some("GB".into())),
+    ];
+    assert_eq!(stored_countries(db).await, expected);
+    store.close().await;
+
+    // As before the column: no countries, many contacts (more than a batch), the cursor the
+    // migration leaves.
+    let extra = 10_050;
+    let generate = if db.postgres {
+        format!(
+            "INSERT INTO contacts (customer, phone, fields, tags, created_at, updated_at)
+             SELECT 'x' || lpad(i::text, 6, '0'), '4474001' || lpad(i::text, 5, '0'),
+                '{{}}'::json, '[]'::json, 0, 0
+             FROM generate_series(1, {extra}) AS s(i)"
+        )
+    } else {
+        format!(
+            "INSERT INTO contacts (customer, phone, fields, tags, created_at, updated_at)
+             WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {extra})
+             SELECT 'x' || printf('%06d', i), '4474001' || printf('%05d', i), '{{}}', '[]', 0, 0
+             FROM s"
+        )
+    };
+    execute(
+        db,
+        &[
+            &generate,
+            "UPDATE contacts SET country = NULL",
+            "INSERT INTO contact_country_backfill (after) VALUES ('')",
+        ],
+    )
+    .await;
+    let store = db.open().await;
+    let after = stored_countries(db).await;
+    assert_eq!(after.len(), expected.len() + extra);
+    assert_eq!(after[..expected.len()], expected[..]);
+    assert!(
+        after[expected.len()..]
+            .iter()
+            .all(|(_, country)| country.as_deref() == Some("GB")),
+        "every generated British number has its country"
+    );
+    assert_eq!(
+        backfill_cursors(db).await,
+        0,
+        "the cursor is gone when done"
+    );
+    store.close().await;
+    // Erased: the row goes, its country with it.
+    let store = db.open().await;
+    store
+        .erase_contact(&CustomerId::new("bad"), &CustomerId::new("erased-1"))
+        .await
+        .expect("erased");
+    assert!(!stored_countries(db).await.iter().any(|(id, _)| id == "bad"));
+    store.close().await;
+}
+
+/// Every contact's stored country, by id.
+async fn stored_countries(db: &TestDb) -> Vec<(String, Option<String>)> {
+    let sql = "SELECT customer, country FROM contacts ORDER BY customer";
+    if db.postgres {
+        let pool = sqlx::PgPool::connect(&db.settings.url)
+            .await
+            .expect("connects");
+        sqlx::query_as(sql).fetch_all(&pool).await.expect("read")
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.settings.url)
+            .await
+            .expect("connects");
+        sqlx::query_as(sql).fetch_all(&pool).await.expect("read")
+    }
+}
+
+async fn backfill_cursors(db: &TestDb) -> i64 {
+    let sql = "SELECT count(*) FROM contact_country_backfill";
+    if db.postgres {
+        let pool = sqlx::PgPool::connect(&db.settings.url)
+            .await
+            .expect("connects");
+        sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .expect("read")
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.settings.url)
+            .await
+            .expect("connects");
+        sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .expect("read")
+    }
+}
+
+async fn execute(db: &TestDb, statements: &[&str]) {
+    for sql in statements {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        if db.postgres {
+            let pool = sqlx::PgPool::connect(&db.settings.url)
+                .await
+                .expect("connects");
+            sqlx::query(sql).execute(&pool).await.expect("executed");
+        } else {
+            let pool = sqlx::SqlitePool::connect(&db.settings.url)
+                .await
+                .expect("connects");
+            sqlx::query(sql).execute(&pool).await.expect("executed");
+        }
+    }
 }
 
 /// A fresh, empty database of one backend, with the settings to open stores on it.
