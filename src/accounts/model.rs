@@ -111,7 +111,7 @@ pub struct Team {
 
 /// One of a team's own SLA policies: targets in seconds for conversations of one priority
 /// (`None`: any priority), kept on the team record (checked by
-/// [`crate::reports::sla::check_team_policies`]).
+/// [`crate::reports::sla_team::check`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamSlaPolicy {

@@ -211,7 +211,7 @@ fn steps_rules_and_routing_changes_are_named() {
     files.layer(json!({
         "bots": {"default": {"hours": null, "steps": {
             "language_menu": {"text": "Pick a language"},
-            "goodbye": {"type": "message", "text": "Bye!"}
+            "farewell": {"type": "message", "text": "Bye!"}
         }}},
         "routing": {
             "default_priority": 1,
@@ -226,7 +226,7 @@ fn steps_rules_and_routing_changes_are_named() {
     }));
     let report = reloader.reload_blocking().expect("reloaded");
     assert_eq!(report.flows.changed, vec!["default".to_string()]);
-    assert_eq!(report.steps.added, vec!["default.goodbye".to_string()]);
+    assert_eq!(report.steps.added, vec!["default.farewell".to_string()]);
     assert_eq!(
         report.steps.changed,
         vec!["default.language_menu".to_string()]
