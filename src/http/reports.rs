@@ -100,16 +100,51 @@ async fn summary(
     Ok(HttpResponse::Ok().json(summary_of(&state, &caller, &query).await?))
 }
 
+/// What every report asks first: the teams the caller may read (narrowed to `team`), the time
+/// zone and the range `[from, to)`.
+struct Scope {
+    teams: Option<Vec<String>>,
+    tz: chrono_tz::Tz,
+    from: i64,
+    to: i64,
+}
+
+fn scope(
+    caller: &Caller,
+    team: &Option<String>,
+    tz: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Scope, ApiError> {
+    let teams = teams(caller, id("team", team)?)?;
+    let tz = summary::parse_tz(tz).map_err(ApiError::BadRequest)?;
+    let (from, to) = summary::range(from, to, tz).map_err(ApiError::BadRequest)?;
+    Ok(Scope {
+        teams,
+        tz,
+        from,
+        to,
+    })
+}
+
 /// The summary of `query` (the same checks as `GET /reports/summary`).
 async fn summary_of(
     state: &AppState,
     caller: &Caller,
     query: &SummaryQuery,
 ) -> Result<serde_json::Value, ApiError> {
-    let teams = teams(caller, id("team", &query.team)?)?;
-    let tz = summary::parse_tz(query.tz.as_deref()).map_err(ApiError::BadRequest)?;
-    let (from, to) = summary::range(query.from.as_deref(), query.to.as_deref(), tz)
-        .map_err(ApiError::BadRequest)?;
+    let Scope {
+        teams,
+        tz,
+        from,
+        to,
+    } = scope(
+        caller,
+        &query.team,
+        query.tz.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
     let grouping = Grouping::parse(query.group.as_deref()).map_err(ApiError::BadRequest)?;
     let rollups = RollupQuery {
         from,
@@ -164,10 +199,18 @@ async fn conversations_csv(
     caller: Caller,
     query: web::Query<CsvQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let teams = teams(&caller, id("team", &query.team)?)?;
-    let tz = summary::parse_tz(query.tz.as_deref()).map_err(ApiError::BadRequest)?;
-    let (from, to) = summary::range(query.from.as_deref(), query.to.as_deref(), tz)
-        .map_err(ApiError::BadRequest)?;
+    let Scope {
+        teams,
+        tz,
+        from,
+        to,
+    } = scope(
+        &caller,
+        &query.team,
+        query.tz.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
     let first = ReportPage {
         from,
         to,
