@@ -75,6 +75,14 @@ const TEAM_COUNTS: [(&str, i64, i64); 5] = [
     ("resolved_by_bot", 18, 0),
 ];
 const BOT_SAMPLES: i64 = 18;
+/// Per agent and working hour (channel `''`, as the presence sampler writes): (measure, samples,
+/// sum of ms): online 55 minutes, away 5, at two thirds of a capacity of 3.
+const AGENT_PRESENCE: [(&str, i64, i64); 4] = [
+    ("presence_away", 1, 300_000),
+    ("presence_capacity", 11, 9_900_000),
+    ("presence_load", 11, 6_600_000),
+    ("presence_online", 11, 3_300_000),
+];
 
 fn env_i64(name: &str, default: i64) -> i64 {
     std::env::var(name)
@@ -147,6 +155,11 @@ fn generate(postgres: bool, days: i64) -> Vec<String> {
             .iter()
             .map(|(m, n, ms)| format!("'{m}', {n}, {}", n * ms)),
     );
+    let presence = values(
+        AGENT_PRESENCE
+            .iter()
+            .map(|(m, n, sum)| format!("'{m}', {n}, {sum}")),
+    );
     // An agent works the hours of their shift (k % 3), five days in seven.
     let works = "(h.i % 24) / 8 = a.k % 3 AND ((h.i / 24) + a.k) % 7 < 5";
     vec![
@@ -158,6 +171,7 @@ fn generate(postgres: bool, days: i64) -> Vec<String> {
         "CREATE TABLE bench_agent_counts (measure TEXT, n BIGINT, sum_ms BIGINT)".into(),
         "CREATE TABLE bench_agent_times (measure TEXT, lo BIGINT, span BIGINT)".into(),
         "CREATE TABLE bench_team_counts (measure TEXT, n BIGINT, sum_ms BIGINT)".into(),
+        "CREATE TABLE bench_presence (measure TEXT, n BIGINT, sum_ms BIGINT)".into(),
         series("bench_hours", days * 24),
         series("bench_samples", BOT_SAMPLES.max(AGENT_SAMPLES)),
         format!("INSERT INTO bench_agents VALUES {agents}"),
@@ -166,6 +180,7 @@ fn generate(postgres: bool, days: i64) -> Vec<String> {
         format!("INSERT INTO bench_agent_counts VALUES {agent_counts}"),
         format!("INSERT INTO bench_agent_times VALUES {agent_times}"),
         format!("INSERT INTO bench_team_counts VALUES {team_counts}"),
+        format!("INSERT INTO bench_presence VALUES {presence}"),
         // In key order (CROSS JOIN keeps SQLite's loops in this order).
         format!(
             "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
@@ -179,6 +194,12 @@ fn generate(postgres: bool, days: i64) -> Vec<String> {
              SELECT {START} + h.i * {HOUR}, t.team, '', c.channel, m.measure, m.n, m.sum_ms
              FROM bench_hours h CROSS JOIN bench_teams t CROSS JOIN bench_channels c
                 CROSS JOIN bench_team_counts m"
+        ),
+        format!(
+            "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
+             SELECT {START} + h.i * {HOUR}, a.team, a.agent, '', m.measure, m.n, m.sum_ms
+             FROM bench_hours h CROSS JOIN bench_agents a CROSS JOIN bench_presence m
+             WHERE {works}"
         ),
         // Sample j's bin: its slice of the span, moved within it by the hour and agent.
         format!(
@@ -206,6 +227,7 @@ fn generate(postgres: bool, days: i64) -> Vec<String> {
         "DROP TABLE bench_agent_counts".into(),
         "DROP TABLE bench_agent_times".into(),
         "DROP TABLE bench_team_counts".into(),
+        "DROP TABLE bench_presence".into(),
     ]
 }
 
@@ -360,10 +382,23 @@ fn main() {
             })
             .expect("a plan");
         eprintln!("{backend}: the year total's bins:\n  {}", plan.join("\n  "));
-        drop(pool);
+        // The coarser levels, built by the store's own backfill (what the migration asks for
+        // when hourly rollups exist), with the function the steps write them with.
+        rt.block_on(run(
+            &pool,
+            &["INSERT INTO report_levels_backfill (pending) VALUES (1)".into()],
+        ))
+        .expect("the backfill asked for");
+        let started = Instant::now();
         let store = rt
             .block_on(switchboard::store::open(&settings))
             .expect("the store opens");
+        let built = started.elapsed();
+        let levels = rt
+            .block_on(scalar(&pool, "SELECT count(*) FROM report_levels"))
+            .expect("counted");
+        eprintln!("{backend}: {levels} level rows, built in {built:.1?}");
+        drop(pool);
         let to = START + days * 24 * HOUR;
         let all = RollupQuery {
             from: START,
@@ -372,7 +407,16 @@ fn main() {
             agent: None,
             grouping: Grouping::None,
         };
-        let cases: [(&str, RollupQuery, chrono_tz::Tz); 5] = [
+        // March in Madrid (from 2026-02-28 23:00 UTC), per agent.
+        let march = RollupQuery {
+            from: START + (31 + 28) * 24 * HOUR - HOUR,
+            to: START + (31 + 28 + 31) * 24 * HOUR - 2 * HOUR,
+            teams: None,
+            agent: None,
+            grouping: Grouping::Agent,
+        };
+        let hourly = env_i64("SWITCHBOARD_BENCH_HOURLY", 0) == 1;
+        let cases: [(&str, RollupQuery, chrono_tz::Tz); 6] = [
             ("year_total", all.clone(), chrono_tz::UTC),
             (
                 "by_day",
@@ -406,28 +450,31 @@ fn main() {
                 },
                 chrono_tz::UTC,
             ),
+            ("march_by_agent_madrid", march, madrid),
         ];
         for (label, query, tz) in cases {
             let mut times = Vec::new();
             let mut shape = (0, 0, 0);
             for i in first..=runs {
                 let started = Instant::now();
-                let (counts, bins) = rt
-                    .block_on(store.report_rollups(&query))
-                    .expect("the rollups");
-                let merged = started.elapsed();
-                let report =
-                    summary::summarize(&counts, &bins, query.grouping, tz, query.from, query.to);
+                let report = if hourly {
+                    // The hourly rollups alone (what reports read before the levels).
+                    let (counts, bins) = rt
+                        .block_on(store.report_rollups(&query))
+                        .expect("the rollups");
+                    shape.0 = counts.len() + bins.len();
+                    summary::summarize(&counts, &bins, query.grouping, tz, query.from, query.to)
+                } else {
+                    rt.block_on(switchboard::reports::read::summary(&*store, &query, tz))
+                        .expect("the report")
+                };
                 let elapsed = started.elapsed();
-                shape = (
-                    counts.len() + bins.len(),
-                    report["groups"].as_array().map_or(0, Vec::len),
-                    report["total"]["counts"]["opened"].as_i64().unwrap_or(0),
-                );
+                shape.1 = report["groups"].as_array().map_or(0, Vec::len);
+                shape.2 = report["total"]["counts"]["opened"].as_i64().unwrap_or(0);
                 if i > 0 {
                     times.push(elapsed);
                 }
-                eprintln!("{backend}/{label}: run {i}: {elapsed:.2?} (SQL {merged:.2?})");
+                eprintln!("{backend}/{label}: run {i}: {elapsed:.2?}");
             }
             let (min, max) = (
                 times.iter().min().copied().unwrap_or_default(),
@@ -435,13 +482,66 @@ fn main() {
             );
             println!(
                 "{backend}/{label}: median {:.3?} [min {min:.3?}, max {max:.3?}] over {runs} runs; \
-                 {} rows merged, {} groups, {} opened",
+                 {} groups, {} opened{}",
                 median(times),
-                shape.0,
                 shape.1,
-                shape.2
+                shape.2,
+                if hourly {
+                    format!(", hourly rollups only: {} rows merged", shape.0)
+                } else {
+                    String::new()
+                }
             );
         }
+        // What the rollups cost a step: writes carrying a resolution step's increments (hourly
+        // and levels) against the same writes carrying none, alternating, through the store's
+        // own transaction (the presence sampler's path).
+        let step = |hour: i64, k: i64| -> Vec<switchboard::reports::Delta> {
+            use switchboard::reports::Measure as M;
+            let agent = format!("agent-{}-{:02}", k % TEAMS, k % AGENTS_PER_TEAM);
+            let team = format!("team-{}", k % TEAMS);
+            [
+                (M::ResolvedByAgent, None),
+                (M::Resolution, Some(600_000 + k * 1_000)),
+                (M::HandleTime, Some(240_000 + k * 700)),
+                (M::ResolutionBh, Some(500_000 + k * 900)),
+                (M::HandleTimeBh, Some(200_000 + k * 500)),
+                (M::SlaResolutionMet, None),
+                (M::Replies, None),
+                (M::Assigned, None),
+            ]
+            .into_iter()
+            .map(|(measure, ms)| switchboard::reports::Delta {
+                hour,
+                team: team.clone(),
+                agent: agent.clone(),
+                channel: "whatsapp".into(),
+                measure,
+                ms,
+            })
+            .collect()
+        };
+        let writes = env_i64("SWITCHBOARD_BENCH_WRITES", 2_000);
+        let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+        for k in 0..writes {
+            let hour = START + (days * 24 - 1 - k % 24) * HOUR;
+            for (deltas, spent) in [(step(hour, k), &mut with), (Vec::new(), &mut without)] {
+                let started = Instant::now();
+                rt.block_on(store.record_presence_sample(
+                    4_000_000_000_000 + 2 * k + 1 + i64::from(deltas.is_empty()),
+                    deltas,
+                ))
+                .expect("written");
+                *spent += started.elapsed();
+            }
+        }
+        println!(
+            "{backend}/step_write: {:.0?} a write with a resolution's 8 increments, {:.0?} without \
+             ({writes} of each): the rollups cost {:.0?} a step",
+            with / writes as u32,
+            without / writes as u32,
+            (with.saturating_sub(without)) / writes as u32
+        );
         rt.block_on(store.close());
     }
 }

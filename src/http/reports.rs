@@ -153,8 +153,7 @@ async fn summary_of(
         agent: id("agent", &query.agent)?,
         grouping,
     };
-    let (counts, bins) = state.store.report_rollups(&rollups).await?;
-    Ok(summary::summarize(&counts, &bins, grouping, tz, from, to))
+    Ok(crate::reports::read::summary(&*state.store, &rollups, tz).await?)
 }
 
 #[utoipa::path(

@@ -190,6 +190,15 @@ impl AccountStore for Probe {
 /// Nor are notifications.
 #[async_trait]
 impl crate::store::ReportStore for Probe {
+    async fn report_levels(
+        &self,
+        _: &Option<Vec<String>>,
+        _: &Option<String>,
+        _: &[crate::store::reports::LevelRead],
+    ) -> Result<Vec<Vec<crate::store::reports::LevelRow>>, StoreError> {
+        Err(StoreError::Unavailable)
+    }
+
     async fn report_rollups(
         &self,
         _: &crate::store::reports::RollupQuery,

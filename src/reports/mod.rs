@@ -7,6 +7,8 @@
 //!   the rollup deltas);
 //! - [`sketch`]: the mergeable percentile sketch (1% relative error);
 //! - [`summary`]: the range, time zone and grouping of a query, and the merge into the answer;
+//! - [`levels`]: the coarser rollups (per team or agent and UTC hour, day or month) written by
+//!   the same steps, and which of their rows make up a report; [`read`]: a report read;
 //! - [`csv`]: one row per conversation;
 //! - [`hours`]: business-hours arithmetic (per-weekday local hours, DST-aware);
 //! - [`sla`], [`sla_rules`]: SLA clocks and the policies in effect; [`live`]: the board's
@@ -14,9 +16,11 @@
 
 pub mod csv;
 pub mod hours;
+pub mod levels;
 pub mod live;
 pub mod measures;
 pub mod presence;
+pub mod read;
 pub mod sampler;
 pub mod sketch;
 pub mod sla;

@@ -148,12 +148,46 @@ fn label(grouping: Grouping, key: &str, hour: i64, tz: Tz) -> String {
     }
 }
 
+/// What a rollup row adds to a group (or subtracts, with negative counts): a measure's count,
+/// sum of ms and sketch bins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// The group: its order and key (label); `(0, "")` when not grouped.
+    pub group: (i64, String),
+    pub measure: Measure,
+    pub n: i64,
+    pub sum_ms: i64,
+    pub bins: Vec<(i32, i64)>,
+}
+
+/// A time being merged: count, sum and bins, signed until the end.
+#[derive(Default)]
+struct Merging {
+    n: i64,
+    sum_ms: i64,
+    bins: BTreeMap<i32, i64>,
+}
+
+impl Merging {
+    fn sketch(&self) -> Sketch {
+        let mut s = Sketch::default();
+        for (bin, n) in &self.bins {
+            s.add_bin(*bin, (*n).max(0) as u64);
+        }
+        s.add_totals(self.n.max(0) as u64, self.sum_ms.max(0));
+        s
+    }
+}
+
 #[derive(Default)]
 struct Figures {
     counts: BTreeMap<Measure, i64>,
-    times: BTreeMap<Measure, Sketch>,
+    times: BTreeMap<Measure, Merging>,
     /// Presence measures: their sums of milliseconds.
     sums: BTreeMap<Measure, i64>,
+    /// The rows' counts, all measures together: a group whose added and subtracted rows cancel
+    /// out (it had rows only in subtracted hours) is left out.
+    rows: i64,
 }
 
 fn seconds(ms: Option<f64>) -> Value {
@@ -172,10 +206,9 @@ impl Figures {
         }
         let times = |measures: [Measure; 5]| {
             let mut times = Map::new();
-            let empty = Sketch::default();
             // Named like the calendar-time measure, in both objects.
             for (m, named) in measures.into_iter().zip(Measure::TIMES) {
-                let s = self.times.get(&m).unwrap_or(&empty);
+                let s = self.times.get(&m).map(Merging::sketch).unwrap_or_default();
                 times.insert(
                     named.as_str().into(),
                     json!({
@@ -221,9 +254,7 @@ impl Figures {
     }
 }
 
-/// The report's JSON: the whole range's figures (`total`) and, when grouped, each group's
-/// (`groups`, in key or time order). Times in seconds (to the hundredth), percentiles within
-/// `relative_error`.
+/// The report's JSON from hourly rollup rows (grouped by key, or by hour labelled in `tz`).
 pub fn summarize(
     counts: &[RollupCount],
     bins: &[RollupBin],
@@ -232,48 +263,64 @@ pub fn summarize(
     from: i64,
     to: i64,
 ) -> Value {
-    let mut total = Figures::default();
-    let mut groups: BTreeMap<(i64, String), Figures> = BTreeMap::new();
     let group_of = |key: &str, hour: i64| -> (i64, String) {
         match grouping {
-            // Hours sort by time; a day by its first hour's time.
+            // Hours sort by time; a day by its label.
             Grouping::Hour => (hour, label(grouping, key, hour, tz)),
             Grouping::Day => (0, label(grouping, key, hour, tz)),
             _ => (0, key.to_string()),
         }
     };
-    for c in counts {
-        let Some(m) = Measure::parse(&c.measure) else {
-            continue;
-        };
-        let g = groups.entry(group_of(&c.key, c.hour)).or_default();
-        if m.is_time() {
-            for f in [&mut total, g] {
-                f.times
-                    .entry(m)
-                    .or_default()
-                    .add_totals(c.n.max(0) as u64, c.sum_ms);
-            }
-        } else if m.is_presence() {
-            for f in [&mut total, g] {
-                *f.sums.entry(m).or_default() += c.sum_ms;
-            }
-        } else {
-            for f in [&mut total, g] {
-                *f.counts.entry(m).or_default() += c.n;
-            }
-        }
-    }
-    for b in bins {
-        let Some(m) = Measure::parse(&b.measure) else {
-            continue;
-        };
-        let g = groups.entry(group_of(&b.key, b.hour)).or_default();
+    let counts = counts.iter().filter_map(|c| {
+        Some(Part {
+            group: group_of(&c.key, c.hour),
+            measure: Measure::parse(&c.measure)?,
+            n: c.n,
+            sum_ms: c.sum_ms,
+            bins: Vec::new(),
+        })
+    });
+    let bins = bins.iter().filter_map(|b| {
+        Some(Part {
+            group: group_of(&b.key, b.hour),
+            measure: Measure::parse(&b.measure)?,
+            n: 0,
+            sum_ms: 0,
+            bins: vec![(b.bin, b.n)],
+        })
+    });
+    summarize_parts(counts.chain(bins), grouping, tz, from, to)
+}
+
+/// The report's JSON: the whole range's figures (`total`) and, when grouped, each group's
+/// (`groups`, in their order). Times in seconds (to the hundredth), percentiles within
+/// `relative_error`.
+pub fn summarize_parts(
+    parts: impl IntoIterator<Item = Part>,
+    grouping: Grouping,
+    tz: Tz,
+    from: i64,
+    to: i64,
+) -> Value {
+    let mut total = Figures::default();
+    let mut groups: BTreeMap<(i64, String), Figures> = BTreeMap::new();
+    for p in parts {
+        let m = p.measure;
+        let g = groups.entry(p.group).or_default();
         for f in [&mut total, g] {
-            f.times
-                .entry(m)
-                .or_default()
-                .add_bin(b.bin, b.n.max(0) as u64);
+            f.rows += p.n;
+            if m.is_time() {
+                let t = f.times.entry(m).or_default();
+                t.n += p.n;
+                t.sum_ms = t.sum_ms.saturating_add(p.sum_ms);
+                for (bin, n) in &p.bins {
+                    *t.bins.entry(*bin).or_default() += n;
+                }
+            } else if m.is_presence() {
+                *f.sums.entry(m).or_default() += p.sum_ms;
+            } else {
+                *f.counts.entry(m).or_default() += p.n;
+            }
         }
     }
     let mut out = json!({
@@ -288,6 +335,7 @@ pub fn summarize(
         out["groups"] = Value::Array(
             groups
                 .iter()
+                .filter(|(_, f)| f.rows != 0)
                 .map(|((_, key), f)| {
                     let mut v = f.json();
                     v["key"] = json!(key);

@@ -11,6 +11,7 @@
 pub mod accounts;
 mod accounts_rows;
 mod country;
+mod levels;
 pub mod postgres;
 mod postgres_accounts;
 mod postgres_erase;

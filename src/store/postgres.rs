@@ -124,6 +124,8 @@ impl PostgresStore {
             .await?;
         // Contacts stored before `contacts.country` existed get theirs (once).
         super::country::backfill_postgres(&mut conn).await?;
+        // Hourly report rollups written before the coarser levels existed (once).
+        super::levels::backfill_postgres(&mut conn).await?;
         let reader = PgPoolOptions::new()
             .max_connections(settings.read_pool_size.max(1))
             .acquire_timeout(connect_timeout)

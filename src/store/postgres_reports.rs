@@ -7,12 +7,14 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::postgres::{PostgresStore, text};
 use super::reports::{
-    PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold,
-    presence_measures_sql, report_from_row,
+    LevelRead, LevelRow, PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery,
+    attach_bins, facts, fold, is_time, level_deltas, level_sql, merged_bins, presence_measures_sql,
+    report_from_row, stored_bins,
 };
 use super::{ConversationStep, StoreError};
 use crate::reports::ConversationReport;
 use crate::reports::advance;
+use crate::reports::levels::LevelDeltas;
 use crate::reports::summary::{RollupBin, RollupCount};
 
 /// What the step adds to the reports, written in the step's savepoint after its fences (the
@@ -82,20 +84,21 @@ async fn add_rollups(
     conn: &mut PgConnection,
     deltas: Vec<crate::reports::Delta>,
 ) -> Result<(), StoreError> {
-    for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in fold(deltas) {
+    let folded = fold(deltas);
+    for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in &folded {
         sqlx::query(
             "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (hour, team, agent, channel, measure) DO UPDATE SET
                 n = report_counts.n + EXCLUDED.n, sum_ms = report_counts.sum_ms + EXCLUDED.sum_ms",
         )
-        .bind(hour)
-        .bind(text(&team))
-        .bind(text(&agent))
-        .bind(text(&channel))
-        .bind(measure)
-        .bind(n)
-        .bind(sum_ms)
+        .bind(*hour)
+        .bind(text(team))
+        .bind(text(agent))
+        .bind(text(channel))
+        .bind(*measure)
+        .bind(*n)
+        .bind(*sum_ms)
         .execute(&mut *conn)
         .await?;
         for (bin, count) in bins {
@@ -105,17 +108,138 @@ async fn add_rollups(
                  ON CONFLICT (hour, team, agent, channel, measure, bin) DO UPDATE SET
                     n = report_bins.n + EXCLUDED.n",
             )
-            .bind(hour)
-            .bind(text(&team))
-            .bind(text(&agent))
-            .bind(text(&channel))
-            .bind(measure)
-            .bind(bin)
-            .bind(count)
+            .bind(*hour)
+            .bind(text(team))
+            .bind(text(agent))
+            .bind(text(channel))
+            .bind(*measure)
+            .bind(*bin)
+            .bind(*count)
             .execute(&mut *conn)
             .await?;
         }
     }
+    write_levels(conn, level_deltas(&folded)).await
+}
+
+/// Add to the coarser rollups in three statements whatever the step's size, rows in key order:
+/// counts and sums with one upsert; the times' rows with another that returns their stored
+/// sketches (and locks the rows until the transaction ends, so writers on other nodes wait),
+/// then the merged sketches in one update.
+pub(super) async fn write_levels(
+    conn: &mut PgConnection,
+    levels: LevelDeltas,
+) -> Result<(), StoreError> {
+    #[derive(Default)]
+    struct Columns {
+        level: Vec<&'static str>,
+        period: Vec<i64>,
+        team: Vec<String>,
+        agent: Vec<String>,
+        measure: Vec<&'static str>,
+        n: Vec<i64>,
+        sum_ms: Vec<i64>,
+    }
+    let (mut counts, mut times) = (Columns::default(), Columns::default());
+    let mut added = std::collections::HashMap::new();
+    for ((level, period, team, agent, measure), (n, sum_ms, bins)) in levels {
+        let c = if is_time(measure) {
+            added.insert(
+                (
+                    level.as_str(),
+                    period,
+                    text(&team).into_owned(),
+                    text(&agent).into_owned(),
+                    measure,
+                ),
+                bins,
+            );
+            &mut times
+        } else {
+            &mut counts
+        };
+        c.level.push(level.as_str());
+        c.period.push(period);
+        c.team.push(text(&team).into_owned());
+        c.agent.push(text(&agent).into_owned());
+        c.measure.push(measure);
+        c.n.push(n);
+        c.sum_ms.push(sum_ms);
+    }
+    let upsert = |c: Columns, returning: &'static str| {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO report_levels (level, period, team, agent, measure, n, sum_ms)
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                $6::bigint[], $7::bigint[])
+             ON CONFLICT (level, period, team, agent, measure) DO UPDATE SET
+                n = report_levels.n + EXCLUDED.n, sum_ms = report_levels.sum_ms + EXCLUDED.sum_ms
+             {returning}"
+        )))
+        .bind(c.level)
+        .bind(c.period)
+        .bind(c.team)
+        .bind(c.agent)
+        .bind(c.measure)
+        .bind(c.n)
+        .bind(c.sum_ms)
+    };
+    if !counts.level.is_empty() {
+        upsert(counts, "").execute(&mut *conn).await?;
+    }
+    if times.level.is_empty() {
+        return Ok(());
+    }
+    let stored = upsert(times, "RETURNING level, period, team, agent, measure, bins")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut merged = Columns::default();
+    let mut sketches: Vec<Vec<u8>> = Vec::with_capacity(stored.len());
+    let empty = std::collections::BTreeMap::new();
+    for row in &stored {
+        let level: String = row.try_get("level")?;
+        let Some(level) = crate::reports::levels::Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == level)
+        else {
+            continue;
+        };
+        let measure: String = row.try_get("measure")?;
+        let Some(measure) = crate::reports::Measure::parse(&measure).map(|m| m.as_str()) else {
+            continue;
+        };
+        let key = (
+            level.as_str(),
+            row.try_get::<i64, _>("period")?,
+            row.try_get::<String, _>("team")?,
+            row.try_get::<String, _>("agent")?,
+            measure,
+        );
+        let bins: Option<Vec<u8>> = row.try_get("bins")?;
+        sketches.push(merged_bins(
+            bins.as_deref(),
+            added.get(&key).unwrap_or(&empty),
+        ));
+        merged.level.push(key.0);
+        merged.period.push(key.1);
+        merged.team.push(key.2);
+        merged.agent.push(key.3);
+        merged.measure.push(key.4);
+    }
+    sqlx::query(
+        "UPDATE report_levels AS r SET bins = u.bins
+         FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+            AS u(level, period, team, agent, measure, bins)
+         WHERE r.level = u.level AND r.period = u.period AND r.team = u.team
+            AND r.agent = u.agent AND r.measure = u.measure",
+    )
+    .bind(merged.level)
+    .bind(merged.period)
+    .bind(merged.team)
+    .bind(merged.agent)
+    .bind(merged.measure)
+    .bind(sketches)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -129,6 +253,76 @@ fn teams_clause(teams: &Option<Vec<String>>, n: usize) -> String {
 
 #[async_trait]
 impl ReportStore for PostgresStore {
+    async fn report_levels(
+        &self,
+        teams: &Option<Vec<String>>,
+        agent: &Option<String>,
+        reads: &[LevelRead],
+    ) -> Result<Vec<Vec<LevelRow>>, StoreError> {
+        let mut filter = teams_clause(teams, 1);
+        if agent.is_some() {
+            let n = if teams.is_some() { 2 } else { 1 };
+            filter.push_str(&format!(" AND agent = ${n}"));
+        }
+        let bind = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            if let Some(t) = teams {
+                q = q.bind(t.clone());
+            }
+            if let Some(a) = agent {
+                q = q.bind(a.clone());
+            }
+            q
+        };
+        // One snapshot for every piece.
+        let mut tx = self.reader.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let mut out = Vec::with_capacity(reads.len());
+        for read in reads {
+            if read.periods.is_empty() {
+                out.push(Vec::new());
+                continue;
+            }
+            let (rows_sql, bins_sql) = level_sql(read, &filter);
+            let mut rows = Vec::new();
+            for r in bind(rows_sql).fetch_all(&mut *tx).await? {
+                rows.push(LevelRow {
+                    period: r.try_get("period")?,
+                    team: r.try_get("team")?,
+                    agent: r.try_get("agent")?,
+                    measure: r.try_get("measure")?,
+                    n: r.try_get("n")?,
+                    sum_ms: r.try_get("sum_ms")?,
+                    bins: stored_bins(r.try_get("bins")?)?,
+                });
+            }
+            if let Some(sql) = bins_sql {
+                let bins = bind(sql)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            (
+                                r.try_get("period")?,
+                                r.try_get("team")?,
+                                r.try_get("agent")?,
+                                r.try_get("measure")?,
+                            ),
+                            (r.try_get("bin")?, r.try_get("n")?),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                attach_bins(&mut rows, bins);
+            }
+            out.push(rows);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn report_rollups(
         &self,
         query: &RollupQuery,

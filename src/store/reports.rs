@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::reports::ConversationReport;
+use crate::reports::levels::{LevelDeltas, Source, add_to_levels};
 use crate::reports::summary::{Grouping, RollupBin, RollupCount};
 
 /// Which rollups a report merges: `[from, to)` in unix ms (whole hours), only these teams
@@ -47,8 +48,39 @@ pub struct ReportPage {
     pub limit: i64,
 }
 
+/// One read of a report over the coarser rollups (`src/reports/levels.rs`): a source, the
+/// starts of its periods, and either the presence measures or the others.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelRead {
+    pub source: Source,
+    pub periods: Vec<i64>,
+    pub presence: bool,
+}
+
+/// A row of a [`LevelRead`]: per period, team and agent (the hourly rollups summed over
+/// channels), with its sketch's bins for a time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelRow {
+    pub period: i64,
+    pub team: String,
+    pub agent: String,
+    pub measure: String,
+    pub n: i64,
+    pub sum_ms: i64,
+    pub bins: Vec<(i32, i64)>,
+}
+
 #[async_trait]
 pub trait ReportStore: Send + Sync + 'static {
+    /// The rows of each read, all read in one transaction (one snapshot: the pieces of a
+    /// report add and subtract consistently), only these teams (None: all), only this agent.
+    async fn report_levels(
+        &self,
+        teams: &Option<Vec<String>>,
+        agent: &Option<String>,
+        reads: &[LevelRead],
+    ) -> Result<Vec<Vec<LevelRow>>, StoreError>;
+
     /// The rollups of the query, summed per (group key, hour, measure) and per bin.
     async fn report_rollups(
         &self,
@@ -162,4 +194,104 @@ pub(super) fn fold(deltas: Vec<crate::reports::Delta>) -> Folded {
         }
     }
     folded
+}
+
+/// The level rows a step's folded hourly deltas add to.
+pub(super) fn level_deltas(folded: &Folded) -> LevelDeltas {
+    let mut out = LevelDeltas::new();
+    for ((hour, team, agent, _channel, measure), (n, sum_ms, bins)) in folded {
+        add_to_levels(&mut out, (*hour, team, agent, measure), (*n, *sum_ms, bins));
+    }
+    out
+}
+
+/// The SQL of a read's rows (its counts) and, from the hourly rollups, of its bins; `filter` is
+/// the backend's team and agent conditions (`AND …`, placeholders bound in that order). The
+/// periods are our own integers, written into the text.
+pub(super) fn level_sql(read: &LevelRead, filter: &str) -> (String, Option<String>) {
+    let periods = read
+        .periods
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let class = format!(
+        "measure {}IN ({})",
+        if read.presence { "" } else { "NOT " },
+        presence_measures_sql()
+    );
+    match read.source {
+        Source::Level(level) => (
+            format!(
+                "SELECT period, team, agent, measure, n, sum_ms, bins FROM report_levels
+                 WHERE level = '{}' AND period IN ({periods}){filter} AND {class}",
+                level.as_str()
+            ),
+            None,
+        ),
+        Source::Hourly => (
+            format!(
+                "SELECT hour AS period, team, agent, measure, CAST(SUM(n) AS BIGINT) AS n,
+                    CAST(SUM(sum_ms) AS BIGINT) AS sum_ms, CAST(NULL AS BYTEA) AS bins
+                 FROM report_counts WHERE hour IN ({periods}){filter} AND {class}
+                 GROUP BY hour, team, agent, measure"
+            ),
+            (!read.presence).then(|| {
+                format!(
+                    "SELECT hour AS period, team, agent, measure, bin, CAST(SUM(n) AS BIGINT) AS n
+                     FROM report_bins WHERE hour IN ({periods}){filter}
+                     GROUP BY hour, team, agent, measure, bin"
+                )
+            }),
+        ),
+    }
+}
+
+/// A bin of the hourly rollups read apart: ((hour, team, agent, measure), (bin, count)).
+pub(super) type HourBin = ((i64, String, String, String), (i32, i64));
+
+/// Bins read apart (the hourly rollups: one row per bin) joined to their rows.
+pub(super) fn attach_bins(rows: &mut [LevelRow], bins: Vec<HourBin>) {
+    let mut index: std::collections::HashMap<(i64, &str, &str, &str), usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        index.insert((r.period, &r.team, &r.agent, &r.measure), i);
+    }
+    let mut found = Vec::with_capacity(bins.len());
+    for ((period, team, agent, measure), bin) in bins {
+        if let Some(i) = index.get(&(period, team.as_str(), agent.as_str(), measure.as_str())) {
+            found.push((*i, bin));
+        }
+    }
+    for (i, bin) in found {
+        if let Some(r) = rows.get_mut(i) {
+            r.bins.push(bin);
+        }
+    }
+}
+
+/// A stored sketch value read back.
+pub(super) fn stored_bins(bytes: Option<Vec<u8>>) -> Result<Vec<(i32, i64)>, StoreError> {
+    match bytes {
+        None => Ok(Vec::new()),
+        Some(b) => crate::reports::levels::decode_bins(&b)
+            .ok_or_else(|| StoreError::Corrupt("a report level's bins are unreadable".into())),
+    }
+}
+
+/// A stored sketch with `add` merged in; a stored value that cannot be read (never written by
+/// us) is logged and replaced rather than stopping every step of its team.
+pub(super) fn merged_bins(
+    stored: Option<&[u8]>,
+    add: &std::collections::BTreeMap<i32, i64>,
+) -> Vec<u8> {
+    crate::reports::levels::merge_bins(stored, add).unwrap_or_else(|| {
+        tracing::error!("a report level's stored bins are unreadable: replaced");
+        crate::reports::levels::encode_bins(add)
+    })
+}
+
+/// Whether a level row keeps a sketch (written after a read of the stored bins).
+pub(super) fn is_time(measure: &str) -> bool {
+    crate::reports::Measure::parse(measure).is_some_and(|m| m.is_time())
 }

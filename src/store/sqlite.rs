@@ -119,12 +119,14 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await?;
         let mut write_conn = super::sqlite_writer::connect(options.get_filename())?;
-        // Contacts stored before `contacts.country` existed get theirs (once).
+        // Contacts stored before `contacts.country` existed get theirs, and hourly report
+        // rollups written before the coarser levels existed are folded into them (once).
         let write_conn = tokio::task::spawn_blocking(move || {
-            super::country::backfill_sqlite(&mut write_conn).map(|()| write_conn)
+            super::country::backfill_sqlite(&mut write_conn)?;
+            super::levels::backfill_sqlite(&mut write_conn).map(|()| write_conn)
         })
         .await
-        .map_err(|e| StoreError::Engine(format!("the country backfill stopped: {e}")))??;
+        .map_err(|e| StoreError::Engine(format!("the backfills stopped: {e}")))??;
         let (tx, rx) = flume::bounded(settings.queue_capacity.max(1));
         let writer = super::sqlite_writer::Writer::new(
             write_conn,

@@ -6,13 +6,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::reports::{
-    PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery, facts, fold,
-    presence_measures_sql,
+    LevelRead, LevelRow, PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery,
+    attach_bins, facts, fold, is_time, level_deltas, level_sql, merged_bins, presence_measures_sql,
+    stored_bins,
 };
 use super::sqlite::SqliteStore;
 use super::sqlite_accounts_writer::{AccountDone, AccountWrite};
 use super::sqlite_writer::engine;
 use super::{ConversationStep, StoreError};
+use crate::reports::levels::LevelDeltas;
 use crate::reports::summary::{RollupBin, RollupCount};
 use crate::reports::{ConversationReport, Outcome, advance};
 
@@ -92,9 +94,10 @@ pub(super) fn write_reports(conn: &Connection, step: &ConversationStep) -> Resul
     add_rollups(conn, deltas)
 }
 
-/// Add deltas to the rollups (count, sum and, for a time, its bins).
+/// Add deltas to the rollups (count, sum and, for a time, its bins), hourly and coarser.
 fn add_rollups(conn: &Connection, deltas: Vec<crate::reports::Delta>) -> Result<(), StoreError> {
-    for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in fold(deltas) {
+    let folded = fold(deltas);
+    for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in &folded {
         conn.prepare_cached(
             "INSERT INTO report_counts (hour, team, agent, channel, measure, n, sum_ms)
              VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -113,6 +116,53 @@ fn add_rollups(conn: &Connection, deltas: Vec<crate::reports::Delta>) -> Result<
             .and_then(|mut s| s.execute(params![hour, team, agent, channel, measure, bin, count]))
             .map_err(engine)?;
         }
+    }
+    write_levels(conn, level_deltas(&folded))
+}
+
+/// Add to the coarser rollups: counts and sums with an upsert; a time's sketch read, merged and
+/// written back (the writer is the only one).
+pub(super) fn write_levels(conn: &Connection, levels: LevelDeltas) -> Result<(), StoreError> {
+    for ((level, period, team, agent, measure), (n, sum_ms, bins)) in levels {
+        let bins = if is_time(measure) {
+            let stored: Option<Vec<u8>> = conn
+                .prepare_cached(
+                    "SELECT bins FROM report_levels
+                     WHERE level = ? AND period = ? AND team = ? AND agent = ? AND measure = ?",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![level.as_str(), period, team, agent, measure], |r| {
+                        r.get::<_, Option<Vec<u8>>>(0)
+                    })
+                    .optional()
+                })
+                .map_err(engine)?
+                .flatten();
+            Some(merged_bins(stored.as_deref(), &bins))
+        } else {
+            None
+        };
+        conn.prepare_cached(
+            "INSERT INTO report_levels (level, period, team, agent, measure, n, sum_ms, bins)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (level, period, team, agent, measure) DO UPDATE SET
+                n = report_levels.n + excluded.n,
+                sum_ms = report_levels.sum_ms + excluded.sum_ms,
+                bins = COALESCE(excluded.bins, report_levels.bins)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                level.as_str(),
+                period,
+                team,
+                agent,
+                measure,
+                n,
+                sum_ms,
+                bins
+            ])
+        })
+        .map_err(engine)?;
     }
     Ok(())
 }
@@ -156,6 +206,72 @@ fn teams_clause(teams: &Option<Vec<String>>) -> String {
 
 #[async_trait]
 impl ReportStore for SqliteStore {
+    async fn report_levels(
+        &self,
+        teams: &Option<Vec<String>>,
+        agent: &Option<String>,
+        reads: &[LevelRead],
+    ) -> Result<Vec<Vec<LevelRow>>, StoreError> {
+        let mut filter = teams_clause(teams);
+        if agent.is_some() {
+            filter.push_str(" AND agent = ?");
+        }
+        let bind = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for t in teams.iter().flatten() {
+                q = q.bind(t.clone());
+            }
+            if let Some(a) = agent {
+                q = q.bind(a.clone());
+            }
+            q
+        };
+        // One snapshot for every piece.
+        let mut tx = self.reader.begin().await?;
+        let mut out = Vec::with_capacity(reads.len());
+        for read in reads {
+            if read.periods.is_empty() {
+                out.push(Vec::new());
+                continue;
+            }
+            let (rows_sql, bins_sql) = level_sql(read, &filter);
+            let mut rows = Vec::new();
+            for r in bind(rows_sql).fetch_all(&mut *tx).await? {
+                rows.push(LevelRow {
+                    period: r.try_get("period")?,
+                    team: r.try_get("team")?,
+                    agent: r.try_get("agent")?,
+                    measure: r.try_get("measure")?,
+                    n: r.try_get("n")?,
+                    sum_ms: r.try_get("sum_ms")?,
+                    bins: stored_bins(r.try_get("bins")?)?,
+                });
+            }
+            if let Some(sql) = bins_sql {
+                let bins = bind(sql)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            (
+                                r.try_get("period")?,
+                                r.try_get("team")?,
+                                r.try_get("agent")?,
+                                r.try_get("measure")?,
+                            ),
+                            (r.try_get("bin")?, r.try_get("n")?),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                attach_bins(&mut rows, bins);
+            }
+            out.push(rows);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn report_rollups(
         &self,
         query: &RollupQuery,

@@ -12,6 +12,9 @@ use crate::domain::{
     ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent, OutboundMessage,
 };
 
+mod levels_cases;
+use levels_cases::reports_read_from_levels_match_the_hourly_rollups;
+
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
 fn channel() -> ChannelId {
@@ -2264,7 +2267,8 @@ macro_rules! store_suite {
                 two_nodes_race_and_exactly_one_wins,
                 webhook_events_commit_with_their_step_and_deliver_in_order,
                 erasing_a_contact_keeps_its_conversations_and_others_files,
-                a_contact_s_country_is_stored_with_its_phone_and_backfilled);
+                a_contact_s_country_is_stored_with_its_phone_and_backfilled,
+                reports_read_from_levels_match_the_hourly_rollups);
         }
     };
     (@store $database:path, $($case:ident),+) => {

@@ -1,0 +1,559 @@
+//! Coarser rollups ("levels"), pure: what a conversation step adds to them, how their sketches
+//! are stored, and which of their rows (added or subtracted) make up each group of a report.
+//!
+//! The hourly rollups (hour × team × agent × channel) answer any grouping, but a report merges
+//! every row of its range: a year of a busy contact center is tens of millions of rows. The
+//! same step transaction therefore also writes five coarser levels, each a row per period × team
+//! (× agent) × measure with its count, sum and whole sketch (the bins in one value, see
+//! [`encode_bins`]):
+//!
+//! | level | period | per | measures |
+//! |---|---|---|---|
+//! | `team_hour` | UTC hour | team | all but presence |
+//! | `team_day` | UTC day | team | all but presence |
+//! | `team_month` | UTC month | team | all but presence |
+//! | `agent_day` | UTC day | team, agent | all |
+//! | `agent_month` | UTC month | team, agent | all |
+//!
+//! A report's range `[from, to)` (whole hours) is covered by whole months, then whole days, and
+//! the hours at its edges, each with a sign: the days nearest to `from` and `to` are taken whole,
+//! and the up to twelve hours by which an edge misses a midnight are added or subtracted (counts
+//! and sketch bins subtract exactly as they add: the rows were written by the same steps). A day
+//! of a time zone other than UTC is one UTC day ± the hours of its offset; its hours come from
+//! `team_hour` or, per agent, from the hourly rollups.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::measures::{HOUR_MS, Measure};
+use super::summary::Grouping;
+
+/// One day, in unix milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// A coarser rollup level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    TeamHour,
+    TeamDay,
+    TeamMonth,
+    AgentDay,
+    AgentMonth,
+}
+
+/// The span of a level's periods (and of a piece of a report's cover).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Span {
+    Hour,
+    Day,
+    Month,
+}
+
+impl Level {
+    pub const ALL: [Level; 5] = [
+        Level::TeamHour,
+        Level::TeamDay,
+        Level::TeamMonth,
+        Level::AgentDay,
+        Level::AgentMonth,
+    ];
+
+    /// Its name in the stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::TeamHour => "team_hour",
+            Level::TeamDay => "team_day",
+            Level::TeamMonth => "team_month",
+            Level::AgentDay => "agent_day",
+            Level::AgentMonth => "agent_month",
+        }
+    }
+
+    /// Per agent (and per team), or per team only (agent `""`, presence left out).
+    pub fn per_agent(self) -> bool {
+        matches!(self, Level::AgentDay | Level::AgentMonth)
+    }
+
+    pub fn span(self) -> Span {
+        match self {
+            Level::TeamHour => Span::Hour,
+            Level::TeamDay | Level::AgentDay => Span::Day,
+            Level::TeamMonth | Level::AgentMonth => Span::Month,
+        }
+    }
+
+    /// Whether the level keeps this measure.
+    pub fn keeps(self, measure: Measure) -> bool {
+        self.per_agent() || !measure.is_presence()
+    }
+
+    /// The start of the level's period holding the hour `hour` (UTC).
+    pub fn period_of(self, hour: i64) -> i64 {
+        self.span().start_of(hour)
+    }
+}
+
+impl Span {
+    /// The start of the UTC hour, day or month holding `t`.
+    pub fn start_of(self, t: i64) -> i64 {
+        match self {
+            Span::Hour => t.div_euclid(HOUR_MS) * HOUR_MS,
+            Span::Day => t.div_euclid(DAY_MS) * DAY_MS,
+            Span::Month => month_start(t),
+        }
+    }
+
+    /// The start of the next period after the one starting at `start`.
+    pub fn next(self, start: i64) -> i64 {
+        match self {
+            Span::Hour => start + HOUR_MS,
+            Span::Day => start + DAY_MS,
+            Span::Month => next_month(start),
+        }
+    }
+}
+
+fn date_of(t: i64) -> NaiveDate {
+    DateTime::<Utc>::from_timestamp_millis(t)
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
+}
+
+fn midnight(d: NaiveDate) -> i64 {
+    d.and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp_millis()
+}
+
+/// The start of the UTC month holding `t`.
+pub fn month_start(t: i64) -> i64 {
+    let d = date_of(t);
+    midnight(d.with_day(1).unwrap_or(d))
+}
+
+/// The start of the UTC month after the one starting at `start`.
+pub fn next_month(start: i64) -> i64 {
+    let d = date_of(start);
+    let (y, m) = if d.month() == 12 {
+        (d.year() + 1, 1)
+    } else {
+        (d.year(), d.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1)
+        .map(midnight)
+        .unwrap_or(start + 31 * DAY_MS)
+}
+
+/// A sketch's bins as stored in a level row: (bin, count) pairs in ascending bin order, each a
+/// little-endian i32 then a little-endian i64.
+pub fn encode_bins(bins: &BTreeMap<i32, i64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bins.len() * 12);
+    for (bin, n) in bins {
+        if *n != 0 {
+            out.extend_from_slice(&bin.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The bins stored by [`encode_bins`]; None if the value is not such a list.
+pub fn decode_bins(bytes: &[u8]) -> Option<Vec<(i32, i64)>> {
+    if !bytes.len().is_multiple_of(12) {
+        return None;
+    }
+    bytes
+        .chunks_exact(12)
+        .map(|c| {
+            let bin = i32::from_le_bytes(c.get(0..4)?.try_into().ok()?);
+            let n = i64::from_le_bytes(c.get(4..12)?.try_into().ok()?);
+            Some((bin, n))
+        })
+        .collect()
+}
+
+/// A stored sketch (None: none yet) with `add` merged in.
+pub fn merge_bins(stored: Option<&[u8]>, add: &BTreeMap<i32, i64>) -> Option<Vec<u8>> {
+    let mut all: BTreeMap<i32, i64> = match stored {
+        Some(bytes) => decode_bins(bytes)?.into_iter().collect(),
+        None => BTreeMap::new(),
+    };
+    for (bin, n) in add {
+        *all.entry(*bin).or_default() += n;
+    }
+    Some(encode_bins(&all))
+}
+
+/// The key of a level row: (level, period, team, agent, measure); agent `""` in team levels.
+pub type LevelKey = (Level, i64, String, String, &'static str);
+
+/// What steps add to level rows: count, sum of ms and bins, per row.
+pub type LevelDeltas = BTreeMap<LevelKey, (i64, i64, BTreeMap<i32, i64>)>;
+
+/// The level rows an hourly rollup increment adds to: (hour, team, agent, measure) with its
+/// count, sum and bins (summed over channels by the caller or not: rows add up).
+pub fn add_to_levels(
+    out: &mut LevelDeltas,
+    (hour, team, agent, measure): (i64, &str, &str, &'static str),
+    (n, sum_ms, bins): (i64, i64, &BTreeMap<i32, i64>),
+) {
+    let Some(m) = Measure::parse(measure) else {
+        return;
+    };
+    for level in Level::ALL {
+        if !level.keeps(m) {
+            continue;
+        }
+        let agent = if level.per_agent() { agent } else { "" };
+        let row = out
+            .entry((
+                level,
+                level.period_of(hour),
+                team.to_string(),
+                agent.to_string(),
+                measure,
+            ))
+            .or_default();
+        row.0 += n;
+        row.1 += sum_ms;
+        for (bin, c) in bins {
+            *row.2.entry(*bin).or_default() += c;
+        }
+    }
+}
+
+/// Where a piece of a report is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// The hourly rollups (summed over channels).
+    Hourly,
+    Level(Level),
+}
+
+/// A period of a report's cover with its sign: `+1` added, `-1` subtracted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Piece {
+    pub span: Span,
+    pub start: i64,
+    pub sign: i64,
+}
+
+/// The nearest UTC midnight to `t` (the earlier one at a tie).
+fn nearest_midnight(t: i64) -> i64 {
+    (t + DAY_MS / 2 - 1).div_euclid(DAY_MS) * DAY_MS
+}
+
+fn hours(from: i64, to: i64, sign: i64, out: &mut Vec<Piece>) {
+    let mut h = from;
+    while h < to {
+        out.push(Piece {
+            span: Span::Hour,
+            start: h,
+            sign,
+        });
+        h += HOUR_MS;
+    }
+}
+
+/// `[from, to)` (whole hours) as signed pieces: whole UTC months (when `months`), whole UTC days
+/// and at most twelve hours at each edge, added or subtracted. Sums of the pieces' rows are the
+/// sums of the range's hours.
+pub fn cover(from: i64, to: i64, months: bool) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let (s, e) = (nearest_midnight(from), nearest_midnight(to));
+    if e <= s || to <= from {
+        hours(from, to, 1, &mut out);
+        return out;
+    }
+    if from < s {
+        hours(from, s, 1, &mut out);
+    } else {
+        hours(s, from, -1, &mut out);
+    }
+    if e < to {
+        hours(e, to, 1, &mut out);
+    } else {
+        hours(to, e, -1, &mut out);
+    }
+    let mut d = s;
+    while d < e {
+        if months && month_start(d) == d && next_month(d) <= e {
+            out.push(Piece {
+                span: Span::Month,
+                start: d,
+                sign: 1,
+            });
+            d = next_month(d);
+        } else {
+            out.push(Piece {
+                span: Span::Day,
+                start: d,
+                sign: 1,
+            });
+            d += DAY_MS;
+        }
+    }
+    out
+}
+
+/// The days of `tz` in `[from, to)`: each day's first hour and its end (a day is the UTC hours
+/// whose start falls on that date in `tz`, as the hourly rollups are labelled), with its label.
+pub fn local_days(from: i64, to: i64, tz: Tz) -> Vec<(i64, i64, String)> {
+    let label = |h: i64| {
+        DateTime::<Utc>::from_timestamp_millis(h)
+            .map(|t| t.with_timezone(&tz).date_naive().to_string())
+            .unwrap_or_default()
+    };
+    let mut out: Vec<(i64, i64, String)> = Vec::new();
+    let mut h = from;
+    while h < to {
+        let l = label(h);
+        match out.last_mut() {
+            Some(last) if last.2 == l => last.1 = h + HOUR_MS,
+            _ => out.push((h, h + HOUR_MS, l)),
+        }
+        h += HOUR_MS;
+    }
+    out
+}
+
+/// The group a piece's rows go to: (order, label); for groupings by key, the rows' key decides.
+pub type Group = (i64, String);
+
+/// A report's pieces and, when grouped by day, each piece's groups: for each piece, the group
+/// it counts in (None: the row's key decides) and its sign. A day's hour may count in two days
+/// of the time zone (subtracted from one, added to the next).
+pub fn plan(grouping: Grouping, tz: Tz, from: i64, to: i64) -> Vec<(Piece, Option<Group>)> {
+    match grouping {
+        Grouping::Day => local_days(from, to, tz)
+            .into_iter()
+            .flat_map(|(a, b, label)| {
+                cover(a, b, false)
+                    .into_iter()
+                    .map(move |p| (p, Some((a, label.clone()))))
+            })
+            .collect(),
+        _ => cover(from, to, true)
+            .into_iter()
+            .map(|p| (p, None))
+            .collect(),
+    }
+}
+
+/// Whether a report of this grouping reads the levels (by channel or by hour it reads the hourly
+/// rollups: the levels have no channel, and an hour is their finest grain anyway).
+pub fn uses_levels(grouping: Grouping) -> bool {
+    matches!(
+        grouping,
+        Grouping::None | Grouping::Team | Grouping::Agent | Grouping::Day
+    )
+}
+
+/// Where a piece's measures are read: (source of the measures other than presence, source of
+/// presence). Per agent (grouped by agent or filtered to one) everything comes from the agent
+/// levels, or the hourly rollups for hours; otherwise the team levels, presence always per agent.
+pub fn sources(span: Span, per_agent: bool) -> (Source, Source) {
+    let agent = match span {
+        Span::Hour => Source::Hourly,
+        Span::Day => Source::Level(Level::AgentDay),
+        Span::Month => Source::Level(Level::AgentMonth),
+    };
+    let team = match span {
+        Span::Hour => Source::Level(Level::TeamHour),
+        Span::Day => Source::Level(Level::TeamDay),
+        Span::Month => Source::Level(Level::TeamMonth),
+    };
+    (if per_agent { agent } else { team }, agent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(i64::MIN)
+    }
+
+    /// The signed hours a cover stands for.
+    fn expand(pieces: &[Piece]) -> BTreeMap<i64, i64> {
+        let mut out = BTreeMap::new();
+        for p in pieces {
+            let mut h = p.start;
+            while h < p.span.next(p.start) {
+                *out.entry(h).or_insert(0) += p.sign;
+                h += HOUR_MS;
+            }
+        }
+        out.retain(|_, v| *v != 0);
+        out
+    }
+
+    #[test]
+    fn covers_stand_for_exactly_their_hours() {
+        let base = at("2026-01-30T00:00:00Z");
+        for from_h in [0, 1, 5, 11, 12, 13, 23, 24, 25, 24 * 40 + 7] {
+            for len_h in [
+                1,
+                2,
+                11,
+                12,
+                13,
+                23,
+                24,
+                25,
+                47,
+                48,
+                24 * 31,
+                24 * 70 + 13,
+                24 * 400,
+            ] {
+                let from = base + from_h * HOUR_MS;
+                let to = from + len_h * HOUR_MS;
+                for months in [false, true] {
+                    let pieces = cover(from, to, months);
+                    let want: BTreeMap<i64, i64> =
+                        (0..len_h).map(|i| (from + i * HOUR_MS, 1)).collect();
+                    assert_eq!(expand(&pieces), want, "{from_h} +{len_h} {months}");
+                    let edge = pieces.iter().filter(|p| p.span == Span::Hour).count();
+                    assert!(edge <= 24 || len_h < 24, "{from_h} +{len_h}: {edge} hours");
+                    if !months {
+                        assert!(pieces.iter().all(|p| p.span != Span::Month));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_year_is_twelve_months() {
+        let from = at("2026-01-01T00:00:00Z");
+        let to = at("2027-01-01T00:00:00Z");
+        let pieces = cover(from, to, true);
+        assert_eq!(pieces.len(), 12);
+        assert!(pieces.iter().all(|p| p.span == Span::Month && p.sign == 1));
+        // In Madrid: an hour subtracted at each end.
+        let pieces = cover(from - HOUR_MS, to - HOUR_MS, true);
+        assert_eq!(pieces.iter().filter(|p| p.span == Span::Month).count(), 12);
+        assert_eq!(
+            pieces
+                .iter()
+                .filter(|p| p.span == Span::Hour)
+                .map(|p| (p.start, p.sign))
+                .collect::<Vec<_>>(),
+            vec![(from - HOUR_MS, 1), (to - HOUR_MS, -1)]
+        );
+    }
+
+    #[test]
+    fn local_days_follow_the_zone_and_its_changes() {
+        let tz: Tz = "Europe/Madrid".parse().unwrap_or(Tz::UTC);
+        // 2026-03-29: summer time starts in Madrid (a day of 23 hours).
+        let from = at("2026-03-27T23:00:00Z");
+        let to = at("2026-03-30T22:00:00Z");
+        let days = local_days(from, to, tz);
+        let lens: Vec<i64> = days.iter().map(|(a, b, _)| (b - a) / HOUR_MS).collect();
+        assert_eq!(lens, vec![24, 23, 24]);
+        assert_eq!(days[1].2, "2026-03-29");
+        // Half-hour zones: a day is the hours starting on that date.
+        let tz: Tz = "Asia/Kolkata".parse().unwrap_or(Tz::UTC);
+        let days = local_days(at("2026-05-01T00:00:00Z"), at("2026-05-03T00:00:00Z"), tz);
+        assert_eq!(days[0].2, "2026-05-01");
+        // 18:00 UTC is 23:30 there (May 1), 19:00 UTC is 00:30 (May 2).
+        assert_eq!(days[1].0, at("2026-05-01T19:00:00Z"));
+    }
+
+    #[test]
+    fn a_plan_by_day_covers_each_day_with_its_own_pieces() {
+        let tz: Tz = "Europe/Madrid".parse().unwrap_or(Tz::UTC);
+        let from = at("2026-01-04T23:00:00Z");
+        let to = at("2026-01-07T23:00:00Z");
+        let plan = plan(Grouping::Day, tz, from, to);
+        let mut per_day: BTreeMap<String, Vec<Piece>> = BTreeMap::new();
+        for (p, g) in plan {
+            per_day
+                .entry(g.map(|g| g.1).unwrap_or_default())
+                .or_default()
+                .push(p);
+        }
+        assert_eq!(per_day.len(), 3);
+        for (day, pieces) in &per_day {
+            assert_eq!(
+                pieces.len(),
+                3,
+                "{day}: a UTC day, an hour added, one subtracted"
+            );
+            assert_eq!(expand(pieces).values().sum::<i64>(), 24);
+        }
+    }
+
+    #[test]
+    fn bins_round_trip_and_merge() {
+        let a: BTreeMap<i32, i64> = [(i32::MIN, 2), (-3, 1), (520, 7)].into_iter().collect();
+        let bytes = encode_bins(&a);
+        assert_eq!(decode_bins(&bytes), Some(a.clone().into_iter().collect()));
+        assert_eq!(decode_bins(&bytes[1..]), None);
+        let b: BTreeMap<i32, i64> = [(520, 1), (600, 1)].into_iter().collect();
+        let merged = merge_bins(Some(&bytes), &b).and_then(|m| decode_bins(&m));
+        assert_eq!(
+            merged,
+            Some(vec![(i32::MIN, 2), (-3, 1), (520, 8), (600, 1)])
+        );
+        assert_eq!(merge_bins(Some(&[1, 2, 3]), &b), None);
+        assert_eq!(encode_bins(&BTreeMap::new()), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn increments_reach_every_level_but_presence_stays_per_agent() {
+        let hour = at("2026-02-03T10:00:00Z");
+        let bins: BTreeMap<i32, i64> = [(500, 1)].into_iter().collect();
+        let mut out = LevelDeltas::new();
+        add_to_levels(
+            &mut out,
+            (hour, "sales", "alice", "wait_in_queue"),
+            (1, 900, &bins),
+        );
+        add_to_levels(
+            &mut out,
+            (hour, "sales", "bob", "wait_in_queue"),
+            (1, 100, &bins),
+        );
+        add_to_levels(
+            &mut out,
+            (hour, "sales", "alice", "presence_online"),
+            (1, 60, &BTreeMap::new()),
+        );
+        let team_month = out.get(&(
+            Level::TeamMonth,
+            at("2026-02-01T00:00:00Z"),
+            "sales".into(),
+            String::new(),
+            "wait_in_queue",
+        ));
+        assert_eq!(
+            team_month.map(|r| (r.0, r.1, r.2.get(&500).copied())),
+            Some((2, 1000, Some(2)))
+        );
+        assert!(
+            out.keys()
+                .any(|k| k.0 == Level::AgentDay && k.4 == "presence_online")
+        );
+        assert!(
+            !out.keys()
+                .any(|k| !k.0.per_agent() && k.4 == "presence_online")
+        );
+        assert_eq!(out.len(), 5 + 2 + 2);
+    }
+
+    #[test]
+    fn months_and_days_start_where_they_should() {
+        let t = at("2026-12-31T23:59:00Z");
+        assert_eq!(month_start(t), at("2026-12-01T00:00:00Z"));
+        assert_eq!(next_month(month_start(t)), at("2027-01-01T00:00:00Z"));
+        assert_eq!(Span::Day.start_of(t), at("2026-12-31T00:00:00Z"));
+        assert_eq!(Level::TeamHour.period_of(t), at("2026-12-31T23:00:00Z"));
+    }
+}
