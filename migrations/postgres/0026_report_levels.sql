@@ -1,5 +1,6 @@
 -- Coarser rollups (src/reports/levels.rs): per level (team_hour, team_day, team_month,
--- agent_day, agent_month) × UTC period × team × agent ('' in team levels) × measure, the count,
+-- agent_day, agent_month, channel_day, channel_month) × UTC period × team × agent ('' but in
+-- agent levels) × channel ('' but in channel levels) × measure, the count,
 -- the sum of ms and, for a time, the whole sketch in `bins` (little-endian (i32 bin, i64 count)
 -- pairs). Written by the same step transactions as the hourly rollups.
 CREATE TABLE report_levels (
@@ -7,11 +8,12 @@ CREATE TABLE report_levels (
     period  BIGINT  NOT NULL,
     team    TEXT    NOT NULL,
     agent   TEXT    NOT NULL,
+    channel TEXT    NOT NULL,
     measure TEXT    NOT NULL,
     n       BIGINT  NOT NULL,
     sum_ms  BIGINT  NOT NULL,
     bins    BYTEA,
-    PRIMARY KEY (level, period, team, agent, measure)
+    PRIMARY KEY (level, period, team, agent, channel, measure)
 );
 
 -- Hourly rollups written before this table existed are folded into it once, when the store

@@ -3,9 +3,9 @@
 //!
 //! The hourly rollups (hour × team × agent × channel) answer any grouping, but a report merges
 //! every row of its range: a year of a busy contact center is tens of millions of rows. The
-//! same step transaction therefore also writes five coarser levels, each a row per period × team
-//! (× agent) × measure with its count, sum and whole sketch (the bins in one value, see
-//! [`encode_bins`]):
+//! same step transaction therefore also writes seven coarser levels, each a row per period × team
+//! (× agent or channel) × measure with its count, sum and whole sketch (the bins in one value,
+//! see [`encode_bins`]):
 //!
 //! | level | period | per | measures |
 //! |---|---|---|---|
@@ -14,6 +14,8 @@
 //! | `team_month` | UTC month | team | all but presence |
 //! | `agent_day` | UTC day | team, agent | all |
 //! | `agent_month` | UTC month | team, agent | all |
+//! | `channel_day` | UTC day | team, channel | all but presence |
+//! | `channel_month` | UTC month | team, channel | all but presence |
 //!
 //! A report's range `[from, to)` (whole hours) is covered by whole months, then whole days, and
 //! the hours at its edges, each with a sign: the days nearest to `from` and `to` are taken whole,
@@ -41,6 +43,8 @@ pub enum Level {
     TeamMonth,
     AgentDay,
     AgentMonth,
+    ChannelDay,
+    ChannelMonth,
 }
 
 /// The span of a level's periods (and of a piece of a report's cover).
@@ -52,12 +56,14 @@ pub enum Span {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [
+    pub const ALL: [Level; 7] = [
         Level::TeamHour,
         Level::TeamDay,
         Level::TeamMonth,
         Level::AgentDay,
         Level::AgentMonth,
+        Level::ChannelDay,
+        Level::ChannelMonth,
     ];
 
     /// Its name in the stores.
@@ -68,19 +74,27 @@ impl Level {
             Level::TeamMonth => "team_month",
             Level::AgentDay => "agent_day",
             Level::AgentMonth => "agent_month",
+            Level::ChannelDay => "channel_day",
+            Level::ChannelMonth => "channel_month",
         }
     }
 
-    /// Per agent (and per team), or per team only (agent `""`, presence left out).
+    /// Per agent (and per team, channel `""`); the other levels have agent `""` and leave
+    /// presence out.
     pub fn per_agent(self) -> bool {
         matches!(self, Level::AgentDay | Level::AgentMonth)
+    }
+
+    /// Per channel (and per team, agent `""`); the other levels have channel `""`.
+    pub fn per_channel(self) -> bool {
+        matches!(self, Level::ChannelDay | Level::ChannelMonth)
     }
 
     pub fn span(self) -> Span {
         match self {
             Level::TeamHour => Span::Hour,
-            Level::TeamDay | Level::AgentDay => Span::Day,
-            Level::TeamMonth | Level::AgentMonth => Span::Month,
+            Level::TeamDay | Level::AgentDay | Level::ChannelDay => Span::Day,
+            Level::TeamMonth | Level::AgentMonth | Level::ChannelMonth => Span::Month,
         }
     }
 
@@ -186,17 +200,18 @@ pub fn merge_bins(stored: Option<&[u8]>, add: &BTreeMap<i32, i64>) -> Option<Vec
     Some(encode_bins(&all))
 }
 
-/// The key of a level row: (level, period, team, agent, measure); agent `""` in team levels.
-pub type LevelKey = (Level, i64, String, String, &'static str);
+/// The key of a level row: (level, period, team, agent, channel, measure); agent `""` but in
+/// agent levels, channel `""` but in channel levels.
+pub type LevelKey = (Level, i64, String, String, String, &'static str);
 
 /// What steps add to level rows: count, sum of ms and bins, per row.
 pub type LevelDeltas = BTreeMap<LevelKey, (i64, i64, BTreeMap<i32, i64>)>;
 
-/// The level rows an hourly rollup increment adds to: (hour, team, agent, measure) with its
-/// count, sum and bins (summed over channels by the caller or not: rows add up).
+/// The level rows an hourly rollup increment adds to: (hour, team, agent, channel, measure) with
+/// its count, sum and bins.
 pub fn add_to_levels(
     out: &mut LevelDeltas,
-    (hour, team, agent, measure): (i64, &str, &str, &'static str),
+    (hour, team, agent, channel, measure): (i64, &str, &str, &str, &'static str),
     (n, sum_ms, bins): (i64, i64, &BTreeMap<i32, i64>),
 ) {
     let Some(m) = Measure::parse(measure) else {
@@ -207,12 +222,14 @@ pub fn add_to_levels(
             continue;
         }
         let agent = if level.per_agent() { agent } else { "" };
+        let channel = if level.per_channel() { channel } else { "" };
         let row = out
             .entry((
                 level,
                 level.period_of(hour),
                 team.to_string(),
                 agent.to_string(),
+                channel.to_string(),
                 measure,
             ))
             .or_default();
@@ -327,6 +344,17 @@ pub type Group = (i64, String);
 /// of the time zone (subtracted from one, added to the next).
 pub fn plan(grouping: Grouping, tz: Tz, from: i64, to: i64) -> Vec<(Piece, Option<Group>)> {
     match grouping {
+        Grouping::Hour => {
+            let mut hours_of = Vec::new();
+            hours(from, to, 1, &mut hours_of);
+            hours_of
+                .into_iter()
+                .map(|p| {
+                    let label = super::summary::label(Grouping::Hour, "", p.start, tz);
+                    (p, Some((p.start, label)))
+                })
+                .collect()
+        }
         Grouping::Day => local_days(from, to, tz)
             .into_iter()
             .flat_map(|(a, b, label)| {
@@ -342,30 +370,51 @@ pub fn plan(grouping: Grouping, tz: Tz, from: i64, to: i64) -> Vec<(Piece, Optio
     }
 }
 
-/// Whether a report of this grouping reads the levels (by channel or by hour it reads the hourly
-/// rollups: the levels have no channel, and an hour is their finest grain anyway).
-pub fn uses_levels(grouping: Grouping) -> bool {
-    matches!(
-        grouping,
-        Grouping::None | Grouping::Team | Grouping::Agent | Grouping::Day
-    )
+/// Whether a report reads the levels: always, but by channel for one agent (the agent levels
+/// have no channel: it reads the hourly rollups, a few rows per hour for one agent).
+pub fn uses_levels(grouping: Grouping, one_agent: bool) -> bool {
+    !(grouping == Grouping::Channel && one_agent)
+}
+
+/// Which rows a report reads besides presence: the team levels, or per agent (grouped by agent
+/// or filtered to one), or per channel (grouped by channel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Per {
+    Team,
+    Agent,
+    Channel,
+}
+
+impl Per {
+    pub fn of(grouping: Grouping, one_agent: bool) -> Per {
+        match grouping {
+            Grouping::Agent => Per::Agent,
+            _ if one_agent => Per::Agent,
+            Grouping::Channel => Per::Channel,
+            _ => Per::Team,
+        }
+    }
 }
 
 /// Where a piece's measures are read: (source of the measures other than presence, source of
-/// presence). Per agent (grouped by agent or filtered to one) everything comes from the agent
-/// levels, or the hourly rollups for hours; otherwise the team levels, presence always per agent.
-pub fn sources(span: Span, per_agent: bool) -> (Source, Source) {
+/// presence, always per agent). An hour comes from `team_hour`, or per agent or channel from
+/// the hourly rollups.
+pub fn sources(span: Span, per: Per) -> (Source, Source) {
     let agent = match span {
         Span::Hour => Source::Hourly,
         Span::Day => Source::Level(Level::AgentDay),
         Span::Month => Source::Level(Level::AgentMonth),
     };
-    let team = match span {
-        Span::Hour => Source::Level(Level::TeamHour),
-        Span::Day => Source::Level(Level::TeamDay),
-        Span::Month => Source::Level(Level::TeamMonth),
+    let others = match (per, span) {
+        (Per::Agent, _) => agent,
+        (_, Span::Hour) if per == Per::Channel => Source::Hourly,
+        (Per::Team, Span::Hour) => Source::Level(Level::TeamHour),
+        (Per::Team, Span::Day) => Source::Level(Level::TeamDay),
+        (Per::Team, Span::Month) => Source::Level(Level::TeamMonth),
+        (Per::Channel, Span::Day) => Source::Level(Level::ChannelDay),
+        (Per::Channel, _) => Source::Level(Level::ChannelMonth),
     };
-    (if per_agent { agent } else { team }, agent)
+    (others, agent)
 }
 
 #[cfg(test)]
@@ -513,23 +562,24 @@ mod tests {
         let mut out = LevelDeltas::new();
         add_to_levels(
             &mut out,
-            (hour, "sales", "alice", "wait_in_queue"),
+            (hour, "sales", "alice", "whatsapp", "wait_in_queue"),
             (1, 900, &bins),
         );
         add_to_levels(
             &mut out,
-            (hour, "sales", "bob", "wait_in_queue"),
+            (hour, "sales", "bob", "whatsapp", "wait_in_queue"),
             (1, 100, &bins),
         );
         add_to_levels(
             &mut out,
-            (hour, "sales", "alice", "presence_online"),
+            (hour, "sales", "alice", "", "presence_online"),
             (1, 60, &BTreeMap::new()),
         );
         let team_month = out.get(&(
             Level::TeamMonth,
             at("2026-02-01T00:00:00Z"),
             "sales".into(),
+            String::new(),
             String::new(),
             "wait_in_queue",
         ));
@@ -539,13 +589,22 @@ mod tests {
         );
         assert!(
             out.keys()
-                .any(|k| k.0 == Level::AgentDay && k.4 == "presence_online")
+                .any(|k| k.0 == Level::AgentDay && k.5 == "presence_online")
         );
         assert!(
             !out.keys()
-                .any(|k| !k.0.per_agent() && k.4 == "presence_online")
+                .any(|k| !k.0.per_agent() && k.5 == "presence_online")
         );
-        assert_eq!(out.len(), 5 + 2 + 2);
+        assert!(out.contains_key(&(
+            Level::ChannelDay,
+            at("2026-02-03T00:00:00Z"),
+            "sales".into(),
+            String::new(),
+            "whatsapp".into(),
+            "wait_in_queue",
+        )));
+        // Team and channel levels shared; each agent's own two; alice's presence in hers.
+        assert_eq!(out.len(), 3 + 2 + 2 + 2 + 2);
     }
 
     #[test]

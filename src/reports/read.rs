@@ -1,6 +1,6 @@
-//! A report read from the store: by channel or by hour, a merge of the hourly rollups; by team,
-//! agent or day (or not grouped), the pieces of [`levels::plan`] read from the coarser rollups
-//! in one snapshot, each row added to (or subtracted from) its group.
+//! A report read from the store: the pieces of [`levels::plan`] read from the coarser rollups
+//! (and the hourly ones for edge hours per agent or channel) in one snapshot, each row added to
+//! (or subtracted from) its group; by channel for one agent, a merge of the hourly rollups.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -22,7 +22,7 @@ pub async fn summary<S: ReportStore + ?Sized>(
     query: &RollupQuery,
     tz: Tz,
 ) -> Result<Value, StoreError> {
-    if !levels::uses_levels(query.grouping) {
+    if !levels::uses_levels(query.grouping, query.agent.is_some()) {
         let (counts, bins) = store.report_rollups(query).await?;
         return Ok(summary::summarize(
             &counts,
@@ -33,11 +33,11 @@ pub async fn summary<S: ReportStore + ?Sized>(
             query.to,
         ));
     }
-    let per_agent = query.grouping == Grouping::Agent || query.agent.is_some();
+    let per = levels::Per::of(query.grouping, query.agent.is_some());
     let mut reads: BTreeMap<(Source, bool), BTreeSet<i64>> = BTreeMap::new();
     let mut uses: HashMap<(Span, i64), Uses> = HashMap::new();
     for (piece, group) in levels::plan(query.grouping, tz, query.from, query.to) {
-        let (others, presence) = levels::sources(piece.span, per_agent);
+        let (others, presence) = levels::sources(piece.span, per);
         reads
             .entry((others, false))
             .or_default()
@@ -81,6 +81,7 @@ pub async fn summary<S: ReportStore + ?Sized>(
                     let key = match query.grouping {
                         Grouping::Team => &row.team,
                         Grouping::Agent => &row.agent,
+                        Grouping::Channel => &row.channel,
                         _ => "",
                     };
                     (0, key.to_string())

@@ -138,7 +138,7 @@ fn iso(ms: i64, tz: Tz) -> String {
 }
 
 /// The label of a group: its key, its hour in `tz`, or its day in `tz`.
-fn label(grouping: Grouping, key: &str, hour: i64, tz: Tz) -> String {
+pub fn label(grouping: Grouping, key: &str, hour: i64, tz: Tz) -> String {
     match grouping {
         Grouping::Hour => iso(hour, tz),
         Grouping::Day => DateTime::<Utc>::from_timestamp_millis(hour)

@@ -20,7 +20,7 @@ use super::sqlite_writer::engine;
 use crate::reports::Measure;
 use crate::reports::levels::{DAY_MS, LevelDeltas, add_to_levels};
 
-type HourRow = (i64, String, String, String);
+type HourRow = (i64, String, String, String, String);
 
 /// One day's hourly rows (summed over channels) and their bins, folded into level deltas.
 fn fold_day(counts: Vec<(HourRow, i64, i64)>, bins: Vec<(HourRow, i32, i64)>) -> LevelDeltas {
@@ -31,24 +31,23 @@ fn fold_day(counts: Vec<(HourRow, i64, i64)>, bins: Vec<(HourRow, i32, i64)>) ->
     let empty = BTreeMap::new();
     let mut out = LevelDeltas::new();
     for (row, n, sum_ms) in counts {
-        let Some(m) = Measure::parse(&row.3) else {
+        let Some(m) = Measure::parse(&row.4) else {
             continue;
         };
         let bins = sketches.get(&row).unwrap_or(&empty);
         add_to_levels(
             &mut out,
-            (row.0, &row.1, &row.2, m.as_str()),
+            (row.0, &row.1, &row.2, &row.3, m.as_str()),
             (n, sum_ms, bins),
         );
     }
     out
 }
 
-const COUNTS_SQL: &str = "SELECT hour, team, agent, measure, CAST(SUM(n) AS BIGINT),
-        CAST(SUM(sum_ms) AS BIGINT)
-    FROM report_counts WHERE hour >= $1 AND hour < $2 GROUP BY hour, team, agent, measure";
-const BINS_SQL: &str = "SELECT hour, team, agent, measure, bin, CAST(SUM(n) AS BIGINT)
-    FROM report_bins WHERE hour >= $1 AND hour < $2 GROUP BY hour, team, agent, measure, bin";
+const COUNTS_SQL: &str = "SELECT hour, team, agent, channel, measure, n, sum_ms
+    FROM report_counts WHERE hour >= $1 AND hour < $2";
+const BINS_SQL: &str = "SELECT hour, team, agent, channel, measure, bin, n
+    FROM report_bins WHERE hour >= $1 AND hour < $2";
 
 fn done(days: i64, started: Instant) {
     tracing::info!(
@@ -89,9 +88,9 @@ pub(super) fn backfill_sqlite(conn: &mut Connection) -> Result<(), StoreError> {
                 .and_then(|mut s| {
                     s.query_map(params![day, end], |r| {
                         Ok((
-                            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
-                            r.get(4)?,
+                            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
                             r.get(5)?,
+                            r.get(6)?,
                         ))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()
@@ -102,9 +101,9 @@ pub(super) fn backfill_sqlite(conn: &mut Connection) -> Result<(), StoreError> {
                 .and_then(|mut s| {
                     s.query_map(params![day, end], |r| {
                         Ok((
-                            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
-                            r.get(4)?,
+                            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
                             r.get(5)?,
+                            r.get(6)?,
                         ))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()
@@ -163,9 +162,15 @@ pub(super) async fn backfill_postgres(conn: &mut PgConnection) -> Result<(), Sto
                 .iter()
                 .map(|r| {
                     Ok((
-                        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
-                        r.try_get(4)?,
+                        (
+                            r.try_get(0)?,
+                            r.try_get(1)?,
+                            r.try_get(2)?,
+                            r.try_get(3)?,
+                            r.try_get(4)?,
+                        ),
                         r.try_get(5)?,
+                        r.try_get(6)?,
                     ))
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -177,9 +182,15 @@ pub(super) async fn backfill_postgres(conn: &mut PgConnection) -> Result<(), Sto
                 .iter()
                 .map(|r| {
                     Ok((
-                        (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
-                        r.try_get(4)?,
+                        (
+                            r.try_get(0)?,
+                            r.try_get(1)?,
+                            r.try_get(2)?,
+                            r.try_get(3)?,
+                            r.try_get(4)?,
+                        ),
                         r.try_get(5)?,
+                        r.try_get(6)?,
                     ))
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;

@@ -136,13 +136,14 @@ pub(super) async fn write_levels(
         period: Vec<i64>,
         team: Vec<String>,
         agent: Vec<String>,
+        channel: Vec<String>,
         measure: Vec<&'static str>,
         n: Vec<i64>,
         sum_ms: Vec<i64>,
     }
     let (mut counts, mut times) = (Columns::default(), Columns::default());
     let mut added = std::collections::HashMap::new();
-    for ((level, period, team, agent, measure), (n, sum_ms, bins)) in levels {
+    for ((level, period, team, agent, channel, measure), (n, sum_ms, bins)) in levels {
         let c = if is_time(measure) {
             added.insert(
                 (
@@ -150,6 +151,7 @@ pub(super) async fn write_levels(
                     period,
                     text(&team).into_owned(),
                     text(&agent).into_owned(),
+                    text(&channel).into_owned(),
                     measure,
                 ),
                 bins,
@@ -162,16 +164,17 @@ pub(super) async fn write_levels(
         c.period.push(period);
         c.team.push(text(&team).into_owned());
         c.agent.push(text(&agent).into_owned());
+        c.channel.push(text(&channel).into_owned());
         c.measure.push(measure);
         c.n.push(n);
         c.sum_ms.push(sum_ms);
     }
     let upsert = |c: Columns, returning: &'static str| {
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO report_levels (level, period, team, agent, measure, n, sum_ms)
+            "INSERT INTO report_levels (level, period, team, agent, channel, measure, n, sum_ms)
              SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                $6::bigint[], $7::bigint[])
-             ON CONFLICT (level, period, team, agent, measure) DO UPDATE SET
+                $6::text[], $7::bigint[], $8::bigint[])
+             ON CONFLICT (level, period, team, agent, channel, measure) DO UPDATE SET
                 n = report_levels.n + EXCLUDED.n, sum_ms = report_levels.sum_ms + EXCLUDED.sum_ms
              {returning}"
         )))
@@ -179,6 +182,7 @@ pub(super) async fn write_levels(
         .bind(c.period)
         .bind(c.team)
         .bind(c.agent)
+        .bind(c.channel)
         .bind(c.measure)
         .bind(c.n)
         .bind(c.sum_ms)
@@ -189,9 +193,12 @@ pub(super) async fn write_levels(
     if times.level.is_empty() {
         return Ok(());
     }
-    let stored = upsert(times, "RETURNING level, period, team, agent, measure, bins")
-        .fetch_all(&mut *conn)
-        .await?;
+    let stored = upsert(
+        times,
+        "RETURNING level, period, team, agent, channel, measure, bins",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     let mut merged = Columns::default();
     let mut sketches: Vec<Vec<u8>> = Vec::with_capacity(stored.len());
     let empty = std::collections::BTreeMap::new();
@@ -212,6 +219,7 @@ pub(super) async fn write_levels(
             row.try_get::<i64, _>("period")?,
             row.try_get::<String, _>("team")?,
             row.try_get::<String, _>("agent")?,
+            row.try_get::<String, _>("channel")?,
             measure,
         );
         let bins: Option<Vec<u8>> = row.try_get("bins")?;
@@ -223,19 +231,22 @@ pub(super) async fn write_levels(
         merged.period.push(key.1);
         merged.team.push(key.2);
         merged.agent.push(key.3);
-        merged.measure.push(key.4);
+        merged.channel.push(key.4);
+        merged.measure.push(key.5);
     }
     sqlx::query(
         "UPDATE report_levels AS r SET bins = u.bins
-         FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[])
-            AS u(level, period, team, agent, measure, bins)
+         FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::bytea[])
+            AS u(level, period, team, agent, channel, measure, bins)
          WHERE r.level = u.level AND r.period = u.period AND r.team = u.team
-            AND r.agent = u.agent AND r.measure = u.measure",
+            AND r.agent = u.agent AND r.channel = u.channel AND r.measure = u.measure",
     )
     .bind(merged.level)
     .bind(merged.period)
     .bind(merged.team)
     .bind(merged.agent)
+    .bind(merged.channel)
     .bind(merged.measure)
     .bind(sketches)
     .execute(&mut *conn)
@@ -292,6 +303,7 @@ impl ReportStore for PostgresStore {
                     period: r.try_get("period")?,
                     team: r.try_get("team")?,
                     agent: r.try_get("agent")?,
+                    channel: r.try_get("channel")?,
                     measure: r.try_get("measure")?,
                     n: r.try_get("n")?,
                     sum_ms: r.try_get("sum_ms")?,
@@ -309,6 +321,7 @@ impl ReportStore for PostgresStore {
                                 r.try_get("period")?,
                                 r.try_get("team")?,
                                 r.try_get("agent")?,
+                                r.try_get("channel")?,
                                 r.try_get("measure")?,
                             ),
                             (r.try_get("bin")?, r.try_get("n")?),

@@ -57,13 +57,14 @@ pub struct LevelRead {
     pub presence: bool,
 }
 
-/// A row of a [`LevelRead`]: per period, team and agent (the hourly rollups summed over
-/// channels), with its sketch's bins for a time.
+/// A row of a [`LevelRead`]: per period, team, agent and channel, with its sketch's bins for a
+/// time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LevelRow {
     pub period: i64,
     pub team: String,
     pub agent: String,
+    pub channel: String,
     pub measure: String,
     pub n: i64,
     pub sum_ms: i64,
@@ -199,8 +200,12 @@ pub(super) fn fold(deltas: Vec<crate::reports::Delta>) -> Folded {
 /// The level rows a step's folded hourly deltas add to.
 pub(super) fn level_deltas(folded: &Folded) -> LevelDeltas {
     let mut out = LevelDeltas::new();
-    for ((hour, team, agent, _channel, measure), (n, sum_ms, bins)) in folded {
-        add_to_levels(&mut out, (*hour, team, agent, measure), (*n, *sum_ms, bins));
+    for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in folded {
+        add_to_levels(
+            &mut out,
+            (*hour, team, agent, channel, measure),
+            (*n, *sum_ms, bins),
+        );
     }
     out
 }
@@ -223,7 +228,7 @@ pub(super) fn level_sql(read: &LevelRead, filter: &str) -> (String, Option<Strin
     match read.source {
         Source::Level(level) => (
             format!(
-                "SELECT period, team, agent, measure, n, sum_ms, bins FROM report_levels
+                "SELECT period, team, agent, channel, measure, n, sum_ms, bins FROM report_levels
                  WHERE level = '{}' AND period IN ({periods}){filter} AND {class}",
                 level.as_str()
             ),
@@ -231,35 +236,41 @@ pub(super) fn level_sql(read: &LevelRead, filter: &str) -> (String, Option<Strin
         ),
         Source::Hourly => (
             format!(
-                "SELECT hour AS period, team, agent, measure, CAST(SUM(n) AS BIGINT) AS n,
-                    CAST(SUM(sum_ms) AS BIGINT) AS sum_ms, CAST(NULL AS BYTEA) AS bins
-                 FROM report_counts WHERE hour IN ({periods}){filter} AND {class}
-                 GROUP BY hour, team, agent, measure"
+                "SELECT hour AS period, team, agent, channel, measure, n, sum_ms,
+                    CAST(NULL AS BYTEA) AS bins
+                 FROM report_counts WHERE hour IN ({periods}){filter} AND {class}"
             ),
             (!read.presence).then(|| {
                 format!(
-                    "SELECT hour AS period, team, agent, measure, bin, CAST(SUM(n) AS BIGINT) AS n
-                     FROM report_bins WHERE hour IN ({periods}){filter}
-                     GROUP BY hour, team, agent, measure, bin"
+                    "SELECT hour AS period, team, agent, channel, measure, bin, n
+                     FROM report_bins WHERE hour IN ({periods}){filter}"
                 )
             }),
         ),
     }
 }
 
-/// A bin of the hourly rollups read apart: ((hour, team, agent, measure), (bin, count)).
-pub(super) type HourBin = ((i64, String, String, String), (i32, i64));
+/// A bin of the hourly rollups read apart: ((hour, team, agent, channel, measure), (bin, count)).
+pub(super) type HourBin = ((i64, String, String, String, String), (i32, i64));
 
 /// Bins read apart (the hourly rollups: one row per bin) joined to their rows.
 pub(super) fn attach_bins(rows: &mut [LevelRow], bins: Vec<HourBin>) {
-    let mut index: std::collections::HashMap<(i64, &str, &str, &str), usize> =
+    type Key<'a> = (i64, &'a str, &'a str, &'a str, &'a str);
+    let mut index: std::collections::HashMap<Key<'_>, usize> =
         std::collections::HashMap::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
-        index.insert((r.period, &r.team, &r.agent, &r.measure), i);
+        index.insert((r.period, &r.team, &r.agent, &r.channel, &r.measure), i);
     }
     let mut found = Vec::with_capacity(bins.len());
-    for ((period, team, agent, measure), bin) in bins {
-        if let Some(i) = index.get(&(period, team.as_str(), agent.as_str(), measure.as_str())) {
+    for ((period, team, agent, channel, measure), bin) in bins {
+        let key = (
+            period,
+            team.as_str(),
+            agent.as_str(),
+            channel.as_str(),
+            measure.as_str(),
+        );
+        if let Some(i) = index.get(&key) {
             found.push((*i, bin));
         }
     }

@@ -123,17 +123,18 @@ fn add_rollups(conn: &Connection, deltas: Vec<crate::reports::Delta>) -> Result<
 /// Add to the coarser rollups: counts and sums with an upsert; a time's sketch read, merged and
 /// written back (the writer is the only one).
 pub(super) fn write_levels(conn: &Connection, levels: LevelDeltas) -> Result<(), StoreError> {
-    for ((level, period, team, agent, measure), (n, sum_ms, bins)) in levels {
+    for ((level, period, team, agent, channel, measure), (n, sum_ms, bins)) in levels {
         let bins = if is_time(measure) {
             let stored: Option<Vec<u8>> = conn
                 .prepare_cached(
-                    "SELECT bins FROM report_levels
-                     WHERE level = ? AND period = ? AND team = ? AND agent = ? AND measure = ?",
+                    "SELECT bins FROM report_levels WHERE level = ? AND period = ? AND team = ?
+                        AND agent = ? AND channel = ? AND measure = ?",
                 )
                 .and_then(|mut s| {
-                    s.query_row(params![level.as_str(), period, team, agent, measure], |r| {
-                        r.get::<_, Option<Vec<u8>>>(0)
-                    })
+                    s.query_row(
+                        params![level.as_str(), period, team, agent, channel, measure],
+                        |r| r.get::<_, Option<Vec<u8>>>(0),
+                    )
                     .optional()
                 })
                 .map_err(engine)?
@@ -143,9 +144,10 @@ pub(super) fn write_levels(conn: &Connection, levels: LevelDeltas) -> Result<(),
             None
         };
         conn.prepare_cached(
-            "INSERT INTO report_levels (level, period, team, agent, measure, n, sum_ms, bins)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (level, period, team, agent, measure) DO UPDATE SET
+            "INSERT INTO report_levels
+                (level, period, team, agent, channel, measure, n, sum_ms, bins)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (level, period, team, agent, channel, measure) DO UPDATE SET
                 n = report_levels.n + excluded.n,
                 sum_ms = report_levels.sum_ms + excluded.sum_ms,
                 bins = COALESCE(excluded.bins, report_levels.bins)",
@@ -156,6 +158,7 @@ pub(super) fn write_levels(conn: &Connection, levels: LevelDeltas) -> Result<(),
                 period,
                 team,
                 agent,
+                channel,
                 measure,
                 n,
                 sum_ms,
@@ -241,6 +244,7 @@ impl ReportStore for SqliteStore {
                     period: r.try_get("period")?,
                     team: r.try_get("team")?,
                     agent: r.try_get("agent")?,
+                    channel: r.try_get("channel")?,
                     measure: r.try_get("measure")?,
                     n: r.try_get("n")?,
                     sum_ms: r.try_get("sum_ms")?,
@@ -258,6 +262,7 @@ impl ReportStore for SqliteStore {
                                 r.try_get("period")?,
                                 r.try_get("team")?,
                                 r.try_get("agent")?,
+                                r.try_get("channel")?,
                                 r.try_get("measure")?,
                             ),
                             (r.try_get("bin")?, r.try_get("n")?),

@@ -1,5 +1,5 @@
 //! Reports read from the coarser rollups answer exactly what the hourly rollups answer, for
-//! every grouping that reads them, in time zones on both sides of UTC and with half-hour
+//! every grouping, in time zones on both sides of UTC and with half-hour
 //! offsets, over ranges that start and end at odd hours and cross summer time; and a rebuild
 //! from the hourly rows (the migration's backfill) gives the same levels.
 
