@@ -18,7 +18,12 @@
 //! count. Timed (each `SWITCHBOARD_BENCH_RUNS` times, default 3, after one untimed run unless
 //! `SWITCHBOARD_BENCH_WARMUP=0`):
 //! `year_total` (no grouping), `by_day` (365 groups, UTC), `by_day_madrid` (days of
-//! Europe/Madrid), `by_agent` (200 groups), `one_team` (one team, no grouping).
+//! Europe/Madrid), `by_agent` (200 groups), `one_team` (one team, no grouping),
+//! `march_by_agent_madrid` (a month of Madrid by agent: its edge hours per agent),
+//! `by_channel` (3 groups). Each agent also has presence rows for each hour they work. The
+//! coarser levels are built by the store's own backfill (timed), and a report is
+//! `reports::read::summary`, as the API runs it (`SWITCHBOARD_BENCH_HOURLY=1`: the hourly
+//! rollups alone, as before the levels). Last, what the rollups cost a step's write.
 //!
 //! `cargo bench --bench reports` (`SWITCHBOARD_BENCH_BACKENDS=sqlite` or `postgres` runs one).
 //! The databases live in a temporary directory (SQLite) or the suite's private PostgreSQL
@@ -416,7 +421,7 @@ fn main() {
             grouping: Grouping::Agent,
         };
         let hourly = env_i64("SWITCHBOARD_BENCH_HOURLY", 0) == 1;
-        let cases: [(&str, RollupQuery, chrono_tz::Tz); 6] = [
+        let cases: [(&str, RollupQuery, chrono_tz::Tz); 7] = [
             ("year_total", all.clone(), chrono_tz::UTC),
             (
                 "by_day",
@@ -451,6 +456,14 @@ fn main() {
                 chrono_tz::UTC,
             ),
             ("march_by_agent_madrid", march, madrid),
+            (
+                "by_channel",
+                RollupQuery {
+                    grouping: Grouping::Channel,
+                    ..all.clone()
+                },
+                chrono_tz::UTC,
+            ),
         ];
         for (label, query, tz) in cases {
             let mut times = Vec::new();
