@@ -188,16 +188,42 @@ pub fn decode_bins(bytes: &[u8]) -> Option<Vec<(i32, i64)>> {
         .collect()
 }
 
-/// A stored sketch (None: none yet) with `add` merged in.
+/// A stored sketch (None: none yet) with `add` merged in, in one pass over the stored pairs
+/// (a step adds a bin or two to a sketch of hundreds); None if the stored value is not one.
 pub fn merge_bins(stored: Option<&[u8]>, add: &BTreeMap<i32, i64>) -> Option<Vec<u8>> {
-    let mut all: BTreeMap<i32, i64> = match stored {
-        Some(bytes) => decode_bins(bytes)?.into_iter().collect(),
-        None => BTreeMap::new(),
-    };
-    for (bin, n) in add {
-        *all.entry(*bin).or_default() += n;
+    let stored = stored.unwrap_or_default();
+    if !stored.len().is_multiple_of(12) {
+        return None;
     }
-    Some(encode_bins(&all))
+    let mut out = Vec::with_capacity(stored.len() + add.len() * 12);
+    let mut adding = add.iter().filter(|(_, n)| **n != 0).peekable();
+    let push = |out: &mut Vec<u8>, bin: i32, n: i64| {
+        if n != 0 {
+            out.extend_from_slice(&bin.to_le_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    };
+    for chunk in stored.chunks_exact(12) {
+        let bin = i32::from_le_bytes(chunk.get(0..4)?.try_into().ok()?);
+        let mut n = i64::from_le_bytes(chunk.get(4..12)?.try_into().ok()?);
+        while let Some((b, c)) = adding.peek() {
+            if **b < bin {
+                push(&mut out, **b, **c);
+                adding.next();
+            } else {
+                if **b == bin {
+                    n += **c;
+                    adding.next();
+                }
+                break;
+            }
+        }
+        push(&mut out, bin, n);
+    }
+    for (b, c) in adding {
+        push(&mut out, *b, *c);
+    }
+    Some(out)
 }
 
 /// The key of a level row: (level, period, team, agent, channel, measure); agent `""` but in
@@ -552,6 +578,31 @@ mod tests {
             Some(vec![(i32::MIN, 2), (-3, 1), (520, 8), (600, 1)])
         );
         assert_eq!(merge_bins(Some(&[1, 2, 3]), &b), None);
+        // Any interleaving, against the map's own merge.
+        let mut r = 17u64;
+        let mut next = || {
+            r = r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (r >> 40) as i64 % 60
+        };
+        let mut stored: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut bytes = Vec::new();
+        for _ in 0..200 {
+            let add: BTreeMap<i32, i64> = (0..(next() % 4))
+                .map(|_| (next() as i32 - 30, 1 + next()))
+                .collect();
+            for (b, n) in &add {
+                *stored.entry(*b).or_default() += n;
+            }
+            bytes = merge_bins(Some(&bytes), &add).unwrap_or_default();
+            assert_eq!(
+                decode_bins(&bytes),
+                Some(stored.clone().into_iter().collect())
+            );
+        }
+        assert_eq!(
+            merge_bins(None, &b).and_then(|m| decode_bins(&m)),
+            Some(vec![(520, 1), (600, 1)])
+        );
         assert_eq!(encode_bins(&BTreeMap::new()), Vec::<u8>::new());
     }
 
