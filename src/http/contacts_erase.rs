@@ -77,11 +77,31 @@ async fn erase(
         }
         Erasure::Erased(done) => done,
     };
+    // Its consent ledger entries stay (the history of what it agreed to), under the opaque id
+    // and without their proof.
+    let mut consent = 0;
+    for identity in &done.identities {
+        match state
+            .campaigns
+            .records
+            .erase_consent(
+                identity.channel.as_str(),
+                &identity.address,
+                erased.as_str(),
+            )
+            .await
+        {
+            Ok(n) => consent += n,
+            Err(e) => tracing::warn!(channel = %identity.channel, error = %e,
+                "an erased contact's consent entries were not anonymised"),
+        }
+    }
     let summary = json!({
         "id": erased,
         "conversations": done.conversations,
         "messages": done.messages,
         "media": done.media,
+        "consent": consent,
     });
     let entry = state.accounts.entry(
         &caller,

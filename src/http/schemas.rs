@@ -1345,6 +1345,8 @@ pub struct ContactsErased {
     conversations: i64,
     messages: i64,
     media: i64,
+    /// Consent ledger entries anonymised (kept under the opaque id, without their proof).
+    consent: i64,
 }
 
 #[derive(ToSchema)]
