@@ -576,7 +576,63 @@ async fn meta_opt_outs_and_the_export() {
     }
 }
 
+/// Erasing a contact keeps its ledger entries (the history of what was agreed) under the opaque
+/// id, without their proof; nothing is sent to it any more.
+async fn an_erased_contact_keeps_no_proof() {
+    let app = spawn_console_app(|_| {}).await;
+    let admin = admin(&app).await;
+    let upserted = admin
+        .put(
+            "/api/v1/contacts",
+            json!({"match": {"phone": "34600950003"}, "set": {"name": "Eva"}}),
+        )
+        .await;
+    assert!((200..300).contains(&upserted.0), "{upserted:?}");
+    let id = upserted.1["contact"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    expect_status(
+        201,
+        admin
+            .post(
+                &format!("/api/v1/contacts/{id}/consent"),
+                json!({"channel": SUPPORT, "proof": "Eva said yes on the phone"}),
+            )
+            .await,
+    );
+    let erased = expect_status(
+        200,
+        admin
+            .post(
+                &format!("/api/v1/contacts/{id}/erase"),
+                json!({"reason": "the customer asked"}),
+            )
+            .await,
+    );
+    assert_eq!(erased["erased"]["consent"], 1, "{erased}");
+    let opaque = erased["erased"]["id"].as_str().expect("the opaque id");
+    expect_error(
+        404,
+        "not_found",
+        admin.get(&format!("/api/v1/contacts/{id}/consent")).await,
+    );
+    let csv = reqwest::Client::new()
+        .get(format!("{}/api/v1/consent.csv", app.address))
+        .bearer_auth(admin.token())
+        .send()
+        .await
+        .expect("the export answers")
+        .text()
+        .await
+        .expect("csv");
+    assert!(!csv.contains("34600950003"), "{csv}");
+    assert!(!csv.contains("Eva said yes"), "{csv}");
+    assert!(csv.contains(opaque), "{csv}");
+}
+
 in_both_modes!(
+    an_erased_contact_keeps_no_proof,
     templates_are_synced_and_follow_meta,
     templates_sync_on_a_schedule,
     keywords_and_the_consent_rules_for_templates,
