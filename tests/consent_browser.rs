@@ -1,7 +1,9 @@
 //! The consent section of the customer panel in a real Chromium (see tests/browser.rs): an agent
 //! sees the customer never asked on their WhatsApp number, records the opt-in with the customer's
 //! words, and sees it as opted in; after the customer writes STOP, a reload shows them opted out
-//! by keyword. Desktop and Arabic phone screenshots go to `target/screenshots/`.
+//! by keyword. An admin syncs the templates from the Administration's Templates tab and sees
+//! them with their category and status. Desktop and Arabic phone screenshots go to
+//! `target/screenshots/`.
 
 mod common;
 
@@ -114,5 +116,47 @@ async fn an_agent_records_an_opt_in_and_sees_a_stop() {
         )
         .await;
     browser.screenshot("console-phone-ar-consent").await;
+    browser.close().await;
+}
+
+#[actix_rt::test]
+async fn an_admin_syncs_the_templates_and_sees_their_status() {
+    let app = spawn_console_app(|_| {}).await;
+    let browser = Browser::start(1280, 900, "en").await;
+    browser.login(&app.address, "admin@example.com", None).await;
+    click(&browser, "#nav-admin").await;
+    click(&browser, "#admin-templates").await;
+    browser.wait_css("#templates-sync").await;
+    click(&browser, "#templates-sync").await;
+    browser
+        .wait_true(
+            "fourteen templates (seven on each number), the pending one marked",
+            "document.querySelectorAll('.template-row').length === 14 \
+             && document.querySelector(\".template-row[data-name='winter_sale'] .template-status\")?.textContent === 'PENDING' \
+             && (document.querySelector('#templates-synced')?.textContent || '').includes('14')",
+        )
+        .await;
+    browser.screenshot("console-admin-templates").await;
+    browser.close().await;
+
+    let browser = Browser::start(360, 780, "ar").await;
+    browser
+        .login(&app.address, "admin@example.com", Some("ar"))
+        .await;
+    click(&browser, "#nav-admin").await;
+    click(&browser, "#admin-templates").await;
+    browser
+        .wait_true(
+            "the templates listed",
+            "document.querySelectorAll('.template-row').length === 14",
+        )
+        .await;
+    browser
+        .wait_true(
+            "no horizontal overflow",
+            "document.documentElement.scrollWidth <= window.innerWidth + 1",
+        )
+        .await;
+    browser.screenshot("console-phone-ar-admin-templates").await;
     browser.close().await;
 }
