@@ -302,6 +302,16 @@ async fn keywords_and_the_consent_rules_for_templates() {
     let ana = Customer::new(&app, "447700900001");
     ana.says("hi").await;
     ana.wait_for_message(0, "the greeting", |_| true).await;
+    // Never opted out: "start" is the bot's word (its menu), not a consent keyword.
+    let before = ana.received().len();
+    ana.says("start").await;
+    ana.wait_for_message(before, "the bot's menu", |_| true)
+        .await;
+    assert!(
+        !ana.texts().iter().any(|t| t.contains("promotions again")),
+        "{:#?}",
+        ana.texts()
+    );
     let path = "/api/v1/contacts/447700900001/messages";
 
     // Never opted in: no marketing; utility and authentication go; unknown and pending refused.

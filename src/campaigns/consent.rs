@@ -193,8 +193,19 @@ fn normal(text: &str) -> String {
         .to_uppercase()
 }
 
+/// Whether `text` is one of the stop or start words of any language (whatever the state).
+pub fn is_keyword_text(text: &str, settings: &ConsentSettings) -> bool {
+    let said = normal(text);
+    !said.is_empty()
+        && settings
+            .keywords
+            .values()
+            .any(|k| k.stop.iter().chain(&k.start).any(|w| normal(w) == said))
+}
+
 /// What `text` (the whole message) does, given the state before it (`prior`) and the contact's
-/// language: a stop keyword of any configured language opts out, a start keyword opts in;
+/// language: a stop keyword of any configured language opts out, a start keyword opts in again
+/// (only after an opt-out: otherwise it is not taken as a keyword);
 /// the confirmation is in the contact's language when it has texts, else in the language of
 /// the keyword, else the default.
 pub fn keyword(
@@ -220,6 +231,11 @@ pub fn keyword(
     let Some((event, keyword_language)) = found else {
         return KeywordOutcome::NotKeyword;
     };
+    // A start word opts in *again*: only after an opt-out. Otherwise it is the customer's word
+    // for something else (the demo bot's menu answers "start").
+    if event == ConsentEvent::OptedIn && prior != Some(ConsentEvent::OptedOut) {
+        return KeywordOutcome::NotKeyword;
+    }
     if prior == Some(event) {
         return KeywordOutcome::Unchanged { event };
     }
@@ -382,11 +398,19 @@ mod tests {
                 "{text}: {outcome:?}"
             );
             assert_eq!(reply_of(&outcome), s.keywords[language].start_reply);
-            assert_eq!(
-                keyword(text, &s, Some(OptedIn), Some(language), "en"),
-                KeywordOutcome::Unchanged { event: OptedIn }
-            );
+            // Not opted out: a start word is not a keyword (the bot may take "start" as its
+            // menu), whether opted in already or never asked.
+            for prior in [Some(OptedIn), None] {
+                assert_eq!(
+                    keyword(text, &s, prior, Some(language), "en"),
+                    KeywordOutcome::NotKeyword,
+                    "{text} {prior:?}"
+                );
+            }
+            assert!(is_keyword_text(text, &s));
         }
+        assert!(is_keyword_text("baja!", &s));
+        assert!(!is_keyword_text("hola", &s));
     }
 
     #[test]

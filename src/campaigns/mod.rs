@@ -344,14 +344,7 @@ impl Campaigns {
             return Ok(KeywordOutcome::NotKeyword);
         }
         // Cheap first: is it a keyword at all (whatever the state)?
-        let probe = consent::keyword(
-            text,
-            &self.consent,
-            None,
-            contact_language,
-            default_language,
-        );
-        if !probe.is_keyword() {
+        if !consent::is_keyword_text(text, &self.consent) {
             return Ok(KeywordOutcome::NotKeyword);
         }
         let reference = format!("keyword:{channel}:{provider_id}");
