@@ -343,6 +343,14 @@ async fn keywords_and_the_consent_rules_for_templates() {
     let consent = consent_on(&admin, "447700900001", SUPPORT).await;
     assert_eq!(consent["state"], Value::Null, "{consent}");
     assert_eq!(consent["marketing_allowed"], false);
+    // The contact's view carries the state per number too.
+    let contact = expect_status(200, admin.get("/api/v1/contacts/447700900001").await);
+    let numbers = contact["contact"]["consent"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(numbers.len(), 2, "{contact}");
+    assert!(numbers.iter().all(|c| c["state"].is_null()), "{contact}");
 
     // An admin records the opt-in with its proof: marketing goes.
     let recorded = expect_status(
@@ -372,6 +380,13 @@ async fn keywords_and_the_consent_rules_for_templates() {
     ana.says("STOP").await;
     ana.wait_for_text(stop_reply).await;
     let consent = wait_consent(&admin, "447700900001", SUPPORT, "opted_out", 2).await;
+    let contact = expect_status(200, crm.get("/api/v1/contacts/447700900001").await);
+    assert!(
+        contact["contact"]["consent"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["channel"] == SUPPORT && c["state"] == "opted_out")),
+        "{contact}"
+    );
     assert_eq!(consent["history"][1]["source"], "keyword", "{consent}");
     assert_eq!(consent["history"][1]["proof"], "STOP");
     assert_eq!(consent["history"][1]["actor"], Value::Null);

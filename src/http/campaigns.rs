@@ -193,7 +193,7 @@ async fn sync_templates(
 
 /// One ledger entry as the API shows it (the customer's address is not repeated).
 #[derive(Serialize, utoipa::ToSchema)]
-struct ConsentEntryView {
+pub(super) struct ConsentEntryView {
     id: String,
     channel: String,
     event: ConsentEvent,
@@ -219,7 +219,7 @@ impl From<ConsentEntry> for ConsentEntryView {
 
 /// A contact's consent on one WhatsApp number.
 #[derive(Serialize, utoipa::ToSchema)]
-struct ChannelConsent {
+pub(super) struct ChannelConsent {
     channel: String,
     /// The last event; null: never asked.
     state: Option<ConsentEvent>,
@@ -231,6 +231,18 @@ struct ChannelConsent {
     history: Vec<ConsentEntryView>,
 }
 
+impl ChannelConsent {
+    /// The state alone, as the contact's view carries it (`GET /contacts/{id}`).
+    pub(super) fn summary(&self) -> serde_json::Value {
+        json!({
+            "channel": self.channel,
+            "state": self.state,
+            "marketing_allowed": self.marketing_allowed,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 struct ConsentResponse {
     contact: String,
@@ -238,7 +250,7 @@ struct ConsentResponse {
 }
 
 /// The contact's consent per WhatsApp number (numbers it cannot be reached on are left out).
-async fn consent_of(
+pub(super) async fn consent_of(
     state: &AppState,
     contact: &crate::store::ContactRecord,
     identities: &[crate::store::ContactIdentity],

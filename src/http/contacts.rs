@@ -376,7 +376,15 @@ async fn read(
 ) -> Result<HttpResponse, ApiError> {
     let reached = reach(&state, &actor, &id, BusinessAction::ReadContacts).await?;
     actor.audit_read(&req, &state).await;
-    Ok(HttpResponse::Ok().json(answer(&state, &reached)))
+    let mut body = answer(&state, &reached);
+    // Its marketing consent per WhatsApp number (the history: `GET /contacts/{id}/consent`).
+    let consent =
+        super::campaigns::consent_of(&state, &reached.contact, &reached.identities).await?;
+    body["contact"]["consent"] = consent
+        .iter()
+        .map(super::campaigns::ChannelConsent::summary)
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
 }
 
 #[utoipa::path(
