@@ -415,10 +415,37 @@ async fn keywords_and_the_consent_rules_for_templates() {
     ana.wait_for_text("You will receive our promotions again.")
         .await;
     wait_consent(&admin, "447700900001", SUPPORT, "opted_in", 3).await;
+    let before = ana.received().len();
     expect_status(
         202,
         crm.post(path, template_send("spring_sale", "en_US")).await,
     );
+    let sent = ana
+        .wait_for_message(before, "the marketing template again", |m| {
+            m["template"]["name"] == "spring_sale"
+        })
+        .await;
+    // Meta accepted it, then its status fails with 131050: an opt-out (once, whatever the
+    // redeliveries).
+    let wamid = app
+        .graph
+        .requests()
+        .iter()
+        .rev()
+        .find(|r| r.body == sent)
+        .and_then(|r| r.wamid().map(str::to_owned))
+        .expect("the template's wamid");
+    let mut failed = common::status_webhook("447700900001", &wamid, "failed");
+    failed["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] = json!([{
+        "code": 131050, "title": "Unable to deliver the message", "message": "User stopped marketing messages"
+    }]);
+    for _ in 0..2 {
+        assert_eq!(app.post_json(&failed).await.status(), 200);
+    }
+    let consent = wait_consent(&admin, "447700900001", SUPPORT, "opted_out", 4).await;
+    assert_eq!(consent["history"][3]["source"], "error_131050", "{consent}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_consent(&admin, "447700900001", SUPPORT, "opted_out", 4).await;
     // The keywords never reached the bot as answers: it said nothing else about them.
     assert!(
         !ana.texts()
