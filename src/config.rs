@@ -90,6 +90,13 @@ pub struct Settings {
     /// From then on the store holds them and admins change them (`/api/v1/admin/panel-apps`).
     #[serde(default)]
     pub panel_apps: BTreeMap<String, PanelAppSeed>,
+    /// WhatsApp message templates: how often they are synced from Meta (docs/CAMPAIGNS.md).
+    #[serde(default)]
+    pub templates: TemplateSettings,
+    /// The consent ledger: the stop and start keywords, per language, and their confirmations
+    /// (docs/CAMPAIGNS.md).
+    #[serde(default)]
+    pub consent: ConsentSettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -647,6 +654,11 @@ pub struct ChannelSettings {
     /// Overrides `whatsapp.access_token` for this number.
     #[serde(default)]
     pub access_token: Option<SecretString>,
+    /// WhatsApp: the business account (WABA) the number belongs to, whose message templates it
+    /// syncs (`GET /{waba_id}/message_templates`) and whose template webhooks it hears. None:
+    /// no templates are synced for it.
+    #[serde(default)]
+    pub waba_id: Option<String>,
     /// Overrides `outbound.messages_per_second` for this number.
     #[serde(default)]
     pub messages_per_second: Option<u32>,
@@ -1137,6 +1149,123 @@ pub struct PanelAppSeed {
 /// The shortest panel app secret a seed may hold.
 pub const MIN_PANEL_APP_SECRET: usize = 24;
 
+/// WhatsApp message templates (`templates`): synced from Meta on demand
+/// (`POST /api/v1/templates/sync`) and every `sync_interval_minutes` (one node at a time).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct TemplateSettings {
+    /// 0: only on demand.
+    pub sync_interval_minutes: u64,
+    /// Templates asked per page of Meta's listing (`limit`).
+    pub page_size: u32,
+    /// Pages read at most in one sync (a WABA holds at most 6,000 templates).
+    pub max_pages: u32,
+    /// A node holds a channel's scheduled sync this long before another may take it over.
+    pub lease_ms: u64,
+    /// How often a node looks for a due sync.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for TemplateSettings {
+    fn default() -> Self {
+        Self {
+            sync_interval_minutes: 60,
+            page_size: 100,
+            max_pages: 100,
+            lease_ms: 120_000,
+            poll_interval_ms: 30_000,
+        }
+    }
+}
+
+/// One language's consent keywords (`consent.keywords.<language>`): a customer message that is
+/// exactly one of them (any case, closing punctuation ignored) opts out or in again, and is
+/// confirmed once.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct ConsentKeywords {
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+    pub stop_reply: String,
+    pub start_reply: String,
+}
+
+/// The consent ledger's settings (`consent`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ConsentSettings {
+    /// Keywords and confirmations by language code; every bot language needs an entry.
+    pub keywords: BTreeMap<String, ConsentKeywords>,
+}
+
+impl Default for ConsentSettings {
+    fn default() -> Self {
+        let entry =
+            |stop: &[&str], start: &[&str], stop_reply: &str, start_reply: &str| ConsentKeywords {
+                stop: stop.iter().map(|s| s.to_string()).collect(),
+                start: start.iter().map(|s| s.to_string()).collect(),
+                stop_reply: stop_reply.into(),
+                start_reply: start_reply.into(),
+            };
+        let keywords = BTreeMap::from([
+            (
+                "en".to_string(),
+                entry(
+                    &["STOP", "UNSUBSCRIBE", "STOP PROMOTIONS"],
+                    &["START", "RESUME", "RESUME PROMOTIONS"],
+                    "You will no longer receive promotions from us. Write START to receive them again.",
+                    "You will receive our promotions again. Write STOP to stop them at any time.",
+                ),
+            ),
+            (
+                "es".to_string(),
+                entry(
+                    &["BAJA", "PARAR", "STOP"],
+                    &["ALTA", "REANUDAR", "START"],
+                    "Ya no recibirás nuestras promociones. Escribe ALTA para volver a recibirlas.",
+                    "Volverás a recibir nuestras promociones. Escribe BAJA para dejar de recibirlas cuando quieras.",
+                ),
+            ),
+            (
+                "pt".to_string(),
+                entry(
+                    &["PARAR", "SAIR", "STOP"],
+                    &["VOLTAR", "RETOMAR", "START"],
+                    "Você não receberá mais nossas promoções. Escreva VOLTAR para recebê-las novamente.",
+                    "Você voltará a receber nossas promoções. Escreva PARAR para interrompê-las quando quiser.",
+                ),
+            ),
+            (
+                "fr".to_string(),
+                entry(
+                    &["ARRÊT", "ARRET", "STOP"],
+                    &["REPRENDRE", "START"],
+                    "Vous ne recevrez plus nos promotions. Écrivez REPRENDRE pour les recevoir à nouveau.",
+                    "Vous recevrez à nouveau nos promotions. Écrivez ARRÊT pour les arrêter à tout moment.",
+                ),
+            ),
+            (
+                "ru".to_string(),
+                entry(
+                    &["СТОП", "ОТПИСАТЬСЯ", "STOP"],
+                    &["СТАРТ", "ПОДПИСАТЬСЯ", "START"],
+                    "Вы больше не будете получать наши акции. Напишите СТАРТ, чтобы снова их получать.",
+                    "Вы снова будете получать наши акции. Напишите СТОП, чтобы отказаться в любой момент.",
+                ),
+            ),
+            (
+                "ar".to_string(),
+                entry(
+                    &["إيقاف", "توقف", "STOP"],
+                    &["بدء", "استئناف", "START"],
+                    "لن تصلك عروضنا بعد الآن. اكتب بدء لتصلك من جديد.",
+                    "ستصلك عروضنا من جديد. اكتب إيقاف لإيقافها في أي وقت.",
+                ),
+            ),
+        ]);
+        Self { keywords }
+    }
+}
+
 /// API keys of business systems (`/api/v1/admin/api-keys`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
@@ -1405,6 +1534,49 @@ impl Settings {
         Ok(())
     }
 
+    /// Every bot language has consent keywords, each entry has stop and start words and both
+    /// confirmations, and no word both stops and starts.
+    fn validate_consent(&self) -> Result<(), ConfigError> {
+        for (language, k) in &self.consent.keywords {
+            let bad =
+                |what: &str| ConfigError::Invalid(format!("consent.keywords.{language}: {what}"));
+            if k.stop.iter().chain(&k.start).any(|w| w.trim().is_empty())
+                || k.stop.is_empty()
+                || k.start.is_empty()
+            {
+                return Err(bad(
+                    "`stop` and `start` each need at least one non-empty word",
+                ));
+            }
+            if k.stop_reply.trim().is_empty() || k.start_reply.trim().is_empty() {
+                return Err(bad("`stop_reply` and `start_reply` must not be empty"));
+            }
+        }
+        let all =
+            |pick: fn(&ConsentKeywords) -> &Vec<String>| -> std::collections::HashSet<String> {
+                self.consent
+                    .keywords
+                    .values()
+                    .flat_map(|k| pick(k).iter().map(|w| w.trim().to_uppercase()))
+                    .collect()
+            };
+        if let Some(word) = all(|k| &k.stop).intersection(&all(|k| &k.start)).next() {
+            return Err(ConfigError::Invalid(format!(
+                "consent.keywords: {word:?} is both a stop and a start word"
+            )));
+        }
+        for (name, bot) in &self.bots {
+            for language in &bot.languages.supported {
+                if !self.consent.keywords.contains_key(language) {
+                    return Err(ConfigError::Invalid(format!(
+                        "consent.keywords has no entry for language {language} of bot {name}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Cross-field checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
@@ -1452,6 +1624,7 @@ impl Settings {
             return invalid("reports.presence_sample_seconds must be 0 (off) to 3600".into());
         }
         self.validate_panel_apps()?;
+        self.validate_consent()?;
         let mut seen = std::collections::HashSet::new();
         for (id, channel) in &self.channels {
             if !self.bots.contains_key(&channel.bot) {

@@ -45,7 +45,17 @@ pub struct Intake {
     log: Arc<dyn InboundLog>,
     /// (channel kind, provider account) → configured channel.
     accounts: BTreeMap<(ChannelKind, AccountId), ChannelId>,
+    /// Account-level WhatsApp events it acts on once recorded: template changes and customers'
+    /// `user_preferences` ([`crate::campaigns::Campaigns::on_account_event`]).
+    campaigns: Option<Arc<crate::campaigns::Campaigns>>,
 }
+
+/// The account-level WhatsApp webhook fields that change templates or consent.
+const ACCOUNT_FIELDS: [&str; 3] = [
+    "message_template_status_update",
+    "template_category_update",
+    crate::campaigns::USER_PREFERENCES,
+];
 
 impl Intake {
     pub fn new(settings: &Settings, store: Arc<dyn Store>, log: Arc<dyn InboundLog>) -> Self {
@@ -58,7 +68,14 @@ impl Intake {
             store,
             log,
             accounts,
+            campaigns: None,
         }
+    }
+
+    /// This intake, acting on template and consent webhooks through `campaigns`.
+    pub fn with_campaigns(mut self, campaigns: Arc<crate::campaigns::Campaigns>) -> Self {
+        self.campaigns = Some(campaigns);
+        self
     }
 
     pub async fn accept(
@@ -107,7 +124,20 @@ impl Intake {
             Err(e) => return Err(IntakeError::Unavailable(e)),
         };
         let mut dispatch = Vec::with_capacity(recorded.len());
+        let mut account_events = Vec::new();
         for (event, seq) in recorded {
+            // Acted on also when redelivered: a retry after a failure below does it then (the
+            // action is idempotent).
+            if let InboundEvent::Other(other) = &event.envelope.event
+                && event.envelope.channel_kind == ChannelKind::Whatsapp
+                && ACCOUNT_FIELDS.contains(&other.field.as_str())
+            {
+                account_events.push((
+                    event.channel.clone(),
+                    event.envelope.account.clone(),
+                    other.clone(),
+                ));
+            }
             let label = event.envelope.type_label();
             let Some(seq) = seq else {
                 report.duplicates += 1;
@@ -130,6 +160,13 @@ impl Intake {
             }
         }
         self.log.publish(dispatch).await?;
+        if let Some(campaigns) = &self.campaigns {
+            for (channel, account, other) in &account_events {
+                campaigns
+                    .on_account_event(channel.as_ref(), account, other)
+                    .await?;
+            }
+        }
         Ok(report)
     }
 

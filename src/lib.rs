@@ -5,6 +5,7 @@ pub mod activity;
 pub mod agents;
 pub mod assign;
 pub mod bot;
+pub mod campaigns;
 pub mod channels;
 pub mod cluster;
 pub mod config;

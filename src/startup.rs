@@ -246,6 +246,12 @@ impl Application {
         )?);
         let router = RouterActor::start_on(&desk_arbiter, live.clone(), 1024);
 
+        // Templates and the consent ledger (docs/CAMPAIGNS.md).
+        let campaigns = Arc::new(crate::campaigns::Campaigns::new(
+            &settings,
+            http_client.clone(),
+            crate::campaigns::records::open(&settings.database).await?,
+        ));
         let deps = Arc::new(
             ConversationDeps::new(
                 store.clone(),
@@ -258,6 +264,7 @@ impl Application {
                 router,
             )
             .with_windows(crate::channels::ChannelWindows::from_settings(&settings))
+            .with_campaigns(campaigns.clone())
             .with_sla(
                 crate::reports::sla_rules::SlaRules::from_settings(&settings)
                     .map_err(anyhow::Error::msg)?
@@ -330,6 +337,8 @@ impl Application {
         if settings.event_webhooks.enabled {
             tasks.push(webhooks.spawn());
         }
+        // Templates synced on a schedule, one node at a time.
+        tasks.extend(campaigns.spawn_scheduler());
         tasks.extend(activity.spawn());
         tasks.extend(wakeups.spawn());
         let webchat = Arc::new(crate::http::widget::Webchat {
@@ -427,7 +436,7 @@ impl Application {
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             store: store.clone(),
-            intake: Intake::new(&settings, store.clone(), log),
+            intake: Intake::new(&settings, store.clone(), log).with_campaigns(campaigns.clone()),
             conversations,
             whatsapp_verifier: SignatureVerifier::new(
                 settings.whatsapp.app_secret.expose_secret().as_bytes(),
@@ -455,6 +464,7 @@ impl Application {
             api_keys,
             panel_apps,
             live_sla,
+            campaigns,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -23,8 +23,11 @@ async fn admin(app: &common::TestApp) -> Console {
     Console::login(app, "admin@example.com", DEMO_PASSWORD).await
 }
 
-/// A new key with these scopes: its id and a client using its token.
+/// A new key with these scopes: its id and a client using its token. The templates are synced
+/// from the fake Graph API first (a template is sent only if synced and approved).
 async fn new_key(app: &common::TestApp, admin: &Console, scopes: &[&str]) -> (String, Console) {
+    let synced = expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    assert_eq!(synced["failed"], json!([]), "{synced}");
     let created = expect_status(
         201,
         admin

@@ -702,6 +702,36 @@ async fn every_answer_matches_the_document() {
     )
     .await;
 
+    // Templates and consent (docs/CAMPAIGNS.md).
+    let (status, synced) = api.post("/api/v1/templates/sync", &admin, json!({})).await;
+    assert_eq!(status, 200, "{synced}");
+    api.post("/api/v1/templates/sync", &admin, json!({"channel": "nope"}))
+        .await;
+    let (status, listed) = api.get("/api/v1/templates?channel=support", &crm).await;
+    assert_eq!(status, 200, "{listed}");
+    api.get("/api/v1/templates?category=PROMO", &admin).await;
+    let (status, recorded) = api
+        .post(
+            "/api/v1/contacts/34600900001/consent",
+            &crm,
+            json!({"channel": "support", "source": "web_form", "proof": "form #1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{recorded}");
+    api.post(
+        "/api/v1/contacts/34600900001/consent",
+        &crm,
+        json!({"channel": "support"}),
+    )
+    .await;
+    let (status, consent) = api.get("/api/v1/contacts/34600900001/consent", &crm).await;
+    assert_eq!(status, 200, "{consent}");
+    api.get("/api/v1/contacts/no-such-contact/consent", &admin)
+        .await;
+    let (status, _) = api.get("/api/v1/consent.csv", &admin).await;
+    assert_eq!(status, 200);
+    api.get("/api/v1/consent.csv", &crm).await;
+
     // Event webhooks.
     let (status, hook) = api
         .post(

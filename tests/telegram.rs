@@ -487,6 +487,8 @@ async fn a_key_writes_on_telegram_and_to_the_shared_number_on_whatsapp() {
             .await,
     );
     let parcels = Console::new(&app, created["api_key"]["token"].as_str().expect("a token"));
+    // A template goes only once synced from Meta (the fake lists parcel_update).
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
     let chat = 4444444;
     let telegram = chat_customer(chat);
     assert_eq!(

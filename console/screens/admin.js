@@ -1,7 +1,7 @@
 // Administration (admins only): tabs for users, teams, contact fields, API tokens, event
-// webhooks, API keys, panel apps, the audit log and the configuration reload. This module: the
-// tabs, users and teams; admin-fields.js, admin-log.js, admin-webhooks.js, admin-keys.js and
-// admin-panel-apps.js: the rest.
+// webhooks, API keys, panel apps, WhatsApp templates, the audit log and the configuration reload.
+// This module: the tabs, users and teams; admin-fields.js, admin-log.js, admin-webhooks.js,
+// admin-keys.js, admin-panel-apps.js and admin-templates.js: the rest.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t, K, LOCALES, languageLabel, languageName } from '../lib/i18n.js';
@@ -22,6 +22,7 @@ import { WebhooksPanel } from './admin-webhooks.js';
 import { ApiKeysPanel } from './admin-keys.js';
 import { PanelAppsPanel } from './admin-panel-apps.js';
 import { ContactFieldsPanel } from './admin-fields.js';
+import { TemplatesPanel } from './admin-templates.js';
 
 const TABS = [
   { key: 'users', label: K('admin.users') },
@@ -31,6 +32,7 @@ const TABS = [
   { key: 'webhooks', label: K('admin.webhooks') },
   { key: 'keys', label: K('admin.api_keys') },
   { key: 'panel-apps', label: K('admin.panel_apps') },
+  { key: 'templates', label: K('admin.templates') },
   { key: 'audit', label: K('admin.audit') },
   { key: 'reload', label: K('admin.reload') },
 ];
@@ -618,6 +620,7 @@ export function Admin({ s }) {
         ${tab === 'webhooks' && html`<${WebhooksPanel} />`}
         ${tab === 'keys' && html`<${ApiKeysPanel} />`}
         ${tab === 'panel-apps' && html`<${PanelAppsPanel} s=${s} />`}
+        ${tab === 'templates' && html`<${TemplatesPanel} />`}
         ${tab === 'audit' && html`<${AuditPanel} s=${s} />`}
         ${tab === 'reload' && html`<${ReloadPanel} />`}
       </section>

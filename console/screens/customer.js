@@ -3,7 +3,9 @@
 // (screens/panel-apps.js). Whoever may open the conversation edits
 // the contact here: name, email, tags (routing rules see a new tag at the next handoff) and the
 // custom fields admins defined, each with an input of its type (the server checks the value and
-// its refusal is shown); fields nobody defined are shown as they are.
+// its refusal is shown); fields nobody defined are shown as they are. The consent section shows
+// the contact's marketing consent per WhatsApp number (the ledger's last event, docs/CAMPAIGNS.md)
+// and lets the agent record an opt-in with the customer's words as proof.
 
 import { html, useEffect, useState } from '../lib/html.js';
 import { K, t, languageLabel } from '../lib/i18n.js';
@@ -139,6 +141,99 @@ function ContactForm({ id, contact, defs, onDone }) {
     </form>`;
 }
 
+const CONSENT_STATE_KEYS = {
+  opted_in: K('consent.opted_in'),
+  opted_out: K('consent.opted_out'),
+  none: K('consent.never'),
+};
+const CONSENT_SOURCE_KEYS = {
+  bot: K('consent.source.bot'),
+  web_form: K('consent.source.web_form'),
+  import: K('consent.source.import'),
+  agent: K('consent.source.agent'),
+  keyword: K('consent.source.keyword'),
+  user_preferences: K('consent.source.user_preferences'),
+  error_131050: K('consent.source.error_131050'),
+  api: K('consent.source.api'),
+};
+
+function consentStateLabel(state) {
+  return t(CONSENT_STATE_KEYS[state] || CONSENT_STATE_KEYS.none) /* i18n-dynamic */;
+}
+
+function consentSourceLabel(source) {
+  return CONSENT_SOURCE_KEYS[source] ? t(CONSENT_SOURCE_KEYS[source]) /* i18n-dynamic */ : String(source || '');
+}
+
+/** The contact's marketing consent per WhatsApp number, and a form to record an opt-in. */
+function ConsentSection({ contactId }) {
+  const [consent, setConsent] = useState(null);
+  const [channel, setChannel] = useState('');
+  const [proof, setProof] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const [recording, setRecording] = useState(false);
+  useEffect(() => {
+    let live = true;
+    setConsent(null);
+    api('GET', `/api/v1/contacts/${encodeURIComponent(contactId)}/consent`)
+      .then((body) => { if (live) setConsent(Array.isArray(body.consent) ? body.consent : []); })
+      .catch(() => { if (live) setConsent([]); });
+    return () => { live = false; };
+  }, [contactId]);
+  if (!consent || consent.length === 0) return null;
+  const chosen = channel || consent[0].channel;
+  async function record(e) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body = await api('POST', `/api/v1/contacts/${encodeURIComponent(contactId)}/consent`,
+        { channel: chosen, proof: proof.trim() });
+      setConsent(body.consent);
+      setProof('');
+      setRecording(false);
+    } catch (err) {
+      setError(err.message);
+    }
+    setBusy(false);
+  }
+  return html`
+    <section class="panel-section" id="consent-section">
+      <h3>${t('consent.title')}</h3>
+      <ul class="identities consent">
+        ${consent.map((c) => {
+          const last = c.history && c.history.length ? c.history[c.history.length - 1] : null;
+          return html`
+            <li key=${c.channel} data-channel=${c.channel} data-state=${c.state || 'none'}>
+              <span class="identity-channel" dir="auto">${c.channel}</span>
+              <span class=${'consent-state consent-' + (c.state || 'none')}>${consentStateLabel(c.state)}</span>
+              ${last && html`<span class="muted">${t('consent.since', { when: dateTime(last.at), source: consentSourceLabel(last.source) })}</span>`}
+            </li>`;
+        })}
+      </ul>
+      ${!recording && html`<button type="button" id="record-consent" class="link-button" onClick=${() => setRecording(true)}>${t('consent.record')}</button>`}
+      ${recording && html`
+        <form class="contact-form" onSubmit=${record} aria-labelledby="consent-form-title">
+          <h4 id="consent-form-title" class="subheading">${t('consent.record')}</h4>
+          ${consent.length > 1 && html`
+            <label for="consent-channel">${t('consent.channel')}</label>
+            <select id="consent-channel" value=${chosen} onChange=${(e) => setChannel(e.currentTarget.value)}>
+              ${consent.map((c) => html`<option key=${c.channel} value=${c.channel}>${c.channel}</option>`)}
+            </select>`}
+          <label for="consent-proof">${t('consent.proof')}</label>
+          <textarea id="consent-proof" dir="auto" maxlength="2000" rows="3" aria-describedby="consent-proof-hint"
+            value=${proof} onInput=${(e) => setProof(e.currentTarget.value)}></textarea>
+          <p id="consent-proof-hint" class="muted field-hint">${t('consent.proof_hint')}</p>
+          ${error && html`<p class="error" role="alert" dir="auto">${error}</p>`}
+          <div class="form-actions">
+            <button type="submit" class="primary" disabled=${busy || proof.trim() === ''}>${t('consent.opt_in')}</button>
+            <button type="button" onClick=${() => setRecording(false)} disabled=${busy}>${t('common.cancel')}</button>
+          </div>
+        </form>`}
+    </section>`;
+}
+
 export function CustomerPanel({ s }) {
   const d = s.detail;
   const c = d.conversation || s.conversations[d.id] || null;
@@ -213,6 +308,8 @@ export function CustomerPanel({ s }) {
               </ul>`
             : html`<p class="muted">${t('common.none')}</p>`}
         </section>
+
+        ${contact.id && html`<${ConsentSection} key=${contact.id} contactId=${contact.id} />`}
 
         <section class="panel-section">
           <h3>${t('customer.history')}</h3>

@@ -417,5 +417,103 @@ pub fn decide_business(who: Who<'_>, action: BusinessAction) -> Verdict {
     }
 }
 
+/// What a person or a business system does with templates and the consent ledger
+/// (docs/CAMPAIGNS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CampaignAction {
+    /// List the synced WhatsApp templates.
+    ViewTemplates,
+    /// Sync them from Meta now.
+    SyncTemplates,
+    /// Export the whole consent ledger (CSV).
+    ExportConsent,
+}
+
+impl CampaignAction {
+    pub const ALL: [CampaignAction; 3] = [
+        CampaignAction::ViewTemplates,
+        CampaignAction::SyncTemplates,
+        CampaignAction::ExportConsent,
+    ];
+}
+
+/// May `who` do `action`? Templates are listed by supervisors, admins and keys that send
+/// (`messages:send`) or run campaigns (`campaigns:write`); a sync and the ledger's export are
+/// admins' and `campaigns:write` keys'. (A contact's own consent is read and recorded through
+/// the contact, as [`decide_business`] and [`decide_contacts`] say.)
+pub fn decide_campaigns(who: Who<'_>, action: CampaignAction) -> Verdict {
+    let allowed = match (who, action) {
+        (Who::Person(p), CampaignAction::ViewTemplates) => {
+            matches!(p.role, Role::Admin | Role::Supervisor)
+        }
+        (Who::Person(p), CampaignAction::SyncTemplates | CampaignAction::ExportConsent) => {
+            p.role == Role::Admin
+        }
+        (Who::Key(k), CampaignAction::ViewTemplates) => {
+            k.has(Scope::MessagesSend) || k.has(Scope::CampaignsWrite)
+        }
+        (Who::Key(k), CampaignAction::SyncTemplates | CampaignAction::ExportConsent) => {
+            k.has(Scope::CampaignsWrite)
+        }
+    };
+    if allowed {
+        Verdict::Allow
+    } else {
+        Verdict::Forbidden
+    }
+}
+
+#[cfg(test)]
+mod campaign_tests {
+    use super::*;
+
+    #[test]
+    fn campaign_actions_as_a_full_matrix() {
+        let person = |role| Principal {
+            user: AgentId::new("u"),
+            role,
+            member_of: Vec::new(),
+            supervises: Vec::new(),
+        };
+        let key = |scopes: &[Scope]| {
+            let mut scopes = scopes.to_vec();
+            scopes.sort();
+            KeyPrincipal {
+                id: "k".into(),
+                name: "k".into(),
+                scopes,
+            }
+        };
+        use CampaignAction::*;
+        for action in CampaignAction::ALL {
+            for (role, expected) in [
+                (Role::Agent, false),
+                (Role::Supervisor, action == ViewTemplates),
+                (Role::Admin, true),
+            ] {
+                let p = person(role);
+                assert_eq!(
+                    decide_campaigns(Who::Person(&p), action).allowed(),
+                    expected,
+                    "{role:?} {action:?}"
+                );
+            }
+            for scope in Scope::ALL {
+                let k = key(&[scope]);
+                let expected = match action {
+                    ViewTemplates => matches!(scope, Scope::MessagesSend | Scope::CampaignsWrite),
+                    SyncTemplates | ExportConsent => scope == Scope::CampaignsWrite,
+                };
+                assert_eq!(
+                    decide_campaigns(Who::Key(&k), action).allowed(),
+                    expected,
+                    "{scope:?} {action:?}"
+                );
+            }
+            assert!(!decide_campaigns(Who::Key(&key(&[])), action).allowed());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

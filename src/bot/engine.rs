@@ -305,6 +305,11 @@ fn team(name: &Option<String>) -> Option<TeamId> {
 }
 
 impl Bot {
+    /// The language used when nothing else decides.
+    pub fn default_language(&self) -> &str {
+        &self.default_language
+    }
+
     /// Compile and check a bot configuration (everything but team existence, which
     /// [`BotConfig::validate`] adds). Every template is test-rendered with a sample context in
     /// strict mode, so a misspelt variable is an error here rather than at runtime.

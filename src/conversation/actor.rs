@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::ConversationDeps;
 use super::commands::{self, Command, CommandError, CommandReply, Effects};
 use crate::bot::{BotState, Handoff, HttpResult};
+use crate::campaigns::consent::KeywordOutcome;
 use crate::config::HaltPoint;
 use crate::crm::contact::phone_digits;
 use crate::domain::{
@@ -442,7 +443,37 @@ async fn process(
             if deps.mark_as_read {
                 read_receipt = Some(message.provider_id.clone());
             }
+            // A stop or start keyword: recorded in the consent ledger and confirmed once (the
+            // reply is committed with this step; a replay decides on the state before it).
+            let keyword = consent_keyword(
+                deps,
+                &event.channel,
+                &conversation,
+                &loaded.contact,
+                &message,
+            )
+            .await?;
+            if let KeywordOutcome::Record { reply, .. } = &keyword
+                && !reply.trim().is_empty()
+            {
+                fx.outbound.push((
+                    OutboundMessage {
+                        id: MessageId::generate(),
+                        conversation: event.conversation.clone(),
+                        channel: event.channel.clone(),
+                        to: conversation.customer.clone(),
+                        content: crate::domain::OutboundContent::Text {
+                            body: reply.clone(),
+                            preview_url: false,
+                        },
+                        reply_to: None,
+                    },
+                    Sender::Bot,
+                ));
+            }
             match conversation.status {
+                // A keyword is not an answer to the bot: the bot stays where it was.
+                ConversationStatus::Bot if keyword.is_keyword() => {}
                 // The message asks for a person at once (a web chat's offline form): the bot
                 // is skipped, the conversation goes to the queue as the bot's handoff would.
                 ConversationStatus::Bot if message.handoff.is_some() => {
@@ -627,6 +658,40 @@ async fn process(
     }
     fx.run(deps).await;
     Ok(loaded)
+}
+
+/// What the customer's message does to their consent on this WhatsApp number (a stop or start
+/// keyword), when the consent ledger is kept.
+async fn consent_keyword(
+    deps: &ConversationDeps,
+    channel: &ChannelId,
+    conversation: &ConversationRecord,
+    contact: &ContactRecord,
+    message: &InboundMessage,
+) -> Result<KeywordOutcome, StoreError> {
+    let Some(campaigns) = &deps.campaigns else {
+        return Ok(KeywordOutcome::NotKeyword);
+    };
+    let text = match &message.content {
+        crate::domain::MessageContent::Text { body } => body.as_str(),
+        crate::domain::MessageContent::Button { text, .. } => text.as_str(),
+        _ => return Ok(KeywordOutcome::NotKeyword),
+    };
+    let default_language = deps
+        .live
+        .bot(channel)
+        .map(|b| b.default_language().to_owned())
+        .unwrap_or_else(|| "en".into());
+    campaigns
+        .on_customer_message(
+            channel.as_str(),
+            conversation.customer.as_str(),
+            message.provider_id.as_str(),
+            text,
+            contact.language.as_deref(),
+            &default_language,
+        )
+        .await
 }
 
 /// Whether the step took an assignment decision (assigned, offered or queued the conversation).

@@ -51,6 +51,9 @@ pub struct ConversationDeps {
     /// SLA policies and calendars: what conversation views show and when actors look for a
     /// breach.
     pub sla: crate::reports::sla_rules::SlaRules,
+    /// The consent ledger: a customer's stop and start keywords (None: not kept, e.g. in
+    /// unit tests).
+    pub campaigns: Option<Arc<crate::campaigns::Campaigns>>,
     actors: DashMap<ConversationKey, ActorEntry>,
 }
 
@@ -85,6 +88,7 @@ impl ConversationDeps {
             router,
             windows: Default::default(),
             sla: Default::default(),
+            campaigns: None,
             actors: DashMap::new(),
         }
     }
@@ -93,6 +97,12 @@ impl ConversationDeps {
     /// the 24 hours, none the `HUMAN_AGENT` days).
     pub fn with_windows(mut self, windows: crate::channels::ChannelWindows) -> Self {
         self.windows = windows;
+        self
+    }
+
+    /// These deps with the consent ledger (stop and start keywords).
+    pub fn with_campaigns(mut self, campaigns: Arc<crate::campaigns::Campaigns>) -> Self {
+        self.campaigns = Some(campaigns);
         self
     }
 

@@ -153,6 +153,11 @@ struct State {
     /// Page and Instagram account ids whose `/{version}/{id}/messages` is Messenger's Send
     /// API (served by the embedded [`FakeMessenger`]), not WhatsApp's.
     messenger_ids: std::collections::HashSet<String>,
+    /// The message templates `GET /{version}/{waba_id}/message_templates` lists (None: the
+    /// demo's, [`demo_templates`]).
+    templates: Option<Vec<Value>>,
+    /// Template listings answered (pages).
+    template_listings: usize,
 }
 
 pub(crate) struct Shared {
@@ -231,6 +236,26 @@ impl FakeGraph {
         }
     }
 
+    /// Replace the templates the fake lists (Meta's template objects: `id`, `name`,
+    /// `language`, `category`, `status`, `components`...).
+    pub fn set_templates(&self, templates: Vec<Value>) {
+        self.shared.lock().templates = Some(templates);
+    }
+
+    /// The templates the fake lists now.
+    pub fn templates(&self) -> Vec<Value> {
+        self.shared
+            .lock()
+            .templates
+            .clone()
+            .unwrap_or_else(demo_templates)
+    }
+
+    /// How many pages of the template listing the fake answered.
+    pub fn template_listings(&self) -> usize {
+        self.shared.lock().template_listings
+    }
+
     /// Start on `addr` (port 0 for an ephemeral port).
     pub fn start_on(addr: SocketAddr) -> io::Result<FakeGraph> {
         let listener = TcpListener::bind(addr)?;
@@ -275,6 +300,10 @@ impl FakeGraph {
                 .route(
                     "/{version}/{phone_number_id}/media",
                     web::post().to(media_upload),
+                )
+                .route(
+                    "/{version}/{waba_id}/message_templates",
+                    web::get().to(message_templates),
                 )
                 .route("/{version}/{media_id}", web::get().to(media_metadata));
         })?;
@@ -507,6 +536,8 @@ fn graph_error(http_status: u16, code: i64, message: &str, kind: &str) -> (u16, 
 
 fn error_message(code: i64) -> &'static str {
     match code {
+        131050 => "Unable to deliver the message: the user has stopped marketing messages",
+        131049 => "This message was not delivered to maintain healthy ecosystem engagement",
         130429 => "Rate limit hit",
         131056 => "(Business Account, Consumer Account) pair rate limit hit",
         131026 => "Message Undeliverable",
@@ -517,6 +548,90 @@ fn error_message(code: i64) -> &'static str {
         100 => "Invalid parameter",
         _ => "Scripted error",
     }
+}
+
+/// The demo's templates: a utility one in English (two locales) and Spanish, a marketing one in
+/// English (named parameters) and Spanish, an authentication one, and a marketing one still
+/// pending review.
+pub fn demo_templates() -> Vec<Value> {
+    let body = |text: &str| json!({"type": "BODY", "text": text});
+    vec![
+        json!({"id": "1000000000000001", "name": "parcel_update", "language": "en_US",
+               "category": "UTILITY", "status": "APPROVED", "parameter_format": "POSITIONAL",
+               "components": [body("Your parcel {{1}} is on its way.")]}),
+        json!({"id": "1000000000000002", "name": "parcel_update", "language": "en",
+               "category": "UTILITY", "status": "APPROVED", "parameter_format": "POSITIONAL",
+               "components": [body("Your parcel {{1}} is on its way.")]}),
+        json!({"id": "1000000000000003", "name": "parcel_pending", "language": "es",
+               "category": "UTILITY", "status": "APPROVED", "parameter_format": "POSITIONAL",
+               "components": [body("Tu paquete te espera en la tienda.")]}),
+        json!({"id": "1000000000000004", "name": "spring_sale", "language": "en_US",
+        "category": "MARKETING", "status": "APPROVED", "parameter_format": "NAMED",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Spring sale"},
+            body("Hi {{first_name}}, everything is 20% off this week."),
+            {"type": "FOOTER", "text": "Not interested? Tap Stop promotions"},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Stop promotions"}]}
+        ]}),
+        json!({"id": "1000000000000005", "name": "oferta_primavera", "language": "es",
+               "category": "MARKETING", "status": "APPROVED", "parameter_format": "NAMED",
+               "components": [body("Hola {{first_name}}, todo con un 20% de descuento esta semana.")]}),
+        json!({"id": "1000000000000006", "name": "login_code", "language": "en_US",
+               "category": "AUTHENTICATION", "status": "APPROVED", "parameter_format": "POSITIONAL",
+               "components": [body("{{1}} is your verification code."),
+                              {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]}]}),
+        json!({"id": "1000000000000007", "name": "winter_sale", "language": "en_US",
+               "category": "MARKETING", "status": "PENDING", "parameter_format": "NAMED",
+               "components": [body("Hi {{first_name}}, winter is coming.")]}),
+    ]
+}
+
+/// Templates per page when the request names no `limit`.
+const TEMPLATE_PAGE: usize = 3;
+
+/// `GET /{version}/{waba_id}/message_templates?limit=&after=`: the templates, paged like
+/// Graph (`paging.cursors`, `paging.next` while more remain).
+async fn message_templates(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<HashMap<String, String>>,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let (version, waba_id) = path.into_inner();
+    if !has_bearer(bearer(&req).as_deref()) {
+        let (status, body) = graph_error(401, 190, error_message(190), "OAuthException");
+        return answer(status, body);
+    }
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(TEMPLATE_PAGE);
+    let start = query
+        .get("after")
+        .and_then(|c| c.strip_prefix("cursor-"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let (templates, total) = {
+        let mut state = shared.lock();
+        state.template_listings += 1;
+        let all = state.templates.clone().unwrap_or_else(demo_templates);
+        let total = all.len();
+        (
+            all.into_iter().skip(start).take(limit).collect::<Vec<_>>(),
+            total,
+        )
+    };
+    let end = start + templates.len();
+    let mut paging =
+        json!({"cursors": {"before": format!("cursor-{start}"), "after": format!("cursor-{end}")}});
+    if end < total {
+        paging["next"] = json!(format!(
+            "{}/{version}/{waba_id}/message_templates?limit={limit}&after=cursor-{end}",
+            shared.base_url
+        ));
+    }
+    HttpResponse::Ok().json(json!({"data": templates, "paging": paging}))
 }
 
 async fn messages(

@@ -106,6 +106,32 @@ async fn send(
             ),
         });
     };
+    // A template: synced and APPROVED, and the consent rules (docs/CAMPAIGNS.md).
+    if let crate::domain::OutboundContent::Template { name, language, .. } = &content {
+        let template = state
+            .campaigns
+            .records
+            .template(&body.channel, name, language)
+            .await?;
+        let last = state
+            .campaigns
+            .records
+            .consent_state(&body.channel, customer.as_str(), None)
+            .await?;
+        crate::integrations::send::template_allowed(
+            name,
+            language,
+            template.as_ref(),
+            crate::campaigns::consent::ConsentState {
+                erased: false,
+                last,
+            },
+        )
+        .map_err(|refusal| match refusal {
+            Refusal::BadRequest(message) => ApiError::BadRequest(message),
+            Refusal::Rule { code, message } => ApiError::Unprocessable { code, message },
+        })?;
+    }
     let channel = ChannelId::new(body.channel.as_str());
     let conversation_key = ConversationKey::new(&channel, &customer);
     let command = Command::Business {

@@ -290,16 +290,16 @@ async fn export(
 /// A contact the caller may reach, its identities and its conversations they may open (newest
 /// first): supervisors and admins any contact; an agent one with a conversation they may open.
 /// 404 otherwise, as for a contact that does not exist.
-struct Reached {
-    contact: ContactRecord,
-    identities: Vec<ContactIdentity>,
-    conversations: Vec<ConversationRecord>,
+pub(super) struct Reached {
+    pub(super) contact: ContactRecord,
+    pub(super) identities: Vec<ContactIdentity>,
+    pub(super) conversations: Vec<ConversationRecord>,
 }
 
 ///
 /// An API key reaches every contact with the scope of `action` (`contacts:read` to read,
 /// `contacts:write` to edit), and no contact without it (403).
-async fn reach(
+pub(super) async fn reach(
     state: &AppState,
     actor: &Actor,
     id: &str,
@@ -376,7 +376,15 @@ async fn read(
 ) -> Result<HttpResponse, ApiError> {
     let reached = reach(&state, &actor, &id, BusinessAction::ReadContacts).await?;
     actor.audit_read(&req, &state).await;
-    Ok(HttpResponse::Ok().json(answer(&state, &reached)))
+    let mut body = answer(&state, &reached);
+    // Its marketing consent per WhatsApp number (the history: `GET /contacts/{id}/consent`).
+    let consent =
+        super::campaigns::consent_of(&state, &reached.contact, &reached.identities).await?;
+    body["contact"]["consent"] = consent
+        .iter()
+        .map(super::campaigns::ChannelConsent::summary)
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
 }
 
 #[utoipa::path(

@@ -61,6 +61,9 @@ async fn erase(
         return Err(not_found());
     }
     let erased = crate::crm::erase::erased_id();
+    // Where its consent ledger entries are (each WhatsApp number and its address there), read
+    // before the contact goes.
+    let ledger = consent_addresses(&state, &CustomerId::new(id.as_str())).await?;
     let done = match state
         .store
         .erase_contact(&CustomerId::new(id.as_str()), &erased)
@@ -77,11 +80,27 @@ async fn erase(
         }
         Erasure::Erased(done) => done,
     };
+    // Its consent ledger entries stay (the history of what it agreed to), under the opaque id
+    // and without their proof.
+    let mut consent = 0;
+    for (channel, address) in &ledger {
+        match state
+            .campaigns
+            .records
+            .erase_consent(channel, address, erased.as_str())
+            .await
+        {
+            Ok(n) => consent += n,
+            Err(e) => tracing::warn!(channel = %channel, error = %e,
+                "an erased contact's consent entries were not anonymised"),
+        }
+    }
     let summary = json!({
         "id": erased,
         "conversations": done.conversations,
         "messages": done.messages,
         "media": done.media,
+        "consent": consent,
     });
     let entry = state.accounts.entry(
         &caller,
@@ -102,4 +121,31 @@ async fn erase(
     // Their actors drop what they hold of the customer.
     state.desk.contact_changed(&done.identities, None);
     Ok(HttpResponse::Ok().json(json!({ "erased": summary })))
+}
+
+/// The (WhatsApp channel, address) pairs a contact's consent is kept under: its identity on each
+/// WhatsApp number, else its phone (as `GET /contacts/{id}/consent` reads them).
+async fn consent_addresses(
+    state: &AppState,
+    customer: &CustomerId,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(contact) = state.store.load_contact(customer).await? else {
+        return Ok(Vec::new());
+    };
+    let identities = state.store.contact_identities(&contact.customer).await?;
+    Ok(state
+        .settings
+        .channels
+        .iter()
+        .filter(|(_, c)| c.kind == crate::domain::ChannelKind::Whatsapp)
+        .filter_map(|(channel, _)| {
+            crate::integrations::send::address_on(
+                channel,
+                crate::domain::ChannelKind::Whatsapp,
+                &identities,
+                contact.phone.as_deref(),
+            )
+            .map(|address| (channel.clone(), address.to_string()))
+        })
+        .collect())
 }

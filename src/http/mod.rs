@@ -6,6 +6,7 @@ pub mod auth;
 pub mod auth_api;
 pub mod body;
 pub mod business;
+pub mod campaigns;
 pub mod console;
 pub mod contact_fields;
 pub mod contacts;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub panel_apps: Arc<dyn crate::integrations::panel_app_records::PanelAppRecords>,
     /// The supervisor board's SLA figures (at risk, breached), read at most every 5 s.
     pub live_sla: Arc<crate::reports::live::LiveSla>,
+    /// Templates and the consent ledger.
+    pub campaigns: Arc<crate::campaigns::Campaigns>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

@@ -716,6 +716,8 @@ pub struct ContactConversation {
 #[allow(dead_code)]
 pub struct ContactsReadResponseContact {
     conversations: Vec<ContactConversation>,
+    /// `GET` only: the marketing consent per WhatsApp number (docs/CAMPAIGNS.md).
+    consent: Option<Vec<ContactConsentSummary>>,
     email: Option<String>,
     #[schema(value_type = Object)]
     fields: BTreeMap<String, serde_json::Value>,
@@ -726,6 +728,17 @@ pub struct ContactsReadResponseContact {
     name: Option<String>,
     phone: Option<String>,
     tags: Vec<String>,
+}
+
+/// A contact's consent on one WhatsApp number: the ledger's last event.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ContactConsentSummary {
+    channel: String,
+    /// `opted_in`, `opted_out`, or null: never asked.
+    state: Option<String>,
+    marketing_allowed: bool,
+    updated_at: Option<i64>,
 }
 
 #[derive(ToSchema)]
@@ -1345,6 +1358,8 @@ pub struct ContactsErased {
     conversations: i64,
     messages: i64,
     media: i64,
+    /// Consent ledger entries anonymised (kept under the opaque id, without their proof).
+    consent: i64,
 }
 
 #[derive(ToSchema)]

@@ -8,12 +8,17 @@
 //! - `{"channel", "template": {"name", "language", "components"?}}`: an approved template,
 //!   at any time, on WhatsApp channels only (elsewhere: 422 `template_unsupported`).
 //!
-//! There is no consent ledger yet (the campaigns work builds it): a template is sent as the
-//! business asks, and checking the customer's consent is the calling system's duty until then.
+//! A template must be one synced from Meta for that number and APPROVED, and the consent
+//! rules apply ([`template_allowed`], docs/CAMPAIGNS.md): a MARKETING template goes only to a
+//! contact opted in on that number and not opted out since (422 `no_consent` / `opted_out`);
+//! UTILITY and AUTHENTICATION templates are not gated by marketing consent; nothing goes to an
+//! erased contact.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::campaigns::consent::{self, ConsentState};
+use crate::campaigns::templates::{self, Category, Template, Unusable};
 use crate::channels::window::WindowRule;
 use crate::domain::{ChannelKind, CustomerId, OutboundContent};
 use crate::store::ContactIdentity;
@@ -155,6 +160,40 @@ impl TemplateBody {
     }
 }
 
+/// May a template go out: `template` is the stored one of that channel, name and language, and
+/// `consent` the contact's state on that number. Its category when it may; else the rule that
+/// refuses it (422), named by its code: `unknown_template`, `template_not_approved`,
+/// `no_consent`, `opted_out`, `contact_erased`.
+pub fn template_allowed(
+    name: &str,
+    language: &str,
+    template: Option<&Template>,
+    consent: ConsentState,
+) -> Result<Category, Refusal> {
+    let category = templates::usable(template).map_err(|unusable| Refusal::Rule {
+        code: unusable.code(),
+        message: match unusable {
+            Unusable::Unknown => format!(
+                "no template {name:?} in {language:?} for this number: sync the templates \
+                 (POST /api/v1/templates/sync) or check its name and language"
+            ),
+            Unusable::NotApproved { status, reason } => format!(
+                "template {name:?} in {language:?} is {status}{}: only an APPROVED template is sent",
+                reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        },
+    })?;
+    consent::may_send(category, consent).map_err(|refusal| Refusal::Rule {
+        code: refusal.code(),
+        message: format!(
+            "template {name:?} is {}: {}",
+            category.as_str(),
+            refusal.message()
+        ),
+    })?;
+    Ok(category)
+}
+
 /// May a business system send `content` now, on a conversation whose window follows `rule`
 /// and whose customer last wrote at `last_inbound_at` (unix ms)? A template always; anything
 /// else only inside the window, and never on the strength of Meta's `HUMAN_AGENT` tag. Else
@@ -293,6 +332,92 @@ mod tests {
         assert!(
             serde_json::from_value::<SendBody>(json!({"channel": "s", "text": "x", "to": "1"}))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_template_must_be_approved_and_marketing_needs_consent() {
+        use crate::campaigns::consent::ConsentEvent::{OptedIn, OptedOut};
+        let template = |category, status: &str| Template {
+            channel: "support".into(),
+            id: "1".into(),
+            name: "t".into(),
+            language: "en".into(),
+            category,
+            status: status.into(),
+            components: json!([]),
+            parameter_format: "POSITIONAL".into(),
+            reason: None,
+            updated_at: 0,
+        };
+        let code = |r: Result<Category, Refusal>| match r {
+            Ok(c) => c.as_str(),
+            Err(Refusal::Rule { code, .. }) => code,
+            Err(Refusal::BadRequest(m)) => panic!("bad request {m}"),
+        };
+        let state = |last| ConsentState {
+            erased: false,
+            last,
+        };
+        assert_eq!(
+            code(template_allowed("t", "en", None, state(Some(OptedIn)))),
+            "unknown_template"
+        );
+        let paused = template(Category::Utility, "PAUSED");
+        assert_eq!(
+            code(template_allowed("t", "en", Some(&paused), state(None))),
+            "template_not_approved"
+        );
+        let marketing = template(Category::Marketing, "APPROVED");
+        assert_eq!(
+            code(template_allowed("t", "en", Some(&marketing), state(None))),
+            "no_consent"
+        );
+        assert_eq!(
+            code(template_allowed(
+                "t",
+                "en",
+                Some(&marketing),
+                state(Some(OptedOut))
+            )),
+            "opted_out"
+        );
+        assert_eq!(
+            code(template_allowed(
+                "t",
+                "en",
+                Some(&marketing),
+                state(Some(OptedIn))
+            )),
+            "MARKETING"
+        );
+        for category in [Category::Utility, Category::Authentication] {
+            let t = template(category, "APPROVED");
+            for last in [None, Some(OptedIn), Some(OptedOut)] {
+                assert_eq!(
+                    code(template_allowed("t", "en", Some(&t), state(last))),
+                    category.as_str()
+                );
+            }
+            let erased = ConsentState {
+                erased: true,
+                last: Some(OptedIn),
+            };
+            assert_eq!(
+                code(template_allowed("t", "en", Some(&t), erased)),
+                "contact_erased"
+            );
+        }
+        // A paused marketing template is refused for its status before consent is weighed.
+        let paused = template(Category::Marketing, "PAUSED");
+        assert_eq!(
+            code(template_allowed(
+                "t",
+                "en",
+                Some(&paused),
+                state(Some(OptedIn))
+            )),
+            "template_not_approved"
         );
     }
 

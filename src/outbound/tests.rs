@@ -497,6 +497,7 @@ fn channel_settings() -> ChannelSettings {
         display_phone_number: None,
         bot: "default".into(),
         access_token: None,
+        waba_id: None,
         messages_per_second: None,
         telegram: None,
         messenger: None,

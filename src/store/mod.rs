@@ -519,6 +519,36 @@ pub(crate) fn with_contact(
 /// A contact before and after an update; `None`: no such contact.
 pub type ContactUpdate = Option<(ContactRecord, ContactRecord)>;
 
+/// Meta's error for a marketing template to a customer who stopped marketing messages from the
+/// business: the send's failure is an opt-out in the consent ledger (source `error_131050`),
+/// appended in the same transaction as the failure, once per message.
+pub const STOPPED_MARKETING: i64 = 131_050;
+
+/// The ledger entry a 131050 failure appends, for the outbound message named by
+/// `messages.<column> = ?` (its conversation's channel and customer): placeholders id, proof,
+/// at, then the message's id or provider id.
+pub(crate) fn stopped_marketing_sql(column: &str) -> String {
+    format!(
+        "INSERT INTO consent_events (id, channel, address, event, source, proof, actor, ref, at)
+         SELECT ?, c.channel, c.customer, 'opted_out', 'error_131050', ?, NULL,
+                'error_131050:' || m.id, ?
+         FROM messages m JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.{column} = ? AND m.direction = 'outbound'
+         ON CONFLICT DO NOTHING"
+    )
+}
+
+/// The proof text of a 131050 opt-out.
+pub(crate) fn stopped_marketing_proof(reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) if !reason.trim().is_empty() => format!(
+            "Meta error 131050 (the customer stopped marketing messages from this business): {}",
+            reason.chars().take(300).collect::<String>()
+        ),
+        _ => "Meta error 131050: the customer stopped marketing messages from this business".into(),
+    }
+}
+
 /// The redaction marker an erased message's body becomes (its kind becomes `erased`).
 pub const ERASED_BODY: &str = r#"{"type":"erased"}"#;
 

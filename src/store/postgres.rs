@@ -2083,6 +2083,9 @@ async fn apply_status(
     error_code: Option<i64>,
     error_reason: Option<String>,
 ) -> Result<(), StoreError> {
+    if error_code == Some(super::STOPPED_MARKETING) {
+        record_stopped_marketing(conn, "provider_id", provider_id, error_reason.as_deref()).await?;
+    }
     // FOR UPDATE: the status we compare with is the committed one, and stays so until we write.
     let current: Option<String> =
         sqlx::query_scalar("SELECT status FROM messages WHERE provider_id = $1 FOR UPDATE")
@@ -2121,6 +2124,25 @@ async fn apply_status(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// A 131050 failure of the message whose `column` is `value`: an opt-out in the consent ledger
+/// ([`super::stopped_marketing_sql`]).
+async fn record_stopped_marketing(
+    conn: &mut PgConnection,
+    column: &str,
+    value: &str,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    let sql = super::side::numbered(&super::stopped_marketing_sql(column));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(super::stopped_marketing_proof(reason))
+        .bind(now_ms())
+        .bind(text(value))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -2171,6 +2193,9 @@ async fn apply_outcome(
             }
         }
         OutboundOutcome::Failed { code, reason } => {
+            if *code == Some(super::STOPPED_MARKETING) {
+                record_stopped_marketing(conn, "id", &id.to_string(), Some(reason)).await?;
+            }
             sqlx::query(
                 "UPDATE messages SET status = 'failed', error_code = $1, error_reason = $2,
                     attempts = $3, updated_at = $4 WHERE id = $5",

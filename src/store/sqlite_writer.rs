@@ -913,6 +913,9 @@ fn apply_status(
     error_code: Option<i64>,
     error_reason: Option<String>,
 ) -> Result<(), StoreError> {
+    if error_code == Some(super::STOPPED_MARKETING) {
+        record_stopped_marketing(conn, "provider_id", provider_id, error_reason.as_deref())?;
+    }
     let current: Option<String> = conn
         .prepare_cached("SELECT status FROM messages WHERE provider_id = ?")
         .and_then(|mut s| {
@@ -960,6 +963,27 @@ fn apply_status(
     Ok(())
 }
 
+/// A 131050 failure of the message whose `column` is `value`: an opt-out in the consent ledger
+/// ([`super::stopped_marketing_sql`]).
+fn record_stopped_marketing(
+    conn: &Connection,
+    column: &str,
+    value: &str,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(&super::stopped_marketing_sql(column))
+        .and_then(|mut s| {
+            s.execute(params![
+                uuid::Uuid::now_v7().to_string(),
+                super::stopped_marketing_proof(reason),
+                now_ms(),
+                value
+            ])
+        })
+        .map_err(engine)?;
+    Ok(())
+}
+
 fn apply_outcome(
     conn: &Connection,
     id: MessageId,
@@ -1003,6 +1027,9 @@ fn apply_outcome(
             }
         }
         OutboundOutcome::Failed { code, reason } => {
+            if *code == Some(super::STOPPED_MARKETING) {
+                record_stopped_marketing(conn, "id", &id.to_string(), Some(reason))?;
+            }
             conn.prepare_cached(
                 "UPDATE messages SET status = 'failed', error_code = ?, error_reason = ?,
                     attempts = ?, updated_at = ? WHERE id = ?",

@@ -61,6 +61,9 @@ pub fn test_settings(dir: &Path, graph: &FakeGraph) -> Settings {
     settings.outbound.per_recipient_per_minute = 600;
     // Tests register their own panel apps (tests/panel_apps_browser.rs seeds the demo's).
     settings.panel_apps.clear();
+    // Templates are synced when a test asks (POST /api/v1/templates/sync); tests/templates.rs
+    // turns the schedule on.
+    settings.templates.sync_interval_minutes = 0;
     if let Some(bot) = settings.bots.get_mut("default") {
         // Deterministic whatever the day: always open, business API at the fake.
         bot.hours = None;

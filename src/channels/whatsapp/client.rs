@@ -553,6 +553,7 @@ mod tests {
             display_phone_number: None,
             bot: "default".into(),
             access_token: token.map(SecretString::from),
+            waba_id: None,
             messages_per_second: None,
             telegram: None,
             messenger: None,
