@@ -9,13 +9,18 @@
 //!
 //! | level | period | per | measures |
 //! |---|---|---|---|
-//! | `team_hour` | UTC hour | team | all but presence |
-//! | `team_day` | UTC day | team | all but presence |
-//! | `team_month` | UTC month | team | all but presence |
+//! | `team_hour` | UTC hour | team | all |
+//! | `team_day` | UTC day | team | all |
+//! | `team_month` | UTC month | team | all |
 //! | `agent_day` | UTC day | team, agent | all |
 //! | `agent_month` | UTC month | team, agent | all |
 //! | `channel_day` | UTC day | team, channel | all but presence |
 //! | `channel_month` | UTC month | team, channel | all but presence |
+//!
+//! Presence is per agent and the sampler writes an agent's figures under each of their teams: a
+//! team's rows sum its agents' time, and the team levels also keep presence under the
+//! pseudo-team [`ALL_TEAMS`], each agent's sample counted once (the largest of their teams'), for
+//! reports over all teams.
 //!
 //! A report's range `[from, to)` (whole hours) is covered by whole months, then whole days, and
 //! the hours at its edges, each with a sign: the days nearest to `from` and `to` are taken whole,
@@ -98,9 +103,14 @@ impl Level {
         }
     }
 
-    /// Whether the level keeps this measure.
+    /// Whether the level keeps this measure (presence has no channel).
     pub fn keeps(self, measure: Measure) -> bool {
-        self.per_agent() || !measure.is_presence()
+        !self.per_channel() || !measure.is_presence()
+    }
+
+    /// A level per team only (agent and channel `""`).
+    pub fn per_team(self) -> bool {
+        !self.per_agent() && !self.per_channel()
     }
 
     /// The start of the level's period holding the hour `hour` (UTC).
@@ -267,6 +277,42 @@ pub fn add_to_levels(
     }
 }
 
+/// The pseudo-team of the team levels' presence rows over all teams (each agent once).
+pub const ALL_TEAMS: &str = "*";
+
+/// Presence of one batch of increments under [`ALL_TEAMS`] in the team levels: per hour, agent
+/// and measure, the largest of the agent's teams' rows (the sampler writes the same figures
+/// under each).
+pub fn add_presence_of_all_teams<'a>(
+    out: &mut LevelDeltas,
+    rows: impl IntoIterator<Item = (i64, &'a str, &'static str, i64, i64)>,
+) {
+    let mut best: BTreeMap<(i64, &str, &'static str), (i64, i64)> = BTreeMap::new();
+    for (hour, agent, measure, n, sum_ms) in rows {
+        if !Measure::parse(measure).is_some_and(Measure::is_presence) {
+            continue;
+        }
+        let b = best.entry((hour, agent, measure)).or_default();
+        *b = (b.0.max(n), b.1.max(sum_ms));
+    }
+    for ((hour, _agent, measure), (n, sum_ms)) in best {
+        for level in Level::ALL.into_iter().filter(|l| l.per_team()) {
+            let row = out
+                .entry((
+                    level,
+                    level.period_of(hour),
+                    ALL_TEAMS.to_string(),
+                    String::new(),
+                    String::new(),
+                    measure,
+                ))
+                .or_default();
+            row.0 += n;
+            row.1 += sum_ms;
+        }
+    }
+}
+
 /// Where a piece of a report is read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
@@ -422,25 +468,52 @@ impl Per {
     }
 }
 
+/// Where a report reads presence: each team's rows (grouped by team, or one team), the rows of
+/// [`ALL_TEAMS`] (all teams), or each agent's, the largest of their teams' per period (per agent,
+/// or several teams but not all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresenceFrom {
+    Teams,
+    AllTeams,
+    Agents,
+}
+
+impl PresenceFrom {
+    pub fn of(per: Per, grouping: Grouping, teams: Option<usize>) -> PresenceFrom {
+        match (per, grouping, teams) {
+            (Per::Agent, _, _) => PresenceFrom::Agents,
+            (_, Grouping::Team, _) | (_, _, Some(1)) => PresenceFrom::Teams,
+            (_, _, None) => PresenceFrom::AllTeams,
+            _ => PresenceFrom::Agents,
+        }
+    }
+}
+
 /// Where a piece's measures are read: (source of the measures other than presence, source of
-/// presence, always per agent). An hour comes from `team_hour`, or per agent or channel from
-/// the hourly rollups.
-pub fn sources(span: Span, per: Per) -> (Source, Source) {
+/// presence). An hour comes from `team_hour`, or per agent or channel from the hourly rollups.
+pub fn sources(span: Span, per: Per, presence: PresenceFrom) -> (Source, Source) {
     let agent = match span {
         Span::Hour => Source::Hourly,
         Span::Day => Source::Level(Level::AgentDay),
         Span::Month => Source::Level(Level::AgentMonth),
     };
+    let team = match span {
+        Span::Hour => Source::Level(Level::TeamHour),
+        Span::Day => Source::Level(Level::TeamDay),
+        Span::Month => Source::Level(Level::TeamMonth),
+    };
     let others = match (per, span) {
         (Per::Agent, _) => agent,
-        (_, Span::Hour) if per == Per::Channel => Source::Hourly,
-        (Per::Team, Span::Hour) => Source::Level(Level::TeamHour),
-        (Per::Team, Span::Day) => Source::Level(Level::TeamDay),
-        (Per::Team, Span::Month) => Source::Level(Level::TeamMonth),
+        (Per::Team, _) => team,
+        (Per::Channel, Span::Hour) => Source::Hourly,
         (Per::Channel, Span::Day) => Source::Level(Level::ChannelDay),
-        (Per::Channel, _) => Source::Level(Level::ChannelMonth),
+        (Per::Channel, Span::Month) => Source::Level(Level::ChannelMonth),
     };
-    (others, agent)
+    let presence = match presence {
+        PresenceFrom::Agents => agent,
+        PresenceFrom::Teams | PresenceFrom::AllTeams => team,
+    };
+    (others, presence)
 }
 
 #[cfg(test)]
@@ -644,8 +717,26 @@ mod tests {
         );
         assert!(
             !out.keys()
-                .any(|k| !k.0.per_agent() && k.5 == "presence_online")
+                .any(|k| k.0.per_channel() && k.5 == "presence_online")
         );
+        add_presence_of_all_teams(
+            &mut out,
+            [
+                (hour, "alice", "presence_online", 1, 60),
+                (hour, "alice", "presence_online", 1, 60),
+                (hour, "bob", "presence_online", 1, 30),
+                (hour, "bob", "replies", 1, 0),
+            ],
+        );
+        let all = out.get(&(
+            Level::TeamDay,
+            at("2026-02-03T00:00:00Z"),
+            ALL_TEAMS.into(),
+            String::new(),
+            String::new(),
+            "presence_online",
+        ));
+        assert_eq!(all.map(|r| (r.0, r.1)), Some((2, 90)));
         assert!(out.contains_key(&(
             Level::ChannelDay,
             at("2026-02-03T00:00:00Z"),
@@ -654,8 +745,9 @@ mod tests {
             "whatsapp".into(),
             "wait_in_queue",
         )));
-        // Team and channel levels shared; each agent's own two; alice's presence in hers.
-        assert_eq!(out.len(), 3 + 2 + 2 + 2 + 2);
+        // Team and channel levels shared; each agent's own two; alice's presence in her team's
+        // and hers; then presence of all teams in the three team levels.
+        assert_eq!(out.len(), 3 + 2 + 2 + 2 + 5 + 3);
     }
 
     #[test]

@@ -34,10 +34,12 @@ pub async fn summary<S: ReportStore + ?Sized>(
         ));
     }
     let per = levels::Per::of(query.grouping, query.agent.is_some());
+    let presence_from =
+        levels::PresenceFrom::of(per, query.grouping, query.teams.as_ref().map(Vec::len));
     let mut reads: BTreeMap<(Source, bool), BTreeSet<i64>> = BTreeMap::new();
     let mut uses: HashMap<(Span, i64), Uses> = HashMap::new();
     for (piece, group) in levels::plan(query.grouping, tz, query.from, query.to) {
-        let (others, presence) = levels::sources(piece.span, per);
+        let (others, presence) = levels::sources(piece.span, per, presence_from);
         reads
             .entry((others, false))
             .or_default()
@@ -56,6 +58,7 @@ pub async fn summary<S: ReportStore + ?Sized>(
             source,
             periods: periods.into_iter().collect(),
             presence,
+            all_teams: presence && presence_from == levels::PresenceFrom::AllTeams,
         })
         .collect();
     let results = store
@@ -67,7 +70,7 @@ pub async fn summary<S: ReportStore + ?Sized>(
             Source::Hourly => Span::Hour,
             Source::Level(level) => level.span(),
         };
-        let rows = if read.presence {
+        let rows = if read.presence && presence_from == levels::PresenceFrom::Agents {
             per_agent_presence(rows, query.grouping == Grouping::Team)
         } else {
             rows

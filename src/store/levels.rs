@@ -30,6 +30,13 @@ fn fold_day(counts: Vec<(HourRow, i64, i64)>, bins: Vec<(HourRow, i32, i64)>) ->
     }
     let empty = BTreeMap::new();
     let mut out = LevelDeltas::new();
+    crate::reports::levels::add_presence_of_all_teams(
+        &mut out,
+        counts.iter().filter_map(|(row, n, sum_ms)| {
+            let m = Measure::parse(&row.4)?;
+            Some((row.0, row.2.as_str(), m.as_str(), *n, *sum_ms))
+        }),
+    );
     for (row, n, sum_ms) in counts {
         let Some(m) = Measure::parse(&row.4) else {
             continue;

@@ -55,6 +55,9 @@ pub struct LevelRead {
     pub source: Source,
     pub periods: Vec<i64>,
     pub presence: bool,
+    /// Presence of all teams: the team levels' rows of [`crate::reports::levels::ALL_TEAMS`]
+    /// (otherwise those rows are left out).
+    pub all_teams: bool,
 }
 
 /// A row of a [`LevelRead`]: per period, team, agent and channel, with its sketch's bins for a
@@ -197,9 +200,17 @@ pub(super) fn fold(deltas: Vec<crate::reports::Delta>) -> Folded {
     folded
 }
 
-/// The level rows a step's folded hourly deltas add to.
+/// The level rows a step's (or a presence sample's) folded hourly deltas add to.
 pub(super) fn level_deltas(folded: &Folded) -> LevelDeltas {
     let mut out = LevelDeltas::new();
+    crate::reports::levels::add_presence_of_all_teams(
+        &mut out,
+        folded
+            .iter()
+            .map(|((hour, _, agent, _, measure), (n, sum_ms, _))| {
+                (*hour, agent.as_str(), *measure, *n, *sum_ms)
+            }),
+    );
     for ((hour, team, agent, channel, measure), (n, sum_ms, bins)) in folded {
         add_to_levels(
             &mut out,
@@ -229,8 +240,10 @@ pub(super) fn level_sql(read: &LevelRead, filter: &str) -> (String, Option<Strin
         Source::Level(level) => (
             format!(
                 "SELECT period, team, agent, channel, measure, n, sum_ms, bins FROM report_levels
-                 WHERE level = '{}' AND period IN ({periods}){filter} AND {class}",
-                level.as_str()
+                 WHERE level = '{}' AND period IN ({periods}){filter} AND {class} AND team {} '{}'",
+                level.as_str(),
+                if read.all_teams { "=" } else { "<>" },
+                crate::reports::levels::ALL_TEAMS,
             ),
             None,
         ),
