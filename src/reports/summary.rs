@@ -160,18 +160,66 @@ pub struct Part {
     pub bins: Vec<(i32, i64)>,
 }
 
-/// A time being merged: count, sum and bins, signed until the end.
+/// A time being merged: count, sum and bins, signed until the end. The bins are dense (a
+/// report adds hundreds of thousands of rows of hundreds of bins each; the keys of durations
+/// from 1 ms to years span about 1,600 values).
 #[derive(Default)]
 struct Merging {
     n: i64,
     sum_ms: i64,
-    bins: BTreeMap<i32, i64>,
+    /// Counts of the bins from `base` up.
+    dense: Vec<i64>,
+    base: i32,
+    /// The bin of 0 ms.
+    zero: i64,
+    /// Bins too far from the others to keep dense (none written by [`super::sketch::bin_of`]).
+    sparse: BTreeMap<i32, i64>,
 }
 
+/// The widest span of dense bins.
+const DENSE_BINS: i64 = 8_192;
+
 impl Merging {
+    fn add_bin(&mut self, bin: i32, n: i64) {
+        if bin == super::sketch::ZERO_BIN {
+            self.zero += n;
+            return;
+        }
+        let (lo, hi) = if self.dense.is_empty() {
+            (bin, bin)
+        } else {
+            (
+                self.base.min(bin),
+                (self.base + self.dense.len() as i32 - 1).max(bin),
+            )
+        };
+        if i64::from(hi) - i64::from(lo) >= DENSE_BINS {
+            *self.sparse.entry(bin).or_default() += n;
+            return;
+        }
+        if self.dense.is_empty() {
+            self.base = bin;
+        } else if bin < self.base {
+            let grow = (self.base - bin) as usize;
+            self.dense.splice(0..0, std::iter::repeat_n(0, grow));
+            self.base = bin;
+        }
+        let i = (bin - self.base) as usize;
+        if i >= self.dense.len() {
+            self.dense.resize(i + 1, 0);
+        }
+        if let Some(c) = self.dense.get_mut(i) {
+            *c += n;
+        }
+    }
+
     fn sketch(&self) -> Sketch {
         let mut s = Sketch::default();
-        for (bin, n) in &self.bins {
+        s.add_bin(super::sketch::ZERO_BIN, self.zero.max(0) as u64);
+        for (i, n) in self.dense.iter().enumerate() {
+            s.add_bin(self.base + i as i32, (*n).max(0) as u64);
+        }
+        for (bin, n) in &self.sparse {
             s.add_bin(*bin, (*n).max(0) as u64);
         }
         s.add_totals(self.n.max(0) as u64, self.sum_ms.max(0));
@@ -314,7 +362,7 @@ pub fn summarize_parts(
                 t.n += p.n;
                 t.sum_ms = t.sum_ms.saturating_add(p.sum_ms);
                 for (bin, n) in &p.bins {
-                    *t.bins.entry(*bin).or_default() += n;
+                    t.add_bin(*bin, *n);
                 }
             } else if m.is_presence() {
                 *f.sums.entry(m).or_default() += p.sum_ms;
@@ -459,6 +507,45 @@ mod tests {
         assert_eq!(v["groups"][1]["times"]["wait_in_queue"]["count"], 0);
         // Presence sums are not counts.
         assert!(v["total"]["counts"].get("presence_online").is_none());
+    }
+
+    #[test]
+    fn bins_far_apart_and_subtracted_merge_exactly() {
+        let part = |bins: Vec<(i32, i64)>| Part {
+            group: (0, String::new()),
+            measure: Measure::WaitInQueue,
+            n: bins.iter().map(|b| b.1).sum(),
+            sum_ms: 0,
+            bins,
+        };
+        let parts = vec![
+            part(vec![(500, 2), (i32::MIN, 1)]),
+            part(vec![(-20, 1), (900_000, 1), (501, 3)]),
+            part(vec![(501, -1), (-20_000, 1)]),
+        ];
+        let mut merging = Merging::default();
+        for p in &parts {
+            for (b, n) in &p.bins {
+                merging.add_bin(*b, *n);
+            }
+        }
+        let mut want = Sketch::default();
+        for (b, n) in [
+            (i32::MIN, 1),
+            (-20_000, 1),
+            (-20, 1),
+            (500, 2),
+            (501, 2),
+            (900_000, 1),
+        ] {
+            want.add_bin(b, n);
+        }
+        let mut got = merging.sketch();
+        got.add_totals(0, 0);
+        assert_eq!(
+            got.bins().collect::<Vec<_>>(),
+            want.bins().collect::<Vec<_>>()
+        );
     }
 
     #[test]
