@@ -128,6 +128,25 @@ pub(super) fn backfill_sqlite(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A row of [`COUNTS_SQL`] or [`BINS_SQL`] (PostgreSQL): the hourly row's key and two values.
+fn hour_row<A, B>(r: &sqlx::postgres::PgRow) -> Result<(HourRow, A, B), sqlx::Error>
+where
+    A: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    B: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    Ok((
+        (
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+        ),
+        r.try_get(5)?,
+        r.try_get(6)?,
+    ))
+}
+
 /// Build the levels if the migration asked for it (PostgreSQL, when a node opens the store).
 pub(super) async fn backfill_postgres(conn: &mut PgConnection) -> Result<(), StoreError> {
     let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM report_levels_backfill)")
@@ -167,19 +186,7 @@ pub(super) async fn backfill_postgres(conn: &mut PgConnection) -> Result<(), Sto
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
-                .map(|r| {
-                    Ok((
-                        (
-                            r.try_get(0)?,
-                            r.try_get(1)?,
-                            r.try_get(2)?,
-                            r.try_get(3)?,
-                            r.try_get(4)?,
-                        ),
-                        r.try_get(5)?,
-                        r.try_get(6)?,
-                    ))
-                })
+                .map(hour_row)
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
             let bins = sqlx::query(BINS_SQL)
                 .bind(day)
@@ -187,19 +194,7 @@ pub(super) async fn backfill_postgres(conn: &mut PgConnection) -> Result<(), Sto
                 .fetch_all(&mut *tx)
                 .await?
                 .iter()
-                .map(|r| {
-                    Ok((
-                        (
-                            r.try_get(0)?,
-                            r.try_get(1)?,
-                            r.try_get(2)?,
-                            r.try_get(3)?,
-                            r.try_get(4)?,
-                        ),
-                        r.try_get(5)?,
-                        r.try_get(6)?,
-                    ))
-                })
+                .map(hour_row)
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
             super::postgres_reports::write_levels(&mut tx, fold_day(counts, bins)).await?;
             day = end;

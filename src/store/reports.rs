@@ -294,6 +294,34 @@ pub(super) fn attach_bins(rows: &mut [LevelRow], bins: Vec<HourBin>) {
     }
 }
 
+/// A row of a [`LevelRead`] read back (either database; the columns of [`level_sql`]).
+pub(super) fn level_row_from(row: &impl super::rows::StoreRow) -> Result<LevelRow, StoreError> {
+    Ok(LevelRow {
+        period: row.int("period")?,
+        team: row.text("team")?,
+        agent: row.text("agent")?,
+        channel: row.text("channel")?,
+        measure: row.text("measure")?,
+        n: row.int("n")?,
+        sum_ms: row.int("sum_ms")?,
+        bins: stored_bins(row.opt_bytes("bins")?)?,
+    })
+}
+
+/// A bin of the hourly rollups read back (either database).
+pub(super) fn hour_bin_from(row: &impl super::rows::StoreRow) -> Result<HourBin, sqlx::Error> {
+    Ok((
+        (
+            row.int("period")?,
+            row.text("team")?,
+            row.text("agent")?,
+            row.text("channel")?,
+            row.text("measure")?,
+        ),
+        (row.int32("bin")?, row.int("n")?),
+    ))
+}
+
 /// A stored sketch value read back.
 pub(super) fn stored_bins(bytes: Option<Vec<u8>>) -> Result<Vec<(i32, i64)>, StoreError> {
     match bytes {

@@ -22,6 +22,7 @@ pub(crate) trait StoreRow {
     fn opt_flag(&self, column: &str) -> Result<Option<bool>, sqlx::Error>;
     /// A byte string: `BYTEA` in PostgreSQL, a `BLOB` in SQLite.
     fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
 }
 
 macro_rules! store_row {
@@ -49,6 +50,9 @@ macro_rules! store_row {
                 self.try_get(column)
             }
             fn bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
                 self.try_get(column)
             }
         }

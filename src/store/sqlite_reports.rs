@@ -7,8 +7,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::reports::{
     LevelRead, LevelRow, PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery,
-    attach_bins, facts, fold, is_time, level_deltas, level_sql, merged_bins, presence_measures_sql,
-    stored_bins,
+    attach_bins, facts, fold, hour_bin_from, is_time, level_deltas, level_row_from, level_sql,
+    merged_bins, presence_measures_sql,
 };
 use super::sqlite::SqliteStore;
 use super::sqlite_accounts_writer::{AccountDone, AccountWrite};
@@ -238,36 +238,18 @@ impl ReportStore for SqliteStore {
                 continue;
             }
             let (rows_sql, bins_sql) = level_sql(read, &filter);
-            let mut rows = Vec::new();
-            for r in bind(rows_sql).fetch_all(&mut *tx).await? {
-                rows.push(LevelRow {
-                    period: r.try_get("period")?,
-                    team: r.try_get("team")?,
-                    agent: r.try_get("agent")?,
-                    channel: r.try_get("channel")?,
-                    measure: r.try_get("measure")?,
-                    n: r.try_get("n")?,
-                    sum_ms: r.try_get("sum_ms")?,
-                    bins: stored_bins(r.try_get("bins")?)?,
-                });
-            }
+            let mut rows = bind(rows_sql)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(level_row_from)
+                .collect::<Result<Vec<_>, StoreError>>()?;
             if let Some(sql) = bins_sql {
                 let bins = bind(sql)
                     .fetch_all(&mut *tx)
                     .await?
                     .iter()
-                    .map(|r| {
-                        Ok((
-                            (
-                                r.try_get("period")?,
-                                r.try_get("team")?,
-                                r.try_get("agent")?,
-                                r.try_get("channel")?,
-                                r.try_get("measure")?,
-                            ),
-                            (r.try_get("bin")?, r.try_get("n")?),
-                        ))
-                    })
+                    .map(hour_bin_from)
                     .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 attach_bins(&mut rows, bins);
             }

@@ -2804,7 +2804,11 @@ async fn stored_countries(db: &TestDb) -> Vec<(String, Option<String>)> {
 }
 
 async fn backfill_cursors(db: &TestDb) -> i64 {
-    let sql = "SELECT count(*) FROM contact_country_backfill";
+    count(db, "SELECT count(*) FROM contact_country_backfill").await
+}
+
+/// The single integer a query answers.
+async fn count(db: &TestDb, sql: &'static str) -> i64 {
     if db.postgres {
         let pool = sqlx::PgPool::connect(&db.settings.url)
             .await

@@ -184,27 +184,9 @@ pub(crate) async fn reports_read_from_levels_match_the_hourly_rollups(db: &TestD
     .await;
     let store = db.open().await;
     compare(&*store).await;
-    assert_eq!(pending_backfills(db).await, 0);
+    assert_eq!(
+        count(db, "SELECT count(*) FROM report_levels_backfill").await,
+        0
+    );
     store.close().await;
-}
-
-async fn pending_backfills(db: &TestDb) -> i64 {
-    let sql = "SELECT count(*) FROM report_levels_backfill";
-    if db.postgres {
-        let pool = sqlx::PgPool::connect(&db.settings.url)
-            .await
-            .expect("connects");
-        sqlx::query_scalar(sql)
-            .fetch_one(&pool)
-            .await
-            .expect("read")
-    } else {
-        let pool = sqlx::SqlitePool::connect(&db.settings.url)
-            .await
-            .expect("connects");
-        sqlx::query_scalar(sql)
-            .fetch_one(&pool)
-            .await
-            .expect("read")
-    }
 }
