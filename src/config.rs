@@ -97,6 +97,9 @@ pub struct Settings {
     /// (docs/CAMPAIGNS.md).
     #[serde(default)]
     pub consent: ConsentSettings,
+    /// Country rules and the messaging limit of template sends (docs/CAMPAIGNS.md).
+    #[serde(default)]
+    pub campaigns: CampaignSettings,
     /// `SWITCHBOARD_ENVIRONMENT` (the layer loaded over base.yaml): demo credentials are
     /// refused outside [`DEMO_ENVIRONMENTS`].
     #[serde(skip)]
@@ -1178,6 +1181,40 @@ impl Default for TemplateSettings {
     }
 }
 
+/// Country rules and the business portfolio's messaging limit (`campaigns`), for every
+/// template a business system, an agent or a campaign sends.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// ISO 3166-1 alpha-2 codes marketing may (`allow`; empty: all) or may not (`deny`) reach.
+    pub marketing_countries: CountryLists,
+    /// Meta delivers no marketing template to United States numbers while its pause lasts:
+    /// refuse them (on by default; turn off when Meta lifts the pause).
+    pub us_marketing_paused: bool,
+    /// Unique customers reached outside a service window per moving 24 hours, shared by all
+    /// this gateway's WhatsApp numbers (one business portfolio): a number, `unlimited`, or
+    /// Meta's tier name (`TIER_2K`).
+    pub messaging_limit: crate::campaigns::policy::MessagingLimit,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            marketing_countries: CountryLists::default(),
+            us_marketing_paused: true,
+            messaging_limit: crate::campaigns::policy::MessagingLimit::Unlimited,
+        }
+    }
+}
+
+/// Lists of countries (`campaigns.marketing_countries`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CountryLists {
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
 /// One language's consent keywords (`consent.keywords.<language>`): a customer message that is
 /// exactly one of them (any case, closing punctuation ignored) opts out or in again, and is
 /// confirmed once.
@@ -1564,6 +1601,17 @@ impl Settings {
             return Err(ConfigError::Invalid(format!(
                 "consent.keywords: {word:?} is both a stop and a start word"
             )));
+        }
+        let lists = &self.campaigns.marketing_countries;
+        for (list, countries) in [("allow", &lists.allow), ("deny", &lists.deny)] {
+            if let Some(bad) = countries
+                .iter()
+                .find(|c| c.trim().len() != 2 || !c.trim().chars().all(|x| x.is_ascii_alphabetic()))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "campaigns.marketing_countries.{list}: {bad:?} is not a two-letter country code (ISO 3166-1, e.g. ES)"
+                )));
+            }
         }
         for (name, bot) in &self.bots {
             for language in &bot.languages.supported {

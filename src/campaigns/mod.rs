@@ -5,6 +5,7 @@
 //! customer's stop and start keywords.
 
 pub mod consent;
+pub mod policy;
 pub mod records;
 pub mod templates;
 
@@ -60,6 +61,10 @@ pub enum SyncError {
 pub struct Campaigns {
     pub records: Arc<dyn CampaignRecords>,
     pub consent: ConsentSettings,
+    /// The country rules of template sends.
+    pub countries: policy::CountryRules,
+    /// The business portfolio's messaging limit.
+    pub messaging_limit: policy::MessagingLimit,
     http: reqwest::Client,
     base_url: String,
     timeout: Duration,
@@ -100,6 +105,8 @@ impl Campaigns {
         Self {
             records,
             consent: settings.consent.clone(),
+            countries: policy::CountryRules::of(&settings.campaigns),
+            messaging_limit: settings.campaigns.messaging_limit,
             http,
             base_url: format!(
                 "{}/{}",
@@ -110,6 +117,17 @@ impl Campaigns {
             settings: settings.templates.clone(),
             targets,
             whatsapp: whatsapp_channels().map(|(id, _)| id.clone()).collect(),
+        }
+    }
+
+    /// Count `address` in the portfolio's reach for a template sent outside its service window
+    /// at `now_ms` (see [`policy::Reach`]); always counted when the limit is unlimited.
+    pub async fn reach(&self, address: &str, now_ms: i64) -> Result<policy::Reach, StoreError> {
+        match self.messaging_limit {
+            policy::MessagingLimit::Unlimited => Ok(policy::Reach::Counted),
+            policy::MessagingLimit::Customers(limit) => {
+                self.records.reserve_reach(address, now_ms, limit).await
+            }
         }
     }
 

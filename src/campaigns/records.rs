@@ -1,11 +1,12 @@
-//! The templates, the consent ledger and the template sync schedule in the store's database
-//! (migrations SQLite 0028–0030, PostgreSQL 0027–0029). Like the panel apps' and the segments'
+//! The templates, the consent ledger, the template sync schedule and the portfolio's reach in
+//! the store's database (migrations SQLite 0028–0031, PostgreSQL 0027–0030). Like the panel apps' and the segments'
 //! records: connections of their own ([`SidePool`]), one SQL text for both databases.
 
 use async_trait::async_trait;
 use serde::Serialize;
 
 use super::consent::{ConsentEvent, ConsentSource};
+use super::policy::{MessagingLimit, Reach};
 use super::templates::{Category, Template, TemplateChange};
 use crate::config::DatabaseSettings;
 use crate::store::StoreError;
@@ -112,6 +113,13 @@ pub trait CampaignRecords: Send + Sync + 'static {
         address: &str,
         erased: &str,
     ) -> Result<u64, StoreError>;
+
+    /// Count `address` in the business portfolio's reach at `now` (a template sent outside its
+    /// service window), unless `limit` other customers were reached within the last 24 hours:
+    /// then nothing changes and the answer says when the oldest leaves the window. One
+    /// customer at a time across nodes (SQLite's write lock; a PostgreSQL advisory lock).
+    async fn reserve_reach(&self, address: &str, now: i64, limit: u32)
+    -> Result<Reach, StoreError>;
 
     /// Make sure `channel` has a sync schedule (first due at `next_at`).
     async fn schedule_sync(&self, channel: &str, next_at: i64) -> Result<(), StoreError>;
@@ -227,6 +235,9 @@ const UPSERT_TEMPLATE: &str = "INSERT INTO whatsapp_templates
         components = excluded.components, parameter_format = excluded.parameter_format,
         reason = excluded.reason, updated_at = excluded.updated_at";
 const REMOVE_STALE: &str = "DELETE FROM whatsapp_templates WHERE channel = ? AND updated_at < ?";
+
+/// The PostgreSQL advisory lock the reach's writers take (one portfolio).
+const REACH_LOCK: i64 = 0x7265_6163_6800;
 
 /// Run `$body` with `$p` bound to the pool, whichever database it is.
 macro_rules! on_pool {
@@ -500,6 +511,74 @@ impl CampaignRecords for Records {
                 .await?
                 .rows_affected()
         }))
+    }
+
+    async fn reserve_reach(
+        &self,
+        address: &str,
+        now: i64,
+        limit: u32,
+    ) -> Result<Reach, StoreError> {
+        let since = now - MessagingLimit::WINDOW_MS;
+        let old = self
+            .pool
+            .sql("DELETE FROM messaging_reach WHERE reached_at <= ?");
+        let again = self
+            .pool
+            .sql("UPDATE messaging_reach SET reached_at = ? WHERE address = ?");
+        let count = self
+            .pool
+            .sql("SELECT COUNT(*), MIN(reached_at) FROM messaging_reach");
+        let add = self
+            .pool
+            .sql("INSERT INTO messaging_reach (address, reached_at) VALUES (?, ?)");
+        macro_rules! reserve {
+            ($tx:ident) => {{
+                sqlx::query(old).bind(since).execute(&mut *$tx).await?;
+                let counted = sqlx::query(again)
+                    .bind(now)
+                    .bind(address)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                let reach = if counted {
+                    Reach::Counted
+                } else {
+                    let (n, oldest): (i64, Option<i64>) =
+                        sqlx::query_as(count).fetch_one(&mut *$tx).await?;
+                    if n < i64::from(limit) {
+                        sqlx::query(add)
+                            .bind(address)
+                            .bind(now)
+                            .execute(&mut *$tx)
+                            .await?;
+                        Reach::Counted
+                    } else {
+                        Reach::Full {
+                            limit,
+                            retry_at: oldest.unwrap_or(now) + MessagingLimit::WINDOW_MS,
+                        }
+                    }
+                };
+                $tx.commit().await?;
+                reach
+            }};
+        }
+        Ok(match &self.pool {
+            SidePool::Sqlite(p) => {
+                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                reserve!(tx)
+            }
+            SidePool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(REACH_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                reserve!(tx)
+            }
+        })
     }
 
     async fn schedule_sync(&self, channel: &str, next_at: i64) -> Result<(), StoreError> {

@@ -136,6 +136,13 @@ pub enum CommandError {
     WindowClosed(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A template outside the service window would reach more unique customers in 24 hours
+    /// than the portfolio's messaging limit allows.
+    #[error("{message}")]
+    MessagingLimit {
+        message: String,
+        retry_after_seconds: u64,
+    },
 }
 
 /// Side effects of a step, run once it is committed.
@@ -1016,6 +1023,30 @@ async fn send_for_business(
         crate::integrations::send::window_allows(&content, rule, kind, c.last_inbound_at, now)
     {
         return Ok((loaded, Err(CommandError::WindowClosed(reason.into()))));
+    }
+    // A template outside the service window reaches a customer: the portfolio's messaging
+    // limit counts them (reserved before the step: a step that then fails leaves the customer
+    // counted, which errs on the side of the limit).
+    if let Some(campaigns) = &deps.campaigns
+        && crate::campaigns::policy::counts_toward_limit(
+            matches!(content, OutboundContent::Template { .. }),
+            rule.at(c.last_inbound_at, now).open,
+        )
+        && let crate::campaigns::policy::Reach::Full { limit, retry_at } =
+            campaigns.reach(c.customer.as_str(), now).await?
+    {
+        let seconds = (retry_at - now).max(1_000) / 1_000;
+        return Ok((
+            loaded,
+            Err(CommandError::MessagingLimit {
+                message: format!(
+                    "the messaging limit is reached: {limit} customers were sent a template \
+                     outside their service window in the last 24 hours; the next one may be \
+                     reached in {seconds} s"
+                ),
+                retry_after_seconds: u64::try_from(seconds).unwrap_or(1),
+            }),
+        ));
     }
     let mut step = ConversationStep::empty();
     let mut fx = Effects::default();

@@ -106,7 +106,9 @@ async fn send(
             ),
         });
     };
-    // A template: synced and APPROVED, and the consent rules (docs/CAMPAIGNS.md).
+    // A template: synced and APPROVED, the country rules and the consent rules
+    // (docs/CAMPAIGNS.md); the messaging limit is the conversation's to weigh (it knows the
+    // service window).
     if let crate::domain::OutboundContent::Template { name, language, .. } = &content {
         let template = state
             .campaigns
@@ -118,10 +120,13 @@ async fn send(
             .records
             .consent_state(&body.channel, customer.as_str(), None)
             .await?;
+        let country = crate::crm::contact::country_of(customer.as_str());
         crate::integrations::send::template_allowed(
             name,
             language,
             template.as_ref(),
+            &state.campaigns.countries,
+            crate::campaigns::policy::Recipient::of(customer.as_str(), country.as_deref()),
             crate::campaigns::consent::ConsentState {
                 erased: false,
                 last,

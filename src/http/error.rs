@@ -41,6 +41,12 @@ pub enum ApiError {
     TooLarge(String),
     #[error("overloaded, retry later")]
     Overloaded { retry_after_seconds: u64 },
+    /// The business portfolio's messaging limit (429, `messaging_limit`).
+    #[error("{message}")]
+    MessagingLimit {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// All unfinished request bodies already hold the memory they may: the connection is
     /// closed with the answer, since the rest of this body is not read.
     #[error("too many request bodies arriving at once, retry later")]
@@ -81,6 +87,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::MessagingLimit { .. } => "messaging_limit",
             ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => "payload_too_large",
             ApiError::Overloaded { .. } | ApiError::BodiesOverBudget { .. } => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
@@ -102,9 +109,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyRequests { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::MessagingLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } | ApiError::TooLarge(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -141,6 +148,10 @@ impl ResponseError for ApiError {
         | ApiError::RateLimited {
             retry_after_seconds,
         }
+        | ApiError::MessagingLimit {
+            retry_after_seconds,
+            ..
+        }
         | ApiError::BodiesOverBudget {
             retry_after_seconds,
         } = self
@@ -171,6 +182,13 @@ impl From<crate::conversation::commands::CommandError> for ApiError {
             },
             E::Unavailable(_) => ApiError::Unavailable {
                 retry_after_seconds: 1,
+            },
+            E::MessagingLimit {
+                message,
+                retry_after_seconds,
+            } => ApiError::MessagingLimit {
+                message,
+                retry_after_seconds,
             },
         }
     }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::campaigns::consent::{self, ConsentState};
+use crate::campaigns::policy::{self, CountryRules, Recipient};
 use crate::campaigns::templates::{self, Category, Template, Unusable};
 use crate::channels::window::WindowRule;
 use crate::domain::{ChannelKind, CustomerId, OutboundContent};
@@ -162,12 +163,16 @@ impl TemplateBody {
 
 /// May a template go out: `template` is the stored one of that channel, name and language, and
 /// `consent` the contact's state on that number. Its category when it may; else the rule that
-/// refuses it (422), named by its code: `unknown_template`, `template_not_approved`,
+/// refuses it (422), named by its code: `unknown_template`, `template_not_approved`, a country
+/// rule's (`us_marketing_paused`, `country_denied`, `country_not_allowed`, `unknown_country`,
+/// `sanctioned_country`; `recipient` is the address's number and country, or a BSUID), then
 /// `no_consent`, `opted_out`, `contact_erased`.
 pub fn template_allowed(
     name: &str,
     language: &str,
     template: Option<&Template>,
+    countries: &CountryRules,
+    recipient: Recipient<'_>,
     consent: ConsentState,
 ) -> Result<Category, Refusal> {
     let category = templates::usable(template).map_err(|unusable| Refusal::Rule {
@@ -182,6 +187,14 @@ pub fn template_allowed(
                 reason.map(|r| format!(" ({r})")).unwrap_or_default()
             ),
         },
+    })?;
+    policy::country_allows(countries, category, recipient).map_err(|refusal| Refusal::Rule {
+        code: refusal.code(),
+        message: format!(
+            "template {name:?} is {}: {}",
+            category.as_str(),
+            refusal.message()
+        ),
     })?;
     consent::may_send(category, consent).map_err(|refusal| Refusal::Rule {
         code: refusal.code(),
@@ -359,43 +372,43 @@ mod tests {
             erased: false,
             last,
         };
+        let spain = Recipient::Number {
+            country: Some("ES"),
+        };
+        let rules = CountryRules {
+            us_marketing_paused: true,
+            ..CountryRules::default()
+        };
+        let allowed = |name: &str, language: &str, t: Option<&Template>, consent| {
+            template_allowed(name, language, t, &rules, spain, consent)
+        };
         assert_eq!(
-            code(template_allowed("t", "en", None, state(Some(OptedIn)))),
+            code(allowed("t", "en", None, state(Some(OptedIn)))),
             "unknown_template"
         );
         let paused = template(Category::Utility, "PAUSED");
         assert_eq!(
-            code(template_allowed("t", "en", Some(&paused), state(None))),
+            code(allowed("t", "en", Some(&paused), state(None))),
             "template_not_approved"
         );
         let marketing = template(Category::Marketing, "APPROVED");
         assert_eq!(
-            code(template_allowed("t", "en", Some(&marketing), state(None))),
+            code(allowed("t", "en", Some(&marketing), state(None))),
             "no_consent"
         );
         assert_eq!(
-            code(template_allowed(
-                "t",
-                "en",
-                Some(&marketing),
-                state(Some(OptedOut))
-            )),
+            code(allowed("t", "en", Some(&marketing), state(Some(OptedOut)))),
             "opted_out"
         );
         assert_eq!(
-            code(template_allowed(
-                "t",
-                "en",
-                Some(&marketing),
-                state(Some(OptedIn))
-            )),
+            code(allowed("t", "en", Some(&marketing), state(Some(OptedIn)))),
             "MARKETING"
         );
         for category in [Category::Utility, Category::Authentication] {
             let t = template(category, "APPROVED");
             for last in [None, Some(OptedIn), Some(OptedOut)] {
                 assert_eq!(
-                    code(template_allowed("t", "en", Some(&t), state(last))),
+                    code(allowed("t", "en", Some(&t), state(last))),
                     category.as_str()
                 );
             }
@@ -403,20 +416,41 @@ mod tests {
                 erased: true,
                 last: Some(OptedIn),
             };
+            assert_eq!(code(allowed("t", "en", Some(&t), erased)), "contact_erased");
+        }
+        // Country rules come before consent: marketing to a US number during Meta's pause.
+        let us = Recipient::Number {
+            country: Some("US"),
+        };
+        for last in [None, Some(OptedIn)] {
             assert_eq!(
-                code(template_allowed("t", "en", Some(&t), erased)),
-                "contact_erased"
+                code(template_allowed(
+                    "t",
+                    "en",
+                    Some(&marketing),
+                    &rules,
+                    us,
+                    state(last)
+                )),
+                "us_marketing_paused"
             );
         }
-        // A paused marketing template is refused for its status before consent is weighed.
-        let paused = template(Category::Marketing, "PAUSED");
+        let utility = template(Category::Utility, "APPROVED");
         assert_eq!(
             code(template_allowed(
                 "t",
                 "en",
-                Some(&paused),
-                state(Some(OptedIn))
+                Some(&utility),
+                &rules,
+                us,
+                state(None)
             )),
+            "UTILITY"
+        );
+        // A paused marketing template is refused for its status before consent is weighed.
+        let paused = template(Category::Marketing, "PAUSED");
+        assert_eq!(
+            code(allowed("t", "en", Some(&paused), state(Some(OptedIn)))),
             "template_not_approved"
         );
     }

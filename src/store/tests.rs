@@ -13,7 +13,9 @@ use crate::domain::{
 };
 
 mod levels_cases;
+mod reach_cases;
 use levels_cases::reports_read_from_levels_match_the_hourly_rollups;
+use reach_cases::the_reach_never_passes_the_messaging_limit;
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
@@ -2268,7 +2270,8 @@ macro_rules! store_suite {
                 webhook_events_commit_with_their_step_and_deliver_in_order,
                 erasing_a_contact_keeps_its_conversations_and_others_files,
                 a_contact_s_country_is_stored_with_its_phone_and_backfilled,
-                reports_read_from_levels_match_the_hourly_rollups);
+                reports_read_from_levels_match_the_hourly_rollups,
+                the_reach_never_passes_the_messaging_limit);
         }
     };
     (@store $database:path, $($case:ident),+) => {

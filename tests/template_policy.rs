@@ -1,0 +1,215 @@
+//! Country rules and the messaging limit of template sends, end to end over HTTP, in both
+//! modes, driven like a business system and Meta would (docs/CAMPAIGNS.md): a marketing
+//! template never goes to a United States number while Meta's pause lasts, yet goes to a
+//! Canadian +1 number; a denied country gets no marketing, a utility template still goes; and
+//! once the portfolio's messaging limit of unique customers is reached outside their service
+//! window, a template to a new customer is refused with 429 and Retry-After, nothing sent,
+//! while customers already reached, and customers inside their window, still get theirs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::console::*;
+use serde_json::{Value, json};
+use switchboard::campaigns::policy::MessagingLimit;
+use switchboard::domain::CustomerId;
+
+const SUPPORT: &str = "support";
+const NEW_YORK: &str = "12125550123";
+const TORONTO: &str = "14165550123";
+const JAMAICA: &str = "18765550123";
+
+async fn admin(app: &common::TestApp) -> Console {
+    Console::login(app, "admin@example.com", DEMO_PASSWORD).await
+}
+
+async fn send_key(admin: &Console, app: &common::TestApp) -> Console {
+    let created = expect_status(
+        201,
+        admin
+            .post(
+                "/api/v1/admin/api-keys",
+                json!({"name": "crm", "scopes": ["messages:send", "contacts:read"]}),
+            )
+            .await,
+    );
+    Console::new(app, created["api_key"]["token"].as_str().expect("a token"))
+}
+
+/// A contact with `phone`, opted in to marketing on the support number; its id.
+async fn opted_in_contact(admin: &Console, phone: &str) -> String {
+    let upserted = admin
+        .put(
+            "/api/v1/contacts",
+            json!({"match": {"phone": phone}, "set": {"name": format!("Customer {phone}")}}),
+        )
+        .await;
+    assert!((200..300).contains(&upserted.0), "{upserted:?}");
+    let id = upserted.1["contact"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    expect_status(
+        201,
+        admin
+            .post(
+                &format!("/api/v1/contacts/{id}/consent"),
+                json!({"channel": SUPPORT, "proof": "Signed up for offers at the shop"}),
+            )
+            .await,
+    );
+    id
+}
+
+fn template(name: &str) -> Value {
+    json!({"channel": SUPPORT, "template": {"name": name, "language": "en_US"}})
+}
+
+async fn send(crm: &Console, contact: &str, name: &str) -> (u16, Value) {
+    crm.post(
+        &format!("/api/v1/contacts/{contact}/messages"),
+        template(name),
+    )
+    .await
+}
+
+fn refused(code: &str, (status, body): (u16, Value)) {
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some(code)),
+        "{body}"
+    );
+}
+
+/// Wait until the fake Graph API accepted `n` template messages for `to`.
+async fn wait_templates(app: &common::TestApp, to: &str, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent: Vec<Value> = app
+            .graph
+            .messages_to(to)
+            .into_iter()
+            .filter(|m| m["type"] == "template")
+            .collect();
+        if sent.len() >= n {
+            return sent;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{to}: waited for {n} templates, have {sent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The +1 countries are told apart by number: the US pause stops marketing to New York, not to
+/// Toronto; the deny list stops marketing to Jamaica; utility templates go to all.
+async fn countries_decide_marketing_by_number() {
+    let app = spawn_console_app(|s| {
+        s.campaigns.marketing_countries.deny = vec!["jm".into()];
+    })
+    .await;
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let crm = send_key(&admin, &app).await;
+    let new_york = opted_in_contact(&admin, NEW_YORK).await;
+    let toronto = opted_in_contact(&admin, TORONTO).await;
+    let jamaica = opted_in_contact(&admin, JAMAICA).await;
+
+    refused(
+        "us_marketing_paused",
+        send(&crm, &new_york, "spring_sale").await,
+    );
+    refused("country_denied", send(&crm, &jamaica, "spring_sale").await);
+    expect_status(202, send(&crm, &toronto, "spring_sale").await);
+    for contact in [&new_york, &jamaica] {
+        expect_status(202, send(&crm, contact, "parcel_update").await);
+    }
+
+    let to_toronto = wait_templates(&app, TORONTO, 1).await;
+    assert_eq!(to_toronto[0]["template"]["name"], "spring_sale");
+    for to in [NEW_YORK, JAMAICA] {
+        let sent = wait_templates(&app, to, 1).await;
+        assert_eq!(sent.len(), 1, "{to}: {sent:?}");
+        assert_eq!(sent[0]["template"]["name"], "parcel_update", "{to}");
+    }
+}
+
+/// A limit of two customers: a third is refused (429, Retry-After about 24 hours) and nothing
+/// leaves for them; a customer already reached is sent again; a customer who wrote (their
+/// window open) gets a template without counting.
+async fn the_messaging_limit_is_never_exceeded() {
+    let app = spawn_console_app(|s| {
+        s.campaigns.messaging_limit = MessagingLimit::Customers(2);
+    })
+    .await;
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let crm = send_key(&admin, &app).await;
+    let first = opted_in_contact(&admin, "34600700001").await;
+    let second = opted_in_contact(&admin, "34600700002").await;
+    let third = opted_in_contact(&admin, "34600700003").await;
+
+    expect_status(202, send(&crm, &first, "parcel_update").await);
+    expect_status(202, send(&crm, &second, "spring_sale").await);
+    let (status, body) = send(&crm, &third, "parcel_update").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("messaging_limit")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("2 customers"), "{message}");
+    // Retry-After: when the first customer leaves the 24-hour window.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/contacts/{third}/messages", app.address))
+        .bearer_auth(crm.token())
+        .json(&template("parcel_update"))
+        .send()
+        .await
+        .expect("the send answers");
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!(
+        (23 * 3600..=24 * 3600).contains(&retry_after),
+        "{retry_after}"
+    );
+
+    // Already reached: counted once, sent again.
+    expect_status(202, send(&crm, &first, "parcel_update").await);
+    assert_eq!(wait_templates(&app, "34600700001", 2).await.len(), 2);
+    wait_templates(&app, "34600700002", 1).await;
+
+    // A customer who writes opens their window: a template inside it is a reply, not reach.
+    let writer = Customer::new(&app, "34600700004");
+    writer.says("hola").await;
+    writer.wait_for_message(0, "the greeting", |_| true).await;
+    let writer_id = opted_in_contact(&admin, "34600700004").await;
+    expect_status(202, send(&crm, &writer_id, "parcel_update").await);
+    wait_templates(&app, "34600700004", 1).await;
+
+    // The third customer got nothing, then or since.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(app.graph.messages_to("34600700003").is_empty());
+    // Nor was a conversation opened for them.
+    let opened = app
+        .handle
+        .store
+        .customer_conversations(&CustomerId::new("34600700003"), 5)
+        .await
+        .expect("the store answers");
+    assert!(opened.is_empty(), "{opened:?}");
+    let (status, _) = send(&crm, &third, "parcel_update").await;
+    assert_eq!(status, 429);
+}
+
+in_both_modes!(
+    countries_decide_marketing_by_number,
+    the_messaging_limit_is_never_exceeded,
+);
