@@ -1195,6 +1195,13 @@ pub struct CampaignSettings {
     /// this gateway's WhatsApp numbers (one business portfolio): a number, `unlimited`, or
     /// Meta's tier name (`TIER_2K`).
     pub messaging_limit: crate::campaigns::policy::MessagingLimit,
+    /// After Meta's 131049 a template is sent again after each of these waits (ms after the
+    /// failure: 12 h, 24 h, 48 h), then given up; empty: never retried.
+    pub retry_131049_ms: Vec<u64>,
+    /// How often a node looks for a due retry.
+    pub retry_poll_interval_ms: u64,
+    /// A node holds a retry it took this long at most.
+    pub retry_lease_ms: u64,
 }
 
 impl Default for CampaignSettings {
@@ -1203,6 +1210,9 @@ impl Default for CampaignSettings {
             marketing_countries: CountryLists::default(),
             us_marketing_paused: true,
             messaging_limit: crate::campaigns::policy::MessagingLimit::Unlimited,
+            retry_131049_ms: vec![43_200_000, 86_400_000, 172_800_000],
+            retry_poll_interval_ms: 60_000,
+            retry_lease_ms: 300_000,
         }
     }
 }

@@ -433,6 +433,14 @@ impl Application {
             }
         };
 
+        // Templates Meta answered 131049 to, sent again later (docs/CAMPAIGNS.md).
+        if !settings.campaigns.retry_131049_ms.is_empty() {
+            tasks.push(crate::campaigns::retries::spawn(
+                campaigns.clone(),
+                conversations.clone(),
+                &settings.campaigns,
+            ));
+        }
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             store: store.clone(),

@@ -4,7 +4,8 @@
 //! Canadian +1 number; a denied country gets no marketing, a utility template still goes; and
 //! once the portfolio's messaging limit of unique customers is reached outside their service
 //! window, a template to a new customer is refused with 429 and Retry-After, nothing sent,
-//! while customers already reached, and customers inside their window, still get theirs.
+//! while customers already reached, and customers inside their window, still get theirs; and
+//! a template Meta answers 131049 to is sent again after each wait, never at once.
 
 mod common;
 
@@ -14,6 +15,7 @@ use common::console::*;
 use serde_json::{Value, json};
 use switchboard::campaigns::policy::MessagingLimit;
 use switchboard::domain::CustomerId;
+use switchboard::fakes::graph::RecordedSend;
 
 const SUPPORT: &str = "support";
 const NEW_YORK: &str = "12125550123";
@@ -209,7 +211,111 @@ async fn the_messaging_limit_is_never_exceeded() {
     assert_eq!(status, 429);
 }
 
+/// The template requests the fake received for `to` (accepted or not), once there are `n`.
+async fn wait_requests(app: &common::TestApp, to: &str, n: usize) -> Vec<RecordedSend> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent: Vec<RecordedSend> = app
+            .graph
+            .requests()
+            .into_iter()
+            .filter(|r| r.to() == Some(to) && r.body["type"] == "template")
+            .collect();
+        if sent.len() >= n {
+            return sent;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{to}: waited for {n} template requests, have {}",
+            sent.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Meta's failed status with 131049 for the message Meta accepted as `request`.
+async fn fail_with_131049(app: &common::TestApp, to: &str, request: &RecordedSend) {
+    let wamid = request.wamid().expect("a wamid");
+    let mut failed = common::status_webhook(to, wamid, "failed");
+    failed["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] = json!([{
+        "code": 131049, "title": "This message was not delivered to maintain healthy ecosystem engagement."
+    }]);
+    // Delivered twice, as Meta may: still one retry.
+    for _ in 0..2 {
+        assert_eq!(app.post_json(&failed).await.status(), 200);
+    }
+}
+
+/// 131049 (by the status webhook, or answered at once) is sent again after each wait, never at
+/// once, once per failure whatever the redeliveries; after the last wait it is given up; a
+/// customer who stopped marketing meanwhile gets no retry.
+async fn a_131049_is_sent_again_later_never_at_once() {
+    const WAITS: [u64; 2] = [300, 600];
+    let app = spawn_console_app(|s| {
+        s.campaigns.retry_131049_ms = WAITS.to_vec();
+        s.campaigns.retry_poll_interval_ms = 50;
+    })
+    .await;
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let crm = send_key(&admin, &app).await;
+
+    // Through the status webhook, three times: two retries, then given up.
+    let ana = "34600710001";
+    let ana_id = opted_in_contact(&admin, ana).await;
+    expect_status(202, send(&crm, &ana_id, "spring_sale").await);
+    let mut seen = wait_requests(&app, ana, 1).await;
+    for (attempt, wait) in WAITS.iter().enumerate() {
+        let failed_at = std::time::Instant::now();
+        fail_with_131049(&app, ana, &seen[attempt]).await;
+        seen = wait_requests(&app, ana, attempt + 2).await;
+        let retry = &seen[attempt + 1];
+        assert!(
+            retry.received >= failed_at + Duration::from_millis(*wait),
+            "retry {} came {:?} after the failure, before its wait of {wait} ms",
+            attempt + 1,
+            retry.received - failed_at
+        );
+        assert_eq!(retry.body["template"], seen[0].body["template"]);
+        assert_ne!(retry.wamid(), seen[attempt].wamid());
+    }
+    fail_with_131049(&app, ana, &seen[2]).await;
+    tokio::time::sleep(Duration::from_millis(WAITS[1] * 2 + 300)).await;
+    assert_eq!(wait_requests(&app, ana, 3).await.len(), 3, "given up");
+
+    // Answered at once with 131049: the same, later.
+    let bea = "34600710002";
+    let bea_id = opted_in_contact(&admin, bea).await;
+    app.graph.fail_next(Some(bea), 131049, 400, 1);
+    let asked = std::time::Instant::now();
+    expect_status(202, send(&crm, &bea_id, "spring_sale").await);
+    let sent = wait_requests(&app, bea, 2).await;
+    assert!(!sent[0].accepted() && sent[1].accepted(), "{sent:?}");
+    assert!(sent[1].received >= asked + Duration::from_millis(WAITS[0]));
+
+    // Opted out before the retry is due: refused, nothing more sent.
+    let cai = "34600710003";
+    let cai_id = opted_in_contact(&admin, cai).await;
+    expect_status(202, send(&crm, &cai_id, "spring_sale").await);
+    let first = wait_requests(&app, cai, 1).await;
+    // STOP, a word of every language, from a customer of no known language: the bot's default
+    // language confirms it.
+    let customer = Customer::new(&app, cai);
+    customer.says("STOP").await;
+    customer
+        .wait_for_message(0, "the stop confirmation", |m| {
+            m["text"]["body"]
+                .as_str()
+                .is_some_and(|t| t.contains("no longer receive promotions"))
+        })
+        .await;
+    fail_with_131049(&app, cai, &first[0]).await;
+    tokio::time::sleep(Duration::from_millis(WAITS[0] + 500)).await;
+    assert_eq!(wait_requests(&app, cai, 1).await.len(), 1);
+}
+
 in_both_modes!(
     countries_decide_marketing_by_number,
     the_messaging_limit_is_never_exceeded,
+    a_131049_is_sent_again_later_never_at_once,
 );

@@ -207,7 +207,8 @@ pub fn is_keyword_text(text: &str, settings: &ConsentSettings) -> bool {
 /// language: a stop keyword of any configured language opts out, a start keyword opts in again
 /// (only after an opt-out: otherwise it is not taken as a keyword);
 /// the confirmation is in the contact's language when it has texts, else in the language of
-/// the keyword, else the default.
+/// the keyword (the default language's when the word is in several, like STOP), else the
+/// default.
 pub fn keyword(
     text: &str,
     settings: &ConsentSettings,
@@ -219,15 +220,27 @@ pub fn keyword(
     if said.is_empty() || said.chars().count() > 64 {
         return KeywordOutcome::NotKeyword;
     }
-    let found = settings.keywords.iter().find_map(|(language, k)| {
+    let of = |k: &crate::config::ConsentKeywords| {
         if k.stop.iter().any(|w| normal(w) == said) {
-            Some((ConsentEvent::OptedOut, language))
+            Some(ConsentEvent::OptedOut)
         } else if k.start.iter().any(|w| normal(w) == said) {
-            Some((ConsentEvent::OptedIn, language))
+            Some(ConsentEvent::OptedIn)
         } else {
             None
         }
-    });
+    };
+    // A word of several languages (STOP is in all of them) is the default language's when it
+    // is one of them, else the first's.
+    let found = settings
+        .keywords
+        .get(default_language)
+        .and_then(|k| of(k).map(|event| (event, default_language)))
+        .or_else(|| {
+            settings
+                .keywords
+                .iter()
+                .find_map(|(language, k)| of(k).map(|event| (event, language.as_str())))
+        });
     let Some((event, keyword_language)) = found else {
         return KeywordOutcome::NotKeyword;
     };
@@ -377,6 +390,27 @@ mod tests {
                 }
             ));
         }
+    }
+
+    #[test]
+    fn a_word_of_every_language_is_confirmed_in_the_default_language() {
+        let s = settings();
+        // STOP is a stop word of all six languages: a customer of no known language gets the
+        // bot's default language, never the first language in alphabetical order (ar).
+        for default in ["en", "es", "fr"] {
+            let outcome = keyword("STOP", &s, None, None, default);
+            assert_eq!(
+                reply_of(&outcome),
+                &s.keywords[default].stop_reply,
+                "{default}"
+            );
+        }
+        // A word of one language only is that language's.
+        let outcome = keyword("BAJA", &s, None, None, "en");
+        assert_eq!(reply_of(&outcome), &s.keywords["es"].stop_reply);
+        // A default language with no keywords: the first language that has the word.
+        let outcome = keyword("STOP", &s, None, None, "de");
+        assert_eq!(reply_of(&outcome), &s.keywords["ar"].stop_reply);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod consent;
 pub mod policy;
 pub mod records;
+pub mod retries;
 pub mod templates;
 
 use std::collections::BTreeMap;
@@ -129,6 +130,32 @@ impl Campaigns {
                 self.records.reserve_reach(address, now_ms, limit).await
             }
         }
+    }
+
+    /// The rules of a template send to `address` on `channel` as they are now: the template
+    /// synced and approved, the country rules, the consent ledger
+    /// ([`crate::integrations::send::template_allowed`]). The inner error is the refusal.
+    pub async fn template_check(
+        &self,
+        channel: &str,
+        address: &str,
+        name: &str,
+        language: &str,
+    ) -> Result<Result<templates::Category, crate::integrations::send::Refusal>, StoreError> {
+        let template = self.records.template(channel, name, language).await?;
+        let last = self.records.consent_state(channel, address, None).await?;
+        let country = crate::crm::contact::country_of(address);
+        Ok(crate::integrations::send::template_allowed(
+            name,
+            language,
+            template.as_ref(),
+            &self.countries,
+            policy::Recipient::of(address, country.as_deref()),
+            consent::ConsentState {
+                erased: false,
+                last,
+            },
+        ))
     }
 
     /// The channels whose templates are synced.

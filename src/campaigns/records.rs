@@ -1,5 +1,5 @@
-//! The templates, the consent ledger, the template sync schedule and the portfolio's reach in
-//! the store's database (migrations SQLite 0028–0031, PostgreSQL 0027–0030). Like the panel apps' and the segments'
+//! The templates, the consent ledger, the template sync schedule, the portfolio's reach and the
+//! 131049 retries in the store's database (migrations SQLite 0028–0032, PostgreSQL 0027–0031). Like the panel apps' and the segments'
 //! records: connections of their own ([`SidePool`]), one SQL text for both databases.
 
 use async_trait::async_trait;
@@ -45,6 +45,92 @@ pub struct NewConsent {
     pub reference: Option<String>,
     pub at: i64,
 }
+
+/// Where a 131049 retry stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryState {
+    Due,
+    Sent,
+    Refused,
+    GaveUp,
+}
+
+impl RetryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryState::Due => "due",
+            RetryState::Sent => "sent",
+            RetryState::Refused => "refused",
+            RetryState::GaveUp => "gave_up",
+        }
+    }
+
+    fn parse(s: &str) -> Option<RetryState> {
+        [
+            RetryState::Due,
+            RetryState::Sent,
+            RetryState::Refused,
+            RetryState::GaveUp,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// A template to send again after Meta's 131049.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TemplateRetry {
+    pub failed_message: String,
+    pub channel: String,
+    pub customer: String,
+    /// The failed message's content (an `OutboundContent`, as stored).
+    pub content: String,
+    /// 1 for the first retry.
+    pub attempt: i64,
+    pub failed_at: i64,
+    pub state: RetryState,
+    /// The id the retry's message has (chosen when first claimed).
+    pub sent_message: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RetryRow {
+    failed_message: String,
+    channel: String,
+    customer: String,
+    content: String,
+    attempt: i64,
+    failed_at: i64,
+    state: String,
+    sent_message: Option<String>,
+    note: Option<String>,
+}
+
+impl RetryRow {
+    fn retry(self) -> Result<TemplateRetry, StoreError> {
+        Ok(TemplateRetry {
+            state: RetryState::parse(&self.state).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "template retry {}: state {:?}",
+                    self.failed_message, self.state
+                ))
+            })?,
+            failed_message: self.failed_message,
+            channel: self.channel,
+            customer: self.customer,
+            content: self.content,
+            attempt: self.attempt,
+            failed_at: self.failed_at,
+            sent_message: self.sent_message,
+            note: self.note,
+        })
+    }
+}
+
+const RETRY_COLUMNS: &str = "failed_message, channel, customer, CAST(content AS TEXT) AS content,
+    attempt, failed_at, state, sent_message, note";
 
 #[async_trait]
 pub trait CampaignRecords: Send + Sync + 'static {
@@ -120,6 +206,40 @@ pub trait CampaignRecords: Send + Sync + 'static {
     /// customer at a time across nodes (SQLite's write lock; a PostgreSQL advisory lock).
     async fn reserve_reach(&self, address: &str, now: i64, limit: u32)
     -> Result<Reach, StoreError>;
+
+    /// Take the 131049 retries whose wait has passed at `now` (`waits[k]`: the wait of retry
+    /// k + 1 after its failure) and nobody holds, at most `limit`, holding them until
+    /// `lease_until`; each gets the id its message will have (kept from an earlier claim). Rows
+    /// past the last wait are given up.
+    async fn claim_retries(
+        &self,
+        now: i64,
+        waits: &[i64],
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<TemplateRetry>, StoreError>;
+
+    /// A claimed retry ended: `sent`, `refused` or `gave_up` (with why), or still `due` (it
+    /// waits for its lease to lapse).
+    async fn settle_retry(
+        &self,
+        failed_message: &str,
+        state: RetryState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The retries of a customer on a channel, oldest first.
+    async fn retries_of(
+        &self,
+        channel: &str,
+        customer: &str,
+    ) -> Result<Vec<TemplateRetry>, StoreError>;
+
+    /// Drop a customer's retries on a channel (a contact's erasure).
+    async fn drop_retries(&self, channel: &str, customer: &str) -> Result<u64, StoreError>;
+
+    /// Whether the store holds a message of that id.
+    async fn message_exists(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Make sure `channel` has a sync schedule (first due at `next_at`).
     async fn schedule_sync(&self, channel: &str, next_at: i64) -> Result<(), StoreError>;
@@ -511,6 +631,132 @@ impl CampaignRecords for Records {
                 .await?
                 .rows_affected()
         }))
+    }
+
+    async fn claim_retries(
+        &self,
+        now: i64,
+        waits: &[i64],
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<TemplateRetry>, StoreError> {
+        let give_up = self.pool.sql(
+            "UPDATE template_retries SET state = 'gave_up',
+                note = 'Meta answered 131049 to every retry'
+             WHERE state = 'due' AND attempt > ?",
+        );
+        let last = i64::try_from(waits.len()).unwrap_or(i64::MAX);
+        on_pool!(&self.pool, p => {
+            sqlx::query(give_up).bind(last).execute(p).await?;
+        });
+        if waits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ripe = (1..=waits.len())
+            .map(|k| format!("(attempt = {k} AND failed_at <= ?)"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let due = self.pool.sql(&format!(
+            "SELECT failed_message FROM template_retries
+             WHERE state = 'due' AND lease_until <= ? AND ({ripe})
+             ORDER BY failed_at, failed_message LIMIT ?"
+        ));
+        let ids: Vec<(String,)> = on_pool!(&self.pool, p => {
+            let mut q = sqlx::query_as(due).bind(now);
+            for wait in waits {
+                q = q.bind(now.saturating_sub(*wait));
+            }
+            q.bind(limit).fetch_all(p).await?
+        });
+        let mut claimed = Vec::new();
+        for (id,) in ids {
+            let take = self.pool.sql(
+                "UPDATE template_retries SET lease_until = ?,
+                    sent_message = COALESCE(sent_message, ?)
+                 WHERE failed_message = ? AND state = 'due' AND lease_until <= ?",
+            );
+            let message = crate::domain::MessageId::generate().to_string();
+            let took = on_pool!(&self.pool, p => {
+                sqlx::query(take)
+                    .bind(lease_until)
+                    .bind(&message)
+                    .bind(&id)
+                    .bind(now)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            });
+            if took == 1 {
+                let read = self.pool.sql(&format!(
+                    "SELECT {RETRY_COLUMNS} FROM template_retries WHERE failed_message = ?"
+                ));
+                let row: Option<RetryRow> = on_pool!(&self.pool, p => {
+                    sqlx::query_as(read).bind(&id).fetch_optional(p).await?
+                });
+                if let Some(row) = row {
+                    claimed.push(row.retry()?);
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn settle_retry(
+        &self,
+        failed_message: &str,
+        state: RetryState,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = self.pool.sql(
+            "UPDATE template_retries SET state = ?, note = COALESCE(?, note)
+             WHERE failed_message = ?",
+        );
+        on_pool!(&self.pool, p => {
+            sqlx::query(sql)
+                .bind(state.as_str())
+                .bind(note)
+                .bind(failed_message)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn retries_of(
+        &self,
+        channel: &str,
+        customer: &str,
+    ) -> Result<Vec<TemplateRetry>, StoreError> {
+        let sql = self.pool.sql(&format!(
+            "SELECT {RETRY_COLUMNS} FROM template_retries WHERE channel = ? AND customer = ?
+             ORDER BY failed_at, attempt"
+        ));
+        let rows: Vec<RetryRow> = on_pool!(&self.pool, p => {
+            sqlx::query_as(sql).bind(channel).bind(customer).fetch_all(p).await?
+        });
+        rows.into_iter().map(RetryRow::retry).collect()
+    }
+
+    async fn drop_retries(&self, channel: &str, customer: &str) -> Result<u64, StoreError> {
+        let sql = self
+            .pool
+            .sql("DELETE FROM template_retries WHERE channel = ? AND customer = ?");
+        Ok(on_pool!(&self.pool, p => {
+            sqlx::query(sql)
+                .bind(channel)
+                .bind(customer)
+                .execute(p)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    async fn message_exists(&self, id: &str) -> Result<bool, StoreError> {
+        let sql = self.pool.sql("SELECT COUNT(*) FROM messages WHERE id = ?");
+        let n: i64 = on_pool!(&self.pool, p => {
+            sqlx::query_scalar(sql).bind(id).fetch_one(p).await?
+        });
+        Ok(n > 0)
     }
 
     async fn reserve_reach(

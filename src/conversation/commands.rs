@@ -87,6 +87,10 @@ pub enum BusinessCommand {
         channel: ChannelId,
         customer: CustomerId,
         content: OutboundContent,
+        /// The message's id, chosen by the sender (a retry's, so a second try finds it); None:
+        /// a new one.
+        #[serde(default)]
+        id: Option<MessageId>,
     },
     /// Hand the conversation to a team: the bot stops, the team's queue and assignment take
     /// over; `note` becomes a private note for the agent who takes it.
@@ -632,6 +636,7 @@ pub(crate) async fn execute(
                     channel,
                     customer,
                     content,
+                    id,
                 },
         } => {
             let open = Opening {
@@ -640,7 +645,7 @@ pub(crate) async fn execute(
                 customer: customer.clone(),
             };
             let by = format!("{key_name} ({key})");
-            return send_for_business(deps, loaded, &by, open, content.clone()).await;
+            return send_for_business(deps, loaded, &by, open, content.clone(), *id).await;
         }
         Command::Business {
             action: BusinessCommand::Handoff {
@@ -990,6 +995,7 @@ async fn send_for_business(
     by: &str,
     open: Opening,
     content: OutboundContent,
+    id: Option<MessageId>,
 ) -> Result<(Loaded, Outcome), StoreError> {
     let now = now_ms();
     let current = loaded
@@ -1066,7 +1072,7 @@ async fn send_for_business(
         ));
     }
     let message = OutboundMessage {
-        id: MessageId::generate(),
+        id: id.unwrap_or_else(MessageId::generate),
         conversation: c.key.clone(),
         channel: c.channel.clone(),
         to: c.customer.clone(),

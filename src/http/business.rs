@@ -110,32 +110,14 @@ async fn send(
     // (docs/CAMPAIGNS.md); the messaging limit is the conversation's to weigh (it knows the
     // service window).
     if let crate::domain::OutboundContent::Template { name, language, .. } = &content {
-        let template = state
+        state
             .campaigns
-            .records
-            .template(&body.channel, name, language)
-            .await?;
-        let last = state
-            .campaigns
-            .records
-            .consent_state(&body.channel, customer.as_str(), None)
-            .await?;
-        let country = crate::crm::contact::country_of(customer.as_str());
-        crate::integrations::send::template_allowed(
-            name,
-            language,
-            template.as_ref(),
-            &state.campaigns.countries,
-            crate::campaigns::policy::Recipient::of(customer.as_str(), country.as_deref()),
-            crate::campaigns::consent::ConsentState {
-                erased: false,
-                last,
-            },
-        )
-        .map_err(|refusal| match refusal {
-            Refusal::BadRequest(message) => ApiError::BadRequest(message),
-            Refusal::Rule { code, message } => ApiError::Unprocessable { code, message },
-        })?;
+            .template_check(&body.channel, customer.as_str(), name, language)
+            .await?
+            .map_err(|refusal| match refusal {
+                Refusal::BadRequest(message) => ApiError::BadRequest(message),
+                Refusal::Rule { code, message } => ApiError::Unprocessable { code, message },
+            })?;
     }
     let channel = ChannelId::new(body.channel.as_str());
     let conversation_key = ConversationKey::new(&channel, &customer);
@@ -146,6 +128,7 @@ async fn send(
             channel: channel.clone(),
             customer,
             content,
+            id: None,
         },
     };
     let reply = state

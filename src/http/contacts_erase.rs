@@ -94,6 +94,11 @@ async fn erase(
             Err(e) => tracing::warn!(channel = %channel, error = %e,
                 "an erased contact's consent entries were not anonymised"),
         }
+        // Its templates waiting for a retry after 131049 go (they hold its address).
+        if let Err(e) = state.campaigns.records.drop_retries(channel, address).await {
+            tracing::warn!(channel = %channel, error = %e,
+                "an erased contact's template retries were not dropped");
+        }
     }
     let summary = json!({
         "id": erased,

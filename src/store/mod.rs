@@ -538,6 +538,30 @@ pub(crate) fn stopped_marketing_sql(column: &str) -> String {
     )
 }
 
+/// Meta's error for a marketing template not delivered "to maintain healthy ecosystem
+/// engagement" (the per-user marketing limit; also what US numbers get for marketing): never
+/// sent again at once. The failure schedules a retry (`template_retries`, sent later by
+/// `campaigns::retries`) in the same transaction, once per message.
+pub const HEALTHY_ECOSYSTEM: i64 = 131_049;
+
+/// The retry a 131049 failure schedules, for the outbound template named by
+/// `messages.<column> = ?`: its channel, customer and content, and which retry it is (one more
+/// than the retry that sent it, if one did). Placeholders: failed at, then the message's id or
+/// provider id.
+pub(crate) fn marketing_retry_sql(column: &str) -> String {
+    format!(
+        "INSERT INTO template_retries (failed_message, channel, customer, content, attempt,
+                                       failed_at, state, lease_until)
+         SELECT m.id, c.channel, c.customer, m.body,
+                COALESCE((SELECT r.attempt FROM template_retries r
+                          WHERE r.sent_message = m.id), 0) + 1,
+                ?, 'due', 0
+         FROM messages m JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.{column} = ? AND m.direction = 'outbound' AND m.kind = 'template'
+         ON CONFLICT DO NOTHING"
+    )
+}
+
 /// The proof text of a 131050 opt-out.
 pub(crate) fn stopped_marketing_proof(reason: Option<&str>) -> String {
     match reason {

@@ -2086,6 +2086,9 @@ async fn apply_status(
     if error_code == Some(super::STOPPED_MARKETING) {
         record_stopped_marketing(conn, "provider_id", provider_id, error_reason.as_deref()).await?;
     }
+    if error_code == Some(super::HEALTHY_ECOSYSTEM) {
+        record_marketing_retry(conn, "provider_id", provider_id).await?;
+    }
     // FOR UPDATE: the status we compare with is the committed one, and stays so until we write.
     let current: Option<String> =
         sqlx::query_scalar("SELECT status FROM messages WHERE provider_id = $1 FOR UPDATE")
@@ -2146,6 +2149,22 @@ async fn record_stopped_marketing(
     Ok(())
 }
 
+/// A 131049 failure of the message whose `column` is `value`: its retry, later
+/// ([`super::marketing_retry_sql`]).
+async fn record_marketing_retry(
+    conn: &mut PgConnection,
+    column: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    let sql = super::side::numbered(&super::marketing_retry_sql(column));
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now_ms())
+        .bind(text(value))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 async fn apply_outcome(
     conn: &mut PgConnection,
     id: MessageId,
@@ -2195,6 +2214,9 @@ async fn apply_outcome(
         OutboundOutcome::Failed { code, reason } => {
             if *code == Some(super::STOPPED_MARKETING) {
                 record_stopped_marketing(conn, "id", &id.to_string(), Some(reason)).await?;
+            }
+            if *code == Some(super::HEALTHY_ECOSYSTEM) {
+                record_marketing_retry(conn, "id", &id.to_string()).await?;
             }
             sqlx::query(
                 "UPDATE messages SET status = 'failed', error_code = $1, error_reason = $2,

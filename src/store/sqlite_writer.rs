@@ -916,6 +916,9 @@ fn apply_status(
     if error_code == Some(super::STOPPED_MARKETING) {
         record_stopped_marketing(conn, "provider_id", provider_id, error_reason.as_deref())?;
     }
+    if error_code == Some(super::HEALTHY_ECOSYSTEM) {
+        record_marketing_retry(conn, "provider_id", provider_id)?;
+    }
     let current: Option<String> = conn
         .prepare_cached("SELECT status FROM messages WHERE provider_id = ?")
         .and_then(|mut s| {
@@ -984,6 +987,15 @@ fn record_stopped_marketing(
     Ok(())
 }
 
+/// A 131049 failure of the message whose `column` is `value`: its retry, later
+/// ([`super::marketing_retry_sql`]).
+fn record_marketing_retry(conn: &Connection, column: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(&super::marketing_retry_sql(column))
+        .and_then(|mut s| s.execute(params![now_ms(), value]))
+        .map_err(engine)?;
+    Ok(())
+}
+
 fn apply_outcome(
     conn: &Connection,
     id: MessageId,
@@ -1029,6 +1041,9 @@ fn apply_outcome(
         OutboundOutcome::Failed { code, reason } => {
             if *code == Some(super::STOPPED_MARKETING) {
                 record_stopped_marketing(conn, "id", &id.to_string(), Some(reason))?;
+            }
+            if *code == Some(super::HEALTHY_ECOSYSTEM) {
+                record_marketing_retry(conn, "id", &id.to_string())?;
             }
             conn.prepare_cached(
                 "UPDATE messages SET status = 'failed', error_code = ?, error_reason = ?,

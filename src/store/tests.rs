@@ -15,7 +15,10 @@ use crate::domain::{
 mod levels_cases;
 mod reach_cases;
 use levels_cases::reports_read_from_levels_match_the_hourly_rollups;
-use reach_cases::the_reach_never_passes_the_messaging_limit;
+use reach_cases::{
+    template_retries_wait_their_turn_and_are_held_by_one,
+    the_reach_never_passes_the_messaging_limit,
+};
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
@@ -2271,7 +2274,8 @@ macro_rules! store_suite {
                 erasing_a_contact_keeps_its_conversations_and_others_files,
                 a_contact_s_country_is_stored_with_its_phone_and_backfilled,
                 reports_read_from_levels_match_the_hourly_rollups,
-                the_reach_never_passes_the_messaging_limit);
+                the_reach_never_passes_the_messaging_limit,
+                template_retries_wait_their_turn_and_are_held_by_one);
         }
     };
     (@store $database:path, $($case:ident),+) => {

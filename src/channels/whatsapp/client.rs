@@ -885,6 +885,10 @@ mod tests {
         assert_eq!(classify(130429, 400), Throughput);
         assert_eq!(classify(130429, 429), Throughput);
         assert_eq!(classify(131056, 400), PairRate);
+        // 131049 (healthy ecosystem) and 131050 (stopped marketing) are never retried at once:
+        // 131049 goes to the retry lane (hours later), 131050 never again.
+        assert_eq!(classify(131049, 400), Permanent);
+        assert_eq!(classify(131050, 400), Permanent);
         for code in [131000, 131057, 2, 1, 4, 80007] {
             assert_eq!(classify(code, 400), Transient, "{code}");
             assert_eq!(classify(code, 500), Transient, "{code}");
