@@ -494,7 +494,10 @@ mod campaign_tests {
         for action in CampaignAction::ALL {
             for (role, expected) in [
                 (Role::Agent, action == PreviewTemplates),
-                (Role::Supervisor, matches!(action, ViewTemplates | PreviewTemplates)),
+                (
+                    Role::Supervisor,
+                    matches!(action, ViewTemplates | PreviewTemplates),
+                ),
                 (Role::Admin, true),
             ] {
                 let p = person(role);

@@ -313,7 +313,11 @@ pub fn form(template: &Template) -> Form {
 /// refuses the rest).
 fn check_text(field: &str, value: &str, problems: &mut Vec<Problem>) -> bool {
     if value.trim().is_empty() {
-        problems.push(problem("empty_parameter", field, format!("`{field}` is empty")));
+        problems.push(problem(
+            "empty_parameter",
+            field,
+            format!("`{field}` is empty"),
+        ));
         return false;
     }
     if value.contains(['\n', '\r', '\t']) {

@@ -25,14 +25,14 @@ use serde_json::json;
 
 use super::auth::{Actor, Caller, request_meta};
 use super::{ApiError, AppState};
-use crate::accounts::policy::{self, BusinessAction, CampaignAction};
-use crate::campaigns::consent::{ConsentEvent, ConsentSource};
-use crate::campaigns::records::{ConsentEntry, NewConsent};
 use crate::accounts::policy::Action;
+use crate::accounts::policy::{self, BusinessAction, CampaignAction};
 use crate::campaigns::compose::{
     self, BodyInput, ButtonInput, Form, HeaderInput, Preview, Problem, TemplateInput,
 };
 use crate::campaigns::consent::ConsentState;
+use crate::campaigns::consent::{ConsentEvent, ConsentSource};
+use crate::campaigns::records::{ConsentEntry, NewConsent};
 use crate::campaigns::templates::{self, Category, Template};
 use crate::campaigns::{SyncError, SyncReport};
 use crate::domain::{ChannelKind, OutboundContent};

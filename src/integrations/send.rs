@@ -192,8 +192,8 @@ pub fn template_allowed(
     recipient: Recipient<'_>,
     consent: ConsentState,
 ) -> Result<Category, Refusal> {
-    let category =
-        templates::usable(template).map_err(|unusable| unusable_refusal(name, language, unusable))?;
+    let category = templates::usable(template)
+        .map_err(|unusable| unusable_refusal(name, language, unusable))?;
     policy::country_allows(countries, category, recipient).map_err(|refusal| Refusal::Rule {
         code: refusal.code(),
         message: format!(

@@ -175,7 +175,10 @@ fn media_headers_take_a_link_or_an_id_of_their_own_kind() {
             "POSITIONAL",
             json!([{"type": "HEADER", "format": format}, {"type": "BODY", "text": "Here."}]),
         );
-        let by_id = ok(&t, json!({"header": {lower.clone(): {"id": "4490709327384033"}}}));
+        let by_id = ok(
+            &t,
+            json!({"header": {lower.clone(): {"id": "4490709327384033"}}}),
+        );
         assert_eq!(
             by_id.components,
             json!([{"type": "header", "parameters": [
@@ -203,11 +206,17 @@ fn media_headers_take_a_link_or_an_id_of_their_own_kind() {
             vec![("invalid_media", format!("header.{lower}"))]
         );
         assert_eq!(
-            problems(&t, json!({"header": {lower.clone(): {"link": "ftp://a.example/x"}}})),
+            problems(
+                &t,
+                json!({"header": {lower.clone(): {"link": "ftp://a.example/x"}}})
+            ),
             vec![("invalid_media", format!("header.{lower}.link"))]
         );
         assert_eq!(
-            problems(&t, json!({"header": {lower.clone(): {"link": "not a url"}}})),
+            problems(
+                &t,
+                json!({"header": {lower.clone(): {"link": "not a url"}}})
+            ),
             vec![("invalid_media", format!("header.{lower}.link"))]
         );
         assert_eq!(
@@ -239,7 +248,10 @@ fn media_headers_take_a_link_or_an_id_of_their_own_kind() {
         vec![("wrong_header_format", "header".into())]
     );
     // A location header is not sent from here.
-    let t = template("POSITIONAL", json!([{"type": "HEADER", "format": "LOCATION"}]));
+    let t = template(
+        "POSITIONAL",
+        json!([{"type": "HEADER", "format": "LOCATION"}]),
+    );
     assert_eq!(
         problems(&t, json!({})),
         vec![("unsupported_template", "header".into())]
@@ -352,8 +364,13 @@ fn body_parameters_missing_extra_empty_or_malformed_are_each_named() {
     );
     // Named.
     let image = json!({"image": {"id": "1"}});
-    let named = |body: Value| problems(&sale(), json!({"header": image, "body": body,
-        "buttons": [{"index": 0, "sub_type": "copy_code", "value": "X"}]}));
+    let named = |body: Value| {
+        problems(
+            &sale(),
+            json!({"header": image, "body": body,
+        "buttons": [{"index": 0, "sub_type": "copy_code", "value": "X"}]}),
+        )
+    };
     assert_eq!(
         named(json!({"first_name": "Ana", "discount": "20%"})),
         vec![("missing_parameter", "body.day".into())]
@@ -392,9 +409,7 @@ fn body_parameters_missing_extra_empty_or_malformed_are_each_named() {
 
 #[test]
 fn buttons_take_their_own_kind_of_value() {
-    let base = |buttons: Value| {
-        json!({"header": {"text": "PX"}, "body": ["Ana", "PX"], "buttons": buttons})
-    };
+    let base = |buttons: Value| json!({"header": {"text": "PX"}, "body": ["Ana", "PX"], "buttons": buttons});
     let refused = |buttons: Value| problems(&parcel(), base(buttons));
     assert_eq!(
         refused(json!([])),
@@ -508,7 +523,10 @@ fn a_form_says_what_a_template_asks_for() {
     assert_eq!(form.body_parameters, vec!["first_name", "discount", "day"]);
     assert_eq!(form.header.map(|h| h.format).as_deref(), Some("IMAGE"));
     // Positional parameters go by number, whatever their order in the text.
-    let t = template("POSITIONAL", json!([{"type": "BODY", "text": "{{2}} then {{1}}"}]));
+    let t = template(
+        "POSITIONAL",
+        json!([{"type": "BODY", "text": "{{2}} then {{1}}"}]),
+    );
     assert_eq!(super::form(&t).body_parameters, vec!["1", "2"]);
     let composed = ok(&t, json!({"body": ["one", "two"]}));
     assert_eq!(composed.preview.body, "two then one");
@@ -529,8 +547,7 @@ fn metas_count_check_of_a_sent_template() {
     );
     assert_eq!(sent_mismatch(&t, &good.components), None);
     assert!(
-        sent_mismatch(&t, &json!([]))
-            .is_some_and(|m| m.contains("header") && m.contains("body"))
+        sent_mismatch(&t, &json!([])).is_some_and(|m| m.contains("header") && m.contains("body"))
     );
     assert!(sent_mismatch(&t, &Value::Null).is_some());
     let mut extra = good.components.clone();
