@@ -521,12 +521,22 @@ async fn list_requests(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 fn graph_error(http_status: u16, code: i64, message: &str, kind: &str) -> (u16, Value) {
+    graph_error_detailed(http_status, code, message, message, kind)
+}
+
+fn graph_error_detailed(
+    http_status: u16,
+    code: i64,
+    message: &str,
+    details: &str,
+    kind: &str,
+) -> (u16, Value) {
     let body = json!({
         "error": {
             "message": format!("(#{code}) {message}"),
             "type": kind,
             "code": code,
-            "error_data": { "messaging_product": "whatsapp", "details": message },
+            "error_data": { "messaging_product": "whatsapp", "details": details },
             "fbtrace_id": "AFakeGraphTrace",
             "is_transient": false,
         }
@@ -544,6 +554,14 @@ fn error_message(code: i64) -> &'static str {
         131047 => "Re-engagement message",
         131000 => "Something went wrong",
         131057 => "Account in maintenance mode",
+        132000 => "Number of parameters does not match the expected number of params",
+        132001 => "Template name does not exist in the translation",
+        132015 => {
+            "Template is paused due to low quality so it cannot be sent in a template message"
+        }
+        132016 => {
+            "Template has been paused too many times due to low quality and is now permanently disabled"
+        }
         190 => "Invalid OAuth access token",
         100 => "Invalid parameter",
         _ => "Scripted error",
@@ -584,6 +602,63 @@ pub fn demo_templates() -> Vec<Value> {
                "category": "MARKETING", "status": "PENDING", "parameter_format": "NAMED",
                "components": [body("Hi {{first_name}}, winter is coming.")]}),
     ]
+}
+
+/// Meta's checks of a template message (`type: template`), against the templates the fake
+/// lists: the name must exist in that language (132001), be approved (paused: 132015,
+/// disabled: 132016, anything else: 132001), and get exactly the parameters its header, body
+/// and buttons take (132000). None for any other message, or a template that passes.
+fn template_refusal(shared: &Shared, body: &Value) -> Option<(u16, Value)> {
+    if body.get("type").and_then(Value::as_str) != Some("template") {
+        return None;
+    }
+    let sent = body.get("template");
+    let name = sent.and_then(|t| t.get("name")).and_then(Value::as_str);
+    let language = sent
+        .and_then(|t| t.pointer("/language/code"))
+        .and_then(Value::as_str);
+    let components = sent
+        .and_then(|t| t.get("components"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let listed = {
+        let state = shared.lock();
+        state.templates.clone().unwrap_or_else(demo_templates)
+    };
+    let found = listed.into_iter().find(|t| {
+        t.get("name").and_then(Value::as_str) == name
+            && t.get("language").and_then(Value::as_str) == language
+    });
+    let template = found
+        .and_then(|item| {
+            crate::campaigns::templates::parse_listing("fake", &json!({"data": [item]}), 0)
+        })
+        .and_then(|page| page.templates.into_iter().next());
+    let refuse = |code: i64| {
+        Some(graph_error(
+            400,
+            code,
+            error_message(code),
+            "OAuthException",
+        ))
+    };
+    let Some(template) = template else {
+        return refuse(132001);
+    };
+    match template.status.as_str() {
+        crate::campaigns::templates::APPROVED => {}
+        "PAUSED" => return refuse(132015),
+        "DISABLED" => return refuse(132016),
+        _ => return refuse(132001),
+    }
+    let mismatch = crate::campaigns::compose::sent_mismatch(&template, &components)?;
+    Some(graph_error_detailed(
+        400,
+        132000,
+        error_message(132000),
+        &format!("number of parameters does not match the template: {mismatch}"),
+        "OAuthException",
+    ))
 }
 
 /// Templates per page when the request names no `limit`.
@@ -692,6 +767,8 @@ async fn messages(
                     } else {
                         graph_error(400, 100, "message_id is required", "OAuthException")
                     }
+                } else if let Some(refused) = template_refusal(&shared, b) {
+                    refused
                 } else if let Some(to) = &to {
                     let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
                     let id = format!("wamid.FAKE{}{n:010}", shared.instance);
@@ -1226,6 +1303,133 @@ mod tests {
             .expect("json");
         assert_eq!(listed.as_array().map(Vec::len), Some(4));
         assert_eq!(listed[0]["body"]["text"]["body"], "hi");
+    }
+
+    fn template(name: &str, language: &str, components: Value) -> Value {
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "A",
+               "type": "template",
+               "template": {"name": name, "language": {"code": language}, "components": components}})
+    }
+
+    /// A template message is checked like Meta checks it: the name in that language, its
+    /// status, and as many parameters as its header, body and buttons take.
+    #[tokio::test]
+    async fn template_sends_are_checked_like_meta() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let url = format!("{}/v23.0/111/messages", fake.base_url());
+        let code = |answer: (u16, Value)| {
+            assert_eq!(answer.0, 400, "{}", answer.1);
+            answer.1["error"]["code"].as_i64().unwrap_or_default()
+        };
+        let body =
+            |text: &str| json!([{"type": "body", "parameters": [{"type": "text", "text": text}]}]);
+        let (status, answer) = post(
+            &http,
+            &url,
+            Some("t"),
+            template("parcel_update", "en_US", body("PX-1")),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        let (status, answer) = post(
+            &http,
+            &url,
+            Some("t"),
+            template("parcel_pending", "es", json!(null)),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        // The wrong language, an unknown name, one still pending.
+        for (name, language) in [
+            ("parcel_update", "fr"),
+            ("nope", "en_US"),
+            ("winter_sale", "en_US"),
+        ] {
+            let answer = post(&http, &url, Some("t"), template(name, language, json!([]))).await;
+            assert_eq!(code(answer), 132001, "{name} {language}");
+        }
+        // Too few, too many, a stray button.
+        let answer = post(
+            &http,
+            &url,
+            Some("t"),
+            template("parcel_update", "en_US", json!([])),
+        )
+        .await;
+        assert_eq!(
+            answer.1["error"]["message"],
+            "(#132000) Number of parameters does not match the expected number of params"
+        );
+        assert!(
+            answer.1["error"]["error_data"]["details"]
+                .as_str()
+                .is_some_and(|d| d.contains("body: expected 1, got 0")),
+            "{}",
+            answer.1
+        );
+        assert_eq!(code(answer), 132000);
+        let two = json!([{"type": "body", "parameters": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]);
+        assert_eq!(
+            code(
+                post(
+                    &http,
+                    &url,
+                    Some("t"),
+                    template("parcel_update", "en_US", two)
+                )
+                .await
+            ),
+            132000
+        );
+        let mut stray = body("PX");
+        stray.as_array_mut().expect("components").push(json!({"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "x"}]}));
+        assert_eq!(
+            code(
+                post(
+                    &http,
+                    &url,
+                    Some("t"),
+                    template("parcel_update", "en_US", stray)
+                )
+                .await
+            ),
+            132000
+        );
+        // Paused and disabled templates.
+        let mut listed = demo_templates();
+        listed[0]["status"] = json!("PAUSED");
+        listed[1]["status"] = json!("DISABLED");
+        fake.set_templates(listed);
+        assert_eq!(
+            code(
+                post(
+                    &http,
+                    &url,
+                    Some("t"),
+                    template("parcel_update", "en_US", body("PX"))
+                )
+                .await
+            ),
+            132015
+        );
+        assert_eq!(
+            code(
+                post(
+                    &http,
+                    &url,
+                    Some("t"),
+                    template("parcel_update", "en", body("PX"))
+                )
+                .await
+            ),
+            132016
+        );
+        assert_eq!(
+            fake.messages_to("A").len(),
+            2,
+            "only the good ones were accepted"
+        );
     }
 
     #[tokio::test]
