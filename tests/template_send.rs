@@ -420,7 +420,44 @@ async fn the_preview_route_renders_or_names_the_problem() {
     );
 }
 
+/// An agent's template outside the window counts toward the portfolio's messaging limit like a
+/// business system's: past it, 429 `messaging_limit` and nothing sent.
+async fn an_agents_template_counts_toward_the_messaging_limit() {
+    let app = spawn_console_app(|s| {
+        s.campaigns.messaging_limit = switchboard::campaigns::policy::MessagingLimit::Customers(1);
+    })
+    .await;
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let late = Duration::from_secs(25 * 3600);
+    let first = alices_conversation(&app, "34600610004", late).await;
+    let second = alices_conversation(&app, "34600610005", late).await;
+    let alice = Console::new(&app, ALICE);
+    let parcel = json!({"template": {"name": "parcel_update", "language": "en_US",
+                                     "body": ["PX-4"]}});
+    expect_status(
+        201,
+        alice
+            .post(
+                &format!("/api/v1/conversations/{first}/messages"),
+                parcel.clone(),
+            )
+            .await,
+    );
+    let before = app.graph.messages_to("34600610005").len();
+    expect_error(
+        429,
+        "messaging_limit",
+        alice
+            .post(&format!("/api/v1/conversations/{second}/messages"), parcel)
+            .await,
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.graph.messages_to("34600610005").len(), before);
+}
+
 in_both_modes!(
+    an_agents_template_counts_toward_the_messaging_limit,
     an_agent_sends_a_template_after_the_window_closed,
     a_marketing_template_needs_consent,
     bad_parameters_name_the_field_and_send_nothing,
