@@ -14,55 +14,20 @@ use common::console::*;
 use common::customers_wrote_ago;
 use serde_json::{Value, json};
 
-async fn set_value(browser: &Browser, css: &str, value: &str) {
-    browser.wait_css(css).await;
-    browser
-        .client
-        .execute(
-            "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
-             el.dispatchEvent(new Event('input', { bubbles: true })); \
-             el.dispatchEvent(new Event('change', { bubbles: true })); return true;",
-            vec![Value::String(css.into()), Value::String(value.into())],
-        )
-        .await
-        .expect("a value set");
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .wait_css(css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css} clicked: {e}"));
-}
-
-fn parcel_ready() -> Value {
-    json!({"id": "1000000000000101", "name": "parcel_ready", "language": "en_US",
-    "category": "UTILITY", "status": "APPROVED", "parameter_format": "POSITIONAL",
-    "components": [
-        {"type": "HEADER", "format": "IMAGE"},
-        {"type": "BODY", "text": "Hi {{1}}, parcel {{2}} is ready at the locker."},
-        {"type": "FOOTER", "text": "Parcels Inc."},
-        {"type": "BUTTONS", "buttons": [
-            {"type": "URL", "text": "Track", "url": "https://parcels.example/t/{{1}}"},
-            {"type": "QUICK_REPLY", "text": "Talk to us"}
-        ]}
-    ]})
-}
-
 /// Pick parcel_ready in the open dialog, fill it, and wait for the server's preview.
 async fn fill_parcel_ready(browser: &Browser, parcel: &str) {
-    set_value(browser, "#template-choice", "parcel_ready/en_US").await;
-    set_value(
-        browser,
-        "[data-field='header']",
-        "https://parcels.example/locker.jpg",
-    )
-    .await;
-    set_value(browser, "[data-field='body:1']", "Ana").await;
-    set_value(browser, "[data-field='body:2']", parcel).await;
-    set_value(browser, "[data-field='button:0']", parcel).await;
+    browser
+        .set_value("#template-choice", "parcel_ready/en_US")
+        .await;
+    browser
+        .set_value(
+            "[data-field='header']",
+            "https://parcels.example/locker.jpg",
+        )
+        .await;
+    browser.set_value("[data-field='body:1']", "Ana").await;
+    browser.set_value("[data-field='body:2']", parcel).await;
+    browser.set_value("[data-field='button:0']", parcel).await;
     browser
         .wait_true(
             "the server's preview, the link's suffix filled in",
@@ -81,7 +46,7 @@ async fn fill_parcel_ready(browser: &Browser, parcel: &str) {
 async fn an_agent_picks_fills_previews_and_sends_a_template() {
     let app = spawn_console_app(|_| {}).await;
     let mut templates = app.graph.templates();
-    templates.push(parcel_ready());
+    templates.push(parcel_ready_template());
     app.graph.set_templates(templates);
     let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
     expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
@@ -93,7 +58,7 @@ async fn an_agent_picks_fills_previews_and_sends_a_template() {
     browser.login(&app.address, "alice@example.com", None).await;
     browser.online_and_open(&id).await;
     // The window has closed: the notice offers a template.
-    click(&browser, "#template-cta").await;
+    browser.click("#template-cta").await;
     browser.wait_css("#template-choice").await;
     browser
         .wait_true(
@@ -102,8 +67,10 @@ async fn an_agent_picks_fills_previews_and_sends_a_template() {
              && !!document.querySelector(\"#template-choice option[value='parcel_ready/en_US']\")",
         )
         .await;
-    set_value(&browser, "#template-choice", "parcel_ready/en_US").await;
-    set_value(&browser, "[data-field='body:1']", "Ana").await;
+    browser
+        .set_value("#template-choice", "parcel_ready/en_US")
+        .await;
+    browser.set_value("[data-field='body:1']", "Ana").await;
     browser
         .wait_true(
             "a draft preview keeps the placeholder of what is missing",
@@ -112,7 +79,7 @@ async fn an_agent_picks_fills_previews_and_sends_a_template() {
         .await;
     fill_parcel_ready(&browser, "PX-9").await;
     browser.screenshot("console-template-send").await;
-    click(&browser, "#template-send").await;
+    browser.click("#template-send").await;
     browser
         .wait_true(
             "the dialog closed and the template is in the transcript",
@@ -148,7 +115,7 @@ async fn an_agent_picks_fills_previews_and_sends_a_template() {
         .login(&app.address, "alice@example.com", Some("ar"))
         .await;
     browser.open_row(&id).await;
-    click(&browser, "#template-open").await;
+    browser.click("#template-open").await;
     fill_parcel_ready(&browser, "PX-10").await;
     browser
         .wait_true(
@@ -170,7 +137,7 @@ async fn an_agent_picks_fills_previews_and_sends_a_template() {
     browser
         .screenshot("console-phone-ar-template-preview")
         .await;
-    click(&browser, "#template-send").await;
+    browser.click("#template-send").await;
     browser
         .wait_true(
             "sent from the phone",

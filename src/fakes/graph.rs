@@ -1318,27 +1318,18 @@ mod tests {
         let fake = FakeGraph::start();
         let http = reqwest::Client::new();
         let url = format!("{}/v23.0/111/messages", fake.base_url());
-        let code = |answer: (u16, Value)| {
-            assert_eq!(answer.0, 400, "{}", answer.1);
-            answer.1["error"]["code"].as_i64().unwrap_or_default()
+        let send = |name: &str, language: &str, components: Value| {
+            post(&http, &url, Some("t"), template(name, language, components))
+        };
+        let code = |(status, body): (u16, Value)| {
+            assert_eq!(status, 400, "{body}");
+            body["error"]["code"].as_i64().unwrap_or_default()
         };
         let body =
             |text: &str| json!([{"type": "body", "parameters": [{"type": "text", "text": text}]}]);
-        let (status, answer) = post(
-            &http,
-            &url,
-            Some("t"),
-            template("parcel_update", "en_US", body("PX-1")),
-        )
-        .await;
+        let (status, answer) = send("parcel_update", "en_US", body("PX-1")).await;
         assert_eq!(status, 200, "{answer}");
-        let (status, answer) = post(
-            &http,
-            &url,
-            Some("t"),
-            template("parcel_pending", "es", json!(null)),
-        )
-        .await;
+        let (status, answer) = send("parcel_pending", "es", Value::Null).await;
         assert_eq!(status, 200, "{answer}");
         // The wrong language, an unknown name, one still pending.
         for (name, language) in [
@@ -1346,90 +1337,44 @@ mod tests {
             ("nope", "en_US"),
             ("winter_sale", "en_US"),
         ] {
-            let answer = post(&http, &url, Some("t"), template(name, language, json!([]))).await;
-            assert_eq!(code(answer), 132001, "{name} {language}");
+            assert_eq!(code(send(name, language, json!([])).await), 132001);
         }
         // Too few, too many, a stray button.
-        let answer = post(
-            &http,
-            &url,
-            Some("t"),
-            template("parcel_update", "en_US", json!([])),
-        )
-        .await;
+        let (_, answer) = send("parcel_update", "en_US", json!([])).await;
         assert_eq!(
-            answer.1["error"]["message"],
+            answer["error"]["message"],
             "(#132000) Number of parameters does not match the expected number of params"
         );
         assert!(
-            answer.1["error"]["error_data"]["details"]
+            answer["error"]["error_data"]["details"]
                 .as_str()
                 .is_some_and(|d| d.contains("body: expected 1, got 0")),
-            "{}",
-            answer.1
+            "{answer}"
         );
-        assert_eq!(code(answer), 132000);
-        let two = json!([{"type": "body", "parameters": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]);
-        assert_eq!(
-            code(
-                post(
-                    &http,
-                    &url,
-                    Some("t"),
-                    template("parcel_update", "en_US", two)
-                )
-                .await
-            ),
-            132000
-        );
+        let two = json!([{"type": "body", "parameters": [
+            {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]);
         let mut stray = body("PX");
-        stray.as_array_mut().expect("components").push(json!({"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "x"}]}));
-        assert_eq!(
-            code(
-                post(
-                    &http,
-                    &url,
-                    Some("t"),
-                    template("parcel_update", "en_US", stray)
-                )
-                .await
-            ),
-            132000
-        );
+        if let Some(components) = stray.as_array_mut() {
+            components.push(json!({"type": "button", "sub_type": "url", "index": "0",
+                                   "parameters": [{"type": "text", "text": "x"}]}));
+        }
+        for components in [json!([]), two, stray] {
+            assert_eq!(
+                code(send("parcel_update", "en_US", components).await),
+                132000
+            );
+        }
         // Paused and disabled templates.
         let mut listed = demo_templates();
         listed[0]["status"] = json!("PAUSED");
         listed[1]["status"] = json!("DISABLED");
         fake.set_templates(listed);
         assert_eq!(
-            code(
-                post(
-                    &http,
-                    &url,
-                    Some("t"),
-                    template("parcel_update", "en_US", body("PX"))
-                )
-                .await
-            ),
+            code(send("parcel_update", "en_US", body("PX")).await),
             132015
         );
-        assert_eq!(
-            code(
-                post(
-                    &http,
-                    &url,
-                    Some("t"),
-                    template("parcel_update", "en", body("PX"))
-                )
-                .await
-            ),
-            132016
-        );
-        assert_eq!(
-            fake.messages_to("A").len(),
-            2,
-            "only the good ones were accepted"
-        );
+        assert_eq!(code(send("parcel_update", "en", body("PX")).await), 132016);
+        assert_eq!(fake.messages_to("A").len(), 2, "only the good ones");
     }
 
     #[tokio::test]
