@@ -114,14 +114,7 @@ async fn an_agent_sends_a_template_after_the_window_closed() {
         json!({
             "name": "parcel_ready",
             "language": {"code": "en_US"},
-            "components": [
-                {"type": "header", "parameters": [
-                    {"type": "image", "image": {"link": "https://parcels.example/locker.jpg"}}]},
-                {"type": "body", "parameters": [
-                    {"type": "text", "text": "Ana"}, {"type": "text", "text": "PX-9"}]},
-                {"type": "button", "sub_type": "url", "index": "0",
-                 "parameters": [{"type": "text", "text": "PX-9"}]}
-            ]
+            "components": parcel_ready_components("PX-9"),
         }),
         "{received}"
     );

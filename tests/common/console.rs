@@ -1275,3 +1275,17 @@ pub fn parcel_ready_template() -> Value {
         ]}
     ]})
 }
+
+/// Meta's components of `parcel_ready` filled with the header
+/// `https://parcels.example/locker.jpg`, the body `Ana` and `parcel`, and `parcel` as the
+/// tracking link's suffix: what the fake Graph API must receive.
+pub fn parcel_ready_components(parcel: &str) -> Value {
+    json!([
+        {"type": "header", "parameters": [
+            {"type": "image", "image": {"link": "https://parcels.example/locker.jpg"}}]},
+        {"type": "body", "parameters": [
+            {"type": "text", "text": "Ana"}, {"type": "text", "text": parcel}]},
+        {"type": "button", "sub_type": "url", "index": "0",
+         "parameters": [{"type": "text", "text": parcel}]}
+    ])
+}
