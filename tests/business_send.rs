@@ -708,7 +708,9 @@ async fn the_transcript_shows_a_business_system_s_messages() {
                     .post(
                         "/api/v1/contacts/34600510007/messages",
                         json!({"channel": SUPPORT,
-                               "template": {"name": "parcel_update", "language": "en"}}),
+                               "template": {"name": "parcel_update", "language": "en",
+                                            "components": [{"type": "body", "parameters":
+                                                [{"type": "text", "text": "PX-7"}]}]}}),
                     )
                     .await,
             );

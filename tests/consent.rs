@@ -98,8 +98,23 @@ async fn wait_consent(
     }
 }
 
+/// A send of a demo template with the parameters it takes (the fake Graph API answers 132000
+/// to a template without them, as Meta does).
 fn template_send(name: &str, language: &str) -> Value {
-    json!({"channel": SUPPORT, "template": {"name": name, "language": language}})
+    let text = |text: &str| json!({"type": "text", "text": text});
+    let components = match name {
+        "parcel_update" => json!([{"type": "body", "parameters": [text("PX-1")]}]),
+        "spring_sale" | "winter_sale" | "oferta_primavera" => {
+            json!([{"type": "body", "parameters": [
+            {"type": "text", "parameter_name": "first_name", "text": "Ana"}]}])
+        }
+        "login_code" => json!([
+            {"type": "body", "parameters": [text("123456")]},
+            {"type": "button", "sub_type": "url", "index": "0", "parameters": [text("123456")]}
+        ]),
+        _ => json!([]),
+    };
+    json!({"channel": SUPPORT, "template": {"name": name, "language": language, "components": components}})
 }
 
 /// Templates come from Meta page by page; who may list and sync them; Meta's webhooks pause and
@@ -510,7 +525,7 @@ async fn meta_opt_outs_and_the_export() {
         202,
         crm.post(
             "/api/v1/contacts/34600900002/messages",
-            json!({"channel": SUPPORT, "template": {"name": "oferta_primavera", "language": "es"}}),
+            template_send("oferta_primavera", "es"),
         )
         .await,
     );

@@ -9,30 +9,6 @@ mod common;
 
 use common::browser::Browser;
 use common::console::*;
-use serde_json::Value;
-
-async fn set_value(browser: &Browser, css: &str, value: &str) {
-    browser.wait_css(css).await;
-    browser
-        .client
-        .execute(
-            "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
-             el.dispatchEvent(new Event('input', { bubbles: true })); \
-             el.dispatchEvent(new Event('change', { bubbles: true })); return true;",
-            vec![Value::String(css.into()), Value::String(value.into())],
-        )
-        .await
-        .expect("a value set");
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .wait_css(css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css} clicked: {e}"));
-}
 
 #[actix_rt::test]
 async fn an_agent_records_an_opt_in_and_sees_a_stop() {
@@ -48,15 +24,14 @@ async fn an_agent_records_an_opt_in_and_sees_a_stop() {
             "document.querySelector(\"#consent-section li[data-channel='support']\")?.dataset.state === 'none'",
         )
         .await;
-    click(&browser, "#record-consent").await;
-    set_value(&browser, "#consent-channel", "support").await;
-    set_value(
-        &browser,
-        "#consent-proof",
-        "Customer wrote: yes, send me your offers",
-    )
-    .await;
-    click(&browser, "#consent-section button[type='submit']").await;
+    browser.click("#record-consent").await;
+    browser.set_value("#consent-channel", "support").await;
+    browser
+        .set_value("#consent-proof", "Customer wrote: yes, send me your offers")
+        .await;
+    browser
+        .click("#consent-section button[type='submit']")
+        .await;
     browser
         .wait_true(
             "opted in, by an agent",
@@ -94,7 +69,7 @@ async fn an_agent_records_an_opt_in_and_sees_a_stop() {
         .login(&app.address, "alice@example.com", Some("ar"))
         .await;
     browser.open_row(&sheena).await;
-    click(&browser, "#show-customer").await;
+    browser.click("#show-customer").await;
     browser
         .wait_true(
             "opted out by keyword",
@@ -124,10 +99,10 @@ async fn an_admin_syncs_the_templates_and_sees_their_status() {
     let app = spawn_console_app(|_| {}).await;
     let browser = Browser::start(1280, 900, "en").await;
     browser.login(&app.address, "admin@example.com", None).await;
-    click(&browser, "#nav-admin").await;
-    click(&browser, "#admin-templates").await;
+    browser.click("#nav-admin").await;
+    browser.click("#admin-templates").await;
     browser.wait_css("#templates-sync").await;
-    click(&browser, "#templates-sync").await;
+    browser.click("#templates-sync").await;
     browser
         .wait_true(
             "fourteen templates (seven on each number), the pending one marked",
@@ -143,8 +118,8 @@ async fn an_admin_syncs_the_templates_and_sees_their_status() {
     browser
         .login(&app.address, "admin@example.com", Some("ar"))
         .await;
-    click(&browser, "#nav-admin").await;
-    click(&browser, "#admin-templates").await;
+    browser.click("#nav-admin").await;
+    browser.click("#admin-templates").await;
     browser
         .wait_true(
             "the templates listed",

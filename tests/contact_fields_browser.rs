@@ -9,32 +9,9 @@ mod common;
 
 use common::browser::Browser;
 use common::console::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Set an input's value as a person would (the console listens to `input` and `change`).
-async fn set_value(browser: &Browser, css: &str, value: &str) {
-    browser.wait_css(css).await;
-    browser
-        .client
-        .execute(
-            "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
-             el.dispatchEvent(new Event('input', { bubbles: true })); \
-             el.dispatchEvent(new Event('change', { bubbles: true })); return true;",
-            vec![Value::String(css.into()), Value::String(value.into())],
-        )
-        .await
-        .expect("a value set");
-}
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .wait_css(css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("{css} clicked: {e}"));
-}
-
 #[actix_rt::test]
 async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() {
     let app = spawn_console_app(|_| {}).await;
@@ -61,15 +38,15 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
     // The admin defines "Plan", one of Gold or Silver, then adds Platinum.
     let browser = Browser::start(1280, 900, "en").await;
     browser.login(&app.address, "admin@example.com", None).await;
-    click(&browser, "#nav-admin").await;
-    click(&browser, "#admin-fields").await;
+    browser.click("#nav-admin").await;
+    browser.click("#admin-fields").await;
     browser
         .wait_true(
             "the fields listed",
             "document.querySelectorAll('.field-row').length === 4",
         )
         .await;
-    click(&browser, "#field-new").await;
+    browser.click("#field-new").await;
     browser
         .wait_css("#field-label")
         .await
@@ -82,37 +59,43 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
         .send_keys("plan")
         .await
         .expect("key typed");
-    set_value(&browser, "#field-type", "choice").await;
+    browser.set_value("#field-type", "choice").await;
     browser
         .wait_css("#field-options")
         .await
         .send_keys("Gold\nSilver")
         .await
         .expect("options typed");
-    click(&browser, "#field-save").await;
+    browser.click("#field-save").await;
     browser
         .wait_true(
             "the plan listed with its options",
             "document.querySelector(\".field-row[data-key='plan'] .field-options\")?.textContent === 'Gold, Silver'",
         )
         .await;
-    click(&browser, ".field-row[data-key='plan'] .field-edit").await;
+    browser
+        .click(".field-row[data-key='plan'] .field-edit")
+        .await;
     browser
         .wait_true(
             "the key and the type cannot change",
             "document.querySelector('#field-key').disabled && document.querySelector('#field-type').disabled",
         )
         .await;
-    set_value(&browser, "#field-options", "Gold\nSilver\nPlatinum").await;
-    click(&browser, "#field-save").await;
+    browser
+        .set_value("#field-options", "Gold\nSilver\nPlatinum")
+        .await;
+    browser.click("#field-save").await;
     browser
         .wait_true(
             "Platinum added",
             "document.querySelector(\".field-row[data-key='plan'] .field-options\")?.textContent === 'Gold, Silver, Platinum'",
         )
         .await;
-    click(&browser, ".field-row[data-key='obsolete'] .field-delete").await;
-    click(&browser, "#confirm-ok").await;
+    browser
+        .click(".field-row[data-key='obsolete'] .field-delete")
+        .await;
+    browser.click("#confirm-ok").await;
     browser
         .wait_true(
             "the old field deleted",
@@ -143,7 +126,7 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
             "document.querySelector(\"#customer-panel .contact-field[data-key='city']\")?.textContent === 'Lisbon'",
         )
         .await;
-    click(&browser, "#edit-contact").await;
+    browser.click("#edit-contact").await;
     browser
         .wait_true(
             "an input of each defined field's type",
@@ -153,8 +136,8 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
              && document.querySelector('#contact-field-plan')?.tagName === 'SELECT'",
         )
         .await;
-    set_value(&browser, "#contact-field-seats", "a dozen").await;
-    click(&browser, "#contact-form button[type='submit']").await;
+    browser.set_value("#contact-field-seats", "a dozen").await;
+    browser.click("#contact-form button[type='submit']").await;
     browser
         .wait_true(
             "the server's refusal shown, naming the field by its label",
@@ -162,11 +145,13 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
         )
         .await;
     browser.screenshot("console-contact-fields-refused").await;
-    set_value(&browser, "#contact-field-seats", "12").await;
-    set_value(&browser, "#contact-field-plan", "Platinum").await;
-    set_value(&browser, "#contact-field-renewal", "2027-01-31").await;
-    click(&browser, "#contact-field-paid").await;
-    click(&browser, "#contact-form button[type='submit']").await;
+    browser.set_value("#contact-field-seats", "12").await;
+    browser.set_value("#contact-field-plan", "Platinum").await;
+    browser
+        .set_value("#contact-field-renewal", "2027-01-31")
+        .await;
+    browser.click("#contact-field-paid").await;
+    browser.click("#contact-form button[type='submit']").await;
     browser
         .wait_true(
             "the values shown by their labels",
@@ -194,8 +179,8 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
         .login(&app.address, "alice@example.com", Some("ar"))
         .await;
     browser.open_row(&sheena).await;
-    click(&browser, "#show-customer").await;
-    click(&browser, "#edit-contact").await;
+    browser.click("#show-customer").await;
+    browser.click("#edit-contact").await;
     browser.wait_css("#contact-field-plan").await;
     browser
         .wait_true("right to left", "document.documentElement.dir === 'rtl'")
@@ -222,8 +207,8 @@ async fn an_admin_defines_a_field_and_an_agent_edits_it_in_the_customer_panel() 
     browser
         .login(&app.address, "admin@example.com", Some("ar"))
         .await;
-    click(&browser, "#nav-admin").await;
-    click(&browser, "#admin-fields").await;
+    browser.click("#nav-admin").await;
+    browser.click("#admin-fields").await;
     browser
         .wait_true(
             "the fields listed",

@@ -710,6 +710,33 @@ async fn every_answer_matches_the_document() {
     let (status, listed) = api.get("/api/v1/templates?channel=support", &crm).await;
     assert_eq!(status, 200, "{listed}");
     api.get("/api/v1/templates?category=PROMO", &admin).await;
+    // An agent fills a template, sees it and sends it (docs/CAMPAIGNS.md, "Sending a template").
+    let filled = json!({"channel": "support", "name": "parcel_update", "language": "en_US",
+                        "body": ["PX-1"]});
+    let (status, previewed) = api.post("/api/v1/templates/preview", &alice, filled).await;
+    assert_eq!(status, 200, "{previewed}");
+    api.post(
+        "/api/v1/templates/preview",
+        &alice,
+        json!({"channel": "support", "name": "parcel_update", "language": "en_US"}),
+    )
+    .await;
+    let third = common::console::Customer::new(&app, "34600900003")
+        .hands_off_to(SUPPORT)
+        .await;
+    let third = format!("/api/v1/conversations/{third}");
+    api.post(&format!("{third}/accept"), &alice, json!({}))
+        .await;
+    let (status, offered) = api.get(&format!("{third}/templates"), &alice).await;
+    assert_eq!(status, 200, "{offered}");
+    let (status, sent) = api
+        .post(
+            &format!("{third}/messages"),
+            &alice,
+            json!({"template": {"name": "parcel_update", "language": "en_US", "body": ["PX-1"]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
     let (status, recorded) = api
         .post(
             "/api/v1/contacts/34600900001/consent",

@@ -576,7 +576,8 @@ async fn a_key_writes_on_telegram_and_to_the_shared_number_on_whatsapp() {
         parcels
             .post(
                 &path,
-                json!({"channel": "support", "template": {"name": "parcel_update", "language": "en"}}),
+                json!({"channel": "support", "template": {"name": "parcel_update", "language": "en",
+                    "components": [{"type": "body", "parameters": [{"type": "text", "text": "PX-1"}]}]}}),
             )
             .await,
     );

@@ -64,8 +64,18 @@ async fn opted_in_contact(admin: &Console, phone: &str) -> String {
     id
 }
 
+/// A send of a demo template with the parameters it takes (the fake Graph API answers 132000
+/// to a template without them, as Meta does).
 fn template(name: &str) -> Value {
-    json!({"channel": SUPPORT, "template": {"name": name, "language": "en_US"}})
+    let components = match name {
+        "parcel_update" => {
+            json!([{"type": "body", "parameters": [{"type": "text", "text": "PX-1"}]}])
+        }
+        "spring_sale" | "winter_sale" => json!([{"type": "body", "parameters": [
+            {"type": "text", "parameter_name": "first_name", "text": "Ana"}]}]),
+        _ => json!([]),
+    };
+    json!({"channel": SUPPORT, "template": {"name": name, "language": "en_US", "components": components}})
 }
 
 async fn send(crm: &Console, contact: &str, name: &str) -> (u16, Value) {

@@ -683,6 +683,22 @@ export async function sendQuickReply(id, shortcut) {
   addMessage(id, body && body.message);
 }
 
+/** The approved templates an agent may send in a conversation, with what each asks for; rejects with ApiError. */
+export async function loadTemplates(id) {
+  return api('GET', `/api/v1/conversations/${encodeURIComponent(id)}/templates`);
+}
+
+/** A template filled with its values as the customer will see it: `{preview, components}`; rejects with ApiError (422: what is wrong). */
+export async function previewTemplate(channel, fill) {
+  return api('POST', '/api/v1/templates/preview', { channel, ...fill });
+}
+
+/** Sends a template (`{name, language, header?, body?, buttons?}`); rejects with ApiError. */
+export async function sendTemplate(id, fill) {
+  const body = await api('POST', `/api/v1/conversations/${encodeURIComponent(id)}/messages`, { template: fill });
+  addMessage(id, body && body.message);
+}
+
 export async function loadQuickReplies() {
   if (store.get().quickReplies) return;
   try {

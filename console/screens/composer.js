@@ -8,6 +8,8 @@
 // someone else is typing here; my typing is told to the server (lib/actions.js activity).
 // A reply can carry a file: picked, dropped on the composer or pasted (an image); it is
 // previewed, the text becomes its caption, and the upload shows its progress.
+// On WhatsApp a template can always be sent (Template, screens/template.js), and is offered in
+// the notice once the window has closed: templates are what goes after it.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { t } from '../lib/i18n.js';
@@ -16,6 +18,7 @@ import { presenceIn, replyWindow, windowChangesAt } from '../lib/inbox.js';
 import { dateTime, time } from '../lib/format.js';
 import { channelKindLabel, composerControl, focusList, icons, listNames, myId } from './common.js';
 import { AttachmentPreview } from './media.js';
+import { TemplateDialog } from './template.js';
 
 /** What the file picker offers: the types WhatsApp takes (the server checks the bytes). */
 const ACCEPT = 'image/jpeg,image/png,image/webp,video/mp4,video/3gpp,audio/aac,audio/amr,audio/mpeg,audio/mp4,audio/ogg,'
@@ -51,6 +54,7 @@ export function Composer({ s, id, c, may }) {
   const [progress, setProgress] = useState(null);
   const [dragging, setDragging] = useState(false);
   const picker = useRef(null);
+  const [templating, setTemplating] = useState(false);
 
   const mine = !!may && may.reply;
   const note = noteChosen || !mine;
@@ -61,6 +65,7 @@ export function Composer({ s, id, c, may }) {
     composerControl.current = null;
   }, []);
   const canAttach = mine && !note;
+  const canTemplate = mine && !!c && c.channel_kind === 'whatsapp';
   const slash = text.startsWith('/') && !text.includes('\n');
   const picking = slash && !dismissed && !busy;
   const filter = slash ? text.slice(1).trim().toLowerCase() : '';
@@ -189,6 +194,7 @@ export function Composer({ s, id, c, may }) {
   if (c && !canSend) {
     return html`<div class="composer composer-readonly"><p class="hint">${t('composer.read_only')}</p></div>`;
   }
+  const dialog = templating && canTemplate && html`<${TemplateDialog} c=${c} onClose=${() => setTemplating(false)} />`;
   return html`
     <form class="composer" data-note=${note ? 'true' : 'false'} data-dragging=${dragging ? 'true' : 'false'}
       onSubmit=${(e) => { e.preventDefault(); submit(); }}
@@ -212,6 +218,10 @@ export function Composer({ s, id, c, may }) {
       ${mine && win.state !== 'unknown' && (win.state !== 'open' || win.tagged) && html`
         <p id="window-notice" class="window-notice" data-state=${win.state === 'open' ? 'tagged' : win.state} role="status">
           ${windowNotice(win, channelKindLabel(c.channel_kind) || 'WhatsApp')}
+          ${canTemplate && win.state === 'closed' && html`
+            <button id="template-cta" type="button" class="button primary template-cta" onClick=${() => setTemplating(true)}>
+              ${t('composer.template_cta')}
+            </button>`}
         </p>`}
       ${typing.length > 0 && html`
         <p id="typing-warning" class="typing-warning" role="status" dir="auto">${typing.length > 1 ? t('composer.others_typing_many', { names: listNames(typing) }) : t('composer.others_typing', { names: listNames(typing) })}</p>`}
@@ -229,6 +239,11 @@ export function Composer({ s, id, c, may }) {
             aria-label=${t('composer.attach')} title=${t('composer.attach')} onClick=${() => picker.current && picker.current.click()}>
             ${icons.attach()}
           </button>`}
+        ${canTemplate && html`
+          <button id="template-open" type="button" class="icon-button template-button" disabled=${busy}
+            aria-label=${t('composer.template')} title=${t('composer.template')} onClick=${() => setTemplating(true)}>
+            ${icons.template()}
+          </button>`}
         <label for="composer" class="visually-hidden">${note ? t('composer.note_label') : t('composer.reply_label')}</label>
         <span id="composer-keys" class="visually-hidden">${t('composer.keys')}</span>
         <textarea id="composer" dir="auto" rows=${rows} value=${text}
@@ -243,6 +258,7 @@ export function Composer({ s, id, c, may }) {
         </button>
       </div>
     </form>
+    ${dialog}
   `;
 }
 

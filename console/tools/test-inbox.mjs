@@ -2,7 +2,8 @@
 // Tests of the inbox's pure logic with node's test runner: lib/inbox.js (search queries,
 // pages, the virtualized list's window, Meta's 24-hour window, activity frames and when to
 // send them), lib/transcript.js (replies in context, reactions, places, contact cards) and
-// the list's rows as events change them with 10,000 conversations (lib/model.js listRows).
+// the list's rows as events change them with 10,000 conversations (lib/model.js listRows), and
+// a template's fields, request and draft preview (lib/template-form.js).
 //
 //   node --test console/tools/test-inbox.mjs
 
@@ -17,10 +18,11 @@ const lib = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const dir = mkdtempSync(join(tmpdir(), 'console-inbox-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-for (const f of ['model.js', 'inbox.js', 'transcript.js']) copyFileSync(join(lib, f), join(dir, f));
+for (const f of ['model.js', 'inbox.js', 'transcript.js', 'template-form.js']) copyFileSync(join(lib, f), join(dir, f));
 const model = await import(pathToFileURL(join(dir, 'model.js')).href);
 const inbox = await import(pathToFileURL(join(dir, 'inbox.js')).href);
 const tr = await import(pathToFileURL(join(dir, 'transcript.js')).href);
+const tf = await import(pathToFileURL(join(dir, 'template-form.js')).href);
 
 const HOUR = 3_600_000;
 
@@ -373,4 +375,86 @@ test('SLA clocks: the worst one, moving with the time; stopped ones keep their v
   assert.equal(inbox.slaState({ sla: { clocks: [clock('first_response', { due_at: null, at_risk_at: null })] } }, 1e12).status, 'on_track');
   // Junk from a broken server is ignored.
   assert.equal(inbox.slaState({ sla: { clocks: [null, 3, { status: 'x' }] } }, 0), null);
+});
+
+const readyTemplate = {
+  name: 'parcel_ready',
+  language: 'en_US',
+  category: 'UTILITY',
+  form: {
+    parameter_format: 'POSITIONAL',
+    header: { format: 'IMAGE', text: null, parameter: null },
+    body: 'Hi {{1}}, parcel {{2}} is ready.',
+    body_parameters: ['1', '2'],
+    footer: 'Parcels Inc.',
+    buttons: [
+      { index: 0, type: 'URL', text: 'Track', url: 'https://p.example/t/{{1}}', sub_type: 'url', required: true },
+      { index: 1, type: 'PHONE_NUMBER', text: 'Call', url: null, sub_type: null, required: false },
+      { index: 2, type: 'QUICK_REPLY', text: 'Talk to us', url: null, sub_type: 'quick_reply', required: false },
+    ],
+  },
+};
+
+test('a template asks for its media header, each body parameter and the buttons that take a value', () => {
+  const fields = tf.fieldsOf(readyTemplate.form);
+  assert.deepEqual(fields.map((f) => [f.key, f.kind, f.required]), [
+    ['header', 'header-media', true],
+    ['body:1', 'body', true],
+    ['body:2', 'body', true],
+    ['button:0', 'button', true],
+    ['button:2', 'button', false],
+  ]);
+  assert.deepEqual(tf.fieldsOf(null), []);
+  assert.equal(tf.unsupported(readyTemplate.form), false);
+  assert.equal(tf.unsupported({ header: { format: 'LOCATION' } }), true);
+  assert.equal(tf.placeholder('first_name'), '{{first_name}}');
+});
+
+test("a template's values become the request, empty ones left out, positional places kept", () => {
+  const values = { header: ' https://p.example/a.jpg ', 'body:1': 'Ana', 'body:2': 'PX-9', 'button:0': 'PX-9', 'button:2': '' };
+  assert.deepEqual(tf.fillOf(readyTemplate, values), {
+    name: 'parcel_ready',
+    language: 'en_US',
+    header: { image: { link: 'https://p.example/a.jpg' } },
+    body: ['Ana', 'PX-9'],
+    buttons: [{ index: 0, sub_type: 'url', value: 'PX-9' }],
+  });
+  assert.deepEqual(tf.fillOf(readyTemplate, { header: '4490709327384033' }, 'id').header, { image: { id: '4490709327384033' } });
+  assert.deepEqual(tf.fillOf(readyTemplate, { 'body:2': 'PX' }).body, ['', 'PX']);
+  assert.deepEqual(tf.fillOf(readyTemplate, {}), { name: 'parcel_ready', language: 'en_US' });
+  assert.equal(tf.complete(readyTemplate, values), true);
+  assert.equal(tf.complete(readyTemplate, { ...values, 'body:2': ' ' }), false);
+  const sale = {
+    name: 'spring_sale',
+    language: 'en_US',
+    form: {
+      parameter_format: 'NAMED',
+      header: { format: 'TEXT', text: 'Sale for {{who}}', parameter: 'who' },
+      body: 'Hi {{first_name}}',
+      body_parameters: ['first_name'],
+      footer: null,
+      buttons: [],
+    },
+  };
+  assert.deepEqual(tf.fillOf(sale, { header: 'Ana', 'body:first_name': 'Ana' }), {
+    name: 'spring_sale',
+    language: 'en_US',
+    header: { text: 'Ana' },
+    body: { first_name: 'Ana' },
+  });
+  assert.deepEqual(tf.draftPreview(sale, { 'body:first_name': 'Ana' }), {
+    header: { format: 'TEXT', text: 'Sale for {{who}}' },
+    body: 'Hi Ana',
+    footer: null,
+    buttons: [],
+  });
+});
+
+test('the draft preview fills what is given and keeps the placeholders of the rest', () => {
+  const draft = tf.draftPreview(readyTemplate, { 'body:1': 'Ana', 'button:0': 'PX-9' });
+  assert.deepEqual(draft.header, { format: 'IMAGE' });
+  assert.equal(draft.body, 'Hi Ana, parcel {{2}} is ready.');
+  assert.equal(draft.footer, 'Parcels Inc.');
+  assert.deepEqual(draft.buttons[0], { type: 'URL', text: 'Track', url: 'https://p.example/t/PX-9' });
+  assert.deepEqual(draft.buttons[2], { type: 'QUICK_REPLY', text: 'Talk to us' });
 });

@@ -427,29 +427,35 @@ pub enum CampaignAction {
     SyncTemplates,
     /// Export the whole consent ledger (CSV).
     ExportConsent,
+    /// Fill a template with parameters and see it (`POST /templates/preview`).
+    PreviewTemplates,
 }
 
 impl CampaignAction {
-    pub const ALL: [CampaignAction; 3] = [
+    pub const ALL: [CampaignAction; 4] = [
         CampaignAction::ViewTemplates,
         CampaignAction::SyncTemplates,
         CampaignAction::ExportConsent,
+        CampaignAction::PreviewTemplates,
     ];
 }
 
 /// May `who` do `action`? Templates are listed by supervisors, admins and keys that send
 /// (`messages:send`) or run campaigns (`campaigns:write`); a sync and the ledger's export are
-/// admins' and `campaigns:write` keys'. (A contact's own consent is read and recorded through
+/// admins' and `campaigns:write` keys'; a template is filled and previewed by everyone signed in
+/// (an agent sends one from the composer) and by the keys that list them. (A contact's own consent is read and recorded through
 /// the contact, as [`decide_business`] and [`decide_contacts`] say.)
 pub fn decide_campaigns(who: Who<'_>, action: CampaignAction) -> Verdict {
     let allowed = match (who, action) {
         (Who::Person(p), CampaignAction::ViewTemplates) => {
             matches!(p.role, Role::Admin | Role::Supervisor)
         }
+        // Agents fill templates in their conversations' composer.
+        (Who::Person(_), CampaignAction::PreviewTemplates) => true,
         (Who::Person(p), CampaignAction::SyncTemplates | CampaignAction::ExportConsent) => {
             p.role == Role::Admin
         }
-        (Who::Key(k), CampaignAction::ViewTemplates) => {
+        (Who::Key(k), CampaignAction::ViewTemplates | CampaignAction::PreviewTemplates) => {
             k.has(Scope::MessagesSend) || k.has(Scope::CampaignsWrite)
         }
         (Who::Key(k), CampaignAction::SyncTemplates | CampaignAction::ExportConsent) => {
@@ -487,8 +493,11 @@ mod campaign_tests {
         use CampaignAction::*;
         for action in CampaignAction::ALL {
             for (role, expected) in [
-                (Role::Agent, false),
-                (Role::Supervisor, action == ViewTemplates),
+                (Role::Agent, action == PreviewTemplates),
+                (
+                    Role::Supervisor,
+                    matches!(action, ViewTemplates | PreviewTemplates),
+                ),
                 (Role::Admin, true),
             ] {
                 let p = person(role);
@@ -501,7 +510,9 @@ mod campaign_tests {
             for scope in Scope::ALL {
                 let k = key(&[scope]);
                 let expected = match action {
-                    ViewTemplates => matches!(scope, Scope::MessagesSend | Scope::CampaignsWrite),
+                    ViewTemplates | PreviewTemplates => {
+                        matches!(scope, Scope::MessagesSend | Scope::CampaignsWrite)
+                    }
                     SyncTemplates | ExportConsent => scope == Scope::CampaignsWrite,
                 };
                 assert_eq!(

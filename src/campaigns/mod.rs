@@ -4,6 +4,7 @@
 //! account-level webhooks (template status and category changes, `user_preferences`) and to a
 //! customer's stop and start keywords.
 
+pub mod compose;
 pub mod consent;
 pub mod policy;
 pub mod records;

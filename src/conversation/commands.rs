@@ -989,6 +989,38 @@ fn sla_breached(
 /// A WhatsApp number the contact never wrote from (the contact's phone) opens with the number
 /// as the customer and, like a customer's first message, links the number to the contact
 /// that has it.
+/// A template outside the service window reaches a customer: the portfolio's messaging limit
+/// counts them (reserved before the step: a step that then fails leaves the customer counted,
+/// which errs on the side of the limit). The inner error when the limit is reached; a business
+/// system's send and an agent's reply both ask.
+async fn within_messaging_limit(
+    deps: &ConversationDeps,
+    c: &ConversationRecord,
+    content: &OutboundContent,
+    rule: crate::channels::window::WindowRule,
+    now: i64,
+) -> Result<Result<(), CommandError>, StoreError> {
+    if let Some(campaigns) = &deps.campaigns
+        && crate::campaigns::policy::counts_toward_limit(
+            matches!(content, OutboundContent::Template { .. }),
+            rule.at(c.last_inbound_at, now).open,
+        )
+        && let crate::campaigns::policy::Reach::Full { limit, retry_at } =
+            campaigns.reach(c.customer.as_str(), now).await?
+    {
+        let seconds = (retry_at - now).max(1_000) / 1_000;
+        return Ok(Err(CommandError::MessagingLimit {
+            message: format!(
+                "the messaging limit is reached: {limit} customers were sent a template \
+                 outside their service window in the last 24 hours; the next one may be \
+                 reached in {seconds} s"
+            ),
+            retry_after_seconds: u64::try_from(seconds).unwrap_or(1),
+        }));
+    }
+    Ok(Ok(()))
+}
+
 async fn send_for_business(
     deps: &ConversationDeps,
     mut loaded: Loaded,
@@ -1030,29 +1062,8 @@ async fn send_for_business(
     {
         return Ok((loaded, Err(CommandError::WindowClosed(reason.into()))));
     }
-    // A template outside the service window reaches a customer: the portfolio's messaging
-    // limit counts them (reserved before the step: a step that then fails leaves the customer
-    // counted, which errs on the side of the limit).
-    if let Some(campaigns) = &deps.campaigns
-        && crate::campaigns::policy::counts_toward_limit(
-            matches!(content, OutboundContent::Template { .. }),
-            rule.at(c.last_inbound_at, now).open,
-        )
-        && let crate::campaigns::policy::Reach::Full { limit, retry_at } =
-            campaigns.reach(c.customer.as_str(), now).await?
-    {
-        let seconds = (retry_at - now).max(1_000) / 1_000;
-        return Ok((
-            loaded,
-            Err(CommandError::MessagingLimit {
-                message: format!(
-                    "the messaging limit is reached: {limit} customers were sent a template \
-                     outside their service window in the last 24 hours; the next one may be \
-                     reached in {seconds} s"
-                ),
-                retry_after_seconds: u64::try_from(seconds).unwrap_or(1),
-            }),
-        ));
+    if let Err(full) = within_messaging_limit(deps, &c, &content, rule, now).await? {
+        return Ok((loaded, Err(full)));
     }
     let mut step = ConversationStep::empty();
     let mut fx = Effects::default();
@@ -1269,6 +1280,9 @@ async fn agent_action(
                 let kind = crate::channels::kind_of(&c.customer);
                 return Err(CommandError::WindowClosed(rule.closed_reason(kind).into()));
             }
+            within_messaging_limit(deps, c, &content, rule, now)
+                .await
+                .map_err(|e| CommandError::Unavailable(e.to_string()))??;
             let message = OutboundMessage {
                 id: MessageId::generate(),
                 conversation: c.key.clone(),

@@ -521,12 +521,22 @@ async fn list_requests(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 fn graph_error(http_status: u16, code: i64, message: &str, kind: &str) -> (u16, Value) {
+    graph_error_detailed(http_status, code, message, message, kind)
+}
+
+fn graph_error_detailed(
+    http_status: u16,
+    code: i64,
+    message: &str,
+    details: &str,
+    kind: &str,
+) -> (u16, Value) {
     let body = json!({
         "error": {
             "message": format!("(#{code}) {message}"),
             "type": kind,
             "code": code,
-            "error_data": { "messaging_product": "whatsapp", "details": message },
+            "error_data": { "messaging_product": "whatsapp", "details": details },
             "fbtrace_id": "AFakeGraphTrace",
             "is_transient": false,
         }
@@ -544,6 +554,14 @@ fn error_message(code: i64) -> &'static str {
         131047 => "Re-engagement message",
         131000 => "Something went wrong",
         131057 => "Account in maintenance mode",
+        132000 => "Number of parameters does not match the expected number of params",
+        132001 => "Template name does not exist in the translation",
+        132015 => {
+            "Template is paused due to low quality so it cannot be sent in a template message"
+        }
+        132016 => {
+            "Template has been paused too many times due to low quality and is now permanently disabled"
+        }
         190 => "Invalid OAuth access token",
         100 => "Invalid parameter",
         _ => "Scripted error",
@@ -584,6 +602,63 @@ pub fn demo_templates() -> Vec<Value> {
                "category": "MARKETING", "status": "PENDING", "parameter_format": "NAMED",
                "components": [body("Hi {{first_name}}, winter is coming.")]}),
     ]
+}
+
+/// Meta's checks of a template message (`type: template`), against the templates the fake
+/// lists: the name must exist in that language (132001), be approved (paused: 132015,
+/// disabled: 132016, anything else: 132001), and get exactly the parameters its header, body
+/// and buttons take (132000). None for any other message, or a template that passes.
+fn template_refusal(shared: &Shared, body: &Value) -> Option<(u16, Value)> {
+    if body.get("type").and_then(Value::as_str) != Some("template") {
+        return None;
+    }
+    let sent = body.get("template");
+    let name = sent.and_then(|t| t.get("name")).and_then(Value::as_str);
+    let language = sent
+        .and_then(|t| t.pointer("/language/code"))
+        .and_then(Value::as_str);
+    let components = sent
+        .and_then(|t| t.get("components"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let listed = {
+        let state = shared.lock();
+        state.templates.clone().unwrap_or_else(demo_templates)
+    };
+    let found = listed.into_iter().find(|t| {
+        t.get("name").and_then(Value::as_str) == name
+            && t.get("language").and_then(Value::as_str) == language
+    });
+    let template = found
+        .and_then(|item| {
+            crate::campaigns::templates::parse_listing("fake", &json!({"data": [item]}), 0)
+        })
+        .and_then(|page| page.templates.into_iter().next());
+    let refuse = |code: i64| {
+        Some(graph_error(
+            400,
+            code,
+            error_message(code),
+            "OAuthException",
+        ))
+    };
+    let Some(template) = template else {
+        return refuse(132001);
+    };
+    match template.status.as_str() {
+        crate::campaigns::templates::APPROVED => {}
+        "PAUSED" => return refuse(132015),
+        "DISABLED" => return refuse(132016),
+        _ => return refuse(132001),
+    }
+    let mismatch = crate::campaigns::compose::sent_mismatch(&template, &components)?;
+    Some(graph_error_detailed(
+        400,
+        132000,
+        error_message(132000),
+        &format!("number of parameters does not match the template: {mismatch}"),
+        "OAuthException",
+    ))
 }
 
 /// Templates per page when the request names no `limit`.
@@ -692,6 +767,8 @@ async fn messages(
                     } else {
                         graph_error(400, 100, "message_id is required", "OAuthException")
                     }
+                } else if let Some(refused) = template_refusal(&shared, b) {
+                    refused
                 } else if let Some(to) = &to {
                     let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
                     let id = format!("wamid.FAKE{}{n:010}", shared.instance);
@@ -1226,6 +1303,78 @@ mod tests {
             .expect("json");
         assert_eq!(listed.as_array().map(Vec::len), Some(4));
         assert_eq!(listed[0]["body"]["text"]["body"], "hi");
+    }
+
+    fn template(name: &str, language: &str, components: Value) -> Value {
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "A",
+               "type": "template",
+               "template": {"name": name, "language": {"code": language}, "components": components}})
+    }
+
+    /// A template message is checked like Meta checks it: the name in that language, its
+    /// status, and as many parameters as its header, body and buttons take.
+    #[tokio::test]
+    async fn template_sends_are_checked_like_meta() {
+        let fake = FakeGraph::start();
+        let http = reqwest::Client::new();
+        let url = format!("{}/v23.0/111/messages", fake.base_url());
+        let send = |name: &str, language: &str, components: Value| {
+            post(&http, &url, Some("t"), template(name, language, components))
+        };
+        let code = |(status, body): (u16, Value)| {
+            assert_eq!(status, 400, "{body}");
+            body["error"]["code"].as_i64().unwrap_or_default()
+        };
+        let body =
+            |text: &str| json!([{"type": "body", "parameters": [{"type": "text", "text": text}]}]);
+        let (status, answer) = send("parcel_update", "en_US", body("PX-1")).await;
+        assert_eq!(status, 200, "{answer}");
+        let (status, answer) = send("parcel_pending", "es", Value::Null).await;
+        assert_eq!(status, 200, "{answer}");
+        // The wrong language, an unknown name, one still pending.
+        for (name, language) in [
+            ("parcel_update", "fr"),
+            ("nope", "en_US"),
+            ("winter_sale", "en_US"),
+        ] {
+            assert_eq!(code(send(name, language, json!([])).await), 132001);
+        }
+        // Too few, too many, a stray button.
+        let (_, answer) = send("parcel_update", "en_US", json!([])).await;
+        assert_eq!(
+            answer["error"]["message"],
+            "(#132000) Number of parameters does not match the expected number of params"
+        );
+        assert!(
+            answer["error"]["error_data"]["details"]
+                .as_str()
+                .is_some_and(|d| d.contains("body: expected 1, got 0")),
+            "{answer}"
+        );
+        let two = json!([{"type": "body", "parameters": [
+            {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]);
+        let mut stray = body("PX");
+        if let Some(components) = stray.as_array_mut() {
+            components.push(json!({"type": "button", "sub_type": "url", "index": "0",
+                                   "parameters": [{"type": "text", "text": "x"}]}));
+        }
+        for components in [json!([]), two, stray] {
+            assert_eq!(
+                code(send("parcel_update", "en_US", components).await),
+                132000
+            );
+        }
+        // Paused and disabled templates.
+        let mut listed = demo_templates();
+        listed[0]["status"] = json!("PAUSED");
+        listed[1]["status"] = json!("DISABLED");
+        fake.set_templates(listed);
+        assert_eq!(
+            code(send("parcel_update", "en_US", body("PX")).await),
+            132015
+        );
+        assert_eq!(code(send("parcel_update", "en", body("PX")).await), 132016);
+        assert_eq!(fake.messages_to("A").len(), 2, "only the good ones");
     }
 
     #[tokio::test]

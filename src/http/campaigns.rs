@@ -11,27 +11,41 @@
 //!   conversation with it); audited (`consent.record`).
 //! - `GET /api/v1/consent.csv`: the whole ledger as CSV (admins; keys with `campaigns:write`);
 //!   audited (`consent.export`).
+//! - `POST /api/v1/templates/preview` `{"channel", "name", "language", "header"?, "body"?,
+//!   "buttons"?}`: a template filled with its parameters, `{"preview", "components",
+//!   "category"}` or a 422 naming the problem (everyone signed in; keys with `messages:send` or
+//!   `campaigns:write`).
+//! - `GET /api/v1/conversations/{id}/templates`: the approved templates of the conversation's
+//!   WhatsApp number and what each asks for (whoever may reply there); an agent sends one with
+//!   `POST /api/v1/conversations/{id}/messages` `{"template": {...}}` ([`agent_template`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::{Actor, request_meta};
+use super::auth::{Actor, Caller, request_meta};
 use super::{ApiError, AppState};
+use crate::accounts::policy::Action;
 use crate::accounts::policy::{self, BusinessAction, CampaignAction};
+use crate::campaigns::compose::{
+    self, BodyInput, ButtonInput, Form, HeaderInput, Preview, Problem, TemplateInput,
+};
+use crate::campaigns::consent::ConsentState;
 use crate::campaigns::consent::{ConsentEvent, ConsentSource};
 use crate::campaigns::records::{ConsentEntry, NewConsent};
-use crate::campaigns::templates::{Category, Template};
+use crate::campaigns::templates::{self, Category, Template};
 use crate::campaigns::{SyncError, SyncReport};
-use crate::domain::ChannelKind;
-use crate::integrations::send::address_on;
+use crate::domain::{ChannelKind, OutboundContent};
+use crate::integrations::send::{Refusal, address_on, template_allowed, unusable_refusal};
 
 pub fn routes(api: &mut super::openapi::Api) {
     api.op(__path_list_templates, list_templates)
         .op(__path_sync_templates, sync_templates)
         .op(__path_contact_consent, contact_consent)
         .op(__path_record_consent, record_consent)
-        .op(__path_export_consent, export_consent);
+        .op(__path_export_consent, export_consent)
+        .op(__path_preview_template, preview_template)
+        .op(__path_conversation_templates, conversation_templates);
 }
 
 /// The longest proof text.
@@ -534,4 +548,285 @@ async fn export_consent(
             "attachment; filename=\"consent.csv\"",
         ))
         .body(bytes))
+}
+
+/// A template of the conversation's number as the composer offers it: what it asks for.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OfferedTemplate {
+    name: String,
+    language: String,
+    category: Category,
+    form: Form,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ConversationTemplates {
+    channel: String,
+    /// The contact's language, when known (the templates in it come first).
+    language: Option<String>,
+    templates: Vec<OfferedTemplate>,
+}
+
+/// Whether a template's language (`en_US`) is `language` (`en`, `en-US`), or shares its base.
+fn same_language(template: &str, language: &str) -> bool {
+    let base = |l: &str| {
+        l.split(['_', '-'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    base(template) == base(language)
+}
+
+/// The approved templates an agent may send in a conversation (its WhatsApp number's), with
+/// what each asks for; those in the contact's language first.
+#[utoipa::path(
+    get,
+    path = "/conversations/{id}/templates",
+    tag = "console",
+    security(("console" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The number's approved templates.", body = ConversationTemplates),
+    )
+)]
+async fn conversation_templates(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let conversation = super::console::permitted(&state, &caller, &id, Action::Reply).await?;
+    let channel = conversation.channel.as_str().to_owned();
+    let language = state
+        .store
+        .load_contact(&conversation.customer)
+        .await?
+        .and_then(|c| c.language);
+    let whatsapp = state
+        .settings
+        .channels
+        .get(&channel)
+        .is_some_and(|c| c.kind == ChannelKind::Whatsapp);
+    let mut templates: Vec<OfferedTemplate> = if whatsapp {
+        state
+            .campaigns
+            .records
+            .templates(Some(&channel))
+            .await?
+            .into_iter()
+            .filter(|t| templates::usable(Some(t)).is_ok())
+            .map(|t| OfferedTemplate {
+                form: compose::form(&t),
+                name: t.name,
+                language: t.language,
+                category: t.category,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(language) = &language {
+        templates.sort_by_key(|t| !same_language(&t.language, language));
+    }
+    Ok(HttpResponse::Ok().json(ConversationTemplates {
+        channel,
+        language,
+        templates,
+    }))
+}
+
+/// A template and its parameters, as a person fills them (docs/CAMPAIGNS.md, "Sending a
+/// template").
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TemplateFill {
+    name: String,
+    /// The template's language code (`en_US`, `es`).
+    language: String,
+    #[serde(default)]
+    header: Option<HeaderInput>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    body: Option<BodyInput>,
+    #[serde(default)]
+    buttons: Vec<ButtonInput>,
+}
+
+impl TemplateFill {
+    fn input(&self) -> TemplateInput {
+        TemplateInput {
+            header: self.header.clone(),
+            body: self.body.clone(),
+            buttons: self.buttons.clone(),
+        }
+    }
+}
+
+/// The stored template of `channel` a fill names, if it may be sent (synced, APPROVED).
+async fn usable_template(
+    state: &AppState,
+    channel: &str,
+    fill: &TemplateFill,
+) -> Result<Template, ApiError> {
+    let template = state
+        .campaigns
+        .records
+        .template(channel, &fill.name, &fill.language)
+        .await?;
+    match templates::usable(template.as_ref()) {
+        Ok(_) => template.ok_or_else(|| ApiError::Internal("a usable template is stored".into())),
+        Err(unusable) => Err(refused(unusable_refusal(
+            &fill.name,
+            &fill.language,
+            unusable,
+        ))),
+    }
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::BadRequest(message) => ApiError::BadRequest(message),
+        Refusal::Rule { code, message } => ApiError::Unprocessable { code, message },
+    }
+}
+
+/// The input's problems as one 422: the first one's code, every one in the message.
+fn problems_error(problems: &[Problem]) -> ApiError {
+    let message = problems
+        .iter()
+        .map(|p| format!("`{}`: {}", p.field, p.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::Unprocessable {
+        code: problems.first().map_or("invalid_parameters", |p| p.code),
+        message,
+    }
+}
+
+/// The template message an agent sends in `conversation`: on a WhatsApp number only, a
+/// template synced and APPROVED there, the country and consent rules of a business system's
+/// send ([`template_allowed`]: marketing only to a contact opted in on that number), its
+/// parameters checked ([`compose`]). The window does not matter: a template is what goes
+/// after it closed.
+pub(super) async fn agent_template(
+    state: &AppState,
+    conversation: &crate::store::ConversationRecord,
+    fill: &TemplateFill,
+) -> Result<OutboundContent, ApiError> {
+    let channel = conversation.channel.as_str();
+    let kind = state.settings.channels.get(channel).map(|c| c.kind);
+    if kind != Some(ChannelKind::Whatsapp) {
+        return Err(ApiError::Unprocessable {
+            code: "template_unsupported",
+            message: format!(
+                "this conversation is on {}: only WhatsApp sends templates",
+                kind.map_or("an unknown channel", |k| k.as_str())
+            ),
+        });
+    }
+    let template = state
+        .campaigns
+        .records
+        .template(channel, &fill.name, &fill.language)
+        .await?;
+    let last = state
+        .campaigns
+        .records
+        .consent_state(channel, conversation.customer.as_str(), None)
+        .await?;
+    let address = conversation.customer.as_str();
+    let country = crate::crm::contact::country_of(address);
+    template_allowed(
+        &fill.name,
+        &fill.language,
+        template.as_ref(),
+        &state.campaigns.countries,
+        crate::campaigns::policy::Recipient::of(address, country.as_deref()),
+        ConsentState {
+            erased: false,
+            last,
+        },
+    )
+    .map_err(refused)?;
+    let template =
+        template.ok_or_else(|| ApiError::Internal("an allowed template is stored".into()))?;
+    let composed = compose::compose(&template, &fill.input()).map_err(|p| problems_error(&p))?;
+    Ok(OutboundContent::Template {
+        name: template.name,
+        language: template.language,
+        components: composed.components,
+    })
+}
+
+/// What the preview route takes: the number, the template and its parameters.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    channel: String,
+    name: String,
+    language: String,
+    #[serde(default)]
+    header: Option<HeaderInput>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    body: Option<BodyInput>,
+    #[serde(default)]
+    buttons: Vec<ButtonInput>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct PreviewResponse {
+    /// The message as the customer will see it.
+    preview: Preview,
+    /// Meta's `components`, as they would be sent.
+    #[schema(value_type = Vec<Object>)]
+    components: serde_json::Value,
+    category: Category,
+}
+
+/// A template filled with its parameters: the preview and Meta's components, or a 422 naming
+/// the first problem's code and every problem's field. Consent is not weighed here (no
+/// contact): the send does.
+#[utoipa::path(
+    post,
+    path = "/templates/preview",
+    tag = "campaigns",
+    security(("console" = []), ("business" = [])),
+    request_body = PreviewBody,
+    responses(
+        (status = 200, description = "The preview and the components.", body = PreviewResponse),
+    )
+)]
+async fn preview_template(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<PreviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    allowed(&actor, CampaignAction::PreviewTemplates)?;
+    let body = body.into_inner();
+    if state
+        .settings
+        .channels
+        .get(&body.channel)
+        .is_none_or(|c| c.kind != ChannelKind::Whatsapp)
+    {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_channel",
+            message: format!("`channel`: {:?} is no WhatsApp channel", body.channel),
+        });
+    }
+    let fill = TemplateFill {
+        name: body.name,
+        language: body.language,
+        header: body.header,
+        body: body.body,
+        buttons: body.buttons,
+    };
+    let template = usable_template(&state, &body.channel, &fill).await?;
+    let composed = compose::compose(&template, &fill.input()).map_err(|p| problems_error(&p))?;
+    Ok(HttpResponse::Ok().json(PreviewResponse {
+        preview: composed.preview,
+        components: composed.components,
+        category: template.category,
+    }))
 }

@@ -803,6 +803,9 @@ struct ReplyBody {
     text: Option<String>,
     media: Option<MediaBody>,
     quick_reply: Option<String>,
+    /// A WhatsApp template with its parameters: also after the customer-service window closed
+    /// (docs/CAMPAIGNS.md, "Sending a template").
+    template: Option<super::campaigns::TemplateFill>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -836,9 +839,13 @@ async fn reply(
     body: web::Json<ReplyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let content = match (body.text, body.media, body.quick_reply) {
-        (Some(text), None, None) => text_content(text)?,
-        (None, None, Some(shortcut)) => {
+    let content = match (body.text, body.media, body.quick_reply, body.template) {
+        (None, None, None, Some(fill)) => {
+            let conversation = permitted(&state, &caller, &id, Action::Reply).await?;
+            super::campaigns::agent_template(&state, &conversation, &fill).await?
+        }
+        (Some(text), None, None, None) => text_content(text)?,
+        (None, None, Some(shortcut), None) => {
             let reply = state
                 .settings
                 .console
@@ -847,7 +854,7 @@ async fn reply(
                 .ok_or_else(|| ApiError::BadRequest(format!("no quick reply {shortcut}")))?;
             text_content(reply.text.clone())?
         }
-        (None, Some(media), None) => {
+        (None, Some(media), None, None) => {
             let url = reqwest::Url::parse(&media.link)
                 .map_err(|e| ApiError::BadRequest(format!("media link: {e}")))?;
             if url.scheme() != "https" && url.scheme() != "http" {
@@ -865,7 +872,7 @@ async fn reply(
         }
         _ => {
             return Err(ApiError::BadRequest(
-                "give exactly one of `text`, `media` or `quick_reply`".into(),
+                "give exactly one of `text`, `media`, `quick_reply` or `template`".into(),
             ));
         }
     };

@@ -161,6 +161,23 @@ impl TemplateBody {
     }
 }
 
+/// Why the template named `name` in `language` may not be sent, as a refusal (422).
+pub fn unusable_refusal(name: &str, language: &str, unusable: Unusable) -> Refusal {
+    Refusal::Rule {
+        code: unusable.code(),
+        message: match unusable {
+            Unusable::Unknown => format!(
+                "no template {name:?} in {language:?} for this number: sync the templates \
+                 (POST /api/v1/templates/sync) or check its name and language"
+            ),
+            Unusable::NotApproved { status, reason } => format!(
+                "template {name:?} in {language:?} is {status}{}: only an APPROVED template is sent",
+                reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+        },
+    }
+}
+
 /// May a template go out: `template` is the stored one of that channel, name and language, and
 /// `consent` the contact's state on that number. Its category when it may; else the rule that
 /// refuses it (422), named by its code: `unknown_template`, `template_not_approved`, a country
@@ -175,19 +192,8 @@ pub fn template_allowed(
     recipient: Recipient<'_>,
     consent: ConsentState,
 ) -> Result<Category, Refusal> {
-    let category = templates::usable(template).map_err(|unusable| Refusal::Rule {
-        code: unusable.code(),
-        message: match unusable {
-            Unusable::Unknown => format!(
-                "no template {name:?} in {language:?} for this number: sync the templates \
-                 (POST /api/v1/templates/sync) or check its name and language"
-            ),
-            Unusable::NotApproved { status, reason } => format!(
-                "template {name:?} in {language:?} is {status}{}: only an APPROVED template is sent",
-                reason.map(|r| format!(" ({r})")).unwrap_or_default()
-            ),
-        },
-    })?;
+    let category = templates::usable(template)
+        .map_err(|unusable| unusable_refusal(name, language, unusable))?;
     policy::country_allows(countries, category, recipient).map_err(|refusal| Refusal::Rule {
         code: refusal.code(),
         message: format!(

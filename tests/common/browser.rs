@@ -102,6 +102,30 @@ impl Browser {
         Browser { driver, client }
     }
 
+    /// Set the value of the input or select `css` (once it is there) as typing or picking
+    /// would: its `input` and `change` events fire.
+    pub async fn set_value(&self, css: &str, value: &str) {
+        self.wait_css(css).await;
+        self.client
+            .execute(
+                "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
+                 el.dispatchEvent(new Event('input', { bubbles: true })); \
+                 el.dispatchEvent(new Event('change', { bubbles: true })); return true;",
+                vec![Value::String(css.into()), Value::String(value.into())],
+            )
+            .await
+            .expect("a value set");
+    }
+
+    /// Click `css` once it is there.
+    pub async fn click(&self, css: &str) {
+        self.wait_css(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{css} clicked: {e}"));
+    }
+
     pub async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .client

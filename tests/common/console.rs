@@ -1257,3 +1257,35 @@ pub async fn wait_handed_off(app: &TestApp, customer: &CustomerId) -> String {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// A utility template with an image header, two positional parameters, a footer, a URL button
+/// with a suffix and a quick reply, as Meta lists it: for the fake Graph API to list besides the
+/// demo's (tests of sending a template).
+pub fn parcel_ready_template() -> Value {
+    json!({"id": "1000000000000101", "name": "parcel_ready", "language": "en_US",
+    "category": "UTILITY", "status": "APPROVED", "parameter_format": "POSITIONAL",
+    "components": [
+        {"type": "HEADER", "format": "IMAGE",
+         "example": {"header_handle": ["https://parcels.example/example.jpg"]}},
+        {"type": "BODY", "text": "Hi {{1}}, parcel {{2}} is ready at the locker."},
+        {"type": "FOOTER", "text": "Parcels Inc."},
+        {"type": "BUTTONS", "buttons": [
+            {"type": "URL", "text": "Track", "url": "https://parcels.example/t/{{1}}"},
+            {"type": "QUICK_REPLY", "text": "Talk to us"}
+        ]}
+    ]})
+}
+
+/// Meta's components of `parcel_ready` filled with the header
+/// `https://parcels.example/locker.jpg`, the body `Ana` and `parcel`, and `parcel` as the
+/// tracking link's suffix: what the fake Graph API must receive.
+pub fn parcel_ready_components(parcel: &str) -> Value {
+    json!([
+        {"type": "header", "parameters": [
+            {"type": "image", "image": {"link": "https://parcels.example/locker.jpg"}}]},
+        {"type": "body", "parameters": [
+            {"type": "text", "text": "Ana"}, {"type": "text", "text": parcel}]},
+        {"type": "button", "sub_type": "url", "index": "0",
+         "parameters": [{"type": "text", "text": parcel}]}
+    ])
+}
