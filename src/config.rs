@@ -1192,9 +1192,10 @@ pub struct CampaignSettings {
     /// refuse them (on by default; turn off when Meta lifts the pause).
     pub us_marketing_paused: bool,
     /// Unique customers reached outside a service window per moving 24 hours, shared by all
-    /// this gateway's WhatsApp numbers (one business portfolio): a number, `unlimited`, or
+    /// this gateway's WhatsApp numbers (one business portfolio): `meta` (read from Meta's
+    /// phone-number field with each template sync; 250 until read), a number, `unlimited`, or
     /// Meta's tier name (`TIER_2K`).
-    pub messaging_limit: crate::campaigns::policy::MessagingLimit,
+    pub messaging_limit: crate::campaigns::policy::LimitSetting,
     /// After Meta's 131049 a template is sent again after each of these waits (ms after the
     /// failure: 12 h, 24 h, 48 h), then given up; empty: never retried.
     pub retry_131049_ms: Vec<u64>,
@@ -1209,7 +1210,7 @@ impl Default for CampaignSettings {
         Self {
             marketing_countries: CountryLists::default(),
             us_marketing_paused: true,
-            messaging_limit: crate::campaigns::policy::MessagingLimit::Unlimited,
+            messaging_limit: crate::campaigns::policy::LimitSetting::Meta,
             retry_131049_ms: vec![43_200_000, 86_400_000, 172_800_000],
             retry_poll_interval_ms: 60_000,
             retry_lease_ms: 300_000,

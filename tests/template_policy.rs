@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::console::*;
 use serde_json::{Value, json};
-use switchboard::campaigns::policy::MessagingLimit;
+use switchboard::campaigns::policy::{LimitSetting, MessagingLimit};
 use switchboard::domain::CustomerId;
 use switchboard::fakes::graph::RecordedSend;
 
@@ -153,7 +153,7 @@ async fn countries_decide_marketing_by_number() {
 /// window open) gets a template without counting.
 async fn the_messaging_limit_is_never_exceeded() {
     let app = spawn_console_app(|s| {
-        s.campaigns.messaging_limit = MessagingLimit::Customers(2);
+        s.campaigns.messaging_limit = LimitSetting::Fixed(MessagingLimit::Customers(2));
     })
     .await;
     let admin = admin(&app).await;
@@ -219,6 +219,64 @@ async fn the_messaging_limit_is_never_exceeded() {
     assert!(opened.is_empty(), "{opened:?}");
     let (status, _) = send(&crm, &third, "parcel_update").await;
     assert_eq!(status, 429);
+}
+
+/// By default the limit is Meta's: the number's tier, read with the template sync. At
+/// TIER_250, 250 customers get a template outside their window and the 251st does not.
+async fn the_limit_is_meta_s_tier() {
+    let app = spawn_console_app(|s| {
+        // 251 sends in a few seconds: past the key's default request rate otherwise.
+        s.api_keys.requests_per_minute = 100_000;
+        s.api_keys.burst = 1_000;
+    })
+    .await;
+    app.graph.set_messaging_limit("TIER_250");
+    let admin = admin(&app).await;
+    let synced = expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let reports = synced["synced"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !reports.is_empty() && reports.iter().all(|r| r["messaging_limit"] == "TIER_250"),
+        "{synced}"
+    );
+    let crm = send_key(&admin, &app).await;
+    let mut ids = Vec::new();
+    for i in 0..251 {
+        let upserted = admin
+            .put(
+                "/api/v1/contacts",
+                json!({"match": {"phone": format!("34601{i:06}")}, "set": {"name": format!("C{i}")}}),
+            )
+            .await;
+        assert!((200..300).contains(&upserted.0), "{upserted:?}");
+        ids.push(
+            upserted.1["contact"]["id"]
+                .as_str()
+                .expect("an id")
+                .to_owned(),
+        );
+    }
+    for chunk in ids[..250].chunks(25) {
+        let sends = chunk.iter().map(|id| send(&crm, id, "parcel_update"));
+        for (status, body) in futures::future::join_all(sends).await {
+            assert_eq!(status, 202, "{body}");
+        }
+    }
+    let (status, body) = send(&crm, &ids[250], "parcel_update").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("messaging_limit")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("250 customers")),
+        "{body}"
+    );
+    // Meta raises the tier: the next sync reads it, the 251st goes.
+    app.graph.set_messaging_limit("TIER_2K");
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    expect_status(202, send(&crm, &ids[250], "parcel_update").await);
 }
 
 /// The template requests the fake received for `to` (accepted or not), once there are `n`.
@@ -328,4 +386,5 @@ in_both_modes!(
     countries_decide_marketing_by_number,
     the_messaging_limit_is_never_exceeded,
     a_131049_is_sent_again_later_never_at_once,
+    the_limit_is_meta_s_tier,
 );

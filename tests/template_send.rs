@@ -400,7 +400,9 @@ async fn the_preview_route_renders_or_names_the_problem() {
 /// business system's: past it, 429 `messaging_limit` and nothing sent.
 async fn an_agents_template_counts_toward_the_messaging_limit() {
     let app = spawn_console_app(|s| {
-        s.campaigns.messaging_limit = switchboard::campaigns::policy::MessagingLimit::Customers(1);
+        s.campaigns.messaging_limit = switchboard::campaigns::policy::LimitSetting::Fixed(
+            switchboard::campaigns::policy::MessagingLimit::Customers(1),
+        );
     })
     .await;
     let admin = admin(&app).await;

@@ -32,6 +32,8 @@ pub const USER_PREFERENCES: &str = "user_preferences";
 #[derive(Clone)]
 struct SyncTarget {
     waba_id: String,
+    /// The number's id: its messaging limit tier is read from it.
+    phone_number_id: String,
     token: SecretString,
 }
 
@@ -48,6 +50,8 @@ pub struct SyncReport {
     pub pages: u32,
     /// False when the listing had more pages than `templates.max_pages` (nothing removed).
     pub complete: bool,
+    /// The messaging limit tier Meta gave for the number (`TIER_2K`...), when it answered.
+    pub messaging_limit: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +69,8 @@ pub struct Campaigns {
     pub consent: ConsentSettings,
     /// The country rules of template sends.
     pub countries: policy::CountryRules,
-    /// The business portfolio's messaging limit.
-    pub messaging_limit: policy::MessagingLimit,
+    /// Where the business portfolio's messaging limit comes from.
+    pub messaging_limit: policy::LimitSetting,
     http: reqwest::Client,
     base_url: String,
     timeout: Duration,
@@ -96,6 +100,7 @@ impl Campaigns {
                     id.clone(),
                     SyncTarget {
                         waba_id,
+                        phone_number_id: c.phone_number_id.clone(),
                         token: c
                             .access_token
                             .clone()
@@ -125,12 +130,70 @@ impl Campaigns {
     /// Count `address` in the portfolio's reach for a template sent outside its service window
     /// at `now_ms` (see [`policy::Reach`]); always counted when the limit is unlimited.
     pub async fn reach(&self, address: &str, now_ms: i64) -> Result<policy::Reach, StoreError> {
-        match self.messaging_limit {
+        match self.limit().await? {
             policy::MessagingLimit::Unlimited => Ok(policy::Reach::Counted),
             policy::MessagingLimit::Customers(limit) => {
                 self.records.reserve_reach(address, now_ms, limit).await
             }
         }
+    }
+
+    /// The messaging limit in effect: the configured one, or the tier Meta gave last.
+    pub async fn limit(&self) -> Result<policy::MessagingLimit, StoreError> {
+        let read = match self.messaging_limit {
+            policy::LimitSetting::Meta => self
+                .records
+                .meta_limit()
+                .await?
+                .and_then(|tier| policy::MessagingLimit::from_meta(&tier)),
+            policy::LimitSetting::Fixed(_) => None,
+        };
+        Ok(self.messaging_limit.limit(read))
+    }
+
+    /// Meta's messaging limit tier of `target`'s number (`GET /{phone-number-id}?fields=
+    /// whatsapp_business_manager_messaging_limit`), kept for the limit; None when Meta did not
+    /// give one (logged: the sync stands, the last tier read stays).
+    async fn read_meta_limit(&self, channel: &str, target: &SyncTarget) -> Option<String> {
+        if target.phone_number_id.trim().is_empty() {
+            return None;
+        }
+        let url = format!("{}/{}", self.base_url, target.phone_number_id);
+        let answer = self
+            .http
+            .get(&url)
+            .bearer_auth(target.token.expose_secret())
+            .query(&[("fields", "whatsapp_business_manager_messaging_limit")])
+            .timeout(self.timeout)
+            .send()
+            .await;
+        let body: Option<Value> = match answer {
+            Ok(response) if response.status().is_success() => response.json().await.ok(),
+            Ok(response) => {
+                tracing::warn!(
+                    channel,
+                    status = response.status().as_u16(),
+                    "templates: Meta did not give the messaging limit"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!(channel, error = %e.without_url(), "templates: cannot read the messaging limit");
+                None
+            }
+        };
+        let tier = body
+            .as_ref()
+            .and_then(|b| b.get("whatsapp_business_manager_messaging_limit"))
+            .and_then(Value::as_str)
+            .filter(|t| policy::MessagingLimit::from_meta(t).is_some())?
+            .to_owned();
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Err(e) = self.records.set_meta_limit(channel, &tier, now).await {
+            tracing::warn!(channel, error = %e, "templates: cannot keep the messaging limit");
+            return None;
+        }
+        Some(tier)
     }
 
     /// The rules of a template send to `address` on `channel` as they are now: the template
@@ -241,6 +304,7 @@ impl Campaigns {
             }
         }
         report.templates = templates.len();
+        report.messaging_limit = self.read_meta_limit(channel, target).await;
         report.removed = self
             .records
             .replace_templates(channel, &templates, started, report.complete)

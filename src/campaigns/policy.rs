@@ -226,6 +226,44 @@ impl<'de> serde::Deserialize<'de> for MessagingLimit {
     }
 }
 
+/// Where the messaging limit comes from (`campaigns.messaging_limit`): `meta` (the default),
+/// Meta's phone-number field `whatsapp_business_manager_messaging_limit`, read with each template
+/// sync; or a fixed limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LimitSetting {
+    #[default]
+    Meta,
+    Fixed(MessagingLimit),
+}
+
+impl LimitSetting {
+    /// Until Meta's tier was read: its lowest tier (erring on the side of the limit).
+    pub const UNREAD: MessagingLimit = MessagingLimit::Customers(250);
+
+    /// The limit in effect, given the tier last read from Meta (if any).
+    pub fn limit(self, read: Option<MessagingLimit>) -> MessagingLimit {
+        match self {
+            LimitSetting::Fixed(limit) => limit,
+            LimitSetting::Meta => read.unwrap_or(Self::UNREAD),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LimitSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value
+            .as_str()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("meta"))
+        {
+            return Ok(LimitSetting::Meta);
+        }
+        MessagingLimit::deserialize(value)
+            .map(LimitSetting::Fixed)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Does a message count toward the messaging limit? A template sent while the customer's
 /// service window is closed (business-initiated); anything inside an open window is a reply.
 pub fn counts_toward_limit(is_template: bool, window_open: bool) -> bool {
@@ -440,6 +478,31 @@ mod tests {
         ] {
             assert_eq!(read(bad.clone()), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_limit_read_from_meta_or_fixed() {
+        let read = |v: serde_json::Value| serde_json::from_value::<LimitSetting>(v).ok();
+        assert_eq!(read(serde_json::json!("meta")), Some(LimitSetting::Meta));
+        assert_eq!(
+            read(serde_json::json!(2000)),
+            Some(LimitSetting::Fixed(MessagingLimit::Customers(2_000)))
+        );
+        assert_eq!(
+            read(serde_json::json!("unlimited")),
+            Some(LimitSetting::Fixed(MessagingLimit::Unlimited))
+        );
+        assert_eq!(read(serde_json::json!("sometimes")), None);
+        let tier = Some(MessagingLimit::Customers(10_000));
+        assert_eq!(
+            LimitSetting::Meta.limit(tier),
+            MessagingLimit::Customers(10_000)
+        );
+        assert_eq!(LimitSetting::Meta.limit(None), LimitSetting::UNREAD);
+        assert_eq!(
+            LimitSetting::Fixed(MessagingLimit::Unlimited).limit(tier),
+            MessagingLimit::Unlimited
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The templates, the consent ledger, the template sync schedule, the portfolio's reach and the
-//! 131049 retries in the store's database (migrations SQLite 0028–0032, PostgreSQL 0027–0031). Like the panel apps' and the segments'
+//! 131049 retries in the store's database (migrations SQLite 0028–0033, PostgreSQL 0027–0032). Like the panel apps' and the segments'
 //! records: connections of their own ([`SidePool`]), one SQL text for both databases.
 
 use async_trait::async_trait;
@@ -240,6 +240,12 @@ pub trait CampaignRecords: Send + Sync + 'static {
 
     /// Whether the store holds a message of that id.
     async fn message_exists(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Keep the messaging limit tier Meta gave for `channel`'s number at `at`.
+    async fn set_meta_limit(&self, channel: &str, tier: &str, at: i64) -> Result<(), StoreError>;
+
+    /// The tier Meta gave last, over all channels (one portfolio).
+    async fn meta_limit(&self) -> Result<Option<String>, StoreError>;
 
     /// Make sure `channel` has a sync schedule (first due at `next_at`).
     async fn schedule_sync(&self, channel: &str, next_at: i64) -> Result<(), StoreError>;
@@ -757,6 +763,35 @@ impl CampaignRecords for Records {
             sqlx::query_scalar(sql).bind(id).fetch_one(p).await?
         });
         Ok(n > 0)
+    }
+
+    async fn set_meta_limit(&self, channel: &str, tier: &str, at: i64) -> Result<(), StoreError> {
+        let sql = self.pool.sql(
+            "INSERT INTO template_syncs (channel, next_at, messaging_limit, limit_read_at)
+             VALUES (?, ?, ?, ?)
+             ON CONFLICT (channel) DO UPDATE SET messaging_limit = excluded.messaging_limit,
+                limit_read_at = excluded.limit_read_at",
+        );
+        on_pool!(&self.pool, p => {
+            sqlx::query(sql)
+                .bind(channel)
+                .bind(at)
+                .bind(tier)
+                .bind(at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn meta_limit(&self) -> Result<Option<String>, StoreError> {
+        let sql = self.pool.sql(
+            "SELECT messaging_limit FROM template_syncs WHERE messaging_limit IS NOT NULL
+             ORDER BY limit_read_at DESC, channel LIMIT 1",
+        );
+        Ok(on_pool!(&self.pool, p => {
+            sqlx::query_scalar(sql).fetch_optional(p).await?
+        }))
     }
 
     async fn reserve_reach(

@@ -158,6 +158,8 @@ struct State {
     templates: Option<Vec<Value>>,
     /// Template listings answered (pages).
     template_listings: usize,
+    /// The phone numbers' `whatsapp_business_manager_messaging_limit` (None: `TIER_UNLIMITED`).
+    messaging_limit: Option<String>,
 }
 
 pub(crate) struct Shared {
@@ -249,6 +251,11 @@ impl FakeGraph {
             .templates
             .clone()
             .unwrap_or_else(demo_templates)
+    }
+
+    /// The messaging limit tier every number answers (`TIER_250`, `TIER_2K`...).
+    pub fn set_messaging_limit(&self, tier: &str) {
+        self.shared.lock().messaging_limit = Some(tier.to_owned());
     }
 
     /// How many pages of the template listing the fake answered.
@@ -999,7 +1006,8 @@ async fn media_upload(
     answer(status, body)
 }
 
-/// `GET /{version}/{media_id}`: where the media is (a URL on this fake).
+/// `GET /{version}/{media_id}`: where the media is (a URL on this fake); with `fields=
+/// whatsapp_business_manager_messaging_limit`, a phone number's messaging limit tier.
 async fn media_metadata(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -1009,6 +1017,22 @@ async fn media_metadata(
     if !has_bearer(bearer(&req).as_deref()) {
         let (s, b) = graph_error(401, 190, error_message(190), "OAuthException");
         return answer(s, b);
+    }
+    // `GET /{phone-number-id}?fields=whatsapp_business_manager_messaging_limit`: a number's
+    // fields (the same path as a media id's).
+    if req
+        .query_string()
+        .contains("whatsapp_business_manager_messaging_limit")
+    {
+        let tier = shared
+            .lock()
+            .messaging_limit
+            .clone()
+            .unwrap_or_else(|| "TIER_UNLIMITED".into());
+        return answer(
+            200,
+            json!({"whatsapp_business_manager_messaging_limit": tier, "id": media_id}),
+        );
     }
     let found = shared.lock().media.get(&media_id).cloned();
     match found {
