@@ -105,9 +105,10 @@ async fn an_admin_syncs_the_templates_and_sees_their_status() {
     browser.click("#templates-sync").await;
     browser
         .wait_true(
-            "fourteen templates (seven on each number), the pending one marked",
+            "fourteen templates (seven on each number), the pending one marked in words",
             "document.querySelectorAll('.template-row').length === 14 \
-             && document.querySelector(\".template-row[data-name='winter_sale'] .template-status\")?.textContent === 'PENDING' \
+             && document.querySelector(\".template-row[data-name='winter_sale']\")?.dataset.status === 'PENDING' \
+             && document.querySelector(\".template-row[data-name='winter_sale'] .template-status\")?.textContent === 'Pending review' \
              && (document.querySelector('#templates-synced')?.textContent || '').includes('14')",
         )
         .await;
@@ -128,8 +129,9 @@ async fn an_admin_syncs_the_templates_and_sees_their_status() {
         .await;
     browser
         .wait_true(
-            "no horizontal overflow",
-            "document.documentElement.scrollWidth <= window.innerWidth + 1",
+            "no horizontal overflow, the statuses in Arabic",
+            "document.documentElement.scrollWidth <= window.innerWidth + 1 \
+             && document.querySelector(\".template-row[data-name='winter_sale'] .template-status\")?.textContent === 'قيد المراجعة'",
         )
         .await;
     browser.screenshot("console-phone-ar-admin-templates").await;

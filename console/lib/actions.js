@@ -348,7 +348,9 @@ export function explain(e) {
     case 422:
       return e.code === 'window_closed' ? t('composer.window_refused', { message: e.message }) : t('error.server', { message: e.message });
     case 429:
-      return t('error.throttled', { seconds: e.retryAfter ?? 1 });
+      return e.code === 'messaging_limit'
+        ? t('error.messaging_limit', { hours: Math.max(1, Math.ceil((e.retryAfter ?? 3600) / 3600)) })
+        : t('error.throttled', { seconds: e.retryAfter ?? 1 });
     case 503:
       return t('error.unavailable');
     default:

@@ -15,6 +15,22 @@ const CATEGORY_KEYS = {
   AUTHENTICATION: K('templates.authentication'),
 };
 
+// Meta's statuses (message_template_status_update): shown in the person's language, the code kept
+// in `data-status` and the title.
+const STATUS_KEYS = {
+  APPROVED: K('templates.status.approved'),
+  PENDING: K('templates.status.pending'),
+  REJECTED: K('templates.status.rejected'),
+  PAUSED: K('templates.status.paused'),
+  DISABLED: K('templates.status.disabled'),
+  ARCHIVED: K('templates.status.archived'),
+  IN_APPEAL: K('templates.status.in_appeal'),
+};
+
+function statusLabel(status) {
+  return STATUS_KEYS[status] ? t(STATUS_KEYS[status]) /* i18n-dynamic */ : String(status || '');
+}
+
 function categoryLabel(category) {
   return CATEGORY_KEYS[category] ? t(CATEGORY_KEYS[category]) /* i18n-dynamic */ : String(category || '');
 }
@@ -82,7 +98,7 @@ export function TemplatesPanel() {
               <span class="muted"> · <bdi dir="ltr">${tpl.language}</bdi> · <bdi dir="auto">${tpl.channel}</bdi></span></p>
             <p class="small">
               <span class="tag">${categoryLabel(tpl.category)}</span>${' '}
-              <span class=${'tag template-status ' + (tpl.status === 'APPROVED' ? 'tag-on' : 'tag-off')}>${tpl.status}</span>
+              <span class=${'tag template-status ' + (tpl.status === 'APPROVED' ? 'tag-on' : 'tag-off')} title=${tpl.status}>${statusLabel(tpl.status)}</span>
               ${tpl.reason && html` <span class="muted" dir="auto">${tpl.reason}</span>`}
             </p>
             ${bodyText(tpl) && html`<p class="muted small template-body" dir="auto">${bodyText(tpl)}</p>`}

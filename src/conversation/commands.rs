@@ -973,22 +973,6 @@ fn sla_breached(
     }
 }
 
-/// A business system's message to the customer (`Command::Business` `Send`), in order with
-/// everything else of the conversation and committed with its step like an agent's reply: the
-/// sender then sends it once (the durable outbound claim).
-///
-/// It goes in the customer's current conversation on the channel, whatever its state (an
-/// agent who holds it sees it in the transcript). When there is none (never written there, or
-/// the last one is resolved), a new conversation opens for it **in the bot's hands**, with the
-/// window the customer's last message left (the previous conversation's `last_inbound_at`):
-/// nobody is asked to work on a notification that may never be answered, and when the
-/// customer answers, the bot greets them from its start step and hands off as for any
-/// conversation, so routing runs as usual. A business that wants a person to follow up hands
-/// the conversation to a team (`Handoff`).
-///
-/// A WhatsApp number the contact never wrote from (the contact's phone) opens with the number
-/// as the customer and, like a customer's first message, links the number to the contact
-/// that has it.
 /// A template outside the service window reaches a customer: the portfolio's messaging limit
 /// counts them (reserved before the step: a step that then fails leaves the customer counted,
 /// which errs on the side of the limit). The inner error when the limit is reached; a business
@@ -1021,6 +1005,22 @@ async fn within_messaging_limit(
     Ok(Ok(()))
 }
 
+/// A business system's message to the customer (`Command::Business` `Send`), in order with
+/// everything else of the conversation and committed with its step like an agent's reply: the
+/// sender then sends it once (the durable outbound claim).
+///
+/// It goes in the customer's current conversation on the channel, whatever its state (an
+/// agent who holds it sees it in the transcript). When there is none (never written there, or
+/// the last one is resolved), a new conversation opens for it **in the bot's hands**, with the
+/// window the customer's last message left (the previous conversation's `last_inbound_at`):
+/// nobody is asked to work on a notification that may never be answered, and when the
+/// customer answers, the bot greets them from its start step and hands off as for any
+/// conversation, so routing runs as usual. A business that wants a person to follow up hands
+/// the conversation to a team (`Handoff`).
+///
+/// A WhatsApp number the contact never wrote from (the contact's phone) opens with the number
+/// as the customer and, like a customer's first message, links the number to the contact
+/// that has it.
 async fn send_for_business(
     deps: &ConversationDeps,
     mut loaded: Loaded,
