@@ -648,26 +648,9 @@ async fn meta_opt_outs_and_the_export() {
 async fn an_erased_contact_keeps_no_proof() {
     let app = spawn_console_app(|_| {}).await;
     let admin = admin(&app).await;
-    let upserted = admin
-        .put(
-            "/api/v1/contacts",
-            json!({"match": {"phone": "34600950003"}, "set": {"name": "Eva"}}),
-        )
+    let id = admin
+        .opted_in_contact("34600950003", "Eva", SUPPORT, "Eva said yes on the phone")
         .await;
-    assert!((200..300).contains(&upserted.0), "{upserted:?}");
-    let id = upserted.1["contact"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    expect_status(
-        201,
-        admin
-            .post(
-                &format!("/api/v1/contacts/{id}/consent"),
-                json!({"channel": SUPPORT, "proof": "Eva said yes on the phone"}),
-            )
-            .await,
-    );
     let erased = expect_status(
         200,
         admin

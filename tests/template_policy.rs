@@ -41,27 +41,14 @@ async fn send_key(admin: &Console, app: &common::TestApp) -> Console {
 
 /// A contact with `phone`, opted in to marketing on the support number; its id.
 async fn opted_in_contact(admin: &Console, phone: &str) -> String {
-    let upserted = admin
-        .put(
-            "/api/v1/contacts",
-            json!({"match": {"phone": phone}, "set": {"name": format!("Customer {phone}")}}),
+    admin
+        .opted_in_contact(
+            phone,
+            &format!("Customer {phone}"),
+            SUPPORT,
+            "Signed up for offers at the shop",
         )
-        .await;
-    assert!((200..300).contains(&upserted.0), "{upserted:?}");
-    let id = upserted.1["contact"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    expect_status(
-        201,
-        admin
-            .post(
-                &format!("/api/v1/contacts/{id}/consent"),
-                json!({"channel": SUPPORT, "proof": "Signed up for offers at the shop"}),
-            )
-            .await,
-    );
-    id
+        .await
 }
 
 /// A send of a demo template with the parameters it takes (the fake Graph API answers 132000

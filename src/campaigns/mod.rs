@@ -198,18 +198,19 @@ impl Campaigns {
 
     /// The rules of a template send to `address` on `channel` as they are now: the template
     /// synced and approved, the country rules, the consent ledger
-    /// ([`crate::integrations::send::template_allowed`]). The inner error is the refusal.
+    /// ([`crate::integrations::send::template_allowed`]). The stored template when it may go;
+    /// the inner error is the refusal.
     pub async fn template_check(
         &self,
         channel: &str,
         address: &str,
         name: &str,
         language: &str,
-    ) -> Result<Result<templates::Category, crate::integrations::send::Refusal>, StoreError> {
+    ) -> Result<Result<templates::Template, crate::integrations::send::Refusal>, StoreError> {
         let template = self.records.template(channel, name, language).await?;
         let last = self.records.consent_state(channel, address, None).await?;
         let country = crate::crm::contact::country_of(address);
-        Ok(crate::integrations::send::template_allowed(
+        let allowed = crate::integrations::send::template_allowed(
             name,
             language,
             template.as_ref(),
@@ -219,7 +220,16 @@ impl Campaigns {
                 erased: false,
                 last,
             },
-        ))
+        );
+        Ok(match (allowed, template) {
+            (Ok(_), Some(template)) => Ok(template),
+            (Err(refusal), _) => Err(refusal),
+            // `template_allowed` refuses a template that is not stored.
+            (Ok(_), None) => Err(crate::integrations::send::Refusal::Rule {
+                code: "unknown_template",
+                message: format!("no template {name:?} in {language:?} for this number"),
+            }),
+        })
     }
 
     /// The channels whose templates are synced.

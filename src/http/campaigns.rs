@@ -30,13 +30,12 @@ use crate::accounts::policy::{self, BusinessAction, CampaignAction};
 use crate::campaigns::compose::{
     self, BodyInput, ButtonInput, Form, HeaderInput, Preview, Problem, TemplateInput,
 };
-use crate::campaigns::consent::ConsentState;
 use crate::campaigns::consent::{ConsentEvent, ConsentSource};
 use crate::campaigns::records::{ConsentEntry, NewConsent};
 use crate::campaigns::templates::{self, Category, Template};
 use crate::campaigns::{SyncError, SyncReport};
 use crate::domain::{ChannelKind, OutboundContent};
-use crate::integrations::send::{Refusal, address_on, template_allowed, unusable_refusal};
+use crate::integrations::send::{Refusal, address_on, unusable_refusal};
 
 pub fn routes(api: &mut super::openapi::Api) {
     api.op(__path_list_templates, list_templates)
@@ -705,9 +704,9 @@ fn problems_error(problems: &[Problem]) -> ApiError {
 
 /// The template message an agent sends in `conversation`: on a WhatsApp number only, a
 /// template synced and APPROVED there, the country and consent rules of a business system's
-/// send ([`template_allowed`]: marketing only to a contact opted in on that number), its
-/// parameters checked ([`compose`]). The window does not matter: a template is what goes
-/// after it closed.
+/// send ([`crate::campaigns::Campaigns::template_check`]: marketing only to a contact opted in
+/// on that number), its parameters checked ([`compose`]). The window does not matter: a
+/// template is what goes after it closed.
 pub(super) async fn agent_template(
     state: &AppState,
     conversation: &crate::store::ConversationRecord,
@@ -726,30 +725,14 @@ pub(super) async fn agent_template(
     }
     let template = state
         .campaigns
-        .records
-        .template(channel, &fill.name, &fill.language)
-        .await?;
-    let last = state
-        .campaigns
-        .records
-        .consent_state(channel, conversation.customer.as_str(), None)
-        .await?;
-    let address = conversation.customer.as_str();
-    let country = crate::crm::contact::country_of(address);
-    template_allowed(
-        &fill.name,
-        &fill.language,
-        template.as_ref(),
-        &state.campaigns.countries,
-        crate::campaigns::policy::Recipient::of(address, country.as_deref()),
-        ConsentState {
-            erased: false,
-            last,
-        },
-    )
-    .map_err(refused)?;
-    let template =
-        template.ok_or_else(|| ApiError::Internal("an allowed template is stored".into()))?;
+        .template_check(
+            channel,
+            conversation.customer.as_str(),
+            &fill.name,
+            &fill.language,
+        )
+        .await?
+        .map_err(refused)?;
     let composed = compose::compose(&template, &fill.input()).map_err(|p| problems_error(&p))?;
     Ok(OutboundContent::Template {
         name: template.name,

@@ -329,6 +329,37 @@ impl Console {
         self.token.as_deref().unwrap_or_default()
     }
 
+    /// Upsert the contact with `phone` (named `name`) and record its marketing opt-in on
+    /// `channel` with `proof`; its id.
+    pub async fn opted_in_contact(
+        &self,
+        phone: &str,
+        name: &str,
+        channel: &str,
+        proof: &str,
+    ) -> String {
+        let upserted = self
+            .put(
+                "/api/v1/contacts",
+                json!({"match": {"phone": phone}, "set": {"name": name}}),
+            )
+            .await;
+        assert!((200..300).contains(&upserted.0), "{upserted:?}");
+        let id = upserted.1["contact"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        expect_status(
+            201,
+            self.post(
+                &format!("/api/v1/contacts/{id}/consent"),
+                json!({"channel": channel, "proof": proof}),
+            )
+            .await,
+        );
+        id
+    }
+
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::PUT, path, Some(body)).await
     }
