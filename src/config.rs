@@ -1203,6 +1203,20 @@ pub struct CampaignSettings {
     pub retry_poll_interval_ms: u64,
     /// A node holds a retry it took this long at most.
     pub retry_lease_ms: u64,
+    /// The most of a number's throughput (`messages_per_second`) campaigns take, 0 to 1; live
+    /// conversations' messages always go first.
+    pub share: f64,
+    /// How often a node looks for a campaign to send (and how long an idle lane sleeps).
+    pub poll_interval_ms: u64,
+    /// A node holds a campaign it sends this long, renewed while it sends; another node takes
+    /// it over when it lapses.
+    pub lease_ms: u64,
+    /// Contacts of the audience read (and recipients written) per page.
+    pub audience_page: usize,
+    /// Recipients claimed per round.
+    pub batch: usize,
+    /// The price of a message per country and category, for estimates and costs.
+    pub prices: crate::campaigns::campaign::Prices,
 }
 
 impl Default for CampaignSettings {
@@ -1214,6 +1228,12 @@ impl Default for CampaignSettings {
             retry_131049_ms: vec![43_200_000, 86_400_000, 172_800_000],
             retry_poll_interval_ms: 60_000,
             retry_lease_ms: 300_000,
+            share: 0.5,
+            poll_interval_ms: 1_000,
+            lease_ms: 30_000,
+            audience_page: 500,
+            batch: 50,
+            prices: crate::campaigns::campaign::Prices::default(),
         }
     }
 }
@@ -1623,6 +1643,25 @@ impl Settings {
                     "campaigns.marketing_countries.{list}: {bad:?} is not a two-letter country code (ISO 3166-1, e.g. ES)"
                 )));
             }
+        }
+        let share = self.campaigns.share;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(ConfigError::Invalid(format!(
+                "campaigns.share: {share} is not above 0 and at most 1 (a share of the number's throughput)"
+            )));
+        }
+        let prices = &self.campaigns.prices;
+        let negative = std::iter::once(("default", &prices.default))
+            .chain(prices.countries.iter().map(|(c, p)| (c.as_str(), p)))
+            .find(|(_, p)| {
+                [p.marketing, p.utility, p.authentication]
+                    .iter()
+                    .any(|v| !v.is_finite() || *v < 0.0)
+            });
+        if let Some((country, _)) = negative {
+            return Err(ConfigError::Invalid(format!(
+                "campaigns.prices.{country}: prices are numbers of 0 or more"
+            )));
         }
         for (name, bot) in &self.bots {
             for language in &bot.languages.supported {

@@ -540,6 +540,9 @@ pub struct StatusUpdate {
     pub recipient: CustomerId,
     pub errors: Vec<ProviderError>,
     pub pricing_category: Option<String>,
+    /// Meta's pricing type: `regular` is charged, the `free_*` types are not.
+    #[serde(default)]
+    pub pricing_type: Option<String>,
     pub biz_opaque_callback_data: Option<String>,
 }
 

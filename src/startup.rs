@@ -433,6 +433,23 @@ impl Application {
             }
         };
 
+        // Campaigns: their records and the lane that sends them (docs/CAMPAIGNS.md).
+        let runner = Arc::new(crate::campaigns::runner::Runner::new(
+            &settings,
+            crate::campaigns::runner::store::CampaignStore::new(
+                crate::store::side::SidePool::open(&settings.database, 2).await?,
+            ),
+            campaigns.clone(),
+            segments.clone(),
+        ));
+        tasks.push(crate::campaigns::runner::lane::spawn(
+            crate::campaigns::runner::lane::Lane {
+                runner: runner.clone(),
+                campaigns: campaigns.clone(),
+                conversations: conversations.clone(),
+                outbound: webhook_outbound.clone(),
+            },
+        ));
         // Templates Meta answered 131049 to, sent again later (docs/CAMPAIGNS.md).
         if !settings.campaigns.retry_131049_ms.is_empty() {
             tasks.push(crate::campaigns::retries::spawn(
@@ -473,6 +490,7 @@ impl Application {
             panel_apps,
             live_sla,
             campaigns,
+            runner,
         });
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;

@@ -429,38 +429,51 @@ pub enum CampaignAction {
     ExportConsent,
     /// Fill a template with parameters and see it (`POST /templates/preview`).
     PreviewTemplates,
+    /// See campaigns, their counts and their recipients.
+    ViewCampaigns,
+    /// Create, preview, start, pause, resume and cancel campaigns.
+    RunCampaigns,
 }
 
 impl CampaignAction {
-    pub const ALL: [CampaignAction; 4] = [
+    pub const ALL: [CampaignAction; 6] = [
         CampaignAction::ViewTemplates,
         CampaignAction::SyncTemplates,
         CampaignAction::ExportConsent,
         CampaignAction::PreviewTemplates,
+        CampaignAction::ViewCampaigns,
+        CampaignAction::RunCampaigns,
     ];
 }
 
 /// May `who` do `action`? Templates are listed by supervisors, admins and keys that send
-/// (`messages:send`) or run campaigns (`campaigns:write`); a sync and the ledger's export are
-/// admins' and `campaigns:write` keys'; a template is filled and previewed by everyone signed in
+/// (`messages:send`) or run campaigns (`campaigns:write`); a sync, the ledger's export and
+/// running campaigns are admins' and `campaigns:write` keys' (supervisors see campaigns); a template is filled and previewed by everyone signed in
 /// (an agent sends one from the composer) and by the keys that list them. (A contact's own consent is read and recorded through
 /// the contact, as [`decide_business`] and [`decide_contacts`] say.)
 pub fn decide_campaigns(who: Who<'_>, action: CampaignAction) -> Verdict {
     let allowed = match (who, action) {
-        (Who::Person(p), CampaignAction::ViewTemplates) => {
+        (Who::Person(p), CampaignAction::ViewTemplates | CampaignAction::ViewCampaigns) => {
             matches!(p.role, Role::Admin | Role::Supervisor)
         }
         // Agents fill templates in their conversations' composer.
         (Who::Person(_), CampaignAction::PreviewTemplates) => true,
-        (Who::Person(p), CampaignAction::SyncTemplates | CampaignAction::ExportConsent) => {
-            p.role == Role::Admin
-        }
+        (
+            Who::Person(p),
+            CampaignAction::SyncTemplates
+            | CampaignAction::ExportConsent
+            | CampaignAction::RunCampaigns,
+        ) => p.role == Role::Admin,
         (Who::Key(k), CampaignAction::ViewTemplates | CampaignAction::PreviewTemplates) => {
             k.has(Scope::MessagesSend) || k.has(Scope::CampaignsWrite)
         }
-        (Who::Key(k), CampaignAction::SyncTemplates | CampaignAction::ExportConsent) => {
-            k.has(Scope::CampaignsWrite)
-        }
+        (
+            Who::Key(k),
+            CampaignAction::SyncTemplates
+            | CampaignAction::ExportConsent
+            | CampaignAction::ViewCampaigns
+            | CampaignAction::RunCampaigns,
+        ) => k.has(Scope::CampaignsWrite),
     };
     if allowed {
         Verdict::Allow
@@ -496,7 +509,7 @@ mod campaign_tests {
                 (Role::Agent, action == PreviewTemplates),
                 (
                     Role::Supervisor,
-                    matches!(action, ViewTemplates | PreviewTemplates),
+                    matches!(action, ViewTemplates | PreviewTemplates | ViewCampaigns),
                 ),
                 (Role::Admin, true),
             ] {
@@ -513,7 +526,9 @@ mod campaign_tests {
                     ViewTemplates | PreviewTemplates => {
                         matches!(scope, Scope::MessagesSend | Scope::CampaignsWrite)
                     }
-                    SyncTemplates | ExportConsent => scope == Scope::CampaignsWrite,
+                    SyncTemplates | ExportConsent | ViewCampaigns | RunCampaigns => {
+                        scope == Scope::CampaignsWrite
+                    }
                 };
                 assert_eq!(
                     decide_campaigns(Who::Key(&k), action).allowed(),

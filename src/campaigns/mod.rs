@@ -4,11 +4,13 @@
 //! account-level webhooks (template status and category changes, `user_preferences`) and to a
 //! customer's stop and start keywords.
 
+pub mod campaign;
 pub mod compose;
 pub mod consent;
 pub mod policy;
 pub mod records;
 pub mod retries;
+pub mod runner;
 pub mod templates;
 
 use std::collections::BTreeMap;

@@ -59,7 +59,7 @@ struct ReplyWire {
 
 /// What the partition owner does with one entry.
 enum Work {
-    Event(RecordedInbound),
+    Event(Box<RecordedInbound>),
     Command {
         channel: ChannelId,
         key: ConversationKey,
@@ -345,7 +345,7 @@ impl RedisInbox {
             Work::Event(event) => {
                 metrics::counter!(m::CLUSTER_ENTRIES, "kind" => "event").increment(1);
                 let (tx, rx) = oneshot::channel();
-                self.registry.deliver_with(event, Some(tx)).await;
+                self.registry.deliver_with(*event, Some(tx)).await;
                 Some(Box::pin(async move {
                     match rx.await {
                         Ok(true) => Some(Done { partition, id }),
@@ -532,12 +532,12 @@ fn parse(entry: &StreamId) -> Result<Work, String> {
     match kind.as_str() {
         "e" => {
             let wire: EventWire = serde_json::from_str(&data).map_err(|e| e.to_string())?;
-            Ok(Work::Event(RecordedInbound {
+            Ok(Work::Event(Box::new(RecordedInbound {
                 seq: wire.seq,
                 channel: wire.channel,
                 conversation: wire.conversation,
                 envelope: wire.envelope,
-            }))
+            })))
         }
         "c" => {
             let command: Command = serde_json::from_str(&data).map_err(|e| e.to_string())?;

@@ -54,6 +54,7 @@ pub fn routes(api: &mut super::openapi::Api) {
     super::reports::routes(api);
     super::panel_apps::routes(api);
     super::campaigns::routes(api);
+    super::campaign_runs::routes(api);
     api.op(__path_me, me)
         .op(__path_set_presence, set_presence)
         .op(__path_force_presence, force_presence)

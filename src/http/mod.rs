@@ -6,6 +6,7 @@ pub mod auth;
 pub mod auth_api;
 pub mod body;
 pub mod business;
+pub mod campaign_runs;
 pub mod campaigns;
 pub mod console;
 pub mod contact_fields;
@@ -93,6 +94,8 @@ pub struct AppState {
     pub live_sla: Arc<crate::reports::live::LiveSla>,
     /// Templates and the consent ledger.
     pub campaigns: Arc<crate::campaigns::Campaigns>,
+    /// Campaigns: their records and runs.
+    pub runner: Arc<crate::campaigns::runner::Runner>,
 }
 
 /// Every route, with the console API behind its CORS policy (`allowed_origins`: the origins

@@ -179,6 +179,7 @@ pub struct OutboundSender {
     client: Arc<dyn ChannelClient>,
     tx: mpsc::Sender<Queued>,
     slots: Arc<Semaphore>,
+    capacity: usize,
     stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -256,11 +257,18 @@ impl OutboundSender {
             tx,
             stop: Arc::new(stop),
             slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
         }
     }
 
     pub fn channel(&self) -> &ChannelId {
         &self.channel
+    }
+
+    /// Messages (and read receipts) enqueued and not yet settled: what a campaign waits for
+    /// to drain, so live conversations' messages go first.
+    pub fn pending(&self) -> usize {
+        self.capacity.saturating_sub(self.slots.available_permits())
     }
 
     /// The channel's client.

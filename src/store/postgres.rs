@@ -2065,13 +2065,26 @@ async fn apply_status_update(
         .await?;
     }
     apply_status(
-        conn,
+        &mut *conn,
         status.provider_id.as_str(),
         status.status.as_str(),
         error.map(|e| e.code),
         error.and_then(|e| e.title.clone().or_else(|| e.message.clone())),
     )
-    .await
+    .await?;
+    // What Meta says the message costs, from its first status that says it.
+    if let Some(category) = &status.pricing_category {
+        sqlx::query(
+            "UPDATE messages SET pricing_category = $1, pricing_type = $2
+             WHERE provider_id = $3 AND pricing_category IS NULL",
+        )
+        .bind(text(category))
+        .bind(status.pricing_type.as_deref().map(text))
+        .bind(text(status.provider_id.as_str()))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Move a message's status forward (never backwards); remember it if the message's provider

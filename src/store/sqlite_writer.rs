@@ -901,7 +901,23 @@ fn apply_status_update(conn: &Connection, status: &StatusUpdate) -> Result<(), S
         status.status.as_str(),
         error.map(|e| e.code),
         error.and_then(|e| e.title.clone().or_else(|| e.message.clone())),
-    )
+    )?;
+    // What Meta says the message costs, from its first status that says it.
+    if let Some(category) = &status.pricing_category {
+        conn.prepare_cached(
+            "UPDATE messages SET pricing_category = ?, pricing_type = ?
+             WHERE provider_id = ? AND pricing_category IS NULL",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                category,
+                status.pricing_type,
+                status.provider_id.as_str()
+            ])
+        })
+        .map_err(engine)?;
+    }
+    Ok(())
 }
 
 /// Move a message's status forward (never backwards); remember it if the message's provider

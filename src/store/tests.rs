@@ -522,6 +522,7 @@ fn delivery(wamid: &str, status: DeliveryStatus, error: Option<(i64, &str)>) -> 
             .into_iter()
             .collect(),
         pricing_category: None,
+        pricing_type: None,
         biz_opaque_callback_data: None,
     }
 }

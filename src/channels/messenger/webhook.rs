@@ -475,6 +475,7 @@ fn delivery_events(
                 recipient: platform.customer_id(page, &psid),
                 errors: Vec::new(),
                 pricing_category: None,
+                pricing_type: None,
                 biz_opaque_callback_data: None,
             })
         })
@@ -509,6 +510,7 @@ fn read_event(platform: Platform, page: &AccountId, e: &ReadEvent) -> Option<Inb
         recipient: platform.customer_id(page, &psid),
         errors: Vec::new(),
         pricing_category: None,
+        pricing_type: None,
         biz_opaque_callback_data: None,
     }))
 }

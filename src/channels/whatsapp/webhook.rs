@@ -662,6 +662,11 @@ fn convert_status(s: WireStatus<'_>) -> Option<StatusUpdate> {
         timestamp: s.timestamp.or_zero(),
         recipient,
         errors: s.errors.0.into_iter().map(convert_error).collect(),
+        pricing_type: s
+            .pricing
+            .0
+            .as_ref()
+            .and_then(|p| p.kind.get().map(str::to_owned)),
         pricing_category: s.pricing.0.and_then(|p| p.category.into_string()),
         biz_opaque_callback_data: s.biz_opaque_callback_data.into_string(),
     })
@@ -1043,6 +1048,9 @@ struct WireStatus<'a> {
 struct WirePricing<'a> {
     #[serde(borrow, default)]
     category: LStr<'a>,
+    /// `regular` (charged), `free_customer_service`, `free_entry_point`.
+    #[serde(borrow, default, rename = "type")]
+    kind: LStr<'a>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1806,6 +1814,7 @@ mod tests {
                 recipient: CustomerId::new(SHEENA),
                 errors: vec![],
                 pricing_category: Some("utility".into()),
+                pricing_type: Some("regular".into()),
                 biz_opaque_callback_data: Some("0197a5c4-6f1e-7c2a-9d3b-5e8f1a2b3c4d".into()),
             }
         );

@@ -285,6 +285,7 @@ fn mark_read_event(account: &AccountId, item: &Value) -> Option<InboundEvent> {
         recipient: customer_id(account, &reader),
         errors: Vec::new(),
         pricing_category: None,
+        pricing_type: None,
         biz_opaque_callback_data: None,
     }))
 }

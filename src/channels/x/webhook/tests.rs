@@ -293,6 +293,7 @@ fn typing_is_dropped_and_a_customer_s_read_is_a_read_status_of_the_dm_named() {
             recipient: customer_id(&AccountId::new(ACCOUNT), CUSTOMER),
             errors: vec![],
             pricing_category: None,
+            pricing_type: None,
             biz_opaque_callback_data: None,
         })
     );

@@ -1,0 +1,308 @@
+//! The campaign lane: every `campaigns.poll_interval_ms` a node looks for a running campaign
+//! nobody holds and takes it by a lease (renewed while it sends; another node takes over when
+//! it lapses). Holding it, the node writes its audience page by page, then sends to its
+//! recipients at the campaign's rate (its share of the number's throughput), and only while
+//! the number's sender has no backlog: live conversations' messages go first.
+//!
+//! Exactly once: a recipient is claimed with its message's id before the send, and sent
+//! through the conversation's actor like a business system's template (the outbound message
+//! is recorded with that id in the conversation's step, then sent once by the number's sender,
+//! which settles a crash mid-request by the status webhook carrying the id). Whoever claims a
+//! recipient again (a node died) finds the message of that id and sends nothing.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::store::{CampaignRow, Claimed};
+use super::{RunError, Runner, spec_of};
+use crate::campaigns::Campaigns;
+use crate::campaigns::campaign::{self, CampaignSpec, State, Window};
+use crate::campaigns::templates::{self, Category};
+use crate::conversation::Conversations;
+use crate::conversation::commands::{BusinessCommand, Command, CommandError};
+use crate::domain::{ChannelId, ConversationKey, CustomerId, MessageId, OutboundContent};
+use crate::outbound::Outbound;
+
+/// A recipient held back (the sender is unavailable) is tried again this much later.
+const HELD_MS: i64 = 5_000;
+
+/// What a lane needs.
+#[derive(Clone)]
+pub struct Lane {
+    pub runner: Arc<Runner>,
+    pub campaigns: Arc<Campaigns>,
+    pub conversations: Conversations,
+    pub outbound: Outbound,
+}
+
+/// Run the lane on this node.
+pub fn spawn(lane: Lane) -> actix_rt::task::JoinHandle<()> {
+    actix_rt::spawn(async move {
+        let every = Duration::from_millis(lane.runner.settings().poll_interval_ms.max(10));
+        loop {
+            if let Err(e) = lane.round().await {
+                tracing::warn!(error = %e, "campaigns: a round failed");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+impl Lane {
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.runner.settings().lease_ms.max(1_000)).unwrap_or(30_000)
+    }
+
+    /// Take each running campaign nobody holds and send it while there is work due.
+    pub async fn round(&self) -> Result<(), RunError> {
+        let now = Utc::now().timestamp_millis();
+        for id in self.runner.store.due(now).await? {
+            let until = now + self.lease_ms();
+            if !self.runner.store.lease(&id, now, None, until).await? {
+                continue;
+            }
+            let held = self.run(&id, until).await;
+            if let Ok(until) = &held {
+                self.runner.store.release(&id, *until).await?;
+            }
+            held?;
+        }
+        Ok(())
+    }
+
+    /// Send campaign `id`, held until `until`, while it runs and has recipients due; the lease
+    /// it holds at the end.
+    async fn run(&self, id: &str, mut until: i64) -> Result<i64, RunError> {
+        let mut limiter: Option<(u32, governor::DefaultDirectRateLimiter)> = None;
+        loop {
+            let now = Utc::now().timestamp_millis();
+            // Renew the lease once half of it is gone; lost (a pause, or another node): stop.
+            if until - now < self.lease_ms() / 2 {
+                let next = now + self.lease_ms();
+                if !self.runner.store.lease(id, now, Some(until), next).await? {
+                    return Ok(until);
+                }
+                until = next;
+            }
+            let Some(row) = self.runner.store.get(id).await? else {
+                return Ok(until);
+            };
+            if row.state != State::Running.as_str() {
+                return Ok(until);
+            }
+            if row.audience_done == 0 {
+                self.runner.write_audience_page(&row).await?;
+                continue;
+            }
+            let spec = spec_of(&row)?;
+            if let Some(reason) = self.template_stop(&row).await? {
+                tracing::warn!(campaign = id, reason, "campaign paused");
+                self.runner
+                    .store
+                    .set_state(id, &[State::Running], State::Paused, Some(&reason), now)
+                    .await?;
+                return Ok(until);
+            }
+            if self.runner.store.remaining(id).await? == 0 {
+                self.runner
+                    .store
+                    .set_state(id, &[State::Running], State::Completed, None, now)
+                    .await?;
+                tracing::info!(campaign = id, "campaign completed");
+                return Ok(until);
+            }
+            // Live first: while the number's sender has a backlog, the campaign waits.
+            if self.busy(&row.channel) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            let batch = i64::try_from(self.runner.settings().batch.max(1)).unwrap_or(50);
+            let claimed = self.runner.store.claim(id, now, batch).await?;
+            if claimed.is_empty() {
+                // Nothing due yet (a window, the messaging limit): the next round looks again.
+                return Ok(until);
+            }
+            let rate = self.runner.rate_of(&row.channel, &spec);
+            if limiter.as_ref().is_none_or(|(r, _)| *r != rate) {
+                let per_second = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+                limiter = Some((
+                    rate,
+                    governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+                ));
+            }
+            for recipient in claimed {
+                if let Some((_, limiter)) = &limiter {
+                    limiter.until_ready().await;
+                }
+                let settled = self.send(&row, &spec, &recipient).await?;
+                let (state, reason, not_before) = match &settled {
+                    Settled::Sent => ("sent", None, None),
+                    Settled::Refused(reason) => ("refused", Some(reason.as_str()), None),
+                    Settled::Later(at) => ("pending", None, Some(*at)),
+                };
+                self.runner
+                    .store
+                    .settle(id, &recipient.contact, state, reason, not_before)
+                    .await?;
+            }
+        }
+    }
+
+    /// Whether live messages are waiting in the number's sender (more than it sends at once).
+    fn busy(&self, channel: &str) -> bool {
+        self.outbound
+            .sender(&ChannelId::new(channel))
+            .is_some_and(|s| s.pending() > 0)
+    }
+
+    /// Why the campaign must stop for its template (paused, disabled, re-categorised, gone),
+    /// when it must.
+    async fn template_stop(&self, row: &CampaignRow) -> Result<Option<String>, RunError> {
+        let template = self
+            .campaigns
+            .records
+            .template(&row.channel, &row.template, &row.language)
+            .await?;
+        let Some(template) = template else {
+            return Ok(Some(format!(
+                "template {} ({}) is no longer at Meta",
+                row.template, row.language
+            )));
+        };
+        if let Err(unusable) = templates::usable(Some(&template)) {
+            let refusal =
+                crate::integrations::send::unusable_refusal(&row.template, &row.language, unusable);
+            return Ok(Some(super::refusal_text(&refusal)));
+        }
+        let started = row
+            .category
+            .as_deref()
+            .and_then(Category::parse)
+            .unwrap_or(template.category);
+        if template.category != started {
+            return Ok(Some(format!(
+                "template {} was re-categorised by Meta from {} to {}",
+                row.template,
+                started.as_str(),
+                template.category.as_str()
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Send one claimed recipient, unless its message exists already (sent by a node that
+    /// died) or the rules refuse it now.
+    async fn send(
+        &self,
+        row: &CampaignRow,
+        spec: &CampaignSpec,
+        recipient: &Claimed,
+    ) -> Result<Settled, RunError> {
+        let now = Utc::now();
+        let Some(id) = recipient.message_id.as_deref().and_then(MessageId::parse) else {
+            return Ok(Settled::Refused("the recipient has no message id".into()));
+        };
+        if self.runner.store.message_exists(&id.to_string()).await? {
+            return Ok(Settled::Sent);
+        }
+        let (Some(address), Some(components)) = (&recipient.address, &recipient.components) else {
+            return Ok(Settled::Refused("no_number".into()));
+        };
+        // The window, in the recipient's local time, may have closed since it was due.
+        if let Some(window) = spec
+            .schedule
+            .window
+            .as_ref()
+            .and_then(|w| Window::of(w).ok())
+        {
+            let zone = recipient.zone.as_deref().and_then(campaign::zone_of);
+            let open = window.next_open(now, zone);
+            if open > now {
+                return Ok(Settled::Later(open.timestamp_millis()));
+            }
+        }
+        // The rules as they are now: consent may have changed, a country rule, the template.
+        match self
+            .campaigns
+            .template_check(&row.channel, address, &row.template, &row.language)
+            .await?
+        {
+            Ok(_) => {}
+            Err(refusal) => {
+                let code = match refusal {
+                    crate::integrations::send::Refusal::Rule { code, .. } => code.to_owned(),
+                    crate::integrations::send::Refusal::BadRequest(m) => m,
+                };
+                return Ok(Settled::Refused(code));
+            }
+        }
+        if let Some(cap) = spec.frequency_cap
+            && row.category.as_deref() == Some(Category::Marketing.as_str())
+        {
+            let since = (now - chrono::Duration::days(i64::from(cap.days))).timestamp_millis();
+            let recent = self
+                .runner
+                .store
+                .recent_marketing(std::slice::from_ref(address), since)
+                .await?;
+            // This recipient's own claim is among them.
+            let others = recent.get(address).copied().unwrap_or(0).saturating_sub(1);
+            if others >= cap.messages {
+                return Ok(Settled::Refused(
+                    campaign::Exclusion::FrequencyCap.as_str().into(),
+                ));
+            }
+        }
+        let components: serde_json::Value = match serde_json::from_str(components) {
+            Ok(c) => c,
+            Err(e) => return Ok(Settled::Refused(format!("unreadable components: {e}"))),
+        };
+        let channel = ChannelId::new(row.channel.as_str());
+        let customer = CustomerId::new(address.as_str());
+        let key = ConversationKey::new(&channel, &customer);
+        let command = Command::Business {
+            key: format!("campaign:{}", row.id),
+            key_name: format!("campaign {}", row.name),
+            action: BusinessCommand::Send {
+                channel: channel.clone(),
+                customer,
+                content: OutboundContent::Template {
+                    name: row.template.clone(),
+                    language: row.language.clone(),
+                    components,
+                },
+                id: Some(id),
+            },
+        };
+        Ok(
+            match self.conversations.command(&channel, &key, command).await {
+                Ok(_) => Settled::Sent,
+                Err(CommandError::MessagingLimit {
+                    retry_after_seconds,
+                    ..
+                }) => {
+                    let wait = i64::try_from(retry_after_seconds)
+                        .unwrap_or(86_400)
+                        .saturating_mul(1000);
+                    Settled::Later(now.timestamp_millis() + wait.max(HELD_MS))
+                }
+                Err(CommandError::Unavailable(_)) => {
+                    Settled::Later(now.timestamp_millis() + HELD_MS)
+                }
+                Err(e) => Settled::Refused(e.to_string()),
+            },
+        )
+    }
+}
+
+/// What became of one claimed recipient.
+#[derive(Debug, PartialEq)]
+enum Settled {
+    Sent,
+    Refused(String),
+    /// Back to pending, from then.
+    Later(i64),
+}
