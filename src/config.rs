@@ -1217,6 +1217,9 @@ pub struct CampaignSettings {
     pub batch: usize,
     /// The price of a message per country and category, for estimates and costs.
     pub prices: crate::campaigns::campaign::Prices,
+    /// Campaigns' marketing templates go through Meta's Marketing Messages API
+    /// (`POST /{phone-number-id}/marketing_messages`) instead of `/messages`.
+    pub marketing_messages_api: bool,
 }
 
 impl Default for CampaignSettings {
@@ -1234,6 +1237,7 @@ impl Default for CampaignSettings {
             audience_page: 500,
             batch: 50,
             prices: crate::campaigns::campaign::Prices::default(),
+            marketing_messages_api: false,
         }
     }
 }

@@ -610,6 +610,10 @@ pub enum OutboundContent {
         language: String,
         #[serde(default)]
         components: serde_json::Value,
+        /// Sent through Meta's Marketing Messages API (`/marketing_messages`) rather than
+        /// `/messages` (marketing templates of campaigns, when configured).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        marketing_api: bool,
     },
 }
 

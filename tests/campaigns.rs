@@ -343,6 +343,21 @@ async fn a_campaign_reaches_the_opted_in_once_and_counts_what_followed() {
         .expect("Olga's row");
     assert_eq!(&out_row[col("reason")], "opted_out");
 
+    // Ana's conversation shows the campaign it answers.
+    let ana_contact = expect_status(200, admin.get(&format!("/api/v1/contacts/{ANA}")).await);
+    let conversation = ana_contact["contact"]["conversations"][0]["id"]
+        .as_str()
+        .expect("Ana's conversation")
+        .to_owned();
+    let shown = expect_status(
+        200,
+        admin
+            .get(&format!("/api/v1/conversations/{conversation}"))
+            .await,
+    );
+    assert_eq!(shown["campaign"]["name"], "Spring sale", "{shown}");
+    assert_eq!(shown["campaign"]["id"], id.as_str());
+
     let list = expect_status(200, admin.get("/api/v1/campaigns").await);
     assert_eq!(list["campaigns"][0]["id"], id.as_str(), "{list}");
 }
@@ -460,8 +475,135 @@ async fn bad_campaigns_are_refused() {
     expect_status(404, admin.get("/api/v1/campaigns/nope").await);
 }
 
+fn template_status(event: &str) -> Value {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "time": 1750271000,
+        "changes": [{"field": "message_template_status_update", "value": {
+            "event": event, "message_template_id": 1000000000000004_u64,
+            "message_template_name": "spring_sale", "message_template_language": "en_US",
+            "reason": if event == "PAUSED" { "LOW_QUALITY" } else { "NONE" }}}]}]})
+}
+
+/// Meta pauses the template mid-campaign: the campaign pauses with the reason shown, the rest
+/// wait; once Meta approves it again, a resume finishes it, each recipient once.
+async fn a_template_paused_by_meta_pauses_its_campaign() {
+    let app = spawn_console_app(|s| {
+        s.campaigns.poll_interval_ms = 50;
+    })
+    .await;
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let (spring, vips) = audience(&admin).await;
+    let mut body = spec(&spring, &vips);
+    body["rate"] = json!(1);
+    let created = expect_status(201, admin.post("/api/v1/campaigns", body).await);
+    let id = created["campaign"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    expect_status(
+        200,
+        admin
+            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
+            .await,
+    );
+    // One a second: the first goes, then Meta pauses the template.
+    wait_for(&admin, &id, "a first send", |c| c["counts"]["sent"] == 1).await;
+    assert_eq!(
+        app.post_json(&template_status("PAUSED")).await.status(),
+        200
+    );
+    let paused = wait_state(&admin, &id, "paused").await;
+    let reason = paused["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("PAUSED"), "{paused}");
+    let sent = paused["counts"]["sent"].as_u64().unwrap_or(0);
+    assert!(sent < 3, "{paused}");
+    assert_eq!(
+        paused["counts"]["pending"].as_u64(),
+        Some(3 - sent),
+        "{paused}"
+    );
+
+    assert_eq!(
+        app.post_json(&template_status("APPROVED")).await.status(),
+        200
+    );
+    let resumed = expect_status(
+        200,
+        admin
+            .post(&format!("/api/v1/campaigns/{id}/resume"), json!({}))
+            .await,
+    );
+    assert_eq!(resumed["campaign"]["state"], "running");
+    assert_eq!(resumed["campaign"]["reason"], Value::Null);
+    let done = wait_state(&admin, &id, "completed").await;
+    assert_eq!(done["counts"]["sent"], 3, "{done}");
+    for to in [ANA, BEA, NONAME] {
+        assert_eq!(templates_to(&app, to).len(), 1, "{to}");
+    }
+}
+
+/// Configured for Meta's Marketing Messages API, a marketing campaign posts to
+/// `/marketing_messages` (the same payload); a utility campaign still goes to `/messages`.
+async fn marketing_goes_through_the_marketing_messages_api() {
+    let app = spawn_console_app(|s| {
+        s.campaigns.poll_interval_ms = 50;
+        s.campaigns.marketing_messages_api = true;
+    })
+    .await;
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let (spring, vips) = audience(&admin).await;
+    let created = expect_status(
+        201,
+        admin.post("/api/v1/campaigns", spec(&spring, &vips)).await,
+    );
+    let id = created["campaign"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    expect_status(
+        200,
+        admin
+            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
+            .await,
+    );
+    wait_state(&admin, &id, "completed").await;
+    let mut utility = spec(&spring, &vips);
+    utility["name"] = json!("Parcel news");
+    utility["template"] = json!({"name": "parcel_update", "language": "en_US"});
+    utility["parameters"] = json!({"body": [{"field": "name", "default": "friend"}]});
+    let created = expect_status(201, admin.post("/api/v1/campaigns", utility).await);
+    let parcel = created["campaign"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    expect_status(
+        200,
+        admin
+            .post(&format!("/api/v1/campaigns/{parcel}/start"), json!({}))
+            .await,
+    );
+    wait_state(&admin, &parcel, "completed").await;
+    let endpoints = |name: &str| -> Vec<String> {
+        app.graph
+            .requests()
+            .into_iter()
+            .filter(|r| r.accepted() && r.body["template"]["name"] == name)
+            .map(|r| r.endpoint)
+            .collect()
+    };
+    assert_eq!(endpoints("spring_sale"), vec!["marketing_messages"; 3]);
+    let parcels = endpoints("parcel_update");
+    assert!(
+        !parcels.is_empty() && parcels.iter().all(|e| e == "messages"),
+        "{parcels:?}"
+    );
+}
+
 in_both_modes!(
     a_campaign_reaches_the_opted_in_once_and_counts_what_followed,
+    marketing_goes_through_the_marketing_messages_api,
+    a_template_paused_by_meta_pauses_its_campaign,
     pause_resume_and_cancel,
     bad_campaigns_are_refused,
 );

@@ -42,6 +42,9 @@ pub struct RecordedSend {
     pub authorization: Option<String>,
     /// The JSON body (`null` when it was not JSON).
     pub body: Value,
+    /// The endpoint posted to: `messages`, or `marketing_messages` (Meta's Marketing Messages
+    /// API, marketing templates only).
+    pub endpoint: String,
     /// The HTTP status the fake answered with.
     pub status: u16,
     /// The JSON it answered (the message's `wamid` is at `messages[0].id`).
@@ -302,6 +305,10 @@ impl FakeGraph {
                 )
                 .route(
                     "/{version}/{phone_number_id}/messages",
+                    web::post().to(messages),
+                )
+                .route(
+                    "/{version}/{phone_number_id}/marketing_messages",
                     web::post().to(messages),
                 )
                 .route(
@@ -615,7 +622,7 @@ pub fn demo_templates() -> Vec<Value> {
 /// lists: the name must exist in that language (132001), be approved (paused: 132015,
 /// disabled: 132016, anything else: 132001), and get exactly the parameters its header, body
 /// and buttons take (132000). None for any other message, or a template that passes.
-fn template_refusal(shared: &Shared, body: &Value) -> Option<(u16, Value)> {
+fn template_refusal(shared: &Shared, body: &Value, marketing_api: bool) -> Option<(u16, Value)> {
     if body.get("type").and_then(Value::as_str) != Some("template") {
         return None;
     }
@@ -657,6 +664,14 @@ fn template_refusal(shared: &Shared, body: &Value) -> Option<(u16, Value)> {
         "PAUSED" => return refuse(132015),
         "DISABLED" => return refuse(132016),
         _ => return refuse(132001),
+    }
+    if marketing_api && template.category != crate::campaigns::templates::Category::Marketing {
+        return Some(graph_error(
+            400,
+            100,
+            "(#100) The Marketing Messages API sends marketing templates only",
+            "OAuthException",
+        ));
     }
     let mismatch = crate::campaigns::compose::sent_mismatch(&template, &components)?;
     Some(graph_error_detailed(
@@ -740,6 +755,7 @@ async fn messages(
             }})),
         };
     }
+    let marketing_api = req.path().ends_with("/marketing_messages");
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
     let to = json_body
         .as_ref()
@@ -774,7 +790,15 @@ async fn messages(
                     } else {
                         graph_error(400, 100, "message_id is required", "OAuthException")
                     }
-                } else if let Some(refused) = template_refusal(&shared, b) {
+                } else if marketing_api && b.get("type").and_then(Value::as_str) != Some("template")
+                {
+                    graph_error(
+                        400,
+                        100,
+                        "(#100) The Marketing Messages API sends templates only",
+                        "OAuthException",
+                    )
+                } else if let Some(refused) = template_refusal(&shared, b, marketing_api) {
                     refused
                 } else if let Some(to) = &to {
                     let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -802,6 +826,11 @@ async fn messages(
         phone_number_id,
         authorization,
         body: recorded_body,
+        endpoint: if marketing_api {
+            "marketing_messages".into()
+        } else {
+            "messages".into()
+        },
         status,
         answer: answer.clone(),
         received_at,

@@ -738,6 +738,7 @@ pub(super) async fn agent_template(
         name: template.name,
         language: template.language,
         components: composed.components,
+        marketing_api: false,
     })
 }
 

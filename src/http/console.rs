@@ -649,7 +649,15 @@ async fn show(
         }
     }
     let events = state.store.conversation_events(&conversation.id).await?;
+    // Replies to a campaign's message are attributed to it.
+    let campaign = state
+        .runner
+        .store
+        .campaign_of_conversation(&conversation.id)
+        .await?
+        .map(|(id, name)| json!({"id": id, "name": name}));
     let mut body = json!({
+        "campaign": campaign,
         "conversation": conversation.view(contact.as_ref(), state.conversations.windows(), state.conversations.sla()),
         "messages": messages,
         "contact": contact.as_ref().map(|c| json!({

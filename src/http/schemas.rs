@@ -499,11 +499,20 @@ pub struct MessageView {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ConsoleShowResponse {
+    /// The campaign whose message this conversation answers (its newest), if any.
+    campaign: Option<CampaignRef>,
     contact: ConsoleShowResponseContact,
     conversation: ConsoleListResponseConversation,
     events: Vec<ConversationEvent>,
     history: Vec<ConsoleListResponseConversation>,
     messages: Vec<MessageView>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CampaignRef {
+    id: String,
+    name: String,
 }
 
 #[derive(ToSchema)]

@@ -157,6 +157,7 @@ impl TemplateBody {
             name: name.to_owned(),
             language: language.to_owned(),
             components,
+            marketing_api: false,
         })
     }
 }
@@ -293,7 +294,8 @@ mod tests {
             Ok(OutboundContent::Template {
                 name: "hello".into(),
                 language: "es".into(),
-                components: json!([])
+                components: json!([]),
+                marketing_api: false,
             })
         );
         // Templates are WhatsApp's only.
@@ -472,6 +474,7 @@ mod tests {
             name: "hello".into(),
             language: "en".into(),
             components: json!([]),
+            marketing_api: false,
         };
         let wa = ChannelKind::Whatsapp;
         let recent = Some(now - 1000);

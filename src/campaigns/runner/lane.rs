@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 
 use super::store::{CampaignRow, Claimed};
 use super::{RunError, Runner, spec_of};
@@ -28,6 +29,8 @@ use crate::outbound::Outbound;
 
 /// A recipient held back (the sender is unavailable) is tried again this much later.
 const HELD_MS: i64 = 5_000;
+/// Recipients of a batch sent at once (each waits for its conversation's step).
+const IN_FLIGHT: usize = 32;
 
 /// What a lane needs.
 #[derive(Clone)]
@@ -120,7 +123,9 @@ impl Lane {
                 continue;
             }
             let batch = i64::try_from(self.runner.settings().batch.max(1)).unwrap_or(50);
+            let started = std::time::Instant::now();
             let claimed = self.runner.store.claim(id, now, batch).await?;
+            let claim_ms = started.elapsed().as_millis();
             if claimed.is_empty() {
                 // Nothing due yet (a window, the messaging limit): the next round looks again.
                 return Ok(until);
@@ -128,34 +133,59 @@ impl Lane {
             let rate = self.runner.rate_of(&row.channel, &spec);
             if limiter.as_ref().is_none_or(|(r, _)| *r != rate) {
                 let per_second = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+                // Smooth: a twentieth of a second's worth at once at most.
+                let burst = NonZeroU32::new(rate / 20).unwrap_or(NonZeroU32::MIN);
                 limiter = Some((
                     rate,
-                    governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+                    governor::RateLimiter::direct(
+                        governor::Quota::per_second(per_second).allow_burst(burst),
+                    ),
                 ));
             }
-            for recipient in claimed {
-                if let Some((_, limiter)) = &limiter {
-                    limiter.until_ready().await;
-                }
-                let settled = self.send(&row, &spec, &recipient).await?;
-                let (state, reason, not_before) = match &settled {
-                    Settled::Sent => ("sent", None, None),
-                    Settled::Refused(reason) => ("refused", Some(reason.as_str()), None),
-                    Settled::Later(at) => ("pending", None, Some(*at)),
-                };
-                self.runner
-                    .store
-                    .settle(id, &recipient.contact, state, reason, not_before)
-                    .await?;
-            }
+            let limiter = limiter.as_ref().map(|(_, l)| l);
+            let (row, spec) = (&row, &spec);
+            // The batch goes out at the rate, many at once (each through its conversation's
+            // actor); what became of each is written in one transaction.
+            let settled: Vec<(String, Settled)> = futures::stream::iter(claimed)
+                .map(|recipient| async move {
+                    if let Some(limiter) = limiter {
+                        limiter.until_ready().await;
+                    }
+                    let settled = self.send(row, spec, &recipient).await;
+                    settled.map(|s| (recipient.contact, s))
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect()
+                .await?;
+            let rows: Vec<(String, &'static str, Option<String>, Option<i64>)> = settled
+                .into_iter()
+                .map(|(contact, settled)| match settled {
+                    Settled::Sent => (contact, "sent", None, None),
+                    Settled::Refused(reason) => (contact, "refused", Some(reason), None),
+                    Settled::Later(at) => (contact, "pending", None, Some(at)),
+                })
+                .collect();
+            let send_ms = started.elapsed().as_millis() - claim_ms;
+            self.runner.store.settle(id, &rows).await?;
+            tracing::debug!(
+                campaign = id,
+                recipients = rows.len(),
+                claim_ms,
+                send_ms,
+                settle_ms = started.elapsed().as_millis() - claim_ms - send_ms,
+                "campaign batch"
+            );
         }
     }
 
-    /// Whether live messages are waiting in the number's sender (more than it sends at once).
+    /// Whether the number's sender holds more than a batch: live traffic is backing up (the
+    /// campaign's own messages, paced below the number's throughput, drain at once), so the
+    /// campaign waits and a live message waits behind one batch at most.
     fn busy(&self, channel: &str) -> bool {
+        let batch = self.runner.settings().batch.max(1);
         self.outbound
             .sender(&ChannelId::new(channel))
-            .is_some_and(|s| s.pending() > 0)
+            .is_some_and(|s| s.pending() > batch)
     }
 
     /// Why the campaign must stop for its template (paused, disabled, re-categorised, gone),
@@ -233,6 +263,14 @@ impl Lane {
             Ok(_) => {}
             Err(refusal) => {
                 let code = match refusal {
+                    // The template (paused, disabled, gone): the recipient waits; the campaign
+                    // pauses at its next round with the reason.
+                    crate::integrations::send::Refusal::Rule {
+                        code: "template_not_approved" | "unknown_template",
+                        ..
+                    } => {
+                        return Ok(Settled::Later(now.timestamp_millis()));
+                    }
                     crate::integrations::send::Refusal::Rule { code, .. } => code.to_owned(),
                     crate::integrations::send::Refusal::BadRequest(m) => m,
                 };
@@ -273,6 +311,8 @@ impl Lane {
                     name: row.template.clone(),
                     language: row.language.clone(),
                     components,
+                    marketing_api: self.runner.settings().marketing_messages_api
+                        && row.category.as_deref() == Some(Category::Marketing.as_str()),
                 },
                 id: Some(id),
             },

@@ -386,16 +386,17 @@ impl CampaignStore {
         })
     }
 
-    /// What became of a claimed recipient: `sent`, `refused` (with the reason), or back to
-    /// `pending` from `not_before` (held: the window, the messaging limit).
+    /// What became of claimed recipients, `(contact, state, reason, not_before)` each, in one
+    /// transaction: `sent`, `refused` (with the reason), or back to `pending` from
+    /// `not_before` (held: the window, the messaging limit).
     pub async fn settle(
         &self,
         campaign: &str,
-        contact: &str,
-        state: &str,
-        reason: Option<&str>,
-        not_before: Option<i64>,
+        rows: &[(String, &'static str, Option<String>, Option<i64>)],
     ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let sql = self.pool.sql(
             "UPDATE campaign_recipients SET state = ?, reason = ?,
                 not_before = COALESCE(?, not_before),
@@ -403,15 +404,19 @@ impl CampaignStore {
              WHERE campaign = ? AND contact = ? AND state = 'claimed'",
         );
         on_pool!(&self.pool, p => {
-            sqlx::query(sql)
-                .bind(state)
-                .bind(reason)
-                .bind(not_before)
-                .bind(state)
-                .bind(campaign)
-                .bind(contact)
-                .execute(p)
-                .await?;
+            let mut tx = p.begin().await?;
+            for (contact, state, reason, not_before) in rows {
+                sqlx::query(sqlx::AssertSqlSafe(sql.0.clone()))
+                    .bind(*state)
+                    .bind(reason)
+                    .bind(*not_before)
+                    .bind(*state)
+                    .bind(campaign)
+                    .bind(contact)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -554,7 +559,8 @@ impl CampaignStore {
         }))
     }
 
-    /// The campaign a message was sent for, when one was.
+    /// The campaign of the conversation's newest campaign message, when it has one: `(id,
+    /// name)`.
     pub async fn campaign_of_conversation(
         &self,
         conversation: &str,

@@ -714,6 +714,7 @@ mod tests {
             name: "hello".into(),
             language: "en".into(),
             components: Value::Null,
+            marketing_api: false,
         }))
         .expect_err("refused");
         assert_eq!(err.class(), RetryClass::Permanent);

@@ -82,6 +82,7 @@ mod tests {
                 name: "t".into(),
                 language: "en".into(),
                 components: serde_json::Value::Null,
+                marketing_api: false,
             },
             reply_to: None,
             callback_data: None,

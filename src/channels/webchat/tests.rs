@@ -192,6 +192,7 @@ fn a_visitor_sees_texts_menus_and_files_never_notes_or_templates() {
         name: "t".into(),
         language: "en".into(),
         components: serde_json::Value::Null,
+        marketing_api: false,
     };
     assert_eq!(
         visible(&row(

@@ -40,6 +40,9 @@ const EXCERPT_MAX: usize = 300;
 pub struct WhatsappClient {
     http: reqwest::Client,
     url: String,
+    /// Meta's Marketing Messages API endpoint (`/{phone-number-id}/marketing_messages`): the
+    /// same template payload, for marketing templates sent with `marketing_api`.
+    marketing_url: String,
     token: SecretString,
     timeout: Duration,
 }
@@ -51,12 +54,14 @@ impl WhatsappClient {
         settings: &WhatsappSettings,
         channel: &ChannelSettings,
     ) -> Self {
-        let url = format!(
-            "{}/{}/{}/messages",
+        let number = format!(
+            "{}/{}/{}",
             settings.api_base_url.trim_end_matches('/'),
             settings.api_version.trim_matches('/'),
             channel.phone_number_id
         );
+        let url = format!("{number}/messages");
+        let marketing_url = format!("{number}/marketing_messages");
         let token = channel
             .access_token
             .clone()
@@ -64,6 +69,7 @@ impl WhatsappClient {
         Self {
             http,
             url,
+            marketing_url,
             token,
             timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
         }
@@ -76,9 +82,24 @@ impl WhatsappClient {
 
     async fn post(&self, request: &SendRequest) -> Result<SendAccepted, SendError> {
         let body = request_body(request);
+        let marketing = matches!(
+            request,
+            SendRequest::Message {
+                content: OutboundContent::Template {
+                    marketing_api: true,
+                    ..
+                },
+                ..
+            }
+        );
+        let url = if marketing {
+            &self.marketing_url
+        } else {
+            &self.url
+        };
         let response = self
             .http
-            .post(&self.url)
+            .post(url)
             .bearer_auth(self.token.expose_secret())
             .timeout(self.timeout)
             .json(&body)
@@ -372,6 +393,7 @@ fn content_object(content: &OutboundContent) -> (&'static str, Value) {
             name,
             language,
             components,
+            ..
         } => {
             let mut object = json!({ "name": name, "language": { "code": language } });
             let has_components = match components {
@@ -840,6 +862,7 @@ mod tests {
             name: "hello_world".into(),
             language: "en_US".into(),
             components: Value::Null,
+            marketing_api: false,
         });
         assert_eq!(
             body,
@@ -857,8 +880,11 @@ mod tests {
             name: "template-name".into(),
             language: "language-and-locale-code".into(),
             components: components.clone(),
+            marketing_api: true,
         });
+        // The Marketing Messages API takes the same payload (only the endpoint differs).
         assert_eq!(body["template"]["components"], components);
+        assert_eq!(body.get("marketing_api"), None);
     }
 
     #[test]

@@ -661,6 +661,7 @@ mod tests {
                 name: "hello".into(),
                 language: "en".into(),
                 components: Value::Null,
+                marketing_api: false,
             },
         ] {
             let err = call_for(&message(content)).expect_err("refused");
