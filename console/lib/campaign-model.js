@@ -6,6 +6,9 @@
 
 import { zonedParts, zonedToUtc } from './zoned.js';
 
+/** Marks a catalog key (the validation's messages) for tools/check-i18n.mjs; no i18n import here. */
+const K = (key) => key;
+
 /** A campaign's states, in the order of its life. */
 export const STATES = ['draft', 'scheduled', 'running', 'paused', 'completed', 'cancelled'];
 
@@ -191,10 +194,10 @@ export function campaignBody(form, template, { now = Date.now(), timeZone = 'UTC
   const f = form || {};
   const fail = (error, field) => ({ error, field });
   const name = String(f.name || '').trim();
-  if (!name) return fail('campaigns.error_name', 'name');
-  if (name.length > MAX_NAME) return fail('campaigns.error_name_long', 'name');
-  if (!f.channel) return fail('campaigns.error_channel', 'channel');
-  if (!template) return fail('campaigns.error_template', 'template');
+  if (!name) return fail(K('campaigns.error_name'), 'name');
+  if (name.length > MAX_NAME) return fail(K('campaigns.error_name_long'), 'name');
+  if (!f.channel) return fail(K('campaigns.error_channel'), 'channel');
+  if (!template) return fail(K('campaigns.error_template'), 'template');
   const tpl = formOf(template);
   const parameters = {};
   const body = {};
@@ -204,21 +207,21 @@ export function campaignBody(form, template, { now = Date.now(), timeZone = 'UTC
     const src = (f.sources || {})[slot.key] || emptySource(slot);
     if (slot.kind === 'header-media') {
       const ref = String(src.value || '').trim();
-      if (!ref) return fail('campaigns.error_media', slot.key);
+      if (!ref) return fail(K('campaigns.error_media'), slot.key);
       parameters.header = { [MEDIA[slot.format]]: { [src.kind === 'id' ? 'id' : 'link']: ref } };
       continue;
     }
     if (src.kind === 'field' && !src.field) {
-      if (slot.required) return fail('campaigns.error_source', slot.key);
+      if (slot.required) return fail(K('campaigns.error_source'), slot.key);
       continue;
     }
     if (src.kind === 'value' && String(src.value ?? '').trim() === '') {
-      if (slot.required) return fail('campaigns.error_value', slot.key);
+      if (slot.required) return fail(K('campaigns.error_value'), slot.key);
       continue;
     }
     const source = sourceBody(src);
     if (!source) {
-      if (slot.required) return fail('campaigns.error_source', slot.key);
+      if (slot.required) return fail(K('campaigns.error_source'), slot.key);
       continue;
     }
     if (slot.kind === 'header-text') parameters.header = { text: source };
@@ -229,9 +232,9 @@ export function campaignBody(form, template, { now = Date.now(), timeZone = 'UTC
   }
   if (positional.length) parameters.body = tpl.parameter_format === 'NAMED' ? body : positional;
   if (buttons.length) parameters.buttons = buttons;
-  if (!f.segment) return fail('campaigns.error_segment', 'segment');
+  if (!f.segment) return fail(K('campaigns.error_segment'), 'segment');
   const exclude = [...new Set((f.exclude || []).filter((id) => id && id !== f.segment))];
-  if (exclude.length > MAX_EXCLUDED) return fail('campaigns.error_exclude', 'exclude');
+  if (exclude.length > MAX_EXCLUDED) return fail(K('campaigns.error_exclude'), 'exclude');
   const out = {
     name,
     channel: f.channel,
@@ -242,8 +245,8 @@ export function campaignBody(form, template, { now = Date.now(), timeZone = 'UTC
   const schedule = {};
   if (f.when === 'at') {
     const at = localToMs(f.start_at, timeZone);
-    if (at === null) return fail('campaigns.error_start_at', 'start_at');
-    if (at <= now) return fail('campaigns.error_start_past', 'start_at');
+    if (at === null) return fail(K('campaigns.error_start_at'), 'start_at');
+    if (at <= now) return fail(K('campaigns.error_start_past'), 'start_at');
     schedule.start_at = new Date(at).toISOString();
   }
   if (f.window) {
@@ -256,9 +259,9 @@ export function campaignBody(form, template, { now = Date.now(), timeZone = 'UTC
   if (Object.keys(schedule).length) out.schedule = schedule;
   if (f.cap) {
     const messages = whole(f.cap_messages, 1, 1_000_000);
-    if (messages === null) return fail('campaigns.error_cap_messages', 'cap_messages');
+    if (messages === null) return fail(K('campaigns.error_cap_messages'), 'cap_messages');
     const days = whole(f.cap_days, 1, MAX_CAP_DAYS);
-    if (days === null) return fail('campaigns.error_cap_days', 'cap_days');
+    if (days === null) return fail(K('campaigns.error_cap_days'), 'cap_days');
     out.frequency_cap = { messages, days };
   }
   return { body: out };
