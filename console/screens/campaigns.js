@@ -81,6 +81,7 @@ const ACTION_KEYS = {
 /** What a notice says once an action is done. */
 const DONE_KEYS = {
   start: K('campaigns.done.start'),
+  scheduled: K('campaigns.done.scheduled'),
   pause: K('campaigns.done.pause'),
   resume: K('campaigns.done.resume'),
   cancel: K('campaigns.done.cancel'),
@@ -452,8 +453,11 @@ function CampaignPage({ id, role, segments, autoPreview, onBack, onEdit }) {
 
   const act = async (action) => {
     const answer = await api('POST', `/api/v1/campaigns/${enc(id)}/${action}`, {});
-    if (alive.current && answer && answer.campaign) setC(answer.campaign);
-    notify(t(DONE_KEYS[action], { name: c.name }), 'info'); // i18n-dynamic
+    const moved = answer && answer.campaign;
+    if (alive.current && moved) setC(moved);
+    // A start or a resume before the start time waits: scheduled.
+    const done = moved && moved.state === 'scheduled' ? 'scheduled' : action;
+    notify(t(DONE_KEYS[done], { name: c.name }), 'info'); // i18n-dynamic
   };
   const attempt = async (action) => {
     try {
@@ -532,7 +536,7 @@ function CampaignPage({ id, role, segments, autoPreview, onBack, onEdit }) {
             ${t('campaigns.counts')}
             ${live && html` <span class="muted small campaign-live" role="status">${t('campaigns.live')}</span>`}
           </h3>
-          ${!c.audience_complete && c.state !== 'cancelled' && html`<p class="muted small">${t('campaigns.audience_writing')}</p>`}
+          ${!c.audience_complete && (c.state === 'running' || c.state === 'paused') && html`<p class="muted small">${t('campaigns.audience_writing')}</p>`}
           <${Counts} c=${c} />
         </section>
         <${Cost} c=${c} />
