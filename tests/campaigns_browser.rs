@@ -3,8 +3,8 @@
 //! the contact's name with a default, a segment less another, a frequency cap), sees the
 //! server's 422 next to the form, creates the draft, reads its preview (who it reaches, who not
 //! and why, the cost, a sample of the messages), starts it and watches the live page reach
-//! "completed" with its counts; the fake Graph API got the templates. A supervisor sees the
-//! campaign without its actions. Then on a phone in Arabic (right to left): the list, the live
+//! "completed" with its counts, then follow Meta's statuses (read, failed by error code); the
+//! fake Graph API got the templates. A supervisor sees the campaign without its actions. Then on a phone in Arabic (right to left): the list, the live
 //! page, the wizard and a draft's preview fit the screen; the draft, edited into a new one that
 //! starts in 2030, waits scheduled, pauses, resumes and is cancelled. Screenshots go to
 //! `target/screenshots/`.
@@ -83,6 +83,16 @@ async fn audience(admin: &Console) -> (String, String) {
         segment(admin, "Spring", "'spring' in contact.tags").await,
         segment(admin, "VIPs", "'vip' in contact.tags").await,
     )
+}
+
+/// The wamid of the template sent to `to`.
+fn wamid_to(app: &common::TestApp, to: &str) -> String {
+    app.graph
+        .requests()
+        .into_iter()
+        .find(|r| r.accepted() && r.to() == Some(to) && r.body["type"] == "template")
+        .and_then(|r| r.wamid().map(str::to_owned))
+        .expect("a wamid")
 }
 
 fn templates_to(app: &common::TestApp, to: &str) -> Vec<Value> {
@@ -224,6 +234,28 @@ async fn an_admin_creates_previews_starts_and_follows_a_campaign() {
     for to in [NEVER, VIP] {
         assert!(templates_to(&app, to).is_empty(), "{to} got a template");
     }
+
+    // Meta's statuses still come after it completed: the page follows them.
+    assert_eq!(
+        app.post_json(&common::status_webhook(ANA, &wamid_to(&app, ANA), "read"))
+            .await
+            .status(),
+        200
+    );
+    let mut failed = common::status_webhook(NONAME, &wamid_to(&app, NONAME), "failed");
+    failed["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] =
+        json!([{"code": 131026, "title": "Message undeliverable"}]);
+    assert_eq!(app.post_json(&failed).await.status(), 200);
+    browser
+        .wait_true(
+            "read and failed by Meta's code, with their shares",
+            "document.querySelector(\"#campaign-page [data-measure='read'] .stat-value\")?.dataset.value === '1' \
+             && document.querySelector(\"#campaign-page [data-measure='delivered'] .stat-value\")?.dataset.value === '1' \
+             && (document.querySelector(\"#campaign-page [data-measure='failed']\")?.textContent || '').includes('33.3% of sent') \
+             && (document.querySelector(\"#campaign-page .failed-codes [data-reason='131026']\")?.textContent || '').includes('Error 131026')",
+        )
+        .await;
+    browser.screenshot("console-campaign-live-statuses").await;
 
     // The recipients' CSV, fetched with the token.
     browser.click("#campaign-csv").await;

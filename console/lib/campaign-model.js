@@ -345,9 +345,24 @@ export function actionsFor(state, role) {
   }
 }
 
-/** Whether a campaign in `state` is still moving by itself (the live page asks again). */
+/** Whether a campaign in `state` is still sending or waiting to. */
 export function isLive(state) {
   return LIVE.has(state);
+}
+
+const DAY = 86_400_000;
+
+/**
+ * How often a campaign's page asks again, in ms (null: never): every 2 s while it sends or
+ * waits to; every 5 s while paused, and in the 7 days after it completed (Meta's statuses,
+ * replies and opt-outs still come); never once cancelled or older.
+ */
+export function pollInterval(c, now = Date.now()) {
+  if (!c) return null;
+  if (LIVE.has(c.state)) return 2000;
+  if (c.state === 'paused') return 5000;
+  if (c.state === 'completed' && typeof c.finished_at === 'number' && now - c.finished_at < 7 * DAY) return 5000;
+  return null;
 }
 
 /** `n` of `total` as a fraction (0 to 1), or null when there is nothing to share. */

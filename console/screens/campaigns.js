@@ -3,8 +3,9 @@
 // (campaign-wizard.js), and a campaign's page: its state and why it is held, the actions its
 // state allows an admin (preview and start a draft, pause, resume, cancel), its counts with
 // their shares (the excluded by reason, the failed by Meta's error code), the cost estimated
-// and actual, and the recipients as CSV (fetched with the token). The page asks again every few
-// seconds while the campaign is scheduled or running, and stops when it is left.
+// and actual, and the recipients as CSV (fetched with the token). The page asks again every 2 s
+// while the campaign is scheduled or running (every 5 s while paused and in the week after it
+// completed: statuses, replies and opt-outs still come), and stops when it is left.
 // Pure parts: lib/campaign-model.js.
 
 import { html, useEffect, useRef, useState } from '../lib/html.js';
@@ -13,14 +14,13 @@ import { dateTime } from '../lib/format.js';
 import { explain, notify } from '../lib/actions.js';
 import { api, fetchBlob } from '../lib/api.js';
 import {
-  actionsFor, breakdown, costRows, count, EXCLUSIONS, isLive, money, percent, progress, tiles, total,
+  actionsFor, breakdown, costRows, count, EXCLUSIONS, isLive, money, percent, pollInterval, progress, tiles, total,
 } from '../lib/campaign-model.js';
 import { ConfirmDialog, currentUser, icons } from './common.js';
 import { Bubble } from './template.js';
 import { CampaignWizard } from './campaign-wizard.js';
 
-/** How often a live campaign's page (and the list, while one is live) asks again. */
-const POLL_MS = 2000;
+/** How often the list asks again while a campaign in it is live (a campaign's page: pollInterval). */
 const LIST_POLL_MS = 5000;
 
 const enc = encodeURIComponent;
@@ -443,13 +443,15 @@ function CampaignPage({ id, role, segments, autoPreview, onBack, onEdit }) {
     load();
     if (autoPreview && role === 'admin') runPreview();
   }, [id]);
-  // While it moves by itself, ask again every few seconds; leaving the page stops it.
+  // While it sends (and for a while after: statuses, replies and opt-outs), ask again every
+  // few seconds; leaving the page stops it.
   const live = !!c && isLive(c.state);
+  const every = pollInterval(c);
   useEffect(() => {
-    if (!live) return undefined;
-    const timer = setInterval(load, POLL_MS);
+    if (!every) return undefined;
+    const timer = setInterval(load, every);
     return () => clearInterval(timer);
-  }, [live, id]);
+  }, [every, id]);
 
   const act = async (action) => {
     const answer = await api('POST', `/api/v1/campaigns/${enc(id)}/${action}`, {});
@@ -491,6 +493,9 @@ function CampaignPage({ id, role, segments, autoPreview, onBack, onEdit }) {
   const actions = actionsFor(c.state, role);
   const eligible = preview.state === 'ready' ? preview.data.eligible : null;
   const startsLater = c.spec && c.spec.schedule && c.spec.schedule.start_at && Date.parse(c.spec.schedule.start_at) > Date.now();
+  // A draft's page previews it (admins); one that never started has no counts to show.
+  const previewing = c.state === 'draft' && role === 'admin';
+  const ran = !!c.started_at || (c.state !== 'draft' && c.state !== 'cancelled');
   let startMessage = eligible === null ? t('campaigns.start_confirm', { name: c.name }) : t('campaigns.start_confirm_count', { name: c.name, count: num(eligible) });
   if (startsLater) startMessage += ' ' + scheduleText(c.spec);
   return html`
@@ -516,7 +521,7 @@ function CampaignPage({ id, role, segments, autoPreview, onBack, onEdit }) {
       ${actionError && html`<p id="campaign-action-error" class="error" role="alert" dir="auto">${actionError}</p>`}
       ${error && html`<p class="error small" role="status" dir="auto">${error}</p>`}
       <${Facts} c=${c} segments=${segments} />
-      ${c.state === 'draft' && html`
+      ${previewing && html`
         <section id="campaign-preview" class="campaign-section" aria-labelledby="campaign-preview-title" data-state=${preview.state}>
           <h3 id="campaign-preview-title" class="panel-title">${t('campaigns.preview.title')}</h3>
           <p class="muted small">${t('campaigns.preview.intro')}</p>
@@ -530,7 +535,8 @@ function CampaignPage({ id, role, segments, autoPreview, onBack, onEdit }) {
               <button type="button" class="button primary" onClick=${() => click('start')}>${t('campaigns.action.start')}</button>
             </div>`}
         </section>`}
-      ${c.state !== 'draft' && html`
+      ${!ran && !previewing && html`<p id="campaign-not-started" class="muted">${t('campaigns.not_started')}</p>`}
+      ${ran && html`
         <section class="campaign-section" aria-labelledby="campaign-counts-title">
           <h3 id="campaign-counts-title" class="subheading">
             ${t('campaigns.counts')}

@@ -203,6 +203,15 @@ test('actionsFor follows campaign::transition, for admins only', () => {
   assert.equal(m.isLive('scheduled'), true);
   assert.equal(m.isLive('paused'), false);
   assert.equal(m.isLive('completed'), false);
+  const now = Date.UTC(2030, 0, 10);
+  assert.equal(m.pollInterval({ state: 'running' }, now), 2000);
+  assert.equal(m.pollInterval({ state: 'scheduled' }, now), 2000);
+  assert.equal(m.pollInterval({ state: 'paused' }, now), 5000);
+  assert.equal(m.pollInterval({ state: 'completed', finished_at: now - 3_600_000 }, now), 5000, 'statuses still come');
+  assert.equal(m.pollInterval({ state: 'completed', finished_at: now - 8 * 86_400_000 }, now), null);
+  assert.equal(m.pollInterval({ state: 'cancelled', finished_at: now }, now), null);
+  assert.equal(m.pollInterval({ state: 'draft' }, now), null);
+  assert.equal(m.pollInterval(null, now), null);
 });
 
 test('tiles: each count with its share of its whole', () => {
