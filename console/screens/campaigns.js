@@ -274,7 +274,8 @@ function PreviewView({ p }) {
     <dl class="reports-counts campaign-counts">
       <${Stat} measure="audience" label=${t('campaigns.preview.audience')} n=${p.audience || 0} />
       <${Stat} measure="eligible" label=${t('campaigns.preview.eligible')} n=${p.eligible || 0}
-        note=${percent(p.audience ? (p.eligible || 0) / p.audience : null, locale)} tone=${p.eligible ? null : 'warn'} />
+        note=${p.audience ? t('campaigns.share_segment', { percent: percent((p.eligible || 0) / p.audience, locale) }) : null}
+        tone=${p.eligible ? null : 'warn'} />
       <${Stat} measure="excluded" label=${t('campaigns.preview.excluded')} n=${excluded}>
         <${Breakdown} rows=${reasons} label=${t('campaigns.excluded_by_reason')} className="excluded-reasons" labelOf=${reasonLabel} />
       <//>
