@@ -1,8 +1,8 @@
 //! The web console's files as the gateway serves them (the page at `/`, content-hashed assets
 //! cached for a year, a strict Content-Security-Policy), and the console's own checks run with
 //! Node.js: every module parses, the string catalogs hold the same keys and every key used, the
-//! store's event handling and the inbox's logic (unit tests), text contrast, and the 150 KB
-//! compressed budget.
+//! store's event handling, the inbox's and the campaigns' logic (unit tests), text contrast, and
+//! the compressed budget.
 
 mod common;
 
@@ -49,6 +49,11 @@ fn the_console_notifies_of_offers_assignments_and_my_customers_messages() {
 #[test]
 fn the_admin_screens_model_holds() {
     node(&["--test", "tools/test-admin.mjs"]);
+}
+
+#[test]
+fn the_campaigns_logic_holds() {
+    node(&["--test", "tools/test-campaigns.mjs"]);
 }
 
 #[test]

@@ -68,11 +68,11 @@ export function emptyAdmin() {
 // Roles: what the console offers each one. The server decides (src/accounts/policy.rs and the
 // conversation's commands); these only keep the console from offering what it would refuse.
 
-/** The views `user` may open: the inbox for all, the board, reports and the contacts for supervisors and admins, administration for admins. */
+/** The views `user` may open: the inbox for all, the board, reports, the contacts and the campaigns for supervisors and admins, administration for admins. */
 export function allowedViews(user) {
   const role = user && user.role;
-  if (role === 'admin') return ['inbox', 'board', 'reports', 'contacts', 'admin'];
-  if (role === 'supervisor') return ['inbox', 'board', 'reports', 'contacts'];
+  if (role === 'admin') return ['inbox', 'board', 'reports', 'contacts', 'campaigns', 'admin'];
+  if (role === 'supervisor') return ['inbox', 'board', 'reports', 'contacts', 'campaigns'];
   return ['inbox'];
 }
 

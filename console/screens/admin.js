@@ -84,7 +84,7 @@ function Checks({ id, legend, options, selected, onChange, empty }) {
 
 let zones = null;
 /** The time zones the browser knows, for a datalist. */
-function timeZones() {
+export function timeZones() {
   if (!zones) {
     try {
       zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];

@@ -176,8 +176,8 @@ function Field({ f, value, source, onSource, onInput }) {
     </div>`;
 }
 
-/** The message as WhatsApp shows it: header, body, footer, buttons. */
-function Bubble({ p }) {
+/** The message as WhatsApp shows it: header, body, footer, buttons (also the campaigns' sample). */
+export function Bubble({ p, id = 'template-bubble' }) {
   const header = p.header;
   let media = null;
   if (header && header.format !== 'TEXT') {
@@ -186,7 +186,7 @@ function Bubble({ p }) {
     media = html`<p class="template-media-box"><strong>${format}</strong>${where && html`<bdi dir="ltr">${where}</bdi>`}</p>`;
   }
   return html`
-    <div id="template-bubble" class="template-bubble">
+    <div id=${id} class="template-bubble">
       ${media}
       ${header && header.format === 'TEXT' && header.text && html`<p class="template-header" dir="auto">${header.text}</p>`}
       <p class="template-body" dir="auto">${p.body}</p>

@@ -1,6 +1,6 @@
-// The top bar: the views the role may open (inbox, board, reports, contacts, administration), who I am (a menu:
-// my API tokens, change password, log out everywhere), my presence, my load, the live
-// connection, logout.
+// The top bar: the views the role may open (inbox, board, reports, contacts, campaigns,
+// administration), who I am (a menu: my API tokens, change password, log out everywhere), my
+// presence, my load, the live connection, logout.
 
 import { html } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
@@ -16,6 +16,7 @@ const VIEW_KEYS = {
   board: K('nav.board'),
   reports: K('nav.reports'),
   contacts: K('nav.contacts'),
+  campaigns: K('nav.campaigns'),
   admin: K('nav.admin'),
 };
 

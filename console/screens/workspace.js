@@ -1,9 +1,8 @@
 // The workspace: the top bar, then the view: the inbox (list | conversation | customer, one
-// pane at a time on a phone), the supervisor's board, reports, the contacts and segments, or
-// administration. In the inbox, the
-// keyboard (SHORTCUTS, listed by the help dialog on `?`): j/k (and the arrows in the list)
-// move, Enter opens, r replies, n writes a note, e resolves, s snoozes, t transfers, / searches,
-// Escape leaves the reply box.
+// pane at a time on a phone), the supervisor's board, reports, the contacts and segments, the
+// campaigns, or administration. In the inbox, the keyboard (SHORTCUTS, listed by the help
+// dialog on `?`): j/k (and the arrows in the list) move, Enter opens, r replies, n writes a
+// note, e resolves, s snoozes, t transfers, / searches, Escape leaves the reply box.
 
 import { html, useEffect, useRef } from '../lib/html.js';
 import { t, K } from '../lib/i18n.js';
@@ -15,6 +14,7 @@ import { Board } from './board.js';
 import { Reports } from './reports.js';
 import { Admin } from './admin.js';
 import { Contacts } from './contacts.js';
+import { Campaigns } from './campaigns.js';
 import { ConversationList } from './list.js';
 import { Offers } from './offers.js';
 import { ConversationView } from './conversation.js';
@@ -193,6 +193,7 @@ export function Workspace({ s }) {
       ${view === 'board' && html`<${Board} s=${s} />`}
       ${view === 'reports' && html`<${Reports} s=${s} />`}
       ${view === 'contacts' && html`<${Contacts} s=${s} />`}
+      ${view === 'campaigns' && html`<${Campaigns} s=${s} />`}
       ${view === 'admin' && html`<${Admin} s=${s} />`}
       ${s.dialog === 'help' && html`<${HelpDialog} onClose=${() => openDialog(null)} />`}
     </div>

@@ -1,12 +1,12 @@
 // The console's budget: all its JavaScript and CSS (what a browser loads, the string
-// catalogs aside: one of them is fetched, for the language in use) at most 150 KB gzipped.
+// catalogs aside: one of them is fetched, for the language in use) at most 170 KB gzipped.
 // Exits non-zero over it. Run from anywhere: `node console/tools/check-size.mjs`.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-const BUDGET = 150 * 1024;
+const BUDGET = 170 * 1024;
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 function files(dir) {

@@ -146,14 +146,16 @@ test('presence.changed updates me and the rosters', () => {
 
 test('views by role: the board for supervisors and admins, administration for admins', () => {
   assert.deepEqual(model.allowedViews({ role: 'agent' }), ['inbox']);
-  assert.deepEqual(model.allowedViews({ role: 'supervisor' }), ['inbox', 'board', 'reports', 'contacts']);
-  assert.deepEqual(model.allowedViews({ role: 'admin' }), ['inbox', 'board', 'reports', 'contacts', 'admin']);
+  assert.deepEqual(model.allowedViews({ role: 'supervisor' }), ['inbox', 'board', 'reports', 'contacts', 'campaigns']);
+  assert.deepEqual(model.allowedViews({ role: 'admin' }), ['inbox', 'board', 'reports', 'contacts', 'campaigns', 'admin']);
   assert.deepEqual(model.allowedViews(null), ['inbox']);
   assert.deepEqual(model.allowedViews({ role: 'root' }), ['inbox']);
   assert.equal(model.viewFor({ role: 'agent' }, 'admin'), 'inbox');
   assert.equal(model.viewFor({ role: 'supervisor' }, 'admin'), 'inbox');
   assert.equal(model.viewFor({ role: 'supervisor' }, 'board'), 'board');
   assert.equal(model.viewFor({ role: 'supervisor' }, 'reports'), 'reports');
+  assert.equal(model.viewFor({ role: 'supervisor' }, 'campaigns'), 'campaigns');
+  assert.equal(model.viewFor({ role: 'agent' }, 'campaigns'), 'inbox');
   assert.equal(model.viewFor({ role: 'agent' }, 'reports'), 'inbox');
   assert.equal(model.viewFor({ role: 'admin' }, 'admin'), 'admin');
   assert.equal(model.viewFor({ role: 'admin' }, undefined), 'inbox');
