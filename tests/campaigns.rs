@@ -600,8 +600,76 @@ async fn marketing_goes_through_the_marketing_messages_api() {
     );
 }
 
+/// Meta's campaign errors, as the fake Graph API answers them: with the US pause switched off
+/// here, Meta itself answers 131049 to the New York number (a later retry is scheduled, never at
+/// once); 131050 to a customer who stopped promotions in WhatsApp (an opt-out in the ledger);
+/// 131026 to an undeliverable number. Meta's statuses carry `pricing`: the delivered messages'
+/// cost is summed.
+async fn meta_s_campaign_errors_and_pricing_are_counted() {
+    let app = spawn_console_app(|s| {
+        s.campaigns.poll_interval_ms = 50;
+        s.campaigns.us_marketing_paused = false;
+    })
+    .await;
+    let _feed = switchboard::fakes::statuses::StatusFeed::start(
+        &app.graph,
+        vec![app.address.clone()],
+        common::APP_SECRET,
+    );
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let (spring, vips) = audience(&admin).await;
+    app.graph.stop_marketing(BEA);
+    app.graph.set_undeliverable(NONAME);
+    let created = expect_status(
+        201,
+        admin.post("/api/v1/campaigns", spec(&spring, &vips)).await,
+    );
+    let id = created["campaign"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let started = expect_status(
+        200,
+        admin
+            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
+            .await,
+    );
+    // New York is no longer refused by the gateway: four to send.
+    assert_eq!(started["campaign"]["estimate"]["eligible"], 4, "{started}");
+    let done = wait_for(&admin, &id, "the outcomes", |c| {
+        c["state"] == "completed"
+            && c["counts"]["failed"] == 3
+            && c["counts"]["cost"]["actual"].as_f64() > Some(0.0)
+    })
+    .await;
+    let counts = &done["counts"];
+    assert_eq!(counts["sent"], 4, "{counts}");
+    for code in ["131049", "131050", "131026"] {
+        assert_eq!(counts["failed_by_code"][code], 1, "{code}: {counts}");
+    }
+    // Ana's message was sent (the feed's `sent` status, priced as marketing in Spain).
+    assert_eq!(counts["cost"]["actual"], 0.025, "{counts}");
+    // Bea is opted out now, by Meta's 131050.
+    let consent = expect_status(
+        200,
+        admin.get(&format!("/api/v1/contacts/{BEA}/consent")).await,
+    );
+    assert!(consent.to_string().contains("error_131050"), "{consent}");
+    // New York's 131049 waits for its retry (12 h later), nothing more was sent at once.
+    assert_eq!(templates_to(&app, NEW_YORK).len(), 0);
+    let failed_once = app
+        .graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.to() == Some(NEW_YORK))
+        .count();
+    assert_eq!(failed_once, 1, "one attempt only");
+}
+
 in_both_modes!(
     a_campaign_reaches_the_opted_in_once_and_counts_what_followed,
+    meta_s_campaign_errors_and_pricing_are_counted,
     marketing_goes_through_the_marketing_messages_api,
     a_template_paused_by_meta_pauses_its_campaign,
     pause_resume_and_cancel,

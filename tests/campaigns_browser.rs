@@ -277,6 +277,40 @@ async fn an_admin_creates_previews_starts_and_follows_a_campaign() {
         )
         .await;
     browser.screenshot("console-campaigns").await;
+
+    // Ana answers and asks for a person: her conversation names the campaign it answers.
+    assert_eq!(
+        app.post_json(&common::text_webhook(
+            ANA,
+            "wamid.campaign-agent-ana",
+            "agent"
+        ))
+        .await
+        .status(),
+        200
+    );
+    let conversation = {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let contact = expect_status(200, admin.get(&format!("/api/v1/contacts/{ANA}")).await);
+            let c = &contact["contact"]["conversations"][0];
+            if c["status"] == "waiting" || c["status"] == "assigned" {
+                break c["id"].as_str().expect("an id").to_owned();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{contact}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    browser.click("#nav-inbox").await;
+    browser.click("#tab-team-support").await;
+    browser.open_row(&conversation).await;
+    browser
+        .wait_true(
+            "the conversation names its campaign",
+            "(document.querySelector('#conversation-campaign')?.textContent || '') === 'Campaign: Spring sale'",
+        )
+        .await;
+    browser.screenshot("console-conversation-campaign").await;
     browser.close().await;
 
     // A supervisor sees it, without the admin's actions.

@@ -249,6 +249,8 @@ export function applyDetail(state, body, started) {
     conversation: s.conversations[c.id] || c,
     messages,
     contact: body.contact || null,
+    // The campaign whose message this conversation answers, if any.
+    campaign: body.campaign || null,
     history: Array.isArray(body.history) ? body.history : [],
     events: Array.isArray(body.events) ? body.events : [],
   };

@@ -388,6 +388,7 @@ export function ConversationView({ s }) {
               <span class="conversation-channel sub-extra" dir="auto">${channelLabel(c)}</span>
               ${c.team && html`<span class="sub-extra">${teamName(s, c.team)}</span>`}
               ${c.assignee && html`<span class="sub-extra" dir="auto">${t('conversation.assignee', { name: agentName(s, c.assignee) })}</span>`}
+              ${d.campaign && html`<span id="conversation-campaign" class="campaign-chip" dir="auto">${t('conversation.campaign', { name: d.campaign.name })}</span>`}
             </p>`}
           <${Activity} s=${s} id=${d.id} />
         </div>

@@ -45,6 +45,9 @@ pub struct RecordedSend {
     /// The endpoint posted to: `messages`, or `marketing_messages` (Meta's Marketing Messages
     /// API, marketing templates only).
     pub endpoint: String,
+    /// A template's category (`marketing`, `utility`, `authentication`), for the `pricing` of
+    /// its statuses; None for other messages.
+    pub category: Option<String>,
     /// The HTTP status the fake answered with.
     pub status: u16,
     /// The JSON it answered (the message's `wamid` is at `messages[0].id`).
@@ -163,6 +166,10 @@ struct State {
     template_listings: usize,
     /// The phone numbers' `whatsapp_business_manager_messaging_limit` (None: `TIER_UNLIMITED`).
     messaging_limit: Option<String>,
+    /// Customers who stopped marketing from this business (Meta answers 131050 to marketing).
+    stopped_marketing: std::collections::HashSet<String>,
+    /// Numbers Meta cannot deliver to (131026 to anything).
+    undeliverable: std::collections::HashSet<String>,
 }
 
 pub(crate) struct Shared {
@@ -259,6 +266,21 @@ impl FakeGraph {
     /// The messaging limit tier every number answers (`TIER_250`, `TIER_2K`...).
     pub fn set_messaging_limit(&self, tier: &str) {
         self.shared.lock().messaging_limit = Some(tier.to_owned());
+    }
+
+    /// The customer stopped marketing messages from this business in WhatsApp: marketing
+    /// templates to them are answered 131050 (Meta's campaign errors: a marketing template to a
+    /// United States number is answered 131049 as well).
+    pub fn stop_marketing(&self, wa_id: &str) {
+        self.shared
+            .lock()
+            .stopped_marketing
+            .insert(wa_id.to_owned());
+    }
+
+    /// Messages to this number are answered 131026 (undeliverable).
+    pub fn set_undeliverable(&self, wa_id: &str) {
+        self.shared.lock().undeliverable.insert(wa_id.to_owned());
     }
 
     /// How many pages of the template listing the fake answered.
@@ -626,28 +648,11 @@ fn template_refusal(shared: &Shared, body: &Value, marketing_api: bool) -> Optio
     if body.get("type").and_then(Value::as_str) != Some("template") {
         return None;
     }
-    let sent = body.get("template");
-    let name = sent.and_then(|t| t.get("name")).and_then(Value::as_str);
-    let language = sent
-        .and_then(|t| t.pointer("/language/code"))
-        .and_then(Value::as_str);
-    let components = sent
-        .and_then(|t| t.get("components"))
+    let components = body
+        .pointer("/template/components")
         .cloned()
         .unwrap_or(Value::Null);
-    let listed = {
-        let state = shared.lock();
-        state.templates.clone().unwrap_or_else(demo_templates)
-    };
-    let found = listed.into_iter().find(|t| {
-        t.get("name").and_then(Value::as_str) == name
-            && t.get("language").and_then(Value::as_str) == language
-    });
-    let template = found
-        .and_then(|item| {
-            crate::campaigns::templates::parse_listing("fake", &json!({"data": [item]}), 0)
-        })
-        .and_then(|page| page.templates.into_iter().next());
+    let template = template_of(shared, body);
     let refuse = |code: i64| {
         Some(graph_error(
             400,
@@ -681,6 +686,57 @@ fn template_refusal(shared: &Shared, body: &Value, marketing_api: bool) -> Optio
         &format!("number of parameters does not match the template: {mismatch}"),
         "OAuthException",
     ))
+}
+
+/// The listed template a template message names (by name and language), when there is one.
+fn template_of(shared: &Shared, body: &Value) -> Option<crate::campaigns::templates::Template> {
+    if body.get("type").and_then(Value::as_str) != Some("template") {
+        return None;
+    }
+    let sent = body.get("template");
+    let name = sent.and_then(|t| t.get("name")).and_then(Value::as_str);
+    let language = sent
+        .and_then(|t| t.pointer("/language/code"))
+        .and_then(Value::as_str);
+    let listed = {
+        let state = shared.lock();
+        state.templates.clone().unwrap_or_else(demo_templates)
+    };
+    let found = listed.into_iter().find(|t| {
+        t.get("name").and_then(Value::as_str) == name
+            && t.get("language").and_then(Value::as_str) == language
+    })?;
+    crate::campaigns::templates::parse_listing("fake", &json!({"data": [found]}), 0)
+        .and_then(|page| page.templates.into_iter().next())
+}
+
+/// Meta's campaign errors: 131026 to an undeliverable number; for a marketing template,
+/// 131049 to a United States number (Meta's pause of marketing there) and 131050 to a customer
+/// who stopped marketing from this business.
+fn campaign_refusal(shared: &Shared, body: &Value, to: Option<&str>) -> Option<(u16, Value)> {
+    let to = to?;
+    let refuse = |code: i64| {
+        Some(graph_error(
+            400,
+            code,
+            error_message(code),
+            "OAuthException",
+        ))
+    };
+    if shared.lock().undeliverable.contains(to) {
+        return refuse(131026);
+    }
+    let template = template_of(shared, body)?;
+    if template.category != crate::campaigns::templates::Category::Marketing {
+        return None;
+    }
+    if crate::crm::contact::country_of(to).as_deref() == Some("US") {
+        return refuse(131049);
+    }
+    if shared.lock().stopped_marketing.contains(to) {
+        return refuse(131050);
+    }
+    None
 }
 
 /// Templates per page when the request names no `limit`.
@@ -800,6 +856,8 @@ async fn messages(
                     )
                 } else if let Some(refused) = template_refusal(&shared, b, marketing_api) {
                     refused
+                } else if let Some(refused) = campaign_refusal(&shared, b, to.as_deref()) {
+                    refused
                 } else if let Some(to) = &to {
                     let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
                     let id = format!("wamid.FAKE{}{n:010}", shared.instance);
@@ -820,6 +878,8 @@ async fn messages(
     };
 
     let recorded_body = json_body.unwrap_or(Value::Null);
+    let category =
+        template_of(&shared, &recorded_body).map(|t| t.category.as_str().to_ascii_lowercase());
     log_request(&phone_number_id, status, &recorded_body);
     let record = RecordedSend {
         version,
@@ -831,6 +891,7 @@ async fn messages(
         } else {
             "messages".into()
         },
+        category,
         status,
         answer: answer.clone(),
         received_at,

@@ -72,6 +72,14 @@ pub(crate) fn meta_status(
     if let Some(callback) = send.body.get("biz_opaque_callback_data") {
         entry["biz_opaque_callback_data"] = callback.clone();
     }
+    // Per-message pricing: a template is charged by its category; anything else is a reply
+    // inside the customer-service window, free.
+    entry["pricing"] = match &send.category {
+        Some(category) => json!({"billable": true, "pricing_model": "PMP", "type": "regular",
+            "category": category}),
+        None => json!({"billable": false, "pricing_model": "PMP",
+            "type": "free_customer_service", "category": "service"}),
+    };
     Some(json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "419561257915477", "changes": [{"field": "messages", "value": {
