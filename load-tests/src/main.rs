@@ -10,6 +10,7 @@
 
 mod agents;
 mod baseline;
+mod campaign;
 mod checks;
 mod console;
 mod crash;
@@ -130,6 +131,20 @@ enum Scenario {
         /// delay and 5 s).
         #[arg(long)]
         watch_seconds: Option<u64>,
+    },
+    /// Live traffic with and without a campaign (issue 17): the burst on one number, first on
+    /// a fresh gateway alone, then on another with a campaign to RECIPIENTS contacts at RATE
+    /// messages a second on the same number, started just before it; compares the live
+    /// latencies (webhook acks; agents' replies reaching the Graph API). No baseline.
+    Campaign {
+        #[arg(long, default_value_t = 100_000)]
+        recipients: usize,
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 4_000)]
+        customers: usize,
     },
     /// The burst at the baseline server only (the ceiling on this machine).
     Baseline {
@@ -290,6 +305,11 @@ fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
                 messages,
                 customers,
             }
+            | Scenario::Campaign {
+                messages,
+                customers,
+                ..
+            }
             | Scenario::Baseline {
                 messages,
                 customers,
@@ -298,10 +318,10 @@ fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
                     bail!("--messages must be at least --customers (> 0)");
                 }
                 (
-                    if matches!(scenario, Scenario::Baseline { .. }) {
-                        "baseline"
-                    } else {
-                        "burst"
+                    match scenario {
+                        Scenario::Baseline { .. } => "baseline",
+                        Scenario::Campaign { .. } => "campaign",
+                        _ => "burst",
                     },
                     customers,
                     messages / customers,
@@ -401,6 +421,8 @@ fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
 #[derive(Default)]
 struct GraphTap {
     sends: AtomicU64,
+    /// Template messages (a campaign's).
+    templates: AtomicU64,
     read_receipts: AtomicU64,
     replies: Mutex<HashMap<String, Instant>>,
 }
@@ -420,6 +442,9 @@ fn start_graph(addr: SocketAddr) -> Result<(FakeGraph, Arc<GraphTap>)> {
             return;
         }
         t.sends.fetch_add(1, Ordering::Relaxed);
+        if r.body.get("type").and_then(|v| v.as_str()) == Some("template") {
+            t.templates.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(text) = r.body.pointer("/text/body").and_then(|v| v.as_str())
             && text.starts_with(REPLY_PREFIX)
             && let Ok(mut replies) = t.replies.lock()
@@ -517,6 +542,17 @@ async fn gateway_under_test(
     agents: usize,
     capacity: u32,
 ) -> Result<UnderTest> {
+    gateway_under_test_with(o, graph_url, agents, capacity, "").await
+}
+
+/// [`gateway_under_test`] with `extra_yaml` added to the generated configuration.
+async fn gateway_under_test_with(
+    o: &Opts,
+    graph_url: String,
+    agents: usize,
+    capacity: u32,
+    extra_yaml: &str,
+) -> Result<UnderTest> {
     if let Some(target) = &o.target {
         check_target(target, o.allow_remote)?;
         return Ok(UnderTest {
@@ -540,13 +576,15 @@ async fn gateway_under_test(
         o.keep,
         &reqwest::Client::new(),
         || {
-            Ok(gateway_config(
+            let mut config = gateway_config(
                 o,
                 gateway::free_port()?,
                 graph_url.clone(),
                 agents,
                 capacity,
-            ))
+            );
+            config.extra_yaml = extra_yaml.to_owned();
+            Ok(config)
         },
     )
     .await?;
@@ -698,11 +736,21 @@ async fn run_baseline(
     Ok(fire_report("baseline", &stats))
 }
 
-/// burst, steady, ramp, baseline.
-async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
+/// burst, steady, ramp, baseline; with `campaign`, a campaign started on the number just
+/// before the firing (its sends during the firing are reported).
+async fn run_firing(
+    scenario: &Scenario,
+    o: &Opts,
+    campaign: Option<&campaign::CampaignLoad>,
+) -> Result<Report> {
     let started = Instant::now();
     let until = deadline(o, started);
-    let numbers = numbers(o);
+    let numbers = if matches!(scenario, Scenario::Campaign { .. }) {
+        // The burst and the campaign on one number.
+        vec![gateway::phone_number_id(0)]
+    } else {
+        numbers(o)
+    };
     let shape = shape(scenario, o, numbers)?;
     let only_baseline = matches!(scenario, Scenario::Baseline { .. });
     let graph_addr = o.graph_addr.unwrap_or_else(|| {
@@ -745,7 +793,7 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
     );
     eprintln!("plan: {}", report.plan);
 
-    if !o.no_baseline || only_baseline {
+    if (!o.no_baseline || only_baseline) && !matches!(scenario, Scenario::Campaign { .. }) {
         report.baseline =
             Some(run_baseline(o, &shape.customers, tap.clone(), stop.clone(), until).await?);
     }
@@ -754,7 +802,26 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
         return Ok(report);
     }
 
-    let under = gateway_under_test(o, graph.base_url(), shape.agents, shape.capacity).await?;
+    let under = gateway_under_test_with(
+        o,
+        graph.base_url(),
+        shape.agents,
+        shape.capacity,
+        if campaign.is_some() {
+            campaign::EXTRA_YAML
+        } else {
+            ""
+        },
+    )
+    .await?;
+    if let Some(load) = campaign {
+        let database = under
+            .database_url
+            .clone()
+            .context("the campaign scenario needs the gateway's store")?;
+        campaign::start(under.base_url(), &database, load).await?;
+    }
+    let templates_before = tap.templates.load(Ordering::Relaxed);
     let agent_stats = Arc::new(AgentStats::new());
     let (stop_agents, agents_stop_rx) = tokio::sync::watch::channel(false);
     let tokens: Vec<String> = (0..shape.agents)
@@ -812,6 +879,25 @@ async fn run_firing(scenario: &Scenario, o: &Opts) -> Result<Report> {
     )
     .await?;
     let fired = Instant::now();
+    if campaign.is_some() {
+        let sent = tap.templates.load(Ordering::Relaxed) - templates_before;
+        let seconds = fire.firing_time().as_secs_f64();
+        eprintln!(
+            "campaign: {sent} templates reached the Graph API during the {seconds:.1} s of firing \
+             ({:.0}/s)",
+            if seconds > 0.0 {
+                sent as f64 / seconds
+            } else {
+                0.0
+            }
+        );
+        report.plan["campaign_templates_during_firing"] = json!(sent);
+        report.plan["campaign_templates_per_second"] = json!(if seconds > 0.0 {
+            sent as f64 / seconds
+        } else {
+            0.0
+        });
+    }
     eprintln!("firing done; waiting for handoffs to be worked and events processed");
 
     // Drain: every acknowledged handoff assigned (and its conversation worked), queues empty.
@@ -1181,6 +1267,52 @@ fn write_config(out: &std::path::Path, port: u16, o: &Opts) -> Result<()> {
     Ok(())
 }
 
+/// Live latencies without and with the campaign, and their ratios.
+fn print_campaign_comparison(alone: &Report, with: &Report) {
+    let ack = |r: &Report| r.gateway.as_ref().map(|g| g.ack_latency.clone());
+    let reply = |r: &Report| r.handoff.as_ref().map(|h| h.reply_to_graph.clone());
+    let acks = |r: &Report| r.gateway.as_ref().map_or(0.0, |g| g.acks_per_second);
+    let ratio = |a: f64, b: f64| if a > 0.0 { b / a } else { 0.0 };
+    println!("live traffic with a campaign on the same number (same burst, fresh gateway each)");
+    println!(
+        "{:<34} {:>12} {:>14} {:>8}",
+        "", "burst alone", "with campaign", "ratio"
+    );
+    println!(
+        "{:<34} {:>12.0} {:>14.0} {:>8.2}",
+        "webhook acks/s",
+        acks(alone),
+        acks(with),
+        ratio(acks(alone), acks(with))
+    );
+    for (name, a, w) in [
+        ("ack latency", ack(alone), ack(with)),
+        ("agent reply -> Graph API", reply(alone), reply(with)),
+    ] {
+        let (Some(a), Some(w)) = (a, w) else { continue };
+        for (p, x, y) in [("p50", a.p50_ms, w.p50_ms), ("p99", a.p99_ms, w.p99_ms)] {
+            println!(
+                "{:<34} {:>10.1}ms {:>12.1}ms {:>8.2}",
+                format!("{name} {p}"),
+                x,
+                y,
+                ratio(x, y)
+            );
+        }
+    }
+    println!(
+        "{:<34} {:>12} {:>14}",
+        "campaign templates/s during firing",
+        "-",
+        format!(
+            "{:.0}",
+            with.plan["campaign_templates_per_second"]
+                .as_f64()
+                .unwrap_or(0.0)
+        )
+    );
+}
+
 fn finish(report: &Report, o: &Opts) -> Result<bool> {
     println!("{}", report.table());
     if let Some(path) = &o.json {
@@ -1252,7 +1384,21 @@ fn main() -> Result<()> {
                 };
                 crash::run(&plan, &cli.opts).await
             }
-            scenario => run_firing(scenario, &cli.opts).await,
+            Scenario::Campaign {
+                recipients, rate, ..
+            } => {
+                let load = campaign::CampaignLoad {
+                    recipients: *recipients,
+                    rate: *rate,
+                };
+                eprintln!("== the burst alone");
+                let alone = run_firing(&cli.scenario, &cli.opts, None).await?;
+                eprintln!("== the same burst with the campaign");
+                let with = run_firing(&cli.scenario, &cli.opts, Some(&load)).await?;
+                print_campaign_comparison(&alone, &with);
+                Ok(with)
+            }
+            scenario => run_firing(scenario, &cli.opts, None).await,
         }
     })?;
     let passed = finish(&report, &cli.opts)?;
