@@ -614,10 +614,24 @@ pub enum OutboundContent {
         /// `/messages` (marketing templates of campaigns, when configured).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         marketing_api: bool,
+        /// The campaign it is sent for: its sender lets every live message go first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        campaign: Option<String>,
     },
 }
 
 impl OutboundContent {
+    /// Whether it is a campaign's message (it gives way to live ones).
+    pub fn is_campaign(&self) -> bool {
+        matches!(
+            self,
+            OutboundContent::Template {
+                campaign: Some(_),
+                ..
+            }
+        )
+    }
+
     pub fn type_label(&self) -> &'static str {
         match self {
             OutboundContent::Text { .. } => "text",

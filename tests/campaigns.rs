@@ -10,6 +10,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::campaigns::{consent, contact, segment, templates_to, wamid_to};
 use common::console::*;
 use serde_json::{Value, json};
 
@@ -31,46 +32,6 @@ async fn admin(app: &common::TestApp) -> Console {
     Console::login(app, "admin@example.com", DEMO_PASSWORD).await
 }
 
-async fn contact(admin: &Console, phone: &str, name: Option<&str>, tags: &[&str]) -> String {
-    let mut set = json!({"tags": tags});
-    if let Some(name) = name {
-        set["name"] = json!(name);
-    }
-    let upserted = admin
-        .put(
-            "/api/v1/contacts",
-            json!({"match": {"phone": phone}, "set": set}),
-        )
-        .await;
-    assert!((200..300).contains(&upserted.0), "{upserted:?}");
-    upserted.1["contact"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned()
-}
-
-async fn consent(admin: &Console, id: &str, event: &str) {
-    expect_status(
-        201,
-        admin
-            .post(
-                &format!("/api/v1/contacts/{id}/consent"),
-                json!({"channel": SUPPORT, "event": event, "proof": "Ticked the offers box at the shop"}),
-            )
-            .await,
-    );
-}
-
-async fn segment(admin: &Console, name: &str, filter: &str) -> String {
-    let created = expect_status(
-        201,
-        admin
-            .post("/api/v1/segments", json!({"name": name, "filter": filter}))
-            .await,
-    );
-    created["segment"]["id"].as_str().expect("an id").to_owned()
-}
-
 /// The demo audience: everyone tagged `spring`; VIPs excluded.
 async fn audience(admin: &Console) -> (String, String) {
     for (phone, name, tags, events) in [
@@ -89,7 +50,7 @@ async fn audience(admin: &Console) -> (String, String) {
     ] {
         let id = contact(admin, phone, name, &tags).await;
         for event in events {
-            consent(admin, &id, event).await;
+            consent(admin, SUPPORT, &id, event).await;
         }
     }
     // A contact with no number at all.
@@ -115,6 +76,26 @@ fn spec(segment: &str, exclude: &str) -> Value {
         "audience": {"segment": segment, "exclude_segments": [exclude]},
         "frequency_cap": {"messages": 2, "days": 7}
     })
+}
+
+/// Create a draft from `body`; its id.
+async fn create(admin: &Console, body: Value) -> String {
+    let created = expect_status(201, admin.post("/api/v1/campaigns", body).await);
+    assert_eq!(created["campaign"]["state"], "draft", "{created}");
+    created["campaign"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}
+
+/// Start the campaign; its answer.
+async fn start(admin: &Console, id: &str) -> Value {
+    expect_status(
+        200,
+        admin
+            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
+            .await,
+    )
 }
 
 /// Wait until the campaign is in `state`; its view.
@@ -149,29 +130,12 @@ async fn wait_for(admin: &Console, id: &str, what: &str, f: impl Fn(&Value) -> b
     }
 }
 
-fn templates_to(app: &common::TestApp, to: &str) -> Vec<Value> {
-    app.graph
-        .messages_to(to)
-        .into_iter()
-        .filter(|m| m["type"] == "template")
-        .collect()
-}
-
 fn status_with_pricing(to: &str, wamid: &str, status: &str) -> Value {
     let mut s = common::status_webhook(to, wamid, status);
     s["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"] = json!({
         "billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"
     });
     s
-}
-
-fn wamid_to(app: &common::TestApp, to: &str) -> String {
-    app.graph
-        .requests()
-        .into_iter()
-        .find(|r| r.accepted() && r.to() == Some(to) && r.body["type"] == "template")
-        .and_then(|r| r.wamid().map(str::to_owned))
-        .expect("a wamid")
 }
 
 /// The whole life of a campaign: preview, start, sends, statuses, a reply, a STOP, the CSV.
@@ -186,16 +150,9 @@ async fn a_campaign_reaches_the_opted_in_once_and_counts_what_followed() {
     // The same number again (with a +) is the same contact: no duplicate to send twice to.
     contact(&admin, &format!("+{BEA}"), Some("Bea"), &["spring"]).await;
 
-    let created = expect_status(
-        201,
-        admin.post("/api/v1/campaigns", spec(&spring, &vips)).await,
-    );
-    let id = created["campaign"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    assert_eq!(created["campaign"]["state"], "draft", "{created}");
-    assert_eq!(created["campaign"]["counts"]["targeted"], 0);
+    let id = create(&admin, spec(&spring, &vips)).await;
+    let draft = expect_status(200, admin.get(&format!("/api/v1/campaigns/{id}")).await);
+    assert_eq!(draft["campaign"]["counts"]["targeted"], 0, "{draft}");
 
     let preview = expect_status(
         200,
@@ -228,12 +185,7 @@ async fn a_campaign_reaches_the_opted_in_once_and_counts_what_followed() {
     assert!(templates_to(&app, ANA).is_empty());
 
     // Starting it: it sends to the three, once each, and completes.
-    let started = expect_status(
-        200,
-        admin
-            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
-            .await,
-    );
+    let started = start(&admin, &id).await;
     assert_eq!(started["campaign"]["state"], "running", "{started}");
     assert_eq!(started["campaign"]["estimate"]["eligible"], 3);
     let done = wait_state(&admin, &id, "completed").await;
@@ -375,11 +327,7 @@ async fn pause_resume_and_cancel() {
     // Scheduled for tomorrow: it waits.
     body["schedule"] =
         json!({"start_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339()});
-    let created = expect_status(201, admin.post("/api/v1/campaigns", body).await);
-    let id = created["campaign"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
+    let id = create(&admin, body).await;
     let act = |action: &'static str| {
         let admin = &admin;
         let id = id.clone();
@@ -495,17 +443,8 @@ async fn a_template_paused_by_meta_pauses_its_campaign() {
     let (spring, vips) = audience(&admin).await;
     let mut body = spec(&spring, &vips);
     body["rate"] = json!(1);
-    let created = expect_status(201, admin.post("/api/v1/campaigns", body).await);
-    let id = created["campaign"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    expect_status(
-        200,
-        admin
-            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
-            .await,
-    );
+    let id = create(&admin, body).await;
+    start(&admin, &id).await;
     // One a second: the first goes, then Meta pauses the template.
     wait_for(&admin, &id, "a first send", |c| c["counts"]["sent"] == 1).await;
     assert_eq!(
@@ -553,36 +492,15 @@ async fn marketing_goes_through_the_marketing_messages_api() {
     let admin = admin(&app).await;
     expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
     let (spring, vips) = audience(&admin).await;
-    let created = expect_status(
-        201,
-        admin.post("/api/v1/campaigns", spec(&spring, &vips)).await,
-    );
-    let id = created["campaign"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    expect_status(
-        200,
-        admin
-            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
-            .await,
-    );
+    let id = create(&admin, spec(&spring, &vips)).await;
+    start(&admin, &id).await;
     wait_state(&admin, &id, "completed").await;
     let mut utility = spec(&spring, &vips);
     utility["name"] = json!("Parcel news");
     utility["template"] = json!({"name": "parcel_update", "language": "en_US"});
     utility["parameters"] = json!({"body": [{"field": "name", "default": "friend"}]});
-    let created = expect_status(201, admin.post("/api/v1/campaigns", utility).await);
-    let parcel = created["campaign"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    expect_status(
-        200,
-        admin
-            .post(&format!("/api/v1/campaigns/{parcel}/start"), json!({}))
-            .await,
-    );
+    let parcel = create(&admin, utility).await;
+    start(&admin, &parcel).await;
     wait_state(&admin, &parcel, "completed").await;
     let endpoints = |name: &str| -> Vec<String> {
         app.graph
@@ -621,20 +539,8 @@ async fn meta_s_campaign_errors_and_pricing_are_counted() {
     let (spring, vips) = audience(&admin).await;
     app.graph.stop_marketing(BEA);
     app.graph.set_undeliverable(NONAME);
-    let created = expect_status(
-        201,
-        admin.post("/api/v1/campaigns", spec(&spring, &vips)).await,
-    );
-    let id = created["campaign"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let started = expect_status(
-        200,
-        admin
-            .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
-            .await,
-    );
+    let id = create(&admin, spec(&spring, &vips)).await;
+    let started = start(&admin, &id).await;
     // New York is no longer refused by the gateway: four to send.
     assert_eq!(started["campaign"]["estimate"]["eligible"], 4, "{started}");
     let done = wait_for(&admin, &id, "the outcomes", |c| {

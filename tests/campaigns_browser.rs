@@ -12,8 +12,9 @@
 mod common;
 
 use common::browser::Browser;
+use common::campaigns::{consent, contact, segment, templates_to, wamid_to};
 use common::console::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SUPPORT: &str = "support";
 /// Opted in, tagged `spring` (one without a name: the default).
@@ -24,46 +25,6 @@ const NONAME: &str = "34600200003";
 const NEVER: &str = "34600200004";
 /// Opted in, tagged `spring` and `vip`: the excluded segment.
 const VIP: &str = "34600200005";
-
-async fn contact(admin: &Console, phone: &str, name: Option<&str>, tags: &[&str]) -> String {
-    let mut set = json!({ "tags": tags });
-    if let Some(name) = name {
-        set["name"] = json!(name);
-    }
-    let upserted = admin
-        .put(
-            "/api/v1/contacts",
-            json!({"match": {"phone": phone}, "set": set}),
-        )
-        .await;
-    assert!((200..300).contains(&upserted.0), "{upserted:?}");
-    upserted.1["contact"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned()
-}
-
-async fn opt_in(admin: &Console, id: &str) {
-    expect_status(
-        201,
-        admin
-            .post(
-                &format!("/api/v1/contacts/{id}/consent"),
-                json!({"channel": SUPPORT, "event": "opted_in", "proof": "Ticked the offers box at the shop"}),
-            )
-            .await,
-    );
-}
-
-async fn segment(admin: &Console, name: &str, filter: &str) -> String {
-    let created = expect_status(
-        201,
-        admin
-            .post("/api/v1/segments", json!({"name": name, "filter": filter}))
-            .await,
-    );
-    created["segment"]["id"].as_str().expect("an id").to_owned()
-}
 
 /// The audience: five contacts tagged `spring` (three reachable), a VIP segment to leave out.
 async fn audience(admin: &Console) -> (String, String) {
@@ -76,31 +37,13 @@ async fn audience(admin: &Console) -> (String, String) {
     ] {
         let id = contact(admin, phone, name, &tags).await;
         if opted_in {
-            opt_in(admin, &id).await;
+            consent(admin, SUPPORT, &id, "opted_in").await;
         }
     }
     (
         segment(admin, "Spring", "'spring' in contact.tags").await,
         segment(admin, "VIPs", "'vip' in contact.tags").await,
     )
-}
-
-/// The wamid of the template sent to `to`.
-fn wamid_to(app: &common::TestApp, to: &str) -> String {
-    app.graph
-        .requests()
-        .into_iter()
-        .find(|r| r.accepted() && r.to() == Some(to) && r.body["type"] == "template")
-        .and_then(|r| r.wamid().map(str::to_owned))
-        .expect("a wamid")
-}
-
-fn templates_to(app: &common::TestApp, to: &str) -> Vec<Value> {
-    app.graph
-        .messages_to(to)
-        .into_iter()
-        .filter(|m| m["type"] == "template")
-        .collect()
 }
 
 /// Fill the wizard's first fields: the name, the number, `spring_sale`, its parameter.

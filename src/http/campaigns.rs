@@ -739,6 +739,7 @@ pub(super) async fn agent_template(
         language: template.language,
         components: composed.components,
         marketing_api: false,
+        campaign: None,
     })
 }
 

@@ -158,6 +158,7 @@ impl TemplateBody {
             language: language.to_owned(),
             components,
             marketing_api: false,
+            campaign: None,
         })
     }
 }
@@ -296,6 +297,7 @@ mod tests {
                 language: "es".into(),
                 components: json!([]),
                 marketing_api: false,
+                campaign: None,
             })
         );
         // Templates are WhatsApp's only.
@@ -475,6 +477,7 @@ mod tests {
             language: "en".into(),
             components: json!([]),
             marketing_api: false,
+            campaign: None,
         };
         let wa = ChannelKind::Whatsapp;
         let recent = Some(now - 1000);

@@ -150,6 +150,17 @@ struct Shared {
     in_flight: Semaphore,
     lane_capacity: usize,
     lane_idle: Duration,
+    /// Live (non-campaign) messages waiting for the number's throughput: a campaign's message
+    /// takes a turn only when none is (live traffic first).
+    live_waiting: std::sync::atomic::AtomicUsize,
+    /// Told when a live message got its turn.
+    live_passed: tokio::sync::Notify,
+    /// Campaigns' messages in flight at once: half of `max_in_flight` at most, so live ones
+    /// always find room.
+    campaign_flight: Semaphore,
+    /// One campaign message at a time waits for the number's throughput, so a live message
+    /// arriving then has at most that one ahead of it.
+    campaign_gate: Semaphore,
     /// Set when the sender stops (shutdown): nothing new starts, nothing is retried; what is
     /// left stays recorded (queued or claimed) for the next start.
     stopped: tokio::sync::watch::Receiver<bool>,
@@ -158,6 +169,34 @@ struct Shared {
 impl Shared {
     fn stopping(&self) -> bool {
         *self.stopped.borrow()
+    }
+
+    /// Wait until no live message waits for the number's throughput.
+    async fn live_first(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let passed = self.live_passed.notified();
+            if self.live_waiting.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), passed).await;
+        }
+    }
+
+    /// The number's throughput for one message: a live one first counts itself waiting, a
+    /// campaign's waits until no live one does.
+    async fn number_turn(&self, campaign: bool) {
+        use std::sync::atomic::Ordering;
+        if campaign {
+            let _gate = self.campaign_gate.acquire().await.ok();
+            self.live_first().await;
+            self.throttle.number().await;
+        } else {
+            self.live_waiting.fetch_add(1, Ordering::AcqRel);
+            self.throttle.number().await;
+            self.live_waiting.fetch_sub(1, Ordering::AcqRel);
+            self.live_passed.notify_waiters();
+        }
     }
 
     /// Sleep, unless the sender stops first (then false).
@@ -244,6 +283,10 @@ impl OutboundSender {
             client: client.clone(),
             throttle,
             in_flight: Semaphore::new(settings.max_in_flight.max(1)),
+            live_waiting: std::sync::atomic::AtomicUsize::new(0),
+            live_passed: tokio::sync::Notify::new(),
+            campaign_flight: Semaphore::new((settings.max_in_flight / 2).max(1)),
+            campaign_gate: Semaphore::new(1),
             lane_capacity: capacity,
             lane_idle,
             settings,
@@ -594,13 +637,18 @@ async fn deliver(shared: &Shared, msg: OutboundMessage, reclaim_before: Option<i
         callback_data: Some(msg.id.to_string()),
     };
     let channel = shared.channel.to_string();
+    let campaign = msg.content.is_campaign();
     let mut attempts: usize = 0;
     let outcome = loop {
         attempts += 1;
         shared.throttle.pair(&msg.to).await;
         shared.throttle.quota().await;
-        shared.throttle.number().await;
+        shared.number_turn(campaign).await;
         let result = {
+            let _campaign_permit = match campaign {
+                true => shared.campaign_flight.acquire().await.ok(),
+                false => None,
+            };
             let _permit = shared.in_flight.acquire().await.ok();
             if attempts == 1 && !claim(shared, &msg, reclaim_before).await {
                 return;

@@ -616,6 +616,65 @@ async fn number_throughput_is_limited() {
     assert!(span >= Duration::from_millis(1800), "span {span:?}");
 }
 
+/// A campaign's template to `to`, as the campaign lane records it.
+fn campaign_msg(to: &str) -> OutboundMessage {
+    let mut m = msg(to, "");
+    m.content = OutboundContent::Template {
+        name: "parcel_update".into(),
+        language: "en_US".into(),
+        components: serde_json::json!([{"type": "body", "parameters": [{"type": "text", "text": "PX-1"}]}]),
+        marketing_api: false,
+        campaign: Some("c1".into()),
+    };
+    m
+}
+
+#[tokio::test]
+async fn live_messages_go_before_a_campaign_s() {
+    let fake = FakeGraph::start();
+    let settings = OutboundSettings {
+        messages_per_second: 10,
+        ..outbound_settings()
+    };
+    let (sender, probe) = start(&fake, settings);
+    for i in 0..30 {
+        sender
+            .send(campaign_msg(&format!("c{i}")))
+            .await
+            .expect("enqueued");
+    }
+    // The bucket's burst is gone; the campaign goes on at 10/s.
+    while fake.requests().len() < 12 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let before = fake.requests().len();
+    for i in 0..5 {
+        sender
+            .send(msg(&format!("l{i}"), "live"))
+            .await
+            .expect("enqueued");
+    }
+    probe.wait(35).await;
+    let order: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter_map(|r| r.to().map(str::to_owned))
+        .collect();
+    // Each live message is among the next few sent: at most the one campaign message already
+    // waiting for its turn (and one in flight) went ahead of them.
+    for i in 0..5 {
+        let at = order
+            .iter()
+            .position(|to| *to == format!("l{i}"))
+            .expect("sent");
+        assert!(
+            at < before + 5 + 2,
+            "l{i} sent {at}th of {order:?} (live enqueued after {before})"
+        );
+    }
+    assert_eq!(order.len(), 35);
+}
+
 #[tokio::test]
 async fn pair_rate_is_limited_per_recipient() {
     let fake = FakeGraph::start();

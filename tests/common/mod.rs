@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod burst;
+pub mod campaigns;
 pub mod cluster;
 pub mod console;
 pub mod meta;

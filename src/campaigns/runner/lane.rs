@@ -313,6 +313,7 @@ impl Lane {
                     components,
                     marketing_api: self.runner.settings().marketing_messages_api
                         && row.category.as_deref() == Some(Category::Marketing.as_str()),
+                    campaign: Some(row.id.clone()),
                 },
                 id: Some(id),
             },

@@ -715,6 +715,7 @@ mod tests {
             language: "en".into(),
             components: Value::Null,
             marketing_api: false,
+            campaign: None,
         }))
         .expect_err("refused");
         assert_eq!(err.class(), RetryClass::Permanent);

@@ -83,6 +83,7 @@ mod tests {
                 language: "en".into(),
                 components: serde_json::Value::Null,
                 marketing_api: false,
+                campaign: None,
             },
             reply_to: None,
             callback_data: None,

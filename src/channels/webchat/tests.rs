@@ -193,6 +193,7 @@ fn a_visitor_sees_texts_menus_and_files_never_notes_or_templates() {
         language: "en".into(),
         components: serde_json::Value::Null,
         marketing_api: false,
+        campaign: None,
     };
     assert_eq!(
         visible(&row(

@@ -863,6 +863,7 @@ mod tests {
             language: "en_US".into(),
             components: Value::Null,
             marketing_api: false,
+            campaign: None,
         });
         assert_eq!(
             body,
@@ -881,6 +882,7 @@ mod tests {
             language: "language-and-locale-code".into(),
             components: components.clone(),
             marketing_api: true,
+            campaign: None,
         });
         // The Marketing Messages API takes the same payload (only the endpoint differs).
         assert_eq!(body["template"]["components"], components);

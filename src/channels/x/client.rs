@@ -662,6 +662,7 @@ mod tests {
                 language: "en".into(),
                 components: Value::Null,
                 marketing_api: false,
+                campaign: None,
             },
         ] {
             let err = call_for(&message(content)).expect_err("refused");

@@ -153,6 +153,7 @@ fn media_by_url_or_attachment_id_and_what_messenger_cannot_send() {
         language: "en_US".into(),
         components: Value::Null,
         marketing_api: false,
+        campaign: None,
     };
     let err = request_body(&request(template), MessagingType::Response).expect_err("refused");
     assert_eq!(err.class(), RetryClass::Permanent);
