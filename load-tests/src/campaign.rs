@@ -1,5 +1,5 @@
 //! `loadtest campaign`: a campaign to RECIPIENTS contacts on the number the burst writes to,
-//! started just before the burst; the same burst runs first on a fresh gateway without it, so the
+//! sending when the burst starts (its audience written); the same burst runs first on a fresh gateway without it, so the
 //! live traffic's latencies (webhook acks, agents' replies reaching the Graph API) are compared
 //! with and without the campaign, in one run. The contacts are written straight into the fresh
 //! gateway's SQLite store (an import of 100,000 rows through the API would take longer than the
@@ -38,11 +38,13 @@ async fn seed(database_url: &str, recipients: usize) -> Result<()> {
         bail!("the campaign scenario seeds an embedded (SQLite) gateway only");
     }
     sqlx::any::install_default_drivers();
-    let url = if database_url.contains('?') {
-        format!("{database_url}&mode=rw")
-    } else {
-        format!("{database_url}?mode=rw")
-    };
+    // The deployment names the store read-only (for the checks): the seed writes.
+    let path = database_url
+        .split('?')
+        .next()
+        .unwrap_or(database_url)
+        .to_owned();
+    let url = format!("{path}?mode=rw");
     let pool = AnyPoolOptions::new()
         .max_connections(1)
         .connect(&url)
@@ -164,5 +166,29 @@ pub async fn start(base: &str, database_url: &str, load: &CampaignLoad) -> Resul
         began.elapsed().as_secs_f64(),
         started["campaign"]["estimate"]["eligible"]
     );
+    // The audience is written before the burst: the burst meets the campaign sending.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let got = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/api/v1/campaigns/{id}"),
+            token,
+            None,
+        )
+        .await?;
+        if got["campaign"]["audience_complete"] == true {
+            eprintln!(
+                "campaign: audience written after {:.1} s; {} sent so far",
+                began.elapsed().as_secs_f64(),
+                got["campaign"]["counts"]["sent"]
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the campaign's audience was not written within 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     Ok(id)
 }

@@ -215,15 +215,20 @@ impl RunIds {
     }
 }
 
-/// The webhook body of one text message (tests/common/mod.rs `text_webhook`).
+/// The webhook body of one text message (tests/common/mod.rs `text_webhook`), written now (the
+/// customer-service window runs from the customer's message: an old timestamp would close it and
+/// agents' replies would be refused).
 pub fn text_webhook(phone_number_id: &str, wa_id: &str, wamid: &str, text: &str) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let body = json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "419561257915477", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
             "contacts": [{"profile": {"name": format!("Customer {wa_id}")}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": wamid, "timestamp": "1749416383",
+            "messages": [{"from": wa_id, "id": wamid, "timestamp": now.to_string(),
                           "type": "text", "text": {"body": text}}]
         }}]}]
     });

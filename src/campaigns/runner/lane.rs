@@ -96,9 +96,11 @@ impl Lane {
             if row.state != State::Running.as_str() {
                 return Ok(until);
             }
-            if row.audience_done == 0 {
+            // The audience is written a page a round, between batches: sending starts with
+            // the first page.
+            let writing = row.audience_done == 0;
+            if writing {
                 self.runner.write_audience_page(&row).await?;
-                continue;
             }
             let spec = spec_of(&row)?;
             if let Some(reason) = self.template_stop(&row).await? {
@@ -109,7 +111,7 @@ impl Lane {
                     .await?;
                 return Ok(until);
             }
-            if self.runner.store.remaining(id).await? == 0 {
+            if !writing && self.runner.store.remaining(id).await? == 0 {
                 self.runner
                     .store
                     .set_state(id, &[State::Running], State::Completed, None, now)
@@ -127,6 +129,9 @@ impl Lane {
             let claimed = self.runner.store.claim(id, now, batch).await?;
             let claim_ms = started.elapsed().as_millis();
             if claimed.is_empty() {
+                if writing {
+                    continue;
+                }
                 // Nothing due yet (a window, the messaging limit): the next round looks again.
                 return Ok(until);
             }
