@@ -240,7 +240,12 @@ impl Lane {
         let Some(id) = recipient.message_id.as_deref().and_then(MessageId::parse) else {
             return Ok(Settled::Refused("the recipient has no message id".into()));
         };
-        if self.runner.store.message_exists(&id.to_string()).await? {
+        if self
+            .campaigns
+            .records
+            .message_exists(&id.to_string())
+            .await?
+        {
             return Ok(Settled::Sent);
         }
         let (Some(address), Some(components)) = (&recipient.address, &recipient.components) else {

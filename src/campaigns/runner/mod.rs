@@ -46,7 +46,7 @@ pub enum RunError {
 }
 
 /// What a preview (or a start's estimate) found.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema, serde::Deserialize)]
 pub struct AudiencePreview {
     /// Contacts of the segment.
     pub audience: u64,
@@ -60,11 +60,12 @@ pub struct AudiencePreview {
     /// The template's category.
     pub category: String,
     pub cost: Estimate,
-    /// A few eligible recipients and what they would get.
+    /// A few eligible recipients and what they would get (not kept with the estimate).
+    #[serde(skip_deserializing)]
     pub sample: Vec<SampleRecipient>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema, serde::Deserialize)]
 pub struct Estimate {
     pub currency: String,
     /// Every eligible recipient's message at the price table's price.
@@ -73,7 +74,7 @@ pub struct Estimate {
     pub by_country: BTreeMap<String, CountryCost>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema, serde::Deserialize)]
 pub struct CountryCost {
     pub messages: u64,
     pub amount: f64,
@@ -671,25 +672,14 @@ impl Runner {
     /// The campaign's counts from its recipients and their messages.
     pub async fn counts(&self, row: &CampaignRow) -> Result<Counts, StoreError> {
         let rows = self.store.tally(&row.id, &row.channel).await?;
-        let estimated = row
-            .estimate
-            .as_deref()
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-            .and_then(|e| {
-                e.pointer("/cost/amount")
-                    .and_then(serde_json::Value::as_f64)
-            });
+        let estimated = estimate_of(row).map(|e| e.cost.amount);
         Ok(counts_of(&rows, &self.settings.prices, estimated))
     }
 
     pub async fn view(&self, row: CampaignRow) -> Result<CampaignView, RunError> {
         let counts = self.counts(&row).await?;
         let spec = spec_of(&row)?;
-        let estimate = row
-            .estimate
-            .as_deref()
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-            .and_then(|v| estimate_of(&v));
+        let estimate = estimate_of(&row);
         Ok(CampaignView {
             id: row.id,
             name: row.name,
@@ -710,55 +700,9 @@ impl Runner {
     }
 }
 
-/// A preview read back from its JSON (the sample's previews are left out).
-fn estimate_of(v: &serde_json::Value) -> Option<AudiencePreview> {
-    let u = |p: &str| {
-        v.pointer(p)
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0)
-    };
-    let map = |p: &str| -> BTreeMap<String, u64> {
-        v.pointer(p)
-            .and_then(serde_json::Value::as_object)
-            .map(|o| {
-                o.iter()
-                    .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Some(AudiencePreview {
-        audience: u("/audience"),
-        eligible: u("/eligible"),
-        excluded: map("/excluded"),
-        bsuid_only: u("/bsuid_only"),
-        category: v.get("category")?.as_str()?.to_owned(),
-        cost: Estimate {
-            currency: v.pointer("/cost/currency")?.as_str()?.to_owned(),
-            amount: v.pointer("/cost/amount")?.as_f64()?,
-            by_country: v
-                .pointer("/cost/by_country")
-                .and_then(serde_json::Value::as_object)
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, c)| {
-                            (
-                                k.clone(),
-                                CountryCost {
-                                    messages: c
-                                        .get("messages")
-                                        .and_then(|m| m.as_u64())
-                                        .unwrap_or(0),
-                                    amount: c.get("amount").and_then(|m| m.as_f64()).unwrap_or(0.0),
-                                },
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        },
-        sample: Vec::new(),
-    })
+/// The estimate kept when the campaign started (its sample is not read back).
+fn estimate_of(row: &CampaignRow) -> Option<AudiencePreview> {
+    serde_json::from_str(row.estimate.as_deref()?).ok()
 }
 
 /// The counts of a campaign's grouped recipients, pure.

@@ -576,15 +576,6 @@ impl CampaignStore {
             sqlx::query_as(sql).bind(conversation).fetch_optional(p).await?
         }))
     }
-
-    /// Whether a message of that id was recorded.
-    pub async fn message_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let sql = self.pool.sql("SELECT COUNT(*) FROM messages WHERE id = ?");
-        let n: i64 = on_pool!(&self.pool, p => {
-            sqlx::query_scalar(sql).bind(id).fetch_one(p).await?
-        });
-        Ok(n > 0)
-    }
 }
 
 /// One group of a campaign's recipients: their state and reason, country, and their messages'
