@@ -423,7 +423,7 @@ impl CampaignRecords for Records {
         complete: bool,
     ) -> Result<u64, StoreError> {
         let removed = on_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.pool.begin_write()).await?;
             for t in templates {
                 sqlx::query(self.pool.sql(UPSERT_TEMPLATE))
                     .bind(channel)
@@ -852,7 +852,7 @@ impl CampaignRecords for Records {
                 reserve!(tx)
             }
             SidePool::Postgres(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_with(self.pool.begin_write()).await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(REACH_LOCK)
                     .execute(&mut *tx)

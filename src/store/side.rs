@@ -35,6 +35,17 @@ impl SidePool {
         )
     }
 
+    /// The statement beginning a transaction that writes. On SQLite `BEGIN IMMEDIATE`: the
+    /// write lock is taken at once, waiting for the store's writer like any statement (a
+    /// deferred transaction that reads and then writes fails at once with "database is locked"
+    /// when the store's writer committed in between).
+    pub fn begin_write(&self) -> &'static str {
+        match self {
+            SidePool::Sqlite(_) => "BEGIN IMMEDIATE",
+            SidePool::Postgres(_) => "BEGIN",
+        }
+    }
+
     /// `sql` written with `?` placeholders, as this database takes it.
     pub fn sql(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
         sqlx::AssertSqlSafe(match self {

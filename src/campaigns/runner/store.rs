@@ -310,7 +310,7 @@ impl CampaignStore {
             .pool
             .sql("UPDATE campaigns SET audience_after = ?, audience_done = ? WHERE id = ?");
         on_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.pool.begin_write()).await?;
             for r in rows {
                 sqlx::query(sqlx::AssertSqlSafe(insert.0.clone()))
                     .bind(campaign)
@@ -359,7 +359,7 @@ impl CampaignStore {
             .pool
             .sql("SELECT message_id FROM campaign_recipients WHERE campaign = ? AND contact = ?");
         on_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.pool.begin_write()).await?;
             let mut rows: Vec<Claimed> = sqlx::query_as(due)
                 .bind(campaign)
                 .bind(now)
@@ -404,7 +404,7 @@ impl CampaignStore {
              WHERE campaign = ? AND contact = ? AND state = 'claimed'",
         );
         on_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(self.pool.begin_write()).await?;
             for (contact, state, reason, not_before) in rows {
                 sqlx::query(sqlx::AssertSqlSafe(sql.0.clone()))
                     .bind(*state)
