@@ -1215,6 +1215,9 @@ pub struct CampaignSettings {
     pub audience_page: usize,
     /// Recipients claimed per round.
     pub batch: usize,
+    /// Campaigns wait while more than this many customers' events wait for their
+    /// conversations on the node (live traffic first).
+    pub live_backlog: usize,
     /// The price of a message per country and category, for estimates and costs.
     pub prices: crate::campaigns::campaign::Prices,
     /// Campaigns' marketing templates go through Meta's Marketing Messages API
@@ -1236,6 +1239,7 @@ impl Default for CampaignSettings {
             lease_ms: 30_000,
             audience_page: 500,
             batch: 50,
+            live_backlog: 16,
             prices: crate::campaigns::campaign::Prices::default(),
             marketing_messages_api: false,
         }

@@ -573,6 +573,97 @@ async fn meta_s_campaign_errors_and_pricing_are_counted() {
     assert_eq!(failed_once, 1, "one attempt only");
 }
 
+/// Live first: while customers' messages wait for their conversations on the node (more than
+/// `campaigns.live_backlog`), a running campaign sends nothing; once they are processed it
+/// goes on.
+async fn a_campaign_waits_while_live_messages_back_up() {
+    let app = spawn_console_app(|s| {
+        s.campaigns.poll_interval_ms = 50;
+        s.campaigns.live_backlog = 2;
+    })
+    .await;
+    let admin = admin(&app).await;
+    expect_status(200, admin.post("/api/v1/templates/sync", json!({})).await);
+    let (spring, vips) = audience(&admin).await;
+    let id = create(&admin, spec(&spring, &vips)).await;
+
+    // A customer at the order lookup; the business API turns slow, so the conversation waits
+    // on it while the customer writes on.
+    let live = "15550004444";
+    for (wamid, text) in [("wamid.l1", "hi"), ("wamid.l2", "1")] {
+        assert_eq!(
+            app.post_json(&common::text_webhook(live, wamid, text))
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        app.wait_messages_to(live, 3, Duration::from_secs(10))
+            .await
+            .len(),
+        3
+    );
+    app.graph.business().set_delay(Duration::from_secs(4));
+    for (wamid, text) in [
+        ("wamid.l3", "A1234"),
+        ("wamid.l4", "are you there?"),
+        ("wamid.l5", "hello?"),
+        ("wamid.l6", "anyone?"),
+    ] {
+        assert_eq!(
+            app.post_json(&common::text_webhook(live, wamid, text))
+                .await
+                .status(),
+            200
+        );
+    }
+    let backlog = |metrics: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("switchboard_conversation_backlog "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        backlog(&app.metrics().await) > 2.0,
+        "the live messages wait"
+    );
+
+    assert_eq!(start(&admin, &id).await["campaign"]["state"], "running");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Still backed up (checked after the look at the fake, so it held all along).
+    let sent: usize = [ANA, BEA, NONAME]
+        .iter()
+        .map(|to| templates_to(&app, to).len())
+        .sum();
+    assert!(
+        backlog(&app.metrics().await) > 2.0,
+        "the business API still holds the conversation"
+    );
+    assert_eq!(sent, 0, "the campaign sent while live messages waited");
+
+    // The slow step ends, the live messages are processed, then the campaign goes.
+    app.graph.business().set_delay(Duration::ZERO);
+    let done = wait_state(&admin, &id, "completed").await;
+    assert_eq!(done["counts"]["sent"], 3, "{done}");
+    for to in [ANA, BEA, NONAME] {
+        assert_eq!(templates_to(&app, to).len(), 1, "{to}");
+    }
+    // The order's answer came, and nothing is left waiting.
+    assert!(
+        app.wait_messages_to(live, 4, Duration::from_secs(10))
+            .await
+            .len()
+            >= 4
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while backlog(&app.metrics().await) > 0.0 {
+        assert!(tokio::time::Instant::now() < deadline, "a backlog is left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 in_both_modes!(
     a_campaign_reaches_the_opted_in_once_and_counts_what_followed,
     meta_s_campaign_errors_and_pricing_are_counted,
@@ -580,4 +671,5 @@ in_both_modes!(
     a_template_paused_by_meta_pauses_its_campaign,
     pause_resume_and_cancel,
     bad_campaigns_are_refused,
+    a_campaign_waits_while_live_messages_back_up,
 );

@@ -352,6 +352,18 @@ async fn health_readiness_and_metrics_are_served() {
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
+    // The message is processed (the bot answered): nothing waits for a conversation.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.trim() == "switchboard_conversation_backlog 0"),
+        "the backlog is back to 0: {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("backlog"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(
         !metrics.contains("16505550004"),
         "no phone numbers in metric labels"

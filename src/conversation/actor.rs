@@ -43,6 +43,8 @@ use crate::store::{
 pub struct Deliver {
     pub event: RecordedInbound,
     pub permit: tokio::sync::OwnedSemaphorePermit,
+    /// Counts the event in the node's live backlog until it is handled.
+    pub held: super::BacklogHeld,
     pub done: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
@@ -207,6 +209,7 @@ impl Handler<Deliver> for ConversationActor {
         let Deliver {
             event,
             permit,
+            held,
             done,
         } = deliver;
         if self.poisoned {
@@ -228,7 +231,7 @@ impl Handler<Deliver> for ConversationActor {
             } else {
                 process(&deps, loaded, event).await
             };
-            drop(permit);
+            drop((permit, held));
             result
         };
         ctx.wait(

@@ -54,7 +54,42 @@ pub struct ConversationDeps {
     /// The consent ledger: a customer's stop and start keywords (None: not kept, e.g. in
     /// unit tests).
     pub campaigns: Option<Arc<crate::campaigns::Campaigns>>,
+    /// Live inbound events handed to this node's conversations and not yet processed.
+    pub backlog: Backlog,
     actors: DashMap<ConversationKey, ActorEntry>,
+}
+
+/// How many live inbound events wait for their conversation on this node (handed to its actor,
+/// or waiting for room in its mailbox, and not yet processed): what the campaign lane yields
+/// to. Counted by guards, so an event dropped anywhere on the way is uncounted with it.
+#[derive(Clone, Debug, Default)]
+pub struct Backlog(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Backlog {
+    /// Count one event until the guard is dropped.
+    pub fn hold(&self) -> BacklogHeld {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        BacklogHeld(self.0.clone())
+    }
+
+    /// Events counted now.
+    pub fn len(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One event counted in a [`Backlog`] while it lives.
+#[derive(Debug)]
+pub struct BacklogHeld(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for BacklogHeld {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A live actor and the permits that bound its mailbox: actix's own mailbox bound is per
@@ -89,6 +124,7 @@ impl ConversationDeps {
             windows: Default::default(),
             sla: Default::default(),
             campaigns: None,
+            backlog: Backlog::default(),
             actors: DashMap::new(),
         }
     }
@@ -198,6 +234,7 @@ impl ConversationRegistry {
         event: RecordedInbound,
         done: Option<tokio::sync::oneshot::Sender<bool>>,
     ) {
+        let held = self.deps.backlog.hold();
         let entry = self.actor(&event.channel, &event.conversation);
         let permit = match entry.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -213,6 +250,7 @@ impl ConversationRegistry {
         match entry.addr.try_send(Deliver {
             event,
             permit,
+            held,
             done,
         }) {
             Ok(()) => {}
@@ -563,4 +601,23 @@ pub fn spawn_sweeper(
             tokio::time::sleep(interval).await;
         }
     })
+}
+
+#[cfg(test)]
+mod backlog_tests {
+    use super::Backlog;
+
+    #[test]
+    fn an_event_is_counted_while_its_guard_lives() {
+        let backlog = Backlog::default();
+        assert!(backlog.is_empty());
+        let first = backlog.hold();
+        let second = backlog.clone().hold();
+        assert_eq!(backlog.len(), 2);
+        drop(first);
+        assert_eq!(backlog.len(), 1);
+        // Dropped with whatever carried it (a message the actor never handled, say).
+        drop(vec![second]);
+        assert!(backlog.is_empty());
+    }
 }

@@ -45,8 +45,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     )
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    metrics::gauge!(crate::metrics::LIVE_CONVERSATIONS)
-        .set(state.conversations.registry().deps().live_actors() as f64);
+    let deps = state.conversations.registry().deps();
+    metrics::gauge!(crate::metrics::LIVE_CONVERSATIONS).set(deps.live_actors() as f64);
+    metrics::gauge!(crate::metrics::CONVERSATION_BACKLOG).set(deps.backlog.len() as f64);
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
     let up = matches!(ping, Ok(Ok(())));
     metrics::gauge!(crate::metrics::STORE_UP).set(if up { 1.0 } else { 0.0 });

@@ -67,35 +67,47 @@ impl Lane {
             if !self.runner.store.lease(&id, now, None, until).await? {
                 continue;
             }
-            let held = self.run(&id, until).await;
-            if let Ok(until) = &held {
-                self.runner.store.release(&id, *until).await?;
-            }
-            held?;
+            let mut held = until;
+            let sent = self.run(&id, &mut held).await;
+            // Let it go even after an error (the next round takes it again at once, rather
+            // than after the lease lapses).
+            let released = self.runner.store.release(&id, held).await;
+            sent?;
+            released?;
         }
         Ok(())
     }
 
-    /// Send campaign `id`, held until `until`, while it runs and has recipients due; the lease
-    /// it holds at the end.
-    async fn run(&self, id: &str, mut until: i64) -> Result<i64, RunError> {
+    /// Send campaign `id`, held until `until` (renewed there), while it runs and has recipients
+    /// due.
+    async fn run(&self, id: &str, until: &mut i64) -> Result<(), RunError> {
         let mut limiter: Option<(u32, governor::DefaultDirectRateLimiter)> = None;
+        // The campaign's number, once its row is read.
+        let mut held_channel = String::new();
         loop {
             let now = Utc::now().timestamp_millis();
             // Renew the lease once half of it is gone; lost (a pause, or another node): stop.
-            if until - now < self.lease_ms() / 2 {
+            if *until - now < self.lease_ms() / 2 {
                 let next = now + self.lease_ms();
-                if !self.runner.store.lease(id, now, Some(until), next).await? {
-                    return Ok(until);
+                if !self.runner.store.lease(id, now, Some(*until), next).await? {
+                    return Ok(());
                 }
-                until = next;
+                *until = next;
+            }
+            // Live first: while live traffic backs up on this node (the number's sender, or
+            // customers' messages waiting for their conversations), the campaign waits, and
+            // costs nothing but this check (a pause or a lost lease is seen at the renewal).
+            if self.busy(&held_channel) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
             }
             let Some(row) = self.runner.store.get(id).await? else {
-                return Ok(until);
+                return Ok(());
             };
             if row.state != State::Running.as_str() {
-                return Ok(until);
+                return Ok(());
             }
+            held_channel.clone_from(&row.channel);
             // The audience is written a page a round, between batches: sending starts with
             // the first page.
             let writing = row.audience_done == 0;
@@ -109,20 +121,7 @@ impl Lane {
                     .store
                     .set_state(id, &[State::Running], State::Paused, Some(&reason), now)
                     .await?;
-                return Ok(until);
-            }
-            if !writing && self.runner.store.remaining(id).await? == 0 {
-                self.runner
-                    .store
-                    .set_state(id, &[State::Running], State::Completed, None, now)
-                    .await?;
-                tracing::info!(campaign = id, "campaign completed");
-                return Ok(until);
-            }
-            // Live first: while the number's sender has a backlog, the campaign waits.
-            if self.busy(&row.channel) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
+                return Ok(());
             }
             let batch = i64::try_from(self.runner.settings().batch.max(1)).unwrap_or(50);
             let started = std::time::Instant::now();
@@ -132,8 +131,16 @@ impl Lane {
                 if writing {
                     continue;
                 }
-                // Nothing due yet (a window, the messaging limit): the next round looks again.
-                return Ok(until);
+                if self.runner.store.remaining(id).await? == 0 {
+                    self.runner
+                        .store
+                        .set_state(id, &[State::Running], State::Completed, None, now)
+                        .await?;
+                    tracing::info!(campaign = id, "campaign completed");
+                }
+                // Else nothing is due yet (a window, the messaging limit): the next round
+                // looks again.
+                return Ok(());
             }
             let rate = self.runner.rate_of(&row.channel, &spec);
             if limiter.as_ref().is_none_or(|(r, _)| *r != rate) {
@@ -155,6 +162,12 @@ impl Lane {
                 .map(|recipient| async move {
                     if let Some(limiter) = limiter {
                         limiter.until_ready().await;
+                    }
+                    // Live traffic backed up meanwhile: the rest of the batch goes back to
+                    // wait (keeping its message ids), rather than compete with it.
+                    if self.busy(&row.channel) {
+                        let now = Utc::now().timestamp_millis();
+                        return Ok((recipient.contact, Settled::Later(now)));
                     }
                     let settled = self.send(row, spec, &recipient).await;
                     settled.map(|s| (recipient.contact, s))
@@ -183,14 +196,21 @@ impl Lane {
         }
     }
 
-    /// Whether the number's sender holds more than a batch: live traffic is backing up (the
-    /// campaign's own messages, paced below the number's throughput, drain at once), so the
-    /// campaign waits and a live message waits behind one batch at most.
+    /// Whether live traffic backs up on this node, so the campaign waits: more than
+    /// `campaigns.live_backlog` customers' events wait for their conversations (the gateway is
+    /// busy with live work), or the number's sender holds more than a batch (the campaign's own
+    /// messages, paced below the number's throughput, drain at once; a live message waits
+    /// behind one batch at most).
     fn busy(&self, channel: &str) -> bool {
-        let batch = self.runner.settings().batch.max(1);
-        self.outbound
-            .sender(&ChannelId::new(channel))
-            .is_some_and(|s| s.pending() > batch)
+        let settings = self.runner.settings();
+        if self.conversations.registry().deps().backlog.len() > settings.live_backlog {
+            return true;
+        }
+        !channel.is_empty()
+            && self
+                .outbound
+                .sender(&ChannelId::new(channel))
+                .is_some_and(|s| s.pending() > settings.batch.max(1))
     }
 
     /// Why the campaign must stop for its template (paused, disabled, re-categorised, gone),
