@@ -1,6 +1,7 @@
-//! `loadtest campaign`: a campaign to RECIPIENTS contacts on the number the burst writes to,
-//! sending when the burst starts (its audience written); the same burst runs first on a fresh gateway without it, so the
-//! live traffic's latencies (webhook acks, agents' replies reaching the Graph API) are compared
+//! `loadtest campaign`: a campaign to RECIPIENTS contacts on a number the burst writes to,
+//! sending when the burst starts (its audience written); the same burst runs first on a fresh
+//! gateway holding the same contacts without the campaign, so the live traffic's latencies
+//! (webhook acks, handoffs reaching agents, agents' replies reaching the Graph API) are compared
 //! with and without the campaign, in one run. The contacts are written straight into the fresh
 //! gateway's SQLite store (an import of 100,000 rows through the API would take longer than the
 //! burst); everything else goes through the API an admin uses: the template sync, a segment, the
@@ -18,6 +19,8 @@ pub struct CampaignLoad {
     pub recipients: usize,
     /// The campaign's `rate` (messages a second).
     pub rate: u32,
+    /// Start the campaign (else only the contacts are written: the run without it).
+    pub start: bool,
 }
 
 /// The gateway's configuration for the campaign: every recipient reachable (no messaging limit
@@ -100,10 +103,14 @@ async fn call(
     Ok(body)
 }
 
-/// Seed the recipients, then as the demo admin: sync the templates, save the segment, create the
-/// campaign (`parcel_update`, a utility template, its parameter from the contact's name) and
-/// start it. Its id.
-pub async fn start(base: &str, database_url: &str, load: &CampaignLoad) -> Result<String> {
+/// Seed the recipients; then, when the campaign is to run, as the demo admin: sync the
+/// templates, save the segment, create the campaign (`parcel_update`, a utility template, its
+/// parameter from the contact's name) and start it. Its id, when started.
+pub async fn prepare(
+    base: &str,
+    database_url: &str,
+    load: &CampaignLoad,
+) -> Result<Option<String>> {
     let began = Instant::now();
     seed(database_url, load.recipients).await?;
     eprintln!(
@@ -111,6 +118,9 @@ pub async fn start(base: &str, database_url: &str, load: &CampaignLoad) -> Resul
         load.recipients,
         began.elapsed().as_secs_f64()
     );
+    if !load.start {
+        return Ok(None);
+    }
     let http = reqwest::Client::new();
     let login = call(
         &http,
@@ -190,5 +200,5 @@ pub async fn start(base: &str, database_url: &str, load: &CampaignLoad) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Ok(id)
+    Ok(Some(id))
 }

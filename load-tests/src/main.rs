@@ -132,15 +132,25 @@ enum Scenario {
         #[arg(long)]
         watch_seconds: Option<u64>,
     },
-    /// Live traffic with and without a campaign (issue 17): the burst on one number, first on
-    /// a fresh gateway alone, then on another with a campaign to RECIPIENTS contacts at RATE
-    /// messages a second on the same number, started just before it; compares the live
-    /// latencies (webhook acks; agents' replies reaching the Graph API). No baseline.
+    /// Live traffic with and without a campaign (issue 17): the burst (over --numbers, or one
+    /// number with --one-number), first on a fresh gateway holding RECIPIENTS contacts, then on
+    /// another holding the same contacts and a campaign to them at RATE messages a second on
+    /// the burst's first number, its audience written before the burst; compares the live
+    /// latencies (webhook acks, handoffs reaching agents, agents' replies reaching the Graph
+    /// API) and shows the campaign's pace during and after the burst. No baseline.
     Campaign {
         #[arg(long, default_value_t = 100_000)]
         recipients: usize,
         #[arg(long, default_value_t = 1000)]
         rate: u32,
+        /// The whole burst to the campaign's number alone (else spread over --numbers, the
+        /// campaign on the first).
+        #[arg(long)]
+        one_number: bool,
+        /// Pairs of runs (alone, with the campaign), alternating which goes first; the
+        /// comparison is of the medians.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
         #[arg(long, default_value_t = 4_000)]
@@ -745,7 +755,13 @@ async fn run_firing(
 ) -> Result<Report> {
     let started = Instant::now();
     let until = deadline(o, started);
-    let numbers = if matches!(scenario, Scenario::Campaign { .. }) {
+    let numbers = if matches!(
+        scenario,
+        Scenario::Campaign {
+            one_number: true,
+            ..
+        }
+    ) {
         // The burst and the campaign on one number.
         vec![gateway::phone_number_id(0)]
     } else {
@@ -819,7 +835,7 @@ async fn run_firing(
             .database_url
             .clone()
             .context("the campaign scenario needs the gateway's store")?;
-        campaign::start(under.base_url(), &database, load).await?;
+        campaign::prepare(under.base_url(), &database, load).await?;
     }
     let templates_before = tap.templates.load(Ordering::Relaxed);
     let agent_stats = Arc::new(AgentStats::new());
@@ -879,7 +895,7 @@ async fn run_firing(
     )
     .await?;
     let fired = Instant::now();
-    if campaign.is_some() {
+    if campaign.is_some_and(|c| c.start) {
         let sent = tap.templates.load(Ordering::Relaxed) - templates_before;
         let seconds = fire.firing_time().as_secs_f64();
         eprintln!(
@@ -898,6 +914,7 @@ async fn run_firing(
             0.0
         });
     }
+    let campaign_before_drain = tap.templates.load(Ordering::Relaxed);
     eprintln!("firing done; waiting for handoffs to be worked and events processed");
 
     // Drain: every acknowledged handoff assigned (and its conversation worked), queues empty.
@@ -928,6 +945,20 @@ async fn run_firing(
     }
     // Let the last replies reach the fake Graph API.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    if campaign.is_some_and(|c| c.start) {
+        // The campaign once live traffic is gone: its own pace for 10 s.
+        let during_drain = tap.templates.load(Ordering::Relaxed) - campaign_before_drain;
+        let before = tap.templates.load(Ordering::Relaxed);
+        let watched = Instant::now();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let rate = (tap.templates.load(Ordering::Relaxed) - before) as f64
+            / watched.elapsed().as_secs_f64();
+        eprintln!(
+            "campaign: {during_drain} templates while the burst drained; then {rate:.0}/s alone"
+        );
+        report.plan["campaign_templates_during_drain"] = json!(during_drain);
+        report.plan["campaign_templates_per_second_alone"] = json!(rate);
+    }
     sampler_stop.store(true, Ordering::Relaxed);
     progress_done.store(true, Ordering::Relaxed);
     let _ = progress.await;
@@ -1267,50 +1298,101 @@ fn write_config(out: &std::path::Path, port: u16, o: &Opts) -> Result<()> {
     Ok(())
 }
 
-/// Live latencies without and with the campaign, and their ratios.
-fn print_campaign_comparison(alone: &Report, with: &Report) {
-    let ack = |r: &Report| r.gateway.as_ref().map(|g| g.ack_latency.clone());
-    let reply = |r: &Report| r.handoff.as_ref().map(|h| h.reply_to_graph.clone());
-    let acks = |r: &Report| r.gateway.as_ref().map_or(0.0, |g| g.acks_per_second);
+/// Live latencies without and with the campaign: the median of each over the rounds, their
+/// ratio, and each round's own ratio (the rounds alternate which run goes first).
+fn print_campaign_comparison(alone: &[Report], with: &[Report]) {
+    type Metric = (&'static str, fn(&Report) -> Option<f64>);
+    let metrics: [Metric; 7] = [
+        ("webhook acks/s", |r| {
+            r.gateway.as_ref().map(|g| g.acks_per_second)
+        }),
+        ("ack latency p50 (ms)", |r| {
+            r.gateway.as_ref().map(|g| g.ack_latency.p50_ms)
+        }),
+        ("ack latency p99 (ms)", |r| {
+            r.gateway.as_ref().map(|g| g.ack_latency.p99_ms)
+        }),
+        ("handoff -> agent's ws p50 (ms)", |r| {
+            r.handoff.as_ref().map(|h| h.to_agent_event.p50_ms)
+        }),
+        ("handoff -> agent's ws p99 (ms)", |r| {
+            r.handoff.as_ref().map(|h| h.to_agent_event.p99_ms)
+        }),
+        ("agent reply -> Graph p50 (ms)", |r| {
+            r.handoff.as_ref().map(|h| h.reply_to_graph.p50_ms)
+        }),
+        ("agent reply -> Graph p99 (ms)", |r| {
+            r.handoff.as_ref().map(|h| h.reply_to_graph.p99_ms)
+        }),
+    ];
+    let median = |mut v: Vec<f64>| -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
     let ratio = |a: f64, b: f64| if a > 0.0 { b / a } else { 0.0 };
-    println!("live traffic with a campaign on the same number (same burst, fresh gateway each)");
     println!(
-        "{:<34} {:>12} {:>14} {:>8}",
+        "live traffic with a campaign on the burst's number: medians of {} rounds (fresh \
+         gateways, same contacts)",
+        alone.len().min(with.len())
+    );
+    println!(
+        "{:<32} {:>11} {:>13} {:>7}  each round",
         "", "burst alone", "with campaign", "ratio"
     );
-    println!(
-        "{:<34} {:>12.0} {:>14.0} {:>8.2}",
-        "webhook acks/s",
-        acks(alone),
-        acks(with),
-        ratio(acks(alone), acks(with))
-    );
-    for (name, a, w) in [
-        ("ack latency", ack(alone), ack(with)),
-        ("agent reply -> Graph API", reply(alone), reply(with)),
-    ] {
-        let (Some(a), Some(w)) = (a, w) else { continue };
-        for (p, x, y) in [("p50", a.p50_ms, w.p50_ms), ("p99", a.p99_ms, w.p99_ms)] {
-            println!(
-                "{:<34} {:>10.1}ms {:>12.1}ms {:>8.2}",
-                format!("{name} {p}"),
-                x,
-                y,
-                ratio(x, y)
-            );
-        }
+    for (name, of) in metrics {
+        let a: Vec<f64> = alone.iter().filter_map(of).collect();
+        let w: Vec<f64> = with.iter().filter_map(of).collect();
+        let rounds: Vec<String> = a
+            .iter()
+            .zip(&w)
+            .map(|(a, w)| format!("{:.2}", ratio(*a, *w)))
+            .collect();
+        let (a, w) = (median(a), median(w));
+        println!(
+            "{:<32} {:>11.1} {:>13.1} {:>7.2}  {}",
+            name,
+            a,
+            w,
+            ratio(a, w),
+            rounds.join(" ")
+        );
     }
-    println!(
-        "{:<34} {:>12} {:>14}",
-        "campaign templates/s during firing",
-        "-",
-        format!(
-            "{:.0}",
-            with.plan["campaign_templates_per_second"]
-                .as_f64()
-                .unwrap_or(0.0)
-        )
-    );
+    for (name, key) in [
+        (
+            "campaign templates/s, firing",
+            "campaign_templates_per_second",
+        ),
+        (
+            "campaign templates, draining",
+            "campaign_templates_during_drain",
+        ),
+        (
+            "campaign templates/s, alone",
+            "campaign_templates_per_second_alone",
+        ),
+    ] {
+        let each: Vec<f64> = with
+            .iter()
+            .map(|r| r.plan[key].as_f64().unwrap_or(0.0))
+            .collect();
+        let rounds: Vec<String> = each.iter().map(|v| format!("{v:.0}")).collect();
+        println!(
+            "{:<32} {:>11} {:>13.0} {:>7}  {}",
+            name,
+            "-",
+            median(each),
+            "",
+            rounds.join(" ")
+        );
+    }
 }
 
 fn finish(report: &Report, o: &Opts) -> Result<bool> {
@@ -1385,18 +1467,40 @@ fn main() -> Result<()> {
                 crash::run(&plan, &cli.opts).await
             }
             Scenario::Campaign {
-                recipients, rate, ..
+                recipients,
+                rate,
+                rounds,
+                ..
             } => {
                 let load = campaign::CampaignLoad {
                     recipients: *recipients,
                     rate: *rate,
+                    start: false,
                 };
-                eprintln!("== the burst alone");
-                let alone = run_firing(&cli.scenario, &cli.opts, None).await?;
-                eprintln!("== the same burst with the campaign");
-                let with = run_firing(&cli.scenario, &cli.opts, Some(&load)).await?;
+                // Both gateways hold the same contacts; only one runs the campaign. The rounds
+                // alternate which goes first (this machine's noise, warm caches).
+                let with_campaign = campaign::CampaignLoad {
+                    start: true,
+                    ..load.clone()
+                };
+                let (mut alone, mut with) = (Vec::new(), Vec::new());
+                for round in 0..(*rounds).max(1) {
+                    for campaign_run in [round % 2 == 1, round % 2 == 0] {
+                        if campaign_run {
+                            eprintln!("== round {}: the burst with the campaign", round + 1);
+                            with.push(
+                                run_firing(&cli.scenario, &cli.opts, Some(&with_campaign)).await?,
+                            );
+                        } else {
+                            eprintln!("== round {}: the burst alone (the contacts)", round + 1);
+                            alone.push(run_firing(&cli.scenario, &cli.opts, Some(&load)).await?);
+                        }
+                    }
+                }
                 print_campaign_comparison(&alone, &with);
-                Ok(with)
+                let mut last = with.pop().context("no run")?;
+                last.passed &= alone.iter().chain(&with).all(|r| r.passed);
+                Ok(last)
             }
             scenario => run_firing(scenario, &cli.opts, None).await,
         }
