@@ -236,6 +236,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time a process used so far (user and system), seconds: `utime` and `stime` of
+/// /proc/<pid>/stat, in clock ticks of 1/100 s (Linux's USER_HZ, fixed for user space).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: the fields start after its closing parenthesis, at
+    // the third (state); utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 /// A child process started by the load test (the gateway or the baseline server). Stopped with
 /// SIGTERM (then SIGKILL) when dropped.
 pub struct ChildProcess {

@@ -530,6 +530,8 @@ struct UnderTest {
     database_url: Option<String>,
     /// The (first) gateway's process id, for its memory.
     pid: Option<u32>,
+    /// Every node's process id, for their CPU time.
+    pids: Vec<u32>,
     _deployment: Option<Deployment>,
 }
 
@@ -569,6 +571,7 @@ async fn gateway_under_test_with(
             bases: vec![target.trim_end_matches('/').to_string()],
             database_url: o.database_url.clone(),
             pid: o.pid,
+            pids: o.pid.into_iter().collect(),
             _deployment: None,
         });
     }
@@ -602,8 +605,18 @@ async fn gateway_under_test_with(
         bases: deployment.base_urls(),
         database_url: Some(deployment.database_url.clone()),
         pid: deployment.nodes.first().map(|g| g.process.pid()),
+        pids: deployment.nodes.iter().map(|g| g.process.pid()).collect(),
         _deployment: Some(deployment),
     })
+}
+
+/// The CPU time the gateway's processes used so far, seconds (None: one of them is not on
+/// this machine or is gone).
+fn gateway_cpu_seconds(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| gateway::cpu_seconds(*pid)).sum()
 }
 
 /// Print a progress line every second until `done`.
@@ -863,6 +876,7 @@ async fn run_firing(
 
     let ids = RunIds::new();
     let start = Instant::now();
+    let cpu_at_start = gateway_cpu_seconds(&under.pids);
     let sampler_stop = Arc::new(AtomicBool::new(false));
     let sampler = sampler::spawn(
         format!("{}/metrics", under.base_url()),
@@ -937,6 +951,15 @@ async fn run_firing(
     )
     .await?;
     report.drain_seconds = drained.then(|| fired.elapsed().as_secs_f64());
+    // The gateway's CPU for the firing and the drain: what each acknowledged message cost.
+    if let (Some(before), Some(after)) = (cpu_at_start, gateway_cpu_seconds(&under.pids)) {
+        let seconds = after - before;
+        report.gateway_cpu_seconds = Some(seconds);
+        let acked = fire.acked.get();
+        if acked > 0 {
+            report.cpu_ms_per_message = Some(seconds * 1000.0 / acked as f64);
+        }
+    }
     if !drained {
         eprintln!(
             "!! not drained within --drain-timeout {} s",

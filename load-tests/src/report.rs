@@ -128,6 +128,11 @@ pub struct Report {
     /// Time from the end of the firing until every handoff was worked and every event
     /// processed.
     pub drain_seconds: Option<f64>,
+    /// CPU time of the gateway's processes from the start of the firing to the end of the
+    /// drain, seconds.
+    pub gateway_cpu_seconds: Option<f64>,
+    /// That CPU time per acknowledged message, milliseconds.
+    pub cpu_ms_per_message: Option<f64>,
     pub passed: bool,
 }
 
@@ -254,6 +259,13 @@ impl Report {
         }
         if let Some(d) = self.drain_seconds {
             let _ = writeln!(out, "  drained {d:.1} s after the last webhook");
+        }
+        if let (Some(cpu), Some(per)) = (self.gateway_cpu_seconds, self.cpu_ms_per_message) {
+            let _ = writeln!(
+                out,
+                "  gateway CPU from the first webhook to the drain: {cpu:.1} s, {per:.2} ms per \
+                 acknowledged message"
+            );
         }
         if let Some(mem) = &self.memory {
             let _ = writeln!(
