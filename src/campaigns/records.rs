@@ -848,11 +848,11 @@ impl CampaignRecords for Records {
         }
         Ok(match &self.pool {
             SidePool::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                let mut tx = p.begin_with(self.pool.begin_write()).await?;
                 reserve!(tx)
             }
             SidePool::Postgres(p) => {
-                let mut tx = p.begin_with(self.pool.begin_write()).await?;
+                let mut tx = p.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(REACH_LOCK)
                     .execute(&mut *tx)
