@@ -114,6 +114,7 @@ fn fresh(
         max_batch: 512,
         max_wait_ms: 1,
         queue_capacity: 1_000,
+        processing_slice_us: 2000,
         read_pool_size: 2,
         connect_timeout_ms: 5_000,
         inbound_retention_days: 8,

@@ -111,6 +111,7 @@ fn record_inbound(c: &mut Criterion) {
                     max_wait_ms,
                     // Every one of the N concurrent writes must be accepted (no shedding).
                     queue_capacity: 4 * N,
+                    processing_slice_us: 2000,
                     read_pool_size: 2,
                     connect_timeout_ms: 5_000,
                     inbound_retention_days: 8,

@@ -527,8 +527,14 @@ pub struct DatabaseSettings {
     pub max_batch: usize,
     /// Longest a write waits for companions before its group commits.
     pub max_wait_ms: u64,
-    /// Pending writes accepted before intake answers 503.
+    /// Pending writes accepted before intake answers 503 (webhooks' records have a queue of
+    /// this size of their own, beside the processing writes').
     pub queue_capacity: usize,
+    /// A processing commit closes once it has applied this much work (microseconds) while
+    /// webhooks wait for their own commit, so an acknowledgement waits at most about this long
+    /// behind processing.
+    #[serde(default = "default_processing_slice_us")]
+    pub processing_slice_us: u64,
     /// Read connections.
     pub read_pool_size: u32,
     /// Processed inbound events (the dedupe keys of redeliveries) are kept this long; Meta
@@ -548,6 +554,10 @@ fn default_connect_timeout_ms() -> u64 {
     5000
 }
 
+fn default_processing_slice_us() -> u64 {
+    2000
+}
+
 impl DatabaseSettings {
     pub fn sqlite_path(&self) -> PathBuf {
         match self.url.strip_prefix("sqlite://") {
@@ -557,6 +567,9 @@ impl DatabaseSettings {
     }
     pub fn max_wait(&self) -> Duration {
         Duration::from_millis(self.max_wait_ms)
+    }
+    pub fn processing_slice(&self) -> Duration {
+        Duration::from_micros(self.processing_slice_us)
     }
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms.max(1))

@@ -65,11 +65,15 @@ const INBOUND_ATTEMPTS: usize = 3;
 const PROVIDER_ID_LOCK: i32 = 0x5342_0001;
 
 pub struct PostgresStore {
+    /// Processing writes (everything but webhooks' records).
     writer: mpsc::Sender<WriteOp>,
+    /// Webhooks' records: a writer of their own on its own connection, so an acknowledgement
+    /// never waits for processing writes.
+    intake: mpsc::Sender<WriteOp>,
     /// Reads; also the account writes (rare: each in its own transaction, see
     /// `postgres_accounts`).
     pub(super) reader: PgPool,
-    writer_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    writer_tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -131,34 +135,48 @@ impl PostgresStore {
             .acquire_timeout(connect_timeout)
             .connect_lazy_with(options.clone());
         let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
-        let writer = Writer {
-            options,
-            conn: Some(conn),
+        let (intake_tx, intake_rx) = mpsc::channel(settings.queue_capacity.max(1));
+        let writer = |conn, rx, lane| Writer {
+            options: options.clone(),
+            conn,
             rx,
+            lane,
             max_batch: settings.max_batch.max(1),
             max_wait: settings.max_wait(),
             connect_timeout,
             backoff: RECONNECT_BACKOFF_MIN,
             retry_at: None,
         };
-        let task = tokio::spawn(writer.run());
+        // The intake writer connects with its first batch.
+        let tasks = vec![
+            tokio::spawn(writer(Some(conn), rx, "processing").run()),
+            tokio::spawn(writer(None, intake_rx, "intake").run()),
+        ];
         Ok(Self {
             writer: tx,
+            intake: intake_tx,
             reader,
-            writer_task: tokio::sync::Mutex::new(Some(task)),
+            writer_tasks: tokio::sync::Mutex::new(tasks),
         })
     }
 
-    /// Hand a write to the writer; shed with `Overloaded` when its queue is full.
-    async fn write<T>(
+    /// Hand a processing write to its writer, waiting for room in its queue.
+    async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> WriteOp) -> Result<T, StoreError> {
+        self.send(&self.writer, make, false).await
+    }
+
+    /// Hand a write to the writer of `lane`; with `shed`, refuse it with `Overloaded` when the
+    /// lane's queue is full.
+    async fn send<T>(
         &self,
+        lane: &mpsc::Sender<WriteOp>,
         make: impl FnOnce(Reply<T>) -> WriteOp,
         shed: bool,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
         let op = make(reply);
         if shed {
-            self.writer.try_send(op).map_err(|e| match e {
+            lane.try_send(op).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
                     metrics::counter!(m::MAILBOX_SHEDS, "queue" => "store").increment(1);
                     StoreError::Overloaded
@@ -166,10 +184,7 @@ impl PostgresStore {
                 mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable,
             })?;
         } else {
-            self.writer
-                .send(op)
-                .await
-                .map_err(|_| StoreError::Unavailable)?;
+            lane.send(op).await.map_err(|_| StoreError::Unavailable)?;
         }
         rx.await.map_err(|_| StoreError::Unavailable)?
     }
@@ -195,7 +210,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         // The webhook path sheds: Meta retries a 503, and memory stays bounded.
-        self.write(|reply| WriteOp::Inbound(events, reply), true)
+        self.send(&self.intake, |reply| WriteOp::Inbound(events, reply), true)
             .await
     }
 
@@ -331,7 +346,7 @@ impl Store for PostgresStore {
         from: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError> {
         let (into, from) = (into.clone(), from.clone());
-        self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
+        self.write(|reply| WriteOp::MergeContacts(into, from, reply))
             .await
     }
 
@@ -341,11 +356,8 @@ impl Store for PostgresStore {
         erased: &CustomerId,
     ) -> Result<super::Erasure, StoreError> {
         let (customer, erased) = (customer.clone(), erased.clone());
-        self.write(
-            |reply| WriteOp::EraseContact(customer, erased, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::EraseContact(customer, erased, reply))
+            .await
     }
 
     async fn list_contacts(
@@ -415,11 +427,8 @@ impl Store for PostgresStore {
         webhooks: Vec<WebhookOutboxEntry>,
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
-        self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, webhooks, None, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::UpdateContact(customer, changes, webhooks, None, reply))
+            .await
     }
 
     async fn upsert_contact(
@@ -430,11 +439,8 @@ impl Store for PostgresStore {
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (seed.customer.clone(), Box::new(changes.clone()));
         let seed = Some(Box::new(seed.clone()));
-        self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, webhooks, seed, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::UpdateContact(customer, changes, webhooks, seed, reply))
+            .await
     }
 
     async fn contact_identities(
@@ -465,7 +471,7 @@ impl Store for PostgresStore {
     async fn commit_step(&self, step: ConversationStep) -> Result<(), StoreError> {
         // Conversation actors wait for room: the event is already durable, and waiting slows
         // intake upstream through the bounded partitions.
-        self.write(|reply| WriteOp::Step(Box::new(step), reply), false)
+        self.write(|reply| WriteOp::Step(Box::new(step), reply))
             .await
     }
 
@@ -475,11 +481,8 @@ impl Store for PostgresStore {
         attempts: u32,
         outcome: OutboundOutcome,
     ) -> Result<(), StoreError> {
-        self.write(
-            |reply| WriteOp::Outcome(id, attempts, outcome, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::Outcome(id, attempts, outcome, reply))
+            .await
     }
 
     async fn claim_outbound(
@@ -487,7 +490,7 @@ impl Store for PostgresStore {
         id: MessageId,
         stale_before_ms: Option<i64>,
     ) -> Result<bool, StoreError> {
-        self.write(|reply| WriteOp::Claim(id, stale_before_ms, reply), false)
+        self.write(|reply| WriteOp::Claim(id, stale_before_ms, reply))
             .await
     }
 
@@ -780,8 +783,7 @@ impl Store for PostgresStore {
         if ids.is_empty() {
             return Ok(());
         }
-        self.write(|reply| WriteOp::SettleOutbox(ids, reply), false)
-            .await
+        self.write(|reply| WriteOp::SettleOutbox(ids, reply)).await
     }
 
     async fn append_agent_events(
@@ -794,11 +796,8 @@ impl Store for PostgresStore {
             return Ok(());
         }
         let agent = agent.clone();
-        self.write(
-            |reply| WriteOp::AgentEvents(agent, events, keep, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::AgentEvents(agent, events, keep, reply))
+            .await
     }
 
     async fn agent_events_after(
@@ -836,27 +835,26 @@ impl Store for PostgresStore {
         inbound_before_ms: i64,
         console_before_ms: i64,
     ) -> Result<Pruned, StoreError> {
-        self.write(
-            |reply| WriteOp::Prune(inbound_before_ms, console_before_ms, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::Prune(inbound_before_ms, console_before_ms, reply))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
-        if self.writer.is_closed() {
+        if self.writer.is_closed() || self.intake.is_closed() {
             return Err(StoreError::Unavailable);
         }
         Ok(())
     }
 
     async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.writer.send(WriteOp::Shutdown(tx)).await.is_ok() {
-            let _ = rx.await;
+        for lane in [&self.intake, &self.writer] {
+            let (tx, rx) = oneshot::channel();
+            if lane.send(WriteOp::Shutdown(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
         }
-        if let Some(task) = self.writer_task.lock().await.take() {
+        for task in self.writer_tasks.lock().await.drain(..) {
             let _ = task.await;
         }
         self.reader.close().await;
@@ -868,6 +866,8 @@ struct Writer {
     /// None after the connection broke, until a batch reconnects.
     conn: Option<PgConnection>,
     rx: mpsc::Receiver<WriteOp>,
+    /// Which writes it serves (`intake` or `processing`): a label of the commit metrics.
+    lane: &'static str,
     max_batch: usize,
     max_wait: Duration,
     connect_timeout: Duration,
@@ -910,9 +910,9 @@ impl Writer {
                 let started = Instant::now();
                 let size = batch.len();
                 self.commit(&mut batch).await;
-                metrics::histogram!(m::STORE_COMMIT_LATENCY)
+                metrics::histogram!(m::STORE_COMMIT_LATENCY, "lane" => self.lane)
                     .record(started.elapsed().as_secs_f64());
-                metrics::histogram!(m::STORE_COMMIT_BATCH).record(size as f64);
+                metrics::histogram!(m::STORE_COMMIT_BATCH, "lane" => self.lane).record(size as f64);
             }
             if let Some(WriteOp::Shutdown(done)) = shutdown {
                 self.rx.close();

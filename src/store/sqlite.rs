@@ -61,7 +61,10 @@ pub async fn side_pool_of(
 }
 
 pub struct SqliteStore {
+    /// Processing writes (everything but webhooks' records).
     pub(super) writer: flume::Sender<WriteOp>,
+    /// Webhooks' records: the writer commits them on their own, ahead of processing.
+    intake: flume::Sender<WriteOp>,
     pub(super) reader: SqlitePool,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -128,11 +131,14 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Engine(format!("the backfills stopped: {e}")))??;
         let (tx, rx) = flume::bounded(settings.queue_capacity.max(1));
+        let (intake_tx, intake_rx) = flume::bounded(settings.queue_capacity.max(1));
         let writer = super::sqlite_writer::Writer::new(
             write_conn,
+            intake_rx,
             rx,
             settings.max_batch,
             settings.max_wait(),
+            settings.processing_slice(),
         );
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -140,21 +146,29 @@ impl SqliteStore {
             .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             writer: tx,
+            intake: intake_tx,
             reader,
             writer_thread: std::sync::Mutex::new(Some(thread)),
         })
     }
 
-    /// Hand a write to the writer; shed with `Overloaded` when its queue is full.
-    async fn write<T>(
+    /// Hand a processing write to the writer, waiting for room in its queue.
+    async fn write<T>(&self, make: impl FnOnce(Reply<T>) -> WriteOp) -> Result<T, StoreError> {
+        self.send(&self.writer, make, false).await
+    }
+
+    /// Hand a write to the writer on `lane`; with `shed`, refuse it with `Overloaded` when the
+    /// lane's queue is full.
+    async fn send<T>(
         &self,
+        lane: &flume::Sender<WriteOp>,
         make: impl FnOnce(Reply<T>) -> WriteOp,
         shed: bool,
     ) -> Result<T, StoreError> {
         let (reply, rx) = oneshot::channel();
         let op = make(reply);
         if shed {
-            self.writer.try_send(op).map_err(|e| match e {
+            lane.try_send(op).map_err(|e| match e {
                 flume::TrySendError::Full(_) => {
                     metrics::counter!(m::MAILBOX_SHEDS, "queue" => "store").increment(1);
                     StoreError::Overloaded
@@ -162,8 +176,7 @@ impl SqliteStore {
                 flume::TrySendError::Disconnected(_) => StoreError::Unavailable,
             })?;
         } else {
-            self.writer
-                .send_async(op)
+            lane.send_async(op)
                 .await
                 .map_err(|_| StoreError::Unavailable)?;
         }
@@ -178,7 +191,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         // The webhook path sheds: Meta retries a 503, and memory stays bounded.
-        self.write(|reply| WriteOp::Inbound(events, reply), true)
+        self.send(&self.intake, |reply| WriteOp::Inbound(events, reply), true)
             .await
     }
 
@@ -309,7 +322,7 @@ impl Store for SqliteStore {
         from: &CustomerId,
     ) -> Result<Option<ContactRecord>, StoreError> {
         let (into, from) = (into.clone(), from.clone());
-        self.write(|reply| WriteOp::MergeContacts(into, from, reply), false)
+        self.write(|reply| WriteOp::MergeContacts(into, from, reply))
             .await
     }
 
@@ -319,11 +332,8 @@ impl Store for SqliteStore {
         erased: &CustomerId,
     ) -> Result<super::Erasure, StoreError> {
         let (customer, erased) = (customer.clone(), erased.clone());
-        self.write(
-            |reply| WriteOp::EraseContact(customer, erased, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::EraseContact(customer, erased, reply))
+            .await
     }
 
     async fn list_contacts(
@@ -393,11 +403,8 @@ impl Store for SqliteStore {
         webhooks: Vec<super::WebhookOutboxEntry>,
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (customer.clone(), Box::new(changes.clone()));
-        self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, webhooks, None, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::UpdateContact(customer, changes, webhooks, None, reply))
+            .await
     }
 
     async fn upsert_contact(
@@ -408,11 +415,8 @@ impl Store for SqliteStore {
     ) -> Result<ContactUpdate, StoreError> {
         let (customer, changes) = (seed.customer.clone(), Box::new(changes.clone()));
         let seed = Some(Box::new(seed.clone()));
-        self.write(
-            |reply| WriteOp::UpdateContact(customer, changes, webhooks, seed, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::UpdateContact(customer, changes, webhooks, seed, reply))
+            .await
     }
 
     async fn contact_identities(
@@ -443,7 +447,7 @@ impl Store for SqliteStore {
     async fn commit_step(&self, step: ConversationStep) -> Result<(), StoreError> {
         // Conversation actors wait for room: the event is already durable, and waiting slows
         // intake upstream through the bounded partitions.
-        self.write(|reply| WriteOp::Step(Box::new(step), reply), false)
+        self.write(|reply| WriteOp::Step(Box::new(step), reply))
             .await
     }
 
@@ -453,11 +457,8 @@ impl Store for SqliteStore {
         attempts: u32,
         outcome: OutboundOutcome,
     ) -> Result<(), StoreError> {
-        self.write(
-            |reply| WriteOp::Outcome(id, attempts, outcome, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::Outcome(id, attempts, outcome, reply))
+            .await
     }
 
     async fn claim_outbound(
@@ -465,7 +466,7 @@ impl Store for SqliteStore {
         id: MessageId,
         stale_before_ms: Option<i64>,
     ) -> Result<bool, StoreError> {
-        self.write(|reply| WriteOp::Claim(id, stale_before_ms, reply), false)
+        self.write(|reply| WriteOp::Claim(id, stale_before_ms, reply))
             .await
     }
 
@@ -735,8 +736,7 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        self.write(|reply| WriteOp::SettleOutbox(ids, reply), false)
-            .await
+        self.write(|reply| WriteOp::SettleOutbox(ids, reply)).await
     }
 
     async fn append_agent_events(
@@ -749,11 +749,8 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let agent = agent.clone();
-        self.write(
-            |reply| WriteOp::AgentEvents(agent, events, keep, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::AgentEvents(agent, events, keep, reply))
+            .await
     }
 
     async fn agent_events_after(
@@ -791,11 +788,8 @@ impl Store for SqliteStore {
         inbound_before_ms: i64,
         console_before_ms: i64,
     ) -> Result<Pruned, StoreError> {
-        self.write(
-            |reply| WriteOp::Prune(inbound_before_ms, console_before_ms, reply),
-            false,
-        )
-        .await
+        self.write(|reply| WriteOp::Prune(inbound_before_ms, console_before_ms, reply))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -26,9 +26,30 @@ use crate::metrics as m;
 
 pub(super) struct Writer {
     conn: Connection,
-    rx: flume::Receiver<WriteOp>,
+    /// Webhooks' inbound records: committed on their own, ahead of everything else.
+    intake: flume::Receiver<WriteOp>,
+    /// Every other write (conversation steps, claims, outcomes, console events…).
+    work: flume::Receiver<WriteOp>,
     max_batch: usize,
     max_wait: Duration,
+    /// A processing commit closes once it has applied this long while webhooks wait.
+    slice: Duration,
+}
+
+/// Which of the two lanes a commit served (a label of the commit metrics).
+#[derive(Clone, Copy)]
+enum Lane {
+    Intake,
+    Processing,
+}
+
+impl Lane {
+    fn label(self) -> &'static str {
+        match self {
+            Lane::Intake => "intake",
+            Lane::Processing => "processing",
+        }
+    }
 }
 
 /// The write connection: WAL, `synchronous = FULL`, foreign keys, a busy timeout.
@@ -57,43 +78,74 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 impl Writer {
     pub(super) fn new(
         conn: Connection,
-        rx: flume::Receiver<WriteOp>,
+        intake: flume::Receiver<WriteOp>,
+        work: flume::Receiver<WriteOp>,
         max_batch: usize,
         max_wait: Duration,
+        slice: Duration,
     ) -> Self {
         Self {
             conn,
-            rx,
+            intake,
+            work,
             max_batch: max_batch.max(1),
             max_wait,
+            slice,
         }
     }
 
     /// Serve writes until shut down (or every sender is gone).
+    ///
+    /// Each round first commits the webhooks that wait (their own transaction: an
+    /// acknowledgement never waits for processing writes to be applied), then the processing
+    /// writes that wait, in order. A processing commit that has applied `slice` of work while
+    /// webhooks came in closes there; the writes it did not reach go first in the next round.
     pub(super) fn run(mut self) {
-        let mut batch = Vec::with_capacity(self.max_batch);
-        while let Ok(first) = self.rx.recv() {
-            batch.push(first);
-            self.fill(&mut batch);
-            // A shutdown request ends the batch: what came before it commits, then we stop.
-            let shutdown = match batch
+        let mut intake = Vec::with_capacity(self.max_batch);
+        let mut work: Vec<WriteOp> = Vec::with_capacity(self.max_batch);
+        loop {
+            // Nothing in hand: sleep until either lane has something, then gather companions
+            // for that lane for up to `max_wait`.
+            if work.is_empty() {
+                let woke = flume::Selector::new()
+                    .recv(&self.intake, |op| op.map(|op| (Lane::Intake, op)))
+                    .recv(&self.work, |op| op.map(|op| (Lane::Processing, op)))
+                    .wait();
+                match woke {
+                    Ok((Lane::Intake, op)) => {
+                        intake.push(op);
+                        fill(&self.intake, &mut intake, self.max_batch, self.max_wait);
+                    }
+                    Ok((Lane::Processing, op)) => {
+                        work.push(op);
+                        fill(&self.work, &mut work, self.max_batch, self.max_wait);
+                    }
+                    // Every sender is gone: the store was dropped without a shutdown.
+                    Err(_) => return,
+                }
+            }
+            fill(&self.intake, &mut intake, self.max_batch, Duration::ZERO);
+            if !intake.is_empty() {
+                self.commit(&mut intake, Lane::Intake, None);
+            }
+            fill(&self.work, &mut work, self.max_batch, Duration::ZERO);
+            // A shutdown request ends the round: what came before it commits, then we stop.
+            let shutdown = match work
                 .iter()
                 .position(|op| matches!(op, WriteOp::Shutdown(_)))
             {
-                Some(i) => batch.split_off(i).into_iter().next(),
+                Some(i) => work.split_off(i).into_iter().next(),
                 None => None,
             };
-            if !batch.is_empty() {
-                let started = Instant::now();
-                let size = batch.len();
-                self.commit(&mut batch);
-                metrics::histogram!(m::STORE_COMMIT_LATENCY)
-                    .record(started.elapsed().as_secs_f64());
-                metrics::histogram!(m::STORE_COMMIT_BATCH).record(size as f64);
+            if !work.is_empty() {
+                // No early close once stopping: everything before the request commits now.
+                let slice = shutdown.is_none().then_some(self.slice);
+                self.commit(&mut work, Lane::Processing, slice);
             }
             if let Some(WriteOp::Shutdown(done)) = shutdown {
                 // Whatever is still queued is refused: the store is closing.
-                drop(self.rx);
+                drop(self.intake);
+                drop(self.work);
                 if let Err((_, e)) = self.conn.close() {
                     tracing::warn!(error = %e, "closing the write connection");
                 }
@@ -103,35 +155,24 @@ impl Writer {
         }
     }
 
-    /// Take what is waiting; if that is little, wait up to `max_wait` for more. Stops at a
-    /// shutdown request.
-    fn fill(&mut self, batch: &mut Vec<WriteOp>) {
-        let deadline = Instant::now() + self.max_wait;
-        while batch.len() < self.max_batch && !matches!(batch.last(), Some(WriteOp::Shutdown(_))) {
-            match self.rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(flume::TryRecvError::Disconnected) => return,
-                Err(flume::TryRecvError::Empty) => {
-                    if self.max_wait.is_zero() {
-                        return;
-                    }
-                    match self.rx.recv_deadline(deadline) {
-                        Ok(op) => batch.push(op),
-                        Err(_) => return,
-                    }
-                }
-            }
-        }
-    }
-
-    /// Apply every op in its own savepoint of one transaction, commit once, answer everyone.
-    fn commit(&mut self, batch: &mut Vec<WriteOp>) {
+    /// Apply the ops of `batch` in order, each in its own savepoint of one transaction, commit
+    /// once, answer every op applied and remove it from `batch`. With a `slice`, stop applying
+    /// once that much time went by while webhooks are waiting: the rest stays in `batch`.
+    fn commit(&mut self, batch: &mut Vec<WriteOp>, lane: Lane, slice: Option<Duration>) {
+        let started = Instant::now();
         let mut results: Vec<Result<Applied, StoreError>> = Vec::with_capacity(batch.len());
+        let intake = &self.intake;
         let outcome: Result<(), rusqlite::Error> = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             for op in batch.iter() {
+                if !results.is_empty()
+                    && slice.is_some_and(|slice| started.elapsed() >= slice)
+                    && !intake.is_empty()
+                {
+                    break;
+                }
                 tx.execute_batch("SAVEPOINT op")?;
                 let result = apply(&tx, op);
                 if result.as_ref().is_ok_and(Applied::keep) {
@@ -143,13 +184,15 @@ impl Writer {
             }
             tx.commit()
         })();
+        let size = results.len();
         match outcome {
             Ok(()) => {
-                for (op, result) in batch.drain(..).zip(results) {
+                for (op, result) in batch.drain(..size).zip(results) {
                     reply(op, result);
                 }
             }
             Err(e) => {
+                // Nothing of the transaction is kept: every op it was to carry fails.
                 tracing::error!(error = %e, "grouped commit failed");
                 let message = e.to_string();
                 for op in batch.drain(..) {
@@ -157,6 +200,35 @@ impl Writer {
                         op,
                         Err(StoreError::Engine(format!("commit failed: {message}"))),
                     );
+                }
+            }
+        }
+        metrics::histogram!(m::STORE_COMMIT_LATENCY, "lane" => lane.label())
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(m::STORE_COMMIT_BATCH, "lane" => lane.label()).record(size as f64);
+    }
+}
+
+/// Take what waits on `rx` into `batch` (up to `max_batch`); if that is little, wait up to
+/// `max_wait` for more. Stops at a shutdown request.
+fn fill(
+    rx: &flume::Receiver<WriteOp>,
+    batch: &mut Vec<WriteOp>,
+    max_batch: usize,
+    max_wait: Duration,
+) {
+    let deadline = Instant::now() + max_wait;
+    while batch.len() < max_batch && !matches!(batch.last(), Some(WriteOp::Shutdown(_))) {
+        match rx.try_recv() {
+            Ok(op) => batch.push(op),
+            Err(flume::TryRecvError::Disconnected) => return,
+            Err(flume::TryRecvError::Empty) => {
+                if max_wait.is_zero() {
+                    return;
+                }
+                match rx.recv_deadline(deadline) {
+                    Ok(op) => batch.push(op),
+                    Err(_) => return,
                 }
             }
         }

@@ -1845,6 +1845,57 @@ pub(crate) async fn text_with_nul_characters_is_stored(store: Arc<dyn Store>) {
 
 // ---- cases that open their own stores on the backend's database ----
 
+/// A webhook's record is committed in its own lane, ahead of the processing writes queued
+/// before it: its acknowledgement does not wait for them to be applied.
+pub(crate) async fn a_webhook_is_recorded_ahead_of_queued_processing_writes(db: &TestDb) {
+    use futures::StreamExt;
+    let store = db.open_with(|s| s.queue_capacity = 10_000).await;
+    const QUEUED: usize = 2_000;
+    // Processing writes (settling console outbox entries), all queued before the webhook.
+    let mut processing: futures::stream::FuturesUnordered<_> = (0..QUEUED)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .settle_console_outbox(vec![format!("queued-{i}")])
+                    .await
+            }
+        })
+        .collect();
+    // One poll hands every write to the writer's queue (there is room for all).
+    let mut answered = 0;
+    if let std::task::Poll::Ready(Some(result)) = futures::poll!(processing.next()) {
+        result.expect("a processing write");
+        answered += 1;
+    }
+    let webhook = store.record_inbound(vec![text_event("9001", "wamid.ahead", "hi")]);
+    tokio::pin!(webhook);
+    let recorded = loop {
+        tokio::select! {
+            biased;
+            Some(result) = processing.next() => {
+                result.expect("a processing write");
+                answered += 1;
+            }
+            recorded = &mut webhook => break recorded,
+        }
+    };
+    let recorded = recorded.expect("the webhook is recorded");
+    assert!(recorded[0].1.is_some(), "recorded as new: {recorded:?}");
+    assert!(
+        answered < QUEUED / 2,
+        "the webhook waited for {answered} of the {QUEUED} processing writes queued before it"
+    );
+    // The processing writes all complete after it, none lost.
+    while let Some(result) = processing.next().await {
+        result.expect("a processing write");
+        answered += 1;
+    }
+    assert_eq!(answered, QUEUED);
+    assert_eq!(store.counts().await.expect("counts").inbound_events, 1);
+    store.close().await;
+}
+
 /// The webhook path sheds with `Overloaded` when the write queue is full, and records nothing
 /// of what it shed; the other writers wait for room instead.
 pub(crate) async fn the_webhook_path_sheds_when_the_write_queue_is_full(db: &TestDb) {
@@ -2268,6 +2319,7 @@ macro_rules! store_suite {
                 provider_ids_of_10_kb_are_recorded_and_found);
             store_suite!(@database $database,
                 the_webhook_path_sheds_when_the_write_queue_is_full,
+                a_webhook_is_recorded_ahead_of_queued_processing_writes,
                 a_grouped_commit_carries_many_writers,
                 close_flushes_pending_writes,
                 two_nodes_race_and_exactly_one_wins,
@@ -2870,6 +2922,7 @@ impl TestDb {
                 max_batch: 64,
                 max_wait_ms: 1,
                 queue_capacity: 1024,
+                processing_slice_us: 2000,
                 read_pool_size: 2,
                 connect_timeout_ms: 2_000,
                 inbound_retention_days: 8,
