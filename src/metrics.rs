@@ -39,8 +39,8 @@ pub const WEBHOOK_LATENCY: &str = "switchboard_webhook_duration_seconds";
 pub const LIVE_NEWS_DROPPED: &str = "switchboard_live_news_dropped_total";
 /// Live conversation actors.
 pub const LIVE_CONVERSATIONS: &str = "switchboard_live_conversations";
-/// Customers' events handed to this node's conversations and not yet processed (what campaigns
-/// yield to; read at each scrape).
+/// Customers' events acknowledged to this node's conversations and not yet processed: intake's
+/// lag behind processing, in events (what campaigns yield to; read at each scrape).
 pub const CONVERSATION_BACKLOG: &str = "switchboard_conversation_backlog";
 /// Conversation events processed, by `outcome` (ok, error).
 pub const CONVERSATION_EVENTS: &str = "switchboard_conversation_events_total";

@@ -54,14 +54,15 @@ pub struct ConversationDeps {
     /// The consent ledger: a customer's stop and start keywords (None: not kept, e.g. in
     /// unit tests).
     pub campaigns: Option<Arc<crate::campaigns::Campaigns>>,
-    /// Live inbound events handed to this node's conversations and not yet processed.
+    /// Live inbound events acknowledged to this node's conversations and not yet processed.
     pub backlog: Backlog,
     actors: DashMap<ConversationKey, ActorEntry>,
 }
 
-/// How many live inbound events wait for their conversation on this node (handed to its actor,
-/// or waiting for room in its mailbox, and not yet processed): what the campaign lane yields
-/// to. Counted by guards, so an event dropped anywhere on the way is uncounted with it.
+/// How many live inbound events wait for their conversation on this node (in their partition,
+/// handed to its actor, or waiting for room in its mailbox, and not yet processed): intake's
+/// lag behind processing, and what the campaign lane yields to. Counted by guards, so an event
+/// dropped anywhere on the way is uncounted with it.
 #[derive(Clone, Debug, Default)]
 pub struct Backlog(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -235,6 +236,17 @@ impl ConversationRegistry {
         done: Option<tokio::sync::oneshot::Sender<bool>>,
     ) {
         let held = self.deps.backlog.hold();
+        self.deliver_held(event, held, done).await
+    }
+
+    /// [`deliver_with`](Self::deliver_with), the event already counted in the backlog since it
+    /// was acknowledged (`held`).
+    async fn deliver_held(
+        &self,
+        event: RecordedInbound,
+        held: BacklogHeld,
+        done: Option<tokio::sync::oneshot::Sender<bool>>,
+    ) {
         let entry = self.actor(&event.channel, &event.conversation);
         let permit = match entry.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -492,7 +504,8 @@ pub trait InboundLog: Send + Sync + 'static {
 /// The partition queues between intake and the actors (the embedded mode).
 #[derive(Clone)]
 pub struct Partitions {
-    senders: Arc<Vec<mpsc::Sender<RecordedInbound>>>,
+    senders: Arc<Vec<mpsc::Sender<(RecordedInbound, BacklogHeld)>>>,
+    backlog: Backlog,
 }
 
 impl Partitions {
@@ -500,18 +513,20 @@ impl Partitions {
     /// runtime).
     pub fn start(count: usize, capacity: usize, registry: ConversationRegistry) -> Self {
         let mut senders = Vec::with_capacity(count);
+        let backlog = registry.deps().backlog.clone();
         for _ in 0..count.max(1) {
-            let (tx, mut rx) = mpsc::channel::<RecordedInbound>(capacity.max(1));
+            let (tx, mut rx) = mpsc::channel::<(RecordedInbound, BacklogHeld)>(capacity.max(1));
             let registry = registry.clone();
             actix_rt::spawn(async move {
-                while let Some(event) = rx.recv().await {
-                    registry.deliver(event).await;
+                while let Some((event, held)) = rx.recv().await {
+                    registry.deliver_held(event, held, None).await;
                 }
             });
             senders.push(tx);
         }
         Self {
             senders: Arc::new(senders),
+            backlog,
         }
     }
 
@@ -532,7 +547,7 @@ impl Partitions {
     pub fn push(&self, event: RecordedInbound) {
         let partition = self.partition_of(&event.conversation);
         if let Some(sender) = self.senders.get(partition)
-            && sender.try_send(event).is_err()
+            && sender.try_send((event, self.backlog.hold())).is_err()
         {
             metrics::counter!(m::MAILBOX_SHEDS, "queue" => "partition").increment(1);
         }
