@@ -252,6 +252,8 @@ impl Application {
             http_client.clone(),
             crate::campaigns::records::open(&settings.database).await?,
         ));
+        // Whether any event webhook endpoint is enabled (kept by the webhooks below).
+        let subscribed = crate::integrations::webhooks::Subscribed::default();
         let deps = Arc::new(
             ConversationDeps::new(
                 store.clone(),
@@ -265,6 +267,7 @@ impl Application {
             )
             .with_windows(crate::channels::ChannelWindows::from_settings(&settings))
             .with_campaigns(campaigns.clone())
+            .with_event_webhooks(subscribed.clone())
             .with_sla(
                 crate::reports::sla_rules::SlaRules::from_settings(&settings)
                     .map_err(anyhow::Error::msg)?
@@ -305,9 +308,13 @@ impl Application {
             }
         }
         // Event webhooks: the records, and the delivery lane (its own task and bound).
-        let webhooks =
-            crate::integrations::webhooks::Webhooks::open(&settings, store.clone(), desk.clone())
-                .await?;
+        let webhooks = crate::integrations::webhooks::Webhooks::open(
+            &settings,
+            store.clone(),
+            desk.clone(),
+            subscribed,
+        )
+        .await?;
         // Segments count with long reads: two connections of their own.
         let segments = Arc::new(crate::crm::segments::Segments::new(
             crate::store::side::SidePool::open(&settings.database, 2).await?,
@@ -334,6 +341,7 @@ impl Application {
                 .spawn(),
             );
         }
+        tasks.push(webhooks.spawn_subscription_watch());
         if settings.event_webhooks.enabled {
             tasks.push(webhooks.spawn());
         }

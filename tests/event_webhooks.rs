@@ -754,6 +754,60 @@ async fn a_person_s_contact_edit_is_told_as_contact_updated() {
     assert_eq!(updates, 1, "one edit, one event");
 }
 
+/// While no endpoint is enabled, conversation steps write no events to the outbox (nobody
+/// would receive them); an endpoint created by an admin starts them at once, and disabling the
+/// last one stops them again. The lane is off on this node, so written events stay countable.
+#[actix_rt::test]
+async fn steps_write_events_only_while_an_endpoint_is_enabled() {
+    let app = spawn_console_app(|settings| {
+        let w = &mut settings.event_webhooks;
+        w.enabled = false;
+        w.allow_http = true;
+        w.allowed_private_addresses = vec!["127.0.0.1".into()];
+    })
+    .await;
+    const OUTBOX: &str = "SELECT COUNT(*) FROM webhook_events";
+    let admin = Console::login(&app, "admin@example.com", DEMO_PASSWORD).await;
+    Customer::new(&app, "34600900001")
+        .hands_off_to(SUPPORT)
+        .await;
+    assert_eq!(app.scalar(OUTBOX).await, 0, "no endpoint, no events");
+
+    let created = expect_status(
+        201,
+        admin
+            .post(
+                "/api/v1/webhooks",
+                json!({"url": "http://127.0.0.1:9/crm", "events": ["conversation.created"]}),
+            )
+            .await,
+    );
+    let id = created["webhook"]["id"].as_str().expect("an id").to_owned();
+    Customer::new(&app, "34600900002")
+        .hands_off_to(SUPPORT)
+        .await;
+    let written = app.scalar(OUTBOX).await;
+    assert!(
+        written > 0,
+        "an enabled endpoint: the steps' events are written"
+    );
+
+    expect_status(
+        200,
+        admin
+            .patch(&format!("/api/v1/webhooks/{id}"), json!({"enabled": false}))
+            .await,
+    );
+    Customer::new(&app, "34600900003")
+        .hands_off_to(SUPPORT)
+        .await;
+    assert_eq!(
+        app.scalar(OUTBOX).await,
+        written,
+        "the last endpoint disabled: no more events"
+    );
+}
+
 in_both_modes!(
     events_reach_subscribers_signed_in_order_retried_and_replayable,
     an_endpoint_failing_too_long_is_disabled_and_admins_are_told,

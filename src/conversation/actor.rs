@@ -25,7 +25,6 @@ use crate::domain::{
     ChannelId, ConversationKey, CustomerId, InboundEvent, InboundMessage, MessageId,
     OutboundMessage, Sender,
 };
-use crate::integrations::webhooks::events as webhook_events;
 use crate::metrics as m;
 use crate::routing::actor::Route;
 use crate::routing::{RouteDecision, RouteRequest};
@@ -619,7 +618,7 @@ async fn process(
         .unwrap_or_default();
     step.console = fx.console_outbox(&event.conversation, &masker);
     step.webhooks =
-        webhook_events::of_step(&step, loaded.contact_stored, Utc::now().timestamp_millis());
+        deps.webhook_events(&step, loaded.contact_stored, Utc::now().timestamp_millis());
     let writes_contact = step.contact.is_some();
     if let Some(c) = &loaded.conversation {
         fx.news_of(deps, c, Some(&loaded.contact), &masker);

@@ -893,7 +893,7 @@ pub(crate) async fn execute(
         step.outbound = fx.outbound.clone();
         let masker = deps.desk.masker(&c, Some(&contact), &[]);
         step.console = fx.console_outbox(&c.key, &masker);
-        step.webhooks = crate::integrations::webhooks::events::of_step(&step, true, now);
+        step.webhooks = deps.webhook_events(&step, true, now);
         fx.news_of(deps, &c, Some(&contact), &masker);
         deps.store.commit_step(step).await?;
         c.version += 1;
@@ -1115,8 +1115,7 @@ async fn send_for_business(
     step.outbound = fx.outbound.clone();
     let masker = deps.desk.masker(&c, Some(&loaded.contact), &[]);
     step.console = fx.console_outbox(&c.key, &masker);
-    step.webhooks =
-        crate::integrations::webhooks::events::of_step(&step, loaded.contact_stored, now);
+    step.webhooks = deps.webhook_events(&step, loaded.contact_stored, now);
     fx.news_of(deps, &c, Some(&loaded.contact), &masker);
     let writes_contact = step.contact.is_some();
     let linking = step.link_phone.is_some();

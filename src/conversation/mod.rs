@@ -56,6 +56,8 @@ pub struct ConversationDeps {
     pub campaigns: Option<Arc<crate::campaigns::Campaigns>>,
     /// Live inbound events acknowledged to this node's conversations and not yet processed.
     pub backlog: Backlog,
+    /// Whether any event webhook endpoint is enabled: steps write the outbox only then.
+    pub event_webhooks: crate::integrations::webhooks::Subscribed,
     actors: DashMap<ConversationKey, ActorEntry>,
 }
 
@@ -126,6 +128,7 @@ impl ConversationDeps {
             sla: Default::default(),
             campaigns: None,
             backlog: Backlog::default(),
+            event_webhooks: Default::default(),
             actors: DashMap::new(),
         }
     }
@@ -141,6 +144,28 @@ impl ConversationDeps {
     pub fn with_campaigns(mut self, campaigns: Arc<crate::campaigns::Campaigns>) -> Self {
         self.campaigns = Some(campaigns);
         self
+    }
+
+    /// These deps, writing event webhooks only while `subscribed` says an endpoint is enabled.
+    pub fn with_event_webhooks(
+        mut self,
+        subscribed: crate::integrations::webhooks::Subscribed,
+    ) -> Self {
+        self.event_webhooks = subscribed;
+        self
+    }
+
+    /// The event webhooks of a step (`events::of_step`), none while no endpoint is enabled.
+    pub fn webhook_events(
+        &self,
+        step: &crate::store::ConversationStep,
+        contact_stored: bool,
+        now_ms: i64,
+    ) -> Vec<crate::store::WebhookOutboxEntry> {
+        if !self.event_webhooks.wanted() {
+            return Vec::new();
+        }
+        crate::integrations::webhooks::events::of_step(step, contact_stored, now_ms)
     }
 
     /// These deps with SLA policies.

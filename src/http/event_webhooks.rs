@@ -151,6 +151,7 @@ async fn create(
         updated_at: now,
     };
     records.insert_endpoint(&endpoint).await?;
+    subscription_changed(&state).await;
     let view = endpoint.view(now);
     let entry = actor.entry(
         &state,
@@ -317,6 +318,7 @@ async fn update(
     if !state.webhooks.records.update_endpoint(&after).await? {
         return Err(not_found());
     }
+    subscription_changed(&state).await;
     let view = after.view(now);
     let entry = actor.entry(
         &state,
@@ -351,6 +353,7 @@ async fn delete(
     if !state.webhooks.records.delete_endpoint(&before.id).await? {
         return Err(not_found());
     }
+    subscription_changed(&state).await;
     let entry = actor.entry(
         &state,
         "webhook.delete",
@@ -578,4 +581,12 @@ async fn replay_range(
     );
     state.accounts.audit(&entry).await;
     Ok(HttpResponse::Accepted().json(json!({ "replayed": replayed })))
+}
+
+/// After a change to the endpoints: whether steps write events changes here at once (the other
+/// nodes follow within a poll interval). A failed read leaves it to the next poll.
+async fn subscription_changed(state: &AppState) {
+    if let Err(e) = state.webhooks.refresh().await {
+        tracing::warn!(error = %e, "event webhooks: cannot read the endpoints");
+    }
 }

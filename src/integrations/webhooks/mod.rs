@@ -17,7 +17,10 @@
 //! ```
 //!
 //! Endpoints are read from the store at every fan-out and attempt, so a change made on any
-//! node applies at once on all.
+//! node applies at once on all. Conversation steps write the outbox only while some endpoint is
+//! enabled ([`Subscribed`]: known at once on the node that changed an endpoint, within
+//! `event_webhooks.poll_interval_ms` on the others), so a gateway without endpoints spends
+//! nothing on events nobody would receive.
 
 pub mod events;
 pub mod records;
@@ -26,6 +29,7 @@ pub mod signing;
 pub mod validate;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -46,8 +50,31 @@ use crate::store::Store;
 /// The longest response body excerpt kept in the delivery log.
 pub const EXCERPT_BYTES: usize = 1024;
 
+/// Whether any endpoint is enabled (on any node): conversation steps write their events to the
+/// outbox only then. Starts true (an unknown answer writes), until the records are read.
+#[derive(Clone, Debug)]
+pub struct Subscribed(Arc<AtomicBool>);
+
+impl Default for Subscribed {
+    fn default() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl Subscribed {
+    pub fn wanted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, wanted: bool) {
+        self.0.store(wanted, Ordering::Relaxed);
+    }
+}
+
 pub struct Webhooks {
     pub records: Arc<dyn WebhookRecords>,
+    /// Whether steps write the outbox (see [`Subscribed`]); kept by [`Webhooks::refresh`].
+    pub subscribed: Subscribed,
     pub settings: EventWebhookSettings,
     /// Which addresses deliveries may reach: public ones and those allowed in the settings.
     pub addresses: Arc<UrlPolicy>,
@@ -73,6 +100,7 @@ impl Webhooks {
         settings: &Settings,
         store: Arc<dyn Store>,
         desk: Arc<Desk>,
+        subscribed: Subscribed,
     ) -> anyhow::Result<Arc<Self>> {
         let records = records::open(&settings.database).await?;
         let w = settings.event_webhooks.clone();
@@ -86,14 +114,41 @@ impl Webhooks {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Arc::new(Self {
+        let webhooks = Arc::new(Self {
             records,
+            subscribed,
             addresses,
             settings: w,
             client,
             store,
             desk,
-        }))
+        });
+        webhooks.refresh().await?;
+        Ok(webhooks)
+    }
+
+    /// Read whether any endpoint is enabled into [`Subscribed`]: after a change to the
+    /// endpoints here, and every poll interval for changes made on other nodes.
+    pub async fn refresh(&self) -> Result<(), crate::store::StoreError> {
+        let endpoints = self.records.endpoints().await?;
+        self.subscribed.set(endpoints.iter().any(|e| e.enabled));
+        Ok(())
+    }
+
+    /// Keep [`Subscribed`] current with changes made on other nodes (every node, lane or not).
+    pub fn spawn_subscription_watch(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(Duration::from_millis(me.settings.poll_interval_ms.max(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.refresh().await {
+                    tracing::warn!(error = %e, "event webhooks: cannot read the endpoints");
+                }
+            }
+        })
     }
 
     fn schedule(&self) -> Vec<Duration> {
