@@ -16,6 +16,7 @@ mod console;
 mod crash;
 mod customers;
 mod gateway;
+mod peers;
 mod plot;
 mod report;
 mod sampler;
@@ -183,6 +184,51 @@ enum Scenario {
         logins: usize,
         #[arg(long, default_value_t = 50)]
         messages: usize,
+    },
+    /// Switchboard beside its peers (issue 16): the same pre-signed webhooks, in a closed loop
+    /// of --connections for SECONDS, at the bare baseline, a whatsapp-api-js receiver (Node) and
+    /// a pywa + FastAPI receiver (Python), both routing with the same Redis Lua script, and at
+    /// Switchboard, under a new-conversation storm and traffic to assigned conversations.
+    /// Prints acks/s, ack latency, processed/s and CPU per message, with ratios. The peers are
+    /// installed into --cache (npm, a venv) with --install or when missing.
+    Peers {
+        /// Install (or update) the peers' packages even if they are there.
+        #[arg(long)]
+        install: bool,
+        /// Where the peers are installed (default: load-tests/.peers-cache).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Firing time per target and workload.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The targets, in order.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "baseline,whatsapp-api-js,pywa,switchboard"
+        )]
+        only: Vec<peers::Target>,
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "storm,assigned"
+        )]
+        workloads: Vec<peers::Workload>,
+        /// Bodies signed per workload: the most a target can be sent in its window.
+        #[arg(long, default_value_t = 600_000)]
+        bodies: usize,
+        /// The storm's distinct customers (body i from customer i mod N; default: every body
+        /// from a new customer).
+        #[arg(long)]
+        storm_customers: Option<usize>,
+        /// The customers of the assigned workload, each handed to an agent before the window.
+        #[arg(long, default_value_t = 1_000)]
+        assigned_customers: usize,
+        /// Node processes and uvicorn workers of the peers.
+        #[arg(long, default_value_t = 2)]
+        peer_processes: usize,
     },
     /// (internal) The baseline server.
     #[command(hide = true)]
@@ -396,6 +442,7 @@ fn shape(scenario: &Scenario, o: &Opts, numbers: Vec<String>) -> Result<Shape> {
             | Scenario::Console { .. }
             | Scenario::Crash { .. }
             | Scenario::Config { .. }
+            | Scenario::Peers { .. }
             | Scenario::ServeBaseline { .. } => {
                 bail!("not a firing scenario")
             }
@@ -1461,6 +1508,37 @@ fn main() -> Result<()> {
         let result = runtime.block_on(console::run(&plan, &cli.opts));
         runtime.shutdown_timeout(Duration::from_secs(2));
         return result;
+    }
+    if let Scenario::Peers {
+        install,
+        cache,
+        seconds,
+        only,
+        workloads,
+        bodies,
+        storm_customers,
+        assigned_customers,
+        peer_processes,
+    } = &cli.scenario
+    {
+        let plan = peers::PeersPlan {
+            install: *install,
+            cache: cache.clone(),
+            seconds: *seconds,
+            targets: only.clone(),
+            workloads: workloads.clone(),
+            bodies: *bodies,
+            storm_customers: *storm_customers,
+            assigned_customers: *assigned_customers,
+            peer_processes: *peer_processes,
+        };
+        let result = runtime.block_on(peers::run(&plan, &cli.opts));
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        if !result? {
+            eprintln!("FAILED: see the lines marked !! above");
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     let report = runtime.block_on(async {
         match &cli.scenario {
