@@ -13,7 +13,7 @@
 //! `assigned` (a few customers whose conversations agents hold, writing again and again). The
 //! bodies are generated and signed once per workload, each with a unique message id; every
 //! target gets the same ones, in the same order, from a closed loop of keep-alive connections
-//! (a minimal HTTP/1.1 client here, like `wrk -c64 -d10s`). Measured: acks/s and ack latency,
+//! (hyper's HTTP/1.1 client connections, like `wrk -c64 -d10s`). Measured: acks/s and ack latency,
 //! and processed messages per second (the route's Redis counter, or the gateway's store,
 //! counted until it stops moving), and CPU seconds per message of the target's processes.
 
@@ -27,12 +27,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use bytes::Bytes;
 use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::{Method, Uri};
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyPool, AssertSqlSafe};
 use switchboard::channels::signature::SignatureVerifier;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::agents::{self, AgentPlan, AgentStats};
@@ -564,15 +569,20 @@ fn write_servers(cache: &Path) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // The bodies
 
-/// A signed request, all but its request line and Host header (which name the target).
-type Request = Vec<u8>;
+/// A signed webhook: its body and its `X-Hub-Signature-256`, shared cheaply by every target
+/// (the method, path and Host header come from the target's [`Endpoint`]).
+#[derive(Clone, Debug)]
+struct Signed {
+    body: Bytes,
+    signature: HeaderValue,
+}
 
 /// One workload's requests, signed once: what every target is sent.
 struct Bodies {
     /// Before the window, not measured: each assigned customer writes "agent" once.
-    prepare: Arc<Vec<Request>>,
+    prepare: Arc<Vec<Signed>>,
     /// The window's, in order.
-    window: Arc<Vec<Request>>,
+    window: Arc<Vec<Signed>>,
 }
 
 /// Low-discrepancy choice of about `fraction` of the indexes (the golden ratio's steps).
@@ -595,15 +605,13 @@ impl Bodies {
         let sign = |customer: usize, k: usize, text: &str| {
             let number = &numbers[customer % numbers.len().max(1)];
             let body = text_webhook(number, &ids, customer, k, text, now);
-            let mut request = format!(
-                "Content-Type: application/json\r\nX-Hub-Signature-256: {}\r\n\
-                 Content-Length: {}\r\n\r\n",
-                signer.sign(&body),
-                body.len()
-            )
-            .into_bytes();
-            request.extend_from_slice(&body);
-            request
+            // `sha256=` and hex digits: always a valid header value.
+            let signature = HeaderValue::try_from(signer.sign(&body))
+                .expect("a hex signature is a valid header value");
+            Signed {
+                body: Bytes::from(body),
+                signature,
+            }
         };
         match workload {
             Workload::Storm => Bodies {
@@ -662,14 +670,32 @@ fn text_webhook(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The firing: a closed loop of keep-alive connections, a minimal HTTP/1.1 client
+// The firing: a closed loop of keep-alive connections, each a hyper HTTP/1.1 client connection
+
+const SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-hub-signature-256");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Where requests go: an address, the Host header, the path.
 #[derive(Clone, Debug)]
 struct Endpoint {
     addr: SocketAddr,
-    /// `POST {path} HTTP/1.1\r\nHost: {host}\r\n`.
-    prefix: Vec<u8>,
+    host: HeaderValue,
+    path: Uri,
+}
+
+impl Endpoint {
+    /// `POST {path}` with Host, Content-Type, the signature and (set by hyper for a `Full`
+    /// body) Content-Length; the body and header values are shared, not copied.
+    fn request(&self, signed: &Signed) -> hyper::Request<Full<Bytes>> {
+        let mut request = hyper::Request::new(Full::new(signed.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.path.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
+        headers.insert(SIGNATURE_HEADER, signed.signature.clone());
+        request
+    }
 }
 
 async fn endpoint(url: &str) -> Result<Endpoint> {
@@ -692,7 +718,10 @@ async fn endpoint(url: &str) -> Result<Endpoint> {
         .with_context(|| format!("{host} resolves to nothing"))?;
     Ok(Endpoint {
         addr,
-        prefix: format!("POST {path} HTTP/1.1\r\nHost: {host}\r\n").into_bytes(),
+        host: HeaderValue::from_str(host).with_context(|| format!("{url}: bad host"))?,
+        path: path
+            .parse()
+            .with_context(|| format!("{url}: bad path {path}"))?,
     })
 }
 
@@ -711,7 +740,7 @@ struct Shot {
 /// endpoint c mod len), each sending its next request once the previous was answered, until
 /// `window` is over (None: until the requests run out).
 async fn fire(
-    requests: &Arc<Vec<Request>>,
+    requests: &Arc<Vec<Signed>>,
     endpoints: &[Endpoint],
     connections: usize,
     window: Option<Duration>,
@@ -797,7 +826,7 @@ struct Shared {
 }
 
 /// One keep-alive connection's loop.
-async fn connection(requests: Arc<Vec<Request>>, to: Endpoint, shared: Arc<Shared>) -> Shot {
+async fn connection(requests: Arc<Vec<Signed>>, to: Endpoint, shared: Arc<Shared>) -> Shot {
     let mut shot = Shot {
         sent: 0,
         acked: 0,
@@ -808,26 +837,33 @@ async fn connection(requests: Arc<Vec<Request>>, to: Endpoint, shared: Arc<Share
         exhausted: false,
     };
     let mut error = |kind: String| *shot.errors.entry(kind).or_default() += 1;
-    let mut stream: Option<TcpStream> = None;
-    let mut out = Vec::with_capacity(2048);
-    let mut input = Vec::with_capacity(8192);
+    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     let mut latency = histogram();
     let (mut sent, mut acked, mut status_503) = (0, 0, 0);
     loop {
+        // Wait until the connection can take the next request; one the server ended after its
+        // answer (`Connection: close`, or closed while idle) is replaced, not counted.
+        if let Some(s) = sender.as_mut() {
+            match tokio::time::timeout(REQUEST_TIMEOUT, s.ready()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => sender = None,
+                Err(_) => {
+                    error("timeout".into());
+                    sender = None;
+                }
+            }
+        }
         if shared.stop.load(Ordering::Relaxed) || shared.end.is_some_and(|e| Instant::now() >= e) {
             break;
         }
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
-        let Some(request) = requests.get(i) else {
+        let Some(signed) = requests.get(i) else {
             shared.exhausted.store(true, Ordering::Relaxed);
             break;
         };
-        if stream.is_none() {
-            match TcpStream::connect(to.addr).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    stream = Some(s);
-                }
+        if sender.is_none() {
+            match connect(to.addr).await {
+                Ok(s) => sender = Some(s),
                 Err(_) => {
                     error("connect".into());
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -835,16 +871,14 @@ async fn connection(requests: Arc<Vec<Request>>, to: Endpoint, shared: Arc<Share
                 }
             }
         }
-        let Some(s) = stream.as_mut() else {
+        let Some(s) = sender.as_mut() else {
             continue;
         };
-        out.clear();
-        out.extend_from_slice(&to.prefix);
-        out.extend_from_slice(request);
+        let request = to.request(signed);
         let began = Instant::now();
         sent += 1;
-        match tokio::time::timeout(REQUEST_TIMEOUT, exchange(s, &out, &mut input)).await {
-            Ok(Ok((status, keep_alive))) => {
+        match tokio::time::timeout(REQUEST_TIMEOUT, exchange(s, request)).await {
+            Ok(Ok(status)) => {
                 if status == 200 {
                     let _ = latency.record(micros(began.elapsed()));
                     acked += 1;
@@ -855,17 +889,15 @@ async fn connection(requests: Arc<Vec<Request>>, to: Endpoint, shared: Arc<Share
                 } else {
                     error(format!("http_{status}"));
                 }
-                if !keep_alive {
-                    stream = None;
-                }
             }
             Ok(Err(_)) => {
                 error("transport".into());
-                stream = None;
+                sender = None;
             }
             Err(_) => {
+                // Dropping the unanswered request closes its connection.
                 error("timeout".into());
-                stream = None;
+                sender = None;
             }
         }
     }
@@ -876,122 +908,29 @@ async fn connection(requests: Arc<Vec<Request>>, to: Endpoint, shared: Arc<Share
     shot
 }
 
-fn invalid(what: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
+/// A new HTTP/1.1 connection (hyper's), its connection task spawned; it ends once the sender
+/// is dropped or the server closes.
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr).await?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // Its error, if any, is the pending request's (or the next `ready`'s).
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
-/// Read more of the response into `input`; EOF is an error (a response is still expected).
-async fn read_more(stream: &mut TcpStream, input: &mut Vec<u8>) -> std::io::Result<()> {
-    input.reserve(4096);
-    if stream.read_buf(input).await? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Send one request and read its whole response: (status, whether the connection stays
-/// open). Content-Length and chunked bodies; a body up to the close otherwise.
+/// Send one request and read its whole response: its status.
 async fn exchange(
-    stream: &mut TcpStream,
-    request: &[u8],
-    input: &mut Vec<u8>,
-) -> std::io::Result<(u16, bool)> {
-    stream.write_all(request).await?;
-    input.clear();
-    let head_end = loop {
-        if let Some(p) = find(input, b"\r\n\r\n") {
-            break p + 4;
-        }
-        if input.len() > 64 * 1024 {
-            return Err(invalid("response head over 64 KiB"));
-        }
-        read_more(stream, input).await?;
-    };
-    let head = std::str::from_utf8(&input[..head_end]).map_err(|_| invalid("head not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.split(' ');
-    let version = parts.next().unwrap_or_default();
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("no status"))?;
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    let mut keep_alive = version == "HTTP/1.1";
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse().map_err(|_| invalid("bad content-length"))?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            if value.eq_ignore_ascii_case("close") {
-                keep_alive = false;
-            } else if value.eq_ignore_ascii_case("keep-alive") {
-                keep_alive = true;
-            }
-        }
-    }
-    let mut at = head_end;
-    if chunked {
-        loop {
-            let line_end = loop {
-                if let Some(p) = find(&input[at..], b"\r\n") {
-                    break at + p;
-                }
-                read_more(stream, input).await?;
-            };
-            let size = std::str::from_utf8(&input[at..line_end])
-                .ok()
-                .and_then(|l| l.split(';').next())
-                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-                .ok_or_else(|| invalid("bad chunk size"))?;
-            at = line_end + 2;
-            if size == 0 {
-                // Trailers, up to an empty line.
-                loop {
-                    let line_end = loop {
-                        if let Some(p) = find(&input[at..], b"\r\n") {
-                            break at + p;
-                        }
-                        read_more(stream, input).await?;
-                    };
-                    let empty = line_end == at;
-                    at = line_end + 2;
-                    if empty {
-                        break;
-                    }
-                }
-                break;
-            }
-            while input.len() < at + size + 2 {
-                read_more(stream, input).await?;
-            }
-            at += size + 2;
-        }
-    } else if let Some(n) = length {
-        while input.len() < at + n {
-            read_more(stream, input).await?;
-        }
-    } else if !(status == 204 || status == 304 || (100..200).contains(&status)) {
-        // No length: the body runs to the close.
-        loop {
-            input.reserve(4096);
-            if stream.read_buf(input).await? == 0 {
-                break;
-            }
-        }
-        keep_alive = false;
-    }
-    Ok((status, keep_alive))
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+) -> hyper::Result<u16> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    response.into_body().collect().await?;
+    Ok(status)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1821,35 +1760,5 @@ mod tests {
         let text = "# HELP x\nswitchboard_conversation_events_total{outcome=\"ok\"} 12\n\
                     switchboard_conversation_events_total{outcome=\"error\"} 3\n";
         assert_eq!(conversation_events_ok(text), 12.0);
-    }
-
-    #[tokio::test]
-    async fn the_client_reads_lengths_chunks_and_closes() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.expect("accept");
-            let answers: [&[u8]; 3] = [
-                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK",
-                b"HTTP/1.1 401 Unauthorized\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-                b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nbye",
-            ];
-            let mut buf = vec![0u8; 4096];
-            for answer in answers {
-                let _ = s.read(&mut buf).await.expect("read");
-                s.write_all(answer).await.expect("write");
-            }
-        });
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let mut input = Vec::new();
-        let first = exchange(&mut stream, b"GET / HTTP/1.1\r\n\r\n", &mut input).await;
-        assert_eq!(first.ok(), Some((200, true)));
-        let second = exchange(&mut stream, b"GET / HTTP/1.1\r\n\r\n", &mut input).await;
-        assert_eq!(second.ok(), Some((401, true)));
-        let third = exchange(&mut stream, b"GET / HTTP/1.1\r\n\r\n", &mut input).await;
-        assert_eq!(third.ok(), Some((200, false)));
-        let _ = server.await;
     }
 }
