@@ -739,32 +739,27 @@ fn deadline(o: &Opts, started: Instant) -> Instant {
     started + Duration::from_secs(o.max_seconds)
 }
 
-/// Fire `plan` at the baseline server (a child process of this binary).
-async fn run_baseline(
-    o: &Opts,
-    plan: &CustomerPlan,
-    tap: Arc<GraphTap>,
-    stop: Arc<AtomicBool>,
-    until: Instant,
-) -> Result<FireReport> {
+/// Start `loadtest serve-baseline` (a child process of this binary) on a free port, its log in
+/// `logs`, and wait until it answers; the process and its base URL.
+pub(crate) async fn start_baseline_server(
+    workers: usize,
+    secret: &str,
+    logs: &std::path::Path,
+) -> Result<(ChildProcess, String)> {
     let port = gateway::free_port()?;
     let exe = std::env::current_exe().context("locating this binary")?;
-    let secret = o
-        .app_secret
-        .clone()
-        .unwrap_or_else(|| DEFAULT_APP_SECRET.into());
     let mut command = Command::new(exe);
     command.args([
         "serve-baseline",
         "--port",
         &port.to_string(),
         "--workers",
-        &o.workers.to_string(),
+        &workers.to_string(),
         "--app-secret",
-        &secret,
+        secret,
     ]);
-    let log = std::env::temp_dir().join(format!("switchboard-load-baseline-{port}.log"));
-    let mut server = ChildProcess::spawn("baseline server", command, log.clone())?;
+    let log = logs.join(format!("switchboard-load-baseline-{port}.log"));
+    let mut server = ChildProcess::spawn("baseline server", command, log)?;
     let base = format!("http://127.0.0.1:{port}");
     server
         .wait_ready(
@@ -773,6 +768,22 @@ async fn run_baseline(
             Duration::from_secs(30),
         )
         .await?;
+    Ok((server, base))
+}
+
+/// Fire `plan` at the baseline server (a child process of this binary).
+async fn run_baseline(
+    o: &Opts,
+    plan: &CustomerPlan,
+    tap: Arc<GraphTap>,
+    stop: Arc<AtomicBool>,
+    until: Instant,
+) -> Result<FireReport> {
+    let secret = o
+        .app_secret
+        .clone()
+        .unwrap_or_else(|| DEFAULT_APP_SECRET.into());
+    let (server, base) = start_baseline_server(o.workers, &secret, &std::env::temp_dir()).await?;
     eprintln!(
         "baseline: {base} (pid {}): verify + parse, nothing else",
         server.pid()
@@ -800,6 +811,7 @@ async fn run_baseline(
     .await;
     done.store(true, Ordering::Relaxed);
     let _ = progress.await;
+    let log = server.log.clone();
     drop(server);
     let _ = std::fs::remove_file(&log);
     result?;

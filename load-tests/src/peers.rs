@@ -736,6 +736,20 @@ struct Shot {
     exhausted: bool,
 }
 
+impl Shot {
+    fn new() -> Self {
+        Shot {
+            sent: 0,
+            acked: 0,
+            status_503: 0,
+            errors: BTreeMap::new(),
+            latency: histogram(),
+            seconds: 0.0,
+            exhausted: false,
+        }
+    }
+}
+
 /// Fire `requests` in order over `connections` keep-alive connections (connection c to
 /// endpoint c mod len), each sending its next request once the previous was answered, until
 /// `window` is over (None: until the requests run out).
@@ -791,15 +805,7 @@ async fn fire(
             ))
         })
         .collect();
-    let mut shot = Shot {
-        sent: 0,
-        acked: 0,
-        status_503: 0,
-        errors: BTreeMap::new(),
-        latency: histogram(),
-        seconds: 0.0,
-        exhausted: false,
-    };
+    let mut shot = Shot::new();
     for task in tasks {
         let part = task.await.context("a connection task panicked")?;
         shot.sent += part.sent;
@@ -827,15 +833,7 @@ struct Shared {
 
 /// One keep-alive connection's loop.
 async fn connection(requests: Arc<Vec<Signed>>, to: Endpoint, shared: Arc<Shared>) -> Shot {
-    let mut shot = Shot {
-        sent: 0,
-        acked: 0,
-        status_503: 0,
-        errors: BTreeMap::new(),
-        latency: histogram(),
-        seconds: 0.0,
-        exhausted: false,
-    };
+    let mut shot = Shot::new();
     let mut error = |kind: String| *shot.errors.entry(kind).or_default() += 1;
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     let mut latency = histogram();
@@ -1202,31 +1200,8 @@ async fn wait_log(process: &mut ChildProcess, needle: &str, count: usize) -> Res
 
 /// `loadtest serve-baseline`, as `burst` starts it.
 async fn start_baseline(ctx: &Ctx<'_>) -> Result<Running> {
-    let port = gateway::free_port()?;
-    let exe = std::env::current_exe().context("locating this binary")?;
-    let mut command = Command::new(exe);
-    command.args([
-        "serve-baseline",
-        "--port",
-        &port.to_string(),
-        "--workers",
-        &ctx.o.workers.to_string(),
-        "--app-secret",
-        &ctx.secret,
-    ]);
-    let mut process = ChildProcess::spawn(
-        "baseline server",
-        command,
-        ctx.logs.join(format!("baseline-{port}.log")),
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
-    process
-        .wait_ready(
-            &reqwest::Client::new(),
-            &format!("{base}/healthz"),
-            Duration::from_secs(30),
-        )
-        .await?;
+    let (process, base) =
+        crate::start_baseline_server(ctx.o.workers, &ctx.secret, &ctx.logs).await?;
     eprintln!("baseline: {base} (pid {})", process.pid());
     Ok(Running {
         urls: vec![format!("{base}{WEBHOOK_PATH}")],
