@@ -196,6 +196,9 @@ async fn subscribe(
         )));
     }
     let stored = state.store.save_push_subscription(&subscription).await?;
+    if let Some(pusher) = state.desk.pusher() {
+        pusher.subscribed(caller.user());
+    }
     Ok(HttpResponse::Created().json(json!({ "subscription": view(&stored) })))
 }
 

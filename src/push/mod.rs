@@ -8,7 +8,10 @@
 //! counts it, so a push never slows a conversation. A worker reads the user's settings and
 //! subscriptions, encrypts the payload for each subscription (RFC 8291, aes128gcm) and signs a
 //! VAPID JWT (RFC 8292) with the `web-push` crate, and sends the request with the gateway's
-//! HTTP client. A subscription the push service calls gone (404, 410) is deleted.
+//! HTTP client. A subscription the push service calls gone (404, 410) is deleted. A user found
+//! without any subscription is not looked up again for [`NO_SUBSCRIPTION_TTL`] (most agents
+//! never subscribe, and a busy agent is told of every customer message): a browser subscribing
+//! through this node is heard at once, through another node of a cluster within that time.
 //!
 //! The payload is built from the event as the step masked it, and carries only the kind, the
 //! conversation id, the customer's name as agents see it and an offer's expiry: never a number
@@ -16,8 +19,9 @@
 
 pub mod model;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 
@@ -276,10 +280,49 @@ fn retry_after(answer: &reqwest::Response) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// How long a user found without any push subscription is taken to have none.
+pub const NO_SUBSCRIPTION_TTL: Duration = Duration::from_secs(1);
+
+/// Users found without any push subscription, and when: their notices are dropped without
+/// reading the store until [`NO_SUBSCRIPTION_TTL`] has passed. Bounded: past
+/// `MAX_REMEMBERED` users, the stale ones are forgotten.
+#[derive(Clone, Default)]
+struct Unsubscribed(Arc<Mutex<HashMap<AgentId, Instant>>>);
+
+impl Unsubscribed {
+    const MAX_REMEMBERED: usize = 10_000;
+
+    fn known(&self, agent: &AgentId, now: Instant) -> bool {
+        self.0.lock().is_ok_and(|users| {
+            users
+                .get(agent)
+                .is_some_and(|since| now.duration_since(*since) < NO_SUBSCRIPTION_TTL)
+        })
+    }
+
+    fn remember(&self, agent: &AgentId, now: Instant) {
+        if let Ok(mut users) = self.0.lock() {
+            if users.len() >= Self::MAX_REMEMBERED {
+                users.retain(|_, since| now.duration_since(*since) < NO_SUBSCRIPTION_TTL);
+            }
+            if users.len() < Self::MAX_REMEMBERED {
+                users.insert(agent.clone(), now);
+            }
+        }
+    }
+
+    fn forget(&self, agent: &AgentId) {
+        if let Ok(mut users) = self.0.lock() {
+            users.remove(agent);
+        }
+    }
+}
+
 /// Queues notices and sends them (see the module's documentation).
 pub struct Pusher {
     queue: mpsc::Sender<Notice>,
     vapid: Vapid,
+    unsubscribed: Unsubscribed,
 }
 
 struct Worker {
@@ -287,6 +330,7 @@ struct Worker {
     client: reqwest::Client,
     vapid: Vapid,
     settings: PushSettings,
+    unsubscribed: Unsubscribed,
 }
 
 impl Pusher {
@@ -298,11 +342,13 @@ impl Pusher {
         vapid: Vapid,
     ) -> (Arc<Self>, actix_rt::task::JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(settings.queue_capacity.max(1));
+        let unsubscribed = Unsubscribed::default();
         let worker = Arc::new(Worker {
             store,
             client,
             vapid: vapid.clone(),
             settings: settings.clone(),
+            unsubscribed: unsubscribed.clone(),
         });
         let concurrency = settings.concurrency.max(1);
         let task =
@@ -317,7 +363,19 @@ impl Pusher {
                     })
                     .await;
             });
-        (Arc::new(Self { queue, vapid }), task)
+        (
+            Arc::new(Self {
+                queue,
+                vapid,
+                unsubscribed,
+            }),
+            task,
+        )
+    }
+
+    /// `agent` just subscribed a browser on this node: their next notice looks it up.
+    pub fn subscribed(&self, agent: &AgentId) {
+        self.unsubscribed.forget(agent);
     }
 
     /// The VAPID public key, base64url.
@@ -424,8 +482,17 @@ impl Worker {
             .unwrap_or_else(|(why, retry_after)| Delivery::Transient { why, retry_after })
     }
 
-    /// The user's subscriptions if the user wants this kind of notice.
+    /// The user's subscriptions if the user wants this kind of notice (none: nothing to send).
     async fn wanted(&self, notice: &Notice) -> Result<Option<Vec<PushSubscription>>, StoreError> {
+        let now = Instant::now();
+        if self.unsubscribed.known(&notice.agent, now) {
+            return Ok(Some(Vec::new()));
+        }
+        let subscriptions = self.store.push_subscriptions(&notice.agent).await?;
+        if subscriptions.is_empty() {
+            self.unsubscribed.remember(&notice.agent, now);
+            return Ok(Some(subscriptions));
+        }
         let settings = self
             .store
             .notification_settings(&notice.agent)
@@ -434,7 +501,7 @@ impl Worker {
         if !notice.kind.wanted(&settings) {
             return Ok(None);
         }
-        self.store.push_subscriptions(&notice.agent).await.map(Some)
+        Ok(Some(subscriptions))
     }
 
     async fn send(

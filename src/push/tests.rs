@@ -187,3 +187,44 @@ fn a_failed_push_waits_for_the_backoff_or_the_services_retry_after_within_its_li
     assert_eq!(next_try(Some(s(1)), Some(s(20)), s(15)), None);
     assert_eq!(next_try(Some(s(1)), None, Duration::ZERO), None);
 }
+
+#[test]
+fn a_user_without_subscriptions_is_remembered_for_a_while_and_forgotten_on_subscribing() {
+    let unsubscribed = super::Unsubscribed::default();
+    let (alice, bob) = (
+        AgentId::new("alice".to_string()),
+        AgentId::new("bob".to_string()),
+    );
+    let now = std::time::Instant::now();
+    assert!(!unsubscribed.known(&alice, now), "never looked up");
+    unsubscribed.remember(&alice, now);
+    assert!(unsubscribed.known(&alice, now));
+    assert!(!unsubscribed.known(&bob, now), "only who was looked up");
+    assert!(
+        !unsubscribed.known(&alice, now + super::NO_SUBSCRIPTION_TTL),
+        "looked up again once the time is over"
+    );
+    unsubscribed.remember(&alice, now);
+    unsubscribed.forget(&alice);
+    assert!(
+        !unsubscribed.known(&alice, now),
+        "a subscription made here applies at once"
+    );
+}
+
+#[test]
+fn the_users_remembered_are_bounded() {
+    let unsubscribed = super::Unsubscribed::default();
+    let now = std::time::Instant::now();
+    for i in 0..super::Unsubscribed::MAX_REMEMBERED + 10 {
+        unsubscribed.remember(&AgentId::new(format!("agent-{i}")), now);
+    }
+    let held = unsubscribed.0.lock().map(|users| users.len()).unwrap_or(0);
+    assert_eq!(held, super::Unsubscribed::MAX_REMEMBERED);
+    // Once they are stale, room is made for new ones.
+    let later = now + super::NO_SUBSCRIPTION_TTL;
+    unsubscribed.remember(&AgentId::new("newcomer".to_string()), later);
+    assert!(unsubscribed.known(&AgentId::new("newcomer".to_string()), later));
+    let held = unsubscribed.0.lock().map(|users| users.len()).unwrap_or(0);
+    assert_eq!(held, 1);
+}
