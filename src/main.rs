@@ -3,6 +3,7 @@ use sha2::{Digest, Sha256};
 /// mimalloc: the gateway allocates and frees small objects on several threads at once (HTTP
 /// workers, actors, the store writer); glibc's allocator spent a fifth of a burst's CPU in its
 /// arenas (see BENCHMARKS.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use switchboard::config::Settings;
