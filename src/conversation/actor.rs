@@ -780,7 +780,7 @@ async fn hand_off(
         reason = %handoff.reason, trace = ?decision.trace, "handed off and routed");
     metrics::counter!(m::ROUTING_DECISIONS, "team" => decision.team.to_string()).increment(1);
     c.priority = decision.priority;
-    c.route = serde_json::to_value(&decision).ok();
+    c.route = crate::store::JsonText::of(&decision).ok();
     step.events.push(ConversationEvent {
         kind: "routed".into(),
         agent: None,
@@ -912,7 +912,7 @@ async fn run_bot(
     let mut state: BotState = if conversation.bot_state.is_null() {
         BotState::default()
     } else {
-        serde_json::from_value(conversation.bot_state.clone()).unwrap_or_else(|e| {
+        conversation.bot_state.parse().unwrap_or_else(|e| {
             tracing::warn!(conversation = %conversation.key, error = %e,
                 "unreadable bot state; starting over");
             BotState::default()
@@ -952,7 +952,10 @@ async fn run_bot(
         }
         resolve |= step.resolve;
     }
-    conversation.bot_state = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
+    conversation.bot_state = crate::store::JsonText::of(&state).unwrap_or_else(|e| {
+        tracing::warn!(conversation = %conversation.key, error = %e, "bot state not serializable");
+        crate::store::JsonText::null()
+    });
     BotTurn {
         replies,
         // A handoff wins over an end reached in the same turn.

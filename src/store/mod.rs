@@ -154,6 +154,53 @@ impl ConversationStatus {
     }
 }
 
+/// A JSON value kept as its text. A conversation's bot state and routing trace live in the
+/// memory of every live conversation actor: as text they take a fraction of a parsed
+/// [`serde_json::Value`] (whose objects are B-tree nodes), and the bot state is parsed only when
+/// the bot takes a step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonText(Box<serde_json::value::RawValue>);
+
+impl JsonText {
+    /// `null`.
+    pub fn null() -> Self {
+        Self(serde_json::value::RawValue::NULL.to_owned())
+    }
+
+    /// `value`, serialized.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.0.get() == "null"
+    }
+
+    /// The value, read as a `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl From<serde_json::Value> for JsonText {
+    fn from(value: serde_json::Value) -> Self {
+        // A `Value` always serializes.
+        Self::of(&value).unwrap_or_else(|_| Self::null())
+    }
+}
+
 /// A conversation's durable state: everything its actor needs to resume.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConversationRecord {
@@ -165,7 +212,7 @@ pub struct ConversationRecord {
     pub status: ConversationStatus,
     pub team: Option<TeamId>,
     /// The bot's serialized state (position in the flow, counters...).
-    pub bot_state: serde_json::Value,
+    pub bot_state: JsonText,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -177,7 +224,7 @@ pub struct ConversationRecord {
     /// Queue priority (higher first), set by routing.
     pub priority: i32,
     /// The routing decision with its trace (JSON), for agents and logs.
-    pub route: Option<serde_json::Value>,
+    pub route: Option<JsonText>,
     pub assigned_at: Option<i64>,
     pub first_response_at: Option<i64>,
     pub resolved_at: Option<i64>,
@@ -208,7 +255,7 @@ impl ConversationRecord {
             customer,
             status: ConversationStatus::Bot,
             team: None,
-            bot_state: serde_json::Value::Null,
+            bot_state: JsonText::null(),
             created_at: now_ms,
             updated_at: now_ms,
             handoff_at: None,

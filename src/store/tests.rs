@@ -579,8 +579,8 @@ pub(crate) async fn lists_and_lookups_read_back_what_steps_wrote(store: Arc<dyn 
         3_000,
     );
     // Everything a record holds, to read it back exactly.
-    mine.bot_state = json!({"step": "menu", "answers": {"order": "A-17"}, "n": 2});
-    mine.route = Some(json!({"team": "support", "trace": ["rule vip", {"matched": true}]}));
+    mine.bot_state = json!({"step": "menu", "answers": {"order": "A-17"}, "n": 2}).into();
+    mine.route = Some(json!({"team": "support", "trace": ["rule vip", {"matched": true}]}).into());
     mine.priority = 5;
     mine.assigned_at = Some(1_600);
     mine.first_response_at = Some(1_700);
@@ -1814,7 +1814,7 @@ pub(crate) async fn text_with_nul_characters_is_stored(store: Arc<dyn Store>) {
         text_event("808", "wamid.nul", "a\u{0}b").envelope
     );
     let mut c = new_conversation("808");
-    c.bot_state = json!({"name": "x\u{0}y"});
+    c.bot_state = json!({"name": "x\u{0}y"}).into();
     commit(
         store,
         &mut c,
@@ -1838,7 +1838,10 @@ pub(crate) async fn text_with_nul_characters_is_stored(store: Arc<dyn Store>) {
         .await
         .expect("load")
         .expect("exists");
-    assert_eq!(loaded.bot_state, json!({"name": "x\u{0}y"}));
+    assert_eq!(
+        loaded.bot_state.parse::<serde_json::Value>().unwrap(),
+        json!({"name": "x\u{0}y"})
+    );
     let notes = store.conversation_messages(&c.id).await.expect("notes");
     assert_eq!(notes[0].body["body"], json!("n\u{0}te"));
 }
@@ -2093,7 +2096,7 @@ pub(crate) async fn two_nodes_race_and_exactly_one_wins(db: &TestDb) {
         let step = |node: &str| {
             let mut next = c.clone();
             next.last_seq = seq.expect("new");
-            next.bot_state = json!({"node": node, "round": round});
+            next.bot_state = json!({"node": node, "round": round}).into();
             ConversationStep {
                 processed_seq: seq,
                 conversation: Some(next),
@@ -2115,7 +2118,10 @@ pub(crate) async fn two_nodes_race_and_exactly_one_wins(db: &TestDb) {
             .expect("load")
             .expect("exists");
         assert_eq!(loaded.version, c.version);
-        assert_eq!(loaded.bot_state["node"], json!(winner));
+        assert_eq!(
+            loaded.bot_state.parse::<serde_json::Value>().unwrap()["node"],
+            json!(winner)
+        );
         c = loaded;
     }
     let notes: Vec<String> = a
@@ -3064,4 +3070,35 @@ async fn postgres_writes_fail_while_the_database_is_down_and_recover_without_reo
     );
     store.close().await;
     drop(db);
+}
+
+#[test]
+fn json_text_keeps_the_text_and_reads_it_back() {
+    let null = JsonText::null();
+    assert!(null.is_null());
+    assert_eq!(null.as_str(), "null");
+
+    let state = crate::bot::BotState {
+        greeted: true,
+        language: Some("es".into()),
+        step: Some("menu".into()),
+        ..Default::default()
+    };
+    let text = JsonText::of(&state).unwrap();
+    assert!(!text.is_null());
+    assert_eq!(text.parse::<crate::bot::BotState>().unwrap(), state);
+    // Stored and loaded as the same text: a row's JSON is read back unchanged.
+    let stored = serde_json::to_string(&text).unwrap();
+    assert_eq!(stored, text.as_str());
+    let loaded: JsonText = serde_json::from_str(&stored).unwrap();
+    assert_eq!(loaded, text);
+
+    let value: JsonText = json!({"step": "menu", "n": 2}).into();
+    assert_eq!(
+        value.parse::<serde_json::Value>().unwrap(),
+        json!({"n": 2, "step": "menu"})
+    );
+    assert_ne!(value, text);
+    // Text that is not JSON is refused, not kept.
+    assert!(serde_json::from_str::<JsonText>("{not json").is_err());
 }
