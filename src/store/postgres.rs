@@ -123,6 +123,9 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)?.application_name("switchboard");
         let connect_timeout = settings.connect_timeout();
         let mut conn = connect(&options, connect_timeout).await?;
+        // Intake's writer has its own connection, ready before the first webhook: an
+        // acknowledgement never waits for a connection to be set up.
+        let intake_conn = connect(&options, connect_timeout).await?;
         sqlx::migrate!("./migrations/postgres")
             .run(&mut conn)
             .await?;
@@ -147,10 +150,9 @@ impl PostgresStore {
             backoff: RECONNECT_BACKOFF_MIN,
             retry_at: None,
         };
-        // The intake writer connects with its first batch.
         let tasks = vec![
             tokio::spawn(writer(Some(conn), rx, "processing").run()),
-            tokio::spawn(writer(None, intake_rx, "intake").run()),
+            tokio::spawn(writer(Some(intake_conn), intake_rx, "intake").run()),
         ];
         Ok(Self {
             writer: tx,
