@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::campaigns::{consent, contact, segment, templates_to, wamid_to};
+use common::campaigns::{consent, contact, segment, templates_sent_to, templates_to, wamid_to};
 use common::console::*;
 use serde_json::{Value, json};
 
@@ -191,7 +191,7 @@ async fn a_campaign_reaches_the_opted_in_once_and_counts_what_followed() {
     let done = wait_state(&admin, &id, "completed").await;
     assert_eq!(done["counts"]["sent"], 3, "{done}");
     for (to, name) in [(ANA, "Ana"), (BEA, "Bea"), (NONAME, "friend")] {
-        let sent = templates_to(&app, to);
+        let sent = templates_sent_to(&app, to).await;
         assert_eq!(sent.len(), 1, "{to}: {sent:?}");
         assert_eq!(sent[0]["template"]["name"], "spring_sale");
         assert_eq!(
@@ -477,7 +477,7 @@ async fn a_template_paused_by_meta_pauses_its_campaign() {
     let done = wait_state(&admin, &id, "completed").await;
     assert_eq!(done["counts"]["sent"], 3, "{done}");
     for to in [ANA, BEA, NONAME] {
-        assert_eq!(templates_to(&app, to).len(), 1, "{to}");
+        assert_eq!(templates_sent_to(&app, to).await.len(), 1, "{to}");
     }
 }
 
@@ -648,7 +648,7 @@ async fn a_campaign_waits_while_live_messages_back_up() {
     let done = wait_state(&admin, &id, "completed").await;
     assert_eq!(done["counts"]["sent"], 3, "{done}");
     for to in [ANA, BEA, NONAME] {
-        assert_eq!(templates_to(&app, to).len(), 1, "{to}");
+        assert_eq!(templates_sent_to(&app, to).await.len(), 1, "{to}");
     }
     // The order's answer came, and nothing is left waiting.
     assert!(

@@ -12,7 +12,7 @@
 mod common;
 
 use common::browser::Browser;
-use common::campaigns::{consent, contact, segment, templates_to, wamid_to};
+use common::campaigns::{consent, contact, segment, templates_sent_to, templates_to, wamid_to};
 use common::console::*;
 use serde_json::json;
 
@@ -166,7 +166,7 @@ async fn an_admin_creates_previews_starts_and_follows_a_campaign() {
         .await;
     browser.screenshot("console-campaign-live").await;
     for (to, name) in [(ANA, "Ana"), (BEA, "Bea"), (NONAME, "friend")] {
-        let sent = templates_to(&app, to);
+        let sent = templates_sent_to(&app, to).await;
         assert_eq!(sent.len(), 1, "{to}: {sent:?}");
         assert_eq!(sent[0]["template"]["name"], "spring_sale");
         assert_eq!(

@@ -58,6 +58,20 @@ pub fn templates_to(app: &TestApp, to: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The templates the fake Graph API received for `to`, once there is one (or after 10 s). A
+/// recipient counts as sent once their template is recorded and handed to the outbound sender,
+/// so a campaign can be `completed` while its last request is still on its way to the fake.
+pub async fn templates_sent_to(app: &TestApp, to: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sent = templates_to(app, to);
+        if !sent.is_empty() || tokio::time::Instant::now() > deadline {
+            return sent;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The wamid of the (first) template accepted for `to`.
 pub fn wamid_to(app: &TestApp, to: &str) -> String {
     app.graph
