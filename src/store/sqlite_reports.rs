@@ -1,5 +1,5 @@
 //! Reports in SQLite: the writer's part of a conversation step (the report row and the rollups,
-//! in the step's savepoint) and the reads.
+//! with the step, after its fences) and the reads.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -52,7 +52,7 @@ fn read_report(conn: &Connection, id: &str) -> rusqlite::Result<Option<Conversat
     .optional()
 }
 
-/// What the step adds to the reports, written in the step's savepoint (after its fences: a
+/// What the step adds to the reports, written with the step (after its fences: a
 /// step that lost a race writes nothing, so nothing is ever counted twice).
 pub(super) fn write_reports(conn: &Connection, step: &ConversationStep) -> Result<(), StoreError> {
     let Some(facts) = facts(step) else {
@@ -62,8 +62,18 @@ pub(super) fn write_reports(conn: &Connection, step: &ConversationStep) -> Resul
     let (row, deltas) = advance(prev.as_ref(), &facts);
     if prev.as_ref() != Some(&row) {
         conn.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO conversation_reports ({REPORT_COLUMNS})
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO conversation_reports ({REPORT_COLUMNS})
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (conversation_id) DO UPDATE SET team = excluded.team,
+                agent = excluded.agent, status = excluded.status, outcome = excluded.outcome,
+                first_handoff_at = excluded.first_handoff_at, queued_at = excluded.queued_at,
+                first_assigned_at = excluded.first_assigned_at,
+                first_response_at = excluded.first_response_at,
+                resolved_at = excluded.resolved_at, held_since = excluded.held_since,
+                awaiting_since = excluded.awaiting_since, wait_ms = excluded.wait_ms,
+                handle_ms = excluded.handle_ms, replies = excluded.replies,
+                transfers = excluded.transfers, reopens = excluded.reopens,
+                updated_at = excluded.updated_at"
         ))
         .and_then(|mut s| {
             s.execute(params![
@@ -176,7 +186,7 @@ pub(super) enum ReportWrite {
     PresenceSample(i64, Vec<crate::reports::Delta>),
 }
 
-/// Apply one reports write on the writer's connection (in its own savepoint): a sample whose
+/// Apply one reports write on the writer's connection (standing alone in its group): a sample whose
 /// instant is not after the watermark writes nothing (`Flag(false)`).
 pub(super) fn apply(conn: &Connection, write: &ReportWrite) -> Result<AccountDone, StoreError> {
     match write {
