@@ -68,6 +68,9 @@ pub const MAILBOX_SHEDS: &str = "switchboard_mailbox_sheds_total";
 pub const STORE_COMMIT_LATENCY: &str = "switchboard_store_commit_duration_seconds";
 /// Writes carried per grouped commit.
 pub const STORE_COMMIT_BATCH: &str = "switchboard_store_commit_batch_size";
+/// Grouped commits applied a second time with a savepoint per write, because one of their
+/// writes failed (SQLite).
+pub const STORE_ISOLATED_COMMITS: &str = "switchboard_store_isolated_commits_total";
 /// Conversations waiting in a team's queue, by `team`.
 pub const QUEUE_DEPTH: &str = "switchboard_queue_depth";
 /// How long the longest-waiting queued conversation has waited, by `team`, seconds.
@@ -256,6 +259,10 @@ fn describe() {
     );
     describe_histogram!(STORE_COMMIT_LATENCY, Unit::Seconds, "Grouped commit time");
     describe_histogram!(STORE_COMMIT_BATCH, "Writes per grouped commit");
+    describe_counter!(
+        STORE_ISOLATED_COMMITS,
+        "Grouped commits applied again with a savepoint per write after one write failed"
+    );
     describe_gauge!(QUEUE_DEPTH, "Conversations waiting in a team's queue");
     describe_gauge!(
         QUEUE_OLDEST_WAIT,

@@ -1,8 +1,8 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
 //! All writes go through one writer thread that owns the only write connection (see
-//! `sqlite_writer`): grouped commits, a savepoint per write, one fsync per group, every writer
-//! answered after it. The webhook path sheds with `Overloaded` when the bounded write queue is
+//! `sqlite_writer`): grouped commits, each write standing alone (rolled back alone when it
+//! fails), one fsync per group, every writer answered after it. The webhook path sheds with `Overloaded` when the bounded write queue is
 //! full; conversation steps wait for room. Migrations and reads use sqlx (reads from a pool of
 //! read-only connections).
 
@@ -67,6 +67,8 @@ pub struct SqliteStore {
     intake: flume::Sender<WriteOp>,
     pub(super) reader: SqlitePool,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The WAL's checkpointer (`sqlite_writer::Checkpointer`); it stops after the writer.
+    checkpoint_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -132,6 +134,8 @@ impl SqliteStore {
         .map_err(|e| StoreError::Engine(format!("the backfills stopped: {e}")))??;
         let (tx, rx) = flume::bounded(settings.queue_capacity.max(1));
         let (intake_tx, intake_rx) = flume::bounded(settings.queue_capacity.max(1));
+        let (checkpointer, committed) =
+            super::sqlite_writer::Checkpointer::new(options.get_filename())?;
         let writer = super::sqlite_writer::Writer::new(
             write_conn,
             intake_rx,
@@ -139,7 +143,13 @@ impl SqliteStore {
             settings.max_batch,
             settings.max_wait(),
             settings.processing_slice(),
+            committed,
         );
+        // The checkpointer stops once the writer (holding its signal) is gone.
+        let checkpoints = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpointer.run())
+            .map_err(|e| StoreError::Engine(format!("cannot start the checkpointer: {e}")))?;
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer.run())
@@ -149,6 +159,7 @@ impl SqliteStore {
             intake: intake_tx,
             reader,
             writer_thread: std::sync::Mutex::new(Some(thread)),
+            checkpoint_thread: std::sync::Mutex::new(Some(checkpoints)),
         })
     }
 
@@ -813,6 +824,14 @@ impl Store for SqliteStore {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+        let checkpoints = self
+            .checkpoint_thread
+            .lock()
+            .ok()
+            .and_then(|mut thread| thread.take());
+        if let Some(thread) = checkpoints {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         self.reader.close().await;
     }
 }
@@ -825,13 +844,13 @@ pub(super) enum Applied {
     Erased(super::Erasure),
     Updated(ContactUpdate),
     Account(AccountDone),
-    /// An account write refused (nothing of it is kept: its savepoint is rolled back).
+    /// An account write refused (nothing of it is kept: it is rolled back alone).
     Refused(AccountError),
     Done,
 }
 
 impl Applied {
-    /// Whether the write's savepoint is kept (released) rather than rolled back.
+    /// Whether the write is kept rather than rolled back.
     pub(super) fn keep(&self) -> bool {
         !matches!(self, Applied::Refused(_))
     }

@@ -1,7 +1,7 @@
 //! The records of people in the embedded store: [`AccountStore`] for [`SqliteStore`].
 //!
 //! Writes go to the one writer thread like every other write of the file (as
-//! `WriteOp::Account`, applied by `sqlite_accounts_writer` in its own savepoint of a grouped
+//! `WriteOp::Account`, applied by `sqlite_accounts_writer`, standing alone in a grouped
 //! commit: a change, its directory version and its audit entry commit together or not at
 //! all). They wait for room in the write queue rather than shed: account writes are rare and
 //! come from people, not webhooks. Reads come from the read pool; [`AccountStore::directory`]

@@ -1,8 +1,8 @@
 //! The SQLite store's account writes, applied by the writer thread (see `sqlite_writer`) on
-//! its connection, each inside its own savepoint of a grouped commit.
+//! its connection, each standing alone in a grouped commit.
 //!
 //! A write that is refused ([`AccountError::NotFound`], [`AccountError::Conflict`]) is rolled
-//! back to its savepoint with everything it wrote, its audit entry included: the checks run
+//! back alone with everything it wrote (its group is applied again with a savepoint per write), its audit entry included: the checks run
 //! before the writes, and the unique constraints back them up. The writer thread is the only
 //! writer of the file, so nothing changes between a check and the write that follows it.
 
@@ -88,7 +88,7 @@ fn db(e: rusqlite::Error) -> AccountError {
     AccountError::Store(engine(e))
 }
 
-/// Apply one account write. `Err` with a refusal: the caller rolls the savepoint back.
+/// Apply one account write. `Err` with a refusal: the caller rolls it back alone.
 pub(super) fn apply(conn: &Connection, write: &AccountWrite) -> Result<AccountDone> {
     match write {
         AccountWrite::Seed(data, tokens) => seed(conn, data, tokens).map(AccountDone::Flag),

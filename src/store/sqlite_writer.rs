@@ -3,9 +3,9 @@
 //! prepared statements, instead of handing each one to another thread and waiting for it.
 //!
 //! It takes every write waiting in its bounded queue (up to `max_batch`, waiting at most
-//! `max_wait` for companions), applies each inside its own savepoint of one transaction (a write
-//! that fails, e.g. a fenced step that lost a race, is rolled back alone), commits once (one
-//! fsync, `synchronous = FULL`), then answers every writer. Under load the queue fills while a
+//! `max_wait` for companions), applies them in one transaction (a write that fails, e.g. a
+//! fenced step that lost a race, is rolled back alone: see [`Writer::commit`]), commits once
+//! (one fsync, `synchronous = FULL`), then answers every writer. Under load the queue fills while a
 //! commit is in flight, so batches grow by themselves.
 
 use std::path::Path;
@@ -34,6 +34,8 @@ pub(super) struct Writer {
     max_wait: Duration,
     /// A processing commit closes once it has applied this long while webhooks wait.
     slice: Duration,
+    /// Tells the [`Checkpointer`] that a commit added to the WAL.
+    committed: flume::Sender<()>,
 }
 
 /// Which of the two lanes a commit served (a label of the commit metrics).
@@ -52,16 +54,73 @@ impl Lane {
     }
 }
 
-/// The write connection: WAL, `synchronous = FULL`, foreign keys, a busy timeout.
+/// The write connection: WAL, `synchronous = FULL`, foreign keys, a busy timeout, temporary
+/// files (a savepoint's sub-journal) in memory, its own checkpoint only as a backstop (see
+/// [`Checkpointer`]).
 pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(engine)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-    )
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+    ))
     .map_err(engine)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// The WAL's size (pages) at which the writer checkpoints by itself. Most pages have been
+/// copied back by the [`Checkpointer`] by then: the writer copies the rest, and then the WAL
+/// starts again from its beginning (a checkpoint running beside a busy writer rarely finishes
+/// exactly at the WAL's end, which is what lets it start again).
+const WRITER_CHECKPOINT_PAGES: u32 = 4_000;
+
+/// The checkpointer's pause after each checkpoint, so commits gather in the WAL in between.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Copies the WAL's pages back into the database file on a thread and connection of its own
+/// (a passive checkpoint: it never waits for, nor blocks, the writer or the readers), so that
+/// the writer's commits do not do that work. Before, SQLite's automatic checkpoint ran inside
+/// the commit that took the WAL past 1,000 pages: every tenth commit or so in a burst paid
+/// for the copy and the database file's fsync while webhooks waited behind it.
+pub(super) struct Checkpointer {
+    conn: Connection,
+    committed: flume::Receiver<()>,
+}
+
+impl Checkpointer {
+    pub(super) fn new(path: &Path) -> Result<(Self, flume::Sender<()>), StoreError> {
+        let conn = Connection::open(path).map_err(engine)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+        let (tx, committed) = flume::bounded(1);
+        Ok((Self { conn, committed }, tx))
+    }
+
+    /// Checkpoint after commits, at most once per [`CHECKPOINT_PAUSE`], until the writer is
+    /// gone.
+    pub(super) fn run(self) {
+        let mut due = self.committed.recv().is_ok();
+        while due {
+            if let Err(e) = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed; the writer's own checkpoint backs it up");
+            }
+            due = false;
+            let until = Instant::now() + CHECKPOINT_PAUSE;
+            loop {
+                match self.committed.recv_deadline(until) {
+                    Ok(()) => due = true,
+                    Err(flume::RecvTimeoutError::Timeout) => break,
+                    Err(flume::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            if !due {
+                due = self.committed.recv().is_ok();
+            }
+        }
+    }
 }
 
 pub(super) fn engine(e: rusqlite::Error) -> StoreError {
@@ -83,6 +142,7 @@ impl Writer {
         max_batch: usize,
         max_wait: Duration,
         slice: Duration,
+        committed: flume::Sender<()>,
     ) -> Self {
         Self {
             conn,
@@ -91,6 +151,7 @@ impl Writer {
             max_batch: max_batch.max(1),
             max_wait,
             slice,
+            committed,
         }
     }
 
@@ -155,14 +216,47 @@ impl Writer {
         }
     }
 
-    /// Apply the ops of `batch` in order, each in its own savepoint of one transaction, commit
-    /// once, answer every op applied and remove it from `batch`. With a `slice`, stop applying
-    /// once that much time went by while webhooks are waiting: the rest stays in `batch`.
+    /// Apply the ops of `batch` in order in one transaction, commit once, answer every op
+    /// applied and remove it from `batch`. With a `slice`, stop applying once that much time
+    /// went by while webhooks are waiting: the rest stays in `batch`.
+    ///
+    /// Each op must stand alone: one that fails (a fenced step that lost a race, a refused
+    /// account write) leaves nothing behind while the others commit. The first attempt applies
+    /// the ops one after the other with nothing around them, which is nearly always enough: a
+    /// savepoint per op would copy every page the op touches into the sub-journal first. Only
+    /// when an op fails is that attempt rolled back and the same ops applied again, each in its
+    /// own savepoint.
     fn commit(&mut self, batch: &mut Vec<WriteOp>, lane: Lane, slice: Option<Duration>) {
         let started = Instant::now();
-        let mut results: Vec<Result<Applied, StoreError>> = Vec::with_capacity(batch.len());
         let intake = &self.intake;
+        let mut results: Vec<Result<Applied, StoreError>> = Vec::with_capacity(batch.len());
         let outcome: Result<(), rusqlite::Error> = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut failed = false;
+            for op in batch.iter() {
+                if !results.is_empty()
+                    && slice.is_some_and(|slice| started.elapsed() >= slice)
+                    && !intake.is_empty()
+                {
+                    break;
+                }
+                let result = apply(&tx, op);
+                failed = !result.as_ref().is_ok_and(Applied::keep);
+                results.push(result);
+                if failed {
+                    break;
+                }
+            }
+            if !failed {
+                return tx.commit();
+            }
+            tx.rollback()?;
+            // Again, isolating each op: the same ops, and those the first attempt did not
+            // reach (so the slice still counts from the start).
+            metrics::counter!(m::STORE_ISOLATED_COMMITS).increment(1);
+            results.clear();
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -190,6 +284,8 @@ impl Writer {
                 for (op, result) in batch.drain(..size).zip(results) {
                     reply(op, result);
                 }
+                // One signal waiting is enough: the checkpointer copies whatever is there.
+                let _ = self.committed.try_send(());
             }
             Err(e) => {
                 // Nothing of the transaction is kept: every op it was to carry fails.
@@ -1142,4 +1238,55 @@ fn apply_outcome(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checkpointer copies committed pages into the database file on its own, after a
+    /// commit tells it to, and stops once the writer's end of its signal is gone.
+    #[test]
+    fn the_checkpointer_copies_the_wal_back_then_stops_with_the_writer() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.db");
+        let writer = connect(&path).expect("write connection");
+        // Nothing copied back by the writer itself during this test.
+        writer
+            .execute_batch(
+                "PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+            )
+            .expect("schema");
+        let db_size = || std::fs::metadata(&path).map_or(0, |m| m.len());
+        let (checkpointer, committed) = Checkpointer::new(&path).expect("checkpointer");
+        {
+            let mut insert = writer
+                .prepare("INSERT INTO t (body) VALUES (?)")
+                .expect("statement");
+            for _ in 0..500 {
+                insert.execute(["x".repeat(1_000)]).expect("insert");
+            }
+        }
+        assert!(
+            db_size() < 100_000,
+            "the rows are in the WAL only: {}",
+            db_size()
+        );
+        let thread = std::thread::spawn(move || checkpointer.run());
+        committed.try_send(()).expect("signal");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while db_size() < 500_000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(db_size() >= 500_000, "copied back: {}", db_size());
+        drop(committed);
+        thread
+            .join()
+            .expect("the checkpointer stops with the writer");
+        let rows: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 500);
+    }
 }

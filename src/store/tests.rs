@@ -1873,15 +1873,20 @@ pub(crate) async fn a_webhook_is_recorded_ahead_of_queued_processing_writes(db: 
     }
     let webhook = store.record_inbound(vec![text_event("9001", "wamid.ahead", "hi")]);
     tokio::pin!(webhook);
-    let recorded = loop {
-        tokio::select! {
-            biased;
-            Some(result) = processing.next() => {
-                result.expect("a processing write");
-                answered += 1;
+    // One poll hands it to the writer's intake queue, behind nothing of the processing lane.
+    let first = futures::poll!(&mut webhook);
+    let recorded = match first {
+        std::task::Poll::Ready(recorded) => recorded,
+        std::task::Poll::Pending => loop {
+            tokio::select! {
+                biased;
+                Some(result) = processing.next() => {
+                    result.expect("a processing write");
+                    answered += 1;
+                }
+                recorded = &mut webhook => break recorded,
             }
-            recorded = &mut webhook => break recorded,
-        }
+        },
     };
     let recorded = recorded.expect("the webhook is recorded");
     assert!(recorded[0].1.is_some(), "recorded as new: {recorded:?}");
@@ -1956,12 +1961,16 @@ pub(crate) async fn the_webhook_path_sheds_when_the_write_queue_is_full(db: &Tes
 }
 
 /// One grouped commit carries many writers: each gets its own answer, a write that fails is
-/// rolled back alone, a webhook delivered twice in the batch is recorded once.
+/// rolled back alone (also what it wrote before failing), a webhook delivered twice in the
+/// batch is recorded once.
 pub(crate) async fn a_grouped_commit_carries_many_writers(db: &TestDb) {
     let store = db.open_with(|s| s.max_batch = 128).await;
     let seqs = record(
         store.as_ref(),
-        vec![text_event("950", "wamid.taken", "consumed below")],
+        vec![
+            text_event("950", "wamid.taken", "consumed below"),
+            text_event("950", "wamid.stale", "consumed by a stale step, then not"),
+        ],
     )
     .await;
     let mut taken = new_conversation("950");
@@ -1996,10 +2005,20 @@ pub(crate) async fn a_grouped_commit_carries_many_writers(db: &TestDb) {
         note: Some((MessageId::generate(), "must not be written".into())),
         ..ConversationStep::update(taken.clone())
     });
-    let (webhooks, steps, loser) = tokio::join!(
+    // This one fails half-way: it consumes its event, then finds the conversation moved on.
+    let stale = store.commit_step(ConversationStep {
+        processed_seq: seqs[1],
+        note: Some((MessageId::generate(), "must not be written either".into())),
+        ..ConversationStep::update(ConversationRecord {
+            version: taken.version + 5,
+            ..taken.clone()
+        })
+    });
+    let (webhooks, steps, loser, stale) = tokio::join!(
         futures::future::join_all(webhooks),
         futures::future::join_all(steps),
-        loser
+        loser,
+        stale
     );
     let webhooks: Vec<Option<i64>> = webhooks
         .into_iter()
@@ -2017,22 +2036,32 @@ pub(crate) async fn a_grouped_commit_carries_many_writers(db: &TestDb) {
     assert_eq!(distinct.len(), 39);
     assert!(steps.iter().all(Result::is_ok), "{steps:?}");
     assert!(is_conflict(loser));
+    assert!(is_conflict(stale));
     assert!(
         store
             .conversation_messages(&taken.id)
             .await
             .expect("messages")
             .is_empty(),
-        "the loser's note rolled back alone"
+        "the loser's and the stale step's notes rolled back alone"
+    );
+    let stale_seq = seqs[1].expect("recorded");
+    assert!(
+        !store.is_processed(stale_seq).await.expect("read"),
+        "nothing of the stale step is kept, not even its event consumed"
     );
     let counts = store.counts().await.expect("counts");
     assert_eq!(
         (counts.inbound_events, counts.conversations, counts.messages),
-        (40, 6, 5)
+        (41, 6, 5)
     );
     if let Some(transactions) = db.inbound_transactions().await {
-        // The 39 new webhooks went in together (PostgreSQL shows each row's transaction).
-        assert_eq!(transactions, 2, "the first event, then one group");
+        // The 39 new webhooks went in together (PostgreSQL shows each row's transaction, the
+        // last one that wrote it: the first event's is the step that consumed it).
+        assert_eq!(
+            transactions, 3,
+            "the first event's step, the stale step's untouched event, then one group"
+        );
     }
     store.close().await;
 }
