@@ -135,6 +135,9 @@ impl PostgresStore {
         super::levels::backfill_postgres(&mut conn).await?;
         let reader = PgPoolOptions::new()
             .max_connections(settings.read_pool_size.max(1))
+            // A burst of new conversations queues for the readers: that wait is the backlog
+            // (`switchboard_conversation_backlog`), not a warning per read.
+            .acquire_slow_level(log::LevelFilter::Debug)
             .acquire_timeout(connect_timeout)
             .connect_lazy_with(options.clone());
         let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));

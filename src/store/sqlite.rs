@@ -121,6 +121,9 @@ impl SqliteStore {
         conn.close().await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_pool_size.max(1))
+            // A burst of new conversations queues for the readers: that wait is the backlog
+            // (`switchboard_conversation_backlog`), not a warning per read.
+            .acquire_slow_level(log::LevelFilter::Debug)
             .connect_with(options.clone().read_only(true))
             .await?;
         let mut write_conn = super::sqlite_writer::connect(options.get_filename())?;
