@@ -69,20 +69,21 @@ pub(super) fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The WAL's size (pages) at which the writer checkpoints by itself. Most pages have been
-/// copied back by the [`Checkpointer`] by then: the writer copies the rest, and then the WAL
-/// starts again from its beginning (a checkpoint running beside a busy writer rarely finishes
-/// exactly at the WAL's end, which is what lets it start again).
-const WRITER_CHECKPOINT_PAGES: u32 = 4_000;
+/// The WAL's size (pages) at which the writer checkpoints by itself (SQLite's default). Most
+/// pages have been copied back by the [`Checkpointer`] by then, so the writer copies only the
+/// rest; and only a checkpoint that finishes at the WAL's end lets the WAL start again from its
+/// beginning, which one running beside a busy writer rarely does. With 4,000 the WAL grew to
+/// 34 MB in a burst of new conversations, for no gain.
+const WRITER_CHECKPOINT_PAGES: u32 = 1_000;
 
 /// The checkpointer's pause after each checkpoint, so commits gather in the WAL in between.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Copies the WAL's pages back into the database file on a thread and connection of its own
 /// (a passive checkpoint: it never waits for, nor blocks, the writer or the readers), so that
-/// the writer's commits do not do that work. Before, SQLite's automatic checkpoint ran inside
-/// the commit that took the WAL past 1,000 pages: every tenth commit or so in a burst paid
-/// for the copy and the database file's fsync while webhooks waited behind it.
+/// the writer's commits do not do most of that work. Before, SQLite's automatic checkpoint ran
+/// inside the commit that took the WAL past 1,000 pages: every tenth commit or so in a burst
+/// paid for the whole copy and the database file's fsync while webhooks waited behind it.
 pub(super) struct Checkpointer {
     conn: Connection,
     committed: flume::Receiver<()>,
