@@ -7,9 +7,9 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::postgres::{PostgresStore, text};
 use super::reports::{
-    LevelRead, LevelRow, PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery,
-    attach_bins, facts, fold, hour_bin_from, is_time, level_deltas, level_row_from, level_sql,
-    merged_bins, presence_measures_sql, report_from_row,
+    LevelRead, LevelRow, PRESENCE_SAMPLER, REPORT_COLUMNS, REPORT_UPSERT, ReportPage, ReportStore,
+    RollupQuery, attach_bins, facts, fold, hour_bin_from, is_time, level_deltas, level_row_from,
+    level_sql, merged_bins, presence_measures_sql, report_from_row,
 };
 use super::{ConversationStep, StoreError};
 use crate::reports::ConversationReport;
@@ -42,16 +42,7 @@ pub(super) async fn write_reports(
             "INSERT INTO conversation_reports ({REPORT_COLUMNS})
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                 $18, $19, $20)
-             ON CONFLICT (conversation_id) DO UPDATE SET team = EXCLUDED.team,
-                agent = EXCLUDED.agent, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
-                first_handoff_at = EXCLUDED.first_handoff_at, queued_at = EXCLUDED.queued_at,
-                first_assigned_at = EXCLUDED.first_assigned_at,
-                first_response_at = EXCLUDED.first_response_at,
-                resolved_at = EXCLUDED.resolved_at, held_since = EXCLUDED.held_since,
-                awaiting_since = EXCLUDED.awaiting_since, wait_ms = EXCLUDED.wait_ms,
-                handle_ms = EXCLUDED.handle_ms, replies = EXCLUDED.replies,
-                transfers = EXCLUDED.transfers, reopens = EXCLUDED.reopens,
-                updated_at = EXCLUDED.updated_at"
+             {REPORT_UPSERT}"
         )))
         .bind(text(&row.conversation_id))
         .bind(text(&row.channel))

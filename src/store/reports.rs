@@ -143,6 +143,17 @@ pub(super) const REPORT_COLUMNS: &str = "conversation_id, channel, team, agent, 
     opened_at, first_handoff_at, queued_at, first_assigned_at, first_response_at, resolved_at,
     held_since, awaiting_since, wait_ms, handle_ms, replies, transfers, reopens, updated_at";
 
+/// What an insert of a report row that finds the conversation's row already there changes:
+/// everything but the conversation's channel and opening (both databases' upsert syntax).
+pub(super) const REPORT_UPSERT: &str = "ON CONFLICT (conversation_id) DO UPDATE SET
+    team = excluded.team, agent = excluded.agent, status = excluded.status,
+    outcome = excluded.outcome, first_handoff_at = excluded.first_handoff_at,
+    queued_at = excluded.queued_at, first_assigned_at = excluded.first_assigned_at,
+    first_response_at = excluded.first_response_at, resolved_at = excluded.resolved_at,
+    held_since = excluded.held_since, awaiting_since = excluded.awaiting_since,
+    wait_ms = excluded.wait_ms, handle_ms = excluded.handle_ms, replies = excluded.replies,
+    transfers = excluded.transfers, reopens = excluded.reopens, updated_at = excluded.updated_at";
+
 /// The facts of a step that the reports need.
 pub(super) fn facts(step: &super::ConversationStep) -> Option<crate::reports::StepFacts<'_>> {
     let c = step.conversation.as_ref()?;

@@ -6,9 +6,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::reports::{
-    LevelRead, LevelRow, PRESENCE_SAMPLER, REPORT_COLUMNS, ReportPage, ReportStore, RollupQuery,
-    attach_bins, facts, fold, hour_bin_from, is_time, level_deltas, level_row_from, level_sql,
-    merged_bins, presence_measures_sql,
+    LevelRead, LevelRow, PRESENCE_SAMPLER, REPORT_COLUMNS, REPORT_UPSERT, ReportPage, ReportStore,
+    RollupQuery, attach_bins, facts, fold, hour_bin_from, is_time, level_deltas, level_row_from,
+    level_sql, merged_bins, presence_measures_sql,
 };
 use super::sqlite::SqliteStore;
 use super::sqlite_accounts_writer::{AccountDone, AccountWrite};
@@ -64,16 +64,7 @@ pub(super) fn write_reports(conn: &Connection, step: &ConversationStep) -> Resul
         conn.prepare_cached(&format!(
             "INSERT INTO conversation_reports ({REPORT_COLUMNS})
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (conversation_id) DO UPDATE SET team = excluded.team,
-                agent = excluded.agent, status = excluded.status, outcome = excluded.outcome,
-                first_handoff_at = excluded.first_handoff_at, queued_at = excluded.queued_at,
-                first_assigned_at = excluded.first_assigned_at,
-                first_response_at = excluded.first_response_at,
-                resolved_at = excluded.resolved_at, held_since = excluded.held_since,
-                awaiting_since = excluded.awaiting_since, wait_ms = excluded.wait_ms,
-                handle_ms = excluded.handle_ms, replies = excluded.replies,
-                transfers = excluded.transfers, reopens = excluded.reopens,
-                updated_at = excluded.updated_at"
+             {REPORT_UPSERT}"
         ))
         .and_then(|mut s| {
             s.execute(params![
